@@ -1,0 +1,5 @@
+import sys
+
+from peerchat.cli import main
+
+sys.exit(main())

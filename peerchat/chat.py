@@ -1,0 +1,67 @@
+"""Message ids, Lamport time, de-duplication and per-sender order. No I/O, no clocks read here."""
+
+from __future__ import annotations
+
+from peerchat.protocol import Chat
+
+
+class Overflow(Exception):
+    """A sender left a gap and then sent more than we are willing to hold back."""
+
+
+class ChatLog:
+    """Numbers this node's messages and decides when a received message may be shown.
+
+    Each sender numbers its messages 1, 2, 3...; a message is shown once, and only after every
+    earlier one from the same sender that this node is owed. A node is owed the messages sent
+    after it connected: the sender's hello carries the last number it sent before that.
+    """
+
+    def __init__(self, node_id: str, held_back: int = 1024) -> None:
+        self.node_id = node_id
+        self.seq = 0
+        self.clock = 0
+        self._held_back = held_back
+        self._shown: dict[str, int] = {}
+        self._held: dict[str, dict[int, Chat]] = {}
+
+    def compose(self, text: str, wall: float, mono: float) -> Chat:
+        self.seq += 1
+        self.clock += 1
+        return Chat(self.node_id, self.seq, self.clock, text, wall, mono)
+
+    def start_after(self, sender: str, seq: int) -> None:
+        """Messages of ``sender`` numbered ``seq`` or lower will never reach us; don't wait."""
+        if seq > self._shown.get(sender, -1):
+            self._shown[sender] = seq
+            self._release(sender)
+
+    def receive(self, message: Chat) -> list[Chat]:
+        """The messages that can now be shown, in order: none for a duplicate or a gap."""
+        self.clock = max(self.clock, message.lamport) + 1
+        sender = message.sender
+        shown = self._shown.setdefault(sender, message.seq - 1)
+        if message.seq <= shown:
+            return []
+        held = self._held.setdefault(sender, {})
+        if message.seq in held:
+            return []
+        held[message.seq] = message
+        if len(held) > self._held_back:
+            raise Overflow(f"{sender} left a gap of more than {self._held_back} messages")
+        return self._release(sender)
+
+    def forget(self, sender: str) -> None:
+        self._held.pop(sender, None)
+
+    def _release(self, sender: str) -> list[Chat]:
+        held = self._held.get(sender)
+        if not held:
+            return []
+        out = []
+        nxt = self._shown[sender] + 1
+        while nxt in held:
+            out.append(held.pop(nxt))
+            nxt += 1
+        self._shown[sender] = nxt - 1
+        return out

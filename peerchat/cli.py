@@ -1,0 +1,162 @@
+"""The command line: arguments, logging, the front end, exit codes (0 quit, 1 failure, 2 usage)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from typing import NoReturn, Protocol
+
+import trio
+
+from peerchat import events
+from peerchat.node import Node, Settings, StartupError
+
+
+class Frontend(Protocol):
+    def show(self, event: events.Event) -> None: ...
+    async def drive(self, node: Node) -> None: ...
+    def stop(self) -> None: ...
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line and status 2, instead of argparse's usage block."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _username(value: str) -> str:
+    if not 1 <= len(value) <= 32 or not value.isprintable() or any(c.isspace() for c in value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a username: use 1-32 printable characters, no spaces"
+        )
+    return value
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0-65535)")
+    return int(value)
+
+
+def _priority(value: str) -> int:
+    if not value.isdigit() or int(value) >= 2**62:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a priority (a whole number >= 0)")
+    return int(value)
+
+
+def _address(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT (for example 127.0.0.1:5000)")
+    return host, int(port)
+
+
+def _node_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="peerchat",
+        description="A chat room for the terminal with no server. "
+        "Run `peerchat tracker --help` for a tracker that does not chat.",
+    )
+    p.add_argument("--username", type=_username, required=True, help="the name others see")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on and to tell others")
+    p.add_argument("--port", type=_port, default=0, help="own listen port; 0 picks a free one")
+    p.add_argument(
+        "--tracker",
+        type=_address,
+        default=("127.0.0.1", 5000),
+        metavar="HOST:PORT",
+        help="where the room's tracker is found (default 127.0.0.1:5000)",
+    )
+    p.add_argument("--priority", type=_priority, help="election priority (default: listen port)")
+    p.add_argument("--headless", action="store_true", help="JSON events on stdout, no prompt")
+    _add_logging(p)
+    return p
+
+
+def _tracker_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="peerchat tracker", description="Run a tracker that does not chat.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000)")
+    _add_logging(p)
+    return p
+
+
+def _add_logging(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-file", metavar="PATH", help="write diagnostics to this file")
+    p.add_argument("-v", "--verbose", action="store_true", help="more detail in the log")
+
+
+def _setup_logging(log_file: str | None, verbose: bool, *, stderr: bool) -> None:
+    """Diagnostics go to the log file, never onto the chat screen."""
+    level = logging.DEBUG if verbose else logging.INFO
+    root = logging.getLogger()
+    root.setLevel(level)
+    if log_file:
+        handler: logging.Handler = logging.FileHandler(log_file)
+    elif stderr:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+    else:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    frontend: Frontend
+    if argv[:1] == ["tracker"]:
+        args = _tracker_parser().parse_args(argv[1:])
+        settings = Settings("tracker", args.host, args.port, args.host, args.port, chat=False)
+        from peerchat.headless import TrackerConsole
+
+        frontend = TrackerConsole()
+        interactive = False
+    else:
+        args = _node_parser().parse_args(argv)
+        host, port = args.tracker
+        settings = Settings(args.username, args.host, args.port, host, port, args.priority)
+        interactive = not args.headless
+        if interactive:
+            from peerchat.ui import PromptUI
+
+            frontend = PromptUI()
+        else:
+            from peerchat.headless import Headless
+
+            frontend = Headless()
+    try:
+        _setup_logging(args.log_file, args.verbose, stderr=not interactive)
+    except OSError as exc:
+        print(f"peerchat: cannot open the log file: {exc}", file=sys.stderr)
+        return 2
+    node = Node(settings, frontend.show)
+    status = 0
+    try:
+        trio.run(_run, node, frontend)
+    except* StartupError as group:
+        error = group.exceptions[0]
+        print(f"peerchat: {error}", file=sys.stderr)
+        status = getattr(error, "status", 1)
+    except* KeyboardInterrupt:
+        pass
+    return status
+
+
+async def _run(node: Node, frontend: Frontend) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_quit_on_signals, node)
+        await nursery.start(node.run)
+        nursery.start_soon(frontend.drive, node)
+        await node.finished.wait()
+        frontend.stop()
+        nursery.cancel_scope.cancel()
+
+
+async def _quit_on_signals(node: Node) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            node.quit()

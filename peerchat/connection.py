@@ -1,0 +1,118 @@
+"""One TCP connection to a peer: a bounded send queue drained by a writer task, and a reader.
+
+Frames for a peer are queued without waiting; the writer sends everything queued in one
+``send_all``. A peer that falls ``send_queue`` frames behind is cut off rather than allowed to
+stall the sender, as trio-websocket serialises writers but never lets one block the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import trio
+
+from peerchat.config import Config
+from peerchat.membership import Member
+from peerchat.protocol import Message, decode, encode
+from peerchat.wire import FrameDecoder, FrameError, encode_frame
+
+log = logging.getLogger(__name__)
+
+RECEIVE_SIZE = 64 * 1024
+
+
+class Connection:
+    def __init__(self, stream: trio.abc.Stream, config: Config, peer: str) -> None:
+        self.stream = stream
+        self.peer = peer  # for logs, until the hello names the member
+        self.member: Member | None = None
+        self.last_heard = trio.current_time()
+        self.close_reason = "connection lost"
+        self._config = config
+        self._decoder = FrameDecoder(config.max_frame)
+        self._pending: list[Message] = []
+        self._queue_in, self._queue_out = trio.open_memory_channel[bytes](config.send_queue)
+        self._scope = trio.CancelScope()
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def frame(self, message: Message) -> bytes:
+        return encode_frame(encode(message), self._config.max_frame)
+
+    def send(self, message: Message) -> None:
+        self.send_frame(self.frame(message))
+
+    def send_frame(self, data: bytes) -> None:
+        try:
+            self._queue_in.send_nowait(data)
+        except trio.WouldBlock:
+            self.abort(f"{self.peer} fell {self._config.send_queue} frames behind")
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+
+    async def send_now(self, message: Message) -> None:
+        """Write directly, before the writer runs: the handshake and refusals."""
+        await self.stream.send_all(self.frame(message))
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    async def receive(self) -> Message | None:
+        """The next message, or None when the peer closed cleanly. Raises FrameError."""
+        while not self._pending:
+            data = await self.stream.receive_some(RECEIVE_SIZE)
+            if not data:
+                self._decoder.close()
+                return None
+            self.last_heard = trio.current_time()
+            self._decoder.feed(data)
+            self._pending.extend(decode(frame) for frame in self._decoder.frames())
+            self._pending.reverse()
+        return self._pending.pop()
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    def abort(self, reason: str) -> None:
+        """Close now, from anywhere: the session running this connection ends."""
+        self.close_reason = reason
+        self._scope.cancel()
+
+    def finish(self) -> None:
+        """Close after the queued frames are sent (the goodbye)."""
+        self._queue_in.close()
+
+    async def run(self, on_message: Callable[[Connection, Message], None]) -> None:
+        """Read until the peer closes or the connection is aborted; write meanwhile.
+
+        Whatever the peer gets wrong ends here, as the close reason: nothing escapes.
+        """
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._write)
+                    try:
+                        while (message := await self.receive()) is not None:
+                            on_message(self, message)
+                    except FrameError as exc:
+                        self.close_reason = f"protocol error: {exc}"
+                        log.warning("closing connection to %s: %s", self.peer, exc)
+                    except trio.BrokenResourceError as exc:
+                        self.close_reason = f"connection lost: {exc.__cause__ or exc}"
+                    nursery.cancel_scope.cancel()
+        finally:
+            await trio.aclose_forcefully(self.stream)
+
+    async def _write(self) -> None:
+        try:
+            async with self._queue_out:
+                async for first in self._queue_out:
+                    batch = [first]
+                    while True:
+                        try:
+                            batch.append(self._queue_out.receive_nowait())
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                    await self.stream.send_all(b"".join(batch) if len(batch) > 1 else first)
+            await self.stream.send_eof()
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self.abort(f"{self.peer}: {exc}")

@@ -1,0 +1,143 @@
+"""The Bully election and the node's view of who the tracker is. No I/O, no clocks read here.
+
+Rules, in the order they apply:
+
+* A node that loses its tracker (connection closed, heartbeats silent, or a goodbye) starts an
+  election: it sends ``Election`` to every member that ranks above it. If there is none, it has
+  won.
+* A node that gets ``Election`` from below answers it. If it is the tracker it also repeats its
+  ``Coordinator`` claim to the asker; if it has no tracker either, it starts its own election;
+  if it still trusts a live tracker it only answers, so a live tracker is never deposed.
+* No answer within ``answer_timeout``: the node wins, takes the tracker role and broadcasts
+  ``Coordinator``. An answer means a higher node is alive: wait ``coordinator_timeout`` for its
+  claim, and start over if it does not come or if a higher node is lost meanwhile.
+* Claims (``Coordinator``, and the tracker's own ``Ping``) come from the claimant itself. A node
+  without a tracker accepts a claim from above and bullies a claim from below by electing
+  itself; a node that follows a tracker switches only to a higher claimant; a tracker that hears
+  a higher claim steps down and repeats its own claim to a lower one. So every connected
+  member ends with the highest claimant, and a member that joins later never deposes anyone.
+
+Rank is (priority, node id): priority defaults to the listen port, so the highest port wins.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from peerchat.config import Config
+from peerchat.membership import Member, MemberTable, Rank
+from peerchat.protocol import Answer, Coordinator, Election, Message
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    to: str
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Follow:
+    """The tracker is now ``node_id`` (this node itself when it won)."""
+
+    node_id: str
+
+
+Action = Send | Broadcast | Follow
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"
+    ELECTING = "electing"  # waiting for any higher node to answer
+    AWAITING = "awaiting"  # a higher node answered; waiting for its claim
+
+
+class Bully:
+    def __init__(self, me: Member, members: MemberTable, config: Config) -> None:
+        self.me = me
+        self.members = members
+        self.config = config
+        self.phase = Phase.IDLE
+        self.deadline: float | None = None
+        self.tracker: str | None = None
+        self._tracker_rank: Rank | None = None
+
+    @property
+    def is_tracker(self) -> bool:
+        return self.tracker == self.me.node_id
+
+    def follow(self, node_id: str, priority: int) -> list[Action]:
+        """Trust ``node_id`` as tracker (from the room's welcome, or on founding the room)."""
+        self.phase, self.deadline = Phase.IDLE, None
+        if node_id == self.tracker:
+            return []
+        self.tracker, self._tracker_rank = node_id, (priority, node_id)
+        return [Follow(node_id)]
+
+    def tracker_lost(self, now: float) -> list[Action]:
+        self.tracker = self._tracker_rank = None
+        return self._start(now) if self.phase is Phase.IDLE else []
+
+    def on_election(self, sender: str, now: float) -> list[Action]:
+        actions: list[Action] = [Send(sender, Answer())]
+        if self.is_tracker:
+            actions.append(Send(sender, self._claim()))
+        elif self.tracker is None and self.phase is Phase.IDLE:
+            actions += self._start(now)
+        return actions
+
+    def on_answer(self, now: float) -> list[Action]:
+        if self.phase is Phase.ELECTING:
+            self.phase, self.deadline = Phase.AWAITING, now + self.config.coordinator_timeout
+        return []
+
+    def on_claim(self, claimant: str, priority: int, now: float) -> list[Action]:
+        rank = (priority, claimant)
+        if claimant == self.tracker:
+            return []
+        if self.is_tracker:
+            if rank > self.me.rank:
+                return self.follow(claimant, priority)
+            return [Send(claimant, self._claim())]
+        if self.tracker is None:
+            if rank > self.me.rank:
+                return self.follow(claimant, priority)
+            return self._start(now) if self.phase is Phase.IDLE else []
+        if self._tracker_rank is not None and rank > self._tracker_rank:
+            return self.follow(claimant, priority)
+        return []
+
+    def on_member_lost(self, node_id: str, now: float) -> list[Action]:
+        if node_id == self.tracker:
+            return self.tracker_lost(now)
+        if self.phase is Phase.AWAITING:  # the node that answered may be the one lost
+            self.phase = Phase.IDLE
+            return self._start(now)
+        return []
+
+    def on_timer(self, now: float) -> list[Action]:
+        if self.deadline is None or now < self.deadline:
+            return []
+        if self.phase is Phase.ELECTING:
+            return self._win()
+        self.phase = Phase.IDLE
+        return self._start(now)
+
+    def _start(self, now: float) -> list[Action]:
+        higher = self.members.higher_than(self.me.rank)
+        if not higher:
+            return self._win()
+        self.phase, self.deadline = Phase.ELECTING, now + self.config.answer_timeout
+        return [Send(m.node_id, Election()) for m in higher]
+
+    def _win(self) -> list[Action]:
+        actions = self.follow(self.me.node_id, self.me.priority)
+        return [Broadcast(self._claim()), *actions]
+
+    def _claim(self) -> Coordinator:
+        return Coordinator(self.me.node_id, self.me.priority)

@@ -1,0 +1,99 @@
+"""Front ends without a prompt: JSON lines for bots and tests, and the plain tracker console."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import time
+from typing import TextIO
+
+import trio
+
+from peerchat import commands, events
+from peerchat.node import Node
+
+MAX_LINE = 64 * 1024
+
+
+class Headless:
+    """Each stdin line is typed into the room; each event is one JSON object on one stdout line."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self._out = out or sys.stdout
+
+    def show(self, event: events.Event) -> None:
+        self._write(event.as_json())
+
+    def _write(self, obj: dict) -> None:
+        self._out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self._out.flush()
+
+    async def drive(self, node: Node) -> None:
+        async for line in _stdin_lines():
+            match commands.parse_line(line):
+                case commands.Say(text):
+                    node.say(text)
+                case commands.Who():
+                    node.who()
+                case commands.Help():
+                    self._write({"event": "help", "text": commands.HELP_TEXT})
+                case commands.Unknown(name):
+                    self.show(events.Error(f"unknown command {name}; try /help"))
+                case commands.Quit():
+                    break
+        node.quit()
+
+    def stop(self) -> None:
+        """Nothing to undo: ``drive`` is cancelled with the rest."""
+
+
+class TrackerConsole:
+    """What ``peerchat tracker`` prints: one plain line per change in the room."""
+
+    def show(self, event: events.Event) -> None:
+        match event:
+            case events.Ready(me):
+                line = f"tracker {me.node_id} listening on {me.addr}"
+            case events.PeerJoined(m):
+                line = f"joined: {m.username} ({m.node_id}) at {m.addr}"
+            case events.PeerLeft(m, reason):
+                line = f"left: {m.username} ({m.node_id}): {reason}"
+            case events.TrackerChanged(t):
+                line = f"tracker is {t.username} ({t.node_id}) at {t.addr}"
+            case _:
+                return
+        print(time.strftime("%H:%M:%S"), line, flush=True)
+
+    async def drive(self, node: Node) -> None:
+        await trio.sleep_forever()
+
+    def stop(self) -> None:
+        pass
+
+
+async def _stdin_lines():  # noqa: ANN202 - an async generator of str
+    """Lines of stdin, read without a thread. A file or /dev/null is read at once."""
+    fd = os.dup(sys.stdin.fileno())
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)):
+        with os.fdopen(fd, "rb") as f:
+            for raw in f.read().splitlines():
+                yield raw.decode("utf-8", "replace")
+        return
+    blocking = os.get_blocking(fd)
+    stream = trio.lowlevel.FdStream(fd)
+    buffer = b""
+    try:
+        async with stream:
+            while chunk := await stream.receive_some(MAX_LINE):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for raw in lines:
+                    yield raw.decode("utf-8", "replace")
+                buffer = buffer[-MAX_LINE:]
+        if buffer:
+            yield buffer.decode("utf-8", "replace")
+    finally:
+        os.set_blocking(sys.stdin.fileno(), blocking)

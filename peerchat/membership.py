@@ -1,0 +1,58 @@
+"""Who is in the room, and how members rank in an election."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+Rank = tuple[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    node_id: str
+    username: str
+    host: str
+    port: int
+    priority: int
+    chat: bool = True
+
+    @property
+    def rank(self) -> Rank:
+        """Bully order: priority first, node id breaks ties so no two nodes rank alike."""
+        return (self.priority, self.node_id)
+
+    @property
+    def addr(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class MemberTable:
+    """The live members other than this node, keyed by node id."""
+
+    def __init__(self) -> None:
+        self._members: dict[str, Member] = {}
+
+    def add(self, member: Member) -> bool:
+        """Record a member; True when it was not known before (so a join is reported once)."""
+        new = member.node_id not in self._members
+        self._members[member.node_id] = member
+        return new
+
+    def remove(self, node_id: str) -> Member | None:
+        return self._members.pop(node_id, None)
+
+    def get(self, node_id: str) -> Member | None:
+        return self._members.get(node_id)
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._members
+
+    def __iter__(self) -> Iterator[Member]:
+        return iter(list(self._members.values()))
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def higher_than(self, rank: Rank) -> list[Member]:
+        return [m for m in self._members.values() if m.rank > rank]

@@ -1,0 +1,576 @@
+"""The trio layer: listeners, dialling, heartbeats and timers around the pure protocol classes.
+
+Every task runs in the node's nursery. Each connection is one session task (reader plus a
+writer); the listener, the heartbeat loops and the election timer are one task each. The
+tracker role is not a separate program: a node that holds it also listens on the shared tracker
+address, answers joins and pings the members.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+
+from peerchat import PROTOCOL_VERSION, events
+from peerchat.chat import ChatLog, Overflow
+from peerchat.config import Config
+from peerchat.connection import Connection
+from peerchat.election import Action, Broadcast, Bully, Follow, Send
+from peerchat.membership import Member, MemberTable
+from peerchat.protocol import (
+    MAX_TEXT,
+    Answer,
+    Bye,
+    Chat,
+    Coordinator,
+    Election,
+    Hello,
+    MemberJoined,
+    MemberLeft,
+    Message,
+    Ping,
+    Pong,
+    ProtocolViolation,
+    Refuse,
+    VersionMismatch,
+    Welcome,
+    encode,
+)
+from peerchat.wire import FrameError, encode_frame
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The node cannot start; ``status`` is the exit code (2 for bad usage, 1 otherwise)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    username: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    tracker_host: str = "127.0.0.1"
+    tracker_port: int = 5000
+    priority: int | None = None
+    chat: bool = True  # False for `peerchat tracker`: the tracker role without chat
+
+    @property
+    def tracker_addr(self) -> str:
+        return f"{self.tracker_host}:{self.tracker_port}"
+
+
+class _Retry(Exception):
+    """The tracker address was busy or answered oddly: try joining again."""
+
+
+class Node:
+    def __init__(
+        self, settings: Settings, emit: Callable[[events.Event], None], config: Config | None = None
+    ) -> None:
+        self.settings = settings
+        self.config = config or Config()
+        self.emit = emit
+        self.node_id = secrets.token_hex(6)
+        self.members = MemberTable()
+        self.conns: dict[str, Connection] = {}
+        self.chatlog = ChatLog(self.node_id, self.config.held_back)
+        self.finished = trio.Event()
+        self.me: Member
+        self.bully: Bully
+        self._nursery: trio.Nursery
+        self._quit = trio.Event()
+        self._timer_changed = trio.Event()
+        self._conns_event = trio.Event()
+        self._holding: trio.CancelScope | None = None
+        self._handlers: dict[type, Callable[[Connection, Message], None]] = {
+            Chat: self._on_chat,
+            Ping: self._on_ping,
+            Pong: lambda conn, msg: None,
+            Election: self._on_election,
+            Answer: self._on_answer,
+            Coordinator: self._on_coordinator,
+            MemberJoined: self._on_member_joined,
+            MemberLeft: self._on_member_left,
+            Bye: self._on_bye,
+        }
+
+    # -- public: what the front ends call ----------------------------------------------------
+
+    @property
+    def tracker_id(self) -> str | None:
+        return self.bully.tracker
+
+    def say(self, text: str) -> None:
+        if len(text) > MAX_TEXT:
+            self.emit(
+                events.Error(f"message too long ({len(text)} characters, at most {MAX_TEXT})")
+            )
+            return
+        message = self.chatlog.compose(text, time.time(), time.monotonic())
+        frame = _frame(message)
+        for conn in self.conns.values():
+            if conn.member is not None and conn.member.chat:
+                conn.send_frame(frame)
+        self._show(self.me, message, own=True)
+
+    def who(self) -> None:
+        everyone = (self.me, *sorted(self.members, key=lambda m: (m.username, m.node_id)))
+        self.emit(events.Who(everyone, self.bully.tracker))
+
+    def quit(self) -> None:
+        self._quit.set()
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Enter the room, report ready, and serve until ``quit()``; then say goodbye."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await self._start(nursery)
+                task_status.started()
+                await self._quit.wait()
+                await self._say_goodbye()
+                nursery.cancel_scope.cancel()
+        finally:
+            self.finished.set()
+
+    async def _start(self, nursery: trio.Nursery) -> None:
+        s = self.settings
+        standalone = not s.chat
+        port = s.tracker_port if standalone else s.port
+        host = s.tracker_host if standalone else s.host
+        founder = standalone or (host, port) == (s.tracker_host, s.tracker_port)
+        listeners = await _bind(host, port, usage=True)
+        port = listeners[0].socket.getsockname()[1]
+        priority = s.priority if s.priority is not None else port
+        self.me = Member(self.node_id, s.username, host, port, priority, s.chat)
+        self.bully = Bully(self.me, self.members, self.config)
+        nursery.start_soon(self._serve, listeners)
+        if founder:
+            self._act(self.bully.follow(self.node_id, priority), announce=False)
+        else:
+            await self._enter_room()
+        nursery.start_soon(self._election_timer)
+        nursery.start_soon(self._tracker_duties)
+        nursery.start_soon(self._watch_tracker)
+        self.emit(events.Ready(self.me, "tracker" if self.bully.is_tracker else "peer"))
+        self._report_tracker()
+        for member in self.members:
+            self.emit(events.PeerJoined(member))
+
+    async def _say_goodbye(self) -> None:
+        with trio.move_on_after(self.config.goodbye_timeout):
+            frame = _frame(Bye("quit"))
+            for conn in list(self.conns.values()):
+                conn.send_frame(frame)
+                conn.finish()
+            while self.conns:
+                await self._conns_changed()
+
+    async def _conns_changed(self) -> None:
+        self._conns_event = trio.Event()
+        await self._conns_event.wait()
+
+    # -- entering the room --------------------------------------------------------------------
+
+    async def _enter_room(self) -> None:
+        s = self.settings
+        why = "it does not answer"
+        with trio.move_on_after(self.config.join_timeout):
+            while True:
+                try:
+                    with trio.fail_after(self.config.connect_timeout):
+                        stream = await trio.open_tcp_stream(s.tracker_host, s.tracker_port)
+                except (OSError, trio.TooSlowError):
+                    listeners = await self._bind_tracker_address()
+                    if listeners is not None:
+                        self._found_room(listeners)
+                        return
+                    await trio.sleep(0.05)
+                    continue
+                try:
+                    await self._join(stream)
+                    return
+                except _Retry as exc:
+                    why = str(exc)
+                    log.info("joining through %s failed (%s); retrying", s.tracker_addr, why)
+                    await trio.sleep(0.1)
+        raise StartupError(f"cannot join the room through {s.tracker_addr}: {why}")
+
+    async def _bind_tracker_address(self) -> list[trio.SocketListener] | None:
+        """Take the tracker address when it is free and on this machine, or None if taken."""
+        s = self.settings
+        try:
+            return await _bind(s.tracker_host, s.tracker_port, usage=False)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return None
+            raise StartupError(
+                f"no tracker answers at {s.tracker_addr}, and it is not an address of this "
+                f"machine to start one on ({exc.strerror})"
+            ) from exc
+
+    def _found_room(self, listeners: list[trio.SocketListener]) -> None:
+        log.info("nobody at %s: this node founds the room", self.settings.tracker_addr)
+        self._hold_tracker_address(listeners)
+        self._act(self.bully.follow(self.node_id, self.me.priority), announce=False)
+
+    async def _join(self, stream: trio.SocketStream) -> None:
+        conn = Connection(stream, self.config, self.settings.tracker_addr)
+        try:
+            with trio.fail_after(self.config.hello_timeout):
+                await conn.send_now(self._hello(join=True))
+                hello = await conn.receive()
+                if isinstance(hello, Refuse):
+                    raise _Retry(f"refused: {hello.reason}")
+                welcome = await conn.receive()
+        except (FrameError, OSError, trio.BrokenResourceError, trio.TooSlowError) as exc:
+            await trio.aclose_forcefully(stream)
+            raise _Retry(str(exc) or type(exc).__name__) from exc
+        except _Retry:
+            await trio.aclose_forcefully(stream)
+            raise
+        if isinstance(welcome, Refuse):
+            await trio.aclose_forcefully(stream)
+            raise _Retry(welcome.reason)
+        if not isinstance(hello, Hello) or not isinstance(welcome, Welcome):
+            await trio.aclose_forcefully(stream)
+            raise _Retry("the tracker answered out of turn")
+        others = [m for m in welcome.members if m.node_id not in (self.node_id, hello.node_id)]
+        for member in others:
+            self.members.add(member)
+        self._attach(conn, hello, report=False)
+        self._nursery.start_soon(self._session, conn)
+        tracker = next((m for m in welcome.members if m.node_id == welcome.tracker), None)
+        if tracker is not None:
+            self._act(self.bully.follow(tracker.node_id, tracker.priority), announce=False)
+        async with trio.open_nursery() as dials:
+            for member in others:
+                dials.start_soon(self._dial_quietly, member)
+
+    async def _dial_quietly(self, member: Member) -> None:
+        try:
+            with trio.fail_after(self.config.connect_timeout):
+                await self._nursery.start(self._dial, member)
+        except (OSError, FrameError, trio.BrokenResourceError, trio.TooSlowError) as exc:
+            log.warning("could not reach %s at %s: %s", member.username, member.addr, exc)
+
+    async def _dial(self, member: Member, *, task_status: trio.TaskStatus[None]) -> None:
+        stream = await trio.open_tcp_stream(member.host, member.port)
+        conn = Connection(stream, self.config, member.addr)
+        try:
+            await conn.send_now(self._hello(join=False))
+            hello = await conn.receive()
+            if not isinstance(hello, Hello) or hello.node_id != member.node_id:
+                raise ProtocolViolation(f"{member.addr} is not {member.username}: {hello!r:.80}")
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        self._attach(conn, hello, report=True)
+        task_status.started()
+        await self._session(conn)
+
+    def _hello(self, *, join: bool) -> Hello:
+        m = self.me
+        return Hello(
+            PROTOCOL_VERSION,
+            m.node_id,
+            m.username,
+            m.host,
+            m.port,
+            m.priority,
+            m.chat,
+            self.chatlog.seq,
+            join,
+        )
+
+    # -- accepting ----------------------------------------------------------------------------
+
+    async def _serve(
+        self,
+        listeners: list[trio.SocketListener],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        await trio.serve_listeners(
+            self._accept, listeners, handler_nursery=self._nursery, task_status=task_status
+        )
+
+    async def _accept(self, stream: trio.SocketStream) -> None:
+        try:
+            peer = "{}:{}".format(*stream.socket.getpeername()[:2])
+        except OSError:
+            await trio.aclose_forcefully(stream)
+            return
+        conn = Connection(stream, self.config, peer)
+        try:
+            with trio.fail_after(self.config.hello_timeout):
+                hello = await conn.receive()
+                if not isinstance(hello, Hello):
+                    raise ProtocolViolation(f"expected a hello, got {hello!r:.80}")
+                if hello.node_id == self.node_id:
+                    raise ProtocolViolation("a connection from this very node")
+                if hello.join and not self.bully.is_tracker:
+                    await conn.send_now(Refuse("this node is not the tracker"))
+                    raise ProtocolViolation("a join sent to a node that is not the tracker")
+                await conn.send_now(self._hello(join=False))
+                if hello.join:
+                    everyone = (self.me, *self.members)
+                    await conn.send_now(Welcome(tuple(everyone), self.node_id))
+        except VersionMismatch as exc:
+            log.warning("refusing %s: %s", peer, exc)
+            with trio.move_on_after(1):
+                await conn.send_now(Refuse(str(exc)))
+            await trio.aclose_forcefully(stream)
+            return
+        except (FrameError, trio.TooSlowError, trio.BrokenResourceError, OSError) as exc:
+            log.warning("dropping connection from %s before its hello: %s", peer, exc or "timeout")
+            await trio.aclose_forcefully(stream)
+            return
+        self._attach(conn, hello, report=True)
+        if hello.join:
+            assert conn.member is not None
+            joined = _frame(MemberJoined(conn.member))
+            for other in self.conns.values():
+                if other is not conn:
+                    other.send_frame(joined)
+        await self._session(conn)
+
+    # -- connections --------------------------------------------------------------------------
+
+    def _attach(self, conn: Connection, hello: Hello, *, report: bool) -> None:
+        member = hello.member()
+        conn.member, conn.peer = member, f"{member.username}@{member.addr}"
+        old = self.conns.get(member.node_id)
+        if old is not None:
+            old.abort("replaced by a newer connection")
+        self.conns[member.node_id] = conn
+        self.chatlog.start_after(member.node_id, hello.seq)
+        if self.members.add(member) and report:
+            self.emit(events.PeerJoined(member))
+
+    async def _session(self, conn: Connection) -> None:
+        try:
+            await conn.run(self._dispatch)
+        finally:
+            if conn.member is not None and self.conns.get(conn.member.node_id) is conn:
+                del self.conns[conn.member.node_id]
+                self._drop_member(conn.member.node_id, conn.close_reason)
+            self._conns_event.set()
+
+    def _dispatch(self, conn: Connection, message: Message) -> None:
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            raise ProtocolViolation(f"{type(message).__name__} is not expected after the hello")
+        handler(conn, message)
+
+    def _drop_member(self, node_id: str, reason: str) -> None:
+        member = self.members.remove(node_id)
+        if member is None or self._quit.is_set():
+            return  # a node on its way out no longer reports, elects or tracks
+        self.chatlog.forget(node_id)
+        self.emit(events.PeerLeft(member, reason))
+        if self.bully.is_tracker:
+            self._broadcast(MemberLeft(node_id, reason[:200]))
+        self._act(self.bully.on_member_lost(node_id, trio.current_time()))
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    def _on_chat(self, conn: Connection, message: Chat) -> None:
+        assert conn.member is not None
+        if message.sender != conn.member.node_id:
+            raise ProtocolViolation(f"{conn.peer} sent a message in the name of {message.sender}")
+        try:
+            ready = self.chatlog.receive(message)
+        except Overflow as exc:
+            raise ProtocolViolation(str(exc)) from exc
+        for chat in ready:
+            self._show(conn.member, chat, own=False)
+
+    def _show(self, sender: Member, chat: Chat, *, own: bool) -> None:
+        self.emit(
+            events.MessageReceived(
+                sender,
+                chat.seq,
+                chat.lamport,
+                chat.text,
+                chat.time,
+                chat.mono,
+                time.monotonic(),
+                own,
+            )
+        )
+
+    def _on_ping(self, conn: Connection, message: Ping) -> None:
+        assert conn.member is not None
+        conn.send_frame(_PONG)
+        self._act(self.bully.on_claim(conn.member.node_id, message.priority, trio.current_time()))
+
+    def _on_election(self, conn: Connection, message: Election) -> None:
+        assert conn.member is not None
+        self._act(self.bully.on_election(conn.member.node_id, trio.current_time()))
+
+    def _on_answer(self, conn: Connection, message: Answer) -> None:
+        self._act(self.bully.on_answer(trio.current_time()))
+
+    def _on_coordinator(self, conn: Connection, message: Coordinator) -> None:
+        assert conn.member is not None
+        if message.tracker != conn.member.node_id:
+            raise ProtocolViolation(f"{conn.peer} claimed the tracker role for {message.tracker}")
+        self._act(self.bully.on_claim(message.tracker, message.priority, trio.current_time()))
+
+    def _on_member_joined(self, conn: Connection, message: MemberJoined) -> None:
+        member = message.member
+        if conn.member is None or conn.member.node_id != self.bully.tracker:
+            return  # only the tracker announces joins
+        if member.node_id != self.node_id and self.members.add(member):
+            self.emit(events.PeerJoined(member))
+
+    def _on_member_left(self, conn: Connection, message: MemberLeft) -> None:
+        if conn.member is None or conn.member.node_id != self.bully.tracker:
+            return
+        gone = self.conns.get(message.node_id)
+        if gone is not None:
+            gone.abort(message.reason)
+        else:
+            self._drop_member(message.node_id, message.reason)
+
+    def _on_bye(self, conn: Connection, message: Bye) -> None:
+        conn.abort(message.reason)
+
+    # -- election and tracker role ------------------------------------------------------------
+
+    def _act(self, actions: list[Action], *, announce: bool = True) -> None:
+        for action in actions:
+            match action:
+                case Send(to, message):
+                    conn = self.conns.get(to)
+                    if conn is not None:
+                        conn.send(message)
+                case Broadcast(message):
+                    self._broadcast(message)
+                case Follow(node_id):
+                    self._follow(node_id, announce)
+        self._timer_changed.set()
+
+    def _broadcast(self, message: Message) -> None:
+        frame = None
+        for conn in self.conns.values():
+            frame = frame or conn.frame(message)
+            conn.send_frame(frame)
+
+    def _follow(self, node_id: str, announce: bool) -> None:
+        if node_id == self.node_id:
+            log.info("this node is now the tracker")
+            if self._holding is None:
+                self._hold_tracker_address(None)
+        else:
+            if self._holding is not None:
+                log.info("stepping down: %s is the tracker", node_id)
+                self._holding.cancel()
+                self._holding = None
+            conn = self.conns.get(node_id)
+            if conn is not None:
+                conn.last_heard = trio.current_time()
+        if announce:
+            self._report_tracker()
+
+    def _report_tracker(self) -> None:
+        tracker_id = self.bully.tracker
+        tracker = self.me if tracker_id == self.node_id else self.members.get(tracker_id or "")
+        if tracker is not None:
+            self.emit(events.TrackerChanged(tracker))
+
+    def _hold_tracker_address(self, listeners: list[trio.SocketListener] | None) -> None:
+        scope = self._holding = trio.CancelScope()
+        self._nursery.start_soon(self._hold, scope, listeners)
+
+    async def _hold(self, scope: trio.CancelScope, listeners: list[trio.SocketListener] | None):
+        """Keep the shared tracker address while this node is tracker, so newcomers find it."""
+        s = self.settings
+        with scope:
+            if (s.tracker_host, s.tracker_port) == (self.me.host, self.me.port):
+                return  # the node's own listener already is the tracker address
+            while listeners is None:
+                try:
+                    listeners = await _bind(s.tracker_host, s.tracker_port, usage=False)
+                except OSError as exc:
+                    if exc.errno != errno.EADDRINUSE:
+                        log.warning("cannot listen on %s: %s", s.tracker_addr, exc.strerror)
+                        return
+                    await trio.sleep(self.config.rebind_interval)
+            log.info("listening on the tracker address %s", s.tracker_addr)
+            try:
+                await trio.serve_listeners(self._accept, listeners, handler_nursery=self._nursery)
+            finally:
+                for listener in listeners:
+                    await trio.aclose_forcefully(listener)
+
+    async def _election_timer(self) -> None:
+        while True:
+            self._timer_changed = trio.Event()
+            deadline = self.bully.deadline
+            with trio.move_on_at(math.inf if deadline is None else deadline):
+                await self._timer_changed.wait()
+            if deadline is not None and trio.current_time() >= deadline:
+                self._act(self.bully.on_timer(trio.current_time()))
+
+    async def _tracker_duties(self) -> None:
+        """As tracker: ping every member, and cut off those that stopped answering."""
+        interval, timeout = self.config.heartbeat_interval, self.config.heartbeat_timeout
+        while True:
+            await trio.sleep(interval)
+            if not self.bully.is_tracker:
+                continue
+            ping = _frame(Ping(self.me.priority))
+            now = trio.current_time()
+            for conn in list(self.conns.values()):
+                if now - conn.last_heard > timeout:
+                    conn.abort(f"silent for {now - conn.last_heard:.1f} s")
+                else:
+                    conn.send_frame(ping)
+
+    async def _watch_tracker(self) -> None:
+        """As member: a tracker silent for longer than the timeout is taken for dead."""
+        timeout = self.config.heartbeat_timeout
+        while True:
+            await trio.sleep(self.config.heartbeat_interval / 4)
+            tracker = self.bully.tracker
+            if tracker is None or self.bully.is_tracker:
+                continue
+            conn = self.conns.get(tracker)
+            now = trio.current_time()
+            if conn is None:
+                self._act(self.bully.tracker_lost(now))
+            elif now - conn.last_heard > timeout:
+                conn.abort("tracker silent")
+
+
+def _frame(message: Message) -> bytes:
+    return encode_frame(encode(message))
+
+
+_PONG = _frame(Pong())
+
+
+async def _bind(host: str, port: int, *, usage: bool) -> list[trio.SocketListener]:
+    """Listen on host:port. With ``usage``, a taken or foreign address is the user's mistake."""
+    try:
+        return await trio.open_tcp_listeners(port, host=host)
+    except OSError as exc:
+        if not usage:
+            raise
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 2) from exc

@@ -1,0 +1,249 @@
+"""The frames peers exchange, as typed messages, and the checks every received frame must pass.
+
+On the wire a message is a map whose ``"t"`` key names its type (the tag table ``TAGS``); the
+other keys are the dataclass fields. ``decode`` accepts a map only when every field is present
+with the right type and within its size limit: whatever else a peer sends is a
+``ProtocolViolation``, which closes that connection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from peerchat import PROTOCOL_VERSION
+from peerchat.membership import Member
+from peerchat.wire import FrameError
+
+MAX_NAME = 32
+MAX_ID = 64
+MAX_HOST = 255
+MAX_TEXT = 16 * 1024
+MAX_REASON = 200
+MAX_MEMBERS = 10_000
+
+
+class ProtocolViolation(FrameError):
+    """A well-formed frame that breaks the protocol: unknown type, missing or bad fields."""
+
+
+class VersionMismatch(ProtocolViolation):
+    """The peer speaks another protocol version; it is told so before the connection closes."""
+
+
+def _limit(n: int) -> Any:
+    return field(metadata={"max": n})
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """First frame on every connection, both ways. ``join`` asks the tracker for the room."""
+
+    version: int
+    node_id: str = _limit(MAX_ID)
+    username: str = _limit(MAX_NAME)
+    host: str = _limit(MAX_HOST)
+    port: int = _limit(65535)
+    priority: int = _limit(2**62)
+    chat: bool
+    seq: int = _limit(2**62)  # the last chat sequence number sent before this connection
+    join: bool
+
+    def member(self) -> Member:
+        return Member(self.node_id, self.username, self.host, self.port, self.priority, self.chat)
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """The tracker's answer to a join: everybody in the room, the tracker included."""
+
+    members: tuple[Member, ...] = _limit(MAX_MEMBERS)
+    tracker: str = _limit(MAX_ID)
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    reason: str = _limit(MAX_REASON)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberJoined:
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLeft:
+    node_id: str = _limit(MAX_ID)
+    reason: str = _limit(MAX_REASON)
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    sender: str = _limit(MAX_ID)
+    seq: int = _limit(2**62)
+    lamport: int = _limit(2**62)
+    text: str = _limit(MAX_TEXT)
+    time: float
+    mono: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Tracker heartbeat. It names the tracker so members with another view can notice."""
+
+    priority: int = _limit(2**62)
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Election:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Coordinator:
+    """``tracker`` won an election (or is the tracker the sender believes in)."""
+
+    tracker: str = _limit(MAX_ID)
+    priority: int = _limit(2**62)
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    reason: str = _limit(MAX_REASON)
+
+
+Message = (
+    Hello
+    | Welcome
+    | Refuse
+    | MemberJoined
+    | MemberLeft
+    | Chat
+    | Ping
+    | Pong
+    | Election
+    | Answer
+    | Coordinator
+    | Bye
+)
+
+TAGS: dict[str, type] = {
+    "hello": Hello,
+    "welcome": Welcome,
+    "refuse": Refuse,
+    "joined": MemberJoined,
+    "left": MemberLeft,
+    "chat": Chat,
+    "ping": Ping,
+    "pong": Pong,
+    "election": Election,
+    "answer": Answer,
+    "coordinator": Coordinator,
+    "bye": Bye,
+}
+_TAG_OF = {cls: tag for tag, cls in TAGS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    kind: str  # "int", "float", "str", "bool", "member", "members"
+    limit: int | None
+
+
+_KINDS = {
+    "int": "int",
+    "float": "float",
+    "str": "str",
+    "bool": "bool",
+    "Member": "member",
+    "tuple[Member, ...]": "members",
+}
+_SCHEMAS: dict[type, tuple[_Field, ...]] = {}
+
+
+def _schema(cls: type) -> tuple[_Field, ...]:
+    return tuple(
+        _Field(f.name, _KINDS[str(f.type)], f.metadata.get("max")) for f in dataclasses.fields(cls)
+    )
+
+
+for _cls in (*TAGS.values(), Member):
+    _SCHEMAS[_cls] = _schema(_cls)
+_MEMBER_LIMITS = {"node_id": MAX_ID, "username": MAX_NAME, "host": MAX_HOST, "port": 65535}
+
+
+def encode(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"t": _TAG_OF[type(message)]}
+    for f in _SCHEMAS[type(message)]:
+        value = getattr(message, f.name)
+        if f.kind == "member":
+            value = _member_out(value)
+        elif f.kind == "members":
+            value = [_member_out(m) for m in value]
+        out[f.name] = value
+    return out
+
+
+def _member_out(member: Member) -> dict[str, Any]:
+    return {f.name: getattr(member, f.name) for f in _SCHEMAS[Member]}
+
+
+def decode(frame: dict[str, Any]) -> Message:
+    tag = frame.get("t")
+    cls = TAGS.get(tag) if isinstance(tag, str) else None
+    if cls is None:
+        raise ProtocolViolation(f"unknown message type {tag!r}")
+    if cls is Hello and frame.get("version") != PROTOCOL_VERSION:
+        raise VersionMismatch(
+            f"protocol version {frame.get('version')!r} is not supported (this node speaks "
+            f"version {PROTOCOL_VERSION})"
+        )
+    return _build(cls, frame)
+
+
+def _build(cls: type, data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise ProtocolViolation(f"{cls.__name__} must be a map")
+    values = {}
+    for f in _SCHEMAS[cls]:
+        if f.name not in data:
+            raise ProtocolViolation(f"{cls.__name__} lacks {f.name!r}")
+        values[f.name] = _check(cls, f, data[f.name])
+    return cls(**values)
+
+
+def _check(cls: type, f: _Field, value: Any) -> Any:
+    limit = f.limit if cls is not Member else _MEMBER_LIMITS.get(f.name)
+    where = f"{cls.__name__}.{f.name}"
+    match f.kind:
+        case "str":
+            ok = isinstance(value, str) and (limit is None or len(value) <= limit)
+        case "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            ok = ok and 0 <= value <= (limit if limit is not None else 2**62)
+        case "float":
+            ok = isinstance(value, float | int) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        case "bool":
+            ok = isinstance(value, bool)
+        case "member":
+            return _build(Member, value)
+        case "members":
+            if not isinstance(value, list) or len(value) > (limit or MAX_MEMBERS):
+                raise ProtocolViolation(f"{where} must be a list of at most {limit} members")
+            return tuple(_build(Member, m) for m in value)
+    if not ok:
+        raise ProtocolViolation(f"{where} is invalid: {value!r:.60}")
+    return value

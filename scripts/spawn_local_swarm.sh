@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Start a local PeerChat demo room in one tmux session: a tracker and N chatting nodes.
+# Run with --help for the options.
+set -euo pipefail
+
+prog=${0##*/}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+names=(alice bob carol dave erin frank grace heidi ivan judy mallory niaj olivia peggy rupert
+    sybil trent victor walter)
+max_nodes=64
+
+nodes=4
+port=5000
+session=peerchat
+log_dir=/tmp
+attach=1
+kill=0
+
+usage() {
+    cat <<EOF
+Usage: $prog [-n N] [--port PORT] [--session NAME] [--log-dir DIR] [--no-attach]
+       $prog --kill [--session NAME]
+
+Start a local PeerChat room in one tmux session: a tracker ('peerchat tracker
+--port PORT', window "tracker") and N nodes ('peerchat --username NAME --tracker
+127.0.0.1:PORT'), ready to type in: tiled panes of one window "chat" for N <= 4,
+one window per node otherwise. Nodes are named alice, bob, carol, ... then nodeK.
+
+Options:
+  -n, --nodes N     number of chat nodes, 1 to $max_nodes (default 4)
+  --port PORT       the tracker's port on 127.0.0.1 (default 5000)
+  --session NAME    tmux session name (default peerchat)
+  --log-dir DIR     each node logs to DIR/peerchat-NAME.log (default /tmp)
+  --no-attach       leave the session in the background and print how to attach
+  --kill            stop the room: kill the tmux session and everything in it
+  -h, --help        show this help
+
+Runs 'peerchat' from PATH, else 'python3 -m peerchat' from $root.
+A program that exits leaves its pane open with its last output and exit status;
+'tmux respawn-pane -t PANE' starts it again (e.g. a tracker stopped with Ctrl-C).
+In tmux: click a pane or press Ctrl-b and an arrow key to move between panes,
+Ctrl-b n / Ctrl-b p between windows, Ctrl-b d to detach.
+EOF
+}
+
+usage_error() {
+    echo "$prog: $* (see --help)" >&2
+    exit 2
+}
+
+die() {
+    echo "$prog: $*" >&2
+    exit 1
+}
+
+need_value() {
+    [[ $# -ge 2 ]] || usage_error "option $1 needs a value"
+}
+
+while (($#)); do
+    case $1 in
+        --nodes=* | --port=* | --session=* | --log-dir=*)
+            set -- "${1%%=*}" "${1#*=}" "${@:2}"
+            continue
+            ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        -n | --nodes)
+            need_value "$@"
+            nodes=$2
+            shift 2
+            ;;
+        -n?*)
+            nodes=${1#-n}
+            shift
+            ;;
+        --port)
+            need_value "$@"
+            port=$2
+            shift 2
+            ;;
+        --session)
+            need_value "$@"
+            session=$2
+            shift 2
+            ;;
+        --log-dir)
+            need_value "$@"
+            log_dir=$2
+            shift 2
+            ;;
+        --no-attach)
+            attach=0
+            shift
+            ;;
+        --kill)
+            kill=1
+            shift
+            ;;
+        -*) usage_error "unknown option '$1'" ;;
+        *) usage_error "unexpected argument '$1'" ;;
+    esac
+done
+
+if ! [[ $nodes =~ ^[0-9]{1,4}$ ]] || ((10#$nodes < 1 || 10#$nodes > max_nodes)); then
+    usage_error "--nodes must be a whole number from 1 to $max_nodes, not '$nodes'"
+fi
+nodes=$((10#$nodes))
+if ! [[ $port =~ ^[0-9]{1,5}$ ]] || ((10#$port < 1 || 10#$port > 65535)); then
+    usage_error "--port must be a port number from 1 to 65535, not '$port'"
+fi
+port=$((10#$port))
+if ! [[ $session =~ ^[A-Za-z0-9_-]+$ ]]; then
+    usage_error "--session must be letters, digits, '_' or '-', not '$session'"
+fi
+
+command -v tmux >/dev/null 2>&1 ||
+    die "tmux is not installed; install it first (e.g. 'apt-get install tmux' or 'brew install tmux')"
+
+# How to repeat this script's session choice in the hints it prints.
+again="$0"
+[[ $session == peerchat ]] || again+=" --session $session"
+
+session_exists() {
+    tmux has-session -t "=$session" 2>/dev/null
+}
+
+if ((kill)); then
+    if session_exists; then
+        tmux kill-session -t "=$session"
+        echo "stopped tmux session '$session'"
+    else
+        echo "no tmux session '$session' is running; nothing to stop"
+    fi
+    exit 0
+fi
+
+if session_exists; then
+    die "tmux session '$session' already exists: attach with 'tmux attach -t $session' or stop it with '$again --kill'"
+fi
+[[ -d $log_dir && -w $log_dir ]] || die "--log-dir '$log_dir' is not a writable directory"
+log_dir=$(cd "$log_dir" && pwd)
+
+# The program to run. Absolute paths, because a tmux server that is already running keeps the
+# PATH it was started with, not ours.
+if peerchat=$(command -v peerchat); then
+    run=("$peerchat")
+else
+    python=$(command -v python3) || die "neither 'peerchat' nor 'python3' is on PATH"
+    (cd "$root" && "$python" -c 'import peerchat.cli') >/dev/null 2>&1 ||
+        die "'peerchat' is not on PATH and 'python3 -m peerchat' cannot start in $root (try: pip install -e '$root')"
+    run=("$python" -m peerchat)
+fi
+
+listening() { # is anything accepting connections on 127.0.0.1:$1?
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+listening "$port" && die "port $port is already in use (another tracker running?); choose one with --port"
+
+# A pane's shell command: run in the repo root (for 'python3 -m peerchat'), replacing the shell.
+pane_command() {
+    local quoted
+    printf -v quoted ' %q' "$@"
+    printf 'cd %q && exec%s' "$root" "$quoted"
+}
+
+node_name() { # 1-based
+    if (($1 <= ${#names[@]})); then echo "${names[$1 - 1]}"; else echo "node$1"; fi
+}
+
+# Until the room is up, a failure takes the half-built session down with it.
+started=0
+cleanup() {
+    ((started)) || tmux kill-session -t "=$session" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+placeholder='exec sleep 86400'
+
+# Set a window's options, then replace its placeholder pane by the real program, so that
+# remain-on-exit is already on even if the program exits at once.
+prepare_window() { # window-id pane-id title command
+    tmux set-option -w -t "$1" remain-on-exit on \; \
+        set-option -w -t "$1" pane-border-status top \; \
+        set-option -w -t "$1" pane-border-format ' #{pane_title} '
+    tmux respawn-pane -k -t "$2" "$4" \; select-pane -t "$2" -T "$3"
+}
+
+pane_status() { # one line about a pane: its exit status, if dead, and its last line of output
+    local status last
+    status=$(tmux display-message -p -t "$1" \
+        '#{?pane_dead,exited#{?pane_dead_status, with status #{pane_dead_status},},still running}')
+    last=$(tmux capture-pane -p -t "$1" | awk 'NF && !/^Pane is dead/ { line = $0 } END { print line }')
+    echo "$status${last:+; last output: $last}"
+}
+
+ids=$(tmux new-session -d -s "$session" -n tracker -x 200 -y 50 -P \
+    -F '#{session_id} #{window_id} #{pane_id}' "$placeholder")
+read -r session_id tracker_window tracker_pane <<<"$ids"
+tmux set-option -t "$session_id" mouse on
+prepare_window "$tracker_window" "$tracker_pane" tracker "$(pane_command "${run[@]}" tracker --port "$port")"
+
+# Nodes start once the tracker listens: poll for up to 5 s.
+for ((i = 0; ; i++)); do
+    listening "$port" && break
+    if [[ $(tmux display-message -p -t "$tracker_pane" '#{pane_dead}') == 1 ]] || ((i >= 50)); then
+        die "the tracker is not listening on 127.0.0.1:$port: $(pane_status "$tracker_pane")"
+    fi
+    sleep 0.1
+done
+
+node_command() {
+    pane_command "${run[@]}" --username "$1" --tracker "127.0.0.1:$port" \
+        --log-file "$log_dir/peerchat-$1.log"
+}
+
+first_pane=
+all_names=()
+for ((k = 1; k <= nodes; k++)); do
+    name=$(node_name "$k")
+    all_names+=("$name")
+    if ((nodes <= 4 && k > 1)); then
+        pane=$(tmux split-window -d -t "$pane" -P -F '#{pane_id}' "$(node_command "$name")")
+        tmux select-pane -t "$pane" -T "$name" \; select-layout -t "$first_pane" tiled >/dev/null
+    else
+        ((nodes <= 4)) && window_name=chat || window_name=$name
+        ids=$(tmux new-window -d -t "$session_id:" -n "$window_name" -P \
+            -F '#{window_id} #{pane_id}' "$placeholder")
+        read -r window pane <<<"$ids"
+        prepare_window "$window" "$pane" "$name" "$(node_command "$name")"
+        [[ -n $first_pane ]] || first_pane=$pane
+    fi
+done
+tmux select-window -t "$first_pane" \; select-pane -t "$first_pane"
+started=1
+
+echo "PeerChat room in tmux session '$session': tracker on 127.0.0.1:$port, nodes ${all_names[*]}"
+echo "  logs:   $log_dir/peerchat-NAME.log"
+echo "  stop:   $again --kill"
+if ((attach)) && [[ -t 0 && -t 1 ]]; then
+    if [[ -n ${TMUX:-} ]]; then
+        exec tmux switch-client -t "=$session"
+    fi
+    exec tmux attach-session -t "=$session"
+fi
+((attach)) && echo "  (no terminal here, so not attaching)"
+echo "  attach: tmux attach -t $session"

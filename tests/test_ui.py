@@ -1,0 +1,217 @@
+"""The line interface's formatting (pure) and the hand-over edges that need no terminal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import trio
+from prompt_toolkit.formatted_text import to_plain_text
+
+from peerchat import ui
+from peerchat.events import Error, MessageReceived, PeerJoined, PeerLeft, Ready, TrackerChanged, Who
+from peerchat.membership import Member
+
+ROOT = Path(ui.__file__).resolve().parents[1]
+ALICE = Member("a1", "alice", "127.0.0.1", 4000, 4000)
+BOB = Member("b2", "bob", "127.0.0.1", 4001, 4001)
+CAROL = Member("c3", "carol", "127.0.0.1", 4002, 4002)
+
+# 13:04:05 local time, whatever the machine's zone.
+NOW = time.mktime((2024, 1, 2, 13, 4, 5, 0, 0, -1))
+
+
+def message(sender: Member, text: str, *, own: bool = False) -> MessageReceived:
+    return MessageReceived(
+        sender=sender,
+        seq=1,
+        lamport=1,
+        text=text,
+        time=NOW,
+        sent_mono=0.0,
+        received_mono=0.0,
+        own=own,
+    )
+
+
+def plain(event) -> str:
+    return to_plain_text(ui.format_event(event, NOW))
+
+
+def style_of(fragments, text: str) -> str:
+    """The style of the first fragment that contains `text`."""
+    for style, fragment in fragments:
+        if text in fragment:
+            return style
+    raise AssertionError(f"{text!r} not in {fragments!r}")
+
+
+# -- colours --------------------------------------------------------------------------------------
+
+
+def test_name_colour_is_stable_and_from_the_palette():
+    for name in ("alice", "bob", "carol", "ünïcode", "x" * 32):
+        assert ui.name_style(name) == ui.name_style(name)
+        assert ui.name_style(name).split()[0] in ui.PALETTE
+
+
+def test_name_colours_vary_between_names():
+    names = [f"user{i}" for i in range(40)]
+    assert len({ui.name_style(n) for n in names}) >= 5
+
+
+def test_name_colour_does_not_depend_on_the_hash_seed():
+    code = "from peerchat.ui import name_style; print(name_style('alice'), name_style('bob'))"
+    outputs = set()
+    for seed in ("1", "2", "3"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(ROOT))
+        run = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        outputs.add(run.stdout)
+    assert outputs == {f"{ui.name_style('alice')} {ui.name_style('bob')}\n"}
+
+
+def test_errors_are_red_and_no_name_is():
+    assert "ansired" in style_of(ui.format_event(Error("boom"), NOW), "boom")
+    assert all("red" not in colour for colour in ui.PALETTE)
+
+
+# -- lines ----------------------------------------------------------------------------------------
+
+
+def test_clock_is_local_hh_mm_ss():
+    assert ui.clock(NOW) == "13:04:05"
+
+
+def test_message_line():
+    fragments = ui.format_event(message(BOB, "hello world"), NOW)
+    assert to_plain_text(fragments) == "13:04:05 <bob> hello world"
+    assert style_of(fragments, "bob") == ui.name_style("bob")
+
+
+def test_own_message_uses_the_same_colour_as_when_others_see_it():
+    own = ui.format_event(message(ALICE, "hi", own=True), NOW)
+    theirs = ui.format_event(message(ALICE, "hi", own=False), NOW)
+    assert own == theirs
+    assert style_of(own, "alice") == ui.name_style("alice")
+
+
+def test_control_characters_from_peers_cannot_reach_the_terminal():
+    line = plain(message(Member("e", "eve\x1b", "h", 1, 1), "hi\x1b[2J\r\x07there\nnext"))
+    assert "\x1b" not in line
+    assert "\r" not in line and "\x07" not in line and "\n" not in line
+    assert "hi" in line and "[2J" in line and "there" in line and "next" in line
+
+
+def test_join_leave_and_tracker_lines():
+    assert plain(PeerJoined(BOB)) == "13:04:05 * bob joined (127.0.0.1:4001)"
+    assert plain(PeerLeft(BOB, "quit")) == "13:04:05 * bob left (quit)"
+    assert plain(TrackerChanged(CAROL)) == "13:04:05 * tracker is now carol (127.0.0.1:4002)"
+
+
+@pytest.mark.parametrize("role", ["tracker", "peer"])
+def test_ready_says_who_and_where_and_points_to_help(role):
+    assert plain(Ready(ALICE, role)).splitlines() == [
+        f"13:04:05 * you are alice at 127.0.0.1:4000 ({role})",
+        "13:04:05 * type /help for commands",
+    ]
+
+
+def test_who_lists_every_member_once_with_the_tracker_marked():
+    lines = plain(Who((CAROL, ALICE, BOB), tracker_id=BOB.node_id)).splitlines()
+    assert lines[0] == "13:04:05 * 3 members:"
+    rows = lines[1:]
+    assert len(rows) == 3
+    assert all(row.startswith("13:04:05 ") for row in rows)
+    by_name = {name: row for row in rows for name in ("alice", "bob", "carol") if name in row}
+    assert set(by_name) == {"alice", "bob", "carol"}
+    assert by_name["bob"].endswith("bob 127.0.0.1:4001 (tracker)")
+    assert "(tracker)" not in by_name["alice"] and "(tracker)" not in by_name["carol"]
+
+
+def test_who_marks_no_tracker_when_none_is_known():
+    assert "(tracker)" not in plain(Who((ALICE, BOB), tracker_id=None))
+
+
+def test_who_of_one():
+    assert plain(Who((ALICE,), tracker_id=ALICE.node_id)).splitlines()[0].endswith("* 1 member:")
+
+
+def test_notices_stamp_every_line():
+    lines = to_plain_text(ui.format_notice("one\n  two", NOW)).splitlines()
+    assert lines == ["13:04:05 one", "13:04:05   two"]
+
+
+def test_unknown_command_hint():
+    assert ui.unknown_hint("/x") == "unknown command /x, try /help"
+
+
+def test_format_event_refuses_what_is_not_an_event():
+    with pytest.raises(TypeError):
+        ui.format_event("hello", NOW)  # type: ignore[arg-type]
+
+
+# -- toolbar ---------------------------------------------------------------------------------------
+
+
+def test_toolbar_follows_the_room():
+    room = ui.Room()
+    assert "joining" in to_plain_text(ui.toolbar_text(room))
+    room.apply(Ready(ALICE, "peer"))
+    room.apply(TrackerChanged(CAROL))
+    room.apply(PeerJoined(CAROL))
+    room.apply(PeerJoined(BOB))
+    room.apply(PeerJoined(BOB))  # reported twice, counted once
+    text = to_plain_text(ui.toolbar_text(room))
+    assert "alice" in text and "3 in the room" in text and "tracker carol" in text
+    room.apply(PeerLeft(CAROL, "gone"))
+    room.apply(TrackerChanged(BOB))
+    text = to_plain_text(ui.toolbar_text(room))
+    assert "2 in the room" in text and "tracker bob" in text
+
+
+def test_toolbar_resyncs_from_who():
+    room = ui.Room()
+    room.apply(Ready(ALICE, "tracker"))
+    assert "tracker alice" in to_plain_text(ui.toolbar_text(room))
+    room.apply(Who((ALICE, BOB, CAROL), tracker_id=CAROL.node_id))
+    text = to_plain_text(ui.toolbar_text(room))
+    assert "3 in the room" in text and "tracker carol" in text
+
+
+# -- the hand-over edges ---------------------------------------------------------------------------
+
+
+class RecordingNode:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def say(self, text: str) -> None:
+        self.calls.append(f"say {text}")
+
+    def who(self) -> None:
+        self.calls.append("who")
+
+    def quit(self) -> None:
+        self.calls.append("quit")
+
+
+async def test_stop_before_the_prompt_starts_makes_drive_return_without_quitting(capsys):
+    front = ui.PromptUI()
+    node = RecordingNode()
+    front.show(PeerJoined(BOB))  # buffered: no loop yet
+    assert capsys.readouterr().out == ""
+    front.stop()
+    front.stop()  # twice is fine
+    with trio.fail_after(5):
+        await front.drive(node)
+    assert node.calls == []  # the node finished by itself; drive does not quit it again
+    assert "bob joined" in capsys.readouterr().out  # the buffered event was still shown
+    front.show(PeerLeft(BOB, "quit"))  # after the end: printed straight away
+    assert "bob left (quit)" in capsys.readouterr().out
+    front.stop()  # after the end too
