@@ -326,10 +326,6 @@ class Node:
                 if hello.join and not self.bully.is_tracker:
                     await conn.send_now(Refuse("this node is not the tracker"))
                     raise ProtocolViolation("a join sent to a node that is not the tracker")
-                await conn.send_now(self._hello(join=False))
-                if hello.join:
-                    everyone = (self.me, *self.members)
-                    await conn.send_now(Welcome(tuple(everyone), self.node_id))
         except VersionMismatch as exc:
             log.warning("refusing %s: %s", peer, exc)
             with trio.move_on_after(1):
@@ -340,10 +336,14 @@ class Node:
             log.warning("dropping connection from %s before its hello: %s", peer, exc or "timeout")
             await trio.aclose_forcefully(stream)
             return
+        # No await from here to the queued replies: the member list in the welcome and the
+        # chat sequence number in our hello must match what this connection gets afterwards.
+        welcome = Welcome((self.me, *self.members), self.node_id) if hello.join else None
         self._attach(conn, hello, report=True)
-        if hello.join:
-            assert conn.member is not None
-            joined = _frame(MemberJoined(conn.member))
+        conn.send(self._hello(join=False))
+        if welcome is not None:
+            conn.send(welcome)
+            joined = _frame(MemberJoined(hello.member()))
             for other in self.conns.values():
                 if other is not conn:
                     other.send_frame(joined)

@@ -1,0 +1,242 @@
+"""Many nodes in one process, over real loopback sockets: join, chat, crash, elections."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+import trio
+
+from peerchat import events
+from peerchat.config import Config
+from peerchat.node import Node, Settings
+
+FAST = Config(
+    heartbeat_interval=0.05,
+    heartbeat_timeout=0.3,
+    answer_timeout=0.2,
+    coordinator_timeout=0.5,
+    hello_timeout=2.0,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Member:
+    """One node in the room, with the events it reported and a way to crash it."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.events: list[events.Event] = []
+        self.changed = trio.Event()
+        self.scope = trio.CancelScope()
+
+    def record(self, event: events.Event) -> None:
+        self.events.append(event)
+        self.changed.set()
+        self.changed = trio.Event()
+
+    async def wait_for(self, predicate: Callable[[events.Event], bool], timeout: float = 5):
+        with trio.fail_after(timeout):
+            seen = 0
+            while True:
+                for event in self.events[seen:]:
+                    if predicate(event):
+                        return event
+                seen = len(self.events)
+                await self.changed.wait()
+
+    def messages(self) -> list[str]:
+        return [e.text for e in self.events if isinstance(e, events.MessageReceived) and not e.own]
+
+    @property
+    def tracker_id(self) -> str | None:
+        return self.node.bully.tracker
+
+    def crash(self) -> None:
+        """Stop at once, without goodbyes: peers see the connections drop."""
+        self.scope.cancel()
+
+
+class Room:
+    def __init__(self, nursery: trio.Nursery, config: Config = FAST) -> None:
+        self.nursery = nursery
+        self.config = config
+        self.tracker_port = free_port()
+        self.members: list[Member] = []
+
+    async def add(self, name: str, priority: int | None = None) -> Member:
+        settings = Settings(name, tracker_port=self.tracker_port, priority=priority)
+        member = Member(Node(settings, lambda e: None, self.config))
+        member.node.emit = member.record
+        await self.nursery.start(self._run, member)
+        self.members.append(member)
+        return member
+
+    async def _run(self, member: Member, *, task_status: trio.TaskStatus[None]) -> None:
+        with member.scope:
+            await member.node.run(task_status=task_status)
+
+    def alive(self) -> list[Member]:
+        return [m for m in self.members if not m.scope.cancel_called]
+
+    async def all_agree(self, tracker: Member, timeout: float = 5) -> None:
+        tracker_id = tracker.node.node_id
+        for m in self.alive():
+            await m.wait_for(
+                lambda e: isinstance(e, events.TrackerChanged) and e.tracker.node_id == tracker_id,
+                timeout,
+            )
+            assert m.tracker_id == tracker_id, f"{m.node.me.username} follows {m.tracker_id}"
+
+    async def fully_connected(self, timeout: float = 10) -> None:
+        with trio.fail_after(timeout):
+            while True:
+                alive = self.alive()
+                if all(len(m.node.conns) == len(alive) - 1 for m in alive):
+                    return
+                await trio.sleep(0.01)
+
+
+async def test_first_node_founds_the_room_and_others_join() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice")
+        assert alice.node.bully.is_tracker
+        bob = await room.add("bob")
+        carol = await room.add("carol")
+        ready = await carol.wait_for(lambda e: isinstance(e, events.Ready))
+        assert ready.role == "peer"
+        joined = {e.member.username for e in carol.events if isinstance(e, events.PeerJoined)}
+        assert joined == {"alice", "bob"}
+        await bob.wait_for(
+            lambda e: isinstance(e, events.PeerJoined) and e.member.username == "carol"
+        )
+        await room.fully_connected()
+        nursery.cancel_scope.cancel()
+
+
+async def test_messages_go_to_everyone_once_in_order() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        nodes = [await room.add(n) for n in ("alice", "bob", "carol", "dave")]
+        await room.fully_connected()
+        for i in range(50):
+            nodes[1].node.say(f"m{i}")
+        for other in (nodes[0], nodes[2], nodes[3]):
+            await other.wait_for(
+                lambda e: isinstance(e, events.MessageReceived) and e.text == "m49"
+            )
+            assert other.messages() == [f"m{i}" for i in range(50)]
+        own = [e for e in nodes[1].events if isinstance(e, events.MessageReceived)]
+        assert all(e.own for e in own) and len(own) == 50
+        nursery.cancel_scope.cancel()
+
+
+async def test_tracker_crash_highest_priority_takes_over_and_chat_goes_on() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        tracker = await room.add("alice", priority=100)
+        low = await room.add("bob", priority=10)
+        high = await room.add("carol", priority=50)
+        mid = await room.add("dave", priority=30)
+        await room.fully_connected()
+        tracker.crash()
+        low.node.say("during failover")
+        await room.all_agree(high)
+        for m in (high, mid):
+            await m.wait_for(lambda e: getattr(e, "text", None) == "during failover")
+        left = await low.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        assert left.member.username == "alice"
+        # The winner holds the shared tracker address now: a newcomer still gets in through it.
+        late = await room.add("erin", priority=1000)
+        assert late.tracker_id == high.node.node_id
+        await room.fully_connected()
+        late.node.say("hi all")
+        for m in (low, high, mid):
+            await m.wait_for(lambda e: getattr(e, "text", None) == "hi all")
+        # A late joiner with a higher priority does not depose the live tracker.
+        assert all(m.tracker_id == high.node.node_id for m in room.alive())
+        nursery.cancel_scope.cancel()
+
+
+async def test_graceful_quit_of_tracker_is_a_goodbye_and_an_election() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        tracker = await room.add("alice", priority=100)
+        bob = await room.add("bob", priority=20)
+        carol = await room.add("carol", priority=10)
+        await room.fully_connected()
+        tracker.node.quit()
+        left = await carol.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        assert left.reason == "quit"
+        await tracker.node.finished.wait()
+        room.members.remove(tracker)
+        await room.all_agree(bob)
+        nursery.cancel_scope.cancel()
+
+
+async def test_election_with_every_member_starting_at_once() -> None:
+    """All members lose the tracker in the same instant; they must settle on one winner."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        tracker = await room.add("t", priority=1000)
+        members = [await room.add(f"n{i}", priority=i) for i in range(8)]
+        await room.fully_connected()
+        tracker.crash()
+        await room.all_agree(members[-1])
+        nursery.cancel_scope.cancel()
+
+
+async def test_winner_dying_mid_election_hands_victory_to_the_next() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        tracker = await room.add("t", priority=1000)
+        members = [await room.add(f"n{i}", priority=i) for i in range(5)]
+        await room.fully_connected()
+        doomed = members[-1]
+        died = trio.Event()
+
+        def answer_then_die() -> list:
+            # It answered the others' elections; now it dies instead of claiming the role.
+            doomed.crash()
+            died.set()
+            return []
+
+        doomed.node.bully._win = answer_then_die  # type: ignore[method-assign]
+        tracker.crash()
+        await died.wait()
+        await room.all_agree(members[-2], timeout=5)
+        nursery.cancel_scope.cancel()
+
+
+async def test_room_of_fifty() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, Config(heartbeat_interval=0.2, heartbeat_timeout=2.0))
+        nodes = [await room.add(f"n{i}", priority=i) for i in range(50)]
+        await room.fully_connected(timeout=20)
+        nodes[0].crash()  # the founder is the tracker
+        await room.all_agree(nodes[-1], timeout=10)
+        nodes[3].node.say("still here")
+        for m in nodes[1:]:
+            if m is not nodes[3]:
+                await m.wait_for(lambda e: getattr(e, "text", None) == "still here")
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("count", [2, 4])
+async def test_simultaneous_founders_elect_exactly_one_tracker(count: int) -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        async with trio.open_nursery() as starters:
+            for i in range(count):
+                starters.start_soon(room.add, f"n{i}")
+        trackers = [m for m in room.members if m.node.bully.is_tracker]
+        assert len(trackers) == 1
+        await room.fully_connected()
+        nursery.cancel_scope.cancel()
