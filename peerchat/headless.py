@@ -27,8 +27,7 @@ class Headless:
         self._write(event.as_json())
 
     def _write(self, obj: dict) -> None:
-        self._out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        self._out.flush()
+        _write_line(self._out, json.dumps(obj, ensure_ascii=False))
 
     async def drive(self, node: Node) -> None:
         async for line in _stdin_lines():
@@ -40,7 +39,7 @@ class Headless:
                 case commands.Help():
                     self._write({"event": "help", "text": commands.HELP_TEXT})
                 case commands.Unknown(name):
-                    self.show(events.Error(f"unknown command {name}; try /help"))
+                    self.show(events.Error(f"unknown command {name}, try /help"))
                 case commands.Quit():
                     break
         node.quit()
@@ -64,13 +63,24 @@ class TrackerConsole:
                 line = f"tracker is {t.username} ({t.node_id}) at {t.addr}"
             case _:
                 return
-        print(time.strftime("%H:%M:%S"), line, flush=True)
+        _write_line(sys.stdout, f"{time.strftime('%H:%M:%S')} {line}")
 
     async def drive(self, node: Node) -> None:
         await trio.sleep_forever()
 
     def stop(self) -> None:
         pass
+
+
+def _write_line(out: TextIO, line: str) -> None:
+    """Write and flush one line; a reader that went away must not kill the node."""
+    try:
+        out.write(line + "\n")
+        out.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
 
 
 async def _stdin_lines():  # noqa: ANN202 - an async generator of str

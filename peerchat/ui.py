@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 import unicodedata
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -342,7 +343,8 @@ class PromptUI:
             _print_items(leftovers)
 
     def _cancel_prompt(self) -> None:
-        if self._task is not None and not self._task.done():
+        # Not once the prompt is winding down on its own (self._loop is cleared first thing).
+        if self._loop is not None and self._task is not None and not self._task.done():
             self._task.cancel()
 
     async def _read_lines(
@@ -360,9 +362,9 @@ class PromptUI:
                 return True
             match commands.parse_line(line):
                 case commands.Say(text=text):
-                    call = (node.say, text)
+                    action: Callable[[], None] = functools.partial(node.say, text)
                 case commands.Who():
-                    call = (node.who,)
+                    action = node.who
                 case commands.Help():
                     queue.put_nowait((None, format_notice(commands.HELP_TEXT, time.time())))
                     continue
@@ -374,7 +376,7 @@ class PromptUI:
                 case _:
                     continue
             try:
-                trio.from_thread.run_sync(*call, trio_token=token)
+                trio.from_thread.run_sync(action, trio_token=token)
             except trio.RunFinishedError:
                 return False
 

@@ -1,0 +1,189 @@
+"""The real prompt in a pseudo-terminal (pexpect), next to real nodes on free local ports.
+
+What only a terminal shows: a message arriving while a line is half typed prints above the input
+line and leaves the typed text intact; the quit keys end the program with status 0; SIGTERM ends
+the prompt from the node's side. Every wait is a pexpect expect with a timeout, never a sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pexpect = pytest.importorskip("pexpect")
+if sys.platform == "win32":  # pragma: no cover
+    pytest.skip("pseudo-terminals need a POSIX system", allow_module_level=True)
+
+from pexpect.popen_spawn import PopenSpawn  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 15
+
+# Zero or more CSI escape sequences (colours, cursor moves) that the renderer may put between the
+# characters of a line.
+_CSI = r"(?:\x1b\[[0-9;?]*[A-Za-z])*"
+
+
+def on_screen(text: str) -> re.Pattern[str]:
+    """A pattern for `text` as prompt_toolkit draws it: escape sequences may come between its
+    characters, and a space may be drawn as a cursor move."""
+    parts = [r"(?:\x1b\[[0-9;?]*[A-Za-z]| )*" if ch == " " else re.escape(ch) for ch in text]
+    return re.compile(_CSI.join(parts))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["TERM"] = "xterm"
+    # pexpect is no terminal emulator, so nothing answers prompt_toolkit's cursor position
+    # requests; without this it would wait for answers and then print a warning.
+    env["PROMPT_TOOLKIT_NO_CPR"] = "1"
+    env.pop("NO_COLOR", None)
+    return env
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., Any]]:
+    """Start children; whatever is still running at the end of the test is killed."""
+    children: list[Any] = []
+
+    def start(*args: str, terminal: bool = False) -> Any:
+        command = [sys.executable, "-m", "peerchat", *args]
+        if terminal:
+            child = pexpect.spawn(
+                command[0],
+                command[1:],
+                env=child_env(),
+                dimensions=(24, 100),
+                encoding="utf-8",
+                codec_errors="replace",
+                timeout=TIMEOUT,
+            )
+        else:
+            child = PopenSpawn(command, env=child_env(), encoding="utf-8", timeout=TIMEOUT)
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        if isinstance(child, PopenSpawn):
+            if child.proc.poll() is None:
+                child.kill(signal.SIGKILL)
+                child.proc.wait()
+        else:
+            child.close(force=True)
+
+
+def next_event(headless: Any, **fields: Any) -> dict[str, Any]:
+    """Read a headless node's JSON lines until one has all of `fields`."""
+    while True:
+        headless.expect("\n")
+        line = headless.before.strip()
+        if not line:
+            continue
+        event = json.loads(line)
+        if all(event.get(key) == value for key, value in fields.items()):
+            return event
+
+
+def start_alice(spawn: Callable[..., Any], tracker_port: int) -> Any:
+    alice = spawn("--username", "alice", "--tracker", f"127.0.0.1:{tracker_port}", terminal=True)
+    alice.expect_exact("type /help for commands")
+    # Bracketed paste switched on: the prompt is drawn and the terminal is in raw mode.
+    alice.expect_exact("\x1b[?2004h")
+    return alice
+
+
+def expect_exit_0(alice: Any) -> None:
+    alice.expect(pexpect.EOF)
+    output = alice.before
+    alice.close()
+    assert "Traceback" not in output, output
+    assert alice.signalstatus is None
+    assert alice.exitstatus == 0, output
+
+
+def test_message_prints_above_a_half_typed_line(spawn: Callable[..., Any]) -> None:
+    port = free_port()
+    tracker = spawn("tracker", "--port", str(port))
+    tracker.expect_exact("listening on")
+
+    alice = start_alice(spawn, port)
+    alice.send("hello wor")
+    alice.expect(on_screen("hello wor"))
+
+    bob = spawn("--username", "bob", "--headless", "--tracker", f"127.0.0.1:{port}")
+    next_event(bob, event="ready")
+    next_event(bob, event="peer_joined", username="alice")
+    alice.expect(on_screen("bob joined"))
+
+    bob.sendline("hi from bob")
+    alice.expect(on_screen("<bob> hi from bob"))
+    # The prompt is drawn again below the message, with what was typed so far.
+    alice.expect(on_screen("> hello wor"))
+
+    alice.send("ld\r")
+    message = next_event(bob, event="message", **{"from": "alice"})
+    assert message["text"] == "hello world"
+    assert message["own"] is False
+    alice.expect(on_screen("<alice> hello world"))
+
+    alice.send("/quit\r")
+    expect_exit_0(alice)
+    next_event(bob, event="peer_left", username="alice")
+
+    bob.sendeof()
+    bob.expect(pexpect.EOF)
+    assert bob.wait() == 0
+    tracker.kill(signal.SIGTERM)
+    tracker.expect(pexpect.EOF)
+    assert tracker.wait() == 0
+
+
+def test_commands_answer_on_screen(spawn: Callable[..., Any]) -> None:
+    port = free_port()  # nobody there: alice becomes the tracker herself
+    alice = start_alice(spawn, port)
+    alice.send("/who\r")
+    alice.expect(on_screen("* 1 member:"))
+    alice.expect(on_screen("alice 127.0.0.1:"))
+    alice.expect_exact("(tracker)")
+    alice.send("/help\r")
+    alice.expect(on_screen("/quit, /q"))
+    alice.send("/nope\r")
+    alice.expect(on_screen("unknown command /nope, try /help"))
+    alice.send("/q\r")
+    expect_exit_0(alice)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    ["/quit\r", "/q\r", "\x04", "half typed\x03"],
+    ids=["quit", "q", "ctrl-d", "ctrl-c"],
+)
+def test_quit_keys_exit_0(spawn: Callable[..., Any], keys: str) -> None:
+    alice = start_alice(spawn, free_port())
+    alice.send(keys)
+    expect_exit_0(alice)
+
+
+def test_sigterm_ends_the_prompt(spawn: Callable[..., Any]) -> None:
+    alice = start_alice(spawn, free_port())
+    alice.send("never sent")
+    alice.expect(on_screen("never sent"))
+    alice.kill(signal.SIGTERM)
+    expect_exit_0(alice)
