@@ -30,26 +30,31 @@ class ChatLog:
         self.clock += 1
         return Chat(self.node_id, self.seq, self.clock, text, wall, mono)
 
-    def start_after(self, sender: str, seq: int) -> None:
-        """Messages of ``sender`` numbered ``seq`` or lower will never reach us; don't wait."""
-        if seq > self._shown.get(sender, -1):
-            self._shown[sender] = seq
-            self._release(sender)
+    def start_after(self, sender: str, seq: int) -> list[Chat]:
+        """Messages of ``sender`` numbered ``seq`` or lower will never reach us: stop waiting
+        for them. Returns the held messages this lets through."""
+        if seq <= self._shown.get(sender, -1):
+            return []
+        self._shown[sender] = seq
+        held = self._held.get(sender)
+        if held:
+            for stale in [n for n in held if n <= seq]:
+                del held[stale]
+        return self._release(sender)
 
     def receive(self, message: Chat) -> list[Chat]:
         """The messages that can now be shown, in order: none for a duplicate or a gap."""
         self.clock = max(self.clock, message.lamport) + 1
         sender = message.sender
         shown = self._shown.setdefault(sender, message.seq - 1)
-        if message.seq <= shown:
-            return []
         held = self._held.setdefault(sender, {})
-        if message.seq in held:
+        if message.seq <= shown or message.seq in held:
             return []
         held[message.seq] = message
+        ready = self._release(sender)
         if len(held) > self._held_back:
             raise Overflow(f"{sender} left a gap of more than {self._held_back} messages")
-        return self._release(sender)
+        return ready
 
     def forget(self, sender: str) -> None:
         self._held.pop(sender, None)

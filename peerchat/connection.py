@@ -8,7 +8,8 @@ stall the sender, as trio-websocket serialises writers but never lets one block 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import trio
 
@@ -31,7 +32,7 @@ class Connection:
         self.close_reason = "connection lost"
         self._config = config
         self._decoder = FrameDecoder(config.max_frame)
-        self._pending: list[Message] = []
+        self._frames: Iterator[dict[str, Any]] = iter(())
         self._queue_in, self._queue_out = trio.open_memory_channel[bytes](config.send_queue)
         self._scope = trio.CancelScope()
 
@@ -58,17 +59,20 @@ class Connection:
     # -- receiving ----------------------------------------------------------------------------
 
     async def receive(self) -> Message | None:
-        """The next message, or None when the peer closed cleanly. Raises FrameError."""
-        while not self._pending:
+        """The next message, or None when the peer closed cleanly. Raises FrameError.
+
+        Frames are decoded one at a time, so the good frames before a bad one still count.
+        """
+        while True:
+            for frame in self._frames:
+                return decode(frame)
             data = await self.stream.receive_some(RECEIVE_SIZE)
             if not data:
                 self._decoder.close()
                 return None
             self.last_heard = trio.current_time()
             self._decoder.feed(data)
-            self._pending.extend(decode(frame) for frame in self._decoder.frames())
-            self._pending.reverse()
-        return self._pending.pop()
+            self._frames = self._decoder.frames()
 
     # -- lifetime -----------------------------------------------------------------------------
 

@@ -358,9 +358,11 @@ class Node:
         if old is not None:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
-        self.chatlog.start_after(member.node_id, hello.seq)
+        released = self.chatlog.start_after(member.node_id, hello.seq)
         if self.members.add(member) and report:
             self.emit(events.PeerJoined(member))
+        for chat in released:
+            self._show(member, chat, own=False)
 
     async def _session(self, conn: Connection) -> None:
         try:

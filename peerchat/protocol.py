@@ -9,6 +9,7 @@ with the right type and within its size limit: whatever else a peer sends is a
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,6 +236,7 @@ def _check(cls: type, f: _Field, value: Any) -> Any:
             ok = ok and 0 <= value <= (limit if limit is not None else 2**62)
         case "float":
             ok = isinstance(value, float | int) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value)
             value = float(value) if ok else value
         case "bool":
             ok = isinstance(value, bool)

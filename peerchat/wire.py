@@ -69,4 +69,6 @@ def _unpack(body: bytes) -> dict[str, Any]:
         raise FrameError(f"undecodable frame: {exc}") from exc
     if not isinstance(obj, dict):
         raise FrameError(f"frame is a {type(obj).__name__}, not a map")
+    if not all(type(key) is str for key in obj):
+        raise FrameError("frame keys must be strings")
     return obj

@@ -1,0 +1,233 @@
+"""peerchat.chat: numbering, Lamport time, de-duplication and per-sender hold-back."""
+
+from __future__ import annotations
+
+import pytest
+
+from peerchat.chat import ChatLog, Overflow
+from peerchat.protocol import Chat
+
+
+def chat(sender: str, seq: int, lamport: int | None = None, text: str | None = None) -> Chat:
+    return Chat(
+        sender, seq, seq if lamport is None else lamport, text or f"{sender}{seq}", 0.0, 0.0
+    )
+
+
+def seqs(messages: list[Chat]) -> list[int]:
+    return [m.seq for m in messages]
+
+
+def fresh(sender: str = "bob", after: int = 0, held_back: int = 1024) -> ChatLog:
+    log = ChatLog("me", held_back=held_back)
+    log.start_after(sender, after)
+    return log
+
+
+# -- compose ----------------------------------------------------------------------------------
+
+
+def test_compose_numbers_one_two_three() -> None:
+    log = ChatLog("me")
+    sent = [log.compose(f"m{i}", wall=100.0 + i, mono=5.0 + i) for i in range(3)]
+    assert [m.seq for m in sent] == [1, 2, 3]
+    assert [m.lamport for m in sent] == [1, 2, 3]
+    assert all(m.sender == "me" for m in sent)
+    assert sent[1] == Chat("me", 2, 2, "m1", 101.0, 6.0)
+    assert (log.seq, log.clock) == (3, 3)
+
+
+def test_compose_after_receive_is_later_in_lamport_time() -> None:
+    log = fresh()
+    log.receive(chat("bob", 1, lamport=40))
+    mine = log.compose("reply", 0.0, 0.0)
+    assert mine.seq == 1
+    assert mine.lamport == 42  # receive made it 41, compose ticks once more
+    assert mine.lamport > 40
+
+
+# -- receive ----------------------------------------------------------------------------------
+
+
+def test_receive_in_order() -> None:
+    log = fresh()
+    for i in range(1, 6):
+        assert seqs(log.receive(chat("bob", i))) == [i]
+
+
+def test_first_message_from_an_unknown_sender_is_shown() -> None:
+    # Without a hello's start_after, the first message seen sets where the sender starts.
+    log = ChatLog("me")
+    assert seqs(log.receive(chat("bob", 7))) == [7]
+    assert seqs(log.receive(chat("bob", 8))) == [8]
+
+
+def test_duplicates_dropped() -> None:
+    log = fresh()
+    assert seqs(log.receive(chat("bob", 1))) == [1]
+    assert log.receive(chat("bob", 1)) == []
+    assert seqs(log.receive(chat("bob", 2))) == [2]
+    assert log.receive(chat("bob", 1)) == []
+    assert log.receive(chat("bob", 2)) == []
+
+
+def test_duplicate_of_a_held_back_message_dropped() -> None:
+    log = fresh()
+    assert log.receive(chat("bob", 3)) == []
+    assert log.receive(chat("bob", 3)) == []
+    assert log.receive(chat("bob", 2)) == []
+    assert seqs(log.receive(chat("bob", 1))) == [1, 2, 3]  # 3 exactly once
+
+
+def test_out_of_order_held_back_then_released_in_order() -> None:
+    log = fresh()
+    assert seqs(log.receive(chat("bob", 1))) == [1]
+    assert log.receive(chat("bob", 4)) == []
+    assert log.receive(chat("bob", 3)) == []
+    assert log.receive(chat("bob", 6)) == []
+    released = log.receive(chat("bob", 2))
+    assert seqs(released) == [2, 3, 4]
+    assert [m.text for m in released] == ["bob2", "bob3", "bob4"]
+    assert seqs(log.receive(chat("bob", 5))) == [5, 6]
+    assert seqs(log.receive(chat("bob", 7))) == [7]
+
+
+def test_reverse_order_released_all_at_once() -> None:
+    log = fresh()
+    for i in range(10, 1, -1):
+        assert log.receive(chat("bob", i)) == []
+    assert seqs(log.receive(chat("bob", 1))) == list(range(1, 11))
+
+
+def test_start_after_skips_older_numbers() -> None:
+    log = fresh(after=5)
+    assert seqs(log.receive(chat("bob", 6))) == [6]
+
+
+def test_message_at_or_below_start_after_is_a_duplicate() -> None:
+    log = fresh(after=5)
+    assert log.receive(chat("bob", 5)) == []
+    assert log.receive(chat("bob", 1)) == []
+    assert log.receive(chat("bob", 8)) == []  # 6 and 7 are owed
+    assert seqs(log.receive(chat("bob", 6))) == [6]
+    assert seqs(log.receive(chat("bob", 7))) == [7, 8]
+
+
+def test_start_after_never_moves_back() -> None:
+    log = fresh(after=5)
+    log.start_after("bob", 2)
+    assert log.receive(chat("bob", 3)) == []
+    assert seqs(log.receive(chat("bob", 6))) == [6]
+
+
+def test_start_after_later_than_shown() -> None:
+    # A new connection's hello says messages 2 and 3 went out before it: stop waiting for them.
+    log = fresh()
+    assert seqs(log.receive(chat("bob", 1))) == [1]
+    log.start_after("bob", 3)
+    assert log.receive(chat("bob", 2)) == []
+    assert seqs(log.receive(chat("bob", 4))) == [4]
+
+
+def test_start_after_that_fills_a_gap_loses_no_held_message() -> None:
+    log = fresh()
+    shown = seqs(log.receive(chat("bob", 1)))
+    shown += seqs(log.receive(chat("bob", 3)))  # held back: 2 is missing
+    shown += seqs(log.start_after("bob", 2) or [])  # 2 will never come: 3 is next in line
+    shown += seqs(log.receive(chat("bob", 4)))
+    shown += seqs(log.receive(chat("bob", 3)))  # a late duplicate of 3 must not count
+    assert shown == [1, 3, 4]
+
+
+def test_start_after_beyond_held_messages_frees_them() -> None:
+    log = fresh(held_back=2)
+    assert log.receive(chat("bob", 3)) == []
+    assert log.receive(chat("bob", 4)) == []
+    log.start_after("bob", 10)
+    assert log.receive(chat("bob", 12)) == []  # one message held for the gap at 11
+    assert seqs(log.receive(chat("bob", 11))) == [11, 12]
+
+
+def test_two_senders_are_independent() -> None:
+    log = fresh("bob")
+    log.start_after("carol", 0)
+    assert log.receive(chat("bob", 2)) == []
+    assert seqs(log.receive(chat("carol", 1))) == [1]
+    assert seqs(log.receive(chat("carol", 2))) == [2]
+    assert log.receive(chat("carol", 2)) == []
+    released = log.receive(chat("bob", 1))
+    assert [(m.sender, m.seq) for m in released] == [("bob", 1), ("bob", 2)]
+    assert log.receive(chat("carol", 4)) == []
+    assert seqs(log.receive(chat("bob", 3))) == [3]
+
+
+def test_forget_drops_held_messages() -> None:
+    log = fresh()
+    assert log.receive(chat("bob", 2)) == []
+    log.forget("bob")
+    assert seqs(log.receive(chat("bob", 1))) == [1]  # 2 is gone with the old connection
+
+
+# -- Lamport ----------------------------------------------------------------------------------
+
+
+def test_lamport_is_max_plus_one_on_receive() -> None:
+    log = fresh()
+    log.start_after("carol", 0)
+    log.receive(chat("bob", 1, lamport=10))
+    assert log.clock == 11
+    log.receive(chat("carol", 1, lamport=3))  # older than ours: still ticks
+    assert log.clock == 12
+    log.receive(chat("carol", 2, lamport=12))
+    assert log.clock == 13
+
+
+def test_lamport_advances_for_held_back_and_duplicate_messages() -> None:
+    log = fresh()
+    log.receive(chat("bob", 5, lamport=50))  # held back
+    assert log.clock == 51
+    log.receive(chat("bob", 5, lamport=50))  # duplicate
+    assert log.clock == 52
+
+
+def test_own_clock_runs_ahead_of_everything_seen() -> None:
+    log = fresh()
+    for i, lamport in enumerate([7, 3, 100, 2], start=1):
+        log.receive(chat("bob", i, lamport=lamport))
+    assert log.compose("x", 0.0, 0.0).lamport > 100
+
+
+# -- overflow ---------------------------------------------------------------------------------
+
+
+def test_holding_exactly_held_back_is_fine() -> None:
+    log = fresh(held_back=3)
+    for i in (2, 3, 4):
+        assert log.receive(chat("bob", i)) == []
+    assert seqs(log.receive(chat("bob", 1))) == [1, 2, 3, 4]
+
+
+def test_overflow_when_gap_holds_more_than_held_back() -> None:
+    log = fresh(held_back=3)
+    for i in (2, 3, 4):
+        log.receive(chat("bob", i))
+    with pytest.raises(Overflow, match="bob"):
+        log.receive(chat("bob", 5))
+
+
+def test_overflow_is_per_sender() -> None:
+    log = fresh(held_back=2)
+    log.start_after("carol", 0)
+    for i in (2, 3):
+        log.receive(chat("bob", i))
+        log.receive(chat("carol", i))
+    with pytest.raises(Overflow, match="carol"):
+        log.receive(chat("carol", 4))
+
+
+def test_duplicate_of_held_message_does_not_overflow() -> None:
+    log = fresh(held_back=2)
+    log.receive(chat("bob", 2))
+    log.receive(chat("bob", 3))
+    for _ in range(5):
+        assert log.receive(chat("bob", 3)) == []

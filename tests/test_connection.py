@@ -1,0 +1,311 @@
+"""peerchat.connection over in-memory trio streams: bad input ends ``run()`` with a close reason
+(never an exception), a slow peer is cut off, and queued frames leave in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgpack
+import pytest
+import trio
+import trio.testing
+from trio.testing import lockstep_stream_pair, memory_stream_pair, wait_all_tasks_blocked
+
+from peerchat import PROTOCOL_VERSION
+from peerchat.config import Config
+from peerchat.connection import Connection
+from peerchat.protocol import Bye, Chat, Hello, Message, Ping, ProtocolViolation, decode, encode
+from peerchat.wire import HEADER, FrameDecoder, encode_frame
+
+TIMEOUT = 5
+
+
+def frame(message: Message) -> bytes:
+    return encode_frame(encode(message))
+
+
+def raw(body: bytes) -> bytes:
+    return HEADER.pack(len(body)) + body
+
+
+def recorder(into: list[Message]) -> Callable[[Connection, Message], None]:
+    return lambda conn, message: into.append(message)
+
+
+async def read_messages(stream: trio.abc.ReceiveStream, count: int | None = None) -> list[Message]:
+    """Read ``count`` messages, or everything up to end of stream when count is None."""
+    decoder = FrameDecoder()
+    out: list[Message] = []
+    while count is None or len(out) < count:
+        data = await stream.receive_some()
+        if not data:
+            decoder.close()
+            assert count is None, f"end of stream after {len(out)} of {count} messages"
+            break
+        decoder.feed(data)
+        out.extend(decode(f) for f in decoder.frames())
+    return out
+
+
+class RecordingStream(trio.abc.HalfCloseableStream):
+    """Passes everything to ``inner`` and remembers each send_all, to see the batching."""
+
+    def __init__(self, inner: trio.abc.HalfCloseableStream) -> None:
+        self.inner = inner
+        self.writes: list[bytes] = []
+        self.eof_sent = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data))
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        self.eof_sent = True
+        await self.inner.send_eof()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+BAD_INPUT = {
+    "garbage-text": (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", False),
+    "garbage-body": (raw(b"\xc1\xc1\xc1"), False),
+    "length-2**31": (HEADER.pack(2**31), False),  # no body, no EOF: the header alone must do
+    "truncated-at-eof": (frame(Ping(7))[:-1], True),
+    "truncated-header-at-eof": (b"\x00\x00", True),
+    "unknown-type": (encode_frame({"t": "teleport", "to": "mars"}), False),
+    "no-type": (encode_frame({"priority": 3}), False),
+    "not-a-map": (raw(msgpack.packb([1, 2, 3])), False),
+    "wrong-shape": (encode_frame({"t": "chat", "sender": 5, "seq": "one"}), False),
+    "missing-field": (encode_frame({"t": "ping"}), False),
+    "negative": (encode_frame({"t": "ping", "priority": -1}), False),
+    "int-keys": (raw(msgpack.packb({1: 2})), False),
+    "deep-nesting": (raw(b"\x81\xa1t" + b"\x91" * 100_000 + b"\xc0"), False),
+    "other-version": (
+        encode_frame({**encode(Hello(1, "x", "u", "h", 1, 1, True, 0, False)), "version": 99}),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize(("data", "eof"), BAD_INPUT.values(), ids=BAD_INPUT.keys())
+async def test_bad_input_ends_run_with_protocol_error(data: bytes, eof: bool) -> None:
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(), "mallory")
+    got: list[Message] = []
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder(got))
+            await theirs.send_all(frame(Ping(1)))  # a good frame first: it is delivered
+            await wait_all_tasks_blocked()
+            await theirs.send_all(data)
+            if eof:
+                await theirs.send_eof()
+        # run() returned without raising, and closed our end
+        assert await theirs.receive_some() == b""
+    assert conn.close_reason.startswith("protocol error"), conn.close_reason
+    assert got == [Ping(1)]
+
+
+async def test_huge_length_prefix_is_rejected_without_reading_on() -> None:
+    # Lockstep: the peer's send_all returns only once we have read it all, so anything more
+    # we waited for could never arrive.
+    ours, theirs = lockstep_stream_pair()
+    conn = Connection(ours, Config(), "mallory")
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder([]))
+            await theirs.send_all(HEADER.pack(2**31) + b"\x00" * 10)
+    assert conn.close_reason.startswith("protocol error")
+    assert "exceeds the limit" in conn.close_reason
+
+
+async def test_frame_over_configured_limit_is_a_protocol_error() -> None:
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(max_frame=64), "mallory")
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder([]))
+            await theirs.send_all(encode_frame({"t": "bye", "reason": "x" * 100}))
+    assert conn.close_reason.startswith("protocol error")
+
+
+async def test_handler_raising_protocol_violation_closes_like_bad_input() -> None:
+    def refuse(conn: Connection, message: Message) -> None:
+        raise ProtocolViolation(f"{type(message).__name__} is not expected")
+
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(), "mallory")
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, refuse)
+            await theirs.send_all(frame(Ping(1)))
+    assert conn.close_reason == "protocol error: Ping is not expected"
+
+
+async def test_valid_frames_before_bad_one_in_the_same_read_are_delivered() -> None:
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(), "mallory")
+    got: list[Message] = []
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder(got))
+            await theirs.send_all(frame(Ping(1)) + frame(Ping(2)) + encode_frame({"t": "nope"}))
+    assert conn.close_reason.startswith("protocol error")
+    assert got == [Ping(1), Ping(2)]
+
+
+# -- good input -------------------------------------------------------------------------------
+
+
+async def test_messages_delivered_in_order_however_split() -> None:
+    messages = [Chat("a", i, i, f"m{i}", 0.0, 0.0) for i in range(1, 30)]
+    data = b"".join(frame(m) for m in messages)
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(), "alice")
+    got: list[Message] = []
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder(got))
+            for i in range(0, len(data), 7):
+                await theirs.send_all(data[i : i + 7])
+                if i % 21 == 0:
+                    await wait_all_tasks_blocked()
+            await theirs.send_eof()
+    assert got == messages
+    assert conn.close_reason == "connection lost"  # a clean end is not a protocol error
+
+
+async def test_clean_eof_ends_run() -> None:
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(), "alice")
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder([]))
+            await theirs.send_eof()
+    assert conn.close_reason == "connection lost"
+
+
+async def test_abort_from_outside_ends_run_with_its_reason() -> None:
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(), "alice")
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder([]))
+            await wait_all_tasks_blocked()
+            conn.abort("tracker silent")
+        assert await theirs.receive_some() == b""
+    assert conn.close_reason == "tracker silent"
+
+
+# -- sending ----------------------------------------------------------------------------------
+
+
+async def test_peer_that_never_reads_is_cut_off() -> None:
+    ours, theirs = lockstep_stream_pair()  # send_all blocks until the peer reads: it never does
+    conn = Connection(ours, Config(send_queue=2), "slowpoke")
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder([]))
+            await wait_all_tasks_blocked()
+            conn.send(Ping(1))
+            await wait_all_tasks_blocked()  # the writer took it and is stuck in send_all
+            conn.send(Ping(2))
+            conn.send(Ping(3))  # the queue is full now, but not over
+            await wait_all_tasks_blocked()
+            assert conn.close_reason == "connection lost"
+            conn.send(Ping(4))  # the third frame behind: cut off, without blocking us
+        # run() returned by itself: the nursery would otherwise hang until fail_after
+    assert "fell 2 frames behind" in conn.close_reason
+    assert conn.close_reason.startswith("slowpoke")
+
+
+async def test_overflowing_the_queue_before_run_ends_run_at_once() -> None:
+    ours, _theirs = lockstep_stream_pair()
+    conn = Connection(ours, Config(send_queue=2), "slowpoke")
+    for i in range(3):
+        conn.send(Ping(i))
+    assert "fell 2 frames behind" in conn.close_reason
+    with trio.fail_after(TIMEOUT):
+        await conn.run(recorder([]))
+    assert "fell 2 frames behind" in conn.close_reason
+
+
+async def test_queued_frames_written_in_order_in_one_batch() -> None:
+    ours, theirs = memory_stream_pair()
+    stream = RecordingStream(ours)
+    conn = Connection(stream, Config(), "alice")
+    first = [Chat("me", i, i, f"m{i}", 0.0, 0.0) for i in range(1, 6)]
+    for message in first:
+        conn.send(message)  # queued before the writer runs
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder([]))
+            assert await read_messages(theirs, len(first)) == first
+            assert stream.writes == [b"".join(frame(m) for m in first)]  # one send_all
+            later = [Ping(1), Bye("later")]
+            for message in later:
+                conn.send(message)
+                await wait_all_tasks_blocked()
+            assert await read_messages(theirs, len(later)) == later
+            assert stream.writes[1:] == [frame(m) for m in later]
+            await theirs.send_eof()
+    assert not stream.eof_sent  # only finish() ends our side
+
+
+async def test_finish_drains_the_queue_then_sends_eof() -> None:
+    ours, theirs = memory_stream_pair()
+    stream = RecordingStream(ours)
+    conn = Connection(stream, Config(), "alice")
+    goodbye = [Chat("me", 1, 1, "last words", 0.0, 0.0), Bye("quit")]
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder([]))
+            conn.send(goodbye[0])
+            conn.send(goodbye[1])
+            conn.finish()
+            conn.send(Ping(9))  # after finish: dropped quietly, not an abort
+            assert await read_messages(theirs) == goodbye  # everything, then end of stream
+            assert stream.eof_sent
+            assert conn.close_reason == "connection lost"
+            await theirs.send_eof()  # the peer hangs up in turn: run() ends
+    assert conn.close_reason == "connection lost"
+
+
+async def test_send_now_writes_before_the_writer_runs() -> None:
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(), "alice")
+    hello = Hello(PROTOCOL_VERSION, "me", "alice", "127.0.0.1", 4000, 4000, True, 0, True)
+    with trio.fail_after(TIMEOUT):
+        await conn.send_now(hello)
+        assert await read_messages(theirs, 1) == [hello]
+
+
+async def test_receive_returns_messages_then_none_at_eof() -> None:
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(), "alice")
+    await theirs.send_all(frame(Ping(1)) + frame(Ping(2)))
+    await theirs.send_eof()
+    with trio.fail_after(TIMEOUT):
+        assert await conn.receive() == Ping(1)
+        assert await conn.receive() == Ping(2)
+        assert await conn.receive() is None
+
+
+async def test_last_heard_moves_when_data_arrives(autojump_clock: trio.abc.Clock) -> None:
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(), "alice")
+    start = conn.last_heard
+    await trio.sleep(5)
+    await theirs.send_all(frame(Ping(1)))
+    with trio.fail_after(TIMEOUT):
+        assert await conn.receive() == Ping(1)
+    assert conn.last_heard == pytest.approx(start + 5)

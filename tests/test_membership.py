@@ -1,0 +1,107 @@
+"""peerchat.membership: the member table and the Bully rank."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from peerchat.membership import Member, MemberTable
+
+
+def member(node_id: str, priority: int = 0, username: str | None = None) -> Member:
+    return Member(node_id, username or f"user-{node_id}", "127.0.0.1", 4000 + priority, priority)
+
+
+def test_add_returns_true_once() -> None:
+    table = MemberTable()
+    assert table.add(member("a")) is True
+    assert table.add(member("a")) is False
+    assert len(table) == 1
+
+
+def test_add_again_updates_the_record() -> None:
+    table = MemberTable()
+    table.add(member("a", username="old"))
+    assert table.add(member("a", username="new")) is False
+    assert table.get("a") == member("a", username="new")
+
+
+def test_remove() -> None:
+    table = MemberTable()
+    table.add(member("a"))
+    table.add(member("b"))
+    assert table.remove("a") == member("a")
+    assert "a" not in table and "b" in table
+    assert table.get("a") is None
+    assert len(table) == 1
+    assert table.remove("a") is None  # twice is harmless
+    assert table.remove("never") is None
+
+
+def test_add_after_remove_is_new_again() -> None:
+    table = MemberTable()
+    table.add(member("a"))
+    table.remove("a")
+    assert table.add(member("a")) is True
+
+
+def test_iteration_survives_removal_while_iterating() -> None:
+    table = MemberTable()
+    for node_id in "abc":
+        table.add(member(node_id))
+    for m in table:
+        table.remove(m.node_id)
+    assert len(table) == 0
+
+
+def test_contains_and_get() -> None:
+    table = MemberTable()
+    table.add(member("a", 3))
+    assert "a" in table
+    assert "z" not in table
+    assert table.get("a") == member("a", 3)
+    assert table.get("z") is None
+
+
+def test_rank_is_priority_then_node_id() -> None:
+    assert member("b", 5).rank == (5, "b")
+    assert member("z", 1).rank < member("a", 2).rank  # priority first
+    assert member("a", 2).rank < member("b", 2).rank  # then node id
+
+
+def test_higher_than_orders_by_priority_then_node_id() -> None:
+    table = MemberTable()
+    for m in [member("a", 1), member("b", 5), member("c", 5), member("d", 9), member("e", 3)]:
+        table.add(m)
+    assert {m.node_id for m in table.higher_than((5, "b"))} == {"c", "d"}
+    assert {m.node_id for m in table.higher_than((5, "c"))} == {"d"}
+    assert {m.node_id for m in table.higher_than((4, "zzz"))} == {"b", "c", "d"}
+    assert {m.node_id for m in table.higher_than((0, ""))} == {"a", "b", "c", "d", "e"}
+    assert table.higher_than((9, "d")) == []
+    assert table.higher_than((10, "")) == []
+
+
+def test_higher_than_ties_broken_by_node_id() -> None:
+    table = MemberTable()
+    for node_id in ["n1", "n3", "n2", "n5"]:
+        table.add(member(node_id, 7))
+    assert sorted(m.node_id for m in table.higher_than((7, "n2"))) == ["n3", "n5"]
+    assert table.higher_than((7, "n5")) == []
+
+
+def test_higher_than_excludes_equal_rank() -> None:
+    table = MemberTable()
+    table.add(member("a", 1))
+    assert table.higher_than(member("a", 1).rank) == []
+
+
+def test_member_addr() -> None:
+    assert Member("x", "u", "10.1.2.3", 5000, 1).addr == "10.1.2.3:5000"
+
+
+def test_member_is_frozen_and_hashable() -> None:
+    m = member("a")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.priority = 99  # type: ignore[misc]
+    assert {m, member("a")} == {m}
