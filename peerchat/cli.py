@@ -138,12 +138,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trio.run(_run, node, frontend)
     except* StartupError as group:
-        error = group.exceptions[0]
+        error = _first_leaf(group)
         print(f"peerchat: {error}", file=sys.stderr)
         status = getattr(error, "status", 1)
     except* KeyboardInterrupt:
         pass
     return status
+
+
+def _first_leaf(error: BaseException) -> BaseException:
+    """Nurseries nest errors in groups; the user wants the one line at the bottom."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 async def _run(node: Node, frontend: Frontend) -> None:

@@ -37,7 +37,7 @@ Options:
 
 Runs 'peerchat' from PATH, else 'python3 -m peerchat' from $root.
 A program that exits leaves its pane open with its last output and exit status;
-'tmux respawn-pane -t PANE' starts it again (e.g. a tracker stopped with Ctrl-C).
+'tmux respawn-pane -t PANE' starts it again (e.g. a node that quit, to rejoin).
 In tmux: click a pane or press Ctrl-b and an arrow key to move between panes,
 Ctrl-b n / Ctrl-b p between windows, Ctrl-b d to detach.
 EOF
@@ -154,8 +154,21 @@ else
     run=("$python" -m peerchat)
 fi
 
-listening() { # is anything accepting connections on 127.0.0.1:$1?
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+# Is anything listening on TCP port $1? On Linux, ask the kernel's socket table rather than
+# connect, so that the tracker does not log a visitor that never said hello.
+listening() {
+    local tables=() table hex
+    for table in /proc/net/tcp /proc/net/tcp6; do
+        [[ -r $table ]] && tables+=("$table")
+    done
+    if ((${#tables[@]} == 0)); then
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+        return
+    fi
+    printf -v hex ':%04X' "$1"
+    # Fields: sl local_address rem_address st ...; st 0A is LISTEN.
+    awk -v port="$hex" '$4 == "0A" && substr($2, length($2) - 4) == port { found = 1 }
+        END { exit !found }' "${tables[@]}"
 }
 
 listening "$port" && die "port $port is already in use (another tracker running?); choose one with --port"
@@ -180,13 +193,17 @@ trap cleanup EXIT
 
 placeholder='exec sleep 86400'
 
-# Set a window's options, then replace its placeholder pane by the real program, so that
-# remain-on-exit is already on even if the program exits at once.
-prepare_window() { # window-id pane-id title command
+# Every pane starts with a placeholder that the real program replaces (respawn-pane) once its
+# window's options are set and its layout is final: remain-on-exit is on before the program can
+# exit, and no program starts in a pane that is still being resized.
+set_window_options() { # window-id
     tmux set-option -w -t "$1" remain-on-exit on \; \
         set-option -w -t "$1" pane-border-status top \; \
         set-option -w -t "$1" pane-border-format ' #{pane_title} '
-    tmux respawn-pane -k -t "$2" "$4" \; select-pane -t "$2" -T "$3"
+}
+
+start() { # pane-id title command
+    tmux select-pane -t "$1" -T "$2" \; respawn-pane -k -t "$1" "$3"
 }
 
 pane_status() { # one line about a pane: its exit status, if dead, and its last line of output
@@ -201,7 +218,25 @@ ids=$(tmux new-session -d -s "$session" -n tracker -x 200 -y 50 -P \
     -F '#{session_id} #{window_id} #{pane_id}' "$placeholder")
 read -r session_id tracker_window tracker_pane <<<"$ids"
 tmux set-option -t "$session_id" mouse on
-prepare_window "$tracker_window" "$tracker_pane" tracker "$(pane_command "${run[@]}" tracker --port "$port")"
+set_window_options "$tracker_window"
+start "$tracker_pane" tracker "$(pane_command "${run[@]}" tracker --port "$port")"
+
+# The nodes' panes: tiled in one window for up to 4 nodes, else a window each.
+node_panes=()
+for ((k = 1; k <= nodes; k++)); do
+    if ((nodes <= 4 && k > 1)); then
+        pane=$(tmux split-window -d -t "$pane" -P -F '#{pane_id}' "$placeholder")
+        tmux select-layout -t "$pane" tiled >/dev/null
+    else
+        ((nodes <= 4)) && window_name=chat || window_name=$(node_name "$k")
+        ids=$(tmux new-window -d -t "$session_id:" -n "$window_name" -P \
+            -F '#{window_id} #{pane_id}' "$placeholder")
+        read -r window pane <<<"$ids"
+        set_window_options "$window"
+    fi
+    node_panes+=("$pane")
+done
+tmux select-window -t "${node_panes[0]}" \; select-pane -t "${node_panes[0]}"
 
 # Nodes start once the tracker listens: poll for up to 5 s.
 for ((i = 0; ; i++)); do
@@ -212,29 +247,13 @@ for ((i = 0; ; i++)); do
     sleep 0.1
 done
 
-node_command() {
-    pane_command "${run[@]}" --username "$1" --tracker "127.0.0.1:$port" \
-        --log-file "$log_dir/peerchat-$1.log"
-}
-
-first_pane=
 all_names=()
 for ((k = 1; k <= nodes; k++)); do
     name=$(node_name "$k")
     all_names+=("$name")
-    if ((nodes <= 4 && k > 1)); then
-        pane=$(tmux split-window -d -t "$pane" -P -F '#{pane_id}' "$(node_command "$name")")
-        tmux select-pane -t "$pane" -T "$name" \; select-layout -t "$first_pane" tiled >/dev/null
-    else
-        ((nodes <= 4)) && window_name=chat || window_name=$name
-        ids=$(tmux new-window -d -t "$session_id:" -n "$window_name" -P \
-            -F '#{window_id} #{pane_id}' "$placeholder")
-        read -r window pane <<<"$ids"
-        prepare_window "$window" "$pane" "$name" "$(node_command "$name")"
-        [[ -n $first_pane ]] || first_pane=$pane
-    fi
+    start "${node_panes[k - 1]}" "$name" "$(pane_command "${run[@]}" --username "$name" \
+        --tracker "127.0.0.1:$port" --log-file "$log_dir/peerchat-$name.log")"
 done
-tmux select-window -t "$first_pane" \; select-pane -t "$first_pane"
 started=1
 
 echo "PeerChat room in tmux session '$session': tracker on 127.0.0.1:$port, nodes ${all_names[*]}"

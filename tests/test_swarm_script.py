@@ -99,11 +99,16 @@ def screen(env: dict[str, str], pane_id: str) -> str:
     return tmux(env, "capture-pane", "-p", "-J", "-t", pane_id)
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    what: str,
+    timeout: float = 20.0,
+    context: Callable[[], str] = str,
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout} s waiting for {what}\n{context()}")
         time.sleep(0.1)
 
 
@@ -146,16 +151,26 @@ def test_a_room_runs_in_tmux_and_kill_stops_it(tmux_env: dict[str, str], tmp_pat
         found = panes(tmux_env, session)
         assert set(found) == {"tracker", "alice", "bob"}
         alice, bob = found["alice"][0], found["bob"][0]
+
+        def screens() -> str:
+            return "\n".join(f"--- {t}:\n{screen(tmux_env, p)}" for t, (p, _) in found.items())
+
         for name in ("alice", "bob"):
             pane_id = found[name][0]
             wait_for(
-                lambda p=pane_id, n=name: f"you are {n}" in screen(tmux_env, p), f"{name} to start"
+                lambda p=pane_id, n=name: f"you are {n}" in screen(tmux_env, p),
+                f"{name} to start",
+                context=screens,
             )
 
         # The panes are ready to type in: a line typed at alice's prompt reaches bob.
         tmux(tmux_env, "send-keys", "-t", alice, "-l", "hello from the swarm test")
         tmux(tmux_env, "send-keys", "-t", alice, "Enter")
-        wait_for(lambda: "hello from the swarm test" in screen(tmux_env, bob), "bob to see it")
+        wait_for(
+            lambda: "hello from the swarm test" in screen(tmux_env, bob),
+            "bob to see alice's line",
+            context=screens,
+        )
 
         # A second start with the same session name refuses, and leaves the room alone.
         again = run_script(*args, env=tmux_env)
