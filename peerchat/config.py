@@ -21,8 +21,11 @@ class Config:
     # Dialling one peer, and the whole join, may take at most this long.
     connect_timeout: float = 3.0
     join_timeout: float = 10.0
-    # A new tracker retries binding the shared tracker address this often.
+    # A new tracker retries binding the shared tracker address at most this far apart.
     rebind_interval: float = 0.25
+    # A newcomer finds nobody at the tracker address twice, this far apart, before founding a
+    # room there: longer than a failover takes to rebind the address.
+    found_delay: float = 0.1
     # Largest frame accepted or sent.
     max_frame: int = 1 << 20
     # Frames queued for one peer; a peer this far behind is cut off so it cannot stall others.

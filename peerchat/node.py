@@ -108,10 +108,6 @@ class Node:
 
     # -- public: what the front ends call ----------------------------------------------------
 
-    @property
-    def tracker_id(self) -> str | None:
-        return self.bully.tracker
-
     def say(self, text: str) -> None:
         if len(text) > MAX_TEXT:
             self.emit(
@@ -189,17 +185,22 @@ class Node:
     async def _enter_room(self) -> None:
         s = self.settings
         why = "it does not answer"
+        refused = 0
         with trio.move_on_after(self.config.join_timeout):
             while True:
                 try:
                     with trio.fail_after(self.config.connect_timeout):
                         stream = await trio.open_tcp_stream(s.tracker_host, s.tracker_port)
                 except (OSError, trio.TooSlowError):
-                    listeners = await self._bind_tracker_address()
-                    if listeners is not None:
-                        self._found_room(listeners)
-                        return
-                    await trio.sleep(0.05)
+                    # Refused twice, a moment apart: a room in the middle of a failover gets the
+                    # time to rebind its tracker address before we found a second room there.
+                    refused += 1
+                    if refused >= 2:
+                        listeners = await self._bind_tracker_address()
+                        if listeners is not None:
+                            self._found_room(listeners)
+                            return
+                    await trio.sleep(self.config.found_delay)
                     continue
                 try:
                     await self._join(stream)
@@ -333,7 +334,9 @@ class Node:
             await trio.aclose_forcefully(stream)
             return
         except (FrameError, trio.TooSlowError, trio.BrokenResourceError, OSError) as exc:
-            log.warning("dropping connection from %s before its hello: %s", peer, exc or "timeout")
+            log.warning(
+                "dropping connection from %s before its hello: %s", peer, str(exc) or "timeout"
+            )
             await trio.aclose_forcefully(stream)
             return
         # No await from here to the queued replies: the member list in the welcome and the
@@ -477,6 +480,9 @@ class Node:
     def _follow(self, node_id: str, announce: bool) -> None:
         if node_id == self.node_id:
             log.info("this node is now the tracker")
+            now = trio.current_time()
+            for conn in self.conns.values():
+                conn.last_heard = now  # members owed the new tracker no pongs until now
             if self._holding is None:
                 self._hold_tracker_address(None)
         else:
@@ -506,6 +512,8 @@ class Node:
         with scope:
             if (s.tracker_host, s.tracker_port) == (self.me.host, self.me.port):
                 return  # the node's own listener already is the tracker address
+            # The dead tracker's socket may linger for a moment: retry soon, then less often.
+            pause = 0.005
             while listeners is None:
                 try:
                     listeners = await _bind(s.tracker_host, s.tracker_port, usage=False)
@@ -513,7 +521,8 @@ class Node:
                     if exc.errno != errno.EADDRINUSE:
                         log.warning("cannot listen on %s: %s", s.tracker_addr, exc.strerror)
                         return
-                    await trio.sleep(self.config.rebind_interval)
+                    await trio.sleep(pause)
+                    pause = min(2 * pause, self.config.rebind_interval)
             log.info("listening on the tracker address %s", s.tracker_addr)
             try:
                 await trio.serve_listeners(self._accept, listeners, handler_nursery=self._nursery)

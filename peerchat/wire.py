@@ -66,7 +66,7 @@ def _unpack(body: bytes) -> dict[str, Any]:
     try:
         obj = msgpack.unpackb(body, raw=False, strict_map_key=True)
     except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as exc:
-        raise FrameError(f"undecodable frame: {exc}") from exc
+        raise FrameError(f"undecodable frame ({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, dict):
         raise FrameError(f"frame is a {type(obj).__name__}, not a map")
     if not all(type(key) is str for key in obj):

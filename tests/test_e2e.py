@@ -1,0 +1,421 @@
+"""End to end: real `peerchat --headless` processes on loopback, observed through their JSON events.
+
+Every test has its own free tracker port and log files under tmp_path; every wait has a
+deadline; the ``swarm`` fixture kills every process it started, also when a test fails, and
+prints their events, stderr and logs (pytest shows them for failed tests).
+"""
+
+from __future__ import annotations
+
+import signal
+import struct
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgpack
+import pytest
+import trio
+from e2e_helpers import Proc, Swarm, free_port, wait_listening, wait_mesh
+
+HEARTBEAT_TIMEOUT = 1.0  # the node's default (peerchat.config.Config)
+
+
+@pytest.fixture
+async def swarm(tmp_path: Path) -> AsyncIterator[Swarm]:
+    async with trio.open_nursery() as nursery:
+        room = Swarm(nursery, tmp_path)
+        try:
+            yield room
+        finally:
+            await room.aclose()
+            nursery.cancel_scope.cancel()
+
+
+def frame(payload: object) -> bytes:
+    body = msgpack.packb(payload, use_bin_type=True)
+    return struct.pack(">I", len(body)) + body
+
+
+async def say_and_expect(sender: Proc, text: str, receivers: list[Proc], timeout=10.0) -> None:
+    """``sender`` says ``text``; each receiver shows it once, as from ``sender``."""
+    await sender.send(text)
+    await sender.wait_for(event="message", text=text, own=True, timeout=timeout)
+    for proc in receivers:
+        event = await proc.wait_for(event="message", text=text, timeout=timeout)
+        assert event["own"] is False
+        assert event["from"] == sender.name
+        assert event["from_id"] == sender.node_id
+
+
+async def expect_tracker(procs: list[Proc], winner: Proc, since: dict[str, int]) -> None:
+    for proc in procs:
+        await proc.wait_for(event="tracker", node_id=winner.node_id, since=since[proc.name])
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Four nodes, one message, delivered exactly once.
+
+
+async def test_four_nodes_a_message_reaches_the_other_three_exactly_once(swarm: Swarm) -> None:
+    nodes = await swarm.room("ann", "bob", "cid", "dee")
+    ann = nodes[0]
+    assert ann.ready["role"] == "tracker"
+    assert [n.ready["role"] for n in nodes[1:]] == ["peer"] * 3
+    for node in nodes:
+        first_tracker = node.find(event="tracker")[0]
+        assert first_tracker["node_id"] == ann.node_id
+
+    bob = nodes[1]
+    others = [n for n in nodes if n is not bob]
+    await say_and_expect(bob, "hello from bob", others)
+    # A barrier: everybody says something and waits for everybody else's line. Anything
+    # duplicated or relayed of bob's message would have had time to show by then.
+    for node in nodes:
+        await node.send(f"barrier {node.name}")
+    for node in nodes:
+        for other in nodes:
+            await node.wait_for(event="message", text=f"barrier {other.name}")
+
+    for node in others:
+        assert len(node.messages("hello from bob")) == 1, node.describe()
+    own = bob.messages("hello from bob")
+    assert len(own) == 1 and own[0]["own"] is True
+    for node in nodes:
+        assert node.returncode is None
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. SIGKILL the tracker: failover, chat during failover, a late joiner.
+
+
+async def test_killed_tracker_is_replaced_by_the_highest_port_and_chat_goes_on(
+    swarm: Swarm,
+) -> None:
+    nodes = await swarm.room("t0", "n1", "n2", "n3")
+    old, survivors = nodes[0], nodes[1:]
+    assert old.ready["role"] == "tracker"
+    winner = max(survivors, key=lambda n: n.port)
+    since = {n.name: len(n.events) for n in survivors}
+
+    old.signal(signal.SIGKILL)
+    # Straight away, while the survivors are still noticing and electing, everybody talks.
+    for node in survivors:
+        await node.send(f"during failover from {node.name}")
+    for node in survivors:
+        for other in survivors:
+            if other is not node:
+                event = await node.wait_for(
+                    event="message", text=f"during failover from {other.name}"
+                )
+                assert event["from_id"] == other.node_id
+
+    await expect_tracker(survivors, winner, since)
+    for node in survivors:
+        await node.wait_for(event="peer_left", node_id=old.node_id, since=since[node.name])
+        changes = node.find(event="tracker", since=since[node.name])
+        assert {c["node_id"] for c in changes} == {winner.node_id}, node.describe()
+        assert len(node.messages(f"during failover from {node.name}")) == 1
+
+    # The new tracker takes over the tracker address, but only once the dead tracker's listener
+    # is gone: it retries every 0.25 s. A newcomer arriving in that window founds a second room
+    # that never merges (reported as a bug); here the newcomer waits for the address.
+    await wait_listening(swarm.tracker_port)
+    late = await swarm.node("late")
+    assert late.ready["role"] == "peer", late.describe()
+    first_tracker = await late.wait_for(event="tracker")
+    assert first_tracker["node_id"] == winner.node_id
+    for node in survivors:
+        await late.wait_for(event="peer_joined", node_id=node.node_id)
+        await node.wait_for(event="peer_joined", node_id=late.node_id)
+    await say_and_expect(late, "late says hi", survivors)
+    await say_and_expect(survivors[0], "welcome late", [late, *survivors[1:]])
+    # The late joiner did not depose anybody.
+    for node in survivors:
+        assert {c["node_id"] for c in node.find(event="tracker", since=since[node.name])} == {
+            winner.node_id
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. SIGSTOP the tracker: noticed by the heartbeat timeout.
+
+
+async def test_hung_tracker_is_replaced_within_the_heartbeat_timeout(swarm: Swarm) -> None:
+    nodes = await swarm.room("hung", "p1", "p2")
+    hung, survivors = nodes[0], nodes[1:]
+    winner = max(survivors, key=lambda n: n.port)
+    since = {n.name: len(n.events) for n in survivors}
+
+    stopped_at = trio.current_time()
+    hung.signal(signal.SIGSTOP)  # the swarm sends SIGCONT before it kills
+    took = []
+    for node in survivors:
+        event = await node.wait_for(
+            event="tracker", node_id=winner.node_id, since=since[node.name], timeout=10
+        )
+        took.append(event["_at"] - stopped_at)
+    print(f"new tracker reported {', '.join(f'{t:.2f} s' for t in took)} after SIGSTOP")
+    assert max(took) < HEARTBEAT_TIMEOUT + 2.0, took
+    # (Chat after this failover is checked below: the room may split right after it.)
+
+
+async def test_members_stay_in_the_room_after_a_hung_tracker_is_replaced(swarm: Swarm) -> None:
+    hung = await swarm.node("hung", "--priority", "100")
+    slow = await swarm.node("slow", "--priority", "200")
+    win = await swarm.node("win", "--priority", "300")
+    await wait_mesh([hung, slow, win])
+    since = {n.name: len(n.events) for n in (slow, win)}
+
+    # The fault schedule (when faults happen, not a wait for the nodes): `slow` is frozen for a
+    # moment around the tracker's hang, so it reads the tracker's last pings late and would
+    # notice the hang after `win` does. It learns of the new tracker from win's coordinator
+    # message instead, as any member can, and is alive and well all along.
+    slow.signal(signal.SIGSTOP)
+    await trio.sleep(0.5)
+    hung.signal(signal.SIGSTOP)
+    await trio.sleep(0.3)
+    slow.signal(signal.SIGCONT)
+    for node in (slow, win):
+        await node.wait_for(event="tracker", node_id=win.node_id, since=since[node.name])
+
+    # The room stays whole for several heartbeat timeouts, with one tracker, and chat goes on.
+    dropped = await win.first_within(3 * HEARTBEAT_TIMEOUT, event="peer_left", node_id=slow.node_id)
+    assert dropped is None, win.describe()
+    assert not slow.find(event="peer_left", node_id=win.node_id), slow.describe()
+    for node in (slow, win):
+        changes = node.find(event="tracker", since=since[node.name])
+        assert {c["node_id"] for c in changes} == {win.node_id}, node.describe()
+    await say_and_expect(slow, "slow is still here", [win])
+    await say_and_expect(win, "so is win", [slow])
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Leaving: /quit, end of stdin, SIGTERM.
+
+
+async def test_quit_end_of_stdin_and_sigterm_exit_0_with_a_goodbye(swarm: Swarm) -> None:
+    nodes = await swarm.room("host", "quitter", "eof", "termed")
+    host, quitter, eof, termed = nodes
+
+    await quitter.send("/quit")
+    assert await quitter.wait_exit() == 0
+    await eof.close_stdin()
+    assert await eof.wait_exit() == 0
+    termed.signal(signal.SIGTERM)
+    assert await termed.wait_exit() == 0
+
+    for gone in (quitter, eof, termed):
+        left = await host.wait_for(event="peer_left", node_id=gone.node_id)
+        assert left["reason"] == "quit", host.describe()
+        assert left["username"] == gone.name
+        assert gone.stderr() == "", gone.describe()
+    # The later leavers saw the earlier ones go, as a goodbye too.
+    assert (await termed.wait_for(event="peer_left", node_id=quitter.node_id))["reason"] == "quit"
+    assert host.returncode is None
+    await host.send("/q")
+    assert await host.wait_exit() == 0
+    assert "Traceback" not in host.stderr()
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Two founders at once.
+
+
+@pytest.mark.parametrize("attempt", range(3))
+async def test_two_nodes_started_at_once_elect_exactly_one_tracker(
+    swarm: Swarm, attempt: int
+) -> None:
+    a = await swarm.node("twin-a", wait=False)
+    b = await swarm.node("twin-b", wait=False)
+    for node in (a, b):
+        await node.wait_for(event="ready")
+    roles = sorted([a.ready["role"], b.ready["role"]])
+    assert roles == ["peer", "tracker"], (a.describe(), b.describe())
+    await wait_mesh([a, b])
+    founder = a if a.ready["role"] == "tracker" else b
+    for node in (a, b):
+        assert node.find(event="tracker")[-1]["node_id"] == founder.node_id
+    await say_and_expect(a, "twin a", [b])
+    await say_and_expect(b, "twin b", [a])
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Bad usage: status 2, one line on stderr.
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--headless"], id="no-username"),
+        pytest.param(["--username", "u", "--headless", "--port", "70000"], id="port-70000"),
+        pytest.param(["--username", "u", "--headless", "--port", "abc"], id="port-abc"),
+        pytest.param(["--username", "u", "--headless", "--tracker", "nonsense"], id="tracker"),
+        pytest.param(["--username", "u", "--headless", "--tracker", "127.0.0.1:0"], id="tracker-0"),
+        pytest.param(["--username", "two words", "--headless"], id="bad-username"),
+        pytest.param(["tracker", "--port", "-1"], id="tracker-bad-port"),
+        pytest.param(["--username", "u", "--headless", "--port", "TAKEN"], id="port-taken"),
+        pytest.param(["tracker", "--port", "TAKEN"], id="tracker-port-taken"),
+    ],
+)
+async def test_bad_usage_is_one_line_and_exit_2(args: list[str]) -> None:
+    with trio.socket.socket() as taken:
+        await taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        args = [port if a == "TAKEN" else a for a in args]
+        if args[0] != "tracker" and "--tracker" not in args:  # never the default 5000
+            args += ["--tracker", f"127.0.0.1:{free_port()}"]
+        with trio.fail_after(15):
+            result = await trio.run_process(
+                [sys.executable, "-m", "peerchat", *args],
+                stdin=b"",
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == 2, stderr
+    assert "Traceback" not in stderr
+    assert result.stdout == b""
+    assert len(stderr.splitlines()) == 1, stderr
+    assert stderr.strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Bad input from the network.
+
+
+async def _poke(port: int, data: bytes, *, timeout: float = 5) -> tuple[str, bytes]:
+    """Connect, send ``data``, half-close, and read until the node closes the connection.
+
+    Returns the name the node logs this connection under, and whatever the node sent back.
+    """
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    name = f"127.0.0.1:{stream.socket.getsockname()[1]}"
+    received = b""
+    try:
+        await stream.send_all(data)
+        await stream.send_eof()
+        with trio.fail_after(timeout):
+            try:
+                while chunk := await stream.receive_some(65536):
+                    received += chunk
+            except trio.BrokenResourceError:
+                pass
+    finally:
+        await stream.aclose()
+    return name, received
+
+
+HELLO = {
+    "t": "hello",
+    "version": 1,
+    "node_id": "feedfacecafe",
+    "username": "raw",
+    "host": "127.0.0.1",
+    "port": 9,
+    "priority": 0,
+    "chat": True,
+    "seq": 0,
+    "join": False,
+}
+
+CHAT = {"t": "chat", "sender": "x", "seq": 1, "lamport": 1, "text": "hi", "time": 0.0, "mono": 0.0}
+
+# What is sent, and what the node's log line about it says.
+BAD_INPUT = {
+    "garbage": (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "exceeds the limit"),
+    "undecodable": (struct.pack(">I", 3) + b"\xc1\xc1\xc1", "undecodable"),
+    "length-2**31": (struct.pack(">I", 2**31) + b"\x00" * 64, "2147483648 bytes exceeds"),
+    "truncated": (frame(HELLO)[:-5], "closed inside a frame"),
+    "list-not-map": (frame([1, 2, 3]), "not a map"),
+    "no-type": (frame({"version": 1}), "unknown message type"),
+    "hello-missing-fields": (frame({"t": "hello", "version": 1}), "lacks"),
+    "hello-bad-field": (frame({**HELLO, "port": "nine"}), "invalid"),
+    "unknown-type": (frame({"t": "no-such-type", "x": 1}), "unknown message type"),
+    "chat-before-hello": (frame(CHAT), "expected a hello"),
+}
+
+
+async def test_garbage_from_the_network_closes_only_that_connection(swarm: Swarm) -> None:
+    tracker, peer = await swarm.room("target", "friend")
+
+    async def still_fine(case: str) -> None:
+        for node in (tracker, peer):
+            assert node.returncode is None, node.describe()
+        await say_and_expect(peer, f"after {case}", [tracker])
+        await say_and_expect(tracker, f"reply {case}", [peer])
+
+    # A connection that never says hello: opened first, it is cut off by the hello timeout
+    # while the other cases run.
+    silent = await trio.open_tcp_stream("127.0.0.1", swarm.tracker_port)
+    silent_name = f"127.0.0.1:{silent.socket.getsockname()[1]}"
+
+    # Against the tracker address, and against a member's own listen port.
+    for target, port in ((tracker, swarm.tracker_port), (peer, peer.port)):
+        for case, (data, why) in BAD_INPUT.items():
+            name, answer = await _poke(port, data)
+            assert answer == b"", (case, answer)
+            line = await target.wait_log(name)
+            assert "dropping connection" in line and why in line, (case, line)
+            await still_fine(f"{case} to {target.name}")
+
+    # Another protocol version is told why.
+    name, answer = await _poke(swarm.tracker_port, frame({**HELLO, "version": 999}))
+    refusal = msgpack.unpackb(answer[4:])
+    assert refusal["t"] == "refuse" and "version" in refusal["reason"], refusal
+    assert "refusing" in await tracker.wait_log(name)
+    await still_fine("another version")
+
+    # A proper hello, then an unknown type: a member that is dropped again.
+    stream = await trio.open_tcp_stream("127.0.0.1", swarm.tracker_port)
+    await stream.send_all(frame(HELLO))
+    await tracker.wait_for(event="peer_joined", node_id=HELLO["node_id"])
+    await stream.send_all(frame({"t": "bogus"}))
+    left = await tracker.wait_for(event="peer_left", node_id=HELLO["node_id"])
+    assert "protocol" in left["reason"], left
+    with trio.fail_after(5):
+        try:
+            while await stream.receive_some(65536):
+                pass  # the hello and pings the node sent before it closed
+        except trio.BrokenResourceError:
+            pass
+    await stream.aclose()
+    assert "closing connection" in await tracker.wait_log("raw@127.0.0.1:9")
+    await still_fine("bad frame after hello")
+
+    with trio.fail_after(10):
+        assert await silent.receive_some(65536) == b""
+    await silent.aclose()
+    assert "dropping connection" in await tracker.wait_log(silent_name)
+    await still_fine("silence")
+    for node in (tracker, peer):
+        assert "Traceback" not in node.log() + node.stderr()
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. The standalone tracker.
+
+
+async def test_standalone_tracker_then_highest_port_takes_over(swarm: Swarm) -> None:
+    standalone = await swarm.spawn("tracker", "tracker", "--port", str(swarm.tracker_port))
+    banner = await standalone.wait_for(event="_raw")
+    assert "listening on" in banner["line"], standalone.describe()
+    a, b = await swarm.room("alpha", "beta")
+    for node in (a, b):
+        assert node.ready["role"] == "peer"
+        first = node.find(event="tracker")[0]
+        assert first["addr"] == swarm.tracker_addr, node.describe()
+    await say_and_expect(a, "hi beta", [b])
+    await say_and_expect(b, "hi alpha", [a])
+
+    winner = max((a, b), key=lambda n: n.port)
+    since = {n.name: len(n.events) for n in (a, b)}
+    standalone.signal(signal.SIGKILL)
+    await expect_tracker([a, b], winner, since)
+    for node in (a, b):
+        changes = node.find(event="tracker", since=since[node.name])
+        assert {c["node_id"] for c in changes} == {winner.node_id}, node.describe()
+    await say_and_expect(a, "after the tracker", [b])
+    await say_and_expect(b, "and after it", [a])
