@@ -110,10 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     frontend: Frontend
     if argv[:1] == ["tracker"]:
         args = _tracker_parser().parse_args(argv[1:])
-        settings = Settings("tracker", args.host, args.port, args.host, args.port, chat=False)
+        # Its election priority is the tracker port, as if it listened there only: chatting
+        # nodes, on higher ports, outrank it.
+        settings = Settings("tracker", args.host, 0, args.host, args.port, args.port, chat=False)
         from peerchat.headless import TrackerConsole
 
-        frontend = TrackerConsole()
+        frontend = TrackerConsole(settings.tracker_addr)
         interactive = False
     else:
         args = _node_parser().parse_args(argv)

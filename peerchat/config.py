@@ -23,9 +23,13 @@ class Config:
     join_timeout: float = 10.0
     # A new tracker retries binding the shared tracker address at most this far apart.
     rebind_interval: float = 0.25
-    # A newcomer finds nobody at the tracker address twice, this far apart, before founding a
-    # room there: longer than a failover takes to rebind the address.
+    # A newcomer finds nobody at the tracker address ``found_after`` times, ``found_delay``
+    # apart, before founding a room there: longer than a failover takes to rebind the address.
+    # A node that rejoins after a stall waits longer, for the new tracker's rebind to succeed
+    # once the stalled node lets the address go (at most ``rebind_interval``).
     found_delay: float = 0.1
+    found_after: int = 2
+    refound_after: int = 8
     # Largest frame accepted or sent.
     max_frame: int = 1 << 20
     # Frames queued for one peer; a peer this far behind is cut off so it cannot stall others.

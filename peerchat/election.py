@@ -65,6 +65,7 @@ class Bully:
         self.phase = Phase.IDLE
         self.deadline: float | None = None
         self.tracker: str | None = None
+        self._lost = ""  # the last tracker this node lost, named in its claims
         self._tracker_rank: Rank | None = None
 
     @property
@@ -79,7 +80,13 @@ class Bully:
         self.tracker, self._tracker_rank = node_id, (priority, node_id)
         return [Follow(node_id)]
 
+    def reset(self) -> None:
+        """Forget the tracker and any election: the node is about to join the room afresh."""
+        self.phase, self.deadline = Phase.IDLE, None
+        self.tracker = self._tracker_rank = None
+
     def tracker_lost(self, now: float) -> list[Action]:
+        self._lost = self.tracker or self._lost
         self.tracker = self._tracker_rank = None
         return self._start(now) if self.phase is Phase.IDLE else []
 
@@ -137,7 +144,10 @@ class Bully:
 
     def _win(self) -> list[Action]:
         actions = self.follow(self.me.node_id, self.me.priority)
-        return [Broadcast(self._claim()), *actions]
+        # Only the victory names the lost tracker: by any later claim it may have come back.
+        announcement = Coordinator(self.me.node_id, self.me.priority, self._lost)
+        self._lost = ""
+        return [Broadcast(announcement), *actions]
 
     def _claim(self) -> Coordinator:
         return Coordinator(self.me.node_id, self.me.priority)

@@ -51,10 +51,13 @@ class Headless:
 class TrackerConsole:
     """What ``peerchat tracker`` prints: one plain line per change in the room."""
 
+    def __init__(self, tracker_addr: str) -> None:
+        self._tracker_addr = tracker_addr
+
     def show(self, event: events.Event) -> None:
         match event:
             case events.Ready(me):
-                line = f"tracker {me.node_id} listening on {me.addr}"
+                line = f"tracker {me.node_id} listening on {self._tracker_addr} (peers: {me.addr})"
             case events.PeerJoined(m):
                 line = f"joined: {m.username} ({m.node_id}) at {m.addr}"
             case events.PeerLeft(m, reason):

@@ -94,6 +94,8 @@ class Node:
         self._timer_changed = trio.Event()
         self._conns_event = trio.Event()
         self._holding: trio.CancelScope | None = None
+        self._rejoining = False
+        self._last_tick = math.inf  # no stall is detected before the stall watcher runs
         self._handlers: dict[type, Callable[[Connection, Message], None]] = {
             Chat: self._on_chat,
             Ping: self._on_ping,
@@ -145,23 +147,22 @@ class Node:
 
     async def _start(self, nursery: trio.Nursery) -> None:
         s = self.settings
-        standalone = not s.chat
-        port = s.tracker_port if standalone else s.port
-        host = s.tracker_host if standalone else s.host
-        founder = standalone or (host, port) == (s.tracker_host, s.tracker_port)
-        listeners = await _bind(host, port, usage=True)
+        listeners = await _bind(s.host, s.port, usage=True)
         port = listeners[0].socket.getsockname()[1]
         priority = s.priority if s.priority is not None else port
-        self.me = Member(self.node_id, s.username, host, port, priority, s.chat)
+        self.me = Member(self.node_id, s.username, s.host, port, priority, s.chat)
         self.bully = Bully(self.me, self.members, self.config)
         nursery.start_soon(self._serve, listeners)
-        if founder:
+        if not s.chat:  # `peerchat tracker`: holding the tracker address is its whole point
+            self._found_room(await _bind(s.tracker_host, s.tracker_port, usage=True))
+        elif (s.host, port) == (s.tracker_host, s.tracker_port):
             self._act(self.bully.follow(self.node_id, priority), announce=False)
         else:
-            await self._enter_room()
+            await self._enter_room(self.config.found_after)
         nursery.start_soon(self._election_timer)
         nursery.start_soon(self._tracker_duties)
         nursery.start_soon(self._watch_tracker)
+        nursery.start_soon(self._watch_stall)
         self.emit(events.Ready(self.me, "tracker" if self.bully.is_tracker else "peer"))
         self._report_tracker()
         for member in self.members:
@@ -182,7 +183,9 @@ class Node:
 
     # -- entering the room --------------------------------------------------------------------
 
-    async def _enter_room(self) -> None:
+    async def _enter_room(self, found_after: int) -> None:
+        """Join through the tracker address; found the room there after ``found_after``
+        refusals in a row, ``found_delay`` apart."""
         s = self.settings
         why = "it does not answer"
         refused = 0
@@ -192,10 +195,11 @@ class Node:
                     with trio.fail_after(self.config.connect_timeout):
                         stream = await trio.open_tcp_stream(s.tracker_host, s.tracker_port)
                 except (OSError, trio.TooSlowError):
-                    # Refused twice, a moment apart: a room in the middle of a failover gets the
-                    # time to rebind its tracker address before we found a second room there.
+                    # Refused again and again, a moment apart: a room in the middle of a failover
+                    # gets the time to rebind its tracker address before a second room is
+                    # founded there.
                     refused += 1
-                    if refused >= 2:
+                    if refused >= found_after:
                         listeners = await self._bind_tracker_address()
                         if listeners is not None:
                             self._found_room(listeners)
@@ -383,9 +387,11 @@ class Node:
         handler(conn, message)
 
     def _drop_member(self, node_id: str, reason: str) -> None:
+        if self._quit.is_set() or self._rejoining or self._stalled():
+            return  # a node on its way out or back in no longer reports, elects or tracks
         member = self.members.remove(node_id)
-        if member is None or self._quit.is_set():
-            return  # a node on its way out no longer reports, elects or tracks
+        if member is None:
+            return
         self.chatlog.forget(node_id)
         self.emit(events.PeerLeft(member, reason))
         if self.bully.is_tracker:
@@ -436,6 +442,9 @@ class Node:
         if message.tracker != conn.member.node_id:
             raise ProtocolViolation(f"{conn.peer} claimed the tracker role for {message.tracker}")
         self._act(self.bully.on_claim(message.tracker, message.priority, trio.current_time()))
+        replaced = self.conns.get(message.replaces)
+        if replaced is not None and self.bully.tracker == message.tracker:
+            replaced.abort("tracker replaced")
 
     def _on_member_joined(self, conn: Connection, message: MemberJoined) -> None:
         member = message.member
@@ -529,6 +538,48 @@ class Node:
             finally:
                 for listener in listeners:
                     await trio.aclose_forcefully(listener)
+
+    def _stalled(self) -> bool:
+        return trio.current_time() - self._last_tick > self.config.heartbeat_timeout
+
+    async def _watch_stall(self) -> None:
+        """A node frozen for longer than the heartbeat timeout (SIGSTOP, a suspended laptop, a
+        starved machine) has been given up by the others; whatever it thought it was, it
+        leaves quietly and joins again, so that it cannot linger as a second room."""
+        while True:
+            self._last_tick = trio.current_time()
+            await trio.sleep(self.config.heartbeat_interval)
+            if self._stalled():
+                await self._rejoin()
+
+    async def _rejoin(self) -> None:
+        log.warning(
+            "unresponsive for %.1f s: rejoining the room", trio.current_time() - self._last_tick
+        )
+        self._rejoining = True
+        try:
+            before = {m.node_id: m for m in self.members}
+            if self._holding is not None:
+                self._holding.cancel()
+                self._holding = None
+            for conn in list(self.conns.values()):
+                conn.abort("rejoining the room")
+            while self.conns:
+                await self._conns_changed()
+            for node_id in before:
+                self.members.remove(node_id)
+            self.bully.reset()
+            await self._enter_room(self.config.refound_after)
+        finally:
+            self._rejoining = False
+            self._last_tick = trio.current_time()
+        for node_id, member in before.items():
+            if node_id not in self.members:
+                self.emit(events.PeerLeft(member, "lost while this node was unresponsive"))
+        for member in self.members:
+            if member.node_id not in before:
+                self.emit(events.PeerJoined(member))
+        self._report_tracker()
 
     async def _election_timer(self) -> None:
         while True:

@@ -113,10 +113,15 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Coordinator:
-    """``tracker`` won an election (or is the tracker the sender believes in)."""
+    """``tracker`` won an election, in place of the tracker ``replaces`` it lost ("" if none).
+
+    Members that accept the claim let the replaced tracker go too: one that hangs instead of
+    crashing would otherwise linger in their member lists, since only it pinged them.
+    """
 
     tracker: str = _limit(MAX_ID)
     priority: int = _limit(2**62)
+    replaces: str = field(default="", metadata={"max": MAX_ID})
 
 
 @dataclass(frozen=True, slots=True)
