@@ -11,7 +11,8 @@ from typing import NoReturn, Protocol
 import trio
 
 from peerchat import events
-from peerchat.node import Node, Settings, StartupError
+from peerchat.node import Node, Settings
+from peerchat.tracker_address import StartupError
 
 
 class Frontend(Protocol):

@@ -8,7 +8,6 @@ address, answers joins and pings the members.
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 import secrets
@@ -43,17 +42,10 @@ from peerchat.protocol import (
     Welcome,
     encode,
 )
+from peerchat.tracker_address import StartupError, TrackerAddress, bind
 from peerchat.wire import FrameError, encode_frame
 
 log = logging.getLogger(__name__)
-
-
-class StartupError(Exception):
-    """The node cannot start; ``status`` is the exit code (2 for bad usage, 1 otherwise)."""
-
-    def __init__(self, message: str, status: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +85,9 @@ class Node:
         self._quit = trio.Event()
         self._timer_changed = trio.Event()
         self._conns_event = trio.Event()
-        self._holding: trio.CancelScope | None = None
+        self.tracker_address = TrackerAddress(
+            settings.tracker_host, settings.tracker_port, self.config, self._accept
+        )
         self._rejoining = False
         self._last_tick = math.inf  # no stall is detected before the stall watcher runs
         self._handlers: dict[type, Callable[[Connection, Message], None]] = {
@@ -147,15 +141,16 @@ class Node:
 
     async def _start(self, nursery: trio.Nursery) -> None:
         s = self.settings
-        listeners = await _bind(s.host, s.port, usage=True)
+        listeners = await bind(s.host, s.port)
         port = listeners[0].socket.getsockname()[1]
         priority = s.priority if s.priority is not None else port
         self.me = Member(self.node_id, s.username, s.host, port, priority, s.chat)
         self.bully = Bully(self.me, self.members, self.config)
         nursery.start_soon(self._serve, listeners)
         if not s.chat:  # `peerchat tracker`: holding the tracker address is its whole point
-            self._found_room(await _bind(s.tracker_host, s.tracker_port, usage=True))
+            self._found_room(await bind(s.tracker_host, s.tracker_port))
         elif (s.host, port) == (s.tracker_host, s.tracker_port):
+            self.tracker_address.own_listener = True
             self._act(self.bully.follow(self.node_id, priority), announce=False)
         else:
             await self._enter_room(self.config.found_after)
@@ -200,7 +195,7 @@ class Node:
                     # founded there.
                     refused += 1
                     if refused >= found_after:
-                        listeners = await self._bind_tracker_address()
+                        listeners = await self.tracker_address.try_bind()
                         if listeners is not None:
                             self._found_room(listeners)
                             return
@@ -215,26 +210,13 @@ class Node:
                     await trio.sleep(0.1)
         raise StartupError(f"cannot join the room through {s.tracker_addr}: {why}")
 
-    async def _bind_tracker_address(self) -> list[trio.SocketListener] | None:
-        """Take the tracker address when it is free and on this machine, or None if taken."""
-        s = self.settings
-        try:
-            return await _bind(s.tracker_host, s.tracker_port, usage=False)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return None
-            raise StartupError(
-                f"no tracker answers at {s.tracker_addr}, and it is not an address of this "
-                f"machine to start one on ({exc.strerror})"
-            ) from exc
-
     def _found_room(self, listeners: list[trio.SocketListener]) -> None:
-        log.info("nobody at %s: this node founds the room", self.settings.tracker_addr)
-        self._hold_tracker_address(listeners)
+        log.info("nobody at %s: this node founds the room", str(self.tracker_address))
+        self.tracker_address.hold(self._nursery, listeners)
         self._act(self.bully.follow(self.node_id, self.me.priority), announce=False)
 
     async def _join(self, stream: trio.SocketStream) -> None:
-        conn = Connection(stream, self.config, self.settings.tracker_addr)
+        conn = Connection(stream, self.config, str(self.tracker_address))
         try:
             with trio.fail_after(self.config.hello_timeout):
                 await conn.send_now(self._hello(join=True))
@@ -492,13 +474,9 @@ class Node:
             now = trio.current_time()
             for conn in self.conns.values():
                 conn.last_heard = now  # members owed the new tracker no pongs until now
-            if self._holding is None:
-                self._hold_tracker_address(None)
+            self.tracker_address.hold(self._nursery, None)
         else:
-            if self._holding is not None:
-                log.info("stepping down: %s is the tracker", node_id)
-                self._holding.cancel()
-                self._holding = None
+            self.tracker_address.release()
             conn = self.conns.get(node_id)
             if conn is not None:
                 conn.last_heard = trio.current_time()
@@ -510,34 +488,6 @@ class Node:
         tracker = self.me if tracker_id == self.node_id else self.members.get(tracker_id or "")
         if tracker is not None:
             self.emit(events.TrackerChanged(tracker))
-
-    def _hold_tracker_address(self, listeners: list[trio.SocketListener] | None) -> None:
-        scope = self._holding = trio.CancelScope()
-        self._nursery.start_soon(self._hold, scope, listeners)
-
-    async def _hold(self, scope: trio.CancelScope, listeners: list[trio.SocketListener] | None):
-        """Keep the shared tracker address while this node is tracker, so newcomers find it."""
-        s = self.settings
-        with scope:
-            if (s.tracker_host, s.tracker_port) == (self.me.host, self.me.port):
-                return  # the node's own listener already is the tracker address
-            # The dead tracker's socket may linger for a moment: retry soon, then less often.
-            pause = 0.005
-            while listeners is None:
-                try:
-                    listeners = await _bind(s.tracker_host, s.tracker_port, usage=False)
-                except OSError as exc:
-                    if exc.errno != errno.EADDRINUSE:
-                        log.warning("cannot listen on %s: %s", s.tracker_addr, exc.strerror)
-                        return
-                    await trio.sleep(pause)
-                    pause = min(2 * pause, self.config.rebind_interval)
-            log.info("listening on the tracker address %s", s.tracker_addr)
-            try:
-                await trio.serve_listeners(self._accept, listeners, handler_nursery=self._nursery)
-            finally:
-                for listener in listeners:
-                    await trio.aclose_forcefully(listener)
 
     def _stalled(self) -> bool:
         return trio.current_time() - self._last_tick > self.config.heartbeat_timeout
@@ -559,9 +509,7 @@ class Node:
         self._rejoining = True
         try:
             before = {m.node_id: m for m in self.members}
-            if self._holding is not None:
-                self._holding.cancel()
-                self._holding = None
+            self.tracker_address.release()
             for conn in list(self.conns.values()):
                 conn.abort("rejoining the room")
             while self.conns:
@@ -626,13 +574,3 @@ def _frame(message: Message) -> bytes:
 
 
 _PONG = _frame(Pong())
-
-
-async def _bind(host: str, port: int, *, usage: bool) -> list[trio.SocketListener]:
-    """Listen on host:port. With ``usage``, a taken or foreign address is the user's mistake."""
-    try:
-        return await trio.open_tcp_listeners(port, host=host)
-    except OSError as exc:
-        if not usage:
-            raise
-        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 2) from exc

@@ -1,0 +1,96 @@
+"""The tracker address: the one address everybody knows, held by whichever node is tracker."""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from peerchat.config import Config
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The node cannot start; ``status`` is the exit code (2 for bad usage, 1 otherwise)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def bind(host: str, port: int) -> list[trio.SocketListener]:
+    """Listen on host:port, given by the user: a taken or foreign address is a usage error."""
+    try:
+        return await trio.open_tcp_listeners(port, host=host)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 2) from exc
+
+
+class TrackerAddress:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        config: Config,
+        accept: Callable[[trio.SocketStream], Awaitable[None]],
+    ) -> None:
+        self.host, self.port = host, port
+        self._config = config
+        self._accept = accept
+        self._scope: trio.CancelScope | None = None
+        # A node whose own listener is the tracker address has nothing more to hold.
+        self.own_listener = False
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def try_bind(self) -> list[trio.SocketListener] | None:
+        """Listeners on the address when it is free and on this machine; None when taken."""
+        try:
+            return await trio.open_tcp_listeners(self.port, host=self.host)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return None
+            raise StartupError(
+                f"no tracker answers at {self}, and it is not an address of this machine to "
+                f"start one on ({exc.strerror})"
+            ) from exc
+
+    def hold(self, nursery: trio.Nursery, listeners: list[trio.SocketListener] | None) -> None:
+        """Serve the address from now on (binding it as soon as it is free), until release()."""
+        if self._scope is None and not self.own_listener:
+            self._scope = trio.CancelScope()
+            nursery.start_soon(self._hold, self._scope, nursery, listeners)
+
+    def release(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+            self._scope = None
+
+    async def _hold(
+        self,
+        scope: trio.CancelScope,
+        nursery: trio.Nursery,
+        listeners: list[trio.SocketListener] | None,
+    ) -> None:
+        with scope:
+            # The dead tracker's socket may linger for a moment: retry soon, then less often.
+            pause = 0.005
+            while listeners is None:
+                try:
+                    listeners = await self.try_bind()
+                except StartupError as exc:
+                    log.warning("giving up the tracker address: %s", exc)
+                    return
+                if listeners is None:
+                    await trio.sleep(pause)
+                    pause = min(2 * pause, self._config.rebind_interval)
+            log.info("listening on the tracker address %s", self)
+            try:
+                await trio.serve_listeners(self._accept, listeners, handler_nursery=nursery)
+            finally:
+                for listener in listeners:
+                    await trio.aclose_forcefully(listener)
