@@ -20,7 +20,7 @@ from peerchat.wire import FrameDecoder, FrameError, encode_frame
 
 log = logging.getLogger(__name__)
 
-RECEIVE_SIZE = 64 * 1024
+RECEIVE_SIZE = 16 * 1024  # small enough that one peer's turn never holds up the others long
 
 
 class Connection:
@@ -35,6 +35,8 @@ class Connection:
         self._frames: Iterator[dict[str, Any]] = iter(())
         self._queue_in, self._queue_out = trio.open_memory_channel[bytes](config.send_queue)
         self._scope = trio.CancelScope()
+        self._drained = trio.Event()
+        self.suspect = False  # found silent once; a second time means dead
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -51,6 +53,15 @@ class Connection:
             self.abort(f"{self.peer} fell {self._config.send_queue} frames behind")
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass
+
+    @property
+    def backlog(self) -> int:
+        return self._queue_in.statistics().current_buffer_used
+
+    async def drained(self) -> None:
+        """Until the writer has sent what was queued (or the connection is gone)."""
+        if self.backlog:
+            await self._drained.wait()
 
     async def send_now(self, message: Message) -> None:
         """Write directly, before the writer runs: the handshake and refusals."""
@@ -80,6 +91,7 @@ class Connection:
         """Close now, from anywhere: the session running this connection ends."""
         self.close_reason = reason
         self._scope.cancel()
+        self._drained.set()
 
     def finish(self) -> None:
         """Close after the queued frames are sent (the goodbye)."""
@@ -117,6 +129,9 @@ class Connection:
                         except (trio.WouldBlock, trio.EndOfChannel):
                             break
                     await self.stream.send_all(b"".join(batch) if len(batch) > 1 else first)
+                    if not self.backlog:
+                        self._drained.set()
+                        self._drained = trio.Event()
             await self.stream.send_eof()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self.abort(f"{self.peer}: {exc}")

@@ -14,30 +14,44 @@ import trio
 from peerchat import commands, events
 from peerchat.node import Node
 
-MAX_LINE = 64 * 1024
+MAX_LINE = 16 * 1024
+_ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 class Headless:
-    """Each stdin line is typed into the room; each event is one JSON object on one stdout line."""
+    """Each stdin line is typed into the room; each event is one JSON object on one stdout line.
+
+    Events are written out at the end of the scheduling round they happen in: a burst of
+    messages costs one write, and no event waits longer than that round.
+    """
 
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out or sys.stdout
+        self._lines: list[str] = []
 
     def show(self, event: events.Event) -> None:
-        self._write(event.as_json())
+        self._queue(event.as_json())
 
-    def _write(self, obj: dict) -> None:
-        _write_line(self._out, json.dumps(obj, ensure_ascii=False))
+    def _queue(self, obj: dict) -> None:
+        if not self._lines:
+            trio.lowlevel.current_trio_token().run_sync_soon(self._flush)
+        self._lines.append(_ENCODE(obj))
+
+    def _flush(self) -> None:
+        if self._lines:
+            _write_line(self._out, "\n".join(self._lines))
+            self._lines.clear()
 
     async def drive(self, node: Node) -> None:
         async for line in _stdin_lines():
             match commands.parse_line(line):
                 case commands.Say(text):
                     node.say(text)
+                    await node.wait_sendable()
                 case commands.Who():
                     node.who()
                 case commands.Help():
-                    self._write({"event": "help", "text": commands.HELP_TEXT})
+                    self._queue({"event": "help", "text": commands.HELP_TEXT})
                 case commands.Unknown(name):
                     self.show(events.Error(f"unknown command {name}, try /help"))
                 case commands.Quit():
@@ -45,7 +59,7 @@ class Headless:
         node.quit()
 
     def stop(self) -> None:
-        """Nothing to undo: ``drive`` is cancelled with the rest."""
+        self._flush()
 
 
 class TrackerConsole:

@@ -90,6 +90,7 @@ class Node:
         )
         self._rejoining = False
         self._last_tick = math.inf  # no stall is detected before the stall watcher runs
+        self._last_cpu = 0.0
         self._handlers: dict[type, Callable[[Connection, Message], None]] = {
             Chat: self._on_chat,
             Ping: self._on_ping,
@@ -116,6 +117,18 @@ class Node:
             if conn.member is not None and conn.member.chat:
                 conn.send_frame(frame)
         self._show(self.me, message, own=True)
+
+    async def wait_sendable(self) -> None:
+        """Hold a fast sender back while a peer's queue fills, rather than cut that peer off.
+
+        A peer that does not drain within the heartbeat timeout is no longer waited for: its
+        queue limit deals with it, so one stuck peer cannot stall the room.
+        """
+        limit = self.config.send_queue // 4
+        with trio.move_on_after(self.config.heartbeat_timeout):
+            for conn in list(self.conns.values()):
+                while conn.backlog > limit:
+                    await conn.drained()
 
     def who(self) -> None:
         everyone = (self.me, *sorted(self.members, key=lambda m: (m.username, m.node_id)))
@@ -490,14 +503,29 @@ class Node:
             self.emit(events.TrackerChanged(tracker))
 
     def _stalled(self) -> bool:
-        return trio.current_time() - self._last_tick > self.config.heartbeat_timeout
+        """Frozen, rather than busy: the loop was away too long and burnt no CPU meanwhile."""
+        away = trio.current_time() - self._last_tick
+        if away <= self.config.heartbeat_timeout:
+            return False
+        return time.process_time() - self._last_cpu < 0.05 * away
+
+    def _silent(self, conn: Connection, now: float) -> bool:
+        """Silent past the timeout at two checks in a row: after a busy moment, one look can
+        come before the reader has caught up with what did arrive."""
+        if now - conn.last_heard <= self.config.heartbeat_timeout:
+            conn.suspect = False
+            return False
+        if conn.suspect:
+            return True
+        conn.suspect = True
+        return False
 
     async def _watch_stall(self) -> None:
         """A node frozen for longer than the heartbeat timeout (SIGSTOP, a suspended laptop, a
         starved machine) has been given up by the others; whatever it thought it was, it
         leaves quietly and joins again, so that it cannot linger as a second room."""
         while True:
-            self._last_tick = trio.current_time()
+            self._last_tick, self._last_cpu = trio.current_time(), time.process_time()
             await trio.sleep(self.config.heartbeat_interval)
             if self._stalled():
                 await self._rejoin()
@@ -540,22 +568,20 @@ class Node:
 
     async def _tracker_duties(self) -> None:
         """As tracker: ping every member, and cut off those that stopped answering."""
-        interval, timeout = self.config.heartbeat_interval, self.config.heartbeat_timeout
         while True:
-            await trio.sleep(interval)
+            await trio.sleep(self.config.heartbeat_interval)
             if not self.bully.is_tracker:
                 continue
             ping = _frame(Ping(self.me.priority))
             now = trio.current_time()
             for conn in list(self.conns.values()):
-                if now - conn.last_heard > timeout:
+                if self._silent(conn, now):
                     conn.abort(f"silent for {now - conn.last_heard:.1f} s")
                 else:
                     conn.send_frame(ping)
 
     async def _watch_tracker(self) -> None:
         """As member: a tracker silent for longer than the timeout is taken for dead."""
-        timeout = self.config.heartbeat_timeout
         while True:
             await trio.sleep(self.config.heartbeat_interval / 4)
             tracker = self.bully.tracker
@@ -565,7 +591,7 @@ class Node:
             now = trio.current_time()
             if conn is None:
                 self._act(self.bully.tracker_lost(now))
-            elif now - conn.last_heard > timeout:
+            elif self._silent(conn, now):
                 conn.abort("tracker silent")
 
 

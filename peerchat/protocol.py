@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from peerchat import PROTOCOL_VERSION
 from peerchat.membership import Member
@@ -161,49 +162,87 @@ TAGS: dict[str, type] = {
 _TAG_OF = {cls: tag for tag, cls in TAGS.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class _Field:
-    name: str
-    kind: str  # "int", "float", "str", "bool", "member", "members"
-    limit: int | None
+# Each message type's fields, with a checker per field compiled once: the checks run on every
+# frame received, so they are plain type tests and no formatting happens until one fails.
+Checker = Callable[[Any], Any]
+_MEMBER_LIMITS = {"node_id": MAX_ID, "username": MAX_NAME, "host": MAX_HOST, "port": 65535}
+_SCHEMAS: dict[type, tuple[tuple[str, Checker], ...]] = {}
+_NESTED: dict[type, dict[str, str]] = {}  # fields holding members, for encode
 
 
-_KINDS = {
-    "int": "int",
-    "float": "float",
-    "str": "str",
-    "bool": "bool",
-    "Member": "member",
-    "tuple[Member, ...]": "members",
-}
-_SCHEMAS: dict[type, tuple[_Field, ...]] = {}
+def _checker(where: str, annotation: str, limit: int | None) -> Checker:
+    def invalid(value: Any) -> NoReturn:
+        raise ProtocolViolation(f"{where} is invalid: {value!r:.60}")
 
+    def check_str(value: Any) -> str:
+        if type(value) is str and len(value) <= (limit or MAX_TEXT):
+            return value
+        invalid(value)
 
-def _schema(cls: type) -> tuple[_Field, ...]:
-    return tuple(
-        _Field(f.name, _KINDS[str(f.type)], f.metadata.get("max")) for f in dataclasses.fields(cls)
-    )
+    def check_int(value: Any) -> int:
+        if type(value) is int and 0 <= value <= (limit or 2**62):
+            return value
+        invalid(value)
+
+    def check_float(value: Any) -> float:
+        if type(value) in (float, int) and math.isfinite(value):
+            return float(value)
+        invalid(value)
+
+    def check_bool(value: Any) -> bool:
+        if type(value) is bool:
+            return value
+        invalid(value)
+
+    def check_member(value: Any) -> Member:
+        return _build(Member, value)
+
+    def check_members(value: Any) -> tuple[Member, ...]:
+        if type(value) is list and len(value) <= (limit or MAX_MEMBERS):
+            return tuple(_build(Member, m) for m in value)
+        raise ProtocolViolation(f"{where} must be a list of at most {limit} members")
+
+    return {
+        "str": check_str,
+        "int": check_int,
+        "float": check_float,
+        "bool": check_bool,
+        "Member": check_member,
+        "tuple[Member, ...]": check_members,
+    }[annotation]
 
 
 for _cls in (*TAGS.values(), Member):
-    _SCHEMAS[_cls] = _schema(_cls)
-_MEMBER_LIMITS = {"node_id": MAX_ID, "username": MAX_NAME, "host": MAX_HOST, "port": 65535}
+    _SCHEMAS[_cls] = tuple(
+        (
+            f.name,
+            _checker(
+                f"{_cls.__name__}.{f.name}",
+                str(f.type),
+                _MEMBER_LIMITS.get(f.name) if _cls is Member else f.metadata.get("max"),
+            ),
+        )
+        for f in dataclasses.fields(_cls)
+    )
+    _NESTED[_cls] = {
+        f.name: str(f.type) for f in dataclasses.fields(_cls) if "Member" in str(f.type)
+    }
 
 
 def encode(message: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"t": _TAG_OF[type(message)]}
-    for f in _SCHEMAS[type(message)]:
-        value = getattr(message, f.name)
-        if f.kind == "member":
-            value = _member_out(value)
-        elif f.kind == "members":
-            value = [_member_out(m) for m in value]
-        out[f.name] = value
+    out = {"t": _TAG_OF[type(message)]}
+    for name, _ in _SCHEMAS[type(message)]:
+        out[name] = getattr(message, name)
+    for name, annotation in _NESTED[type(message)].items():
+        value = out[name]
+        out[name] = (
+            _member_out(value) if annotation == "Member" else [_member_out(m) for m in value]
+        )
     return out
 
 
 def _member_out(member: Member) -> dict[str, Any]:
-    return {f.name: getattr(member, f.name) for f in _SCHEMAS[Member]}
+    return {name: getattr(member, name) for name, _ in _SCHEMAS[Member]}
 
 
 def decode(frame: dict[str, Any]) -> Message:
@@ -220,37 +259,9 @@ def decode(frame: dict[str, Any]) -> Message:
 
 
 def _build(cls: type, data: Any) -> Any:
-    if not isinstance(data, dict):
+    if type(data) is not dict:
         raise ProtocolViolation(f"{cls.__name__} must be a map")
-    values = {}
-    for f in _SCHEMAS[cls]:
-        if f.name not in data:
-            raise ProtocolViolation(f"{cls.__name__} lacks {f.name!r}")
-        values[f.name] = _check(cls, f, data[f.name])
-    return cls(**values)
-
-
-def _check(cls: type, f: _Field, value: Any) -> Any:
-    limit = f.limit if cls is not Member else _MEMBER_LIMITS.get(f.name)
-    where = f"{cls.__name__}.{f.name}"
-    match f.kind:
-        case "str":
-            ok = isinstance(value, str) and (limit is None or len(value) <= limit)
-        case "int":
-            ok = isinstance(value, int) and not isinstance(value, bool)
-            ok = ok and 0 <= value <= (limit if limit is not None else 2**62)
-        case "float":
-            ok = isinstance(value, float | int) and not isinstance(value, bool)
-            ok = ok and math.isfinite(value)
-            value = float(value) if ok else value
-        case "bool":
-            ok = isinstance(value, bool)
-        case "member":
-            return _build(Member, value)
-        case "members":
-            if not isinstance(value, list) or len(value) > (limit or MAX_MEMBERS):
-                raise ProtocolViolation(f"{where} must be a list of at most {limit} members")
-            return tuple(_build(Member, m) for m in value)
-    if not ok:
-        raise ProtocolViolation(f"{where} is invalid: {value!r:.60}")
-    return value
+    try:
+        return cls(*[check(data[name]) for name, check in _SCHEMAS[cls]])
+    except KeyError as exc:
+        raise ProtocolViolation(f"{cls.__name__} lacks {exc.args[0]!r}") from None
