@@ -1,0 +1,104 @@
+"""scripts/bench.py: the quick mode's code paths on tiny rooms, so the benchmark cannot rot.
+
+Not a timed test: it checks that every figure was measured and that no message was lost, not
+how fast anything was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
+
+
+def leftovers(marker: str) -> list[str]:
+    """Processes whose command line or working directory mentions ``marker``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if marker in cmdline or marker in cwd:
+            found.append(f"{pid}: {cmdline}")
+    return found
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def test_tiny_run_measures_everything_and_loses_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the bench's log dirs, and so its children
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--tiny", "--json", str(out)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not leftovers(str(tmp_path)), "the bench left processes behind"
+    assert not [p for p in tmp_path.iterdir() if p != out], "the bench left its log dir behind"
+
+    data = json.loads(out.read_text())
+    assert data["meta"]["mode"] == "tiny"
+    figures = data["figures"]
+    for key in (
+        "crash_failover_3",
+        "silent_failover_3",
+        "peerchat_latency_3",
+        "baseline_latency_3",
+        "peerchat_flood_deliveries_per_s",
+        "peerchat_burst_deliveries_per_s",
+        "baseline_flood_deliveries_per_s",
+        "peerchat_all_msgs_per_s",
+        "baseline_all_msgs_per_s",
+        "imports",
+        "startup",
+        "join_ready_ms",
+        "scale_rss",
+    ):
+        assert key in figures, key
+    for key, figure in figures.items():
+        summary = figure["summary"]
+        if key.endswith("_cpu"):  # CPU time has a 10 ms resolution: a tiny run may show none
+            continue
+        assert summary["n"] >= 1, key
+        assert all(map(is_number, figure["samples"])), key
+        for stat in ("min", "p50", "max"):
+            assert is_number(summary[stat]) and summary[stat] >= 0, (key, stat)
+        assert figure["bad"] == 0, (key, figure.get("trials") or figure.get("runs"))
+    for kind in ("peerchat", "baseline"):
+        assert figures[f"{kind}_latency_3"]["lost"] == 0
+        assert figures[f"{kind}_latency_3"]["duplicated"] == 0
+        for run in (
+            figures[f"{kind}_burst_msgs_per_s"]["runs"]
+            + figures[f"{kind}_flood_msgs_per_s"]["runs"]
+            + figures[f"{kind}_all_msgs_per_s"]["runs"]
+        ):
+            assert run["complete"] and run["lost"] == 0 and run["duplicated"] == 0, run
+            assert run["deliveries"] == run["messages"] * (
+                run["receivers_per_message"] if run["senders"] == 1 else run["senders"] - 1
+            )
+    scale = figures["scale_rss"]
+    assert scale["all_joined"] and scale["reached"] == scale["nodes"] - 1
+    assert set(data["ratios"]) >= {
+        "latency_3_p50",
+        "throughput_burst",
+        "throughput_flood",
+        "throughput_all",
+    }
+    for ratio in data["ratios"].values():
+        assert is_number(ratio["ratio"]) and ratio["ratio"] > 0
+    # The table is printed too, one row per figure.
+    assert "crash failover (SIGKILL), room of 3" in result.stdout
+    assert "PeerChat / baseline" in result.stdout
