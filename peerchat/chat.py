@@ -45,9 +45,12 @@ class ChatLog:
     def receive(self, message: Chat) -> list[Chat]:
         """The messages that can now be shown, in order: none for a duplicate or a gap."""
         self.clock = max(self.clock, message.lamport) + 1
-        sender = message.sender
-        shown = self._shown.setdefault(sender, message.seq - 1)
+        sender, seq = message.sender, message.seq
+        shown = self._shown.setdefault(sender, seq - 1)
         held = self._held.setdefault(sender, {})
+        if seq == shown + 1 and not held:  # the usual case: next in line, nothing waiting
+            self._shown[sender] = seq
+            return [message]
         if message.seq <= shown or message.seq in held:
             return []
         held[message.seq] = message

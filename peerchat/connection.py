@@ -36,6 +36,7 @@ class Connection:
         self._queue_in, self._queue_out = trio.open_memory_channel[bytes](config.send_queue)
         self._scope = trio.CancelScope()
         self._drained = trio.Event()
+        self.backlog = 0  # frames queued and not yet handed to the socket
         self.suspect = False  # found silent once; a second time means dead
 
     # -- sending ------------------------------------------------------------------------------
@@ -49,14 +50,11 @@ class Connection:
     def send_frame(self, data: bytes) -> None:
         try:
             self._queue_in.send_nowait(data)
+            self.backlog += 1
         except trio.WouldBlock:
             self.abort(f"{self.peer} fell {self._config.send_queue} frames behind")
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass
-
-    @property
-    def backlog(self) -> int:
-        return self._queue_in.statistics().current_buffer_used
 
     async def drained(self) -> None:
         """Until the writer has sent what was queued (or the connection is gone)."""
@@ -129,6 +127,7 @@ class Connection:
                         except (trio.WouldBlock, trio.EndOfChannel):
                             break
                     await self.stream.send_all(b"".join(batch) if len(batch) > 1 else first)
+                    self.backlog -= len(batch)
                     if not self.backlog:
                         self._drained.set()
                         self._drained = trio.Event()

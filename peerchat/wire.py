@@ -69,6 +69,4 @@ def _unpack(body: bytes) -> dict[str, Any]:
         raise FrameError(f"undecodable frame ({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, dict):
         raise FrameError(f"frame is a {type(obj).__name__}, not a map")
-    if not all(type(key) is str for key in obj):
-        raise FrameError("frame keys must be strings")
     return obj

@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgpack
 import pytest
 
+from peerchat import protocol
 from peerchat.wire import DEFAULT_MAX_FRAME, HEADER, FrameDecoder, FrameError, encode_frame
 
 
@@ -220,9 +221,12 @@ def test_map_with_non_string_keys_rejected(body: bytes) -> None:
         decode_all(framed(body))
 
 
-def test_map_with_bytes_keys_rejected() -> None:
+def test_map_with_bytes_keys_rejected_by_the_protocol() -> None:
+    # The framing lets bytes keys through (checking every key of every frame costs more than
+    # it saves); the protocol reads only str keys, so such a frame names no known type.
+    (frame,) = decode_all(framed(msgpack.packb({b"t": "chat"}, use_bin_type=True)))
     with pytest.raises(FrameError):
-        decode_all(framed(msgpack.packb({b"k": 1}, use_bin_type=True)))
+        protocol.decode(frame)
 
 
 @pytest.mark.parametrize("depth", [10_000, 200_000])
