@@ -33,10 +33,11 @@ class Connection:
         self._config = config
         self._decoder = FrameDecoder(config.max_frame)
         self._frames: Iterator[dict[str, Any]] = iter(())
-        self._queue_in, self._queue_out = trio.open_memory_channel[bytes](config.send_queue)
+        self._queue: list[bytes] = []  # frames not yet handed to the socket
+        self._queued = trio.Event()  # set when the queue gains its first frame or finishes
+        self._finishing = False
         self._scope = trio.CancelScope()
         self._drained = trio.Event()
-        self.backlog = 0  # frames queued and not yet handed to the socket
         self.suspect = False  # found silent once; a second time means dead
 
     # -- sending ------------------------------------------------------------------------------
@@ -48,13 +49,19 @@ class Connection:
         self.send_frame(self.frame(message))
 
     def send_frame(self, data: bytes) -> None:
-        try:
-            self._queue_in.send_nowait(data)
-            self.backlog += 1
-        except trio.WouldBlock:
+        queue = self._queue
+        if self._finishing:
+            return
+        if len(queue) >= self._config.send_queue:
             self.abort(f"{self.peer} fell {self._config.send_queue} frames behind")
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass
+            return
+        queue.append(data)
+        if len(queue) == 1:
+            self._queued.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
 
     async def drained(self) -> None:
         """Until the writer has sent what was queued (or the connection is gone)."""
@@ -87,13 +94,17 @@ class Connection:
 
     def abort(self, reason: str) -> None:
         """Close now, from anywhere: the session running this connection ends."""
+        if self._scope.cancel_called:
+            return
         self.close_reason = reason
+        self._finishing = True  # nothing more is queued, and the first reason stands
         self._scope.cancel()
         self._drained.set()
 
     def finish(self) -> None:
         """Close after the queued frames are sent (the goodbye)."""
-        self._queue_in.close()
+        self._finishing = True
+        self._queued.set()
 
     async def run(self, on_message: Callable[[Connection, Message], None]) -> None:
         """Read until the peer closes or the connection is aborted; write meanwhile.
@@ -117,20 +128,20 @@ class Connection:
             await trio.aclose_forcefully(self.stream)
 
     async def _write(self) -> None:
+        """Send everything queued in one ``send_all``, as often as the socket takes it."""
         try:
-            async with self._queue_out:
-                async for first in self._queue_out:
-                    batch = [first]
-                    while True:
-                        try:
-                            batch.append(self._queue_out.receive_nowait())
-                        except (trio.WouldBlock, trio.EndOfChannel):
-                            break
-                    await self.stream.send_all(b"".join(batch) if len(batch) > 1 else first)
-                    self.backlog -= len(batch)
-                    if not self.backlog:
-                        self._drained.set()
-                        self._drained = trio.Event()
+            while True:
+                if not self._queue:
+                    if self._finishing:
+                        break
+                    self._queued = trio.Event()
+                    await self._queued.wait()
+                    continue
+                batch, self._queue = self._queue, []
+                await self.stream.send_all(b"".join(batch) if len(batch) > 1 else batch[0])
+                if not self._queue:
+                    self._drained.set()
+                    self._drained = trio.Event()
             await self.stream.send_eof()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self.abort(f"{self.peer}: {exc}")

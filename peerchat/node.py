@@ -125,6 +125,8 @@ class Node:
         queue limit deals with it, so one stuck peer cannot stall the room.
         """
         limit = self.config.send_queue // 4
+        if all(conn.backlog <= limit for conn in self.conns.values()):
+            return
         with trio.move_on_after(self.config.heartbeat_timeout):
             for conn in list(self.conns.values()):
                 while conn.backlog > limit:
