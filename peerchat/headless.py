@@ -21,13 +21,14 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 class Headless:
     """Each stdin line is typed into the room; each event is one JSON object on one stdout line.
 
-    Events are written out at the end of the scheduling round they happen in: a burst of
-    messages costs one write, and no event waits longer than that round.
+    Events are written by a flusher task that runs right after the task that produced them:
+    a burst of messages costs one write, and no event waits longer than a scheduling round.
     """
 
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out or sys.stdout
         self._lines: list[str] = []
+        self._queued = trio.Event()
 
     def show(self, event: events.Event) -> None:
         if type(event) is events.MessageReceived:
@@ -36,16 +37,28 @@ class Headless:
             self._queue(_ENCODE(event.as_json()))
 
     def _queue(self, line: str) -> None:
-        if not self._lines:
-            trio.lowlevel.current_trio_token().run_sync_soon(self._flush)
         self._lines.append(line)
+        self._queued.set()
 
     def _flush(self) -> None:
         if self._lines:
             _write_line(self._out, "\n".join(self._lines))
             self._lines.clear()
 
+    async def _flusher(self) -> None:
+        while True:
+            await self._queued.wait()
+            self._queued = trio.Event()
+            self._flush()
+
     async def drive(self, node: Node) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._flusher)
+            await self._type_stdin(node)
+            nursery.cancel_scope.cancel()
+        node.quit()
+
+    async def _type_stdin(self, node: Node) -> None:
         async for line in _stdin_lines():
             match commands.parse_line(line):
                 case commands.Say(text):
@@ -59,7 +72,6 @@ class Headless:
                     self.show(events.Error(f"unknown command {name}, try /help"))
                 case commands.Quit():
                     break
-        node.quit()
 
     def stop(self) -> None:
         self._flush()

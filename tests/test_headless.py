@@ -25,17 +25,29 @@ def test_message_line_is_the_json_of_the_event_byte_for_byte(text: str, own: boo
     assert json.loads(line)["text"] == text
 
 
+class CountingOut(io.StringIO):
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
 async def test_events_of_one_round_go_out_in_one_write_in_order() -> None:
-    out = io.StringIO()
+    out = CountingOut()
     front = Headless(out)
     me = Member("a", "alice", "127.0.0.1", 4000, 4000)
-    front.show(events.Ready(me, "tracker"))
-    front.show(events.TrackerChanged(me))
-    assert out.getvalue() == ""  # not before the round ends
-    await trio.testing.wait_all_tasks_blocked()
-    await trio.sleep(0)
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [e["event"] for e in lines] == ["ready", "tracker"]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(front._flusher)
+        await trio.testing.wait_all_tasks_blocked()
+        front.show(events.Ready(me, "tracker"))
+        front.show(events.TrackerChanged(me))
+        assert out.getvalue() == ""  # written once this task lets the flusher run
+        await trio.testing.wait_all_tasks_blocked()
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert [e["event"] for e in lines] == ["ready", "tracker"]
+        assert out.writes == 1
+        nursery.cancel_scope.cancel()
     front.show(events.Error("late"))
-    front.stop()  # what is left goes out on stop, without waiting for the loop
+    front.stop()  # what is left goes out on stop, with no flusher running
     assert json.loads(out.getvalue().splitlines()[-1]) == {"event": "error", "message": "late"}
