@@ -4,7 +4,8 @@ Rules, in the order they apply:
 
 * A node that loses its tracker (connection closed, heartbeats silent, or a goodbye) starts an
   election: it sends ``Election`` to every member that ranks above it. If there is none, it has
-  won.
+  won. It waits ``election_stagger`` per higher member first, so that when everyone notices
+  at once the highest node's claim usually arrives before any election message is sent.
 * A node that gets ``Election`` from below answers it. If it is the tracker it also repeats its
   ``Coordinator`` claim to the asker; if it has no tracker either, it starts its own election;
   if it still trusts a live tracker it only answers, so a live tracker is never deposed.
@@ -53,6 +54,7 @@ Action = Send | Broadcast | Follow
 
 class Phase(enum.Enum):
     IDLE = "idle"
+    DEFERRED = "deferred"  # lost the tracker; giving higher members a head start
     ELECTING = "electing"  # waiting for any higher node to answer
     AWAITING = "awaiting"  # a higher node answered; waiting for its claim
 
@@ -86,9 +88,18 @@ class Bully:
         self.tracker = self._tracker_rank = None
 
     def tracker_lost(self, now: float) -> list[Action]:
+        """Start an election, after a pause that grows with the number of higher members:
+        when the whole room notices at once, the highest claims before the others have sent
+        their n-squared election messages, and the claim settles it."""
         self._lost = self.tracker or self._lost
         self.tracker = self._tracker_rank = None
-        return self._start(now) if self.phase is Phase.IDLE else []
+        if self.phase is not Phase.IDLE:
+            return []
+        higher = len(self.members.higher_than(self.me.rank))
+        if not higher or not self.config.election_stagger:
+            return self._start(now)
+        self.phase, self.deadline = Phase.DEFERRED, now + higher * self.config.election_stagger
+        return []
 
     def on_election(self, sender: str, now: float) -> list[Action]:
         actions: list[Action] = [Send(sender, Answer())]

@@ -21,7 +21,10 @@ from peerchat.election import Action, Broadcast, Bully, Follow, Phase, Send
 from peerchat.membership import Member, MemberTable
 from peerchat.protocol import Answer, Coordinator, Election, Message
 
-CONFIG = Config()
+# Most tests check Bully's messages step by step, with no head start for higher members; the
+# stagger has tests of its own below.
+CONFIG = Config(election_stagger=0)
+STAGGERED = Config(election_stagger=0.002)
 
 
 def member(node_id: str, priority: int) -> Member:
@@ -202,6 +205,22 @@ def test_highest_alive_wins_when_all_notice_tracker_loss_at_once(n: int) -> None
     sim.settle()
     sim.assert_converged(winner)
     assert sim.winners == ["old", winner]
+
+
+@pytest.mark.parametrize("n", [5, 50])
+def test_with_a_head_start_for_higher_members_only_the_claim_crosses_the_room(n: int) -> None:
+    sim = ClusterSim([*shuffled(n, seed=n), ("old", 10**6)], STAGGERED)
+    sim.found("old")
+    sim.kill("old")
+    winner = sim.highest_alive()
+    sent_before = len(sim.sent)
+    sim.run()
+    sim.assert_converged(winner)
+    sim.settle()
+    sim.assert_converged(winner)
+    assert sim.winners == ["old", winner]
+    elections = [e for e in sim.sent[sent_before:] if isinstance(e.message, Election)]
+    assert elections == []  # the claim reached everyone before any head start ran out
 
 
 def test_priority_beats_node_id() -> None:
@@ -558,3 +577,40 @@ async def test_election_timeouts_fire_on_the_autojump_clock(autojump_clock: trio
         ),
     ]
     assert time.monotonic() - wall < CONFIG.coordinator_timeout / 2  # no real waiting
+
+
+# -- the head start for higher members ----------------------------------------------------------
+
+
+def test_staggered_loss_defers_the_election_by_rank() -> None:
+    members = MemberTable()
+    for name, priority in (("a", 1), ("b", 9), ("c", 8)):
+        members.add(Member(name, name, "h", priority, priority))
+    me = Member("m", "m", "h", 5, 5)
+    bully = Bully(me, members, STAGGERED)
+    bully.follow("x", 100)
+    assert bully.tracker_lost(now=10.0) == []  # two members rank higher: wait 2 x 2 ms
+    assert bully.deadline == pytest.approx(10.004)
+    assert bully.on_timer(10.003) == []
+    sent = bully.on_timer(10.004)
+    assert sorted(a.to for a in sent if isinstance(a, Send)) == ["b", "c"]
+
+
+def test_staggered_node_accepts_a_higher_claim_during_its_head_start_wait() -> None:
+    members = MemberTable()
+    members.add(Member("b", "b", "h", 9, 9))
+    bully = Bully(Member("m", "m", "h", 5, 5), members, STAGGERED)
+    bully.follow("x", 100)
+    bully.tracker_lost(now=0.0)
+    assert bully.on_claim("b", 9, now=0.001) == [Follow("b")]
+    assert bully.on_timer(1.0) == []  # the deferred election never starts
+    assert bully.tracker == "b"
+
+
+def test_staggered_top_member_claims_at_once() -> None:
+    members = MemberTable()
+    members.add(Member("a", "a", "h", 1, 1))
+    bully = Bully(Member("m", "m", "h", 5, 5), members, STAGGERED)
+    bully.follow("x", 100)
+    actions = bully.tracker_lost(now=0.0)
+    assert actions[-1] == Follow("m")
