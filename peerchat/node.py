@@ -21,7 +21,7 @@ from peerchat import PROTOCOL_VERSION, events
 from peerchat.chat import ChatLog, Overflow
 from peerchat.config import Config
 from peerchat.connection import Connection
-from peerchat.election import Action, Broadcast, Bully, Follow, Send
+from peerchat.election import Action, Broadcast, Bully, Follow, Phase, Send
 from peerchat.membership import Member, MemberTable
 from peerchat.protocol import (
     MAX_TEXT,
@@ -89,6 +89,9 @@ class Node:
             settings.tracker_host, settings.tracker_port, self.config, self._accept
         )
         self._rejoining = False
+        self._reporting = False  # joins and leaves are reported from ready on
+        self._stall = trio.Event()  # set by the stall watcher, for the rejoiner
+        self._away = 0.0  # how long the last stall lasted
         self._last_tick = math.inf  # no stall is detected before the stall watcher runs
         self._last_cpu = 0.0
         self._handlers: dict[type, Callable[[Connection, Message], None]] = {
@@ -173,10 +176,12 @@ class Node:
         nursery.start_soon(self._tracker_duties)
         nursery.start_soon(self._watch_tracker)
         nursery.start_soon(self._watch_stall)
+        nursery.start_soon(self._rejoin_when_stalled)
         self.emit(events.Ready(self.me, "tracker" if self.bully.is_tracker else "peer"))
         self._report_tracker()
         for member in self.members:
             self.emit(events.PeerJoined(member))
+        self._reporting = True
 
     async def _say_goodbye(self) -> None:
         with trio.move_on_after(self.config.goodbye_timeout):
@@ -363,7 +368,7 @@ class Node:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
         released = self.chatlog.start_after(member.node_id, hello.seq)
-        if self.members.add(member) and report:
+        if self.members.add(member) and report and self._reporting:
             self.emit(events.PeerJoined(member))
         for chat in released:
             self._show(member, chat, own=False)
@@ -390,7 +395,8 @@ class Node:
         if member is None:
             return
         self.chatlog.forget(node_id)
-        self.emit(events.PeerLeft(member, reason))
+        if self._reporting:  # before ready, the member is simply not reported as present
+            self.emit(events.PeerLeft(member, reason))
         if self.bully.is_tracker:
             self._broadcast(MemberLeft(node_id, reason[:200]))
         self._act(self.bully.on_member_lost(node_id, trio.current_time()))
@@ -447,7 +453,7 @@ class Node:
         member = message.member
         if conn.member is None or conn.member.node_id != self.bully.tracker:
             return  # only the tracker announces joins
-        if member.node_id != self.node_id and self.members.add(member):
+        if member.node_id != self.node_id and self.members.add(member) and self._reporting:
             self.emit(events.PeerJoined(member))
 
     def _on_member_left(self, conn: Connection, message: MemberLeft) -> None:
@@ -523,34 +529,51 @@ class Node:
         return False
 
     async def _watch_stall(self) -> None:
-        """A node frozen for longer than the heartbeat timeout (SIGSTOP, a suspended laptop, a
-        starved machine) has been given up by the others; whatever it thought it was, it
-        leaves quietly and joins again, so that it cannot linger as a second room."""
+        """A node frozen for longer than the heartbeat timeout (SIGSTOP, a suspended laptop) has
+        been given up by the others; whatever it thought it was, it leaves quietly and joins
+        again, so that it cannot linger as a second room. This watcher keeps ticking while a
+        rejoin runs, so a second freeze in the middle of one leads to another."""
         while True:
             self._last_tick, self._last_cpu = trio.current_time(), time.process_time()
             await trio.sleep(self.config.heartbeat_interval)
             if self._stalled():
+                self._away = trio.current_time() - self._last_tick
+                log.warning("unresponsive for %.1f s: rejoining the room", self._away)
+                self._stall.set()
+
+    async def _rejoin_when_stalled(self) -> None:
+        while True:
+            await self._stall.wait()
+            self._stall = trio.Event()
+            try:
                 await self._rejoin()
+            except StartupError as exc:
+                self.emit(events.Error(f"cannot rejoin the room ({exc}); trying again"))
+                self._stall.set()
+                continue
+            self.emit(
+                events.Error(
+                    f"this node was unresponsive for {self._away:.1f} s and has rejoined the "
+                    "room; messages sent meanwhile did not reach it"
+                )
+            )
 
     async def _rejoin(self) -> None:
-        log.warning(
-            "unresponsive for %.1f s: rejoining the room", trio.current_time() - self._last_tick
-        )
-        self._rejoining = True
+        self._rejoining, self._reporting = True, False
+        before = {m.node_id: m for m in self.members}
         try:
-            before = {m.node_id: m for m in self.members}
             self.tracker_address.release()
             for conn in list(self.conns.values()):
                 conn.abort("rejoining the room")
             while self.conns:
                 await self._conns_changed()
-            for node_id in before:
+            for node_id in list(before):
                 self.members.remove(node_id)
             self.bully.reset()
+            self._rejoining = False
             await self._enter_room(self.config.refound_after)
         finally:
-            self._rejoining = False
-            self._last_tick = trio.current_time()
+            self._rejoining, self._reporting = False, True
         for node_id, member in before.items():
             if node_id not in self.members:
                 self.emit(events.PeerLeft(member, "lost while this node was unresponsive"))
@@ -587,10 +610,15 @@ class Node:
         while True:
             await trio.sleep(self.config.heartbeat_interval / 4)
             tracker = self.bully.tracker
+            now = trio.current_time()
+            if tracker is None and self.bully.phase is Phase.IDLE and self._reporting:
+                # No tracker and no election: the tracker was lost before it was known (while
+                # this node was joining). Elect one.
+                self._act(self.bully.tracker_lost(now))
+                continue
             if tracker is None or self.bully.is_tracker:
                 continue
             conn = self.conns.get(tracker)
-            now = trio.current_time()
             if conn is None:
                 self._act(self.bully.tracker_lost(now))
             elif self._silent(conn, now):
