@@ -131,6 +131,15 @@ def main(argv: list[str] | None = None) -> int:
             from peerchat.headless import Headless
 
             frontend = Headless()
+    if sys.stdout is None or sys.stdin is None:
+        print("peerchat: standard input and output must be open", file=sys.stderr)
+        return 2
+    if interactive and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(
+            "peerchat: the line interface needs a terminal; for pipes use --headless",
+            file=sys.stderr,
+        )
+        return 2
     try:
         _setup_logging(args.log_file, args.verbose, stderr=not interactive)
     except OSError as exc:
@@ -167,6 +176,7 @@ async def _run(node: Node, frontend: Frontend) -> None:
 
 
 async def _quit_on_signals(node: Node) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # SIGHUP: the terminal closed. All three are a request to leave with a goodbye.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async for _ in signals:
             node.quit()

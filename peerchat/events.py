@@ -91,6 +91,7 @@ class MessageReceived:
 class Who:
     members: tuple[Member, ...]  # everyone, this node included
     tracker_id: str | None
+    me_id: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +102,7 @@ class Who:
                     "username": m.username,
                     "addr": m.addr,
                     "tracker": m.node_id == self.tracker_id,
+                    "you": m.node_id == self.me_id,
                 }
                 for m in self.members
             ],

@@ -137,7 +137,7 @@ class Node:
 
     def who(self) -> None:
         everyone = (self.me, *sorted(self.members, key=lambda m: (m.username, m.node_id)))
-        self.emit(events.Who(everyone, self.bully.tracker))
+        self.emit(events.Who(everyone, self.bully.tracker, self.node_id))
 
     def quit(self) -> None:
         self._quit.set()
@@ -219,6 +219,10 @@ class Node:
                         if listeners is not None:
                             self._found_room(listeners)
                             return
+                        why = (
+                            "nothing accepts connections there, yet the address is in use on "
+                            "this machine (by another program's connection?)"
+                        )
                     await trio.sleep(self.config.found_delay)
                     continue
                 try:
@@ -241,13 +245,24 @@ class Node:
             with trio.fail_after(self.config.hello_timeout):
                 await conn.send_now(self._hello(join=True))
                 hello = await conn.receive()
+                if isinstance(hello, Refuse) and not hello.retry:
+                    raise StartupError(f"the room refused this node: {hello.reason}")
                 if isinstance(hello, Refuse):
                     raise _Retry(f"refused: {hello.reason}")
                 welcome = await conn.receive()
-        except (FrameError, OSError, trio.BrokenResourceError, trio.TooSlowError) as exc:
+        except trio.TooSlowError as exc:
             await trio.aclose_forcefully(stream)
-            raise _Retry(str(exc) or type(exc).__name__) from exc
-        except _Retry:
+            raise _Retry(
+                f"it accepts connections but gave no answer within {self.config.hello_timeout:g} s"
+                " (a stopped process, or not PeerChat)"
+            ) from exc
+        except FrameError as exc:
+            await trio.aclose_forcefully(stream)
+            raise _Retry(f"what answers there does not speak PeerChat ({exc})") from exc
+        except (OSError, trio.BrokenResourceError) as exc:
+            await trio.aclose_forcefully(stream)
+            raise _Retry(f"the connection failed ({exc})") from exc
+        except (_Retry, StartupError):
             await trio.aclose_forcefully(stream)
             raise
         if isinstance(welcome, Refuse):
@@ -255,7 +270,7 @@ class Node:
             raise _Retry(welcome.reason)
         if not isinstance(hello, Hello) or not isinstance(welcome, Welcome):
             await trio.aclose_forcefully(stream)
-            raise _Retry("the tracker answered out of turn")
+            raise _Retry("what answers there does not speak PeerChat (it answered out of turn)")
         others = [m for m in welcome.members if m.node_id not in (self.node_id, hello.node_id)]
         for member in others:
             self.members.add(member)
@@ -282,7 +297,8 @@ class Node:
             await conn.send_now(self._hello(join=False))
             hello = await conn.receive()
             if not isinstance(hello, Hello) or hello.node_id != member.node_id:
-                raise ProtocolViolation(f"{member.addr} is not {member.username}: {hello!r:.80}")
+                what = "closed the connection" if hello is None else f"answered {hello!r:.80}"
+                raise ProtocolViolation(f"{member.addr} is not {member.username}: it {what}")
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
@@ -333,10 +349,14 @@ class Node:
                 if hello.join and not self.bully.is_tracker:
                     await conn.send_now(Refuse("this node is not the tracker"))
                     raise ProtocolViolation("a join sent to a node that is not the tracker")
+                if hello.join and self._name_taken(hello):
+                    reason = f"the name {hello.username!r} is taken in this room"
+                    await conn.send_now(Refuse(reason, retry=False))
+                    raise ProtocolViolation(reason)
         except VersionMismatch as exc:
             log.warning("refusing %s: %s", peer, exc)
             with trio.move_on_after(1):
-                await conn.send_now(Refuse(str(exc)))
+                await conn.send_now(Refuse(str(exc), retry=False))
             await trio.aclose_forcefully(stream)
             return
         except (FrameError, trio.TooSlowError, trio.BrokenResourceError, OSError) as exc:
@@ -357,6 +377,14 @@ class Node:
                 if other is not conn:
                     other.send_frame(joined)
         await self._session(conn)
+
+    def _name_taken(self, hello: Hello) -> bool:
+        """Another chatting member already goes by this name (the same node coming back after a
+        freeze keeps its own)."""
+        return any(
+            m.username == hello.username and m.node_id != hello.node_id and m.chat
+            for m in (self.me, *self.members)
+        )
 
     # -- connections --------------------------------------------------------------------------
 
@@ -551,6 +579,8 @@ class Node:
                 self.emit(events.Error(f"cannot rejoin the room ({exc}); trying again"))
                 self._stall.set()
                 continue
+            if self._stall.is_set():
+                continue  # frozen again meanwhile: report once it is really back
             self.emit(
                 events.Error(
                     f"this node was unresponsive for {self._away:.1f} s and has rejoined the "

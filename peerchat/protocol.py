@@ -66,7 +66,10 @@ class Welcome:
 
 @dataclass(frozen=True, slots=True)
 class Refuse:
+    """No to a hello. ``retry``: worth asking again (the node is not the tracker right now)."""
+
     reason: str = _limit(MAX_REASON)
+    retry: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,8 @@ def format_who(event: Who, now: float) -> FormattedText:
         marks = ""
         if m.node_id == event.tracker_id:
             marks += " (tracker)"
+        if m.node_id == event.me_id:
+            marks += " (you)"
         if not m.chat:
             marks += " (not chatting)"
         rows.append(
@@ -353,6 +355,7 @@ class PromptUI:
         session: PromptSession[str] = PromptSession(
             self._message,
             erase_when_done=True,  # the line comes back as our own message, formatted
+            enable_suspend=True,  # Ctrl-Z suspends as in any terminal program; see _watch_stall
             bottom_toolbar=lambda: toolbar_text(self._room),
         )
         while True:
@@ -362,7 +365,9 @@ class PromptUI:
                 return True
             match commands.parse_line(line):
                 case commands.Say(text=text):
-                    action: Callable[[], None] = functools.partial(node.say, text)
+                    # A pasted block arrives as one line with newlines: one message per line.
+                    lines = [part for part in text.splitlines() if part.strip()]
+                    action: Callable[[], None] = functools.partial(_say_each, node, lines)
                 case commands.Who():
                     action = node.who
                 case commands.Help():
@@ -389,6 +394,11 @@ class PromptUI:
                 if event is not None:
                     self._room.apply(event)
             await run_in_terminal(lambda batch=batch: _print_items(batch))
+
+
+def _say_each(node: Node, lines: list[str]) -> None:
+    for line in lines:
+        node.say(line)
 
 
 def _print_items(items: list[_Item]) -> None:

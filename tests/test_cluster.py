@@ -239,4 +239,9 @@ async def test_simultaneous_founders_elect_exactly_one_tracker(count: int) -> No
         trackers = [m for m in room.members if m.node.bully.is_tracker]
         assert len(trackers) == 1
         await room.fully_connected()
+        for m in room.members:
+            # Ready comes first, and every member is reported present exactly once.
+            assert isinstance(m.events[0], events.Ready)
+            joined = [e.member.node_id for e in m.events if isinstance(e, events.PeerJoined)]
+            assert sorted(joined) == sorted(o.node.node_id for o in room.members if o is not m)
         nursery.cancel_scope.cancel()

@@ -214,6 +214,32 @@ async def test_a_hung_tracker_that_resumes_rejoins_as_a_member(swarm: Swarm) -> 
     await say_and_expect(late, "one room", [hung, low, high])
 
 
+async def test_a_member_frozen_twice_in_a_row_comes_back_both_times(swarm: Swarm) -> None:
+    host, other, frozen = await swarm.room("host", "other", "frozen")
+    since = len(frozen.events)
+    # The fault schedule: frozen past the heartbeat timeout, then again a moment after it
+    # resumed, in the middle of its first rejoin.
+    frozen.signal(signal.SIGSTOP)
+    await trio.sleep(2 * HEARTBEAT_TIMEOUT)
+    frozen.signal(signal.SIGCONT)
+    await trio.sleep(0.02)
+    frozen.signal(signal.SIGSTOP)
+    await trio.sleep(2 * HEARTBEAT_TIMEOUT)
+    frozen.signal(signal.SIGCONT)
+    notice = await frozen.wait_for(event="error", since=since)
+    assert "rejoined" in notice["message"], frozen.describe()
+    # Depending on when the second freeze fell, it rejoins once or twice: settle first.
+    while await frozen.first_within(HEARTBEAT_TIMEOUT, event="error"):
+        pass
+    # It is back in the one room: it hears the others and they hear it.
+    await say_and_expect(frozen, "back from the freezer", [host, other], timeout=15)
+    await say_and_expect(other, "welcome back", [frozen])
+    await frozen.send("/who")
+    who = await frozen.wait_for(event="who", since=since)
+    names = {p["username"]: p["tracker"] for p in who["peers"]}
+    assert names == {"host": True, "other": False, "frozen": False}, frozen.describe()
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. Leaving: /quit, end of stdin, SIGTERM.
 
@@ -280,6 +306,7 @@ async def test_two_nodes_started_at_once_elect_exactly_one_tracker(
         pytest.param(["tracker", "--port", "-1"], id="tracker-bad-port"),
         pytest.param(["--username", "u", "--headless", "--port", "TAKEN"], id="port-taken"),
         pytest.param(["tracker", "--port", "TAKEN"], id="tracker-port-taken"),
+        pytest.param(["--username", "u"], id="prompt-without-a-terminal"),
     ],
 )
 async def test_bad_usage_is_one_line_and_exit_2(args: list[str]) -> None:
@@ -304,6 +331,16 @@ async def test_bad_usage_is_one_line_and_exit_2(args: list[str]) -> None:
     assert result.stdout == b""
     assert len(stderr.splitlines()) == 1, stderr
     assert stderr.strip()
+
+
+async def test_a_taken_username_is_refused_with_one_line(swarm: Swarm) -> None:
+    await swarm.node("bob")
+    twin = await swarm.spawn(
+        "twin", "--username", "bob", "--headless", "--tracker", swarm.tracker_addr
+    )
+    assert await twin.wait_exit() == 1
+    stderr = twin.stderr()
+    assert "name 'bob' is taken" in stderr and len(stderr.splitlines()) == 1, twin.describe()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -215,3 +215,10 @@ async def test_stop_before_the_prompt_starts_makes_drive_return_without_quitting
     front.show(PeerLeft(BOB, "quit"))  # after the end: printed straight away
     assert "bob left (quit)" in capsys.readouterr().out
     front.stop()  # after the end too
+
+
+def test_who_marks_this_node() -> None:
+    lines = plain(Who((ALICE, BOB), tracker_id=BOB.node_id, me_id=ALICE.node_id)).splitlines()
+    alice = next(line for line in lines if "alice" in line)
+    assert "(you)" in alice
+    assert not any("(you)" in line for line in lines if "alice" not in line)
