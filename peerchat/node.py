@@ -276,6 +276,7 @@ class Node:
             self.members.add(member)
         self._attach(conn, hello, report=False)
         self._nursery.start_soon(self._session, conn)
+        log.info("joined through %s: %d members", str(self.tracker_address), len(others) + 1)
         tracker = next((m for m in welcome.members if m.node_id == welcome.tracker), None)
         if tracker is not None:
             self._act(self.bully.follow(tracker.node_id, tracker.priority), announce=False)
@@ -395,6 +396,7 @@ class Node:
         if old is not None:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
+        log.info("connected to %s (%s) at %s", member.username, member.node_id, member.addr)
         released = self.chatlog.start_after(member.node_id, hello.seq)
         if self.members.add(member) and report and self._reporting:
             self.emit(events.PeerJoined(member))
@@ -423,6 +425,7 @@ class Node:
         if member is None:
             return
         self.chatlog.forget(node_id)
+        log.info("%s (%s) left: %s", member.username, node_id, reason)
         if self._reporting:  # before ready, the member is simply not reported as present
             self.emit(events.PeerLeft(member, reason))
         if self.bully.is_tracker:
@@ -500,6 +503,7 @@ class Node:
 
     def _act(self, actions: list[Action], *, announce: bool = True) -> None:
         for action in actions:
+            log.debug("election: %s", action)
             match action:
                 case Send(to, message):
                     conn = self.conns.get(to)
