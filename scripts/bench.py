@@ -937,11 +937,16 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         rows.append(
             (r["title"], r["unit"], fmt(cells[0]), bad, *map(fmt, cells[1:]), r["target"], met)
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return render_table(rows, left=(0, 1, 9))
+
+
+def render_table(rows: list[tuple[str, ...]], left: tuple[int, ...]) -> str:
+    """Columns padded to their widest cell; text columns ``left`` flush left, numbers right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for k, row in enumerate(rows):
         cells = [
-            cell.ljust(w) if i in (0, 1, 9) else cell.rjust(w)
+            cell.ljust(w) if i in left else cell.rjust(w)
             for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         ]
         lines.append("  ".join(cells).rstrip())
@@ -1265,17 +1270,7 @@ def ratio_table(ratios: dict[str, dict[str, Any]]) -> str:
             (r["title"], r["unit"], fmt(r["peerchat"]), fmt(r["baseline"]), f"{r['ratio']:.2f}",
              r["target"], met)
         )  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = []
-    for k, row in enumerate(rows):
-        cells = [
-            cell.ljust(w) if i in (0, 1, 5) else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render_table(rows, left=(0, 1, 5))
 
 
 def main(argv: list[str] | None = None) -> int:
