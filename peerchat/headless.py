@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 import sys
@@ -15,20 +16,25 @@ from peerchat import commands, events
 from peerchat.node import Node
 
 MAX_LINE = 16 * 1024
+# An event this long after the last write goes out at once; closer ones wait for the flusher,
+# which writes everything one busy round produced in one go.
+IDLE = 0.001
 _ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 class Headless:
     """Each stdin line is typed into the room; each event is one JSON object on one stdout line.
 
-    Events are written by a flusher task that runs right after the task that produced them:
-    a burst of messages costs one write, and no event waits longer than a scheduling round.
+    In a quiet room each event is written at once. In a busy one, events are written by a
+    flusher task that runs right after the task that produced them: a burst of messages costs
+    one write, and no event waits longer than a scheduling round.
     """
 
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out or sys.stdout
         self._lines: list[str] = []
         self._queued = trio.Event()
+        self._last_write = -math.inf
 
     def show(self, event: events.Event) -> None:
         if type(event) is events.MessageReceived:
@@ -38,12 +44,16 @@ class Headless:
 
     def _queue(self, line: str) -> None:
         self._lines.append(line)
-        self._queued.set()
+        if time.monotonic() - self._last_write > IDLE:
+            self._flush()  # a quiet room: out at once, with no task switch in between
+        else:
+            self._queued.set()
 
     def _flush(self) -> None:
         if self._lines:
             _write_line(self._out, "\n".join(self._lines))
             self._lines.clear()
+            self._last_write = time.monotonic()
 
     async def _flusher(self) -> None:
         while True:
