@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from peerchat.protocol import Chat
 
+MAX_LAMPORT = 2**60  # far below the wire's limit, so our own clock can never exceed that
+
 
 class Overflow(Exception):
     """A sender left a gap and then sent more than we are willing to hold back."""
@@ -44,6 +46,9 @@ class ChatLog:
 
     def receive(self, message: Chat) -> list[Chat]:
         """The messages that can now be shown, in order: none for a duplicate or a gap."""
+        if message.lamport > MAX_LAMPORT:
+            # Taking it would push our own clock past what peers accept: refuse the sender.
+            raise Overflow(f"{message.sender} sent a Lamport time beyond {MAX_LAMPORT}")
         self.clock = max(self.clock, message.lamport) + 1
         sender, seq = message.sender, message.seq
         shown = self._shown.setdefault(sender, seq - 1)

@@ -119,8 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         frontend = TrackerConsole(settings.tracker_addr)
         interactive = False
     else:
-        args = _node_parser().parse_args(argv)
+        parser = _node_parser()
+        args = parser.parse_args(argv)
         host, port = args.tracker
+        if (args.host, args.port) == (host, port):
+            parser.error(
+                f"--port {port} is the tracker's address; a node listens on a port of its own "
+                "and takes the tracker address when it founds the room"
+            )
         settings = Settings(args.username, args.host, args.port, host, port, args.priority)
         interactive = not args.headless
         if interactive:

@@ -25,13 +25,13 @@ class Config:
     connect_timeout: float = 3.0
     join_timeout: float = 10.0
     # A new tracker retries binding the shared tracker address at most this far apart.
-    rebind_interval: float = 0.25
+    rebind_interval: float = 0.1
     # A newcomer finds nobody at the tracker address ``found_after`` times, ``found_delay``
     # apart, before founding a room there: longer than a failover takes to rebind the address.
     # A node that rejoins after a stall waits longer, for the new tracker's rebind to succeed
     # once the stalled node lets the address go (at most ``rebind_interval``).
     found_delay: float = 0.1
-    found_after: int = 2
+    found_after: int = 3
     refound_after: int = 8
     # Largest frame accepted or sent.
     max_frame: int = 1 << 20
@@ -45,3 +45,5 @@ class Config:
     def __post_init__(self) -> None:
         if self.heartbeat_timeout < 2 * self.heartbeat_interval:
             raise ValueError("heartbeat_timeout must be at least two heartbeat intervals")
+        if self.found_after * self.found_delay <= 2 * self.rebind_interval:
+            raise ValueError("founding must wait out at least two rebind attempts")

@@ -46,7 +46,12 @@ class Connection:
         return encode_frame(encode(message), self._config.max_frame)
 
     def send(self, message: Message) -> None:
-        self.send_frame(self.frame(message))
+        try:
+            frame = self.frame(message)
+        except ValueError as exc:  # over the frame limit: a welcome to a huge room, say
+            self.abort(str(exc))
+            return
+        self.send_frame(frame)
 
     def send_frame(self, data: bytes) -> None:
         queue = self._queue
@@ -125,6 +130,8 @@ class Connection:
                         self.close_reason = f"connection lost: {exc.__cause__ or exc}"
                     nursery.cancel_scope.cancel()
         finally:
+            self._finishing = True
+            self._drained.set()  # nobody waits on a connection that is gone
             await trio.aclose_forcefully(self.stream)
 
     async def _write(self) -> None:

@@ -8,6 +8,7 @@ address, answers joins and pings the members.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import secrets
@@ -109,6 +110,11 @@ class Node:
     # -- public: what the front ends call ----------------------------------------------------
 
     def say(self, text: str) -> None:
+        if not self._reporting:
+            # Rejoining after a freeze: the connections are being made anew, and a message
+            # numbered now would leave a gap for peers whose hello came before it.
+            self.emit(events.Error("not in the room right now (rejoining); message not sent"))
+            return
         if len(text) > MAX_TEXT:
             self.emit(
                 events.Error(f"message too long ({len(text)} characters, at most {MAX_TEXT})")
@@ -167,9 +173,6 @@ class Node:
         nursery.start_soon(self._serve, listeners)
         if not s.chat:  # `peerchat tracker`: holding the tracker address is its whole point
             self._found_room(await bind(s.tracker_host, s.tracker_port))
-        elif (s.host, port) == (s.tracker_host, s.tracker_port):
-            self.tracker_address.own_listener = True
-            self._act(self.bully.follow(self.node_id, priority), announce=False)
         else:
             await self._enter_room(self.config.found_after)
         nursery.start_soon(self._election_timer)
@@ -229,6 +232,7 @@ class Node:
                     await self._join(stream)
                     return
                 except _Retry as exc:
+                    refused = 0
                     why = str(exc)
                     log.info("joining through %s failed (%s); retrying", s.tracker_addr, why)
                     await trio.sleep(0.1)
@@ -288,8 +292,18 @@ class Node:
         try:
             with trio.fail_after(self.config.connect_timeout):
                 await self._nursery.start(self._dial, member)
-        except (OSError, FrameError, trio.BrokenResourceError, trio.TooSlowError) as exc:
+        except (
+            OSError,
+            ValueError,
+            FrameError,
+            trio.BrokenResourceError,
+            trio.TooSlowError,
+        ) as exc:
+            # ValueError: a host name that cannot even be encoded. A member that cannot be
+            # reached is not kept on the list: it would count in elections that never reach it.
             log.warning("could not reach %s at %s: %s", member.username, member.addr, exc)
+            if member.node_id not in self.conns:
+                self.members.remove(member.node_id)
 
     async def _dial(self, member: Member, *, task_status: trio.TaskStatus[None]) -> None:
         stream = await trio.open_tcp_stream(member.host, member.port)
@@ -356,7 +370,7 @@ class Node:
                     raise ProtocolViolation(reason)
         except VersionMismatch as exc:
             log.warning("refusing %s: %s", peer, exc)
-            with trio.move_on_after(1):
+            with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, OSError):
                 await conn.send_now(Refuse(str(exc), retry=False))
             await trio.aclose_forcefully(stream)
             return
@@ -462,7 +476,8 @@ class Node:
     def _on_ping(self, conn: Connection, message: Ping) -> None:
         assert conn.member is not None
         conn.send_frame(_PONG)
-        self._act(self.bully.on_claim(conn.member.node_id, message.priority, trio.current_time()))
+        member = conn.member
+        self._act(self.bully.on_claim(member.node_id, member.priority, trio.current_time()))
 
     def _on_election(self, conn: Connection, message: Election) -> None:
         assert conn.member is not None
@@ -475,7 +490,9 @@ class Node:
         assert conn.member is not None
         if message.tracker != conn.member.node_id:
             raise ProtocolViolation(f"{conn.peer} claimed the tracker role for {message.tracker}")
-        self._act(self.bully.on_claim(message.tracker, message.priority, trio.current_time()))
+        # The rank is the one the hello gave, which everybody's member list holds too.
+        priority = conn.member.priority
+        self._act(self.bully.on_claim(message.tracker, priority, trio.current_time()))
         replaced = self.conns.get(message.replaces)
         if replaced is not None and self.bully.tracker == message.tracker:
             replaced.abort("tracker replaced")
@@ -533,7 +550,7 @@ class Node:
             conn = self.conns.get(node_id)
             if conn is not None:
                 conn.last_heard = trio.current_time()
-        if announce:
+        if announce and self._reporting:
             self._report_tracker()
 
     def _report_tracker(self) -> None:

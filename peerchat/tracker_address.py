@@ -41,8 +41,6 @@ class TrackerAddress:
         self._config = config
         self._accept = accept
         self._scope: trio.CancelScope | None = None
-        # A node whose own listener is the tracker address has nothing more to hold.
-        self.own_listener = False
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
@@ -61,9 +59,12 @@ class TrackerAddress:
 
     def hold(self, nursery: trio.Nursery, listeners: list[trio.SocketListener] | None) -> None:
         """Serve the address from now on (binding it as soon as it is free), until release()."""
-        if self._scope is None and not self.own_listener:
+        if self._scope is None:
             self._scope = trio.CancelScope()
             nursery.start_soon(self._hold, self._scope, nursery, listeners)
+        elif listeners is not None:
+            for listener in listeners:
+                listener.socket.close()
 
     def release(self) -> None:
         if self._scope is not None:
