@@ -11,6 +11,7 @@ from typing import NoReturn, Protocol
 import trio
 
 from peerchat import events
+from peerchat.membership import valid_username
 from peerchat.node import Node, Settings
 from peerchat.tracker_address import StartupError
 
@@ -28,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _username(value: str) -> str:
-    if not 1 <= len(value) <= 32 or not value.isprintable() or any(c.isspace() for c in value):
+    if not valid_username(value):
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a username: use 1-32 printable characters, no spaces"
         )

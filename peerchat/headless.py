@@ -14,8 +14,10 @@ import trio
 
 from peerchat import commands, events
 from peerchat.node import Node
+from peerchat.protocol import MAX_TEXT
 
-MAX_LINE = 16 * 1024
+MAX_LINE = 4 * MAX_TEXT  # bytes: the longest message, in the widest UTF-8
+READ_SIZE = 16 * 1024
 # An event this long after the last write goes out at once; closer ones wait for the flusher,
 # which writes everything one busy round produced in one go.
 IDLE = 0.001
@@ -70,6 +72,9 @@ class Headless:
 
     async def _type_stdin(self, node: Node) -> None:
         async for line in _stdin_lines():
+            if line is None:
+                self.show(events.Error(f"a line over {MAX_LINE} bytes was dropped"))
+                continue
             match commands.parse_line(line):
                 case commands.Say(text):
                     node.say(text)
@@ -141,8 +146,9 @@ def _write_line(out: TextIO, line: str) -> None:
         os.close(devnull)
 
 
-async def _stdin_lines():  # noqa: ANN202 - an async generator of str
-    """Lines of stdin, read without a thread. A file or /dev/null is read at once."""
+async def _stdin_lines():  # noqa: ANN202 - an async generator of str | None
+    """Lines of stdin, read without a thread; None for a line too long to keep. A file or
+    /dev/null is read at once."""
     fd = os.dup(sys.stdin.fileno())
     mode = os.fstat(fd).st_mode
     if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)):
@@ -155,13 +161,16 @@ async def _stdin_lines():  # noqa: ANN202 - an async generator of str
     buffer = b""
     try:
         async with stream:
-            while chunk := await stream.receive_some(MAX_LINE):
+            overlong = False  # dropping the rest of a line that grew past MAX_LINE
+            while chunk := await stream.receive_some(READ_SIZE):
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 for raw in lines:
-                    yield raw.decode("utf-8", "replace")
-                buffer = buffer[-MAX_LINE:]
-        if buffer:
-            yield buffer.decode("utf-8", "replace")
+                    yield None if overlong else raw.decode("utf-8", "replace")
+                    overlong = False
+                if len(buffer) > MAX_LINE:
+                    overlong, buffer = True, b""
+        if buffer or overlong:
+            yield None if overlong else buffer.decode("utf-8", "replace")
     finally:
         os.set_blocking(sys.stdin.fileno(), blocking)

@@ -8,6 +8,11 @@ from dataclasses import dataclass
 Rank = tuple[int, str]
 
 
+def valid_username(name: str) -> bool:
+    """1-32 printable characters, no spaces: the same rule for the command line and the wire."""
+    return 1 <= len(name) <= 32 and name.isprintable() and not any(c.isspace() for c in name)
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     node_id: str

@@ -23,7 +23,7 @@ from peerchat.chat import ChatLog, Overflow
 from peerchat.config import Config
 from peerchat.connection import Connection
 from peerchat.election import Action, Broadcast, Bully, Follow, Phase, Send
-from peerchat.membership import Member, MemberTable
+from peerchat.membership import Member, MemberTable, valid_username
 from peerchat.protocol import (
     MAX_TEXT,
     Answer,
@@ -361,6 +361,8 @@ class Node:
                     raise ProtocolViolation(f"expected a hello, got {hello!r:.80}")
                 if hello.node_id == self.node_id:
                     raise ProtocolViolation("a connection from this very node")
+                if not valid_username(hello.username):
+                    raise ProtocolViolation(f"{hello.username!r:.40} is not a username")
                 if hello.join and not self.bully.is_tracker:
                     await conn.send_now(Refuse("this node is not the tracker"))
                     raise ProtocolViolation("a join sent to a node that is not the tracker")
@@ -578,7 +580,7 @@ class Node:
         return False
 
     async def _watch_stall(self) -> None:
-        """A node frozen for longer than the heartbeat timeout (SIGSTOP, a suspended laptop) has
+        """A node frozen for longer than the heartbeat timeout (SIGSTOP, Ctrl-Z) has
         been given up by the others; whatever it thought it was, it leaves quietly and joins
         again, so that it cannot linger as a second room. This watcher keeps ticking while a
         rejoin runs, so a second freeze in the middle of one leads to another."""

@@ -95,7 +95,8 @@ class Chat:
 
 @dataclass(frozen=True, slots=True)
 class Ping:
-    """Tracker heartbeat. It names the tracker so members with another view can notice."""
+    """Tracker heartbeat; it doubles as a claim to the role, so members that follow another
+    tracker notice. (Claims rank by the priority in the sender's hello; this copy is info.)"""
 
     priority: int = _limit(2**62)
 

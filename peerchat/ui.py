@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import threading
 import time
 import unicodedata
@@ -238,6 +237,7 @@ def toolbar_text(room: Room) -> FormattedText:
 
 class Node(Protocol):
     def say(self, text: str) -> None: ...
+    async def wait_sendable(self) -> None: ...
     def who(self) -> None: ...
     def quit(self) -> None: ...
 
@@ -367,9 +367,13 @@ class PromptUI:
                 case commands.Say(text=text):
                     # A pasted block arrives as one line with newlines: one message per line.
                     lines = [part for part in text.splitlines() if part.strip()]
-                    action: Callable[[], None] = functools.partial(_say_each, node, lines)
+                    try:
+                        trio.from_thread.run(_say_each, node, lines, trio_token=token)
+                    except trio.RunFinishedError:
+                        return False
+                    continue
                 case commands.Who():
-                    action = node.who
+                    action: Callable[[], None] = node.who
                 case commands.Help():
                     queue.put_nowait((None, format_notice(commands.HELP_TEXT, time.time())))
                     continue
@@ -396,9 +400,10 @@ class PromptUI:
             await run_in_terminal(lambda batch=batch: _print_items(batch))
 
 
-def _say_each(node: Node, lines: list[str]) -> None:
+async def _say_each(node: Node, lines: list[str]) -> None:
     for line in lines:
         node.say(line)
+        await node.wait_sendable()  # a long paste must not overrun the peers' queues
 
 
 def _print_items(items: list[_Item]) -> None:

@@ -231,3 +231,13 @@ def test_duplicate_of_held_message_does_not_overflow() -> None:
     log.receive(chat("bob", 3))
     for _ in range(5):
         assert log.receive(chat("bob", 3)) == []
+
+
+def test_a_lamport_time_that_would_overflow_our_clock_is_refused() -> None:
+    from peerchat.chat import MAX_LAMPORT
+
+    log = ChatLog("me")
+    log.start_after("bob", 0)
+    with pytest.raises(Overflow):
+        log.receive(Chat("bob", 1, MAX_LAMPORT + 1, "x", 0.0, 0.0))
+    assert log.clock == 0  # nothing of it was taken

@@ -307,6 +307,10 @@ async def test_two_nodes_started_at_once_elect_exactly_one_tracker(
         pytest.param(["--username", "u", "--headless", "--port", "TAKEN"], id="port-taken"),
         pytest.param(["tracker", "--port", "TAKEN"], id="tracker-port-taken"),
         pytest.param(["--username", "u"], id="prompt-without-a-terminal"),
+        pytest.param(
+            ["--username", "u", "--headless", "--port", "5999", "--tracker", "127.0.0.1:5999"],
+            id="port-is-the-tracker-port",
+        ),
     ],
 )
 async def test_bad_usage_is_one_line_and_exit_2(args: list[str]) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from peerchat.membership import Member, MemberTable
+from peerchat.membership import Member, MemberTable, valid_username
 
 
 def member(node_id: str, priority: int = 0, username: str | None = None) -> Member:
@@ -105,3 +105,12 @@ def test_member_is_frozen_and_hashable() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         m.priority = 99  # type: ignore[misc]
     assert {m, member("a")} == {m}
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [("alice", True), ("x" * 32, True), ("é😀", True), ("", False), ("x" * 33, False),
+     ("two words", False), ("tab\there", False), ("bell\a", False)],
+)  # fmt: skip
+def test_valid_username(name: str, ok: bool) -> None:
+    assert valid_username(name) is ok
