@@ -33,8 +33,36 @@ class Config:
     found_delay: float = 0.1
     found_after: int = 3
     refound_after: int = 8
-    # Largest frame accepted or sent.
+    # Largest frame accepted or sent: a welcome listing a room of thousands is the biggest.
     max_frame: int = 1 << 20
+    # Largest frame from a connection that is not yet a member: a hello is a few hundred bytes,
+    # so a stranger cannot make the node buffer a megabyte just by connecting.
+    max_hello_frame: int = 8 * 1024
+    # A frame, once begun, must be whole within this long; a partial frame held open is cut.
+    # A megabyte in this time needs about 1.7 Mbit/s, far below any link that carries chat.
+    frame_timeout: float = 5.0
+    # Partial frames larger than ``small_frame`` (a chat of 16,384 four-byte characters fits)
+    # draw on one budget shared by every connection, so that many peers each holding a frame
+    # open just under the limit cannot add up to gigabytes.
+    small_frame: int = 80 * 1024
+    receive_budget: int = 32 << 20
+    # Connections in all, members included. Lowered at start to fit the descriptor limit, so
+    # accepting never fails for lack of one while members are being served.
+    max_connections: int = 1024
+    # Descriptors kept free of connections: the listeners, the log file, stdio, DNS lookups.
+    spare_descriptors: int = 64
+    # Connections that are not (yet) members: not yet introduced, or introduced but neither
+    # joining nor known to the room. Capped in all and per remote address, so strangers can
+    # never crowd out members. Loopback rooms put many honest nodes on one address, and a
+    # burst of newcomers dials every member at once: hence the per-address room.
+    max_pending: int = 256
+    max_pending_per_address: int = 64
+    # A connection that introduced itself without joining waits this long for the tracker to
+    # announce it (or to be in the member list already), then is closed. Shorter than
+    # ``connect_timeout``, so the dialling side hears of it.
+    admit_timeout: float = 2.0
+    # Refusals under a flood are logged at most this often, with the count left out.
+    refusal_log_interval: float = 1.0
     # Frames queued for one peer; a peer this far behind is cut off so it cannot stall others.
     send_queue: int = 4096
     # Out-of-order messages held back per sender while waiting for the gap to fill.
@@ -45,5 +73,9 @@ class Config:
     def __post_init__(self) -> None:
         if self.heartbeat_timeout < 2 * self.heartbeat_interval:
             raise ValueError("heartbeat_timeout must be at least two heartbeat intervals")
+        if self.admit_timeout >= self.connect_timeout:
+            raise ValueError("admit_timeout must be shorter than connect_timeout")
+        if self.max_hello_frame > self.small_frame or self.small_frame > self.max_frame:
+            raise ValueError("frame limits must grow: hello <= small <= max")
         if self.found_after * self.found_delay <= 2 * self.rebind_interval:
             raise ValueError("founding must wait out at least two rebind attempts")
