@@ -1,0 +1,483 @@
+"""Attack clients for PeerChat, on loopback only: what issue 7 found kills, bloats or jams a node.
+
+Used by ``tests/test_hostile.py`` and ``scripts/attack.py``. Nothing here imports ``peerchat``
+(the nodes are ``e2e_helpers`` processes), so the same attacker runs against any version.
+Every connection goes to 127.0.0.1; a source address, when one is given (to spread connections
+over several remote addresses), must be a loopback one too.
+
+- frames: ``frame``, ``hello``, ``member``, the killers (``long_version_hello``,
+  ``nested_type_frame``, ``nested_text_chat``) and ``partial_frame``;
+- one connection: ``poke`` sends bytes and reads until the node closes;
+- many connections: ``open_flood`` opens them, sends each its bytes once and holds them open;
+- a room of our own: ``FakeTracker`` plays the tracker for a node that joins through it;
+- the victim, from /proc: ``rss_kib``, ``hwm_kib``, ``fd_count``; and ``RawProc``, a node
+  process whose stdout lines are kept as bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import itertools
+import os
+import struct
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import trio
+from e2e_helpers import Proc, Swarm
+
+LOOPBACK = "127.0.0.1"
+PROTOCOL_VERSION = 1
+MAX_FRAME = 1 << 20  # the node's default frame limit
+HEADER = struct.Struct(">I")
+NO_LISTENER_PORT = 1  # what attackers claim to listen on: dialling it back fails at once
+
+_ids = itertools.count()
+
+
+# -- frames ------------------------------------------------------------------------------------
+
+
+def frame(payload: Any) -> bytes:
+    return raw_frame(msgpack.packb(payload, use_bin_type=True))
+
+
+def raw_frame(body: bytes) -> bytes:
+    """``body`` behind its length prefix, for bodies msgpack.packb would refuse to make."""
+    return HEADER.pack(len(body)) + body
+
+
+def fresh_id(prefix: str = "mallory") -> str:
+    """A node id nobody else uses (the process id keeps parallel runs apart)."""
+    return f"{prefix}-{os.getpid():x}-{next(_ids)}"
+
+
+def hello(
+    node_id: str | None = None,
+    *,
+    join: bool,
+    username: str | None = None,
+    host: str = LOOPBACK,
+    port: int = NO_LISTENER_PORT,
+    version: Any = PROTOCOL_VERSION,
+    seq: int = 0,
+) -> dict[str, Any]:
+    node_id = node_id or fresh_id()
+    return {
+        "t": "hello",
+        "version": version,
+        "node_id": node_id,
+        "username": username or "m" + node_id[-30:].replace("-", ""),
+        "host": host,
+        "port": port,
+        "priority": 0,
+        "chat": True,
+        "seq": seq,
+        "join": join,
+    }
+
+
+def member(node_id: str, username: str, *, port: int = NO_LISTENER_PORT) -> dict[str, Any]:
+    return {
+        "node_id": node_id,
+        "username": username,
+        "host": LOOPBACK,
+        "port": port,
+        "priority": 0,
+        "chat": True,
+    }
+
+
+def chat(sender: str, seq: int, text: Any) -> dict[str, Any]:
+    return {
+        "t": "chat",
+        "sender": sender,
+        "seq": seq,
+        "lamport": seq,
+        "text": text,
+        "time": 0.0,
+        "mono": 0.0,
+    }
+
+
+def nested(depth: int) -> bytes:
+    """msgpack for ``[[[...[None]...]]]``, ``depth`` lists deep: packb refuses past 511."""
+    return b"\x91" * depth + b"\xc0"
+
+
+def long_version_hello(length: int = 300_000, char: str = "\x00") -> bytes:
+    """Killer 1: a hello whose version is a long string, which a refusal used to quote back. A
+    control character takes 1 byte on the wire and 4 in a repr: 300,000 of them fit a frame,
+    and their repr does not."""
+    return frame(hello(join=True, version=char * length))
+
+
+def nested_type_frame(depth: int = 1000) -> bytes:
+    """Killer 2: before any hello, a map whose ``t`` is a list nested ``depth`` deep."""
+    return raw_frame(b"\x81" + msgpack.packb("t") + nested(depth))
+
+
+def nested_text_chat(sender: str, depth: int = 1000) -> bytes:
+    """Killer 3 (after a valid hello from ``sender``): a chat whose text is nested ``depth``."""
+    fields = chat(sender, 1, None)
+    del fields["text"]
+    body = bytes([0x80 | (len(fields) + 1)])
+    body += b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in fields.items())
+    return raw_frame(body + msgpack.packb("text") + nested(depth))
+
+
+def partial_frame(size: int = MAX_FRAME, missing: int = 1) -> bytes:
+    """A frame announced as ``size`` bytes of which all but ``missing`` are sent."""
+    return HEADER.pack(size) + b"\x00" * (size - missing)
+
+
+# -- one connection ------------------------------------------------------------------------------
+
+
+async def connect(port: int, *, source: str = LOOPBACK) -> trio.SocketStream:
+    """A TCP connection to 127.0.0.1:port from ``source`` (a loopback address)."""
+    if not ipaddress.ip_address(source).is_loopback:
+        raise ValueError(f"{source} is not a loopback address; attacks stay on this machine")
+    sock = trio.socket.socket()
+    try:
+        if source != LOOPBACK:
+            await sock.bind((source, 0))
+        await sock.connect((LOOPBACK, port))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
+
+
+def local_name(stream: trio.SocketStream) -> str:
+    """How the node names this connection in its log: our side's address and port."""
+    return "{}:{}".format(*stream.socket.getsockname()[:2])
+
+
+async def read_until_closed(
+    stream: trio.SocketStream, timeout: float, *, limit: int = 1 << 22
+) -> tuple[bytes, bool]:
+    """What the node sends until it closes the connection, and whether it did within ``timeout``.
+    At most ``limit`` bytes are kept."""
+    received = bytearray()
+    with trio.move_on_after(timeout):
+        try:
+            while chunk := await stream.receive_some(65536):
+                if len(received) < limit:
+                    received += chunk[: limit - len(received)]
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        return bytes(received), True
+    return bytes(received), False
+
+
+async def poke(
+    port: int, data: bytes, *, timeout: float = 5.0, eof: bool = False
+) -> tuple[str, bytes, bool]:
+    """Connect, send ``data`` (half-close after it with ``eof``), and read until the node closes.
+
+    Returns the name the node logs this connection under, what it sent back, and whether it
+    closed the connection within ``timeout``.
+    """
+    stream = await connect(port)
+    name = local_name(stream)
+    try:
+        try:
+            await stream.send_all(data)
+            if eof:
+                await stream.send_eof()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # closed while we were still sending: that is an answer too
+        answer, closed = await read_until_closed(stream, timeout)
+    finally:
+        await trio.aclose_forcefully(stream)
+    return name, answer, closed
+
+
+def split_frames(data: bytes) -> list[Any]:
+    """The whole frames in ``data`` (from the node: trusted to be shallow), decoded."""
+    out = []
+    while len(data) >= HEADER.size:
+        (size,) = HEADER.unpack_from(data)
+        if len(data) < HEADER.size + size:
+            break
+        out.append(msgpack.unpackb(data[HEADER.size : HEADER.size + size], raw=False))
+        data = data[HEADER.size + size :]
+    return out
+
+
+# -- many connections ----------------------------------------------------------------------------
+
+
+class Flood:
+    """Many connections, each sending its bytes once and then nothing, held open until the
+    flood is closed. It counts what became of them; ``names`` are the names the node gives
+    them in its log."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.connected = 0
+        self.connect_failed = 0
+        self.sent = 0  # sent everything they had to send
+        self.closed = 0  # closed by the node (end of stream or reset)
+        self.first_error = ""
+        self.names: list[str] = []
+        self._settled = 0  # sent everything, failed, or was closed before it could
+        self._changed = trio.Event()
+
+    @property
+    def open(self) -> int:
+        return self.connected - self.closed
+
+    def _note(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def _until(self, done: Callable[[], bool], timeout: float) -> bool:
+        with trio.move_on_after(timeout):
+            while not done():
+                await self._changed.wait()
+            return True
+        return False
+
+    async def settled(self, timeout: float) -> bool:
+        """Every connection was attempted and sent what it had, or ended before it could."""
+        return await self._until(lambda: self._settled >= self.count, timeout)
+
+    async def all_closed(self, timeout: float) -> bool:
+        """The node closed every connection that was made (or none was made at all)."""
+        return await self._until(
+            lambda: self._settled >= self.count and self.closed >= self.connected, timeout
+        )
+
+    def summary(self) -> str:
+        return (
+            f"{self.count} attempted, {self.connected} connected, {self.connect_failed} failed "
+            f"to connect, {self.sent} sent all, {self.closed} closed by the node"
+            + (f" (first connect error: {self.first_error})" if self.first_error else "")
+        )
+
+
+@contextlib.asynccontextmanager
+async def open_flood(
+    port: int,
+    count: int,
+    payload: Callable[[int], bytes | tuple[bytes, ...]],
+    *,
+    sources: Sequence[str] = (LOOPBACK,),
+    concurrency: int = 64,
+    pong: bool = False,
+    settle_timeout: float = 60.0,
+) -> AsyncIterator[Flood]:
+    """``count`` connections to 127.0.0.1:port, connection ``i`` from ``sources[i % len]``
+    sending ``payload(i)`` (bytes, or a tuple of them so that big parts can be shared).
+
+    Yields once each has sent its bytes (or failed, or was closed, or ``settle_timeout``
+    passed), and closes them all on exit. With ``pong``, each answers the node's pings, like
+    an idle member that is alive."""
+    flood = Flood(count)
+    limiter = trio.CapacityLimiter(concurrency)
+    streams: list[trio.SocketStream] = []
+
+    async def one(i: int) -> None:
+        async with limiter:
+            try:
+                stream = await connect(port, source=sources[i % len(sources)])
+            except OSError as exc:
+                flood.connect_failed += 1
+                flood.first_error = flood.first_error or str(exc)
+                flood._settled += 1
+                flood._note()
+                return
+            streams.append(stream)
+            flood.connected += 1
+            flood.names.append(local_name(stream))
+        settled = False
+        try:
+            data = payload(i)
+            parts = data if isinstance(data, tuple) else (data,)
+            async with trio.open_nursery() as nursery:
+
+                async def send() -> None:
+                    nonlocal settled
+                    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                        for part in parts:
+                            await stream.send_all(part)
+                        flood.sent += 1
+                    settled = True
+                    flood._settled += 1
+                    flood._note()
+
+                nursery.start_soon(send)
+                await _read(stream, pong)
+                nursery.cancel_scope.cancel()  # closed by the node: stop sending
+            flood.closed += 1
+        finally:
+            if not settled:
+                flood._settled += 1
+            flood._note()
+
+    async with trio.open_nursery() as nursery:
+        for i in range(count):
+            nursery.start_soon(one, i)
+        try:
+            await flood.settled(settle_timeout)
+            yield flood
+        finally:
+            nursery.cancel_scope.cancel()
+            for stream in streams:
+                stream.socket.close()
+
+
+async def _read(stream: trio.SocketStream, pong: bool) -> None:
+    """Read (answering pings with ``pong``) until the node closes the connection."""
+    buffer = b""
+    pong_frame = frame({"t": "pong"})
+    try:
+        while chunk := await stream.receive_some(65536):
+            if not pong:
+                continue
+            buffer += chunk
+            while len(buffer) >= HEADER.size:
+                (size,) = HEADER.unpack_from(buffer)
+                if len(buffer) < HEADER.size + size:
+                    break
+                body, buffer = (
+                    buffer[HEADER.size : HEADER.size + size],
+                    buffer[HEADER.size + size :],
+                )
+                if b"\xa4ping" in body:
+                    await stream.send_all(pong_frame)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+# -- a room of our own -------------------------------------------------------------------------
+
+
+class FakeTracker:
+    """Holds a tracker address and plays the tracker for one node that joins through it: it
+    answers the join with a welcome listing only itself, pings every 0.2 s, and sends whatever
+    the test wants, as the tracker would (announcements, chat, farewells)."""
+
+    def __init__(self, port: int, *, username: str = "faketracker") -> None:
+        self.port = port
+        self.node_id = fresh_id("tracker")
+        self.username = username
+        self.victim_hello: dict[str, Any] | None = None
+        self.closed = trio.Event()  # the victim closed the connection
+        self.received = bytearray()
+        self._stream: trio.SocketStream | None = None
+        self._joined = trio.Event()
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(self.port, host=LOOPBACK)
+        task_status.started()
+        try:
+            stream = await listeners[0].accept()
+        finally:
+            for listener in listeners:
+                await listener.aclose()
+        self._stream = stream
+        try:
+            data = b""
+            while not (frames := split_frames(data)):
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    return
+                data += chunk
+            self.victim_hello = frames[0]
+            me = member(self.node_id, self.username)
+            greeting = {**hello(self.node_id, join=False, username=self.username)}
+            welcome = {"t": "welcome", "members": [me], "tracker": self.node_id}
+            await stream.send_all(frame(greeting) + frame(welcome))
+            self._joined.set()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._ping)
+                while chunk := await stream.receive_some(65536):
+                    self.received += chunk[: max(0, (1 << 20) - len(self.received))]
+                nursery.cancel_scope.cancel()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            self.closed.set()
+            await trio.aclose_forcefully(stream)
+
+    async def _ping(self) -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            while True:
+                await self.send({"t": "ping", "priority": 0})
+                await trio.sleep(0.2)
+
+    async def joined(self, timeout: float = 10.0) -> None:
+        with trio.fail_after(timeout):
+            await self._joined.wait()
+
+    async def send(self, payload: Any) -> None:
+        assert self._stream is not None, "nobody joined yet"
+        await self._stream.send_all(frame(payload))
+
+
+# -- the victim, seen from /proc ---------------------------------------------------------------
+
+
+def _status_kib(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise LookupError(f"no {key} for process {pid}")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory now."""
+    return _status_kib(pid, "VmRSS")
+
+
+def hwm_kib(pid: int) -> int:
+    """The most resident memory the process ever had (its high-water mark)."""
+    return _status_kib(pid, "VmHWM")
+
+
+def fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def raise_nofile(want: int) -> int:
+    """Raise this process's descriptor limit toward ``want`` (up to the hard limit)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    new = min(max(soft, want), hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return new
+
+
+# -- a victim whose stdout is kept byte for byte ------------------------------------------------
+
+
+class RawProc(Proc):
+    """A ``Proc`` that also keeps each stdout line as the bytes it came in: JSON decoding
+    hides whether U+2028 was escaped or raw."""
+
+    def __init__(self, name: str, argv: list[str], workdir: Path) -> None:
+        super().__init__(name, argv, workdir)
+        self.raw_lines: list[bytes] = []
+
+    def _record(self, raw: bytes) -> None:
+        self.raw_lines.append(raw)
+        super()._record(raw)
+
+
+async def spawn_raw_node(swarm: Swarm, name: str, tracker: str) -> RawProc:
+    """A headless node called ``name`` joining through ``tracker``; does not wait for ready."""
+    argv = [sys.executable, "-m", "peerchat", "--username", name, "--headless"]
+    proc = RawProc(name, [*argv, "--tracker", tracker], swarm.workdir)
+    proc.argv += ["--log-file", str(proc.log_path)]
+    swarm.procs.append(proc)
+    await proc._start(swarm.nursery)
+    return proc
