@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import resource
 import signal
 import sys
+import tempfile
+import traceback
 from typing import NoReturn, Protocol
 
 import trio
@@ -152,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"peerchat: cannot open the log file: {exc}", file=sys.stderr)
         return 2
+    _raise_descriptor_limit()
     node = Node(settings, frontend.show)
     status = 0
     try:
@@ -162,7 +168,38 @@ def main(argv: list[str] | None = None) -> int:
         status = getattr(error, "status", 1)
     except* KeyboardInterrupt:
         pass
+    except* Exception as group:
+        error = _first_leaf(group)
+        where = _record_crash(group, args.log_file)
+        print(
+            f"peerchat: internal error ({type(error).__name__}); details in {where}",
+            file=sys.stderr,
+        )
+        status = 1
     return status
+
+
+def _record_crash(error: BaseException, log_file: str | None) -> str:
+    """Put the traceback where a bug report can take it from, never on the chat screen: the log
+    file, or else a file of its own. Returns where it went."""
+    if log_file:
+        logging.getLogger(__name__).critical("internal error", exc_info=error)
+        return log_file
+    fd, path = tempfile.mkstemp(prefix="peerchat-crash-", suffix=".txt")
+    with os.fdopen(fd, "w") as out:
+        out.write("".join(traceback.format_exception(error)))
+    return path
+
+
+def _raise_descriptor_limit() -> None:
+    """Every connection takes a descriptor: allow as many as the system lets this user have.
+    The node keeps its connections below whatever limit results."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 16
+    if soft != resource.RLIM_INFINITY and soft < want:
+        # A container may forbid it: the node then keeps to the lower limit.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def _first_leaf(error: BaseException) -> BaseException:

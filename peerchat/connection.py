@@ -3,6 +3,10 @@
 Frames for a peer are queued without waiting; the writer sends everything queued in one
 ``send_all``. A peer that falls ``send_queue`` frames behind is cut off rather than allowed to
 stall the sender, as trio-websocket serialises writers but never lets one block the others.
+
+Until the peer has introduced itself its frames may be ``max_hello_frame`` bytes at most; a
+frame, once begun, must be whole within ``frame_timeout``. Whatever goes wrong while reading or
+handling the peer's frames ends this connection only.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import trio
 from peerchat.config import Config
 from peerchat.membership import Member
 from peerchat.protocol import Message, decode, encode
-from peerchat.wire import FrameDecoder, FrameError, encode_frame
+from peerchat.wire import FrameDecoder, FrameError, ReceiveBudget, encode_frame
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +28,24 @@ RECEIVE_SIZE = 16 * 1024  # small enough that one peer's turn never holds up the
 
 
 class Connection:
-    def __init__(self, stream: trio.abc.Stream, config: Config, peer: str) -> None:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        config: Config,
+        peer: str,
+        budget: ReceiveBudget | None = None,
+    ) -> None:
         self.stream = stream
         self.peer = peer  # for logs, until the hello names the member
         self.member: Member | None = None
         self.last_heard = trio.current_time()
         self.close_reason = "connection lost"
         self._config = config
-        self._decoder = FrameDecoder(config.max_frame)
+        self._decoder = FrameDecoder(
+            config.max_hello_frame, small_frame=config.small_frame, budget=budget
+        )
+        self._frame_began: float | None = None  # when the partial frame began to arrive
+        self._completed = 0  # frames decoded when _frame_began was taken
         self._frames: Iterator[dict[str, Any]] = iter(())
         self._queue: list[bytes] = []  # frames not yet handed to the socket
         self._queued = trio.Event()  # set when the queue gains its first frame or finishes
@@ -79,6 +93,10 @@ class Connection:
 
     # -- receiving ----------------------------------------------------------------------------
 
+    def introduced(self) -> None:
+        """The peer said hello: from now on it may send frames up to ``max_frame``."""
+        self._decoder.max_frame = self._config.max_frame
+
     async def receive(self) -> Message | None:
         """The next message, or None when the peer closed cleanly. Raises FrameError.
 
@@ -87,13 +105,25 @@ class Connection:
         while True:
             for frame in self._frames:
                 return decode(frame)
-            data = await self.stream.receive_some(RECEIVE_SIZE)
+            data = await self._receive_some()
             if not data:
                 self._decoder.close()
                 return None
             self.last_heard = trio.current_time()
             self._decoder.feed(data)
             self._frames = self._decoder.frames()
+
+    async def _receive_some(self) -> bytes:
+        """Bytes from the peer; while a frame is partly in, only until its deadline."""
+        decoder = self._decoder
+        if not decoder.partial:
+            return await self.stream.receive_some(RECEIVE_SIZE)
+        if decoder.completed != self._completed or self._frame_began is None:
+            self._completed = decoder.completed
+            self._frame_began = self.last_heard  # a new frame began with the last bytes
+        with trio.move_on_at(self._frame_began + self._config.frame_timeout):
+            return await self.stream.receive_some(RECEIVE_SIZE)
+        raise FrameError(f"a frame took longer than {self._config.frame_timeout:g} s to arrive")
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -128,11 +158,19 @@ class Connection:
                         log.warning("closing connection to %s: %s", self.peer, exc)
                     except trio.BrokenResourceError as exc:
                         self.close_reason = f"connection lost: {exc.__cause__ or exc}"
+                    except Exception as exc:  # whatever a peer's data sets off ends here
+                        self.close_reason = f"internal error ({type(exc).__name__})"
+                        log.warning("closing connection to %s", self.peer, exc_info=True)
                     nursery.cancel_scope.cancel()
         finally:
             self._finishing = True
             self._drained.set()  # nobody waits on a connection that is gone
-            await trio.aclose_forcefully(self.stream)
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close at once, and give back the receive budget a partial frame held."""
+        self._decoder.discard()
+        await trio.aclose_forcefully(self.stream)
 
     async def _write(self) -> None:
         """Send everything queued in one ``send_all``, as often as the socket takes it."""

@@ -15,6 +15,7 @@ import trio
 from peerchat import commands, events
 from peerchat.node import Node
 from peerchat.protocol import MAX_TEXT
+from peerchat.safe_text import json_safe
 
 MAX_LINE = 4 * MAX_TEXT  # bytes: the longest message, in the widest UTF-8
 READ_SIZE = 16 * 1024
@@ -40,9 +41,9 @@ class Headless:
 
     def show(self, event: events.Event) -> None:
         if type(event) is events.MessageReceived:
-            self._queue(_message_line(event))
+            self._queue(json_safe(_message_line(event)))
         else:
-            self._queue(_ENCODE(event.as_json()))
+            self._queue(json_safe(_ENCODE(event.as_json())))
 
     def _queue(self, line: str) -> None:
         self._lines.append(line)

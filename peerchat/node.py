@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import resource
 import secrets
 import time
 from collections.abc import Callable
@@ -19,12 +20,14 @@ from dataclasses import dataclass
 import trio
 
 from peerchat import PROTOCOL_VERSION, events
+from peerchat.admission import Admission, Limits, RefusalLog, Slot
 from peerchat.chat import ChatLog, Overflow
 from peerchat.config import Config
 from peerchat.connection import Connection
 from peerchat.election import Action, Broadcast, Bully, Follow, Phase, Send
-from peerchat.membership import Member, MemberTable, valid_username
+from peerchat.membership import Member, MemberTable
 from peerchat.protocol import (
+    MAX_REASON,
     MAX_TEXT,
     Answer,
     Bye,
@@ -43,8 +46,9 @@ from peerchat.protocol import (
     Welcome,
     encode,
 )
+from peerchat.safe_text import visible
 from peerchat.tracker_address import StartupError, TrackerAddress, bind
-from peerchat.wire import FrameError, encode_frame
+from peerchat.wire import FrameError, ReceiveBudget, encode_frame
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,10 @@ class Node:
         self.members = MemberTable()
         self.conns: dict[str, Connection] = {}
         self.chatlog = ChatLog(self.node_id, self.config.held_back)
+        self.budget = ReceiveBudget(self.config.receive_budget)
+        self.admission = Admission(_limits(self.config))
+        self._refusals = RefusalLog(self.config.refusal_log_interval)
+        self._expected: dict[str, trio.Event] = {}  # introduced, waiting to be announced
         self.finished = trio.Event()
         self.me: Member
         self.bully: Bully
@@ -244,7 +252,7 @@ class Node:
         self._act(self.bully.follow(self.node_id, self.me.priority), announce=False)
 
     async def _join(self, stream: trio.SocketStream) -> None:
-        conn = Connection(stream, self.config, str(self.tracker_address))
+        conn = Connection(stream, self.config, str(self.tracker_address), self.budget)
         try:
             with trio.fail_after(self.config.hello_timeout):
                 await conn.send_now(self._hello(join=True))
@@ -253,6 +261,7 @@ class Node:
                     raise StartupError(f"the room refused this node: {hello.reason}")
                 if isinstance(hello, Refuse):
                     raise _Retry(f"refused: {hello.reason}")
+                conn.introduced()  # the welcome that follows lists the room: it may be big
                 welcome = await conn.receive()
         except trio.TooSlowError as exc:
             await trio.aclose_forcefully(stream)
@@ -267,8 +276,13 @@ class Node:
             await trio.aclose_forcefully(stream)
             raise _Retry(f"the connection failed ({exc})") from exc
         except (_Retry, StartupError):
-            await trio.aclose_forcefully(stream)
+            await conn.aclose()
             raise
+        except Exception as exc:  # whatever else its answer sets off: not a room to join
+            await conn.aclose()
+            raise _Retry(
+                f"it answered in a way this node cannot use ({type(exc).__name__})"
+            ) from exc
         if isinstance(welcome, Refuse):
             await trio.aclose_forcefully(stream)
             raise _Retry(welcome.reason)
@@ -277,9 +291,9 @@ class Node:
             raise _Retry("what answers there does not speak PeerChat (it answered out of turn)")
         others = [m for m in welcome.members if m.node_id not in (self.node_id, hello.node_id)]
         for member in others:
-            self.members.add(member)
+            self._add_member(member)
         self._attach(conn, hello, report=False)
-        self._nursery.start_soon(self._session, conn)
+        self._nursery.start_soon(self._session, conn, self.admission.dialled())
         log.info("joined through %s: %d members", str(self.tracker_address), len(others) + 1)
         tracker = next((m for m in welcome.members if m.node_id == welcome.tracker), None)
         if tracker is not None:
@@ -292,34 +306,37 @@ class Node:
         try:
             with trio.fail_after(self.config.connect_timeout):
                 await self._nursery.start(self._dial, member)
-        except (
-            OSError,
-            ValueError,
-            FrameError,
-            trio.BrokenResourceError,
-            trio.TooSlowError,
-        ) as exc:
-            # ValueError: a host name that cannot even be encoded. A member that cannot be
-            # reached is not kept on the list: it would count in elections that never reach it.
-            log.warning("could not reach %s at %s: %s", member.username, member.addr, exc)
+        except Exception as exc:
+            # Refused, unreachable, too slow, or not the member it claims to be. A member that
+            # cannot be reached is not kept on the list: it would count in elections that
+            # never reach it.
+            why = str(exc) or type(exc).__name__
+            log.warning("could not reach %s at %s: %s", member.username, member.addr, why)
             if member.node_id not in self.conns:
                 self.members.remove(member.node_id)
 
     async def _dial(self, member: Member, *, task_status: trio.TaskStatus[None]) -> None:
-        stream = await trio.open_tcp_stream(member.host, member.port)
-        conn = Connection(stream, self.config, member.addr)
+        slot = self.admission.dialled()
+        try:
+            stream = await trio.open_tcp_stream(member.host, member.port)
+        except BaseException:
+            slot.leave()
+            raise
+        conn = Connection(stream, self.config, member.addr, self.budget)
         try:
             await conn.send_now(self._hello(join=False))
             hello = await conn.receive()
             if not isinstance(hello, Hello) or hello.node_id != member.node_id:
-                what = "closed the connection" if hello is None else f"answered {hello!r:.80}"
+                what = "closed the connection" if hello is None else f"sent a {_kind(hello)}"
                 raise ProtocolViolation(f"{member.addr} is not {member.username}: it {what}")
         except BaseException:
-            await trio.aclose_forcefully(stream)
+            slot.leave()
+            await conn.aclose()
             raise
+        conn.introduced()
         self._attach(conn, hello, report=True)
         task_status.started()
-        await self._session(conn)
+        await self._session(conn, slot)
 
     def _hello(self, *, join: bool) -> Hello:
         m = self.me
@@ -348,21 +365,54 @@ class Node:
         )
 
     async def _accept(self, stream: trio.SocketStream) -> None:
+        """Serve one incoming connection: a stranger until its hello, a member once it joins or
+        the room knows it. Nothing it sends can end more than this connection."""
         try:
-            peer = "{}:{}".format(*stream.socket.getpeername()[:2])
+            host, port = stream.socket.getpeername()[:2]
         except OSError:
             await trio.aclose_forcefully(stream)
             return
-        conn = Connection(stream, self.config, peer)
+        peer = f"{host}:{port}"
+        slot = self.admission.enter(host)
+        if isinstance(slot, str):
+            self._log_refusal(peer, slot)
+            await trio.aclose_forcefully(stream)
+            return
+        conn = Connection(stream, self.config, peer, self.budget)
+        try:
+            hello = await self._greet(conn)
+            if hello is None or not await self._admitted(conn, hello):
+                return
+            slot.member()
+            conn.introduced()
+            # No await from here to the queued replies: the member list in the welcome and the
+            # chat sequence number in our hello must match what this connection gets afterwards.
+            welcome = Welcome((self.me, *self.members), self.node_id) if hello.join else None
+            self._attach(conn, hello, report=True)
+            conn.send(self._hello(join=False))
+            if welcome is not None:
+                conn.send(welcome)
+                joined = _frame(MemberJoined(hello.member()))
+                for other in self.conns.values():
+                    if other is not conn:
+                        other.send_frame(joined)
+            await self._session(conn, slot)
+        except Exception:
+            log.warning("dropping connection from %s after an internal error", peer, exc_info=True)
+        finally:
+            slot.leave()
+            await conn.aclose()
+
+    async def _greet(self, conn: Connection) -> Hello | None:
+        """The peer's hello, checked; None when the connection was refused or dropped."""
+        peer = conn.peer
         try:
             with trio.fail_after(self.config.hello_timeout):
                 hello = await conn.receive()
                 if not isinstance(hello, Hello):
-                    raise ProtocolViolation(f"expected a hello, got {hello!r:.80}")
+                    raise ProtocolViolation(f"expected a hello, got {_kind(hello)}")
                 if hello.node_id == self.node_id:
                     raise ProtocolViolation("a connection from this very node")
-                if not valid_username(hello.username):
-                    raise ProtocolViolation(f"{hello.username!r:.40} is not a username")
                 if hello.join and not self.bully.is_tracker:
                     await conn.send_now(Refuse("this node is not the tracker"))
                     raise ProtocolViolation("a join sent to a node that is not the tracker")
@@ -370,30 +420,44 @@ class Node:
                     reason = f"the name {hello.username!r} is taken in this room"
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
+                return hello
         except VersionMismatch as exc:
             log.warning("refusing %s: %s", peer, exc)
             with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, OSError):
-                await conn.send_now(Refuse(str(exc), retry=False))
-            await trio.aclose_forcefully(stream)
-            return
+                await conn.send_now(Refuse(VersionMismatch.REFUSAL, retry=False))
         except (FrameError, trio.TooSlowError, trio.BrokenResourceError, OSError) as exc:
             log.warning(
                 "dropping connection from %s before its hello: %s", peer, str(exc) or "timeout"
             )
-            await trio.aclose_forcefully(stream)
-            return
-        # No await from here to the queued replies: the member list in the welcome and the
-        # chat sequence number in our hello must match what this connection gets afterwards.
-        welcome = Welcome((self.me, *self.members), self.node_id) if hello.join else None
-        self._attach(conn, hello, report=True)
-        conn.send(self._hello(join=False))
-        if welcome is not None:
-            conn.send(welcome)
-            joined = _frame(MemberJoined(hello.member()))
-            for other in self.conns.values():
-                if other is not conn:
-                    other.send_frame(joined)
-        await self._session(conn)
+        return None
+
+    async def _admitted(self, conn: Connection, hello: Hello) -> bool:
+        """Whether a connection that introduced itself may stay: it joins through this node
+        (the tracker), or it is a member, or the tracker announces it within ``admit_timeout``
+        (a newcomer often dials before the announcement arrives). Nothing it sends is read
+        meanwhile."""
+        node_id = hello.node_id
+        if hello.join or node_id in self.members:
+            return True
+        arrived = self._expected.setdefault(node_id, trio.Event())
+        with trio.move_on_after(self.config.admit_timeout):
+            await arrived.wait()
+        if self._expected.get(node_id) is arrived:
+            del self._expected[node_id]
+        if node_id in self.members:
+            return True
+        log.warning(
+            "dropping connection from %s: %s introduced itself but is not in the room",
+            conn.peer,
+            node_id,
+        )
+        return False
+
+    def _log_refusal(self, peer: str, why: str) -> None:
+        left_out = self._refusals.note(trio.current_time())
+        if left_out is not None:
+            more = f" ({left_out} more refused since the last such line)" if left_out else ""
+            log.warning("refusing a connection from %s: %s%s", peer, why, more)
 
     def _name_taken(self, hello: Hello) -> bool:
         """Another chatting member already goes by this name (the same node coming back after a
@@ -414,15 +478,24 @@ class Node:
         self.conns[member.node_id] = conn
         log.info("connected to %s (%s) at %s", member.username, member.node_id, member.addr)
         released = self.chatlog.start_after(member.node_id, hello.seq)
-        if self.members.add(member) and report and self._reporting:
+        if self._add_member(member) and report and self._reporting:
             self.emit(events.PeerJoined(member))
         for chat in released:
             self._show(member, chat, own=False)
 
-    async def _session(self, conn: Connection) -> None:
+    def _add_member(self, member: Member) -> bool:
+        """Record a member (True when new), letting in its connection if one waits for that."""
+        new = self.members.add(member)
+        waiting = self._expected.pop(member.node_id, None)
+        if waiting is not None:
+            waiting.set()
+        return new
+
+    async def _session(self, conn: Connection, slot: Slot) -> None:
         try:
             await conn.run(self._dispatch)
         finally:
+            slot.leave()
             if conn.member is not None and self.conns.get(conn.member.node_id) is conn:
                 del self.conns[conn.member.node_id]
                 self._drop_member(conn.member.node_id, conn.close_reason)
@@ -445,7 +518,7 @@ class Node:
         if self._reporting:  # before ready, the member is simply not reported as present
             self.emit(events.PeerLeft(member, reason))
         if self.bully.is_tracker:
-            self._broadcast(MemberLeft(node_id, reason[:200]))
+            self._broadcast(MemberLeft(node_id, visible(reason)[:MAX_REASON]))
         self._act(self.bully.on_member_lost(node_id, trio.current_time()))
 
     # -- handlers -----------------------------------------------------------------------------
@@ -503,7 +576,7 @@ class Node:
         member = message.member
         if conn.member is None or conn.member.node_id != self.bully.tracker:
             return  # only the tracker announces joins
-        if member.node_id != self.node_id and self.members.add(member) and self._reporting:
+        if member.node_id != self.node_id and self._add_member(member) and self._reporting:
             self.emit(events.PeerJoined(member))
 
     def _on_member_left(self, conn: Connection, message: MemberLeft) -> None:
@@ -680,6 +753,20 @@ class Node:
 
 def _frame(message: Message) -> bytes:
     return encode_frame(encode(message))
+
+
+def _kind(message: Message | None) -> str:
+    """What a peer sent, for logs: its type, never its contents."""
+    return "nothing" if message is None else type(message).__name__
+
+
+def _limits(config: Config) -> Limits:
+    """The configured caps, with all connections kept below the descriptor limit."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = config.max_connections
+    if soft != resource.RLIM_INFINITY:
+        room = max(1, min(room, soft - config.spare_descriptors))
+    return Limits(room, min(config.max_pending, room), min(config.max_pending_per_address, room))
 
 
 _PONG = _frame(Pong())

@@ -9,14 +9,17 @@ with the right type and within its size limit: whatever else a peer sends is a
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from peerchat import PROTOCOL_VERSION
-from peerchat.membership import Member
-from peerchat.wire import FrameError
+from peerchat.membership import Member, valid_username
+from peerchat.safe_text import has_unsafe
+from peerchat.wire import FrameError, describe
 
 MAX_NAME = 32
 MAX_ID = 64
@@ -31,11 +34,40 @@ class ProtocolViolation(FrameError):
 
 
 class VersionMismatch(ProtocolViolation):
-    """The peer speaks another protocol version; it is told so before the connection closes."""
+    """The peer speaks another protocol version; it is told so before the connection closes,
+    in words of our own (``REFUSAL``), never with its own value quoted back."""
+
+    REFUSAL = f"this node speaks protocol version {PROTOCOL_VERSION} only"
 
 
-def _limit(n: int) -> Any:
-    return field(metadata={"max": n})
+def _limit(n: int, kind: str = "") -> Any:
+    """A field's size limit and, for strings, what they must be (see ``_KINDS``)."""
+    return field(metadata={"max": n, "kind": kind})
+
+
+_NODE_ID = re.compile(r"[0-9A-Za-z_-]+")
+_HOST_NAME = re.compile(r"(?!-)[0-9A-Za-z-]{1,63}(?<!-)(\.(?!-)[0-9A-Za-z-]{1,63}(?<!-))*\.?")
+
+
+def valid_host(host: str) -> bool:
+    """An IP address or a DNS host name: never text that could dress up a screen line."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return len(host) <= 253 and _HOST_NAME.fullmatch(host) is not None
+
+
+# Strings checked beyond their length. A reason is shown to users: it may say anything but
+# must not steer a terminal.
+_KINDS: dict[str, Callable[[str], bool]] = {
+    "": lambda value: True,
+    "node_id": lambda value: _NODE_ID.fullmatch(value) is not None,
+    "node_id_or_none": lambda value: not value or _NODE_ID.fullmatch(value) is not None,
+    "username": valid_username,
+    "host": valid_host,
+    "reason": lambda value: not has_unsafe(value),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +75,9 @@ class Hello:
     """First frame on every connection, both ways. ``join`` asks the tracker for the room."""
 
     version: int
-    node_id: str = _limit(MAX_ID)
-    username: str = _limit(MAX_NAME)
-    host: str = _limit(MAX_HOST)
+    node_id: str = _limit(MAX_ID, "node_id")
+    username: str = _limit(MAX_NAME, "username")
+    host: str = _limit(MAX_HOST, "host")
     port: int = _limit(65535)
     priority: int = _limit(2**62)
     chat: bool
@@ -61,14 +93,14 @@ class Welcome:
     """The tracker's answer to a join: everybody in the room, the tracker included."""
 
     members: tuple[Member, ...] = _limit(MAX_MEMBERS)
-    tracker: str = _limit(MAX_ID)
+    tracker: str = _limit(MAX_ID, "node_id")
 
 
 @dataclass(frozen=True, slots=True)
 class Refuse:
     """No to a hello. ``retry``: worth asking again (the node is not the tracker right now)."""
 
-    reason: str = _limit(MAX_REASON)
+    reason: str = _limit(MAX_REASON, "reason")
     retry: bool = True
 
 
@@ -79,13 +111,13 @@ class MemberJoined:
 
 @dataclass(frozen=True, slots=True)
 class MemberLeft:
-    node_id: str = _limit(MAX_ID)
-    reason: str = _limit(MAX_REASON)
+    node_id: str = _limit(MAX_ID, "node_id")
+    reason: str = _limit(MAX_REASON, "reason")
 
 
 @dataclass(frozen=True, slots=True)
 class Chat:
-    sender: str = _limit(MAX_ID)
+    sender: str = _limit(MAX_ID, "node_id")
     seq: int = _limit(2**62)
     lamport: int = _limit(2**62)
     text: str = _limit(MAX_TEXT)
@@ -124,14 +156,14 @@ class Coordinator:
     crashing would otherwise linger in their member lists, since only it pinged them.
     """
 
-    tracker: str = _limit(MAX_ID)
+    tracker: str = _limit(MAX_ID, "node_id")
     priority: int = _limit(2**62)
-    replaces: str = field(default="", metadata={"max": MAX_ID})
+    replaces: str = field(default="", metadata={"max": MAX_ID, "kind": "node_id_or_none"})
 
 
 @dataclass(frozen=True, slots=True)
 class Bye:
-    reason: str = _limit(MAX_REASON)
+    reason: str = _limit(MAX_REASON, "reason")
 
 
 Message = (
@@ -169,17 +201,24 @@ _TAG_OF = {cls: tag for tag, cls in TAGS.items()}
 # Each message type's fields, with a checker per field compiled once: the checks run on every
 # frame received, so they are plain type tests and no formatting happens until one fails.
 Checker = Callable[[Any], Any]
-_MEMBER_LIMITS = {"node_id": MAX_ID, "username": MAX_NAME, "host": MAX_HOST, "port": 65535}
+_MEMBER_LIMITS = {
+    "node_id": (MAX_ID, "node_id"),
+    "username": (MAX_NAME, "username"),
+    "host": (MAX_HOST, "host"),
+    "port": (65535, ""),
+}
 _SCHEMAS: dict[type, tuple[tuple[str, Checker], ...]] = {}
 _NESTED: dict[type, dict[str, str]] = {}  # fields holding members, for encode
 
 
-def _checker(where: str, annotation: str, limit: int | None) -> Checker:
+def _checker(where: str, annotation: str, limit: int | None, kind: str) -> Checker:
     def invalid(value: Any) -> NoReturn:
-        raise ProtocolViolation(f"{where} is invalid: {value!r:.60}")
+        raise ProtocolViolation(f"{where} is invalid: {describe(value)}")
+
+    valid_kind = _KINDS[kind]
 
     def check_str(value: Any) -> str:
-        if type(value) is str and len(value) <= (limit or MAX_TEXT):
+        if type(value) is str and len(value) <= (limit or MAX_TEXT) and valid_kind(value):
             return value
         invalid(value)
 
@@ -206,6 +245,9 @@ def _checker(where: str, annotation: str, limit: int | None) -> Checker:
             return tuple(_build(Member, m) for m in value)
         raise ProtocolViolation(f"{where} must be a list of at most {limit} members")
 
+    if annotation != "str" and kind:
+        raise TypeError(f"{where}: only strings have a kind")
+
     return {
         "str": check_str,
         "int": check_int,
@@ -216,16 +258,15 @@ def _checker(where: str, annotation: str, limit: int | None) -> Checker:
     }[annotation]
 
 
+def _limits_of(cls: type, f: dataclasses.Field[Any]) -> tuple[int | None, str]:
+    if cls is Member:
+        return _MEMBER_LIMITS.get(f.name, (None, ""))
+    return f.metadata.get("max"), f.metadata.get("kind", "")
+
+
 for _cls in (*TAGS.values(), Member):
     _SCHEMAS[_cls] = tuple(
-        (
-            f.name,
-            _checker(
-                f"{_cls.__name__}.{f.name}",
-                str(f.type),
-                _MEMBER_LIMITS.get(f.name) if _cls is Member else f.metadata.get("max"),
-            ),
-        )
+        (f.name, _checker(f"{_cls.__name__}.{f.name}", str(f.type), *_limits_of(_cls, f)))
         for f in dataclasses.fields(_cls)
     )
     _NESTED[_cls] = {
@@ -253,12 +294,10 @@ def decode(frame: dict[str, Any]) -> Message:
     tag = frame.get("t")
     cls = TAGS.get(tag) if isinstance(tag, str) else None
     if cls is None:
-        raise ProtocolViolation(f"unknown message type {tag!r}")
-    if cls is Hello and frame.get("version") != PROTOCOL_VERSION:
-        raise VersionMismatch(
-            f"protocol version {frame.get('version')!r} is not supported (this node speaks "
-            f"version {PROTOCOL_VERSION})"
-        )
+        raise ProtocolViolation(f"unknown message type {describe(tag)}")
+    version = frame.get("version")
+    if cls is Hello and (type(version) is not int or version != PROTOCOL_VERSION):
+        raise VersionMismatch(f"protocol version {describe(version)} is not supported")
     return _build(cls, frame)
 
 

@@ -2,7 +2,8 @@
 
 The decoder is fed whatever bytes arrived and hands back whole frames, in the manner of h11's
 ``receive_data``/``next_event``. Anything a peer can get wrong raises ``FrameError``; the caller
-closes that one connection.
+closes that one connection. Nothing here ever builds the ``repr`` of what a peer sent: a
+structure nested a thousand deep would blow the stack, and a long string would flood the log.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ from typing import Any
 
 import msgpack
 
+from peerchat.safe_text import visible
+
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 1 << 20
+# The deepest a frame of ours goes: the frame's map, a list of members, a member's map.
+MAX_DEPTH = 3
 
 
 class FrameError(Exception):
@@ -28,10 +33,68 @@ def encode_frame(payload: dict[str, Any], max_frame: int = DEFAULT_MAX_FRAME) ->
     return HEADER.pack(len(body)) + body
 
 
+def describe(value: Any) -> str:
+    """A short, flat account of a value from a peer, for logs and errors: its kind and size,
+    and the start of a string, made printable. Never walks into a structure."""
+    kind = type(value)
+    if kind is str:
+        if len(value) <= 24:
+            return repr(visible(value))
+        return f"{visible(value[:24])!r}… ({len(value)} characters)"
+    if kind in (int, float, bool) or value is None:
+        text = repr(value)
+        return text if len(text) <= 24 else f"an integer of {len(text)} digits"
+    if kind in (bytes, bytearray):
+        return f"{len(value)} bytes"
+    if kind is list:
+        return f"a list of {len(value)}"
+    if kind is dict:
+        return f"a map of {len(value)}"
+    return f"a {kind.__name__}"
+
+
+class ReceiveBudget:
+    """Bytes that large partial frames may hold at once, shared by all of a node's connections."""
+
+    def __init__(self, total: int) -> None:
+        self.free = total
+
+    def take(self, size: int) -> bool:
+        if size > self.free:
+            return False
+        self.free -= size
+        return True
+
+    def give(self, size: int) -> None:
+        self.free += size
+
+
 class FrameDecoder:
-    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self._max_frame = max_frame
+    """Whole frames out of a byte stream.
+
+    ``max_frame`` may be raised once the peer is trusted with bigger frames (after its hello).
+    A frame larger than ``small_frame`` must reserve its size from ``budget`` before it is
+    buffered, and gives it back when it is whole or the decoder is discarded.
+    """
+
+    def __init__(
+        self,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        *,
+        small_frame: int | None = None,
+        budget: ReceiveBudget | None = None,
+    ) -> None:
+        self.max_frame = max_frame
+        self.completed = 0  # frames decoded so far: a new partial frame begins after each
+        self._small = max_frame if small_frame is None else small_frame
+        self._budget = budget
+        self._reserved = 0
         self._buffer = bytearray()
+
+    @property
+    def partial(self) -> bool:
+        """A frame has begun and is not yet whole."""
+        return bool(self._buffer)
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -43,30 +106,70 @@ class FrameDecoder:
         try:
             while len(buf) - start >= HEADER.size:
                 (size,) = HEADER.unpack_from(buf, start)
-                if size > self._max_frame:
-                    raise FrameError(
-                        f"frame of {size} bytes exceeds the limit of {self._max_frame}"
-                    )
+                if size > self.max_frame:
+                    raise FrameError(f"frame of {size} bytes exceeds the limit of {self.max_frame}")
                 end = start + HEADER.size + size
                 if len(buf) < end:
+                    self._reserve(size)
                     break
                 body = bytes(buf[start + HEADER.size : end])
                 start = end
+                self._release()
+                self.completed += 1
                 yield _unpack(body)
         finally:
             del buf[:start]
+            if not buf and start > self._small:
+                self._buffer = bytearray()  # let a big frame's buffer go, not just empty it
 
     def close(self) -> None:
         """The stream ended; a partial frame left over means it was cut short."""
-        if self._buffer:
-            raise FrameError(f"connection closed inside a frame ({len(self._buffer)} bytes left)")
+        left = len(self._buffer)
+        self.discard()
+        if left:
+            raise FrameError(f"connection closed inside a frame ({left} bytes left)")
+
+    def discard(self) -> None:
+        """Drop whatever is buffered and return the budget it held."""
+        self._release()
+        self._buffer = bytearray()
+
+    def _reserve(self, size: int) -> None:
+        if size <= self._small or self._reserved or self._budget is None:
+            return
+        if not self._budget.take(size):
+            raise FrameError(
+                f"a frame of {size} bytes would exceed what this node buffers for all its "
+                "peers at once"
+            )
+        self._reserved = size
+
+    def _release(self) -> None:
+        if self._reserved and self._budget is not None:
+            self._budget.give(self._reserved)
+        self._reserved = 0
 
 
 def _unpack(body: bytes) -> dict[str, Any]:
     try:
         obj = msgpack.unpackb(body, raw=False, strict_map_key=True)
     except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as exc:
-        raise FrameError(f"undecodable frame ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(obj, dict):
-        raise FrameError(f"frame is a {type(obj).__name__}, not a map")
+        raise FrameError(f"undecodable frame ({type(exc).__name__}: {str(exc)[:80]})") from exc
+    if type(obj) is not dict:
+        raise FrameError(f"frame is {describe(obj)}, not a map")
+    if _too_deep(obj):
+        raise FrameError(f"frame nested deeper than {MAX_DEPTH} levels")
     return obj
+
+
+def _too_deep(frame: dict[str, Any]) -> bool:
+    """Nesting beyond ``MAX_DEPTH``, found without recursion and without looking any deeper."""
+    stack: list[tuple[Any, int]] = [(frame, 1)]
+    while stack:
+        container, depth = stack.pop()
+        for child in container.values() if type(container) is dict else container:
+            if type(child) is dict or type(child) is list:
+                if depth == MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False

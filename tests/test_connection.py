@@ -130,7 +130,7 @@ async def test_huge_length_prefix_is_rejected_without_reading_on() -> None:
 
 async def test_frame_over_configured_limit_is_a_protocol_error() -> None:
     ours, theirs = memory_stream_pair()
-    conn = Connection(ours, Config(max_frame=64), "mallory")
+    conn = Connection(ours, Config(max_frame=64, small_frame=64, max_hello_frame=64), "mallory")
     with trio.fail_after(TIMEOUT):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(conn.run, recorder([]))

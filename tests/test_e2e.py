@@ -433,9 +433,9 @@ async def test_garbage_from_the_network_closes_only_that_connection(swarm: Swarm
     assert "refusing" in await tracker.wait_log(name)
     await still_fine("another version")
 
-    # A proper hello, then an unknown type: a member that is dropped again.
+    # A proper join, then an unknown type: a member that is dropped again.
     stream = await trio.open_tcp_stream("127.0.0.1", swarm.tracker_port)
-    await stream.send_all(frame(HELLO))
+    await stream.send_all(frame({**HELLO, "join": True}))
     await tracker.wait_for(event="peer_joined", node_id=HELLO["node_id"])
     await stream.send_all(frame({"t": "bogus"}))
     left = await tracker.wait_for(event="peer_left", node_id=HELLO["node_id"])

@@ -242,11 +242,30 @@ def test_deeply_nested_maps_rejected() -> None:
         decode_all(framed(body))
 
 
-def test_moderately_nested_data_round_trips() -> None:
-    value: object = "leaf"
-    for _ in range(50):
-        value = {"k": [value]}
-    assert decode_all(encode_frame({"v": value})) == [{"v": value}]
+def test_data_as_deep_as_the_protocol_goes_round_trips() -> None:
+    # A welcome: the frame, its list of members, each member's map.
+    payload = {"t": "welcome", "members": [{"node_id": "a", "port": 1}, {"node_id": "b"}]}
+    assert decode_all(encode_frame(payload)) == [payload]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"m": [{"x": [1]}]}, {"m": [[[1]]]}, {"m": {"x": {"y": {}}}}, {"a": 1, "m": [{"k": {}}]}],
+)
+def test_one_level_deeper_than_the_protocol_is_refused(payload: dict) -> None:
+    with pytest.raises(FrameError, match="nested deeper"):
+        decode_all(encode_frame(payload))
+
+
+def test_errors_quote_peer_data_flat_and_short() -> None:
+    nested: object = "leaf"
+    for _ in range(1000):
+        nested = [nested]
+    for bad in ({"t": nested}, {"t": "x" * 300_000}, {"t": "hello", "version": "9" * 300_000}):
+        with pytest.raises(FrameError) as info:
+            (frame,) = decode_all(framed(msgpack.packb(bad, use_bin_type=True)))
+            protocol.decode(frame)
+        assert len(str(info.value)) < 120, str(info.value)
 
 
 def test_decoder_recovers_after_bad_body() -> None:

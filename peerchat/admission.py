@@ -1,0 +1,100 @@
+"""Who may hold a connection to this node, and how refusals are logged. No I/O, no clocks.
+
+Every connection takes a ``Slot``: accepted ones through ``enter`` (which may refuse), dialled
+ones through ``dialled`` (never refused: this node chose to dial a member). A slot is *pending*
+until its peer is known to be a member of the room; pending slots are capped in all and per
+remote address, so that strangers can take only so many, and all slots together stay below the
+descriptor limit, so that accepting a member never fails for want of one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    connections: int
+    pending: int
+    pending_per_address: int
+
+
+class Slot:
+    """One connection's place; ``member()`` once its peer is in the room, ``leave()`` at the end."""
+
+    def __init__(self, admission: Admission, address: str | None) -> None:
+        self._admission = admission
+        self._address = address  # None: not pending (dialled, or already a member)
+        self._open = True
+
+    def member(self) -> None:
+        if self._address is not None:
+            self._admission._unpend(self._address)
+            self._address = None
+
+    def leave(self) -> None:
+        """Give the place back; more calls do nothing, so every path out may call it."""
+        if self._open:
+            self.member()
+            self._open = False
+            self._admission._leave()
+
+    @property
+    def pending(self) -> bool:
+        return self._address is not None
+
+
+class Admission:
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.open = 0
+        self.pending = 0
+        self._per_address: Counter[str] = Counter()
+
+    def enter(self, address: str) -> Slot | str:
+        """A slot for a connection accepted from ``address``, or why there is none."""
+        limits = self.limits
+        if self.open >= limits.connections:
+            return f"{self.open} connections open, the most this node keeps"
+        if self.pending >= limits.pending:
+            return f"{self.pending} connections from non-members, the most this node keeps"
+        if self._per_address[address] >= limits.pending_per_address:
+            return f"{limits.pending_per_address} connections from non-members at {address}"
+        self.open += 1
+        self.pending += 1
+        self._per_address[address] += 1
+        return Slot(self, address)
+
+    def dialled(self) -> Slot:
+        self.open += 1
+        return Slot(self, None)
+
+    def _unpend(self, address: str) -> None:
+        self.pending -= 1
+        self._per_address[address] -= 1
+        if not self._per_address[address]:
+            del self._per_address[address]
+
+    def _leave(self) -> None:
+        self.open -= 1
+
+
+class RefusalLog:
+    """Refusals under a flood would write a log line each: one line per ``interval`` instead,
+    the first at once, the later ones with the count of those left out."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._next = -float("inf")
+        self._held = 0
+
+    def note(self, now: float) -> int | None:
+        """None: say nothing now. Otherwise log this refusal, and the returned number of others
+        left out since the last line."""
+        if now < self._next:
+            self._held += 1
+            return None
+        held, self._held = self._held, 0
+        self._next = now + self._interval
+        return held

@@ -1,0 +1,57 @@
+"""peerchat.cli: a node that fails inside exits 1 with one line, the traceback kept aside."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+from e2e_helpers import Proc, free_port
+
+# A real process whose node breaks half a second after it is ready, in a task that has nothing
+# to do with any peer: the kind of bug that must end the program, not leave it running deaf.
+BROKEN_NODE = """
+import sys, trio
+import peerchat.node
+async def broken(self):
+    await trio.sleep(0.5)
+    raise RuntimeError("injected failure")
+peerchat.node.Node._watch_tracker = broken
+from peerchat.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+async def run_broken(tmp_path: Path, *extra: str) -> tuple[int, str]:
+    args = ["--headless", "--username", "x", "--tracker", f"127.0.0.1:{free_port()}", *extra]
+    proc = Proc("broken", [sys.executable, "-c", BROKEN_NODE, *args], tmp_path)
+    async with trio.open_nursery() as nursery:
+        await proc._start(nursery)
+        try:
+            await proc.wait_for(event="ready")
+            # stdin stays open: the process must not wait for it to close.
+            status = await proc.wait_exit(timeout=5)
+        finally:
+            if proc.process.poll() is None:
+                proc.process.kill()
+    return status, proc.stderr()
+
+
+@pytest.mark.parametrize("with_log", [True, False], ids=["log-file", "no-log-file"])
+async def test_an_internal_failure_exits_1_with_one_line(tmp_path: Path, with_log: bool) -> None:
+    log = tmp_path / "node.log"
+    status, stderr = await run_broken(tmp_path, *(["--log-file", str(log)] if with_log else []))
+    assert status == 1
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    match = re.fullmatch(r"peerchat: internal error \(RuntimeError\); details in (\S+)", lines[0])
+    assert match, lines[0]
+    where = Path(match.group(1))
+    if with_log:
+        assert where == log
+    details = where.read_text()
+    if not with_log:
+        where.unlink()
+    assert "Traceback" in details and "injected failure" in details
