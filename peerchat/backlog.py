@@ -60,7 +60,7 @@ class _Counts:
 # A line waiting to be shown: (arrival time, item, sender or None, size in characters).
 _Entry = tuple[float, T, str | None, int]
 # A line already folded: (arrival time, an item never dropped, or a run of skipped messages).
-_Folded = tuple[float, "T | _Counts"]
+_Folded = tuple[float, T | _Counts]
 
 
 class Backlog(Generic[T]):
