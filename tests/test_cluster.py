@@ -8,9 +8,11 @@ from collections.abc import Callable
 import pytest
 import trio
 
-from peerchat import events
+from peerchat import PROTOCOL_VERSION, events
 from peerchat.config import Config
 from peerchat.node import Node, Settings
+from peerchat.protocol import Hello, encode
+from peerchat.wire import encode_frame
 
 FAST = Config(
     heartbeat_interval=0.05,
@@ -244,4 +246,70 @@ async def test_simultaneous_founders_elect_exactly_one_tracker(count: int) -> No
             assert isinstance(m.events[0], events.Ready)
             joined = [e.member.node_id for e in m.events if isinstance(e, events.PeerJoined)]
             assert sorted(joined) == sorted(o.node.node_id for o in room.members if o is not m)
+        nursery.cancel_scope.cancel()
+
+
+async def _introduce(port: int, hello: Hello) -> trio.SocketStream:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(encode_frame(encode(hello)))
+    return stream
+
+
+async def _closed_within(stream: trio.SocketStream, timeout: float) -> bytes:
+    """Everything the node sent before it closed the connection."""
+    received = b""
+    with trio.fail_after(timeout):
+        while chunk := await stream.receive_some(65536):
+            received += chunk
+    await stream.aclose()
+    return received
+
+
+async def test_a_stranger_that_introduces_itself_is_let_go_unless_the_room_knows_it() -> None:
+    config = Config(heartbeat_interval=0.05, heartbeat_timeout=0.3, admit_timeout=0.5)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        await room.add("alice")
+        bob = await room.add("bob")
+        await room.fully_connected()
+        me = Hello(PROTOCOL_VERSION, "5trange", "mallory", "127.0.0.1", 9, 0, True, 0, False)
+        stream = await _introduce(bob.node.me.port, me)
+        # Not announced by the tracker: nothing is sent back, nothing is reported, then it ends.
+        assert await _closed_within(stream, 2 * config.admit_timeout + 1) == b""
+        assert not [e for e in bob.events if isinstance(e, events.PeerJoined) and
+                    e.member.username == "mallory"]  # fmt: skip
+        assert bob.node.admission.pending == 0
+        # A newcomer the tracker announces is let in even when its dial comes first.
+        carol = await room.add("carol")
+        await room.fully_connected()
+        assert {c.member.username for c in carol.node.conns.values()} == {"alice", "bob"}
+        nursery.cancel_scope.cancel()
+
+
+async def test_connections_past_the_pending_cap_are_refused_and_members_still_get_in() -> None:
+    config = Config(
+        heartbeat_interval=0.05,
+        heartbeat_timeout=0.3,
+        max_pending=8,
+        max_pending_per_address=4,
+        admit_timeout=1.0,
+    )
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice = await room.add("alice")
+        silent = [await trio.open_tcp_stream("127.0.0.1", alice.node.me.port) for _ in range(6)]
+        with trio.fail_after(5):
+            while alice.node.admission.pending < 4:
+                await trio.sleep(0.01)
+        # The two over the per-address cap were closed at once.
+        closed = 0
+        for stream in silent:
+            with trio.move_on_after(0.2):
+                if await stream.receive_some(10) == b"":
+                    closed += 1
+        assert closed == 2 and alice.node.admission.pending == 4
+        for stream in silent:
+            await stream.aclose()
+        bob = await room.add("bob")  # joins through the tracker address, not the own port
+        await bob.wait_for(lambda e: isinstance(e, events.Ready))
         nursery.cancel_scope.cancel()

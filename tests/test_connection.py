@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import msgpack
@@ -15,7 +16,7 @@ from peerchat import PROTOCOL_VERSION
 from peerchat.config import Config
 from peerchat.connection import Connection
 from peerchat.protocol import Bye, Chat, Hello, Message, Ping, ProtocolViolation, decode, encode
-from peerchat.wire import HEADER, FrameDecoder, encode_frame
+from peerchat.wire import HEADER, FrameDecoder, FrameError, ReceiveBudget, encode_frame
 
 TIMEOUT = 5
 
@@ -309,3 +310,98 @@ async def test_last_heard_moves_when_data_arrives(autojump_clock: trio.abc.Clock
     with trio.fail_after(TIMEOUT):
         assert await conn.receive() == Ping(1)
     assert conn.last_heard == pytest.approx(start + 5)
+
+
+# -- hostile peers ----------------------------------------------------------------------------
+
+
+async def test_a_frame_begun_and_never_finished_is_cut_at_its_deadline(autojump_clock) -> None:
+    ours, theirs = memory_stream_pair()
+    config = Config()
+    conn = Connection(ours, config, "mallory")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(conn.run, recorder([]))
+        await theirs.send_all(frame(Ping(1))[:-1])  # all but the last byte, then nothing
+        start = trio.current_time()
+        with trio.fail_after(config.frame_timeout * 2):
+            while conn.close_reason == "connection lost":
+                await trio.sleep(0.1)
+    assert "longer than" in conn.close_reason
+    assert trio.current_time() - start >= config.frame_timeout - 0.2
+
+
+async def test_frames_keep_coming_past_the_deadline_as_long_as_each_one_is_whole(
+    autojump_clock,
+) -> None:
+    # A busy link where every read ends inside a frame is not a stalled frame.
+    ours, theirs = memory_stream_pair()
+    config = Config()
+    conn = Connection(ours, config, "busy")
+    got: list[Message] = []
+    one = frame(Ping(1))
+    count = int(config.frame_timeout * 4)
+    data = one * count
+    step = len(one)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(conn.run, recorder(got))
+        # Each piece ends 3 bytes into a frame: some frame is always partly in.
+        cuts = [0, *(k * step + 3 for k in range(count)), len(data)]
+        for start, end in itertools.pairwise(cuts):
+            await theirs.send_all(data[start:end])
+            await trio.sleep(0.5)
+        await theirs.send_eof()
+    assert conn.close_reason == "connection lost"
+    assert len(got) == count
+
+
+async def test_a_stranger_may_send_only_hello_sized_frames_until_introduced() -> None:
+    config = Config()
+    big = frame(Bye("x" * 150)) + encode_frame({"t": "bye", "reason": "y" * config.max_hello_frame})
+    for introduced in (False, True):
+        ours, theirs = memory_stream_pair()
+        conn = Connection(ours, config, "stranger")
+        if introduced:
+            conn.introduced()
+        got: list[Message] = []
+        with trio.fail_after(TIMEOUT):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(conn.run, recorder(got))
+                await theirs.send_all(big)
+                await theirs.send_eof()
+        # The oversized bye fails its field check after the hello; before, its size alone does.
+        assert "limit" in conn.close_reason if not introduced else "Bye.reason" in conn.close_reason
+        assert len(got) == 1
+
+
+async def test_an_exception_in_the_handler_ends_only_that_connection() -> None:
+    def broken(conn: Connection, message: Message) -> None:
+        raise KeyError("a bug set off by the peer's data")
+
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(), "mallory")
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, broken)
+            await theirs.send_all(frame(Ping(1)))
+    assert conn.close_reason == "internal error (KeyError)"
+
+
+async def test_a_large_partial_frame_holds_budget_until_the_connection_ends() -> None:
+    config = Config()
+    budget = ReceiveBudget(config.small_frame * 3)
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, config, "mallory", budget)
+    conn.introduced()
+    body = encode_frame({"t": "bye", "reason": "z" * (config.small_frame * 2)})
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(conn.run, recorder([]))
+        await theirs.send_all(body[: len(body) // 2])
+        await wait_all_tasks_blocked()
+        assert budget.free == config.small_frame * 3 - (len(body) - HEADER.size)
+        # A second connection cannot take more than what is left.
+        other = FrameDecoder(config.max_frame, small_frame=config.small_frame, budget=budget)
+        other.feed(body[:100])
+        with pytest.raises(FrameError, match="buffers for all its peers"):
+            list(other.frames())
+        await theirs.aclose()
+    assert budget.free == config.small_frame * 3

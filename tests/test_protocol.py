@@ -321,3 +321,65 @@ def test_version_mismatch_checked_before_the_other_fields() -> None:
 def test_hello_member() -> None:
     hello = SAMPLES[Hello]
     assert hello.member() == Member("a" * 16, "alice", "127.0.0.1", 4000, 4000, True)
+
+
+# -- strings checked where they enter ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "::1", "fe80::1", "example.org", "node-7.lan", "localhost", "h."]
+)
+def test_hosts_that_are_addresses_or_names_pass(host: str) -> None:
+    assert decode(with_(Hello, host=host)).host == host
+    assert decode(with_(MemberJoined, member=member_map(host=host))).member.host == host
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["a\nb", "127.0.0.1\x07", "evil host", "-x.org", "x..org", "\u202eorg", "", "a" * 64, "h:1"],
+)
+def test_hosts_that_are_text_are_refused(host: str) -> None:
+    with pytest.raises(ProtocolViolation, match="host"):
+        decode(with_(Hello, host=host))
+    with pytest.raises(ProtocolViolation, match="host"):
+        decode(with_(Welcome, members=[member_map(host=host)]))
+
+
+@pytest.mark.parametrize("name", ["ev\u202eil", "a b", "bell\x07", "", "zw\u200bsp", "x\u2028"])
+def test_usernames_in_member_lists_get_the_hellos_check(name: str) -> None:
+    with pytest.raises(ProtocolViolation, match="username"):
+        decode(with_(Welcome, members=[member_map(username=name)]))
+    with pytest.raises(ProtocolViolation, match="username"):
+        decode(with_(MemberJoined, member=member_map(username=name)))
+    with pytest.raises(ProtocolViolation, match="username"):
+        decode(with_(Hello, username=name))
+
+
+@pytest.mark.parametrize("node_id", ["a b", "x\n", "é", "", "a/b"])
+def test_node_ids_are_plain_tokens(node_id: str) -> None:
+    for frame in (
+        with_(Hello, node_id=node_id),
+        with_(Chat, sender=node_id),
+        with_(MemberLeft, node_id=node_id),
+        with_(Coordinator, tracker=node_id),
+    ):
+        with pytest.raises(ProtocolViolation):
+            decode(frame)
+    if node_id:
+        with pytest.raises(ProtocolViolation):
+            decode(with_(Coordinator, replaces=node_id))
+
+
+@pytest.mark.parametrize("cls", [Bye, Refuse, MemberLeft])
+@pytest.mark.parametrize("reason", ["line\nbreak", "\x1b[2J", "\u202eright", "sep\u2028"])
+def test_reasons_may_not_steer_a_terminal(cls: type, reason: str) -> None:
+    with pytest.raises(ProtocolViolation, match="reason"):
+        decode(with_(cls, reason=reason))
+    assert decode(with_(cls, reason="the name 'bob' is taken ✓")).reason.endswith("✓")
+
+
+def test_a_version_refusal_quotes_nothing_back() -> None:
+    with pytest.raises(VersionMismatch) as info:
+        decode(with_(Hello, version="9" * 300_000))
+    assert len(str(info.value)) < 100
+    assert "9" * 30 not in VersionMismatch.REFUSAL

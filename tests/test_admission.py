@@ -1,0 +1,60 @@
+"""peerchat.admission: caps on connections in all, for non-members and per address."""
+
+from __future__ import annotations
+
+from peerchat.admission import Admission, Limits, RefusalLog, Slot
+
+
+def admission(connections: int = 10, pending: int = 4, per_address: int = 2) -> Admission:
+    return Admission(Limits(connections, pending, per_address))
+
+
+def test_non_members_are_capped_per_address_then_in_all() -> None:
+    gate = admission()
+    slots = [gate.enter("10.0.0.1"), gate.enter("10.0.0.1")]
+    assert all(isinstance(s, Slot) for s in slots)
+    refused = gate.enter("10.0.0.1")
+    assert isinstance(refused, str) and "10.0.0.1" in refused
+    slots += [gate.enter("10.0.0.2"), gate.enter("10.0.0.3")]
+    refused = gate.enter("10.0.0.4")
+    assert isinstance(refused, str) and "non-members" in refused
+    assert (gate.open, gate.pending) == (4, 4)
+
+
+def test_a_member_frees_its_pending_place_but_still_counts_in_all() -> None:
+    gate = admission(connections=3, pending=2, per_address=2)
+    first = gate.enter("10.0.0.1")
+    assert isinstance(first, Slot)
+    first.member()
+    assert (gate.open, gate.pending) == (1, 0)
+    assert isinstance(gate.enter("10.0.0.1"), Slot)
+    assert isinstance(gate.enter("10.0.0.1"), Slot)
+    refused = gate.enter("10.0.0.9")
+    assert isinstance(refused, str) and "connections open" in refused
+
+
+def test_dialled_connections_count_but_are_never_refused() -> None:
+    gate = admission(connections=1)
+    slots = [gate.dialled(), gate.dialled()]
+    assert gate.open == 2 and not any(s.pending for s in slots)
+    assert isinstance(gate.enter("10.0.0.1"), str)
+
+
+def test_leaving_twice_gives_the_place_back_once() -> None:
+    gate = admission()
+    slot = gate.enter("10.0.0.1")
+    assert isinstance(slot, Slot)
+    slot.leave()
+    slot.leave()
+    slot.member()
+    assert (gate.open, gate.pending) == (0, 0)
+    assert isinstance(gate.enter("10.0.0.1"), Slot)
+
+
+def test_refusals_are_logged_once_per_interval_with_the_count_left_out() -> None:
+    log = RefusalLog(interval=1.0)
+    assert log.note(10.0) == 0
+    assert [log.note(10.0 + i / 10) for i in range(1, 10)] == [None] * 9
+    assert log.note(11.0) == 9
+    assert log.note(11.5) is None
+    assert log.note(12.5) == 1
