@@ -15,7 +15,7 @@ import trio
 from peerchat import commands, events
 from peerchat.node import Node
 from peerchat.protocol import MAX_TEXT
-from peerchat.safe_text import json_safe
+from peerchat.safe_text import json_safe, visible
 
 MAX_LINE = 4 * MAX_TEXT  # bytes: the longest message, in the widest UTF-8
 READ_SIZE = 16 * 1024
@@ -127,7 +127,7 @@ class TrackerConsole:
                 line = f"tracker is {t.username} ({t.node_id}) at {t.addr}"
             case _:
                 return
-        _write_line(sys.stdout, f"{time.strftime('%H:%M:%S')} {line}")
+        _write_line(sys.stdout, f"{time.strftime('%H:%M:%S')} {visible(line)}")
 
     async def drive(self, node: Node) -> None:
         await trio.sleep_forever()
