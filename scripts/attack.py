@@ -130,11 +130,16 @@ def raw_unsafe(proc: A.RawProc) -> list[str]:
 
 
 async def killer_version(room: Room, fig: Figures, size: int) -> None:
-    name, answer, closed = await A.poke(room.swarm.tracker_port, A.long_version_hello())
-    fig.notes.append(f"answer {len(answer):,} bytes, connection closed: {closed}")
-    refusal = A.split_frames(answer)
-    if refusal:
-        fig.notes.append(f"refusal reason {len(str(refusal[0].get('reason', ''))):,} chars")
+    # The killer, then a version that fits a hello-sized frame, to see what a refusal says.
+    for length in (300_000, 2_000):
+        name, answer, closed = await A.poke(room.swarm.tracker_port, A.long_version_hello(length))
+        refusal = A.split_frames(answer)
+        reason = str(refusal[0].get("reason", "")) if refusal else ""
+        fig.notes.append(
+            f"version of {length:,}: answer {len(answer):,} bytes, "
+            + (f"refusal reason {len(reason):,} chars {reason[:60]!r}, " if refusal else "")
+            + f"connection closed: {closed}"
+        )
 
 
 async def killer_nested_type(room: Room, fig: Figures, size: int) -> None:
@@ -282,31 +287,58 @@ async def strings(room: Room, fig: Figures, size: int) -> None:
     )
     await trio.aclose_forcefully(stream)
 
-    # (c) A fake tracker that announces a member named with a right-to-left override.
-    tracker = A.FakeTracker(free_port())
+    # (c) A fake tracker that sends its newcomer hostile names and reasons.
+    evil = A.member(A.fresh_id(), "\u202eevil")
+    carol = A.member(A.fresh_id(), "carol")
+    bad_reason = "gone\x1b[2J\u2028\u202e"
+    cases = {
+        "announces a member named '\\u202eevil'": ([], [{"t": "joined", "member": evil}]),
+        "welcomes with a member named '\\u202eevil'": ([evil], []),
+        "says carol left for 'gone ESC[2J U+2028 U+202E'": (
+            [carol],
+            [{"t": "left", "node_id": carol["node_id"], "reason": bad_reason}],
+        ),
+    }
+    for label, (others, frames) in cases.items():
+        fig.notes.append(f"fake tracker {label}: " + await fake_tracker_case(room, others, frames))
+
+
+async def fake_tracker_case(room: Room, others: list[dict], frames: list[dict]) -> str:
+    tracker = A.FakeTracker(free_port(), others=others)
     async with trio.open_nursery() as nursery:
         await nursery.start(tracker.serve)
         newbie = await A.spawn_raw_node(room.swarm, "newbie", f"127.0.0.1:{tracker.port}")
-        await newbie.wait_for(event="ready")
-        evil = A.member(A.fresh_id(), "\u202eevil")
-        await tracker.send({"t": "joined", "member": evil})
-        carol = A.member(A.fresh_id(), "carol")
-        await tracker.send({"t": "joined", "member": carol})
-        await tracker.send(
-            {"t": "left", "node_id": carol["node_id"], "reason": "gone\x1b[2J\u2028\u202e"}
-        )
-        await tracker.send(A.chat(tracker.node_id, 1, "barrier"))
-        await newbie.first_within(3, event="message", text="barrier")
-        bidi = [e for e in newbie.find(event="peer_joined") if "\u202e" in e["username"]]
-        left = newbie.find(event="peer_left", node_id=carol["node_id"])
-        fig.notes.append(
-            f"fake tracker announces '\\u202eevil': {'reported' if bidi else 'not reported'}; "
-            f"a leave reason with ESC/U+2028/U+202E: {'reported' if left else 'not reported'}; "
-            f"raw on newbie's stdout: {', '.join(raw_unsafe(newbie)) or 'none'}; "
-            f"newbie alive: {newbie.returncode is None}"
-        )
-        newbie.signal(9)
-        nursery.cancel_scope.cancel()
+        try:
+            await newbie.wait_for(event="ready", timeout=15)
+            for payload in frames:
+                await tracker.send(payload)
+            await tracker.send(A.chat(tracker.node_id, 1, "barrier"))
+            with trio.move_on_after(5):
+                async with trio.open_nursery() as first:
+
+                    async def barrier() -> None:
+                        await newbie.wait_for(event="message", text="barrier")
+                        first.cancel_scope.cancel()
+
+                    async def dropped() -> None:
+                        await tracker.closed.wait()
+                        first.cancel_scope.cancel()
+
+                    first.start_soon(barrier)
+                    first.start_soon(dropped)
+            names = [e["username"] for e in newbie.find(event="peer_joined")]
+            left = [e["reason"] for e in newbie.find(event="peer_left")]
+            return (
+                f"peer_joined {names!r}, peer_left {left!r}, "
+                f"{'newbie dropped the tracker' if tracker.closed.is_set() else 'still connected'}"
+                f", raw on stdout: {', '.join(raw_unsafe(newbie)) or 'none'}, "
+                f"alive: {newbie.returncode is None}"
+            )
+        except AssertionError:
+            return f"newbie never ready (exit {newbie.returncode})"
+        finally:
+            newbie.signal(9)
+            nursery.cancel_scope.cancel()
 
 
 ATTACKS: dict[str, tuple[str, Callable[[Room, Figures, int], Awaitable[None]]]] = {

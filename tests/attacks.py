@@ -361,20 +361,25 @@ async def _read(stream: trio.SocketStream, pong: bool) -> None:
 
 class FakeTracker:
     """Holds a tracker address and plays the tracker for one node that joins through it: it
-    answers the join with a welcome listing only itself, pings every 0.2 s, and sends whatever
-    the test wants, as the tracker would (announcements, chat, farewells)."""
+    answers the join with a welcome listing itself (and ``others``), pings every 0.2 s, and
+    sends whatever the test wants, as the tracker would (announcements, chat, farewells)."""
 
-    def __init__(self, port: int, *, username: str = "faketracker") -> None:
+    def __init__(
+        self, port: int, *, username: str = "faketracker", others: Sequence[dict] = ()
+    ) -> None:
         self.port = port
         self.node_id = fresh_id("tracker")
         self.username = username
+        self.others = list(others)
         self.victim_hello: dict[str, Any] | None = None
-        self.closed = trio.Event()  # the victim closed the connection
-        self.received = bytearray()
+        self.closed = trio.Event()  # the victim closed the connection (or never came)
         self._stream: trio.SocketStream | None = None
         self._joined = trio.Event()
+        self._sending = trio.Lock()  # the pinger and the test both send
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen, let one node join, then serve it until it closes; the address is let go as
+        soon as that node has connected."""
         listeners = await trio.open_tcp_listeners(self.port, host=LOOPBACK)
         task_status.started()
         try:
@@ -384,42 +389,48 @@ class FakeTracker:
                 await listener.aclose()
         self._stream = stream
         try:
-            data = b""
-            while not (frames := split_frames(data)):
-                chunk = await stream.receive_some(65536)
-                if not chunk:
-                    return
-                data += chunk
-            self.victim_hello = frames[0]
-            me = member(self.node_id, self.username)
-            greeting = {**hello(self.node_id, join=False, username=self.username)}
-            welcome = {"t": "welcome", "members": [me], "tracker": self.node_id}
-            await stream.send_all(frame(greeting) + frame(welcome))
-            self._joined.set()
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._ping)
-                while chunk := await stream.receive_some(65536):
-                    self.received += chunk[: max(0, (1 << 20) - len(self.received))]
-                nursery.cancel_scope.cancel()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._greet(stream)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._ping)
+                    await _read(stream, pong=False)
+                    nursery.cancel_scope.cancel()
         finally:
             self.closed.set()
             await trio.aclose_forcefully(stream)
 
+    async def _greet(self, stream: trio.SocketStream) -> None:
+        data = b""
+        while not (frames := split_frames(data)):
+            chunk = await stream.receive_some(65536)
+            if not chunk:
+                raise trio.BrokenResourceError("closed before its hello")
+            data += chunk
+        self.victim_hello = frames[0]
+        me = member(self.node_id, self.username)
+        greeting = hello(self.node_id, join=False, username=self.username)
+        welcome = {"t": "welcome", "members": [me, *self.others], "tracker": self.node_id}
+        async with self._sending:
+            await stream.send_all(frame(greeting) + frame(welcome))
+        self._joined.set()
+
     async def _ping(self) -> None:
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            while True:
-                await self.send({"t": "ping", "priority": 0})
-                await trio.sleep(0.2)
+        while await self.send({"t": "ping", "priority": 0}):
+            await trio.sleep(0.2)
 
     async def joined(self, timeout: float = 10.0) -> None:
         with trio.fail_after(timeout):
             await self._joined.wait()
 
-    async def send(self, payload: Any) -> None:
+    async def send(self, payload: Any) -> bool:
+        """Send a frame to the node; False when it is gone."""
         assert self._stream is not None, "nobody joined yet"
-        await self._stream.send_all(frame(payload))
+        try:
+            async with self._sending:
+                await self._stream.send_all(frame(payload))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
 
 
 # -- the victim, seen from /proc ---------------------------------------------------------------
