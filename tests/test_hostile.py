@@ -1,0 +1,422 @@
+"""Hostile peers end to end (issue 7): real `peerchat --headless` processes on loopback, attacked
+with what once killed, bloated or jammed a node, each at a size the suite can afford.
+
+After every attack the room must be unharmed: both members alive, chatting both ways, no
+traceback in their stderr or logs, their descriptors back near where they were. Memory is read
+from /proc (VmHWM is the process's peak resident size, VmRSS the present one). The attackers are
+in ``attacks.py``; ``scripts/attack.py`` runs the same attacks at the issue's full size and prints
+figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+from attacks import (
+    FakeTracker,
+    RawProc,
+    connect,
+    fd_count,
+    fresh_id,
+    hwm_kib,
+    nested_text_chat,
+    nested_type_frame,
+    open_flood,
+    partial_frame,
+    poke,
+    read_until_closed,
+    rss_kib,
+    spawn_raw_node,
+    split_frames,
+)
+from attacks import chat as chat_frame
+from attacks import frame as frame_of
+from attacks import hello as hello_frame
+from attacks import long_version_hello as version_hello
+from attacks import member as member_map
+from e2e_helpers import Swarm, free_port, wait_mesh
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+MIB = 1024  # KiB per MiB: /proc reports KiB
+
+# The node's limits (peerchat.config.Config defaults) that these tests lean on.
+ADMIT_TIMEOUT = 2.0  # a direct hello the tracker has not announced is let go after this
+FRAME_TIMEOUT = 5.0  # a begun frame must be whole by then
+MAX_PENDING = 256  # connections from non-members, in all
+MAX_PENDING_PER_ADDRESS = 64
+
+# 150 peers each holding 1 MiB - 1 B of a frame would make the node hold 150 MiB more than its
+# ~30 MiB at rest, were each buffered. Partial frames over 80 KiB share a 32 MiB budget, so the
+# node should stay near 30 + 32 + copies: 150 MiB leaves room for the allocator and still fails
+# a node that buffers them all.
+RSS_PEAK_PARTIAL_MIB = 150
+# Once the attackers are gone the node must give most of it back: the budget, at most, may stay
+# with the allocator.
+RSS_AFTER_ABOVE_BASELINE_MIB = 40
+# Floods of small hellos (hundreds of connections) cost a few MiB; anything near this is a leak.
+RSS_PEAK_FLOOD_MIB = 100
+# Descriptors: the node's own (listeners, log, stdio, its member connections) come back within
+# this many once the attack is over.
+FD_SLACK = 3
+# While held, a flood from non-members may occupy at most the pending cap, plus connections
+# that were accepted and are being refused at the moment of a sample.
+FD_FLOOD_SLACK = 32
+
+SAFE_RAW = {
+    "U+2028": "\u2028".encode(),
+    "U+2029": "\u2029".encode(),
+    "U+0085": "\u0085".encode(),
+    "U+202E": "\u202e".encode(),
+    "U+200F": "\u200f".encode(),
+    "ESC": b"\x1b",
+    "BEL": b"\x07",
+}
+
+
+@pytest.fixture
+async def swarm(tmp_path: Path) -> AsyncIterator[Swarm]:
+    async with trio.open_nursery() as nursery:
+        room = Swarm(nursery, tmp_path)
+        try:
+            yield room
+        finally:
+            await room.aclose()
+            nursery.cancel_scope.cancel()
+
+
+async def two_members(swarm: Swarm) -> tuple[RawProc, RawProc]:
+    """``target`` founds the room (the tracker) and ``friend`` joins it."""
+    target = await spawn_raw_node(swarm, "target", swarm.tracker_addr)
+    await target.wait_for(event="ready")
+    friend = await spawn_raw_node(swarm, "friend", swarm.tracker_addr)
+    await friend.wait_for(event="ready")
+    await wait_mesh([target, friend])
+    return target, friend
+
+
+_said = 0
+
+
+async def chat_both_ways(a: RawProc, b: RawProc, timeout: float = 10.0) -> None:
+    """Each says a line and the other shows it once, as from the sender."""
+    global _said
+    for sender, receiver in ((a, b), (b, a)):
+        _said += 1
+        text = f"line {_said} from {sender.name}"
+        await sender.send(text)
+        event = await receiver.wait_for(event="message", text=text, timeout=timeout)
+        assert event["from_id"] == sender.node_id and event["own"] is False
+
+
+async def assert_unharmed(*procs: RawProc) -> None:
+    for proc in procs:
+        assert proc.returncode is None, proc.describe()
+    await chat_both_ways(procs[0], procs[1])
+    for proc in procs:
+        assert "Traceback" not in proc.stderr(), proc.describe()
+        assert "Traceback" not in proc.log(), proc.describe()
+        assert "internal error" not in proc.log(), proc.describe()
+
+
+def assert_log_lines_short(proc: RawProc, limit: int = 400) -> None:
+    """Peer data is quoted short and flat: no log line grows with what a peer sent."""
+    longest = max(proc.log().splitlines(), key=len, default="")
+    assert len(longest) < limit, longest[:500]
+
+
+def assert_no_raw_unsafe(proc: RawProc) -> None:
+    """No control, bidi or line-separator character reaches stdout unescaped."""
+    data = b"\n".join(proc.raw_lines)
+    found = [name for name, raw in SAFE_RAW.items() if raw in data]
+    assert not found, f"raw {found} on {proc.name}'s stdout\n{proc.describe()}"
+
+
+async def fds_back_near(pid: int, baseline: int, timeout: float = 10.0) -> int:
+    """Wait (bounded) until the process has at most ``baseline + FD_SLACK`` descriptors."""
+    with trio.move_on_after(timeout):
+        while (count := fd_count(pid)) > baseline + FD_SLACK:
+            await trio.sleep(0.05)  # polling /proc, bounded by the deadline above
+        return count
+    return fd_count(pid)
+
+
+class Peaks:
+    """The most descriptors a process had, sampled 20 times a second while running."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.fds = 0
+
+    async def run(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.fds = max(self.fds, fd_count(self.pid))
+                await trio.sleep(0.05)
+
+
+async def wait_log_quiet(proc: RawProc, needle: str) -> str:
+    line = await proc.wait_log(needle)
+    assert len(line) < 400, line[:500]
+    return line
+
+
+# -- the killers: one frame each, any of which used to end a node --------------------------------
+
+
+async def test_a_300000_character_version_is_refused_without_quoting_it(swarm: Swarm) -> None:
+    target, friend = await two_members(swarm)
+    # The killer itself: larger than any hello may be.
+    name, answer, closed = await poke(swarm.tracker_port, version_hello(300_000))
+    assert closed and len(answer) < 1024, len(answer)
+    assert b"\x00" * 16 not in answer
+    await wait_log_quiet(target, name)
+    # A long version that fits a hello-sized frame: refused, in the node's own words.
+    name, answer, closed = await poke(swarm.tracker_port, version_hello(2000))
+    assert closed, "a refused peer is disconnected"
+    (refusal,) = split_frames(answer)
+    assert refusal["t"] == "refuse" and refusal["retry"] is False, refusal
+    assert "version" in refusal["reason"], refusal
+    assert "\x00" not in refusal["reason"] and "\\x00" not in refusal["reason"], refusal
+    assert len(answer) < 256, answer
+    line = await wait_log_quiet(target, name)
+    assert "refusing" in line, line
+    await assert_unharmed(target, friend)
+    assert_log_lines_short(target)
+
+
+async def test_a_type_nested_1000_deep_before_the_hello_is_refused(swarm: Swarm) -> None:
+    target, friend = await two_members(swarm)
+    name, answer, closed = await poke(swarm.tracker_port, nested_type_frame(1000))
+    assert closed and answer == b"", answer[:100]
+    line = await wait_log_quiet(target, name)
+    assert "dropping connection" in line and "[[" not in line, line
+    await assert_unharmed(target, friend)
+    assert_log_lines_short(target)
+
+
+async def test_a_chat_nested_1000_deep_after_a_valid_hello_ends_that_connection(
+    swarm: Swarm,
+) -> None:
+    target, friend = await two_members(swarm)
+    hello = hello_frame(join=True)
+    stream = await connect(swarm.tracker_port)
+    await stream.send_all(frame_of(hello))
+    await target.wait_for(event="peer_joined", node_id=hello["node_id"])
+    await stream.send_all(nested_text_chat(hello["node_id"], 1000))
+    _, closed = await read_until_closed(stream, timeout=5)
+    await stream.aclose()
+    assert closed, "the node keeps a peer that sent a 1,000-deep chat"
+    left = await target.wait_for(event="peer_left", node_id=hello["node_id"])
+    assert len(left["reason"]) < 300 and "[[" not in left["reason"], left
+    await assert_unharmed(target, friend)
+    assert_log_lines_short(target)
+
+
+# -- strings from the network: checked where they enter, escaped where they leave ----------------
+
+
+async def test_a_host_with_a_newline_and_a_bell_is_refused(swarm: Swarm) -> None:
+    target, friend = await two_members(swarm)
+    hello = hello_frame(join=True, host="127.0.0.1\n12:00 <friend> type /quit now\a")
+    name, answer, closed = await poke(swarm.tracker_port, frame_of(hello))
+    assert closed
+    line = await wait_log_quiet(target, name)
+    assert "\a" not in line, line
+    await assert_unharmed(target, friend)  # a barrier: an announcement would have come by now
+    for proc in (target, friend):
+        assert not proc.find(event="peer_joined", node_id=hello["node_id"]), proc.describe()
+        assert_no_raw_unsafe(proc)
+
+
+async def test_chat_text_with_separators_and_bidi_is_escaped_in_json(swarm: Swarm) -> None:
+    target, friend = await two_members(swarm)
+    hello = hello_frame(join=True)
+    text = "one\u2028two\u2029three\u0085four \u202eevil\u200f end"
+    stream = await connect(swarm.tracker_port)
+    await stream.send_all(frame_of(hello) + frame_of(chat_frame(hello["node_id"], 1, text)))
+    shown = await target.wait_for(event="message", from_id=hello["node_id"])
+    await stream.aclose()
+    assert shown["text"] == text, "the text arrives whole, only escaped"
+    assert_no_raw_unsafe(target)
+    (line,) = [raw for raw in target.raw_lines if hello["node_id"].encode() + b":1" in raw]
+    assert b"\\u2028" in line and b"\\u0085" in line and b"\\u202e" in line, line
+    await assert_unharmed(target, friend)
+
+
+EVIL = member_map(fresh_id(), "\u202eevil")
+CAROL = member_map(fresh_id(), "carol")
+
+
+@pytest.mark.parametrize(
+    ("others", "frames"),
+    [
+        pytest.param([], [{"t": "joined", "member": EVIL}], id="announced-bidi-name"),
+        pytest.param([EVIL], [], id="welcome-bidi-name"),
+        pytest.param(
+            [],
+            [
+                {"t": "joined", "member": CAROL},
+                {"t": "left", "node_id": CAROL["node_id"], "reason": "bye\x1b[2J\u2028\u202e"},
+            ],
+            id="leave-reason-with-escapes",
+        ),
+        pytest.param(
+            [], [{"t": "joined", "member": {**CAROL, "host": "a\nb\x07"}}], id="announced-host"
+        ),
+    ],
+)
+async def test_names_and_reasons_from_a_hostile_tracker_never_reach_the_output_raw(
+    swarm: Swarm, others: list[dict], frames: list[dict]
+) -> None:
+    tracker = FakeTracker(free_port(), others=others)
+    await swarm.nursery.start(tracker.serve)
+    newbie = await spawn_raw_node(swarm, "newbie", f"127.0.0.1:{tracker.port}")
+    await newbie.wait_for(event="ready", timeout=15)
+    for payload in frames:
+        await tracker.send(payload)
+    # A barrier: the tracker's next chat line shows, or the newbie has dropped the tracker.
+    await tracker.send(chat_frame(tracker.node_id, 1, "barrier"))
+    with trio.move_on_after(10) as waited:
+        async with trio.open_nursery() as first:
+
+            async def shown() -> None:
+                await newbie.wait_for(event="message", text="barrier")
+                first.cancel_scope.cancel()
+
+            async def dropped() -> None:
+                await tracker.closed.wait()
+                first.cancel_scope.cancel()
+
+            first.start_soon(shown)
+            first.start_soon(dropped)
+    assert not waited.cancelled_caught, newbie.describe()
+    assert newbie.returncode is None, newbie.describe()
+    for event in newbie.find(event="peer_joined"):
+        assert "\u202e" not in event["username"] and "\n" not in event["addr"], newbie.describe()
+    for event in newbie.find(event="peer_left"):
+        assert "\x1b" not in event["reason"] and "\u202e" not in event["reason"], event
+    assert_no_raw_unsafe(newbie)
+    assert "Traceback" not in newbie.stderr() + newbie.log(), newbie.describe()
+    assert_log_lines_short(newbie)
+
+
+# -- memory and connections -------------------------------------------------------------------
+
+
+async def test_partial_frames_held_open_are_bounded_and_cut(swarm: Swarm) -> None:
+    target, friend = await two_members(swarm)
+    pid = target.process.pid
+    rss0, fd0 = rss_kib(pid), fd_count(pid)
+    partial = partial_frame()  # 1 MiB announced, all but one byte sent
+
+    def payload(i: int) -> tuple[bytes, bytes]:
+        return frame_of(hello_frame(join=True)), partial
+
+    async with open_flood(swarm.tracker_port, 150, payload) as flood:
+        await chat_both_ways(target, friend)  # the room goes on during the attack
+        # Every partial frame is cut: refused for the budget at once, or at its deadline.
+        assert await flood.all_closed(FRAME_TIMEOUT + 5), flood.summary()
+    peak = hwm_kib(pid)
+    assert peak < RSS_PEAK_PARTIAL_MIB * MIB, f"peak {peak // MIB} MiB (at rest {rss0 // MIB})"
+    fds = await fds_back_near(pid, fd0)
+    assert fds <= fd0 + FD_SLACK, (fd0, fds)
+    after = rss_kib(pid)
+    assert after < rss0 + RSS_AFTER_ABOVE_BASELINE_MIB * MIB, (rss0 // MIB, after // MIB)
+    await assert_unharmed(target, friend)
+
+
+async def test_direct_hellos_from_strangers_are_let_go_and_never_reported(swarm: Swarm) -> None:
+    target, friend = await two_members(swarm)
+    pid = friend.process.pid
+    fd0 = fd_count(pid)
+    peaks = Peaks(pid)
+    swarm.nursery.start_soon(peaks.run)
+    ids: list[str] = []
+
+    def payload(i: int) -> bytes:
+        hello = hello_frame(join=False)
+        ids.append(hello["node_id"])
+        return frame_of(hello)
+
+    async with open_flood(friend.port, 300, payload) as flood:
+        await chat_both_ways(target, friend)
+        # Over the per-address cap at once; the rest after the admission timeout.
+        assert await flood.all_closed(ADMIT_TIMEOUT + 5), flood.summary()
+    await assert_unharmed(target, friend)
+    for proc in (friend, target):
+        reported = [e for e in proc.find(event="peer_joined") if e["node_id"] in ids]
+        assert not reported, f"{len(reported)} strangers reported as joined by {proc.name}"
+    assert peaks.fds <= fd0 + MAX_PENDING_PER_ADDRESS + FD_FLOOD_SLACK, (fd0, peaks.fds)
+    assert hwm_kib(pid) < RSS_PEAK_FLOOD_MIB * MIB
+    assert await fds_back_near(pid, fd0) <= fd0 + FD_SLACK
+    assert "refusing a connection" in friend.log(), "a refusal is logged"
+    assert_log_lines_short(friend)
+
+
+async def test_idle_connections_from_many_addresses_cannot_lock_out_a_newcomer(
+    swarm: Swarm,
+) -> None:
+    target, friend = await two_members(swarm)
+    pid = target.process.pid
+    fd0 = fd_count(pid)
+    peaks = Peaks(pid)
+    swarm.nursery.start_soon(peaks.run)
+    sources = [f"127.0.0.{i}" for i in range(2, 12)]  # ten addresses, 60 each: under 64 apiece
+
+    def payload(i: int) -> bytes:
+        return frame_of(hello_frame(join=False))
+
+    async with open_flood(swarm.tracker_port, 600, payload, sources=sources) as flood:
+        await chat_both_ways(target, friend)
+        # The tracker address stays open to newcomers: strangers are let go in time.
+        late = await spawn_raw_node(swarm, "late", swarm.tracker_addr)
+        await late.wait_for(event="ready", timeout=15)
+        await wait_mesh([target, friend, late], timeout=15)
+        assert await flood.all_closed(ADMIT_TIMEOUT + 5), flood.summary()
+    await chat_both_ways(late, target)
+    await chat_both_ways(late, friend)
+    await late.close_stdin()
+    assert await late.wait_exit() == 0
+    await assert_unharmed(target, friend)
+    assert peaks.fds <= fd0 + 2 + MAX_PENDING + FD_FLOOD_SLACK, (fd0, peaks.fds)
+    assert hwm_kib(pid) < RSS_PEAK_FLOOD_MIB * MIB
+    assert await fds_back_near(pid, fd0) <= fd0 + FD_SLACK
+    for proc in (target, friend):
+        joined = {e["node_id"] for e in proc.find(event="peer_joined")}
+        assert joined <= {target.node_id, friend.node_id, late.node_id}, proc.describe()
+    assert "refusing a connection" in target.log()
+    assert_log_lines_short(target)
+
+
+async def test_a_peer_that_trickles_a_frame_is_cut_at_the_frame_deadline(swarm: Swarm) -> None:
+    target, friend = await two_members(swarm)
+    hello = hello_frame(join=True)
+    stream = await connect(swarm.tracker_port)
+    await stream.send_all(frame_of(hello) + partial_frame(4096, missing=2048))
+    started = trio.current_time()
+    # One byte now and then keeps the connection from ever being silent, never the frame whole.
+    with trio.move_on_after(FRAME_TIMEOUT + 5) as waited:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            async with trio.open_nursery() as nursery:
+
+                async def trickle() -> None:
+                    while True:
+                        await stream.send_all(b"\x00")
+                        await trio.sleep(0.1)
+
+                nursery.start_soon(trickle)
+                await read_until_closed(stream, FRAME_TIMEOUT + 5)
+                nursery.cancel_scope.cancel()
+    await stream.aclose()
+    assert not waited.cancelled_caught, "a trickled frame was never cut"
+    took = trio.current_time() - started
+    assert took < FRAME_TIMEOUT + 2, took
+    left = await target.wait_for(event="peer_left", node_id=hello["node_id"])
+    assert "frame" in left["reason"], left
+    await assert_unharmed(target, friend)
