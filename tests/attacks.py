@@ -9,6 +9,7 @@ over several remote addresses), must be a loopback one too.
   ``nested_type_frame``, ``nested_text_chat``) and ``partial_frame``;
 - one connection: ``poke`` sends bytes and reads until the node closes;
 - many connections: ``open_flood`` opens them, sends each its bytes once and holds them open;
+  ``sustain_flood`` keeps refilling whatever the node lets go, for a while;
 - a room of our own: ``FakeTracker`` plays the tracker for a node that joins through it;
 - the victim, from /proc: ``rss_kib``, ``hwm_kib``, ``fd_count``; and ``RawProc``, a node
   process whose stdout lines are kept as bytes.
@@ -331,6 +332,42 @@ async def open_flood(
             nursery.cancel_scope.cancel()
             for stream in streams:
                 stream.socket.close()
+
+
+async def sustain_flood(
+    port: int,
+    width: int,
+    payload: Callable[[int], bytes],
+    duration: float,
+    *,
+    sources: Sequence[str] = (LOOPBACK,),
+) -> int:
+    """Keep ``width`` connections to 127.0.0.1:port open for ``duration`` seconds: each sends
+    ``payload(n)`` and, as soon as the node closes it, is opened again (a flood that refills
+    whatever the node lets go). Returns how many connections were made in all."""
+    made = 0
+
+    async def worker(i: int) -> None:
+        nonlocal made
+        while True:
+            try:
+                stream = await connect(port, source=sources[i % len(sources)])
+            except OSError:
+                await trio.sleep(0.01)  # the node's backlog is full: try again at once, nearly
+                continue
+            made += 1
+            try:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await stream.send_all(payload(made))
+                await _read(stream, pong=False)
+            finally:
+                stream.socket.close()
+
+    with trio.move_on_after(duration):
+        async with trio.open_nursery() as nursery:
+            for i in range(width):
+                nursery.start_soon(worker, i)
+    return made
 
 
 async def _read(stream: trio.SocketStream, pong: bool) -> None:

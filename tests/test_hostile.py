@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from attacks import (
     rss_kib,
     spawn_raw_node,
     split_frames,
+    sustain_flood,
 )
 from attacks import chat as chat_frame
 from attacks import frame as frame_of
@@ -392,6 +394,33 @@ async def test_idle_connections_from_many_addresses_cannot_lock_out_a_newcomer(
         assert joined <= {target.node_id, friend.node_id, late.node_id}, proc.describe()
     assert "refusing a connection" in target.log()
     assert_log_lines_short(target)
+
+
+async def test_a_newcomer_reaches_a_member_that_strangers_keep_flooding(swarm: Swarm) -> None:
+    """Strangers from many addresses keep the member's pending slots full (each let go after
+    the admission timeout is replaced at once). A newcomer joins meanwhile: once the flood
+    stops, it and the member must be connected and chatting, not each missing from the other's
+    room for good."""
+    target, friend = await two_members(swarm)
+    sources = [f"127.0.0.{i}" for i in range(2, 12)]
+
+    def payload(n: int) -> bytes:
+        return frame_of(hello_frame(join=False))
+
+    async def newcomer() -> RawProc:
+        late = await spawn_raw_node(swarm, "late", swarm.tracker_addr)
+        await late.wait_for(event="ready", timeout=15)
+        return late
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(
+            partial(sustain_flood, sources=sources), friend.port, 2 * MAX_PENDING, payload, 3.0
+        )
+        await trio.sleep(0.5)  # the attack's schedule: the newcomer comes once the flood is on
+        late = await newcomer()
+    await wait_mesh([target, friend, late], timeout=15)
+    await chat_both_ways(late, friend)
+    await assert_unharmed(target, friend)
 
 
 async def test_a_peer_that_trickles_a_frame_is_cut_at_the_frame_deadline(swarm: Swarm) -> None:
