@@ -1,17 +1,29 @@
-"""Multi-host: real `peerchat --headless` processes, one per host, each host a network namespace
-(tests/netns.py) on one switch; partitions and cut links made by moving or breaking the hosts'
-links, the way a real network fails.
+"""Multi-host (issue 8): real `peerchat --headless` processes, one per host, each host a network
+namespace (tests/netns.py) on one switch; partitions and cut links are made by moving or
+breaking the hosts' links, the way a real network fails, never by signalling the processes.
+
+Every node of the room runs the same command, as users on five computers would:
+``peerchat --headless --ephemeral --username hN --host 10.77.0.N --port 6000 --tracker
+10.77.0.1:5000``; host 1 is where the room was founded (its home address). Every wait has a
+deadline; "one room" is checked with ``/who`` on every live node: each lists exactly the live
+nodes and marks the same one of them as tracker.
 
 Skipped, with the reason, where namespaces cannot be made (not root, no `ip`).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
-from netns import PREFIX, Lan, ip, lan_or_skip, namespaces, sweep_stale
+import trio
+from e2e_helpers import Event, Proc, Swarm
+from netns import PREFIX, Lan, ip, lan_or_skip, namespaces, start_peerchat, sweep_stale
 
 # ---------------------------------------------------------------------------------------------
 # The harness itself: reachability, partitions, cuts, with plain sockets (no peerchat).
@@ -158,3 +170,357 @@ def test_harness_removes_its_namespaces_and_sweeps_stale_ones() -> None:
         assert sweep_stale() == [stale]
         assert set(names) <= set(namespaces())  # a live run's namespaces stay
     assert not set(names) & set(namespaces())
+
+
+# ---------------------------------------------------------------------------------------------
+# The scenarios of issue 8, with peerchat.
+#
+# Stated times, each measured and printed by its test.
+
+JOIN_WITHIN = 5.0  # a newcomer's process start to its ready (Python start-up included)
+FAILOVER_WITHIN = 5.0  # tracker killed -> the survivors are one room with a new tracker
+MERGE_WITHIN = 5.0  # a fresh node on the founder's host started -> one room with the survivors
+HEAL_WITHIN = 5.0  # partition healed -> one room (issue 8's target)
+NOTICE_WITHIN = 6.0  # a cut link -> both ends report it (keepalive 1 s, link timeout 3 s)
+REPAIR_WITHIN = 6.0  # a mended link -> both ends exchange messages again
+PARTITION = 5.0  # how long the partition lasts
+ROOM = 5  # hosts in the room; two more hosts are left free for newcomers
+PORT = 6000
+HOME = "10.77.0.1:5000"  # the room's tracker address, on host 1
+
+
+class Net:
+    """The hosts of one test and the peerchat processes on them."""
+
+    def __init__(self, lan: Lan, swarm: Swarm) -> None:
+        self.lan = lan
+        self.swarm = swarm
+        self.host_of: dict[str, int] = {}
+
+    async def start(
+        self, host: int, name: str | None = None, tracker: str = HOME, wait: bool = True
+    ) -> Proc:
+        """``peerchat`` on ``host`` as every user runs it; with ``wait``, once it is ready."""
+        name = name or f"h{host}"
+        proc = await start_peerchat(
+            self.swarm, self.lan, host, name,
+            "--headless", "--ephemeral", "--username", name,
+            "--host", self.lan.addr(host), "--port", str(PORT), "--tracker", tracker,
+        )  # fmt: skip
+        self.host_of[name] = host
+        if wait:
+            await proc.wait_for(event="ready", timeout=JOIN_WITHIN + 5)
+        return proc
+
+    async def room(self) -> list[Proc]:
+        """h1 founds the room; h2..h5 start together and join; returns once it is one room."""
+        founder = await self.start(1)
+        assert founder.ready["role"] == "tracker", founder.describe()
+        others = [await self.start(h, wait=False) for h in range(2, ROOM + 1)]
+        for proc in others:
+            await proc.wait_for(event="ready", timeout=JOIN_WITHIN + 5)
+        procs = [founder, *others]
+        await wait_one_room(procs, within=10)
+        return procs
+
+    def live(self) -> list[Proc]:
+        return [p for p in self.swarm.procs if p.returncode is None and p.find(event="ready")]
+
+
+@pytest.fixture
+async def net(tmp_path: Path) -> AsyncIterator[Net]:
+    with lan_or_skip(ROOM + 2) as lan:
+        async with trio.open_nursery() as nursery:
+            swarm = Swarm(nursery, tmp_path)
+            try:
+                yield Net(lan, swarm)
+            finally:
+                await swarm.aclose()
+                nursery.cancel_scope.cancel()
+
+
+async def who(proc: Proc) -> Event:
+    since = len(proc.events)
+    await proc.send("/who")
+    return await proc.wait_for(event="who", since=since, timeout=5)
+
+
+def _view(event: Event) -> tuple[frozenset[str], list[str]]:
+    """(node ids listed, node ids marked tracker) in one ``who`` event."""
+    peers = event["peers"]
+    return frozenset(p["node_id"] for p in peers), [p["node_id"] for p in peers if p["tracker"]]
+
+
+async def wait_one_room(procs: list[Proc], within: float) -> tuple[float, Proc]:
+    """Ask every node ``/who`` until each lists exactly ``procs`` and marks the same one of them
+    as tracker. Returns (seconds it took, the tracker); fails after ``within`` s, showing what
+    each node listed last."""
+    start = trio.current_time()
+    ids = frozenset(p.node_id for p in procs)
+    by_id = {p.node_id: p for p in procs}
+    views: dict[str, tuple[frozenset[str], list[str]]] = {}
+    with trio.move_on_after(within):
+        while True:
+            views = {p.name: _view(await who(p)) for p in procs}
+            trackers = {tuple(t) for _, t in views.values()}
+            if all(listed == ids for listed, _ in views.values()) and len(trackers) == 1:
+                (tracker,) = trackers
+                if len(tracker) == 1 and tracker[0] in ids:
+                    return trio.current_time() - start, by_id[tracker[0]]
+            await trio.sleep(0.05)  # polling, bounded by the deadline above
+    names = {p.node_id: p.name for p in procs}
+
+    def show(node_ids) -> list[str]:
+        return sorted(names.get(n, n[:8]) for n in node_ids)
+
+    lines = [
+        f"  {name} lists {show(listed)}, tracker {show(t)}" for name, (listed, t) in views.items()
+    ]
+    raise AssertionError(f"not one room of {show(ids)} after {within} s:\n" + "\n".join(lines))
+
+
+async def say_and_expect(sender: Proc, text: str, receivers: list[Proc], timeout=10.0) -> None:
+    """``sender`` says ``text``; each receiver shows it, once, from ``sender``."""
+    await sender.send(text)
+    await sender.wait_for(event="message", text=text, own=True, timeout=timeout)
+    for proc in receivers:
+        event = await proc.wait_for(event="message", text=text, timeout=timeout)
+        assert event["from_id"] == sender.node_id
+    for proc in receivers:
+        assert len(proc.messages(text)) == 1, proc.describe()
+
+
+async def kill(proc: Proc) -> None:
+    proc.signal(signal.SIGKILL)
+    await proc.wait_exit()
+
+
+def others(procs: list[Proc], *left_out: Proc) -> list[Proc]:
+    return [p for p in procs if p not in left_out]
+
+
+# (a) ------------------------------------------------------------------------------------------
+
+
+async def test_after_the_tracker_dies_newcomers_join_through_a_member_and_a_list(
+    net: Net,
+) -> None:
+    procs = await net.room()
+    h1 = procs[0]
+    await kill(h1)
+    survivors = others(procs, h1)
+    took, tracker = await wait_one_room(survivors, within=FAILOVER_WITHIN)
+    print(f"failover across hosts: one room of 4 with {tracker.name} as tracker in {took:.2f} s")
+
+    # Through a member that is not the tracker (h3, or h4 if h3 is the tracker).
+    member = next(p for p in survivors[1:] if p is not tracker)
+    started = trio.current_time()
+    h6 = await net.start(6, tracker=f"{member.ready['addr']}")
+    took_member = trio.current_time() - started
+    # Through a list whose head is dead: nobody holds the home address on host 1 any more.
+    started = trio.current_time()
+    h7 = await net.start(7, tracker=f"{HOME},10.77.0.2:{PORT}")
+    took_list = trio.current_time() - started
+    print(
+        f"joined through member {member.name} in {took_member:.2f} s, "
+        f"through a list with a dead head in {took_list:.2f} s (process start included)"
+    )
+    for newcomer in (h6, h7):
+        assert newcomer.ready["role"] == "peer", newcomer.describe()
+    assert took_member < JOIN_WITHIN and took_list < JOIN_WITHIN
+    room = [*survivors, h6, h7]
+    _, still = await wait_one_room(room, within=5)
+    assert still is tracker  # the newcomers deposed nobody
+    await say_and_expect(h6, "h6 is in", others(room, h6))
+    await say_and_expect(h7, "h7 is in", others(room, h7))
+
+
+# (b) ------------------------------------------------------------------------------------------
+
+
+async def test_a_fresh_node_on_the_founders_host_merges_into_the_surviving_room(
+    net: Net,
+) -> None:
+    procs = await net.room()
+    h1 = procs[0]
+    await kill(h1)
+    survivors = others(procs, h1)
+    _, tracker = await wait_one_room(survivors, within=FAILOVER_WITHIN)
+
+    # The same command on host 1 again: nobody holds the home address, so it founds a room
+    # there, which the survivors' tracker, knocking on the home address, must meet and merge.
+    started = trio.current_time()
+    fresh = await net.start(1, "h1b")
+    room = [*survivors, fresh]
+    _, merged_tracker = await wait_one_room(room, within=MERGE_WITHIN + 10)
+    took = trio.current_time() - started
+    print(
+        f"fresh node on host 1 (ready as {fresh.ready['role']}): one room of 5 "
+        f"{took:.2f} s after its start, tracker {merged_tracker.name} (was {tracker.name})"
+    )
+    assert took < MERGE_WITHIN, f"merged after {took:.2f} s, stated {MERGE_WITHIN} s"
+    await say_and_expect(fresh, "h1b is in", survivors)
+    await say_and_expect(survivors[-1], "welcome h1b", others(room, survivors[-1]))
+
+
+# (c) ------------------------------------------------------------------------------------------
+
+
+async def test_a_partition_of_5_s_heals_into_one_room(net: Net) -> None:
+    procs = await net.room()
+    side_a, side_b = procs[:2], procs[2:]  # {h1, h2} | {h3, h4, h5}
+    since = {p.name: len(p.events) for p in procs}
+
+    net.lan.partition([1, 2])
+    split_at = trio.current_time()
+    # Each side sees the other side leave, and side B elects a tracker of its own.
+    for side, far in ((side_a, side_b), (side_b, side_a)):
+        for proc in side:
+            for gone in far:
+                await proc.wait_for(
+                    event="peer_left", node_id=gone.node_id, since=since[proc.name],
+                    timeout=PARTITION,
+                )  # fmt: skip
+    b_ids = {p.node_id for p in side_b}
+    for proc in side_b:
+        await proc.wait_for(
+            event="tracker", predicate=lambda e: e["node_id"] in b_ids, since=since[proc.name],
+            timeout=PARTITION,
+        )  # fmt: skip
+    await trio.sleep_until(split_at + PARTITION)  # the fault schedule: the partition lasts 5 s
+
+    net.lan.heal()
+    took, tracker = await wait_one_room(procs, within=HEAL_WITHIN + 25)
+    print(
+        f"partition of {PARTITION:.0f} s healed: one room in {took:.2f} s, tracker {tracker.name}"
+    )
+    assert took <= HEAL_WITHIN, f"one room {took:.2f} s after healing, stated {HEAL_WITHIN} s"
+    await say_and_expect(procs[0], "from side a", side_b)
+    await say_and_expect(procs[4], "from side b", side_a)
+
+
+# (d) ------------------------------------------------------------------------------------------
+
+
+async def test_a_cut_between_two_members_is_noticed_and_repaired(net: Net) -> None:
+    procs = await net.room()
+    h3, h4 = procs[2], procs[3]  # neither is the tracker: h1 founded the room and keeps it
+    since = {p.name: len(p.events) for p in procs}
+
+    net.lan.cut(3, 4)
+    cut_at = trio.current_time()
+    noticed = []
+    for proc, other in ((h3, h4), (h4, h3)):
+        event = await proc.wait_for(
+            event="peer_left", node_id=other.node_id, since=since[proc.name],
+            timeout=NOTICE_WITHIN,
+        )  # fmt: skip
+        noticed.append(f"{proc.name} after {event['_at'] - cut_at:.2f} s ({event['reason']})")
+    print("cut noticed: " + ", ".join(noticed))
+    # Only that link: nobody else lost anybody.
+    for proc in others(procs, h3, h4):
+        assert not proc.find(event="peer_left", since=since[proc.name]), proc.describe()
+
+    since = {p.name: len(p.events) for p in procs}
+    net.lan.mend(3, 4)
+    mended_at = trio.current_time()
+    for proc, other in ((h3, h4), (h4, h3)):
+        await proc.wait_for(
+            event="peer_joined", node_id=other.node_id, since=since[proc.name],
+            timeout=REPAIR_WITHIN,
+        )  # fmt: skip
+    await say_and_expect(h3, "h3 to h4 after mending", [h4], timeout=REPAIR_WITHIN)
+    await say_and_expect(h4, "h4 to h3 after mending", [h3], timeout=REPAIR_WITHIN)
+    print(
+        f"link repaired, messages both ways {trio.current_time() - mended_at:.2f} s after mending"
+    )
+    await wait_one_room(procs, within=5)
+
+
+# (e) ------------------------------------------------------------------------------------------
+
+
+def names_member(event: Event, proc: Proc) -> bool:
+    """True if ``event`` names ``proc`` (by node id or username) anywhere in its values."""
+    text = json.dumps({k: v for k, v in event.items() if k != "event"})
+    return proc.node_id in text or f'"{proc.name}"' in text
+
+
+async def test_messages_to_an_unreachable_member_are_reported_then_delivered(net: Net) -> None:
+    procs = await net.room()
+    h3, h4 = procs[2], procs[3]
+    rest = others(procs, h3, h4)
+    since = len(h3.events)
+
+    net.lan.cut(3, 4)
+    # Sent at once, before anybody can know of the cut, and again once h3 has noticed it.
+    await h3.send("sent into the cut")
+    await h3.wait_for(event="peer_left", node_id=h4.node_id, since=since, timeout=NOTICE_WITHIN)
+    await h3.send("sent while h4 is known to be away")
+    for text in ("sent into the cut", "sent while h4 is known to be away"):
+        own = await h3.wait_for(event="message", text=text, own=True)
+        for proc in rest:
+            await proc.wait_for(event="message", text=text, from_id=h3.node_id)
+        # The sender is told, naming h4.
+        await h3.wait_for(
+            event="undelivered", predicate=lambda e, own=own: names_member(e, h4)
+            and (own["id"] in json.dumps(e) or own["text"] in json.dumps(e)),
+            timeout=NOTICE_WITHIN,
+        )  # fmt: skip
+    assert not h4.messages("sent into the cut")
+
+    net.lan.mend(3, 4)
+    mended_at = trio.current_time()
+    first = await h4.wait_for(event="message", text="sent into the cut", timeout=REPAIR_WITHIN)
+    second = await h4.wait_for(
+        event="message", text="sent while h4 is known to be away", timeout=REPAIR_WITHIN
+    )
+    print(f"held messages reached h4 {second['_at'] - mended_at:.2f} s after mending")
+    assert first["from_id"] == second["from_id"] == h3.node_id
+    assert h4.events.index(first) < h4.events.index(second)  # one sender's order is kept
+    await say_and_expect(h3, "and after", [h4, *rest])
+    for proc in [h4, *rest]:
+        for text in ("sent into the cut", "sent while h4 is known to be away"):
+            assert len(proc.messages(text)) == 1, proc.describe()
+
+
+# (f) ------------------------------------------------------------------------------------------
+
+# A minute long: run only when asked, with PEERCHAT_SLOW=1 (the `slow` mark says why).
+slow = pytest.mark.skipif(
+    not os.environ.get("PEERCHAT_SLOW"), reason="a minute of churn; set PEERCHAT_SLOW=1 to run it"
+)
+CHURN_FOR = 60.0
+CHURN_EVERY = 5.0
+CHURN_SETTLE = 15.0  # after the last restart -> one room
+
+
+@pytest.mark.slow
+@slow
+async def test_churn_kill_the_tracker_every_5_s_for_a_minute_ends_in_one_room(net: Net) -> None:
+    procs = await net.room()
+    host_of = {p.name: i + 1 for i, p in enumerate(procs)}
+    live = list(procs)
+    began = trio.current_time()
+    kills = []
+    round_ = 0
+    while trio.current_time() - began < CHURN_FOR:
+        round_ += 1
+        next_at = trio.current_time() + CHURN_EVERY
+        # The tracker as some long-lived member sees it (it may be wrong: churn is churn).
+        views = [_view(await who(p)) for p in live]
+        tracker_ids = [t[0] for _, t in views if t]
+        victim = next((p for p in live if p.node_id in tracker_ids), live[0])
+        host = host_of[victim.name]
+        await kill(victim)
+        live.remove(victim)
+        fresh = await net.start(host, f"h{host}r{round_}", wait=False)
+        host_of[fresh.name] = host
+        kills.append(f"{victim.name}@h{host}")
+        await fresh.wait_for(event="ready", timeout=JOIN_WITHIN + 5)
+        live.append(fresh)
+        await trio.sleep_until(next_at)  # the fault schedule
+    print(f"churn: {round_} kills ({', '.join(kills)})")
+    took, tracker = await wait_one_room(live, within=CHURN_SETTLE)
+    print(f"churn over: one room of {len(live)} in {took:.2f} s, tracker {tracker.name}")
+    await say_and_expect(live[0], "after the churn", live[1:])
