@@ -9,22 +9,30 @@ Two event loops meet here, and each piece of state belongs to one of them:
 
 Crossing over:
 
-- trio -> prompt: `show` formats the event (pure functions below) and hands the text to the asyncio
-  loop with `call_soon_threadsafe`; a printer task there prints it with `run_in_terminal`, which
-  hides the prompt, prints, and redraws the prompt with the half-typed text intact. Events that
-  come before the loop exists are buffered; events after it ended are printed straight away.
+- trio -> prompt: `show` puts the event into a `Backlog` (peerchat/backlog.py) under a lock and
+  wakes the asyncio loop with `call_soon_threadsafe` only when the backlog was empty: one wakeup
+  per batch, not per event, and no formatting in the node's thread. A printer task there takes
+  a batch (at most about a thousand lines), formats just those, and prints them as one block with
+  `run_in_terminal`, which hides the prompt, prints, and redraws it with the half-typed text
+  intact. When the screen falls more than a second behind, the backlog shows the newest messages
+  and sums up the older ones per sender ("... 18,000 more messages from mallory"); joins, leaves,
+  tracker changes, member lists and errors are never skipped. Events that come before the loop
+  exists wait in the backlog; events after it ended are printed straight away.
 - prompt -> trio: each typed line is parsed with `commands.parse_line`; messages and /who go to
   the node through `trio.from_thread.run_sync`. Quitting ends the thread, and `drive` calls
   `node.quit()` back in trio.
+
+Text from the network goes through `safe_text.visible` on its way to the screen: control,
+format (bidi) and line-separator characters are replaced by U+FFFD, never sent to the terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
-import unicodedata
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +44,7 @@ from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.formatted_text import FormattedText
 
 from peerchat import commands
+from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
     Error,
     Event,
@@ -47,6 +56,7 @@ from peerchat.events import (
     Who,
 )
 from peerchat.membership import Member
+from peerchat.safe_text import visible
 
 # ---------------------------------------------------------------------------------------------
 # Formatting: pure functions from events to prompt_toolkit FormattedText.
@@ -73,20 +83,18 @@ TOOLBAR_STYLE = "reverse"
 
 def clock(now: float) -> str:
     """Local wall-clock time as HH:MM:SS."""
-    return time.strftime("%H:%M:%S", time.localtime(now))
+    return _clock_at(int(now))
+
+
+@functools.lru_cache(maxsize=8)
+def _clock_at(second: int) -> str:
+    # A batch of a thousand lines shares a handful of seconds: format each second once.
+    return time.strftime("%H:%M:%S", time.localtime(second))
 
 
 def name_style(username: str) -> str:
     """The colour of one sender, the same in every process and every run (unlike `hash`)."""
     return PALETTE[zlib.crc32(username.encode("utf-8", "replace")) % len(PALETTE)] + " bold"
-
-
-def clean(text: str) -> str:
-    """Make remote text safe to print: control characters (escape sequences, carriage returns,
-    bells) would let a peer redraw our screen, so each becomes U+FFFD; a tab becomes a space."""
-    return "".join(
-        " " if ch == "\t" else "\ufffd" if unicodedata.category(ch) == "Cc" else ch for ch in text
-    )
 
 
 def _line(now: float, *parts: tuple[str, str]) -> list[tuple[str, str]]:
@@ -103,7 +111,7 @@ def _join_lines(lines: Iterable[list[tuple[str, str]]]) -> FormattedText:
 
 
 def _name(member: Member) -> tuple[str, str]:
-    return (name_style(member.username), clean(member.username))
+    return (name_style(member.username), visible(member.username))
 
 
 def format_notice(text: str, now: float, style: str = NOTICE_STYLE) -> FormattedText:
@@ -113,7 +121,9 @@ def format_notice(text: str, now: float, style: str = NOTICE_STYLE) -> Formatted
 
 def format_message(event: MessageReceived, now: float) -> FormattedText:
     sender = event.sender
-    return _join_lines([_line(now, ("", "<"), _name(sender), ("", "> "), ("", clean(event.text)))])
+    return _join_lines(
+        [_line(now, ("", "<"), _name(sender), ("", "> "), ("", visible(event.text, message=True)))]
+    )
 
 
 def format_who(event: Who, now: float) -> FormattedText:
@@ -129,7 +139,9 @@ def format_who(event: Who, now: float) -> FormattedText:
         if not m.chat:
             marks += " (not chatting)"
         rows.append(
-            _line(now, ("", "    "), _name(m), (NOTICE_STYLE, f" {m.addr}"), ("bold", marks))
+            _line(
+                now, ("", "    "), _name(m), (NOTICE_STYLE, f" {visible(m.addr)}"), ("bold", marks)
+            )
         )
     return _join_lines([head, *rows])
 
@@ -146,7 +158,7 @@ def format_event(event: Event, now: float) -> FormattedText:
                         now,
                         (NOTICE_STYLE, "* you are "),
                         _name(me),
-                        (NOTICE_STYLE, f" at {me.addr} ({role})"),
+                        (NOTICE_STYLE, f" at {visible(me.addr)} ({role})"),
                     ),
                     _line(now, (NOTICE_STYLE, "* type /help for commands")),
                 ]
@@ -158,13 +170,20 @@ def format_event(event: Event, now: float) -> FormattedText:
                         now,
                         (NOTICE_STYLE, "* tracker is now "),
                         _name(t),
-                        (NOTICE_STYLE, f" ({t.addr})"),
+                        (NOTICE_STYLE, f" ({visible(t.addr)})"),
                     )
                 ]
             )
         case PeerJoined(member=m):
             return _join_lines(
-                [_line(now, (NOTICE_STYLE, "* "), _name(m), (NOTICE_STYLE, f" joined ({m.addr})"))]
+                [
+                    _line(
+                        now,
+                        (NOTICE_STYLE, "* "),
+                        _name(m),
+                        (NOTICE_STYLE, f" joined ({visible(m.addr)})"),
+                    )
+                ]
             )
         case PeerLeft(member=m, reason=reason):
             return _join_lines(
@@ -173,19 +192,55 @@ def format_event(event: Event, now: float) -> FormattedText:
                         now,
                         (NOTICE_STYLE, "* "),
                         _name(m),
-                        (NOTICE_STYLE, f" left ({clean(reason)})"),
+                        (NOTICE_STYLE, f" left ({visible(reason)})"),
                     )
                 ]
             )
         case Who():
             return format_who(event, now)
         case Error(message=message):
-            return format_notice(f"! {clean(message)}", now, ERROR_STYLE)
+            return format_notice(f"! {visible(message)}", now, ERROR_STYLE)
     raise TypeError(f"not a node event: {event!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Local text for the screen (help, hints): it queues with the node's events."""
+
+    text: str
+    style: str = NOTICE_STYLE
+
+
+# One line of the screen's backlog, as it waits; Skipped stands for messages not shown.
+Line = Event | Notice
+
+
+def format_skipped(skipped: Skipped, now: float) -> FormattedText:
+    """The summary of messages the screen could not keep up with."""
+    count = skipped.count
+    noun = "message" if count == 1 else "messages"
+    return _join_lines(
+        [
+            _line(
+                now,
+                (NOTICE_STYLE, f"\u2026 {count:,} more {noun} from "),
+                (name_style(skipped.sender), visible(skipped.sender)),
+            )
+        ]
+    )
+
+
+def format_line(line: Line | Skipped, now: float) -> FormattedText:
+    """Any line of the backlog, formatted only when it is about to be printed."""
+    if isinstance(line, Notice):
+        return format_notice(line.text, now, line.style)
+    if isinstance(line, Skipped):
+        return format_skipped(line, now)
+    return format_event(line, now)
+
+
 def unknown_hint(name: str) -> str:
-    return f"unknown command {clean(name)}, try /help"
+    return f"unknown command {visible(name)}, try /help"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,10 +277,10 @@ def toolbar_text(room: Room) -> FormattedText:
     if room.me is None:
         return FormattedText([(TOOLBAR_STYLE, " joining the room... ")])
     count = len(room.others) + 1
-    tracker = clean(room.tracker) if room.tracker else "unknown"
+    tracker = visible(room.tracker) if room.tracker else "unknown"
     return FormattedText(
         [
-            (TOOLBAR_STYLE, f" {clean(room.me.username)} | {count} in the room"),
+            (TOOLBAR_STYLE, f" {visible(room.me.username)} | {count} in the room"),
             (TOOLBAR_STYLE, f" | tracker {tracker} | /help "),
         ]
     )
@@ -242,8 +297,19 @@ class Node(Protocol):
     def quit(self) -> None: ...
 
 
-# What travels to the printer: the event (for the toolbar; None for local text) and its text.
-_Item = tuple[Event | None, FormattedText]
+def render_batch(lines: list[tuple[float, Line | Skipped]], room: Room) -> FormattedText:
+    """One batch from the backlog as one block of text, each line stamped with the wall-clock
+    time it arrived (arrival times are monotonic). Every event also updates the toolbar's
+    room: joins, leaves and tracker changes are never skipped, so it misses none."""
+    wall = time.time() - time.monotonic()
+    out: list[tuple[str, str]] = []
+    for arrived, line in lines:
+        if not isinstance(line, Notice | Skipped):
+            room.apply(line)
+        if out:
+            out.append(("", "\n"))
+        out.extend(format_line(line, arrived + wall))
+    return FormattedText(out)
 
 
 class PromptUI:
@@ -252,29 +318,32 @@ class PromptUI:
     def __init__(self, message: str = "> ") -> None:
         self._message = message
         self._lock = threading.Lock()  # guards the hand-over state below, touched by both threads
-        self._pending: list[_Item] = []  # shown before the prompt loop existed
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[_Item] | None = None
+        self._backlog: Backlog[Line] = Backlog()  # what the screen has yet to show
+        self._loop: asyncio.AbstractEventLoop | None = None  # set while the printer can be woken
+        self._wake: asyncio.Event | None = None  # set: the backlog has something for the printer
         self._task: asyncio.Task[Any] | None = None
         self._stopped = False  # stop() was called
         self._finished = False  # the prompt loop has ended
         self._room = Room()  # prompt thread only
+        self._unprinted: FormattedText | None = None  # prompt thread only: a batch in flight
 
     # -- called in the trio thread -------------------------------------------------------------
 
     def show(self, event: Event) -> None:
-        item: _Item = (event, format_event(event, time.time()))
+        """Queue the event for the screen: no formatting here, and one wakeup of the prompt's
+        loop per batch (when the backlog was empty), not one per event."""
+        if type(event) is MessageReceived:
+            sender: str | None = event.sender.username
+            size = len(event.text)
+        else:
+            sender, size = None, 0
         with self._lock:
-            if self._loop is not None and self._queue is not None:
-                try:
-                    self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
-                    return
-                except RuntimeError:  # the loop closed under us: print it plainly below
-                    pass
-            elif not self._finished:
-                self._pending.append(item)
+            if not self._finished:
+                was_empty = self._backlog.add(event, time.monotonic(), sender=sender, size=size)
+                if was_empty and self._loop is not None and self._wake is not None:
+                    self._loop.call_soon_threadsafe(self._wake.set)
                 return
-        print_formatted_text(item[1])
+        print_formatted_text(format_event(event, time.time()))
 
     def stop(self) -> None:
         with self._lock:
@@ -309,49 +378,44 @@ class PromptUI:
         return asyncio.run(self._prompt_main(token, node))
 
     async def _prompt_main(self, token: trio.lowlevel.TrioToken, node: Node) -> bool:
-        queue: asyncio.Queue[_Item] = asyncio.Queue()
         with self._lock:
             stopped = self._stopped
             if stopped:
                 self._finished = True
-                pending, self._pending = self._pending, []
             else:
                 self._loop = asyncio.get_running_loop()
-                self._queue = queue
+                self._wake = asyncio.Event()
+                self._wake.set()  # events shown before the loop existed are waiting
                 self._task = asyncio.current_task()
-                for item in self._pending:
-                    queue.put_nowait(item)
-                self._pending = []
         if stopped:
-            _print_items(pending)
+            self._print_the_rest()
             return False
-        printer = asyncio.create_task(self._print_forever(queue))
+        printer = asyncio.create_task(self._print_forever())
         try:
-            return await self._read_lines(token, node, queue)
+            return await self._read_lines(token, node)
         except asyncio.CancelledError:  # stop(): the node is gone, leave quietly
             return False
         finally:
-            with self._lock:
-                self._loop = None
-                self._queue = None
-                self._finished = True
             printer.cancel()
-            # Let hand-overs already scheduled by show() land in the queue, then print them.
-            await asyncio.sleep(0)
             await asyncio.gather(printer, return_exceptions=True)
-            leftovers = []
-            while not queue.empty():
-                leftovers.append(queue.get_nowait())
-            _print_items(leftovers)
+            with self._lock:
+                self._loop = None  # from now on show() prints straight away
+                self._finished = True
+            self._print_the_rest()
 
     def _cancel_prompt(self) -> None:
         # Not once the prompt is winding down on its own (self._loop is cleared first thing).
         if self._loop is not None and self._task is not None and not self._task.done():
             self._task.cancel()
 
-    async def _read_lines(
-        self, token: trio.lowlevel.TrioToken, node: Node, queue: asyncio.Queue[_Item]
-    ) -> bool:
+    def _notice(self, text: str) -> None:
+        """Local text, queued behind the node's events (prompt thread)."""
+        with self._lock:
+            was_empty = self._backlog.add(Notice(text), time.monotonic())
+        if was_empty and self._wake is not None:
+            self._wake.set()
+
+    async def _read_lines(self, token: trio.lowlevel.TrioToken, node: Node) -> bool:
         session: PromptSession[str] = PromptSession(
             self._message,
             erase_when_done=True,  # the line comes back as our own message, formatted
@@ -375,10 +439,10 @@ class PromptUI:
                 case commands.Who():
                     action: Callable[[], None] = node.who
                 case commands.Help():
-                    queue.put_nowait((None, format_notice(commands.HELP_TEXT, time.time())))
+                    self._notice(commands.HELP_TEXT)
                     continue
                 case commands.Unknown(name=name):
-                    queue.put_nowait((None, format_notice(unknown_hint(name), time.time())))
+                    self._notice(unknown_hint(name))
                     continue
                 case commands.Quit():
                     return True
@@ -389,23 +453,38 @@ class PromptUI:
             except trio.RunFinishedError:
                 return False
 
-    async def _print_forever(self, queue: asyncio.Queue[_Item]) -> None:
+    async def _print_forever(self) -> None:
+        """Print the backlog a batch at a time, one redraw per batch, for as long as it has
+        lines; then sleep until show() wakes the loop again."""
+        assert self._wake is not None
         while True:
-            batch = [await queue.get()]
-            while not queue.empty():
-                batch.append(queue.get_nowait())
-            for event, _ in batch:
-                if event is not None:
-                    self._room.apply(event)
-            await run_in_terminal(lambda batch=batch: _print_items(batch))
+            self._wake.clear()
+            with self._lock:
+                lines = self._backlog.take(time.monotonic())
+            if not lines:
+                await self._wake.wait()
+                continue
+            self._unprinted = render_batch(lines, self._room)
+            await run_in_terminal(self._print_unprinted)
+
+    def _print_unprinted(self) -> None:
+        # Cleared once printed: a batch taken but cut off by the prompt's end is printed then.
+        if self._unprinted is not None:
+            text, self._unprinted = self._unprinted, None
+            print_formatted_text(text)
+
+    def _print_the_rest(self) -> None:
+        """After the prompt: what is still waiting, printed plainly (prompt thread)."""
+        self._print_unprinted()
+        while True:
+            with self._lock:
+                lines = self._backlog.take(time.monotonic())
+            if not lines:
+                return
+            print_formatted_text(render_batch(lines, self._room))
 
 
 async def _say_each(node: Node, lines: list[str]) -> None:
     for line in lines:
         node.say(line)
         await node.wait_sendable()  # a long paste must not overrun the peers' queues
-
-
-def _print_items(items: list[_Item]) -> None:
-    for _, text in items:
-        print_formatted_text(text)

@@ -2,7 +2,8 @@
 
 What only a terminal shows: a message arriving while a line is half typed prints above the input
 line and leaves the typed text intact; the quit keys end the program with status 0; SIGTERM ends
-the prompt from the node's side. Every wait is a pexpect expect with a timeout, never a sleep.
+the prompt from the node's side; a flood is summed up, and a message after it shows at once.
+Every wait is a pexpect expect or read with a timeout, never a sleep.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -187,3 +189,70 @@ def test_sigterm_ends_the_prompt(spawn: Callable[..., Any]) -> None:
     alice.expect(on_screen("never sent"))
     alice.kill(signal.SIGTERM)
     expect_exit_0(alice)
+
+
+FLOOD = 30_000  # three times the backlog's cap on messages held, so some must be summed up
+MARKER_DEADLINE = 3.0  # s from sending a message after the flood to seeing it on screen
+RSS_BOUND_MIB = 80  # alice starts near 36 MiB and ends this test near 42
+RSS_GROWTH_MIB = 20  # the flood adds about 6 MiB; an unbounded screen queue added 44
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS line")
+
+
+def read_screen_until(child: Any, token: str, deadline: float) -> tuple[str, float | None]:
+    """Read a terminal child's output in large chunks until `token` shows or `deadline` (a
+    time.monotonic() value) passes: all that was read, and when `token` was first seen."""
+    chunks: list[str] = []
+    tail = ""
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            chunk = child.read_nonblocking(size=1 << 16, timeout=remaining)
+        except pexpect.TIMEOUT:
+            break
+        chunks.append(chunk)
+        if token in tail + chunk:
+            return "".join(chunks), time.monotonic()
+        tail = (tail + chunk)[-len(token) :]
+    return "".join(chunks), None
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc")
+def test_a_flood_is_summed_up_and_a_later_message_shows_at_once(
+    spawn: Callable[..., Any],
+) -> None:
+    port = free_port()
+    alice = start_alice(spawn, port)  # the tracker, with the real prompt
+    mallory = spawn("--username", "mallory", "--headless", "--tracker", f"127.0.0.1:{port}")
+    mallory.searchwindowsize = 200  # its 30,000 JSON lines are scanned, not re-read each time
+    next_event(mallory, event="ready")
+    alice.expect(on_screen("mallory joined"))
+    rss_before = rss_mib(alice.pid)
+
+    # Alice's terminal is not read while the flood arrives, as if it were a slow one: her
+    # printer blocks on the full pseudo-terminal and the flood piles up in her backlog.
+    mallory.send("".join(f"flood-{i}\n" for i in range(FLOOD)))
+    mallory.expect_exact(f'"text": "flood-{FLOOD - 1}"', timeout=60)
+
+    sent = time.monotonic()
+    mallory.sendline("marker-after-flood")
+    screen, seen = read_screen_until(alice, "marker-after-flood", sent + 30)
+    assert seen is not None, "the message after the flood never reached alice's screen"
+    assert seen - sent <= MARKER_DEADLINE, f"shown {seen - sent:.1f} s after it was sent"
+    summed_up = on_screen("more messages from").search(screen) is not None
+    assert summed_up, "no summary of the skipped flood"
+    assert f"flood-{FLOOD - 1}" in screen  # the newest messages are shown, not summed up
+    rss = rss_mib(alice.pid)
+    assert rss < RSS_BOUND_MIB, f"alice holds {rss:.0f} MiB after the flood"
+    assert rss - rss_before < RSS_GROWTH_MIB, f"alice grew from {rss_before:.0f} to {rss:.0f} MiB"
+
+    alice.send("/quit\r")
+    expect_exit_0(alice)
+    mallory.sendeof()
+    mallory.expect(pexpect.EOF)
+    assert mallory.wait() == 0

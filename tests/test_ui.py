@@ -5,16 +5,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import trio
+from prompt_toolkit.application import create_app_session
 from prompt_toolkit.formatted_text import to_plain_text
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
 
-from peerchat import ui
+from peerchat import backlog, ui
+from peerchat.backlog import Backlog, Skipped
 from peerchat.events import Error, MessageReceived, PeerJoined, PeerLeft, Ready, TrackerChanged, Who
 from peerchat.membership import Member
+from peerchat.safe_text import has_unsafe
 
 ROOT = Path(ui.__file__).resolve().parents[1]
 ALICE = Member("a1", "alice", "127.0.0.1", 4000, 4000)
@@ -108,6 +114,40 @@ def test_control_characters_from_peers_cannot_reach_the_terminal():
     assert "hi" in line and "[2J" in line and "there" in line and "next" in line
 
 
+RLO = "\u202e"  # right-to-left override: the rest of the line would read backwards
+
+
+def test_bidi_overrides_in_names_and_text_are_shown_replaced():
+    mallory = Member("m", f"mal{RLO}lory", "127.0.0.1", 1, 1)
+    for event in (
+        message(mallory, f"pay {RLO}0001 now\u2028fake line\u2029"),
+        PeerJoined(mallory),
+        PeerLeft(mallory, f"quit{RLO}"),
+        TrackerChanged(mallory),
+        Who((mallory,), tracker_id="m"),
+        Error(f"bad{RLO}"),
+    ):
+        text = plain(event)
+        assert not has_unsafe(text.replace("\n", "")), text  # who lists are several lines
+        assert "\ufffd" in text
+    assert "mal\ufffdlory" in plain(PeerJoined(mallory))
+
+
+def test_an_address_with_a_newline_and_a_bell_stays_on_one_quiet_line():
+    eve = Member("e", "eve", "10.0.0.1\n13:04:05 <bob> send me your password\x07", 1, 1)
+    for event in (PeerJoined(eve), TrackerChanged(eve), Ready(eve, "peer")):
+        lines = plain(event).splitlines()
+        assert not any("\x07" in line for line in lines)
+        assert not any(line.startswith("13:04:05 <bob>") for line in lines)
+    who = plain(Who((eve, BOB), tracker_id=None)).splitlines()
+    assert len(who) == 3 and "\x07" not in "".join(who)
+
+
+def test_emoji_sequences_survive_in_message_text():
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert family in plain(message(BOB, family))
+
+
 def test_join_leave_and_tracker_lines():
     assert plain(PeerJoined(BOB)) == "13:04:05 * bob joined (127.0.0.1:4001)"
     assert plain(PeerLeft(BOB, "quit")) == "13:04:05 * bob left (quit)"
@@ -182,6 +222,114 @@ def test_toolbar_resyncs_from_who():
     room.apply(Who((ALICE, BOB, CAROL), tracker_id=CAROL.node_id))
     text = to_plain_text(ui.toolbar_text(room))
     assert "3 in the room" in text and "tracker carol" in text
+
+
+# -- the flood summary and batches -----------------------------------------------------------------
+
+
+def test_a_summary_line_counts_with_separators_and_colours_the_sender():
+    fragments = ui.format_line(Skipped("mallory", 18_000), NOW)
+    assert to_plain_text(fragments) == "13:04:05 \u2026 18,000 more messages from mallory"
+    assert style_of(fragments, "mallory") == ui.name_style("mallory")
+    one = to_plain_text(ui.format_line(Skipped("bob", 1), NOW))
+    assert one.endswith("\u2026 1 more message from bob")
+    assert RLO not in to_plain_text(ui.format_line(Skipped(f"x{RLO}y", 2), NOW))
+
+
+def test_local_notices_are_lines_of_the_backlog_too():
+    assert to_plain_text(ui.format_line(ui.Notice("one\ntwo"), NOW)).splitlines() == [
+        "13:04:05 one",
+        "13:04:05 two",
+    ]
+
+
+def test_a_batch_is_one_block_stamped_with_each_lines_arrival():
+    arrived = time.monotonic() - 5.0  # five seconds ago on the monotonic clock
+    text = to_plain_text(
+        ui.render_batch([(arrived, message(BOB, "a")), (arrived, message(BOB, "b"))], ui.Room())
+    )
+    lines = text.splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == ["<bob> a", "<bob> b"]
+    assert lines[0].split()[0] == ui.clock(time.time() - 5.0)
+
+
+def test_the_toolbar_misses_no_join_or_leave_when_a_flood_is_collapsed():
+    log: Backlog[ui.Line] = Backlog(max_messages=100, keep_newest=5)
+    room = ui.Room()
+    log.add(Ready(ALICE, "tracker"), 0.0)
+    for i in range(1_000):
+        log.add(message(BOB, f"flood {i}"), 0.0, sender="bob", size=8)
+        if i == 300:
+            log.add(PeerJoined(CAROL), 0.0)
+        if i == 600:
+            log.add(PeerLeft(BOB, "quit"), 0.0)
+            log.add(PeerJoined(BOB), 0.0)
+    text = ""
+    while lines := log.take(10.0):  # far behind: most messages are summed up
+        text += to_plain_text(ui.render_batch(lines, room)) + "\n"
+    assert "more messages from bob" in text
+    assert "carol joined" in text and "bob left" in text and "bob joined" in text
+    assert "3 in the room" in to_plain_text(ui.toolbar_text(room))
+    assert text.count("<bob>") == 5
+
+
+class PrintRecorder:
+    """Stands in for print_formatted_text: records each block printed (in the prompt thread)
+    and tells the test in trio when a chosen text has been printed. Until `unblocked` is set,
+    a block with `stall_on` in it blocks the printer, like a terminal that cannot keep up."""
+
+    def __init__(self, token: trio.lowlevel.TrioToken, stall_on: str) -> None:
+        self.blocks: list[str] = []
+        self.unblocked = threading.Event()
+        self._stall_on = stall_on
+        self._token = token
+        self._waiting: list[tuple[str, trio.Event]] = []
+
+    def __call__(self, text, *args, **kwargs) -> None:
+        self.blocks.append(to_plain_text(text))
+        if self._stall_on in self.blocks[-1]:
+            self.unblocked.wait(10)
+        for wanted, event in self._waiting:
+            if wanted in self.blocks[-1]:
+                self._token.run_sync_soon(event.set)
+
+    async def wait_for(self, wanted: str) -> None:
+        event = trio.Event()
+        self._waiting.append((wanted, event))
+        if not any(wanted in block for block in self.blocks):
+            await event.wait()
+
+
+@pytest.fixture
+def quiet_terminal():
+    """A prompt_toolkit session with piped input and no real output."""
+    with create_pipe_input() as keys, create_app_session(input=keys, output=DummyOutput()):
+        yield keys
+
+
+async def test_a_flood_is_printed_in_few_blocks_and_summed_up(monkeypatch, quiet_terminal):
+    recorder = PrintRecorder(trio.lowlevel.current_trio_token(), stall_on="flood")
+    monkeypatch.setattr(ui, "print_formatted_text", recorder)
+    front = ui.PromptUI()
+    node = RecordingNode()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(front.drive, node)
+            front.show(Ready(ALICE, "tracker"))
+            await recorder.wait_for("you are alice")
+            for i in range(30_000):  # three times the cap, while the screen is stuck
+                front.show(message(BOB, f"flood {i}"))
+            front.show(PeerJoined(CAROL))
+            recorder.unblocked.set()
+            await recorder.wait_for("flood 29999")
+            await recorder.wait_for("carol joined")
+            quiet_terminal.send_text("\x04")  # Ctrl-D on an empty line: quit
+    printed = "\n".join(recorder.blocks)
+    lines = printed.count("\n") + 1
+    assert len(recorder.blocks) * 100 < lines  # hundreds of lines per redraw, not one each
+    assert "more messages from bob" in printed
+    assert printed.count("<bob>") <= backlog.MAX_BATCH + backlog.MAX_MESSAGES  # one stuck batch
+    assert node.calls == ["quit"]
 
 
 # -- the hand-over edges ---------------------------------------------------------------------------
