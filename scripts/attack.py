@@ -41,6 +41,7 @@ MIB = 1024
 SCALES = {
     # attack: (issue's size, a size the test suite affords)
     "partial": (500, 150),
+    "partial-direct": (500, 150),
     "direct": (2000, 300),
     "idle": (20000, 600),
 }
@@ -161,6 +162,18 @@ async def partial_frames(room: Room, fig: Figures, size: int) -> None:
         return A.frame(A.hello(join=True)), partial
 
     await flood_and_hold(room, fig, room.swarm.tracker_port, size, payload, hold=8.0)
+
+
+async def partial_frames_direct(room: Room, fig: Figures, size: int) -> None:
+    """The same toward a member that is not the tracker, with direct hellos: no heartbeat
+    there ever cuts a silent peer, so nothing but the node's own limits does."""
+    partial = A.partial_frame()
+
+    def payload(i: int) -> tuple[bytes, bytes]:
+        return A.frame(A.hello(join=False)), partial
+
+    await flood_and_hold(room, fig, room.friend.port, size, payload, hold=8.0)
+    fig.notes.append(f"reported as joined by friend: {joins_reported(room.friend):,}")
 
 
 async def direct_hellos(room: Room, fig: Figures, size: int) -> None:
@@ -346,6 +359,7 @@ ATTACKS: dict[str, tuple[str, Callable[[Room, Figures, int], Awaitable[None]]]] 
     "nested-type": ("target", killer_nested_type),
     "nested-text": ("target", killer_nested_text),
     "partial": ("target", partial_frames),
+    "partial-direct": ("friend", partial_frames_direct),
     "direct": ("friend", direct_hellos),
     "idle": ("friend", idle),
     "strings": ("target", strings),
@@ -355,15 +369,16 @@ SIZE_LABEL = {
     "nested-type": "1 frame, t nested 1,000 deep",
     "nested-text": "hello + chat, text nested 1,000 deep",
     "partial": "{n:,} x (join hello + 1 MiB - 1 B of a frame)",
+    "partial-direct": "{n:,} x (direct hello + 1 MiB - 1 B of a frame)",
     "direct": "{n:,} direct hellos (join=False)",
     "idle": "{n:,} idle connections after a direct hello",
     "strings": "host, chat text, announced name, reason",
 }
 
 
-async def run_one(name: str, scale: int, workdir: Path) -> Figures:
+async def run_one(name: str, scale: int, workdir: Path, size: int | None = None) -> Figures:
     victim_name, attack = ATTACKS[name]
-    size = SCALES.get(name, (1, 1))[scale]
+    size = SCALES[name][scale] if name in SCALES and size is None else size or 1
     fig = Figures(name, victim_name, SIZE_LABEL[name].format(n=size))
     workdir.mkdir(parents=True, exist_ok=True)
     async with trio.open_nursery() as nursery:
@@ -423,7 +438,7 @@ async def main_async(args: argparse.Namespace) -> list[Figures]:
     base = Path(tempfile.mkdtemp(prefix="peerchat-attack-"))
     for name in args.only or list(ATTACKS):
         print(f"{name} ...", file=sys.stderr, flush=True)
-        fig = await run_one(name, 0 if args.scale == "issue" else 1, base / name)
+        fig = await run_one(name, 0 if args.scale == "issue" else 1, base / name, args.size)
         print(json.dumps(fig.__dict__, default=str), file=sys.stderr, flush=True)
         figs.append(fig)
     print(f"process output and logs under {base}", file=sys.stderr)
@@ -438,6 +453,7 @@ def main() -> int:
     p.add_argument("--tree", type=Path, default=ROOT, help="checkout whose peerchat to attack")
     p.add_argument("--scale", choices=("issue", "suite"), default="issue")
     p.add_argument("--only", nargs="*", choices=list(ATTACKS), help="attacks to run")
+    p.add_argument("--size", type=int, help="connections for the flood attacks, over --scale")
     p.add_argument("--out", type=Path, help="append the markdown table to this file")
     args = p.parse_args()
     tree = args.tree.resolve()

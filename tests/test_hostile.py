@@ -311,18 +311,33 @@ async def test_names_and_reasons_from_a_hostile_tracker_never_reach_the_output_r
 # -- memory and connections -------------------------------------------------------------------
 
 
-async def test_partial_frames_held_open_are_bounded_and_cut(swarm: Swarm) -> None:
+@pytest.mark.parametrize(
+    "join",
+    [
+        pytest.param(True, id="joined-at-the-tracker"),
+        # Toward a member that is not the tracker no heartbeat ever cuts a silent peer: this
+        # is the one that held 2 GiB for good (2,000 connections, scripts/attack.py).
+        pytest.param(False, id="direct-to-a-member"),
+    ],
+)
+async def test_partial_frames_held_open_are_bounded_and_cut(swarm: Swarm, join: bool) -> None:
     target, friend = await two_members(swarm)
-    pid = target.process.pid
+    victim = target if join else friend
+    pid = victim.process.pid
     rss0, fd0 = rss_kib(pid), fd_count(pid)
     partial = partial_frame()  # 1 MiB announced, all but one byte sent
+    ids: list[str] = []
 
     def payload(i: int) -> tuple[bytes, bytes]:
-        return frame_of(hello_frame(join=True)), partial
+        hello = hello_frame(join=join)
+        ids.append(hello["node_id"])
+        return frame_of(hello), partial
 
-    async with open_flood(swarm.tracker_port, 150, payload) as flood:
+    port = swarm.tracker_port if join else friend.port
+    async with open_flood(port, 150, payload) as flood:
         await chat_both_ways(target, friend)  # the room goes on during the attack
-        # Every partial frame is cut: refused for the budget at once, or at its deadline.
+        # Every partial frame is cut: refused for the budget at once, at its deadline, or
+        # with the stranger that sent it.
         assert await flood.all_closed(FRAME_TIMEOUT + 5), flood.summary()
     peak = hwm_kib(pid)
     assert peak < RSS_PEAK_PARTIAL_MIB * MIB, f"peak {peak // MIB} MiB (at rest {rss0 // MIB})"
@@ -331,6 +346,8 @@ async def test_partial_frames_held_open_are_bounded_and_cut(swarm: Swarm) -> Non
     after = rss_kib(pid)
     assert after < rss0 + RSS_AFTER_ABOVE_BASELINE_MIB * MIB, (rss0 // MIB, after // MIB)
     await assert_unharmed(target, friend)
+    if not join:
+        assert not [e for e in friend.find(event="peer_joined") if e["node_id"] in ids]
 
 
 async def test_direct_hellos_from_strangers_are_let_go_and_never_reported(swarm: Swarm) -> None:
