@@ -27,10 +27,11 @@ MAX_LAG = 1.0
 MAX_MESSAGES = 10_000
 # Characters of message text held at most: 10,000 messages of 16 KiB would be gigabytes.
 MAX_CHARS = 2_000_000
-# Lines per redraw: thousands a second in a few redraws, yet a keypress waits one batch at most.
-MAX_BATCH = 1_000
+# Lines per redraw: a redraw costs about a millisecond, so 500 lines each still make tens of
+# thousands a second, and a keypress waits for at most one such block (25 KB of output).
+MAX_BATCH = 500
 # Characters per redraw, so that a batch of long messages is as quick to write as short ones.
-MAX_BATCH_CHARS = 200_000
+MAX_BATCH_CHARS = 50_000
 # Messages kept when collapsing: about two screens, the context a reader needs to follow on.
 KEEP_NEWEST = 50
 
