@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -44,7 +45,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e_helpers import Proc, Swarm
+from e2e_helpers import Proc, Swarm, _tail
 
 PREFIX = "pcmh"  # peerchat multi-host: every namespace these tests make starts with it
 SUBNET = "10.77.0"  # a private /24 that is unlikely to be in use anywhere near
@@ -223,11 +224,38 @@ def lan_or_skip(hosts: int) -> Iterator[Lan]:
         lan.close()
 
 
+class HostProc(Proc):
+    """A ``Proc`` on a host, described with repeats folded: tests that poll ``/who`` collect
+    the same answer many times."""
+
+    def describe(self) -> str:
+        lines: list[str] = []
+        repeats = 0
+        for event in self.events:
+            line = "  " + json.dumps({k: v for k, v in event.items() if k != "_at"})
+            if lines and line == lines[-1]:
+                repeats += 1
+                continue
+            if repeats:
+                lines.append(f"  (the same {repeats} more times)")
+                repeats = 0
+            lines.append(line)
+        if repeats:
+            lines.append(f"  (the same {repeats} more times)")
+        shown = "\n".join(lines)
+        return (
+            f"--- {self.name}: {' '.join(self.argv[2:])} (exit status {self.returncode})\n"
+            f"events:\n{shown}\n"
+            f"stderr:\n{_tail(self.stderr_path)}\n"
+            f"log:\n{_tail(self.log_path)}"
+        )
+
+
 async def start_peerchat(swarm: Swarm, lan: Lan, host: int, name: str, *args: str) -> Proc:
     """Start ``python -m peerchat ARGS --log-file ...`` on host ``host``, as ``Swarm.spawn``
     does on this one; the swarm kills it at the end. Does not wait for anything."""
     argv = [*lan.exec_prefix(host), sys.executable, "-m", "peerchat", *args]
-    proc = Proc(name, argv, swarm.workdir)
+    proc = HostProc(name, argv, swarm.workdir)
     proc.argv += ["--log-file", str(proc.log_path)]
     swarm.procs.append(proc)
     await proc._start(swarm.nursery)
