@@ -12,7 +12,9 @@ Two kinds of line:
   ``sender=None``) is never dropped, and keeps its place among the summaries.
 
 Memory stays bounded: past ``max_messages`` messages or ``max_chars`` characters of their text,
-the oldest messages are counted instead of kept, at once, whatever the screen is doing.
+the oldest messages are counted instead of kept, at once, whatever the screen is doing. Lines
+that are never dropped are not capped: they come at the pace of joins and leaves, which the node
+bounds, and the screen takes them all in the next batches.
 """
 
 from __future__ import annotations
@@ -118,13 +120,21 @@ class Backlog(Generic[T]):
             while self._messages > self.keep_newest:
                 self._fold_oldest()
         lines: list[tuple[float, T | Skipped]] = []
-        chars = 0
+        self._take_folded(lines)
+        self._take_waiting(lines)
+        return lines
+
+    def _take_folded(self, lines: list[tuple[float, T | Skipped]]) -> None:
+        # A run of counts is one line per sender, and is never split across batches.
         while self._folded and len(lines) < self.max_batch:
             arrived, folded = self._folded.popleft()
             if isinstance(folded, _Counts):
                 lines.extend((arrived, Skipped(s, n)) for s, n in folded.per_sender.items())
             else:
                 lines.append((arrived, folded))
+
+    def _take_waiting(self, lines: list[tuple[float, T | Skipped]]) -> None:
+        chars = 0
         while self._waiting and len(lines) < self.max_batch and chars < self.max_batch_chars:
             arrived, item, sender, size = self._waiting.popleft()
             if sender is not None:
@@ -132,7 +142,6 @@ class Backlog(Generic[T]):
                 self._chars -= size
             lines.append((arrived, item))
             chars += size
-        return lines
 
     def _lagging(self, now: float) -> bool:
         if self._folded:
