@@ -197,13 +197,21 @@ class Net:
         self.host_of: dict[str, int] = {}
 
     async def start(
-        self, host: int, name: str | None = None, tracker: str = HOME, wait: bool = True
+        self,
+        host: int,
+        name: str | None = None,
+        tracker: str = HOME,
+        wait: bool = True,
+        remember: bool = False,
     ) -> Proc:
-        """``peerchat`` on ``host`` as every user runs it; with ``wait``, once it is ready."""
+        """``peerchat`` on ``host`` as every user runs it; with ``wait``, once it is ready.
+        With ``remember``, the node keeps a data dir of its host's (``data-hN``, the same for
+        every node started on that host) instead of ``--ephemeral``."""
         name = name or f"h{host}"
+        storage = ["--data-dir", str(self.swarm.workdir / f"data-h{host}")]
         proc = await start_peerchat(
             self.swarm, self.lan, host, name,
-            "--headless", "--ephemeral", "--username", name,
+            "--headless", *(storage if remember else ["--ephemeral"]), "--username", name,
             "--host", self.lan.addr(host), "--port", str(PORT), "--tracker", tracker,
         )  # fmt: skip
         self.host_of[name] = host
@@ -211,11 +219,11 @@ class Net:
             await proc.wait_for(event="ready", timeout=JOIN_WITHIN + 5)
         return proc
 
-    async def room(self) -> list[Proc]:
+    async def room(self, remember: bool = False) -> list[Proc]:
         """h1 founds the room; h2..h5 start together and join; returns once it is one room."""
-        founder = await self.start(1)
+        founder = await self.start(1, remember=remember)
         assert founder.ready["role"] == "tracker", founder.describe()
-        others = [await self.start(h, wait=False) for h in range(2, ROOM + 1)]
+        others = [await self.start(h, wait=False, remember=remember) for h in range(2, ROOM + 1)]
         for proc in others:
             await proc.wait_for(event="ready", timeout=JOIN_WITHIN + 5)
         procs = [founder, *others]
@@ -490,7 +498,11 @@ CHURN_SETTLE = 15.0  # after the last restart -> one room
 @pytest.mark.slow
 @only_when_asked
 async def test_churn_kill_the_tracker_every_5_s_for_a_minute_ends_in_one_room(net: Net) -> None:
-    procs = await net.room()
+    # As users restart a program on their own computer: each host keeps its data dir (the peers
+    # it remembers) across restarts. Without one (--ephemeral), a node restarted on a host other
+    # than host 1 has only the home address to go by, which nobody holds while host 1's node is
+    # not the tracker.
+    procs = await net.room(remember=True)
     host_of = {p.name: i + 1 for i, p in enumerate(procs)}
     live = list(procs)
     began = trio.current_time()
@@ -506,7 +518,7 @@ async def test_churn_kill_the_tracker_every_5_s_for_a_minute_ends_in_one_room(ne
         host = host_of[victim.name]
         await kill(victim)
         live.remove(victim)
-        fresh = await net.start(host, f"h{host}r{round_}", wait=False)
+        fresh = await net.start(host, f"h{host}r{round_}", wait=False, remember=True)
         host_of[fresh.name] = host
         kills.append(f"{victim.name}@h{host}")
         await fresh.wait_for(event="ready", timeout=JOIN_WITHIN + 5)
