@@ -183,6 +183,7 @@ HEAL_WITHIN = 5.0  # partition healed -> one room (issue 8's target)
 NOTICE_WITHIN = 6.0  # a cut link -> both ends report it (keepalive 1 s, link timeout 3 s)
 REPAIR_WITHIN = 6.0  # a mended link -> both ends exchange messages again
 PARTITION = 5.0  # how long the partition lasts
+STABLE = 3.0  # once one room, it must stay one, with the same tracker, this long
 ROOM = 5  # hosts in the room; two more hosts are left free for newcomers
 PORT = 6000
 HOME = "10.77.0.1:5000"  # the room's tracker address, on host 1
@@ -286,6 +287,27 @@ async def wait_one_room(procs: list[Proc], within: float) -> tuple[float, Proc]:
     raise AssertionError(f"not one room of {show(ids)} after {within} s:\n" + "\n".join(lines))
 
 
+async def stays_one_room(procs: list[Proc], tracker: Proc, seconds: float = STABLE) -> None:
+    """Once one room, it stays one: for ``seconds``, nobody reports another tracker or loses
+    anybody, and ``/who`` still agrees at the end. (Catches parts that merge and split again,
+    or trackers that keep handing the role back and forth.)"""
+    since = {p.name: len(p.events) for p in procs}
+    await trio.sleep(seconds)  # a window of observation, not a wait for something to happen
+    for proc in procs:
+        changes = [
+            e["username"]
+            for e in proc.find(event="tracker", since=since[proc.name])
+            if e["node_id"] != tracker.node_id
+        ]
+        left = [e["username"] for e in proc.find(event="peer_left", since=since[proc.name])]
+        assert not changes and not left, (
+            f"{proc.name} saw trackers {changes} and losses {left} in the {seconds} s after "
+            f"the room was one, with {tracker.name} as tracker\n{proc.describe()}"
+        )
+    _, still = await wait_one_room(procs, within=1)
+    assert still is tracker
+
+
 async def say_and_expect(sender: Proc, text: str, receivers: list[Proc], timeout=10.0) -> None:
     """``sender`` says ``text``; each receiver shows it, once, from ``sender``."""
     await sender.send(text)
@@ -366,6 +388,7 @@ async def test_a_fresh_node_on_the_founders_host_merges_into_the_surviving_room(
         f"{took:.2f} s after its start, tracker {merged_tracker.name} (was {tracker.name})"
     )
     assert took < MERGE_WITHIN, f"merged after {took:.2f} s, stated {MERGE_WITHIN} s"
+    await stays_one_room(room, merged_tracker)
     await say_and_expect(fresh, "h1b is in", survivors)
     await say_and_expect(survivors[-1], "welcome h1b", others(room, survivors[-1]))
 
@@ -402,6 +425,7 @@ async def test_a_partition_of_5_s_heals_into_one_room(net: Net) -> None:
         f"partition of {PARTITION:.0f} s healed: one room in {took:.2f} s, tracker {tracker.name}"
     )
     assert took <= HEAL_WITHIN, f"one room {took:.2f} s after healing, stated {HEAL_WITHIN} s"
+    await stays_one_room(procs, tracker)
     await say_and_expect(procs[0], "from side a", side_b)
     await say_and_expect(procs[4], "from side b", side_a)
 
@@ -527,4 +551,5 @@ async def test_churn_kill_the_tracker_every_5_s_for_a_minute_ends_in_one_room(ne
     print(f"churn: {round_} kills ({', '.join(kills)})")
     took, tracker = await wait_one_room(live, within=CHURN_SETTLE)
     print(f"churn over: one room of {len(live)} in {took:.2f} s, tracker {tracker.name}")
+    await stays_one_room(live, tracker)
     await say_and_expect(live[0], "after the churn", live[1:])
