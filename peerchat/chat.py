@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from peerchat.protocol import Chat
 
 MAX_LAMPORT = 2**60  # far below the wire's limit, so our own clock can never exceed that
@@ -19,18 +21,36 @@ class ChatLog:
     after it connected: the sender's hello carries the last number it sent before that.
     """
 
-    def __init__(self, node_id: str, held_back: int = 1024) -> None:
+    def __init__(self, node_id: str, held_back: int = 1024, kept: int = 4096) -> None:
         self.node_id = node_id
         self.seq = 0
         self.clock = 0
         self._held_back = held_back
         self._shown: dict[str, int] = {}
         self._held: dict[str, dict[int, Chat]] = {}
+        self._sent: deque[Chat] = deque(maxlen=kept)  # our own latest, to send again
 
     def compose(self, text: str, wall: float, mono: float) -> Chat:
         self.seq += 1
         self.clock += 1
-        return Chat(self.node_id, self.seq, self.clock, text, wall, mono)
+        chat = Chat(self.node_id, self.seq, self.clock, text, wall, mono)
+        self._sent.append(chat)
+        return chat
+
+    def sent_after(self, seq: int) -> tuple[list[Chat], int]:
+        """Our own messages numbered above ``seq`` that are still kept, and how many of those
+        are no longer kept (sent too long ago)."""
+        if seq >= self.seq:
+            return [], 0
+        kept = [chat for chat in self._sent if chat.seq > seq]
+        return kept, self.seq - seq - len(kept)
+
+    def first_sent_since(self, mono: float) -> int:
+        """The number of our first message sent at ``mono`` or later (the next one if none)."""
+        for chat in self._sent:
+            if chat.mono >= mono:
+                return chat.seq
+        return self.seq + 1
 
     def start_after(self, sender: str, seq: int) -> list[Chat]:
         """Messages of ``sender`` numbered ``seq`` or lower will never reach us: stop waiting

@@ -11,14 +11,21 @@ import signal
 import sys
 import tempfile
 import traceback
+from pathlib import Path
 from typing import NoReturn, Protocol
 
+import platformdirs
 import trio
 
 from peerchat import events
+from peerchat.addresses import is_wildcard, parse_addr
+from peerchat.datadir import DataDir
 from peerchat.membership import valid_username
 from peerchat.node import Node, Settings
+from peerchat.protocol import valid_host
 from peerchat.tracker_address import StartupError
+
+DEFAULT_TRACKER_PORT = 5000
 
 
 class Frontend(Protocol):
@@ -53,12 +60,22 @@ def _priority(value: str) -> int:
     return int(value)
 
 
-def _address(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT (for example 127.0.0.1:5000)")
-    return host, int(port)
+def _addresses(value: str) -> tuple[tuple[str, int], ...]:
+    out = []
+    for part in value.split(","):
+        parsed = parse_addr(part)
+        if parsed is None or not valid_host(parsed[0]):
+            raise argparse.ArgumentTypeError(
+                f"{part!r} is not HOST:PORT (for example 127.0.0.1:5000 or [::1]:5000)"
+            )
+        out.append(parsed)
+    return tuple(out)
+
+
+def _host(value: str) -> str:
+    if not valid_host(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an address or host name")
+    return value
 
 
 def _node_parser() -> argparse.ArgumentParser:
@@ -68,17 +85,24 @@ def _node_parser() -> argparse.ArgumentParser:
         "Run `peerchat tracker --help` for a tracker that does not chat.",
     )
     p.add_argument("--username", type=_username, required=True, help="the name others see")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on and to tell others")
+    p.add_argument(
+        "--host",
+        type=_host,
+        default="127.0.0.1",
+        help="address to listen on and to tell others; 0.0.0.0 or :: listens everywhere and "
+        "tells each peer the address it was reached by (default 127.0.0.1)",
+    )
     p.add_argument("--port", type=_port, default=0, help="own listen port; 0 picks a free one")
     p.add_argument(
         "--tracker",
-        type=_address,
-        default=("127.0.0.1", 5000),
-        metavar="HOST:PORT",
-        help="where the room's tracker is found (default 127.0.0.1:5000)",
+        type=_addresses,
+        metavar="HOST:PORT[,...]",
+        help="where the room is found: its tracker's address or any member's; a comma list is "
+        "tried in order (default: port 5000 on the --host address)",
     )
     p.add_argument("--priority", type=_priority, help="election priority (default: listen port)")
     p.add_argument("--headless", action="store_true", help="JSON events on stdout, no prompt")
+    _add_storage(p)
     _add_logging(p)
     return p
 
@@ -87,8 +111,37 @@ def _tracker_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="peerchat tracker", description="Run a tracker that does not chat.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000)")
+    _add_storage(p)
     _add_logging(p)
     return p
+
+
+def _add_storage(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-dir",
+        metavar="PATH",
+        type=Path,
+        help="where this node keeps what it remembers (default: the user data dir, "
+        "peerchat/<username>)",
+    )
+    where.add_argument(
+        "--ephemeral", action="store_true", help="keep nothing on disk (bots, tests)"
+    )
+
+
+def _default_tracker(host: str) -> tuple[tuple[str, int], ...]:
+    """Port 5000 on the --host address; on loopback when --host listens everywhere."""
+    if is_wildcard(host):
+        host = "::1" if ":" in host else "127.0.0.1"
+    return ((host, DEFAULT_TRACKER_PORT),)
+
+
+def _open_data_dir(args: argparse.Namespace, name: str) -> DataDir | None:
+    if args.ephemeral:
+        return None
+    path = args.data_dir or Path(platformdirs.user_data_dir("peerchat")) / name
+    return DataDir(path)
 
 
 def _add_logging(p: argparse.ArgumentParser) -> None:
@@ -120,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         # Its election priority is the tracker port, as if it listened there only: chatting
         # nodes, on higher ports, outrank it.
         settings = Settings("tracker", args.host, 0, args.host, args.port, args.port, chat=False)
+        data_name = f"tracker-{args.port}"
         from peerchat.headless import TrackerConsole
 
         frontend = TrackerConsole(settings.tracker_addr)
@@ -127,13 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         parser = _node_parser()
         args = parser.parse_args(argv)
-        host, port = args.tracker
+        trackers = args.tracker or _default_tracker(args.host)
+        (host, port), more = trackers[0], trackers[1:]
         if (args.host, args.port) == (host, port):
             parser.error(
                 f"--port {port} is the tracker's address; a node listens on a port of its own "
                 "and takes the tracker address when it founds the room"
             )
-        settings = Settings(args.username, args.host, args.port, host, port, args.priority)
+        settings = Settings(
+            args.username, args.host, args.port, host, port, args.priority, more_trackers=more
+        )
+        data_name = args.username
         interactive = not args.headless
         if interactive:
             from peerchat.ui import PromptUI
@@ -158,7 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peerchat: cannot open the log file: {exc}", file=sys.stderr)
         return 2
     _raise_descriptor_limit()
-    node = Node(settings, frontend.show)
+    try:
+        data_dir = _open_data_dir(args, data_name)
+    except StartupError as exc:
+        print(f"peerchat: {exc}", file=sys.stderr)
+        return exc.status
+    node = Node(settings, frontend.show, data_dir=data_dir)
     status = 0
     try:
         trio.run(_run, node, frontend)
@@ -176,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         status = 1
+    finally:
+        if data_dir is not None:
+            data_dir.close()
     return status
 
 

@@ -33,6 +33,29 @@ class Config:
     found_delay: float = 0.1
     found_after: int = 3
     refound_after: int = 8
+    # Every link carries a beat when it carried nothing else for ``keepalive_interval``; a link
+    # silent past ``link_timeout`` (at two looks in a row) is dead. A beat a second per link
+    # is about 200 small frames a second per node in a room of 100.
+    keepalive_interval: float = 1.0
+    link_timeout: float = 3.0
+    # A member lost without a goodbye is dialled again, ``redial_first`` after the loss, then
+    # twice as long after each failure up to ``redial_cap``, for ``redial_for`` in all.
+    redial_first: float = 0.1
+    redial_cap: float = 2.0
+    redial_for: float = 30 * 60.0
+    # A tracker that cannot hold the room's home address (it is on another host) knocks on it
+    # this often, to meet whoever holds it: another part of the same room.
+    knock_interval: float = 1.0
+    # A member the tracker announced is dialled if it has not dialled this node by then (after
+    # a merge nobody else would); a newcomer's own dial usually comes first.
+    announce_dial_delay: float = 0.5
+    # This node's own recent messages, kept to send again on a link that comes back (and on a
+    # link that was being set up while they were sent).
+    resend_window: int = 4096
+    # The members' addresses are saved to the data dir this often (and at the end).
+    remember_interval: float = 5.0
+    # A join answered by a redirect follows at most this many.
+    max_redirects: int = 3
     # Largest frame accepted or sent: a welcome listing a room of thousands is the biggest.
     max_frame: int = 1 << 20
     # Largest frame from a connection that is not yet a member: a hello is a few hundred bytes,
@@ -73,6 +96,8 @@ class Config:
     def __post_init__(self) -> None:
         if self.heartbeat_timeout < 2 * self.heartbeat_interval:
             raise ValueError("heartbeat_timeout must be at least two heartbeat intervals")
+        if self.link_timeout < 2 * self.keepalive_interval:
+            raise ValueError("link_timeout must be at least two keepalive intervals")
         if self.admit_timeout >= self.connect_timeout:
             raise ValueError("admit_timeout must be shorter than connect_timeout")
         if self.max_hello_frame > self.small_frame or self.small_frame > self.max_frame:

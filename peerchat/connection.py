@@ -38,7 +38,9 @@ class Connection:
         self.stream = stream
         self.peer = peer  # for logs, until the hello names the member
         self.member: Member | None = None
-        self.last_heard = trio.current_time()
+        self.outgoing = False  # this node dialled it
+        self.hello_seq = 0  # the sequence number our hello on this connection carried
+        self.last_heard = self.last_sent = trio.current_time()
         self.close_reason = "connection lost"
         self._config = config
         self._decoder = FrameDecoder(
@@ -52,7 +54,9 @@ class Connection:
         self._finishing = False
         self._scope = trio.CancelScope()
         self._drained = trio.Event()
-        self.suspect = False  # found silent once; a second time means dead
+        self.suspect = False  # found silent past the heartbeat timeout once; twice means dead
+        self.quiet = False  # the same for the link timeout
+        self.said_bye = False  # the peer left on purpose: no reason to dial it again
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -90,6 +94,15 @@ class Connection:
     async def send_now(self, message: Message) -> None:
         """Write directly, before the writer runs: the handshake and refusals."""
         await self.stream.send_all(self.frame(message))
+        self.last_sent = trio.current_time()
+
+    @property
+    def local_host(self) -> str:
+        """The address of this end: by which the peer reached this node (or it reached it)."""
+        try:
+            return self.stream.socket.getsockname()[0]  # type: ignore[attr-defined]
+        except (AttributeError, OSError):
+            return ""
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -184,6 +197,7 @@ class Connection:
                     continue
                 batch, self._queue = self._queue, []
                 await self.stream.send_all(b"".join(batch) if len(batch) > 1 else batch[0])
+                self.last_sent = trio.current_time()
                 if not self._queue:
                     self._drained.set()
                     self._drained = trio.Event()

@@ -117,4 +117,65 @@ class Error:
         return {"event": "error", "message": self.message}
 
 
-Event = Ready | TrackerChanged | PeerJoined | PeerLeft | MessageReceived | Who | Error
+@dataclass(frozen=True, slots=True)
+class Undelivered:
+    """A message just sent did not reach these members: they are unreachable for now. It is
+    sent to each when its link comes back (``Delivered``), or reported ``NotDelivered``."""
+
+    me: Member
+    seq: int
+    waiting: tuple[Member, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event": "undelivered",
+            "id": f"{self.me.node_id}:{self.seq}",
+            "to": [m.username for m in self.waiting],
+            "to_ids": [m.node_id for m in self.waiting],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A member is back: ``count`` of this node's messages it may have missed were sent to it
+    again; ``lost`` older ones were no longer kept to send."""
+
+    member: Member
+    count: int
+    lost: int
+
+    def as_json(self) -> dict[str, Any]:
+        m = self.member
+        return {
+            "event": "delivered",
+            "to": m.username,
+            "to_id": m.node_id,
+            "count": self.count,
+            "lost": self.lost,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NotDelivered:
+    """This node gave up on reaching a member: its last ``count`` messages never reached it."""
+
+    member: Member
+    count: int
+
+    def as_json(self) -> dict[str, Any]:
+        m = self.member
+        return {"event": "not_delivered", "to": m.username, "to_id": m.node_id, "count": self.count}
+
+
+Event = (
+    Ready
+    | TrackerChanged
+    | PeerJoined
+    | PeerLeft
+    | MessageReceived
+    | Who
+    | Error
+    | Undelivered
+    | Delivered
+    | NotDelivered
+)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from peerchat.addresses import format_addr
+
 Rank = tuple[int, str]
 
 
@@ -29,7 +31,7 @@ class Member:
 
     @property
     def addr(self) -> str:
-        return f"{self.host}:{self.port}"
+        return format_addr(self.host, self.port)
 
 
 class MemberTable:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from peerchat import PROTOCOL_VERSION
+from peerchat.addresses import parse_addr
 from peerchat.membership import Member, valid_username
 from peerchat.safe_text import has_unsafe
 from peerchat.wire import FrameError, describe
@@ -24,6 +25,7 @@ from peerchat.wire import FrameError, describe
 MAX_NAME = 32
 MAX_ID = 64
 MAX_HOST = 255
+MAX_ADDR = MAX_HOST + 8  # host:port, IPv6 in brackets
 MAX_TEXT = 16 * 1024
 MAX_REASON = 200
 MAX_MEMBERS = 10_000
@@ -67,12 +69,25 @@ _KINDS: dict[str, Callable[[str], bool]] = {
     "username": valid_username,
     "host": valid_host,
     "reason": lambda value: not has_unsafe(value),
+    "room": lambda value: not value or valid_address(value),
 }
+
+
+def valid_address(addr: str) -> bool:
+    """HOST:PORT with a valid host (an IPv6 host in brackets) and a port 1-65535."""
+    parsed = parse_addr(addr)
+    return parsed is not None and valid_host(parsed[0])
 
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """First frame on every connection, both ways. ``join`` asks the tracker for the room."""
+    """First frame on every connection, both ways. ``join`` asks the tracker for the room.
+
+    ``room`` is the room's identity, its home address ("" from a newcomer that has none yet):
+    parts of one room meet and merge, other rooms are refused. ``tracker`` is whom the sender
+    follows ("" while it has no tracker): a tracker names itself, and a peer that follows
+    another tracker is a part of the room meeting this one.
+    """
 
     version: int
     node_id: str = _limit(MAX_ID, "node_id")
@@ -83,6 +98,8 @@ class Hello:
     chat: bool
     seq: int = _limit(2**62)  # the last chat sequence number sent before this connection
     join: bool
+    room: str = field(default="", metadata={"max": MAX_ADDR, "kind": "room"})
+    tracker: str = field(default="", metadata={"max": MAX_ID, "kind": "node_id_or_none"})
 
     def member(self) -> Member:
         return Member(self.node_id, self.username, self.host, self.port, self.priority, self.chat)
@@ -102,6 +119,27 @@ class Refuse:
 
     reason: str = _limit(MAX_REASON, "reason")
     retry: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """A member that is not the tracker answers a join with the tracker's own address."""
+
+    host: str = _limit(MAX_HOST, "host")
+    port: int = _limit(65535)
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """The members the sender knows. From this node's tracker it announces them; from a node
+    of another part of the room it is news for the tracker, which dials whom it lacks."""
+
+    members: tuple[Member, ...] = _limit(MAX_MEMBERS)
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """Keepalive on a link that carried nothing else for a while."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +217,9 @@ Message = (
     | Answer
     | Coordinator
     | Bye
+    | Redirect
+    | Roster
+    | Beat
 )
 
 TAGS: dict[str, type] = {
@@ -194,6 +235,9 @@ TAGS: dict[str, type] = {
     "answer": Answer,
     "coordinator": Coordinator,
     "bye": Bye,
+    "redirect": Redirect,
+    "roster": Roster,
+    "beat": Beat,
 }
 _TAG_OF = {cls: tag for tag, cls in TAGS.items()}
 

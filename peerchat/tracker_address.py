@@ -1,4 +1,10 @@
-"""The tracker address: the one address everybody knows, held by whichever node is tracker."""
+"""The room's home address: the one address everybody knows, held by whichever node is tracker.
+
+A tracker on another host cannot bind it; it knocks on it instead (``knock``), every
+``knock_interval``, so that whoever holds it later (a node that founded the room there afresh)
+meets this part of the room and the two merge. A tracker that finds it taken on its own host
+binds it as soon as it is free, and knocks meanwhile too.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from peerchat.addresses import format_addr
 from peerchat.config import Config
 
 log = logging.getLogger(__name__)
@@ -36,14 +43,16 @@ class TrackerAddress:
         port: int,
         config: Config,
         accept: Callable[[trio.SocketStream], Awaitable[None]],
+        knock: Callable[[], Awaitable[None]],
     ) -> None:
         self.host, self.port = host, port
         self._config = config
         self._accept = accept
+        self._knock = knock
         self._scope: trio.CancelScope | None = None
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        return format_addr(self.host, self.port)
 
     async def try_bind(self) -> list[trio.SocketListener] | None:
         """Listeners on the address when it is free and on this machine; None when taken."""
@@ -80,13 +89,17 @@ class TrackerAddress:
         with scope:
             # The dead tracker's socket may linger for a moment: retry soon, then less often.
             pause = 0.005
+            next_knock = trio.current_time() + self._config.knock_interval
             while listeners is None:
                 try:
                     listeners = await self.try_bind()
                 except StartupError as exc:
-                    log.warning("giving up the tracker address: %s", exc)
-                    return
+                    log.info("knocking on the home address instead: %s", exc)
+                    await self._knock_forever()
                 if listeners is None:
+                    if trio.current_time() >= next_knock:
+                        await self._knock()
+                        next_knock = trio.current_time() + self._config.knock_interval
                     await trio.sleep(pause)
                     pause = min(2 * pause, self._config.rebind_interval)
             log.info("listening on the tracker address %s", self)
@@ -95,3 +108,8 @@ class TrackerAddress:
             finally:
                 for listener in listeners:
                     await trio.aclose_forcefully(listener)
+
+    async def _knock_forever(self) -> None:
+        while True:
+            await self._knock()
+            await trio.sleep(self._config.knock_interval)

@@ -46,13 +46,16 @@ from prompt_toolkit.formatted_text import FormattedText
 from peerchat import commands
 from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
+    Delivered,
     Error,
     Event,
     MessageReceived,
+    NotDelivered,
     PeerJoined,
     PeerLeft,
     Ready,
     TrackerChanged,
+    Undelivered,
     Who,
 )
 from peerchat.membership import Member
@@ -200,7 +203,26 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_who(event, now)
         case Error(message=message):
             return format_notice(f"! {visible(message)}", now, ERROR_STYLE)
+        case Undelivered() | Delivered() | NotDelivered():
+            return format_notice(delivery_text(event), now)
     raise TypeError(f"not a node event: {event!r}")
+
+
+def delivery_text(event: Undelivered | Delivered | NotDelivered) -> str:
+    """What became of this node's messages to members it could not reach."""
+    match event:
+        case Undelivered(waiting=waiting):
+            names = ", ".join(visible(m.username) for m in waiting)
+            return f"* not delivered yet to {names}: it goes out when they are back"
+        case Delivered(member=m, count=count, lost=lost):
+            again = f"{count} of your messages sent again" if count else "nothing was missed"
+            older = f"; {lost} older ones were no longer kept" if lost else ""
+            return f"* {visible(m.username)} is back: {again}{older}"
+    assert isinstance(event, NotDelivered)
+    return (
+        f"* gave up on reaching {visible(event.member.username)}: your last {event.count} "
+        "messages did not reach them"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ number of processes and the same messages, and reports PeerChat / baseline.
 
 This file is the command line only. How each figure is measured is told where it is measured,
 in ``scripts/benchmarks/``: ``driver`` (processes and their events), ``rooms``, one module per
-family (``failover``, ``latency``, ``throughput``, ``join``, ``scale``), ``report``
-(statistics and tables), ``plan`` (what each mode runs) and ``run`` (their order).
+family (``failover``, ``latency``, ``throughput``, ``join``, ``member_join``, ``scale``),
+``report`` (statistics and tables), ``plan`` (what each mode runs) and ``run`` (their order).
 """
 
 from __future__ import annotations

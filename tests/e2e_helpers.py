@@ -251,9 +251,12 @@ class Swarm:
         return f"127.0.0.1:{self.tracker_port}"
 
     async def spawn(self, name: str, *args: str) -> Proc:
-        """Start ``python -m peerchat ARGS --log-file ...`` as is; does not wait for anything."""
+        """Start ``python -m peerchat ARGS --log-file ... --ephemeral`` (unless ARGS name a data
+        dir); does not wait for anything."""
         proc = Proc(name, [sys.executable, "-m", "peerchat", *args], self.workdir)
         proc.argv += ["--log-file", str(proc.log_path)]
+        if "--data-dir" not in args:
+            proc.argv.append("--ephemeral")  # nothing of the tests in the user's data dir
         self.procs.append(proc)
         await proc._start(self.nursery)
         return proc

@@ -37,6 +37,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -68,7 +69,9 @@ def namespaces() -> list[str]:
 
 
 def sweep_stale() -> list[str]:
-    """Delete our namespaces left by test processes that no longer run; returns their names."""
+    """Delete our namespaces left by test processes that no longer run, and end whatever still
+    runs in them (peerchat nodes normally quit by themselves when their stdin closes with the
+    test); returns the namespaces' names."""
     swept = []
     for name in namespaces():
         if not name.startswith(PREFIX):
@@ -76,6 +79,9 @@ def sweep_stale() -> list[str]:
         pid = name[len(PREFIX) :].split("x", 1)[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             with contextlib.suppress(RuntimeError):  # another sweeper may have been first
+                for left in ip("netns", "pids", name).split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(left), signal.SIGKILL)
                 ip("netns", "del", name)
                 swept.append(name)
     return swept

@@ -65,6 +65,7 @@ def test_tiny_run_measures_everything_and_loses_nothing(tmp_path: Path) -> None:
         "imports",
         "startup",
         "join_ready_ms",
+        "member_join_ready_ms",
         "scale_rss",
     ):
         assert key in figures, key

@@ -14,18 +14,19 @@ from e2e_helpers import Proc, free_port
 # to do with any peer: the kind of bug that must end the program, not leave it running deaf.
 BROKEN_NODE = """
 import sys, trio
-import peerchat.node
+import peerchat.leadership
 async def broken(self):
     await trio.sleep(0.5)
     raise RuntimeError("injected failure")
-peerchat.node.Node._watch_tracker = broken
+peerchat.leadership.Leadership.watch_tracker = broken
 from peerchat.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
 async def run_broken(tmp_path: Path, *extra: str) -> tuple[int, str]:
-    args = ["--headless", "--username", "x", "--tracker", f"127.0.0.1:{free_port()}", *extra]
+    args = ["--headless", "--ephemeral", "--username", "x", "--tracker", f"127.0.0.1:{free_port()}"]
+    args += extra
     proc = Proc("broken", [sys.executable, "-c", BROKEN_NODE, *args], tmp_path)
     async with trio.open_nursery() as nursery:
         await proc._start(nursery)

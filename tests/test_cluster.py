@@ -100,7 +100,7 @@ class Room:
         with trio.fail_after(timeout):
             while True:
                 alive = self.alive()
-                if all(len(m.node.conns) == len(alive) - 1 for m in alive):
+                if all(len(m.node.links.conns) == len(alive) - 1 for m in alive):
                     return
                 await trio.sleep(0.01)
 
@@ -272,7 +272,9 @@ async def test_a_stranger_that_introduces_itself_is_let_go_unless_the_room_knows
         await room.add("alice")
         bob = await room.add("bob")
         await room.fully_connected()
-        me = Hello(PROTOCOL_VERSION, "5trange", "mallory", "127.0.0.1", 9, 0, True, 0, False)
+        me = Hello(
+            PROTOCOL_VERSION, "5trange", "mallory", "127.0.0.1", 9, 0, True, 0, False, bob.node.room
+        )
         stream = await _introduce(bob.node.me.port, me)
         # Not announced by the tracker: nothing is sent back, nothing is reported, then it ends.
         assert await _closed_within(stream, 2 * config.admit_timeout + 1) == b""
@@ -282,7 +284,7 @@ async def test_a_stranger_that_introduces_itself_is_let_go_unless_the_room_knows
         # A newcomer the tracker announces is let in even when its dial comes first.
         carol = await room.add("carol")
         await room.fully_connected()
-        assert {c.member.username for c in carol.node.conns.values()} == {"alice", "bob"}
+        assert {c.member.username for c in carol.node.links.conns.values()} == {"alice", "bob"}
         nursery.cancel_scope.cancel()
 
 

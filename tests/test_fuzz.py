@@ -440,6 +440,8 @@ def _valid_frame(tag: str) -> dict[str, Any]:
             **member,
             "seq": 0,
             "join": True,
+            "room": "127.0.0.1:5000",
+            "tracker": "",
         },
         "welcome": {"members": [member], "tracker": member["node_id"]},
         "refuse": {"reason": "no", "retry": True},
@@ -456,6 +458,8 @@ def _valid_frame(tag: str) -> dict[str, Any]:
         "ping": {"priority": 1},
         "coordinator": {"tracker": "ab" * 6, "priority": 1, "replaces": ""},
         "bye": {"reason": "quit"},
+        "redirect": {"host": "127.0.0.1", "port": 5000},
+        "roster": {"members": [member]},
     }
     return {"t": tag, **samples.get(tag, {})}
 

@@ -17,6 +17,7 @@ from peerchat.protocol import (
     MAX_TEXT,
     TAGS,
     Answer,
+    Beat,
     Bye,
     Chat,
     Coordinator,
@@ -27,7 +28,9 @@ from peerchat.protocol import (
     Ping,
     Pong,
     ProtocolViolation,
+    Redirect,
     Refuse,
+    Roster,
     VersionMismatch,
     Welcome,
     decode,
@@ -39,7 +42,9 @@ ALICE = Member("a" * 16, "alice", "127.0.0.1", 4000, 4000)
 BOB = Member("b" * 16, "bob", "10.0.0.2", 4001, 7, chat=False)
 
 SAMPLES = {
-    Hello: Hello(PROTOCOL_VERSION, "a" * 16, "alice", "127.0.0.1", 4000, 4000, True, 12, True),
+    Hello: Hello(
+        PROTOCOL_VERSION, "a" * 16, "alice", "127.0.0.1", 4000, 4000, True, 12, True, "h:5000", "b"
+    ),
     Welcome: Welcome((ALICE, BOB), ALICE.node_id),
     Refuse: Refuse("protocol version 9 is not supported"),
     MemberJoined: MemberJoined(BOB),
@@ -51,6 +56,9 @@ SAMPLES = {
     Answer: Answer(),
     Coordinator: Coordinator(ALICE.node_id, 4000),
     Bye: Bye("quit"),
+    Redirect: Redirect("10.0.0.1", 5000),
+    Roster: Roster((ALICE, BOB)),
+    Beat: Beat(),
 }
 
 

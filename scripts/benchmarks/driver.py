@@ -283,6 +283,7 @@ class Bench:
                 "--username",
                 name,
                 "--headless",
+                "--ephemeral",  # nothing in the user's data dir, nothing remembered between
                 "--tracker",
                 f"127.0.0.1:{tracker_port}",
                 "--log-file",

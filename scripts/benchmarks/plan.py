@@ -27,6 +27,7 @@ class Plan:
     silent_trials: int = 10
     join_room: int = 50
     join_trials: int = 10
+    member_join_trials: int = 10  # joins whose --tracker is an ordinary member
     startup_trials: int = 5
     scale: int = 100
     batch: int = 10  # nodes started at once while a room grows
@@ -47,6 +48,7 @@ PLANS = {
         silent_trials=3,
         join_room=20,
         join_trials=5,
+        member_join_trials=5,
         startup_trials=2,
         scale=30,
     ),
@@ -65,6 +67,7 @@ PLANS = {
         silent_trials=1,
         join_room=3,
         join_trials=1,
+        member_join_trials=1,
         startup_trials=1,
         scale=5,
         batch=4,

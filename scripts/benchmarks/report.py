@@ -153,13 +153,12 @@ def render(meta: dict[str, Any], result: dict[str, Any]) -> str:
         "",
         ratio_table(result["ratios"]),
     ]
-    failures = [
-        f"{r['title']}: {t['failed']}"
-        for r in result["figures"].values()
-        for t in r.get("trials", [])
-        if t.get("failed")
-    ]
+    failures: dict[int, str] = {}  # a trial that two rows share is one failure, under the first
+    for r in result["figures"].values():
+        for t in r.get("trials", []):
+            if t.get("failed"):
+                failures.setdefault(id(t), f"{r['title']}: {t['failed']}")
     if failures or result["broken_rooms"]:
         parts.append("\nfailures:")
-        parts += [f"  {line[:400]}" for line in failures + result["broken_rooms"]]
+        parts += [f"  {line[:400]}" for line in [*failures.values(), *result["broken_rooms"]]]
     return "\n".join(parts)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import failover, join, latency, scale, throughput
+from . import failover, join, latency, member_join, scale, throughput
 from .driver import HEARTBEAT_TIMEOUT, Bench, log
 from .plan import Plan
 from .report import Raw
@@ -59,6 +59,7 @@ def measure(bench: Bench, plan: Plan, raw: Raw) -> None:
     room = Room(bench, plan.batch)
     failover.measure(bench, plan, room, raw)
     join.measure_joins(bench, plan, room, raw)
+    member_join.measure(bench, plan, room, raw)
     for n in big:
         room.grow(n + 1)
         latency.measure(bench, plan, raw, "peerchat", room.procs, n)
@@ -79,6 +80,7 @@ def collect(plan: Plan, raw: Raw) -> dict[str, Any]:
         *latency.figures(plan, raw),
         *throughput.figures(plan, raw),
         *join.figures(plan, raw),
+        *member_join.figures(plan, raw),
         *scale.figures(plan, raw),
     ]
     results = {f.key: f.result() for f in figures}

@@ -1,0 +1,40 @@
+"""Addresses as users write them and as the node tells others: parsing, formatting, kinds."""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def format_addr(host: str, port: int) -> str:
+    """HOST:PORT, with an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_addr(text: str) -> tuple[str, int] | None:
+    """(host, port) from HOST:PORT or [V6]:PORT; None when it is not one."""
+    host, sep, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        return None
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def is_wildcard(host: str) -> bool:
+    """0.0.0.0 or ::: listen everywhere, but no use as an address to give others."""
+    ip = _ip(host)
+    return ip is not None and ip.is_unspecified
+
+
+def is_loopback(host: str) -> bool:
+    ip = _ip(host)
+    return host == "localhost" if ip is None else ip.is_loopback

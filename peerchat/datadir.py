@@ -1,0 +1,83 @@
+"""A node's own folder: a lock, so two processes never share it, and the peers it remembers.
+
+The remembered peers are kept per ``--tracker`` list, so a node started the same way again
+finds its room through them when the tracker addresses fail. The file is small, bounded and
+written whole (a new file renamed over the old), so a crash never leaves half of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+from peerchat.addresses import format_addr, parse_addr
+from peerchat.tracker_address import StartupError
+
+PEERS_FILE = "peers.json"
+LOCK_FILE = "lock"
+MAX_PEERS = 64  # per --tracker list
+MAX_ROOMS = 16  # --tracker lists remembered, the most recently used kept
+
+Address = tuple[str, int]
+
+
+class DataDir:
+    def __init__(self, path: Path) -> None:
+        """Create (private to this user) and lock ``path``; a clear error when another
+        process holds it."""
+        self.path = path
+        try:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._lock = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StartupError(f"cannot use the data dir {path}: {exc.strerror or exc}", 2) from exc
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lock)
+            raise StartupError(
+                f"the data dir {path} is in use by another peerchat process; give this one "
+                "its own with --data-dir (or --ephemeral)",
+                2,
+            ) from None
+
+    def close(self) -> None:
+        os.close(self._lock)  # closing the descriptor releases the lock
+
+    def peers(self, trackers: tuple[Address, ...]) -> list[Address]:
+        """The members remembered for this ``--tracker`` list, most recent first."""
+        entry = self._load().get(_key(trackers), {})
+        found = [parse_addr(a) for a in entry.get("peers", []) if isinstance(a, str)]
+        return [a for a in found if a is not None][:MAX_PEERS]
+
+    def remember(self, trackers: tuple[Address, ...], room: str, peers: list[Address]) -> None:
+        rooms = self._load()
+        key = _key(trackers)
+        old = [a for a in rooms.get(key, {}).get("peers", []) if isinstance(a, str)]
+        fresh = [format_addr(*a) for a in peers]
+        merged = list(dict.fromkeys(fresh + old))[:MAX_PEERS]
+        rooms[key] = {"room": room, "peers": merged, "saved": time.time()}
+        newest = sorted(rooms.items(), key=lambda kv: -_saved(kv[1]))[:MAX_ROOMS]
+        tmp = self.path / (PEERS_FILE + ".new")
+        tmp.write_text(json.dumps(dict(newest), indent=1))
+        tmp.replace(self.path / PEERS_FILE)
+
+    def _load(self) -> dict[str, dict]:
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads((self.path / PEERS_FILE).read_text())
+            if isinstance(data, dict):
+                return {k: v for k, v in data.items() if isinstance(v, dict)}
+        return {}
+
+
+def _key(trackers: tuple[Address, ...]) -> str:
+    return ",".join(format_addr(*a) for a in trackers)
+
+
+def _saved(entry: dict) -> float:
+    saved = entry.get("saved")
+    return saved if isinstance(saved, int | float) else 0.0

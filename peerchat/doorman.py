@@ -1,0 +1,189 @@
+"""Incoming connections, from the first byte to membership.
+
+A connection takes an admission slot (or is refused at once), must say hello within the hello
+timeout, and is then one of:
+
+- a join, at the tracker: welcomed with the member list, and announced to the room;
+- a join at another member: told where the tracker is (``Redirect``), then closed;
+- a member of this room (known, lost and coming back, or a tracker of another part of the
+  room meeting this one): attached at once;
+- anyone else: held, unread, until the tracker announces it (a newcomer often dials before the
+  announcement arrives), and closed after ``admit_timeout`` if that never happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from peerchat.admission import RefusalLog
+from peerchat.connection import Connection
+from peerchat.links import me_on
+from peerchat.protocol import (
+    Hello,
+    MemberJoined,
+    ProtocolViolation,
+    Redirect,
+    Refuse,
+    VersionMismatch,
+    Welcome,
+    encode,
+)
+from peerchat.wire import FrameError, encode_frame
+
+if TYPE_CHECKING:
+    from peerchat.node import Node
+
+log = logging.getLogger(__name__)
+
+
+class Doorman:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._refusals = RefusalLog(node.config.refusal_log_interval)
+        self._expected: dict[str, trio.Event] = {}  # introduced, waiting to be announced
+
+    async def serve(
+        self,
+        listeners: list[trio.SocketListener],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        await trio.serve_listeners(
+            self.accept, listeners, handler_nursery=self.node.nursery, task_status=task_status
+        )
+
+    def announced(self, node_id: str) -> None:
+        """The room knows ``node_id`` now: let in its connection if one waits for that."""
+        waiting = self._expected.pop(node_id, None)
+        if waiting is not None:
+            waiting.set()
+
+    async def accept(self, stream: trio.SocketStream) -> None:
+        """Serve one incoming connection. Nothing it sends can end more than this connection."""
+        node = self.node
+        try:
+            host, port = stream.socket.getpeername()[:2]
+        except OSError:
+            await trio.aclose_forcefully(stream)
+            return
+        peer = f"{host}:{port}"
+        slot = node.admission.enter(host)
+        if isinstance(slot, str):
+            self._log_refusal(peer, slot)
+            await trio.aclose_forcefully(stream)
+            return
+        conn = Connection(stream, node.config, peer, node.budget)
+        try:
+            hello = await self._greet(conn)
+            if hello is None or not await self._admitted(conn, hello):
+                return
+            slot.member()
+            conn.introduced()
+            await self._welcome(conn, hello, slot)
+        except Exception:
+            log.warning("dropping connection from %s after an internal error", peer, exc_info=True)
+        finally:
+            slot.leave()
+            await conn.aclose()
+
+    async def _welcome(self, conn: Connection, hello: Hello, slot: object) -> None:
+        node = self.node
+        # No await from here to the queued replies: the member list in the welcome and the
+        # chat sequence number in our hello must match what this connection gets afterwards.
+        welcome = None
+        if hello.join:
+            me = me_on(node.me, conn)
+            welcome = Welcome((me, *node.members), node.node_id)
+        conn.send(node.hello(conn))
+        if not node.links.attach(conn, hello):
+            return  # it dialled while this node's own dial to it was kept
+        if welcome is not None:
+            conn.send(welcome)
+            joined = encode_frame(encode(MemberJoined(hello.member())))
+            for other in node.links.conns.values():
+                if other is not conn:
+                    other.send_frame(joined)
+        await node.links.session(conn, slot)  # type: ignore[arg-type]
+
+    async def _greet(self, conn: Connection) -> Hello | None:
+        """The peer's hello, checked; None when the connection was refused or dropped."""
+        node = self.node
+        peer = conn.peer
+        try:
+            with trio.fail_after(node.config.hello_timeout):
+                hello = await conn.receive()
+                if not isinstance(hello, Hello):
+                    what = "nothing" if hello is None else type(hello).__name__
+                    raise ProtocolViolation(f"expected a hello, got {what}")
+                if hello.node_id == node.node_id:
+                    raise ProtocolViolation("a connection from this very node")
+                if (hello.room or not hello.join) and hello.room != node.room:
+                    await conn.send_now(Refuse("this node is in another room", retry=False))
+                    raise ProtocolViolation(f"a hello for another room ({hello.room})")
+                if hello.join and not node.bully.is_tracker:
+                    await self._redirect(conn)
+                    raise ProtocolViolation("a join sent to a member that is not the tracker")
+                if hello.join and self._name_taken(hello):
+                    reason = f"the name {hello.username!r} is taken in this room"
+                    await conn.send_now(Refuse(reason, retry=False))
+                    raise ProtocolViolation(reason)
+                return hello
+        except VersionMismatch as exc:
+            log.warning("refusing %s: %s", peer, exc)
+            with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, OSError):
+                await conn.send_now(Refuse(VersionMismatch.REFUSAL, retry=False))
+        except (FrameError, trio.TooSlowError, trio.BrokenResourceError, OSError) as exc:
+            log.warning(
+                "dropping connection from %s before its hello: %s", peer, str(exc) or "timeout"
+            )
+        return None
+
+    async def _redirect(self, conn: Connection) -> None:
+        """Answer a join at a member: the tracker's own address, or wait if there is none."""
+        node = self.node
+        tracker = node.members.get(node.bully.tracker or "")
+        if tracker is None or tracker.node_id not in node.links.conns:
+            await conn.send_now(Refuse("the room is electing a tracker; try again"))
+        else:
+            await conn.send_now(Redirect(tracker.host, tracker.port))
+
+    async def _admitted(self, conn: Connection, hello: Hello) -> bool:
+        """Whether a connection that introduced itself may stay (see the module docstring).
+        Nothing it sends is read meanwhile."""
+        node = self.node
+        node_id = hello.node_id
+        meeting = hello.tracker == node_id  # a tracker of the room meeting this part
+        if hello.join or meeting or node_id in node.members or node_id in node.links.redial:
+            return True
+        arrived = self._expected.setdefault(node_id, trio.Event())
+        with trio.move_on_after(node.config.admit_timeout):
+            await arrived.wait()
+        if self._expected.get(node_id) is arrived:
+            del self._expected[node_id]
+        if node_id in node.members:
+            return True
+        log.warning(
+            "dropping connection from %s: %s introduced itself but is not in the room",
+            conn.peer,
+            node_id,
+        )
+        return False
+
+    def _name_taken(self, hello: Hello) -> bool:
+        """Another chatting member already goes by this name (the same node coming back after a
+        freeze keeps its own)."""
+        node = self.node
+        return any(
+            m.username == hello.username and m.node_id != hello.node_id and m.chat
+            for m in (node.me, *node.members)
+        )
+
+    def _log_refusal(self, peer: str, why: str) -> None:
+        left_out = self._refusals.note(trio.current_time())
+        if left_out is not None:
+            more = f" ({left_out} more refused since the last such line)" if left_out else ""
+            log.warning("refusing a connection from %s: %s%s", peer, why, more)

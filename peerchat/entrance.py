@@ -1,0 +1,245 @@
+"""Finding the room and getting in: at start, and again after the node was frozen.
+
+The addresses of ``--tracker`` are tried in order, then the members this node remembers. A
+member that is not the tracker answers with the tracker's address, which is followed. When
+nothing answers and the first address is one of this machine's, the node founds the room
+there: that address is the room's home and its identity. A node frozen longer than the
+heartbeat timeout (SIGSTOP, Ctrl-Z) has been given up by the others: it drops its links and
+comes in again the same way, as a member, so that it cannot linger as a second room.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import TYPE_CHECKING
+
+import trio
+
+from peerchat import events
+from peerchat.addresses import format_addr
+from peerchat.connection import Connection
+from peerchat.membership import Member
+from peerchat.protocol import Hello, Redirect, Refuse, Welcome
+from peerchat.tracker_address import StartupError
+from peerchat.wire import FrameError
+
+if TYPE_CHECKING:
+    from peerchat.node import Node
+
+log = logging.getLogger(__name__)
+
+
+class _Retry(Exception):
+    """The address answered, but not with a way in right now (busy, electing, odd)."""
+
+
+class _NoAnswer(Exception):
+    """Nothing accepts connections at the address."""
+
+
+class Entrance:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.rejoining = False
+        self._stall = trio.Event()  # set by the stall watcher, for the rejoiner
+        self._away = 0.0  # how long the last stall lasted
+        self._last_tick = math.inf  # no stall is detected before the stall watcher runs
+        self._last_cpu = 0.0
+
+    # -- entering -----------------------------------------------------------------------------
+
+    async def enter(self, found_after: int) -> None:
+        """Join through the first address that lets this node in; found the room at the first
+        address after ``found_after`` rounds in a row where nothing answered anywhere."""
+        node = self.node
+        home = node.settings.trackers[0]
+        why = "it does not answer"
+        unanswered = 0
+        with trio.move_on_after(node.config.join_timeout):
+            while True:
+                answered = False
+                for host, port in node.candidates():
+                    try:
+                        await self._join_at(host, port)
+                        return
+                    except _NoAnswer:
+                        continue
+                    except _Retry as exc:
+                        answered, why = True, str(exc)
+                        log.info("joining through %s failed (%s)", format_addr(host, port), why)
+                unanswered = 0 if answered else unanswered + 1
+                if unanswered >= found_after:
+                    # Refused again and again, a moment apart: a room in the middle of a
+                    # failover gets the time to rebind its home address before a second room
+                    # is founded there.
+                    listeners = await node.home_address.try_bind()
+                    if listeners is not None:
+                        node.found_room(listeners)
+                        return
+                    why = (
+                        "nothing accepts connections there, yet the address is in use on "
+                        "this machine (by another program's connection?)"
+                    )
+                await trio.sleep(node.config.found_delay if not answered else 0.1)
+        raise StartupError(f"cannot join the room through {format_addr(*home)}: {why}")
+
+    async def _join_at(self, host: str, port: int, redirects: int = 0) -> None:
+        node = self.node
+        try:
+            with trio.fail_after(node.config.connect_timeout):
+                stream = await trio.open_tcp_stream(host, port)
+        except (OSError, trio.TooSlowError) as exc:
+            raise _NoAnswer from exc
+        redirect = await self._join(stream, format_addr(host, port))
+        if redirect is None:
+            return
+        if redirects >= node.config.max_redirects:
+            raise _Retry("sent from member to member without reaching the tracker")
+        log.info("%s points at the tracker at %s", format_addr(host, port), redirect)
+        try:
+            await self._join_at(redirect.host, redirect.port, redirects + 1)
+        except _NoAnswer:
+            raise _Retry(
+                f"the tracker at {format_addr(redirect.host, redirect.port)} does not answer"
+            ) from None
+
+    async def _join(self, stream: trio.SocketStream, where: str) -> Redirect | None:
+        """Ask for the room on ``stream``; None once in, or where the tracker is instead."""
+        node = self.node
+        conn = Connection(stream, node.config, where, node.budget)
+        try:
+            with trio.fail_after(node.config.hello_timeout):
+                await conn.send_now(node.hello(conn, join=True))
+                hello = await conn.receive()
+                if isinstance(hello, Refuse) and not hello.retry:
+                    raise StartupError(f"the room refused this node: {hello.reason}")
+                if isinstance(hello, Refuse):
+                    raise _Retry(f"refused: {hello.reason}")
+                if isinstance(hello, Redirect):
+                    await conn.aclose()
+                    return hello
+                conn.introduced()  # the welcome that follows lists the room: it may be big
+                welcome = await conn.receive()
+        except trio.TooSlowError as exc:
+            await conn.aclose()
+            raise _Retry(
+                f"it accepts connections but gave no answer within {node.config.hello_timeout:g} s"
+                " (a stopped process, or not PeerChat)"
+            ) from exc
+        except FrameError as exc:
+            await conn.aclose()
+            raise _Retry(f"what answers there does not speak PeerChat ({exc})") from exc
+        except (OSError, trio.BrokenResourceError) as exc:
+            await conn.aclose()
+            raise _Retry(f"the connection failed ({exc})") from exc
+        except (_Retry, StartupError):
+            await conn.aclose()
+            raise
+        except Exception as exc:  # whatever else its answer sets off: not a room to join
+            await conn.aclose()
+            raise _Retry(
+                f"it answered in a way this node cannot use ({type(exc).__name__})"
+            ) from exc
+        if isinstance(welcome, Refuse):
+            await conn.aclose()
+            raise _Retry(welcome.reason)
+        if not isinstance(hello, Hello) or not isinstance(welcome, Welcome) or not hello.room:
+            await conn.aclose()
+            raise _Retry("what answers there does not speak PeerChat (it answered out of turn)")
+        await self._enter(conn, hello, welcome)
+        return None
+
+    async def _enter(self, conn: Connection, hello: Hello, welcome: Welcome) -> None:
+        """In: take the welcome's member list, and dial every member before reporting ready,
+        so that the room a front end is shown is the room this node is linked to."""
+        node = self.node
+        node.join_room(hello.room)
+        others = [m for m in welcome.members if m.node_id not in (node.node_id, hello.node_id)]
+        for member in others:
+            node.add_member(member)
+        node.links.attach(conn, hello)
+        node.nursery.start_soon(node.links.session, conn, node.admission.dialled())
+        log.info("joined through %s: %d members", conn.peer, len(others) + 1)
+        tracker = next((m for m in welcome.members if m.node_id == welcome.tracker), None)
+        if tracker is not None:
+            node.leadership.act(
+                node.bully.follow(tracker.node_id, tracker.priority), announce=False
+            )
+        async with trio.open_nursery() as dials:
+            for member in others:
+                dials.start_soon(self._dial_or_forget, member)
+
+    async def _dial_or_forget(self, member: Member) -> None:
+        """A member that cannot be reached is not kept on the list: it would count in
+        elections that never reach it."""
+        node = self.node
+        if not await node.links.dial_quietly(member) and member.node_id not in node.links.conns:
+            node.members.remove(member.node_id)
+
+    # -- frozen and back ----------------------------------------------------------------------
+
+    def stalled(self) -> bool:
+        """Frozen, rather than busy: the loop was away too long and burnt no CPU meanwhile."""
+        away = trio.current_time() - self._last_tick
+        if away <= self.node.config.heartbeat_timeout:
+            return False
+        return time.process_time() - self._last_cpu < 0.05 * away
+
+    async def watch_stall(self) -> None:
+        """Notice a freeze longer than the heartbeat timeout. This watcher keeps ticking while
+        a rejoin runs, so a second freeze in the middle of one leads to another."""
+        while True:
+            self._last_tick, self._last_cpu = trio.current_time(), time.process_time()
+            await trio.sleep(self.node.config.heartbeat_interval)
+            if self.stalled():
+                self._away = trio.current_time() - self._last_tick
+                log.warning("unresponsive for %.1f s: rejoining the room", self._away)
+                self._stall.set()
+
+    async def rejoin_when_stalled(self) -> None:
+        node = self.node
+        while True:
+            await self._stall.wait()
+            self._stall = trio.Event()
+            try:
+                await self._rejoin()
+            except StartupError as exc:
+                node.emit(events.Error(f"cannot rejoin the room ({exc}); trying again"))
+                self._stall.set()
+                continue
+            if self._stall.is_set():
+                continue  # frozen again meanwhile: report once it is really back
+            node.emit(
+                events.Error(
+                    f"this node was unresponsive for {self._away:.1f} s and has rejoined the "
+                    "room; messages sent meanwhile did not reach it"
+                )
+            )
+
+    async def _rejoin(self) -> None:
+        node = self.node
+        self.rejoining, node.reporting = True, False
+        before = {m.node_id: m for m in node.members}
+        try:
+            node.release_home()
+            for conn in list(node.links.conns.values()):
+                conn.abort("rejoining the room")
+            while node.links.conns:
+                await node.links.changed()
+            for node_id in list(before):
+                node.members.remove(node_id)
+            node.links.forget_all()
+            node.bully.reset()
+            self.rejoining = False
+            await self.enter(node.config.refound_after)
+        finally:
+            self.rejoining, node.reporting = False, True
+        for node_id, member in before.items():
+            if node_id not in node.members:
+                node.emit(events.PeerLeft(member, "lost while this node was unresponsive"))
+        for member in node.members:
+            if member.node_id not in before:
+                node.emit(events.PeerJoined(member))
+        node.leadership.report_tracker()

@@ -1,0 +1,304 @@
+"""The node's connections to members: dialling, attaching, reading, dropping, and keeping them.
+
+One connection per member. When two nodes dial each other at once, both keep the one dialled
+by the node with the lower id. A link silent past ``link_timeout`` is dropped; a member lost
+without a goodbye is dialled again with backoff (``redial.Redial``). Whatever this node said
+while a link was being set up, or down, is sent again on it: our hello tells the peer the last
+number it surely had, and the rest follows from ``ChatLog.sent_after``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import TYPE_CHECKING
+
+import trio
+
+from peerchat import events
+from peerchat.addresses import is_loopback, is_wildcard
+from peerchat.admission import Slot
+from peerchat.connection import Connection
+from peerchat.membership import Member
+from peerchat.protocol import (
+    MAX_REASON,
+    Beat,
+    Hello,
+    MemberLeft,
+    Message,
+    ProtocolViolation,
+    encode,
+)
+from peerchat.redial import Redial
+from peerchat.safe_text import visible
+from peerchat.wire import encode_frame
+
+if TYPE_CHECKING:
+    from peerchat.node import Node
+
+log = logging.getLogger(__name__)
+
+
+class Links:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        config = node.config
+        self.conns: dict[str, Connection] = {}
+        self.redial = Redial(config.redial_first, config.redial_cap, config.redial_for)
+        self._resend_from: dict[str, int] = {}  # lost member -> our first message it may lack
+        self._changed = trio.Event()
+        self._redial_changed = trio.Event()
+        self._warned_addresses = False
+
+    # -- dialling -----------------------------------------------------------------------------
+
+    async def dial_quietly(self, member: Member) -> bool:
+        """Connect to a member; on failure log it and return False."""
+        try:
+            with trio.fail_after(self.node.config.connect_timeout):
+                await self.node.nursery.start(self._dial, member.host, member.port, member)
+            return True
+        except Exception as exc:
+            # Refused, unreachable, too slow, or not the member it claims to be.
+            why = str(exc) or type(exc).__name__
+            log.warning("could not reach %s at %s: %s", member.username, member.addr, why)
+            return False
+
+    async def meet(self, host: str, port: int) -> None:
+        """Connect to whoever answers at ``host:port`` (the room's home address), if it is a
+        node of this room that this node is not yet connected to."""
+        try:
+            with trio.fail_after(self.node.config.connect_timeout):
+                await self.node.nursery.start(self._dial, host, port, None)
+        except Exception as exc:
+            log.debug("nobody of this room met at %s:%d: %s", host, port, exc)
+
+    async def _dial(
+        self, host: str, port: int, member: Member | None, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        node = self.node
+        slot = node.admission.dialled()
+        try:
+            stream = await trio.open_tcp_stream(host, port)
+        except BaseException:
+            slot.leave()
+            raise
+        conn = Connection(stream, node.config, f"{host}:{port}", node.budget)
+        conn.outgoing = True
+        try:
+            hello_seq = self._resend_from.get(member.node_id, 0) - 1 if member else -1
+            await conn.send_now(node.hello(conn, seq=hello_seq if hello_seq >= 0 else None))
+            hello = await conn.receive()
+            if not isinstance(hello, Hello):
+                what = "closed the connection" if hello is None else f"sent a {_kind(hello)}"
+                raise ProtocolViolation(f"{host}:{port} did not say hello: it {what}")
+            if member is not None and hello.node_id != member.node_id:
+                raise ProtocolViolation(f"{host}:{port} is not {member.username}")
+            if hello.node_id == node.node_id or (member is None and hello.node_id in self.conns):
+                raise ProtocolViolation(f"{host}:{port} is this node, or one already connected")
+            if hello.room != node.room:
+                raise ProtocolViolation(f"{host}:{port} belongs to another room")
+        except BaseException:
+            slot.leave()
+            await conn.aclose()
+            raise
+        conn.introduced()
+        if not self.attach(conn, hello):
+            slot.leave()
+            await conn.aclose()
+            raise ProtocolViolation("a connection to this member already exists")
+        task_status.started()
+        await self.session(conn, slot)
+
+    # -- attaching ----------------------------------------------------------------------------
+
+    def attach(self, conn: Connection, hello: Hello) -> bool:
+        """Make ``conn`` the link to the member that sent ``hello``; False when an existing link
+        is kept instead (the two nodes dialled each other at once)."""
+        node = self.node
+        member = hello.member()
+        old = self.conns.get(member.node_id)
+        if old is not None and not self._replaces(conn, old, member.node_id):
+            log.debug("keeping the existing link to %s", member.username)
+            return False
+        conn.member, conn.peer = member, f"{member.username}@{member.addr}"
+        if old is not None:
+            old.abort("replaced by a newer connection")
+        self.conns[member.node_id] = conn
+        log.info("connected to %s (%s) at %s", member.username, member.node_id, member.addr)
+        returned = self.redial.found(member.node_id)
+        released = node.chatlog.start_after(member.node_id, hello.seq)
+        new = node.add_member(member)
+        if new and node.reporting:
+            node.emit(events.PeerJoined(member))
+        for chat in released:
+            node.show(member, chat, own=False)
+        self._resend(conn, member, returned is not None)
+        self._warn_about_addresses(conn, member)
+        node.tracker_role.on_link(conn, hello, new=new)
+        self._changed.set()
+        return True
+
+    def _replaces(self, new: Connection, old: Connection, peer_id: str) -> bool:
+        """Which of two links to one member to keep: a newer one in the same direction (the
+        old one is likely dead), or across, the one dialled by the lower node id; and any
+        live one over one that has gone quiet."""
+        quiet = trio.current_time() - old.last_heard > 1.5 * self.node.config.keepalive_interval
+        if quiet or new.outgoing == old.outgoing:
+            return True
+        return new.outgoing == (self.node.node_id < peer_id)
+
+    def _resend(self, conn: Connection, member: Member, returned: bool) -> None:
+        """Send what this node said after the number in its hello on this link."""
+        node = self.node
+        self._resend_from.pop(member.node_id, None)
+        if not member.chat:
+            return
+        chats, missing = node.chatlog.sent_after(conn.hello_seq)
+        for chat in chats:
+            conn.send(chat)
+        if returned and (chats or missing):
+            node.emit(events.Delivered(member, len(chats), missing))
+
+    def _warn_about_addresses(self, conn: Connection, member: Member) -> None:
+        """Tell the user, once, when others are told an address they may not reach."""
+        mine = self.node.advertised_host(conn)
+        if self._warned_addresses or is_loopback(mine) == is_loopback(member.host):
+            return
+        self._warned_addresses = True
+        where = "a loopback address" if is_loopback(mine) else "an address of a network"
+        theirs = "another computer" if is_loopback(mine) else "this computer's loopback"
+        self.node.emit(
+            events.Error(
+                f"this node tells others it is at {mine}, {where}, but {member.username} is on "
+                f"{theirs} ({member.host}); use --host with an address both can reach"
+            )
+        )
+
+    # -- sessions and leaving -----------------------------------------------------------------
+
+    async def session(self, conn: Connection, slot: Slot) -> None:
+        try:
+            await conn.run(self.node.dispatch)
+        finally:
+            slot.leave()
+            member = conn.member
+            if member is not None and self.conns.get(member.node_id) is conn:
+                del self.conns[member.node_id]
+                self.drop_member(member.node_id, conn.close_reason, lost=not conn.said_bye)
+            self._changed.set()
+
+    def drop_member(self, node_id: str, reason: str, *, lost: bool) -> None:
+        """``node_id`` is no longer in the room; when it was ``lost`` (no goodbye), dial it
+        again for a while."""
+        node = self.node
+        if node.leaving or node.entrance.rejoining or node.entrance.stalled():
+            return  # a node on its way out or back in no longer reports, elects or tracks
+        member = node.members.remove(node_id)
+        if member is None:
+            return
+        conn = self.conns.pop(node_id, None)
+        if conn is not None:
+            conn.abort(reason)
+        node.chatlog.forget(node_id)
+        log.info("%s (%s) left: %s", member.username, node_id, reason)
+        now = trio.current_time()
+        if lost:
+            self.redial.lost(member, now)
+            last_heard = conn.last_heard if conn else now
+            since = node.chatlog.first_sent_since(last_heard - node.config.keepalive_interval)
+            self._resend_from.setdefault(node_id, since)
+            self._redial_changed.set()
+        if node.reporting:
+            node.emit(events.PeerLeft(member, reason))
+        if node.bully.is_tracker:
+            self.broadcast(MemberLeft(node_id, visible(reason)[:MAX_REASON]))
+        node.leadership.act(node.bully.on_member_lost(node_id, now))
+
+    def unreachable(self) -> list[Member]:
+        """Chatting members lost without a goodbye and not yet back."""
+        return [m for m in self.redial if m.chat]
+
+    def forget_all(self) -> None:
+        """Before joining afresh: no redialling of the old room's members."""
+        self.redial.clear()
+        self._resend_from.clear()
+
+    async def changed(self) -> None:
+        self._changed = trio.Event()
+        await self._changed.wait()
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def broadcast(self, message: Message) -> None:
+        frame = None
+        for conn in self.conns.values():
+            frame = frame or conn.frame(message)
+            conn.send_frame(frame)
+
+    # -- keeping links ------------------------------------------------------------------------
+
+    async def keep_alive(self) -> None:
+        """Beat on every link that was quiet for a keepalive interval; drop the silent."""
+        config = self.node.config
+        beat = encode_frame(encode(Beat()))
+        while True:
+            await trio.sleep(config.keepalive_interval / 2)
+            now = trio.current_time()
+            for conn in list(self.conns.values()):
+                if self._silent(conn, now):
+                    conn.abort(f"silent for {now - conn.last_heard:.1f} s")
+                elif now - conn.last_sent >= config.keepalive_interval:
+                    conn.send_frame(beat)
+
+    def _silent(self, conn: Connection, now: float) -> bool:
+        """Silent past the link timeout at two looks in a row (after a busy moment, one look
+        can come before the reader has caught up)."""
+        if now - conn.last_heard <= self.node.config.link_timeout:
+            conn.quiet = False
+            return False
+        if conn.quiet:
+            return True
+        conn.quiet = True
+        return False
+
+    async def redial_lost(self) -> None:
+        """Dial lost members again as the schedule says; give up on them after a while."""
+        while True:
+            due = self.redial.next_due()
+            with trio.move_on_at(math.inf if due is None else due):
+                self._redial_changed = trio.Event()
+                await self._redial_changed.wait()
+            now = trio.current_time()
+            for member in self.redial.expired(now):
+                self._gave_up(member)
+            for member in self.redial.due(now):
+                self.node.nursery.start_soon(self._redial, member)
+
+    async def _redial(self, member: Member) -> None:
+        if member.node_id in self.conns or await self.dial_quietly(member):
+            self.redial.found(member.node_id)
+        else:
+            self.redial.failed(member.node_id, trio.current_time())
+        self._redial_changed.set()
+
+    def _gave_up(self, member: Member) -> None:
+        start = self._resend_from.pop(member.node_id, self.node.chatlog.seq + 1)
+        unsent = max(0, self.node.chatlog.seq - start + 1)
+        log.info("gave up on reaching %s", member.username)
+        if member.chat and unsent:
+            self.node.emit(events.NotDelivered(member, unsent))
+
+
+def _kind(message: Message | None) -> str:
+    """What a peer sent, for logs: its type, never its contents."""
+    return "nothing" if message is None else type(message).__name__
+
+
+def me_on(me: Member, conn: Connection) -> Member:
+    """This node as the peer on ``conn`` should know it: a wildcard listen address becomes the
+    address by which that peer reached this node (or this node reached it)."""
+    if not is_wildcard(me.host):
+        return me
+    return dataclasses.replace(me, host=conn.local_host or me.host)

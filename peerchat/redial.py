@@ -1,0 +1,78 @@
+"""Members lost without a goodbye, and when to dial each of them again. No I/O, no clocks.
+
+The first attempt comes soon after the loss (a blip heals at once), later ones back off
+exponentially up to a cap of a few seconds, so a healed partition is noticed within the cap.
+After ``give_up_after`` the member is let go for good.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peerchat.membership import Member
+
+
+@dataclass
+class _Lost:
+    member: Member
+    since: float
+    delay: float
+    due: float
+    dialling: bool = False
+
+
+class Redial:
+    def __init__(self, first: float, cap: float, give_up_after: float) -> None:
+        self._first, self._cap, self._give_up_after = first, cap, give_up_after
+        self._lost: dict[str, _Lost] = {}
+
+    def lost(self, member: Member, now: float) -> None:
+        """``member`` went without a goodbye: dial it again from ``now + first``."""
+        if member.node_id not in self._lost:
+            self._lost[member.node_id] = _Lost(member, now, self._first, now + self._first)
+
+    def found(self, node_id: str) -> Member | None:
+        """Connected again (by either side): no more dialling. Returns the lost member."""
+        entry = self._lost.pop(node_id, None)
+        return entry.member if entry else None
+
+    def due(self, now: float) -> list[Member]:
+        """The members to dial now; each stays out of the list until ``failed``."""
+        out = []
+        for entry in self._lost.values():
+            if not entry.dialling and entry.due <= now:
+                entry.dialling = True
+                out.append(entry.member)
+        return out
+
+    def failed(self, node_id: str, now: float) -> None:
+        entry = self._lost.get(node_id)
+        if entry is not None:
+            entry.dialling = False
+            entry.delay = min(entry.delay * 2, self._cap)
+            entry.due = now + entry.delay
+
+    def expired(self, now: float) -> list[Member]:
+        """Members lost for longer than ``give_up_after``: removed and returned, once."""
+        gone = [e for e in self._lost.values() if now - e.since >= self._give_up_after]
+        for entry in gone:
+            del self._lost[entry.member.node_id]
+        return [e.member for e in gone]
+
+    def next_due(self) -> float | None:
+        waiting = [e.due for e in self._lost.values() if not e.dialling]
+        return min(waiting, default=None)
+
+    def clear(self) -> list[Member]:
+        members = [e.member for e in self._lost.values()]
+        self._lost.clear()
+        return members
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._lost
+
+    def __iter__(self):  # noqa: ANN204 - an iterator of Member
+        return iter([e.member for e in self._lost.values()])
+
+    def __len__(self) -> int:
+        return len(self._lost)

@@ -1,0 +1,152 @@
+"""What the tracker does, and how parts of one room find each other and merge.
+
+The tracker pings every member (the ping doubles as its claim to the role) and cuts off those
+that stop answering. Parts of a room meet when a link joins two nodes that follow different
+trackers (a redial after a partition, a knock on the home address): both send each other a
+``Roster``; a member passes news on to its tracker, and a tracker dials the members it lacks,
+announces them to its part and sends them its own roster. The trackers' claims then meet too,
+and the lower one steps down (``election.Bully``), so the room ends with one tracker and every
+member knows every other.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from peerchat import events
+from peerchat.connection import Connection
+from peerchat.links import me_on
+from peerchat.membership import Member
+from peerchat.protocol import Hello, MemberJoined, MemberLeft, Ping, Pong, Roster, encode
+from peerchat.wire import encode_frame
+
+if TYPE_CHECKING:
+    from peerchat.node import Node
+
+log = logging.getLogger(__name__)
+
+_PONG = encode_frame(encode(Pong()))
+
+
+class TrackerRole:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    # -- the tracker's duties -----------------------------------------------------------------
+
+    async def duties(self) -> None:
+        """As tracker: ping every member, and cut off those that stopped answering."""
+        node = self.node
+        while True:
+            await trio.sleep(node.config.heartbeat_interval)
+            if not node.bully.is_tracker:
+                continue
+            ping = encode_frame(encode(Ping(node.me.priority)))
+            now = trio.current_time()
+            for conn in list(node.links.conns.values()):
+                if node.leadership.silent(conn, now):
+                    conn.abort(f"silent for {now - conn.last_heard:.1f} s")
+                else:
+                    conn.send_frame(ping)
+
+    def on_ping(self, conn: Connection, message: Ping) -> None:
+        assert conn.member is not None
+        conn.send_frame(_PONG)
+        member = conn.member
+        node = self.node
+        node.leadership.act(node.bully.on_claim(member.node_id, member.priority, _now()))
+
+    # -- announcements ------------------------------------------------------------------------
+
+    def on_link(self, conn: Connection, hello: Hello, *, new: bool) -> None:
+        """A link is up. Across parts, swap rosters; at the tracker, announce a member that
+        came by any way but a join (a join gets its welcome instead)."""
+        node = self.node
+        theirs, ours = hello.tracker, node.bully.tracker
+        if theirs and ours and theirs != ours:
+            log.info("%s follows another tracker: merging the two parts", conn.peer)
+            conn.send(Roster(self._everyone(conn)))
+        if node.bully.is_tracker and new and not hello.join:
+            assert conn.member is not None
+            joined = encode_frame(encode(MemberJoined(conn.member)))
+            for other in node.links.conns.values():
+                if other is not conn:
+                    other.send_frame(joined)
+            conn.send(Roster(self._everyone(conn)))
+
+    def on_member_joined(self, conn: Connection, message: MemberJoined) -> None:
+        if self._from_tracker(conn):
+            self._announced(message.member)
+
+    def on_roster(self, conn: Connection, message: Roster) -> None:
+        node = self.node
+        if self._from_tracker(conn):
+            for member in message.members:
+                self._announced(member)
+            return
+        news = [
+            m
+            for m in message.members
+            if m.node_id != node.node_id and m.node_id not in node.links.conns
+        ]
+        if not news:
+            return
+        if node.bully.is_tracker:
+            for member in news:
+                node.nursery.start_soon(node.links.dial_quietly, member)
+        else:
+            tracker = node.links.conns.get(node.bully.tracker or "")
+            if tracker is not None:
+                tracker.send(Roster(tuple(news)))
+
+    def on_member_left(self, conn: Connection, message: MemberLeft) -> None:
+        """The tracker says a member left. A link of this node's own that still works is kept
+        (its own liveness check decides); a member without one is dropped."""
+        node = self.node
+        if not self._from_tracker(conn) or message.node_id in node.links.conns:
+            return
+        node.links.drop_member(message.node_id, message.reason, lost=False)
+
+    def roster_for_new_tracker(self, tracker: str) -> None:
+        """This node now follows ``tracker`` after following another: tell it whom it knows."""
+        conn = self.node.links.conns.get(tracker)
+        if conn is not None:
+            conn.send(Roster(self._everyone(conn)))
+
+    def _announced(self, member: Member) -> None:
+        node = self.node
+        if member.node_id == node.node_id:
+            return
+        if node.add_member(member) and node.reporting:
+            node.emit(events.PeerJoined(member))
+        if member.node_id not in node.links.conns:
+            node.nursery.start_soon(self._dial_if_silent, member)
+
+    async def _dial_if_silent(self, member: Member) -> None:
+        """A newcomer dials everyone itself; after a merge, nobody would."""
+        node = self.node
+        await trio.sleep(node.config.announce_dial_delay)
+        if member.node_id not in node.members or member.node_id in node.links.conns:
+            return
+        if not await node.links.dial_quietly(member):
+            node.links.drop_member(member.node_id, "unreachable", lost=False)
+
+    def _from_tracker(self, conn: Connection) -> bool:
+        return conn.member is not None and conn.member.node_id == self.node.bully.tracker
+
+    def _everyone(self, conn: Connection) -> tuple[Member, ...]:
+        return (me_on(self.node.me, conn), *self.node.members)
+
+    # -- the home address ---------------------------------------------------------------------
+
+    async def knock(self) -> None:
+        """Meet whoever holds the room's home address: another part of the room."""
+        host, port = self.node.home
+        await self.node.links.meet(host, port)
+
+
+def _now() -> float:
+    return trio.current_time()
