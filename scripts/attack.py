@@ -170,7 +170,7 @@ async def partial_frames_direct(room: Room, fig: Figures, size: int) -> None:
     partial = A.partial_frame()
 
     def payload(i: int) -> tuple[bytes, bytes]:
-        return A.frame(A.hello(join=False)), partial
+        return A.frame(A.hello(join=False, room=room.swarm.tracker_addr)), partial
 
     await flood_and_hold(room, fig, room.friend.port, size, payload, hold=8.0)
     fig.notes.append(f"reported as joined by friend: {joins_reported(room.friend):,}")
@@ -178,7 +178,7 @@ async def partial_frames_direct(room: Room, fig: Figures, size: int) -> None:
 
 async def direct_hellos(room: Room, fig: Figures, size: int) -> None:
     def payload(i: int) -> bytes:
-        return A.frame(A.hello(join=False))
+        return A.frame(A.hello(join=False, room=room.swarm.tracker_addr))
 
     await flood_and_hold(room, fig, room.friend.port, size, payload, hold=5.0)
     fig.notes.append(f"reported as joined by friend: {joins_reported(room.friend):,}")
@@ -210,7 +210,14 @@ async def idle(room: Room, fig: Figures, size: int) -> None:
     for count in counts:
         workers.append(
             await trio.lowlevel.open_process(
-                [sys.executable, __file__, "flood-worker", str(room.friend.port), str(count)],
+                [
+                    sys.executable,
+                    __file__,
+                    "flood-worker",
+                    str(room.friend.port),
+                    str(count),
+                    room.swarm.tracker_addr,
+                ],  # fmt: skip
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
@@ -257,12 +264,13 @@ async def _worker_line(worker: trio.Process, timeout: float) -> str:
     return line.decode().strip() or "(no answer from the worker)"
 
 
-async def flood_worker(port: int, count: int) -> None:
-    """In a worker process: hold ``count`` idle connections until stdin closes."""
+async def flood_worker(port: int, count: int, room: str) -> None:
+    """In a worker process: hold ``count`` idle connections, each a direct hello claiming
+    ``room``, until stdin closes."""
     A.raise_nofile(count + 100)
 
     def payload(i: int) -> bytes:
-        return A.frame(A.hello(join=False))
+        return A.frame(A.hello(join=False, room=room))
 
     stdin = trio.lowlevel.FdStream(os.dup(0))
     async with A.open_flood(
@@ -447,7 +455,7 @@ async def main_async(args: argparse.Namespace) -> list[Figures]:
 
 def main() -> int:
     if sys.argv[1:2] == ["flood-worker"]:
-        trio.run(flood_worker, int(sys.argv[2]), int(sys.argv[3]))
+        trio.run(flood_worker, int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tree", type=Path, default=ROOT, help="checkout whose peerchat to attack")

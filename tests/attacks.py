@@ -32,7 +32,7 @@ import trio
 from e2e_helpers import Proc, Swarm
 
 LOOPBACK = "127.0.0.1"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # peerchat.PROTOCOL_VERSION since issue 8 (room identity, redirects)
 MAX_FRAME = 1 << 20  # the node's default frame limit
 HEADER = struct.Struct(">I")
 NO_LISTENER_PORT = 1  # what attackers claim to listen on: dialling it back fails at once
@@ -66,7 +66,9 @@ def hello(
     port: int = NO_LISTENER_PORT,
     version: Any = PROTOCOL_VERSION,
     seq: int = 0,
+    room: str = "",
 ) -> dict[str, Any]:
+    """A hello as a node sends it; ``room``: the room's home address ("" from a newcomer)."""
     node_id = node_id or fresh_id()
     return {
         "t": "hello",
@@ -79,6 +81,8 @@ def hello(
         "chat": True,
         "seq": seq,
         "join": join,
+        "room": room,
+        "tracker": "",
     }
 
 
@@ -405,6 +409,7 @@ class FakeTracker:
         self, port: int, *, username: str = "faketracker", others: Sequence[dict] = ()
     ) -> None:
         self.port = port
+        self.room = f"{LOOPBACK}:{port}"  # a room founded at this address
         self.node_id = fresh_id("tracker")
         self.username = username
         self.others = list(others)
@@ -445,7 +450,8 @@ class FakeTracker:
             data += chunk
         self.victim_hello = frames[0]
         me = member(self.node_id, self.username)
-        greeting = hello(self.node_id, join=False, username=self.username)
+        greeting = hello(self.node_id, join=False, username=self.username, room=self.room)
+        greeting["tracker"] = self.node_id
         welcome = {"t": "welcome", "members": [me, *self.others], "tracker": self.node_id}
         async with self._sending:
             await stream.send_all(frame(greeting) + frame(welcome))

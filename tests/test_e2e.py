@@ -18,6 +18,8 @@ import pytest
 import trio
 from e2e_helpers import Proc, Swarm, free_port, wait_listening, wait_mesh
 
+from peerchat import PROTOCOL_VERSION
+
 HEARTBEAT_TIMEOUT = 1.0  # the node's default (peerchat.config.Config)
 
 
@@ -375,7 +377,7 @@ async def _poke(port: int, data: bytes, *, timeout: float = 5) -> tuple[str, byt
 
 HELLO = {
     "t": "hello",
-    "version": 1,
+    "version": PROTOCOL_VERSION,
     "node_id": "feedfacecafe",
     "username": "raw",
     "host": "127.0.0.1",
@@ -384,6 +386,8 @@ HELLO = {
     "chat": True,
     "seq": 0,
     "join": False,
+    "room": "",
+    "tracker": "",
 }
 
 CHAT = {"t": "chat", "sender": "x", "seq": 1, "lamport": 1, "text": "hi", "time": 0.0, "mono": 0.0}
@@ -395,8 +399,8 @@ BAD_INPUT = {
     "length-2**31": (struct.pack(">I", 2**31) + b"\x00" * 64, "2147483648 bytes exceeds"),
     "truncated": (frame(HELLO)[:-5], "closed inside a frame"),
     "list-not-map": (frame([1, 2, 3]), "not a map"),
-    "no-type": (frame({"version": 1}), "unknown message type"),
-    "hello-missing-fields": (frame({"t": "hello", "version": 1}), "lacks"),
+    "no-type": (frame({"version": PROTOCOL_VERSION}), "unknown message type"),
+    "hello-missing-fields": (frame({"t": "hello", "version": PROTOCOL_VERSION}), "lacks"),
     "hello-bad-field": (frame({**HELLO, "port": "nine"}), "invalid"),
     "unknown-type": (frame({"t": "no-such-type", "x": 1}), "unknown message type"),
     "chat-before-hello": (frame(CHAT), "expected a hello"),

@@ -329,7 +329,7 @@ async def test_partial_frames_held_open_are_bounded_and_cut(swarm: Swarm, join: 
     ids: list[str] = []
 
     def payload(i: int) -> tuple[bytes, bytes]:
-        hello = hello_frame(join=join)
+        hello = hello_frame(join=join, room=swarm.tracker_addr)
         ids.append(hello["node_id"])
         return frame_of(hello), partial
 
@@ -359,7 +359,7 @@ async def test_direct_hellos_from_strangers_are_let_go_and_never_reported(swarm:
     ids: list[str] = []
 
     def payload(i: int) -> bytes:
-        hello = hello_frame(join=False)
+        hello = hello_frame(join=False, room=swarm.tracker_addr)
         ids.append(hello["node_id"])
         return frame_of(hello)
 
@@ -389,7 +389,7 @@ async def test_idle_connections_from_many_addresses_cannot_lock_out_a_newcomer(
     sources = [f"127.0.0.{i}" for i in range(2, 12)]  # ten addresses, 60 each: under 64 apiece
 
     def payload(i: int) -> bytes:
-        return frame_of(hello_frame(join=False))
+        return frame_of(hello_frame(join=False, room=swarm.tracker_addr))
 
     async with open_flood(swarm.tracker_port, 600, payload, sources=sources) as flood:
         await chat_both_ways(target, friend)
@@ -422,7 +422,7 @@ async def test_a_newcomer_reaches_a_member_that_strangers_keep_flooding(swarm: S
     sources = [f"127.0.0.{i}" for i in range(2, 12)]
 
     def payload(n: int) -> bytes:
-        return frame_of(hello_frame(join=False))
+        return frame_of(hello_frame(join=False, room=swarm.tracker_addr))
 
     async def newcomer() -> RawProc:
         late = await spawn_raw_node(swarm, "late", swarm.tracker_addr)
