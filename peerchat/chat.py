@@ -45,12 +45,9 @@ class ChatLog:
         kept = [chat for chat in self._sent if chat.seq > seq]
         return kept, self.seq - seq - len(kept)
 
-    def first_sent_since(self, mono: float) -> int:
-        """The number of our first message sent at ``mono`` or later (the next one if none)."""
-        for chat in self._sent:
-            if chat.mono >= mono:
-                return chat.seq
-        return self.seq + 1
+    def shown(self, sender: str) -> int | None:
+        """The last of ``sender``'s messages shown in order; None for a sender never heard."""
+        return self._shown.get(sender)
 
     def start_after(self, sender: str, seq: int) -> list[Chat]:
         """Messages of ``sender`` numbered ``seq`` or lower will never reach us: stop waiting

@@ -57,6 +57,7 @@ class Connection:
         self.suspect = False  # found silent past the heartbeat timeout once; twice means dead
         self.quiet = False  # the same for the link timeout
         self.said_bye = False  # the peer left on purpose: no reason to dial it again
+        self.returned = False  # the peer was lost without a goodbye and came back on this link
 
     # -- sending ------------------------------------------------------------------------------
 

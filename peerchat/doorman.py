@@ -99,10 +99,11 @@ class Doorman:
             me = me_on(node.me, conn)
             welcome = Welcome((me, *node.members), node.node_id)
         conn.send(node.hello(conn))
+        if welcome is not None:
+            conn.send(welcome)  # before whatever attaching sends (a Have, messages)
         if not node.links.attach(conn, hello):
             return  # it dialled while this node's own dial to it was kept
         if welcome is not None:
-            conn.send(welcome)
             joined = encode_frame(encode(MemberJoined(hello.member())))
             for other in node.links.conns.values():
                 if other is not conn:
@@ -121,6 +122,9 @@ class Doorman:
                     raise ProtocolViolation(f"expected a hello, got {what}")
                 if hello.node_id == node.node_id:
                     raise ProtocolViolation("a connection from this very node")
+                if node.entrance.rejoining:  # its old links are being torn down: come back later
+                    await conn.send_now(Refuse("this node is rejoining the room; try again"))
+                    raise ProtocolViolation("a hello while this node rejoins the room")
                 if (hello.room or not hello.join) and hello.room != node.room:
                     await conn.send_now(Refuse("this node is in another room", retry=False))
                     raise ProtocolViolation(f"a hello for another room ({hello.room})")

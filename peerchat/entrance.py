@@ -196,6 +196,9 @@ class Entrance:
             if self.stalled():
                 self._away = trio.current_time() - self._last_tick
                 log.warning("unresponsive for %.1f s: rejoining the room", self._away)
+                # From now on the old links are torn down, not mourned or redialled: readers
+                # that wake after this watcher must not schedule redials into the old room.
+                self.rejoining = True
                 self._stall.set()
 
     async def rejoin_when_stalled(self) -> None:
@@ -214,7 +217,7 @@ class Entrance:
             node.emit(
                 events.Error(
                     f"this node was unresponsive for {self._away:.1f} s and has rejoined the "
-                    "room; messages sent meanwhile did not reach it"
+                    "room; what was said meanwhile comes now, where its senders still keep it"
                 )
             )
 
@@ -224,13 +227,13 @@ class Entrance:
         before = {m.node_id: m for m in node.members}
         try:
             node.release_home()
+            node.links.forget_all()  # no redials, and no dial in flight is kept
             for conn in list(node.links.conns.values()):
                 conn.abort("rejoining the room")
             while node.links.conns:
                 await node.links.changed()
             for node_id in list(before):
                 node.members.remove(node_id)
-            node.links.forget_all()
             node.bully.reset()
             self.rejoining = False
             await self.enter(node.config.refound_after)

@@ -2,9 +2,13 @@
 
 One connection per member. When two nodes dial each other at once, both keep the one dialled
 by the node with the lower id. A link silent past ``link_timeout`` is dropped; a member lost
-without a goodbye is dialled again with backoff (``redial.Redial``). Whatever this node said
-while a link was being set up, or down, is sent again on it: our hello tells the peer the last
-number it surely had, and the rest follows from ``ChatLog.sent_after``.
+without a goodbye is dialled again with backoff (``redial.Redial``).
+
+What a member missed while its link was being set up, or down, is sent again. On a new link our
+hello tells the peer the number of our last message before it, and we send what followed. On a
+link to a member heard before, the receiver knows best what it lacks: it says ``Have`` (the last
+of our messages it showed in order) and we send the rest that we still keep (``Skip`` over what
+we no longer keep), whatever the two ends' clocks and whichever of two crossing dials won.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from peerchat.membership import Member
 from peerchat.protocol import (
     MAX_REASON,
     Beat,
+    Have,
     Hello,
     MemberLeft,
     Message,
     ProtocolViolation,
+    Skip,
     encode,
 )
 from peerchat.redial import Redial
@@ -46,10 +52,11 @@ class Links:
         config = node.config
         self.conns: dict[str, Connection] = {}
         self.redial = Redial(config.redial_first, config.redial_cap, config.redial_for)
-        self._resend_from: dict[str, int] = {}  # lost member -> our first message it may lack
+        self._lost_at: dict[str, int] = {}  # lost member -> our last message when it was lost
         self._changed = trio.Event()
         self._redial_changed = trio.Event()
         self._warned_addresses = False
+        self._epoch = 0  # advanced by forget_all: a dial begun before it is not kept
 
     # -- dialling -----------------------------------------------------------------------------
 
@@ -78,6 +85,7 @@ class Links:
         self, host: str, port: int, member: Member | None, *, task_status: trio.TaskStatus[None]
     ) -> None:
         node = self.node
+        epoch = self._epoch
         slot = node.admission.dialled()
         try:
             stream = await trio.open_tcp_stream(host, port)
@@ -87,8 +95,7 @@ class Links:
         conn = Connection(stream, node.config, f"{host}:{port}", node.budget)
         conn.outgoing = True
         try:
-            hello_seq = self._resend_from.get(member.node_id, 0) - 1 if member else -1
-            await conn.send_now(node.hello(conn, seq=hello_seq if hello_seq >= 0 else None))
+            await conn.send_now(node.hello(conn))
             hello = await conn.receive()
             if not isinstance(hello, Hello):
                 what = "closed the connection" if hello is None else f"sent a {_kind(hello)}"
@@ -99,6 +106,8 @@ class Links:
                 raise ProtocolViolation(f"{host}:{port} is this node, or one already connected")
             if hello.room != node.room:
                 raise ProtocolViolation(f"{host}:{port} belongs to another room")
+            if epoch != self._epoch or node.entrance.rejoining:
+                raise ProtocolViolation("this node left the room meanwhile (it is rejoining)")
         except BaseException:
             slot.leave()
             await conn.aclose()
@@ -127,14 +136,21 @@ class Links:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
         log.info("connected to %s (%s) at %s", member.username, member.node_id, member.addr)
-        returned = self.redial.found(member.node_id)
-        released = node.chatlog.start_after(member.node_id, hello.seq)
+        conn.returned = self.redial.found(member.node_id) is not None
+        self._lost_at.pop(member.node_id, None)
+        heard = node.chatlog.shown(member.node_id)
+        released = [] if heard is not None else node.chatlog.start_after(member.node_id, hello.seq)
         new = node.add_member(member)
         if new and node.reporting:
             node.emit(events.PeerJoined(member))
         for chat in released:
             node.show(member, chat, own=False)
-        self._resend(conn, member, returned is not None)
+        if heard is not None:
+            conn.send(Have(heard))
+        if member.chat:
+            chats, _ = node.chatlog.sent_after(conn.hello_seq)
+            for chat in chats:
+                conn.send(chat)
         self._warn_about_addresses(conn, member)
         node.tracker_role.on_link(conn, hello, new=new)
         self._changed.set()
@@ -149,17 +165,24 @@ class Links:
             return True
         return new.outgoing == (self.node.node_id < peer_id)
 
-    def _resend(self, conn: Connection, member: Member, returned: bool) -> None:
-        """Send what this node said after the number in its hello on this link."""
-        node = self.node
-        self._resend_from.pop(member.node_id, None)
-        if not member.chat:
-            return
-        chats, missing = node.chatlog.sent_after(conn.hello_seq)
+    def on_have(self, conn: Connection, message: Have) -> None:
+        """A member that heard us before says what it has: send it the rest we keep."""
+        member = conn.member
+        assert member is not None
+        chats, missing = self.node.chatlog.sent_after(message.seq)
+        if missing:
+            conn.send(Skip(message.seq + missing))
         for chat in chats:
             conn.send(chat)
-        if returned and (chats or missing):
-            node.emit(events.Delivered(member, len(chats), missing))
+        if conn.returned and (chats or missing):
+            self.node.emit(events.Delivered(member, len(chats), missing))
+
+    def on_skip(self, conn: Connection, message: Skip) -> None:
+        """The member no longer keeps its messages up to ``seq``: stop waiting for them."""
+        member = conn.member
+        assert member is not None
+        for chat in self.node.chatlog.start_after(member.node_id, message.seq):
+            self.node.show(member, chat, own=False)
 
     def _warn_about_addresses(self, conn: Connection, member: Member) -> None:
         """Tell the user, once, when others are told an address they may not reach."""
@@ -206,9 +229,7 @@ class Links:
         now = trio.current_time()
         if lost:
             self.redial.lost(member, now)
-            last_heard = conn.last_heard if conn else now
-            since = node.chatlog.first_sent_since(last_heard - node.config.keepalive_interval)
-            self._resend_from.setdefault(node_id, since)
+            self._lost_at.setdefault(node_id, node.chatlog.seq)
             self._redial_changed.set()
         if node.reporting:
             node.emit(events.PeerLeft(member, reason))
@@ -221,9 +242,11 @@ class Links:
         return [m for m in self.redial if m.chat]
 
     def forget_all(self) -> None:
-        """Before joining afresh: no redialling of the old room's members."""
+        """Before joining afresh: no redialling of the old room's members, and no dial that is
+        under way is kept."""
         self.redial.clear()
-        self._resend_from.clear()
+        self._lost_at.clear()
+        self._epoch += 1
 
     async def changed(self) -> None:
         self._changed = trio.Event()
@@ -284,8 +307,7 @@ class Links:
         self._redial_changed.set()
 
     def _gave_up(self, member: Member) -> None:
-        start = self._resend_from.pop(member.node_id, self.node.chatlog.seq + 1)
-        unsent = max(0, self.node.chatlog.seq - start + 1)
+        unsent = self.node.chatlog.seq - self._lost_at.pop(member.node_id, self.node.chatlog.seq)
         log.info("gave up on reaching %s", member.username)
         if member.chat and unsent:
             self.node.emit(events.NotDelivered(member, unsent))

@@ -44,6 +44,7 @@ from peerchat.protocol import (
     Chat,
     Coordinator,
     Election,
+    Have,
     Hello,
     MemberJoined,
     MemberLeft,
@@ -52,6 +53,7 @@ from peerchat.protocol import (
     Pong,
     ProtocolViolation,
     Roster,
+    Skip,
     encode,
 )
 from peerchat.tracker_address import TrackerAddress, bind
@@ -122,6 +124,8 @@ class Node:
             MemberJoined: self.tracker_role.on_member_joined,
             MemberLeft: self.tracker_role.on_member_left,
             Roster: self.tracker_role.on_roster,
+            Have: self.links.on_have,
+            Skip: self.links.on_skip,
             Bye: self._on_bye,
         }
 
@@ -267,11 +271,11 @@ class Node:
 
     # -- links --------------------------------------------------------------------------------
 
-    def hello(self, conn: Connection, *, join: bool = False, seq: int | None = None) -> Hello:
-        """Our hello on ``conn``; ``seq``: the last message the peer surely has (default: all
-        sent so far). Remembered on the connection, to send the rest after it."""
+    def hello(self, conn: Connection, *, join: bool = False) -> Hello:
+        """Our hello on ``conn``. Its number, our last message so far, is remembered on the
+        connection: what we say after it and before the link is up is sent once it is."""
         m = self.me
-        conn.hello_seq = self.chatlog.seq if seq is None else min(seq, self.chatlog.seq)
+        conn.hello_seq = self.chatlog.seq
         return Hello(
             PROTOCOL_VERSION,
             m.node_id,

@@ -138,6 +138,22 @@ class Roster:
 
 
 @dataclass(frozen=True, slots=True)
+class Have:
+    """Sent on a link to a member this node heard before (a link that came back): the last of
+    that member's messages shown here in order. The member sends again what came after."""
+
+    seq: int = _limit(2**62)
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """The answer to a ``Have`` when the sender no longer keeps some of what followed: its
+    messages up to ``seq`` will not come, so the receiver stops waiting for them."""
+
+    seq: int = _limit(2**62)
+
+
+@dataclass(frozen=True, slots=True)
 class Beat:
     """Keepalive on a link that carried nothing else for a while."""
 
@@ -219,6 +235,8 @@ Message = (
     | Bye
     | Redirect
     | Roster
+    | Have
+    | Skip
     | Beat
 )
 
@@ -237,6 +255,8 @@ TAGS: dict[str, type] = {
     "bye": Bye,
     "redirect": Redirect,
     "roster": Roster,
+    "have": Have,
+    "skip": Skip,
     "beat": Beat,
 }
 _TAG_OF = {cls: tag for tag, cls in TAGS.items()}
