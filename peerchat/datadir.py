@@ -46,18 +46,19 @@ class DataDir:
             ) from None
 
     def close(self) -> None:
-        os.close(self._lock)  # closing the descriptor releases the lock
+        if self._lock >= 0:
+            os.close(self._lock)  # closing the descriptor releases the lock
+            self._lock = -1
 
     def peers(self, trackers: tuple[Address, ...]) -> list[Address]:
         """The members remembered for this ``--tracker`` list, most recent first."""
-        entry = self._load().get(_key(trackers), {})
-        found = [parse_addr(a) for a in entry.get("peers", []) if isinstance(a, str)]
+        found = [parse_addr(a) for a in _addrs(self._load().get(_key(trackers), {}))]
         return [a for a in found if a is not None][:MAX_PEERS]
 
     def remember(self, trackers: tuple[Address, ...], room: str, peers: list[Address]) -> None:
         rooms = self._load()
         key = _key(trackers)
-        old = [a for a in rooms.get(key, {}).get("peers", []) if isinstance(a, str)]
+        old = [a for a in _addrs(rooms.get(key, {})) if parse_addr(a) is not None]
         fresh = [format_addr(*a) for a in peers]
         merged = list(dict.fromkeys(fresh + old))[:MAX_PEERS]
         rooms[key] = {"room": room, "peers": merged, "saved": time.time()}
@@ -76,6 +77,12 @@ class DataDir:
 
 def _key(trackers: tuple[Address, ...]) -> str:
     return ",".join(format_addr(*a) for a in trackers)
+
+
+def _addrs(entry: dict) -> list[str]:
+    """The addresses of one remembered room, as text; nothing when the file says otherwise."""
+    peers = entry.get("peers")
+    return [a for a in peers if isinstance(a, str)] if isinstance(peers, list) else []
 
 
 def _saved(entry: dict) -> float:

@@ -53,7 +53,7 @@ class Redial:
             entry.due = now + entry.delay
 
     def expired(self, now: float) -> list[Member]:
-        """Members lost for longer than ``give_up_after``: removed and returned, once."""
+        """Members lost for ``give_up_after`` or longer: removed and returned, once."""
         gone = [e for e in self._lost.values() if now - e.since >= self._give_up_after]
         for entry in gone:
             del self._lost[entry.member.node_id]

@@ -241,3 +241,65 @@ def test_a_lamport_time_that_would_overflow_our_clock_is_refused() -> None:
     with pytest.raises(Overflow):
         log.receive(Chat("bob", 1, MAX_LAMPORT + 1, "x", 0.0, 0.0))
     assert log.clock == 0  # nothing of it was taken
+
+
+# -- sent_after and shown ---------------------------------------------------------------------
+
+
+def test_sent_after_returns_our_messages_above_a_number() -> None:
+    log = ChatLog("me")
+    sent = [log.compose(f"m{i}", 0.0, 0.0) for i in range(5)]
+    assert log.sent_after(2) == (sent[2:], 0)
+    assert log.sent_after(0) == (sent, 0)
+    assert log.sent_after(5) == ([], 0)
+    assert log.sent_after(9) == ([], 0)
+
+
+def test_sent_after_with_nothing_sent() -> None:
+    assert ChatLog("me").sent_after(0) == ([], 0)
+
+
+def test_sent_after_counts_messages_no_longer_kept() -> None:
+    log = ChatLog("me", kept=3)
+    sent = [log.compose(f"m{i}", 0.0, 0.0) for i in range(7)]
+    assert log.sent_after(0) == (sent[4:], 4)
+    assert log.sent_after(2) == (sent[4:], 2)
+    assert log.sent_after(4) == (sent[4:], 0)
+    assert log.sent_after(5) == (sent[5:], 0)
+
+
+def test_shown_is_none_for_a_sender_never_heard() -> None:
+    log = ChatLog("me")
+    assert log.shown("bob") is None
+    log.receive(chat("carol", 1))
+    assert log.shown("bob") is None
+
+
+def test_shown_is_the_last_in_order_number() -> None:
+    log = fresh()
+    assert log.shown("bob") == 0
+    log.receive(chat("bob", 1))
+    assert log.shown("bob") == 1
+    log.receive(chat("bob", 3))  # held back behind 2
+    assert log.shown("bob") == 1
+    log.receive(chat("bob", 2))
+    assert log.shown("bob") == 3
+
+
+def test_shown_after_start_after() -> None:
+    log = ChatLog("me")
+    log.start_after("bob", 7)
+    assert log.shown("bob") == 7
+    log.receive(chat("bob", 9))
+    log.start_after("bob", 8)  # lets the held 9 through
+    assert log.shown("bob") == 9
+    log.start_after("bob", 4)  # never moves back
+    assert log.shown("bob") == 9
+
+
+def test_shown_unchanged_by_forget() -> None:
+    log = fresh()
+    log.receive(chat("bob", 1))
+    log.receive(chat("bob", 3))
+    log.forget("bob")
+    assert log.shown("bob") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Callable
 
@@ -137,6 +138,55 @@ async def test_messages_go_to_everyone_once_in_order() -> None:
             assert other.messages() == [f"m{i}" for i in range(50)]
         own = [e for e in nodes[1].events if isinstance(e, events.MessageReceived)]
         assert all(e.own for e in own) and len(own) == 50
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_lost_link_comes_back_and_what_was_said_meanwhile_arrives_once() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        bob.node.say("before")
+        await carol.wait_for(lambda e: isinstance(e, events.MessageReceived) and e.text == "before")
+        carol_id = carol.node.node_id
+        # The link between two members breaks without a goodbye (as a cut or a reset would).
+        bob.node.links.conns[carol_id].abort("cut by the test")
+        await bob.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == carol_id
+        )
+        bob.node.say("while carol is away")
+        notice = await bob.wait_for(lambda e: isinstance(e, events.Undelivered))
+        assert [m.node_id for m in notice.waiting] == [carol_id]
+        # Redialled at once: carol asks for what she lacks, and bob sends it.
+        delivered = await bob.wait_for(lambda e: isinstance(e, events.Delivered))
+        assert delivered.member.node_id == carol_id
+        assert (delivered.count, delivered.lost) == (1, 0)
+        bob.node.say("after")
+        for other in (alice, carol):
+            await other.wait_for(
+                lambda e: isinstance(e, events.MessageReceived) and e.text == "after"
+            )
+            assert other.messages() == ["before", "while carol is away", "after"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_what_a_member_no_longer_keeps_is_skipped_not_waited_for() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, dataclasses.replace(FAST, resend_window=2))
+        bob, carol = await room.add("bob"), await room.add("carol")
+        await room.fully_connected()
+        carol_id = carol.node.node_id
+        bob.node.links.conns[carol_id].abort("cut by the test")
+        await bob.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == carol_id
+        )
+        for i in range(5):
+            bob.node.say(f"away {i}")
+        delivered = await bob.wait_for(lambda e: isinstance(e, events.Delivered))
+        assert (delivered.count, delivered.lost) == (2, 3)
+        bob.node.say("after")
+        await carol.wait_for(lambda e: isinstance(e, events.MessageReceived) and e.text == "after")
+        assert carol.messages() == ["away 3", "away 4", "after"]
         nursery.cancel_scope.cancel()
 
 

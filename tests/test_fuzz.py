@@ -460,6 +460,8 @@ def _valid_frame(tag: str) -> dict[str, Any]:
         "bye": {"reason": "quit"},
         "redirect": {"host": "127.0.0.1", "port": 5000},
         "roster": {"members": [member]},
+        "have": {"seq": 41},
+        "skip": {"seq": 7},
     }
     return {"t": tag, **samples.get(tag, {})}
 

@@ -22,6 +22,7 @@ from peerchat.protocol import (
     Chat,
     Coordinator,
     Election,
+    Have,
     Hello,
     MemberJoined,
     MemberLeft,
@@ -31,6 +32,7 @@ from peerchat.protocol import (
     Redirect,
     Refuse,
     Roster,
+    Skip,
     VersionMismatch,
     Welcome,
     decode,
@@ -58,6 +60,8 @@ SAMPLES = {
     Bye: Bye("quit"),
     Redirect: Redirect("10.0.0.1", 5000),
     Roster: Roster((ALICE, BOB)),
+    Have: Have(41),
+    Skip: Skip(7),
     Beat: Beat(),
 }
 

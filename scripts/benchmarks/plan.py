@@ -31,6 +31,8 @@ class Plan:
     startup_trials: int = 5
     scale: int = 100
     batch: int = 10  # nodes started at once while a room grows
+    heal_runs: int = 5  # partitions of a room on 5 hosts, healed (multihost)
+    multihost_crash_trials: int = 5  # tracker crashes in a room on 5 hosts (multihost)
 
 
 PLANS = {
@@ -51,6 +53,8 @@ PLANS = {
         member_join_trials=5,
         startup_trials=2,
         scale=30,
+        heal_runs=2,
+        multihost_crash_trials=2,
     ),
     "tiny": Plan(
         lat_receivers=(3,),
@@ -71,5 +75,7 @@ PLANS = {
         startup_trials=1,
         scale=5,
         batch=4,
+        heal_runs=1,
+        multihost_crash_trials=1,
     ),
 }

@@ -161,4 +161,7 @@ def render(meta: dict[str, Any], result: dict[str, Any]) -> str:
     if failures or result["broken_rooms"]:
         parts.append("\nfailures:")
         parts += [f"  {line[:400]}" for line in [*failures.values(), *result["broken_rooms"]]]
+    if result.get("skipped"):
+        parts.append("\nskipped (not measured here):")
+        parts += [f"  {line}" for line in result["skipped"]]
     return "\n".join(parts)

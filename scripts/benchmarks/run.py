@@ -4,7 +4,8 @@ The order is chosen for fairness and for reuse. Latency and throughput come firs
 room with a baseline mesh of the same size beside it: both stay up (idle, they cost next to
 nothing) and take turns, so that a change in the machine's background load does not favour
 either. Failover, join, the large latency room and the scale room then reuse one PeerChat room
-that grows from the smallest size up. The baseline's large mesh comes last, alone.
+that grows from the smallest size up. Rooms on five hosts (network namespaces; left out, with
+the reason, where they cannot be made) follow, alone. The baseline's large mesh comes last.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import failover, join, latency, member_join, scale, throughput
+from . import failover, join, latency, member_join, multihost, scale, throughput
 from .driver import HEARTBEAT_TIMEOUT, Bench, log
 from .plan import Plan
 from .report import Raw
@@ -66,6 +67,8 @@ def measure(bench: Bench, plan: Plan, raw: Raw) -> None:
     scale.measure(bench, plan, room, raw)
     room.close()
 
+    multihost.measure(bench, plan, raw)  # rooms on 5 hosts, each its own network namespace
+
     for n in big:
         mesh = baseline_mesh(bench, n + 1)
         latency.measure(bench, plan, raw, "baseline", mesh, n)
@@ -77,6 +80,7 @@ def collect(plan: Plan, raw: Raw) -> dict[str, Any]:
     """Every family's rows, in the table's order, and the ratios to the baseline."""
     figures = [
         *failover.figures(plan, raw),
+        *multihost.figures(plan, raw),
         *latency.figures(plan, raw),
         *throughput.figures(plan, raw),
         *join.figures(plan, raw),
@@ -85,7 +89,12 @@ def collect(plan: Plan, raw: Raw) -> dict[str, Any]:
     ]
     results = {f.key: f.result() for f in figures}
     ratios = {**latency.ratios(plan, results), **throughput.ratios(plan, results)}
-    return {"figures": results, "ratios": ratios, "broken_rooms": raw["broken_rooms"]}
+    return {
+        "figures": results,
+        "ratios": ratios,
+        "broken_rooms": raw["broken_rooms"],
+        "skipped": raw["skipped"],  # families that could not run here, and why
+    }
 
 
 def describe(

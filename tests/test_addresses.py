@@ -1,0 +1,89 @@
+"""peerchat.addresses: HOST:PORT as users write it, and what kind of host it names."""
+
+from __future__ import annotations
+
+import pytest
+
+from peerchat.addresses import format_addr, is_loopback, is_wildcard, parse_addr
+
+
+def test_format_ipv4_and_names() -> None:
+    assert format_addr("10.0.0.1", 9000) == "10.0.0.1:9000"
+    assert format_addr("host.lan", 1) == "host.lan:1"
+
+
+def test_format_ipv6_in_brackets() -> None:
+    assert format_addr("::1", 9000) == "[::1]:9000"
+    assert format_addr("fe80::1:2", 65535) == "[fe80::1:2]:65535"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10.0.0.1:9000", ("10.0.0.1", 9000)),
+        ("host.lan:1", ("host.lan", 1)),
+        ("localhost:65535", ("localhost", 65535)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("[2001:db8::7]:80", ("2001:db8::7", 80)),
+        ("  10.0.0.1:9000\n", ("10.0.0.1", 9000)),
+    ],
+)
+def test_parse_good(text: str, expected: tuple[str, int]) -> None:
+    assert parse_addr(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "10.0.0.1:0",
+        "10.0.0.1:65536",
+        "10.0.0.1:99999999999999999999",
+        "10.0.0.1:-1",
+        "10.0.0.1:+80",
+        "10.0.0.1:http",
+        "10.0.0.1:8 0",
+        "10.0.0.1",
+        "10.0.0.1:",
+        ":9000",
+        "[]:9000",
+        "[::1]",
+        "[::1]:",
+        "::1",
+        "::1:9000",
+        "2001:db8::7:80",
+        "",
+    ],
+)
+def test_parse_refuses(text: str) -> None:
+    assert parse_addr(text) is None
+
+
+def test_parse_refuses_a_superscript_port() -> None:
+    assert parse_addr("10.0.0.1:²") is None
+
+
+@pytest.mark.parametrize(("host", "port"), [("10.0.0.1", 1), ("::1", 9000), ("host.lan", 65535)])
+def test_format_then_parse_round_trip(host: str, port: int) -> None:
+    assert parse_addr(format_addr(host, port)) == (host, port)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "0:0::0"])
+def test_wildcards(host: str) -> None:
+    assert is_wildcard(host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "10.0.0.1", "::1", "localhost", "", "[::]"])
+def test_not_wildcards(host: str) -> None:
+    assert not is_wildcard(host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.5.6.7", "::1", "localhost"])
+def test_loopback(host: str) -> None:
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize(
+    "host", ["192.168.1.10", "10.0.0.1", "0.0.0.0", "::", "fe80::1", "host.lan", ""]
+)
+def test_not_loopback(host: str) -> None:
+    assert not is_loopback(host)

@@ -1,0 +1,204 @@
+"""peerchat.datadir: the node's own folder, its lock, and the peers it remembers."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from peerchat import datadir
+from peerchat.datadir import LOCK_FILE, MAX_PEERS, MAX_ROOMS, PEERS_FILE, DataDir
+from peerchat.tracker_address import StartupError
+
+TRACKERS = (("10.0.0.1", 9000),)
+OTHER = (("10.0.0.2", 9000), ("::1", 9001))
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Set the wall time that ``remember`` stamps on what it saves."""
+    now = [1000.0]
+    monkeypatch.setattr(datadir, "time", SimpleNamespace(time=lambda: now[0]))
+
+    def set_time(t: float) -> None:
+        now[0] = t
+
+    return set_time
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Iterator[DataDir]:
+    d = DataDir(tmp_path / "node")
+    yield d
+    d.close()
+
+
+def saved(d: DataDir) -> dict:
+    return json.loads((d.path / PEERS_FILE).read_text())
+
+
+# -- the folder and its lock ------------------------------------------------------------------
+
+
+def test_creates_the_folder_private_to_the_user(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b"
+    d = DataDir(path)
+    try:
+        assert path.is_dir()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700
+        assert (path / LOCK_FILE).exists()
+    finally:
+        d.close()
+
+
+def test_a_second_datadir_on_the_same_folder_is_refused(data: DataDir) -> None:
+    with pytest.raises(StartupError) as caught:
+        DataDir(data.path)
+    assert caught.value.status == 2
+    message = str(caught.value)
+    assert str(data.path) in message
+    assert "--data-dir" in message and "--ephemeral" in message
+
+
+def test_close_releases_the_lock(tmp_path: Path) -> None:
+    first = DataDir(tmp_path)
+    first.close()
+    second = DataDir(tmp_path)
+    try:
+        with pytest.raises(StartupError):
+            DataDir(tmp_path)
+    finally:
+        second.close()
+
+
+def test_two_folders_do_not_conflict(tmp_path: Path) -> None:
+    a, b = DataDir(tmp_path / "a"), DataDir(tmp_path / "b")
+    a.close()
+    b.close()
+
+
+def test_a_file_in_place_of_the_folder_is_a_startup_error(tmp_path: Path) -> None:
+    path = tmp_path / "taken"
+    path.write_text("not a folder")
+    with pytest.raises(StartupError, match="cannot use the data dir") as caught:
+        DataDir(path)
+    assert caught.value.status == 2
+
+
+# -- remembered peers -------------------------------------------------------------------------
+
+
+def test_nothing_remembered_at_first(data: DataDir) -> None:
+    assert data.peers(TRACKERS) == []
+    assert not (data.path / PEERS_FILE).exists()
+
+
+def test_remember_then_peers_round_trip(data: DataDir, clock: Callable[[float], None]) -> None:
+    peers = [("10.0.0.5", 7000), ("fe80::1", 7001), ("host.lan", 7002)]
+    data.remember(TRACKERS, "room", peers)
+    assert data.peers(TRACKERS) == peers
+
+
+def test_remembered_peers_survive_a_restart(tmp_path: Path, clock: Callable[[float], None]) -> None:
+    first = DataDir(tmp_path)
+    first.remember(OTHER, "room", [("10.0.0.5", 7000)])
+    first.close()
+    second = DataDir(tmp_path)
+    try:
+        assert second.peers(OTHER) == [("10.0.0.5", 7000)]
+    finally:
+        second.close()
+
+
+def test_most_recent_first_without_duplicates(
+    data: DataDir, clock: Callable[[float], None]
+) -> None:
+    a, b, c = ("10.0.0.1", 1), ("10.0.0.2", 2), ("10.0.0.3", 3)
+    data.remember(TRACKERS, "room", [a, b])
+    data.remember(TRACKERS, "room", [c, a])
+    assert data.peers(TRACKERS) == [c, a, b]
+
+
+def test_peers_are_kept_per_tracker_list(data: DataDir, clock: Callable[[float], None]) -> None:
+    data.remember(TRACKERS, "one", [("10.0.0.1", 1)])
+    data.remember(OTHER, "two", [("10.0.0.2", 2)])
+    assert data.peers(TRACKERS) == [("10.0.0.1", 1)]
+    assert data.peers(OTHER) == [("10.0.0.2", 2)]
+    assert data.peers((("10.0.0.9", 9000),)) == []
+
+
+def test_peers_bounded_by_max_peers(data: DataDir, clock: Callable[[float], None]) -> None:
+    many = [("10.0.1.1", port) for port in range(1, MAX_PEERS + 11)]
+    data.remember(TRACKERS, "room", many)
+    assert data.peers(TRACKERS) == many[:MAX_PEERS]
+    (entry,) = saved(data).values()
+    assert len(entry["peers"]) == MAX_PEERS
+
+
+def test_rooms_bounded_by_max_rooms_keeping_the_most_recent(
+    data: DataDir, clock: Callable[[float], None]
+) -> None:
+    lists = [(("10.0.0.1", 9000 + i),) for i in range(MAX_ROOMS + 1)]
+    for i, trackers in enumerate(lists[:MAX_ROOMS]):
+        clock(1000.0 + i)
+        data.remember(trackers, f"room{i}", [("10.0.2.1", i + 1)])
+    clock(2000.0)
+    data.remember(lists[0], "room0", [("10.0.2.1", 1)])  # used again: now the most recent
+    clock(2001.0)
+    data.remember(lists[MAX_ROOMS], "new", [("10.0.2.1", 99)])
+    assert len(saved(data)) == MAX_ROOMS
+    assert data.peers(lists[1]) == []  # the least recently used is forgotten
+    assert data.peers(lists[0]) == [("10.0.2.1", 1)]
+    assert data.peers(lists[MAX_ROOMS]) == [("10.0.2.1", 99)]
+    assert data.peers(lists[2]) == [("10.0.2.1", 3)]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b"[1, 2, 3]", b'"text"', b"\xff\xfe\x00garbage", b""],
+    ids=["corrupt", "list", "string", "binary", "empty"],
+)
+def test_a_bad_peers_file_is_ignored(
+    data: DataDir, clock: Callable[[float], None], content: bytes
+) -> None:
+    (data.path / PEERS_FILE).write_bytes(content)
+    assert data.peers(TRACKERS) == []
+    data.remember(TRACKERS, "room", [("10.0.0.5", 7000)])
+    assert data.peers(TRACKERS) == [("10.0.0.5", 7000)]
+
+
+def test_bad_entries_in_the_peers_file_are_skipped(
+    data: DataDir, clock: Callable[[float], None]
+) -> None:
+    key = "10.0.0.1:9000"
+    bad = {key: {"peers": ["10.0.0.5:7000", 42, "no port", "[::1]:0", "[::1]:7001"]}, "x": 3}
+    (data.path / PEERS_FILE).write_text(json.dumps(bad))
+    assert data.peers(TRACKERS) == [("10.0.0.5", 7000), ("::1", 7001)]
+    data.remember(TRACKERS, "room", [("10.0.0.6", 7000)])
+    assert data.peers(TRACKERS) == [("10.0.0.6", 7000), ("10.0.0.5", 7000), ("::1", 7001)]
+    assert "x" not in saved(data)
+
+
+def test_a_non_list_peers_value_is_ignored(data: DataDir) -> None:
+    (data.path / PEERS_FILE).write_text(json.dumps({"10.0.0.1:9000": {"peers": 5}}))
+    assert data.peers(TRACKERS) == []
+
+
+def test_the_file_is_replaced_whole(data: DataDir, clock: Callable[[float], None]) -> None:
+    (data.path / (PEERS_FILE + ".new")).write_text("left by a crash")
+    data.remember(TRACKERS, "room", [("10.0.0.5", 7000)])
+    before = (data.path / PEERS_FILE).stat().st_ino
+    data.remember(TRACKERS, "room", [("10.0.0.6", 7000)])
+    assert (data.path / PEERS_FILE).stat().st_ino != before  # a new file renamed over the old
+    assert sorted(p.name for p in data.path.iterdir()) == [LOCK_FILE, PEERS_FILE]
+    assert saved(data) == {
+        "10.0.0.1:9000": {
+            "room": "room",
+            "peers": ["10.0.0.6:7000", "10.0.0.5:7000"],
+            "saved": 1000.0,
+        }
+    }

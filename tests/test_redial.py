@@ -1,0 +1,151 @@
+"""peerchat.redial: when to dial a member lost without a goodbye, and when to give it up."""
+
+from __future__ import annotations
+
+from peerchat.membership import Member
+from peerchat.redial import Redial
+
+
+def member(node_id: str) -> Member:
+    return Member(node_id, f"user-{node_id}", "10.0.0.1", 7000, 1)
+
+
+def redial() -> Redial:
+    return Redial(first=0.5, cap=4.0, give_up_after=30.0)
+
+
+def ids(members: list[Member]) -> list[str]:
+    return [m.node_id for m in members]
+
+
+def test_first_dial_is_due_after_first() -> None:
+    r = redial()
+    r.lost(member("a"), now=10.0)
+    assert r.next_due() == 10.5
+    assert r.due(10.4) == []
+    assert r.due(10.5) == [member("a")]
+
+
+def test_a_member_being_dialled_is_not_due_again_until_failed() -> None:
+    r = redial()
+    r.lost(member("a"), now=0.0)
+    assert ids(r.due(1.0)) == ["a"]
+    assert r.due(1.0) == []
+    assert r.due(100.0) == []
+    assert r.next_due() is None  # nothing waiting while the dial is out
+    assert "a" in r
+
+
+def test_failed_doubles_the_delay_up_to_the_cap() -> None:
+    r = redial()
+    r.lost(member("a"), now=0.0)
+    now = 0.5
+    delays = []
+    for _ in range(6):
+        assert ids(r.due(now)) == ["a"]
+        r.failed("a", now)
+        due = r.next_due()
+        assert due is not None
+        delays.append(due - now)
+        assert r.due(due - 0.01) == []
+        now = due
+    assert delays == [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
+
+
+def test_lost_again_keeps_the_first_loss() -> None:
+    r = redial()
+    r.lost(member("a"), now=0.0)
+    r.lost(member("a"), now=20.0)
+    assert r.next_due() == 0.5
+    assert len(r) == 1
+    assert ids(r.expired(30.0)) == ["a"]  # counted from the first loss, not the second
+
+
+def test_found_stops_dialling_and_returns_the_member() -> None:
+    r = redial()
+    r.lost(member("a"), now=0.0)
+    assert r.found("a") == member("a")
+    assert "a" not in r
+    assert r.due(100.0) == []
+    assert r.next_due() is None
+    assert r.found("a") is None
+
+
+def test_found_for_a_member_never_lost_is_none() -> None:
+    r = redial()
+    r.lost(member("a"), now=0.0)
+    assert r.found("b") is None
+    assert ids(list(r)) == ["a"]
+
+
+def test_found_while_dialling_then_failed_does_not_bring_it_back() -> None:
+    r = redial()
+    r.lost(member("a"), now=0.0)
+    assert ids(r.due(1.0)) == ["a"]
+    r.found("a")
+    r.failed("a", 2.0)
+    assert "a" not in r
+    assert r.due(100.0) == []
+
+
+def test_expired_after_give_up_after_once() -> None:
+    r = redial()
+    r.lost(member("a"), now=0.0)
+    r.lost(member("b"), now=10.0)
+    assert r.expired(29.9) == []
+    assert ids(r.expired(30.0)) == ["a"]
+    assert r.expired(31.0) == []
+    assert ids(list(r)) == ["b"]
+    assert ids(r.expired(40.0)) == ["b"]
+    assert len(r) == 0
+    assert r.expired(1000.0) == []
+
+
+def test_expired_includes_a_member_being_dialled() -> None:
+    r = redial()
+    r.lost(member("a"), now=0.0)
+    assert ids(r.due(0.5)) == ["a"]
+    assert ids(r.expired(30.0)) == ["a"]
+    r.failed("a", 31.0)  # the dial that was out fails later: nothing to bring back
+    assert "a" not in r
+    assert r.next_due() is None
+
+
+def test_next_due_is_the_earliest_waiting() -> None:
+    r = redial()
+    assert r.next_due() is None
+    r.lost(member("a"), now=5.0)
+    r.lost(member("b"), now=2.0)
+    assert r.next_due() == 2.5
+    assert ids(r.due(2.5)) == ["b"]
+    assert r.next_due() == 5.5  # b is being dialled, a still waits
+    r.failed("b", 3.0)
+    assert r.next_due() == 4.0
+
+
+def test_due_returns_every_member_due() -> None:
+    r = redial()
+    for i, name in enumerate("abc"):
+        r.lost(member(name), now=float(i))
+    assert sorted(ids(r.due(1.5))) == ["a", "b"]
+    assert ids(r.due(2.5)) == ["c"]
+
+
+def test_clear_returns_all_and_forgets_them() -> None:
+    r = redial()
+    r.lost(member("a"), now=0.0)
+    r.lost(member("b"), now=0.0)
+    r.due(1.0)
+    assert sorted(ids(r.clear())) == ["a", "b"]
+    assert len(r) == 0
+    assert r.next_due() is None
+    assert r.clear() == []
+
+
+def test_contains_iter_and_len() -> None:
+    r = redial()
+    r.lost(member("a"), now=0.0)
+    r.lost(member("b"), now=1.0)
+    assert "a" in r and "b" in r and "c" not in r
+    assert list(r) == [member("a"), member("b")]
+    assert len(r) == 2
