@@ -228,14 +228,18 @@ class Links:
         log.info("%s (%s) left: %s", member.username, node_id, reason)
         now = trio.current_time()
         if lost:
-            self.redial.lost(member, now)
-            self._lost_at.setdefault(node_id, node.chatlog.seq)
-            self._redial_changed.set()
+            self.keep_trying(member)
         if node.reporting:
             node.emit(events.PeerLeft(member, reason))
         if node.bully.is_tracker:
             self.broadcast(MemberLeft(node_id, visible(reason)[:MAX_REASON]))
         node.leadership.act(node.bully.on_member_lost(node_id, now))
+
+    def keep_trying(self, member: Member) -> None:
+        """A member this node has not reached yet: dial it on the redial schedule."""
+        self.redial.lost(member, trio.current_time())
+        self._lost_at.setdefault(member.node_id, self.node.chatlog.seq)
+        self._redial_changed.set()
 
     def unreachable(self) -> list[Member]:
         """Chatting members lost without a goodbye and not yet back."""

@@ -132,7 +132,7 @@ class TrackerRole:
         if member.node_id not in node.members or member.node_id in node.links.conns:
             return
         if not await node.links.dial_quietly(member):
-            node.links.drop_member(member.node_id, "unreachable", lost=False)
+            node.links.drop_member(member.node_id, "unreachable", lost=True)
 
     def _from_tracker(self, conn: Connection) -> bool:
         return conn.member is not None and conn.member.node_id == self.node.bully.tracker

@@ -348,12 +348,15 @@ class PromptUI:
         self._finished = False  # the prompt loop has ended
         self._room = Room()  # prompt thread only
         self._unprinted: FormattedText | None = None  # prompt thread only: a batch in flight
+        self._told_waiting: frozenset[str] = frozenset()  # trio thread: the last "not yet" shown
 
     # -- called in the trio thread -------------------------------------------------------------
 
     def show(self, event: Event) -> None:
         """Queue the event for the screen: no formatting here, and one wakeup of the prompt's
         loop per batch (when the backlog was empty), not one per event."""
+        if not self._worth_telling(event):
+            return
         if type(event) is MessageReceived:
             sender: str | None = event.sender.username
             size = len(event.text)
@@ -366,6 +369,17 @@ class PromptUI:
                     self._loop.call_soon_threadsafe(self._wake.set)
                 return
         print_formatted_text(format_event(event, time.time()))
+
+    def _worth_telling(self, event: Event) -> bool:
+        """ "Not delivered yet to bob" once per absence, not under every message said meanwhile
+        (headless mode reports each)."""
+        if type(event) is Undelivered:
+            waiting = frozenset(m.node_id for m in event.waiting)
+            told, self._told_waiting = self._told_waiting, waiting
+            return waiting != told
+        if type(event) in (Delivered, NotDelivered):
+            self._told_waiting = frozenset()
+        return True
 
     def stop(self) -> None:
         with self._lock:

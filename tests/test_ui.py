@@ -18,7 +18,17 @@ from prompt_toolkit.output import DummyOutput
 
 from peerchat import backlog, ui
 from peerchat.backlog import Backlog, Skipped
-from peerchat.events import Error, MessageReceived, PeerJoined, PeerLeft, Ready, TrackerChanged, Who
+from peerchat.events import (
+    Delivered,
+    Error,
+    MessageReceived,
+    PeerJoined,
+    PeerLeft,
+    Ready,
+    TrackerChanged,
+    Undelivered,
+    Who,
+)
 from peerchat.membership import Member
 from peerchat.safe_text import has_unsafe
 
@@ -370,3 +380,17 @@ def test_who_marks_this_node() -> None:
     alice = next(line for line in lines if "alice" in line)
     assert "(you)" in alice
     assert not any("(you)" in line for line in lines if "alice" not in line)
+
+
+def test_not_delivered_yet_is_shown_once_per_absence_and_delivery_text_says_what_became_of_it():
+    front = ui.PromptUI()
+    for seq in (1, 2, 3):  # three messages while bob is away: one line
+        front.show(Undelivered(ALICE, seq, (BOB,)))
+    assert len(front._backlog) == 1
+    front.show(Undelivered(ALICE, 4, (BOB, CAROL)))  # carol is away too: worth a line
+    front.show(Delivered(BOB, 4, 0))
+    front.show(Undelivered(ALICE, 5, (BOB,)))  # bob away again: a new absence
+    assert len(front._backlog) == 4
+    assert "not delivered yet to bob" in ui.delivery_text(Undelivered(ALICE, 5, (BOB,)))
+    assert "4 of your messages sent again" in ui.delivery_text(Delivered(BOB, 4, 0))
+    assert "2 older ones were no longer kept" in ui.delivery_text(Delivered(BOB, 4, 2))
