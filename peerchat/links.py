@@ -136,7 +136,8 @@ class Links:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
         log.info("connected to %s (%s) at %s", member.username, member.node_id, member.addr)
-        conn.returned = self.redial.found(member.node_id) is not None
+        found = self.redial.found(member.node_id) is not None
+        conn.returned = found or (old is not None and old.returned)  # crossing dials
         self._lost_at.pop(member.node_id, None)
         heard = node.chatlog.shown(member.node_id)
         released = [] if heard is not None else node.chatlog.start_after(member.node_id, hello.seq)

@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""PeerChat benchmark: failover, fan-out latency, throughput, join, scale and memory.
+"""PeerChat benchmark: failover, fan-out latency, throughput, join, scale, memory, and a room
+spread over five hosts.
 
-Starts real ``peerchat --headless`` processes on 127.0.0.1, reads their JSON events, and prints
+Starts real ``peerchat --headless`` processes on 127.0.0.1 (and, where this runs as root with
+``ip``, on five network namespaces for the multi-host rows), reads their JSON events, and prints
 one table; ``--json FILE`` keeps every sample. The same run measures a baseline
 (``scripts/bench_baseline.py``: bare trio + msgpack fan-out, no chat logic) with the same
 number of processes and the same messages, and reports PeerChat / baseline.
 
     python scripts/bench.py            # the full run (under 10 minutes)
-    python scripts/bench.py --quick    # a reduced run (under 60 seconds)
+    python scripts/bench.py --quick    # a reduced run (about a minute)
 
 This file is the command line only. How each figure is measured is told where it is measured,
 in ``scripts/benchmarks/``: ``driver`` (processes and their events), ``rooms``, one module per
-family (``failover``, ``latency``, ``throughput``, ``join``, ``member_join``, ``scale``),
+family (``failover``, ``latency``, ``throughput``, ``join``, ``member_join``, ``scale``,
+``multihost``),
 ``report`` (statistics and tables), ``plan`` (what each mode runs) and ``run`` (their order).
 """
 
@@ -37,7 +40,7 @@ from benchmarks.run import describe, run
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a reduced run, under 60 s")
+    parser.add_argument("--quick", action="store_true", help="a reduced run, about a minute")
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # for the tests
     parser.add_argument("--json", metavar="FILE", help="write every sample to FILE as JSON")
     parser.add_argument("--keep-logs", action="store_true", help="keep the nodes' log files")

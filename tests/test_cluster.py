@@ -173,6 +173,7 @@ async def test_a_lost_link_comes_back_and_what_was_said_meanwhile_arrives_once()
 async def test_what_a_member_no_longer_keeps_is_skipped_not_waited_for() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery, dataclasses.replace(FAST, resend_window=2))
+        await room.add("alice")  # the tracker: the link that breaks is between two members
         bob, carol = await room.add("bob"), await room.add("carol")
         await room.fully_connected()
         carol_id = carol.node.node_id
