@@ -98,11 +98,16 @@ class Doorman:
         if hello.join:
             me = me_on(node.me, conn)
             welcome = Welcome((me, *node.members), node.node_id)
+        refusal = node.links.accepts(hello.node_id, join=hello.join)
+        if refusal is not None:
+            log.debug("refusing a second connection from %s: %s", conn.peer, refusal)
+            with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, OSError):
+                await conn.send_now(Refuse(refusal))
+            return
         conn.send(node.hello(conn))
         if welcome is not None:
             conn.send(welcome)  # before whatever attaching sends (a Have, messages)
-        if not node.links.attach(conn, hello):
-            return  # it dialled while this node's own dial to it was kept
+        node.links.attach(conn, hello)
         if welcome is not None:
             joined = encode_frame(encode(MemberJoined(hello.member())))
             for other in node.links.conns.values():

@@ -1,8 +1,12 @@
 """The node's connections to members: dialling, attaching, reading, dropping, and keeping them.
 
-One connection per member. When two nodes dial each other at once, both keep the one dialled
-by the node with the lower id. A link silent past ``link_timeout`` is dropped; a member lost
-without a goodbye is dialled again with backoff (``redial.Redial``).
+One connection per member, and the node that accepts a connection decides whether it becomes
+the link (``accepts``): it answers with its hello only if so, and the dialling node then always
+takes it, so the two ends never disagree. A connection is refused while a live link to that
+node exists (the dialler retries later, by which time a link it had lost is gone or quiet here
+too), and when the two nodes dial each other at once, the lower id's dial is kept. A link silent
+past ``link_timeout`` is dropped; a member lost without a goodbye is dialled again with backoff
+(``redial.Redial``).
 
 What a member missed while its link was being set up, or down, is sent again. On a new link our
 hello tells the peer the number of our last message before it, and we send what followed. On a
@@ -33,6 +37,7 @@ from peerchat.protocol import (
     MemberLeft,
     Message,
     ProtocolViolation,
+    Refuse,
     Skip,
     encode,
 )
@@ -57,6 +62,7 @@ class Links:
         self._redial_changed = trio.Event()
         self._warned_addresses = False
         self._epoch = 0  # advanced by forget_all: a dial begun before it is not kept
+        self._dialling: dict[str, int] = {}  # member -> dials under way to it
 
     # -- dialling -----------------------------------------------------------------------------
 
@@ -94,16 +100,20 @@ class Links:
             raise
         conn = Connection(stream, node.config, f"{host}:{port}", node.budget)
         conn.outgoing = True
+        target = member.node_id if member is not None else ""
+        self._dialling[target] = self._dialling.get(target, 0) + 1
         try:
             await conn.send_now(node.hello(conn))
             hello = await conn.receive()
+            if isinstance(hello, Refuse):
+                raise ProtocolViolation(f"{host}:{port} refused: {hello.reason}")
             if not isinstance(hello, Hello):
                 what = "closed the connection" if hello is None else f"sent a {_kind(hello)}"
                 raise ProtocolViolation(f"{host}:{port} did not say hello: it {what}")
             if member is not None and hello.node_id != member.node_id:
                 raise ProtocolViolation(f"{host}:{port} is not {member.username}")
-            if hello.node_id == node.node_id or (member is None and hello.node_id in self.conns):
-                raise ProtocolViolation(f"{host}:{port} is this node, or one already connected")
+            if hello.node_id == node.node_id:
+                raise ProtocolViolation(f"{host}:{port} is this node")
             if hello.room != node.room:
                 raise ProtocolViolation(f"{host}:{port} belongs to another room")
             if epoch != self._epoch or node.entrance.rejoining:
@@ -112,25 +122,36 @@ class Links:
             slot.leave()
             await conn.aclose()
             raise
+        finally:
+            self._dialling[target] -= 1
+            if not self._dialling[target]:
+                del self._dialling[target]
         conn.introduced()
-        if not self.attach(conn, hello):
-            slot.leave()
-            await conn.aclose()
-            raise ProtocolViolation("a connection to this member already exists")
+        self.attach(conn, hello)  # it answered with its hello: it took this connection
         task_status.started()
         await self.session(conn, slot)
 
     # -- attaching ----------------------------------------------------------------------------
 
-    def attach(self, conn: Connection, hello: Hello) -> bool:
-        """Make ``conn`` the link to the member that sent ``hello``; False when an existing link
-        is kept instead (the two nodes dialled each other at once)."""
+    def accepts(self, node_id: str, *, join: bool) -> str | None:
+        """Whether an incoming connection from ``node_id`` may become the link to it: None if
+        so, else why not. Decided here, at the accepting end, and followed by the dialler. A
+        join always may: the joining node has let go of every link it had."""
+        if join:
+            return None
+        if node_id in self._dialling and self.node.node_id < node_id:
+            return "the two nodes are dialling each other; the lower id's dial is kept"
+        old = self.conns.get(node_id)
+        if old is None:
+            return None
+        quiet = trio.current_time() - old.last_heard > 1.5 * self.node.config.keepalive_interval
+        return None if quiet else "a live link between the two nodes exists already"
+
+    def attach(self, conn: Connection, hello: Hello) -> None:
+        """Make ``conn`` the link to the member that sent ``hello``, replacing any other."""
         node = self.node
         member = hello.member()
         old = self.conns.get(member.node_id)
-        if old is not None and not self._replaces(conn, old, member.node_id):
-            log.debug("keeping the existing link to %s", member.username)
-            return False
         conn.member, conn.peer = member, f"{member.username}@{member.addr}"
         if old is not None:
             old.abort("replaced by a newer connection")
@@ -155,16 +176,6 @@ class Links:
         self._warn_about_addresses(conn, member)
         node.tracker_role.on_link(conn, hello, new=new)
         self._changed.set()
-        return True
-
-    def _replaces(self, new: Connection, old: Connection, peer_id: str) -> bool:
-        """Which of two links to one member to keep: a newer one in the same direction (the
-        old one is likely dead), or across, the one dialled by the lower node id; and any
-        live one over one that has gone quiet."""
-        quiet = trio.current_time() - old.last_heard > 1.5 * self.node.config.keepalive_interval
-        if quiet or new.outgoing == old.outgoing:
-            return True
-        return new.outgoing == (self.node.node_id < peer_id)
 
     def on_have(self, conn: Connection, message: Have) -> None:
         """A member that heard us before says what it has: send it the rest we keep."""
