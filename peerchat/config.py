@@ -43,6 +43,10 @@ class Config:
     redial_first: float = 0.1
     redial_cap: float = 2.0
     redial_for: float = 30 * 60.0
+    # Where the member's host refuses the connection (nothing listens: its process is gone),
+    # the delay doubles up to this instead: a room of 100 whose members crashed would
+    # otherwise dial their closed ports 50 times a second between them.
+    redial_gone_cap: float = 30.0
     # A tracker that cannot hold the room's home address (it is on another host) knocks on it
     # this often, to meet whoever holds it: another part of the same room.
     knock_interval: float = 1.0

@@ -56,7 +56,9 @@ class Links:
         self.node = node
         config = node.config
         self.conns: dict[str, Connection] = {}
-        self.redial = Redial(config.redial_first, config.redial_cap, config.redial_for)
+        self.redial = Redial(
+            config.redial_first, config.redial_cap, config.redial_for, config.redial_gone_cap
+        )
         self._lost_at: dict[str, int] = {}  # lost member -> our last message when it was lost
         self._changed = trio.Event()
         self._redial_changed = trio.Event()
@@ -67,16 +69,23 @@ class Links:
     # -- dialling -----------------------------------------------------------------------------
 
     async def dial_quietly(self, member: Member) -> bool:
-        """Connect to a member; on failure log it and return False."""
+        """Connect to a member; True when linked to it afterwards (by this dial or by its own
+        dial, which crossed this one), else log why not and return False."""
+        return await self._dial_member(member) is None
+
+    async def _dial_member(self, member: Member) -> Exception | None:
+        """Connect to a member: None when linked to it afterwards, else what went wrong."""
         try:
             with trio.fail_after(self.node.config.connect_timeout):
                 await self.node.nursery.start(self._dial, member.host, member.port, member)
-            return True
+            return None
         except Exception as exc:
             # Refused, unreachable, too slow, or not the member it claims to be.
+            if member.node_id in self.conns:
+                return None  # its own dial crossed this one and was kept
             why = str(exc) or type(exc).__name__
             log.warning("could not reach %s at %s: %s", member.username, member.addr, why)
-            return False
+            return exc
 
     async def meet(self, host: str, port: int) -> None:
         """Connect to whoever answers at ``host:port`` (the room's home address), if it is a
@@ -316,10 +325,11 @@ class Links:
                 self.node.nursery.start_soon(self._redial, member)
 
     async def _redial(self, member: Member) -> None:
-        if member.node_id in self.conns or await self.dial_quietly(member):
+        failure = None if member.node_id in self.conns else await self._dial_member(member)
+        if failure is None:
             self.redial.found(member.node_id)
         else:
-            self.redial.failed(member.node_id, trio.current_time())
+            self.redial.failed(member.node_id, trio.current_time(), gone=_nobody_listens(failure))
         self._redial_changed.set()
 
     def _gave_up(self, member: Member) -> None:
@@ -327,6 +337,13 @@ class Links:
         log.info("gave up on reaching %s", member.username)
         if member.chat and unsent:
             self.node.emit(events.NotDelivered(member, unsent))
+
+
+def _nobody_listens(exc: BaseException) -> bool:
+    """The host answered that nothing listens on the port: the process is gone (a partition or
+    a cable looks different: no answer at all, or no route)."""
+    errors = getattr(exc.__cause__, "exceptions", ())
+    return bool(errors) and all(isinstance(e, ConnectionRefusedError) for e in errors)
 
 
 def _kind(message: Message | None) -> str:

@@ -2,7 +2,9 @@
 
 The first attempt comes soon after the loss (a blip heals at once), later ones back off
 exponentially up to a cap of a few seconds, so a healed partition is noticed within the cap.
-After ``give_up_after`` the member is let go for good.
+Where the member's host says nothing listens any more (its process is gone) the delay grows to
+a longer cap instead: a room does not keep hammering the ports of those who crashed. After
+``give_up_after`` the member is let go for good.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ class _Lost:
 
 
 class Redial:
-    def __init__(self, first: float, cap: float, give_up_after: float) -> None:
+    def __init__(
+        self, first: float, cap: float, give_up_after: float, gone_cap: float | None = None
+    ) -> None:
         self._first, self._cap, self._give_up_after = first, cap, give_up_after
+        self._gone_cap = cap if gone_cap is None else gone_cap
         self._lost: dict[str, _Lost] = {}
 
     def lost(self, member: Member, now: float) -> None:
@@ -45,11 +50,12 @@ class Redial:
                 out.append(entry.member)
         return out
 
-    def failed(self, node_id: str, now: float) -> None:
+    def failed(self, node_id: str, now: float, *, gone: bool = False) -> None:
+        """The dial failed; ``gone``: nothing listens at the member's address any more."""
         entry = self._lost.get(node_id)
         if entry is not None:
             entry.dialling = False
-            entry.delay = min(entry.delay * 2, self._cap)
+            entry.delay = min(entry.delay * 2, self._gone_cap if gone else self._cap)
             entry.due = now + entry.delay
 
     def expired(self, now: float) -> list[Member]:

@@ -131,7 +131,7 @@ class TrackerRole:
         await trio.sleep(node.config.announce_dial_delay)
         if member.node_id not in node.members or member.node_id in node.links.conns:
             return
-        if not await node.links.dial_quietly(member):
+        if not await node.links.dial_quietly(member) and member.node_id not in node.links.conns:
             node.links.drop_member(member.node_id, "unreachable", lost=True)
 
     def _from_tracker(self, conn: Connection) -> bool:

@@ -149,3 +149,17 @@ def test_contains_iter_and_len() -> None:
     assert "a" in r and "b" in r and "c" not in r
     assert list(r) == [member("a"), member("b")]
     assert len(r) == 2
+
+
+def test_a_member_whose_port_is_closed_backs_off_to_the_longer_cap() -> None:
+    r = Redial(first=0.5, cap=4.0, give_up_after=600.0, gone_cap=32.0)
+    r.lost(member("a"), now=0.0)
+    now, delays = 0.0, []
+    for _ in range(8):
+        now = r.next_due()
+        assert ids(r.due(now)) == ["a"]
+        r.failed("a", now, gone=True)
+        delays.append(r.next_due() - now)
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 32.0, 32.0]
+    r.failed("a", now)  # no answer at all (a partition): back under the short cap at once
+    assert r.next_due() - now == 4.0
