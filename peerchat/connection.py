@@ -7,11 +7,20 @@ stall the sender, as trio-websocket serialises writers but never lets one block 
 Until the peer has introduced itself its frames may be ``max_hello_frame`` bytes at most; a
 frame, once begun, must be whole within ``frame_timeout``. Whatever goes wrong while reading or
 handling the peer's frames ends this connection only.
+
+A dead link is found by the kernel, at no cost to the room: TCP keepalive probes an idle link
+every ``keepalive_interval``, and ``link_timeout`` bounds how long sent data (or a probe) may go
+unacknowledged before the connection fails (``TCP_USER_TIMEOUT``). Application-level beats on
+every link would cost a room of 100 about two cores of the two this machine has. A peer that is
+alive but frozen still acknowledges at the TCP level: the tracker's heartbeat finds it, and
+members then probe their own links to it (``Links.probe``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -36,6 +45,7 @@ class Connection:
         budget: ReceiveBudget | None = None,
     ) -> None:
         self.stream = stream
+        _watch_by_kernel(stream, config)
         self.peer = peer  # for logs, until the hello names the member
         self.member: Member | None = None
         self.outgoing = False  # this node dialled it
@@ -55,7 +65,7 @@ class Connection:
         self._scope = trio.CancelScope()
         self._drained = trio.Event()
         self.suspect = False  # found silent past the heartbeat timeout once; twice means dead
-        self.quiet = False  # the same for the link timeout
+        self.probed: float | None = None  # when a probe went out that is not answered yet
         self.said_bye = False  # the peer left on purpose: no reason to dial it again
         self.returned = False  # the peer was lost without a goodbye and came back on this link
 
@@ -205,3 +215,24 @@ class Connection:
             await self.stream.send_eof()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self.abort(f"{self.peer}: {exc}")
+
+
+def _watch_by_kernel(stream: trio.abc.Stream, config: Config) -> None:
+    """TCP keepalive and a user timeout on the socket, where the platform has them."""
+    sock = getattr(stream, "socket", None)
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    idle = max(1, round(config.keepalive_interval))
+    user_timeout = round(1000 * config.link_timeout)
+    options = [
+        (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+        (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPIDLE", None), idle),
+        (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPINTVL", None), idle),
+        (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPCNT", None), 2),
+        (socket.IPPROTO_TCP, getattr(socket, "TCP_USER_TIMEOUT", None), user_timeout),
+    ]
+    for level, option, value in options:
+        if option is not None:
+            # Not on this platform or socket: the tracker's heartbeats and probes still work.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(level, option, value)

@@ -109,7 +109,7 @@ class Doorman:
             conn.send(welcome)  # before whatever attaching sends (a Have, messages)
         node.links.attach(conn, hello)
         if welcome is not None:
-            joined = encode_frame(encode(MemberJoined(hello.member())))
+            joined = encode_frame(encode(MemberJoined(hello.member(), joining=True)))
             for other in node.links.conns.values():
                 if other is not conn:
                     other.send_frame(joined)

@@ -36,6 +36,7 @@ from peerchat.protocol import (
     Hello,
     MemberLeft,
     Message,
+    Probe,
     ProtocolViolation,
     Refuse,
     Skip,
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
     from peerchat.node import Node
 
 log = logging.getLogger(__name__)
+
+_PROBE = encode_frame(encode(Probe()))
+_BEAT = encode_frame(encode(Beat()))
 
 
 class Links:
@@ -153,8 +157,10 @@ class Links:
         old = self.conns.get(node_id)
         if old is None:
             return None
-        quiet = trio.current_time() - old.last_heard > 1.5 * self.node.config.keepalive_interval
-        return None if quiet else "a live link between the two nodes exists already"
+        # The dialler has no link, so ours may be dead: ask it. If it is, it goes within the
+        # probe timeout, and the dialler's next try gets in.
+        self.probe(old)
+        return "a live link between the two nodes exists already"
 
     def attach(self, conn: Connection, hello: Hello) -> None:
         """Make ``conn`` the link to the member that sent ``hello``, replacing any other."""
@@ -287,29 +293,25 @@ class Links:
 
     # -- keeping links ------------------------------------------------------------------------
 
-    async def keep_alive(self) -> None:
-        """Beat on every link that was quiet for a keepalive interval; drop the silent."""
-        config = self.node.config
-        beat = encode_frame(encode(Beat()))
-        while True:
-            await trio.sleep(config.keepalive_interval / 2)
-            now = trio.current_time()
-            for conn in list(self.conns.values()):
-                if self._silent(conn, now):
-                    conn.abort(f"silent for {now - conn.last_heard:.1f} s")
-                elif now - conn.last_sent >= config.keepalive_interval:
-                    conn.send_frame(beat)
+    def probe(self, conn: Connection) -> None:
+        """Ask the peer on ``conn`` for a sign of life; cut the link if none comes within the
+        probe timeout (a frozen process: its kernel still acknowledges, it does not)."""
+        if conn.probed is not None:
+            return
+        conn.probed = trio.current_time()
+        conn.send_frame(_PROBE)
+        self.node.nursery.start_soon(self._await_answer, conn)
 
-    def _silent(self, conn: Connection, now: float) -> bool:
-        """Silent past the link timeout at two looks in a row (after a busy moment, one look
-        can come before the reader has caught up)."""
-        if now - conn.last_heard <= self.node.config.link_timeout:
-            conn.quiet = False
-            return False
-        if conn.quiet:
-            return True
-        conn.quiet = True
-        return False
+    async def _await_answer(self, conn: Connection) -> None:
+        asked = conn.probed
+        assert asked is not None
+        await trio.sleep(self.node.config.probe_timeout)
+        conn.probed = None
+        if conn.last_heard < asked:
+            conn.abort(f"silent for {trio.current_time() - conn.last_heard:.1f} s")
+
+    def on_probe(self, conn: Connection, message: Probe) -> None:
+        conn.send_frame(_BEAT)
 
     async def redial_lost(self) -> None:
         """Dial lost members again as the schedule says; give up on them after a while."""

@@ -154,13 +154,23 @@ class Skip:
 
 
 @dataclass(frozen=True, slots=True)
+class Probe:
+    """Are you there? Answered at once with a ``Beat``: a frozen process, whose kernel still
+    keeps its connections up, does not answer."""
+
+
+@dataclass(frozen=True, slots=True)
 class Beat:
-    """Keepalive on a link that carried nothing else for a while."""
+    """The answer to a ``Probe``: a sign of life."""
 
 
 @dataclass(frozen=True, slots=True)
 class MemberJoined:
+    """The tracker announces a member. ``joining``: it just joined and dials everyone itself;
+    otherwise it came by a merge of two parts of the room, and nobody would: dial it."""
+
     member: Member
+    joining: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +247,7 @@ Message = (
     | Roster
     | Have
     | Skip
+    | Probe
     | Beat
 )
 
@@ -257,6 +268,7 @@ TAGS: dict[str, type] = {
     "roster": Roster,
     "have": Have,
     "skip": Skip,
+    "probe": Probe,
     "beat": Beat,
 }
 _TAG_OF = {cls: tag for tag, cls in TAGS.items()}

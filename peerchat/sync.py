@@ -38,9 +38,10 @@ MAX_AUTHORS = 256
 MAX_RANGES = 2048
 # Spans per request frame: past this, ask for the first ones and plan again once they are served.
 MAX_SPANS = 1024
-# One backfill batch: a store transaction of this many on the receiver (the best batch size
-# measured), and at most this many bytes, below the frame size that draws on the shared receive
-# budget (config.small_frame), so a live message queued behind a batch waits a fraction of a ms.
+# One backfill batch: one store transaction on the receiver, some 4 ms at the rate measured for
+# batches of 500 (over 100,000 messages/s; batches of 100 go at two thirds of that), and at most
+# this many bytes, below the frame size that draws on the shared receive budget
+# (config.small_frame), so live chat interleaved between batches waits milliseconds at most.
 BATCH_COUNT = 500
 BATCH_BYTES = 64 * 1024
 

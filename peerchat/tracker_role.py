@@ -71,7 +71,7 @@ class TrackerRole:
             conn.send(Roster(self._everyone(conn)))
         if node.bully.is_tracker and new and not hello.join:
             assert conn.member is not None
-            joined = encode_frame(encode(MemberJoined(conn.member)))
+            joined = encode_frame(encode(MemberJoined(conn.member, joining=False)))
             for other in node.links.conns.values():
                 if other is not conn:
                     other.send_frame(joined)
@@ -79,7 +79,7 @@ class TrackerRole:
 
     def on_member_joined(self, conn: Connection, message: MemberJoined) -> None:
         if self._from_tracker(conn):
-            self._announced(message.member)
+            self._announced(message.member, dial=not message.joining)
 
     def on_roster(self, conn: Connection, message: Roster) -> None:
         node = self.node
@@ -103,12 +103,16 @@ class TrackerRole:
                 tracker.send(Roster(tuple(news)))
 
     def on_member_left(self, conn: Connection, message: MemberLeft) -> None:
-        """The tracker says a member left. A link of this node's own that still works is kept
-        (its own liveness check decides); a member without one is dropped."""
+        """The tracker says a member left. A link of this node's own to it is probed, and kept
+        if it answers (only the tracker lost it); a member without one is dropped."""
         node = self.node
-        if not self._from_tracker(conn) or message.node_id in node.links.conns:
+        if not self._from_tracker(conn):
             return
-        node.links.drop_member(message.node_id, message.reason, lost=False)
+        own = node.links.conns.get(message.node_id)
+        if own is not None:
+            node.links.probe(own)
+        else:
+            node.links.drop_member(message.node_id, message.reason, lost=False)
 
     def roster_for_new_tracker(self, tracker: str) -> None:
         """This node now follows ``tracker`` after following another: tell it whom it knows."""
@@ -116,13 +120,13 @@ class TrackerRole:
         if conn is not None:
             conn.send(Roster(self._everyone(conn)))
 
-    def _announced(self, member: Member) -> None:
+    def _announced(self, member: Member, *, dial: bool = True) -> None:
         node = self.node
         if member.node_id == node.node_id:
             return
         if node.add_member(member) and node.reporting:
             node.emit(events.PeerJoined(member))
-        if member.node_id not in node.links.conns:
+        if dial and member.node_id not in node.links.conns:
             node.nursery.start_soon(self._dial_if_silent, member)
 
     async def _dial_if_silent(self, member: Member) -> None:

@@ -313,7 +313,10 @@ async def strings(room: Room, fig: Figures, size: int) -> None:
     carol = A.member(A.fresh_id(), "carol")
     bad_reason = "gone\x1b[2J\u2028\u202e"
     cases = {
-        "announces a member named '\\u202eevil'": ([], [{"t": "joined", "member": evil}]),
+        "announces a member named '\\u202eevil'": (
+            [],
+            [{"t": "joined", "member": evil, "joining": True}],
+        ),
         "welcomes with a member named '\\u202eevil'": ([evil], []),
         "says carol left for 'gone ESC[2J U+2028 U+202E'": (
             [carol],

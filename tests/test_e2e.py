@@ -216,6 +216,24 @@ async def test_a_hung_tracker_that_resumes_rejoins_as_a_member(swarm: Swarm) -> 
     await say_and_expect(late, "one room", [hung, low, high])
 
 
+async def test_a_frozen_member_is_let_go_by_the_tracker_and_by_every_member(
+    swarm: Swarm,
+) -> None:
+    host, other, frozen = await swarm.room("host", "other", "frozen")
+    since = {n.name: len(n.events) for n in (host, other)}
+    frozen.signal(signal.SIGSTOP)
+    # The tracker's heartbeat finds it; the member's own link, which the frozen process's
+    # kernel keeps up, is probed and found silent too.
+    with trio.fail_after(4 * HEARTBEAT_TIMEOUT):
+        for node in (host, other):
+            left = await node.wait_for(
+                event="peer_left", node_id=frozen.node_id, since=since[node.name]
+            )
+            assert "silent" in left["reason"], node.describe()
+    frozen.signal(signal.SIGCONT)
+    await say_and_expect(other, "still two of us", [host])
+
+
 async def test_a_member_frozen_twice_in_a_row_comes_back_both_times(swarm: Swarm) -> None:
     host, other, frozen = await swarm.room("host", "other", "frozen")
     since = len(frozen.events)

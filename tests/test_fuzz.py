@@ -445,7 +445,7 @@ def _valid_frame(tag: str) -> dict[str, Any]:
         },
         "welcome": {"members": [member], "tracker": member["node_id"]},
         "refuse": {"reason": "no", "retry": True},
-        "joined": {"member": member},
+        "joined": {"member": member, "joining": True},
         "left": {"node_id": "ab" * 6, "reason": "quit"},
         "chat": {
             "sender": "ab" * 6,

@@ -258,18 +258,22 @@ CAROL = member_map(fresh_id(), "carol")
 @pytest.mark.parametrize(
     ("others", "frames"),
     [
-        pytest.param([], [{"t": "joined", "member": EVIL}], id="announced-bidi-name"),
+        pytest.param(
+            [], [{"t": "joined", "member": EVIL, "joining": True}], id="announced-bidi-name"
+        ),
         pytest.param([EVIL], [], id="welcome-bidi-name"),
         pytest.param(
             [],
             [
-                {"t": "joined", "member": CAROL},
+                {"t": "joined", "member": CAROL, "joining": True},
                 {"t": "left", "node_id": CAROL["node_id"], "reason": "bye\x1b[2J\u2028\u202e"},
             ],
             id="leave-reason-with-escapes",
         ),
         pytest.param(
-            [], [{"t": "joined", "member": {**CAROL, "host": "a\nb\x07"}}], id="announced-host"
+            [],
+            [{"t": "joined", "member": {**CAROL, "host": "a\nb\x07"}, "joining": True}],
+            id="announced-host",
         ),
     ],
 )
