@@ -461,18 +461,6 @@ def _valid_frame(tag: str) -> dict[str, Any]:
         "redirect": {"host": "127.0.0.1", "port": 5000},
         "roster": {"members": [member]},
         "have": {"seq": 41},
-        "history": {
-            "lines": [
-                {
-                    "author": "ab" * 6,
-                    "username": "al",
-                    "seq": 1,
-                    "lamport": 2,
-                    "text": "hi",
-                    "time": 1.0,
-                }
-            ]
-        },
         "skip": {"seq": 7},
     }
     return {"t": tag, **samples.get(tag, {})}
