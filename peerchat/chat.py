@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 
 from peerchat.protocol import Chat
 
@@ -22,19 +21,9 @@ class ChatLog:
     after it connected: the sender's hello carries the last number it sent before that.
     """
 
-    def __init__(
-        self,
-        node_id: str,
-        held_back: int = 1024,
-        kept: int = 4096,
-        numbers: Callable[[], int] | None = None,
-        last: int = 0,
-    ) -> None:
-        """``numbers`` hands out this node's message numbers (by default 1, 2, 3...; a node
-        with a lasting identity continues where its last run stopped, ``last``)."""
+    def __init__(self, node_id: str, held_back: int = 1024, kept: int = 4096) -> None:
         self.node_id = node_id
-        self.seq = last
-        self._numbers = numbers
+        self.seq = 0
         self.clock = 0
         self._held_back = held_back
         self._shown: dict[str, int] = {}
@@ -42,7 +31,7 @@ class ChatLog:
         self._sent: deque[Chat] = deque(maxlen=kept)  # our own latest, to send again
 
     def compose(self, text: str, wall: float, mono: float) -> Chat:
-        self.seq = self._numbers() if self._numbers else self.seq + 1
+        self.seq += 1
         self.clock += 1
         chat = Chat(self.node_id, self.seq, self.clock, text, wall, mono)
         self._sent.append(chat)

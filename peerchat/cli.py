@@ -8,12 +8,11 @@ import logging
 import os
 import resource
 import signal
-import sqlite3
 import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import NoReturn, Protocol
 
 import platformdirs
 import trio
@@ -21,15 +20,12 @@ import trio
 from peerchat import events
 from peerchat.addresses import is_wildcard, parse_addr
 from peerchat.datadir import DataDir
-from peerchat.identity import Identity, SeqReservation
 from peerchat.membership import valid_username
 from peerchat.node import Node, Settings
 from peerchat.protocol import valid_host
-from peerchat.store import Store
 from peerchat.tracker_address import StartupError
 
 DEFAULT_TRACKER_PORT = 5000
-INPUT_HISTORY = "input-history"  # what was typed at the prompt, for the up arrow
 
 
 class Frontend(Protocol):
@@ -222,13 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     _raise_descriptor_limit()
     try:
         data_dir = _open_data_dir(args, data_name)
-        kept = _kept(data_dir)
     except StartupError as exc:
         print(f"peerchat: {exc}", file=sys.stderr)
         return exc.status
-    node = Node(settings, frontend.show, data_dir=data_dir, **kept)
-    if data_dir is not None and interactive:
-        frontend.keep_input_history(data_dir.path / INPUT_HISTORY)  # type: ignore[attr-defined]
+    node = Node(settings, frontend.show, data_dir=data_dir)
     status = 0
     try:
         trio.run(_run, node, frontend)
@@ -247,27 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         status = 1
     finally:
-        node.seqs.close()
-        node.store.close()
         if data_dir is not None:
             data_dir.close()
     return status
-
-
-def _kept(data_dir: DataDir | None) -> dict[str, Any]:
-    """What a node keeps across runs: its key, its message numbers and the room's messages."""
-    if data_dir is None:
-        return {}
-    path = data_dir.path
-    try:
-        store = Store(path)
-    except sqlite3.Error as exc:
-        raise StartupError(f"cannot open the message store in {path}: {exc}") from exc
-    return {
-        "identity": Identity.load_or_create(path),
-        "seqs": SeqReservation.load(path),
-        "store": store,
-    }
 
 
 def _record_crash(error: BaseException, log_file: str | None) -> str:

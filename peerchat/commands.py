@@ -7,7 +7,6 @@ from dataclasses import dataclass
 HELP_TEXT = """\
 Type a line and press Enter to send it to everyone in the room.
   /who        list the members; the tracker is marked
-  /history [N]  show the last N messages from this node's store (default 50)
   /help       show this help
   /quit, /q   leave the room (Ctrl-D and Ctrl-C do the same)"""
 
@@ -28,14 +27,6 @@ class Help:
 
 
 @dataclass(frozen=True, slots=True)
-class ShowHistory:
-    count: int = 50
-
-
-MAX_HISTORY_SHOWN = 10_000
-
-
-@dataclass(frozen=True, slots=True)
 class Quit:
     pass
 
@@ -50,7 +41,7 @@ class Nothing:
     """A blank line: sends nothing."""
 
 
-Command = Say | Who | Help | ShowHistory | Quit | Unknown | Nothing
+Command = Say | Who | Help | Quit | Unknown | Nothing
 
 _SLASH = {"/who": Who(), "/help": Help(), "/quit": Quit(), "/q": Quit()}
 
@@ -60,13 +51,6 @@ def parse_line(line: str) -> Command:
     if not text.strip():
         return Nothing()
     if text.startswith("/"):
-        name, *rest = text.split()
-        name = name.lower()
-        if name == "/history":
-            if not rest:
-                return ShowHistory()
-            if len(rest) == 1 and rest[0].isascii() and rest[0].isdigit():
-                return ShowHistory(max(1, min(int(rest[0]), MAX_HISTORY_SHOWN)))
-            return Unknown(text[:40])
+        name = text.split(maxsplit=1)[0].lower()
         return _SLASH.get(name, Unknown(name))
     return Say(text)

@@ -63,15 +63,6 @@ class Config:
     remember_interval: float = 5.0
     # A join answered by a redirect follows at most this many.
     max_redirects: int = 3
-    # Shown messages go to the store in batches this often (one transaction each). A newcomer
-    # and a restarted node are shown the last ``history_shown`` messages first. The store keeps
-    # at most ``keep_messages`` messages, none older than ``keep_for`` seconds, pruned every
-    # ``prune_interval``.
-    store_interval: float = 0.2
-    history_shown: int = 100
-    keep_messages: int = 100_000
-    keep_for: float = 30 * 24 * 3600.0
-    prune_interval: float = 600.0
     # Largest frame accepted or sent: a welcome listing a room of thousands is the biggest.
     max_frame: int = 1 << 20
     # Largest frame from a connection that is not yet a member: a hello is a few hundred bytes,

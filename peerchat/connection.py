@@ -50,7 +50,6 @@ class Connection:
         self.member: Member | None = None
         self.outgoing = False  # this node dialled it
         self.hello_seq = 0  # the sequence number our hello on this connection carried
-        self.peer_seq = 0  # the one the peer's hello carried: its messages up to it are old
         self.last_heard = self.last_sent = trio.current_time()
         self.close_reason = "connection lost"
         self._config = config

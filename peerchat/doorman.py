@@ -109,9 +109,6 @@ class Doorman:
             conn.send(welcome)  # before whatever attaching sends (a Have, messages)
         node.links.attach(conn, hello)
         if welcome is not None:
-            history = node.history_for_newcomer()
-            if history is not None:
-                conn.send(history)
             joined = encode_frame(encode(MemberJoined(hello.member(), joining=True)))
             for other in node.links.conns.values():
                 if other is not conn:

@@ -71,10 +71,9 @@ class MessageReceived:
     sent_mono: float  # sender's monotonic clock at send, for latency measurements on one host
     received_mono: float
     own: bool
-    history: bool = False  # from a store (ours or a peer's), not said just now
 
     def as_json(self) -> dict[str, Any]:
-        out = {
+        return {
             "event": "message",
             "id": f"{self.sender.node_id}:{self.seq}",
             "from": self.sender.username,
@@ -86,9 +85,6 @@ class MessageReceived:
             "sent_mono": self.sent_mono,
             "received_mono": self.received_mono,
         }
-        if self.history:
-            out["history"] = True
-        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,8 +82,6 @@ class Headless:
                     await node.wait_sendable()
                 case commands.Who():
                     node.who()
-                case commands.ShowHistory(count):
-                    node.replay(count)
                 case commands.Help():
                     self._queue(_ENCODE({"event": "help", "text": commands.HELP_TEXT}))
                 case commands.Unknown(name):
@@ -98,9 +96,6 @@ class Headless:
 _STRING = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
-_HISTORY = ', "history": true'
-
-
 def _message_line(e: events.MessageReceived) -> str:
     """The JSON of ``e.as_json()``, byte for byte, without building the dict: the one event
     that comes once per message and receiver, so it is written straight out."""
@@ -110,7 +105,7 @@ def _message_line(e: events.MessageReceived) -> str:
         f'"from": {_STRING(sender.username)}, "from_id": {_STRING(sender.node_id)}, '
         f'"text": {_STRING(e.text)}, "time": {e.time!r}, "lamport": {e.lamport}, '
         f'"own": {"true" if e.own else "false"}, "sent_mono": {e.sent_mono!r}, '
-        f'"received_mono": {e.received_mono!r}{_HISTORY if e.history else ""}}}'
+        f'"received_mono": {e.received_mono!r}}}'
     )
 
 

@@ -32,7 +32,6 @@ from peerchat.membership import Member
 from peerchat.protocol import (
     MAX_REASON,
     Beat,
-    Chat,
     Have,
     Hello,
     MemberLeft,
@@ -169,7 +168,6 @@ class Links:
         member = hello.member()
         old = self.conns.get(member.node_id)
         conn.member, conn.peer = member, f"{member.username}@{member.addr}"
-        conn.peer_seq = hello.seq
         if old is not None:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
@@ -195,29 +193,16 @@ class Links:
         self._changed.set()
 
     def on_have(self, conn: Connection, message: Have) -> None:
-        """A member that heard us before says what it has: send it the rest, from the recent
-        ones kept in memory or else from the store, in order, skipping the numbers that have
-        no message (unused after a restart, or pruned)."""
-        node = self.node
+        """A member that heard us before says what it has: send it the rest we keep."""
         member = conn.member
         assert member is not None
-        chats, missing = node.chatlog.sent_after(message.seq)
+        chats, missing = self.node.chatlog.sent_after(message.seq)
         if missing:
-            node.flush_store()
-            upto = chats[0].seq - 1 if chats else node.chatlog.seq
-            older = node.store.get_range(node.node_id, message.seq, missing, upto)
-            chats = [Chat(r.author, r.seq, r.lamport, r.text, r.time, 0.0) for r in older] + chats
-        expected = message.seq + 1
+            conn.send(Skip(message.seq + missing))
         for chat in chats:
-            if chat.seq > expected:
-                conn.send(Skip(chat.seq - 1))
             conn.send(chat)
-            expected = chat.seq + 1
-        if expected <= node.chatlog.seq:
-            conn.send(Skip(node.chatlog.seq))
-        lost = max(0, min(node.store.floor(node.node_id), node.chatlog.seq) - message.seq)
-        if conn.returned and (chats or lost):
-            node.emit(events.Delivered(member, len(chats), lost))
+        if conn.returned and (chats or missing):
+            self.node.emit(events.Delivered(member, len(chats), missing))
 
     def on_skip(self, conn: Connection, message: Skip) -> None:
         """The member no longer keeps its messages up to ``seq``: stop waiting for them."""

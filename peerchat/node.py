@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,12 +33,10 @@ from peerchat.datadir import DataDir
 from peerchat.doorman import Doorman
 from peerchat.election import Bully
 from peerchat.entrance import Entrance
-from peerchat.identity import Identity, SeqReservation
 from peerchat.leadership import Leadership
 from peerchat.links import Links
 from peerchat.membership import Member, MemberTable
 from peerchat.protocol import (
-    MAX_HISTORY,
     MAX_TEXT,
     Answer,
     Beat,
@@ -47,8 +46,6 @@ from peerchat.protocol import (
     Election,
     Have,
     Hello,
-    History,
-    Line,
     MemberJoined,
     MemberLeft,
     Message,
@@ -60,7 +57,6 @@ from peerchat.protocol import (
     Skip,
     encode,
 )
-from peerchat.store import MEMORY, Record, Store
 from peerchat.tracker_address import TrackerAddress, bind
 from peerchat.tracker_role import TrackerRole
 from peerchat.wire import ReceiveBudget, encode_frame
@@ -95,33 +91,14 @@ class Node:
         emit: Callable[[events.Event], None],
         config: Config | None = None,
         data_dir: DataDir | None = None,
-        *,
-        identity: Identity | None = None,
-        seqs: SeqReservation | None = None,
-        store: Store | None = None,
     ) -> None:
-        """Without ``identity``, ``seqs`` and ``store`` (from a data dir), the node is
-        ephemeral: a fresh key, numbers from 1, messages kept in memory only."""
         self.settings = settings
         self.config = config = config or Config()
         self.emit = emit
         self.data_dir = data_dir
-        self.identity = identity or Identity.generate()
-        self.node_id = self.identity.node_id  # lasting: derived from the kept key
-        self.seqs = seqs or SeqReservation.ephemeral()
-        self.store = store or Store(MEMORY)
+        self.node_id = secrets.token_hex(6)
         self.members = MemberTable()
-        self.chatlog = ChatLog(
-            self.node_id,
-            config.held_back,
-            config.resend_window,
-            numbers=self.seqs.next,
-            last=self.seqs.first - 1,
-        )
-        self._unstored: list[Record] = []  # shown, not yet written to the store
-        self._names: dict[str, str] = {}  # authors' usernames, not yet written
-        self._heard_before: set[str] = set()  # authors the store knew at start
-        self._early_history: list[Line] = []  # history that came before this node was ready
+        self.chatlog = ChatLog(self.node_id, config.held_back, config.resend_window)
         self.budget = ReceiveBudget(config.receive_budget)
         self.admission = Admission(_limits(config))
         self.finished = trio.Event()
@@ -150,7 +127,6 @@ class Node:
             MemberLeft: self.tracker_role.on_member_left,
             Roster: self.tracker_role.on_roster,
             Have: self.links.on_have,
-            History: self._on_history,
             Skip: self.links.on_skip,
             Bye: self._on_bye,
         }
@@ -221,12 +197,6 @@ class Node:
 
     async def _start(self, nursery: trio.Nursery) -> None:
         s = self.settings
-        # What the store holds of each author counts as seen: a returning author is asked
-        # for the rest (``Have``), and nothing it holds is shown twice.
-        for author, last in self.store.high_water().items():
-            if author != self.node_id:
-                self.chatlog.start_after(author, last)
-                self._heard_before.add(author)
         listeners = await bind(s.host, s.port)
         port = listeners[0].socket.getsockname()[1]
         priority = s.priority if s.priority is not None else port
@@ -248,15 +218,11 @@ class Node:
             nursery.start_soon(task)
         if self.data_dir is not None:
             nursery.start_soon(self._remember_peers)
-        nursery.start_soon(self._keep_messages)
         self.emit(events.Ready(self.me, "tracker" if self.bully.is_tracker else "peer"))
-        self.replay(self.config.history_shown)
-        self.reporting = True
-        early, self._early_history = self._early_history, []
-        self._show_lines(early)
         self.leadership.report_tracker()
         for member in self.members:
             self.emit(events.PeerJoined(member))
+        self.reporting = True
 
     async def _say_goodbye(self) -> None:
         with trio.move_on_after(self.config.goodbye_timeout):
@@ -267,7 +233,6 @@ class Node:
             while self.links.conns:
                 await self.links.changed()
         self._save_peers()
-        self.flush_store()
 
     # -- the room -----------------------------------------------------------------------------
 
@@ -344,9 +309,7 @@ class Node:
             raise ProtocolViolation(f"{type(message).__name__} is not expected after the hello")
         handler(conn, message)
 
-    def show(self, sender: Member, chat: Chat, *, own: bool, history: bool = False) -> None:
-        self._unstored.append(Record(chat.sender, chat.seq, chat.lamport, chat.time, chat.text))
-        self._names[sender.node_id] = sender.username
+    def show(self, sender: Member, chat: Chat, *, own: bool) -> None:
         self.emit(
             events.MessageReceived(
                 sender,
@@ -357,7 +320,6 @@ class Node:
                 chat.mono,
                 time.monotonic(),
                 own,
-                history,
             )
         )
 
@@ -370,92 +332,11 @@ class Node:
         except Overflow as exc:
             raise ProtocolViolation(str(exc)) from exc
         for chat in ready:
-            if chat.sender in self._heard_before and self.store.holds(chat.sender, chat.seq):
-                continue  # shown in an earlier run of this node
-            # Said before this link was up: sent again after an absence (``Have``).
-            self.show(conn.member, chat, own=False, history=chat.seq <= conn.peer_seq)
+            self.show(conn.member, chat, own=False)
 
     def _on_bye(self, conn: Connection, message: Bye) -> None:
         conn.said_bye = True
         conn.abort(message.reason)
-
-    # -- the store and history ---------------------------------------------------------------
-
-    async def _keep_messages(self) -> None:
-        """Write what was shown to the store in batches, and prune it now and then."""
-        pruned = trio.current_time()
-        while True:
-            await trio.sleep(self.config.store_interval)
-            self.flush_store()
-            if trio.current_time() - pruned > self.config.prune_interval:
-                pruned = trio.current_time()
-                self.store.prune(time.time(), self.config.keep_messages, self.config.keep_for)
-
-    def flush_store(self) -> None:
-        batch, self._unstored = self._unstored, []
-        if batch:
-            self.store.add_many(batch, time.time())
-        names, self._names = self._names, {}
-        self.store.name(names)
-
-    def recent_lines(self, n: int) -> list[Line]:
-        """The last ``n`` messages of the store, oldest first, with their authors' names."""
-        self.flush_store()
-        records = self.store.recent(n)
-        names = self.store.names(r.author for r in records)
-        return [
-            Line(r.author, names.get(r.author, r.author[:8]), r.seq, r.lamport, r.text, r.time)
-            for r in records
-        ]
-
-    def replay(self, n: int) -> None:
-        """Show the last ``n`` messages of the store, marked as history (``/history``)."""
-        for line in self.recent_lines(n):
-            self._emit_line(line)
-
-    def history_for_newcomer(self) -> History | None:
-        lines, size = [], 0
-        for line in reversed(self.recent_lines(min(MAX_HISTORY, self.config.history_shown))):
-            size += len(line.text) * 4 + 128
-            if size > self.config.max_frame // 2:
-                break
-            lines.append(line)
-        return History(tuple(reversed(lines))) if lines else None
-
-    def _on_history(self, conn: Connection, message: History) -> None:
-        if not self.reporting:
-            self._early_history.extend(message.lines)
-            return
-        self._show_lines(message.lines)
-
-    def _show_lines(self, lines: list[Line] | tuple[Line, ...]) -> None:
-        """History from a peer: what this node has not shown, and will not get live."""
-        self.flush_store()
-        for line in lines:
-            if line.author == self.node_id:
-                self.seqs.skip_past(line.seq)  # never number a message twice
-            shown = self.chatlog.shown(line.author)
-            if self.store.holds(line.author, line.seq) or (shown is not None and line.seq > shown):
-                continue
-            self._unstored.append(Record(line.author, line.seq, line.lamport, line.time, line.text))
-            self._names.setdefault(line.author, line.username)
-            self._emit_line(line)
-
-    def _emit_line(self, line: Line) -> None:
-        author = Member(line.author, line.username, "", 0, 0)
-        self.emit(
-            events.MessageReceived(
-                author,
-                line.seq,
-                line.lamport,
-                line.text,
-                line.time,
-                0.0,
-                0.0,
-                own=line.author == self.node_id,
-                history=True,
-            )  # fmt: skip
-        )
 
     # -- remembered peers ---------------------------------------------------------------------
 

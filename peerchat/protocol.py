@@ -29,7 +29,6 @@ MAX_ADDR = MAX_HOST + 8  # host:port, IPv6 in brackets
 MAX_TEXT = 16 * 1024
 MAX_REASON = 200
 MAX_MEMBERS = 10_000
-MAX_HISTORY = 100  # lines in one History frame
 
 
 class ProtocolViolation(FrameError):
@@ -155,26 +154,6 @@ class Skip:
 
 
 @dataclass(frozen=True, slots=True)
-class Line:
-    """One message of the room's history, as a store keeps it: with its author's name, since
-    the author may have left long ago."""
-
-    author: str = _limit(MAX_ID, "node_id")
-    username: str = _limit(MAX_NAME, "username")
-    seq: int = _limit(2**62)
-    lamport: int = _limit(2**62)
-    text: str = _limit(MAX_TEXT)
-    time: float
-
-
-@dataclass(frozen=True, slots=True)
-class History:
-    """Recent messages of the room, for a newcomer: sent after the welcome, oldest first."""
-
-    lines: tuple[Line, ...] = _limit(MAX_HISTORY)
-
-
-@dataclass(frozen=True, slots=True)
 class Probe:
     """Are you there? Answered at once with a ``Beat``: a frozen process, whose kernel still
     keeps its connections up, does not answer."""
@@ -268,7 +247,6 @@ Message = (
     | Roster
     | Have
     | Skip
-    | History
     | Probe
     | Beat
 )
@@ -290,7 +268,6 @@ TAGS: dict[str, type] = {
     "roster": Roster,
     "have": Have,
     "skip": Skip,
-    "history": History,
     "probe": Probe,
     "beat": Beat,
 }
@@ -307,7 +284,7 @@ _MEMBER_LIMITS = {
     "port": (65535, ""),
 }
 _SCHEMAS: dict[type, tuple[tuple[str, Checker], ...]] = {}
-_NESTED: dict[type, dict[str, str]] = {}  # fields holding members or lines, for encode
+_NESTED: dict[type, dict[str, str]] = {}  # fields holding members, for encode
 
 
 def _checker(where: str, annotation: str, limit: int | None, kind: str) -> Checker:
@@ -344,16 +321,6 @@ def _checker(where: str, annotation: str, limit: int | None, kind: str) -> Check
             return tuple(_build(Member, m) for m in value)
         raise ProtocolViolation(f"{where} must be a list of at most {limit} members")
 
-    def check_lines(value: Any) -> tuple[Line, ...]:
-        if type(value) is list and len(value) <= (limit or MAX_HISTORY):
-            return tuple(_build(Line, m) for m in value)
-        raise ProtocolViolation(f"{where} must be a list of at most {limit} lines")
-
-    def check_bytes(value: Any) -> bytes:
-        if type(value) is bytes and len(value) <= (limit or 0):
-            return value
-        invalid(value)
-
     if annotation != "str" and kind:
         raise TypeError(f"{where}: only strings have a kind")
 
@@ -364,8 +331,6 @@ def _checker(where: str, annotation: str, limit: int | None, kind: str) -> Check
         "bool": check_bool,
         "Member": check_member,
         "tuple[Member, ...]": check_members,
-        "tuple[Line, ...]": check_lines,
-        "bytes": check_bytes,
     }[annotation]
 
 
@@ -375,15 +340,13 @@ def _limits_of(cls: type, f: dataclasses.Field[Any]) -> tuple[int | None, str]:
     return f.metadata.get("max"), f.metadata.get("kind", "")
 
 
-for _cls in (*TAGS.values(), Member, Line):
+for _cls in (*TAGS.values(), Member):
     _SCHEMAS[_cls] = tuple(
         (f.name, _checker(f"{_cls.__name__}.{f.name}", str(f.type), *_limits_of(_cls, f)))
         for f in dataclasses.fields(_cls)
     )
     _NESTED[_cls] = {
-        f.name: str(f.type)
-        for f in dataclasses.fields(_cls)
-        if "Member" in str(f.type) or "Line" in str(f.type)
+        f.name: str(f.type) for f in dataclasses.fields(_cls) if "Member" in str(f.type)
     }
 
 
@@ -393,12 +356,14 @@ def encode(message: Message) -> dict[str, Any]:
         out[name] = getattr(message, name)
     for name, annotation in _NESTED[type(message)].items():
         value = out[name]
-        out[name] = _flat(value) if annotation == "Member" else [_flat(m) for m in value]
+        out[name] = (
+            _member_out(value) if annotation == "Member" else [_member_out(m) for m in value]
+        )
     return out
 
 
-def _flat(item: Member | Line) -> dict[str, Any]:
-    return {name: getattr(item, name) for name, _ in _SCHEMAS[type(item)]}
+def _member_out(member: Member) -> dict[str, Any]:
+    return {name: getattr(member, name) for name, _ in _SCHEMAS[Member]}
 
 
 def decode(frame: dict[str, Any]) -> Message:

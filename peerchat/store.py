@@ -52,10 +52,6 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (author, seq)
 );
 CREATE INDEX IF NOT EXISTS by_order ON messages (lamport, author, seq);
-CREATE TABLE IF NOT EXISTS names (
-    author TEXT PRIMARY KEY,
-    username TEXT NOT NULL
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS floors (
     author TEXT PRIMARY KEY,
     floor INTEGER NOT NULL,
@@ -165,33 +161,6 @@ class Store:
         ``floor``) or this node came late. Sync compares whole holdings (``holdings``)."""
         with self._lock:
             return {author: ranges[0][1] for author, ranges in self._ranges.items() if ranges}
-
-    def holds(self, author: str, seq: int) -> bool:
-        """Whether ``author``'s message ``seq`` is kept here (or was, and was pruned)."""
-        with self._lock:
-            held = self._ranges.get(author)
-            return seq <= self._floors.get(author, 0) or bool(held and sync.contains(held, seq))
-
-    def name(self, names: dict[str, str]) -> None:
-        """Remember the authors' usernames (the last one seen), to show their history."""
-        if names:
-            with self._lock, self._transaction():
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO names (author, username) VALUES (?, ?)",
-                    names.items(),
-                )
-
-    def names(self, authors: Iterable[str]) -> dict[str, str]:
-        """The usernames remembered for ``authors`` (those known)."""
-        wanted = list(dict.fromkeys(authors))
-        with self._lock:
-            return {
-                author: name
-                for author in wanted
-                for (name,) in self._db.execute(
-                    "SELECT username FROM names WHERE author = ?", (author,)
-                )
-            }
 
     def have(self, author: str) -> tuple[sync.Range, ...]:
         """The ranges of ``author``'s sequence numbers kept here."""

@@ -36,14 +36,12 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import trio
 from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
 from peerchat import commands
 from peerchat.backlog import Backlog, Skipped
@@ -83,7 +81,6 @@ PALETTE: tuple[str, ...] = (
 TIME_STYLE = "ansibrightblack"
 NOTICE_STYLE = "ansibrightblack"
 ERROR_STYLE = "ansired bold"
-HISTORY_STYLE = "ansibrightblack"  # messages from the store: quieter than live ones
 TOOLBAR_STYLE = "reverse"
 
 
@@ -127,12 +124,9 @@ def format_notice(text: str, now: float, style: str = NOTICE_STYLE) -> Formatted
 
 def format_message(event: MessageReceived, now: float) -> FormattedText:
     sender = event.sender
-    text = visible(event.text, message=True)
-    if event.history:  # dimmed, at the time it was said
-        return _join_lines(
-            [[(HISTORY_STYLE, f"{clock(event.time)} <{visible(sender.username)}> {text}")]]
-        )
-    return _join_lines([_line(now, ("", "<"), _name(sender), ("", "> "), ("", text))])
+    return _join_lines(
+        [_line(now, ("", "<"), _name(sender), ("", "> "), ("", visible(event.text, message=True)))]
+    )
 
 
 def format_who(event: Who, now: float) -> FormattedText:
@@ -355,7 +349,6 @@ class PromptUI:
         self._room = Room()  # prompt thread only
         self._unprinted: FormattedText | None = None  # prompt thread only: a batch in flight
         self._told_waiting: frozenset[str] = frozenset()  # trio thread: the last "not yet" shown
-        self._input_history: History = InMemoryHistory()  # what the up arrow brings back
 
     # -- called in the trio thread -------------------------------------------------------------
 
@@ -376,10 +369,6 @@ class PromptUI:
                     self._loop.call_soon_threadsafe(self._wake.set)
                 return
         print_formatted_text(format_event(event, time.time()))
-
-    def keep_input_history(self, path: Path) -> None:
-        """Keep what is typed in ``path``, so the up arrow reaches back across restarts."""
-        self._input_history = FileHistory(str(path))
 
     def _worth_telling(self, event: Event) -> bool:
         """ "Not delivered yet to bob" once per absence, not under every message said meanwhile
@@ -468,7 +457,6 @@ class PromptUI:
             erase_when_done=True,  # the line comes back as our own message, formatted
             enable_suspend=True,  # Ctrl-Z suspends as in any terminal program; see _watch_stall
             bottom_toolbar=lambda: toolbar_text(self._room),
-            history=self._input_history,
         )
         while True:
             try:
@@ -486,8 +474,6 @@ class PromptUI:
                     continue
                 case commands.Who():
                     action: Callable[[], None] = node.who
-                case commands.ShowHistory(count=count):
-                    action = functools.partial(node.replay, count)
                 case commands.Help():
                     self._notice(commands.HELP_TEXT)
                     continue
