@@ -59,6 +59,8 @@ class Config:
     # This node's own recent messages, kept to send again on a link that comes back (and on a
     # link that was being set up while they were sent).
     resend_window: int = 4096
+    # ... sent in batches of this many, each once the one before has left.
+    resend_batch: int = 500
     # The members' addresses are saved to the data dir this often (and at the end).
     remember_interval: float = 5.0
     # A join answered by a redirect follows at most this many.

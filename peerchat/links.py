@@ -32,6 +32,7 @@ from peerchat.membership import Member
 from peerchat.protocol import (
     MAX_REASON,
     Beat,
+    Chat,
     Have,
     Hello,
     MemberLeft,
@@ -197,12 +198,19 @@ class Links:
         member = conn.member
         assert member is not None
         chats, missing = self.node.chatlog.sent_after(message.seq)
-        if missing:
-            conn.send(Skip(message.seq + missing))
-        for chat in chats:
-            conn.send(chat)
+        answer: list[Chat | Skip] = [Skip(message.seq + missing)] if missing else []
+        self.node.nursery.start_soon(self._send_paced, conn, [*answer, *chats])
         if conn.returned and (chats or missing):
             self.node.emit(events.Delivered(member, len(chats), missing))
+
+    async def _send_paced(self, conn: Connection, messages: list[Chat | Skip]) -> None:
+        """A long resend goes out in batches, each once the last has left: it never overflows
+        the peer's send queue, and live messages are not stuck behind all of it."""
+        batch = self.node.config.resend_batch
+        for start in range(0, len(messages), batch):
+            for message in messages[start : start + batch]:
+                conn.send(message)
+            await conn.drained()
 
     def on_skip(self, conn: Connection, message: Skip) -> None:
         """The member no longer keeps its messages up to ``seq``: stop waiting for them."""

@@ -191,6 +191,31 @@ async def test_what_a_member_no_longer_keeps_is_skipped_not_waited_for() -> None
         nursery.cancel_scope.cancel()
 
 
+async def test_a_resend_longer_than_the_send_queue_goes_out_paced_and_whole() -> None:
+    config = dataclasses.replace(FAST, send_queue=64, resend_window=1000, resend_batch=50)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        await room.add("alice")
+        bob, carol = await room.add("bob"), await room.add("carol")
+        await room.fully_connected()
+        carol_id = carol.node.node_id
+        bob.node.links.conns[carol_id].abort("cut by the test")
+        await bob.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == carol_id
+        )
+        said = [f"away {i}" for i in range(500)]  # almost eight send queues' worth
+        for text in said:
+            bob.node.say(text)
+        delivered = await bob.wait_for(lambda e: isinstance(e, events.Delivered))
+        assert (delivered.count, delivered.lost) == (500, 0)
+        await carol.wait_for(
+            lambda e: isinstance(e, events.MessageReceived) and e.text == "away 499"
+        )
+        assert carol.messages() == said
+        assert carol_id in bob.node.links.conns  # never cut off as "fell behind"
+        nursery.cancel_scope.cancel()
+
+
 async def test_tracker_crash_highest_priority_takes_over_and_chat_goes_on() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery)

@@ -430,6 +430,46 @@ async def test_a_partition_of_5_s_heals_into_one_room(net: Net) -> None:
     await say_and_expect(procs[4], "from side b", side_a)
 
 
+async def test_messages_said_on_both_sides_of_a_partition_reach_everyone_once_in_order(
+    net: Net,
+) -> None:
+    """Issue 9: after a 5 s partition heals, every message said on either side is shown on the
+    other, once, each author's in order (what a returning member lacks is sent to it)."""
+    procs = await net.room()
+    side_a, side_b = procs[:2], procs[2:]
+    since = {p.name: len(p.events) for p in procs}
+    net.lan.partition([1, 2])
+    split_at = trio.current_time()
+    for side, far in ((side_a, side_b), (side_b, side_a)):
+        for proc in side:
+            for gone in far:
+                await proc.wait_for(
+                    event="peer_left", node_id=gone.node_id, since=since[proc.name],
+                    timeout=PARTITION,
+                )  # fmt: skip
+    said: dict[str, list[str]] = {}
+    for side in (side_a, side_b):
+        for proc in side:
+            said[proc.name] = [f"{proc.name} during the partition {i}" for i in range(3)]
+            for text in said[proc.name]:
+                await proc.send(text)
+                await proc.wait_for(event="message", text=text, own=True)
+    await trio.sleep_until(split_at + PARTITION)  # the fault schedule: the partition lasts 5 s
+
+    net.lan.heal()
+    healed_at = trio.current_time()
+    for proc in procs:
+        for texts in said.values():
+            for text in texts:
+                await proc.wait_for(event="message", text=text, timeout=HEAL_WITHIN + 10)
+    print(f"every message of the partition shown everywhere {trio.current_time() - healed_at:.2f} s"
+          " after healing")  # fmt: skip
+    for proc in procs:
+        for author, texts in said.items():
+            shown = [e["text"] for e in proc.find(event="message") if e["text"] in texts]
+            assert shown == texts, f"{proc.name} shows {author}'s as {shown}\n{proc.describe()}"
+
+
 # (d) ------------------------------------------------------------------------------------------
 
 
