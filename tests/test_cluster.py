@@ -106,6 +106,14 @@ class Room:
                 await trio.sleep(0.01)
 
 
+async def cut(a: Member, b: Member) -> None:
+    """The link between two members breaks without a goodbye (as a cut or a reset would); back
+    once ``a`` has reported ``b`` gone."""
+    b_id = b.node.node_id
+    a.node.links.conns[b_id].abort("cut by the test")
+    await a.wait_for(lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == b_id)
+
+
 async def test_first_node_founds_the_room_and_others_join() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
@@ -149,11 +157,7 @@ async def test_a_lost_link_comes_back_and_what_was_said_meanwhile_arrives_once()
         bob.node.say("before")
         await carol.wait_for(lambda e: isinstance(e, events.MessageReceived) and e.text == "before")
         carol_id = carol.node.node_id
-        # The link between two members breaks without a goodbye (as a cut or a reset would).
-        bob.node.links.conns[carol_id].abort("cut by the test")
-        await bob.wait_for(
-            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == carol_id
-        )
+        await cut(bob, carol)
         bob.node.say("while carol is away")
         notice = await bob.wait_for(lambda e: isinstance(e, events.Undelivered))
         assert [m.node_id for m in notice.waiting] == [carol_id]
@@ -176,11 +180,7 @@ async def test_what_a_member_no_longer_keeps_is_skipped_not_waited_for() -> None
         await room.add("alice")  # the tracker: the link that breaks is between two members
         bob, carol = await room.add("bob"), await room.add("carol")
         await room.fully_connected()
-        carol_id = carol.node.node_id
-        bob.node.links.conns[carol_id].abort("cut by the test")
-        await bob.wait_for(
-            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == carol_id
-        )
+        await cut(bob, carol)
         for i in range(5):
             bob.node.say(f"away {i}")
         delivered = await bob.wait_for(lambda e: isinstance(e, events.Delivered))
@@ -199,10 +199,7 @@ async def test_a_resend_longer_than_the_send_queue_goes_out_paced_and_whole() ->
         bob, carol = await room.add("bob"), await room.add("carol")
         await room.fully_connected()
         carol_id = carol.node.node_id
-        bob.node.links.conns[carol_id].abort("cut by the test")
-        await bob.wait_for(
-            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == carol_id
-        )
+        await cut(bob, carol)
         said = [f"away {i}" for i in range(500)]  # almost eight send queues' worth
         for text in said:
             bob.node.say(text)

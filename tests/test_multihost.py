@@ -396,14 +396,13 @@ async def test_a_fresh_node_on_the_founders_host_merges_into_the_surviving_room(
 # (c) ------------------------------------------------------------------------------------------
 
 
-async def test_a_partition_of_5_s_heals_into_one_room(net: Net) -> None:
-    procs = await net.room()
-    side_a, side_b = procs[:2], procs[2:]  # {h1, h2} | {h3, h4, h5}
+async def split(net: Net, procs: list[Proc]) -> tuple[list[Proc], list[Proc], float]:
+    """Partition {h1, h2} | {h3, h4, h5}; returns the two sides, once each has seen the other
+    leave, and when the partition began."""
     since = {p.name: len(p.events) for p in procs}
-
+    side_a, side_b = procs[:2], procs[2:]
     net.lan.partition([1, 2])
     split_at = trio.current_time()
-    # Each side sees the other side leave, and side B elects a tracker of its own.
     for side, far in ((side_a, side_b), (side_b, side_a)):
         for proc in side:
             for gone in far:
@@ -411,6 +410,14 @@ async def test_a_partition_of_5_s_heals_into_one_room(net: Net) -> None:
                     event="peer_left", node_id=gone.node_id, since=since[proc.name],
                     timeout=PARTITION,
                 )  # fmt: skip
+    return side_a, side_b, split_at
+
+
+async def test_a_partition_of_5_s_heals_into_one_room(net: Net) -> None:
+    procs = await net.room()
+    since = {p.name: len(p.events) for p in procs}
+    side_a, side_b, split_at = await split(net, procs)
+    # Side B elects a tracker of its own.
     b_ids = {p.node_id for p in side_b}
     for proc in side_b:
         await proc.wait_for(
@@ -436,17 +443,7 @@ async def test_messages_said_on_both_sides_of_a_partition_reach_everyone_once_in
     """Issue 9: after a 5 s partition heals, every message said on either side is shown on the
     other, once, each author's in order (what a returning member lacks is sent to it)."""
     procs = await net.room()
-    side_a, side_b = procs[:2], procs[2:]
-    since = {p.name: len(p.events) for p in procs}
-    net.lan.partition([1, 2])
-    split_at = trio.current_time()
-    for side, far in ((side_a, side_b), (side_b, side_a)):
-        for proc in side:
-            for gone in far:
-                await proc.wait_for(
-                    event="peer_left", node_id=gone.node_id, since=since[proc.name],
-                    timeout=PARTITION,
-                )  # fmt: skip
+    side_a, side_b, split_at = await split(net, procs)
     said: dict[str, list[str]] = {}
     for side in (side_a, side_b):
         for proc in side:

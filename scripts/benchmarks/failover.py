@@ -140,19 +140,35 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
     rows += [
         ("silent", "SIGSTOP", n, silent, {"heartbeat_timeout_ms": hb}) for n in plan.silent_rooms
     ]
-    out = []
-    for kind, sig, n, (target, check), extra in rows:
-        trials = raw[f"{kind}_{n}"]
-        out.append(
-            Figure(
-                key=f"{kind}_failover_{n}",
-                title=f"{kind} failover ({sig}), room of {n}",
-                unit="ms",
-                samples=[t["ms"] for t in trials if t["ms"] is not None],
-                target=target,
-                check=check,
-                extra={**extra, "trials": trials},
-                bad=sum(bool(t["failed"]) for t in trials),
-            )
-        )
-    return out
+    return [
+        timed_row(
+            f"{kind}_failover_{n}",
+            f"{kind} failover ({sig}), room of {n}",
+            raw[f"{kind}_{n}"],
+            target,
+            check,
+            extra,
+        )  # fmt: skip
+        for kind, sig, n, (target, check), extra in rows
+    ]
+
+
+def timed_row(
+    key: str,
+    title: str,
+    trials: list[dict[str, Any]],
+    target: str,
+    check: Check | None,
+    extra: dict[str, Any],
+) -> Figure:
+    """A row of trials timed in ms (``ms`` None and ``failed`` set for those that failed)."""
+    return Figure(
+        key=key,
+        title=title,
+        unit="ms",
+        samples=[t["ms"] for t in trials if t["ms"] is not None],
+        target=target,
+        check=check,
+        extra={**extra, "trials": trials},
+        bad=sum(bool(t["failed"]) for t in trials),
+    )

@@ -281,18 +281,4 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
             {"loopback_row": [f"crash_failover_{n}" for n in plan.crash_rooms]},
         ),
     ]
-    out = []
-    for key, title, trials, target, check, extra in rows:
-        out.append(
-            Figure(
-                key=key,
-                title=title,
-                unit="ms",
-                samples=[t["ms"] for t in trials if t["ms"] is not None],
-                target=target,
-                check=check,
-                extra={**extra, "trials": trials},
-                bad=sum(bool(t["failed"]) for t in trials),
-            )
-        )
-    return out
+    return [failover.timed_row(*row) for row in rows]
