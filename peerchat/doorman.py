@@ -99,12 +99,14 @@ class Doorman:
             me = me_on(node.me, conn)
             welcome = Welcome((me, *node.members), node.node_id)
         refusal = node.links.accepts(hello.node_id, join=hello.join)
+        if node.entrance.rejoining:  # it froze while this connection waited to be admitted
+            refusal = "this node is rejoining the room; try again"
         if refusal is not None:
             log.debug("refusing a second connection from %s: %s", conn.peer, refusal)
             with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, OSError):
                 await conn.send_now(Refuse(refusal))
             return
-        conn.send(node.hello(conn))
+        conn.send(node.hello(conn, hello.node_id))
         if welcome is not None:
             conn.send(welcome)  # before whatever attaching sends (a Have, messages)
         node.links.attach(conn, hello)

@@ -54,7 +54,11 @@ class Leadership:
                 conn.last_heard = now  # members owed the new tracker no pongs until now
             node.hold_home()
         else:
-            node.release_home()
+            tracker = node.members.get(node_id)
+            if tracker is not None and tracker.host != node.home[0]:
+                node.hold_home(as_member=True)  # joins at the home address are sent on to it
+            else:
+                node.release_home()
             conn = node.links.conns.get(node_id)
             if conn is not None:
                 conn.last_heard = trio.current_time()

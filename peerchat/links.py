@@ -70,6 +70,7 @@ class Links:
         self._warned_addresses = False
         self._epoch = 0  # advanced by forget_all: a dial begun before it is not kept
         self._dialling: dict[str, int] = {}  # member -> dials under way to it
+        self._unlinked: dict[str, int] = {}  # listed, no link yet -> our last message then
 
     # -- dialling -----------------------------------------------------------------------------
 
@@ -104,8 +105,26 @@ class Links:
     async def _dial(
         self, host: str, port: int, member: Member | None, *, task_status: trio.TaskStatus[None]
     ) -> None:
-        node = self.node
         epoch = self._epoch
+        # Registered before connecting: a dial of the peer's that crosses this one must see it.
+        target = member.node_id if member is not None else ""
+        self._dialling[target] = self._dialling.get(target, 0) + 1
+        try:
+            await self._dial_registered(host, port, member, epoch, task_status)
+        finally:
+            self._dialling[target] -= 1
+            if not self._dialling[target]:
+                del self._dialling[target]
+
+    async def _dial_registered(
+        self,
+        host: str,
+        port: int,
+        member: Member | None,
+        epoch: int,
+        task_status: trio.TaskStatus[None],
+    ) -> None:
+        node = self.node
         slot = node.admission.dialled()
         try:
             stream = await trio.open_tcp_stream(host, port)
@@ -114,10 +133,8 @@ class Links:
             raise
         conn = Connection(stream, node.config, f"{host}:{port}", node.budget)
         conn.outgoing = True
-        target = member.node_id if member is not None else ""
-        self._dialling[target] = self._dialling.get(target, 0) + 1
         try:
-            await conn.send_now(node.hello(conn))
+            await conn.send_now(node.hello(conn, member.node_id if member else None))
             hello = await conn.receive()
             if isinstance(hello, Refuse):
                 raise ProtocolViolation(f"{host}:{port} refused: {hello.reason}")
@@ -136,10 +153,6 @@ class Links:
             slot.leave()
             await conn.aclose()
             raise
-        finally:
-            self._dialling[target] -= 1
-            if not self._dialling[target]:
-                del self._dialling[target]
         conn.introduced()
         self.attach(conn, hello)  # it answered with its hello: it took this connection
         task_status.started()
@@ -169,6 +182,7 @@ class Links:
         member = hello.member()
         old = self.conns.get(member.node_id)
         conn.member, conn.peer = member, f"{member.username}@{member.addr}"
+        self._unlinked.pop(member.node_id, None)
         if old is not None:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
@@ -254,6 +268,7 @@ class Links:
         if node.leaving or node.entrance.rejoining or node.entrance.stalled():
             return  # a node on its way out or back in no longer reports, elects or tracks
         member = node.members.remove(node_id)
+        self._unlinked.pop(node_id, None)
         if member is None:
             return
         conn = self.conns.pop(node_id, None)
@@ -270,6 +285,16 @@ class Links:
             self.broadcast(MemberLeft(node_id, visible(reason)[:MAX_REASON]))
         node.leadership.act(node.bully.on_member_lost(node_id, now))
 
+    def listed(self, member: Member) -> None:
+        """``member`` is in the room now; until it is linked, what we say misses it."""
+        if member.node_id not in self.conns:
+            self._unlinked.setdefault(member.node_id, self.node.chatlog.seq)
+
+    def listed_at(self, node_id: str | None) -> int:
+        """Our last message when ``node_id`` was listed without a link (else our last now)."""
+        now = self.node.chatlog.seq
+        return min(now, self._unlinked.get(node_id, now)) if node_id else now
+
     def keep_trying(self, member: Member) -> None:
         """A member this node has not reached yet: dial it on the redial schedule."""
         self.redial.lost(member, trio.current_time())
@@ -277,14 +302,19 @@ class Links:
         self._redial_changed.set()
 
     def unreachable(self) -> list[Member]:
-        """Chatting members lost without a goodbye and not yet back."""
-        return [m for m in self.redial if m.chat]
+        """Chatting members lost without a goodbye and not yet back, or listed and not yet
+        linked."""
+        waiting = [m for m in self.redial if m.chat]
+        members = self.node.members
+        waiting += [m for i in self._unlinked if (m := members.get(i)) is not None and m.chat]
+        return waiting
 
     def forget_all(self) -> None:
         """Before joining afresh: no redialling of the old room's members, and no dial that is
         under way is kept."""
         self.redial.clear()
         self._lost_at.clear()
+        self._unlinked.clear()
         self._epoch += 1
 
     async def changed(self) -> None:
@@ -343,6 +373,7 @@ class Links:
         self._redial_changed.set()
 
     def _gave_up(self, member: Member) -> None:
+        self._unlinked.pop(member.node_id, None)
         unsent = self.node.chatlog.seq - self._lost_at.pop(member.node_id, self.node.chatlog.seq)
         log.info("gave up on reaching %s", member.username)
         if member.chat and unsent:

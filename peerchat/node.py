@@ -254,8 +254,8 @@ class Node:
             self.home_address.release()
             self.home_address = self._home_at(*parsed)
 
-    def hold_home(self) -> None:
-        self.home_address.hold(self.nursery, None)
+    def hold_home(self, *, as_member: bool = False) -> None:
+        self.home_address.hold(self.nursery, None, as_member=as_member)
 
     def release_home(self) -> None:
         self.home_address.release()
@@ -272,11 +272,13 @@ class Node:
 
     # -- links --------------------------------------------------------------------------------
 
-    def hello(self, conn: Connection, *, join: bool = False) -> Hello:
-        """Our hello on ``conn``. Its number, our last message so far, is remembered on the
-        connection: what we say after it and before the link is up is sent once it is."""
+    def hello(self, conn: Connection, peer: str | None = None, *, join: bool = False) -> Hello:
+        """Our hello on ``conn`` to ``peer`` (when known). Its number, our last message before
+        the link, is remembered on the connection: what we say after it is sent once the link
+        is up. For a member listed before it was linked, the number is our last message when it
+        was listed: what it missed meanwhile comes too."""
         m = self.me
-        conn.hello_seq = self.chatlog.seq
+        conn.hello_seq = self.links.listed_at(peer)
         return Hello(
             PROTOCOL_VERSION,
             m.node_id,
@@ -300,6 +302,8 @@ class Node:
     def add_member(self, member: Member) -> bool:
         """Record a member (True when new), letting in its connection if one waits for that."""
         new = self.members.add(member)
+        if new:
+            self.links.listed(member)
         self.doorman.announced(member.node_id)
         return new
 

@@ -4,6 +4,11 @@ A tracker on another host cannot bind it; it knocks on it instead (``knock``), e
 ``knock_interval``, so that whoever holds it later (a node that founded the room there afresh)
 meets this part of the room and the two merge. A tracker that finds it taken on its own host
 binds it as soon as it is free, and knocks meanwhile too.
+
+While the tracker is on another host, a member on the home's host holds it (``as_member``):
+it answers joins there with the tracker's address, so the address everybody knows keeps
+letting newcomers in. A member does not knock, and lets go as soon as a tracker on the home's
+host can take the address itself.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class TrackerAddress:
         self._accept = accept
         self._knock = knock
         self._scope: trio.CancelScope | None = None
+        self._as_member = False
 
     def __str__(self) -> str:
         return format_addr(self.host, self.port)
@@ -66,10 +72,19 @@ class TrackerAddress:
                 f"start one on ({exc.strerror})"
             ) from exc
 
-    def hold(self, nursery: trio.Nursery, listeners: list[trio.SocketListener] | None) -> None:
+    def hold(
+        self,
+        nursery: trio.Nursery,
+        listeners: list[trio.SocketListener] | None,
+        *,
+        as_member: bool = False,
+    ) -> None:
         """Serve the address from now on (binding it as soon as it is free), until release()."""
+        if self._scope is not None and self._as_member != as_member:
+            self.release()  # a tracker knocks, a member does not: start again in the new role
         if self._scope is None:
             self._scope = trio.CancelScope()
+            self._as_member = as_member
             nursery.start_soon(self._hold, self._scope, nursery, listeners)
         elif listeners is not None:
             for listener in listeners:
@@ -94,9 +109,13 @@ class TrackerAddress:
                 try:
                     listeners = await self.try_bind()
                 except StartupError as exc:
+                    if self._as_member:
+                        return  # not this host's address: nothing for a member to hold
                     log.info("knocking on the home address instead: %s", exc)
                     await self._knock_forever()
-                if listeners is None:
+                if listeners is None and self._as_member:
+                    await trio.sleep(self._config.knock_interval)  # someone here holds it
+                elif listeners is None:
                     if trio.current_time() >= next_knock:
                         await self._knock()
                         next_knock = trio.current_time() + self._config.knock_interval

@@ -364,6 +364,30 @@ async def test_after_the_tracker_dies_newcomers_join_through_a_member_and_a_list
     await say_and_expect(h7, "h7 is in", others(room, h7))
 
 
+async def test_the_home_address_admits_newcomers_while_the_tracker_is_on_another_host(
+    net: Net,
+) -> None:
+    procs = await net.room()
+    h1 = procs[0]
+    await kill(h1)
+    survivors = others(procs, h1)
+    _, tracker = await wait_one_room(survivors, within=FAILOVER_WITHIN)
+    # Host 1's user comes back through a member: a plain member on the home's host now.
+    back = await net.start(1, "h1b", tracker=f"10.77.0.2:{PORT}")
+    room = [*survivors, back]
+    _, still = await wait_one_room(room, within=5)
+    assert still is tracker and back.ready["role"] == "peer"
+    # A newcomer elsewhere uses the address everybody knows: it is let in, sent to the tracker.
+    started = trio.current_time()
+    h6 = await net.start(6)
+    took = trio.current_time() - started
+    print(f"joined through the home address held by a member in {took:.2f} s")
+    assert h6.ready["role"] == "peer", h6.describe()
+    _, still = await wait_one_room([*room, h6], within=5)
+    assert still is tracker
+    await say_and_expect(h6, "in through the home address", room)
+
+
 # (b) ------------------------------------------------------------------------------------------
 
 
