@@ -204,6 +204,7 @@ class Entrance:
 
     async def rejoin_when_stalled(self) -> None:
         node = self.node
+        pause = node.config.found_delay
         while True:
             await self._stall.wait()
             self._stall = trio.Event()
@@ -211,8 +212,12 @@ class Entrance:
                 await self._rejoin()
             except StartupError as exc:
                 node.emit(events.Error(f"cannot rejoin the room ({exc}); trying again"))
+                # Refused for good (the name was taken meanwhile, say): not in a tight loop.
+                await trio.sleep(pause)
+                pause = min(2 * pause, node.config.redial_gone_cap)
                 self._stall.set()
                 continue
+            pause = node.config.found_delay
             if self._stall.is_set():
                 continue  # frozen again meanwhile: report once it is really back
             node.emit(

@@ -188,6 +188,8 @@ class Links:
         self.conns[member.node_id] = conn
         log.info("connected to %s (%s) at %s", member.username, member.node_id, member.addr)
         found = self.redial.found(member.node_id) is not None
+        for gone in self.redial.replaced_by(member):  # a new process at a lost one's address
+            self._gave_up(gone)
         conn.returned = found or (old is not None and old.returned)  # crossing dials
         self._lost_at.pop(member.node_id, None)
         heard = node.chatlog.shown(member.node_id)
@@ -239,14 +241,19 @@ class Links:
         if self._warned_addresses or is_loopback(mine) == is_loopback(member.host):
             return
         self._warned_addresses = True
-        where = "a loopback address" if is_loopback(mine) else "an address of a network"
-        theirs = "another computer" if is_loopback(mine) else "this computer's loopback"
-        self.node.emit(
-            events.Error(
-                f"this node tells others it is at {mine}, {where}, but {member.username} is on "
-                f"{theirs} ({member.host}); use --host with an address both can reach"
+        if is_loopback(mine):
+            text = (
+                f"this node tells others it is at {mine}, a loopback address, but "
+                f"{member.username} is at {member.host}, on another computer: start this node "
+                "with --host and an address the others can reach"
             )
-        )
+        else:
+            text = (
+                f"{member.username} tells others it is at {member.host}, a loopback address, "
+                f"while this node is at {mine}: nodes on other computers cannot reach "
+                f"{member.username} until it is started with --host and a reachable address"
+            )
+        self.node.emit(events.Error(text))
 
     # -- sessions and leaving -----------------------------------------------------------------
 
@@ -284,6 +291,9 @@ class Links:
         if node.bully.is_tracker:
             self.broadcast(MemberLeft(node_id, visible(reason)[:MAX_REASON]))
         node.leadership.act(node.bully.on_member_lost(node_id, now))
+
+    def dialling(self, node_id: str) -> bool:
+        return node_id in self._dialling
 
     def listed(self, member: Member) -> None:
         """``member`` is in the room now; until it is linked, what we say misses it."""

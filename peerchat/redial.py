@@ -41,6 +41,18 @@ class Redial:
         entry = self._lost.pop(node_id, None)
         return entry.member if entry else None
 
+    def replaced_by(self, member: Member) -> list[Member]:
+        """Lost members at ``member``'s address under another id: that process is gone for
+        good, since a new one listens there now. Removed and returned."""
+        gone = [
+            e.member
+            for e in self._lost.values()
+            if e.member.addr == member.addr and e.member.node_id != member.node_id
+        ]
+        for m in gone:
+            del self._lost[m.node_id]
+        return gone
+
     def due(self, now: float) -> list[Member]:
         """The members to dial now; each stays out of the list until ``failed``."""
         out = []

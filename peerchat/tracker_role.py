@@ -87,16 +87,19 @@ class TrackerRole:
             for member in message.members:
                 self._announced(member)
             return
+        links = node.links
         news = [
             m
             for m in message.members
-            if m.node_id != node.node_id and m.node_id not in node.links.conns
-        ]
+            if m.node_id != node.node_id
+            and m.node_id not in links.conns
+            and not links.dialling(m.node_id)
+        ][: node.config.max_pending]  # what one roster can set going, bounded
         if not news:
             return
         if node.bully.is_tracker:
             for member in news:
-                node.nursery.start_soon(node.links.dial_quietly, member)
+                node.nursery.start_soon(links.dial_quietly, member)
         else:
             tracker = node.links.conns.get(node.bully.tracker or "")
             if tracker is not None:

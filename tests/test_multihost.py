@@ -388,6 +388,22 @@ async def test_the_home_address_admits_newcomers_while_the_tracker_is_on_another
     await say_and_expect(h6, "in through the home address", room)
 
 
+async def test_a_node_that_tells_others_a_loopback_address_is_warned_and_so_is_its_peer(
+    net: Net,
+) -> None:
+    founder = await net.start(1)
+    lost = await start_peerchat(
+        net.swarm, net.lan, 2, "h2",
+        "--headless", "--ephemeral", "--username", "h2", "--host", "127.0.0.1",
+        "--port", str(PORT), "--tracker", HOME,
+    )  # fmt: skip
+    await lost.wait_for(event="ready", timeout=JOIN_WITHIN + 5)
+    own = await lost.wait_for(event="error", predicate=lambda e: "loopback" in e["message"])
+    assert "start this node with --host" in own["message"], own
+    theirs = await founder.wait_for(event="error", predicate=lambda e: "loopback" in e["message"])
+    assert "h2 tells others it is at 127.0.0.1" in theirs["message"], theirs
+
+
 # (b) ------------------------------------------------------------------------------------------
 
 

@@ -163,3 +163,12 @@ def test_a_member_whose_port_is_closed_backs_off_to_the_longer_cap() -> None:
     assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 32.0, 32.0]
     r.failed("a", now)  # no answer at all (a partition): back under the short cap at once
     assert r.next_due() - now == 4.0
+
+
+def test_a_new_process_at_a_lost_members_address_ends_the_redialling_of_the_old_one() -> None:
+    r = redial()
+    r.lost(member("old"), now=0.0)
+    r.lost(Member("other", "o", "10.0.0.2", 7000, 1), now=0.0)
+    assert ids(r.replaced_by(member("new"))) == ["old"]  # same host and port, another id
+    assert "old" not in r and "other" in r
+    assert r.replaced_by(member("new")) == []
