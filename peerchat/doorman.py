@@ -21,7 +21,6 @@ import trio
 
 from peerchat.admission import RefusalLog
 from peerchat.connection import Connection
-from peerchat.links import me_on
 from peerchat.protocol import (
     Hello,
     MemberJoined,
@@ -96,7 +95,7 @@ class Doorman:
         # chat sequence number in our hello must match what this connection gets afterwards.
         welcome = None
         if hello.join:
-            me = me_on(node.me, conn)
+            me = node.me_on(conn)
             welcome = Welcome((me, *node.members), node.node_id)
         refusal = node.links.accepts(hello.node_id, join=hello.join)
         if node.entrance.rejoining:  # it froze while this connection waited to be admitted

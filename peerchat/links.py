@@ -17,7 +17,6 @@ we no longer keep), whatever the two ends' clocks and whichever of two crossing 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from typing import TYPE_CHECKING
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from peerchat import events
-from peerchat.addresses import is_loopback, is_wildcard
+from peerchat.addresses import is_loopback
 from peerchat.admission import Slot
 from peerchat.connection import Connection
 from peerchat.membership import Member
@@ -314,6 +313,8 @@ class Links:
     def unreachable(self) -> list[Member]:
         """Chatting members lost without a goodbye and not yet back, or listed and not yet
         linked."""
+        if not self.redial and not self._unlinked:
+            return []  # the usual case, asked once per message said
         waiting = [m for m in self.redial if m.chat]
         members = self.node.members
         waiting += [m for i in self._unlinked if (m := members.get(i)) is not None and m.chat]
@@ -400,11 +401,3 @@ def _nobody_listens(exc: BaseException) -> bool:
 def _kind(message: Message | None) -> str:
     """What a peer sent, for logs: its type, never its contents."""
     return "nothing" if message is None else type(message).__name__
-
-
-def me_on(me: Member, conn: Connection) -> Member:
-    """This node as the peer on ``conn`` should know it: a wildcard listen address becomes the
-    address by which that peer reached this node (or this node reached it)."""
-    if not is_wildcard(me.host):
-        return me
-    return dataclasses.replace(me, host=conn.local_host or me.host)

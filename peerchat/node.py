@@ -14,6 +14,7 @@ pure. Every task runs in the node's nursery.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import resource
 import secrets
@@ -298,6 +299,11 @@ class Node:
         which this link reached the peer."""
         host = self.me.host
         return (conn.local_host or host) if is_wildcard(host) else host
+
+    def me_on(self, conn: Connection) -> Member:
+        """This node as the peer on ``conn`` should list it (``advertised_host``)."""
+        host = self.advertised_host(conn)
+        return self.me if host == self.me.host else dataclasses.replace(self.me, host=host)
 
     def add_member(self, member: Member) -> bool:
         """Record a member (True when new), letting in its connection if one waits for that."""

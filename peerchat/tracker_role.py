@@ -18,7 +18,6 @@ import trio
 
 from peerchat import events
 from peerchat.connection import Connection
-from peerchat.links import me_on
 from peerchat.membership import Member
 from peerchat.protocol import Hello, MemberJoined, MemberLeft, Ping, Pong, Roster, encode
 from peerchat.wire import encode_frame
@@ -145,7 +144,7 @@ class TrackerRole:
         return conn.member is not None and conn.member.node_id == self.node.bully.tracker
 
     def _everyone(self, conn: Connection) -> tuple[Member, ...]:
-        return (me_on(self.node.me, conn), *self.node.members)
+        return (self.node.me_on(conn), *self.node.members)
 
     # -- the home address ---------------------------------------------------------------------
 

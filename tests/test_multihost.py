@@ -328,17 +328,23 @@ def others(procs: list[Proc], *left_out: Proc) -> list[Proc]:
     return [p for p in procs if p not in left_out]
 
 
+async def lose_the_founder(net: Net) -> tuple[list[Proc], float, Proc]:
+    """A room of five, then host 1's node (the founder and tracker) killed: the survivors once
+    they are one room again, how long that took, and their new tracker."""
+    procs = await net.room()
+    await kill(procs[0])
+    survivors = procs[1:]
+    took, tracker = await wait_one_room(survivors, within=FAILOVER_WITHIN)
+    return survivors, took, tracker
+
+
 # (a) ------------------------------------------------------------------------------------------
 
 
 async def test_after_the_tracker_dies_newcomers_join_through_a_member_and_a_list(
     net: Net,
 ) -> None:
-    procs = await net.room()
-    h1 = procs[0]
-    await kill(h1)
-    survivors = others(procs, h1)
-    took, tracker = await wait_one_room(survivors, within=FAILOVER_WITHIN)
+    survivors, took, tracker = await lose_the_founder(net)
     print(f"failover across hosts: one room of 4 with {tracker.name} as tracker in {took:.2f} s")
 
     # Through a member that is not the tracker (h3, or h4 if h3 is the tracker).
@@ -367,11 +373,7 @@ async def test_after_the_tracker_dies_newcomers_join_through_a_member_and_a_list
 async def test_the_home_address_admits_newcomers_while_the_tracker_is_on_another_host(
     net: Net,
 ) -> None:
-    procs = await net.room()
-    h1 = procs[0]
-    await kill(h1)
-    survivors = others(procs, h1)
-    _, tracker = await wait_one_room(survivors, within=FAILOVER_WITHIN)
+    survivors, _, tracker = await lose_the_founder(net)
     # Host 1's user comes back through a member: a plain member on the home's host now.
     back = await net.start(1, "h1b", tracker=f"10.77.0.2:{PORT}")
     room = [*survivors, back]
@@ -410,11 +412,7 @@ async def test_a_node_that_tells_others_a_loopback_address_is_warned_and_so_is_i
 async def test_a_fresh_node_on_the_founders_host_merges_into_the_surviving_room(
     net: Net,
 ) -> None:
-    procs = await net.room()
-    h1 = procs[0]
-    await kill(h1)
-    survivors = others(procs, h1)
-    _, tracker = await wait_one_room(survivors, within=FAILOVER_WITHIN)
+    survivors, _, tracker = await lose_the_founder(net)
 
     # The same command on host 1 again: nobody holds the home address, so it founds a room
     # there, which the survivors' tracker, knocking on the home address, must meet and merge.
