@@ -219,10 +219,8 @@ def delivery_text(event: Undelivered | Delivered | NotDelivered) -> str:
             older = f"; {lost} older ones were no longer kept" if lost else ""
             return f"* {visible(m.username)} is back: {again}{older}"
     assert isinstance(event, NotDelivered)
-    return (
-        f"* gave up on reaching {visible(event.member.username)}: your last {event.count} "
-        "messages did not reach them"
-    )
+    last = "your last message" if event.count == 1 else f"your last {event.count} messages"
+    return f"* gave up on reaching {visible(event.member.username)}: {last} did not reach them"
 
 
 @dataclass(frozen=True, slots=True)
