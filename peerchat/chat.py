@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from collections import deque
-
-from peerchat.protocol import Chat
+from collections.abc import Callable
+from dataclasses import dataclass
 
 MAX_LAMPORT = 2**60  # far below the wire's limit, so our own clock can never exceed that
 
 
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """One message. On the wire it travels inside its author's signed batch (``batch``)."""
+
+    sender: str
+    seq: int
+    lamport: int
+    text: str
+    time: float  # the author's wall clock
+    mono: float  # the author's monotonic clock, for latency measured on one host
+
+
 class Overflow(Exception):
-    """A sender left a gap and then sent more than we are willing to hold back."""
+    """A sender's Lamport time would push our own clock past what peers accept."""
 
 
 class ChatLog:
@@ -21,29 +32,38 @@ class ChatLog:
     after it connected: the sender's hello carries the last number it sent before that.
     """
 
-    def __init__(self, node_id: str, held_back: int = 1024, kept: int = 4096) -> None:
+    def __init__(
+        self,
+        node_id: str,
+        held_back: int = 1024,
+        *,
+        last_seq: int = 0,
+        numbers: Callable[[], int] | None = None,
+    ) -> None:
+        """``last_seq``: the last number this node used before (a restart continues after it);
+        ``numbers`` hands out the next ones (by default counting on from ``last_seq``)."""
         self.node_id = node_id
-        self.seq = 0
+        self.seq = last_seq
         self.clock = 0
         self._held_back = held_back
+        self._next = numbers or (lambda: self.seq + 1)
         self._shown: dict[str, int] = {}
         self._held: dict[str, dict[int, Chat]] = {}
-        self._sent: deque[Chat] = deque(maxlen=kept)  # our own latest, to send again
 
     def compose(self, text: str, wall: float, mono: float) -> Chat:
-        self.seq += 1
+        self.seq = self._next()
         self.clock += 1
-        chat = Chat(self.node_id, self.seq, self.clock, text, wall, mono)
-        self._sent.append(chat)
-        return chat
+        return Chat(self.node_id, self.seq, self.clock, text, wall, mono)
 
-    def sent_after(self, seq: int) -> tuple[list[Chat], int]:
-        """Our own messages numbered above ``seq`` that are still kept, and how many of those
-        are no longer kept (sent too long ago)."""
-        if seq >= self.seq:
-            return [], 0
-        kept = [chat for chat in self._sent if chat.seq > seq]
-        return kept, self.seq - seq - len(kept)
+    def heads(self) -> dict[str, int]:
+        """Per sender, the last message shown in order (ours: the last we sent)."""
+        return {**self._shown, self.node_id: self.seq}
+
+    def restore(self, sender: str, seq: int, lamport: int) -> None:
+        """What the store held at start: ``sender``'s messages up to ``seq`` are here already."""
+        self.clock = max(self.clock, lamport)
+        if sender != self.node_id:
+            self._shown[sender] = max(seq, self._shown.get(sender, 0))
 
     def shown(self, sender: str) -> int | None:
         """The last of ``sender``'s messages shown in order; None for a sender never heard."""
@@ -78,7 +98,8 @@ class ChatLog:
         held[message.seq] = message
         ready = self._release(sender)
         if len(held) > self._held_back:
-            raise Overflow(f"{sender} left a gap of more than {self._held_back} messages")
+            # Bounded memory: the latest goes; it is fetched again with the gap (``sync``).
+            del held[max(held)]
         return ready
 
     def forget(self, sender: str) -> None:

@@ -168,6 +168,7 @@ def _setup_logging(log_file: str | None, verbose: bool, *, stderr: bool) -> None
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     frontend: Frontend
+    prompt = None  # the line interface, when that is the front end
     if argv[:1] == ["tracker"]:
         args = _tracker_parser().parse_args(argv[1:])
         # Its election priority is the tracker port, as if it listened there only: chatting
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         if interactive:
             from peerchat.ui import PromptUI
 
-            frontend = PromptUI()
+            frontend = prompt = PromptUI()
         else:
             from peerchat.headless import Headless
 
@@ -221,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as exc:
         print(f"peerchat: {exc}", file=sys.stderr)
         return exc.status
+    if prompt is not None and data_dir is not None:
+        prompt.keep_input_history(data_dir.path / "input_history")
     node = Node(settings, frontend.show, data_dir=data_dir)
     status = 0
     try:

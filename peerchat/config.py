@@ -56,11 +56,21 @@ class Config:
     # A member the tracker announced is dialled if it has not dialled this node by then (after
     # a merge nobody else would); a newcomer's own dial usually comes first.
     announce_dial_delay: float = 0.5
-    # This node's own recent messages, kept to send again on a link that comes back (and on a
-    # link that was being set up while they were sent).
-    resend_window: int = 4096
-    # ... sent in batches of this many, each once the one before has left.
-    resend_batch: int = 500
+    # Messages handed on from the store (an answer to a want, history) go out this many frames
+    # at a time, each lot once the one before has left: live chat is never stuck behind them.
+    resend_batch: int = 64
+    # One answer to a want holds about this many messages; the asker asks again for more.
+    sync_page: int = 5000
+    # Wants a peer may have waiting for an answer; more is a protocol violation.
+    max_wants: int = 1024
+    # History shown at start (from the store) and asked of the room by a node, in messages.
+    history: int = 100
+    # Received messages are written to the store this often, all in one transaction.
+    store_interval: float = 0.5
+    # Retention: at most this many messages, none older than this (by arrival), pruned hourly.
+    keep_messages: int = 100_000
+    keep_seconds: float = 30 * 24 * 3600.0
+    prune_interval: float = 3600.0
     # The members' addresses are saved to the data dir this often (and at the end).
     remember_interval: float = 5.0
     # A join answered by a redirect follows at most this many.

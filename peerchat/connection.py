@@ -94,6 +94,11 @@ class Connection:
             self._queued.set()
 
     @property
+    def closing(self) -> bool:
+        """Nothing more will be sent: the connection is closing or gone."""
+        return self._finishing
+
+    @property
     def backlog(self) -> int:
         return len(self._queue)
 

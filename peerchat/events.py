@@ -71,6 +71,7 @@ class MessageReceived:
     sent_mono: float  # sender's monotonic clock at send, for latency measurements on one host
     received_mono: float
     own: bool
+    history: bool = False  # from a store: said before this node was there to see it
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +85,7 @@ class MessageReceived:
             "own": self.own,
             "sent_mono": self.sent_mono,
             "received_mono": self.received_mono,
+            "history": self.history,
         }
 
 

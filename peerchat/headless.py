@@ -82,6 +82,10 @@ class Headless:
                     await node.wait_sendable()
                 case commands.Who():
                     node.who()
+                case commands.History(count):
+                    node.history(count)
+                case commands.Usage(text):
+                    self.show(events.Error(text))
                 case commands.Help():
                     self._queue(_ENCODE({"event": "help", "text": commands.HELP_TEXT}))
                 case commands.Unknown(name):
@@ -105,7 +109,7 @@ def _message_line(e: events.MessageReceived) -> str:
         f'"from": {_STRING(sender.username)}, "from_id": {_STRING(sender.node_id)}, '
         f'"text": {_STRING(e.text)}, "time": {e.time!r}, "lamport": {e.lamport}, '
         f'"own": {"true" if e.own else "false"}, "sent_mono": {e.sent_mono!r}, '
-        f'"received_mono": {e.received_mono!r}}}'
+        f'"received_mono": {e.received_mono!r}, "history": {"true" if e.history else "false"}}}'
     )
 
 

@@ -8,11 +8,9 @@ too), and when the two nodes dial each other at once, the lower id's dial is kep
 past ``link_timeout`` is dropped; a member lost without a goodbye is dialled again with backoff
 (``redial.Redial``).
 
-What a member missed while its link was being set up, or down, is sent again. On a new link our
-hello tells the peer the number of our last message before it, and we send what followed. On a
-link to a member heard before, the receiver knows best what it lacks: it says ``Have`` (the last
-of our messages it showed in order) and we send the rest that we still keep (``Skip`` over what
-we no longer keep), whatever the two ends' clocks and whichever of two crossing dials won.
+What a member missed while its link was being set up, or down, it asks for: our hello tells the
+number of our last message before the link, and both ends then say what they hold
+(``messaging``), whatever the two ends' clocks and whichever of two crossing dials won.
 """
 
 from __future__ import annotations
@@ -31,15 +29,12 @@ from peerchat.membership import Member
 from peerchat.protocol import (
     MAX_REASON,
     Beat,
-    Chat,
-    Have,
     Hello,
     MemberLeft,
     Message,
     Probe,
     ProtocolViolation,
     Refuse,
-    Skip,
     encode,
 )
 from peerchat.redial import Redial
@@ -198,41 +193,10 @@ class Links:
             node.emit(events.PeerJoined(member))
         for chat in released:
             node.show(member, chat, own=False)
-        if heard is not None:
-            conn.send(Have(heard))
-        if member.chat:
-            chats, _ = node.chatlog.sent_after(conn.hello_seq)
-            for chat in chats:
-                conn.send(chat)
+        node.messaging.on_link(conn, member, returned=conn.returned)
         self._warn_about_addresses(conn, member)
         node.tracker_role.on_link(conn, hello, new=new)
         self._changed.set()
-
-    def on_have(self, conn: Connection, message: Have) -> None:
-        """A member that heard us before says what it has: send it the rest we keep."""
-        member = conn.member
-        assert member is not None
-        chats, missing = self.node.chatlog.sent_after(message.seq)
-        answer: list[Chat | Skip] = [Skip(message.seq + missing)] if missing else []
-        self.node.nursery.start_soon(self._send_paced, conn, [*answer, *chats])
-        if conn.returned and (chats or missing):
-            self.node.emit(events.Delivered(member, len(chats), missing))
-
-    async def _send_paced(self, conn: Connection, messages: list[Chat | Skip]) -> None:
-        """A long resend goes out in batches, each once the last has left: it never overflows
-        the peer's send queue, and live messages are not stuck behind all of it."""
-        batch = self.node.config.resend_batch
-        for start in range(0, len(messages), batch):
-            for message in messages[start : start + batch]:
-                conn.send(message)
-            await conn.drained()
-
-    def on_skip(self, conn: Connection, message: Skip) -> None:
-        """The member no longer keeps its messages up to ``seq``: stop waiting for them."""
-        member = conn.member
-        assert member is not None
-        for chat in self.node.chatlog.start_after(member.node_id, message.seq):
-            self.node.show(member, chat, own=False)
 
     def _warn_about_addresses(self, conn: Connection, member: Member) -> None:
         """Tell the user, once, when others are told an address they may not reach."""
@@ -281,6 +245,7 @@ class Links:
         if conn is not None:
             conn.abort(reason)
         node.chatlog.forget(node_id)
+        node.messaging.on_unlink(node_id)
         log.info("%s (%s) left: %s", member.username, node_id, reason)
         now = trio.current_time()
         if lost:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import resource
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,25 +26,25 @@ import trio
 from peerchat import PROTOCOL_VERSION, events
 from peerchat.addresses import format_addr, is_wildcard, parse_addr
 from peerchat.admission import Admission, Limits
-from peerchat.chat import ChatLog, Overflow
+from peerchat.chat import Chat, ChatLog
 from peerchat.config import Config
 from peerchat.connection import Connection
 from peerchat.datadir import DataDir
 from peerchat.doorman import Doorman
 from peerchat.election import Bully
 from peerchat.entrance import Entrance
+from peerchat.identity import Identity, SeqReservation
 from peerchat.leadership import Leadership
 from peerchat.links import Links
 from peerchat.membership import Member, MemberTable
+from peerchat.messaging import Messaging
 from peerchat.protocol import (
-    MAX_TEXT,
     Answer,
+    Batch,
     Beat,
     Bye,
-    Chat,
     Coordinator,
     Election,
-    Have,
     Hello,
     MemberJoined,
     MemberLeft,
@@ -54,10 +53,14 @@ from peerchat.protocol import (
     Pong,
     Probe,
     ProtocolViolation,
+    Recent,
     Roster,
     Skip,
+    Summary,
+    Want,
     encode,
 )
+from peerchat.store import MEMORY, Store
 from peerchat.tracker_address import TrackerAddress, bind
 from peerchat.tracker_role import TrackerRole
 from peerchat.wire import ReceiveBudget, encode_frame
@@ -97,9 +100,20 @@ class Node:
         self.config = config = config or Config()
         self.emit = emit
         self.data_dir = data_dir
-        self.node_id = secrets.token_hex(6)
+        folder = data_dir.path if data_dir is not None else None
+        self.identity = Identity.generate() if folder is None else Identity.load_or_create(folder)
+        self.numbers = SeqReservation.ephemeral() if folder is None else SeqReservation.load(folder)
+        self.node_id = self.identity.node_id
         self.members = MemberTable()
-        self.chatlog = ChatLog(self.node_id, config.held_back, config.resend_window)
+        self.chatlog = ChatLog(
+            self.node_id,
+            config.held_back,
+            last_seq=self.numbers.first - 1,
+            numbers=self.numbers.next,
+        )
+        self.store = Store(MEMORY if folder is None else folder)
+        for author, (_, last, lamport) in self.store.heads().items():
+            self.chatlog.restore(author, last, lamport)
         self.budget = ReceiveBudget(config.receive_budget)
         self.admission = Admission(_limits(config))
         self.finished = trio.Event()
@@ -114,9 +128,14 @@ class Node:
         self.tracker_role = TrackerRole(self)
         self.leadership = Leadership(self)
         self.entrance = Entrance(self)
+        self.messaging = Messaging(self)
         self.home_address = self._home_at(settings.tracker_host, settings.tracker_port)
         self._handlers: dict[type, Callable[[Connection, Message], None]] = {
-            Chat: self._on_chat,
+            Batch: self.messaging.on_batch,
+            Summary: self.messaging.on_summary,
+            Want: self.messaging.on_want,
+            Recent: self.messaging.on_want,
+            Skip: self.messaging.on_skip,
             Ping: self.tracker_role.on_ping,
             Pong: _ignore,
             Beat: _ignore,
@@ -127,8 +146,6 @@ class Node:
             MemberJoined: self.tracker_role.on_member_joined,
             MemberLeft: self.tracker_role.on_member_left,
             Roster: self.tracker_role.on_roster,
-            Have: self.links.on_have,
-            Skip: self.links.on_skip,
             Bye: self._on_bye,
         }
 
@@ -140,17 +157,9 @@ class Node:
             # numbered now would leave a gap for peers whose hello came before it.
             self.emit(events.Error("not in the room right now (rejoining); message not sent"))
             return
-        if len(text) > MAX_TEXT:
-            self.emit(
-                events.Error(f"message too long ({len(text)} characters, at most {MAX_TEXT})")
-            )
+        message = self.messaging.say(text)
+        if message is None:
             return
-        message = self.chatlog.compose(text, time.time(), time.monotonic())
-        frame = encode_frame(encode(message))
-        for conn in self.links.conns.values():
-            if conn.member is not None and conn.member.chat:
-                conn.send_frame(frame)
-        self.show(self.me, message, own=True)
         unreachable = self.links.unreachable()
         if unreachable:
             self.emit(events.Undelivered(self.me, message.seq, tuple(unreachable)))
@@ -169,6 +178,11 @@ class Node:
             for conn in list(conns.values()):
                 while conn.backlog > limit:
                     await conn.drained()
+
+    def history(self, count: int) -> None:
+        """Show the last ``count`` messages of the store (``/history``)."""
+        if not self.messaging.show_history(count):
+            self.emit(events.Error("no messages kept yet"))
 
     def who(self) -> None:
         everyone = (self.me, *sorted(self.members, key=lambda m: (m.username, m.node_id)))
@@ -194,6 +208,8 @@ class Node:
                 await self._say_goodbye()
                 nursery.cancel_scope.cancel()
         finally:
+            self.store.close()
+            self.numbers.close()
             self.finished.set()
 
     async def _start(self, nursery: trio.Nursery) -> None:
@@ -215,6 +231,8 @@ class Node:
             self.links.redial_lost,
             self.entrance.watch_stall,
             self.entrance.rejoin_when_stalled,
+            self.messaging.sealer,
+            self.messaging.keep_store,
         ):
             nursery.start_soon(task)
         if self.data_dir is not None:
@@ -223,9 +241,12 @@ class Node:
         self.leadership.report_tracker()
         for member in self.members:
             self.emit(events.PeerJoined(member))
+        if s.chat:
+            self.messaging.show_history(self.config.history)
         self.reporting = True
 
     async def _say_goodbye(self) -> None:
+        self.messaging.send_outbox()
         with trio.move_on_after(self.config.goodbye_timeout):
             frame = encode_frame(encode(Bye("quit")))
             for conn in list(self.links.conns.values()):
@@ -279,6 +300,7 @@ class Node:
         is up. For a member listed before it was linked, the number is our last message when it
         was listed: what it missed meanwhile comes too."""
         m = self.me
+        self.messaging.send_outbox()  # the number in the hello counts only what was sent
         conn.hello_seq = self.links.listed_at(peer)
         return Hello(
             PROTOCOL_VERSION,
@@ -319,7 +341,7 @@ class Node:
             raise ProtocolViolation(f"{type(message).__name__} is not expected after the hello")
         handler(conn, message)
 
-    def show(self, sender: Member, chat: Chat, *, own: bool) -> None:
+    def show(self, sender: Member, chat: Chat, *, own: bool, history: bool = False) -> None:
         self.emit(
             events.MessageReceived(
                 sender,
@@ -330,19 +352,9 @@ class Node:
                 chat.mono,
                 time.monotonic(),
                 own,
+                history,
             )
         )
-
-    def _on_chat(self, conn: Connection, message: Chat) -> None:
-        assert conn.member is not None
-        if message.sender != conn.member.node_id:
-            raise ProtocolViolation(f"{conn.peer} sent a message in the name of {message.sender}")
-        try:
-            ready = self.chatlog.receive(message)
-        except Overflow as exc:
-            raise ProtocolViolation(str(exc)) from exc
-        for chat in ready:
-            self.show(conn.member, chat, own=False)
 
     def _on_bye(self, conn: Connection, message: Bye) -> None:
         conn.said_bye = True

@@ -29,6 +29,9 @@ MAX_ADDR = MAX_HOST + 8  # host:port, IPv6 in brackets
 MAX_TEXT = 16 * 1024
 MAX_REASON = 200
 MAX_MEMBERS = 10_000
+MAX_BATCH = 1 << 20  # a batch's signed bytes; the frame limit bounds them further
+MAX_HEADS = 1024  # authors in a summary: the most recently heard
+MAX_RECENT = 1000  # history messages a newcomer may ask for
 
 
 class ProtocolViolation(FrameError):
@@ -138,19 +141,46 @@ class Roster:
 
 
 @dataclass(frozen=True, slots=True)
-class Have:
-    """Sent on a link to a member this node heard before (a link that came back): the last of
-    that member's messages shown here in order. The member sends again what came after."""
+class Batch:
+    """Messages of one author, signed by it (``batch``): ``old`` when handed on from a store
+    (an answer to ``Want`` or ``Recent``) rather than said just now."""
 
-    seq: int = _limit(2**62)
+    data: bytes = _limit(MAX_BATCH)
+    sig: bytes = _limit(64)
+    old: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What the sender holds: per author, the last message it has in order (its own: the last it
+    sent). Sent when a link comes up and after catching up; the receiver asks for what it lacks."""
+
+    heads: dict[str, int] = _limit(MAX_HEADS)
+
+
+@dataclass(frozen=True, slots=True)
+class Want:
+    """Send me ``author``'s messages after ``after``: answered with ``Batch`` frames (old)
+    and a ``Skip`` that ends the answer."""
+
+    author: str = _limit(MAX_ID, "node_id")
+    after: int = _limit(2**62)
 
 
 @dataclass(frozen=True, slots=True)
 class Skip:
-    """The answer to a ``Have`` when the sender no longer keeps some of what followed: its
-    messages up to ``seq`` will not come, so the receiver stops waiting for them."""
+    """The end of an answer to ``Want``: the sender has sent all it holds of ``author``'s
+    messages up to ``seq``; what of them did not come, it does not have: stop waiting for it."""
 
+    author: str = _limit(MAX_ID, "node_id")
     seq: int = _limit(2**62)
+
+
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """A newcomer asks for the room's last ``count`` messages, to show as history."""
+
+    count: int = _limit(MAX_RECENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,16 +207,6 @@ class MemberJoined:
 class MemberLeft:
     node_id: str = _limit(MAX_ID, "node_id")
     reason: str = _limit(MAX_REASON, "reason")
-
-
-@dataclass(frozen=True, slots=True)
-class Chat:
-    sender: str = _limit(MAX_ID, "node_id")
-    seq: int = _limit(2**62)
-    lamport: int = _limit(2**62)
-    text: str = _limit(MAX_TEXT)
-    time: float
-    mono: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +256,7 @@ Message = (
     | Refuse
     | MemberJoined
     | MemberLeft
-    | Chat
+    | Batch
     | Ping
     | Pong
     | Election
@@ -245,8 +265,10 @@ Message = (
     | Bye
     | Redirect
     | Roster
-    | Have
+    | Summary
+    | Want
     | Skip
+    | Recent
     | Probe
     | Beat
 )
@@ -257,7 +279,7 @@ TAGS: dict[str, type] = {
     "refuse": Refuse,
     "joined": MemberJoined,
     "left": MemberLeft,
-    "chat": Chat,
+    "batch": Batch,
     "ping": Ping,
     "pong": Pong,
     "election": Election,
@@ -266,8 +288,10 @@ TAGS: dict[str, type] = {
     "bye": Bye,
     "redirect": Redirect,
     "roster": Roster,
-    "have": Have,
+    "summary": Summary,
+    "want": Want,
     "skip": Skip,
+    "recent": Recent,
     "probe": Probe,
     "beat": Beat,
 }
@@ -308,6 +332,25 @@ def _checker(where: str, annotation: str, limit: int | None, kind: str) -> Check
             return float(value)
         invalid(value)
 
+    def check_bytes(value: Any) -> bytes:
+        if type(value) is bytes and len(value) <= (limit or 0):
+            return value
+        invalid(value)
+
+    def check_heads(value: Any) -> dict[str, int]:
+        if type(value) is dict and len(value) <= (limit or 0):
+            for author, seq in value.items():
+                if not (
+                    type(author) is str
+                    and len(author) <= MAX_ID
+                    and _NODE_ID.fullmatch(author)
+                    and type(seq) is int
+                    and 0 <= seq <= 2**62
+                ):
+                    invalid(author)
+            return value
+        raise ProtocolViolation(f"{where} must be a map of at most {limit} authors")
+
     def check_bool(value: Any) -> bool:
         if type(value) is bool:
             return value
@@ -329,6 +372,8 @@ def _checker(where: str, annotation: str, limit: int | None, kind: str) -> Check
         "int": check_int,
         "float": check_float,
         "bool": check_bool,
+        "bytes": check_bytes,
+        "dict[str, int]": check_heads,
         "Member": check_member,
         "tuple[Member, ...]": check_members,
     }[annotation]

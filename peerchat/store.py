@@ -1,85 +1,46 @@
 """The room's messages on disk, so that a restart, a late join or a partition loses nothing.
 
-One SQLite file, ``messages.db`` in the data dir (or ``:memory:`` for an ephemeral node), in WAL
+One SQLite file, ``messages.db`` in the data dir (``:memory:`` for an ephemeral node), in WAL
 mode with ``synchronous=NORMAL``: a commit appends to the log without waiting for the disk, and a
-power cut can lose the last commits but never corrupt the file (a lost message is fetched again
-from a peer). Messages are keyed by (author, seq), so a duplicate is ignored for free.
+power cut can lose the last commits but never corrupt the file (what is lost is fetched again
+from a peer). A row is an author's signed batch (``batch``) as it came, keyed by (author, first
+number): a message (author, seq) is in the one row whose range holds it, and handing messages on
+is sending rows as they are, with the author's signature.
 
-What is held of each author (``sync.Holding``) is kept in memory as well, loaded at open and
-updated on every write: a summary is then O(authors), and whether a message is new is known
-without a query. That is sound because one process owns the file (the data dir is locked).
+Writes are cheap for the event loop: ``add`` only appends to a list, and ``flush`` (every
+``Config.store_interval``, before every read, and at the end) writes everything since the last
+one in a single transaction, one row per batch rather than per message.
 
-Retention: at most ``MAX_COUNT`` messages and ``MAX_AGE_S`` of age, enforced by ``prune``, which
-the node calls now and then. What is pruned of an author is always a prefix up to a ``floor``,
-remembered per author: a message at or below it is not taken again, so a peer that still has it
-cannot make it show up twice, and sync does not ask for it back.
-
-Calls are synchronous and hold a lock: the trio layer may run them in a worker thread.
+Retention: at most ``keep_messages`` messages and none older than ``keep_days`` (by arrival
+here), enforced by ``prune``, oldest batches first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
-from peerchat import sync
-from peerchat.protocol import Chat
+from peerchat.batch import Batch, open_batch
 
 FILE = "messages.db"
 MEMORY = ":memory:"
-SCHEMA_VERSION = 1
-
-# 100,000 messages are a few tens of MB at chat sizes, and all of them can be sent to a newcomer
-# in a few seconds at the catch-up rate (20,000/s); in a room of moderate traffic (fewer than
-# some 3,000 messages a day) the age bound is the one that applies. 30 days: someone back from
-# a month away still catches up on what was said.
-MAX_COUNT = 100_000
-MAX_AGE_S = 30 * 24 * 3600.0
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
+CREATE TABLE IF NOT EXISTS batches (
     author TEXT NOT NULL,
-    seq INTEGER NOT NULL,
+    first INTEGER NOT NULL,
+    last INTEGER NOT NULL,
     lamport INTEGER NOT NULL,
-    time REAL NOT NULL,
-    text TEXT NOT NULL,
-    signature BLOB NOT NULL,
-    received_at REAL NOT NULL,
-    PRIMARY KEY (author, seq)
-);
-CREATE INDEX IF NOT EXISTS by_order ON messages (lamport, author, seq);
-CREATE TABLE IF NOT EXISTS floors (
-    author TEXT PRIMARY KEY,
-    floor INTEGER NOT NULL,
-    pruned_at REAL NOT NULL
+    arrived REAL NOT NULL,
+    data BLOB NOT NULL,
+    sig BLOB NOT NULL,
+    PRIMARY KEY (author, first)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS by_end ON batches (lamport + last - first);
 """
-_COLUMNS = "author, seq, lamport, time, text, signature"
-_WIRE_OVERHEAD = 96  # a message's field names, numbers and framing in msgpack, roughly
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A message as stored and as handed on to peers: ``time`` is the author's wall clock."""
-
-    author: str
-    seq: int
-    lamport: int
-    time: float
-    text: str
-    signature: bytes = b""
-
-    @classmethod
-    def of(cls, chat: Chat, signature: bytes = b"") -> Record:
-        return cls(chat.sender, chat.seq, chat.lamport, chat.time, chat.text, signature)
-
-    def wire_size(self) -> int:
-        """About what it takes in a frame, for pacing (``sync.Pager``)."""
-        return len(self.author) + len(self.text.encode()) + len(self.signature) + _WIRE_OVERHEAD
 
 
 class Store:
@@ -87,25 +48,14 @@ class Store:
         """Open (creating if need be) ``where/messages.db``, or an in-memory store for
         ``":memory:"``."""
         target = MEMORY if where == MEMORY else str(Path(where) / FILE)
-        self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
+        self._db = sqlite3.connect(target, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        if self._db.execute("PRAGMA user_version").fetchone()[0] not in (0, SCHEMA_VERSION):
+            self._db.execute("DROP TABLE IF EXISTS messages")  # the unused first schema
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self._ranges: dict[str, list[sync.Range]] = {}
-        self._floors: dict[str, int] = dict(self._db.execute("SELECT author, floor FROM floors"))
-        self._load_ranges()
-
-    def _load_ranges(self) -> None:
-        # Gaps and islands: seq - row_number() is constant along a run without gaps.
-        rows = self._db.execute(
-            "SELECT author, min(seq), max(seq) FROM (SELECT author, seq, seq - row_number()"
-            " OVER (PARTITION BY author ORDER BY seq) AS run FROM messages)"
-            " GROUP BY author, run ORDER BY author, min(seq)"
-        )
-        for author, lo, hi in rows:
-            self._ranges.setdefault(author, []).append((lo, hi))
+        self._pending: list[tuple[str, int, int, int, float, bytes, bytes]] = []
 
     def __enter__(self) -> Store:
         return self
@@ -115,157 +65,112 @@ class Store:
 
     @property
     def journal_mode(self) -> str:
-        with self._lock:
-            return self._db.execute("PRAGMA journal_mode").fetchone()[0]
+        return self._db.execute("PRAGMA journal_mode").fetchone()[0]
 
-    def __len__(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    def add(self, batch: Batch, arrived: float) -> None:
+        """Keep ``batch`` (written at the next ``flush``; one already kept is ignored then)."""
+        self._pending.append(
+            (batch.author, batch.first, batch.last, batch.lamport, arrived, batch.data, batch.sig)
+        )
 
-    def add_many(self, records: Iterable[Record], received_at: float) -> list[Record]:
-        """Store a batch in one transaction; return the messages that were new, in the order
-        given. Duplicates (of the store or within the batch) and pruned messages are left out."""
-        with self._lock:
-            new: list[Record] = []
-            seen: set[tuple[str, int]] = set()
-            for r in records:
-                key = (r.author, r.seq)
-                held = self._ranges.get(r.author)
-                if (
-                    key in seen
-                    or (held and r.seq <= held[-1][1] and sync.contains(held, r.seq))
-                    or r.seq <= self._floors.get(r.author, 0)
-                ):
-                    continue
-                seen.add(key)
-                new.append(r)
-            if not new:
-                return new
-            rows = [
-                (r.author, r.seq, r.lamport, r.time, r.text, r.signature, received_at) for r in new
-            ]
+    def flush(self) -> int:
+        """Write what was added since the last flush, in one transaction; how many batches were
+        waiting (one already kept among them is counted, not written)."""
+        pending, self._pending = self._pending, []
+        if pending:
             with self._transaction():
                 self._db.executemany(
-                    f"INSERT OR IGNORE INTO messages ({_COLUMNS}, received_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    rows,
+                    "INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)", pending
                 )
-            for r in new:  # only once committed, so memory never claims what the file lacks
-                sync.add(self._ranges.setdefault(r.author, []), r.seq)
-            return new
+        return len(pending)
 
-    def high_water(self) -> dict[str, int]:
-        """Per author with messages kept, the last seq of the run that starts at the first kept.
+    def count(self) -> int:
+        """How many messages are kept."""
+        self.flush()
+        (count,) = self._db.execute("SELECT coalesce(sum(last - first + 1), 0) FROM batches")
+        return count[0]
 
-        Not "everything up to here": the first kept is above 1 when older ones were pruned (see
-        ``floor``) or this node came late. Sync compares whole holdings (``holdings``)."""
-        with self._lock:
-            return {author: ranges[0][1] for author, ranges in self._ranges.items() if ranges}
-
-    def have(self, author: str) -> tuple[sync.Range, ...]:
-        """The ranges of ``author``'s sequence numbers kept here."""
-        with self._lock:
-            return tuple(self._ranges.get(author, ()))
-
-    def floor(self, author: str) -> int:
-        """``author``'s messages at or below this were pruned and will not be taken again."""
-        with self._lock:
-            return self._floors.get(author, 0)
-
-    def holdings(self) -> dict[str, sync.Holding]:
-        """Everything held, per author, for ``sync``: full, not truncated to a summary's size."""
-        with self._lock:
-            return {
-                author: sync.Holding(
-                    self._floors.get(author, 0), tuple(self._ranges.get(author, ()))
-                )
-                for author in self._ranges.keys() | self._floors.keys()
-            }
-
-    def get_range(
-        self, author: str, after: int, limit: int, upto: int = sync.MAX_SEQ
-    ) -> list[Record]:
-        """``author``'s messages numbered ``after`` < seq <= ``upto``, at most ``limit``, in
-        order (``sync.Pager`` says what to read)."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE author = ? AND seq > ? AND seq <= ?"
-                " ORDER BY seq LIMIT ?",
-                (author, after, upto, limit),
-            )
-            return [Record(*row) for row in rows]
-
-    def recent(self, n: int) -> list[Record]:
-        """The last ``n`` messages in the room's order, (Lamport time, author, seq), oldest
-        first: the history shown to a newcomer or after a restart."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM messages"
-                " ORDER BY lamport DESC, author DESC, seq DESC LIMIT ?",
-                (n,),
-            ).fetchall()
-        return [Record(*row) for row in reversed(rows)]
-
-    def prune(self, now: float, max_count: int = MAX_COUNT, max_age_s: float = MAX_AGE_S) -> int:
-        """Keep the newest ``max_count`` messages (by the room's order) and those younger than
-        ``max_age_s``; return how many went.
-
-        A message's age runs from when it was sent or, if the author's clock says later, from
-        when it arrived here: a clock set ahead cannot keep messages forever. Whatever goes,
-        goes as a prefix of its author's sequence: the floor rises to the highest pruned, and
-        anything below that goes too. Floors of authors with nothing left are forgotten once
-        older than ``max_age_s``: peers have pruned those messages by then too."""
-        with self._lock:
-            with self._transaction():
-                floors = self._floors_to_prune(now - max_age_s, max_count)
-                deleted = 0
-                for author, floor in floors.items():
-                    deleted += self._db.execute(
-                        "DELETE FROM messages WHERE author = ? AND seq <= ?", (author, floor)
-                    ).rowcount
-                    self._db.execute(
-                        "INSERT INTO floors VALUES (?, ?, ?) ON CONFLICT (author) DO UPDATE"
-                        " SET floor = max(floor, excluded.floor), pruned_at = excluded.pruned_at",
-                        (author, floor, now),
-                    )
-                self._db.execute(
-                    "DELETE FROM floors WHERE pruned_at < ? AND NOT EXISTS"
-                    " (SELECT 1 FROM messages WHERE messages.author = floors.author)",
-                    (now - max_age_s,),
-                )
-            self._floors = dict(self._db.execute("SELECT author, floor FROM floors"))
-            for author, floor in floors.items():
-                kept = sync.above(self._ranges.get(author, ()), floor)
-                if kept:
-                    self._ranges[author] = kept
-                else:
-                    del self._ranges[author]
-            return deleted
-
-    def _floors_to_prune(self, sent_before: float, max_count: int) -> dict[str, int]:
-        """Per author, the highest seq that is too old or not among the newest ``max_count``."""
-        floors = dict(
-            self._db.execute(
-                "SELECT author, max(seq) FROM messages WHERE min(time, received_at) < ?"
-                " GROUP BY author",
-                (sent_before,),
-            )
-        )
-        cut = self._db.execute(
-            "SELECT lamport, author, seq FROM messages"
-            " ORDER BY lamport DESC, author DESC, seq DESC LIMIT 1 OFFSET ?",
-            (max_count,),
+    def has(self, author: str, first: int) -> bool:
+        """The batch of ``author`` that begins at ``first`` is kept."""
+        self.flush()
+        row = self._db.execute(
+            "SELECT 1 FROM batches WHERE author = ? AND first = ?", (author, first)
         ).fetchone()
-        if cut:
-            for author, seq in self._db.execute(
-                "SELECT author, max(seq) FROM messages WHERE (lamport, author, seq) <= (?, ?, ?)"
-                " GROUP BY author",
-                cut,
-            ):
-                floors[author] = max(seq, floors.get(author, 0))
-        return floors
+        return row is not None
+
+    def heads(self) -> dict[str, tuple[str, int, int]]:
+        """Per author: its username in its latest batch, its last number kept, and that
+        message's Lamport time; what a restarted node starts from."""
+        self.flush()
+        rows = self._db.execute(
+            "SELECT author, data, sig, max(last) FROM batches GROUP BY author"
+        ).fetchall()
+        out = {}
+        for author, data, sig, last in rows:
+            b = open_batch(data, sig)
+            out[author] = (b.username, last, b.lamport + len(b.items) - 1)
+        return out
+
+    def after(self, author: str, seq: int, limit: int) -> list[Batch]:
+        """``author``'s batches that hold messages after ``seq``, in order, up to about
+        ``limit`` messages (whole batches: the last may pass it)."""
+        self.flush()
+        out: list[Batch] = []
+        count = 0
+        rows = self._db.execute(
+            "SELECT data, sig FROM batches WHERE author = ? AND last > ? ORDER BY first",
+            (author, seq),
+        )
+        for data, sig in rows:
+            if count >= limit:
+                break
+            b = open_batch(data, sig)
+            out.append(b)
+            count += len(b.items)
+        return out
+
+    def recent(self, n: int) -> list[Batch]:
+        """The batches holding the room's last ``n`` messages (by the Lamport time of each
+        batch's last message), latest last; the earliest may hold older messages too."""
+        self.flush()
+        out: list[Batch] = []
+        count = 0
+        for data, sig in self._db.execute(
+            "SELECT data, sig FROM batches ORDER BY lamport + last - first DESC, author DESC"
+        ):
+            if count >= n:
+                break
+            b = open_batch(data, sig)
+            out.append(b)
+            count += len(b.items)
+        out.reverse()
+        return out
+
+    def prune(self, now: float, keep_messages: int, keep_seconds: float) -> int:
+        """Drop batches that arrived more than ``keep_seconds`` ago, then the oldest until at
+        most ``keep_messages`` are kept (whole batches); how many messages went."""
+        self.flush()
+        before = self.count()
+        with self._transaction():
+            self._db.execute("DELETE FROM batches WHERE arrived < ?", (now - keep_seconds,))
+            over = self.count() - keep_messages
+            if over > 0:
+                cut = 0
+                doomed = []
+                for author, first, size in self._db.execute(
+                    "SELECT author, first, last - first + 1 FROM batches"
+                    " ORDER BY lamport + last - first, author"
+                ):
+                    if cut >= over:
+                        break
+                    doomed.append((author, first))
+                    cut += size
+                self._db.executemany("DELETE FROM batches WHERE author = ? AND first = ?", doomed)
+        return before - self.count()
 
     def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.flush()
         self._db.close()
 
     @contextlib.contextmanager

@@ -36,12 +36,14 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import trio
 from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
 from peerchat import commands
 from peerchat.backlog import Backlog, Skipped
@@ -79,6 +81,8 @@ PALETTE: tuple[str, ...] = (
 )
 
 TIME_STYLE = "ansibrightblack"
+HISTORY_STYLE = "ansibrightblack"  # messages from before: dimmed, with their original time
+INPUT_HISTORY_LIMIT = 256 * 1024  # bytes of typed lines kept across runs (up-arrow)
 NOTICE_STYLE = "ansibrightblack"
 ERROR_STYLE = "ansired bold"
 TOOLBAR_STYLE = "reverse"
@@ -124,9 +128,18 @@ def format_notice(text: str, now: float, style: str = NOTICE_STYLE) -> Formatted
 
 def format_message(event: MessageReceived, now: float) -> FormattedText:
     sender = event.sender
-    return _join_lines(
-        [_line(now, ("", "<"), _name(sender), ("", "> "), ("", visible(event.text, message=True)))]
-    )
+    text = visible(event.text, message=True)
+    if event.history:
+        when = time.strftime(
+            "%H:%M:%S" if _same_day(event.time, now) else "%Y-%m-%d %H:%M",
+            time.localtime(event.time),
+        )
+        return FormattedText([(HISTORY_STYLE, f"{when} <{visible(sender.username)}> {text}")])
+    return _join_lines([_line(now, ("", "<"), _name(sender), ("", "> "), ("", text))])
+
+
+def _same_day(then: float, now: float) -> bool:
+    return time.localtime(then)[:3] == time.localtime(now)[:3]
 
 
 def format_who(event: Who, now: float) -> FormattedText:
@@ -213,11 +226,10 @@ def delivery_text(event: Undelivered | Delivered | NotDelivered) -> str:
     match event:
         case Undelivered(waiting=waiting):
             names = ", ".join(visible(m.username) for m in waiting)
-            return f"* not delivered yet to {names}: it goes out when they are back"
-        case Delivered(member=m, count=count, lost=lost):
-            again = f"{count} of your messages sent again" if count else "nothing was missed"
-            older = f"; {lost} older ones were no longer kept" if lost else ""
-            return f"* {visible(m.username)} is back: {again}{older}"
+            return f"  · not yet delivered to {names}"
+        case Delivered(member=m, count=count):
+            mine = "your message" if count == 1 else f"your {count} messages"
+            return f"  ✓ {visible(m.username)} now has {mine} from while it was away"
     assert isinstance(event, NotDelivered)
     last = "your last message" if event.count == 1 else f"your last {event.count} messages"
     return f"* gave up on reaching {visible(event.member.username)}: {last} did not reach them"
@@ -314,6 +326,7 @@ class Node(Protocol):
     def say(self, text: str) -> None: ...
     async def wait_sendable(self) -> None: ...
     def who(self) -> None: ...
+    def history(self, count: int) -> None: ...
     def quit(self) -> None: ...
 
 
@@ -337,6 +350,7 @@ class PromptUI:
 
     def __init__(self, message: str = "> ") -> None:
         self._message = message
+        self._input_history: History = InMemoryHistory()
         self._lock = threading.Lock()  # guards the hand-over state below, touched by both threads
         self._backlog: Backlog[Line] = Backlog()  # what the screen has yet to show
         self._loop: asyncio.AbstractEventLoop | None = None  # set while the printer can be woken
@@ -347,6 +361,11 @@ class PromptUI:
         self._room = Room()  # prompt thread only
         self._unprinted: FormattedText | None = None  # prompt thread only: a batch in flight
         self._told_waiting: frozenset[str] = frozenset()  # trio thread: the last "not yet" shown
+
+    def keep_input_history(self, path: Path) -> None:
+        """Typed lines survive restarts (up-arrow), in ``path``, trimmed to the latest."""
+        _trim_history_file(path, INPUT_HISTORY_LIMIT)
+        self._input_history = FileHistory(str(path))
 
     # -- called in the trio thread -------------------------------------------------------------
 
@@ -455,6 +474,7 @@ class PromptUI:
             erase_when_done=True,  # the line comes back as our own message, formatted
             enable_suspend=True,  # Ctrl-Z suspends as in any terminal program; see _watch_stall
             bottom_toolbar=lambda: toolbar_text(self._room),
+            history=self._input_history,
         )
         while True:
             try:
@@ -472,6 +492,11 @@ class PromptUI:
                     continue
                 case commands.Who():
                     action: Callable[[], None] = node.who
+                case commands.History(count=count):
+                    action = functools.partial(node.history, count)
+                case commands.Usage(text=text):
+                    self._notice(text)
+                    continue
                 case commands.Help():
                     self._notice(commands.HELP_TEXT)
                     continue
@@ -516,6 +541,22 @@ class PromptUI:
             if not lines:
                 return
             print_formatted_text(render_batch(lines, self._room))
+
+
+def _trim_history_file(path: Path, limit: int) -> None:
+    """Keep the latest entries of a prompt_toolkit history file under ``limit`` bytes."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return
+    if len(data) <= limit:
+        return
+    tail = data[-limit:]
+    start = tail.find(b"\n#")  # an entry begins with a "# time" line
+    if start < 0:
+        return
+    with contextlib.suppress(OSError):
+        path.write_bytes(tail[start + 1 :])
 
 
 async def _say_each(node: Node, lines: list[str]) -> None:

@@ -5,8 +5,10 @@ Used by ``tests/test_hostile.py`` and ``scripts/attack.py``. Nothing here import
 Every connection goes to 127.0.0.1; a source address, when one is given (to spread connections
 over several remote addresses), must be a loopback one too.
 
-- frames: ``frame``, ``hello``, ``member``, the killers (``long_version_hello``,
-  ``nested_type_frame``, ``nested_text_chat``) and ``partial_frame``;
+- frames: ``frame``, ``hello``, ``member``, signed chat (``FakeIdentity``, whose ``batch``
+  is a node's batch frame, and ``batch_data``/``batch_frame`` to forge one), the killers
+  (``long_version_hello``, ``nested_type_frame``, ``nested_batch_frame``,
+  ``nested_batch_data``) and ``partial_frame``;
 - one connection: ``poke`` sends bytes and reads until the node closes;
 - many connections: ``open_flood`` opens them, sends each its bytes once and holds them open;
   ``sustain_flood`` keeps refilling whatever the node lets go, for a while;
@@ -18,6 +20,7 @@ over several remote addresses), must be a loopback one too.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import itertools
 import os
@@ -29,13 +32,17 @@ from typing import Any
 
 import msgpack
 import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from e2e_helpers import Proc, Swarm
 
 LOOPBACK = "127.0.0.1"
-PROTOCOL_VERSION = 2  # peerchat.PROTOCOL_VERSION since issue 8 (room identity, redirects)
+PROTOCOL_VERSION = 3  # peerchat.PROTOCOL_VERSION since issue 9 (signed batches, sync)
 MAX_FRAME = 1 << 20  # the node's default frame limit
 HEADER = struct.Struct(">I")
 NO_LISTENER_PORT = 1  # what attackers claim to listen on: dialling it back fails at once
+BATCH_TAG = "peerchat-batch-v1"  # what a batch's signed bytes begin with
+NODE_ID_BYTES = 16  # a node id is the first 16 bytes of SHA-256 of its public key, in hex
 
 _ids = itertools.count()
 
@@ -97,16 +104,59 @@ def member(node_id: str, username: str, *, port: int = NO_LISTENER_PORT) -> dict
     }
 
 
-def chat(sender: str, seq: int, text: Any) -> dict[str, Any]:
-    return {
-        "t": "chat",
-        "sender": sender,
-        "seq": seq,
-        "lamport": seq,
-        "text": text,
-        "time": 0.0,
-        "mono": 0.0,
-    }
+def batch_data(
+    public_key: bytes,
+    username: str,
+    first_seq: int,
+    first_lamport: int,
+    items: Sequence[tuple[float, float, Any]],
+) -> bytes:
+    """The bytes a batch's author signs: messages ``first_seq``, ``first_seq + 1``, ... of the
+    author whose key is ``public_key``; ``items`` are (wall time, monotonic time, text)."""
+    return msgpack.packb(
+        [BATCH_TAG, public_key, username, first_seq, first_lamport, [list(i) for i in items]],
+        use_bin_type=True,
+    )
+
+
+def batch_frame(data: bytes, sig: bytes, *, old: bool = False) -> dict[str, Any]:
+    """A batch frame as sent: ``old`` when handed on from a store rather than said just now."""
+    return {"t": "batch", "data": data, "sig": sig, "old": old}
+
+
+def node_id_of(public_key: bytes) -> str:
+    """The node id that goes with an Ed25519 public key (32 raw bytes)."""
+    return hashlib.sha256(public_key).digest()[:NODE_ID_BYTES].hex()
+
+
+class FakeIdentity:
+    """A key pair of our own and the node id that goes with it, so that our chat is accepted:
+    a node takes a live batch only from the connection whose hello named the batch's author."""
+
+    def __init__(self, username: str | None = None) -> None:
+        self._key = Ed25519PrivateKey.generate()
+        self.public_key = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.node_id = node_id_of(self.public_key)
+        self.username = username or "m" + self.node_id[:12]
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data)
+
+    def hello(self, *, join: bool, **fields: Any) -> dict[str, Any]:
+        """A hello from this identity (see ``hello`` for ``fields``)."""
+        return hello(self.node_id, join=join, username=self.username, **fields)
+
+    def data(self, seq: int, *texts: Any, lamport: int | None = None) -> bytes:
+        """Signed bytes of a batch of ``texts``, numbered from ``seq`` (Lamport times too)."""
+        items = [(0.0, 0.0, text) for text in texts]
+        return batch_data(
+            self.public_key, self.username, seq, seq if lamport is None else lamport, items
+        )
+
+    def batch(self, seq: int, *texts: Any, old: bool = False) -> dict[str, Any]:
+        """Our messages ``texts``, numbered from ``seq``, as one signed batch frame."""
+        data = self.data(seq, *texts)
+        return batch_frame(data, self.sign(data), old=old)
 
 
 def nested(depth: int) -> bytes:
@@ -126,13 +176,26 @@ def nested_type_frame(depth: int = 1000) -> bytes:
     return raw_frame(b"\x81" + msgpack.packb("t") + nested(depth))
 
 
-def nested_text_chat(sender: str, depth: int = 1000) -> bytes:
-    """Killer 3 (after a valid hello from ``sender``): a chat whose text is nested ``depth``."""
-    fields = chat(sender, 1, None)
-    del fields["text"]
+def nested_batch_frame(depth: int = 1000) -> bytes:
+    """Killer 3 (after a valid hello): a batch frame whose ``data`` is not bytes but a list
+    nested ``depth`` deep, the rest of the frame well-formed."""
+    fields = batch_frame(b"", b"\x00" * 64)
+    del fields["data"]
     body = bytes([0x80 | (len(fields) + 1)])
-    body += b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in fields.items())
-    return raw_frame(body + msgpack.packb("text") + nested(depth))
+    body += b"".join(
+        msgpack.packb(k) + msgpack.packb(v, use_bin_type=True) for k, v in fields.items()
+    )
+    return raw_frame(body + msgpack.packb("data") + nested(depth))
+
+
+def nested_batch_data(identity: FakeIdentity, depth: int = 1000) -> bytes:
+    """Killer 3 inside the signed bytes (after a valid hello from ``identity``): a live batch
+    frame, flat and correctly signed, whose ``data`` holds a message whose text is a list
+    nested ``depth`` deep."""
+    head = [BATCH_TAG, identity.public_key, identity.username, 1, 1]
+    data = b"\x96" + b"".join(msgpack.packb(v, use_bin_type=True) for v in head)
+    data += b"\x91\x93" + msgpack.packb(0.0) + msgpack.packb(0.0) + nested(depth)
+    return frame(batch_frame(data, identity.sign(data)))
 
 
 def partial_frame(size: int = MAX_FRAME, missing: int = 1) -> bytes:
@@ -213,6 +276,40 @@ def split_frames(data: bytes) -> list[Any]:
         out.append(msgpack.unpackb(data[HEADER.size : HEADER.size + size], raw=False))
         data = data[HEADER.size + size :]
     return out
+
+
+class FrameReader:
+    """The node's frames on one connection, one at a time as they come (from the node: trusted
+    to be shallow)."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self._buffer = b""
+
+    async def next(self) -> Any:
+        """The next frame, or None once the node has closed the connection."""
+        while True:
+            if len(self._buffer) >= HEADER.size:
+                (size,) = HEADER.unpack_from(self._buffer)
+                end = HEADER.size + size
+                if len(self._buffer) >= end:
+                    body, self._buffer = self._buffer[HEADER.size : end], self._buffer[end:]
+                    return msgpack.unpackb(body, raw=False)
+            try:
+                chunk = await self.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                chunk = b""
+            if not chunk:
+                return None
+            self._buffer += chunk
+
+    async def until(self, predicate: Callable[[Any], bool], timeout: float) -> Any:
+        """The first frame from now on that passes ``predicate``; fails after ``timeout``."""
+        with trio.fail_after(timeout):
+            while (received := await self.next()) is not None:
+                if predicate(received):
+                    return received
+        raise AssertionError("the node closed the connection first")
 
 
 # -- many connections ----------------------------------------------------------------------------
@@ -403,15 +500,18 @@ async def _read(stream: trio.SocketStream, pong: bool) -> None:
 class FakeTracker:
     """Holds a tracker address and plays the tracker for one node that joins through it: it
     answers the join with a welcome listing itself (and ``others``), pings every 0.2 s, and
-    sends whatever the test wants, as the tracker would (announcements, chat, farewells)."""
+    sends whatever the test wants, as the tracker would (announcements, farewells; chat with
+    ``say``)."""
 
     def __init__(
         self, port: int, *, username: str = "faketracker", others: Sequence[dict] = ()
     ) -> None:
         self.port = port
         self.room = f"{LOOPBACK}:{port}"  # a room founded at this address
-        self.node_id = fresh_id("tracker")
+        self.identity = FakeIdentity(username)
+        self.node_id = self.identity.node_id
         self.username = username
+        self._said = 0
         self.others = list(others)
         self.victim_hello: dict[str, Any] | None = None
         self.closed = trio.Event()  # the victim closed the connection (or never came)
@@ -464,6 +564,12 @@ class FakeTracker:
     async def joined(self, timeout: float = 10.0) -> None:
         with trio.fail_after(timeout):
             await self._joined.wait()
+
+    async def say(self, text: str) -> bool:
+        """Say ``text`` in the room, as a signed batch from the tracker; False when the node is
+        gone."""
+        self._said += 1
+        return await self.send(self.identity.batch(self._said, text))
 
     async def send(self, payload: Any) -> bool:
         """Send a frame to the node; False when it is gone."""
@@ -527,9 +633,15 @@ class RawProc(Proc):
         super()._record(raw)
 
 
-async def spawn_raw_node(swarm: Swarm, name: str, tracker: str) -> RawProc:
-    """A headless node called ``name`` joining through ``tracker``; does not wait for ready."""
+async def spawn_raw_node(
+    swarm: Swarm, name: str, tracker: str, *, ephemeral: bool = True
+) -> RawProc:
+    """A headless node called ``name`` joining through ``tracker``; does not wait for ready.
+    ``ephemeral``: it keeps nothing on disk (``--ephemeral``, which versions before data dirs
+    lack); otherwise it uses the user's data dir for ``name``, like a user's node."""
     argv = [sys.executable, "-m", "peerchat", "--username", name, "--headless"]
+    if ephemeral:
+        argv.append("--ephemeral")  # nothing of the attacks in the user's data dir
     proc = RawProc(name, [*argv, "--tracker", tracker], swarm.workdir)
     proc.argv += ["--log-file", str(proc.log_path)]
     swarm.procs.append(proc)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from peerchat.chat import ChatLog, Overflow
-from peerchat.protocol import Chat
+from peerchat.chat import Chat, ChatLog, Overflow
 
 
 def chat(sender: str, seq: int, lamport: int | None = None, text: str | None = None) -> Chat:
@@ -207,22 +206,24 @@ def test_holding_exactly_held_back_is_fine() -> None:
     assert seqs(log.receive(chat("bob", 1))) == [1, 2, 3, 4]
 
 
-def test_overflow_when_gap_holds_more_than_held_back() -> None:
+def test_a_gap_holding_more_than_held_back_drops_the_latest_not_the_link() -> None:
     log = fresh(held_back=3)
-    for i in (2, 3, 4):
-        log.receive(chat("bob", i))
-    with pytest.raises(Overflow, match="bob"):
-        log.receive(chat("bob", 5))
+    for i in (2, 3, 4, 5, 6):
+        assert log.receive(chat("bob", i)) == []
+    # 5 and 6 were dropped (to be fetched again): the gap's filling releases up to 4 only.
+    assert seqs(log.receive(chat("bob", 1))) == [1, 2, 3, 4]
+    assert seqs(log.receive(chat("bob", 5))) == [5]
 
 
-def test_overflow_is_per_sender() -> None:
+def test_held_back_is_per_sender() -> None:
     log = fresh(held_back=2)
     log.start_after("carol", 0)
+    for i in (2, 3, 4):
+        log.receive(chat("carol", i))
     for i in (2, 3):
         log.receive(chat("bob", i))
-        log.receive(chat("carol", i))
-    with pytest.raises(Overflow, match="carol"):
-        log.receive(chat("carol", 4))
+    assert seqs(log.receive(chat("bob", 1))) == [1, 2, 3]
+    assert seqs(log.receive(chat("carol", 1))) == [1, 2, 3]
 
 
 def test_duplicate_of_held_message_does_not_overflow() -> None:
@@ -246,26 +247,22 @@ def test_a_lamport_time_that_would_overflow_our_clock_is_refused() -> None:
 # -- sent_after and shown ---------------------------------------------------------------------
 
 
-def test_sent_after_returns_our_messages_above_a_number() -> None:
+def test_numbers_continue_after_a_restart_from_the_given_source() -> None:
+    handed = iter([1001, 1002])
+    log = ChatLog("me", last_seq=37, numbers=lambda: next(handed))
+    assert log.heads() == {"me": 37}
+    assert [log.compose("x", 0.0, 0.0).seq for _ in range(2)] == [1001, 1002]
+    assert log.heads() == {"me": 1002}
+
+
+def test_restore_sets_what_was_shown_and_the_clock() -> None:
     log = ChatLog("me")
-    sent = [log.compose(f"m{i}", 0.0, 0.0) for i in range(5)]
-    assert log.sent_after(2) == (sent[2:], 0)
-    assert log.sent_after(0) == (sent, 0)
-    assert log.sent_after(5) == ([], 0)
-    assert log.sent_after(9) == ([], 0)
-
-
-def test_sent_after_with_nothing_sent() -> None:
-    assert ChatLog("me").sent_after(0) == ([], 0)
-
-
-def test_sent_after_counts_messages_no_longer_kept() -> None:
-    log = ChatLog("me", kept=3)
-    sent = [log.compose(f"m{i}", 0.0, 0.0) for i in range(7)]
-    assert log.sent_after(0) == (sent[4:], 4)
-    assert log.sent_after(2) == (sent[4:], 2)
-    assert log.sent_after(4) == (sent[4:], 0)
-    assert log.sent_after(5) == (sent[5:], 0)
+    log.restore("bob", 12, lamport=80)
+    log.restore("me", 99, lamport=3)  # our own number comes from the counter, not the store
+    assert log.heads() == {"bob": 12, "me": 0}
+    assert log.receive(chat("bob", 12)) == []  # already here
+    assert seqs(log.receive(chat("bob", 13, lamport=1))) == [13]
+    assert log.clock == 82  # 80 restored, then one tick per message received
 
 
 def test_shown_is_none_for_a_sender_never_heard() -> None:

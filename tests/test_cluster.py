@@ -174,25 +174,8 @@ async def test_a_lost_link_comes_back_and_what_was_said_meanwhile_arrives_once()
         nursery.cancel_scope.cancel()
 
 
-async def test_what_a_member_no_longer_keeps_is_skipped_not_waited_for() -> None:
-    async with trio.open_nursery() as nursery:
-        room = Room(nursery, dataclasses.replace(FAST, resend_window=2))
-        await room.add("alice")  # the tracker: the link that breaks is between two members
-        bob, carol = await room.add("bob"), await room.add("carol")
-        await room.fully_connected()
-        await cut(bob, carol)
-        for i in range(5):
-            bob.node.say(f"away {i}")
-        delivered = await bob.wait_for(lambda e: isinstance(e, events.Delivered))
-        assert (delivered.count, delivered.lost) == (2, 3)
-        bob.node.say("after")
-        await carol.wait_for(lambda e: isinstance(e, events.MessageReceived) and e.text == "after")
-        assert carol.messages() == ["away 3", "away 4", "after"]
-        nursery.cancel_scope.cancel()
-
-
 async def test_a_resend_longer_than_the_send_queue_goes_out_paced_and_whole() -> None:
-    config = dataclasses.replace(FAST, send_queue=64, resend_window=1000, resend_batch=50)
+    config = dataclasses.replace(FAST, send_queue=64, resend_batch=50)
     async with trio.open_nursery() as nursery:
         room = Room(nursery, config)
         await room.add("alice")
@@ -203,6 +186,7 @@ async def test_a_resend_longer_than_the_send_queue_goes_out_paced_and_whole() ->
         said = [f"away {i}" for i in range(500)]  # almost eight send queues' worth
         for text in said:
             bob.node.say(text)
+            await trio.sleep(0)  # each its own batch, so each its own frame
         delivered = await bob.wait_for(lambda e: isinstance(e, events.Delivered))
         assert (delivered.count, delivered.lost) == (500, 0)
         await carol.wait_for(

@@ -15,10 +15,23 @@ from trio.testing import lockstep_stream_pair, memory_stream_pair, wait_all_task
 from peerchat import PROTOCOL_VERSION
 from peerchat.config import Config
 from peerchat.connection import Connection
-from peerchat.protocol import Bye, Chat, Hello, Message, Ping, ProtocolViolation, decode, encode
+from peerchat.protocol import (
+    Batch,
+    Bye,
+    Hello,
+    MemberLeft,
+    Message,
+    Ping,
+    ProtocolViolation,
+    Summary,
+    Want,
+    decode,
+    encode,
+)
 from peerchat.wire import HEADER, FrameDecoder, FrameError, ReceiveBudget, encode_frame
 
 TIMEOUT = 5
+SIG = b"\x5a" * 64  # a batch's signature: not checked at this layer
 
 
 def frame(message: Message) -> bytes:
@@ -85,7 +98,14 @@ BAD_INPUT = {
     "unknown-type": (encode_frame({"t": "teleport", "to": "mars"}), False),
     "no-type": (encode_frame({"priority": 3}), False),
     "not-a-map": (raw(msgpack.packb([1, 2, 3])), False),
-    "wrong-shape": (encode_frame({"t": "chat", "sender": 5, "seq": "one"}), False),
+    "wrong-shape": (encode_frame({"t": "want", "author": 5, "after": "one"}), False),
+    "str-for-bytes": (
+        encode_frame({"t": "batch", "data": "text", "sig": SIG, "old": False}),
+        False,
+    ),
+    "bad-head": (encode_frame({"t": "summary", "heads": {"a b": 1}}), False),
+    "nested-head": (encode_frame({"t": "summary", "heads": {"a": [1]}}), False),
+    "removed-type": (encode_frame({"t": "have", "seq": 1}), False),
     "missing-field": (encode_frame({"t": "ping"}), False),
     "negative": (encode_frame({"t": "ping", "priority": -1}), False),
     "int-keys": (raw(msgpack.packb({1: 2})), False),
@@ -168,7 +188,11 @@ async def test_valid_frames_before_bad_one_in_the_same_read_are_delivered() -> N
 
 
 async def test_messages_delivered_in_order_however_split() -> None:
-    messages = [Chat("a", i, i, f"m{i}", 0.0, 0.0) for i in range(1, 30)]
+    # Of several kinds and sizes, bytes and maps among them, so the cuts fall anywhere.
+    messages: list[Message] = []
+    for i in range(1, 30):
+        messages.append(Batch(f"m{i}".encode() * i, SIG, old=i % 2 == 0))
+        messages.append(Want("a", i) if i % 3 else Summary({"a": i, "b": 2 * i}))
     data = b"".join(frame(m) for m in messages)
     ours, theirs = memory_stream_pair()
     conn = Connection(ours, Config(), "alice")
@@ -244,7 +268,7 @@ async def test_queued_frames_written_in_order_in_one_batch() -> None:
     ours, theirs = memory_stream_pair()
     stream = RecordingStream(ours)
     conn = Connection(stream, Config(), "alice")
-    first = [Chat("me", i, i, f"m{i}", 0.0, 0.0) for i in range(1, 6)]
+    first = [Want("me", i) for i in range(1, 6)]
     for message in first:
         conn.send(message)  # queued before the writer runs
     with trio.fail_after(TIMEOUT):
@@ -266,7 +290,7 @@ async def test_finish_drains_the_queue_then_sends_eof() -> None:
     ours, theirs = memory_stream_pair()
     stream = RecordingStream(ours)
     conn = Connection(stream, Config(), "alice")
-    goodbye = [Chat("me", 1, 1, "last words", 0.0, 0.0), Bye("quit")]
+    goodbye = [MemberLeft("me", "last words"), Bye("quit")]
     with trio.fail_after(TIMEOUT):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(conn.run, recorder([]))

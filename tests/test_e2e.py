@@ -408,7 +408,7 @@ HELLO = {
     "tracker": "",
 }
 
-CHAT = {"t": "chat", "sender": "x", "seq": 1, "lamport": 1, "text": "hi", "time": 0.0, "mono": 0.0}
+CHAT = {"t": "want", "author": "x", "after": 0}
 
 # What is sent, and what the node's log line about it says.
 BAD_INPUT = {

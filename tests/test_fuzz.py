@@ -19,8 +19,10 @@ file takes a few seconds.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+import re
 import struct
 from typing import Any
 
@@ -30,8 +32,43 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from peerchat import PROTOCOL_VERSION
-from peerchat.protocol import TAGS, Message, ProtocolViolation, VersionMismatch, decode
-from peerchat.wire import DEFAULT_MAX_FRAME, HEADER, FrameDecoder, FrameError
+from peerchat.membership import Member, valid_username
+from peerchat.protocol import (
+    MAX_BATCH,
+    MAX_HEADS,
+    MAX_ID,
+    MAX_MEMBERS,
+    MAX_REASON,
+    MAX_RECENT,
+    TAGS,
+    Answer,
+    Batch,
+    Beat,
+    Bye,
+    Coordinator,
+    Election,
+    Hello,
+    MemberJoined,
+    MemberLeft,
+    Message,
+    Ping,
+    Pong,
+    Probe,
+    ProtocolViolation,
+    Recent,
+    Redirect,
+    Refuse,
+    Roster,
+    Skip,
+    Summary,
+    VersionMismatch,
+    Want,
+    Welcome,
+    decode,
+    encode,
+)
+from peerchat.safe_text import has_unsafe
+from peerchat.wire import DEFAULT_MAX_FRAME, HEADER, FrameDecoder, FrameError, encode_frame
 
 EXAMPLES = 150
 MAX_MESSAGE = 300  # characters in a refusal: a log line, or a reason sent back
@@ -350,7 +387,21 @@ def wild_values(draw: st.DrawFn) -> Any:
     nested up to 2,000 levels, odd numbers."""
     kind = draw(
         st.sampled_from(
-            ["any", "text", "long-text", "int", "huge-int", "float", "deep", "members", "member"]
+            [
+                "any",
+                "text",
+                "long-text",
+                "int",
+                "huge-int",
+                "float",
+                "deep",
+                "members",
+                "member",
+                "bytes",
+                "long-bytes",
+                "heads",
+                "many-heads",
+            ]
         )
     )
     if kind == "any":
@@ -369,7 +420,44 @@ def wild_values(draw: st.DrawFn) -> Any:
         return deep_object(draw(st.integers(1, 2000)), draw(KINDS), draw(SCALARS))
     if kind == "members":
         return draw(st.lists(member_maps(), max_size=4))
+    if kind == "bytes":
+        return draw(st.binary(max_size=80))
+    if kind == "long-bytes":  # around the limits of Batch.sig and Batch.data
+        size = draw(st.sampled_from([63, 64, 65, MAX_BATCH - 1, MAX_BATCH, MAX_BATCH + 1]))
+        return b"\xa7" * size
+    if kind == "heads":
+        return draw(head_maps())
+    if kind == "many-heads":  # around MAX_HEADS entries, all valid but maybe one too many
+        count = draw(st.integers(MAX_HEADS - 1, MAX_HEADS + 1))
+        return {f"n{i}": i for i in range(count)}
     return draw(member_maps())
+
+
+NODE_ID = re.compile(rf"[0-9A-Za-z_-]{{1,{MAX_ID}}}")
+NODE_IDS = st.from_regex(NODE_ID, fullmatch=True)
+SEQS = st.integers(0, 2**62)
+
+
+@st.composite
+def head_maps(draw: st.DrawFn) -> dict[Any, Any]:
+    """A summary's heads with each key and value valid or wild: the keys a node id, a string
+    that is not one (too long, spaces, control characters), or any key msgpack could carry."""
+    keys = st.one_of(
+        NODE_IDS,
+        NODE_IDS,
+        st.text(max_size=20),
+        st.just("x" * (MAX_ID + 1)),
+        st.just(MARK),
+        KEYS,
+    )
+    values = st.one_of(
+        SEQS,
+        SEQS,
+        st.integers(-(2**64), 2**64),
+        st.sampled_from([-1, 2**62 + 1, True, False, 1.0]),
+        VALUES,
+    )
+    return draw(st.dictionaries(keys, values, max_size=6))
 
 
 _MEMBER_FIELDS = {
@@ -425,45 +513,67 @@ def test_one_bad_field_in_an_otherwise_valid_message_is_a_clean_refusal(tag, dat
     decode_message(frame)
 
 
+_MEMBER = {
+    "node_id": "ab" * 6,
+    "username": "alice",
+    "host": "127.0.0.1",
+    "port": 4000,
+    "priority": 4000,
+    "chat": True,
+}
+# A valid frame of every type that has fields (the others are their tag alone).
+_VALID_FIELDS: dict[str, dict[str, Any]] = {
+    "hello": {
+        "version": PROTOCOL_VERSION,
+        **_MEMBER,
+        "seq": 0,
+        "join": True,
+        "room": "127.0.0.1:5000",
+        "tracker": "",
+    },
+    "welcome": {"members": [_MEMBER], "tracker": _MEMBER["node_id"]},
+    "refuse": {"reason": "no", "retry": True},
+    "joined": {"member": _MEMBER, "joining": True},
+    "left": {"node_id": "ab" * 6, "reason": "quit"},
+    "batch": {"data": b"\x96\xa1x", "sig": b"\x00" * 64, "old": False},
+    "ping": {"priority": 1},
+    "coordinator": {"tracker": "ab" * 6, "priority": 1, "replaces": ""},
+    "bye": {"reason": "quit"},
+    "redirect": {"host": "127.0.0.1", "port": 5000},
+    "roster": {"members": [_MEMBER]},
+    "summary": {"heads": {"ab" * 6: 41, "cd" * 6: 0}},
+    "want": {"author": "ab" * 6, "after": 41},
+    "skip": {"author": "ab" * 6, "seq": 7},
+    "recent": {"count": 50},
+}
+
+
+@fuzz
+@given(head_maps(), st.data())
+def test_wild_heads_among_valid_ones_are_a_message_or_a_clean_refusal(wild, data) -> None:
+    frame = _valid_frame("summary")
+    frame["heads"].update(wild)
+    message = decode_message(frame)
+    if message is not None:  # then every head passed the check
+        assert isinstance(message, Summary)
+        for author, seq in message.heads.items():
+            assert type(author) is str and NODE_ID.fullmatch(author)
+            assert type(seq) is int and 0 <= seq <= 2**62
+    # And the same through the wire (keys msgpack can carry: str and bytes).
+    try:
+        chunks = data.draw(chunked(framed(pack_scalar(frame))))
+    except (ValueError, OverflowError, TypeError):
+        return
+    for decoded in decode_stream(chunks) or []:
+        decode_message(decoded)
+
+
 def _valid_frame(tag: str) -> dict[str, Any]:
-    member = {
-        "node_id": "ab" * 6,
-        "username": "alice",
-        "host": "127.0.0.1",
-        "port": 4000,
-        "priority": 4000,
-        "chat": True,
-    }
-    samples: dict[str, dict[str, Any]] = {
-        "hello": {
-            "version": PROTOCOL_VERSION,
-            **member,
-            "seq": 0,
-            "join": True,
-            "room": "127.0.0.1:5000",
-            "tracker": "",
-        },
-        "welcome": {"members": [member], "tracker": member["node_id"]},
-        "refuse": {"reason": "no", "retry": True},
-        "joined": {"member": member, "joining": True},
-        "left": {"node_id": "ab" * 6, "reason": "quit"},
-        "chat": {
-            "sender": "ab" * 6,
-            "seq": 1,
-            "lamport": 1,
-            "text": "hi",
-            "time": 1.0,
-            "mono": 2.0,
-        },
-        "ping": {"priority": 1},
-        "coordinator": {"tracker": "ab" * 6, "priority": 1, "replaces": ""},
-        "bye": {"reason": "quit"},
-        "redirect": {"host": "127.0.0.1", "port": 5000},
-        "roster": {"members": [member]},
-        "have": {"seq": 41},
-        "skip": {"seq": 7},
-    }
-    return {"t": tag, **samples.get(tag, {})}
+    return {"t": tag, **copy.deepcopy(_VALID_FIELDS.get(tag, {}))}
+
+
+def test_every_type_with_fields_has_a_valid_frame() -> None:
+    assert set(_VALID_FIELDS) == {tag for tag, cls in TAGS.items() if _FIELDS[cls]}
 
 
 @pytest.mark.parametrize("tag", list(TAGS))
@@ -494,7 +604,10 @@ def test_the_version_killer_from_issue_7_is_refused_in_a_few_words() -> None:
 
 
 @pytest.mark.parametrize("depth", [2, 10, 500, 1000, 2000])
-@pytest.mark.parametrize("tag", ["chat", "hello", "welcome", "joined", "left", "bye"])
+@pytest.mark.parametrize(
+    "tag",
+    ["batch", "summary", "want", "skip", "recent", "hello", "welcome", "joined", "left", "bye"],
+)
 def test_deep_values_in_any_field_are_a_clean_refusal(depth: int, tag: str) -> None:
     for name in _FIELDS[TAGS[tag]]:
         for kinds in (["list"], ["map"], ["list", "map"]):
@@ -509,5 +622,89 @@ def test_deep_values_in_any_field_are_a_clean_refusal(depth: int, tag: str) -> N
 @pytest.mark.parametrize("depth", [10, 1000, 2000])
 def test_a_deep_message_type_is_a_clean_refusal(depth: int) -> None:
     with pytest.raises(ProtocolViolation) as refused:
-        decode({"t": deep_object(depth, ["list"], "chat")})
+        decode({"t": deep_object(depth, ["list"], "batch")})
     assert_clean_refusal(refused.value)
+
+
+# -- valid messages ---------------------------------------------------------------------------
+
+USERNAMES = st.text(min_size=1, max_size=32).filter(valid_username)
+HOSTS = st.one_of(
+    st.ip_addresses().map(str),
+    st.sampled_from(["localhost", "example.org", "node-7.lan", "h."]),
+)
+PORTS = st.integers(0, 65535)
+PRIORITIES = st.integers(0, 2**62)
+REASONS = st.text(max_size=MAX_REASON).filter(lambda text: not has_unsafe(text))
+ROOMS = st.one_of(st.just(""), st.sampled_from(["127.0.0.1:5000", "[::1]:1", "example.org:65535"]))
+MEMBERS = st.builds(Member, NODE_IDS, USERNAMES, HOSTS, PORTS, PRIORITIES, st.booleans())
+MEMBER_LISTS = st.lists(MEMBERS, max_size=5).map(tuple)
+
+# A valid message of every type, its fields anywhere in their range.
+VALID_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
+    Hello: st.builds(
+        Hello,
+        st.just(PROTOCOL_VERSION),
+        NODE_IDS,
+        USERNAMES,
+        HOSTS,
+        PORTS,
+        PRIORITIES,
+        st.booleans(),
+        SEQS,
+        st.booleans(),
+        ROOMS,
+        st.just("") | NODE_IDS,
+    ),
+    Welcome: st.builds(Welcome, MEMBER_LISTS, NODE_IDS),
+    Refuse: st.builds(Refuse, REASONS, st.booleans()),
+    MemberJoined: st.builds(MemberJoined, MEMBERS, st.booleans()),
+    MemberLeft: st.builds(MemberLeft, NODE_IDS, REASONS),
+    Batch: st.builds(Batch, st.binary(max_size=2048), st.binary(max_size=64), st.booleans()),
+    Ping: st.builds(Ping, PRIORITIES),
+    Pong: st.just(Pong()),
+    Election: st.just(Election()),
+    Answer: st.just(Answer()),
+    Coordinator: st.builds(Coordinator, NODE_IDS, PRIORITIES, st.just("") | NODE_IDS),
+    Bye: st.builds(Bye, REASONS),
+    Redirect: st.builds(Redirect, HOSTS, PORTS),
+    Roster: st.builds(Roster, MEMBER_LISTS),
+    Summary: st.builds(Summary, st.dictionaries(NODE_IDS, SEQS, max_size=20)),
+    Want: st.builds(Want, NODE_IDS, SEQS),
+    Skip: st.builds(Skip, NODE_IDS, SEQS),
+    Recent: st.builds(Recent, st.integers(0, MAX_RECENT)),
+    Probe: st.just(Probe()),
+    Beat: st.just(Beat()),
+}
+
+
+def test_every_message_type_has_a_valid_strategy() -> None:
+    assert set(VALID_MESSAGES) == set(TAGS.values())
+
+
+@fuzz
+@given(st.sampled_from(sorted(TAGS)).flatmap(lambda tag: VALID_MESSAGES[TAGS[tag]]), st.data())
+def test_any_valid_message_survives_the_wire_in_any_pieces(message: Message, data) -> None:
+    frames = decode_stream(data.draw(chunked(encode_frame(encode(message)))))
+    assert frames is not None and len(frames) == 1
+    assert decode(frames[0]) == message
+
+
+@fuzz
+@given(st.lists(st.sampled_from(sorted(TAGS)), min_size=1, max_size=8), st.data())
+def test_a_stream_of_valid_messages_comes_out_whole_and_in_order(tags: list[str], data) -> None:
+    messages = [data.draw(VALID_MESSAGES[TAGS[tag]]) for tag in tags]
+    stream = b"".join(encode_frame(encode(message)) for message in messages)
+    frames = decode_stream(data.draw(chunked(stream)))
+    assert frames is not None
+    assert [decode(frame) for frame in frames] == messages
+
+
+def test_the_largest_summary_and_member_list_fit_their_limits() -> None:
+    # The limits are inclusive, and a full summary fits a default frame.
+    heads = {f"{i:0{MAX_ID}d}": 2**62 for i in range(MAX_HEADS)}
+    frame = encode_frame(encode(Summary(heads)))
+    assert len(frame) <= DEFAULT_MAX_FRAME
+    assert [decode(f) for f in decode_stream([frame]) or []] == [Summary(heads)]
+    members = tuple(Member(f"{i}", "u", "h", 1, 1) for i in range(MAX_MEMBERS))
+    assert decode(encode(Welcome(members, "0"))) == Welcome(members, "0")

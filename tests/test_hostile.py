@@ -16,17 +16,24 @@ from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
+import msgpack
 import pytest
 import trio
 from attacks import (
+    FakeIdentity,
     FakeTracker,
+    FrameReader,
     RawProc,
+    batch_data,
+    batch_frame,
     connect,
     fd_count,
     fresh_id,
     hwm_kib,
-    nested_text_chat,
+    nested_batch_data,
+    nested_batch_frame,
     nested_type_frame,
+    node_id_of,
     open_flood,
     partial_frame,
     poke,
@@ -36,7 +43,6 @@ from attacks import (
     split_frames,
     sustain_flood,
 )
-from attacks import chat as chat_frame
 from attacks import frame as frame_of
 from attacks import hello as hello_frame
 from attacks import long_version_hello as version_hello
@@ -202,21 +208,33 @@ async def test_a_type_nested_1000_deep_before_the_hello_is_refused(swarm: Swarm)
     assert_log_lines_short(target)
 
 
-async def test_a_chat_nested_1000_deep_after_a_valid_hello_ends_that_connection(
-    swarm: Swarm,
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param("frame", id="in-the-frame"),
+        pytest.param("data", id="in-the-signed-bytes"),
+    ],
+)
+async def test_a_batch_nested_1000_deep_after_a_valid_hello_ends_that_connection(
+    swarm: Swarm, where: str
 ) -> None:
+    """The frame itself holds a list nested 1,000 deep where the batch's bytes go, or the
+    batch's signed bytes (flat in the frame, correctly signed) hold a text nested 1,000 deep."""
     target, friend = await two_members(swarm)
-    hello = hello_frame(join=True)
+    mallory = FakeIdentity()
+    hello = mallory.hello(join=True)
     stream = await connect(swarm.tracker_port)
     await stream.send_all(frame_of(hello))
-    await target.wait_for(event="peer_joined", node_id=hello["node_id"])
-    await stream.send_all(nested_text_chat(hello["node_id"], 1000))
+    await target.wait_for(event="peer_joined", node_id=mallory.node_id)
+    killer = nested_batch_frame(1000) if where == "frame" else nested_batch_data(mallory, 1000)
+    await stream.send_all(killer)
     _, closed = await read_until_closed(stream, timeout=5)
     await stream.aclose()
-    assert closed, "the node keeps a peer that sent a 1,000-deep chat"
-    left = await target.wait_for(event="peer_left", node_id=hello["node_id"])
+    assert closed, f"the node keeps a peer that sent a batch nested 1,000 deep ({where})"
+    left = await target.wait_for(event="peer_left", node_id=mallory.node_id)
     assert len(left["reason"]) < 300 and "[[" not in left["reason"], left
     await assert_unharmed(target, friend)
+    assert not target.find(event="message", from_id=mallory.node_id), target.describe()
     assert_log_lines_short(target)
 
 
@@ -238,17 +256,83 @@ async def test_a_host_with_a_newline_and_a_bell_is_refused(swarm: Swarm) -> None
 
 async def test_chat_text_with_separators_and_bidi_is_escaped_in_json(swarm: Swarm) -> None:
     target, friend = await two_members(swarm)
-    hello = hello_frame(join=True)
+    mallory = FakeIdentity()
     text = "one\u2028two\u2029three\u0085four \u202eevil\u200f end"
     stream = await connect(swarm.tracker_port)
-    await stream.send_all(frame_of(hello) + frame_of(chat_frame(hello["node_id"], 1, text)))
-    shown = await target.wait_for(event="message", from_id=hello["node_id"])
+    await stream.send_all(frame_of(mallory.hello(join=True)) + frame_of(mallory.batch(1, text)))
+    shown = await target.wait_for(event="message", from_id=mallory.node_id)
     await stream.aclose()
     assert shown["text"] == text, "the text arrives whole, only escaped"
     assert_no_raw_unsafe(target)
-    (line,) = [raw for raw in target.raw_lines if hello["node_id"].encode() + b":1" in raw]
+    (line,) = [raw for raw in target.raw_lines if mallory.node_id.encode() + b":1" in raw]
     assert b"\\u2028" in line and b"\\u0085" in line and b"\\u202e" in line, line
     await assert_unharmed(target, friend)
+
+
+FORGED = "forged line"
+
+
+def forged_batch(how: str, mallory: FakeIdentity, real: dict | None) -> dict:
+    """An old batch (as if handed on from a store) whose author's signature does not hold:
+    signed with mallory's key in the name of another key, altered by one byte after signing,
+    or a real member's batch (``real``, as the target handed it on) renumbered to come next
+    and given new text under its old signature."""
+    if how == "real-member":
+        assert real is not None
+        _, key, username, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
+        data = batch_data(key, username, first + len(items), lamport + len(items), [(0, 0, FORGED)])
+        return batch_frame(data, real["sig"], old=True)
+    other = FakeIdentity()
+    data = other.data(1, FORGED)
+    if how == "signed-by-another-key":
+        return batch_frame(data, mallory.sign(data), old=True)
+    sig = other.sign(data)
+    altered = data.replace(FORGED.encode(), FORGED.replace("l", "L", 1).encode())
+    assert altered != data and len(altered) == len(data)
+    return batch_frame(altered, sig, old=True)
+
+
+@pytest.mark.parametrize("how", ["signed-by-another-key", "altered-after-signing", "real-member"])
+async def test_a_forged_relayed_batch_is_refused(swarm: Swarm, how: str) -> None:
+    """A member (a valid hello, and its own chat shows) hands on a batch whose signature is not
+    its author's: the target shows none of it, drops that member, and the room goes on."""
+    target, friend = await two_members(swarm)
+    mallory = FakeIdentity()
+    stream = await connect(swarm.tracker_port)
+    reader = FrameReader(stream)
+    await stream.send_all(frame_of(mallory.hello(join=True)))
+    await target.wait_for(event="peer_joined", node_id=mallory.node_id)
+    await stream.send_all(frame_of(mallory.batch(1, "mallory's own line")))
+    await target.wait_for(event="message", from_id=mallory.node_id, text="mallory's own line")
+    real = None
+    if how == "real-member":
+        # The real thing first: friend's batch, as the target hands it on when asked.
+        await friend.send("friend's real line")
+        await target.wait_for(event="message", from_id=friend.node_id, text="friend's real line")
+        await stream.send_all(frame_of({"t": "want", "author": friend.node_id, "after": 0}))
+
+        def friends_batch(received: dict) -> bool:
+            if received.get("t") != "batch" or received.get("old") is not True:
+                return False
+            return node_id_of(msgpack.unpackb(received["data"], raw=False)[1]) == friend.node_id
+
+        real = await reader.until(friends_batch, timeout=10)
+    forged = forged_batch(how, mallory, real)
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        await stream.send_all(frame_of(forged))
+    _, closed = await read_until_closed(stream, timeout=5)
+    await stream.aclose()
+    assert closed, f"the node keeps a member that handed on a forged batch ({how})"
+    left = await target.wait_for(event="peer_left", node_id=mallory.node_id)
+    assert "sign" in left["reason"], left
+    line = await wait_log_quiet(target, f"closing connection to {mallory.username}@")
+    assert "sign" in line, line
+    await assert_unharmed(target, friend)  # a barrier: the forged line would have shown by now
+    for proc in (target, friend):
+        assert not [e for e in proc.find(event="message") if FORGED in e["text"].lower()], (
+            proc.describe()
+        )
+    assert_log_lines_short(target)
 
 
 EVIL = member_map(fresh_id(), "\u202eevil")
@@ -287,7 +371,7 @@ async def test_names_and_reasons_from_a_hostile_tracker_never_reach_the_output_r
     for payload in frames:
         await tracker.send(payload)
     # A barrier: the tracker's next chat line shows, or the newbie has dropped the tracker.
-    await tracker.send(chat_frame(tracker.node_id, 1, "barrier"))
+    await tracker.say("barrier")
     with trio.move_on_after(10) as waited:
         async with trio.open_nursery() as first:
 

@@ -5,24 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 
 from peerchat import PROTOCOL_VERSION
 from peerchat.membership import Member
 from peerchat.protocol import (
+    MAX_BATCH,
+    MAX_HEADS,
     MAX_ID,
     MAX_MEMBERS,
     MAX_NAME,
     MAX_REASON,
-    MAX_TEXT,
+    MAX_RECENT,
     TAGS,
     Answer,
+    Batch,
     Beat,
     Bye,
-    Chat,
     Coordinator,
     Election,
-    Have,
     Hello,
     MemberJoined,
     MemberLeft,
@@ -30,19 +32,24 @@ from peerchat.protocol import (
     Pong,
     Probe,
     ProtocolViolation,
+    Recent,
     Redirect,
     Refuse,
     Roster,
     Skip,
+    Summary,
     VersionMismatch,
+    Want,
     Welcome,
     decode,
     encode,
 )
-from peerchat.wire import FrameDecoder, FrameError, encode_frame
+from peerchat.wire import HEADER, FrameDecoder, FrameError, encode_frame
 
 ALICE = Member("a" * 16, "alice", "127.0.0.1", 4000, 4000)
 BOB = Member("b" * 16, "bob", "10.0.0.2", 4001, 7, chat=False)
+MAX_SIG = 64  # Batch.sig: an Ed25519 signature
+ALL_BYTES = bytes(range(256))  # bin on the wire: every byte value comes back as it went
 
 SAMPLES = {
     Hello: Hello(
@@ -52,7 +59,7 @@ SAMPLES = {
     Refuse: Refuse("protocol version 9 is not supported"),
     MemberJoined: MemberJoined(BOB, joining=True),
     MemberLeft: MemberLeft(BOB.node_id, "quit"),
-    Chat: Chat(ALICE.node_id, 3, 17, "hello ☃", 1_700_000_000.25, 12.5),
+    Batch: Batch(ALL_BYTES, b"\xff" * MAX_SIG, old=True),
     Ping: Ping(4000),
     Pong: Pong(),
     Election: Election(),
@@ -61,9 +68,11 @@ SAMPLES = {
     Bye: Bye("quit"),
     Redirect: Redirect("10.0.0.1", 5000),
     Roster: Roster((ALICE, BOB)),
-    Have: Have(41),
+    Summary: Summary({ALICE.node_id: 41, BOB.node_id: 0, "c-_9Z": 2**62}),
+    Want: Want(ALICE.node_id, 41),
+    Recent: Recent(50),
     Probe: Probe(),
-    Skip: Skip(7),
+    Skip: Skip(BOB.node_id, 7),
     Beat: Beat(),
 }
 
@@ -110,10 +119,52 @@ def test_welcome_with_no_members() -> None:
     assert decode(over_the_wire(encode(message))) == message
 
 
-def test_integer_time_accepted_as_float() -> None:
-    decoded = decode(with_(Chat, time=5, mono=0))
-    assert isinstance(decoded, Chat)
-    assert decoded.time == 5.0 and isinstance(decoded.time, float)
+def test_batch_bytes_come_back_as_bytes() -> None:
+    # msgpack bin, not str: any byte value, none of it read as text.
+    decoded = decode(over_the_wire(encode(Batch(ALL_BYTES, b"", old=False))))
+    assert isinstance(decoded, Batch)
+    assert type(decoded.data) is bytes and decoded.data == ALL_BYTES
+    assert decoded.sig == b"" and decoded.old is False
+
+
+def test_summary_heads_come_back_as_a_map() -> None:
+    decoded = decode(over_the_wire(encode(SAMPLES[Summary])))
+    assert isinstance(decoded, Summary)
+    assert type(decoded.heads) is dict
+    assert decoded.heads == {ALICE.node_id: 41, BOB.node_id: 0, "c-_9Z": 2**62}
+
+
+def test_summary_with_no_heads() -> None:
+    message = Summary({})
+    assert decode(over_the_wire(encode(message))) == message
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {
+            "t": "chat",
+            "sender": "a",
+            "seq": 1,
+            "lamport": 1,
+            "text": "hi",
+            "time": 0.0,
+            "mono": 0.0,
+        },
+        {"t": "have", "seq": 41},
+    ],
+    ids=["chat", "have"],
+)
+def test_messages_of_earlier_versions_are_unknown(frame: dict[str, Any]) -> None:
+    # Chat travels in a signed batch now, and Have gave way to Summary and Want.
+    with pytest.raises(ProtocolViolation, match="unknown message type"):
+        decode(frame)
+
+
+def test_a_skip_without_its_author_is_refused() -> None:
+    # Version 2's skip had only a seq.
+    with pytest.raises(ProtocolViolation, match="author"):
+        decode({"t": "skip", "seq": 7})
 
 
 def test_extra_keys_are_ignored() -> None:
@@ -156,31 +207,57 @@ def test_missing_each_field(cls: type) -> None:
     [
         # bool where int
         (Ping, "priority", True),
-        (Chat, "seq", False),
+        (Want, "after", False),
+        (Skip, "seq", True),
+        (Recent, "count", True),
         (Hello, "port", True),
         # str where int
         (Ping, "priority", "4000"),
-        (Chat, "lamport", "1"),
+        (Want, "after", "1"),
+        (Skip, "seq", "7"),
         # float where int
-        (Chat, "seq", 1.0),
+        (Want, "after", 1.0),
+        (Recent, "count", 50.0),
         # int where str
-        (Chat, "text", 42),
+        (Want, "author", 42),
+        (Skip, "author", 0),
         (Coordinator, "tracker", 7),
         (MemberLeft, "reason", 0),
         # bytes where str
-        (Chat, "sender", b"alice"),
+        (Want, "author", b"alice"),
+        (Skip, "author", b"b" * 16),
+        # str where bytes
+        (Batch, "data", "signed bytes"),
+        (Batch, "sig", "f" * MAX_SIG),
+        # other scalars where bytes
+        (Batch, "data", 0),
+        (Batch, "data", True),
+        (Batch, "sig", 1.5),
+        (Batch, "data", msgpack.ExtType(1, b"data")),
         # int where bool
         (Hello, "chat", 1),
         (Hello, "join", 0),
-        # bool and str where float
-        (Chat, "time", True),
-        (Chat, "mono", "12.5"),
+        (Batch, "old", 1),
+        (Batch, "old", 0),
+        # str and bytes where bool
+        (Batch, "old", "false"),
+        (Refuse, "retry", b"\x01"),
+        # a list or a str where the map of heads
+        (Summary, "heads", [[ALICE.node_id, 1]]),
+        (Summary, "heads", ALICE.node_id),
+        (Summary, "heads", 3),
         # nil anywhere
-        (Chat, "text", None),
+        (Want, "author", None),
         (Ping, "priority", None),
+        (Batch, "data", None),
+        (Batch, "old", None),
+        (Summary, "heads", None),
         # containers where scalars
-        (Chat, "text", ["a"]),
+        (Want, "author", ["a"]),
         (Ping, "priority", {"n": 1}),
+        (Recent, "count", [50]),
+        (Batch, "data", [1, 2, 3]),
+        (Batch, "sig", {"sig": b"x"}),
     ],
 )
 def test_wrong_field_type(cls: type, field: str, value: object) -> None:
@@ -190,7 +267,13 @@ def test_wrong_field_type(cls: type, field: str, value: object) -> None:
 
 @pytest.mark.parametrize(
     ("cls", "field"),
-    [(Ping, "priority"), (Chat, "seq"), (Chat, "lamport"), (Coordinator, "priority")],
+    [
+        (Ping, "priority"),
+        (Want, "after"),
+        (Skip, "seq"),
+        (Recent, "count"),
+        (Coordinator, "priority"),
+    ],
 )
 def test_negative_int(cls: type, field: str) -> None:
     with pytest.raises(ProtocolViolation):
@@ -202,8 +285,10 @@ def test_negative_int(cls: type, field: str) -> None:
     [
         (Hello, "port", 65536),
         (Hello, "priority", 2**62 + 1),
-        (Chat, "seq", 2**63),
-        (Chat, "lamport", 2**64 - 1),
+        (Want, "after", 2**63),
+        (Skip, "seq", 2**64 - 1),
+        (Recent, "count", MAX_RECENT + 1),
+        (Recent, "count", 2**62),
     ],
 )
 def test_int_over_limit(cls: type, field: str, value: int) -> None:
@@ -214,7 +299,10 @@ def test_int_over_limit(cls: type, field: str, value: int) -> None:
 def test_int_limits_are_inclusive() -> None:
     assert decode(with_(Hello, port=65535)).port == 65535
     assert decode(with_(Hello, port=0)).port == 0
-    assert decode(with_(Chat, seq=2**62)).seq == 2**62
+    assert decode(with_(Want, after=2**62)).after == 2**62
+    assert decode(with_(Skip, seq=2**62)).seq == 2**62
+    assert decode(with_(Recent, count=MAX_RECENT)).count == MAX_RECENT
+    assert decode(with_(Recent, count=0)).count == 0
 
 
 @pytest.mark.parametrize(
@@ -222,8 +310,8 @@ def test_int_limits_are_inclusive() -> None:
     [
         (Hello, "username", MAX_NAME),
         (Hello, "node_id", MAX_ID),
-        (Chat, "text", MAX_TEXT),
-        (Chat, "sender", MAX_ID),
+        (Want, "author", MAX_ID),
+        (Skip, "author", MAX_ID),
         (MemberLeft, "reason", MAX_REASON),
         (Bye, "reason", MAX_REASON),
         (Refuse, "reason", MAX_REASON),
@@ -233,6 +321,19 @@ def test_string_limits(cls: type, field: str, limit: int) -> None:
     assert getattr(decode(with_(cls, **{field: "x" * limit})), field) == "x" * limit
     with pytest.raises(ProtocolViolation, match=f"{cls.__name__}.{field}"):
         decode(with_(cls, **{field: "x" * (limit + 1)}))
+
+
+@pytest.mark.parametrize(("field", "limit"), [("data", MAX_BATCH), ("sig", MAX_SIG)])
+def test_bytes_limits(field: str, limit: int) -> None:
+    # Checked on the decoded map: a batch of MAX_BATCH bytes and the rest of its frame would
+    # not fit a frame of the default size.
+    assert getattr(decode(with_(Batch, **{field: b"\x00" * limit})), field) == b"\x00" * limit
+    with pytest.raises(ProtocolViolation, match=f"Batch.{field}"):
+        decode(with_(Batch, **{field: b"\x00" * (limit + 1)}))
+
+
+def test_empty_bytes_pass() -> None:
+    assert decode(with_(Batch, data=b"", sig=b"")) == Batch(b"", b"", old=True)
 
 
 def test_overlong_username_in_multibyte_characters() -> None:
@@ -301,6 +402,92 @@ def test_too_many_members() -> None:
     frame = with_(Welcome, members=[member_map()] * (MAX_MEMBERS + 1))
     with pytest.raises(ProtocolViolation):
         decode(frame)
+
+
+# -- summaries --------------------------------------------------------------------------------
+
+
+def heads_frame(heads: object) -> dict[str, Any]:
+    return with_(Summary, heads=heads)
+
+
+@pytest.mark.parametrize(
+    "author",
+    ["a b", "x\n", "é", "", "a/b", "\u202eevil", "x" * (MAX_ID + 1), b"a" * 16, None, 7, True, 1.5],
+    ids=[
+        "space",
+        "newline",
+        "non-ascii",
+        "empty",
+        "slash",
+        "bidi",
+        "long",
+        "bytes",
+        "nil",
+        "int",
+        "bool",
+        "float",
+    ],
+)
+def test_summary_with_an_author_that_is_not_a_node_id(author: object) -> None:
+    # Keys that msgpack could not bring (nil, numbers: strict_map_key) are checked all the same.
+    with pytest.raises(ProtocolViolation, match="Summary.heads"):
+        decode(heads_frame({ALICE.node_id: 1, author: 2}))
+
+
+def test_summary_author_of_max_id_characters_passes() -> None:
+    author = "x" * MAX_ID
+    assert decode(heads_frame({author: 1})).heads == {author: 1}
+
+
+@pytest.mark.parametrize(
+    "seq",
+    [-1, 2**62 + 1, 2**63, 2**64 - 1, 1.0, 1.5, True, False, "1", b"1", None],
+)
+def test_summary_with_a_seq_that_is_not_an_int_in_range(seq: object) -> None:
+    with pytest.raises(ProtocolViolation, match="Summary.heads"):
+        decode(heads_frame({ALICE.node_id: 1, BOB.node_id: seq}))
+
+
+def test_summary_seq_limits_are_inclusive() -> None:
+    heads = {ALICE.node_id: 0, BOB.node_id: 2**62}
+    assert decode(over_the_wire(heads_frame(heads))).heads == heads
+
+
+@pytest.mark.parametrize(
+    "seq",
+    [[1], {"seq": 1}, [[1]], {ALICE.node_id: {BOB.node_id: 1}}, []],
+    ids=["list", "map", "list-in-list", "map-in-map", "empty-list"],
+)
+def test_summary_with_nested_values(seq: object) -> None:
+    frame = heads_frame({ALICE.node_id: seq})
+    with pytest.raises(ProtocolViolation, match="Summary.heads"):
+        decode(frame)
+    # Off the wire: refused by the frame decoder's depth limit or by the heads check.
+    with pytest.raises(FrameError):
+        decode(over_the_wire(frame))
+
+
+def test_summary_with_an_int_key_is_refused_by_the_frame_decoder() -> None:
+    body = msgpack.packb({"t": "summary", "heads": {7: 1}}, use_bin_type=True)
+    decoder = FrameDecoder()
+    decoder.feed(HEADER.pack(len(body)) + body)
+    with pytest.raises(FrameError):
+        list(decoder.frames())
+
+
+def test_summary_heads_limit() -> None:
+    heads = {f"n{i}": i for i in range(MAX_HEADS)}
+    assert decode(over_the_wire(heads_frame(heads))).heads == heads
+    heads["one-more"] = 1
+    with pytest.raises(ProtocolViolation, match="Summary.heads"):
+        decode(over_the_wire(heads_frame(heads)))
+
+
+def test_too_many_heads_is_refused_before_they_are_checked() -> None:
+    # Entries that would each fail are not looked at when there are too many of them.
+    with pytest.raises(ProtocolViolation, match=f"at most {MAX_HEADS}"):
+        decode(heads_frame({f"bad key {i}": -1 for i in range(MAX_HEADS + 1)}))
 
 
 # -- version ----------------------------------------------------------------------------------
@@ -373,7 +560,9 @@ def test_usernames_in_member_lists_get_the_hellos_check(name: str) -> None:
 def test_node_ids_are_plain_tokens(node_id: str) -> None:
     for frame in (
         with_(Hello, node_id=node_id),
-        with_(Chat, sender=node_id),
+        with_(Want, author=node_id),
+        with_(Skip, author=node_id),
+        with_(Summary, heads={node_id: 1}),
         with_(MemberLeft, node_id=node_id),
         with_(Coordinator, tracker=node_id),
     ):

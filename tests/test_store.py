@@ -1,27 +1,45 @@
-"""peerchat.store: duplicates, holdings and high-water marks, history order, retention, WAL."""
+"""peerchat.store: batch rows written at flush, duplicates, heads, paging by author, the room's
+recent messages, retention, WAL and reopening."""
 
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from peerchat.protocol import Chat
-from peerchat.store import FILE, MAX_AGE_S, MAX_COUNT, MEMORY, Record, Store
+from peerchat.batch import Batch, seal
+from peerchat.chat import Chat
+from peerchat.identity import Identity
+from peerchat.store import FILE, MEMORY, Store
 
 NOW = 1_800_000_000.0
 DAY = 24 * 3600.0
+ANN = Identity.generate()
+BOB = Identity.generate()
 
 
-def rec(author: str, seq: int, lamport: int | None = None, time: float = NOW) -> Record:
-    return Record(author, seq, seq if lamport is None else lamport, time, f"{author}{seq}", b"")
+def batch(who: Identity, first: int, count: int, lamport: int, name: str = "ann") -> Batch:
+    """``who``'s messages ``first`` to ``first + count - 1``, the first at Lamport ``lamport``."""
+    said = [
+        Chat(who.node_id, first + i, lamport + i, f"{first + i}", NOW, 0.0) for i in range(count)
+    ]
+    return seal(who, name, said)
 
 
-def keys(records: list[Record]) -> list[tuple[str, int]]:
-    return [(r.author, r.seq) for r in records]
+def spans(batches: list[Batch]) -> list[tuple[str, int, int]]:
+    return [(b.author, b.first, b.last) for b in batches]
+
+
+def rows_on_disk(folder: Path) -> int:
+    """Rows as another connection sees them: only what was committed."""
+    db = sqlite3.connect(folder / FILE)
+    try:
+        return db.execute("SELECT count(*) FROM batches").fetchone()[0]
+    finally:
+        db.close()
 
 
 @pytest.fixture(params=["file", "memory"])
@@ -30,156 +48,272 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield s
 
 
-def test_duplicates_are_ignored_and_only_new_ones_returned(store: Store) -> None:
-    assert keys(store.add_many([rec("a", 1), rec("a", 2), rec("a", 2)], NOW)) == [
-        ("a", 1),
-        ("a", 2),
-    ]
-    assert keys(store.add_many([rec("a", 2), rec("b", 1), rec("a", 3)], NOW)) == [
-        ("b", 1),
-        ("a", 3),
-    ]
-    assert store.add_many([rec("a", 1), rec("b", 1)], NOW) == []
-    assert len(store) == 4
+# -- writing -----------------------------------------------------------------------------------
 
 
-def test_a_record_round_trips(store: Store) -> None:
-    r = Record("alice", 7, 42, 1234.5, "héllo ✓", b"\x00sig\xff")
-    store.add_many([r], NOW)
-    assert store.get_range("alice", 0, 10) == [r]
-    assert Record.of(Chat("alice", 7, 42, "héllo ✓", 1234.5, 9.0), b"\x00sig\xff") == r
+def test_add_is_written_only_at_flush(tmp_path: Path) -> None:
+    with Store(tmp_path) as s:
+        s.add(batch(ANN, 1, 2, 1), NOW)
+        s.add(batch(ANN, 3, 1, 3), NOW)
+        assert rows_on_disk(tmp_path) == 0
+        assert s.flush() == 2
+        assert rows_on_disk(tmp_path) == 2
+        assert s.flush() == 0
 
 
-def test_high_water_stops_at_the_first_gap(store: Store) -> None:
-    store.add_many([rec("a", n) for n in (1, 2, 3, 5, 6, 9)] + [rec("b", 4), rec("b", 5)], NOW)
-    assert store.high_water() == {"a": 3, "b": 5}  # b's run starts at its first kept, 4
-    assert store.have("a") == ((1, 3), (5, 6), (9, 9))
-    store.add_many([rec("a", 4)], NOW)
-    assert store.high_water()["a"] == 6
-    assert store.have("a") == ((1, 6), (9, 9))
-    assert store.have("nobody") == ()
+READS: dict[str, tuple[Callable[[Store], Any], Any]] = {
+    "count": (lambda s: s.count(), 3),
+    "has": (lambda s: s.has(ANN.node_id, 1), True),
+    "after": (lambda s: spans(s.after(ANN.node_id, 0, 10)), [(ANN.node_id, 1, 3)]),
+    "recent": (lambda s: spans(s.recent(10)), [(ANN.node_id, 1, 3)]),
+    "heads": (lambda s: s.heads(), {ANN.node_id: ("ann", 3, 3)}),
+}
 
 
-def test_get_range_reads_in_order_within_bounds(store: Store) -> None:
-    store.add_many([rec("a", n) for n in (5, 1, 3, 2, 8, 4)] + [rec("b", 3)], NOW)
-    assert [r.seq for r in store.get_range("a", 1, 3)] == [2, 3, 4]
-    assert [r.seq for r in store.get_range("a", 3, 10, upto=5)] == [4, 5]
-    assert [r.seq for r in store.get_range("a", 5, 10)] == [8]
-    assert store.get_range("a", 8, 10) == []
+@pytest.mark.parametrize("read", READS.values(), ids=READS.keys())
+def test_reads_flush_first(store: Store, read: tuple[Callable[[Store], Any], Any]) -> None:
+    query, expected = read
+    store.add(batch(ANN, 1, 3, 1), NOW)
+    assert query(store) == expected
+    assert store.flush() == 0  # the read wrote it already
 
 
-def test_recent_is_the_last_n_in_room_order_oldest_first(store: Store) -> None:
-    # Lamport time first, then author, then seq: the same order on every member.
-    store.add_many([rec("b", 1, 5), rec("a", 1, 5), rec("a", 2, 9), rec("c", 1, 2)], NOW)
-    store.add_many([rec("b", 2, 7)], NOW)
-    assert keys(store.recent(10)) == [("c", 1), ("a", 1), ("b", 1), ("b", 2), ("a", 2)]
-    assert keys(store.recent(2)) == [("b", 2), ("a", 2)]
-    assert store.recent(0) == []
+def test_an_empty_store_reads_empty(store: Store) -> None:
+    assert store.count() == 0
+    assert not store.has(ANN.node_id, 1)
+    assert store.heads() == {}
+    assert store.after(ANN.node_id, 0, 10) == []
+    assert store.recent(10) == []
 
 
-def test_prune_by_count_keeps_the_newest_and_raises_the_floor(store: Store) -> None:
-    store.add_many([rec("a", n, lamport=2 * n) for n in range(1, 11)], NOW)
-    store.add_many([rec("b", n, lamport=2 * n + 1) for n in range(1, 11)], NOW)
-    assert store.prune(NOW, max_count=5) == 15
-    assert keys(store.recent(100)) == [("b", 8), ("a", 9), ("b", 9), ("a", 10), ("b", 10)]
-    assert (store.floor("a"), store.floor("b")) == (8, 7)
-    # After pruning, the high-water mark counts from the first kept, and the floor says why.
-    assert store.high_water() == {"a": 10, "b": 10}
-    assert store.holdings()["a"].floor == 8
-    assert store.holdings()["a"].ranges == ((9, 10),)
+def test_duplicates_are_ignored(store: Store) -> None:
+    b = batch(ANN, 1, 3, 1)
+    store.add(b, NOW)
+    store.add(b, NOW)  # in the same flush
+    store.flush()
+    store.add(b, NOW + 1)  # and in a later one
+    store.add(batch(BOB, 1, 2, 1), NOW)
+    assert store.count() == 5
+    assert spans(store.after(ANN.node_id, 0, 100)) == [(ANN.node_id, 1, 3)]
 
 
-def test_a_pruned_message_is_not_taken_again(store: Store) -> None:
-    store.add_many([rec("a", n) for n in range(1, 6)], NOW)
-    store.prune(NOW, max_count=2)
-    assert store.add_many([rec("a", 2), rec("a", 3), rec("a", 6)], NOW) == [rec("a", 6)]
-    assert store.have("a") == ((4, 6),)
+def test_the_first_batch_kept_at_a_number_wins(store: Store) -> None:
+    kept = batch(ANN, 1, 2, 1, name="ann")
+    store.add(kept, NOW)
+    store.add(batch(ANN, 1, 3, 1, name="other"), NOW)
+    assert store.after(ANN.node_id, 0, 100) == [kept]
+    assert store.count() == 2
 
 
-def test_prune_is_a_prefix_of_each_author(store: Store) -> None:
-    # A lamport time out of step with seq (a clock bug, a hostile author) still prunes a
-    # prefix: nothing is left below the floor, so the holding stays one run.
-    store.add_many([rec("a", 1, lamport=50), rec("a", 2, lamport=1), rec("a", 3, lamport=60)], NOW)
-    store.add_many([rec("b", n, lamport=10 + n) for n in range(1, 4)], NOW)
-    store.prune(NOW, max_count=5)  # the oldest by room order is a2
-    assert store.floor("a") == 2
-    assert store.have("a") == ((3, 3),)
-    assert store.have("b") == ((1, 3),)
+def test_has_is_about_the_batch_that_begins_there(store: Store) -> None:
+    store.add(batch(ANN, 1, 3, 1), NOW)
+    assert store.has(ANN.node_id, 1)
+    assert not store.has(ANN.node_id, 2)  # inside the batch, but not its first
+    assert not store.has(ANN.node_id, 4)
+    assert not store.has(BOB.node_id, 1)
 
 
-def test_prune_by_age_counts_from_sending_or_arrival_whichever_is_earlier(
-    store: Store,
-) -> None:
-    store.add_many([rec("old", 1, time=NOW - 40 * DAY), rec("old", 2, time=NOW - 2 * DAY)], NOW)
-    store.add_many([rec("ahead", 1, time=NOW + 365 * DAY)], NOW - 31 * DAY)  # clock set ahead
-    store.add_many([rec("new", 1, time=NOW - DAY)], NOW)
-    assert store.prune(NOW, max_age_s=30 * DAY) == 2
-    assert store.holdings().keys() == {"old", "ahead", "new"}
-    assert store.high_water() == {"old": 2, "new": 1}
-    assert (store.floor("old"), store.floor("ahead")) == (1, 1)
+def test_a_kept_batch_comes_back_as_signed(store: Store) -> None:
+    b = batch(ANN, 7, 2, 30)
+    store.add(b, NOW)
+    [back] = store.after(ANN.node_id, 0, 10)
+    assert back == b
+    assert (back.data, back.sig) == (b.data, b.sig)
+    assert back.signed()
 
 
-def test_floors_of_authors_gone_for_good_are_forgotten_after_the_age_bound(store: Store) -> None:
-    store.add_many([rec("gone", 1), rec("here", 1)], NOW)
-    store.prune(NOW, max_count=1)
-    assert store.floor("gone") == 1
-    store.prune(NOW + MAX_AGE_S / 2)
-    assert store.floor("gone") == 1
-    store.prune(NOW + MAX_AGE_S * 1.01, max_count=10)
-    assert store.floor("gone") == 0
-    assert "gone" not in store.holdings()
+# -- the file ----------------------------------------------------------------------------------
 
 
-def test_prune_within_bounds_removes_nothing(store: Store) -> None:
-    store.add_many([rec("a", n) for n in range(1, 4)], NOW)
-    assert store.prune(NOW) == 0
-    assert store.prune(NOW, max_count=3, max_age_s=1.0) == 0
-    assert len(store) == 3
-    assert MAX_COUNT == 100_000 and MAX_AGE_S == 30 * DAY
+def test_a_file_store_uses_wal(tmp_path: Path) -> None:
+    with Store(tmp_path) as s:
+        assert s.journal_mode == "wal"
+    assert (tmp_path / FILE).exists()
 
 
-def test_a_file_store_is_in_wal_mode(tmp_path: Path) -> None:
-    with Store(tmp_path) as store:
-        store.add_many([rec("a", 1)], NOW)
-        assert store.journal_mode == "wal"
-    db = sqlite3.connect(tmp_path / FILE)
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # it stays on the file
-    db.close()
+def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
+    first, second = batch(ANN, 1, 2, 1), batch(BOB, 1, 1, 5, name="bob")
+    s = Store(tmp_path)
+    s.add(first, NOW)
+    s.flush()
+    s.add(second, NOW)  # never flushed by hand: close writes it
+    s.close()
+    with Store(tmp_path) as again:
+        assert again.count() == 3
+        assert again.after(ANN.node_id, 0, 10) == [first]
+        assert again.after(BOB.node_id, 0, 10) == [second]
+        assert again.journal_mode == "wal"
 
 
-def test_reopening_keeps_messages_holdings_and_floors(tmp_path: Path) -> None:
-    with Store(tmp_path) as store:
-        store.add_many([rec("a", n) for n in (1, 2, 3, 5, 7, 8)] + [rec("b", 1)], NOW)
-        store.prune(NOW, max_count=5)
-        before = (store.holdings(), store.high_water(), store.recent(10))
-    with Store(tmp_path) as store:
-        assert (store.holdings(), store.high_water(), store.recent(10)) == before
-        assert (store.floor("a"), store.floor("b")) == (1, 1)  # a1 and b1 were the oldest
-        assert store.add_many([rec("a", 1), rec("a", 3), rec("a", 4)], NOW) == [rec("a", 4)]
+def test_a_memory_store_is_not_shared() -> None:
+    with Store(MEMORY) as one:
+        one.add(batch(ANN, 1, 1, 1), NOW)
+        assert one.count() == 1
+        with Store(MEMORY) as two:
+            assert two.count() == 0
 
 
-def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
-    with Store(tmp_path) as store:
-        store.add_many([rec("a", 1)], NOW)
-        with pytest.raises(sqlite3.Error):
-            bad = Record("a", 3, 3, NOW, ["not", "text"], b"")  # type: ignore[arg-type]
-            store.add_many([rec("a", 2), bad], NOW)
-        assert store.have("a") == ((1, 1),)
-        assert len(store) == 1
-        assert keys(store.add_many([rec("a", 2)], NOW)) == [("a", 2)]
+# -- heads -------------------------------------------------------------------------------------
 
 
-def test_calls_from_several_threads_are_serialised(tmp_path: Path) -> None:
-    with Store(tmp_path) as store:
+def test_heads_give_the_latest_username_last_number_and_lamport(store: Store) -> None:
+    store.add(batch(ANN, 4, 2, 20, name="anna"), NOW)  # the latest, added first
+    store.add(batch(ANN, 1, 3, 10, name="ann"), NOW)
+    store.add(batch(BOB, 1, 1, 7, name="bob"), NOW)
+    assert store.heads() == {
+        ANN.node_id: ("anna", 5, 21),
+        BOB.node_id: ("bob", 1, 7),
+    }
 
-        def write(author: str) -> None:
-            for n in range(1, 201, 20):
-                store.add_many([rec(author, k) for k in range(n, n + 20)], NOW)
 
-        threads = [threading.Thread(target=write, args=(f"t{i}",)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert store.high_water() == {f"t{i}": 200 for i in range(4)}
-        assert len(store) == 800
+# -- after -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ann_pages(store: Store) -> Store:
+    """Ann's 1-3, 4, 5-8, 9-10 and Bob's 1-5, added out of order."""
+    for b in (
+        batch(ANN, 5, 4, 5),
+        batch(BOB, 1, 5, 1),
+        batch(ANN, 1, 3, 1),
+        batch(ANN, 9, 2, 9),
+        batch(ANN, 4, 1, 4),
+    ):
+        store.add(b, NOW)
+    return store
+
+
+def firsts(batches: list[Batch]) -> list[int]:
+    assert {b.author for b in batches} <= {ANN.node_id}
+    return [b.first for b in batches]
+
+
+def test_after_returns_whole_batches_holding_later_messages_in_order(ann_pages: Store) -> None:
+    assert firsts(ann_pages.after(ANN.node_id, 0, 100)) == [1, 4, 5, 9]
+    assert firsts(ann_pages.after(ANN.node_id, 2, 100)) == [1, 4, 5, 9]  # 3 is in 1-3
+    assert firsts(ann_pages.after(ANN.node_id, 3, 100)) == [4, 5, 9]
+    assert firsts(ann_pages.after(ANN.node_id, 6, 100)) == [5, 9]
+    assert firsts(ann_pages.after(ANN.node_id, 10, 100)) == []
+    assert firsts(ann_pages.after(ANN.node_id, 99, 100)) == []
+
+
+def test_after_is_one_authors(ann_pages: Store) -> None:
+    assert spans(ann_pages.after(BOB.node_id, 0, 100)) == [(BOB.node_id, 1, 5)]
+    assert ann_pages.after("nobody", 0, 100) == []
+
+
+def test_after_stops_once_the_limit_is_reached(ann_pages: Store) -> None:
+    assert firsts(ann_pages.after(ANN.node_id, 0, 1)) == [1]  # a whole batch, past the limit
+    assert firsts(ann_pages.after(ANN.node_id, 0, 3)) == [1]
+    assert firsts(ann_pages.after(ANN.node_id, 0, 4)) == [1, 4]
+    assert firsts(ann_pages.after(ANN.node_id, 0, 5)) == [1, 4, 5]
+    assert firsts(ann_pages.after(ANN.node_id, 3, 5)) == [4, 5]
+    assert firsts(ann_pages.after(ANN.node_id, 0, 0)) == []
+
+
+def test_paging_by_the_last_number_returned_reaches_every_message(ann_pages: Store) -> None:
+    seen: list[int] = []
+    after = 0
+    while page := ann_pages.after(ANN.node_id, after, 2):
+        seen += [c.seq for b in page for c in b.chats() if c.seq > after]
+        after = page[-1].last
+    assert seen == list(range(1, 11))
+
+
+# -- recent ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def room(store: Store) -> Store:
+    """Lamport order: Ann 1-2 (L1-2), Bob 1 (L3), Ann 3-5 (L4-6), Bob 2-3 (L7-8)."""
+    for b in (
+        batch(BOB, 2, 2, 7),
+        batch(ANN, 1, 2, 1),
+        batch(ANN, 3, 3, 4),
+        batch(BOB, 1, 1, 3),
+    ):
+        store.add(b, NOW)
+    return store
+
+
+def lamports(batches: list[Batch]) -> list[int]:
+    return [c.lamport for b in batches for c in b.chats()]
+
+
+def test_recent_covers_the_last_messages_oldest_first(room: Store) -> None:
+    assert lamports(room.recent(2)) == [7, 8]
+    assert lamports(room.recent(3)) == [4, 5, 6, 7, 8]  # the whole batch holding L6
+    assert lamports(room.recent(5)) == [4, 5, 6, 7, 8]
+    assert lamports(room.recent(6)) == [3, 4, 5, 6, 7, 8]
+    assert lamports(room.recent(100)) == list(range(1, 9))
+    assert room.recent(0) == []
+
+
+def test_recent_orders_equal_lamport_times_the_same_way_each_time(store: Store) -> None:
+    store.add(batch(ANN, 1, 1, 5), NOW)
+    store.add(batch(BOB, 1, 1, 5, name="bob"), NOW)
+    both = [b.author for b in store.recent(2)]
+    assert sorted(both) == sorted([ANN.node_id, BOB.node_id])
+    assert [b.author for b in store.recent(1)] == both[-1:]
+
+
+# -- prune -------------------------------------------------------------------------------------
+
+
+def test_prune_drops_what_arrived_too_long_ago(store: Store) -> None:
+    store.add(batch(ANN, 1, 2, 1), NOW - 3 * DAY)
+    store.add(batch(ANN, 3, 1, 3), NOW - 2 * DAY)  # exactly at the limit: kept
+    store.add(batch(BOB, 1, 3, 1), NOW - 1)
+    assert store.prune(NOW, keep_messages=1000, keep_seconds=2 * DAY) == 2
+    assert not store.has(ANN.node_id, 1)
+    assert store.has(ANN.node_id, 3)
+    assert store.has(BOB.node_id, 1)
+    assert store.count() == 4
+    assert store.prune(NOW, keep_messages=1000, keep_seconds=2 * DAY) == 0
+
+
+def test_prune_by_age_goes_by_arrival_not_lamport(store: Store) -> None:
+    store.add(batch(ANN, 1, 1, 1), NOW)  # the oldest message, arrived just now
+    store.add(batch(ANN, 2, 1, 2), NOW - 9 * DAY)
+    assert store.prune(NOW, keep_messages=1000, keep_seconds=DAY) == 1
+    assert store.has(ANN.node_id, 1)
+    assert not store.has(ANN.node_id, 2)
+
+
+def test_prune_by_count_drops_the_oldest_whole_batches(room: Store) -> None:
+    # 8 messages, keep 5: Ann 1-2 (L1) and Bob 1 (L3) go, 3 messages
+    assert room.prune(NOW, keep_messages=5, keep_seconds=DAY) == 3
+    assert lamports(room.recent(100)) == [4, 5, 6, 7, 8]
+    # keep 4: the oldest batch left is Ann 3-5, all three go with it
+    assert room.prune(NOW, keep_messages=4, keep_seconds=DAY) == 3
+    assert lamports(room.recent(100)) == [7, 8]
+    assert room.count() == 2
+    assert room.prune(NOW, keep_messages=2, keep_seconds=DAY) == 0
+    assert room.prune(NOW, keep_messages=0, keep_seconds=DAY) == 2
+    assert room.count() == 0
+
+
+def test_prune_by_age_then_by_count(store: Store) -> None:
+    store.add(batch(ANN, 1, 2, 10), NOW - 5 * DAY)  # the newest by Lamport, but old here
+    store.add(batch(BOB, 1, 2, 1), NOW)
+    store.add(batch(BOB, 3, 2, 3), NOW)
+    assert store.prune(NOW, keep_messages=2, keep_seconds=DAY) == 4
+    assert spans(store.recent(100)) == [(BOB.node_id, 3, 4)]
+
+
+def test_prune_writes_what_was_added_first(store: Store) -> None:
+    store.add(batch(ANN, 1, 2, 1), NOW - 5 * DAY)
+    store.add(batch(ANN, 3, 2, 3), NOW)
+    assert store.prune(NOW, keep_messages=1000, keep_seconds=DAY) == 2
+    assert store.count() == 2
+    assert store.flush() == 0
+
+
+def test_pruned_batches_stay_gone_after_reopen(tmp_path: Path) -> None:
+    with Store(tmp_path) as s:
+        s.add(batch(ANN, 1, 2, 1), NOW)
+        s.add(batch(ANN, 3, 2, 3), NOW)
+        assert s.prune(NOW, keep_messages=2, keep_seconds=DAY) == 2
+    with Store(tmp_path) as again:
+        assert spans(again.after(ANN.node_id, 0, 10)) == [(ANN.node_id, 3, 4)]
+        assert again.heads() == {ANN.node_id: ("ann", 4, 4)}

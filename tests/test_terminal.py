@@ -48,8 +48,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def child_env() -> dict[str, str]:
+def child_env(data_home: Path) -> dict[str, str]:
     env = dict(os.environ)
+    env["XDG_DATA_HOME"] = str(data_home)  # each test's data dirs (keys, stores) are its own
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["TERM"] = "xterm"
     # pexpect is no terminal emulator, so nothing answers prompt_toolkit's cursor position
@@ -60,7 +61,7 @@ def child_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def spawn() -> Iterator[Callable[..., Any]]:
+def spawn(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Start children; whatever is still running at the end of the test is killed."""
     children: list[Any] = []
 
@@ -70,14 +71,14 @@ def spawn() -> Iterator[Callable[..., Any]]:
             child = pexpect.spawn(
                 command[0],
                 command[1:],
-                env=child_env(),
+                env=child_env(tmp_path),
                 dimensions=(24, 100),
                 encoding="utf-8",
                 codec_errors="replace",
                 timeout=TIMEOUT,
             )
         else:
-            child = PopenSpawn(command, env=child_env(), encoding="utf-8", timeout=TIMEOUT)
+            child = PopenSpawn(command, env=child_env(tmp_path), encoding="utf-8", timeout=TIMEOUT)
         children.append(child)
         return child
 

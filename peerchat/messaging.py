@@ -1,0 +1,323 @@
+"""Saying, receiving, keeping and catching up on messages: the trio side of ``chat``, ``batch``,
+``store`` and ``sync``.
+
+What this node says waits in an outbox until the task that seals it runs (at the next
+checkpoint): everything said meanwhile goes out as one signed batch, to every linked member, and
+into the store. A batch received from its author is shown at once; one handed on by another
+member is shown only if its author's signature holds. Every link begins with both ends telling
+what they hold (``Summary``); each asks for what it lacks (``Want``, planned by ``sync``), and
+the answers come from the store, paced, marked as old: after a crash, a freeze or a partition
+the node shows what it missed, as history, once and in each author's order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+
+import trio
+
+from peerchat import batch, events
+from peerchat.batch import Batch, open_batch, seal
+from peerchat.chat import Chat, Overflow
+from peerchat.connection import Connection
+from peerchat.membership import Member
+from peerchat.protocol import (
+    MAX_HEADS,
+    MAX_TEXT,
+    ProtocolViolation,
+    Recent,
+    Skip,
+    Summary,
+    Want,
+    encode,
+)
+from peerchat.protocol import (
+    Batch as BatchFrame,
+)
+from peerchat.sync import Puller, Request
+from peerchat.wire import encode_frame
+
+log = logging.getLogger(__name__)
+
+
+class Messaging:
+    def __init__(self, node) -> None:  # noqa: ANN001 (peerchat.node.Node; a cycle otherwise)
+        self.node = node
+        self.puller = Puller(node.node_id, node.chatlog.shown)
+        self._outbox: list[Chat] = []
+        self._outbox_chars = 0
+        self._said = trio.Event()
+        self._answers: dict[Connection, deque[Want | Recent]] = {}
+        self._unstored: dict[str, list[Batch]] = {}  # received past a gap: stored once shown
+        self._owed: dict[str, tuple[int, int]] = {}  # peer -> (our last seq it lacked, count)
+        self._asked_recent = False
+        self._pulled = False  # something came by a want since the last summary we sent
+
+    # -- saying -------------------------------------------------------------------------------
+
+    def say(self, text: str) -> Chat | None:
+        node = self.node
+        if len(text) > MAX_TEXT:
+            too_long = f"message too long ({len(text)} characters, at most {MAX_TEXT})"
+            node.emit(events.Error(too_long))
+            return None
+        try:
+            chat = node.chatlog.compose(text, time.time(), time.monotonic())
+        except OSError as exc:  # the next block of numbers could not be stored
+            node.emit(events.Error(f"cannot number the message (data dir: {exc}); not sent"))
+            return None
+        if self._outbox and chat.lamport != self._outbox[-1].lamport + 1:
+            self.send_outbox()  # heard something in between: a batch's Lamport times run on
+        self._outbox.append(chat)
+        self._outbox_chars += len(text)
+        if len(self._outbox) >= batch.MAX_ITEMS or self._outbox_chars >= batch.MAX_CHARS - MAX_TEXT:
+            self.send_outbox()
+        else:
+            self._said.set()
+        node.show(node.me, chat, own=True)
+        return chat
+
+    async def sealer(self) -> None:
+        """Seal and send what was said, once per checkpoint: a burst becomes one batch."""
+        while True:
+            await self._said.wait()
+            self._said = trio.Event()
+            self.send_outbox()
+
+    def send_outbox(self) -> None:
+        """Seal what waits in the outbox and send it now (also before a hello or summary, so
+        they never count a message that was not sent)."""
+        if not self._outbox:
+            return
+        chats, self._outbox, self._outbox_chars = self._outbox, [], 0
+        node = self.node
+        sealed = seal(node.identity, node.me.username, chats)
+        node.store.add(sealed, time.time())
+        frame = encode_frame(encode(BatchFrame(sealed.data, sealed.sig, False)))
+        for conn in node.links.conns.values():
+            if conn.member is not None and conn.member.chat:
+                conn.send_frame(frame)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def on_batch(self, conn: Connection, message: BatchFrame) -> None:
+        assert conn.member is not None
+        b = open_batch(message.data, message.sig)
+        if b.author != conn.member.node_id and not b.signed():
+            raise ProtocolViolation(f"{conn.peer} handed on a batch its author did not sign")
+        if not message.old and b.author != conn.member.node_id:
+            raise ProtocolViolation(f"{conn.peer} sent a batch of someone else as its own")
+        node = self.node
+        if b.author == node.node_id:  # ours, from before a restart: kept by others, not here
+            if message.old and not node.store.has(b.author, b.first):
+                node.store.add(b, time.time())
+                for chat in b.chats():
+                    node.show(node.me, chat, own=True, history=True)
+            return
+        shown = node.chatlog.shown(b.author)
+        if message.old:
+            self._take_old(b, shown)
+            return
+        if shown is not None and b.last <= shown:
+            return  # a duplicate (a link that came back while its old one still delivered)
+        self._receive(b, history=False)
+        if node.chatlog.shown(b.author) != b.last:  # a gap: someone has what is missing
+            self._ask(self.puller.seen(conn.member.node_id, b.author, b.last))
+
+    def _take_old(self, b: Batch, shown: int | None) -> None:
+        """A batch from a store: messages never shown here are shown as history."""
+        node = self.node
+        if shown is None:
+            node.chatlog.start_after(b.author, b.first - 1)
+            shown = b.first - 1
+        elif b.first <= shown and node.store.has(b.author, b.first):
+            self._receive(b, history=True)  # anything above shown was held: it may go now
+            return
+        sender = self._sender(b)
+        for chat in b.chats():
+            if chat.seq <= shown:  # older than what this node saw live: it never saw this one
+                node.show(sender, chat, own=False, history=True)
+        self._receive(b, history=True)
+
+    def _receive(self, b: Batch, *, history: bool) -> None:
+        node = self.node
+        sender = self._sender(b)
+        try:
+            for chat in b.chats():
+                for ready in node.chatlog.receive(chat):
+                    node.show(sender, ready, own=False, history=history)
+        except Overflow as exc:
+            raise ProtocolViolation(str(exc)) from exc
+        self._keep(b)
+
+    def _keep(self, b: Batch) -> None:
+        """Store ``b`` once all of it is shown, so the store never holds a message past a gap:
+        after a crash, what it lacks is then exactly what follows each author's last."""
+        waiting = self._unstored.setdefault(b.author, [])
+        if len(waiting) < self.node.config.held_back:
+            waiting.append(b)
+        self._store_shown(b.author)
+
+    def _store_shown(self, author: str) -> None:
+        waiting = self._unstored.get(author)
+        if not waiting:
+            return
+        shown = self.node.chatlog.shown(author) or 0
+        now = time.time()
+        for b in [w for w in waiting if w.last <= shown]:
+            self.node.store.add(b, now)
+            waiting.remove(b)
+        if not waiting:
+            del self._unstored[author]
+
+    def _sender(self, b: Batch) -> Member:
+        """Whom a batch is from, as shown: the member, or for one not here its name as signed."""
+        member = self.node.members.get(b.author)
+        if member is not None:
+            return member
+        return Member(b.author, b.username, "", 0, 0, True)
+
+    # -- catching up --------------------------------------------------------------------------
+
+    def on_link(self, conn: Connection, member: Member, *, returned: bool) -> None:
+        """A member is linked: tell it what we hold; a member that was away may lack ours."""
+        self.send_outbox()
+        heads = self._heads()
+        conn.send(Summary(heads))
+        if returned:
+            self._owed[member.node_id] = (heads[self.node.node_id], -1)
+        if member.chat and not self._asked_recent:
+            self._asked_recent = True
+            conn.send(Recent(self.node.config.history))
+
+    def on_unlink(self, node_id: str) -> None:
+        self._owed.pop(node_id, None)
+        self._ask(self.puller.gone(node_id))
+
+    def on_summary(self, conn: Connection, message: Summary) -> None:
+        assert conn.member is not None
+        peer = conn.member.node_id
+        self._ask(self.puller.summary(peer, message.heads))
+        owed = self._owed.get(peer)
+        if owed is not None:
+            upto, count = owed
+            has = message.heads.get(self.node.node_id, 0)
+            if count < 0:  # its first summary since it came back: how much it lacks
+                count = max(0, upto - has)
+                self._owed[peer] = (upto, count)
+            if has >= upto:
+                del self._owed[peer]
+                if count:
+                    self.node.emit(events.Delivered(conn.member, count, 0))
+
+    def on_skip(self, conn: Connection, message: Skip) -> None:
+        """The end of an answer: whatever did not come, the peer does not have."""
+        assert conn.member is not None
+        peer = conn.member.node_id
+        if self.puller.asked_of(message.author) != peer:
+            return  # not an answer to us: nobody else may make us stop waiting
+        node = self.node
+        sender = node.members.get(message.author)
+        for chat in node.chatlog.start_after(message.author, message.seq):
+            node.show(sender or Member(chat.sender, "?", "", 0, 0, True), chat, own=False)
+        self._store_shown(message.author)
+        self._ask(self.puller.answered(peer, message.author))
+        if self.puller.idle and self._pulled:
+            self._pulled = False
+            frame = encode_frame(encode(Summary(self._heads())))
+            for link in node.links.conns.values():
+                link.send_frame(frame)
+
+    def _ask(self, requests: list[Request]) -> None:
+        for peer, author, after in requests:
+            conn = self.node.links.conns.get(peer)
+            if conn is None:  # gone meanwhile: the puller hears of it from on_unlink
+                continue
+            self._pulled = True
+            conn.send(Want(author, after))
+
+    def _heads(self) -> dict[str, int]:
+        heads = self.node.chatlog.heads()
+        if len(heads) > MAX_HEADS:
+            mine = self.node.node_id
+            top = sorted(heads, key=heads.__getitem__, reverse=True)[: MAX_HEADS - 1]
+            heads = {a: heads[a] for a in (*top, mine)}
+        return heads
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def on_want(self, conn: Connection, message: Want | Recent) -> None:
+        queue = self._answers.get(conn)
+        if queue is None:
+            queue = self._answers[conn] = deque()
+            self.node.nursery.start_soon(self._answer, conn, queue)
+        if len(queue) >= self.node.config.max_wants:
+            raise ProtocolViolation(f"{conn.peer} asked for more than it waits for")
+        queue.append(message)
+
+    async def _answer(self, conn: Connection, queue: deque[Want | Recent]) -> None:
+        """Answer ``conn``'s wants one at a time, paced, until none are left."""
+        try:
+            while queue and not conn.closing:
+                message = queue.popleft()
+                if isinstance(message, Recent):
+                    await self._send_paced(conn, self._recent(message.count), None)
+                else:
+                    await self._send_paced(conn, *self._wanted(message))
+        finally:
+            del self._answers[conn]
+
+    def _recent(self, count: int) -> list[Batch]:
+        self.send_outbox()
+        return self.node.store.recent(count)
+
+    def _wanted(self, want: Want) -> tuple[list[Batch], Skip]:
+        node = self.node
+        self.send_outbox()
+        batches = node.store.after(want.author, want.after, node.config.sync_page)
+        held = node.chatlog.heads().get(want.author, 0)
+        if batches and batches[-1].last < held and _page_full(batches, node.config.sync_page):
+            held = batches[-1].last  # the asker asks again for the rest
+        return batches, Skip(want.author, max(held, want.after))
+
+    async def _send_paced(self, conn: Connection, batches: list[Batch], end: Skip | None) -> None:
+        lot = self.node.config.resend_batch
+        for start in range(0, len(batches), lot):
+            for b in batches[start : start + lot]:
+                conn.send(BatchFrame(b.data, b.sig, True))
+            await conn.drained()
+        if end is not None:
+            conn.send(end)
+
+    # -- history ------------------------------------------------------------------------------
+
+    def show_history(self, count: int) -> int:
+        """The last ``count`` messages in the store, shown as history; how many there were."""
+        self.send_outbox()
+        shown = 0
+        chats = [(c, b) for b in self.node.store.recent(count) for c in b.chats()][-count:]
+        for chat, b in chats:
+            own = b.author == self.node.node_id
+            self.node.show(self.node.me if own else self._sender(b), chat, own=own, history=True)
+            shown += 1
+        return shown
+
+    async def keep_store(self) -> None:
+        """Write what was received to disk now and then; prune by the retention bounds."""
+        config = self.node.config
+        store = self.node.store
+        next_prune = trio.current_time()
+        while True:
+            if trio.current_time() >= next_prune:
+                gone = store.prune(time.time(), config.keep_messages, config.keep_seconds)
+                if gone:
+                    log.info("pruned %d old messages", gone)
+                next_prune = trio.current_time() + config.prune_interval
+            await trio.sleep(config.store_interval)
+            store.flush()
+
+
+def _page_full(batches: list[Batch], page: int) -> bool:
+    return sum(len(b.items) for b in batches) >= page
