@@ -272,22 +272,25 @@ class Bench:
         self.reader.add(proc)
         return proc
 
-    def peerchat(self, tracker_port: int) -> Proc:
-        """A headless node whose tracker is 127.0.0.1:``tracker_port``."""
+    def peerchat(self, tracker_port: int, data_dir: Path | None = None, name: str = "") -> Proc:
+        """A headless node whose tracker is 127.0.0.1:``tracker_port``; ephemeral unless it
+        is given a ``data_dir`` (and then a ``name`` that lasts across its restarts)."""
+        # Ephemeral: nothing in the user's data dir, nothing remembered between runs.
+        storage = ["--ephemeral"] if data_dir is None else ["--data-dir", str(data_dir)]
 
-        def argv(name: str) -> list[str]:
+        def argv(proc_name: str) -> list[str]:
             return [
                 sys.executable,
                 "-m",
                 "peerchat",
                 "--username",
-                name,
+                name or proc_name,
                 "--headless",
-                "--ephemeral",  # nothing in the user's data dir, nothing remembered between
+                *storage,
                 "--tracker",
                 f"127.0.0.1:{tracker_port}",
                 "--log-file",
-                str(self.logdir / f"{name}.log"),
+                str(self.logdir / f"{proc_name}.log"),
             ]
 
         return self._spawn("peerchat", argv)

@@ -12,6 +12,10 @@ started afresh on the same hosts, so that h1 is its tracker.
   the same single tracker (the stamp of the last answer of the first round that agrees; rounds
   of ``/who`` to every node follow each other 20 ms apart). The room must then stay one, with
   that tracker and nobody lost, for ``STABLE`` s, else the trial failed.
+* Messages said during the partition: once split, every host says ``plan.partition_messages``
+  lines. The figure runs from the heal until the last of them is shown on the last host (each
+  node's own ``received_mono``; one clock, as the namespaces share the kernel); each node must
+  show each of the others' lines once, and each author's in order, else the trial failed.
 * Crash failover: as ``failover.trial`` on loopback: SIGKILL the tracker (h1), and time until
   every survivor has reported the same new tracker.
 
@@ -21,6 +25,8 @@ the report says why under the tables, and the rows are left out.
 
 from __future__ import annotations
 
+import collections
+import functools
 import os
 import shutil
 import signal
@@ -129,7 +135,9 @@ def measure(bench: Bench, plan: Plan, raw: Raw) -> None:
     try:
         log(f"peerchat: partition of {PARTITION:g} s healed, {HOSTS} hosts, {plan.heal_runs} runs")
         for _ in range(plan.heal_runs):
-            raw["multihost_heal"].append(in_room(bench, lan, heal_trial))
+            trial = in_room(bench, lan, functools.partial(heal_trial, plan=plan))
+            raw["multihost_heal"].append(trial)
+            raw["multihost_delivery"].append(trial.get("delivery", {"ms": None, "failed": "-"}))
         log(f"peerchat: crash failover across {HOSTS} hosts, {plan.multihost_crash_trials} trials")
         for _ in range(plan.multihost_crash_trials):
             raw["multihost_crash"].append(in_room(bench, lan, crash_trial))
@@ -155,7 +163,7 @@ def crash_trial(bench: Bench, room: HostRoom) -> dict[str, Any]:
     return {**result, "new_tracker": room.name(room.procs[0].tracker)}
 
 
-def heal_trial(bench: Bench, room: HostRoom) -> dict[str, Any]:
+def heal_trial(bench: Bench, room: HostRoom, plan: Plan) -> dict[str, Any]:
     lan = room.lan
     side_a = [p for p in room.procs if room.host_of[p] in SIDE_A]
     side_b = [p for p in room.procs if room.host_of[p] not in SIDE_A]
@@ -179,6 +187,12 @@ def heal_trial(bench: Bench, room: HostRoom) -> dict[str, Any]:
         split_ms = None
         views = describe(room, who_round(bench, room.procs))
         failed = f"no split within the partition: {exc}; {views}"
+    tag = f"pm{time.monotonic_ns()}"
+    with bench.reader.cond:
+        marks = {p: p.mark() for p in room.procs}
+    for k, p in enumerate(room.procs):
+        lines = "".join(f"{tag}.{k}:{i}\n" for i in range(plan.partition_messages))
+        p.write(lines.encode())
     time.sleep(max(0.0, split_at + PARTITION - time.monotonic()))  # the fault schedule
 
     t0 = time.monotonic()
@@ -203,7 +217,54 @@ def heal_trial(bench: Bench, room: HostRoom) -> dict[str, Any]:
         ]
     if changes:
         result["failed"] = failed or f"one room, then not within {STABLE:g} s: {changes[:8]}"
+    result["delivery"] = delivery(bench, room, plan, tag, marks, t0)
     return result
+
+
+def delivery(
+    bench: Bench,
+    room: HostRoom,
+    plan: Plan,
+    tag: str,
+    marks: dict[Proc, tuple[int, int]],
+    healed: float,
+) -> dict[str, Any]:
+    """Whether every partition message reached every other node once and in its author's
+    order, and when the last one arrived (ms after the heal)."""
+    expect = (len(room.procs) - 1) * plan.partition_messages
+    try:
+        bench.wait(
+            lambda: all(p.received - marks[p][1] >= expect for p in room.procs),
+            HEAL_WITHIN,
+            "every partition message on every node",
+        )
+    except BenchError as exc:
+        failed: str | None = str(exc)
+    else:
+        failed = None
+    last, missing, duplicated, disorder = healed, 0, 0, 0
+    with bench.reader.cond:
+        got = {p: p.messages_since(marks[p]) for p in room.procs}
+    for events in got.values():
+        mine = [e for e in events if e["text"].startswith(f"{tag}.")]
+        seen = collections.Counter(e["text"] for e in mine)
+        missing += expect - len(seen)
+        duplicated += sum(seen.values()) - len(seen)
+        order: dict[str, int] = {}
+        for e in mine:
+            author, _, n = e["text"].partition(":")
+            disorder += int(n) < order.get(author, -1)
+            order[author] = int(n)
+        last = max([last, *(e["received_mono"] for e in mine)])
+    if missing or duplicated or disorder:
+        failed = f"{missing} missing, {duplicated} duplicated, {disorder} out of order"
+    return {
+        "ms": (last - healed) * 1000 if not failed else None,
+        "missing": missing,
+        "duplicated": duplicated,
+        "out_of_order": disorder,
+        "failed": failed,
+    }
 
 
 def who_round(bench: Bench, procs: list[Proc]) -> dict[Proc, tuple[float, View]]:
@@ -271,6 +332,15 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
             "median <= 5000",
             lambda s: s["p50"] <= 5000,
             {"partition_s": PARTITION, "stable_s": STABLE},
+        ),
+        (
+            "partition_delivery_5_hosts",
+            f"messages said during a {PARTITION:g} s partition, all shown after healing, "
+            f"{HOSTS} hosts",
+            raw["multihost_delivery"],
+            "median <= 5000",
+            lambda s: s["p50"] <= 5000,
+            {"messages_per_host": plan.partition_messages},
         ),
         (
             "crash_failover_5_hosts",

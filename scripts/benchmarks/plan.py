@@ -33,6 +33,9 @@ class Plan:
     batch: int = 10  # nodes started at once while a room grows
     heal_runs: int = 5  # partitions of a room on 5 hosts, healed (multihost)
     multihost_crash_trials: int = 5  # tracker crashes in a room on 5 hosts (multihost)
+    partition_messages: int = 20  # said by each host during a partition (multihost)
+    catchup_count: int = 10_000  # missed by a restarted node (catchup)
+    catchup_trials: int = 3
 
 
 PLANS = {
@@ -55,6 +58,7 @@ PLANS = {
         scale=30,
         heal_runs=2,
         multihost_crash_trials=2,
+        catchup_trials=2,
     ),
     "tiny": Plan(
         lat_receivers=(3,),
@@ -77,5 +81,8 @@ PLANS = {
         batch=4,
         heal_runs=1,
         multihost_crash_trials=1,
+        partition_messages=3,
+        catchup_count=300,
+        catchup_trials=1,
     ),
 }

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import failover, join, latency, member_join, multihost, scale, throughput
+from . import catchup, failover, join, latency, member_join, multihost, scale, throughput
 from .driver import HEARTBEAT_TIMEOUT, Bench, log
 from .plan import Plan
 from .report import Raw
@@ -56,6 +56,7 @@ def measure(bench: Bench, plan: Plan, raw: Raw) -> None:
     mesh = throughput.measure(bench, plan, room, mesh, raw)
     room.close()
     bench.kill(mesh)
+    catchup.measure(bench, plan, raw)
 
     room = Room(bench, plan.batch)
     failover.measure(bench, plan, room, raw)
@@ -83,6 +84,7 @@ def collect(plan: Plan, raw: Raw) -> dict[str, Any]:
         *multihost.figures(plan, raw),
         *latency.figures(plan, raw),
         *throughput.figures(plan, raw),
+        *catchup.figures(plan, raw),
         *join.figures(plan, raw),
         *member_join.figures(plan, raw),
         *scale.figures(plan, raw),
