@@ -187,7 +187,10 @@ class Links:
         conn.returned = found or (old is not None and old.returned)  # crossing dials
         self._lost_at.pop(member.node_id, None)
         heard = node.chatlog.shown(member.node_id)
-        released = [] if heard is not None else node.chatlog.start_after(member.node_id, hello.seq)
+        released = []
+        if heard is None:  # from here on, nothing of this author may be lost: remember it now
+            released = node.chatlog.start_after(member.node_id, hello.seq)
+            node.messaging.heard(member.node_id, hello.seq)
         new = node.add_member(member)
         if new and node.reporting:
             node.emit(events.PeerJoined(member))

@@ -3,8 +3,7 @@
 
 What this node says waits in an outbox until the task that seals it runs (at the next
 checkpoint): everything said meanwhile goes out as one signed batch, to every linked member, and
-into the store. A batch received from its author is shown at once; one handed on by another
-member is shown only if its author's signature holds. Every link begins with both ends telling
+into the store. A batch is shown only if its author's signature holds, whoever handed it on. Every link begins with both ends telling
 what they hold (``Summary``); each asks for what it lacks (``Want``, planned by ``sync``), and
 the answers come from the store, paced, marked as old: after a crash, a freeze or a partition
 the node shows what it missed, as history, once and in each author's order.
@@ -54,6 +53,7 @@ class Messaging:
         self._owed: dict[str, tuple[int, int]] = {}  # peer -> (our last seq it lacked, count)
         self._asked_recent = False
         self._pulled = False  # something came by a want since the last summary we sent
+        self._saved: dict[str, int] = node.store.seen()  # what the store says was shown
 
     # -- saying -------------------------------------------------------------------------------
 
@@ -105,10 +105,10 @@ class Messaging:
     def on_batch(self, conn: Connection, message: BatchFrame) -> None:
         assert conn.member is not None
         b = open_batch(message.data, message.sig)
-        if b.author != conn.member.node_id and not b.signed():
-            raise ProtocolViolation(f"{conn.peer} handed on a batch its author did not sign")
         if not message.old and b.author != conn.member.node_id:
             raise ProtocolViolation(f"{conn.peer} sent a batch of someone else as its own")
+        if not b.signed():  # one check per batch: a burst of hundreds of messages is one batch
+            raise ProtocolViolation(f"{conn.peer} sent a batch its author did not sign")
         node = self.node
         if b.author == node.node_id:  # ours, from before a restart: kept by others, not here
             if message.old and not node.store.has(b.author, b.first):
@@ -293,16 +293,17 @@ class Messaging:
 
     # -- history ------------------------------------------------------------------------------
 
-    def show_history(self, count: int) -> int:
-        """The last ``count`` messages in the store, shown as history; how many there were."""
+    def recent(self, count: int) -> list[tuple[Member, Chat, bool]]:
+        """The last ``count`` messages in the store, in the room's order: (sender, message,
+        whether it is ours)."""
         self.send_outbox()
-        shown = 0
-        chats = [(c, b) for b in self.node.store.recent(count) for c in b.chats()][-count:]
-        for chat, b in chats:
-            own = b.author == self.node.node_id
-            self.node.show(self.node.me if own else self._sender(b), chat, own=own, history=True)
-            shown += 1
-        return shown
+        me = self.node.node_id
+        chats = [(c, b) for b in self.node.store.recent(count) for c in b.chats()]
+        chats.sort(key=lambda cb: (cb[0].lamport, cb[0].sender))
+        return [
+            (self.node.me if b.author == me else self._sender(b), chat, b.author == me)
+            for chat, b in chats[-count:]
+        ]
 
     async def keep_store(self) -> None:
         """Write what was received to disk now and then; prune by the retention bounds."""
@@ -316,7 +317,23 @@ class Messaging:
                     log.info("pruned %d old messages", gone)
                 next_prune = trio.current_time() + config.prune_interval
             await trio.sleep(config.store_interval)
-            store.flush()
+            self.save()
+
+    def heard(self, author: str, seq: int) -> None:
+        """A new author, owed to us after ``seq``: stored at once, so that a crash right after
+        still leaves the restarted node knowing to fetch what it says."""
+        self.node.store.save_seen({author: seq})
+        self._saved[author] = seq
+
+    def save(self) -> None:
+        """Write the messages received since the last time, and how far each author was shown."""
+        node = self.node
+        node.store.flush()
+        shown = node.chatlog.heads()
+        del shown[node.node_id]
+        changed = {a: seq for a, seq in shown.items() if self._saved.get(a) != seq}
+        node.store.save_seen(changed)
+        self._saved.update(changed)
 
 
 def _page_full(batches: list[Batch], page: int) -> bool:

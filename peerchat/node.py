@@ -67,6 +67,8 @@ from peerchat.wire import ReceiveBudget, encode_frame
 
 log = logging.getLogger(__name__)
 
+EARLY_LIMIT = 50_000  # messages held back while entering; past that, shown as they come
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -114,10 +116,14 @@ class Node:
         self.store = Store(MEMORY if folder is None else folder)
         for author, (_, last, lamport) in self.store.heads().items():
             self.chatlog.restore(author, last, lamport)
+        for author, seq in self.store.seen().items():
+            self.chatlog.restore(author, seq, 0)
         self.budget = ReceiveBudget(config.receive_budget)
         self.admission = Admission(_limits(config))
         self.finished = trio.Event()
         self.reporting = False  # joins and leaves are reported from ready on
+        # Messages that arrive while entering wait for ``ready`` and the history kept here.
+        self._early: list[events.Event] | None = []
         self.room = ""  # the room's identity: its home address, once founded or joined
         self.me: Member
         self.bully: Bully
@@ -181,8 +187,11 @@ class Node:
 
     def history(self, count: int) -> None:
         """Show the last ``count`` messages of the store (``/history``)."""
-        if not self.messaging.show_history(count):
+        kept = self.messaging.recent(count)
+        if not kept:
             self.emit(events.Error("no messages kept yet"))
+        for sender, chat, own in kept:
+            self.show(sender, chat, own=own, history=True)
 
     def who(self) -> None:
         everyone = (self.me, *sorted(self.members, key=lambda m: (m.username, m.node_id)))
@@ -208,6 +217,7 @@ class Node:
                 await self._say_goodbye()
                 nursery.cancel_scope.cancel()
         finally:
+            self.messaging.save()
             self.store.close()
             self.numbers.close()
             self.finished.set()
@@ -219,6 +229,7 @@ class Node:
         priority = s.priority if s.priority is not None else port
         self.me = Member(self.node_id, s.username, s.host, port, priority, s.chat)
         self.bully = Bully(self.me, self.members, self.config)
+        kept = self.messaging.recent(self.config.history) if s.chat else []  # before any link
         nursery.start_soon(self.doorman.serve, listeners)
         if not s.chat:  # `peerchat tracker`: holding the home address is its whole point
             self.found_room(await bind(s.tracker_host, s.tracker_port))
@@ -241,8 +252,11 @@ class Node:
         self.leadership.report_tracker()
         for member in self.members:
             self.emit(events.PeerJoined(member))
-        if s.chat:
-            self.messaging.show_history(self.config.history)
+        early, self._early = self._early or [], None
+        for sender, chat, own in kept:
+            self.show(sender, chat, own=own, history=True)
+        for event in early:
+            self.emit(event)
         self.reporting = True
 
     async def _say_goodbye(self) -> None:
@@ -342,7 +356,8 @@ class Node:
         handler(conn, message)
 
     def show(self, sender: Member, chat: Chat, *, own: bool, history: bool = False) -> None:
-        self.emit(
+        early = self._early
+        (self.emit if early is None or len(early) >= EARLY_LIMIT else early.append)(
             events.MessageReceived(
                 sender,
                 chat.seq,

@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS batches (
     PRIMARY KEY (author, first)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS by_end ON batches (lamport + last - first);
+CREATE TABLE IF NOT EXISTS seen (
+    author TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -110,6 +114,20 @@ class Store:
             b = open_batch(data, sig)
             out[author] = (b.username, last, b.lamport + len(b.items) - 1)
         return out
+
+    def save_seen(self, shown: dict[str, int]) -> None:
+        """Per author, the last message shown in order (or skipped): where a restart goes on
+        from, also for an author of whom nothing is kept."""
+        if shown:
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT INTO seen VALUES (?, ?) ON CONFLICT (author)"
+                    " DO UPDATE SET seq = max(seq, excluded.seq)",
+                    shown.items(),
+                )
+
+    def seen(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT author, seq FROM seen"))
 
     def after(self, author: str, seq: int, limit: int) -> list[Batch]:
         """``author``'s batches that hold messages after ``seq``, in order, up to about

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgpack
 import trio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,9 @@ SCALES = {
 }
 WORKER_MAX = 15000  # connections per idle-flood worker process (each has its own fd limit)
 IDLE_SOURCES = [f"127.0.0.{i}" for i in range(1, 41)]
+# Whether the nodes keep nothing on disk (--ephemeral): set in main from the tree's command line,
+# since versions before data dirs lack the option (and keep nothing anyway).
+EPHEMERAL = True
 UNSAFE_RAW = {
     "U+2028": "\u2028".encode(),
     "U+2029": "\u2029".encode(),
@@ -90,9 +94,9 @@ class Room:
 
 
 async def start_room(swarm: Swarm) -> Room:
-    target = await A.spawn_raw_node(swarm, "target", swarm.tracker_addr)
+    target = await A.spawn_raw_node(swarm, "target", swarm.tracker_addr, ephemeral=EPHEMERAL)
     await target.wait_for(event="ready")
-    friend = await A.spawn_raw_node(swarm, "friend", swarm.tracker_addr)
+    friend = await A.spawn_raw_node(swarm, "friend", swarm.tracker_addr, ephemeral=EPHEMERAL)
     await friend.wait_for(event="ready")
     await wait_mesh([target, friend])
     return Room(swarm, target, friend)
@@ -149,10 +153,16 @@ async def killer_nested_type(room: Room, fig: Figures, size: int) -> None:
 
 
 async def killer_nested_text(room: Room, fig: Figures, size: int) -> None:
-    hello = A.hello(join=True)
-    data = A.frame(hello) + A.nested_text_chat(hello["node_id"], 1000)
-    name, answer, closed = await A.poke(room.swarm.tracker_port, data)
-    fig.notes.append(f"connection closed: {closed}")
+    """After a valid hello, a batch nested 1,000 deep: in the frame (where the batch's bytes
+    go), then inside the batch's signed bytes (a text nested so)."""
+    for where in ("frame", "signed bytes"):
+        mallory = A.FakeIdentity()
+        killer = (
+            A.nested_batch_frame(1000) if where == "frame" else A.nested_batch_data(mallory, 1000)
+        )
+        data = A.frame(mallory.hello(join=True)) + killer
+        name, answer, closed = await A.poke(room.swarm.tracker_port, data)
+        fig.notes.append(f"nested in the {where}: connection closed: {closed}")
 
 
 async def partial_frames(room: Room, fig: Figures, size: int) -> None:
@@ -227,7 +237,9 @@ async def idle(room: Room, fig: Figures, size: int) -> None:
         summaries = [await _worker_line(w, timeout=120) for w in workers]
         fig.notes.append(f"all sent in {time.monotonic() - started:.1f} s: " + "; ".join(summaries))
         fig.chat_during = await chat_both_ways(room)
-        late = await A.spawn_raw_node(room.swarm, "late", room.swarm.tracker_addr)
+        late = await A.spawn_raw_node(
+            room.swarm, "late", room.swarm.tracker_addr, ephemeral=EPHEMERAL
+        )
         try:
             await late.wait_for(event="ready", timeout=15)
             fig.notes.append("a newcomer joins: yes")
@@ -297,11 +309,11 @@ async def strings(room: Room, fig: Figures, size: int) -> None:
     await trio.aclose_forcefully(stream)
 
     # (b) A member's chat with U+2028, U+0085 and U+202E in its text.
-    mallory = A.hello(join=True)
+    mallory = A.FakeIdentity()
     stream = await A.connect(room.swarm.tracker_port)
     text = "line\u2028break next\u0085line \u202eesrever"
-    await stream.send_all(A.frame(mallory) + A.frame(A.chat(mallory["node_id"], 1, text)))
-    shown = await room.target.first_within(3, event="message", from_id=mallory["node_id"])
+    await stream.send_all(A.frame(mallory.hello(join=True)) + A.frame(mallory.batch(1, text)))
+    shown = await room.target.first_within(3, event="message", from_id=mallory.node_id)
     fig.notes.append(
         f"chat text with U+2028/U+0085/U+202E: {'shown' if shown else 'not shown'}, raw on "
         f"target's stdout: {', '.join(raw_unsafe(room.target)) or 'none'}"
@@ -331,12 +343,14 @@ async def fake_tracker_case(room: Room, others: list[dict], frames: list[dict]) 
     tracker = A.FakeTracker(free_port(), others=others)
     async with trio.open_nursery() as nursery:
         await nursery.start(tracker.serve)
-        newbie = await A.spawn_raw_node(room.swarm, "newbie", f"127.0.0.1:{tracker.port}")
+        newbie = await A.spawn_raw_node(
+            room.swarm, "newbie", f"127.0.0.1:{tracker.port}", ephemeral=EPHEMERAL
+        )
         try:
             await newbie.wait_for(event="ready", timeout=15)
             for payload in frames:
                 await tracker.send(payload)
-            await tracker.send(A.chat(tracker.node_id, 1, "barrier"))
+            await tracker.say("barrier")
             with trio.move_on_after(5):
                 async with trio.open_nursery() as first:
 
@@ -365,6 +379,60 @@ async def fake_tracker_case(room: Room, others: list[dict], frames: list[dict]) 
             nursery.cancel_scope.cancel()
 
 
+async def forged(room: Room, fig: Figures, size: int) -> None:
+    """Chat the target must not take: (a) a member hands on a batch signed with its own key in
+    the name of another key; (b) a stranger says its hello with friend's node id and sends a
+    live batch under friend's public key (handed on to anyone who asks) with a bad signature."""
+    # (a)
+    mallory, other = A.FakeIdentity(), A.FakeIdentity()
+    data = other.data(1, "forged line a")
+    relayed = A.batch_frame(data, mallory.sign(data), old=True)
+    name, answer, closed = await A.poke(
+        room.swarm.tracker_port, A.frame(mallory.hello(join=True)) + A.frame(relayed), timeout=3
+    )
+    shown = room.target.find(event="message", text="forged line a")
+    fig.notes.append(
+        f"relayed, signed by another key: {'SHOWN' if shown else 'not shown'}, "
+        f"connection closed: {closed}"
+    )
+    # (b)
+    await room.friend.send("friend's real line")
+    await room.target.first_within(5, event="message", text="friend's real line")
+    spy = A.FakeIdentity()
+    stream = await A.connect(room.swarm.tracker_port)
+    try:
+        reader = A.FrameReader(stream)
+        await stream.send_all(A.frame(spy.hello(join=True)))
+        await stream.send_all(A.frame({"t": "want", "author": room.friend.node_id, "after": 0}))
+
+        def friends(received: dict) -> bool:
+            if received.get("t") != "batch" or not received.get("old"):
+                return False
+            key = msgpack.unpackb(received["data"], raw=False)[1]
+            return A.node_id_of(key) == room.friend.node_id
+
+        try:
+            real = await reader.until(friends, timeout=5)
+        except (AssertionError, trio.TooSlowError):
+            fig.notes.append("impostor: friend's batch was not handed on")
+            return
+    finally:
+        await trio.aclose_forcefully(stream)
+    _, key, _, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
+    data = A.batch_data(
+        key, "friend", first + len(items), lamport + len(items), [(0, 0, "forged line b")]
+    )
+    claim = A.hello(room.friend.node_id, join=True, username="friend")
+    impostor = A.frame(claim) + A.frame(A.batch_frame(data, b"\x00" * 64))
+    name, answer, closed = await A.poke(room.swarm.tracker_port, impostor, timeout=3)
+    shown = room.target.find(event="message", text="forged line b")
+    fig.notes.append(
+        "impostor with friend's id and key, bad signature: "
+        + (f"SHOWN as from {shown[0]['from']!r}" if shown else "not shown")
+        + f", connection closed: {closed}"
+    )
+
+
 ATTACKS: dict[str, tuple[str, Callable[[Room, Figures, int], Awaitable[None]]]] = {
     "version": ("target", killer_version),
     "nested-type": ("target", killer_nested_type),
@@ -374,16 +442,18 @@ ATTACKS: dict[str, tuple[str, Callable[[Room, Figures, int], Awaitable[None]]]] 
     "direct": ("friend", direct_hellos),
     "idle": ("friend", idle),
     "strings": ("target", strings),
+    "forged": ("target", forged),
 }
 SIZE_LABEL = {
     "version": "1 hello, version of 300,000 chars",
     "nested-type": "1 frame, t nested 1,000 deep",
-    "nested-text": "hello + chat, text nested 1,000 deep",
+    "nested-text": "hello + batch nested 1,000 deep (frame; signed bytes)",
     "partial": "{n:,} x (join hello + 1 MiB - 1 B of a frame)",
     "partial-direct": "{n:,} x (direct hello + 1 MiB - 1 B of a frame)",
     "direct": "{n:,} direct hellos (join=False)",
     "idle": "{n:,} idle connections after a direct hello",
     "strings": "host, chat text, announced name, reason",
+    "forged": "relayed batch signed by another key; impostor of friend",
 }
 
 
@@ -472,6 +542,11 @@ def main() -> int:
         [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
     os.chdir(tree)
+    global EPHEMERAL
+    try:
+        EPHEMERAL = "--ephemeral" in (tree / "peerchat" / "cli.py").read_text()
+    except OSError:
+        EPHEMERAL = False
     A.raise_nofile(4096)
     commit = subprocess.run(
         ["git", "-C", str(tree), "log", "-1", "--format=%h %s"], capture_output=True, text=True

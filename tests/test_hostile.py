@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
@@ -174,6 +174,36 @@ async def wait_log_quiet(proc: RawProc, needle: str) -> str:
     return line
 
 
+async def first_of(timeout: float, **waits: Callable[[], Awaitable[object]]) -> str | None:
+    """Run ``waits`` side by side: the name of the first to finish, None after ``timeout``
+    (give each wait a longer deadline of its own, or it fails the test instead)."""
+    winner: list[str] = []
+    with trio.move_on_after(timeout):
+        async with trio.open_nursery() as nursery:
+            for name, wait in waits.items():
+
+                async def one(name: str = name, wait: Callable = wait) -> None:
+                    await wait()
+                    winner.append(name)
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(one)
+    return winner[0] if winner else None
+
+
+async def handed_on(stream: trio.SocketStream, author: str) -> dict:
+    """Anybody's batches are there for the asking: a member (on ``stream``) asks for
+    ``author``'s messages and gets the first batch frame handed on, as its author signed it."""
+    await stream.send_all(frame_of({"t": "want", "author": author, "after": 0}))
+
+    def authors_batch(received: dict) -> bool:
+        if received.get("t") != "batch" or received.get("old") is not True:
+            return False
+        return node_id_of(msgpack.unpackb(received["data"], raw=False)[1]) == author
+
+    return await FrameReader(stream).until(authors_batch, timeout=10)
+
+
 # -- the killers: one frame each, any of which used to end a node --------------------------------
 
 
@@ -269,72 +299,6 @@ async def test_chat_text_with_separators_and_bidi_is_escaped_in_json(swarm: Swar
     await assert_unharmed(target, friend)
 
 
-FORGED = "forged line"
-
-
-def forged_batch(how: str, mallory: FakeIdentity, real: dict | None) -> dict:
-    """An old batch (as if handed on from a store) whose author's signature does not hold:
-    signed with mallory's key in the name of another key, altered by one byte after signing,
-    or a real member's batch (``real``, as the target handed it on) renumbered to come next
-    and given new text under its old signature."""
-    if how == "real-member":
-        assert real is not None
-        _, key, username, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
-        data = batch_data(key, username, first + len(items), lamport + len(items), [(0, 0, FORGED)])
-        return batch_frame(data, real["sig"], old=True)
-    other = FakeIdentity()
-    data = other.data(1, FORGED)
-    if how == "signed-by-another-key":
-        return batch_frame(data, mallory.sign(data), old=True)
-    sig = other.sign(data)
-    altered = data.replace(FORGED.encode(), FORGED.replace("l", "L", 1).encode())
-    assert altered != data and len(altered) == len(data)
-    return batch_frame(altered, sig, old=True)
-
-
-@pytest.mark.parametrize("how", ["signed-by-another-key", "altered-after-signing", "real-member"])
-async def test_a_forged_relayed_batch_is_refused(swarm: Swarm, how: str) -> None:
-    """A member (a valid hello, and its own chat shows) hands on a batch whose signature is not
-    its author's: the target shows none of it, drops that member, and the room goes on."""
-    target, friend = await two_members(swarm)
-    mallory = FakeIdentity()
-    stream = await connect(swarm.tracker_port)
-    reader = FrameReader(stream)
-    await stream.send_all(frame_of(mallory.hello(join=True)))
-    await target.wait_for(event="peer_joined", node_id=mallory.node_id)
-    await stream.send_all(frame_of(mallory.batch(1, "mallory's own line")))
-    await target.wait_for(event="message", from_id=mallory.node_id, text="mallory's own line")
-    real = None
-    if how == "real-member":
-        # The real thing first: friend's batch, as the target hands it on when asked.
-        await friend.send("friend's real line")
-        await target.wait_for(event="message", from_id=friend.node_id, text="friend's real line")
-        await stream.send_all(frame_of({"t": "want", "author": friend.node_id, "after": 0}))
-
-        def friends_batch(received: dict) -> bool:
-            if received.get("t") != "batch" or received.get("old") is not True:
-                return False
-            return node_id_of(msgpack.unpackb(received["data"], raw=False)[1]) == friend.node_id
-
-        real = await reader.until(friends_batch, timeout=10)
-    forged = forged_batch(how, mallory, real)
-    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-        await stream.send_all(frame_of(forged))
-    _, closed = await read_until_closed(stream, timeout=5)
-    await stream.aclose()
-    assert closed, f"the node keeps a member that handed on a forged batch ({how})"
-    left = await target.wait_for(event="peer_left", node_id=mallory.node_id)
-    assert "sign" in left["reason"], left
-    line = await wait_log_quiet(target, f"closing connection to {mallory.username}@")
-    assert "sign" in line, line
-    await assert_unharmed(target, friend)  # a barrier: the forged line would have shown by now
-    for proc in (target, friend):
-        assert not [e for e in proc.find(event="message") if FORGED in e["text"].lower()], (
-            proc.describe()
-        )
-    assert_log_lines_short(target)
-
-
 EVIL = member_map(fresh_id(), "\u202eevil")
 CAROL = member_map(fresh_id(), "carol")
 
@@ -372,20 +336,12 @@ async def test_names_and_reasons_from_a_hostile_tracker_never_reach_the_output_r
         await tracker.send(payload)
     # A barrier: the tracker's next chat line shows, or the newbie has dropped the tracker.
     await tracker.say("barrier")
-    with trio.move_on_after(10) as waited:
-        async with trio.open_nursery() as first:
-
-            async def shown() -> None:
-                await newbie.wait_for(event="message", text="barrier")
-                first.cancel_scope.cancel()
-
-            async def dropped() -> None:
-                await tracker.closed.wait()
-                first.cancel_scope.cancel()
-
-            first.start_soon(shown)
-            first.start_soon(dropped)
-    assert not waited.cancelled_caught, newbie.describe()
+    outcome = await first_of(
+        10,
+        shown=partial(newbie.wait_for, event="message", text="barrier", timeout=20),
+        dropped=tracker.closed.wait,
+    )
+    assert outcome is not None, newbie.describe()
     assert newbie.returncode is None, newbie.describe()
     for event in newbie.find(event="peer_joined"):
         assert "\u202e" not in event["username"] and "\n" not in event["addr"], newbie.describe()
@@ -394,6 +350,138 @@ async def test_names_and_reasons_from_a_hostile_tracker_never_reach_the_output_r
     assert_no_raw_unsafe(newbie)
     assert "Traceback" not in newbie.stderr() + newbie.log(), newbie.describe()
     assert_log_lines_short(newbie)
+
+
+# -- signatures: nobody speaks for another member ------------------------------------------------
+
+
+FORGED = "forged line"
+
+
+def forged_batch(how: str, mallory: FakeIdentity, real: dict | None) -> dict:
+    """An old batch (as if handed on from a store) whose author's signature does not hold:
+    signed with mallory's key in the name of another key, altered by one byte after signing,
+    or a real member's batch (``real``, as the target handed it on) renumbered to come next
+    and given new text under its old signature."""
+    if how == "real-member":
+        assert real is not None
+        _, key, username, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
+        data = batch_data(key, username, first + len(items), lamport + len(items), [(0, 0, FORGED)])
+        return batch_frame(data, real["sig"], old=True)
+    other = FakeIdentity()
+    data = other.data(1, FORGED)
+    if how == "signed-by-another-key":
+        return batch_frame(data, mallory.sign(data), old=True)
+    sig = other.sign(data)
+    altered = data.replace(FORGED.encode(), FORGED.replace("l", "L", 1).encode())
+    assert altered != data and len(altered) == len(data)
+    return batch_frame(altered, sig, old=True)
+
+
+@pytest.mark.parametrize("how", ["signed-by-another-key", "altered-after-signing", "real-member"])
+async def test_a_forged_relayed_batch_is_refused(swarm: Swarm, how: str) -> None:
+    """A member (a valid hello, and its own chat shows) hands on a batch whose signature is not
+    its author's: the target shows none of it, drops that member, and the room goes on."""
+    target, friend = await two_members(swarm)
+    mallory = FakeIdentity()
+    stream = await connect(swarm.tracker_port)
+    await stream.send_all(frame_of(mallory.hello(join=True)))
+    await target.wait_for(event="peer_joined", node_id=mallory.node_id)
+    await stream.send_all(frame_of(mallory.batch(1, "mallory's own line")))
+    await target.wait_for(event="message", from_id=mallory.node_id, text="mallory's own line")
+    real = None
+    if how == "real-member":
+        # The real thing first: friend's batch, as the target hands it on when asked.
+        await friend.send("friend's real line")
+        await target.wait_for(event="message", from_id=friend.node_id, text="friend's real line")
+        real = await handed_on(stream, friend.node_id)
+    forged = forged_batch(how, mallory, real)
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        await stream.send_all(frame_of(forged))
+    _, closed = await read_until_closed(stream, timeout=5)
+    await stream.aclose()
+    assert closed, f"the node keeps a member that handed on a forged batch ({how})"
+    left = await target.wait_for(event="peer_left", node_id=mallory.node_id)
+    assert "sign" in left["reason"], left
+    line = await wait_log_quiet(target, f"closing connection to {mallory.username}@")
+    assert "sign" in line, line
+    await assert_unharmed(target, friend)  # a barrier: the forged line would have shown by now
+    for proc in (target, friend):
+        assert not [e for e in proc.find(event="message") if FORGED in e["text"].lower()], (
+            proc.describe()
+        )
+    assert_log_lines_short(target)
+
+
+@pytest.mark.parametrize("friend_there", [True, False], ids=["friend-there", "friend-gone"])
+async def test_an_impostor_with_a_members_id_and_key_cannot_speak_for_it(
+    swarm: Swarm, friend_there: bool
+) -> None:
+    """A stranger says its hello with friend's node id and sends a live batch under friend's
+    public key (both public) with a signature it cannot make: nothing of it may show."""
+    target, friend = await two_members(swarm)
+    await friend.send("friend's real line")
+    await target.wait_for(event="message", from_id=friend.node_id, text="friend's real line")
+    mallory = FakeIdentity()
+    spy = await connect(swarm.tracker_port)
+    await spy.send_all(frame_of(mallory.hello(join=True)))
+    await target.wait_for(event="peer_joined", node_id=mallory.node_id)
+    real = await handed_on(spy, friend.node_id)  # friend's public key is in there
+    _, key, _, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
+    last, lamport = first + len(items) - 1, lamport + len(items) - 1
+    if not friend_there:
+        await friend.close_stdin()
+        await target.wait_for(event="peer_left", node_id=friend.node_id)
+    impostor = await connect(swarm.tracker_port)
+    claim = hello_frame(friend.node_id, join=True, username="friend")
+    data = batch_data(key, "friend", last + 1, lamport + 1, [(0, 0, FORGED)])
+    await impostor.send_all(frame_of(claim) + frame_of(batch_frame(data, b"\x00" * 64)))
+    outcome = await first_of(
+        10,
+        shown=partial(target.wait_for, event="message", text=FORGED, timeout=20),
+        refused=partial(read_until_closed, impostor, 20),
+    )
+    assert outcome == "refused", target.describe()
+    await impostor.aclose()
+    await spy.aclose()
+    if friend_there:
+        await assert_unharmed(target, friend)
+    assert not target.find(event="message", text=FORGED), target.describe()
+    assert target.returncode is None and "Traceback" not in target.stderr(), target.describe()
+
+
+async def test_a_batch_its_author_did_not_sign_is_never_handed_on(swarm: Swarm) -> None:
+    """A member sends its own batch with a signature that does not hold. Whether or not the
+    target takes it, it must never hand it on: a newcomer that asks the target for the room's
+    recent messages must not find a forgery there, and so never drop the target for it."""
+    target, friend = await two_members(swarm)
+    mallory = FakeIdentity()
+    stream = await connect(swarm.tracker_port)
+    await stream.send_all(frame_of(mallory.hello(join=True)))
+    await target.wait_for(event="peer_joined", node_id=mallory.node_id)
+    data = batch_data(mallory.public_key, mallory.username, 1, 0, [(0, 0, "unsigned line")])
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        await stream.send_all(frame_of(batch_frame(data, b"\x00" * 64)))
+    await chat_both_ways(target, friend)  # a barrier: the target has dealt with that batch
+    await stream.aclose()
+    late = await spawn_raw_node(swarm, "late", swarm.tracker_addr)
+    await late.wait_for(event="ready", timeout=15)
+    await wait_mesh([target, friend, late], timeout=15)
+    # The newcomer shows the room's recent lines as history (the barrier's too), unless it
+    # drops the target for what it handed on.
+    outcome = await first_of(
+        10,
+        history=partial(
+            late.wait_for, event="message", from_id=target.node_id, history=True, timeout=20
+        ),
+        dropped=partial(late.wait_log, "closing connection to target@", timeout=20),
+    )
+    assert outcome == "history", late.describe()
+    await chat_both_ways(late, target)
+    await assert_unharmed(target, friend)
+    assert not late.find(event="peer_left", node_id=target.node_id), late.describe()
+    assert "did not sign" not in late.log(), late.describe()
+    assert not late.find(event="message", text="unsigned line"), late.describe()
 
 
 # -- memory and connections -------------------------------------------------------------------
