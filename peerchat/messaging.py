@@ -3,10 +3,11 @@
 
 What this node says waits in an outbox until the task that seals it runs (at the next
 checkpoint): everything said meanwhile goes out as one signed batch, to every linked member, and
-into the store. A batch is shown only if its author's signature holds, whoever handed it on. Every link begins with both ends telling
-what they hold (``Summary``); each asks for what it lacks (``Want``, planned by ``sync``), and
-the answers come from the store, paced, marked as old: after a crash, a freeze or a partition
-the node shows what it missed, as history, once and in each author's order.
+into the store. A batch is shown only if its author's signature holds, whoever handed it on.
+Every link begins with both ends telling what they hold (``Summary``); each asks for what it
+lacks (``Want``, planned by ``sync``), and the answers come from the store, paced, marked as
+old: after a crash, a freeze or a partition the node shows what it missed, as history, once and
+in each author's order.
 """
 
 from __future__ import annotations
