@@ -139,12 +139,11 @@ class Undelivered:
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """A member is back: ``count`` of this node's messages it may have missed were sent to it
-    again; ``lost`` older ones were no longer kept to send."""
+    """A member that was away now has all of this node's messages: ``count`` of them it lacked
+    when it came back (it fetched them from whoever had them)."""
 
     member: Member
     count: int
-    lost: int
 
     def as_json(self) -> dict[str, Any]:
         m = self.member
@@ -153,7 +152,6 @@ class Delivered:
             "to": m.username,
             "to_id": m.node_id,
             "count": self.count,
-            "lost": self.lost,
         }
 
 

@@ -211,7 +211,7 @@ class Messaging:
             if has >= upto:
                 del self._owed[peer]
                 if count:
-                    self.node.emit(events.Delivered(conn.member, count, 0))
+                    self.node.emit(events.Delivered(conn.member, count))
 
     def on_skip(self, conn: Connection, message: Skip) -> None:
         """The end of an answer: whatever did not come, the peer does not have."""

@@ -388,9 +388,9 @@ def test_not_delivered_yet_is_shown_once_per_absence_and_delivery_text_says_what
         front.show(Undelivered(ALICE, seq, (BOB,)))
     assert len(front._backlog) == 1
     front.show(Undelivered(ALICE, 4, (BOB, CAROL)))  # carol is away too: worth a line
-    front.show(Delivered(BOB, 4, 0))
+    front.show(Delivered(BOB, 4))
     front.show(Undelivered(ALICE, 5, (BOB,)))  # bob away again: a new absence
     assert len(front._backlog) == 4
-    assert "not delivered yet to bob" in ui.delivery_text(Undelivered(ALICE, 5, (BOB,)))
-    assert "4 of your messages sent again" in ui.delivery_text(Delivered(BOB, 4, 0))
-    assert "2 older ones were no longer kept" in ui.delivery_text(Delivered(BOB, 4, 2))
+    assert "not yet delivered to bob" in ui.delivery_text(Undelivered(ALICE, 5, (BOB,)))
+    assert "bob now has your 4 messages" in ui.delivery_text(Delivered(BOB, 4))
+    assert "bob now has your message" in ui.delivery_text(Delivered(BOB, 1))
