@@ -223,7 +223,7 @@ class Entrance:
             node.emit(
                 events.Error(
                     f"this node was unresponsive for {self._away:.1f} s and has rejoined the "
-                    "room; what was said meanwhile comes now, where its senders still keep it"
+                    "room; what was said meanwhile is fetched from the others and shown as history"
                 )
             )
 

@@ -234,6 +234,30 @@ async def test_a_frozen_member_is_let_go_by_the_tracker_and_by_every_member(
     await say_and_expect(other, "still two of us", [host])
 
 
+async def test_a_frozen_member_that_comes_back_is_shown_what_was_said_meanwhile(
+    swarm: Swarm,
+) -> None:
+    host, other, frozen = await swarm.room("host", "other", "frozen")
+    since = {n.name: len(n.events) for n in (host, other, frozen)}
+    frozen.signal(signal.SIGSTOP)
+    for node in (host, other):
+        await node.wait_for(event="peer_left", node_id=frozen.node_id, since=since[node.name])
+    said = [f"while frozen {i}" for i in range(3)]
+    for text in said:
+        await say_and_expect(other, text, [host])
+    frozen.signal(signal.SIGCONT)
+    notice = await frozen.wait_for(event="error", since=since["frozen"])
+    assert "rejoined" in notice["message"], frozen.describe()
+    got = [
+        await frozen.wait_for(event="message", text=text, since=since["frozen"], timeout=15)
+        for text in said
+    ]
+    assert all(e["history"] and e["from_id"] == other.node_id for e in got), frozen.describe()
+    shown = [e["text"] for e in frozen.find(event="message") if e["text"] in said]
+    assert shown == said, frozen.describe()  # once each, in order
+    await say_and_expect(other, "and now live", [frozen])
+
+
 async def test_a_member_frozen_twice_in_a_row_comes_back_both_times(swarm: Swarm) -> None:
     host, other, frozen = await swarm.room("host", "other", "frozen")
     since = len(frozen.events)
