@@ -19,6 +19,7 @@ import trio
 
 from peerchat import events
 from peerchat.addresses import is_wildcard, parse_addr
+from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.membership import valid_username
 from peerchat.node import Node, Settings
@@ -26,6 +27,8 @@ from peerchat.protocol import valid_host
 from peerchat.tracker_address import StartupError
 
 DEFAULT_TRACKER_PORT = 5000
+DAY = 24 * 3600.0
+DEFAULTS = Config()
 
 
 class Frontend(Protocol):
@@ -72,6 +75,12 @@ def _addresses(value: str) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+def _count(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 10**9:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 up")
+    return int(value)
+
+
 def _host(value: str) -> str:
     if not valid_host(value):
         raise argparse.ArgumentTypeError(f"{value!r} is not an address or host name")
@@ -103,6 +112,7 @@ def _node_parser() -> argparse.ArgumentParser:
     p.add_argument("--priority", type=_priority, help="election priority (default: listen port)")
     p.add_argument("--headless", action="store_true", help="JSON events on stdout, no prompt")
     _add_storage(p)
+    _add_retention(p)
     _add_logging(p)
     return p
 
@@ -122,11 +132,29 @@ def _add_storage(p: argparse.ArgumentParser) -> None:
         "--data-dir",
         metavar="PATH",
         type=Path,
-        help="where this node keeps what it remembers (default: the user data dir, "
+        help="where this node keeps its key, its messages and the members it knew "
+        "(default: the user data dir, "
         "peerchat/<username>)",
     )
     where.add_argument(
         "--ephemeral", action="store_true", help="keep nothing on disk (bots, tests)"
+    )
+
+
+def _add_retention(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--keep-messages",
+        type=_count,
+        default=DEFAULTS.keep_messages,
+        metavar="N",
+        help=f"messages kept in the store at most (default {DEFAULTS.keep_messages:,})",
+    )
+    p.add_argument(
+        "--keep-days",
+        type=_count,
+        default=round(DEFAULTS.keep_seconds / DAY),
+        metavar="D",
+        help=f"days a message is kept at most (default {round(DEFAULTS.keep_seconds / DAY)})",
     )
 
 
@@ -175,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         # nodes, on higher ports, outrank it.
         settings = Settings("tracker", args.host, 0, args.host, args.port, args.port, chat=False)
         data_name = f"tracker-{args.port}"
+        config = Config()
         from peerchat.headless import TrackerConsole
 
         frontend = TrackerConsole(settings.tracker_addr)
@@ -193,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             args.username, args.host, args.port, host, port, args.priority, more_trackers=more
         )
         data_name = args.username
+        config = Config(keep_messages=args.keep_messages, keep_seconds=args.keep_days * DAY)
         interactive = not args.headless
         if interactive:
             from peerchat.ui import PromptUI
@@ -224,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.status
     if prompt is not None and data_dir is not None:
         prompt.keep_input_history(data_dir.path / "input_history")
-    node = Node(settings, frontend.show, data_dir=data_dir)
+    node = Node(settings, frontend.show, config, data_dir=data_dir)
     status = 0
     try:
         trio.run(_run, node, frontend)

@@ -56,3 +56,15 @@ async def test_an_internal_failure_exits_1_with_one_line(tmp_path: Path, with_lo
     if not with_log:
         where.unlink()
     assert "Traceback" in details and "injected failure" in details
+
+
+def test_retention_flags_set_the_stores_bounds() -> None:
+    from peerchat.cli import DAY, _node_parser
+
+    args = _node_parser().parse_args(["--username", "x", "--keep-messages", "500"])
+    assert (args.keep_messages, args.keep_days) == (500, 30)
+    args = _node_parser().parse_args(["--username", "x", "--keep-days", "2"])
+    assert (args.keep_messages, args.keep_days * DAY) == (100_000, 2 * 24 * 3600.0)
+    for bad in (["--keep-days", "0"], ["--keep-messages", "-3"], ["--keep-days", "1.5"]):
+        with pytest.raises(SystemExit):
+            _node_parser().parse_args(["--username", "x", *bad])
