@@ -17,7 +17,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import catchup, failover, join, latency, member_join, multihost, scale, throughput
+from . import (
+    catchup,
+    failover,
+    join,
+    latency,
+    member_join,
+    multihost,
+    scale,
+    signing,
+    throughput,
+)
 from .driver import HEARTBEAT_TIMEOUT, Bench, log
 from .plan import Plan
 from .report import Raw
@@ -44,6 +54,7 @@ def run(plan: Plan, logdir: Path) -> dict[str, Any]:
 def measure(bench: Bench, plan: Plan, raw: Raw) -> None:
     small, big = latency.room_sizes(plan)
     join.measure_startup(bench, plan, raw)  # first, on a quiet machine
+    signing.measure(plan, raw)
 
     size = plan.flood_receivers + 1
     log(f"a PeerChat room and a baseline mesh of {size}")
@@ -85,6 +96,7 @@ def collect(plan: Plan, raw: Raw) -> dict[str, Any]:
         *latency.figures(plan, raw),
         *throughput.figures(plan, raw),
         *catchup.figures(plan, raw),
+        *signing.figures(plan, raw),
         *join.figures(plan, raw),
         *member_join.figures(plan, raw),
         *scale.figures(plan, raw),
