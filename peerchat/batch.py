@@ -22,7 +22,7 @@ from typing import Any
 import msgpack
 
 from peerchat import identity
-from peerchat.chat import MAX_LAMPORT, Chat
+from peerchat.chat import Chat
 from peerchat.membership import valid_username
 from peerchat.protocol import MAX_NAME, MAX_TEXT, ProtocolViolation
 
@@ -30,6 +30,7 @@ TAG = "peerchat-batch-v1"  # a batch signature can never pass for one over somet
 MAX_ITEMS = 256  # messages per batch
 MAX_CHARS = 128 * 1024  # text per batch: at most 512 KiB of UTF-8, well inside a 1 MiB frame
 MAX_SEQ = 2**62
+MAX_LAMPORT = 2**61  # above what a receiver takes (``chat.MAX_LAMPORT``): headroom for our clock
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-MAX_LAMPORT = 2**60  # far below the wire's limit, so our own clock can never exceed that
+# A received Lamport time above this closes that link: our clock then stays below the limit a
+# batch may carry (``batch.MAX_LAMPORT``), so peers never refuse what we send.
+MAX_LAMPORT = 2**60
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +72,17 @@ class ChatLog:
         return self._shown.get(sender)
 
     def start_after(self, sender: str, seq: int) -> list[Chat]:
-        """Messages of ``sender`` numbered ``seq`` or lower will never reach us: stop waiting
-        for them. Returns the held messages this lets through."""
+        """Messages of ``sender`` numbered ``seq`` or lower that have not come will never come:
+        stop waiting for them. Returns the held messages this lets through, in order (those
+        that did come are shown, not dropped)."""
         if seq <= self._shown.get(sender, -1):
             return []
         self._shown[sender] = seq
         held = self._held.get(sender)
-        if held:
-            for stale in [n for n in held if n <= seq]:
-                del held[stale]
-        return self._release(sender)
+        if not held:
+            return []
+        early = [held.pop(n) for n in sorted(n for n in held if n <= seq)]
+        return early + self._release(sender)
 
     def receive(self, message: Chat) -> list[Chat]:
         """The messages that can now be shown, in order: none for a duplicate or a gap."""

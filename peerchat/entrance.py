@@ -240,6 +240,7 @@ class Entrance:
                 await node.links.changed()
             for node_id in list(before):
                 node.members.remove(node_id)
+            node.messaging.restart_sync()
             node.bully.reset()
             self.rejoining = False
             await self.enter(node.config.refound_after)

@@ -176,7 +176,7 @@ class Links:
         member = hello.member()
         old = self.conns.get(member.node_id)
         conn.member, conn.peer = member, f"{member.username}@{member.addr}"
-        self._unlinked.pop(member.node_id, None)
+        listed_at = self._unlinked.pop(member.node_id, None)
         if old is not None:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
@@ -185,7 +185,8 @@ class Links:
         for gone in self.redial.replaced_by(member):  # a new process at a lost one's address
             self._gave_up(gone)
         conn.returned = found or (old is not None and old.returned)  # crossing dials
-        self._lost_at.pop(member.node_id, None)
+        lost_at = self._lost_at.pop(member.node_id, None)
+        away = [seq for seq in (lost_at, listed_at) if seq is not None]
         heard = node.chatlog.shown(member.node_id)
         released = []
         if heard is None:  # from here on, nothing of this author may be lost: remember it now
@@ -196,7 +197,7 @@ class Links:
             node.emit(events.PeerJoined(member))
         for chat in released:
             node.show(member, chat, own=False)
-        node.messaging.on_link(conn, member, returned=conn.returned)
+        node.messaging.on_link(conn, member, missed_after=min(away, default=None))
         self._warn_about_addresses(conn, member)
         node.tracker_role.on_link(conn, hello, new=new)
         self._changed.set()

@@ -41,6 +41,8 @@ from peerchat.wire import encode_frame
 
 log = logging.getLogger(__name__)
 
+MAX_NAMES = 10_000  # names of authors no longer in the room, kept for showing held messages
+
 
 class Messaging:
     def __init__(self, node) -> None:  # noqa: ANN001 (peerchat.node.Node; a cycle otherwise)
@@ -51,8 +53,10 @@ class Messaging:
         self._said = trio.Event()
         self._answers: dict[Connection, deque[Want | Recent]] = {}
         self._unstored: dict[str, list[Batch]] = {}  # received past a gap: stored once shown
-        self._owed: dict[str, tuple[int, int]] = {}  # peer -> (our last seq it lacked, count)
+        self._owed: dict[str, tuple[int, int]] = {}  # peer -> (our last it must have, count)
         self._asked_recent = False
+        self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
+        self._names: dict[str, str] = {}  # authors not in the room, by their signed name
         self._pulled = False  # something came by a want since the last summary we sent
         self._saved: dict[str, int] = node.store.seen()  # what the store says was shown
 
@@ -108,6 +112,8 @@ class Messaging:
         b = open_batch(message.data, message.sig)
         if not message.old and b.author != conn.member.node_id:
             raise ProtocolViolation(f"{conn.peer} sent a batch of someone else as its own")
+        if message.old:
+            self._expect_old(conn.member.node_id, b)
         if not b.signed():  # one check per batch: a burst of hundreds of messages is one batch
             raise ProtocolViolation(f"{conn.peer} sent a batch its author did not sign")
         node = self.node
@@ -126,6 +132,16 @@ class Messaging:
         self._receive(b, history=False)
         if node.chatlog.shown(b.author) != b.last:  # a gap: someone has what is missing
             self._ask(self.puller.seen(conn.member.node_id, b.author, b.last))
+
+    def _expect_old(self, peer: str, b: Batch) -> None:
+        """Old batches come only as asked: for the author we asked this peer about, or as the
+        history we asked it for, up to the count asked (strangers' keys are free to make)."""
+        if self.puller.asked_of(b.author) == peer:
+            return
+        budget = self._recent_budget.get(peer, 0) - len(b.items)
+        if budget < 0:
+            raise ProtocolViolation(f"{peer} sent old messages nobody asked it for")
+        self._recent_budget[peer] = budget
 
     def _take_old(self, b: Batch, shown: int | None) -> None:
         """A batch from a store: messages never shown here are shown as history."""
@@ -156,9 +172,12 @@ class Messaging:
     def _keep(self, b: Batch) -> None:
         """Store ``b`` once all of it is shown, so the store never holds a message past a gap:
         after a crash, what it lacks is then exactly what follows each author's last."""
-        waiting = self._unstored.setdefault(b.author, [])
-        if len(waiting) < self.node.config.held_back:
-            waiting.append(b)
+        if b.last <= (self.node.chatlog.shown(b.author) or 0):
+            self.node.store.add(b, time.time())
+        else:
+            waiting = self._unstored.setdefault(b.author, [])
+            if len(waiting) < self.node.config.held_back:
+                waiting.append(b)
         self._store_shown(b.author)
 
     def _store_shown(self, author: str) -> None:
@@ -178,40 +197,56 @@ class Messaging:
         member = self.node.members.get(b.author)
         if member is not None:
             return member
+        if len(self._names) < MAX_NAMES:
+            self._names[b.author] = b.username
         return Member(b.author, b.username, "", 0, 0, True)
 
     # -- catching up --------------------------------------------------------------------------
 
-    def on_link(self, conn: Connection, member: Member, *, returned: bool) -> None:
-        """A member is linked: tell it what we hold; a member that was away may lack ours."""
+    def on_link(self, conn: Connection, member: Member, *, missed_after: int | None) -> None:
+        """A member is linked: tell it what we hold. One that was away or not yet linked since
+        our message ``missed_after`` lacks what we said since: it is told ``Delivered`` once
+        its summary shows it has it all, fetched from us or from anyone."""
         self.send_outbox()
+        self._ask(self.puller.gone(member.node_id))  # what was asked on an older link is lost
         heads = self._heads()
         conn.send(Summary(heads))
-        if returned:
-            self._owed[member.node_id] = (heads[self.node.node_id], -1)
+        mine = heads[self.node.node_id]
+        if missed_after is not None and mine > missed_after:
+            self._owed[member.node_id] = (mine, mine - missed_after)
         if member.chat and not self._asked_recent:
             self._asked_recent = True
-            conn.send(Recent(self.node.config.history))
+            count = self.node.config.history
+            self._recent_budget[member.node_id] = count + batch.MAX_ITEMS  # whole batches
+            conn.send(Recent(count))
+
+    def restart_sync(self) -> None:
+        """Forget what was asked of whom (rejoining: every link is closed, none answers)."""
+        self.puller = Puller(self.node.node_id, self.node.chatlog.shown)
+        self._owed.clear()
+        self._recent_budget.clear()
 
     def on_unlink(self, node_id: str) -> None:
+        """A member left or was lost: others may hold some of its messages that we lack, or
+        lack some we hold. Everyone tells everyone what it has of that member, so the gaps are
+        filled from whoever has the rest (its own link is gone)."""
         self._owed.pop(node_id, None)
+        self._recent_budget.pop(node_id, None)
         self._ask(self.puller.gone(node_id))
+        shown = self.node.chatlog.shown(node_id)
+        if shown is not None:
+            frame = encode_frame(encode(Summary({node_id: shown})))
+            for conn in self.node.links.conns.values():
+                conn.send_frame(frame)
 
     def on_summary(self, conn: Connection, message: Summary) -> None:
         assert conn.member is not None
         peer = conn.member.node_id
         self._ask(self.puller.summary(peer, message.heads))
         owed = self._owed.get(peer)
-        if owed is not None:
-            upto, count = owed
-            has = message.heads.get(self.node.node_id, 0)
-            if count < 0:  # its first summary since it came back: how much it lacks
-                count = max(0, upto - has)
-                self._owed[peer] = (upto, count)
-            if has >= upto:
-                del self._owed[peer]
-                if count:
-                    self.node.emit(events.Delivered(conn.member, count))
+        if owed is not None and message.heads.get(self.node.node_id, 0) >= owed[0]:
+            del self._owed[peer]
+            self.node.emit(events.Delivered(conn.member, owed[1]))
 
     def on_skip(self, conn: Connection, message: Skip) -> None:
         """The end of an answer: whatever did not come, the peer does not have."""
@@ -220,11 +255,14 @@ class Messaging:
         if self.puller.asked_of(message.author) != peer:
             return  # not an answer to us: nobody else may make us stop waiting
         node = self.node
-        sender = node.members.get(message.author)
-        for chat in node.chatlog.start_after(message.author, message.seq):
-            node.show(sender or Member(chat.sender, "?", "", 0, 0, True), chat, own=False)
-        self._store_shown(message.author)
-        self._ask(self.puller.answered(peer, message.author))
+        requests, give_up_to = self.puller.answered(peer, message.author, message.seq)
+        if give_up_to is not None:  # nobody has the rest of the gap: show what is here
+            sender = node.members.get(message.author)
+            name = self._names.get(message.author, "?")
+            for chat in node.chatlog.start_after(message.author, give_up_to):
+                node.show(sender or Member(chat.sender, name, "", 0, 0, True), chat, own=False)
+            self._store_shown(message.author)
+        self._ask(requests)
         if self.puller.idle and self._pulled:
             self._pulled = False
             frame = encode_frame(encode(Summary(self._heads())))
@@ -234,7 +272,8 @@ class Messaging:
     def _ask(self, requests: list[Request]) -> None:
         for peer, author, after in requests:
             conn = self.node.links.conns.get(peer)
-            if conn is None:  # gone meanwhile: the puller hears of it from on_unlink
+            if conn is None:  # gone meanwhile: ask someone else
+                self._ask(self.puller.gone(peer))
                 continue
             self._pulled = True
             conn.send(Want(author, after))
@@ -262,6 +301,7 @@ class Messaging:
         """Answer ``conn``'s wants one at a time, paced, until none are left."""
         try:
             while queue and not conn.closing:
+                await trio.sleep(0)  # one want at a time, never many in one go
                 message = queue.popleft()
                 if isinstance(message, Recent):
                     await self._send_paced(conn, self._recent(message.count), None)

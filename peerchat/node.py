@@ -107,14 +107,17 @@ class Node:
         self.numbers = SeqReservation.ephemeral() if folder is None else SeqReservation.load(folder)
         self.node_id = self.identity.node_id
         self.members = MemberTable()
+        self.store = Store(MEMORY if folder is None else folder)
+        kept = self.store.heads()
+        # A seq file older than the store (restored from a backup) must not reuse a number.
+        self.numbers.skip_past(kept.get(self.node_id, ("", 0, 0))[1])
         self.chatlog = ChatLog(
             self.node_id,
             config.held_back,
-            last_seq=self.numbers.first - 1,
+            last_seq=max(self.numbers.first - 1, kept.get(self.node_id, ("", 0, 0))[1]),
             numbers=self.numbers.next,
         )
-        self.store = Store(MEMORY if folder is None else folder)
-        for author, (_, last, lamport) in self.store.heads().items():
+        for author, (_, last, lamport) in kept.items():
             self.chatlog.restore(author, last, lamport)
         for author, seq in self.store.seen().items():
             self.chatlog.restore(author, seq, 0)

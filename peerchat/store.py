@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from peerchat.batch import Batch, open_batch
+from peerchat.batch import MAX_ITEMS, Batch, open_batch
 
 FILE = "messages.db"
 MEMORY = ":memory:"
@@ -135,9 +135,10 @@ class Store:
         self.flush()
         out: list[Batch] = []
         count = 0
-        rows = self._db.execute(
-            "SELECT data, sig FROM batches WHERE author = ? AND last > ? ORDER BY first",
-            (author, seq),
+        rows = self._db.execute(  # a batch holds at most MAX_ITEMS: an index range, not a scan
+            "SELECT data, sig FROM batches WHERE author = ? AND first > ? AND last > ?"
+            " ORDER BY first",
+            (author, seq - MAX_ITEMS, seq),
         )
         for data, sig in rows:
             if count >= limit:

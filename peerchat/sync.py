@@ -7,7 +7,8 @@ than this node has shown, the node asks it for the rest (``Want``), one request 
 time, so the same messages are not fetched from every member at once. An answer ends with a
 ``Skip``; then the author is planned again, and whoever holds more still is asked next. A gap is
 so filled from any member that has it, not only from its author, and a peer that goes away
-leaves its requests to the others.
+leaves its requests to the others. Only when every peer that claimed more was asked and the gap
+is still there does the node stop waiting for it.
 """
 
 from __future__ import annotations
@@ -30,10 +31,14 @@ class Puller:
         self._shown = shown
         self._held: dict[str, dict[str, int]] = {}  # peer -> author -> its last in order
         self._asked: dict[str, str] = {}  # author -> the peer asked for it
+        self._tried: dict[str, set[str]] = {}  # author -> peers that lacked some of a gap
 
     def summary(self, peer: str, heads: dict[str, int]) -> list[Request]:
-        """``peer`` holds ``heads``: ask for what we lack (a newer summary replaces it)."""
-        self._held[peer] = dict(heads)
+        """``peer`` holds ``heads`` (for these authors; what it told of others stands)."""
+        held = self._held.setdefault(peer, {})
+        for author, seq in heads.items():
+            if seq > held.get(author, 0):
+                held[author] = seq
         return self._plan(heads)
 
     def seen(self, peer: str, author: str, seq: int) -> list[Request]:
@@ -44,15 +49,29 @@ class Puller:
         held[author] = seq
         return self._plan((author,))
 
-    def answered(self, peer: str, author: str) -> list[Request]:
-        """``peer`` finished answering for ``author``: ask again if someone holds more."""
-        if self._asked.get(author) == peer:
-            del self._asked[author]
-        return self._plan((author,))
+    def answered(self, peer: str, author: str, upto: int) -> tuple[list[Request], int | None]:
+        """``peer`` sent all it has of ``author``'s messages up to ``upto``. Returns whom to
+        ask next and, when nobody else holds what is still missing below ``upto``, the number
+        up to which to stop waiting (else None)."""
+        if self._asked.get(author) != peer:
+            return [], None
+        del self._asked[author]
+        upto = min(upto, self._held.get(peer, {}).get(author, 0))  # no more than it claimed
+        if (self._shown(author) or 0) >= upto:  # no gap left below it
+            self._tried.pop(author, None)
+            return self._plan((author,)), None
+        self._tried.setdefault(author, set()).add(peer)
+        requests = self._plan((author,))
+        if requests:
+            return requests, None
+        del self._tried[author]
+        return [], upto
 
     def gone(self, peer: str) -> list[Request]:
         """``peer`` is no longer linked: what it was asked for goes to others."""
         self._held.pop(peer, None)
+        for tried in self._tried.values():
+            tried.discard(peer)
         mine = [a for a, p in self._asked.items() if p == peer]
         for author in mine:
             del self._asked[author]
@@ -76,8 +95,11 @@ class Puller:
             if shown is None:  # never heard: not owed to us (a newcomer has history instead)
                 continue
             best, most = None, shown
+            tried = self._tried.get(author, ())
             for peer, held in self._held.items():
                 seq = held.get(author, 0)
+                if peer in tried:
+                    continue
                 if seq > most or (seq == most and seq > shown and peer == author):
                     best, most = peer, seq
             if best is not None:

@@ -358,30 +358,38 @@ async def test_names_and_reasons_from_a_hostile_tracker_never_reach_the_output_r
 FORGED = "forged line"
 
 
-def forged_batch(how: str, mallory: FakeIdentity, real: dict | None) -> dict:
-    """An old batch (as if handed on from a store) whose author's signature does not hold:
-    signed with mallory's key in the name of another key, altered by one byte after signing,
-    or a real member's batch (``real``, as the target handed it on) renumbered to come next
-    and given new text under its old signature."""
-    if how == "real-member":
-        assert real is not None
-        _, key, username, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
-        data = batch_data(key, username, first + len(items), lamport + len(items), [(0, 0, FORGED)])
-        return batch_frame(data, real["sig"], old=True)
-    other = FakeIdentity()
-    data = other.data(1, FORGED)
-    if how == "signed-by-another-key":
-        return batch_frame(data, mallory.sign(data), old=True)
-    sig = other.sign(data)
-    altered = data.replace(FORGED.encode(), FORGED.replace("l", "L", 1).encode())
-    assert altered != data and len(altered) == len(data)
-    return batch_frame(altered, sig, old=True)
+def forged_batch(how: str, mallory: FakeIdentity, real: dict) -> dict:
+    """An old batch in friend's name (``real`` is friend's batch as the target handed it on)
+    whose signature does not hold: friend's next number signed with mallory's key, friend's
+    real batch altered by one byte, or friend's signature over new text renumbered to come
+    next."""
+    _, key, username, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
+    if how == "altered-after-signing":
+        altered = real["data"].replace(b"real line", b"fake line")
+        assert altered != real["data"] and len(altered) == len(real["data"])
+        return batch_frame(altered, real["sig"], old=True)
+    data = batch_data(key, username, first + len(items), lamport + len(items), [(0, 0, FORGED)])
+    sig = mallory.sign(data) if how == "signed-by-another-key" else real["sig"]
+    return batch_frame(data, sig, old=True)
 
 
-@pytest.mark.parametrize("how", ["signed-by-another-key", "altered-after-signing", "real-member"])
+async def asked_for(stream: trio.SocketStream, author: str) -> None:
+    """Until the node asks this member for ``author``'s messages (it claimed to hold more)."""
+
+    def want(received: dict) -> bool:
+        return received.get("t") == "want" and received.get("author") == author
+
+    await FrameReader(stream).until(want, timeout=10)
+
+
+@pytest.mark.parametrize(
+    "how", ["signed-by-another-key", "altered-after-signing", "real-member", "unasked"]
+)
 async def test_a_forged_relayed_batch_is_refused(swarm: Swarm, how: str) -> None:
-    """A member (a valid hello, and its own chat shows) hands on a batch whose signature is not
-    its author's: the target shows none of it, drops that member, and the room goes on."""
+    """A member (a valid hello, and its own chat shows) claims to hold more of friend's
+    messages, is asked for them, and hands on a batch whose signature is not friend's: the
+    target shows none of it, drops that member, and the room goes on. Old batches nobody asked
+    for are refused before their signature is even looked at."""
     target, friend = await two_members(swarm)
     mallory = FakeIdentity()
     stream = await connect(swarm.tracker_port)
@@ -389,27 +397,28 @@ async def test_a_forged_relayed_batch_is_refused(swarm: Swarm, how: str) -> None
     await target.wait_for(event="peer_joined", node_id=mallory.node_id)
     await stream.send_all(frame_of(mallory.batch(1, "mallory's own line")))
     await target.wait_for(event="message", from_id=mallory.node_id, text="mallory's own line")
-    real = None
-    if how == "real-member":
-        # The real thing first: friend's batch, as the target hands it on when asked.
-        await friend.send("friend's real line")
-        await target.wait_for(event="message", from_id=friend.node_id, text="friend's real line")
-        real = await handed_on(stream, friend.node_id)
-    forged = forged_batch(how, mallory, real)
+    await friend.send("friend's real line")
+    await target.wait_for(event="message", from_id=friend.node_id, text="friend's real line")
+    real = await handed_on(stream, friend.node_id)
+    forged = forged_batch("signed-by-another-key" if how == "unasked" else how, mallory, real)
+    if how != "unasked":
+        claim = {"t": "summary", "heads": {friend.node_id: 1000}}
+        await stream.send_all(frame_of(claim))
+        await asked_for(stream, friend.node_id)
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
         await stream.send_all(frame_of(forged))
     _, closed = await read_until_closed(stream, timeout=5)
     await stream.aclose()
     assert closed, f"the node keeps a member that handed on a forged batch ({how})"
+    why = "asked" if how == "unasked" else "sign"
     left = await target.wait_for(event="peer_left", node_id=mallory.node_id)
-    assert "sign" in left["reason"], left
+    assert why in left["reason"], left
     line = await wait_log_quiet(target, f"closing connection to {mallory.username}@")
-    assert "sign" in line, line
+    assert why in line, line
     await assert_unharmed(target, friend)  # a barrier: the forged line would have shown by now
     for proc in (target, friend):
-        assert not [e for e in proc.find(event="message") if FORGED in e["text"].lower()], (
-            proc.describe()
-        )
+        shown = [e["text"].lower() for e in proc.find(event="message")]
+        assert not [t for t in shown if FORGED in t or "fake line" in t], proc.describe()
     assert_log_lines_short(target)
 
 

@@ -1,0 +1,513 @@
+"""Issue 9, "nothing lost": history for newcomers, catching up after a cut, a crash or a restart,
+gaps filled from any member, ``/history``, and message numbers that continue across restarts.
+
+The first half runs many nodes in one process (``test_cluster.Room``, in-memory stores); the
+second runs real ``peerchat --headless`` processes (``e2e_helpers``), some with a data dir.
+Every wait is on an event, with a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+from e2e_helpers import Event, Proc, Swarm, wait_mesh
+from test_cluster import FAST, Room, cut
+from test_cluster import Member as Node
+
+from peerchat import events
+from peerchat.config import Config
+
+# Lost links are dialled again after this long (not FAST's 0.1 s): what a test says right after
+# a cut is then surely said while the link is down, also on a slow machine.
+SLOW_REDIAL = dataclasses.replace(FAST, redial_first=0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# In one process.
+
+
+def said(node: Node) -> list[events.MessageReceived]:
+    """Every message ``node`` showed (others' and its own), in the order shown."""
+    return [e for e in node.events if isinstance(e, events.MessageReceived)]
+
+
+def shown(node: Node, texts: list[str] | set[str]) -> list[events.MessageReceived]:
+    """The messages among ``texts`` that ``node`` showed, in the order shown."""
+    return [e for e in said(node) if e.text in texts]
+
+
+async def shows(node: Node, text: str, timeout: float = 5) -> events.MessageReceived:
+    name = node.node.me.username
+    try:
+        return await node.wait_for(
+            lambda e: isinstance(e, events.MessageReceived) and e.text == text, timeout
+        )
+    except trio.TooSlowError:
+        seen = [(e.sender.username, e.text, e.history) for e in said(node)]
+        raise AssertionError(f"{name} never showed {text!r}; it showed {seen}") from None
+
+
+def say_all(node: Node, texts: list[str]) -> None:
+    for text in texts:
+        node.node.say(text)
+
+
+async def say_apart(node: Node, texts: list[str]) -> None:
+    """Each its own batch: said one checkpoint apart."""
+    for text in texts:
+        node.node.say(text)
+        await trio.sleep(0)
+
+
+def once_each(node: Node, texts: list[str]) -> None:
+    counts = {t: len(shown(node, [t])) for t in texts}
+    assert all(n == 1 for n in counts.values()), f"{node.node.me.username} showed {counts}"
+
+
+async def test_a_newcomer_is_shown_recent_history_first_then_live_messages_once() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        # A conversation, each line said after the one before it arrived: one order for all.
+        before = []
+        for speaker, texts in ((alice, ["a0", "a1", "a2"]), (bob, ["b0", "b1"]), (alice, ["a3"])):
+            listener = bob if speaker is alice else alice
+            say_all(speaker, texts)
+            await shows(listener, texts[-1])
+            before += texts
+        carol = await room.add("carol")
+        await room.fully_connected()
+        await shows(carol, before[-1])
+        history = shown(carol, before)
+        got = [(e.sender.username, e.text, e.history) for e in said(carol)]
+        assert [e.text for e in history] == before, got
+        assert all(e.history for e in history), got
+        assert not any(e.own for e in history)
+        assert [e.sender.username for e in history] == ["alice"] * 3 + ["bob"] * 2 + ["alice"]
+        assert [e.seq for e in history if e.sender.username == "alice"] == [1, 2, 3, 4]
+
+        alice.node.say("live from alice")
+        bob.node.say("live from bob")
+        for text in ("live from alice", "live from bob"):
+            event = await shows(carol, text)
+            assert not event.history
+        # A barrier: anything shown twice would have come by now.
+        carol.node.say("carol is here")
+        for other in (alice, bob):
+            await shows(other, "carol is here")
+        alice.node.say("barrier")
+        await shows(carol, "barrier")
+        mine = [(e.text, e.history) for e in said(carol)]
+        head, tail = mine[: len(before)], mine[len(before) :]
+        assert head == [(t, True) for t in before], mine
+        assert sorted(tail[:2]) == [("live from alice", False), ("live from bob", False)], mine
+        assert tail[2:] == [("carol is here", False), ("barrier", False)], mine
+        nursery.cancel_scope.cancel()
+
+
+async def test_messages_said_to_a_newcomer_while_it_gets_history_are_shown_once() -> None:
+    """Live messages said the moment a newcomer is in, while its history is on its way: each
+    message still shown once, the earlier ones as history, the live ones not."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        old = [f"old {i}" for i in range(20)]
+        await say_apart(bob, old)
+        await shows(alice, old[-1])
+        carol = await room.add("carol")
+        live = [f"live {i}" for i in range(5)]
+        say_all(bob, live)  # at once: history and these cross
+        await shows(carol, live[-1])
+        await shows(carol, old[-1])
+        bob.node.say("barrier")
+        await shows(carol, "barrier")
+        once_each(carol, old + live)
+        assert all(e.history for e in shown(carol, old))
+        assert not any(e.history for e in shown(carol, live))
+        # Each author's order: bob's messages as numbered.
+        seqs = [e.seq for e in said(carol) if e.sender.username == "bob"]
+        assert seqs == sorted(seqs), seqs
+        nursery.cancel_scope.cancel()
+
+
+async def delivered(sender: Node, to: Node, timeout: float = 5) -> events.Delivered:
+    """The ``Delivered`` that ``sender`` reports for ``to``; fails telling what it reported."""
+    to_id = to.node.node_id
+    try:
+        return await sender.wait_for(
+            lambda e: isinstance(e, events.Delivered) and e.member.node_id == to_id, timeout
+        )
+    except trio.TooSlowError:
+        notices = [
+            (type(e).__name__, getattr(e, "seq", None), getattr(e, "count", None))
+            for e in sender.events
+            if isinstance(e, events.Undelivered | events.Delivered | events.NotDelivered)
+        ]
+        got = [(e.sender.username, e.text, e.history) for e in said(to)]
+        raise AssertionError(
+            f"{sender.node.me.username} never reported delivered to {to.node.me.username} "
+            f"within {timeout} s; its notices: {notices}; {to.node.me.username} showed {got}"
+        ) from None
+
+
+async def add_with(room: Room, name: str, config: Config) -> Node:
+    """A member of ``room`` with timings of its own."""
+    room.config, usual = config, room.config
+    try:
+        return await room.add(name)
+    finally:
+        room.config = usual
+
+
+async def test_a_member_cut_off_gets_what_it_missed_once_in_order_and_the_sender_hears_so() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, SLOW_REDIAL)
+        alice, bob, carol, dave = [await room.add(n) for n in ("alice", "bob", "carol", "dave")]
+        await room.fully_connected()
+        for speaker in (bob, dave):
+            speaker.node.say(f"{speaker.node.me.username} before")
+            await shows(carol, f"{speaker.node.me.username} before")
+        carol_id = carol.node.node_id
+        since = len(bob.events)
+        await cut(bob, carol)  # only that link: carol still hears alice and dave
+        from_bob = [f"bob away {i}" for i in range(3)]
+        from_dave = [f"dave meanwhile {i}" for i in range(2)]
+        for b_text, d_text in zip(from_bob, [*from_dave, None], strict=True):
+            await say_apart(bob, [b_text])
+            if d_text is not None:
+                await say_apart(dave, [d_text])
+        notices = [e for e in bob.events[since:] if isinstance(e, events.Undelivered)]
+        assert len(notices) == 3, notices
+        assert all([m.node_id for m in n.waiting] == [carol_id] for n in notices), notices
+        assert not [e for e in dave.events if isinstance(e, events.Undelivered)]
+        await shows(alice, from_bob[-1])
+        # The link comes back: carol is sent what she missed, and bob hears of it.
+        notice = await delivered(bob, carol)
+        assert notice.count == 3
+        await shows(carol, from_bob[-1])
+        bob.node.say("bob back live")
+        await shows(carol, "bob back live")
+        once_each(carol, [*from_bob, *from_dave, "bob back live"])
+        mine = [e for e in said(carol) if e.sender.username == "bob"]
+        assert [e.text for e in mine] == ["bob before", *from_bob, "bob back live"]
+        assert [e.history for e in mine] == [False, True, True, True, False]
+        assert [e.seq for e in mine] == [1, 2, 3, 4, 5]
+        live = [e for e in said(carol) if e.sender.username == "dave"]
+        assert [(e.text, e.history) for e in live] == [
+            ("dave before", False),
+            *[(t, False) for t in from_dave],
+        ]
+        nursery.cancel_scope.cancel()
+
+
+async def test_every_sender_hears_delivered_also_when_its_messages_came_by_another() -> None:
+    """Carol is cut off from bob and dave, who both talk. Bob's link to her comes back first:
+    she gets bob's messages and dave's from bob, once, in each author's order, as history. Dave
+    told his user they did not reach carol; once she has them, he must say they did."""
+    later = dataclasses.replace(SLOW_REDIAL, redial_first=2.0)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, SLOW_REDIAL)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        carol, dave = await add_with(room, "carol", later), await add_with(room, "dave", later)
+        await room.fully_connected()
+        for speaker in (bob, dave):
+            speaker.node.say(f"{speaker.node.me.username} before")
+            await shows(carol, f"{speaker.node.me.username} before")
+        carol_id = carol.node.node_id
+        await cut(bob, carol)
+        await cut(dave, carol)
+        from_bob = [f"bob away {i}" for i in range(3)]
+        from_dave = [f"dave away {i}" for i in range(2)]
+        for b_text, d_text in zip(from_bob, [*from_dave, None], strict=True):
+            await say_apart(bob, [b_text])
+            if d_text is not None:
+                await say_apart(dave, [d_text])
+        for sender, count in ((bob, 3), (dave, 2)):
+            notices = [e for e in sender.events if isinstance(e, events.Undelivered)]
+            assert len(notices) == count, notices
+            assert all([m.node_id for m in n.waiting] == [carol_id] for n in notices)
+        for texts in (from_bob, from_dave):
+            await shows(alice, texts[-1])
+            event = await shows(carol, texts[-1])
+            assert event.history
+        assert dave.node.node_id not in carol.node.links.conns  # so dave's came through bob
+        notice = await delivered(bob, carol)
+        assert notice.count == 3
+        # Dave's "undelivered" notices must be answered: carol has all his messages now.
+        notice = await delivered(dave, carol)
+        assert notice.count <= 2
+        once_each(carol, from_bob + from_dave)
+        for name, texts in (("bob", from_bob), ("dave", from_dave)):
+            mine = [e for e in said(carol) if e.sender.username == name]
+            assert [e.text for e in mine] == [f"{name} before", *texts]
+            assert [e.history for e in mine] == [False] + [True] * len(texts)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_gap_is_filled_from_a_third_member_after_the_author_crashed() -> None:
+    """Bob's link to carol is cut; carol talks (alice hears her) and crashes before bob's link
+    to her is back. What she said is not lost to bob: alice has it."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, SLOW_REDIAL)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        carol.node.say("carol before")
+        await shows(bob, "carol before")
+        await cut(bob, carol)
+        texts = [f"carol during the cut {i}" for i in range(3)]
+        await say_apart(carol, texts)
+        await shows(alice, texts[-1])
+        carol.crash()
+        for text in texts:
+            event = await shows(bob, text)
+            assert event.history, event
+        alice.node.say("barrier")
+        await shows(bob, "barrier")
+        from_carol = [e for e in said(bob) if e.sender.username == "carol"]
+        assert [e.text for e in from_carol] == ["carol before", *texts]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_gap_is_filled_from_a_third_member_when_the_author_is_gone_on_return() -> None:
+    """Bob is cut off from carol and dave; carol talks (alice and dave hear her) and crashes.
+    When bob's link to dave is back, bob gets carol's messages from dave (or alice), as
+    history, once, in order."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, SLOW_REDIAL)
+        alice, bob, carol, dave = [await room.add(n) for n in ("alice", "bob", "carol", "dave")]
+        await room.fully_connected()
+        carol.node.say("carol before")
+        await shows(bob, "carol before")
+        await cut(bob, carol)
+        await cut(bob, dave)
+        texts = [f"carol during the cut {i}" for i in range(3)]
+        await say_apart(carol, texts)
+        await shows(dave, texts[-1])
+        await shows(alice, texts[-1])
+        carol.crash()
+        for text in texts:
+            event = await shows(bob, text)
+            assert event.history, event
+        dave.node.say("barrier")
+        await shows(bob, "barrier")
+        from_carol = [e for e in said(bob) if e.sender.username == "carol"]
+        assert [e.text for e in from_carol] == ["carol before", *texts]
+        nursery.cancel_scope.cancel()
+
+
+async def test_history_shows_the_last_n_messages_of_the_store() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        since = len(bob.events)
+        bob.node.history(5)
+        error = await bob.wait_for(lambda e: isinstance(e, events.Error))
+        assert "no messages" in error.message
+        assert not [e for e in bob.events[since:] if isinstance(e, events.MessageReceived)]
+
+        conversation = []
+        for i in range(4):
+            for speaker, listener in ((alice, bob), (bob, alice)):
+                text = f"{speaker.node.me.username} {i}"
+                await say_apart(speaker, [text])
+                await shows(listener, text)
+                conversation.append((speaker.node.me.username, text))
+
+        for node in (alice, bob):
+            for n in (1, 3, 8, 50):
+                since = len(node.events)
+                node.node.history(n)
+                got = [e for e in node.events[since:] if isinstance(e, events.MessageReceived)]
+                want = conversation[-n:]
+                assert [(e.sender.username, e.text) for e in got] == want, (n, got)
+                assert all(e.history for e in got)
+                me = node.node.me.username
+                assert [e.own for e in got] == [s == me for s, _ in want]
+        nursery.cancel_scope.cancel()
+
+
+# ---------------------------------------------------------------------------------------------
+# Real processes.
+
+
+@pytest.fixture
+async def swarm(tmp_path: Path) -> AsyncIterator[Swarm]:
+    async with trio.open_nursery() as nursery:
+        room = Swarm(nursery, tmp_path)
+        try:
+            yield room
+        finally:
+            await room.aclose()
+            nursery.cancel_scope.cancel()
+
+
+def seq_of(event: Event) -> int:
+    return int(event["id"].rsplit(":", 1)[1])
+
+
+def messages(proc: Proc, since: int = 0) -> list[Event]:
+    return proc.find(event="message", since=since)
+
+
+async def say(proc: Proc, text: str) -> Event:
+    """``proc`` says ``text``; its own message event."""
+    await proc.send(text)
+    return await proc.wait_for(event="message", text=text, own=True)
+
+
+async def kept(data_dir: Path, count: int, timeout: float = 5) -> None:
+    """Wait until the store in ``data_dir`` holds ``count`` messages: a node writes what it
+    received every 0.5 s, and a kill -9 loses what was not written yet (fetched again, then)."""
+    uri = f"file:{data_dir / 'messages.db'}?mode=ro"
+    held = None
+    with trio.move_on_after(timeout):
+        while True:
+            try:
+                with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+                    query = "SELECT coalesce(sum(last - first + 1), 0) FROM batches"
+                    (held,) = db.execute(query).fetchone()
+            except sqlite3.Error as exc:
+                held = exc
+            if isinstance(held, int) and held >= count:
+                return
+            await trio.sleep(0.02)  # polling a file, bounded by the deadline above
+    raise AssertionError(f"{data_dir} holds {held}, not {count} messages, after {timeout} s")
+
+
+async def test_a_member_killed_and_restarted_with_its_data_dir_catches_up(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    data = ["--data-dir", str(tmp_path / "bob-data")]
+    ann = await swarm.node("ann")
+    bob = await swarm.node("bob", *data)
+    cid = await swarm.node("cid")
+    await wait_mesh([ann, bob, cid])
+    before = [await say(bob, f"bob before {i}") for i in range(2)]
+    for proc in (ann, cid):
+        await proc.wait_for(event="message", text="bob before 1")
+    await say(ann, "ann before")
+    await bob.wait_for(event="message", text="ann before")
+    await kept(tmp_path / "bob-data", 3)
+
+    bob.signal(signal.SIGKILL)
+    await bob.wait_exit()
+    for proc in (ann, cid):
+        await proc.wait_for(event="peer_left", node_id=bob.node_id)
+    since_ann = len(ann.events)
+    missed = {"ann": [f"ann missed {i}" for i in range(3)], "cid": ["cid missed 0", "cid missed 1"]}
+    for proc in (ann, cid):
+        for text in missed[proc.name]:
+            await say(proc, text)
+    for proc, other in ((ann, cid), (cid, ann)):
+        await proc.wait_for(event="message", text=missed[other.name][-1])
+    undelivered = ann.find(event="undelivered", since=since_ann)
+    assert len(undelivered) == 3 and all(u["to_ids"] == [bob.node_id] for u in undelivered), (
+        ann.describe()
+    )
+
+    # The same user and data dir (the last --username counts); its own log file.
+    again = await swarm.node("bob-again", "--username", "bob", *data)
+    assert again.node_id == bob.node_id, again.describe()
+    everything = [t for texts in missed.values() for t in texts]
+    for text in everything:
+        await again.wait_for(event="message", text=text)
+    delivered = await ann.wait_for(event="delivered", to_id=bob.node_id, since=since_ann)
+    assert delivered["count"] == 3, delivered
+    for proc in (ann, cid):  # live again, from both (and a barrier: nothing twice after it)
+        await proc.wait_for(event="peer_joined", node_id=bob.node_id, since=since_ann)
+        await say(proc, f"{proc.name} live")
+        live = await again.wait_for(event="message", text=f"{proc.name} live")
+        assert live["history"] is False, again.describe()
+
+    shown = messages(again)
+    for text in everything:
+        got = again.messages(text)
+        assert len(got) == 1 and got[0]["history"] is True, (text, again.describe())
+    for name, texts in missed.items():
+        order = [e["text"] for e in shown if e["text"] in texts]
+        assert order == texts, (name, order)
+    # What its store kept from before the kill is shown once, as history, before the rest.
+    kept_before = ["bob before 0", "bob before 1", "ann before"]
+    assert [(e["text"], e["history"]) for e in shown[:3]] == [(t, True) for t in kept_before]
+    assert [e["own"] for e in shown[:3]] == [True, True, False]
+    for text in kept_before:
+        assert len(again.messages(text)) == 1, (text, again.describe())
+    # Its numbers go on: none is used twice.
+    after = await say(again, "bob after the restart")
+    assert after["id"].rsplit(":", 1)[0] == bob.node_id
+    assert seq_of(after) > max(seq_of(e) for e in before), (before, after)
+    for proc in (ann, cid):
+        got = await proc.wait_for(event="message", text="bob after the restart")
+        assert got["history"] is False and got["id"] == after["id"]
+
+
+async def test_a_newcomer_gets_recent_history_before_live_messages(swarm: Swarm) -> None:
+    ann, bob = await swarm.room("ann", "bob")
+    before = []
+    for speaker, listener, texts in ((ann, bob, ["ann 0", "ann 1"]), (bob, ann, ["bob 0"])):
+        for text in texts:
+            await say(speaker, text)
+        await listener.wait_for(event="message", text=texts[-1])
+        before += texts
+    cid = await swarm.node("cid")
+    await wait_mesh([ann, bob, cid])
+    for text in before:
+        await cid.wait_for(event="message", text=text)
+    live = ["bob live", "ann live"]
+    for speaker, text in zip((bob, ann), live, strict=True):
+        await say(speaker, text)
+        await cid.wait_for(event="message", text=text)
+    got = [(e["text"], e["history"], e["own"]) for e in messages(cid)]
+    assert got == [(t, True, False) for t in before] + [(t, False, False) for t in live], got
+
+
+async def test_history_command_in_headless_shows_the_last_three(swarm: Swarm) -> None:
+    ann, bob = await swarm.room("ann", "bob")
+    texts = [f"line {i}" for i in range(5)]
+    for i, text in enumerate(texts):  # each said once the one before arrived: one order
+        speaker, listener = (ann, bob) if i % 2 else (bob, ann)
+        await say(speaker, text)
+        await listener.wait_for(event="message", text=text)
+    since = {proc.name: len(proc.events) for proc in (ann, bob)}
+    for proc in (ann, bob):
+        await proc.send("/history 3")
+        await proc.send("/who")  # stdin is read in order: its answer comes after all of them
+    for proc in (ann, bob):
+        await proc.wait_for(event="who", since=since[proc.name])
+        got = messages(proc, since[proc.name])
+        assert [e["text"] for e in got] == texts[-3:], proc.describe()
+        assert all(e["history"] for e in got), proc.describe()
+        assert [e["own"] for e in got] == [(i % 2 == 1) == (proc is ann) for i in (2, 3, 4)]
+        assert [e["id"] for e in got] == [e["id"] for e in messages(proc)[2:5]]
+
+
+async def test_numbers_go_on_without_a_gap_after_a_clean_restart(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    data = ["--data-dir", str(tmp_path / "solo-data")]
+    first = await swarm.node("solo", *data)
+    one = await say(first, "one")
+    two = await say(first, "two")
+    assert seq_of(two) == seq_of(one) + 1
+    await first.close_stdin()
+    assert await first.wait_exit() == 0, first.describe()
+
+    second = await swarm.node("solo-again", "--username", "solo", *data)
+    assert second.node_id == first.node_id, second.describe()
+    # Its own store's messages are shown at start, as history.
+    for text, earlier in (("one", one), ("two", two)):
+        got = await second.wait_for(event="message", text=text)
+        assert got["history"] is True and got["own"] is True and got["id"] == earlier["id"]
+    three = await say(second, "three")
+    assert three["history"] is False
+    assert three["id"] == f"{first.node_id}:{seq_of(two) + 1}", (two, three)
