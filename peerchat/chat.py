@@ -51,6 +51,7 @@ class ChatLog:
         self._next = numbers or (lambda: self.seq + 1)
         self._shown: dict[str, int] = {}
         self._held: dict[str, dict[int, Chat]] = {}
+        self._dropped: dict[str, int] = {}  # sender -> the lowest held message let go
 
     def compose(self, text: str, wall: float, mono: float) -> Chat:
         self.seq = self._next()
@@ -75,6 +76,9 @@ class ChatLog:
         """Messages of ``sender`` numbered ``seq`` or lower that have not come will never come:
         stop waiting for them. Returns the held messages this lets through, in order (those
         that did come are shown, not dropped)."""
+        dropped = self._dropped.pop(sender, None)
+        if dropped is not None:
+            seq = min(seq, dropped - 1)  # that one came and was let go: it is fetched again
         if seq <= self._shown.get(sender, -1):
             return []
         self._shown[sender] = seq
@@ -102,11 +106,14 @@ class ChatLog:
         ready = self._release(sender)
         if len(held) > self._held_back:
             # Bounded memory: the latest goes; it is fetched again with the gap (``sync``).
-            del held[max(held)]
+            latest = max(held)
+            del held[latest]
+            self._dropped[sender] = min(latest, self._dropped.get(sender, latest))
         return ready
 
     def forget(self, sender: str) -> None:
         self._held.pop(sender, None)
+        self._dropped.pop(sender, None)
 
     def _release(self, sender: str) -> list[Chat]:
         held = self._held.get(sender)

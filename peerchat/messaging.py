@@ -53,7 +53,8 @@ class Messaging:
         self._said = trio.Event()
         self._answers: dict[Connection, deque[Want | Recent]] = {}
         self._unstored: dict[str, list[Batch]] = {}  # received past a gap: stored once shown
-        self._owed: dict[str, tuple[int, int]] = {}  # peer -> (our last it must have, count)
+        # peer -> (our last it must have, how many it lacked, before its first summary)
+        self._owed: dict[str, tuple[int, int, bool]] = {}
         self._asked_recent = False
         self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
         self._names: dict[str, str] = {}  # authors not in the room, by their signed name
@@ -213,7 +214,7 @@ class Messaging:
         conn.send(Summary(heads))
         mine = heads[self.node.node_id]
         if missed_after is not None and mine > missed_after:
-            self._owed[member.node_id] = (mine, mine - missed_after)
+            self._owed[member.node_id] = (mine, mine - missed_after, True)
         if member.chat and not self._asked_recent:
             self._asked_recent = True
             count = self.node.config.history
@@ -244,9 +245,16 @@ class Messaging:
         peer = conn.member.node_id
         self._ask(self.puller.summary(peer, message.heads))
         owed = self._owed.get(peer)
-        if owed is not None and message.heads.get(self.node.node_id, 0) >= owed[0]:
-            del self._owed[peer]
-            self.node.emit(events.Delivered(conn.member, owed[1]))
+        if owed is not None:
+            upto, count, first = owed
+            has = message.heads.get(self.node.node_id, 0)
+            if first:  # it may lack more than we said since losing it (some went into a cut)
+                count = max(count, upto - has)
+            if has >= upto:
+                del self._owed[peer]
+                self.node.emit(events.Delivered(conn.member, count))
+            else:
+                self._owed[peer] = (upto, count, False)
 
     def on_skip(self, conn: Connection, message: Skip) -> None:
         """The end of an answer: whatever did not come, the peer does not have."""
@@ -262,6 +270,7 @@ class Messaging:
             for chat in node.chatlog.start_after(message.author, give_up_to):
                 node.show(sender or Member(chat.sender, name, "", 0, 0, True), chat, own=False)
             self._store_shown(message.author)
+            requests = self.puller.again(message.author)  # the rest, past the gap
         self._ask(requests)
         if self.puller.idle and self._pulled:
             self._pulled = False

@@ -30,7 +30,7 @@ class Puller:
         self._me = me
         self._shown = shown
         self._held: dict[str, dict[str, int]] = {}  # peer -> author -> its last in order
-        self._asked: dict[str, str] = {}  # author -> the peer asked for it
+        self._asked: dict[str, Request] = {}  # author -> the request out for it
         self._tried: dict[str, set[str]] = {}  # author -> peers that lacked some of a gap
 
     def summary(self, peer: str, heads: dict[str, int]) -> list[Request]:
@@ -53,13 +53,15 @@ class Puller:
         """``peer`` sent all it has of ``author``'s messages up to ``upto``. Returns whom to
         ask next and, when nobody else holds what is still missing below ``upto``, the number
         up to which to stop waiting (else None)."""
-        if self._asked.get(author) != peer:
+        asked = self._asked.get(author)
+        if asked is None or asked.peer != peer:
             return [], None
         del self._asked[author]
         upto = min(upto, self._held.get(peer, {}).get(author, 0))  # no more than it claimed
-        if (self._shown(author) or 0) >= upto:  # no gap left below it
+        if upto > asked.after and (self._shown(author) or 0) >= upto:  # progress, no gap
             self._tried.pop(author, None)
             return self._plan((author,)), None
+        # It lacked some of what it claimed (or sent nothing at all): try the others first.
         self._tried.setdefault(author, set()).add(peer)
         requests = self._plan((author,))
         if requests:
@@ -67,15 +69,23 @@ class Puller:
         del self._tried[author]
         return [], upto
 
+    def again(self, author: str) -> list[Request]:
+        """Plan ``author`` anew (after the node stopped waiting for part of a gap)."""
+        return self._plan((author,))
+
     def gone(self, peer: str) -> list[Request]:
         """``peer`` is no longer linked: what it was asked for goes to others."""
         self._held.pop(peer, None)
         for tried in self._tried.values():
             tried.discard(peer)
-        mine = [a for a, p in self._asked.items() if p == peer]
+        mine = [a for a, r in self._asked.items() if r.peer == peer]
         for author in mine:
             del self._asked[author]
-        return self._plan(mine)
+        out = self._plan(mine)
+        for author in mine:
+            if author not in self._asked and self._tried.pop(author, None):
+                out += self._plan((author,))  # only tried peers are left: ask them once more
+        return out
 
     @property
     def idle(self) -> bool:
@@ -84,7 +94,8 @@ class Puller:
 
     def asked_of(self, author: str) -> str | None:
         """The peer asked for ``author``'s messages, if any."""
-        return self._asked.get(author)
+        asked = self._asked.get(author)
+        return None if asked is None else asked.peer
 
     def _plan(self, authors: Iterable[str]) -> list[Request]:
         out = []
@@ -103,6 +114,6 @@ class Puller:
                 if seq > most or (seq == most and seq > shown and peer == author):
                     best, most = peer, seq
             if best is not None:
-                self._asked[author] = best
-                out.append(Request(best, author, shown))
+                self._asked[author] = request = Request(best, author, shown)
+                out.append(request)
         return out

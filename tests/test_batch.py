@@ -7,9 +7,9 @@ from typing import Any
 import msgpack
 import pytest
 
-from peerchat import identity
-from peerchat.batch import MAX_CHARS, MAX_ITEMS, MAX_SEQ, TAG, Batch, open_batch, seal
-from peerchat.chat import MAX_LAMPORT, Chat
+from peerchat import chat, identity
+from peerchat.batch import MAX_CHARS, MAX_ITEMS, MAX_LAMPORT, MAX_SEQ, TAG, Batch, open_batch, seal
+from peerchat.chat import Chat
 from peerchat.identity import Identity
 from peerchat.protocol import MAX_TEXT, ProtocolViolation
 
@@ -80,6 +80,26 @@ def test_a_batch_of_the_most_items_and_numbers_opens() -> None:
     data = pack(items=items, first=MAX_SEQ - MAX_ITEMS, lamport=MAX_LAMPORT)
     b = open_batch(data, sig(data))
     assert (len(b.items), b.last, b.lamport) == (MAX_ITEMS, MAX_SEQ - 1, MAX_LAMPORT)
+
+
+def test_a_batch_may_carry_lamport_times_a_receiver_refuses() -> None:
+    # the batch limit is 2**61, above the 2**60 past which a receiver closes the link
+    # (``chat.MAX_LAMPORT``): our own clock, at most that plus what we say, stays below it
+    assert MAX_LAMPORT == 2**61
+    assert chat.MAX_LAMPORT == 2**60
+    for lamport in (chat.MAX_LAMPORT, chat.MAX_LAMPORT + 1, MAX_LAMPORT - 1, MAX_LAMPORT):
+        data = pack(lamport=lamport)
+        assert open_batch(data, sig(data)).lamport == lamport
+
+
+def test_a_batch_sealed_just_after_a_receive_at_the_limit_opens() -> None:
+    log = chat.ChatLog(ME.node_id)
+    log.start_after(OTHER.node_id, 0)
+    log.receive(Chat(OTHER.node_id, 1, chat.MAX_LAMPORT, "x", NOW, 0.0))  # the most taken
+    said = [log.compose(f"m{i}", NOW, 0.0) for i in range(MAX_ITEMS)]
+    sealed = seal(ME, "alice", said)
+    assert sealed.lamport == chat.MAX_LAMPORT + 2
+    assert open_batch(sealed.data, sealed.sig) == sealed
 
 
 def test_integer_times_open_as_floats() -> None:

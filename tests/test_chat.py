@@ -132,19 +132,67 @@ def test_start_after_that_fills_a_gap_loses_no_held_message() -> None:
     log = fresh()
     shown = seqs(log.receive(chat("bob", 1)))
     shown += seqs(log.receive(chat("bob", 3)))  # held back: 2 is missing
-    shown += seqs(log.start_after("bob", 2) or [])  # 2 will never come: 3 is next in line
+    shown += seqs(log.start_after("bob", 2))  # 2 will never come: 3 is next in line
     shown += seqs(log.receive(chat("bob", 4)))
     shown += seqs(log.receive(chat("bob", 3)))  # a late duplicate of 3 must not count
     assert shown == [1, 3, 4]
 
 
-def test_start_after_beyond_held_messages_frees_them() -> None:
+def test_start_after_beyond_held_messages_shows_them() -> None:
     log = fresh(held_back=2)
     assert log.receive(chat("bob", 3)) == []
     assert log.receive(chat("bob", 4)) == []
-    log.start_after("bob", 10)
+    assert seqs(log.start_after("bob", 10)) == [3, 4]  # they came: shown, not dropped
+    assert log.shown("bob") == 10
+    assert log.receive(chat("bob", 4)) == []  # shown already: a duplicate now
     assert log.receive(chat("bob", 12)) == []  # one message held for the gap at 11
     assert seqs(log.receive(chat("bob", 11))) == [11, 12]
+
+
+def test_held_messages_below_the_start_point_are_returned_in_order() -> None:
+    log = fresh()
+    assert seqs(log.receive(chat("bob", 1))) == [1]
+    for i in (9, 4, 7, 3, 12, 11, 6):  # arriving out of order, around gaps at 2, 5, 8 and 10
+        assert log.receive(chat("bob", i)) == []
+    released = log.start_after("bob", 8)
+    # those up to 8 first, in order; then 9, now next in line; 11 and 12 wait for 10
+    assert seqs(released) == [3, 4, 6, 7, 9]
+    assert all(m.sender == "bob" for m in released)
+    assert [m.text for m in released] == [f"bob{i}" for i in (3, 4, 6, 7, 9)]
+    assert log.shown("bob") == 9
+    assert seqs(log.receive(chat("bob", 10))) == [10, 11, 12]
+    for i in (2, 3, 5, 8, 9, 12):  # late or repeated: none is shown twice
+        assert log.receive(chat("bob", i)) == []
+
+
+def test_start_after_exactly_at_the_last_held_message() -> None:
+    log = fresh()
+    for i in (5, 3):
+        log.receive(chat("bob", i))
+    assert seqs(log.start_after("bob", 5)) == [3, 5]
+    assert log.shown("bob") == 5
+    assert seqs(log.receive(chat("bob", 6))) == [6]
+
+
+def test_start_after_with_nothing_held_returns_nothing() -> None:
+    log = fresh()
+    log.receive(chat("bob", 1))
+    assert log.start_after("bob", 4) == []
+    assert log.shown("bob") == 4
+    assert log.start_after("carol", 3) == []  # a sender never heard: owed from 4 on
+    assert log.shown("carol") == 3
+
+
+def test_start_after_not_past_what_is_shown_releases_nothing() -> None:
+    log = fresh()
+    for i in (1, 2, 3):
+        log.receive(chat("bob", i))
+    log.receive(chat("bob", 6))  # held: 4 and 5 missing
+    assert log.start_after("bob", 3) == []
+    assert log.start_after("bob", 1) == []
+    assert log.shown("bob") == 3
+    assert seqs(log.start_after("bob", 4)) == []  # 5 still missing: 6 stays held
+    assert seqs(log.receive(chat("bob", 5))) == [5, 6]
 
 
 def test_two_senders_are_independent() -> None:
@@ -288,7 +336,7 @@ def test_shown_after_start_after() -> None:
     log.start_after("bob", 7)
     assert log.shown("bob") == 7
     log.receive(chat("bob", 9))
-    log.start_after("bob", 8)  # lets the held 9 through
+    assert seqs(log.start_after("bob", 8)) == [9]  # lets the held 9 through
     assert log.shown("bob") == 9
     log.start_after("bob", 4)  # never moves back
     assert log.shown("bob") == 9

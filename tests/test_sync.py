@@ -53,23 +53,24 @@ def test_only_one_request_per_author_at_a_time() -> None:
 
 
 def test_the_peer_holding_most_is_asked() -> None:
-    shown = {}
+    shown = {"ann": 0}
     p = puller(shown)
-    p.summary("p1", {"ann": 3})
-    p.summary("p2", {"ann": 7})
-    p.summary("p3", {"ann": 5})
-    shown["ann"] = 1  # heard of ann now: plan again
-    assert p.answered("p0", "ann") == [Request("p2", "ann", 1)]
+    assert p.summary("p0", {"ann": 1}) == [Request("p0", "ann", 0)]
+    for peer, seq in (("p1", 3), ("p2", 7), ("p3", 5)):
+        assert p.summary(peer, {"ann": seq}) == []  # p0 is asked already: they wait
+    shown["ann"] = 1  # p0's answer came: plan again
+    assert p.answered("p0", "ann", 1) == ([Request("p2", "ann", 1)], None)
 
 
 def test_the_author_is_preferred_among_peers_holding_as_much() -> None:
-    shown = {}
+    shown = {"ann": 0}
     p = puller(shown)
+    assert p.summary("p0", {"ann": 1}) == [Request("p0", "ann", 0)]
     p.summary("p1", {"ann": 5})
     p.summary("ann", {"ann": 5})
     p.summary("p2", {"ann": 5})
     shown["ann"] = 1
-    assert p.answered("p0", "ann") == [Request("ann", "ann", 1)]
+    assert p.answered("p0", "ann", 1) == ([Request("ann", "ann", 1)], None)
 
 
 def test_answered_replans_with_the_next_peer_holding_more() -> None:
@@ -78,10 +79,10 @@ def test_answered_replans_with_the_next_peer_holding_more() -> None:
     assert p.summary("p1", {"ann": 3}) == [Request("p1", "ann", 0)]
     assert p.summary("p2", {"ann": 8}) == []
     shown["ann"] = 3  # p1's answer came
-    assert p.answered("p1", "ann") == [Request("p2", "ann", 3)]
+    assert p.answered("p1", "ann", 3) == ([Request("p2", "ann", 3)], None)
     assert p.asked_of("ann") == "p2"
     shown["ann"] = 8
-    assert p.answered("p2", "ann") == []
+    assert p.answered("p2", "ann", 8) == ([], None)
     assert p.idle
 
 
@@ -89,8 +90,11 @@ def test_answered_by_a_peer_not_asked_leaves_the_request_alone() -> None:
     shown = {"ann": 0}
     p = puller(shown)
     assert p.summary("p1", {"ann": 5}) == [Request("p1", "ann", 0)]
-    assert p.answered("p2", "ann") == []
+    p.summary("p2", {"ann": 5})
+    assert p.answered("p2", "ann", 5) == ([], None)  # nor does it make us stop waiting
     assert p.asked_of("ann") == "p1"
+    # the stray Skip did not count p2 as tried: when p1 lacks the gap, p2 is asked
+    assert p.answered("p1", "ann", 5) == ([Request("p2", "ann", 0)], None)
 
 
 def test_a_partial_answer_asks_the_same_peer_for_the_rest() -> None:
@@ -100,7 +104,7 @@ def test_a_partial_answer_asks_the_same_peer_for_the_rest() -> None:
     p = puller(shown)
     p.summary("p1", {"ann": 9})
     shown["ann"] = 3
-    assert p.answered("p1", "ann") == [Request("p1", "ann", 3)]
+    assert p.answered("p1", "ann", 3) == ([Request("p1", "ann", 3)], None)
 
 
 def test_gone_hands_its_requests_to_another_peer() -> None:
@@ -124,7 +128,17 @@ def test_a_peer_gone_is_not_asked_again() -> None:
     assert p.asked_of("ann") == "p1"
     assert p.gone("p1") == []
     assert p.idle
-    assert p.answered("p1", "ann") == []  # what it held went with it
+    assert p.answered("p1", "ann", 5) == ([], None)  # what it held went with it
+
+
+def test_what_a_peer_told_goes_with_it() -> None:
+    # a new link starts afresh: the old link's claims are not merged into the new one's
+    shown = {"ann": 2}
+    p = puller(shown)
+    assert p.summary("p1", {"ann": 9}) == [Request("p1", "ann", 2)]
+    assert p.gone("p1") == []
+    assert p.summary("p1", {"ann": 4}) == [Request("p1", "ann", 2)]
+    assert p.answered("p1", "ann", 9) == ([], 4)  # capped at the new link's claim, not 9
 
 
 def test_an_author_never_heard_is_not_requested() -> None:
@@ -132,23 +146,33 @@ def test_an_author_never_heard_is_not_requested() -> None:
     assert p.summary("p1", {"ann": 3, "stranger": 9}) == [Request("p1", "ann", 0)]
     assert p.asked_of("stranger") is None
     assert p.seen("p1", "stranger", 12) == []
-    assert p.answered("p1", "stranger") == []
+    assert p.answered("p1", "stranger", 9) == ([], None)
 
 
 def test_the_nodes_own_id_is_never_requested() -> None:
     p = puller({"me": 0, "ann": 0}, me="me")  # even if its own log said it lacked some
     assert p.summary("p1", {"me": 7, "ann": 1}) == [Request("p1", "ann", 0)]
     assert p.seen("p1", "me", 9) == []
-    assert p.answered("p1", "me") == []
+    assert p.answered("p1", "me", 7) == ([], None)
     assert p.asked_of("me") is None
 
 
-def test_a_newer_summary_replaces_the_old_one() -> None:
-    shown = {"ann": 0}
+def test_summaries_merge() -> None:
+    # what a peer told before stands: per author, the most it ever claimed on this link
+    shown = {"ann": 0, "bob": 0}
     p = puller(shown)
-    p.summary("p1", {"ann": 5})
-    p.summary("p1", {})  # p1 lost ann's messages (pruned)
-    assert p.answered("p1", "ann") == []
+    assert p.summary("p1", {"ann": 5}) == [Request("p1", "ann", 0)]
+    assert p.summary("p1", {"bob": 4}) == [Request("p1", "bob", 0)]  # ann's 5 stands
+    assert p.summary("p1", {}) == []
+    assert p.summary("p1", {"ann": 2}) == []  # less than before: the 5 stands
+    shown["ann"] = 2
+    # the answer's Skip is capped at the claim: 5, the most told (2 or nothing, had a summary
+    # replaced the last, would leave no gap)
+    assert p.answered("p1", "ann", 9) == ([], 5)
+    shown["ann"] = 5  # the caller stopped waiting up to 5
+    assert p.summary("p1", {"ann": 7}) == [Request("p1", "ann", 5)]  # more: asked again
+    shown["bob"] = 4
+    assert p.answered("p1", "bob", 4) == ([], None)
 
 
 def test_seen_asks_only_when_a_live_message_leaves_a_gap() -> None:
@@ -170,9 +194,114 @@ def test_seen_below_what_the_peer_is_known_to_hold_changes_nothing() -> None:
     p = puller(shown)
     p.summary("p1", {"ann": 9})
     shown["ann"] = 9
-    assert p.answered("p1", "ann") == []
+    assert p.answered("p1", "ann", 9) == ([], None)
     assert p.seen("p1", "ann", 7) == []
     assert p.idle
+
+
+# -- gaps: a peer that lacks part of what it claimed -------------------------------------------
+
+
+def test_a_gap_the_first_peer_lacks_is_asked_of_another_claiming_more() -> None:
+    log = ChatLog("me")
+    log.start_after("ann", 2)
+    p = Puller("me", log.shown)
+    assert p.summary("p1", {"ann": 10}) == [Request("p1", "ann", 2)]
+    assert p.summary("p2", {"ann": 6}) == []
+    assert p.summary("p3", {"ann": 2}) == []  # holds no more than we do: never asked
+    for seq in range(5, 11):  # p1 sends 5-10: it lacks 3 and 4 (it gave up on them)
+        assert log.receive(Chat("ann", seq, seq, "x", NOW, 0.0)) == []
+    # not given up: p2 claims more than we show, so it may have 3 and 4
+    assert p.answered("p1", "ann", 10) == ([Request("p2", "ann", 2)], None)
+    assert p.asked_of("ann") == "p2"
+    shown = []
+    for seq in (3, 4):  # it had them
+        shown += log.receive(Chat("ann", seq, seq, "x", NOW, 0.0))
+    assert [c.seq for c in shown] == list(range(3, 11))
+    assert p.answered("p2", "ann", 6) == ([], None)
+    assert p.idle
+
+
+def test_give_up_comes_only_after_every_claiming_peer_was_tried() -> None:
+    shown = {"ann": 2}
+    p = puller(shown)
+    assert p.summary("p1", {"ann": 10}) == [Request("p1", "ann", 2)]
+    p.summary("p2", {"ann": 8})
+    p.summary("p3", {"ann": 6})
+    p.summary("p4", {"ann": 2})
+    # none has 3: each in turn, the one claiming most first; then, and only then, give up
+    assert p.answered("p1", "ann", 10) == ([Request("p2", "ann", 2)], None)
+    assert p.answered("p2", "ann", 8) == ([Request("p3", "ann", 2)], None)
+    assert p.answered("p3", "ann", 6) == ([], 6)
+    assert p.idle
+    # the tried peers are forgotten with the gap: one that claims more later is asked again
+    shown["ann"] = 10  # start_after(ann, 6) let the held 7-10 through
+    assert p.summary("p1", {"ann": 12}) == [Request("p1", "ann", 10)]
+
+
+def test_give_up_is_not_returned_while_another_peer_is_asked() -> None:
+    shown = {"ann": 2}
+    p = puller(shown)
+    p.summary("p1", {"ann": 10})
+    p.summary("p2", {"ann": 6})
+    requests, give_up_to = p.answered("p1", "ann", 10)
+    assert (requests, give_up_to) == ([Request("p2", "ann", 2)], None)
+    # a Skip from a peer tried already, not asked now, is no answer
+    assert p.answered("p1", "ann", 10) == ([], None)
+    assert p.asked_of("ann") == "p2"
+
+
+def test_upto_is_capped_at_what_the_peer_claimed() -> None:
+    # a peer that claimed 5 cannot make us skip to 1000
+    shown = {"ann": 2}
+    p = puller(shown)
+    assert p.summary("p1", {"ann": 5}) == [Request("p1", "ann", 2)]
+    assert p.answered("p1", "ann", 1000) == ([], 5)
+    # and once what it claimed has come, a Skip far beyond leaves no gap: nothing to give up
+    assert p.summary("p1", {"ann": 9}) == [Request("p1", "ann", 2)]
+    shown["ann"] = 9
+    assert p.answered("p1", "ann", 1000) == ([], None)
+
+
+def test_upto_is_capped_at_a_claim_made_by_a_live_message() -> None:
+    shown = {"ann": 2}
+    p = puller(shown)
+    assert p.seen("ann", "ann", 7) == [Request("ann", "ann", 2)]
+    assert p.answered("ann", "ann", 2**62) == ([], 7)
+
+
+def test_a_closed_gap_forgets_the_tried_peers() -> None:
+    # p1 lacked part of the gap; p2 filled the start of it: p1 may well have what follows
+    shown = {"ann": 2}
+    p = puller(shown)
+    p.summary("p1", {"ann": 10})
+    p.summary("p2", {"ann": 4})
+    assert p.answered("p1", "ann", 10) == ([Request("p2", "ann", 2)], None)
+    shown["ann"] = 4  # p2 sent 3 and 4
+    assert p.answered("p2", "ann", 4) == ([Request("p1", "ann", 4)], None)
+
+
+def test_gone_lets_a_tried_peer_be_asked_again_later() -> None:
+    shown = {"ann": 2}
+    p = puller(shown)
+    p.summary("p1", {"ann": 10})
+    p.summary("p2", {"ann": 6})
+    assert p.answered("p1", "ann", 10) == ([Request("p2", "ann", 2)], None)  # p1 tried
+    assert p.gone("p1") == []  # p2 stays asked
+    assert p.summary("p1", {"ann": 10}) == []  # linked again: waits its turn
+    # p2 lacks the gap too: p1, on its new link, is not counted as tried any more
+    assert p.answered("p2", "ann", 6) == ([Request("p1", "ann", 2)], None)
+    assert p.answered("p1", "ann", 10) == ([], 10)
+
+
+def test_a_tried_peer_stays_tried_while_it_is_linked() -> None:
+    shown = {"ann": 2}
+    p = puller(shown)
+    p.summary("p1", {"ann": 10})
+    p.summary("p2", {"ann": 6})
+    assert p.answered("p1", "ann", 10) == ([Request("p2", "ann", 2)], None)
+    assert p.gone("p3") == []  # someone else leaving changes nothing
+    assert p.answered("p2", "ann", 6) == ([], 6)  # p1 is not asked twice for the same gap
 
 
 # -- three nodes -------------------------------------------------------------------------------
@@ -186,6 +315,7 @@ class Node:
     puller: Puller
     shown: list[Chat] = field(default_factory=list)  # other authors' messages, as shown
     asked: list[Request] = field(default_factory=list)  # by live messages, not yet answered
+    gave_up: list[tuple[str, int]] = field(default_factory=list)  # (author, up to) not had
 
     @property
     def id(self) -> str:
@@ -238,18 +368,23 @@ def live(to: Node, b: Batch) -> list[Request]:
 
 
 def answer(asker: Node, peer: Node, req: Request, page: int = PAGE) -> list[Request]:
-    """``peer`` answers ``req`` from its store, ending with a Skip (as ``messaging`` does)."""
+    """``peer`` answers ``req`` from its store, ending with a Skip (as ``messaging._wanted``
+    makes it); the asker takes it (as ``messaging.on_skip`` does)."""
     assert req.peer == peer.id
     batches = peer.store.after(req.author, req.after, page)
     head = peer.log.heads().get(req.author, 0)
     if batches and batches[-1].last < head and sum(len(b.items) for b in batches) >= page:
         head = batches[-1].last  # a full page: the asker asks again for the rest
+    skip = max(head, req.after)
     for b in batches:
         asker.store.add(b, NOW)
         for chat in b.chats():
             asker.shown += asker.log.receive(chat)
-    asker.shown += asker.log.start_after(req.author, max(head, req.after))
-    return asker.puller.answered(peer.id, req.author)
+    requests, give_up_to = asker.puller.answered(peer.id, req.author, skip)
+    if give_up_to is not None:  # nobody has the rest of the gap: show what is here
+        asker.gave_up.append((req.author, give_up_to))
+        asker.shown += asker.log.start_after(req.author, give_up_to)
+    return requests
 
 
 def settle(*nodes: Node, page: int = PAGE, rounds: int = 10) -> list[tuple[str, Request]]:
@@ -287,6 +422,7 @@ def everyone_has_everything(*nodes: Node) -> None:
                     mine, theirs = n.store.heads()[author.id], author.store.heads()[author.id]
                     assert mine[1:] == theirs[1:]  # the same last number and Lamport time
         assert n.store.count() == sum(a.log.seq for a in nodes)
+        assert n.gave_up == []  # every gap was filled: nothing was given up
 
 
 def test_three_nodes_that_saw_nothing_of_each_other_catch_up() -> None:
@@ -332,6 +468,56 @@ def test_a_gap_held_by_a_third_member_is_fetched_from_it() -> None:
     assert made == [(c.id, Request(b.id, a.id, 2))]
     assert c.of(a) == said(a)
     assert c.store.count() == 5
+
+
+def lost(n: Node, author: Node, upto: int, *batches: Batch) -> None:
+    """``n`` got ``batches`` of ``author`` live, then gave up waiting for the rest up to
+    ``upto`` (nobody had it): its store and its head have a gap."""
+    for b in batches:
+        live(n, b)
+    n.shown += n.log.start_after(author.id, upto)
+    n.asked.clear()
+
+
+def test_a_gap_the_member_asked_lacks_is_fetched_from_another() -> None:
+    a, b, c, d = node(), node(), node(), node()
+    meet(a, b, c, d)
+    batches = say(a, 1, 1, 1, 1, 1, 1)
+    for batch in batches[:2]:
+        live(b, batch)  # b: 1-2
+    lost(c, a, 4, *batches[:3], *batches[4:])  # c: 1-3 and 5-6, head 6: it lacks 4
+    for batch in batches[:4]:
+        live(d, batch)  # d: 1-4
+    for n in (b, c, d):
+        assert n.puller.gone(a.id) == []  # a is not there
+    made = settle(b, c, d)
+    # b asks c (it claims most), which lacks 4: then d, which claims more than b has shown
+    b_asked = [r for asker, r in made if asker == b.id]
+    assert b_asked == [Request(c.id, a.id, 2), Request(d.id, a.id, 3)]
+    assert b.of(a) == said(a)  # in order, 4 included, nothing given up
+    assert b.gave_up == []
+    assert d.of(a) == said(a)  # d had 1-4: 5 and 6 came from c
+    assert c.of(a) == [m for m in said(a) if m[0] != 4]  # c had already given up on 4
+
+
+def test_a_gap_nobody_holds_is_given_up_after_all_claiming_were_asked() -> None:
+    a, b, c, d = node(), node(), node(), node()
+    meet(a, b, c, d)
+    batches = say(a, 1, 1, 1, 1, 1, 1, 1)
+    live(b, batches[0])  # b: 1
+    lost(c, a, 4, *batches[:3], *batches[4:])  # c: 1-3 and 5-7, lacks 4
+    lost(d, a, 4, *batches[:3], batches[4])  # d: 1-3 and 5, lacks 4
+    for n in (b, c, d):
+        assert n.puller.gone(a.id) == []  # a is not there: nobody has 4
+    made = settle(b, c, d)
+    b_asked = [r for asker, r in made if asker == b.id]
+    assert b_asked == [Request(c.id, a.id, 1), Request(d.id, a.id, 3)]
+    assert b.gave_up == [(a.id, 5)]  # after d, the last that claimed more, was asked
+    # what did come is shown, in order, not dropped
+    assert b.of(a) == [m for m in said(a) if m[0] != 4]
+    assert b.log.shown(a.id) == 7
+    assert d.of(a) == b.of(a)  # d fetched 6 and 7 from c: no gap left to give up
+    assert d.gave_up == []
 
 
 def test_messages_are_shown_once_even_when_several_hold_them() -> None:
