@@ -173,6 +173,28 @@ def test_commands_answer_on_screen(spawn: Callable[..., Any]) -> None:
     expect_exit_0(alice)
 
 
+def test_a_restart_shows_history_dimmed_and_keeps_what_was_typed(
+    spawn: Callable[..., Any],
+) -> None:
+    port = free_port()
+    alice = start_alice(spawn, port)
+    alice.send("remember this line\r")
+    alice.expect(on_screen("<alice> remember this line"))
+    alice.send("/history 1\r")
+    alice.send("/quit\r")
+    expect_exit_0(alice)
+
+    alice = start_alice(spawn, port)  # the same data dir: the same user on the same computer
+    # Her message comes back from her store, dimmed (bright black), with its original time.
+    alice.expect(re.compile(r"\x1b\[(?:0;)?90m\d\d:\d\d:\d\d <alice> remember this line"))
+    alice.send("\x1b[A")  # up-arrow: the line typed last time, then the one before it
+    alice.expect(on_screen("> /history 1"))
+    alice.send("\x1b[A")
+    alice.expect(on_screen("> remember this line"))
+    alice.send("\x15/q\r")  # Ctrl-U clears the recalled line
+    expect_exit_0(alice)
+
+
 @pytest.mark.parametrize(
     "keys",
     ["/quit\r", "/q\r", "\x04", "half typed\x03"],
