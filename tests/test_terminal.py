@@ -184,14 +184,16 @@ def test_a_restart_shows_history_dimmed_and_keeps_what_was_typed(
     alice.send("/quit\r")
     expect_exit_0(alice)
 
-    alice = start_alice(spawn, port)  # the same data dir: the same user on the same computer
-    # Her message comes back from her store, dimmed (bright black), with its original time.
+    # The same data dir (the same user on the same computer): her message comes back from
+    # her store, dimmed (bright black), with its original time, before the prompt is drawn.
+    alice = spawn("--username", "alice", "--tracker", f"127.0.0.1:{port}", terminal=True)
     alice.expect(re.compile(r"\x1b\[(?:0;)?90m\d\d:\d\d:\d\d <alice> remember this line"))
-    alice.send("\x1b[A")  # up-arrow: the line typed last time, then the one before it
-    alice.expect(on_screen("> /history 1"))
-    alice.send("\x1b[A")
-    alice.expect(on_screen("> remember this line"))
-    alice.send("\x15/q\r")  # Ctrl-U clears the recalled line
+    alice.expect_exact("\x1b[?2004h")
+    alice.send("\x1b[A")  # up-arrow: the last line typed in the run before
+    alice.expect(on_screen("/quit"))
+    alice.send("\x1b[A\x1b[A\r")  # two more back, and sent again: it is the same line
+    alice.expect(on_screen("<alice> remember this line"))  # (the dimmed one was read above)
+    alice.send("/q\r")
     expect_exit_0(alice)
 
 
