@@ -163,6 +163,15 @@ class Proc:
                     return int(line.split()[1]) / 1024
         raise BenchError(f"no VmRSS for {self}")
 
+    def pss_mib(self) -> float:
+        """Proportional set size: shared pages (the interpreter's and libraries' files, mapped
+        by every node) count a share each, so the sum over a room is what it really takes."""
+        with open(f"/proc/{self.pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+        raise BenchError(f"no Pss for {self}")
+
     def cpu_seconds(self) -> float:
         try:
             with open(f"/proc/{self.pid}/stat") as f:

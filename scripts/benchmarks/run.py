@@ -85,6 +85,7 @@ def measure(bench: Bench, plan: Plan, raw: Raw) -> None:
         mesh = baseline_mesh(bench, n + 1)
         latency.measure(bench, plan, raw, "baseline", mesh, n)
         raw["baseline_rss"].append([p.rss_mib() for p in mesh])  # the floor for scale's RSS
+        raw["baseline_pss"].append([p.pss_mib() for p in mesh])
         bench.kill(mesh)
 
 

@@ -43,6 +43,7 @@ def scale_check(bench: Bench, room: Room, size: int) -> dict[str, Any]:
         (e["received_mono"] - e["sent_mono"]) * 1000 for g in got for e in g if e["text"] == MESSAGE
     ]
     rss = [p.rss_mib() for p in room.procs]
+    pss = [p.pss_mib() for p in room.procs]
     return {
         "nodes": len(room.procs),
         "all_joined": room.meshed(),
@@ -51,6 +52,7 @@ def scale_check(bench: Bench, room: Room, size: int) -> dict[str, Any]:
         "complete": complete,
         "last_arrival_ms": max(arrival) if arrival else None,
         "rss_mib": rss,
+        "pss_mib": pss,
     }
 
 
@@ -67,7 +69,15 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
                 samples=sc["rss_mib"],
                 target=f"all join, 1 msg reaches {sc['nodes'] - 1}, median <= 40",
                 check=lambda s, ok=ok: ok and s["p50"] <= 40,
-                extra={k: v for k, v in sc.items() if k != "rss_mib"},
+                extra={k: v for k, v in sc.items() if k not in ("rss_mib", "pss_mib")},
+            )
+        )
+        out.append(
+            Figure(
+                key="scale_pss",
+                title=f"room of {sc['nodes']}: PSS per node (shared pages split)",
+                unit="MiB",
+                samples=sc["pss_mib"],
             )
         )
         if sc["last_arrival_ms"] is not None:
@@ -83,4 +93,6 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
             )
     for rss in raw["baseline_rss"]:
         out.append(Figure("baseline_rss", f"baseline RSS per process ({len(rss)})", "MiB", rss))
+    for pss in raw["baseline_pss"]:
+        out.append(Figure("baseline_pss", f"baseline PSS per process ({len(pss)})", "MiB", pss))
     return out
