@@ -36,10 +36,15 @@ class Puller:
     def summary(self, peer: str, heads: dict[str, int]) -> list[Request]:
         """``peer`` holds ``heads`` (for these authors; what it told of others stands)."""
         held = self._held.setdefault(peer, {})
+        shown = self._shown
+        ahead = []  # only these can need a request: a room in step plans nothing at all
         for author, seq in heads.items():
             if seq > held.get(author, 0):
                 held[author] = seq
-        return self._plan(heads)
+            mine = shown(author)
+            if mine is not None and seq > mine:
+                ahead.append(author)
+        return self._plan(ahead)
 
     def seen(self, peer: str, author: str, seq: int) -> list[Request]:
         """``peer`` sent us ``author``'s message ``seq`` (live): it holds at least that much."""

@@ -10,8 +10,6 @@ from __future__ import annotations
 import signal
 import struct
 import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import msgpack
 import pytest
@@ -21,17 +19,6 @@ from e2e_helpers import Proc, Swarm, free_port, wait_listening, wait_mesh
 from peerchat import PROTOCOL_VERSION
 
 HEARTBEAT_TIMEOUT = 1.0  # the node's default (peerchat.config.Config)
-
-
-@pytest.fixture
-async def swarm(tmp_path: Path) -> AsyncIterator[Swarm]:
-    async with trio.open_nursery() as nursery:
-        room = Swarm(nursery, tmp_path)
-        try:
-            yield room
-        finally:
-            await room.aclose()
-            nursery.cancel_scope.cancel()
 
 
 def frame(payload: object) -> bytes:

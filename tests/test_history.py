@@ -12,10 +12,8 @@ import contextlib
 import dataclasses
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import trio
 from e2e_helpers import Event, Proc, Swarm, wait_mesh
 from test_cluster import FAST, Room, cut
@@ -338,17 +336,6 @@ async def test_history_shows_the_last_n_messages_of_the_store() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Real processes.
-
-
-@pytest.fixture
-async def swarm(tmp_path: Path) -> AsyncIterator[Swarm]:
-    async with trio.open_nursery() as nursery:
-        room = Swarm(nursery, tmp_path)
-        try:
-            yield room
-        finally:
-            await room.aclose()
-            nursery.cancel_scope.cancel()
 
 
 def seq_of(event: Event) -> int:

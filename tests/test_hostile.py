@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
-from pathlib import Path
 
 import msgpack
 import pytest
@@ -85,17 +84,6 @@ SAFE_RAW = {
     "ESC": b"\x1b",
     "BEL": b"\x07",
 }
-
-
-@pytest.fixture
-async def swarm(tmp_path: Path) -> AsyncIterator[Swarm]:
-    async with trio.open_nursery() as nursery:
-        room = Swarm(nursery, tmp_path)
-        try:
-            yield room
-        finally:
-            await room.aclose()
-            nursery.cancel_scope.cancel()
 
 
 async def two_members(swarm: Swarm) -> tuple[RawProc, RawProc]:
