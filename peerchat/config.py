@@ -65,6 +65,9 @@ class Config:
     max_wants: int = 1024
     # History shown at start (from the store) and asked of the room by a node, in messages.
     history: int = 100
+    # After members leave, what this node holds of them is told to the others once, this long
+    # (to twice this, at random) later: not during the election a lost tracker sets off.
+    departure_delay: float = 1.0
     # Received messages are written to the store this often, all in one transaction.
     store_interval: float = 0.5
     # Retention: at most this many messages, none older than this (by arrival), pruned hourly.

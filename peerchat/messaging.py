@@ -16,6 +16,7 @@ history, once and in each author's order.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections import deque
 
@@ -61,6 +62,7 @@ class Messaging:
         self._asked_recent = False
         self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
         self._names: dict[str, str] = {}  # authors not in the room, by their signed name
+        self._departed: set[str] = set()  # members gone, whose heads we tell the room soon
         self._pulled = False  # something came by a want since the last summary we sent
         self._saved: dict[str, int] = node.store.seen()  # what the store says was shown
 
@@ -237,13 +239,25 @@ class Messaging:
     def on_unlink(self, node_id: str) -> None:
         """A member left or was lost: others may hold some of its messages that we lack, or
         lack some we hold. Everyone tells everyone what it has of that member, so the gaps are
-        filled from whoever has the rest (its own link is gone)."""
+        filled from whoever has the rest (its own link is gone): a moment later, all departures
+        of that moment in one summary, so that the room's frames do not crowd out an election
+        (a room of 50 losing its tracker would otherwise pass 2,450 of them at once)."""
         self._owed.pop(node_id, None)
         self._recent_budget.pop(node_id, None)
         self._ask(self.puller.gone(node_id))
-        shown = self.node.chatlog.shown(node_id)
-        if shown is not None:
-            frame = encode_frame(encode(Summary({node_id: shown})))
+        if self.node.chatlog.shown(node_id) is not None and len(self._departed) < MAX_HEADS:
+            if not self._departed:
+                self.node.nursery.start_soon(self._tell_departed)
+            self._departed.add(node_id)
+
+    async def _tell_departed(self) -> None:
+        config = self.node.config
+        await trio.sleep(config.departure_delay * (1 + random.random()))
+        departed, self._departed = self._departed, set()
+        shown = self.node.chatlog.shown
+        heads = {a: seq for a in departed if (seq := shown(a)) is not None}
+        if heads:
+            frame = encode_frame(encode(Summary(heads)))
             for conn in self.node.links.conns.values():
                 conn.send_frame(frame)
 
