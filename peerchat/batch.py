@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -31,9 +31,12 @@ MAX_ITEMS = 256  # messages per batch
 MAX_CHARS = 128 * 1024  # text per batch: at most 512 KiB of UTF-8, well inside a 1 MiB frame
 MAX_SEQ = 2**62
 MAX_LAMPORT = 2**61  # above what a receiver takes (``chat.MAX_LAMPORT``): headroom for our clock
+MAX_KNOWN = 4096  # (key, name) pairs whose id and name were checked, kept to skip doing it again
+
+_known: dict[tuple[bytes, str], str] = {}  # (key, username) -> author, both checked
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made once per batch received, on the hot path
 class Batch:
     author: str
     username: str
@@ -43,10 +46,10 @@ class Batch:
     key: bytes
     data: bytes  # the signed bytes, as the author made them
     sig: bytes
+    last: int = field(init=False)
 
-    @property
-    def last(self) -> int:
-        return self.first + len(self.items) - 1
+    def __post_init__(self) -> None:
+        self.last = self.first + len(self.items) - 1
 
     @property
     def time(self) -> float:
@@ -92,13 +95,10 @@ def open_batch(data: bytes, sig: bytes) -> Batch:
     if type(fields) is not list or len(fields) != 6:
         raise ProtocolViolation("a batch of the wrong shape")
     tag, key, username, first, lamport, items = fields
-    author = identity.node_id_of(key)
+    author = _author(key, username)
     if (
         tag != TAG
         or not author
-        or type(username) is not str
-        or len(username) > MAX_NAME
-        or not valid_username(username)
         or type(first) is not int
         or type(lamport) is not int
         or type(items) is not list
@@ -109,6 +109,21 @@ def open_batch(data: bytes, sig: bytes) -> Batch:
     ):
         raise ProtocolViolation("a batch with a bad header")
     return Batch(author, username, first, lamport, _items(items), key, data, sig)
+
+
+def _author(key: Any, username: Any) -> str:
+    """The node id of ``key`` if it is a key and ``username`` a valid name, else ""."""
+    if type(key) is not bytes or type(username) is not str:
+        return ""
+    author = _known.get((key, username))
+    if author is None:
+        author = identity.node_id_of(key)
+        if not author or len(username) > MAX_NAME or not valid_username(username):
+            return ""
+        if len(_known) >= MAX_KNOWN:
+            _known.clear()
+        _known[key, username] = author
+    return author
 
 
 def _items(items: list[Any]) -> tuple[tuple[float, float, str], ...]:

@@ -139,8 +139,7 @@ class Messaging:
             return
         if shown is not None and b.last <= shown:
             return  # a duplicate (a link that came back while its old one still delivered)
-        self._receive(b, history=False)
-        if node.chatlog.shown(b.author) != b.last:  # a gap: someone has what is missing
+        if self._receive(b, history=False) != b.last:  # a gap: someone has what is missing
             self._ask(self.puller.seen(conn.member.node_id, b.author, b.last))
 
     def _expect_old(self, peer: str, b: Batch) -> None:
@@ -168,16 +167,23 @@ class Messaging:
                 node.show(sender, chat, own=False, history=True)
         self._receive(b, history=True)
 
-    def _receive(self, b: Batch, *, history: bool) -> None:
+    def _receive(self, b: Batch, *, history: bool) -> int:
+        """Show what of ``b`` can be shown, keep it; returns how far its author is shown."""
         node = self.node
         sender = self._sender(b)
+        receive = node.chatlog.receive
         try:
             for chat in b.chats():
-                for ready in node.chatlog.receive(chat):
+                for ready in receive(chat):
                     node.show(sender, ready, own=False, history=history)
         except Overflow as exc:
             raise ProtocolViolation(str(exc)) from exc
-        self._keep(b)
+        shown = node.chatlog.shown(b.author) or 0
+        if b.last <= shown and b.author not in self._unstored:  # the usual case
+            node.store.add(b, time.time())
+        else:
+            self._keep(b)
+        return shown
 
     def _keep(self, b: Batch) -> None:
         """Store ``b`` once all of it is shown, so the store never holds a message past a gap:
