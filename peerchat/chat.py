@@ -58,6 +58,10 @@ class ChatLog:
         self.clock += 1
         return Chat(self.node_id, self.seq, self.clock, text, wall, mono)
 
+    def head(self, sender: str) -> int | None:
+        """How far ``sender``'s messages go here: the last shown in order, or ours sent."""
+        return self.seq if sender == self.node_id else self._shown.get(sender)
+
     def heads(self) -> dict[str, int]:
         """Per sender, the last message shown in order (ours: the last we sent)."""
         return {**self._shown, self.node_id: self.seq}

@@ -49,7 +49,6 @@ class Connection:
         self.peer = peer  # for logs, until the hello names the member
         self.member: Member | None = None
         self.outgoing = False  # this node dialled it
-        self.hello_seq = 0  # the sequence number our hello on this connection carried
         self.last_heard = self.last_sent = trio.current_time()
         self.close_reason = "connection lost"
         self._config = config

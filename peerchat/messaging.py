@@ -179,16 +179,13 @@ class Messaging:
         except Overflow as exc:
             raise ProtocolViolation(str(exc)) from exc
         shown = node.chatlog.shown(b.author) or 0
-        if b.last <= shown and b.author not in self._unstored:  # the usual case
-            node.store.add(b, time.time())
-        else:
-            self._keep(b)
+        self._keep(b, shown)
         return shown
 
-    def _keep(self, b: Batch) -> None:
+    def _keep(self, b: Batch, shown: int) -> None:
         """Store ``b`` once all of it is shown, so the store never holds a message past a gap:
         after a crash, what it lacks is then exactly what follows each author's last."""
-        if b.last <= (self.node.chatlog.shown(b.author) or 0):
+        if b.last <= shown:
             self.node.store.add(b, time.time())
         else:
             waiting = self._unstored.setdefault(b.author, [])
@@ -210,12 +207,16 @@ class Messaging:
 
     def _sender(self, b: Batch) -> Member:
         """Whom a batch is from, as shown: the member, or for one not here its name as signed."""
-        member = self.node.members.get(b.author)
+        if b.author not in self._names and len(self._names) < MAX_NAMES:
+            self._names[b.author] = b.username
+        return self._author(b.author)
+
+    def _author(self, author: str) -> Member:
+        """The member ``author``, or for one not here the name its batches were signed with."""
+        member = self.node.members.get(author)
         if member is not None:
             return member
-        if len(self._names) < MAX_NAMES:
-            self._names[b.author] = b.username
-        return Member(b.author, b.username, "", 0, 0, True)
+        return Member(author, self._names.get(author, "?"), "", 0, 0, True)
 
     # -- catching up --------------------------------------------------------------------------
 
@@ -292,10 +293,9 @@ class Messaging:
         node = self.node
         requests, give_up_to = self.puller.answered(peer, message.author, message.seq)
         if give_up_to is not None:  # nobody has the rest of the gap: show what is here
-            sender = node.members.get(message.author)
-            name = self._names.get(message.author, "?")
+            sender = self._author(message.author)
             for chat in node.chatlog.start_after(message.author, give_up_to):
-                node.show(sender or Member(chat.sender, name, "", 0, 0, True), chat, own=False)
+                node.show(sender, chat, own=False)
             self._store_shown(message.author)
             requests = self.puller.again(message.author)  # the rest, past the gap
         self._ask(requests)
@@ -354,7 +354,7 @@ class Messaging:
         node = self.node
         self.send_outbox()
         batches = node.store.after(want.author, want.after, node.config.sync_page)
-        held = node.chatlog.heads().get(want.author, 0)
+        held = node.chatlog.head(want.author) or 0
         if batches and batches[-1].last < held and _page_full(batches, node.config.sync_page):
             held = batches[-1].last  # the asker asks again for the rest
         return batches, Skip(want.author, max(held, want.after))

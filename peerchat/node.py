@@ -109,12 +109,13 @@ class Node:
         self.members = MemberTable()
         self.store = Store(MEMORY if folder is None else folder)
         kept = self.store.heads()
+        own_last = kept[self.node_id][1] if self.node_id in kept else 0
         # A seq file older than the store (restored from a backup) must not reuse a number.
-        self.numbers.skip_past(kept.get(self.node_id, ("", 0, 0))[1])
+        self.numbers.skip_past(own_last)
         self.chatlog = ChatLog(
             self.node_id,
             config.held_back,
-            last_seq=max(self.numbers.first - 1, kept.get(self.node_id, ("", 0, 0))[1]),
+            last_seq=max(self.numbers.first - 1, own_last),
             numbers=self.numbers.next,
         )
         for author, (_, last, lamport) in kept.items():
@@ -313,12 +314,11 @@ class Node:
 
     def hello(self, conn: Connection, peer: str | None = None, *, join: bool = False) -> Hello:
         """Our hello on ``conn`` to ``peer`` (when known). Its number, our last message before
-        the link, is remembered on the connection: what we say after it is sent once the link
-        is up. For a member listed before it was linked, the number is our last message when it
-        was listed: what it missed meanwhile comes too."""
+        the link, is where the peer starts if it never heard us; what we say later it gets live
+        or fetches (``messaging``). For a member listed before it was linked, the number is our
+        last message when it was listed: what it missed meanwhile is fetched too."""
         m = self.me
         self.messaging.send_outbox()  # the number in the hello counts only what was sent
-        conn.hello_seq = self.links.listed_at(peer)
         return Hello(
             PROTOCOL_VERSION,
             m.node_id,
@@ -327,7 +327,7 @@ class Node:
             m.port,
             m.priority,
             m.chat,
-            conn.hello_seq,
+            self.links.listed_at(peer),
             join,
             self.room,
             self.bully.tracker or "",
