@@ -294,8 +294,9 @@ class Messaging:
         requests, give_up_to = self.puller.answered(peer, message.author, message.seq)
         if give_up_to is not None:  # nobody has the rest of the gap: show what is here
             sender = self._author(message.author)
+            # Held behind the gap, they come late: shown as history, with their own time.
             for chat in node.chatlog.start_after(message.author, give_up_to):
-                node.show(sender, chat, own=False)
+                node.show(sender, chat, own=False, history=True)
             self._store_shown(message.author)
             requests = self.puller.again(message.author)  # the rest, past the gap
         self._ask(requests)

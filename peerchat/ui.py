@@ -229,7 +229,7 @@ def delivery_text(event: Undelivered | Delivered | NotDelivered) -> str:
             return f"  · not yet delivered to {names}"
         case Delivered(member=m, count=count):
             mine = "your message" if count == 1 else f"your {count} messages"
-            return f"  ✓ {visible(m.username)} now has {mine} from while it was away"
+            return f"  ✓ {visible(m.username)} now has {mine} sent while they were away"
     assert isinstance(event, NotDelivered)
     last = "your last message" if event.count == 1 else f"your last {event.count} messages"
     return f"* gave up on reaching {visible(event.member.username)}: {last} did not reach them"

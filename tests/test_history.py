@@ -498,3 +498,33 @@ async def test_numbers_go_on_without_a_gap_after_a_clean_restart(
     three = await say(second, "three")
     assert three["history"] is False
     assert three["id"] == f"{first.node_id}:{seq_of(two) + 1}", (two, three)
+
+
+async def test_what_a_restarted_author_said_while_one_was_away_comes_as_history(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    """bob is killed (his next numbers jump past the block he had reserved) and says something
+    after his restart while ann is away; when ann comes back she fetches it, the gap before it
+    is given up, and it is shown as history with its own time, not as a live line."""
+    ann_data = ["--username", "ann", "--data-dir", str(tmp_path / "ann-data")]
+    bob_data = ["--username", "bob", "--data-dir", str(tmp_path / "bob-data")]
+    cid = await swarm.node("cid")
+    ann = await swarm.node("ann", *ann_data)
+    bob = await swarm.node("bob", *bob_data)
+    await wait_mesh([cid, ann, bob])
+    await say(bob, "bob before")
+    await ann.wait_for(event="message", text="bob before")
+    await kept(tmp_path / "ann-data", 1)
+    await ann.close_stdin()  # ann quits
+    assert await ann.wait_exit() == 0
+    bob.signal(signal.SIGKILL)
+    await bob.wait_exit()
+    await cid.wait_for(event="peer_left", node_id=bob.node_id)
+    bob2 = await swarm.node("bob2", *bob_data)
+    await wait_mesh([cid, bob2])
+    late = await say(bob2, "bob after his restart")
+    await cid.wait_for(event="message", text="bob after his restart")
+    ann2 = await swarm.node("ann2", *ann_data)
+    got = await ann2.wait_for(event="message", text="bob after his restart")
+    assert got["history"] is True and got["time"] == late["time"], ann2.describe()
+    assert len(ann2.messages("bob after his restart")) == 1, ann2.describe()
