@@ -72,6 +72,11 @@ class ChatLog:
         if sender != self.node_id:
             self._shown[sender] = max(seq, self._shown.get(sender, 0))
 
+    def held_top(self, sender: str) -> int | None:
+        """The highest of ``sender``'s messages held back behind a gap, if any."""
+        held = self._held.get(sender)
+        return max(held) if held else None
+
     def shown(self, sender: str) -> int | None:
         """The last of ``sender``'s messages shown in order; None for a sender never heard."""
         return self._shown.get(sender)

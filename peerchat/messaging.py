@@ -292,9 +292,15 @@ class Messaging:
             return  # not an answer to us: nobody else may make us stop waiting
         node = self.node
         requests, give_up_to = self.puller.answered(peer, message.author, message.seq)
-        if give_up_to is not None:  # nobody has the rest of the gap: show what is here
+        if give_up_to is not None and peer != message.author:
+            # Another member's word alone cannot make us stop waiting for messages it claimed:
+            # only for those past which we already hold some (a gap nobody can fill).
+            top = node.chatlog.held_top(message.author)
+            give_up_to = None if top is None else min(give_up_to, top)
+        if give_up_to is not None:
+            # Nobody has the rest of the gap (the author itself says which numbers it never
+            # used): what came after it is shown, as history, late, with its own time.
             sender = self._author(message.author)
-            # Held behind the gap, they come late: shown as history, with their own time.
             for chat in node.chatlog.start_after(message.author, give_up_to):
                 node.show(sender, chat, own=False, history=True)
             self._store_shown(message.author)

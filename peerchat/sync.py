@@ -39,17 +39,20 @@ class Puller:
         shown = self._shown
         ahead = []  # only these can need a request: a room in step plans nothing at all
         for author, seq in heads.items():
+            mine = shown(author)
+            if mine is None:  # never heard: never asked for, so not kept (a peer's claims of
+                continue  # made-up authors would otherwise pile up in memory)
             if seq > held.get(author, 0):
                 held[author] = seq
-            mine = shown(author)
-            if mine is not None and seq > mine:
+            if seq > mine:
                 ahead.append(author)
         return self._plan(ahead)
 
     def seen(self, peer: str, author: str, seq: int) -> list[Request]:
         """``peer`` sent us ``author``'s message ``seq`` (live): it holds at least that much."""
         held = self._held.setdefault(peer, {})
-        if seq <= held.get(author, 0) or seq <= (self._shown(author) or 0):
+        mine = self._shown(author)
+        if mine is None or seq <= held.get(author, 0) or seq <= mine:
             return []
         held[author] = seq
         return self._plan((author,))
@@ -66,7 +69,9 @@ class Puller:
         if upto > asked.after and (self._shown(author) or 0) >= upto:  # progress, no gap
             self._tried.pop(author, None)
             return self._plan((author,)), None
-        # It lacked some of what it claimed (or sent nothing at all): try the others first.
+        # It lacked some of what it claimed (or sent nothing at all): its claim is not believed
+        # past what we have now, and the others are tried first.
+        self._held[peer][author] = min(upto, self._shown(author) or 0)
         self._tried.setdefault(author, set()).add(peer)
         requests = self._plan((author,))
         if requests:

@@ -639,3 +639,22 @@ async def test_a_peer_that_trickles_a_frame_is_cut_at_the_frame_deadline(swarm: 
     left = await target.wait_for(event="peer_left", node_id=hello["node_id"])
     assert "frame" in left["reason"], left
     await assert_unharmed(target, friend)
+
+
+async def test_a_member_cannot_silence_another_by_claiming_its_messages(swarm: Swarm) -> None:
+    """mallory claims to hold friend's messages up to 2**62, is asked for them, and answers
+    with a skip over all of them: the target must not stop waiting for friend's messages."""
+    target, friend = await two_members(swarm)
+    await friend.send("before the lie")
+    await target.wait_for(event="message", from_id=friend.node_id, text="before the lie")
+    mallory = FakeIdentity()
+    stream = await connect(swarm.tracker_port)
+    await stream.send_all(frame_of(mallory.hello(join=True)))
+    await target.wait_for(event="peer_joined", node_id=mallory.node_id)
+    await stream.send_all(frame_of({"t": "summary", "heads": {friend.node_id: 2**62}}))
+    await asked_for(stream, friend.node_id)
+    await stream.send_all(frame_of({"t": "skip", "author": friend.node_id, "seq": 2**62}))
+    for i in range(3):
+        await friend.send(f"after the lie {i}")
+        await target.wait_for(event="message", from_id=friend.node_id, text=f"after the lie {i}")
+    await stream.aclose()

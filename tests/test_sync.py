@@ -271,14 +271,30 @@ def test_upto_is_capped_at_a_claim_made_by_a_live_message() -> None:
 
 
 def test_a_closed_gap_forgets_the_tried_peers() -> None:
-    # p1 lacked part of the gap; p2 filled the start of it: p1 may well have what follows
+    # p1 lacked part of the gap; p2 filled the start of it. What p1 had it sent with its
+    # answer: its claim is not believed past that until it says more.
     shown = {"ann": 2}
     p = puller(shown)
     p.summary("p1", {"ann": 10})
     p.summary("p2", {"ann": 4})
     assert p.answered("p1", "ann", 10) == ([Request("p2", "ann", 2)], None)
     shown["ann"] = 4  # p2 sent 3 and 4
-    assert p.answered("p2", "ann", 4) == ([Request("p1", "ann", 4)], None)
+    assert p.answered("p2", "ann", 4) == ([], None)
+    assert p.summary("p1", {"ann": 10}) == [Request("p1", "ann", 4)]  # it says so again
+
+
+def test_a_peer_that_claims_more_than_it_gives_is_not_asked_again_and_again() -> None:
+    shown = {"friend": 7}
+    p = puller(shown)
+    assert p.summary("mallory", {"friend": 2**62}) == [Request("mallory", "friend", 7)]
+    assert p.answered("mallory", "friend", 2**62) == ([], 2**62)  # the caller caps this
+    assert p.again("friend") == []  # not asked again for what it did not give
+
+
+def test_claims_about_authors_never_heard_are_not_kept() -> None:
+    p = puller({"ann": 1})
+    p.summary("mallory", {f"made-up-{i}": 10 for i in range(1000)})
+    assert list(p._held["mallory"]) == []
 
 
 def test_gone_lets_a_tried_peer_be_asked_again_later() -> None:
