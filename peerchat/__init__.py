@@ -1,3 +1,3 @@
 """PeerChat: a terminal chat room with no server."""
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4

@@ -56,6 +56,11 @@ class Config:
     # A member the tracker announced is dialled if it has not dialled this node by then (after
     # a merge nobody else would); a newcomer's own dial usually comes first.
     announce_dial_delay: float = 0.5
+    # A member whose list of the room has differed from its tracker's (the digest in each
+    # ping) for this long sends its roster and asks for the tracker's, at most once per this
+    # long: two members that each lost the other (crossing dials, a refounded room) find each
+    # other again through the tracker. A join in flight differs for less.
+    roster_check_after: float = 1.0
     # Messages handed on from the store (an answer to a want, history) go out this many frames
     # at a time, each lot once the one before has left: live chat is never stuck behind them.
     resend_batch: int = 64

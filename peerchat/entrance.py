@@ -20,7 +20,6 @@ import trio
 from peerchat import events
 from peerchat.addresses import format_addr
 from peerchat.connection import Connection
-from peerchat.membership import Member
 from peerchat.protocol import Hello, Redirect, Refuse, Welcome
 from peerchat.tracker_address import StartupError
 from peerchat.wire import FrameError
@@ -169,15 +168,7 @@ class Entrance:
             )
         async with trio.open_nursery() as dials:
             for member in others:
-                dials.start_soon(self._dial_or_retry, member)
-
-    async def _dial_or_retry(self, member: Member) -> None:
-        """A member that cannot be reached yet is not listed (it would count in elections that
-        never reach it) but dialled again on the redial schedule, and let in when it dials."""
-        node = self.node
-        if not await node.links.dial_quietly(member) and member.node_id not in node.links.conns:
-            node.members.remove(member.node_id)
-            node.links.keep_trying(member)
+                dials.start_soon(node.links.dial_or_keep_trying, member)
 
     # -- frozen and back ----------------------------------------------------------------------
 

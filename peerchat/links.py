@@ -87,6 +87,18 @@ class Links:
             log.warning("could not reach %s at %s: %s", member.username, member.addr, why)
             return exc
 
+    async def dial_or_keep_trying(self, member: Member) -> None:
+        """Dial a member the room has; one that cannot be reached yet is not listed (it would
+        count in elections that never reach it) but dialled again on the redial schedule, and
+        let in when it dials this node (a stranger would be held until announced)."""
+        if await self.dial_quietly(member) or member.node_id in self.conns:
+            return
+        if self.node.reporting and member.node_id in self.node.members:
+            self.drop_member(member.node_id, "unreachable", lost=True)  # it was reported
+        else:
+            self.node.members.remove(member.node_id)
+            self.keep_trying(member)
+
     async def meet(self, host: str, port: int) -> None:
         """Connect to whoever answers at ``host:port`` (the room's home address), if it is a
         node of this room that this node is not yet connected to."""
@@ -242,7 +254,7 @@ class Links:
         if node.leaving or node.entrance.rejoining or node.entrance.stalled():
             return  # a node on its way out or back in no longer reports, elects or tracks
         member = node.members.remove(node_id)
-        self._unlinked.pop(node_id, None)
+        listed_at = self._unlinked.pop(node_id, None)
         if member is None:
             return
         conn = self.conns.pop(node_id, None)
@@ -253,7 +265,7 @@ class Links:
         log.info("%s (%s) left: %s", member.username, node_id, reason)
         now = trio.current_time()
         if lost:
-            self.keep_trying(member)
+            self.keep_trying(member, since=listed_at)
         if node.reporting:
             node.emit(events.PeerLeft(member, reason))
         if node.bully.is_tracker:
@@ -269,14 +281,19 @@ class Links:
             self._unlinked.setdefault(member.node_id, self.node.chatlog.seq)
 
     def listed_at(self, node_id: str | None) -> int:
-        """Our last message when ``node_id`` was listed without a link (else our last now)."""
+        """Our last message when ``node_id`` was listed without a link or lost (else our last
+        now): what it missed since, it fetches."""
         now = self.node.chatlog.seq
-        return min(now, self._unlinked.get(node_id, now)) if node_id else now
+        if not node_id:
+            return now
+        return min(now, self._unlinked.get(node_id, now), self._lost_at.get(node_id, now))
 
-    def keep_trying(self, member: Member) -> None:
-        """A member this node has not reached yet: dial it on the redial schedule."""
+    def keep_trying(self, member: Member, since: int | None = None) -> None:
+        """A member this node has not reached yet: dial it on the redial schedule. What we say
+        from ``since`` (our last message by default) on, it missed."""
         self.redial.lost(member, trio.current_time())
-        self._lost_at.setdefault(member.node_id, self.node.chatlog.seq)
+        seq = self.node.chatlog.seq if since is None else since
+        self._lost_at.setdefault(member.node_id, seq)
         self._redial_changed.set()
 
     def unreachable(self) -> list[Member]:

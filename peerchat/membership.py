@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -39,15 +40,29 @@ class MemberTable:
 
     def __init__(self) -> None:
         self._members: dict[str, Member] = {}
+        self._digest: tuple[str, bytes] | None = None  # (own id, digest), until a change
 
     def add(self, member: Member) -> bool:
         """Record a member; True when it was not known before (so a join is reported once)."""
         new = member.node_id not in self._members
         self._members[member.node_id] = member
+        if new:
+            self._digest = None
         return new
 
     def remove(self, node_id: str) -> Member | None:
-        return self._members.pop(node_id, None)
+        member = self._members.pop(node_id, None)
+        if member is not None:
+            self._digest = None
+        return member
+
+    def digest(self, own_id: str) -> bytes:
+        """Eight bytes naming the set of ids listed here plus ``own_id``: two nodes that list
+        the same room (each with itself) get the same digest, and almost surely only they."""
+        if self._digest is None or self._digest[0] != own_id:
+            ids = "\n".join(sorted((own_id, *self._members)))
+            self._digest = (own_id, hashlib.blake2b(ids.encode(), digest_size=8).digest())
+        return self._digest[1]
 
     def get(self, node_id: str) -> Member | None:
         return self._members.get(node_id)

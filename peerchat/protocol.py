@@ -135,9 +135,12 @@ class Redirect:
 @dataclass(frozen=True, slots=True)
 class Roster:
     """The members the sender knows. From this node's tracker it announces them; from a node
-    of another part of the room it is news for the tracker, which dials whom it lacks."""
+    of another part of the room it is news for the tracker, which dials whom it lacks.
+    ``ask``: a member whose view of the room differs from its tracker's asks for the tracker's
+    roster in return (an answer never asks, so two trackers cannot bounce rosters forever)."""
 
     members: tuple[Member, ...] = _limit(MAX_MEMBERS)
+    ask: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +215,12 @@ class MemberLeft:
 @dataclass(frozen=True, slots=True)
 class Ping:
     """Tracker heartbeat; it doubles as a claim to the role, so members that follow another
-    tracker notice. (Claims rank by the priority in the sender's hello; this copy is info.)"""
+    tracker notice. (Claims rank by the priority in the sender's hello; this copy is info.)
+    ``room``: a digest of the member ids the tracker lists, itself included, so that a member
+    whose list differs notices (``MemberTable.digest``)."""
 
     priority: int = _limit(2**62)
+    room: bytes = field(default=b"", metadata={"max": 8})
 
 
 @dataclass(frozen=True, slots=True)

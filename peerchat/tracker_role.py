@@ -33,6 +33,7 @@ _PONG = encode_frame(encode(Pong()))
 class TrackerRole:
     def __init__(self, node: Node) -> None:
         self.node = node
+        self._differs_since: float | None = None  # this node's list is not its tracker's
 
     # -- the tracker's duties -----------------------------------------------------------------
 
@@ -43,7 +44,7 @@ class TrackerRole:
             await trio.sleep(node.config.heartbeat_interval)
             if not node.bully.is_tracker:
                 continue
-            ping = encode_frame(encode(Ping(node.me.priority)))
+            ping = encode_frame(encode(Ping(node.me.priority, node.members.digest(node.node_id))))
             now = trio.current_time()
             for conn in list(node.links.conns.values()):
                 if node.leadership.silent(conn, now):
@@ -57,6 +58,21 @@ class TrackerRole:
         member = conn.member
         node = self.node
         node.leadership.act(node.bully.on_claim(member.node_id, member.priority, _now()))
+        if self._from_tracker(conn):
+            self._compare_rosters(conn, message.room)
+
+    def _compare_rosters(self, tracker: Connection, digest: bytes) -> None:
+        """The tracker lists another room than this node does: once that has lasted a while,
+        swap rosters with it, so that each learns (and dials) the members it lacks."""
+        node, now = self.node, _now()
+        if digest == node.members.digest(node.node_id):
+            self._differs_since = None
+        elif self._differs_since is None:
+            self._differs_since = now
+        elif now - self._differs_since >= node.config.roster_check_after:
+            self._differs_since = now
+            log.info("this node's list of the room differs from the tracker's: comparing")
+            tracker.send(Roster(self._everyone(tracker), ask=True))
 
     # -- announcements ------------------------------------------------------------------------
 
@@ -86,6 +102,8 @@ class TrackerRole:
             for member in message.members:
                 self._announced(member)
             return
+        if message.ask and node.bully.is_tracker:
+            conn.send(Roster(self._everyone(conn)))
         links = node.links
         news = [
             m
@@ -98,7 +116,7 @@ class TrackerRole:
             return
         if node.bully.is_tracker:
             for member in news:
-                node.nursery.start_soon(links.dial_quietly, member)
+                node.nursery.start_soon(links.dial_or_keep_trying, member)
         else:
             tracker = node.links.conns.get(node.bully.tracker or "")
             if tracker is not None:
@@ -137,8 +155,7 @@ class TrackerRole:
         await trio.sleep(node.config.announce_dial_delay)
         if member.node_id not in node.members or member.node_id in node.links.conns:
             return
-        if not await node.links.dial_quietly(member) and member.node_id not in node.links.conns:
-            node.links.drop_member(member.node_id, "unreachable", lost=True)
+        await node.links.dial_or_keep_trying(member)
 
     def _from_tracker(self, conn: Connection) -> bool:
         return conn.member is not None and conn.member.node_id == self.node.bully.tracker

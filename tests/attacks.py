@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from e2e_helpers import Proc, Swarm
 
 LOOPBACK = "127.0.0.1"
-PROTOCOL_VERSION = 3  # peerchat.PROTOCOL_VERSION since issue 9 (signed batches, sync)
+PROTOCOL_VERSION = 4  # peerchat.PROTOCOL_VERSION since the room digest in pings
 MAX_FRAME = 1 << 20  # the node's default frame limit
 HEADER = struct.Struct(">I")
 NO_LISTENER_PORT = 1  # what attackers claim to listen on: dialling it back fails at once
@@ -558,7 +558,7 @@ class FakeTracker:
         self._joined.set()
 
     async def _ping(self) -> None:
-        while await self.send({"t": "ping", "priority": 0}):
+        while await self.send({"t": "ping", "priority": 0, "room": b""}):
             await trio.sleep(0.2)
 
     async def joined(self, timeout: float = 10.0) -> None:

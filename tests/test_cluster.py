@@ -197,6 +197,27 @@ async def test_a_resend_longer_than_the_send_queue_goes_out_paced_and_whole() ->
         nursery.cancel_scope.cancel()
 
 
+async def test_two_members_that_forgot_each_other_meet_again_through_the_tracker() -> None:
+    # As after crossing dials to a refounded node: bob no longer lists carol and does not dial
+    # her, and carol's dials are held by bob as a stranger's. The tracker's pings show bob that
+    # his list differs; he swaps rosters with the tracker and dials carol again.
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        carol_id = carol.node.node_id
+        bob.node.links.drop_member(carol_id, "forgotten by the test", lost=False)
+        assert carol_id not in bob.node.members and carol_id not in bob.node.links.redial
+        await bob.wait_for(
+            lambda e: isinstance(e, events.PeerJoined) and e.member.node_id == carol_id,
+            timeout=10,
+        )
+        await room.fully_connected()
+        carol.node.say("back")
+        await bob.wait_for(lambda e: isinstance(e, events.MessageReceived) and e.text == "back")
+        nursery.cancel_scope.cancel()
+
+
 async def test_tracker_crash_highest_priority_takes_over_and_chat_goes_on() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery)

@@ -27,6 +27,30 @@ def test_add_again_updates_the_record() -> None:
     assert table.get("a") == member("a", username="new")
 
 
+def test_two_nodes_that_list_the_same_room_have_the_same_digest() -> None:
+    mine, theirs = MemberTable(), MemberTable()
+    for node_id in ("b", "c"):
+        mine.add(member(node_id))
+    for node_id in ("c", "a"):  # another order, and each table lacks its own node
+        theirs.add(member(node_id))
+    assert mine.digest("a") == theirs.digest("b")
+    assert len(mine.digest("a")) == 8
+
+
+def test_the_digest_changes_with_the_room_and_only_with_it() -> None:
+    table = MemberTable()
+    table.add(member("b"))
+    before = table.digest("a")
+    table.add(member("b", username="renamed"))  # the same member again
+    assert table.digest("a") == before
+    table.add(member("c"))
+    with_c = table.digest("a")
+    assert with_c != before
+    table.remove("c")
+    assert table.digest("a") == before
+    assert table.digest("z") != before  # seen from another node: another room
+
+
 def test_remove() -> None:
     table = MemberTable()
     table.add(member("a"))
