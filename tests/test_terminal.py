@@ -93,13 +93,16 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 
 
 def next_event(headless: Any, **fields: Any) -> dict[str, Any]:
-    """Read a headless node's JSON lines until one has all of `fields`."""
+    """Read a headless node's JSON lines until one has all of `fields`. With a search window
+    shorter than a read, one match can span several lines: those after the one returned are
+    kept for the next call."""
+    if not hasattr(headless, "unread_lines"):
+        headless.unread_lines = []
     while True:
-        headless.expect("\n")
-        line = headless.before.strip()
-        if not line:
-            continue
-        event = json.loads(line)
+        while not headless.unread_lines:
+            headless.expect("\n")
+            headless.unread_lines = [x for x in headless.before.splitlines() if x.strip()]
+        event = json.loads(headless.unread_lines.pop(0))
         if all(event.get(key) == value for key, value in fields.items()):
             return event
 
