@@ -1,0 +1,170 @@
+"""A connection after its Noise handshake: a trio stream that encrypts what is sent on it.
+
+On the wire every handshake message and every record is a 2-byte length and that many bytes.
+A record is the encryption of up to 65,519 bytes of the plain stream, which is the usual
+length-prefixed frames (``wire``): what the writer sends at once (several frames, one batch of
+messages) goes out in as few records as fit, each sealed once. A record that does not decrypt,
+or does not arrive whole within the frame timeout once begun, ends the connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import trio
+
+from peerchat.handshake import (
+    MAX_MESSAGE,
+    REFUSAL,
+    Handshake,
+    HandshakeError,
+    LocalKeys,
+    WrongSecret,
+)
+from peerchat.wire import FrameError
+
+LENGTH = 2
+MAX_PLAIN = MAX_MESSAGE - 16  # the AEAD tag takes 16 bytes of each record
+RECEIVE_SIZE = 64 * 1024
+
+
+class SecureStream(trio.abc.Stream):
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        handshake: Handshake,
+        record_timeout: float,
+        received: bytes = b"",
+    ) -> None:
+        self._stream = stream
+        self._noise = handshake.noise
+        self._record_timeout = record_timeout
+        self._buffer = bytearray(received)  # what came after the handshake's last message
+        self._began: float | None = None  # when the record now partly in began to arrive
+        self._sending = False
+        self.peer_id = handshake.peer_id
+        self.peer_key = handshake.peer_key
+
+    @property
+    def socket(self) -> Any:
+        """The TCP socket underneath (for addresses and socket options)."""
+        return getattr(self._stream, "socket", None)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self._sending:  # the nonces of two writers' records would interleave
+            raise trio.BusyResourceError("another task is sending on this stream")
+        self._sending = True
+        try:
+            view = memoryview(data)
+            records = []
+            for start in range(0, len(view), MAX_PLAIN):
+                sealed = self._noise.encrypt(bytes(view[start : start + MAX_PLAIN]))
+                records.append(len(sealed).to_bytes(LENGTH, "big") + sealed)
+            await self._stream.send_all(b"".join(records))
+        finally:
+            self._sending = False
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()  # type: ignore[attr-defined]
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """The plain bytes of every whole record in; b"" when the peer closed between
+        records. (``max_bytes`` is not honoured: a record is given whole.)"""
+        while True:
+            plain = self._open_records()
+            if plain:
+                return plain
+            data = await self._receive_raw()
+            if not data:
+                if self._buffer:
+                    raise FrameError("the connection closed in the middle of a record")
+                return b""
+            self._buffer += data
+
+    async def _receive_raw(self) -> bytes:
+        if not self._buffer:
+            self._began = None
+            return await self._stream.receive_some(RECEIVE_SIZE)
+        if self._began is None:
+            self._began = trio.current_time()
+        with trio.move_on_at(self._began + self._record_timeout):
+            return await self._stream.receive_some(RECEIVE_SIZE)
+        raise FrameError(f"a record took longer than {self._record_timeout:g} s to arrive")
+
+    def _open_records(self) -> bytes:
+        out = []
+        buffer = self._buffer
+        while len(buffer) >= LENGTH:
+            size = int.from_bytes(buffer[:LENGTH], "big")
+            if len(buffer) < LENGTH + size:
+                break
+            sealed = bytes(buffer[LENGTH : LENGTH + size])
+            del buffer[: LENGTH + size]
+            self._began = None
+            try:
+                out.append(self._noise.decrypt(sealed))
+            except Exception as exc:  # forged, replayed, reordered or cut short
+                raise FrameError("a record that does not decrypt") from exc
+        return b"".join(out)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+async def secure(
+    stream: trio.abc.Stream, keys: LocalKeys, psk: bytes, *, initiator: bool, record_timeout: float
+) -> SecureStream:
+    """Run the handshake on ``stream`` (the caller bounds its time); the encrypted stream, or
+    ``HandshakeError`` (``WrongSecret``: the other end has another room secret; a responder
+    has told the initiator so)."""
+    handshake = Handshake(keys, psk, initiator=initiator)
+    reader = _MessageReader(stream)
+    if initiator:
+        await _send(stream, handshake.first())
+    while not handshake.done:
+        try:
+            reply = handshake.receive(await reader.next())
+        except WrongSecret:
+            if not initiator:
+                await _refuse(stream)
+            raise
+        if reply is not None:
+            await _send(stream, reply)
+    # The first record may have come with the handshake's last message.
+    return SecureStream(stream, handshake, record_timeout, bytes(reader.extra))
+
+
+async def _send(stream: trio.abc.Stream, message: bytes) -> None:
+    await stream.send_all(len(message).to_bytes(LENGTH, "big") + message)
+
+
+async def _refuse(stream: trio.abc.Stream) -> None:
+    """Tell a node with another secret so, and nothing else (its one clear line at exit)."""
+    with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, OSError):
+        await _send(stream, REFUSAL)
+
+
+class _MessageReader:
+    """Length-prefixed handshake messages off a raw stream."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self._stream = stream
+        self.extra = bytearray()
+
+    async def next(self) -> bytes:
+        buffer = self.extra
+        while True:
+            if len(buffer) >= LENGTH:
+                size = int.from_bytes(buffer[:LENGTH], "big")
+                if len(buffer) >= LENGTH + size:
+                    message = bytes(buffer[LENGTH : LENGTH + size])
+                    del buffer[: LENGTH + size]
+                    return message
+            data = await self._stream.receive_some(RECEIVE_SIZE)
+            if not data:
+                raise HandshakeError("the connection closed during the handshake")
+            buffer += data

@@ -1,0 +1,138 @@
+"""The Noise handshake and the encrypted stream, over trio's memory streams."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+import trio
+import trio.testing
+
+from peerchat import identity
+from peerchat.handshake import (
+    STATIC_TAG,
+    Handshake,
+    HandshakeError,
+    LocalKeys,
+    WrongSecret,
+    room_key,
+)
+from peerchat.secure_stream import MAX_PLAIN, SecureStream, secure
+from peerchat.wire import FrameError
+
+ALICE, BOB = identity.Identity.generate(), identity.Identity.generate()
+OPEN = room_key("")
+
+
+async def handshakes(
+    a_keys: LocalKeys | None = None,
+    b_keys: LocalKeys | None = None,
+    a_psk: bytes = OPEN,
+    b_psk: bytes = OPEN,
+) -> tuple[dict[str, SecureStream | Exception], trio.abc.Stream, trio.abc.Stream]:
+    """Alice dials bob; both handshakes run at once. Each end's stream or error, and the two
+    raw streams."""
+    a_raw, b_raw = trio.testing.memory_stream_pair()
+    out: dict[str, SecureStream | Exception] = {}
+
+    async def side(name: str, raw, keys, psk, initiator) -> None:
+        try:
+            out[name] = await secure(raw, keys, psk, initiator=initiator, record_timeout=5)
+        except HandshakeError as exc:
+            out[name] = exc
+            await raw.aclose()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(side, "a", a_raw, a_keys or LocalKeys.make(ALICE), a_psk, True)
+        nursery.start_soon(side, "b", b_raw, b_keys or LocalKeys.make(BOB), b_psk, False)
+    return out, a_raw, b_raw
+
+
+async def pair() -> tuple[SecureStream, SecureStream]:
+    out, _, _ = await handshakes()
+    a, b = out["a"], out["b"]
+    assert isinstance(a, SecureStream) and isinstance(b, SecureStream)
+    return a, b
+
+
+async def test_each_end_learns_the_id_the_other_proved() -> None:
+    a, b = await pair()
+    assert a.peer_id == BOB.node_id and b.peer_id == ALICE.node_id
+    assert a.peer_key == BOB.public_key and b.peer_key == ALICE.public_key
+
+
+async def test_bytes_go_both_ways_whole_and_in_order_across_records() -> None:
+    a, b = await pair()
+    big = bytes(range(256)) * (3 * MAX_PLAIN // 256 + 1)  # four records
+    await a.send_all(b"hello")
+    assert await b.receive_some() == b"hello"
+    await b.send_all(big)
+    got = b""
+    while len(got) < len(big):
+        got += await a.receive_some()
+    assert got == big
+    await a.send_eof()
+    assert await b.receive_some() == b""
+
+
+async def test_a_node_with_another_secret_is_told_no_and_learns_nothing() -> None:
+    out, _, _ = await handshakes(a_psk=room_key("guess"), b_psk=room_key("s3cret"))
+    assert isinstance(out["a"], WrongSecret) and isinstance(out["b"], WrongSecret)
+
+
+async def test_what_an_outsider_sees_of_a_refusal_is_one_empty_message() -> None:
+    a_raw, b_raw = trio.testing.memory_stream_pair()
+    outsider = Handshake(LocalKeys.make(ALICE), room_key("guess"), initiator=True)
+    first = outsider.first()
+    await a_raw.send_all(len(first).to_bytes(2, "big") + first)
+    with pytest.raises(WrongSecret):
+        await secure(
+            b_raw, LocalKeys.make(BOB), room_key("s3cret"), initiator=False, record_timeout=5
+        )
+    assert await a_raw.receive_some() == b"\x00\x00"  # no key, no name, no text
+
+
+async def test_a_static_key_signed_by_another_identity_is_refused() -> None:
+    mallory = identity.Identity.generate()
+    honest = LocalKeys.make(ALICE)
+    # Alice's static key, with a proof in which mallory's key signed something else.
+    forged = msgpack.packb([ALICE.public_key, mallory.sign(STATIC_TAG + b"x" * 32)])
+    out, _, _ = await handshakes(a_keys=LocalKeys(honest.static, forged))
+    assert isinstance(out["b"], HandshakeError) and "did not sign" in str(out["b"])
+
+
+async def test_a_record_altered_on_the_way_ends_the_stream() -> None:
+    out, a_raw, _ = await handshakes()
+    a, b = out["a"], out["b"]
+    assert isinstance(a, SecureStream) and isinstance(b, SecureStream)
+    sealed = a._noise.encrypt(b"transfer 10 coins")
+    tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])  # one bit flipped on the way
+    await a_raw.send_all(len(tampered).to_bytes(2, "big") + tampered)
+    with pytest.raises(FrameError, match="does not decrypt"):
+        await b.receive_some()
+
+
+async def test_a_record_trickled_past_the_timeout_ends_the_stream(autojump_clock) -> None:
+    out, a_raw, _ = await handshakes()
+    b = out["b"]
+    assert isinstance(b, SecureStream)
+    await a_raw.send_all(b"\x01\x00" + b"x" * 10)  # a record of 256 bytes, begun
+    with pytest.raises(FrameError, match="longer than"):
+        await b.receive_some()
+
+
+async def test_plain_bytes_never_appear_on_the_wire() -> None:
+    out, _, b_raw = await handshakes()
+    a, b = out["a"], out["b"]
+    assert isinstance(a, SecureStream) and isinstance(b, SecureStream)
+    seen = bytearray()
+    original = b_raw.receive_some
+
+    async def spy(max_bytes=None):
+        data = await original(max_bytes)
+        seen.extend(data)
+        return data
+
+    b_raw.receive_some = spy  # type: ignore[method-assign]
+    await a.send_all(b"the secret plan")
+    assert await b.receive_some() == b"the secret plan"
+    assert b"secret plan" not in seen and len(seen) > 0
