@@ -113,6 +113,11 @@ class Connection:
         self.last_sent = trio.current_time()
 
     @property
+    def proven_id(self) -> str:
+        """The node id the peer proved in the handshake ("" on a stream without one)."""
+        return getattr(self.stream, "peer_id", "")
+
+    @property
     def local_host(self) -> str:
         """The address of this end: by which the peer reached this node (or it reached it)."""
         try:

@@ -1,7 +1,8 @@
 """Incoming connections, from the first byte to membership.
 
-A connection takes an admission slot (or is refused at once), must say hello within the hello
-timeout, and is then one of:
+A connection takes an admission slot (or is refused at once), must finish the Noise handshake
+(``secure_stream``) and then say hello, each within the hello timeout; the id in its hello must
+be the one its handshake proved. It is then one of:
 
 - a join, at the tracker: welcomed with the member list, and announced to the room;
 - a join at another member: told where the tracker is (``Redirect``), then closed;
@@ -21,6 +22,7 @@ import trio
 
 from peerchat.admission import RefusalLog
 from peerchat.connection import Connection
+from peerchat.handshake import HandshakeError
 from peerchat.protocol import (
     Hello,
     MemberJoined,
@@ -31,6 +33,7 @@ from peerchat.protocol import (
     Welcome,
     encode,
 )
+from peerchat.secure_stream import secure_node_stream
 from peerchat.wire import FrameError, encode_frame
 
 if TYPE_CHECKING:
@@ -75,7 +78,16 @@ class Doorman:
             self._log_refusal(peer, slot)
             await trio.aclose_forcefully(stream)
             return
-        conn = Connection(stream, node.config, peer, node.budget)
+        try:
+            secured = await secure_node_stream(
+                node, stream, initiator=False, within=node.config.hello_timeout
+            )
+        except (HandshakeError, trio.BrokenResourceError, OSError) as exc:
+            self._log_refusal(peer, f"no handshake: {exc}")
+            slot.leave()
+            await trio.aclose_forcefully(stream)
+            return
+        conn = Connection(secured, node.config, peer, node.budget)
         try:
             hello = await self._greet(conn)
             if hello is None or not await self._admitted(conn, hello):
@@ -126,6 +138,8 @@ class Doorman:
                 if not isinstance(hello, Hello):
                     what = "nothing" if hello is None else type(hello).__name__
                     raise ProtocolViolation(f"expected a hello, got {what}")
+                if hello.node_id != conn.proven_id:
+                    raise ProtocolViolation("a hello under another id than the key it proved")
                 if hello.node_id == node.node_id:
                     raise ProtocolViolation("a connection from this very node")
                 if node.entrance.rejoining:  # its old links are being torn down: come back later

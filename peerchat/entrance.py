@@ -20,7 +20,9 @@ import trio
 from peerchat import events
 from peerchat.addresses import format_addr
 from peerchat.connection import Connection
+from peerchat.handshake import HandshakeError, WrongSecret
 from peerchat.protocol import Hello, Redirect, Refuse, Welcome
+from peerchat.secure_stream import secure_node_stream
 from peerchat.tracker_address import StartupError
 from peerchat.wire import FrameError
 
@@ -107,7 +109,20 @@ class Entrance:
     async def _join(self, stream: trio.SocketStream, where: str) -> Redirect | None:
         """Ask for the room on ``stream``; None once in, or where the tracker is instead."""
         node = self.node
-        conn = Connection(stream, node.config, where, node.budget)
+        try:
+            secured = await secure_node_stream(
+                node, stream, initiator=True, within=node.config.hello_timeout
+            )
+        except WrongSecret:
+            await trio.aclose_forcefully(stream)
+            raise StartupError(
+                f"wrong or missing room secret: the room at {where} has another one (set it "
+                "with PEERCHAT_SECRET or PEERCHAT_SECRET_FILE)"
+            ) from None
+        except (HandshakeError, trio.BrokenResourceError, OSError) as exc:
+            await trio.aclose_forcefully(stream)
+            raise _Retry(f"no handshake ({exc})") from exc
+        conn = Connection(secured, node.config, where, node.budget)
         try:
             with trio.fail_after(node.config.hello_timeout):
                 await conn.send_now(node.hello(conn, join=True))
@@ -147,6 +162,9 @@ class Entrance:
         if not isinstance(hello, Hello) or not isinstance(welcome, Welcome) or not hello.room:
             await conn.aclose()
             raise _Retry("what answers there does not speak PeerChat (it answered out of turn)")
+        if hello.node_id != conn.proven_id:
+            await conn.aclose()
+            raise _Retry("the tracker said hello under an id it did not prove")
         await self._enter(conn, hello, welcome)
         return None
 

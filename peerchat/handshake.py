@@ -43,6 +43,9 @@ def room_key(secret: str) -> bytes:
     return hashlib.blake2s(secret.encode(), person=b"pcroom1").digest()
 
 
+OPEN_ROOM = room_key("")
+
+
 @dataclass(frozen=True)
 class LocalKeys:
     """This process's static key and the proof that this node's identity stands behind it."""

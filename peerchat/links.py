@@ -39,6 +39,7 @@ from peerchat.protocol import (
 )
 from peerchat.redial import Redial
 from peerchat.safe_text import visible
+from peerchat.secure_stream import secure_node_stream
 from peerchat.wire import encode_frame
 
 if TYPE_CHECKING:
@@ -137,7 +138,14 @@ class Links:
         except BaseException:
             slot.leave()
             raise
-        conn = Connection(stream, node.config, f"{host}:{port}", node.budget)
+        try:
+            # Bounded by the caller's connect timeout.
+            secured = await secure_node_stream(node, stream, initiator=True, within=math.inf)
+        except BaseException:
+            slot.leave()
+            await trio.aclose_forcefully(stream)
+            raise
+        conn = Connection(secured, node.config, f"{host}:{port}", node.budget)
         conn.outgoing = True
         try:
             await conn.send_now(node.hello(conn, member.node_id if member else None))
@@ -147,6 +155,8 @@ class Links:
             if not isinstance(hello, Hello):
                 what = "closed the connection" if hello is None else f"sent a {_kind(hello)}"
                 raise ProtocolViolation(f"{host}:{port} did not say hello: it {what}")
+            if hello.node_id != conn.proven_id:
+                raise ProtocolViolation(f"{host}:{port} said hello under an id it did not prove")
             if member is not None and hello.node_id != member.node_id:
                 raise ProtocolViolation(f"{host}:{port} is not {member.username}")
             if hello.node_id == node.node_id:

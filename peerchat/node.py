@@ -19,7 +19,7 @@ import logging
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import trio
 
@@ -33,6 +33,7 @@ from peerchat.datadir import DataDir
 from peerchat.doorman import Doorman
 from peerchat.election import Bully
 from peerchat.entrance import Entrance
+from peerchat.handshake import OPEN_ROOM, LocalKeys
 from peerchat.identity import Identity, SeqReservation
 from peerchat.leadership import Leadership
 from peerchat.links import Links
@@ -80,6 +81,8 @@ class Settings:
     priority: int | None = None
     chat: bool = True  # False for `peerchat tracker`: the tracker role without chat
     more_trackers: tuple[tuple[str, int], ...] = ()  # the rest of --tracker, tried in order
+    # The room secret's hash (``handshake.room_key``); never the secret itself, never shown.
+    psk: bytes = field(default=OPEN_ROOM, repr=False)
 
     @property
     def trackers(self) -> tuple[tuple[str, int], ...]:
@@ -106,6 +109,7 @@ class Node:
         self.identity = Identity.generate() if folder is None else Identity.load_or_create(folder)
         self.numbers = SeqReservation.ephemeral() if folder is None else SeqReservation.load(folder)
         self.node_id = self.identity.node_id
+        self.keys = LocalKeys.make(self.identity)  # for the handshake on every connection
         self.members = MemberTable()
         self.store = Store(MEMORY if folder is None else folder)
         kept = self.store.heads()

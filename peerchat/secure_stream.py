@@ -10,7 +10,7 @@ or does not arrive whole within the frame timeout once begun, ends the connectio
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -23,6 +23,9 @@ from peerchat.handshake import (
     WrongSecret,
 )
 from peerchat.wire import FrameError
+
+if TYPE_CHECKING:
+    from peerchat.node import Node
 
 LENGTH = 2
 MAX_PLAIN = MAX_MESSAGE - 16  # the AEAD tag takes 16 bytes of each record
@@ -113,6 +116,24 @@ class SecureStream(trio.abc.Stream):
 
     async def aclose(self) -> None:
         await self._stream.aclose()
+
+
+async def secure_node_stream(
+    node: Node, stream: trio.abc.Stream, *, initiator: bool, within: float
+) -> SecureStream:
+    """``secure`` with this node's keys and room secret, within ``within`` seconds (else
+    ``HandshakeError``)."""
+    try:
+        with trio.fail_after(within):
+            return await secure(
+                stream,
+                node.keys,
+                node.settings.psk,
+                initiator=initiator,
+                record_timeout=node.config.frame_timeout,
+            )
+    except trio.TooSlowError:
+        raise HandshakeError(f"no handshake within {within:g} s") from None
 
 
 async def secure(

@@ -36,6 +36,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from e2e_helpers import Proc, Swarm
 
+from peerchat.handshake import HandshakeError, LocalKeys, room_key
+from peerchat.secure_stream import SecureStream, secure
+
 LOOPBACK = "127.0.0.1"
 PROTOCOL_VERSION = 4  # peerchat.PROTOCOL_VERSION since the room digest in pings
 MAX_FRAME = 1 << 20  # the node's default frame limit
@@ -206,8 +209,31 @@ def partial_frame(size: int = MAX_FRAME, missing: int = 1) -> bytes:
 # -- one connection ------------------------------------------------------------------------------
 
 
-async def connect(port: int, *, source: str = LOOPBACK) -> trio.SocketStream:
-    """A TCP connection to 127.0.0.1:port from ``source`` (a loopback address)."""
+async def connect(
+    port: int,
+    *,
+    source: str = LOOPBACK,
+    identity: FakeIdentity | None = None,
+    secret: str = "",
+) -> SecureStream:
+    """A connection to 127.0.0.1:port from ``source`` (a loopback address) after the Noise
+    handshake, as any node that knows the room's ``secret`` (an open room: anyone) can make
+    one: with ``identity``'s key, or a fresh one whose id no hello of ours names."""
+    stream = await connect_raw(port, source=source)
+    keys = LocalKeys.make(identity or FakeIdentity())  # type: ignore[arg-type]
+    try:
+        with trio.fail_after(10):
+            return await secure(stream, keys, room_key(secret), initiator=True, record_timeout=60)
+    except (HandshakeError, trio.TooSlowError, trio.BrokenResourceError) as exc:
+        await trio.aclose_forcefully(stream)
+        raise ConnectionError(f"no handshake: {exc}") from exc  # as a refused connection
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+
+
+async def connect_raw(port: int, *, source: str = LOOPBACK) -> trio.SocketStream:
+    """A TCP connection to 127.0.0.1:port from ``source``, before any handshake."""
     if not ipaddress.ip_address(source).is_loopback:
         raise ValueError(f"{source} is not a loopback address; attacks stay on this machine")
     sock = trio.socket.socket()
@@ -368,7 +394,7 @@ class Flood:
 async def open_flood(
     port: int,
     count: int,
-    payload: Callable[[int], bytes | tuple[bytes, ...]],
+    payload: Callable[[int, FakeIdentity], bytes | tuple[bytes, ...]],
     *,
     sources: Sequence[str] = (LOOPBACK,),
     concurrency: int = 64,
@@ -376,7 +402,8 @@ async def open_flood(
     settle_timeout: float = 60.0,
 ) -> AsyncIterator[Flood]:
     """``count`` connections to 127.0.0.1:port, connection ``i`` from ``sources[i % len]``
-    sending ``payload(i)`` (bytes, or a tuple of them so that big parts can be shared).
+    sending ``payload(i, identity)`` (bytes, or a tuple of them so that big parts can be
+    shared), after a handshake with a fresh ``identity`` whose hello the payload may say.
 
     Yields once each has sent its bytes (or failed, or was closed, or ``settle_timeout``
     passed), and closes them all on exit. With ``pong``, each answers the node's pings, like
@@ -388,7 +415,8 @@ async def open_flood(
     async def one(i: int) -> None:
         async with limiter:
             try:
-                stream = await connect(port, source=sources[i % len(sources)])
+                me = FakeIdentity()
+                stream = await connect(port, source=sources[i % len(sources)], identity=me)
             except OSError as exc:
                 flood.connect_failed += 1
                 flood.first_error = flood.first_error or str(exc)
@@ -400,7 +428,7 @@ async def open_flood(
             flood.names.append(local_name(stream))
         settled = False
         try:
-            data = payload(i)
+            data = payload(i, me)
             parts = data if isinstance(data, tuple) else (data,)
             async with trio.open_nursery() as nursery:
 
@@ -438,7 +466,7 @@ async def open_flood(
 async def sustain_flood(
     port: int,
     width: int,
-    payload: Callable[[int], bytes],
+    payload: Callable[[int, FakeIdentity], bytes],
     duration: float,
     *,
     sources: Sequence[str] = (LOOPBACK,),
@@ -451,15 +479,16 @@ async def sustain_flood(
     async def worker(i: int) -> None:
         nonlocal made
         while True:
+            me = FakeIdentity()
             try:
-                stream = await connect(port, source=sources[i % len(sources)])
+                stream = await connect(port, source=sources[i % len(sources)], identity=me)
             except OSError:
                 await trio.sleep(0.01)  # the node's backlog is full: try again at once, nearly
                 continue
             made += 1
             try:
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await stream.send_all(payload(made))
+                    await stream.send_all(payload(made, me))
                 await _read(stream, pong=False)
             finally:
                 stream.socket.close()

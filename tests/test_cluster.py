@@ -11,8 +11,11 @@ import trio
 
 from peerchat import PROTOCOL_VERSION, events
 from peerchat.config import Config
+from peerchat.handshake import OPEN_ROOM, LocalKeys
+from peerchat.identity import Identity
 from peerchat.node import Node, Settings
 from peerchat.protocol import Hello, encode
+from peerchat.secure_stream import secure
 from peerchat.wire import encode_frame
 
 FAST = Config(
@@ -327,13 +330,15 @@ async def test_simultaneous_founders_elect_exactly_one_tracker(count: int) -> No
         nursery.cancel_scope.cancel()
 
 
-async def _introduce(port: int, hello: Hello) -> trio.SocketStream:
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
+async def _introduce(port: int, me: Identity, hello: Hello) -> trio.abc.Stream:
+    """Connect as ``me`` (the handshake of an open room) and say ``hello``."""
+    raw = await trio.open_tcp_stream("127.0.0.1", port)
+    stream = await secure(raw, LocalKeys.make(me), OPEN_ROOM, initiator=True, record_timeout=5)
     await stream.send_all(encode_frame(encode(hello)))
     return stream
 
 
-async def _closed_within(stream: trio.SocketStream, timeout: float) -> bytes:
+async def _closed_within(stream: trio.abc.Stream, timeout: float) -> bytes:
     """Everything the node sent before it closed the connection."""
     received = b""
     with trio.fail_after(timeout):
@@ -350,10 +355,12 @@ async def test_a_stranger_that_introduces_itself_is_let_go_unless_the_room_knows
         await room.add("alice")
         bob = await room.add("bob")
         await room.fully_connected()
+        mallory = Identity.generate()
         me = Hello(
-            PROTOCOL_VERSION, "5trange", "mallory", "127.0.0.1", 9, 0, True, 0, False, bob.node.room
-        )
-        stream = await _introduce(bob.node.me.port, me)
+            PROTOCOL_VERSION, mallory.node_id, "mallory", "127.0.0.1", 9, 0, True, 0, False,
+            bob.node.room,
+        )  # fmt: skip
+        stream = await _introduce(bob.node.me.port, mallory, me)
         # Not announced by the tracker: nothing is sent back, nothing is reported, then it ends.
         assert await _closed_within(stream, 2 * config.admit_timeout + 1) == b""
         assert not [e for e in bob.events if isinstance(e, events.PeerJoined) and

@@ -14,6 +14,7 @@ import sys
 import msgpack
 import pytest
 import trio
+from attacks import FakeIdentity, connect, connect_raw
 from e2e_helpers import Proc, Swarm, free_port, wait_listening, wait_mesh
 
 from peerchat import PROTOCOL_VERSION
@@ -382,12 +383,18 @@ async def test_a_taken_username_is_refused_with_one_line(swarm: Swarm) -> None:
 # 7. Bad input from the network.
 
 
-async def _poke(port: int, data: bytes, *, timeout: float = 5) -> tuple[str, bytes]:
-    """Connect, send ``data``, half-close, and read until the node closes the connection.
+RAW = FakeIdentity("raw")  # whose key our handshakes prove, and whose id our hellos name
+
+
+async def _poke(
+    port: int, data: bytes, *, timeout: float = 5, handshake: bool = True
+) -> tuple[str, bytes]:
+    """Connect (with the handshake of an open room, unless told not to), send ``data``,
+    half-close, and read until the node closes the connection.
 
     Returns the name the node logs this connection under, and whatever the node sent back.
     """
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    stream = await (connect(port, identity=RAW) if handshake else connect_raw(port))
     name = f"127.0.0.1:{stream.socket.getsockname()[1]}"
     received = b""
     try:
@@ -407,7 +414,7 @@ async def _poke(port: int, data: bytes, *, timeout: float = 5) -> tuple[str, byt
 HELLO = {
     "t": "hello",
     "version": PROTOCOL_VERSION,
-    "node_id": "feedfacecafe",
+    "node_id": RAW.node_id,
     "username": "raw",
     "host": "127.0.0.1",
     "port": 9,
@@ -445,10 +452,17 @@ async def test_garbage_from_the_network_closes_only_that_connection(swarm: Swarm
         await say_and_expect(peer, f"after {case}", [tracker])
         await say_and_expect(tracker, f"reply {case}", [peer])
 
-    # A connection that never says hello: opened first, it is cut off by the hello timeout
-    # while the other cases run.
-    silent = await trio.open_tcp_stream("127.0.0.1", swarm.tracker_port)
+    # A connection that never begins the handshake: opened first, it is cut off by the hello
+    # timeout while the other cases run.
+    silent = await connect_raw(swarm.tracker_port)
     silent_name = f"127.0.0.1:{silent.socket.getsockname()[1]}"
+
+    # Bytes that are no handshake: refused before anything is read as a frame.
+    for target, port in ((tracker, swarm.tracker_port), (peer, peer.port)):
+        name, answer = await _poke(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", handshake=False)
+        assert answer == b"", answer
+        assert "no handshake" in await target.wait_log(name)
+        await still_fine(f"no handshake to {target.name}")
 
     # Against the tracker address, and against a member's own listen port.
     for target, port in ((tracker, swarm.tracker_port), (peer, peer.port)):
@@ -467,7 +481,7 @@ async def test_garbage_from_the_network_closes_only_that_connection(swarm: Swarm
     await still_fine("another version")
 
     # A proper join, then an unknown type: a member that is dropped again.
-    stream = await trio.open_tcp_stream("127.0.0.1", swarm.tracker_port)
+    stream = await connect(swarm.tracker_port, identity=RAW)
     await stream.send_all(frame({**HELLO, "join": True}))
     await tracker.wait_for(event="peer_joined", node_id=HELLO["node_id"])
     await stream.send_all(frame({"t": "bogus"}))
@@ -486,7 +500,7 @@ async def test_garbage_from_the_network_closes_only_that_connection(swarm: Swarm
     with trio.fail_after(10):
         assert await silent.receive_some(65536) == b""
     await silent.aclose()
-    assert "dropping connection" in await tracker.wait_log(silent_name)
+    assert "no handshake" in await tracker.wait_log(silent_name)
     await still_fine("silence")
     for node in (tracker, peer):
         assert "Traceback" not in node.log() + node.stderr()

@@ -241,7 +241,7 @@ async def test_a_batch_nested_1000_deep_after_a_valid_hello_ends_that_connection
     target, friend = await two_members(swarm)
     mallory = FakeIdentity()
     hello = mallory.hello(join=True)
-    stream = await connect(swarm.tracker_port)
+    stream = await connect(swarm.tracker_port, identity=mallory)
     await stream.send_all(frame_of(hello))
     await target.wait_for(event="peer_joined", node_id=mallory.node_id)
     killer = nested_batch_frame(1000) if where == "frame" else nested_batch_data(mallory, 1000)
@@ -276,7 +276,7 @@ async def test_chat_text_with_separators_and_bidi_is_escaped_in_json(swarm: Swar
     target, friend = await two_members(swarm)
     mallory = FakeIdentity()
     text = "one\u2028two\u2029three\u0085four \u202eevil\u200f end"
-    stream = await connect(swarm.tracker_port)
+    stream = await connect(swarm.tracker_port, identity=mallory)
     await stream.send_all(frame_of(mallory.hello(join=True)) + frame_of(mallory.batch(1, text)))
     shown = await target.wait_for(event="message", from_id=mallory.node_id)
     await stream.aclose()
@@ -380,7 +380,7 @@ async def test_a_forged_relayed_batch_is_refused(swarm: Swarm, how: str) -> None
     for are refused before their signature is even looked at."""
     target, friend = await two_members(swarm)
     mallory = FakeIdentity()
-    stream = await connect(swarm.tracker_port)
+    stream = await connect(swarm.tracker_port, identity=mallory)
     await stream.send_all(frame_of(mallory.hello(join=True)))
     await target.wait_for(event="peer_joined", node_id=mallory.node_id)
     await stream.send_all(frame_of(mallory.batch(1, "mallory's own line")))
@@ -420,7 +420,7 @@ async def test_an_impostor_with_a_members_id_and_key_cannot_speak_for_it(
     await friend.send("friend's real line")
     await target.wait_for(event="message", from_id=friend.node_id, text="friend's real line")
     mallory = FakeIdentity()
-    spy = await connect(swarm.tracker_port)
+    spy = await connect(swarm.tracker_port, identity=mallory)
     await spy.send_all(frame_of(mallory.hello(join=True)))
     await target.wait_for(event="peer_joined", node_id=mallory.node_id)
     real = await handed_on(spy, friend.node_id)  # friend's public key is in there
@@ -453,7 +453,7 @@ async def test_a_batch_its_author_did_not_sign_is_never_handed_on(swarm: Swarm) 
     recent messages must not find a forgery there, and so never drop the target for it."""
     target, friend = await two_members(swarm)
     mallory = FakeIdentity()
-    stream = await connect(swarm.tracker_port)
+    stream = await connect(swarm.tracker_port, identity=mallory)
     await stream.send_all(frame_of(mallory.hello(join=True)))
     await target.wait_for(event="peer_joined", node_id=mallory.node_id)
     data = batch_data(mallory.public_key, mallory.username, 1, 0, [(0, 0, "unsigned line")])
@@ -501,10 +501,9 @@ async def test_partial_frames_held_open_are_bounded_and_cut(swarm: Swarm, join: 
     partial = partial_frame()  # 1 MiB announced, all but one byte sent
     ids: list[str] = []
 
-    def payload(i: int) -> tuple[bytes, bytes]:
-        hello = hello_frame(join=join, room=swarm.tracker_addr)
-        ids.append(hello["node_id"])
-        return frame_of(hello), partial
+    def payload(i: int, me: FakeIdentity) -> tuple[bytes, bytes]:
+        ids.append(me.node_id)
+        return frame_of(me.hello(join=join, room=swarm.tracker_addr)), partial
 
     port = swarm.tracker_port if join else friend.port
     async with open_flood(port, 150, payload) as flood:
@@ -531,10 +530,9 @@ async def test_direct_hellos_from_strangers_are_let_go_and_never_reported(swarm:
     swarm.nursery.start_soon(peaks.run)
     ids: list[str] = []
 
-    def payload(i: int) -> bytes:
-        hello = hello_frame(join=False, room=swarm.tracker_addr)
-        ids.append(hello["node_id"])
-        return frame_of(hello)
+    def payload(i: int, me: FakeIdentity) -> bytes:
+        ids.append(me.node_id)
+        return frame_of(me.hello(join=False, room=swarm.tracker_addr))
 
     async with open_flood(friend.port, 300, payload) as flood:
         await chat_both_ways(target, friend)
@@ -561,8 +559,8 @@ async def test_idle_connections_from_many_addresses_cannot_lock_out_a_newcomer(
     swarm.nursery.start_soon(peaks.run)
     sources = [f"127.0.0.{i}" for i in range(2, 12)]  # ten addresses, 60 each: under 64 apiece
 
-    def payload(i: int) -> bytes:
-        return frame_of(hello_frame(join=False, room=swarm.tracker_addr))
+    def payload(i: int, me: FakeIdentity) -> bytes:
+        return frame_of(me.hello(join=False, room=swarm.tracker_addr))
 
     async with open_flood(swarm.tracker_port, 600, payload, sources=sources) as flood:
         await chat_both_ways(target, friend)
@@ -594,8 +592,8 @@ async def test_a_newcomer_reaches_a_member_that_strangers_keep_flooding(swarm: S
     target, friend = await two_members(swarm)
     sources = [f"127.0.0.{i}" for i in range(2, 12)]
 
-    def payload(n: int) -> bytes:
-        return frame_of(hello_frame(join=False, room=swarm.tracker_addr))
+    def payload(n: int, me: FakeIdentity) -> bytes:
+        return frame_of(me.hello(join=False, room=swarm.tracker_addr))
 
     async def newcomer() -> RawProc:
         late = await spawn_raw_node(swarm, "late", swarm.tracker_addr)
@@ -615,8 +613,9 @@ async def test_a_newcomer_reaches_a_member_that_strangers_keep_flooding(swarm: S
 
 async def test_a_peer_that_trickles_a_frame_is_cut_at_the_frame_deadline(swarm: Swarm) -> None:
     target, friend = await two_members(swarm)
-    hello = hello_frame(join=True)
-    stream = await connect(swarm.tracker_port)
+    mallory = FakeIdentity()
+    hello = mallory.hello(join=True)
+    stream = await connect(swarm.tracker_port, identity=mallory)
     await stream.send_all(frame_of(hello) + partial_frame(4096, missing=2048))
     started = trio.current_time()
     # One byte now and then keeps the connection from ever being silent, never the frame whole.
@@ -648,7 +647,7 @@ async def test_a_member_cannot_silence_another_by_claiming_its_messages(swarm: S
     await friend.send("before the lie")
     await target.wait_for(event="message", from_id=friend.node_id, text="before the lie")
     mallory = FakeIdentity()
-    stream = await connect(swarm.tracker_port)
+    stream = await connect(swarm.tracker_port, identity=mallory)
     await stream.send_all(frame_of(mallory.hello(join=True)))
     await target.wait_for(event="peer_joined", node_id=mallory.node_id)
     await stream.send_all(frame_of({"t": "summary", "heads": {friend.node_id: 2**62}}))
