@@ -11,6 +11,7 @@ import signal
 import sys
 import tempfile
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn, Protocol
 
@@ -21,6 +22,7 @@ from peerchat import events
 from peerchat.addresses import is_wildcard, parse_addr
 from peerchat.config import Config
 from peerchat.datadir import DataDir
+from peerchat.handshake import OPEN_ROOM, room_key
 from peerchat.membership import valid_username
 from peerchat.node import Node, Settings
 from peerchat.protocol import valid_host
@@ -87,11 +89,41 @@ def _host(value: str) -> str:
     return value
 
 
+SECRET_HELP = (
+    "A private room: give every member the same secret in the environment, PEERCHAT_SECRET, or "
+    "in a file named by PEERCHAT_SECRET_FILE (never on the command line, which others can "
+    "read). Without one the room is open to anyone who can reach it, and still encrypted."
+)
+
+
+def room_key_from_environment(environ: Mapping[str, str]) -> bytes:
+    """The room's pre-shared key, from PEERCHAT_SECRET or the file PEERCHAT_SECRET_FILE names
+    (its first line); the open room's key when neither is set."""
+    secret, path = environ.get("PEERCHAT_SECRET"), environ.get("PEERCHAT_SECRET_FILE")
+    if secret is not None and path is not None:
+        raise StartupError("set PEERCHAT_SECRET or PEERCHAT_SECRET_FILE, not both", status=2)
+    if path is not None:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise StartupError(f"cannot read PEERCHAT_SECRET_FILE: {why}", status=2) from None
+        except UnicodeDecodeError:
+            raise StartupError("PEERCHAT_SECRET_FILE is not UTF-8 text", status=2) from None
+        secret = lines[0] if lines else ""
+        if not secret:
+            raise StartupError("the first line of PEERCHAT_SECRET_FILE is empty", status=2)
+    elif secret == "":
+        raise StartupError("PEERCHAT_SECRET is set but empty", status=2)
+    return room_key(secret) if secret else OPEN_ROOM
+
+
 def _node_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="peerchat",
         description="A chat room for the terminal with no server. "
         "Run `peerchat tracker --help` for a tracker that does not chat.",
+        epilog=SECRET_HELP,
     )
     p.add_argument("--username", type=_username, required=True, help="the name others see")
     p.add_argument(
@@ -118,7 +150,9 @@ def _node_parser() -> argparse.ArgumentParser:
 
 
 def _tracker_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="peerchat tracker", description="Run a tracker that does not chat.")
+    p = _Parser(
+        prog="peerchat tracker", description="Run a tracker that does not chat.", epilog=SECRET_HELP
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000)")
     _add_storage(p)
@@ -195,13 +229,20 @@ def _setup_logging(log_file: str | None, verbose: bool, *, stderr: bool) -> None
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        psk = room_key_from_environment(os.environ)
+    except StartupError as exc:
+        print(f"peerchat: {exc}", file=sys.stderr)
+        return exc.status
     frontend: Frontend
     prompt = None  # the line interface, when that is the front end
     if argv[:1] == ["tracker"]:
         args = _tracker_parser().parse_args(argv[1:])
         # Its election priority is the tracker port, as if it listened there only: chatting
         # nodes, on higher ports, outrank it.
-        settings = Settings("tracker", args.host, 0, args.host, args.port, args.port, chat=False)
+        settings = Settings(
+            "tracker", args.host, 0, args.host, args.port, args.port, chat=False, psk=psk
+        )
         data_name = f"tracker-{args.port}"
         config = Config()
         from peerchat.headless import TrackerConsole
@@ -219,7 +260,14 @@ def main(argv: list[str] | None = None) -> int:
                 "and takes the tracker address when it founds the room"
             )
         settings = Settings(
-            args.username, args.host, args.port, host, port, args.priority, more_trackers=more
+            args.username,
+            args.host,
+            args.port,
+            host,
+            port,
+            args.priority,
+            more_trackers=more,
+            psk=psk,
         )
         data_name = args.username
         config = Config(keep_messages=args.keep_messages, keep_seconds=args.keep_days * DAY)

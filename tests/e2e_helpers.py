@@ -64,9 +64,12 @@ def _tail(path: Path, limit: int = 6000) -> str:
 class Proc:
     """One running peerchat process and everything it printed on stdout."""
 
-    def __init__(self, name: str, argv: list[str], workdir: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = argv
+        self.env = env or {}  # on top of this process's environment
         self.log_path = workdir / f"{name}.log"
         self.stderr_path = workdir / f"{name}.stderr"
         self.events: list[Event] = []
@@ -83,7 +86,12 @@ class Proc:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
+                env={
+                    **os.environ,
+                    "PYTHONUNBUFFERED": "1",
+                    "PYTHONFAULTHANDLER": "1",
+                    **self.env,
+                },
             )
         nursery.start_soon(self._read_stdout)
 
@@ -250,10 +258,10 @@ class Swarm:
     def tracker_addr(self) -> str:
         return f"127.0.0.1:{self.tracker_port}"
 
-    async def spawn(self, name: str, *args: str) -> Proc:
+    async def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> Proc:
         """Start ``python -m peerchat ARGS --log-file ... --ephemeral`` (unless ARGS name a data
-        dir); does not wait for anything."""
-        proc = Proc(name, [sys.executable, "-m", "peerchat", *args], self.workdir)
+        dir), with ``env`` added to the environment; does not wait for anything."""
+        proc = Proc(name, [sys.executable, "-m", "peerchat", *args], self.workdir, env)
         proc.argv += ["--log-file", str(proc.log_path)]
         if "--data-dir" not in args:
             proc.argv.append("--ephemeral")  # nothing of the tests in the user's data dir
@@ -261,10 +269,12 @@ class Swarm:
         await proc._start(self.nursery)
         return proc
 
-    async def node(self, name: str, *args: str, wait: bool = True) -> Proc:
+    async def node(
+        self, name: str, *args: str, wait: bool = True, env: dict[str, str] | None = None
+    ) -> Proc:
         """A headless node of this room; with ``wait``, returns once it reported ready."""
         proc = await self.spawn(
-            name, "--username", name, "--headless", "--tracker", self.tracker_addr, *args
+            name, "--username", name, "--headless", "--tracker", self.tracker_addr, *args, env=env
         )
         if wait:
             await proc.wait_for(event="ready")
@@ -286,6 +296,17 @@ class Swarm:
                 await proc.process.wait()
         for proc in self.procs:
             print(proc.describe())
+
+
+async def say_and_expect(sender: Proc, text: str, receivers: list[Proc], timeout=10.0) -> None:
+    """``sender`` says ``text``; each receiver shows it, once, from ``sender``."""
+    await sender.send(text)
+    await sender.wait_for(event="message", text=text, own=True, timeout=timeout)
+    for proc in receivers:
+        event = await proc.wait_for(event="message", text=text, timeout=timeout)
+        assert event["own"] is False and event["from_id"] == sender.node_id, event
+    for proc in receivers:
+        assert len(proc.messages(text)) == 1, proc.describe()
 
 
 async def wait_listening(port: int, timeout: float = DEFAULT_TIMEOUT) -> None:

@@ -10,6 +10,10 @@ import pytest
 import trio
 from e2e_helpers import Proc, free_port
 
+from peerchat.cli import room_key_from_environment
+from peerchat.handshake import OPEN_ROOM
+from peerchat.tracker_address import StartupError
+
 # A real process whose node breaks half a second after it is ready, in a task that has nothing
 # to do with any peer: the kind of bug that must end the program, not leave it running deaf.
 BROKEN_NODE = """
@@ -68,3 +72,34 @@ def test_retention_flags_set_the_stores_bounds() -> None:
     for bad in (["--keep-days", "0"], ["--keep-messages", "-3"], ["--keep-days", "1.5"]):
         with pytest.raises(SystemExit):
             _node_parser().parse_args(["--username", "x", *bad])
+
+
+def test_the_room_secret_comes_from_the_environment_or_a_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("s3cret words\nnot this line\n")
+    from_env = room_key_from_environment({"PEERCHAT_SECRET": "s3cret words"})
+    assert room_key_from_environment({"PEERCHAT_SECRET_FILE": str(secret_file)}) == from_env
+    assert from_env != OPEN_ROOM
+    assert room_key_from_environment({}) == OPEN_ROOM
+    assert room_key_from_environment({"PEERCHAT_SECRET": "other"}) != from_env
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"PEERCHAT_SECRET": ""},
+        {"PEERCHAT_SECRET": "a", "PEERCHAT_SECRET_FILE": "/nonexistent"},
+        {"PEERCHAT_SECRET_FILE": "/nonexistent/secret"},
+        {"PEERCHAT_SECRET_FILE": "EMPTY"},
+    ],
+    ids=["empty", "both", "missing-file", "empty-file"],
+)
+def test_a_room_secret_that_cannot_be_used_is_a_usage_error(
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    environ = {k: str(empty) if v == "EMPTY" else v for k, v in environ.items()}
+    with pytest.raises(StartupError) as caught:
+        room_key_from_environment(environ)
+    assert caught.value.status == 2

@@ -15,7 +15,7 @@ import msgpack
 import pytest
 import trio
 from attacks import FakeIdentity, connect, connect_raw
-from e2e_helpers import Proc, Swarm, free_port, wait_listening, wait_mesh
+from e2e_helpers import Proc, Swarm, free_port, say_and_expect, wait_listening, wait_mesh
 
 from peerchat import PROTOCOL_VERSION
 
@@ -25,17 +25,6 @@ HEARTBEAT_TIMEOUT = 1.0  # the node's default (peerchat.config.Config)
 def frame(payload: object) -> bytes:
     body = msgpack.packb(payload, use_bin_type=True)
     return struct.pack(">I", len(body)) + body
-
-
-async def say_and_expect(sender: Proc, text: str, receivers: list[Proc], timeout=10.0) -> None:
-    """``sender`` says ``text``; each receiver shows it once, as from ``sender``."""
-    await sender.send(text)
-    await sender.wait_for(event="message", text=text, own=True, timeout=timeout)
-    for proc in receivers:
-        event = await proc.wait_for(event="message", text=text, timeout=timeout)
-        assert event["own"] is False
-        assert event["from"] == sender.name
-        assert event["from_id"] == sender.node_id
 
 
 async def expect_tracker(procs: list[Proc], winner: Proc, since: dict[str, int]) -> None:

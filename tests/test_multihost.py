@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from e2e_helpers import Event, Proc, Swarm
+from e2e_helpers import Event, Proc, Swarm, say_and_expect
 from netns import PREFIX, Lan, ip, lan_or_skip, namespaces, start_peerchat, sweep_stale
 
 # ---------------------------------------------------------------------------------------------
@@ -306,17 +306,6 @@ async def stays_one_room(procs: list[Proc], tracker: Proc, seconds: float = STAB
         )
     _, still = await wait_one_room(procs, within=1)
     assert still is tracker
-
-
-async def say_and_expect(sender: Proc, text: str, receivers: list[Proc], timeout=10.0) -> None:
-    """``sender`` says ``text``; each receiver shows it, once, from ``sender``."""
-    await sender.send(text)
-    await sender.wait_for(event="message", text=text, own=True, timeout=timeout)
-    for proc in receivers:
-        event = await proc.wait_for(event="message", text=text, timeout=timeout)
-        assert event["from_id"] == sender.node_id
-    for proc in receivers:
-        assert len(proc.messages(text)) == 1, proc.describe()
 
 
 async def kill(proc: Proc) -> None:
