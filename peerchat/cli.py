@@ -25,7 +25,7 @@ from peerchat.datadir import DataDir
 from peerchat.handshake import OPEN_ROOM, room_key
 from peerchat.membership import valid_username
 from peerchat.node import Node, Settings
-from peerchat.protocol import valid_host
+from peerchat.protocol import MAX_PRIORITY, valid_host
 from peerchat.tracker_address import StartupError
 
 DEFAULT_TRACKER_PORT = 5000
@@ -60,8 +60,10 @@ def _port(value: str) -> int:
 
 
 def _priority(value: str) -> int:
-    if not value.isdigit() or int(value) >= 2**62:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a priority (a whole number >= 0)")
+    if not value.isdigit() or int(value) > MAX_PRIORITY:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a priority (a whole number from 0 to {MAX_PRIORITY})"
+        )
     return int(value)
 
 

@@ -23,6 +23,7 @@ import trio
 from peerchat.admission import RefusalLog
 from peerchat.connection import Connection
 from peerchat.handshake import HandshakeError
+from peerchat.names import skeleton
 from peerchat.protocol import (
     Hello,
     MemberJoined,
@@ -151,8 +152,8 @@ class Doorman:
                 if hello.join and not node.bully.is_tracker:
                     await self._redirect(conn)
                     raise ProtocolViolation("a join sent to a member that is not the tracker")
-                if hello.join and self._name_taken(hello):
-                    reason = f"the name {hello.username!r} is taken in this room"
+                if self._name_taken(hello):
+                    reason = f"the name {hello.username!r} is taken in this room (or one like it)"
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
                 return hello
@@ -198,11 +199,14 @@ class Doorman:
         return False
 
     def _name_taken(self, hello: Hello) -> bool:
-        """Another chatting member already goes by this name (the same node coming back after a
-        freeze keeps its own)."""
+        """Another chatting member already goes by this name or one that looks like it (the
+        same node coming back after a freeze keeps its own)."""
         node = self.node
+        if not hello.chat:
+            return False  # a standalone tracker's name is never shown with words
+        looks = skeleton(hello.username)
         return any(
-            m.username == hello.username and m.node_id != hello.node_id and m.chat
+            skeleton(m.username) == looks and m.node_id != hello.node_id and m.chat
             for m in (node.me, *node.members)
         )
 

@@ -120,6 +120,24 @@ class Error:
 
 
 @dataclass(frozen=True, slots=True)
+class NewKey:
+    """A name this node knew under one key is back under another: maybe the same person on a
+    new computer (or a lost data dir), maybe somebody else."""
+
+    member: Member
+    old_node_id: str
+
+    def as_json(self) -> dict[str, Any]:
+        m = self.member
+        return {
+            "event": "new_key",
+            "node_id": m.node_id,
+            "username": m.username,
+            "old_node_id": self.old_node_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Undelivered:
     """A message just sent did not reach these members: they are unreachable for now. It is
     sent to each when its link comes back (``Delivered``), or reported ``NotDelivered``."""
@@ -175,6 +193,7 @@ Event = (
     | MessageReceived
     | Who
     | Error
+    | NewKey
     | Undelivered
     | Delivered
     | NotDelivered

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import TYPE_CHECKING
 
 import trio
@@ -217,6 +218,10 @@ class Links:
         new = node.add_member(member)
         if new and node.reporting:
             node.emit(events.PeerJoined(member))
+        if new:
+            before = node.store.name_owner(member.username, member.node_id, time.time())
+            if before is not None:
+                node.emit(events.NewKey(member, before))
         for chat in released:
             node.show(member, chat, own=False)
         node.messaging.on_link(conn, member, missed_after=min(away, default=None))

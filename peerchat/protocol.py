@@ -32,6 +32,10 @@ MAX_MEMBERS = 10_000
 MAX_BATCH = 1 << 20  # a batch's signed bytes; the frame limit bounds them further
 MAX_HEADS = 1024  # authors in a summary: the most recently heard
 MAX_RECENT = 1000  # history messages a newcomer may ask for
+# Election priorities run as high as ports do (the default priority is the listen port), so one
+# member cannot outrank everyone for good with a huge --priority: at most it ties the highest
+# port, and the node id breaks the tie.
+MAX_PRIORITY = 65535
 
 
 class ProtocolViolation(FrameError):
@@ -97,7 +101,7 @@ class Hello:
     username: str = _limit(MAX_NAME, "username")
     host: str = _limit(MAX_HOST, "host")
     port: int = _limit(65535)
-    priority: int = _limit(2**62)
+    priority: int = _limit(MAX_PRIORITY)
     chat: bool
     seq: int = _limit(2**62)  # the last chat sequence number sent before this connection
     join: bool
@@ -219,7 +223,7 @@ class Ping:
     ``room``: a digest of the member ids the tracker lists, itself included, so that a member
     whose list differs notices (``MemberTable.digest``)."""
 
-    priority: int = _limit(2**62)
+    priority: int = _limit(MAX_PRIORITY)
     room: bytes = field(default=b"", metadata={"max": 8})
 
 
@@ -247,7 +251,7 @@ class Coordinator:
     """
 
     tracker: str = _limit(MAX_ID, "node_id")
-    priority: int = _limit(2**62)
+    priority: int = _limit(MAX_PRIORITY)
     replaces: str = field(default="", metadata={"max": MAX_ID, "kind": "node_id_or_none"})
 
 
@@ -312,6 +316,7 @@ _MEMBER_LIMITS = {
     "username": (MAX_NAME, "username"),
     "host": (MAX_HOST, "host"),
     "port": (65535, ""),
+    "priority": (MAX_PRIORITY, ""),
 }
 _SCHEMAS: dict[type, tuple[tuple[str, Checker], ...]] = {}
 _NESTED: dict[type, dict[str, str]] = {}  # fields holding members, for encode

@@ -27,6 +27,7 @@ from peerchat.batch import MAX_ITEMS, Batch, open_batch
 FILE = "messages.db"
 MEMORY = ":memory:"
 SCHEMA_VERSION = 2
+MAX_NAMES = 10_000  # names remembered with their keys, the most recently seen
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -43,6 +44,11 @@ CREATE INDEX IF NOT EXISTS by_end ON batches (lamport + last - first);
 CREATE TABLE IF NOT EXISTS seen (
     author TEXT PRIMARY KEY,
     seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS names (
+    username TEXT PRIMARY KEY,
+    author TEXT NOT NULL,
+    since REAL NOT NULL
 ) WITHOUT ROWID;
 """
 
@@ -129,6 +135,20 @@ class Store:
     def seen(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT author, seq FROM seen"))
 
+    def name_owner(self, username: str, author: str, now: float) -> str | None:
+        """Who went by ``username`` before, if not ``author``; ``author`` does from now on."""
+        row = self._db.execute("SELECT author FROM names WHERE username = ?", (username,))
+        before = row.fetchone()
+        if before is not None and before[0] == author:
+            return None
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO names VALUES (?, ?, ?) ON CONFLICT (username) "
+                "DO UPDATE SET author = excluded.author, since = excluded.since",
+                (username, author, now),
+            )
+        return before[0] if before else None
+
     def after(self, author: str, seq: int, limit: int) -> list[Batch]:
         """``author``'s batches that hold messages after ``seq``, in order, up to about
         ``limit`` messages (whole batches: the last may pass it)."""
@@ -185,6 +205,11 @@ class Store:
                     doomed.append((author, first))
                     cut += size
                 self._db.executemany("DELETE FROM batches WHERE author = ? AND first = ?", doomed)
+            self._db.execute(
+                "DELETE FROM names WHERE username NOT IN"
+                " (SELECT username FROM names ORDER BY since DESC LIMIT ?)",
+                (MAX_NAMES,),
+            )
         return before - self.count()
 
     def close(self) -> None:

@@ -52,6 +52,7 @@ from peerchat.events import (
     Error,
     Event,
     MessageReceived,
+    NewKey,
     NotDelivered,
     PeerJoined,
     PeerLeft,
@@ -61,6 +62,7 @@ from peerchat.events import (
     Who,
 )
 from peerchat.membership import Member
+from peerchat.names import FINGERPRINT, shown_name
 from peerchat.safe_text import visible
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +120,7 @@ def _join_lines(lines: Iterable[list[tuple[str, str]]]) -> FormattedText:
 
 
 def _name(member: Member) -> tuple[str, str]:
-    return (name_style(member.username), visible(member.username))
+    return (name_style(member.username), visible(shown_name(member.username, member.node_id)))
 
 
 def format_notice(text: str, now: float, style: str = NOTICE_STYLE) -> FormattedText:
@@ -134,7 +136,8 @@ def format_message(event: MessageReceived, now: float) -> FormattedText:
             "%H:%M:%S" if _same_day(event.time, now) else "%Y-%m-%d %H:%M",
             time.localtime(event.time),
         )
-        return FormattedText([(HISTORY_STYLE, f"{when} <{visible(sender.username)}> {text}")])
+        name = visible(shown_name(sender.username, sender.node_id))
+        return FormattedText([(HISTORY_STYLE, f"{when} <{name}> {text}")])
     return _join_lines([_line(now, ("", "<"), _name(sender), ("", "> "), ("", text))])
 
 
@@ -216,6 +219,14 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_who(event, now)
         case Error(message=message):
             return format_notice(f"! {visible(message)}", now, ERROR_STYLE)
+        case NewKey(member=m, old_node_id=old):
+            name, was, now_id = visible(m.username), old[:FINGERPRINT], m.node_id[:FINGERPRINT]
+            return format_notice(
+                f"! {name} is back with another key ({now_id}, was {was}): the same person on a "
+                "new computer, or someone else using the name",
+                now,
+                ERROR_STYLE,
+            )
         case Undelivered() | Delivered() | NotDelivered():
             return format_notice(delivery_text(event), now)
     raise TypeError(f"not a node event: {event!r}")

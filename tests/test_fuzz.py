@@ -38,6 +38,7 @@ from peerchat.protocol import (
     MAX_HEADS,
     MAX_ID,
     MAX_MEMBERS,
+    MAX_PRIORITY,
     MAX_REASON,
     MAX_RECENT,
     TAGS,
@@ -634,7 +635,7 @@ HOSTS = st.one_of(
     st.sampled_from(["localhost", "example.org", "node-7.lan", "h."]),
 )
 PORTS = st.integers(0, 65535)
-PRIORITIES = st.integers(0, 2**62)
+PRIORITIES = st.integers(0, MAX_PRIORITY)
 REASONS = st.text(max_size=MAX_REASON).filter(lambda text: not has_unsafe(text))
 ROOMS = st.one_of(st.just(""), st.sampled_from(["127.0.0.1:5000", "[::1]:1", "example.org:65535"]))
 MEMBERS = st.builds(Member, NODE_IDS, USERNAMES, HOSTS, PORTS, PRIORITIES, st.booleans())

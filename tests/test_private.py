@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from attacks import FakeIdentity, connect, frame, read_until_closed, split_frames
 from e2e_helpers import Swarm, say_and_expect, wait_mesh
 
 SECRET = "correct horse battery staple"
@@ -94,3 +95,44 @@ async def test_a_capture_of_the_loopback_during_a_chat_shows_no_text_and_no_name
     assert text.encode() not in seen
     for name in names:
         assert name.encode() not in seen
+
+
+async def test_a_name_in_use_or_one_like_it_cannot_be_taken_by_another_key(swarm: Swarm) -> None:
+    alice, bob = await swarm.room("alice", "bob")
+    for name, port, join in (
+        ("bob", bob.port, False),  # straight to a member, as if it were bob coming back
+        ("bob", swarm.tracker_port, True),
+        ("B0b", swarm.tracker_port, True),
+    ):
+        impostor = FakeIdentity(name)
+        stream = await connect(port, identity=impostor)
+        await stream.send_all(frame(impostor.hello(join=join, room=swarm.tracker_addr)))
+        answer, closed = await read_until_closed(stream, 10)
+        await stream.aclose()
+        assert closed
+        refusals = [f for f in split_frames(answer) if f.get("t") == "refuse"]
+        assert refusals and "taken" in refusals[0]["reason"], (name, split_frames(answer))
+    for member in (alice, bob):
+        joined = {e["node_id"] for e in member.find(event="peer_joined")}
+        assert joined <= {alice.node_id, bob.node_id}, member.describe()
+    await say_and_expect(bob, "still the real bob", [alice])
+
+
+async def test_a_known_name_back_under_another_key_is_pointed_out(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    alice = await swarm.node("alice")
+    first = await swarm.node("bob", "--data-dir", str(tmp_path / "first-computer"))
+    await wait_mesh([alice, first])
+    await first.close_stdin()
+    assert await first.wait_exit() == 0
+    await alice.wait_for(event="peer_left", node_id=first.node_id)
+    again = await swarm.node("bob", "--data-dir", str(tmp_path / "first-computer"))
+    await wait_mesh([alice, again])
+    assert again.node_id == first.node_id and not alice.find(event="new_key")
+    mark = len(alice.events)
+    await again.close_stdin()
+    await alice.wait_for(event="peer_left", node_id=again.node_id, since=mark)
+    other = await swarm.node("bob", "--data-dir", str(tmp_path / "another-computer"))
+    warning = await alice.wait_for(event="new_key", node_id=other.node_id)
+    assert warning["username"] == "bob" and warning["old_node_id"] == first.node_id

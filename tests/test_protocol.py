@@ -16,6 +16,7 @@ from peerchat.protocol import (
     MAX_ID,
     MAX_MEMBERS,
     MAX_NAME,
+    MAX_PRIORITY,
     MAX_REASON,
     MAX_RECENT,
     TAGS,
@@ -284,7 +285,8 @@ def test_negative_int(cls: type, field: str) -> None:
     ("cls", "field", "value"),
     [
         (Hello, "port", 65536),
-        (Hello, "priority", 2**62 + 1),
+        (Hello, "priority", MAX_PRIORITY + 1),
+        (Ping, "priority", MAX_PRIORITY + 1),
         (Want, "after", 2**63),
         (Skip, "seq", 2**64 - 1),
         (Recent, "count", MAX_RECENT + 1),

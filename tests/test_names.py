@@ -1,0 +1,31 @@
+"""peerchat.names: which names look alike, and how a name is shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from peerchat.names import FINGERPRINT, needs_fingerprint, shown_name, skeleton
+
+
+@pytest.mark.parametrize("other", ["Bob", "BOB", "b0b", "B0B", "ｂｏｂ"])
+def test_names_that_pass_for_each_other_have_one_skeleton(other: str) -> None:
+    assert skeleton(other) == skeleton("bob")
+
+
+@pytest.mark.parametrize(("a", "b"), [("will", "wi11"), ("modern", "modem"), ("clean", "dean")])
+def test_ascii_look_alikes_fold_together(a: str, b: str) -> None:
+    assert skeleton(a) == skeleton(b)
+
+
+def test_different_names_keep_different_skeletons() -> None:
+    assert skeleton("alice") != skeleton("bob")
+    assert skeleton("bob") != skeleton("bobby")
+
+
+def test_a_name_outside_ascii_is_shown_with_its_keys_fingerprint() -> None:
+    node_id = "ab12cd34" * 4
+    cyrillic = "b\u043eb"  # a Cyrillic "o": looks like "bob", folds to another skeleton
+    assert skeleton(cyrillic) != skeleton("bob")
+    assert needs_fingerprint(cyrillic)
+    assert shown_name(cyrillic, node_id) == f"{cyrillic}~{node_id[:FINGERPRINT]}"
+    assert shown_name("bob", node_id) == "bob"
