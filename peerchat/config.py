@@ -61,6 +61,9 @@ class Config:
     # long: two members that each lost the other (crossing dials, a refounded room) find each
     # other again through the tracker. A join in flight differs for less.
     roster_check_after: float = 1.0
+    # Members the tracker vouched for that are not linked yet, remembered at most (the oldest
+    # are forgotten first): a tracker's word costs each member a bounded amount.
+    max_vouched: int = 4096
     # Messages handed on from the store (an answer to a want, history) go out this many frames
     # at a time, each lot once the one before has left: live chat is never stuck behind them.
     resend_batch: int = 64

@@ -182,14 +182,17 @@ class Doorman:
         node = self.node
         node_id = hello.node_id
         meeting = hello.tracker == node_id  # a tracker of the room meeting this part
-        if hello.join or meeting or node_id in node.members or node_id in node.links.redial:
+        links = node.links
+        if hello.join or meeting or node_id in node.members or node_id in links.redial:
+            return True
+        if links.is_vouched(node_id):
             return True
         arrived = self._expected.setdefault(node_id, trio.Event())
         with trio.move_on_after(node.config.admit_timeout):
             await arrived.wait()
         if self._expected.get(node_id) is arrived:
             del self._expected[node_id]
-        if node_id in node.members:
+        if node_id in node.members or links.is_vouched(node_id):
             return True
         log.warning(
             "dropping connection from %s: %s introduced itself but is not in the room",

@@ -67,6 +67,7 @@ class Links:
         self._epoch = 0  # advanced by forget_all: a dial begun before it is not kept
         self._dialling: dict[str, int] = {}  # member -> dials under way to it
         self._unlinked: dict[str, int] = {}  # listed, no link yet -> our last message then
+        self._vouched: dict[str, Member] = {}  # announced by the tracker, not yet linked
 
     # -- dialling -----------------------------------------------------------------------------
 
@@ -200,6 +201,7 @@ class Links:
         old = self.conns.get(member.node_id)
         conn.member, conn.peer = member, f"{member.username}@{member.addr}"
         listed_at = self._unlinked.pop(member.node_id, None)
+        self._vouched.pop(member.node_id, None)
         if old is not None:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
@@ -270,6 +272,7 @@ class Links:
             return  # a node on its way out or back in no longer reports, elects or tracks
         member = node.members.remove(node_id)
         listed_at = self._unlinked.pop(node_id, None)
+        self._vouched.pop(node_id, None)
         if member is None:
             return
         conn = self.conns.pop(node_id, None)
@@ -294,6 +297,20 @@ class Links:
         """``member`` is in the room now; until it is linked, what we say misses it."""
         if member.node_id not in self.conns:
             self._unlinked.setdefault(member.node_id, self.node.chatlog.seq)
+
+    def vouched(self, member: Member) -> None:
+        """The tracker says ``member`` is in the room: let its connection in, and count what we
+        say from now on as missed by it until a link to it is up."""
+        vouched = self._vouched
+        vouched.pop(member.node_id, None)
+        while len(vouched) >= self.node.config.max_vouched:
+            del vouched[next(iter(vouched))]  # the oldest word goes first
+        vouched[member.node_id] = member
+        self.listed(member)
+        self.node.doorman.announced(member.node_id)
+
+    def is_vouched(self, node_id: str) -> bool:
+        return node_id in self._vouched
 
     def listed_at(self, node_id: str | None) -> int:
         """Our last message when ``node_id`` was listed without a link or lost (else our last
@@ -327,6 +344,7 @@ class Links:
         self.redial.clear()
         self._lost_at.clear()
         self._unlinked.clear()
+        self._vouched.clear()
         self._epoch += 1
 
     async def changed(self) -> None:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from peerchat import events
 from peerchat.connection import Connection
 from peerchat.membership import Member
 from peerchat.protocol import Hello, MemberJoined, MemberLeft, Ping, Pong, Roster, encode
@@ -141,19 +140,20 @@ class TrackerRole:
             conn.send(Roster(self._everyone(conn)))
 
     def _announced(self, member: Member, *, dial: bool = True) -> None:
+        """The tracker vouches for ``member``: it is let in when it connects, and listed once
+        a link to it has proved its key (the tracker's word alone lists nobody)."""
         node = self.node
-        if member.node_id == node.node_id:
+        if member.node_id == node.node_id or member.node_id in node.links.conns:
             return
-        if node.add_member(member) and node.reporting:
-            node.emit(events.PeerJoined(member))
-        if dial and member.node_id not in node.links.conns:
+        node.links.vouched(member)
+        if dial:
             node.nursery.start_soon(self._dial_if_silent, member)
 
     async def _dial_if_silent(self, member: Member) -> None:
         """A newcomer dials everyone itself; after a merge, nobody would."""
         node = self.node
         await trio.sleep(node.config.announce_dial_delay)
-        if member.node_id not in node.members or member.node_id in node.links.conns:
+        if member.node_id in node.links.conns or not node.links.is_vouched(member.node_id):
             return
         await node.links.dial_or_keep_trying(member)
 

@@ -558,9 +558,15 @@ class FakeTracker:
         finally:
             for listener in listeners:
                 await listener.aclose()
-        self._stream = stream
         try:
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            with contextlib.suppress(
+                trio.BrokenResourceError, trio.ClosedResourceError, HandshakeError
+            ):
+                keys = LocalKeys.make(self.identity)  # type: ignore[arg-type]
+                stream = await secure(
+                    stream, keys, room_key(""), initiator=False, record_timeout=60
+                )
+                self._stream = stream
                 await self._greet(stream)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._ping)

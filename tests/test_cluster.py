@@ -13,8 +13,9 @@ from peerchat import PROTOCOL_VERSION, events
 from peerchat.config import Config
 from peerchat.handshake import OPEN_ROOM, LocalKeys
 from peerchat.identity import Identity
+from peerchat.membership import Member as Member_
 from peerchat.node import Node, Settings
-from peerchat.protocol import Hello, encode
+from peerchat.protocol import Hello, MemberJoined, MemberLeft, encode
 from peerchat.secure_stream import secure
 from peerchat.wire import encode_frame
 
@@ -218,6 +219,39 @@ async def test_two_members_that_forgot_each_other_meet_again_through_the_tracker
         await room.fully_connected()
         carol.node.say("back")
         await bob.wait_for(lambda e: isinstance(e, events.MessageReceived) and e.text == "back")
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_trackers_word_alone_neither_lists_nor_drops_a_member() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        tracker_link = carol.node.links.conns[alice.node.node_id]
+        bob_id = bob.node.node_id
+        ghost = Identity.generate().node_id
+        mark = len(carol.events)
+        # A member nobody can reach, and a farewell for one that is alive and linked.
+        fake = MemberJoined(Member_(ghost, "ghost", "127.0.0.1", free_port(), 1), joining=False)
+        alice.node.links.conns[carol.node.node_id].send(fake)
+        alice.node.links.conns[carol.node.node_id].send(MemberLeft(bob_id, "a lie"))
+        # A barrier after both: carol has dealt with them when alice's next line shows.
+        alice.node.say("after the lies")
+        await carol.wait_for(lambda e: getattr(e, "text", None) == "after the lies")
+        # Long enough for carol's probe of bob to be answered and her dial of the ghost to
+        # fail: an absence is waited out.
+        await trio.sleep(FAST.probe_timeout + FAST.announce_dial_delay + FAST.connect_timeout)
+        told = [
+            e
+            for e in carol.events[mark:]
+            if isinstance(e, events.PeerLeft | events.PeerJoined)
+            and e.member.node_id in (bob_id, ghost)
+        ]
+        assert not told, told
+        assert ghost not in carol.node.members and bob_id in carol.node.members
+        assert tracker_link is carol.node.links.conns[alice.node.node_id]
+        bob.node.say("still here")
+        await carol.wait_for(lambda e: getattr(e, "text", None) == "still here")
         nursery.cancel_scope.cancel()
 
 

@@ -320,6 +320,7 @@ async def test_names_and_reasons_from_a_hostile_tracker_never_reach_the_output_r
     await swarm.nursery.start(tracker.serve)
     newbie = await spawn_raw_node(swarm, "newbie", f"127.0.0.1:{tracker.port}")
     await newbie.wait_for(event="ready", timeout=15)
+    await tracker.joined()  # the newbie is in the fake tracker's room, not one of its own
     for payload in frames:
         await tracker.send(payload)
     # A barrier: the tracker's next chat line shows, or the newbie has dropped the tracker.
