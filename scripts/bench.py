@@ -24,6 +24,7 @@ import argparse
 import datetime
 import json
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -44,7 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # for the tests
     parser.add_argument("--json", metavar="FILE", help="write every sample to FILE as JSON")
     parser.add_argument("--keep-logs", action="store_true", help="keep the nodes' log files")
+    parser.add_argument(
+        "--secret",
+        action="store_true",
+        help="every node in a private room (a random PEERCHAT_SECRET); links are encrypted "
+        "either way",
+    )
     args = parser.parse_args(argv)
+    if args.secret:
+        os.environ["PEERCHAT_SECRET"] = secrets.token_urlsafe(24)  # the nodes inherit it
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     plan = PLANS[mode]
 

@@ -147,7 +147,8 @@ def render(meta: dict[str, Any], result: dict[str, Any]) -> str:
     load = meta["loadavg_before"][0]
     parts = [
         f"PeerChat benchmark, {meta['mode']} run, {meta['date']}, {meta['machine']}, "
-        f"{meta['seconds']:.0f} s, load average {load:.2f} before",
+        f"{meta['seconds']:.0f} s, load average {load:.2f} before, links encrypted, "
+        + ("a private room (secret)" if meta.get("room_secret") else "an open room"),
         "",
         figure_table(result["figures"]),
         "",

@@ -127,5 +127,6 @@ def describe(
         "loadavg_after": os.getloadavg(),
         "heartbeat_timeout_s": HEARTBEAT_TIMEOUT,
         "plan": plan.__dict__,
+        "room_secret": "PEERCHAT_SECRET" in os.environ,  # links are encrypted either way
         "baseline": BASELINE_NOTE,
     }
