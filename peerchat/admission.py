@@ -81,20 +81,24 @@ class Admission:
 
 
 class RefusalLog:
-    """Refusals under a flood would write a log line each: one line per ``interval`` instead,
-    the first at once, the later ones with the count of those left out."""
+    """Refusals under a flood would write a log line each: up to ``burst`` lines at once, then
+    one per ``interval``, each with the count of those left out before it."""
 
-    def __init__(self, interval: float) -> None:
-        self._interval = interval
-        self._next = -float("inf")
+    def __init__(self, interval: float, burst: int = 1) -> None:
+        self._interval, self._burst = interval, burst
+        self._tokens = float(burst)
+        self._at: float | None = None
         self._held = 0
 
     def note(self, now: float) -> int | None:
         """None: say nothing now. Otherwise log this refusal, and the returned number of others
         left out since the last line."""
-        if now < self._next:
+        if self._at is not None:
+            self._tokens = min(self._burst, self._tokens + (now - self._at) / self._interval)
+        self._at = now
+        if self._tokens < 1:
             self._held += 1
             return None
+        self._tokens -= 1
         held, self._held = self._held, 0
-        self._next = now + self._interval
         return held

@@ -22,7 +22,7 @@ from peerchat import events
 from peerchat.addresses import is_wildcard, parse_addr
 from peerchat.config import Config
 from peerchat.datadir import DataDir
-from peerchat.handshake import OPEN_ROOM, room_key
+from peerchat.handshake import MIN_SECRET, OPEN_ROOM, room_key
 from peerchat.membership import valid_username
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_PRIORITY, valid_host
@@ -113,11 +113,15 @@ def room_key_from_environment(environ: Mapping[str, str]) -> bytes:
         except UnicodeDecodeError:
             raise StartupError("PEERCHAT_SECRET_FILE is not UTF-8 text", status=2) from None
         secret = lines[0] if lines else ""
-        if not secret:
-            raise StartupError("the first line of PEERCHAT_SECRET_FILE is empty", status=2)
-    elif secret == "":
-        raise StartupError("PEERCHAT_SECRET is set but empty", status=2)
-    return room_key(secret) if secret else OPEN_ROOM
+    if secret is None:
+        return OPEN_ROOM
+    if len(secret) < MIN_SECRET:
+        raise StartupError(
+            f"the room secret must be at least {MIN_SECRET} characters (make one with: python3 "
+            '-c "import secrets; print(secrets.token_urlsafe(24))")',
+            status=2,
+        )
+    return room_key(secret)
 
 
 def _node_parser() -> argparse.ArgumentParser:

@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 class Doorman:
     def __init__(self, node: Node) -> None:
         self.node = node
-        self._refusals = RefusalLog(node.config.refusal_log_interval)
+        # Every line about a connection let go, so that a flood cannot fill the disk.
+        self._refusals = RefusalLog(node.config.refusal_log_interval, burst=20)
         self._expected: dict[str, trio.Event] = {}  # introduced, waiting to be announced
 
     async def serve(
@@ -158,12 +159,12 @@ class Doorman:
                     raise ProtocolViolation(reason)
                 return hello
         except VersionMismatch as exc:
-            log.warning("refusing %s: %s", peer, exc)
+            self._log_limited(f"refusing {peer}: {exc}")
             with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, OSError):
                 await conn.send_now(Refuse(VersionMismatch.REFUSAL, retry=False))
         except (FrameError, trio.TooSlowError, trio.BrokenResourceError, OSError) as exc:
-            log.warning(
-                "dropping connection from %s before its hello: %s", peer, str(exc) or "timeout"
+            self._log_limited(
+                f"dropping connection from {peer} before its hello: {str(exc) or 'timeout'}"
             )
         return None
 
@@ -194,10 +195,9 @@ class Doorman:
             del self._expected[node_id]
         if node_id in node.members or links.is_vouched(node_id):
             return True
-        log.warning(
-            "dropping connection from %s: %s introduced itself but is not in the room",
-            conn.peer,
-            node_id,
+        self._log_limited(
+            f"dropping connection from {conn.peer}: {node_id} introduced itself but is not in "
+            "the room"
         )
         return False
 
@@ -214,7 +214,10 @@ class Doorman:
         )
 
     def _log_refusal(self, peer: str, why: str) -> None:
+        self._log_limited(f"refusing a connection from {peer}: {why}")
+
+    def _log_limited(self, line: str) -> None:
         left_out = self._refusals.note(trio.current_time())
         if left_out is not None:
-            more = f" ({left_out} more refused since the last such line)" if left_out else ""
-            log.warning("refusing a connection from %s: %s%s", peer, why, more)
+            more = f" ({left_out} more such lines left out before this one)" if left_out else ""
+            log.warning("%s%s", line, more)

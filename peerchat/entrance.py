@@ -40,6 +40,11 @@ class _NoAnswer(Exception):
     """Nothing accepts connections at the address."""
 
 
+class _OtherSecret(Exception):
+    """The node at the address has another room secret (or says so: the refusal is not signed,
+    so one address saying it does not end the search)."""
+
+
 class Entrance:
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -60,16 +65,23 @@ class Entrance:
         unanswered = 0
         with trio.move_on_after(node.config.join_timeout):
             while True:
-                answered = False
+                answered, other_secret = False, ""
                 for host, port in node.candidates():
                     try:
                         await self._join_at(host, port)
                         return
                     except _NoAnswer:
                         continue
+                    except _OtherSecret:
+                        other_secret = other_secret or format_addr(host, port)
                     except _Retry as exc:
                         answered, why = True, str(exc)
                         log.info("joining through %s failed (%s)", format_addr(host, port), why)
+                if other_secret and not answered:
+                    raise StartupError(
+                        f"wrong or missing room secret: the room at {other_secret} has another "
+                        "one (set it with PEERCHAT_SECRET or PEERCHAT_SECRET_FILE)"
+                    )
                 unanswered = 0 if answered else unanswered + 1
                 if unanswered >= found_after:
                     # Refused again and again, a moment apart: a room in the middle of a
@@ -115,10 +127,7 @@ class Entrance:
             )
         except WrongSecret:
             await trio.aclose_forcefully(stream)
-            raise StartupError(
-                f"wrong or missing room secret: the room at {where} has another one (set it "
-                "with PEERCHAT_SECRET or PEERCHAT_SECRET_FILE)"
-            ) from None
+            raise _OtherSecret from None
         except (HandshakeError, trio.BrokenResourceError, OSError) as exc:
             await trio.aclose_forcefully(stream)
             raise _Retry(f"no handshake ({exc})") from exc

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from e2e_helpers import Proc, Swarm
 
-from peerchat.handshake import HandshakeError, LocalKeys, room_key
+from peerchat.handshake import OPEN_ROOM, HandshakeError, LocalKeys, room_key
 from peerchat.secure_stream import SecureStream, secure
 
 LOOPBACK = "127.0.0.1"
@@ -223,7 +223,8 @@ async def connect(
     keys = LocalKeys.make(identity or FakeIdentity())  # type: ignore[arg-type]
     try:
         with trio.fail_after(10):
-            return await secure(stream, keys, room_key(secret), initiator=True, record_timeout=60)
+            psk = room_key(secret) if secret else OPEN_ROOM
+            return await secure(stream, keys, psk, initiator=True, record_timeout=60)
     except (HandshakeError, trio.TooSlowError, trio.BrokenResourceError) as exc:
         await trio.aclose_forcefully(stream)
         raise ConnectionError(f"no handshake: {exc}") from exc  # as a refused connection
@@ -563,9 +564,7 @@ class FakeTracker:
                 trio.BrokenResourceError, trio.ClosedResourceError, HandshakeError
             ):
                 keys = LocalKeys.make(self.identity)  # type: ignore[arg-type]
-                stream = await secure(
-                    stream, keys, room_key(""), initiator=False, record_timeout=60
-                )
+                stream = await secure(stream, keys, OPEN_ROOM, initiator=False, record_timeout=60)
                 self._stream = stream
                 await self._greet(stream)
                 async with trio.open_nursery() as nursery:

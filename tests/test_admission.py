@@ -58,3 +58,11 @@ def test_refusals_are_logged_once_per_interval_with_the_count_left_out() -> None
     assert log.note(11.0) == 9
     assert log.note(11.5) is None
     assert log.note(12.5) == 1
+
+
+def test_a_burst_of_refusals_is_logged_whole_then_one_per_interval() -> None:
+    log = RefusalLog(interval=1.0, burst=3)
+    assert [log.note(5.0) for _ in range(5)] == [0, 0, 0, None, None]
+    assert log.note(6.0) == 2  # one line's worth came back after a second
+    assert log.note(6.1) is None
+    assert [log.note(100.0) for _ in range(4)] == [1, 0, 0, None]  # never more than the burst

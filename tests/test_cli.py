@@ -81,18 +81,19 @@ def test_the_room_secret_comes_from_the_environment_or_a_file(tmp_path: Path) ->
     assert room_key_from_environment({"PEERCHAT_SECRET_FILE": str(secret_file)}) == from_env
     assert from_env != OPEN_ROOM
     assert room_key_from_environment({}) == OPEN_ROOM
-    assert room_key_from_environment({"PEERCHAT_SECRET": "other"}) != from_env
+    assert room_key_from_environment({"PEERCHAT_SECRET": "other words!"}) != from_env
 
 
 @pytest.mark.parametrize(
     "environ",
     [
         {"PEERCHAT_SECRET": ""},
+        {"PEERCHAT_SECRET": "short"},
         {"PEERCHAT_SECRET": "a", "PEERCHAT_SECRET_FILE": "/nonexistent"},
         {"PEERCHAT_SECRET_FILE": "/nonexistent/secret"},
         {"PEERCHAT_SECRET_FILE": "EMPTY"},
     ],
-    ids=["empty", "both", "missing-file", "empty-file"],
+    ids=["empty", "short", "both", "missing-file", "empty-file"],
 )
 def test_a_room_secret_that_cannot_be_used_is_a_usage_error(
     tmp_path: Path, environ: dict[str, str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -136,3 +137,27 @@ async def test_a_known_name_back_under_another_key_is_pointed_out(
     other = await swarm.node("bob", "--data-dir", str(tmp_path / "another-computer"))
     warning = await alice.wait_for(event="new_key", node_id=other.node_id)
     assert warning["username"] == "bob" and warning["old_node_id"] == first.node_id
+
+
+async def test_a_stranger_that_says_no_at_one_address_does_not_stop_a_join_at_the_next(
+    swarm: Swarm,
+) -> None:
+    """The refusal a node with another secret gets is not signed: a stranger at the first
+    address that sends it must not make a newcomer give up the room at the second."""
+    alice = await swarm.node("alice")
+
+    async def say_no(stream: trio.SocketStream) -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.send_all(b"\x00\x00")  # an empty handshake message: "another secret"
+        await stream.aclose()
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    squatter = listeners[0].socket.getsockname()[1]
+    await swarm.nursery.start(trio.serve_listeners, say_no, listeners)
+    bob = await swarm.spawn(
+        "bob", "--username", "bob", "--headless", "--tracker", f"127.0.0.1:{squatter},"
+        f"{swarm.tracker_addr}",
+    )  # fmt: skip
+    await bob.wait_for(event="ready")
+    await wait_mesh([alice, bob])
+    await say_and_expect(bob, "in anyway", [alice])

@@ -9,6 +9,7 @@ import trio.testing
 
 from peerchat import identity
 from peerchat.handshake import (
+    OPEN_ROOM,
     STATIC_TAG,
     Handshake,
     HandshakeError,
@@ -20,7 +21,7 @@ from peerchat.secure_stream import MAX_PLAIN, SecureStream, secure
 from peerchat.wire import FrameError
 
 ALICE, BOB = identity.Identity.generate(), identity.Identity.generate()
-OPEN = room_key("")
+OPEN = OPEN_ROOM
 
 
 async def handshakes(
@@ -136,3 +137,13 @@ async def test_plain_bytes_never_appear_on_the_wire() -> None:
     await a.send_all(b"the secret plan")
     assert await b.receive_some() == b"the secret plan"
     assert b"secret plan" not in seen and len(seen) > 0
+
+
+async def test_a_responder_lets_a_silent_initiator_go_soon(autojump_clock) -> None:
+    _, b_raw = trio.testing.memory_stream_pair()
+    started = trio.current_time()
+    with pytest.raises(HandshakeError, match="begun within"):
+        await secure(
+            b_raw, LocalKeys.make(BOB), OPEN, initiator=False, record_timeout=5, begin_within=1
+        )
+    assert trio.current_time() - started == pytest.approx(1)
