@@ -10,7 +10,7 @@ import pytest
 import trio
 from e2e_helpers import Proc, free_port
 
-from peerchat.cli import room_key_from_environment
+from peerchat.cli import main, room_key_from_environment
 from peerchat.handshake import OPEN_ROOM
 from peerchat.tracker_address import StartupError
 
@@ -104,3 +104,11 @@ def test_a_room_secret_that_cannot_be_used_is_a_usage_error(
     with pytest.raises(StartupError) as caught:
         room_key_from_environment(environ)
     assert caught.value.status == 2
+
+
+@pytest.mark.parametrize("priority", ["65536", "99999999999"])
+def test_a_priority_past_the_port_range_is_a_usage_error(priority: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--username", "x", "--headless", "--ephemeral", "--priority", priority])
+    assert exited.value.code == 2
+    assert "0 to 65535" in capsys.readouterr().err
