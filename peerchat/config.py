@@ -114,9 +114,10 @@ class Config:
     # announce it (or to be in the member list already), then is closed. Shorter than
     # ``connect_timeout``, so the dialling side hears of it.
     admit_timeout: float = 2.0
-    # An incoming connection's first handshake message must come this soon (a node sends it
-    # at once), so silent connections hold the pending slots above for a second at most.
-    handshake_begin_timeout: float = 1.0
+    # An incoming connection's first handshake message must come this soon. A node sends it at
+    # once, but a loaded one (a room of 100 forming on two cores) can take over a second: 1 s
+    # cut honest dials there and the room never formed. Silent connections hold a slot so long.
+    handshake_begin_timeout: float = 3.0
     # Refusals under a flood are logged at most this often, with the count left out.
     refusal_log_interval: float = 1.0
     # Frames queued for one peer; a peer this far behind is cut off so it cannot stall others.
