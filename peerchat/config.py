@@ -12,6 +12,11 @@ class Config:
     # Silence from the tracker (or, at the tracker, from a member) longer than this means death.
     # Must be several heartbeat intervals so that one late ping is not taken for a crash.
     heartbeat_timeout: float = 1.0
+    # In a link's first seconds the tracker waits twice the heartbeat timeout before it cuts a
+    # silent member off: a newcomer making its handshakes with every member of a large room can
+    # be too busy to answer a ping for a second (10 newcomers into a room of 50 on two cores),
+    # and was cut off again and again.
+    link_grace: float = 5.0
     # A node that lost its tracker waits this long per higher member before electing: the
     # highest claims at once, and a room of 50 does not send 1,200 election messages for it.
     election_stagger: float = 0.002
@@ -58,9 +63,11 @@ class Config:
     announce_dial_delay: float = 0.5
     # A member whose list of the room has differed from its tracker's (the digest in each
     # ping) for this long sends its roster and asks for the tracker's, at most once per this
-    # long: two members that each lost the other (crossing dials, a refounded room) find each
-    # other again through the tracker. A join in flight differs for less.
-    roster_check_after: float = 1.0
+    # long, and dials the members missing from two answers in a row: two members that each
+    # lost the other (crossing dials, a refounded room) find each other again through the
+    # tracker, while newcomers still linking are left to dial (at once, dialling them cost a
+    # room of 100 on two cores its forming).
+    roster_check_after: float = 3.0
     # Members the tracker vouched for that are not linked yet, remembered at most (the oldest
     # are forgotten first): a tracker's word costs each member a bounded amount.
     max_vouched: int = 4096

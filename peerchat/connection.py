@@ -49,7 +49,7 @@ class Connection:
         self.peer = peer  # for logs, until the hello names the member
         self.member: Member | None = None
         self.outgoing = False  # this node dialled it
-        self.last_heard = self.last_sent = trio.current_time()
+        self.opened = self.last_heard = self.last_sent = trio.current_time()
         self.close_reason = "connection lost"
         self._config = config
         self._decoder = FrameDecoder(

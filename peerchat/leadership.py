@@ -129,10 +129,11 @@ class Leadership:
             elif self.silent(conn, now):
                 conn.abort("tracker silent")
 
-    def silent(self, conn: Connection, now: float) -> bool:
+    def silent(self, conn: Connection, now: float, patience: float = 1.0) -> bool:
         """Silent past the heartbeat timeout at two checks in a row: after a busy moment, one
-        look can come before the reader has caught up with what did arrive."""
-        if now - conn.last_heard <= self.node.config.heartbeat_timeout:
+        look can come before the reader has caught up with what did arrive. ``patience``
+        stretches the timeout."""
+        if now - conn.last_heard <= self.node.config.heartbeat_timeout * patience:
             conn.suspect = False
             return False
         if conn.suspect:

@@ -33,6 +33,8 @@ class TrackerRole:
     def __init__(self, node: Node) -> None:
         self.node = node
         self._differs_since: float | None = None  # this node's list is not its tracker's
+        self._asked = False  # the tracker's next roster answers our comparison
+        self._missing: set[str] = set()  # unlinked members in the tracker's last answer
 
     # -- the tracker's duties -----------------------------------------------------------------
 
@@ -45,8 +47,10 @@ class TrackerRole:
                 continue
             ping = encode_frame(encode(Ping(node.me.priority, node.members.digest(node.node_id))))
             now = trio.current_time()
+            grace = node.config.link_grace
             for conn in list(node.links.conns.values()):
-                if node.leadership.silent(conn, now):
+                patience = 2.0 if now - conn.opened < grace else 1.0  # a newcomer is busy
+                if node.leadership.silent(conn, now, patience):
                     conn.abort(f"silent for {now - conn.last_heard:.1f} s")
                 else:
                     conn.send_frame(ping)
@@ -69,9 +73,24 @@ class TrackerRole:
         elif self._differs_since is None:
             self._differs_since = now
         elif now - self._differs_since >= node.config.roster_check_after:
-            self._differs_since = now
+            self._differs_since, self._asked = now, True
             log.info("this node's list of the room differs from the tracker's: comparing")
             tracker.send(Roster(self._everyone(tracker), ask=True))
+
+    def _on_answer(self, members: tuple[Member, ...]) -> None:
+        """The tracker's roster, asked for: its members are let in when they connect, and
+        those still unlinked since the last answer are dialled. A newcomer still dialling
+        everyone is in one answer at most; two members that lost each other are in every one."""
+        node = self.node
+        links = node.links
+        missing = {m.node_id: m for m in members if m.node_id != node.node_id}
+        for node_id in [i for i in missing if i in links.conns or links.dialling(i)]:
+            del missing[node_id]
+        for member in missing.values():
+            links.vouched(member)
+            if member.node_id in self._missing:
+                node.nursery.start_soon(self._dial_if_silent, member)
+        self._missing = set(missing)
 
     # -- announcements ------------------------------------------------------------------------
 
@@ -97,6 +116,10 @@ class TrackerRole:
 
     def on_roster(self, conn: Connection, message: Roster) -> None:
         node = self.node
+        if self._from_tracker(conn) and self._asked:
+            self._asked = False
+            self._on_answer(message.members)
+            return
         if self._from_tracker(conn):
             for member in message.members:
                 self._announced(member)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .driver import Bench, log
+from .driver import Bench, BenchError, log
 from .plan import Plan
 from .report import Figure, Raw
 from .rooms import Room
@@ -23,9 +23,25 @@ def measure(bench: Bench, plan: Plan, room: Room, raw: Raw) -> None:
 
 
 def scale_check(bench: Bench, room: Room, size: int) -> dict[str, Any]:
-    """Grow ``room`` to ``size``, send one message to all, and weigh every node."""
-    grow_s = room.grow(size)
-    room.wait_meshed(30, "the scale room")
+    """Grow ``room`` to ``size``, send one message to all, and weigh every node. A room that
+    does not form is a failed row (the nodes there are weighed), not the end of the run."""
+    try:
+        grow_s = room.grow(size)
+        room.wait_meshed(30, "the scale room")
+    except BenchError as exc:
+        log(f"peerchat: the room of {size} did not form: {exc}")
+        alive = [p for p in room.procs if p.alive()]
+        return {
+            "nodes": size,
+            "all_joined": False,
+            "failed": str(exc),
+            "grow_s": None,
+            "reached": 0,
+            "complete": False,
+            "last_arrival_ms": None,
+            "rss_mib": [p.rss_mib() for p in alive],
+            "pss_mib": [p.pss_mib() for p in alive],
+        }
     sender, others = room.procs[0], room.procs[1:]
     with bench.reader.cond:
         marks = {p: p.mark() for p in others}
