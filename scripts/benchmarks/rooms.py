@@ -64,7 +64,9 @@ class Room:
             n = min(self.batch, size - len(self.procs))
             self.wait_listening()
             self.procs += [self.bench.peerchat(self.port) for _ in range(n)]
-            self.wait_meshed(5 + 0.5 * n + 0.05 * len(self.procs), f"growing to {len(self.procs)}")
+            # Each newcomer makes a handshake with every member: a step into a large room takes
+            # some seconds on two cores (twice what this allowed before links were encrypted).
+            self.wait_meshed(10 + n + 0.1 * len(self.procs), f"growing to {len(self.procs)}")
         return time.monotonic() - start
 
     def shrink(self, size: int) -> None:

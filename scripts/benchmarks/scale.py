@@ -7,6 +7,7 @@ large latency mesh, is the floor to compare with.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from .driver import Bench, BenchError, log
@@ -30,7 +31,11 @@ def scale_check(bench: Bench, room: Room, size: int) -> dict[str, Any]:
         room.wait_meshed(30, "the scale room")
     except BenchError as exc:
         log(f"peerchat: the room of {size} did not form: {exc}")
-        alive = [p for p in room.procs if p.alive()]
+        rss, pss = [], []
+        for p in room.procs:
+            with contextlib.suppress(OSError):  # gone meanwhile
+                rss.append(p.rss_mib())
+                pss.append(p.pss_mib())
         return {
             "nodes": size,
             "all_joined": False,
@@ -39,8 +44,8 @@ def scale_check(bench: Bench, room: Room, size: int) -> dict[str, Any]:
             "reached": 0,
             "complete": False,
             "last_arrival_ms": None,
-            "rss_mib": [p.rss_mib() for p in alive],
-            "pss_mib": [p.pss_mib() for p in alive],
+            "rss_mib": rss,
+            "pss_mib": pss,
         }
     sender, others = room.procs[0], room.procs[1:]
     with bench.reader.cond:
