@@ -53,6 +53,7 @@ class Entrance:
         self._away = 0.0  # how long the last stall lasted
         self._last_tick = math.inf  # no stall is detected before the stall watcher runs
         self._last_cpu = 0.0
+        self._last_wait: float | None = None  # seconds spent runnable, waiting for a CPU
 
     # -- entering -----------------------------------------------------------------------------
 
@@ -200,17 +201,24 @@ class Entrance:
     # -- frozen and back ----------------------------------------------------------------------
 
     def stalled(self) -> bool:
-        """Frozen, rather than busy: the loop was away too long and burnt no CPU meanwhile."""
+        """Frozen, rather than busy: the loop was away too long, and meanwhile it neither burnt
+        CPU nor waited for one (a machine with more runnable processes than cores starves
+        some for seconds: that is not a freeze, and a rejoin would only add to the load)."""
         away = trio.current_time() - self._last_tick
         if away <= self.node.config.heartbeat_timeout:
             return False
-        return time.process_time() - self._last_cpu < 0.05 * away
+        busy = time.process_time() - self._last_cpu
+        waited = _run_queue_wait()
+        if waited is not None and self._last_wait is not None:
+            busy += waited - self._last_wait
+        return busy < 0.05 * away
 
     async def watch_stall(self) -> None:
         """Notice a freeze longer than the heartbeat timeout. This watcher keeps ticking while
         a rejoin runs, so a second freeze in the middle of one leads to another."""
         while True:
             self._last_tick, self._last_cpu = trio.current_time(), time.process_time()
+            self._last_wait = _run_queue_wait()
             await trio.sleep(self.node.config.heartbeat_interval)
             if self.stalled():
                 self._away = trio.current_time() - self._last_tick
@@ -271,3 +279,13 @@ class Entrance:
             if member.node_id not in before:
                 node.emit(events.PeerJoined(member))
         node.leadership.report_tracker()
+
+
+def _run_queue_wait() -> float | None:
+    """Seconds this thread has spent runnable but waiting for a CPU (Linux's schedstat; None
+    elsewhere). A stopped process does not wait: it is not runnable."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None

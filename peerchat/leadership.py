@@ -111,11 +111,15 @@ class Leadership:
     async def watch_tracker(self) -> None:
         """As member: a tracker silent for longer than the timeout is taken for dead."""
         node = self.node
+        interval = node.config.heartbeat_interval / 4
+        last = trio.current_time()
         while True:
-            await trio.sleep(node.config.heartbeat_interval / 4)
+            await trio.sleep(interval)
             bully = node.bully
             tracker = bully.tracker
             now = trio.current_time()
+            # This node itself did not run for a while: the tracker's pings are still unread.
+            late, last = now - last > node.config.heartbeat_interval, now
             if tracker is None and bully.phase is Phase.IDLE and node.reporting:
                 # No tracker and no election: the tracker was lost before it was known (while
                 # this node was joining). Elect one.
@@ -126,7 +130,7 @@ class Leadership:
             conn = node.links.conns.get(tracker)
             if conn is None:
                 self.act(bully.tracker_lost(now))
-            elif self.silent(conn, now):
+            elif not late and self.silent(conn, now):
                 conn.abort("tracker silent")
 
     def silent(self, conn: Connection, now: float, patience: float = 1.0) -> bool:

@@ -41,16 +41,21 @@ class TrackerRole:
     async def duties(self) -> None:
         """As tracker: ping every member, and cut off those that stopped answering."""
         node = self.node
+        interval = node.config.heartbeat_interval
+        last = trio.current_time()
         while True:
-            await trio.sleep(node.config.heartbeat_interval)
+            await trio.sleep(interval)
+            now = trio.current_time()
+            # This node itself did not run for a while (a starved machine): what its peers sent
+            # meanwhile is still unread, so nobody is judged silent until the next look.
+            late, last = now - last > 2 * interval, now
             if not node.bully.is_tracker:
                 continue
             ping = encode_frame(encode(Ping(node.me.priority, node.members.digest(node.node_id))))
-            now = trio.current_time()
             grace = node.config.link_grace
             for conn in list(node.links.conns.values()):
                 patience = 2.0 if now - conn.opened < grace else 1.0  # a newcomer is busy
-                if node.leadership.silent(conn, now, patience):
+                if not late and node.leadership.silent(conn, now, patience):
                     conn.abort(f"silent for {now - conn.last_heard:.1f} s")
                 else:
                     conn.send_frame(ping)
