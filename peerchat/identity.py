@@ -21,7 +21,6 @@ import hashlib
 import os
 from pathlib import Path
 
-import msgpack
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -36,7 +35,6 @@ SIGNATURE_SIZE = 64
 NODE_ID_BYTES = 16
 SEQ_BLOCK = 1000  # numbers reserved per write of the seq file: at most this many lost in a crash
 MAX_SEQ = 2**62  # the wire's limit for a message number
-CHAT_TAG = "peerchat-chat-v1"  # a chat signature can never pass for one over something else
 
 
 def node_id_of(public_key: bytes) -> str:
@@ -44,6 +42,24 @@ def node_id_of(public_key: bytes) -> str:
     if not isinstance(public_key, bytes) or len(public_key) != KEY_SIZE:
         return ""
     return hashlib.sha256(public_key).digest()[:NODE_ID_BYTES].hex()
+
+
+# Encodings of the points of small order (with and without the sign bit). With such a "key" a
+# trivial signature checks for every message (OpenSSL accepts the all-zero key and signature):
+# nobody's real key, and refused outright, so no id is free for anyone to speak as.
+_SMALL_ORDER = {
+    bytes.fromhex(h)[:31] + bytes([bytes.fromhex(h)[31] | bit])
+    for h in (
+        "00" * 32,
+        "01" + "00" * 31,
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ec" + "ff" * 30 + "7f",
+        "ed" + "ff" * 30 + "7f",
+        "ee" + "ff" * 30 + "7f",
+    )
+    for bit in (0, 0x80)
+}
 
 
 def verify(public_key: bytes, signature: bytes, data: bytes) -> bool:
@@ -54,6 +70,7 @@ def verify(public_key: bytes, signature: bytes, data: bytes) -> bool:
         and isinstance(data, bytes)
         and len(public_key) == KEY_SIZE
         and len(signature) == SIGNATURE_SIZE
+        and public_key not in _SMALL_ORDER
     ):
         return False
     try:
@@ -61,18 +78,6 @@ def verify(public_key: bytes, signature: bytes, data: bytes) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
-
-
-def signed_bytes(sender: str, seq: int, lamport: int, text: str, time: float) -> bytes:
-    """What the author of a chat message signs, in one unambiguous encoding.
-
-    Covered: who wrote it and its number (the store's key, so a signed message cannot be
-    replayed under another number), its Lamport time (the room's order), the text, and the wall
-    time (shown as the original time in history). Not covered: ``mono``, the author's own
-    monotonic clock, a latency aid meaningful only on its host; leaving it out lets the store
-    drop it and still hand the message on verifiably.
-    """
-    return msgpack.packb([CHAT_TAG, sender, seq, lamport, text, float(time)], use_bin_type=True)
 
 
 class Identity:

@@ -190,7 +190,7 @@ def test_a_list_of_the_wrong_length_is_refused(count: int) -> None:
 
 
 BAD_FIELDS: list[tuple[str, dict[str, Any]]] = [
-    ("wrong-tag", {"tag": identity.CHAT_TAG}),
+    ("wrong-tag", {"tag": "peerchat-chat-v1"}),
     ("no-tag", {"tag": None}),
     ("key-short", {"key": ME.public_key[:31]}),
     ("key-long", {"key": ME.public_key + b"\x00"}),
