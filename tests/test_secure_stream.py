@@ -147,3 +147,12 @@ async def test_a_responder_lets_a_silent_initiator_go_soon(autojump_clock) -> No
             b_raw, LocalKeys.make(BOB), OPEN, initiator=False, record_timeout=5, begin_within=1
         )
     assert trio.current_time() - started == pytest.approx(1)
+
+
+async def test_a_proof_with_a_key_of_small_order_is_refused() -> None:
+    # The all-zero key with an all-zero signature checks for any message in OpenSSL: were it
+    # taken, anyone could shake hands as that key's id.
+    honest = LocalKeys.make(ALICE)
+    trivial = msgpack.packb([b"\x00" * 32, b"\x00" * 64])
+    out, _, _ = await handshakes(a_keys=LocalKeys(honest.static, trivial))
+    assert isinstance(out["b"], HandshakeError) and "did not sign" in str(out["b"])
