@@ -125,6 +125,9 @@ class Config:
     # once, but a loaded one (a room of 100 forming on two cores) can take over a second: 1 s
     # cut honest dials there and the room never formed. Silent connections hold a slot so long.
     handshake_begin_timeout: float = 3.0
+    # After a handshake made with another secret, connections from that address are closed
+    # unanswered for this long: a live node was answering ~1,000 guesses at its secret a second.
+    guess_pause: float = 1.0
     # Refusals under a flood are logged at most this often, with the count left out.
     refusal_log_interval: float = 1.0
     # Frames queued for one peer; a peer this far behind is cut off so it cannot stall others.

@@ -22,7 +22,7 @@ import trio
 
 from peerchat.admission import RefusalLog
 from peerchat.connection import Connection
-from peerchat.handshake import HandshakeError
+from peerchat.handshake import HandshakeError, WrongSecret
 from peerchat.names import skeleton
 from peerchat.protocol import (
     Hello,
@@ -49,6 +49,7 @@ class Doorman:
         # Every line about a connection let go, so that a flood cannot fill the disk.
         self._refusals = RefusalLog(node.config.refusal_log_interval, burst=20)
         self._expected: dict[str, trio.Event] = {}  # introduced, waiting to be announced
+        self._guesses: dict[str, float] = {}  # address -> when it last tried another secret
 
     async def serve(
         self,
@@ -59,6 +60,19 @@ class Doorman:
         await trio.serve_listeners(
             self.accept, listeners, handler_nursery=self.node.nursery, task_status=task_status
         )
+
+    def _wrong_secret(self, host: str) -> None:
+        """``host`` tried another secret: its next tries within ``guess_pause`` are closed
+        before any handshake, so a live node answers guesses at its secret slowly."""
+        seen = self._guesses
+        seen.pop(host, None)
+        while len(seen) >= self.node.config.max_pending:
+            del seen[next(iter(seen))]  # the oldest goes first: the record stays bounded
+        seen[host] = trio.current_time()
+
+    def _guessing(self, host: str) -> bool:
+        at = self._guesses.get(host)
+        return at is not None and trio.current_time() - at < self.node.config.guess_pause
 
     def announced(self, node_id: str) -> None:
         """The room knows ``node_id`` now: let in its connection if one waits for that."""
@@ -76,8 +90,10 @@ class Doorman:
             return
         peer = f"{host}:{port}"
         slot = node.admission.enter(host)
-        if isinstance(slot, str):
-            self._log_refusal(peer, slot)
+        if isinstance(slot, str) or self._guessing(host):
+            self._log_refusal(peer, slot if isinstance(slot, str) else "another secret, again")
+            if not isinstance(slot, str):
+                slot.leave()
             await trio.aclose_forcefully(stream)
             return
         try:
@@ -85,6 +101,8 @@ class Doorman:
                 node, stream, initiator=False, within=node.config.hello_timeout
             )
         except (HandshakeError, trio.BrokenResourceError, OSError) as exc:
+            if isinstance(exc, WrongSecret):
+                self._wrong_secret(host)
             self._log_refusal(peer, f"no handshake: {exc}")
             slot.leave()
             await trio.aclose_forcefully(stream)

@@ -10,8 +10,17 @@ from pathlib import Path
 
 import pytest
 import trio
-from attacks import FakeIdentity, connect, frame, read_until_closed, split_frames
+from attacks import (
+    FakeIdentity,
+    connect,
+    connect_raw,
+    frame,
+    read_until_closed,
+    split_frames,
+)
 from e2e_helpers import Swarm, say_and_expect, wait_mesh
+
+from peerchat.handshake import Handshake, LocalKeys, room_key
 
 SECRET = "correct horse battery staple"
 ETH_P_ALL = 0x0003
@@ -161,3 +170,26 @@ async def test_a_stranger_that_says_no_at_one_address_does_not_stop_a_join_at_th
     await bob.wait_for(event="ready")
     await wait_mesh([alice, bob])
     await say_and_expect(bob, "in anyway", [alice])
+
+
+async def test_guesses_at_the_secret_from_one_address_are_answered_once_a_second(
+    swarm: Swarm,
+) -> None:
+    alice = await swarm.node("alice", env={"PEERCHAT_SECRET": SECRET})
+    guess = room_key("a wrong guess at it")
+
+    async def attempt() -> bytes:
+        stream = await connect_raw(swarm.tracker_port, source="127.0.0.2")
+        first = Handshake(LocalKeys.make(FakeIdentity()), guess, initiator=True).first()  # type: ignore[arg-type]
+        await stream.send_all(len(first).to_bytes(2, "big") + first)
+        answer, _ = await read_until_closed(stream, 5)
+        return answer
+
+    assert await attempt() == b"\x00\x00"  # told no
+    began, unanswered = trio.current_time(), 0
+    while (answer := await attempt()) != b"\x00\x00":
+        assert answer == b""  # closed before any handshake: no answer to learn from
+        unanswered += 1
+    assert unanswered >= 1 and trio.current_time() - began >= 0.8
+    bob = await swarm.node("bob", env={"PEERCHAT_SECRET": SECRET})  # from 127.0.0.1
+    await wait_mesh([alice, bob])
