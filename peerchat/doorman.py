@@ -89,11 +89,9 @@ class Doorman:
             await trio.aclose_forcefully(stream)
             return
         peer = f"{host}:{port}"
-        slot = node.admission.enter(host)
-        if isinstance(slot, str) or self._guessing(host):
-            self._log_refusal(peer, slot if isinstance(slot, str) else "another secret, again")
-            if not isinstance(slot, str):
-                slot.leave()
+        slot = "another secret, again" if self._guessing(host) else node.admission.enter(host)
+        if isinstance(slot, str):
+            self._log_refusal(peer, slot)
             await trio.aclose_forcefully(stream)
             return
         try:

@@ -48,6 +48,8 @@ from attacks import long_version_hello as version_hello
 from attacks import member as member_map
 from e2e_helpers import Swarm, free_port, wait_mesh
 
+from peerchat.secure_stream import SecureStream
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 MIB = 1024  # KiB per MiB: /proc reports KiB
@@ -193,6 +195,16 @@ async def handed_on(stream: trio.SocketStream, author: str) -> dict:
 
 
 # -- the killers: one frame each, any of which used to end a node --------------------------------
+
+
+async def joined_as_member(swarm: Swarm, target: RawProc) -> tuple[FakeIdentity, SecureStream]:
+    """A fresh identity that joins the room through the tracker, as any node of an open room
+    can; back once ``target`` reports it joined."""
+    mallory = FakeIdentity()
+    stream = await connect(swarm.tracker_port, identity=mallory)
+    await stream.send_all(frame_of(mallory.hello(join=True)))
+    await target.wait_for(event="peer_joined", node_id=mallory.node_id)
+    return mallory, stream
 
 
 async def test_a_300000_character_version_is_refused_without_quoting_it(swarm: Swarm) -> None:
@@ -380,10 +392,7 @@ async def test_a_forged_relayed_batch_is_refused(swarm: Swarm, how: str) -> None
     target shows none of it, drops that member, and the room goes on. Old batches nobody asked
     for are refused before their signature is even looked at."""
     target, friend = await two_members(swarm)
-    mallory = FakeIdentity()
-    stream = await connect(swarm.tracker_port, identity=mallory)
-    await stream.send_all(frame_of(mallory.hello(join=True)))
-    await target.wait_for(event="peer_joined", node_id=mallory.node_id)
+    mallory, stream = await joined_as_member(swarm, target)
     await stream.send_all(frame_of(mallory.batch(1, "mallory's own line")))
     await target.wait_for(event="message", from_id=mallory.node_id, text="mallory's own line")
     await friend.send("friend's real line")
@@ -420,10 +429,7 @@ async def test_an_impostor_with_a_members_id_and_key_cannot_speak_for_it(
     target, friend = await two_members(swarm)
     await friend.send("friend's real line")
     await target.wait_for(event="message", from_id=friend.node_id, text="friend's real line")
-    mallory = FakeIdentity()
-    spy = await connect(swarm.tracker_port, identity=mallory)
-    await spy.send_all(frame_of(mallory.hello(join=True)))
-    await target.wait_for(event="peer_joined", node_id=mallory.node_id)
+    mallory, spy = await joined_as_member(swarm, target)
     real = await handed_on(spy, friend.node_id)  # friend's public key is in there
     _, key, _, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
     last, lamport = first + len(items) - 1, lamport + len(items) - 1
@@ -453,10 +459,7 @@ async def test_a_batch_its_author_did_not_sign_is_never_handed_on(swarm: Swarm) 
     target takes it, it must never hand it on: a newcomer that asks the target for the room's
     recent messages must not find a forgery there, and so never drop the target for it."""
     target, friend = await two_members(swarm)
-    mallory = FakeIdentity()
-    stream = await connect(swarm.tracker_port, identity=mallory)
-    await stream.send_all(frame_of(mallory.hello(join=True)))
-    await target.wait_for(event="peer_joined", node_id=mallory.node_id)
+    mallory, stream = await joined_as_member(swarm, target)
     data = batch_data(mallory.public_key, mallory.username, 1, 0, [(0, 0, "unsigned line")])
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
         await stream.send_all(frame_of(batch_frame(data, b"\x00" * 64)))
@@ -647,10 +650,7 @@ async def test_a_member_cannot_silence_another_by_claiming_its_messages(swarm: S
     target, friend = await two_members(swarm)
     await friend.send("before the lie")
     await target.wait_for(event="message", from_id=friend.node_id, text="before the lie")
-    mallory = FakeIdentity()
-    stream = await connect(swarm.tracker_port, identity=mallory)
-    await stream.send_all(frame_of(mallory.hello(join=True)))
-    await target.wait_for(event="peer_joined", node_id=mallory.node_id)
+    mallory, stream = await joined_as_member(swarm, target)
     await stream.send_all(frame_of({"t": "summary", "heads": {friend.node_id: 2**62}}))
     await asked_for(stream, friend.node_id)
     await stream.send_all(frame_of({"t": "skip", "author": friend.node_id, "seq": 2**62}))
