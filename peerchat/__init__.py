@@ -1,3 +1,4 @@
 """PeerChat: a terminal chat room with no server."""
 
-PROTOCOL_VERSION = 4
+__version__ = "0.2.0"
+PROTOCOL_VERSION = 5

@@ -9,7 +9,8 @@ author signed, and anyone can check them: the author's public key is inside, and
 its hash (``identity.node_id_of``).
 
 ``data`` = msgpack ``[TAG, key, username, first, lamport, [[time, mono, text], ...]]``: message
-``first + i`` has Lamport time ``lamport + i``.
+``first + i`` has Lamport time ``lamport + i``. An action (``/me``) has a fourth element,
+``ACTION``.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ MAX_ITEMS = 256  # messages per batch
 MAX_CHARS = 128 * 1024  # text per batch: at most 512 KiB of UTF-8, well inside a 1 MiB frame
 MAX_SEQ = 2**62
 MAX_LAMPORT = 2**61  # above what a receiver takes (``chat.MAX_LAMPORT``): headroom for our clock
+ACTION = "me"  # the fourth element of an item that is an action line
 MAX_KNOWN = 4096  # (key, name) pairs whose id and name were checked, kept to skip doing it again
 
 _known: dict[tuple[bytes, str], str] = {}  # (key, username) -> author, both checked
+
+Item = tuple[float, float, str] | tuple[float, float, str, str]  # (time, mono, text[, ACTION])
 
 
 @dataclass(slots=True)  # not frozen: made once per batch received, on the hot path
@@ -42,7 +46,7 @@ class Batch:
     username: str
     first: int
     lamport: int
-    items: tuple[tuple[float, float, str], ...]
+    items: tuple[Item, ...]
     key: bytes
     data: bytes  # the signed bytes, as the author made them
     sig: bytes
@@ -60,14 +64,17 @@ class Batch:
         return identity.verify(self.key, self.sig, self.data)
 
     def chats(self) -> Iterator[Chat]:
-        for i, (wall, mono, text) in enumerate(self.items):
-            yield Chat(self.author, self.first + i, self.lamport + i, text, wall, mono)
+        author, first, lamport = self.author, self.first, self.lamport
+        for i, item in enumerate(self.items):
+            yield Chat(author, first + i, lamport + i, item[2], item[0], item[1], len(item) == 4)
 
 
 def seal(me: identity.Identity, username: str, chats: list[Chat]) -> Batch:
     """Our consecutive ``chats`` as one signed batch."""
     first = chats[0]
-    items = tuple((c.time, c.mono, c.text) for c in chats)
+    items = tuple(
+        (c.time, c.mono, c.text, ACTION) if c.action else (c.time, c.mono, c.text) for c in chats
+    )
     data = msgpack.packb(
         [TAG, me.public_key, username, first.seq, first.lamport, items], use_bin_type=True
     )
@@ -126,17 +133,22 @@ def _author(key: Any, username: Any) -> str:
     return author
 
 
-def _items(items: list[Any]) -> tuple[tuple[float, float, str], ...]:
-    out = []
+def _items(items: list[Any]) -> tuple[Item, ...]:
+    out: list[Item] = []
     chars = 0
     for item in items:
-        if type(item) is not list or len(item) != 3:
+        if type(item) is not list or not 3 <= len(item) <= 4:
             raise ProtocolViolation("a batch item of the wrong shape")
-        wall, mono, text = item
+        wall, mono, text = item[:3]
         if not (_finite(wall) and _finite(mono) and type(text) is str and len(text) <= MAX_TEXT):
             raise ProtocolViolation("a batch item with a bad field")
         chars += len(text)
-        out.append((float(wall), float(mono), text))
+        if len(item) == 3:
+            out.append((float(wall), float(mono), text))
+        elif item[3] == ACTION:
+            out.append((float(wall), float(mono), text, ACTION))
+        else:
+            raise ProtocolViolation("a batch item of an unknown kind")
     if chars > MAX_CHARS:
         raise ProtocolViolation("a batch with too much text")
     return tuple(out)

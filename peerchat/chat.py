@@ -20,6 +20,7 @@ class Chat:
     text: str
     time: float  # the author's wall clock
     mono: float  # the author's monotonic clock, for latency measured on one host
+    action: bool = False  # /me: "* alice waves"
 
 
 class Overflow(Exception):
@@ -53,10 +54,10 @@ class ChatLog:
         self._held: dict[str, dict[int, Chat]] = {}
         self._dropped: dict[str, int] = {}  # sender -> the lowest held message let go
 
-    def compose(self, text: str, wall: float, mono: float) -> Chat:
+    def compose(self, text: str, wall: float, mono: float, *, action: bool = False) -> Chat:
         self.seq = self._next()
         self.clock += 1
-        return Chat(self.node_id, self.seq, self.clock, text, wall, mono)
+        return Chat(self.node_id, self.seq, self.clock, text, wall, mono, action)
 
     def head(self, sender: str) -> int | None:
         """How far ``sender``'s messages go here: the last shown in order, or ours sent."""

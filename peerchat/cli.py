@@ -18,7 +18,7 @@ from typing import NoReturn, Protocol
 import platformdirs
 import trio
 
-from peerchat import events
+from peerchat import PROTOCOL_VERSION, __version__, events
 from peerchat.addresses import is_wildcard, parse_addr
 from peerchat.config import Config
 from peerchat.datadir import DataDir
@@ -29,6 +29,7 @@ from peerchat.protocol import MAX_PRIORITY, valid_host
 from peerchat.tracker_address import StartupError
 
 DEFAULT_TRACKER_PORT = 5000
+VERSION = f"peerchat {__version__} (protocol {PROTOCOL_VERSION})"
 DAY = 24 * 3600.0
 DEFAULTS = Config()
 
@@ -149,6 +150,7 @@ def _node_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--priority", type=_priority, help="election priority (default: listen port)")
     p.add_argument("--headless", action="store_true", help="JSON events on stdout, no prompt")
+    p.add_argument("--version", action="version", version=VERSION)
     _add_storage(p)
     _add_retention(p)
     _add_logging(p)
@@ -161,6 +163,7 @@ def _tracker_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000)")
+    p.add_argument("--version", action="version", version=VERSION)
     _add_storage(p)
     _add_logging(p)
     return p

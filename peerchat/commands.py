@@ -4,17 +4,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from peerchat.membership import valid_username
+
 HELP_TEXT = """\
 Type a line and press Enter to send it to everyone in the room.
-  /who        list the members; the tracker is marked
-  /history N  show the last N messages kept here (default 20)
-  /help       show this help
-  /quit, /q   leave the room (Ctrl-D and Ctrl-C do the same)"""
+  /msg NAME TEXT  a private message to one member only
+  /me ACTION      an action line: /me waves shows "* alice waves"
+  /nick NAME      take another name, if nobody in the room has it (or one like it)
+  /who, /names    list the members; the tracker is marked
+  /history N      show the last N messages kept here (default 20)
+  //TEXT          send a line that starts with "/"
+  /help           show this help
+  /quit, /q       leave the room (Ctrl-D; Ctrl-C clears the line, or quits when it is empty)
+Tab completes commands and names."""
 
 
 @dataclass(frozen=True, slots=True)
 class Say:
     text: str
+    action: bool = False  # /me: shown as "* alice waves"
+
+
+@dataclass(frozen=True, slots=True)
+class Private:
+    """/msg: a message for one member only."""
+
+    to: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Nick:
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,25 +75,51 @@ class Usage:
     text: str
 
 
-Command = Say | Who | History | Help | Quit | Unknown | Usage | Nothing
+Command = Say | Private | Nick | Who | History | Help | Quit | Unknown | Usage | Nothing
 
 HISTORY_DEFAULT = 20
 HISTORY_MAX = 1000
 
-_SLASH = {"/who": Who(), "/help": Help(), "/quit": Quit(), "/q": Quit()}
+_SLASH = {"/who": Who(), "/names": Who(), "/help": Help(), "/quit": Quit(), "/q": Quit()}
+COMMANDS = ("/help", "/history", "/me", "/msg", "/names", "/nick", "/quit", "/who")
+"""What tab completes after a "/"."""
+NAMED = ("/msg",)
+"""Commands whose first argument is a member's name (tab completes it)."""
 
 
 def parse_line(line: str) -> Command:
     text = line.rstrip("\r\n")
     if not text.strip():
         return Nothing()
+    if text.startswith("//"):
+        return Say(text[1:])
     if text.startswith("/"):
-        name, *args = text.split()
+        name, _, rest = text.partition(" ")
         name = name.lower()
         if name == "/history":
-            return _history(args)
+            return _history(rest.split())
+        if name == "/me":
+            return Say(rest, action=True) if rest.strip() else Usage("usage: /me ACTION")
+        if name == "/msg":
+            return _private(rest)
+        if name == "/nick":
+            return _nick(rest)
         return _SLASH.get(name, Unknown(name))
     return Say(text)
+
+
+def _private(rest: str) -> Private | Usage:
+    to, _, text = rest.lstrip(" ").partition(" ")
+    if not to or not text.strip():
+        return Usage("usage: /msg NAME TEXT")
+    return Private(to, text)
+
+
+def _nick(rest: str) -> Nick | Usage:
+    args = rest.split()
+    if len(args) != 1 or not valid_username(args[0]):
+        return Usage("usage: /nick NAME (1-32 printable characters, no spaces)")
+    return Nick(args[0])
 
 
 def _history(args: list[str]) -> History | Usage:

@@ -80,6 +80,10 @@ class Config:
     max_wants: int = 1024
     # History shown at start (from the store) and asked of the room by a node, in messages.
     history: int = 100
+    # A peer's name change or typing notice counts once this often at most (``talk``).
+    notice_interval: float = 1.0
+    # Joining that takes longer than this is reported ("connecting to HOST:PORT ...").
+    connecting_notice: float = 1.0
     # After members leave, what this node holds of them is told to the others once, this long
     # (to twice this, at random) later: not during the election a lost tracker sets off.
     departure_delay: float = 1.0

@@ -54,12 +54,32 @@ class Entrance:
         self._last_tick = math.inf  # no stall is detected before the stall watcher runs
         self._last_cpu = 0.0
         self._last_wait: float | None = None  # seconds spent runnable, waiting for a CPU
+        self._trying: tuple[str, int] | None = None  # the address a join is trying now
+        self._next_address = trio.Event()  # set when the join moves on to another address
 
     # -- entering -----------------------------------------------------------------------------
 
     async def enter(self, found_after: int) -> None:
         """Join through the first address that lets this node in; found the room at the first
-        address after ``found_after`` rounds in a row where nothing answered anywhere."""
+        address after ``found_after`` rounds in a row where nothing answered anywhere. If that
+        takes more than a moment, the front end is told which address is being tried."""
+        telling = trio.CancelScope()
+        self.node.nursery.start_soon(self._tell_connecting, telling)
+        try:
+            await self._find_room(found_after)
+        finally:
+            telling.cancel()
+
+    async def _tell_connecting(self, scope: trio.CancelScope) -> None:
+        with scope:
+            await trio.sleep(self.node.config.connecting_notice)
+            while True:
+                if self._trying is not None:
+                    self.node.emit(events.Connecting(format_addr(*self._trying)))
+                self._next_address = trio.Event()
+                await self._next_address.wait()
+
+    async def _find_room(self, found_after: int) -> None:
         node = self.node
         home = node.settings.trackers[0]
         why = "it does not answer"
@@ -68,6 +88,9 @@ class Entrance:
             while True:
                 answered, other_secret = False, ""
                 for host, port in node.candidates():
+                    if self._trying != (host, port):
+                        self._trying = (host, port)
+                        self._next_address.set()
                     try:
                         await self._join_at(host, port)
                         return

@@ -47,6 +47,50 @@ class PeerJoined:
 
 
 @dataclass(frozen=True, slots=True)
+class InRoom:
+    """The members already in the room when this node came in (after ``Ready``): one line in
+    the line interface; in headless mode one ``peer_joined`` each, marked ``present``."""
+
+    members: tuple[Member, ...]
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [{**PeerJoined(m).as_json(), "present": True} for m in self.members]
+
+
+@dataclass(frozen=True, slots=True)
+class Connecting:
+    """Joining takes more than a moment: this node is trying ``addr``."""
+
+    addr: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": "connecting", "addr": self.addr}
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    """A member (or this node) goes by another name from now on (``/nick``)."""
+
+    member: Member  # with its new name
+    old: str
+
+    def as_json(self) -> dict[str, Any]:
+        m = self.member
+        return {"event": "nick", "node_id": m.node_id, "old": self.old, "username": m.username}
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """A member is typing a message; it counts as stopped a few seconds after the last one."""
+
+    member: Member
+
+    def as_json(self) -> dict[str, Any]:
+        m = self.member
+        return {"event": "typing", "node_id": m.node_id, "username": m.username}
+
+
+@dataclass(frozen=True, slots=True)
 class PeerLeft:
     member: Member
     reason: str
@@ -72,11 +116,19 @@ class MessageReceived:
     received_mono: float
     own: bool
     history: bool = False  # from a store: said before this node was there to see it
+    action: bool = False  # /me
+    # A private message (/msg) to this member: for one received, this node; ``seq`` then
+    # numbers the sender's private messages, not its messages to the room.
+    to: Member | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.sender.node_id}:{'p' if self.to else ''}{self.seq}"
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "event": "message",
-            "id": f"{self.sender.node_id}:{self.seq}",
+            "id": self.id,
             "from": self.sender.username,
             "from_id": self.sender.node_id,
             "text": self.text,
@@ -86,7 +138,12 @@ class MessageReceived:
             "sent_mono": self.sent_mono,
             "received_mono": self.received_mono,
             "history": self.history,
+            "action": self.action,
+            "private": self.to is not None,
         }
+        if self.to is not None:
+            out |= {"to": self.to.username, "to_id": self.to.node_id}
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +246,10 @@ Event = (
     Ready
     | TrackerChanged
     | PeerJoined
+    | InRoom
+    | Connecting
+    | Renamed
+    | Typing
     | PeerLeft
     | MessageReceived
     | Who

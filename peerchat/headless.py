@@ -40,8 +40,11 @@ class Headless:
         self._last_write = -math.inf
 
     def show(self, event: events.Event) -> None:
-        if type(event) is events.MessageReceived:
+        if type(event) is events.MessageReceived and event.to is None:
             self._queue(json_safe(_message_line(event)))
+        elif type(event) is events.InRoom:
+            for line in event.lines():
+                self._queue(json_safe(_ENCODE(line)))
         else:
             self._queue(json_safe(_ENCODE(event.as_json())))
 
@@ -77,9 +80,13 @@ class Headless:
                 self.show(events.Error(f"a line over {MAX_LINE} bytes was dropped"))
                 continue
             match commands.parse_line(line):
-                case commands.Say(text):
-                    node.say(text)
+                case commands.Say(text, action):
+                    node.say(text, action=action)
                     await node.wait_sendable()
+                case commands.Private(to, text):
+                    node.private(to, text)
+                case commands.Nick(name):
+                    node.nick(name)
                 case commands.Who():
                     node.who()
                 case commands.History(count):
@@ -101,15 +108,17 @@ _STRING = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def _message_line(e: events.MessageReceived) -> str:
-    """The JSON of ``e.as_json()``, byte for byte, without building the dict: the one event
-    that comes once per message and receiver, so it is written straight out."""
+    """The JSON of ``e.as_json()`` for a message to the room, byte for byte, without building
+    the dict: the one event that comes once per message and receiver, so it is written
+    straight out."""
     sender = e.sender
     return (
         f'{{"event": "message", "id": {_STRING(f"{sender.node_id}:{e.seq}")}, '
         f'"from": {_STRING(sender.username)}, "from_id": {_STRING(sender.node_id)}, '
         f'"text": {_STRING(e.text)}, "time": {e.time!r}, "lamport": {e.lamport}, '
         f'"own": {"true" if e.own else "false"}, "sent_mono": {e.sent_mono!r}, '
-        f'"received_mono": {e.received_mono!r}, "history": {"true" if e.history else "false"}}}'
+        f'"received_mono": {e.received_mono!r}, "history": {"true" if e.history else "false"}, '
+        f'"action": {"true" if e.action else "false"}, "private": false}}'
     )
 
 
@@ -125,6 +134,10 @@ class TrackerConsole:
                 line = f"tracker {me.node_id} listening on {self._tracker_addr} (peers: {me.addr})"
             case events.PeerJoined(m):
                 line = f"joined: {m.username} ({m.node_id}) at {m.addr}"
+            case events.InRoom(members):
+                for m in members:
+                    self.show(events.PeerJoined(m))
+                return
             case events.PeerLeft(m, reason):
                 line = f"left: {m.username} ({m.node_id}): {reason}"
             case events.TrackerChanged(t):

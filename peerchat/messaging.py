@@ -68,14 +68,13 @@ class Messaging:
 
     # -- saying -------------------------------------------------------------------------------
 
-    def say(self, text: str) -> Chat | None:
+    def say(self, text: str, *, action: bool = False) -> Chat | None:
         node = self.node
-        if len(text) > MAX_TEXT:
-            too_long = f"message too long ({len(text)} characters, at most {MAX_TEXT})"
-            node.emit(events.Error(too_long))
+        if refusal := too_long(text):
+            node.emit(refusal)
             return None
         try:
-            chat = node.chatlog.compose(text, time.time(), time.monotonic())
+            chat = node.chatlog.compose(text, time.time(), time.monotonic(), action=action)
         except OSError as exc:  # the next block of numbers could not be stored
             node.emit(events.Error(f"cannot number the message (data dir: {exc}); not sent"))
             return None
@@ -421,6 +420,13 @@ class Messaging:
         changed = {a: seq for a, seq in shown.items() if self._saved.get(a) != seq}
         node.store.save_seen(changed)
         self._saved.update(changed)
+
+
+def too_long(text: str) -> events.Error | None:
+    """The error for a message over the length limit, if ``text`` is one."""
+    if len(text) <= MAX_TEXT:
+        return None
+    return events.Error(f"message too long ({len(text)} characters, at most {MAX_TEXT})")
 
 
 def _page_full(batches: list[Batch], page: int) -> bool:

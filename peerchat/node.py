@@ -50,18 +50,22 @@ from peerchat.protocol import (
     MemberJoined,
     MemberLeft,
     Message,
+    Nick,
     Ping,
     Pong,
+    Private,
     Probe,
     ProtocolViolation,
     Recent,
     Roster,
     Skip,
     Summary,
+    Typing,
     Want,
     encode,
 )
 from peerchat.store import MEMORY, Store
+from peerchat.talk import Talk
 from peerchat.tracker_address import TrackerAddress, bind
 from peerchat.tracker_role import TrackerRole
 from peerchat.wire import ReceiveBudget, encode_frame
@@ -143,6 +147,7 @@ class Node:
         self.leadership = Leadership(self)
         self.entrance = Entrance(self)
         self.messaging = Messaging(self)
+        self.talk = Talk(self)
         self.home_address = self._home_at(settings.tracker_host, settings.tracker_port)
         self._handlers: dict[type, Callable[[Connection, Message], None]] = {
             Batch: self.messaging.on_batch,
@@ -161,17 +166,21 @@ class Node:
             MemberLeft: self.tracker_role.on_member_left,
             Roster: self.tracker_role.on_roster,
             Bye: self._on_bye,
+            Private: self.talk.on_private,
+            Nick: self.talk.on_nick,
+            Typing: self.talk.on_typing,
         }
 
     # -- public: what the front ends call ----------------------------------------------------
 
-    def say(self, text: str) -> None:
+    def say(self, text: str, *, action: bool = False) -> None:
+        """A message to the room; ``action``: a ``/me`` line."""
         if not self.reporting:
             # Rejoining after a freeze: the connections are being made anew, and a message
             # numbered now would leave a gap for peers whose hello came before it.
             self.emit(events.Error("not in the room right now (rejoining); message not sent"))
             return
-        message = self.messaging.say(text)
+        message = self.messaging.say(text, action=action)
         if message is None:
             return
         unreachable = self.links.unreachable()
@@ -200,6 +209,15 @@ class Node:
             self.emit(events.Error("no messages kept yet"))
         for sender, chat, own in kept:
             self.show(sender, chat, own=own, history=True)
+
+    def private(self, name: str, text: str) -> None:
+        self.talk.private(name, text)
+
+    def nick(self, name: str) -> None:
+        self.talk.nick(name)
+
+    def typing(self) -> None:
+        self.talk.typing()
 
     def who(self) -> None:
         everyone = (self.me, *sorted(self.members, key=lambda m: (m.username, m.node_id)))
@@ -258,8 +276,7 @@ class Node:
             nursery.start_soon(self._remember_peers)
         self.emit(events.Ready(self.me, "tracker" if self.bully.is_tracker else "peer"))
         self.leadership.report_tracker()
-        for member in self.members:
-            self.emit(events.PeerJoined(member))
+        self.emit(events.InRoom(tuple(self.members)))
         early, self._early = self._early or [], None
         for sender, chat, own in kept:
             self.show(sender, chat, own=own, history=True)
@@ -375,8 +392,13 @@ class Node:
                 time.monotonic(),
                 own,
                 history,
+                chat.action,
             )
         )
+
+    def rename(self, username: str) -> None:
+        """This node goes by ``username`` from now on (``talk.nick``)."""
+        self.me = self.bully.me = dataclasses.replace(self.me, username=username)
 
     def _on_bye(self, conn: Connection, message: Bye) -> None:
         conn.said_bye = True

@@ -260,6 +260,30 @@ class Bye:
     reason: str = _limit(MAX_REASON, "reason")
 
 
+@dataclass(frozen=True, slots=True)
+class Private:
+    """A message for the receiver only (``/msg``), over the link to it: never handed on and
+    never stored, so only the two ends ever hold it. ``n`` numbers the sender's private
+    messages, for their ids."""
+
+    text: str = _limit(MAX_TEXT)
+    time: float
+    mono: float
+    n: int = _limit(2**62)
+
+
+@dataclass(frozen=True, slots=True)
+class Nick:
+    """The sender goes by another name from now on (``/nick``)."""
+
+    username: str = _limit(MAX_NAME, "username")
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """The sender's user is typing a message (at most one such frame every few seconds)."""
+
+
 Message = (
     Hello
     | Welcome
@@ -281,6 +305,9 @@ Message = (
     | Recent
     | Probe
     | Beat
+    | Private
+    | Nick
+    | Typing
 )
 
 TAGS: dict[str, type] = {
@@ -304,6 +331,9 @@ TAGS: dict[str, type] = {
     "recent": Recent,
     "probe": Probe,
     "beat": Beat,
+    "private": Private,
+    "nick": Nick,
+    "typing": Typing,
 }
 _TAG_OF = {cls: tag for tag, cls in TAGS.items()}
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import threading
 import time
 import zlib
@@ -42,22 +43,32 @@ from typing import Any, Protocol
 import trio
 from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.output import create_output
+from prompt_toolkit.output.vt100 import Vt100_Output
 
 from peerchat import commands
 from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
+    Connecting,
     Delivered,
     Error,
     Event,
+    InRoom,
     MessageReceived,
     NewKey,
     NotDelivered,
     PeerJoined,
     PeerLeft,
     Ready,
+    Renamed,
     TrackerChanged,
+    Typing,
     Undelivered,
     Who,
 )
@@ -87,7 +98,11 @@ HISTORY_STYLE = "ansibrightblack"  # messages from before: dimmed, with their or
 INPUT_HISTORY_LIMIT = 256 * 1024  # bytes of typed lines kept across runs (up-arrow)
 NOTICE_STYLE = "ansibrightblack"
 ERROR_STYLE = "ansired bold"
+PRIVATE_STYLE = "ansimagenta"
 TOOLBAR_STYLE = "reverse"
+TYPING_SHOWN = 5.0  # seconds "bob is typing" stays after bob's last keystroke notice
+TYPING_EVERY = 3.0  # seconds between this node's own typing notices while the line changes
+STANDALONE = "the standalone tracker"  # `peerchat tracker`: not a person, never named as one
 
 
 def clock(now: float) -> str:
@@ -120,6 +135,8 @@ def _join_lines(lines: Iterable[list[tuple[str, str]]]) -> FormattedText:
 
 
 def _name(member: Member) -> tuple[str, str]:
+    if not member.chat:
+        return (NOTICE_STYLE, STANDALONE)
     return (name_style(member.username), visible(shown_name(member.username, member.node_id)))
 
 
@@ -137,7 +154,24 @@ def format_message(event: MessageReceived, now: float) -> FormattedText:
             time.localtime(event.time),
         )
         name = visible(shown_name(sender.username, sender.node_id))
-        return FormattedText([(HISTORY_STYLE, f"{when} <{name}> {text}")])
+        said = f"* {name} {text}" if event.action else f"<{name}> {text}"
+        return FormattedText([(HISTORY_STYLE, f"{when} {said}")])
+    if event.to is not None:
+        other = event.to if event.own else sender
+        way = "to" if event.own else "from"
+        return _join_lines(
+            [
+                _line(
+                    now,
+                    (PRIVATE_STYLE, f"[private {way} "),
+                    _name(other),
+                    (PRIVATE_STYLE, "] "),
+                    ("", text),
+                )
+            ]
+        )
+    if event.action:
+        return _join_lines([_line(now, ("", "* "), _name(sender), ("", f" {text}"))])
     return _join_lines([_line(now, ("", "<"), _name(sender), ("", "> "), ("", text))])
 
 
@@ -192,6 +226,21 @@ def format_event(event: Event, now: float) -> FormattedText:
                         (NOTICE_STYLE, f" ({visible(t.addr)})"),
                     )
                 ]
+            )
+        case InRoom(members=members):
+            people = sorted((m for m in members if m.chat), key=lambda m: m.username.casefold())
+            if not people:
+                return format_notice("* nobody else is in the room yet", now)
+            parts: list[tuple[str, str]] = [(NOTICE_STYLE, "* in the room: ")]
+            for i, m in enumerate(people):
+                parts += [(NOTICE_STYLE, ", ")] if i else []
+                parts.append(_name(m))
+            return _join_lines([_line(now, *parts)])
+        case Connecting(addr=addr):
+            return format_notice(f"* connecting to {visible(addr)} ...", now)
+        case Renamed(member=m, old=old):
+            return _join_lines(
+                [_line(now, (NOTICE_STYLE, f"* {visible(old)} is now known as "), _name(m))]
             )
         case PeerJoined(member=m):
             return _join_lines(
@@ -293,40 +342,72 @@ def unknown_hint(name: str) -> str:
 @dataclass
 class Room:
     me: Member | None = None
-    tracker: str | None = None
-    others: dict[str, str] = field(default_factory=dict)  # node id -> username
+    tracker: Member | None = None
+    others: dict[str, Member] = field(default_factory=dict)  # node id -> member
+    connecting: str | None = None  # the address a slow join is trying
+    typing: dict[str, float] = field(default_factory=dict)  # node id -> shown until (monotonic)
 
     def apply(self, event: Event) -> None:
         match event:
             case Ready(me=me, role=role):
                 self.me = me
                 if role == "tracker":
-                    self.tracker = me.username
+                    self.tracker = me
+            case Connecting(addr=addr):
+                self.connecting = addr
             case TrackerChanged(tracker=t):
-                self.tracker = t.username
+                self.tracker = t
+            case InRoom(members=members):
+                self.others.update((m.node_id, m) for m in members)
             case PeerJoined(member=m):
-                self.others[m.node_id] = m.username
+                self.others[m.node_id] = m
             case PeerLeft(member=m):
                 self.others.pop(m.node_id, None)
+                self.typing.pop(m.node_id, None)
+            case Renamed(member=m):
+                if self.me is not None and m.node_id == self.me.node_id:
+                    self.me = m
+                elif m.node_id in self.others:
+                    self.others[m.node_id] = m
+                if self.tracker is not None and self.tracker.node_id == m.node_id:
+                    self.tracker = m
+            case Typing(member=m):
+                self.typing[m.node_id] = time.monotonic() + TYPING_SHOWN
+            case MessageReceived(sender=m):
+                self.typing.pop(m.node_id, None)  # said it: no longer typing
             case Who(members=members, tracker_id=tracker_id):
                 me_id = self.me.node_id if self.me else None
-                self.others = {m.node_id: m.username for m in members if m.node_id != me_id}
-                for m in members:
-                    if m.node_id == tracker_id:
-                        self.tracker = m.username
+                self.others = {m.node_id: m for m in members if m.node_id != me_id}
+                self.tracker = next((m for m in members if m.node_id == tracker_id), self.tracker)
+
+    def people(self) -> list[Member]:
+        """The others who chat (a standalone tracker is not a person)."""
+        return [m for m in self.others.values() if m.chat]
+
+    def typists(self, now: float) -> list[str]:
+        for node_id in [n for n, until in self.typing.items() if until <= now]:
+            del self.typing[node_id]
+        return sorted(m.username for n in self.typing if (m := self.others.get(n)) is not None)
 
 
-def toolbar_text(room: Room) -> FormattedText:
+def toolbar_text(room: Room, now: float | None = None) -> FormattedText:
     if room.me is None:
-        return FormattedText([(TOOLBAR_STYLE, " joining the room... ")])
-    count = len(room.others) + 1
-    tracker = visible(room.tracker) if room.tracker else "unknown"
-    return FormattedText(
-        [
-            (TOOLBAR_STYLE, f" {visible(room.me.username)} | {count} in the room"),
-            (TOOLBAR_STYLE, f" | tracker {tracker} | /help "),
-        ]
-    )
+        where = f"connecting to {visible(room.connecting)}" if room.connecting else "joining"
+        return FormattedText([(TOOLBAR_STYLE, f" {where}... ")])
+    count = len(room.people()) + 1
+    t = room.tracker
+    tracker = "unknown" if t is None else visible(t.username) if t.chat else "standalone"
+    out = [
+        (TOOLBAR_STYLE, f" {visible(room.me.username)} | {count} in the room"),
+        (TOOLBAR_STYLE, f" | tracker {tracker} | /help "),
+    ]
+    typists = room.typists(time.monotonic() if now is None else now)
+    if typists:
+        shown = ", ".join(visible(name) for name in typists[:3])
+        more = f" and {len(typists) - 3} more" if len(typists) > 3 else ""
+        verb = "is" if len(typists) == 1 else "are"
+        out.append((TOOLBAR_STYLE, f"| {shown}{more} {verb} typing "))
+    return FormattedText(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,8 +415,11 @@ def toolbar_text(room: Room) -> FormattedText:
 
 
 class Node(Protocol):
-    def say(self, text: str) -> None: ...
+    def say(self, text: str, *, action: bool = False) -> None: ...
     async def wait_sendable(self) -> None: ...
+    def private(self, name: str, text: str) -> None: ...
+    def nick(self, name: str) -> None: ...
+    def typing(self) -> None: ...
     def who(self) -> None: ...
     def history(self, count: int) -> None: ...
     def quit(self) -> None: ...
@@ -372,6 +456,7 @@ class PromptUI:
         self._room = Room()  # prompt thread only
         self._unprinted: FormattedText | None = None  # prompt thread only: a batch in flight
         self._told_waiting: frozenset[str] = frozenset()  # trio thread: the last "not yet" shown
+        self._session: PromptSession[str] | None = None  # prompt thread only
 
     def keep_input_history(self, path: Path) -> None:
         """Typed lines survive restarts (up-arrow), in ``path``, trimmed to the latest."""
@@ -384,6 +469,11 @@ class PromptUI:
         """Queue the event for the screen: no formatting here, and one wakeup of the prompt's
         loop per batch (when the backlog was empty), not one per event."""
         if not self._worth_telling(event):
+            return
+        if type(event) is Typing:  # for the toolbar only: nothing is printed
+            with self._lock, contextlib.suppress(RuntimeError):  # the loop closed: no toolbar
+                if self._loop is not None:
+                    self._loop.call_soon_threadsafe(self._on_typing, event)
             return
         if type(event) is MessageReceived:
             sender: str | None = event.sender.username
@@ -480,29 +570,57 @@ class PromptUI:
             self._wake.set()
 
     async def _read_lines(self, token: trio.lowlevel.TrioToken, node: Node) -> bool:
+        output = create_output()
+        if isinstance(output, Vt100_Output):
+            # No cursor position requests: the terminal's answer to one sent just before
+            # Ctrl-Z reached the shell instead of us (";1R" at the shell prompt, then garbage).
+            output.enable_cpr = False
         session: PromptSession[str] = PromptSession(
             self._message,
+            output=output,
             erase_when_done=True,  # the line comes back as our own message, formatted
             enable_suspend=True,  # Ctrl-Z suspends as in any terminal program; see _watch_stall
             bottom_toolbar=lambda: toolbar_text(self._room),
             history=self._input_history,
+            key_bindings=_KEYS,
+            completer=RoomCompleter(self._room),
+            complete_while_typing=False,  # a menu only on Tab: none pops up over the chat
+            refresh_interval=1.0,  # "bob is typing" goes away on its own
         )
+        self._session = session
+        typed_at = -math.inf
+
+        def typing(buffer: Buffer) -> None:
+            nonlocal typed_at
+            now = time.monotonic()
+            if buffer.text and not buffer.text.startswith("/") and now - typed_at >= TYPING_EVERY:
+                typed_at = now
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(node.typing)
+
+        session.default_buffer.on_text_changed += typing
         while True:
             try:
                 line = await session.prompt_async()
             except (EOFError, KeyboardInterrupt):
                 return True
+            typed_at = -math.inf  # sent: the next line's first keystroke is news again
+            action: Callable[[], None]
             match commands.parse_line(line):
-                case commands.Say(text=text):
+                case commands.Say(text=text, action=is_action):
                     # A pasted block arrives as one line with newlines: one message per line.
                     lines = [part for part in text.splitlines() if part.strip()]
                     try:
-                        trio.from_thread.run(_say_each, node, lines, trio_token=token)
+                        trio.from_thread.run(_say_each, node, lines, is_action, trio_token=token)
                     except trio.RunFinishedError:
                         return False
                     continue
+                case commands.Private(to=to, text=text):
+                    action = functools.partial(node.private, to, text)
+                case commands.Nick(name=name):
+                    action = functools.partial(node.nick, name)
                 case commands.Who():
-                    action: Callable[[], None] = node.who
+                    action = node.who
                 case commands.History(count=count):
                     action = functools.partial(node.history, count)
                 case commands.Usage(text=text):
@@ -522,6 +640,12 @@ class PromptUI:
                 trio.from_thread.run_sync(action, trio_token=token)
             except trio.RunFinishedError:
                 return False
+
+    def _on_typing(self, event: Typing) -> None:
+        """A member is typing: the toolbar says so (prompt thread)."""
+        self._room.apply(event)
+        if self._session is not None:
+            self._session.app.invalidate()
 
     async def _print_forever(self) -> None:
         """Print the backlog a batch at a time, one redraw per batch, for as long as it has
@@ -570,7 +694,41 @@ def _trim_history_file(path: Path, limit: int) -> None:
         path.write_bytes(tail[start + 1 :])
 
 
-async def _say_each(node: Node, lines: list[str]) -> None:
+async def _say_each(node: Node, lines: list[str], action: bool) -> None:
     for line in lines:
-        node.say(line)
+        node.say(line, action=action)
         await node.wait_sendable()  # a long paste must not overrun the peers' queues
+
+
+_KEYS = KeyBindings()
+
+
+@_KEYS.add("c-c")
+def _clear_or_quit(event: KeyPressEvent) -> None:
+    """Ctrl-C throws away a half-typed line; on an empty line it quits, as Ctrl-D does."""
+    buffer = event.app.current_buffer
+    if buffer.text:
+        buffer.reset()
+    else:
+        event.app.exit(exception=KeyboardInterrupt())
+
+
+class RoomCompleter(Completer):
+    """Tab: command names after a "/", member names elsewhere (prompt thread)."""
+
+    def __init__(self, room: Room) -> None:
+        self._room = room
+
+    def get_completions(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> Iterable[Completion]:
+        before = document.text_before_cursor
+        word = before.split(" ")[-1]
+        if word == before and word.startswith("/"):
+            choices: Iterable[str] = commands.COMMANDS
+        else:
+            choices = sorted(m.username for m in self._room.people())
+        folded = word.casefold()
+        for choice in choices:
+            if choice.casefold().startswith(folded) and choice != word:
+                yield Completion(choice, start_position=-len(word), display=visible(choice))

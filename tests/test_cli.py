@@ -112,3 +112,12 @@ def test_a_priority_past_the_port_range_is_a_usage_error(priority: str, capsys) 
         main(["--username", "x", "--headless", "--ephemeral", "--priority", priority])
     assert exited.value.code == 2
     assert "0 to 65535" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["tracker", "--version"]])
+def test_version_is_one_line_and_status_0(argv: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"peerchat \d+\.\d+\.\d+ \(protocol \d+\)\n", out), out

@@ -127,8 +127,8 @@ async def test_first_node_founds_the_room_and_others_join() -> None:
         carol = await room.add("carol")
         ready = await carol.wait_for(lambda e: isinstance(e, events.Ready))
         assert ready.role == "peer"
-        joined = {e.member.username for e in carol.events if isinstance(e, events.PeerJoined)}
-        assert joined == {"alice", "bob"}
+        present = await carol.wait_for(lambda e: isinstance(e, events.InRoom))
+        assert {m.username for m in present.members} == {"alice", "bob"}
         await bob.wait_for(
             lambda e: isinstance(e, events.PeerJoined) and e.member.username == "carol"
         )
@@ -360,6 +360,8 @@ async def test_simultaneous_founders_elect_exactly_one_tracker(count: int) -> No
             # Ready comes first, and every member is reported present exactly once.
             assert isinstance(m.events[0], events.Ready)
             joined = [e.member.node_id for e in m.events if isinstance(e, events.PeerJoined)]
+            (present,) = [e.members for e in m.events if isinstance(e, events.InRoom)]
+            joined += [member.node_id for member in present]
             assert sorted(joined) == sorted(o.node.node_id for o in room.members if o is not m)
         nursery.cancel_scope.cancel()
 

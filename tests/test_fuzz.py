@@ -52,8 +52,10 @@ from peerchat.protocol import (
     MemberJoined,
     MemberLeft,
     Message,
+    Nick,
     Ping,
     Pong,
+    Private,
     Probe,
     ProtocolViolation,
     Recent,
@@ -62,6 +64,7 @@ from peerchat.protocol import (
     Roster,
     Skip,
     Summary,
+    Typing,
     VersionMismatch,
     Want,
     Welcome,
@@ -546,6 +549,8 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
     "want": {"author": "ab" * 6, "after": 41},
     "skip": {"author": "ab" * 6, "seq": 7},
     "recent": {"count": 50},
+    "private": {"text": "psst", "time": 1.7e9, "mono": 3.5, "n": 1},
+    "nick": {"username": "robert"},
 }
 
 
@@ -676,6 +681,15 @@ VALID_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     Recent: st.builds(Recent, st.integers(0, MAX_RECENT)),
     Probe: st.just(Probe()),
     Beat: st.just(Beat()),
+    Private: st.builds(
+        Private,
+        st.text(max_size=200),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.floats(allow_nan=False, allow_infinity=False),
+        SEQS,
+    ),
+    Nick: st.builds(Nick, USERNAMES),
+    Typing: st.just(Typing()),
 }
 
 

@@ -19,6 +19,7 @@ from peerchat.protocol import (
     MAX_PRIORITY,
     MAX_REASON,
     MAX_RECENT,
+    MAX_TEXT,
     TAGS,
     Answer,
     Batch,
@@ -29,8 +30,10 @@ from peerchat.protocol import (
     Hello,
     MemberJoined,
     MemberLeft,
+    Nick,
     Ping,
     Pong,
+    Private,
     Probe,
     ProtocolViolation,
     Recent,
@@ -39,6 +42,7 @@ from peerchat.protocol import (
     Roster,
     Skip,
     Summary,
+    Typing,
     VersionMismatch,
     Want,
     Welcome,
@@ -75,6 +79,9 @@ SAMPLES = {
     Probe: Probe(),
     Skip: Skip(BOB.node_id, 7),
     Beat: Beat(),
+    Private: Private("just between us ✓", 1.7e9, 12.5, 3),
+    Nick: Nick("alicia"),
+    Typing: Typing(),
 }
 
 
@@ -259,6 +266,14 @@ def test_missing_each_field(cls: type) -> None:
         (Recent, "count", [50]),
         (Batch, "data", [1, 2, 3]),
         (Batch, "sig", {"sig": b"x"}),
+        # private messages and names
+        (Private, "text", b"bytes"),
+        (Private, "time", float("nan")),
+        (Private, "mono", "12"),
+        (Private, "n", -1),
+        (Nick, "username", "two words"),
+        (Nick, "username", "bell\x07"),
+        (Nick, "username", ""),
     ],
 )
 def test_wrong_field_type(cls: type, field: str, value: object) -> None:
@@ -317,6 +332,8 @@ def test_int_limits_are_inclusive() -> None:
         (MemberLeft, "reason", MAX_REASON),
         (Bye, "reason", MAX_REASON),
         (Refuse, "reason", MAX_REASON),
+        (Private, "text", MAX_TEXT),
+        (Nick, "username", MAX_NAME),
     ],
 )
 def test_string_limits(cls: type, field: str, limit: int) -> None:

@@ -67,6 +67,9 @@ def tmux_env() -> Iterator[dict[str, str]]:
     socket_dir = tempfile.mkdtemp(prefix="pc-tmux-", dir="/tmp" if Path("/tmp").is_dir() else None)
     env = {key: value for key, value in os.environ.items() if key != "TMUX"}
     env["TMUX_TMPDIR"] = socket_dir
+    # The demo's nodes keep their data dirs here, not in the user's (where every run's history
+    # piled up on screen).
+    env["XDG_DATA_HOME"] = os.path.join(socket_dir, "data")
     # The peerchat installed beside this Python comes first.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     try:

@@ -8,6 +8,7 @@ Every wait is a pexpect expect or read with a timeout, never a sleep.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -202,8 +203,8 @@ def test_a_restart_shows_history_dimmed_and_keeps_what_was_typed(
 
 @pytest.mark.parametrize(
     "keys",
-    ["/quit\r", "/q\r", "\x04", "half typed\x03"],
-    ids=["quit", "q", "ctrl-d", "ctrl-c"],
+    ["/quit\r", "/q\r", "\x04", "\x03", "half typed\x03\x03"],
+    ids=["quit", "q", "ctrl-d", "ctrl-c", "ctrl-c-twice"],
 )
 def test_quit_keys_exit_0(spawn: Callable[..., Any], keys: str) -> None:
     alice = start_alice(spawn, free_port())
@@ -284,3 +285,73 @@ def test_a_flood_is_summed_up_and_a_later_message_shows_at_once(
     mallory.sendeof()
     mallory.expect(pexpect.EOF)
     assert mallory.wait() == 0
+
+
+def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., Any]) -> None:
+    port = free_port()
+    alice = start_alice(spawn, port)
+    bob = spawn("--username", "bob", "--headless", "--tracker", f"127.0.0.1:{port}")
+    next_event(bob, event="ready")
+    alice.expect(on_screen("bob joined"))
+
+    alice.send("never to be sent")
+    alice.expect(on_screen("never to be sent"))
+    alice.send("\x03")  # Ctrl-C: the line is gone, the program is not
+    alice.send("/he\t")  # Tab: the only command that begins so
+    alice.expect(on_screen("/help"))
+    alice.send("\r")
+    alice.expect(on_screen("/msg NAME TEXT"))
+    alice.send("hi b\t")  # Tab: a member's name
+    alice.expect(on_screen("hi bob"))
+    alice.send("\r")
+    message = next_event(bob, event="message", **{"from": "alice"})
+    assert message["text"] == "hi bob"  # the cleared line never went out
+    alice.send("/q\r")
+    expect_exit_0(alice)
+
+
+def test_ctrl_z_and_fg_leave_nothing_in_the_shell(tmp_path: Path) -> None:
+    """Suspended from an interactive shell and brought back: the shell reads no stray bytes,
+    and the prompt asks the terminal nothing whose answer could reach the shell (a cursor
+    position request answered after the suspension printed ";1R" at the shell prompt)."""
+    env = child_env(tmp_path)
+    env.pop("PROMPT_TOOLKIT_NO_CPR")  # the program must not need it
+    env["PS1"] = "SHELL$ "
+    shell = pexpect.spawn(
+        "bash",
+        ["--norc", "--noprofile", "-i"],
+        env=env,
+        dimensions=(24, 100),
+        encoding="utf-8",
+        codec_errors="replace",
+        timeout=TIMEOUT,
+    )
+    shell.logfile_read = transcript = io.StringIO()  # all that reached the terminal
+    try:
+        shell.expect_exact("SHELL$ ")
+        port = free_port()
+        shell.sendline(f"{sys.executable} -m peerchat --username alice --tracker 127.0.0.1:{port}")
+        shell.expect_exact("type /help for commands")
+        shell.expect_exact("\x1b[?2004h")
+        shell.send("half")
+        shell.expect(on_screen("half"))
+        shell.send("\x1a")  # Ctrl-Z
+        shell.expect_exact("SHELL$ ")
+        shell.sendline("echo shell-is-clean")
+        shell.expect_exact("SHELL$ ")
+        shell.sendline("fg")
+        shell.expect(on_screen("> half"))  # redrawn with what was typed
+        shell.send(" and whole\r")
+        shell.expect(on_screen("<alice> half and whole"))
+        shell.send("/quit\r")
+        shell.expect_exact("SHELL$ ")
+        screen = transcript.getvalue()
+        assert "\x1b[6n" not in screen  # no cursor position request, ever
+        assert re.search(r"\d+;\d+R", screen) is None  # and no answer to one anywhere
+        assert "shell-is-clean" in screen
+        assert "syntax error" not in screen and "not found" not in screen
+        assert "Traceback" not in screen
+        shell.sendline("echo status $?")
+        shell.expect_exact("status 0")
+    finally:
+        shell.close(force=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 import trio
 from prompt_toolkit.application import create_app_session
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import to_plain_text
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
@@ -19,13 +22,17 @@ from prompt_toolkit.output import DummyOutput
 from peerchat import backlog, ui
 from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
+    Connecting,
     Delivered,
     Error,
+    InRoom,
     MessageReceived,
     PeerJoined,
     PeerLeft,
     Ready,
+    Renamed,
     TrackerChanged,
+    Typing,
     Undelivered,
     Who,
 )
@@ -394,3 +401,81 @@ def test_not_delivered_yet_is_shown_once_per_absence_and_delivery_text_says_what
     assert "not yet delivered to bob" in ui.delivery_text(Undelivered(ALICE, 5, (BOB,)))
     assert "bob now has your 4 messages" in ui.delivery_text(Delivered(BOB, 4))
     assert "bob now has your message" in ui.delivery_text(Delivered(BOB, 1))
+
+
+# -- the chat people expect ------------------------------------------------------------------------
+
+STANDALONE = Member("t0", "tracker", "127.0.0.1", 5000, 5000, chat=False)
+
+
+def test_an_action_is_a_star_line_and_history_keeps_it_so():
+    event = dataclasses.replace(message(BOB, "waves"), action=True)
+    assert plain(event) == "13:04:05 * bob waves"
+    assert plain(dataclasses.replace(event, history=True)) == "13:04:05 * bob waves"
+
+
+def test_private_messages_say_which_way_they_went():
+    received = dataclasses.replace(message(BOB, "psst"), to=ALICE)
+    sent = dataclasses.replace(message(ALICE, "psst back", own=True), to=BOB)
+    assert plain(received) == "13:04:05 [private from bob] psst"
+    assert plain(sent) == "13:04:05 [private to bob] psst back"
+    assert style_of(ui.format_event(received, NOW), "[private") == ui.PRIVATE_STYLE
+
+
+def test_members_present_at_start_are_one_line_without_the_standalone_tracker():
+    assert plain(InRoom((CAROL, STANDALONE, BOB))) == "13:04:05 * in the room: bob, carol"
+    assert plain(InRoom((STANDALONE,))) == "13:04:05 * nobody else is in the room yet"
+    assert plain(InRoom(())) == "13:04:05 * nobody else is in the room yet"
+
+
+def test_the_standalone_tracker_is_never_named_as_a_person():
+    assert plain(TrackerChanged(STANDALONE)) == (
+        "13:04:05 * tracker is now the standalone tracker (127.0.0.1:5000)"
+    )
+    room = ui.Room()
+    room.apply(Ready(ALICE, "peer"))
+    room.apply(InRoom((STANDALONE, BOB)))
+    room.apply(TrackerChanged(STANDALONE))
+    text = to_plain_text(ui.toolbar_text(room))
+    assert "2 in the room" in text and "tracker standalone" in text
+
+
+def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
+    robert = dataclasses.replace(BOB, username="robert")
+    assert plain(Renamed(robert, "bob")) == "13:04:05 * bob is now known as robert"
+    assert plain(Connecting("10.0.0.9:5000")) == "13:04:05 * connecting to 10.0.0.9:5000 ..."
+    room = ui.Room()
+    room.apply(Connecting("10.0.0.9:5000"))
+    assert "connecting to 10.0.0.9:5000..." in to_plain_text(ui.toolbar_text(room))
+    room.apply(Ready(ALICE, "peer"))
+    room.apply(InRoom((BOB, CAROL)))
+    room.apply(Renamed(robert, "bob"))
+    room.apply(Typing(robert))
+    now = time.monotonic()
+    assert "robert is typing" in to_plain_text(ui.toolbar_text(room, now))
+    room.apply(Typing(CAROL))
+    assert "carol, robert are typing" in to_plain_text(ui.toolbar_text(room, now))
+    room.apply(message(CAROL, "done typing"))
+    assert "| robert is typing" in to_plain_text(ui.toolbar_text(room, now))
+    later = now + ui.TYPING_SHOWN + 1
+    assert "typing" not in to_plain_text(ui.toolbar_text(room, later))
+    room.apply(Renamed(dataclasses.replace(ALICE, username="alicia"), "alice"))
+    assert to_plain_text(ui.toolbar_text(room)).startswith(" alicia |")
+
+
+def test_tab_completes_commands_and_member_names():
+    room = ui.Room()
+    room.apply(Ready(ALICE, "peer"))
+    room.apply(InRoom((BOB, CAROL, dataclasses.replace(CAROL, node_id="c4", username="Cedric"))))
+    completer = ui.RoomCompleter(room)
+
+    def complete(text: str) -> list[str]:
+        document = Document(text, len(text))
+        return [c.text for c in completer.get_completions(document, CompleteEvent())]
+
+    assert complete("/h") == ["/help", "/history"]
+    assert complete("/N") == ["/names", "/nick"]
+    assert complete("/msg c") == ["Cedric", "carol"]
+    assert complete("hi b") == ["bob"]
+    assert complete("bob") == []  # complete already
+    assert complete("/quit now") == []

@@ -1,0 +1,173 @@
+"""Private messages, name changes and typing notices: what a member says to one peer, or about
+itself, over its own links. Unlike messages to the room (``messaging``) none of it is handed on
+or stored: a private message exists only at its two ends.
+
+A peer's name change and typing notice each count at most once per ``notice_interval`` from
+one link, so a member cannot flood the others' screens with them (the line interface never
+skips a name change, as it may skip messages).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import trio
+
+from peerchat import events
+from peerchat.connection import Connection
+from peerchat.membership import Member
+from peerchat.messaging import too_long
+from peerchat.names import skeleton
+from peerchat.protocol import Nick, Private, ProtocolViolation, Typing, encode
+from peerchat.wire import encode_frame
+
+if TYPE_CHECKING:
+    from peerchat.node import Node
+
+log = logging.getLogger(__name__)
+
+
+class Talk:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._private = 0  # our private messages so far, for their ids
+        self._renamed = -float("inf")  # when this node last took a new name (trio time)
+        self._typing_frame = encode_frame(encode(Typing()))
+
+    # -- private messages ---------------------------------------------------------------------
+
+    def private(self, name: str, text: str) -> None:
+        """``/msg NAME TEXT``: over the link to that member only; an error when it has none."""
+        node = self.node
+        if refusal := too_long(text):
+            node.emit(refusal)
+            return
+        member = self.find(name)
+        if member is None:
+            node.emit(events.Error(f"nobody called {name} is in the room; not sent"))
+            return
+        conn = node.links.conns.get(member.node_id)
+        if conn is None or conn.closing:
+            node.emit(events.Error(f"{member.username} cannot be reached right now; not sent"))
+            return
+        self._private += 1
+        wall, mono = time.time(), time.monotonic()
+        conn.send(Private(text, wall, mono, self._private))
+        node.emit(
+            events.MessageReceived(
+                node.me, self._private, node.chatlog.clock, text, wall, mono, mono, True, to=member
+            )
+        )
+
+    def on_private(self, conn: Connection, message: Private) -> None:
+        node = self.node
+        sender = _chatting(conn)
+        node.emit(
+            events.MessageReceived(
+                sender,
+                message.n,
+                node.chatlog.clock,
+                message.text,
+                message.time,
+                message.mono,
+                time.monotonic(),
+                False,
+                to=node.me,
+            )
+        )
+
+    def find(self, name: str) -> Member | None:
+        """The chatting member called ``name``: exactly, else the one whose name looks so."""
+        chatting = [m for m in self.node.members if m.chat]
+        for m in chatting:
+            if m.username == name:
+                return m
+        looks = skeleton(name)
+        alike = [m for m in chatting if skeleton(m.username) == looks]
+        return alike[0] if len(alike) == 1 else None
+
+    # -- names --------------------------------------------------------------------------------
+
+    def nick(self, name: str) -> None:
+        """``/nick NAME``: taken if no other member's name looks like it; everyone linked is
+        told, and newcomers learn it from the hello and the tracker's list."""
+        node = self.node
+        old = node.me.username
+        if name == old:
+            node.emit(events.Error(f"you are {name} already"))
+            return
+        if self._taken(name, node.node_id):
+            node.emit(events.Error(f"the name {name} is taken in this room (or one like it)"))
+            return
+        now = trio.current_time()
+        if now - self._renamed < node.config.notice_interval:
+            node.emit(events.Error("one name change a second at most; try again"))
+            return
+        self._renamed = now
+        node.rename(name)
+        node.links.broadcast(Nick(name))
+        node.emit(events.Renamed(node.me, old))
+
+    def on_nick(self, conn: Connection, message: Nick) -> None:
+        node = self.node
+        member = _chatting(conn)
+        if message.username == member.username or not self._noticed(conn, Nick):
+            return
+        if self._taken(message.username, member.node_id):
+            # Two members took the name at once: the one this node heard first keeps it here.
+            log.info("%s asked for the name %r, taken here", member.node_id, message.username)
+            return
+        renamed = dataclasses.replace(member, username=message.username)
+        conn.member, conn.peer = renamed, f"{renamed.username}@{renamed.addr}"
+        listed = node.members.get(member.node_id)
+        if listed is not None:
+            node.members.add(dataclasses.replace(listed, username=message.username))
+        node.emit(events.Renamed(renamed, member.username))
+        before = node.store.name_owner(renamed.username, renamed.node_id, time.time())
+        if before is not None:
+            node.emit(events.NewKey(renamed, before))
+
+    def _taken(self, name: str, by: str) -> bool:
+        """Whether a chatting member other than ``by`` has a name that looks like ``name``."""
+        looks = skeleton(name)
+        node = self.node
+        return any(
+            m.chat and m.node_id != by and skeleton(m.username) == looks
+            for m in (node.me, *node.members)
+        )
+
+    # -- typing -------------------------------------------------------------------------------
+
+    def typing(self) -> None:
+        """The user is typing: tell the chatting members (the front end calls this at most
+        once every few seconds while the line changes)."""
+        node = self.node
+        if not node.reporting:
+            return
+        for conn in node.links.conns.values():
+            if conn.member is not None and conn.member.chat:
+                conn.send_frame(self._typing_frame)
+
+    def on_typing(self, conn: Connection, message: Typing) -> None:
+        member = _chatting(conn)
+        if self._noticed(conn, Typing):
+            self.node.emit(events.Typing(member))
+
+    def _noticed(self, conn: Connection, kind: type) -> bool:
+        """Whether a notice of ``kind`` from ``conn`` counts: one per ``notice_interval``."""
+        now = trio.current_time()
+        last = conn.notices.get(kind)
+        if last is not None and now - last < self.node.config.notice_interval:
+            return False
+        conn.notices[kind] = now
+        return True
+
+
+def _chatting(conn: Connection) -> Member:
+    member = conn.member
+    if member is None or not member.chat:
+        raise ProtocolViolation(f"{conn.peer} does not chat, yet spoke as a person")
+    return member

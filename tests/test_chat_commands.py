@@ -1,0 +1,52 @@
+"""The chat commands between real processes, read through their headless events: /msg reaches
+one member only, /me is an action everywhere, /nick is seen by all and by newcomers, and //
+sends a line that starts with "/"."""
+
+from __future__ import annotations
+
+from e2e_helpers import Swarm, say_and_expect
+
+
+async def test_private_messages_actions_and_new_names(swarm: Swarm) -> None:
+    alice, bob, carol = await swarm.room("alice", "bob", "carol")
+
+    await alice.send("/msg bob meet me at five")
+    got = await bob.wait_for(event="message", text="meet me at five")
+    assert got["private"] is True and got["to"] == "bob" and got["from"] == "alice"
+    assert got["id"].startswith(f"{alice.node_id}:p")
+    own = await alice.wait_for(event="message", text="meet me at five")
+    assert own["own"] is True and own["private"] is True and own["to"] == "bob"
+    await say_and_expect(alice, "a marker for everyone", [bob, carol])
+    assert carol.messages("meet me at five") == []  # the third member never saw it
+
+    await alice.send("/me waves")
+    for proc in (alice, bob, carol):
+        waved = await proc.wait_for(event="message", text="waves")
+        assert waved["action"] is True and waved["private"] is False
+
+    await alice.send("//shrug")
+    for proc in (bob, carol):
+        slashed = await proc.wait_for(event="message", text="/shrug")
+        assert slashed["action"] is False
+
+    await bob.send("/nick ALICE")  # looks like a name in use
+    error = await bob.wait_for(event="error")
+    assert "taken" in error["message"]
+    await bob.send("/nick robert")
+    for proc in (alice, bob, carol):
+        nick = await proc.wait_for(event="nick", node_id=bob.node_id)
+        assert (nick["old"], nick["username"]) == ("bob", "robert")
+    await carol.send("/msg robert you got a new name")
+    got = await bob.wait_for(event="message", text="you got a new name")
+    assert got["to"] == "robert"
+    await bob.send("signed robert")
+    said = await alice.wait_for(event="message", text="signed robert")
+    assert said["from"] == "robert"
+
+    dave = await swarm.node("dave")
+    present = await dave.wait_for(event="peer_joined", node_id=bob.node_id)
+    assert present["username"] == "robert" and present["present"] is True
+
+    await alice.send("/msg nobody hello?")
+    error = await alice.wait_for(lambda e: "nobody" in e["message"], event="error")
+    assert error["message"] == "nobody called nobody is in the room; not sent"

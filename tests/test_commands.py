@@ -1,0 +1,67 @@
+"""peerchat.commands: what a typed line means, for both front ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from peerchat.commands import (
+    HISTORY_DEFAULT,
+    History,
+    Nick,
+    Nothing,
+    Private,
+    Quit,
+    Say,
+    Unknown,
+    Usage,
+    Who,
+    parse_line,
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "command"),
+    [
+        ("hello", Say("hello")),
+        ("  indented stays  ", Say("  indented stays  ")),
+        ("", Nothing()),
+        ("   ", Nothing()),
+        ("//etc/passwd is a path", Say("/etc/passwd is a path")),
+        ("//", Say("/")),
+        ("/me waves at bob", Say("waves at bob", action=True)),
+        ("/ME  waves", Say(" waves", action=True)),
+        ("/msg bob see you at 5", Private("bob", "see you at 5")),
+        ("/msg   bob  two  spaces", Private("bob", " two  spaces")),
+        ("/nick robert", Nick("robert")),
+        ("/who", Who()),
+        ("/names", Who()),
+        ("/NAMES", Who()),
+        ("/history", History(HISTORY_DEFAULT)),
+        ("/history 5", History(5)),
+        ("/q", Quit()),
+        ("/quit", Quit()),
+        ("/join dev", Unknown("/join")),
+        ("/frobnicate x", Unknown("/frobnicate")),
+    ],
+)
+def test_lines_mean(line: str, command: object) -> None:
+    assert parse_line(line) == command
+
+
+@pytest.mark.parametrize(
+    ("line", "usage"),
+    [
+        ("/me", "usage: /me ACTION"),
+        ("/me   ", "usage: /me ACTION"),
+        ("/msg", "usage: /msg NAME TEXT"),
+        ("/msg bob", "usage: /msg NAME TEXT"),
+        ("/msg bob   ", "usage: /msg NAME TEXT"),
+        ("/nick", "usage: /nick NAME"),
+        ("/nick two words", "usage: /nick NAME"),
+        ("/nick " + "x" * 33, "usage: /nick NAME"),
+        ("/history 0", "usage: /history [N]"),
+    ],
+)
+def test_misused_commands_say_how(line: str, usage: str) -> None:
+    command = parse_line(line)
+    assert isinstance(command, Usage) and command.text.startswith(usage)

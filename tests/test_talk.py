@@ -1,0 +1,203 @@
+"""Private messages, /me, /nick, typing notices and the start-up lines, in one process over
+loopback (``peerchat.talk``; the room helpers are ``test_cluster``'s)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import trio
+from test_cluster import FAST, Room
+from test_cluster import Member as Peer
+
+from peerchat import events
+from peerchat.node import Node, Settings
+from peerchat.protocol import Nick, Private
+
+
+def is_message(text: str):  # noqa: ANN201 - a predicate
+    return lambda e: isinstance(e, events.MessageReceived) and e.text == text
+
+
+def errors(member) -> list[str]:  # noqa: ANN001 - test_cluster.Member
+    return [e.message for e in member.events if isinstance(e, events.Error)]
+
+
+async def test_a_private_message_reaches_its_one_member_and_nobody_else() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        seen_by_carol: list[Private] = []
+        handlers = carol.node._handlers
+        taken = handlers[Private]
+        handlers[Private] = lambda conn, m: (seen_by_carol.append(m), taken(conn, m))
+
+        alice.node.private("bob", "just between us")
+        got = await bob.wait_for(is_message("just between us"))
+        assert got.to is not None and got.to.node_id == bob.node.node_id
+        assert got.sender.node_id == alice.node.node_id and not got.own and not got.history
+        assert got.as_json()["private"] is True and got.as_json()["to"] == "bob"
+        sent = await alice.wait_for(is_message("just between us"))
+        assert sent.own and sent.to is not None and sent.to.username == "bob"
+        assert sent.id == got.id  # both ends name it alike
+
+        alice.node.say("to everyone")  # after the private one, on the same links
+        await carol.wait_for(is_message("to everyone"))
+        assert "just between us" not in carol.messages()
+        assert seen_by_carol == []
+        # Never kept: history and the room's sync cannot hand it on later.
+        assert all(text != "just between us" for text in bob.messages()[1:])
+        assert not any(c.text == "just between us" for _, c, _ in bob.node.messaging.recent(10))
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_private_message_to_nobody_is_an_error_and_a_look_alike_finds_the_one() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = [await room.add(n) for n in ("alice", "bob")]
+        await room.fully_connected()
+        alice.node.private("zed", "hello?")
+        await alice.wait_for(lambda e: isinstance(e, events.Error))
+        assert errors(alice) == ["nobody called zed is in the room; not sent"]
+        alice.node.private("B0B", "found you")  # one member's name looks like it: that one
+        await bob.wait_for(is_message("found you"))
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_action_line_arrives_as_an_action() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = [await room.add(n) for n in ("alice", "bob")]
+        await room.fully_connected()
+        alice.node.say("waves", action=True)
+        alice.node.say("and says hi")
+        waved = await bob.wait_for(is_message("waves"))
+        said = await bob.wait_for(is_message("and says hi"))
+        assert waved.action and not said.action
+        assert waved.as_json()["action"] is True and said.as_json()["action"] is False
+        # The store keeps it as an action: history shows it so.
+        kept = {c.text: c.action for _, c, _ in bob.node.messaging.recent(10)}
+        assert kept == {"waves": True, "and says hi": False}
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_new_name_is_seen_by_everyone_and_by_newcomers() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        bob.node.nick("robert")
+        for other in (alice, carol, bob):
+            renamed = await other.wait_for(lambda e: isinstance(e, events.Renamed))
+            assert (renamed.old, renamed.member.username) == ("bob", "robert")
+            assert renamed.member.node_id == bob.node.node_id
+        bob.node.say("it is robert now")
+        said = await alice.wait_for(is_message("it is robert now"))
+        assert said.sender.username == "robert"
+        assert alice.node.members.get(bob.node.node_id).username == "robert"
+
+        dave = await room.add("dave")
+        present = await dave.wait_for(lambda e: isinstance(e, events.InRoom))
+        assert sorted(m.username for m in present.members) == ["alice", "carol", "robert"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_name_in_use_or_like_one_is_refused() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = [await room.add(n) for n in ("alice", "bob")]
+        await room.fully_connected()
+        for taken in ("alice", "ALICE", "a1ice"):
+            bob.node.nick(taken)
+        bob.node.nick("bob")
+        await trio.sleep(0)
+        assert errors(bob) == [
+            "the name alice is taken in this room (or one like it)",
+            "the name ALICE is taken in this room (or one like it)",
+            "the name a1ice is taken in this room (or one like it)",
+            "you are bob already",
+        ]
+        assert bob.node.me.username == "bob"
+        bob.node.nick("Bob")  # the same name, other letters: free, as nobody else has it
+        await alice.wait_for(lambda e: isinstance(e, events.Renamed))
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_name_taken_behind_the_senders_back_is_not_taken_and_names_cannot_flood() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, FAST)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        to_alice = bob.node.links.conns[alice.node.node_id]
+        to_alice.send(Nick("CAROL"))  # what two members asking at once would look like
+        bob.node.say("marker")
+        await alice.wait_for(is_message("marker"))
+        assert alice.node.members.get(bob.node.node_id).username == "bob"
+
+        with trio.fail_after(5):  # a second after the refused one, the next one counts
+            while True:
+                for name in ("b1", "b2", "b3"):
+                    to_alice.send(Nick(name))
+                await trio.sleep(0.3)
+                if any(isinstance(e, events.Renamed) for e in alice.events):
+                    break
+        bob.node.say("marker 2")
+        await alice.wait_for(is_message("marker 2"))
+        renames = [e for e in alice.events if isinstance(e, events.Renamed)]
+        assert len(renames) == 1  # three asked at once: one counted, the others were too soon
+        nursery.cancel_scope.cancel()
+
+
+async def test_typing_is_told_to_the_others_once_a_second_at_most() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = [await room.add(n) for n in ("alice", "bob")]
+        await room.fully_connected()
+        for _ in range(5):
+            alice.node.typing()
+        alice.node.say("typed")
+        await bob.wait_for(is_message("typed"))
+        typing = [e for e in bob.events if isinstance(e, events.Typing)]
+        assert [e.member.username for e in typing] == ["alice"]
+        assert typing[0].as_json() == {
+            "event": "typing",
+            "node_id": alice.node.node_id,
+            "username": "alice",
+        }
+        nursery.cancel_scope.cancel()
+
+
+async def test_members_present_at_start_are_one_event_and_later_ones_joins() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice")
+        founder = await alice.wait_for(lambda e: isinstance(e, events.InRoom))
+        assert founder.members == ()
+        bob = await room.add("bob")
+        carol = await room.add("carol")
+        present = await carol.wait_for(lambda e: isinstance(e, events.InRoom))
+        assert sorted(m.username for m in present.members) == ["alice", "bob"]
+        assert not any(isinstance(e, events.PeerJoined) for e in carol.events)
+        assert sorted(line["username"] for line in present.lines()) == ["alice", "bob"]
+        assert all(
+            line["event"] == "peer_joined" and line["present"] is True for line in present.lines()
+        )
+        await bob.wait_for(lambda e: isinstance(e, events.PeerJoined))
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_slow_join_says_where_it_is_connecting() -> None:
+    async def hold(stream: trio.SocketStream) -> None:
+        await trio.sleep_forever()  # accepts, never answers
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, hold, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        alice = Peer(Node(Settings("alice", tracker_port=port), lambda e: None, FAST))
+        alice.node.emit = alice.record
+        nursery.start_soon(alice.node.run)
+        connecting = await alice.wait_for(lambda e: isinstance(e, events.Connecting))
+        assert connecting.addr == f"127.0.0.1:{port}"
+        assert connecting.as_json() == {"event": "connecting", "addr": f"127.0.0.1:{port}"}
+        assert not any(isinstance(e, events.Ready) for e in alice.events)
+        nursery.cancel_scope.cancel()
