@@ -22,8 +22,9 @@ from peerchat import PROTOCOL_VERSION, __version__, events
 from peerchat.addresses import is_wildcard, parse_addr
 from peerchat.config import Config
 from peerchat.datadir import DataDir
+from peerchat.discovery import home_port
 from peerchat.handshake import MIN_SECRET, OPEN_ROOM, room_key
-from peerchat.membership import valid_username
+from peerchat.membership import valid_room_name, valid_username
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_PRIORITY, valid_host
 from peerchat.tracker_address import StartupError
@@ -78,6 +79,15 @@ def _addresses(value: str) -> tuple[tuple[str, int], ...]:
             )
         out.append(parsed)
     return tuple(out)
+
+
+def _room_name(value: str) -> str:
+    name = value.lower()
+    if not valid_room_name(name):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a room name: 1-32 letters, digits, '-' and '_'"
+        )
+    return name
 
 
 def _count(value: str) -> int:
@@ -136,9 +146,9 @@ def _node_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--host",
         type=_host,
-        default="127.0.0.1",
         help="address to listen on and to tell others; 0.0.0.0 or :: listens everywhere and "
-        "tells each peer the address it was reached by (default 127.0.0.1)",
+        "tells each peer the address it was reached by (default 127.0.0.1; 0.0.0.0 for a room "
+        "found on the local network)",
     )
     p.add_argument("--port", type=_port, default=0, help="own listen port; 0 picks a free one")
     p.add_argument(
@@ -149,6 +159,12 @@ def _node_parser() -> argparse.ArgumentParser:
         "tried in order (default: port 5000 on the --host address)",
     )
     p.add_argument("--priority", type=_priority, help="election priority (default: listen port)")
+    p.add_argument(
+        "--room",
+        type=_room_name,
+        help="the room's name: a join at an address that hosts another room is refused; "
+        "without --tracker the room is found by its name on the local network (multicast DNS)",
+    )
     p.add_argument("--headless", action="store_true", help="JSON events on stdout, no prompt")
     p.add_argument("--version", action="version", version=VERSION)
     _add_storage(p)
@@ -261,7 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         parser = _node_parser()
         args = parser.parse_args(argv)
-        trackers = args.tracker or _default_tracker(args.host)
+        discover = args.room is not None and args.tracker is None
+        if args.host is None:  # a room found on the network is joined from the network
+            args.host = "0.0.0.0" if discover else "127.0.0.1"
+        if discover:
+            trackers = (("127.0.0.1", home_port(args.room)),)
+        else:
+            trackers = args.tracker or _default_tracker(args.host)
         (host, port), more = trackers[0], trackers[1:]
         if (args.host, args.port) == (host, port):
             parser.error(
@@ -277,8 +299,11 @@ def main(argv: list[str] | None = None) -> int:
             args.priority,
             more_trackers=more,
             psk=psk,
+            room_name=args.room or "",
+            discover=discover,
         )
-        data_name = args.username
+        # Each named room has its own identity, history and remembered members.
+        data_name = args.username if args.room is None else f"{args.username}@{args.room}"
         config = Config(keep_messages=args.keep_messages, keep_seconds=args.keep_days * DAY)
         interactive = not args.headless
         if interactive:

@@ -84,6 +84,10 @@ class Config:
     notice_interval: float = 1.0
     # Joining that takes longer than this is reported ("connecting to HOST:PORT ...").
     connecting_notice: float = 1.0
+    # A room found by name: how long a search of the local network listens for answers, and
+    # how often its tracker searches for parts of the room it does not know.
+    discover_wait: float = 1.5
+    discover_interval: float = 10.0
     # After members leave, what this node holds of them is told to the others once, this long
     # (to twice this, at random) later: not during the election a lost tracker sets off.
     departure_delay: float = 1.0

@@ -166,6 +166,10 @@ class Doorman:
                 if (hello.room or not hello.join) and hello.room != node.room:
                     await conn.send_now(Refuse("this node is in another room", retry=False))
                     raise ProtocolViolation(f"a hello for another room ({hello.room})")
+                if hello.join and hello.name and hello.name != node.room_name:
+                    reason = _other_room(hello.name, node.room_name)
+                    await conn.send_now(Refuse(reason, retry=False))
+                    raise ProtocolViolation(reason)
                 if hello.join and not node.bully.is_tracker:
                     await self._redirect(conn)
                     raise ProtocolViolation("a join sent to a member that is not the tracker")
@@ -237,3 +241,9 @@ class Doorman:
         if left_out is not None:
             more = f" ({left_out} more such lines left out before this one)" if left_out else ""
             log.warning("%s%s", line, more)
+
+
+def _other_room(asked: str, here: str) -> str:
+    """Why a join for the room ``asked`` is refused at a node of the room ``here``."""
+    hosted = f'the room "{here}"' if here else "a room without a name"
+    return f'this address hosts {hosted}, not "{asked}"'

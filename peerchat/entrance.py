@@ -206,6 +206,7 @@ class Entrance:
         so that the room a front end is shown is the room this node is linked to."""
         node = self.node
         node.join_room(hello.room)
+        node.room_name = node.room_name or hello.name
         others = [m for m in welcome.members if m.node_id not in (node.node_id, hello.node_id)]
         for member in others:
             node.add_member(member)

@@ -12,6 +12,7 @@ from peerchat.membership import Member
 class Ready:
     me: Member
     role: str  # "tracker" or "peer"
+    room: str = ""  # the room's name, if it has one
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -20,6 +21,7 @@ class Ready:
             "username": self.me.username,
             "addr": self.me.addr,
             "role": self.role,
+            "room": self.room,
         }
 
 

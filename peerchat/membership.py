@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,6 +15,15 @@ Rank = tuple[int, str]
 def valid_username(name: str) -> bool:
     """1-32 printable characters, no spaces: the same rule for the command line and the wire."""
     return 1 <= len(name) <= 32 and name.isprintable() and not any(c.isspace() for c in name)
+
+
+_ROOM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+def valid_room_name(name: str) -> bool:
+    """1-32 lowercase letters, digits, "-" and "_", beginning with a letter or digit: the same
+    in a DNS-SD instance name, a directory name and a screen line."""
+    return _ROOM_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ pure. Every task runs in the node's nursery.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import resource
@@ -30,6 +31,7 @@ from peerchat.chat import Chat, ChatLog
 from peerchat.config import Config
 from peerchat.connection import Connection
 from peerchat.datadir import DataDir
+from peerchat.discovery import Lan, advertised_addresses, open_lan
 from peerchat.doorman import Doorman
 from peerchat.election import Bully
 from peerchat.entrance import Entrance
@@ -87,6 +89,8 @@ class Settings:
     more_trackers: tuple[tuple[str, int], ...] = ()  # the rest of --tracker, tried in order
     # The room secret's hash (``handshake.room_key``); never the secret itself, never shown.
     psk: bytes = field(default=OPEN_ROOM, repr=False)
+    room_name: str = ""  # --room: checked on join; "" joins whatever room is at the address
+    discover: bool = False  # find the room by its name on the local network (``discovery``)
 
     @property
     def trackers(self) -> tuple[tuple[str, int], ...]:
@@ -137,6 +141,9 @@ class Node:
         # Messages that arrive while entering wait for ``ready`` and the history kept here.
         self._early: list[events.Event] | None = []
         self.room = ""  # the room's identity: its home address, once founded or joined
+        self.room_name = settings.room_name  # a room joined without a name takes the room's
+        self.lan: Lan | None = None  # multicast DNS, for a room found by name
+        self.discovered: list[tuple[str, int]] = []  # where the local network said it is
         self.me: Member
         self.bully: Bully
         self.nursery: trio.Nursery
@@ -235,13 +242,16 @@ class Node:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Enter the room, report ready, and serve until ``quit()``; then say goodbye."""
         try:
-            async with trio.open_nursery() as nursery:
-                self.nursery = nursery
-                await self._start(nursery)
-                task_status.started()
-                await self._quit.wait()
-                await self._say_goodbye()
-                nursery.cancel_scope.cancel()
+            async with contextlib.AsyncExitStack() as stack:
+                if self.settings.discover:
+                    self.lan = await stack.enter_async_context(open_lan(self.room_name))
+                async with trio.open_nursery() as nursery:
+                    self.nursery = nursery
+                    await self._start(nursery)
+                    task_status.started()
+                    await self._quit.wait()
+                    await self._say_goodbye()
+                    nursery.cancel_scope.cancel()
         finally:
             self.messaging.save()
             self.store.close()
@@ -260,6 +270,9 @@ class Node:
         if not s.chat:  # `peerchat tracker`: holding the home address is its whole point
             self.found_room(await bind(s.tracker_host, s.tracker_port))
         else:
+            if self.lan is not None:
+                self.discovered = await self.lan.find(self.config.discover_wait)
+                log.info("the local network has room %s at %s", self.room_name, self.discovered)
             await self.entrance.enter(self.config.found_after)
         for task in (
             self.leadership.election_timer,
@@ -274,7 +287,11 @@ class Node:
             nursery.start_soon(task)
         if self.data_dir is not None:
             nursery.start_soon(self._remember_peers)
-        self.emit(events.Ready(self.me, "tracker" if self.bully.is_tracker else "peer"))
+        if self.lan is not None:
+            nursery.start_soon(self.lan.advertise, self.node_id, self.me.host, self.me.port)
+            nursery.start_soon(self._meet_on_lan, self.lan)
+        role = "tracker" if self.bully.is_tracker else "peer"
+        self.emit(events.Ready(self.me, role, self.room_name))
         self.leadership.report_tracker()
         self.emit(events.InRoom(tuple(self.members)))
         early, self._early = self._early or [], None
@@ -325,8 +342,9 @@ class Node:
         return TrackerAddress(host, port, self.config, self.doorman.accept, self.tracker_role.knock)
 
     def candidates(self) -> list[tuple[str, int]]:
-        """Where to look for the room: ``--tracker`` in order, then the remembered members."""
-        out = list(self.settings.trackers)
+        """Where to look for the room: where the local network said it is, ``--tracker`` in
+        order, then the remembered members."""
+        out = [*self.discovered, *(a for a in self.settings.trackers if a not in self.discovered)]
         if self.data_dir is not None:
             out += [a for a in self.data_dir.peers(self.settings.trackers) if a not in out]
         return out
@@ -352,6 +370,7 @@ class Node:
             join,
             self.room,
             self.bully.tracker or "",
+            self.room_name,
         )
 
     def advertised_host(self, conn: Connection) -> str:
@@ -403,6 +422,20 @@ class Node:
     def _on_bye(self, conn: Connection, message: Bye) -> None:
         conn.said_bye = True
         conn.abort(message.reason)
+
+    async def _meet_on_lan(self, lan: Lan) -> None:
+        """Now and then the tracker looks for members of its room on the local network that
+        it does not know: a part of the room founded apart (two people who started at the
+        same moment), which it meets and merges with."""
+        while True:
+            await trio.sleep(self.config.discover_interval)
+            if not self.bully.is_tracker:
+                continue
+            known = {(m.host, m.port) for m in (self.me, *self.members)}
+            known |= {(a, self.me.port) for a in advertised_addresses(self.me.host)}
+            for host, port in await lan.find(self.config.discover_wait):
+                if (host, port) not in known:
+                    await self.links.meet(host, port)  # nothing happens for one it links to
 
     # -- remembered peers ---------------------------------------------------------------------
 

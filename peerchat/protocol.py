@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from peerchat import PROTOCOL_VERSION
 from peerchat.addresses import parse_addr
-from peerchat.membership import Member, valid_username
+from peerchat.membership import Member, valid_room_name, valid_username
 from peerchat.safe_text import has_unsafe
 from peerchat.wire import FrameError, describe
 
@@ -77,6 +77,7 @@ _KINDS: dict[str, Callable[[str], bool]] = {
     "host": valid_host,
     "reason": lambda value: not has_unsafe(value),
     "room": lambda value: not value or valid_address(value),
+    "room_name": lambda value: not value or valid_room_name(value),
 }
 
 
@@ -93,7 +94,8 @@ class Hello:
     ``room`` is the room's identity, its home address ("" from a newcomer that has none yet):
     parts of one room meet and merge, other rooms are refused. ``tracker`` is whom the sender
     follows ("" while it has no tracker): a tracker names itself, and a peer that follows
-    another tracker is a part of the room meeting this one.
+    another tracker is a part of the room meeting this one. ``name`` is the room's name ("" for
+    a room without one): a join that names another room than the one it reaches is refused.
     """
 
     version: int
@@ -107,6 +109,7 @@ class Hello:
     join: bool
     room: str = field(default="", metadata={"max": MAX_ADDR, "kind": "room"})
     tracker: str = field(default="", metadata={"max": MAX_ID, "kind": "node_id_or_none"})
+    name: str = field(default="", metadata={"max": 32, "kind": "room_name"})
 
     def member(self) -> Member:
         return Member(self.node_id, self.username, self.host, self.port, self.priority, self.chat)

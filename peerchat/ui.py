@@ -204,14 +204,15 @@ def format_event(event: Event, now: float) -> FormattedText:
     match event:
         case MessageReceived():
             return format_message(event, now)
-        case Ready(me=me, role=role):
+        case Ready(me=me, role=role, room=name):
+            where = f" in the room {name}" if name else ""
             return _join_lines(
                 [
                     _line(
                         now,
                         (NOTICE_STYLE, "* you are "),
                         _name(me),
-                        (NOTICE_STYLE, f" at {visible(me.addr)} ({role})"),
+                        (NOTICE_STYLE, f" at {visible(me.addr)}{where} ({role})"),
                     ),
                     _line(now, (NOTICE_STYLE, "* type /help for commands")),
                 ]
@@ -342,6 +343,7 @@ def unknown_hint(name: str) -> str:
 @dataclass
 class Room:
     me: Member | None = None
+    name: str = ""  # the room's name, if it has one
     tracker: Member | None = None
     others: dict[str, Member] = field(default_factory=dict)  # node id -> member
     connecting: str | None = None  # the address a slow join is trying
@@ -349,8 +351,8 @@ class Room:
 
     def apply(self, event: Event) -> None:
         match event:
-            case Ready(me=me, role=role):
-                self.me = me
+            case Ready(me=me, role=role, room=name):
+                self.me, self.name = me, name
                 if role == "tracker":
                     self.tracker = me
             case Connecting(addr=addr):
@@ -397,8 +399,9 @@ def toolbar_text(room: Room, now: float | None = None) -> FormattedText:
     count = len(room.people()) + 1
     t = room.tracker
     tracker = "unknown" if t is None else visible(t.username) if t.chat else "standalone"
+    name = f" | room {room.name}" if room.name else ""
     out = [
-        (TOOLBAR_STYLE, f" {visible(room.me.username)} | {count} in the room"),
+        (TOOLBAR_STYLE, f" {visible(room.me.username)}{name} | {count} in the room"),
         (TOOLBAR_STYLE, f" | tracker {tracker} | /help "),
     ]
     typists = room.typists(time.monotonic() if now is None else now)

@@ -93,6 +93,7 @@ def hello(
         "join": join,
         "room": room,
         "tracker": "",
+        "name": "",
     }
 
 

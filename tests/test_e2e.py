@@ -413,6 +413,7 @@ HELLO = {
     "join": False,
     "room": "",
     "tracker": "",
+    "name": "",
 }
 
 CHAT = {"t": "want", "author": "x", "after": 0}

@@ -534,6 +534,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
         "join": True,
         "room": "127.0.0.1:5000",
         "tracker": "",
+        "name": "",
     },
     "welcome": {"members": [_MEMBER], "tracker": _MEMBER["node_id"]},
     "refuse": {"reason": "no", "retry": True},

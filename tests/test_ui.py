@@ -479,3 +479,12 @@ def test_tab_completes_commands_and_member_names():
     assert complete("hi b") == ["bob"]
     assert complete("bob") == []  # complete already
     assert complete("/quit now") == []
+
+
+def test_a_named_room_is_named_at_start_and_in_the_toolbar():
+    assert plain(Ready(ALICE, "peer", "dev")).startswith(
+        "13:04:05 * you are alice at 127.0.0.1:4000 in the room dev (peer)"
+    )
+    room = ui.Room()
+    room.apply(Ready(ALICE, "peer", "dev"))
+    assert to_plain_text(ui.toolbar_text(room)).startswith(" alice | room dev | 1 in the room")

@@ -1,0 +1,133 @@
+"""Finding a room by its name on the local network: DNS-SD over multicast DNS (``zeroconf``).
+
+Every chatting member of a named room found this way advertises itself as an instance of
+``_peerchat._tcp`` whose TXT record says ``room=NAME``; a node started with ``--room NAME`` and
+no ``--tracker`` asks the network for a moment and dials whoever answers for that room (any
+member lets it in or points it at the tracker). Only the room's name, the members' addresses and
+ports and a short prefix of each node id are advertised: who says what stays on the encrypted
+links, and a room with a secret still needs the secret.
+
+``zeroconf`` runs a thread and an event loop of its own; its blocking calls are made from trio
+through worker threads, and the instance is closed when the node ends.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import ifaddr
+import trio
+from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, ServiceListener, Zeroconf
+
+from peerchat import PROTOCOL_VERSION
+from peerchat.addresses import is_wildcard
+
+log = logging.getLogger(__name__)
+
+SERVICE = "_peerchat._tcp.local."
+ROOM_KEY = b"room"
+HOME_PORTS = (5001, 5999)  # a named room's home address on loopback: a port chosen by its name
+
+
+def home_port(room: str) -> int:
+    """The loopback port where a room found by name is founded: the same for one name on every
+    machine, so that two parts of a room founded apart know each other as one room."""
+    low, high = HOME_PORTS
+    return low + zlib.crc32(room.encode()) % (high - low + 1)
+
+
+def advertised_addresses(host: str) -> list[str]:
+    """The IPv4 addresses to advertise for a node listening on ``host``: for a wildcard, every
+    interface's but loopback's."""
+    if not is_wildcard(host):
+        return [host]
+    out = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str) and not ipaddress.ip_address(ip.ip).is_loopback:
+                out.append(ip.ip)
+    return out
+
+
+@dataclass
+class _Seen(ServiceListener):
+    """The instance names a browser has heard of (zeroconf's thread adds to it)."""
+
+    names: set[str]
+
+    def add_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        self.names.add(name)
+
+    def update_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        self.names.add(name)
+
+    def remove_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        self.names.discard(name)
+
+
+class Lan:
+    """One node's view of the local network: its advertisement and its searches."""
+
+    def __init__(self, zc: Zeroconf, room: str) -> None:
+        self._zc = zc
+        self.room = room
+
+    async def find(self, within: float) -> list[tuple[str, int]]:
+        """The addresses that answer for this room within ``within`` seconds."""
+        return await trio.to_thread.run_sync(self._find, within, abandon_on_cancel=True)
+
+    def _find(self, within: float) -> list[tuple[str, int]]:
+        seen = _Seen(set())
+        browser = ServiceBrowser(self._zc, SERVICE, seen)
+        try:
+            time.sleep(within)  # a worker thread's wait, while zeroconf's thread listens
+        finally:
+            browser.cancel()
+        out: list[tuple[str, int]] = []
+        for name in sorted(seen.names):
+            info = self._zc.get_service_info(SERVICE, name, timeout=int(within * 1000))
+            if info is None or info.properties.get(ROOM_KEY) != self.room.encode():
+                continue
+            out += [(a, info.port) for a in info.parsed_addresses(IPVersion.V4Only)]
+        return out
+
+    async def advertise(self, node_id: str, host: str, port: int) -> None:
+        """Say on the network that this node is in the room, until cancelled."""
+        addresses = advertised_addresses(host)
+        if not addresses:
+            log.warning("no address to advertise on the local network")
+            return
+        info = ServiceInfo(
+            SERVICE,
+            f"{self.room}-{node_id[:12]}.{SERVICE}",
+            port=port,
+            properties={ROOM_KEY: self.room.encode(), b"v": str(PROTOCOL_VERSION).encode()},
+            server=f"peerchat-{node_id[:12]}.local.",
+            parsed_addresses=addresses,
+        )
+        await trio.to_thread.run_sync(self._zc.register_service, info, abandon_on_cancel=True)
+        log.info("advertising room %s at %s port %d", self.room, ", ".join(addresses), port)
+        try:
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await trio.to_thread.run_sync(
+                    self._zc.unregister_service, info, abandon_on_cancel=True
+                )
+
+
+@asynccontextmanager
+async def open_lan(room: str) -> AsyncIterator[Lan]:
+    """Multicast DNS for ``room``, closed (with goodbyes to the network) on the way out."""
+    zc = await trio.to_thread.run_sync(lambda: Zeroconf(ip_version=IPVersion.V4Only))
+    try:
+        yield Lan(zc, room)
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            await trio.to_thread.run_sync(zc.close, abandon_on_cancel=True)

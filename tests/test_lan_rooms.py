@@ -1,0 +1,88 @@
+"""Rooms by name: found on a LAN with multicast DNS, between network namespaces on one bridge
+(``netns``; the multicast stays inside them), and a join that names another room than the one
+at an address is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+from e2e_helpers import Swarm, say_and_expect, wait_mesh
+from netns import Lan, lan_or_skip, start_peerchat
+
+from peerchat.discovery import home_port
+
+
+@pytest.fixture
+def lan3() -> Iterator[Lan]:
+    with lan_or_skip(3) as lan:
+        yield lan
+
+
+async def test_two_people_find_a_room_by_name_and_another_room_stays_apart(
+    lan3: Lan, tmp_path: Path
+) -> None:
+    async with trio.open_nursery() as nursery:
+        swarm = Swarm(nursery, tmp_path)
+        try:
+            alice = await start_peerchat(
+                swarm, lan3, 1, "alice", "--username", "alice", "--room", "dev", "--headless",
+                "--ephemeral",
+            )  # fmt: skip
+            ready = await alice.wait_for(event="ready", timeout=15)
+            assert ready["role"] == "tracker"  # nobody answered for "dev": she founds it
+            bob = await start_peerchat(
+                swarm, lan3, 2, "bob", "--username", "bob", "--room", "dev", "--headless",
+                "--ephemeral",
+            )  # fmt: skip
+            ready = await bob.wait_for(event="ready", timeout=15)
+            assert ready["role"] == "peer"  # found alice's room with no address given
+            await wait_mesh([alice, bob])
+            await say_and_expect(bob, "found you without an address", [alice])
+
+            carol = await start_peerchat(
+                swarm, lan3, 3, "carol", "--username", "carol", "--room", "ops", "--headless",
+                "--ephemeral",
+            )  # fmt: skip
+            ready = await carol.wait_for(event="ready", timeout=15)
+            assert ready["role"] == "tracker"  # another name, another room
+            await say_and_expect(alice, "dev only", [bob])
+            assert carol.messages("dev only") == []
+            assert alice.find(event="peer_joined", username="carol") == []
+
+            # Named, at an address that hosts another room: refused with one clear line.
+            dev = f"{lan3.addr(1)}:{alice.port}"
+            wrong = await start_peerchat(
+                swarm, lan3, 3, "dave", "--username", "dave", "--room", "ops", "--tracker", dev,
+                "--headless", "--ephemeral",
+            )  # fmt: skip
+            assert await wrong.wait_exit(timeout=15) == 1
+            assert 'this address hosts the room "dev", not "ops"' in wrong.stderr()
+        finally:
+            await swarm.aclose()
+            nursery.cancel_scope.cancel()
+
+
+def test_a_room_has_one_home_port_everywhere() -> None:
+    assert home_port("dev") == home_port("dev")
+    assert {home_port(name) for name in ("dev", "ops", "lobby", "x")} <= set(range(5001, 6000))
+
+
+async def test_two_founders_of_one_name_at_once_become_one_room(lan3: Lan, tmp_path: Path) -> None:
+    """Both search the network before either advertises, so both found the room; the tracker's
+    next search (every 10 s) finds the other part and the two merge."""
+    async with trio.open_nursery() as nursery:
+        swarm = Swarm(nursery, tmp_path)
+        try:
+            args = ("--room", "team", "--headless", "--ephemeral")
+            erin = await start_peerchat(swarm, lan3, 1, "erin", "--username", "erin", *args)
+            fred = await start_peerchat(swarm, lan3, 2, "fred", "--username", "fred", *args)
+            await erin.wait_for(event="ready", timeout=15)
+            await fred.wait_for(event="ready", timeout=15)
+            await wait_mesh([erin, fred], timeout=30)
+            await say_and_expect(erin, "one room after all", [fred])
+        finally:
+            await swarm.aclose()
+            nursery.cancel_scope.cancel()
