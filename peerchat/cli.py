@@ -166,6 +166,12 @@ def _node_parser() -> argparse.ArgumentParser:
         "without --tracker the room is found by its name on the local network (multicast DNS)",
     )
     p.add_argument("--headless", action="store_true", help="JSON events on stdout, no prompt")
+    p.add_argument(
+        "--downloads",
+        metavar="PATH",
+        type=Path,
+        help="where fetched files go (default: your downloads directory)",
+    )
     p.add_argument("--version", action="version", version=VERSION)
     _add_storage(p)
     _add_retention(p)
@@ -301,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             psk=psk,
             room_name=args.room or "",
             discover=discover,
+            downloads=str(args.downloads or ""),
         )
         # Each named room has its own identity, history and remembered members.
         data_name = args.username if args.room is None else f"{args.username}@{args.room}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from peerchat.membership import valid_username
@@ -11,6 +12,8 @@ Type a line and press Enter to send it to everyone in the room.
   /msg NAME TEXT  a private message to one member only
   /me ACTION      an action line: /me waves shows "* alice waves"
   /nick NAME      take another name, if nobody in the room has it (or one like it)
+  /send [NAME] PATH  offer a file to the room, or to one member
+  /get ID         fetch an offered file (the offer shows its ID) into your downloads
   /who, /names    list the members; the tracker is marked
   /history N      show the last N messages kept here (default 20)
   //TEXT          send a line that starts with "/"
@@ -36,6 +39,18 @@ class Private:
 @dataclass(frozen=True, slots=True)
 class Nick:
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendFile:
+    """/send [NAME] PATH: the words as typed (the node tells a name from a path)."""
+
+    words: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetFile:
+    id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +90,39 @@ class Usage:
     text: str
 
 
-Command = Say | Private | Nick | Who | History | Help | Quit | Unknown | Usage | Nothing
+Command = (
+    Say
+    | Private
+    | Nick
+    | SendFile
+    | GetFile
+    | Who
+    | History
+    | Help
+    | Quit
+    | Unknown
+    | Usage
+    | Nothing
+)
 
+_NUMBER = re.compile(r"[0-9]{1,18}")
 HISTORY_DEFAULT = 20
 HISTORY_MAX = 1000
 
 _SLASH = {"/who": Who(), "/names": Who(), "/help": Help(), "/quit": Quit(), "/q": Quit()}
-COMMANDS = ("/help", "/history", "/me", "/msg", "/names", "/nick", "/quit", "/who")
+COMMANDS = (
+    "/get",
+    "/help",
+    "/history",
+    "/me",
+    "/msg",
+    "/names",
+    "/nick",
+    "/quit",
+    "/send",
+    "/who",
+)
 """What tab completes after a "/"."""
-NAMED = ("/msg",)
-"""Commands whose first argument is a member's name (tab completes it)."""
 
 
 def parse_line(line: str) -> Command:
@@ -104,6 +142,11 @@ def parse_line(line: str) -> Command:
             return _private(rest)
         if name == "/nick":
             return _nick(rest)
+        if name == "/send":
+            return SendFile(rest.strip()) if rest.strip() else Usage("usage: /send [NAME] PATH")
+        if name == "/get":
+            number = rest.strip()
+            return GetFile(int(number)) if _NUMBER.fullmatch(number) else Usage("usage: /get ID")
         return _SLASH.get(name, Unknown(name))
     return Say(text)
 

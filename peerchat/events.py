@@ -93,6 +93,74 @@ class Typing:
 
 
 @dataclass(frozen=True, slots=True)
+class FileOffered:
+    """A file offered to the room or to one member (``to``): by a member (fetch it with
+    ``/get ID``), or by this node (``own``; ``id`` is then its own offer's number)."""
+
+    sender: Member
+    id: int
+    name: str
+    size: int
+    to: Member | None = None
+    own: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        out = {
+            "event": "file_offer",
+            "id": self.id,
+            "from": self.sender.username,
+            "from_id": self.sender.node_id,
+            "name": self.name,
+            "size": self.size,
+            "own": self.own,
+            "private": self.to is not None,
+        }
+        if self.to is not None:
+            out["to"] = self.to.username
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class FileProgress:
+    """Bytes of an offered file fetched so far."""
+
+    id: int
+    name: str
+    received: int
+    size: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event": "file_progress",
+            "id": self.id,
+            "name": self.name,
+            "received": self.received,
+            "size": self.size,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FileDone:
+    """A fetch ended: saved at ``path`` with the offered checksum, or not (``ok`` false)."""
+
+    id: int
+    name: str
+    path: str
+    ok: bool
+    reason: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event": "file_done",
+            "id": self.id,
+            "name": self.name,
+            "path": self.path,
+            "ok": self.ok,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class PeerLeft:
     member: Member
     reason: str
@@ -252,6 +320,9 @@ Event = (
     | Connecting
     | Renamed
     | Typing
+    | FileOffered
+    | FileProgress
+    | FileDone
     | PeerLeft
     | MessageReceived
     | Who

@@ -87,6 +87,10 @@ class Headless:
                     node.private(to, text)
                 case commands.Nick(name):
                     node.nick(name)
+                case commands.SendFile(words):
+                    node.send_file(words)
+                case commands.GetFile(id):
+                    node.get_file(id)
                 case commands.Who():
                     node.who()
                 case commands.History(count):

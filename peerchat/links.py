@@ -227,6 +227,7 @@ class Links:
         for chat in released:
             node.show(member, chat, own=False)
         node.messaging.on_link(conn, member, missed_after=min(away, default=None))
+        node.files.on_link(member)
         self._warn_about_addresses(conn, member)
         node.tracker_role.on_link(conn, hello, new=new)
         self._changed.set()

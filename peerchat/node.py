@@ -21,7 +21,9 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import platformdirs
 import trio
 
 from peerchat import PROTOCOL_VERSION, events
@@ -35,6 +37,7 @@ from peerchat.discovery import Lan, advertised_addresses, open_lan
 from peerchat.doorman import Doorman
 from peerchat.election import Bully
 from peerchat.entrance import Entrance
+from peerchat.files import Files
 from peerchat.handshake import OPEN_ROOM, LocalKeys
 from peerchat.identity import Identity, SeqReservation
 from peerchat.leadership import Leadership
@@ -48,6 +51,9 @@ from peerchat.protocol import (
     Bye,
     Coordinator,
     Election,
+    FileChunk,
+    FileGet,
+    FileOffer,
     Hello,
     MemberJoined,
     MemberLeft,
@@ -90,6 +96,7 @@ class Settings:
     # The room secret's hash (``handshake.room_key``); never the secret itself, never shown.
     psk: bytes = field(default=OPEN_ROOM, repr=False)
     room_name: str = ""  # --room: checked on join; "" joins whatever room is at the address
+    downloads: str = ""  # where fetched files go ("": the platform's downloads directory)
     discover: bool = False  # find the room by its name on the local network (``discovery``)
 
     @property
@@ -155,6 +162,7 @@ class Node:
         self.entrance = Entrance(self)
         self.messaging = Messaging(self)
         self.talk = Talk(self)
+        self.files = Files(self, Path(settings.downloads or platformdirs.user_downloads_dir()))
         self.home_address = self._home_at(settings.tracker_host, settings.tracker_port)
         self._handlers: dict[type, Callable[[Connection, Message], None]] = {
             Batch: self.messaging.on_batch,
@@ -176,6 +184,9 @@ class Node:
             Private: self.talk.on_private,
             Nick: self.talk.on_nick,
             Typing: self.talk.on_typing,
+            FileOffer: self.files.on_offer,
+            FileGet: self.files.on_get,
+            FileChunk: self.files.on_chunk,
         }
 
     # -- public: what the front ends call ----------------------------------------------------
@@ -226,6 +237,12 @@ class Node:
     def typing(self) -> None:
         self.talk.typing()
 
+    def send_file(self, words: str) -> None:
+        self.files.send(words)
+
+    def get_file(self, id: int) -> None:
+        self.files.get(id)
+
     def who(self) -> None:
         everyone = (self.me, *sorted(self.members, key=lambda m: (m.username, m.node_id)))
         self.emit(events.Who(everyone, self.bully.tracker, self.node_id))
@@ -253,6 +270,7 @@ class Node:
                     await self._say_goodbye()
                     nursery.cancel_scope.cancel()
         finally:
+            self.files.close()
             self.messaging.save()
             self.store.close()
             self.numbers.close()

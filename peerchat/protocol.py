@@ -32,6 +32,9 @@ MAX_MEMBERS = 10_000
 MAX_BATCH = 1 << 20  # a batch's signed bytes; the frame limit bounds them further
 MAX_HEADS = 1024  # authors in a summary: the most recently heard
 MAX_RECENT = 1000  # history messages a newcomer may ask for
+MAX_FILE_NAME = 255
+MAX_FILE_SIZE = 2**62
+FILE_CHUNK = 64 * 1024  # file bytes per frame: under ``Config.small_frame``, a record or two
 # Election priorities run as high as ports do (the default priority is the listen port), so one
 # member cannot outrank everyone for good with a huge --priority: at most it ties the highest
 # port, and the node id breaks the tie.
@@ -78,7 +81,18 @@ _KINDS: dict[str, Callable[[str], bool]] = {
     "reason": lambda value: not has_unsafe(value),
     "room": lambda value: not value or valid_address(value),
     "room_name": lambda value: not value or valid_room_name(value),
+    "file_name": lambda value: valid_file_name(value),
 }
+
+
+def valid_file_name(name: str) -> bool:
+    """A file's own name, as offered: no directory part, nothing that steers a terminal."""
+    return (
+        0 < len(name) <= MAX_FILE_NAME
+        and name not in (".", "..")
+        and not any(c in name for c in "/\\\0")
+        and not has_unsafe(name)
+    )
 
 
 def valid_address(addr: str) -> bool:
@@ -287,6 +301,35 @@ class Typing:
     """The sender's user is typing a message (at most one such frame every few seconds)."""
 
 
+@dataclass(frozen=True, slots=True)
+class FileOffer:
+    """The sender offers a file (``/send``), to the room or to the receiver alone. ``offer``
+    numbers the sender's offers; ``sha256`` is the whole file's, checked by the receiver."""
+
+    offer: int = _limit(2**62)
+    name: str = _limit(MAX_FILE_NAME, "file_name")
+    size: int = _limit(MAX_FILE_SIZE)
+    sha256: bytes = _limit(32)
+    private: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FileGet:
+    """Send me the offered file from ``offset`` on (a fetch, or the rest after a cut)."""
+
+    offer: int = _limit(2**62)
+    offset: int = _limit(MAX_FILE_SIZE)
+
+
+@dataclass(frozen=True, slots=True)
+class FileChunk:
+    """Bytes of an offered file, from ``offset``, in order."""
+
+    offer: int = _limit(2**62)
+    offset: int = _limit(MAX_FILE_SIZE)
+    data: bytes = _limit(FILE_CHUNK)
+
+
 Message = (
     Hello
     | Welcome
@@ -311,6 +354,9 @@ Message = (
     | Private
     | Nick
     | Typing
+    | FileOffer
+    | FileGet
+    | FileChunk
 )
 
 TAGS: dict[str, type] = {
@@ -337,6 +383,9 @@ TAGS: dict[str, type] = {
     "private": Private,
     "nick": Nick,
     "typing": Typing,
+    "file_offer": FileOffer,
+    "file_get": FileGet,
+    "file_chunk": FileChunk,
 }
 _TAG_OF = {cls: tag for tag, cls in TAGS.items()}
 

@@ -64,7 +64,7 @@ class Talk:
 
     def on_private(self, conn: Connection, message: Private) -> None:
         node = self.node
-        sender = _chatting(conn)
+        sender = chatting(conn)
         node.emit(
             events.MessageReceived(
                 sender,
@@ -113,8 +113,8 @@ class Talk:
 
     def on_nick(self, conn: Connection, message: Nick) -> None:
         node = self.node
-        member = _chatting(conn)
-        if message.username == member.username or not self._noticed(conn, Nick):
+        member = chatting(conn)
+        if message.username == member.username or not self.noticed(conn, Nick):
             return
         if self._taken(message.username, member.node_id):
             # Two members took the name at once: the one this node heard first keeps it here.
@@ -152,11 +152,11 @@ class Talk:
                 conn.send_frame(self._typing_frame)
 
     def on_typing(self, conn: Connection, message: Typing) -> None:
-        member = _chatting(conn)
-        if self._noticed(conn, Typing):
+        member = chatting(conn)
+        if self.noticed(conn, Typing):
             self.node.emit(events.Typing(member))
 
-    def _noticed(self, conn: Connection, kind: type) -> bool:
+    def noticed(self, conn: Connection, kind: type) -> bool:
         """Whether a notice of ``kind`` from ``conn`` counts: one per ``notice_interval``."""
         now = trio.current_time()
         last = conn.notices.get(kind)
@@ -166,7 +166,8 @@ class Talk:
         return True
 
 
-def _chatting(conn: Connection) -> Member:
+def chatting(conn: Connection) -> Member:
+    """The member on ``conn``, which must be one that chats (not a standalone tracker)."""
     member = conn.member
     if member is None or not member.chat:
         raise ProtocolViolation(f"{conn.peer} does not chat, yet spoke as a person")

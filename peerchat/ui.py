@@ -59,6 +59,9 @@ from peerchat.events import (
     Delivered,
     Error,
     Event,
+    FileDone,
+    FileOffered,
+    FileProgress,
     InRoom,
     MessageReceived,
     NewKey,
@@ -237,6 +240,13 @@ def format_event(event: Event, now: float) -> FormattedText:
                 parts += [(NOTICE_STYLE, ", ")] if i else []
                 parts.append(_name(m))
             return _join_lines([_line(now, *parts)])
+        case FileOffered():
+            return format_offer(event, now)
+        case FileDone(name=name, path=path, ok=True):
+            return format_notice(f"* {visible(name)} saved as {visible(path)}", now)
+        case FileDone(name=name, reason=reason):
+            failed = f"! {visible(name)} not saved: {visible(reason)}"
+            return format_notice(failed, now, ERROR_STYLE)
         case Connecting(addr=addr):
             return format_notice(f"* connecting to {visible(addr)} ...", now)
         case Renamed(member=m, old=old):
@@ -280,6 +290,39 @@ def format_event(event: Event, now: float) -> FormattedText:
         case Undelivered() | Delivered() | NotDelivered():
             return format_notice(delivery_text(event), now)
     raise TypeError(f"not a node event: {event!r}")
+
+
+def format_offer(event: FileOffered, now: float) -> FormattedText:
+    what = f"{visible(event.name)} ({size_text(event.size)})"
+    to = event.to
+    if event.own:
+        whom = f"to {visible(to.username)}" if to else "to the room"
+        return format_notice(f"* you offer {what} {whom}", now)
+    private = " to you alone" if to else ""
+    offered = (NOTICE_STYLE, f" offers {what}{private}: ")
+    return _join_lines(
+        [
+            _line(
+                now,
+                (NOTICE_STYLE, "* "),
+                _name(event.sender),
+                offered,
+                ("bold", f"/get {event.id}"),
+            )
+        ]
+    )
+
+
+def size_text(size: int) -> str:
+    """A file size as people read it: 512 bytes, 2.0 KiB, 48.3 MiB, 1.2 GiB."""
+    if size < 1024:
+        return f"{size} bytes"
+    amount, unit = size / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if amount < 1024:
+            break
+        amount, unit = amount / 1024, bigger
+    return f"{amount:.1f} {unit}"
 
 
 def delivery_text(event: Undelivered | Delivered | NotDelivered) -> str:
@@ -348,6 +391,7 @@ class Room:
     others: dict[str, Member] = field(default_factory=dict)  # node id -> member
     connecting: str | None = None  # the address a slow join is trying
     typing: dict[str, float] = field(default_factory=dict)  # node id -> shown until (monotonic)
+    fetching: dict[int, FileProgress] = field(default_factory=dict)  # offer id -> how far
 
     def apply(self, event: Event) -> None:
         match event:
@@ -375,6 +419,10 @@ class Room:
                     self.tracker = m
             case Typing(member=m):
                 self.typing[m.node_id] = time.monotonic() + TYPING_SHOWN
+            case FileProgress(id=id):
+                self.fetching[id] = event
+            case FileDone(id=id):
+                self.fetching.pop(id, None)
             case MessageReceived(sender=m):
                 self.typing.pop(m.node_id, None)  # said it: no longer typing
             case Who(members=members, tracker_id=tracker_id):
@@ -392,6 +440,15 @@ class Room:
         return sorted(m.username for n in self.typing if (m := self.others.get(n)) is not None)
 
 
+def progress_bar(progress: FileProgress, width: int = 10) -> str:
+    """``report.pdf [####------] 42%``: one fetch, for the toolbar."""
+    share = progress.received / progress.size if progress.size else 1.0
+    filled = round(share * width)
+    name = visible(progress.name)
+    name = name if len(name) <= 20 else name[:19] + "…"
+    return f"{name} [{'#' * filled}{'-' * (width - filled)}] {share:.0%}"
+
+
 def toolbar_text(room: Room, now: float | None = None) -> FormattedText:
     if room.me is None:
         where = f"connecting to {visible(room.connecting)}" if room.connecting else "joining"
@@ -404,6 +461,8 @@ def toolbar_text(room: Room, now: float | None = None) -> FormattedText:
         (TOOLBAR_STYLE, f" {visible(room.me.username)}{name} | {count} in the room"),
         (TOOLBAR_STYLE, f" | tracker {tracker} | /help "),
     ]
+    for progress in list(room.fetching.values())[:2]:
+        out.append((TOOLBAR_STYLE, f"| {progress_bar(progress)} "))
     typists = room.typists(time.monotonic() if now is None else now)
     if typists:
         shown = ", ".join(visible(name) for name in typists[:3])
@@ -423,6 +482,8 @@ class Node(Protocol):
     def private(self, name: str, text: str) -> None: ...
     def nick(self, name: str) -> None: ...
     def typing(self) -> None: ...
+    def send_file(self, words: str) -> None: ...
+    def get_file(self, id: int) -> None: ...
     def who(self) -> None: ...
     def history(self, count: int) -> None: ...
     def quit(self) -> None: ...
@@ -473,10 +534,10 @@ class PromptUI:
         loop per batch (when the backlog was empty), not one per event."""
         if not self._worth_telling(event):
             return
-        if type(event) is Typing:  # for the toolbar only: nothing is printed
+        if type(event) in (Typing, FileProgress):  # for the toolbar only: nothing is printed
             with self._lock, contextlib.suppress(RuntimeError):  # the loop closed: no toolbar
                 if self._loop is not None:
-                    self._loop.call_soon_threadsafe(self._on_typing, event)
+                    self._loop.call_soon_threadsafe(self._on_toolbar_event, event)
             return
         if type(event) is MessageReceived:
             sender: str | None = event.sender.username
@@ -622,6 +683,10 @@ class PromptUI:
                     action = functools.partial(node.private, to, text)
                 case commands.Nick(name=name):
                     action = functools.partial(node.nick, name)
+                case commands.SendFile(words=words):
+                    action = functools.partial(node.send_file, words)
+                case commands.GetFile(id=id):
+                    action = functools.partial(node.get_file, id)
                 case commands.Who():
                     action = node.who
                 case commands.History(count=count):
@@ -644,8 +709,8 @@ class PromptUI:
             except trio.RunFinishedError:
                 return False
 
-    def _on_typing(self, event: Typing) -> None:
-        """A member is typing: the toolbar says so (prompt thread)."""
+    def _on_toolbar_event(self, event: Typing | FileProgress) -> None:
+        """Who is typing, how far a fetch is: the toolbar says so (prompt thread)."""
         self._room.apply(event)
         if self._session is not None:
             self._session.app.invalidate()

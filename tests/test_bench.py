@@ -69,6 +69,11 @@ def test_tiny_run_measures_everything_and_loses_nothing(tmp_path: Path) -> None:
         "member_join_ready_ms",
         "scale_rss",
         "catchup_rate",
+        "file_mib_s_1",
+        "file_mib_s_5",
+        "file_ratio_1",
+        "file_ratio_5",
+        "file_chat_latency",
     ):
         assert key in figures, key
     if os.geteuid() == 0 and shutil.which("ip"):  # hosts to be had: the multi-host rows too

@@ -6,12 +6,14 @@ import pytest
 
 from peerchat.commands import (
     HISTORY_DEFAULT,
+    GetFile,
     History,
     Nick,
     Nothing,
     Private,
     Quit,
     Say,
+    SendFile,
     Unknown,
     Usage,
     Who,
@@ -40,6 +42,9 @@ from peerchat.commands import (
         ("/history 5", History(5)),
         ("/q", Quit()),
         ("/quit", Quit()),
+        ("/send ~/notes.txt", SendFile("~/notes.txt")),
+        ("/send bob my file.pdf", SendFile("bob my file.pdf")),
+        ("/get 12", GetFile(12)),
         ("/join dev", Unknown("/join")),
         ("/frobnicate x", Unknown("/frobnicate")),
     ],
@@ -60,6 +65,10 @@ def test_lines_mean(line: str, command: object) -> None:
         ("/nick two words", "usage: /nick NAME"),
         ("/nick " + "x" * 33, "usage: /nick NAME"),
         ("/history 0", "usage: /history [N]"),
+        ("/send", "usage: /send [NAME] PATH"),
+        ("/get", "usage: /get ID"),
+        ("/get x1", "usage: /get ID"),
+        ("/get ²", "usage: /get ID"),
     ],
 )
 def test_misused_commands_say_how(line: str, usage: str) -> None:

@@ -48,6 +48,9 @@ from peerchat.protocol import (
     Bye,
     Coordinator,
     Election,
+    FileChunk,
+    FileGet,
+    FileOffer,
     Hello,
     MemberJoined,
     MemberLeft,
@@ -70,6 +73,7 @@ from peerchat.protocol import (
     Welcome,
     decode,
     encode,
+    valid_file_name,
 )
 from peerchat.safe_text import has_unsafe
 from peerchat.wire import DEFAULT_MAX_FRAME, HEADER, FrameDecoder, FrameError, encode_frame
@@ -552,6 +556,15 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
     "recent": {"count": 50},
     "private": {"text": "psst", "time": 1.7e9, "mono": 3.5, "n": 1},
     "nick": {"username": "robert"},
+    "file_offer": {
+        "offer": 1,
+        "name": "a.txt",
+        "size": 3,
+        "sha256": b"\x00" * 32,
+        "private": False,
+    },
+    "file_get": {"offer": 1, "offset": 0},
+    "file_chunk": {"offer": 1, "offset": 0, "data": b"abc"},
 }
 
 
@@ -691,6 +704,16 @@ VALID_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     ),
     Nick: st.builds(Nick, USERNAMES),
     Typing: st.just(Typing()),
+    FileOffer: st.builds(
+        FileOffer,
+        SEQS,
+        st.text(min_size=1, max_size=60).filter(valid_file_name),
+        SEQS,
+        st.binary(min_size=32, max_size=32),
+        st.booleans(),
+    ),
+    FileGet: st.builds(FileGet, SEQS, SEQS),
+    FileChunk: st.builds(FileChunk, SEQS, SEQS, st.binary(max_size=4096)),
 }
 
 

@@ -11,7 +11,9 @@ import pytest
 from peerchat import PROTOCOL_VERSION
 from peerchat.membership import Member
 from peerchat.protocol import (
+    FILE_CHUNK,
     MAX_BATCH,
+    MAX_FILE_NAME,
     MAX_HEADS,
     MAX_ID,
     MAX_MEMBERS,
@@ -27,6 +29,9 @@ from peerchat.protocol import (
     Bye,
     Coordinator,
     Election,
+    FileChunk,
+    FileGet,
+    FileOffer,
     Hello,
     MemberJoined,
     MemberLeft,
@@ -82,6 +87,9 @@ SAMPLES = {
     Private: Private("just between us ✓", 1.7e9, 12.5, 3),
     Nick: Nick("alicia"),
     Typing: Typing(),
+    FileOffer: FileOffer(7, "report (final).pdf", 52_428_800, bytes(range(32)), False),
+    FileGet: FileGet(7, 65536),
+    FileChunk: FileChunk(7, 65536, ALL_BYTES * 256),
 }
 
 
@@ -274,6 +282,15 @@ def test_missing_each_field(cls: type) -> None:
         (Nick, "username", "two words"),
         (Nick, "username", "bell\x07"),
         (Nick, "username", ""),
+        # files
+        (FileOffer, "name", "../etc/passwd"),
+        (FileOffer, "name", "a\\b"),
+        (FileOffer, "name", ".."),
+        (FileOffer, "name", ""),
+        (FileOffer, "name", "x\x1b[2Jy"),
+        (FileOffer, "sha256", "hex"),
+        (FileGet, "offset", -1),
+        (FileChunk, "data", "text"),
     ],
 )
 def test_wrong_field_type(cls: type, field: str, value: object) -> None:
@@ -334,6 +351,7 @@ def test_int_limits_are_inclusive() -> None:
         (Refuse, "reason", MAX_REASON),
         (Private, "text", MAX_TEXT),
         (Nick, "username", MAX_NAME),
+        (FileOffer, "name", MAX_FILE_NAME),
     ],
 )
 def test_string_limits(cls: type, field: str, limit: int) -> None:
@@ -605,3 +623,11 @@ def test_a_version_refusal_quotes_nothing_back() -> None:
         decode(with_(Hello, version="9" * 300_000))
     assert len(str(info.value)) < 100
     assert "9" * 30 not in VersionMismatch.REFUSAL
+
+
+def test_a_file_chunk_over_its_limit_is_refused() -> None:
+    assert decode(with_(FileChunk, data=b"x" * FILE_CHUNK)).data == b"x" * FILE_CHUNK
+    with pytest.raises(ProtocolViolation, match="FileChunk.data"):
+        decode(with_(FileChunk, data=b"x" * (FILE_CHUNK + 1)))
+    with pytest.raises(ProtocolViolation, match="FileOffer.sha256"):
+        decode(with_(FileOffer, sha256=b"x" * 33))

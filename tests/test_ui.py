@@ -25,6 +25,9 @@ from peerchat.events import (
     Connecting,
     Delivered,
     Error,
+    FileDone,
+    FileOffered,
+    FileProgress,
     InRoom,
     MessageReceived,
     PeerJoined,
@@ -488,3 +491,24 @@ def test_a_named_room_is_named_at_start_and_in_the_toolbar():
     room = ui.Room()
     room.apply(Ready(ALICE, "peer", "dev"))
     assert to_plain_text(ui.toolbar_text(room)).startswith(" alice | room dev | 1 in the room")
+
+
+def test_file_offers_results_and_progress():
+    offer = FileOffered(BOB, 3, "report.pdf", 2_202_009)
+    assert plain(offer) == "13:04:05 * bob offers report.pdf (2.1 MiB): /get 3"
+    private = FileOffered(BOB, 4, "a.txt", 12, to=ALICE)
+    assert plain(private) == "13:04:05 * bob offers a.txt (12 bytes) to you alone: /get 4"
+    mine = FileOffered(ALICE, 1, "a.txt", 2048, to=BOB, own=True)
+    assert plain(mine) == "13:04:05 * you offer a.txt (2.0 KiB) to bob"
+    assert plain(FileDone(3, "report.pdf", "/dl/report.pdf", True)) == (
+        "13:04:05 * report.pdf saved as /dl/report.pdf"
+    )
+    failed = FileDone(3, "x.bin", "", False, "checksum")
+    assert plain(failed) == "13:04:05 ! x.bin not saved: checksum"
+    assert ui.size_text(3 << 30) == "3.0 GiB"
+    room = ui.Room()
+    room.apply(Ready(ALICE, "peer"))
+    room.apply(FileProgress(3, "report.pdf", 1_101_004, 2_202_009))
+    assert "| report.pdf [#####-----] 50%" in to_plain_text(ui.toolbar_text(room))
+    room.apply(FileDone(3, "report.pdf", "/dl/report.pdf", True))
+    assert "report.pdf" not in to_plain_text(ui.toolbar_text(room))

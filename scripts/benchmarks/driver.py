@@ -300,6 +300,8 @@ class Bench:
                 f"127.0.0.1:{tracker_port}",
                 "--log-file",
                 str(self.logdir / f"{proc_name}.log"),
+                "--downloads",  # fetched files stay with the run, never in the user's folder
+                str(self.logdir / "downloads" / proc_name),
             ]
 
         return self._spawn("peerchat", argv)

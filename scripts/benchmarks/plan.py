@@ -36,6 +36,8 @@ class Plan:
     partition_messages: int = 20  # said by each host during a partition (multihost)
     catchup_count: int = 10_000  # missed by a restarted node (catchup)
     catchup_trials: int = 3
+    file_mib: int = 64  # the file sent to one and to five receivers (files)
+    file_trials: int = 3
 
 
 PLANS = {
@@ -59,6 +61,8 @@ PLANS = {
         heal_runs=2,
         multihost_crash_trials=2,
         catchup_trials=2,
+        file_mib=32,
+        file_trials=2,
     ),
     "tiny": Plan(
         lat_receivers=(3,),
@@ -84,5 +88,7 @@ PLANS = {
         partition_messages=3,
         catchup_count=300,
         catchup_trials=1,
+        file_mib=2,
+        file_trials=1,
     ),
 }

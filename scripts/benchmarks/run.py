@@ -20,6 +20,7 @@ from typing import Any
 from . import (
     catchup,
     failover,
+    files,
     join,
     latency,
     member_join,
@@ -68,6 +69,7 @@ def measure(bench: Bench, plan: Plan, raw: Raw) -> None:
     room.close()
     bench.kill(mesh)
     catchup.measure(bench, plan, raw)
+    files.measure(bench, plan, raw)
 
     room = Room(bench, plan.batch)
     failover.measure(bench, plan, room, raw)
@@ -97,6 +99,7 @@ def collect(plan: Plan, raw: Raw) -> dict[str, Any]:
         *latency.figures(plan, raw),
         *throughput.figures(plan, raw),
         *catchup.figures(plan, raw),
+        *files.figures(plan, raw),
         *signing.figures(plan, raw),
         *join.figures(plan, raw),
         *member_join.figures(plan, raw),

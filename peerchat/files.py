@@ -1,0 +1,273 @@
+"""Sending and fetching files over the encrypted links: the trio side of ``transfer``.
+
+``/send [NAME] PATH`` hashes the file (a megabyte at a time, between checkpoints) and offers it
+to the chatting members, or to one; nothing is sent until a member asks (``/get ID``). The sender
+then streams the file in chunks over the link to that member, each chunk only once the link's
+queue is empty: a chat message waits behind one chunk at most, and the sender holds one chunk in
+memory per fetch. The receiver writes each chunk to ``NAME.part`` in the downloads directory and
+renames it once the whole file checks; after a cut it asks for the rest when the link is back.
+Offers are not stored: one made while a member is away never reaches it.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import trio
+
+from peerchat import events
+from peerchat.connection import Connection
+from peerchat.membership import Member
+from peerchat.protocol import (
+    FILE_CHUNK,
+    FileChunk,
+    FileGet,
+    FileOffer,
+    ProtocolViolation,
+    valid_file_name,
+)
+from peerchat.talk import chatting
+from peerchat.transfer import Download, local_name, numbered
+
+if TYPE_CHECKING:
+    from peerchat.node import Node
+
+log = logging.getLogger(__name__)
+
+HASH_PIECE = 1 << 20  # bytes hashed between two checkpoints when offering
+MAX_OFFERS_HEARD = 1000  # offers from others remembered; the oldest go first
+MAX_SERVING = 4  # fetches one link may have running at this node at once
+
+
+@dataclass(frozen=True, slots=True)
+class _Mine:
+    path: Path
+    name: str
+    size: int
+    sha256: bytes
+    to: str | None  # the one member it was offered to (node id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Heard:
+    sender: str  # node id
+    offer: FileOffer
+
+
+@dataclass
+class _Fetch:
+    id: int
+    download: Download
+    part: Path  # where the bytes go until the whole file checks
+    final: Path
+    out: BinaryIO
+
+
+class Files:
+    def __init__(self, node: Node, downloads: Path) -> None:
+        self.node = node
+        self.downloads = downloads
+        self._mine: dict[int, _Mine] = {}
+        self._heard: dict[int, _Heard] = {}  # local id -> an offer from a member
+        self._last_id = 0
+        self._fetches: dict[tuple[str, int], _Fetch] = {}  # (sender, offer) -> running fetch
+        self._serving: dict[tuple[Connection, int], trio.CancelScope] = {}
+
+    # -- offering -----------------------------------------------------------------------------
+
+    def send(self, words: str) -> None:
+        """``/send [NAME] PATH``: NAME when the first word is a member's name."""
+        node = self.node
+        name, _, rest = words.partition(" ")
+        member = node.talk.find(name) if rest.strip() else None
+        path = Path((rest if member is not None else words).strip()).expanduser()
+        node.nursery.start_soon(self._offer, path, member)
+
+    async def _offer(self, path: Path, to: Member | None) -> None:
+        node = self.node
+        try:
+            size, digest = await _hash_file(path)
+        except OSError as exc:
+            node.emit(events.Error(f"cannot offer {path}: {exc.strerror or exc}"))
+            return
+        name = local_name(path.name)
+        if not valid_file_name(name):
+            node.emit(events.Error(f"cannot offer {path}: not a file name others can use"))
+            return
+        self._last_id += 1
+        n = self._last_id
+        self._mine[n] = _Mine(path, name, size, digest, to.node_id if to else None)
+        offer = FileOffer(n, name, size, digest, to is not None)
+        for conn in node.links.conns.values():
+            member = conn.member
+            if member is not None and member.chat and (to is None or member.node_id == to.node_id):
+                conn.send(offer)
+        node.emit(events.FileOffered(node.me, n, name, size, to, own=True))
+
+    def on_offer(self, conn: Connection, message: FileOffer) -> None:
+        sender = chatting(conn)
+        self._last_id += 1
+        self._heard[self._last_id] = _Heard(sender.node_id, message)
+        if len(self._heard) > MAX_OFFERS_HEARD:
+            del self._heard[next(iter(self._heard))]
+        to = self.node.me if message.private else None
+        self.node.emit(events.FileOffered(sender, self._last_id, message.name, message.size, to))
+
+    # -- fetching -----------------------------------------------------------------------------
+
+    def get(self, id: int) -> None:
+        """``/get ID``: fetch an offered file into the downloads directory."""
+        node = self.node
+        heard = self._heard.get(id)
+        if heard is None:
+            node.emit(events.Error(f"no file offered as {id}; the offers show their numbers"))
+            return
+        key = (heard.sender, heard.offer.offer)
+        if key in self._fetches:
+            node.emit(events.Error(f"{heard.offer.name} is being fetched already"))
+            return
+        offer = heard.offer
+        try:
+            self.downloads.mkdir(parents=True, exist_ok=True)
+            final = _free_path(self.downloads, local_name(offer.name))
+            part = final.with_name(final.name + ".part")
+            out = open(part, "wb")  # noqa: SIM115 - open for the whole fetch, closed at its end
+        except OSError as exc:
+            node.emit(events.Error(f"cannot save into {self.downloads}: {exc.strerror or exc}"))
+            return
+        download = Download(heard.sender, offer.offer, offer.name, offer.size, offer.sha256)
+        fetch = self._fetches[key] = _Fetch(id, download, part, final, out)
+        if download.done:  # an empty file: nothing to ask for
+            self._finish(key, fetch)
+            return
+        self._ask(fetch)
+
+    def _ask(self, fetch: _Fetch) -> None:
+        d = fetch.download
+        conn = self.node.links.conns.get(d.sender)
+        if conn is None:
+            log.info("%s: the sender is away; fetched once it is back", d.name)
+            return
+        conn.send(FileGet(d.offer, d.received))
+
+    def on_link(self, member: Member) -> None:
+        """A link came (back): fetches from that member go on from where they stopped."""
+        for fetch in self._fetches.values():
+            if fetch.download.sender == member.node_id:
+                self._ask(fetch)
+
+    def on_chunk(self, conn: Connection, message: FileChunk) -> None:
+        sender = chatting(conn)
+        key = (sender.node_id, message.offer)
+        fetch = self._fetches.get(key)
+        if fetch is None:
+            raise ProtocolViolation(f"{conn.peer} sent a file chunk nobody asked for")
+        fetch.download.take(message.offset, message.data)
+        try:
+            fetch.out.write(message.data)
+        except OSError as exc:
+            self._fail(key, fetch, f"cannot write {fetch.part}: {exc.strerror or exc}")
+            return
+        d = fetch.download
+        if d.progress_due(trio.current_time()):
+            self.node.emit(events.FileProgress(fetch.id, d.name, d.received, d.size))
+        if d.done:
+            self._finish(key, fetch)
+
+    def _finish(self, key: tuple[str, int], fetch: _Fetch) -> None:
+        fetch.out.close()
+        if not fetch.download.intact():
+            self._fail(key, fetch, "the file that came is not the one offered (checksum)")
+            return
+        del self._fetches[key]
+        try:
+            os.replace(fetch.part, fetch.final)
+        except OSError as exc:
+            self._fail(key, fetch, f"cannot rename {fetch.part}: {exc.strerror or exc}")
+            return
+        d = fetch.download
+        self.node.emit(events.FileDone(fetch.id, d.name, str(fetch.final), True))
+
+    def _fail(self, key: tuple[str, int], fetch: _Fetch, reason: str) -> None:
+        self._fetches.pop(key, None)
+        fetch.out.close()
+        fetch.part.unlink(missing_ok=True)
+        self.node.emit(events.FileDone(fetch.id, fetch.download.name, "", False, reason))
+
+    def close(self) -> None:
+        """The node ends: unfinished fetches stay as ``.part`` files."""
+        for fetch in self._fetches.values():
+            fetch.out.close()
+
+    # -- serving ------------------------------------------------------------------------------
+
+    def on_get(self, conn: Connection, message: FileGet) -> None:
+        member = chatting(conn)
+        mine = self._mine.get(message.offer)
+        if mine is None or (mine.to is not None and mine.to != member.node_id):
+            raise ProtocolViolation(f"{conn.peer} asked for a file not offered to it")
+        if message.offset > mine.size:
+            raise ProtocolViolation(f"{conn.peer} asked for a file past its end")
+        key = (conn, message.offer)
+        old = self._serving.pop(key, None)
+        if old is not None:
+            old.cancel()  # asked again: from the new offset
+        if sum(1 for c, _ in self._serving if c is conn) >= MAX_SERVING:
+            raise ProtocolViolation(f"{conn.peer} fetches more than {MAX_SERVING} files at once")
+        scope = self._serving[key] = trio.CancelScope()
+        self.node.nursery.start_soon(self._serve, conn, message.offer, mine, message.offset, scope)
+
+    async def _serve(
+        self, conn: Connection, offer: int, mine: _Mine, offset: int, scope: trio.CancelScope
+    ) -> None:
+        """Stream ``mine`` from ``offset``, a chunk whenever the link's queue is empty: chat
+        goes first, and one chunk at a time is held in memory."""
+        try:
+            with scope, open(mine.path, "rb") as f:
+                f.seek(offset)
+                while offset < mine.size and not conn.closing:
+                    await conn.drained()
+                    await trio.sleep(0)  # frames from other tasks queue before the next chunk
+                    if conn.backlog:
+                        continue
+                    data = f.read(min(FILE_CHUNK, mine.size - offset))
+                    if not data:
+                        log.warning("%s shrank since it was offered", mine.path)
+                        return
+                    conn.send(FileChunk(offer, offset, data))
+                    offset += len(data)
+        except OSError as exc:
+            log.warning("cannot read %s for %s: %s", mine.path, conn.peer, exc)
+        finally:
+            if self._serving.get((conn, offer)) is scope:
+                del self._serving[(conn, offer)]
+
+
+async def _hash_file(path: Path) -> tuple[int, bytes]:
+    """Size and SHA-256 of a regular file, read a piece at a time between checkpoints."""
+    if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the node on its first read
+        raise OSError(errno.EINVAL, "not a regular file")
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while piece := f.read(HASH_PIECE):
+            digest.update(piece)
+            size += len(piece)
+            await trio.sleep(0)
+    return size, digest.digest()
+
+
+def _free_path(folder: Path, name: str) -> Path:
+    """``folder/name``, or the first ``name (N)`` that names neither a file nor a fetch."""
+    candidate, n = folder / name, 1
+    while candidate.exists() or candidate.with_name(candidate.name + ".part").exists():
+        n += 1
+        candidate = folder / numbered(name, n)
+    return candidate

@@ -1,0 +1,70 @@
+"""Files offered and fetched: what the receiving side checks and when it reports, with no I/O.
+
+A download takes the sender's chunks strictly in order: each must begin where the bytes received
+so far end and may not run past the offered size, so a sender can neither make a receiver hold
+more than one chunk nor grow the file past what was offered. The bytes are hashed as they come;
+the download is done at the offered size, intact if the hash is the offered one. After a cut, it
+asks again from where it stopped (``received``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from peerchat.protocol import ProtocolViolation
+
+PROGRESS_EVERY = 0.25  # seconds between progress reports of one download, at most
+_UNSAFE_IN_NAME = re.compile(r"[^\w.\- ()+,=@~\[\]]")
+
+
+@dataclass
+class Download:
+    sender: str  # node id
+    offer: int
+    name: str
+    size: int
+    sha256: bytes
+    received: int = 0
+    _hash: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
+    _reported_at: float = float("-inf")
+
+    def take(self, offset: int, data: bytes) -> None:
+        """Bytes from the sender; refused unless they continue the file within its size."""
+        if offset != self.received:
+            raise ProtocolViolation(f"a file chunk at {offset}, expected one at {self.received}")
+        if not data or offset + len(data) > self.size:
+            raise ProtocolViolation(f"a file chunk past the offered size ({self.size} bytes)")
+        self._hash.update(data)
+        self.received += len(data)
+
+    @property
+    def done(self) -> bool:
+        return self.received == self.size
+
+    def intact(self) -> bool:
+        """The whole file came, with the hash it was offered with."""
+        return self.done and self._hash.digest() == self.sha256
+
+    def progress_due(self, now: float) -> bool:
+        """Whether to report progress now: at most every ``PROGRESS_EVERY`` s, and at the end."""
+        if self.done or now - self._reported_at >= PROGRESS_EVERY:
+            self._reported_at = now
+            return True
+        return False
+
+
+def local_name(offered: str) -> str:
+    """A name to save an offered file under: letters, digits and a few marks; the rest "_";
+    never hidden, never empty."""
+    name = _UNSAFE_IN_NAME.sub("_", offered).strip(" .")
+    return name or "download"
+
+
+def numbered(name: str, n: int) -> str:
+    """The ``n``-th alternative to ``name`` when a file of that name exists: ``a (2).txt``."""
+    stem, dot, ext = name.rpartition(".")
+    if not stem:
+        return f"{name} ({n})"
+    return f"{stem} ({n}){dot}{ext}"

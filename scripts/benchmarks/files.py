@@ -1,0 +1,224 @@
+"""File transfer: how fast a file goes from one member to one and to five, beside a bare copy
+of the same file over loopback sockets in the same run, and how chat latency fares meanwhile.
+
+A room of ``FILE_ROOM`` nodes. The sender offers a file of ``plan.file_mib`` MiB (``/send``);
+the receivers fetch it at once (``/get``); a transfer takes from the first ``/get`` written to
+the last ``file_done`` read. The baseline is the kernel's ``sendfile`` of the same file to as
+many connected sockets, one thread each, each reader discarding what it reads: no encryption,
+no framing, no disk writes, no hashing, so it is the ceiling. Issue 11's target: PeerChat's
+MiB/s at least 0.5 of it. Chat latency: fan-out from the sender to one receiver for a second,
+idle and again while the sender streams a file to that receiver; target: median within 2x.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import latency
+from .driver import Bench, BenchError, Proc, log
+from .plan import Plan
+from .report import Figure, Raw
+from .rooms import Room
+
+FILE_ROOM = 6  # a sender and five receivers
+FANOUTS = (1, 5)
+LATENCY_SECONDS = 1.0
+
+
+def measure(bench: Bench, plan: Plan, raw: Raw) -> None:
+    log(f"files: {plan.file_mib} MiB to 1 and to 5, beside sendfile; {plan.file_trials} trials")
+    path = bench.logdir / "bench-file.bin"
+    with open(path, "wb") as f:
+        for _ in range(plan.file_mib):
+            f.write(os.urandom(1 << 20))
+    room = Room(bench, plan.batch)
+    try:
+        room.grow(FILE_ROOM)
+        sender, receivers = room.procs[0], room.procs[1:]
+        for _ in range(plan.file_trials):
+            for n in FANOUTS:
+                raw[f"copy_{n}"].append(bare_copy(path, n))
+                raw[f"file_{n}"].append(transfer(bench, sender, receivers[:n], path))
+        size = plan.msg_size
+        idle = latency.fanout(bench, room.procs[:2], plan.lat_rate, LATENCY_SECONDS, size)
+        raw["file_chat_idle"].append(idle)
+        receiver = receivers[0]
+        fetches = start_transfer(bench, sender, [receiver], path)
+        stop = threading.Event()
+        again = threading.Thread(
+            target=keep_fetching, args=(bench, receiver, fetches[receiver], stop)
+        )
+        again.start()
+        try:
+            busy = latency.fanout(bench, room.procs[:2], plan.lat_rate, LATENCY_SECONDS, size)
+        finally:
+            stop.set()
+            again.join()
+        raw["file_chat_busy"].append(busy)
+    except BenchError as exc:
+        log(f"  file transfer failed: {str(exc)[:300]}")
+        raw["file_failed"].append(str(exc))
+    finally:
+        room.close()
+        path.unlink(missing_ok=True)
+
+
+def transfer(bench: Bench, sender: Proc, receivers: list[Proc], path: Path) -> dict[str, Any]:
+    """One offer fetched by every receiver at once: MiB/s each, and for them all."""
+    start = time.monotonic()
+    fetches = start_transfer(bench, sender, receivers, path)
+    seconds = max(wait_done(bench, fetches)) - start
+    mib = path.stat().st_size / (1 << 20)
+    n = len(receivers)
+    return {"seconds": seconds, "mib_s_each": mib / seconds, "mib_s_all": mib * n / seconds}
+
+
+Fetches = dict[Proc, tuple[int, int]]  # receiver -> (offer id, its event count at the /get)
+
+
+def start_transfer(bench: Bench, sender: Proc, receivers: list[Proc], path: Path) -> Fetches:
+    """Offer ``path`` and have each receiver fetch it."""
+    marks = {p: len(p.events) for p in receivers}
+    sender.write(f"/send {path}\n".encode())
+    bench.wait(lambda: all(_offer(p, marks[p]) is not None for p in receivers), 30, "the offer")
+    fetches = {}
+    for p in receivers:
+        fetches[p] = (_offer(p, marks[p]) or 0, len(p.events))
+        p.write(f"/get {fetches[p][0]}\n".encode())
+    return fetches
+
+
+def wait_done(bench: Bench, fetches: Fetches) -> list[float]:
+    """When each fetch ended (the bench's clock); fails unless each file checked."""
+    bench.wait(lambda: all(_done(p, *f) for p, f in fetches.items()), 300, "the fetches")
+    ends = []
+    for p, f in fetches.items():
+        t, event = _done(p, *f) or (0.0, {})
+        if not event["ok"]:
+            raise BenchError(f"{p.name}'s fetch failed: {event['reason']}")
+        Path(event["path"]).unlink(missing_ok=True)
+        ends.append(t)
+    return ends
+
+
+def keep_fetching(
+    bench: Bench, receiver: Proc, fetch: tuple[int, int], stop: threading.Event
+) -> None:
+    """Fetch the offer again each time a fetch ends, until ``stop``: a transfer runs for as
+    long as the latency is measured (a thread beside the one measuring)."""
+    id, mark = fetch
+    while not stop.is_set():
+        with bench.reader.cond:
+            done = _done(receiver, id, mark)
+            if done is None:
+                bench.reader.cond.wait(0.05)
+                continue
+            mark = len(receiver.events)
+        Path(done[1]["path"]).unlink(missing_ok=True)
+        receiver.write(f"/get {id}\n".encode())
+
+
+def _done(proc: Proc, id: int, since: int) -> tuple[float, dict[str, Any]] | None:
+    for t, event in proc.events[since:]:
+        if event.get("event") == "file_done" and event.get("id") == id:
+            return t, event
+    return None
+
+
+def _offer(proc: Proc, since: int) -> int | None:
+    for _, event in proc.events[since:]:
+        if event.get("event") == "file_offer":
+            return event["id"]
+    return None
+
+
+def bare_copy(path: Path, n: int) -> dict[str, Any]:
+    """``sendfile`` of ``path`` to ``n`` loopback sockets at once, each read and discarded."""
+    size = path.stat().st_size
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(n)
+        port = server.getsockname()[1]
+        readers = [threading.Thread(target=_drain, args=(port, size)) for _ in range(n)]
+        start = time.monotonic()
+        for t in readers:
+            t.start()
+        conns = [server.accept()[0] for _ in range(n)]
+        senders = [threading.Thread(target=_sendfile, args=(c, path)) for c in conns]
+        for t in senders:
+            t.start()
+        for t in (*senders, *readers):
+            t.join()
+        seconds = time.monotonic() - start
+        for c in conns:
+            c.close()
+    mib = size / (1 << 20)
+    return {"seconds": seconds, "mib_s_each": mib / seconds, "mib_s_all": mib * n / seconds}
+
+
+def _sendfile(conn: socket.socket, path: Path) -> None:
+    with open(path, "rb") as f:
+        conn.sendfile(f)
+
+
+def _drain(port: int, size: int) -> None:
+    buffer = bytearray(1 << 16)
+    got = 0
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        while got < size:
+            n = s.recv_into(buffer)
+            if not n:
+                raise OSError("the copy ended early")
+            got += n
+
+
+def figures(plan: Plan, raw: Raw) -> list[Figure]:
+    out = []
+    for n in FANOUTS:
+        ours = [t["mib_s_each"] for t in raw[f"file_{n}"]]
+        bare = [t["mib_s_each"] for t in raw[f"copy_{n}"]]
+        if not ours:
+            continue
+        ratios = [a / b for a, b in zip(ours, bare, strict=False)]
+        out.append(
+            Figure(
+                key=f"file_mib_s_{n}",
+                title=f"file transfer, {plan.file_mib} MiB to {n}, MiB/s per receiver",
+                unit="MiB/s",
+                samples=ours,
+                extra={"sendfile_mib_s": bare, "ratio_to_sendfile": ratios},
+            )
+        )
+        out.append(
+            Figure(
+                key=f"file_ratio_{n}",
+                title=f"file transfer to {n} / sendfile to {n}, same run",
+                unit="ratio",
+                samples=ratios,
+                target="median >= 0.5",
+                check=lambda s: s["p50"] >= 0.5,
+            )
+        )
+    idle, busy = raw["file_chat_idle"], raw["file_chat_busy"]
+    if idle and busy:
+        idle_p50 = statistics.median(idle[0]["latency_ms"])
+        busy_p50 = statistics.median(busy[0]["latency_ms"])
+        out.append(
+            Figure(
+                key="file_chat_latency",
+                title="chat latency p50 during a file transfer / idle, same link",
+                unit="ratio",
+                samples=[busy_p50 / idle_p50],
+                target="<= 2",
+                check=lambda s: s["p50"] <= 2,
+                extra={"idle_p50_ms": idle_p50, "busy_p50_ms": busy_p50},
+                bad=idle[0]["lost"] + busy[0]["lost"],
+            )
+        )
+    return out

@@ -1,0 +1,137 @@
+"""Files over the links, in one process over loopback (``peerchat.files``): offered to the room
+or to one member, fetched by whoever asks, checked, resumed after a cut."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import trio
+from test_cluster import Room
+
+from peerchat import events
+from peerchat.protocol import FILE_CHUNK, FileGet
+
+
+def offered(name: str):  # noqa: ANN201 - a predicate
+    return lambda e: isinstance(e, events.FileOffered) and e.name == name and not e.own
+
+
+def done(name: str):  # noqa: ANN201 - a predicate
+    return lambda e: isinstance(e, events.FileDone) and e.name == name
+
+
+def offered_since(member, seen: int):  # noqa: ANN001, ANN201 - test_cluster.Member, a predicate
+    return lambda e: isinstance(e, events.FileOffered) and member.events.index(e) >= seen
+
+
+async def room_of(nursery: trio.Nursery, tmp_path: Path, *names: str):  # noqa: ANN201
+    room = Room(nursery)
+    members = [await room.add(n) for n in names]
+    for m in members:
+        m.node.files.downloads = tmp_path / m.node.me.username  # never the user's own
+    await room.fully_connected()
+    return room, members
+
+
+async def test_a_file_offered_to_the_room_is_fetched_whole_and_resumed_after_a_cut(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(480 * FILE_CHUNK + 123))  # 30 MiB: seconds to fetch
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
+        alice.node.send_file(str(source))
+        mine = await alice.wait_for(lambda e: isinstance(e, events.FileOffered))
+        assert mine.own and mine.to is None and mine.size == source.stat().st_size
+        for fetcher in (bob, carol):
+            offer = await fetcher.wait_for(offered("big.bin"))
+            assert offer.sender.username == "alice" and offer.to is None
+            fetcher.node.get_file(offer.id)
+
+        # Bob's link to alice is cut on the way: the fetch goes on from there once it is back.
+        under_way = await bob.wait_for(
+            lambda e: isinstance(e, events.FileProgress) and e.received >= 4 * FILE_CHUNK, 20
+        )
+        assert under_way.received < under_way.size, "the file came before the cut"
+        bob.node.links.conns[alice.node.node_id].abort("cut by the test")
+        await bob.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        for fetcher in (bob, carol):
+            result = await fetcher.wait_for(done("big.bin"), 30)
+            assert result.ok, result.reason
+            assert Path(result.path).read_bytes() == source.read_bytes()
+            assert Path(result.path).parent == tmp_path / fetcher.node.me.username
+        assert not list((tmp_path / "bob").glob("*.part"))
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_file_offered_to_one_member_reaches_only_that_member(tmp_path: Path) -> None:
+    source = tmp_path / "secret.txt"
+    source.write_text("for bob only\n")
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
+        alice.node.send_file(f"bob {source}")
+        offer = await bob.wait_for(offered("secret.txt"))
+        assert offer.to is not None and offer.to.username == "bob"
+        alice.node.say("after the offer")
+        await carol.wait_for(lambda e: isinstance(e, events.MessageReceived))
+        assert not any(isinstance(e, events.FileOffered) for e in carol.events)
+
+        # Carol asks for it anyway, as if she had heard of it: her link is closed for that.
+        to_alice = carol.node.links.conns[alice.node.node_id]
+        to_alice.send(FileGet(1, 0))
+        await carol.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.username == "alice"
+        )
+        bob.node.get_file(offer.id)
+        result = await bob.wait_for(done("secret.txt"))
+        assert result.ok and Path(result.path).read_text() == "for bob only\n"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_second_fetch_of_one_name_is_saved_beside_the_first(tmp_path: Path) -> None:
+    source = tmp_path / "notes.txt"
+    source.write_text("one")
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        for text in ("one", "two"):
+            source.write_text(text)
+            seen = len(bob.events)
+            alice.node.send_file(str(source))
+            offer = await bob.wait_for(offered_since(bob, seen))
+            bob.node.get_file(offer.id)
+            await bob.wait_for(lambda e, i=offer.id: isinstance(e, events.FileDone) and e.id == i)
+        saved = sorted(p.name for p in (tmp_path / "bob").iterdir())
+        assert saved == ["notes (2).txt", "notes.txt"]
+        assert (tmp_path / "bob" / "notes.txt").read_text() == "one"
+        assert (tmp_path / "bob" / "notes (2).txt").read_text() == "two"
+        nursery.cancel_scope.cancel()
+
+
+async def test_what_cannot_be_offered_or_fetched_is_an_error(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        alice.node.send_file(str(tmp_path / "missing.txt"))
+        alice.node.send_file(str(tmp_path))  # a directory
+        bob.node.get_file(99)
+        with trio.fail_after(5):
+            while len(errors := [e for e in alice.events if isinstance(e, events.Error)]) < 2:
+                await alice.changed.wait()
+        texts = sorted(e.message for e in errors)
+        assert "missing.txt" in texts[0] and "No such file" in texts[0]
+        assert texts[1] == f"cannot offer {tmp_path}: not a regular file"
+        missing = await bob.wait_for(lambda e: isinstance(e, events.Error))
+        assert missing.message.startswith("no file offered as 99")
+        nursery.cancel_scope.cancel()
+
+
+def test_the_source_is_hashed_in_pieces(tmp_path: Path) -> None:
+    # What the offer's checksum is: the SHA-256 of the whole file.
+    data = os.urandom(3 << 20)
+    path = tmp_path / "x"
+    path.write_bytes(data)
+    from peerchat.files import _hash_file
+
+    size, digest = trio.run(_hash_file, path)
+    assert (size, digest) == (len(data), hashlib.sha256(data).digest())

@@ -1,0 +1,88 @@
+"""peerchat.transfer: a download takes only what continues the offered file, and knows when it
+is whole and intact (no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from peerchat.protocol import ProtocolViolation
+from peerchat.transfer import PROGRESS_EVERY, Download, local_name, numbered
+
+DATA = bytes(range(256)) * 40  # 10,240 bytes
+
+
+def download(data: bytes = DATA) -> Download:
+    return Download("sender", 1, "f.bin", len(data), hashlib.sha256(data).digest())
+
+
+def test_chunks_in_order_make_the_file() -> None:
+    d = download()
+    for offset in range(0, len(DATA), 4096):
+        assert not d.done
+        d.take(offset, DATA[offset : offset + 4096])
+    assert d.done and d.intact() and d.received == len(DATA)
+
+
+def test_a_file_other_than_the_offered_one_is_not_intact() -> None:
+    d = download()
+    d.take(0, DATA[:-1] + b"!")
+    assert d.done and not d.intact()
+
+
+@pytest.mark.parametrize(
+    ("offset", "data"),
+    [(1, b"x"), (4096, b"x"), (0, b""), (0, DATA + b"x")],
+    ids=["gap", "far-ahead", "empty", "past-the-size"],
+)
+def test_chunks_that_do_not_continue_the_file_within_its_size_are_refused(
+    offset: int, data: bytes
+) -> None:
+    d = download()
+    with pytest.raises(ProtocolViolation):
+        d.take(offset, data)
+    assert d.received == 0  # nothing of a refused chunk counts
+
+
+def test_a_repeated_chunk_after_a_resume_is_refused_and_the_next_one_taken() -> None:
+    d = download()
+    d.take(0, DATA[:100])
+    with pytest.raises(ProtocolViolation):
+        d.take(0, DATA[:100])
+    d.take(100, DATA[100:])
+    assert d.intact()
+
+
+def test_an_empty_file_is_done_at_once() -> None:
+    assert download(b"").intact()
+
+
+def test_progress_is_reported_now_and_then_and_at_the_end() -> None:
+    d = download()
+    assert d.progress_due(10.0)
+    d.take(0, DATA[:10])
+    assert not d.progress_due(10.0 + PROGRESS_EVERY / 2)
+    assert d.progress_due(10.0 + PROGRESS_EVERY)
+    d.take(10, DATA[10:])
+    assert d.progress_due(10.0 + PROGRESS_EVERY)  # the end is always reported
+
+
+@pytest.mark.parametrize(
+    ("offered", "saved"),
+    [
+        ("report.pdf", "report.pdf"),
+        ("..hidden", "hidden"),
+        ("a:b*c?.txt", "a_b_c_.txt"),
+        ("   ", "download"),
+        ("naïve café.txt", "naïve café.txt"),
+    ],
+)
+def test_offered_names_become_plain_local_names(offered: str, saved: str) -> None:
+    assert local_name(offered) == saved
+
+
+def test_numbered_alternatives_keep_the_extension() -> None:
+    assert numbered("a.txt", 2) == "a (2).txt"
+    assert numbered("archive.tar.gz", 3) == "archive.tar (3).gz"
+    assert numbered("README", 2) == "README (2)"
