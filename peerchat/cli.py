@@ -186,20 +186,19 @@ def _tracker_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000)")
     p.add_argument("--version", action="version", version=VERSION)
-    _add_storage(p)
+    _add_storage(p, "peerchat/tracker-<port>")
     _add_logging(p)
     return p
 
 
-def _add_storage(p: argparse.ArgumentParser) -> None:
+def _add_storage(p: argparse.ArgumentParser, default: str = "peerchat/<username>") -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--data-dir",
         metavar="PATH",
         type=Path,
         help="where this node keeps its key, its messages and the members it knew "
-        "(default: the user data dir, "
-        "peerchat/<username>)",
+        f"(default: the user data dir, {default})",
     )
     where.add_argument(
         "--ephemeral", action="store_true", help="keep nothing on disk (bots, tests)"
@@ -400,8 +399,8 @@ def _first_leaf(error: BaseException) -> BaseException:
 async def _run(node: Node, frontend: Frontend) -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_quit_on_signals, node)
-        await nursery.start(node.run)
-        nursery.start_soon(frontend.drive, node)
+        nursery.start_soon(node.run)
+        nursery.start_soon(frontend.drive, node)  # at once: a slow join can be watched and quit
         await node.finished.wait()
         frontend.stop()
         nursery.cancel_scope.cancel()

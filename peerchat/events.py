@@ -45,6 +45,7 @@ class PeerJoined:
             "node_id": m.node_id,
             "username": m.username,
             "addr": m.addr,
+            "chat": m.chat,  # false for a standalone tracker: not a person
         }
 
 
@@ -232,6 +233,7 @@ class Who:
                     "addr": m.addr,
                     "tracker": m.node_id == self.tracker_id,
                     "you": m.node_id == self.me_id,
+                    "chat": m.chat,
                 }
                 for m in self.members
             ],

@@ -70,6 +70,7 @@ class Headless:
     async def drive(self, node: Node) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._flusher)
+            await node.started.wait()  # stdin is read once in the room: a bot's first line counts
             await self._type_stdin(node)
             nursery.cancel_scope.cancel()
         node.quit()
@@ -131,10 +132,12 @@ class TrackerConsole:
 
     def __init__(self, tracker_addr: str) -> None:
         self._tracker_addr = tracker_addr
+        self._me = ""
 
     def show(self, event: events.Event) -> None:
         match event:
             case events.Ready(me):
+                self._me = me.node_id
                 line = f"tracker {me.node_id} listening on {self._tracker_addr} (peers: {me.addr})"
             case events.PeerJoined(m):
                 line = f"joined: {m.username} ({m.node_id}) at {m.addr}"
@@ -144,8 +147,10 @@ class TrackerConsole:
                 return
             case events.PeerLeft(m, reason):
                 line = f"left: {m.username} ({m.node_id}): {reason}"
+            case events.TrackerChanged(t) if t.node_id == self._me:
+                line = "this tracker holds the tracker role"
             case events.TrackerChanged(t):
-                line = f"tracker is {t.username} ({t.node_id}) at {t.addr}"
+                line = f"the tracker role is with {t.username} ({t.node_id}) at {t.addr}"
             case _:
                 return
         _write_line(sys.stdout, f"{time.strftime('%H:%M:%S')} {visible(line)}")

@@ -87,7 +87,7 @@ class Links:
             if member.node_id in self.conns:
                 return None  # its own dial crossed this one and was kept
             why = str(exc) or type(exc).__name__
-            log.warning("could not reach %s at %s: %s", member.username, member.addr, why)
+            log.info("could not reach %s at %s: %s", member.username, member.addr, why)
             return exc
 
     async def dial_or_keep_trying(self, member: Member) -> None:
@@ -220,7 +220,7 @@ class Links:
         new = node.add_member(member)
         if new and node.reporting:
             node.emit(events.PeerJoined(member))
-        if new:
+        if new and member.chat:  # a standalone tracker's name is no person's
             before = node.store.name_owner(member.username, member.node_id, time.time())
             if before is not None:
                 node.emit(events.NewKey(member, before))

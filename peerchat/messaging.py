@@ -15,6 +15,7 @@ history, once and in each author's order.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -131,7 +132,7 @@ class Messaging:
             if message.old and not node.store.has(b.author, b.first):
                 node.store.add(b, time.time())
                 for chat in b.chats():
-                    node.show(node.me, chat, own=True, history=True)
+                    node.show(self._as_signed(b), chat, own=True, history=True)
             return
         if message.old:
             self._take_old(b, shown)
@@ -160,7 +161,7 @@ class Messaging:
         elif b.first <= shown and node.store.has(b.author, b.first):
             self._receive(b, history=True)  # anything above shown was held: it may go now
             return
-        sender = self._sender(b)
+        sender = self._as_signed(b)
         for chat in b.chats():
             if chat.seq <= shown:  # older than what this node saw live: it never saw this one
                 node.show(sender, chat, own=False, history=True)
@@ -169,7 +170,7 @@ class Messaging:
     def _receive(self, b: Batch, *, history: bool) -> int:
         """Show what of ``b`` can be shown, keep it; returns how far its author is shown."""
         node = self.node
-        sender = self._sender(b)
+        sender = self._as_signed(b) if history else self._sender(b)
         receive = node.chatlog.receive
         try:
             for chat in b.chats():
@@ -209,6 +210,14 @@ class Messaging:
         if b.author not in self._names and len(self._names) < MAX_NAMES:
             self._names[b.author] = b.username
         return self._author(b.author)
+
+    def _as_signed(self, b: Batch) -> Member:
+        """Whom a batch is from, under the name it was signed with: history shows the name
+        used then (a member may have taken another since, with ``/nick``)."""
+        sender = self.node.me if b.author == self.node.node_id else self._sender(b)
+        if sender.username == b.username:
+            return sender
+        return dataclasses.replace(sender, username=b.username)
 
     def _author(self, author: str) -> Member:
         """The member ``author``, or for one not here the name its batches were signed with."""
@@ -386,10 +395,7 @@ class Messaging:
         me = self.node.node_id
         chats = [(c, b) for b in self.node.store.recent(count) for c in b.chats()]
         chats.sort(key=lambda cb: (cb[0].lamport, cb[0].sender))
-        return [
-            (self.node.me if b.author == me else self._sender(b), chat, b.author == me)
-            for chat, b in chats[-count:]
-        ]
+        return [(self._as_signed(b), chat, b.author == me) for chat, b in chats[-count:]]
 
     async def keep_store(self) -> None:
         """Write what was received to disk now and then; prune by the retention bounds."""

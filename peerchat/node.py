@@ -143,7 +143,9 @@ class Node:
             self.chatlog.restore(author, seq, 0)
         self.budget = ReceiveBudget(config.receive_budget)
         self.admission = Admission(_limits(config))
+        self.started = trio.Event()  # in the room (or founded it), ready reported
         self.finished = trio.Event()
+        self._starting = trio.CancelScope()
         self.reporting = False  # joins and leaves are reported from ready on
         # Messages that arrive while entering wait for ``ready`` and the history kept here.
         self._early: list[events.Event] | None = []
@@ -194,9 +196,10 @@ class Node:
     def say(self, text: str, *, action: bool = False) -> None:
         """A message to the room; ``action``: a ``/me`` line."""
         if not self.reporting:
-            # Rejoining after a freeze: the connections are being made anew, and a message
-            # numbered now would leave a gap for peers whose hello came before it.
-            self.emit(events.Error("not in the room right now (rejoining); message not sent"))
+            # Joining, or rejoining after a freeze: the connections are being made anew, and a
+            # message numbered now would leave a gap for peers whose hello came before it.
+            why = "rejoining" if self.started.is_set() else "joining"
+            self.emit(events.Error(f"not in the room right now ({why}); message not sent"))
             return
         message = self.messaging.say(text, action=action)
         if message is None:
@@ -249,6 +252,8 @@ class Node:
 
     def quit(self) -> None:
         self._quit.set()
+        if not self.started.is_set():
+            self._starting.cancel()
 
     @property
     def leaving(self) -> bool:
@@ -264,10 +269,12 @@ class Node:
                     self.lan = await stack.enter_async_context(open_lan(self.room_name))
                 async with trio.open_nursery() as nursery:
                     self.nursery = nursery
-                    await self._start(nursery)
+                    with self._starting:  # quit() while joining gives up the join
+                        await self._start(nursery)
                     task_status.started()
-                    await self._quit.wait()
-                    await self._say_goodbye()
+                    if self.started.is_set():
+                        await self._quit.wait()
+                        await self._say_goodbye()
                     nursery.cancel_scope.cancel()
         finally:
             self.files.close()
@@ -318,6 +325,7 @@ class Node:
         for event in early:
             self.emit(event)
         self.reporting = True
+        self.started.set()
 
     async def _say_goodbye(self) -> None:
         self.messaging.send_outbox()

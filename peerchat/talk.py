@@ -45,6 +45,9 @@ class Talk:
         if refusal := too_long(text):
             node.emit(refusal)
             return
+        if name == node.me.username:
+            node.emit(events.Error("that is you; a private message goes to someone else"))
+            return
         member = self.find(name)
         if member is None:
             node.emit(events.Error(f"nobody called {name} is in the room; not sent"))

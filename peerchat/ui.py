@@ -32,6 +32,10 @@ import asyncio
 import contextlib
 import functools
 import math
+import os
+import signal
+import sys
+import termios
 import threading
 import time
 import zlib
@@ -46,10 +50,10 @@ from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
+from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.output import create_output
 from prompt_toolkit.output.vt100 import Vt100_Output
 
 from peerchat import commands
@@ -634,16 +638,10 @@ class PromptUI:
             self._wake.set()
 
     async def _read_lines(self, token: trio.lowlevel.TrioToken, node: Node) -> bool:
-        output = create_output()
-        if isinstance(output, Vt100_Output):
-            # No cursor position requests: the terminal's answer to one sent just before
-            # Ctrl-Z reached the shell instead of us (";1R" at the shell prompt, then garbage).
-            output.enable_cpr = False
         session: PromptSession[str] = PromptSession(
             self._message,
-            output=output,
+            output=_Terminal.from_pty(sys.stdout, term=os.environ.get("TERM")),
             erase_when_done=True,  # the line comes back as our own message, formatted
-            enable_suspend=True,  # Ctrl-Z suspends as in any terminal program; see _watch_stall
             bottom_toolbar=lambda: toolbar_text(self._room),
             history=self._input_history,
             key_bindings=_KEYS,
@@ -670,7 +668,11 @@ class PromptUI:
                 return True
             typed_at = -math.inf  # sent: the next line's first keystroke is news again
             action: Callable[[], None]
-            match commands.parse_line(line):
+            command = commands.parse_line(line)
+            if self._room.me is None and not isinstance(command, commands.Quit | commands.Help):
+                self._notice("not in the room yet: wait for the join, or quit with Ctrl-C")
+                continue
+            match command:
                 case commands.Say(text=text, action=is_action):
                     # A pasted block arrives as one line with newlines: one message per line.
                     lines = [part for part in text.splitlines() if part.strip()]
@@ -768,7 +770,46 @@ async def _say_each(node: Node, lines: list[str], action: bool) -> None:
         await node.wait_sendable()  # a long paste must not overrun the peers' queues
 
 
+class _Terminal(Vt100_Output):
+    """The terminal, never asked where its cursor is.
+
+    prompt_toolkit asks (a cursor position request) after every block printed above the
+    prompt, to place its bottom toolbar; the terminal's answer, sent just as Ctrl-Z stopped
+    the program, went to the shell instead (";1R" at the shell prompt, then a syntax error),
+    and one sent after ``fg`` was echoed on screen. Saying there is one row below the cursor
+    lets the prompt and the toolbar be drawn right below the last line, without asking.
+    """
+
+    def get_rows_below_cursor_position(self) -> int:
+        return 1
+
+
 _KEYS = KeyBindings()
+SETTLE = (0.0, 0.05, 0.2)  # after a resume: when this program's terminal modes are set again
+
+
+@_KEYS.add("c-z", filter=Condition(lambda: hasattr(signal, "SIGTSTP")))
+async def _suspend(event: KeyPressEvent) -> None:
+    """Ctrl-Z, as in any terminal program (the node notices the pause: ``_watch_stall``).
+
+    prompt_toolkit's own suspension left the terminal in line mode after ``fg`` now and then:
+    the shell sets the modes it keeps for a stopped job just after waking it, racing the
+    prompt's own. Here the prompt's modes are set again a moment later.
+    """
+    app = event.app
+    fd = app.input.fileno()
+    modes = termios.tcgetattr(fd)
+
+    def stop() -> None:
+        os.kill(0, signal.SIGTSTP)
+
+    await run_in_terminal(stop)
+    for delay in SETTLE:
+        await asyncio.sleep(delay)
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, modes)
+    app.renderer.reset()
+    app.invalidate()
 
 
 @_KEYS.add("c-c")
@@ -782,7 +823,8 @@ def _clear_or_quit(event: KeyPressEvent) -> None:
 
 
 class RoomCompleter(Completer):
-    """Tab: command names after a "/", member names elsewhere (prompt thread)."""
+    """Tab: command names after a "/", member names elsewhere; a name that opens the line is
+    followed by ": ", as in irssi (prompt thread)."""
 
     def __init__(self, room: Room) -> None:
         self._room = room
@@ -797,6 +839,8 @@ class RoomCompleter(Completer):
         else:
             choices = sorted(m.username for m in self._room.people())
         folded = word.casefold()
+        addressing = word == before and not word.startswith("/")  # a name opening the line
         for choice in choices:
             if choice.casefold().startswith(folded) and choice != word:
-                yield Completion(choice, start_position=-len(word), display=visible(choice))
+                text = f"{choice}: " if addressing else choice
+                yield Completion(text, start_position=-len(word), display=visible(choice))

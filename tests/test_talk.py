@@ -201,3 +201,21 @@ async def test_a_slow_join_says_where_it_is_connecting() -> None:
         assert connecting.as_json() == {"event": "connecting", "addr": f"127.0.0.1:{port}"}
         assert not any(isinstance(e, events.Ready) for e in alice.events)
         nursery.cancel_scope.cancel()
+
+
+async def test_history_shows_the_name_a_message_was_said_under() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = [await room.add(n) for n in ("alice", "bob")]
+        await room.fully_connected()
+        bob.node.say("said as bob")
+        await alice.wait_for(is_message("said as bob"))
+        bob.node.nick("robert")
+        await alice.wait_for(lambda e: isinstance(e, events.Renamed))
+        bob.node.say("said as robert")
+        await alice.wait_for(is_message("said as robert"))
+        kept = {c.text: m.username for m, c, _ in alice.node.messaging.recent(10)}
+        assert kept == {"said as bob": "bob", "said as robert": "robert"}
+        own = {c.text: m.username for m, c, _ in bob.node.messaging.recent(10)}
+        assert own == kept
+        nursery.cancel_scope.cancel()

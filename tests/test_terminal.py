@@ -341,8 +341,13 @@ def test_ctrl_z_and_fg_leave_nothing_in_the_shell(tmp_path: Path) -> None:
         shell.expect_exact("SHELL$ ")
         shell.sendline("fg")
         shell.expect(on_screen("> half"))  # redrawn with what was typed
-        shell.send(" and whole\r")
-        shell.expect(on_screen("<alice> half and whole"))
+        # Back in the prompt's own keyboard mode: Ctrl-C clears the line (in the terminal's
+        # line mode it would be an interrupt, and the program would quit).
+        shell.send(" and more")
+        shell.expect(on_screen("half and more"))
+        shell.send("\x03")
+        shell.send("whole\r")
+        shell.expect(on_screen("<alice> whole"))
         shell.send("/quit\r")
         shell.expect_exact("SHELL$ ")
         screen = transcript.getvalue()
@@ -355,3 +360,20 @@ def test_ctrl_z_and_fg_leave_nothing_in_the_shell(tmp_path: Path) -> None:
         shell.expect_exact("status 0")
     finally:
         shell.close(force=True)
+
+
+def test_a_slow_join_says_where_it_connects_and_ctrl_c_gives_up(
+    spawn: Callable[..., Any],
+) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        alice = spawn("--username", "alice", "--tracker", f"127.0.0.1:{port}", terminal=True)
+        alice.expect(on_screen(f"connecting to 127.0.0.1:{port} ..."), timeout=5)
+        alice.send("hello?\r")  # not in the room yet: nothing to send it to
+        alice.expect(on_screen("not in the room yet"))
+        started = time.monotonic()
+        alice.send("\x03")  # an empty line: Ctrl-C quits, join or no join
+        expect_exit_0(alice)
+        assert time.monotonic() - started < 3

@@ -480,7 +480,8 @@ def test_tab_completes_commands_and_member_names():
     assert complete("/N") == ["/names", "/nick"]
     assert complete("/msg c") == ["Cedric", "carol"]
     assert complete("hi b") == ["bob"]
-    assert complete("bob") == []  # complete already
+    assert complete("b") == ["bob: "]  # addressing bob
+    assert complete("hi bob") == []  # complete already
     assert complete("/quit now") == []
 
 
