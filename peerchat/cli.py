@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import resource
@@ -11,7 +12,7 @@ import signal
 import sys
 import tempfile
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NoReturn, Protocol
 
@@ -27,6 +28,7 @@ from peerchat.handshake import MIN_SECRET, OPEN_ROOM, room_key
 from peerchat.membership import valid_room_name, valid_username
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_PRIORITY, valid_host
+from peerchat.rooms import NodeMaker, Rooms
 from peerchat.tracker_address import StartupError
 
 DEFAULT_TRACKER_PORT = 5000
@@ -36,8 +38,8 @@ DEFAULTS = Config()
 
 
 class Frontend(Protocol):
-    def show(self, event: events.Event) -> None: ...
-    async def drive(self, node: Node) -> None: ...
+    def show(self, event: events.Event, room: str | None = None) -> None: ...
+    async def drive(self, rooms: Rooms) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -283,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = _node_parser()
         args = parser.parse_args(argv)
         discover = args.room is not None and args.tracker is None
+        host_given = args.host is not None
         if args.host is None:  # a room found on the network is joined from the network
             args.host = "0.0.0.0" if discover else "127.0.0.1"
         if discover:
@@ -342,10 +345,12 @@ def main(argv: list[str] | None = None) -> int:
         return exc.status
     if prompt is not None and data_dir is not None:
         prompt.keep_input_history(data_dir.path / "input_history")
-    node = Node(settings, frontend.show, config, data_dir=data_dir)
+    label = settings.room_name or settings.tracker_addr  # how the first room is named on screen
+    node = Node(settings, lambda event: frontend.show(event, label), config, data_dir=data_dir)
+    make = _room_maker(args, settings, config, host_given) if argv[:1] != ["tracker"] else None
     status = 0
     try:
-        trio.run(_run, node, frontend)
+        trio.run(_run, node, label, make, frontend)
     except* StartupError as group:
         error = _first_leaf(group)
         print(f"peerchat: {error}", file=sys.stderr)
@@ -364,6 +369,48 @@ def main(argv: list[str] | None = None) -> int:
         if data_dir is not None:
             data_dir.close()
     return status
+
+
+def _room_maker(
+    args: argparse.Namespace, first: Settings, config: Config, host_given: bool
+) -> NodeMaker:
+    """How ``/join`` makes the node of another room: the same person (name, --host, storage
+    choice) in a room of its own, found on the local network unless an address is given, with
+    the secret in ``room_secret_path(room)`` (an open room without one). Its data dir is the
+    first room's with ``@ROOM`` added."""
+
+    def make(room: str, addr: tuple[str, int] | None, emit: Callable[[events.Event], None]) -> Node:
+        path = room_secret_path(room)
+        kept = {"PEERCHAT_SECRET_FILE": str(path)} if path.exists() else {}
+        psk = room_key_from_environment(kept)  # the open room's key without a file
+        host = first.host
+        if not host_given:  # as for the first room: found on the network, joined from it
+            host = "0.0.0.0" if addr is None else "127.0.0.1"
+        settings = dataclasses.replace(
+            first,
+            host=host,
+            port=0,
+            priority=None,
+            tracker_host=addr[0] if addr else "127.0.0.1",
+            tracker_port=addr[1] if addr else home_port(room),
+            more_trackers=(),
+            psk=psk,
+            room_name=room,
+            discover=addr is None,
+        )
+        data_dir = None
+        if not args.ephemeral:
+            base = args.data_dir or Path(platformdirs.user_data_dir("peerchat")) / args.username
+            data_dir = DataDir(base.with_name(f"{base.name}@{room}"))
+        return Node(settings, emit, config, data_dir=data_dir)
+
+    return make
+
+
+def room_secret_path(room: str) -> Path:
+    """Where the secret of a room joined with ``/join`` is kept: a file of the user's own
+    (first line), never typed where a shell's history or ``ps`` would show it."""
+    return Path(platformdirs.user_config_dir("peerchat")) / "secrets" / room
 
 
 def _record_crash(error: BaseException, log_file: str | None) -> str:
@@ -396,18 +443,19 @@ def _first_leaf(error: BaseException) -> BaseException:
     return error
 
 
-async def _run(node: Node, frontend: Frontend) -> None:
+async def _run(node: Node, label: str, make: NodeMaker | None, frontend: Frontend) -> None:
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_quit_on_signals, node)
-        nursery.start_soon(node.run)
-        nursery.start_soon(frontend.drive, node)  # at once: a slow join can be watched and quit
-        await node.finished.wait()
+        rooms = Rooms(nursery, make, frontend.show)
+        nursery.start_soon(_quit_on_signals, rooms)
+        rooms.start(label, node, first=True)
+        nursery.start_soon(frontend.drive, rooms)  # at once: a slow join can be watched and quit
+        await rooms.ended.wait()
         frontend.stop()
         nursery.cancel_scope.cancel()
 
 
-async def _quit_on_signals(node: Node) -> None:
+async def _quit_on_signals(rooms: Rooms) -> None:
     # SIGHUP: the terminal closed. All three are a request to leave with a goodbye.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async for _ in signals:
-            node.quit()
+            rooms.quit()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from peerchat.membership import valid_username
+from peerchat.addresses import parse_addr
+from peerchat.membership import valid_room_name, valid_username
+from peerchat.protocol import valid_host
 
 HELP_TEXT = """\
 Type a line and press Enter to send it to everyone in the room.
@@ -14,6 +16,9 @@ Type a line and press Enter to send it to everyone in the room.
   /nick NAME      take another name, if nobody in the room has it (or one like it)
   /send [NAME] PATH  offer a file to the room, or to one member
   /get ID         fetch an offered file (the offer shows its ID) into your downloads
+  /join ROOM [HOST:PORT]  another room (found on the local network without an address)
+  /part           leave the room in front;  /rooms  the rooms you are in
+  /room NAME      bring a room to the front (Ctrl-X: the next one)
   /who, /names    list the members; the tracker is marked
   /history N      show the last N messages kept here (default 20)
   //TEXT          send a line that starts with "/"
@@ -51,6 +56,27 @@ class SendFile:
 @dataclass(frozen=True, slots=True)
 class GetFile:
     id: int
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRoom:
+    room: str
+    addr: tuple[str, int] | None  # None: found on the local network
+
+
+@dataclass(frozen=True, slots=True)
+class PartRoom:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ListRooms:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GoToRoom:
+    room: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +122,10 @@ Command = (
     | Nick
     | SendFile
     | GetFile
+    | JoinRoom
+    | PartRoom
+    | ListRooms
+    | GoToRoom
     | Who
     | History
     | Help
@@ -109,16 +139,28 @@ _NUMBER = re.compile(r"[0-9]{1,18}")
 HISTORY_DEFAULT = 20
 HISTORY_MAX = 1000
 
-_SLASH = {"/who": Who(), "/names": Who(), "/help": Help(), "/quit": Quit(), "/q": Quit()}
+_SLASH = {
+    "/who": Who(),
+    "/names": Who(),
+    "/help": Help(),
+    "/quit": Quit(),
+    "/q": Quit(),
+    "/part": PartRoom(),
+    "/rooms": ListRooms(),
+}
 COMMANDS = (
     "/get",
     "/help",
     "/history",
+    "/join",
     "/me",
     "/msg",
     "/names",
     "/nick",
+    "/part",
     "/quit",
+    "/room",
+    "/rooms",
     "/send",
     "/who",
 )
@@ -142,6 +184,11 @@ def parse_line(line: str) -> Command:
             return _private(rest)
         if name == "/nick":
             return _nick(rest)
+        if name == "/join":
+            return _join(rest.split())
+        if name == "/room":
+            room = rest.strip().lower()  # a name, or the address a room without one is shown by
+            return GoToRoom(room) if room else Usage("usage: /room NAME")
         if name == "/send":
             return SendFile(rest.strip()) if rest.strip() else Usage("usage: /send [NAME] PATH")
         if name == "/get":
@@ -156,6 +203,16 @@ def _private(rest: str) -> Private | Usage:
     if not to or not text.strip():
         return Usage("usage: /msg NAME TEXT")
     return Private(to, text)
+
+
+def _join(args: list[str]) -> JoinRoom | Usage:
+    usage = Usage("usage: /join ROOM [HOST:PORT] (a room name: 1-32 letters, digits, - and _)")
+    if not 1 <= len(args) <= 2 or not valid_room_name(args[0].lower()):
+        return usage
+    addr = parse_addr(args[1]) if len(args) == 2 else None
+    if len(args) == 2 and (addr is None or not valid_host(addr[0])):
+        return usage
+    return JoinRoom(args[0].lower(), addr)
 
 
 def _nick(rest: str) -> Nick | Usage:

@@ -13,6 +13,7 @@ through worker threads, and the instance is closed when the node ends.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import time
@@ -27,11 +28,13 @@ from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, ServiceListener, Ze
 
 from peerchat import PROTOCOL_VERSION
 from peerchat.addresses import is_wildcard
+from peerchat.tracker_address import StartupError
 
 log = logging.getLogger(__name__)
 
 SERVICE = "_peerchat._tcp.local."
 ROOM_KEY = b"room"
+MAX_ANSWERS = 64  # addresses taken from one search
 HOME_PORTS = (5001, 5999)  # a named room's home address on loopback: a port chosen by its name
 
 
@@ -83,19 +86,34 @@ class Lan:
         return await trio.to_thread.run_sync(self._find, within, abandon_on_cancel=True)
 
     def _find(self, within: float) -> list[tuple[str, int]]:
+        """Anyone on the network may answer, with anything: names of other services or of
+        no service, endless lists of them. Only this room's, at most ``MAX_ANSWERS``, are
+        looked up, all within one more ``within``; an answer that does not check is passed
+        over."""
         seen = _Seen(set())
         browser = ServiceBrowser(self._zc, SERVICE, seen)
         try:
             time.sleep(within)  # a worker thread's wait, while zeroconf's thread listens
         finally:
             browser.cancel()
+        prefix = f"{self.room}-"
+        names = sorted(
+            n for n in set(seen.names) if n.endswith("." + SERVICE) and n.startswith(prefix)
+        )
+        deadline = time.monotonic() + within
         out: list[tuple[str, int]] = []
-        for name in sorted(seen.names):
-            info = self._zc.get_service_info(SERVICE, name, timeout=int(within * 1000))
-            if info is None or info.properties.get(ROOM_KEY) != self.room.encode():
-                continue
-            out += [(a, info.port) for a in info.parsed_addresses(IPVersion.V4Only)]
-        return out
+        for name in names[:MAX_ANSWERS]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                info = self._zc.get_service_info(SERVICE, name, timeout=int(left * 1000))
+                if info is None or info.properties.get(ROOM_KEY) != self.room.encode():
+                    continue
+                out += [(a, info.port) for a in info.parsed_addresses(IPVersion.V4Only)]
+            except Exception as exc:  # whatever a stranger's answer sets off
+                log.info("passing over the answer %r: %s", name, exc)
+        return out[:MAX_ANSWERS]
 
     async def advertise(self, node_id: str, host: str, port: int) -> None:
         """Say on the network that this node is in the room, until cancelled."""
@@ -111,7 +129,14 @@ class Lan:
             server=f"peerchat-{node_id[:12]}.local.",
             parsed_addresses=addresses,
         )
-        await trio.to_thread.run_sync(self._zc.register_service, info, abandon_on_cancel=True)
+        try:
+            await trio.to_thread.run_sync(
+                functools.partial(self._zc.register_service, info, allow_name_change=True),
+                abandon_on_cancel=True,
+            )
+        except Exception as exc:  # the network answered with a conflict this node cannot solve
+            log.warning("cannot advertise room %s on the local network: %s", self.room, exc)
+            return
         log.info("advertising room %s at %s port %d", self.room, ", ".join(addresses), port)
         try:
             await trio.sleep_forever()
@@ -125,7 +150,10 @@ class Lan:
 @asynccontextmanager
 async def open_lan(room: str) -> AsyncIterator[Lan]:
     """Multicast DNS for ``room``, closed (with goodbyes to the network) on the way out."""
-    zc = await trio.to_thread.run_sync(lambda: Zeroconf(ip_version=IPVersion.V4Only))
+    try:
+        zc = await trio.to_thread.run_sync(lambda: Zeroconf(ip_version=IPVersion.V4Only))
+    except OSError as exc:
+        raise StartupError(f"cannot use the local network to find rooms: {exc}") from exc
     try:
         yield Lan(zc, room)
     finally:

@@ -162,6 +162,16 @@ class FileDone:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomLeft:
+    """This program is no longer in the room ``room`` (``/part``, or it could not join)."""
+
+    room: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": "room_left", "room": self.room}
+
+
+@dataclass(frozen=True, slots=True)
 class PeerLeft:
     member: Member
     reason: str
@@ -325,6 +335,7 @@ Event = (
     | FileOffered
     | FileProgress
     | FileDone
+    | RoomLeft
     | PeerLeft
     | MessageReceived
     | Who

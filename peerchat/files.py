@@ -15,6 +15,7 @@ import errno
 import hashlib
 import logging
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +30,13 @@ from peerchat.protocol import (
     FILE_CHUNK,
     FileChunk,
     FileGet,
+    FileGone,
     FileOffer,
     ProtocolViolation,
     valid_file_name,
 )
 from peerchat.talk import chatting
-from peerchat.transfer import Download, local_name, numbered
+from peerchat.transfer import PART, Download, local_name, numbered
 
 if TYPE_CHECKING:
     from peerchat.node import Node
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 HASH_PIECE = 1 << 20  # bytes hashed between two checkpoints when offering
 MAX_OFFERS_HEARD = 1000  # offers from others remembered; the oldest go first
 MAX_SERVING = 4  # fetches one link may have running at this node at once
+MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,9 @@ class Files:
         self.node = node
         self.downloads = downloads
         self._mine: dict[int, _Mine] = {}
+        # Offer numbers start at random: a fetch resumed after this node restarted (same id)
+        # must not get another file under an old number.
+        self._last_offer = secrets.randbelow(2**40)
         self._heard: dict[int, _Heard] = {}  # local id -> an offer from a member
         self._last_id = 0
         self._fetches: dict[tuple[str, int], _Fetch] = {}  # (sender, offer) -> running fetch
@@ -101,8 +107,8 @@ class Files:
         if not valid_file_name(name):
             node.emit(events.Error(f"cannot offer {path}: not a file name others can use"))
             return
-        self._last_id += 1
-        n = self._last_id
+        self._last_offer += 1
+        n = self._last_offer
         self._mine[n] = _Mine(path, name, size, digest, to.node_id if to else None)
         offer = FileOffer(n, name, size, digest, to is not None)
         for conn in node.links.conns.values():
@@ -136,8 +142,8 @@ class Files:
         offer = heard.offer
         try:
             self.downloads.mkdir(parents=True, exist_ok=True)
-            final = _free_path(self.downloads, local_name(offer.name))
-            part = final.with_name(final.name + ".part")
+            final = self._free_path(local_name(offer.name))
+            part = final.with_name(final.name + PART)
             out = open(part, "wb")  # noqa: SIM115 - open for the whole fetch, closed at its end
         except OSError as exc:
             node.emit(events.Error(f"cannot save into {self.downloads}: {exc.strerror or exc}"))
@@ -188,6 +194,8 @@ class Files:
             return
         del self._fetches[key]
         try:
+            if fetch.final.exists():  # made meanwhile by someone else: never overwritten
+                fetch.final = self._free_path(fetch.final.name)
             os.replace(fetch.part, fetch.final)
         except OSError as exc:
             self._fail(key, fetch, f"cannot rename {fetch.part}: {exc.strerror or exc}")
@@ -201,6 +209,28 @@ class Files:
         fetch.part.unlink(missing_ok=True)
         self.node.emit(events.FileDone(fetch.id, fetch.download.name, "", False, reason))
 
+    def on_gone(self, conn: Connection, message: FileGone) -> None:
+        """The sender no longer has the offer (it restarted): the fetch cannot go on."""
+        sender = chatting(conn)
+        key = (sender.node_id, message.offer)
+        fetch = self._fetches.get(key)
+        if fetch is not None:
+            self._fail(key, fetch, f"{sender.username} no longer offers it")
+
+    def _free_path(self, name: str) -> Path:
+        """``name`` in the downloads directory, or the first ``name (N)`` that names no file
+        there and no other fetch's file or ``.part``."""
+        taken = {p for f in self._fetches.values() for p in (f.final, f.part)}
+        candidate, n = self.downloads / name, 1
+        while (
+            candidate in taken
+            or candidate.exists()
+            or candidate.with_name(candidate.name + PART).exists()
+        ):
+            n += 1
+            candidate = self.downloads / numbered(name, n)
+        return candidate
+
     def close(self) -> None:
         """The node ends: unfinished fetches stay as ``.part`` files."""
         for fetch in self._fetches.values():
@@ -211,7 +241,10 @@ class Files:
     def on_get(self, conn: Connection, message: FileGet) -> None:
         member = chatting(conn)
         mine = self._mine.get(message.offer)
-        if mine is None or (mine.to is not None and mine.to != member.node_id):
+        if mine is None:  # offered by this node's last run, or never: not a fault of the asker
+            conn.send(FileGone(message.offer))
+            return
+        if mine.to is not None and mine.to != member.node_id:
             raise ProtocolViolation(f"{conn.peer} asked for a file not offered to it")
         if message.offset > mine.size:
             raise ProtocolViolation(f"{conn.peer} asked for a file past its end")
@@ -221,6 +254,12 @@ class Files:
             old.cancel()  # asked again: from the new offset
         if sum(1 for c, _ in self._serving if c is conn) >= MAX_SERVING:
             raise ProtocolViolation(f"{conn.peer} fetches more than {MAX_SERVING} files at once")
+        if len(self._serving) >= MAX_SERVING_ALL:
+            log.warning(
+                "not serving %s to %s: %d fetches run", mine.name, conn.peer, MAX_SERVING_ALL
+            )
+            conn.send(FileGone(message.offer))
+            return
         scope = self._serving[key] = trio.CancelScope()
         self.node.nursery.start_soon(self._serve, conn, message.offer, mine, message.offset, scope)
 
@@ -262,12 +301,3 @@ async def _hash_file(path: Path) -> tuple[int, bytes]:
             size += len(piece)
             await trio.sleep(0)
     return size, digest.digest()
-
-
-def _free_path(folder: Path, name: str) -> Path:
-    """``folder/name``, or the first ``name (N)`` that names neither a file nor a fetch."""
-    candidate, n = folder / name, 1
-    while candidate.exists() or candidate.with_name(candidate.name + ".part").exists():
-        n += 1
-        candidate = folder / numbered(name, n)
-    return candidate

@@ -15,6 +15,7 @@ import trio
 from peerchat import commands, events
 from peerchat.node import Node
 from peerchat.protocol import MAX_TEXT
+from peerchat.rooms import Rooms
 from peerchat.safe_text import json_safe, visible
 
 MAX_LINE = 4 * MAX_TEXT  # bytes: the longest message, in the widest UTF-8
@@ -38,15 +39,22 @@ class Headless:
         self._lines: list[str] = []
         self._queued = trio.Event()
         self._last_write = -math.inf
+        self._rooms: set[str] = set()  # every room heard from: past one, events name theirs
+        self._current = ""  # the room typed lines go to
 
-    def show(self, event: events.Event) -> None:
+    def show(self, event: events.Event, room: str | None = None) -> None:
+        """One event as one JSON line; ``room``: the room it is from (None: this program's)."""
+        if room is not None:
+            self._rooms.add(room)
+        tag = f', "room": {_STRING(room)}}}' if room is not None and len(self._rooms) > 1 else ""
         if type(event) is events.MessageReceived and event.to is None:
-            self._queue(json_safe(_message_line(event)))
+            line = _message_line(event)
+            self._queue(json_safe(line[:-1] + tag if tag else line))
         elif type(event) is events.InRoom:
-            for line in event.lines():
-                self._queue(json_safe(_ENCODE(line)))
+            for joined in event.lines():
+                self._queue(json_safe(_ENCODE(joined | ({"room": room} if tag else {}))))
         else:
-            self._queue(json_safe(_ENCODE(event.as_json())))
+            self._queue(json_safe(_ENCODE(event.as_json() | ({"room": room} if tag else {}))))
 
     def _queue(self, line: str) -> None:
         self._lines.append(line)
@@ -67,43 +75,75 @@ class Headless:
             self._queued = trio.Event()
             self._flush()
 
-    async def drive(self, node: Node) -> None:
+    async def drive(self, rooms: Rooms) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._flusher)
-            await node.started.wait()  # stdin is read once in the room: a bot's first line counts
-            await self._type_stdin(node)
+            self._current = rooms.first
+            first = rooms.get(rooms.first)
+            if first is not None:  # stdin is read once in the room: a bot's first line counts
+                await first.started.wait()
+            await self._type_stdin(rooms)
             nursery.cancel_scope.cancel()
-        node.quit()
+        rooms.quit()
 
-    async def _type_stdin(self, node: Node) -> None:
+    async def _type_stdin(self, rooms: Rooms) -> None:
         async for line in _stdin_lines():
             if line is None:
                 self.show(events.Error(f"a line over {MAX_LINE} bytes was dropped"))
                 continue
-            match commands.parse_line(line):
-                case commands.Say(text, action):
-                    node.say(text, action=action)
-                    await node.wait_sendable()
-                case commands.Private(to, text):
-                    node.private(to, text)
-                case commands.Nick(name):
-                    node.nick(name)
-                case commands.SendFile(words):
-                    node.send_file(words)
-                case commands.GetFile(id):
-                    node.get_file(id)
-                case commands.Who():
-                    node.who()
-                case commands.History(count):
-                    node.history(count)
-                case commands.Usage(text):
-                    self.show(events.Error(text))
-                case commands.Help():
-                    self._queue(_ENCODE({"event": "help", "text": commands.HELP_TEXT}))
-                case commands.Unknown(name):
-                    self.show(events.Error(f"unknown command {name}, try /help"))
+            command = commands.parse_line(line)
+            match command:
                 case commands.Quit():
                     break
+                case commands.JoinRoom(room, addr):
+                    rooms.join(room, addr)
+                    self._current = room
+                    continue
+                case commands.GoToRoom(room) if room in rooms.nodes:
+                    self._current = room
+                    continue
+                case commands.ListRooms():
+                    listed = {
+                        "event": "rooms",
+                        "rooms": list(rooms.nodes),
+                        "current": self._current,
+                    }
+                    self._queue(_ENCODE(listed))
+                    continue
+            node = rooms.get(self._current)
+            if node is None:
+                self.show(events.Error(f"not in the room {self._current}"))
+                continue
+            await self._command(rooms, node, command)
+
+    async def _command(self, rooms: Rooms, node: Node, command: commands.Command) -> None:
+        match command:
+            case commands.Say(text, action):
+                node.say(text, action=action)
+                await node.wait_sendable()
+            case commands.Private(to, text):
+                node.private(to, text)
+            case commands.Nick(name):
+                node.nick(name)
+            case commands.SendFile(words):
+                node.send_file(words)
+            case commands.GetFile(id):
+                node.get_file(id)
+            case commands.Who():
+                node.who()
+            case commands.History(count):
+                node.history(count)
+            case commands.Usage(text):
+                self.show(events.Error(text))
+            case commands.Help():
+                self._queue(_ENCODE({"event": "help", "text": commands.HELP_TEXT}))
+            case commands.Unknown(name):
+                self.show(events.Error(f"unknown command {name}, try /help"))
+            case commands.GoToRoom(room):
+                self.show(events.Error(f"not in a room {room}"))
+            case commands.PartRoom():
+                rooms.part(self._current)
+                self._current = next((r for r in rooms.nodes if r != self._current), "")
 
     def stop(self) -> None:
         self._flush()
@@ -134,7 +174,7 @@ class TrackerConsole:
         self._tracker_addr = tracker_addr
         self._me = ""
 
-    def show(self, event: events.Event) -> None:
+    def show(self, event: events.Event, room: str | None = None) -> None:
         match event:
             case events.Ready(me):
                 self._me = me.node_id
@@ -155,7 +195,7 @@ class TrackerConsole:
                 return
         _write_line(sys.stdout, f"{time.strftime('%H:%M:%S')} {visible(line)}")
 
-    async def drive(self, node: Node) -> None:
+    async def drive(self, rooms: Rooms) -> None:
         await trio.sleep_forever()
 
     def stop(self) -> None:

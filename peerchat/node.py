@@ -53,6 +53,7 @@ from peerchat.protocol import (
     Election,
     FileChunk,
     FileGet,
+    FileGone,
     FileOffer,
     Hello,
     MemberJoined,
@@ -189,6 +190,7 @@ class Node:
             FileOffer: self.files.on_offer,
             FileGet: self.files.on_get,
             FileChunk: self.files.on_chunk,
+            FileGone: self.files.on_gone,
         }
 
     # -- public: what the front ends call ----------------------------------------------------
@@ -459,7 +461,12 @@ class Node:
                 continue
             known = {(m.host, m.port) for m in (self.me, *self.members)}
             known |= {(a, self.me.port) for a in advertised_addresses(self.me.host)}
-            for host, port in await lan.find(self.config.discover_wait):
+            try:
+                found = await lan.find(self.config.discover_wait)
+            except Exception:  # zeroconf's own trouble: the next search may go better
+                log.warning("searching the local network failed", exc_info=True)
+                continue
+            for host, port in found:
                 if (host, port) not in known:
                     await self.links.meet(host, port)  # nothing happens for one it links to
 

@@ -322,6 +322,13 @@ class FileGet:
 
 
 @dataclass(frozen=True, slots=True)
+class FileGone:
+    """The answer to a ``FileGet`` for an offer the sender no longer has (it restarted)."""
+
+    offer: int = _limit(2**62)
+
+
+@dataclass(frozen=True, slots=True)
 class FileChunk:
     """Bytes of an offered file, from ``offset``, in order."""
 
@@ -356,6 +363,7 @@ Message = (
     | Typing
     | FileOffer
     | FileGet
+    | FileGone
     | FileChunk
 )
 
@@ -385,6 +393,7 @@ TAGS: dict[str, type] = {
     "typing": Typing,
     "file_offer": FileOffer,
     "file_get": FileGet,
+    "file_gone": FileGone,
     "file_chunk": FileChunk,
 }
 _TAG_OF = {cls: tag for tag, cls in TAGS.items()}

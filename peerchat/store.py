@@ -135,11 +135,16 @@ class Store:
     def seen(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT author, seq FROM seen"))
 
+    def owner(self, username: str) -> str | None:
+        """Who went by ``username`` when it was last bound to a key."""
+        row = self._db.execute("SELECT author FROM names WHERE username = ?", (username,))
+        found = row.fetchone()
+        return found[0] if found else None
+
     def name_owner(self, username: str, author: str, now: float) -> str | None:
         """Who went by ``username`` before, if not ``author``; ``author`` does from now on."""
-        row = self._db.execute("SELECT author FROM names WHERE username = ?", (username,))
-        before = row.fetchone()
-        if before is not None and before[0] == author:
+        before = self.owner(username)
+        if before == author:
             return None
         with self._transaction():
             self._db.execute(
@@ -147,7 +152,7 @@ class Store:
                 "DO UPDATE SET author = excluded.author, since = excluded.since",
                 (username, author, now),
             )
-        return before[0] if before else None
+        return before
 
     def after(self, author: str, seq: int, limit: int) -> list[Batch]:
         """``author``'s batches that hold messages after ``seq``, in order, up to about

@@ -83,14 +83,13 @@ class Talk:
         )
 
     def find(self, name: str) -> Member | None:
-        """The chatting member called ``name``: exactly, else the one whose name looks so."""
-        chatting = [m for m in self.node.members if m.chat]
-        for m in chatting:
-            if m.username == name:
+        """The chatting member called ``name``, in any case; never one whose name merely
+        looks like it (with bob away, ``B0b`` must not get what was meant for bob)."""
+        folded = name.casefold()
+        for m in self.node.members:
+            if m.chat and m.username.casefold() == folded:
                 return m
-        looks = skeleton(name)
-        alike = [m for m in chatting if skeleton(m.username) == looks]
-        return alike[0] if len(alike) == 1 else None
+        return None
 
     # -- names --------------------------------------------------------------------------------
 
@@ -117,7 +116,7 @@ class Talk:
     def on_nick(self, conn: Connection, message: Nick) -> None:
         node = self.node
         member = chatting(conn)
-        if message.username == member.username or not self.noticed(conn, Nick):
+        if message.username == member.username:
             return
         if self._taken(message.username, member.node_id):
             # Two members took the name at once: the one this node heard first keeps it here.
@@ -128,9 +127,12 @@ class Talk:
         listed = node.members.get(member.node_id)
         if listed is not None:
             node.members.add(dataclasses.replace(listed, username=message.username))
-        node.emit(events.Renamed(renamed, member.username))
-        before = node.store.name_owner(renamed.username, renamed.node_id, time.time())
-        if before is not None:
+        if self.noticed(conn, Nick):  # the name always changes; the line, once a second
+            node.emit(events.Renamed(renamed, member.username))
+        # A name taken by /nick is not bound to the key (that would let a member rebind the
+        # names of those away): only checked against the key it was seen with before.
+        before = node.store.owner(renamed.username)
+        if before is not None and before != renamed.node_id:
             node.emit(events.NewKey(renamed, before))
 
     def _taken(self, name: str, by: str) -> bool:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from peerchat.protocol import ProtocolViolation
 
 PROGRESS_EVERY = 0.25  # seconds between progress reports of one download, at most
+PART = ".part"  # where a download's bytes go until the whole file checks
+MAX_LOCAL_NAME = 200  # bytes of a saved name, leaving room for " (99)" and PART
 _UNSAFE_IN_NAME = re.compile(r"[^\w.\- ()+,=@~\[\]]")
 
 
@@ -57,8 +59,13 @@ class Download:
 
 def local_name(offered: str) -> str:
     """A name to save an offered file under: letters, digits and a few marks; the rest "_";
-    never hidden, never empty."""
+    never hidden, never empty, never one that ends as a fetch's own ``.part`` file does, and
+    short enough to take a suffix within the file system's 255 bytes."""
     name = _UNSAFE_IN_NAME.sub("_", offered).strip(" .")
+    while len(name.encode()) > MAX_LOCAL_NAME:
+        name = name[:-1]
+    if name.endswith(PART):
+        name += "_"
     return name or "download"
 
 

@@ -53,7 +53,7 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
 from prompt_toolkit.output.vt100 import Vt100_Output
 
 from peerchat import commands
@@ -74,6 +74,7 @@ from peerchat.events import (
     PeerLeft,
     Ready,
     Renamed,
+    RoomLeft,
     TrackerChanged,
     Typing,
     Undelivered,
@@ -251,6 +252,8 @@ def format_event(event: Event, now: float) -> FormattedText:
         case FileDone(name=name, reason=reason):
             failed = f"! {visible(name)} not saved: {visible(reason)}"
             return format_notice(failed, now, ERROR_STYLE)
+        case RoomLeft(room=room):
+            return format_notice(f"* you left the room {visible(room)}", now)
         case Connecting(addr=addr):
             return format_notice(f"* connecting to {visible(addr)} ...", now)
         case Renamed(member=m, old=old):
@@ -351,8 +354,9 @@ class Notice:
     style: str = NOTICE_STYLE
 
 
-# One line of the screen's backlog, as it waits; Skipped stands for messages not shown.
-Line = Event | Notice
+# One line of the screen's backlog, as it waits: an event with the room it is from, or local
+# text; Skipped stands for messages not shown.
+Line = tuple[str, Event] | Notice
 
 
 def format_skipped(skipped: Skipped, now: float) -> FormattedText:
@@ -370,13 +374,18 @@ def format_skipped(skipped: Skipped, now: float) -> FormattedText:
     )
 
 
-def format_line(line: Line | Skipped, now: float) -> FormattedText:
-    """Any line of the backlog, formatted only when it is about to be printed."""
+def format_line(line: Line | Skipped, now: float, screen: Screen) -> FormattedText:
+    """Any line of the backlog, formatted only when it is about to be printed; with several
+    rooms open, an event's line begins with its room."""
     if isinstance(line, Notice):
         return format_notice(line.text, now, line.style)
     if isinstance(line, Skipped):
         return format_skipped(line, now)
-    return format_event(line, now)
+    room, event = line
+    text = format_event(event, now)
+    if len(screen.rooms) < 2:
+        return text
+    return FormattedText([("bold", f"[{visible(room)}] "), *text])
 
 
 def unknown_hint(name: str) -> str:
@@ -444,6 +453,41 @@ class Room:
         return sorted(m.username for n in self.typing if (m := self.others.get(n)) is not None)
 
 
+@dataclass
+class Screen:
+    """The rooms this program is in, each with what its toolbar shows, and the one in front:
+    typed lines go there (prompt thread)."""
+
+    rooms: dict[str, Room] = field(default_factory=dict)
+    current: str = ""
+
+    def room(self, label: str) -> Room:
+        room = self.rooms.get(label)
+        if room is None:
+            room = self.rooms[label] = Room()
+            self.current = self.current or label
+        return room
+
+    @property
+    def front(self) -> Room:
+        """The room in front; an empty one before any room has reported (not kept)."""
+        return self.rooms.get(self.current) or Room()
+
+    def apply(self, label: str, event: Event) -> None:
+        if isinstance(event, RoomLeft):
+            self.rooms.pop(label, None)
+            if self.current == label:
+                self.current = next(iter(self.rooms), "")
+            return
+        self.room(label).apply(event)
+
+    def cycle(self) -> None:
+        """Bring the next room to the front (Ctrl-X)."""
+        labels = list(self.rooms)
+        if len(labels) > 1:
+            self.current = labels[(labels.index(self.current) + 1) % len(labels)]
+
+
 def progress_bar(progress: FileProgress, width: int = 10) -> str:
     """``report.pdf [####------] 42%``: one fetch, for the toolbar."""
     share = progress.received / progress.size if progress.size else 1.0
@@ -451,6 +495,17 @@ def progress_bar(progress: FileProgress, width: int = 10) -> str:
     name = visible(progress.name)
     name = name if len(name) <= 20 else name[:19] + "…"
     return f"{name} [{'#' * filled}{'-' * (width - filled)}] {share:.0%}"
+
+
+def screen_toolbar(screen: Screen) -> FormattedText:
+    """The room in front's toolbar; with several rooms, their names, the front one marked."""
+    text = toolbar_text(screen.front)
+    if len(screen.rooms) < 2:
+        return text
+    names = " ".join(
+        f"[{visible(name)}]" if name == screen.current else visible(name) for name in screen.rooms
+    )
+    return FormattedText([*text, (TOOLBAR_STYLE, f"| rooms: {names} (Ctrl-X) ")])
 
 
 def toolbar_text(room: Room, now: float | None = None) -> FormattedText:
@@ -490,21 +545,29 @@ class Node(Protocol):
     def get_file(self, id: int) -> None: ...
     def who(self) -> None: ...
     def history(self, count: int) -> None: ...
+
+
+class Rooms(Protocol):
+    """The rooms this program is in (``peerchat.rooms``), as the prompt drives them."""
+
+    def get(self, room: str) -> Node | None: ...
+    def join(self, room: str, addr: tuple[str, int] | None) -> None: ...
+    def part(self, room: str) -> None: ...
     def quit(self) -> None: ...
 
 
-def render_batch(lines: list[tuple[float, Line | Skipped]], room: Room) -> FormattedText:
+def render_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> FormattedText:
     """One batch from the backlog as one block of text, each line stamped with the wall-clock
-    time it arrived (arrival times are monotonic). Every event also updates the toolbar's
-    room: joins, leaves and tracker changes are never skipped, so it misses none."""
+    time it arrived (arrival times are monotonic). Every event also updates its room's
+    toolbar: joins, leaves and tracker changes are never skipped, so it misses none."""
     wall = time.time() - time.monotonic()
     out: list[tuple[str, str]] = []
     for arrived, line in lines:
-        if not isinstance(line, Notice | Skipped):
-            room.apply(line)
+        if isinstance(line, tuple):
+            screen.apply(*line)
         if out:
             out.append(("", "\n"))
-        out.extend(format_line(line, arrived + wall))
+        out.extend(format_line(line, arrived + wall, screen))
     return FormattedText(out)
 
 
@@ -521,7 +584,7 @@ class PromptUI:
         self._task: asyncio.Task[Any] | None = None
         self._stopped = False  # stop() was called
         self._finished = False  # the prompt loop has ended
-        self._room = Room()  # prompt thread only
+        self._screen = Screen()  # prompt thread only
         self._unprinted: FormattedText | None = None  # prompt thread only: a batch in flight
         self._told_waiting: frozenset[str] = frozenset()  # trio thread: the last "not yet" shown
         self._session: PromptSession[str] | None = None  # prompt thread only
@@ -533,24 +596,27 @@ class PromptUI:
 
     # -- called in the trio thread -------------------------------------------------------------
 
-    def show(self, event: Event) -> None:
-        """Queue the event for the screen: no formatting here, and one wakeup of the prompt's
-        loop per batch (when the backlog was empty), not one per event."""
+    def show(self, event: Event, room: str | None = None) -> None:
+        """Queue the event (from ``room``) for the screen: no formatting here, and one wakeup
+        of the prompt's loop per batch (when the backlog was empty), not one per event."""
         if not self._worth_telling(event):
             return
         if type(event) in (Typing, FileProgress):  # for the toolbar only: nothing is printed
             with self._lock, contextlib.suppress(RuntimeError):  # the loop closed: no toolbar
                 if self._loop is not None:
-                    self._loop.call_soon_threadsafe(self._on_toolbar_event, event)
+                    self._loop.call_soon_threadsafe(self._on_toolbar_event, room, event)
             return
         if type(event) is MessageReceived:
             sender: str | None = event.sender.username
             size = len(event.text)
+        elif type(event) is FileOffered:  # a flood of offers is summed up like one of messages
+            sender, size = event.sender.username, len(event.name)
         else:
             sender, size = None, 0
         with self._lock:
             if not self._finished:
-                was_empty = self._backlog.add(event, time.monotonic(), sender=sender, size=size)
+                line = (room or "", event)
+                was_empty = self._backlog.add(line, time.monotonic(), sender=sender, size=size)
                 if was_empty and self._loop is not None and self._wake is not None:
                     self._loop.call_soon_threadsafe(self._wake.set)
                 return
@@ -577,15 +643,15 @@ class PromptUI:
                 with contextlib.suppress(RuntimeError):
                     self._loop.call_soon_threadsafe(self._cancel_prompt)
 
-    async def drive(self, node: Node) -> None:
+    async def drive(self, rooms: Rooms) -> None:
         token = trio.lowlevel.current_trio_token()
         async with trio.open_nursery() as nursery:
             # If drive() itself is cancelled, the thread cannot be: stop the prompt so it ends.
             nursery.start_soon(self._stop_on_exit)
-            user_quit = await trio.to_thread.run_sync(self._run_prompt, token, node)
+            user_quit = await trio.to_thread.run_sync(self._run_prompt, token, rooms)
             nursery.cancel_scope.cancel()
         if user_quit:
-            node.quit()
+            rooms.quit()
 
     async def _stop_on_exit(self) -> None:
         try:
@@ -595,11 +661,11 @@ class PromptUI:
 
     # -- the prompt's worker thread ------------------------------------------------------------
 
-    def _run_prompt(self, token: trio.lowlevel.TrioToken, node: Node) -> bool:
+    def _run_prompt(self, token: trio.lowlevel.TrioToken, rooms: Rooms) -> bool:
         """Thread body; True when the user asked to quit, False when stopped from outside."""
-        return asyncio.run(self._prompt_main(token, node))
+        return asyncio.run(self._prompt_main(token, rooms))
 
-    async def _prompt_main(self, token: trio.lowlevel.TrioToken, node: Node) -> bool:
+    async def _prompt_main(self, token: trio.lowlevel.TrioToken, rooms: Rooms) -> bool:
         with self._lock:
             stopped = self._stopped
             if stopped:
@@ -614,7 +680,7 @@ class PromptUI:
             return False
         printer = asyncio.create_task(self._print_forever())
         try:
-            return await self._read_lines(token, node)
+            return await self._read_lines(token, rooms)
         except asyncio.CancelledError:  # stop(): the node is gone, leave quietly
             return False
         finally:
@@ -637,15 +703,16 @@ class PromptUI:
         if was_empty and self._wake is not None:
             self._wake.set()
 
-    async def _read_lines(self, token: trio.lowlevel.TrioToken, node: Node) -> bool:
+    async def _read_lines(self, token: trio.lowlevel.TrioToken, rooms: Rooms) -> bool:
+        screen = self._screen
         session: PromptSession[str] = PromptSession(
             self._message,
             output=_Terminal.from_pty(sys.stdout, term=os.environ.get("TERM")),
             erase_when_done=True,  # the line comes back as our own message, formatted
-            bottom_toolbar=lambda: toolbar_text(self._room),
+            bottom_toolbar=lambda: screen_toolbar(screen),
             history=self._input_history,
-            key_bindings=_KEYS,
-            completer=RoomCompleter(self._room),
+            key_bindings=merge_key_bindings([_KEYS, _room_keys(screen)]),
+            completer=RoomCompleter(screen),
             complete_while_typing=False,  # a menu only on Tab: none pops up over the chat
             refresh_interval=1.0,  # "bob is typing" goes away on its own
         )
@@ -657,8 +724,9 @@ class PromptUI:
             now = time.monotonic()
             if buffer.text and not buffer.text.startswith("/") and now - typed_at >= TYPING_EVERY:
                 typed_at = now
+                act = functools.partial(_in_room, rooms, screen.current, _typing)
                 with contextlib.suppress(trio.RunFinishedError):
-                    token.run_sync_soon(node.typing)
+                    token.run_sync_soon(act)
 
         session.default_buffer.on_text_changed += typing
         while True:
@@ -667,32 +735,41 @@ class PromptUI:
             except (EOFError, KeyboardInterrupt):
                 return True
             typed_at = -math.inf  # sent: the next line's first keystroke is news again
-            action: Callable[[], None]
+            room = screen.current  # the room in front when the line was sent
             command = commands.parse_line(line)
-            if self._room.me is None and not isinstance(command, commands.Quit | commands.Help):
+            local = (
+                commands.Quit | commands.Help | commands.ListRooms | commands.GoToRoom
+            ) | commands.PartRoom
+            if screen.front.me is None and not isinstance(command, local | commands.JoinRoom):
                 self._notice("not in the room yet: wait for the join, or quit with Ctrl-C")
                 continue
+            action: Callable[[], None]
             match command:
                 case commands.Say(text=text, action=is_action):
                     # A pasted block arrives as one line with newlines: one message per line.
                     lines = [part for part in text.splitlines() if part.strip()]
                     try:
-                        trio.from_thread.run(_say_each, node, lines, is_action, trio_token=token)
+                        trio.from_thread.run(
+                            _say_each, rooms, room, lines, is_action, trio_token=token
+                        )
                     except trio.RunFinishedError:
                         return False
                     continue
-                case commands.Private(to=to, text=text):
-                    action = functools.partial(node.private, to, text)
-                case commands.Nick(name=name):
-                    action = functools.partial(node.nick, name)
-                case commands.SendFile(words=words):
-                    action = functools.partial(node.send_file, words)
-                case commands.GetFile(id=id):
-                    action = functools.partial(node.get_file, id)
-                case commands.Who():
-                    action = node.who
-                case commands.History(count=count):
-                    action = functools.partial(node.history, count)
+                case commands.JoinRoom(room=name, addr=addr):
+                    screen.room(name)
+                    screen.current = name
+                    action = functools.partial(rooms.join, name, addr)
+                case commands.PartRoom():
+                    action = functools.partial(rooms.part, room)
+                case commands.ListRooms():
+                    self._notice("rooms: " + ", ".join(_room_list(screen)))
+                    continue
+                case commands.GoToRoom(room=name):
+                    if name in screen.rooms:
+                        screen.current = name
+                    else:
+                        self._notice(f"not in a room {visible(name)}; /join {visible(name)}?")
+                    continue
                 case commands.Usage(text=text):
                     self._notice(text)
                     continue
@@ -704,16 +781,19 @@ class PromptUI:
                     continue
                 case commands.Quit():
                     return True
-                case _:
+                case commands.Nothing():
                     continue
+                case _:
+                    action = functools.partial(_in_room, rooms, room, _node_action(command))
             try:
                 trio.from_thread.run_sync(action, trio_token=token)
             except trio.RunFinishedError:
                 return False
 
-    def _on_toolbar_event(self, event: Typing | FileProgress) -> None:
+    def _on_toolbar_event(self, room: str, event: Typing | FileProgress) -> None:
         """Who is typing, how far a fetch is: the toolbar says so (prompt thread)."""
-        self._room.apply(event)
+        if room in self._screen.rooms:
+            self._screen.rooms[room].apply(event)
         if self._session is not None:
             self._session.app.invalidate()
 
@@ -728,7 +808,7 @@ class PromptUI:
             if not lines:
                 await self._wake.wait()
                 continue
-            self._unprinted = render_batch(lines, self._room)
+            self._unprinted = render_batch(lines, self._screen)
             await run_in_terminal(self._print_unprinted)
 
     def _print_unprinted(self) -> None:
@@ -745,7 +825,7 @@ class PromptUI:
                 lines = self._backlog.take(time.monotonic())
             if not lines:
                 return
-            print_formatted_text(render_batch(lines, self._room))
+            print_formatted_text(render_batch(lines, self._screen))
 
 
 def _trim_history_file(path: Path, limit: int) -> None:
@@ -764,10 +844,60 @@ def _trim_history_file(path: Path, limit: int) -> None:
         path.write_bytes(tail[start + 1 :])
 
 
-async def _say_each(node: Node, lines: list[str], action: bool) -> None:
+async def _say_each(rooms: Rooms, room: str, lines: list[str], action: bool) -> None:
     for line in lines:
+        node = rooms.get(room)
+        if node is None:
+            return  # left meanwhile
         node.say(line, action=action)
         await node.wait_sendable()  # a long paste must not overrun the peers' queues
+
+
+def _room_keys(screen: Screen) -> KeyBindings:
+    keys = KeyBindings()
+
+    @keys.add("c-x")
+    def _next_room(event: KeyPressEvent) -> None:
+        """Ctrl-X brings the next room to the front (the toolbar shows which)."""
+        screen.cycle()
+
+    return keys
+
+
+def _in_room(rooms: Rooms, room: str, act: Callable[[Node], None]) -> None:
+    """Do ``act`` on the node of ``room``, if the program is still in it (trio thread)."""
+    node = rooms.get(room)
+    if node is not None:
+        act(node)
+
+
+def _typing(node: Node) -> None:
+    node.typing()
+
+
+def _node_action(command: commands.Command) -> Callable[[Node], None]:
+    """What a command asks of the room in front."""
+    match command:
+        case commands.Private(to=to, text=text):
+            return lambda node: node.private(to, text)
+        case commands.Nick(name=name):
+            return lambda node: node.nick(name)
+        case commands.SendFile(words=words):
+            return lambda node: node.send_file(words)
+        case commands.GetFile(id=id):
+            return lambda node: node.get_file(id)
+        case commands.Who():
+            return lambda node: node.who()
+        case commands.History(count=count):
+            return lambda node: node.history(count)
+    raise TypeError(f"not a command for a room: {command!r}")
+
+
+def _room_list(screen: Screen) -> list[str]:
+    return [
+        f"{visible(label)}{' (in front)' if label == screen.current else ''}"
+        for label in screen.rooms
+    ]
 
 
 class _Terminal(Vt100_Output):
@@ -826,8 +956,8 @@ class RoomCompleter(Completer):
     """Tab: command names after a "/", member names elsewhere; a name that opens the line is
     followed by ": ", as in irssi (prompt thread)."""
 
-    def __init__(self, room: Room) -> None:
-        self._room = room
+    def __init__(self, screen: Screen) -> None:
+        self._screen = screen
 
     def get_completions(
         self, document: Document, complete_event: CompleteEvent
@@ -837,7 +967,7 @@ class RoomCompleter(Completer):
         if word == before and word.startswith("/"):
             choices: Iterable[str] = commands.COMMANDS
         else:
-            choices = sorted(m.username for m in self._room.people())
+            choices = sorted(m.username for m in self._screen.front.people())
         folded = word.casefold()
         addressing = word == before and not word.startswith("/")  # a name opening the line
         for choice in choices:

@@ -7,9 +7,13 @@ import pytest
 from peerchat.commands import (
     HISTORY_DEFAULT,
     GetFile,
+    GoToRoom,
     History,
+    JoinRoom,
+    ListRooms,
     Nick,
     Nothing,
+    PartRoom,
     Private,
     Quit,
     Say,
@@ -45,7 +49,11 @@ from peerchat.commands import (
         ("/send ~/notes.txt", SendFile("~/notes.txt")),
         ("/send bob my file.pdf", SendFile("bob my file.pdf")),
         ("/get 12", GetFile(12)),
-        ("/join dev", Unknown("/join")),
+        ("/join dev", JoinRoom("dev", None)),
+        ("/join Ops 10.0.0.7:5000", JoinRoom("ops", ("10.0.0.7", 5000))),
+        ("/part", PartRoom()),
+        ("/rooms", ListRooms()),
+        ("/room ops", GoToRoom("ops")),
         ("/frobnicate x", Unknown("/frobnicate")),
     ],
 )
@@ -69,6 +77,10 @@ def test_lines_mean(line: str, command: object) -> None:
         ("/get", "usage: /get ID"),
         ("/get x1", "usage: /get ID"),
         ("/get ²", "usage: /get ID"),
+        ("/join", "usage: /join ROOM"),
+        ("/join dev nowhere", "usage: /join ROOM"),
+        ("/join a.b", "usage: /join ROOM"),
+        ("/room", "usage: /room NAME"),
     ],
 )
 def test_misused_commands_say_how(line: str, usage: str) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import trio
 from test_cluster import Room
 
-from peerchat import events
-from peerchat.protocol import FILE_CHUNK, FileGet
+from peerchat import events, files
+from peerchat.protocol import FILE_CHUNK, FileGet, FileOffer
 
 
 def offered(name: str):  # noqa: ANN201 - a predicate
@@ -72,6 +72,7 @@ async def test_a_file_offered_to_one_member_reaches_only_that_member(tmp_path: P
     async with trio.open_nursery() as nursery:
         room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
         alice.node.send_file(f"bob {source}")
+        mine = await alice.wait_for(lambda e: isinstance(e, events.FileOffered))
         offer = await bob.wait_for(offered("secret.txt"))
         assert offer.to is not None and offer.to.username == "bob"
         alice.node.say("after the offer")
@@ -80,7 +81,7 @@ async def test_a_file_offered_to_one_member_reaches_only_that_member(tmp_path: P
 
         # Carol asks for it anyway, as if she had heard of it: her link is closed for that.
         to_alice = carol.node.links.conns[alice.node.node_id]
-        to_alice.send(FileGet(1, 0))
+        to_alice.send(FileGet(mine.id, 0))
         await carol.wait_for(
             lambda e: isinstance(e, events.PeerLeft) and e.member.username == "alice"
         )
@@ -135,3 +136,47 @@ def test_the_source_is_hashed_in_pieces(tmp_path: Path) -> None:
 
     size, digest = trio.run(_hash_file, path)
     assert (size, digest) == (len(data), hashlib.sha256(data).digest())
+
+
+async def test_a_fetch_of_an_offer_the_sender_no_longer_has_fails_and_the_link_stays(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "old.bin"
+    source.write_bytes(os.urandom(200 * FILE_CHUNK))
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        alice.node.send_file(str(source))
+        offer = await bob.wait_for(offered("old.bin"))
+        alice.node.files._mine.clear()  # as after a restart of alice's program
+        bob.node.get_file(offer.id)
+        result = await bob.wait_for(done("old.bin"))
+        assert not result.ok and result.reason == "alice no longer offers it"
+        assert not list((tmp_path / "bob").iterdir())  # its .part is gone
+        alice.node.say("still linked")
+        await bob.wait_for(lambda e: isinstance(e, events.MessageReceived))
+        assert not any(isinstance(e, events.PeerLeft) for e in bob.events)
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_offer_named_like_a_fetchs_part_file_cannot_overwrite_another(
+    tmp_path: Path,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, mallory) = await room_of(nursery, tmp_path, "alice", "bob", "mallory")
+        evil = tmp_path / "evil"
+        evil.write_text("EVIL")
+        (tmp_path / "x").write_text("good")
+        # Mallory's program offers a name no honest one sends (they are cleaned when offered).
+        digest = hashlib.sha256(b"EVIL").digest()
+        mallory.node.files._mine[42] = files._Mine(evil, "x.part", 4, digest, None)
+        mallory.node.links.conns[bob.node.node_id].send(FileOffer(42, "x.part", 4, digest, False))
+        evil = await bob.wait_for(offered("x.part"))
+        bob.node.get_file(evil.id)
+        alice.node.send_file(str(tmp_path / "x"))
+        good = await bob.wait_for(offered("x"))
+        bob.node.get_file(good.id)
+        for name in ("x.part", "x"):
+            assert (await bob.wait_for(done(name))).ok
+        saved = {p.name: p.read_text() for p in (tmp_path / "bob").iterdir()}
+        assert saved == {"x": "good", "x.part_": "EVIL"}
+        nursery.cancel_scope.cancel()

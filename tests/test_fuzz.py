@@ -50,6 +50,7 @@ from peerchat.protocol import (
     Election,
     FileChunk,
     FileGet,
+    FileGone,
     FileOffer,
     Hello,
     MemberJoined,
@@ -564,6 +565,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
         "private": False,
     },
     "file_get": {"offer": 1, "offset": 0},
+    "file_gone": {"offer": 1},
     "file_chunk": {"offer": 1, "offset": 0, "data": b"abc"},
 }
 
@@ -713,6 +715,7 @@ VALID_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
         st.booleans(),
     ),
     FileGet: st.builds(FileGet, SEQS, SEQS),
+    FileGone: st.builds(FileGone, SEQS),
     FileChunk: st.builds(FileChunk, SEQS, SEQS, st.binary(max_size=4096)),
 }
 

@@ -31,6 +31,7 @@ from peerchat.protocol import (
     Election,
     FileChunk,
     FileGet,
+    FileGone,
     FileOffer,
     Hello,
     MemberJoined,
@@ -89,6 +90,7 @@ SAMPLES = {
     Typing: Typing(),
     FileOffer: FileOffer(7, "report (final).pdf", 52_428_800, bytes(range(32)), False),
     FileGet: FileGet(7, 65536),
+    FileGone: FileGone(7),
     FileChunk: FileChunk(7, 65536, ALL_BYTES * 256),
 }
 

@@ -51,15 +51,21 @@ async def test_a_private_message_reaches_its_one_member_and_nobody_else() -> Non
         nursery.cancel_scope.cancel()
 
 
-async def test_a_private_message_to_nobody_is_an_error_and_a_look_alike_finds_the_one() -> None:
+async def test_a_private_message_goes_to_that_name_only_in_any_case_never_a_look_alike() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
         alice, bob = [await room.add(n) for n in ("alice", "bob")]
         await room.fully_connected()
         alice.node.private("zed", "hello?")
-        await alice.wait_for(lambda e: isinstance(e, events.Error))
-        assert errors(alice) == ["nobody called zed is in the room; not sent"]
-        alice.node.private("B0B", "found you")  # one member's name looks like it: that one
+        alice.node.private("b0b", "meant for someone away")  # only looks like bob
+        alice.node.private("alice", "to myself")
+        await trio.sleep(0)
+        assert errors(alice) == [
+            "nobody called zed is in the room; not sent",
+            "nobody called b0b is in the room; not sent",
+            "that is you; a private message goes to someone else",
+        ]
+        alice.node.private("BOB", "found you")  # the name in another case: that one
         await bob.wait_for(is_message("found you"))
         nursery.cancel_scope.cancel()
 

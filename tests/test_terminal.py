@@ -296,6 +296,7 @@ def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., 
 
     alice.send("never to be sent")
     alice.expect(on_screen("never to be sent"))
+    next_event(bob, event="typing", username="alice")  # her keystrokes told the room
     alice.send("\x03")  # Ctrl-C: the line is gone, the program is not
     alice.send("/he\t")  # Tab: the only command that begins so
     alice.expect(on_screen("/help"))

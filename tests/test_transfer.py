@@ -76,6 +76,8 @@ def test_progress_is_reported_now_and_then_and_at_the_end() -> None:
         ("a:b*c?.txt", "a_b_c_.txt"),
         ("   ", "download"),
         ("naïve café.txt", "naïve café.txt"),
+        ("x.part", "x.part_"),
+        ("é" * 150, "é" * 100),  # 200 bytes of UTF-8 at most
     ],
 )
 def test_offered_names_become_plain_local_names(offered: str, saved: str) -> None:

@@ -34,6 +34,7 @@ from peerchat.events import (
     PeerLeft,
     Ready,
     Renamed,
+    RoomLeft,
     TrackerChanged,
     Typing,
     Undelivered,
@@ -248,16 +249,16 @@ def test_toolbar_resyncs_from_who():
 
 
 def test_a_summary_line_counts_with_separators_and_colours_the_sender():
-    fragments = ui.format_line(Skipped("mallory", 18_000), NOW)
+    fragments = ui.format_line(Skipped("mallory", 18_000), NOW, ui.Screen())
     assert to_plain_text(fragments) == "13:04:05 \u2026 18,000 more messages from mallory"
     assert style_of(fragments, "mallory") == ui.name_style("mallory")
-    one = to_plain_text(ui.format_line(Skipped("bob", 1), NOW))
+    one = to_plain_text(ui.format_line(Skipped("bob", 1), NOW, ui.Screen()))
     assert one.endswith("\u2026 1 more message from bob")
-    assert RLO not in to_plain_text(ui.format_line(Skipped(f"x{RLO}y", 2), NOW))
+    assert RLO not in to_plain_text(ui.format_line(Skipped(f"x{RLO}y", 2), NOW, ui.Screen()))
 
 
 def test_local_notices_are_lines_of_the_backlog_too():
-    assert to_plain_text(ui.format_line(ui.Notice("one\ntwo"), NOW)).splitlines() == [
+    assert to_plain_text(ui.format_line(ui.Notice("one\ntwo"), NOW, ui.Screen())).splitlines() == [
         "13:04:05 one",
         "13:04:05 two",
     ]
@@ -266,7 +267,9 @@ def test_local_notices_are_lines_of_the_backlog_too():
 def test_a_batch_is_one_block_stamped_with_each_lines_arrival():
     arrived = time.monotonic() - 5.0  # five seconds ago on the monotonic clock
     text = to_plain_text(
-        ui.render_batch([(arrived, message(BOB, "a")), (arrived, message(BOB, "b"))], ui.Room())
+        ui.render_batch(
+            [(arrived, ("", message(BOB, "a"))), (arrived, ("", message(BOB, "b")))], ui.Screen()
+        )
     )
     lines = text.splitlines()
     assert [line.split(" ", 1)[1] for line in lines] == ["<bob> a", "<bob> b"]
@@ -275,18 +278,19 @@ def test_a_batch_is_one_block_stamped_with_each_lines_arrival():
 
 def test_the_toolbar_misses_no_join_or_leave_when_a_flood_is_collapsed():
     log: Backlog[ui.Line] = Backlog(max_messages=100, keep_newest=5)
-    room = ui.Room()
-    log.add(Ready(ALICE, "tracker"), 0.0)
+    screen = ui.Screen()
+    log.add(("", Ready(ALICE, "tracker")), 0.0)
     for i in range(1_000):
-        log.add(message(BOB, f"flood {i}"), 0.0, sender="bob", size=8)
+        log.add(("", message(BOB, f"flood {i}")), 0.0, sender="bob", size=8)
         if i == 300:
-            log.add(PeerJoined(CAROL), 0.0)
+            log.add(("", PeerJoined(CAROL)), 0.0)
         if i == 600:
-            log.add(PeerLeft(BOB, "quit"), 0.0)
-            log.add(PeerJoined(BOB), 0.0)
+            log.add(("", PeerLeft(BOB, "quit")), 0.0)
+            log.add(("", PeerJoined(BOB)), 0.0)
     text = ""
     while lines := log.take(10.0):  # far behind: most messages are summed up
-        text += to_plain_text(ui.render_batch(lines, room)) + "\n"
+        text += to_plain_text(ui.render_batch(lines, screen)) + "\n"
+    room = screen.front
     assert "more messages from bob" in text
     assert "carol joined" in text and "bob left" in text and "bob joined" in text
     assert "3 in the room" in to_plain_text(ui.toolbar_text(room))
@@ -334,7 +338,7 @@ async def test_a_flood_is_printed_in_few_blocks_and_summed_up(monkeypatch, quiet
     node = RecordingNode()
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(front.drive, node)
+            nursery.start_soon(front.drive, RecordingRooms(node))
             front.show(Ready(ALICE, "tracker"))
             await recorder.wait_for("you are alice")
             for i in range(30_000):  # three times the cap, while the screen is stuck
@@ -365,8 +369,24 @@ class RecordingNode:
     def who(self) -> None:
         self.calls.append("who")
 
+
+class RecordingRooms:
+    """One room: what the prompt asks of the rooms is recorded on its node."""
+
+    def __init__(self, node: RecordingNode) -> None:
+        self.node = node
+
+    def get(self, room: str) -> RecordingNode:
+        return self.node
+
+    def join(self, room: str, addr: object) -> None:
+        self.node.calls.append(f"join {room}")
+
+    def part(self, room: str) -> None:
+        self.node.calls.append(f"part {room}")
+
     def quit(self) -> None:
-        self.calls.append("quit")
+        self.node.calls.append("quit")
 
 
 async def test_stop_before_the_prompt_starts_makes_drive_return_without_quitting(capsys):
@@ -377,7 +397,7 @@ async def test_stop_before_the_prompt_starts_makes_drive_return_without_quitting
     front.stop()
     front.stop()  # twice is fine
     with trio.fail_after(5):
-        await front.drive(node)
+        await front.drive(RecordingRooms(node))
     assert node.calls == []  # the node finished by itself; drive does not quit it again
     assert "bob joined" in capsys.readouterr().out  # the buffered event was still shown
     front.show(PeerLeft(BOB, "quit"))  # after the end: printed straight away
@@ -467,10 +487,11 @@ def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
 
 
 def test_tab_completes_commands_and_member_names():
-    room = ui.Room()
+    screen = ui.Screen()
+    room = screen.room("")
     room.apply(Ready(ALICE, "peer"))
     room.apply(InRoom((BOB, CAROL, dataclasses.replace(CAROL, node_id="c4", username="Cedric"))))
-    completer = ui.RoomCompleter(room)
+    completer = ui.RoomCompleter(screen)
 
     def complete(text: str) -> list[str]:
         document = Document(text, len(text))
@@ -513,3 +534,24 @@ def test_file_offers_results_and_progress():
     assert "| report.pdf [#####-----] 50%" in to_plain_text(ui.toolbar_text(room))
     room.apply(FileDone(3, "report.pdf", "/dl/report.pdf", True))
     assert "report.pdf" not in to_plain_text(ui.toolbar_text(room))
+
+
+def test_with_two_rooms_each_line_names_its_room_and_ctrl_x_brings_the_next_to_the_front():
+    screen = ui.Screen()
+    arrived = time.monotonic()
+    ui.render_batch([(arrived, ("dev", Ready(ALICE, "peer", "dev")))], screen)
+    one = to_plain_text(ui.render_batch([(arrived, ("dev", message(BOB, "hi")))], screen))
+    assert one.split(" ", 1)[1] == "<bob> hi"  # one room: no room names
+    ui.render_batch([(arrived, ("ops", Ready(ALICE, "peer", "ops")))], screen)
+    two = to_plain_text(ui.render_batch([(arrived, ("ops", message(CAROL, "yo")))], screen))
+    assert two.startswith("[ops] ") and two.endswith("<carol> yo")
+    assert screen.current == "dev"  # the first room stays in front until asked
+    toolbar = to_plain_text(ui.screen_toolbar(screen))
+    assert "room dev" in toolbar and "rooms: [dev] ops (Ctrl-X)" in toolbar
+    screen.cycle()
+    assert screen.current == "ops" and "rooms: dev [ops]" in to_plain_text(
+        ui.screen_toolbar(screen)
+    )
+    left = to_plain_text(ui.render_batch([(arrived, ("ops", RoomLeft("ops")))], screen))
+    assert left.endswith("* you left the room ops")
+    assert screen.current == "dev" and list(screen.rooms) == ["dev"]

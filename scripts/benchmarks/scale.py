@@ -33,7 +33,7 @@ def scale_check(bench: Bench, room: Room, size: int) -> dict[str, Any]:
         log(f"peerchat: the room of {size} did not form: {exc}")
         rss, pss = [], []
         for p in room.procs:
-            with contextlib.suppress(OSError):  # gone meanwhile
+            with contextlib.suppress(OSError, BenchError):  # gone meanwhile (or not yet reaped)
                 rss.append(p.rss_mib())
                 pss.append(p.pss_mib())
         return {

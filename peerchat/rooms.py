@@ -1,0 +1,98 @@
+"""Several rooms in one program: one node per room, each with its own tracker, members,
+history, data dir and secret, all in the program's nursery.
+
+The front end names the room each command is for; ``/join ROOM [HOST:PORT]`` starts a node for
+another room (found on the local network when no address is given), ``/part`` ends one. The
+first room's failure to start ends the program, as it always has; a later room's is reported
+and the others go on. The program ends when its last room has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import trio
+
+from peerchat import events
+from peerchat.node import Node
+from peerchat.tracker_address import StartupError
+
+# Makes the node of a room: (room name, its address or None for the local network, how it
+# reports events). Raises StartupError when the room cannot be had (its data dir is in use).
+NodeMaker = Callable[[str, tuple[str, int] | None, Callable[[events.Event], None]], Node]
+Show = Callable[[events.Event, str], None]
+
+MAX_ROOMS = 16
+
+log = logging.getLogger(__name__)
+
+
+class Rooms:
+    def __init__(self, nursery: trio.Nursery, make: NodeMaker | None, show: Show) -> None:
+        self._nursery = nursery
+        self._make = make
+        self._show = show
+        self.nodes: dict[str, Node] = {}  # room name -> its node, in the order joined
+        self.first = ""  # the room the program started in
+        self.ended = trio.Event()  # the last room has ended
+
+    def get(self, room: str) -> Node | None:
+        return self.nodes.get(room)
+
+    def start(self, room: str, node: Node, *, first: bool = False) -> None:
+        """Run ``node`` for ``room``; a first room that cannot start ends the program."""
+        self.nodes[room] = node
+        if first:
+            self.first = room
+        self._nursery.start_soon(self._run, room, node, first)
+
+    async def _run(self, room: str, node: Node, first: bool) -> None:
+        try:
+            await node.run()
+        except Exception as exc:
+            if first:
+                raise
+            if not isinstance(exc, StartupError):  # a later room's failure ends it alone
+                log.error("the room %s ended with an internal error", room, exc_info=exc)
+                exc = StartupError(f"internal error ({type(exc).__name__})")
+            self._show(events.Error(f"cannot stay in the room {room}: {exc}"), room)
+        finally:
+            del self.nodes[room]
+            if node.data_dir is not None:
+                node.data_dir.close()
+            if self.nodes:  # the last room's end is the program's: nothing to tell
+                self._show(events.RoomLeft(room), room)
+            else:
+                self.ended.set()
+
+    def join(self, room: str, addr: tuple[str, int] | None) -> None:
+        """``/join``: start a node for ``room`` (nothing happens for a room already here)."""
+        if room in self.nodes:
+            return
+        why = ""
+        if self._make is None:
+            why = "a standalone tracker is in one room only"
+        elif len(self.nodes) >= MAX_ROOMS:
+            why = f"at most {MAX_ROOMS} rooms at once"
+        else:
+            try:
+                node = self._make(room, addr, lambda event: self._show(event, room))
+            except StartupError as exc:
+                why = str(exc)
+        if why:
+            self._show(events.Error(f"cannot join the room {room}: {why}"), room)
+            self._show(events.RoomLeft(room), room)
+            return
+        self.start(room, node)
+
+    def part(self, room: str) -> None:
+        """``/part``: leave ``room`` with a goodbye."""
+        node = self.nodes.get(room)
+        if node is not None:
+            node.quit()
+
+    def quit(self) -> None:
+        """Leave every room."""
+        for node in list(self.nodes.values()):
+            node.quit()

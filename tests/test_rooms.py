@@ -1,0 +1,43 @@
+"""Several rooms in one program, between real processes read through their headless events:
+/join by address, lines going to the room in front, /room, /rooms, /part."""
+
+from __future__ import annotations
+
+from e2e_helpers import Swarm, free_port, say_and_expect
+
+
+async def test_one_program_in_two_rooms(swarm: Swarm) -> None:
+    dev, ops = free_port(), free_port()
+    alice = await swarm.node("alice", "--room", "dev", "--tracker", f"127.0.0.1:{dev}")
+    bob = await swarm.node("bob", "--room", "dev", "--tracker", f"127.0.0.1:{dev}")
+    carol = await swarm.node("carol", "--room", "ops", "--tracker", f"127.0.0.1:{ops}")
+    await say_and_expect(alice, "in dev first", [bob])
+
+    await alice.send(f"/join ops 127.0.0.1:{ops}")
+    ready = await alice.wait_for(event="ready", room="ops")
+    assert ready["room"] == "ops" and ready["username"] == "alice"
+    await carol.wait_for(event="peer_joined", username="alice")
+    await alice.send("hello ops")  # the room in front: the one just joined
+    got = await carol.wait_for(event="message", text="hello ops")
+    assert got["from"] == "alice"
+    own = await alice.wait_for(event="message", text="hello ops")
+    assert own["room"] == "ops"
+
+    await alice.send("/room dev")
+    await alice.send("back in dev")
+    got = await bob.wait_for(event="message", text="back in dev")
+    assert (await alice.wait_for(event="message", text="back in dev"))["room"] == "dev"
+    await alice.send("/rooms")
+    listed = await alice.wait_for(event="rooms")
+    assert listed["rooms"] == ["dev", "ops"] and listed["current"] == "dev"
+    await bob.send("a marker in dev")
+    await alice.wait_for(event="message", text="a marker in dev")
+    assert carol.messages("back in dev") == [] and bob.messages("hello ops") == []
+
+    await alice.send("/room ops")
+    await alice.send("/part")
+    await alice.wait_for(event="room_left", room="ops")
+    await carol.wait_for(event="peer_left", username="alice")
+    await say_and_expect(alice, "dev goes on", [bob])  # the room left in front is dev
+    await alice.close_stdin()
+    assert await alice.wait_exit() == 0
