@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import zlib
 
 
 def format_addr(host: str, port: int) -> str:
@@ -38,3 +39,13 @@ def is_wildcard(host: str) -> bool:
 def is_loopback(host: str) -> bool:
     ip = _ip(host)
     return host == "localhost" if ip is None else ip.is_loopback
+
+
+HOME_PORTS = (5001, 5999)  # a named room's home address on loopback: a port chosen by its name
+
+
+def home_port(room: str) -> int:
+    """The loopback port where a room found by name is founded: the same for one name on every
+    machine, so that two parts of a room founded apart know each other as one room."""
+    low, high = HOME_PORTS
+    return low + zlib.crc32(room.encode()) % (high - low + 1)

@@ -20,10 +20,9 @@ import platformdirs
 import trio
 
 from peerchat import PROTOCOL_VERSION, __version__, events
-from peerchat.addresses import is_wildcard, parse_addr
+from peerchat.addresses import home_port, is_wildcard, parse_addr
 from peerchat.config import Config
 from peerchat.datadir import DataDir
-from peerchat.discovery import home_port
 from peerchat.handshake import MIN_SECRET, OPEN_ROOM, room_key
 from peerchat.membership import valid_room_name, valid_username
 from peerchat.node import Node, Settings

@@ -17,7 +17,6 @@ import functools
 import ipaddress
 import logging
 import time
-import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,14 +34,6 @@ log = logging.getLogger(__name__)
 SERVICE = "_peerchat._tcp.local."
 ROOM_KEY = b"room"
 MAX_ANSWERS = 64  # addresses taken from one search
-HOME_PORTS = (5001, 5999)  # a named room's home address on loopback: a port chosen by its name
-
-
-def home_port(room: str) -> int:
-    """The loopback port where a room found by name is founded: the same for one name on every
-    machine, so that two parts of a room founded apart know each other as one room."""
-    low, high = HOME_PORTS
-    return low + zlib.crc32(room.encode()) % (high - low + 1)
 
 
 def advertised_addresses(host: str) -> list[str]:
@@ -80,6 +71,10 @@ class Lan:
     def __init__(self, zc: Zeroconf, room: str) -> None:
         self._zc = zc
         self.room = room
+
+    def addresses(self, host: str) -> list[str]:
+        """This node's addresses as advertised for ``host``."""
+        return advertised_addresses(host)
 
     async def find(self, within: float) -> list[tuple[str, int]]:
         """The addresses that answer for this room within ``within`` seconds."""

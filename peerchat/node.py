@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 import trio
@@ -33,7 +34,6 @@ from peerchat.chat import Chat, ChatLog
 from peerchat.config import Config
 from peerchat.connection import Connection
 from peerchat.datadir import DataDir
-from peerchat.discovery import Lan, advertised_addresses, open_lan
 from peerchat.doorman import Doorman
 from peerchat.election import Bully
 from peerchat.entrance import Entrance
@@ -78,6 +78,9 @@ from peerchat.talk import Talk
 from peerchat.tracker_address import TrackerAddress, bind
 from peerchat.tracker_role import TrackerRole
 from peerchat.wire import ReceiveBudget, encode_frame
+
+if TYPE_CHECKING:
+    from peerchat.discovery import Lan
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +270,9 @@ class Node:
         """Enter the room, report ready, and serve until ``quit()``; then say goodbye."""
         try:
             async with contextlib.AsyncExitStack() as stack:
-                if self.settings.discover:
+                if self.settings.discover:  # zeroconf is loaded only for this (about 14 MiB)
+                    from peerchat.discovery import open_lan
+
                     self.lan = await stack.enter_async_context(open_lan(self.room_name))
                 async with trio.open_nursery() as nursery:
                     self.nursery = nursery
@@ -460,7 +465,7 @@ class Node:
             if not self.bully.is_tracker:
                 continue
             known = {(m.host, m.port) for m in (self.me, *self.members)}
-            known |= {(a, self.me.port) for a in advertised_addresses(self.me.host)}
+            known |= {(a, self.me.port) for a in lan.addresses(self.me.host)}
             try:
                 found = await lan.find(self.config.discover_wait)
             except Exception:  # zeroconf's own trouble: the next search may go better

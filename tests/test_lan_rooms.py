@@ -14,7 +14,7 @@ import trio
 from e2e_helpers import Swarm, say_and_expect, wait_mesh
 from netns import Lan, lan_or_skip, start_peerchat
 
-from peerchat.discovery import home_port
+from peerchat.addresses import home_port
 
 
 @pytest.fixture
@@ -147,6 +147,49 @@ async def test_a_file_of_50_mib_reaches_two_members_across_a_cut(lan3: Lan, tmp_
             grew = vm_kib(alice.process.pid, "VmHWM") - rss_before
             print(f"alice's peak RSS grew by {grew / 1024:.1f} MiB sending 50 MiB twice")
             assert grew < 20 * 1024, f"alice grew by {grew} KiB"
+        finally:
+            await swarm.aclose()
+            nursery.cancel_scope.cancel()
+
+
+async def test_two_people_on_a_lan_talk_privately_swap_a_file_and_open_a_second_room(
+    lan3: Lan, tmp_path: Path
+) -> None:
+    """Issue 11's whole story, as the README tells it: no address anywhere."""
+    async with trio.open_nursery() as nursery:
+        swarm = Swarm(nursery, tmp_path)
+        try:
+            people = []
+            for host, name in ((1, "alice"), (2, "bob")):
+                proc = await start_peerchat(
+                    swarm, lan3, host, name, "--username", name, "--room", "dev", "--headless",
+                    "--ephemeral", "--downloads", str(tmp_path / name),
+                )  # fmt: skip
+                await proc.wait_for(event="ready", timeout=15)
+                people.append(proc)
+            alice, bob = people
+            await wait_mesh(people)
+
+            await alice.send("/msg bob just between us")
+            got = await bob.wait_for(event="message", text="just between us")
+            assert got["private"] is True
+
+            report = tmp_path / "report.txt"
+            report.write_text("the numbers\n")
+            await alice.send(f"/send bob {report}")
+            offer = await bob.wait_for(event="file_offer", name="report.txt", timeout=15)
+            await bob.send(f"/get {offer['id']}")
+            done = await bob.wait_for(event="file_done", name="report.txt", timeout=15)
+            assert done["ok"] and Path(done["path"]).read_text() == "the numbers\n"
+
+            await alice.send("/join ops")
+            await alice.wait_for(event="ready", room="ops", timeout=15)
+            await bob.send("/join ops")
+            await bob.wait_for(event="ready", room="ops", timeout=15)
+            await bob.wait_for(event="peer_joined", room="ops", username="alice", timeout=15)
+            await bob.send("hello in ops")
+            heard = await alice.wait_for(event="message", text="hello in ops", timeout=15)
+            assert heard["room"] == "ops"
         finally:
             await swarm.aclose()
             nursery.cancel_scope.cancel()
