@@ -17,7 +17,7 @@ import logging
 import os
 import secrets
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -28,6 +28,8 @@ from peerchat.connection import Connection
 from peerchat.membership import Member
 from peerchat.protocol import (
     FILE_CHUNK,
+    FILE_WINDOW,
+    FileAck,
     FileChunk,
     FileGet,
     FileGone,
@@ -47,6 +49,7 @@ HASH_PIECE = 1 << 20  # bytes hashed between two checkpoints when offering
 MAX_OFFERS_HEARD = 1000  # offers from others remembered; the oldest go first
 MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
+FILE_ACK_EVERY = FILE_WINDOW // 2  # bytes received between two acknowledgements
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,16 @@ class _Fetch:
     part: Path  # where the bytes go until the whole file checks
     final: Path
     out: BinaryIO
+    acked: int = 0  # what the sender was last told this node holds
+
+
+@dataclass
+class _Serving:
+    """One fetch this node serves: how far the fetcher has acknowledged."""
+
+    scope: trio.CancelScope
+    acked: int
+    moved: trio.Event = field(default_factory=trio.Event)  # set when an ack comes
 
 
 class Files:
@@ -84,7 +97,7 @@ class Files:
         self._heard: dict[int, _Heard] = {}  # local id -> an offer from a member
         self._last_id = 0
         self._fetches: dict[tuple[str, int], _Fetch] = {}  # (sender, offer) -> running fetch
-        self._serving: dict[tuple[Connection, int], trio.CancelScope] = {}
+        self._serving: dict[tuple[Connection, int], _Serving] = {}
 
     # -- offering -----------------------------------------------------------------------------
 
@@ -161,6 +174,7 @@ class Files:
         if conn is None:
             log.info("%s: the sender is away; fetched once it is back", d.name)
             return
+        fetch.acked = d.received
         conn.send(FileGet(d.offer, d.received))
 
     def on_link(self, member: Member) -> None:
@@ -182,6 +196,9 @@ class Files:
             self._fail(key, fetch, f"cannot write {fetch.part}: {exc.strerror or exc}")
             return
         d = fetch.download
+        if d.received - fetch.acked >= FILE_ACK_EVERY and not d.done:
+            fetch.acked = d.received
+            conn.send(FileAck(d.offer, d.received))
         if d.progress_due(trio.current_time()):
             self.node.emit(events.FileProgress(fetch.id, d.name, d.received, d.size))
         if d.done:
@@ -251,7 +268,7 @@ class Files:
         key = (conn, message.offer)
         old = self._serving.pop(key, None)
         if old is not None:
-            old.cancel()  # asked again: from the new offset
+            old.scope.cancel()  # asked again: from the new offset
         if sum(1 for c, _ in self._serving if c is conn) >= MAX_SERVING:
             raise ProtocolViolation(f"{conn.peer} fetches more than {MAX_SERVING} files at once")
         if len(self._serving) >= MAX_SERVING_ALL:
@@ -260,18 +277,29 @@ class Files:
             )
             conn.send(FileGone(message.offer))
             return
-        scope = self._serving[key] = trio.CancelScope()
-        self.node.nursery.start_soon(self._serve, conn, message.offer, mine, message.offset, scope)
+        serving = self._serving[key] = _Serving(trio.CancelScope(), message.offset)
+        self.node.nursery.start_soon(self._serve, conn, message.offer, mine, serving)
 
-    async def _serve(
-        self, conn: Connection, offer: int, mine: _Mine, offset: int, scope: trio.CancelScope
-    ) -> None:
-        """Stream ``mine`` from ``offset``, a chunk whenever the link's queue is empty: chat
-        goes first, and one chunk at a time is held in memory."""
+    def on_ack(self, conn: Connection, message: FileAck) -> None:
+        serving = self._serving.get((conn, message.offer))
+        if serving is not None and message.offset > serving.acked:
+            serving.acked = message.offset
+            serving.moved.set()
+
+    async def _serve(self, conn: Connection, offer: int, mine: _Mine, serving: _Serving) -> None:
+        """Stream ``mine`` from where the fetcher asked, a chunk whenever the link's queue is
+        empty and less than ``FILE_WINDOW`` is unacknowledged: chat goes first, and one chunk
+        at a time is held in memory."""
+        offset = serving.acked
         try:
-            with scope, open(mine.path, "rb") as f:
+            with serving.scope, open(mine.path, "rb") as f:
                 f.seek(offset)
                 while offset < mine.size and not conn.closing:
+                    if offset - serving.acked >= FILE_WINDOW:
+                        serving.moved = trio.Event()
+                        with trio.move_on_after(1):  # and look at the link now and then
+                            await serving.moved.wait()
+                        continue
                     await conn.drained()
                     await trio.sleep(0)  # frames from other tasks queue before the next chunk
                     if conn.backlog:
@@ -285,7 +313,7 @@ class Files:
         except OSError as exc:
             log.warning("cannot read %s for %s: %s", mine.path, conn.peer, exc)
         finally:
-            if self._serving.get((conn, offer)) is scope:
+            if self._serving.get((conn, offer)) is serving:
                 del self._serving[(conn, offer)]
 
 

@@ -51,6 +51,7 @@ from peerchat.protocol import (
     Bye,
     Coordinator,
     Election,
+    FileAck,
     FileChunk,
     FileGet,
     FileGone,
@@ -194,6 +195,7 @@ class Node:
             FileGet: self.files.on_get,
             FileChunk: self.files.on_chunk,
             FileGone: self.files.on_gone,
+            FileAck: self.files.on_ack,
         }
 
     # -- public: what the front ends call ----------------------------------------------------

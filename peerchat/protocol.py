@@ -35,6 +35,9 @@ MAX_RECENT = 1000  # history messages a newcomer may ask for
 MAX_FILE_NAME = 255
 MAX_FILE_SIZE = 2**62
 FILE_CHUNK = 64 * 1024  # file bytes per frame: under ``Config.small_frame``, a record or two
+# File bytes a sender keeps unacknowledged: what a chat message can find queued ahead of it on a
+# link that carries a file (the kernels' socket buffers held megabytes of chunks without it).
+FILE_WINDOW = 8 * FILE_CHUNK
 # Election priorities run as high as ports do (the default priority is the listen port), so one
 # member cannot outrank everyone for good with a huge --priority: at most it ties the highest
 # port, and the node id breaks the tie.
@@ -322,6 +325,15 @@ class FileGet:
 
 
 @dataclass(frozen=True, slots=True)
+class FileAck:
+    """The receiver holds the offered file up to ``offset``: the sender may send on (it keeps
+    at most ``FILE_WINDOW`` bytes unacknowledged, so chat never waits behind more)."""
+
+    offer: int = _limit(2**62)
+    offset: int = _limit(MAX_FILE_SIZE)
+
+
+@dataclass(frozen=True, slots=True)
 class FileGone:
     """The answer to a ``FileGet`` for an offer the sender no longer has (it restarted)."""
 
@@ -363,6 +375,7 @@ Message = (
     | Typing
     | FileOffer
     | FileGet
+    | FileAck
     | FileGone
     | FileChunk
 )
@@ -393,6 +406,7 @@ TAGS: dict[str, type] = {
     "typing": Typing,
     "file_offer": FileOffer,
     "file_get": FileGet,
+    "file_ack": FileAck,
     "file_gone": FileGone,
     "file_chunk": FileChunk,
 }

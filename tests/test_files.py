@@ -11,7 +11,7 @@ import trio
 from test_cluster import Room
 
 from peerchat import events, files
-from peerchat.protocol import FILE_CHUNK, FileGet, FileOffer
+from peerchat.protocol import FILE_CHUNK, FILE_WINDOW, FileAck, FileGet, FileOffer
 
 
 def offered(name: str):  # noqa: ANN201 - a predicate
@@ -179,4 +179,27 @@ async def test_an_offer_named_like_a_fetchs_part_file_cannot_overwrite_another(
             assert (await bob.wait_for(done(name))).ok
         saved = {p.name: p.read_text() for p in (tmp_path / "bob").iterdir()}
         assert saved == {"x": "good", "x.part_": "EVIL"}
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_sender_keeps_at_most_a_window_unacknowledged(tmp_path: Path) -> None:
+    """Chat on a link that carries a file waits behind at most ``FILE_WINDOW`` of it."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(64 * FILE_CHUNK))
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        acks: list[FileAck] = []
+        alice.node._handlers[FileAck] = lambda conn, message: acks.append(message)  # unheard
+        alice.node.send_file(str(source))
+        offer = await bob.wait_for(offered("big.bin"))
+        bob.node.get_file(offer.id)
+        with trio.move_on_after(1):  # long enough to send it all, were there no window
+            await bob.wait_for(done("big.bin"), 2)
+        (fetch,) = bob.node.files._fetches.values()
+        assert fetch.download.received == FILE_WINDOW
+        assert [a.offset for a in acks] == [FILE_WINDOW // 2, FILE_WINDOW]
+        alice.node._handlers[FileAck] = alice.node.files.on_ack
+        for ack in acks:  # heard at last: the rest comes
+            alice.node.files.on_ack(alice.node.links.conns[bob.node.node_id], ack)
+        assert (await bob.wait_for(done("big.bin"), 10)).ok
         nursery.cancel_scope.cancel()

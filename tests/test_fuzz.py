@@ -48,6 +48,7 @@ from peerchat.protocol import (
     Bye,
     Coordinator,
     Election,
+    FileAck,
     FileChunk,
     FileGet,
     FileGone,
@@ -566,6 +567,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
     },
     "file_get": {"offer": 1, "offset": 0},
     "file_gone": {"offer": 1},
+    "file_ack": {"offer": 1, "offset": 65536},
     "file_chunk": {"offer": 1, "offset": 0, "data": b"abc"},
 }
 
@@ -716,6 +718,7 @@ VALID_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     ),
     FileGet: st.builds(FileGet, SEQS, SEQS),
     FileGone: st.builds(FileGone, SEQS),
+    FileAck: st.builds(FileAck, SEQS, SEQS),
     FileChunk: st.builds(FileChunk, SEQS, SEQS, st.binary(max_size=4096)),
 }
 

@@ -29,6 +29,7 @@ from peerchat.protocol import (
     Bye,
     Coordinator,
     Election,
+    FileAck,
     FileChunk,
     FileGet,
     FileGone,
@@ -91,6 +92,7 @@ SAMPLES = {
     FileOffer: FileOffer(7, "report (final).pdf", 52_428_800, bytes(range(32)), False),
     FileGet: FileGet(7, 65536),
     FileGone: FileGone(7),
+    FileAck: FileAck(7, 131072),
     FileChunk: FileChunk(7, 65536, ALL_BYTES * 256),
 }
 
