@@ -98,6 +98,9 @@ class Headless:
                 case commands.JoinRoom(room, addr):
                     rooms.join(room, addr)
                     self._current = room
+                    node = rooms.get(room)
+                    if node is not None:  # the next lines are for that room: once it is there
+                        await _in_or_gone(node)
                     continue
                 case commands.GoToRoom(room) if room in rooms.nodes:
                     self._current = room
@@ -147,6 +150,18 @@ class Headless:
 
     def stop(self) -> None:
         self._flush()
+
+
+async def _in_or_gone(node: Node) -> None:
+    """Until ``node`` is in its room, or has given up joining it."""
+    async with trio.open_nursery() as nursery:
+
+        async def wait(event: trio.Event) -> None:
+            await event.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(wait, node.started)
+        nursery.start_soon(wait, node.finished)
 
 
 _STRING = json.encoder.encode_basestring  # type: ignore[attr-defined]
