@@ -7,9 +7,11 @@ prints their events, stderr and logs (pytest shows them for failed tests).
 
 from __future__ import annotations
 
+import os
 import signal
 import struct
 import sys
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -334,7 +336,7 @@ async def test_two_nodes_started_at_once_elect_exactly_one_tracker(
         ),
     ],
 )
-async def test_bad_usage_is_one_line_and_exit_2(args: list[str]) -> None:
+async def test_bad_usage_is_one_line_and_exit_2(args: list[str], tmp_path: Path) -> None:
     with trio.socket.socket() as taken:
         await taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -349,6 +351,7 @@ async def test_bad_usage_is_one_line_and_exit_2(args: list[str]) -> None:
                 capture_stdout=True,
                 capture_stderr=True,
                 check=False,
+                env={**os.environ, "XDG_DATA_HOME": str(tmp_path)},  # never the user's data dir
             )
     stderr = result.stderr.decode(errors="replace")
     assert result.returncode == 2, stderr
