@@ -23,7 +23,6 @@ import trio
 from peerchat.admission import RefusalLog
 from peerchat.connection import Connection
 from peerchat.handshake import HandshakeError, WrongSecret
-from peerchat.names import skeleton
 from peerchat.protocol import (
     Hello,
     MemberJoined,
@@ -224,14 +223,9 @@ class Doorman:
     def _name_taken(self, hello: Hello) -> bool:
         """Another chatting member already goes by this name or one that looks like it (the
         same node coming back after a freeze keeps its own)."""
-        node = self.node
         if not hello.chat:
             return False  # a standalone tracker's name is never shown with words
-        looks = skeleton(hello.username)
-        return any(
-            skeleton(m.username) == looks and m.node_id != hello.node_id and m.chat
-            for m in (node.me, *node.members)
-        )
+        return self.node.talk.taken(hello.username, hello.node_id)
 
     def _log_refusal(self, peer: str, why: str) -> None:
         self._log_limited(f"refusing a connection from {peer}: {why}")

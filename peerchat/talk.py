@@ -101,7 +101,7 @@ class Talk:
         if name == old:
             node.emit(events.Error(f"you are {name} already"))
             return
-        if self._taken(name, node.node_id):
+        if self.taken(name, node.node_id):
             node.emit(events.Error(f"the name {name} is taken in this room (or one like it)"))
             return
         now = trio.current_time()
@@ -118,7 +118,7 @@ class Talk:
         member = chatting(conn)
         if message.username == member.username:
             return
-        if self._taken(message.username, member.node_id):
+        if self.taken(message.username, member.node_id):
             # Two members took the name at once: the one this node heard first keeps it here.
             log.info("%s asked for the name %r, taken here", member.node_id, message.username)
             return
@@ -135,7 +135,7 @@ class Talk:
         if before is not None and before != renamed.node_id:
             node.emit(events.NewKey(renamed, before))
 
-    def _taken(self, name: str, by: str) -> bool:
+    def taken(self, name: str, by: str) -> bool:
         """Whether a chatting member other than ``by`` has a name that looks like ``name``."""
         looks = skeleton(name)
         node = self.node
