@@ -127,8 +127,7 @@ class Doorman:
             me = node.me_on(conn)
             welcome = Welcome((me, *node.members), node.node_id)
         refusal = node.links.accepts(hello.node_id, join=hello.join)
-        if node.entrance.rejoining:  # it froze while this connection waited to be admitted
-            refusal = "this node is rejoining the room; try again"
+        refusal = node.entrance.turns_away() or refusal  # it froze while this one waited
         if refusal is not None:
             log.debug("refusing a second connection from %s: %s", conn.peer, refusal)
             with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, OSError):
@@ -159,9 +158,10 @@ class Doorman:
                     raise ProtocolViolation("a hello under another id than the key it proved")
                 if hello.node_id == node.node_id:
                     raise ProtocolViolation("a connection from this very node")
-                if node.entrance.rejoining:  # its old links are being torn down: come back later
-                    await conn.send_now(Refuse("this node is rejoining the room; try again"))
-                    raise ProtocolViolation("a hello while this node rejoins the room")
+                away = node.entrance.turns_away()
+                if away is not None:  # not in the room (yet, or any more): come back later
+                    await conn.send_now(Refuse(away))
+                    raise ProtocolViolation(away)
                 if (hello.room or not hello.join) and hello.room != node.room:
                     await conn.send_now(Refuse("this node is in another room", retry=False))
                     raise ProtocolViolation(f"a hello for another room ({hello.room})")

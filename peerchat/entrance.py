@@ -49,6 +49,7 @@ class Entrance:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.rejoining = False
+        self.seeking = False  # looking for the room: not in it yet
         self._stall = trio.Event()  # set by the stall watcher, for the rejoiner
         self._away = 0.0  # how long the last stall lasted
         self._last_tick = math.inf  # no stall is detected before the stall watcher runs
@@ -65,10 +66,23 @@ class Entrance:
         takes more than a moment, the front end is told which address is being tried."""
         telling = trio.CancelScope()
         self.node.nursery.start_soon(self._tell_connecting, telling)
+        self.seeking = True
         try:
             await self._find_room(found_after)
         finally:
+            self.seeking = False
             telling.cancel()
+
+    def turns_away(self) -> str | None:
+        """Why a connection from a peer is refused now, if it is. While this node rejoins or
+        still looks for its room, a member's redial let in would leave it with a link, no
+        tracker and no member list: the next ping would make it elect itself and depose the
+        room's live tracker."""
+        if self.rejoining:
+            return "this node is rejoining the room; try again"
+        if self.seeking:
+            return "this node is not in the room yet; try again"
+        return None
 
     async def _tell_connecting(self, scope: trio.CancelScope) -> None:
         with scope:
@@ -205,6 +219,7 @@ class Entrance:
         """In: take the welcome's member list, and dial every member before reporting ready,
         so that the room a front end is shown is the room this node is linked to."""
         node = self.node
+        self.seeking = False  # welcomed: the members dial in as this node dials them
         node.join_room(hello.room)
         node.room_name = node.room_name or hello.name
         others = [m for m in welcome.members if m.node_id not in (node.node_id, hello.node_id)]

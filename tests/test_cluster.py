@@ -436,3 +436,25 @@ async def test_connections_past_the_pending_cap_are_refused_and_members_still_ge
         bob = await room.add("bob")  # joins through the tracker address, not the own port
         await bob.wait_for(lambda e: isinstance(e, events.Ready))
         nursery.cancel_scope.cancel()
+
+
+async def test_a_node_still_looking_for_its_room_turns_a_trackers_dial_away() -> None:
+    """A tracker's redial let in before the node's own join (after a freeze, say) left it with
+    a link but no tracker and no member list: the tracker's next ping made it elect itself
+    and take the room's home address from the live tracker (found in CI)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice")
+        silent = await trio.open_tcp_listeners(0, host="127.0.0.1")  # accepts, never answers
+        port = silent[0].socket.getsockname()[1]
+        newbie = Member(Node(Settings("newbie", tracker_port=port), lambda e: None, FAST))
+        newbie.node.emit = newbie.record
+        nursery.start_soon(newbie.node.run)
+        with trio.fail_after(5):
+            while not (newbie.node.entrance.seeking and newbie.node.me.port):
+                await trio.sleep(0.01)
+        newbie.node.room = alice.node.room  # as a node rejoining after a freeze knows it
+        assert not await alice.node.links.dial_quietly(newbie.node.me)
+        assert not newbie.node.links.conns
+        assert newbie.node.bully.tracker is None
+        nursery.cancel_scope.cancel()
