@@ -49,7 +49,9 @@ class Entrance:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.rejoining = False
-        self.seeking = False  # looking for the room: not in it yet
+        self.seeking = False  # looking for the room: not in it, not welcomed yet
+        self._tracker_at: tuple[str, int] | None = None  # where a tracker that dialled us is
+        self._attempt = trio.CancelScope()  # around the join being tried
         self._stall = trio.Event()  # set by the stall watcher, for the rejoiner
         self._away = 0.0  # how long the last stall lasted
         self._last_tick = math.inf  # no stall is detected before the stall watcher runs
@@ -66,7 +68,7 @@ class Entrance:
         takes more than a moment, the front end is told which address is being tried."""
         telling = trio.CancelScope()
         self.node.nursery.start_soon(self._tell_connecting, telling)
-        self.seeking = True
+        self.seeking, self._tracker_at = True, None
         try:
             await self._find_room(found_after)
         finally:
@@ -74,15 +76,24 @@ class Entrance:
             telling.cancel()
 
     def turns_away(self) -> str | None:
-        """Why a connection from a peer is refused now, if it is. While this node rejoins or
-        still looks for its room, a member's redial let in would leave it with a link, no
-        tracker and no member list: the next ping would make it elect itself and depose the
-        room's live tracker."""
+        """Why a peer's connection is refused now, if it is. A node gets into its room by a
+        join, never by a link a member opened meanwhile: the join's welcome brings the tracker
+        and the member list, and its two ends agree on the one link between them (a redial let
+        in before it made a node elect itself against the live tracker, or drop the link the
+        join made)."""
         if self.rejoining:
             return "this node is rejoining the room; try again"
         if self.seeking:
             return "this node is not in the room yet; try again"
         return None
+
+    def tracker_knocked(self, host: str, port: int) -> None:
+        """The room's tracker dialled this node while it looks for the room (a redial after a
+        freeze): try its address at once, first. The home address may be held by a stopped
+        process that never answers."""
+        if self.seeking and self._tracker_at != (host, port):
+            self._tracker_at = (host, port)
+            self._attempt.cancel()
 
     async def _tell_connecting(self, scope: trio.CancelScope) -> None:
         with scope:
@@ -101,20 +112,25 @@ class Entrance:
         with trio.move_on_after(node.config.join_timeout):
             while True:
                 answered, other_secret = False, ""
-                for host, port in node.candidates():
+                tracker = [self._tracker_at] if self._tracker_at else []
+                for host, port in tracker + [a for a in node.candidates() if a not in tracker]:
                     if self._trying != (host, port):
                         self._trying = (host, port)
                         self._next_address.set()
-                    try:
-                        await self._join_at(host, port)
-                        return
-                    except _NoAnswer:
-                        continue
-                    except _OtherSecret:
-                        other_secret = other_secret or format_addr(host, port)
-                    except _Retry as exc:
-                        answered, why = True, str(exc)
-                        log.info("joining through %s failed (%s)", format_addr(host, port), why)
+                    with trio.CancelScope() as self._attempt:
+                        try:
+                            await self._join_at(host, port)
+                            return
+                        except _NoAnswer:
+                            continue
+                        except _OtherSecret:
+                            other_secret = other_secret or format_addr(host, port)
+                        except _Retry as exc:
+                            answered, why = True, str(exc)
+                            log.info("joining through %s failed (%s)", format_addr(host, port), why)
+                    if self._attempt.cancelled_caught:  # the tracker dialled: try it first
+                        answered = True
+                        break
                 if other_secret and not answered:
                     raise StartupError(
                         f"wrong or missing room secret: the room at {other_secret} has another "
@@ -219,7 +235,7 @@ class Entrance:
         """In: take the welcome's member list, and dial every member before reporting ready,
         so that the room a front end is shown is the room this node is linked to."""
         node = self.node
-        self.seeking = False  # welcomed: the members dial in as this node dials them
+        self.seeking = False  # welcomed
         node.join_room(hello.room)
         node.room_name = node.room_name or hello.name
         others = [m for m in welcome.members if m.node_id not in (node.node_id, hello.node_id)]
