@@ -1,0 +1,37 @@
+"""Telling a frozen node (SIGSTOP, Ctrl-Z) from a starved one (``Entrance.stalled``)."""
+
+from __future__ import annotations
+
+import time
+import types
+
+import pytest
+import trio
+import trio.testing
+
+from peerchat import entrance
+from peerchat.config import Config
+
+
+@pytest.mark.parametrize(
+    ("waited", "frozen"),
+    [
+        (0.0, True),  # stopped: it neither ran nor waited
+        (0.4, True),  # resumed on a loaded machine: it waited a while before the look
+        (2.6, False),  # starved: runnable all along, waiting for a CPU
+    ],
+)
+async def test_a_loop_away_past_the_timeout_is_frozen_unless_it_waited_for_a_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+    autojump_clock: trio.testing.MockClock,
+    waited: float,
+    frozen: bool,
+) -> None:
+    node = types.SimpleNamespace(config=Config())
+    door = entrance.Entrance(node)  # type: ignore[arg-type]
+    wait = iter([10.0, 10.0 + waited])
+    monkeypatch.setattr(entrance, "_run_queue_wait", lambda: next(wait))
+    door._last_tick, door._last_wait = trio.current_time(), entrance._run_queue_wait()
+    door._last_cpu = time.process_time()  # the mock clock jumps: hardly any CPU is burnt
+    await trio.sleep(3.0)
+    assert door.stalled() is frozen
