@@ -16,6 +16,7 @@ Type a line and press Enter to send it to everyone in the room.
   /nick NAME      take another name, if nobody in the room has it (or one like it)
   /send [NAME] PATH  offer a file to the room, or to one member
   /get ID         fetch an offered file (the offer shows its ID) into your downloads
+  /cancel ID      give up a fetch, or withdraw a file you offered
   /join ROOM [HOST:PORT]  another room (found on the local network without an address)
   /part           leave the room in front;  /rooms  the rooms you are in
   /room NAME      bring a room to the front (Ctrl-X: the next one)
@@ -55,6 +56,13 @@ class SendFile:
 
 @dataclass(frozen=True, slots=True)
 class GetFile:
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelFile:
+    """/cancel ID: a fetch given up, or an offer of one's own withdrawn."""
+
     id: int
 
 
@@ -122,6 +130,7 @@ Command = (
     | Nick
     | SendFile
     | GetFile
+    | CancelFile
     | JoinRoom
     | PartRoom
     | ListRooms
@@ -149,6 +158,7 @@ _SLASH = {
     "/rooms": ListRooms(),
 }
 COMMANDS = (
+    "/cancel",
     "/get",
     "/help",
     "/history",
@@ -191,9 +201,11 @@ def parse_line(line: str) -> Command:
             return GoToRoom(room) if room else Usage("usage: /room NAME")
         if name == "/send":
             return SendFile(rest.strip()) if rest.strip() else Usage("usage: /send [NAME] PATH")
-        if name == "/get":
+        if name in ("/get", "/cancel"):
             number = rest.strip()
-            return GetFile(int(number)) if _NUMBER.fullmatch(number) else Usage("usage: /get ID")
+            if not _NUMBER.fullmatch(number):
+                return Usage(f"usage: {name} ID")
+            return GetFile(int(number)) if name == "/get" else CancelFile(int(number))
         return _SLASH.get(name, Unknown(name))
     return Say(text)
 

@@ -96,7 +96,7 @@ class Typing:
 @dataclass(frozen=True, slots=True)
 class FileOffered:
     """A file offered to the room or to one member (``to``): by a member (fetch it with
-    ``/get ID``), or by this node (``own``; ``id`` is then its own offer's number)."""
+    ``/get ID``), or by this node (``own``; withdrawn with ``/cancel ID``)."""
 
     sender: Member
     id: int
@@ -159,6 +159,29 @@ class FileDone:
             "ok": self.ok,
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class FileWaiting:
+    """A fetch waits: its sender is away (it is fetched on once the sender is back)."""
+
+    id: int
+    name: str
+    sender: str  # the sender's username
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": "file_waiting", "id": self.id, "name": self.name, "from": self.sender}
+
+
+@dataclass(frozen=True, slots=True)
+class OfferWithdrawn:
+    """This node withdrew an offer of its own (``/cancel``)."""
+
+    id: int
+    name: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": "offer_withdrawn", "id": self.id, "name": self.name}
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +358,8 @@ Event = (
     | FileOffered
     | FileProgress
     | FileDone
+    | FileWaiting
+    | OfferWithdrawn
     | RoomLeft
     | PeerLeft
     | MessageReceived

@@ -11,6 +11,7 @@ Offers are not stored: one made while a member is away never reaches it.
 
 from __future__ import annotations
 
+import collections
 import errno
 import hashlib
 import logging
@@ -34,6 +35,7 @@ from peerchat.protocol import (
     FileGet,
     FileGone,
     FileOffer,
+    FileStop,
     ProtocolViolation,
     valid_file_name,
 )
@@ -49,6 +51,7 @@ HASH_PIECE = 1 << 20  # bytes hashed between two checkpoints when offering
 MAX_OFFERS_HEARD = 1000  # offers from others remembered; the oldest go first
 MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
+MAX_STOPPED = 64  # fetches given up whose chunks still on the way are let pass unread
 FILE_ACK_EVERY = FILE_WINDOW // 2  # bytes received between two acknowledgements
 
 
@@ -64,6 +67,7 @@ class _Mine:
 @dataclass(frozen=True, slots=True)
 class _Heard:
     sender: str  # node id
+    name: str  # its username when it offered
     offer: FileOffer
 
 
@@ -74,6 +78,7 @@ class _Fetch:
     part: Path  # where the bytes go until the whole file checks
     final: Path
     out: BinaryIO
+    sender: str  # its username, for the user
     acked: int = 0  # what the sender was last told this node holds
 
 
@@ -95,9 +100,11 @@ class Files:
         # must not get another file under an old number.
         self._last_offer = secrets.randbelow(2**40)
         self._heard: dict[int, _Heard] = {}  # local id -> an offer from a member
-        self._last_id = 0
+        self._own: dict[int, int] = {}  # local id -> this node's offer number
+        self._last_id = 0  # local ids number offers heard and made alike
         self._fetches: dict[tuple[str, int], _Fetch] = {}  # (sender, offer) -> running fetch
         self._serving: dict[tuple[Connection, int], _Serving] = {}
+        self._stopped: collections.deque[tuple[str, int]] = collections.deque(maxlen=MAX_STOPPED)
 
     # -- offering -----------------------------------------------------------------------------
 
@@ -123,17 +130,19 @@ class Files:
         self._last_offer += 1
         n = self._last_offer
         self._mine[n] = _Mine(path, name, size, digest, to.node_id if to else None)
+        self._last_id += 1
+        self._own[self._last_id] = n
         offer = FileOffer(n, name, size, digest, to is not None)
         for conn in node.links.conns.values():
             member = conn.member
             if member is not None and member.chat and (to is None or member.node_id == to.node_id):
                 conn.send(offer)
-        node.emit(events.FileOffered(node.me, n, name, size, to, own=True))
+        node.emit(events.FileOffered(node.me, self._last_id, name, size, to, own=True))
 
     def on_offer(self, conn: Connection, message: FileOffer) -> None:
         sender = chatting(conn)
         self._last_id += 1
-        self._heard[self._last_id] = _Heard(sender.node_id, message)
+        self._heard[self._last_id] = _Heard(sender.node_id, sender.username, message)
         if len(self._heard) > MAX_OFFERS_HEARD:
             del self._heard[next(iter(self._heard))]
         to = self.node.me if message.private else None
@@ -162,7 +171,7 @@ class Files:
             node.emit(events.Error(f"cannot save into {self.downloads}: {exc.strerror or exc}"))
             return
         download = Download(heard.sender, offer.offer, offer.name, offer.size, offer.sha256)
-        fetch = self._fetches[key] = _Fetch(id, download, part, final, out)
+        fetch = self._fetches[key] = _Fetch(id, download, part, final, out, heard.name)
         if download.done:  # an empty file: nothing to ask for
             self._finish(key, fetch)
             return
@@ -172,10 +181,13 @@ class Files:
         d = fetch.download
         conn = self.node.links.conns.get(d.sender)
         if conn is None:
-            log.info("%s: the sender is away; fetched once it is back", d.name)
+            self._waiting(fetch)
             return
         fetch.acked = d.received
         conn.send(FileGet(d.offer, d.received))
+
+    def _waiting(self, fetch: _Fetch) -> None:
+        self.node.emit(events.FileWaiting(fetch.id, fetch.download.name, fetch.sender))
 
     def on_link(self, member: Member) -> None:
         """A link came (back): fetches from that member go on from where they stopped."""
@@ -183,10 +195,42 @@ class Files:
             if fetch.download.sender == member.node_id:
                 self._ask(fetch)
 
+    def on_unlink(self, member: Member) -> None:
+        """A member left or was lost: its fetches wait for it, and the user is told so."""
+        for fetch in self._fetches.values():
+            if fetch.download.sender == member.node_id:
+                fetch.sender = member.username
+                self._waiting(fetch)
+
+    def cancel(self, id: int) -> None:
+        """``/cancel ID``: give up a fetch (its ``.part`` file goes), or withdraw an offer of
+        this node's (fetches of it running end, later ones are told it is gone)."""
+        node = self.node
+        for key, fetch in self._fetches.items():
+            if fetch.id == id:
+                conn = node.links.conns.get(key[0])
+                if conn is not None:
+                    conn.send(FileStop(key[1]))
+                self._stopped.append(key)
+                self._fail(key, fetch, "cancelled")
+                return
+        offer = self._own.pop(id, None)
+        mine = self._mine.pop(offer, None) if offer is not None else None
+        if offer is None or mine is None:
+            node.emit(events.Error(f"no fetch or offer of yours numbered {id}"))
+            return
+        for (conn, n), serving in list(self._serving.items()):
+            if n == offer:
+                serving.scope.cancel()
+                conn.send(FileGone(offer))
+        node.emit(events.OfferWithdrawn(id, mine.name))
+
     def on_chunk(self, conn: Connection, message: FileChunk) -> None:
         sender = chatting(conn)
         key = (sender.node_id, message.offer)
         fetch = self._fetches.get(key)
+        if fetch is None and key in self._stopped:
+            return  # sent before the sender heard the fetch was given up
         if fetch is None:
             raise ProtocolViolation(f"{conn.peer} sent a file chunk nobody asked for")
         fetch.download.take(message.offset, message.data)
@@ -279,6 +323,11 @@ class Files:
             return
         serving = self._serving[key] = _Serving(trio.CancelScope(), message.offset)
         self.node.nursery.start_soon(self._serve, conn, message.offer, mine, serving)
+
+    def on_stop(self, conn: Connection, message: FileStop) -> None:
+        serving = self._serving.pop((conn, message.offer), None)
+        if serving is not None:
+            serving.scope.cancel()
 
     def on_ack(self, conn: Connection, message: FileAck) -> None:
         serving = self._serving.get((conn, message.offer))

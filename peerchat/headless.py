@@ -132,6 +132,8 @@ class Headless:
                 node.send_file(words)
             case commands.GetFile(id):
                 node.get_file(id)
+            case commands.CancelFile(id):
+                node.cancel_file(id)
             case commands.Who():
                 node.who()
             case commands.History(count):

@@ -56,6 +56,7 @@ from peerchat.protocol import (
     FileGet,
     FileGone,
     FileOffer,
+    FileStop,
     Hello,
     MemberJoined,
     MemberLeft,
@@ -195,6 +196,7 @@ class Node:
             FileGet: self.files.on_get,
             FileChunk: self.files.on_chunk,
             FileGone: self.files.on_gone,
+            FileStop: self.files.on_stop,
             FileAck: self.files.on_ack,
         }
 
@@ -252,6 +254,9 @@ class Node:
 
     def get_file(self, id: int) -> None:
         self.files.get(id)
+
+    def cancel_file(self, id: int) -> None:
+        self.files.cancel(id)
 
     def who(self) -> None:
         everyone = (self.me, *sorted(self.members, key=lambda m: (m.username, m.node_id)))

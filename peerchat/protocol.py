@@ -341,6 +341,13 @@ class FileGone:
 
 
 @dataclass(frozen=True, slots=True)
+class FileStop:
+    """The fetcher gives the fetch up (``/cancel``): send no more of the offer."""
+
+    offer: int = _limit(2**62)
+
+
+@dataclass(frozen=True, slots=True)
 class FileChunk:
     """Bytes of an offered file, from ``offset``, in order."""
 
@@ -377,6 +384,7 @@ Message = (
     | FileGet
     | FileAck
     | FileGone
+    | FileStop
     | FileChunk
 )
 
@@ -408,6 +416,7 @@ TAGS: dict[str, type] = {
     "file_get": FileGet,
     "file_ack": FileAck,
     "file_gone": FileGone,
+    "file_stop": FileStop,
     "file_chunk": FileChunk,
 }
 _TAG_OF = {cls: tag for tag, cls in TAGS.items()}

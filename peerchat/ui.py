@@ -66,10 +66,12 @@ from peerchat.events import (
     FileDone,
     FileOffered,
     FileProgress,
+    FileWaiting,
     InRoom,
     MessageReceived,
     NewKey,
     NotDelivered,
+    OfferWithdrawn,
     PeerJoined,
     PeerLeft,
     Ready,
@@ -252,6 +254,13 @@ def format_event(event: Event, now: float) -> FormattedText:
         case FileDone(name=name, reason=reason):
             failed = f"! {visible(name)} not saved: {visible(reason)}"
             return format_notice(failed, now, ERROR_STYLE)
+        case FileWaiting(id=id, name=name, sender=sender):
+            waits = f"* {visible(name)} waits for {visible(sender)}, who is away: fetched on"
+            return format_notice(
+                f"{waits} once {visible(sender)} is back (/cancel {id} gives up)", now
+            )
+        case OfferWithdrawn(name=name):
+            return format_notice(f"* you no longer offer {visible(name)}", now)
         case RoomLeft(room=room):
             return format_notice(f"* you left the room {visible(room)}", now)
         case Connecting(addr=addr):
@@ -304,7 +313,7 @@ def format_offer(event: FileOffered, now: float) -> FormattedText:
     to = event.to
     if event.own:
         whom = f"to {visible(to.username)}" if to else "to the room"
-        return format_notice(f"* you offer {what} {whom}", now)
+        return format_notice(f"* you offer {what} {whom} (/cancel {event.id} withdraws it)", now)
     private = " to you alone" if to else ""
     offered = (NOTICE_STYLE, f" offers {what}{private}: ")
     return _join_lines(
@@ -886,6 +895,8 @@ def _node_action(command: commands.Command) -> Callable[[Node], None]:
             return lambda node: node.send_file(words)
         case commands.GetFile(id=id):
             return lambda node: node.get_file(id)
+        case commands.CancelFile(id=id):
+            return lambda node: node.cancel_file(id)
         case commands.Who():
             return lambda node: node.who()
         case commands.History(count=count):

@@ -26,6 +26,18 @@ def offered_since(member, seen: int):  # noqa: ANN001, ANN201 - test_cluster.Mem
     return lambda e: isinstance(e, events.FileOffered) and member.events.index(e) >= seen
 
 
+def random_file(tmp_path: Path, chunks: int) -> Path:
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(chunks * FILE_CHUNK))
+    return path
+
+
+async def offer_heard(sender, receiver, path: Path):  # noqa: ANN001, ANN201 - test_cluster.Member
+    """``sender`` offers ``path`` to the room: the offer as ``receiver`` heard it."""
+    sender.node.send_file(str(path))
+    return await receiver.wait_for(offered(path.name))
+
+
 async def room_of(nursery: trio.Nursery, tmp_path: Path, *names: str):  # noqa: ANN201
     room = Room(nursery)
     members = [await room.add(n) for n in names]
@@ -72,7 +84,7 @@ async def test_a_file_offered_to_one_member_reaches_only_that_member(tmp_path: P
     async with trio.open_nursery() as nursery:
         room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
         alice.node.send_file(f"bob {source}")
-        mine = await alice.wait_for(lambda e: isinstance(e, events.FileOffered))
+        await alice.wait_for(lambda e: isinstance(e, events.FileOffered))
         offer = await bob.wait_for(offered("secret.txt"))
         assert offer.to is not None and offer.to.username == "bob"
         alice.node.say("after the offer")
@@ -81,7 +93,8 @@ async def test_a_file_offered_to_one_member_reaches_only_that_member(tmp_path: P
 
         # Carol asks for it anyway, as if she had heard of it: her link is closed for that.
         to_alice = carol.node.links.conns[alice.node.node_id]
-        to_alice.send(FileGet(mine.id, 0))
+        (number,) = alice.node.files._mine  # the offer's number on the wire
+        to_alice.send(FileGet(number, 0))
         await carol.wait_for(
             lambda e: isinstance(e, events.PeerLeft) and e.member.username == "alice"
         )
@@ -202,4 +215,65 @@ async def test_a_sender_keeps_at_most_a_window_unacknowledged(tmp_path: Path) ->
         for ack in acks:  # heard at last: the rest comes
             alice.node.files.on_ack(alice.node.links.conns[bob.node.node_id], ack)
         assert (await bob.wait_for(done("big.bin"), 10)).ok
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_cancelled_fetch_stops_the_sender_and_leaves_no_part_file(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 400))
+        bob.node.get_file(offer.id)
+        await bob.wait_for(lambda e: isinstance(e, events.FileProgress), 20)
+        bob.node.cancel_file(offer.id)
+        result = await bob.wait_for(done("big.bin"))
+        assert not result.ok and result.reason == "cancelled"
+        assert not list((tmp_path / "bob").iterdir())
+        with trio.fail_after(5):  # the sender stops serving it (not just at the window)
+            while alice.node.files._serving:
+                await trio.sleep(0.01)
+        # Chunks that were on the way when bob gave up do not cost the link.
+        alice.node.say("still linked")
+        await bob.wait_for(lambda e: isinstance(e, events.MessageReceived))
+        assert not any(isinstance(e, events.PeerLeft) for e in bob.events + alice.events)
+        bob.node.cancel_file(offer.id)  # nothing left to cancel
+        error = await bob.wait_for(lambda e: isinstance(e, events.Error))
+        assert error.message == f"no fetch or offer of yours numbered {offer.id}"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_withdrawn_offer_ends_its_fetches_and_is_gone_for_later_ones(
+    tmp_path: Path,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 400))
+        mine = await alice.wait_for(lambda e: isinstance(e, events.FileOffered))
+        bob.node.get_file(offer.id)
+        await bob.wait_for(lambda e: isinstance(e, events.FileProgress), 20)
+        alice.node.cancel_file(mine.id)
+        withdrawn = await alice.wait_for(lambda e: isinstance(e, events.OfferWithdrawn))
+        assert (withdrawn.id, withdrawn.name) == (mine.id, "big.bin")
+        result = await bob.wait_for(done("big.bin"))
+        assert not result.ok and result.reason == "alice no longer offers it"
+        later = await carol.wait_for(offered("big.bin"))
+        carol.node.get_file(later.id)
+        result = await carol.wait_for(done("big.bin"))
+        assert not result.ok and result.reason == "alice no longer offers it"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_fetch_from_a_member_who_is_away_says_it_waits_and_goes_on_later(
+    tmp_path: Path,
+) -> None:
+    source = random_file(tmp_path, 100)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, source)
+        bob.node.links.conns[alice.node.node_id].abort("cut by the test")
+        await bob.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        bob.node.get_file(offer.id)
+        waiting = await bob.wait_for(lambda e: isinstance(e, events.FileWaiting))
+        assert (waiting.id, waiting.name, waiting.sender) == (offer.id, "big.bin", "alice")
+        result = await bob.wait_for(done("big.bin"), 30)  # the link comes back: it goes on
+        assert result.ok and Path(result.path).read_bytes() == source.read_bytes()
         nursery.cancel_scope.cancel()

@@ -53,6 +53,7 @@ from peerchat.protocol import (
     FileGet,
     FileGone,
     FileOffer,
+    FileStop,
     Hello,
     MemberJoined,
     MemberLeft,
@@ -567,6 +568,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
     },
     "file_get": {"offer": 1, "offset": 0},
     "file_gone": {"offer": 1},
+    "file_stop": {"offer": 1},
     "file_ack": {"offer": 1, "offset": 65536},
     "file_chunk": {"offer": 1, "offset": 0, "data": b"abc"},
 }
@@ -718,6 +720,7 @@ VALID_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     ),
     FileGet: st.builds(FileGet, SEQS, SEQS),
     FileGone: st.builds(FileGone, SEQS),
+    FileStop: st.builds(FileStop, SEQS),
     FileAck: st.builds(FileAck, SEQS, SEQS),
     FileChunk: st.builds(FileChunk, SEQS, SEQS, st.binary(max_size=4096)),
 }

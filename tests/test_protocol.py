@@ -34,6 +34,7 @@ from peerchat.protocol import (
     FileGet,
     FileGone,
     FileOffer,
+    FileStop,
     Hello,
     MemberJoined,
     MemberLeft,
@@ -92,6 +93,7 @@ SAMPLES = {
     FileOffer: FileOffer(7, "report (final).pdf", 52_428_800, bytes(range(32)), False),
     FileGet: FileGet(7, 65536),
     FileGone: FileGone(7),
+    FileStop: FileStop(7),
     FileAck: FileAck(7, 131072),
     FileChunk: FileChunk(7, 65536, ALL_BYTES * 256),
 }

@@ -28,8 +28,10 @@ from peerchat.events import (
     FileDone,
     FileOffered,
     FileProgress,
+    FileWaiting,
     InRoom,
     MessageReceived,
+    OfferWithdrawn,
     PeerJoined,
     PeerLeft,
     Ready,
@@ -521,7 +523,13 @@ def test_file_offers_results_and_progress():
     private = FileOffered(BOB, 4, "a.txt", 12, to=ALICE)
     assert plain(private) == "13:04:05 * bob offers a.txt (12 bytes) to you alone: /get 4"
     mine = FileOffered(ALICE, 1, "a.txt", 2048, to=BOB, own=True)
-    assert plain(mine) == "13:04:05 * you offer a.txt (2.0 KiB) to bob"
+    assert plain(mine) == "13:04:05 * you offer a.txt (2.0 KiB) to bob (/cancel 1 withdraws it)"
+    waiting = FileWaiting(3, "report.pdf", "bob")
+    assert plain(waiting) == (
+        "13:04:05 * report.pdf waits for bob, who is away: fetched on once bob is back"
+        " (/cancel 3 gives up)"
+    )
+    assert plain(OfferWithdrawn(1, "a.txt")) == "13:04:05 * you no longer offer a.txt"
     assert plain(FileDone(3, "report.pdf", "/dl/report.pdf", True)) == (
         "13:04:05 * report.pdf saved as /dl/report.pdf"
     )
