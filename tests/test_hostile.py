@@ -15,6 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 
+import attacks
 import msgpack
 import pytest
 import trio
@@ -48,6 +49,7 @@ from attacks import long_version_hello as version_hello
 from attacks import member as member_map
 from e2e_helpers import Swarm, free_port, wait_mesh
 
+import peerchat
 from peerchat.secure_stream import SecureStream
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -68,6 +70,13 @@ RSS_PEAK_PARTIAL_MIB = 150
 # Once the attackers are gone the node must give most of it back: the budget, at most, may stay
 # with the allocator.
 RSS_AFTER_ABOVE_BASELINE_MIB = 40
+
+
+def test_the_attackers_speak_the_nodes_protocol_version() -> None:
+    """Else every attack is refused at the hello, and the tests fail far from the cause."""
+    assert attacks.PROTOCOL_VERSION == peerchat.PROTOCOL_VERSION
+
+
 # Floods of small hellos (hundreds of connections) cost a few MiB; anything near this is a leak.
 RSS_PEAK_FLOOD_MIB = 100
 # Descriptors: the node's own (listeners, log, stdio, its member connections) come back within
