@@ -259,7 +259,7 @@ class Node:
         self.files.cancel(id)
 
     def who(self) -> None:
-        everyone = (self.me, *sorted(self.members, key=lambda m: (m.username, m.node_id)))
+        everyone = (self.shown_me(), *sorted(self.members, key=lambda m: (m.username, m.node_id)))
         self.emit(events.Who(everyone, self.bully.tracker, self.node_id))
 
     def quit(self) -> None:
@@ -330,7 +330,7 @@ class Node:
             nursery.start_soon(self.lan.advertise, self.node_id, self.me.host, self.me.port)
             nursery.start_soon(self._meet_on_lan, self.lan)
         role = "tracker" if self.bully.is_tracker else "peer"
-        self.emit(events.Ready(self.me, role, self.room_name))
+        self.emit(events.Ready(self.shown_me(), role, self.room_name))
         self.leadership.report_tracker()
         self.emit(events.InRoom(tuple(self.members)))
         early, self._early = self._early or [], None
@@ -418,6 +418,14 @@ class Node:
         which this link reached the peer."""
         host = self.me.host
         return (conn.local_host or host) if is_wildcard(host) else host
+
+    def shown_me(self) -> Member:
+        """This node as its user sees it: one listening on every interface (``--room`` without
+        ``--tracker``) by the first address the local network is told, never 0.0.0.0."""
+        if self.lan is None or not is_wildcard(self.me.host):
+            return self.me
+        addresses = self.lan.addresses(self.me.host)
+        return dataclasses.replace(self.me, host=addresses[0]) if addresses else self.me
 
     def me_on(self, conn: Connection) -> Member:
         """This node as the peer on ``conn`` should list it (``advertised_host``)."""

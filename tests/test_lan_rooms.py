@@ -41,6 +41,8 @@ async def test_two_people_find_a_room_by_name_and_another_room_stays_apart(
             )  # fmt: skip
             ready = await bob.wait_for(event="ready", timeout=15)
             assert ready["role"] == "peer"  # found alice's room with no address given
+            # It listens on every interface, and says where others reach it, not 0.0.0.0.
+            assert ready["addr"].startswith(f"{lan3.addr(2)}:"), ready
             await wait_mesh([alice, bob])
             await say_and_expect(bob, "found you without an address", [alice])
 
