@@ -63,10 +63,13 @@ class Batch:
         """The author's signature is good: nobody altered or forged the batch."""
         return identity.verify(self.key, self.sig, self.data)
 
-    def chats(self) -> Iterator[Chat]:
+    def chats(self, *, live: bool = False) -> Iterator[Chat]:
+        """The messages, ``live`` when the batch came as it was said."""
         author, first, lamport = self.author, self.first, self.lamport
         for i, item in enumerate(self.items):
-            yield Chat(author, first + i, lamport + i, item[2], item[0], item[1], len(item) == 4)
+            yield Chat(
+                author, first + i, lamport + i, item[2], item[0], item[1], len(item) == 4, live
+            )
 
 
 def seal(me: identity.Identity, username: str, chats: list[Chat]) -> Batch:

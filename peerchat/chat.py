@@ -21,6 +21,7 @@ class Chat:
     time: float  # the author's wall clock
     mono: float  # the author's monotonic clock, for latency measured on one host
     action: bool = False  # /me: "* alice waves"
+    live: bool = False  # received as it was said (not from a store): never shown as history
 
 
 class Overflow(Exception):

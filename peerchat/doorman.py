@@ -162,7 +162,7 @@ class Doorman:
                 if away is not None:  # not in the room (yet, or any more): come back later
                     if hello.tracker == hello.node_id and hello.room and hello.room == node.room:
                         tracker = hello.member()
-                        node.entrance.tracker_knocked(tracker.host, tracker.port)
+                        node.entrance.tracker_knocked(tracker.node_id, tracker.host, tracker.port)
                     await conn.send_now(Refuse(away))
                     raise ProtocolViolation(away)
                 if (hello.room or not hello.join) and hello.room != node.room:

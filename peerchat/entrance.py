@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import trio
 
@@ -40,6 +40,14 @@ class _NoAnswer(Exception):
     """Nothing accepts connections at the address."""
 
 
+class _Welcomed(NamedTuple):
+    """A join the tracker welcomed: entered once it is out of reach of a knock's cancel."""
+
+    conn: Connection
+    hello: Hello
+    welcome: Welcome
+
+
 class _OtherSecret(Exception):
     """The node at the address has another room secret (or says so: the refusal is not signed,
     so one address saying it does not end the search)."""
@@ -52,6 +60,8 @@ class Entrance:
         self.seeking = False  # looking for the room: not in it, not welcomed yet
         self._tracker_at: tuple[str, int] | None = None  # where a tracker that dialled us is
         self._attempt = trio.CancelScope()  # around the join being tried
+        self._at: tuple[str, int] | None = None  # the address that join is talking to
+        self._known: frozenset[str] = frozenset()  # the members before a freeze
         self._stall = trio.Event()  # set by the stall watcher, for the rejoiner
         self._away = 0.0  # how long the last stall lasted
         self._last_tick = math.inf  # no stall is detected before the stall watcher runs
@@ -87,12 +97,15 @@ class Entrance:
             return "this node is not in the room yet; try again"
         return None
 
-    def tracker_knocked(self, host: str, port: int) -> None:
-        """The room's tracker dialled this node while it looks for the room (a redial after a
-        freeze): try its address at once, first. The home address may be held by a stopped
-        process that never answers."""
-        if self.seeking and self._tracker_at != (host, port):
-            self._tracker_at = (host, port)
+    def tracker_knocked(self, node_id: str, host: str, port: int) -> None:
+        """The room's tracker, a member before this node froze, dialled it while it looks for
+        the room again: try its address first, and give up the join being tried for it (the
+        home address may be held by a stopped process that never answers) once per search,
+        so that nobody can keep a node out by knocking again and again."""
+        if not self.seeking or node_id not in self._known or (host, port) == self._at:
+            return
+        first, self._tracker_at = self._tracker_at is None, (host, port)
+        if first:
             self._attempt.cancel()
 
     async def _tell_connecting(self, scope: trio.CancelScope) -> None:
@@ -117,10 +130,10 @@ class Entrance:
                     if self._trying != (host, port):
                         self._trying = (host, port)
                         self._next_address.set()
+                    welcomed = None
                     with trio.CancelScope() as self._attempt:
                         try:
-                            await self._join_at(host, port)
-                            return
+                            welcomed = await self._join_at(host, port)
                         except _NoAnswer:
                             continue
                         except _OtherSecret:
@@ -128,6 +141,9 @@ class Entrance:
                         except _Retry as exc:
                             answered, why = True, str(exc)
                             log.info("joining through %s failed (%s)", format_addr(host, port), why)
+                    if welcomed is not None:  # in: past the point where a knock cuts short
+                        await self._enter(*welcomed)
+                        return
                     if self._attempt.cancelled_caught:  # the tracker dialled: try it first
                         answered = True
                         break
@@ -137,7 +153,7 @@ class Entrance:
                         "one (set it with PEERCHAT_SECRET or PEERCHAT_SECRET_FILE)"
                     )
                 unanswered = 0 if answered else unanswered + 1
-                if unanswered >= found_after:
+                if unanswered >= found_after and self._tracker_at is None:
                     # Refused again and again, a moment apart: a room in the middle of a
                     # failover gets the time to rebind its home address before a second room
                     # is founded there.
@@ -152,28 +168,29 @@ class Entrance:
                 await trio.sleep(node.config.found_delay if not answered else 0.1)
         raise StartupError(f"cannot join the room through {format_addr(*home)}: {why}")
 
-    async def _join_at(self, host: str, port: int, redirects: int = 0) -> None:
+    async def _join_at(self, host: str, port: int, redirects: int = 0) -> _Welcomed:
         node = self.node
+        self._at = (host, port)
         try:
             with trio.fail_after(node.config.connect_timeout):
                 stream = await trio.open_tcp_stream(host, port)
         except (OSError, trio.TooSlowError) as exc:
             raise _NoAnswer from exc
         redirect = await self._join(stream, format_addr(host, port))
-        if redirect is None:
-            return
+        if not isinstance(redirect, Redirect):
+            return redirect
         if redirects >= node.config.max_redirects:
             raise _Retry("sent from member to member without reaching the tracker")
         log.info("%s points at the tracker at %s", format_addr(host, port), redirect)
         try:
-            await self._join_at(redirect.host, redirect.port, redirects + 1)
+            return await self._join_at(redirect.host, redirect.port, redirects + 1)
         except _NoAnswer:
             raise _Retry(
                 f"the tracker at {format_addr(redirect.host, redirect.port)} does not answer"
             ) from None
 
-    async def _join(self, stream: trio.SocketStream, where: str) -> Redirect | None:
-        """Ask for the room on ``stream``; None once in, or where the tracker is instead."""
+    async def _join(self, stream: trio.SocketStream, where: str) -> Redirect | _Welcomed:
+        """Ask for the room on ``stream``: the welcome, or where the tracker is instead."""
         node = self.node
         try:
             secured = await secure_node_stream(
@@ -185,6 +202,9 @@ class Entrance:
         except (HandshakeError, trio.BrokenResourceError, OSError) as exc:
             await trio.aclose_forcefully(stream)
             raise _Retry(f"no handshake ({exc})") from exc
+        except BaseException:  # cancelled: a knock, or the join's time is up
+            await trio.aclose_forcefully(stream)
+            raise
         conn = Connection(secured, node.config, where, node.budget)
         try:
             with trio.fail_after(node.config.hello_timeout):
@@ -219,6 +239,9 @@ class Entrance:
             raise _Retry(
                 f"it answered in a way this node cannot use ({type(exc).__name__})"
             ) from exc
+        except BaseException:  # cancelled: the budget a partial welcome holds goes back
+            await conn.aclose()
+            raise
         if isinstance(welcome, Refuse):
             await conn.aclose()
             raise _Retry(welcome.reason)
@@ -228,8 +251,7 @@ class Entrance:
         if hello.node_id != conn.proven_id:
             await conn.aclose()
             raise _Retry("the tracker said hello under an id it did not prove")
-        await self._enter(conn, hello, welcome)
-        return None
+        return _Welcomed(conn, hello, welcome)
 
     async def _enter(self, conn: Connection, hello: Hello, welcome: Welcome) -> None:
         """In: take the welcome's member list, and dial every member before reporting ready,
@@ -315,6 +337,7 @@ class Entrance:
         node = self.node
         self.rejoining, node.reporting = True, False
         before = {m.node_id: m for m in node.members}
+        self._known = frozenset(before)
         try:
             node.release_home()
             node.links.forget_all()  # no redials, and no dial in flight is kept

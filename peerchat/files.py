@@ -229,8 +229,10 @@ class Files:
         sender = chatting(conn)
         key = (sender.node_id, message.offer)
         fetch = self._fetches.get(key)
-        if fetch is None and key in self._stopped:
-            return  # sent before the sender heard the fetch was given up
+        if key in self._stopped and (fetch is None or message.offset != fetch.download.received):
+            # Sent before the sender heard the fetch was given up (and fetched anew since,
+            # from the start: the same bytes at each offset, so none is taken twice).
+            return
         if fetch is None:
             raise ProtocolViolation(f"{conn.peer} sent a file chunk nobody asked for")
         fetch.download.take(message.offset, message.data)

@@ -173,9 +173,10 @@ class Messaging:
         sender = self._as_signed(b) if history else self._sender(b)
         receive = node.chatlog.receive
         try:
-            for chat in b.chats():
+            for chat in b.chats(live=not history):
                 for ready in receive(chat):
-                    node.show(sender, ready, own=False, history=history)
+                    # One that came live and waited behind a gap is late, not history.
+                    node.show(sender, ready, own=False, history=history and not ready.live)
         except Overflow as exc:
             raise ProtocolViolation(str(exc)) from exc
         shown = node.chatlog.shown(b.author) or 0
@@ -307,10 +308,11 @@ class Messaging:
             give_up_to = None if top is None else min(give_up_to, top)
         if give_up_to is not None:
             # Nobody has the rest of the gap (the author itself says which numbers it never
-            # used): what came after it is shown, as history, late, with its own time.
+            # used): what came after it is shown, late, with its own time (as history unless
+            # it came live: a restarted author's first message leaves such a gap).
             sender = self._author(message.author)
             for chat in node.chatlog.start_after(message.author, give_up_to):
-                node.show(sender, chat, own=False, history=True)
+                node.show(sender, chat, own=False, history=not chat.live)
             self._store_shown(message.author)
             requests = self.puller.again(message.author)  # the rest, past the gap
         self._ask(requests)

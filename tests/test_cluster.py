@@ -457,7 +457,9 @@ async def test_a_node_looking_for_its_room_that_the_tracker_dials_joins_through_
         with trio.fail_after(5):
             while not (newbie.node.entrance.seeking and newbie.node.me.port):
                 await trio.sleep(0.01)
-        newbie.node.room = alice.node.room  # as a node rejoining after a freeze knows it
+        # As a rejoin after a freeze leaves it: it knows its room and who was in it.
+        newbie.node.room = alice.node.room
+        newbie.node.entrance._known = frozenset({alice.node.node_id})
         assert not await alice.node.links.dial_quietly(newbie.node.me)
         with trio.fail_after(5):
             while newbie.node.entrance.seeking or newbie.node.node_id not in alice.node.links.conns:

@@ -69,6 +69,8 @@ async def test_a_file_offered_to_the_room_is_fetched_whole_and_resumed_after_a_c
         assert under_way.received < under_way.size, "the file came before the cut"
         bob.node.links.conns[alice.node.node_id].abort("cut by the test")
         await bob.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        waiting = await bob.wait_for(lambda e: isinstance(e, events.FileWaiting))
+        assert (waiting.name, waiting.sender) == ("big.bin", "alice")
         for fetcher in (bob, carol):
             result = await fetcher.wait_for(done("big.bin"), 30)
             assert result.ok, result.reason
@@ -238,6 +240,24 @@ async def test_a_cancelled_fetch_stops_the_sender_and_leaves_no_part_file(tmp_pa
         bob.node.cancel_file(offer.id)  # nothing left to cancel
         error = await bob.wait_for(lambda e: isinstance(e, events.Error))
         assert error.message == f"no fetch or offer of yours numbered {offer.id}"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_fetch_given_up_and_asked_for_again_at_once_comes_whole(tmp_path: Path) -> None:
+    """Chunks of the given-up fetch still on the way arrive ahead of the new one's."""
+    source = random_file(tmp_path, 400)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, source)
+        bob.node.get_file(offer.id)
+        await bob.wait_for(lambda e: isinstance(e, events.FileProgress), 20)
+        bob.node.cancel_file(offer.id)
+        bob.node.get_file(offer.id)
+        results = [e for e in bob.events if isinstance(e, events.FileDone)]
+        assert [r.reason for r in results] == ["cancelled"]
+        result = await bob.wait_for(lambda e: isinstance(e, events.FileDone) and e.ok, 30)
+        assert Path(result.path).read_bytes() == source.read_bytes()
+        assert not any(isinstance(e, events.PeerLeft) for e in bob.events + alice.events)
         nursery.cancel_scope.cancel()
 
 
