@@ -281,9 +281,10 @@ class Entrance:
         """Frozen, rather than busy: the loop was away too long, and meanwhile it neither burnt
         CPU nor waited for one (a machine with more runnable processes than cores starves
         some for seconds: that is not a freeze, and a rejoin would only add to the load). A
-        starved loop waited for a CPU most of the time it was away; a frozen one did neither,
-        though once resumed on a loaded machine it may wait a while before this look: half
-        the time away tells the two apart with room to spare (a 5% bound missed a freeze)."""
+        starved loop waited for a CPU all the time it was away but its own sleep; a frozen
+        one did neither, though once resumed on a loaded machine it may wait a while before
+        this look: half that time tells the two apart with room to spare (a 5% bound missed
+        a freeze)."""
         away = trio.current_time() - self._last_tick
         if away <= self.node.config.heartbeat_timeout:
             return False
@@ -291,7 +292,7 @@ class Entrance:
         waited = _run_queue_wait()
         if waited is not None and self._last_wait is not None:
             busy += waited - self._last_wait
-        return busy < 0.5 * away
+        return busy < 0.5 * (away - self.node.config.heartbeat_interval)
 
     async def watch_stall(self) -> None:
         """Notice a freeze longer than the heartbeat timeout. This watcher keeps ticking while

@@ -12,26 +12,30 @@ import trio.testing
 from peerchat import entrance
 from peerchat.config import Config
 
+SHORTEST = Config(heartbeat_interval=1.5, heartbeat_timeout=3.0)  # two intervals: the least
+
 
 @pytest.mark.parametrize(
-    ("waited", "frozen"),
+    ("config", "away", "waited", "frozen"),
     [
-        (0.0, True),  # stopped: it neither ran nor waited
-        (0.4, True),  # resumed on a loaded machine: it waited a while before the look
-        (2.6, False),  # starved: runnable all along, waiting for a CPU
+        (Config(), 3.0, 0.0, True),  # stopped: it neither ran nor waited
+        (Config(), 3.0, 0.4, True),  # resumed on a loaded machine: it waited before the look
+        (Config(), 3.0, 2.6, False),  # starved: runnable all along but its sleep
+        (SHORTEST, 3.2, 1.5, False),  # starved, where its own sleep is half the time away
     ],
 )
 async def test_a_loop_away_past_the_timeout_is_frozen_unless_it_waited_for_a_cpu(
     monkeypatch: pytest.MonkeyPatch,
     autojump_clock: trio.testing.MockClock,
+    config: Config,
+    away: float,
     waited: float,
     frozen: bool,
 ) -> None:
-    node = types.SimpleNamespace(config=Config())
-    door = entrance.Entrance(node)  # type: ignore[arg-type]
+    door = entrance.Entrance(types.SimpleNamespace(config=config))  # type: ignore[arg-type]
     wait = iter([10.0, 10.0 + waited])
     monkeypatch.setattr(entrance, "_run_queue_wait", lambda: next(wait))
     door._last_tick, door._last_wait = trio.current_time(), entrance._run_queue_wait()
     door._last_cpu = time.process_time()  # the mock clock jumps: hardly any CPU is burnt
-    await trio.sleep(3.0)
+    await trio.sleep(away)
     assert door.stalled() is frozen
