@@ -413,7 +413,8 @@ class Room:
     others: dict[str, Member] = field(default_factory=dict)  # node id -> member
     connecting: str | None = None  # the address a slow join is trying
     typing: dict[str, float] = field(default_factory=dict)  # node id -> shown until (monotonic)
-    fetching: dict[int, FileProgress] = field(default_factory=dict)  # offer id -> how far
+    # offer id -> how far, or whom it waits for
+    fetching: dict[int, FileProgress | FileWaiting] = field(default_factory=dict)
 
     def apply(self, event: Event) -> None:
         match event:
@@ -441,7 +442,7 @@ class Room:
                     self.tracker = m
             case Typing(member=m):
                 self.typing[m.node_id] = time.monotonic() + TYPING_SHOWN
-            case FileProgress(id=id):
+            case FileProgress(id=id) | FileWaiting(id=id):
                 self.fetching[id] = event
             case FileDone(id=id):
                 self.fetching.pop(id, None)
@@ -497,12 +498,15 @@ class Screen:
             self.current = labels[(labels.index(self.current) + 1) % len(labels)]
 
 
-def progress_bar(progress: FileProgress, width: int = 10) -> str:
-    """``report.pdf [####------] 42%``: one fetch, for the toolbar."""
-    share = progress.received / progress.size if progress.size else 1.0
-    filled = round(share * width)
+def progress_bar(progress: FileProgress | FileWaiting, width: int = 10) -> str:
+    """``report.pdf [####------] 42%``, or ``report.pdf waits for bob``: one fetch, for the
+    toolbar."""
     name = visible(progress.name)
     name = name if len(name) <= 20 else name[:19] + "…"
+    if isinstance(progress, FileWaiting):
+        return f"{name} waits for {visible(progress.sender)}"
+    share = progress.received / progress.size if progress.size else 1.0
+    filled = round(share * width)
     return f"{name} [{'#' * filled}{'-' * (width - filled)}] {share:.0%}"
 
 

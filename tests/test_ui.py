@@ -540,6 +540,8 @@ def test_file_offers_results_and_progress():
     room.apply(Ready(ALICE, "peer"))
     room.apply(FileProgress(3, "report.pdf", 1_101_004, 2_202_009))
     assert "| report.pdf [#####-----] 50%" in to_plain_text(ui.toolbar_text(room))
+    room.apply(FileWaiting(3, "report.pdf", "bob"))  # the sender is away: no frozen bar
+    assert "| report.pdf waits for bob" in to_plain_text(ui.toolbar_text(room))
     room.apply(FileDone(3, "report.pdf", "/dl/report.pdf", True))
     assert "report.pdf" not in to_plain_text(ui.toolbar_text(room))
 
