@@ -154,6 +154,9 @@ class Files:
         """``/get ID``: fetch an offered file into the downloads directory."""
         node = self.node
         heard = self._heard.get(id)
+        if heard is None and id in self._own:
+            node.emit(events.Error(f"{id} is your own offer (/cancel {id} withdraws it)"))
+            return
         if heard is None:
             node.emit(events.Error(f"no file offered as {id}; the offers show their numbers"))
             return
@@ -195,12 +198,16 @@ class Files:
             if fetch.download.sender == member.node_id:
                 self._ask(fetch)
 
-    def on_unlink(self, member: Member) -> None:
-        """A member left or was lost: its fetches wait for it, and the user is told so."""
-        for fetch in self._fetches.values():
+    def on_unlink(self, member: Member, *, lost: bool) -> None:
+        """A member was lost: its fetches wait for it, and the user is told so. One that said
+        goodbye took its offers with it: its fetches end."""
+        for key, fetch in list(self._fetches.items()):
             if fetch.download.sender == member.node_id:
                 fetch.sender = member.username
-                self._waiting(fetch)
+                if lost:
+                    self._waiting(fetch)
+                else:
+                    self._fail(key, fetch, f"{member.username} left and no longer offers it")
 
     def cancel(self, id: int) -> None:
         """``/cancel ID``: give up a fetch (its ``.part`` file goes), or withdraw an offer of
@@ -295,9 +302,11 @@ class Files:
         return candidate
 
     def close(self) -> None:
-        """The node ends: unfinished fetches stay as ``.part`` files."""
+        """The node ends: unfinished fetches go with their ``.part`` files (offers are not
+        kept, so nothing could resume them)."""
         for fetch in self._fetches.values():
             fetch.out.close()
+            fetch.part.unlink(missing_ok=True)
 
     # -- serving ------------------------------------------------------------------------------
 

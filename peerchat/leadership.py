@@ -71,7 +71,9 @@ class Leadership:
     def report_tracker(self) -> None:
         node = self.node
         tracker_id = node.bully.tracker
-        tracker = node.me if tracker_id == node.node_id else node.members.get(tracker_id or "")
+        tracker = (
+            node.shown_me() if tracker_id == node.node_id else node.members.get(tracker_id or "")
+        )
         if tracker is not None:
             node.emit(events.TrackerChanged(tracker))
 

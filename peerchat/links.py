@@ -281,7 +281,7 @@ class Links:
             conn.abort(reason)
         node.chatlog.forget(node_id)
         node.messaging.on_unlink(node_id)
-        node.files.on_unlink(member)
+        node.files.on_unlink(member, lost=lost)
         log.info("%s (%s) left: %s", member.username, node_id, reason)
         now = trio.current_time()
         if lost:

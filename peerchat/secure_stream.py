@@ -85,7 +85,8 @@ class SecureStream(trio.abc.Stream):
             data = await self._receive_raw()
             if not data:
                 if self._buffer:
-                    raise FrameError("the connection closed in the middle of a record")
+                    # A crash or a cut as often as a fault: the link is lost, not refused.
+                    raise trio.BrokenResourceError("closed in the middle of a record")
                 return b""
             self._buffer += data
 

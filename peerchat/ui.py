@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import math
 import os
@@ -746,6 +747,10 @@ class PromptUI:
             try:
                 line = await session.prompt_async()
             except (EOFError, KeyboardInterrupt):
+                return True
+            except OSError as exc:  # the terminal is gone (its window closed): leave, as Ctrl-D
+                if exc.errno != errno.EIO:
+                    raise
                 return True
             typed_at = -math.inf  # sent: the next line's first keystroke is news again
             room = screen.current  # the room in front when the line was sent

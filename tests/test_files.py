@@ -297,3 +297,30 @@ async def test_a_fetch_from_a_member_who_is_away_says_it_waits_and_goes_on_later
         result = await bob.wait_for(done("big.bin"), 30)  # the link comes back: it goes on
         assert result.ok and Path(result.path).read_bytes() == source.read_bytes()
         nursery.cancel_scope.cancel()
+
+
+async def test_a_sender_that_quits_ends_its_fetches_and_a_fetcher_that_quits_leaves_no_part(
+    tmp_path: Path,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 400))
+        bob.node.get_file(offer.id)
+        await bob.wait_for(lambda e: isinstance(e, events.FileProgress), 20)
+        mine = next(e for e in alice.events if isinstance(e, events.FileOffered))
+        alice.node.get_file(mine.id)  # one's own offer is not fetched
+        error = await alice.wait_for(lambda e: isinstance(e, events.Error))
+        assert error.message == f"{mine.id} is your own offer (/cancel {mine.id} withdraws it)"
+        alice.node.quit()  # a goodbye: her offers go with her, nothing to wait for
+        result = await bob.wait_for(done("big.bin"))
+        assert not result.ok and result.reason == "alice left and no longer offers it"
+        assert not any(isinstance(e, events.FileWaiting) for e in bob.events)
+        assert not list((tmp_path / "bob").iterdir())
+
+        later = await offer_heard(carol, bob, tmp_path / "big.bin")
+        bob.node.get_file(later.id)
+        await bob.wait_for(lambda e: isinstance(e, events.FileProgress) and e.id == later.id, 20)
+        bob.node.quit()
+        await bob.node.finished.wait()
+        assert not list((tmp_path / "bob").iterdir())  # nothing could resume it: no .part
+        nursery.cancel_scope.cancel()

@@ -35,6 +35,8 @@ async def test_two_people_find_a_room_by_name_and_another_room_stays_apart(
             )  # fmt: skip
             ready = await alice.wait_for(event="ready", timeout=15)
             assert ready["role"] == "tracker"  # nobody answered for "dev": she founds it
+            tracker = await alice.wait_for(event="tracker")
+            assert tracker["addr"].startswith(f"{lan3.addr(1)}:"), tracker  # never 0.0.0.0
             bob = await start_peerchat(
                 swarm, lan3, 2, "bob", "--username", "bob", "--room", "dev", "--headless",
                 "--ephemeral",

@@ -124,6 +124,17 @@ async def test_a_record_trickled_past_the_timeout_ends_the_stream(autojump_clock
         await b.receive_some()
 
 
+async def test_a_peer_gone_in_the_middle_of_a_record_is_a_lost_link() -> None:
+    """A crash or a cut, as often as a fault: reported as a connection lost, not an attack."""
+    out, a_raw, _ = await handshakes()
+    b = out["b"]
+    assert isinstance(b, SecureStream)
+    await a_raw.send_all(b"\x01\x00" + b"x" * 10)  # a record of 256 bytes, begun
+    await a_raw.aclose()
+    with pytest.raises(trio.BrokenResourceError, match="middle of a record"):
+        await b.receive_some()
+
+
 async def test_plain_bytes_never_appear_on_the_wire() -> None:
     out, _, b_raw = await handshakes()
     a, b = out["a"], out["b"]
