@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
 
 
@@ -35,6 +37,11 @@ def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("PEERCHAT_SLOW"),
+    reason="half a minute of benchmark; PEERCHAT_SLOW=1 runs it",
+)
 def test_tiny_run_measures_everything_and_loses_nothing(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     env = {**os.environ, "TMPDIR": str(tmp_path)}  # the bench's log dirs, and so its children
