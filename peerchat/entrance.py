@@ -64,7 +64,7 @@ class Entrance:
         self._known: frozenset[str] = frozenset()  # the members before a freeze
         self._stall = trio.Event()  # set by the stall watcher, for the rejoiner
         self._away = 0.0  # how long the last stall lasted
-        self._last_tick = math.inf  # no stall is detected before the stall watcher runs
+        self._last_tick = math.inf  # no stall is detected before the node is in (``tick``)
         self._last_cpu = 0.0
         self._last_wait: float | None = None  # seconds spent runnable, waiting for a CPU
         self._trying: tuple[str, int] | None = None  # the address a join is trying now
@@ -91,7 +91,7 @@ class Entrance:
         and the member list, and its two ends agree on the one link between them (a redial let
         in before it made a node elect itself against the live tracker, or drop the link the
         join made)."""
-        if self.rejoining:
+        if self.rejoining or self.stalled():  # (stalled: frozen, and the watcher not yet run)
             return "this node is rejoining the room; try again"
         if self.seeking:
             return "this node is not in the room yet; try again"
@@ -292,22 +292,33 @@ class Entrance:
         waited = _run_queue_wait()
         if waited is not None and self._last_wait is not None:
             busy += waited - self._last_wait
-        return busy < 0.5 * (away - self.node.config.heartbeat_interval)
+        if busy < 0.5 * (away - self.node.config.heartbeat_interval):
+            return True
+        log.info("away %.1f s, but busy or waiting for a CPU %.1f s of it: starved", away, busy)
+        return False
+
+    def tick(self) -> None:
+        """The loop is running now: a freeze is measured from here. Called once as the node
+        gets in, before its tasks start: one frozen right after it reported ready (before the
+        watcher first ran) went unnoticed and lingered as a second room (found in CI)."""
+        self._last_tick, self._last_cpu = trio.current_time(), time.process_time()
+        self._last_wait = _run_queue_wait()
 
     async def watch_stall(self) -> None:
         """Notice a freeze longer than the heartbeat timeout. This watcher keeps ticking while
         a rejoin runs, so a second freeze in the middle of one leads to another."""
         while True:
-            self._last_tick, self._last_cpu = trio.current_time(), time.process_time()
-            self._last_wait = _run_queue_wait()
             await trio.sleep(self.node.config.heartbeat_interval)
-            if self.stalled():
-                self._away = trio.current_time() - self._last_tick
-                log.warning("unresponsive for %.1f s: rejoining the room", self._away)
-                # From now on the old links are torn down, not mourned or redialled: readers
-                # that wake after this watcher must not schedule redials into the old room.
-                self.rejoining = True
-                self._stall.set()
+            if not self.stalled():
+                self.tick()
+                continue
+            self._away = trio.current_time() - self._last_tick
+            log.warning("unresponsive for %.1f s: rejoining the room", self._away)
+            # From now on the old links are torn down, not mourned or redialled: readers
+            # that wake after this watcher must not schedule redials into the old room.
+            self.rejoining = True
+            self._stall.set()
+            self.tick()
 
     async def rejoin_when_stalled(self) -> None:
         node = self.node

@@ -127,7 +127,8 @@ class Leadership:
                 # this node was joining). Elect one.
                 self.act(bully.tracker_lost(now))
                 continue
-            if tracker is None or bully.is_tracker:
+            if tracker is None or bully.is_tracker or node.entrance.stalled():
+                # (Frozen just now: the stall watcher, maybe not yet run, has it rejoin.)
                 continue
             conn = node.links.conns.get(tracker)
             if conn is None:

@@ -313,6 +313,7 @@ class Node:
                 self.discovered = await self.lan.find(self.config.discover_wait)
                 log.info("the local network has room %s at %s", self.room_name, self.discovered)
             await self.entrance.enter(self.config.found_after)
+        self.entrance.tick()
         for task in (
             self.leadership.election_timer,
             self.leadership.watch_tracker,

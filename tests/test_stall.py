@@ -39,3 +39,15 @@ async def test_a_loop_away_past_the_timeout_is_frozen_unless_it_waited_for_a_cpu
     door._last_cpu = time.process_time()  # the mock clock jumps: hardly any CPU is burnt
     await trio.sleep(away)
     assert door.stalled() is frozen
+
+
+async def test_a_freeze_before_the_watcher_first_ran_counts_from_the_node_getting_in(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Stopped right after it reported ready: the watcher had not ticked yet (found in CI)."""
+    door = entrance.Entrance(types.SimpleNamespace(config=Config()))  # type: ignore[arg-type]
+    monkeypatch.setattr(entrance, "_run_queue_wait", lambda: 10.0)
+    assert not door.stalled()  # not in a room yet: nothing to be frozen out of
+    door.tick()  # as the node does once it is in, before its tasks start
+    await trio.sleep(3.0)
+    assert door.stalled()
