@@ -299,7 +299,7 @@ class Node:
 
     async def _start(self, nursery: trio.Nursery) -> None:
         s = self.settings
-        listeners = await bind(s.host, s.port)
+        listeners = await self._bind_own()
         port = listeners[0].socket.getsockname()[1]
         priority = s.priority if s.priority is not None else port
         self.me = Member(self.node_id, s.username, s.host, port, priority, s.chat)
@@ -352,6 +352,20 @@ class Node:
             while self.links.conns:
                 await self.links.changed()
         self._save_peers()
+
+    async def _bind_own(self) -> list[trio.SocketListener]:
+        """This node's own listener. A port the system picks may be one of the ``--tracker``
+        ports, free just now: the node would then look for its room at itself (seen in CI,
+        where tests pick free ports for the room). It picks again."""
+        s = self.settings
+        for _ in range(8):
+            listeners = await bind(s.host, s.port)
+            port = listeners[0].socket.getsockname()[1]
+            if s.port or all(p != port for _, p in s.trackers):
+                break
+            for listener in listeners:
+                await listener.aclose()
+        return listeners
 
     # -- the room -----------------------------------------------------------------------------
 

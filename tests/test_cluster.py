@@ -467,3 +467,29 @@ async def test_a_node_looking_for_its_room_that_the_tracker_dials_joins_through_
         assert newbie.tracker_id == alice.node.node_id
         assert alice.tracker_id == alice.node.node_id
         nursery.cancel_scope.cancel()
+
+
+async def test_a_node_never_listens_on_the_port_it_looks_for_its_room_at(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The system may hand out the room's port, free a moment ago, as the node's own: it would
+    then look for its room at itself, reaching itself, until it gave up (seen in CI)."""
+    import peerchat.node
+
+    room_port = free_port()
+    real_bind = peerchat.node.bind
+    asked: list[int] = []
+
+    async def the_rooms_port_first(host: str, port: int) -> list[trio.SocketListener]:
+        asked.append(port)
+        return await real_bind(host, room_port if len(asked) == 1 else port)
+
+    monkeypatch.setattr(peerchat.node, "bind", the_rooms_port_first)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        room.tracker_port = room_port
+        with trio.fail_after(10):
+            alice = await room.add("alice")
+        assert alice.node.me.port != room_port and alice.node.bully.is_tracker
+        assert asked == [0, 0]
+        nursery.cancel_scope.cancel()
