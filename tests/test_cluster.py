@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 import trio
 
+import peerchat.node
 from peerchat import PROTOCOL_VERSION, events
 from peerchat.config import Config
 from peerchat.handshake import OPEN_ROOM, LocalKeys
@@ -474,7 +475,6 @@ async def test_a_node_never_listens_on_the_port_it_looks_for_its_room_at(
 ) -> None:
     """The system may hand out the room's port, free a moment ago, as the node's own: it would
     then look for its room at itself, reaching itself, until it gave up (seen in CI)."""
-    import peerchat.node
 
     room_port = free_port()
     real_bind = peerchat.node.bind
