@@ -52,7 +52,7 @@ MAX_OFFERS_HEARD = 1000  # offers from others remembered; the oldest go first
 MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
 MAX_STOPPED = 64  # fetches given up whose chunks still on the way are let pass unread
-FILE_ACK_EVERY = FILE_WINDOW // 2  # bytes received between two acknowledgements
+FILE_ACK_EVERY = FILE_WINDOW // 4  # bytes received between two acknowledgements
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ MAX_HEADS = 1024  # authors in a summary: the most recently heard
 MAX_RECENT = 1000  # history messages a newcomer may ask for
 MAX_FILE_NAME = 255
 MAX_FILE_SIZE = 2**62
-FILE_CHUNK = 64 * 1024  # file bytes per frame: under ``Config.small_frame``, a record or two
+FILE_CHUNK = 64 * 1024 - 128  # file bytes per frame: its frame fits one record (``secure_stream``)
 # File bytes a sender keeps unacknowledged: what a chat message can find queued ahead of it on a
 # link that carries a file (the kernels' socket buffers held megabytes of chunks without it).
 FILE_WINDOW = 8 * FILE_CHUNK

@@ -107,7 +107,8 @@ class SecureStream(trio.abc.Stream):
             size = int.from_bytes(buffer[:LENGTH], "big")
             if len(buffer) < LENGTH + size:
                 break
-            sealed = bytes(buffer[LENGTH : LENGTH + size])
+            with memoryview(buffer) as view:
+                sealed = bytes(view[LENGTH : LENGTH + size])  # one copy, not two
             del buffer[: LENGTH + size]
             self._began = None
             try:

@@ -112,11 +112,14 @@ class FrameDecoder:
                 if len(buf) < end:
                     self._reserve(size)
                     break
-                body = bytes(buf[start + HEADER.size : end])
-                start = end
+                body_at, start = start + HEADER.size, end  # a bad frame is consumed too
                 self._release()
                 self.completed += 1
-                yield _unpack(body)
+                # Unpacked in place, not copied; both views let go even when it fails, so
+                # that the buffer can shrink.
+                with memoryview(buf) as view, view[body_at:end] as body:
+                    message = _unpack(body)
+                yield message
         finally:
             del buf[:start]
             if not buf and start > self._small:
@@ -150,7 +153,7 @@ class FrameDecoder:
         self._reserved = 0
 
 
-def _unpack(body: bytes) -> dict[str, Any]:
+def _unpack(body: bytes | memoryview) -> dict[str, Any]:
     try:
         obj = msgpack.unpackb(body, raw=False, strict_map_key=True)
     except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as exc:

@@ -80,6 +80,8 @@ def test_tiny_run_measures_everything_and_loses_nothing(tmp_path: Path) -> None:
         "file_mib_s_5",
         "file_ratio_1",
         "file_ratio_5",
+        "file_ratio_saved_1",
+        "file_ratio_saved_5",
         "file_chat_latency",
     ):
         assert key in figures, key

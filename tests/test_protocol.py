@@ -14,6 +14,7 @@ from peerchat.protocol import (
     FILE_CHUNK,
     MAX_BATCH,
     MAX_FILE_NAME,
+    MAX_FILE_SIZE,
     MAX_HEADS,
     MAX_ID,
     MAX_MEMBERS,
@@ -57,6 +58,7 @@ from peerchat.protocol import (
     decode,
     encode,
 )
+from peerchat.secure_stream import MAX_PLAIN
 from peerchat.wire import HEADER, FrameDecoder, FrameError, encode_frame
 
 ALICE = Member("a" * 16, "alice", "127.0.0.1", 4000, 4000)
@@ -95,7 +97,7 @@ SAMPLES = {
     FileGone: FileGone(7),
     FileStop: FileStop(7),
     FileAck: FileAck(7, 131072),
-    FileChunk: FileChunk(7, 65536, ALL_BYTES * 256),
+    FileChunk: FileChunk(7, 65536, ALL_BYTES * 255),
 }
 
 
@@ -629,6 +631,12 @@ def test_a_version_refusal_quotes_nothing_back() -> None:
         decode(with_(Hello, version="9" * 300_000))
     assert len(str(info.value)) < 100
     assert "9" * 30 not in VersionMismatch.REFUSAL
+
+
+def test_a_whole_file_chunk_goes_in_one_record() -> None:
+    """A frame of the largest chunk is sealed once, not as a record and a sliver."""
+    largest = FileChunk(2**62, MAX_FILE_SIZE, b"x" * FILE_CHUNK)
+    assert len(encode_frame(encode(largest))) <= MAX_PLAIN
 
 
 def test_a_file_chunk_over_its_limit_is_refused() -> None:

@@ -6,8 +6,10 @@ the receivers fetch it at once (``/get``); a transfer takes from the first ``/ge
 the last ``file_done`` read. The baseline is the kernel's ``sendfile`` of the same file to as
 many connected sockets, one thread each, each reader discarding what it reads: no encryption,
 no framing, no disk writes, no hashing, so it is the ceiling. Issue 11's target: PeerChat's
-MiB/s at least 0.5 of it. Chat latency: fan-out from the sender to one receiver for a second,
-idle and again while the sender streams a file to that receiver; target: median within 2x.
+MiB/s at least 0.5 of it. A second copy, each reader writing the file to the disk the fetches
+write to, shows how much of the gap the disk alone makes. Chat latency: fan-out from the
+sender to one receiver for a second, idle and again while the sender streams a file to that
+receiver; target: median within 2x.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def measure(bench: Bench, plan: Plan, raw: Raw) -> None:
         for _ in range(plan.file_trials):
             for n in FANOUTS:
                 raw[f"copy_{n}"].append(bare_copy(path, n))
+                raw[f"saved_copy_{n}"].append(bare_copy(path, n, save_in=bench.logdir))
                 raw[f"file_{n}"].append(transfer(bench, sender, receivers[:n], path))
         size = plan.msg_size
         idle = latency.fanout(bench, room.procs[:2], plan.lat_rate, LATENCY_SECONDS, size)
@@ -138,14 +141,16 @@ def _offer(proc: Proc, since: int) -> int | None:
     return None
 
 
-def bare_copy(path: Path, n: int) -> dict[str, Any]:
-    """``sendfile`` of ``path`` to ``n`` loopback sockets at once, each read and discarded."""
+def bare_copy(path: Path, n: int, save_in: Path | None = None) -> dict[str, Any]:
+    """``sendfile`` of ``path`` to ``n`` loopback sockets at once, each read and discarded,
+    or written to a file in ``save_in`` (as a fetch writes its file on the same disk)."""
     size = path.stat().st_size
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(n)
         port = server.getsockname()[1]
-        readers = [threading.Thread(target=_drain, args=(port, size)) for _ in range(n)]
+        saves = [save_in / f"bench-copy-{i}.bin" if save_in else None for i in range(n)]
+        readers = [threading.Thread(target=_drain, args=(port, size, s)) for s in saves]
         start = time.monotonic()
         for t in readers:
             t.start()
@@ -158,6 +163,9 @@ def bare_copy(path: Path, n: int) -> dict[str, Any]:
         seconds = time.monotonic() - start
         for c in conns:
             c.close()
+    for save in saves:
+        if save is not None:
+            save.unlink()
     mib = size / (1 << 20)
     return {"seconds": seconds, "mib_s_each": mib / seconds, "mib_s_all": mib * n / seconds}
 
@@ -167,15 +175,20 @@ def _sendfile(conn: socket.socket, path: Path) -> None:
         conn.sendfile(f)
 
 
-def _drain(port: int, size: int) -> None:
+def _drain(port: int, size: int, save: Path | None) -> None:
     buffer = bytearray(1 << 16)
     got = 0
-    with socket.create_connection(("127.0.0.1", port)) as s:
+    with (
+        socket.create_connection(("127.0.0.1", port)) as s,
+        open(save or os.devnull, "wb") as out,
+    ):
         while got < size:
             n = s.recv_into(buffer)
             if not n:
                 raise OSError("the copy ended early")
             got += n
+            if save is not None:
+                out.write(memoryview(buffer)[:n])
 
 
 def figures(plan: Plan, raw: Raw) -> list[Figure]:
@@ -185,6 +198,7 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
         bare = [t["mib_s_each"] for t in raw[f"copy_{n}"]]
         if not ours:
             continue
+        saved = [t["mib_s_each"] for t in raw[f"saved_copy_{n}"]]
         ratios = [a / b for a, b in zip(ours, bare, strict=False)]
         out.append(
             Figure(
@@ -193,6 +207,17 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
                 unit="MiB/s",
                 samples=ours,
                 extra={"sendfile_mib_s": bare, "ratio_to_sendfile": ratios},
+            )
+        )
+        # Beside it, the same copy with each receiver writing the file to disk, as a fetch
+        # does: how much of the gap to ``sendfile`` the disk alone makes. No target of its own.
+        out.append(
+            Figure(
+                key=f"file_ratio_saved_{n}",
+                title=f"file transfer to {n} / sendfile to {n} written to disk, same run",
+                unit="ratio",
+                samples=[a / b for a, b in zip(ours, saved, strict=False)],
+                extra={"saved_copy_mib_s": saved},
             )
         )
         out.append(
