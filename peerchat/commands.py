@@ -17,6 +17,7 @@ Type a line and press Enter to send it to everyone in the room.
   /send [NAME] PATH  offer a file to the room, or to one member
   /get ID         fetch an offered file (the offer shows its ID) into your downloads
   /cancel ID      give up a fetch, or withdraw a file you offered
+  /files          the files offered here, and your fetches
   /join ROOM [HOST:PORT]  another room (found on the local network without an address)
   /part           leave the room in front;  /rooms  the rooms you are in
   /room NAME      bring a room to the front (Ctrl-X: the next one)
@@ -64,6 +65,11 @@ class CancelFile:
     """/cancel ID: a fetch given up, or an offer of one's own withdrawn."""
 
     id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListFiles:
+    """/files: the offers one can fetch or withdraw, and the fetches under way."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,7 @@ Command = (
     | SendFile
     | GetFile
     | CancelFile
+    | ListFiles
     | JoinRoom
     | PartRoom
     | ListRooms
@@ -156,9 +163,11 @@ _SLASH = {
     "/q": Quit(),
     "/part": PartRoom(),
     "/rooms": ListRooms(),
+    "/files": ListFiles(),
 }
 COMMANDS = (
     "/cancel",
+    "/files",
     "/get",
     "/help",
     "/history",

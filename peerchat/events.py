@@ -122,6 +122,45 @@ class FileOffered:
 
 
 @dataclass(frozen=True, slots=True)
+class Listed:
+    """One line of ``/files``: an offer heard or made here, and how far its fetch is."""
+
+    id: int
+    name: str
+    size: int
+    sender: str  # the sender's username when it offered ("" for one's own)
+    private: bool
+    received: int | None = None  # bytes fetched, while a fetch runs
+    waiting: bool = False  # the fetch waits for the sender to be back
+
+    @property
+    def own(self) -> bool:
+        return not self.sender
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "size": self.size,
+            "from": self.sender,
+            "own": self.own,
+            "private": self.private,
+            "received": self.received,
+            "waiting": self.waiting,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FileList:
+    """``/files``: the offers one can fetch (or, one's own, withdraw), oldest first."""
+
+    files: tuple[Listed, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": "files", "files": [f.as_json() for f in self.files]}
+
+
+@dataclass(frozen=True, slots=True)
 class FileProgress:
     """Bytes of an offered file fetched so far."""
 
@@ -356,6 +395,7 @@ Event = (
     | Renamed
     | Typing
     | FileOffered
+    | FileList
     | FileProgress
     | FileDone
     | FileWaiting

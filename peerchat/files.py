@@ -6,7 +6,9 @@ then streams the file in chunks over the link to that member, each chunk only on
 queue is empty: a chat message waits behind one chunk at most, and the sender holds one chunk in
 memory per fetch. The receiver writes each chunk to ``NAME.part`` in the downloads directory and
 renames it once the whole file checks; after a cut it asks for the rest when the link is back.
-Offers are not stored: one made while a member is away never reaches it.
+A member who comes (back) is offered what is on offer for it; one that leaves (says goodbye)
+takes its offers along, and one withdrawn is gone for everyone. Offers live as long as the
+program that makes them: they are not stored.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class Files:
         # must not get another file under an old number.
         self._last_offer = secrets.randbelow(2**40)
         self._heard: dict[int, _Heard] = {}  # local id -> an offer from a member
+        self._heard_ids: dict[tuple[str, int], int] = {}  # (sender, offer) -> local id
         self._own: dict[int, int] = {}  # local id -> this node's offer number
         self._last_id = 0  # local ids number offers heard and made alike
         self._fetches: dict[tuple[str, int], _Fetch] = {}  # (sender, offer) -> running fetch
@@ -132,19 +135,26 @@ class Files:
         self._mine[n] = _Mine(path, name, size, digest, to.node_id if to else None)
         self._last_id += 1
         self._own[self._last_id] = n
-        offer = FileOffer(n, name, size, digest, to is not None)
         for conn in node.links.conns.values():
-            member = conn.member
-            if member is not None and member.chat and (to is None or member.node_id == to.node_id):
-                conn.send(offer)
+            self._offer_to(conn, n)
         node.emit(events.FileOffered(node.me, self._last_id, name, size, to, own=True))
+
+    def _offer_to(self, conn: Connection, n: int) -> None:
+        """Send this node's offer ``n`` over ``conn``, if its member chats and may have it."""
+        mine, member = self._mine[n], conn.member
+        if member is not None and member.chat and mine.to in (None, member.node_id):
+            conn.send(FileOffer(n, mine.name, mine.size, mine.sha256, mine.to is not None))
 
     def on_offer(self, conn: Connection, message: FileOffer) -> None:
         sender = chatting(conn)
+        key = (sender.node_id, message.offer)
+        if key in self._heard_ids:  # offered again as the link came back: heard already
+            return
         self._last_id += 1
         self._heard[self._last_id] = _Heard(sender.node_id, sender.username, message)
+        self._heard_ids[key] = self._last_id
         if len(self._heard) > MAX_OFFERS_HEARD:
-            del self._heard[next(iter(self._heard))]
+            self._forget(next(iter(self._heard)))
         to = self.node.me if message.private else None
         self.node.emit(events.FileOffered(sender, self._last_id, message.name, message.size, to))
 
@@ -192,11 +202,20 @@ class Files:
     def _waiting(self, fetch: _Fetch) -> None:
         self.node.emit(events.FileWaiting(fetch.id, fetch.download.name, fetch.sender))
 
+    def _forget(self, id: int) -> None:
+        heard = self._heard.pop(id)
+        del self._heard_ids[(heard.sender, heard.offer.offer)]
+
     def on_link(self, member: Member) -> None:
-        """A link came (back): fetches from that member go on from where they stopped."""
+        """A link came (back): fetches from that member go on from where they stopped, and
+        it is offered what is on offer for it (offers it heard already, it ignores)."""
         for fetch in self._fetches.values():
             if fetch.download.sender == member.node_id:
                 self._ask(fetch)
+        conn = self.node.links.conns.get(member.node_id)
+        if conn is not None:
+            for n in self._mine:
+                self._offer_to(conn, n)
 
     def on_unlink(self, member: Member, *, lost: bool) -> None:
         """A member was lost: its fetches wait for it, and the user is told so. One that said
@@ -208,6 +227,9 @@ class Files:
                     self._waiting(fetch)
                 else:
                     self._fail(key, fetch, f"{member.username} left and no longer offers it")
+        if not lost:
+            for id in [i for i, h in self._heard.items() if h.sender == member.node_id]:
+                self._forget(id)
 
     def cancel(self, id: int) -> None:
         """``/cancel ID``: give up a fetch (its ``.part`` file goes), or withdraw an offer of
@@ -229,6 +251,9 @@ class Files:
         for (conn, n), serving in list(self._serving.items()):
             if n == offer:
                 serving.scope.cancel()
+                del self._serving[(conn, n)]
+        for conn in node.links.conns.values():  # fetching it or not: nobody lists it any more
+            if conn.member is not None and conn.member.chat:
                 conn.send(FileGone(offer))
         node.emit(events.OfferWithdrawn(id, mine.name))
 
@@ -280,12 +305,32 @@ class Files:
         self.node.emit(events.FileDone(fetch.id, fetch.download.name, "", False, reason))
 
     def on_gone(self, conn: Connection, message: FileGone) -> None:
-        """The sender no longer has the offer (it restarted): the fetch cannot go on."""
+        """The sender no longer has the offer (withdrawn, or it restarted): it is no longer
+        listed, and a fetch of it cannot go on."""
         sender = chatting(conn)
         key = (sender.node_id, message.offer)
         fetch = self._fetches.get(key)
         if fetch is not None:
             self._fail(key, fetch, f"{sender.username} no longer offers it")
+        id = self._heard_ids.get(key)
+        if id is not None:
+            self._forget(id)
+
+    def listing(self) -> events.FileList:
+        """``/files``: every offer heard and made here, by local id, with its fetch if any."""
+        fetches = {f.id: f for f in self._fetches.values()}
+        listed = []
+        for id, heard in self._heard.items():
+            offer, fetch = heard.offer, fetches.get(id)
+            received = None if fetch is None else fetch.download.received
+            away = fetch is not None and heard.sender not in self.node.links.conns
+            listed.append(
+                events.Listed(id, offer.name, offer.size, heard.name, offer.private, received, away)
+            )
+        for id, n in self._own.items():
+            mine = self._mine[n]
+            listed.append(events.Listed(id, mine.name, mine.size, "", mine.to is not None))
+        return events.FileList(tuple(sorted(listed, key=lambda f: f.id)))
 
     def _free_path(self, name: str) -> Path:
         """``name`` in the downloads directory, or the first ``name (N)`` that names no file

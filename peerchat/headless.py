@@ -134,6 +134,8 @@ class Headless:
                 node.get_file(id)
             case commands.CancelFile(id):
                 node.cancel_file(id)
+            case commands.ListFiles():
+                node.list_files()
             case commands.Who():
                 node.who()
             case commands.History(count):

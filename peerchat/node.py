@@ -258,6 +258,9 @@ class Node:
     def cancel_file(self, id: int) -> None:
         self.files.cancel(id)
 
+    def list_files(self) -> None:
+        self.emit(self.files.listing())
+
     def who(self) -> None:
         everyone = (self.shown_me(), *sorted(self.members, key=lambda m: (m.username, m.node_id)))
         self.emit(events.Who(everyone, self.bully.tracker, self.node_id))

@@ -65,6 +65,7 @@ from peerchat.events import (
     Error,
     Event,
     FileDone,
+    FileList,
     FileOffered,
     FileProgress,
     FileWaiting,
@@ -210,6 +211,25 @@ def format_who(event: Who, now: float) -> FormattedText:
     return _join_lines([head, *rows])
 
 
+def format_files(event: FileList, now: float) -> FormattedText:
+    if not event.files:
+        return format_notice("* no files are offered here", now)
+    lines = ["* files (/get ID fetches one; /cancel ID gives up a fetch or withdraws yours):"]
+    for f in event.files:
+        what = f"{visible(f.name)} ({size_text(f.size)})"
+        if f.own:
+            whom = "one member" if f.private else "the room"
+            lines.append(f"    {f.id}  {what}, yours, to {whom}")
+            continue
+        state = ""
+        if f.received is not None:
+            state = f": {_share(f.received, f.size):.0%} fetched"
+            state += ", waiting for the sender" if f.waiting else ""
+        alone = " to you alone" if f.private else ""
+        lines.append(f"    {f.id}  {what} from {visible(f.sender)}{alone}{state}")
+    return format_notice("\n".join(lines), now)
+
+
 def format_event(event: Event, now: float) -> FormattedText:
     """How one node event reads on screen, `now` being the local time it is shown."""
     match event:
@@ -250,6 +270,8 @@ def format_event(event: Event, now: float) -> FormattedText:
             return _join_lines([_line(now, *parts)])
         case FileOffered():
             return format_offer(event, now)
+        case FileList():
+            return format_files(event, now)
         case FileDone(name=name, path=path, ok=True):
             return format_notice(f"* {visible(name)} saved as {visible(path)}", now)
         case FileDone(name=name, reason=reason):
@@ -506,9 +528,13 @@ def progress_bar(progress: FileProgress | FileWaiting, width: int = 10) -> str:
     name = name if len(name) <= 20 else name[:19] + "…"
     if isinstance(progress, FileWaiting):
         return f"{name} waits for {visible(progress.sender)}"
-    share = progress.received / progress.size if progress.size else 1.0
+    share = _share(progress.received, progress.size)
     filled = round(share * width)
     return f"{name} [{'#' * filled}{'-' * (width - filled)}] {share:.0%}"
+
+
+def _share(received: int, size: int) -> float:
+    return received / size if size else 1.0
 
 
 def screen_toolbar(screen: Screen) -> FormattedText:
@@ -906,6 +932,8 @@ def _node_action(command: commands.Command) -> Callable[[Node], None]:
             return lambda node: node.get_file(id)
         case commands.CancelFile(id=id):
             return lambda node: node.cancel_file(id)
+        case commands.ListFiles():
+            return lambda node: node.list_files()
         case commands.Who():
             return lambda node: node.who()
         case commands.History(count=count):

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import trio
-from test_cluster import Room
+from test_cluster import Room, cut
 
 from peerchat import events, files
 from peerchat.protocol import FILE_CHUNK, FILE_WINDOW, FileAck, FileGet, FileOffer
@@ -277,9 +277,59 @@ async def test_a_withdrawn_offer_ends_its_fetches_and_is_gone_for_later_ones(
         result = await bob.wait_for(done("big.bin"))
         assert not result.ok and result.reason == "alice no longer offers it"
         later = await carol.wait_for(offered("big.bin"))
+        await alice.wait_for(lambda e: isinstance(e, events.OfferWithdrawn))
+        with trio.fail_after(5):  # told to everyone, not only to those fetching it
+            while carol.node.files.listing().files:
+                await trio.sleep(0.01)
         carol.node.get_file(later.id)
-        result = await carol.wait_for(done("big.bin"))
-        assert not result.ok and result.reason == "alice no longer offers it"
+        error = await carol.wait_for(lambda e: isinstance(e, events.Error))
+        assert error.message.startswith(f"no file offered as {later.id}")
+        assert not bob.node.files.listing().files and not alice.node.files.listing().files
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_latecomer_is_offered_what_is_on_offer_once_and_files_lists_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "for-all.txt").write_text("everyone\n")
+    (tmp_path / "for-bob.txt").write_text("bob only\n")
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        alice.node.send_file(str(tmp_path / "for-all.txt"))
+        await bob.wait_for(offered("for-all.txt"))
+        carol = await room.add("carol")
+        carol.node.files.downloads = tmp_path / "carol"
+        alice.node.send_file(f"bob {tmp_path / 'for-bob.txt'}")
+        await bob.wait_for(offered("for-bob.txt"))
+        # Carol came after the first offer: it reaches her as she links to alice.
+        for_all = await carol.wait_for(offered("for-all.txt"))
+        assert for_all.sender.username == "alice" and for_all.to is None
+
+        # Bob's link to alice comes back after a cut: offered again, not shown twice.
+        await cut(bob, alice)
+        await room.fully_connected()
+        alice.node.say("after the cut")
+        await bob.wait_for(lambda e: isinstance(e, events.MessageReceived) and not e.own)
+        heard = [e.name for e in bob.events if isinstance(e, events.FileOffered)]
+        assert heard == ["for-all.txt", "for-bob.txt"]
+
+        listed = {f.name: f for f in bob.node.files.listing().files}
+        assert listed.keys() == {"for-all.txt", "for-bob.txt"}
+        assert listed["for-bob.txt"].private and not listed["for-all.txt"].private
+        assert listed["for-all.txt"].sender == "alice" and listed["for-all.txt"].size == 9
+        (only,) = carol.node.files.listing().files  # never the one for bob alone
+        assert only.name == "for-all.txt" and only.id == for_all.id
+        own = alice.node.files.listing().files
+        assert [(f.name, f.own, f.private) for f in own] == [
+            ("for-all.txt", True, False),
+            ("for-bob.txt", True, True),
+        ]
+
+        # Alice leaves: what she offered goes with her.
+        seen = len(bob.events)
+        alice.node.quit()
+        await bob.wait_for(lambda e: isinstance(e, events.PeerLeft) and bob.events.index(e) >= seen)
+        assert not bob.node.files.listing().files
         nursery.cancel_scope.cancel()
 
 

@@ -26,10 +26,12 @@ from peerchat.events import (
     Delivered,
     Error,
     FileDone,
+    FileList,
     FileOffered,
     FileProgress,
     FileWaiting,
     InRoom,
+    Listed,
     MessageReceived,
     OfferWithdrawn,
     PeerJoined,
@@ -533,6 +535,30 @@ def test_file_offers_results_and_progress():
     assert plain(FileDone(3, "report.pdf", "/dl/report.pdf", True)) == (
         "13:04:05 * report.pdf saved as /dl/report.pdf"
     )
+    assert plain(FileList(())) == "13:04:05 * no files are offered here"
+    listed = FileList(
+        (
+            Listed(1, "a.txt", 2048, "", private=True),
+            Listed(3, "report.pdf", 2_202_009, "bob", False, 1_101_004, waiting=True),
+            Listed(4, "b\x1b[2J.txt", 12, "carol", private=True),
+        )
+    )
+    assert plain(listed).splitlines() == [
+        "13:04:05 * files (/get ID fetches one; /cancel ID gives up a fetch or withdraws yours):",
+        "13:04:05     1  a.txt (2.0 KiB), yours, to one member",
+        "13:04:05     3  report.pdf (2.1 MiB) from bob: 50% fetched, waiting for the sender",
+        "13:04:05     4  b\ufffd[2J.txt (12 bytes) from carol to you alone",
+    ]
+    assert listed.as_json()["files"][1] == {
+        "id": 3,
+        "name": "report.pdf",
+        "size": 2_202_009,
+        "from": "bob",
+        "own": False,
+        "private": False,
+        "received": 1_101_004,
+        "waiting": True,
+    }
     failed = FileDone(3, "x.bin", "", False, "checksum")
     assert plain(failed) == "13:04:05 ! x.bin not saved: checksum"
     assert ui.size_text(3 << 30) == "3.0 GiB"
