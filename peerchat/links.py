@@ -281,13 +281,13 @@ class Links:
             conn.abort(reason)
         node.chatlog.forget(node_id)
         node.messaging.on_unlink(node_id)
-        node.files.on_unlink(member, lost=lost)
         log.info("%s (%s) left: %s", member.username, node_id, reason)
         now = trio.current_time()
         if lost:
             self.keep_trying(member, since=listed_at)
         if node.reporting:
             node.emit(events.PeerLeft(member, reason))
+        node.files.on_unlink(member, lost=lost)  # after "left": its fetches wait or end
         if node.bully.is_tracker:
             self.broadcast(MemberLeft(node_id, visible(reason)[:MAX_REASON]))
         node.leadership.act(node.bully.on_member_lost(node_id, now))

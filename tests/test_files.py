@@ -68,8 +68,9 @@ async def test_a_file_offered_to_the_room_is_fetched_whole_and_resumed_after_a_c
         )
         assert under_way.received < under_way.size, "the file came before the cut"
         bob.node.links.conns[alice.node.node_id].abort("cut by the test")
-        await bob.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        left = await bob.wait_for(lambda e: isinstance(e, events.PeerLeft))
         waiting = await bob.wait_for(lambda e: isinstance(e, events.FileWaiting))
+        assert bob.events.index(left) < bob.events.index(waiting), "waits before alice left"
         assert (waiting.name, waiting.sender) == ("big.bin", "alice")
         for fetcher in (bob, carol):
             result = await fetcher.wait_for(done("big.bin"), 30)
