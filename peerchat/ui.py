@@ -406,6 +406,9 @@ def format_skipped(skipped: Skipped, now: float) -> FormattedText:
     )
 
 
+EARLIER = "* earlier messages, each at the time it was said:"
+
+
 def format_line(line: Line | Skipped, now: float, screen: Screen) -> FormattedText:
     """Any line of the backlog, formatted only when it is about to be printed; with several
     rooms open, an event's line begins with its room."""
@@ -414,10 +417,16 @@ def format_line(line: Line | Skipped, now: float, screen: Screen) -> FormattedTe
     if isinstance(line, Skipped):
         return format_skipped(line, now)
     room, event = line
-    text = format_event(event, now)
-    if len(screen.rooms) < 2:
-        return text
-    return FormattedText([("bold", f"[{visible(room)}] "), *text])
+    texts = []
+    earlier = type(event) is MessageReceived and event.history
+    if earlier and not screen.earlier:
+        # Their times are when they were said, before the lines just above: say so once.
+        texts.append(format_notice(EARLIER, now))
+    screen.earlier = earlier
+    texts.append(format_event(event, now))
+    if len(screen.rooms) >= 2:
+        texts = [FormattedText([("bold", f"[{visible(room)}] "), *text]) for text in texts]
+    return _join_lines(texts)
 
 
 def unknown_hint(name: str) -> str:
@@ -493,6 +502,7 @@ class Screen:
 
     rooms: dict[str, Room] = field(default_factory=dict)
     current: str = ""
+    earlier: bool = False  # the last line printed was a message from history
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
@@ -963,16 +973,18 @@ class _Terminal(Vt100_Output):
 
 
 _KEYS = KeyBindings()
-SETTLE = (0.0, 0.05, 0.2)  # after a resume: when this program's terminal modes are set again
+SETTLE = 2.0  # seconds after a resume in which the shell may still set the modes it keeps
+SETTLE_CHECK = 0.02  # how often they are checked meanwhile
 
 
 @_KEYS.add("c-z", filter=Condition(lambda: hasattr(signal, "SIGTSTP")))
 async def _suspend(event: KeyPressEvent) -> None:
     """Ctrl-Z, as in any terminal program (the node notices the pause: ``_watch_stall``).
 
-    prompt_toolkit's own suspension left the terminal in line mode after ``fg`` now and then:
-    the shell sets the modes it keeps for a stopped job just after waking it, racing the
-    prompt's own. Here the prompt's modes are set again a moment later.
+    The shell sets the modes it keeps for a stopped job (line mode, echo) as it wakes the job,
+    racing the prompt's own, and may come last, later on a loaded machine: for a while after
+    ``fg`` the prompt's modes are checked and set again whenever they differ. Only then is the
+    prompt drawn anew, over whatever the terminal echoed meanwhile, not a second time below it.
     """
     app = event.app
     fd = app.input.fileno()
@@ -982,12 +994,18 @@ async def _suspend(event: KeyPressEvent) -> None:
         os.kill(0, signal.SIGTSTP)
 
     await run_in_terminal(stop)
-    for delay in SETTLE:
-        await asyncio.sleep(delay)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + SETTLE
+    while loop.time() < until:
         with contextlib.suppress(termios.error):
-            termios.tcsetattr(fd, termios.TCSANOW, modes)
-    app.renderer.reset()
-    app.invalidate()
+            if termios.tcgetattr(fd) != modes:
+                termios.tcsetattr(fd, termios.TCSANOW, modes)
+                await run_in_terminal(_nothing)  # erased and drawn again where it was
+        await asyncio.sleep(SETTLE_CHECK)
+
+
+def _nothing() -> None:
+    pass
 
 
 @_KEYS.add("c-c")

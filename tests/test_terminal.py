@@ -345,7 +345,7 @@ def test_ctrl_z_and_fg_leave_nothing_in_the_shell(tmp_path: Path) -> None:
         # Back in the prompt's own keyboard mode: Ctrl-C clears the line (in the terminal's
         # line mode it would be an interrupt, and the program would quit).
         shell.send(" and more")
-        shell.expect(on_screen("half and more"))
+        shell.expect(on_screen("and more"))  # drawn after "half" (only what changed)
         shell.send("\x03")
         shell.send("whole\r")
         shell.expect(on_screen("<alice> whole"))

@@ -591,3 +591,27 @@ def test_with_two_rooms_each_line_names_its_room_and_ctrl_x_brings_the_next_to_t
     left = to_plain_text(ui.render_batch([(arrived, ("ops", RoomLeft("ops")))], screen))
     assert left.endswith("* you left the room ops")
     assert screen.current == "dev" and list(screen.rooms) == ["dev"]
+
+
+def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
+    """After a freeze, live lines and then what was said meanwhile: the times go back, and
+    a line says why."""
+    said = time.mktime((2024, 1, 2, 12, 59, 0, 0, 0, -1))
+    earlier = [
+        dataclasses.replace(message(BOB, text), history=True, time=said) for text in ("a", "b")
+    ]
+    screen = ui.Screen()
+    lines = [("", e) for e in (message(BOB, "live"), *earlier, message(BOB, "again"), earlier[0])]
+    shown = [to_plain_text(ui.format_line(line, NOW, screen)) for line in lines]
+    assert shown == [
+        "13:04:05 <bob> live",
+        f"13:04:05 {ui.EARLIER}\n12:59:00 <bob> a",
+        "12:59:00 <bob> b",
+        "13:04:05 <bob> again",
+        f"13:04:05 {ui.EARLIER}\n12:59:00 <bob> a",
+    ]
+    screen.apply("ops", message(BOB, "x"))  # two rooms: each line says which
+    screen.apply("dev", message(BOB, "x"))
+    screen.earlier = False
+    two = to_plain_text(ui.format_line(("dev", earlier[1]), NOW, screen)).splitlines()
+    assert two == [f"[dev] 13:04:05 {ui.EARLIER}", "[dev] 12:59:00 <bob> b"]
