@@ -19,7 +19,7 @@ from typing import NoReturn, Protocol
 import platformdirs
 import trio
 
-from peerchat import PROTOCOL_VERSION, __version__, events
+from peerchat import PROTOCOL_VERSION, __version__, events, hidden_env
 from peerchat.addresses import home_port, is_wildcard, parse_addr
 from peerchat.config import Config
 from peerchat.datadir import DataDir
@@ -265,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as exc:
         print(f"peerchat: {exc}", file=sys.stderr)
         return exc.status
+    hidden_env.forget("PEERCHAT_SECRET")  # kept as the key only: not for `ps e` to show
     frontend: Frontend
     prompt = None  # the line interface, when that is the front end
     if argv[:1] == ["tracker"]:

@@ -55,10 +55,14 @@ async def test_without_the_room_secret_a_node_learns_nothing_and_exits_with_one_
         joined = {e["username"] for e in member.find(event="peer_joined")}
         assert joined <= {"alice", "bob"}, member.describe()
     await say_and_expect(bob, "still just us", [alice])
-    # The secret is in no log, no event, no argument, and not in the data dir in plain form.
+    # The secret is in no log, no event, no argument, not in the environment the process shows
+    # (`ps e`), and not in the data dir in plain form.
     for member in (alice, bob):
         shown = member.log() + member.stderr() + repr(member.events) + " ".join(member.argv)
         assert SECRET not in shown
+        environ = Path(f"/proc/{member.process.pid}/environ")
+        if environ.exists():
+            assert SECRET.encode() not in environ.read_bytes()
     for path in bob_dir.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
