@@ -47,7 +47,7 @@ from typing import Any, Protocol
 
 import trio
 from prompt_toolkit import PromptSession, print_formatted_text
-from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit.application import Application, get_app, run_in_terminal
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
@@ -755,13 +755,14 @@ class PromptUI:
 
     async def _read_lines(self, token: trio.lowlevel.TrioToken, rooms: Rooms) -> bool:
         screen = self._screen
+        suspension = Suspension()
         session: PromptSession[str] = PromptSession(
             self._message,
             output=_Terminal.from_pty(sys.stdout, term=os.environ.get("TERM")),
             erase_when_done=True,  # the line comes back as our own message, formatted
             bottom_toolbar=lambda: screen_toolbar(screen),
             history=self._input_history,
-            key_bindings=merge_key_bindings([_KEYS, _room_keys(screen)]),
+            key_bindings=merge_key_bindings([_KEYS, suspension.keys(), _room_keys(screen)]),
             completer=RoomCompleter(screen),
             complete_while_typing=False,  # a menu only on Tab: none pops up over the chat
             refresh_interval=1.0,  # "bob is typing" goes away on its own
@@ -781,7 +782,7 @@ class PromptUI:
         session.default_buffer.on_text_changed += typing
         while True:
             try:
-                line = await session.prompt_async()
+                line = await session.prompt_async(pre_run=suspension.resume)
             except (EOFError, KeyboardInterrupt):
                 return True
             except OSError as exc:  # the terminal is gone (its window closed): leave, as Ctrl-D
@@ -977,31 +978,51 @@ SETTLE = 2.0  # seconds after a resume in which the shell may still set the mode
 SETTLE_CHECK = 0.02  # how often they are checked meanwhile
 
 
-@_KEYS.add("c-z", filter=Condition(lambda: hasattr(signal, "SIGTSTP")))
-async def _suspend(event: KeyPressEvent) -> None:
+class Suspension:
     """Ctrl-Z, as in any terminal program (the node notices the pause: ``_watch_stall``).
 
     The shell sets the modes it keeps for a stopped job (line mode, echo) as it wakes the job,
-    racing the prompt's own, and may come last, later on a loaded machine: for a while after
-    ``fg`` the prompt's modes are checked and set again whenever they differ. Only then is the
-    prompt drawn anew, over whatever the terminal echoed meanwhile, not a second time below it.
+    racing the prompt's own, and may come last, later on a loaded machine: for ``SETTLE``
+    seconds after ``fg`` the prompt's modes are checked and set again whenever they differ, and
+    only then is the prompt drawn anew, over whatever the terminal echoed meanwhile (not a
+    second time below it). A line sent ends one prompt run and its tasks: the next run goes
+    on checking (``resume``) until the time is up.
     """
-    app = event.app
-    fd = app.input.fileno()
-    modes = termios.tcgetattr(fd)
 
-    def stop() -> None:
-        os.kill(0, signal.SIGTSTP)
+    def __init__(self) -> None:
+        self._modes: list[Any] | None = None
+        self._until = -math.inf
 
-    await run_in_terminal(stop)
-    loop = asyncio.get_running_loop()
-    until = loop.time() + SETTLE
-    while loop.time() < until:
-        with contextlib.suppress(termios.error):
-            if termios.tcgetattr(fd) != modes:
-                termios.tcsetattr(fd, termios.TCSANOW, modes)
-                await run_in_terminal(_nothing)  # erased and drawn again where it was
-        await asyncio.sleep(SETTLE_CHECK)
+    def keys(self) -> KeyBindings:
+        keys = KeyBindings()
+
+        @keys.add("c-z", filter=Condition(lambda: hasattr(signal, "SIGTSTP")))
+        async def _suspend(event: KeyPressEvent) -> None:
+            self._modes = termios.tcgetattr(event.app.input.fileno())
+            await run_in_terminal(_stop_this_job)
+            self._until = time.monotonic() + SETTLE
+            await self._settle(event.app)
+
+        return keys
+
+    def resume(self) -> None:
+        """A new prompt run: it goes on checking, if a resume was less than ``SETTLE`` ago."""
+        if time.monotonic() < self._until:
+            app = get_app()
+            app.create_background_task(self._settle(app))
+
+    async def _settle(self, app: Application[Any]) -> None:
+        fd = app.input.fileno()
+        while time.monotonic() < self._until:
+            with contextlib.suppress(termios.error):
+                if self._modes is not None and termios.tcgetattr(fd) != self._modes:
+                    termios.tcsetattr(fd, termios.TCSANOW, self._modes)
+                    await run_in_terminal(_nothing)  # erased and drawn again where it was
+            await asyncio.sleep(SETTLE_CHECK)
+
+
+def _stop_this_job() -> None:
+    os.kill(0, signal.SIGTSTP)
 
 
 def _nothing() -> None:

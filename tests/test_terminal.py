@@ -26,7 +26,11 @@ pexpect = pytest.importorskip("pexpect")
 if sys.platform == "win32":  # pragma: no cover
     pytest.skip("pseudo-terminals need a POSIX system", allow_module_level=True)
 
+import termios  # noqa: E402
+
 from pexpect.popen_spawn import PopenSpawn  # noqa: E402
+
+from peerchat import ui  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 15
@@ -359,6 +363,52 @@ def test_ctrl_z_and_fg_leave_nothing_in_the_shell(tmp_path: Path) -> None:
         assert "Traceback" not in screen
         shell.sendline("echo status $?")
         shell.expect_exact("status 0")
+    finally:
+        shell.close(force=True)
+
+
+def test_after_fg_the_prompt_wins_back_its_keyboard_even_after_a_line_is_sent(
+    tmp_path: Path,
+) -> None:
+    """The shell may set a stopped job's line mode late, after a line was already sent (which
+    ends one prompt run): the next prompt still takes its own modes back."""
+    env = child_env(tmp_path)
+    env["PS1"] = "SHELL$ "
+    shell = pexpect.spawn(
+        "bash",
+        ["--norc", "--noprofile", "-i"],
+        env=env,
+        dimensions=(24, 100),
+        encoding="utf-8",
+        codec_errors="replace",
+        timeout=TIMEOUT,
+    )
+    try:
+        shell.expect_exact("SHELL$ ")
+        shell.sendline(
+            f"{sys.executable} -m peerchat --username alice --tracker 127.0.0.1:{free_port()}"
+        )
+        shell.expect_exact("type /help for commands")
+        shell.expect_exact("\x1b[?2004h")
+        shell.send("\x1a")  # Ctrl-Z
+        shell.expect_exact("SHELL$ ")
+        shell.sendline("fg")
+        shell.send("first\r")
+        shell.expect(on_screen("<alice> first"))
+        late = termios.tcgetattr(shell.child_fd)  # the shell's line mode, set late
+        late[3] |= termios.ICANON | termios.ECHO | termios.ISIG
+        termios.tcsetattr(shell.child_fd, termios.TCSANOW, late)
+        deadline = time.monotonic() + ui.SETTLE
+        while termios.tcgetattr(shell.child_fd)[3] & termios.ICANON:
+            assert time.monotonic() < deadline, "the prompt left the terminal in line mode"
+            time.sleep(0.01)
+        shell.send("draft")
+        shell.expect(on_screen("draft"))
+        shell.send("\x03")  # clears the line (in line mode it would interrupt the program)
+        shell.send("second\r")
+        shell.expect(on_screen("<alice> second"))
+        shell.send("/quit\r")
+        shell.expect_exact("SHELL$ ")
     finally:
         shell.close(force=True)
 
