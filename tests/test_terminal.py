@@ -315,12 +315,12 @@ def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., 
     expect_exit_0(alice)
 
 
-def test_ctrl_z_and_fg_leave_nothing_in_the_shell(tmp_path: Path) -> None:
-    """Suspended from an interactive shell and brought back: the shell reads no stray bytes,
-    and the prompt asks the terminal nothing whose answer could reach the shell (a cursor
-    position request answered after the suspension printed ";1R" at the shell prompt)."""
+def chat_in_a_shell(tmp_path: Path) -> Any:
+    """An interactive shell in a terminal (prompt ``SHELL$ ``) that has started alice's chat, a
+    job it can stop and bring back. Nothing tells the program to expect no answers to cursor
+    position requests: it must not need them."""
     env = child_env(tmp_path)
-    env.pop("PROMPT_TOOLKIT_NO_CPR")  # the program must not need it
+    env.pop("PROMPT_TOOLKIT_NO_CPR")
     env["PS1"] = "SHELL$ "
     shell = pexpect.spawn(
         "bash",
@@ -331,11 +331,19 @@ def test_ctrl_z_and_fg_leave_nothing_in_the_shell(tmp_path: Path) -> None:
         codec_errors="replace",
         timeout=TIMEOUT,
     )
+    shell.expect_exact("SHELL$ ")
+    port = free_port()
+    shell.sendline(f"{sys.executable} -m peerchat --username alice --tracker 127.0.0.1:{port}")
+    return shell
+
+
+def test_ctrl_z_and_fg_leave_nothing_in_the_shell(tmp_path: Path) -> None:
+    """Suspended from an interactive shell and brought back: the shell reads no stray bytes,
+    and the prompt asks the terminal nothing whose answer could reach the shell (a cursor
+    position request answered after the suspension printed ";1R" at the shell prompt)."""
+    shell = chat_in_a_shell(tmp_path)
     shell.logfile_read = transcript = io.StringIO()  # all that reached the terminal
     try:
-        shell.expect_exact("SHELL$ ")
-        port = free_port()
-        shell.sendline(f"{sys.executable} -m peerchat --username alice --tracker 127.0.0.1:{port}")
         shell.expect_exact("type /help for commands")
         shell.expect_exact("\x1b[?2004h")
         shell.send("half")
@@ -372,22 +380,8 @@ def test_after_fg_the_prompt_wins_back_its_keyboard_even_after_a_line_is_sent(
 ) -> None:
     """The shell may set a stopped job's line mode late, after a line was already sent (which
     ends one prompt run): the next prompt still takes its own modes back."""
-    env = child_env(tmp_path)
-    env["PS1"] = "SHELL$ "
-    shell = pexpect.spawn(
-        "bash",
-        ["--norc", "--noprofile", "-i"],
-        env=env,
-        dimensions=(24, 100),
-        encoding="utf-8",
-        codec_errors="replace",
-        timeout=TIMEOUT,
-    )
+    shell = chat_in_a_shell(tmp_path)
     try:
-        shell.expect_exact("SHELL$ ")
-        shell.sendline(
-            f"{sys.executable} -m peerchat --username alice --tracker 127.0.0.1:{free_port()}"
-        )
         shell.expect_exact("type /help for commands")
         shell.expect_exact("\x1b[?2004h")
         shell.send("\x1a")  # Ctrl-Z
