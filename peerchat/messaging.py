@@ -139,7 +139,11 @@ class Messaging:
             return
         if shown is not None and b.last <= shown:
             return  # a duplicate (a link that came back while its old one still delivered)
-        if self._receive(b, history=False) != b.last:  # a gap: someone has what is missing
+        # Read right after a freeze (before the node noticed it, or from a link its rejoin has
+        # yet to close): said while it was stopped, so shown as history, at the time it was
+        # said, not as news at the time it was read.
+        late = node.entrance.rejoining or node.entrance.stalled()
+        if self._receive(b, history=False, late=late) != b.last:  # a gap: someone has the rest
             self._ask(self.puller.seen(conn.member.node_id, b.author, b.last))
 
     def _expect_old(self, peer: str, b: Batch) -> None:
@@ -167,8 +171,9 @@ class Messaging:
                 node.show(sender, chat, own=False, history=True)
         self._receive(b, history=True)
 
-    def _receive(self, b: Batch, *, history: bool) -> int:
-        """Show what of ``b`` can be shown, keep it; returns how far its author is shown."""
+    def _receive(self, b: Batch, *, history: bool, late: bool = False) -> int:
+        """Show what of ``b`` can be shown (all of it as history when it is ``late``), keep
+        it; returns how far its author is shown."""
         node = self.node
         sender = self._as_signed(b) if history else self._sender(b)
         receive = node.chatlog.receive
@@ -176,7 +181,8 @@ class Messaging:
             for chat in b.chats(live=not history):
                 for ready in receive(chat):
                     # One that came live and waited behind a gap is late, not history.
-                    node.show(sender, ready, own=False, history=history and not ready.live)
+                    old = late or (history and not ready.live)
+                    node.show(sender, ready, own=False, history=old)
         except Overflow as exc:
             raise ProtocolViolation(str(exc)) from exc
         shown = node.chatlog.shown(b.author) or 0

@@ -219,10 +219,14 @@ async def test_a_frozen_member_that_comes_back_is_shown_what_was_said_meanwhile(
     host, other, frozen = await swarm.room("host", "other", "frozen")
     since = {n.name: len(n.events) for n in (host, other, frozen)}
     frozen.signal(signal.SIGSTOP)
+    # Said before the others notice: it waits for the frozen node in its socket, and is read
+    # the moment it resumes, yet it was said long before.
+    said = ["just after the freeze"]
+    await say_and_expect(other, said[0], [host])
     for node in (host, other):
         await node.wait_for(event="peer_left", node_id=frozen.node_id, since=since[node.name])
-    said = [f"while frozen {i}" for i in range(3)]
-    for text in said:
+    said += [f"while frozen {i}" for i in range(3)]
+    for text in said[1:]:
         await say_and_expect(other, text, [host])
     frozen.signal(signal.SIGCONT)
     notice = await frozen.wait_for(event="error", since=since["frozen"])
