@@ -214,13 +214,18 @@ class FileWaiting:
 
 @dataclass(frozen=True, slots=True)
 class OfferWithdrawn:
-    """This node withdrew an offer of its own (``/cancel``)."""
+    """An offer was withdrawn: by this node (``/cancel``), or by the member ``sender``."""
 
     id: int
     name: str
+    sender: Member | None = None  # None: this node's own
 
     def as_json(self) -> dict[str, Any]:
-        return {"event": "offer_withdrawn", "id": self.id, "name": self.name}
+        out = {"event": "offer_withdrawn", "id": self.id, "name": self.name}
+        out["own"] = self.sender is None
+        if self.sender is not None:
+            out |= {"from": self.sender.username, "from_id": self.sender.node_id}
+        return out
 
 
 @dataclass(frozen=True, slots=True)

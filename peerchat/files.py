@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 HASH_PIECE = 1 << 20  # bytes hashed between two checkpoints when offering
 MAX_OFFERS_HEARD = 1000  # offers from others remembered; the oldest go first
+MAX_OFFERS_FROM_ONE = 100  # of which from one member: none can push the others' out
 MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
 MAX_STOPPED = 64  # fetches given up whose chunks still on the way are let pass unread
@@ -117,6 +119,10 @@ class Files:
         name, _, rest = words.partition(" ")
         member = node.talk.find(name) if rest.strip() else None
         path = Path((rest if member is not None else words).strip()).expanduser()
+        named = member is None and rest.strip() and Path(rest.strip()).expanduser().exists()
+        if named and not path.exists():  # a file after a name nobody here has
+            node.emit(events.Error(f"nobody called {name} is in the room (/who lists them)"))
+            return
         node.nursery.start_soon(self._offer, path, member)
 
     async def _offer(self, path: Path, to: Member | None) -> None:
@@ -150,13 +156,17 @@ class Files:
         key = (sender.node_id, message.offer)
         if key in self._heard_ids:  # offered again as the link came back: heard already
             return
+        theirs = [i for i, h in self._heard.items() if h.sender == sender.node_id]
+        if len(theirs) >= MAX_OFFERS_FROM_ONE and not self._make_room(theirs):
+            return
+        if len(self._heard) >= MAX_OFFERS_HEARD and not self._make_room(self._heard):
+            return
         self._last_id += 1
         self._heard[self._last_id] = _Heard(sender.node_id, sender.username, message)
         self._heard_ids[key] = self._last_id
-        if len(self._heard) > MAX_OFFERS_HEARD:
-            self._forget(next(iter(self._heard)))
         to = self.node.me if message.private else None
-        self.node.emit(events.FileOffered(sender, self._last_id, message.name, message.size, to))
+        offered = events.FileOffered(sender, self._last_id, message.name, message.size, to)
+        self.node.after_ready(offered)  # a newcomer hears of offers as it gets in
 
     # -- fetching -----------------------------------------------------------------------------
 
@@ -201,6 +211,15 @@ class Files:
 
     def _waiting(self, fetch: _Fetch) -> None:
         self.node.emit(events.FileWaiting(fetch.id, fetch.download.name, fetch.sender))
+
+    def _make_room(self, ids: Iterable[int]) -> bool:
+        """Forget the oldest of ``ids`` that no fetch is running for; False if each has one
+        (then a new offer is not kept)."""
+        fetching = {f.id for f in self._fetches.values()}
+        oldest = next((i for i in ids if i not in fetching), None)
+        if oldest is not None:
+            self._forget(oldest)
+        return oldest is not None
 
     def _forget(self, id: int) -> None:
         heard = self._heard.pop(id)
@@ -306,15 +325,25 @@ class Files:
 
     def on_gone(self, conn: Connection, message: FileGone) -> None:
         """The sender no longer has the offer (withdrawn, or it restarted): it is no longer
-        listed, and a fetch of it cannot go on."""
+        listed, and a fetch of it cannot go on. Or it is busy: the fetch ends, to be asked for
+        again later, and the offer stays."""
         sender = chatting(conn)
         key = (sender.node_id, message.offer)
         fetch = self._fetches.get(key)
+        if message.busy:
+            if fetch is not None:
+                again = f"/get {fetch.id} again later"
+                self._fail(key, fetch, f"{sender.username} serves all the fetches it can; {again}")
+            return
+        self._stopped.append(key)  # chunks sent before it still come: let them pass unread
         if fetch is not None:
             self._fail(key, fetch, f"{sender.username} no longer offers it")
         id = self._heard_ids.get(key)
         if id is not None:
+            name = self._heard[id].offer.name
             self._forget(id)
+            if fetch is None:  # (a fetch's end says so already)
+                self.node.emit(events.OfferWithdrawn(id, name, sender))
 
     def listing(self) -> events.FileList:
         """``/files``: every offer heard and made here, by local id, with its fetch if any."""
@@ -369,13 +398,11 @@ class Files:
         old = self._serving.pop(key, None)
         if old is not None:
             old.scope.cancel()  # asked again: from the new offset
-        if sum(1 for c, _ in self._serving if c is conn) >= MAX_SERVING:
-            raise ProtocolViolation(f"{conn.peer} fetches more than {MAX_SERVING} files at once")
-        if len(self._serving) >= MAX_SERVING_ALL:
-            log.warning(
-                "not serving %s to %s: %d fetches run", mine.name, conn.peer, MAX_SERVING_ALL
-            )
-            conn.send(FileGone(message.offer))
+        to_it = sum(1 for c, _ in self._serving if c is conn)
+        if to_it >= MAX_SERVING or len(self._serving) >= MAX_SERVING_ALL:
+            running = f"{to_it} to it, {len(self._serving)} in all"
+            log.info("not serving %s to %s now: %s fetches run", mine.name, conn.peer, running)
+            conn.send(FileGone(message.offer, busy=True))
             return
         serving = self._serving[key] = _Serving(trio.CancelScope(), message.offset)
         self.node.nursery.start_soon(self._serve, conn, message.offer, mine, serving)
@@ -410,6 +437,8 @@ class Files:
                     if conn.backlog:
                         continue
                     data = f.read(min(FILE_CHUNK, mine.size - offset))
+                    if serving.scope.cancel_called:  # withdrawn or stopped while it was read
+                        return
                     if not data:
                         log.warning("%s shrank since it was offered", mine.path)
                         return

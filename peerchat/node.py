@@ -464,9 +464,14 @@ class Node:
             raise ProtocolViolation(f"{type(message).__name__} is not expected after the hello")
         handler(conn, message)
 
-    def show(self, sender: Member, chat: Chat, *, own: bool, history: bool = False) -> None:
+    def after_ready(self, event: events.Event) -> None:
+        """Report ``event``, or while entering keep it until ``ready`` and the history kept
+        here are out (up to ``EARLY_LIMIT`` kept; past that, reported at once)."""
         early = self._early
-        (self.emit if early is None or len(early) >= EARLY_LIMIT else early.append)(
+        (self.emit if early is None or len(early) >= EARLY_LIMIT else early.append)(event)
+
+    def show(self, sender: Member, chat: Chat, *, own: bool, history: bool = False) -> None:
+        self.after_ready(
             events.MessageReceived(
                 sender,
                 chat.seq,

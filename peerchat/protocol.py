@@ -335,9 +335,12 @@ class FileAck:
 
 @dataclass(frozen=True, slots=True)
 class FileGone:
-    """The answer to a ``FileGet`` for an offer the sender no longer has (it restarted)."""
+    """The sender no longer has the offer (withdrawn, or it restarted): to every member when
+    withdrawn, and as the answer to a ``FileGet`` for it. ``busy``: it still has it, but
+    serves as many fetches as it can now (fetch it again later)."""
 
     offer: int = _limit(2**62)
+    busy: bool = False
 
 
 @dataclass(frozen=True, slots=True)

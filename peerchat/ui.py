@@ -282,8 +282,19 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_notice(
                 f"{waits} once {visible(sender)} is back (/cancel {id} gives up)", now
             )
-        case OfferWithdrawn(name=name):
+        case OfferWithdrawn(name=name, sender=None):
             return format_notice(f"* you no longer offer {visible(name)}", now)
+        case OfferWithdrawn(name=name, sender=sender):
+            return _join_lines(
+                [
+                    _line(
+                        now,
+                        (NOTICE_STYLE, "* "),
+                        _name(sender),
+                        (NOTICE_STYLE, f" no longer offers {visible(name)}"),
+                    )
+                ]
+            )
         case RoomLeft(room=room):
             return format_notice(f"* you left the room {visible(room)}", now)
         case Connecting(addr=addr):

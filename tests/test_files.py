@@ -7,6 +7,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
 import trio
 from test_cluster import Room, cut
 
@@ -282,6 +283,8 @@ async def test_a_withdrawn_offer_ends_its_fetches_and_is_gone_for_later_ones(
         with trio.fail_after(5):  # told to everyone, not only to those fetching it
             while carol.node.files.listing().files:
                 await trio.sleep(0.01)
+        gone = await carol.wait_for(lambda e: isinstance(e, events.OfferWithdrawn))
+        assert (gone.id, gone.name, gone.sender.username) == (later.id, "big.bin", "alice")
         carol.node.get_file(later.id)
         error = await carol.wait_for(lambda e: isinstance(e, events.Error))
         assert error.message.startswith(f"no file offered as {later.id}")
@@ -305,6 +308,8 @@ async def test_a_latecomer_is_offered_what_is_on_offer_once_and_files_lists_it(
         # Carol came after the first offer: it reaches her as she links to alice.
         for_all = await carol.wait_for(offered("for-all.txt"))
         assert for_all.sender.username == "alice" and for_all.to is None
+        ready = next(e for e in carol.events if isinstance(e, events.Ready))
+        assert carol.events.index(ready) < carol.events.index(for_all), "offered before ready"
 
         # Bob's link to alice comes back after a cut: offered again, not shown twice.
         await cut(bob, alice)
@@ -375,4 +380,67 @@ async def test_a_sender_that_quits_ends_its_fetches_and_a_fetcher_that_quits_lea
         bob.node.quit()
         await bob.node.finished.wait()
         assert not list((tmp_path / "bob").iterdir())  # nothing could resume it: no .part
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_sender_serving_all_it_can_says_so_and_keeps_the_offer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "MAX_SERVING_ALL", 0)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 2))
+        bob.node.get_file(offer.id)
+        result = await bob.wait_for(done("big.bin"))
+        assert not result.ok and result.reason.endswith(f"/get {offer.id} again later")
+        (still,) = bob.node.files.listing().files
+        assert still.id == offer.id and still.received is None
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_member_fetching_more_at_once_than_it_is_served_is_told_to_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "MAX_SERVING", 1)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        big = await offer_heard(alice, bob, random_file(tmp_path, 200))
+        (tmp_path / "small.txt").write_text("small")
+        small = await offer_heard(alice, bob, tmp_path / "small.txt")
+        bob.node.get_file(big.id)
+        bob.node.get_file(small.id)
+        refused = await bob.wait_for(done("small.txt"))
+        assert not refused.ok and refused.reason.endswith(f"/get {small.id} again later")
+        assert (await bob.wait_for(done("big.bin"), 20)).ok  # the link stayed
+        assert not any(isinstance(e, events.PeerLeft) for e in bob.events)
+        seen = len(bob.events)
+        bob.node.get_file(small.id)
+        again = await bob.wait_for(lambda e: done("small.txt")(e) and bob.events.index(e) >= seen)
+        assert again.ok
+        nursery.cancel_scope.cancel()
+
+
+async def test_one_member_cannot_push_the_others_offers_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "MAX_OFFERS_FROM_ONE", 2)
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (tmp_path / name).write_text(name)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
+        await offer_heard(carol, bob, tmp_path / "d.txt")
+        for name in ("a.txt", "b.txt", "c.txt"):
+            await offer_heard(alice, bob, tmp_path / name)
+        listed = [(f.sender, f.name) for f in bob.node.files.listing().files]
+        assert listed == [("carol", "d.txt"), ("alice", "b.txt"), ("alice", "c.txt")]
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_offer_to_a_name_nobody_has_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        alice.node.send_file(f"dave {tmp_path / 'a.txt'}")
+        error = await alice.wait_for(lambda e: isinstance(e, events.Error))
+        assert error.message == "nobody called dave is in the room (/who lists them)"
         nursery.cancel_scope.cancel()

@@ -94,7 +94,7 @@ SAMPLES = {
     Typing: Typing(),
     FileOffer: FileOffer(7, "report (final).pdf", 52_428_800, bytes(range(32)), False),
     FileGet: FileGet(7, 65536),
-    FileGone: FileGone(7),
+    FileGone: FileGone(7, busy=True),
     FileStop: FileStop(7),
     FileAck: FileAck(7, 131072),
     FileChunk: FileChunk(7, 65536, ALL_BYTES * 255),

@@ -532,6 +532,15 @@ def test_file_offers_results_and_progress():
         " (/cancel 3 gives up)"
     )
     assert plain(OfferWithdrawn(1, "a.txt")) == "13:04:05 * you no longer offer a.txt"
+    assert plain(OfferWithdrawn(2, "a.txt", BOB)) == "13:04:05 * bob no longer offers a.txt"
+    assert OfferWithdrawn(2, "a.txt", BOB).as_json() == {
+        "event": "offer_withdrawn",
+        "id": 2,
+        "name": "a.txt",
+        "own": False,
+        "from": "bob",
+        "from_id": "b2",
+    }
     assert plain(FileDone(3, "report.pdf", "/dl/report.pdf", True)) == (
         "13:04:05 * report.pdf saved as /dl/report.pdf"
     )
