@@ -230,6 +230,11 @@ def format_files(event: FileList, now: float) -> FormattedText:
     return format_notice("\n".join(lines), now)
 
 
+def _about(member: Member, text: str, now: float) -> FormattedText:
+    """``* bob`` and what happened: a notice about a member, the name in the member's colour."""
+    return _join_lines([_line(now, (NOTICE_STYLE, "* "), _name(member), (NOTICE_STYLE, text))])
+
+
 def format_event(event: Event, now: float) -> FormattedText:
     """How one node event reads on screen, `now` being the local time it is shown."""
     match event:
@@ -285,16 +290,7 @@ def format_event(event: Event, now: float) -> FormattedText:
         case OfferWithdrawn(name=name, sender=None):
             return format_notice(f"* you no longer offer {visible(name)}", now)
         case OfferWithdrawn(name=name, sender=sender):
-            return _join_lines(
-                [
-                    _line(
-                        now,
-                        (NOTICE_STYLE, "* "),
-                        _name(sender),
-                        (NOTICE_STYLE, f" no longer offers {visible(name)}"),
-                    )
-                ]
-            )
+            return _about(sender, f" no longer offers {visible(name)}", now)
         case RoomLeft(room=room):
             return format_notice(f"* you left the room {visible(room)}", now)
         case Connecting(addr=addr):
@@ -304,27 +300,9 @@ def format_event(event: Event, now: float) -> FormattedText:
                 [_line(now, (NOTICE_STYLE, f"* {visible(old)} is now known as "), _name(m))]
             )
         case PeerJoined(member=m):
-            return _join_lines(
-                [
-                    _line(
-                        now,
-                        (NOTICE_STYLE, "* "),
-                        _name(m),
-                        (NOTICE_STYLE, f" joined ({visible(m.addr)})"),
-                    )
-                ]
-            )
+            return _about(m, f" joined ({visible(m.addr)})", now)
         case PeerLeft(member=m, reason=reason):
-            return _join_lines(
-                [
-                    _line(
-                        now,
-                        (NOTICE_STYLE, "* "),
-                        _name(m),
-                        (NOTICE_STYLE, f" left ({visible(reason)})"),
-                    )
-                ]
-            )
+            return _about(m, f" left ({visible(reason)})", now)
         case Who():
             return format_who(event, now)
         case Error(message=message):
