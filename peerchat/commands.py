@@ -14,15 +14,17 @@ Type a line and press Enter to send it to everyone in the room.
   /msg NAME TEXT  a private message to one member only
   /me ACTION      an action line: /me waves shows "* alice waves"
   /nick NAME      take another name, if nobody in the room has it (or one like it)
-  /send [NAME] PATH  offer a file to the room, or to one member
+  /send [NAME] PATH
+                  offer a file to the room, or to one member
   /get ID         fetch an offered file (the offer shows its ID) into your downloads
   /cancel ID      give up a fetch, or withdraw a file you offered
   /files          the files offered here, and your fetches
-  /join ROOM [HOST:PORT]  another room (found on the local network without an address)
+  /join ROOM [HOST:PORT]
+                  another room (found on the local network without an address)
   /part           leave the room in front;  /rooms  the rooms you are in
   /room NAME      bring a room to the front (Ctrl-X: the next one)
   /who, /names    list the members; the tracker is marked
-  /history N      show the last N messages kept here (default 20)
+  /history [N]    show the last N messages kept here (default 20)
   //TEXT          send a line that starts with "/"
   /help           show this help
   /quit, /q       leave the room (Ctrl-D; Ctrl-C clears the line, or quits when it is empty)
