@@ -33,11 +33,13 @@ from peerchat.membership import Member
 from peerchat.protocol import (
     FILE_CHUNK,
     FILE_WINDOW,
+    MAX_OFFERS,
     FileAck,
     FileChunk,
     FileGet,
     FileGone,
     FileOffer,
+    FileOffers,
     FileStop,
     ProtocolViolation,
     valid_file_name,
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HASH_PIECE = 1 << 20  # bytes hashed between two checkpoints when offering
-MAX_OFFERS_HEARD = 1000  # offers from others remembered; the oldest go first
+MAX_OFFERS_HEARD = MAX_OFFERS  # offers from others remembered; the oldest go first
 MAX_OFFERS_FROM_ONE = 100  # of which from one member: none can push the others' out
 MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
@@ -133,6 +135,9 @@ class Files:
             node.emit(events.Error(f"cannot offer {path}: {exc.strerror or exc}"))
             return
         name = local_name(path.name)
+        if len(self._mine) >= MAX_OFFERS:
+            node.emit(events.Error(f"you offer {MAX_OFFERS} files already; /cancel some first"))
+            return
         if not valid_file_name(name):
             node.emit(events.Error(f"cannot offer {path}: not a file name others can use"))
             return
@@ -232,9 +237,26 @@ class Files:
             if fetch.download.sender == member.node_id:
                 self._ask(fetch)
         conn = self.node.links.conns.get(member.node_id)
-        if conn is not None:
+        if conn is not None and member.chat:
             for n in self._mine:
                 self._offer_to(conn, n)
+            conn.send(
+                FileOffers(
+                    tuple(n for n, m in self._mine.items() if m.to in (None, member.node_id))
+                )
+            )
+
+    def on_offers(self, conn: Connection, message: FileOffers) -> None:
+        """What a member offers this node now, as their link came: any other offer heard from
+        it is gone, unless a fetch of it runs (that one asks, and learns so)."""
+        sender = chatting(conn)
+        now = set(message.offers)
+        fetching = {f.id for f in self._fetches.values()}
+        for id, heard in list(self._heard.items()):
+            gone = heard.sender == sender.node_id and heard.offer.offer not in now
+            if gone and id not in fetching:
+                self._forget(id)
+                self.node.emit(events.OfferWithdrawn(id, heard.offer.name, sender))
 
     def on_unlink(self, member: Member, *, lost: bool) -> None:
         """A member was lost: its fetches wait for it, and the user is told so. One that said

@@ -56,6 +56,7 @@ from peerchat.protocol import (
     FileGet,
     FileGone,
     FileOffer,
+    FileOffers,
     FileStop,
     Hello,
     MemberJoined,
@@ -197,6 +198,7 @@ class Node:
             FileChunk: self.files.on_chunk,
             FileGone: self.files.on_gone,
             FileStop: self.files.on_stop,
+            FileOffers: self.files.on_offers,
             FileAck: self.files.on_ack,
         }
 

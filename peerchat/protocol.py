@@ -33,6 +33,7 @@ MAX_BATCH = 1 << 20  # a batch's signed bytes; the frame limit bounds them furth
 MAX_HEADS = 1024  # authors in a summary: the most recently heard
 MAX_RECENT = 1000  # history messages a newcomer may ask for
 MAX_FILE_NAME = 255
+MAX_OFFERS = 1000  # offers a member makes at once, and keeps of others'
 MAX_FILE_SIZE = 2**62
 FILE_CHUNK = 64 * 1024 - 128  # file bytes per frame: its frame fits one record (``secure_stream``)
 # File bytes a sender keeps unacknowledged: what a chat message can find queued ahead of it on a
@@ -344,6 +345,15 @@ class FileGone:
 
 
 @dataclass(frozen=True, slots=True)
+class FileOffers:
+    """Every offer the sender has for the receiver now, sent as their link comes (after the
+    offers themselves): any other heard from it is gone (withdrawn while the two were apart,
+    or made by the sender's last run)."""
+
+    offers: tuple[int, ...] = _limit(MAX_OFFERS)
+
+
+@dataclass(frozen=True, slots=True)
 class FileStop:
     """The fetcher gives the fetch up (``/cancel``): send no more of the offer."""
 
@@ -388,6 +398,7 @@ Message = (
     | FileAck
     | FileGone
     | FileStop
+    | FileOffers
     | FileChunk
 )
 
@@ -420,6 +431,7 @@ TAGS: dict[str, type] = {
     "file_ack": FileAck,
     "file_gone": FileGone,
     "file_stop": FileStop,
+    "file_offers": FileOffers,
     "file_chunk": FileChunk,
 }
 _TAG_OF = {cls: tag for tag, cls in TAGS.items()}
@@ -484,6 +496,14 @@ def _checker(where: str, annotation: str, limit: int | None, kind: str) -> Check
             return value
         invalid(value)
 
+    def check_numbers(value: Any) -> tuple[int, ...]:
+        if type(value) in (list, tuple) and len(value) <= (limit or 0):
+            for n in value:
+                if type(n) is not int or not 0 <= n <= 2**62:
+                    invalid(n)
+            return tuple(value)
+        raise ProtocolViolation(f"{where} must be a list of at most {limit} numbers")
+
     def check_member(value: Any) -> Member:
         return _build(Member, value)
 
@@ -502,6 +522,7 @@ def _checker(where: str, annotation: str, limit: int | None, kind: str) -> Check
         "bool": check_bool,
         "bytes": check_bytes,
         "dict[str, int]": check_heads,
+        "tuple[int, ...]": check_numbers,
         "Member": check_member,
         "tuple[Member, ...]": check_members,
     }[annotation]

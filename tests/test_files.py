@@ -444,3 +444,29 @@ async def test_an_offer_to_a_name_nobody_has_is_an_error(tmp_path: Path) -> None
         error = await alice.wait_for(lambda e: isinstance(e, events.Error))
         assert error.message == "nobody called dave is in the room (/who lists them)"
         nursery.cancel_scope.cancel()
+
+
+async def test_an_offer_gone_while_two_members_were_apart_leaves_the_list_as_they_meet(
+    tmp_path: Path,
+) -> None:
+    for name in ("kept.txt", "gone.txt"):
+        (tmp_path / name).write_text(name)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        await offer_heard(alice, bob, tmp_path / "kept.txt")
+        gone = await offer_heard(alice, bob, tmp_path / "gone.txt")
+        # As if withdrawn while the link was down (or offered by alice's last run): bob was
+        # never told.
+        mine = alice.node.files
+        (number,) = [n for n, m in mine._mine.items() if m.name == "gone.txt"]
+        del mine._mine[number]
+        mine._own = {id: n for id, n in mine._own.items() if n != number}
+        await cut(bob, alice)
+        withdrawn = await bob.wait_for(lambda e: isinstance(e, events.OfferWithdrawn), 10)
+        assert (withdrawn.id, withdrawn.name, withdrawn.sender.username) == (
+            gone.id,
+            "gone.txt",
+            "alice",
+        )
+        assert [f.name for f in bob.node.files.listing().files] == ["kept.txt"]
+        nursery.cancel_scope.cancel()

@@ -53,6 +53,7 @@ from peerchat.protocol import (
     FileGet,
     FileGone,
     FileOffer,
+    FileOffers,
     FileStop,
     Hello,
     MemberJoined,
@@ -569,6 +570,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
     "file_get": {"offer": 1, "offset": 0},
     "file_gone": {"offer": 1, "busy": False},
     "file_stop": {"offer": 1},
+    "file_offers": {"offers": [1, 2]},
     "file_ack": {"offer": 1, "offset": 65536},
     "file_chunk": {"offer": 1, "offset": 0, "data": b"abc"},
 }
@@ -721,6 +723,7 @@ VALID_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     FileGet: st.builds(FileGet, SEQS, SEQS),
     FileGone: st.builds(FileGone, SEQS, st.booleans()),
     FileStop: st.builds(FileStop, SEQS),
+    FileOffers: st.builds(FileOffers, st.lists(SEQS, max_size=20).map(tuple)),
     FileAck: st.builds(FileAck, SEQS, SEQS),
     FileChunk: st.builds(FileChunk, SEQS, SEQS, st.binary(max_size=4096)),
 }

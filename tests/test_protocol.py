@@ -35,6 +35,7 @@ from peerchat.protocol import (
     FileGet,
     FileGone,
     FileOffer,
+    FileOffers,
     FileStop,
     Hello,
     MemberJoined,
@@ -96,6 +97,7 @@ SAMPLES = {
     FileGet: FileGet(7, 65536),
     FileGone: FileGone(7, busy=True),
     FileStop: FileStop(7),
+    FileOffers: FileOffers((7, 2**62)),
     FileAck: FileAck(7, 131072),
     FileChunk: FileChunk(7, 65536, ALL_BYTES * 255),
 }
