@@ -132,6 +132,7 @@ class Listed:
     private: bool
     received: int | None = None  # bytes fetched, while a fetch runs
     waiting: bool = False  # the fetch waits for the sender to be back
+    saved: str = ""  # where the last fetch of it was saved
 
     @property
     def own(self) -> bool:
@@ -147,6 +148,7 @@ class Listed:
             "private": self.private,
             "received": self.received,
             "waiting": self.waiting,
+            "saved": self.saved or None,
         }
 
 

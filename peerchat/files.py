@@ -110,6 +110,7 @@ class Files:
         self._own: dict[int, int] = {}  # local id -> this node's offer number
         self._last_id = 0  # local ids number offers heard and made alike
         self._fetches: dict[tuple[str, int], _Fetch] = {}  # (sender, offer) -> running fetch
+        self._saved: dict[int, str] = {}  # local id -> where its last fetch was saved
         self._serving: dict[tuple[Connection, int], _Serving] = {}
         self._stopped: collections.deque[tuple[str, int]] = collections.deque(maxlen=MAX_STOPPED)
 
@@ -229,6 +230,7 @@ class Files:
     def _forget(self, id: int) -> None:
         heard = self._heard.pop(id)
         del self._heard_ids[(heard.sender, heard.offer.offer)]
+        self._saved.pop(id, None)
 
     def on_link(self, member: Member) -> None:
         """A link came (back): fetches from that member go on from where they stopped, and
@@ -337,6 +339,8 @@ class Files:
             self._fail(key, fetch, f"cannot rename {fetch.part}: {exc.strerror or exc}")
             return
         d = fetch.download
+        if fetch.id in self._heard:
+            self._saved[fetch.id] = str(fetch.final)
         self.node.emit(events.FileDone(fetch.id, d.name, str(fetch.final), True))
 
     def _fail(self, key: tuple[str, int], fetch: _Fetch, reason: str) -> None:
@@ -375,8 +379,11 @@ class Files:
             offer, fetch = heard.offer, fetches.get(id)
             received = None if fetch is None else fetch.download.received
             away = fetch is not None and heard.sender not in self.node.links.conns
+            saved = self._saved.get(id, "")
             listed.append(
-                events.Listed(id, offer.name, offer.size, heard.name, offer.private, received, away)
+                events.Listed(
+                    id, offer.name, offer.size, heard.name, offer.private, received, away, saved
+                )
             )
         for id, n in self._own.items():
             mine = self._mine[n]

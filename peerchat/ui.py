@@ -225,6 +225,8 @@ def format_files(event: FileList, now: float) -> FormattedText:
         if f.received is not None:
             state = f": {_share(f.received, f.size):.0%} fetched"
             state += ", waiting for the sender" if f.waiting else ""
+        elif f.saved:
+            state = f": saved as {visible(f.saved)}"
         alone = " to you alone" if f.private else ""
         lines.append(f"    {f.id}  {what} from {visible(f.sender)}{alone}{state}")
     return format_notice("\n".join(lines), now)
@@ -344,7 +346,7 @@ def format_offer(event: FileOffered, now: float) -> FormattedText:
 def size_text(size: int) -> str:
     """A file size as people read it: 512 bytes, 2.0 KiB, 48.3 MiB, 1.2 GiB."""
     if size < 1024:
-        return f"{size} bytes"
+        return f"{size} byte" if size == 1 else f"{size} bytes"
     amount, unit = size / 1024, "KiB"
     for bigger in ("MiB", "GiB"):
         if amount < 1024:

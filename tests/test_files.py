@@ -319,7 +319,13 @@ async def test_a_latecomer_is_offered_what_is_on_offer_once_and_files_lists_it(
         heard = [e.name for e in bob.events if isinstance(e, events.FileOffered)]
         assert heard == ["for-all.txt", "for-bob.txt"]
 
+        seen = len(bob.events)
+        first = bob.node.files.listing().files[0]
+        assert first.name == "for-all.txt"
+        bob.node.get_file(first.id)
+        saved = await bob.wait_for(lambda e: done("for-all.txt")(e) and bob.events.index(e) >= seen)
         listed = {f.name: f for f in bob.node.files.listing().files}
+        assert listed["for-all.txt"].saved == saved.path and not listed["for-bob.txt"].saved
         assert listed.keys() == {"for-all.txt", "for-bob.txt"}
         assert listed["for-bob.txt"].private and not listed["for-all.txt"].private
         assert listed["for-all.txt"].sender == "alice" and listed["for-all.txt"].size == 9

@@ -550,6 +550,7 @@ def test_file_offers_results_and_progress():
             Listed(1, "a.txt", 2048, "", private=True),
             Listed(3, "report.pdf", 2_202_009, "bob", False, 1_101_004, waiting=True),
             Listed(4, "b\x1b[2J.txt", 12, "carol", private=True),
+            Listed(5, "c.txt", 1, "carol", False, saved="/dl/c.txt"),
         )
     )
     assert plain(listed).splitlines() == [
@@ -557,6 +558,7 @@ def test_file_offers_results_and_progress():
         "13:04:05     1  a.txt (2.0 KiB), yours, to one member",
         "13:04:05     3  report.pdf (2.1 MiB) from bob: 50% fetched, waiting for the sender",
         "13:04:05     4  b\ufffd[2J.txt (12 bytes) from carol to you alone",
+        "13:04:05     5  c.txt (1 byte) from carol: saved as /dl/c.txt",
     ]
     assert listed.as_json()["files"][1] == {
         "id": 3,
@@ -567,6 +569,7 @@ def test_file_offers_results_and_progress():
         "private": False,
         "received": 1_101_004,
         "waiting": True,
+        "saved": None,
     }
     failed = FileDone(3, "x.bin", "", False, "checksum")
     assert plain(failed) == "13:04:05 ! x.bin not saved: checksum"
