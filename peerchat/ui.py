@@ -34,6 +34,7 @@ import errno
 import functools
 import math
 import os
+import re
 import signal
 import sys
 import termios
@@ -111,6 +112,7 @@ INPUT_HISTORY_LIMIT = 256 * 1024  # bytes of typed lines kept across runs (up-ar
 NOTICE_STYLE = "ansibrightblack"
 ERROR_STYLE = "ansired bold"
 PRIVATE_STYLE = "ansimagenta"
+MENTION_STYLE = "bold ansiyellow"  # a live message that names you
 TOOLBAR_STYLE = "reverse"
 TYPING_SHOWN = 5.0  # seconds "bob is typing" stays after bob's last keystroke notice
 TYPING_EVERY = 3.0  # seconds between this node's own typing notices while the line changes
@@ -157,9 +159,17 @@ def format_notice(text: str, now: float, style: str = NOTICE_STYLE) -> Formatted
     return _join_lines(_line(now, (style, line)) for line in text.splitlines() or [""])
 
 
-def format_message(event: MessageReceived, now: float) -> FormattedText:
+def mentions(text: str, name: str) -> bool:
+    """Whether ``text`` names ``name`` as a word of its own, in any case ("bob: hi", "hi
+    Bob!"), not inside another ("bobby")."""
+    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def format_message(event: MessageReceived, now: float, me: str = "") -> FormattedText:
+    """A message; a live one from someone else that names ``me`` stands out."""
     sender = event.sender
     text = visible(event.text, message=True)
+    style = MENTION_STYLE if me and not event.own and mentions(event.text, me) else ""
     if event.history:
         when = time.strftime(
             "%H:%M:%S" if _same_day(event.time, now) else "%Y-%m-%d %H:%M",
@@ -178,13 +188,13 @@ def format_message(event: MessageReceived, now: float) -> FormattedText:
                     (PRIVATE_STYLE, f"[private {way} "),
                     _name(other),
                     (PRIVATE_STYLE, "] "),
-                    ("", text),
+                    (style, text),
                 )
             ]
         )
     if event.action:
-        return _join_lines([_line(now, ("", "* "), _name(sender), ("", f" {text}"))])
-    return _join_lines([_line(now, ("", "<"), _name(sender), ("", "> "), ("", text))])
+        return _join_lines([_line(now, ("", "* "), _name(sender), (style, f" {text}"))])
+    return _join_lines([_line(now, ("", "<"), _name(sender), ("", "> "), (style, text))])
 
 
 def _same_day(then: float, now: float) -> bool:
@@ -414,7 +424,11 @@ def format_line(line: Line | Skipped, now: float, screen: Screen) -> FormattedTe
         # Their times are when they were said, before the lines just above: say so once.
         texts.append(format_notice(EARLIER, now))
     screen.earlier = earlier
-    texts.append(format_event(event, now))
+    front = screen.rooms.get(room)
+    if type(event) is MessageReceived and front is not None and front.me is not None:
+        texts.append(format_message(event, now, front.me.username))
+    else:
+        texts.append(format_event(event, now))
     if len(screen.rooms) >= 2:
         texts = [FormattedText([("bold", f"[{visible(room)}] "), *text]) for text in texts]
     return _join_lines(texts)

@@ -627,3 +627,17 @@ def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
     screen.earlier = False
     two = to_plain_text(ui.format_line(("dev", earlier[1]), NOW, screen)).splitlines()
     assert two == [f"[dev] 13:04:05 {ui.EARLIER}", "[dev] 12:59:00 <bob> b"]
+
+
+def test_a_live_message_that_names_you_stands_out() -> None:
+    assert ui.mentions("bob: lunch?", "bob") and ui.mentions("see you, BOB!", "bob")
+    assert not ui.mentions("bobby tables", "bob") and not ui.mentions("alice", "bob")
+    assert ui.mentions("ping a.b", "a.b") and not ui.mentions("ping axb", "a.b")
+    screen = ui.Screen()
+    screen.apply("", Ready(BOB, "peer"))
+    named = ui.format_line(("", message(ALICE, "bob: lunch?")), NOW, screen)
+    assert style_of(named, "lunch?") == ui.MENTION_STYLE
+    other = ui.format_line(("", message(ALICE, "lunch, anyone?")), NOW, screen)
+    assert style_of(other, "anyone?") == ""
+    own = ui.format_line(("", message(BOB, "bob here", own=True)), NOW, screen)
+    assert style_of(own, "bob here") == ""
