@@ -239,7 +239,7 @@ class Files:
             if fetch.download.sender == member.node_id:
                 self._ask(fetch)
         conn = self.node.links.conns.get(member.node_id)
-        if conn is not None and member.chat:
+        if conn is not None and member.chat and self.node.settings.chat:
             for n in self._mine:
                 self._offer_to(conn, n)
             conn.send(
