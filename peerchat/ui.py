@@ -35,6 +35,7 @@ import functools
 import math
 import os
 import re
+import shutil
 import signal
 import sys
 import termios
@@ -88,6 +89,7 @@ from peerchat.events import (
 from peerchat.membership import Member
 from peerchat.names import FINGERPRINT, shown_name
 from peerchat.safe_text import visible
+from peerchat.wrap import wrap
 
 # ---------------------------------------------------------------------------------------------
 # Formatting: pure functions from events to prompt_toolkit FormattedText.
@@ -611,10 +613,13 @@ class Rooms(Protocol):
     def quit(self) -> None: ...
 
 
-def render_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> FormattedText:
+def render_batch(
+    lines: list[tuple[float, Line | Skipped]], screen: Screen, width: int = 0
+) -> FormattedText:
     """One batch from the backlog as one block of text, each line stamped with the wall-clock
-    time it arrived (arrival times are monotonic). Every event also updates its room's
-    toolbar: joins, leaves and tracker changes are never skipped, so it misses none."""
+    time it arrived (arrival times are monotonic), broken to ``width`` columns if given. Every
+    event also updates its room's toolbar: joins, leaves and tracker changes are never
+    skipped, so it misses none."""
     wall = time.time() - time.monotonic()
     out: list[tuple[str, str]] = []
     for arrived, line in lines:
@@ -622,7 +627,8 @@ def render_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> F
             screen.apply(*line)
         if out:
             out.append(("", "\n"))
-        out.extend(format_line(line, arrived + wall, screen))
+        text = format_line(line, arrived + wall, screen)
+        out.extend(wrap(text, width) if width else text)
     return FormattedText(out)
 
 
@@ -868,7 +874,7 @@ class PromptUI:
             if not lines:
                 await self._wake.wait()
                 continue
-            self._unprinted = render_batch(lines, self._screen)
+            self._unprinted = render_batch(lines, self._screen, self._columns())
             await run_in_terminal(self._print_unprinted)
 
     def _print_unprinted(self) -> None:
@@ -885,7 +891,13 @@ class PromptUI:
                 lines = self._backlog.take(time.monotonic())
             if not lines:
                 return
-            print_formatted_text(render_batch(lines, self._screen))
+            print_formatted_text(render_batch(lines, self._screen, self._columns()))
+
+    def _columns(self) -> int:
+        """The terminal's width now (prompt thread): lines are broken to it."""
+        if self._session is not None:
+            return self._session.app.output.get_size().columns
+        return shutil.get_terminal_size().columns
 
 
 def _trim_history_file(path: Path, limit: int) -> None:

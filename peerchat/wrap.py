@@ -1,0 +1,72 @@
+"""Lines of the chat broken to the terminal's width, as irssi and weechat do.
+
+A terminal left to wrap a long line itself cuts words in two and starts the next row at the
+left edge, under the times. Here a row ends at a space where one fits, a word longer than a
+row is cut, and every row after the first begins ``indent`` columns in, past the time.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.utils import get_cwidth
+
+INDENT = 9  # "HH:MM:SS "
+NARROWEST = 30  # below this many columns, lines are left to the terminal
+_PIECES = re.compile(r"(\n| +)")  # words, runs of spaces and line ends, each kept
+
+
+def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAndTextTuples:
+    """``text`` (styled fragments, rows separated by "\\n") for a terminal ``width`` columns
+    wide, no row reaching the last column (where some terminals wrap at once)."""
+    if width < NARROWEST:
+        return text
+    width -= 1
+    out: StyleAndTextTuples = []
+    column = 0
+    new_row = ("", "\n" + " " * indent)
+    for style, fragment in text:
+        for piece in _PIECES.split(fragment):
+            if piece == "\n":
+                out.append((style, piece))
+                column = 0
+                continue
+            size = _width(piece)
+            if piece.startswith(" "):
+                if column + size > width:  # spaces at a row's end: the next row begins instead
+                    out.append(new_row)
+                    column = indent
+                else:
+                    out.append((style, piece))
+                    column += size
+                continue
+            while column + size > width:
+                if column > indent:  # the word goes to the next row whole
+                    while out and out[-1][1].startswith(" "):  # and the spaces before it go
+                        out.pop()
+                    out.append(new_row)
+                    column = indent
+                    continue
+                cut = _fitting(piece, width - column)  # longer than a row: cut
+                out += [(style, piece[:cut]), new_row]
+                piece = piece[cut:]
+                size, column = _width(piece), indent
+            if piece:
+                out.append((style, piece))
+                column += size
+    return out
+
+
+def _width(text: str) -> int:
+    return sum(get_cwidth(c) for c in text)
+
+
+def _fitting(word: str, columns: int) -> int:
+    """How many characters of ``word`` fit in ``columns`` (at least one, to go on)."""
+    used = 0
+    for i, c in enumerate(word):
+        used += get_cwidth(c)
+        if used > columns:
+            return max(i, 1)
+    return len(word)

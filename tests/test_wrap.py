@@ -1,0 +1,39 @@
+"""Breaking chat lines to the terminal's width (``peerchat.wrap``)."""
+
+from __future__ import annotations
+
+from prompt_toolkit.formatted_text import to_plain_text
+
+from peerchat.wrap import INDENT, wrap
+
+PAD = " " * INDENT
+
+
+def rows(text, width: int) -> list[str]:  # noqa: ANN001 - styled fragments
+    return to_plain_text(wrap(text, width)).split("\n")
+
+
+def test_a_long_line_breaks_at_spaces_and_goes_on_under_the_text() -> None:
+    line = [("time", "12:00:00 "), ("name", "<bob> "), ("", "one two three four five six")]
+    assert rows(line, 31) == ["12:00:00 <bob> one two three", f"{PAD}four five six"]
+    for row in rows(line, 31):
+        assert len(row) < 31  # the last column stays free
+
+
+def test_a_word_longer_than_a_row_is_cut_and_styles_are_kept() -> None:
+    line = [("time", "12:00:00 "), ("bold", "x" * 60)]
+    assert rows(line, 40) == ["12:00:00 " + "x" * 30, PAD + "x" * 30]
+    assert {style for style, text in wrap(line, 40) if "x" in text} == {"bold"}
+
+
+def test_wide_characters_count_twice() -> None:
+    line = [("", "12:00:00 " + "字" * 30)]
+    first, *rest = rows(line, 40)
+    assert first == "12:00:00 " + "字" * 15  # 9 + 30 columns of 39
+    assert rest == [PAD + "字" * 15]
+
+
+def test_rows_already_apart_are_measured_apart_and_short_ones_are_untouched() -> None:
+    text = [("", "12:00:00 * 2 members:\n12:00:00     alice\n12:00:00     bob")]
+    assert rows(text, 40) == text[0][1].split("\n")
+    assert wrap(text, 10) == text  # too narrow to do better than the terminal
