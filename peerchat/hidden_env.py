@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import posix
 import sys
 
 
@@ -20,10 +21,13 @@ def forget(name: str) -> None:
         with contextlib.suppress(OSError, AttributeError, ValueError):  # no C library to reach
             _blank(name.encode())
     os.environ.pop(name, None)
+    posix.environ.pop(name.encode(), None)  # the copy os.environ was made from, in bytes
 
 
 def _blank(name: bytes) -> None:
     environ = ctypes.POINTER(ctypes.c_void_p).in_dll(ctypes.CDLL(None), "environ")
+    if not environ:  # cleared: nothing to blank
+        return
     prefix = name + b"="
     i = 0
     while (address := environ[i]) is not None:

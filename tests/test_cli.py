@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -121,3 +123,19 @@ def test_version_is_one_line_and_status_0(argv: list[str], capsys) -> None:
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert re.fullmatch(r"peerchat \d+\.\d+\.\d+ \(protocol \d+\)\n", out), out
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="/proc/PID/environ is Linux's")
+def test_a_forgotten_variable_is_gone_from_the_process_and_what_it_shows() -> None:
+    script = (
+        "import os, posix\n"
+        "from peerchat import hidden_env\n"
+        "hidden_env.forget('PEERCHAT_SECRET')\n"
+        "shown = open(f'/proc/{os.getpid()}/environ', 'rb').read()\n"
+        "print(b'horse' in shown, 'PEERCHAT_SECRET' in os.environ)\n"
+        "print(b'PEERCHAT_SECRET' in posix.environ)\n"
+    )
+    env = {**os.environ, "PEERCHAT_SECRET": "correct horse battery"}
+    run = [sys.executable, "-c", script]
+    out = subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False", "False"]
