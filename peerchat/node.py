@@ -156,6 +156,7 @@ class Node:
         self.reporting = False  # joins and leaves are reported from ready on
         # Messages that arrive while entering wait for ``ready`` and the history kept here.
         self._early: list[events.Event] | None = []
+        self._bye = "quit"  # the reason the goodbye gives
         self.room = ""  # the room's identity: its home address, once founded or joined
         self.room_name = settings.room_name  # a room joined without a name takes the room's
         self.lan: Lan | None = None  # multicast DNS, for a room found by name
@@ -267,7 +268,9 @@ class Node:
         everyone = (self.shown_me(), *sorted(self.members, key=lambda m: (m.username, m.node_id)))
         self.emit(events.Who(everyone, self.bully.tracker, self.node_id))
 
-    def quit(self) -> None:
+    def quit(self, reason: str = "quit") -> None:
+        """Leave the room, saying ``reason`` in the goodbye."""
+        self._bye = reason
         self._quit.set()
         if not self.started.is_set():
             self._starting.cancel()
@@ -350,7 +353,7 @@ class Node:
     async def _say_goodbye(self) -> None:
         self.messaging.send_outbox()
         with trio.move_on_after(self.config.goodbye_timeout):
-            frame = encode_frame(encode(Bye("quit")))
+            frame = encode_frame(encode(Bye(self._bye)))
             for conn in list(self.links.conns.values()):
                 conn.send_frame(frame)
                 conn.finish()

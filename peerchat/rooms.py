@@ -24,6 +24,7 @@ NodeMaker = Callable[[str, tuple[str, int] | None, Callable[[events.Event], None
 Show = Callable[[events.Event, str], None]
 
 MAX_ROOMS = 16
+PARTED = "parted"  # the goodbye of /part: the program goes on in its other rooms
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Rooms:
         self.nodes: dict[str, Node] = {}  # room name -> its node, in the order joined
         self.first = ""  # the room the program started in
         self.ended = trio.Event()  # the last room has ended
+        self._quitting = False  # the program ends: its rooms end without a word each
 
     def get(self, room: str) -> Node | None:
         return self.nodes.get(room)
@@ -61,7 +63,7 @@ class Rooms:
             del self.nodes[room]
             if node.data_dir is not None:
                 node.data_dir.close()
-            if self.nodes:  # the last room's end is the program's: nothing to tell
+            if self.nodes and not self._quitting:  # the program's end needs no line a room
                 self._show(events.RoomLeft(room), room)
             else:
                 self.ended.set()
@@ -90,9 +92,10 @@ class Rooms:
         """``/part``: leave ``room`` with a goodbye."""
         node = self.nodes.get(room)
         if node is not None:
-            node.quit()
+            node.quit(PARTED)
 
     def quit(self) -> None:
         """Leave every room."""
+        self._quitting = True
         for node in list(self.nodes.values()):
             node.quit()

@@ -431,9 +431,21 @@ def format_line(line: Line | Skipped, now: float, screen: Screen) -> FormattedTe
         texts.append(format_message(event, now, front.me.username))
     else:
         texts.append(format_event(event, now))
-    if len(screen.rooms) >= 2:
-        texts = [FormattedText([("bold", f"[{visible(room)}] "), *text]) for text in texts]
-    return _join_lines(texts)
+    joined = _join_lines(texts)
+    if len(screen.rooms) < 2:
+        return joined
+    return _each_row_after(("bold", f"[{visible(room)}] "), joined)
+
+
+def _each_row_after(prefix: tuple[str, str], text: FormattedText) -> FormattedText:
+    """``text`` with ``prefix`` at the start of each of its rows."""
+    out = [prefix]
+    for style, fragment in text:
+        first, *rest = fragment.split("\n")
+        out.append((style, first))
+        for row in rest:
+            out += [(style, "\n"), prefix, (style, row)]
+    return FormattedText(out)
 
 
 def unknown_hint(name: str) -> str:

@@ -37,7 +37,16 @@ async def test_one_program_in_two_rooms(swarm: Swarm) -> None:
     await alice.send("/room ops")
     await alice.send("/part")
     await alice.wait_for(event="room_left", room="ops")
-    await carol.wait_for(event="peer_left", username="alice")
+    left = await carol.wait_for(event="peer_left", username="alice")
+    assert left["reason"] == "parted"  # not "quit": alice is still about, elsewhere
     await say_and_expect(alice, "dev goes on", [bob])  # the room left in front is dev
+
+    # Quitting the program in two rooms: no "left the room" for either (one came, the other
+    # not, as the rooms ended one after the other).
+    mark = len(alice.events)
+    await alice.send(f"/join ops 127.0.0.1:{ops}")
+    await alice.wait_for(event="ready", room="ops", since=mark)
     await alice.close_stdin()
     assert await alice.wait_exit() == 0
+    assert [e["room"] for e in alice.find(event="room_left")] == ["ops"]  # the /part's only
+    assert (await bob.wait_for(event="peer_left", username="alice"))["reason"] == "quit"

@@ -641,3 +641,11 @@ def test_a_live_message_that_names_you_stands_out() -> None:
     assert style_of(other, "anyone?") == ""
     own = ui.format_line(("", message(BOB, "bob here", own=True)), NOW, screen)
     assert style_of(own, "bob here") == ""
+
+
+def test_with_two_rooms_every_row_of_an_event_says_its_room() -> None:
+    screen = ui.Screen()
+    screen.apply("dev", Ready(ALICE, "peer"))
+    screen.apply("ops", Ready(ALICE, "peer"))
+    rows = to_plain_text(ui.format_line(("ops", Ready(ALICE, "peer", "ops")), NOW, screen))
+    assert [row[:6] for row in rows.splitlines()] == ["[ops] ", "[ops] "]
