@@ -88,6 +88,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EARLY_LIMIT = 50_000  # messages held back while entering; past that, shown as they come
+FIRST_LAN_SEARCH = 1.0  # seconds after getting in, the first look for a part of the room apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,9 +503,12 @@ class Node:
     async def _meet_on_lan(self, lan: Lan) -> None:
         """Now and then the tracker looks for members of its room on the local network that
         it does not know: a part of the room founded apart (two people who started at the
-        same moment), which it meets and merges with."""
+        same moment), which it meets and merges with. Soon after it got in, when that is
+        likeliest, then less and less often (1, 2, 4 s, ... up to ``discover_interval``)."""
+        pause = min(FIRST_LAN_SEARCH, self.config.discover_interval)
         while True:
-            await trio.sleep(self.config.discover_interval)
+            await trio.sleep(pause)
+            pause = min(2 * pause, self.config.discover_interval)
             if not self.bully.is_tracker:
                 continue
             known = {(m.host, m.port) for m in (self.me, *self.members)}

@@ -76,13 +76,10 @@ def test_a_room_has_one_home_port_everywhere() -> None:
     assert {home_port(name) for name in ("dev", "ops", "lobby", "x")} <= set(range(5001, 6000))
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("PEERCHAT_SLOW"), reason="waits for a 10 s search; PEERCHAT_SLOW=1 runs it"
-)
 async def test_two_founders_of_one_name_at_once_become_one_room(lan3: Lan, tmp_path: Path) -> None:
-    """Both search the network before either advertises, so both found the room; the tracker's
-    next search (every 10 s) finds the other part and the two merge."""
+    """Both search the network before either advertises, so both found the room; a tracker's
+    next search (1 s after it got in, then 2, 4, ... up to every 10 s) finds the other part and
+    the two merge."""
     async with trio.open_nursery() as nursery:
         swarm = Swarm(nursery, tmp_path)
         try:
