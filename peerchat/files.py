@@ -53,8 +53,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HASH_PIECE = 1 << 20  # bytes hashed between two checkpoints when offering
-MAX_OFFERS_HEARD = MAX_OFFERS  # offers from others remembered; the oldest go first
-MAX_OFFERS_FROM_ONE = 100  # of which from one member: none can push the others' out
+MAX_OFFERS_HEARD = 10 * MAX_OFFERS  # offers from others remembered; the oldest go first
+MAX_OFFERS_FROM_ONE = MAX_OFFERS  # of which from one member: none can push the others' out
 MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
 MAX_STOPPED = 64  # fetches given up whose chunks still on the way are let pass unread
@@ -258,7 +258,7 @@ class Files:
             gone = heard.sender == sender.node_id and heard.offer.offer not in now
             if gone and id not in fetching:
                 self._forget(id)
-                self.node.emit(events.OfferWithdrawn(id, heard.offer.name, sender))
+                self.node.after_ready(events.OfferWithdrawn(id, heard.offer.name, sender))
 
     def on_unlink(self, member: Member, *, lost: bool) -> None:
         """A member was lost: its fetches wait for it, and the user is told so. One that said
@@ -361,15 +361,15 @@ class Files:
                 again = f"/get {fetch.id} again later"
                 self._fail(key, fetch, f"{sender.username} serves all the fetches it can; {again}")
             return
-        self._stopped.append(key)  # chunks sent before it still come: let them pass unread
         if fetch is not None:
+            self._stopped.append(key)  # chunks sent before it still come: let them pass unread
             self._fail(key, fetch, f"{sender.username} no longer offers it")
         id = self._heard_ids.get(key)
         if id is not None:
             name = self._heard[id].offer.name
             self._forget(id)
             if fetch is None:  # (a fetch's end says so already)
-                self.node.emit(events.OfferWithdrawn(id, name, sender))
+                self.node.after_ready(events.OfferWithdrawn(id, name, sender))
 
     def listing(self) -> events.FileList:
         """``/files``: every offer heard and made here, by local id, with its fetch if any."""

@@ -33,7 +33,7 @@ MAX_BATCH = 1 << 20  # a batch's signed bytes; the frame limit bounds them furth
 MAX_HEADS = 1024  # authors in a summary: the most recently heard
 MAX_RECENT = 1000  # history messages a newcomer may ask for
 MAX_FILE_NAME = 255
-MAX_OFFERS = 1000  # offers a member makes at once, and keeps of others'
+MAX_OFFERS = 100  # offers a member makes at once (and others keep of it)
 MAX_FILE_SIZE = 2**62
 FILE_CHUNK = 64 * 1024 - 128  # file bytes per frame: its frame fits one record (``secure_stream``)
 # File bytes a sender keeps unacknowledged: what a chat message can find queued ahead of it on a

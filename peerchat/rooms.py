@@ -63,10 +63,10 @@ class Rooms:
             del self.nodes[room]
             if node.data_dir is not None:
                 node.data_dir.close()
-            if self.nodes and not self._quitting:  # the program's end needs no line a room
-                self._show(events.RoomLeft(room), room)
-            else:
+            if not self.nodes:
                 self.ended.set()
+            elif not self._quitting:  # the program's end needs no line a room
+                self._show(events.RoomLeft(room), room)
 
     def join(self, room: str, addr: tuple[str, int] | None) -> None:
         """``/join``: start a node for ``room`` (nothing happens for a room already here)."""

@@ -58,6 +58,7 @@ from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
 from prompt_toolkit.output.vt100 import Vt100_Output
+from prompt_toolkit.utils import get_cwidth
 
 from peerchat import commands
 from peerchat.backlog import Backlog, Skipped
@@ -412,13 +413,14 @@ def format_skipped(skipped: Skipped, now: float) -> FormattedText:
 EARLIER = "* earlier messages, each at the time it was said:"
 
 
-def format_line(line: Line | Skipped, now: float, screen: Screen) -> FormattedText:
-    """Any line of the backlog, formatted only when it is about to be printed; with several
-    rooms open, an event's line begins with its room."""
+def format_line(line: Line | Skipped, now: float, screen: Screen, width: int = 0) -> FormattedText:
+    """Any line of the backlog, formatted only when it is about to be printed, and broken to
+    ``width`` columns if given; with several rooms open, each row of an event's line begins
+    with its room."""
     if isinstance(line, Notice):
-        return format_notice(line.text, now, line.style)
+        return _wrapped(format_notice(line.text, now, line.style), width)
     if isinstance(line, Skipped):
-        return format_skipped(line, now)
+        return _wrapped(format_skipped(line, now), width)
     room, event = line
     texts = []
     earlier = type(event) is MessageReceived and event.history
@@ -433,8 +435,14 @@ def format_line(line: Line | Skipped, now: float, screen: Screen) -> FormattedTe
         texts.append(format_event(event, now))
     joined = _join_lines(texts)
     if len(screen.rooms) < 2:
-        return joined
-    return _each_row_after(("bold", f"[{visible(room)}] "), joined)
+        return _wrapped(joined, width)
+    prefix = f"[{visible(room)}] "
+    narrower = max(width - get_cwidth(prefix), 1) if width else 0
+    return _each_row_after(("bold", prefix), _wrapped(joined, narrower))
+
+
+def _wrapped(text: FormattedText, width: int) -> FormattedText:
+    return FormattedText(wrap(text, width)) if width else text
 
 
 def _each_row_after(prefix: tuple[str, str], text: FormattedText) -> FormattedText:
@@ -639,8 +647,7 @@ def render_batch(
             screen.apply(*line)
         if out:
             out.append(("", "\n"))
-        text = format_line(line, arrived + wall, screen)
-        out.extend(wrap(text, width) if width else text)
+        out.extend(format_line(line, arrived + wall, screen, width))
     return FormattedText(out)
 
 

@@ -34,9 +34,8 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
                 continue
             size = _width(piece)
             if piece.startswith(" "):
-                if column + size > width:  # spaces at a row's end: the next row begins instead
-                    out.append(new_row)
-                    column = indent
+                if column + size > width:  # spaces at a row's end go; a word after them wraps
+                    column = width
                 else:
                     out.append((style, piece))
                     column += size

@@ -12,7 +12,7 @@ import trio
 from test_cluster import Room, cut
 
 from peerchat import events, files
-from peerchat.protocol import FILE_CHUNK, FILE_WINDOW, FileAck, FileGet, FileOffer
+from peerchat.protocol import FILE_CHUNK, FILE_WINDOW, FileAck, FileGet, FileGone, FileOffer
 
 
 def offered(name: str):  # noqa: ANN201 - a predicate
@@ -475,4 +475,26 @@ async def test_an_offer_gone_while_two_members_were_apart_leaves_the_list_as_the
             "alice",
         )
         assert [f.name for f in bob.node.files.listing().files] == ["kept.txt"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_member_offers_at_most_so_many_files_and_junk_withdrawals_change_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "MAX_OFFERS", 1)
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(name)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        await offer_heard(alice, bob, tmp_path / "a.txt")
+        alice.node.send_file(str(tmp_path / "b.txt"))
+        error = await alice.wait_for(lambda e: isinstance(e, events.Error))
+        assert error.message == "you offer 1 files already; /cancel some first"
+        # Withdrawals of offers nobody heard of are no one's business: nothing is remembered.
+        to_bob = alice.node.links.conns[bob.node.node_id]
+        for n in range(files.MAX_STOPPED + 1):
+            to_bob.send(FileGone(10**9 + n))
+        alice.node.say("after the junk")
+        await bob.wait_for(lambda e: isinstance(e, events.MessageReceived) and not e.own)
+        assert not bob.node.files._stopped and len(bob.node.files.listing().files) == 1
         nursery.cancel_scope.cancel()

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import trio
+import trio.testing
 from e2e_helpers import Swarm, free_port, say_and_expect
+
+from peerchat import events
+from peerchat.rooms import Rooms
 
 
 async def test_one_program_in_two_rooms(swarm: Swarm) -> None:
@@ -50,3 +55,38 @@ async def test_one_program_in_two_rooms(swarm: Swarm) -> None:
     assert await alice.wait_exit() == 0
     assert [e["room"] for e in alice.find(event="room_left")] == ["ops"]  # the /part's only
     assert (await bob.wait_for(event="peer_left", username="alice"))["reason"] == "quit"
+
+
+class _Room:
+    """A node as ``Rooms`` sees it: it runs until told to quit, then takes ``goodbye`` s."""
+
+    data_dir = None
+
+    def __init__(self, goodbye: float) -> None:
+        self.goodbye = goodbye
+        self.said_bye = False
+        self._quit = trio.Event()
+
+    async def run(self) -> None:
+        await self._quit.wait()
+        await trio.sleep(self.goodbye)
+        self.said_bye = True
+
+    def quit(self, reason: str = "quit") -> None:
+        self._quit.set()
+
+
+async def test_the_program_ends_once_every_room_has_said_goodbye(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    shown: list[events.Event] = []
+    async with trio.open_nursery() as nursery:
+        rooms = Rooms(nursery, None, lambda event, room: shown.append(event))
+        quick, slow = _Room(0.1), _Room(2.0)
+        rooms.start("dev", quick, first=True)  # type: ignore[arg-type]
+        rooms.start("ops", slow)  # type: ignore[arg-type]
+        await trio.sleep(1)
+        rooms.quit()
+        await rooms.ended.wait()
+        assert quick.said_bye and slow.said_bye
+    assert shown == []  # and no "you left the room" for either

@@ -649,3 +649,12 @@ def test_with_two_rooms_every_row_of_an_event_says_its_room() -> None:
     screen.apply("ops", Ready(ALICE, "peer"))
     rows = to_plain_text(ui.format_line(("ops", Ready(ALICE, "peer", "ops")), NOW, screen))
     assert [row[:6] for row in rows.splitlines()] == ["[ops] ", "[ops] "]
+
+
+def test_with_two_rooms_the_rows_of_a_long_line_each_say_its_room_too() -> None:
+    screen = ui.Screen()
+    screen.apply("dev", Ready(ALICE, "peer"))
+    screen.apply("ops", Ready(ALICE, "peer"))
+    long = message(BOB, "word " * 20)
+    rows = to_plain_text(ui.format_line(("ops", long), NOW, screen, 50)).splitlines()
+    assert len(rows) == 4 and all(row.startswith("[ops] ") and len(row) < 50 for row in rows)

@@ -37,3 +37,11 @@ def test_rows_already_apart_are_measured_apart_and_short_ones_are_untouched() ->
     text = [("", "12:00:00 * 2 members:\n12:00:00     alice\n12:00:00     bob")]
     assert rows(text, 40) == text[0][1].split("\n")
     assert wrap(text, 10) == text  # too narrow to do better than the terminal
+
+
+def test_spaces_past_the_end_of_a_row_make_no_empty_row() -> None:
+    assert rows([("", "12:00:00 hello" + " " * 60)], 40) == ["12:00:00 hello"]
+    assert rows([("", "12:00:00 hello" + " " * 60 + "world")], 40) == [
+        "12:00:00 hello",
+        PAD + "world",
+    ]
