@@ -168,8 +168,8 @@ async def killer_nested_text(room: Room, fig: Figures, size: int) -> None:
 async def partial_frames(room: Room, fig: Figures, size: int) -> None:
     partial = A.partial_frame()
 
-    def payload(i: int) -> tuple[bytes, bytes]:
-        return A.frame(A.hello(join=True)), partial
+    def payload(i: int, me: A.FakeIdentity) -> tuple[bytes, bytes]:
+        return A.frame(me.hello(join=True)), partial
 
     await flood_and_hold(room, fig, room.swarm.tracker_port, size, payload, hold=8.0)
 
@@ -179,16 +179,16 @@ async def partial_frames_direct(room: Room, fig: Figures, size: int) -> None:
     there ever cuts a silent peer, so nothing but the node's own limits does."""
     partial = A.partial_frame()
 
-    def payload(i: int) -> tuple[bytes, bytes]:
-        return A.frame(A.hello(join=False, room=room.swarm.tracker_addr)), partial
+    def payload(i: int, me: A.FakeIdentity) -> tuple[bytes, bytes]:
+        return A.frame(me.hello(join=False, room=room.swarm.tracker_addr)), partial
 
     await flood_and_hold(room, fig, room.friend.port, size, payload, hold=8.0)
     fig.notes.append(f"reported as joined by friend: {joins_reported(room.friend):,}")
 
 
 async def direct_hellos(room: Room, fig: Figures, size: int) -> None:
-    def payload(i: int) -> bytes:
-        return A.frame(A.hello(join=False, room=room.swarm.tracker_addr))
+    def payload(i: int, me: A.FakeIdentity) -> bytes:
+        return A.frame(me.hello(join=False, room=room.swarm.tracker_addr))
 
     await flood_and_hold(room, fig, room.friend.port, size, payload, hold=5.0)
     fig.notes.append(f"reported as joined by friend: {joins_reported(room.friend):,}")
@@ -199,7 +199,7 @@ async def flood_and_hold(
     fig: Figures,
     port: int,
     size: int,
-    payload: Callable[[int], bytes | tuple[bytes, ...]],
+    payload: Callable[[int, A.FakeIdentity], bytes | tuple[bytes, ...]],
     hold: float,
 ) -> None:
     started = time.monotonic()
@@ -281,8 +281,8 @@ async def flood_worker(port: int, count: int, room: str) -> None:
     ``room``, until stdin closes."""
     A.raise_nofile(count + 100)
 
-    def payload(i: int) -> bytes:
-        return A.frame(A.hello(join=False, room=room))
+    def payload(i: int, me: A.FakeIdentity) -> bytes:
+        return A.frame(me.hello(join=False, room=room))
 
     stdin = trio.lowlevel.FdStream(os.dup(0))
     async with A.open_flood(
