@@ -85,13 +85,19 @@ class Entrance:
             self.seeking = False
             telling.cancel()
 
+    @property
+    def coming_back(self) -> bool:
+        """Frozen and not yet noticed by the watcher, or rejoining since: what the old links
+        still bring is stale, and the node is not yet in its room again."""
+        return self.rejoining or self.stalled()
+
     def turns_away(self) -> str | None:
         """Why a peer's connection is refused now, if it is. A node gets into its room by a
         join, never by a link a member opened meanwhile: the join's welcome brings the tracker
         and the member list, and its two ends agree on the one link between them (a redial let
         in before it made a node elect itself against the live tracker, or drop the link the
         join made)."""
-        if self.rejoining or self.stalled():  # (stalled: frozen, and the watcher not yet run)
+        if self.coming_back:
             return "this node is rejoining the room; try again"
         if self.seeking:
             return "this node is not in the room yet; try again"

@@ -148,21 +148,26 @@ class Files:
         self._last_id += 1
         self._own[self._last_id] = n
         for conn in node.links.conns.values():
-            self._offer_to(conn, n)
+            if conn.member is not None and n in self._offers_for(conn.member):
+                self._offer_to(conn, n)
         node.emit(events.FileOffered(node.me, self._last_id, name, size, to, own=True))
 
+    def _offers_for(self, member: Member) -> list[int]:
+        """This node's offers that ``member`` may have: none unless both chat."""
+        if not (member.chat and self.node.settings.chat):
+            return []
+        return [n for n, mine in self._mine.items() if mine.to in (None, member.node_id)]
+
     def _offer_to(self, conn: Connection, n: int) -> None:
-        """Send this node's offer ``n`` over ``conn``, if its member chats and may have it."""
-        mine, member = self._mine[n], conn.member
-        if member is not None and member.chat and mine.to in (None, member.node_id):
-            conn.send(FileOffer(n, mine.name, mine.size, mine.sha256, mine.to is not None))
+        mine = self._mine[n]
+        conn.send(FileOffer(n, mine.name, mine.size, mine.sha256, mine.to is not None))
 
     def on_offer(self, conn: Connection, message: FileOffer) -> None:
         sender = chatting(conn)
         key = (sender.node_id, message.offer)
         if key in self._heard_ids:  # offered again as the link came back: heard already
             return
-        theirs = [i for i, h in self._heard.items() if h.sender == sender.node_id]
+        theirs = self._heard_from(sender.node_id)
         if len(theirs) >= MAX_OFFERS_FROM_ONE and not self._make_room(theirs):
             return
         if len(self._heard) >= MAX_OFFERS_HEARD and not self._make_room(self._heard):
@@ -218,10 +223,17 @@ class Files:
     def _waiting(self, fetch: _Fetch) -> None:
         self.node.emit(events.FileWaiting(fetch.id, fetch.download.name, fetch.sender))
 
+    def _heard_from(self, node_id: str) -> list[int]:
+        """The local ids of the offers heard from ``node_id``, oldest first."""
+        return [i for i, h in self._heard.items() if h.sender == node_id]
+
+    def _fetching(self) -> set[int]:
+        return {f.id for f in self._fetches.values()}
+
     def _make_room(self, ids: Iterable[int]) -> bool:
         """Forget the oldest of ``ids`` that no fetch is running for; False if each has one
         (then a new offer is not kept)."""
-        fetching = {f.id for f in self._fetches.values()}
+        fetching = self._fetching()
         oldest = next((i for i in ids if i not in fetching), None)
         if oldest is not None:
             self._forget(oldest)
@@ -239,26 +251,22 @@ class Files:
             if fetch.download.sender == member.node_id:
                 self._ask(fetch)
         conn = self.node.links.conns.get(member.node_id)
+        offers = self._offers_for(member)
         if conn is not None and member.chat and self.node.settings.chat:
-            for n in self._mine:
+            for n in offers:
                 self._offer_to(conn, n)
-            conn.send(
-                FileOffers(
-                    tuple(n for n, m in self._mine.items() if m.to in (None, member.node_id))
-                )
-            )
+            conn.send(FileOffers(tuple(offers)))
 
     def on_offers(self, conn: Connection, message: FileOffers) -> None:
         """What a member offers this node now, as their link came: any other offer heard from
         it is gone, unless a fetch of it runs (that one asks, and learns so)."""
         sender = chatting(conn)
-        now = set(message.offers)
-        fetching = {f.id for f in self._fetches.values()}
-        for id, heard in list(self._heard.items()):
-            gone = heard.sender == sender.node_id and heard.offer.offer not in now
-            if gone and id not in fetching:
+        now, fetching = set(message.offers), self._fetching()
+        for id in self._heard_from(sender.node_id):
+            offer = self._heard[id].offer
+            if offer.offer not in now and id not in fetching:
                 self._forget(id)
-                self.node.after_ready(events.OfferWithdrawn(id, heard.offer.name, sender))
+                self.node.after_ready(events.OfferWithdrawn(id, offer.name, sender))
 
     def on_unlink(self, member: Member, *, lost: bool) -> None:
         """A member was lost: its fetches wait for it, and the user is told so. One that said
@@ -271,7 +279,7 @@ class Files:
                 else:
                     self._fail(key, fetch, f"{member.username} left and no longer offers it")
         if not lost:
-            for id in [i for i, h in self._heard.items() if h.sender == member.node_id]:
+            for id in self._heard_from(member.node_id):
                 self._forget(id)
 
     def cancel(self, id: int) -> None:

@@ -269,7 +269,7 @@ class Links:
         """``node_id`` is no longer in the room; when it was ``lost`` (no goodbye), dial it
         again for a while."""
         node = self.node
-        if node.leaving or node.entrance.rejoining or node.entrance.stalled():
+        if node.leaving or node.entrance.coming_back:
             return  # a node on its way out or back in no longer reports, elects or tracks
         member = node.members.remove(node_id)
         listed_at = self._unlinked.pop(node_id, None)

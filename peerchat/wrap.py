@@ -20,8 +20,8 @@ _PIECES = re.compile(r"(\n| +)")  # words, runs of spaces and line ends, each ke
 def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAndTextTuples:
     """``text`` (styled fragments, rows separated by "\\n") for a terminal ``width`` columns
     wide, no row reaching the last column (where some terminals wrap at once)."""
-    if width < NARROWEST:
-        return text
+    if width < NARROWEST or sum(get_cwidth(t) for _, t in text) < width:
+        return text  # (most lines: nothing to break, nothing to walk)
     width -= 1
     out: StyleAndTextTuples = []
     column = 0
@@ -32,7 +32,7 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
                 out.append((style, piece))
                 column = 0
                 continue
-            size = _width(piece)
+            size = get_cwidth(piece)
             if piece.startswith(" "):
                 if column + size > width:  # spaces at a row's end go; a word after them wraps
                     column = width
@@ -50,15 +50,11 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
                 cut = _fitting(piece, width - column)  # longer than a row: cut
                 out += [(style, piece[:cut]), new_row]
                 piece = piece[cut:]
-                size, column = _width(piece), indent
+                size, column = get_cwidth(piece), indent
             if piece:
                 out.append((style, piece))
                 column += size
     return out
-
-
-def _width(text: str) -> int:
-    return sum(get_cwidth(c) for c in text)
 
 
 def _fitting(word: str, columns: int) -> int:
