@@ -5,7 +5,8 @@ A connection takes an admission slot (or is refused at once), must finish the No
 be the one its handshake proved. It is then one of:
 
 - a join, at the tracker: welcomed with the member list, and announced to the room;
-- a join at another member: told where the tracker is (``Redirect``), then closed;
+- a join at another member: told where the tracker is (``Redirect``), then closed; or, when
+  the tracker turned it away (``Hello.direct``), welcomed by that member as the tracker would;
 - a member of this room (known, lost and coming back, or a tracker of another part of the
   room meeting this one): attached at once;
 - anyone else: held, unread, until the tracker announces it (a newcomer often dials before the
@@ -125,7 +126,7 @@ class Doorman:
         welcome = None
         if hello.join:
             me = node.me_on(conn)
-            welcome = Welcome((me, *node.members), node.node_id)
+            welcome = Welcome((me, *node.members), node.bully.tracker or node.node_id)
         refusal = node.links.accepts(hello.node_id, join=hello.join)
         refusal = node.entrance.turns_away() or refusal  # it froze while this one waited
         if refusal is not None:
@@ -173,8 +174,10 @@ class Doorman:
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
                 if hello.join and not node.bully.is_tracker:
-                    await self._redirect(conn)
-                    raise ProtocolViolation("a join sent to a member that is not the tracker")
+                    if not hello.direct or node.bully.tracker is None:
+                        await self._redirect(conn)
+                        raise ProtocolViolation("a join sent to a member that is not the tracker")
+                    log.info("%s says the tracker turned it away: letting it in", peer)
                 if self._name_taken(hello):
                     reason = f"the name {hello.username!r} is taken in this room (or one like it)"
                     await conn.send_now(Refuse(reason, retry=False))

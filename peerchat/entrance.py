@@ -1,7 +1,8 @@
 """Finding the room and getting in: at start, and again after the node was frozen.
 
 The addresses of ``--tracker`` are tried in order, then the members this node remembers. A
-member that is not the tracker answers with the tracker's address, which is followed. When
+member that is not the tracker answers with the tracker's address, which is followed; if the
+tracker turns the node away or does not answer, that member is asked to let it in. When
 nothing answers and the first address is one of this machine's, the node founds the room
 there: that address is the room's home and its identity. A node frozen longer than the
 heartbeat timeout (SIGSTOP, Ctrl-Z) has been given up by the others: it drops its links and
@@ -46,6 +47,10 @@ class _Welcomed(NamedTuple):
     conn: Connection
     hello: Hello
     welcome: Welcome
+
+
+class _Refused(StartupError):
+    """The address refused this node for good (its name is taken, another room is there)."""
 
 
 class _OtherSecret(Exception):
@@ -130,7 +135,7 @@ class Entrance:
         unanswered = 0
         with trio.move_on_after(node.config.join_timeout):
             while True:
-                answered, other_secret = False, ""
+                answered, other_secret, refused = False, "", None
                 tracker = [self._tracker_at] if self._tracker_at else []
                 for host, port in tracker + [a for a in node.candidates() if a not in tracker]:
                     if self._trying != (host, port):
@@ -144,6 +149,8 @@ class Entrance:
                             continue
                         except _OtherSecret:
                             other_secret = other_secret or format_addr(host, port)
+                        except _Refused as exc:  # for good, unless another address lets us in
+                            refused = refused or exc
                         except _Retry as exc:
                             answered, why = True, str(exc)
                             log.info("joining through %s failed (%s)", format_addr(host, port), why)
@@ -153,6 +160,8 @@ class Entrance:
                     if self._attempt.cancelled_caught:  # the tracker dialled: try it first
                         answered = True
                         break
+                if refused is not None:
+                    raise refused
                 if other_secret and not answered:
                     raise StartupError(
                         f"wrong or missing room secret: the room at {other_secret} has another "
@@ -174,28 +183,40 @@ class Entrance:
                 await trio.sleep(node.config.found_delay if not answered else 0.1)
         raise StartupError(f"cannot join the room through {format_addr(*home)}: {why}")
 
-    async def _join_at(self, host: str, port: int, redirects: int = 0) -> _Welcomed:
+    async def _join_at(
+        self, host: str, port: int, redirects: int = 0, *, direct: bool = False
+    ) -> _Welcomed:
+        """Join through ``host:port``. A member there points at the tracker; when the tracker
+        turns this node away or does not answer, the member is asked to let it in itself
+        (``direct``), so that no tracker can close the room to newcomers."""
         node = self.node
         self._at = (host, port)
+        where = format_addr(host, port)
         try:
             with trio.fail_after(node.config.connect_timeout):
                 stream = await trio.open_tcp_stream(host, port)
         except (OSError, trio.TooSlowError) as exc:
             raise _NoAnswer from exc
-        redirect = await self._join(stream, format_addr(host, port))
+        redirect = await self._join(stream, where, direct=direct)
         if not isinstance(redirect, Redirect):
             return redirect
         if redirects >= node.config.max_redirects:
             raise _Retry("sent from member to member without reaching the tracker")
-        log.info("%s points at the tracker at %s", format_addr(host, port), redirect)
+        tracker = format_addr(redirect.host, redirect.port)
+        log.info("%s points at the tracker at %s", where, tracker)
         try:
             return await self._join_at(redirect.host, redirect.port, redirects + 1)
+        except (_NoAnswer, _Retry, _Refused) as exc:
+            why = "does not answer" if isinstance(exc, _NoAnswer) else f"turned us away ({exc})"
+            log.info("the tracker at %s %s: asking %s to let this node in", tracker, why, where)
+        try:
+            return await self._join_at(host, port, redirects + 1, direct=True)
         except _NoAnswer:
-            raise _Retry(
-                f"the tracker at {format_addr(redirect.host, redirect.port)} does not answer"
-            ) from None
+            raise _Retry(f"{where} went away while the tracker was asked") from None
 
-    async def _join(self, stream: trio.SocketStream, where: str) -> Redirect | _Welcomed:
+    async def _join(
+        self, stream: trio.SocketStream, where: str, *, direct: bool = False
+    ) -> Redirect | _Welcomed:
         """Ask for the room on ``stream``: the welcome, or where the tracker is instead."""
         node = self.node
         try:
@@ -214,10 +235,10 @@ class Entrance:
         conn = Connection(secured, node.config, where, node.budget)
         try:
             with trio.fail_after(node.config.hello_timeout):
-                await conn.send_now(node.hello(conn, join=True))
+                await conn.send_now(node.hello(conn, join=True, direct=direct))
                 hello = await conn.receive()
                 if isinstance(hello, Refuse) and not hello.retry:
-                    raise StartupError(f"the room refused this node: {hello.reason}")
+                    raise _Refused(f"the room refused this node: {hello.reason}")
                 if isinstance(hello, Refuse):
                     raise _Retry(f"refused: {hello.reason}")
                 if isinstance(hello, Redirect):

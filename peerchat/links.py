@@ -301,12 +301,16 @@ class Links:
             self._unlinked.setdefault(member.node_id, self.node.chatlog.seq)
 
     def vouched(self, member: Member) -> None:
-        """The tracker says ``member`` is in the room: let its connection in, and count what we
-        say from now on as missed by it until a link to it is up."""
+        """The tracker (or the member that let it in) says ``member`` is in the room: let its
+        connection in, and count what we say from now on as missed by it until a link to it
+        is up."""
         vouched = self._vouched
         vouched.pop(member.node_id, None)
         while len(vouched) >= self.node.config.max_vouched:
-            del vouched[next(iter(vouched))]  # the oldest word goes first
+            oldest = next(iter(vouched))  # the oldest word goes first, and its mark with it
+            del vouched[oldest]
+            if oldest not in self.node.members:
+                self._unlinked.pop(oldest, None)
         vouched[member.node_id] = member
         self.listed(member)
         self.node.doorman.announced(member.node_id)

@@ -415,11 +415,19 @@ class Node:
 
     # -- links --------------------------------------------------------------------------------
 
-    def hello(self, conn: Connection, peer: str | None = None, *, join: bool = False) -> Hello:
+    def hello(
+        self,
+        conn: Connection,
+        peer: str | None = None,
+        *,
+        join: bool = False,
+        direct: bool = False,
+    ) -> Hello:
         """Our hello on ``conn`` to ``peer`` (when known). Its number, our last message before
         the link, is where the peer starts if it never heard us; what we say later it gets live
         or fetches (``messaging``). For a member listed before it was linked, the number is our
-        last message when it was listed: what it missed meanwhile is fetched too."""
+        last message when it was listed: what it missed meanwhile is fetched too. ``join`` and
+        ``direct``: see ``Hello``."""
         m = self.me
         self.messaging.send_outbox()  # the number in the hello counts only what was sent
         return Hello(
@@ -435,6 +443,7 @@ class Node:
             self.room,
             self.bully.tracker or "",
             self.room_name,
+            direct,
         )
 
     def advertised_host(self, conn: Connection) -> str:

@@ -107,7 +107,9 @@ def valid_address(addr: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """First frame on every connection, both ways. ``join`` asks the tracker for the room.
+    """First frame on every connection, both ways. ``join`` asks the tracker for the room;
+    ``direct`` asks a member instead, after its tracker turned the sender away or did not answer
+    (a tracker must not be able to close the room to newcomers).
 
     ``room`` is the room's identity, its home address ("" from a newcomer that has none yet):
     parts of one room meet and merge, other rooms are refused. ``tracker`` is whom the sender
@@ -128,6 +130,7 @@ class Hello:
     room: str = field(default="", metadata={"max": MAX_ADDR, "kind": "room"})
     tracker: str = field(default="", metadata={"max": MAX_ID, "kind": "node_id_or_none"})
     name: str = field(default="", metadata={"max": 32, "kind": "room_name"})
+    direct: bool = False
 
     def member(self) -> Member:
         return Member(self.node_id, self.username, self.host, self.port, self.priority, self.chat)
@@ -135,7 +138,7 @@ class Hello:
 
 @dataclass(frozen=True, slots=True)
 class Welcome:
-    """The tracker's answer to a join: everybody in the room, the tracker included."""
+    """The answer to a join: everybody in the room, the tracker included."""
 
     members: tuple[Member, ...] = _limit(MAX_MEMBERS)
     tracker: str = _limit(MAX_ID, "node_id")
@@ -225,7 +228,8 @@ class Beat:
 @dataclass(frozen=True, slots=True)
 class MemberJoined:
     """The tracker announces a member. ``joining``: it just joined and dials everyone itself;
-    otherwise it came by a merge of two parts of the room, and nobody would: dial it."""
+    otherwise it came by a merge of two parts of the room, and nobody would: dial it. A member
+    that let in a newcomer itself (``Hello.direct``) announces it too, as joining."""
 
     member: Member
     joining: bool

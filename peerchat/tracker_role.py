@@ -116,8 +116,12 @@ class TrackerRole:
             conn.send(Roster(self._everyone(conn)))
 
     def on_member_joined(self, conn: Connection, message: MemberJoined) -> None:
-        if self._from_tracker(conn):
-            self._announced(message.member, dial=not message.joining)
+        """The tracker's word, or a member's that let in a newcomer the tracker turned away:
+        either only lets the newcomer in when it dials (which it does, being new). Only the
+        tracker's has this node dial, so no member can turn the room on an address."""
+        tracker = self._from_tracker(conn)
+        if tracker or message.joining:
+            self._announced(message.member, dial=tracker and not message.joining)
 
     def on_roster(self, conn: Connection, message: Roster) -> None:
         node = self.node

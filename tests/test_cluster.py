@@ -16,7 +16,7 @@ from peerchat.handshake import OPEN_ROOM, LocalKeys
 from peerchat.identity import Identity
 from peerchat.membership import Member as Member_
 from peerchat.node import Node, Settings
-from peerchat.protocol import Hello, MemberJoined, MemberLeft, encode
+from peerchat.protocol import Hello, MemberJoined, MemberLeft, Refuse, encode
 from peerchat.secure_stream import secure
 from peerchat.wire import encode_frame
 
@@ -253,6 +253,75 @@ async def test_the_trackers_word_alone_neither_lists_nor_drops_a_member() -> Non
         assert tracker_link is carol.node.links.conns[alice.node.node_id]
         bob.node.say("still here")
         await carol.wait_for(lambda e: getattr(e, "text", None) == "still here")
+        nursery.cancel_scope.cancel()
+
+
+def close_the_door(tracker: Member, *, retry: bool) -> list[str]:
+    """Make ``tracker`` a member gone bad: it refuses every node that was not in the room
+    already, joins and links alike (``retry``: as busy, or for good). Returns who knocked."""
+    doorman = tracker.node.doorman
+    greet = doorman._greet
+    inside = {m.node_id for m in tracker.node.members}
+    knocked: list[str] = []
+
+    async def refuse_newcomers(conn):
+        hello = await greet(conn)
+        if hello is None or hello.node_id in inside:
+            return hello
+        knocked.append(hello.username)
+        await conn.send_now(Refuse("the room is closed", retry=retry))
+        return None
+
+    doorman._greet = refuse_newcomers
+    return knocked
+
+
+@pytest.mark.parametrize("retry", [True, False], ids=["busy", "for-good"])
+async def test_a_tracker_that_refuses_newcomers_cannot_close_the_room(retry: bool) -> None:
+    """The tracker turns every newcomer away: one given a member's address as well is sent
+    on to the tracker, refused, and then let in by that member itself; the others let it
+    link, and it chats with all but the tracker."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", priority=100)
+        bob, carol = await room.add("bob", priority=50), await room.add("carol", priority=40)
+        await room.fully_connected()
+        knocked = close_the_door(alice, retry=retry)
+        bob_at = ("127.0.0.1", bob.node.me.port)
+        settings = Settings("dave", tracker_port=room.tracker_port, more_trackers=(bob_at,))
+        dave = Member(Node(dataclasses.replace(settings, priority=10), lambda e: None, FAST))
+        dave.node.emit = dave.record
+        await nursery.start(room._run, dave)
+        assert "dave" in knocked
+        present = await dave.wait_for(lambda e: isinstance(e, events.InRoom))
+        assert {m.username for m in present.members} >= {"bob", "carol"}
+        dave.node.say("let in after all")
+        for member in (bob, carol):
+            await member.wait_for(lambda e: getattr(e, "text", None) == "let in after all")
+        carol.node.say("welcome, dave")
+        await dave.wait_for(lambda e: getattr(e, "text", None) == "welcome, dave")
+        assert bob.tracker_id == carol.tracker_id == alice.node.node_id  # nobody deposed
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_members_word_lets_a_newcomer_in_but_sends_nobody_dialling() -> None:
+    """A member's announcement of a newcomer (a join it let in itself) opens the door to it;
+    one that is not a join would have the room dial an address: only the tracker's may."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        links = carol.node.links
+        newcomer = Member_(Identity.generate().node_id, "ghost", "127.0.0.1", free_port(), 1)
+        elsewhere = Member_(Identity.generate().node_id, "far", "127.0.0.1", free_port(), 1)
+        to_carol = bob.node.links.conns[carol.node.node_id]
+        to_carol.send(MemberJoined(newcomer, joining=True))
+        to_carol.send(MemberJoined(elsewhere, joining=False))
+        bob.node.say("after the announcements")
+        await carol.wait_for(lambda e: getattr(e, "text", None) == "after the announcements")
+        assert links.is_vouched(newcomer.node_id)
+        assert not links.is_vouched(elsewhere.node_id)
+        assert not links.dialling(newcomer.node_id) and newcomer.node_id not in carol.node.members
         nursery.cancel_scope.cancel()
 
 

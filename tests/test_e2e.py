@@ -421,6 +421,7 @@ HELLO = {
     "room": "",
     "tracker": "",
     "name": "",
+    "direct": False,
 }
 
 CHAT = {"t": "want", "author": "x", "after": 0}
