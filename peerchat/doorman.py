@@ -228,10 +228,16 @@ class Doorman:
 
     def _name_taken(self, hello: Hello) -> bool:
         """Another chatting member already goes by this name or one that looks like it (the
-        same node coming back after a freeze keeps its own)."""
+        same node coming back after a freeze keeps its own). A member letting in a node the
+        tracker turned away knows only the members it is linked to: a name it has seen under
+        another key stays that key's too."""
         if not hello.chat:
             return False  # a standalone tracker's name is never shown with words
-        return self.node.talk.taken(hello.username, hello.node_id)
+        node = self.node
+        if node.talk.taken(hello.username, hello.node_id):
+            return True
+        owner = node.store.owner(hello.username) if hello.direct else None
+        return owner is not None and owner != hello.node_id
 
     def _log_refusal(self, peer: str, why: str) -> None:
         self._log_limited(f"refusing a connection from {peer}: {why}")

@@ -133,11 +133,13 @@ class Entrance:
         home = node.settings.trackers[0]
         why = "it does not answer"
         unanswered = 0
+        refused: _Refused | None = None  # for good, at one address: the others are asked yet
         with trio.move_on_after(node.config.join_timeout):
             while True:
-                answered, other_secret, refused = False, "", None
-                tracker = [self._tracker_at] if self._tracker_at else []
-                for host, port in tracker + [a for a in node.candidates() if a not in tracker]:
+                answered, other_secret = False, ""
+                for host, port in self._addresses():
+                    if refused is not None and not self._given(host, port):
+                        continue
                     if self._trying != (host, port):
                         self._trying = (host, port)
                         self._next_address.set()
@@ -149,7 +151,7 @@ class Entrance:
                             continue
                         except _OtherSecret:
                             other_secret = other_secret or format_addr(host, port)
-                        except _Refused as exc:  # for good, unless another address lets us in
+                        except _Refused as exc:
                             refused = refused or exc
                         except _Retry as exc:
                             answered, why = True, str(exc)
@@ -160,8 +162,9 @@ class Entrance:
                     if self._attempt.cancelled_caught:  # the tracker dialled: try it first
                         answered = True
                         break
-                if refused is not None:
-                    raise refused
+                else:
+                    if refused is not None:
+                        raise refused
                 if other_secret and not answered:
                     raise StartupError(
                         f"wrong or missing room secret: the room at {other_secret} has another "
@@ -181,7 +184,22 @@ class Entrance:
                         "this machine (by another program's connection?)"
                     )
                 await trio.sleep(node.config.found_delay if not answered else 0.1)
+        if refused is not None:
+            raise refused
         raise StartupError(f"cannot join the room through {format_addr(*home)}: {why}")
+
+    def _addresses(self) -> list[tuple[str, int]]:
+        """Where to look this round: a tracker that dialled this node first, then the
+        candidates."""
+        first = [self._tracker_at] if self._tracker_at else []
+        return first + [a for a in self.node.candidates() if a not in first]
+
+    def _given(self, host: str, port: int) -> bool:
+        """Whether the address was found on the LAN or given. Once an address refused this
+        node for good, only those are asked yet (one tracker's word is not the room's), not
+        the members remembered, which may be long gone and cost a timeout each."""
+        node = self.node
+        return (host, port) in (*node.discovered, *node.settings.trackers, self._tracker_at)
 
     async def _join_at(
         self, host: str, port: int, redirects: int = 0, *, direct: bool = False
@@ -200,6 +218,8 @@ class Entrance:
         redirect = await self._join(stream, where, direct=direct)
         if not isinstance(redirect, Redirect):
             return redirect
+        if direct:
+            raise _Retry(f"{where} sent this node on again, though asked to let it in")
         if redirects >= node.config.max_redirects:
             raise _Retry("sent from member to member without reaching the tracker")
         tracker = format_addr(redirect.host, redirect.port)
@@ -213,6 +233,8 @@ class Entrance:
             return await self._join_at(host, port, redirects + 1, direct=True)
         except _NoAnswer:
             raise _Retry(f"{where} went away while the tracker was asked") from None
+        except _Refused as exc:  # the tracker and a member both said no: that is the room's word
+            raise StartupError(str(exc)) from None
 
     async def _join(
         self, stream: trio.SocketStream, where: str, *, direct: bool = False

@@ -68,6 +68,9 @@ class Links:
         self._dialling: dict[str, int] = {}  # member -> dials under way to it
         self._unlinked: dict[str, int] = {}  # listed, no link yet -> our last message then
         self._vouched: dict[str, Member] = {}  # announced by the tracker, not yet linked
+        # Let in by a member the tracker turned away, not yet linked: a pool of its own, so
+        # that no member's word can push the tracker's out.
+        self._introduced: dict[str, Member] = {}
 
     # -- dialling -----------------------------------------------------------------------------
 
@@ -202,6 +205,7 @@ class Links:
         conn.member, conn.peer = member, f"{member.username}@{member.addr}"
         listed_at = self._unlinked.pop(member.node_id, None)
         self._vouched.pop(member.node_id, None)
+        self._introduced.pop(member.node_id, None)
         if old is not None:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
@@ -273,7 +277,8 @@ class Links:
             return  # a node on its way out or back in no longer reports, elects or tracks
         member = node.members.remove(node_id)
         listed_at = self._unlinked.pop(node_id, None)
-        self._vouched.pop(node_id, None)
+        self._vouched.pop(node_id, None)  # not a member's introduction: the tracker's word
+        # that a newcomer left must not undo a member's letting in one the tracker turned away
         if member is None:
             return
         conn = self.conns.pop(node_id, None)
@@ -300,23 +305,28 @@ class Links:
         if member.node_id not in self.conns:
             self._unlinked.setdefault(member.node_id, self.node.chatlog.seq)
 
-    def vouched(self, member: Member) -> None:
+    def vouched(self, member: Member, *, by_tracker: bool = True) -> None:
         """The tracker (or the member that let it in) says ``member`` is in the room: let its
         connection in, and count what we say from now on as missed by it until a link to it
         is up."""
-        vouched = self._vouched
-        vouched.pop(member.node_id, None)
-        while len(vouched) >= self.node.config.max_vouched:
-            oldest = next(iter(vouched))  # the oldest word goes first, and its mark with it
-            del vouched[oldest]
-            if oldest not in self.node.members:
+        config = self.node.config
+        pool, cap = (
+            (self._vouched, config.max_vouched)
+            if by_tracker
+            else (self._introduced, config.max_pending)
+        )
+        pool.pop(member.node_id, None)
+        while len(pool) >= cap:
+            oldest = next(iter(pool))  # the oldest word goes first, and its mark with it
+            del pool[oldest]
+            if oldest not in self.node.members and not self.is_vouched(oldest):
                 self._unlinked.pop(oldest, None)
-        vouched[member.node_id] = member
+        pool[member.node_id] = member
         self.listed(member)
         self.node.doorman.announced(member.node_id)
 
     def is_vouched(self, node_id: str) -> bool:
-        return node_id in self._vouched
+        return node_id in self._vouched or node_id in self._introduced
 
     def listed_at(self, node_id: str | None) -> int:
         """Our last message when ``node_id`` was listed without a link or lost (else our last
@@ -351,6 +361,7 @@ class Links:
         self._lost_at.clear()
         self._unlinked.clear()
         self._vouched.clear()
+        self._introduced.clear()
         self._epoch += 1
 
     async def changed(self) -> None:

@@ -119,9 +119,10 @@ class TrackerRole:
         """The tracker's word, or a member's that let in a newcomer the tracker turned away:
         either only lets the newcomer in when it dials (which it does, being new). Only the
         tracker's has this node dial, so no member can turn the room on an address."""
-        tracker = self._from_tracker(conn)
-        if tracker or message.joining:
-            self._announced(message.member, dial=tracker and not message.joining)
+        if self._from_tracker(conn):
+            self._announced(message.member, dial=not message.joining)
+        elif message.joining:
+            self._announced(message.member, dial=False, by_tracker=False)
 
     def on_roster(self, conn: Connection, message: Roster) -> None:
         node = self.node
@@ -171,13 +172,13 @@ class TrackerRole:
         if conn is not None:
             conn.send(Roster(self._everyone(conn)))
 
-    def _announced(self, member: Member, *, dial: bool = True) -> None:
+    def _announced(self, member: Member, *, dial: bool = True, by_tracker: bool = True) -> None:
         """The tracker vouches for ``member``: it is let in when it connects, and listed once
         a link to it has proved its key (the tracker's word alone lists nobody)."""
         node = self.node
         if member.node_id == node.node_id or member.node_id in node.links.conns:
             return
-        node.links.vouched(member)
+        node.links.vouched(member, by_tracker=by_tracker)
         if dial:
             node.nursery.start_soon(self._dial_if_silent, member)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import trio
@@ -12,12 +13,15 @@ import trio
 import peerchat.node
 from peerchat import PROTOCOL_VERSION, events
 from peerchat.config import Config
+from peerchat.datadir import DataDir
+from peerchat.entrance import Entrance
 from peerchat.handshake import OPEN_ROOM, LocalKeys
 from peerchat.identity import Identity
 from peerchat.membership import Member as Member_
 from peerchat.node import Node, Settings
-from peerchat.protocol import Hello, MemberJoined, MemberLeft, Refuse, encode
+from peerchat.protocol import Hello, MemberJoined, MemberLeft, Refuse, Welcome, encode
 from peerchat.secure_stream import secure
+from peerchat.tracker_address import StartupError
 from peerchat.wire import encode_frame
 
 FAST = Config(
@@ -258,10 +262,11 @@ async def test_the_trackers_word_alone_neither_lists_nor_drops_a_member() -> Non
 
 def close_the_door(tracker: Member, *, retry: bool) -> list[str]:
     """Make ``tracker`` a member gone bad: it refuses every node that was not in the room
-    already, joins and links alike (``retry``: as busy, or for good). Returns who knocked."""
-    doorman = tracker.node.doorman
-    greet = doorman._greet
-    inside = {m.node_id for m in tracker.node.members}
+    already, joins and links alike (``retry``: as busy, or for good), and dials none of them.
+    Returns who knocked."""
+    node = tracker.node
+    greet, dial = node.doorman._greet, node.links._dial
+    inside = {m.node_id for m in node.members}
     knocked: list[str] = []
 
     async def refuse_newcomers(conn):
@@ -272,56 +277,141 @@ def close_the_door(tracker: Member, *, retry: bool) -> list[str]:
         await conn.send_now(Refuse("the room is closed", retry=retry))
         return None
 
-    doorman._greet = refuse_newcomers
+    async def dial_insiders(host, port, member, *, task_status):
+        if member is None or member.node_id not in inside:
+            raise OSError("this tracker dials nobody new")
+        await dial(host, port, member, task_status=task_status)
+
+    node.doorman._greet, node.links._dial = refuse_newcomers, dial_insiders
     return knocked
 
 
+async def newcomer(room: Room, name: str, *also: Member, **settings) -> Member:
+    """A node that joins through the tracker address, then through ``also``'s addresses."""
+    more = tuple(("127.0.0.1", m.node.me.port) for m in also)
+    config = Settings(name, tracker_port=room.tracker_port, more_trackers=more, **settings)
+    member = Member(Node(config, lambda e: None, room.config))
+    member.node.emit = member.record
+    await room.nursery.start(room._run, member)
+    room.members.append(member)
+    return member
+
+
 @pytest.mark.parametrize("retry", [True, False], ids=["busy", "for-good"])
-async def test_a_tracker_that_refuses_newcomers_cannot_close_the_room(retry: bool) -> None:
+async def test_a_tracker_that_refuses_newcomers_cannot_close_the_room(
+    retry: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The tracker turns every newcomer away: one given a member's address as well is sent
-    on to the tracker, refused, and then let in by that member itself; the others let it
-    link, and it chats with all but the tracker."""
+    on to the tracker, refused, and then let in by that member itself, which names the room's
+    tracker; the others let it link, and it chats with all but the tracker."""
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
         alice = await room.add("alice", priority=100)
         bob, carol = await room.add("bob", priority=50), await room.add("carol", priority=40)
         await room.fully_connected()
         knocked = close_the_door(alice, retry=retry)
-        bob_at = ("127.0.0.1", bob.node.me.port)
-        settings = Settings("dave", tracker_port=room.tracker_port, more_trackers=(bob_at,))
-        dave = Member(Node(dataclasses.replace(settings, priority=10), lambda e: None, FAST))
-        dave.node.emit = dave.record
-        await nursery.start(room._run, dave)
-        assert "dave" in knocked
-        present = await dave.wait_for(lambda e: isinstance(e, events.InRoom))
-        assert {m.username for m in present.members} >= {"bob", "carol"}
+        welcomes: list[Welcome] = []
+        enter = Entrance._enter
+
+        async def record(entrance: Entrance, conn, hello, welcome: Welcome) -> None:
+            welcomes.append(welcome)
+            await enter(entrance, conn, hello, welcome)
+
+        monkeypatch.setattr(Entrance, "_enter", record)
+        dave = await newcomer(room, "dave", bob, priority=10)
+        assert knocked.count("dave") >= 2  # at the tracker's address, then sent on by bob
+        assert [w.tracker for w in welcomes] == [alice.node.node_id]
         dave.node.say("let in after all")
         for member in (bob, carol):
             await member.wait_for(lambda e: getattr(e, "text", None) == "let in after all")
         carol.node.say("welcome, dave")
         await dave.wait_for(lambda e: getattr(e, "text", None) == "welcome, dave")
+        assert dave.node.node_id not in alice.node.links.conns
         assert bob.tracker_id == carol.tracker_id == alice.node.node_id  # nobody deposed
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_member_lets_in_no_name_it_knows_under_another_key() -> None:
+    """A member asked to let in a node the tracker turned away knows only its own links: a
+    name it has seen under another key is refused for good, although its owner is away."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", priority=100)
+        bob = await room.add("bob", priority=50)
+        eve = await room.add("eve", priority=40)
+        await room.fully_connected()
+        eve.node.quit()
+        await bob.wait_for(lambda e: isinstance(e, events.PeerLeft) and e.member.username == "eve")
+        close_the_door(alice, retry=True)
+        with pytest.raises(ExceptionGroup) as refused, trio.fail_after(5):
+            await newcomer(room, "eve", bob, priority=10)
+        assert refused.group_contains(StartupError, match="'eve' is taken")
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_name_refused_for_good_ends_the_join_without_waiting_on_remembered_members(
+    tmp_path: Path,
+) -> None:
+    """One tracker's final word is not the room's, so the addresses given are asked too; the
+    members remembered from earlier runs are not, or each that hangs would cost a timeout."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        await room.add("alice")
+        await room.add("bob")
+        hanging = [await trio.open_tcp_listeners(0, host="127.0.0.1") for _ in range(3)]
+        data = DataDir(tmp_path / "bob2")
+        trackers = (("127.0.0.1", room.tracker_port),)
+        data.remember(trackers, "", [("127.0.0.1", h[0].socket.getsockname()[1]) for h in hanging])
+        settings = Settings("bob", tracker_port=room.tracker_port)
+        late = Node(settings, lambda e: None, room.config, data)
+        start = trio.current_time()
+        with pytest.raises(ExceptionGroup) as refused:
+            await late.run()
+        assert refused.group_contains(StartupError, match="'bob' is taken")
+        assert trio.current_time() - start < room.config.hello_timeout
         nursery.cancel_scope.cancel()
 
 
 async def test_a_members_word_lets_a_newcomer_in_but_sends_nobody_dialling() -> None:
     """A member's announcement of a newcomer (a join it let in itself) opens the door to it;
-    one that is not a join would have the room dial an address: only the tracker's may."""
+    only the tracker's has members dial, no member's can push the tracker's out, and the
+    tracker's word that the newcomer left does not shut it again."""
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
         alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
         await room.fully_connected()
         links = carol.node.links
-        newcomer = Member_(Identity.generate().node_id, "ghost", "127.0.0.1", free_port(), 1)
-        elsewhere = Member_(Identity.generate().node_id, "far", "127.0.0.1", free_port(), 1)
+        dialled: list[str] = []
+
+        async def record(member: Member_) -> None:
+            dialled.append(member.username)
+
+        links.dial_or_keep_trying = record
+        stranger = [
+            Member_(Identity.generate().node_id, name, "127.0.0.1", free_port(), 1)
+            for name in ("ghost", "far", "vouched", "merged", "late")
+        ]
+        ghost, far, vouched, merged, late = stranger
         to_carol = bob.node.links.conns[carol.node.node_id]
-        to_carol.send(MemberJoined(newcomer, joining=True))
-        to_carol.send(MemberJoined(elsewhere, joining=False))
-        bob.node.say("after the announcements")
-        await carol.wait_for(lambda e: getattr(e, "text", None) == "after the announcements")
-        assert links.is_vouched(newcomer.node_id)
-        assert not links.is_vouched(elsewhere.node_id)
-        assert not links.dialling(newcomer.node_id) and newcomer.node_id not in carol.node.members
+        from_tracker = alice.node.links.conns[carol.node.node_id]
+        from_tracker.send(MemberJoined(vouched, joining=True))
+        to_carol.send(MemberJoined(ghost, joining=True))
+        to_carol.send(MemberJoined(far, joining=False))
+        cap = carol.node.config.max_pending
+        for _ in range(cap + 10):
+            fake = Member_(Identity.generate().node_id, "fake", "127.0.0.1", 9, 1)
+            to_carol.send(MemberJoined(fake, joining=True))
+        to_carol.send(MemberJoined(late, joining=True))
+        from_tracker.send(MemberLeft(late.node_id, "a lie"))  # undoes no member's letting in
+        from_tracker.send(MemberJoined(merged, joining=False))  # the tracker's word: dialled
+        with trio.fail_after(5):
+            while "merged" not in dialled:
+                await trio.sleep(0.01)
+        assert dialled == ["merged"]
+        assert links.is_vouched(vouched.node_id) and not links.is_vouched(far.node_id)
+        assert links.is_vouched(late.node_id)
+        assert not links.is_vouched(ghost.node_id)  # pushed out by the flood, as the oldest
+        assert len(links._introduced) <= cap and len(links._unlinked) <= cap + 2
         nursery.cancel_scope.cancel()
 
 
