@@ -176,7 +176,7 @@ class Doorman:
                 if hello.join and not node.bully.is_tracker:
                     if not hello.direct or node.bully.tracker is None:
                         await self._redirect(conn)
-                        raise ProtocolViolation("a join sent to a member that is not the tracker")
+                        return None  # sent on: the usual way in, not worth a warning
                     log.info("%s says the tracker turned it away: letting it in", peer)
                 if self._name_taken(hello):
                     reason = f"the name {hello.username!r} is taken in this room (or one like it)"

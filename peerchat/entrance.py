@@ -106,6 +106,8 @@ class Entrance:
             return "this node is rejoining the room; try again"
         if self.seeking:
             return "this node is not in the room yet; try again"
+        if self.node.leaving:  # its goodbyes are on the way: a link now would only be lost
+            return "this node is leaving the room"
         return None
 
     def tracker_knocked(self, node_id: str, host: str, port: int) -> None:
@@ -140,9 +142,6 @@ class Entrance:
                 for host, port in self._addresses():
                     if refused is not None and not self._given(host, port):
                         continue
-                    if self._trying != (host, port):
-                        self._trying = (host, port)
-                        self._next_address.set()
                     welcomed = None
                     with trio.CancelScope() as self._attempt:
                         try:
@@ -209,6 +208,9 @@ class Entrance:
         (``direct``), so that no tracker can close the room to newcomers."""
         node = self.node
         self._at = (host, port)
+        if self._trying != (host, port):  # what "connecting to ..." names
+            self._trying = (host, port)
+            self._next_address.set()
         where = format_addr(host, port)
         try:
             with trio.fail_after(node.config.connect_timeout):
@@ -227,7 +229,7 @@ class Entrance:
         try:
             return await self._join_at(redirect.host, redirect.port, redirects + 1)
         except (_NoAnswer, _Retry, _Refused) as exc:
-            why = "does not answer" if isinstance(exc, _NoAnswer) else f"turned us away ({exc})"
+            why = "does not answer" if isinstance(exc, _NoAnswer) else f"did not let us in ({exc})"
             log.info("the tracker at %s %s: asking %s to let this node in", tracker, why, where)
         try:
             return await self._join_at(host, port, redirects + 1, direct=True)
@@ -250,7 +252,7 @@ class Entrance:
             raise _OtherSecret from None
         except (HandshakeError, trio.BrokenResourceError, OSError) as exc:
             await trio.aclose_forcefully(stream)
-            raise _Retry(f"no handshake ({exc})") from exc
+            raise _Retry(str(exc) or "no handshake") from exc
         except BaseException:  # cancelled: a knock, or the join's time is up
             await trio.aclose_forcefully(stream)
             raise

@@ -253,10 +253,13 @@ class Messaging:
             conn.send(Recent(count))
 
     def restart_sync(self) -> None:
-        """Forget what was asked of whom (rejoining: every link is closed, none answers)."""
+        """Forget what was asked of whom (rejoining: every link is closed, none answers), and
+        ask for recent history again: a member that came while this node was frozen is an
+        author it never heard of, whose messages no summary makes it fetch."""
         self.puller = Puller(self.node.node_id, self.node.chatlog.shown)
         self._owed.clear()
         self._recent_budget.clear()
+        self._asked_recent = False
 
     def on_unlink(self, node_id: str) -> None:
         """A member left or was lost: others may hold some of its messages that we lack, or

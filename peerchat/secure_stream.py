@@ -137,7 +137,9 @@ async def secure_node_stream(
                 begin_within=node.config.handshake_begin_timeout,
             )
     except trio.TooSlowError:
-        raise HandshakeError(f"no handshake within {within:g} s") from None
+        raise HandshakeError(
+            f"no answer to the handshake within {within:g} s (a stopped process, or not PeerChat)"
+        ) from None
 
 
 async def secure(

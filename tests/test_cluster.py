@@ -19,7 +19,7 @@ from peerchat.handshake import OPEN_ROOM, LocalKeys
 from peerchat.identity import Identity
 from peerchat.membership import Member as Member_
 from peerchat.node import Node, Settings
-from peerchat.protocol import Hello, MemberJoined, MemberLeft, Refuse, Welcome, encode
+from peerchat.protocol import Bye, Hello, MemberJoined, MemberLeft, Refuse, Welcome, encode
 from peerchat.secure_stream import secure
 from peerchat.tracker_address import StartupError
 from peerchat.wire import encode_frame
@@ -331,6 +331,30 @@ async def test_a_tracker_that_refuses_newcomers_cannot_close_the_room(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_join_through_a_member_says_which_address_it_waits_on() -> None:
+    """The tracker hangs: "connecting to ..." names the tracker's address while the join
+    waits on it, not only the member's that sent it there (from a user trial)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, dataclasses.replace(FAST, connecting_notice=0.2, hello_timeout=1.0))
+        alice = await room.add("alice", priority=100)
+        bob = await room.add("bob", priority=50)
+        await room.fully_connected()
+        greet = alice.node.doorman._greet
+
+        async def hang_on_newcomers(conn):
+            hello = await greet(conn)
+            if hello is not None and hello.node_id != bob.node.node_id:
+                await trio.sleep_forever()
+            return hello
+
+        alice.node.doorman._greet = hang_on_newcomers
+        dave = await newcomer(room, "dave", bob, priority=10)
+        tried = [e.addr for e in dave.events if isinstance(e, events.Connecting)]
+        assert f"127.0.0.1:{alice.node.me.port}" in tried, tried
+        assert tried[-1] == f"127.0.0.1:{bob.node.me.port}", tried  # let in by bob at last
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_member_lets_in_no_name_it_knows_under_another_key() -> None:
     """A member asked to let in a node the tracker turned away knows only its own links: a
     name it has seen under another key is refused for good, although its owner is away."""
@@ -455,6 +479,24 @@ async def test_graceful_quit_of_tracker_is_a_goodbye_and_an_election() -> None:
         await tracker.node.finished.wait()
         room.members.remove(tracker)
         await room.all_agree(bob)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_node_saying_goodbye_lets_nobody_in() -> None:
+    """A tracker on its way out waits a moment for its goodbyes to be read, its address still
+    bound; whoever knocks meanwhile is turned away (in a user trial a member's knock on the
+    home address reached the leaving tracker, which took it as a link, and the member saw it
+    come back, then be lost and dialled again and again)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice", priority=100), await room.add("bob", priority=50)
+        await room.fully_connected()
+        bob.node._handlers[Bye] = lambda conn, message: None  # alice waits for bob to close
+        alice.node.quit()
+        dave = await room.add("dave", priority=10)
+        assert dave.tracker_id == bob.node.node_id
+        await alice.node.finished.wait()
+        assert not [e for e in alice.events if getattr(e, "member", None) == dave.node.me]
         nursery.cancel_scope.cancel()
 
 

@@ -228,6 +228,10 @@ async def test_a_frozen_member_that_comes_back_is_shown_what_was_said_meanwhile(
     said += [f"while frozen {i}" for i in range(3)]
     for text in said[1:]:
         await say_and_expect(other, text, [host])
+    # One who came meanwhile and spoke: the frozen node never heard of it (a user trial lost
+    # this line: a rejoining node asked for no history, and the newcomer's link started late).
+    late = await swarm.node("late")
+    await say_and_expect(late, "said by one who came meanwhile", [host, other])
     frozen.signal(signal.SIGCONT)
     notice = await frozen.wait_for(event="error", since=since["frozen"])
     assert "rejoined" in notice["message"], frozen.describe()
@@ -238,6 +242,10 @@ async def test_a_frozen_member_that_comes_back_is_shown_what_was_said_meanwhile(
     assert all(e["history"] and e["from_id"] == other.node_id for e in got), frozen.describe()
     shown = [e["text"] for e in frozen.find(event="message") if e["text"] in said]
     assert shown == said, frozen.describe()  # once each, in order
+    text = "said by one who came meanwhile"
+    meanwhile = await frozen.wait_for(event="message", text=text, since=since["frozen"])
+    assert meanwhile["history"] and meanwhile["from_id"] == late.node_id, frozen.describe()
+    assert len(frozen.messages(text)) == 1, frozen.describe()
     await say_and_expect(other, "and now live", [frozen])
 
 
