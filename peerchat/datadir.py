@@ -1,24 +1,32 @@
-"""A node's own folder: a lock, so two processes never share it, and the peers it remembers.
+"""A node's own folder: a lock, so two processes never share it, the peers it remembers, and a
+folder per room for the room's messages.
 
 The remembered peers are kept per ``--tracker`` list, so a node started the same way again
 finds its room through them when the tracker addresses fail. The file is small, bounded and
 written whole (a new file renamed over the old), so a crash never leaves half of it.
+
+The messages are kept per room (its ``--room`` name and ``--tracker`` list): a data dir used in
+two rooms must never show one room's history in the other, or hand it on to the other's
+members.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
 from peerchat.addresses import format_addr, parse_addr
+from peerchat.store import FILE as STORE_FILE
 from peerchat.tracker_address import StartupError
 
 PEERS_FILE = "peers.json"
 LOCK_FILE = "lock"
+ROOMS_DIR = "rooms"
 MAX_PEERS = 64  # per --tracker list
 MAX_ROOMS = 16  # --tracker lists remembered, the most recently used kept
 
@@ -49,6 +57,19 @@ class DataDir:
         if self._lock >= 0:
             os.close(self._lock)  # closing the descriptor releases the lock
             self._lock = -1
+
+    def room_path(self, trackers: tuple[Address, ...], room_name: str) -> Path:
+        """The folder for the messages of the room found by ``room_name`` at ``trackers``.
+        The store of an older version, one file for every room, goes to the first room
+        opened (most people only ever use one)."""
+        key = f"{room_name}|{_key(trackers)}".encode()
+        path = self.path / ROOMS_DIR / hashlib.sha256(key).hexdigest()[:16]
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if (self.path / STORE_FILE).exists() and not (path / STORE_FILE).exists():
+            for suffix in ("-wal", "-shm", ""):  # the file itself last: the rest is its journal
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(self.path / (STORE_FILE + suffix), path / (STORE_FILE + suffix))
+        return path
 
     def peers(self, trackers: tuple[Address, ...]) -> list[Address]:
         """The members remembered for this ``--tracker`` list, most recent first."""

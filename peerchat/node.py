@@ -134,7 +134,8 @@ class Node:
         self.node_id = self.identity.node_id
         self.keys = LocalKeys.make(self.identity)  # for the handshake on every connection
         self.members = MemberTable()
-        self.store = Store(MEMORY if folder is None else folder)
+        rooms = data_dir.room_path(settings.trackers, settings.room_name) if data_dir else None
+        self.store = Store(MEMORY if rooms is None else rooms)
         kept = self.store.heads()
         own_last = kept[self.node_id][1] if self.node_id in kept else 0
         # A seq file older than the store (restored from a backup) must not reuse a number.

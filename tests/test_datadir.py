@@ -12,6 +12,7 @@ import pytest
 
 from peerchat import datadir
 from peerchat.datadir import LOCK_FILE, MAX_PEERS, MAX_ROOMS, PEERS_FILE, DataDir
+from peerchat.store import FILE as STORE_FILE
 from peerchat.tracker_address import StartupError
 
 TRACKERS = (("10.0.0.1", 9000),)
@@ -202,3 +203,26 @@ def test_the_file_is_replaced_whole(data: DataDir, clock: Callable[[float], None
             "saved": 1000.0,
         }
     }
+
+
+# -- the messages, a folder per room ----------------------------------------------------------
+
+
+def test_each_room_keeps_its_messages_apart(data: DataDir) -> None:
+    """Another --tracker list or --room name is another room: another folder (a data dir
+    used in two rooms showed one room's history in the other, in a user trial)."""
+    first = data.room_path(TRACKERS, "")
+    assert first == data.room_path(TRACKERS, "")  # the same room again: the same messages
+    others = {data.room_path(OTHER, ""), data.room_path(TRACKERS, "dev")}
+    assert first not in others and len(others) == 2
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in (first, *others))
+
+
+def test_the_one_store_of_an_older_version_goes_to_the_first_room_opened(data: DataDir) -> None:
+    (data.path / STORE_FILE).write_bytes(b"old messages")
+    (data.path / (STORE_FILE + "-wal")).write_bytes(b"old journal")
+    first = data.room_path(TRACKERS, "")
+    assert (first / STORE_FILE).read_bytes() == b"old messages"
+    assert (first / (STORE_FILE + "-wal")).read_bytes() == b"old journal"
+    assert not (data.path / STORE_FILE).exists()
+    assert not (data.room_path(OTHER, "") / STORE_FILE).exists()

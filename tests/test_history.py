@@ -21,6 +21,8 @@ from test_cluster import Member as Node
 
 from peerchat import events
 from peerchat.config import Config
+from peerchat.datadir import ROOMS_DIR
+from peerchat.store import FILE as STORE_FILE
 
 # Lost links are dialled again after this long (not FAST's 0.1 s): what a test says right after
 # a cut is then surely said while the link is down, also on a slow machine.
@@ -369,12 +371,14 @@ async def say(proc: Proc, text: str) -> Event:
 
 
 async def kept(data_dir: Path, count: int, timeout: float = 5) -> None:
-    """Wait until the store in ``data_dir`` holds ``count`` messages: a node writes what it
-    received every 0.5 s, and a kill -9 loses what was not written yet (fetched again, then)."""
-    uri = f"file:{data_dir / 'messages.db'}?mode=ro"
+    """Wait until the store in ``data_dir`` (its one room's) holds ``count`` messages: a node
+    writes what it received every 0.5 s, and a kill -9 loses what was not written yet (fetched
+    again, then)."""
     held = None
     with trio.move_on_after(timeout):
         while True:
+            stores = list(data_dir.glob(f"{ROOMS_DIR}/*/{STORE_FILE}"))
+            uri = f"file:{stores[0] if len(stores) == 1 else data_dir / STORE_FILE}?mode=ro"
             try:
                 with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
                     query = "SELECT coalesce(sum(last - first + 1), 0) FROM batches"
