@@ -311,9 +311,8 @@ def format_event(event: Event, now: float) -> FormattedText:
         case Connecting(addr=addr):
             return format_notice(f"* connecting to {visible(addr)} ...", now)
         case Renamed(member=m, old=old):
-            return _join_lines(
-                [_line(now, (NOTICE_STYLE, f"* {visible(old)} is now known as "), _name(m))]
-            )
+            was = visible(shown_name(old, m.node_id))  # a look-alike name keeps its mark
+            return _join_lines([_line(now, (NOTICE_STYLE, f"* {was} is now known as "), _name(m))])
         case PeerJoined(member=m):
             return _about(m, f" joined ({visible(m.addr)})", now)
         case PeerLeft(member=m, reason=reason):
@@ -1076,8 +1075,8 @@ def _clear_or_quit(event: KeyPressEvent) -> None:
 
 
 class RoomCompleter(Completer):
-    """Tab: command names after a "/", member names elsewhere; a name that opens the line is
-    followed by ": ", as in irssi (prompt thread)."""
+    """Tab: command names after a "/", member names elsewhere, each followed by a space, or by
+    ": " for a name that opens the line, as in irssi (prompt thread)."""
 
     def __init__(self, screen: Screen) -> None:
         self._screen = screen
@@ -1095,5 +1094,5 @@ class RoomCompleter(Completer):
         addressing = word == before and not word.startswith("/")  # a name opening the line
         for choice in choices:
             if choice.casefold().startswith(folded) and choice != word:
-                text = f"{choice}: " if addressing else choice
+                text = f"{choice}: " if addressing else f"{choice} "
                 yield Completion(text, start_position=-len(word), display=visible(choice))

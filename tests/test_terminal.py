@@ -306,11 +306,11 @@ def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., 
     alice.expect(on_screen("/help"))
     alice.send("\r")
     alice.expect(on_screen("/msg NAME TEXT"))
-    alice.send("hi b\t")  # Tab: a member's name
+    alice.send("hi b\t")  # Tab: a member's name, and a space after it
     alice.expect(on_screen("hi bob"))
-    alice.send("\r")
+    alice.send("there\r")
     message = next_event(bob, event="message", **{"from": "alice"})
-    assert message["text"] == "hi bob"  # the cleared line never went out
+    assert message["text"] == "hi bob there"  # the cleared line never went out
     alice.send("/q\r")
     expect_exit_0(alice)
 

@@ -470,6 +470,10 @@ def test_the_standalone_tracker_is_never_named_as_a_person():
 def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
     robert = dataclasses.replace(BOB, username="robert")
     assert plain(Renamed(robert, "bob")) == "13:04:05 * bob is now known as robert"
+    # A look-alike name keeps its key's mark on the way out too (from a user trial: "dаve is
+    # now known as bob" passed for the real dave).
+    back = Renamed(BOB, "d\u0430ve")
+    assert plain(back) == f"13:04:05 * d\u0430ve~{BOB.node_id[:6]} is now known as bob"
     assert plain(Connecting("10.0.0.9:5000")) == "13:04:05 * connecting to 10.0.0.9:5000 ..."
     room = ui.Room()
     room.apply(Connecting("10.0.0.9:5000"))
@@ -501,10 +505,10 @@ def test_tab_completes_commands_and_member_names():
         document = Document(text, len(text))
         return [c.text for c in completer.get_completions(document, CompleteEvent())]
 
-    assert complete("/h") == ["/help", "/history"]
-    assert complete("/N") == ["/names", "/nick"]
-    assert complete("/msg c") == ["Cedric", "carol"]
-    assert complete("hi b") == ["bob"]
+    assert complete("/h") == ["/help ", "/history "]
+    assert complete("/N") == ["/names ", "/nick "]
+    assert complete("/msg c") == ["Cedric ", "carol "]  # the text follows, after a space
+    assert complete("hi b") == ["bob "]
     assert complete("b") == ["bob: "]  # addressing bob
     assert complete("hi bob") == []  # complete already
     assert complete("/quit now") == []
