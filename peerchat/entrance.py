@@ -365,6 +365,14 @@ class Entrance:
                 continue
             self._away = trio.current_time() - self._last_tick
             log.warning("unresponsive for %.1f s: rejoining the room", self._away)
+            # Told first, before what was said meanwhile (read from the old links right now,
+            # or fetched soon) is shown as history.
+            self.node.emit(
+                events.Error(
+                    f"this node was unresponsive for {self._away:.1f} s and is rejoining the "
+                    "room; what was said meanwhile is fetched from the others and shown as history"
+                )
+            )
             # From now on the old links are torn down, not mourned or redialled: readers
             # that wake after this watcher must not schedule redials into the old room.
             self.rejoining = True
@@ -387,19 +395,12 @@ class Entrance:
                 self._stall.set()
                 continue
             pause = node.config.found_delay
-            if self._stall.is_set():
-                continue  # frozen again meanwhile: report once it is really back
-            node.emit(
-                events.Error(
-                    f"this node was unresponsive for {self._away:.1f} s and has rejoined the "
-                    "room; what was said meanwhile is fetched from the others and shown as history"
-                )
-            )
 
     async def _rejoin(self) -> None:
         node = self.node
         self.rejoining, node.reporting = True, False
         before = {m.node_id: m for m in node.members}
+        tracker = node.bully.tracker
         self._known = frozenset(before)
         try:
             node.release_home()
@@ -422,7 +423,8 @@ class Entrance:
         for member in node.members:
             if member.node_id not in before:
                 node.emit(events.PeerJoined(member))
-        node.leadership.report_tracker()
+        if node.bully.tracker != tracker:  # the same tracker as before is no news
+            node.leadership.report_tracker()
 
 
 def _run_queue_wait() -> float | None:

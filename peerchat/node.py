@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import platformdirs
 import trio
 
-from peerchat import PROTOCOL_VERSION, events
+from peerchat import PROTOCOL_VERSION, events, history_run
 from peerchat.addresses import format_addr, is_wildcard, parse_addr
 from peerchat.admission import Admission, Limits
 from peerchat.chat import Chat, ChatLog
@@ -158,6 +158,7 @@ class Node:
         self.reporting = False  # joins and leaves are reported from ready on
         # Messages that arrive while entering wait for ``ready`` and the history kept here.
         self._early: list[events.Event] | None = []
+        self._history = history_run.HistoryRun()
         self._bye = "quit"  # the reason the goodbye gives
         self.room = ""  # the room's identity: its home address, once founded or joined
         self.room_name = settings.room_name  # a room joined without a name takes the room's
@@ -244,6 +245,7 @@ class Node:
             self.emit(events.Error("no messages kept yet"))
         for sender, chat, own in kept:
             self.show(sender, chat, own=own, history=True)
+        self._show_history()  # an answer to the user: at once
 
     def private(self, name: str, text: str) -> None:
         self.talk.private(name, text)
@@ -301,6 +303,7 @@ class Node:
                         await self._say_goodbye()
                     nursery.cancel_scope.cancel()
         finally:
+            self._show_history()  # what was gathered when the node was told to end
             self.files.close()
             self.messaging.save()
             self.store.close()
@@ -347,6 +350,7 @@ class Node:
         early, self._early = self._early or [], None
         for sender, chat, own in kept:
             self.show(sender, chat, own=own, history=True)
+        self._show_history()  # what this node kept comes first, in the store's order
         for event in early:
             self.emit(event)
         self.reporting = True
@@ -487,20 +491,34 @@ class Node:
         (self.emit if early is None or len(early) >= EARLY_LIMIT else early.append)(event)
 
     def show(self, sender: Member, chat: Chat, *, own: bool, history: bool = False) -> None:
-        self.after_ready(
-            events.MessageReceived(
-                sender,
-                chat.seq,
-                chat.lamport,
-                chat.text,
-                chat.time,
-                chat.mono,
-                time.monotonic(),
-                own,
-                history,
-                chat.action,
-            )
+        """Report a message. History after ``ready`` is gathered for a moment and shown in the
+        order it was said (``history_run``); a live message shows what was gathered first."""
+        event = events.MessageReceived(
+            sender,
+            chat.seq,
+            chat.lamport,
+            chat.text,
+            chat.time,
+            chat.mono,
+            time.monotonic(),
+            own,
+            history,
+            chat.action,
         )
+        if history and self._early is None:
+            if self._history.add(event):
+                self.nursery.start_soon(self._show_history_soon)
+            return
+        self._show_history()
+        self.after_ready(event)
+
+    async def _show_history_soon(self) -> None:
+        await trio.sleep(history_run.GATHER)
+        self._show_history()
+
+    def _show_history(self) -> None:
+        for event in self._history.take():
+            self.emit(event)
 
     def rename(self, username: str) -> None:
         """This node goes by ``username`` from now on (``talk.nick``)."""

@@ -1,0 +1,35 @@
+"""peerchat.history_run: history read over several links, shown in the order it was said."""
+
+from __future__ import annotations
+
+from peerchat.events import MessageReceived
+from peerchat.history_run import HistoryRun
+from peerchat.membership import Member
+
+ALICE = Member("a1", "alice", "127.0.0.1", 4000, 4000)
+CAROL = Member("c3", "carol", "127.0.0.1", 4002, 4002)
+
+
+def said(sender: Member, seq: int, lamport: int, at: float) -> MessageReceived:
+    return MessageReceived(sender, seq, lamport, f"{sender.username} {seq}", at, 0.0, 0.0, False)
+
+
+def test_a_run_comes_out_in_the_order_it_was_said_each_author_in_its_own():
+    run = HistoryRun()
+    # Read link by link: carol's two, then alice's two, though they took turns.
+    read = [said(CAROL, 1, 2, 10.1), said(CAROL, 2, 4, 10.3), said(ALICE, 1, 1, 10.0)]
+    read.append(said(ALICE, 2, 3, 10.2))
+    firsts = [run.add(event) for event in read]
+    assert firsts == [True, False, False, False]  # only the first sets the timer
+    texts = [e.text for e in run.take()]
+    assert texts == ["alice 1", "carol 1", "alice 2", "carol 2"]
+    assert run.take() == []
+    assert run.add(said(ALICE, 3, 5, 10.4))  # a new run begins
+
+
+def test_concurrent_lines_fall_back_to_the_senders_clocks():
+    run = HistoryRun()
+    late, early = said(CAROL, 1, 7, 20.5), said(ALICE, 1, 7, 20.0)
+    run.add(late)
+    run.add(early)
+    assert [e.sender for e in run.take()] == [ALICE, CAROL]
