@@ -2,7 +2,8 @@
 
 A terminal left to wrap a long line itself cuts words in two and starts the next row at the
 left edge, under the times. Here a row ends at a space where one fits, a word longer than a
-row is cut, and every row after the first begins ``indent`` columns in, past the time.
+row is cut where it begins, and every row after the first begins ``indent`` columns in, past
+the time.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
                     column += size
                 continue
             while column + size > width:
-                if column > indent:  # the word goes to the next row whole
+                # A word that fits a row goes to the next whole; a longer one is cut where it
+                # is (moved, it left "<bob>" alone on a row: a user trial).
+                if column > indent and (size <= width - indent or column >= width):
                     while out and out[-1][1].startswith(" "):  # and the spaces before it go
                         out.pop()
                     out.append(new_row)

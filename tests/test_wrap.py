@@ -26,6 +26,11 @@ def test_a_word_longer_than_a_row_is_cut_and_styles_are_kept() -> None:
     assert {style for style, text in wrap(line, 40) if "x" in text} == {"bold"}
 
 
+def test_a_word_longer_than_a_row_begins_beside_the_name() -> None:
+    line = [("time", "12:00:00 "), ("name", "<bob> "), ("", "y" * 50)]
+    assert rows(line, 40) == ["12:00:00 <bob> " + "y" * 24, PAD + "y" * 26]
+
+
 def test_wide_characters_count_twice() -> None:
     line = [("", "12:00:00 " + "字" * 30)]
     first, *rest = rows(line, 40)
