@@ -20,6 +20,9 @@ class HistoryRun:
     def __init__(self) -> None:
         self._events: list[MessageReceived] = []
 
+    def __bool__(self) -> bool:
+        return bool(self._events)
+
     def add(self, event: MessageReceived) -> bool:
         """Keep ``event`` for the run; True when it begins one (time to set the timer)."""
         self._events.append(event)

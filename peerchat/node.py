@@ -509,7 +509,8 @@ class Node:
             if self._history.add(event):
                 self.nursery.start_soon(self._show_history_soon)
             return
-        self._show_history()
+        if self._history:  # (a live message's usual case: nothing gathered, nothing to do)
+            self._show_history()
         self.after_ready(event)
 
     async def _show_history_soon(self) -> None:

@@ -19,7 +19,9 @@ def test_a_run_comes_out_in_the_order_it_was_said_each_author_in_its_own():
     # Read link by link: carol's two, then alice's two, though they took turns.
     read = [said(CAROL, 1, 2, 10.1), said(CAROL, 2, 4, 10.3), said(ALICE, 1, 1, 10.0)]
     read.append(said(ALICE, 2, 3, 10.2))
+    assert not run
     firsts = [run.add(event) for event in read]
+    assert run
     assert firsts == [True, False, False, False]  # only the first sets the timer
     texts = [e.text for e in run.take()]
     assert texts == ["alice 1", "carol 1", "alice 2", "carol 2"]
