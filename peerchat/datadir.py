@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -58,17 +59,20 @@ class DataDir:
             os.close(self._lock)  # closing the descriptor releases the lock
             self._lock = -1
 
-    def room_path(self, trackers: tuple[Address, ...], room_name: str) -> Path:
-        """The folder for the messages of the room found by ``room_name`` at ``trackers``.
-        The store of an older version, one file for every room, goes to the first room
-        opened (most people only ever use one)."""
-        key = f"{room_name}|{_key(trackers)}".encode()
+    def room_path(self, trackers: tuple[Address, ...], room_name: str, psk: bytes) -> Path:
+        """The folder for the messages of the room found by ``room_name`` at ``trackers`` with
+        the secret whose hash is ``psk`` (two rooms at one address with two secrets are two
+        rooms). The store of an older version, one file for every room, goes to the first
+        room opened (most people only ever use one)."""
+        key = f"{room_name}|{_key(trackers)}|{psk.hex()}".encode()
         path = self.path / ROOMS_DIR / hashlib.sha256(key).hexdigest()[:16]
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if (self.path / STORE_FILE).exists() and not (path / STORE_FILE).exists():
-            for suffix in ("-wal", "-shm", ""):  # the file itself last: the rest is its journal
-                with contextlib.suppress(FileNotFoundError):
-                    os.replace(self.path / (STORE_FILE + suffix), path / (STORE_FILE + suffix))
+        try:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _move_store(self.path, path)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot use the data dir {self.path}: {exc.strerror or exc}", 2
+            ) from exc
         return path
 
     def peers(self, trackers: tuple[Address, ...]) -> list[Address]:
@@ -94,6 +98,20 @@ class DataDir:
             if isinstance(data, dict):
                 return {k: v for k, v in data.items() if isinstance(v, dict)}
         return {}
+
+
+def _move_store(old: Path, new: Path) -> None:
+    """Move the one store of an older version, if any, from ``old`` to ``new``: its journal
+    written into it first, so that a single file moves."""
+    legacy = old / STORE_FILE
+    if not legacy.exists() or (new / STORE_FILE).exists():
+        return
+    with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(legacy)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    os.replace(legacy, new / STORE_FILE)
+    for journal in ("-wal", "-shm"):  # left only when the checkpoint could not run
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(old / (STORE_FILE + journal), new / (STORE_FILE + journal))
 
 
 def _key(trackers: tuple[Address, ...]) -> str:

@@ -126,7 +126,8 @@ class Node:
     ) -> None:
         self.settings = settings
         self.config = config = config or Config()
-        self.emit = emit
+        self._emit = emit
+        self._history = history_run.HistoryRun()  # gathered before ``emit`` shows it
         self.data_dir = data_dir
         folder = data_dir.path if data_dir is not None else None
         self.identity = Identity.generate() if folder is None else Identity.load_or_create(folder)
@@ -134,8 +135,11 @@ class Node:
         self.node_id = self.identity.node_id
         self.keys = LocalKeys.make(self.identity)  # for the handshake on every connection
         self.members = MemberTable()
-        rooms = data_dir.room_path(settings.trackers, settings.room_name) if data_dir else None
-        self.store = Store(MEMORY if rooms is None else rooms)
+        self.store = Store(
+            MEMORY
+            if data_dir is None
+            else data_dir.room_path(settings.trackers, settings.room_name, settings.psk)
+        )
         kept = self.store.heads()
         own_last = kept[self.node_id][1] if self.node_id in kept else 0
         # A seq file older than the store (restored from a backup) must not reuse a number.
@@ -158,7 +162,6 @@ class Node:
         self.reporting = False  # joins and leaves are reported from ready on
         # Messages that arrive while entering wait for ``ready`` and the history kept here.
         self._early: list[events.Event] | None = []
-        self._history = history_run.HistoryRun()
         self._bye = "quit"  # the reason the goodbye gives
         self.room = ""  # the room's identity: its home address, once founded or joined
         self.room_name = settings.room_name  # a room joined without a name takes the room's
@@ -243,9 +246,9 @@ class Node:
         kept = self.messaging.recent(count)
         if not kept:
             self.emit(events.Error("no messages kept yet"))
-        for sender, chat, own in kept:
-            self.show(sender, chat, own=own, history=True)
-        self._show_history()  # an answer to the user: at once
+        self._show_history()
+        for sender, chat, own in kept:  # an answer to the user: at once, in the store's order
+            self._emit(_message(sender, chat, own=own, history=True))
 
     def private(self, name: str, text: str) -> None:
         self.talk.private(name, text)
@@ -303,12 +306,14 @@ class Node:
                         await self._say_goodbye()
                     nursery.cancel_scope.cancel()
         finally:
-            self._show_history()  # what was gathered when the node was told to end
             self.files.close()
             self.messaging.save()
             self.store.close()
             self.numbers.close()
-            self.finished.set()
+            try:
+                self._show_history()  # what was gathered when the node was told to end
+            finally:
+                self.finished.set()
 
     async def _start(self, nursery: trio.Nursery) -> None:
         s = self.settings
@@ -348,9 +353,8 @@ class Node:
         self.leadership.report_tracker()
         self.emit(events.InRoom(tuple(self.members)))
         early, self._early = self._early or [], None
-        for sender, chat, own in kept:
-            self.show(sender, chat, own=own, history=True)
-        self._show_history()  # what this node kept comes first, in the store's order
+        for sender, chat, own in kept:  # first, in the store's order
+            self._emit(_message(sender, chat, own=own, history=True))
         for event in early:
             self.emit(event)
         self.reporting = True
@@ -490,36 +494,40 @@ class Node:
         early = self._early
         (self.emit if early is None or len(early) >= EARLY_LIMIT else early.append)(event)
 
+    @property
+    def emit(self) -> Callable[[events.Event], None]:
+        """Report an event to the front end. History gathered meanwhile goes first, so that
+        no event (a live line, a leave, a rename) overtakes what was said before it; notices
+        (``Error``) may: a freeze is told before what it made this node miss."""
+        return self._report
+
+    @emit.setter
+    def emit(self, emit: Callable[[events.Event], None]) -> None:
+        self._emit = emit
+
+    def _report(self, event: events.Event) -> None:
+        if self._history and not isinstance(event, events.Error):
+            self._show_history()
+        self._emit(event)
+
     def show(self, sender: Member, chat: Chat, *, own: bool, history: bool = False) -> None:
         """Report a message. History after ``ready`` is gathered for a moment and shown in the
-        order it was said (``history_run``); a live message shows what was gathered first."""
-        event = events.MessageReceived(
-            sender,
-            chat.seq,
-            chat.lamport,
-            chat.text,
-            chat.time,
-            chat.mono,
-            time.monotonic(),
-            own,
-            history,
-            chat.action,
-        )
+        order it was said (``history_run``)."""
+        event = _message(sender, chat, own=own, history=history)
         if history and self._early is None:
             if self._history.add(event):
-                self.nursery.start_soon(self._show_history_soon)
+                self.nursery.start_soon(self._show_history_soon, self._history.number)
             return
-        if self._history:  # (a live message's usual case: nothing gathered, nothing to do)
-            self._show_history()
         self.after_ready(event)
 
-    async def _show_history_soon(self) -> None:
+    async def _show_history_soon(self, run: int) -> None:
         await trio.sleep(history_run.GATHER)
-        self._show_history()
+        if self._history.number == run:  # not shown meanwhile, with a newer run begun since
+            self._show_history()
 
     def _show_history(self) -> None:
         for event in self._history.take():
-            self.emit(event)
+            self._emit(event)
 
     def rename(self, username: str) -> None:
         """This node goes by ``username`` from now on (``talk.nick``)."""
@@ -569,6 +577,21 @@ class Node:
             self.data_dir.remember(self.settings.trackers, self.room, addrs)
         except OSError as exc:
             log.warning("cannot save the remembered peers: %s", exc)
+
+
+def _message(sender: Member, chat: Chat, *, own: bool, history: bool) -> events.MessageReceived:
+    return events.MessageReceived(
+        sender,
+        chat.seq,
+        chat.lamport,
+        chat.text,
+        chat.time,
+        chat.mono,
+        time.monotonic(),
+        own,
+        history,
+        chat.action,
+    )
 
 
 def _ignore(conn: Connection, message: Message) -> None:

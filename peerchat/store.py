@@ -1,11 +1,12 @@
 """The room's messages on disk, so that a restart, a late join or a partition loses nothing.
 
-One SQLite file, ``messages.db`` in the data dir (``:memory:`` for an ephemeral node), in WAL
-mode with ``synchronous=NORMAL``: a commit appends to the log without waiting for the disk, and a
-power cut can lose the last commits but never corrupt the file (what is lost is fetched again
-from a peer). A row is an author's signed batch (``batch``) as it came, keyed by (author, first
-number): a message (author, seq) is in the one row whose range holds it, and handing messages on
-is sending rows as they are, with the author's signature.
+One SQLite file, ``messages.db`` in the room's folder of the data dir (``datadir.room_path``;
+``:memory:`` for an ephemeral node), in WAL mode with ``synchronous=NORMAL``: a commit appends
+to the log without waiting for the disk, and a power cut can lose the last commits but never
+corrupt the file (what is lost is fetched again from a peer). A row is an author's signed batch
+(``batch``) as it came, keyed by (author, first number): a message (author, seq) is in the one
+row whose range holds it, and handing messages on is sending rows as they are, with the
+author's signature.
 
 Writes are cheap for the event loop: ``add`` only appends to a list, and ``flush`` (every
 ``Config.store_interval``, before every read, and at the end) writes everything since the last

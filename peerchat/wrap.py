@@ -44,7 +44,8 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
             while column + size > width:
                 # A word that fits a row goes to the next whole; a longer one is cut where it
                 # is (moved, it left "<bob>" alone on a row: a user trial).
-                if column > indent and (size <= width - indent or column >= width):
+                first = get_cwidth(piece[0])
+                if column > indent and (size <= width - indent or first > width - column):
                     while out and out[-1][1].startswith(" "):  # and the spaces before it go
                         out.pop()
                     out.append(new_row)

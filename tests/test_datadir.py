@@ -11,8 +11,13 @@ from types import SimpleNamespace
 import pytest
 
 from peerchat import datadir
+from peerchat.batch import seal
+from peerchat.chat import Chat
 from peerchat.datadir import LOCK_FILE, MAX_PEERS, MAX_ROOMS, PEERS_FILE, DataDir
+from peerchat.handshake import OPEN_ROOM, room_key
+from peerchat.identity import Identity
 from peerchat.store import FILE as STORE_FILE
+from peerchat.store import Store
 from peerchat.tracker_address import StartupError
 
 TRACKERS = (("10.0.0.1", 9000),)
@@ -209,20 +214,32 @@ def test_the_file_is_replaced_whole(data: DataDir, clock: Callable[[float], None
 
 
 def test_each_room_keeps_its_messages_apart(data: DataDir) -> None:
-    """Another --tracker list or --room name is another room: another folder (a data dir
-    used in two rooms showed one room's history in the other, in a user trial)."""
-    first = data.room_path(TRACKERS, "")
-    assert first == data.room_path(TRACKERS, "")  # the same room again: the same messages
-    others = {data.room_path(OTHER, ""), data.room_path(TRACKERS, "dev")}
-    assert first not in others and len(others) == 2
+    """Another --tracker list, --room name or secret is another room: another folder (a data
+    dir used in two rooms showed one room's history in the other, in a user trial)."""
+    first = data.room_path(TRACKERS, "", OPEN_ROOM)
+    assert first == data.room_path(TRACKERS, "", OPEN_ROOM)  # the same room: the same folder
+    others = {
+        data.room_path(OTHER, "", OPEN_ROOM),
+        data.room_path(TRACKERS, "dev", OPEN_ROOM),
+        data.room_path(TRACKERS, "", room_key("a secret")),
+    }
+    assert first not in others and len(others) == 3
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in (first, *others))
 
 
 def test_the_one_store_of_an_older_version_goes_to_the_first_room_opened(data: DataDir) -> None:
-    (data.path / STORE_FILE).write_bytes(b"old messages")
-    (data.path / (STORE_FILE + "-wal")).write_bytes(b"old journal")
-    first = data.room_path(TRACKERS, "")
-    assert (first / STORE_FILE).read_bytes() == b"old messages"
-    assert (first / (STORE_FILE + "-wal")).read_bytes() == b"old journal"
+    """With what its journal still held: a process killed leaves its last commits there."""
+    with Store(data.path) as old:  # where an earlier version kept it
+        old.add(seal(Identity.generate(), "bob", [Chat("", 1, 1, "kept", 1.0, 0.0)]), 1.0)
+        old.flush()
+        files = [STORE_FILE, STORE_FILE + "-wal"]
+        crashed = {name: (data.path / name).read_bytes() for name in files}
+    for name, content in crashed.items():  # as the kill left them
+        (data.path / name).write_bytes(content)
+    assert (data.path / (STORE_FILE + "-wal")).stat().st_size > 0
+    first = data.room_path(TRACKERS, "", OPEN_ROOM)
+    assert sorted(p.name for p in first.iterdir()) == [STORE_FILE]
     assert not (data.path / STORE_FILE).exists()
-    assert not (data.room_path(OTHER, "") / STORE_FILE).exists()
+    with Store(first) as moved:
+        assert moved.count() == 1
+    assert not (data.room_path(OTHER, "", OPEN_ROOM) / STORE_FILE).exists()

@@ -16,12 +16,17 @@ from pathlib import Path
 
 import trio
 from e2e_helpers import Event, Proc, Swarm, wait_mesh
-from test_cluster import FAST, Room, cut
+from test_cluster import FAST, Room, cut, free_port
 from test_cluster import Member as Node
 
 from peerchat import events
+from peerchat.chat import Chat
 from peerchat.config import Config
-from peerchat.datadir import ROOMS_DIR
+from peerchat.datadir import ROOMS_DIR, DataDir
+from peerchat.identity import Identity
+from peerchat.membership import Member
+from peerchat.node import Node as Node_
+from peerchat.node import Settings
 from peerchat.store import FILE as STORE_FILE
 
 # Lost links are dialled again after this long (not FAST's 0.1 s): what a test says right after
@@ -350,6 +355,46 @@ async def test_history_shows_the_last_n_messages_of_the_store() -> None:
                 me = node.node.me.username
                 assert [e.own for e in got] == [s == me for s, _ in want]
         nursery.cancel_scope.cancel()
+
+
+async def test_history_read_together_is_shown_in_order_before_any_later_event() -> None:
+    """History that came over several links is gathered and shown in the order it was said,
+    before any event that follows it (a leave, a live line); a notice may go first."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice")
+        node = alice.node
+        bob = Member(Identity.generate().node_id, "bob", "127.0.0.1", 9, 1)
+        since = len(alice.events)
+        for seq, lamport, text in ((2, 20, "second"), (1, 10, "first")):
+            chat = Chat(bob.node_id, seq, lamport, text, float(seq), 0.0)
+            node.show(bob, chat, own=False, history=True)
+        node.emit(events.Error("a notice"))
+        node.emit(events.PeerLeft(bob, "quit"))
+        got = [getattr(e, "text", type(e).__name__) for e in alice.events[since:]]
+        assert got == ["Error", "first", "second", "PeerLeft"]
+        node.history(5)  # the answer to a command comes at once, gathering nothing
+        assert not node._history
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_data_dir_used_in_two_rooms_shows_neither_the_others_history(
+    tmp_path: Path,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        data = DataDir(tmp_path / "alice")
+        for room_port, text in ((free_port(), "said in the first room"), (free_port(), None)):
+            alice = Node(Node_(Settings("alice", tracker_port=room_port), print, FAST, data))
+            alice.node.emit = alice.record
+            await nursery.start(alice.node.run)
+            if text is not None:
+                alice.node.say(text)
+            else:
+                assert alice.node.store.count() == 0
+                assert not [e for e in alice.events if isinstance(e, events.MessageReceived)]
+            alice.node.quit()
+            await alice.node.finished.wait()
+        data.close()
 
 
 # ---------------------------------------------------------------------------------------------

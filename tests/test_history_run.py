@@ -29,6 +29,16 @@ def test_a_run_comes_out_in_the_order_it_was_said_each_author_in_its_own():
     assert run.add(said(ALICE, 3, 5, 10.4))  # a new run begins
 
 
+def test_each_run_taken_has_a_number_of_its_own():
+    """A timer set for a run shown early (by another event) must not cut the next one short."""
+    run = HistoryRun()
+    run.add(said(ALICE, 1, 1, 1.0))
+    first = run.number
+    run.take()
+    run.add(said(ALICE, 2, 2, 2.0))
+    assert run.number != first
+
+
 def test_concurrent_lines_fall_back_to_the_senders_clocks():
     run = HistoryRun()
     late, early = said(CAROL, 1, 7, 20.5), said(ALICE, 1, 7, 20.0)

@@ -50,3 +50,8 @@ def test_spaces_past_the_end_of_a_row_make_no_empty_row() -> None:
         "12:00:00 hello",
         PAD + "world",
     ]
+
+
+def test_a_long_word_of_wide_characters_never_reaches_the_last_column() -> None:
+    line = [("", "12:00:00 " + "x" * 28 + " "), ("", "字" * 30)]  # one column left for it
+    assert rows(line, 40) == ["12:00:00 " + "x" * 28, PAD + "字" * 15, PAD + "字" * 15]
