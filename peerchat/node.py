@@ -246,9 +246,8 @@ class Node:
         kept = self.messaging.recent(count)
         if not kept:
             self.emit(events.Error("no messages kept yet"))
-        self._show_history()
         for sender, chat, own in kept:  # an answer to the user: at once, in the store's order
-            self._emit(_message(sender, chat, own=own, history=True))
+            self.after_ready(_message(sender, chat, own=own, history=True))
 
     def private(self, name: str, text: str) -> None:
         self.talk.private(name, text)
@@ -522,7 +521,7 @@ class Node:
 
     async def _show_history_soon(self, run: int) -> None:
         await trio.sleep(history_run.GATHER)
-        if self._history.number == run:  # not shown meanwhile, with a newer run begun since
+        if self._history.number == run:  # still the run it was set for (not shown early)
             self._show_history()
 
     def _show_history(self) -> None:
