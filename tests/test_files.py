@@ -11,7 +11,7 @@ import pytest
 import trio
 from test_cluster import Room, cut
 
-from peerchat import events, files
+from peerchat import events, files, transfer
 from peerchat.protocol import FILE_CHUNK, FILE_WINDOW, FileAck, FileGet, FileGone, FileOffer
 
 
@@ -49,8 +49,11 @@ async def room_of(nursery: trio.Nursery, tmp_path: Path, *names: str):  # noqa: 
 
 
 async def test_a_file_offered_to_the_room_is_fetched_whole_and_resumed_after_a_cut(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Progress after every chunk: on a quiet machine the whole file came within the 0.25 s
+    # between two reports, and the test saw only the last (it failed 4 runs in 5 so).
+    monkeypatch.setattr(transfer, "PROGRESS_EVERY", 0)
     source = tmp_path / "big.bin"
     source.write_bytes(os.urandom(480 * FILE_CHUNK + 123))  # 30 MiB: seconds to fetch
     async with trio.open_nursery() as nursery:
