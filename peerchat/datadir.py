@@ -5,9 +5,9 @@ The remembered peers are kept per ``--tracker`` list, so a node started the same
 finds its room through them when the tracker addresses fail. The file is small, bounded and
 written whole (a new file renamed over the old), so a crash never leaves half of it.
 
-The messages are kept per room (its ``--room`` name and ``--tracker`` list): a data dir used in
-two rooms must never show one room's history in the other, or hand it on to the other's
-members.
+The messages are kept per room (its ``--room`` name, ``--tracker`` list and secret's hash): a
+data dir used in two rooms must never show one room's history in the other, or hand it on to
+the other's members.
 """
 
 from __future__ import annotations
