@@ -550,11 +550,20 @@ class Screen:
             return
         self.room(label).apply(event)
 
-    def cycle(self) -> None:
-        """Bring the next room to the front (Ctrl-X)."""
+    def cycle(self) -> str:
+        """Bring the next room to the front (Ctrl-X), and say which is in front now."""
         labels = list(self.rooms)
-        if len(labels) > 1:
-            self.current = labels[(labels.index(self.current) + 1) % len(labels)]
+        if len(labels) < 2:
+            only = f"only in the room {visible(self.current)}; " if self.current else ""
+            return f"{only}/join NAME opens another"
+        return self.go_to(labels[(labels.index(self.current) + 1) % len(labels)])
+
+    def go_to(self, label: str) -> str:
+        """Bring ``label`` to the front (``/room``); what to tell the user."""
+        if label not in self.rooms:
+            return f"not in a room {visible(label)}; /join {visible(label)}?"
+        self.current = label
+        return f"lines you type go to the room {visible(label)} now"
 
 
 def progress_bar(progress: FileProgress | FileWaiting, width: int = 10) -> str:
@@ -791,7 +800,9 @@ class PromptUI:
             erase_when_done=True,  # the line comes back as our own message, formatted
             bottom_toolbar=lambda: screen_toolbar(screen),
             history=self._input_history,
-            key_bindings=merge_key_bindings([_KEYS, suspension.keys(), _room_keys(screen)]),
+            key_bindings=merge_key_bindings(
+                [_KEYS, suspension.keys(), _room_keys(screen, self._notice)]
+            ),
             completer=RoomCompleter(screen),
             complete_while_typing=False,  # a menu only on Tab: none pops up over the chat
             refresh_interval=1.0,  # "bob is typing" goes away on its own
@@ -849,10 +860,7 @@ class PromptUI:
                     self._notice("rooms: " + ", ".join(_room_list(screen)))
                     continue
                 case commands.GoToRoom(room=name):
-                    if name in screen.rooms:
-                        screen.current = name
-                    else:
-                        self._notice(f"not in a room {visible(name)}; /join {visible(name)}?")
+                    self._notice(screen.go_to(name))
                     continue
                 case commands.Usage(text=text):
                     self._notice(text)
@@ -943,13 +951,13 @@ async def _say_each(rooms: Rooms, room: str, lines: list[str], action: bool) -> 
         await node.wait_sendable()  # a long paste must not overrun the peers' queues
 
 
-def _room_keys(screen: Screen) -> KeyBindings:
+def _room_keys(screen: Screen, notice: Callable[[str], None]) -> KeyBindings:
     keys = KeyBindings()
 
     @keys.add("c-x")
     def _next_room(event: KeyPressEvent) -> None:
-        """Ctrl-X brings the next room to the front (the toolbar shows which)."""
-        screen.cycle()
+        """Ctrl-X brings the next room to the front, and says which (so does the toolbar)."""
+        notice(screen.cycle())
 
     return keys
 

@@ -598,6 +598,9 @@ def test_with_two_rooms_each_line_names_its_room_and_ctrl_x_brings_the_next_to_t
     two = to_plain_text(ui.render_batch([(arrived, ("ops", message(CAROL, "yo")))], screen))
     assert two.startswith("[ops] ") and two.endswith("<carol> yo")
     assert screen.current == "dev"  # the first room stays in front until asked
+    assert screen.cycle() == "lines you type go to the room ops now"
+    assert screen.go_to("dev") == "lines you type go to the room dev now"
+    assert screen.go_to("qa") == "not in a room qa; /join qa?" and screen.current == "dev"
     toolbar = to_plain_text(ui.screen_toolbar(screen))
     assert "room dev" in toolbar and "rooms: [dev] ops (Ctrl-X)" in toolbar
     screen.cycle()
@@ -607,6 +610,7 @@ def test_with_two_rooms_each_line_names_its_room_and_ctrl_x_brings_the_next_to_t
     left = to_plain_text(ui.render_batch([(arrived, ("ops", RoomLeft("ops")))], screen))
     assert left.endswith("* you left the room ops")
     assert screen.current == "dev" and list(screen.rooms) == ["dev"]
+    assert screen.cycle() == "only in the room dev; /join NAME opens another"
 
 
 def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
