@@ -11,7 +11,10 @@ Rules, in the order they apply:
   if it still trusts a live tracker it only answers, so a live tracker is never deposed.
 * No answer within ``answer_timeout``: the node wins, takes the tracker role and broadcasts
   ``Coordinator``. An answer means a higher node is alive: wait ``coordinator_timeout`` for its
-  claim, and start over if it does not come or if a higher node is lost meanwhile.
+  claim, and start over if it does not come or if a higher node is lost meanwhile. Each wait
+  that ends without a claim doubles the next one (up to ``MAX_DOUBLINGS``): higher members that
+  answer but never claim follow a tracker this node cannot reach, and asking them again every
+  second changes nothing.
 * Claims (``Coordinator``, and the tracker's own ``Ping``) come from the claimant itself. A node
   without a tracker accepts a claim from above and bullies a claim from below by electing
   itself; a node that follows a tracker switches only to a higher claimant; a tracker that hears
@@ -51,6 +54,8 @@ class Follow:
 
 Action = Send | Broadcast | Follow
 
+MAX_DOUBLINGS = 4  # the wait for a claim grows to 16 times ``coordinator_timeout`` at most
+
 
 class Phase(enum.Enum):
     IDLE = "idle"
@@ -69,6 +74,7 @@ class Bully:
         self.tracker: str | None = None
         self._lost = ""  # the last tracker this node lost, named in its claims
         self._tracker_rank: Rank | None = None
+        self._unclaimed = 0  # waits for a claim in a row that ended with none
 
     @property
     def is_tracker(self) -> bool:
@@ -77,6 +83,7 @@ class Bully:
     def follow(self, node_id: str, priority: int) -> list[Action]:
         """Trust ``node_id`` as tracker (from the room's welcome, or on founding the room)."""
         self.phase, self.deadline = Phase.IDLE, None
+        self._unclaimed = 0
         if node_id == self.tracker:
             return []
         self.tracker, self._tracker_rank = node_id, (priority, node_id)
@@ -86,6 +93,7 @@ class Bully:
         """Forget the tracker and any election: the node is about to join the room afresh."""
         self.phase, self.deadline = Phase.IDLE, None
         self.tracker = self._tracker_rank = None
+        self._unclaimed = 0
 
     def tracker_lost(self, now: float) -> list[Action]:
         """Start an election, after a pause that grows with the number of higher members:
@@ -111,7 +119,8 @@ class Bully:
 
     def on_answer(self, now: float) -> list[Action]:
         if self.phase is Phase.ELECTING:
-            self.phase, self.deadline = Phase.AWAITING, now + self.config.coordinator_timeout
+            wait = self.config.coordinator_timeout * 2 ** min(self._unclaimed, MAX_DOUBLINGS)
+            self.phase, self.deadline = Phase.AWAITING, now + wait
         return []
 
     def on_claim(self, claimant: str, priority: int, now: float) -> list[Action]:
@@ -143,6 +152,8 @@ class Bully:
             return []
         if self.phase is Phase.ELECTING:
             return self._win()
+        if self.phase is Phase.AWAITING:
+            self._unclaimed += 1
         self.phase = Phase.IDLE
         return self._start(now)
 

@@ -328,6 +328,15 @@ async def test_a_tracker_that_refuses_newcomers_cannot_close_the_room(
         await dave.wait_for(lambda e: getattr(e, "text", None) == "welcome, dave")
         assert dave.node.node_id not in alice.node.links.conns
         assert bob.tracker_id == carol.tracker_id == alice.node.node_id  # nobody deposed
+
+        # dave cannot reach the tracker, and asks bob and carol for an election now and then:
+        # less and less often, not twice a second (0.5 s for a claim, then 1, 2, 4 ...).
+        bully, asked = dave.node.bully, []
+        start = bully._start
+        bully._start = lambda now: (asked.append(now), start(now))[1]
+        await trio.sleep(4)
+        assert 1 <= len(asked) <= 4, asked
+        assert bob.tracker_id == alice.node.node_id
         nursery.cancel_scope.cancel()
 
 

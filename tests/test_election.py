@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from peerchat.config import Config
-from peerchat.election import Action, Broadcast, Bully, Follow, Phase, Send
+from peerchat.election import MAX_DOUBLINGS, Action, Broadcast, Bully, Follow, Phase, Send
 from peerchat.membership import Member, MemberTable
 from peerchat.protocol import Answer, Coordinator, Election, Message
 
@@ -454,6 +454,28 @@ def test_answer_means_wait_for_the_claim_then_start_over() -> None:
     assert b.on_timer(now=0.1 + CONFIG.answer_timeout) == []  # no longer the answer timeout
     assert b.on_timer(now=0.1 + CONFIG.coordinator_timeout) == [Send("h", Election())]
     assert b.phase is Phase.ELECTING
+
+
+def test_answers_that_never_bring_a_claim_are_asked_less_and_less_often() -> None:
+    """Higher members that follow a tracker this node cannot reach answer every election and
+    never claim: each unclaimed wait doubles the next, to a cap; a claim starts afresh."""
+    b = bully(("m", 5), ("h", 9))
+    b.tracker_lost(now=0.0)
+    now, waits = 0.0, []
+    for _ in range(MAX_DOUBLINGS + 2):
+        b.on_answer(now)
+        assert b.deadline is not None
+        waits.append(b.deadline - now)
+        now = b.deadline
+        assert b.on_timer(now) == [Send("h", Election())]
+    timeout = CONFIG.coordinator_timeout
+    doubled = [timeout * 2**n for n in range(MAX_DOUBLINGS + 1)]
+    assert waits == pytest.approx([*doubled, doubled[-1]])
+    b.on_answer(now)
+    assert b.on_claim("h", 9, now + 1) == [Follow("h")]
+    b.tracker_lost(now + 2)
+    b.on_answer(now + 2)
+    assert b.deadline == pytest.approx(now + 2 + timeout)  # followed a claim: afresh
 
 
 def test_answer_when_not_electing_is_ignored() -> None:
