@@ -50,6 +50,7 @@ class Batch:
     key: bytes
     data: bytes  # the signed bytes, as the author made them
     sig: bytes
+    checked: bool = field(default=False, compare=False)  # the signature is known to hold
     last: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -60,8 +61,10 @@ class Batch:
         return self.items[-1][0]
 
     def signed(self) -> bool:
-        """The author's signature is good: nobody altered or forged the batch."""
-        return identity.verify(self.key, self.sig, self.data)
+        """The author's signature is good: nobody altered or forged the batch. Checked once."""
+        if not self.checked:
+            self.checked = identity.verify(self.key, self.sig, self.data)
+        return self.checked
 
     def chats(self, *, live: bool = False) -> Iterator[Chat]:
         """The messages, ``live`` when the batch came as it was said."""
@@ -81,13 +84,15 @@ def seal(me: identity.Identity, username: str, chats: list[Chat]) -> Batch:
     data = msgpack.packb(
         [TAG, me.public_key, username, first.seq, first.lamport, items], use_bin_type=True
     )
+    sig = me.sign(data)
     return Batch(
-        me.node_id, username, first.seq, first.lamport, items, me.public_key, data, me.sign(data)
+        me.node_id, username, first.seq, first.lamport, items, me.public_key, data, sig, True
     )
 
 
-def open_batch(data: bytes, sig: bytes) -> Batch:
-    """The batch in ``data``, its shape checked (not its signature: ``Batch.signed``)."""
+def open_batch(data: bytes, sig: bytes, *, checked: bool = False) -> Batch:
+    """The batch in ``data``, its shape checked (not its signature: ``Batch.signed``, unless
+    ``checked`` says it was, before it was kept)."""
     try:
         fields = msgpack.unpackb(
             data,
@@ -118,7 +123,7 @@ def open_batch(data: bytes, sig: bytes) -> Batch:
         or len(sig) != identity.SIGNATURE_SIZE
     ):
         raise ProtocolViolation("a batch with a bad header")
-    return Batch(author, username, first, lamport, _items(items), key, data, sig)
+    return Batch(author, username, first, lamport, _items(items), key, data, sig, checked)
 
 
 def _author(key: Any, username: Any) -> str:

@@ -67,7 +67,6 @@ class Connection:
         self.probed: float | None = None  # when a probe went out that is not answered yet
         self.said_bye = False  # the peer left on purpose: no reason to dial it again
         self.returned = False  # the peer was lost without a goodbye and came back on this link
-        self.proven = False  # a new batch of the peer's own came with the peer's signature
         self.notices: dict[type, float] = {}  # when a rate-limited notice last counted (``talk``)
 
     # -- sending ------------------------------------------------------------------------------

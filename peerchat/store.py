@@ -6,7 +6,9 @@ to the log without waiting for the disk, and a power cut can lose the last commi
 corrupt the file (what is lost is fetched again from a peer). A row is an author's signed batch
 (``batch``) as it came, keyed by (author, first number): a message (author, seq) is in the one
 row whose range holds it, and handing messages on is sending rows as they are, with the
-author's signature.
+author's signature. A row also says whether that signature was checked: a batch that came from
+its author over the author's own link was not (the link proved who sent it), and is checked
+once before it is first handed on.
 
 Writes are cheap for the event loop: ``add`` only appends to a list, and ``flush`` (every
 ``Config.store_interval``, before every read, and at the end) writes everything since the last
@@ -20,14 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from peerchat.batch import MAX_ITEMS, Batch, open_batch
 
 FILE = "messages.db"
 MEMORY = ":memory:"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MAX_NAMES = 10_000  # names remembered with their keys, the most recently seen
 
 _SCHEMA = """
@@ -39,6 +41,7 @@ CREATE TABLE IF NOT EXISTS batches (
     arrived REAL NOT NULL,
     data BLOB NOT NULL,
     sig BLOB NOT NULL,
+    checked INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (author, first)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS by_end ON batches (lamport + last - first);
@@ -62,11 +65,14 @@ class Store:
         self._db = sqlite3.connect(target, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        if self._db.execute("PRAGMA user_version").fetchone()[0] not in (0, SCHEMA_VERSION):
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 2:  # rows kept before signatures were checked as late as possible
+            self._db.execute("ALTER TABLE batches ADD COLUMN checked INTEGER NOT NULL DEFAULT 0")
+        elif version not in (0, SCHEMA_VERSION):
             self._db.execute("DROP TABLE IF EXISTS messages")  # the unused first schema
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self._pending: list[tuple[str, int, int, int, float, bytes, bytes]] = []
+        self._pending: list[tuple[str, int, int, int, float, bytes, bytes, bool]] = []
 
     def __enter__(self) -> Store:
         return self
@@ -80,8 +86,9 @@ class Store:
 
     def add(self, batch: Batch, arrived: float) -> None:
         """Keep ``batch`` (written at the next ``flush``; one already kept is ignored then)."""
+        b = batch
         self._pending.append(
-            (batch.author, batch.first, batch.last, batch.lamport, arrived, batch.data, batch.sig)
+            (b.author, b.first, b.last, b.lamport, arrived, b.data, b.sig, b.checked)
         )
 
     def flush(self) -> int:
@@ -91,9 +98,17 @@ class Store:
         if pending:
             with self._transaction():
                 self._db.executemany(
-                    "INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)", pending
+                    "INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)", pending
                 )
         return len(pending)
+
+    def checked(self, batches: list[Batch]) -> None:
+        """The signatures of ``batches``, kept unchecked, were found to hold."""
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE batches SET checked = 1 WHERE author = ? AND first = ?",
+                [(b.author, b.first) for b in batches],
+            )
 
     def count(self) -> int:
         """How many messages are kept."""
@@ -159,35 +174,22 @@ class Store:
         """``author``'s batches that hold messages after ``seq``, in order, up to about
         ``limit`` messages (whole batches: the last may pass it)."""
         self.flush()
-        out: list[Batch] = []
-        count = 0
         rows = self._db.execute(  # a batch holds at most MAX_ITEMS: an index range, not a scan
-            "SELECT data, sig FROM batches WHERE author = ? AND first > ? AND last > ?"
+            "SELECT data, sig, checked FROM batches WHERE author = ? AND first > ? AND last > ?"
             " ORDER BY first",
             (author, seq - MAX_ITEMS, seq),
         )
-        for data, sig in rows:
-            if count >= limit:
-                break
-            b = open_batch(data, sig)
-            out.append(b)
-            count += len(b.items)
-        return out
+        return _whole_batches(rows, limit)
 
     def recent(self, n: int) -> list[Batch]:
         """The batches holding the room's last ``n`` messages (by the Lamport time of each
         batch's last message), latest last; the earliest may hold older messages too."""
         self.flush()
-        out: list[Batch] = []
-        count = 0
-        for data, sig in self._db.execute(
-            "SELECT data, sig FROM batches ORDER BY lamport + last - first DESC, author DESC"
-        ):
-            if count >= n:
-                break
-            b = open_batch(data, sig)
-            out.append(b)
-            count += len(b.items)
+        rows = self._db.execute(
+            "SELECT data, sig, checked FROM batches"
+            " ORDER BY lamport + last - first DESC, author DESC"
+        )
+        out = _whole_batches(rows, n)
         out.reverse()
         return out
 
@@ -233,3 +235,17 @@ class Store:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+def _whole_batches(rows: Iterable[tuple[bytes, bytes, int]], limit: int) -> list[Batch]:
+    """The batches of ``rows`` (data, signature, checked) until they hold ``limit`` messages
+    or more: whole batches, so the last may pass it."""
+    out: list[Batch] = []
+    count = 0
+    for data, sig, checked in rows:
+        if count >= limit:
+            break
+        b = open_batch(data, sig, checked=bool(checked))
+        out.append(b)
+        count += len(b.items)
+    return out

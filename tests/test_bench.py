@@ -76,6 +76,7 @@ def test_tiny_run_measures_everything_and_loses_nothing(tmp_path: Path) -> None:
         "member_join_ready_ms",
         "scale_rss",
         "catchup_rate",
+        "catchup_typed",
         "file_mib_s_1",
         "file_mib_s_5",
         "file_ratio_1",

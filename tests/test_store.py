@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from peerchat.batch import Batch, seal
+from peerchat.batch import Batch, open_batch, seal
 from peerchat.chat import Chat
 from peerchat.identity import Identity
 from peerchat.store import FILE, MEMORY, Store
@@ -120,6 +120,53 @@ def test_a_kept_batch_comes_back_as_signed(store: Store) -> None:
     assert back == b
     assert (back.data, back.sig) == (b.data, b.sig)
     assert back.signed()
+
+
+def test_a_batch_kept_unchecked_comes_back_unchecked_until_it_is_checked(store: Store) -> None:
+    """A batch taken from its author without a check is checked before it is handed on, once:
+    the store remembers which were."""
+    ours, theirs = batch(ANN, 1, 1, 1), batch(BOB, 1, 1, 2, name="bob")
+    taken = open_batch(theirs.data, theirs.sig)  # as it came over bob's own link
+    assert ours.checked and not taken.checked
+    store.add(ours, NOW)
+    store.add(taken, NOW)
+    assert [b.checked for b in store.recent(10)] == [True, False]
+    [back] = store.after(BOB.node_id, 0, 10)
+    assert back.signed() and back.checked
+    store.checked([back])
+    assert [b.checked for b in store.recent(10)] == [True, True]
+
+
+def test_a_forged_batch_never_checks(store: Store) -> None:
+    real = batch(BOB, 1, 1, 1, name="bob")
+    store.add(open_batch(real.data, ANN.sign(real.data)), NOW)
+    [back] = store.after(BOB.node_id, 0, 10)
+    assert not back.signed() and not back.checked
+
+
+def test_rows_of_the_schema_before_are_kept_and_checked_again(tmp_path: Path) -> None:
+    """A store of version 2 had no ``checked`` column: its rows are kept, and each is checked
+    before it is handed on (some were taken unchecked)."""
+    b = batch(ANN, 1, 2, 1)
+    db = sqlite3.connect(tmp_path / FILE)
+    db.execute(
+        "CREATE TABLE batches (author TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT"
+        " NULL, lamport INTEGER NOT NULL, arrived REAL NOT NULL, data BLOB NOT NULL, sig BLOB"
+        " NOT NULL, PRIMARY KEY (author, first)) WITHOUT ROWID"
+    )
+    db.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)", (*_row(b), NOW, b.data, b.sig))
+    db.execute("PRAGMA user_version=2")
+    db.commit()
+    db.close()
+    with Store(tmp_path) as s:
+        [back] = s.after(ANN.node_id, 0, 10)
+        assert back == b and not back.checked
+        s.add(batch(ANN, 3, 1, 3), NOW)
+        assert [x.checked for x in s.after(ANN.node_id, 0, 10)] == [False, True]
+
+
+def _row(b: Batch) -> tuple[str, int, int, int]:
+    return b.author, b.first, b.last, b.lamport
 
 
 # -- the file ----------------------------------------------------------------------------------
