@@ -27,7 +27,7 @@ import trio
 
 from peerchat import batch, events
 from peerchat.batch import Batch, open_batch, seal
-from peerchat.chat import Chat, Overflow
+from peerchat.chat import Chat
 from peerchat.connection import Connection
 from peerchat.membership import Member
 from peerchat.protocol import (
@@ -175,14 +175,11 @@ class Messaging:
         node = self.node
         sender = self._as_signed(b) if history else self._sender(b)
         receive = node.chatlog.receive
-        try:
-            for chat in b.chats(live=not history):
-                for ready in receive(chat):
-                    # One that came live and waited behind a gap is late, not history.
-                    old = late or (history and not ready.live)
-                    node.show(sender, ready, own=False, history=old)
-        except Overflow as exc:
-            raise ProtocolViolation(str(exc)) from exc
+        for chat in b.chats(live=not history):
+            for ready in receive(chat):
+                # One that came live and waited behind a gap is late, not history.
+                old = late or (history and not ready.live)
+                node.show(sender, ready, own=False, history=old)
         shown = node.chatlog.shown(b.author) or 0
         self._keep(b, shown)
         return shown

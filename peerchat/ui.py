@@ -122,6 +122,9 @@ TYPING_EVERY = 3.0  # seconds between this node's own typing notices while the l
 STANDALONE = "the standalone tracker"  # `peerchat tracker`: not a person, never named as one
 
 
+LAST_SECOND = 253_402_300_799.0  # 9999-12-31 23:59:59 UTC: later times overflow the C library
+
+
 def clock(now: float) -> str:
     """Local wall-clock time as HH:MM:SS."""
     return _clock_at(int(now))
@@ -174,9 +177,10 @@ def format_message(event: MessageReceived, now: float, me: str = "") -> Formatte
     text = visible(event.text, message=True)
     style = MENTION_STYLE if me and not event.own and mentions(event.text, me) else ""
     if event.history:
+        said_at = min(max(event.time, 0.0), LAST_SECOND)  # the author's clock, as it claims
         when = time.strftime(
-            "%H:%M:%S" if _same_day(event.time, now) else "%Y-%m-%d %H:%M",
-            time.localtime(event.time),
+            "%H:%M:%S" if _same_day(said_at, now) else "%Y-%m-%d %H:%M",
+            time.localtime(said_at),
         )
         name = visible(shown_name(sender.username, sender.node_id))
         said = f"* {name} {text}" if event.action else f"<{name}> {text}"

@@ -83,7 +83,7 @@ def test_a_batch_of_the_most_items_and_numbers_opens() -> None:
 
 
 def test_a_batch_may_carry_lamport_times_a_receiver_refuses() -> None:
-    # the batch limit is 2**61, above the 2**60 past which a receiver closes the link
+    # the batch limit is 2**61, above the 2**60 that a receiver's clock follows at most
     # (``chat.MAX_LAMPORT``): our own clock, at most that plus what we say, stays below it
     assert MAX_LAMPORT == 2**61
     assert chat.MAX_LAMPORT == 2**60

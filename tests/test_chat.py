@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from peerchat.chat import Chat, ChatLog, Overflow
+from peerchat import batch
+from peerchat.chat import MAX_LAMPORT, Chat, ChatLog
 
 
 def chat(sender: str, seq: int, lamport: int | None = None, text: str | None = None) -> Chat:
@@ -282,14 +283,18 @@ def test_duplicate_of_held_message_does_not_overflow() -> None:
         assert log.receive(chat("bob", 3)) == []
 
 
-def test_a_lamport_time_that_would_overflow_our_clock_is_refused() -> None:
-    from peerchat.chat import MAX_LAMPORT
-
+@pytest.mark.parametrize("lamport", [MAX_LAMPORT, MAX_LAMPORT + 1, batch.MAX_LAMPORT])
+def test_our_clock_follows_a_lamport_time_no_higher_than_the_limit(lamport: int) -> None:
+    """A peer that sends a huge Lamport time cannot push our clock to where the others would
+    refuse our messages (an attacker's one line used to split the room for good)."""
     log = ChatLog("me")
     log.start_after("bob", 0)
-    with pytest.raises(Overflow):
-        log.receive(Chat("bob", 1, MAX_LAMPORT + 1, "x", 0.0, 0.0))
-    assert log.clock == 0  # nothing of it was taken
+    huge = Chat("bob", 1, lamport, "x", 0.0, 0.0)
+    assert log.receive(huge) == [huge]
+    assert log.clock == MAX_LAMPORT + 1
+    assert log.compose("mine", 0.0, 0.0).lamport == MAX_LAMPORT + 2 < batch.MAX_LAMPORT
+    log.restore("bob", 1, batch.MAX_LAMPORT)  # nor can one kept in the store, after a restart
+    assert log.clock == MAX_LAMPORT + 2
 
 
 # -- sent_after and shown ---------------------------------------------------------------------

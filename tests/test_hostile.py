@@ -50,6 +50,7 @@ from attacks import member as member_map
 from e2e_helpers import Swarm, free_port, wait_mesh
 
 import peerchat
+from peerchat.batch import MAX_LAMPORT as BATCH_MAX_LAMPORT
 from peerchat.secure_stream import SecureStream
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -461,6 +462,20 @@ async def test_an_impostor_with_a_members_id_and_key_cannot_speak_for_it(
         await assert_unharmed(target, friend)
     assert not target.find(event="message", text=FORGED), target.describe()
     assert target.returncode is None and "Traceback" not in target.stderr(), target.describe()
+
+
+async def test_a_huge_lamport_time_does_not_split_the_room(swarm: Swarm) -> None:
+    """A member says one line with the largest Lamport time a batch may carry. The target's
+    clock used to follow it past what the others take, and then every line it said closed its
+    links, for good (an attacker's finding)."""
+    target, friend = await two_members(swarm)
+    mallory, stream = await joined_as_member(swarm, target)
+    data = mallory.data(1, "from the far future", lamport=BATCH_MAX_LAMPORT)
+    await stream.send_all(frame_of(batch_frame(data, mallory.sign(data))))
+    await target.wait_for(event="message", from_id=mallory.node_id, text="from the far future")
+    for _ in range(3):
+        await assert_unharmed(target, friend)
+    assert not target.find(event="peer_left", node_id=friend.node_id), target.describe()
 
 
 async def test_a_batch_its_author_did_not_sign_is_never_handed_on(swarm: Swarm) -> None:

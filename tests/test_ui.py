@@ -441,6 +441,14 @@ def test_an_action_is_a_star_line_and_history_keeps_it_so():
     assert plain(dataclasses.replace(event, history=True)) == "13:04:05 * bob waves"
 
 
+@pytest.mark.parametrize("said", [1e20, -1e20, float(2**62)])
+def test_history_with_a_time_no_clock_can_show_is_shown_at_the_nearest_one(said: float):
+    """An author's clock is its own word: a line said "at" 1e20 once stopped the screen for
+    good (``time.localtime`` overflowed in the task that prints)."""
+    event = dataclasses.replace(message(BOB, "from far away"), history=True, time=said)
+    assert plain(event).endswith("<bob> from far away")
+
+
 def test_private_messages_say_which_way_they_went():
     received = dataclasses.replace(message(BOB, "psst"), to=ALICE)
     sent = dataclasses.replace(message(ALICE, "psst back", own=True), to=BOB)
