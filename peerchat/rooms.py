@@ -55,10 +55,12 @@ class Rooms:
         except Exception as exc:
             if first:
                 raise
-            if not isinstance(exc, StartupError):  # a later room's failure ends it alone
+            why = _startup_error(exc)
+            if why is None:  # a later room's failure ends it alone
                 log.error("the room %s ended with an internal error", room, exc_info=exc)
-                exc = StartupError(f"internal error ({type(exc).__name__})")
-            self._show(events.Error(f"cannot stay in the room {room}: {exc}"), room)
+                why = StartupError(f"internal error ({type(exc).__name__})")
+            what = "stay in" if node.reporting else "join"
+            self._show(events.Error(f"cannot {what} the room {room}: {why}"), room)
         finally:
             del self.nodes[room]
             if node.data_dir is not None:
@@ -99,3 +101,15 @@ class Rooms:
         self._quitting = True
         for node in list(self.nodes.values()):
             node.quit()
+
+
+def _startup_error(exc: BaseException) -> StartupError | None:
+    """The reason a room could not be had, inside the groups nurseries wrap errors in."""
+    if isinstance(exc, StartupError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _startup_error(inner)
+            if found is not None:
+                return found
+    return None

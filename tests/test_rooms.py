@@ -9,6 +9,7 @@ from e2e_helpers import Swarm, free_port, say_and_expect
 
 from peerchat import events
 from peerchat.rooms import Rooms
+from peerchat.tracker_address import StartupError
 
 
 async def test_one_program_in_two_rooms(swarm: Swarm) -> None:
@@ -90,3 +91,33 @@ async def test_the_program_ends_once_every_room_has_said_goodbye(
         await rooms.ended.wait()
         assert quick.said_bye and slow.said_bye
     assert shown == []  # and no "you left the room" for either
+
+
+class _Unreachable:
+    """A room's node whose join fails the way a real one does: a StartupError in the groups
+    of the nurseries it passed through."""
+
+    data_dir = None
+    reporting = False
+
+    async def run(self) -> None:
+        raise ExceptionGroup("nursery", [ExceptionGroup("join", [StartupError("nobody there")])])
+
+    def quit(self, reason: str = "quit") -> None:
+        pass
+
+
+async def test_a_later_room_that_cannot_be_joined_says_why() -> None:
+    """From a user trial: every failed /join read "internal error (ExceptionGroup)"."""
+    shown: list[tuple[events.Event, str]] = []
+    async with trio.open_nursery() as nursery:
+        rooms = Rooms(nursery, None, lambda event, room: shown.append((event, room)))
+        rooms.start("dev", _Room(0), first=True)  # type: ignore[arg-type]
+        rooms.start("zzz", _Unreachable())  # type: ignore[arg-type]
+        await trio.testing.wait_all_tasks_blocked()
+        assert shown == [
+            (events.Error("cannot join the room zzz: nobody there"), "zzz"),
+            (events.RoomLeft("zzz"), "zzz"),
+        ]
+        assert list(rooms.nodes) == ["dev"]
+        rooms.quit()
