@@ -827,7 +827,12 @@ class PromptUI:
         while True:
             try:
                 line = await session.prompt_async(pre_run=suspension.resume)
-            except (EOFError, KeyboardInterrupt):
+            except KeyboardInterrupt:
+                if screen.front.me is None and len(screen.rooms) > 1:
+                    line = "/part"  # gives up a /join still connecting; the other rooms go on
+                else:
+                    return True
+            except EOFError:
                 return True
             except OSError as exc:  # the terminal is gone (its window closed): leave, as Ctrl-D
                 if exc.errno != errno.EIO:
@@ -840,7 +845,8 @@ class PromptUI:
                 commands.Quit | commands.Help | commands.ListRooms | commands.GoToRoom
             ) | commands.PartRoom
             if screen.front.me is None and not isinstance(command, local | commands.JoinRoom):
-                self._notice("not in the room yet: wait for the join, or quit with Ctrl-C")
+                give_up = "give it up" if len(screen.rooms) > 1 else "quit"
+                self._notice(f"not in the room yet: wait for the join, or {give_up} with Ctrl-C")
                 continue
             action: Callable[[], None]
             match command:

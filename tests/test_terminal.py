@@ -422,3 +422,24 @@ def test_a_slow_join_says_where_it_connects_and_ctrl_c_gives_up(
         alice.send("\x03")  # an empty line: Ctrl-C quits, join or no join
         expect_exit_0(alice)
         assert time.monotonic() - started < 3
+
+
+def test_ctrl_c_gives_up_a_second_room_still_connecting_and_stays_in_the_first(
+    spawn: Callable[..., Any],
+) -> None:
+    """From a user trial: Ctrl-C during a /join ended the program and left every room."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        alice = start_alice(spawn, free_port())
+        alice.send(f"/join zzz 127.0.0.1:{port}\r")
+        alice.expect(on_screen(f"connecting to 127.0.0.1:{port} ..."), timeout=5)
+        alice.send("hello?\r")
+        alice.expect(on_screen("wait for the join, or give it up with Ctrl-C"))
+        alice.send("\x03")
+        alice.expect(on_screen("you left the room zzz"))
+        alice.send("still here\r")
+        alice.expect(on_screen("<alice> still here"))
+        alice.send("/quit\r")
+        expect_exit_0(alice)
