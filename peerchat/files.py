@@ -59,6 +59,9 @@ MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
 MAX_STOPPED = 64  # fetches given up whose chunks still on the way are let pass unread
 FILE_ACK_EVERY = FILE_WINDOW // 4  # bytes received between two acknowledgements
+# A fetch whose window stays full this long is dropped (told "busy": it may ask again): a
+# fetcher that never acknowledges must not hold a serving slot for good.
+FILE_STALL = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,7 @@ class _Serving:
     scope: trio.CancelScope
     acked: int
     moved: trio.Event = field(default_factory=trio.Event)  # set when an ack comes
+    acked_at: float = field(default_factory=trio.current_time)
 
 
 class Files:
@@ -452,7 +456,7 @@ class Files:
     def on_ack(self, conn: Connection, message: FileAck) -> None:
         serving = self._serving.get((conn, message.offer))
         if serving is not None and message.offset > serving.acked:
-            serving.acked = message.offset
+            serving.acked, serving.acked_at = message.offset, trio.current_time()
             serving.moved.set()
 
     async def _serve(self, conn: Connection, offer: int, mine: _Mine, serving: _Serving) -> None:
@@ -465,6 +469,10 @@ class Files:
                 f.seek(offset)
                 while offset < mine.size and not conn.closing:
                     if offset - serving.acked >= FILE_WINDOW:
+                        if trio.current_time() - serving.acked_at >= FILE_STALL:
+                            log.info("%s stopped acknowledging %s", conn.peer, mine.name)
+                            conn.send(FileGone(offer, busy=True))
+                            return
                         serving.moved = trio.Event()
                         with trio.move_on_after(1):  # and look at the link now and then
                             await serving.moved.wait()

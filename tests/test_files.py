@@ -226,6 +226,22 @@ async def test_a_sender_keeps_at_most_a_window_unacknowledged(tmp_path: Path) ->
         nursery.cancel_scope.cancel()
 
 
+async def test_a_fetcher_that_stops_acknowledging_loses_its_serving_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From an attacker's run: fetches never acknowledged held every serving slot for good."""
+    monkeypatch.setattr(files, "FILE_STALL", 1.5)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        alice.node._handlers[FileAck] = lambda conn, message: None  # never heard
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 64))
+        bob.node.get_file(offer.id)
+        result = await bob.wait_for(done("big.bin"), 10)
+        assert not result.ok and result.reason.endswith(f"/get {offer.id} again later")
+        assert not alice.node.files._serving
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_cancelled_fetch_stops_the_sender_and_leaves_no_part_file(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
