@@ -78,6 +78,9 @@ class Config:
     sync_page: int = 5000
     # Wants a peer may have waiting for an answer; more is a protocol violation.
     max_wants: int = 1024
+    # A peer asked for messages that sends none of them for this long is taken to lack them,
+    # and others are asked: one that claims much and then stays silent cannot stall a gap.
+    want_timeout: float = 10.0
     # History shown at start (from the store) and asked of the room by a node, in messages.
     history: int = 100
     # A peer's name change or typing notice counts once this often at most (``talk``).

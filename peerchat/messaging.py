@@ -67,6 +67,7 @@ class Messaging:
         self._names: dict[str, str] = {}  # authors not in the room, by their signed name
         self._departed: set[str] = set()  # members gone, whose heads we tell the room soon
         self._pulled = False  # something came by a want since the last summary we sent
+        self._wanted_at: dict[str, float] = {}  # author -> when its asked peer last sent some
         self._saved: dict[str, int] = node.store.seen()  # what the store says was shown
 
     # -- saying -------------------------------------------------------------------------------
@@ -148,6 +149,7 @@ class Messaging:
         """Old batches come only as asked: for the author we asked this peer about, or as the
         history we asked it for, up to the count asked (strangers' keys are free to make)."""
         if self.puller.asked_of(b.author) == peer:
+            self._wanted_at[b.author] = trio.current_time()
             return
         budget = self._recent_budget.get(peer, 0) - len(b.items)
         if budget < 0:
@@ -254,6 +256,7 @@ class Messaging:
         self.puller = Puller(self.node.node_id, self.node.chatlog.shown)
         self._owed.clear()
         self._recent_budget.clear()
+        self._wanted_at.clear()
         self._asked_recent = False
 
     def on_unlink(self, node_id: str) -> None:
@@ -303,6 +306,7 @@ class Messaging:
         peer = conn.member.node_id
         if self.puller.asked_of(message.author) != peer:
             return  # not an answer to us: nobody else may make us stop waiting
+        self._wanted_at.pop(message.author, None)
         node = self.node
         requests, give_up_to = self.puller.answered(peer, message.author, message.seq)
         if give_up_to is not None and peer != message.author:
@@ -333,7 +337,24 @@ class Messaging:
                 self._ask(self.puller.gone(peer))
                 continue
             self._pulled = True
+            self._wanted_at[author] = trio.current_time()
             conn.send(Want(author, after))
+
+    async def watch_wants(self) -> None:
+        """A peer asked for an author's messages that sends none for ``want_timeout`` is
+        answered for: as if it had said it has none, so that the others are asked."""
+        timeout = self.node.config.want_timeout
+        while True:
+            await trio.sleep(timeout / 4)
+            now = trio.current_time()
+            for author, at in list(self._wanted_at.items()):
+                peer = self.puller.asked_of(author)
+                conn = self.node.links.conns.get(peer or "")
+                if peer is None or conn is None:
+                    self._wanted_at.pop(author, None)  # answered for by the link's end
+                elif now - at >= timeout:
+                    log.info("%s sent none of what it was asked for; asking others", conn.peer)
+                    self.on_skip(conn, Skip(author, self.node.chatlog.shown(author) or 0))
 
     def _heads(self) -> dict[str, int]:
         heads = self.node.chatlog.heads()

@@ -340,6 +340,7 @@ class Node:
             self.entrance.rejoin_when_stalled,
             self.messaging.sealer,
             self.messaging.keep_store,
+            self.messaging.watch_wants,
         ):
             nursery.start_soon(task)
         if self.data_dir is not None:

@@ -27,6 +27,7 @@ from peerchat.identity import Identity
 from peerchat.membership import Member
 from peerchat.node import Node as Node_
 from peerchat.node import Settings
+from peerchat.protocol import Summary, Want
 from peerchat.store import FILE as STORE_FILE
 
 # Lost links are dialled again after this long (not FAST's 0.1 s): what a test says right after
@@ -322,6 +323,30 @@ async def test_a_gap_is_filled_from_a_third_member_when_the_author_is_gone_on_re
         await shows(bob, "barrier")
         from_carol = [e for e in said(bob) if e.sender.username == "carol"]
         assert [e.text for e in from_carol] == ["carol before", *texts]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_member_that_claims_a_gap_and_never_answers_cannot_stall_it() -> None:
+    """Dave claims to hold far more of carol's messages than anyone, so bob asks him for
+    what carol said while their link was cut; dave never answers. After ``want_timeout``
+    bob asks alice instead (an attacker's run: the gap stayed open for as long as dave did)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, dataclasses.replace(SLOW_REDIAL, want_timeout=1.0))
+        alice, bob, carol, dave = [await room.add(n) for n in ("alice", "bob", "carol", "dave")]
+        await room.fully_connected()
+        asked: list[Want] = []
+        dave.node._handlers[Want] = lambda conn, message: asked.append(message)
+        carol.node.say("carol before")
+        await shows(bob, "carol before")
+        await cut(bob, carol)
+        dave.node.links.conns[bob.node.node_id].send(Summary({carol.node.node_id: 10**6}))
+        texts = [f"carol during the cut {i}" for i in range(3)]
+        await say_apart(carol, texts)
+        await shows(alice, texts[-1])
+        carol.crash()
+        for text in texts:
+            assert (await shows(bob, text)).history
+        assert asked and {w.author for w in asked} == {carol.node.node_id}  # dave was asked
         nursery.cancel_scope.cancel()
 
 
