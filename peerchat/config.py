@@ -71,6 +71,11 @@ class Config:
     # Members the tracker vouched for that are not linked yet, remembered at most (the oldest
     # are forgotten first): a tracker's word costs each member a bounded amount.
     max_vouched: int = 4096
+    # Members dialled again on the redial schedule at most; past that the one failing longest
+    # is let go. Tracker-announced dials under way at once, at most (past that, none is begun:
+    # a real member dials this node too).
+    max_redial: int = 1024
+    max_word_dials: int = 256
     # Messages handed on from the store (an answer to a want, history) go out this many frames
     # at a time, each lot once the one before has left: live chat is never stuck behind them.
     resend_batch: int = 64

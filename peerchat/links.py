@@ -58,7 +58,11 @@ class Links:
         config = node.config
         self.conns: dict[str, Connection] = {}
         self.redial = Redial(
-            config.redial_first, config.redial_cap, config.redial_for, config.redial_gone_cap
+            config.redial_first,
+            config.redial_cap,
+            config.redial_for,
+            config.redial_gone_cap,
+            config.max_redial,
         )
         self._lost_at: dict[str, int] = {}  # lost member -> our last message when it was lost
         self._changed = trio.Event()
@@ -339,7 +343,9 @@ class Links:
     def keep_trying(self, member: Member, since: int | None = None) -> None:
         """A member this node has not reached yet: dial it on the redial schedule. What we say
         from ``since`` (our last message by default) on, it missed."""
-        self.redial.lost(member, trio.current_time())
+        let_go = self.redial.lost(member, trio.current_time())
+        if let_go is not None:
+            self._gave_up(let_go)
         seq = self.node.chatlog.seq if since is None else since
         self._lost_at.setdefault(member.node_id, seq)
         self._redial_changed.set()

@@ -4,7 +4,10 @@ The first attempt comes soon after the loss (a blip heals at once), later ones b
 exponentially up to a cap of a few seconds, so a healed partition is noticed within the cap.
 Where the member's host says nothing listens any more (its process is gone) the delay grows to
 a longer cap instead: a room does not keep hammering the ports of those who crashed. After
-``give_up_after`` the member is let go for good.
+``give_up_after`` the member is let go for good. At most ``max_lost`` members are dialled
+so: beyond that, one whose host last said nothing listens there (gone, or a made-up address)
+is let go first, the oldest such, so that a tracker's word cannot set a node dialling without
+end.
 """
 
 from __future__ import annotations
@@ -21,20 +24,34 @@ class _Lost:
     delay: float
     due: float
     dialling: bool = False
+    gone: bool = False  # the last dial found nothing listening at its address
 
 
 class Redial:
     def __init__(
-        self, first: float, cap: float, give_up_after: float, gone_cap: float | None = None
+        self,
+        first: float,
+        cap: float,
+        give_up_after: float,
+        gone_cap: float | None = None,
+        max_lost: int = 1024,
     ) -> None:
         self._first, self._cap, self._give_up_after = first, cap, give_up_after
         self._gone_cap = cap if gone_cap is None else gone_cap
+        self._max_lost = max_lost
         self._lost: dict[str, _Lost] = {}
 
-    def lost(self, member: Member, now: float) -> None:
-        """``member`` went without a goodbye: dial it again from ``now + first``."""
-        if member.node_id not in self._lost:
-            self._lost[member.node_id] = _Lost(member, now, self._first, now + self._first)
+    def lost(self, member: Member, now: float) -> Member | None:
+        """``member`` went without a goodbye: dial it again from ``now + first``. Returns the
+        member let go to make room for it, if one was."""
+        if member.node_id in self._lost:
+            return None
+        let_go = None
+        if len(self._lost) >= self._max_lost:
+            worst = max(self._lost.values(), key=lambda e: (e.gone, -e.since))
+            let_go = self._lost.pop(worst.member.node_id).member
+        self._lost[member.node_id] = _Lost(member, now, self._first, now + self._first)
+        return let_go
 
     def found(self, node_id: str) -> Member | None:
         """Connected again (by either side): no more dialling. Returns the lost member."""
@@ -66,7 +83,7 @@ class Redial:
         """The dial failed; ``gone``: nothing listens at the member's address any more."""
         entry = self._lost.get(node_id)
         if entry is not None:
-            entry.dialling = False
+            entry.dialling, entry.gone = False, gone
             entry.delay = min(entry.delay * 2, self._gone_cap if gone else self._cap)
             entry.due = now + entry.delay
 

@@ -35,6 +35,7 @@ class TrackerRole:
         self._differs_since: float | None = None  # this node's list is not its tracker's
         self._asked = False  # the tracker's next roster answers our comparison
         self._missing: set[str] = set()  # unlinked members in the tracker's last answer
+        self._word_dials = 0  # dials under way on another node's word (``_dial_on_word``)
 
     # -- the tracker's duties -----------------------------------------------------------------
 
@@ -94,7 +95,7 @@ class TrackerRole:
         for member in missing.values():
             links.vouched(member)
             if member.node_id in self._missing:
-                node.nursery.start_soon(self._dial_if_silent, member)
+                self._dial_on_word(member, delay=node.config.announce_dial_delay, vouched_only=True)
         self._missing = set(missing)
 
     # -- announcements ------------------------------------------------------------------------
@@ -148,7 +149,7 @@ class TrackerRole:
             return
         if node.bully.is_tracker:
             for member in news:
-                node.nursery.start_soon(links.dial_or_keep_trying, member)
+                self._dial_on_word(member, delay=0, vouched_only=False)
         else:
             tracker = node.links.conns.get(node.bully.tracker or "")
             if tracker is not None:
@@ -180,15 +181,30 @@ class TrackerRole:
             return
         node.links.vouched(member, by_tracker=by_tracker)
         if dial:
-            node.nursery.start_soon(self._dial_if_silent, member)
+            self._dial_on_word(member, delay=node.config.announce_dial_delay, vouched_only=True)
 
-    async def _dial_if_silent(self, member: Member) -> None:
-        """A newcomer dials everyone itself; after a merge, nobody would."""
-        node = self.node
-        await trio.sleep(node.config.announce_dial_delay)
-        if member.node_id in node.links.conns or not node.links.is_vouched(member.node_id):
+    def _dial_on_word(self, member: Member, *, delay: float, vouched_only: bool) -> None:
+        """Dial ``member`` on another node's word after ``delay``, unless ``max_word_dials``
+        such dials are under way: a roster of thousands of made-up members sets a bounded
+        number going. ``vouched_only``: not once the word was taken back (or pushed out)."""
+        if self._word_dials >= self.node.config.max_word_dials:
+            log.debug("not dialling %s: too many dials on others' word", member.username)
             return
-        await node.links.dial_or_keep_trying(member)
+        self._word_dials += 1
+        self.node.nursery.start_soon(self._dial_if_silent, member, delay, vouched_only)
+
+    async def _dial_if_silent(self, member: Member, delay: float, vouched_only: bool) -> None:
+        """A newcomer dials everyone itself; after a merge, nobody would."""
+        links = self.node.links
+        try:
+            await trio.sleep(delay)
+            if member.node_id in links.conns:
+                return
+            if vouched_only and not links.is_vouched(member.node_id):
+                return
+            await links.dial_or_keep_trying(member)
+        finally:
+            self._word_dials -= 1
 
     def _from_tracker(self, conn: Connection) -> bool:
         return conn.member is not None and conn.member.node_id == self.node.bully.tracker

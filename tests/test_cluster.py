@@ -19,7 +19,16 @@ from peerchat.handshake import OPEN_ROOM, LocalKeys
 from peerchat.identity import Identity
 from peerchat.membership import Member as Member_
 from peerchat.node import Node, Settings
-from peerchat.protocol import Bye, Hello, MemberJoined, MemberLeft, Refuse, Welcome, encode
+from peerchat.protocol import (
+    Bye,
+    Hello,
+    MemberJoined,
+    MemberLeft,
+    Refuse,
+    Roster,
+    Welcome,
+    encode,
+)
 from peerchat.secure_stream import secure
 from peerchat.tracker_address import StartupError
 from peerchat.wire import encode_frame
@@ -257,6 +266,32 @@ async def test_the_trackers_word_alone_neither_lists_nor_drops_a_member() -> Non
         assert tracker_link is carol.node.links.conns[alice.node.node_id]
         bob.node.say("still here")
         await carol.wait_for(lambda e: getattr(e, "text", None) == "still here")
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_tracker_announcing_thousands_of_made_up_members_sets_few_dials_going() -> None:
+    """A tracker gone bad lists 2,000 members at closed ports. Bob dials at most
+    ``max_word_dials`` of them at once and redials at most ``max_redial`` (an attacker's run:
+    174 MB and 780 dials a second, still going after the attacker left)."""
+    config = dataclasses.replace(FAST, max_word_dials=8, max_redial=16)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice, bob = await room.add("alice", priority=100), await room.add("bob", priority=50)
+        await room.fully_connected()
+        closed = free_port()  # nothing listens there: every dial is refused at once
+        fakes = tuple(
+            Member_(f"{n:032x}", f"ghost{n}", "127.0.0.1", closed, 1) for n in range(1, 2001)
+        )
+        alice.node.links.conns[bob.node.node_id].send(Roster(fakes))
+        most = 0
+        with trio.move_on_after(3):
+            while True:
+                most = max(most, bob.node.tracker_role._word_dials)
+                await trio.sleep(0.01)
+        assert 0 < most <= 8
+        assert len(bob.node.links.redial) <= 16
+        alice.node.say("still talking")
+        await bob.wait_for(lambda e: getattr(e, "text", None) == "still talking")
         nursery.cancel_scope.cancel()
 
 

@@ -172,3 +172,21 @@ def test_a_new_process_at_a_lost_members_address_ends_the_redialling_of_the_old_
     assert ids(r.replaced_by(member("new"))) == ["old"]  # same host and port, another id
     assert "old" not in r and "other" in r
     assert r.replaced_by(member("new")) == []
+
+
+def test_past_max_lost_a_member_whose_host_says_nothing_listens_is_let_go() -> None:
+    """A tracker's roster of made-up members at closed ports cannot make the list grow without
+    end (an attacker's run reached 100,000 dials); a member lost across a partition, whose
+    dials time out instead, outlasts them."""
+    r = Redial(first=0.5, cap=4.0, give_up_after=600.0, gone_cap=32.0, max_lost=3)
+    assert r.lost(member("real"), now=0.0) is None
+    for fake in ("f1", "f2"):
+        assert r.lost(member(fake), now=0.0) is None
+    for now in (1.0, 2.0, 3.0):
+        for m in r.due(now + 10):
+            r.failed(m.node_id, now + 10, gone=m.node_id != "real")
+    assert ids(list(r)) == ["real", "f1", "f2"]
+    assert r.lost(member("f3"), now=20.0) == member("f1")  # nothing listens there; the oldest
+    assert r.lost(member("f4"), now=20.0) == member("f2")
+    assert len(r) == 3 and "real" in r
+    assert r.lost(member("f4"), now=21.0) is None  # already dialled: nobody let go
