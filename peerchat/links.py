@@ -399,7 +399,8 @@ class Links:
         await trio.sleep(self.node.config.probe_timeout)
         conn.probed = None
         if conn.last_heard < asked:
-            conn.abort(f"silent for {trio.current_time() - conn.last_heard:.1f} s")
+            # Not "silent for" the time since it was last heard: a quiet link says nothing.
+            conn.abort(f"no answer within {self.node.config.probe_timeout:g} s")
 
     def on_probe(self, conn: Connection, message: Probe) -> None:
         conn.send_frame(_BEAT)

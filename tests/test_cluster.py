@@ -21,6 +21,7 @@ from peerchat.membership import Member as Member_
 from peerchat.node import Node, Settings
 from peerchat.protocol import (
     Bye,
+    Coordinator,
     Hello,
     MemberJoined,
     MemberLeft,
@@ -292,6 +293,26 @@ async def test_a_tracker_announcing_thousands_of_made_up_members_sets_few_dials_
         assert len(bob.node.links.redial) <= 16
         alice.node.say("still talking")
         await bob.wait_for(lambda e: getattr(e, "text", None) == "still talking")
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_tracker_that_says_it_replaced_a_live_member_drops_nobody() -> None:
+    """A claim names the tracker it replaces, so that members let a hung one go; a tracker
+    gone bad named a live member there again and again, and each time the others cut their
+    links to it (an attacker's run). Now the link is probed and stays while it answers."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", priority=100)
+        bob, carol = await room.add("bob", priority=50), await room.add("carol", priority=40)
+        await room.fully_connected()
+        link = carol.node.links.conns[bob.node.node_id]
+        claim = Coordinator(alice.node.node_id, 100, replaces=bob.node.node_id)
+        for _ in range(5):
+            alice.node.links.conns[carol.node.node_id].send(claim)
+            await trio.sleep(FAST.probe_timeout / 2)
+        await trio.sleep(FAST.probe_timeout)
+        assert carol.node.links.conns.get(bob.node.node_id) is link
+        assert not [e for e in carol.events if isinstance(e, events.PeerLeft)]
         nursery.cancel_scope.cancel()
 
 
