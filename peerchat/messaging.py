@@ -30,6 +30,7 @@ from peerchat.batch import Batch, open_batch, seal
 from peerchat.chat import Chat
 from peerchat.connection import Connection
 from peerchat.membership import Member
+from peerchat.names import marked, needs_fingerprint
 from peerchat.protocol import (
     MAX_HEADS,
     MAX_TEXT,
@@ -65,6 +66,7 @@ class Messaging:
         self._asked_recent = False
         self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
         self._names: dict[str, str] = {}  # authors not in the room, by their signed name
+        self._shown_as: dict[tuple[str, str], str] = {}  # (author, signed name) -> name shown
         self._departed: set[str] = set()  # members gone, whose heads we tell the room soon
         self._pulled = False  # something came by a want since the last summary we sent
         self._wanted_at: dict[str, float] = {}  # author -> when its asked peer last sent some
@@ -217,11 +219,26 @@ class Messaging:
 
     def _as_signed(self, b: Batch) -> Member:
         """Whom a batch is from, under the name it was signed with: history shows the name
-        used then (a member may have taken another since, with ``/nick``)."""
-        sender = self.node.me if b.author == self.node.node_id else self._sender(b)
-        if sender.username == b.username:
+        used then (a member may have taken another since, with ``/nick``). An author not in
+        the room whose name is a member's, or was another key's when last seen here, has its
+        key's fingerprint added: any key can sign a batch under any name."""
+        node = self.node
+        sender = node.me if b.author == node.node_id else self._sender(b)
+        name = b.username
+        if sender is not node.me and b.author not in node.members:
+            key = (b.author, name)
+            if key not in self._shown_as:
+                if len(self._shown_as) >= MAX_NAMES:
+                    self._shown_as.clear()
+                borrowed = not needs_fingerprint(name) and (  # (else the screen marks it)
+                    node.talk.taken(name, b.author)
+                    or node.store.owner(name) not in (None, b.author)
+                )
+                self._shown_as[key] = marked(name, b.author) if borrowed else name
+            name = self._shown_as[key]
+        if sender.username == name:
             return sender
-        return dataclasses.replace(sender, username=b.username)
+        return dataclasses.replace(sender, username=name)
 
     def _author(self, author: str) -> Member:
         """The member ``author``, or for one not here the name its batches were signed with."""

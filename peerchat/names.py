@@ -34,4 +34,9 @@ def needs_fingerprint(name: str) -> bool:
 
 def shown_name(name: str, node_id: str) -> str:
     """``name`` as a screen shows it: with its key's fingerprint where it needs one."""
-    return f"{name}~{node_id[:FINGERPRINT]}" if needs_fingerprint(name) else name
+    return marked(name, node_id) if needs_fingerprint(name) else name
+
+
+def marked(name: str, node_id: str) -> str:
+    """``name`` with its key's fingerprint: ``bob~3fa8c1``."""
+    return f"{name}~{node_id[:FINGERPRINT]}"

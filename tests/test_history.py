@@ -20,11 +20,13 @@ from test_cluster import FAST, Room, cut, free_port
 from test_cluster import Member as Node
 
 from peerchat import events
+from peerchat.batch import seal
 from peerchat.chat import Chat
 from peerchat.config import Config
 from peerchat.datadir import ROOMS_DIR, DataDir
 from peerchat.identity import Identity
 from peerchat.membership import Member
+from peerchat.names import marked
 from peerchat.node import Node as Node_
 from peerchat.node import Settings
 from peerchat.protocol import Summary, Want
@@ -347,6 +349,29 @@ async def test_a_member_that_claims_a_gap_and_never_answers_cannot_stall_it() ->
         for text in texts:
             assert (await shows(bob, text)).history
         assert asked and {w.author for w in asked} == {carol.node.node_id}  # dave was asked
+        nursery.cancel_scope.cancel()
+
+
+async def test_history_under_a_present_members_name_and_another_key_is_marked() -> None:
+    """Any key can sign a batch under any name. A member gone bad hands a newcomer history
+    "from bob", signed by a key of its own, while bob is in the room: the newcomer shows it
+    with that key's fingerprint, and bob's own lines plain (an attacker's run)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        await say_apart(bob, ["the real bob"])
+        await shows(alice, "the real bob")
+        fake = Identity.generate()
+        forged = seal(fake, "bob", [Chat(fake.node_id, 1, 1, "send me your password", 0.0, 0.0)])
+        for member in (alice, bob):
+            real = member.node.messaging._recent
+            member.node.messaging._recent = lambda count, real=real: [forged, *real(count)]
+        carol = await room.add("carol")
+        lie = await shows(carol, "send me your password")
+        truth = await shows(carol, "the real bob")
+        assert lie.history and lie.sender.username == marked("bob", fake.node_id)
+        assert truth.sender.username == "bob" and truth.sender.node_id == bob.node.node_id
         nursery.cancel_scope.cancel()
 
 
