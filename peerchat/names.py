@@ -2,9 +2,10 @@
 
 A username is bound to its node's key by the room: the tracker refuses a name that looks like
 one in use (``skeleton``), and a node remembers which key it last saw under each name, to warn
-when the name comes back with another. Names outside ASCII may hold letters of other scripts
-that look like Latin ones (Cyrillic "о" for "o"); without a table of every such letter, they are
-always shown with a short fingerprint of the key, which no look-alike can copy.
+when the name comes back with another. The common Cyrillic and Greek letters drawn like Latin
+ones fold onto them ("bоb" with a Cyrillic "о" is "bob"); no table holds every such letter, so a
+name outside ASCII is also always shown with a short fingerprint of the key, which no look-alike
+can copy.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ import unicodedata
 
 FINGERPRINT = 6  # hex digits of the node id (the key's hash) shown after a name
 
-# Latin look-alikes within ASCII, folded onto one letter each (after casefolding).
-_FOLD = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "!": "l", "5": "s", "$": "s"})
+# Look-alikes folded onto one Latin letter each (after casefolding): within ASCII, and the
+# Cyrillic and Greek letters that are drawn like Latin ones in common fonts.
+_ASCII = {"0": "o", "1": "l", "i": "l", "|": "l", "!": "l", "5": "s", "$": "s"}
+_CYRILLIC = dict(zip("аеорсухіјѕԁһԛԝӏвкмнт", "aeopcyxljsdhqwlbkmht", strict=True))
+_GREEK = dict(zip("αονρτικυχεβ", "aovptlkuxeb", strict=True))
+_FOLD = str.maketrans({**_ASCII, **_CYRILLIC, **_GREEK})
 _DIGRAPHS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 
 
