@@ -101,7 +101,8 @@ class Config:
     departure_delay: float = 1.0
     # Received messages are written to the store this often, all in one transaction.
     store_interval: float = 0.5
-    # Retention: at most this many messages, none older than this (by arrival), pruned hourly.
+    # Retention: this many messages, none older than this (by arrival), pruned hourly and as soon
+    # as the count passes the bound by a tenth (or a batch).
     keep_messages: int = 100_000
     keep_seconds: float = 30 * 24 * 3600.0
     prune_interval: float = 3600.0

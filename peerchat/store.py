@@ -14,8 +14,10 @@ Writes are cheap for the event loop: ``add`` only appends to a list, and ``flush
 ``Config.store_interval``, before every read, and at the end) writes everything since the last
 one in a single transaction, one row per batch rather than per message.
 
-Retention: at most ``keep_messages`` messages and none older than ``keep_days`` (by arrival
-here), enforced by ``prune``, oldest batches first.
+Retention: ``keep_messages`` messages, and none older than ``keep_days`` (by arrival here),
+enforced by ``prune``, oldest batches first. Batches are kept or dropped whole (one signature),
+so the newest ``keep_messages`` are kept with the rest of the batch the oldest of them is in: up
+to ``MAX_ITEMS - 1`` more.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._pending: list[tuple[str, int, int, int, float, bytes, bytes, bool]] = []
+        self.about = self.count()  # messages kept, counted as they are added (duplicates too)
 
     def __enter__(self) -> Store:
         return self
@@ -90,6 +93,7 @@ class Store:
         self._pending.append(
             (b.author, b.first, b.last, b.lamport, arrived, b.data, b.sig, b.checked)
         )
+        self.about += len(b.items)
 
     def flush(self) -> int:
         """Write what was added since the last flush, in one transaction; how many batches were
@@ -194,8 +198,8 @@ class Store:
         return out
 
     def prune(self, now: float, keep_messages: int, keep_seconds: float) -> int:
-        """Drop batches that arrived more than ``keep_seconds`` ago, then the oldest until at
-        most ``keep_messages`` are kept (whole batches); how many messages went."""
+        """Drop batches that arrived more than ``keep_seconds`` ago, then the oldest while the
+        rest still hold ``keep_messages`` (whole batches); how many messages went."""
         self.flush()
         before = self.count()
         with self._transaction():
@@ -208,7 +212,7 @@ class Store:
                     "SELECT author, first, last - first + 1 FROM batches"
                     " ORDER BY lamport + last - first, author"
                 ):
-                    if cut >= over:
+                    if cut + size > over:
                         break
                     doomed.append((author, first))
                     cut += size
@@ -218,7 +222,8 @@ class Store:
                 " (SELECT username FROM names ORDER BY since DESC LIMIT ?)",
                 (MAX_NAMES,),
             )
-        return before - self.count()
+        self.about = self.count()
+        return before - self.about
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -375,6 +375,24 @@ async def test_history_under_a_present_members_name_and_another_key_is_marked() 
         nursery.cancel_scope.cancel()
 
 
+async def test_the_store_is_pruned_as_soon_as_it_passes_its_bound() -> None:
+    """Not only hourly: a node that keeps 300 messages holds no more than a batch past that
+    after a burst of 1,000 (a review found an hour's traffic could pile up)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, dataclasses.replace(FAST, keep_messages=300))
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        texts = [f"line {i}" for i in range(1000)]
+        for text in texts:
+            alice.node.say(text)
+        await shows(bob, texts[-1], timeout=20)
+        with trio.fail_after(5):
+            while max(alice.node.store.count(), bob.node.store.count()) > 300 + 255:
+                await trio.sleep(0.1)
+        assert min(alice.node.store.count(), bob.node.store.count()) >= 300
+        nursery.cancel_scope.cancel()
+
+
 async def test_history_shows_the_last_n_messages_of_the_store() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery)

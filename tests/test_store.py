@@ -327,17 +327,19 @@ def test_prune_by_age_goes_by_arrival_not_lamport(store: Store) -> None:
     assert not store.has(ANN.node_id, 2)
 
 
-def test_prune_by_count_drops_the_oldest_whole_batches(room: Store) -> None:
+def test_prune_by_count_drops_the_oldest_whole_batches_and_keeps_the_newest_n(room: Store) -> None:
     # 8 messages, keep 5: Ann 1-2 (L1) and Bob 1 (L3) go, 3 messages
     assert room.prune(NOW, keep_messages=5, keep_seconds=DAY) == 3
     assert lamports(room.recent(100)) == [4, 5, 6, 7, 8]
-    # keep 4: the oldest batch left is Ann 3-5, all three go with it
-    assert room.prune(NOW, keep_messages=4, keep_seconds=DAY) == 3
+    # keep 4: the oldest batch left, Ann 3-5, holds the 4th newest: it stays whole (a review
+    # found "keep 5" leaving nothing of a batch of 20)
+    assert room.prune(NOW, keep_messages=4, keep_seconds=DAY) == 0
+    assert room.prune(NOW, keep_messages=2, keep_seconds=DAY) == 3
     assert lamports(room.recent(100)) == [7, 8]
-    assert room.count() == 2
-    assert room.prune(NOW, keep_messages=2, keep_seconds=DAY) == 0
+    assert room.count() == room.about == 2
+    assert room.prune(NOW, keep_messages=1, keep_seconds=DAY) == 0
     assert room.prune(NOW, keep_messages=0, keep_seconds=DAY) == 2
-    assert room.count() == 0
+    assert room.count() == room.about == 0
 
 
 def test_prune_by_age_then_by_count(store: Store) -> None:
