@@ -18,6 +18,7 @@ in each author's order.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import logging
 import random
 import time
@@ -36,6 +37,7 @@ from peerchat.protocol import (
     MAX_TEXT,
     ProtocolViolation,
     Recent,
+    RecentFrom,
     Skip,
     Summary,
     Want,
@@ -67,10 +69,13 @@ class Messaging:
         self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
         self._names: dict[str, str] = {}  # authors not in the room, by their signed name
         self._shown_as: dict[tuple[str, str], str] = {}  # (author, signed name) -> name shown
+        self._history_from: dict[str, int] = {}  # author -> its first message a newcomer shows
         self._departed: set[str] = set()  # members gone, whose heads we tell the room soon
         self._pulled = False  # something came by a want since the last summary we sent
         self._wanted_at: dict[str, float] = {}  # author -> when its asked peer last sent some
         self._saved: dict[str, int] = node.store.seen()  # what the store says was shown
+        # Authors this node had heard before it started: all they said since is owed to it.
+        self._known_before = set(self._saved) | set(node.store.heads())
 
     # -- saying -------------------------------------------------------------------------------
 
@@ -136,7 +141,7 @@ class Messaging:
                     node.show(self._as_signed(b), chat, own=True, history=True)
             return
         if message.old:
-            self._take_old(b, shown)
+            self._take_old(b, shown, self._history_from.get(b.author, 0))
             return
         if shown is not None and b.last <= shown:
             return  # a duplicate (a link that came back while its old one still delivered)
@@ -158,18 +163,20 @@ class Messaging:
             raise ProtocolViolation(f"{peer} sent old messages nobody asked it for")
         self._recent_budget[peer] = budget
 
-    def _take_old(self, b: Batch, shown: int | None) -> None:
-        """A batch from a store: messages never shown here are shown as history."""
+    def _take_old(self, b: Batch, shown: int | None, hide_before: int) -> None:
+        """A batch from a store: messages never shown here are shown as history, but none of
+        an author's before ``hide_before`` (older than the recent history asked for)."""
         node = self.node
         if shown is None:
-            node.chatlog.start_after(b.author, b.first - 1)
-            shown = b.first - 1
+            shown = max(b.first, hide_before) - 1
+            node.chatlog.start_after(b.author, shown)
         elif b.first <= shown and node.store.has(b.author, b.first):
             self._receive(b, history=True)  # anything above shown was held: it may go now
             return
         sender = self._as_signed(b)
         for chat in b.chats():
-            if chat.seq <= shown:  # older than what this node saw live: it never saw this one
+            # Older than what this node saw live: it never saw this one.
+            if hide_before <= chat.seq <= shown:
                 node.show(sender, chat, own=False, history=True)
         self._receive(b, history=True)
 
@@ -383,6 +390,17 @@ class Messaging:
 
     # -- answering ----------------------------------------------------------------------------
 
+    def on_recent_from(self, conn: Connection, message: RecentFrom) -> None:
+        """Where the history asked of ``conn`` begins, per author: older messages of authors
+        this node had never heard before it started come in the same batches and are kept,
+        not shown. (What a restarted node missed of those it knew is all shown.)"""
+        assert conn.member is not None
+        if conn.member.node_id not in self._recent_budget:
+            raise ProtocolViolation(f"{conn.peer} said where history begins, unasked")
+        for author, first in message.firsts.items():
+            if author not in self._known_before and len(self._history_from) < MAX_NAMES:
+                self._history_from[author] = first
+
     def on_want(self, conn: Connection, message: Want | Recent) -> None:
         queue = self._answers.get(conn)
         if queue is None:
@@ -399,7 +417,9 @@ class Messaging:
                 await trio.sleep(0)  # one want at a time, never many in one go
                 message = queue.popleft()
                 if isinstance(message, Recent):
-                    await self._send_paced(conn, self._recent(message.count), None)
+                    batches = self._recent(message.count)
+                    conn.send(RecentFrom(_firsts(batches, message.count)))
+                    await self._send_paced(conn, batches, None)
                 else:
                     await self._send_paced(conn, *self._wanted(message))
         finally:
@@ -487,3 +507,13 @@ def too_long(text: str) -> events.Error | None:
 
 def _page_full(batches: list[Batch], page: int) -> bool:
     return sum(len(b.items) for b in batches) >= page
+
+
+def _firsts(batches: list[Batch], count: int) -> dict[str, int]:
+    """Per author, its first message among the last ``count`` in ``batches``, in the order
+    history is shown (Lamport time)."""
+    said = ((b.lamport + i, b.author, b.first + i) for b in batches for i in range(len(b.items)))
+    firsts: dict[str, int] = {}
+    for _, author, seq in heapq.nlargest(count, said):
+        firsts[author] = min(seq, firsts.get(author, seq))
+    return firsts

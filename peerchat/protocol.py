@@ -215,6 +215,15 @@ class Recent:
 
 
 @dataclass(frozen=True, slots=True)
+class RecentFrom:
+    """Begins the answer to ``Recent``: per author, the first of its messages among the last
+    ``count``. The batches that follow may hold older ones (a batch goes whole, under one
+    signature); a newcomer shows each author's from there on, so the last ``count`` in all."""
+
+    firsts: dict[str, int] = _limit(MAX_HEADS)
+
+
+@dataclass(frozen=True, slots=True)
 class Probe:
     """Are you there? Answered at once with a ``Beat``: a frozen process, whose kernel still
     keeps its connections up, does not answer."""
@@ -392,6 +401,7 @@ Message = (
     | Want
     | Skip
     | Recent
+    | RecentFrom
     | Probe
     | Beat
     | Private
@@ -425,6 +435,7 @@ TAGS: dict[str, type] = {
     "want": Want,
     "skip": Skip,
     "recent": Recent,
+    "recent_from": RecentFrom,
     "probe": Probe,
     "beat": Beat,
     "private": Private,

@@ -66,6 +66,7 @@ from peerchat.protocol import (
     Probe,
     ProtocolViolation,
     Recent,
+    RecentFrom,
     Redirect,
     Refuse,
     Roster,
@@ -559,6 +560,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
     "want": {"author": "ab" * 6, "after": 41},
     "skip": {"author": "ab" * 6, "seq": 7},
     "recent": {"count": 50},
+    "recent_from": {"firsts": {"ab" * 6: 41}},
     "private": {"text": "psst", "time": 1.7e9, "mono": 3.5, "n": 1},
     "nick": {"username": "robert"},
     "file_offer": {
@@ -703,6 +705,7 @@ VALID_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     Want: st.builds(Want, NODE_IDS, SEQS),
     Skip: st.builds(Skip, NODE_IDS, SEQS),
     Recent: st.builds(Recent, st.integers(0, MAX_RECENT)),
+    RecentFrom: st.builds(RecentFrom, st.dictionaries(NODE_IDS, SEQS, max_size=20)),
     Probe: st.just(Probe()),
     Beat: st.just(Beat()),
     Private: st.builds(

@@ -393,6 +393,31 @@ async def test_the_store_is_pruned_as_soon_as_it_passes_its_bound() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_a_newcomer_is_shown_the_last_100_messages_not_whole_pastes() -> None:
+    """History travels in whole batches (a paste is one, under one signature): a newcomer
+    was shown 349 messages for "the last 100". Now the answer says where each author's
+    last 100 begin, and the older ones are kept, not shown."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        pasted = [f"pasted {i}" for i in range(600)]
+        for text in pasted:
+            alice.node.say(text)  # one go: batches of up to 256
+        await shows(bob, pasted[-1], timeout=20)
+        typed = [f"typed {i}" for i in range(5)]
+        await say_apart(bob, typed)
+        await shows(alice, typed[-1])
+        carol = await room.add("carol")
+        await shows(carol, typed[-1])
+        carol.node.say("barrier")
+        await shows(alice, "barrier")
+        await trio.sleep(0.2)  # anything older would have come by now
+        history = [e.text for e in said(carol) if e.history]
+        assert history == (pasted + typed)[-100:]
+        nursery.cancel_scope.cancel()
+
+
 async def test_history_shows_the_last_n_messages_of_the_store() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
