@@ -21,7 +21,7 @@ Type a line and press Enter to send it to everyone in the room.
   /files          the files offered here, and your fetches
   /join ROOM [HOST:PORT]
                   another room (found on the local network without an address)
-  /part           leave the room in front;  /rooms  the rooms you are in
+  /part [ROOM]    leave the room in front (or ROOM);  /rooms  the rooms you are in
   /room NAME      bring a room to the front (Ctrl-X: the next one)
   /who, /names    list the members; the tracker is marked
   /history [N]    show the last N messages kept here (default 20)
@@ -82,7 +82,7 @@ class JoinRoom:
 
 @dataclass(frozen=True, slots=True)
 class PartRoom:
-    pass
+    room: str = ""  # "": the room in front
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,6 @@ _SLASH = {
     "/help": Help(),
     "/quit": Quit(),
     "/q": Quit(),
-    "/part": PartRoom(),
     "/rooms": ListRooms(),
     "/files": ListFiles(),
 }
@@ -207,6 +206,8 @@ def parse_line(line: str) -> Command:
             return _nick(rest)
         if name == "/join":
             return _join(rest.split())
+        if name == "/part":
+            return PartRoom(rest.strip().lower())
         if name == "/room":
             room = rest.strip().lower()  # a name, or the address a room without one is shown by
             return GoToRoom(room) if room else Usage("usage: /room NAME")

@@ -148,9 +148,12 @@ class Headless:
                 self.show(events.Error(f"unknown command {name}, try /help"))
             case commands.GoToRoom(room):
                 self.show(events.Error(f"not in a room {room}"))
-            case commands.PartRoom():
-                rooms.part(self._current)
-                self._current = next((r for r in rooms.nodes if r != self._current), "")
+            case commands.PartRoom(room) if room and room not in rooms.nodes:
+                self.show(events.Error(f"not in a room {room}"))
+            case commands.PartRoom(room):
+                rooms.part(room or self._current)
+                if self._current == (room or self._current):
+                    self._current = next((r for r in rooms.nodes if r != self._current), "")
 
     def stop(self) -> None:
         self._flush()

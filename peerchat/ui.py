@@ -864,8 +864,11 @@ class PromptUI:
                     screen.room(name)
                     screen.current = name
                     action = functools.partial(rooms.join, name, addr)
-                case commands.PartRoom():
-                    action = functools.partial(rooms.part, room)
+                case commands.PartRoom(room=name):
+                    if name and name not in screen.rooms:
+                        self._notice(f"not in a room {visible(name)}")
+                        continue
+                    action = functools.partial(rooms.part, name or room)
                 case commands.ListRooms():
                     self._notice("rooms: " + ", ".join(_room_list(screen)))
                     continue

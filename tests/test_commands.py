@@ -54,6 +54,7 @@ from peerchat.commands import (
         ("/join dev", JoinRoom("dev", None)),
         ("/join Ops 10.0.0.7:5000", JoinRoom("ops", ("10.0.0.7", 5000))),
         ("/part", PartRoom()),
+        ("/part OPS", PartRoom("ops")),
         ("/rooms", ListRooms()),
         ("/room ops", GoToRoom("ops")),
         ("/frobnicate x", Unknown("/frobnicate")),

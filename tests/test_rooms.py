@@ -40,8 +40,9 @@ async def test_one_program_in_two_rooms(swarm: Swarm) -> None:
     await alice.wait_for(event="message", text="a marker in dev")
     assert carol.messages("back in dev") == [] and bob.messages("hello ops") == []
 
-    await alice.send("/room ops")
-    await alice.send("/part")
+    await alice.send("/part nosuch")
+    assert "not in a room nosuch" in (await alice.wait_for(event="error"))["message"]
+    await alice.send("/part ops")  # dev stays in front
     await alice.wait_for(event="room_left", room="ops")
     left = await carol.wait_for(event="peer_left", username="alice")
     assert left["reason"] == "parted"  # not "quit": alice is still about, elsewhere
