@@ -107,7 +107,7 @@ class Links:
             self.drop_member(member.node_id, "unreachable", lost=True)  # it was reported
         else:
             self.node.members.remove(member.node_id)
-            self.keep_trying(member)
+            self.keep_trying(member, linked=False)
 
     async def meet(self, host: str, port: int) -> None:
         """Connect to whoever answers at ``host:port`` (the room's home address), if it is a
@@ -293,7 +293,7 @@ class Links:
         log.info("%s (%s) left: %s", member.username, node_id, reason)
         now = trio.current_time()
         if lost:
-            self.keep_trying(member, since=listed_at)
+            self.keep_trying(member, since=listed_at, linked=conn is not None)
         if node.reporting:
             node.emit(events.PeerLeft(member, reason))
         node.files.on_unlink(member, lost=lost)  # after "left": its fetches wait or end
@@ -340,10 +340,10 @@ class Links:
             return now
         return min(now, self._unlinked.get(node_id, now), self._lost_at.get(node_id, now))
 
-    def keep_trying(self, member: Member, since: int | None = None) -> None:
+    def keep_trying(self, member: Member, since: int | None = None, *, linked: bool = True) -> None:
         """A member this node has not reached yet: dial it on the redial schedule. What we say
         from ``since`` (our last message by default) on, it missed."""
-        let_go = self.redial.lost(member, trio.current_time())
+        let_go = self.redial.lost(member, trio.current_time(), linked=linked)
         if let_go is not None:
             self._gave_up(let_go)
         seq = self.node.chatlog.seq if since is None else since

@@ -51,11 +51,13 @@ class MemberTable:
     def __init__(self) -> None:
         self._members: dict[str, Member] = {}
         self._digest: tuple[str, bytes] | None = None  # (own id, digest), until a change
+        self.version = 0  # changes with every add or remove (renames too): for caches
 
     def add(self, member: Member) -> bool:
         """Record a member; True when it was not known before (so a join is reported once)."""
         new = member.node_id not in self._members
         self._members[member.node_id] = member
+        self.version += 1
         if new:
             self._digest = None
         return new
@@ -64,6 +66,7 @@ class MemberTable:
         member = self._members.pop(node_id, None)
         if member is not None:
             self._digest = None
+            self.version += 1
         return member
 
     def digest(self, own_id: str) -> bytes:

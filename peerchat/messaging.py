@@ -68,11 +68,16 @@ class Messaging:
         self._asked_recent = False
         self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
         self._names: dict[str, str] = {}  # authors not in the room, by their signed name
-        self._shown_as: dict[tuple[str, str], str] = {}  # (author, signed name) -> name shown
+        # (author, signed name) -> (the member list's version, the name shown)
+        self._shown_as: dict[tuple[str, str], tuple[int, str]] = {}
         self._history_from: dict[str, int] = {}  # author -> its first message a newcomer shows
+        self._cut_from: str | None = None  # the peer whose RecentFrom this node still takes
+        self._cut_taken = False  # the history of this run was cut once: never again
         self._departed: set[str] = set()  # members gone, whose heads we tell the room soon
         self._pulled = False  # something came by a want since the last summary we sent
         self._wanted_at: dict[str, float] = {}  # author -> when its asked peer last sent some
+        self._answering_at: dict[str, float] = {}  # peer -> when it last sent an old batch
+        self._timed_out: set[tuple[str, str]] = set()  # (peer, author): its late answer is taken
         self._saved: dict[str, int] = node.store.seen()  # what the store says was shown
         # Authors this node had heard before it started: all they said since is owed to it.
         self._known_before = set(self._saved) | set(node.store.heads())
@@ -155,8 +160,8 @@ class Messaging:
     def _expect_old(self, peer: str, b: Batch) -> None:
         """Old batches come only as asked: for the author we asked this peer about, or as the
         history we asked it for, up to the count asked (strangers' keys are free to make)."""
-        if self.puller.asked_of(b.author) == peer:
-            self._wanted_at[b.author] = trio.current_time()
+        self._answering_at[peer] = trio.current_time()
+        if self.puller.asked_of(b.author) == peer or (peer, b.author) in self._timed_out:
             return
         budget = self._recent_budget.get(peer, 0) - len(b.items)
         if budget < 0:
@@ -167,8 +172,8 @@ class Messaging:
         """A batch from a store: messages never shown here are shown as history, but none of
         an author's before ``hide_before`` (older than the recent history asked for)."""
         node = self.node
-        if shown is None:
-            shown = max(b.first, hide_before) - 1
+        if shown is None:  # (never past this batch, whatever the answerer said)
+            shown = min(max(b.first, hide_before), b.last + 1) - 1
             node.chatlog.start_after(b.author, shown)
         elif b.first <= shown and node.store.has(b.author, b.first):
             self._receive(b, history=True)  # anything above shown was held: it may go now
@@ -233,16 +238,20 @@ class Messaging:
         sender = node.me if b.author == node.node_id else self._sender(b)
         name = b.username
         if sender is not node.me and b.author not in node.members:
-            key = (b.author, name)
-            if key not in self._shown_as:
+            key, version = (b.author, name), node.members.version
+            known = self._shown_as.get(key)
+            if known is None or known[0] != version:  # asked again once the room changed
                 if len(self._shown_as) >= MAX_NAMES:
                     self._shown_as.clear()
                 borrowed = not needs_fingerprint(name) and (  # (else the screen marks it)
                     node.talk.taken(name, b.author)
                     or node.store.owner(name) not in (None, b.author)
                 )
-                self._shown_as[key] = marked(name, b.author) if borrowed else name
-            name = self._shown_as[key]
+                known = self._shown_as[key] = (
+                    version,
+                    marked(name, b.author) if borrowed else name,
+                )
+            name = known[1]
         if sender.username == name:
             return sender
         return dataclasses.replace(sender, username=name)
@@ -271,6 +280,8 @@ class Messaging:
             self._asked_recent = True
             count = self.node.config.history
             self._recent_budget[member.node_id] = count + batch.MAX_ITEMS  # whole batches
+            if not self._cut_taken:
+                self._cut_from = member.node_id
             conn.send(Recent(count))
 
     def restart_sync(self) -> None:
@@ -281,6 +292,9 @@ class Messaging:
         self._owed.clear()
         self._recent_budget.clear()
         self._wanted_at.clear()
+        self._answering_at.clear()
+        self._timed_out.clear()
+        self._cut_from = None  # back from a freeze: all that was missed is shown
         self._asked_recent = False
 
     def on_unlink(self, node_id: str) -> None:
@@ -291,6 +305,8 @@ class Messaging:
         (a room of 50 losing its tracker would otherwise pass 2,450 of them at once)."""
         self._owed.pop(node_id, None)
         self._recent_budget.pop(node_id, None)
+        self._answering_at.pop(node_id, None)
+        self._timed_out = {(p, a) for p, a in self._timed_out if p != node_id}
         self._ask(self.puller.gone(node_id))
         if self.node.chatlog.shown(node_id) is not None and len(self._departed) < MAX_HEADS:
             if not self._departed:
@@ -328,6 +344,7 @@ class Messaging:
         """The end of an answer: whatever did not come, the peer does not have."""
         assert conn.member is not None
         peer = conn.member.node_id
+        self._timed_out.discard((peer, message.author))  # a late answer ends here
         if self.puller.asked_of(message.author) != peer:
             return  # not an answer to us: nobody else may make us stop waiting
         self._wanted_at.pop(message.author, None)
@@ -365,20 +382,24 @@ class Messaging:
             conn.send(Want(author, after))
 
     async def watch_wants(self) -> None:
-        """A peer asked for an author's messages that sends none for ``want_timeout`` is
-        answered for: as if it had said it has none, so that the others are asked."""
+        """A peer asked for an author's messages that sends no old batch at all for
+        ``want_timeout`` (it answers one want at a time: any batch shows it at work) is
+        answered for, as if it had said it has none, so that the others are asked. Its late
+        answer is still taken, up to its ``Skip``."""
         timeout = self.node.config.want_timeout
         while True:
             await trio.sleep(timeout / 4)
             now = trio.current_time()
-            for author, at in list(self._wanted_at.items()):
+            for author, asked_at in list(self._wanted_at.items()):
                 peer = self.puller.asked_of(author)
                 conn = self.node.links.conns.get(peer or "")
                 if peer is None or conn is None:
                     self._wanted_at.pop(author, None)  # answered for by the link's end
-                elif now - at >= timeout:
+                elif now - max(asked_at, self._answering_at.get(peer, asked_at)) >= timeout:
                     log.info("%s sent none of what it was asked for; asking others", conn.peer)
                     self.on_skip(conn, Skip(author, self.node.chatlog.shown(author) or 0))
+                    if len(self._timed_out) < MAX_NAMES:
+                        self._timed_out.add((peer, author))
 
     def _heads(self) -> dict[str, int]:
         heads = self.node.chatlog.heads()
@@ -395,8 +416,12 @@ class Messaging:
         this node had never heard before it started come in the same batches and are kept,
         not shown. (What a restarted node missed of those it knew is all shown.)"""
         assert conn.member is not None
-        if conn.member.node_id not in self._recent_budget:
+        peer = conn.member.node_id
+        if peer not in self._recent_budget:
             raise ProtocolViolation(f"{conn.peer} said where history begins, unasked")
+        if peer != self._cut_from:
+            return  # only the first history of this run is cut: after a freeze all is shown
+        self._cut_from, self._cut_taken = None, True
         for author, first in message.firsts.items():
             if author not in self._known_before and len(self._history_from) < MAX_NAMES:
                 self._history_from[author] = first

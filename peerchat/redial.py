@@ -5,9 +5,9 @@ exponentially up to a cap of a few seconds, so a healed partition is noticed wit
 Where the member's host says nothing listens any more (its process is gone) the delay grows to
 a longer cap instead: a room does not keep hammering the ports of those who crashed. After
 ``give_up_after`` the member is let go for good. At most ``max_lost`` members are dialled
-so: beyond that, one whose host last said nothing listens there (gone, or a made-up address)
-is let go first, the oldest such, so that a tracker's word cannot set a node dialling without
-end.
+so: beyond that, one this node never had a link to (known only from another's word) is let go
+first, then one whose host last said nothing listens there, the oldest first: a tracker's word
+cannot set a node dialling without end, nor push out the members it really lost.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class _Lost:
     due: float
     dialling: bool = False
     gone: bool = False  # the last dial found nothing listening at its address
+    linked: bool = True  # this node had a link to it once
 
 
 class Redial:
@@ -41,16 +42,18 @@ class Redial:
         self._max_lost = max_lost
         self._lost: dict[str, _Lost] = {}
 
-    def lost(self, member: Member, now: float) -> Member | None:
-        """``member`` went without a goodbye: dial it again from ``now + first``. Returns the
-        member let go to make room for it, if one was."""
+    def lost(self, member: Member, now: float, *, linked: bool = True) -> Member | None:
+        """``member`` went without a goodbye (or, not ``linked``, was never reached): dial it
+        again from ``now + first``. Returns the member let go to make room for it, if one was."""
         if member.node_id in self._lost:
             return None
         let_go = None
         if len(self._lost) >= self._max_lost:
-            worst = max(self._lost.values(), key=lambda e: (e.gone, -e.since))
+            worst = max(self._lost.values(), key=lambda e: (not e.linked, e.gone, -e.since))
             let_go = self._lost.pop(worst.member.node_id).member
-        self._lost[member.node_id] = _Lost(member, now, self._first, now + self._first)
+        self._lost[member.node_id] = _Lost(
+            member, now, self._first, now + self._first, linked=linked
+        )
         return let_go
 
     def found(self, node_id: str) -> Member | None:

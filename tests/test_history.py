@@ -14,12 +14,13 @@ import signal
 import sqlite3
 from pathlib import Path
 
+import pytest
 import trio
 from e2e_helpers import Event, Proc, Swarm, wait_mesh
 from test_cluster import FAST, Room, cut, free_port
 from test_cluster import Member as Node
 
-from peerchat import events
+from peerchat import events, messaging
 from peerchat.batch import seal
 from peerchat.chat import Chat
 from peerchat.config import Config
@@ -415,6 +416,66 @@ async def test_a_newcomer_is_shown_the_last_100_messages_not_whole_pastes() -> N
         await trio.sleep(0.2)  # anything older would have come by now
         history = [e.text for e in said(carol) if e.history]
         assert history == (pasted + typed)[-100:]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_slow_answer_after_the_want_timeout_is_taken_not_punished() -> None:
+    """Alice answers 1.6 s late with ``want_timeout`` at 1 s: bob asks carol's other holders
+    meanwhile, and alice's late batches are still taken, not a reason to cut her off (a
+    review: "sent old messages nobody asked it for")."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, dataclasses.replace(SLOW_REDIAL, want_timeout=1.0))
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        await say_apart(carol, ["carol before"])
+        await shows(bob, "carol before")
+        answer = alice.node.messaging.on_want
+
+        def late(conn, message) -> None:
+            async def answer_later() -> None:
+                await trio.sleep(1.6)
+                answer(conn, message)
+
+            alice.node.nursery.start_soon(answer_later)
+
+        alice.node._handlers[Want] = late
+        await cut(bob, carol)
+        texts = [f"during the cut {i}" for i in range(300)]
+        await say_apart(carol, texts)
+        await shows(alice, texts[-1])
+        carol.crash()
+        await shows(bob, texts[-1], timeout=10)
+        once_each(bob, texts)
+        await trio.sleep(2)  # the late answer has come by now
+        assert alice.node.node_id in bob.node.links.conns
+        assert not [e for e in bob.events if isinstance(e, events.PeerLeft) and e.member is alice]
+        nursery.cancel_scope.cancel()
+
+
+async def test_where_history_begins_never_silences_an_author(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dave has left; the member answering a newcomer's history says his last 100 begin at
+    10**12. The newcomer may show none of his lines (the answerer could leave them out
+    anyway), but its count of dave stays within what came: 10**12 there went into its
+    summaries and its store, and every later line of dave's would have been a duplicate (a
+    review)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        bob, dave = await room.add("bob"), await room.add("dave")
+        await room.fully_connected()
+        await say_apart(dave, ["dave before"])
+        await shows(bob, "dave before")
+        dave.crash()
+        honest = messaging._firsts
+        monkeypatch.setattr(
+            messaging, "_firsts", lambda b, c: {**honest(b, c), dave.node.node_id: 10**12}
+        )
+        await say_apart(bob, ["bob after"])
+        carol = await room.add("carol")
+        await shows(carol, "bob after")
+        assert carol.node.chatlog.shown(dave.node.node_id) in (None, 1)
+        assert carol.node.chatlog.heads().get(dave.node.node_id, 0) <= 1
         nursery.cancel_scope.cancel()
 
 
