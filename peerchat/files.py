@@ -60,7 +60,9 @@ MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
 MAX_STOPPED = 64  # fetches given up whose chunks still on the way are let pass unread
 FILE_ACK_EVERY = FILE_WINDOW // 4  # bytes received between two acknowledgements
 # A fetch whose window stays full this long is dropped (told "busy": it may ask again): a
-# fetcher that never acknowledges must not hold a serving slot for good.
+# fetcher that never acknowledges must not hold a serving slot for good. Only an
+# acknowledgement of FILE_ACK_EVERY more bytes (as a fetcher sends them) counts: one that
+# acknowledges a byte now and then holds it no longer.
 FILE_STALL = 30.0
 
 
@@ -98,7 +100,8 @@ class _Serving:
     scope: trio.CancelScope
     acked: int
     moved: trio.Event = field(default_factory=trio.Event)  # set when an ack comes
-    acked_at: float = field(default_factory=trio.current_time)
+    acked_at: float = field(default_factory=trio.current_time)  # when ``moved_from`` was set
+    moved_from: int = 0  # what was acknowledged at ``acked_at``
 
 
 class Files:
@@ -445,7 +448,8 @@ class Files:
             log.info("not serving %s to %s now: %s fetches run", mine.name, conn.peer, running)
             conn.send(FileGone(message.offer, busy=True))
             return
-        serving = self._serving[key] = _Serving(trio.CancelScope(), message.offset)
+        serving = _Serving(trio.CancelScope(), message.offset, moved_from=message.offset)
+        self._serving[key] = serving
         self.node.nursery.start_soon(self._serve, conn, message.offer, mine, serving)
 
     def on_stop(self, conn: Connection, message: FileStop) -> None:
@@ -456,7 +460,9 @@ class Files:
     def on_ack(self, conn: Connection, message: FileAck) -> None:
         serving = self._serving.get((conn, message.offer))
         if serving is not None and message.offset > serving.acked:
-            serving.acked, serving.acked_at = message.offset, trio.current_time()
+            serving.acked = message.offset
+            if message.offset - serving.moved_from >= FILE_ACK_EVERY:
+                serving.acked_at, serving.moved_from = trio.current_time(), message.offset
             serving.moved.set()
 
     async def _serve(self, conn: Connection, offer: int, mine: _Mine, serving: _Serving) -> None:

@@ -160,7 +160,8 @@ class Messaging:
     def _expect_old(self, peer: str, b: Batch) -> None:
         """Old batches come only as asked: for the author we asked this peer about, or as the
         history we asked it for, up to the count asked (strangers' keys are free to make)."""
-        self._answering_at[peer] = trio.current_time()
+        if b.last > (self.node.chatlog.shown(b.author) or 0):  # news, not a batch sent again
+            self._answering_at[peer] = trio.current_time()
         if self.puller.asked_of(b.author) == peer or (peer, b.author) in self._timed_out:
             return
         budget = self._recent_budget.get(peer, 0) - len(b.items)
@@ -231,13 +232,13 @@ class Messaging:
 
     def _as_signed(self, b: Batch) -> Member:
         """Whom a batch is from, under the name it was signed with: history shows the name
-        used then (a member may have taken another since, with ``/nick``). An author not in
-        the room whose name is a member's, or was another key's when last seen here, has its
-        key's fingerprint added: any key can sign a batch under any name."""
+        used then (a member may have taken another since, with ``/nick``). A name that is now
+        another member's, or was another key's when last seen here, has the signing key's
+        fingerprint added: any key can sign a batch under any name."""
         node = self.node
         sender = node.me if b.author == node.node_id else self._sender(b)
         name = b.username
-        if sender is not node.me and b.author not in node.members:
+        if sender is not node.me and (b.author not in node.members or sender.username != name):
             key, version = (b.author, name), node.members.version
             known = self._shown_as.get(key)
             if known is None or known[0] != version:  # asked again once the room changed
@@ -442,7 +443,7 @@ class Messaging:
                 await trio.sleep(0)  # one want at a time, never many in one go
                 message = queue.popleft()
                 if isinstance(message, Recent):
-                    batches = self._recent(message.count)
+                    batches = self._fit_to_hand_on(self._recent(message.count))
                     conn.send(RecentFrom(_firsts(batches, message.count)))
                     await self._send_paced(conn, batches, None)
                 else:
@@ -463,19 +464,32 @@ class Messaging:
             held = batches[-1].last  # the asker asks again for the rest
         return batches, Skip(want.author, max(held, want.after))
 
+    def _fit_to_hand_on(self, batches: list[Batch]) -> list[Batch]:
+        """``batches`` but those whose signature does not hold: one taken from its author
+        unchecked is checked now, once (the store remembers), and dropped from the store if
+        it fails, so that no member is handed a forgery and nobody checks it twice."""
+        good, checked_now, bad = [], [], []
+        for b in batches:
+            if b.checked:
+                good.append(b)
+            elif b.signed():
+                good.append(b)
+                checked_now.append(b)
+            else:
+                bad.append(b)
+        store = self.node.store
+        if checked_now:
+            store.checked(checked_now)
+        if bad:
+            log.warning("dropping %d kept batches whose signatures do not hold", len(bad))
+            store.drop(bad)
+        return good
+
     async def _send_paced(self, conn: Connection, batches: list[Batch], end: Skip | None) -> None:
         lot = self.node.config.resend_batch
         for start in range(0, len(batches), lot):
-            checked_now = []
-            for b in batches[start : start + lot]:
-                if not b.checked:  # taken from its author unchecked: never handed on so
-                    if not b.signed():
-                        log.warning("not handing on a batch of %s that does not check", b.author)
-                        continue
-                    checked_now.append(b)
+            for b in self._fit_to_hand_on(batches[start : start + lot]):
                 conn.send(BatchFrame(b.data, b.sig, True))
-            if checked_now:
-                self.node.store.checked(checked_now)
             await conn.drained()
         if end is not None:
             conn.send(end)

@@ -19,14 +19,23 @@ FINGERPRINT = 6  # hex digits of the node id (the key's hash) shown after a name
 _ASCII = {"0": "o", "1": "l", "i": "l", "|": "l", "!": "l", "5": "s", "$": "s"}
 _CYRILLIC = dict(zip("аеорсухіјѕԁһԛԝӏвкмнт", "aeopcyxljsdhqwlbkmht", strict=True))
 _GREEK = dict(zip("αονρτικυχεβ", "aovptlkuxeb", strict=True))
-_FOLD = str.maketrans({**_ASCII, **_CYRILLIC, **_GREEK})
+_OTHER = dict(zip("օᴏ๏ьɡɩ", "ooobgl", strict=True))  # Armenian, small capital, Thai, ...
+_FOLD = str.maketrans({**_ASCII, **_CYRILLIC, **_GREEK, **_OTHER})
+# Letters that draw nothing: a name with them would look like the name without.
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_MARKS = frozenset(("Mn", "Me", "Cf"))  # combining marks and format characters
 _DIGRAPHS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 
 
 def skeleton(name: str) -> str:
     """What ``name`` looks like, roughly: two names with one skeleton can pass for each other
     ("Bob", "b0b", "BOB")."""
-    folded = unicodedata.normalize("NFKC", name).casefold().translate(_FOLD)
+    letters = (
+        c
+        for c in unicodedata.normalize("NFKD", name)
+        if c not in _BLANK and unicodedata.category(c) not in _MARKS
+    )
+    folded = "".join(letters).casefold().translate(_FOLD)
     for pair, letter in _DIGRAPHS:
         folded = folded.replace(pair, letter)
     return folded

@@ -106,12 +106,21 @@ class Store:
                 )
         return len(pending)
 
+    def drop(self, batches: list[Batch]) -> None:
+        """Forget ``batches`` (kept unchecked, and found not to hold)."""
+        with self._transaction():
+            self._db.executemany(
+                "DELETE FROM batches WHERE author = ? AND first = ? AND checked = 0",
+                [(b.author, b.first) for b in batches],
+            )
+        self.about -= sum(len(b.items) for b in batches)
+
     def checked(self, batches: list[Batch]) -> None:
         """The signatures of ``batches``, kept unchecked, were found to hold."""
         with self._transaction():
             self._db.executemany(
-                "UPDATE batches SET checked = 1 WHERE author = ? AND first = ?",
-                [(b.author, b.first) for b in batches],
+                "UPDATE batches SET checked = 1 WHERE author = ? AND first = ? AND sig = ?",
+                [(b.author, b.first, b.sig) for b in batches],  # the very bytes checked
             )
 
     def count(self) -> int:

@@ -157,7 +157,13 @@ def _join_lines(lines: Iterable[list[tuple[str, str]]]) -> FormattedText:
 def _name(member: Member) -> tuple[str, str]:
     if not member.chat:
         return (NOTICE_STYLE, STANDALONE)
-    return (name_style(member.username), visible(shown_name(member.username, member.node_id)))
+    return (name_style(member.username), who(member))
+
+
+def who(member: Member) -> str:
+    """A member's name as the screen shows it anywhere: escaped, and with its key's
+    fingerprint where the name could pass for another."""
+    return visible(shown_name(member.username, member.node_id))
 
 
 def format_notice(text: str, now: float, style: str = NOTICE_STYLE) -> FormattedText:
@@ -182,7 +188,7 @@ def format_message(event: MessageReceived, now: float, me: str = "") -> Formatte
             "%H:%M:%S" if _same_day(said_at, now) else "%Y-%m-%d %H:%M",
             time.localtime(said_at),
         )
-        name = visible(shown_name(sender.username, sender.node_id))
+        name = who(sender)
         said = f"* {name} {text}" if event.action else f"<{name}> {text}"
         return FormattedText([(HISTORY_STYLE, f"{when} {said}")])
     if event.to is not None:
@@ -326,7 +332,7 @@ def format_event(event: Event, now: float) -> FormattedText:
         case Error(message=message):
             return format_notice(f"! {visible(message)}", now, ERROR_STYLE)
         case NewKey(member=m, old_node_id=old):
-            name, was, now_id = visible(m.username), old[:FINGERPRINT], m.node_id[:FINGERPRINT]
+            name, was, now_id = who(m), old[:FINGERPRINT], m.node_id[:FINGERPRINT]
             return format_notice(
                 f"! {name} is back with another key ({now_id}, was {was}): the same person on a "
                 "new computer, or someone else using the name",
@@ -342,7 +348,7 @@ def format_offer(event: FileOffered, now: float) -> FormattedText:
     what = f"{visible(event.name)} ({size_text(event.size)})"
     to = event.to
     if event.own:
-        whom = f"to {visible(to.username)}" if to else "to the room"
+        whom = f"to {who(to)}" if to else "to the room"
         return format_notice(f"* you offer {what} {whom} (/cancel {event.id} withdraws it)", now)
     private = " to you alone" if to else ""
     offered = (NOTICE_STYLE, f" offers {what}{private}: ")
@@ -375,14 +381,14 @@ def delivery_text(event: Undelivered | Delivered | NotDelivered) -> str:
     """What became of this node's messages to members it could not reach."""
     match event:
         case Undelivered(waiting=waiting):
-            names = ", ".join(visible(m.username) for m in waiting)
+            names = ", ".join(who(m) for m in waiting)
             return f"  · not yet delivered to {names}"
         case Delivered(member=m, count=count):
             mine = "your message" if count == 1 else f"your {count} messages"
-            return f"  ✓ {visible(m.username)} now has {mine} sent while they were away"
+            return f"  ✓ {who(m)} now has {mine} sent while they were away"
     assert isinstance(event, NotDelivered)
     last = "your last message" if event.count == 1 else f"your last {event.count} messages"
-    return f"* gave up on reaching {visible(event.member.username)}: {last} did not reach them"
+    return f"* gave up on reaching {who(event.member)}: {last} did not reach them"
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,9 +526,10 @@ class Room:
         return [m for m in self.others.values() if m.chat]
 
     def typists(self, now: float) -> list[str]:
+        """Who is typing, by name as the screen shows it."""
         for node_id in [n for n, until in self.typing.items() if until <= now]:
             del self.typing[node_id]
-        return sorted(m.username for n in self.typing if (m := self.others.get(n)) is not None)
+        return sorted(who(m) for n in self.typing if (m := self.others.get(n)) is not None)
 
 
 @dataclass
@@ -603,7 +610,7 @@ def toolbar_text(room: Room, now: float | None = None) -> FormattedText:
         return FormattedText([(TOOLBAR_STYLE, f" {where}... ")])
     count = len(room.people()) + 1
     t = room.tracker
-    tracker = "unknown" if t is None else visible(t.username) if t.chat else "standalone"
+    tracker = "unknown" if t is None else who(t) if t.chat else "standalone"
     name = f" | room {room.name}" if room.name else ""
     out = [
         (TOOLBAR_STYLE, f" {visible(room.me.username)}{name} | {count} in the room"),
@@ -613,7 +620,7 @@ def toolbar_text(room: Room, now: float | None = None) -> FormattedText:
         out.append((TOOLBAR_STYLE, f"| {progress_bar(progress)} "))
     typists = room.typists(time.monotonic() if now is None else now)
     if typists:
-        shown = ", ".join(visible(name) for name in typists[:3])
+        shown = ", ".join(typists[:3])
         more = f" and {len(typists) - 3} more" if len(typists) > 3 else ""
         verb = "is" if len(typists) == 1 else "are"
         out.append((TOOLBAR_STYLE, f"| {shown}{more} {verb} typing "))

@@ -242,6 +242,31 @@ async def test_a_fetcher_that_stops_acknowledging_loses_its_serving_slot(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_fetcher_that_acknowledges_a_byte_at_a_time_loses_its_serving_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second attacker's run: acknowledging one more byte now and then held a slot for
+    good. Only acknowledgements of ``FILE_ACK_EVERY`` more bytes keep a fetch going."""
+    monkeypatch.setattr(files, "FILE_STALL", 1.5)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        serving = alice.node.files
+        alice.node._handlers[FileAck] = lambda conn, message: None  # bob's own, unheard
+
+        async def a_byte_more_now_and_then() -> None:
+            while True:
+                await trio.sleep(0.3)
+                for (conn, offer), held in list(serving._serving.items()):
+                    serving.on_ack(conn, FileAck(offer, held.acked + 1))
+
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 64))
+        nursery.start_soon(a_byte_more_now_and_then)
+        bob.node.get_file(offer.id)
+        result = await bob.wait_for(done("big.bin"), 10)
+        assert not result.ok and result.reason.endswith(f"/get {offer.id} again later")
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_cancelled_fetch_stops_the_sender_and_leaves_no_part_file(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")

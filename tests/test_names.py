@@ -9,7 +9,21 @@ from peerchat.names import FINGERPRINT, needs_fingerprint, shown_name, skeleton
 
 @pytest.mark.parametrize(
     "other",
-    ["Bob", "BOB", "b0b", "B0B", "ｂｏｂ", "b\u043eb", "\u0412\u041e\u0412", "\u0392\u039f\u0392"],
+    [
+        *(
+            "Bob",
+            "BOB",
+            "b0b",
+            "B0B",
+            "ｂｏｂ",
+            "b\u043eb",
+            "\u0412\u041e\u0412",
+            "\u0392\u039f\u0392",
+        ),
+        # From an attacker's run: other scripts, a dot above, and letters that draw nothing
+        *("b\u0585b", "b\u1d0fb", "b\u022fb", "\u044cob", "b\u0e4fb"),
+        *("bo\u034fb", "b\u115fob", "bo\u3164b", "bob\u17b5", "bo\u200bb"),
+    ],
 )
 def test_names_that_pass_for_each_other_have_one_skeleton(other: str) -> None:
     assert skeleton(other) == skeleton("bob")
