@@ -353,17 +353,21 @@ async def test_a_member_that_claims_a_gap_and_never_answers_cannot_stall_it() ->
         nursery.cancel_scope.cancel()
 
 
-async def test_history_under_a_present_members_name_and_another_key_is_marked() -> None:
+@pytest.mark.parametrize("signer", ["a stranger", "alice"])
+async def test_history_under_a_present_members_name_and_another_key_is_marked(
+    signer: str,
+) -> None:
     """Any key can sign a batch under any name. A member gone bad hands a newcomer history
-    "from bob", signed by a key of its own, while bob is in the room: the newcomer shows it
-    with that key's fingerprint, and bob's own lines plain (an attacker's run)."""
+    "from bob", signed by a key of a stranger's or its own, while bob is in the room: the
+    newcomer shows it with that key's fingerprint, and bob's own lines plain (two attackers'
+    runs)."""
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
         alice, bob = await room.add("alice"), await room.add("bob")
         await room.fully_connected()
         await say_apart(bob, ["the real bob"])
         await shows(alice, "the real bob")
-        fake = Identity.generate()
+        fake = Identity.generate() if signer == "a stranger" else alice.node.identity
         forged = seal(fake, "bob", [Chat(fake.node_id, 1, 1, "send me your password", 0.0, 0.0)])
         for member in (alice, bob):
             real = member.node.messaging._recent
