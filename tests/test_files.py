@@ -226,27 +226,13 @@ async def test_a_sender_keeps_at_most_a_window_unacknowledged(tmp_path: Path) ->
         nursery.cancel_scope.cancel()
 
 
-async def test_a_fetcher_that_stops_acknowledging_loses_its_serving_slot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("acks", ["none", "a byte now and then"])
+async def test_a_fetcher_that_does_not_acknowledge_its_window_loses_its_serving_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, acks: str
 ) -> None:
-    """From an attacker's run: fetches never acknowledged held every serving slot for good."""
-    monkeypatch.setattr(files, "FILE_STALL", 1.5)
-    async with trio.open_nursery() as nursery:
-        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
-        alice.node._handlers[FileAck] = lambda conn, message: None  # never heard
-        offer = await offer_heard(alice, bob, random_file(tmp_path, 64))
-        bob.node.get_file(offer.id)
-        result = await bob.wait_for(done("big.bin"), 10)
-        assert not result.ok and result.reason.endswith(f"/get {offer.id} again later")
-        assert not alice.node.files._serving
-        nursery.cancel_scope.cancel()
-
-
-async def test_a_fetcher_that_acknowledges_a_byte_at_a_time_loses_its_serving_slot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A second attacker's run: acknowledging one more byte now and then held a slot for
-    good. Only acknowledgements of ``FILE_ACK_EVERY`` more bytes keep a fetch going."""
+    """Two attackers' runs: fetches that never acknowledged, or acknowledged one more byte
+    now and then, held every serving slot for good. Only acknowledgements of
+    ``FILE_ACK_EVERY`` more bytes keep a fetch going."""
     monkeypatch.setattr(files, "FILE_STALL", 1.5)
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
@@ -260,10 +246,12 @@ async def test_a_fetcher_that_acknowledges_a_byte_at_a_time_loses_its_serving_sl
                     serving.on_ack(conn, FileAck(offer, held.acked + 1))
 
         offer = await offer_heard(alice, bob, random_file(tmp_path, 64))
-        nursery.start_soon(a_byte_more_now_and_then)
+        if acks != "none":
+            nursery.start_soon(a_byte_more_now_and_then)
         bob.node.get_file(offer.id)
         result = await bob.wait_for(done("big.bin"), 10)
         assert not result.ok and result.reason.endswith(f"/get {offer.id} again later")
+        assert not serving._serving
         nursery.cancel_scope.cancel()
 
 
