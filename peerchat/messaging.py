@@ -512,7 +512,7 @@ class Messaging:
         next_prune = trio.current_time()
         over = config.keep_messages + max(config.keep_messages // 10, batch.MAX_ITEMS)
         while True:
-            if trio.current_time() >= next_prune or store.about > over:
+            if trio.current_time() >= next_prune or store.approx_count > over:
                 gone = store.prune(time.time(), config.keep_messages, config.keep_seconds)
                 if gone:
                     log.info("pruned %d old messages", gone)

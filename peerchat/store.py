@@ -75,7 +75,9 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._pending: list[tuple[str, int, int, int, float, bytes, bytes, bool]] = []
-        self.about = self.count()  # messages kept, counted as they are added (duplicates too)
+        self.approx_count = (
+            self.count()
+        )  # messages kept, counted as they are added (duplicates too)
 
     def __enter__(self) -> Store:
         return self
@@ -87,13 +89,12 @@ class Store:
     def journal_mode(self) -> str:
         return self._db.execute("PRAGMA journal_mode").fetchone()[0]
 
-    def add(self, batch: Batch, arrived: float) -> None:
-        """Keep ``batch`` (written at the next ``flush``; one already kept is ignored then)."""
-        b = batch
+    def add(self, b: Batch, arrived: float) -> None:
+        """Keep batch ``b`` (written at the next ``flush``; one already kept is ignored then)."""
         self._pending.append(
             (b.author, b.first, b.last, b.lamport, arrived, b.data, b.sig, b.checked)
         )
-        self.about += len(b.items)
+        self.approx_count += len(b.items)
 
     def flush(self) -> int:
         """Write what was added since the last flush, in one transaction; how many batches were
@@ -113,7 +114,7 @@ class Store:
                 "DELETE FROM batches WHERE author = ? AND first = ? AND checked = 0",
                 [(b.author, b.first) for b in batches],
             )
-        self.about -= sum(len(b.items) for b in batches)
+        self.approx_count -= sum(len(b.items) for b in batches)
 
     def checked(self, batches: list[Batch]) -> None:
         """The signatures of ``batches``, kept unchecked, were found to hold."""
@@ -231,8 +232,8 @@ class Store:
                 " (SELECT username FROM names ORDER BY since DESC LIMIT ?)",
                 (MAX_NAMES,),
             )
-        self.about = self.count()
-        return before - self.about
+        self.approx_count = self.count()
+        return before - self.approx_count
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):

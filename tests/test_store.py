@@ -336,10 +336,10 @@ def test_prune_by_count_drops_the_oldest_whole_batches_and_keeps_the_newest_n(ro
     assert room.prune(NOW, keep_messages=4, keep_seconds=DAY) == 0
     assert room.prune(NOW, keep_messages=2, keep_seconds=DAY) == 3
     assert lamports(room.recent(100)) == [7, 8]
-    assert room.count() == room.about == 2
+    assert room.count() == room.approx_count == 2
     assert room.prune(NOW, keep_messages=1, keep_seconds=DAY) == 0
     assert room.prune(NOW, keep_messages=0, keep_seconds=DAY) == 2
-    assert room.count() == room.about == 0
+    assert room.count() == room.approx_count == 0
 
 
 def test_prune_by_age_then_by_count(store: Store) -> None:
