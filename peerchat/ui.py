@@ -539,6 +539,7 @@ class Screen:
 
     rooms: dict[str, Room] = field(default_factory=dict)
     current: str = ""
+    fronted: list[str] = field(default_factory=list)  # rooms that were in front, latest last
     earlier: bool = False  # the last line printed was a message from history
 
     def room(self, label: str) -> Room:
@@ -556,8 +557,9 @@ class Screen:
     def apply(self, label: str, event: Event) -> None:
         if isinstance(event, RoomLeft):
             self.rooms.pop(label, None)
-            if self.current == label:
-                self.current = next(iter(self.rooms), "")
+            self.fronted = [r for r in self.fronted if r != label]
+            if self.current == label:  # back to the room in front before it, as it was left
+                self.current = self.fronted[-1] if self.fronted else next(iter(self.rooms), "")
             return
         self.room(label).apply(event)
 
@@ -573,8 +575,14 @@ class Screen:
         """Bring ``label`` to the front (``/room``); what to tell the user."""
         if label not in self.rooms:
             return f"not in a room {visible(label)}; /join {visible(label)}?"
-        self.current = label
+        self.bring(label)
         return f"lines you type go to the room {visible(label)} now"
+
+    def bring(self, label: str) -> None:
+        """``label`` to the front; the one there before is where a failed join goes back."""
+        if self.current and self.current != label:
+            self.fronted = [r for r in self.fronted if r != self.current] + [self.current]
+        self.current = label
 
 
 def progress_bar(progress: FileProgress | FileWaiting, width: int = 10) -> str:
@@ -869,7 +877,7 @@ class PromptUI:
                     continue
                 case commands.JoinRoom(room=name, addr=addr):
                     screen.room(name)
-                    screen.current = name
+                    screen.bring(name)
                     action = functools.partial(rooms.join, name, addr)
                 case commands.PartRoom(room=name):
                     if name and name not in screen.rooms:
@@ -974,7 +982,7 @@ async def _say_each(rooms: Rooms, room: str, lines: list[str], action: bool) -> 
 def _room_keys(screen: Screen, notice: Callable[[str], None]) -> KeyBindings:
     keys = KeyBindings()
 
-    @keys.add("c-x")
+    @keys.add("c-x", eager=True)  # not the first key of Emacs's C-x chords: no wait
     def _next_room(event: KeyPressEvent) -> None:
         """Ctrl-X brings the next room to the front, and says which (so does the toolbar)."""
         notice(screen.cycle())

@@ -424,6 +424,21 @@ def test_a_slow_join_says_where_it_connects_and_ctrl_c_gives_up(
         assert time.monotonic() - started < 3
 
 
+def test_ctrl_x_switches_rooms_at_once_each_time(spawn: Callable[..., Any]) -> None:
+    """From a user trial: Ctrl-X waited a second for a second key (prompt_toolkit's Emacs
+    chords begin with it), and a quick second press was lost."""
+    alice = start_alice(spawn, free_port())
+    alice.send(f"/join ops 127.0.0.1:{free_port()}\r")
+    alice.expect(on_screen("nobody else is in the room yet"), timeout=10)
+    started = time.monotonic()
+    alice.send("\x18\x18")
+    alice.expect(on_screen("lines you type go to the room"))
+    alice.expect(on_screen("lines you type go to the room ops now"))
+    assert time.monotonic() - started < 0.9
+    alice.send("/quit\r")
+    expect_exit_0(alice)
+
+
 def test_ctrl_c_gives_up_a_second_room_still_connecting_and_stays_in_the_first(
     spawn: Callable[..., Any],
 ) -> None:

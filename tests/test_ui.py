@@ -621,6 +621,20 @@ def test_with_two_rooms_each_line_names_its_room_and_ctrl_x_brings_the_next_to_t
     assert screen.cycle() == "only in the room dev; /join NAME opens another"
 
 
+def test_a_room_left_while_in_front_gives_the_front_back_to_the_room_before_it():
+    """From a user trial: with ops in front, a /join that failed (or was given up) sent the
+    next typed line to the first room, not back to ops."""
+    screen = ui.Screen()
+    arrived = time.monotonic()
+    for label in ("dev", "ops"):
+        ui.render_batch([(arrived, (label, Ready(ALICE, "peer", label)))], screen)
+    screen.go_to("ops")
+    screen.room("slow")
+    screen.bring("slow")  # as /join does
+    ui.render_batch([(arrived, ("slow", RoomLeft("slow")))], screen)
+    assert screen.current == "ops"
+
+
 def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
     """After a freeze, live lines and then what was said meanwhile: the times go back, and
     a line says why."""
