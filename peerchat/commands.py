@@ -235,7 +235,7 @@ def _join(args: list[str]) -> JoinRoom | Usage:
         return usage
     addr = parse_addr(args[1]) if len(args) == 2 else None
     if len(args) == 2 and (addr is None or not valid_host(addr[0])):
-        return usage
+        return Usage(f"{args[1]} is not HOST:PORT (for example 192.168.1.10:5000 or [::1]:5000)")
     return JoinRoom(args[0].lower(), addr)
 
 
