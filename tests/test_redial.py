@@ -190,3 +190,13 @@ def test_past_max_lost_a_member_whose_host_says_nothing_listens_is_let_go() -> N
     assert r.lost(member("f4"), now=20.0) == member("f2")
     assert len(r) == 3 and "real" in r
     assert r.lost(member("f4"), now=21.0) is None  # already dialled: nobody let go
+
+
+def test_past_max_lost_a_member_known_only_by_word_goes_before_one_this_node_lost() -> None:
+    """A second attacker's run: made-up members whose dials time out (not refused) pushed out
+    a real member lost across a partition. Those never linked go first."""
+    r = Redial(first=0.5, cap=4.0, give_up_after=600.0, max_lost=2)
+    r.lost(member("real"), now=0.0)  # linked once: lost
+    assert r.lost(member("word1"), now=1.0, linked=False) is None
+    assert r.lost(member("word2"), now=2.0, linked=False) == member("word1")
+    assert set(ids(list(r))) == {"real", "word2"}
