@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from peerchat.addresses import parse_addr
 from peerchat.membership import valid_room_name, valid_username
 from peerchat.protocol import valid_host
+from peerchat.safe_text import visible
 
 HELP_TEXT = """\
 Type a line and press Enter to send it to everyone in the room.
@@ -235,7 +236,8 @@ def _join(args: list[str]) -> JoinRoom | Usage:
         return usage
     addr = parse_addr(args[1]) if len(args) == 2 else None
     if len(args) == 2 and (addr is None or not valid_host(addr[0])):
-        return Usage(f"{args[1]} is not HOST:PORT (for example 192.168.1.10:5000 or [::1]:5000)")
+        example = "for example 192.168.1.10:5000 or [::1]:5000"
+        return Usage(f"{visible(args[1])} is not HOST:PORT ({example})")
     return JoinRoom(args[0].lower(), addr)
 
 

@@ -293,7 +293,7 @@ class Links:
         log.info("%s (%s) left: %s", member.username, node_id, reason)
         now = trio.current_time()
         if lost:
-            self.keep_trying(member, since=listed_at, linked=conn is not None)
+            self.keep_trying(member, since=listed_at, linked=listed_at is None)
         if node.reporting:
             node.emit(events.PeerLeft(member, reason))
         node.files.on_unlink(member, lost=lost)  # after "left": its fetches wait or end
@@ -346,6 +346,8 @@ class Links:
         let_go = self.redial.lost(member, trio.current_time(), linked=linked)
         if let_go is not None:
             self._gave_up(let_go)
+            if let_go is member:
+                return
         seq = self.node.chatlog.seq if since is None else since
         self._lost_at.setdefault(member.node_id, seq)
         self._redial_changed.set()

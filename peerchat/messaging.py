@@ -69,15 +69,16 @@ class Messaging:
         self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
         self._names: dict[str, str] = {}  # authors not in the room, by their signed name
         # (author, signed name) -> (the member list's version, the name shown)
-        self._shown_as: dict[tuple[str, str], tuple[int, str]] = {}
+        self._shown_as: dict[tuple[str, str], tuple[tuple[int, str], str]] = {}
         self._history_from: dict[str, int] = {}  # author -> its first message a newcomer shows
         self._cut_from: str | None = None  # the peer whose RecentFrom this node still takes
         self._cut_taken = False  # the history of this run was cut once: never again
         self._departed: set[str] = set()  # members gone, whose heads we tell the room soon
         self._pulled = False  # something came by a want since the last summary we sent
-        self._wanted_at: dict[str, float] = {}  # author -> when its asked peer last sent some
-        self._answering_at: dict[str, float] = {}  # peer -> when it last sent an old batch
-        self._timed_out: set[tuple[str, str]] = set()  # (peer, author): its late answer is taken
+        self._wanted_at: dict[str, float] = {}  # author -> when it was asked of a peer
+        self._answering_at: dict[str, float] = {}  # peer -> when it last sent us news, old
+        # (peer, author) -> None: asked, timed out, its late answer still taken (oldest first)
+        self._timed_out: dict[tuple[str, str], None] = {}
         self._saved: dict[str, int] = node.store.seen()  # what the store says was shown
         # Authors this node had heard before it started: all they said since is owed to it.
         self._known_before = set(self._saved) | set(node.store.heads())
@@ -160,7 +161,8 @@ class Messaging:
     def _expect_old(self, peer: str, b: Batch) -> None:
         """Old batches come only as asked: for the author we asked this peer about, or as the
         history we asked it for, up to the count asked (strangers' keys are free to make)."""
-        if b.last > (self.node.chatlog.shown(b.author) or 0):  # news, not a batch sent again
+        chatlog = self.node.chatlog
+        if b.last > max(chatlog.shown(b.author) or 0, chatlog.held_top(b.author) or 0):  # news
             self._answering_at[peer] = trio.current_time()
         if self.puller.asked_of(b.author) == peer or (peer, b.author) in self._timed_out:
             return
@@ -239,7 +241,7 @@ class Messaging:
         sender = node.me if b.author == node.node_id else self._sender(b)
         name = b.username
         if sender is not node.me and (b.author not in node.members or sender.username != name):
-            key, version = (b.author, name), node.members.version
+            key, version = (b.author, name), (node.members.version, node.me.username)
             known = self._shown_as.get(key)
             if known is None or known[0] != version:  # asked again once the room changed
                 if len(self._shown_as) >= MAX_NAMES:
@@ -295,7 +297,7 @@ class Messaging:
         self._wanted_at.clear()
         self._answering_at.clear()
         self._timed_out.clear()
-        self._cut_from = None  # back from a freeze: all that was missed is shown
+        self._cut_from = None  # back from a freeze: what was missed is not cut (once cut)
         self._asked_recent = False
 
     def on_unlink(self, node_id: str) -> None:
@@ -307,7 +309,7 @@ class Messaging:
         self._owed.pop(node_id, None)
         self._recent_budget.pop(node_id, None)
         self._answering_at.pop(node_id, None)
-        self._timed_out = {(p, a) for p, a in self._timed_out if p != node_id}
+        self._timed_out = {k: None for k in self._timed_out if k[0] != node_id}
         self._ask(self.puller.gone(node_id))
         if self.node.chatlog.shown(node_id) is not None and len(self._departed) < MAX_HEADS:
             if not self._departed:
@@ -345,7 +347,7 @@ class Messaging:
         """The end of an answer: whatever did not come, the peer does not have."""
         assert conn.member is not None
         peer = conn.member.node_id
-        self._timed_out.discard((peer, message.author))  # a late answer ends here
+        self._timed_out.pop((peer, message.author), None)  # a late answer ends here
         if self.puller.asked_of(message.author) != peer:
             return  # not an answer to us: nobody else may make us stop waiting
         self._wanted_at.pop(message.author, None)
@@ -383,10 +385,10 @@ class Messaging:
             conn.send(Want(author, after))
 
     async def watch_wants(self) -> None:
-        """A peer asked for an author's messages that sends no old batch at all for
-        ``want_timeout`` (it answers one want at a time: any batch shows it at work) is
-        answered for, as if it had said it has none, so that the others are asked. Its late
-        answer is still taken, up to its ``Skip``."""
+        """A peer asked for an author's messages that sends us no news (an old batch we did
+        not hold) for ``want_timeout`` is answered for, as if it had said it has none, so that
+        the others are asked; it answers one want at a time, so news of any author shows it
+        at work. Its late answer is still taken, up to its ``Skip``."""
         timeout = self.node.config.want_timeout
         while True:
             await trio.sleep(timeout / 4)
@@ -399,8 +401,9 @@ class Messaging:
                 elif now - max(asked_at, self._answering_at.get(peer, asked_at)) >= timeout:
                     log.info("%s sent none of what it was asked for; asking others", conn.peer)
                     self.on_skip(conn, Skip(author, self.node.chatlog.shown(author) or 0))
-                    if len(self._timed_out) < MAX_NAMES:
-                        self._timed_out.add((peer, author))
+                    if len(self._timed_out) >= MAX_NAMES:  # the oldest is let go
+                        del self._timed_out[next(iter(self._timed_out))]
+                    self._timed_out[peer, author] = None
 
     def _heads(self) -> dict[str, int]:
         heads = self.node.chatlog.heads()
@@ -443,7 +446,7 @@ class Messaging:
                 await trio.sleep(0)  # one want at a time, never many in one go
                 message = queue.popleft()
                 if isinstance(message, Recent):
-                    batches = self._fit_to_hand_on(self._recent(message.count))
+                    batches = await self._fit_in_lots(self._recent(message.count))
                     conn.send(RecentFrom(_firsts(batches, message.count)))
                     await self._send_paced(conn, batches, None)
                 else:
@@ -484,6 +487,14 @@ class Messaging:
             log.warning("dropping %d kept batches whose signatures do not hold", len(bad))
             store.drop(bad)
         return good
+
+    async def _fit_in_lots(self, batches: list[Batch]) -> list[Batch]:
+        """``_fit_to_hand_on``, a lot at a time between checkpoints (a check is 0.1 ms)."""
+        lot, out = self.node.config.resend_batch, []
+        for start in range(0, len(batches), lot):
+            out += self._fit_to_hand_on(batches[start : start + lot])
+            await trio.sleep(0)
+        return out
 
     async def _send_paced(self, conn: Connection, batches: list[Batch], end: Skip | None) -> None:
         lot = self.node.config.resend_batch

@@ -30,12 +30,16 @@ _DIGRAPHS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 def skeleton(name: str) -> str:
     """What ``name`` looks like, roughly: two names with one skeleton can pass for each other
     ("Bob", "b0b", "BOB")."""
-    letters = (
+    bare = "".join(
         c
         for c in unicodedata.normalize("NFKD", name)
         if c not in _BLANK and unicodedata.category(c) not in _MARKS
     )
-    folded = "".join(letters).casefold().translate(_FOLD)
+    folded = bare.casefold().translate(_FOLD)
+    if not folded.isascii():  # marks are vowels in many scripts (राजू, राज): only blanks go
+        kept = (c for c in unicodedata.normalize("NFKC", name) if c not in _BLANK)
+        folded = "".join(c for c in kept if unicodedata.category(c) != "Cf")
+        folded = folded.casefold().translate(_FOLD)
     for pair, letter in _DIGRAPHS:
         folded = folded.replace(pair, letter)
     return folded

@@ -44,12 +44,15 @@ class Redial:
 
     def lost(self, member: Member, now: float, *, linked: bool = True) -> Member | None:
         """``member`` went without a goodbye (or, not ``linked``, was never reached): dial it
-        again from ``now + first``. Returns the member let go to make room for it, if one was."""
+        again from ``now + first``. Returns the member let go to make room for it, if one was:
+        ``member`` itself when it was never reached and the list holds only members lost."""
         if member.node_id in self._lost:
             return None
         let_go = None
         if len(self._lost) >= self._max_lost:
             worst = max(self._lost.values(), key=lambda e: (not e.linked, e.gone, -e.since))
+            if not linked and worst.linked:
+                return member
             let_go = self._lost.pop(worst.member.node_id).member
         self._lost[member.node_id] = _Lost(
             member, now, self._first, now + self._first, linked=linked

@@ -200,3 +200,6 @@ def test_past_max_lost_a_member_known_only_by_word_goes_before_one_this_node_los
     assert r.lost(member("word1"), now=1.0, linked=False) is None
     assert r.lost(member("word2"), now=2.0, linked=False) == member("word1")
     assert set(ids(list(r))) == {"real", "word2"}
+    assert r.lost(member("real2"), now=3.0) == member("word2")
+    assert r.lost(member("word3"), now=4.0, linked=False) == member("word3")  # not added
+    assert set(ids(list(r))) == {"real", "real2"}
