@@ -15,6 +15,7 @@ within 2x.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import statistics
@@ -119,7 +120,8 @@ def keep_fetching(
     bench: Bench, receiver: Proc, fetch: tuple[int, int], stop: threading.Event
 ) -> None:
     """Fetch the offer again each time a fetch ends, until ``stop``: a transfer runs for as
-    long as the latency is measured (a thread beside the one measuring)."""
+    long as the latency is measured (a thread beside the one measuring). The fetch under way
+    then is cancelled, and waited for: it must not run into what is measured next."""
     id, mark = fetch
     while not stop.is_set():
         with bench.reader.cond:
@@ -130,6 +132,9 @@ def keep_fetching(
             mark = len(receiver.events)
         Path(done[1]["path"]).unlink(missing_ok=True)
         receiver.write(f"/get {id}\n".encode())
+    receiver.write(f"/cancel {id}\n".encode())
+    with contextlib.suppress(BenchError):  # it may have ended just before
+        bench.wait(lambda: _done(receiver, id, mark) is not None, 10, "the cancelled fetch")
 
 
 def _done(proc: Proc, id: int, since: int) -> tuple[float, dict[str, Any]] | None:
