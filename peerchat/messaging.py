@@ -162,8 +162,8 @@ class Messaging:
         """Old batches come only as asked: for the author we asked this peer about, or as the
         history we asked it for, up to the count asked (strangers' keys are free to make)."""
         chatlog = self.node.chatlog
-        if b.last > max(chatlog.shown(b.author) or 0, chatlog.held_top(b.author) or 0):  # news
-            self._answering_at[peer] = trio.current_time()
+        if b.last > (chatlog.shown(b.author) or 0) and b.last > (chatlog.held_top(b.author) or 0):
+            self._answering_at[peer] = trio.current_time()  # news (held_top only when needed)
         if self.puller.asked_of(b.author) == peer or (peer, b.author) in self._timed_out:
             return
         budget = self._recent_budget.get(peer, 0) - len(b.items)
