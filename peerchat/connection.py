@@ -75,6 +75,8 @@ class Connection:
         return encode_frame(encode(message), self._config.max_frame)
 
     def send(self, message: Message) -> None:
+        if self._finishing:  # not worth encoding
+            return
         try:
             frame = self.frame(message)
         except ValueError as exc:  # over the frame limit: a welcome to a huge room, say
@@ -167,6 +169,7 @@ class Connection:
             return
         self.close_reason = reason
         self._finishing = True  # nothing more is queued, and the first reason stands
+        self._queue = []  # never sent now: nobody should wait on it, nor keep it in memory
         self._scope.cancel()
         self._drained.set()
 
@@ -198,6 +201,7 @@ class Connection:
                     nursery.cancel_scope.cancel()
         finally:
             self._finishing = True
+            self._queue = []
             self._drained.set()  # nobody waits on a connection that is gone
             await self.aclose()
 

@@ -21,6 +21,7 @@ import dataclasses
 import heapq
 import logging
 import random
+import sqlite3
 import time
 from collections import deque
 
@@ -138,6 +139,8 @@ class Messaging:
             self._expect_old(conn.member.node_id, b)
         node = self.node
         shown = node.chatlog.shown(b.author)
+        if message.old and b.last <= (shown or 0) and node.store.keeps(b):
+            return  # kept here already: not worth a signature check, nor keeping twice
         if b.author != conn.member.node_id and not b.signed():
             raise ProtocolViolation(f"{conn.peer} handed on a batch its author did not sign")
         if b.author == node.node_id:  # ours, from before a restart: kept by others, not here
@@ -208,9 +211,9 @@ class Messaging:
         after a crash, what it lacks is then exactly what follows each author's last."""
         if b.last <= shown:
             self.node.store.add(b, time.time())
-        else:
+        else:  # as many messages as the chat log holds back, not batches (of up to 256)
             waiting = self._unstored.setdefault(b.author, [])
-            if len(waiting) < self.node.config.held_back:
+            if sum(len(w.items) for w in waiting) + len(b.items) <= self.node.config.held_back:
                 waiting.append(b)
         self._store_shown(b.author)
 
@@ -220,10 +223,13 @@ class Messaging:
             return
         shown = self.node.chatlog.shown(author) or 0
         now = time.time()
-        for b in [w for w in waiting if w.last <= shown]:
-            self.node.store.add(b, now)
-            waiting.remove(b)
-        if not waiting:
+        for b in waiting:
+            if b.last <= shown:
+                self.node.store.add(b, now)
+        rest = [w for w in waiting if w.last > shown]
+        if rest:
+            self._unstored[author] = rest
+        else:
             del self._unstored[author]
 
     def _sender(self, b: Batch) -> Member:
@@ -307,6 +313,7 @@ class Messaging:
         of that moment in one summary, so that the room's frames do not crowd out an election
         (a room of 50 losing its tracker would otherwise pass 2,450 of them at once)."""
         self._owed.pop(node_id, None)
+        self._unstored.pop(node_id, None)  # the chat log forgot what they waited behind
         self._recent_budget.pop(node_id, None)
         self._answering_at.pop(node_id, None)
         self._timed_out = {k: None for k in self._timed_out if k[0] != node_id}
@@ -451,6 +458,9 @@ class Messaging:
                     await self._send_paced(conn, batches, None)
                 else:
                     await self._send_paced(conn, *self._wanted(message))
+        except sqlite3.Error as exc:  # a full or broken disk ends this answer, not the node
+            log.error("could not answer %s from the store: %s", conn.peer, exc)
+            conn.abort(f"the store failed: {exc}")
         finally:
             del self._answers[conn]
 
@@ -499,6 +509,8 @@ class Messaging:
     async def _send_paced(self, conn: Connection, batches: list[Batch], end: Skip | None) -> None:
         lot = self.node.config.resend_batch
         for start in range(0, len(batches), lot):
+            if conn.closing:  # checking and encoding the rest would be for nobody
+                return
             for b in self._fit_to_hand_on(batches[start : start + lot]):
                 conn.send(BatchFrame(b.data, b.sig, True))
             await conn.drained()

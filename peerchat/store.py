@@ -138,6 +138,15 @@ class Store:
         ).fetchone()
         return row is not None
 
+    def keeps(self, b: Batch) -> bool:
+        """These very bytes and signature are kept: a copy of them needs no check."""
+        self.flush()
+        row = self._db.execute(
+            "SELECT 1 FROM batches WHERE author = ? AND first = ? AND data = ? AND sig = ?",
+            (b.author, b.first, b.data, b.sig),
+        ).fetchone()
+        return row is not None
+
     def heads(self) -> dict[str, tuple[str, int, int]]:
         """Per author: its username in its latest batch, its last number kept, and that
         message's Lamport time; what a restarted node starts from."""

@@ -253,6 +253,19 @@ async def test_peer_that_never_reads_is_cut_off() -> None:
     assert conn.close_reason.startswith("slowpoke")
 
 
+async def test_a_connection_cut_off_for_its_backlog_has_none_left_to_wait_for() -> None:
+    """Senders wait for a full queue to drain; once the peer is cut off it never will, so the
+    queue must be gone with it (a review found ``wait_sendable`` spinning on it)."""
+    ours, _theirs = lockstep_stream_pair()
+    conn = Connection(ours, Config(send_queue=2), "slowpoke")
+    for i in range(3):
+        conn.send(Ping(i))
+    assert conn.closing
+    assert conn.backlog == 0
+    with trio.fail_after(TIMEOUT):
+        await conn.drained()
+
+
 async def test_overflowing_the_queue_before_run_ends_run_at_once() -> None:
     ours, _theirs = lockstep_stream_pair()
     conn = Connection(ours, Config(send_queue=2), "slowpoke")

@@ -20,6 +20,7 @@ from e2e_helpers import Event, Proc, Swarm, wait_mesh
 from test_cluster import FAST, Room, cut, free_port
 from test_cluster import Member as Node
 
+from peerchat import batch as batch_module
 from peerchat import events, messaging
 from peerchat.batch import seal
 from peerchat.chat import Chat
@@ -395,6 +396,59 @@ async def test_history_under_a_present_members_name_and_another_key_is_marked(
         nursery.cancel_scope.cancel()
 
 
+async def test_batches_waiting_behind_a_gap_are_bounded_by_messages_and_go_with_the_author() -> (
+    None
+):
+    """A member's live batches past a gap wait, unstored, for the gap: no more messages of
+    them than the chat log holds back (a review: 1,024 *batches* of 256 each could pin half a
+    GiB), and none once the author is gone (the chat log forgot them; they never would be
+    stored)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, dataclasses.replace(SLOW_REDIAL, held_back=8))
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        me = alice.node.identity
+        conn = bob.node.links.conns[me.node_id]
+        for first in range(10, 50, 4):  # 1-9 never come: a gap
+            chats = [
+                Chat(me.node_id, n, n, f"past the gap {n}", 0.0, 0.0)
+                for n in range(first, first + 4)
+            ]
+            sealed = seal(me, "alice", chats)
+            bob.node.messaging.on_batch(conn, BatchFrame(sealed.data, sealed.sig, False))
+        waiting = bob.node.messaging._unstored[me.node_id]
+        assert sum(len(b.items) for b in waiting) == 8
+        alice.crash()
+        await bob.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        assert me.node_id not in bob.node.messaging._unstored
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_old_batch_already_kept_costs_no_signature_check_and_is_not_kept_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Answers to wants from several members bring the same batches (a review: each was
+    checked and added to the store again, which also inflated its count)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, SLOW_REDIAL)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        await say_apart(alice, ["kept by everyone"])
+        await shows(bob, "kept by everyone")
+        (kept,) = bob.node.store.recent(1)
+        checks = []
+        real = batch_module.Batch.signed
+        monkeypatch.setattr(batch_module.Batch, "signed", lambda b: checks.append(b) or real(b))
+        messaging = bob.node.messaging
+        messaging._recent_budget[carol.node.node_id] = 100  # as if bob asked carol for history
+        count = bob.node.store.approx_count
+        conn = bob.node.links.conns[carol.node.node_id]
+        messaging.on_batch(conn, BatchFrame(kept.data, kept.sig, True))
+        assert checks == []
+        assert bob.node.store.approx_count == count
+        nursery.cancel_scope.cancel()
+
+
 async def test_the_store_is_pruned_as_soon_as_it_passes_its_bound() -> None:
     """Not only hourly: a node that keeps 300 messages holds no more than a batch past that
     after a burst of 1,000 (a review found an hour's traffic could pile up)."""
@@ -468,6 +522,31 @@ async def test_a_slow_answer_after_the_want_timeout_is_taken_not_punished() -> N
         await trio.sleep(2)  # the late answer has come by now
         assert alice.node.node_id in bob.node.links.conns
         assert not [e for e in bob.events if isinstance(e, events.PeerLeft) and e.member is alice]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_store_that_fails_an_answer_ends_that_link_not_the_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full or broken disk under an answer to a want closes the asker's link, with the
+    reason; the node goes on (before, the error ended the node's nursery)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, SLOW_REDIAL)
+        alice, bob = [await room.add(n) for n in ("alice", "bob")]
+        await room.fully_connected()
+
+        def broken(*args: object) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(alice.node.store, "after", broken)
+        conn = alice.node.links.conns[bob.node.node_id]
+        bob.node.links.conns[alice.node.node_id].send(Want(alice.node.node_id, 0))
+        with trio.fail_after(5):
+            while not conn.closing:
+                await trio.sleep(0.01)
+        assert "the store failed: disk I/O error" in conn.close_reason
+        alice.node.say("still here")
+        await shows(alice, "still here")
         nursery.cancel_scope.cancel()
 
 

@@ -51,3 +51,21 @@ async def test_a_freeze_before_the_watcher_first_ran_counts_from_the_node_gettin
     door.tick()  # as the node does once it is in, before its tasks start
     await trio.sleep(3.0)
     assert door.stalled()
+
+
+async def test_whether_the_loop_was_frozen_is_looked_at_once_per_tick(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Every batch received asks; the look reads /proc and may log (a review: a syscall and a
+    log line per batch on a starved node). The next tick brings a new look."""
+    door = entrance.Entrance(types.SimpleNamespace(config=Config()))  # type: ignore[arg-type]
+    looks = []
+    monkeypatch.setattr(entrance, "_run_queue_wait", lambda: looks.append(1) or 10.0)
+    door.tick()
+    await trio.sleep(3.0)
+    assert [door.stalled() for _ in range(100)] == [True] * 100
+    assert len(looks) == 2  # the tick's and one look
+    door.tick()
+    await trio.sleep(3.0)
+    assert door.stalled()
+    assert len(looks) == 4

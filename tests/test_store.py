@@ -3,6 +3,7 @@ recent messages, retention, WAL and reopening."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -111,6 +112,15 @@ def test_has_is_about_the_batch_that_begins_there(store: Store) -> None:
     assert not store.has(ANN.node_id, 2)  # inside the batch, but not its first
     assert not store.has(ANN.node_id, 4)
     assert not store.has(BOB.node_id, 1)
+
+
+def test_keeps_is_about_the_very_bytes_and_signature(store: Store) -> None:
+    kept = batch(ANN, 1, 3, 1)
+    store.add(kept, NOW)
+    assert store.keeps(kept)
+    other = batch(ANN, 1, 3, 1, name="other")  # the same numbers, other bytes
+    assert not store.keeps(other)
+    assert not store.keeps(dataclasses.replace(kept, sig=other.sig))
 
 
 def test_a_kept_batch_comes_back_as_signed(store: Store) -> None:
