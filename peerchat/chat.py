@@ -117,6 +117,16 @@ class ChatLog:
             self._dropped[sender] = min(latest, self._dropped.get(sender, latest))
         return ready
 
+    def let_go(self, sender: str, seq: int) -> None:
+        """Held messages of ``sender`` numbered ``seq`` or higher go (bounded memory): they
+        are fetched again with the gap."""
+        held = self._held.get(sender)
+        if not held:
+            return
+        for n in [n for n in held if n >= seq]:
+            del held[n]
+            self._dropped[sender] = min(n, self._dropped.get(sender, n))
+
     def forget(self, sender: str) -> None:
         self._held.pop(sender, None)
         self._dropped.pop(sender, None)

@@ -108,6 +108,7 @@ class Config:
     # as the count passes the bound by a tenth (or a batch).
     keep_messages: int = 100_000
     keep_seconds: float = 30 * 24 * 3600.0
+    keep_bytes: int = 64 * 1024 * 1024  # of signed batches: whatever their count
     prune_interval: float = 3600.0
     # The members' addresses are saved to the data dir this often (and at the end).
     remember_interval: float = 5.0
@@ -154,6 +155,8 @@ class Config:
     send_queue: int = 4096
     # Out-of-order messages held back per sender while waiting for the gap to fill.
     held_back: int = 1024
+    # Bytes of batches received past a gap that wait, unstored, for it to fill: in all.
+    held_bytes: int = 8 * 1024 * 1024
     # How long a quitting node lets its goodbyes drain.
     goodbye_timeout: float = 0.5
 

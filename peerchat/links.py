@@ -342,14 +342,17 @@ class Links:
 
     def keep_trying(self, member: Member, since: int | None = None, *, linked: bool = True) -> None:
         """A member this node has not reached yet: dial it on the redial schedule. What we say
-        from ``since`` (our last message by default) on, it missed."""
+        from ``since`` (our last message by default) on, it missed; unless it was never
+        ``linked`` nor listed (``since``): known only by another's word, it was never in the
+        room with us, and nothing is "not delivered" to it."""
         let_go = self.redial.lost(member, trio.current_time(), linked=linked)
         if let_go is not None:
             self._gave_up(let_go)
             if let_go is member:
                 return
-        seq = self.node.chatlog.seq if since is None else since
-        self._lost_at.setdefault(member.node_id, seq)
+        if linked or since is not None:
+            seq = self.node.chatlog.seq if since is None else since
+            self._lost_at.setdefault(member.node_id, seq)
         self._redial_changed.set()
 
     def unreachable(self) -> list[Member]:
@@ -357,7 +360,7 @@ class Links:
         linked."""
         if not self.redial and not self._unlinked:
             return []  # the usual case, asked once per message said
-        waiting = [m for m in self.redial if m.chat]
+        waiting = [m for m in self.redial if m.chat and m.node_id in self._lost_at]
         members = self.node.members
         waiting += [m for i in self._unlinked if (m := members.get(i)) is not None and m.chat]
         return waiting

@@ -48,6 +48,7 @@ from peerchat.protocol import (
     Batch as BatchFrame,
 )
 from peerchat.sync import Puller, Request
+from peerchat.unstored import Unstored
 from peerchat.wire import encode_frame
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Messaging:
         self._outbox_chars = 0
         self._said = trio.Event()
         self._answers: dict[Connection, deque[Want | Recent]] = {}
-        self._unstored: dict[str, list[Batch]] = {}  # received past a gap: stored once shown
+        self._unstored = Unstored(node.config.held_back, node.config.held_bytes)
         # peer -> (our last it must have, how many it lacked, before its first summary)
         self._owed: dict[str, tuple[int, int, bool]] = {}
         self._asked_recent = False
@@ -207,30 +208,19 @@ class Messaging:
         return shown
 
     def _keep(self, b: Batch, shown: int) -> None:
-        """Store ``b`` once all of it is shown, so the store never holds a message past a gap:
-        after a crash, what it lacks is then exactly what follows each author's last."""
+        """Store ``b`` once all of it is shown (``unstored``)."""
         if b.last <= shown:
             self.node.store.add(b, time.time())
-        else:  # as many messages as the chat log holds back, not batches (of up to 256)
-            waiting = self._unstored.setdefault(b.author, [])
-            if sum(len(w.items) for w in waiting) + len(b.items) <= self.node.config.held_back:
-                waiting.append(b)
+        else:
+            for author, first in self._unstored.add(b):
+                self.node.chatlog.let_go(author, first)
         self._store_shown(b.author)
 
     def _store_shown(self, author: str) -> None:
-        waiting = self._unstored.get(author)
-        if not waiting:
-            return
-        shown = self.node.chatlog.shown(author) or 0
+        ready = self._unstored.shown(author, self.node.chatlog.shown(author) or 0)
         now = time.time()
-        for b in waiting:
-            if b.last <= shown:
-                self.node.store.add(b, now)
-        rest = [w for w in waiting if w.last > shown]
-        if rest:
-            self._unstored[author] = rest
-        else:
-            del self._unstored[author]
+        for b in ready:
+            self.node.store.add(b, now)
 
     def _sender(self, b: Batch) -> Member:
         """Whom a batch is from, as shown: the member, or for one not here its name as signed."""
@@ -313,7 +303,7 @@ class Messaging:
         of that moment in one summary, so that the room's frames do not crowd out an election
         (a room of 50 losing its tracker would otherwise pass 2,450 of them at once)."""
         self._owed.pop(node_id, None)
-        self._unstored.pop(node_id, None)  # the chat log forgot what they waited behind
+        self._unstored.forget(node_id)
         self._recent_budget.pop(node_id, None)
         self._answering_at.pop(node_id, None)
         self._timed_out = {k: None for k in self._timed_out if k[0] != node_id}
@@ -534,9 +524,13 @@ class Messaging:
         store = self.node.store
         next_prune = trio.current_time()
         over = config.keep_messages + max(config.keep_messages // 10, batch.MAX_ITEMS)
+        over_bytes = config.keep_bytes + config.keep_bytes // 10
         while True:
-            if trio.current_time() >= next_prune or store.approx_count > over:
-                gone = store.prune(time.time(), config.keep_messages, config.keep_seconds)
+            due = trio.current_time() >= next_prune
+            if due or store.approx_count > over or store.approx_bytes > over_bytes:
+                gone = store.prune(
+                    time.time(), config.keep_messages, config.keep_seconds, config.keep_bytes
+                )
                 if gone:
                     log.info("pruned %d old messages", gone)
                 next_prune = trio.current_time() + config.prune_interval

@@ -75,9 +75,8 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._pending: list[tuple[str, int, int, int, float, bytes, bytes, bool]] = []
-        self.approx_count = (
-            self.count()
-        )  # messages kept, counted as they are added (duplicates too)
+        # Messages and bytes kept, counted as they are added (duplicates too).
+        self.approx_count, self.approx_bytes = self.count(), self.size()
 
     def __enter__(self) -> Store:
         return self
@@ -95,6 +94,7 @@ class Store:
             (b.author, b.first, b.last, b.lamport, arrived, b.data, b.sig, b.checked)
         )
         self.approx_count += len(b.items)
+        self.approx_bytes += len(b.data)
 
     def flush(self) -> int:
         """Write what was added since the last flush, in one transaction; how many batches were
@@ -115,6 +115,7 @@ class Store:
                 [(b.author, b.first) for b in batches],
             )
         self.approx_count -= sum(len(b.items) for b in batches)
+        self.approx_bytes -= sum(len(b.data) for b in batches)
 
     def checked(self, batches: list[Batch]) -> None:
         """The signatures of ``batches``, kept unchecked, were found to hold."""
@@ -129,6 +130,12 @@ class Store:
         self.flush()
         (count,) = self._db.execute("SELECT coalesce(sum(last - first + 1), 0) FROM batches")
         return count[0]
+
+    def size(self) -> int:
+        """Bytes of signed batches kept."""
+        self.flush()
+        (size,) = self._db.execute("SELECT coalesce(sum(length(data)), 0) FROM batches")
+        return size[0]
 
     def has(self, author: str, first: int) -> bool:
         """The batch of ``author`` that begins at ``first`` is kept."""
@@ -216,32 +223,36 @@ class Store:
         out.reverse()
         return out
 
-    def prune(self, now: float, keep_messages: int, keep_seconds: float) -> int:
+    def prune(
+        self, now: float, keep_messages: int, keep_seconds: float, keep_bytes: int | None = None
+    ) -> int:
         """Drop batches that arrived more than ``keep_seconds`` ago, then the oldest while the
-        rest still hold ``keep_messages`` (whole batches); how many messages went."""
+        rest still hold ``keep_messages`` (whole batches), and while they take more than
+        ``keep_bytes`` (a message may be 64 KiB: a count alone bounds nothing); how many
+        messages went."""
         self.flush()
         before = self.count()
         with self._transaction():
             self._db.execute("DELETE FROM batches WHERE arrived < ?", (now - keep_seconds,))
             over = self.count() - keep_messages
-            if over > 0:
-                cut = 0
+            excess = 0 if keep_bytes is None else self.size() - keep_bytes
+            if over > 0 or excess > 0:
                 doomed = []
-                for author, first, size in self._db.execute(
-                    "SELECT author, first, last - first + 1 FROM batches"
+                for author, first, count, size in self._db.execute(
+                    "SELECT author, first, last - first + 1, length(data) FROM batches"
                     " ORDER BY lamport + last - first, author"
                 ):
-                    if cut + size > over:
+                    if count > over and excess <= 0:
                         break
                     doomed.append((author, first))
-                    cut += size
+                    over, excess = over - count, excess - size
                 self._db.executemany("DELETE FROM batches WHERE author = ? AND first = ?", doomed)
             self._db.execute(
                 "DELETE FROM names WHERE username NOT IN"
                 " (SELECT username FROM names ORDER BY since DESC LIMIT ?)",
                 (MAX_NAMES,),
             )
-        self.approx_count = self.count()
+        self.approx_count, self.approx_bytes = self.count(), self.size()
         return before - self.approx_count
 
     def close(self) -> None:

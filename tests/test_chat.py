@@ -209,6 +209,18 @@ def test_two_senders_are_independent() -> None:
     assert seqs(log.receive(chat("bob", 3))) == [3]
 
 
+def test_let_go_drops_held_messages_from_a_number_on_and_they_are_taken_again() -> None:
+    log = fresh()
+    for n in (3, 4, 5):
+        assert log.receive(chat("bob", n)) == []
+    log.let_go("bob", 4)
+    assert log.held_top("bob") == 3
+    assert seqs(log.receive(chat("bob", 1))) == [1]
+    assert log.start_after("bob", 10) == [chat("bob", 3)]  # a skip stops at what was let go
+    assert log.receive(chat("bob", 2)) == []  # the skip said it will never come
+    assert seqs(log.receive(chat("bob", 4))) == [4]  # fetched again
+
+
 def test_forget_drops_held_messages() -> None:
     log = fresh()
     assert log.receive(chat("bob", 2)) == []

@@ -352,6 +352,20 @@ def test_prune_by_count_drops_the_oldest_whole_batches_and_keeps_the_newest_n(ro
     assert room.count() == room.approx_count == 0
 
 
+def test_prune_by_bytes_drops_the_oldest_until_the_rest_fit(store: Store) -> None:
+    old, newer = batch(ANN, 1, 2, 1), batch(BOB, 1, 2, 3, name="bob")
+    newest = batch(ANN, 3, 2, 5)
+    for b in (old, newer, newest):
+        store.add(b, NOW)
+    assert store.approx_bytes == store.size() == sum(len(b.data) for b in (old, newer, newest))
+    fits = len(newer.data) + len(newest.data)
+    assert store.prune(NOW, keep_messages=1000, keep_seconds=DAY, keep_bytes=fits) == 2
+    assert spans(store.recent(100)) == [(BOB.node_id, 1, 2), (ANN.node_id, 3, 4)]
+    assert store.prune(NOW, keep_messages=1000, keep_seconds=DAY, keep_bytes=fits - 1) == 2
+    assert spans(store.recent(100)) == [(ANN.node_id, 3, 4)]
+    assert store.approx_bytes == store.size() == len(newest.data)
+
+
 def test_prune_by_age_then_by_count(store: Store) -> None:
     store.add(batch(ANN, 1, 2, 10), NOW - 5 * DAY)  # the newest by Lamport, but old here
     store.add(batch(BOB, 1, 2, 1), NOW)
