@@ -1,4 +1,4 @@
 """PeerChat: a terminal chat room with no server."""
 
 __version__ = "0.2.0"
-PROTOCOL_VERSION = 9
+PROTOCOL_VERSION = 10

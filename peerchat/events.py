@@ -353,13 +353,18 @@ class Undelivered:
     me: Member
     seq: int
     waiting: tuple[Member, ...]
+    # A private message (``seq`` numbers those), sent before its link was found lost: it may
+    # not have arrived, and goes again when the member is back.
+    private: str | None = None  # its text
 
     def as_json(self) -> dict[str, Any]:
+        p = "p" if self.private is not None else ""
         return {
             "event": "undelivered",
-            "id": f"{self.me.node_id}:{self.seq}",
+            "id": f"{self.me.node_id}:{p}{self.seq}",
             "to": [m.username for m in self.waiting],
             "to_ids": [m.node_id for m in self.waiting],
+            "private": self.private is not None,
         }
 
 
@@ -370,6 +375,7 @@ class Delivered:
 
     member: Member
     count: int
+    private: bool = False  # private messages sent again: all of them arrived now
 
     def as_json(self) -> dict[str, Any]:
         m = self.member
@@ -378,6 +384,7 @@ class Delivered:
             "to": m.username,
             "to_id": m.node_id,
             "count": self.count,
+            "private": self.private,
         }
 
 
@@ -387,10 +394,17 @@ class NotDelivered:
 
     member: Member
     count: int
+    private: bool = False  # private messages it never acknowledged
 
     def as_json(self) -> dict[str, Any]:
         m = self.member
-        return {"event": "not_delivered", "to": m.username, "to_id": m.node_id, "count": self.count}
+        return {
+            "event": "not_delivered",
+            "to": m.username,
+            "to_id": m.node_id,
+            "count": self.count,
+            "private": self.private,
+        }
 
 
 Event = (

@@ -236,6 +236,7 @@ class Links:
             node.show(member, chat, own=False)
         node.messaging.on_link(conn, member, missed_after=min(away, default=None))
         node.files.on_link(member)
+        node.talk.on_link(conn, member)
         self._warn_about_addresses(conn, member)
         node.tracker_role.on_link(conn, hello, new=new)
         self._changed.set()
@@ -296,6 +297,7 @@ class Links:
             self.keep_trying(member, since=listed_at, linked=listed_at is None)
         if node.reporting:
             node.emit(events.PeerLeft(member, reason))
+        node.talk.on_unlink(member)
         node.files.on_unlink(member, lost=lost)  # after "left": its fetches wait or end
         if node.bully.is_tracker:
             self.broadcast(MemberLeft(node_id, visible(reason)[:MAX_REASON]))
@@ -437,6 +439,7 @@ class Links:
         log.info("gave up on reaching %s", member.username)
         if member.chat and unsent:
             self.node.emit(events.NotDelivered(member, unsent))
+        self.node.talk.gave_up(member)
 
 
 def _nobody_listens(exc: BaseException) -> bool:

@@ -307,6 +307,14 @@ class Private:
 
 
 @dataclass(frozen=True, slots=True)
+class PrivateAck:
+    """The receiver has private message ``n``: what is not acknowledged when a link is lost
+    goes again when the member is back (``receipts``)."""
+
+    n: int = _limit(2**62)
+
+
+@dataclass(frozen=True, slots=True)
 class Nick:
     """The sender goes by another name from now on (``/nick``)."""
 
@@ -405,6 +413,7 @@ Message = (
     | Probe
     | Beat
     | Private
+    | PrivateAck
     | Nick
     | Typing
     | FileOffer
@@ -439,6 +448,7 @@ TAGS: dict[str, type] = {
     "probe": Probe,
     "beat": Beat,
     "private": Private,
+    "private_ack": PrivateAck,
     "nick": Nick,
     "typing": Typing,
     "file_offer": FileOffer,

@@ -21,7 +21,8 @@ from peerchat.connection import Connection
 from peerchat.membership import Member
 from peerchat.messaging import too_long
 from peerchat.names import skeleton
-from peerchat.protocol import Nick, Private, ProtocolViolation, Typing, encode
+from peerchat.protocol import Nick, Private, PrivateAck, ProtocolViolation, Typing, encode
+from peerchat.receipts import Receipts
 from peerchat.wire import encode_frame
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class Talk:
     def __init__(self, node: Node) -> None:
         self.node = node
         self._private = 0  # our private messages so far, for their ids
+        self.receipts = Receipts()
         self._renamed = -float("inf")  # when this node last took a new name (trio time)
         self._typing_frame = encode_frame(encode(Typing()))
 
@@ -58,7 +60,9 @@ class Talk:
             return
         self._private += 1
         wall, mono = time.time(), time.monotonic()
-        conn.send(Private(text, wall, mono, self._private))
+        message = Private(text, wall, mono, self._private)
+        conn.send(message)
+        self.receipts.sent(member.node_id, message)
         node.emit(
             events.MessageReceived(
                 node.me, self._private, node.chatlog.clock, text, wall, mono, mono, True, to=member
@@ -68,6 +72,9 @@ class Talk:
     def on_private(self, conn: Connection, message: Private) -> None:
         node = self.node
         sender = chatting(conn)
+        conn.send(PrivateAck(message.n))
+        if self.receipts.copy(sender.node_id, message):
+            return  # sent again after a lost link: the first had come, its receipt had not
         node.emit(
             events.MessageReceived(
                 sender,
@@ -81,6 +88,29 @@ class Talk:
                 to=node.me,
             )
         )
+
+    def on_private_ack(self, conn: Connection, message: PrivateAck) -> None:
+        member = chatting(conn)
+        resent = self.receipts.acked(member.node_id, message.n)
+        if resent:
+            self.node.emit(events.Delivered(member, resent, private=True))
+
+    def on_link(self, conn: Connection, member: Member) -> None:
+        """``member`` is linked (again): what it did not acknowledge goes again."""
+        for message in self.receipts.resend(member.node_id):
+            conn.send(message)
+
+    def on_unlink(self, member: Member) -> None:
+        """The link to ``member`` is gone: what it did not acknowledge may not have come."""
+        me = self.node.me
+        for message in self.receipts.unacked(member.node_id):
+            self.node.emit(events.Undelivered(me, message.n, (member,), private=message.text))
+
+    def gave_up(self, member: Member) -> None:
+        """``member`` is not coming back."""
+        lost = self.receipts.give_up(member.node_id)
+        if lost:
+            self.node.emit(events.NotDelivered(member, lost, private=True))
 
     def find(self, name: str) -> Member | None:
         """The chatting member called ``name``, in any case; never one whose name merely

@@ -380,14 +380,20 @@ def size_text(size: int) -> str:
 def delivery_text(event: Undelivered | Delivered | NotDelivered) -> str:
     """What became of this node's messages to members it could not reach."""
     match event:
+        case Undelivered(waiting=(m,), private=str() as text):
+            quoted = visible(text if len(text) <= 30 else text[:29] + "…")
+            again = "sent again on their return"
+            return f"  · {who(m)} may not have your private message “{quoted}” ({again})"
         case Undelivered(waiting=waiting):
             names = ", ".join(who(m) for m in waiting)
             return f"  · not yet delivered to {names}"
-        case Delivered(member=m, count=count):
-            mine = "your message" if count == 1 else f"your {count} messages"
+        case Delivered(member=m, count=count, private=private):
+            kind = "private message" if private else "message"
+            mine = f"your {kind}" if count == 1 else f"your {count} {kind}s"
             return f"  ✓ {who(m)} now has {mine} sent while they were away"
     assert isinstance(event, NotDelivered)
-    last = "your last message" if event.count == 1 else f"your last {event.count} messages"
+    kind = "private message" if event.private else "message"
+    last = f"your last {kind}" if event.count == 1 else f"your last {event.count} {kind}s"
     return f"* gave up on reaching {who(event.member)}: {last} did not reach them"
 
 
@@ -732,7 +738,7 @@ class PromptUI:
     def _worth_telling(self, event: Event) -> bool:
         """ "Not delivered yet to bob" once per absence, not under every message said meanwhile
         (headless mode reports each)."""
-        if type(event) is Undelivered:
+        if type(event) is Undelivered and event.private is None:
             waiting = frozenset(m.node_id for m in event.waiting)
             told, self._told_waiting = self._told_waiting, waiting
             return waiting != told

@@ -40,7 +40,7 @@ from peerchat.handshake import OPEN_ROOM, HandshakeError, LocalKeys, room_key
 from peerchat.secure_stream import SecureStream, secure
 
 LOOPBACK = "127.0.0.1"
-PROTOCOL_VERSION = 9  # peerchat.PROTOCOL_VERSION since history begins with where to show it from
+PROTOCOL_VERSION = 10  # peerchat.PROTOCOL_VERSION since private messages are acknowledged
 MAX_FRAME = 1 << 20  # the node's default frame limit
 HEADER = struct.Struct(">I")
 NO_LISTENER_PORT = 1  # what attackers claim to listen on: dialling it back fails at once

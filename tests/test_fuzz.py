@@ -63,6 +63,7 @@ from peerchat.protocol import (
     Ping,
     Pong,
     Private,
+    PrivateAck,
     Probe,
     ProtocolViolation,
     Recent,
@@ -562,6 +563,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
     "recent": {"count": 50},
     "recent_from": {"firsts": {"ab" * 6: 41}},
     "private": {"text": "psst", "time": 1.7e9, "mono": 3.5, "n": 1},
+    "private_ack": {"n": 1},
     "nick": {"username": "robert"},
     "file_offer": {
         "offer": 1,
@@ -715,6 +717,7 @@ VALID_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
         st.floats(allow_nan=False, allow_infinity=False),
         SEQS,
     ),
+    PrivateAck: st.builds(PrivateAck, SEQS),
     Nick: st.builds(Nick, USERNAMES),
     Typing: st.just(Typing()),
     FileOffer: st.builds(

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from functools import partial
 
+import pytest
 import trio
-from test_cluster import FAST, Room
+from test_cluster import FAST, Room, cut
 from test_cluster import Member as Peer
 
 from peerchat import events
 from peerchat.node import Node, Settings
-from peerchat.protocol import Nick, Private
+from peerchat.protocol import Nick, Private, PrivateAck
 
 
 def is_message(text: str):  # noqa: ANN201 - a predicate
@@ -48,6 +49,36 @@ async def test_a_private_message_reaches_its_one_member_and_nobody_else() -> Non
         # Never kept: history and the room's sync cannot hand it on later.
         assert all(text != "just between us" for text in bob.messages()[1:])
         assert not any(c.text == "just between us" for _, c, _ in bob.node.messaging.recent(10))
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("lost", ["the message", "its receipt"])
+async def test_a_private_message_lost_with_its_link_goes_again_and_arrives_once(lost: str) -> None:
+    """A link that dies before anyone notices takes what was on it: alice is told that bob may
+    not have her private message, it goes again when the link is back, bob shows it once, and
+    alice hears it arrived (a user trial: lost without a word when a cable was pulled)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = [await room.add(n) for n in ("alice", "bob")]
+        await room.fully_connected()
+        side, kind = (bob, Private) if lost == "the message" else (alice, PrivateAck)
+        handlers = side.node._handlers
+        taken = handlers[kind]
+        dropped: list = []
+        handlers[kind] = lambda conn, m: dropped.append(m) if not dropped else taken(conn, m)
+
+        alice.node.private("bob", "did you get this?")
+        with trio.fail_after(5):
+            while not dropped:
+                await trio.sleep(0.01)
+        await cut(alice, bob)
+        told = await alice.wait_for(lambda e: isinstance(e, events.Undelivered))
+        assert told.private == "did you get this?" and told.waiting[0].node_id == bob.node.node_id
+        assert told.as_json()["id"] == f"{alice.node.node_id}:p1"
+        delivered = await alice.wait_for(lambda e: isinstance(e, events.Delivered), timeout=10)
+        assert delivered.private and delivered.count == 1
+        shown = [e for e in bob.events if isinstance(e, events.MessageReceived)]
+        assert [e.text for e in shown] == ["did you get this?"]
         nursery.cancel_scope.cancel()
 
 

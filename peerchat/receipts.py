@@ -1,0 +1,79 @@
+"""Which private messages reached their member. No I/O.
+
+A private message goes over one link and is never stored, so a link that dies before anyone
+notices (a cable pulled, a partition) takes the message with it. The receiver acknowledges
+each one; what is not acknowledged when the link is lost is sent again when the member is back,
+and the receiver knows a copy by its number and time (the number alone starts again at 1 when
+the sender restarts). Both sides are bounded: per member, and in members.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from peerchat.protocol import Private
+
+PER_MEMBER = 256  # unacknowledged messages to one member, and copies remembered from one
+MEMBERS = 1024
+
+
+class Receipts:
+    def __init__(self, per_member: int = PER_MEMBER, members: int = MEMBERS) -> None:
+        self._per_member, self._members = per_member, members
+        self._unacked: OrderedDict[str, dict[int, Private]] = OrderedDict()
+        self._resent: dict[str, int] = {}  # member -> messages sent again, not all acked yet
+        self._seen: OrderedDict[str, OrderedDict[tuple[int, float], None]] = OrderedDict()
+
+    def sent(self, to: str, message: Private) -> None:
+        waiting = _entry(self._unacked, to, dict, self._members)
+        waiting[message.n] = message
+        if len(waiting) > self._per_member:
+            del waiting[next(iter(waiting))]  # the oldest is no longer followed
+
+    def acked(self, by: str, n: int) -> int:
+        """``by`` has message ``n``. Returns how many were sent again once all of them are
+        acknowledged (then, once), else 0."""
+        waiting = self._unacked.get(by)
+        if waiting is None or waiting.pop(n, None) is None:
+            return 0
+        if waiting:
+            return 0
+        del self._unacked[by]
+        return self._resent.pop(by, 0)
+
+    def unacked(self, to: str) -> list[Private]:
+        """What ``to`` has not acknowledged, oldest first."""
+        return list(self._unacked.get(to, {}).values())
+
+    def resend(self, to: str) -> list[Private]:
+        """``to`` is linked again: what it has not acknowledged goes again."""
+        again = self.unacked(to)
+        if again:
+            self._resent[to] = len(again)
+        return again
+
+    def give_up(self, to: str) -> int:
+        """``to`` is not coming back: how many of ours it never acknowledged."""
+        self._resent.pop(to, None)
+        return len(self._unacked.pop(to, {}))
+
+    def copy(self, sender: str, message: Private) -> bool:
+        """Whether ``message`` from ``sender`` came before (a copy sent again); noted if not."""
+        seen = _entry(self._seen, sender, OrderedDict, self._members)
+        key = (message.n, message.time)
+        if key in seen:
+            return True
+        seen[key] = None
+        if len(seen) > self._per_member:
+            seen.popitem(last=False)
+        return False
+
+
+def _entry(table: OrderedDict, key: str, make: type, most: int):  # noqa: ANN202
+    """``table[key]``, made if missing, the table keeping its ``most`` latest keys."""
+    entry = table.get(key)
+    if entry is None:
+        entry = table[key] = make()
+        if len(table) > most:
+            table.popitem(last=False)
+    return entry
