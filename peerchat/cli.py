@@ -397,6 +397,7 @@ def _room_maker(
             psk=psk,
             room_name=room,
             discover=addr is None,
+            secret_from=f"the first line of {path}",
         )
         data_dir = None
         if not args.ephemeral:

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from peerchat import events
 from peerchat.admission import RefusalLog
 from peerchat.connection import Connection
 from peerchat.handshake import HandshakeError, WrongSecret
+from peerchat.names import marked, skeleton
 from peerchat.protocol import (
     Hello,
     MemberJoined,
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CLASH_NOTICE_INTERVAL = 60.0  # seconds between two notices of one name clash
+MAX_CLASHES = 1024
+
 
 class Doorman:
     def __init__(self, node: Node) -> None:
@@ -50,6 +55,7 @@ class Doorman:
         self._refusals = RefusalLog(node.config.refusal_log_interval, burst=20)
         self._expected: dict[str, trio.Event] = {}  # introduced, waiting to be announced
         self._guesses: dict[str, float] = {}  # address -> when it last tried another secret
+        self._clashes: dict[str, float] = {}  # node id -> when its name clash was last told
 
     async def serve(
         self,
@@ -180,6 +186,7 @@ class Doorman:
                     log.info("%s says the tracker turned it away: letting it in", peer)
                 if self._name_taken(hello):
                     reason = f"the name {hello.username!r} is taken in this room (or one like it)"
+                    self._tell_of_clash(hello)
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
                 return hello
@@ -238,6 +245,27 @@ class Doorman:
             return True
         owner = node.store.owner(hello.username) if hello.direct else None
         return owner is not None and owner != hello.node_id
+
+    def _tell_of_clash(self, hello: Hello) -> None:
+        """A part of this room (not a newcomer, who is told and leaves) holds a member whose
+        name looks like this node's own: the parts cannot merge until one of the two takes
+        another. Nobody else can see it, so the user is told, once a minute at most per key
+        (a user trial: two "zed"s who founded one room at once stayed apart, unaware)."""
+        node = self.node
+        if hello.join or skeleton(hello.username) != skeleton(node.me.username):
+            return
+        now = trio.current_time()
+        if now - self._clashes.get(hello.node_id, -CLASH_NOTICE_INTERVAL) < CLASH_NOTICE_INTERVAL:
+            return
+        if len(self._clashes) >= MAX_CLASHES:
+            self._clashes.clear()
+        self._clashes[hello.node_id] = now
+        node.emit(
+            events.Error(
+                f"another {marked(hello.username, hello.node_id)} is in a part of this room that "
+                "cannot join yours while you share a name: one of you needs another (/nick NAME)"
+            )
+        )
 
     def _log_refusal(self, peer: str, why: str) -> None:
         self._log_limited(f"refusing a connection from {peer}: {why}")

@@ -168,7 +168,7 @@ class Entrance:
                 if other_secret and not answered:
                     raise StartupError(
                         f"wrong or missing room secret: the room at {other_secret} has another "
-                        "one (set it with PEERCHAT_SECRET or PEERCHAT_SECRET_FILE)"
+                        f"one (set it with {node.settings.secret_from})"
                     )
                 unanswered = 0 if answered else unanswered + 1
                 if unanswered >= found_after and self._tracker_at is None:

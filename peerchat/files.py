@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import secrets
+import shlex
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -128,8 +129,8 @@ class Files:
         node = self.node
         name, _, rest = words.partition(" ")
         member = node.talk.find(name) if rest.strip() else None
-        path = Path((rest if member is not None else words).strip()).expanduser()
-        named = member is None and rest.strip() and Path(rest.strip()).expanduser().exists()
+        path = typed_path(rest if member is not None else words)
+        named = member is None and rest.strip() and typed_path(rest).exists()
         if named and not path.exists():  # a file after a name nobody here has
             node.emit(events.Error(f"nobody called {name} is in the room (/who lists them)"))
             return
@@ -514,3 +515,16 @@ async def _hash_file(path: Path) -> tuple[int, bytes]:
             size += len(piece)
             await trio.sleep(0)
     return size, digest.digest()
+
+
+def typed_path(text: str) -> Path:
+    """A path as typed after ``/send``: as it stands, or else as a shell would read it
+    (``"my notes.txt"``, ``my\\ notes.txt``), as users of a shell type it."""
+    plain = Path(text.strip()).expanduser()
+    if plain.exists():
+        return plain
+    try:
+        words = shlex.split(text)
+    except ValueError:  # an unclosed quote
+        return plain
+    return Path(words[0]).expanduser() if len(words) == 1 else plain

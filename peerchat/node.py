@@ -108,6 +108,7 @@ class Settings:
     room_name: str = ""  # --room: checked on join; "" joins whatever room is at the address
     downloads: str = ""  # where fetched files go ("": the platform's downloads directory)
     discover: bool = False  # find the room by its name on the local network (``discovery``)
+    secret_from: str = "PEERCHAT_SECRET or PEERCHAT_SECRET_FILE"  # for a wrong secret's line
 
     @property
     def trackers(self) -> tuple[tuple[str, int], ...]:

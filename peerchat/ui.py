@@ -881,6 +881,9 @@ class PromptUI:
                     except trio.RunFinishedError:
                         return False
                     continue
+                case commands.JoinRoom(room=name) if name in screen.rooms:
+                    self._notice(f"already in {visible(name)}: " + screen.go_to(name))
+                    continue
                 case commands.JoinRoom(room=name, addr=addr):
                     screen.room(name)
                     screen.bring(name)

@@ -15,9 +15,10 @@ from peerchat import PROTOCOL_VERSION, events
 from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.entrance import Entrance
-from peerchat.handshake import OPEN_ROOM, LocalKeys
+from peerchat.handshake import OPEN_ROOM, LocalKeys, room_key
 from peerchat.identity import Identity
 from peerchat.membership import Member as Member_
+from peerchat.names import marked
 from peerchat.node import Node, Settings
 from peerchat.protocol import (
     Bye,
@@ -445,6 +446,19 @@ async def test_a_member_lets_in_no_name_it_knows_under_another_key() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_a_wrong_secret_says_where_this_rooms_secret_is_set() -> None:
+    """A room opened with ``/join`` takes its secret from a file, not from the variables the
+    first room reads: the line says which (a user trial was told to set the variables)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        await room.add("alice")
+        where = "the first line of /home/eve/.config/peerchat/secrets/dev"
+        with pytest.raises(ExceptionGroup) as refused, trio.fail_after(10):
+            await newcomer(room, "eve", psk=room_key("not the secret"), secret_from=where)
+        assert refused.group_contains(StartupError, match=f"set it with {where}")
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_name_refused_for_good_ends_the_join_without_waiting_on_remembered_members(
     tmp_path: Path,
 ) -> None:
@@ -656,6 +670,34 @@ async def _closed_within(stream: trio.abc.Stream, timeout: float) -> bytes:
             received += chunk
     await stream.aclose()
     return received
+
+
+async def test_a_part_of_the_room_with_a_member_of_ones_own_name_is_pointed_out_once() -> None:
+    """Two "zed"s founded one room at the same moment: each part refuses the other's meeting
+    while they share a name, and only they can mend it: the user is told (once a minute), a
+    newcomer under that name is not a reason (a user trial: they stayed apart, unaware)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        zed = await room.add("zed")
+        other = Identity.generate()
+
+        def hello(username: str, *, join: bool) -> Hello:
+            return Hello(
+                PROTOCOL_VERSION, other.node_id, username, "127.0.0.1", 9, 0, True, 0, join,
+                "" if join else zed.node.room, "" if join else other.node_id,
+            )  # fmt: skip
+
+        for attempt in (
+            hello("Zed", join=True),
+            hello("zed", join=False),
+            hello("ZED", join=False),
+        ):
+            stream = await _introduce(zed.node.me.port, other, attempt)
+            assert b"is taken in this room" in await _closed_within(stream, 5)
+        told = [e.message for e in zed.events if isinstance(e, events.Error)]
+        assert len(told) == 1, told
+        assert told[0].startswith(f"another {marked('zed', other.node_id)} is in a part of this")
+        nursery.cancel_scope.cancel()
 
 
 async def test_a_stranger_that_introduces_itself_is_let_go_unless_the_room_knows_it() -> None:

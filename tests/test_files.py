@@ -530,3 +530,16 @@ async def test_a_member_offers_at_most_so_many_files_and_junk_withdrawals_change
         await bob.wait_for(lambda e: isinstance(e, events.MessageReceived) and not e.own)
         assert not bob.node.files._stopped and len(bob.node.files.listing().files) == 1
         nursery.cancel_scope.cancel()
+
+
+def test_a_path_is_read_as_typed_or_as_a_shell_would(tmp_path: Path) -> None:
+    """A user trial: ``/send "my notes.txt"`` and ``/send my\\ notes.txt`` found no file."""
+    spaced = tmp_path / "my notes.txt"
+    spaced.write_text("x")
+    quoted = tmp_path / '"odd".txt'  # a name with quotes in it is taken as it stands
+    quoted.write_text("x")
+    assert files.typed_path(f" {spaced} ") == spaced
+    assert files.typed_path(f'"{spaced}"') == spaced
+    assert files.typed_path(str(spaced).replace(" ", "\\ ")) == spaced
+    assert files.typed_path(str(quoted)) == quoted
+    assert files.typed_path(f'"{tmp_path}/missing') == Path(f'"{tmp_path}/missing')
