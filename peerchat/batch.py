@@ -56,10 +56,6 @@ class Batch:
     def __post_init__(self) -> None:
         self.last = self.first + len(self.items) - 1
 
-    @property
-    def time(self) -> float:
-        return self.items[-1][0]
-
     def signed(self) -> bool:
         """The author's signature is good: nobody altered or forged the batch. Checked once."""
         if not self.checked:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 MAX_LAMPORT = 2**60
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made once per message received, on the hot path
 class Chat:
     """One message. On the wire it travels inside its author's signed batch (``batch``)."""
 
@@ -102,12 +102,14 @@ class ChatLog:
         self.clock = max(self.clock, min(message.lamport, MAX_LAMPORT)) + 1
         sender, seq = message.sender, message.seq
         shown = self._shown.setdefault(sender, seq - 1)
-        held = self._held.setdefault(sender, {})
+        held = self._held.get(sender)
         if seq == shown + 1 and not held:  # the usual case: next in line, nothing waiting
             self._shown[sender] = seq
             return [message]
-        if message.seq <= shown or message.seq in held:
+        if message.seq <= shown or held and message.seq in held:
             return []
+        if held is None:
+            held = self._held[sender] = {}
         held[message.seq] = message
         ready = self._release(sender)
         if len(held) > self._held_back:

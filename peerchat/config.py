@@ -24,7 +24,9 @@ class Config:
     answer_timeout: float = 0.3
     # After a higher node answered, how long to wait for its coordinator message.
     coordinator_timeout: float = 1.0
-    # A connection that has not introduced itself by then is closed.
+    # The handshake, and then the hello, must each be done this soon, or the connection is
+    # closed: silent ones hold an admission slot no longer. A loaded node (a room of 100
+    # forming on two cores) can take over a second to begin a handshake: 1 s cut honest dials.
     hello_timeout: float = 3.0
     # Dialling one peer, and the whole join, may take at most this long.
     connect_timeout: float = 3.0
@@ -142,10 +144,6 @@ class Config:
     # announce it (or to be in the member list already), then is closed. Shorter than
     # ``connect_timeout``, so the dialling side hears of it.
     admit_timeout: float = 2.0
-    # An incoming connection's first handshake message must come this soon. A node sends it at
-    # once, but a loaded one (a room of 100 forming on two cores) can take over a second: 1 s
-    # cut honest dials there and the room never formed. Silent connections hold a slot so long.
-    handshake_begin_timeout: float = 3.0
     # After a handshake made with another secret, connections from that address are closed
     # unanswered for this long: a live node was answering ~1,000 guesses at its secret a second.
     guess_pause: float = 1.0

@@ -33,7 +33,9 @@ from peerchat.wire import FrameDecoder, FrameError, ReceiveBudget, encode_frame
 
 log = logging.getLogger(__name__)
 
-RECEIVE_SIZE = 16 * 1024  # small enough that one peer's turn never holds up the others long
+# What one read asks for: a plain stream gives at most this; an encrypted one gives the whole
+# records that came, up to 64 KiB of them, so one peer's turn is bounded either way.
+RECEIVE_SIZE = 16 * 1024
 
 
 class Connection:
@@ -48,8 +50,7 @@ class Connection:
         _watch_by_kernel(stream, config)
         self.peer = peer  # for logs, until the hello names the member
         self.member: Member | None = None
-        self.outgoing = False  # this node dialled it
-        self.opened = self.last_heard = self.last_sent = trio.current_time()
+        self.opened = self.last_heard = trio.current_time()
         self.close_reason = "connection lost"
         self._config = config
         self._decoder = FrameDecoder(
@@ -66,7 +67,6 @@ class Connection:
         self.suspect = False  # found silent past the heartbeat timeout once; twice means dead
         self.probed: float | None = None  # when a probe went out that is not answered yet
         self.said_bye = False  # the peer left on purpose: no reason to dial it again
-        self.returned = False  # the peer was lost without a goodbye and came back on this link
         self.notices: dict[type, float] = {}  # when a rate-limited notice last counted (``talk``)
 
     # -- sending ------------------------------------------------------------------------------
@@ -112,7 +112,6 @@ class Connection:
     async def send_now(self, message: Message) -> None:
         """Write directly, before the writer runs: the handshake and refusals."""
         await self.stream.send_all(self.frame(message))
-        self.last_sent = trio.current_time()
 
     @property
     def proven_id(self) -> str:
@@ -222,7 +221,6 @@ class Connection:
                     continue
                 batch, self._queue = self._queue, []
                 await self.stream.send_all(b"".join(batch) if len(batch) > 1 else batch[0])
-                self.last_sent = trio.current_time()
                 if not self._queue:
                     self._drained.set()
                     self._drained = trio.Event()

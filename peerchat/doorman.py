@@ -34,10 +34,9 @@ from peerchat.protocol import (
     Refuse,
     VersionMismatch,
     Welcome,
-    encode,
 )
 from peerchat.secure_stream import secure_node_stream
-from peerchat.wire import FrameError, encode_frame
+from peerchat.wire import FrameError
 
 if TYPE_CHECKING:
     from peerchat.node import Node
@@ -145,10 +144,7 @@ class Doorman:
             conn.send(welcome)  # before whatever attaching sends (a Have, messages)
         node.links.attach(conn, hello)
         if welcome is not None:
-            joined = encode_frame(encode(MemberJoined(hello.member(), joining=True)))
-            for other in node.links.conns.values():
-                if other is not conn:
-                    other.send_frame(joined)
+            node.links.broadcast(MemberJoined(hello.member(), joining=True), skip=conn)
         await node.links.session(conn, slot)  # type: ignore[arg-type]
 
     async def _greet(self, conn: Connection) -> Hello | None:

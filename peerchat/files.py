@@ -311,9 +311,7 @@ class Files:
             if n == offer:
                 serving.scope.cancel()
                 del self._serving[(conn, n)]
-        for conn in node.links.conns.values():  # fetching it or not: nobody lists it any more
-            if conn.member is not None and conn.member.chat:
-                conn.send(FileGone(offer))
+        node.links.broadcast(FileGone(offer), chatting=True)  # fetching it or not: it is gone
         node.emit(events.OfferWithdrawn(id, mine.name))
 
     def on_chunk(self, conn: Connection, message: FileChunk) -> None:

@@ -155,7 +155,6 @@ class Links:
             await trio.aclose_forcefully(stream)
             raise
         conn = Connection(secured, node.config, f"{host}:{port}", node.budget)
-        conn.outgoing = True
         try:
             await conn.send_now(node.hello(conn, member.node_id if member else None))
             hello = await conn.receive()
@@ -214,10 +213,9 @@ class Links:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
         log.info("connected to %s (%s) at %s", member.username, member.node_id, member.addr)
-        found = self.redial.found(member.node_id) is not None
+        self.redial.found(member.node_id)
         for gone in self.redial.replaced_by(member):  # a new process at a lost one's address
             self._gave_up(gone)
-        conn.returned = found or (old is not None and old.returned)  # crossing dials
         lost_at = self._lost_at.pop(member.node_id, None)
         away = [seq for seq in (lost_at, listed_at) if seq is not None]
         heard = node.chatlog.shown(member.node_id)
@@ -383,9 +381,15 @@ class Links:
 
     # -- sending ------------------------------------------------------------------------------
 
-    def broadcast(self, message: Message) -> None:
+    def broadcast(
+        self, message: Message, *, skip: Connection | None = None, chatting: bool = False
+    ) -> None:
+        """``message`` to every linked peer but ``skip`` (only those who chat, if
+        ``chatting``), encoded once."""
         frame = None
         for conn in self.conns.values():
+            if conn is skip or chatting and (conn.member is None or not conn.member.chat):
+                continue
             frame = frame or conn.frame(message)
             conn.send_frame(frame)
 

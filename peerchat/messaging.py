@@ -69,7 +69,9 @@ class Messaging:
         self._owed: dict[str, tuple[int, int, bool]] = {}
         self._asked_recent = False
         self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
-        self._names: dict[str, str] = {}  # authors not in the room, by their signed name
+        # author -> (its latest batch seen, the name signed there): what one no longer in the
+        # room is shown as (its latest name, after a /nick too)
+        self._names: dict[str, tuple[int, str]] = {}
         # (author, signed name) -> (the member list's version, the name shown)
         self._shown_as: dict[tuple[str, str], tuple[tuple[int, str], str]] = {}
         self._history_from: dict[str, int] = {}  # author -> its first message a newcomer shows
@@ -124,10 +126,7 @@ class Messaging:
         node = self.node
         sealed = seal(node.identity, node.me.username, chats)
         node.store.add(sealed, time.time())
-        frame = encode_frame(encode(BatchFrame(sealed.data, sealed.sig, False)))
-        for conn in node.links.conns.values():
-            if conn.member is not None and conn.member.chat:
-                conn.send_frame(frame)
+        node.links.broadcast(BatchFrame(sealed.data, sealed.sig, False), chatting=True)
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -224,8 +223,9 @@ class Messaging:
 
     def _sender(self, b: Batch) -> Member:
         """Whom a batch is from, as shown: the member, or for one not here its name as signed."""
-        if b.author not in self._names and len(self._names) < MAX_NAMES:
-            self._names[b.author] = b.username
+        known = self._names.get(b.author)
+        if known is None and len(self._names) < MAX_NAMES or known and b.last > known[0]:
+            self._names[b.author] = (b.last, b.username)
         return self._author(b.author)
 
     def _as_signed(self, b: Batch) -> Member:
@@ -260,7 +260,7 @@ class Messaging:
         member = self.node.members.get(author)
         if member is not None:
             return member
-        return Member(author, self._names.get(author, "?"), "", 0, 0, True)
+        return Member(author, self._names.get(author, (0, "?"))[1], "", 0, 0, True)
 
     # -- catching up --------------------------------------------------------------------------
 
@@ -320,9 +320,7 @@ class Messaging:
         shown = self.node.chatlog.shown
         heads = {a: seq for a in departed if (seq := shown(a)) is not None}
         if heads:
-            frame = encode_frame(encode(Summary(heads)))
-            for conn in self.node.links.conns.values():
-                conn.send_frame(frame)
+            self.node.links.broadcast(Summary(heads))
 
     def on_summary(self, conn: Connection, message: Summary) -> None:
         assert conn.member is not None

@@ -10,7 +10,6 @@ or does not arrive whole within the frame timeout once begun, ends the connectio
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -134,7 +133,6 @@ async def secure_node_stream(
                 node.settings.psk,
                 initiator=initiator,
                 record_timeout=node.config.frame_timeout,
-                begin_within=node.config.handshake_begin_timeout,
             )
     except trio.TooSlowError:
         raise HandshakeError(
@@ -149,26 +147,17 @@ async def secure(
     *,
     initiator: bool,
     record_timeout: float,
-    begin_within: float = math.inf,
 ) -> SecureStream:
-    """Run the handshake on ``stream`` (the caller bounds its time); the encrypted stream, or
-    ``HandshakeError`` (``WrongSecret``: the other end has another room secret; a responder
-    has told the initiator so). A responder gives the initiator ``begin_within`` seconds for its
-    first message, which an honest node sends as soon as it is connected: a connection that
-    holds an admission slot in silence is let go soon."""
+    """Run the handshake on ``stream`` (the caller bounds its time: a connection that holds an
+    admission slot in silence is let go then); the encrypted stream, or ``HandshakeError``
+    (``WrongSecret``: the other end has another room secret; a responder has told the
+    initiator so)."""
     handshake = Handshake(keys, psk, initiator=initiator)
     reader = _MessageReader(stream)
-    first: bytes | None = None
     if initiator:
         await _send(stream, handshake.first())
-    else:
-        with trio.move_on_after(begin_within):
-            first = await reader.next()
-        if first is None:
-            raise HandshakeError(f"no handshake begun within {begin_within:g} s")
     while not handshake.done:
-        message = first if first is not None else await reader.next()
-        first = None
+        message = await reader.next()
         try:
             reply = handshake.receive(message)
         except WrongSecret:

@@ -14,10 +14,10 @@ Writes are cheap for the event loop: ``add`` only appends to a list, and ``flush
 ``Config.store_interval``, before every read, and at the end) writes everything since the last
 one in a single transaction, one row per batch rather than per message.
 
-Retention: ``keep_messages`` messages, and none older than ``keep_days`` (by arrival here),
-enforced by ``prune``, oldest batches first. Batches are kept or dropped whole (one signature),
-so the newest ``keep_messages`` are kept with the rest of the batch the oldest of them is in: up
-to ``MAX_ITEMS - 1`` more.
+Retention: ``keep_messages`` messages, ``keep_bytes`` bytes, and none older than
+``keep_seconds`` (by arrival here), enforced by ``prune``, oldest batches first. Batches are
+kept or dropped whole (one signature), so the newest ``keep_messages`` are kept with the rest of
+the batch the oldest of them is in: up to ``MAX_ITEMS - 1`` more.
 """
 
 from __future__ import annotations

@@ -21,9 +21,8 @@ from peerchat.connection import Connection
 from peerchat.membership import Member
 from peerchat.messaging import too_long
 from peerchat.names import skeleton
-from peerchat.protocol import Nick, Private, PrivateAck, ProtocolViolation, Typing, encode
+from peerchat.protocol import Nick, Private, PrivateAck, ProtocolViolation, Typing
 from peerchat.receipts import Receipts
-from peerchat.wire import encode_frame
 
 if TYPE_CHECKING:
     from peerchat.node import Node
@@ -37,7 +36,6 @@ class Talk:
         self._private = 0  # our private messages so far, for their ids
         self.receipts = Receipts()
         self._renamed = -float("inf")  # when this node last took a new name (trio time)
-        self._typing_frame = encode_frame(encode(Typing()))
 
     # -- private messages ---------------------------------------------------------------------
 
@@ -182,9 +180,7 @@ class Talk:
         node = self.node
         if not node.reporting:
             return
-        for conn in node.links.conns.values():
-            if conn.member is not None and conn.member.chat:
-                conn.send_frame(self._typing_frame)
+        node.links.broadcast(Typing(), chatting=True)
 
     def on_typing(self, conn: Connection, message: Typing) -> None:
         member = chatting(conn)

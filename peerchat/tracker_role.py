@@ -110,10 +110,7 @@ class TrackerRole:
             conn.send(Roster(self._everyone(conn)))
         if node.bully.is_tracker and new and not hello.join:
             assert conn.member is not None
-            joined = encode_frame(encode(MemberJoined(conn.member, joining=False)))
-            for other in node.links.conns.values():
-                if other is not conn:
-                    other.send_frame(joined)
+            node.links.broadcast(MemberJoined(conn.member, joining=False), skip=conn)
             conn.send(Roster(self._everyone(conn)))
 
     def on_member_joined(self, conn: Connection, message: MemberJoined) -> None:

@@ -59,7 +59,7 @@ def test_seal_then_open_gives_the_same_batch() -> None:
     )
     assert opened.items == ((NOW, 7.5, "m5 ✓"), (NOW + 1, 8.5, "m6 ✓"), (NOW + 2, 9.5, "m7 ✓"))
     assert list(opened.chats()) == said
-    assert (opened.last, opened.time) == (7, NOW + 2)
+    assert (opened.last, opened.items[-1][0]) == (7, NOW + 2)
 
 
 def test_a_sealed_batch_is_signed() -> None:

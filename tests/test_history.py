@@ -449,6 +449,19 @@ async def test_an_old_batch_already_kept_costs_no_signature_check_and_is_not_kep
         nursery.cancel_scope.cancel()
 
 
+async def test_an_author_not_in_the_room_goes_by_the_name_of_its_latest_batch() -> None:
+    """A review: the first name seen stayed, so one gone after a /nick showed its old name."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        bob = await room.add("bob")
+        ann = Identity.generate()
+        messaging = bob.node.messaging
+        for seq, name in ((1, "ann"), (5, "annie"), (3, "ann")):
+            said = seal(ann, name, [Chat(ann.node_id, seq, seq, "hi", 0.0, 0.0)])
+            assert messaging._sender(said).username == ("annie" if seq > 1 else "ann")
+        nursery.cancel_scope.cancel()
+
+
 async def test_the_store_is_pruned_as_soon_as_it_passes_its_bound() -> None:
     """Not only hourly: a node that keeps 300 messages holds no more than a batch past that
     after a burst of 1,000 (a review found an hour's traffic could pile up)."""
