@@ -14,6 +14,7 @@ import trio
 
 from peerchat import commands, events
 from peerchat.node import Node
+from peerchat.outlet import Outlet, write_line
 from peerchat.protocol import MAX_TEXT
 from peerchat.rooms import Rooms
 from peerchat.safe_text import json_safe, visible
@@ -35,7 +36,7 @@ class Headless:
     """
 
     def __init__(self, out: TextIO | None = None) -> None:
-        self._out = out or sys.stdout
+        self._out = Outlet(out or sys.stdout, _left_out)
         self._lines: list[str] = []
         self._queued = trio.Event()
         self._last_write = -math.inf
@@ -65,15 +66,19 @@ class Headless:
 
     def _flush(self) -> None:
         if self._lines:
-            _write_line(self._out, "\n".join(self._lines))
+            self._lines.append("")  # every line ends with a newline
+            self._out.write("\n".join(self._lines))
             self._lines.clear()
             self._last_write = time.monotonic()
+            if self._out.pending:  # the reader is behind: the flusher waits for it
+                self._queued.set()
 
     async def _flusher(self) -> None:
         while True:
             await self._queued.wait()
             self._queued = trio.Event()
             self._flush()
+            await self._out.drain()
 
     async def drive(self, rooms: Rooms) -> None:
         async with trio.open_nursery() as nursery:
@@ -157,6 +162,7 @@ class Headless:
 
     def stop(self) -> None:
         self._flush()
+        self._out.close()
 
 
 async def _in_or_gone(node: Node) -> None:
@@ -172,6 +178,12 @@ async def _in_or_gone(node: Node) -> None:
 
 
 _STRING = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+def _left_out(count: int) -> str:
+    return _ENCODE(
+        {"event": "error", "message": f"{count} lines left out: stdout was not read for a while"}
+    )
 
 
 def _message_line(e: events.MessageReceived) -> str:
@@ -215,24 +227,13 @@ class TrackerConsole:
                 line = f"the tracker role is with {t.username} ({t.node_id}) at {t.addr}"
             case _:
                 return
-        _write_line(sys.stdout, f"{time.strftime('%H:%M:%S')} {visible(line)}")
+        write_line(sys.stdout, f"{time.strftime('%H:%M:%S')} {visible(line)}\n")
 
     async def drive(self, rooms: Rooms) -> None:
         await trio.sleep_forever()
 
     def stop(self) -> None:
         pass
-
-
-def _write_line(out: TextIO, line: str) -> None:
-    """Write and flush one line; a reader that went away must not kill the node."""
-    try:
-        out.write(line + "\n")
-        out.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, out.fileno())
-        os.close(devnull)
 
 
 async def _stdin_lines():  # noqa: ANN202 - an async generator of str | None

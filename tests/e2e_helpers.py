@@ -76,6 +76,8 @@ class Proc:
         self.eof = False
         self.process: trio.Process
         self._changed = trio.Event()
+        self._reading = trio.Event()  # cleared: stdout is left unread, as a slow reader would
+        self._reading.set()
 
     # -- starting and reading -----------------------------------------------------------------
 
@@ -99,7 +101,11 @@ class Proc:
         assert self.process.stdout is not None
         buffer = b""
         try:
-            while chunk := await self.process.stdout.receive_some(65536):
+            while True:
+                await self._reading.wait()
+                chunk = await self.process.stdout.receive_some(65536)
+                if not chunk:
+                    break
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
@@ -195,6 +201,13 @@ class Proc:
                 seen = len(self.events)
                 await self._changed.wait()
         return None
+
+    def stop_reading(self) -> None:
+        """Read nothing more of its stdout until ``go_on_reading``: the pipe fills."""
+        self._reading = trio.Event()
+
+    def go_on_reading(self) -> None:
+        self._reading.set()
 
     async def send(self, line: str) -> None:
         assert self.process.stdin is not None

@@ -546,3 +546,18 @@ async def test_standalone_tracker_then_highest_port_takes_over(swarm: Swarm) -> 
         assert {c["node_id"] for c in changes} == {winner.node_id}, node.describe()
     await say_and_expect(a, "after the tracker", [b])
     await say_and_expect(b, "and after it", [a])
+
+
+async def test_a_headless_node_whose_stdout_is_not_read_stays_in_the_room(swarm: Swarm) -> None:
+    """A bot that reads its events slowly: writing to the full pipe stopped the whole node,
+    which then answered no pings, was cut off and took itself for frozen (a review)."""
+    alice, bob = await swarm.room("alice", "bob")
+    bob.stop_reading()
+    texts = [f"{i} " + "x" * 2000 for i in range(400)]  # 800 KB: a dozen pipes' worth
+    for text in texts:
+        await alice.send(text)
+    assert await alice.first_within(5, event="peer_left") is None
+    bob.go_on_reading()
+    await bob.wait_for(event="message", text=texts[-1], timeout=20)
+    assert len(bob.find(event="message")) == len(texts)
+    assert not bob.find(event="peer_left") and not alice.find(event="peer_left")
