@@ -43,8 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLASH_NOTICE_INTERVAL = 60.0  # seconds between two notices of one name clash
-MAX_CLASHES = 1024
+CLASH_NOTICE_INTERVAL = 60.0  # seconds between two notices of a name clash
 
 
 class Doorman:
@@ -54,7 +53,7 @@ class Doorman:
         self._refusals = RefusalLog(node.config.refusal_log_interval, burst=20)
         self._expected: dict[str, trio.Event] = {}  # introduced, waiting to be announced
         self._guesses: dict[str, float] = {}  # address -> when it last tried another secret
-        self._clashes: dict[str, float] = {}  # node id -> when its name clash was last told
+        self._clash_told = -CLASH_NOTICE_INTERVAL  # when a name clash was last told
 
     async def serve(
         self,
@@ -245,17 +244,15 @@ class Doorman:
     def _tell_of_clash(self, hello: Hello) -> None:
         """A part of this room (not a newcomer, who is told and leaves) holds a member whose
         name looks like this node's own: the parts cannot merge until one of the two takes
-        another. Nobody else can see it, so the user is told, once a minute at most per key
-        (a user trial: two "zed"s who founded one room at once stayed apart, unaware)."""
+        another. Nobody else can see it, so the user is told, once a minute at most (a user
+        trial: two "zed"s who founded one room at once stayed apart, unaware)."""
         node = self.node
         if hello.join or skeleton(hello.username) != skeleton(node.me.username):
             return
         now = trio.current_time()
-        if now - self._clashes.get(hello.node_id, -CLASH_NOTICE_INTERVAL) < CLASH_NOTICE_INTERVAL:
+        if now - self._clash_told < CLASH_NOTICE_INTERVAL:  # keys cost nothing: once for all
             return
-        if len(self._clashes) >= MAX_CLASHES:
-            self._clashes.clear()
-        self._clashes[hello.node_id] = now
+        self._clash_told = now
         node.emit(
             events.Error(
                 f"another {marked(hello.username, hello.node_id)} is in a part of this room that "

@@ -72,7 +72,7 @@ class Entrance:
         self._last_tick = math.inf  # no stall is detected before the node is in (``tick``)
         self._last_cpu = 0.0
         self._last_wait: float | None = None  # seconds spent runnable, waiting for a CPU
-        self._verdict: tuple[float, bool] | None = None  # (the tick it is about, stalled)
+        self._verdict: tuple[float, float, bool] | None = None  # (tick, away, stalled)
         self._trying: tuple[str, int] | None = None  # the address a join is trying now
         self._next_address = trio.Event()  # set when the join moves on to another address
 
@@ -340,8 +340,10 @@ class Entrance:
         away = trio.current_time() - self._last_tick
         if away <= self.node.config.heartbeat_timeout:
             return False
-        if self._verdict is not None and self._verdict[0] == self._last_tick:
-            return self._verdict[1]  # asked once per received batch: look once per tick
+        verdict = self._verdict  # asked per received batch: looked at once an interval
+        fresh = verdict is not None and verdict[0] == self._last_tick
+        if fresh and away - verdict[1] < self.node.config.heartbeat_interval:  # type: ignore[index]
+            return verdict[2]  # type: ignore[index]
         busy = time.process_time() - self._last_cpu
         waited = _run_queue_wait()
         if waited is not None and self._last_wait is not None:
@@ -349,7 +351,7 @@ class Entrance:
         frozen = busy < 0.5 * (away - self.node.config.heartbeat_interval)
         if not frozen:
             log.info("away %.1f s, but busy or waiting for a CPU %.1f s of it: starved", away, busy)
-        self._verdict = (self._last_tick, frozen)
+        self._verdict = (self._last_tick, away, frozen)
         return frozen
 
     def tick(self) -> None:

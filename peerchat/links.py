@@ -295,7 +295,10 @@ class Links:
             self.keep_trying(member, since=listed_at, linked=listed_at is None)
         if node.reporting:
             node.emit(events.PeerLeft(member, reason))
-        node.talk.on_unlink(member)
+        if lost:
+            node.talk.on_unlink(member)  # it may be back: what it lacks goes again then
+        else:
+            node.talk.gave_up(member)  # it said goodbye: what it did not acknowledge is lost
         node.files.on_unlink(member, lost=lost)  # after "left": its fetches wait or end
         if node.bully.is_tracker:
             self.broadcast(MemberLeft(node_id, visible(reason)[:MAX_REASON]))

@@ -42,14 +42,12 @@ from peerchat.protocol import (
     Skip,
     Summary,
     Want,
-    encode,
 )
 from peerchat.protocol import (
     Batch as BatchFrame,
 )
 from peerchat.sync import Puller, Request
 from peerchat.unstored import Unstored
-from peerchat.wire import encode_frame
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +214,7 @@ class Messaging:
         self._store_shown(b.author)
 
     def _store_shown(self, author: str) -> None:
-        ready = self._unstored.shown(author, self.node.chatlog.shown(author) or 0)
+        ready = self._unstored.take_shown(author, self.node.chatlog.shown(author) or 0)
         now = time.time()
         for b in ready:
             self.node.store.add(b, now)
@@ -365,9 +363,7 @@ class Messaging:
         self._ask(requests)
         if self.puller.idle and self._pulled:
             self._pulled = False
-            frame = encode_frame(encode(Summary(self._heads())))
-            for link in node.links.conns.values():
-                link.send_frame(frame)
+            node.links.broadcast(Summary(self._heads()))
 
     def _ask(self, requests: list[Request]) -> None:
         for peer, author, after in requests:

@@ -22,6 +22,8 @@ class Receipts:
         self._per_member, self._members = per_member, members
         self._unacked: OrderedDict[str, dict[int, Private]] = OrderedDict()
         self._resent: dict[str, int] = {}  # member -> messages sent again, not all acked yet
+        self._lost: set[str] = set()  # members whose link was lost since they last had one
+        self._told: dict[str, int] = {}  # member -> the last number said to be lost
         self._seen: OrderedDict[str, OrderedDict[tuple[int, float], None]] = OrderedDict()
 
     def sent(self, to: str, message: Private) -> None:
@@ -39,14 +41,31 @@ class Receipts:
         if waiting:
             return 0
         del self._unacked[by]
+        self._told.pop(by, None)
         return self._resent.pop(by, 0)
 
     def unacked(self, to: str) -> list[Private]:
         """What ``to`` has not acknowledged, oldest first."""
         return list(self._unacked.get(to, {}).values())
 
+    def lost(self, to: str) -> list[Private]:
+        """The link to ``to`` was lost: what it has not acknowledged, but only what was not
+        said so before (a member that comes and goes must not repeat the notices)."""
+        if to not in self._unacked:
+            return []
+        self._lost.add(to)
+        told = self._told.get(to, 0)
+        new = [m for m in self.unacked(to) if m.n > told]
+        if new:
+            self._told[to] = new[-1].n
+        return new
+
     def resend(self, to: str) -> list[Private]:
-        """``to`` is linked again: what it has not acknowledged goes again."""
+        """``to`` is linked again: what it has not acknowledged goes again, if its link was
+        lost (a link replaced by a crossing dial loses nothing)."""
+        if to not in self._lost:
+            return []
+        self._lost.discard(to)
         again = self.unacked(to)
         if again:
             self._resent[to] = len(again)
@@ -55,9 +74,11 @@ class Receipts:
     def give_up(self, to: str) -> int:
         """``to`` is not coming back: how many of ours it never acknowledged."""
         self._resent.pop(to, None)
+        self._lost.discard(to)
+        self._told.pop(to, None)
         return len(self._unacked.pop(to, {}))
 
-    def copy(self, sender: str, message: Private) -> bool:
+    def seen_before(self, sender: str, message: Private) -> bool:
         """Whether ``message`` from ``sender`` came before (a copy sent again); noted if not."""
         seen = _entry(self._seen, sender, OrderedDict, self._members)
         key = (message.n, message.time)

@@ -101,10 +101,14 @@ class Store:
         waiting (one already kept among them is counted, not written)."""
         pending, self._pending = self._pending, []
         if pending:
-            with self._transaction():
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)", pending
-                )
+            try:
+                with self._transaction():
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)", pending
+                    )
+            except BaseException:  # kept for the next flush: a hole would never be filled
+                self._pending = pending + self._pending
+                raise
         return len(pending)
 
     def drop(self, batches: list[Batch]) -> None:

@@ -71,7 +71,7 @@ class Talk:
         node = self.node
         sender = chatting(conn)
         conn.send(PrivateAck(message.n))
-        if self.receipts.copy(sender.node_id, message):
+        if self.receipts.seen_before(sender.node_id, message):
             return  # sent again after a lost link: the first had come, its receipt had not
         node.emit(
             events.MessageReceived(
@@ -101,7 +101,7 @@ class Talk:
     def on_unlink(self, member: Member) -> None:
         """The link to ``member`` is gone: what it did not acknowledge may not have come."""
         me = self.node.me
-        for message in self.receipts.unacked(member.node_id):
+        for message in self.receipts.lost(member.node_id):
             self.node.emit(events.Undelivered(me, message.n, (member,), private=message.text))
 
     def gave_up(self, member: Member) -> None:

@@ -26,9 +26,14 @@ class Unstored:
         its first message) for each batch, whose messages from there on must be fetched
         again."""
         waiting = self._waiting.get(b.author, [])
-        if any(w.first == b.first for w in waiting):
+        same = [w for w in waiting if w.first == b.first]
+        if same and same[0].data == b.data:
             return []  # a copy of one waiting
-        if sum(len(w.items) for w in waiting) + len(b.items) > self._per_author:
+        if same or sum(len(w.items) for w in waiting) + len(b.items) > self._per_author:
+            # Two batches at one number (the author signed both: the gap's fetch settles
+            # which is kept), or too many: this one goes, with every later one waiting, since
+            # the chat log lets go of their messages too.
+            self._remove(b.author, [w for w in waiting if w.first >= b.first])
             return [(b.author, b.first)]
         self._waiting[b.author] = [*waiting, b]
         self._bytes[b.author] = self._bytes.get(b.author, 0) + len(b.data)
@@ -41,7 +46,7 @@ class Unstored:
             let_go.append((largest, latest.first))
         return let_go
 
-    def shown(self, author: str, shown: int) -> list[Batch]:
+    def take_shown(self, author: str, shown: int) -> list[Batch]:
         """``author``'s waiting batches that are shown in full now: removed and returned."""
         waiting = self._waiting.get(author)
         if not waiting:

@@ -57,7 +57,8 @@ async def test_whether_the_loop_was_frozen_is_looked_at_once_per_tick(
     monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
     """Every batch received asks; the look reads /proc and may log (a review: a syscall and a
-    log line per batch on a starved node). The next tick brings a new look."""
+    log line per batch on a starved node). A new tick, or a heartbeat interval more away, brings a
+    new look (a review: a verdict of "starved" could hide a freeze that began after it)."""
     door = entrance.Entrance(types.SimpleNamespace(config=Config()))  # type: ignore[arg-type]
     looks = []
     monkeypatch.setattr(entrance, "_run_queue_wait", lambda: looks.append(1) or 10.0)
@@ -65,7 +66,10 @@ async def test_whether_the_loop_was_frozen_is_looked_at_once_per_tick(
     await trio.sleep(3.0)
     assert [door.stalled() for _ in range(100)] == [True] * 100
     assert len(looks) == 2  # the tick's and one look
+    await trio.sleep(Config().heartbeat_interval)  # away longer: a freeze may have begun
+    assert door.stalled()
+    assert len(looks) == 3
     door.tick()
     await trio.sleep(3.0)
     assert door.stalled()
-    assert len(looks) == 4
+    assert len(looks) == 5

@@ -390,3 +390,19 @@ def test_pruned_batches_stay_gone_after_reopen(tmp_path: Path) -> None:
     with Store(tmp_path) as again:
         assert spans(again.after(ANN.node_id, 0, 10)) == [(ANN.node_id, 3, 4)]
         assert again.heads() == {ANN.node_id: ("ann", 4, 4)}
+
+
+def test_a_failed_flush_keeps_what_waited_for_the_next(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review: a disk error lost the batches waiting to be written, a hole never filled."""
+    store.add(batch(ANN, 1, 2, 1), NOW)
+
+    def broken() -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "_transaction", broken)
+        with pytest.raises(sqlite3.OperationalError):
+            store.flush()
+    assert store.count() == 2
