@@ -24,6 +24,18 @@ async def read_until(fd: int, into: bytearray, last: bytes) -> None:
         into += os.read(fd, 1 << 16)
 
 
+async def drained_while_read(outlet: Outlet, r: int, last: bytes) -> bytearray:
+    """Drain ``outlet`` while a reader takes the pipe's other end up to the line ``last``."""
+    got = bytearray()
+    os.set_blocking(r, False)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_until, r, got, last)
+            await outlet.drain()
+    outlet.close()
+    return got
+
+
 async def test_a_pipe_nobody_reads_does_not_block_and_a_late_reader_gets_every_line() -> None:
     r, w = os.pipe()
     with os.fdopen(w, "w") as out:
@@ -33,13 +45,7 @@ async def test_a_pipe_nobody_reads_does_not_block_and_a_late_reader_gets_every_l
         for line in lines:
             outlet.write(line)
         assert time.monotonic() - started < 1 and outlet.pending
-        got = bytearray()
-        os.set_blocking(r, False)
-        with trio.fail_after(10):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(read_until, r, got, b"line 1999 ")
-                await outlet.drain()
-        outlet.close()
+        got = await drained_while_read(outlet, r, b"line 1999 ")
     assert got.decode() == "".join(lines)
     os.close(r)
 
@@ -50,13 +56,7 @@ async def test_past_the_bound_lines_are_left_out_and_counted_once_the_reader_cau
         outlet = Outlet(out, left_out, max_pending=200_000)
         for i in range(1000):
             outlet.write(f"{i:04d} " + "y" * 995 + "\n")  # 1 MB in all
-        got = bytearray()
-        os.set_blocking(r, False)
-        with trio.fail_after(10):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(read_until, r, got, b"left out")
-                await outlet.drain()
-        outlet.close()
+        got = await drained_while_read(outlet, r, b"left out")
     text = got.decode().splitlines()
     kept = [line for line in text if not line.startswith("left out")]
     assert [int(line[:4]) for line in kept] == list(range(len(kept)))  # the first ones, in order
