@@ -72,7 +72,7 @@ class Entrance:
         self._last_tick = math.inf  # no stall is detected before the node is in (``tick``)
         self._last_cpu = 0.0
         self._last_wait: float | None = None  # seconds spent runnable, waiting for a CPU
-        self._verdict: tuple[float, float, bool] | None = None  # (tick, away, stalled)
+        self._starved: tuple[float, float] | None = None  # (tick, away) of a starved verdict
         self._trying: tuple[str, int] | None = None  # the address a join is trying now
         self._next_address = trio.Event()  # set when the join moves on to another address
 
@@ -340,19 +340,19 @@ class Entrance:
         away = trio.current_time() - self._last_tick
         if away <= self.node.config.heartbeat_timeout:
             return False
-        verdict = self._verdict  # asked per received batch: looked at once an interval
-        fresh = verdict is not None and verdict[0] == self._last_tick
-        if fresh and away - verdict[1] < self.node.config.heartbeat_interval:  # type: ignore[index]
-            return verdict[2]  # type: ignore[index]
+        starved = self._starved  # asked per received batch: a starved loop, once an interval
+        interval = self.node.config.heartbeat_interval
+        if starved is not None and starved[0] == self._last_tick and away - starved[1] < interval:
+            return False
         busy = time.process_time() - self._last_cpu
         waited = _run_queue_wait()
         if waited is not None and self._last_wait is not None:
             busy += waited - self._last_wait
-        frozen = busy < 0.5 * (away - self.node.config.heartbeat_interval)
-        if not frozen:
-            log.info("away %.1f s, but busy or waiting for a CPU %.1f s of it: starved", away, busy)
-        self._verdict = (self._last_tick, away, frozen)
-        return frozen
+        if busy < 0.5 * (away - self.node.config.heartbeat_interval):
+            return True
+        log.info("away %.1f s, but busy or waiting for a CPU %.1f s of it: starved", away, busy)
+        self._starved = (self._last_tick, away)
+        return False
 
     def tick(self) -> None:
         """The loop is running now: a freeze is measured from here. Called once as the node

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import types
 
@@ -53,23 +54,25 @@ async def test_a_freeze_before_the_watcher_first_ran_counts_from_the_node_gettin
     assert door.stalled()
 
 
-async def test_whether_the_loop_was_frozen_is_looked_at_once_per_tick(
+async def test_a_starved_loop_is_looked_at_once_an_interval_a_frozen_one_each_time(
     monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """Every batch received asks; the look reads /proc and may log (a review: a syscall and a
-    log line per batch on a starved node). A new tick, or a heartbeat interval more away, brings a
-    new look (a review: a verdict of "starved" could hide a freeze that began after it)."""
+    """Every batch received asks; the look reads /proc and, for a starved loop, logs (a review:
+    a syscall and a log line per batch). A heartbeat interval more away, or a new tick, brings
+    a new look (a review: a kept "starved" could hide a freeze that began after it)."""
     door = entrance.Entrance(types.SimpleNamespace(config=Config()))  # type: ignore[arg-type]
     looks = []
-    monkeypatch.setattr(entrance, "_run_queue_wait", lambda: looks.append(1) or 10.0)
+    waited = itertools.chain([10.0, 13.0], itertools.repeat(13.0))  # runnable while away
+    monkeypatch.setattr(entrance, "_run_queue_wait", lambda: looks.append(1) or next(waited))
     door.tick()
     await trio.sleep(3.0)
-    assert [door.stalled() for _ in range(100)] == [True] * 100
+    assert [door.stalled() for _ in range(100)] == [False] * 100
     assert len(looks) == 2  # the tick's and one look
-    await trio.sleep(Config().heartbeat_interval)  # away longer: a freeze may have begun
-    assert door.stalled()
+    await trio.sleep(Config().heartbeat_interval)
+    assert not door.stalled()
     assert len(looks) == 3
     door.tick()
     await trio.sleep(3.0)
+    assert door.stalled()  # no time waiting for a CPU since that tick: frozen
     assert door.stalled()
-    assert len(looks) == 5
+    assert len(looks) == 6  # a frozen verdict is looked at each time
