@@ -58,12 +58,21 @@ class Outlet:
             write_line(self._out, text)
             return
         data = text.encode("utf-8", "surrogateescape")
-        if len(self._pending) + len(data) > self._max:
-            self._dropped += text.count("\n")
+        if self._pending or self._dropped:  # behind what waits, in order
+            if len(self._pending) + len(data) > self._max:
+                self._dropped += text.count("\n")
+            else:
+                self._pending += data
             return
-        self._pending += data
-        if len(self._pending) == len(data):  # nothing waited before: try at once
-            self._write_some()
+        try:  # the usual case: straight out, with no copy kept
+            written = os.write(self._fd, data)
+        except BlockingIOError:
+            written = 0
+        except OSError:  # the reader went away (EPIPE): nothing more to write
+            self._broken = True
+            return
+        if written < len(data):
+            self._pending += data[written:]
 
     async def drain(self) -> None:
         """Until all that waits is written (or the reader is gone)."""
