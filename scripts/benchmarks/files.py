@@ -3,7 +3,8 @@ of the same file over loopback sockets in the same run, and how chat latency far
 
 A room of ``FILE_ROOM`` nodes. The sender offers a file of ``plan.file_mib`` MiB (``/send``);
 the receivers fetch it at once (``/get``); a transfer takes from the first ``/get`` written to
-the last ``file_done`` read. The baseline is the kernel's ``sendfile`` of the same file to as
+the last ``file_done`` read. The offer before it (the sender hashes the whole file) is a row
+of its own. The baseline is the kernel's ``sendfile`` of the same file to as
 many connected sockets, one thread each, each reader discarding what it reads: no encryption,
 no framing, no disk writes, no hashing, so it is the ceiling. Issue 11's target: PeerChat's
 MiB/s at least 0.5 of it. A second copy, each reader writing the file to the disk the fetches
@@ -21,6 +22,7 @@ import socket
 import statistics
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,16 +81,30 @@ def chat_idle_and_busy(bench: Bench, plan: Plan, room: Room, path: Path, raw: Ra
 
 
 def transfer(bench: Bench, sender: Proc, receivers: list[Proc], path: Path) -> dict[str, Any]:
-    """One offer fetched by every receiver at once: MiB/s each, and for them all."""
-    start = time.monotonic()
+    """One offer fetched by every receiver at once: MiB/s each and for them all, from the
+    first ``/get``; and the offer's seconds before it (the sender hashes the file)."""
+    offered = time.monotonic()
     fetches = start_transfer(bench, sender, receivers, path)
+    start = min(f.asked for f in fetches.values())
     seconds = max(wait_done(bench, fetches)) - start
     mib = path.stat().st_size / (1 << 20)
     n = len(receivers)
-    return {"seconds": seconds, "mib_s_each": mib / seconds, "mib_s_all": mib * n / seconds}
+    return {
+        "seconds": seconds,
+        "mib_s_each": mib / seconds,
+        "mib_s_all": mib * n / seconds,
+        "offer_s": start - offered,
+    }
 
 
-Fetches = dict[Proc, tuple[int, int]]  # receiver -> (offer id, its event count at the /get)
+@dataclass(frozen=True)
+class Fetch:
+    id: int  # the offer's number at the receiver
+    mark: int  # the receiver's event count at its ``/get``
+    asked: float  # when the ``/get`` was written (the bench's clock)
+
+
+Fetches = dict[Proc, Fetch]
 
 
 def start_transfer(bench: Bench, sender: Proc, receivers: list[Proc], path: Path) -> Fetches:
@@ -98,17 +114,17 @@ def start_transfer(bench: Bench, sender: Proc, receivers: list[Proc], path: Path
     bench.wait(lambda: all(_offer(p, marks[p]) is not None for p in receivers), 30, "the offer")
     fetches = {}
     for p in receivers:
-        fetches[p] = (_offer(p, marks[p]) or 0, len(p.events))
-        p.write(f"/get {fetches[p][0]}\n".encode())
+        fetches[p] = Fetch(_offer(p, marks[p]) or 0, len(p.events), time.monotonic())
+        p.write(f"/get {fetches[p].id}\n".encode())
     return fetches
 
 
 def wait_done(bench: Bench, fetches: Fetches) -> list[float]:
     """When each fetch ended (the bench's clock); fails unless each file checked."""
-    bench.wait(lambda: all(_done(p, *f) for p, f in fetches.items()), 300, "the fetches")
+    bench.wait(lambda: all(_done(p, f.id, f.mark) for p, f in fetches.items()), 300, "fetches")
     ends = []
     for p, f in fetches.items():
-        t, event = _done(p, *f) or (0.0, {})
+        t, event = _done(p, f.id, f.mark) or (0.0, {})
         if not event["ok"]:
             raise BenchError(f"{p.name}'s fetch failed: {event['reason']}")
         Path(event["path"]).unlink(missing_ok=True)
@@ -116,13 +132,11 @@ def wait_done(bench: Bench, fetches: Fetches) -> list[float]:
     return ends
 
 
-def keep_fetching(
-    bench: Bench, receiver: Proc, fetch: tuple[int, int], stop: threading.Event
-) -> None:
+def keep_fetching(bench: Bench, receiver: Proc, fetch: Fetch, stop: threading.Event) -> None:
     """Fetch the offer again each time a fetch ends, until ``stop``: a transfer runs for as
     long as the latency is measured (a thread beside the one measuring). The fetch under way
     then is cancelled, and waited for: it must not run into what is measured next."""
-    id, mark = fetch
+    id, mark = fetch.id, fetch.mark
     while not stop.is_set():
         with bench.reader.cond:
             done = _done(receiver, id, mark)
@@ -217,6 +231,14 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
                 unit="MiB/s",
                 samples=ours,
                 extra={"sendfile_mib_s": bare, "ratio_to_sendfile": ratios},
+            )
+        )
+        out.append(
+            Figure(
+                key=f"file_offer_{n}",
+                title=f"file offer, {plan.file_mib} MiB: /send to the offer at {n} (hashing)",
+                unit="ms",
+                samples=[t["offer_s"] * 1000 for t in raw[f"file_{n}"] if "offer_s" in t],
             )
         )
         # Beside it, the same copy with each receiver writing the file to disk, as a fetch
