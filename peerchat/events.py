@@ -215,6 +215,24 @@ class FileWaiting:
 
 
 @dataclass(frozen=True, slots=True)
+class FileFetched:
+    """A member fetched this node's offer ``id`` to the end, and it checked there."""
+
+    id: int
+    name: str
+    by: Member
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event": "file_fetched",
+            "id": self.id,
+            "name": self.name,
+            "by": self.by.username,
+            "by_id": self.by.node_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class OfferWithdrawn:
     """An offer was withdrawn: by this node (``/cancel``), or by the member ``sender``."""
 
@@ -419,6 +437,7 @@ Event = (
     | FileList
     | FileProgress
     | FileDone
+    | FileFetched
     | FileWaiting
     | OfferWithdrawn
     | RoomLeft

@@ -121,6 +121,9 @@ class Files:
         self._saved: dict[int, str] = {}  # local id -> where its last fetch was saved
         self._serving: dict[tuple[Connection, int], _Serving] = {}
         self._stopped: collections.deque[tuple[str, int]] = collections.deque(maxlen=MAX_STOPPED)
+        # Fetches this node sent to the end, until the fetcher says the file checked there.
+        self._sent: collections.deque[tuple[Connection, int]]
+        self._sent = collections.deque(maxlen=MAX_STOPPED)
 
     # -- offering -----------------------------------------------------------------------------
 
@@ -355,6 +358,9 @@ class Files:
         d = fetch.download
         if fetch.id in self._heard:
             self._saved[fetch.id] = str(fetch.final)
+        conn = self.node.links.conns.get(d.sender)
+        if conn is not None:
+            conn.send(FileAck(d.offer, d.size))  # the whole file, checked: the sender is told
         self.node.emit(events.FileDone(fetch.id, d.name, str(fetch.final), True))
 
     def _fail(self, key: tuple[str, int], fetch: _Fetch, reason: str) -> None:
@@ -458,11 +464,24 @@ class Files:
 
     def on_ack(self, conn: Connection, message: FileAck) -> None:
         serving = self._serving.get((conn, message.offer))
-        if serving is not None and message.offset > serving.acked:
+        if serving is None:
+            self._fetched(conn, message)
+        elif message.offset > serving.acked:
             serving.acked = message.offset
             if message.offset - serving.moved_from >= FILE_ACK_EVERY:
                 serving.acked_at, serving.moved_from = trio.current_time(), message.offset
             serving.moved.set()
+
+    def _fetched(self, conn: Connection, message: FileAck) -> None:
+        """The last acknowledgement of a fetch sent to the end: the file checked there. The
+        user hears of it once per fetch (an acknowledgement of nothing sent says nothing)."""
+        key = (conn, message.offer)
+        mine = self._mine.get(message.offer)
+        if key not in self._sent or mine is None or message.offset != mine.size:
+            return
+        self._sent.remove(key)
+        id = next(id for id, offer in self._own.items() if offer == message.offer)
+        self.node.emit(events.FileFetched(id, mine.name, chatting(conn)))
 
     async def _serve(self, conn: Connection, offer: int, mine: _Mine, serving: _Serving) -> None:
         """Stream ``mine`` from where the fetcher asked, a chunk whenever the link's queue is
@@ -494,6 +513,8 @@ class Files:
                         return
                     conn.send(FileChunk(offer, offset, data))
                     offset += len(data)
+                if offset == mine.size:
+                    self._sent.append((conn, offer))
         except OSError as exc:
             log.warning("cannot read %s for %s: %s", mine.path, conn.peer, exc)
         finally:

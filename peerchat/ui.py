@@ -68,6 +68,7 @@ from peerchat.events import (
     Error,
     Event,
     FileDone,
+    FileFetched,
     FileList,
     FileOffered,
     FileProgress,
@@ -312,6 +313,8 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_notice(
                 f"{waits} once {visible(sender)} is back (/cancel {id} gives up)", now
             )
+        case FileFetched(name=name, by=by):
+            return _about(by, f" has your file {visible(name)}", now)
         case OfferWithdrawn(name=name, sender=None):
             return format_notice(f"* you no longer offer {visible(name)}", now)
         case OfferWithdrawn(name=name, sender=sender):

@@ -82,6 +82,43 @@ async def test_a_file_offered_to_the_room_is_fetched_whole_and_resumed_after_a_c
             assert Path(result.path).read_bytes() == source.read_bytes()
             assert Path(result.path).parent == tmp_path / fetcher.node.me.username
         assert not list((tmp_path / "bob").glob("*.part"))
+        for name in ("bob", "carol"):  # each fetcher's last acknowledgement, on its way
+            await alice.wait_for(
+                lambda e, n=name: isinstance(e, events.FileFetched) and e.by.username == n
+            )
+        fetched = [e for e in alice.events if isinstance(e, events.FileFetched)]
+        assert sorted(e.by.username for e in fetched) == ["bob", "carol"]
+        assert {(e.id, e.name) for e in fetched} == {(mine.id, "big.bin")}
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_sender_hears_once_that_a_member_has_its_file_and_not_from_a_bare_ack(
+    tmp_path: Path,
+) -> None:
+    source = random_file(tmp_path, 3)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
+        offer = await offer_heard(alice, bob, source)
+        bob.node.get_file(offer.id)
+        assert (await bob.wait_for(done("big.bin"))).ok
+        fetched = await alice.wait_for(lambda e: isinstance(e, events.FileFetched))
+        assert fetched.by.username == "bob" and fetched.name == "big.bin"
+
+        # Bob acknowledges the whole file again, and carol, who never fetched it, does too;
+        # then each says a line, which alice reads after their acknowledgements.
+        (number,) = alice.node.files._mine
+        size = source.stat().st_size
+        for member in (bob, carol):
+            member.node.links.conns[alice.node.node_id].send(FileAck(number, size))
+            member.node.say(f"{member.node.me.username} after the ack")
+        for name in ("bob", "carol"):
+            await alice.wait_for(
+                lambda e, n=name: (
+                    isinstance(e, events.MessageReceived) and e.text == f"{n} after the ack"
+                )
+            )
+        assert sum(isinstance(e, events.FileFetched) for e in alice.events) == 1
+        assert alice.node.links.conns[carol.node.node_id], "a bare ack is no fault"
         nursery.cancel_scope.cancel()
 
 

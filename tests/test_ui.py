@@ -26,6 +26,7 @@ from peerchat.events import (
     Delivered,
     Error,
     FileDone,
+    FileFetched,
     FileList,
     FileOffered,
     FileProgress,
@@ -556,6 +557,17 @@ def test_file_offers_results_and_progress():
     assert plain(FileDone(3, "report.pdf", "/dl/report.pdf", True)) == (
         "13:04:05 * report.pdf saved as /dl/report.pdf"
     )
+    assert (
+        plain(FileFetched(1, "a\x1b[2Jb.txt", BOB))
+        == "13:04:05 * bob has your file a\ufffd[2Jb.txt"
+    )
+    assert FileFetched(1, "a.txt", BOB).as_json() == {
+        "event": "file_fetched",
+        "id": 1,
+        "name": "a.txt",
+        "by": "bob",
+        "by_id": "b2",
+    }
     assert plain(FileList(())) == "13:04:05 * no files are offered here"
     listed = FileList(
         (
