@@ -14,7 +14,7 @@ import tempfile
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 import platformdirs
 import trio
@@ -29,6 +29,9 @@ from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_PRIORITY, valid_host
 from peerchat.rooms import NodeMaker, Rooms
 from peerchat.tracker_address import StartupError
+
+if TYPE_CHECKING:
+    from peerchat.ui import PromptUI
 
 DEFAULT_TRACKER_PORT = 5000
 VERSION = f"peerchat {__version__} (protocol {PROTOCOL_VERSION})"
@@ -258,6 +261,19 @@ def _setup_logging(log_file: str | None, verbose: bool, *, stderr: bool) -> None
     root.addHandler(handler)
 
 
+@dataclasses.dataclass
+class _Launch:
+    """What the command line asks for: a node (or a standalone tracker) and its front end."""
+
+    args: argparse.Namespace
+    settings: Settings
+    config: Config
+    data_name: str  # the data dir's name under the platform's: one per person and room
+    frontend: Frontend
+    prompt: PromptUI | None = None  # the line interface, when that is the front end
+    make: NodeMaker | None = None  # how ``/join`` makes another room (a tracker has none)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -266,63 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peerchat: {exc}", file=sys.stderr)
         return exc.status
     hidden_env.forget("PEERCHAT_SECRET")  # kept as the key only: not for `ps e` to show
-    frontend: Frontend
-    prompt = None  # the line interface, when that is the front end
-    if argv[:1] == ["tracker"]:
-        args = _tracker_parser().parse_args(argv[1:])
-        # Its election priority is the tracker port, as if it listened there only: chatting
-        # nodes, on higher ports, outrank it.
-        settings = Settings(
-            "tracker", args.host, 0, args.host, args.port, args.port, chat=False, psk=psk
-        )
-        data_name = f"tracker-{args.port}"
-        config = Config()
-        from peerchat.headless import TrackerConsole
-
-        frontend = TrackerConsole(settings.tracker_addr)
-        interactive = False
-    else:
-        parser = _node_parser()
-        args = parser.parse_args(argv)
-        discover = args.room is not None and args.tracker is None
-        host_given = args.host is not None
-        if args.host is None:  # a room found on the network is joined from the network
-            args.host = "0.0.0.0" if discover else "127.0.0.1"
-        if discover:
-            trackers = (("127.0.0.1", home_port(args.room)),)
-        else:
-            trackers = args.tracker or _default_tracker(args.host)
-        (host, port), more = trackers[0], trackers[1:]
-        if (args.host, args.port) == (host, port):
-            parser.error(
-                f"--port {port} is the tracker's address; a node listens on a port of its own "
-                "and takes the tracker address when it founds the room"
-            )
-        settings = Settings(
-            args.username,
-            args.host,
-            args.port,
-            host,
-            port,
-            args.priority,
-            more_trackers=more,
-            psk=psk,
-            room_name=args.room or "",
-            discover=discover,
-            downloads=str(args.downloads or ""),
-        )
-        # Each named room has its own identity, history and remembered members.
-        data_name = args.username if args.room is None else f"{args.username}@{args.room}"
-        config = Config(keep_messages=args.keep_messages, keep_seconds=args.keep_days * DAY)
-        interactive = not args.headless
-        if interactive:
-            from peerchat.ui import PromptUI
-
-            frontend = prompt = PromptUI()
-        else:
-            from peerchat.headless import Headless
-
-            frontend = Headless()
+    tracker = argv[:1] == ["tracker"]
+    launch = _tracker_launch(argv[1:], psk) if tracker else _node_launch(argv, psk)
+    interactive = launch.prompt is not None
     if sys.stdout is None or sys.stdin is None:
         print("peerchat: standard input and output must be open", file=sys.stderr)
         return 2
@@ -332,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    args = launch.args
     try:
         _setup_logging(args.log_file, args.verbose, stderr=not interactive)
     except OSError as exc:
@@ -339,18 +302,86 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _raise_descriptor_limit()
     try:
-        data_dir = _open_data_dir(args, data_name)
+        data_dir = _open_data_dir(args, launch.data_name)
     except StartupError as exc:
         print(f"peerchat: {exc}", file=sys.stderr)
         return exc.status
-    if prompt is not None and data_dir is not None:
-        prompt.keep_input_history(data_dir.path / "input_history")
+    try:
+        return _run_until_quit(launch, data_dir)
+    finally:
+        if data_dir is not None:
+            data_dir.close()
+
+
+def _tracker_launch(argv: list[str], psk: bytes) -> _Launch:
+    args = _tracker_parser().parse_args(argv)
+    # Its election priority is the tracker port, as if it listened there only: chatting
+    # nodes, on higher ports, outrank it.
+    settings = Settings(
+        "tracker", args.host, 0, args.host, args.port, args.port, chat=False, psk=psk
+    )
+    from peerchat.headless import TrackerConsole
+
+    console = TrackerConsole(settings.tracker_addr)
+    return _Launch(args, settings, Config(), f"tracker-{args.port}", console)
+
+
+def _node_launch(argv: list[str], psk: bytes) -> _Launch:
+    parser = _node_parser()
+    args = parser.parse_args(argv)
+    discover = args.room is not None and args.tracker is None
+    host_given = args.host is not None
+    if args.host is None:  # a room found on the network is joined from the network
+        args.host = "0.0.0.0" if discover else "127.0.0.1"
+    if discover:
+        trackers = (("127.0.0.1", home_port(args.room)),)
+    else:
+        trackers = args.tracker or _default_tracker(args.host)
+    (host, port), more = trackers[0], trackers[1:]
+    if (args.host, args.port) == (host, port):
+        parser.error(
+            f"--port {port} is the tracker's address; a node listens on a port of its own "
+            "and takes the tracker address when it founds the room"
+        )
+    settings = Settings(
+        args.username,
+        args.host,
+        args.port,
+        host,
+        port,
+        args.priority,
+        more_trackers=more,
+        psk=psk,
+        room_name=args.room or "",
+        discover=discover,
+        downloads=str(args.downloads or ""),
+    )
+    config = Config(keep_messages=args.keep_messages, keep_seconds=args.keep_days * DAY)
+    # Each named room has its own identity, history and remembered members.
+    data_name = args.username if args.room is None else f"{args.username}@{args.room}"
+    make = _room_maker(args, settings, config, host_given)
+    if args.headless:
+        from peerchat.headless import Headless
+
+        return _Launch(args, settings, config, data_name, Headless(), make=make)
+    from peerchat.ui import PromptUI
+
+    prompt = PromptUI()
+    return _Launch(args, settings, config, data_name, prompt, prompt=prompt, make=make)
+
+
+def _run_until_quit(launch: _Launch, data_dir: DataDir | None) -> int:
+    """Run the node until the user quits; the exit status, and one line for what failed."""
+    if launch.prompt is not None and data_dir is not None:
+        launch.prompt.keep_input_history(data_dir.path / "input_history")
+    settings, frontend = launch.settings, launch.frontend
     label = settings.room_name or settings.tracker_addr  # how the first room is named on screen
-    node = Node(settings, lambda event: frontend.show(event, label), config, data_dir=data_dir)
-    make = _room_maker(args, settings, config, host_given) if argv[:1] != ["tracker"] else None
+    node = Node(
+        settings, lambda event: frontend.show(event, label), launch.config, data_dir=data_dir
+    )
     status = 0
     try:
-        trio.run(_run, node, label, make, frontend)
+        trio.run(_run, node, label, launch.make, frontend)
     except* StartupError as group:
         error = _first_leaf(group)
         print(f"peerchat: {error}", file=sys.stderr)
@@ -359,15 +390,12 @@ def main(argv: list[str] | None = None) -> int:
         pass
     except* Exception as group:
         error = _first_leaf(group)
-        where = _record_crash(group, args.log_file)
+        where = _record_crash(group, launch.args.log_file)
         print(
             f"peerchat: internal error ({type(error).__name__}); details in {where}",
             file=sys.stderr,
         )
         status = 1
-    finally:
-        if data_dir is not None:
-            data_dir.close()
     return status
 
 
