@@ -11,9 +11,11 @@ comes in again the same way, as a member, so that it cannot linger as a second r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 import trio
@@ -244,20 +246,26 @@ class Entrance:
     ) -> Redirect | _Welcomed:
         """Ask for the room on ``stream``: the welcome, or where the tracker is instead."""
         node = self.node
-        try:
-            secured = await secure_node_stream(
-                node, stream, initiator=True, within=node.config.hello_timeout
-            )
-        except WrongSecret:
-            await trio.aclose_forcefully(stream)
-            raise _OtherSecret from None
-        except (HandshakeError, trio.BrokenResourceError, OSError) as exc:
-            await trio.aclose_forcefully(stream)
-            raise _Retry(str(exc) or "no handshake") from exc
-        except BaseException:  # cancelled: a knock, or the join's time is up
-            await trio.aclose_forcefully(stream)
-            raise
+        async with _closed_on_error(lambda: trio.aclose_forcefully(stream)):
+            try:
+                secured = await secure_node_stream(
+                    node, stream, initiator=True, within=node.config.hello_timeout
+                )
+            except WrongSecret:
+                raise _OtherSecret from None
+            except (HandshakeError, trio.BrokenResourceError, OSError) as exc:
+                raise _Retry(str(exc) or "no handshake") from exc
         conn = Connection(secured, node.config, where, node.budget)
+        # Closed on any error, and when cancelled: the budget a partial welcome holds goes back.
+        async with _closed_on_error(conn.aclose):
+            answer = await self._answer(conn, direct)
+            if isinstance(answer, Redirect):
+                await conn.aclose()
+            return answer
+
+    async def _answer(self, conn: Connection, direct: bool) -> Redirect | _Welcomed:
+        """Say hello as a newcomer: the tracker's welcome, or where the tracker is instead."""
+        node = self.node
         try:
             with trio.fail_after(node.config.hello_timeout):
                 await conn.send_now(node.hello(conn, join=True, direct=direct))
@@ -267,41 +275,29 @@ class Entrance:
                 if isinstance(hello, Refuse):
                     raise _Retry(f"refused: {hello.reason}")
                 if isinstance(hello, Redirect):
-                    await conn.aclose()
                     return hello
                 conn.introduced()  # the welcome that follows lists the room: it may be big
                 welcome = await conn.receive()
         except trio.TooSlowError as exc:
-            await conn.aclose()
             raise _Retry(
                 f"it accepts connections but gave no answer within {node.config.hello_timeout:g} s"
                 " (a stopped process, or not PeerChat)"
             ) from exc
         except FrameError as exc:
-            await conn.aclose()
             raise _Retry(f"what answers there does not speak PeerChat ({exc})") from exc
         except (OSError, trio.BrokenResourceError) as exc:
-            await conn.aclose()
             raise _Retry(f"the connection failed ({exc})") from exc
         except (_Retry, StartupError):
-            await conn.aclose()
             raise
         except Exception as exc:  # whatever else its answer sets off: not a room to join
-            await conn.aclose()
             raise _Retry(
                 f"it answered in a way this node cannot use ({type(exc).__name__})"
             ) from exc
-        except BaseException:  # cancelled: the budget a partial welcome holds goes back
-            await conn.aclose()
-            raise
         if isinstance(welcome, Refuse):
-            await conn.aclose()
             raise _Retry(welcome.reason)
         if not isinstance(hello, Hello) or not isinstance(welcome, Welcome) or not hello.room:
-            await conn.aclose()
             raise _Retry("what answers there does not speak PeerChat (it answered out of turn)")
         if hello.node_id != conn.proven_id:
-            await conn.aclose()
             raise _Retry("the tracker said hello under an id it did not prove")
         return _Welcomed(conn, hello, welcome)
 
@@ -441,3 +437,13 @@ def _run_queue_wait() -> float | None:
             return int(f.read().split()[1]) / 1e9
     except (OSError, ValueError, IndexError):
         return None
+
+
+@contextlib.asynccontextmanager
+async def _closed_on_error(close: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
+    """Whatever ends the block early (an error, a cancel), ``close`` runs first."""
+    try:
+        yield
+    except BaseException:
+        await close()
+        raise
