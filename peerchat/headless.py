@@ -13,13 +13,14 @@ from typing import TextIO
 import trio
 
 from peerchat import commands, events
+from peerchat.messaging import MAX_PIECES
 from peerchat.node import Node
 from peerchat.outlet import Outlet, write_line
 from peerchat.protocol import MAX_TEXT
 from peerchat.rooms import Rooms
 from peerchat.safe_text import json_safe, visible
 
-MAX_LINE = 4 * MAX_TEXT  # bytes: the longest message, in the widest UTF-8
+MAX_LINE = 4 * MAX_TEXT * MAX_PIECES  # bytes: the longest paste, in the widest UTF-8
 READ_SIZE = 16 * 1024
 # An event this long after the last write goes out at once; closer ones wait for the flusher,
 # which writes everything one busy round produced in one go.

@@ -51,6 +51,7 @@ from peerchat.unstored import Unstored
 
 log = logging.getLogger(__name__)
 
+MAX_PIECES = 16  # messages a long paste may take: 256 Ki characters
 MAX_NAMES = 10_000  # names of authors no longer in the room, kept for showing held messages
 
 
@@ -88,10 +89,8 @@ class Messaging:
     # -- saying -------------------------------------------------------------------------------
 
     def say(self, text: str, *, action: bool = False) -> Chat | None:
+        """One message of at most ``MAX_TEXT`` characters (``pieces``) to the room."""
         node = self.node
-        if refusal := too_long(text):
-            node.emit(refusal)
-            return None
         try:
             chat = node.chatlog.compose(text, time.time(), time.monotonic(), action=action)
         except OSError as exc:  # the next block of numbers could not be stored
@@ -548,11 +547,21 @@ class Messaging:
         self._saved.update(changed)
 
 
-def too_long(text: str) -> events.Error | None:
-    """The error for a message over the length limit, if ``text`` is one."""
-    if len(text) <= MAX_TEXT:
-        return None
-    return events.Error(f"message too long ({len(text)} characters, at most {MAX_TEXT})")
+def pieces(text: str) -> list[str] | events.Error:
+    """``text`` as messages within the length limit: a longer paste goes as several, each cut
+    at its last line end (else space) in the second half of the limit, else at the limit; the
+    error if that takes more than ``MAX_PIECES``."""
+    out = []
+    while len(text) > MAX_TEXT:
+        cut = max(text.rfind("\n", MAX_TEXT // 2, MAX_TEXT), 0)
+        cut = cut or max(text.rfind(" ", MAX_TEXT // 2, MAX_TEXT), 0)
+        out.append(text[: cut or MAX_TEXT])
+        text = text[cut + 1 :] if cut else text[MAX_TEXT:]  # the line end or space goes
+        if len(out) >= MAX_PIECES:
+            most = f"at most {MAX_PIECES} messages of {MAX_TEXT} characters"
+            return events.Error(f"message too long ({most}); not sent")
+    out.append(text)
+    return out
 
 
 def _page_full(batches: list[Batch], page: int) -> bool:

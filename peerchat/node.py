@@ -43,7 +43,7 @@ from peerchat.identity import Identity, SeqReservation
 from peerchat.leadership import Leadership
 from peerchat.links import Links
 from peerchat.membership import Member, MemberTable
-from peerchat.messaging import Messaging
+from peerchat.messaging import Messaging, pieces
 from peerchat.protocol import (
     Answer,
     Batch,
@@ -224,12 +224,17 @@ class Node:
             why = "rejoining" if self.started.is_set() else "joining"
             self.emit(events.Error(f"not in the room right now ({why}); message not sent"))
             return
-        message = self.messaging.say(text, action=action)
-        if message is None:
+        said = pieces(text)
+        if isinstance(said, events.Error):
+            self.emit(said)
             return
-        unreachable = self.links.unreachable()
-        if unreachable:
-            self.emit(events.Undelivered(self.me, message.seq, tuple(unreachable)))
+        for piece in said:
+            message = self.messaging.say(piece, action=action)
+            if message is None:
+                return
+            unreachable = self.links.unreachable()
+            if unreachable:
+                self.emit(events.Undelivered(self.me, message.seq, tuple(unreachable)))
 
     async def wait_sendable(self) -> None:
         """Hold a fast sender back while a peer's queue fills, rather than cut that peer off.

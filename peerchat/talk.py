@@ -19,7 +19,7 @@ import trio
 from peerchat import events
 from peerchat.connection import Connection
 from peerchat.membership import Member
-from peerchat.messaging import too_long
+from peerchat.messaging import pieces
 from peerchat.names import skeleton
 from peerchat.protocol import Nick, Private, PrivateAck, ProtocolViolation, Typing
 from peerchat.receipts import Receipts
@@ -42,8 +42,9 @@ class Talk:
     def private(self, name: str, text: str) -> None:
         """``/msg NAME TEXT``: over the link to that member only; an error when it has none."""
         node = self.node
-        if refusal := too_long(text):
-            node.emit(refusal)
+        said = pieces(text)
+        if isinstance(said, events.Error):
+            node.emit(said)
             return
         if name == node.me.username:
             node.emit(events.Error("that is you; a private message goes to someone else"))
@@ -56,16 +57,17 @@ class Talk:
         if conn is None or conn.closing:
             node.emit(events.Error(f"{member.username} cannot be reached right now; not sent"))
             return
-        self._private += 1
-        wall, mono = time.time(), time.monotonic()
-        message = Private(text, wall, mono, self._private)
-        conn.send(message)
-        self.receipts.sent(member.node_id, message)
-        node.emit(
-            events.MessageReceived(
-                node.me, self._private, node.chatlog.clock, text, wall, mono, mono, True, to=member
+        for piece in said:
+            self._private += 1
+            wall, mono = time.time(), time.monotonic()
+            message = Private(piece, wall, mono, self._private)
+            conn.send(message)
+            self.receipts.sent(member.node_id, message)
+            clock = node.chatlog.clock
+            shown = events.MessageReceived(
+                node.me, self._private, clock, piece, wall, mono, mono, True, to=member
             )
-        )
+            node.emit(shown)
 
     def on_private(self, conn: Connection, message: Private) -> None:
         node = self.node

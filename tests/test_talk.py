@@ -11,8 +11,9 @@ from test_cluster import FAST, Room, cut
 from test_cluster import Member as Peer
 
 from peerchat import events
+from peerchat.messaging import MAX_PIECES, pieces
 from peerchat.node import Node, Settings
-from peerchat.protocol import Nick, Private, PrivateAck
+from peerchat.protocol import MAX_TEXT, Nick, Private, PrivateAck
 
 
 def is_message(text: str):  # noqa: ANN201 - a predicate
@@ -255,4 +256,43 @@ async def test_history_shows_the_name_a_message_was_said_under() -> None:
         assert kept == {"said as bob": "bob", "said as robert": "robert"}
         own = {c.text: m.username for m, c, _ in bob.node.messaging.recent(10)}
         assert own == kept
+        nursery.cancel_scope.cancel()
+
+
+def test_a_long_paste_is_cut_at_line_ends_else_spaces_else_at_the_limit() -> None:
+    assert pieces("short") == ["short"]
+    lines = "\n".join(f"line {i:05} " + "x" * 90 for i in range(400))  # 40,000 characters
+    cut = pieces(lines)
+    assert isinstance(cut, list) and len(cut) == 3
+    assert all(len(p) <= MAX_TEXT for p in cut) and "\n".join(cut) == lines
+    assert all(p.startswith("line ") for p in cut), "a line is cut in the middle"
+    words = " ".join(["word"] * 8000)  # no line end: cut at spaces
+    assert " ".join(pieces(words)) == words  # type: ignore[arg-type]
+    solid = "y" * (2 * MAX_TEXT + 5)  # neither: cut at the limit
+    assert pieces(solid) == ["y" * MAX_TEXT, "y" * MAX_TEXT, "yyyyy"]
+    assert isinstance(pieces("z" * (MAX_PIECES * MAX_TEXT)), list)
+    refused = pieces("z" * (MAX_PIECES * MAX_TEXT + 1))
+    assert isinstance(refused, events.Error) and "not sent" in refused.message
+
+
+async def test_a_long_paste_goes_as_several_messages_to_the_room_and_in_private() -> None:
+    paste = "\n".join(f"{i:05} " + "p" * 194 for i in range(100))  # 20,099 characters
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = [await room.add(n) for n in ("alice", "bob")]
+        await room.fully_connected()
+        alice.node.say(paste)
+        alice.node.private("bob", paste.upper())
+        first, second = pieces(paste)  # type: ignore[misc]
+        for text in (first, second, first.upper(), second.upper()):
+            await bob.wait_for(is_message(text))
+        private = [e for e in bob.events if isinstance(e, events.MessageReceived) and e.to]
+        assert [e.text for e in private] == [first.upper(), second.upper()]
+        assert errors(alice) == []
+        alice.node.private("bob", "q" * (MAX_PIECES * MAX_TEXT + 1))
+        alice.node.private("nobody", "q" * 2 * MAX_TEXT)  # one error, not one per piece
+        assert errors(alice) == [
+            f"message too long (at most {MAX_PIECES} messages of {MAX_TEXT} characters); not sent",
+            "nobody called nobody is in the room; not sent",
+        ]
         nursery.cancel_scope.cancel()
