@@ -10,6 +10,7 @@ or does not arrive whole within the frame timeout once begun, ends the connectio
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -59,10 +60,15 @@ class SecureStream(trio.abc.Stream):
             raise trio.BusyResourceError("another task is sending on this stream")
         self._sending = True
         try:
-            view = memoryview(data)
+            plain: Iterable[bytes]
+            if type(data) is bytes and len(data) <= MAX_PLAIN:
+                plain = (data,)  # one record, sealed as it is: a file's chunk is not copied
+            else:
+                view = memoryview(data)
+                plain = (bytes(view[at : at + MAX_PLAIN]) for at in range(0, len(view), MAX_PLAIN))
             records = []
-            for start in range(0, len(view), MAX_PLAIN):
-                sealed = self._noise.encrypt(bytes(view[start : start + MAX_PLAIN]))
+            for piece in plain:
+                sealed = self._noise.encrypt(piece)
                 records.append(len(sealed).to_bytes(LENGTH, "big") + sealed)
             await self._stream.send_all(b"".join(records))
         finally:
