@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import errno
-import hashlib
 import logging
 import os
 import secrets
@@ -46,7 +45,7 @@ from peerchat.protocol import (
     valid_file_name,
 )
 from peerchat.talk import chatting
-from peerchat.transfer import PART, Download, local_name, numbered
+from peerchat.transfer import PART, Download, local_name, numbered, sha256
 
 if TYPE_CHECKING:
     from peerchat.node import Node
@@ -526,14 +525,14 @@ async def _hash_file(path: Path) -> tuple[int, bytes]:
     """Size and SHA-256 of a regular file, read a piece at a time between checkpoints."""
     if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the node on its first read
         raise OSError(errno.EINVAL, "not a regular file")
-    digest = hashlib.sha256()
+    digest = sha256()
     size = 0
     with open(path, "rb") as f:
         while piece := f.read(HASH_PIECE):
             digest.update(piece)
             size += len(piece)
             await trio.sleep(0)
-    return size, digest.digest()
+    return size, digest.finalize()
 
 
 def typed_path(text: str) -> Path:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import msgpack
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from noise.connection import Keypair, NoiseConnection
 
 from peerchat import identity
@@ -42,7 +43,7 @@ def room_key(secret: str) -> bytes:
     """The 32-byte pre-shared key of a room with ``secret``. Anyone who sees one first message
     of a handshake can test guesses at the secret against it offline, so the key is derived
     with scrypt (16 MiB and some 80 ms a guess on this machine), not a fast hash."""
-    return hashlib.scrypt(secret.encode(), salt=b"peerchat-room-v1", n=2**14, r=8, p=1, dklen=32)
+    return Scrypt(salt=b"peerchat-room-v1", length=32, n=2**14, r=8, p=1).derive(secret.encode())
 
 
 OPEN_ROOM = hashlib.blake2s(b"", person=b"pcroom1").digest()  # no secret, nothing to guess
