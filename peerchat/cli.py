@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import os
 import resource
+import shlex
 import signal
 import sys
 import tempfile
@@ -113,15 +114,21 @@ SECRET_HELP = (
 )
 
 
-def room_key_from_environment(environ: Mapping[str, str]) -> bytes:
+def room_key_from_environment(
+    environ: Mapping[str, str], warn: Callable[[str], None] = lambda _: None
+) -> bytes:
     """The room's pre-shared key, from PEERCHAT_SECRET or the file PEERCHAT_SECRET_FILE names
-    (its first line); the open room's key when neither is set."""
+    (its first line); the open room's key when neither is set. Spaces, a line end or a byte
+    order mark around the secret are not part of it (a paste brings them unseen). ``warn`` is
+    told of a file others may read."""
     secret, path = environ.get("PEERCHAT_SECRET"), environ.get("PEERCHAT_SECRET_FILE")
     if secret is not None and path is not None:
         raise StartupError("set PEERCHAT_SECRET or PEERCHAT_SECRET_FILE, not both", status=2)
     if path is not None:
         try:
-            lines = Path(path).read_text(encoding="utf-8").splitlines()
+            lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+            if Path(path).stat().st_mode & 0o077:
+                warn(f"{path} can be read by others than you (chmod 600 {shlex.quote(path)})")
         except OSError as exc:
             why = exc.strerror or type(exc).__name__
             raise StartupError(f"cannot read PEERCHAT_SECRET_FILE: {why}", status=2) from None
@@ -130,6 +137,7 @@ def room_key_from_environment(environ: Mapping[str, str]) -> bytes:
         secret = lines[0] if lines else ""
     if secret is None:
         return OPEN_ROOM
+    secret = secret.strip().removeprefix("\ufeff").strip()
     if len(secret) < MIN_SECRET:
         raise StartupError(
             f"the room secret must be at least {MIN_SECRET} characters (make one with: python3 "
@@ -137,6 +145,10 @@ def room_key_from_environment(environ: Mapping[str, str]) -> bytes:
             status=2,
         )
     return room_key(secret)
+
+
+def _warn(text: str) -> None:
+    print(f"peerchat: warning: {text}", file=sys.stderr)
 
 
 def _node_parser() -> argparse.ArgumentParser:
@@ -277,7 +289,7 @@ class _Launch:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        psk = room_key_from_environment(os.environ)
+        psk = room_key_from_environment(os.environ, _warn)
     except StartupError as exc:
         print(f"peerchat: {exc}", file=sys.stderr)
         return exc.status
@@ -410,7 +422,8 @@ def _room_maker(
     def make(room: str, addr: tuple[str, int] | None, emit: Callable[[events.Event], None]) -> Node:
         path = room_secret_path(room)
         kept = {"PEERCHAT_SECRET_FILE": str(path)} if path.exists() else {}
-        psk = room_key_from_environment(kept)  # the open room's key without a file
+        # The open room's key without a file; a warning about the file goes to that room.
+        psk = room_key_from_environment(kept, lambda text: emit(events.Error(text)))
         host = first.host
         if not host_given:  # as for the first room: found on the network, joined from it
             host = "0.0.0.0" if addr is None else "127.0.0.1"

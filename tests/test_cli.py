@@ -139,3 +139,22 @@ def test_a_forgotten_variable_is_gone_from_the_process_and_what_it_shows() -> No
     run = [sys.executable, "-c", script]
     out = subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False", "False"]
+
+
+def test_a_room_secret_is_read_without_the_spaces_and_marks_a_paste_brings(
+    tmp_path: Path,
+) -> None:
+    plain = room_key_from_environment({"PEERCHAT_SECRET": "s3cret words"})
+    assert room_key_from_environment({"PEERCHAT_SECRET": " s3cret words \n"}) == plain
+    assert room_key_from_environment({"PEERCHAT_SECRET": "\ufeffs3cret words"}) == plain
+    pasted = tmp_path / "pasted"
+    pasted.write_bytes("\ufeffs3cret words \r\n".encode())
+    pasted.chmod(0o600)
+    warnings: list[str] = []
+    assert room_key_from_environment({"PEERCHAT_SECRET_FILE": str(pasted)}, warnings.append) == (
+        plain
+    )
+    assert warnings == []
+    pasted.chmod(0o644)
+    room_key_from_environment({"PEERCHAT_SECRET_FILE": str(pasted)}, warnings.append)
+    assert warnings == [f"{pasted} can be read by others than you (chmod 600 {pasted})"]
