@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -134,6 +135,9 @@ class Talk:
         if self.taken(name, node.node_id):
             node.emit(events.Error(f"the name {name} is taken in this room (or one like it)"))
             return
+        if self.someone_elses(name, node.node_id):
+            node.emit(events.Error(f"the name {name} is another member's (who is away now)"))
+            return
         now = trio.current_time()
         if now - self._renamed < node.config.notice_interval:
             node.emit(events.Error("one name change a second at most; try again"))
@@ -148,22 +152,31 @@ class Talk:
         member = chatting(conn)
         if message.username == member.username:
             return
+        now = trio.current_time()
+        if now - conn.notices.get(Nick, -math.inf) < node.config.notice_interval / 2:
+            # Its own program renames it once a second at most: more is a flood, let pass.
+            log.info("%s renames faster than its program would; ignored", member.node_id)
+            return
+        conn.notices[Nick] = now
         if self.taken(message.username, member.node_id):
             # Two members took the name at once: the one this node heard first keeps it here.
             log.info("%s asked for the name %r, taken here", member.node_id, message.username)
+            return
+        if self.someone_elses(message.username, member.node_id):
+            log.info("%s asked for the name %r of another key", member.node_id, message.username)
             return
         renamed = dataclasses.replace(member, username=message.username)
         conn.member, conn.peer = renamed, f"{renamed.username}@{renamed.addr}"
         listed = node.members.get(member.node_id)
         if listed is not None:
             node.members.add(dataclasses.replace(listed, username=message.username))
-        if self.noticed(conn, Nick):  # the name always changes; the line, once a second
-            node.emit(events.Renamed(renamed, member.username))
-        # A name taken by /nick is not bound to the key (that would let a member rebind the
-        # names of those away): only checked against the key it was seen with before.
-        before = node.store.owner(renamed.username)
-        if before is not None and before != renamed.node_id:
-            node.emit(events.NewKey(renamed, before))
+        node.emit(events.Renamed(renamed, member.username))
+
+    def someone_elses(self, name: str, by: str) -> bool:
+        """Whether ``name`` is bound to another key than ``by``'s here: the name of a member
+        away now, which ``/nick`` may not take (its owner would be shut out on its return)."""
+        owner = self.node.store.owner(name)
+        return owner is not None and owner != by
 
     def taken(self, name: str, by: str) -> bool:
         """Whether a chatting member other than ``by`` has a name that looks like ``name``."""

@@ -296,3 +296,21 @@ async def test_a_long_paste_goes_as_several_messages_to_the_room_and_in_private(
             "nobody called nobody is in the room; not sent",
         ]
         nursery.cancel_scope.cancel()
+
+
+async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, FAST)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        carol.crash()
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        bob.node.nick("carol")  # refused by bob's own program
+        assert errors(bob)[-1] == "the name carol is another member's (who is away now)"
+        # A program that asks anyway: alice keeps the name for carol's key.
+        bob.node.links.conns[alice.node.node_id].send(Nick("carol"))
+        bob.node.say("marker")
+        await alice.wait_for(is_message("marker"))
+        assert alice.node.members.get(bob.node.node_id).username == "bob"
+        assert not any(isinstance(e, (events.Renamed, events.NewKey)) for e in alice.events)
+        nursery.cancel_scope.cancel()
