@@ -80,25 +80,38 @@ class Admission:
         self.open -= 1
 
 
-class RefusalLog:
-    """Refusals under a flood would write a log line each: up to ``burst`` lines at once, then
-    one per ``interval``, each with the count of those left out before it."""
+class Pace:
+    """Up to ``burst`` at once, then one per ``interval`` seconds (a token bucket)."""
 
     def __init__(self, interval: float, burst: int = 1) -> None:
         self._interval, self._burst = interval, burst
         self._tokens = float(burst)
         self._at: float | None = None
+
+    def allows(self, now: float) -> bool:
+        """Whether one more may go now (and it is counted if so)."""
+        if self._at is not None:
+            self._tokens = min(self._burst, self._tokens + (now - self._at) / self._interval)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+class RefusalLog:
+    """Refusals under a flood would write a log line each: up to ``burst`` lines at once, then
+    one per ``interval``, each with the count of those left out before it."""
+
+    def __init__(self, interval: float, burst: int = 1) -> None:
+        self._pace = Pace(interval, burst)
         self._held = 0
 
     def note(self, now: float) -> int | None:
         """None: say nothing now. Otherwise log this refusal, and the returned number of others
         left out since the last line."""
-        if self._at is not None:
-            self._tokens = min(self._burst, self._tokens + (now - self._at) / self._interval)
-        self._at = now
-        if self._tokens < 1:
+        if not self._pace.allows(now):
             self._held += 1
             return None
-        self._tokens -= 1
         held, self._held = self._held, 0
         return held

@@ -20,6 +20,7 @@ import os
 import secrets
 import shlex
 import stat
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import trio
 
 from peerchat import events
+from peerchat.admission import Pace, RefusalLog
 from peerchat.connection import Connection
 from peerchat.membership import Member
 from peerchat.protocol import (
@@ -64,6 +66,10 @@ FILE_ACK_EVERY = FILE_WINDOW // 4  # bytes received between two acknowledgements
 # acknowledgement of FILE_ACK_EVERY more bytes (as a fetcher sends them) counts: one that
 # acknowledges a byte now and then holds it no longer.
 FILE_STALL = 30.0
+# Offers taken from one link: MAX_OFFERS at once, then one every OFFER_EVERY seconds. Each is a
+# line on screen, and so is its withdrawal: a member offering and withdrawing in a loop would
+# flood every screen in the room.
+OFFER_EVERY = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +129,8 @@ class Files:
         # Fetches this node sent to the end, until the fetcher says the file checked there.
         self._sent: collections.deque[tuple[Connection, int]]
         self._sent = collections.deque(maxlen=MAX_STOPPED)
+        self._paces: weakref.WeakKeyDictionary[Connection, Pace] = weakref.WeakKeyDictionary()
+        self._too_fast = RefusalLog(interval=10.0)
 
     # -- offering -----------------------------------------------------------------------------
 
@@ -176,6 +184,11 @@ class Files:
         sender = chatting(conn)
         key = (sender.node_id, message.offer)
         if key in self._heard_ids:  # offered again as the link came back: heard already
+            return
+        pace = self._paces.setdefault(conn, Pace(OFFER_EVERY, MAX_OFFERS))
+        if not pace.allows(trio.current_time()):
+            if (held := self._too_fast.note(trio.current_time())) is not None:
+                log.info("%s offers files too fast: %d offers let pass", conn.peer, held + 1)
             return
         theirs = self._heard_from(sender.node_id)
         if len(theirs) >= MAX_OFFERS_FROM_ONE and not self._make_room(theirs):

@@ -725,7 +725,8 @@ class PromptUI:
         if type(event) is MessageReceived:
             sender: str | None = event.sender.username
             size = len(event.text)
-        elif type(event) is FileOffered:  # a flood of offers is summed up like one of messages
+        elif type(event) is FileOffered or (type(event) is OfferWithdrawn and event.sender):
+            # A flood of offers, or of their withdrawals, is summed up like one of messages.
             sender, size = event.sender.username, len(event.name)
         else:
             sender, size = None, 0

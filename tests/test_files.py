@@ -569,6 +569,27 @@ async def test_a_member_offers_at_most_so_many_files_and_junk_withdrawals_change
         nursery.cancel_scope.cancel()
 
 
+async def test_offers_and_their_withdrawals_from_one_link_are_paced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "MAX_OFFERS", 3)  # at once; then one every OFFER_EVERY
+    monkeypatch.setattr(files, "OFFER_EVERY", 60.0)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        # A member's program that offers and withdraws in a loop, as fast as it can.
+        to_bob = alice.node.links.conns[bob.node.node_id]
+        for n in range(1, 41):
+            to_bob.send(FileOffer(n, f"f{n}.bin", 1, bytes(32), False))
+            to_bob.send(FileGone(n))
+        alice.node.say("after the loop")
+        await bob.wait_for(lambda e: isinstance(e, events.MessageReceived) and not e.own)
+        shown = [e for e in bob.events if isinstance(e, events.FileOffered | events.OfferWithdrawn)]
+        assert [(type(e).__name__, e.name) for e in shown] == [
+            (kind, f"f{n}.bin") for n in (1, 2, 3) for kind in ("FileOffered", "OfferWithdrawn")
+        ]
+        nursery.cancel_scope.cancel()
+
+
 def test_a_path_is_read_as_typed_or_as_a_shell_would(tmp_path: Path) -> None:
     """A user trial: ``/send "my notes.txt"`` and ``/send my\\ notes.txt`` found no file."""
     spaced = tmp_path / "my notes.txt"
