@@ -51,21 +51,23 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
                     out.append(new_row)
                     column = indent
                     continue
-                cut = _fitting(piece, width - column)  # longer than a row: cut
+                cut, used = _fitting(piece, width - column)  # longer than a row: cut
                 out += [(style, piece[:cut]), new_row]
                 piece = piece[cut:]
-                size, column = get_cwidth(piece), indent
+                size, column = size - used, indent  # (not measured again: a row at a time)
             if piece:
                 out.append((style, piece))
                 column += size
     return out
 
 
-def _fitting(word: str, columns: int) -> int:
-    """How many characters of ``word`` fit in ``columns`` (at least one, to go on)."""
+def _fitting(word: str, columns: int) -> tuple[int, int]:
+    """How many characters of ``word`` fit in ``columns`` (at least one, to go on), and the
+    columns they take."""
     used = 0
     for i, c in enumerate(word):
-        used += get_cwidth(c)
-        if used > columns:
-            return max(i, 1)
-    return len(word)
+        size = get_cwidth(c)
+        if used + size > columns:
+            return (i, used) if i else (1, size)
+        used += size
+    return len(word), used

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from prompt_toolkit.formatted_text import to_plain_text
+from prompt_toolkit.utils import get_cwidth
 
+from peerchat import wrap as wrap_module
 from peerchat.wrap import INDENT, wrap
 
 PAD = " " * INDENT
@@ -55,3 +58,17 @@ def test_spaces_past_the_end_of_a_row_make_no_empty_row() -> None:
 def test_a_long_word_of_wide_characters_never_reaches_the_last_column() -> None:
     line = [("", "12:00:00 " + "x" * 28 + " "), ("", "字" * 30)]  # one column left for it
     assert rows(line, 40) == ["12:00:00 " + "x" * 28, PAD + "字" * 15, PAD + "字" * 15]
+
+
+def test_a_long_word_is_measured_once_not_once_a_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    measured = []
+
+    def counting(text: str) -> int:
+        measured.append(len(text))
+        return get_cwidth(text)
+
+    monkeypatch.setattr(wrap_module, "get_cwidth", counting)
+    word = "字" * 16_384  # two columns each: 39 on the first row, 35 on each after it
+    rows = "".join(t for _, t in wrap([("", word)], 80)).split("\n")
+    assert len(rows) == 468 and "".join(r.strip() for r in rows) == word
+    assert sum(measured) <= 4 * len(word)  # each row measured again was some 3.3 million
