@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_WAS_NAMED = 10_000  # members gone whose names are remembered for their return
 _PROBE = encode_frame(encode(Probe()))
 _BEAT = encode_frame(encode(Beat()))
 
@@ -65,6 +66,9 @@ class Links:
             config.max_redial,
         )
         self._lost_at: dict[str, int] = {}  # lost member -> our last message when it was lost
+        # A member gone -> the name it had: one back under another is announced as renamed
+        # (it took it where this node could not hear: in a partition, or as it restarted).
+        self._was_named: dict[str, str] = {}
         self._changed = trio.Event()
         self._redial_changed = trio.Event()
         self._warned_addresses = False
@@ -224,8 +228,11 @@ class Links:
             released = node.chatlog.start_after(member.node_id, hello.seq)
             node.messaging.heard(member.node_id, hello.seq)
         new = node.add_member(member)
+        was_named = self._was_named.pop(member.node_id, member.username)
         if new and node.reporting:
             node.emit(events.PeerJoined(member))
+            if was_named != member.username:
+                node.emit(events.Renamed(member, was_named))
         if new and member.chat:  # a standalone tracker's name is no person's
             before = node.store.name_owner(member.username, member.node_id, time.time())
             if before is not None:
@@ -290,6 +297,10 @@ class Links:
         node.chatlog.forget(node_id)
         node.messaging.on_unlink(node_id)
         log.info("%s (%s) left: %s", member.username, node_id, reason)
+        if member.chat:
+            self._was_named[node_id] = member.username
+            if len(self._was_named) > MAX_WAS_NAMED:
+                del self._was_named[next(iter(self._was_named))]  # the longest gone
         now = trio.current_time()
         if lost:
             self.keep_trying(member, since=listed_at, linked=listed_at is None)

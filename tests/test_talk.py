@@ -314,3 +314,22 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
         assert alice.node.members.get(bob.node.node_id).username == "bob"
         assert not any(isinstance(e, (events.Renamed, events.NewKey)) for e in alice.events)
         nursery.cancel_scope.cancel()
+
+
+async def test_a_name_taken_where_the_others_could_not_hear_is_told_on_return() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, FAST)
+        alice, bob = [await room.add(n) for n in ("alice", "bob")]
+        await room.fully_connected()
+        bob.node.rename("robert")  # as a /nick typed while the link was down
+        await cut(alice, bob)
+        seen = len(alice.events)
+        back = await alice.wait_for(
+            lambda e: isinstance(e, events.PeerJoined) and alice.events.index(e) >= seen, 10
+        )
+        renamed = await alice.wait_for(lambda e: isinstance(e, events.Renamed))
+        assert back.member.username == "robert" and alice.events.index(back) < alice.events.index(
+            renamed
+        )
+        assert (renamed.old, renamed.member.node_id) == ("bob", bob.node.node_id)
+        nursery.cancel_scope.cancel()
