@@ -251,6 +251,6 @@ def _nick(rest: str) -> Nick | Usage:
 def _history(args: list[str]) -> History | Usage:
     if not args:
         return History(HISTORY_DEFAULT)
-    if len(args) == 1 and args[0].isdigit() and 1 <= int(args[0]) <= HISTORY_MAX:
-        return History(int(args[0]))
+    if len(args) == 1 and args[0].isdecimal() and int(args[0]) >= 1:
+        return History(min(int(args[0]), HISTORY_MAX))  # more than is kept: what is
     return Usage(f"usage: /history [N], N from 1 to {HISTORY_MAX}")

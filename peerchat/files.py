@@ -142,7 +142,10 @@ class Files:
         path = typed_path(rest if member is not None else words)
         named = member is None and rest.strip() and typed_path(rest).exists()
         if named and not path.exists():  # a file after a name nobody here has
-            node.emit(events.Error(f"nobody called {name} is in the room (/who lists them)"))
+            if name.casefold() == node.me.username.casefold():
+                node.emit(events.Error("that is you; /send PATH offers it to the room"))
+            else:
+                node.emit(events.Error(f"nobody called {name} is in the room (/who lists them)"))
             return
         node.nursery.start_soon(self._offer, path, member)
 

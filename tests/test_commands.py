@@ -6,6 +6,7 @@ import pytest
 
 from peerchat.commands import (
     HISTORY_DEFAULT,
+    HISTORY_MAX,
     GetFile,
     GoToRoom,
     History,
@@ -45,6 +46,7 @@ from peerchat.commands import (
         ("/NAMES", Who()),
         ("/history", History(HISTORY_DEFAULT)),
         ("/history 5", History(5)),
+        ("/history 5000", History(HISTORY_MAX)),  # more than is kept: all that is
         ("/q", Quit()),
         ("/quit", Quit()),
         ("/send ~/notes.txt", SendFile("~/notes.txt")),
@@ -76,6 +78,7 @@ def test_lines_mean(line: str, command: object) -> None:
         ("/nick two words", "usage: /nick NAME"),
         ("/nick " + "x" * 33, "usage: /nick NAME"),
         ("/history 0", "usage: /history [N]"),
+        ("/history ²", "usage: /history [N]"),
         ("/send", "usage: /send [NAME] PATH"),
         ("/get", "usage: /get ID"),
         ("/get x1", "usage: /get ID"),

@@ -518,6 +518,9 @@ async def test_an_offer_to_a_name_nobody_has_is_an_error(tmp_path: Path) -> None
         alice.node.send_file(f"dave {tmp_path / 'a.txt'}")
         error = await alice.wait_for(lambda e: isinstance(e, events.Error))
         assert error.message == "nobody called dave is in the room (/who lists them)"
+        alice.node.send_file(f"Alice {tmp_path / 'a.txt'}")
+        error = await alice.wait_for(lambda e: isinstance(e, events.Error) and e is not error)
+        assert error.message == "that is you; /send PATH offers it to the room"
         nursery.cancel_scope.cancel()
 
 
