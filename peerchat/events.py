@@ -387,6 +387,19 @@ class Undelivered:
 
 
 @dataclass(frozen=True, slots=True)
+class Unconfirmed:
+    """A member was found lost: our last ``count`` messages went out after the last sign of it
+    and may be in the cut. What it lacks it fetches when back (``Delivered``)."""
+
+    member: Member
+    count: int
+
+    def as_json(self) -> dict[str, Any]:
+        m = self.member
+        return {"event": "unconfirmed", "to": m.username, "to_id": m.node_id, "count": self.count}
+
+
+@dataclass(frozen=True, slots=True)
 class Delivered:
     """A member that was away now has all of this node's messages: ``count`` of them it lacked
     when it came back (it fetched them from whoever had them)."""
@@ -447,6 +460,7 @@ Event = (
     | Error
     | NewKey
     | Undelivered
+    | Unconfirmed
     | Delivered
     | NotDelivered
 )

@@ -276,12 +276,19 @@ class Links:
             member = conn.member
             if member is not None and self.conns.get(member.node_id) is conn:
                 del self.conns[member.node_id]
-                self.drop_member(member.node_id, conn.close_reason, lost=not conn.said_bye)
+                self.drop_member(
+                    member.node_id,
+                    conn.close_reason,
+                    lost=not conn.said_bye,
+                    last_heard=conn.last_heard,
+                )
             self._changed.set()
 
-    def drop_member(self, node_id: str, reason: str, *, lost: bool) -> None:
+    def drop_member(
+        self, node_id: str, reason: str, *, lost: bool, last_heard: float | None = None
+    ) -> None:
         """``node_id`` is no longer in the room; when it was ``lost`` (no goodbye), dial it
-        again for a while."""
+        again for a while. ``last_heard``: when its link last brought anything (trio time)."""
         node = self.node
         if node.leaving or node.entrance.coming_back:
             return  # a node on its way out or back in no longer reports, elects or tracks
@@ -302,10 +309,16 @@ class Links:
             if len(self._was_named) > MAX_WAS_NAMED:
                 del self._was_named[next(iter(self._was_named))]  # the longest gone
         now = trio.current_time()
+        since, unheard = listed_at, 0  # our messages since we last heard from it may be lost
+        if lost and listed_at is None and last_heard is not None:
+            since = node.messaging.said_before(last_heard)
+            unheard = node.chatlog.seq - since
         if lost:
-            self.keep_trying(member, since=listed_at, linked=listed_at is None)
+            self.keep_trying(member, since=since, linked=listed_at is None)
         if node.reporting:
             node.emit(events.PeerLeft(member, reason))
+            if unheard and member.chat:
+                node.emit(events.Unconfirmed(member, unheard))
         if lost:
             node.talk.on_unlink(member)  # it may be back: what it lacks goes again then
         else:

@@ -52,6 +52,7 @@ from peerchat.unstored import Unstored
 log = logging.getLogger(__name__)
 
 MAX_PIECES = 16  # messages a long paste may take: 256 Ki characters
+SAID_KEPT = 1024  # our latest messages' times, for what a link lost unawares may lack
 MAX_NAMES = 10_000  # names of authors no longer in the room, kept for showing held messages
 
 
@@ -70,6 +71,7 @@ class Messaging:
         self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
         # author -> (its latest batch seen, the name signed there): what one no longer in the
         # room is shown as (its latest name, after a /nick too)
+        self._said_at: deque[tuple[int, float]] = deque(maxlen=SAID_KEPT)  # (seq, trio time)
         self._names: dict[str, tuple[int, str]] = {}
         # (author, signed name) -> (the member list's version, the name shown)
         self._shown_as: dict[tuple[str, str], tuple[tuple[int, str], str]] = {}
@@ -100,6 +102,7 @@ class Messaging:
             self.send_outbox()  # heard something in between: a batch's Lamport times run on
         self._outbox.append(chat)
         self._outbox_chars += len(text)
+        self._said_at.append((chat.seq, trio.current_time()))
         if len(self._outbox) >= batch.MAX_ITEMS or self._outbox_chars >= batch.MAX_CHARS - MAX_TEXT:
             self.send_outbox()
         else:
@@ -280,6 +283,14 @@ class Messaging:
                 self._cut_from = member.node_id
             conn.send(Recent(count))
 
+    def said_before(self, when: float) -> int:
+        """Our last message said before ``when`` (trio time), as far back as is kept: what a
+        link last heard from then may have had; what came after may have gone into a cut."""
+        for seq, said in reversed(self._said_at):
+            if said < when:
+                return seq
+        return self._said_at[0][0] - 1 if self._said_at else self.node.chatlog.seq
+
     def restart_sync(self) -> None:
         """Forget what was asked of whom (rejoining: every link is closed, none answers), and
         ask for recent history again: a member that came while this node was frozen is an
@@ -327,8 +338,8 @@ class Messaging:
         if owed is not None:
             upto, count, first = owed
             has = message.heads.get(self.node.node_id, 0)
-            if first:  # it may lack more than we said since losing it (some went into a cut)
-                count = max(count, upto - has)
+            if first and has < upto:  # what it lacked as it came back: not all we said since
+                count = upto - has  # the last sign of it need have gone into the cut
             if has >= upto:
                 del self._owed[peer]
                 self.node.emit(events.Delivered(conn.member, count))

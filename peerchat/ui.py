@@ -85,6 +85,7 @@ from peerchat.events import (
     RoomLeft,
     TrackerChanged,
     Typing,
+    Unconfirmed,
     Undelivered,
     Who,
 )
@@ -342,7 +343,7 @@ def format_event(event: Event, now: float) -> FormattedText:
                 now,
                 ERROR_STYLE,
             )
-        case Undelivered() | Delivered() | NotDelivered():
+        case Undelivered() | Unconfirmed() | Delivered() | NotDelivered():
             return format_notice(delivery_text(event), now)
     raise TypeError(f"not a node event: {event!r}")
 
@@ -380,7 +381,7 @@ def size_text(size: int) -> str:
     return f"{amount:.1f} {unit}"
 
 
-def delivery_text(event: Undelivered | Delivered | NotDelivered) -> str:
+def delivery_text(event: Undelivered | Unconfirmed | Delivered | NotDelivered) -> str:
     """What became of this node's messages to members it could not reach."""
     match event:
         case Undelivered(waiting=(m,), private=str() as text):
@@ -390,6 +391,9 @@ def delivery_text(event: Undelivered | Delivered | NotDelivered) -> str:
         case Undelivered(waiting=waiting):
             names = ", ".join(who(m) for m in waiting)
             return f"  · not yet delivered to {names}"
+        case Unconfirmed(member=m, count=count):
+            last = "your last message" if count == 1 else f"your last {count} messages"
+            return f"  · {who(m)} may not have {last} (fetched on their return)"
         case Delivered(member=m, count=count, private=private):
             kind = "private message" if private else "message"
             mine = f"your {kind}" if count == 1 else f"your {count} {kind}s"

@@ -169,6 +169,28 @@ async def test_messages_go_to_everyone_once_in_order() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_what_went_out_after_the_last_sign_of_a_lost_member_is_said_to_be_unsure() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        bob.node.say("into the cut")  # the link to carol dies before a word back from her
+        await cut(bob, carol)
+        unsure = await bob.wait_for(lambda e: isinstance(e, events.Unconfirmed))
+        assert (unsure.member.node_id, unsure.count) == (carol.node.node_id, 1)
+        left = next(e for e in bob.events if isinstance(e, events.PeerLeft))
+        assert bob.events.index(left) < bob.events.index(unsure)
+        delivered = await bob.wait_for(lambda e: isinstance(e, events.Delivered))
+        assert (delivered.member.node_id, delivered.count) == (carol.node.node_id, 1)
+        await carol.wait_for(
+            lambda e: isinstance(e, events.MessageReceived) and e.text == "into the cut"
+        )
+        bob.node.say("after")
+        await carol.wait_for(lambda e: isinstance(e, events.MessageReceived) and e.text == "after")
+        assert carol.messages().count("into the cut") == 1
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_lost_link_comes_back_and_what_was_said_meanwhile_arrives_once() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery)

@@ -42,6 +42,7 @@ from peerchat.events import (
     RoomLeft,
     TrackerChanged,
     Typing,
+    Unconfirmed,
     Undelivered,
     Who,
 )
@@ -429,6 +430,16 @@ def test_not_delivered_yet_is_shown_once_per_absence_and_delivery_text_says_what
     assert "not yet delivered to bob" in ui.delivery_text(Undelivered(ALICE, 5, (BOB,)))
     assert "bob now has your 4 messages" in ui.delivery_text(Delivered(BOB, 4))
     assert "bob now has your message" in ui.delivery_text(Delivered(BOB, 1))
+    assert plain(Unconfirmed(BOB, 2)) == (
+        "13:04:05   · bob may not have your last 2 messages (fetched on their return)"
+    )
+    assert "your last message (" in ui.delivery_text(Unconfirmed(BOB, 1))
+    assert Unconfirmed(BOB, 2).as_json() == {
+        "event": "unconfirmed",
+        "to": "bob",
+        "to_id": "b2",
+        "count": 2,
+    }
 
 
 # -- the chat people expect ------------------------------------------------------------------------
