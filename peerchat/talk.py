@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import trio
@@ -41,7 +42,9 @@ class Talk:
     # -- private messages ---------------------------------------------------------------------
 
     def private(self, name: str, text: str) -> None:
-        """``/msg NAME TEXT``: over the link to that member only; an error when it has none."""
+        """``/msg NAME TEXT``: over the link to that member only. A member away now (lost
+        without a goodbye, or not linked yet) gets it when its link comes, as one whose link
+        was lost under it does; one that is not in the room gets nothing (an error says so)."""
         node = self.node
         said = pieces(text)
         if isinstance(said, events.Error):
@@ -50,25 +53,27 @@ class Talk:
         if name == node.me.username:
             node.emit(events.Error("that is you; a private message goes to someone else"))
             return
-        member = self.find(name)
+        member = self.find(name) or self.find(name, node.links.unreachable())
         if member is None:
             node.emit(events.Error(f"nobody called {name} is in the room; not sent"))
             return
         conn = node.links.conns.get(member.node_id)
-        if conn is None or conn.closing:
-            node.emit(events.Error(f"{member.username} cannot be reached right now; not sent"))
-            return
+        if conn is not None and conn.closing:
+            conn = None
         for piece in said:
             self._private += 1
             wall, mono = time.time(), time.monotonic()
             message = Private(piece, wall, mono, self._private)
-            conn.send(message)
+            if conn is not None:
+                conn.send(message)
             self.receipts.sent(member.node_id, message)
             clock = node.chatlog.clock
             shown = events.MessageReceived(
                 node.me, self._private, clock, piece, wall, mono, mono, True, to=member
             )
             node.emit(shown)
+        if conn is None:
+            self.on_unlink(member)  # "may not have ... (sent again on their return)"
 
     def on_private(self, conn: Connection, message: Private) -> None:
         node = self.node
@@ -113,11 +118,12 @@ class Talk:
         if lost:
             self.node.emit(events.NotDelivered(member, lost, private=True))
 
-    def find(self, name: str) -> Member | None:
-        """The chatting member called ``name``, in any case; never one whose name merely
-        looks like it (with bob away, ``B0b`` must not get what was meant for bob)."""
+    def find(self, name: str, among: Iterable[Member] | None = None) -> Member | None:
+        """The chatting member called ``name`` (in the room, or ``among`` others), in any
+        case; never one whose name merely looks like it (with bob away, ``B0b`` must not get
+        what was meant for bob)."""
         folded = name.casefold()
-        for m in self.node.members:
+        for m in self.node.members if among is None else among:
             if m.chat and m.username.casefold() == folded:
                 return m
         return None

@@ -3,6 +3,7 @@ loopback (``peerchat.talk``; the room helpers are ``test_cluster``'s)."""
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import pytest
@@ -332,4 +333,27 @@ async def test_a_name_taken_where_the_others_could_not_hear_is_told_on_return() 
             renamed
         )
         assert (renamed.old, renamed.member.node_id) == ("bob", bob.node.node_id)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_private_message_to_a_member_away_goes_when_it_is_back() -> None:
+    """A user trial: the first /msg after a cut was kept for bob, the next one refused with
+    "nobody called bob is in the room", though bob was only away."""
+    config = dataclasses.replace(FAST, redial_first=1.0)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice, bob = [await room.add(n) for n in ("alice", "bob")]
+        await room.fully_connected()
+        await cut(alice, bob)
+        assert alice.node.talk.find("bob") is None  # not in the room: away
+        alice.node.private("BOB", "are you back?")
+        told = await alice.wait_for(lambda e: isinstance(e, events.Undelivered))
+        assert told.private == "are you back?"
+        assert errors(alice) == []
+        got = await bob.wait_for(is_message("are you back?"), timeout=10)
+        assert got.to is not None and got.to.node_id == bob.node.node_id
+        delivered = await alice.wait_for(lambda e: isinstance(e, events.Delivered), timeout=10)
+        assert delivered.private and delivered.count == 1
+        alice.node.private("nobody", "hello?")
+        assert errors(alice) == ["nobody called nobody is in the room; not sent"]
         nursery.cancel_scope.cancel()
