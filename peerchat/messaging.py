@@ -69,9 +69,9 @@ class Messaging:
         self._owed: dict[str, tuple[int, int, bool]] = {}
         self._asked_recent = False
         self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
+        self._said_at: deque[tuple[int, float]] = deque(maxlen=SAID_KEPT)  # (seq, trio time)
         # author -> (its latest batch seen, the name signed there): what one no longer in the
         # room is shown as (its latest name, after a /nick too)
-        self._said_at: deque[tuple[int, float]] = deque(maxlen=SAID_KEPT)  # (seq, trio time)
         self._names: dict[str, tuple[int, str]] = {}
         # (author, signed name) -> (the member list's version, the name shown)
         self._shown_as: dict[tuple[str, str], tuple[tuple[int, str], str]] = {}
