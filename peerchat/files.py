@@ -188,9 +188,10 @@ class Files:
         key = (sender.node_id, message.offer)
         if key in self._heard_ids:  # offered again as the link came back: heard already
             return
-        pace = self._paces.setdefault(conn, Pace(OFFER_EVERY, MAX_OFFERS))
-        if not pace.allows(trio.current_time()):
-            if (held := self._too_fast.note(trio.current_time())) is not None:
+        pace = self._paces.get(conn) or self._paces.setdefault(conn, Pace(OFFER_EVERY, MAX_OFFERS))
+        now = trio.current_time()
+        if not pace.allows(now):
+            if (held := self._too_fast.note(now)) is not None:
                 log.info("%s offers files too fast: %d offers let pass", conn.peer, held + 1)
             return
         theirs = self._heard_from(sender.node_id)
