@@ -27,6 +27,7 @@ from peerchat.addresses import is_loopback
 from peerchat.admission import Slot
 from peerchat.connection import Connection
 from peerchat.membership import Member
+from peerchat.names import skeleton
 from peerchat.protocol import (
     MAX_REASON,
     Beat,
@@ -69,6 +70,7 @@ class Links:
         # A member gone -> the name it had: one back under another is announced as renamed
         # (it took it where this node could not hear: in a partition, or as it restarted).
         self._was_named: dict[str, str] = {}
+        self._gone_looks: dict[str, str] = {}  # what such a name looks like -> that member
         self._changed = trio.Event()
         self._redial_changed = trio.Event()
         self._warned_addresses = False
@@ -228,7 +230,7 @@ class Links:
             released = node.chatlog.start_after(member.node_id, hello.seq)
             node.messaging.heard(member.node_id, hello.seq)
         new = node.add_member(member)
-        was_named = self._was_named.pop(member.node_id, member.username)
+        was_named = self._back(member.node_id) or member.username
         if new and node.reporting:
             node.emit(events.PeerJoined(member))
             if was_named != member.username:
@@ -305,9 +307,7 @@ class Links:
         node.messaging.on_unlink(node_id)
         log.info("%s (%s) left: %s", member.username, node_id, reason)
         if member.chat:
-            self._was_named[node_id] = member.username
-            if len(self._was_named) > MAX_WAS_NAMED:
-                del self._was_named[next(iter(self._was_named))]  # the longest gone
+            self._gone(member)
         now = trio.current_time()
         since, unheard = listed_at, 0  # our messages since we last heard from it may be lost
         if lost and listed_at is None and last_heard is not None:
@@ -327,6 +327,26 @@ class Links:
         if node.bully.is_tracker:
             self.broadcast(MemberLeft(node_id, visible(reason)[:MAX_REASON]))
         node.leadership.act(node.bully.on_member_lost(node_id, now))
+
+    def _gone(self, member: Member) -> None:
+        self._back(member.node_id)  # (its entry goes to the end: the latest gone)
+        self._was_named[member.node_id] = member.username
+        self._gone_looks[skeleton(member.username)] = member.node_id
+        if len(self._was_named) > MAX_WAS_NAMED:
+            self._back(next(iter(self._was_named)))  # the longest gone is forgotten
+
+    def _back(self, node_id: str) -> str | None:
+        """The name ``node_id`` had when it went, if it went; forgotten now."""
+        name = self._was_named.pop(node_id, None)
+        if name is not None and self._gone_looks.get(skeleton(name)) == node_id:
+            del self._gone_looks[skeleton(name)]
+        return name
+
+    def gone_like(self, name: str, by: str) -> bool:
+        """Whether a member other than ``by`` went away under a name that looks like ``name``
+        (``/nick`` may not take it: its owner would come back to find it taken)."""
+        owner = self._gone_looks.get(skeleton(name))
+        return owner is not None and owner != by
 
     def dialling(self, node_id: str) -> bool:
         return node_id in self._dialling

@@ -123,10 +123,13 @@ class Talk:
         case; never one whose name merely looks like it (with bob away, ``B0b`` must not get
         what was meant for bob)."""
         folded = name.casefold()
+        found = None
         for m in self.node.members if among is None else among:
-            if m.chat and m.username.casefold() == folded:
-                return m
-        return None
+            if m.chat and m.username == name:
+                return m  # that very name first: "bob" never goes to "Bob" beside him
+            if m.chat and found is None and m.username.casefold() == folded:
+                found = m
+        return found
 
     # -- names --------------------------------------------------------------------------------
 
@@ -179,10 +182,11 @@ class Talk:
         node.emit(events.Renamed(renamed, member.username))
 
     def someone_elses(self, name: str, by: str) -> bool:
-        """Whether ``name`` is bound to another key than ``by``'s here: the name of a member
-        away now, which ``/nick`` may not take (its owner would be shut out on its return)."""
+        """Whether ``name`` is bound to another key than ``by``'s here, or looks like the name
+        of a member who went away: ``/nick`` may not take it (its owner would be shut out on
+        its return, and what was meant for it would go to the one who took it)."""
         owner = self.node.store.owner(name)
-        return owner is not None and owner != by
+        return owner not in (None, by) or self.node.links.gone_like(name, by)
 
     def taken(self, name: str, by: str) -> bool:
         """Whether a chatting member other than ``by`` has a name that looks like ``name``."""

@@ -12,6 +12,7 @@ from test_cluster import FAST, Room, cut
 from test_cluster import Member as Peer
 
 from peerchat import events
+from peerchat.membership import Member
 from peerchat.messaging import MAX_PIECES, pieces
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_TEXT, Nick, Private, PrivateAck
@@ -306,10 +307,11 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
         await room.fully_connected()
         carol.crash()
         await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
-        bob.node.nick("carol")  # refused by bob's own program
-        assert errors(bob)[-1] == "the name carol is another member's (who is away now)"
+        for name in ("carol", "Carol", "car0l"):  # nor one like it (a user trial took "Carol")
+            bob.node.nick(name)  # refused by bob's own program
+            assert errors(bob)[-1] == f"the name {name} is another member's (who is away now)"
         # A program that asks anyway: alice keeps the name for carol's key.
-        bob.node.links.conns[alice.node.node_id].send(Nick("carol"))
+        bob.node.links.conns[alice.node.node_id].send(Nick("CAROL"))
         bob.node.say("marker")
         await alice.wait_for(is_message("marker"))
         assert alice.node.members.get(bob.node.node_id).username == "bob"
@@ -356,4 +358,17 @@ async def test_a_private_message_to_a_member_away_goes_when_it_is_back() -> None
         assert delivered.private and delivered.count == 1
         alice.node.private("nobody", "hello?")
         assert errors(alice) == ["nobody called nobody is in the room; not sent"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_private_message_goes_to_that_very_name_before_one_in_another_case() -> None:
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, FAST)
+        alice = await room.add("alice")
+        upper = Member("u1", "Bob", "127.0.0.1", 1, 1, True)
+        lower = Member("l1", "bob", "127.0.0.1", 2, 2, True)
+        talk = alice.node.talk
+        assert talk.find("bob", [upper, lower]) is lower
+        assert talk.find("Bob", [upper, lower]) is upper
+        assert talk.find("BOB", [upper, lower]) is upper  # neither: the first in any case
         nursery.cancel_scope.cancel()
