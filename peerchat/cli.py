@@ -130,14 +130,16 @@ def room_key_from_environment(
             if Path(path).stat().st_mode & 0o077:
                 warn(f"{path} can be read by others than you (chmod 600 {shlex.quote(path)})")
         except OSError as exc:
-            why = exc.strerror or type(exc).__name__
-            raise StartupError(f"cannot read PEERCHAT_SECRET_FILE: {why}", status=2) from None
+            why = f"{path}: {exc.strerror or type(exc).__name__}"
+            raise StartupError(f"cannot read PEERCHAT_SECRET_FILE {why}", status=2) from None
         except UnicodeDecodeError:
             raise StartupError("PEERCHAT_SECRET_FILE is not UTF-8 text", status=2) from None
         secret = lines[0] if lines else ""
     if secret is None:
         return OPEN_ROOM
     secret = secret.strip().removeprefix("\ufeff").strip()
+    if path is not None and not secret:
+        raise StartupError(f"the first line of {path} is empty: the secret goes there", status=2)
     if len(secret) < MIN_SECRET:
         raise StartupError(
             f"the room secret must be at least {MIN_SECRET} characters (make one with: python3 "

@@ -397,7 +397,7 @@ def delivery_text(event: Undelivered | Unconfirmed | Delivered | NotDelivered) -
         case Delivered(member=m, count=count, private=private):
             kind = "private message" if private else "message"
             mine = f"your {kind}" if count == 1 else f"your {count} {kind}s"
-            return f"  ✓ {who(m)} now has {mine} sent while they were away"
+            return f"  ✓ {who(m)} now has {mine} they missed"
     assert isinstance(event, NotDelivered)
     kind = "private message" if event.private else "message"
     last = f"your last {kind}" if event.count == 1 else f"your last {event.count} {kind}s"

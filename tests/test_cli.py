@@ -106,6 +106,8 @@ def test_a_room_secret_that_cannot_be_used_is_a_usage_error(
     with pytest.raises(StartupError) as caught:
         room_key_from_environment(environ)
     assert caught.value.status == 2
+    if "PEERCHAT_SECRET_FILE" in environ and "PEERCHAT_SECRET" not in environ:
+        assert environ["PEERCHAT_SECRET_FILE"] in str(caught.value)  # which file it means
 
 
 @pytest.mark.parametrize("priority", ["65536", "99999999999"])

@@ -429,7 +429,7 @@ def test_not_delivered_yet_is_shown_once_per_absence_and_delivery_text_says_what
     assert len(front._backlog) == 4
     assert "not yet delivered to bob" in ui.delivery_text(Undelivered(ALICE, 5, (BOB,)))
     assert "bob now has your 4 messages" in ui.delivery_text(Delivered(BOB, 4))
-    assert "bob now has your message" in ui.delivery_text(Delivered(BOB, 1))
+    assert ui.delivery_text(Delivered(BOB, 1)) == "  ✓ bob now has your message they missed"
     assert plain(Unconfirmed(BOB, 2)) == (
         "13:04:05   · bob may not have your last 2 messages (fetched on their return)"
     )
