@@ -238,6 +238,8 @@ class Doorman:
         node = self.node
         if node.talk.taken(hello.username, hello.node_id):
             return True
+        if node.talk.back_under_anothers_name(hello.node_id, hello.username):
+            return True
         owner = node.store.owner(hello.username) if hello.direct else None
         return owner is not None and owner != hello.node_id
 

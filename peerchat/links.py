@@ -177,6 +177,8 @@ class Links:
                 raise ProtocolViolation(f"{host}:{port} is this node")
             if hello.room != node.room:
                 raise ProtocolViolation(f"{host}:{port} belongs to another room")
+            if node.talk.back_under_anothers_name(hello.node_id, hello.username):
+                raise ProtocolViolation(f"{host}:{port} is back under another's name")
             if epoch != self._epoch or node.entrance.rejoining:
                 raise ProtocolViolation("this node left the room meanwhile (it is rejoining)")
         except BaseException:
@@ -341,6 +343,10 @@ class Links:
         if name is not None and self._gone_looks.get(skeleton(name)) == node_id:
             del self._gone_looks[skeleton(name)]
         return name
+
+    def was_named(self, node_id: str) -> str | None:
+        """The name ``node_id`` had when it went away, if it did (and is not back)."""
+        return self._was_named.get(node_id)
 
     def gone_like(self, name: str, by: str) -> bool:
         """Whether a member other than ``by`` went away under a name that looks like ``name``

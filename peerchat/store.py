@@ -191,6 +191,11 @@ class Store:
         found = row.fetchone()
         return found[0] if found else None
 
+    def has_names(self, author: str) -> bool:
+        """Whether ``author`` went by some name here (bound to its key)."""
+        row = self._db.execute("SELECT 1 FROM names WHERE author = ? LIMIT 1", (author,))
+        return row.fetchone() is not None
+
     def name_owner(self, username: str, author: str, now: float) -> str | None:
         """Who went by ``username`` before, if not ``author``; ``author`` does from now on."""
         before = self.owner(username)

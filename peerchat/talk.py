@@ -188,6 +188,15 @@ class Talk:
         owner = self.node.store.owner(name)
         return owner not in (None, by) or self.node.links.gone_like(name, by)
 
+    def back_under_anothers_name(self, node_id: str, name: str) -> bool:
+        """A key known here under a name of its own, back under one ``/nick`` would refuse it:
+        a rename by rejoining, refused alike. (A key never seen here may come under a known
+        name, with a warning: one who lost their key comes back so.)"""
+        node = self.node
+        return self.someone_elses(name, node_id) and (
+            node.links.was_named(node_id) is not None or node.store.has_names(node_id)
+        )
+
     def taken(self, name: str, by: str) -> bool:
         """Whether a chatting member other than ``by`` has a name that looks like ``name``."""
         looks = skeleton(name)

@@ -372,3 +372,21 @@ async def test_a_private_message_goes_to_that_very_name_before_one_in_another_ca
         assert talk.find("Bob", [upper, lower]) is upper
         assert talk.find("BOB", [upper, lower]) is upper  # neither: the first in any case
         nursery.cancel_scope.cancel()
+
+
+async def test_a_member_cannot_come_back_under_the_name_of_one_away() -> None:
+    """An attacker: a member that left and came back under the name of a member away took it
+    (the /nick refusal did not cover a hello). A key never seen here still may: one who lost
+    their key comes back so, and the room warns."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, FAST)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        carol.crash()
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        await cut(alice, bob)
+        back_as = partial(alice.node.talk.back_under_anothers_name, bob.node.node_id)
+        assert back_as("carol") and back_as("Carol")
+        assert not back_as("bob") and not back_as("robert")
+        assert not alice.node.talk.back_under_anothers_name("f" * 16, "carol")
+        nursery.cancel_scope.cancel()
