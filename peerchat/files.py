@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import trio
 
@@ -60,6 +60,7 @@ MAX_OFFERS_FROM_ONE = MAX_OFFERS  # of which from one member: none can push the 
 MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
 MAX_STOPPED = 64  # fetches given up whose chunks still on the way are let pass unread
+MAX_REMEMBERED = 1024  # fetches sent whole, and members told of: kept so long at most
 FILE_ACK_EVERY = FILE_WINDOW // 4  # bytes received between two acknowledgements
 # A fetch whose window stays full this long is dropped (told "busy": it may ask again): a
 # fetcher that never acknowledges must not hold a serving slot for good. Only an
@@ -126,9 +127,11 @@ class Files:
         self._saved: dict[int, str] = {}  # local id -> where its last fetch was saved
         self._serving: dict[tuple[Connection, int], _Serving] = {}
         self._stopped: collections.deque[tuple[str, int]] = collections.deque(maxlen=MAX_STOPPED)
-        # Fetches this node sent to the end, until the fetcher says the file checked there.
-        self._sent: collections.deque[tuple[Connection, int]]
-        self._sent = collections.deque(maxlen=MAX_STOPPED)
+        # Fetches this node sent to the end, until the fetcher says the file checked there;
+        # and whom the user was told has which offer (once each: fetching an empty file in a
+        # loop must not print a line a fetch).
+        self._sent: dict[tuple[Connection, int], None] = {}
+        self._told_fetched: dict[tuple[str, int], None] = {}
         self._paces: weakref.WeakKeyDictionary[Connection, Pace] = weakref.WeakKeyDictionary()
         self._too_fast = RefusalLog(interval=10.0)
 
@@ -495,9 +498,11 @@ class Files:
         mine = self._mine.get(message.offer)
         if key not in self._sent or mine is None or message.offset != mine.size:
             return
-        self._sent.remove(key)
+        del self._sent[key]
+        member = chatting(conn)
+        _remember(self._told_fetched, (member.node_id, message.offer))
         id = next(id for id, offer in self._own.items() if offer == message.offer)
-        self.node.emit(events.FileFetched(id, mine.name, chatting(conn)))
+        self.node.emit(events.FileFetched(id, mine.name, member))
 
     async def _serve(self, conn: Connection, offer: int, mine: _Mine, serving: _Serving) -> None:
         """Stream ``mine`` from where the fetcher asked, a chunk whenever the link's queue is
@@ -529,13 +534,23 @@ class Files:
                         return
                     conn.send(FileChunk(offer, offset, data))
                     offset += len(data)
-                if offset == mine.size:
-                    self._sent.append((conn, offer))
+                told = (
+                    conn.member is not None and (conn.member.node_id, offer) in self._told_fetched
+                )
+                if offset == mine.size and not told:
+                    _remember(self._sent, (conn, offer))
         except OSError as exc:
             log.warning("cannot read %s for %s: %s", mine.path, conn.peer, exc)
         finally:
             if self._serving.get((conn, offer)) is serving:
                 del self._serving[(conn, offer)]
+
+
+def _remember(keys: dict[Any, None], key: Any) -> None:
+    """Add ``key`` to an ordered set of at most ``MAX_REMEMBERED``: the oldest goes first."""
+    keys[key] = None
+    if len(keys) > MAX_REMEMBERED:
+        del keys[next(iter(keys))]
 
 
 async def _hash_file(path: Path) -> tuple[int, bytes]:

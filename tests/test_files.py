@@ -119,6 +119,16 @@ async def test_the_sender_hears_once_that_a_member_has_its_file_and_not_from_a_b
             )
         assert sum(isinstance(e, events.FileFetched) for e in alice.events) == 1
         assert alice.node.links.conns[carol.node.node_id], "a bare ack is no fault"
+
+        # Fetched whole again (an attacker did so in a loop): the user was told already.
+        seen = len(bob.events)
+        bob.node.get_file(offer.id)
+        await bob.wait_for(lambda e: isinstance(e, events.FileDone) and bob.events.index(e) >= seen)
+        bob.node.say("after the second fetch")
+        await alice.wait_for(
+            lambda e: isinstance(e, events.MessageReceived) and e.text == "after the second fetch"
+        )
+        assert sum(isinstance(e, events.FileFetched) for e in alice.events) == 1
         nursery.cancel_scope.cancel()
 
 
