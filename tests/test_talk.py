@@ -12,6 +12,7 @@ from test_cluster import FAST, Room, cut
 from test_cluster import Member as Peer
 
 from peerchat import events
+from peerchat.config import Config
 from peerchat.membership import Member
 from peerchat.messaging import MAX_PIECES, pieces
 from peerchat.node import Node, Settings
@@ -26,11 +27,17 @@ def errors(member) -> list[str]:  # noqa: ANN001 - test_cluster.Member
     return [e.message for e in member.events if isinstance(e, events.Error)]
 
 
+async def room_with(nursery: trio.Nursery, *names: str, config: Config = FAST) -> list[Peer]:
+    """A room of ``names``, each linked to every other."""
+    room = Room(nursery, config)
+    members = [await room.add(n) for n in names]
+    await room.fully_connected()
+    return members
+
+
 async def test_a_private_message_reaches_its_one_member_and_nobody_else() -> None:
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
-        await room.fully_connected()
+        alice, bob, carol = await room_with(nursery, "alice", "bob", "carol")
         seen_by_carol: list[Private] = []
         handlers = carol.node._handlers
         taken = handlers[Private]
@@ -61,9 +68,7 @@ async def test_a_private_message_lost_with_its_link_goes_again_and_arrives_once(
     not have her private message, it goes again when the link is back, bob shows it once, and
     alice hears it arrived (a user trial: lost without a word when a cable was pulled)."""
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice, bob = [await room.add(n) for n in ("alice", "bob")]
-        await room.fully_connected()
+        alice, bob = await room_with(nursery, "alice", "bob")
         side, kind = (bob, Private) if lost == "the message" else (alice, PrivateAck)
         handlers = side.node._handlers
         taken = handlers[kind]
@@ -87,9 +92,7 @@ async def test_a_private_message_lost_with_its_link_goes_again_and_arrives_once(
 
 async def test_a_private_message_goes_to_that_name_only_in_any_case_never_a_look_alike() -> None:
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice, bob = [await room.add(n) for n in ("alice", "bob")]
-        await room.fully_connected()
+        alice, bob = await room_with(nursery, "alice", "bob")
         alice.node.private("zed", "hello?")
         alice.node.private("b0b", "meant for someone away")  # only looks like bob
         alice.node.private("alice", "to myself")
@@ -106,9 +109,7 @@ async def test_a_private_message_goes_to_that_name_only_in_any_case_never_a_look
 
 async def test_an_action_line_arrives_as_an_action() -> None:
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice, bob = [await room.add(n) for n in ("alice", "bob")]
-        await room.fully_connected()
+        alice, bob = await room_with(nursery, "alice", "bob")
         alice.node.say("waves", action=True)
         alice.node.say("and says hi")
         waved = await bob.wait_for(is_message("waves"))
@@ -144,9 +145,7 @@ async def test_a_new_name_is_seen_by_everyone_and_by_newcomers() -> None:
 
 async def test_a_name_in_use_or_like_one_is_refused() -> None:
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice, bob = [await room.add(n) for n in ("alice", "bob")]
-        await room.fully_connected()
+        alice, bob = await room_with(nursery, "alice", "bob")
         for taken in ("alice", "ALICE", "a1ice"):
             bob.node.nick(taken)
         bob.node.nick("bob")
@@ -165,9 +164,7 @@ async def test_a_name_in_use_or_like_one_is_refused() -> None:
 
 async def test_a_name_taken_behind_the_senders_back_is_not_taken_and_names_cannot_flood() -> None:
     async with trio.open_nursery() as nursery:
-        room = Room(nursery, FAST)
-        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
-        await room.fully_connected()
+        alice, bob, carol = await room_with(nursery, "alice", "bob", "carol")
         to_alice = bob.node.links.conns[alice.node.node_id]
         to_alice.send(Nick("CAROL"))  # what two members asking at once would look like
         bob.node.say("marker")
@@ -190,9 +187,7 @@ async def test_a_name_taken_behind_the_senders_back_is_not_taken_and_names_canno
 
 async def test_typing_is_told_to_the_others_once_a_second_at_most() -> None:
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice, bob = [await room.add(n) for n in ("alice", "bob")]
-        await room.fully_connected()
+        alice, bob = await room_with(nursery, "alice", "bob")
         for _ in range(5):
             alice.node.typing()
         alice.node.say("typed")
@@ -245,9 +240,7 @@ async def test_a_slow_join_says_where_it_is_connecting() -> None:
 
 async def test_history_shows_the_name_a_message_was_said_under() -> None:
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice, bob = [await room.add(n) for n in ("alice", "bob")]
-        await room.fully_connected()
+        alice, bob = await room_with(nursery, "alice", "bob")
         bob.node.say("said as bob")
         await alice.wait_for(is_message("said as bob"))
         bob.node.nick("robert")
@@ -280,9 +273,7 @@ def test_a_long_paste_is_cut_at_line_ends_else_spaces_else_at_the_limit() -> Non
 async def test_a_long_paste_goes_as_several_messages_to_the_room_and_in_private() -> None:
     paste = "\n".join(f"{i:05} " + "p" * 194 for i in range(100))  # 20,099 characters
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice, bob = [await room.add(n) for n in ("alice", "bob")]
-        await room.fully_connected()
+        alice, bob = await room_with(nursery, "alice", "bob")
         alice.node.say(paste)
         alice.node.private("bob", paste.upper())
         first, second = pieces(paste)  # type: ignore[misc]
@@ -302,9 +293,7 @@ async def test_a_long_paste_goes_as_several_messages_to_the_room_and_in_private(
 
 async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
     async with trio.open_nursery() as nursery:
-        room = Room(nursery, FAST)
-        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
-        await room.fully_connected()
+        alice, bob, carol = await room_with(nursery, "alice", "bob", "carol")
         carol.crash()
         await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
         for name in ("carol", "Carol", "car0l"):  # nor one like it (a user trial took "Carol")
@@ -321,9 +310,7 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
 
 async def test_a_name_taken_where_the_others_could_not_hear_is_told_on_return() -> None:
     async with trio.open_nursery() as nursery:
-        room = Room(nursery, FAST)
-        alice, bob = [await room.add(n) for n in ("alice", "bob")]
-        await room.fully_connected()
+        alice, bob = await room_with(nursery, "alice", "bob")
         bob.node.rename("robert")  # as a /nick typed while the link was down
         await cut(alice, bob)
         seen = len(alice.events)
@@ -343,9 +330,7 @@ async def test_a_private_message_to_a_member_away_goes_when_it_is_back() -> None
     "nobody called bob is in the room", though bob was only away."""
     config = dataclasses.replace(FAST, redial_first=1.0)
     async with trio.open_nursery() as nursery:
-        room = Room(nursery, config)
-        alice, bob = [await room.add(n) for n in ("alice", "bob")]
-        await room.fully_connected()
+        alice, bob = await room_with(nursery, "alice", "bob", config=config)
         await cut(alice, bob)
         assert alice.node.talk.find("bob") is None  # not in the room: away
         alice.node.private("BOB", "are you back?")
@@ -379,9 +364,7 @@ async def test_a_member_cannot_come_back_under_the_name_of_one_away() -> None:
     (the /nick refusal did not cover a hello). A key never seen here still may: one who lost
     their key comes back so, and the room warns."""
     async with trio.open_nursery() as nursery:
-        room = Room(nursery, FAST)
-        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
-        await room.fully_connected()
+        alice, bob, carol = await room_with(nursery, "alice", "bob", "carol")
         carol.crash()
         await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
         await cut(alice, bob)
