@@ -60,6 +60,8 @@ class Connection:
         self._completed = 0  # frames decoded when _frame_began was taken
         self._frames: Iterator[dict[str, Any]] = iter(())
         self._queue: list[bytes] = []  # frames not yet handed to the socket
+        # An encrypted stream can hand a frame to the kernel at once when nothing waits.
+        self._send_nowait: Callable[[bytes], bool] | None = getattr(stream, "send_nowait", None)
         self._queued = trio.Event()  # set when the queue gains its first frame or finishes
         self._finishing = False
         self._scope = trio.CancelScope()
@@ -91,9 +93,17 @@ class Connection:
         if len(queue) >= self._config.send_queue:
             self.abort(f"{self.peer} fell {self._config.send_queue} frames behind")
             return
+        if not queue and self._send_nowait is not None and self._send_nowait(data):
+            if self._unsent:
+                self._queued.set()  # the writer sends the rest once the socket takes it
+            return
         queue.append(data)
         if len(queue) == 1:
             self._queued.set()
+
+    @property
+    def _unsent(self) -> bool:
+        return bool(getattr(self.stream, "unsent", b""))
 
     @property
     def closing(self) -> bool:
@@ -102,7 +112,8 @@ class Connection:
 
     @property
     def backlog(self) -> int:
-        return len(self._queue)
+        """Frames not yet handed to the kernel (the rest of one taken at once counts as one)."""
+        return len(self._queue) + self._unsent
 
     async def drained(self) -> None:
         """Until the writer has sent what was queued (or the connection is gone)."""
@@ -213,15 +224,15 @@ class Connection:
         """Send everything queued in one ``send_all``, as often as the socket takes it."""
         try:
             while True:
-                if not self._queue:
+                if not self.backlog:
                     if self._finishing:
                         break
                     self._queued = trio.Event()
                     await self._queued.wait()
                     continue
                 batch, self._queue = self._queue, []
-                await self.stream.send_all(b"".join(batch) if len(batch) > 1 else batch[0])
-                if not self._queue:
+                await self.stream.send_all(b"".join(batch))  # one frame's join is no copy
+                if not self.backlog:
                     self._drained.set()
                     self._drained = trio.Event()
             await self.stream.send_eof()

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import itertools
+import socket
 from collections.abc import Callable
 
 import msgpack
 import pytest
 import trio
 import trio.testing
+from test_secure_stream import socket_pair
 from trio.testing import lockstep_stream_pair, memory_stream_pair, wait_all_tasks_blocked
 
 from peerchat import PROTOCOL_VERSION
@@ -297,6 +299,31 @@ async def test_queued_frames_written_in_order_in_one_batch() -> None:
             assert stream.writes[1:] == [frame(m) for m in later]
             await theirs.send_eof()
     assert not stream.eof_sent  # only finish() ends our side
+
+
+async def test_an_encrypted_link_with_nothing_waiting_sends_at_once_else_in_order() -> None:
+    ours, theirs = await socket_pair()
+    conn = Connection(ours, Config(), "alice")
+    conn.send(Ping(1))  # the writer is not even running: the frame is in the kernel already
+    assert conn.backlog == 0
+    with trio.fail_after(TIMEOUT):
+        assert await read_messages(theirs, 1) == [Ping(1)]
+    ours.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    sent = []
+    while not conn.backlog:  # the socket is full: a frame's sealed rest waits
+        sent.append(Batch(bytes([len(sent) % 256]) * 8_000, SIG, False))
+        conn.send(sent[-1])
+    sent += [Ping(2), Ping(3)]
+    conn.send(Ping(2))  # behind the rest: queued, not sent past it
+    conn.send(Ping(3))
+    assert conn.backlog == 3
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder([]))
+            assert await read_messages(theirs, len(sent)) == sent
+            await conn.drained()
+            assert conn.backlog == 0
+            nursery.cancel_scope.cancel()
 
 
 async def test_finish_drains_the_queue_then_sends_eof() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import select
+import socket
+
 import msgpack
 import pytest
 import trio
@@ -174,3 +177,60 @@ async def test_a_proof_with_a_key_of_small_order_is_refused() -> None:
     trivial = msgpack.packb([zero_key, zero_sig])
     out, _, _ = await handshakes(a_keys=LocalKeys(private.private_bytes_raw(), trivial))
     assert isinstance(out["b"], HandshakeError) and "did not sign" in str(out["b"])
+
+
+async def socket_pair() -> tuple[SecureStream, SecureStream]:
+    """Two ends of a real (Unix) socket after their handshake: the kernel's buffers in between."""
+    a_sock, b_sock = trio.socket.socketpair()
+    out: dict[str, SecureStream] = {}
+
+    async def side(name: str, sock, keys: LocalKeys, initiator: bool) -> None:
+        stream = trio.SocketStream(sock)
+        out[name] = await secure(stream, keys, OPEN, initiator=initiator, record_timeout=5)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(side, "a", a_sock, LocalKeys.make(ALICE), True)
+        nursery.start_soon(side, "b", b_sock, LocalKeys.make(BOB), False)
+    return out["a"], out["b"]
+
+
+def readable(stream: SecureStream) -> bool:
+    return bool(select.select([stream.socket.fileno()], [], [], 0)[0])
+
+
+async def test_send_nowait_hands_a_record_to_the_kernel_before_any_task_runs() -> None:
+    a, b = await socket_pair()
+    assert a.send_nowait(b"hello")
+    assert readable(b)  # no checkpoint in between: nobody else ran
+    assert a.unsent == b""
+    with trio.fail_after(5):
+        assert await b.receive_some() == b"hello"
+
+
+async def test_what_the_socket_cannot_take_goes_first_on_the_next_send() -> None:
+    a, b = await socket_pair()
+    a.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    pieces = []
+    while not a.unsent:  # until the kernel's buffer is full and a record is left partly out
+        pieces.append(bytes([len(pieces) % 256]) * 20_000)
+        assert a.send_nowait(pieces[-1])
+    assert not a.send_nowait(b"late")  # it would overtake the rest: the caller queues it
+    expected = b"".join(pieces) + b"after"
+    got = bytearray()
+
+    async def read() -> None:
+        while len(got) < len(expected):
+            got.extend(await b.receive_some())
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(a.send_all, b"after")
+            await trio.testing.wait_all_tasks_blocked()  # the rest is out of unsent, not sent
+            assert not a.send_nowait(b"late")  # it would overtake the send under way
+            nursery.start_soon(read)
+    assert got == expected and a.unsent == b""
+
+
+async def test_send_nowait_declines_without_a_socket() -> None:
+    memory, _ = await pair()
+    assert not memory.send_nowait(b"x")  # no file descriptor to write to: the writer sends it
