@@ -10,12 +10,14 @@ number of processes and the same messages, and reports PeerChat / baseline.
 
     python scripts/bench.py            # the full run (under 10 minutes)
     python scripts/bench.py --quick    # a reduced run (about a minute)
+    python scripts/bench.py --versus 67fa2a2   # fan-out, this code beside an earlier one's
 
 This file is the command line only. How each figure is measured is told where it is measured,
 in ``scripts/benchmarks/``: ``driver`` (processes and their events), ``rooms``, one module per
 family (``failover``, ``latency``, ``throughput``, ``join``, ``member_join``, ``scale``,
 ``multihost``),
-``report`` (statistics and tables), ``plan`` (what each mode runs) and ``run`` (their order).
+``report`` (statistics and tables), ``plan`` (what each mode runs) and ``run`` (their order);
+``versus`` compares the fan-out of this code with a git revision's, side by side.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from benchmarks.driver import BenchError
 from benchmarks.plan import PLANS
 from benchmarks.report import render
 from benchmarks.run import describe, run
+from benchmarks.versus import compare
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         help="every node in a private room (a random PEERCHAT_SECRET); links are encrypted "
         "either way",
     )
+    parser.add_argument(
+        "--versus",
+        metavar="REV",
+        help="only fan-out latency, this code beside git revision REV's, taking turns",
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of --versus (default 6)")
     args = parser.parse_args(argv)
     if args.secret:
         os.environ["PEERCHAT_SECRET"] = secrets.token_urlsafe(24)  # the nodes inherit it
@@ -68,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     keep = args.keep_logs
     try:
+        if args.versus:
+            print(compare(args.versus, args.rounds, logdir))
+            return 0
         result = run(plan, logdir)
     except KeyboardInterrupt:
         print("bench: interrupted; every node was stopped", file=sys.stderr)

@@ -123,3 +123,34 @@ def test_tiny_run_measures_everything_and_loses_nothing(tmp_path: Path) -> None:
     # The table is printed too, one row per figure.
     assert "crash failover (SIGKILL), room of 3" in result.stdout
     assert "PeerChat / baseline" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("PEERCHAT_SLOW"),
+    reason="half a minute of benchmark; PEERCHAT_SLOW=1 runs it",
+)
+def test_versus_a_revision_gives_both_codes_and_the_baseline_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the worktree and log dir go here
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--versus", "HEAD", "--rounds", "1"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert [r[0].strip() for r in rows[1:]] == ["HEAD", "this code", "baseline"]
+    for row in rows[1:]:
+        assert all(float(cell) > 0 for cell in row[1:])
+    assert float(rows[1][3]) == 1.0  # the earlier code against itself
+    assert not leftovers(str(tmp_path)), "the bench left processes behind"
+    worktrees = subprocess.run(
+        ["git", "-C", str(SCRIPT.parent), "worktree", "list"], capture_output=True, text=True
+    ).stdout
+    assert str(tmp_path) not in worktrees, "the bench left its worktree behind"
+    assert not list(tmp_path.iterdir()), "the bench left files behind"

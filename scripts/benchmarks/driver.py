@@ -56,7 +56,14 @@ def log(msg: str) -> None:
 class Proc:
     """One child process, and everything it printed, stamped with the bench's clock."""
 
-    def __init__(self, name: str, kind: str, argv: list[str], logdir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        argv: list[str],
+        logdir: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name, self.kind = name, kind
         self.events: list[tuple[float, dict[str, Any]]] = []
         # Message lines are kept raw, in chunks, and parsed only after a measurement: the
@@ -80,6 +87,7 @@ class Proc:
                 stdout=subprocess.PIPE,
                 stderr=err,
                 cwd=logdir,  # the installed peerchat (or one on PYTHONPATH), not the cwd
+                env=env,
                 start_new_session=True,  # Ctrl-C reaches the bench only; the bench kills us
             )
         self.pid = self.popen.pid
@@ -273,19 +281,32 @@ class Bench:
         self.procs: list[Proc] = []
         self._count = 0
 
-    def _spawn(self, kind: str, argv_of: Callable[[str], list[str]]) -> Proc:
+    def _spawn(
+        self, kind: str, argv_of: Callable[[str], list[str]], code: Path | None = None
+    ) -> Proc:
         self._count += 1
         name = f"{'n' if kind == 'peerchat' else 'b'}{self._count}"
-        proc = Proc(name, kind, argv_of(name), self.logdir)
+        env = None if code is None else {**os.environ, "PYTHONPATH": str(code)}
+        proc = Proc(name, kind, argv_of(name), self.logdir, env)
         self.procs.append(proc)
         self.reader.add(proc)
         return proc
 
-    def peerchat(self, tracker_port: int, data_dir: Path | None = None, name: str = "") -> Proc:
+    def peerchat(
+        self,
+        tracker_port: int,
+        data_dir: Path | None = None,
+        name: str = "",
+        code: Path | None = None,
+    ) -> Proc:
         """A headless node whose tracker is 127.0.0.1:``tracker_port``; ephemeral unless it
-        is given a ``data_dir`` (and then a ``name`` that lasts across its restarts)."""
+        is given a ``data_dir`` (and then a ``name`` that lasts across its restarts). ``code``:
+        a directory holding another ``peerchat`` package to run (``versus``)."""
         # Ephemeral: nothing in the user's data dir, nothing remembered between runs.
         storage = ["--ephemeral"] if data_dir is None else ["--data-dir", str(data_dir)]
+        # Downloads stay with the run, never in the user's folder (where the code has them).
+        cli = (code / "peerchat" / "cli.py").read_text() if code else "--downloads"
+        downloads = "--downloads" in cli
 
         def argv(proc_name: str) -> list[str]:
             return [
@@ -300,11 +321,10 @@ class Bench:
                 f"127.0.0.1:{tracker_port}",
                 "--log-file",
                 str(self.logdir / f"{proc_name}.log"),
-                "--downloads",  # fetched files stay with the run, never in the user's folder
-                str(self.logdir / "downloads" / proc_name),
+                *(["--downloads", str(self.logdir / "downloads" / proc_name)] if downloads else []),
             ]
 
-        return self._spawn("peerchat", argv)
+        return self._spawn("peerchat", argv, code)
 
     def baseline(self) -> Proc:
         return self._spawn(

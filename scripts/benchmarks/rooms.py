@@ -11,6 +11,7 @@ import contextlib
 import re
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from .driver import Bench, BenchError, Proc, free_port, listening, log
 
@@ -18,8 +19,9 @@ from .driver import Bench, BenchError, Proc, free_port, listening, log
 class Room:
     """A PeerChat room on its own tracker port, kept a full mesh."""
 
-    def __init__(self, bench: Bench, batch: int) -> None:
+    def __init__(self, bench: Bench, batch: int, code: Path | None = None) -> None:
         self.bench = bench
+        self.code = code  # another peerchat to run (``versus``), else the one importable here
         self.port = free_port()
         self.procs: list[Proc] = []
         self.batch = batch
@@ -58,12 +60,12 @@ class Room:
         """Add nodes, ``batch`` at a time, until the room has ``size``; the seconds it took."""
         start = time.monotonic()
         if not self.procs:
-            self.procs.append(self.bench.peerchat(self.port))
+            self.procs.append(self.bench.peerchat(self.port, code=self.code))
             self.wait_meshed(15, "the founder")
         while len(self.procs) < size:
             n = min(self.batch, size - len(self.procs))
             self.wait_listening()
-            self.procs += [self.bench.peerchat(self.port) for _ in range(n)]
+            self.procs += [self.bench.peerchat(self.port, code=self.code) for _ in range(n)]
             # Each newcomer makes a handshake with every member: a step into a large room takes
             # some seconds on two cores (twice what this allowed before links were encrypted).
             self.wait_meshed(10 + n + 0.1 * len(self.procs), f"growing to {len(self.procs)}")
