@@ -17,9 +17,12 @@ within 2x.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ from .plan import Plan
 from .report import Figure, Raw
 from .rooms import Room
 
+LEAST_WORK = Path(__file__).resolve().parent / "least_work.py"
 FILE_ROOM = 6  # a sender and five receivers
 FANOUTS = (1, 5)
 LATENCY_SECONDS = 1.0
@@ -51,6 +55,7 @@ def measure(bench: Bench, plan: Plan, raw: Raw) -> None:
             for n in FANOUTS:
                 raw[f"copy_{n}"].append(bare_copy(path, n))
                 raw[f"saved_copy_{n}"].append(bare_copy(path, n, save_in=bench.logdir))
+                raw[f"least_work_{n}"].append(least_work(path, n, bench.logdir))
                 raw[f"file_{n}"].append(transfer(bench, sender, receivers[:n], path))
         for _ in range(plan.file_trials):
             chat_idle_and_busy(bench, plan, room, path, raw)
@@ -194,6 +199,37 @@ def bare_copy(path: Path, n: int, save_in: Path | None = None) -> dict[str, Any]
     return {"seconds": seconds, "mib_s_each": mib / seconds, "mib_s_all": mib * n / seconds}
 
 
+def least_work(path: Path, n: int, save_in: Path) -> dict[str, float]:
+    """``path`` to ``n`` receivers with no more than the work a fetch cannot avoid
+    (``least_work.py``); MiB/s each, from the first byte in to the last written. Fails unless
+    every receiver's SHA-256 is the file's."""
+    me = [sys.executable, str(LEAST_WORK)]
+    outs = [save_in / f"least-work-{i}.bin" for i in range(n)]
+    receivers = [
+        subprocess.Popen([*me, "receive", str(out)], stdout=subprocess.PIPE, text=True)
+        for out in outs
+    ]
+    try:
+        ports = [r.stdout.readline().strip() for r in receivers if r.stdout]
+        subprocess.run([*me, "send", str(path), *ports], check=True, timeout=120)
+        ends = [r.communicate(timeout=120)[0].split() for r in receivers]
+    except (subprocess.SubprocessError, OSError) as exc:
+        raise BenchError(f"the least-work copy failed: {exc}") from exc
+    finally:
+        for r in receivers:
+            r.kill()
+            r.wait()
+        for out in outs:
+            out.unlink(missing_ok=True)
+    with open(path, "rb") as f:
+        expected = hashlib.file_digest(f, "sha256").hexdigest()
+    if {end[2] for end in ends} != {expected}:
+        raise BenchError("a least-work copy came out different from the file")
+    seconds = max(float(end[1]) for end in ends) - min(float(end[0]) for end in ends)
+    mib = path.stat().st_size / (1 << 20)
+    return {"seconds": seconds, "mib_s_each": mib / seconds, "mib_s_all": mib * n / seconds}
+
+
 def _sendfile(conn: socket.socket, path: Path) -> None:
     with open(path, "rb") as f:
         conn.sendfile(f)
@@ -250,6 +286,26 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
                 unit="ratio",
                 samples=[a / b for a, b in zip(ours, saved, strict=False)],
                 extra={"saved_copy_mib_s": saved},
+            )
+        )
+        # And the least work a fetch must do (sealing, SHA-256, the disk; ``least_work.py``):
+        # how near PeerChat comes to what this machine allows its files at all.
+        least = [t["mib_s_each"] for t in raw[f"least_work_{n}"]]
+        out.append(
+            Figure(
+                key=f"file_ratio_least_work_{n}",
+                title=f"file transfer to {n} / the least work for it, same run",
+                unit="ratio",
+                samples=[a / b for a, b in zip(ours, least, strict=False)],
+                extra={"least_work_mib_s": least},
+            )
+        )
+        out.append(
+            Figure(
+                key=f"least_work_ratio_{n}",
+                title=f"the least work for a file to {n} / sendfile to {n}, same run",
+                unit="ratio",
+                samples=[a / b for a, b in zip(least, bare, strict=False)],
             )
         )
         out.append(
