@@ -61,7 +61,7 @@ MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
 MAX_STOPPED = 64  # fetches given up whose chunks still on the way are let pass unread
 MAX_REMEMBERED = 1024  # fetches sent whole, and members told of: kept so long at most
-FILE_ACK_EVERY = FILE_WINDOW // 4  # bytes received between two acknowledgements
+FILE_ACK_EVERY = FILE_WINDOW // 2  # bytes received between two acknowledgements
 # A fetch whose window stays full this long is dropped (told "busy": it may ask again): a
 # fetcher that never acknowledges must not hold a serving slot for good. Only an
 # acknowledgement of FILE_ACK_EVERY more bytes (as a fetcher sends them) counts: one that
