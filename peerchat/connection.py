@@ -34,7 +34,7 @@ from peerchat.wire import FrameDecoder, FrameError, ReceiveBudget, encode_frame
 log = logging.getLogger(__name__)
 
 # What one read asks for: a plain stream gives at most this; an encrypted one gives the whole
-# records that came, up to 64 KiB of them, so one peer's turn is bounded either way.
+# records that came, up to 256 KiB of them, so one peer's turn is bounded either way.
 RECEIVE_SIZE = 16 * 1024
 
 
