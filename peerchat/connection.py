@@ -1,8 +1,11 @@
 """One TCP connection to a peer: a bounded send queue drained by a writer task, and a reader.
 
-Frames for a peer are queued without waiting; the writer sends everything queued in one
-``send_all``. A peer that falls ``send_queue`` frames behind is cut off rather than allowed to
-stall the sender, as trio-websocket serialises writers but never lets one block the others.
+Frames for a peer are never waited for: on an encrypted link with nothing queued a frame goes
+to the kernel at once (``SecureStream.send_nowait``); otherwise it is queued, and the writer
+sends everything queued in one ``send_all``. A peer that falls ``send_queue`` frames behind is
+cut off rather than allowed to stall the sender, as trio-websocket serialises writers but never
+lets one block the others. The reader yields now and then, so that one peer's burst of small
+frames cannot hold the others up.
 
 Until the peer has introduced itself its frames may be ``max_hello_frame`` bytes at most; a
 frame, once begun, must be whole within ``frame_timeout``. Whatever goes wrong while reading or
@@ -22,7 +25,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import trio
 
@@ -36,6 +39,16 @@ log = logging.getLogger(__name__)
 # What one read asks for: a plain stream gives at most this; an encrypted one gives the whole
 # records that came, up to 256 KiB of them, so one peer's turn is bounded either way.
 RECEIVE_SIZE = 16 * 1024
+FRAMES_PER_TURN = 256  # frames handled from what was read before the reader lets others run
+
+
+@runtime_checkable
+class _SendsAtOnce(Protocol):
+    """A stream that can take a frame at once (``SecureStream``)."""
+
+    unsent: bytes
+
+    def send_nowait(self, data: bytes) -> bool: ...
 
 
 class Connection:
@@ -60,9 +73,9 @@ class Connection:
         self._completed = 0  # frames decoded when _frame_began was taken
         self._frames: Iterator[dict[str, Any]] = iter(())
         self._queue: list[bytes] = []  # frames not yet handed to the socket
-        # An encrypted stream can hand a frame to the kernel at once when nothing waits.
-        self._send_nowait: Callable[[bytes], bool] | None = getattr(stream, "send_nowait", None)
-        self._queued = trio.Event()  # set when the queue gains its first frame or finishes
+        self._at_once = stream if isinstance(stream, _SendsAtOnce) else None
+        self._queued = trio.Event()  # set: the writer has something to send, or finishes
+        self._turn = 0  # frames handled since the reader last let others run
         self._finishing = False
         self._scope = trio.CancelScope()
         self._drained = trio.Event()
@@ -93,17 +106,20 @@ class Connection:
         if len(queue) >= self._config.send_queue:
             self.abort(f"{self.peer} fell {self._config.send_queue} frames behind")
             return
-        if not queue and self._send_nowait is not None and self._send_nowait(data):
-            if self._unsent:
+        at_once = self._at_once
+        if not queue and at_once is not None and at_once.send_nowait(data):
+            if at_once.unsent:
                 self._queued.set()  # the writer sends the rest once the socket takes it
             return
         queue.append(data)
         if len(queue) == 1:
             self._queued.set()
 
-    @property
-    def _unsent(self) -> bool:
-        return bool(getattr(self.stream, "unsent", b""))
+    def _drop_queue(self) -> None:
+        """Nothing queued is sent now: nobody should wait on it, nor keep it in memory."""
+        self._queue = []
+        if self._at_once is not None:
+            self._at_once.unsent = b""
 
     @property
     def closing(self) -> bool:
@@ -113,12 +129,16 @@ class Connection:
     @property
     def backlog(self) -> int:
         """Frames not yet handed to the kernel (the rest of one taken at once counts as one)."""
-        return len(self._queue) + self._unsent
+        unsent = self._at_once is not None and bool(self._at_once.unsent)
+        return len(self._queue) + unsent
 
     async def drained(self) -> None:
-        """Until the writer has sent what was queued (or the connection is gone)."""
+        """Until the writer has sent what was queued (or the connection is gone); a
+        checkpoint either way, so that a loop that sends and waits lets others run."""
         if self.backlog:
             await self._drained.wait()
+        else:
+            await trio.lowlevel.checkpoint()
 
     async def send_now(self, message: Message) -> None:
         """Write directly, before the writer runs: the handshake and refusals."""
@@ -150,7 +170,12 @@ class Connection:
         """
         while True:
             for frame in self._frames:
+                self._turn += 1
+                if self._turn >= FRAMES_PER_TURN:
+                    self._turn = 0
+                    await trio.lowlevel.checkpoint()
                 return decode(frame)
+            self._turn = 0  # reading waits, or at least checkpoints
             data = await self._receive_some()
             if not data:
                 self._decoder.close()
@@ -179,7 +204,7 @@ class Connection:
             return
         self.close_reason = reason
         self._finishing = True  # nothing more is queued, and the first reason stands
-        self._queue = []  # never sent now: nobody should wait on it, nor keep it in memory
+        self._drop_queue()
         self._scope.cancel()
         self._drained.set()
 
@@ -211,7 +236,7 @@ class Connection:
                     nursery.cancel_scope.cancel()
         finally:
             self._finishing = True
-            self._queue = []
+            self._drop_queue()
             self._drained.set()  # nobody waits on a connection that is gone
             await self.aclose()
 
@@ -221,7 +246,8 @@ class Connection:
         await trio.aclose_forcefully(self.stream)
 
     async def _write(self) -> None:
-        """Send everything queued in one ``send_all``, as often as the socket takes it."""
+        """Send everything queued (after the rest of a frame sent at once) in one
+        ``send_all``, as often as the socket takes it."""
         try:
             while True:
                 if not self.backlog:

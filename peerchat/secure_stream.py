@@ -3,8 +3,9 @@
 On the wire every handshake message and every record is a 2-byte length and that many bytes.
 A record is the encryption of up to 65,519 bytes of the plain stream, which is the usual
 length-prefixed frames (``wire``): what the writer sends at once (several frames, one batch of
-messages) goes out in as few records as fit, each sealed once. A record that does not decrypt,
-or does not arrive whole within the frame timeout once begun, ends the connection.
+messages) goes out in as few records as fit, each sealed once, and a frame sent at once
+(``send_nowait``) in records of its own. A record that does not decrypt, or does not arrive
+whole within the frame timeout once begun, ends the connection.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
 
 LENGTH = 2
 MAX_PLAIN = MAX_MESSAGE - 16  # the AEAD tag takes 16 bytes of each record
-# What one read asks the kernel for: four records whole. At 64 KiB a file chunk's record (a
-# sliver more) never came whole in one read, and fetches went 13% slower (measured).
+# What one read asks the kernel for: several records. At 64 KiB, reads fell across the records
+# of file chunks (each about 64 KiB), and fetches went 13% slower (measured).
 RECEIVE_SIZE = 256 * 1024
 
 
@@ -67,22 +68,24 @@ class SecureStream(trio.abc.Stream):
             wire = self._seal(data)
             if self.unsent:
                 wire, self.unsent = self.unsent + wire, b""
+            # Cancelled in the middle, the stream is broken (records sealed and not sent); the
+            # connection ends then anyway.
             if wire:
                 await self._stream.send_all(wire)
+            else:
+                await trio.lowlevel.checkpoint()
         finally:
             self._sending = False
 
     def send_nowait(self, data: bytes) -> bool:
-        """Seal ``data`` and give it to the kernel at once: no task switch, no wait. (A frame
-        to ten members made ten wakeups of ten writers, each a trip through trio's send; the
-        fan-out's sender spent more on that than on the sealing.) True when taken: what the
-        socket had no room for is kept in ``unsent`` and goes first on the next ``send_all``,
-        as does an error, which that send reports. False when a send is under way or bytes
-        already wait, or there is no socket: then the caller's writer sends it, in order."""
-        if self._sending or self.unsent:
+        """Seal ``data`` and give it to the kernel at once, with no task switch: a frame to ten
+        members is then ten writes, not ten writers woken. True when taken (what the socket
+        has no room for waits in ``unsent`` and goes first on the next ``send_all``, which also
+        reports a write's error); False when a send is under way or bytes wait, or there is no
+        POSIX socket: the caller's writer sends it then, in order."""
+        if self._sending or self.unsent or os.name != "posix":
             return False
-        sock = getattr(self._stream, "socket", None)
-        fd = sock.fileno() if sock is not None else -1  # -1 once closed: never a stale number
+        fd = self.socket.fileno() if self.socket is not None else -1  # -1 once closed
         if fd < 0:
             return False
         wire = self._seal(data)

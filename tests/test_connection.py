@@ -16,7 +16,7 @@ from trio.testing import lockstep_stream_pair, memory_stream_pair, wait_all_task
 
 from peerchat import PROTOCOL_VERSION
 from peerchat.config import Config
-from peerchat.connection import Connection
+from peerchat.connection import FRAMES_PER_TURN, Connection
 from peerchat.protocol import (
     Batch,
     Bye,
@@ -324,6 +324,52 @@ async def test_an_encrypted_link_with_nothing_waiting_sends_at_once_else_in_orde
             await conn.drained()
             assert conn.backlog == 0
             nursery.cancel_scope.cancel()
+
+
+async def test_an_abort_lets_go_of_the_rest_of_a_frame_sent_at_once() -> None:
+    ours, _theirs = await socket_pair()
+    ours.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    conn = Connection(ours, Config(), "alice")
+    while not conn.backlog:  # nobody reads: a frame's sealed rest waits
+        conn.send(Batch(b"x" * 8_000, SIG, False))
+    conn.abort("gone")
+    assert conn.backlog == 0 and ours.unsent == b""
+    with trio.fail_after(TIMEOUT):
+        await conn.drained()  # nothing left to wait for
+
+
+async def test_drained_is_a_checkpoint_even_with_nothing_queued() -> None:
+    conn = Connection(memory_stream_pair()[0], Config(), "alice")
+    with trio.testing.assert_checkpoints():  # a loop that sends and waits lets others run
+        await conn.drained()
+
+
+async def test_a_burst_of_small_frames_is_handled_in_turns() -> None:
+    ours, theirs = await socket_pair()  # an encrypted read gives every whole record in
+    conn = Connection(ours, Config(), "alice")
+    got: list[Message] = []
+    first = trio.Event()
+    seen_by_another_task = []
+
+    def handle(conn: Connection, message: Message) -> None:
+        got.append(message)
+        first.set()
+
+    async def look() -> None:
+        await first.wait()
+        seen_by_another_task.append(len(got))
+
+    burst = 4 * FRAMES_PER_TURN
+    await theirs.send_all(b"".join(frame(Ping(i)) for i in range(burst)))  # one record
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, handle)
+            nursery.start_soon(look)
+            while len(got) < burst:
+                await trio.sleep(0)
+            nursery.cancel_scope.cancel()
+    # It ran after the reader's first turn (or its second: trio may run either task first).
+    assert seen_by_another_task[0] <= 2 * FRAMES_PER_TURN
 
 
 async def test_finish_drains_the_queue_then_sends_eof() -> None:
