@@ -95,9 +95,12 @@ class Entrance:
 
     @property
     def coming_back(self) -> bool:
-        """Frozen and not yet noticed by the watcher, or rejoining since: what the old links
-        still bring is stale, and the node is not yet in its room again."""
-        return self.rejoining or self.stalled()
+        """Frozen, or rejoining since: what the old links still bring is stale, and the node
+        is not yet in its room again. Whoever sees a freeze first tells of it, the watcher or
+        a reader that woke before it: what that reader read is shown after the notice."""
+        if not self.rejoining and self.stalled():
+            self._stalled_seen()
+        return self.rejoining
 
     def turns_away(self) -> str | None:
         """Why a peer's connection is refused now, if it is. A node gets into its room by a
@@ -362,24 +365,27 @@ class Entrance:
         a rejoin runs, so a second freeze in the middle of one leads to another."""
         while True:
             await trio.sleep(self.node.config.heartbeat_interval)
-            if not self.stalled():
+            if self.stalled():
+                self._stalled_seen()
+            else:
                 self.tick()
-                continue
-            self._away = trio.current_time() - self._last_tick
-            log.warning("unresponsive for %.1f s: rejoining the room", self._away)
-            # Told first, before what was said meanwhile (read from the old links right now,
-            # or fetched soon) is shown as history.
-            self.node.emit(
-                events.Error(
-                    f"this node was unresponsive for {self._away:.1f} s and is rejoining the "
-                    "room; what was said meanwhile is fetched from the others and shown as history"
-                )
+
+    def _stalled_seen(self) -> None:
+        self._away = trio.current_time() - self._last_tick
+        log.warning("unresponsive for %.1f s: rejoining the room", self._away)
+        # Told first, before what was said meanwhile (read from the old links right now, or
+        # fetched soon) is shown as history.
+        self.node.emit(
+            events.Error(
+                f"this node was unresponsive for {self._away:.1f} s and is rejoining the "
+                "room; what was said meanwhile is fetched from the others and shown as history"
             )
-            # From now on the old links are torn down, not mourned or redialled: readers
-            # that wake after this watcher must not schedule redials into the old room.
-            self.rejoining = True
-            self._stall.set()
-            self.tick()
+        )
+        # From now on the old links are torn down, not mourned or redialled: readers that wake
+        # after this must not schedule redials into the old room.
+        self.rejoining = True
+        self._stall.set()
+        self.tick()
 
     async def rejoin_when_stalled(self) -> None:
         node = self.node

@@ -76,3 +76,20 @@ async def test_a_starved_loop_is_looked_at_once_an_interval_a_frozen_one_each_ti
     assert door.stalled()  # no time waiting for a CPU since that tick: frozen
     assert door.stalled()
     assert len(looks) == 6  # a frozen verdict is looked at each time
+
+
+async def test_a_reader_that_sees_a_freeze_before_the_watcher_tells_of_it_first(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    """After SIGCONT a reader may run before the watcher (on a loaded machine, for long
+    enough that what it read was shown before the notice: found by a failing e2e test)."""
+    told: list[object] = []
+    node = types.SimpleNamespace(config=Config(), emit=told.append)
+    door = entrance.Entrance(node)  # type: ignore[arg-type]
+    monkeypatch.setattr(entrance, "_run_queue_wait", lambda: 10.0)
+    door.tick()
+    await trio.sleep(3.0)  # stopped, the watcher asleep
+    assert door.coming_back  # a reader asks first
+    assert len(told) == 1 and "unresponsive" in told[0].message  # type: ignore[attr-defined]
+    assert door.rejoining and door.coming_back
+    assert len(told) == 1  # told once
