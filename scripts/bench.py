@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=6, help="rounds of --versus (default 6)")
     args = parser.parse_args(argv)
+    if args.versus and (args.rounds < 1 or args.json or args.quick):
+        parser.error("--versus takes --rounds N (1 or more) and --secret, no other options")
     if args.secret:
         os.environ["PEERCHAT_SECRET"] = secrets.token_urlsafe(24)  # the nodes inherit it
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"

@@ -146,7 +146,8 @@ def test_versus_a_revision_gives_both_codes_and_the_baseline_and_leaves_nothing(
     rows = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| ")]
     assert [r[0].strip() for r in rows[1:]] == ["HEAD", "this code", "baseline"]
     for row in rows[1:]:
-        assert all(float(cell) > 0 for cell in row[1:])
+        assert all(float(cell) > 0 for cell in row[1:-1])
+        assert row[-1].strip() == "0"  # nothing lost
     assert float(rows[1][3]) == 1.0  # the earlier code against itself
     assert not leftovers(str(tmp_path)), "the bench left processes behind"
     worktrees = subprocess.run(
