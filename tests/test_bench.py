@@ -33,6 +33,18 @@ def leftovers(marker: str) -> list[str]:
     return found
 
 
+def run_bench(tmp_path: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """The bench with ``args``, its log dirs (and so its children) under ``tmp_path``."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -44,15 +56,7 @@ def is_number(value: object) -> bool:
 )
 def test_tiny_run_measures_everything_and_loses_nothing(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the bench's log dirs, and so its children
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--tiny", "--json", str(out)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_bench(tmp_path, "--tiny", "--json", str(out), timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert not leftovers(str(tmp_path)), "the bench left processes behind"
     assert not [p for p in tmp_path.iterdir() if p != out], "the bench left its log dir behind"
@@ -133,15 +137,7 @@ def test_tiny_run_measures_everything_and_loses_nothing(tmp_path: Path) -> None:
 def test_versus_a_revision_gives_both_codes_and_the_baseline_and_leaves_nothing(
     tmp_path: Path,
 ) -> None:
-    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the worktree and log dir go here
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--versus", "HEAD", "--rounds", "1"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    result = run_bench(tmp_path, "--versus", "HEAD", "--rounds", "1", timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| ")]
     assert [r[0].strip() for r in rows[1:]] == ["HEAD", "this code", "baseline"]

@@ -266,6 +266,15 @@ def _drain(port: int, size: int, save: Path | None) -> None:
                 out.write(memoryview(buffer)[:n])
 
 
+def _ratios(tops: list[float], bottoms: list[float]) -> list[float]:
+    """Trial by trial: each was measured beside the other in the same round."""
+    return [a / b for a, b in zip(tops, bottoms, strict=False)]
+
+
+def _ratio(key: str, title: str, tops: list[float], bottoms: list[float], **more: Any) -> Figure:
+    return Figure(key=key, title=title, unit="ratio", samples=_ratios(tops, bottoms), **more)
+
+
 def figures(plan: Plan, raw: Raw) -> list[Figure]:
     out = []
     for n in FANOUTS:
@@ -274,7 +283,7 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
         if not ours:
             continue
         saved = [t["mib_s_each"] for t in raw[f"saved_copy_{n}"]]
-        ratios = [a / b for a, b in zip(ours, bare, strict=False)]
+        ratios = _ratios(ours, bare)
         out.append(
             Figure(
                 key=f"file_mib_s_{n}",
@@ -295,11 +304,11 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
         # Beside it, the same copy with each receiver writing the file to disk, as a fetch
         # does: how much of the gap to ``sendfile`` the disk alone makes. No target of its own.
         out.append(
-            Figure(
-                key=f"file_ratio_saved_{n}",
-                title=f"file transfer to {n} / sendfile to {n} written to disk, same run",
-                unit="ratio",
-                samples=[a / b for a, b in zip(ours, saved, strict=False)],
+            _ratio(
+                f"file_ratio_saved_{n}",
+                f"file transfer to {n} / sendfile to {n} written to disk, same run",
+                ours,
+                saved,
                 extra={"saved_copy_mib_s": saved},
             )
         )
@@ -307,28 +316,28 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
         # how near PeerChat comes to what this machine allows its files at all.
         least = [t["mib_s_each"] for t in raw[f"least_work_{n}"]]
         out.append(
-            Figure(
-                key=f"file_ratio_least_work_{n}",
-                title=f"file transfer to {n} / the least work for it, same run",
-                unit="ratio",
-                samples=[a / b for a, b in zip(ours, least, strict=False)],
+            _ratio(
+                f"file_ratio_least_work_{n}",
+                f"file transfer to {n} / the least work for it, same run",
+                ours,
+                least,
                 extra={"least_work_mib_s": least},
             )
         )
         out.append(
-            Figure(
-                key=f"least_work_ratio_{n}",
-                title=f"the least work for a file to {n} / sendfile to {n}, same run",
-                unit="ratio",
-                samples=[a / b for a, b in zip(least, bare, strict=False)],
+            _ratio(
+                f"least_work_ratio_{n}",
+                f"the least work for a file to {n} / sendfile to {n}, same run",
+                least,
+                bare,
             )
         )
         out.append(
-            Figure(
-                key=f"file_ratio_{n}",
-                title=f"file transfer to {n} / sendfile to {n}, same run",
-                unit="ratio",
-                samples=ratios,
+            _ratio(
+                f"file_ratio_{n}",
+                f"file transfer to {n} / sendfile to {n}, same run",
+                ours,
+                bare,
                 target="median >= 0.5",
                 check=lambda s: s["p50"] >= 0.5,
             )
@@ -338,11 +347,11 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
         idle_p50 = [statistics.median(idle["latency_ms"]) for idle, _ in pairs]
         busy_p50 = [statistics.median(busy["latency_ms"]) for _, busy in pairs]
         out.append(
-            Figure(
-                key="file_chat_latency",
-                title="chat latency p50 during a file transfer / idle, same link",
-                unit="ratio",
-                samples=[b / i for b, i in zip(busy_p50, idle_p50, strict=True)],
+            _ratio(
+                "file_chat_latency",
+                "chat latency p50 during a file transfer / idle, same link",
+                busy_p50,
+                idle_p50,
                 target="median <= 2",
                 check=lambda s: s["p50"] <= 2,
                 extra={"idle_p50_ms": idle_p50, "busy_p50_ms": busy_p50},
