@@ -82,6 +82,7 @@ class Connection:
         self.suspect = False  # found silent past the heartbeat timeout once; twice means dead
         self.probed: float | None = None  # when a probe went out that is not answered yet
         self.said_bye = False  # the peer left on purpose: no reason to dial it again
+        self.outwaited = False  # kept a sender waiting in vain: not waited for till it catches up
         self.notices: dict[type, float] = {}  # when a rate-limited notice last counted (``talk``)
 
     # -- sending ------------------------------------------------------------------------------

@@ -239,17 +239,26 @@ class Node:
     async def wait_sendable(self) -> None:
         """Hold a fast sender back while a peer's queue fills, rather than cut that peer off.
 
-        A peer that does not drain within the heartbeat timeout is no longer waited for: its
-        queue limit deals with it, so one stuck peer cannot stall the room.
+        A peer that does not drain within the heartbeat timeout is not waited for again until
+        it has caught up: its queue limit deals with it, so one stuck peer cannot stall the
+        room, not even one that reads just enough to stay under that limit (an attacker held
+        each line a second so).
         """
-        conns = self.links.conns
         limit = self.config.send_queue // 4
-        if all(conn.backlog <= limit for conn in conns.values()):
+        behind = []
+        for conn in self.links.conns.values():
+            if conn.backlog <= limit:
+                conn.outwaited = False
+            elif not conn.outwaited:
+                behind.append(conn)
+        if not behind:
             return
         with trio.move_on_after(self.config.heartbeat_timeout):
-            for conn in list(conns.values()):
+            for conn in behind:
                 while conn.backlog > limit:
                     await conn.drained()
+        for conn in behind:
+            conn.outwaited = conn.backlog > limit
 
     def history(self, count: int) -> None:
         """Show the last ``count`` messages of the store (``/history``)."""

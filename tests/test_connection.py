@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import itertools
+import os
 import socket
+import types
 from collections.abc import Callable
 
 import msgpack
@@ -17,6 +19,7 @@ from trio.testing import lockstep_stream_pair, memory_stream_pair, wait_all_task
 from peerchat import PROTOCOL_VERSION
 from peerchat.config import Config
 from peerchat.connection import FRAMES_PER_TURN, Connection
+from peerchat.node import Node
 from peerchat.protocol import (
     Batch,
     Bye,
@@ -30,6 +33,7 @@ from peerchat.protocol import (
     decode,
     encode,
 )
+from peerchat.secure_stream import RECORDS_PER_TURN
 from peerchat.wire import HEADER, FrameDecoder, FrameError, ReceiveBudget, encode_frame
 
 TIMEOUT = 5
@@ -515,3 +519,53 @@ async def test_a_large_partial_frame_holds_budget_until_the_connection_ends() ->
             list(other.frames())
         await theirs.aclose()
     assert budget.free == config.small_frame * 3
+
+
+class _StuckPeer:
+    """A link whose queue stays where it is, whatever one waits."""
+
+    def __init__(self, backlog: int) -> None:
+        self.backlog = backlog
+        self.outwaited = False
+
+    async def drained(self) -> None:
+        await trio.sleep_forever()
+
+
+async def test_a_peer_that_keeps_a_sender_waiting_in_vain_is_not_waited_for_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An attacker that read just enough to stay under its queue limit held each line of the
+    node's user a second (the heartbeat timeout) for as long as it liked."""
+    config = Config()
+    stuck = _StuckPeer(backlog=config.send_queue // 2)
+    node = types.SimpleNamespace(config=config, links=types.SimpleNamespace(conns={"x": stuck}))
+
+    async def waited() -> float:
+        start = trio.current_time()
+        await Node.wait_sendable(node)  # type: ignore[arg-type]
+        return trio.current_time() - start
+
+    assert await waited() == config.heartbeat_timeout  # waited for once
+    assert await waited() == 0  # not again
+    stuck.backlog = 0  # it caught up
+    assert await waited() == 0
+    stuck.backlog = config.send_queue // 2  # and fell behind anew: waited for anew
+    assert await waited() == config.heartbeat_timeout
+
+
+async def test_a_flood_of_tiny_records_is_opened_in_turns_and_an_empty_one_ends_the_link() -> None:
+    ours, theirs = await socket_pair()
+    for _ in range(3 * RECORDS_PER_TURN):
+        assert theirs.send_nowait(b"p")  # one byte a record
+    got = b""
+    with trio.fail_after(TIMEOUT):
+        while len(got) < 3 * RECORDS_PER_TURN:
+            with trio.testing.assert_checkpoints():
+                piece = await ours.receive_some()
+            assert len(piece) <= RECORDS_PER_TURN
+            got += piece
+    sealed = theirs._noise.encrypt(b"")  # an empty record, which PeerChat never sends
+    os.write(theirs.socket.fileno(), len(sealed).to_bytes(2, "big") + sealed)
+    with trio.fail_after(TIMEOUT), pytest.raises(FrameError, match="empty record"):
+        await ours.receive_some()
