@@ -57,6 +57,7 @@ from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
+from prompt_toolkit.keys import Keys
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.utils import get_cwidth
 
@@ -1130,6 +1131,13 @@ def _clear_or_quit(event: KeyPressEvent) -> None:
         buffer.reset()
     else:
         event.app.exit(exception=KeyboardInterrupt())
+
+
+@_KEYS.add(Keys.Vt100MouseEvent)
+def _not_a_mouse(event: KeyPressEvent) -> None:
+    """The prompt asks the terminal for no mouse reports, so what reads as one is an escape
+    code typed or pasted outside a bracketed paste ("ESC[31m"): dropped. prompt_toolkit's own
+    handler raised on it, and the screen showed a traceback and "Press ENTER to continue"."""
 
 
 class RoomCompleter(Completer):

@@ -315,6 +315,21 @@ def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., 
     expect_exit_0(alice)
 
 
+def test_an_escape_code_typed_outside_a_paste_is_dropped(spawn: Callable[..., Any]) -> None:
+    """ "ESC[31m" reads as a mouse report; prompt_toolkit's handler raised on it (a user trial
+    saw a traceback and "Press ENTER to continue", and lost the rest of the line)."""
+    port = free_port()
+    alice = start_alice(spawn, port)
+    bob = spawn("--username", "bob", "--headless", "--tracker", f"127.0.0.1:{port}")
+    next_event(bob, event="ready")
+    alice.expect(on_screen("bob joined"))
+    alice.send("red \x1b[31mtext\r")
+    message = next_event(bob, event="message", **{"from": "alice"})
+    assert message["text"] == "red text"
+    alice.send("/q\r")
+    expect_exit_0(alice)
+
+
 def chat_in_a_shell(tmp_path: Path) -> Any:
     """An interactive shell in a terminal (prompt ``SHELL$ ``) that has started alice's chat, a
     job it can stop and bring back. Nothing tells the program to expect no answers to cursor
