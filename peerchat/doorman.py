@@ -230,13 +230,18 @@ class Doorman:
 
     def _name_taken(self, hello: Hello) -> bool:
         """Another chatting member already goes by this name or one that looks like it (the
-        same node coming back after a freeze keeps its own). A member letting in a node the
-        tracker turned away knows only the members it is linked to: a name it has seen under
-        another key stays that key's too."""
+        same node coming back after a freeze keeps its own), or did until it was cut off and
+        may be back any moment: a new key may take the name of one whose process is gone (one
+        who lost their key comes back so), not of one a blip keeps away (a user trial: a
+        stranger took "bob" during a few seconds' cut, and the real one was shut out). A
+        member letting in a node the tracker turned away knows only the members it is linked
+        to: a name it has seen under another key stays that key's too."""
         if not hello.chat:
             return False  # a standalone tracker's name is never shown with words
         node = self.node
         if node.talk.taken(hello.username, hello.node_id):
+            return True
+        if node.links.awaited_like(hello.username, hello.node_id):
             return True
         if node.talk.back_under_anothers_name(hello.node_id, hello.username):
             return True

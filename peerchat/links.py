@@ -354,6 +354,12 @@ class Links:
         owner = self._gone_looks.get(skeleton(name))
         return owner is not None and owner != by
 
+    def awaited_like(self, name: str, by: str) -> bool:
+        """Whether a member other than ``by`` that this node still redials, and whose host has
+        not said that nothing listens, went by a name that looks like ``name``."""
+        looks = skeleton(name)
+        return any(m.node_id != by and skeleton(m.username) == looks for m in self.redial.awaited())
+
     def dialling(self, node_id: str) -> bool:
         return node_id in self._dialling
 

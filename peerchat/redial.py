@@ -104,6 +104,11 @@ class Redial:
         waiting = [e.due for e in self._lost.values() if not e.dialling]
         return min(waiting, default=None)
 
+    def awaited(self) -> list[Member]:
+        """Members this node had a link to and whose hosts have not said that nothing listens:
+        away, as far as anyone knows, not gone."""
+        return [e.member for e in self._lost.values() if e.linked and not e.gone]
+
     def clear(self) -> list[Member]:
         members = [e.member for e in self._lost.values()]
         self._lost.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import uuid
 from pathlib import Path
@@ -150,6 +151,26 @@ async def test_a_known_name_back_under_another_key_is_pointed_out(
     other = await swarm.node("bob", "--data-dir", str(tmp_path / "another-computer"))
     warning = await alice.wait_for(event="new_key", node_id=other.node_id)
     assert warning["username"] == "bob" and warning["old_node_id"] == first.node_id
+
+
+async def test_a_name_whose_owner_a_cut_keeps_away_is_not_given_to_a_new_key(
+    swarm: Swarm,
+) -> None:
+    """A user trial: a stranger took "bob" during a few seconds' cut, and the real bob was
+    shut out on his return. Stopped, bob is cut off but not gone (its port still takes a
+    connection), so the room keeps his name for him."""
+    alice, bob = await swarm.room("alice", "bob")
+    mark = len(alice.events)
+    bob.signal(signal.SIGSTOP)
+    await alice.wait_for(event="peer_left", node_id=bob.node_id, since=mark)
+    squatter = await swarm.spawn(
+        "squatter", "--username", "bob", "--headless", "--tracker", swarm.tracker_addr
+    )
+    assert await squatter.wait_exit() == 1
+    assert "name 'bob' is taken" in squatter.stderr(), squatter.describe()
+    bob.signal(signal.SIGCONT)
+    await alice.wait_for(event="peer_joined", node_id=bob.node_id, since=mark, timeout=20)
+    await say_and_expect(alice, "welcome back, the real bob", [bob])
 
 
 async def test_a_stranger_that_says_no_at_one_address_does_not_stop_a_join_at_the_next(
