@@ -327,7 +327,14 @@ class Files:
         offer = self._own.pop(id, None)
         mine = self._mine.pop(offer, None) if offer is not None else None
         if offer is None or mine is None:
-            node.emit(events.Error(f"no fetch or offer of yours numbered {id}"))
+            saved = self._saved.get(id)
+            node.emit(
+                events.Error(
+                    f"nothing to cancel: {id} was fetched whole, to {saved}"
+                    if saved
+                    else f"no fetch or offer of yours numbered {id}"
+                )
+            )
             return
         for (conn, n), serving in list(self._serving.items()):
             if n == offer:

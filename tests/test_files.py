@@ -100,9 +100,13 @@ async def test_the_sender_hears_once_that_a_member_has_its_file_and_not_from_a_b
         room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
         offer = await offer_heard(alice, bob, source)
         bob.node.get_file(offer.id)
-        assert (await bob.wait_for(done("big.bin"))).ok
+        result = await bob.wait_for(done("big.bin"))
+        assert result.ok
         fetched = await alice.wait_for(lambda e: isinstance(e, events.FileFetched))
         assert fetched.by.username == "bob" and fetched.name == "big.bin"
+        bob.node.cancel_file(offer.id)  # too late: it says where the file is (a user trial)
+        error = await bob.wait_for(lambda e: isinstance(e, events.Error))
+        assert error.message == f"nothing to cancel: {offer.id} was fetched whole, to {result.path}"
 
         # Bob acknowledges the whole file again, and carol, who never fetched it, does too;
         # then each says a line, which alice reads after their acknowledgements.
