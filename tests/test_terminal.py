@@ -291,13 +291,18 @@ def test_a_flood_is_summed_up_and_a_later_message_shows_at_once(
     assert mallory.wait() == 0
 
 
-def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., Any]) -> None:
+def alice_and_bob(spawn: Callable[..., Any]) -> tuple[Any, Any]:
+    """Alice at the prompt, and bob headless in her room, once she has seen him join."""
     port = free_port()
     alice = start_alice(spawn, port)
     bob = spawn("--username", "bob", "--headless", "--tracker", f"127.0.0.1:{port}")
     next_event(bob, event="ready")
     alice.expect(on_screen("bob joined"))
+    return alice, bob
 
+
+def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., Any]) -> None:
+    alice, bob = alice_and_bob(spawn)
     alice.send("never to be sent")
     alice.expect(on_screen("never to be sent"))
     next_event(bob, event="typing", username="alice")  # her keystrokes told the room
@@ -316,13 +321,10 @@ def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., 
 
 
 def test_an_escape_code_typed_outside_a_paste_is_dropped(spawn: Callable[..., Any]) -> None:
-    """ "ESC[31m" reads as a mouse report; prompt_toolkit's handler raised on it (a user trial
-    saw a traceback and "Press ENTER to continue", and lost the rest of the line)."""
-    port = free_port()
-    alice = start_alice(spawn, port)
-    bob = spawn("--username", "bob", "--headless", "--tracker", f"127.0.0.1:{port}")
-    next_event(bob, event="ready")
-    alice.expect(on_screen("bob joined"))
+    """An escape code such as ESC[31m reads as a mouse report; prompt_toolkit's handler raised
+    on it (a user trial saw a traceback and "Press ENTER to continue", and lost the rest of the
+    line)."""
+    alice, bob = alice_and_bob(spawn)
     alice.send("red \x1b[31mtext\r")
     message = next_event(bob, event="message", **{"from": "alice"})
     assert message["text"] == "red text"
