@@ -51,7 +51,6 @@ class SecureStream(trio.abc.Stream):
         self._record_timeout = record_timeout
         self._buffer = bytearray(received)  # what came after the handshake's last message
         self._began: float | None = None  # when the record now partly in began to arrive
-        self._more = False  # whole records left in the buffer by the last turn
         self._sending = False
         self.unsent = b""  # sealed bytes the kernel has yet to take: they go first
         self.peer_id = handshake.peer_id
@@ -122,7 +121,7 @@ class SecureStream(trio.abc.Stream):
         """The plain bytes of the whole records in, up to ``RECORDS_PER_TURN`` of them; b""
         when the peer closed between records. (``max_bytes`` is not honoured: a record is
         given whole.)"""
-        if self._more:  # a peer that sent many small records waits its turn
+        if self._whole_record() is not None:  # left by the last turn: others go first
             await trio.lowlevel.checkpoint()
         while True:
             plain = self._open_records()
@@ -146,17 +145,18 @@ class SecureStream(trio.abc.Stream):
             return await self._stream.receive_some(RECEIVE_SIZE)
         raise FrameError(f"a record took longer than {self._record_timeout:g} s to arrive")
 
-    def _open_records(self) -> bytes:
-        out = []
+    def _whole_record(self) -> int | None:
+        """The size of the record at the head of the buffer, if all of it is in."""
         buffer = self._buffer
-        self._more = False
-        while len(buffer) >= LENGTH:
-            size = int.from_bytes(buffer[:LENGTH], "big")
-            if len(buffer) < LENGTH + size:
-                break
-            if len(out) == RECORDS_PER_TURN:
-                self._more = True
-                break
+        if len(buffer) < LENGTH:
+            return None
+        size = int.from_bytes(buffer[:LENGTH], "big")
+        return size if len(buffer) >= LENGTH + size else None
+
+    def _open_records(self) -> bytes:
+        out: list[bytes] = []
+        buffer = self._buffer
+        while len(out) < RECORDS_PER_TURN and (size := self._whole_record()) is not None:
             with memoryview(buffer) as view:
                 sealed = bytes(view[LENGTH : LENGTH + size])  # one copy, not two
             del buffer[: LENGTH + size]
