@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import difflib
 import logging
 import os
 import resource
@@ -13,7 +14,7 @@ import signal
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Protocol
 
@@ -50,6 +51,24 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """One line and status 2, instead of argparse's usage block."""
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: None = None
+    ) -> argparse.Namespace:
+        """Names a misspelt option first: argparse would blame the required one it hides."""
+        argv = sys.argv[1:] if args is None else list(args)
+        for token in argv:
+            if token == "--":
+                break
+            if token.startswith("--") and not self._known(name := token.split("=", 1)[0]):
+                near = difflib.get_close_matches(name, list(self._option_string_actions), n=1)
+                hint = f" (did you mean {near[0]}?)" if near else ""
+                self.error(f"unrecognized argument {name}{hint}")
+        return super().parse_args(argv, namespace)
+
+    def _known(self, option: str) -> bool:
+        """An option's whole name or, as argparse allows, the start of one."""
+        return any(known.startswith(option) for known in self._option_string_actions)
 
 
 def _username(value: str) -> str:

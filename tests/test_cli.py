@@ -160,3 +160,22 @@ def test_a_room_secret_is_read_without_the_spaces_and_marks_a_paste_brings(
     pasted.chmod(0o644)
     room_key_from_environment({"PEERCHAT_SECRET_FILE": str(pasted)}, warnings.append)
     assert warnings == [f"{pasted} can be read by others than you (chmod 600 {pasted})"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--usernme", "alice"], "unrecognized argument --usernme (did you mean --username?)"),
+        (["--username", "a", "--rooom=d"], "unrecognized argument --rooom (did you mean --room?)"),
+        (["tracker", "--prot", "5000"], "unrecognized argument --prot (did you mean --port?)"),
+    ],
+)
+def test_a_misspelt_option_is_named_before_the_required_one_it_hides(
+    argv: list[str], said: str, capsys
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err, err
+    assert "required" not in err
