@@ -4,16 +4,53 @@ What a node shows as history comes over several links at once: what a frozen nod
 its old links as it wakes, what several members send back. Each link brings its messages in
 their authors' order, but the links come in whatever order the loop reads them (a user saw
 three lines of three people in reverse). So history is gathered for a moment and handed out
-sorted by Lamport time, then the sender's clock: every author's order holds, and a reply comes
-after what it answers. Any other event first hands out what was gathered (``Node.emit``), so
-that history still comes before it.
+in the order it was said (``said_order``). Any other event first hands out what was gathered
+(``Node.emit``), so that history still comes before it.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Hashable, Iterable
+from typing import Protocol, TypeVar
+
 from peerchat.events import MessageReceived
 
 GATHER = 0.02  # seconds a run of history is gathered before it is shown
+
+
+class Said(Protocol):
+    @property
+    def seq(self) -> int: ...
+    @property
+    def lamport(self) -> int: ...
+    @property
+    def time(self) -> float: ...
+
+
+S = TypeVar("S", bound=Said)
+
+
+def said_order(said: Iterable[S], author: Callable[[S], Hashable]) -> list[S]:
+    """By the authors' clocks, each author's messages in its own order, then by Lamport time.
+
+    Not by Lamport time first: the two sides of a partition count on their own, so a line said
+    ten seconds later on the quieter side has the lower time and would come among the other
+    side's, the clock jumping back and forth. A clock that goes back (or lies) moves only its
+    owner's lines: each counts as said no earlier than the author's line before it. A reply
+    from a clock behind by more than the time it took to answer comes above what it answers;
+    Lamport order never did that, but scrambled every partition."""
+    by_author = sorted(said, key=lambda m: (author(m), m.seq))
+    keyed: list[tuple[float, int, int, S]] = []
+    previous: Hashable = object()
+    clock = -math.inf
+    for n, m in enumerate(by_author):
+        if (who := author(m)) != previous:
+            previous, clock = who, -math.inf
+        clock = max(clock, m.time)
+        keyed.append((clock, m.lamport, n, m))
+    keyed.sort(key=lambda k: k[:3])
+    return [m for *_, m in keyed]
 
 
 class HistoryRun:
@@ -33,4 +70,4 @@ class HistoryRun:
         """The run so far, in the order it was said; the next ``add`` begins another."""
         run, self._events = self._events, []
         self.number += 1
-        return sorted(run, key=lambda e: (e.lamport, e.time))
+        return said_order(run, lambda e: e.sender.node_id)

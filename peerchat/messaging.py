@@ -31,6 +31,7 @@ from peerchat import batch, events
 from peerchat.batch import Batch, open_batch, seal
 from peerchat.chat import Chat
 from peerchat.connection import Connection
+from peerchat.history_run import said_order
 from peerchat.membership import Member
 from peerchat.names import marked, needs_fingerprint
 from peerchat.protocol import (
@@ -518,9 +519,10 @@ class Messaging:
         whether it is ours)."""
         self.send_outbox()
         me = self.node.node_id
-        chats = [(c, b) for b in self.node.store.recent(count) for c in b.chats()]
-        chats.sort(key=lambda cb: (cb[0].lamport, cb[0].sender))
-        return [(self._as_signed(b), chat, b.author == me) for chat, b in chats[-count:]]
+        pairs = [(c, b) for b in self.node.store.recent(count) for c in b.chats()]
+        batch_of = {id(c): b for c, b in pairs}
+        chats = said_order((c for c, _ in pairs), lambda c: c.sender)[-count:]
+        return [(self._as_signed(batch_of[id(c)]), c, c.sender == me) for c in chats]
 
     async def keep_store(self) -> None:
         """Write what was received to disk now and then; prune by the retention bounds."""

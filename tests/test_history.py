@@ -644,6 +644,29 @@ async def test_history_shows_the_last_n_messages_of_the_store() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_history_after_a_partition_runs_by_the_clock_each_side_in_its_own_order() -> None:
+    """Apart, alice said four lines in a second and bob one ten seconds later, with a Lamport
+    time among hers (each side counted on its own). /history showed his line second, ten
+    seconds ahead of the three after it."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice")
+        node = alice.node
+        bob = Identity.generate()
+        theirs = [Chat(node.node_id, n, 10 + n, f"alice {n}", 100 + n / 4, 0) for n in range(1, 5)]
+        for sealed in (
+            seal(node.identity, "alice", theirs[:2]),
+            seal(node.identity, "alice", theirs[2:]),
+            seal(bob, "bob", [Chat(bob.node_id, 1, 12, "bob 1", 110.0, 0.0)]),
+        ):
+            node.store.add(sealed, 0.0)
+        since = len(alice.events)
+        node.history(5)
+        got = [e.text for e in alice.events[since:] if isinstance(e, events.MessageReceived)]
+        assert got == ["alice 1", "alice 2", "alice 3", "alice 4", "bob 1"]
+        nursery.cancel_scope.cancel()
+
+
 async def test_history_read_together_is_shown_in_order_before_any_later_event() -> None:
     """History that came over several links is gathered and shown in the order it was said,
     before any event that follows it (a leave, a live line); a notice may go first."""

@@ -45,3 +45,21 @@ def test_concurrent_lines_fall_back_to_the_senders_clocks():
     run.add(late)
     run.add(early)
     assert [e.sender for e in run.take()] == [ALICE, CAROL]
+
+
+def test_two_sides_of_a_partition_are_merged_by_the_clock_not_by_lamport_time():
+    """Apart, each side's Lamport times ran on their own: alice said five lines in a second,
+    carol one after ten seconds with a lower Lamport time. By Lamport time carol's line would
+    come between alice's, ten seconds ahead of them (a user found the times jumping back)."""
+    run = HistoryRun()
+    for n in range(1, 6):
+        run.add(said(ALICE, n, 10 + n, 100.0 + n / 10))
+    run.add(said(CAROL, 1, 12, 110.0))
+    assert [e.text for e in run.take()] == [*(f"alice {n}" for n in range(1, 6)), "carol 1"]
+
+
+def test_an_author_whose_clock_goes_back_keeps_its_own_order():
+    run = HistoryRun()
+    for event in (said(CAROL, 1, 1, 50.0), said(CAROL, 2, 2, 10.0), said(ALICE, 1, 3, 30.0)):
+        run.add(event)
+    assert [e.text for e in run.take()] == ["alice 1", "carol 1", "carol 2"]
