@@ -129,6 +129,9 @@ REDRAW_EVERY = 0.01
 STANDALONE = "the standalone tracker"  # `peerchat tracker`: not a person, never named as one
 
 
+# Seconds past which a private message shown now says when it was said: it waited for its
+# reader's return. Not less: a sender's clock a little behind must not mark every line.
+LATE_AFTER = 60.0
 LAST_SECOND = 253_402_300_799.0  # 9999-12-31 23:59:59 UTC: later times overflow the C library
 
 
@@ -190,24 +193,21 @@ def format_message(event: MessageReceived, now: float, me: str = "") -> Formatte
     text = visible(event.text, message=True)
     style = MENTION_STYLE if me and not event.own and mentions(event.text, me) else ""
     if event.history:
-        said_at = min(max(event.time, 0.0), LAST_SECOND)  # the author's clock, as it claims
-        when = time.strftime(
-            "%H:%M:%S" if _same_day(said_at, now) else "%Y-%m-%d %H:%M",
-            time.localtime(said_at),
-        )
         name = who(sender)
         said = f"* {name} {text}" if event.action else f"<{name}> {text}"
-        return FormattedText([(HISTORY_STYLE, f"{when} {said}")])
+        return FormattedText([(HISTORY_STYLE, f"{said_at(event.time, now)} {said}")])
     if event.to is not None:
         other = event.to if event.own else sender
         way = "to" if event.own else "from"
+        # One that waited for its reader to come back says when it was said.
+        late = f", said {said_at(event.time, now)}" if now - event.time > LATE_AFTER else ""
         return _join_lines(
             [
                 _line(
                     now,
                     (PRIVATE_STYLE, f"[private {way} "),
                     _name(other),
-                    (PRIVATE_STYLE, "] "),
+                    (PRIVATE_STYLE, f"{late}] "),
                     (style, text),
                 )
             ]
@@ -215,6 +215,13 @@ def format_message(event: MessageReceived, now: float, me: str = "") -> Formatte
     if event.action:
         return _join_lines([_line(now, ("", "* "), _name(sender), (style, f" {text}"))])
     return _join_lines([_line(now, ("", "<"), _name(sender), ("", "> "), (style, text))])
+
+
+def said_at(when: float, now: float) -> str:
+    """The author's clock, as it claims: the time, with the date when not today."""
+    when = min(max(when, 0.0), LAST_SECOND)
+    layout = "%H:%M:%S" if _same_day(when, now) else "%Y-%m-%d %H:%M"
+    return time.strftime(layout, time.localtime(when))
 
 
 def _same_day(then: float, now: float) -> bool:
