@@ -309,6 +309,8 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
 
 
 async def test_a_name_taken_where_the_others_could_not_hear_is_told_on_return() -> None:
+    """The rename first, then the join: "robert joined", then "bob is now known as robert",
+    left a user wondering who robert was."""
     async with trio.open_nursery() as nursery:
         alice, bob = await room_with(nursery, "alice", "bob")
         bob.node.rename("robert")  # as a /nick typed while the link was down
@@ -318,7 +320,7 @@ async def test_a_name_taken_where_the_others_could_not_hear_is_told_on_return() 
             lambda e: isinstance(e, events.PeerJoined) and alice.events.index(e) >= seen, 10
         )
         renamed = await alice.wait_for(lambda e: isinstance(e, events.Renamed))
-        assert back.member.username == "robert" and alice.events.index(back) < alice.events.index(
+        assert back.member.username == "robert" and alice.events.index(back) > alice.events.index(
             renamed
         )
         assert (renamed.old, renamed.member.node_id) == ("bob", bob.node.node_id)
