@@ -865,9 +865,10 @@ class PromptUI:
                     token.run_sync_soon(act)
 
         session.default_buffer.on_text_changed += typing
+        kept = ""  # a line typed before the join: back in the input, not lost
         while True:
             try:
-                line = await session.prompt_async(pre_run=suspension.resume)
+                line = await session.prompt_async(default=kept, pre_run=suspension.resume)
             except KeyboardInterrupt:
                 if screen.front.me is None and len(screen.rooms) > 1:
                     line = "/part"  # gives up a /join still connecting; the other rooms go on
@@ -879,7 +880,7 @@ class PromptUI:
                 if exc.errno != errno.EIO:
                     raise
                 return True
-            typed_at = -math.inf  # sent: the next line's first keystroke is news again
+            typed_at, kept = -math.inf, ""  # sent: the next keystroke is news again
             room = screen.current  # the room in front when the line was sent
             command = commands.parse_line(line)
             local = (
@@ -887,7 +888,8 @@ class PromptUI:
             ) | commands.PartRoom
             if screen.front.me is None and not isinstance(command, local | commands.JoinRoom):
                 give_up = "give it up" if len(screen.rooms) > 1 else "quit"
-                self._notice(f"not in the room yet: wait for the join, or {give_up} with Ctrl-C")
+                kept = line
+                self._notice(f"not in the room yet: the line is kept (Ctrl-C twice to {give_up})")
                 continue
             action: Callable[[], None]
             match command:

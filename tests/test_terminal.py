@@ -434,9 +434,10 @@ def test_a_slow_join_says_where_it_connects_and_ctrl_c_gives_up(
         alice = spawn("--username", "alice", "--tracker", f"127.0.0.1:{port}", terminal=True)
         alice.expect(on_screen(f"connecting to 127.0.0.1:{port} ..."), timeout=5)
         alice.send("hello?\r")  # not in the room yet: nothing to send it to
-        alice.expect(on_screen("not in the room yet"))
+        alice.expect(on_screen("not in the room yet: the line is kept"))
+        alice.expect(on_screen("hello?"))  # back in the input line, not lost (a user trial)
         started = time.monotonic()
-        alice.send("\x03")  # an empty line: Ctrl-C quits, join or no join
+        alice.send("\x03\x03")  # the first clears the line; on an empty line Ctrl-C quits
         expect_exit_0(alice)
         assert time.monotonic() - started < 3
 
@@ -470,8 +471,8 @@ def test_ctrl_c_gives_up_a_second_room_still_connecting_and_stays_in_the_first(
         alice.send(f"/join zzz 127.0.0.1:{port}\r")
         alice.expect(on_screen(f"connecting to 127.0.0.1:{port} ..."), timeout=5)
         alice.send("hello?\r")
-        alice.expect(on_screen("wait for the join, or give it up with Ctrl-C"))
-        alice.send("\x03")
+        alice.expect(on_screen("(Ctrl-C twice to give it up)"))
+        alice.send("\x03\x03")  # the first clears the line kept
         alice.expect(on_screen("you left the room zzz"))
         alice.send("still here\r")
         alice.expect(on_screen("<alice> still here"))
