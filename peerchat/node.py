@@ -119,6 +119,18 @@ class Settings:
         return format_addr(self.tracker_host, self.tracker_port)
 
 
+# Events that may come before history gathered earlier: a notice (a freeze is told before
+# what it made this node miss) and receipts of this node's own lines, which would otherwise
+# split a run in two (a partition healed: one member's line, "✓ ...", then another's earlier).
+_OVERTAKES_HISTORY = (
+    events.Error,
+    events.Delivered,
+    events.Undelivered,
+    events.Unconfirmed,
+    events.NotDelivered,
+)
+
+
 class Node:
     def __init__(
         self,
@@ -371,11 +383,7 @@ class Node:
         self.emit(events.Ready(self.shown_me(), role, self.room_name))
         self.leadership.report_tracker()
         self.emit(events.InRoom(tuple(self.members)))
-        early, self._early = self._early or [], None
-        for sender, chat, own in kept:  # first, in the store's order
-            self._emit(_message(sender, chat, own=own, history=True))
-        for event in early:
-            self.emit(event)
+        self.report_entry(kept)
         self.reporting = True
         self.started.set()
 
@@ -507,6 +515,20 @@ class Node:
             raise ProtocolViolation(f"{type(message).__name__} is not expected after the hello")
         handler(conn, message)
 
+    def report_entry(self, kept: list[tuple[Member, Chat, bool]]) -> None:
+        """Once ``ready`` is out: the history kept here, then what came while entering, its
+        history gathered and shown in the order it was said, like history after ``ready``."""
+        early, self._early = self._early or [], None
+        for sender, chat, own in kept:  # first, in the store's order
+            self._emit(_message(sender, chat, own=own, history=True))
+        for event in early:
+            if type(event) is events.MessageReceived and event.history:
+                self._history.add(event)
+            else:
+                self.emit(event)  # after the history gathered before it
+        if self._history:
+            self._show_history()
+
     def after_ready(self, event: events.Event) -> None:
         """Report ``event``, or while entering keep it until ``ready`` and the history kept
         here are out (up to ``EARLY_LIMIT`` kept; past that, reported at once)."""
@@ -517,7 +539,7 @@ class Node:
     def emit(self) -> Callable[[events.Event], None]:
         """Report an event to the front end. History gathered meanwhile goes first, so that
         no event (a live line, a leave, a rename) overtakes what was said before it; notices
-        (``Error``) may: a freeze is told before what it made this node miss."""
+        may (``_OVERTAKES_HISTORY``): a freeze is told before what it made this node miss."""
         return self._report
 
     @emit.setter
@@ -525,7 +547,7 @@ class Node:
         self._emit = emit
 
     def _report(self, event: events.Event) -> None:
-        if self._history and not isinstance(event, events.Error):
+        if self._history and not isinstance(event, _OVERTAKES_HISTORY):
             self._show_history()
         self._emit(event)
 

@@ -130,8 +130,9 @@ STANDALONE = "the standalone tracker"  # `peerchat tracker`: not a person, never
 
 
 # Seconds past which a private message shown now says when it was said: it waited for its
-# reader's return. Not less: a sender's clock a little behind must not mark every line.
-LATE_AFTER = 60.0
+# reader's return (a user found 11 s unmarked). A sender's clock further behind marks each of
+# its lines, with that clock's time: a mark too many, never a wrong time.
+LATE_AFTER = 5.0
 LAST_SECOND = 253_402_300_799.0  # 9999-12-31 23:59:59 UTC: later times overflow the C library
 
 

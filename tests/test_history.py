@@ -124,6 +124,37 @@ async def test_a_newcomer_is_shown_recent_history_first_then_live_messages_once(
         nursery.cancel_scope.cancel()
 
 
+def test_history_come_before_the_join_is_complete_is_shown_by_the_clock() -> None:
+    """A user trial: carol, joining after alice and bob had been apart, was shown their lines
+    by Lamport time, 08:24:16, 08:24:15, 08:24:19, 08:24:18: history that came while the
+    node was still entering waited for ``ready`` and was then shown as it had come."""
+    seen: list[events.Event] = []
+    node = Node_(Settings("carol"), seen.append, FAST, None)
+    alice, bob = (Member(Identity.generate().node_id, n, "127.0.0.1", 9, 1) for n in "ab")
+    for sender, seq, at in ((bob, 1, 16.0), (alice, 1, 15.0), (bob, 2, 19.0), (alice, 2, 18.0)):
+        chat = Chat(sender.node_id, seq, seq, f"{sender.username}{seq}", at, 0.0)
+        node.show(sender, chat, own=False, history=True)
+    assert not seen  # kept for ``ready``
+    node.report_entry([])
+    assert [e.text for e in seen] == ["a1", "b1", "a2", "b2"]
+
+
+async def test_a_receipt_does_not_split_a_run_of_history(autojump_clock: trio.abc.Clock) -> None:
+    """A user trial: after a partition healed, "✓ alice now has your 2 messages" came between
+    bob's line and alice's earlier ones, each shown as a run of its own. A receipt is about
+    this node's own lines: it need not wait for history, nor history for it."""
+    seen: list[events.Event] = []
+    node = Node_(Settings("carol"), seen.append, FAST, None)
+    node.report_entry([])
+    alice, bob = (Member(Identity.generate().node_id, n, "127.0.0.1", 9, 1) for n in "ab")
+    async with trio.open_nursery() as nursery:
+        node.nursery = nursery
+        node.show(bob, Chat(bob.node_id, 1, 1, "b1", 16.0, 0.0), own=False, history=True)
+        node.emit(events.Delivered(alice, 2))
+        node.show(alice, Chat(alice.node_id, 1, 1, "a1", 15.0, 0.0), own=False, history=True)
+    assert [getattr(e, "text", "receipt") for e in seen] == ["receipt", "a1", "b1"]
+
+
 async def test_a_live_message_past_numbers_its_author_never_used_is_not_history() -> None:
     """A restarted author numbers on from a new block: its first message leaves a gap the
     others ask about before they show it. It came live, so it is shown live (seen in CI)."""
