@@ -97,9 +97,11 @@ def _addresses(value: str) -> tuple[tuple[str, int], ...]:
     out = []
     for part in value.split(","):
         parsed = parse_addr(part)
+        if parsed is None and valid_host(bare := part.strip().removeprefix("[").removesuffix("]")):
+            parsed = (bare, DEFAULT_TRACKER_PORT)  # a host alone: the tracker's usual port
         if parsed is None or not valid_host(parsed[0]):
             raise argparse.ArgumentTypeError(
-                f"{part!r} is not HOST:PORT (for example 127.0.0.1:5000 or [::1]:5000)"
+                f"{part!r} is not HOST[:PORT] (for example 127.0.0.1:5000 or [::1]:5000)"
             )
         out.append(parsed)
     return tuple(out)
@@ -191,9 +193,9 @@ def _node_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tracker",
         type=_addresses,
-        metavar="HOST:PORT[,...]",
+        metavar="HOST[:PORT][,...]",
         help="where the room is found: its tracker's address or any member's; a comma list is "
-        "tried in order (default: port 5000 on the --host address)",
+        "tried in order; a HOST alone means port 5000 (default: port 5000 on the --host address)",
     )
     p.add_argument("--priority", type=_priority, help="election priority (default: listen port)")
     p.add_argument(

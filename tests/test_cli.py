@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 import trio
 from e2e_helpers import Proc, free_port
 
-from peerchat.cli import main, room_key_from_environment
+from peerchat.cli import _addresses, main, room_key_from_environment
 from peerchat.handshake import OPEN_ROOM
 from peerchat.tracker_address import StartupError
 
@@ -179,3 +180,22 @@ def test_a_misspelt_option_is_named_before_the_required_one_it_hides(
     err = capsys.readouterr().err
     assert said in err, err
     assert "required" not in err
+
+
+@pytest.mark.parametrize(
+    ("given", "means"),
+    [
+        ("10.77.0.1", (("10.77.0.1", 5000),)),
+        ("[::1]", (("::1", 5000),)),
+        ("hosta,10.0.0.2:6000", (("hosta", 5000), ("10.0.0.2", 6000))),
+    ],
+)
+def test_a_tracker_given_without_a_port_is_at_port_5000(given: str, means: tuple) -> None:
+    """As the README says of the default (a user trial was refused "is not HOST:PORT")."""
+    assert _addresses(given) == means
+
+
+@pytest.mark.parametrize("given", ["127.0.0.1:99999", "a b", "10.0.0.1:", ""])
+def test_a_tracker_address_that_is_none_is_refused(given: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        _addresses(given)
