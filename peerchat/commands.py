@@ -22,13 +22,14 @@ Type a line and press Enter to send it to everyone in the room.
   /files          the files offered here, and your fetches
   /join ROOM [HOST:PORT]
                   another room (found on the local network without an address)
-  /part [ROOM]    leave the room in front (or ROOM);  /rooms  the rooms you are in
+  /part [ROOM [MESSAGE]]
+                  leave the room in front (or ROOM);  /rooms  the rooms you are in
   /room NAME      bring a room to the front (Ctrl-X: the next one)
   /who, /names    list the members; the tracker is marked
   /history [N]    show the last N messages kept here (default 20)
   //TEXT          send a line that starts with "/"
   /help           show this help
-  /quit, /q       leave the room (Ctrl-D; Ctrl-C clears the line, or quits when it is empty)
+  /quit [MESSAGE] leave, saying MESSAGE (Ctrl-D; Ctrl-C clears the line, or quits if empty)
 Tab completes commands and names."""
 
 
@@ -84,6 +85,7 @@ class JoinRoom:
 @dataclass(frozen=True, slots=True)
 class PartRoom:
     room: str = ""  # "": the room in front
+    message: str = ""  # said with the goodbye: "bob left (parted: back after lunch)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,7 @@ class Help:
 
 @dataclass(frozen=True, slots=True)
 class Quit:
-    pass
+    message: str = ""  # said with the goodbye, as irssi's /quit MESSAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +164,6 @@ _SLASH = {
     "/who": Who(),
     "/names": Who(),
     "/help": Help(),
-    "/quit": Quit(),
-    "/q": Quit(),
     "/rooms": ListRooms(),
     "/files": ListFiles(),
 }
@@ -208,7 +208,10 @@ def parse_line(line: str) -> Command:
         if name == "/join":
             return _join(rest.split())
         if name == "/part":
-            return PartRoom(rest.strip().lower())
+            room, _, message = rest.strip().partition(" ")
+            return PartRoom(room.lower(), message.strip())
+        if name in ("/quit", "/q"):
+            return Quit(rest.strip())
         if name == "/room":
             room = rest.strip().lower()  # a name, or the address a room without one is shown by
             return GoToRoom(room) if room else Usage("usage: /room NAME")

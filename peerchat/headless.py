@@ -43,6 +43,7 @@ class Headless:
         self._last_write = -math.inf
         self._rooms: set[str] = set()  # every room heard from: past one, events name theirs
         self._current = ""  # the room typed lines go to
+        self._farewell = ""  # /quit MESSAGE: said with the goodbye
 
     def show(self, event: events.Event, room: str | None = None) -> None:
         """One event as one JSON line; ``room``: the room it is from (None: this program's)."""
@@ -90,7 +91,7 @@ class Headless:
                 await first.started.wait()
             await self._type_stdin(rooms)
             nursery.cancel_scope.cancel()
-        rooms.quit()
+        rooms.quit(self._farewell)
 
     async def _type_stdin(self, rooms: Rooms) -> None:
         async for line in _stdin_lines():
@@ -99,7 +100,8 @@ class Headless:
                 continue
             command = commands.parse_line(line)
             match command:
-                case commands.Quit():
+                case commands.Quit(message):
+                    self._farewell = message
                     break
                 case commands.JoinRoom(room, addr):
                     rooms.join(room, addr)
@@ -156,8 +158,8 @@ class Headless:
                 self.show(events.Error(f"not in a room {room}"))
             case commands.PartRoom(room) if room and room not in rooms.nodes:
                 self.show(events.Error(f"not in a room {room}"))
-            case commands.PartRoom(room):
-                rooms.part(room or self._current)
+            case commands.PartRoom(room, message):
+                rooms.part(room or self._current, message)
                 if self._current == (room or self._current):
                     self._current = next((r for r in rooms.nodes if r != self._current), "")
 

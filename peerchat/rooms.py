@@ -16,6 +16,8 @@ import trio
 
 from peerchat import events
 from peerchat.node import Node
+from peerchat.protocol import MAX_REASON
+from peerchat.safe_text import has_unsafe
 from peerchat.tracker_address import StartupError
 
 # Makes the node of a room: (room name, its address or None for the local network, how it
@@ -90,17 +92,26 @@ class Rooms:
             return
         self.start(room, node)
 
-    def part(self, room: str) -> None:
+    def part(self, room: str, message: str = "") -> None:
         """``/part``: leave ``room`` with a goodbye."""
         node = self.nodes.get(room)
         if node is not None:
-            node.quit(PARTED)
+            node.quit(goodbye(PARTED, message))
 
-    def quit(self) -> None:
+    def quit(self, message: str = "") -> None:
         """Leave every room."""
         self._quitting = True
         for node in list(self.nodes.values()):
-            node.quit()
+            node.quit(goodbye("quit", message))
+
+
+def goodbye(kind: str, message: str) -> str:
+    """The reason a goodbye gives: how one left and what one said with it, cut to what a
+    peer takes; a message with characters peers refuse in a reason is left out."""
+    said = " ".join(message.split())
+    if not said or has_unsafe(said):
+        return kind
+    return f"{kind}: {said}"[:MAX_REASON]
 
 
 def _startup_error(exc: BaseException) -> StartupError | None:

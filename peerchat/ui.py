@@ -682,8 +682,8 @@ class Rooms(Protocol):
 
     def get(self, room: str) -> Node | None: ...
     def join(self, room: str, addr: tuple[str, int] | None) -> None: ...
-    def part(self, room: str) -> None: ...
-    def quit(self) -> None: ...
+    def part(self, room: str, message: str = "") -> None: ...
+    def quit(self, message: str = "") -> None: ...
 
 
 def render_batch(
@@ -721,6 +721,7 @@ class PromptUI:
         self._unprinted: FormattedText | None = None  # prompt thread only: a batch in flight
         self._told_waiting: frozenset[str] = frozenset()  # trio thread: the last "not yet" shown
         self._session: PromptSession[str] | None = None  # prompt thread only
+        self._farewell = ""  # /quit MESSAGE: set in the prompt thread, read once it ended
 
     def keep_input_history(self, path: Path) -> None:
         """Typed lines survive restarts (up-arrow), in ``path``, trimmed to the latest."""
@@ -785,7 +786,7 @@ class PromptUI:
             user_quit = await trio.to_thread.run_sync(self._run_prompt, token, rooms)
             nursery.cancel_scope.cancel()
         if user_quit:
-            rooms.quit()
+            rooms.quit(self._farewell)
 
     async def _stop_on_exit(self) -> None:
         try:
@@ -911,11 +912,11 @@ class PromptUI:
                     screen.room(name)
                     screen.bring(name)
                     action = functools.partial(rooms.join, name, addr)
-                case commands.PartRoom(room=name):
+                case commands.PartRoom(room=name, message=message):
                     if name and name not in screen.rooms:
                         self._notice(f"not in a room {visible(name)}")
                         continue
-                    action = functools.partial(rooms.part, name or room)
+                    action = functools.partial(rooms.part, name or room, message)
                 case commands.ListRooms():
                     self._notice("rooms: " + ", ".join(_room_list(screen)))
                     continue
@@ -931,7 +932,8 @@ class PromptUI:
                 case commands.Unknown(name=name):
                     self._notice(unknown_hint(name))
                     continue
-                case commands.Quit():
+                case commands.Quit(message=message):
+                    self._farewell = message
                     return True
                 case commands.Nothing():
                     continue

@@ -49,6 +49,7 @@ from peerchat.commands import (
         ("/history 5000", History(HISTORY_MAX)),  # more than is kept: all that is
         ("/q", Quit()),
         ("/quit", Quit()),
+        ("/quit see you all ", Quit("see you all")),  # irssi's: said with the goodbye
         ("/send ~/notes.txt", SendFile("~/notes.txt")),
         ("/send bob my file.pdf", SendFile("bob my file.pdf")),
         ("/get 12", GetFile(12)),
@@ -57,6 +58,7 @@ from peerchat.commands import (
         ("/join Ops 10.0.0.7:5000", JoinRoom("ops", ("10.0.0.7", 5000))),
         ("/part", PartRoom()),
         ("/part OPS", PartRoom("ops")),
+        ("/part dev bye all", PartRoom("dev", "bye all")),  # was "not in a room dev bye all"
         ("/rooms", ListRooms()),
         ("/room ops", GoToRoom("ops")),
         ("/frobnicate x", Unknown("/frobnicate")),

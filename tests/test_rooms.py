@@ -8,7 +8,8 @@ import trio.testing
 from e2e_helpers import Swarm, free_port, say_and_expect
 
 from peerchat import events
-from peerchat.rooms import Rooms
+from peerchat.protocol import MAX_REASON
+from peerchat.rooms import Rooms, goodbye
 from peerchat.tracker_address import StartupError
 
 
@@ -42,10 +43,10 @@ async def test_one_program_in_two_rooms(swarm: Swarm) -> None:
 
     await alice.send("/part nosuch")
     assert "not in a room nosuch" in (await alice.wait_for(event="error"))["message"]
-    await alice.send("/part ops")  # dev stays in front
+    await alice.send("/part ops  off to lunch")  # dev stays in front
     await alice.wait_for(event="room_left", room="ops")
     left = await carol.wait_for(event="peer_left", username="alice")
-    assert left["reason"] == "parted"  # not "quit": alice is still about, elsewhere
+    assert left["reason"] == "parted: off to lunch"  # not "quit": alice is still about
     await say_and_expect(alice, "dev goes on", [bob])  # the room left in front is dev
 
     # Quitting the program in two rooms: no "left the room" for either (one came, the other
@@ -53,10 +54,11 @@ async def test_one_program_in_two_rooms(swarm: Swarm) -> None:
     mark = len(alice.events)
     await alice.send(f"/join ops 127.0.0.1:{ops}")
     await alice.wait_for(event="ready", room="ops", since=mark)
-    await alice.close_stdin()
+    await alice.send("/quit see you all")  # said with the goodbye, as in irssi
     assert await alice.wait_exit() == 0
     assert [e["room"] for e in alice.find(event="room_left")] == ["ops"]  # the /part's only
-    assert (await bob.wait_for(event="peer_left", username="alice"))["reason"] == "quit"
+    left = await bob.wait_for(event="peer_left", username="alice")
+    assert left["reason"] == "quit: see you all"
 
 
 class _Room:
@@ -122,3 +124,10 @@ async def test_a_later_room_that_cannot_be_joined_says_why() -> None:
         ]
         assert list(rooms.nodes) == ["dev"]
         rooms.quit()
+
+
+def test_a_goodbye_says_what_was_said_with_it_if_peers_can_take_it() -> None:
+    assert goodbye("quit", "") == "quit"
+    assert goodbye("parted", "  back   soon ") == "parted: back soon"
+    assert goodbye("quit", "\x1b[2Jgotcha") == "quit"  # a peer would refuse the goodbye
+    assert len(goodbye("quit", "x" * 1000)) == MAX_REASON

@@ -174,7 +174,7 @@ def test_commands_answer_on_screen(spawn: Callable[..., Any]) -> None:
     alice.expect(on_screen("alice 127.0.0.1:"))
     alice.expect_exact("(tracker)")
     alice.send("/help\r")
-    alice.expect(on_screen("/quit, /q"))
+    alice.expect(on_screen("/quit [MESSAGE] leave"))
     alice.send("/nope\r")
     alice.expect(on_screen("unknown command /nope, try /help"))
     alice.send("/q\r")

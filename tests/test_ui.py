@@ -388,10 +388,10 @@ class RecordingRooms:
     def join(self, room: str, addr: object) -> None:
         self.node.calls.append(f"join {room}")
 
-    def part(self, room: str) -> None:
+    def part(self, room: str, message: str = "") -> None:
         self.node.calls.append(f"part {room}")
 
-    def quit(self) -> None:
+    def quit(self, message: str = "") -> None:
         self.node.calls.append("quit")
 
 
