@@ -16,7 +16,7 @@ import tempfile
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import platformdirs
 import trio
@@ -48,6 +48,12 @@ class Frontend(Protocol):
 
 
 class _Parser(argparse.ArgumentParser):
+    """Options in full: ``--user dave`` is refused, not taken for ``--username`` (a user
+    trial took it for a typo the program let pass)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_abbrev=False, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         """One line and status 2, instead of argparse's usage block."""
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
@@ -67,8 +73,7 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_args(argv, namespace)
 
     def _known(self, option: str) -> bool:
-        """An option's whole name or, as argparse allows, the start of one."""
-        return any(known.startswith(option) for known in self._option_string_actions)
+        return option in self._option_string_actions
 
 
 def _username(value: str) -> str:

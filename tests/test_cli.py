@@ -169,6 +169,7 @@ def test_a_room_secret_is_read_without_the_spaces_and_marks_a_paste_brings(
         (["--usernme", "alice"], "unrecognized argument --usernme (did you mean --username?)"),
         (["--username", "a", "--rooom=d"], "unrecognized argument --rooom (did you mean --room?)"),
         (["tracker", "--prot", "5000"], "unrecognized argument --prot (did you mean --port?)"),
+        (["--user", "dave"], "unrecognized argument --user (did you mean --username?)"),
     ],
 )
 def test_a_misspelt_option_is_named_before_the_required_one_it_hides(
