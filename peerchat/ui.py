@@ -875,6 +875,9 @@ class PromptUI:
                 if screen.front.me is None and len(screen.rooms) > 1:
                     line = "/part"  # gives up a /join still connecting; the other rooms go on
                 else:
+                    if screen.front.me is None:  # not a silent end (a user trial)
+                        where = screen.front.connecting
+                        self._notice(f"gave up joining {visible(where)}" if where else "gave up")
                     return True
             except EOFError:
                 return True

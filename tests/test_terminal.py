@@ -438,6 +438,7 @@ def test_a_slow_join_says_where_it_connects_and_ctrl_c_gives_up(
         alice.expect(on_screen("hello?"))  # back in the input line, not lost (a user trial)
         started = time.monotonic()
         alice.send("\x03\x03")  # the first clears the line; on an empty line Ctrl-C quits
+        alice.expect(on_screen(f"gave up joining 127.0.0.1:{port}"))
         expect_exit_0(alice)
         assert time.monotonic() - started < 3
 
