@@ -464,8 +464,13 @@ def format_line(line: Line | Skipped, now: float, screen: Screen, width: int = 0
         texts.append(format_notice(EARLIER, now))
     screen.earlier = earlier
     front = screen.rooms.get(room)
-    if type(event) is MessageReceived and front is not None and front.me is not None:
-        texts.append(format_message(event, now, front.me.username))
+    me = front.me if front is not None else None
+    if type(event) is MessageReceived and me is not None:
+        texts.append(format_message(event, now, me.username))
+    elif type(event) is Renamed and me is not None and event.member.node_id == me.node_id:
+        texts.append(
+            _join_lines([_line(now, (NOTICE_STYLE, "* you are now known as "), _name(me))])
+        )
     else:
         texts.append(format_event(event, now))
     joined = _join_lines(texts)

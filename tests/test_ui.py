@@ -282,6 +282,20 @@ def test_a_batch_is_one_block_stamped_with_each_lines_arrival():
     assert lines[0].split()[0] == ui.clock(time.time() - 5.0)
 
 
+def test_ones_own_new_name_is_told_as_ones_own():
+    """As irssi: "you are now known as alicia", not as if alicia were somebody else."""
+    alicia, robert = (
+        dataclasses.replace(m, username=n) for m, n in ((ALICE, "alicia"), (BOB, "robert"))
+    )
+    lines = [(ALICE, "tracker"), (alicia, "alice"), (robert, "bob")]
+    batch = [(0.0, ("", Ready(*lines[0]))), *((0.0, ("", Renamed(*r))) for r in lines[1:])]
+    text = to_plain_text(ui.render_batch(batch, ui.Screen())).splitlines()
+    assert [row.split(" ", 1)[1] for row in text[-2:]] == [
+        "* you are now known as alicia",
+        "* bob is now known as robert",
+    ]
+
+
 def test_the_toolbar_misses_no_join_or_leave_when_a_flood_is_collapsed():
     log: Backlog[ui.Line] = Backlog(max_messages=100, keep_newest=5)
     screen = ui.Screen()
