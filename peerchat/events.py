@@ -319,6 +319,7 @@ class Who:
     members: tuple[Member, ...]  # everyone, this node included
     tracker_id: str | None
     me_id: str | None = None
+    away: tuple[Member, ...] = ()  # lost without a goodbye, being dialled again
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -333,6 +334,9 @@ class Who:
                     "chat": m.chat,
                 }
                 for m in self.members
+            ],
+            "away": [
+                {"node_id": m.node_id, "username": m.username, "addr": m.addr} for m in self.away
             ],
         }
 

@@ -303,7 +303,9 @@ class Node:
 
     def who(self) -> None:
         everyone = (self.shown_me(), *sorted(self.members, key=lambda m: (m.username, m.node_id)))
-        self.emit(events.Who(everyone, self.bully.tracker, self.node_id))
+        away = [m for m in self.links.unreachable() if self.members.get(m.node_id) is None]
+        away.sort(key=lambda m: (m.username, m.node_id))
+        self.emit(events.Who(everyone, self.bully.tracker, self.node_id, tuple(away)))
 
     def quit(self, reason: str = "quit") -> None:
         """Leave the room, saying ``reason`` in the goodbye."""

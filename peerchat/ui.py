@@ -246,6 +246,9 @@ def format_who(event: Who, now: float) -> FormattedText:
                 now, ("", "    "), _name(m), (NOTICE_STYLE, f" {visible(m.addr)}"), ("bold", marks)
             )
         )
+    if event.away:  # a user trial: bob, cut off and awaited, was in no list at all
+        names = ", ".join(who(m) for m in event.away)
+        rows.append(_line(now, (NOTICE_STYLE, f"  away, being reconnected: {names}")))
     return _join_lines([head, *rows])
 
 

@@ -308,6 +308,21 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_who_names_a_member_cut_off_and_awaited_apart_from_those_here() -> None:
+    """A user trial: while bob was cut off (his name held for him), /who listed only the
+    others, and nothing said he was awaited."""
+    async with trio.open_nursery() as nursery:
+        alice, _, carol = await room_with(nursery, "alice", "bob", "carol")
+        carol.crash()
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        alice.node.who()
+        listed = await alice.wait_for(lambda e: isinstance(e, events.Who))
+        assert sorted(m.username for m in listed.members) == ["alice", "bob"]
+        assert [m.username for m in listed.away] == ["carol"]
+        assert listed.as_json()["away"][0]["username"] == "carol"
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_name_taken_where_the_others_could_not_hear_is_told_on_return() -> None:
     """The rename first, then the join: "robert joined", then "bob is now known as robert",
     left a user wondering who robert was."""

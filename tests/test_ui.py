@@ -201,6 +201,13 @@ def test_who_lists_every_member_once_with_the_tracker_marked():
     assert "(tracker)" not in by_name["alice"] and "(tracker)" not in by_name["carol"]
 
 
+def test_who_names_those_away_and_awaited():
+    lines = plain(Who((ALICE, BOB), tracker_id=None, away=(CAROL,))).splitlines()
+    assert lines[0] == "13:04:05 * 2 members:"
+    assert lines[-1] == "13:04:05   away, being reconnected: carol"
+    assert "away" not in plain(Who((ALICE, BOB), tracker_id=None))
+
+
 def test_who_marks_no_tracker_when_none_is_known():
     assert "(tracker)" not in plain(Who((ALICE, BOB), tracker_id=None))
 
