@@ -344,7 +344,7 @@ async def test_two_nodes_started_at_once_elect_exactly_one_tracker(
         pytest.param(["--headless"], id="no-username"),
         pytest.param(["--username", "u", "--headless", "--port", "70000"], id="port-70000"),
         pytest.param(["--username", "u", "--headless", "--port", "abc"], id="port-abc"),
-        pytest.param(["--username", "u", "--headless", "--tracker", "nonsense"], id="tracker"),
+        pytest.param(["--username", "u", "--headless", "--tracker", "nonsense:"], id="tracker"),
         pytest.param(["--username", "u", "--headless", "--tracker", "127.0.0.1:0"], id="tracker-0"),
         pytest.param(["--username", "two words", "--headless"], id="bad-username"),
         pytest.param(["tracker", "--port", "-1"], id="tracker-bad-port"),
