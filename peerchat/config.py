@@ -10,8 +10,13 @@ class Config:
     # The tracker pings every member this often; members answer with a pong.
     heartbeat_interval: float = 0.2
     # Silence from the tracker (or, at the tracker, from a member) longer than this means death.
-    # Must be several heartbeat intervals so that one late ping is not taken for a crash.
-    heartbeat_timeout: float = 1.0
+    # Must be several heartbeat intervals so that one late ping is not taken for a crash. As
+    # long as the kernel gives a link's unacknowledged data (``link_timeout``): a network blip
+    # shorter than that costs a delay, not a room reshuffled (at 1 s a user's 2 s blip moved
+    # the tracker to the cut-off member and back, with ten notices on its screen).
+    heartbeat_timeout: float = 3.0
+    # How long a line said waits, once, for a member whose send queue is long (``wait_sendable``).
+    send_wait: float = 1.0
     # In a link's first seconds the tracker waits twice the heartbeat timeout before it cuts a
     # silent member off: a newcomer making its handshakes with every member of a large room can
     # be too busy to answer a ping for a second (10 newcomers into a room of 50 on two cores),

@@ -251,7 +251,7 @@ class Node:
     async def wait_sendable(self) -> None:
         """Hold a fast sender back while a peer's queue fills, rather than cut that peer off.
 
-        A peer that does not drain within the heartbeat timeout is not waited for again until
+        A peer that does not drain within ``send_wait`` is not waited for again until
         it has caught up: its queue limit deals with it, so one stuck peer cannot stall the
         room, not even one that reads just enough to stay under that limit (an attacker held
         each line a second so).
@@ -265,7 +265,7 @@ class Node:
                 behind.append(conn)
         if not behind:
             return
-        with trio.move_on_after(self.config.heartbeat_timeout):
+        with trio.move_on_after(self.config.send_wait):
             for conn in behind:
                 while conn.backlog > limit:
                     await conn.drained()

@@ -546,12 +546,12 @@ async def test_a_peer_that_keeps_a_sender_waiting_in_vain_is_not_waited_for_agai
         await Node.wait_sendable(node)  # type: ignore[arg-type]
         return trio.current_time() - start
 
-    assert await waited() == config.heartbeat_timeout  # waited for once
+    assert await waited() == config.send_wait  # waited for once
     assert await waited() == 0  # not again
     stuck.backlog = 0  # it caught up
     assert await waited() == 0
     stuck.backlog = config.send_queue // 2  # and fell behind anew: waited for anew
-    assert await waited() == config.heartbeat_timeout
+    assert await waited() == config.send_wait
 
 
 async def test_a_flood_of_tiny_records_is_opened_in_turns_and_an_empty_one_ends_the_link() -> None:

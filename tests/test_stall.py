@@ -14,14 +14,15 @@ from peerchat import entrance
 from peerchat.config import Config
 
 SHORTEST = Config(heartbeat_interval=1.5, heartbeat_timeout=3.0)  # two intervals: the least
+AWAY = 3 * Config().heartbeat_timeout  # away well past the timeout
 
 
 @pytest.mark.parametrize(
     ("config", "away", "waited", "frozen"),
     [
-        (Config(), 3.0, 0.0, True),  # stopped: it neither ran nor waited
-        (Config(), 3.0, 0.4, True),  # resumed on a loaded machine: it waited before the look
-        (Config(), 3.0, 2.6, False),  # starved: runnable all along but its sleep
+        (Config(), AWAY, 0.0, True),  # stopped: it neither ran nor waited
+        (Config(), AWAY, 0.4, True),  # resumed on a loaded machine: it waited before the look
+        (Config(), AWAY, AWAY - 0.4, False),  # starved: runnable all along but its sleep
         (SHORTEST, 3.2, 1.5, False),  # starved, where its own sleep is half the time away
     ],
 )
@@ -50,7 +51,7 @@ async def test_a_freeze_before_the_watcher_first_ran_counts_from_the_node_gettin
     monkeypatch.setattr(entrance, "_run_queue_wait", lambda: 10.0)
     assert not door.stalled()  # not in a room yet: nothing to be frozen out of
     door.tick()  # as the node does once it is in, before its tasks start
-    await trio.sleep(3.0)
+    await trio.sleep(AWAY)
     assert door.stalled()
 
 
@@ -62,17 +63,17 @@ async def test_a_starved_loop_is_looked_at_once_an_interval_a_frozen_one_each_ti
     a new look (a review: a kept "starved" could hide a freeze that began after it)."""
     door = entrance.Entrance(types.SimpleNamespace(config=Config()))  # type: ignore[arg-type]
     looks = []
-    waited = itertools.chain([10.0, 13.0], itertools.repeat(13.0))  # runnable while away
+    waited = itertools.chain([10.0, 10.0 + AWAY], itertools.repeat(10.0 + AWAY))  # runnable
     monkeypatch.setattr(entrance, "_run_queue_wait", lambda: looks.append(1) or next(waited))
     door.tick()
-    await trio.sleep(3.0)
+    await trio.sleep(AWAY)
     assert [door.stalled() for _ in range(100)] == [False] * 100
     assert len(looks) == 2  # the tick's and one look
-    await trio.sleep(Config().heartbeat_interval)
+    await trio.sleep(1.5 * Config().heartbeat_interval)  # (not one: float rounding)
     assert not door.stalled()
     assert len(looks) == 3
     door.tick()
-    await trio.sleep(3.0)
+    await trio.sleep(AWAY)
     assert door.stalled()  # no time waiting for a CPU since that tick: frozen
     assert door.stalled()
     assert len(looks) == 6  # a frozen verdict is looked at each time
@@ -88,7 +89,7 @@ async def test_a_reader_that_sees_a_freeze_before_the_watcher_tells_of_it_first(
     door = entrance.Entrance(node)  # type: ignore[arg-type]
     monkeypatch.setattr(entrance, "_run_queue_wait", lambda: 10.0)
     door.tick()
-    await trio.sleep(3.0)  # stopped, the watcher asleep
+    await trio.sleep(AWAY)  # stopped, the watcher asleep
     assert door.coming_back  # a reader asks first
     assert len(told) == 1 and "unresponsive" in told[0].message  # type: ignore[attr-defined]
     assert door.rejoining and door.coming_back
