@@ -11,10 +11,12 @@ class Config:
     heartbeat_interval: float = 0.2
     # Silence from the tracker (or, at the tracker, from a member) longer than this means death.
     # Must be several heartbeat intervals so that one late ping is not taken for a crash. As
-    # long as the kernel gives a link's unacknowledged data (``link_timeout``): a network blip
-    # shorter than that costs a delay, not a room reshuffled (at 1 s a user's 2 s blip moved
-    # the tracker to the cut-off member and back, with ten notices on its screen).
-    heartbeat_timeout: float = 3.0
+    # long as the kernel gives a link's unacknowledged data (``link_timeout``), and well past
+    # 3 s: TCP resends what a blip lost 0.2, 0.6, 1.4 and 3 s after sending it, so a blip of up
+    # to about 2.9 s costs a delay, not a room reshuffled (at 1 s a user's 2 s blip moved the
+    # tracker to the cut-off member and back, with ten notices on its screen; at 3 s it still
+    # did: the resend at 3 s came too late).
+    heartbeat_timeout: float = 4.0
     # How long a line said waits, once, for a member whose send queue is long (``wait_sendable``).
     send_wait: float = 1.0
     # In a link's first seconds the tracker waits twice the heartbeat timeout before it cuts a
@@ -47,11 +49,11 @@ class Config:
     refound_after: int = 8
     # The kernel probes a link idle for ``keepalive_interval`` (TCP keepalive, every as long
     # again), and fails a link whose data or probes went unacknowledged for ``link_timeout``
-    # (TCP_USER_TIMEOUT): a cut or a vanished host is noticed in about 3-4 s, on every link,
+    # (TCP_USER_TIMEOUT): a cut or a vanished host is noticed in about 4-5 s, on every link,
     # for nothing. A link to a member the tracker lost is probed (``probe_timeout``) instead
     # of beating on every link, which cost a room of 50 more than half a core when idle.
     keepalive_interval: float = 1.0
-    link_timeout: float = 3.0
+    link_timeout: float = 4.0
     probe_timeout: float = 1.0
     # A member lost without a goodbye is dialled again, ``redial_first`` after the loss, then
     # twice as long after each failure up to ``redial_cap``, for ``redial_for`` in all.

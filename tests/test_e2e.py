@@ -142,6 +142,14 @@ async def test_hung_tracker_is_replaced_within_the_heartbeat_timeout(swarm: Swar
     # (Chat after this failover is checked below: the room may split right after it.)
 
 
+# Fault schedules of several heartbeat timeouts (13-15 s each): run when asked, as CI does.
+only_when_asked = pytest.mark.skipif(
+    not os.environ.get("PEERCHAT_SLOW"), reason="a long fault schedule; PEERCHAT_SLOW=1 runs it"
+)
+
+
+@pytest.mark.slow
+@only_when_asked
 async def test_members_stay_in_the_room_after_a_hung_tracker_is_replaced(swarm: Swarm) -> None:
     hung = await swarm.node("hung", "--priority", "100")
     slow = await swarm.node("slow", "--priority", "200")
@@ -259,6 +267,8 @@ async def test_a_frozen_member_that_comes_back_is_shown_what_was_said_meanwhile(
     assert not frozen.find(event="tracker", since=since["frozen"]), frozen.describe()
 
 
+@pytest.mark.slow
+@only_when_asked
 async def test_a_member_frozen_twice_in_a_row_comes_back_both_times(swarm: Swarm) -> None:
     host, other, frozen = await swarm.room("host", "other", "frozen")
     since = len(frozen.events)
