@@ -12,9 +12,11 @@ Crossing over:
 - trio -> prompt: `show` puts the event into a `Backlog` (peerchat/backlog.py) under a lock and
   wakes the asyncio loop with `call_soon_threadsafe` only when the backlog was empty: one wakeup
   per batch, not per event, and no formatting in the node's thread. A printer task there takes
-  a batch (at most about a thousand lines), formats just those, and prints them as one block with
-  `run_in_terminal`, which hides the prompt, prints, and redraws it with the half-typed text
-  intact. When the screen falls more than a second behind, the backlog shows the newest messages
+  a batch (at most about a thousand lines), formats just those, and prints them as one block
+  where the input line was, erased first, then draws the line again below them with the
+  half-typed text intact (not with `run_in_terminal`: that puts the terminal in its line mode,
+  echo on, while it prints, and keys typed meanwhile were echoed by the terminal into the lines
+  printed). When the screen falls more than a second behind, the backlog shows the newest messages
   and sums up the older ones per sender ("... 18,000 more messages from mallory"); joins, leaves,
   tracker changes, member lists and errors are never skipped. Events that come before the loop
   exists wait in the backlog; events after it ended are printed straight away.
@@ -48,7 +50,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import trio
-from prompt_toolkit import PromptSession, print_formatted_text
+from prompt_toolkit import PromptSession, print_formatted_text, renderer
 from prompt_toolkit.application import Application, get_app, run_in_terminal
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -58,7 +60,9 @@ from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
 from prompt_toolkit.keys import Keys
+from prompt_toolkit.output import Output
 from prompt_toolkit.output.vt100 import Vt100_Output
+from prompt_toolkit.styles import Style
 from prompt_toolkit.utils import get_cwidth
 
 from peerchat import commands
@@ -726,7 +730,6 @@ class PromptUI:
         self._stopped = False  # stop() was called
         self._finished = False  # the prompt loop has ended
         self._screen = Screen()  # prompt thread only
-        self._unprinted: FormattedText | None = None  # prompt thread only: a batch in flight
         self._told_waiting: frozenset[str] = frozenset()  # trio thread: the last "not yet" shown
         self._session: PromptSession[str] | None = None  # prompt thread only
         self._farewell = ""  # /quit MESSAGE: set in the prompt thread, read once it ended
@@ -973,19 +976,26 @@ class PromptUI:
             if not lines:
                 await self._wake.wait()
                 continue
-            self._unprinted = render_batch(lines, self._screen, self._columns())
-            await run_in_terminal(self._print_unprinted)
+            self._print_above_prompt(render_batch(lines, self._screen, self._columns()))
             await asyncio.sleep(REDRAW_EVERY)
 
-    def _print_unprinted(self) -> None:
-        # Cleared once printed: a batch taken but cut off by the prompt's end is printed then.
-        if self._unprinted is not None:
-            text, self._unprinted = self._unprinted, None
+    def _print_above_prompt(self, text: FormattedText) -> None:
+        """Print ``text`` where the input line is, and draw the line again below it (prompt
+        thread). Between two prompts the line is not on screen, and ``text`` is just printed."""
+        if self._session is None:  # no prompt yet
             print_formatted_text(text)
+            return
+        app = self._session.app
+        drawn = app.is_running  # (also once the line is sent, until the prompt has erased it)
+        if drawn:
+            app.renderer.erase()  # the cursor goes back to where the input line began
+        print_block(text, app.output)
+        if drawn:
+            app.renderer.request_absolute_cursor_position()  # as after run_in_terminal
+            app.invalidate()  # drawn anew from the cursor, below the text
 
     def _print_the_rest(self) -> None:
         """After the prompt: what is still waiting, printed plainly (prompt thread)."""
-        self._print_unprinted()
         while True:
             with self._lock:
                 lines = self._backlog.take(time.monotonic())
@@ -998,6 +1008,15 @@ class PromptUI:
         if self._session is not None:
             return self._session.app.output.get_size().columns
         return shutil.get_terminal_size().columns
+
+
+_NO_STYLE = Style([])  # the lines' styles are inline ("ansired bold"), none by class
+
+
+def print_block(text: FormattedText, output: Output) -> None:
+    """``text`` and a newline, written to ``output`` at once (prompt thread): prompt_toolkit's
+    print_formatted_text would leave them to a run_in_terminal while a prompt runs."""
+    renderer.print_formatted_text(output, FormattedText([*text, ("", "\n")]), _NO_STYLE)
 
 
 def _trim_history_file(path: Path, limit: int) -> None:

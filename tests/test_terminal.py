@@ -26,6 +26,7 @@ pexpect = pytest.importorskip("pexpect")
 if sys.platform == "win32":  # pragma: no cover
     pytest.skip("pseudo-terminals need a POSIX system", allow_module_level=True)
 
+import fcntl  # noqa: E402
 import termios  # noqa: E402
 
 from pexpect.popen_spawn import PopenSpawn  # noqa: E402
@@ -328,6 +329,46 @@ def test_an_escape_code_typed_outside_a_paste_is_dropped(spawn: Callable[..., An
     alice.send("red \x1b[31mtext\r")
     message = next_event(bob, event="message", **{"from": "alice"})
     assert message["text"] == "red text"
+    alice.send("/q\r")
+    expect_exit_0(alice)
+
+
+def unread_output(child: Any) -> int:
+    """Bytes a terminal child has written that were not read yet (as many as one read gets)."""
+    answer = fcntl.ioctl(child.child_fd, termios.FIONREAD, b"\0\0\0\0")
+    return int.from_bytes(answer, sys.byteorder, signed=True)
+
+
+def test_a_line_sent_while_a_message_is_printed_is_not_echoed_by_the_terminal(
+    spawn: Callable[..., Any],
+) -> None:
+    """From a user trial: a line sent just as a message came in was left on screen a second
+    time, next to that message. The message was printed with prompt_toolkit's run_in_terminal,
+    which puts the terminal in its line mode, echo on, while it prints: the keys that came in
+    meanwhile were echoed by the terminal itself, where the message was being printed.
+
+    Here the print is held up where a slow terminal would hold it: alice's output is not read
+    while a message too long for the pseudo-terminal's buffer is printed, and a line is typed
+    and sent meanwhile. The terminal's echo of it would be the text and then its Enter as
+    "\r\n"; everything the program writes ends its rows with "\r\r\n" (its own "\r\n", the
+    terminal's output processing adding a "\r")."""
+    alice, bob = alice_and_bob(spawn)
+    alice.logfile_read = transcript = io.StringIO()
+    # About 45 KB of UTF-8 ("€" is 3 bytes), in one message: far more than a pseudo-terminal
+    # holds unread (about 17 KB on Linux).
+    bob.sendline("€€€€€€€€€€ " * 1400)
+    deadline = time.monotonic() + TIMEOUT
+    # Output that only the long message's rows make: alice is now in the middle of writing
+    # them, and stays there until her output is read.
+    while unread_output(alice) < 2048:
+        assert time.monotonic() < deadline, "alice never printed the long message"
+        time.sleep(0.01)
+    alice.send("quick reply\r")
+    alice.expect(on_screen("<alice> quick reply"))
+    message = next_event(bob, event="message", **{"from": "alice"})
+    assert message["text"] == "quick reply"
+    echoed = re.search(r"quick reply\r\n|(?<!\r)\r\n", transcript.getvalue())
+    assert echoed is None, f"the terminal echoed what was typed: {echoed.group()!r}"
     alice.send("/q\r")
     expect_exit_0(alice)
 

@@ -325,7 +325,7 @@ def test_the_toolbar_misses_no_join_or_leave_when_a_flood_is_collapsed():
 
 
 class PrintRecorder:
-    """Stands in for print_formatted_text: records each block printed (in the prompt thread)
+    """Stands in for ui.print_block: records each block printed (in the prompt thread)
     and tells the test in trio when a chosen text has been printed. Until `unblocked` is set,
     a block with `stall_on` in it blocks the printer, like a terminal that cannot keep up."""
 
@@ -360,7 +360,7 @@ def quiet_terminal():
 
 async def test_a_flood_is_printed_in_few_blocks_and_summed_up(monkeypatch, quiet_terminal):
     recorder = PrintRecorder(trio.lowlevel.current_trio_token(), stall_on="flood")
-    monkeypatch.setattr(ui, "print_formatted_text", recorder)
+    monkeypatch.setattr(ui, "print_block", recorder)
     front = ui.PromptUI()
     node = RecordingNode()
     with trio.fail_after(10):
