@@ -49,9 +49,13 @@ class Leadership:
         previous, self._following = self._following, node_id
         if node_id == node.node_id:
             log.info("this node is now the tracker")
+            # Members owed the new tracker no pongs until now: each has at least the probe
+            # timeout to answer its pings, not a whole new heartbeat timeout. A member silent
+            # since a partition began was otherwise let go a second timeout after it (8.4 s).
             now = trio.current_time()
+            fresh = now - node.config.heartbeat_timeout + node.config.probe_timeout
             for conn in node.links.conns.values():
-                conn.last_heard = now  # members owed the new tracker no pongs until now
+                conn.last_heard = max(conn.last_heard, fresh)
             node.hold_home()
         else:
             tracker = node.members.get(node_id)

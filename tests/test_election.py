@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+import types
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import trio
 
 from peerchat.config import Config
 from peerchat.election import MAX_DOUBLINGS, Action, Broadcast, Bully, Follow, Phase, Send
+from peerchat.leadership import Leadership
 from peerchat.membership import Member, MemberTable
 from peerchat.protocol import Answer, Coordinator, Election, Message
 
@@ -636,3 +638,25 @@ def test_staggered_top_member_claims_at_once() -> None:
     bully.follow("x", 100)
     actions = bully.tracker_lost(now=0.0)
     assert actions[-1] == Follow("m")
+
+
+async def test_a_new_tracker_gives_each_member_the_probe_timeout_not_a_whole_new_timeout(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A member silent since a partition began was let go a second heartbeat timeout after it
+    (8.4 s, found in the namespace tests): the new tracker had reset every link's clock."""
+    config = Config()
+    await trio.sleep(100.0)
+    now = trio.current_time()
+    silent = types.SimpleNamespace(last_heard=now - config.heartbeat_timeout)  # since the cut
+    chatty = types.SimpleNamespace(last_heard=now - 0.1)
+    node = types.SimpleNamespace(
+        node_id="me",
+        config=config,
+        links=types.SimpleNamespace(conns={"a": silent, "b": chatty}),
+        hold_home=lambda: None,
+        reporting=False,
+    )
+    Leadership(node)._follow("me", announce=False)  # type: ignore[arg-type]
+    assert silent.last_heard == now - config.heartbeat_timeout + config.probe_timeout
+    assert chatty.last_heard == now - 0.1  # heard lately: its own time stands
