@@ -66,14 +66,12 @@ class _Parser(argparse.ArgumentParser):
         for token in argv:
             if token == "--":
                 break
-            if token.startswith("--") and not self._known(name := token.split("=", 1)[0]):
-                near = difflib.get_close_matches(name, list(self._option_string_actions), n=1)
+            known = self._option_string_actions
+            if token.startswith("--") and (name := token.split("=", 1)[0]) not in known:
+                near = difflib.get_close_matches(name, list(known), n=1)
                 hint = f" (did you mean {near[0]}?)" if near else ""
                 self.error(f"unrecognized argument {name}{hint}")
         return super().parse_args(argv, namespace)
-
-    def _known(self, option: str) -> bool:
-        return option in self._option_string_actions
 
 
 def _username(value: str) -> str:
