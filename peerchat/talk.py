@@ -191,10 +191,14 @@ class Talk:
     def back_under_anothers_name(self, node_id: str, name: str) -> bool:
         """A key known here under a name of its own, back under one ``/nick`` would refuse it:
         a rename by rejoining, refused alike. (A key never seen here may come under a known
-        name, with a warning: one who lost their key comes back so.)"""
+        name, with a warning: one who lost their key comes back so. A key back under the name
+        it left with is home, even if another key went by it meanwhile.)"""
         node = self.node
-        return self.someone_elses(name, node_id) and (
-            node.links.was_named(node_id) is not None or node.store.has_names(node_id)
+        left_as = node.links.was_named(node_id)
+        return (
+            left_as != name
+            and self.someone_elses(name, node_id)
+            and (left_as is not None or node.store.has_names(node_id))
         )
 
     def taken(self, name: str, by: str) -> bool:

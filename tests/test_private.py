@@ -151,6 +151,14 @@ async def test_a_known_name_back_under_another_key_is_pointed_out(
     other = await swarm.node("bob", "--data-dir", str(tmp_path / "another-computer"))
     warning = await alice.wait_for(event="new_key", node_id=other.node_id)
     assert warning["username"] == "bob" and warning["old_node_id"] == first.node_id
+    # The other key gone, the first comes back to its own name (a user trial: it was refused
+    # for good, "the name 'bob' is taken", though nobody in the room had it).
+    mark = len(alice.events)
+    await other.close_stdin()
+    await alice.wait_for(event="peer_left", node_id=other.node_id, since=mark)
+    home = await swarm.node("bob", "--data-dir", str(tmp_path / "first-computer"))
+    assert home.node_id == first.node_id
+    await wait_mesh([alice, home])
 
 
 async def test_a_name_whose_owner_a_cut_keeps_away_is_not_given_to_a_new_key(
