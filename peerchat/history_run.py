@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 from peerchat.events import MessageReceived
 
-GATHER = 0.02  # seconds a run of history is gathered before it is shown
+GATHER = 0.25  # seconds a run of history is gathered: links bring theirs up to ~0.1 s apart
 
 
 class Said(Protocol):

@@ -155,6 +155,23 @@ async def test_a_receipt_does_not_split_a_run_of_history(autojump_clock: trio.ab
     assert [getattr(e, "text", "receipt") for e in seen] == ["receipt", "a1", "b1"]
 
 
+async def test_history_over_links_a_tenth_of_a_second_apart_is_one_run(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A user trial: back from a 6 s Ctrl-Z, bob was shown carol's missed lines, then alice's
+    earlier ones, which came over another link 110 ms later: two runs, each in order."""
+    seen: list[events.Event] = []
+    node = Node_(Settings("bob"), seen.append, FAST, None)
+    node.report_entry([])
+    alice, carol = (Member(Identity.generate().node_id, n, "127.0.0.1", 9, 1) for n in "ac")
+    async with trio.open_nursery() as nursery:
+        node.nursery = nursery
+        node.show(carol, Chat(carol.node_id, 1, 1, "c1", 57.0, 0.0), own=False, history=True)
+        await trio.sleep(0.11)
+        node.show(alice, Chat(alice.node_id, 1, 1, "a1", 56.0, 0.0), own=False, history=True)
+    assert [getattr(e, "text", None) for e in seen] == ["a1", "c1"]
+
+
 async def test_a_live_message_past_numbers_its_author_never_used_is_not_history() -> None:
     """A restarted author numbers on from a new block: its first message leaves a gap the
     others ask about before they show it. It came live, so it is shown live (seen in CI)."""
