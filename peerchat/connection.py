@@ -230,7 +230,7 @@ class Connection:
                         self.close_reason = f"protocol error: {exc}"
                         log.warning("closing connection to %s: %s", self.peer, exc)
                     except trio.BrokenResourceError as exc:
-                        self.close_reason = f"connection lost: {exc.__cause__ or exc}"
+                        self.close_reason = f"connection lost: {_in_words(exc.__cause__ or exc)}"
                     except Exception as exc:  # whatever a peer's data sets off ends here
                         self.close_reason = f"internal error ({type(exc).__name__})"
                         log.warning("closing connection to %s", self.peer, exc_info=True)
@@ -265,6 +265,14 @@ class Connection:
             await self.stream.send_eof()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self.abort(f"{self.peer}: {exc}")
+
+
+def _in_words(exc: BaseException) -> str:
+    """What the system said, without its number: "connection timed out", not "[Errno 110]
+    Connection timed out" (a user trial found the raw text on the screen)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    return str(exc)
 
 
 def _watch_by_kernel(stream: trio.abc.Stream, config: Config) -> None:

@@ -16,7 +16,7 @@ import trio.testing
 from test_secure_stream import socket_pair
 from trio.testing import lockstep_stream_pair, memory_stream_pair, wait_all_tasks_blocked
 
-from peerchat import PROTOCOL_VERSION
+from peerchat import PROTOCOL_VERSION, connection
 from peerchat.config import Config
 from peerchat.connection import FRAMES_PER_TURN, Connection
 from peerchat.node import Node
@@ -569,3 +569,16 @@ async def test_a_flood_of_tiny_records_is_opened_in_turns_and_an_empty_one_ends_
     os.write(theirs.socket.fileno(), len(sealed).to_bytes(2, "big") + sealed)
     with trio.fail_after(TIMEOUT), pytest.raises(FrameError, match="empty record"):
         await ours.receive_some()
+
+
+@pytest.mark.parametrize(
+    ("cause", "said"),
+    [
+        (TimeoutError(110, "Connection timed out"), "connection timed out"),
+        (ConnectionResetError(104, "Connection reset by peer"), "connection reset by peer"),
+        (trio.BrokenResourceError("the stream broke"), "the stream broke"),
+    ],
+)
+def test_a_lost_link_is_told_in_words_not_error_numbers(cause: BaseException, said: str) -> None:
+    """A user trial saw "bob left (connection lost: [Errno 110] Connection timed out)"."""
+    assert connection._in_words(cause) == said
