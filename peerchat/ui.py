@@ -976,8 +976,17 @@ class PromptUI:
             if not lines:
                 await self._wake.wait()
                 continue
+            await self._cursor_known()
             self._print_above_prompt(render_batch(lines, self._screen, self._columns()))
             await asyncio.sleep(REDRAW_EVERY)
+
+    async def _cursor_known(self) -> None:
+        """Until the terminal has said where its cursor is (asked as the prompt is drawn, and
+        after each block), the prompt's height on screen is a guess: erasing it then can leave
+        it above the block, as ``run_in_terminal``, which waits so too, never did."""
+        app = self._session.app if self._session is not None else None
+        if app is not None and app.is_running and app.output.responds_to_cpr:
+            await app.renderer.wait_for_cpr_responses()
 
     def _print_above_prompt(self, text: FormattedText) -> None:
         """Print ``text`` where the input line is, and draw the line again below it (prompt
