@@ -124,16 +124,33 @@ async def test_a_newcomer_is_shown_recent_history_first_then_live_messages_once(
         nursery.cancel_scope.cancel()
 
 
+def node_alone(name: str, *, entered: bool) -> tuple[Node_, list[events.Event]]:
+    """A node never started, and what it reports; ``entered``: as if past ``ready``."""
+    seen: list[events.Event] = []
+    node = Node_(Settings(name), seen.append, FAST, None)
+    if entered:
+        node.report_entry([])
+    return node, seen
+
+
+def stranger(name: str) -> Member:
+    return Member(Identity.generate().node_id, name, "127.0.0.1", 9, 1)
+
+
+def old_line(node: Node_, sender: Member, seq: int, at: float) -> None:
+    """History from ``sender``, said at ``at``: its text is the name and the number ("a1")."""
+    chat = Chat(sender.node_id, seq, seq, f"{sender.username}{seq}", at, 0.0)
+    node.show(sender, chat, own=False, history=True)
+
+
 def test_history_come_before_the_join_is_complete_is_shown_by_the_clock() -> None:
     """A user trial: carol, joining after alice and bob had been apart, was shown their lines
     by Lamport time, 08:24:16, 08:24:15, 08:24:19, 08:24:18: history that came while the
     node was still entering waited for ``ready`` and was then shown as it had come."""
-    seen: list[events.Event] = []
-    node = Node_(Settings("carol"), seen.append, FAST, None)
-    alice, bob = (Member(Identity.generate().node_id, n, "127.0.0.1", 9, 1) for n in "ab")
+    node, seen = node_alone("carol", entered=False)
+    alice, bob = stranger("a"), stranger("b")
     for sender, seq, at in ((bob, 1, 16.0), (alice, 1, 15.0), (bob, 2, 19.0), (alice, 2, 18.0)):
-        chat = Chat(sender.node_id, seq, seq, f"{sender.username}{seq}", at, 0.0)
-        node.show(sender, chat, own=False, history=True)
+        old_line(node, sender, seq, at)
     assert not seen  # kept for ``ready``
     node.report_entry([])
     assert [e.text for e in seen] == ["a1", "b1", "a2", "b2"]
@@ -143,15 +160,13 @@ async def test_a_receipt_does_not_split_a_run_of_history(autojump_clock: trio.ab
     """A user trial: after a partition healed, "✓ alice now has your 2 messages" came between
     bob's line and alice's earlier ones, each shown as a run of its own. A receipt is about
     this node's own lines: it need not wait for history, nor history for it."""
-    seen: list[events.Event] = []
-    node = Node_(Settings("carol"), seen.append, FAST, None)
-    node.report_entry([])
-    alice, bob = (Member(Identity.generate().node_id, n, "127.0.0.1", 9, 1) for n in "ab")
+    node, seen = node_alone("carol", entered=True)
+    alice, bob = stranger("a"), stranger("b")
     async with trio.open_nursery() as nursery:
         node.nursery = nursery
-        node.show(bob, Chat(bob.node_id, 1, 1, "b1", 16.0, 0.0), own=False, history=True)
+        old_line(node, bob, 1, 16.0)
         node.emit(events.Delivered(alice, 2))
-        node.show(alice, Chat(alice.node_id, 1, 1, "a1", 15.0, 0.0), own=False, history=True)
+        old_line(node, alice, 1, 15.0)
     assert [getattr(e, "text", "receipt") for e in seen] == ["receipt", "a1", "b1"]
 
 
@@ -160,15 +175,13 @@ async def test_history_over_links_a_tenth_of_a_second_apart_is_one_run(
 ) -> None:
     """A user trial: back from a 6 s Ctrl-Z, bob was shown carol's missed lines, then alice's
     earlier ones, which came over another link 110 ms later: two runs, each in order."""
-    seen: list[events.Event] = []
-    node = Node_(Settings("bob"), seen.append, FAST, None)
-    node.report_entry([])
-    alice, carol = (Member(Identity.generate().node_id, n, "127.0.0.1", 9, 1) for n in "ac")
+    node, seen = node_alone("bob", entered=True)
+    alice, carol = stranger("a"), stranger("c")
     async with trio.open_nursery() as nursery:
         node.nursery = nursery
-        node.show(carol, Chat(carol.node_id, 1, 1, "c1", 57.0, 0.0), own=False, history=True)
+        old_line(node, carol, 1, 57.0)
         await trio.sleep(0.11)
-        node.show(alice, Chat(alice.node_id, 1, 1, "a1", 56.0, 0.0), own=False, history=True)
+        old_line(node, alice, 1, 56.0)
     assert [getattr(e, "text", None) for e in seen] == ["a1", "c1"]
 
 
