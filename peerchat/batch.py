@@ -62,13 +62,13 @@ class Batch:
             self.checked = identity.verify(self.key, self.sig, self.data)
         return self.checked
 
-    def chats(self, *, live: bool = False) -> Iterator[Chat]:
-        """The messages, ``live`` when the batch came as it was said."""
+    def chats(self, *, live_after: float = math.inf) -> Iterator[Chat]:
+        """The messages; those numbered past ``live_after`` were sent to us as they were said."""
         author, first, lamport = self.author, self.first, self.lamport
         for i, item in enumerate(self.items):
-            yield Chat(
-                author, first + i, lamport + i, item[2], item[0], item[1], len(item) == 4, live
-            )
+            seq = first + i
+            live = seq > live_after
+            yield Chat(author, seq, lamport + i, item[2], item[0], item[1], len(item) == 4, live)
 
 
 def seal(me: identity.Identity, username: str, chats: list[Chat]) -> Batch:

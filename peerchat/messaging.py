@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import logging
+import math
 import random
 import sqlite3
 import time
@@ -70,6 +71,9 @@ class Messaging:
         self._owed: dict[str, tuple[int, int, bool]] = {}
         self._asked_recent = False
         self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
+        # peer -> its own last message as its first summary on this link told: what it says
+        # after that comes to us live over the link
+        self._linked_at: dict[str, int] = {}
         self._said_at: deque[tuple[int, float]] = deque(maxlen=SAID_KEPT)  # (seq, trio time)
         # author -> (its latest batch seen, the name signed there): what one no longer in the
         # room is shown as (its latest name, after a /nick too)
@@ -151,7 +155,12 @@ class Messaging:
                     node.show(self._as_signed(b), chat, own=True, history=True)
             return
         if message.old:
-            self._take_old(b, shown, self._history_from.get(b.author, 0))
+            self._take_old(
+                b,
+                shown,
+                self._history_from.get(b.author, 0),
+                self._news_after(b, conn.member.node_id),
+            )
             return
         if shown is not None and b.last <= shown:
             return  # a duplicate (a link that came back while its old one still delivered)
@@ -175,30 +184,33 @@ class Messaging:
             raise ProtocolViolation(f"{peer} sent old messages nobody asked it for")
         self._recent_budget[peer] = budget
 
-    def _take_old(self, b: Batch, shown: int | None, hide_before: int) -> None:
-        """A batch from a store: messages never shown here are shown as history, but none of
-        an author's before ``hide_before`` (older than the recent history asked for)."""
+    def _take_old(self, b: Batch, shown: int | None, hide_before: int, news_after: float) -> None:
+        """A batch from a store: messages never shown here are shown as history (but those
+        past ``news_after``), none of an author's before ``hide_before`` (older than the
+        recent history asked for)."""
         node = self.node
         if shown is None:  # (never past this batch, whatever the answerer said)
             shown = min(max(b.first, hide_before), b.last + 1) - 1
             node.chatlog.start_after(b.author, shown)
         elif b.first <= shown and node.store.has(b.author, b.first):
-            self._receive(b, history=True)  # anything above shown was held: it may go now
+            self._receive(b, history=True, news_after=news_after)  # what was held may go now
             return
         sender = self._as_signed(b)
         for chat in b.chats():
             # Older than what this node saw live: it never saw this one.
             if hide_before <= chat.seq <= shown:
                 node.show(sender, chat, own=False, history=True)
-        self._receive(b, history=True)
+        self._receive(b, history=True, news_after=news_after)
 
-    def _receive(self, b: Batch, *, history: bool, late: bool = False) -> int:
+    def _receive(
+        self, b: Batch, *, history: bool, late: bool = False, news_after: float = math.inf
+    ) -> int:
         """Show what of ``b`` can be shown (all of it as history when it is ``late``), keep
         it; returns how far its author is shown."""
         node = self.node
         sender = self._as_signed(b) if history else self._sender(b)
         receive = node.chatlog.receive
-        for chat in b.chats(live=not history):
+        for chat in b.chats(live_after=news_after if history else 0):
             for ready in receive(chat):
                 # One that came live and waited behind a gap is late, not history.
                 old = late or (history and not ready.live)
@@ -206,6 +218,12 @@ class Messaging:
         shown = node.chatlog.shown(b.author) or 0
         self._keep(b, shown)
         return shown
+
+    def _news_after(self, old: Batch, via: str) -> float:
+        """Past what a linked author told us it holds, its messages were sent to us live: news,
+        even when another member's answer to our catching up brings them first. (Its own
+        answer never does: what it says goes out before any answer.)"""
+        return math.inf if via == old.author else self._linked_at.get(old.author, math.inf)
 
     def _keep(self, b: Batch, shown: int) -> None:
         """Store ``b`` once all of it is shown (``unstored``)."""
@@ -271,6 +289,7 @@ class Messaging:
         its summary shows it has it all, fetched from us or from anyone."""
         self.send_outbox()
         self._ask(self.puller.gone(member.node_id))  # what was asked on an older link is lost
+        self._linked_at.pop(member.node_id, None)  # what went over an older link may be lost
         heads = self._heads()
         conn.send(Summary(heads))
         mine = heads[self.node.node_id]
@@ -299,6 +318,7 @@ class Messaging:
         self.puller = Puller(self.node.node_id, self.node.chatlog.shown)
         self._owed.clear()
         self._recent_budget.clear()
+        self._linked_at.clear()
         self._wanted_at.clear()
         self._answering_at.clear()
         self._timed_out.clear()
@@ -314,6 +334,7 @@ class Messaging:
         self._owed.pop(node_id, None)
         self._unstored.forget(node_id)
         self._recent_budget.pop(node_id, None)
+        self._linked_at.pop(node_id, None)
         self._answering_at.pop(node_id, None)
         self._timed_out = {k: None for k in self._timed_out if k[0] != node_id}
         self._ask(self.puller.gone(node_id))
@@ -334,6 +355,7 @@ class Messaging:
     def on_summary(self, conn: Connection, message: Summary) -> None:
         assert conn.member is not None
         peer = conn.member.node_id
+        self._linked_at.setdefault(peer, message.heads.get(peer, 0))
         self._ask(self.puller.summary(peer, message.heads))
         owed = self._owed.get(peer)
         if owed is not None:

@@ -513,6 +513,27 @@ async def test_an_old_batch_already_kept_costs_no_signature_check_and_is_not_kep
         nursery.cancel_scope.cancel()
 
 
+async def test_a_message_said_while_its_author_is_linked_is_news_whichever_link_brings_it() -> None:
+    """Said after its author told us what it holds, so sent to us live: not history when a
+    third member's answer brings it first (CI saw "ann live", said to a restarted member,
+    come as history in an answer to its catching up)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, SLOW_REDIAL)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        await say_apart(alice, ["before"])
+        await shows(bob, "before")
+        me = alice.node.identity
+        after = seal(me, "alice", [Chat(me.node_id, 2, 9, "said after the link", 0.0, 0.0)])
+        messaging = bob.node.messaging
+        messaging._recent_budget[carol.node.node_id] = 100  # as if bob asked carol for history
+        conn = bob.node.links.conns[carol.node.node_id]
+        messaging.on_batch(conn, BatchFrame(after.data, after.sig, True))
+        event = await shows(bob, "said after the link")
+        assert not event.history
+        nursery.cancel_scope.cancel()
+
+
 async def test_an_author_not_in_the_room_goes_by_the_name_of_its_latest_batch() -> None:
     """A review: the first name seen stayed, so one gone after a /nick showed its old name."""
     async with trio.open_nursery() as nursery:
