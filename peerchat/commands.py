@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 
 from peerchat.addresses import parse_addr
 from peerchat.membership import valid_room_name, valid_username
-from peerchat.protocol import valid_host
+from peerchat.protocol import MAX_RECENT, valid_host
 from peerchat.safe_text import visible
 
 HELP_TEXT = """\
@@ -86,6 +87,15 @@ class JoinRoom:
 class PartRoom:
     room: str = ""  # "": the room in front
     message: str = ""  # said with the goodbye: "bob left (parted: back after lunch)"
+    words: str = field(default="", compare=False)  # all of it as typed, "ROOM" among them
+
+    def among(self, joined: Collection[str]) -> PartRoom | None:
+        """The room it parts among those ``joined``, irssi's way: with one room open, words
+        that do not name it are all the message (``/part see ya``); None for a room one is not
+        in, of several (a typo must not part the room in front)."""
+        if not self.room or self.room in joined:
+            return self
+        return PartRoom("", self.words) if len(joined) == 1 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +168,6 @@ Command = (
 
 _NUMBER = re.compile(r"[0-9]{1,18}")
 HISTORY_DEFAULT = 20
-HISTORY_MAX = 1000
 
 _SLASH = {
     "/who": Who(),
@@ -209,11 +218,11 @@ def parse_line(line: str) -> Command:
             return _join(rest.split())
         if name == "/part":
             room, _, message = rest.strip().partition(" ")
-            return PartRoom(room.lower(), message.strip())
+            return PartRoom(_room_name(room), message.strip(), rest.strip())
         if name in ("/quit", "/q"):
             return Quit(rest.strip())
         if name == "/room":
-            room = rest.strip().lower()  # a name, or the address a room without one is shown by
+            room = _room_name(rest.strip())  # a name, or the address a room without one is shown by
             return GoToRoom(room) if room else Usage("usage: /room NAME")
         if name == "/send":
             return SendFile(rest.strip()) if rest.strip() else Usage("usage: /send [NAME] PATH")
@@ -235,13 +244,18 @@ def _private(rest: str) -> Private | Usage:
 
 def _join(args: list[str]) -> JoinRoom | Usage:
     usage = Usage("usage: /join ROOM [HOST:PORT] (a room name: 1-32 letters, digits, - and _)")
-    if not 1 <= len(args) <= 2 or not valid_room_name(args[0].lower()):
+    if not 1 <= len(args) <= 2 or not valid_room_name(_room_name(args[0])):
         return usage
     addr = parse_addr(args[1]) if len(args) == 2 else None
     if len(args) == 2 and (addr is None or not valid_host(addr[0])):
         example = "for example 192.168.1.10:5000 or [::1]:5000"
         return Usage(f"{visible(args[1])} is not HOST:PORT ({example})")
-    return JoinRoom(args[0].lower(), addr)
+    return JoinRoom(_room_name(args[0]), addr)
+
+
+def _room_name(typed: str) -> str:
+    """A room as typed: in any case, with or without the "#" of IRC channels."""
+    return typed.lower().removeprefix("#")
 
 
 def _nick(rest: str) -> Nick | Usage:
@@ -254,6 +268,6 @@ def _nick(rest: str) -> Nick | Usage:
 def _history(args: list[str]) -> History | Usage:
     if not args:
         return History(HISTORY_DEFAULT)
-    if len(args) == 1 and args[0].isdecimal() and int(args[0]) >= 1:
-        return History(min(int(args[0]), HISTORY_MAX))  # more than is kept: what is
-    return Usage(f"usage: /history [N], N from 1 to {HISTORY_MAX}")
+    if len(args) == 1 and _NUMBER.fullmatch(args[0]) and int(args[0]) >= 1:
+        return History(int(args[0]))  # more than is kept: what is (the node says so)
+    return Usage(f"usage: /history [N], the last N messages ({MAX_RECENT} at most)")

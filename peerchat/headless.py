@@ -156,12 +156,18 @@ class Headless:
                 self.show(events.Error(f"unknown command {name}, try /help"))
             case commands.GoToRoom(room):
                 self.show(events.Error(f"not in a room {room}"))
-            case commands.PartRoom(room) if room and room not in rooms.nodes:
-                self.show(events.Error(f"not in a room {room}"))
-            case commands.PartRoom(room, message):
-                rooms.part(room or self._current, message)
-                if self._current == (room or self._current):
-                    self._current = next((r for r in rooms.nodes if r != self._current), "")
+            case commands.PartRoom() as typed:
+                self._part(rooms, typed)
+
+    def _part(self, rooms: Rooms, typed: commands.PartRoom) -> None:
+        part = typed.among(rooms.nodes)
+        if part is None:
+            self.show(events.Error(f"not in a room {typed.room}"))
+            return
+        room = part.room or self._current
+        rooms.part(room, part.message)
+        if self._current == room:
+            self._current = next((r for r in rooms.nodes if r != room), "")
 
     def stop(self) -> None:
         self._flush()

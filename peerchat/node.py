@@ -45,6 +45,7 @@ from peerchat.links import Links
 from peerchat.membership import Member, MemberTable
 from peerchat.messaging import Messaging, pieces
 from peerchat.protocol import (
+    MAX_RECENT,
     Answer,
     Batch,
     Beat,
@@ -273,12 +274,16 @@ class Node:
             conn.outwaited = conn.backlog > limit
 
     def history(self, count: int) -> None:
-        """Show the last ``count`` messages of the store (``/history``)."""
-        kept = self.messaging.recent(count)
+        """Show the last ``count`` messages of the store (``/history``), ``MAX_RECENT`` at
+        most, and say so when there were more (a user asked for 5,000, got 1,000 and took
+        that for all)."""
+        kept = self.messaging.recent(min(count, MAX_RECENT))
         if not kept:
             self.emit(events.Error("no messages kept yet"))
         for sender, chat, own in kept:  # an answer to the user: at once, in the store's order
             self.after_ready(_message(sender, chat, own=own, history=True))
+        if count > len(kept) == MAX_RECENT:
+            self.after_ready(events.Error(f"the last {MAX_RECENT}: /history shows no more"))
 
     def private(self, name: str, text: str) -> None:
         self.talk.private(name, text)

@@ -926,11 +926,11 @@ class PromptUI:
                     screen.room(name)
                     screen.bring(name)
                     action = functools.partial(rooms.join, name, addr)
-                case commands.PartRoom(room=name, message=message):
-                    if name and name not in screen.rooms:
+                case commands.PartRoom(room=name) as part:
+                    if (part := part.among(screen.rooms)) is None:
                         self._notice(f"not in a room {visible(name)}")
                         continue
-                    action = functools.partial(rooms.part, name or room, message)
+                    action = functools.partial(rooms.part, part.room or room, part.message)
                 case commands.ListRooms():
                     self._notice("rooms: " + ", ".join(_room_list(screen)))
                     continue

@@ -6,7 +6,6 @@ import pytest
 
 from peerchat.commands import (
     HISTORY_DEFAULT,
-    HISTORY_MAX,
     GetFile,
     GoToRoom,
     History,
@@ -46,7 +45,7 @@ from peerchat.commands import (
         ("/NAMES", Who()),
         ("/history", History(HISTORY_DEFAULT)),
         ("/history 5", History(5)),
-        ("/history 5000", History(HISTORY_MAX)),  # more than is kept: all that is
+        ("/history 5000", History(5000)),  # more than is kept: the node says what is
         ("/q", Quit()),
         ("/quit", Quit()),
         ("/quit see you all ", Quit("see you all")),  # irssi's: said with the goodbye
@@ -59,6 +58,9 @@ from peerchat.commands import (
         ("/part", PartRoom()),
         ("/part OPS", PartRoom("ops")),
         ("/part dev bye all", PartRoom("dev", "bye all")),  # was "not in a room dev bye all"
+        ("/join #dev", JoinRoom("dev", None)),  # an IRC channel's "#": was refused
+        ("/part #Dev bye", PartRoom("dev", "bye")),
+        ("/room #ops", GoToRoom("ops")),
         ("/rooms", ListRooms()),
         ("/room ops", GoToRoom("ops")),
         ("/frobnicate x", Unknown("/frobnicate")),
@@ -66,6 +68,27 @@ from peerchat.commands import (
 )
 def test_lines_mean(line: str, command: object) -> None:
     assert parse_line(line) == command
+
+
+@pytest.mark.parametrize(
+    ("line", "joined", "parts"),
+    [
+        ("/part", ["dev"], PartRoom()),
+        ("/part dev see ya", ["dev", "ops"], PartRoom("dev", "see ya")),
+        # One room open: words that do not name it are the message (was "not in a room see").
+        ("/part See ya", ["dev"], PartRoom("", "See ya")),
+        ("/part bye", ["dev"], PartRoom("", "bye")),
+        # Of several, a word that names none parts nothing: a typo must not part the front one.
+        ("/part devv", ["dev", "ops"], None),
+        ("/part see ya", ["dev", "ops"], None),
+    ],
+)
+def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
+    line: str, joined: list[str], parts: PartRoom | None
+) -> None:
+    typed = parse_line(line)
+    assert isinstance(typed, PartRoom)
+    assert typed.among(joined) == parts
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from peerchat.names import marked
 from peerchat.node import Node as Node_
 from peerchat.node import Settings
 from peerchat.protocol import Batch as BatchFrame
-from peerchat.protocol import Summary, Want
+from peerchat.protocol import MAX_RECENT, Summary, Want
 from peerchat.store import FILE as STORE_FILE
 
 # Lost links are dialled again after this long (not FAST's 0.1 s): what a test says right after
@@ -723,6 +723,24 @@ async def test_history_shows_the_last_n_messages_of_the_store() -> None:
                 assert all(e.history for e in got)
                 me = node.node.me.username
                 assert [e.own for e in got] == [s == me for s, _ in want]
+        nursery.cancel_scope.cancel()
+
+
+async def test_history_past_its_most_shows_the_most_and_says_so() -> None:
+    """A user asked for /history 5000 and took the 1,000 shown for all there was."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice")
+        said = [f"line {i}" for i in range(MAX_RECENT + 5)]
+        say_all(alice, said)
+        for asked, notice in ((MAX_RECENT, False), (5000, True)):
+            since = len(alice.events)
+            alice.node.history(asked)
+            got = alice.events[since:]
+            lines = [e.text for e in got if isinstance(e, events.MessageReceived)]
+            assert lines == said[-MAX_RECENT:]
+            notices = [e.message for e in got if isinstance(e, events.Error)]
+            assert notices == ([f"the last {MAX_RECENT}: /history shows no more"] if notice else [])
         nursery.cancel_scope.cancel()
 
 

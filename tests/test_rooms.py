@@ -61,6 +61,18 @@ async def test_one_program_in_two_rooms(swarm: Swarm) -> None:
     assert left["reason"] == "quit: see you all"
 
 
+async def test_part_with_one_room_takes_its_words_as_the_message(swarm: Swarm) -> None:
+    """irssi's way: a user's "/part see ya" read "not in a room see" and parted nothing."""
+    dev = free_port()
+    alice = await swarm.node("alice", "--room", "dev", "--tracker", f"127.0.0.1:{dev}")
+    bob = await swarm.node("bob", "--room", "dev", "--tracker", f"127.0.0.1:{dev}")
+    await say_and_expect(alice, "hi", [bob])
+    await alice.send("/part see ya")
+    left = await bob.wait_for(event="peer_left", username="alice")
+    assert left["reason"] == "parted: see ya"
+    assert await alice.wait_exit() == 0  # its last room
+
+
 class _Room:
     """A node as ``Rooms`` sees it: it runs until told to quit, then takes ``goodbye`` s."""
 
