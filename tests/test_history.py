@@ -31,8 +31,8 @@ from peerchat.membership import Member
 from peerchat.names import marked
 from peerchat.node import Node as Node_
 from peerchat.node import Settings
-from peerchat.protocol import Batch as BatchFrame
 from peerchat.protocol import MAX_RECENT, Summary, Want
+from peerchat.protocol import Batch as BatchFrame
 from peerchat.store import FILE as STORE_FILE
 
 # Lost links are dialled again after this long (not FAST's 0.1 s): what a test says right after
