@@ -22,7 +22,7 @@ import platformdirs
 import trio
 
 from peerchat import PROTOCOL_VERSION, __version__, events, hidden_env
-from peerchat.addresses import home_port, is_wildcard, parse_addr
+from peerchat.addresses import home_port, is_loopback, is_wildcard, parse_addr
 from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.handshake import MIN_SECRET, OPEN_ROOM, room_key
@@ -264,6 +264,15 @@ def _add_retention(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _listen_for(trackers: tuple[tuple[str, int], ...] | None) -> str:
+    """Where a node listens when ``--host`` is not given: on loopback for a room on this
+    computer, everywhere for one at another's address, which others there could not dial back
+    on loopback (a user's ``/join dev 10.0.0.7:41000`` split the room so)."""
+    if not trackers or all(is_loopback(host) for host, _ in trackers):
+        return "127.0.0.1"
+    return "::" if ":" in trackers[0][0] else "0.0.0.0"
+
+
 def _default_tracker(host: str) -> tuple[tuple[str, int], ...]:
     """Port 5000 on the --host address; on loopback when --host listens everywhere."""
     if is_wildcard(host):
@@ -369,8 +378,8 @@ def _node_launch(argv: list[str], psk: bytes) -> _Launch:
     args = parser.parse_args(argv)
     discover = args.room is not None and args.tracker is None
     host_given = args.host is not None
-    if args.host is None:  # a room found on the network is joined from the network
-        args.host = "0.0.0.0" if discover else "127.0.0.1"
+    if args.host is None:  # a room found on, or named at, the network is joined from it
+        args.host = "0.0.0.0" if discover else _listen_for(args.tracker)
     if discover:
         trackers = (("127.0.0.1", home_port(args.room)),)
     else:
@@ -452,7 +461,7 @@ def _room_maker(
         psk = room_key_from_environment(kept, lambda text: emit(events.Error(text)))
         host = first.host
         if not host_given:  # as for the first room: found on the network, joined from it
-            host = "0.0.0.0" if addr is None else "127.0.0.1"
+            host = "0.0.0.0" if addr is None else _listen_for((addr,))
         settings = dataclasses.replace(
             first,
             host=host,

@@ -13,7 +13,7 @@ import pytest
 import trio
 from e2e_helpers import Proc, free_port
 
-from peerchat.cli import _addresses, main, room_key_from_environment
+from peerchat.cli import _addresses, _node_launch, main, room_key_from_environment
 from peerchat.handshake import OPEN_ROOM
 from peerchat.tracker_address import StartupError
 
@@ -200,3 +200,36 @@ def test_a_tracker_given_without_a_port_is_at_port_5000(given: str, means: tuple
 def test_a_tracker_address_that_is_none_is_refused(given: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         _addresses(given)
+
+
+@pytest.mark.parametrize(
+    ("given", "listens"),
+    [
+        (["--tracker", "127.0.0.1:5000"], "127.0.0.1"),
+        ([], "127.0.0.1"),  # the room at port 5000 here
+        # A room on another computer: loopback would be an address nobody there can dial
+        # (a user's room split in two so).
+        (["--tracker", "10.0.0.7:41000"], "0.0.0.0"),
+        (["--tracker", "[fd00::7]:41000"], "::"),
+        (["--tracker", "127.0.0.1:5000,10.0.0.7:41000"], "0.0.0.0"),
+        (["--tracker", "10.0.0.7:41000", "--host", "10.0.0.2"], "10.0.0.2"),
+        (["--room", "dev"], "0.0.0.0"),  # found on the network
+    ],
+)
+def test_a_node_listens_where_its_room_can_reach_it(given: list[str], listens: str) -> None:
+    launch = _node_launch(["--username", "amy", "--headless", "--ephemeral", *given], OPEN_ROOM)
+    assert launch.settings.host == listens
+
+
+@pytest.mark.parametrize(
+    ("addr", "listens"), [(("10.0.0.7", 41000), "0.0.0.0"), (("127.0.0.1", 41000), "127.0.0.1")]
+)
+def test_join_of_a_room_at_another_computers_address_listens_where_it_can_be_reached(
+    addr: tuple[str, int], listens: str
+) -> None:
+    """A user's ``/join dev 10.88.0.1:42287`` made a node at 127.0.0.1 in a room on another
+    computer: "tells others it is at 127.0.0.1", and later the room split in two."""
+    launch = _node_launch(["--username", "amy", "--headless", "--ephemeral"], OPEN_ROOM)
+    assert launch.make is not None
+    node = launch.make("dev", addr, lambda event: None)
+    assert node.settings.host == listens
