@@ -68,7 +68,7 @@ class _Parser(argparse.ArgumentParser):
                 break
             known = self._option_string_actions
             if token.startswith("--") and (name := token.split("=", 1)[0]) not in known:
-                near = difflib.get_close_matches(name, list(known), n=1)
+                near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
                 hint = f" (did you mean {near[0]}?)" if near else ""
                 self.error(f"unrecognized argument {name}{hint}")
         return super().parse_args(argv, namespace)

@@ -25,7 +25,7 @@ Type a line and press Enter to send it to everyone in the room.
                   another room (found on the local network without an address)
   /part [ROOM [MESSAGE]]
                   leave the room in front (or ROOM);  /rooms  the rooms you are in
-  /room NAME      bring a room to the front (Ctrl-X: the next one)
+  /room NAME      bring a room to the front (Ctrl-X: the next one); /room lists them
   /who, /names    list the members; the tracker is marked
   /history [N]    show the last N messages kept here (default 20)
   //TEXT          send a line that starts with "/"
@@ -214,16 +214,16 @@ def parse_line(line: str) -> Command:
             return _private(rest)
         if name == "/nick":
             return _nick(rest)
-        if name == "/join":
+        if name in ("/join", "/j"):
             return _join(rest.split())
         if name == "/part":
             room, _, message = rest.strip().partition(" ")
             return PartRoom(_room_name(room), message.strip(), rest.strip())
-        if name in ("/quit", "/q"):
+        if name in ("/quit", "/q", "/exit"):
             return Quit(rest.strip())
         if name == "/room":
             room = _room_name(rest.strip())  # a name, or the address a room without one is shown by
-            return GoToRoom(room) if room else Usage("usage: /room NAME")
+            return GoToRoom(room) if room else ListRooms()
         if name == "/send":
             return SendFile(rest.strip()) if rest.strip() else Usage("usage: /send [NAME] PATH")
         if name in ("/get", "/cancel"):

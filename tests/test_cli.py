@@ -170,6 +170,8 @@ def test_a_room_secret_is_read_without_the_spaces_and_marks_a_paste_brings(
         (["--username", "a", "--rooom=d"], "unrecognized argument --rooom (did you mean --room?)"),
         (["tracker", "--prot", "5000"], "unrecognized argument --prot (did you mean --port?)"),
         (["--user", "dave"], "unrecognized argument --user (did you mean --username?)"),
+        # Nothing near: no guess (a user's --bogus was asked whether it meant --verbose).
+        (["--username", "a", "--bogus"], "unrecognized argument --bogus (see"),
     ],
 )
 def test_a_misspelt_option_is_named_before_the_required_one_it_hides(

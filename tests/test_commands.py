@@ -61,6 +61,10 @@ from peerchat.commands import (
         ("/join #dev", JoinRoom("dev", None)),  # an IRC channel's "#": was refused
         ("/part #Dev bye", PartRoom("dev", "bye")),
         ("/room #ops", GoToRoom("ops")),
+        # irssi's and weechat's habits (a user's /j and /exit were unknown commands)
+        ("/j dev", JoinRoom("dev", None)),
+        ("/exit", Quit()),
+        ("/room", ListRooms()),
         ("/rooms", ListRooms()),
         ("/room ops", GoToRoom("ops")),
         ("/frobnicate x", Unknown("/frobnicate")),
@@ -112,7 +116,6 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/join dev nowhere", "nowhere is not HOST:PORT"),
         ("/join dev 127.0.0.1:99999", "127.0.0.1:99999 is not HOST:PORT"),
         ("/join a.b", "usage: /join ROOM"),
-        ("/room", "usage: /room NAME"),
     ],
 )
 def test_misused_commands_say_how(line: str, usage: str) -> None:
