@@ -234,7 +234,8 @@ def _same_day(then: float, now: float) -> bool:
 
 
 def format_who(event: Who, now: float) -> FormattedText:
-    count = len(event.members)
+    # People, as the status bar counts them: the standalone tracker is listed, not counted.
+    count = sum(m.chat for m in event.members)
     head = _line(now, (NOTICE_STYLE, f"* {count} {'member' if count == 1 else 'members'}:"))
     rows = []
     for m in sorted(event.members, key=lambda m: m.username):

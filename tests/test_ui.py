@@ -212,6 +212,13 @@ def test_who_marks_no_tracker_when_none_is_known():
     assert "(tracker)" not in plain(Who((ALICE, BOB), tracker_id=None))
 
 
+def test_who_counts_people_as_the_status_bar_does_and_lists_the_standalone_tracker():
+    """A user saw "1 in the room" in the bar and "* 2 members:" above the same list."""
+    lines = plain(Who((ALICE, STANDALONE), tracker_id=STANDALONE.node_id)).splitlines()
+    assert lines[0] == "13:04:05 * 1 member:"
+    assert lines[-1].endswith("(tracker) (not chatting)")
+
+
 def test_who_of_one():
     assert plain(Who((ALICE,), tracker_id=ALICE.node_id)).splitlines()[0].endswith("* 1 member:")
 
