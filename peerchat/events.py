@@ -253,9 +253,10 @@ class RoomLeft:
     """This program is no longer in the room ``room`` (``/part``, or it could not join)."""
 
     room: str
+    joined: bool = True  # False: it never got in (a join that failed or was given up)
 
     def as_json(self) -> dict[str, Any]:
-        return {"event": "room_left", "room": self.room}
+        return {"event": "room_left", "room": self.room, "joined": self.joined}
 
 
 @dataclass(frozen=True, slots=True)

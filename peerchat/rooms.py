@@ -70,7 +70,7 @@ class Rooms:
             if not self.nodes:
                 self.ended.set()
             elif not self._quitting:  # the program's end needs no line a room
-                self._show(events.RoomLeft(room), room)
+                self._show(events.RoomLeft(room, joined=node.reporting), room)
 
     def join(self, room: str, addr: tuple[str, int] | None) -> None:
         """``/join``: start a node for ``room`` (nothing happens for a room already here)."""
@@ -88,7 +88,7 @@ class Rooms:
                 why = str(exc)
         if why:
             self._show(events.Error(f"cannot join the room {room}: {why}"), room)
-            self._show(events.RoomLeft(room), room)
+            self._show(events.RoomLeft(room, joined=False), room)
             return
         self.start(room, node)
 

@@ -341,8 +341,10 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_notice(f"* you no longer offer {visible(name)}", now)
         case OfferWithdrawn(name=name, sender=sender):
             return _about(sender, f" no longer offers {visible(name)}", now)
-        case RoomLeft(room=room):
+        case RoomLeft(room=room, joined=True):
             return format_notice(f"* you left the room {visible(room)}", now)
+        case RoomLeft(room=room):  # a user read "you left" of a room a /join never got into
+            return format_notice(f"* gave up joining the room {visible(room)}", now)
         case Connecting(addr=addr):
             return format_notice(f"* connecting to {visible(addr)} ...", now)
         case Renamed(member=m, old=old):

@@ -132,7 +132,7 @@ async def test_a_later_room_that_cannot_be_joined_says_why() -> None:
         await trio.testing.wait_all_tasks_blocked()
         assert shown == [
             (events.Error("cannot join the room zzz: nobody there"), "zzz"),
-            (events.RoomLeft("zzz"), "zzz"),
+            (events.RoomLeft("zzz", joined=False), "zzz"),
         ]
         assert list(rooms.nodes) == ["dev"]
         rooms.quit()

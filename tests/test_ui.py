@@ -692,8 +692,9 @@ def test_a_room_left_while_in_front_gives_the_front_back_to_the_room_before_it()
     screen.go_to("ops")
     screen.room("slow")
     screen.bring("slow")  # as /join does
-    ui.render_batch([(arrived, ("slow", RoomLeft("slow")))], screen)
+    gave_up = to_plain_text(ui.render_batch([(arrived, ("slow", RoomLeft("slow", False)))], screen))
     assert screen.current == "ops"
+    assert gave_up.endswith("* gave up joining the room slow")  # not "you left" it
 
 
 def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
