@@ -44,6 +44,7 @@ import termios
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,8 @@ from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition
-from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
+from prompt_toolkit.formatted_text.utils import split_lines
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
 from prompt_toolkit.keys import Keys
@@ -119,6 +121,7 @@ PALETTE: tuple[str, ...] = (
 TIME_STYLE = "ansibrightblack"
 HISTORY_STYLE = "ansibrightblack"  # messages from before: dimmed, with their original time
 INPUT_HISTORY_LIMIT = 256 * 1024  # bytes of typed lines kept across runs (up-arrow)
+REDRAWN_ROWS = 500  # the latest rows printed, kept for Ctrl-L to draw the screen anew
 NOTICE_STYLE = "ansibrightblack"
 ERROR_STYLE = "ansired bold"
 PRIVATE_STYLE = "ansimagenta"
@@ -736,6 +739,7 @@ class PromptUI:
         self._told_waiting: frozenset[str] = frozenset()  # trio thread: the last "not yet" shown
         self._session: PromptSession[str] | None = None  # prompt thread only
         self._farewell = ""  # /quit MESSAGE: set in the prompt thread, read once it ended
+        self._printed: deque[StyleAndTextTuples] = deque(maxlen=REDRAWN_ROWS)  # prompt thread
 
     def keep_input_history(self, path: Path) -> None:
         """Typed lines survive restarts (up-arrow), in ``path``, trimmed to the latest."""
@@ -862,7 +866,7 @@ class PromptUI:
             bottom_toolbar=lambda: screen_toolbar(screen),
             history=self._input_history,
             key_bindings=merge_key_bindings(
-                [_KEYS, suspension.keys(), _room_keys(screen, self._notice)]
+                [_KEYS, suspension.keys(), _room_keys(screen, self._notice), self._redraw_key()]
             ),
             completer=RoomCompleter(screen),
             complete_while_typing=False,  # a menu only on Tab: none pops up over the chat
@@ -1002,9 +1006,29 @@ class PromptUI:
         if drawn:
             app.renderer.erase()  # the cursor goes back to where the input line began
         print_block(text, app.output)
+        self._printed.extend(split_lines(text))
         if drawn:
             app.renderer.request_absolute_cursor_position()  # as after run_in_terminal
             app.invalidate()  # drawn anew from the cursor, below the text
+
+    def _redraw_key(self) -> KeyBindings:
+        keys = KeyBindings()
+
+        @keys.add("c-l")
+        def _redraw(event: KeyPressEvent) -> None:
+            """Ctrl-L draws the screen anew, as irssi's does: cleared, then the latest rows
+            again above the prompt (prompt_toolkit's own only cleared it, and a user lost the
+            conversation from view)."""
+            app = event.app
+            app.renderer.clear()
+            rows = max(app.output.get_size().rows - 2, 1)  # the input line and the toolbar
+            latest = list(self._printed)[-rows:]
+            if latest:
+                print_block(_join_lines(latest), app.output)
+                app.renderer.request_absolute_cursor_position()
+            app.invalidate()
+
+        return keys
 
     def _print_the_rest(self) -> None:
         """After the prompt: what is still waiting, printed plainly (prompt thread)."""

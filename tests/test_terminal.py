@@ -182,6 +182,18 @@ def test_commands_answer_on_screen(spawn: Callable[..., Any]) -> None:
     expect_exit_0(alice)
 
 
+def test_ctrl_l_draws_the_screen_anew_with_the_latest_lines(spawn: Callable[..., Any]) -> None:
+    """A user trial: Ctrl-L cleared the screen and left the conversation off it."""
+    alice = start_alice(spawn, free_port())
+    alice.send("/who\r")
+    alice.expect(on_screen("* 1 member:"))
+    alice.send("\x0c")
+    alice.expect_exact("\x1b[2J")  # cleared
+    alice.expect(on_screen("* 1 member:"))  # and drawn again
+    alice.send("/q\r")
+    expect_exit_0(alice)
+
+
 def test_a_restart_shows_history_dimmed_and_keeps_what_was_typed(
     spawn: Callable[..., Any],
 ) -> None:
