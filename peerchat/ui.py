@@ -645,38 +645,60 @@ def _share(received: int, size: int) -> float:
     return received / size if size else 1.0
 
 
-def screen_toolbar(screen: Screen) -> FormattedText:
-    """The room in front's toolbar; with several rooms, their names, the front one marked."""
-    text = toolbar_text(screen.front)
-    if len(screen.rooms) < 2:
-        return text
-    names = " ".join(
-        f"[{visible(name)}]" if name == screen.current else visible(name) for name in screen.rooms
-    )
-    return FormattedText([*text, (TOOLBAR_STYLE, f"| rooms: {names} (Ctrl-X) ")])
+# What a narrow status bar gives up first (the lowest): the help hint, the tracker, the count,
+# the rooms; then files' progress; who is typing last (a user's 60 columns cut off just that).
+_HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _ME = range(7)
+
+
+def screen_toolbar(screen: Screen, width: int = 0) -> FormattedText:
+    """The room in front's toolbar; with several rooms, their names, the front one marked.
+    Fitted to ``width`` columns, if given."""
+    parts = _toolbar_parts(screen.front)
+    if len(screen.rooms) >= 2:
+        names = " ".join(
+            f"[{visible(name)}]" if name == screen.current else visible(name)
+            for name in screen.rooms
+        )
+        parts.append((_ROOMS, f"| rooms: {names} (Ctrl-X) "))
+    return _fitted(parts, width)
 
 
 def toolbar_text(room: Room, now: float | None = None) -> FormattedText:
+    return _fitted(_toolbar_parts(room, now), 0)
+
+
+def _toolbar_parts(room: Room, now: float | None = None) -> list[tuple[int, str]]:
     if room.me is None:
         where = f"connecting to {visible(room.connecting)}" if room.connecting else "joining"
-        return FormattedText([(TOOLBAR_STYLE, f" {where}... ")])
+        return [(_ME, f" {where}... ")]
     count = len(room.people()) + 1
     t = room.tracker
     tracker = "unknown" if t is None else who(t) if t.chat else "standalone"
     name = f" | room {room.name}" if room.name else ""
     out = [
-        (TOOLBAR_STYLE, f" {visible(room.me.username)}{name} | {count} in the room"),
-        (TOOLBAR_STYLE, f" | tracker {tracker} | /help "),
+        (_ME, f" {visible(room.me.username)}{name} "),
+        (_COUNT, f"| {count} in the room "),
+        (_TRACKER, f"| tracker {tracker} "),
+        (_HELP, "| /help "),
     ]
     for progress in list(room.fetching.values())[:2]:
-        out.append((TOOLBAR_STYLE, f"| {progress_bar(progress)} "))
+        out.append((_PROGRESS, f"| {progress_bar(progress)} "))
     typists = room.typists(time.monotonic() if now is None else now)
     if typists:
         shown = ", ".join(typists[:3])
         more = f" and {len(typists) - 3} more" if len(typists) > 3 else ""
         verb = "is" if len(typists) == 1 else "are"
-        out.append((TOOLBAR_STYLE, f"| {shown}{more} {verb} typing "))
-    return FormattedText(out)
+        out.append((_TYPING, f"| {shown}{more} {verb} typing "))
+    return out
+
+
+def _fitted(parts: list[tuple[int, str]], width: int) -> FormattedText:
+    """The parts in their order; those ranked lowest give way while they do not fit in
+    ``width`` columns (0: any), but the first (who and where)."""
+    kept = list(parts)
+    while width and len(kept) > 1 and sum(get_cwidth(text) for _, text in kept) > width:
+        kept.remove(min(kept[1:], key=lambda part: part[0]))
+    return FormattedText([(TOOLBAR_STYLE, text) for _, text in kept])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -863,7 +885,7 @@ class PromptUI:
             self._message,
             output=_Terminal.from_pty(sys.stdout, term=os.environ.get("TERM")),
             erase_when_done=True,  # the line comes back as our own message, formatted
-            bottom_toolbar=lambda: screen_toolbar(screen),
+            bottom_toolbar=lambda: screen_toolbar(screen, get_app().output.get_size().columns),
             history=self._input_history,
             key_bindings=merge_key_bindings(
                 [_KEYS, suspension.keys(), _room_keys(screen, self._notice), self._redraw_key()]

@@ -527,7 +527,7 @@ def test_ctrl_c_gives_up_a_second_room_still_connecting_and_stays_in_the_first(
         alice.send("hello?\r")
         alice.expect(on_screen("(Ctrl-C twice to give it up)"))
         alice.send("\x03\x03")  # the first clears the line kept
-        alice.expect(on_screen("you left the room zzz"))
+        alice.expect(on_screen("gave up joining the room zzz"))  # never in it
         alice.send("still here\r")
         alice.expect(on_screen("<alice> still here"))
         alice.send("/quit\r")

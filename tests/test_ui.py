@@ -682,6 +682,25 @@ def test_with_two_rooms_each_line_names_its_room_and_ctrl_x_brings_the_next_to_t
     assert screen.cycle() == "only in the room dev; /join NAME opens another"
 
 
+def test_a_narrow_status_bar_gives_up_the_help_hint_and_the_tracker_before_who_is_typing():
+    """A user trial at 60 columns: "... | tracker alicia | /help | r", the typing cut off."""
+    screen = ui.Screen()
+    arrived = time.monotonic()
+    for label in ("dev", "sec"):
+        ui.render_batch([(arrived, (label, Ready(ALICE, "peer", label)))], screen)
+    room = screen.room("dev")
+    room.apply(InRoom((BOB, CAROL)))
+    room.apply(TrackerChanged(BOB))
+    room.apply(Typing(CAROL))
+    wide = to_plain_text(ui.screen_toolbar(screen))
+    assert "| /help " in wide and "tracker bob" in wide and "carol is typing" in wide
+    narrow = to_plain_text(ui.screen_toolbar(screen, 60))
+    assert len(narrow) <= 60, narrow
+    assert narrow.startswith(" alice | room dev ") and "| carol is typing " in narrow
+    assert "/help" not in narrow and "tracker" not in narrow
+    assert to_plain_text(ui.screen_toolbar(screen, 10)).startswith(" alice | room dev")
+
+
 def test_a_room_left_while_in_front_gives_the_front_back_to_the_room_before_it():
     """From a user trial: with ops in front, a /join that failed (or was given up) sent the
     next typed line to the first room, not back to ops."""
