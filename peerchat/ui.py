@@ -1240,9 +1240,13 @@ def _not_a_mouse(event: KeyPressEvent) -> None:
     handler raised on it, and the screen showed a traceback and "Press ENTER to continue"."""
 
 
+_ROOM_COMMANDS = ("/room", "/part")  # whose first word is a room one is in
+
+
 class RoomCompleter(Completer):
-    """Tab: command names after a "/", member names elsewhere, each followed by a space, or by
-    ": " for a name that opens the line, as in irssi (prompt thread)."""
+    """Tab: command names after a "/", room names after ``/room`` and ``/part``, member names
+    elsewhere, each followed by a space, or by ": " for a name that opens the line, as in irssi
+    (prompt thread)."""
 
     def __init__(self, screen: Screen) -> None:
         self._screen = screen
@@ -1254,6 +1258,8 @@ class RoomCompleter(Completer):
         word = before.split(" ")[-1]
         if word == before and word.startswith("/"):
             choices: Iterable[str] = commands.COMMANDS
+        elif before.lower().split(" ")[0] in _ROOM_COMMANDS and before.count(" ") == 1:
+            choices = [name for name in self._screen.rooms if name]  # "": one with no name
         else:
             choices = sorted(m.username for m in self._screen.front.people())
         folded = word.casefold()

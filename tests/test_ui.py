@@ -570,6 +570,11 @@ def test_tab_completes_commands_and_member_names():
     assert complete("b") == ["bob: "]  # addressing bob
     assert complete("hi bob") == []  # complete already
     assert complete("/quit now") == []
+    # Room names after /room and /part (a user's "/room s<Tab>" did nothing).
+    for name in ("dev", "sec", "ops"):
+        screen.room(name)
+    assert complete("/room s") == ["sec "]
+    assert complete("/PART ") == ["dev ", "sec ", "ops "]
 
 
 def test_a_named_room_is_named_at_start_and_in_the_toolbar():
