@@ -23,9 +23,9 @@ import trio
 from peerchat import events
 from peerchat.addresses import format_addr
 from peerchat.connection import Connection
-from peerchat.handshake import HandshakeError, WrongSecret
+from peerchat.handshake import OPEN_ROOM, HandshakeError, WrongSecret
 from peerchat.protocol import Hello, Redirect, Refuse, Welcome
-from peerchat.secure_stream import secure_node_stream
+from peerchat.secure_stream import secure, secure_node_stream
 from peerchat.tracker_address import StartupError
 from peerchat.wire import FrameError
 
@@ -155,7 +155,7 @@ class Entrance:
                         except _NoAnswer:
                             continue
                         except _OtherSecret:
-                            other_secret = other_secret or format_addr(host, port)
+                            other_secret = other_secret or (host, port)
                         except _Refused as exc:
                             refused = refused or exc
                         except _Retry as exc:
@@ -171,10 +171,7 @@ class Entrance:
                     if refused is not None:
                         raise refused
                 if other_secret and not answered:
-                    raise StartupError(
-                        f"wrong or missing room secret: the room at {other_secret} has another "
-                        f"one (set it with {node.settings.secret_from})"
-                    )
+                    raise StartupError(await self._other_secret(*other_secret))
                 unanswered = 0 if answered else unanswered + 1
                 if unanswered >= found_after and self._tracker_at is None:
                     # Refused again and again, a moment apart: a room in the middle of a
@@ -192,6 +189,47 @@ class Entrance:
         if refused is not None:
             raise refused
         raise StartupError(f"cannot join the room through {format_addr(*home)}: {why}")
+
+    async def _other_secret(self, host: str, port: int) -> str:
+        """Why the node at ``host:port`` turned this one's secret down, in words. An open room
+        is told apart: a user with a secret was told the open room "has another one"."""
+        settings = self.node.settings
+        where = format_addr(host, port)
+        self._trying = None  # not a join: no "connecting to" while it is asked
+        if settings.psk != OPEN_ROOM and await self._open_at(host, port):
+            return (
+                f"the room at {where} is open, with no secret, but this node was given one "
+                f"({settings.secret_from}): start it without one to join"
+            )
+        return (
+            f"wrong or missing room secret: the room at {where} has another one (set it with "
+            f"{settings.secret_from})"
+        )
+
+    async def _open_at(self, host: str, port: int) -> bool:
+        """Whether the node at ``host:port`` completes an open room's handshake (nothing is
+        said after it: the connection is closed at once). Asked once the pause it gives an
+        address that tried another secret is over (``doorman``)."""
+        node = self.node
+        await trio.sleep(node.config.guess_pause)
+        with trio.move_on_after(node.config.hello_timeout):
+            try:
+                stream = await trio.open_tcp_stream(host, port)
+            except OSError:
+                return False
+            async with stream:
+                try:
+                    await secure(
+                        stream,
+                        node.keys,
+                        OPEN_ROOM,
+                        initiator=True,
+                        record_timeout=node.config.frame_timeout,
+                    )
+                except (HandshakeError, trio.BrokenResourceError, OSError):
+                    return False
+                return True
+        return False
 
     def _addresses(self) -> list[tuple[str, int]]:
         """Where to look this round: a tracker that dialled this node first, then the

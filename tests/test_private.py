@@ -69,6 +69,17 @@ async def test_without_the_room_secret_a_node_learns_nothing_and_exits_with_one_
             assert SECRET.encode() not in path.read_bytes(), path
 
 
+async def test_a_node_with_a_secret_at_an_open_room_is_told_the_room_is_open(swarm: Swarm) -> None:
+    """A user trial: with a secret, at a room that has none, the line read "the room ... has
+    another one"."""
+    await swarm.node("alice")
+    frank = await swarm.node("frank", wait=False, env={"PEERCHAT_SECRET": SECRET})
+    assert await frank.wait_exit() == 1, frank.describe()
+    lines = frank.stderr().strip().splitlines()
+    assert len(lines) == 1 and "is open, with no secret" in lines[0], frank.describe()
+    assert "PEERCHAT_SECRET" in lines[0] and frank.events == []
+
+
 @pytest.mark.skipif(
     not hasattr(socket, "AF_PACKET") or os.geteuid() != 0, reason="captures need root and Linux"
 )
