@@ -23,7 +23,8 @@ import trio
 from peerchat import events
 from peerchat.addresses import format_addr
 from peerchat.connection import Connection
-from peerchat.handshake import OPEN_ROOM, HandshakeError, WrongSecret
+from peerchat.handshake import OPEN_ROOM, HandshakeError, LocalKeys, WrongSecret
+from peerchat.identity import Identity
 from peerchat.protocol import Hello, Redirect, Refuse, Welcome
 from peerchat.secure_stream import secure, secure_node_stream
 from peerchat.tracker_address import StartupError
@@ -209,7 +210,8 @@ class Entrance:
     async def _open_at(self, host: str, port: int) -> bool:
         """Whether the node at ``host:port`` completes an open room's handshake (nothing is
         said after it: the connection is closed at once). Asked once the pause it gives an
-        address that tried another secret is over (``doorman``)."""
+        address that tried another secret is over (``doorman``), under a throwaway identity:
+        whoever is there learns nothing of this node's."""
         node = self.node
         await trio.sleep(node.config.guess_pause)
         with trio.move_on_after(node.config.hello_timeout):
@@ -221,7 +223,7 @@ class Entrance:
                 try:
                     await secure(
                         stream,
-                        node.keys,
+                        LocalKeys.make(Identity.generate()),
                         OPEN_ROOM,
                         initiator=True,
                         record_timeout=node.config.frame_timeout,
