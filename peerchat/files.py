@@ -166,9 +166,16 @@ class Files:
         if not valid_file_name(name):
             node.emit(events.Error(f"cannot offer {path}: not a file name others can use"))
             return
+        same = _Mine(path, name, size, digest, to.node_id if to else None)
+        again = next(
+            (id for id, n in self._own.items() if _same_offer(self._mine.get(n), same)), None
+        )
+        if again is not None:  # a user offered one file four times, and the room saw four
+            node.emit(events.Error(f"you offer {name} already (ID {again}; /files lists it)"))
+            return
         self._last_offer += 1
         n = self._last_offer
-        self._mine[n] = _Mine(path, name, size, digest, to.node_id if to else None)
+        self._mine[n] = same
         self._last_id += 1
         self._own[self._last_id] = n
         for conn in node.links.conns.values():
@@ -551,6 +558,11 @@ class Files:
         finally:
             if self._serving.get((conn, offer)) is serving:
                 del self._serving[(conn, offer)]
+
+
+def _same_offer(a: _Mine | None, b: _Mine) -> bool:
+    """The same bytes under the same name to the same members, by whatever path."""
+    return a is not None and (a.name, a.size, a.sha256, a.to) == (b.name, b.size, b.sha256, b.to)
 
 
 def _remember(keys: dict[Any, None], key: Any) -> None:

@@ -181,6 +181,21 @@ async def test_a_second_fetch_of_one_name_is_saved_beside_the_first(tmp_path: Pa
         nursery.cancel_scope.cancel()
 
 
+async def test_a_file_on_offer_is_not_offered_again_by_another_path(tmp_path: Path) -> None:
+    """A user trial: "/send big.bin" and "/send ~/big.bin" gave two offers of one file."""
+    source = random_file(tmp_path, 2)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        first = await offer_heard(alice, bob, source)
+        alice.node.send_file(str(tmp_path / "." / source.name))
+        again = await alice.wait_for(lambda e: isinstance(e, events.Error))
+        (own,) = [e for e in alice.events if isinstance(e, events.FileOffered)]
+        assert again.message == f"you offer big.bin already (ID {own.id}; /files lists it)"
+        alice.node.send_file(f"bob {source}")  # to bob alone: another offer
+        await bob.wait_for(lambda e: offered(source.name)(e) and e is not first)
+        nursery.cancel_scope.cancel()
+
+
 async def test_what_cannot_be_offered_or_fetched_is_an_error(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
