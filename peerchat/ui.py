@@ -122,6 +122,7 @@ TIME_STYLE = "ansibrightblack"
 HISTORY_STYLE = "ansibrightblack"  # messages from before: dimmed, with their original time
 INPUT_HISTORY_LIMIT = 256 * 1024  # bytes of typed lines kept across runs (up-arrow)
 REDRAWN_ROWS = 500  # the latest rows printed, kept for Ctrl-L to draw the screen anew
+PASTE_ASKED = 5  # lines a paste may have before its Enter is asked for twice (irssi's count)
 NOTICE_STYLE = "ansibrightblack"
 ERROR_STYLE = "ansired bold"
 PRIVATE_STYLE = "ansimagenta"
@@ -908,6 +909,7 @@ class PromptUI:
 
         session.default_buffer.on_text_changed += typing
         kept = ""  # a line typed before the join: back in the input, not lost
+        asked = ""  # a long paste whose Enter was asked for again
         while True:
             try:
                 line = await session.prompt_async(default=kept, pre_run=suspension.resume)
@@ -941,6 +943,11 @@ class PromptUI:
                 case commands.Say(text=text, action=is_action):
                     # A pasted block arrives as one line with newlines: one message per line.
                     lines = [part for part in text.splitlines() if part.strip()]
+                    if len(lines) > PASTE_ASKED and line != asked:  # a user's 200 went at once
+                        asked = kept = line
+                        self._notice(f"{len(lines)} lines: Enter sends them all, Ctrl-C drops them")
+                        continue
+                    asked = ""
                     try:
                         trio.from_thread.run(
                             _say_each, rooms, room, lines, is_action, trio_token=token

@@ -194,6 +194,19 @@ def test_ctrl_l_draws_the_screen_anew_with_the_latest_lines(spawn: Callable[...,
     expect_exit_0(alice)
 
 
+def test_a_long_paste_is_sent_on_a_second_enter(spawn: Callable[..., Any]) -> None:
+    """A user pasted 200 lines by mistake and the room got 200 messages: irssi asks first."""
+    alice = start_alice(spawn, free_port())
+    pasted = "\n".join(f"pasted {i}" for i in range(1, 7))
+    alice.send(f"\x1b[200~{pasted}\x1b[201~\r")
+    alice.expect(on_screen("6 lines: Enter sends them all, Ctrl-C drops them"))
+    alice.send("\r")
+    alice.expect(on_screen("<alice> pasted 1"))
+    alice.expect(on_screen("<alice> pasted 6"))
+    alice.send("/q\r")
+    expect_exit_0(alice)
+
+
 def test_a_restart_shows_history_dimmed_and_keeps_what_was_typed(
     spawn: Callable[..., Any],
 ) -> None:
