@@ -40,6 +40,7 @@ class Rooms:
         self.first = ""  # the room the program started in
         self.ended = trio.Event()  # the last room has ended
         self._quitting = False  # the program ends: its rooms end without a word each
+        self._parted: set[str] = set()  # rooms left by /part: each says so, the last one too
 
     def get(self, room: str) -> Node | None:
         return self.nodes.get(room)
@@ -67,10 +68,13 @@ class Rooms:
             del self.nodes[room]
             if node.data_dir is not None:
                 node.data_dir.close()
+            # The program's end needs no line a room; the end of a last room /part left does
+            # (a user saw the program end without a word).
+            if not self._quitting and (self.nodes or room in self._parted):
+                self._show(events.RoomLeft(room, joined=node.reporting), room)
+            self._parted.discard(room)
             if not self.nodes:
                 self.ended.set()
-            elif not self._quitting:  # the program's end needs no line a room
-                self._show(events.RoomLeft(room, joined=node.reporting), room)
 
     def join(self, room: str, addr: tuple[str, int] | None) -> None:
         """``/join``: start a node for ``room`` (nothing happens for a room already here)."""
@@ -96,6 +100,7 @@ class Rooms:
         """``/part``: leave ``room`` with a goodbye."""
         node = self.nodes.get(room)
         if node is not None:
+            self._parted.add(room)
             node.quit(goodbye(PARTED, message))
 
     def quit(self, message: str = "") -> None:

@@ -70,7 +70,8 @@ async def test_part_with_one_room_takes_its_words_as_the_message(swarm: Swarm) -
     await alice.send("/part see ya")
     left = await bob.wait_for(event="peer_left", username="alice")
     assert left["reason"] == "parted: see ya"
-    assert await alice.wait_exit() == 0  # its last room
+    assert await alice.wait_exit() == 0  # its last room, which it says it left (not silently)
+    assert [(e["room"], e["joined"]) for e in alice.find(event="room_left")] == [("dev", True)]
 
 
 class _Room:
