@@ -488,26 +488,36 @@ async def test_batches_waiting_behind_a_gap_are_bounded_by_messages_and_go_with_
         nursery.cancel_scope.cancel()
 
 
+async def three_after(nursery: trio.Nursery, line: str) -> tuple[Node, Node, Node]:
+    """alice, bob and carol in one room, once bob has shown alice's ``line``."""
+    room = Room(nursery, SLOW_REDIAL)
+    alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+    await room.fully_connected()
+    await say_apart(alice, [line])
+    await shows(bob, line)
+    return alice, bob, carol
+
+
+def hand_old(sender: Node, to: Node, b: batch_module.Batch) -> None:
+    """``to`` takes ``b`` from ``sender`` as history it had asked it for."""
+    messaging = to.node.messaging
+    messaging._recent_budget[sender.node.node_id] = 100  # as if asked
+    messaging.on_batch(to.node.links.conns[sender.node.node_id], BatchFrame(b.data, b.sig, True))
+
+
 async def test_an_old_batch_already_kept_costs_no_signature_check_and_is_not_kept_twice(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Answers to wants from several members bring the same batches (a review: each was
     checked and added to the store again, which also inflated its count)."""
     async with trio.open_nursery() as nursery:
-        room = Room(nursery, SLOW_REDIAL)
-        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
-        await room.fully_connected()
-        await say_apart(alice, ["kept by everyone"])
-        await shows(bob, "kept by everyone")
+        _, bob, carol = await three_after(nursery, "kept by everyone")
         (kept,) = bob.node.store.recent(1)
         checks = []
         real = batch_module.Batch.signed
         monkeypatch.setattr(batch_module.Batch, "signed", lambda b: checks.append(b) or real(b))
-        messaging = bob.node.messaging
-        messaging._recent_budget[carol.node.node_id] = 100  # as if bob asked carol for history
         count = bob.node.store.approx_count
-        conn = bob.node.links.conns[carol.node.node_id]
-        messaging.on_batch(conn, BatchFrame(kept.data, kept.sig, True))
+        hand_old(carol, bob, kept)
         assert checks == []
         assert bob.node.store.approx_count == count
         nursery.cancel_scope.cancel()
@@ -518,17 +528,10 @@ async def test_a_message_said_while_its_author_is_linked_is_news_whichever_link_
     third member's answer brings it first (CI saw "ann live", said to a restarted member,
     come as history in an answer to its catching up)."""
     async with trio.open_nursery() as nursery:
-        room = Room(nursery, SLOW_REDIAL)
-        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
-        await room.fully_connected()
-        await say_apart(alice, ["before"])
-        await shows(bob, "before")
+        alice, bob, carol = await three_after(nursery, "before")
         me = alice.node.identity
         after = seal(me, "alice", [Chat(me.node_id, 2, 9, "said after the link", 0.0, 0.0)])
-        messaging = bob.node.messaging
-        messaging._recent_budget[carol.node.node_id] = 100  # as if bob asked carol for history
-        conn = bob.node.links.conns[carol.node.node_id]
-        messaging.on_batch(conn, BatchFrame(after.data, after.sig, True))
+        hand_old(carol, bob, after)
         event = await shows(bob, "said after the link")
         assert not event.history
         nursery.cancel_scope.cancel()
