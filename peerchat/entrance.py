@@ -145,7 +145,7 @@ class Entrance:
         refused: _Refused | None = None  # for good, at one address: the others are asked yet
         with trio.move_on_after(node.config.join_timeout):
             while True:
-                answered, other_secret = False, ""
+                answered, other_secret = False, None  # where another secret turned us down
                 for host, port in self._addresses():
                     if refused is not None and not self._given(host, port):
                         continue
@@ -171,7 +171,7 @@ class Entrance:
                 else:
                     if refused is not None:
                         raise refused
-                if other_secret and not answered:
+                if other_secret is not None and not answered:
                     raise StartupError(await self._other_secret(*other_secret))
                 unanswered = 0 if answered else unanswered + 1
                 if unanswered >= found_after and self._tracker_at is None:
