@@ -473,7 +473,7 @@ async def test_a_wrong_secret_says_where_this_rooms_secret_is_set() -> None:
     first room reads: the line says which (a user trial was told to set the variables)."""
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
-        await room.add("alice")
+        await newcomer(room, "alice", psk=room_key("the room's secret"))  # founds it
         where = "the first line of /home/eve/.config/peerchat/secrets/dev"
         with pytest.raises(ExceptionGroup) as refused, trio.fail_after(10):
             await newcomer(room, "eve", psk=room_key("not the secret"), secret_from=where)
