@@ -29,6 +29,7 @@ Type a line and press Enter to send it to everyone in the room.
   /who, /names    list the members; the tracker is marked
   /history [N]    show the last N messages kept here (default 20)
   //TEXT          send a line that starts with "/"
+  /clear          empty the screen (Ctrl-L draws it anew)
   /help           show this help
   /quit [MESSAGE] leave, saying MESSAGE (Ctrl-D; Ctrl-C clears the line, or quits if empty)
 Tab completes commands and names."""
@@ -124,6 +125,11 @@ class Help:
 
 
 @dataclass(frozen=True, slots=True)
+class Clear:
+    """/clear: the line interface's screen emptied (irssi's; headless has none to clear)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Quit:
     message: str = ""  # said with the goodbye, as irssi's /quit MESSAGE
 
@@ -160,6 +166,7 @@ Command = (
     | Who
     | History
     | Help
+    | Clear
     | Quit
     | Unknown
     | Usage
@@ -173,11 +180,13 @@ _SLASH = {
     "/who": Who(),
     "/names": Who(),
     "/help": Help(),
+    "/clear": Clear(),
     "/rooms": ListRooms(),
     "/files": ListFiles(),
 }
 COMMANDS = (
     "/cancel",
+    "/clear",
     "/files",
     "/get",
     "/help",

@@ -113,6 +113,8 @@ class Headless:
                 case commands.GoToRoom(room) if room in rooms.nodes:
                     self._current = room
                     continue
+                case commands.Clear():  # no screen here
+                    continue
                 case commands.ListRooms():
                     listed = {
                         "event": "rooms",

@@ -931,8 +931,10 @@ class PromptUI:
             room = screen.current  # the room in front when the line was sent
             command = commands.parse_line(line)
             local = (
-                commands.Quit | commands.Help | commands.ListRooms | commands.GoToRoom
-            ) | commands.PartRoom
+                (commands.Quit | commands.Help | commands.ListRooms | commands.GoToRoom)
+                | commands.PartRoom
+                | commands.Clear
+            )
             if screen.front.me is None and not isinstance(command, local | commands.JoinRoom):
                 give_up = "give it up" if len(screen.rooms) > 1 else "quit"
                 kept = line
@@ -978,6 +980,13 @@ class PromptUI:
                     continue
                 case commands.Help():
                     self._notice(commands.HELP_TEXT)
+                    continue
+                case commands.Clear():  # and nothing for Ctrl-L to draw again
+                    self._printed.clear()
+                    output = session.app.output
+                    output.erase_screen()
+                    output.cursor_goto(0, 0)
+                    output.flush()
                     continue
                 case commands.Unknown(name=name):
                     self._notice(unknown_hint(name))

@@ -6,6 +6,7 @@ import pytest
 
 from peerchat.commands import (
     HISTORY_DEFAULT,
+    Clear,
     GetFile,
     GoToRoom,
     History,
@@ -65,6 +66,7 @@ from peerchat.commands import (
         ("/j dev", JoinRoom("dev", None)),
         ("/exit", Quit()),
         ("/room", ListRooms()),
+        ("/clear", Clear()),
         ("/rooms", ListRooms()),
         ("/room ops", GoToRoom("ops")),
         ("/frobnicate x", Unknown("/frobnicate")),

@@ -194,6 +194,24 @@ def test_ctrl_l_draws_the_screen_anew_with_the_latest_lines(spawn: Callable[...,
     expect_exit_0(alice)
 
 
+def test_clear_empties_the_screen_and_ctrl_l_then_draws_nothing_from_before(
+    spawn: Callable[..., Any],
+) -> None:
+    """irssi's /clear (a user's was an unknown command)."""
+    alice = start_alice(spawn, free_port())
+    alice.send("/who\r")
+    alice.expect(on_screen("* 1 member:"))
+    alice.send("/clear\r")
+    alice.expect_exact("\x1b[2J")
+    alice.send("\x0c")
+    alice.expect_exact("\x1b[2J")
+    alice.send("/help\r")
+    alice.expect(on_screen("/quit [MESSAGE] leave"))
+    assert not on_screen("1 member:").search(alice.before)  # Ctrl-L had no rows to draw again
+    alice.send("/q\r")
+    expect_exit_0(alice)
+
+
 def test_a_long_paste_is_sent_on_a_second_enter(spawn: Callable[..., Any]) -> None:
     """A user pasted 200 lines by mistake and the room got 200 messages: irssi asks first."""
     alice = start_alice(spawn, free_port())
