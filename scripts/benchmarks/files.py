@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,32 +77,33 @@ def chat_idle_and_busy(bench: Bench, plan: Plan, room: Room, path: Path, raw: Ra
     size, pair = plan.msg_size, room.procs[:2]
     raw["file_chat_idle"].append(latency.fanout(bench, pair, plan.lat_rate, LATENCY_SECONDS, size))
     sender, receiver = pair
-    fetches = start_transfer(bench, sender, [receiver], path)
-    stop = threading.Event()
-    again = threading.Thread(target=keep_fetching, args=(bench, receiver, fetches[receiver], stop))
-    again.start()
-    try:
-        busy = latency.fanout(bench, pair, plan.lat_rate, LATENCY_SECONDS, size)
-    finally:
-        stop.set()
-        again.join()
+    with offered(bench, sender, [receiver], path) as fetches:
+        stop = threading.Event()
+        fetch = fetches[receiver]
+        again = threading.Thread(target=keep_fetching, args=(bench, receiver, fetch, stop))
+        again.start()
+        try:
+            busy = latency.fanout(bench, pair, plan.lat_rate, LATENCY_SECONDS, size)
+        finally:
+            stop.set()
+            again.join()
     raw["file_chat_busy"].append(busy)
 
 
 def transfer(bench: Bench, sender: Proc, receivers: list[Proc], path: Path) -> dict[str, Any]:
     """One offer fetched by every receiver at once: MiB/s each and for them all, from the
     first ``/get``; and the offer's seconds before it (the sender hashes the file)."""
-    offered = time.monotonic()
-    fetches = start_transfer(bench, sender, receivers, path)
-    start = min(f.asked for f in fetches.values())
-    seconds = max(wait_done(bench, fetches)) - start
+    offered_at = time.monotonic()
+    with offered(bench, sender, receivers, path) as fetches:
+        start = min(f.asked for f in fetches.values())
+        seconds = max(wait_done(bench, fetches)) - start
     mib = path.stat().st_size / (1 << 20)
     n = len(receivers)
     return {
         "seconds": seconds,
         "mib_s_each": mib / seconds,
         "mib_s_all": mib * n / seconds,
-        "offer_s": start - offered,
+        "offer_s": start - offered_at,
     }
 
 
@@ -115,16 +117,22 @@ class Fetch:
 Fetches = dict[Proc, Fetch]
 
 
-def start_transfer(bench: Bench, sender: Proc, receivers: list[Proc], path: Path) -> Fetches:
-    """Offer ``path`` and have each receiver fetch it."""
-    marks = {p: len(p.events) for p in receivers}
+@contextlib.contextmanager
+def offered(bench: Bench, sender: Proc, receivers: list[Proc], path: Path) -> Iterator[Fetches]:
+    """Offer ``path`` and have each receiver fetch it; withdrawn after (``/cancel``), as a
+    user would: a node offers a file once at a time, and the next round offers it anew."""
+    everyone = [sender, *receivers]
+    marks = {p: len(p.events) for p in everyone}
     sender.write(f"/send {path}\n".encode())
-    bench.wait(lambda: all(_offer(p, marks[p]) is not None for p in receivers), 30, "the offer")
+    bench.wait(lambda: all(_offer(p, marks[p]) is not None for p in everyone), 30, "the offer")
     fetches = {}
     for p in receivers:
         fetches[p] = Fetch(_offer(p, marks[p]) or 0, len(p.events), time.monotonic())
         p.write(f"/get {fetches[p].id}\n".encode())
-    return fetches
+    yield fetches
+    mark = len(sender.events)
+    sender.write(f"/cancel {_offer(sender, marks[sender])}\n".encode())
+    bench.wait(lambda: _withdrawn(sender, mark), 10, "the offer withdrawn")
 
 
 def wait_done(bench: Bench, fetches: Fetches) -> list[float]:
@@ -164,6 +172,10 @@ def _done(proc: Proc, id: int, since: int) -> tuple[float, dict[str, Any]] | Non
         if event.get("event") == "file_done" and event.get("id") == id:
             return t, event
     return None
+
+
+def _withdrawn(proc: Proc, since: int) -> bool:
+    return any(event.get("event") == "offer_withdrawn" for _, event in proc.events[since:])
 
 
 def _offer(proc: Proc, since: int) -> int | None:
