@@ -496,12 +496,17 @@ class Node:
         return (conn.local_host or host) if is_wildcard(host) else host
 
     def shown_me(self) -> Member:
-        """This node as its user sees it: one listening on every interface (``--room`` without
-        ``--tracker``) by the first address the local network is told, never 0.0.0.0."""
-        if self.lan is None or not is_wildcard(self.me.host):
+        """This node as its user sees it: one listening on every interface by the first
+        address the local network is told (a room found by name), else by the address a link
+        of its reaches its peer by (a user trial read "you are bob at 0.0.0.0:43055"); at
+        0.0.0.0 only while it has neither."""
+        if not is_wildcard(self.me.host):
             return self.me
-        addresses = self.lan.addresses(self.me.host)
-        return dataclasses.replace(self.me, host=addresses[0]) if addresses else self.me
+        if self.lan is not None:
+            hosts = self.lan.addresses(self.me.host)
+        else:
+            hosts = [c.local_host for c in self.links.conns.values() if c.local_host]
+        return dataclasses.replace(self.me, host=hosts[0]) if hosts else self.me
 
     def me_on(self, conn: Connection) -> Member:
         """This node as the peer on ``conn`` should list it (``advertised_host``)."""

@@ -481,6 +481,23 @@ async def test_a_wrong_secret_says_where_this_rooms_secret_is_set() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_a_node_listening_everywhere_is_shown_to_its_user_at_an_address_of_its_links() -> (
+    None
+):
+    """A user trial (``/join`` at another computer's address listens on every interface) read
+    "you are bob at 0.0.0.0:43055" and "bob 0.0.0.0:41597 (you)"."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        await room.add("alice")
+        bob = await newcomer(room, "bob", host="0.0.0.0")
+        ready = next(e for e in bob.events if isinstance(e, events.Ready))
+        assert ready.me.host == "127.0.0.1", ready
+        bob.node.who()
+        who = await bob.wait_for(lambda e: isinstance(e, events.Who))
+        assert [m.host for m in who.members if m.node_id == bob.node.node_id] == ["127.0.0.1"]
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_name_refused_for_good_ends_the_join_without_waiting_on_remembered_members(
     tmp_path: Path,
 ) -> None:
