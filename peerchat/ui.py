@@ -907,9 +907,17 @@ class PromptUI:
                 with contextlib.suppress(trio.RunFinishedError):
                     token.run_sync_soon(act)
 
-        session.default_buffer.on_text_changed += typing
         kept = ""  # a line typed before the join: back in the input, not lost
-        asked = ""  # a long paste whose Enter was asked for again
+        asked = ""  # a long paste whose Enter was asked for again, while it stays as it is
+
+        def changed(buffer: Buffer) -> None:
+            """Any edit (a paste again too, after Ctrl-C cleared it) is asked about anew; the
+            text a prompt begins with is no edit."""
+            nonlocal asked
+            asked = ""
+            typing(buffer)
+
+        session.default_buffer.on_text_changed += changed
         while True:
             try:
                 line = await session.prompt_async(default=kept, pre_run=suspension.resume)
