@@ -32,7 +32,7 @@ import trio
 from peerchat.config import Config
 from peerchat.membership import Member
 from peerchat.protocol import Message, decode, encode
-from peerchat.wire import FrameDecoder, FrameError, ReceiveBudget, encode_frame
+from peerchat.wire import FrameDecoder, FrameError, FrameStalled, ReceiveBudget, encode_frame
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class Connection:
             self._frame_began = self.last_heard  # a new frame began with the last bytes
         with trio.move_on_at(self._frame_began + self._config.frame_timeout):
             return await self.stream.receive_some(RECEIVE_SIZE)
-        raise FrameError(f"a frame took longer than {self._config.frame_timeout:g} s to arrive")
+        raise FrameStalled(f"a frame took longer than {self._config.frame_timeout:g} s to arrive")
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -226,6 +226,8 @@ class Connection:
                     try:
                         while (message := await self.receive()) is not None:
                             on_message(self, message)
+                    except FrameStalled as exc:  # a user read "protocol error" of a cut cable
+                        self.close_reason = f"connection lost: {exc}"
                     except FrameError as exc:
                         self.close_reason = f"protocol error: {exc}"
                         log.warning("closing connection to %s: %s", self.peer, exc)
@@ -264,7 +266,7 @@ class Connection:
                     self._drained = trio.Event()
             await self.stream.send_eof()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self.abort(f"{self.peer}: {exc}")
+            self.abort(f"connection lost: {_in_words(exc.__cause__ or exc)}")
 
 
 def _in_words(exc: BaseException) -> str:

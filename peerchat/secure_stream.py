@@ -25,7 +25,7 @@ from peerchat.handshake import (
     LocalKeys,
     WrongSecret,
 )
-from peerchat.wire import FrameError
+from peerchat.wire import FrameError, FrameStalled
 
 if TYPE_CHECKING:
     from peerchat.node import Node
@@ -143,7 +143,7 @@ class SecureStream(trio.abc.Stream):
             self._began = trio.current_time()
         with trio.move_on_at(self._began + self._record_timeout):
             return await self._stream.receive_some(RECEIVE_SIZE)
-        raise FrameError(f"a record took longer than {self._record_timeout:g} s to arrive")
+        raise FrameStalled(f"a record took longer than {self._record_timeout:g} s to arrive")
 
     def _whole_record(self) -> int | None:
         """The size of the record at the head of the buffer, if all of it is in."""

@@ -26,6 +26,11 @@ class FrameError(Exception):
     """The remote end sent something that is not a valid frame."""
 
 
+class FrameStalled(FrameError):
+    """A frame (or record) begun and not finished in time: as often a cable cut in the middle
+    of it as a slow or hostile peer, so the link is lost, not broken by a protocol error."""
+
+
 def encode_frame(payload: dict[str, Any], max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     body = msgpack.packb(payload, use_bin_type=True)
     if len(body) > max_frame:

@@ -440,7 +440,9 @@ async def test_a_frame_begun_and_never_finished_is_cut_at_its_deadline(autojump_
         with trio.fail_after(config.frame_timeout * 2):
             while conn.close_reason == "connection lost":
                 await trio.sleep(0.1)
-    assert "longer than" in conn.close_reason
+    # As often a cable cut in the middle of a frame: lost, not "protocol error" (a user trial)
+    timeout = f"{config.frame_timeout:g}"
+    assert conn.close_reason == f"connection lost: a frame took longer than {timeout} s to arrive"
     assert trio.current_time() - start >= config.frame_timeout - 0.2
 
 
