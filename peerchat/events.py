@@ -37,16 +37,20 @@ class TrackerChanged:
 @dataclass(frozen=True, slots=True)
 class PeerJoined:
     member: Member
+    was: str = ""  # the name it left under, when it comes back under another
 
     def as_json(self) -> dict[str, Any]:
         m = self.member
-        return {
+        out = {
             "event": "peer_joined",
             "node_id": m.node_id,
             "username": m.username,
             "addr": m.addr,
             "chat": m.chat,  # false for a standalone tracker: not a person
         }
+        if self.was:
+            out["was"] = self.was
+        return out
 
 
 @dataclass(frozen=True, slots=True)

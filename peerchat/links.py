@@ -234,9 +234,8 @@ class Links:
         new = node.add_member(member)
         was_named = self._back(member.node_id) or member.username
         if new and node.reporting:
-            if was_named != member.username:  # said first: the join is then of a known face
-                node.emit(events.Renamed(member, was_named))
-            node.emit(events.PeerJoined(member))
+            # One line: "caroline is now known as carol" was said of someone not in the room.
+            node.emit(events.PeerJoined(member, was_named if was_named != member.username else ""))
         if new and member.chat:  # a standalone tracker's name is no person's
             before = node.store.name_owner(member.username, member.node_id, time.time())
             if before is not None:

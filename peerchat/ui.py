@@ -354,8 +354,10 @@ def format_event(event: Event, now: float) -> FormattedText:
         case Renamed(member=m, old=old):
             was = visible(shown_name(old, m.node_id))  # a look-alike name keeps its mark
             return _join_lines([_line(now, (NOTICE_STYLE, f"* {was} is now known as "), _name(m))])
-        case PeerJoined(member=m):
+        case PeerJoined(member=m, was=""):
             return _about(m, f" joined ({visible(m.addr)})", now)
+        case PeerJoined(member=m, was=was):
+            return _about(m, f" joined ({visible(m.addr)}; was {visible(was)})", now)
         case PeerLeft(member=m, reason=reason):
             return _about(m, f" left ({visible(reason)})", now)
         case Who():
