@@ -663,6 +663,7 @@ def screen_toolbar(screen: Screen, width: int = 0) -> FormattedText:
             for name in screen.rooms
         )
         parts.append((_ROOMS, f"| rooms: {names} (Ctrl-X) "))
+        parts.append((_ROOMS, f"| {len(screen.rooms)} rooms (Ctrl-X) "))  # where those do not fit
     return _fitted(parts, width)
 
 
@@ -697,10 +698,17 @@ def _toolbar_parts(room: Room, now: float | None = None) -> list[tuple[int, str]
 
 def _fitted(parts: list[tuple[int, str]], width: int) -> FormattedText:
     """The parts in their order; those ranked lowest give way while they do not fit in
-    ``width`` columns (0: any), but the first (who and where)."""
-    kept = list(parts)
+    ``width`` columns (0: any), but the first (who and where). Two parts of one rank are one
+    and its shorter form, shown only when the first gave way."""
+    kept = [part for i, part in enumerate(parts) if i == 0 or part[0] != parts[i - 1][0]]
+    shorter = {rank: text for i, (rank, text) in enumerate(parts) if i and parts[i - 1][0] == rank}
     while width and len(kept) > 1 and sum(get_cwidth(text) for _, text in kept) > width:
-        kept.remove(min(kept[1:], key=lambda part: part[0]))
+        at = kept.index(min(kept[1:], key=lambda part: part[0]))
+        rank = kept[at][0]
+        if rank in shorter:
+            kept[at] = (rank, shorter.pop(rank))
+        else:
+            del kept[at]
     return FormattedText([(TOOLBAR_STYLE, text) for _, text in kept])
 
 

@@ -706,6 +706,12 @@ def test_a_narrow_status_bar_gives_up_the_help_hint_and_the_tracker_before_who_i
     assert narrow.startswith(" alice | room dev ") and "| carol is typing " in narrow
     assert "/help" not in narrow and "tracker" not in narrow
     assert to_plain_text(ui.screen_toolbar(screen, 10)).startswith(" alice | room dev")
+    # A long room list gives way to its count first (a user trial lost it at 60 columns).
+    for label in ("127.0.0.1:5000", "a-room-with-a-long-name"):
+        screen.room(label)
+    narrow = to_plain_text(ui.screen_toolbar(screen, 60))
+    assert narrow == " alice | room dev | carol is typing | 4 rooms (Ctrl-X) ", narrow
+    assert "rooms: [dev] sec 127.0.0.1:5000" in to_plain_text(ui.screen_toolbar(screen))
 
 
 def test_a_room_left_while_in_front_gives_the_front_back_to_the_room_before_it():
