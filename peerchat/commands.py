@@ -176,6 +176,19 @@ Command = (
 _NUMBER = re.compile(r"[0-9]{1,18}")
 HISTORY_DEFAULT = 20
 
+# irssi's own aliases, and weechat's /exit, for the commands PeerChat has (users typed them).
+_ALIASES = {
+    "/j": "/join",
+    "/leave": "/part",
+    "/q": "/quit",
+    "/exit": "/quit",
+    "/bye": "/quit",
+    "/w": "/who",
+    "/n": "/names",
+    "/m": "/msg",
+    "/c": "/clear",
+    "/cl": "/clear",
+}
 _SLASH = {
     "/who": Who(),
     "/names": Who(),
@@ -215,6 +228,7 @@ def parse_line(line: str) -> Command:
     if text.startswith("/"):
         name, _, rest = text.partition(" ")
         name = name.lower()
+        name = _ALIASES.get(name, name)
         if name == "/history":
             return _history(rest.split())
         if name == "/me":
@@ -223,12 +237,12 @@ def parse_line(line: str) -> Command:
             return _private(rest)
         if name == "/nick":
             return _nick(rest)
-        if name in ("/join", "/j"):
+        if name == "/join":
             return _join(rest.split())
         if name == "/part":
             room, _, message = rest.strip().partition(" ")
             return PartRoom(_room_name(room), message.strip(), rest.strip())
-        if name in ("/quit", "/q", "/exit"):
+        if name == "/quit":
             return Quit(rest.strip())
         if name == "/room":
             room = _room_name(rest.strip())  # a name, or the address a room without one is shown by

@@ -65,6 +65,11 @@ from peerchat.commands import (
         # irssi's and weechat's habits (a user's /j and /exit were unknown commands)
         ("/j dev", JoinRoom("dev", None)),
         ("/exit", Quit()),
+        ("/leave dev bye", PartRoom("dev", "bye")),
+        ("/bye see you", Quit("see you")),
+        ("/W", Who()),
+        ("/m bob hi", Private("bob", "hi")),
+        ("/cl", Clear()),
         ("/room", ListRooms()),
         ("/clear", Clear()),
         ("/rooms", ListRooms()),
