@@ -22,8 +22,11 @@ members then probe their own links to it (``Links.probe``).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import socket
+import sys
+import termios
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
@@ -73,6 +76,8 @@ class Connection:
         self._completed = 0  # frames decoded when _frame_began was taken
         self._frames: Iterator[dict[str, Any]] = iter(())
         self._queue: list[bytes] = []  # frames not yet handed to the socket
+        self._writing = False  # a send_all under way: its bytes may not all be in the kernel
+        self.had = 0  # our last message the peer surely had: its kernel acknowledged it
         self._at_once = stream if isinstance(stream, _SendsAtOnce) else None
         self._queued = trio.Event()  # set: the writer has something to send, or finishes
         self._turn = 0  # frames handled since the reader last let others run
@@ -132,6 +137,18 @@ class Connection:
         """Frames not yet handed to the kernel (the rest of one taken at once counts as one)."""
         unsent = self._at_once is not None and bool(self._at_once.unsent)
         return len(self._queue) + unsent
+
+    def acknowledged(self) -> bool:
+        """Every byte given to this link is in the peer's kernel: none waits here, and the
+        socket's send queue (``SIOCOUTQ``, on Linux) holds none unsent or unacknowledged."""
+        sock = getattr(self.stream, "socket", None)
+        if self.backlog or self._writing or sock is None or not hasattr(termios, "TIOCOUTQ"):
+            return False
+        try:
+            queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, bytes(4))
+        except OSError:  # closed meanwhile
+            return False
+        return int.from_bytes(queued, sys.byteorder) == 0
 
     async def drained(self) -> None:
         """Until the writer has sent what was queued (or the connection is gone); a
@@ -260,7 +277,9 @@ class Connection:
                     await self._queued.wait()
                     continue
                 batch, self._queue = self._queue, []
+                self._writing = True
                 await self.stream.send_all(b"".join(batch))  # one frame's join is no copy
+                self._writing = False
                 if not self.backlog:
                     self._drained.set()
                     self._drained = trio.Event()

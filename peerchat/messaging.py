@@ -75,6 +75,7 @@ class Messaging:
         # after that comes to us live over the link
         self._linked_at: dict[str, int] = {}
         self._said_at: deque[tuple[int, float]] = deque(maxlen=SAID_KEPT)  # (seq, trio time)
+        self.sent = 0  # our last message handed to the links
         # author -> (its latest batch seen, the name signed there): what one no longer in the
         # room is shown as (its latest name, after a /nick too)
         self._names: dict[str, tuple[int, str]] = {}
@@ -132,6 +133,7 @@ class Messaging:
         sealed = seal(node.identity, node.me.username, chats)
         node.store.add(sealed, time.time())
         node.links.broadcast(BatchFrame(sealed.data, sealed.sig, False), chatting=True)
+        self.sent = chats[-1].seq
 
     # -- receiving ----------------------------------------------------------------------------
 

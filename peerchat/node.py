@@ -374,6 +374,7 @@ class Node:
             self.leadership.watch_tracker,
             self.tracker_role.duties,
             self.links.redial_lost,
+            self.links.watch_acknowledged,
             self.entrance.watch_stall,
             self.entrance.rejoin_when_stalled,
             self.messaging.sealer,
