@@ -142,11 +142,12 @@ class Connection:
         """Every byte given to this link is in the peer's kernel: none waits here, and the
         socket's send queue (``SIOCOUTQ``, on Linux) holds none unsent or unacknowledged."""
         sock = getattr(self.stream, "socket", None)
-        if self.backlog or self._writing or sock is None or not hasattr(termios, "TIOCOUTQ"):
+        fd = sock.fileno() if sock is not None else -1  # -1 once closed (CI saw ioctl refuse it)
+        if self.backlog or self._writing or fd < 0 or not hasattr(termios, "TIOCOUTQ"):
             return False
         try:
-            queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, bytes(4))
-        except OSError:  # closed meanwhile
+            queued = fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4))
+        except OSError:
             return False
         return int.from_bytes(queued, sys.byteorder) == 0
 

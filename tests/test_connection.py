@@ -584,3 +584,15 @@ async def test_a_flood_of_tiny_records_is_opened_in_turns_and_an_empty_one_ends_
 def test_a_lost_link_is_told_in_words_not_error_numbers(cause: BaseException, said: str) -> None:
     """A user trial saw "bob left (connection lost: [Errno 110] Connection timed out)"."""
     assert connection._in_words(cause) == said
+
+
+async def test_a_closed_link_is_not_acknowledged_and_asking_does_not_raise() -> None:
+    """The acknowledgement watcher looks at every link; one closed meanwhile has no socket
+    (fileno -1), and asking ended the node in CI ("internal error (ValueError)")."""
+    a, b = trio.socket.socketpair()
+    stream = trio.SocketStream(a)
+    conn = Connection(stream, Config(), "bob")
+    with b:
+        assert conn.acknowledged()  # nothing sent: nothing unacknowledged
+        await stream.aclose()
+        assert not conn.acknowledged()
