@@ -882,12 +882,18 @@ class PromptUI:
         if self._loop is not None and self._task is not None and not self._task.done():
             self._task.cancel()
 
-    def _notice(self, text: str) -> None:
-        """Local text, queued behind the node's events (prompt thread)."""
+    def _notice(self, text: str, mark: str = "* ", style: str = NOTICE_STYLE) -> None:
+        """Local text, queued behind the node's events (prompt thread), marked as the node's
+        are ("*"; "!" for ``_refuse``): a user trial found "usage: ..." and "rooms: ..." the
+        only lines without a mark."""
         with self._lock:
-            was_empty = self._backlog.add(Notice(text), time.monotonic())
+            was_empty = self._backlog.add(Notice(mark + text, style), time.monotonic())
         if was_empty and self._wake is not None:
             self._wake.set()
+
+    def _refuse(self, text: str) -> None:
+        """A typed line that cannot be done, said as the node's errors are."""
+        self._notice(text, "! ", ERROR_STYLE)
 
     async def _read_lines(self, token: trio.lowlevel.TrioToken, rooms: Rooms) -> bool:
         screen = self._screen
@@ -984,7 +990,7 @@ class PromptUI:
                     action = functools.partial(rooms.join, name, addr)
                 case commands.PartRoom(room=name) as part:
                     if (part := part.among(screen.rooms)) is None:
-                        self._notice(f"not in a room {visible(name)}")
+                        self._refuse(f"not in a room {visible(name)}")
                         continue
                     action = functools.partial(rooms.part, part.room or room, part.message)
                 case commands.ListRooms():
@@ -994,10 +1000,10 @@ class PromptUI:
                     self._notice(screen.go_to(name))
                     continue
                 case commands.Usage(text=text):
-                    self._notice(text)
+                    self._refuse(text)
                     continue
                 case commands.Help():
-                    self._notice(commands.HELP_TEXT)
+                    self._notice(commands.HELP_TEXT, mark="")
                     continue
                 case commands.Clear():  # and nothing for Ctrl-L to draw again
                     self._printed.clear()
@@ -1007,7 +1013,7 @@ class PromptUI:
                     output.flush()
                     continue
                 case commands.Unknown(name=name):
-                    self._notice(unknown_hint(name))
+                    self._refuse(unknown_hint(name))
                     continue
                 case commands.Quit(message=message):
                     self._farewell = message

@@ -176,8 +176,11 @@ def test_commands_answer_on_screen(spawn: Callable[..., Any]) -> None:
     alice.expect_exact("(tracker)")
     alice.send("/help\r")
     alice.expect(on_screen("/quit [MESSAGE] leave"))
+    # Marked as the node's own lines are (a user trial found these the only ones without).
     alice.send("/nope\r")
-    alice.expect(on_screen("unknown command /nope, try /help"))
+    alice.expect(on_screen("! unknown command /nope, try /help"))
+    alice.send("/rooms\r")
+    alice.expect(on_screen("* rooms: "))
     alice.send("/q\r")
     expect_exit_0(alice)
 
