@@ -186,6 +186,13 @@ PARTITION = 8.0  # how long it lasts: past the 4-6.6 s it takes to notice (heart
 STABLE = 3.0  # once one room, it must stay one, with the same tracker, this long
 ROOM = 5  # hosts in the room; two more hosts are left free for newcomers
 PORT = 6000
+
+# The minute of churn and the 8 s partition run only when asked, with PEERCHAT_SLOW=1 (CI sets
+# it; the `slow` mark says why).
+only_when_asked = pytest.mark.skipif(
+    not os.environ.get("PEERCHAT_SLOW"), reason="seconds of faults; PEERCHAT_SLOW=1 runs it"
+)
+
 HOME = "10.77.0.1:5000"  # the room's tracker address, on host 1
 
 
@@ -440,6 +447,9 @@ async def split(net: Net, procs: list[Proc]) -> tuple[list[Proc], list[Proc], fl
     return side_a, side_b, split_at
 
 
+# 13 s, most of it the partition itself: two heartbeat timeouts and more (the `slow` mark).
+@pytest.mark.slow
+@only_when_asked
 async def test_an_8_s_partition_heals_into_one_room_that_shows_all_said_on_both_sides(
     net: Net,
 ) -> None:
@@ -598,10 +608,6 @@ async def test_messages_to_an_unreachable_member_are_reported_then_delivered(net
 
 # (f) ------------------------------------------------------------------------------------------
 
-# A minute long: run only when asked, with PEERCHAT_SLOW=1 (the `slow` mark says why).
-only_when_asked = pytest.mark.skipif(
-    not os.environ.get("PEERCHAT_SLOW"), reason="a minute of churn; set PEERCHAT_SLOW=1 to run it"
-)
 CHURN_FOR = 60.0
 CHURN_EVERY = 5.0
 CHURN_SETTLE = 15.0  # after the last restart -> one room
