@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import difflib
 import logging
 import os
 import resource
@@ -18,10 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-import platformdirs
 import trio
 
-from peerchat import PROTOCOL_VERSION, __version__, events, hidden_env
+from peerchat import PROTOCOL_VERSION, __version__, dirs, events, hidden_env
 from peerchat.addresses import home_port, is_loopback, is_wildcard, parse_addr
 from peerchat.config import Config
 from peerchat.datadir import DataDir
@@ -68,6 +66,8 @@ class _Parser(argparse.ArgumentParser):
                 break
             known = self._option_string_actions
             if token.startswith("--") and (name := token.split("=", 1)[0]) not in known:
+                import difflib  # for this hint alone: not loaded by every node that starts
+
                 near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
                 hint = f" (did you mean {near[0]}?)" if near else ""
                 self.error(f"unrecognized argument {name}{hint}")
@@ -283,7 +283,7 @@ def _default_tracker(host: str) -> tuple[tuple[str, int], ...]:
 def _open_data_dir(args: argparse.Namespace, name: str) -> DataDir | None:
     if args.ephemeral:
         return None
-    path = args.data_dir or Path(platformdirs.user_data_dir("peerchat")) / name
+    path = args.data_dir or dirs.data() / name
     return DataDir(path)
 
 
@@ -477,7 +477,7 @@ def _room_maker(
         )
         data_dir = None
         if not args.ephemeral:
-            base = args.data_dir or Path(platformdirs.user_data_dir("peerchat")) / args.username
+            base = args.data_dir or dirs.data() / args.username
             data_dir = DataDir(base.with_name(f"{base.name}@{room}"))
         return Node(settings, emit, config, data_dir=data_dir)
 
@@ -487,7 +487,7 @@ def _room_maker(
 def room_secret_path(room: str) -> Path:
     """Where the secret of a room joined with ``/join`` is kept: a file of the user's own
     (first line), never typed where a shell's history or ``ps`` would show it."""
-    return Path(platformdirs.user_config_dir("peerchat")) / "secrets" / room
+    return dirs.config() / "secrets" / room
 
 
 def _record_crash(error: BaseException, log_file: str | None) -> str:

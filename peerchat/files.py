@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import trio
 
-from peerchat import events
+from peerchat import dirs, events
 from peerchat.admission import Pace, RefusalLog
 from peerchat.connection import Connection
 from peerchat.membership import Member
@@ -112,9 +112,9 @@ class _Serving:
 
 
 class Files:
-    def __init__(self, node: Node, downloads: Path) -> None:
+    def __init__(self, node: Node, downloads: Path | None) -> None:
         self.node = node
-        self.downloads = downloads
+        self._downloads = downloads  # None: the platform's, looked up at the first need
         self._mine: dict[int, _Mine] = {}
         # Offer numbers start at random: a fetch resumed after this node restarted (same id)
         # must not get another file under an old number.
@@ -217,6 +217,17 @@ class Files:
         self.node.after_ready(offered)  # a newcomer hears of offers as it gets in
 
     # -- fetching -----------------------------------------------------------------------------
+
+    @property
+    def downloads(self) -> Path:
+        """Where fetched files go: as given, or the user's downloads folder."""
+        if self._downloads is None:
+            self._downloads = dirs.downloads()
+        return self._downloads
+
+    @downloads.setter
+    def downloads(self, path: Path) -> None:
+        self._downloads = path
 
     def get(self, id: int) -> None:
         """``/get ID``: fetch an offered file into the downloads directory."""

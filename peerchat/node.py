@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import platformdirs
 import trio
 
 from peerchat import PROTOCOL_VERSION, events, history_run
@@ -194,7 +193,7 @@ class Node:
         self.entrance = Entrance(self)
         self.messaging = Messaging(self)
         self.talk = Talk(self)
-        self.files = Files(self, Path(settings.downloads or platformdirs.user_downloads_dir()))
+        self.files = Files(self, Path(settings.downloads) if settings.downloads else None)
         self.home_address = self._home_at(settings.tracker_host, settings.tracker_port)
         self._handlers: dict[type, Callable[[Connection, Message], None]] = {
             Batch: self.messaging.on_batch,
