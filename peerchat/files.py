@@ -218,6 +218,10 @@ class Files:
 
     # -- fetching -----------------------------------------------------------------------------
 
+    def numbered(self, id: int) -> bool:
+        """Whether ``id`` numbers an offer here, heard or made."""
+        return id in self._heard or id in self._own
+
     @property
     def downloads(self) -> Path:
         """Where fetched files go: as given, or the user's downloads folder."""

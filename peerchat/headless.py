@@ -130,6 +130,8 @@ class Headless:
             await self._command(rooms, node, command)
 
     async def _command(self, rooms: Rooms, node: Node, command: commands.Command) -> None:
+        if rooms.misdirected(self._current, command):
+            return
         match command:
             case commands.Say(text, action):
                 node.say(text, action=action)

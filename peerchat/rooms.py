@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import NamedTuple
 
 import trio
 
-from peerchat import events
+from peerchat import commands, events
 from peerchat.node import Node
 from peerchat.protocol import MAX_REASON
 from peerchat.safe_text import has_unsafe
@@ -96,6 +97,22 @@ class Rooms:
             return
         self.start(room, node)
 
+    def misdirected(self, room: str, command: commands.Command) -> bool:
+        """Whether ``command``, typed in ``room``, names a member or an offer that room lacks
+        and another room has; if so, says which (a user's ``/get 3`` and ``/msg ben`` were
+        meant for the room behind)."""
+        asked = _asked_for(command)
+        here = self.nodes.get(room)
+        if asked is None or here is None or asked.has(here):
+            return False
+        there = [other for other, node in self.nodes.items() if other != room and asked.has(node)]
+        if not there:
+            return False
+        where = there[0]
+        said = f"{asked.lacking} {room}; {asked.noun} is in {where} (/room {where} first)"
+        self._show(events.Error(said), room)
+        return True
+
     def part(self, room: str, message: str = "") -> None:
         """``/part``: leave ``room`` with a goodbye."""
         node = self.nodes.get(room)
@@ -117,6 +134,30 @@ def goodbye(kind: str, message: str) -> str:
     if not said or has_unsafe(said):
         return kind
     return f"{kind}: {said}"[:MAX_REASON]
+
+
+class _Asked(NamedTuple):
+    has: Callable[[Node], bool]  # whether a room's node has it
+    lacking: str  # the error's start, to which the room is added
+    noun: str  # what it is called in the hint
+
+
+def _asked_for(command: commands.Command) -> _Asked | None:
+    """The member or offer ``command`` names, if any."""
+    match command:
+        case commands.Private(to=name):
+            return _Asked(
+                lambda node: node.talk.addressee(name) is not None,
+                f"nobody called {name} is in",
+                name,
+            )
+        case commands.GetFile(id=id):
+            return _Asked(
+                lambda node: node.files.numbered(id),
+                f"no file is offered as {id} in",
+                f"offer {id}",
+            )
+    return None
 
 
 def _startup_error(exc: BaseException) -> StartupError | None:

@@ -53,7 +53,7 @@ class Talk:
         if name == node.me.username:
             node.emit(events.Error("that is you; a private message goes to someone else"))
             return
-        member = self.find(name) or self.find(name, node.links.unreachable())
+        member = self.addressee(name)
         if member is None:
             node.emit(events.Error(f"nobody called {name} is in the room; not sent"))
             return
@@ -74,6 +74,10 @@ class Talk:
             node.emit(shown)
         if conn is None:
             self.on_unlink(member)  # "may not have ... (sent again on their return)"
+
+    def addressee(self, name: str) -> Member | None:
+        """Whom ``/msg NAME`` reaches: a member in the room, or one away now."""
+        return self.find(name) or self.find(name, self.node.links.unreachable())
 
     def on_private(self, conn: Connection, message: Private) -> None:
         node = self.node

@@ -1021,7 +1021,7 @@ class PromptUI:
                 case commands.Nothing():
                     continue
                 case _:
-                    action = functools.partial(_in_room, rooms, room, _node_action(command))
+                    action = functools.partial(_command_in_room, rooms, room, command)
             try:
                 trio.from_thread.run_sync(action, trio_token=token)
             except trio.RunFinishedError:
@@ -1162,6 +1162,12 @@ def _in_room(rooms: Rooms, room: str, act: Callable[[Node], None]) -> None:
 
 def _typing(node: Node) -> None:
     node.typing()
+
+
+def _command_in_room(rooms: Rooms, room: str, command: commands.Command) -> None:
+    """Carry out ``command`` in ``room``, unless it was meant for another room (trio thread)."""
+    if not rooms.misdirected(room, command):
+        _in_room(rooms, room, _node_action(command))
 
 
 def _node_action(command: commands.Command) -> Callable[[Node], None]:

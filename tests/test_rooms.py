@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import trio
 import trio.testing
 from e2e_helpers import Swarm, free_port, say_and_expect
@@ -13,7 +15,7 @@ from peerchat.rooms import Rooms, goodbye
 from peerchat.tracker_address import StartupError
 
 
-async def test_one_program_in_two_rooms(swarm: Swarm) -> None:
+async def test_one_program_in_two_rooms(swarm: Swarm, tmp_path: Path) -> None:
     dev, ops = free_port(), free_port()
     alice = await swarm.node("alice", "--room", "dev", "--tracker", f"127.0.0.1:{dev}")
     bob = await swarm.node("bob", "--room", "dev", "--tracker", f"127.0.0.1:{dev}")
@@ -37,12 +39,37 @@ async def test_one_program_in_two_rooms(swarm: Swarm) -> None:
     await alice.send("/rooms")
     listed = await alice.wait_for(event="rooms")
     assert listed["rooms"] == ["dev", "ops"] and listed["current"] == "dev"
+    # /msg and /get of what is in the room behind say where it is, and do nothing.
+    shared = tmp_path / "notes.txt"
+    shared.write_text("from ops")
+    await carol.send(f"/send {shared}")
+    offer = await alice.wait_for(event="file_offer", room="ops")
+    mark = len(alice.events)
+    await alice.send("/msg carol psst")
+    wrong_room = await alice.wait_for(event="error", room="dev", since=mark)
+    assert wrong_room["message"] == (
+        "nobody called carol is in dev; carol is in ops (/room ops first)"
+    )
+    mark = len(alice.events)
+    await alice.send(f"/get {offer['id'] + 50}")  # a number neither room has: as before
+    wrong_room = await alice.wait_for(event="error", room="dev", since=mark)
+    assert wrong_room["message"].startswith("no file offered as")
+    mark = len(alice.events)
+    await alice.send(f"/get {offer['id']}")
+    wrong_room = await alice.wait_for(event="error", room="dev", since=mark)
+    expected = f"offer {offer['id']} is in ops (/room ops first)"
+    assert wrong_room["message"] == f"no file is offered as {offer['id']} in dev; {expected}"
+
     await bob.send("a marker in dev")
     await alice.wait_for(event="message", text="a marker in dev")
     assert carol.messages("back in dev") == [] and bob.messages("hello ops") == []
+    assert (
+        carol.find(event="message", text="psst") == [] and alice.find(event="file_progress") == []
+    )
 
+    mark = len(alice.events)
     await alice.send("/part nosuch")
-    assert "not in a room nosuch" in (await alice.wait_for(event="error"))["message"]
+    assert "not in a room nosuch" in (await alice.wait_for(event="error", since=mark))["message"]
     await alice.send("/part ops  off to lunch")  # dev stays in front
     await alice.wait_for(event="room_left", room="ops")
     left = await carol.wait_for(event="peer_left", username="alice")
