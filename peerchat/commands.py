@@ -27,6 +27,7 @@ Type a line and press Enter to send it to everyone in the room.
                   leave the room in front (or ROOM);  /rooms  the rooms you are in
   /room NAME      bring a room to the front (Ctrl-X: the next one); /room lists them
   /who, /names    list the members; the tracker is marked
+  /whois NAME     a member's address and key fingerprint (compare it with theirs)
   /history [N]    show the last N messages kept here (default 20)
   //TEXT          send a line that starts with "/"
   /clear          empty the screen (Ctrl-L draws it anew)
@@ -115,6 +116,13 @@ class Who:
 
 
 @dataclass(frozen=True, slots=True)
+class Whois:
+    """/whois NAME: one member, with the fingerprint of its key."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class History:
     count: int
 
@@ -164,6 +172,7 @@ Command = (
     | ListRooms
     | GoToRoom
     | Who
+    | Whois
     | History
     | Help
     | Clear
@@ -186,6 +195,8 @@ _ALIASES = {
     "/w": "/who",
     "/n": "/names",
     "/m": "/msg",
+    "/query": "/msg",
+    "/wi": "/whois",
     "/c": "/clear",
     "/cl": "/clear",
 }
@@ -215,6 +226,7 @@ COMMANDS = (
     "/rooms",
     "/send",
     "/who",
+    "/whois",
 )
 """What tab completes after a "/"."""
 
@@ -237,6 +249,9 @@ def parse_line(line: str) -> Command:
             return _private(rest)
         if name == "/nick":
             return _nick(rest)
+        if name == "/whois":
+            args = rest.split()
+            return Whois(args[0]) if len(args) == 1 else Usage("usage: /whois NAME")
         if name == "/join":
             return _join(rest.split())
         if name == "/part":

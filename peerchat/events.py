@@ -347,6 +347,29 @@ class Who:
 
 
 @dataclass(frozen=True, slots=True)
+class Whois:
+    """One member, for ``/whois``: its node id is the hash of the key its link proved, which
+    two people can compare to know that no one else answers to the name."""
+
+    member: Member
+    tracker: bool
+    you: bool
+    away: bool  # lost without a goodbye, being dialled again
+
+    def as_json(self) -> dict[str, Any]:
+        m = self.member
+        return {
+            "event": "whois",
+            "node_id": m.node_id,
+            "username": m.username,
+            "addr": m.addr,
+            "tracker": self.tracker,
+            "you": self.you,
+            "away": self.away,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Error:
     message: str
 
@@ -466,6 +489,7 @@ Event = (
     | PeerLeft
     | MessageReceived
     | Who
+    | Whois
     | Error
     | NewKey
     | Undelivered

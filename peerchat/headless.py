@@ -150,6 +150,8 @@ class Headless:
                 node.list_files()
             case commands.Who():
                 node.who()
+            case commands.Whois(name):
+                node.whois(name)
             case commands.History(count):
                 node.history(count)
             case commands.Usage(text):

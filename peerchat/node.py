@@ -311,6 +311,17 @@ class Node:
         away.sort(key=lambda m: (m.username, m.node_id))
         self.emit(events.Who(everyone, self.bully.tracker, self.node_id, tuple(away)))
 
+    def whois(self, name: str) -> None:
+        me = self.shown_me()
+        here = self.talk.find(name, (me, *self.members))
+        away = None if here is not None else self.talk.find(name, self.links.unreachable())
+        member = here or away
+        if member is None:
+            self.emit(events.Error(f"nobody called {name} is in the room"))
+            return
+        tracker = member.node_id == self.bully.tracker
+        self.emit(events.Whois(member, tracker, member.node_id == me.node_id, away is not None))
+
     def quit(self, reason: str = "quit") -> None:
         """Leave the room, saying ``reason`` in the goodbye."""
         self._bye = reason

@@ -145,7 +145,7 @@ class _Asked(NamedTuple):
 def _asked_for(command: commands.Command) -> _Asked | None:
     """The member or offer ``command`` names, if any."""
     match command:
-        case commands.Private(to=name):
+        case commands.Private(to=name) | commands.Whois(name=name):
             return _Asked(
                 lambda node: node.talk.addressee(name) is not None,
                 f"nobody called {name} is in",

@@ -95,6 +95,7 @@ from peerchat.events import (
     Unconfirmed,
     Undelivered,
     Who,
+    Whois,
 )
 from peerchat.membership import Member
 from peerchat.names import FINGERPRINT, shown_name
@@ -261,6 +262,23 @@ def format_who(event: Who, now: float) -> FormattedText:
     return _join_lines([head, *rows])
 
 
+def format_whois(event: Whois, now: float) -> FormattedText:
+    """The member's address, and its key's fingerprint to compare with theirs (by phone, in
+    person): the same digits on both screens, and nobody else answers to the name."""
+    m = event.member
+    marks = " (tracker)" * event.tracker + " (you)" * event.you + " (away)" * event.away
+    fingerprint = " ".join(m.node_id[i : i + 4] for i in range(0, len(m.node_id), 4))
+    name = visible(m.username)
+    whose = f"another's /whois {name}" if event.you else f"{name}'s own /whois {name}"
+    where = (NOTICE_STYLE, f" at {visible(m.addr)}{marks}")
+    return _join_lines(
+        [
+            _line(now, (NOTICE_STYLE, "* "), _name(m), where),
+            _line(now, (NOTICE_STYLE, f"    key {fingerprint}: {whose} must show the same")),
+        ]
+    )
+
+
 def format_files(event: FileList, now: float) -> FormattedText:
     if not event.files:
         return format_notice("* no files are offered here", now)
@@ -362,6 +380,8 @@ def format_event(event: Event, now: float) -> FormattedText:
             return _about(m, f" left ({visible(reason)})", now)
         case Who():
             return format_who(event, now)
+        case Whois():
+            return format_whois(event, now)
         case Error(message=message):
             return format_notice(f"! {visible(message)}", now, ERROR_STYLE)
         case NewKey(member=m, old_node_id=old):
@@ -1187,6 +1207,8 @@ def _node_action(command: commands.Command) -> Callable[[Node], None]:
             return lambda node: node.list_files()
         case commands.Who():
             return lambda node: node.who()
+        case commands.Whois(name=name):
+            return lambda node: node.whois(name)
         case commands.History(count=count):
             return lambda node: node.history(count)
     raise TypeError(f"not a command for a room: {command!r}")

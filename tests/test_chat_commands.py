@@ -50,3 +50,22 @@ async def test_private_messages_actions_and_new_names(swarm: Swarm) -> None:
     await alice.send("/msg nobody hello?")
     error = await alice.wait_for(lambda e: "nobody" in e["message"], event="error")
     assert error["message"] == "nobody called nobody is in the room; not sent"
+
+
+async def test_whois_gives_the_same_key_on_both_sides(swarm: Swarm) -> None:
+    alice, bob = await swarm.room("alice", "bob")
+    await alice.send("/whois BOB")  # in any case, as /msg
+    seen = await alice.wait_for(event="whois")
+    await bob.send("/whois bob")
+    own = await bob.wait_for(event="whois")
+    assert seen["node_id"] == own["node_id"] == bob.node_id
+    assert (seen["you"], own["you"]) == (False, True)
+    assert seen["username"] == "bob" and seen["away"] is False
+    assert seen["tracker"] is False and own["addr"] == seen["addr"]
+
+    await bob.send("/whois alice")
+    tracker = await bob.wait_for(event="whois", node_id=alice.node_id)
+    assert tracker["tracker"] is True
+    await bob.send("/whois nobody")
+    error = await bob.wait_for(event="error")
+    assert error["message"] == "nobody called nobody is in the room"

@@ -23,6 +23,7 @@ from peerchat.commands import (
     Unknown,
     Usage,
     Who,
+    Whois,
     parse_line,
 )
 
@@ -69,6 +70,9 @@ from peerchat.commands import (
         ("/bye see you", Quit("see you")),
         ("/W", Who()),
         ("/m bob hi", Private("bob", "hi")),
+        ("/query bob hi there", Private("bob", "hi there")),
+        ("/whois Bob", Whois("Bob")),
+        ("/wi bob", Whois("bob")),
         ("/cl", Clear()),
         ("/room", ListRooms()),
         ("/clear", Clear()),
@@ -111,6 +115,8 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/msg bob", "usage: /msg NAME TEXT"),
         ("/msg bob   ", "usage: /msg NAME TEXT"),
         ("/nick", "usage: /nick NAME"),
+        ("/whois", "usage: /whois NAME"),
+        ("/whois bob carol", "usage: /whois NAME"),
         ("/nick two words", "usage: /nick NAME"),
         ("/nick " + "x" * 33, "usage: /nick NAME"),
         ("/history 0", "usage: /history [N]"),

@@ -45,6 +45,7 @@ from peerchat.events import (
     Unconfirmed,
     Undelivered,
     Who,
+    Whois,
 )
 from peerchat.membership import Member
 from peerchat.safe_text import has_unsafe
@@ -199,6 +200,18 @@ def test_who_lists_every_member_once_with_the_tracker_marked():
     assert set(by_name) == {"alice", "bob", "carol"}
     assert by_name["bob"].endswith("bob 127.0.0.1:4001 (tracker)")
     assert "(tracker)" not in by_name["alice"] and "(tracker)" not in by_name["carol"]
+
+
+def test_whois_shows_the_key_in_groups_to_read_out_and_whose_screen_to_compare_with():
+    bob = Member("0123456789abcdef0123456789abcdef", "bob", "10.0.0.2", 4001, 4001)
+    assert plain(Whois(bob, tracker=True, you=False, away=False)).splitlines() == [
+        "13:04:05 * bob at 10.0.0.2:4001 (tracker)",
+        "13:04:05     key 0123 4567 89ab cdef 0123 4567 89ab cdef: bob's own /whois bob must "
+        "show the same",
+    ]
+    mine = plain(Whois(bob, tracker=False, you=True, away=False)).splitlines()
+    assert mine[0].endswith("bob at 10.0.0.2:4001 (you)")
+    assert mine[1].endswith(": another's /whois bob must show the same")
 
 
 def test_who_names_those_away_and_awaited():
