@@ -917,7 +917,7 @@ class PromptUI:
 
     async def _read_lines(self, token: trio.lowlevel.TrioToken, rooms: Rooms) -> bool:
         screen = self._screen
-        suspension = Suspension()
+        suspension = Suspension(token)
         session: PromptSession[str] = PromptSession(
             self._message,
             output=_Terminal.from_pty(sys.stdout, term=os.environ.get("TERM")),
@@ -1251,7 +1251,8 @@ class Suspension:
     on checking (``resume``) until the time is up.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, token: trio.lowlevel.TrioToken) -> None:
+        self._token = token
         self._modes: list[Any] | None = None
         self._until = -math.inf
 
@@ -1261,7 +1262,7 @@ class Suspension:
         @keys.add("c-z", filter=Condition(lambda: hasattr(signal, "SIGTSTP")))
         async def _suspend(event: KeyPressEvent) -> None:
             self._modes = termios.tcgetattr(event.app.input.fileno())
-            await run_in_terminal(_stop_this_job)
+            await run_in_terminal(functools.partial(stop_this_job, self._token))
             self._until = time.monotonic() + SETTLE
             await self._settle(event.app)
 
@@ -1283,8 +1284,14 @@ class Suspension:
             await asyncio.sleep(SETTLE_CHECK)
 
 
-def _stop_this_job() -> None:
-    os.kill(0, signal.SIGTSTP)
+def stop_this_job(token: trio.lowlevel.TrioToken) -> None:
+    """Stop the job, as the terminal's Ctrl-Z does (its whole process group), and return once
+    it goes on. The kernel hands the signal to the main thread, trio's: sent from this thread,
+    this one ran on until that one stopped, and set the prompt's modes before the stop; a stop
+    that came late outlasted ``SETTLE``, and after ``fg`` the shell's line mode stayed (a user
+    trial). Sent from trio's thread, that thread stops as it returns, and this one waits."""
+    with contextlib.suppress(trio.RunFinishedError):  # the program is ending: no stop
+        trio.from_thread.run_sync(os.kill, 0, signal.SIGTSTP, trio_token=token)
 
 
 def _nothing() -> None:
