@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
 import resource
@@ -13,7 +14,7 @@ import signal
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
@@ -319,6 +320,8 @@ class _Launch:
     frontend: Frontend
     prompt: PromptUI | None = None  # the line interface, when that is the front end
     make: NodeMaker | None = None  # how ``/join`` makes another room (a tracker has none)
+    # Numbers for the file offers of every room: "/get 1" names one offer, whichever room.
+    offer_ids: Iterator[int] = dataclasses.field(default_factory=lambda: itertools.count(1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -406,15 +409,17 @@ def _node_launch(argv: list[str], psk: bytes) -> _Launch:
     config = Config(keep_messages=args.keep_messages, keep_seconds=args.keep_days * DAY)
     # Each named room has its own identity, history and remembered members.
     data_name = args.username if args.room is None else f"{args.username}@{args.room}"
-    make = _room_maker(args, settings, config, host_given)
+    offer_ids = itertools.count(1)
+    make = _room_maker(args, settings, config, host_given, offer_ids)
     if args.headless:
         from peerchat.headless import Headless
 
-        return _Launch(args, settings, config, data_name, Headless(), make=make)
+        frontend: Frontend = Headless()
+        return _Launch(args, settings, config, data_name, frontend, None, make, offer_ids)
     from peerchat.ui import PromptUI
 
     prompt = PromptUI()
-    return _Launch(args, settings, config, data_name, prompt, prompt=prompt, make=make)
+    return _Launch(args, settings, config, data_name, prompt, prompt, make, offer_ids)
 
 
 def _run_until_quit(launch: _Launch, data_dir: DataDir | None) -> int:
@@ -424,7 +429,11 @@ def _run_until_quit(launch: _Launch, data_dir: DataDir | None) -> int:
     settings, frontend = launch.settings, launch.frontend
     label = settings.room_name or settings.tracker_addr  # how the first room is named on screen
     node = Node(
-        settings, lambda event: frontend.show(event, label), launch.config, data_dir=data_dir
+        settings,
+        lambda event: frontend.show(event, label),
+        launch.config,
+        data_dir,
+        launch.offer_ids,
     )
     status = 0
     try:
@@ -447,7 +456,11 @@ def _run_until_quit(launch: _Launch, data_dir: DataDir | None) -> int:
 
 
 def _room_maker(
-    args: argparse.Namespace, first: Settings, config: Config, host_given: bool
+    args: argparse.Namespace,
+    first: Settings,
+    config: Config,
+    host_given: bool,
+    offer_ids: Iterator[int],
 ) -> NodeMaker:
     """How ``/join`` makes the node of another room: the same person (name, --host, storage
     choice) in a room of its own, found on the local network unless an address is given, with
@@ -479,7 +492,7 @@ def _room_maker(
         if not args.ephemeral:
             base = args.data_dir or dirs.data() / args.username
             data_dir = DataDir(base.with_name(f"{base.name}@{room}"))
-        return Node(settings, emit, config, data_dir=data_dir)
+        return Node(settings, emit, config, data_dir, offer_ids)
 
     return make
 

@@ -21,7 +21,7 @@ import secrets
 import shlex
 import stat
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -112,7 +112,9 @@ class _Serving:
 
 
 class Files:
-    def __init__(self, node: Node, downloads: Path | None) -> None:
+    def __init__(self, node: Node, downloads: Path | None, ids: Iterator[int]) -> None:
+        """``ids`` numbers the offers heard and made, in every room of the program: ``/get 1``
+        in one room fetched the other room's offer 1 (a user trial)."""
         self.node = node
         self._downloads = downloads  # None: the platform's, looked up at the first need
         self._mine: dict[int, _Mine] = {}
@@ -122,7 +124,7 @@ class Files:
         self._heard: dict[int, _Heard] = {}  # local id -> an offer from a member
         self._heard_ids: dict[tuple[str, int], int] = {}  # (sender, offer) -> local id
         self._own: dict[int, int] = {}  # local id -> this node's offer number
-        self._last_id = 0  # local ids number offers heard and made alike
+        self._ids = ids
         self._fetches: dict[tuple[str, int], _Fetch] = {}  # (sender, offer) -> running fetch
         self._saved: dict[int, str] = {}  # local id -> where its last fetch was saved
         self._serving: dict[tuple[Connection, int], _Serving] = {}
@@ -176,12 +178,12 @@ class Files:
         self._last_offer += 1
         n = self._last_offer
         self._mine[n] = same
-        self._last_id += 1
-        self._own[self._last_id] = n
+        id = next(self._ids)
+        self._own[id] = n
         for conn in node.links.conns.values():
             if conn.member is not None and n in self._offers_for(conn.member):
                 self._offer_to(conn, n)
-        node.emit(events.FileOffered(node.me, self._last_id, name, size, to, own=True))
+        node.emit(events.FileOffered(node.me, id, name, size, to, own=True))
 
     def _offers_for(self, member: Member) -> list[int]:
         """This node's offers that ``member`` may have: none unless both chat."""
@@ -209,11 +211,11 @@ class Files:
             return
         if len(self._heard) >= MAX_OFFERS_HEARD and not self._make_room(self._heard):
             return
-        self._last_id += 1
-        self._heard[self._last_id] = _Heard(sender.node_id, sender.username, message)
-        self._heard_ids[key] = self._last_id
+        id = next(self._ids)
+        self._heard[id] = _Heard(sender.node_id, sender.username, message)
+        self._heard_ids[key] = id
         to = self.node.me if message.private else None
-        offered = events.FileOffered(sender, self._last_id, message.name, message.size, to)
+        offered = events.FileOffered(sender, id, message.name, message.size, to)
         self.node.after_ready(offered)  # a newcomer hears of offers as it gets in
 
     # -- fetching -----------------------------------------------------------------------------

@@ -130,8 +130,10 @@ class Headless:
             await self._command(rooms, node, command)
 
     async def _command(self, rooms: Rooms, node: Node, command: commands.Command) -> None:
-        if rooms.misdirected(self._current, command):
+        target = rooms.room_for(self._current, command)
+        if target is None:
             return
+        node = rooms.get(target) or node
         match command:
             case commands.Say(text, action):
                 node.say(text, action=action)

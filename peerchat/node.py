@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -138,7 +139,9 @@ class Node:
         emit: Callable[[events.Event], None],
         config: Config | None = None,
         data_dir: DataDir | None = None,
+        offer_ids: Iterator[int] | None = None,
     ) -> None:
+        """``offer_ids``: numbers for file offers, shared by the program's rooms."""
         self.settings = settings
         self.config = config = config or Config()
         self._emit = emit
@@ -193,7 +196,8 @@ class Node:
         self.entrance = Entrance(self)
         self.messaging = Messaging(self)
         self.talk = Talk(self)
-        self.files = Files(self, Path(settings.downloads) if settings.downloads else None)
+        downloads = Path(settings.downloads) if settings.downloads else None
+        self.files = Files(self, downloads, offer_ids or itertools.count(1))
         self.home_address = self._home_at(settings.tracker_host, settings.tracker_port)
         self._handlers: dict[type, Callable[[Connection, Message], None]] = {
             Batch: self.messaging.on_batch,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import NamedTuple
 
 import trio
 
@@ -97,21 +96,31 @@ class Rooms:
             return
         self.start(room, node)
 
-    def misdirected(self, room: str, command: commands.Command) -> bool:
-        """Whether ``command``, typed in ``room``, names a member or an offer that room lacks
-        and another room has; if so, says which (a user's ``/get 3`` and ``/msg ben`` were
-        meant for the room behind)."""
-        asked = _asked_for(command)
-        here = self.nodes.get(room)
-        if asked is None or here is None or asked.has(here):
-            return False
-        there = [other for other, node in self.nodes.items() if other != room and asked.has(node)]
-        if not there:
-            return False
-        where = there[0]
-        said = f"{asked.lacking} {room}; {asked.noun} is in {where} (/room {where} first)"
-        self._show(events.Error(said), room)
-        return True
+    def room_for(self, room: str, command: commands.Command) -> str | None:
+        """The room ``command``, typed with ``room`` in front, is for; None when it is for
+        none, said why."""
+        match command:
+            case commands.GetFile(id=id) | commands.CancelFile(id=id):
+                # An offer's number is the program's: it names one offer, whichever room it
+                # came in (a user's "/get 1" fetched another room's offer 1).
+                offering = (r for r, node in self.nodes.items() if node.files.numbered(id))
+                return next(offering, room)
+            case commands.Private(to=name) | commands.Whois(name=name):
+                # A name names one member of a room: one that only a room behind has is
+                # pointed at (a user typed "/msg ben" in the wrong room).
+                here = self.nodes.get(room)
+                if here is None or here.talk.addressee(name) is not None:
+                    return room
+                has = (r for r, node in self.nodes.items() if node.talk.addressee(name))
+                where = next(has, None)
+                if where is None:
+                    return room  # which says nobody has the name
+                said = (
+                    f"nobody called {name} is in {room}; {name} is in {where} (/room {where} first)"
+                )
+                self._show(events.Error(said), room)
+                return None
+        return room
 
     def part(self, room: str, message: str = "") -> None:
         """``/part``: leave ``room`` with a goodbye."""
@@ -134,30 +143,6 @@ def goodbye(kind: str, message: str) -> str:
     if not said or has_unsafe(said):
         return kind
     return f"{kind}: {said}"[:MAX_REASON]
-
-
-class _Asked(NamedTuple):
-    has: Callable[[Node], bool]  # whether a room's node has it
-    lacking: str  # the error's start, to which the room is added
-    noun: str  # what it is called in the hint
-
-
-def _asked_for(command: commands.Command) -> _Asked | None:
-    """The member or offer ``command`` names, if any."""
-    match command:
-        case commands.Private(to=name) | commands.Whois(name=name):
-            return _Asked(
-                lambda node: node.talk.addressee(name) is not None,
-                f"nobody called {name} is in",
-                name,
-            )
-        case commands.GetFile(id=id):
-            return _Asked(
-                lambda node: node.files.numbered(id),
-                f"no file is offered as {id} in",
-                f"offer {id}",
-            )
-    return None
 
 
 def _startup_error(exc: BaseException) -> StartupError | None:

@@ -1185,9 +1185,11 @@ def _typing(node: Node) -> None:
 
 
 def _command_in_room(rooms: Rooms, room: str, command: commands.Command) -> None:
-    """Carry out ``command`` in ``room``, unless it was meant for another room (trio thread)."""
-    if not rooms.misdirected(room, command):
-        _in_room(rooms, room, _node_action(command))
+    """Carry out ``command``, typed with ``room`` in front, in the room it is for (trio
+    thread)."""
+    target = rooms.room_for(room, command)
+    if target is not None:
+        _in_room(rooms, target, _node_action(command))
 
 
 def _node_action(command: commands.Command) -> Callable[[Node], None]:

@@ -278,6 +278,8 @@ class Swarm:
         proc.argv += ["--log-file", str(proc.log_path)]
         if "--data-dir" not in args:
             proc.argv.append("--ephemeral")  # nothing of the tests in the user's data dir
+        if args[:1] != ("tracker",) and "--downloads" not in args:  # nor in their downloads
+            proc.argv += ["--downloads", str(self.workdir / f"{name}-downloads")]
         self.procs.append(proc)
         await proc._start(self.nursery)
         return proc
