@@ -45,7 +45,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -886,7 +886,8 @@ class PromptUI:
             return False
         printer = asyncio.create_task(self._print_forever())
         try:
-            return await self._read_lines(token, rooms)
+            with _no_echo(sys.stdin):
+                return await self._read_lines(token, rooms)
         except asyncio.CancelledError:  # stop(): the node is gone, leave quietly
             return False
         finally:
@@ -1284,6 +1285,28 @@ class Suspension:
                     termios.tcsetattr(fd, termios.TCSANOW, self._modes)
                     await run_in_terminal(_nothing)  # erased and drawn again where it was
             await asyncio.sleep(SETTLE_CHECK)
+
+
+@contextlib.contextmanager
+def _no_echo(stream: Any) -> Iterator[None]:
+    """The terminal echoes nothing itself while the prompt is in use: between two runs of the
+    prompt (a line sent, the next not drawn yet) it would echo what is typed, and a user's
+    fast typing left a stray copy of a line on the screen. Each run sets its own modes and
+    goes back to these; the terminal's own are back at the end."""
+    try:
+        fd = stream.fileno()
+        modes = termios.tcgetattr(fd)
+    except (OSError, ValueError, termios.error):  # no terminal: nothing to turn off
+        yield
+        return
+    quiet = list(modes)
+    quiet[3] &= ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, modes)
 
 
 def stop_this_job(token: trio.lowlevel.TrioToken) -> None:

@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -128,6 +129,35 @@ def expect_exit_0(alice: Any) -> None:
     assert "Traceback" not in output, output
     assert alice.signalstatus is None
     assert alice.exitstatus == 0, output
+
+
+def test_lines_typed_while_one_is_sent_are_not_echoed_by_the_terminal(
+    spawn: Callable[..., Any],
+) -> None:
+    """Between two runs of the prompt (a line sent, the next not yet drawn) the terminal's own
+    echo stays off: a user's fast typing left a stray "burst 5" between the lines sent."""
+    alice = start_alice(spawn, free_port())
+    echoed: list[float] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            if termios.tcgetattr(alice.child_fd)[3] & termios.ECHO:
+                echoed.append(time.monotonic())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for i in range(20):
+            alice.send(f"burst {i}\r")
+            time.sleep(0.01)
+        alice.expect(on_screen("<alice> burst 19"))
+    finally:
+        stop.set()
+        watcher.join()
+    assert echoed == []
+    alice.send("/quit\r")
+    expect_exit_0(alice)
 
 
 def test_message_prints_above_a_half_typed_line(spawn: Callable[..., Any]) -> None:
