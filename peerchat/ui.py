@@ -489,6 +489,7 @@ def format_line(line: Line | Skipped, now: float, screen: Screen, width: int = 0
     ``width`` columns if given; with several rooms open, each row of an event's line begins
     with its room."""
     if isinstance(line, Notice):
+        screen.earlier = False  # history after it is headed anew (a user read it as repeats)
         return _wrapped(format_notice(line.text, now, line.style), width)
     if isinstance(line, Skipped):
         return _wrapped(format_skipped(line, now), width)
@@ -985,6 +986,8 @@ class PromptUI:
                 kept = line
                 self._notice(f"not in the room yet: the line is kept (Ctrl-C twice to {give_up})")
                 continue
+            if isinstance(command, commands.History):
+                screen.earlier = False  # each /history is headed, the second in a row too
             action: Callable[[], None]
             match command:
                 case commands.Say(text=text, action=is_action):

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -750,7 +751,10 @@ def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
         dataclasses.replace(message(BOB, text), history=True, time=said) for text in ("a", "b")
     ]
     screen = ui.Screen()
-    lines = [("", e) for e in (message(BOB, "live"), *earlier, message(BOB, "again"), earlier[0])]
+    lines: list[Any] = [
+        ("", e) for e in (message(BOB, "live"), *earlier, message(BOB, "again"), earlier[0])
+    ]
+    lines += [ui.Notice("! usage: /get ID", ui.ERROR_STYLE), ("", earlier[1])]
     shown = [to_plain_text(ui.format_line(line, NOW, screen)) for line in lines]
     assert shown == [
         "13:04:05 <bob> live",
@@ -758,6 +762,8 @@ def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
         "12:59:00 <bob> b",
         "13:04:05 <bob> again",
         f"13:04:05 {ui.EARLIER}\n12:59:00 <bob> a",
+        "13:04:05 ! usage: /get ID",
+        f"13:04:05 {ui.EARLIER}\n12:59:00 <bob> b",  # after a line of the prompt's: anew
     ]
     screen.apply("ops", message(BOB, "x"))  # two rooms: each line says which
     screen.apply("dev", message(BOB, "x"))
