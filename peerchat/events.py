@@ -137,6 +137,7 @@ class Listed:
     received: int | None = None  # bytes fetched, while a fetch runs
     waiting: bool = False  # the fetch waits for the sender to be back
     saved: str = ""  # where the last fetch of it was saved
+    to: str = ""  # whom one's own private offer is for, by name ("" when gone)
 
     @property
     def own(self) -> bool:
@@ -153,6 +154,7 @@ class Listed:
             "received": self.received,
             "waiting": self.waiting,
             "saved": self.saved or None,
+            "to": self.to or None,
         }
 
 

@@ -457,7 +457,10 @@ class Files:
             )
         for id, n in self._own.items():
             mine = self._mine[n]
-            listed.append(events.Listed(id, mine.name, mine.size, "", mine.to is not None))
+            to = self.node.members.get(mine.to) if mine.to is not None else None
+            whom = to.username if to is not None else ""
+            private = mine.to is not None
+            listed.append(events.Listed(id, mine.name, mine.size, "", private, to=whom))
         return events.FileList(tuple(sorted(listed, key=lambda f: f.id)))
 
     def _free_path(self, name: str) -> Path:

@@ -286,7 +286,7 @@ def format_files(event: FileList, now: float) -> FormattedText:
     for f in event.files:
         what = f"{visible(f.name)} ({size_text(f.size)})"
         if f.own:
-            whom = "one member" if f.private else "the room"
+            whom = visible(f.to) if f.to else "one member" if f.private else "the room"
             lines.append(f"    {f.id}  {what}, yours, to {whom}")
             continue
         state = ""
@@ -353,9 +353,9 @@ def format_event(event: Event, now: float) -> FormattedText:
             failed = f"! {visible(name)} not saved: {visible(reason)}"
             return format_notice(failed, now, ERROR_STYLE)
         case FileWaiting(id=id, name=name, sender=sender):
-            waits = f"* {visible(name)} waits for {visible(sender)}, who is away: fetched on"
+            waits = f"* {visible(name)} waits for {visible(sender)}, who is away: fetched on if"
             return format_notice(
-                f"{waits} once {visible(sender)} is back (/cancel {id} gives up)", now
+                f"{waits} {visible(sender)} is back with the offer (/cancel {id} gives up)", now
             )
         case FileFetched(name=name, by=by):
             return _about(by, f" has your file {visible(name)}", now)

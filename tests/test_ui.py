@@ -611,8 +611,8 @@ def test_file_offers_results_and_progress():
     assert plain(mine) == "13:04:05 * you offer a.txt (2.0 KiB) to bob (/cancel 1 withdraws it)"
     waiting = FileWaiting(3, "report.pdf", "bob")
     assert plain(waiting) == (
-        "13:04:05 * report.pdf waits for bob, who is away: fetched on once bob is back"
-        " (/cancel 3 gives up)"
+        "13:04:05 * report.pdf waits for bob, who is away: fetched on if bob is back with the"
+        " offer (/cancel 3 gives up)"
     )
     assert plain(OfferWithdrawn(1, "a.txt")) == "13:04:05 * you no longer offer a.txt"
     assert plain(OfferWithdrawn(2, "a.txt", BOB)) == "13:04:05 * bob no longer offers a.txt"
@@ -642,6 +642,7 @@ def test_file_offers_results_and_progress():
     listed = FileList(
         (
             Listed(1, "a.txt", 2048, "", private=True),
+            Listed(2, "b.txt", 2048, "", private=True, to="dave"),
             Listed(3, "report.pdf", 2_202_009, "bob", False, 1_101_004, waiting=True),
             Listed(4, "b\x1b[2J.txt", 12, "carol", private=True),
             Listed(5, "c.txt", 1, "carol", False, saved="/dl/c.txt"),
@@ -650,11 +651,13 @@ def test_file_offers_results_and_progress():
     assert plain(listed).splitlines() == [
         "13:04:05 * files (/get ID fetches one; /cancel ID gives up a fetch or withdraws yours):",
         "13:04:05     1  a.txt (2.0 KiB), yours, to one member",
+        "13:04:05     2  b.txt (2.0 KiB), yours, to dave",
         "13:04:05     3  report.pdf (2.1 MiB) from bob: 50% fetched, waiting for the sender",
         "13:04:05     4  b\ufffd[2J.txt (12 bytes) from carol to you alone",
         "13:04:05     5  c.txt (1 byte) from carol: saved as /dl/c.txt",
     ]
-    assert listed.as_json()["files"][1] == {
+    assert listed.as_json()["files"][1]["to"] == "dave"
+    assert listed.as_json()["files"][2] == {
         "id": 3,
         "name": "report.pdf",
         "size": 2_202_009,
@@ -664,6 +667,7 @@ def test_file_offers_results_and_progress():
         "received": 1_101_004,
         "waiting": True,
         "saved": None,
+        "to": None,
     }
     failed = FileDone(3, "x.bin", "", False, "checksum")
     assert plain(failed) == "13:04:05 ! x.bin not saved: checksum"
