@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import fcntl
 import logging
 import os
 import secrets
@@ -254,7 +255,7 @@ class Files:
             self.downloads.mkdir(parents=True, exist_ok=True)
             final = self._free_path(local_name(offer.name))
             part = final.with_name(final.name + PART)
-            out = open(part, "wb")  # noqa: SIM115 - open for the whole fetch, closed at its end
+            out = _open_held(part)
         except OSError as exc:
             node.emit(events.Error(f"cannot save into {self.downloads}: {exc.strerror or exc}"))
             return
@@ -465,13 +466,15 @@ class Files:
 
     def _free_path(self, name: str) -> Path:
         """``name`` in the downloads directory, or the first ``name (N)`` that names no file
-        there and no other fetch's file or ``.part``."""
+        there and no other fetch's file or ``.part`` (one left by a program that ended without
+        its goodbye is written over: a user's killed fetch left ``huge.bin.part``, and the
+        next fetch of it was saved as ``huge (2).bin``)."""
         taken = {p for f in self._fetches.values() for p in (f.final, f.part)}
         candidate, n = self.downloads / name, 1
         while (
             candidate in taken
             or candidate.exists()
-            or candidate.with_name(candidate.name + PART).exists()
+            or _being_written(candidate.with_name(candidate.name + PART))
         ):
             n += 1
             candidate = self.downloads / numbered(name, n)
@@ -583,6 +586,31 @@ class Files:
 def _same_offer(a: _Mine | None, b: _Mine) -> bool:
     """The same bytes under the same name to the same members, by whatever path."""
     return a is not None and (a.name, a.size, a.sha256, a.to) == (b.name, b.size, b.sha256, b.to)
+
+
+def _open_held(part: Path) -> BinaryIO:
+    """``part``, empty and open for a fetch to write, locked for as long as it is open: a
+    fetch in this program or another leaves it alone. Emptied once held, not before."""
+    out = os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT, 0o666), "wb")
+    try:
+        fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        out.truncate(0)
+    except OSError:
+        out.close()
+        raise
+    return out
+
+
+def _being_written(part: Path) -> bool:
+    """Whether ``part`` is a live fetch's: one that exists and that its fetch holds."""
+    try:
+        with open(part, "rb") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except FileNotFoundError:
+        return False
+    except OSError:  # held, or it cannot be told: left alone
+        return True
+    return False
 
 
 def _remember(keys: dict[Any, None], key: Any) -> None:

@@ -3,6 +3,7 @@ or to one member, fetched by whoever asks, checked, resumed after a cut."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 from pathlib import Path
@@ -178,6 +179,36 @@ async def test_a_second_fetch_of_one_name_is_saved_beside_the_first(tmp_path: Pa
         assert saved == ["notes (2).txt", "notes.txt"]
         assert (tmp_path / "bob" / "notes.txt").read_text() == "one"
         assert (tmp_path / "bob" / "notes (2).txt").read_text() == "two"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_part_file_left_by_a_killed_fetch_is_written_over_and_a_held_one_is_not(
+    tmp_path: Path,
+) -> None:
+    # A user's kill -9 mid-fetch left huge.bin.part; the next fetch was saved as "huge (2).bin".
+    source = tmp_path / "notes.txt"
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        downloads = tmp_path / "bob"
+        downloads.mkdir()
+        (downloads / "notes.txt.part").write_text("half of a killed fetch")
+        for text in ("one", "two"):
+            source.write_text(text)
+            seen = len(bob.events)
+            alice.node.send_file(str(source))
+            offer = await bob.wait_for(offered_since(bob, seen))
+            if text == "two":  # a fetch of another program writes its part now: left alone
+                (downloads / "notes.txt").unlink()
+                live = open(downloads / "notes.txt.part", "wb")  # noqa: SIM115
+                fcntl.flock(live, fcntl.LOCK_EX)
+            bob.node.get_file(offer.id)
+            await bob.wait_for(lambda e, i=offer.id: isinstance(e, events.FileDone) and e.id == i)
+            if text == "one":
+                assert sorted(p.name for p in downloads.iterdir()) == ["notes.txt"]
+                assert (downloads / "notes.txt").read_text() == "one"
+        live.close()
+        assert sorted(p.name for p in downloads.iterdir()) == ["notes (2).txt", "notes.txt.part"]
+        assert (downloads / "notes (2).txt").read_text() == "two"
         nursery.cancel_scope.cancel()
 
 
