@@ -510,6 +510,9 @@ def format_line(line: Line | Skipped, now: float, screen: Screen, width: int = 0
         )
     else:
         texts.append(format_event(event, now))
+    if type(event) is RoomLeft and screen.refronted:  # where typed lines go now (a user trial)
+        texts.append(format_notice(f"* {screen.go_to(screen.refronted)}", now))
+        screen.refronted = ""
     joined = _join_lines(texts)
     if len(screen.rooms) < 2:
         return _wrapped(joined, width)
@@ -609,6 +612,7 @@ class Screen:
     current: str = ""
     fronted: list[str] = field(default_factory=list)  # rooms that were in front, latest last
     earlier: bool = False  # the last line printed was a message from history
+    refronted: str = ""  # the room brought to the front as the one there was left, to say so
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
@@ -628,6 +632,7 @@ class Screen:
             self.fronted = [r for r in self.fronted if r != label]
             if self.current == label:  # back to the room in front before it, as it was left
                 self.current = self.fronted[-1] if self.fronted else next(iter(self.rooms), "")
+                self.refronted = self.current
             return
         self.room(label).apply(event)
 

@@ -702,7 +702,8 @@ def test_with_two_rooms_each_line_names_its_room_and_ctrl_x_brings_the_next_to_t
         ui.screen_toolbar(screen)
     )
     left = to_plain_text(ui.render_batch([(arrived, ("ops", RoomLeft("ops")))], screen))
-    assert left.endswith("* you left the room ops")
+    assert left.endswith("* lines you type go to the room dev now")
+    assert "* you left the room ops\n" in left
     assert screen.current == "dev" and list(screen.rooms) == ["dev"]
     assert screen.cycle() == "only in the room dev; /join NAME opens another"
 
@@ -744,7 +745,13 @@ def test_a_room_left_while_in_front_gives_the_front_back_to_the_room_before_it()
     screen.bring("slow")  # as /join does
     gave_up = to_plain_text(ui.render_batch([(arrived, ("slow", RoomLeft("slow", False)))], screen))
     assert screen.current == "ops"
-    assert gave_up.endswith("* gave up joining the room slow")  # not "you left" it
+    said, then = gave_up.splitlines()[-2:]
+    assert said.endswith("* gave up joining the room slow")  # not "you left" it
+    assert then.endswith("* lines you type go to the room ops now")  # and where lines go now
+    parted = ui.render_batch([(arrived, ("ops", RoomLeft("ops")))], screen)
+    assert to_plain_text(parted).endswith("* lines you type go to the room dev now")
+    left = ui.render_batch([(arrived, ("dev", RoomLeft("dev")))], screen)  # the last room
+    assert to_plain_text(left).endswith("* you left the room dev")
 
 
 def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
