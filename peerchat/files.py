@@ -14,6 +14,7 @@ program that makes them: they are not stored.
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import fcntl
 import logging
@@ -394,18 +395,21 @@ class Files:
             self._finish(key, fetch)
 
     def _finish(self, key: tuple[str, int], fetch: _Fetch) -> None:
-        fetch.out.close()
+        """Rename the checked file into place while its ``.part`` is still held: let go
+        before, another program's fetch of the name could take it meanwhile."""
         if not fetch.download.intact():
             self._fail(key, fetch, "the file that came is not the one offered (checksum)")
             return
         del self._fetches[key]
         try:
+            fetch.out.flush()
             if fetch.final.exists():  # made meanwhile by someone else: never overwritten
                 fetch.final = self._free_path(fetch.final.name)
             os.replace(fetch.part, fetch.final)
         except OSError as exc:
             self._fail(key, fetch, f"cannot rename {fetch.part}: {exc.strerror or exc}")
             return
+        fetch.out.close()
         d = fetch.download
         if fetch.id in self._heard:
             self._saved[fetch.id] = str(fetch.final)
@@ -416,8 +420,7 @@ class Files:
 
     def _fail(self, key: tuple[str, int], fetch: _Fetch, reason: str) -> None:
         self._fetches.pop(key, None)
-        fetch.out.close()
-        fetch.part.unlink(missing_ok=True)
+        _drop(fetch)
         self.node.emit(events.FileDone(fetch.id, fetch.download.name, "", False, reason))
 
     def on_gone(self, conn: Connection, message: FileGone) -> None:
@@ -484,8 +487,7 @@ class Files:
         """The node ends: unfinished fetches go with their ``.part`` files (offers are not
         kept, so nothing could resume them)."""
         for fetch in self._fetches.values():
-            fetch.out.close()
-            fetch.part.unlink(missing_ok=True)
+            _drop(fetch)
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -588,13 +590,22 @@ def _same_offer(a: _Mine | None, b: _Mine) -> bool:
     return a is not None and (a.name, a.size, a.sha256, a.to) == (b.name, b.size, b.sha256, b.to)
 
 
+# A ``.part`` is opened as what it is, never through a link to another file, and never waiting
+# on a pipe that sits there (the node's loop would stop).
+_PART_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
 def _open_held(part: Path) -> BinaryIO:
     """``part``, empty and open for a fetch to write, locked for as long as it is open: a
     fetch in this program or another leaves it alone. Emptied once held, not before."""
-    out = os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT, 0o666), "wb")
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | _PART_FLAGS, 0o666)
+    out = os.fdopen(fd, "wb")
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, f"{part.name} is not a file")
         fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)
         out.truncate(0)
+        os.set_blocking(fd, True)
     except OSError:
         out.close()
         raise
@@ -602,15 +613,30 @@ def _open_held(part: Path) -> BinaryIO:
 
 
 def _being_written(part: Path) -> bool:
-    """Whether ``part`` is a live fetch's: one that exists and that its fetch holds."""
+    """Whether ``part`` is taken: a live fetch's (it holds it), or anything but a file."""
     try:
-        with open(part, "rb") as f:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fd = os.open(part, os.O_RDONLY | _PART_FLAGS)
     except FileNotFoundError:
         return False
-    except OSError:  # held, or it cannot be told: left alone
+    except OSError:  # a link, or it cannot be told: left alone
         return True
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return True
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:  # held
+        return True
+    finally:
+        os.close(fd)
     return False
+
+
+def _drop(fetch: _Fetch) -> None:
+    """An unfinished fetch ends: its ``.part`` goes while it is still held."""
+    with contextlib.suppress(OSError):
+        fetch.part.unlink()
+    with contextlib.suppress(OSError):  # what was not written yet is not wanted
+        fetch.out.close()
 
 
 def _remember(keys: dict[Any, None], key: Any) -> None:

@@ -29,5 +29,6 @@ def test_the_folders_are_the_platforms() -> None:
 
 
 def test_fetched_files_go_to_the_platforms_downloads_unless_told() -> None:
-    assert Files(None, None).downloads == dirs.downloads()  # type: ignore[arg-type]
-    assert Files(None, Path("/tmp/here")).downloads == Path("/tmp/here")  # type: ignore[arg-type]
+    assert Files(None, None, iter(())).downloads == dirs.downloads()  # type: ignore[arg-type]
+    here = Path("/tmp/here")
+    assert Files(None, here, iter(())).downloads == here  # type: ignore[arg-type]

@@ -212,6 +212,27 @@ async def test_a_part_file_left_by_a_killed_fetch_is_written_over_and_a_held_one
         nursery.cancel_scope.cancel()
 
 
+async def test_a_part_name_taken_by_a_pipe_or_a_link_is_left_alone(tmp_path: Path) -> None:
+    # Opened as they were, a pipe would have stopped the node, and a link's target been emptied.
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        downloads = tmp_path / "bob"
+        downloads.mkdir()
+        os.mkfifo(downloads / "pipe.txt.part")
+        precious = tmp_path / "precious"
+        precious.write_text("keep me")
+        (downloads / "link.txt.part").symlink_to(precious)
+        for name in ("pipe.txt", "link.txt"):
+            (tmp_path / name).write_text(name)
+            offer = await offer_heard(alice, bob, tmp_path / name)
+            bob.node.get_file(offer.id)
+            got = await bob.wait_for(done(name))
+            assert got.ok and Path(got.path).read_text() == name
+            assert Path(got.path).name == name.replace(".txt", " (2).txt")
+        assert precious.read_text() == "keep me"
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_file_on_offer_is_not_offered_again_by_another_path(tmp_path: Path) -> None:
     """A user trial: "/send big.bin" and "/send ~/big.bin" gave two offers of one file."""
     source = random_file(tmp_path, 2)
