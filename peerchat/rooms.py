@@ -109,7 +109,8 @@ class Rooms:
                 # A name names one member of a room: one that only a room behind has is
                 # pointed at (a user typed "/msg ben" in the wrong room).
                 here = self.nodes.get(room)
-                if here is None or here.talk.addressee(name) is not None:
+                yours = here is not None and name.casefold() == here.me.username.casefold()
+                if here is None or yours or here.talk.addressee(name) is not None:
                     return room
                 has = (r for r, node in self.nodes.items() if node.talk.addressee(name))
                 where = next(has, None)

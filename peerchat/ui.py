@@ -45,7 +45,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -510,9 +510,10 @@ def format_line(line: Line | Skipped, now: float, screen: Screen, width: int = 0
         )
     else:
         texts.append(format_event(event, now))
-    if type(event) is RoomLeft and screen.refronted:  # where typed lines go now (a user trial)
-        texts.append(format_notice(f"* {screen.go_to(screen.refronted)}", now))
-        screen.refronted = ""
+    if type(event) is RoomLeft and screen.refronted in screen.rooms:  # a user trial: say so
+        where = f"* lines you type go to the room {visible(screen.refronted or '')} now"
+        texts.append(format_notice(where, now))
+    screen.refronted = None
     joined = _join_lines(texts)
     if len(screen.rooms) < 2:
         return _wrapped(joined, width)
@@ -612,7 +613,7 @@ class Screen:
     current: str = ""
     fronted: list[str] = field(default_factory=list)  # rooms that were in front, latest last
     earlier: bool = False  # the last line printed was a message from history
-    refronted: str = ""  # the room brought to the front as the one there was left, to say so
+    refronted: str | None = None  # brought to the front as the one there was left: say so
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
@@ -892,8 +893,11 @@ class PromptUI:
             return False
         printer = asyncio.create_task(self._print_forever())
         try:
-            with _no_echo(sys.stdin):
-                return await self._read_lines(token, rooms)
+            echo = Echo(sys.stdin)
+            try:
+                return await self._read_lines(token, rooms, echo)
+            finally:
+                echo.restore()
         except asyncio.CancelledError:  # stop(): the node is gone, leave quietly
             return False
         finally:
@@ -922,7 +926,7 @@ class PromptUI:
         """A typed line that cannot be done, said as the node's errors are."""
         self._notice(text, "! ", ERROR_STYLE)
 
-    async def _read_lines(self, token: trio.lowlevel.TrioToken, rooms: Rooms) -> bool:
+    async def _read_lines(self, token: trio.lowlevel.TrioToken, rooms: Rooms, echo: Echo) -> bool:
         screen = self._screen
         suspension = Suspension(token)
         session: PromptSession[str] = PromptSession(
@@ -962,6 +966,7 @@ class PromptUI:
 
         session.default_buffer.on_text_changed += changed
         while True:
+            echo.off()
             try:
                 line = await session.prompt_async(default=kept, pre_run=suspension.resume)
             except KeyboardInterrupt:
@@ -1295,26 +1300,36 @@ class Suspension:
             await asyncio.sleep(SETTLE_CHECK)
 
 
-@contextlib.contextmanager
-def _no_echo(stream: Any) -> Iterator[None]:
+class Echo:
     """The terminal echoes nothing itself while the prompt is in use: between two runs of the
     prompt (a line sent, the next not drawn yet) it would echo what is typed, and a user's
     fast typing left a stray copy of a line on the screen. Each run sets its own modes and
-    goes back to these; the terminal's own are back at the end."""
-    try:
-        fd = stream.fileno()
-        modes = termios.tcgetattr(fd)
-    except (OSError, ValueError, termios.error):  # no terminal: nothing to turn off
-        yield
-        return
-    quiet = list(modes)
-    quiet[3] &= ~termios.ECHO
-    termios.tcsetattr(fd, termios.TCSANOW, quiet)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(termios.error):
-            termios.tcsetattr(fd, termios.TCSANOW, modes)
+    goes back to these. Turned off again before each run: a Ctrl-Z the terminal itself took
+    between two runs gave the shell's modes back on ``fg``."""
+
+    def __init__(self, stream: Any) -> None:
+        self._fd: int | None = None
+        self._modes: list[Any] | None = None
+        try:
+            self._fd = stream.fileno()
+            self._modes = termios.tcgetattr(self._fd)
+        except (AttributeError, OSError, ValueError, termios.error):  # no terminal: no echo
+            self._fd = None
+
+    def off(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(termios.error):  # the terminal is gone: the prompt says so
+            modes = termios.tcgetattr(self._fd)
+            if modes[3] & termios.ECHO:
+                modes[3] &= ~termios.ECHO
+                termios.tcsetattr(self._fd, termios.TCSANOW, modes)
+
+    def restore(self) -> None:
+        """The terminal's own modes, as the program found them."""
+        if self._fd is not None and self._modes is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(self._fd, termios.TCSANOW, self._modes)
 
 
 def stop_this_job(token: trio.lowlevel.TrioToken) -> None:

@@ -4,6 +4,7 @@ terminal was left in line mode, as the prompt had set its own modes before the s
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -27,6 +28,17 @@ trio.run(main)
 """
 
 
+def wait_stopped(pid: int, timeout: float) -> int:
+    """The child's status once it stopped or ended; 0 if neither came within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WUNTRACED | os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.01)
+    return 0
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGTSTP"), reason="no job control here")
 def test_the_prompts_thread_goes_on_only_once_the_stopped_job_is_continued() -> None:
     for _ in range(3):  # the thread ran ahead in nearly every round before
@@ -35,12 +47,13 @@ def test_the_prompts_thread_goes_on_only_once_the_stopped_job_is_continued() -> 
             [sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True, process_group=0
         )
         try:
-            _, status = os.waitpid(child.pid, os.WUNTRACED)
-            assert os.WIFSTOPPED(status)
+            assert os.WIFSTOPPED(wait_stopped(child.pid, 10)), "the job never stopped"
             time.sleep(0.2)
             continued = time.monotonic()
             os.kill(child.pid, signal.SIGCONT)
             assert child.stdout is not None
+            ready, _, _ = select.select([child.stdout], [], [], 10)
+            assert ready, "nothing came after SIGCONT"
             went_on = float(child.stdout.readline())
             assert went_on >= continued, f"went on {continued - went_on:.4f} s before SIGCONT"
             assert child.wait(timeout=5) == 0  # stopped once: not again after SIGCONT

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 
 import trio
 import trio.testing
 from e2e_helpers import Swarm, free_port, say_and_expect
 
-from peerchat import events
+from peerchat import commands, events
 from peerchat.protocol import MAX_REASON
 from peerchat.rooms import Rooms, goodbye
 from peerchat.tracker_address import StartupError
@@ -170,3 +171,33 @@ def test_a_goodbye_says_what_was_said_with_it_if_peers_can_take_it() -> None:
     assert goodbye("parted", "  back   soon ") == "parted: back soon"
     assert goodbye("quit", "\x1b[2Jgotcha") == "quit"  # a peer would refuse the goodbye
     assert len(goodbye("quit", "x" * 1000)) == MAX_REASON
+
+
+class _Named:
+    """A room's node as ``Rooms.room_for`` sees it: who is there, which offers it numbers."""
+
+    def __init__(self, me: str, others: list[str], offers: list[int]) -> None:
+        self.me = types.SimpleNamespace(username=me)
+        folded = {name.casefold() for name in others}
+        self.talk = types.SimpleNamespace(addressee=lambda name: name.casefold() in folded or None)
+        self.files = types.SimpleNamespace(numbered=lambda id: id in offers)
+
+
+def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_name() -> None:
+    shown: list[tuple[events.Event, str]] = []
+    rooms = Rooms(None, None, lambda event, room: shown.append((event, room)))  # type: ignore[arg-type]
+    rooms.nodes = {  # type: ignore[dict-item]
+        "dev": _Named("alice", ["bob"], [1]),
+        "ops": _Named("alicia", ["carol", "alice"], [2]),  # another alice, as alice is alicia
+    }
+    assert rooms.room_for("dev", commands.GetFile(2)) == "ops"
+    assert rooms.room_for("dev", commands.CancelFile(1)) == "dev"
+    assert rooms.room_for("dev", commands.GetFile(3)) == "dev"  # which says it has none
+    assert rooms.room_for("dev", commands.Private("bob", "hi")) == "dev"
+    assert rooms.room_for("dev", commands.Whois("ALICE")) == "dev"  # oneself, not ops' alice
+    assert rooms.room_for("dev", commands.Private("nobody", "hi")) == "dev"
+    assert shown == []
+    assert rooms.room_for("dev", commands.Private("carol", "hi")) is None
+    assert shown == [
+        (events.Error("nobody called carol is in dev; carol is in ops (/room ops first)"), "dev")
+    ]

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
@@ -812,3 +813,27 @@ def test_with_two_rooms_the_rows_of_a_long_line_each_say_its_room_too() -> None:
     long = message(BOB, "word " * 20)
     rows = to_plain_text(ui.format_line(("ops", long), NOW, screen, 50)).splitlines()
     assert len(rows) == 4 and all(row.startswith("[ops] ") and len(row) < 50 for row in rows)
+
+
+def test_echo_is_turned_off_again_each_time_and_given_back_as_found() -> None:
+    """Before each run of the prompt, the terminal's echo goes off again: a Ctrl-Z the terminal
+    took between two runs gave the shell's modes back on ``fg`` (a review)."""
+    leader, follower = os.openpty()
+    try:
+        with os.fdopen(follower, "rb", closefd=False) as stream:
+            found = termios.tcgetattr(follower)
+            assert found[3] & termios.ECHO
+            echo = ui.Echo(stream)
+            echo.off()
+            assert not termios.tcgetattr(follower)[3] & termios.ECHO
+            termios.tcsetattr(follower, termios.TCSANOW, found)  # the shell's, after fg
+            echo.off()
+            assert not termios.tcgetattr(follower)[3] & termios.ECHO
+            echo.restore()
+            assert termios.tcgetattr(follower) == found
+        ui.Echo(None).off()  # no stdin at all: nothing to do, and no error
+        with open(os.devnull, "rb") as not_a_terminal:
+            ui.Echo(not_a_terminal).off()
+    finally:
+        os.close(leader)
+        os.close(follower)
