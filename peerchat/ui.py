@@ -614,6 +614,9 @@ class Screen:
     fronted: list[str] = field(default_factory=list)  # rooms that were in front, latest last
     earlier: bool = False  # the last line printed was a message from history
     refronted: str | None = None  # brought to the front as the one there was left: say so
+    # Rooms behind with lines not seen in front: "*", or "!" for a line that names you (irssi's
+    # activity marks; a user missed what a room behind said).
+    unseen: dict[str, str] = field(default_factory=dict)
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
@@ -628,12 +631,18 @@ class Screen:
         return self.rooms.get(self.current) or Room()
 
     def apply(self, label: str, event: Event) -> None:
+        if label != self.current and type(event) is MessageReceived and not event.own:
+            me = self.rooms[label].me if label in self.rooms else None
+            named = me is not None and not event.history and mentions(event.text, me.username)
+            self.unseen[label] = "!" if named or self.unseen.get(label) == "!" else "*"
         if isinstance(event, RoomLeft):
+            self.unseen.pop(label, None)
             self.rooms.pop(label, None)
             self.fronted = [r for r in self.fronted if r != label]
             if self.current == label:  # back to the room in front before it, as it was left
                 self.current = self.fronted[-1] if self.fronted else next(iter(self.rooms), "")
                 self.refronted = self.current
+                self.unseen.pop(self.current, None)
             return
         self.room(label).apply(event)
 
@@ -657,6 +666,7 @@ class Screen:
         if self.current and self.current != label:
             self.fronted = [r for r in self.fronted if r != self.current] + [self.current]
         self.current = label
+        self.unseen.pop(label, None)
 
 
 def progress_bar(progress: FileProgress | FileWaiting, width: int = 10) -> str:
@@ -683,10 +693,18 @@ _HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _ME = range(7)
 def screen_toolbar(screen: Screen, width: int = 0) -> FormattedText:
     """The room in front's toolbar; with several rooms, their names, the front one marked.
     Fitted to ``width`` columns, if given."""
-    parts = _toolbar_parts(screen.front)
+    behind = [  # a fetch in a room behind shows too (a user trial saw no sign of one)
+        f"{visible(label)}: {progress_bar(progress)}"
+        for label, room in screen.rooms.items()
+        if label != screen.current
+        for progress in room.fetching.values()
+    ]
+    parts = _toolbar_parts(screen.front, behind=behind)
     if len(screen.rooms) >= 2:
         names = " ".join(
-            f"[{visible(name)}]" if name == screen.current else visible(name)
+            f"[{visible(name)}]"
+            if name == screen.current
+            else visible(name) + screen.unseen.get(name, "")
             for name in screen.rooms
         )
         parts.append((_ROOMS, f"| rooms: {names} (Ctrl-X) "))
@@ -698,7 +716,10 @@ def toolbar_text(room: Room, now: float | None = None) -> FormattedText:
     return _fitted(_toolbar_parts(room, now), 0)
 
 
-def _toolbar_parts(room: Room, now: float | None = None) -> list[tuple[int, str]]:
+def _toolbar_parts(
+    room: Room, now: float | None = None, behind: list[str] | None = None
+) -> list[tuple[int, str]]:
+    """The parts of the room's toolbar; ``behind``: fetches of rooms behind, after its own."""
     if room.me is None:
         where = f"connecting to {visible(room.connecting)}" if room.connecting else "joining"
         return [(_ME, f" {where}... ")]
@@ -712,8 +733,9 @@ def _toolbar_parts(room: Room, now: float | None = None) -> list[tuple[int, str]
         (_TRACKER, f"| tracker {tracker} "),
         (_HELP, "| /help "),
     ]
-    for progress in list(room.fetching.values())[:2]:
-        out.append((_PROGRESS, f"| {progress_bar(progress)} "))
+    bars = [progress_bar(progress) for progress in room.fetching.values()] + (behind or [])
+    if bars:  # one part: two of one rank would be one and its shorter form (``_fitted``)
+        out.append((_PROGRESS, "".join(f"| {bar} " for bar in bars[:2])))
     typists = room.typists(time.monotonic() if now is None else now)
     if typists:
         shown = ", ".join(typists[:3])

@@ -837,3 +837,29 @@ def test_echo_is_turned_off_again_each_time_and_given_back_as_found() -> None:
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def test_the_toolbar_shows_fetches_and_news_of_the_rooms_behind() -> None:
+    """A user trial saw no sign of a fetch in the room behind, nor of what that room said."""
+    screen = ui.Screen()
+    arrived = time.monotonic()
+    for label in ("dev", "ops"):
+        ui.render_batch([(arrived, (label, Ready(ALICE, "peer", label)))], screen)
+    screen.go_to("dev")
+    for label, id, name in (("dev", 1, "a.bin"), ("dev", 2, "b.bin"), ("ops", 3, "c.bin")):
+        screen.apply(label, FileProgress(id, name, 50, 100))
+    bar = to_plain_text(ui.screen_toolbar(screen))
+    assert "| a.bin [#####-----] 50% | b.bin [#####-----] 50% |" in bar  # both, not one
+    screen.apply("dev", FileDone(2, "b.bin", "/dl/b.bin", True))
+    bar = to_plain_text(ui.screen_toolbar(screen))
+    assert "| a.bin [#####-----] 50% | ops: c.bin [#####-----] 50% |" in bar
+    assert "rooms: [dev] ops (Ctrl-X)" in bar
+
+    screen.apply("ops", message(BOB, "in ops"))
+    assert "rooms: [dev] ops* (Ctrl-X)" in to_plain_text(ui.screen_toolbar(screen))
+    screen.apply("ops", message(BOB, "alice: look"))
+    screen.apply("ops", message(BOB, "and this"))  # a mention stays marked till seen
+    assert "rooms: [dev] ops! (Ctrl-X)" in to_plain_text(ui.screen_toolbar(screen))
+    screen.apply("dev", message(BOB, "alice: here"))  # in front: seen
+    screen.go_to("ops")
+    assert "rooms: dev [ops] (Ctrl-X)" in to_plain_text(ui.screen_toolbar(screen))
