@@ -357,6 +357,7 @@ class Whois:
     tracker: bool
     you: bool
     away: bool  # lost without a goodbye, being dialled again
+    room: str = ""  # each room has a key of its own: the one this key is for
 
     def as_json(self) -> dict[str, Any]:
         m = self.member

@@ -324,7 +324,8 @@ class Node:
             self.emit(events.Error(f"nobody called {name} is in the room"))
             return
         tracker = member.node_id == self.bully.tracker
-        self.emit(events.Whois(member, tracker, member.node_id == me.node_id, away is not None))
+        you, gone = member.node_id == me.node_id, away is not None
+        self.emit(events.Whois(member, tracker, you, gone, self.room_name))
 
     def quit(self, reason: str = "quit") -> None:
         """Leave the room, saying ``reason`` in the goodbye."""

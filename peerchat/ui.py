@@ -270,6 +270,8 @@ def format_whois(event: Whois, now: float) -> FormattedText:
     fingerprint = " ".join(m.node_id[i : i + 4] for i in range(0, len(m.node_id), 4))
     name = visible(m.username)
     whose = f"another's /whois {name}" if event.you else f"{name}'s own /whois {name}"
+    if event.room:  # a person has a key in each room (a user compared two rooms' keys)
+        whose += f" in the room {visible(event.room)}"
     where = (NOTICE_STYLE, f" at {visible(m.addr)}{marks}")
     return _join_lines(
         [

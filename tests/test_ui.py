@@ -214,6 +214,9 @@ def test_whois_shows_the_key_in_groups_to_read_out_and_whose_screen_to_compare_w
     mine = plain(Whois(bob, tracker=False, you=True, away=False)).splitlines()
     assert mine[0].endswith("bob at 10.0.0.2:4001 (you)")
     assert mine[1].endswith(": another's /whois bob must show the same")
+    # One person has a key in each room: the line says which room's (a user trial).
+    in_dev = plain(Whois(bob, tracker=False, you=False, away=False, room="dev"))
+    assert in_dev.endswith(": bob's own /whois bob in the room dev must show the same")
 
 
 def test_who_names_those_away_and_awaited():
