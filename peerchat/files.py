@@ -485,9 +485,12 @@ class Files:
 
     def close(self) -> None:
         """The node ends: unfinished fetches go with their ``.part`` files (offers are not
-        kept, so nothing could resume them)."""
+        kept, so nothing could resume them), each with a word (a user's /part said none)."""
         for fetch in self._fetches.values():
             _drop(fetch)
+            name = fetch.download.name
+            self.node.emit(events.FileDone(fetch.id, name, "", False, "you left the room"))
+        self._fetches.clear()
 
     # -- serving ------------------------------------------------------------------------------
 

@@ -530,12 +530,18 @@ async def test_a_sender_that_quits_ends_its_fetches_and_a_fetcher_that_quits_lea
         assert not any(isinstance(e, events.FileWaiting) for e in bob.events)
         assert not list((tmp_path / "bob").iterdir())
 
-        later = await offer_heard(carol, bob, tmp_path / "big.bin")
+        seen = len(bob.events)
+        carol.node.send_file(str(tmp_path / "big.bin"))
+        later = await bob.wait_for(offered_since(bob, seen))
         bob.node.get_file(later.id)
         await bob.wait_for(lambda e: isinstance(e, events.FileProgress) and e.id == later.id, 20)
         bob.node.quit()
         await bob.node.finished.wait()
         assert not list((tmp_path / "bob").iterdir())  # nothing could resume it: no .part
+        ended = await bob.wait_for(  # and it says so (a user's /part said nothing)
+            lambda e: isinstance(e, events.FileDone) and e.id == later.id
+        )
+        assert (ended.ok, ended.reason) == (False, "you left the room")
         nursery.cancel_scope.cancel()
 
 
