@@ -205,7 +205,6 @@ _SLASH = {
     "/names": Who(),
     "/help": Help(),
     "/clear": Clear(),
-    "/rooms": ListRooms(),
     "/files": ListFiles(),
 }
 COMMANDS = (
@@ -259,7 +258,7 @@ def parse_line(line: str) -> Command:
             return PartRoom(_room_name(room), message.strip(), rest.strip())
         if name == "/quit":
             return Quit(rest.strip())
-        if name == "/room":
+        if name in ("/room", "/rooms"):  # "/rooms ops" too: a user meant to switch
             room = _room_name(rest.strip())  # a name, or the address a room without one is shown by
             return GoToRoom(room) if room else ListRooms()
         if name == "/send":

@@ -656,6 +656,14 @@ class Screen:
             return f"{only}/join NAME opens another"
         return self.go_to(labels[(labels.index(self.current) + 1) % len(labels)])
 
+    def nth(self, n: int) -> str:
+        """Bring the ``n``-th room to the front (Alt-n), and say which is in front now."""
+        labels = list(self.rooms)
+        if not 1 <= n <= len(labels):
+            rooms = "1 room" if len(labels) == 1 else f"{len(labels)} rooms"
+            return f"no room {n}: you are in {rooms} (/rooms lists them)"
+        return self.go_to(labels[n - 1])
+
     def go_to(self, label: str) -> str:
         """Bring ``label`` to the front (``/room``); what to tell the user."""
         if label not in self.rooms:
@@ -1048,7 +1056,9 @@ class PromptUI:
                     action = functools.partial(rooms.join, name, addr)
                 case commands.PartRoom(room=name) as part:
                     if (part := part.among(screen.rooms)) is None:
-                        self._refuse(f"not in a room {visible(name)}")
+                        names = ", ".join(visible(r) for r in screen.rooms)
+                        usage = f"/part ROOM MESSAGE, of {names}"
+                        self._refuse(f"not in a room {visible(name)}: {usage}")
                         continue
                     action = functools.partial(rooms.part, part.room or room, part.message)
                 case commands.ListRooms():
@@ -1207,6 +1217,12 @@ def _room_keys(screen: Screen, notice: Callable[[str], None]) -> KeyBindings:
     def _next_room(event: KeyPressEvent) -> None:
         """Ctrl-X brings the next room to the front, and says which (so does the toolbar)."""
         notice(screen.cycle())
+
+    for n in range(1, 10):  # Alt-1 ... Alt-9 bring the n-th room to the front, as in irssi
+
+        @keys.add("escape", str(n), eager=True)
+        def _nth_room(event: KeyPressEvent, n: int = n) -> None:
+            notice(screen.nth(n))
 
     return keys
 

@@ -78,6 +78,7 @@ from peerchat.commands import (
         ("/clear", Clear()),
         ("/rooms", ListRooms()),
         ("/room ops", GoToRoom("ops")),
+        ("/rooms ops", GoToRoom("ops")),
         ("/frobnicate x", Unknown("/frobnicate")),
     ],
 )

@@ -866,3 +866,16 @@ def test_the_toolbar_shows_fetches_and_news_of_the_rooms_behind() -> None:
     screen.apply("dev", message(BOB, "alice: here"))  # in front: seen
     screen.go_to("ops")
     assert "rooms: dev [ops] (Ctrl-X)" in to_plain_text(ui.screen_toolbar(screen))
+
+
+def test_alt_and_a_digit_bring_that_room_to_the_front() -> None:
+    """irssi's Alt-1 ... Alt-9: a user's Alt-2 turned the prompt into "(arg: 2)"."""
+    screen = ui.Screen()
+    for label in ("dev", "ops"):
+        screen.room(label)
+    assert screen.nth(2) == "lines you type go to the room ops now"
+    assert screen.current == "ops"
+    assert screen.nth(3) == "no room 3: you are in 2 rooms (/rooms lists them)"
+    assert screen.current == "ops"
+    bindings = ui._room_keys(screen, lambda text: None).bindings
+    assert {tuple(b.keys) for b in bindings} >= {("escape", str(n)) for n in range(1, 10)}
