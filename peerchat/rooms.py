@@ -15,6 +15,7 @@ from collections.abc import Callable
 import trio
 
 from peerchat import commands, events
+from peerchat.files import typed_path
 from peerchat.node import Node
 from peerchat.protocol import MAX_REASON
 from peerchat.safe_text import has_unsafe
@@ -106,22 +107,27 @@ class Rooms:
                 offering = (r for r, node in self.nodes.items() if node.files.numbered(id))
                 return next(offering, room)
             case commands.Private(to=name) | commands.Whois(name=name):
-                # A name names one member of a room: one that only a room behind has is
-                # pointed at (a user typed "/msg ben" in the wrong room).
-                here = self.nodes.get(room)
-                yours = here is not None and name.casefold() == here.me.username.casefold()
-                if here is None or yours or here.talk.addressee(name) is not None:
-                    return room
-                has = (r for r, node in self.nodes.items() if node.talk.addressee(name))
-                where = next(has, None)
-                if where is None:
-                    return room  # which says nobody has the name
-                said = (
-                    f"nobody called {name} is in {room}; {name} is in {where} (/room {where} first)"
-                )
-                self._show(events.Error(said), room)
-                return None
+                return self._where_named(room, name)
+            case commands.SendFile(words=words):
+                name, _, rest = words.partition(" ")
+                if rest.strip() and typed_path(rest).exists() and not typed_path(words).exists():
+                    return self._where_named(room, name)  # "/send bob PATH"
         return room
+
+    def _where_named(self, room: str, name: str) -> str | None:
+        """A name names one member of a room: one that only a room behind has is pointed at
+        (a user typed "/msg ben" in the wrong room), and the command goes nowhere."""
+        here = self.nodes.get(room)
+        yours = here is not None and name.casefold() == here.me.username.casefold()
+        if here is None or yours or here.talk.addressee(name) is not None:
+            return room
+        has = (r for r, node in self.nodes.items() if node.talk.addressee(name))
+        where = next(has, None)
+        if where is None:
+            return room  # which says nobody has the name
+        said = f"nobody called {name} is in {room}; {name} is in {where} (/room {where} first)"
+        self._show(events.Error(said), room)
+        return None
 
     def part(self, room: str, message: str = "") -> None:
         """``/part``: leave ``room`` with a goodbye."""

@@ -183,7 +183,9 @@ class _Named:
         self.files = types.SimpleNamespace(numbered=lambda id: id in offers)
 
 
-def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_name() -> None:
+def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_name(
+    tmp_path: Path,
+) -> None:
     shown: list[tuple[events.Event, str]] = []
     rooms = Rooms(None, None, lambda event, room: shown.append((event, room)))  # type: ignore[arg-type]
     rooms.nodes = {  # type: ignore[dict-item]
@@ -198,6 +200,11 @@ def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_na
     assert rooms.room_for("dev", commands.Private("nobody", "hi")) == "dev"
     assert shown == []
     assert rooms.room_for("dev", commands.Private("carol", "hi")) is None
-    assert shown == [
-        (events.Error("nobody called carol is in dev; carol is in ops (/room ops first)"), "dev")
-    ]
+    pointed = events.Error("nobody called carol is in dev; carol is in ops (/room ops first)")
+    assert shown == [(pointed, "dev")]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    assert rooms.room_for("dev", commands.SendFile(f"bob {notes}")) == "dev"
+    assert rooms.room_for("dev", commands.SendFile(str(notes))) == "dev"
+    assert rooms.room_for("dev", commands.SendFile(f"carol {notes}")) is None  # as /msg carol
+    assert shown == [(pointed, "dev")] * 2
