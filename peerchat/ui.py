@@ -1025,7 +1025,9 @@ class PromptUI:
             )
             if screen.front.me is None and not isinstance(command, local | commands.JoinRoom):
                 give_up = "give it up" if len(screen.rooms) > 1 else "quit"
-                kept = line
+                # Kept with a line break after it: what is typed next goes below, not glued
+                # to it ("first in qasecond in qa", sent as one message in a user trial).
+                kept = line.rstrip("\n") + "\n"
                 self._notice(f"not in the room yet: the line is kept (Ctrl-C twice to {give_up})")
                 continue
             if isinstance(command, commands.History):

@@ -560,6 +560,13 @@ def test_a_slow_join_says_where_it_connects_and_ctrl_c_gives_up(
         alice.send("hello?\r")  # not in the room yet: nothing to send it to
         alice.expect(on_screen("not in the room yet: the line is kept"))
         alice.expect(on_screen("hello?"))  # back in the input line, not lost (a user trial)
+        # A second line is kept below the first, not glued to it (a user's two lines became
+        # "first in qasecond in qa", sent as one).
+        alice.logfile_read = drawn = io.StringIO()
+        alice.send("again\r")
+        alice.expect(on_screen("not in the room yet: the line is kept"))
+        alice.expect(on_screen("again"))
+        assert "hello?again" not in drawn.getvalue()
         started = time.monotonic()
         alice.send("\x03\x03")  # the first clears the line; on an empty line Ctrl-C quits
         alice.expect(on_screen(f"gave up joining 127.0.0.1:{port}"))
