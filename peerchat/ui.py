@@ -633,10 +633,8 @@ class Screen:
         return self.rooms.get(self.current) or Room()
 
     def apply(self, label: str, event: Event) -> None:
-        if label != self.current and type(event) is MessageReceived and not event.own:
-            me = self.rooms[label].me if label in self.rooms else None
-            named = me is not None and not event.history and mentions(event.text, me.username)
-            self.unseen[label] = "!" if named or self.unseen.get(label) == "!" else "*"
+        if label != self.current and isinstance(event, MessageReceived | FileOffered):
+            self._note_news(label, event)
         if isinstance(event, RoomLeft):
             self.unseen.pop(label, None)
             self.rooms.pop(label, None)
@@ -648,6 +646,19 @@ class Screen:
             return
         self.room(label).apply(event)
 
+    def _note_news(self, label: str, event: MessageReceived | FileOffered) -> None:
+        """A line or an offer in a room behind marks it: "!" for a live line naming you."""
+        if event.own:
+            return
+        me = self.rooms[label].me if label in self.rooms else None
+        named = (
+            isinstance(event, MessageReceived)
+            and me is not None
+            and not event.history
+            and mentions(event.text, me.username)
+        )
+        self.unseen[label] = "!" if named or self.unseen.get(label) == "!" else "*"
+
     def cycle(self) -> str:
         """Bring the next room to the front (Ctrl-X), and say which is in front now."""
         labels = list(self.rooms)
@@ -657,12 +668,13 @@ class Screen:
         return self.go_to(labels[(labels.index(self.current) + 1) % len(labels)])
 
     def nth(self, n: int) -> str:
-        """Bring the ``n``-th room to the front (Alt-n), and say which is in front now."""
+        """Bring the ``n``-th room to the front (Alt-n), and say which is in front now ("" if
+        it was already)."""
         labels = list(self.rooms)
         if not 1 <= n <= len(labels):
             rooms = "1 room" if len(labels) == 1 else f"{len(labels)} rooms"
             return f"no room {n}: you are in {rooms} (/rooms lists them)"
-        return self.go_to(labels[n - 1])
+        return "" if labels[n - 1] == self.current else self.go_to(labels[n - 1])
 
     def go_to(self, label: str) -> str:
         """Bring ``label`` to the front (``/room``); what to tell the user."""
@@ -718,7 +730,9 @@ def screen_toolbar(screen: Screen, width: int = 0) -> FormattedText:
             for name in screen.rooms
         )
         parts.append((_ROOMS, f"| rooms: {names} (Ctrl-X) "))
-        parts.append((_ROOMS, f"| {len(screen.rooms)} rooms (Ctrl-X) "))  # where those do not fit
+        marked = "".join(f", {visible(r)}{mark}" for r, mark in screen.unseen.items())
+        short = f"| {len(screen.rooms)} rooms{marked} (Ctrl-X) "  # where those do not fit
+        parts.append((_ROOMS, short))
     return _fitted(parts, width)
 
 
@@ -794,6 +808,7 @@ class Rooms(Protocol):
     def join(self, room: str, addr: tuple[str, int] | None) -> None: ...
     def part(self, room: str, message: str = "") -> None: ...
     def quit(self, message: str = "") -> None: ...
+    def room_for(self, room: str, command: commands.Command) -> str | None: ...
 
 
 def render_batch(
@@ -1224,7 +1239,9 @@ def _room_keys(screen: Screen, notice: Callable[[str], None]) -> KeyBindings:
 
         @keys.add("escape", str(n), eager=True)
         def _nth_room(event: KeyPressEvent, n: int = n) -> None:
-            notice(screen.nth(n))
+            said = screen.nth(n)
+            if said:  # nothing for the room in front already
+                notice(said)
 
     return keys
 
@@ -1273,8 +1290,10 @@ def _node_action(command: commands.Command) -> Callable[[Node], None]:
 
 
 def _room_list(screen: Screen) -> list[str]:
+    """The rooms for ``/rooms``, marked as in the status bar (a narrow one drops them)."""
     return [
-        f"{visible(label)}{' (in front)' if label == screen.current else ''}"
+        f"{visible(label)}{screen.unseen.get(label, '')}"
+        f"{' (in front)' if label == screen.current else ''}"
         for label in screen.rooms
     ]
 

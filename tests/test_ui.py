@@ -863,9 +863,16 @@ def test_the_toolbar_shows_fetches_and_news_of_the_rooms_behind() -> None:
     screen.apply("ops", message(BOB, "alice: look"))
     screen.apply("ops", message(BOB, "and this"))  # a mention stays marked till seen
     assert "rooms: [dev] ops! (Ctrl-X)" in to_plain_text(ui.screen_toolbar(screen))
+    # Kept where the room list gives way to its count, and in /rooms (a user trial lost them).
+    bars = (to_plain_text(ui.screen_toolbar(screen, width)) for width in range(200, 0, -1))
+    narrow = next(bar for bar in bars if "rooms: " not in bar)  # the list gave way
+    assert narrow.endswith("| 2 rooms, ops! (Ctrl-X) "), narrow
+    assert ui._room_list(screen) == ["dev (in front)", "ops!"]
     screen.apply("dev", message(BOB, "alice: here"))  # in front: seen
     screen.go_to("ops")
     assert "rooms: dev [ops] (Ctrl-X)" in to_plain_text(ui.screen_toolbar(screen))
+    screen.apply("dev", FileOffered(BOB, 9, "d.bin", 1))  # an offer is news too
+    assert "rooms: dev* [ops] (Ctrl-X)" in to_plain_text(ui.screen_toolbar(screen))
 
 
 def test_alt_and_a_digit_bring_that_room_to_the_front() -> None:
@@ -875,6 +882,7 @@ def test_alt_and_a_digit_bring_that_room_to_the_front() -> None:
         screen.room(label)
     assert screen.nth(2) == "lines you type go to the room ops now"
     assert screen.current == "ops"
+    assert screen.nth(2) == ""  # in front already: nothing to say
     assert screen.nth(3) == "no room 3: you are in 2 rooms (/rooms lists them)"
     assert screen.current == "ops"
     bindings = ui._room_keys(screen, lambda text: None).bindings
