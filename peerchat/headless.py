@@ -148,8 +148,9 @@ class Headless:
                 node.get_file(id)
             case commands.CancelFile(id):
                 node.cancel_file(id)
-            case commands.ListFiles():
-                node.list_files()
+            case commands.ListFiles():  # offers are numbered across the rooms: each one's
+                for each in rooms.every():
+                    each.list_files()
             case commands.Who():
                 node.who()
             case commands.Whois(name):

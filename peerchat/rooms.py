@@ -97,6 +97,10 @@ class Rooms:
             return
         self.start(room, node)
 
+    def every(self) -> list[Node]:
+        """Each room's node, in the order joined."""
+        return list(self.nodes.values())
+
     def room_for(self, room: str, command: commands.Command) -> str | None:
         """The room ``command``, typed with ``room`` in front, is for; None when it is for
         none, said why."""

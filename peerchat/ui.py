@@ -799,6 +799,7 @@ class Node(Protocol):
     def get_file(self, id: int) -> None: ...
     def who(self) -> None: ...
     def history(self, count: int) -> None: ...
+    def list_files(self) -> None: ...
 
 
 class Rooms(Protocol):
@@ -809,6 +810,7 @@ class Rooms(Protocol):
     def part(self, room: str, message: str = "") -> None: ...
     def quit(self, message: str = "") -> None: ...
     def room_for(self, room: str, command: commands.Command) -> str | None: ...
+    def every(self) -> list[Node]: ...
 
 
 def render_batch(
@@ -1260,6 +1262,10 @@ def _typing(node: Node) -> None:
 def _command_in_room(rooms: Rooms, room: str, command: commands.Command) -> None:
     """Carry out ``command``, typed with ``room`` in front, in the room it is for (trio
     thread)."""
+    if isinstance(command, commands.ListFiles):  # numbered across the rooms: listed so
+        for node in rooms.every():
+            node.list_files()
+        return
     target = rooms.room_for(room, command)
     if target is not None:
         _in_room(rooms, target, _node_action(command))

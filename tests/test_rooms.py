@@ -56,6 +56,11 @@ async def test_one_program_in_two_rooms(swarm: Swarm, tmp_path: Path) -> None:
     done = await alice.wait_for(event="file_done", room="ops")
     assert done["ok"] is True and Path(done["path"]).read_text() == "from ops"
     mark = len(alice.events)
+    await alice.send("/files")  # every room's, as their numbers are the program's
+    for room, offer_id in (("dev", own["id"]), ("ops", offer["id"])):
+        listed = await alice.wait_for(event="files", room=room, since=mark)
+        assert [f["id"] for f in listed["files"]] == [offer_id], listed
+    mark = len(alice.events)
     await alice.send("/msg carol psst")
     wrong_room = await alice.wait_for(event="error", room="dev", since=mark)
     assert wrong_room["message"] == (
