@@ -130,10 +130,10 @@ class Headless:
             await self._command(rooms, node, command)
 
     async def _command(self, rooms: Rooms, node: Node, command: commands.Command) -> None:
-        target = rooms.room_for(self._current, command)
-        if target is None:
-            return
-        node = rooms.get(target) or node
+        for target in rooms.rooms_for(self._current, command):
+            await self._command_in(rooms.get(target) or node, rooms, command)
+
+    async def _command_in(self, node: Node, rooms: Rooms, command: commands.Command) -> None:
         match command:
             case commands.Say(text, action):
                 node.say(text, action=action)
@@ -148,9 +148,8 @@ class Headless:
                 node.get_file(id)
             case commands.CancelFile(id):
                 node.cancel_file(id)
-            case commands.ListFiles():  # offers are numbered across the rooms: each one's
-                for each in rooms.every():
-                    each.list_files()
+            case commands.ListFiles():
+                node.list_files()
             case commands.Who():
                 node.who()
             case commands.Whois(name):

@@ -97,9 +97,14 @@ class Rooms:
             return
         self.start(room, node)
 
-    def every(self) -> list[Node]:
-        """Each room's node, in the order joined."""
-        return list(self.nodes.values())
+    def rooms_for(self, room: str, command: commands.Command) -> list[str]:
+        """The rooms ``command``, typed with ``room`` in front, is for: ``/files`` is for each
+        (offer numbers are the program's: a user's fetch in the room behind was missing from
+        it), the rest for one or none (``room_for``)."""
+        if isinstance(command, commands.ListFiles):
+            return list(self.nodes)
+        target = self.room_for(room, command)
+        return [] if target is None else [target]
 
     def room_for(self, room: str, command: commands.Command) -> str | None:
         """The room ``command``, typed with ``room`` in front, is for; None when it is for

@@ -809,8 +809,7 @@ class Rooms(Protocol):
     def join(self, room: str, addr: tuple[str, int] | None) -> None: ...
     def part(self, room: str, message: str = "") -> None: ...
     def quit(self, message: str = "") -> None: ...
-    def room_for(self, room: str, command: commands.Command) -> str | None: ...
-    def every(self) -> list[Node]: ...
+    def rooms_for(self, room: str, command: commands.Command) -> list[str]: ...
 
 
 def render_batch(
@@ -1260,14 +1259,9 @@ def _typing(node: Node) -> None:
 
 
 def _command_in_room(rooms: Rooms, room: str, command: commands.Command) -> None:
-    """Carry out ``command``, typed with ``room`` in front, in the room it is for (trio
+    """Carry out ``command``, typed with ``room`` in front, in the rooms it is for (trio
     thread)."""
-    if isinstance(command, commands.ListFiles):  # numbered across the rooms: listed so
-        for node in rooms.every():
-            node.list_files()
-        return
-    target = rooms.room_for(room, command)
-    if target is not None:
+    for target in rooms.rooms_for(room, command):
         _in_room(rooms, target, _node_action(command))
 
 
