@@ -462,12 +462,17 @@ def _room_maker(
     host_given: bool,
     offer_ids: Iterator[int],
 ) -> NodeMaker:
-    """How ``/join`` makes the node of another room: the same person (name, --host, storage
-    choice) in a room of its own, found on the local network unless an address is given, with
-    the secret in ``room_secret_path(room)`` (an open room without one). Its data dir is the
-    first room's with ``@ROOM`` added."""
+    """How ``/join`` makes the node of another room: the same person (--host, storage choice;
+    the name it goes by where /join was typed) in a room of its own, found on the local network
+    unless an address is given, with the secret in ``room_secret_path(room)`` (an open room
+    without one). Its data dir is the first room's with ``@ROOM`` added."""
 
-    def make(room: str, addr: tuple[str, int] | None, emit: Callable[[events.Event], None]) -> Node:
+    def make(
+        room: str,
+        addr: tuple[str, int] | None,
+        username: str | None,
+        emit: Callable[[events.Event], None],
+    ) -> Node:
         path = room_secret_path(room)
         kept = {"PEERCHAT_SECRET_FILE": str(path)} if path.exists() else {}
         # The open room's key without a file; a warning about the file goes to that room.
@@ -477,6 +482,7 @@ def _room_maker(
             host = "0.0.0.0" if addr is None else _listen_for((addr,))
         settings = dataclasses.replace(
             first,
+            username=username or first.username,
             host=host,
             port=0,
             priority=None,

@@ -104,7 +104,7 @@ class Headless:
                     self._farewell = message
                     break
                 case commands.JoinRoom(room, addr):
-                    rooms.join(room, addr)
+                    rooms.join(room, addr, self._current)
                     self._current = room
                     node = rooms.get(room)
                     if node is not None:  # the next lines are for that room: once it is there

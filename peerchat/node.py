@@ -338,6 +338,13 @@ class Node:
     def leaving(self) -> bool:
         return self._quit.is_set()
 
+    @property
+    def username(self) -> str:
+        """The name this node goes by: the one it was started with until it is in the room,
+        then its own, which ``/nick`` changes."""
+        me = getattr(self, "me", None)  # set once the node listens
+        return self.settings.username if me is None else me.username
+
     # -- lifetime -----------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

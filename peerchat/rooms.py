@@ -21,9 +21,11 @@ from peerchat.protocol import MAX_REASON
 from peerchat.safe_text import has_unsafe
 from peerchat.tracker_address import StartupError
 
-# Makes the node of a room: (room name, its address or None for the local network, how it
-# reports events). Raises StartupError when the room cannot be had (its data dir is in use).
-NodeMaker = Callable[[str, tuple[str, int] | None, Callable[[events.Event], None]], Node]
+# Makes the node of a room: (room name, its address or None for the local network, the name to
+# go by there or None for the program's, how it reports events). Raises StartupError when the
+# room cannot be had (its data dir is in use).
+Emit = Callable[[events.Event], None]
+NodeMaker = Callable[[str, tuple[str, int] | None, str | None, Emit], Node]
 Show = Callable[[events.Event, str], None]
 
 MAX_ROOMS = 16
@@ -77,8 +79,10 @@ class Rooms:
             if not self.nodes:
                 self.ended.set()
 
-    def join(self, room: str, addr: tuple[str, int] | None) -> None:
-        """``/join``: start a node for ``room`` (nothing happens for a room already here)."""
+    def join(self, room: str, addr: tuple[str, int] | None, typed_in: str) -> None:
+        """``/join``, typed in the room ``typed_in``: start a node for ``room`` (nothing happens
+        for a room already here), under the name the user goes by where it was typed, as an IRC
+        client joins under its nick of the moment (a user's /nick was forgotten)."""
         if room in self.nodes:
             return
         why = ""
@@ -88,7 +92,7 @@ class Rooms:
             why = f"at most {MAX_ROOMS} rooms at once"
         else:
             try:
-                node = self._make(room, addr, lambda event: self._show(event, room))
+                node = self._make(room, addr, self._name_in(typed_in), self._reporter(room))
             except StartupError as exc:
                 why = str(exc)
         if why:
@@ -96,6 +100,13 @@ class Rooms:
             self._show(events.RoomLeft(room, joined=False), room)
             return
         self.start(room, node)
+
+    def _name_in(self, room: str) -> str | None:
+        here = self.nodes.get(room)
+        return None if here is None else here.username
+
+    def _reporter(self, room: str) -> Emit:
+        return lambda event: self._show(event, room)
 
     def rooms_for(self, room: str, command: commands.Command) -> list[str]:
         """The rooms ``command``, typed with ``room`` in front, is for: ``/files`` is for each

@@ -1071,7 +1071,7 @@ class PromptUI:
                 case commands.JoinRoom(room=name, addr=addr):
                     screen.room(name)
                     screen.bring(name)
-                    action = functools.partial(rooms.join, name, addr)
+                    action = functools.partial(rooms.join, name, addr, room)
                 case commands.PartRoom(room=name) as part:
                     if (part := part.among(screen.rooms)) is None:
                         names = ", ".join(visible(r) for r in screen.rooms)

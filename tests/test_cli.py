@@ -233,5 +233,13 @@ def test_join_of_a_room_at_another_computers_address_listens_where_it_can_be_rea
     computer: "tells others it is at 127.0.0.1", and later the room split in two."""
     launch = _node_launch(["--username", "amy", "--headless", "--ephemeral"], OPEN_ROOM)
     assert launch.make is not None
-    node = launch.make("dev", addr, lambda event: None)
+    node = launch.make("dev", addr, None, lambda event: None)
     assert node.settings.host == listens
+
+
+def test_join_goes_by_the_name_it_is_given_or_else_the_programs() -> None:
+    launch = _node_launch(["--username", "amy", "--headless", "--ephemeral"], OPEN_ROOM)
+    assert launch.make is not None
+    renamed = launch.make("dev", ("127.0.0.1", 41000), "amelia", lambda event: None)
+    assert renamed.username == "amelia"  # not in the room yet: the name it will go by
+    assert launch.make("ops", ("127.0.0.1", 41001), None, lambda event: None).username == "amy"

@@ -11,6 +11,7 @@ import trio.testing
 from e2e_helpers import Swarm, free_port, say_and_expect
 
 from peerchat import commands, events
+from peerchat.node import Node
 from peerchat.protocol import MAX_REASON
 from peerchat.rooms import Rooms, goodbye
 from peerchat.tracker_address import StartupError
@@ -213,3 +214,19 @@ def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_na
     assert rooms.room_for("dev", commands.SendFile(str(notes))) == "dev"
     assert rooms.room_for("dev", commands.SendFile(f"carol {notes}")) is None  # as /msg carol
     assert shown == [(pointed, "dev")] * 2
+
+
+def test_a_room_joined_is_joined_under_the_name_of_the_room_it_was_typed_in() -> None:
+    """From a user trial: after /nick in dev, /join ops came in under the name the program
+    started with."""
+    asked: list[str | None] = []
+
+    def make(room: str, addr: object, username: str | None, emit: object) -> Node:
+        asked.append(username)
+        raise StartupError("not this time")
+
+    rooms = Rooms(None, make, lambda event, room: None)  # type: ignore[arg-type]
+    rooms.nodes = {"dev": types.SimpleNamespace(username="bobby")}  # type: ignore[dict-item]
+    rooms.join("ops", None, "dev")
+    rooms.join("ops", None, "gone")  # a room that has ended meanwhile: the program's name
+    assert asked == ["bobby", None]

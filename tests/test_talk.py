@@ -132,6 +132,7 @@ async def test_a_new_name_is_seen_by_everyone_and_by_newcomers() -> None:
             renamed = await other.wait_for(lambda e: isinstance(e, events.Renamed))
             assert (renamed.old, renamed.member.username) == ("bob", "robert")
             assert renamed.member.node_id == bob.node.node_id
+        assert bob.node.username == "robert"  # what a /join of another room goes by
         bob.node.say("it is robert now")
         said = await alice.wait_for(is_message("it is robert now"))
         assert said.sender.username == "robert"
