@@ -122,7 +122,7 @@ PALETTE: tuple[str, ...] = (
 TIME_STYLE = "ansibrightblack"
 HISTORY_STYLE = "ansibrightblack"  # messages from before: dimmed, with their original time
 INPUT_HISTORY_LIMIT = 256 * 1024  # bytes of typed lines kept across runs (up-arrow)
-REDRAWN_ROWS = 500  # the latest rows printed, kept for Ctrl-L to draw the screen anew
+REDRAWN_LINES = 500  # the latest lines printed, kept for Ctrl-L to draw the screen anew
 PASTE_ASKED = 5  # lines a paste may have before its Enter is asked for twice (irssi's count)
 NOTICE_STYLE = "ansibrightblack"
 ERROR_STYLE = "ansired bold"
@@ -486,15 +486,37 @@ def format_skipped(skipped: Skipped, now: float) -> FormattedText:
 EARLIER = "* earlier messages, each at the time it was said:"
 
 
+@dataclass(frozen=True)
+class Composed:
+    """A line of the backlog as formatted, before it is broken to a width: Ctrl-L lays it out
+    again at the width of the moment (a narrower window had kept rows of the old width)."""
+
+    text: FormattedText
+    room: str = ""  # with several rooms open, each row begins with it
+
+    def laid_out(self, width: int = 0) -> FormattedText:
+        """Broken to ``width`` columns if given, the room at the start of each row."""
+        if not self.room:
+            return _wrapped(self.text, width)
+        prefix = f"[{visible(self.room)}] "
+        narrower = max(width - get_cwidth(prefix), 1) if width else 0
+        return _each_row_after(("bold", prefix), _wrapped(self.text, narrower))
+
+
 def format_line(line: Line | Skipped, now: float, screen: Screen, width: int = 0) -> FormattedText:
     """Any line of the backlog, formatted only when it is about to be printed, and broken to
     ``width`` columns if given; with several rooms open, each row of an event's line begins
     with its room."""
+    return compose(line, now, screen).laid_out(width)
+
+
+def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
+    """``format_line`` but for the width."""
     if isinstance(line, Notice):
         screen.earlier = False  # history after it is headed anew (a user read it as repeats)
-        return _wrapped(format_notice(line.text, now, line.style), width)
+        return Composed(format_notice(line.text, now, line.style))
     if isinstance(line, Skipped):
-        return _wrapped(format_skipped(line, now), width)
+        return Composed(format_skipped(line, now))
     room, event = line
     texts = []
     earlier = type(event) is MessageReceived and event.history
@@ -516,12 +538,7 @@ def format_line(line: Line | Skipped, now: float, screen: Screen, width: int = 0
         where = f"* lines you type go to the room {visible(screen.refronted or '')} now"
         texts.append(format_notice(where, now))
     screen.refronted = None
-    joined = _join_lines(texts)
-    if len(screen.rooms) < 2:
-        return _wrapped(joined, width)
-    prefix = f"[{visible(room)}] "
-    narrower = max(width - get_cwidth(prefix), 1) if width else 0
-    return _each_row_after(("bold", prefix), _wrapped(joined, narrower))
+    return Composed(_join_lines(texts), room if len(screen.rooms) > 1 else "")
 
 
 def _wrapped(text: FormattedText, width: int) -> FormattedText:
@@ -815,18 +832,31 @@ class Rooms(Protocol):
 def render_batch(
     lines: list[tuple[float, Line | Skipped]], screen: Screen, width: int = 0
 ) -> FormattedText:
-    """One batch from the backlog as one block of text, each line stamped with the wall-clock
-    time it arrived (arrival times are monotonic), broken to ``width`` columns if given. Every
-    event also updates its room's toolbar: joins, leaves and tracker changes are never
-    skipped, so it misses none."""
+    """One batch from the backlog as one block of text, broken to ``width`` columns if
+    given."""
+    return laid_out(compose_batch(lines, screen), width)
+
+
+def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> list[Composed]:
+    """One batch from the backlog, each line stamped with the wall-clock time it arrived
+    (arrival times are monotonic). Every event also updates its room's toolbar: joins, leaves
+    and tracker changes are never skipped, so it misses none."""
     wall = time.time() - time.monotonic()
-    out: list[tuple[str, str]] = []
+    out = []
     for arrived, line in lines:
         if isinstance(line, tuple):
             screen.apply(*line)
+        out.append(compose(line, arrived + wall, screen))
+    return out
+
+
+def laid_out(lines: Iterable[Composed], width: int) -> FormattedText:
+    """``lines`` as one block of text ``width`` columns wide."""
+    out: list[tuple[str, str]] = []
+    for line in lines:
         if out:
             out.append(("", "\n"))
-        out.extend(format_line(line, arrived + wall, screen, width))
+        out.extend(line.laid_out(width))
     return FormattedText(out)
 
 
@@ -847,7 +877,7 @@ class PromptUI:
         self._told_waiting: frozenset[str] = frozenset()  # trio thread: the last "not yet" shown
         self._session: PromptSession[str] | None = None  # prompt thread only
         self._farewell = ""  # /quit MESSAGE: set in the prompt thread, read once it ended
-        self._printed: deque[StyleAndTextTuples] = deque(maxlen=REDRAWN_ROWS)  # prompt thread
+        self._printed: deque[Composed] = deque(maxlen=REDRAWN_LINES)  # prompt thread
 
     def keep_input_history(self, path: Path) -> None:
         """Typed lines survive restarts (up-arrow), in ``path``, trimmed to the latest."""
@@ -1132,7 +1162,7 @@ class PromptUI:
                 await self._wake.wait()
                 continue
             await self._cursor_known()
-            self._print_above_prompt(render_batch(lines, self._screen, self._columns()))
+            self._print_above_prompt(compose_batch(lines, self._screen))
             await asyncio.sleep(REDRAW_EVERY)
 
     async def _cursor_known(self) -> None:
@@ -1143,9 +1173,10 @@ class PromptUI:
         if app is not None and app.is_running and app.output.responds_to_cpr:
             await app.renderer.wait_for_cpr_responses()
 
-    def _print_above_prompt(self, text: FormattedText) -> None:
-        """Print ``text`` where the input line is, and draw the line again below it (prompt
-        thread). Between two prompts the line is not on screen, and ``text`` is just printed."""
+    def _print_above_prompt(self, lines: list[Composed]) -> None:
+        """Print ``lines`` where the input line is, and draw the line again below it (prompt
+        thread). Between two prompts the line is not on screen, and they are just printed."""
+        text = laid_out(lines, self._columns())
         if self._session is None:  # no prompt yet
             print_formatted_text(text)
             return
@@ -1154,7 +1185,7 @@ class PromptUI:
         if drawn:
             app.renderer.erase()  # the cursor goes back to where the input line began
         print_block(text, app.output)
-        self._printed.extend(split_lines(text))
+        self._printed.extend(lines)
         if drawn:
             app.renderer.request_absolute_cursor_position()  # as after run_in_terminal
             app.invalidate()  # drawn anew from the cursor, below the text
@@ -1169,10 +1200,15 @@ class PromptUI:
             conversation from view)."""
             app = event.app
             app.renderer.clear()
-            rows = max(app.output.get_size().rows - 2, 1)  # the input line and the toolbar
-            latest = list(self._printed)[-rows:]
+            size = app.output.get_size()
+            room = max(size.rows - 2, 1)  # rows left by the input line and the toolbar
+            latest: list[StyleAndTextTuples] = []
+            for line in reversed(self._printed):  # laid out anew: the width may have changed
+                latest[:0] = split_lines(line.laid_out(size.columns))
+                if len(latest) >= room:
+                    break
             if latest:
-                print_block(_join_lines(latest), app.output)
+                print_block(_join_lines(latest[-room:]), app.output)
                 app.renderer.request_absolute_cursor_position()
             app.invalidate()
 

@@ -231,6 +231,37 @@ def test_ctrl_l_draws_the_screen_anew_with_the_latest_lines(spawn: Callable[...,
     expect_exit_0(alice)
 
 
+def test_ctrl_l_lays_the_lines_out_again_at_the_width_of_the_moment(
+    spawn: Callable[..., Any],
+) -> None:
+    """Two user trials: after the window got narrower, Ctrl-L drew the old rows at the old
+    width, cut by the terminal."""
+    alice = start_alice(spawn, free_port())
+    words = [f"w{i:02}" for i in range(40)]  # 160 columns: two rows at 100
+    alice.send(" ".join(words) + "\r")
+    alice.expect(on_screen("<alice> w00 w01"))
+    alice.expect_exact("w39")
+    alice.setwinsize(24, 50)
+    alice.send("\x0c")
+    alice.expect_exact("\x1b[2J")
+    alice.expect_exact("w39")
+    drawn = _plain_rows(alice.before + "w39")
+    rows = [row for row in drawn if "w" in row]
+    assert len(rows) >= 4, drawn
+    assert all(len(row) < 50 for row in rows), rows
+    assert [w for row in rows for w in row.split() if w.startswith("w")] == words  # none cut
+    alice.send("/q\r")
+    expect_exit_0(alice)
+
+
+def _plain_rows(drawn: str) -> list[str]:
+    """What a terminal shows of ``drawn``, row by row, as far as plain text goes: a cursor
+    move forward is spaces, other escape sequences nothing."""
+    text = re.sub(r"\x1b\[(\d*)C", lambda m: " " * int(m.group(1) or 1), drawn)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    return [row.rstrip() for row in re.split(r"\r?\n|\r", text)]
+
+
 def test_clear_empties_the_screen_and_ctrl_l_then_draws_nothing_from_before(
     spawn: Callable[..., Any],
 ) -> None:
