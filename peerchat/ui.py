@@ -1033,13 +1033,16 @@ class PromptUI:
                     token.run_sync_soon(act)
 
         kept = ""  # a line typed before the join: back in the input, not lost
+        kept_for = ""  # the room it was typed for, while it is in the input
         asked = ""  # a long paste whose Enter was asked for again, while it stays as it is
 
         def changed(buffer: Buffer) -> None:
             """Any edit (a paste again too, after Ctrl-C cleared it) is asked about anew; the
             text a prompt begins with is no edit."""
-            nonlocal asked
+            nonlocal asked, kept_for
             asked = ""
+            if not buffer.text:  # taken back: what is typed next is for the room in front
+                kept_for = ""
             typing(buffer)
 
         session.default_buffer.on_text_changed += changed
@@ -1073,9 +1076,19 @@ class PromptUI:
                 give_up = "give it up" if len(screen.rooms) > 1 else "quit"
                 # Kept with a line break after it: what is typed next goes below, not glued
                 # to it ("first in qasecond in qa", sent as one message in a user trial).
-                kept = line.rstrip("\n") + "\n"
+                kept, kept_for = line.rstrip("\n") + "\n", room
                 self._notice(f"not in the room yet: the line is kept (Ctrl-C twice to {give_up})")
                 continue
+            if kept_for not in ("", room) and line != asked:
+                # Its room was given up, or another is in front: a user's line for a room
+                # that could not be joined went to the room left in front.
+                asked = kept = line
+                self._notice(
+                    f"typed for {visible(kept_for)}: Enter sends it to {visible(room)}, "
+                    "Ctrl-C clears it"
+                )
+                continue
+            kept_for = ""
             if isinstance(command, commands.History):
                 screen.earlier = False  # each /history is headed, the second in a row too
             action: Callable[[], None]
@@ -1451,6 +1464,15 @@ def _clear_or_quit(event: KeyPressEvent) -> None:
         buffer.reset()
     else:
         event.app.exit(exception=KeyboardInterrupt())
+
+
+@_KEYS.add("c-u")
+def _discard_before_cursor(event: KeyPressEvent) -> None:
+    """Ctrl-U takes back everything typed before the cursor, as irssi's does, on every row: a
+    line kept while joining has a row after it, and Ctrl-U only took the line break back (a
+    user's next line was glued to the kept one and sent)."""
+    buffer = event.app.current_buffer
+    buffer.delete_before_cursor(count=buffer.cursor_position)
 
 
 @_KEYS.add(Keys.Vt100MouseEvent)

@@ -605,6 +605,37 @@ def test_a_slow_join_says_where_it_connects_and_ctrl_c_gives_up(
         assert time.monotonic() - started < 3
 
 
+def test_a_line_kept_for_a_room_being_joined_is_not_sent_elsewhere_unasked(
+    spawn: Callable[..., Any],
+) -> None:
+    """From a user trial: a line typed while a /join connected stayed in the input once the
+    join failed, and went to the room left in front; Ctrl-U took back only the line break
+    after it, and the next line was glued to it and sent."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        first = free_port()
+        alice = start_alice(spawn, first)
+        alice.logfile_read = drawn = io.StringIO()
+        alice.send(f"/join zzz 127.0.0.1:{port}\r")
+        alice.expect(on_screen(f"connecting to 127.0.0.1:{port} ..."), timeout=5)
+        alice.send("for zzz only\r")
+        alice.expect(on_screen("not in the room yet: the line is kept"))
+        alice.send("\x15")  # Ctrl-U: every row of it
+        alice.send("typed anew\r")
+        alice.expect(on_screen("not in the room yet: the line is kept"))
+        alice.send("\x18")  # Ctrl-X: the first room in front, the line still in the input
+        alice.expect(on_screen(f"lines you type go to the room 127.0.0.1:{first} now"))
+        alice.send("\r")
+        alice.expect(on_screen(f"typed for zzz: Enter sends it to 127.0.0.1:{first}"))
+        alice.send("\r")
+        alice.expect(on_screen("<alice> typed anew"))
+        alice.send("/quit\r")
+        expect_exit_0(alice)
+        assert not on_screen("<alice> for zzz only").search(drawn.getvalue())
+
+
 def test_ctrl_x_switches_rooms_at_once_each_time(spawn: Callable[..., Any]) -> None:
     """From a user trial: Ctrl-X waited a second for a second key (prompt_toolkit's Emacs
     chords begin with it), and a quick second press was lost."""
