@@ -245,10 +245,13 @@ class OfferWithdrawn:
     id: int
     name: str
     sender: Member | None = None  # None: this node's own
+    reason: str = ""  # why this node withdrew its own, if not by /cancel
 
     def as_json(self) -> dict[str, Any]:
         out = {"event": "offer_withdrawn", "id": self.id, "name": self.name}
         out["own"] = self.sender is None
+        if self.reason:
+            out["reason"] = self.reason
         if self.sender is not None:
             out |= {"from": self.sender.username, "from_id": self.sender.node_id}
         return out

@@ -82,6 +82,7 @@ class _Mine:
     size: int
     sha256: bytes
     to: str | None  # the one member it was offered to (node id)
+    mtime_ns: int  # when the file was last changed, as it was hashed
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +160,7 @@ class Files:
     async def _offer(self, path: Path, to: Member | None) -> None:
         node = self.node
         try:
-            size, digest = await _hash_file(path)
+            size, digest, changed = await _hash_file(path)
         except OSError as exc:
             node.emit(events.Error(f"cannot offer {path}: {exc.strerror or exc}"))
             return
@@ -170,7 +171,7 @@ class Files:
         if not valid_file_name(name):
             node.emit(events.Error(f"cannot offer {path}: not a file name others can use"))
             return
-        same = _Mine(path, name, size, digest, to.node_id if to else None)
+        same = _Mine(path, name, size, digest, to.node_id if to else None, changed)
         again = next(
             (id for id, n in self._own.items() if _same_offer(self._mine.get(n), same)), None
         )
@@ -350,9 +351,8 @@ class Files:
                 self._stopped.append(key)
                 self._fail(key, fetch, "cancelled")
                 return
-        offer = self._own.pop(id, None)
-        mine = self._mine.pop(offer, None) if offer is not None else None
-        if offer is None or mine is None:
+        offer = self._own.get(id)
+        if offer is None or offer not in self._mine:
             saved = self._saved.get(id)
             node.emit(
                 events.Error(
@@ -362,12 +362,20 @@ class Files:
                 )
             )
             return
+        self._withdraw(offer)
+
+    def _withdraw(self, offer: int, reason: str = "") -> None:
+        """An offer of this node's ends: fetches of it running end, later ones are told it is
+        gone."""
+        id = next(id for id, n in self._own.items() if n == offer)
+        del self._own[id]
+        mine = self._mine.pop(offer)
         for (conn, n), serving in list(self._serving.items()):
             if n == offer:
                 serving.scope.cancel()
                 del self._serving[(conn, n)]
-        node.links.broadcast(FileGone(offer), chatting=True)  # fetching it or not: it is gone
-        node.emit(events.OfferWithdrawn(id, mine.name))
+        self.node.links.broadcast(FileGone(offer), chatting=True)  # fetching it or not
+        self.node.emit(events.OfferWithdrawn(id, mine.name, reason=reason))
 
     def on_chunk(self, conn: Connection, message: FileChunk) -> None:
         sender = chatting(conn)
@@ -538,11 +546,18 @@ class Files:
         user hears of it once per fetch (an acknowledgement of nothing sent says nothing)."""
         key = (conn, message.offer)
         mine = self._mine.get(message.offer)
-        if key not in self._sent or mine is None or message.offset != mine.size:
+        if mine is None or message.offset != mine.size:
             return
-        del self._sent[key]
         member = chatting(conn)
-        _remember(self._told_fetched, (member.node_id, message.offer))
+        told = (member.node_id, message.offer)
+        if mine.size:
+            if key not in self._sent:
+                return
+            del self._sent[key]
+        # An empty file is fetched without a byte asked for: its acknowledgement counts, once.
+        elif told in self._told_fetched or message.offer not in self._offers_for(member):
+            return
+        _remember(self._told_fetched, told)
         id = next(id for id, offer in self._own.items() if offer == message.offer)
         self.node.emit(events.FileFetched(id, mine.name, member))
 
@@ -553,6 +568,10 @@ class Files:
         offset = serving.acked
         try:
             with serving.scope, open(mine.path, "rb") as f:
+                now = os.fstat(f.fileno())
+                if (now.st_size, now.st_mtime_ns) != (mine.size, mine.mtime_ns):
+                    self._withdraw(offer, "it changed since you offered it")
+                    return
                 f.seek(offset)
                 while offset < mine.size and not conn.closing:
                     if offset - serving.acked >= FILE_WINDOW:
@@ -572,7 +591,7 @@ class Files:
                     if serving.scope.cancel_called:  # withdrawn or stopped while it was read
                         return
                     if not data:
-                        log.warning("%s shrank since it was offered", mine.path)
+                        self._withdraw(offer, "it shrank since you offered it")
                         return
                     conn.send(FileChunk(offer, offset, data))
                     offset += len(data)
@@ -583,6 +602,8 @@ class Files:
                     _remember(self._sent, (conn, offer))
         except OSError as exc:
             log.warning("cannot read %s for %s: %s", mine.path, conn.peer, exc)
+            if offer in self._mine:  # gone, moved, or no longer readable
+                self._withdraw(offer, f"cannot read it: {exc.strerror or exc}")
         finally:
             if self._serving.get((conn, offer)) is serving:
                 del self._serving[(conn, offer)]
@@ -649,18 +670,20 @@ def _remember(keys: dict[Any, None], key: Any) -> None:
         del keys[next(iter(keys))]
 
 
-async def _hash_file(path: Path) -> tuple[int, bytes]:
-    """Size and SHA-256 of a regular file, read a piece at a time between checkpoints."""
+async def _hash_file(path: Path) -> tuple[int, bytes, int]:
+    """Size and SHA-256 of a regular file, read a piece at a time between checkpoints, and
+    when it was last changed before it was read (a fetch then finds out if it has been since)."""
     if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the node on its first read
         raise OSError(errno.EINVAL, "not a regular file")
     digest = sha256()
     size = 0
     with open(path, "rb") as f:
+        changed = os.fstat(f.fileno()).st_mtime_ns
         while piece := f.read(HASH_PIECE):
             digest.update(piece)
             size += len(piece)
             await trio.sleep(0)
-    return size, digest.finalize()
+    return size, digest.finalize(), changed
 
 
 def typed_path(text: str) -> Path:

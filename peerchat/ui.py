@@ -361,6 +361,10 @@ def format_event(event: Event, now: float) -> FormattedText:
             )
         case FileFetched(name=name, by=by):
             return _about(by, f" has your file {visible(name)}", now)
+        case OfferWithdrawn(name=name, sender=None, reason=reason) if reason:
+            # A user changed a file once offered: every fetch of it failed, unsaid to them.
+            why = f"{visible(reason)}; /send it again to offer it as it is now"
+            return format_notice(f"! you no longer offer {visible(name)}: {why}", now, ERROR_STYLE)
         case OfferWithdrawn(name=name, sender=None):
             return format_notice(f"* you no longer offer {visible(name)}", now)
         case OfferWithdrawn(name=name, sender=sender):

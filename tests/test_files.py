@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -272,8 +273,9 @@ def test_the_source_is_hashed_in_pieces(tmp_path: Path) -> None:
     path.write_bytes(data)
     from peerchat.files import _hash_file
 
-    size, digest = trio.run(_hash_file, path)
+    size, digest, changed = trio.run(_hash_file, path)
     assert (size, digest) == (len(data), hashlib.sha256(data).digest())
+    assert changed == path.stat().st_mtime_ns
 
 
 async def test_a_fetch_of_an_offer_the_sender_no_longer_has_fails_and_the_link_stays(
@@ -306,7 +308,9 @@ async def test_an_offer_named_like_a_fetchs_part_file_cannot_overwrite_another(
         (tmp_path / "x").write_text("good")
         # Mallory's program offers a name no honest one sends (they are cleaned when offered).
         digest = hashlib.sha256(b"EVIL").digest()
-        mallory.node.files._mine[42] = files._Mine(evil, "x.part", 4, digest, None)
+        mallory.node.files._mine[42] = files._Mine(
+            evil, "x.part", 4, digest, None, evil.stat().st_mtime_ns
+        )
         mallory.node.links.conns[bob.node.node_id].send(FileOffer(42, "x.part", 4, digest, False))
         evil = await bob.wait_for(offered("x.part"))
         bob.node.get_file(evil.id)
@@ -411,6 +415,53 @@ async def test_a_fetch_given_up_and_asked_for_again_at_once_comes_whole(tmp_path
         result = await bob.wait_for(lambda e: isinstance(e, events.FileDone) and e.ok, 30)
         assert Path(result.path).read_bytes() == source.read_bytes()
         assert not any(isinstance(e, events.PeerLeft) for e in bob.events + alice.events)
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    ("spoil", "why"),
+    [
+        (lambda path: path.unlink(), "cannot read it: No such file or directory"),
+        (
+            lambda path: path.write_bytes(os.urandom(path.stat().st_size)),
+            "it changed since you offered it",
+        ),
+        (lambda path: os.truncate(path, 1000), "it changed since you offered it"),
+    ],
+)
+async def test_an_offer_whose_file_is_gone_or_changed_is_withdrawn_and_its_fetch_told(
+    tmp_path: Path, spoil: Callable[[Path], None], why: str
+) -> None:
+    """A user trial: a fetch of a file deleted or cut short after /send hung at 0% or 2% for
+    good, and one of a file written anew failed its checksum; the sender was told nothing and
+    went on offering it."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        source = random_file(tmp_path, 20)
+        os.utime(source, ns=(0, 0))  # a change within the clock's tick would look like none
+        offer = await offer_heard(alice, bob, source)
+        mine = await alice.wait_for(lambda e: isinstance(e, events.FileOffered))
+        spoil(source)
+        bob.node.get_file(offer.id)
+        withdrawn = await alice.wait_for(lambda e: isinstance(e, events.OfferWithdrawn), 10)
+        assert (withdrawn.id, withdrawn.reason) == (mine.id, why)
+        result = await bob.wait_for(done("big.bin"), 10)
+        assert not result.ok and result.reason == "alice no longer offers it"
+        assert not bob.node.files.listing().files and not alice.node.files.listing().files
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_sender_of_an_empty_file_hears_it_was_fetched(tmp_path: Path) -> None:
+    """A user trial: "bob has your file" came for every file but an empty one."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        empty = tmp_path / "empty.txt"
+        empty.write_bytes(b"")
+        offer = await offer_heard(alice, bob, empty)
+        bob.node.get_file(offer.id)
+        assert (await bob.wait_for(done("empty.txt"))).ok
+        fetched = await alice.wait_for(lambda e: isinstance(e, events.FileFetched), 5)
+        assert (fetched.name, fetched.by.username) == ("empty.txt", "bob")
         nursery.cancel_scope.cancel()
 
 

@@ -620,6 +620,12 @@ def test_file_offers_results_and_progress():
     )
     assert plain(OfferWithdrawn(1, "a.txt")) == "13:04:05 * you no longer offer a.txt"
     assert plain(OfferWithdrawn(2, "a.txt", BOB)) == "13:04:05 * bob no longer offers a.txt"
+    spoiled = OfferWithdrawn(1, "a.txt", reason="it changed since you offered it")
+    assert plain(spoiled) == (
+        "13:04:05 ! you no longer offer a.txt: it changed since you offered it; /send it again"
+        " to offer it as it is now"
+    )
+    assert spoiled.as_json()["reason"] == "it changed since you offered it"
     assert OfferWithdrawn(2, "a.txt", BOB).as_json() == {
         "event": "offer_withdrawn",
         "id": 2,
