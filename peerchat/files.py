@@ -143,10 +143,11 @@ class Files:
     # -- offering -----------------------------------------------------------------------------
 
     def send(self, words: str) -> None:
-        """``/send [NAME] PATH``: NAME when the first word is a member's name."""
+        """``/send [NAME] PATH``: NAME when the first word is a member's name, or the name of
+        one away now (offered on its return, as ``/msg`` is sent then)."""
         node = self.node
         name, _, rest = words.partition(" ")
-        member = node.talk.find(name) if rest.strip() else None
+        member = node.talk.addressee(name) if rest.strip() else None
         path = typed_path(rest if member is not None else words)
         named = member is None and rest.strip() and typed_path(rest).exists()
         if named and not path.exists():  # a file after a name nobody here has

@@ -688,6 +688,23 @@ async def test_an_offer_gone_while_two_members_were_apart_leaves_the_list_as_the
         nursery.cancel_scope.cancel()
 
 
+async def test_a_file_sent_to_a_member_away_is_offered_on_its_return(tmp_path: Path) -> None:
+    """A user trial: /send bob PATH said "nobody called bob is in the room" while /who listed
+    bob as away, and /msg bob was kept for his return."""
+    (tmp_path / "for-bob.txt").write_text("yours")
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        await cut(alice, bob)
+        assert alice.node.talk.find("bob") is None  # away
+        alice.node.send_file(f"bob {tmp_path / 'for-bob.txt'}")
+        mine = await alice.wait_for(lambda e: isinstance(e, events.FileOffered))
+        assert mine.to is not None and mine.to.username == "bob"
+        heard = await bob.wait_for(offered("for-bob.txt"), 10)  # once the two meet again
+        assert heard.to is not None and heard.to.username == "bob"
+        assert not [e for e in alice.events if isinstance(e, events.Error)]
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_member_offers_at_most_so_many_files_and_junk_withdrawals_change_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
