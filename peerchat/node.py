@@ -380,6 +380,7 @@ class Node:
         port = listeners[0].socket.getsockname()[1]
         priority = s.priority if s.priority is not None else port
         self.me = Member(self.node_id, s.username, s.host, port, priority, s.chat)
+        self._named(s.username)
         self.bully = Bully(self.me, self.members, self.config)
         kept = self.messaging.recent(self.config.history) if s.chat else []  # before any link
         nursery.start_soon(self.doorman.serve, listeners)
@@ -608,6 +609,13 @@ class Node:
     def rename(self, username: str) -> None:
         """This node goes by ``username`` from now on (``talk.nick``)."""
         self.me = self.bully.me = dataclasses.replace(self.me, username=username)
+        self._named(username)
+
+    def _named(self, username: str) -> None:
+        """The store binds a name this node goes by to its key, as it does a member's: one it
+        went by stays its own to take back (``Talk.someone_elses``)."""
+        if self.settings.chat:
+            self.store.name_owner(username, self.node_id, time.time())
 
     def _on_bye(self, conn: Connection, message: Bye) -> None:
         conn.said_bye = True

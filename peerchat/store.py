@@ -56,6 +56,12 @@ CREATE TABLE IF NOT EXISTS names (
     author TEXT NOT NULL,
     since REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS held (
+    username TEXT NOT NULL,
+    author TEXT NOT NULL,
+    PRIMARY KEY (username, author)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO held SELECT username, author FROM names;
 """
 
 
@@ -191,6 +197,18 @@ class Store:
         found = row.fetchone()
         return found[0] if found else None
 
+    def held(self, username: str, author: str) -> bool:
+        """Whether ``author`` went by ``username`` here at some time, if not last."""
+        row = self._db.execute(
+            "SELECT 1 FROM held WHERE username = ? AND author = ?", (username, author)
+        )
+        return row.fetchone() is not None
+
+    def anothers(self, username: str, author: str) -> bool:
+        """Whether ``username`` went with another key than ``author`` last, and never with
+        ``author``: a name once one's own stays one's own to take back."""
+        return self.owner(username) not in (None, author) and not self.held(username, author)
+
     def has_names(self, author: str) -> bool:
         """Whether ``author`` went by some name here (bound to its key)."""
         row = self._db.execute("SELECT 1 FROM names WHERE author = ? LIMIT 1", (author,))
@@ -207,6 +225,7 @@ class Store:
                 "DO UPDATE SET author = excluded.author, since = excluded.since",
                 (username, author, now),
             )
+            self._db.execute("INSERT OR IGNORE INTO held VALUES (?, ?)", (username, author))
         return before
 
     def after(self, author: str, seq: int, limit: int) -> list[Batch]:

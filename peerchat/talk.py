@@ -149,7 +149,12 @@ class Talk:
             node.emit(events.Error(f"the name {name} is taken in this room (or one like it)"))
             return
         if self.someone_elses(name, node.node_id):
-            node.emit(events.Error(f"the name {name} is another member's (who is away now)"))
+            # (A user read "who is away now" of one who had quit, or of nobody.)
+            if node.links.gone_like(name, node.node_id):
+                why = "is another member's, who left or is away: theirs to come back to"
+            else:
+                why = "went with another member's key here last"
+            node.emit(events.Error(f"the name {name} {why}"))
             return
         now = trio.current_time()
         if now - self._renamed < node.config.notice_interval:
@@ -188,9 +193,13 @@ class Talk:
     def someone_elses(self, name: str, by: str) -> bool:
         """Whether ``name`` is bound to another key than ``by``'s here, or looks like the name
         of a member who went away: ``/nick`` may not take it (its owner would be shut out on
-        its return, and what was meant for it would go to the one who took it)."""
-        owner = self.node.store.owner(name)
-        return owner not in (None, by) or self.node.links.gone_like(name, by)
+        its return, and what was meant for it would go to the one who took it). A name ``by``
+        went by itself before stays its own to take back: a user who had used /nick was shut
+        out of her own name for good once another key had come under it (with a warning)."""
+        store = self.node.store
+        if store.held(name, by):
+            return False
+        return store.anothers(name, by) or self.node.links.gone_like(name, by)
 
     def back_under_anothers_name(self, node_id: str, name: str) -> bool:
         """A key known here under a name of its own, back under one ``/nick`` would refuse it:

@@ -406,3 +406,18 @@ def test_a_failed_flush_keeps_what_waited_for_the_next(
         with pytest.raises(sqlite3.OperationalError):
             store.flush()
     assert store.count() == 2
+
+
+def test_a_name_once_ones_own_is_nobody_elses_to_keep_from_one(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        assert store.name_owner("carol", "k1", 1.0) is None
+        assert store.name_owner("carol", "k2", 2.0) == "k1"  # another key, warned of
+        assert store.owner("carol") == "k2"
+        assert not store.anothers("carol", "k1")  # hers before: hers to take back
+        assert not store.anothers("carol", "k2")
+        assert store.anothers("carol", "k3")
+        assert not store.anothers("dave", "k3")  # nobody's
+        store._db.execute("DROP TABLE held")  # as a store kept before names were remembered
+    with Store(tmp_path) as store:
+        assert not store.anothers("carol", "k2")  # the last owner, from the names kept
+        assert store.anothers("carol", "k1")  # forgotten then: the table was not kept yet

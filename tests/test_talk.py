@@ -299,13 +299,45 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
         await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
         for name in ("carol", "Carol", "car0l"):  # nor one like it (a user trial took "Carol")
             bob.node.nick(name)  # refused by bob's own program
-            assert errors(bob)[-1] == f"the name {name} is another member's (who is away now)"
+            assert errors(bob)[-1] == (
+                f"the name {name} is another member's, who left or is away: theirs to come back to"
+            )
         # A program that asks anyway: alice keeps the name for carol's key.
         bob.node.links.conns[alice.node.node_id].send(Nick("CAROL"))
         bob.node.say("marker")
         await alice.wait_for(is_message("marker"))
         assert alice.node.members.get(bob.node.node_id).username == "bob"
         assert not any(isinstance(e, (events.Renamed, events.NewKey)) for e in alice.events)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_name_once_ones_own_can_be_taken_back_after_another_key_had_it() -> None:
+    """A user trial: carol became Carol2, a program with another key came as carol and left;
+    carol could not have her name back, by /nick ("another member's, who is away now", of
+    nobody away) or by coming back under it ("taken in this room")."""
+    config = dataclasses.replace(FAST, notice_interval=0)  # two renames in a few ms
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice, carol = await room.add("alice"), await room.add("carol")
+        await room.fully_connected()
+        carol.node.nick("Carol2")
+        await alice.wait_for(lambda e: isinstance(e, events.Renamed))
+        other = await room.add("carol")  # the name is free: another key takes it, warned of
+        await alice.wait_for(lambda e: isinstance(e, events.NewKey))
+        await carol.wait_for(lambda e: isinstance(e, events.NewKey))
+        other.node.quit()
+        for member in (alice, carol):
+            await member.wait_for(
+                lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == other.node.node_id
+            )
+        stranger = Member("k3", "dave", "127.0.0.1", 1, 1, True).node_id
+        assert carol.node.talk.someone_elses("carol", stranger)  # a third key: still refused
+        carol.node.nick("carol")
+        back = await alice.wait_for(
+            lambda e: isinstance(e, events.Renamed) and e.member.username == "carol"
+        )
+        assert back.member.node_id == carol.node.node_id
+        assert errors(carol) == []
         nursery.cancel_scope.cancel()
 
 
