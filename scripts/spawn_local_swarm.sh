@@ -13,12 +13,14 @@ nodes=4
 port=5000
 session=peerchat
 log_dir=/tmp
+data_dir=${TMPDIR:-/tmp}/peerchat-demo-$UID
 attach=1
 kill=0
 
 usage() {
     cat <<EOF
-Usage: $prog [-n N] [--port PORT] [--session NAME] [--log-dir DIR] [--no-attach]
+Usage: $prog [-n N] [--port PORT] [--session NAME] [--log-dir DIR] [--data-dir DIR]
+       [--no-attach]
        $prog --kill [--session NAME]
 
 Start a local PeerChat room in one tmux session: a tracker ('peerchat tracker
@@ -31,6 +33,8 @@ Options:
   --port PORT       the tracker's port on 127.0.0.1 (default 5000)
   --session NAME    tmux session name (default peerchat)
   --log-dir DIR     each node logs to DIR/peerchat-NAME.log (default /tmp)
+  --data-dir DIR    each node keeps its key and history in DIR/NAME, the demo's own,
+                    not your real ones (default $data_dir)
   --no-attach       leave the session in the background and print how to attach
   --kill            stop the room: kill the tmux session and everything in it
   -h, --help        show this help
@@ -59,7 +63,7 @@ need_value() {
 
 while (($#)); do
     case $1 in
-        --nodes=* | --port=* | --session=* | --log-dir=*)
+        --nodes=* | --port=* | --session=* | --log-dir=* | --data-dir=*)
             set -- "${1%%=*}" "${1#*=}" "${@:2}"
             continue
             ;;
@@ -89,6 +93,11 @@ while (($#)); do
         --log-dir)
             need_value "$@"
             log_dir=$2
+            shift 2
+            ;;
+        --data-dir)
+            need_value "$@"
+            data_dir=$2
             shift 2
             ;;
         --no-attach)
@@ -219,7 +228,8 @@ ids=$(tmux new-session -d -s "$session" -n tracker -x 200 -y 50 -P \
 read -r session_id tracker_window tracker_pane <<<"$ids"
 tmux set-option -t "$session_id" mouse on
 set_window_options "$tracker_window"
-start "$tracker_pane" tracker "$(pane_command "${run[@]}" tracker --port "$port")"
+start "$tracker_pane" tracker "$(pane_command "${run[@]}" tracker --port "$port" \
+    --data-dir "$data_dir/tracker")"
 
 # The nodes' panes: tiled in one window for up to 4 nodes, else a window each.
 node_panes=()
@@ -252,12 +262,14 @@ for ((k = 1; k <= nodes; k++)); do
     name=$(node_name "$k")
     all_names+=("$name")
     start "${node_panes[k - 1]}" "$name" "$(pane_command "${run[@]}" --username "$name" \
-        --tracker "127.0.0.1:$port" --log-file "$log_dir/peerchat-$name.log")"
+        --tracker "127.0.0.1:$port" --log-file "$log_dir/peerchat-$name.log" \
+        --data-dir "$data_dir/$name")"
 done
 started=1
 
 echo "PeerChat room in tmux session '$session': tracker on 127.0.0.1:$port, nodes ${all_names[*]}"
 echo "  logs:   $log_dir/peerchat-NAME.log"
+echo "  data:   $data_dir/NAME (keys and history of this demo's nodes)"
 echo "  stop:   $again --kill"
 if ((attach)) && [[ -t 0 && -t 1 ]]; then
     if [[ -n ${TMUX:-} ]]; then

@@ -147,7 +147,10 @@ def test_a_room_runs_in_tmux_and_kill_stops_it(tmux_env: dict[str, str], tmp_pat
     port = str(free_port())
     args = ["--no-attach", "-n", "2", "--port", port, "--session", session]
     try:
-        started = run_script(*args, "--log-dir", str(tmp_path), env=tmux_env)
+        demo = tmp_path / "demo"
+        started = run_script(
+            *args, "--log-dir", str(tmp_path), "--data-dir", str(demo), env=tmux_env
+        )
         assert started.returncode == 0, started.stderr
         assert f"tmux attach -t {session}" in started.stdout
 
@@ -174,6 +177,11 @@ def test_a_room_runs_in_tmux_and_kill_stops_it(tmux_env: dict[str, str], tmp_pat
             "bob to see alice's line",
             context=screens,
         )
+
+        # The demo's nodes keep their keys and history in a place of the demo's own: a user's
+        # demo showed an earlier run's history, from the data dirs of their real name.
+        assert {p.name for p in demo.iterdir()} == {"tracker", "alice", "bob"}
+        assert not any(Path(tmux_env["XDG_DATA_HOME"]).glob("peerchat/*"))
 
         # A second start with the same session name refuses, and leaves the room alone.
         again = run_script(*args, env=tmux_env)
