@@ -200,7 +200,7 @@ class Entrance:
         if settings.psk != OPEN_ROOM and await self._open_at(host, port):
             return (
                 f"the room at {where} is open, with no secret, but this node was given one "
-                f"({settings.secret_from}): start it without one to join"
+                f"({settings.secret_from}): leave it out to join"
             )
         return (
             f"wrong or missing room secret: the room at {where} has another one (set it with "

@@ -229,7 +229,11 @@ class TrackerConsole:
         match event:
             case events.Ready(me):
                 self._me = me.node_id
-                line = f"tracker {me.node_id} listening on {self._tracker_addr} (peers: {me.addr})"
+                # (A user could not tell what "peers:" was.)
+                line = (
+                    f"tracker {me.node_id} listening on {self._tracker_addr}, the room's address;"
+                    f" members link to it at {me.addr}"
+                )
             case events.PeerJoined(m):
                 line = f"joined: {m.username} ({m.node_id}) at {m.addr}"
             case events.InRoom(members):

@@ -243,7 +243,7 @@ def format_who(event: Who, now: float) -> FormattedText:
     count = sum(m.chat for m in event.members)
     head = _line(now, (NOTICE_STYLE, f"* {count} {'member' if count == 1 else 'members'}:"))
     rows = []
-    for m in sorted(event.members, key=lambda m: m.username):
+    for m in sorted(event.members, key=lambda m: (m.username.casefold(), m.username)):
         marks = ""
         if m.node_id == event.tracker_id:
             marks += " (tracker)"

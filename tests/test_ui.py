@@ -202,6 +202,10 @@ def test_who_lists_every_member_once_with_the_tracker_marked():
     assert set(by_name) == {"alice", "bob", "carol"}
     assert by_name["bob"].endswith("bob 127.0.0.1:4001 (tracker)")
     assert "(tracker)" not in by_name["alice"] and "(tracker)" not in by_name["carol"]
+    # In alphabetical order whatever the case (a user's "Carol2" came before "alice").
+    upper = dataclasses.replace(CAROL, username="Carol2")
+    rows = plain(Who((upper, BOB, ALICE), tracker_id=None)).splitlines()[1:]
+    assert [row.split()[1] for row in rows] == ["alice", "bob", "Carol2"]
 
 
 def test_whois_shows_the_key_in_groups_to_read_out_and_whose_screen_to_compare_with():
