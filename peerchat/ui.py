@@ -186,6 +186,14 @@ def who(member: Member) -> str:
     return visible(shown_name(member.username, member.node_id))
 
 
+def address(member: Member) -> str:
+    """Where a member is reached. This node's own, when it listens on every interface, is
+    told apart: each member reaches it at the address it dialled (a user read "0.0.0.0")."""
+    if member.host in ("0.0.0.0", "::"):
+        return f"port {member.port} on every interface"
+    return visible(member.addr)
+
+
 def format_notice(text: str, now: float, style: str = NOTICE_STYLE) -> FormattedText:
     """Local text (help, hints), each line stamped with the time."""
     return _join_lines(_line(now, (style, line)) for line in text.splitlines() or [""])
@@ -252,9 +260,7 @@ def format_who(event: Who, now: float) -> FormattedText:
         if not m.chat:
             marks += " (not chatting)"
         rows.append(
-            _line(
-                now, ("", "    "), _name(m), (NOTICE_STYLE, f" {visible(m.addr)}"), ("bold", marks)
-            )
+            _line(now, ("", "    "), _name(m), (NOTICE_STYLE, f" {address(m)}"), ("bold", marks))
         )
     if event.away:  # a user trial: bob, cut off and awaited, was in no list at all
         names = ", ".join(who(m) for m in event.away)
@@ -272,7 +278,7 @@ def format_whois(event: Whois, now: float) -> FormattedText:
     whose = f"another's /whois {name}" if event.you else f"{name}'s own /whois {name}"
     if event.room:  # a person has a key in each room (a user compared two rooms' keys)
         whose += f" in the room {visible(event.room)}"
-    where = (NOTICE_STYLE, f" at {visible(m.addr)}{marks}")
+    where = (NOTICE_STYLE, f" at {address(m)}{marks}")
     return _join_lines(
         [
             _line(now, (NOTICE_STYLE, "* "), _name(m), where),
@@ -320,7 +326,7 @@ def format_event(event: Event, now: float) -> FormattedText:
                         now,
                         (NOTICE_STYLE, "* you are "),
                         _name(me),
-                        (NOTICE_STYLE, f" at {visible(me.addr)}{where} ({role})"),
+                        (NOTICE_STYLE, f" at {address(me)}{where} ({role})"),
                     ),
                     _line(now, (NOTICE_STYLE, "* type /help for commands")),
                 ]
@@ -332,7 +338,7 @@ def format_event(event: Event, now: float) -> FormattedText:
                         now,
                         (NOTICE_STYLE, "* tracker is now "),
                         _name(t),
-                        (NOTICE_STYLE, f" ({visible(t.addr)})"),
+                        (NOTICE_STYLE, f" ({address(t)})"),
                     )
                 ]
             )

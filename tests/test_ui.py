@@ -190,6 +190,12 @@ def test_ready_says_who_and_where_and_points_to_help(role):
         f"13:04:05 * you are alice at 127.0.0.1:4000 ({role})",
         "13:04:05 * type /help for commands",
     ]
+    # Listening on every interface, it is reached at as many addresses (a user read 0.0.0.0).
+    everywhere = dataclasses.replace(ALICE, host="0.0.0.0")
+    assert plain(Ready(everywhere, role)).splitlines()[0] == (
+        f"13:04:05 * you are alice at port 4000 on every interface ({role})"
+    )
+    assert plain(TrackerChanged(everywhere)).endswith("alice (port 4000 on every interface)")
 
 
 def test_who_lists_every_member_once_with_the_tracker_marked():
