@@ -584,6 +584,7 @@ class Room:
     typing: dict[str, float] = field(default_factory=dict)  # node id -> shown until (monotonic)
     # offer id -> how far, or whom it waits for
     fetching: dict[int, FileProgress | FileWaiting] = field(default_factory=dict)
+    offers: dict[int, str] = field(default_factory=dict)  # offer id -> file name, for Tab
 
     def apply(self, event: Event) -> None:
         match event:
@@ -611,6 +612,10 @@ class Room:
                     self.tracker = m
             case Typing(member=m):
                 self.typing[m.node_id] = time.monotonic() + TYPING_SHOWN
+            case FileOffered(id=id, name=name):
+                self.offers[id] = name
+            case OfferWithdrawn(id=id):
+                self.offers.pop(id, None)
             case FileProgress(id=id) | FileWaiting(id=id):
                 self.fetching[id] = event
             case FileDone(id=id):
@@ -1493,12 +1498,14 @@ def _not_a_mouse(event: KeyPressEvent) -> None:
 
 
 _ROOM_COMMANDS = ("/room", "/part")  # whose first word is a room one is in
+_OFFER_COMMANDS = ("/get", "/cancel")  # whose first word is an offer's number, the program's
 
 
 class RoomCompleter(Completer):
-    """Tab: command names after a "/", room names after ``/room`` and ``/part``, member names
-    elsewhere, each followed by a space, or by ": " for a name that opens the line, as in irssi
-    (prompt thread)."""
+    """Tab: command names after a "/", room names after ``/room`` and ``/part``, offer numbers
+    (shown with their files) after ``/get`` and ``/cancel``, member names elsewhere, each
+    followed by a space, or by ": " for a name that opens the line, as in irssi (prompt
+    thread)."""
 
     def __init__(self, screen: Screen) -> None:
         self._screen = screen
@@ -1512,6 +1519,15 @@ class RoomCompleter(Completer):
             choices: Iterable[str] = commands.COMMANDS
         elif before.lower().split(" ")[0] in _ROOM_COMMANDS and before.count(" ") == 1:
             choices = [name for name in self._screen.rooms if name]  # "": one with no name
+        elif before.lower().split(" ")[0] in _OFFER_COMMANDS and before.count(" ") == 1:
+            # (A user's "/get <Tab>" offered member names.)
+            offers = {
+                id: name for room in self._screen.rooms.values() for id, name in room.offers.items()
+            }
+            for id in sorted(offers):
+                if str(id).startswith(word) and str(id) != word:
+                    yield Completion(f"{id} ", -len(word), display=f"{id} {visible(offers[id])}")
+            return
         else:
             choices = sorted(m.username for m in self._screen.front.people())
         folded = word.casefold()

@@ -605,6 +605,15 @@ def test_tab_completes_commands_and_member_names():
         screen.room(name)
     assert complete("/room s") == ["sec "]
     assert complete("/PART ") == ["dev ", "sec ", "ops "]
+    # Offer numbers after /get and /cancel, of every room (they are the program's).
+    screen.room("dev").apply(FileOffered(BOB, 3, "big.bin", 1 << 20))
+    room.apply(FileOffered(CAROL, 12, "notes.txt", 10))
+    room.apply(FileOffered(CAROL, 1, "old.txt", 10))
+    room.apply(OfferWithdrawn(1, "old.txt", CAROL))
+    assert complete("/get ") == ["3 ", "12 "]
+    assert complete("/cancel 1") == ["12 "]
+    shown = completer.get_completions(Document("/get 1", 6), CompleteEvent())
+    assert [c.display_text for c in shown] == ["12 notes.txt"]
 
 
 def test_a_named_room_is_named_at_start_and_in_the_toolbar():
