@@ -1481,6 +1481,20 @@ def _clear_or_quit(event: KeyPressEvent) -> None:
         event.app.exit(exception=KeyboardInterrupt())
 
 
+@_KEYS.add("tab")
+def _complete(event: KeyPressEvent) -> None:
+    """Tab, as prompt_toolkit's, but a second Tab after the one completion there was keeps it
+    (it went back to the text typed: "hey Carol2" became "hey ca" again in a user trial)."""
+    buffer = event.current_buffer
+    state = buffer.complete_state
+    if state is None:
+        buffer.start_completion(insert_common_part=True)
+    elif len(state.completions) == 1 and state.complete_index == 0:
+        buffer.complete_state = None  # taken: what comes next is typed after it
+    else:
+        buffer.complete_next()
+
+
 @_KEYS.add("c-u")
 def _discard_before_cursor(event: KeyPressEvent) -> None:
     """Ctrl-U takes back everything typed before the cursor, as irssi's does, on every row: a
@@ -1528,6 +1542,8 @@ class RoomCompleter(Completer):
                 if str(id).startswith(word) and str(id) != word:
                     yield Completion(f"{id} ", -len(word), display=f"{id} {visible(offers[id])}")
             return
+        elif not word and before.strip() and not before.startswith("/"):
+            return  # nothing begun in the text: a second Tab after a name typed it again
         else:
             choices = sorted(m.username for m in self._screen.front.people())
         folded = word.casefold()

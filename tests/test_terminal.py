@@ -426,8 +426,9 @@ def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., 
     alice.expect(on_screen("/help"))
     alice.send("\r")
     alice.expect(on_screen("/msg NAME TEXT"))
-    alice.send("hi b\t")  # Tab: a member's name, and a space after it
+    alice.send("hi B\t")  # Tab: a member's name in any case, and a space after it
     alice.expect(on_screen("hi bob"))
+    alice.send("\t")  # again: bob stays (a user's went back to "hi B", or had bob twice)
     alice.send("there\r")
     message = next_event(bob, event="message", **{"from": "alice"})
     assert message["text"] == "hi bob there"  # the cleared line never went out

@@ -599,6 +599,8 @@ def test_tab_completes_commands_and_member_names():
     assert complete("hi b") == ["bob "]
     assert complete("b") == ["bob: "]  # addressing bob
     assert complete("hi bob") == []  # complete already
+    assert complete("hi bob ") == []  # nothing begun: no name again
+    assert complete("/msg ") == ["Cedric ", "bob ", "carol "]  # a name is what comes next
     assert complete("/quit now") == []
     # Room names after /room and /part (a user's "/room s<Tab>" did nothing).
     for name in ("dev", "sec", "ops"):
