@@ -180,6 +180,8 @@ async def test_members_stay_in_the_room_after_a_hung_tracker_is_replaced(swarm: 
     await say_and_expect(win, "so is win", [slow])
 
 
+@pytest.mark.slow  # stopped past the heartbeat timeout, let go, resumed and back
+@only_when_asked
 async def test_a_hung_tracker_that_resumes_rejoins_as_a_member(swarm: Swarm) -> None:
     hung = await swarm.node("hung", "--priority", "300")
     low = await swarm.node("low", "--priority", "100")
@@ -204,6 +206,8 @@ async def test_a_hung_tracker_that_resumes_rejoins_as_a_member(swarm: Swarm) -> 
     await say_and_expect(late, "one room", [hung, low, high])
 
 
+@pytest.mark.slow  # stopped past the heartbeat timeout, let go, resumed and back
+@only_when_asked
 async def test_a_frozen_member_is_let_go_by_all_and_shown_what_was_said_meanwhile_on_its_return(
     swarm: Swarm,
 ) -> None:
