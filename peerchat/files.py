@@ -82,7 +82,7 @@ class _Mine:
     size: int
     sha256: bytes
     to: str | None  # the one member it was offered to (node id)
-    mtime_ns: int  # when the file was last changed, as it was hashed
+    stamp: Stamp  # the file as it was hashed: a fetch finds out if it has changed since
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ class Files:
     async def _offer(self, path: Path, to: Member | None) -> None:
         node = self.node
         try:
-            size, digest, changed = await _hash_file(path)
+            size, digest, stamp = await _hash_file(path)
         except OSError as exc:
             node.emit(events.Error(f"cannot offer {path}: {exc.strerror or exc}"))
             return
@@ -172,11 +172,12 @@ class Files:
         if not valid_file_name(name):
             node.emit(events.Error(f"cannot offer {path}: not a file name others can use"))
             return
-        same = _Mine(path, name, size, digest, to.node_id if to else None, changed)
+        same = _Mine(path, name, size, digest, to.node_id if to else None, stamp)
         again = next(
             (id for id, n in self._own.items() if _same_offer(self._mine.get(n), same)), None
         )
         if again is not None:  # a user offered one file four times, and the room saw four
+            self._mine[self._own[again]] = same  # the same bytes, touched or moved since
             node.emit(events.Error(f"you offer {name} already (ID {again}; /files lists it)"))
             return
         self._last_offer += 1
@@ -367,10 +368,13 @@ class Files:
 
     def _withdraw(self, offer: int, reason: str = "") -> None:
         """An offer of this node's ends: fetches of it running end, later ones are told it is
-        gone."""
-        id = next(id for id, n in self._own.items() if n == offer)
+        gone. Nothing happens for one that has ended already (two fetches of a file that
+        changed both find it so)."""
+        id = next((id for id, n in self._own.items() if n == offer), None)
+        mine = self._mine.pop(offer, None)
+        if id is None or mine is None:
+            return
         del self._own[id]
-        mine = self._mine.pop(offer)
         for (conn, n), serving in list(self._serving.items()):
             if n == offer:
                 serving.scope.cancel()
@@ -569,8 +573,7 @@ class Files:
         offset = serving.acked
         try:
             with serving.scope, open(mine.path, "rb") as f:
-                now = os.fstat(f.fileno())
-                if (now.st_size, now.st_mtime_ns) != (mine.size, mine.mtime_ns):
+                if _stamp(os.fstat(f.fileno())) != mine.stamp:
                     self._withdraw(offer, "it changed since you offered it")
                     return
                 f.seek(offset)
@@ -603,11 +606,26 @@ class Files:
                     _remember(self._sent, (conn, offer))
         except OSError as exc:
             log.warning("cannot read %s for %s: %s", mine.path, conn.peer, exc)
-            if offer in self._mine:  # gone, moved, or no longer readable
+            if exc.errno in _GONE:
                 self._withdraw(offer, f"cannot read it: {exc.strerror or exc}")
+            elif not conn.closing:  # out of descriptors, a disk error: perhaps not for good
+                conn.send(FileGone(offer, busy=True))
         finally:
             if self._serving.get((conn, offer)) is serving:
                 del self._serving[(conn, offer)]
+
+
+# A file can no longer be read for good: deleted, moved, or its permission taken away.
+_GONE = {errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ESTALE}
+
+# What tells a file apart from what it was: another file in its place (device and inode), or
+# written to since (size, modification and change times: a copy that kept the old
+# modification time still changes the last).
+Stamp = tuple[int, int, int, int, int]
+
+
+def _stamp(st: os.stat_result) -> Stamp:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _same_offer(a: _Mine | None, b: _Mine) -> bool:
@@ -671,20 +689,22 @@ def _remember(keys: dict[Any, None], key: Any) -> None:
         del keys[next(iter(keys))]
 
 
-async def _hash_file(path: Path) -> tuple[int, bytes, int]:
-    """Size and SHA-256 of a regular file, read a piece at a time between checkpoints, and
-    when it was last changed before it was read (a fetch then finds out if it has been since)."""
+async def _hash_file(path: Path) -> tuple[int, bytes, Stamp]:
+    """Size and SHA-256 of a regular file, read a piece at a time between checkpoints, and its
+    stamp (``_stamp``): one that changed while it was read is refused."""
     if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the node on its first read
         raise OSError(errno.EINVAL, "not a regular file")
     digest = sha256()
     size = 0
     with open(path, "rb") as f:
-        changed = os.fstat(f.fileno()).st_mtime_ns
+        before = _stamp(os.fstat(f.fileno()))
         while piece := f.read(HASH_PIECE):
             digest.update(piece)
             size += len(piece)
             await trio.sleep(0)
-    return size, digest.finalize(), changed
+        if _stamp(os.fstat(f.fileno())) != before or size != before[2]:
+            raise OSError(errno.EAGAIN, "it changed while it was read; offer it again")
+    return size, digest.finalize(), before
 
 
 def typed_path(text: str) -> Path:

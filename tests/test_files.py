@@ -273,9 +273,9 @@ def test_the_source_is_hashed_in_pieces(tmp_path: Path) -> None:
     path.write_bytes(data)
     from peerchat.files import _hash_file
 
-    size, digest, changed = trio.run(_hash_file, path)
+    size, digest, stamp = trio.run(_hash_file, path)
     assert (size, digest) == (len(data), hashlib.sha256(data).digest())
-    assert changed == path.stat().st_mtime_ns
+    assert stamp == files._stamp(path.stat())
 
 
 async def test_a_fetch_of_an_offer_the_sender_no_longer_has_fails_and_the_link_stays(
@@ -308,9 +308,8 @@ async def test_an_offer_named_like_a_fetchs_part_file_cannot_overwrite_another(
         (tmp_path / "x").write_text("good")
         # Mallory's program offers a name no honest one sends (they are cleaned when offered).
         digest = hashlib.sha256(b"EVIL").digest()
-        mallory.node.files._mine[42] = files._Mine(
-            evil, "x.part", 4, digest, None, evil.stat().st_mtime_ns
-        )
+        stamp = files._stamp(evil.stat())
+        mallory.node.files._mine[42] = files._Mine(evil, "x.part", 4, digest, None, stamp)
         mallory.node.links.conns[bob.node.node_id].send(FileOffer(42, "x.part", 4, digest, False))
         evil = await bob.wait_for(offered("x.part"))
         bob.node.get_file(evil.id)
@@ -449,6 +448,57 @@ async def test_an_offer_whose_file_is_gone_or_changed_is_withdrawn_and_its_fetch
         assert not result.ok and result.reason == "alice no longer offers it"
         assert not bob.node.files.listing().files and not alice.node.files.listing().files
         nursery.cancel_scope.cancel()
+
+
+async def test_two_fetches_of_a_changed_file_withdraw_it_once(tmp_path: Path) -> None:
+    """A review: the second fetch to find the file changed withdrew the offer again, and the
+    sender's node ended on the error."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
+        source = random_file(tmp_path, 20)
+        offer = await offer_heard(alice, bob, source)
+        later = await carol.wait_for(offered("big.bin"))
+        source.write_bytes(os.urandom(source.stat().st_size))
+        bob.node.get_file(offer.id)
+        carol.node.get_file(later.id)
+        for member in (bob, carol):
+            assert not (await member.wait_for(done("big.bin"), 10)).ok
+        alice.node.say("still here")
+        await bob.wait_for(
+            lambda e: isinstance(e, events.MessageReceived) and e.text == "still here"
+        )
+        withdrawn = [e for e in alice.events if isinstance(e, events.OfferWithdrawn)]
+        assert len(withdrawn) == 1
+        nursery.cancel_scope.cancel()
+
+
+def test_a_file_that_changes_while_it_is_hashed_is_not_offered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "growing.log"
+    path.write_bytes(os.urandom(3000))
+    real = files.sha256
+
+    class Appending:
+        """SHA-256 that has the file written to as its first piece comes."""
+
+        def __init__(self) -> None:
+            self.digest = real()
+            self.written = False
+
+        def update(self, piece: bytes) -> None:
+            if not self.written:
+                self.written = True
+                with path.open("ab") as f:
+                    f.write(b"more")
+            self.digest.update(piece)
+
+        def finalize(self) -> bytes:
+            return self.digest.finalize()
+
+    monkeypatch.setattr(files, "sha256", Appending)
+    with pytest.raises(OSError, match="changed while it was read"):
+        trio.run(files._hash_file, path)
 
 
 async def test_the_sender_of_an_empty_file_hears_it_was_fetched(tmp_path: Path) -> None:
