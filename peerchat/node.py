@@ -380,7 +380,6 @@ class Node:
         port = listeners[0].socket.getsockname()[1]
         priority = s.priority if s.priority is not None else port
         self.me = Member(self.node_id, s.username, s.host, port, priority, s.chat)
-        self._named(s.username)
         self.bully = Bully(self.me, self.members, self.config)
         kept = self.messaging.recent(self.config.history) if s.chat else []  # before any link
         nursery.start_soon(self.doorman.serve, listeners)
@@ -411,6 +410,7 @@ class Node:
             nursery.start_soon(self.lan.advertise, self.node_id, self.me.host, self.me.port)
             nursery.start_soon(self._meet_on_lan, self.lan)
         role = "tracker" if self.bully.is_tracker else "peer"
+        self._named(self.me.username)  # the room took it
         self.emit(events.Ready(self.shown_me(), role, self.room_name))
         self.leadership.report_tracker()
         self.emit(events.InRoom(tuple(self.members)))
@@ -612,10 +612,10 @@ class Node:
         self._named(username)
 
     def _named(self, username: str) -> None:
-        """The store binds a name this node goes by to its key, as it does a member's: one it
-        went by stays its own to take back (``Talk.someone_elses``)."""
+        """The store remembers a name this node went by in the room: one it went by stays its
+        own to take back (``Talk.someone_elses``)."""
         if self.settings.chat:
-            self.store.name_owner(username, self.node_id, time.time())
+            self.store.hold(username, self.node_id, time.time())
 
     def _on_bye(self, conn: Connection, message: Bye) -> None:
         conn.said_bye = True

@@ -59,9 +59,10 @@ CREATE TABLE IF NOT EXISTS names (
 CREATE TABLE IF NOT EXISTS held (
     username TEXT NOT NULL,
     author TEXT NOT NULL,
+    since REAL NOT NULL,
     PRIMARY KEY (username, author)
 ) WITHOUT ROWID;
-INSERT OR IGNORE INTO held SELECT username, author FROM names;
+INSERT OR IGNORE INTO held SELECT username, author, since FROM names;
 """
 
 
@@ -225,8 +226,21 @@ class Store:
                 "DO UPDATE SET author = excluded.author, since = excluded.since",
                 (username, author, now),
             )
-            self._db.execute("INSERT OR IGNORE INTO held VALUES (?, ?)", (username, author))
+            self._hold(username, author, now)
         return before
+
+    def hold(self, username: str, author: str, now: float) -> None:
+        """``author`` goes by ``username`` (its own node, once the room took the name): not
+        bound as a member's name is, but remembered as one it went by (``anothers``)."""
+        with self._transaction():
+            self._hold(username, author, now)
+
+    def _hold(self, username: str, author: str, now: float) -> None:
+        self._db.execute(
+            "INSERT INTO held VALUES (?, ?, ?) ON CONFLICT (username, author)"
+            " DO UPDATE SET since = excluded.since",
+            (username, author, now),
+        )
 
     def after(self, author: str, seq: int, limit: int) -> list[Batch]:
         """``author``'s batches that hold messages after ``seq``, in order, up to about
@@ -278,6 +292,11 @@ class Store:
             self._db.execute(
                 "DELETE FROM names WHERE username NOT IN"
                 " (SELECT username FROM names ORDER BY since DESC LIMIT ?)",
+                (MAX_NAMES,),
+            )
+            self._db.execute(  # keys cost nothing: as many names held as bound, at most
+                "DELETE FROM held WHERE (username, author) NOT IN"
+                " (SELECT username, author FROM held ORDER BY since DESC LIMIT ?)",
                 (MAX_NAMES,),
             )
         self.approx_count, self.approx_bytes = self.count(), self.size()

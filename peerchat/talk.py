@@ -183,6 +183,7 @@ class Talk:
         if self.someone_elses(message.username, member.node_id):
             log.info("%s asked for the name %r of another key", member.node_id, message.username)
             return
+        node.store.name_owner(message.username, member.node_id, time.time())  # its now
         renamed = dataclasses.replace(member, username=message.username)
         conn.member, conn.peer = renamed, f"{renamed.username}@{renamed.addr}"
         listed = node.members.get(member.node_id)
@@ -196,10 +197,12 @@ class Talk:
         its return, and what was meant for it would go to the one who took it). A name ``by``
         went by itself before stays its own to take back: a user who had used /nick was shut
         out of her own name for good once another key had come under it (with a warning)."""
-        store = self.node.store
+        store, links = self.node.store, self.node.links
+        if links.awaited_like(name, by):  # cut off, and awaited: its own name waits for it
+            return True
         if store.held(name, by):
             return False
-        return store.anothers(name, by) or self.node.links.gone_like(name, by)
+        return store.anothers(name, by) or links.gone_like(name, by)
 
     def back_under_anothers_name(self, node_id: str, name: str) -> bool:
         """A key known here under a name of its own, back under one ``/nick`` would refuse it:

@@ -324,7 +324,9 @@ async def test_a_name_once_ones_own_can_be_taken_back_after_another_key_had_it()
         await alice.wait_for(lambda e: isinstance(e, events.Renamed))
         other = await room.add("carol")  # the name is free: another key takes it, warned of
         await alice.wait_for(lambda e: isinstance(e, events.NewKey))
-        await carol.wait_for(lambda e: isinstance(e, events.NewKey))
+        await carol.wait_for(
+            lambda e: isinstance(e, events.PeerJoined) and e.member.node_id == other.node.node_id
+        )
         other.node.quit()
         for member in (alice, carol):
             await member.wait_for(
@@ -338,6 +340,37 @@ async def test_a_name_once_ones_own_can_be_taken_back_after_another_key_had_it()
         )
         assert back.member.node_id == carol.node.node_id
         assert errors(carol) == []
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_name_once_held_is_not_taken_from_its_owner_while_it_is_cut_off() -> None:
+    """A review: a key that had gone by a name once could /nick into it while the member who
+    has it now was cut off, and that member was shut out on its return."""
+    config = dataclasses.replace(FAST, notice_interval=0, redial_first=5.0)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice, carol = await room.add("alice"), await room.add("carol")
+        await room.fully_connected()
+        carol.node.nick("Carol2")
+        await alice.wait_for(lambda e: isinstance(e, events.Renamed))
+        olly = await room.add("carol")  # another key under the free name
+        await alice.wait_for(lambda e: isinstance(e, events.NewKey))
+        olly.node.nick("olly")
+        for member in (alice, carol):
+            await member.wait_for(lambda e: isinstance(e, events.Renamed) and e.old == "carol")
+            await member.wait_for(
+                lambda e: isinstance(e, events.Renamed) and e.member.username == "olly"
+            )
+        carol.node.nick("carol")  # hers before: taken back
+        await alice.wait_for(lambda e: isinstance(e, events.Renamed) and e.old == "Carol2")
+        for member in (alice, olly):
+            await cut(member, carol)
+        olly.node.nick("carol")
+        assert errors(olly)[-1].startswith("the name carol is another member's")
+        olly.node.links.conns[alice.node.node_id].send(Nick("carol"))  # a program that asks anyway
+        olly.node.say("marker")
+        await alice.wait_for(is_message("marker"))
+        assert alice.node.members.get(olly.node.node_id).username == "olly"
         nursery.cancel_scope.cancel()
 
 
