@@ -1048,16 +1048,15 @@ class PromptUI:
                     token.run_sync_soon(act)
 
         kept = ""  # a line typed before the join: back in the input, not lost
-        kept_for = ""  # the room it was typed for, while it is in the input
+        kept_for: tuple[str, str] | None = None  # a line kept, and the room it was typed for
         asked = ""  # a long paste whose Enter was asked for again, while it stays as it is
+        asked_to: tuple[str, str] | None = None  # a kept line asked about, and the room named
 
         def changed(buffer: Buffer) -> None:
             """Any edit (a paste again too, after Ctrl-C cleared it) is asked about anew; the
             text a prompt begins with is no edit."""
-            nonlocal asked, kept_for
+            nonlocal asked
             asked = ""
-            if not buffer.text:  # taken back: what is typed next is for the room in front
-                kept_for = ""
             typing(buffer)
 
         session.default_buffer.on_text_changed += changed
@@ -1091,19 +1090,21 @@ class PromptUI:
                 give_up = "give it up" if len(screen.rooms) > 1 else "quit"
                 # Kept with a line break after it: what is typed next goes below, not glued
                 # to it ("first in qasecond in qa", sent as one message in a user trial).
-                kept, kept_for = line.rstrip("\n") + "\n", room
+                kept = line.rstrip("\n") + "\n"
+                kept_for = (line.rstrip("\n"), room)
                 self._notice(f"not in the room yet: the line is kept (Ctrl-C twice to {give_up})")
                 continue
-            if kept_for not in ("", room) and line != asked:
-                # Its room was given up, or another is in front: a user's line for a room
-                # that could not be joined went to the room left in front.
-                asked = kept = line
-                self._notice(
-                    f"typed for {visible(kept_for)}: Enter sends it to {visible(room)}, "
-                    "Ctrl-C clears it"
-                )
+            # A line kept for a room given up, or behind now, is not sent to the one in front
+            # unasked (a user's line for a room that could not be joined went to the room left
+            # in front). One typed anew after Ctrl-C or Ctrl-U does not begin with it.
+            stray = kept_for is not None and line.startswith(kept_for[0]) and kept_for[1] != room
+            if stray and asked_to != (line, room):
+                asked_to, kept = (line, room), line
+                where = visible(kept_for[1]) if kept_for else ""
+                to = visible(room)
+                self._notice(f"typed for {where}: Enter sends it to {to}, Ctrl-C clears it")
                 continue
-            kept_for = ""
+            kept_for = asked_to = None
             if isinstance(command, commands.History):
                 screen.earlier = False  # each /history is headed, the second in a row too
             action: Callable[[], None]

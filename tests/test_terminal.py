@@ -632,9 +632,19 @@ def test_a_line_kept_for_a_room_being_joined_is_not_sent_elsewhere_unasked(
         alice.expect(on_screen(f"typed for zzz: Enter sends it to 127.0.0.1:{first}"))
         alice.send("\r")
         alice.expect(on_screen("<alice> typed anew"))
+        alice.send("/join zzz\r")  # kept again, given up with Ctrl-C, and a line typed anew
+        alice.send("kept once more\r")
+        alice.expect(on_screen("not in the room yet: the line is kept"))
+        alice.send("\x18\r")
+        alice.expect(on_screen("typed for zzz"))
+        alice.send("\x03fresh\r")  # (a review: it was asked about as typed for zzz)
+        alice.expect(on_screen("<alice> fresh"))
         alice.send("/quit\r")
         expect_exit_0(alice)
-        assert not on_screen("<alice> for zzz only").search(drawn.getvalue())
+        shown = drawn.getvalue()
+        assert not on_screen("<alice> for zzz only").search(shown)
+        assert not on_screen("<alice> kept once more").search(shown)
+        assert len(on_screen("typed for zzz").findall(shown)) == 2
 
 
 def test_ctrl_x_switches_rooms_at_once_each_time(spawn: Callable[..., Any]) -> None:
