@@ -33,7 +33,7 @@ Type a line and press Enter to send it to everyone in the room.
   /clear          empty the screen (Ctrl-L draws it anew)
   /help           show this help
   /quit [MESSAGE] leave, saying MESSAGE (Ctrl-D; Ctrl-C clears the line, or quits if empty)
-Tab completes commands and names."""
+Tab completes commands, names, rooms after /room and /part, offers after /get and /cancel."""
 
 
 @dataclass(frozen=True, slots=True)

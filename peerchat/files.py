@@ -474,7 +474,12 @@ class Files:
             )
         for id, n in self._own.items():
             mine = self._mine[n]
-            to = self.node.members.get(mine.to) if mine.to is not None else None
+            to = None
+            if mine.to is not None:  # in the room, or away now (a review read "one member")
+                away = self.node.links.unreachable()
+                to = self.node.members.get(mine.to) or next(
+                    (m for m in away if m.node_id == mine.to), None
+                )
             whom = to.username if to is not None else ""
             private = mine.to is not None
             listed.append(events.Listed(id, mine.name, mine.size, "", private, to=whom))

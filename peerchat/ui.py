@@ -68,6 +68,7 @@ from prompt_toolkit.styles import Style
 from prompt_toolkit.utils import get_cwidth
 
 from peerchat import commands
+from peerchat.addresses import is_wildcard
 from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
     Connecting,
@@ -122,6 +123,7 @@ PALETTE: tuple[str, ...] = (
 TIME_STYLE = "ansibrightblack"
 HISTORY_STYLE = "ansibrightblack"  # messages from before: dimmed, with their original time
 INPUT_HISTORY_LIMIT = 256 * 1024  # bytes of typed lines kept across runs (up-arrow)
+MAX_TAB_OFFERS = 1_000  # offer numbers kept for Tab, per room: as many as a node keeps
 REDRAWN_LINES = 500  # the latest lines printed, kept for Ctrl-L to draw the screen anew
 PASTE_ASKED = 5  # lines a paste may have before its Enter is asked for twice (irssi's count)
 NOTICE_STYLE = "ansibrightblack"
@@ -189,7 +191,7 @@ def who(member: Member) -> str:
 def address(member: Member) -> str:
     """Where a member is reached. This node's own, when it listens on every interface, is
     told apart: each member reaches it at the address it dialled (a user read "0.0.0.0")."""
-    if member.host in ("0.0.0.0", "::"):
+    if is_wildcard(member.host):
         return f"port {member.port} on every interface"
     return visible(member.addr)
 
@@ -614,6 +616,8 @@ class Room:
                 self.typing[m.node_id] = time.monotonic() + TYPING_SHOWN
             case FileOffered(id=id, name=name):
                 self.offers[id] = name
+                if len(self.offers) > MAX_TAB_OFFERS:  # offers can end unsaid (a goodbye)
+                    del self.offers[min(self.offers)]
             case OfferWithdrawn(id=id):
                 self.offers.pop(id, None)
             case FileProgress(id=id) | FileWaiting(id=id):
@@ -838,7 +842,7 @@ class Rooms(Protocol):
     """The rooms this program is in (``peerchat.rooms``), as the prompt drives them."""
 
     def get(self, room: str) -> Node | None: ...
-    def join(self, room: str, addr: tuple[str, int] | None) -> None: ...
+    def join(self, room: str, addr: tuple[str, int] | None, typed_in: str) -> None: ...
     def part(self, room: str, message: str = "") -> None: ...
     def quit(self, message: str = "") -> None: ...
     def rooms_for(self, room: str, command: commands.Command) -> list[str]: ...
@@ -1502,7 +1506,8 @@ def _discard_before_cursor(event: KeyPressEvent) -> None:
     line kept while joining has a row after it, and Ctrl-U only took the line break back (a
     user's next line was glued to the kept one and sent)."""
     buffer = event.app.current_buffer
-    buffer.delete_before_cursor(count=buffer.cursor_position)
+    cut = buffer.delete_before_cursor(count=buffer.cursor_position)
+    event.app.clipboard.set_text(cut)  # for Ctrl-Y, as before
 
 
 @_KEYS.add(Keys.Vt100MouseEvent)
@@ -1539,8 +1544,8 @@ class RoomCompleter(Completer):
             offers = {
                 id: name for room in self._screen.rooms.values() for id, name in room.offers.items()
             }
-            for id in sorted(offers):
-                if str(id).startswith(word) and str(id) != word:
+            for id in sorted(offers):  # "3" too, beside "30": a number is whole as typed
+                if str(id).startswith(word):
                     yield Completion(f"{id} ", -len(word), display=f"{id} {visible(offers[id])}")
             return
         elif not word and before.strip() and not before.startswith("/"):

@@ -13,7 +13,7 @@ nodes=4
 port=5000
 session=peerchat
 log_dir=/tmp
-data_dir=${TMPDIR:-/tmp}/peerchat-demo-$UID
+data_dir=""
 attach=1
 kill=0
 
@@ -34,7 +34,8 @@ Options:
   --session NAME    tmux session name (default peerchat)
   --log-dir DIR     each node logs to DIR/peerchat-NAME.log (default /tmp)
   --data-dir DIR    each node keeps its key and history in DIR/NAME, the demo's own,
-                    not your real ones (default $data_dir)
+                    not your real ones (default: a new private directory each run,
+                    made with mktemp in \${TMPDIR:-/tmp})
   --no-attach       leave the session in the background and print how to attach
   --kill            stop the room: kill the tmux session and everything in it
   -h, --help        show this help
@@ -148,6 +149,13 @@ fi
 
 if session_exists; then
     die "tmux session '$session' already exists: attach with 'tmux attach -t $session' or stop it with '$again --kill'"
+fi
+
+# A demo's own keys and history: neither the user's real ones nor an earlier demo's, in a
+# directory nobody else can have made first.
+if [[ -z $data_dir ]]; then
+    data_dir=$(mktemp -d "${TMPDIR:-/tmp}/peerchat-demo.XXXXXX") ||
+        die "cannot make a directory for the demo's data in ${TMPDIR:-/tmp}"
 fi
 [[ -d $log_dir && -w $log_dir ]] || die "--log-dir '$log_dir' is not a writable directory"
 log_dir=$(cd "$log_dir" && pwd)

@@ -749,6 +749,8 @@ async def test_a_file_sent_to_a_member_away_is_offered_on_its_return(tmp_path: P
         alice.node.send_file(f"bob {tmp_path / 'for-bob.txt'}")
         mine = await alice.wait_for(lambda e: isinstance(e, events.FileOffered))
         assert mine.to is not None and mine.to.username == "bob"
+        (listed,) = alice.node.files.listing().files
+        assert listed.to == "bob"  # named while away too (a review read "one member")
         heard = await bob.wait_for(offered("for-bob.txt"), 10)  # once the two meet again
         assert heard.to is not None and heard.to.username == "bob"
         assert not [e for e in alice.events if isinstance(e, events.Error)]

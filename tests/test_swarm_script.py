@@ -147,11 +147,13 @@ def test_a_room_runs_in_tmux_and_kill_stops_it(tmux_env: dict[str, str], tmp_pat
     port = str(free_port())
     args = ["--no-attach", "-n", "2", "--port", port, "--session", session]
     try:
-        demo = tmp_path / "demo"
+        # By default, a new private directory of the demo's own in $TMPDIR.
         started = run_script(
-            *args, "--log-dir", str(tmp_path), "--data-dir", str(demo), env=tmux_env
+            *args, "--log-dir", str(tmp_path), env={**tmux_env, "TMPDIR": str(tmp_path)}
         )
         assert started.returncode == 0, started.stderr
+        (demo,) = tmp_path.glob("peerchat-demo.*")
+        assert demo.stat().st_mode & 0o077 == 0
         assert f"tmux attach -t {session}" in started.stdout
 
         found = panes(tmux_env, session)

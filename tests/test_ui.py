@@ -614,6 +614,7 @@ def test_tab_completes_commands_and_member_names():
     room.apply(OfferWithdrawn(1, "old.txt", CAROL))
     assert complete("/get ") == ["3 ", "12 "]
     assert complete("/cancel 1") == ["12 "]
+    assert complete("/get 3") == ["3 "]  # whole as typed: not taken for the start of another
     shown = completer.get_completions(Document("/get 1", 6), CompleteEvent())
     assert [c.display_text for c in shown] == ["12 notes.txt"]
 
