@@ -245,7 +245,8 @@ class Doorman:
             return True
         if node.talk.back_under_anothers_name(hello.node_id, hello.username):
             return True
-        return hello.direct and node.store.anothers(hello.username, hello.node_id)
+        owner = node.store.owner(hello.username) if hello.direct else None
+        return owner is not None and owner != hello.node_id
 
     def _tell_of_clash(self, hello: Hello) -> None:
         """A part of this room (not a newcomer, who is told and leaves) holds a member whose

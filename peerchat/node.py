@@ -410,7 +410,6 @@ class Node:
             nursery.start_soon(self.lan.advertise, self.node_id, self.me.host, self.me.port)
             nursery.start_soon(self._meet_on_lan, self.lan)
         role = "tracker" if self.bully.is_tracker else "peer"
-        self._named(self.me.username)  # the room took it
         self.emit(events.Ready(self.shown_me(), role, self.room_name))
         self.leadership.report_tracker()
         self.emit(events.InRoom(tuple(self.members)))
@@ -609,13 +608,6 @@ class Node:
     def rename(self, username: str) -> None:
         """This node goes by ``username`` from now on (``talk.nick``)."""
         self.me = self.bully.me = dataclasses.replace(self.me, username=username)
-        self._named(username)
-
-    def _named(self, username: str) -> None:
-        """The store remembers a name this node went by in the room: one it went by stays its
-        own to take back (``Talk.someone_elses``)."""
-        if self.settings.chat:
-            self.store.hold(username, self.node_id, time.time())
 
     def _on_bye(self, conn: Connection, message: Bye) -> None:
         conn.said_bye = True

@@ -56,13 +56,6 @@ CREATE TABLE IF NOT EXISTS names (
     author TEXT NOT NULL,
     since REAL NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS held (
-    username TEXT NOT NULL,
-    author TEXT NOT NULL,
-    since REAL NOT NULL,
-    PRIMARY KEY (username, author)
-) WITHOUT ROWID;
-INSERT OR IGNORE INTO held SELECT username, author, since FROM names;
 """
 
 
@@ -198,18 +191,6 @@ class Store:
         found = row.fetchone()
         return found[0] if found else None
 
-    def held(self, username: str, author: str) -> bool:
-        """Whether ``author`` went by ``username`` here at some time, if not last."""
-        row = self._db.execute(
-            "SELECT 1 FROM held WHERE username = ? AND author = ?", (username, author)
-        )
-        return row.fetchone() is not None
-
-    def anothers(self, username: str, author: str) -> bool:
-        """Whether ``username`` went with another key than ``author`` last, and never with
-        ``author``: a name once one's own stays one's own to take back."""
-        return self.owner(username) not in (None, author) and not self.held(username, author)
-
     def has_names(self, author: str) -> bool:
         """Whether ``author`` went by some name here (bound to its key)."""
         row = self._db.execute("SELECT 1 FROM names WHERE author = ? LIMIT 1", (author,))
@@ -226,21 +207,7 @@ class Store:
                 "DO UPDATE SET author = excluded.author, since = excluded.since",
                 (username, author, now),
             )
-            self._hold(username, author, now)
         return before
-
-    def hold(self, username: str, author: str, now: float) -> None:
-        """``author`` goes by ``username`` (its own node, once the room took the name): not
-        bound as a member's name is, but remembered as one it went by (``anothers``)."""
-        with self._transaction():
-            self._hold(username, author, now)
-
-    def _hold(self, username: str, author: str, now: float) -> None:
-        self._db.execute(
-            "INSERT INTO held VALUES (?, ?, ?) ON CONFLICT (username, author)"
-            " DO UPDATE SET since = excluded.since",
-            (username, author, now),
-        )
 
     def after(self, author: str, seq: int, limit: int) -> list[Batch]:
         """``author``'s batches that hold messages after ``seq``, in order, up to about
@@ -292,11 +259,6 @@ class Store:
             self._db.execute(
                 "DELETE FROM names WHERE username NOT IN"
                 " (SELECT username FROM names ORDER BY since DESC LIMIT ?)",
-                (MAX_NAMES,),
-            )
-            self._db.execute(  # keys cost nothing: as many names held as bound, at most
-                "DELETE FROM held WHERE (username, author) NOT IN"
-                " (SELECT username, author FROM held ORDER BY since DESC LIMIT ?)",
                 (MAX_NAMES,),
             )
         self.approx_count, self.approx_bytes = self.count(), self.size()

@@ -153,7 +153,7 @@ class Talk:
             if node.links.gone_like(name, node.node_id):
                 why = "is another member's, who left or is away: theirs to come back to"
             else:
-                why = "went with another member's key here last"
+                why = "went with another member's key here last: theirs to come back to"
             node.emit(events.Error(f"the name {name} {why}"))
             return
         now = trio.current_time()
@@ -183,7 +183,6 @@ class Talk:
         if self.someone_elses(message.username, member.node_id):
             log.info("%s asked for the name %r of another key", member.node_id, message.username)
             return
-        node.store.name_owner(message.username, member.node_id, time.time())  # its now
         renamed = dataclasses.replace(member, username=message.username)
         conn.member, conn.peer = renamed, f"{renamed.username}@{renamed.addr}"
         listed = node.members.get(member.node_id)
@@ -194,15 +193,9 @@ class Talk:
     def someone_elses(self, name: str, by: str) -> bool:
         """Whether ``name`` is bound to another key than ``by``'s here, or looks like the name
         of a member who went away: ``/nick`` may not take it (its owner would be shut out on
-        its return, and what was meant for it would go to the one who took it). A name ``by``
-        went by itself before stays its own to take back: a user who had used /nick was shut
-        out of her own name for good once another key had come under it (with a warning)."""
-        store, links = self.node.store, self.node.links
-        if links.awaited_like(name, by):  # cut off, and awaited: its own name waits for it
-            return True
-        if store.held(name, by):
-            return False
-        return store.anothers(name, by) or links.gone_like(name, by)
+        its return, and what was meant for it would go to the one who took it)."""
+        owner = self.node.store.owner(name)
+        return owner not in (None, by) or self.node.links.gone_like(name, by)
 
     def back_under_anothers_name(self, node_id: str, name: str) -> bool:
         """A key known here under a name of its own, back under one ``/nick`` would refuse it:

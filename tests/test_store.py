@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from peerchat import store as store_module
 from peerchat.batch import Batch, open_batch, seal
 from peerchat.chat import Chat
 from peerchat.identity import Identity
@@ -407,29 +406,3 @@ def test_a_failed_flush_keeps_what_waited_for_the_next(
         with pytest.raises(sqlite3.OperationalError):
             store.flush()
     assert store.count() == 2
-
-
-def test_a_name_once_ones_own_is_nobody_elses_to_keep_from_one(tmp_path: Path) -> None:
-    with Store(tmp_path) as store:
-        assert store.name_owner("carol", "k1", 1.0) is None
-        assert store.name_owner("carol", "k2", 2.0) == "k1"  # another key, warned of
-        assert store.owner("carol") == "k2"
-        assert not store.anothers("carol", "k1")  # hers before: hers to take back
-        assert not store.anothers("carol", "k2")
-        assert store.anothers("carol", "k3")
-        assert not store.anothers("dave", "k3")  # nobody's
-        store._db.execute("DROP TABLE held")  # as a store kept before names were remembered
-    with Store(tmp_path) as store:
-        assert not store.anothers("carol", "k2")  # the last owner, from the names kept
-        assert store.anothers("carol", "k1")  # forgotten then: the table was not kept yet
-
-
-def test_names_held_are_as_bounded_as_names_bound(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Keys cost nothing: a stranger cycling keys under one name must not grow the store."""
-    monkeypatch.setattr(store_module, "MAX_NAMES", 2)
-    for i in range(5):
-        store.name_owner("carol", f"k{i}", float(i))
-    store.prune(10.0, keep_messages=1000, keep_seconds=1e9)
-    assert [store.held("carol", f"k{i}") for i in range(5)] == [False, False, False, True, True]

@@ -311,69 +311,6 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
         nursery.cancel_scope.cancel()
 
 
-async def test_a_name_once_ones_own_can_be_taken_back_after_another_key_had_it() -> None:
-    """A user trial: carol became Carol2, a program with another key came as carol and left;
-    carol could not have her name back, by /nick ("another member's, who is away now", of
-    nobody away) or by coming back under it ("taken in this room")."""
-    config = dataclasses.replace(FAST, notice_interval=0)  # two renames in a few ms
-    async with trio.open_nursery() as nursery:
-        room = Room(nursery, config)
-        alice, carol = await room.add("alice"), await room.add("carol")
-        await room.fully_connected()
-        carol.node.nick("Carol2")
-        await alice.wait_for(lambda e: isinstance(e, events.Renamed))
-        other = await room.add("carol")  # the name is free: another key takes it, warned of
-        await alice.wait_for(lambda e: isinstance(e, events.NewKey))
-        await carol.wait_for(
-            lambda e: isinstance(e, events.PeerJoined) and e.member.node_id == other.node.node_id
-        )
-        other.node.quit()
-        for member in (alice, carol):
-            await member.wait_for(
-                lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == other.node.node_id
-            )
-        stranger = Member("k3", "dave", "127.0.0.1", 1, 1, True).node_id
-        assert carol.node.talk.someone_elses("carol", stranger)  # a third key: still refused
-        carol.node.nick("carol")
-        back = await alice.wait_for(
-            lambda e: isinstance(e, events.Renamed) and e.member.username == "carol"
-        )
-        assert back.member.node_id == carol.node.node_id
-        assert errors(carol) == []
-        nursery.cancel_scope.cancel()
-
-
-async def test_a_name_once_held_is_not_taken_from_its_owner_while_it_is_cut_off() -> None:
-    """A review: a key that had gone by a name once could /nick into it while the member who
-    has it now was cut off, and that member was shut out on its return."""
-    config = dataclasses.replace(FAST, notice_interval=0, redial_first=5.0)
-    async with trio.open_nursery() as nursery:
-        room = Room(nursery, config)
-        alice, carol = await room.add("alice"), await room.add("carol")
-        await room.fully_connected()
-        carol.node.nick("Carol2")
-        await alice.wait_for(lambda e: isinstance(e, events.Renamed))
-        olly = await room.add("carol")  # another key under the free name
-        await alice.wait_for(lambda e: isinstance(e, events.NewKey))
-        olly.node.nick("olly")
-        for member in (alice, carol):
-            await member.wait_for(lambda e: isinstance(e, events.Renamed) and e.old == "carol")
-            await member.wait_for(
-                lambda e: isinstance(e, events.Renamed) and e.member.username == "olly"
-            )
-        carol.node.nick("carol")  # hers before: taken back
-        await alice.wait_for(lambda e: isinstance(e, events.Renamed) and e.old == "Carol2")
-        for member in (alice, olly):
-            await cut(member, carol)
-        olly.node.nick("carol")
-        assert errors(olly)[-1].startswith("the name carol is another member's")
-        olly.node.links.conns[alice.node.node_id].send(Nick("carol"))  # a program that asks anyway
-        olly.node.say("marker")
-        await alice.wait_for(is_message("marker"))
-        assert alice.node.members.get(olly.node.node_id).username == "olly"
-        nursery.cancel_scope.cancel()
-
-
 async def test_who_names_a_member_cut_off_and_awaited_apart_from_those_here() -> None:
     """A user trial: while bob was cut off (his name held for him), /who listed only the
     others, and nothing said he was awaited."""
