@@ -242,7 +242,8 @@ class Links:
                 node.emit(events.NewKey(member, before))
         for chat in released:
             node.show(member, chat, own=False)
-        node.messaging.on_link(conn, member, missed_after=min(away, default=None))
+        back = lost_at is not None
+        node.messaging.on_link(conn, member, missed_after=min(away, default=None), back=back)
         node.files.on_link(member)
         node.talk.on_link(conn, member)
         self._warn_about_addresses(conn, member)

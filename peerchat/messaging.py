@@ -70,6 +70,7 @@ class Messaging:
         # peer -> (our last it must have, how many it lacked, before its first summary)
         self._owed: dict[str, tuple[int, int, bool]] = {}
         self._asked_recent = False
+        self._asked_recent_at = -math.inf
         self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
         # peer -> its own last message as its first summary on this link told: what it says
         # after that comes to us live over the link
@@ -285,10 +286,15 @@ class Messaging:
 
     # -- catching up --------------------------------------------------------------------------
 
-    def on_link(self, conn: Connection, member: Member, *, missed_after: int | None) -> None:
+    def on_link(
+        self, conn: Connection, member: Member, *, missed_after: int | None, back: bool = False
+    ) -> None:
         """A member is linked: tell it what we hold. One that was away or not yet linked since
         our message ``missed_after`` lacks what we said since: it is told ``Delivered`` once
-        its summary shows it has it all, fetched from us or from anyone."""
+        its summary shows it has it all, fetched from us or from anyone. One ``back`` after it
+        was lost may bring a part of the room that went on apart: the recent history is asked
+        for again, once a heartbeat timeout at most (members who came meanwhile are authors
+        never heard of here, whose messages no summary makes this node fetch)."""
         self.send_outbox()
         self._ask(self.puller.gone(member.node_id))  # what was asked on an older link is lost
         self._linked_at.pop(member.node_id, None)  # what went over an older link may be lost
@@ -297,8 +303,10 @@ class Messaging:
         mine = heads[self.node.node_id]
         if missed_after is not None and mine > missed_after:
             self._owed[member.node_id] = (mine, mine - missed_after, True)
-        if member.chat and not self._asked_recent:
-            self._asked_recent = True
+        now = trio.current_time()
+        again = back and now - self._asked_recent_at >= self.node.config.heartbeat_timeout
+        if member.chat and (not self._asked_recent or again):
+            self._asked_recent, self._asked_recent_at = True, now
             count = self.node.config.history
             self._recent_budget[member.node_id] = count + batch.MAX_ITEMS  # whole batches
             if not self._cut_taken:

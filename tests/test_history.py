@@ -297,6 +297,35 @@ async def test_a_member_cut_off_gets_what_it_missed_once_in_order_and_the_sender
         nursery.cancel_scope.cancel()
 
 
+async def test_what_a_member_new_to_one_said_while_the_two_were_apart_comes_as_history() -> None:
+    """A user trial: lines said during a partition by members who came meanwhile (some of them
+    gone since) never reached the other side once it healed. They are authors it never heard
+    of, whose messages no summary makes it fetch: the recent history is asked for again."""
+    config = dataclasses.replace(FAST, redial_first=1.5)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice = await room.add("alice", priority=100)  # the tracker: dave comes through her
+        bob = await room.add("bob", priority=50)
+        await room.fully_connected()
+        await cut(bob, alice)
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        dave = await room.add("dave", priority=10)
+        dave.node.say("said while bob was away")
+        await shows(alice, "said while bob was away")
+        dave.node.quit()  # and gone before bob is back
+        await alice.wait_for(
+            lambda e: (
+                isinstance(e, events.PeerLeft)
+                and e.member is not None
+                and e.member.username == "dave"
+            )
+        )
+        got = await shows(bob, "said while bob was away", timeout=10)
+        assert got.history and got.sender.username == "dave"
+        once_each(bob, ["said while bob was away"])
+        nursery.cancel_scope.cancel()
+
+
 async def test_every_sender_hears_delivered_also_when_its_messages_came_by_another() -> None:
     """Carol is cut off from bob and dave, who both talk. Bob's link to her comes back first:
     she gets bob's messages and dave's from bob, once, in each author's order, as history. Dave
