@@ -104,11 +104,16 @@ class Headless:
                     self._farewell = message
                     break
                 case commands.JoinRoom(room, addr):
-                    rooms.join(room, addr, self._current)
+                    before = self._current
+                    rooms.join(room, addr, before)
                     self._current = room
                     node = rooms.get(room)
                     if node is not None:  # the next lines are for that room: once it is there
                         await _in_or_gone(node)
+                    if room not in rooms.nodes and before in rooms.nodes:
+                        # Never joined: lines go where they went before (a user trial's went
+                        # nowhere, each "not in the room z").
+                        self._current = before
                     continue
                 case commands.GoToRoom(room) if room in rooms.nodes:
                     self._current = room

@@ -81,6 +81,11 @@ async def test_one_program_in_two_rooms(swarm: Swarm, tmp_path: Path) -> None:
     left = await carol.wait_for(event="peer_left", username="alice")
     assert left["reason"] == "parted: off to lunch"  # not "quit": alice is still about
     await say_and_expect(alice, "dev goes on", [bob])  # the room left in front is dev
+    # A /join that fails leaves the lines where they went (a user trial's went nowhere).
+    mark = len(alice.events)
+    await alice.send(f"/join wrong 127.0.0.1:{ops}\nstill in dev")  # ops is there, not wrong
+    await alice.wait_for(event="room_left", room="wrong", since=mark)
+    await bob.wait_for(event="message", text="still in dev")
 
     # Quitting the program in two rooms: no "left the room" for either (one came, the other
     # not, as the rooms ended one after the other).
@@ -89,7 +94,8 @@ async def test_one_program_in_two_rooms(swarm: Swarm, tmp_path: Path) -> None:
     await alice.wait_for(event="ready", room="ops", since=mark)
     await alice.send("/quit see you all")  # said with the goodbye, as in irssi
     assert await alice.wait_exit() == 0
-    assert [e["room"] for e in alice.find(event="room_left")] == ["ops"]  # the /part's only
+    # The /part's and the failed /join's only.
+    assert [e["room"] for e in alice.find(event="room_left")] == ["ops", "wrong"]
     left = await bob.wait_for(event="peer_left", username="alice")
     assert left["reason"] == "quit: see you all"
 
