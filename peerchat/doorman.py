@@ -180,7 +180,7 @@ class Doorman:
                         return None  # sent on: the usual way in, not worth a warning
                     log.info("%s says the tracker turned it away: letting it in", peer)
                 if self._name_taken(hello):
-                    reason = f"the name {hello.username!r} is taken in this room (or one like it)"
+                    reason = name_taken(hello.username)
                     self._tell_of_clash(hello)
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
@@ -281,3 +281,16 @@ def _other_room(asked: str, here: str) -> str:
     """Why a join for the room ``asked`` is refused at a node of the room ``here``."""
     hosted = f'the room "{here}"' if here else "a room without a name"
     return f'this address hosts {hosted}, not "{asked}"'
+
+
+_TAKEN = "is taken in this room (or one like it)"
+
+
+def name_taken(username: str) -> str:
+    """Why a hello under ``username`` is refused for good: another key has the name here."""
+    return f"the name {username!r} {_TAKEN}"
+
+
+def refuses_the_name(reason: str) -> bool:
+    """Whether a refusal for good says the name is taken (``name_taken``)."""
+    return reason.startswith("the name ") and reason.endswith(_TAKEN)

@@ -66,6 +66,7 @@ class Entrance:
         self.node = node
         self.rejoining = False
         self.seeking = False  # looking for the room: not in it, not welcomed yet
+        self.let_in_by_member = False  # the tracker turned this node away; a member let it in
         self._tracker_at: tuple[str, int] | None = None  # where a tracker that dialled us is
         self._attempt = trio.CancelScope()  # around the join being tried
         self._at: tuple[str, int] | None = None  # the address that join is talking to
@@ -254,6 +255,8 @@ class Entrance:
         (``direct``), so that no tracker can close the room to newcomers."""
         node = self.node
         self._at = (host, port)
+        if not direct and not redirects:
+            self.let_in_by_member = False
         if self._trying != (host, port):  # what "connecting to ..." names
             self._trying = (host, port)
             self._next_address.set()
@@ -278,11 +281,13 @@ class Entrance:
             why = "does not answer" if isinstance(exc, _NoAnswer) else f"did not let us in ({exc})"
             log.info("the tracker at %s %s: asking %s to let this node in", tracker, why, where)
         try:
-            return await self._join_at(host, port, redirects + 1, direct=True)
+            welcomed = await self._join_at(host, port, redirects + 1, direct=True)
         except _NoAnswer:
             raise _Retry(f"{where} went away while the tracker was asked") from None
         except _Refused as exc:  # the tracker and a member both said no: that is the room's word
             raise StartupError(str(exc)) from None
+        self.let_in_by_member = True  # (``Node.name_refused``)
+        return welcomed
 
     async def _join(
         self, stream: trio.SocketStream, where: str, *, direct: bool = False

@@ -26,6 +26,7 @@ from peerchat import events
 from peerchat.addresses import is_loopback
 from peerchat.admission import Slot
 from peerchat.connection import Connection
+from peerchat.doorman import refuses_the_name
 from peerchat.membership import Member
 from peerchat.names import skeleton
 from peerchat.protocol import (
@@ -165,6 +166,8 @@ class Links:
             await conn.send_now(node.hello(conn, member.node_id if member else None))
             hello = await conn.receive()
             if isinstance(hello, Refuse):
+                if not hello.retry and refuses_the_name(hello.reason):
+                    node.name_refused(f"{host}:{port}", hello.reason)
                 raise ProtocolViolation(f"{host}:{port} refused: {hello.reason}")
             if not isinstance(hello, Hello):
                 what = "closed the connection" if hello is None else f"sent a {_kind(hello)}"

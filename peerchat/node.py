@@ -81,7 +81,7 @@ from peerchat.protocol import (
 )
 from peerchat.store import MEMORY, Store
 from peerchat.talk import Talk
-from peerchat.tracker_address import TrackerAddress, bind
+from peerchat.tracker_address import StartupError, TrackerAddress, bind
 from peerchat.tracker_role import TrackerRole
 from peerchat.wire import ReceiveBudget, encode_frame
 
@@ -91,6 +91,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EARLY_LIMIT = 50_000  # messages held back while entering; past that, shown as they come
+NAME_REFUSERS = 2  # members refusing this node's name for good that turn it out of the room
 FIRST_LAN_SEARCH = 1.0  # seconds after getting in, the first look for a part of the room apart
 
 
@@ -189,6 +190,8 @@ class Node:
         self.bully: Bully
         self.nursery: trio.Nursery
         self._quit = trio.Event()
+        self._name_refusers: set[str] = set()  # members that refused this node's name for good
+        self.refused: StartupError | None = None  # why the room turned this node out
         self.links = Links(self)
         self.doorman = Doorman(self)
         self.tracker_role = TrackerRole(self)
@@ -327,6 +330,20 @@ class Node:
         you, gone = member.node_id == me.node_id, away is not None
         self.emit(events.Whois(member, tracker, you, gone, self.room_name))
 
+    def name_refused(self, by: str, reason: str) -> None:
+        """A member at ``by`` refused this node's name for good. For a node the tracker turned
+        away and a member let in, two such members are the room's word: it leaves the room.
+        (A user trial: refused by the tracker, which knew the name under another key, a node
+        was let in by a member that joined later and did not; every other member refused its
+        links, over and over, and the room split. Two parts of a room that meet with one name
+        on each side are told of the clash instead: neither is turned out.)"""
+        if not self.entrance.let_in_by_member:
+            return
+        self._name_refusers.add(by)
+        if len(self._name_refusers) >= NAME_REFUSERS and self.refused is None:
+            self.refused = StartupError(f"the room refused this node: {reason}")
+            self.quit("refused")
+
     def quit(self, reason: str = "quit") -> None:
         """Leave the room, saying ``reason`` in the goodbye."""
         self._bye = reason
@@ -364,6 +381,8 @@ class Node:
                         await self._quit.wait()
                         await self._say_goodbye()
                     nursery.cancel_scope.cancel()
+            if self.refused is not None:
+                raise self.refused
         finally:
             self.files.close()
             self.messaging.save()

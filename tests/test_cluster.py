@@ -474,6 +474,43 @@ async def test_a_join_through_a_member_says_which_address_it_waits_on() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_a_node_let_in_whose_name_two_members_refuse_for_good_leaves_the_room() -> None:
+    """A user trial: refused by the tracker, which knew the name under another key, a node was
+    let in by a member that joined later and did not; every other member refused its links,
+    over and over (a join-and-drop loop on every screen), and the room split in two."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", priority=100)
+        bob, erin = await room.add("bob", priority=50), await room.add("erin", priority=45)
+        dave = await room.add("dave", priority=40)  # came later: never saw the other carol
+        await room.fully_connected()
+        close_the_door(alice, retry=False)  # as the tracker refused this carol's name
+        more = (("127.0.0.1", dave.node.me.port),)
+        settings = Settings("carol", tracker_port=room.tracker_port, more_trackers=more)
+        carol = Member(Node(settings, lambda e: None, room.config))
+        carol.node.emit = carol.record
+        for knew in (bob, erin):  # her key went by Carol2 here, and another key by carol since
+            knew.node.store.name_owner("Carol2", carol.node.node_id, 0.0)
+            knew.node.store.name_owner("carol", "f" * 32, 1.0)
+        with pytest.raises(StartupError, match="the name 'carol' is taken"), trio.fail_after(10):
+            await carol.node.run()
+        nursery.cancel_scope.cancel()
+
+
+def test_name_refusals_turn_out_only_a_node_a_member_let_in() -> None:
+    """Two parts of a room that meet with a name on each side refuse each other's links by
+    name: they are told of the clash, and neither is turned out."""
+    node = Node(Settings("sam"), lambda e: None, FAST)
+    for by in ("127.0.0.1:1", "127.0.0.1:2"):
+        node.name_refused(by, "the name 'sam' is taken in this room (or one like it)")
+    assert node.refused is None and not node.leaving
+    node.entrance.let_in_by_member = True
+    node.name_refused("127.0.0.1:1", "the name 'sam' is taken in this room (or one like it)")
+    assert node.refused is None  # one member's word is not the room's
+    node.name_refused("127.0.0.1:2", "the name 'sam' is taken in this room (or one like it)")
+    assert node.refused is not None and node.leaving
+
+
 async def test_a_member_lets_in_no_name_it_knows_under_another_key() -> None:
     """A member asked to let in a node the tracker turned away knows only its own links: a
     name it has seen under another key is refused for good, although its owner is away."""
