@@ -332,15 +332,17 @@ class Node:
 
     def name_refused(self, by: str, reason: str) -> None:
         """A member at ``by`` refused this node's name for good. For a node the tracker turned
-        away and a member let in, two such members are the room's word: it leaves the room.
-        (A user trial: refused by the tracker, which knew the name under another key, a node
-        was let in by a member that joined later and did not; every other member refused its
-        links, over and over, and the room split. Two parts of a room that meet with one name
-        on each side are told of the clash instead: neither is turned out.)"""
+        away and a member let in, two such members are the room's word, or every member but
+        the one that let it in when there are fewer: it leaves the room. (A user trial:
+        refused by the tracker, which knew the name under another key, a node was let in by a
+        member that joined later and did not; every other member refused its links, over and
+        over, and the room split. Two parts of a room that meet with one name on each side are
+        told of the clash instead: neither is turned out.)"""
         if not self.entrance.let_in_by_member:
             return
         self._name_refusers.add(by)
-        if len(self._name_refusers) >= NAME_REFUSERS and self.refused is None:
+        enough = min(NAME_REFUSERS, max(len(self.members) - 1, 1))
+        if len(self._name_refusers) >= enough and self.refused is None:
             self.refused = StartupError(f"the room refused this node: {reason}")
             self.quit("refused")
 

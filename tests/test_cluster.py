@@ -505,10 +505,19 @@ def test_name_refusals_turn_out_only_a_node_a_member_let_in() -> None:
         node.name_refused(by, "the name 'sam' is taken in this room (or one like it)")
     assert node.refused is None and not node.leaving
     node.entrance.let_in_by_member = True
+    for m in range(3):  # the one that let it in, and two others
+        node.members.add(Member_(f"m{m}", f"m{m}", "127.0.0.1", 10 + m, 10 + m, True))
     node.name_refused("127.0.0.1:1", "the name 'sam' is taken in this room (or one like it)")
     assert node.refused is None  # one member's word is not the room's
     node.name_refused("127.0.0.1:2", "the name 'sam' is taken in this room (or one like it)")
     assert node.refused is not None and node.leaving
+    # With only the tracker besides the member that let it in, the tracker's word is enough.
+    alone = Node(Settings("sam"), lambda e: None, FAST)
+    alone.entrance.let_in_by_member = True
+    for m in range(2):
+        alone.members.add(Member_(f"m{m}", f"m{m}", "127.0.0.1", 10 + m, 10 + m, True))
+    alone.name_refused("127.0.0.1:1", "the name 'sam' is taken in this room (or one like it)")
+    assert alone.refused is not None
 
 
 async def test_a_member_lets_in_no_name_it_knows_under_another_key() -> None:
