@@ -390,15 +390,19 @@ class NewKey:
 
     member: Member
     old_node_id: str
+    old_here_as: str = ""  # the old key is in the room under this name now: not "back"
 
     def as_json(self) -> dict[str, Any]:
         m = self.member
-        return {
+        out = {
             "event": "new_key",
             "node_id": m.node_id,
             "username": m.username,
             "old_node_id": self.old_node_id,
         }
+        if self.old_here_as:
+            out["old_here_as"] = self.old_here_as
+        return out
 
 
 @dataclass(frozen=True, slots=True)

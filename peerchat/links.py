@@ -242,7 +242,9 @@ class Links:
         if new and member.chat:  # a standalone tracker's name is no person's
             before = node.store.name_owner(member.username, member.node_id, time.time())
             if before is not None:
-                node.emit(events.NewKey(member, before))
+                present = node.members.get(before)
+                here_as = present.username if present is not None else ""
+                node.emit(events.NewKey(member, before, here_as))
         for chat in released:
             node.show(member, chat, own=False)
         back = lost_at is not None

@@ -398,6 +398,15 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_whois(event, now)
         case Error(message=message):
             return format_notice(f"! {visible(message)}", now, ERROR_STYLE)
+        case NewKey(member=m, old_node_id=old, old_here_as=here_as) if here_as:
+            # (A user trial read "is back" of a member who had never left.)
+            name, was, now_id = who(m), old[:FINGERPRINT], m.node_id[:FINGERPRINT]
+            return format_notice(
+                f"! {name} is another key now ({now_id}), while the key that went by it ({was})"
+                f" is here as {visible(here_as)}: a second program, its owner's or someone else's",
+                now,
+                ERROR_STYLE,
+            )
         case NewKey(member=m, old_node_id=old):
             name, was, now_id = who(m), old[:FINGERPRINT], m.node_id[:FINGERPRINT]
             return format_notice(

@@ -311,6 +311,24 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_a_new_key_under_a_name_whose_old_key_is_here_renamed_is_not_back() -> None:
+    """A user trial read "carol is back with another key" of a carol who had never left: she
+    was in the room as Carol2 when another key came as carol."""
+    config = dataclasses.replace(FAST, notice_interval=0)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice, carol = await room.add("alice"), await room.add("carol")
+        await room.fully_connected()
+        carol.node.nick("Carol2")
+        await alice.wait_for(lambda e: isinstance(e, events.Renamed))
+        other = await room.add("carol")
+        warned = await alice.wait_for(lambda e: isinstance(e, events.NewKey))
+        assert warned.member.node_id == other.node.node_id
+        assert (warned.old_node_id, warned.old_here_as) == (carol.node.node_id, "Carol2")
+        assert warned.as_json()["old_here_as"] == "Carol2"
+        nursery.cancel_scope.cancel()
+
+
 async def test_who_names_a_member_cut_off_and_awaited_apart_from_those_here() -> None:
     """A user trial: while bob was cut off (his name held for him), /who listed only the
     others, and nothing said he was awaited."""

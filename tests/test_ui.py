@@ -36,6 +36,7 @@ from peerchat.events import (
     InRoom,
     Listed,
     MessageReceived,
+    NewKey,
     OfferWithdrawn,
     PeerJoined,
     PeerLeft,
@@ -642,6 +643,10 @@ def test_file_offers_results_and_progress():
     )
     assert plain(OfferWithdrawn(1, "a.txt")) == "13:04:05 * you no longer offer a.txt"
     assert plain(OfferWithdrawn(2, "a.txt", BOB)) == "13:04:05 * bob no longer offers a.txt"
+    back = plain(NewKey(BOB, "c" * 32))
+    assert back.startswith("13:04:05 ! bob is back with another key")
+    renamed = plain(NewKey(BOB, "c" * 32, "Carol2"))
+    assert "is back" not in renamed and "is here as Carol2" in renamed
     spoiled = OfferWithdrawn(1, "a.txt", reason="it changed since you offered it")
     assert plain(spoiled) == (
         "13:04:05 ! you no longer offer a.txt: it changed since you offered it; /send it again"
