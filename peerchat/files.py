@@ -370,7 +370,7 @@ class Files:
         """An offer of this node's ends: fetches of it running end, later ones are told it is
         gone. Nothing happens for one that has ended already (two fetches of a file that
         changed both find it so)."""
-        id = next((id for id, n in self._own.items() if n == offer), None)
+        id = self._id_of(offer)
         mine = self._mine.pop(offer, None)
         if id is None or mine is None:
             return
@@ -381,6 +381,10 @@ class Files:
                 del self._serving[(conn, n)]
         self.node.links.broadcast(FileGone(offer), chatting=True)  # fetching it or not
         self.node.emit(events.OfferWithdrawn(id, mine.name, reason=reason))
+
+    def _id_of(self, offer: int) -> int | None:
+        """The number the user knows an offer of this node's by."""
+        return next((id for id, n in self._own.items() if n == offer), None)
 
     def on_chunk(self, conn: Connection, message: FileChunk) -> None:
         sender = chatting(conn)
@@ -472,14 +476,11 @@ class Files:
                     id, offer.name, offer.size, heard.name, offer.private, received, away, saved
                 )
             )
+        # Whom a private offer is for: in the room, or away now (a review read "one member").
+        known = {m.node_id: m for m in (*self.node.links.unreachable(), *self.node.members)}
         for id, n in self._own.items():
             mine = self._mine[n]
-            to = None
-            if mine.to is not None:  # in the room, or away now (a review read "one member")
-                away = self.node.links.unreachable()
-                to = self.node.members.get(mine.to) or next(
-                    (m for m in away if m.node_id == mine.to), None
-                )
+            to = known.get(mine.to) if mine.to is not None else None
             whom = to.username if to is not None else ""
             private = mine.to is not None
             listed.append(events.Listed(id, mine.name, mine.size, "", private, to=whom))
@@ -568,8 +569,9 @@ class Files:
         elif told in self._told_fetched or message.offer not in self._offers_for(member):
             return
         _remember(self._told_fetched, told)
-        id = next(id for id, offer in self._own.items() if offer == message.offer)
-        self.node.emit(events.FileFetched(id, mine.name, member))
+        id = self._id_of(message.offer)
+        if id is not None:
+            self.node.emit(events.FileFetched(id, mine.name, member))
 
     async def _serve(self, conn: Connection, offer: int, mine: _Mine, serving: _Serving) -> None:
         """Stream ``mine`` from where the fetcher asked, a chunk whenever the link's queue is

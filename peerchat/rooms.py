@@ -138,7 +138,7 @@ class Rooms:
         """A name names one member of a room: one that only a room behind has is pointed at
         (a user typed "/msg ben" in the wrong room), and the command goes nowhere."""
         here = self.nodes.get(room)
-        yours = here is not None and name.casefold() == here.me.username.casefold()
+        yours = here is not None and name.casefold() == here.username.casefold()
         if here is None or yours or here.talk.addressee(name) is not None:
             return room
         has = (r for r, node in self.nodes.items() if node.talk.addressee(name))

@@ -398,23 +398,20 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_whois(event, now)
         case Error(message=message):
             return format_notice(f"! {visible(message)}", now, ERROR_STYLE)
-        case NewKey(member=m, old_node_id=old, old_here_as=here_as) if here_as:
-            # (A user trial read "is back" of a member who had never left.)
+        case NewKey(member=m, old_node_id=old, old_here_as=here_as):
             name, was, now_id = who(m), old[:FINGERPRINT], m.node_id[:FINGERPRINT]
-            return format_notice(
-                f"! {name} is another key now ({now_id}), while the key that went by it ({was})"
-                f" is here as {visible(here_as)}: a second program, its owner's or someone else's",
-                now,
-                ERROR_STYLE,
-            )
-        case NewKey(member=m, old_node_id=old):
-            name, was, now_id = who(m), old[:FINGERPRINT], m.node_id[:FINGERPRINT]
-            return format_notice(
-                f"! {name} is back with another key ({now_id}, was {was}): the same person on a "
-                "new computer, or someone else using the name",
-                now,
-                ERROR_STYLE,
-            )
+            if here_as:  # (a user trial read "is back" of a member who had never left)
+                said = (
+                    f"{name} is another key now ({now_id}), while the key that went by it ({was})"
+                    f" is here as {visible(here_as)}: a second program, its owner's or someone"
+                    " else's"
+                )
+            else:
+                said = (
+                    f"{name} is back with another key ({now_id}, was {was}): the same person on"
+                    " a new computer, or someone else using the name"
+                )
+            return format_notice(f"! {said}", now, ERROR_STYLE)
         case Undelivered() | Unconfirmed() | Delivered() | NotDelivered():
             return format_notice(delivery_text(event), now)
     raise TypeError(f"not a node event: {event!r}")
@@ -1111,10 +1108,9 @@ class PromptUI:
             # unasked (a user's line for a room that could not be joined went to the room left
             # in front). One typed anew after Ctrl-C or Ctrl-U does not begin with it.
             stray = kept_for is not None and line.startswith(kept_for[0]) and kept_for[1] != room
-            if stray and asked_to != (line, room):
+            if stray and kept_for is not None and asked_to != (line, room):
                 asked_to, kept = (line, room), line
-                where = visible(kept_for[1]) if kept_for else ""
-                to = visible(room)
+                where, to = visible(kept_for[1]), visible(room)
                 self._notice(f"typed for {where}: Enter sends it to {to}, Ctrl-C clears it")
                 continue
             kept_for = asked_to = None
@@ -1546,9 +1542,9 @@ class RoomCompleter(Completer):
         word = before.split(" ")[-1]
         if word == before and word.startswith("/"):
             choices: Iterable[str] = commands.COMMANDS
-        elif before.lower().split(" ")[0] in _ROOM_COMMANDS and before.count(" ") == 1:
+        elif (first := before.lower().split(" ")[0]) in _ROOM_COMMANDS and before.count(" ") == 1:
             choices = [name for name in self._screen.rooms if name]  # "": one with no name
-        elif before.lower().split(" ")[0] in _OFFER_COMMANDS and before.count(" ") == 1:
+        elif first in _OFFER_COMMANDS and before.count(" ") == 1:
             # (A user's "/get <Tab>" offered member names.)
             offers = {
                 id: name for room in self._screen.rooms.values() for id, name in room.offers.items()

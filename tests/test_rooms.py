@@ -190,6 +190,7 @@ class _Named:
 
     def __init__(self, me: str, others: list[str], offers: list[int]) -> None:
         self.me = types.SimpleNamespace(username=me)
+        self.username = me
         folded = {name.casefold() for name in others}
         self.talk = types.SimpleNamespace(addressee=lambda name: name.casefold() in folded or None)
         self.files = types.SimpleNamespace(numbered=lambda id: id in offers)
