@@ -1049,9 +1049,13 @@ class PromptUI:
         typed_at = -math.inf
 
         def typing(buffer: Buffer) -> None:
+            """Tell the room, at most every ``TYPING_EVERY`` s; not for a command, and not for
+            a line brought back by Up or Down (a user trial's "is typing" while reading them)."""
             nonlocal typed_at
             now = time.monotonic()
-            if buffer.text and not buffer.text.startswith("/") and now - typed_at >= TYPING_EVERY:
+            if not buffer.text or buffer.text.startswith("/") or _recalled(buffer):
+                return
+            if now - typed_at >= TYPING_EVERY:
                 typed_at = now
                 act = functools.partial(_in_room, rooms, screen.current, _typing)
                 with contextlib.suppress(trio.RunFinishedError):
@@ -1326,6 +1330,13 @@ def _in_room(rooms: Rooms, room: str, act: Callable[[Node], None]) -> None:
     node = rooms.get(room)
     if node is not None:
         act(node)
+
+
+def _recalled(buffer: Buffer) -> bool:
+    """Whether the input shows a line of the input history as it was: the buffer's working
+    lines are the history's, then the new line."""
+    lines = buffer.history.get_strings()
+    return buffer.working_index < len(lines) and buffer.text == lines[buffer.working_index]
 
 
 def _typing(node: Node) -> None:

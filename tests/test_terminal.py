@@ -436,6 +436,37 @@ def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., 
     expect_exit_0(alice)
 
 
+def events_until(headless: Any, **fields: Any) -> list[dict[str, Any]]:
+    """A headless node's events up to and with the first that has all of ``fields``."""
+    seen = []
+    while True:
+        event = next_event(headless)
+        seen.append(event)
+        if all(event.get(key) == value for key, value in fields.items()):
+            return seen
+
+
+def test_going_through_the_input_history_is_not_typing(
+    spawn: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A user trial: Up to an earlier line told the room "alice is typing"."""
+    kept = tmp_path / "peerchat" / "alice" / "input_history"  # her lines of an earlier run
+    kept.parent.mkdir(parents=True)
+    kept.write_text("\n# earlier\n+first line\n\n# earlier\n+second line\n")
+    alice, bob = alice_and_bob(spawn)
+    alice.send("\x1b[A")  # Up: her last line is back in the input
+    alice.expect(on_screen("second line"))
+    alice.send("\x1b[A\x1b[B")  # Up and Down
+    alice.send("\x03/me waves\r")  # Ctrl-C clears it; a command tells no one it is typed
+    seen = events_until(bob, event="message", action=True)
+    assert not [e for e in seen if e["event"] == "typing"], seen
+    alice.send("\x1b[A\x1b[A!")  # a line of the history (not "/me waves"), edited: typing
+    alice.expect(on_screen("second line!"))
+    next_event(bob, event="typing", username="alice")
+    alice.send("\x03/q\r")
+    expect_exit_0(alice)
+
+
 def test_an_escape_code_typed_outside_a_paste_is_dropped(spawn: Callable[..., Any]) -> None:
     """An escape code such as ESC[31m reads as a mouse report; prompt_toolkit's handler raised
     on it (a user trial saw a traceback and "Press ENTER to continue", and lost the rest of the
