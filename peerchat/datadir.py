@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ class DataDir:
         """Create (private to this user) and lock ``path``; a clear error when another
         process holds it."""
         self.path = path
+        self.made = not path.exists()  # by this process: ``discard`` may take it away again
         try:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._lock = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
@@ -58,6 +60,13 @@ class DataDir:
         if self._lock >= 0:
             os.close(self._lock)  # closing the descriptor releases the lock
             self._lock = -1
+
+    def discard(self) -> None:
+        """Close it, and remove it if this process made it: a room that could not be joined
+        leaves no folder with a key behind (a user trial found one per failed /join)."""
+        self.close()
+        if self.made:
+            shutil.rmtree(self.path, ignore_errors=True)
 
     def room_path(self, trackers: tuple[Address, ...], room_name: str, psk: bytes) -> Path:
         """The folder for the messages of the room found by ``room_name`` at ``trackers`` with

@@ -69,8 +69,10 @@ class Rooms:
             self._show(events.Error(f"cannot {what} the room {room}: {why}"), room)
         finally:
             del self.nodes[room]
-            if node.data_dir is not None:
+            if node.data_dir is not None and node.reporting:
                 node.data_dir.close()
+            elif node.data_dir is not None:  # never in: nothing kept is worth keeping
+                node.data_dir.discard()
             # The program's end needs no line a room; the end of a last room /part left does
             # (a user saw the program end without a word).
             if not self._quitting and (self.nodes or room in self._parted):

@@ -11,6 +11,8 @@ import trio.testing
 from e2e_helpers import Swarm, free_port, say_and_expect
 
 from peerchat import commands, events
+from peerchat.datadir import DataDir
+from peerchat.identity import Identity
 from peerchat.node import Node
 from peerchat.protocol import MAX_REASON
 from peerchat.rooms import Rooms, goodbye
@@ -152,8 +154,10 @@ class _Unreachable:
     """A room's node whose join fails the way a real one does: a StartupError in the groups
     of the nurseries it passed through."""
 
-    data_dir = None
     reporting = False
+
+    def __init__(self, data_dir: DataDir | None = None) -> None:
+        self.data_dir = data_dir
 
     async def run(self) -> None:
         raise ExceptionGroup("nursery", [ExceptionGroup("join", [StartupError("nobody there")])])
@@ -176,6 +180,24 @@ async def test_a_later_room_that_cannot_be_joined_says_why() -> None:
         ]
         assert list(rooms.nodes) == ["dev"]
         rooms.quit()
+
+
+async def test_a_room_that_cannot_be_joined_leaves_no_data_dir_it_made(tmp_path: Path) -> None:
+    """A user trial: each /join of a room that failed left a folder with a key behind."""
+    (tmp_path / "alice@old").mkdir()
+    (tmp_path / "alice@old" / "kept").write_text("the user's")
+    async with trio.open_nursery() as nursery:
+        rooms = Rooms(nursery, None, lambda event, room: None)
+        rooms.start("dev", _Room(0), first=True)  # type: ignore[arg-type]
+        for name in ("typo", "old"):
+            folder = DataDir(tmp_path / f"alice@{name}")
+            Identity.load_or_create(folder.path)  # as a room's node does on its way in
+            rooms.start(name, _Unreachable(folder))  # type: ignore[arg-type]
+        await trio.testing.wait_all_tasks_blocked()
+        assert list(rooms.nodes) == ["dev"]
+        rooms.quit()
+    assert not (tmp_path / "alice@typo").exists()
+    assert (tmp_path / "alice@old" / "kept").read_text() == "the user's"  # was there before
 
 
 def test_a_goodbye_says_what_was_said_with_it_if_peers_can_take_it() -> None:
