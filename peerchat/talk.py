@@ -60,6 +60,7 @@ class Talk:
         conn = node.links.conns.get(member.node_id)
         if conn is not None and conn.closing:
             conn = None
+        node.messaging.send_outbox()  # a room line said just before goes first (a user trial)
         for piece in said:
             self._private += 1
             wall, mono = time.time(), time.monotonic()
@@ -161,6 +162,7 @@ class Talk:
             node.emit(events.Error("one name change a second at most; try again"))
             return
         self._renamed = now
+        node.messaging.send_outbox()  # what was said before goes first, under the old name
         node.rename(name)
         node.links.broadcast(Nick(name))
         node.emit(events.Renamed(node.me, old))

@@ -62,6 +62,26 @@ async def test_a_private_message_reaches_its_one_member_and_nobody_else() -> Non
         nursery.cancel_scope.cancel()
 
 
+async def test_a_private_message_comes_after_the_room_line_said_just_before_it() -> None:
+    """A user trial: a line to the room, then /msg at once (a paste); bob read the private
+    line first (the room's waited for the next batch)."""
+    async with trio.open_nursery() as nursery:
+        alice, bob = await room_with(nursery, "alice", "bob")
+        alice.node.say("to everyone first")
+        alice.node.private("bob", "then to you")
+        await bob.wait_for(is_message("then to you"))
+        shown = [e.text for e in bob.events if isinstance(e, events.MessageReceived)]
+        assert shown[-2:] == ["to everyone first", "then to you"], shown
+
+        alice.node.say("said as alice")  # and a name change at once: the line comes first
+        alice.node.nick("alicia")
+        await bob.wait_for(lambda e: isinstance(e, events.Renamed))
+        await bob.wait_for(is_message("said as alice"))
+        order = [e for e in bob.events if isinstance(e, events.Renamed | events.MessageReceived)]
+        assert isinstance(order[-1], events.Renamed), order[-2:]
+        nursery.cancel_scope.cancel()
+
+
 @pytest.mark.parametrize("lost", ["the message", "its receipt"])
 async def test_a_private_message_lost_with_its_link_goes_again_and_arrives_once(lost: str) -> None:
     """A link that dies before anyone notices takes what was on it: alice is told that bob may
