@@ -238,6 +238,9 @@ class FileFetched:
         }
 
 
+LEFT = "left"  # why a member's offers were withdrawn: it left the room, saying goodbye
+
+
 @dataclass(frozen=True, slots=True)
 class OfferWithdrawn:
     """An offer was withdrawn: by this node (``/cancel``), or by the member ``sender``."""
@@ -245,7 +248,7 @@ class OfferWithdrawn:
     id: int
     name: str
     sender: Member | None = None  # None: this node's own
-    reason: str = ""  # why this node withdrew its own, if not by /cancel
+    reason: str = ""  # why this node withdrew its own, if not by /cancel; a member's: LEFT
 
     def as_json(self) -> dict[str, Any]:
         out = {"event": "offer_withdrawn", "id": self.id, "name": self.name}

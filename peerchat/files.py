@@ -339,7 +339,9 @@ class Files:
                     self._fail(key, fetch, f"{member.username} left and no longer offers it")
         if not lost:
             for id in self._heard_from(member.node_id):
+                name = self._heard[id].offer.name
                 self._forget(id)
+                self.node.emit(events.OfferWithdrawn(id, name, member, events.LEFT))
 
     def cancel(self, id: int) -> None:
         """``/cancel ID``: give up a fetch (its ``.part`` file goes), or withdraw an offer of

@@ -71,6 +71,7 @@ from peerchat import commands
 from peerchat.addresses import is_wildcard
 from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
+    LEFT,
     Connecting,
     Delivered,
     Error,
@@ -916,7 +917,9 @@ class PromptUI:
         of the prompt's loop per batch (when the backlog was empty), not one per event."""
         if not self._worth_telling(event):
             return
-        if type(event) in (Typing, FileProgress):  # for the toolbar only: nothing is printed
+        # For the toolbar (and Tab) only: nothing is printed. Offers that went with a member
+        # who left need no line each: "bob left" says it.
+        if type(event) in (Typing, FileProgress) or _went_with_its_sender(event):
             with self._lock, contextlib.suppress(RuntimeError):  # the loop closed: no toolbar
                 if self._loop is not None:
                     self._loop.call_soon_threadsafe(self._on_toolbar_event, room, event)
@@ -1185,7 +1188,7 @@ class PromptUI:
             except trio.RunFinishedError:
                 return False
 
-    def _on_toolbar_event(self, room: str, event: Typing | FileProgress) -> None:
+    def _on_toolbar_event(self, room: str, event: Typing | FileProgress | OfferWithdrawn) -> None:
         """Who is typing, how far a fetch is: the toolbar says so (prompt thread)."""
         if room in self._screen.rooms:
             self._screen.rooms[room].apply(event)
@@ -1330,6 +1333,10 @@ def _in_room(rooms: Rooms, room: str, act: Callable[[Node], None]) -> None:
     node = rooms.get(room)
     if node is not None:
         act(node)
+
+
+def _went_with_its_sender(event: Event) -> bool:
+    return type(event) is OfferWithdrawn and event.sender is not None and event.reason == LEFT
 
 
 def _recalled(buffer: Buffer) -> bool:

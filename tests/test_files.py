@@ -630,6 +630,10 @@ async def test_a_sender_that_quits_ends_its_fetches_and_a_fetcher_that_quits_lea
         assert not result.ok and result.reason == "alice left and no longer offers it"
         assert not any(isinstance(e, events.FileWaiting) for e in bob.events)
         assert not list((tmp_path / "bob").iterdir())
+        # Said to those who did not fetch it too (the line interface's Tab forgets it then).
+        gone = await carol.wait_for(lambda e: isinstance(e, events.OfferWithdrawn))
+        assert (gone.name, gone.sender.username, gone.reason) == ("big.bin", "alice", "left")
+        assert gone.as_json()["reason"] == "left"
 
         seen = len(bob.events)
         carol.node.send_file(str(tmp_path / "big.bin"))

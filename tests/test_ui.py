@@ -475,6 +475,16 @@ def test_who_marks_this_node() -> None:
     assert not any("(you)" in line for line in lines if "alice" not in line)
 
 
+def test_offers_that_went_with_a_member_who_left_are_not_a_line_each():
+    """A goodbye takes the member's offers along: "bob left" says so, and Tab forgets them (a
+    user's Tab offered numbers of a sender gone long ago)."""
+    front = ui.PromptUI()
+    front.show(OfferWithdrawn(3, "a.txt", BOB, "left"))
+    assert len(front._backlog) == 0
+    front.show(OfferWithdrawn(4, "b.txt", BOB))  # withdrawn by bob, who stays: worth a line
+    assert len(front._backlog) == 1
+
+
 def test_not_delivered_yet_is_shown_once_per_absence_and_delivery_text_says_what_became_of_it():
     front = ui.PromptUI()
     for seq in (1, 2, 3):  # three messages while bob is away: one line
