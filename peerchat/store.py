@@ -31,7 +31,7 @@ from peerchat.batch import MAX_ITEMS, Batch, open_batch
 
 FILE = "messages.db"
 MEMORY = ":memory:"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MAX_NAMES = 10_000  # names remembered with their keys, the most recently seen
 
 _SCHEMA = """
@@ -44,9 +44,11 @@ CREATE TABLE IF NOT EXISTS batches (
     data BLOB NOT NULL,
     sig BLOB NOT NULL,
     checked INTEGER NOT NULL DEFAULT 0,
+    said REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (author, first)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS by_end ON batches (lamport + last - first);
+CREATE INDEX IF NOT EXISTS by_said ON batches (said);
 CREATE TABLE IF NOT EXISTS seen (
     author TEXT PRIMARY KEY,
     seq INTEGER NOT NULL
@@ -70,13 +72,24 @@ class Store:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version == 2:  # rows kept before signatures were checked as late as possible
             self._db.execute("ALTER TABLE batches ADD COLUMN checked INTEGER NOT NULL DEFAULT 0")
+        if version in (2, 3):  # rows kept before /history chose by the time lines were said
+            self._db.execute("ALTER TABLE batches ADD COLUMN said REAL NOT NULL DEFAULT 0")
+            self._date_kept_batches()
         elif version not in (0, SCHEMA_VERSION):
             self._db.execute("DROP TABLE IF EXISTS messages")  # the unused first schema
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self._pending: list[tuple[str, int, int, int, float, bytes, bytes, bool]] = []
+        self._pending: list[tuple[str, int, int, int, float, bytes, bytes, bool, float]] = []
         # Messages and bytes kept, counted as they are added (duplicates too).
         self.approx_count, self.approx_bytes = self.count(), self.size()
+
+    def _date_kept_batches(self) -> None:
+        rows = self._db.execute("SELECT data, sig FROM batches").fetchall()
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE batches SET said = ? WHERE author = ? AND first = ?",
+                [(said(b), b.author, b.first) for b in (open_batch(*row) for row in rows)],
+            )
 
     def __enter__(self) -> Store:
         return self
@@ -91,7 +104,7 @@ class Store:
     def add(self, b: Batch, arrived: float) -> None:
         """Keep batch ``b`` (written at the next ``flush``; one already kept is ignored then)."""
         self._pending.append(
-            (b.author, b.first, b.last, b.lamport, arrived, b.data, b.sig, b.checked)
+            (b.author, b.first, b.last, b.lamport, arrived, b.data, b.sig, b.checked, said(b))
         )
         self.approx_count += len(b.items)
         self.approx_bytes += len(b.data)
@@ -104,7 +117,7 @@ class Store:
             try:
                 with self._transaction():
                     self._db.executemany(
-                        "INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)", pending
+                        "INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", pending
                     )
             except BaseException:  # kept for the next flush: a hole would never be filled
                 self._pending = pending + self._pending
@@ -221,12 +234,15 @@ class Store:
         return _whole_batches(rows, limit)
 
     def recent(self, n: int) -> list[Batch]:
-        """The batches holding the room's last ``n`` messages (by the Lamport time of each
-        batch's last message), latest last; the earliest may hold older messages too."""
+        """The batches holding the room's last ``n`` messages, latest last; the earliest may
+        hold older messages too. Latest by the time their last line was said, as the screen
+        orders them (``history_run.said_order``), not by Lamport time: after a partition, the
+        lines of its quieter side have the lower times (a user's /history 1 was not the last
+        line shown)."""
         self.flush()
         rows = self._db.execute(
             "SELECT data, sig, checked FROM batches"
-            " ORDER BY lamport + last - first DESC, author DESC"
+            " ORDER BY said DESC, lamport + last - first DESC, author DESC"
         )
         out = _whole_batches(rows, n)
         out.reverse()
@@ -279,6 +295,12 @@ class Store:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+def said(b: Batch) -> float:
+    """When the last line of ``b`` was said, by its author's clock (the latest of its times: a
+    clock that went back says no earlier)."""
+    return max(item[0] for item in b.items)
 
 
 def _whole_batches(rows: Iterable[tuple[bytes, bytes, int]], limit: int) -> list[Batch]:

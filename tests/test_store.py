@@ -22,10 +22,13 @@ ANN = Identity.generate()
 BOB = Identity.generate()
 
 
-def batch(who: Identity, first: int, count: int, lamport: int, name: str = "ann") -> Batch:
-    """``who``'s messages ``first`` to ``first + count - 1``, the first at Lamport ``lamport``."""
+def batch(
+    who: Identity, first: int, count: int, lamport: int, name: str = "ann", at: float = NOW
+) -> Batch:
+    """``who``'s messages ``first`` to ``first + count - 1``, the first at Lamport ``lamport``,
+    said at ``at`` by the author's clock."""
     said = [
-        Chat(who.node_id, first + i, lamport + i, f"{first + i}", NOW, 0.0) for i in range(count)
+        Chat(who.node_id, first + i, lamport + i, f"{first + i}", at, 0.0) for i in range(count)
     ]
     return seal(who, name, said)
 
@@ -312,6 +315,37 @@ def test_recent_orders_equal_lamport_times_the_same_way_each_time(store: Store) 
     both = [b.author for b in store.recent(2)]
     assert sorted(both) == sorted([ANN.node_id, BOB.node_id])
     assert [b.author for b in store.recent(1)] == both[-1:]
+
+
+def test_recent_is_the_last_said_not_the_highest_lamport_times(store: Store) -> None:
+    """After a partition the quieter side's lines have the lower Lamport times: bob, cut off,
+    said one line after ann's two, and the screen shows it last; so does /history 1."""
+    store.add(batch(ANN, 1, 2, 10, at=NOW), NOW)
+    store.add(batch(BOB, 1, 1, 3, name="bob", at=NOW + 5), NOW)
+    assert [b.author for b in store.recent(1)] == [BOB.node_id]
+    assert [b.author for b in store.recent(2)] == [ANN.node_id, BOB.node_id]
+
+
+def test_rows_of_the_schema_before_are_dated_by_when_they_were_said(tmp_path: Path) -> None:
+    old, late = batch(ANN, 1, 2, 10, at=NOW), batch(BOB, 1, 1, 3, name="bob", at=NOW + 5)
+    db = sqlite3.connect(tmp_path / FILE)
+    db.execute(
+        "CREATE TABLE batches (author TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT"
+        " NULL, lamport INTEGER NOT NULL, arrived REAL NOT NULL, data BLOB NOT NULL, sig BLOB"
+        " NOT NULL, checked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (author, first))"
+        " WITHOUT ROWID"
+    )
+    for b in (old, late):
+        db.execute(
+            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, 1)", (*_row(b), NOW, b.data, b.sig)
+        )
+    db.execute("PRAGMA user_version=3")
+    db.commit()
+    db.close()
+    with Store(tmp_path) as s:
+        assert [b.author for b in s.recent(1)] == [BOB.node_id]
+        s.add(batch(ANN, 3, 1, 11, at=NOW + 9), NOW)
+        assert [b.author for b in s.recent(1)] == [ANN.node_id]
 
 
 # -- prune -------------------------------------------------------------------------------------
