@@ -22,7 +22,7 @@ from peerchat import events
 from peerchat.connection import Connection
 from peerchat.membership import Member
 from peerchat.messaging import pieces
-from peerchat.names import skeleton
+from peerchat.names import FINGERPRINT, skeleton
 from peerchat.protocol import Nick, Private, PrivateAck, ProtocolViolation, Typing
 from peerchat.receipts import Receipts
 
@@ -125,15 +125,15 @@ class Talk:
 
     def find(self, name: str, among: Iterable[Member] | None = None) -> Member | None:
         """The chatting member called ``name`` (in the room, or ``among`` others), in any
-        case; never one whose name merely looks like it (with bob away, ``B0b`` must not get
-        what was meant for bob)."""
-        folded = name.casefold()
-        found = None
-        for m in self.node.members if among is None else among:
-            if m.chat and m.username == name:
-                return m  # that very name first: "bob" never goes to "Bob" beside him
-            if m.chat and found is None and m.username.casefold() == folded:
-                found = m
+        case, or as the screen shows it, with its key's fingerprint (``café~d19065``); never
+        one whose name merely looks like it (with bob away, ``B0b`` must not get what was meant
+        for bob)."""
+        members = [m for m in (self.node.members if among is None else among) if m.chat]
+        found = _named(name, members)
+        bare, mark, fingerprint = name.rpartition("~")
+        if found is None and mark and len(fingerprint) == FINGERPRINT:
+            fingerprint = fingerprint.lower()
+            found = _named(bare, [m for m in members if m.node_id.startswith(fingerprint)])
         return found
 
     # -- names --------------------------------------------------------------------------------
@@ -252,3 +252,16 @@ def chatting(conn: Connection) -> Member:
     if member is None or not member.chat:
         raise ProtocolViolation(f"{conn.peer} does not chat, yet spoke as a person")
     return member
+
+
+def _named(name: str, members: list[Member]) -> Member | None:
+    """The one of ``members`` called ``name``: that very name first ("bob" never goes to
+    "Bob" beside him), else in another case."""
+    folded = name.casefold()
+    found = None
+    for m in members:
+        if m.username == name:
+            return m
+        if found is None and m.username.casefold() == folded:
+            found = m
+    return found

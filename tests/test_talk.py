@@ -82,6 +82,23 @@ async def test_a_private_message_comes_after_the_room_line_said_just_before_it()
         nursery.cancel_scope.cancel()
 
 
+async def test_a_name_can_be_typed_as_the_screen_shows_it_with_its_fingerprint() -> None:
+    """A user trial: carol took the name café, shown as café~d19065; /msg café~d19065 and
+    /whois café~d19065 said nobody is called so."""
+    async with trio.open_nursery() as nursery:
+        alice, cafe = await room_with(nursery, "alice", "café")
+        shown = f"café~{cafe.node.node_id[:6]}"
+        alice.node.private(shown, "as you are shown")
+        await cafe.wait_for(is_message("as you are shown"))
+        alice.node.whois(shown.upper())  # in any case, as a bare name is
+        found = await alice.wait_for(lambda e: isinstance(e, events.Whois))
+        assert found.member is not None and found.member.node_id == cafe.node.node_id
+        other = "café~" + ("0" if cafe.node.node_id[0] != "0" else "1") + "00000"
+        alice.node.private(other, "to a fingerprint nobody has")
+        assert f"nobody called {other} is in the room; not sent" in errors(alice)
+        nursery.cancel_scope.cancel()
+
+
 @pytest.mark.parametrize("lost", ["the message", "its receipt"])
 async def test_a_private_message_lost_with_its_link_goes_again_and_arrives_once(lost: str) -> None:
     """A link that dies before anyone notices takes what was on it: alice is told that bob may
