@@ -23,6 +23,15 @@ def parse_addr(text: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
+def bad_port(text: str) -> str | None:
+    """The port of ``HOST:PORT`` when it is a number no port can be (0, 70000), to say so
+    rather than that the text is no address at all."""
+    _, sep, port = text.strip().rpartition(":")
+    if sep and port.isascii() and port.isdigit() and not 0 < int(port) < 65536:
+        return port
+    return None
+
+
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(host)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 import trio
 
 from peerchat import PROTOCOL_VERSION, __version__, dirs, events, hidden_env
-from peerchat.addresses import home_port, is_loopback, is_wildcard, parse_addr
+from peerchat.addresses import bad_port, home_port, is_loopback, is_wildcard, parse_addr
 from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.handshake import MIN_SECRET, OPEN_ROOM, room_key
@@ -103,6 +103,8 @@ def _addresses(value: str) -> tuple[tuple[str, int], ...]:
         parsed = parse_addr(part)
         if parsed is None and valid_host(bare := part.strip().removeprefix("[").removesuffix("]")):
             parsed = (bare, DEFAULT_TRACKER_PORT)  # a host alone: the tracker's usual port
+        if (port := bad_port(part)) is not None:
+            raise argparse.ArgumentTypeError(f"port {port} is out of range: a port is 1-65535")
         if parsed is None or not valid_host(parsed[0]):
             raise argparse.ArgumentTypeError(
                 f"{part!r} is not HOST[:PORT] (for example 127.0.0.1:5000 or [::1]:5000)"

@@ -6,7 +6,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from peerchat.addresses import parse_addr
+from peerchat.addresses import bad_port, parse_addr
 from peerchat.membership import valid_room_name, valid_username
 from peerchat.protocol import MAX_RECENT, valid_host
 from peerchat.safe_text import visible
@@ -274,7 +274,9 @@ def parse_line(line: str) -> Command:
 
 def _private(rest: str) -> Private | Usage:
     to, _, text = rest.lstrip(" ").partition(" ")
-    if not to or not text.strip():
+    if to and not text.strip():  # /query bob, as in IRC: there is no window of its own here
+        return Usage(f"usage: /msg {visible(to)} TEXT, a private line each time")
+    if not to:
         return Usage("usage: /msg NAME TEXT")
     return Private(to, text)
 
@@ -284,6 +286,8 @@ def _join(args: list[str]) -> JoinRoom | Usage:
     if not 1 <= len(args) <= 2 or not valid_room_name(_room_name(args[0])):
         return usage
     addr = parse_addr(args[1]) if len(args) == 2 else None
+    if len(args) == 2 and (port := bad_port(args[1])) is not None:
+        return Usage(f"port {visible(port)} is out of range: a port is 1-65535")
     if len(args) == 2 and (addr is None or not valid_host(addr[0])):
         example = "for example 192.168.1.10:5000 or [::1]:5000"
         return Usage(f"{visible(args[1])} is not HOST:PORT ({example})")

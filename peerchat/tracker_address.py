@@ -67,10 +67,15 @@ class TrackerAddress:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 return None
-            raise StartupError(
-                f"no tracker answers at {self}, and it is not an address of this machine to "
-                f"start one on ({exc.strerror})"
-            ) from exc
+            if exc.errno == errno.EADDRNOTAVAIL:  # (a user trial read only the errno's text)
+                why = (
+                    "it is not an address of this machine to start one on. A member's screen "
+                    'shows its address ("you are alice at HOST:PORT"); a room found by its '
+                    "name on this network needs no address"
+                )
+            else:
+                why = f"one cannot be started there ({exc.strerror})"
+            raise StartupError(f"no tracker answers at {self}, and {why}") from exc
 
     def hold(
         self,

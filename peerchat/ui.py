@@ -316,24 +316,29 @@ def _about(member: Member, text: str, now: float) -> FormattedText:
     return _join_lines([_line(now, (NOTICE_STYLE, "* "), _name(member), (NOTICE_STYLE, text))])
 
 
+def format_ready(event: Ready, now: float, *, hint: bool = True) -> FormattedText:
+    """Who and where this node is; with the pointer to /help unless the screen showed it."""
+    where = f" in the room {event.room}" if event.room else ""
+    lines = [
+        _line(
+            now,
+            (NOTICE_STYLE, "* you are "),
+            _name(event.me),
+            (NOTICE_STYLE, f" at {address(event.me)}{where} ({event.role})"),
+        )
+    ]
+    if hint:
+        lines.append(_line(now, (NOTICE_STYLE, "* type /help for commands")))
+    return _join_lines(lines)
+
+
 def format_event(event: Event, now: float) -> FormattedText:
     """How one node event reads on screen, `now` being the local time it is shown."""
     match event:
         case MessageReceived():
             return format_message(event, now)
-        case Ready(me=me, role=role, room=name):
-            where = f" in the room {name}" if name else ""
-            return _join_lines(
-                [
-                    _line(
-                        now,
-                        (NOTICE_STYLE, "* you are "),
-                        _name(me),
-                        (NOTICE_STYLE, f" at {address(me)}{where} ({role})"),
-                    ),
-                    _line(now, (NOTICE_STYLE, "* type /help for commands")),
-                ]
-            )
+        case Ready():
+            return format_ready(event, now)
         case TrackerChanged(tracker=t):
             return _join_lines(
                 [
@@ -547,6 +552,9 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     me = front.me if front is not None else None
     if type(event) is MessageReceived and me is not None:
         texts.append(format_message(event, now, me.username))
+    elif type(event) is Ready:  # the pointer to /help once, not again for each /join
+        texts.append(format_ready(event, now, hint=not screen.helped))
+        screen.helped = True
     elif type(event) is Renamed and me is not None and event.member.node_id == me.node_id:
         texts.append(
             _join_lines([_line(now, (NOTICE_STYLE, "* you are now known as "), _name(me))])
@@ -658,6 +666,7 @@ class Screen:
     current: str = ""
     fronted: list[str] = field(default_factory=list)  # rooms that were in front, latest last
     earlier: bool = False  # the last line printed was a message from history
+    helped: bool = False  # "type /help for commands" was printed
     refronted: str | None = None  # brought to the front as the one there was left: say so
     # Rooms behind with lines not seen in front: "*", or "!" for a line that names you (irssi's
     # activity marks; a user missed what a room behind said).

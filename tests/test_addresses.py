@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from peerchat.addresses import format_addr, is_loopback, is_wildcard, parse_addr
+from peerchat.config import Config
+from peerchat.tracker_address import StartupError, TrackerAddress
 
 
 def test_format_ipv4_and_names() -> None:
@@ -87,3 +89,19 @@ def test_loopback(host: str) -> None:
 )
 def test_not_loopback(host: str) -> None:
     assert not is_loopback(host)
+
+
+async def test_a_home_address_on_another_host_says_where_a_room_address_is_found() -> None:
+    """A user trial: ``--tracker 10.96.0.1`` (port 5000) at a room found by its name ended with
+    "(Cannot assign requested address)" and no hint of the address to give."""
+    elsewhere = TrackerAddress("192.0.2.1", 5000, Config(), _never, _never)  # binds, sends nothing
+    with pytest.raises(StartupError) as refused:
+        await elsewhere.try_bind()
+    said = str(refused.value)
+    assert said.startswith("no tracker answers at 192.0.2.1:5000, and it is not an address of")
+    assert "you are alice at HOST:PORT" in said and "needs no address" in said
+    assert "Cannot assign" not in said
+
+
+async def _never(*args: object) -> None:
+    raise AssertionError("not to be called")

@@ -200,8 +200,10 @@ def test_a_tracker_given_without_a_port_is_at_port_5000(given: str, means: tuple
 
 @pytest.mark.parametrize("given", ["127.0.0.1:99999", "a b", "10.0.0.1:", ""])
 def test_a_tracker_address_that_is_none_is_refused(given: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError):
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
         _addresses(given)
+    out_of_range = "port 99999 is out of range: a port is 1-65535"  # not "is not HOST:PORT"
+    assert (str(refused.value) == out_of_range) == given.endswith("99999")
 
 
 @pytest.mark.parametrize(

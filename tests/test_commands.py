@@ -113,8 +113,8 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/me", "usage: /me ACTION"),
         ("/me   ", "usage: /me ACTION"),
         ("/msg", "usage: /msg NAME TEXT"),
-        ("/msg bob", "usage: /msg NAME TEXT"),
-        ("/msg bob   ", "usage: /msg NAME TEXT"),
+        ("/msg bob", "usage: /msg bob TEXT, a private line each time"),
+        ("/query bob   ", "usage: /msg bob TEXT, a private line each time"),  # no window here
         ("/nick", "usage: /nick NAME"),
         ("/whois", "usage: /whois NAME"),
         ("/whois bob carol", "usage: /whois NAME"),
@@ -128,7 +128,8 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/get ²", "usage: /get ID"),
         ("/join", "usage: /join ROOM"),
         ("/join dev nowhere", "nowhere is not HOST:PORT"),
-        ("/join dev 127.0.0.1:99999", "127.0.0.1:99999 is not HOST:PORT"),
+        ("/join dev 127.0.0.1:99999", "port 99999 is out of range: a port is 1-65535"),
+        ("/join dev [::1]:0", "port 0 is out of range: a port is 1-65535"),
         ("/join a.b", "usage: /join ROOM"),
     ],
 )

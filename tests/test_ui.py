@@ -199,6 +199,14 @@ def test_ready_says_who_and_where_and_points_to_help(role):
     assert plain(TrackerChanged(everywhere)).endswith("alice (port 4000 on every interface)")
 
 
+def test_the_pointer_to_help_is_printed_once_not_for_each_room_joined():
+    screen = ui.Screen()
+    first = to_plain_text(ui.format_line(("", Ready(ALICE, "peer", "dev")), NOW, screen))
+    later = to_plain_text(ui.format_line(("ops", Ready(ALICE, "peer", "ops")), NOW, screen))
+    assert "type /help for commands" in first
+    assert "in the room ops" in later and "/help" not in later
+
+
 def test_who_lists_every_member_once_with_the_tracker_marked():
     lines = plain(Who((CAROL, ALICE, BOB), tracker_id=BOB.node_id)).splitlines()
     assert lines[0] == "13:04:05 * 3 members:"
