@@ -255,6 +255,12 @@ class Files:
             node.emit(events.Error(f"{heard.offer.name} is being fetched already"))
             return
         offer = heard.offer
+        saved = self._saved.get(id)
+        if saved is not None and _holds(saved, offer.size):
+            node.emit(
+                events.Error(f"you have {offer.name} already: {saved} (move it to fetch it again)")
+            )
+            return
         try:
             self.downloads.mkdir(parents=True, exist_ok=True)
             final = self._free_path(local_name(offer.name))
@@ -727,3 +733,12 @@ def typed_path(text: str) -> Path:
     except ValueError:  # an unclosed quote
         return plain
     return Path(words[0]).expanduser() if len(words) == 1 else plain
+
+
+def _holds(path: str, size: int) -> bool:
+    """Whether a file of ``size`` bytes is at ``path`` (a fetch saved there, not moved since)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(found.st_mode) and found.st_size == size

@@ -77,8 +77,12 @@ def local_name(offered: str) -> str:
 
 
 def numbered(name: str, n: int) -> str:
-    """The ``n``-th alternative to ``name`` when a file of that name exists: ``a (2).txt``."""
+    """The ``n``-th alternative to ``name`` when a file of that name exists: ``a (2).txt``,
+    and ``a (2).tar.gz`` (a compressed tar's two extensions stay together)."""
     stem, dot, ext = name.rpartition(".")
     if not stem:
         return f"{name} ({n})"
+    inner, tar_dot, tar = stem.rpartition(".")
+    if inner and tar.casefold() == "tar":
+        stem, ext = inner, f"{tar}{dot}{ext}"
     return f"{stem} ({n}){dot}{ext}"

@@ -86,5 +86,8 @@ def test_offered_names_become_plain_local_names(offered: str, saved: str) -> Non
 
 def test_numbered_alternatives_keep_the_extension() -> None:
     assert numbered("a.txt", 2) == "a (2).txt"
-    assert numbered("archive.tar.gz", 3) == "archive.tar (3).gz"
+    assert numbered("archive.tar.gz", 3) == "archive (3).tar.gz"  # not "archive.tar (3).gz"
+    assert numbered("site.backup.TAR.XZ", 2) == "site.backup (2).TAR.XZ"
+    assert numbered("v1.2.zip", 2) == "v1.2 (2).zip"
+    assert numbered(".tar.gz", 2) == ".tar (2).gz"  # no name before the .tar: as any other
     assert numbered("README", 2) == "README (2)"
