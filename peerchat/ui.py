@@ -711,13 +711,14 @@ class Screen:
         )
         self.unseen[label] = "!" if named or self.unseen.get(label) == "!" else "*"
 
-    def cycle(self) -> str:
-        """Bring the next room to the front (Ctrl-X), and say which is in front now."""
+    def cycle(self, step: int = 1) -> str:
+        """Bring the next room to the front (Ctrl-X, Alt-Right; the one before with ``step``
+        -1, Alt-Left), and say which is in front now."""
         labels = list(self.rooms)
         if len(labels) < 2:
             only = f"only in the room {visible(self.current)}; " if self.current else ""
             return f"{only}/join NAME opens another"
-        return self.go_to(labels[(labels.index(self.current) + 1) % len(labels)])
+        return self.go_to(labels[(labels.index(self.current) + step) % len(labels)])
 
     def nth(self, n: int) -> str:
         """Bring the ``n``-th room to the front (Alt-n), and say which is in front now ("" if
@@ -1325,6 +1326,12 @@ def _room_keys(screen: Screen, notice: Callable[[str], None]) -> KeyBindings:
     def _next_room(event: KeyPressEvent) -> None:
         """Ctrl-X brings the next room to the front, and says which (so does the toolbar)."""
         notice(screen.cycle())
+
+    for key, step in (("right", 1), ("left", -1)):  # Alt-Right and Alt-Left, as in weechat
+
+        @keys.add("escape", key, eager=True)
+        def _room_beside(event: KeyPressEvent, step: int = step) -> None:
+            notice(screen.cycle(step))
 
     for n in range(1, 10):  # Alt-1 ... Alt-9 bring the n-th room to the front, as in irssi
 

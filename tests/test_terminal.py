@@ -691,6 +691,10 @@ def test_ctrl_x_switches_rooms_at_once_each_time(spawn: Callable[..., Any]) -> N
     assert time.monotonic() - started < 0.9
     alice.send("/join OPS\r")  # a user trial: a room already open was a /join that said nothing
     alice.expect(on_screen("already in ops: lines you type go to the room ops now"))
+    alice.send("\x1b[1;3D")  # Alt-Left, as xterm sends it: the room before, the first
+    alice.expect(on_screen("lines you type go to the room"))
+    alice.send("\x1b[1;3C")  # Alt-Right: the next, ops again
+    alice.expect(on_screen("lines you type go to the room ops now"))
     alice.send("/quit\r")
     expect_exit_0(alice)
 

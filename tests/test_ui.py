@@ -761,6 +761,10 @@ def test_with_two_rooms_each_line_names_its_room_and_ctrl_x_brings_the_next_to_t
     assert "* you left the room ops\n" in left
     assert screen.current == "dev" and list(screen.rooms) == ["dev"]
     assert screen.cycle() == "only in the room dev; /join NAME opens another"
+    for label in ("ops", "qa"):
+        ui.render_batch([(arrived, (label, Ready(ALICE, "peer", label)))], screen)
+    assert screen.cycle(-1) == "lines you type go to the room qa now"  # Alt-Left: the last
+    assert screen.cycle(-1) == "lines you type go to the room ops now"
 
 
 def test_a_narrow_status_bar_gives_up_the_help_hint_and_the_tracker_before_who_is_typing():
