@@ -68,7 +68,7 @@ from prompt_toolkit.styles import Style
 from prompt_toolkit.utils import get_cwidth
 
 from peerchat import commands
-from peerchat.addresses import is_wildcard
+from peerchat.addresses import is_loopback, is_wildcard
 from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
     LEFT,
@@ -316,6 +316,12 @@ def _about(member: Member, text: str, now: float) -> FormattedText:
     return _join_lines([_line(now, (NOTICE_STYLE, "* "), _name(member), (NOTICE_STYLE, text))])
 
 
+ALONE_ON_LOOPBACK = (
+    "* this room is on this computer only: others here get in with the same command; for "
+    "people on your network, /join NAME (or start with --room NAME) finds a room by its name"
+)
+
+
 def format_ready(event: Ready, now: float, *, hint: bool = True) -> FormattedText:
     """Who and where this node is; with the pointer to /help unless the screen showed it."""
     where = f" in the room {event.room}" if event.room else ""
@@ -561,6 +567,10 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         )
     else:
         texts.append(format_event(event, now))
+    alone_here = type(event) is InRoom and not any(m.chat for m in event.members)
+    if alone_here and front is not None and not front.name and me and is_loopback(me.host):
+        # The default room is on this computer only (a user on a LAN waited there, alone).
+        texts.append(format_notice(ALONE_ON_LOOPBACK, now))
     if type(event) is RoomLeft and screen.refronted in screen.rooms:  # a user trial: say so
         where = f"* lines you type go to the room {visible(screen.refronted or '')} now"
         texts.append(format_notice(where, now))

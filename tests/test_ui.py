@@ -560,6 +560,22 @@ def test_members_present_at_start_are_one_line_without_the_standalone_tracker():
     assert plain(InRoom(())) == "13:04:05 * nobody else is in the room yet"
 
 
+def test_alone_in_the_default_room_on_loopback_points_to_rooms_on_the_network():
+    """A user on a LAN started as the README's first command says, and sat alone in a room
+    nobody else on the network could reach, with nothing to say so."""
+    for ready, hint in (
+        (Ready(ALICE, "tracker"), True),
+        (Ready(ALICE, "tracker", "dev"), False),  # a room found by name is on the network
+        (Ready(dataclasses.replace(ALICE, host="0.0.0.0"), "tracker"), False),
+    ):
+        screen, arrived = ui.Screen(), time.monotonic()
+        ui.render_batch([(arrived, ("", ready))], screen)
+        alone = to_plain_text(ui.render_batch([(arrived, ("", InRoom(())))], screen))
+        assert ("/join NAME" in alone) == hint, alone
+        company = to_plain_text(ui.render_batch([(arrived, ("", InRoom((BOB,))))], screen))
+        assert "/join" not in company
+
+
 def test_the_standalone_tracker_is_never_named_as_a_person():
     assert plain(TrackerChanged(STANDALONE)) == (
         "13:04:05 * tracker is now the standalone tracker (127.0.0.1:5000)"
