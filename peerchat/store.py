@@ -47,7 +47,6 @@ CREATE TABLE IF NOT EXISTS batches (
     said REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (author, first)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS by_end ON batches (lamport + last - first);
 CREATE INDEX IF NOT EXISTS by_said ON batches (said);
 CREATE TABLE IF NOT EXISTS seen (
     author TEXT PRIMARY KEY,
@@ -74,6 +73,7 @@ class Store:
             self._db.execute("ALTER TABLE batches ADD COLUMN checked INTEGER NOT NULL DEFAULT 0")
         if version in (2, 3):  # rows kept before /history chose by the time lines were said
             self._db.execute("ALTER TABLE batches ADD COLUMN said REAL NOT NULL DEFAULT 0")
+            self._db.execute("DROP INDEX IF EXISTS by_end")  # by Lamport time: by_said now
             self._date_kept_batches()
         elif version not in (0, SCHEMA_VERSION):
             self._db.execute("DROP TABLE IF EXISTS messages")  # the unused first schema
@@ -251,8 +251,9 @@ class Store:
     def prune(
         self, now: float, keep_messages: int, keep_seconds: float, keep_bytes: int | None = None
     ) -> int:
-        """Drop batches that arrived more than ``keep_seconds`` ago, then the oldest while the
-        rest still hold ``keep_messages`` (whole batches), and while they take more than
+        """Drop batches that arrived more than ``keep_seconds`` ago, then the oldest (by when
+        they were said, as ``recent``) while the rest still hold ``keep_messages`` (whole
+        batches), and while they take more than
         ``keep_bytes`` (a message may be 64 KiB: a count alone bounds nothing); how many
         messages went."""
         self.flush()
@@ -265,7 +266,7 @@ class Store:
                 doomed = []
                 for author, first, count, size in self._db.execute(
                     "SELECT author, first, last - first + 1, length(data) FROM batches"
-                    " ORDER BY lamport + last - first, author"
+                    " ORDER BY said, lamport + last - first, author"
                 ):
                     if count > over and excess <= 0:
                         break
@@ -300,7 +301,7 @@ class Store:
 def said(b: Batch) -> float:
     """When the last line of ``b`` was said, by its author's clock (the latest of its times: a
     clock that went back says no earlier)."""
-    return max(item[0] for item in b.items)
+    return max(b.items)[0]  # items are (time, ...): the one said last is the largest
 
 
 def _whole_batches(rows: Iterable[tuple[bytes, bytes, int]], limit: int) -> list[Batch]:

@@ -133,6 +133,7 @@ PRIVATE_STYLE = "ansimagenta"
 MENTION_STYLE = "bold ansiyellow"  # a live message that names you
 TOOLBAR_STYLE = "reverse"
 TYPING_SHOWN = 5.0  # seconds "bob is typing" stays after bob's last keystroke notice
+CLEARED_SHOWN = 3.0  # seconds the toolbar says a second Ctrl-C quits, after one cleared a line
 TYPING_EVERY = 3.0  # seconds between this node's own typing notices while the line changes
 # Seconds between two redraws at least: lines that come one by one (notices in a storm of
 # joins and leaves) share a redraw, which costs a few ms, instead of one each (a core, at 300
@@ -677,6 +678,7 @@ class Screen:
     fronted: list[str] = field(default_factory=list)  # rooms that were in front, latest last
     earlier: bool = False  # the last line printed was a message from history
     helped: bool = False  # "type /help for commands" was printed
+    cleared_at: float = -math.inf  # when Ctrl-C last threw a half-typed line away (monotonic)
     refronted: str | None = None  # brought to the front as the one there was left: say so
     # Rooms behind with lines not seen in front: "*", or "!" for a line that names you (irssi's
     # activity marks; a user missed what a room behind said).
@@ -771,20 +773,24 @@ def _share(received: int, size: int) -> float:
 
 
 # What a narrow status bar gives up first (the lowest): the help hint, the tracker, the count,
-# the rooms; then files' progress; who is typing last (a user's 60 columns cut off just that).
-_HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _ME = range(7)
+# the rooms; then files' progress; who is typing (a user's 60 columns cut off just that); the
+# word that a second Ctrl-C quits last.
+_HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _CLEARED, _ME = range(8)
 
 
-def screen_toolbar(screen: Screen, width: int = 0) -> FormattedText:
+def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> FormattedText:
     """The room in front's toolbar; with several rooms, their names, the front one marked.
     Fitted to ``width`` columns, if given."""
+    now = time.monotonic() if now is None else now
     behind = [  # a fetch in a room behind shows too (a user trial saw no sign of one)
         f"{visible(label)}: {progress_bar(progress)}"
         for label, room in screen.rooms.items()
         if label != screen.current
         for progress in room.fetching.values()
     ]
-    parts = _toolbar_parts(screen.front, behind=behind)
+    parts = _toolbar_parts(screen.front, now, behind=behind)
+    if now - screen.cleared_at < CLEARED_SHOWN:  # a user quit unwarned with a second Ctrl-C
+        parts.insert(1, (_CLEARED, "| line cleared: Ctrl-C again quits "))
     if len(screen.rooms) >= 2:
         names = " ".join(
             f"[{visible(name)}]"
@@ -1062,7 +1068,13 @@ class PromptUI:
             bottom_toolbar=lambda: screen_toolbar(screen, get_app().output.get_size().columns),
             history=self._input_history,
             key_bindings=merge_key_bindings(
-                [_KEYS, suspension.keys(), _room_keys(screen, self._notice), self._redraw_key()]
+                [
+                    _KEYS,
+                    _clear_key(screen),
+                    suspension.keys(),
+                    _room_keys(screen, self._notice),
+                    self._redraw_key(),
+                ]
             ),
             completer=RoomCompleter(screen),
             complete_while_typing=False,  # a menu only on Tab: none pops up over the chat
@@ -1329,6 +1341,23 @@ async def _say_each(rooms: Rooms, room: str, lines: list[str], action: bool) -> 
         await node.wait_sendable()  # a long paste must not overrun the peers' queues
 
 
+def _clear_key(screen: Screen) -> KeyBindings:
+    keys = KeyBindings()
+
+    @keys.add("c-c")
+    def _clear_or_quit(event: KeyPressEvent) -> None:
+        """Ctrl-C throws away a half-typed line (and the toolbar says a second one quits); on
+        an empty line it quits, as Ctrl-D does."""
+        buffer = event.app.current_buffer
+        if buffer.text:
+            buffer.reset()
+            screen.cleared_at = time.monotonic()
+        else:
+            event.app.exit(exception=KeyboardInterrupt())
+
+    return keys
+
+
 def _room_keys(screen: Screen, notice: Callable[[str], None]) -> KeyBindings:
     keys = KeyBindings()
 
@@ -1523,16 +1552,6 @@ def stop_this_job(token: trio.lowlevel.TrioToken) -> None:
 
 def _nothing() -> None:
     pass
-
-
-@_KEYS.add("c-c")
-def _clear_or_quit(event: KeyPressEvent) -> None:
-    """Ctrl-C throws away a half-typed line; on an empty line it quits, as Ctrl-D does."""
-    buffer = event.app.current_buffer
-    if buffer.text:
-        buffer.reset()
-    else:
-        event.app.exit(exception=KeyboardInterrupt())
 
 
 @_KEYS.add("tab")

@@ -199,6 +199,17 @@ def test_ready_says_who_and_where_and_points_to_help(role):
     assert plain(TrackerChanged(everywhere)).endswith("alice (port 4000 on every interface)")
 
 
+def test_after_ctrl_c_cleared_a_line_the_toolbar_says_a_second_one_quits_for_a_while():
+    """A user trial: a line, Ctrl-C, Ctrl-C, and the program was gone, unwarned."""
+    screen, arrived = ui.Screen(), time.monotonic()
+    ui.render_batch([(arrived, ("", Ready(ALICE, "peer")))], screen)
+    assert "Ctrl-C" not in to_plain_text(ui.screen_toolbar(screen, 60, now=arrived))
+    screen.cleared_at = arrived
+    shown = to_plain_text(ui.screen_toolbar(screen, 60, now=arrived + 1))
+    assert shown.startswith(" alice | line cleared: Ctrl-C again quits "), shown
+    assert "Ctrl-C" not in to_plain_text(ui.screen_toolbar(screen, 60, now=arrived + 3))
+
+
 def test_the_pointer_to_help_is_printed_once_not_for_each_room_joined():
     screen = ui.Screen()
     first = to_plain_text(ui.format_line(("", Ready(ALICE, "peer", "dev")), NOW, screen))
