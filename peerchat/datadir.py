@@ -40,8 +40,8 @@ class DataDir:
         """Create (private to this user) and lock ``path``; a clear error when another
         process holds it."""
         self.path = path
-        self.made = not path.exists()  # by this process: ``discard`` may take it away again
         try:
+            self.made = not path.exists()  # by this process: ``discard`` may take it away
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._lock = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
@@ -63,10 +63,11 @@ class DataDir:
 
     def discard(self) -> None:
         """Close it, and remove it if this process made it: a room that could not be joined
-        leaves no folder with a key behind (a user trial found one per failed /join)."""
-        self.close()
+        leaves no folder with a key behind (a user trial found one per failed /join). Removed
+        while still locked: another process cannot take it up meanwhile."""
         if self.made:
             shutil.rmtree(self.path, ignore_errors=True)
+        self.close()
 
     def room_path(self, trackers: tuple[Address, ...], room_name: str, psk: bytes) -> Path:
         """The folder for the messages of the room found by ``room_name`` at ``trackers`` with

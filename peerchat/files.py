@@ -347,7 +347,7 @@ class Files:
             for id in self._heard_from(member.node_id):
                 name = self._heard[id].offer.name
                 self._forget(id)
-                self.node.emit(events.OfferWithdrawn(id, name, member, events.LEFT))
+                self.node.after_ready(events.OfferWithdrawn(id, name, member, events.LEFT))
 
     def cancel(self, id: int) -> None:
         """``/cancel ID``: give up a fetch (its ``.part`` file goes), or withdraw an offer of

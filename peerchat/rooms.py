@@ -69,8 +69,8 @@ class Rooms:
             self._show(events.Error(f"cannot {what} the room {room}: {why}"), room)
         finally:
             del self.nodes[room]
-            if node.data_dir is not None and node.reporting:
-                node.data_dir.close()
+            if node.data_dir is not None and (node.started.is_set() or room == self.first):
+                node.data_dir.close()  # (the first room's holds the input history)
             elif node.data_dir is not None:  # never in: nothing kept is worth keeping
                 node.data_dir.discard()
             # The program's end needs no line a room; the end of a last room /part left does

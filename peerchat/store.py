@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from peerchat.batch import MAX_ITEMS, Batch, open_batch
+from peerchat.protocol import ProtocolViolation
 
 FILE = "messages.db"
 MEMORY = ":memory:"
@@ -68,28 +69,38 @@ class Store:
         self._db = sqlite3.connect(target, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version == 2:  # rows kept before signatures were checked as late as possible
-            self._db.execute("ALTER TABLE batches ADD COLUMN checked INTEGER NOT NULL DEFAULT 0")
-        if version in (2, 3):  # rows kept before /history chose by the time lines were said
-            self._db.execute("ALTER TABLE batches ADD COLUMN said REAL NOT NULL DEFAULT 0")
-            self._db.execute("DROP INDEX IF EXISTS by_end")  # by Lamport time: by_said now
-            self._date_kept_batches()
-        elif version not in (0, SCHEMA_VERSION):
-            self._db.execute("DROP TABLE IF EXISTS messages")  # the unused first schema
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        with self._transaction():  # all of an upgrade or none: half of one never opened again
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 2:  # rows kept before signatures were checked as late as possible
+                self._db.execute(
+                    "ALTER TABLE batches ADD COLUMN checked INTEGER NOT NULL DEFAULT 0"
+                )
+            if version in (2, 3):  # rows kept before /history chose by the time lines were said
+                self._db.execute("ALTER TABLE batches ADD COLUMN said REAL NOT NULL DEFAULT 0")
+                self._db.execute("DROP INDEX IF EXISTS by_end")  # by Lamport time: by_said now
+                self._date_kept_batches()
+            elif version not in (0, SCHEMA_VERSION):
+                self._db.execute("DROP TABLE IF EXISTS messages")  # the unused first schema
+            for statement in _SCHEMA.split(";"):  # (executescript would commit first)
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._pending: list[tuple[str, int, int, int, float, bytes, bytes, bool, float]] = []
         # Messages and bytes kept, counted as they are added (duplicates too).
         self.approx_count, self.approx_bytes = self.count(), self.size()
 
     def _date_kept_batches(self) -> None:
-        rows = self._db.execute("SELECT data, sig FROM batches").fetchall()
-        with self._transaction():
-            self._db.executemany(
-                "UPDATE batches SET said = ? WHERE author = ? AND first = ?",
-                [(said(b), b.author, b.first) for b in (open_batch(*row) for row in rows)],
-            )
+        """Give each row of an older store its ``said``; one that does not open (never kept
+        so, but a store is a file anyone can touch) is dated when it arrived."""
+        rows = self._db.execute("SELECT author, first, arrived, data, sig FROM batches")
+        dated = []
+        for author, first, arrived, data, sig in rows.fetchall():
+            try:
+                when = said(open_batch(data, sig), arrived)
+            except ProtocolViolation:
+                when = arrived
+            dated.append((when, author, first))
+        self._db.executemany("UPDATE batches SET said = ? WHERE author = ? AND first = ?", dated)
 
     def __enter__(self) -> Store:
         return self
@@ -104,7 +115,17 @@ class Store:
     def add(self, b: Batch, arrived: float) -> None:
         """Keep batch ``b`` (written at the next ``flush``; one already kept is ignored then)."""
         self._pending.append(
-            (b.author, b.first, b.last, b.lamport, arrived, b.data, b.sig, b.checked, said(b))
+            (
+                b.author,
+                b.first,
+                b.last,
+                b.lamport,
+                arrived,
+                b.data,
+                b.sig,
+                b.checked,
+                said(b, arrived),
+            )
         )
         self.approx_count += len(b.items)
         self.approx_bytes += len(b.data)
@@ -298,10 +319,12 @@ class Store:
         self._db.execute("COMMIT")
 
 
-def said(b: Batch) -> float:
+def said(b: Batch, arrived: float) -> float:
     """When the last line of ``b`` was said, by its author's clock (the latest of its times: a
-    clock that went back says no earlier)."""
-    return max(b.items)[0]  # items are (time, ...): the one said last is the largest
+    clock that went back says no earlier), but no later than it ``arrived`` here: a clock
+    ahead (or a peer claiming 1e300) would keep its lines the newest, and prune everyone
+    else's first."""
+    return min(max(b.items)[0], arrived)  # items are (time, ...): the largest was said last
 
 
 def _whole_batches(rows: Iterable[tuple[bytes, bytes, int]], limit: int) -> list[Batch]:

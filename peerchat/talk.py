@@ -125,16 +125,18 @@ class Talk:
 
     def find(self, name: str, among: Iterable[Member] | None = None) -> Member | None:
         """The chatting member called ``name`` (in the room, or ``among`` others), in any
-        case, or as the screen shows it, with its key's fingerprint (``café~d19065``); never
-        one whose name merely looks like it (with bob away, ``B0b`` must not get what was meant
+        case, or as the screen shows it, with its key's fingerprint (``café~d19065``: the key
+        first, so that a member named "café~d19065" gets nothing meant for café); never one
+        whose name merely looks like it (with bob away, ``B0b`` must not get what was meant
         for bob)."""
         members = [m for m in (self.node.members if among is None else among) if m.chat]
-        found = _named(name, members)
         bare, mark, fingerprint = name.rpartition("~")
-        if found is None and mark and len(fingerprint) == FINGERPRINT:
+        if mark and len(fingerprint) == FINGERPRINT:  # before a name that merely ends so
             fingerprint = fingerprint.lower()
-            found = _named(bare, [m for m in members if m.node_id.startswith(fingerprint)])
-        return found
+            keyed = _named(bare, [m for m in members if m.node_id.startswith(fingerprint)])
+            if keyed is not None:
+                return keyed
+        return _named(name, members)
 
     # -- names --------------------------------------------------------------------------------
 

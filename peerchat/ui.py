@@ -898,6 +898,8 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
     for arrived, line in lines:
         if isinstance(line, tuple):
             screen.apply(*line)
+            if _went_with_its_sender(line[1]):  # Tab forgets it; "bob left" says it
+                continue
         out.append(compose(line, arrived + wall, screen))
     return out
 
@@ -943,9 +945,7 @@ class PromptUI:
         of the prompt's loop per batch (when the backlog was empty), not one per event."""
         if not self._worth_telling(event):
             return
-        # For the toolbar (and Tab) only: nothing is printed. Offers that went with a member
-        # who left need no line each: "bob left" says it.
-        if type(event) in (Typing, FileProgress) or _went_with_its_sender(event):
+        if type(event) in (Typing, FileProgress):  # for the toolbar only: nothing is printed
             with self._lock, contextlib.suppress(RuntimeError):  # the loop closed: no toolbar
                 if self._loop is not None:
                     self._loop.call_soon_threadsafe(self._on_toolbar_event, room, event)
@@ -1088,9 +1088,9 @@ class PromptUI:
             a line brought back by Up or Down (a user trial's "is typing" while reading them)."""
             nonlocal typed_at
             now = time.monotonic()
-            if not buffer.text or buffer.text.startswith("/") or _recalled(buffer):
+            if not buffer.text or buffer.text.startswith("/") or now - typed_at < TYPING_EVERY:
                 return
-            if now - typed_at >= TYPING_EVERY:
+            if not _recalled(buffer):  # (last: it looks through the whole history)
                 typed_at = now
                 act = functools.partial(_in_room, rooms, screen.current, _typing)
                 with contextlib.suppress(trio.RunFinishedError):
@@ -1106,6 +1106,8 @@ class PromptUI:
             text a prompt begins with is no edit."""
             nonlocal asked
             asked = ""
+            if buffer.text:  # a second Ctrl-C would clear this, not quit
+                screen.cleared_at = -math.inf
             typing(buffer)
 
         session.default_buffer.on_text_changed += changed
@@ -1220,7 +1222,7 @@ class PromptUI:
             except trio.RunFinishedError:
                 return False
 
-    def _on_toolbar_event(self, room: str, event: Typing | FileProgress | OfferWithdrawn) -> None:
+    def _on_toolbar_event(self, room: str, event: Typing | FileProgress) -> None:
         """Who is typing, how far a fetch is: the toolbar says so (prompt thread)."""
         if room in self._screen.rooms:
             self._screen.rooms[room].apply(event)
@@ -1253,6 +1255,8 @@ class PromptUI:
     def _print_above_prompt(self, lines: list[Composed]) -> None:
         """Print ``lines`` where the input line is, and draw the line again below it (prompt
         thread). Between two prompts the line is not on screen, and they are just printed."""
+        if not lines:  # a batch with nothing to print
+            return
         text = laid_out(lines, self._columns())
         if self._session is None:  # no prompt yet
             print_formatted_text(text)
@@ -1298,7 +1302,9 @@ class PromptUI:
                 lines = self._backlog.take(time.monotonic())
             if not lines:
                 return
-            print_formatted_text(render_batch(lines, self._screen, self._columns()))
+            composed = compose_batch(lines, self._screen)
+            if composed:
+                print_formatted_text(laid_out(composed, self._columns()))
 
     def _columns(self) -> int:
         """The terminal's width now (prompt thread): lines are broken to it."""
@@ -1351,7 +1357,8 @@ def _clear_key(screen: Screen) -> KeyBindings:
         buffer = event.app.current_buffer
         if buffer.text:
             buffer.reset()
-            screen.cleared_at = time.monotonic()
+            if screen.front.me is not None:  # (while joining, Ctrl-C gives the join up)
+                screen.cleared_at = time.monotonic()
         else:
             event.app.exit(exception=KeyboardInterrupt())
 

@@ -190,6 +190,7 @@ def test_a_misspelt_option_is_named_before_the_required_one_it_hides(
     [
         ("10.77.0.1", (("10.77.0.1", 5000),)),
         ("[::1]", (("::1", 5000),)),
+        ("fe80::0", (("fe80::0", 5000),)),  # a bare IPv6 address ends in ":0": no port 0
         ("hosta,10.0.0.2:6000", (("hosta", 5000), ("10.0.0.2", 6000))),
     ],
 )

@@ -118,12 +118,12 @@ async def test_part_with_one_room_takes_its_words_as_the_message(swarm: Swarm) -
 class _Room:
     """A node as ``Rooms`` sees it: it runs until told to quit, then takes ``goodbye`` s."""
 
-    data_dir = None
-
-    def __init__(self, goodbye: float) -> None:
+    def __init__(self, goodbye: float, data_dir: DataDir | None = None) -> None:
         self.goodbye = goodbye
         self.said_bye = False
         self._quit = trio.Event()
+        self.data_dir = data_dir
+        self.started = trio.Event()  # never set: quit while still joining
 
     async def run(self) -> None:
         await self._quit.wait()
@@ -158,6 +158,7 @@ class _Unreachable:
 
     def __init__(self, data_dir: DataDir | None = None) -> None:
         self.data_dir = data_dir
+        self.started = trio.Event()
 
     async def run(self) -> None:
         raise ExceptionGroup("nursery", [ExceptionGroup("join", [StartupError("nobody there")])])
@@ -188,7 +189,8 @@ async def test_a_room_that_cannot_be_joined_leaves_no_data_dir_it_made(tmp_path:
     (tmp_path / "alice@old" / "kept").write_text("the user's")
     async with trio.open_nursery() as nursery:
         rooms = Rooms(nursery, None, lambda event, room: None)
-        rooms.start("dev", _Room(0), first=True)  # type: ignore[arg-type]
+        first = DataDir(tmp_path / "alice")  # made now too, but the input history is kept there
+        rooms.start("dev", _Room(0, first), first=True)  # type: ignore[arg-type]
         for name in ("typo", "old"):
             folder = DataDir(tmp_path / f"alice@{name}")
             Identity.load_or_create(folder.path)  # as a room's node does on its way in
@@ -198,6 +200,7 @@ async def test_a_room_that_cannot_be_joined_leaves_no_data_dir_it_made(tmp_path:
         rooms.quit()
     assert not (tmp_path / "alice@typo").exists()
     assert (tmp_path / "alice@old" / "kept").read_text() == "the user's"  # was there before
+    assert (tmp_path / "alice").is_dir()  # the first room's, parted before it got in
 
 
 def test_a_goodbye_says_what_was_said_with_it_if_peers_can_take_it() -> None:

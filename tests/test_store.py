@@ -320,32 +320,70 @@ def test_recent_orders_equal_lamport_times_the_same_way_each_time(store: Store) 
 def test_recent_is_the_last_said_not_the_highest_lamport_times(store: Store) -> None:
     """After a partition the quieter side's lines have the lower Lamport times: bob, cut off,
     said one line after ann's two, and the screen shows it last; so does /history 1."""
-    store.add(batch(ANN, 1, 2, 10, at=NOW), NOW)
-    store.add(batch(BOB, 1, 1, 3, name="bob", at=NOW + 5), NOW)
+    store.add(batch(ANN, 1, 2, 10, at=NOW), NOW + 6)  # (handed on when the partition healed)
+    store.add(batch(BOB, 1, 1, 3, name="bob", at=NOW + 5), NOW + 6)
     assert [b.author for b in store.recent(1)] == [BOB.node_id]
     assert [b.author for b in store.recent(2)] == [ANN.node_id, BOB.node_id]
 
 
-def test_rows_of_the_schema_before_are_dated_by_when_they_were_said(tmp_path: Path) -> None:
-    old, late = batch(ANN, 1, 2, 10, at=NOW), batch(BOB, 1, 1, 3, name="bob", at=NOW + 5)
-    db = sqlite3.connect(tmp_path / FILE)
+def test_a_clock_ahead_counts_as_no_later_than_its_lines_arrived(store: Store) -> None:
+    """A review: a peer saying it spoke at 1e300 kept its lines the newest, and pruning took
+    everyone else's first."""
+    store.add(batch(BOB, 1, 10, 1, name="bob", at=1e300), NOW)
+    store.add(batch(ANN, 1, 1, 2, at=NOW + 1), NOW + 1)
+    assert [b.author for b in store.recent(1)] == [ANN.node_id]
+    store.prune(NOW + 1, keep_messages=1, keep_seconds=DAY)
+    assert [b.author for b in store.recent(10)] == [ANN.node_id]
+
+
+def _v3_store(folder: Path, rows: list[tuple[Batch, float]]) -> None:
+    """A store as version 3 kept it: no ``said`` column, an index by Lamport time."""
+    db = sqlite3.connect(folder / FILE)
     db.execute(
         "CREATE TABLE batches (author TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT"
         " NULL, lamport INTEGER NOT NULL, arrived REAL NOT NULL, data BLOB NOT NULL, sig BLOB"
         " NOT NULL, checked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (author, first))"
         " WITHOUT ROWID"
     )
-    for b in (old, late):
+    db.execute("CREATE INDEX by_end ON batches (lamport + last - first)")
+    for b, arrived in rows:
         db.execute(
-            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, 1)", (*_row(b), NOW, b.data, b.sig)
+            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+            (*_row(b), arrived, b.data, b.sig),
         )
     db.execute("PRAGMA user_version=3")
     db.commit()
     db.close()
+
+
+def test_rows_of_the_schema_before_are_dated_by_when_they_were_said(tmp_path: Path) -> None:
+    old, late = batch(ANN, 1, 2, 10, at=NOW), batch(BOB, 1, 1, 3, name="bob", at=NOW + 5)
+    _v3_store(tmp_path, [(old, NOW + 6), (late, NOW + 6)])
     with Store(tmp_path) as s:
         assert [b.author for b in s.recent(1)] == [BOB.node_id]
-        s.add(batch(ANN, 3, 1, 11, at=NOW + 9), NOW)
+        s.add(batch(ANN, 3, 1, 11, at=NOW + 9), NOW + 9)
         assert [b.author for b in s.recent(1)] == [ANN.node_id]
+
+
+def test_an_upgrade_goes_whole_or_not_at_all(tmp_path: Path) -> None:
+    """A review: the new column was added in a transaction of its own, so an upgrade cut
+    short left a store that no later start could upgrade ("duplicate column name")."""
+    good = batch(ANN, 1, 1, 1, at=NOW)
+    _v3_store(tmp_path, [(good, NOW + 1)])
+    db = sqlite3.connect(tmp_path / FILE)
+    db.execute("CREATE TABLE by_said (x)")  # the upgrade's new index cannot be made: cut short
+    db.commit()
+    db.close()
+    with pytest.raises(sqlite3.Error):
+        Store(tmp_path).close()
+    db = sqlite3.connect(tmp_path / FILE)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3  # as it was
+    assert "said" not in [row[1] for row in db.execute("PRAGMA table_info(batches)")]
+    db.execute("DROP TABLE by_said")
+    db.commit()
+    db.close()
+    with Store(tmp_path) as s:  # and the next start upgrades it
+        assert s.recent(1) == [good]
 
 
 # -- prune -------------------------------------------------------------------------------------

@@ -99,6 +99,21 @@ async def test_a_name_can_be_typed_as_the_screen_shows_it_with_its_fingerprint()
         nursery.cancel_scope.cancel()
 
 
+async def test_a_name_that_ends_as_another_members_fingerprint_gets_nothing_meant_for_it() -> None:
+    """A review: mallory, calling itself "café~d19065" (the tracker lets it: it does not look
+    like "café"), got the private lines typed to café as shown."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, FAST)
+        alice, cafe = await room.add("alice"), await room.add("café")
+        shown = f"café~{cafe.node.node_id[:6]}"
+        mallory = await room.add(shown)
+        await room.fully_connected()
+        alice.node.private(shown, "for café")
+        await cafe.wait_for(is_message("for café"))
+        assert "for café" not in mallory.messages()
+        nursery.cancel_scope.cancel()
+
+
 @pytest.mark.parametrize("lost", ["the message", "its receipt"])
 async def test_a_private_message_lost_with_its_link_goes_again_and_arrives_once(lost: str) -> None:
     """A link that dies before anyone notices takes what was on it: alice is told that bob may

@@ -497,11 +497,14 @@ def test_who_marks_this_node() -> None:
 def test_offers_that_went_with_a_member_who_left_are_not_a_line_each():
     """A goodbye takes the member's offers along: "bob left" says so, and Tab forgets them (a
     user's Tab offered numbers of a sender gone long ago)."""
-    front = ui.PromptUI()
-    front.show(OfferWithdrawn(3, "a.txt", BOB, "left"))
-    assert len(front._backlog) == 0
-    front.show(OfferWithdrawn(4, "b.txt", BOB))  # withdrawn by bob, who stays: worth a line
-    assert len(front._backlog) == 1
+    screen, arrived = ui.Screen(), time.monotonic()
+    offered = [(arrived, ("", FileOffered(BOB, n, "a.txt", 10))) for n in (3, 4)]
+    ui.render_batch([(arrived, ("", Ready(ALICE, "peer"))), *offered], screen)
+    gone = (arrived, ("", OfferWithdrawn(3, "a.txt", BOB, "left")))
+    assert ui.compose_batch([gone], screen) == []  # (in order, after the offer: backlog)
+    assert list(screen.rooms[""].offers) == [4]
+    withdrawn = (arrived, ("", OfferWithdrawn(4, "a.txt", BOB)))  # by bob, who stays
+    assert "bob no longer offers a.txt" in to_plain_text(ui.render_batch([withdrawn], screen))
 
 
 def test_not_delivered_yet_is_shown_once_per_absence_and_delivery_text_says_what_became_of_it():
