@@ -897,8 +897,9 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
     out = []
     for arrived, line in lines:
         if isinstance(line, tuple):
+            said_already = _tracker_as_shown(screen, *line)
             screen.apply(*line)
-            if _went_with_its_sender(line[1]):  # Tab forgets it; "bob left" says it
+            if said_already or _went_with_its_sender(line[1]):  # Tab forgets it: "bob left"
                 continue
         out.append(compose(line, arrived + wall, screen))
     return out
@@ -1397,6 +1398,15 @@ def _in_room(rooms: Rooms, room: str, act: Callable[[Node], None]) -> None:
         act(node)
 
 
+def _tracker_as_shown(screen: Screen, room: str, event: Event) -> bool:
+    """A tracker change to the tracker the room shows already: "tracker is now alice" right
+    under "you are alice ... (tracker)" (a user trial), or twice over."""
+    if type(event) is not TrackerChanged or room not in screen.rooms:
+        return False
+    shown = screen.rooms[room].tracker
+    return shown is not None and shown.node_id == event.tracker.node_id
+
+
 def _went_with_its_sender(event: Event) -> bool:
     return type(event) is OfferWithdrawn and event.sender is not None and event.reason == LEFT
 
@@ -1563,12 +1573,14 @@ def _nothing() -> None:
 
 @_KEYS.add("tab")
 def _complete(event: KeyPressEvent) -> None:
-    """Tab, as prompt_toolkit's, but a second Tab after the one completion there was keeps it
-    (it went back to the text typed: "hey Carol2" became "hey ca" again in a user trial)."""
+    """Tab puts the first completion in at once, and each Tab after it the next, as irssi's and
+    weechat's do (with only the common part put in, "/part " Tab Enter parted the room in
+    front, not the one in the menu: a user trial); a second Tab after the one completion there
+    was keeps it (it went back to the text typed: "hey Carol2" became "hey ca" again)."""
     buffer = event.current_buffer
     state = buffer.complete_state
     if state is None:
-        buffer.start_completion(insert_common_part=True)
+        buffer.start_completion(select_first=True)
     elif len(state.completions) == 1 and state.complete_index == 0:
         buffer.complete_state = None  # taken: what comes next is typed after it
     else:
@@ -1576,13 +1588,14 @@ def _complete(event: KeyPressEvent) -> None:
 
 
 @_KEYS.add("c-u")
-def _discard_before_cursor(event: KeyPressEvent) -> None:
-    """Ctrl-U takes back everything typed before the cursor, as irssi's does, on every row: a
-    line kept while joining has a row after it, and Ctrl-U only took the line break back (a
-    user's next line was glued to the kept one and sent)."""
+def _discard_line(event: KeyPressEvent) -> None:
+    """Ctrl-U takes back the whole input, as irssi's does, every row and what is after the
+    cursor too: a line kept while joining has a row after it, and Ctrl-U only took the line
+    break back (a user's next line was glued to the kept one and sent); with the cursor moved
+    back, what was after it was glued to the next line ("are you there?bc")."""
     buffer = event.app.current_buffer
-    cut = buffer.delete_before_cursor(count=buffer.cursor_position)
-    event.app.clipboard.set_text(cut)  # for Ctrl-Y, as before
+    event.app.clipboard.set_text(buffer.text)  # for Ctrl-Y, as before
+    buffer.text = ""
 
 
 @_KEYS.add(Keys.Vt100MouseEvent)

@@ -436,6 +436,13 @@ def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., 
     alice.send("there\r")
     message = next_event(bob, event="message", **{"from": "alice"})
     assert message["text"] == "hi bob there"  # the cleared line never went out
+    alice.send("/m\t")  # two commands: the first put in at once, as irssi does
+    alice.expect(on_screen("/me "))
+    alice.send("\t")  # and the next
+    alice.expect(on_screen("/msg "))
+    alice.send("bob psst\r")
+    private = next_event(bob, event="message", private=True)
+    assert private["text"] == "psst"
     alice.send("/q\r")
     expect_exit_0(alice)
 
@@ -468,6 +475,19 @@ def test_going_through_the_input_history_is_not_typing(
     alice.expect(on_screen("second line!"))
     next_event(bob, event="typing", username="alice")
     alice.send("\x03/q\r")
+    expect_exit_0(alice)
+
+
+def test_ctrl_u_takes_back_the_whole_line_wherever_the_cursor_is(
+    spawn: Callable[..., Any],
+) -> None:
+    """A user trial: "abc", Ctrl-A, Ctrl-D, Ctrl-U left "bc", sent as "are you there?bc"."""
+    alice, bob = alice_and_bob(spawn)
+    alice.send("abc\x01\x04\x15")  # Ctrl-A to its start, Ctrl-D a letter, Ctrl-U
+    alice.send("are you there?\r")
+    said = next_event(bob, event="message")
+    assert said["text"] == "are you there?"
+    alice.send("/q\r")
     expect_exit_0(alice)
 
 

@@ -210,6 +210,16 @@ def test_after_ctrl_c_cleared_a_line_the_toolbar_says_a_second_one_quits_for_a_w
     assert "Ctrl-C" not in to_plain_text(ui.screen_toolbar(screen, 60, now=arrived + 3))
 
 
+def test_a_tracker_change_to_the_tracker_shown_already_is_no_line():
+    """A user trial: "you are alice ... (tracker)", then at once "tracker is now alice"."""
+    screen, arrived = ui.Screen(), time.monotonic()
+    ui.render_batch([(arrived, ("", Ready(ALICE, "tracker")))], screen)
+    assert ui.compose_batch([(arrived, ("", TrackerChanged(ALICE)))], screen) == []
+    moved = to_plain_text(ui.render_batch([(arrived, ("", TrackerChanged(BOB)))], screen))
+    assert moved.endswith("* tracker is now bob (127.0.0.1:4001)")
+    assert screen.front.tracker == BOB
+
+
 def test_the_pointer_to_help_is_printed_once_not_for_each_room_joined():
     screen = ui.Screen()
     first = to_plain_text(ui.format_line(("", Ready(ALICE, "peer", "dev")), NOW, screen))
