@@ -26,6 +26,7 @@ Type a line and press Enter to send it to everyone in the room.
   /part [ROOM [MESSAGE]]
                   leave the room in front (or ROOM);  /rooms  the rooms you are in
   /room NAME      bring a room to the front (Ctrl-X: the next one); /room lists them
+  /list           the rooms on the local network that /join NAME finds
   /who, /names    list the members; the tracker is marked
   /whois NAME     a member's address and key fingerprint (compare it with theirs)
   /history [N]    show the last N messages kept here (default 20)
@@ -106,6 +107,11 @@ class ListRooms:
 
 
 @dataclass(frozen=True, slots=True)
+class FindRooms:
+    """``/list``: the rooms on the local network."""
+
+
+@dataclass(frozen=True, slots=True)
 class GoToRoom:
     room: str
 
@@ -170,6 +176,7 @@ Command = (
     | JoinRoom
     | PartRoom
     | ListRooms
+    | FindRooms
     | GoToRoom
     | Who
     | Whois
@@ -183,6 +190,7 @@ Command = (
 )
 
 _NUMBER = re.compile(r"[0-9]{1,18}")
+FIND_ROOMS_SECONDS = 1.5  # /list listens to the local network this long
 HISTORY_DEFAULT = 20
 
 # irssi's own aliases, and weechat's /exit, for the commands PeerChat has (users typed them).
@@ -206,6 +214,7 @@ _SLASH = {
     "/help": Help(),
     "/clear": Clear(),
     "/files": ListFiles(),
+    "/list": FindRooms(),
 }
 COMMANDS = (
     "/cancel",
@@ -215,6 +224,7 @@ COMMANDS = (
     "/help",
     "/history",
     "/join",
+    "/list",
     "/me",
     "/msg",
     "/names",

@@ -13,11 +13,13 @@ through worker threads, and the instance is closed when the node ends.
 
 from __future__ import annotations
 
+import collections
 import functools
 import ipaddress
 import logging
+import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, ServiceListener, Ze
 
 from peerchat import PROTOCOL_VERSION
 from peerchat.addresses import is_wildcard
+from peerchat.membership import valid_room_name
 from peerchat.tracker_address import StartupError
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 SERVICE = "_peerchat._tcp.local."
 ROOM_KEY = b"room"
 MAX_ANSWERS = 64  # addresses taken from one search
+MAX_NAMES = 4096  # instance names heard in one search: the network may answer with endless ones
+MAX_ROOMS_LISTED = 64  # rooms /list names, the most populous
 
 
 def advertised_addresses(host: str) -> list[str]:
@@ -56,10 +61,11 @@ class _Seen(ServiceListener):
     names: set[str]
 
     def add_service(self, zc: Zeroconf, type_: str, name: str) -> None:
-        self.names.add(name)
+        if len(self.names) < MAX_NAMES:
+            self.names.add(name)
 
     def update_service(self, zc: Zeroconf, type_: str, name: str) -> None:
-        self.names.add(name)
+        self.add_service(zc, type_, name)
 
     def remove_service(self, zc: Zeroconf, type_: str, name: str) -> None:
         self.names.discard(name)
@@ -80,21 +86,29 @@ class Lan:
         """The addresses that answer for this room within ``within`` seconds."""
         return await trio.to_thread.run_sync(self._find, within, abandon_on_cancel=True)
 
-    def _find(self, within: float) -> list[tuple[str, int]]:
-        """Anyone on the network may answer, with anything: names of other services or of
-        no service, endless lists of them. Only this room's, at most ``MAX_ANSWERS``, are
-        looked up, all within one more ``within``; an answer that does not check is passed
-        over."""
+    async def rooms(self, within: float) -> list[tuple[str, int]]:
+        """The rooms that answer within ``within`` seconds, with how many members each
+        (``/list``), the most populous first."""
+        names = await trio.to_thread.run_sync(self._browse, within, abandon_on_cancel=True)
+        return rooms_named(names)
+
+    def _browse(self, within: float) -> set[str]:
+        """The instance names of ``_peerchat._tcp`` heard within ``within`` seconds."""
         seen = _Seen(set())
         browser = ServiceBrowser(self._zc, SERVICE, seen)
         try:
             time.sleep(within)  # a worker thread's wait, while zeroconf's thread listens
         finally:
             browser.cancel()
+        return {n for n in set(seen.names) if n.endswith("." + SERVICE)}
+
+    def _find(self, within: float) -> list[tuple[str, int]]:
+        """Anyone on the network may answer, with anything: names of other services or of
+        no service, endless lists of them. Only this room's, at most ``MAX_ANSWERS``, are
+        looked up, all within one more ``within``; an answer that does not check is passed
+        over."""
         prefix = f"{self.room}-"
-        names = sorted(
-            n for n in set(seen.names) if n.endswith("." + SERVICE) and n.startswith(prefix)
-        )
+        names = sorted(n for n in self._browse(within) if n.startswith(prefix))
         deadline = time.monotonic() + within
         out: list[tuple[str, int]] = []
         for name in names[:MAX_ANSWERS]:
@@ -140,6 +154,20 @@ class Lan:
                 await trio.to_thread.run_sync(
                     self._zc.unregister_service, info, abandon_on_cancel=True
                 )
+
+
+def rooms_named(names: Iterable[str]) -> list[tuple[str, int]]:
+    """Rooms and their member counts from advertised instance names, ``ROOM-NODEID12`` each
+    (``advertise``); names of any other shape, which anyone may send, are passed over."""
+    counts: collections.Counter[str] = collections.Counter()
+    for name in names:
+        room, dash, node = name.removesuffix("." + SERVICE).rpartition("-")
+        if dash and valid_room_name(room) and _NODE_PREFIX.fullmatch(node):
+            counts[room] += 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_ROOMS_LISTED]
+
+
+_NODE_PREFIX = re.compile(r"[0-9a-f]{12}")
 
 
 @asynccontextmanager

@@ -355,6 +355,18 @@ class Who:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomsFound:
+    """``/list``: the rooms found by name on the local network, with their member counts."""
+
+    rooms: tuple[tuple[str, int], ...]
+    seconds: float  # how long the network was listened to
+
+    def as_json(self) -> dict[str, Any]:
+        listed = [{"room": room, "members": count} for room, count in self.rooms]
+        return {"event": "rooms_found", "rooms": listed}
+
+
+@dataclass(frozen=True, slots=True)
 class Whois:
     """One member, for ``/whois``: its node id is the hash of the key its link proved, which
     two people can compare to know that no one else answers to the name."""
@@ -485,6 +497,7 @@ class NotDelivered:
 
 Event = (
     Ready
+    | RoomsFound
     | TrackerChanged
     | PeerJoined
     | InRoom

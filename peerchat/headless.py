@@ -120,6 +120,9 @@ class Headless:
                     continue
                 case commands.Clear():  # no screen here
                     continue
+                case commands.FindRooms():
+                    rooms.find(self._current)
+                    continue
                 case commands.ListRooms():
                     listed = {
                         "event": "rooms",

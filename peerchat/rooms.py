@@ -44,6 +44,7 @@ class Rooms:
         self.ended = trio.Event()  # the last room has ended
         self._quitting = False  # the program ends: its rooms end without a word each
         self._parted: set[str] = set()  # rooms left by /part: each says so, the last one too
+        self._finding = False  # a /list listens to the network
 
     def get(self, room: str) -> Node | None:
         return self.nodes.get(room)
@@ -150,6 +151,29 @@ class Rooms:
         said = f"nobody called {name} is in {room}; {name} is in {where} (/room {where} first)"
         self._show(events.Error(said), room)
         return None
+
+    def find(self, typed_in: str) -> None:
+        """``/list``, typed in the room ``typed_in``: the rooms on the local network, said there
+        once the network was listened to; one search at a time."""
+        if self._finding:
+            self._show(events.Error("looking on the local network already"), typed_in)
+            return
+        self._finding = True
+        self._nursery.start_soon(self._find, typed_in)
+
+    async def _find(self, typed_in: str) -> None:
+        from peerchat.discovery import open_lan  # (zeroconf only for those who use it: RSS)
+
+        seconds = commands.FIND_ROOMS_SECONDS
+        try:
+            async with open_lan("") as lan:
+                found = await lan.rooms(seconds)
+        except StartupError as exc:
+            self._show(events.Error(str(exc)), typed_in)
+            return
+        finally:
+            self._finding = False
+        self._show(events.RoomsFound(tuple(found), seconds), typed_in)
 
     def part(self, room: str, message: str = "") -> None:
         """``/part``: leave ``room`` with a goodbye."""

@@ -92,6 +92,7 @@ from peerchat.events import (
     Ready,
     Renamed,
     RoomLeft,
+    RoomsFound,
     TrackerChanged,
     Typing,
     Unconfirmed,
@@ -319,7 +320,7 @@ def _about(member: Member, text: str, now: float) -> FormattedText:
 
 ALONE_ON_LOOPBACK = (
     "* this room is on this computer only: others here get in with the same command; for "
-    "people on your network, /join NAME (or start with --room NAME) finds a room by its name"
+    "people on your network, /list shows their rooms and /join NAME joins one by its name"
 )
 
 
@@ -394,6 +395,12 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_notice(f"* you left the room {visible(room)}", now)
         case RoomLeft(room=room):  # a user read "you left" of a room a /join never got into
             return format_notice(f"* gave up joining the room {visible(room)}", now)
+        case RoomsFound(rooms=[]):
+            why = "a room is found by name only where its members are on this network"
+            return format_notice(f"* no room answered on the local network: {why}", now)
+        case RoomsFound(rooms=found):
+            listed = ", ".join(f"{visible(room)} ({count})" for room, count in found)
+            return format_notice(f"* rooms on the local network: {listed}; /join NAME", now)
         case Connecting(addr=addr):
             return format_notice(f"* connecting to {visible(addr)} ...", now)
         case Renamed(member=m, old=old):
@@ -877,6 +884,7 @@ class Rooms(Protocol):
     def get(self, room: str) -> Node | None: ...
     def join(self, room: str, addr: tuple[str, int] | None, typed_in: str) -> None: ...
     def part(self, room: str, message: str = "") -> None: ...
+    def find(self, typed_in: str) -> None: ...
     def quit(self, message: str = "") -> None: ...
     def rooms_for(self, room: str, command: commands.Command) -> list[str]: ...
 
@@ -1137,6 +1145,7 @@ class PromptUI:
                 (commands.Quit | commands.Help | commands.ListRooms | commands.GoToRoom)
                 | commands.PartRoom
                 | commands.Clear
+                | commands.FindRooms
             )
             if screen.front.me is None and not isinstance(command, local | commands.JoinRoom):
                 give_up = "give it up" if len(screen.rooms) > 1 else "quit"
@@ -1192,6 +1201,10 @@ class PromptUI:
                 case commands.ListRooms():
                     self._notice("rooms: " + ", ".join(_room_list(screen)))
                     continue
+                case commands.FindRooms():
+                    seconds = commands.FIND_ROOMS_SECONDS
+                    self._notice(f"looking for rooms on the local network ({seconds:g} s)")
+                    action = functools.partial(rooms.find, room)
                 case commands.GoToRoom(room=name):
                     self._notice(screen.go_to(name))
                     continue

@@ -7,6 +7,7 @@ import pytest
 from peerchat.commands import (
     HISTORY_DEFAULT,
     Clear,
+    FindRooms,
     GetFile,
     GoToRoom,
     History,
@@ -54,6 +55,7 @@ from peerchat.commands import (
         ("/send ~/notes.txt", SendFile("~/notes.txt")),
         ("/send bob my file.pdf", SendFile("bob my file.pdf")),
         ("/get 12", GetFile(12)),
+        ("/list", FindRooms()),
         ("/files", ListFiles()),
         ("/join dev", JoinRoom("dev", None)),
         ("/join Ops 10.0.0.7:5000", JoinRoom("ops", ("10.0.0.7", 5000))),

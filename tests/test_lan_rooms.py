@@ -15,6 +15,7 @@ from e2e_helpers import Swarm, say_and_expect, wait_mesh
 from netns import Lan, lan_or_skip, start_peerchat
 
 from peerchat.addresses import home_port
+from peerchat.discovery import rooms_named
 
 
 @pytest.fixture
@@ -57,6 +58,14 @@ async def test_two_people_find_a_room_by_name_and_another_room_stays_apart(
             await say_and_expect(alice, "dev only", [bob])
             assert carol.messages("dev only") == []
             assert alice.find(event="peer_joined", username="carol") == []
+
+            # /list: the rooms on the network, with their members, for /join NAME.
+            await carol.send("/list")
+            found = await carol.wait_for(event="rooms_found", timeout=10)
+            assert found["rooms"] == [
+                {"room": "dev", "members": 2},
+                {"room": "ops", "members": 1},
+            ], found
 
             # Named, at an address that hosts another room: refused with one clear line.
             dev = f"{lan3.addr(1)}:{alice.port}"
@@ -194,3 +203,18 @@ async def test_two_people_on_a_lan_talk_privately_swap_a_file_and_open_a_second_
         finally:
             await swarm.aclose()
             nursery.cancel_scope.cancel()
+
+
+def test_rooms_are_named_by_their_members_advertisements_and_nothing_else() -> None:
+    node = "0123456789ab"
+    heard = [
+        f"dev-{node}._peerchat._tcp.local.",
+        f"dev-{node[::-1]}._peerchat._tcp.local.",
+        f"my-room-{node}._peerchat._tcp.local.",  # a "-" in the room's name
+        f"ops-{node}._peerchat._tcp.local.",
+        f"Evil\x1b[2J-{node}._peerchat._tcp.local.",  # not a room name
+        "dev-nothex._peerchat._tcp.local.",
+        f"dev-{node} (2)._peerchat._tcp.local.",  # renamed by zeroconf: not counted twice
+        "printer._ipp._tcp.local.",
+    ]
+    assert rooms_named(heard) == [("dev", 2), ("my-room", 1), ("ops", 1)]

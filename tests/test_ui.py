@@ -43,6 +43,7 @@ from peerchat.events import (
     Ready,
     Renamed,
     RoomLeft,
+    RoomsFound,
     TrackerChanged,
     Typing,
     Unconfirmed,
@@ -218,6 +219,16 @@ def test_a_tracker_change_to_the_tracker_shown_already_is_no_line():
     moved = to_plain_text(ui.render_batch([(arrived, ("", TrackerChanged(BOB)))], screen))
     assert moved.endswith("* tracker is now bob (127.0.0.1:4001)")
     assert screen.front.tracker == BOB
+
+
+def test_the_rooms_found_on_the_network_are_one_line_for_join():
+    found = RoomsFound((("dev", 3), ("ops", 1)), 1.5)
+    assert plain(found) == "13:04:05 * rooms on the local network: dev (3), ops (1); /join NAME"
+    assert "no room answered" in plain(RoomsFound((), 1.5))
+    assert found.as_json() == {
+        "event": "rooms_found",
+        "rooms": [{"room": "dev", "members": 3}, {"room": "ops", "members": 1}],
+    }
 
 
 def test_the_pointer_to_help_is_printed_once_not_for_each_room_joined():
