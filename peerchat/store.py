@@ -114,18 +114,9 @@ class Store:
 
     def add(self, b: Batch, arrived: float) -> None:
         """Keep batch ``b`` (written at the next ``flush``; one already kept is ignored then)."""
+        when = said(b, arrived)
         self._pending.append(
-            (
-                b.author,
-                b.first,
-                b.last,
-                b.lamport,
-                arrived,
-                b.data,
-                b.sig,
-                b.checked,
-                said(b, arrived),
-            )
+            (b.author, b.first, b.last, b.lamport, arrived, b.data, b.sig, b.checked, when)
         )
         self.approx_count += len(b.items)
         self.approx_bytes += len(b.data)

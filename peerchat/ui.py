@@ -1421,6 +1421,7 @@ def _tracker_as_shown(screen: Screen, room: str, event: Event) -> bool:
 
 
 def _went_with_its_sender(event: Event) -> bool:
+    """An offer withdrawn as its sender left: Tab forgets it, and "bob left" says it."""
     return type(event) is OfferWithdrawn and event.sender is not None and event.reason == LEFT
 
 
