@@ -390,6 +390,16 @@ class Files:
         self.node.links.broadcast(FileGone(offer), chatting=True)  # fetching it or not
         self.node.emit(events.OfferWithdrawn(id, mine.name, reason=reason))
 
+    def uploads(self) -> list[tuple[str, str, int]]:
+        """The fetches this node serves now: (member, file, percent acknowledged)."""
+        out = []
+        for (conn, n), serving in self._serving.items():
+            mine = self._mine.get(n)
+            if mine is not None and conn.member is not None:
+                share = serving.acked * 100 // mine.size if mine.size else 100
+                out.append((conn.member.username, mine.name, share))
+        return out
+
     def _id_of(self, offer: int) -> int | None:
         """The number the user knows an offer of this node's by."""
         return next((id for id, n in self._own.items() if n == offer), None)

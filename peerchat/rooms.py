@@ -152,6 +152,10 @@ class Rooms:
         self._show(events.Error(said), room)
         return None
 
+    def uploads(self) -> list[tuple[str, str, int]]:
+        """The fetches of this program's files its rooms serve now (``Files.uploads``)."""
+        return [u for node in self.nodes.values() for u in node.files.uploads()]
+
     def find(self, typed_in: str) -> None:
         """``/list``, typed in the room ``typed_in``: the rooms on the local network, said there
         once the network was listened to; one search at a time."""

@@ -135,6 +135,7 @@ MENTION_STYLE = "bold ansiyellow"  # a live message that names you
 TOOLBAR_STYLE = "reverse"
 TYPING_SHOWN = 5.0  # seconds "bob is typing" stays after bob's last keystroke notice
 CLEARED_SHOWN = 3.0  # seconds the toolbar says a second Ctrl-C quits, after one cleared a line
+QUIT_AGAIN = 10.0  # seconds in which a second quit leaves, though members fetch from this node
 TYPING_EVERY = 3.0  # seconds between this node's own typing notices while the line changes
 # Seconds between two redraws at least: lines that come one by one (notices in a storm of
 # joins and leaves) share a redraw, which costs a few ms, instead of one each (a core, at 300
@@ -885,6 +886,7 @@ class Rooms(Protocol):
     def join(self, room: str, addr: tuple[str, int] | None, typed_in: str) -> None: ...
     def part(self, room: str, message: str = "") -> None: ...
     def find(self, typed_in: str) -> None: ...
+    def uploads(self) -> list[tuple[str, str, int]]: ...
     def quit(self, message: str = "") -> None: ...
     def rooms_for(self, room: str, command: commands.Command) -> list[str]: ...
 
@@ -940,6 +942,7 @@ class PromptUI:
         self._told_waiting: frozenset[str] = frozenset()  # trio thread: the last "not yet" shown
         self._session: PromptSession[str] | None = None  # prompt thread only
         self._farewell = ""  # /quit MESSAGE: set in the prompt thread, read once it ended
+        self._quit_asked_at = -math.inf  # when a quit was held back for fetches (prompt thread)
         self._printed: deque[Composed] = deque(maxlen=REDRAWN_LINES)  # prompt thread
 
     def keep_input_history(self, path: Path) -> None:
@@ -1131,8 +1134,12 @@ class PromptUI:
                     if screen.front.me is None:  # not a silent end (a user trial)
                         where = screen.front.connecting
                         self._notice(f"gave up joining {visible(where)}" if where else "gave up")
+                    elif not self._may_leave(token, rooms):
+                        continue
                     return True
             except EOFError:
+                if not self._may_leave(token, rooms):
+                    continue
                 return True
             except OSError as exc:  # the terminal is gone (its window closed): leave, as Ctrl-D
                 if exc.errno != errno.EIO:
@@ -1225,6 +1232,8 @@ class PromptUI:
                     self._refuse(unknown_hint(name))
                     continue
                 case commands.Quit(message=message):
+                    if not self._may_leave(token, rooms):
+                        continue
                     self._farewell = message
                     return True
                 case commands.Nothing():
@@ -1235,6 +1244,26 @@ class PromptUI:
                 trio.from_thread.run_sync(action, trio_token=token)
             except trio.RunFinishedError:
                 return False
+
+    def _may_leave(self, token: trio.lowlevel.TrioToken, rooms: Rooms) -> bool:
+        """Leaving stops the fetches this program serves: the first quit says so and stays (a
+        user trial's /quit cut a member's fetch at 16%, unasked); another within
+        ``QUIT_AGAIN`` s leaves."""
+        now = time.monotonic()
+        if now - self._quit_asked_at < QUIT_AGAIN:
+            return True
+        try:
+            uploads = trio.from_thread.run_sync(rooms.uploads, trio_token=token)
+        except trio.RunFinishedError:
+            return True
+        if not uploads:
+            return True
+        self._quit_asked_at = now
+        fetching = ", ".join(
+            f"{visible(who)} {visible(name)} ({share}%)" for who, name, share in uploads
+        )
+        self._refuse(f"fetching from you: {fetching}. Leaving stops it; quit again to leave")
+        return False
 
     def _on_toolbar_event(self, room: str, event: Typing | FileProgress) -> None:
         """Who is typing, how far a fetch is: the toolbar says so (prompt thread)."""

@@ -491,6 +491,35 @@ def test_ctrl_u_takes_back_the_whole_line_wherever_the_cursor_is(
     expect_exit_0(alice)
 
 
+def test_quitting_while_a_member_fetches_a_file_asks_first(
+    spawn: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A user trial: bob's /quit cut carol's fetch at 16%, unasked."""
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate(512 << 20)  # sparse: quick to make and to read
+    port = free_port()
+    alice = start_alice(spawn, port)
+    bob = spawn(
+        "--username", "bob", "--headless", "--tracker", f"127.0.0.1:{port}",
+        "--downloads", str(tmp_path / "bob"),
+    )  # fmt: skip
+    next_event(bob, event="ready")
+    alice.send(f"/send {big}\r")
+    offer = next_event(bob, event="file_offer")
+    bob.send(f"/get {offer['id']}\n")
+    next_event(bob, event="file_progress")
+    os.kill(bob.pid, signal.SIGSTOP)  # the fetch stays under way
+    try:
+        alice.send("/quit\r")
+        alice.expect(on_screen("fetching from you: bob big.bin ("))
+        alice.expect(on_screen("quit again to leave"))
+        alice.send("/quit\r")
+        expect_exit_0(alice)
+    finally:
+        os.kill(bob.pid, signal.SIGCONT)
+
+
 def test_an_escape_code_typed_outside_a_paste_is_dropped(spawn: Callable[..., Any]) -> None:
     """An escape code such as ESC[31m reads as a mouse report; prompt_toolkit's handler raised
     on it (a user trial saw a traceback and "Press ENTER to continue", and lost the rest of the

@@ -491,6 +491,9 @@ class RecordingRooms:
     def quit(self, message: str = "") -> None:
         self.node.calls.append("quit")
 
+    def uploads(self) -> list[tuple[str, str, int]]:
+        return []  # nobody fetches from it: a quit leaves at once
+
 
 async def test_stop_before_the_prompt_starts_makes_drive_return_without_quitting(capsys):
     front = ui.PromptUI()
