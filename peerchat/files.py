@@ -130,6 +130,7 @@ class Files:
         self._ids = ids
         self._fetches: dict[tuple[str, int], _Fetch] = {}  # (sender, offer) -> running fetch
         self._saved: dict[int, str] = {}  # local id -> where its last fetch was saved
+        self._comparing: set[int] = set()  # offers whose name is saved already: the same bytes?
         self._serving: dict[tuple[Connection, int], _Serving] = {}
         self._stopped: collections.deque[tuple[str, int]] = collections.deque(maxlen=MAX_STOPPED)
         # Fetches this node sent to the end, until the fetcher says the file checked there;
@@ -240,8 +241,9 @@ class Files:
     def downloads(self, path: Path) -> None:
         self._downloads = path
 
-    def get(self, id: int) -> None:
-        """``/get ID``: fetch an offered file into the downloads directory."""
+    def get(self, id: int, *, compared: bool = False) -> None:
+        """``/get ID``: fetch an offered file into the downloads directory; unless a file of
+        its name and size is there, which is hashed first (``compared`` then)."""
         node = self.node
         heard = self._heard.get(id)
         if heard is None and id in self._own:
@@ -251,15 +253,19 @@ class Files:
             node.emit(events.Error(f"no file offered as {id}; the offers show their numbers"))
             return
         key = (heard.sender, heard.offer.offer)
-        if key in self._fetches:
+        if key in self._fetches or id in self._comparing:
             node.emit(events.Error(f"{heard.offer.name} is being fetched already"))
             return
         offer = heard.offer
         saved = self._saved.get(id)
         if saved is not None and _holds(saved, offer.size):
-            node.emit(
-                events.Error(f"you have {offer.name} already: {saved} (move it to fetch it again)")
-            )
+            self._have_it(offer.name, saved)
+            return
+        namesake = self.downloads / local_name(offer.name)
+        if not compared and _holds(str(namesake), offer.size):
+            # Offered anew (after a restart, say): a user trial's second copy of the same bytes.
+            self._comparing.add(id)
+            node.nursery.start_soon(self._get_unless_had, id, namesake, offer.sha256)
             return
         try:
             self.downloads.mkdir(parents=True, exist_ok=True)
@@ -275,6 +281,23 @@ class Files:
             self._finish(key, fetch)
             return
         self._ask(fetch)
+
+    async def _get_unless_had(self, id: int, namesake: Path, digest: bytes) -> None:
+        """Fetch offer ``id`` unless ``namesake`` holds its bytes already."""
+        try:
+            _, had, _ = await _hash_file(namesake)
+        except OSError:  # gone or changed meanwhile: fetched, as any other
+            had = b""
+        finally:
+            self._comparing.discard(id)
+        if had == digest and id in self._heard:
+            self._saved[id] = str(namesake)
+            self._have_it(self._heard[id].offer.name, str(namesake))
+        else:
+            self.get(id, compared=True)
+
+    def _have_it(self, name: str, path: str) -> None:
+        self.node.emit(events.Error(f"you have {name} already: {path} (move it to fetch it again)"))
 
     def _ask(self, fetch: _Fetch) -> None:
         d = fetch.download

@@ -193,6 +193,32 @@ async def test_a_second_fetch_of_one_name_is_saved_beside_the_first(tmp_path: Pa
         nursery.cancel_scope.cancel()
 
 
+async def test_the_same_bytes_offered_anew_are_not_fetched_a_second_time(tmp_path: Path) -> None:
+    """A user trial: bob restarted and offered big.bin again; alice's /get of the new offer
+    saved "big (2).bin", the same bytes as the big.bin she had."""
+    source = random_file(tmp_path, 3)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        first = await offer_heard(bob, alice, source)
+        alice.node.get_file(first.id)
+        fetched = await alice.wait_for(done("big.bin"))
+        assert fetched.ok
+        (own,) = [e for e in bob.events if isinstance(e, events.FileOffered) and e.own]
+        bob.node.cancel_file(own.id)  # as a restart would: the offer goes
+        await alice.wait_for(lambda e: isinstance(e, events.OfferWithdrawn))
+        seen = len(alice.events)
+        bob.node.send_file(str(source))  # and comes anew, under another number
+        again = await alice.wait_for(offered_since(alice, seen))
+        assert again.id != first.id
+        alice.node.get_file(again.id)
+        error = await alice.wait_for(lambda e: isinstance(e, events.Error))
+        assert error.message == (
+            f"you have big.bin already: {fetched.path} (move it to fetch it again)"
+        )
+        assert sorted(p.name for p in (tmp_path / "alice").iterdir()) == ["big.bin"]
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_part_file_left_by_a_killed_fetch_is_written_over_and_a_held_one_is_not(
     tmp_path: Path,
 ) -> None:
