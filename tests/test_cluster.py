@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from e2e_helpers import slow
 
 import peerchat.node
 from peerchat import PROTOCOL_VERSION, events
@@ -729,6 +730,7 @@ async def test_winner_dying_mid_election_hands_victory_to_the_next() -> None:
         nursery.cancel_scope.cancel()
 
 
+@slow
 async def test_room_of_fifty() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery, Config(heartbeat_interval=0.2, heartbeat_timeout=2.0))

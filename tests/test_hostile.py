@@ -47,7 +47,7 @@ from attacks import frame as frame_of
 from attacks import hello as hello_frame
 from attacks import long_version_hello as version_hello
 from attacks import member as member_map
-from e2e_helpers import Swarm, free_port, wait_mesh
+from e2e_helpers import Swarm, free_port, slow, wait_mesh
 
 import peerchat
 from peerchat.batch import MAX_LAMPORT as BATCH_MAX_LAMPORT
@@ -612,6 +612,7 @@ async def test_idle_connections_from_many_addresses_cannot_lock_out_a_newcomer(
     assert_log_lines_short(target)
 
 
+@slow
 async def test_a_newcomer_reaches_a_member_that_strangers_keep_flooding(swarm: Swarm) -> None:
     """Strangers from many addresses keep the member's pending slots full (each let go after
     the admission timeout is replaced at once). A newcomer joins meanwhile: once the flood

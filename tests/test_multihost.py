@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from e2e_helpers import Event, Proc, Swarm, say_and_expect
+from e2e_helpers import Event, Proc, Swarm, say_and_expect, slow
 from netns import PREFIX, Lan, ip, lan_or_skip, namespaces, start_peerchat, sweep_stale
 
 # ---------------------------------------------------------------------------------------------
@@ -569,6 +569,7 @@ async def test_a_blip_shorter_than_the_heartbeat_timeout_is_a_delay_not_a_reshuf
 # (e) ------------------------------------------------------------------------------------------
 
 
+@slow
 async def test_messages_to_an_unreachable_member_are_reported_then_delivered(net: Net) -> None:
     procs = await net.room()
     h3, h4 = procs[2], procs[3]

@@ -19,7 +19,7 @@ from attacks import (
     read_until_closed,
     split_frames,
 )
-from e2e_helpers import Swarm, say_and_expect, wait_mesh
+from e2e_helpers import Swarm, say_and_expect, slow, wait_mesh
 
 from peerchat.handshake import Handshake, LocalKeys, room_key
 
@@ -172,6 +172,7 @@ async def test_a_known_name_back_under_another_key_is_pointed_out(
     await wait_mesh([alice, home])
 
 
+@slow
 async def test_a_name_whose_owner_a_cut_keeps_away_is_not_given_to_a_new_key(
     swarm: Swarm,
 ) -> None:
