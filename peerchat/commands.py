@@ -271,6 +271,8 @@ def parse_line(line: str) -> Command:
         if name in ("/room", "/rooms"):  # "/rooms ops" too: a user meant to switch
             room = _room_name(rest.strip())  # a name, or the address a room without one is shown by
             return GoToRoom(room) if room else ListRooms()
+        if name == "/list" and rest.strip():  # (a user's "/list dev" listed them all, unsaid)
+            return Usage("usage: /list, the rooms on the local network (then /join NAME)")
         if name == "/send":
             return SendFile(rest.strip()) if rest.strip() else Usage("usage: /send [NAME] PATH")
         if name in ("/get", "/cancel"):

@@ -570,6 +570,8 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     elif type(event) is Ready:  # the pointer to /help once, not again for each /join
         texts.append(format_ready(event, now, hint=not screen.helped))
         screen.helped = True
+    elif type(event) is TrackerChanged and me is not None and event.tracker.node_id == me.node_id:
+        texts.append(format_notice("* you are the tracker now", now))  # (not "... is now carol")
     elif type(event) is Renamed and me is not None and event.member.node_id == me.node_id:
         texts.append(
             _join_lines([_line(now, (NOTICE_STYLE, "* you are now known as "), _name(me))])
@@ -1259,10 +1261,12 @@ class PromptUI:
         if not uploads:
             return True
         self._quit_asked_at = now
+        self._screen.cleared_at = -math.inf  # "Ctrl-C again quits" was not so (a user trial)
         fetching = ", ".join(
             f"{visible(who)} {visible(name)} ({share}%)" for who, name, share in uploads
         )
-        self._refuse(f"fetching from you: {fetching}. Leaving stops it; quit again to leave")
+        again = f"quit again within {QUIT_AGAIN:g} s to leave"
+        self._refuse(f"fetching from you: {fetching}. Leaving stops it; {again}")
         return False
 
     def _on_toolbar_event(self, room: str, event: Typing | FileProgress) -> None:
@@ -1441,12 +1445,13 @@ def _in_room(rooms: Rooms, room: str, act: Callable[[Node], None]) -> None:
 
 
 def _tracker_as_shown(screen: Screen, room: str, event: Event) -> bool:
-    """A tracker change to the tracker the room shows already: "tracker is now alice" right
-    under "you are alice ... (tracker)" (a user trial), or twice over."""
+    """A tracker change to the tracker the room shows already, or the first one a room hears
+    as it joins: "tracker is now alice" right under "you are bob ... (peer)" read as a change
+    (user trials), and the status bar names the tracker."""
     if type(event) is not TrackerChanged or room not in screen.rooms:
         return False
-    shown = screen.rooms[room].tracker
-    return shown is not None and shown.node_id == event.tracker.node_id
+    shown = screen.rooms[room].tracker  # None: the first word of it, under "you are ...":
+    return shown is None or shown.node_id == event.tracker.node_id  # the status bar says it
 
 
 def _went_with_its_sender(event: Event) -> bool:
@@ -1626,6 +1631,8 @@ def _complete(event: KeyPressEvent) -> None:
         buffer.start_completion(select_first=True)
     elif len(state.completions) == 1 and state.complete_index == 0:
         buffer.complete_state = None  # taken: what comes next is typed after it
+    elif state.complete_index == len(state.completions) - 1:
+        buffer.go_to_completion(0)  # round to the first, never back to the bare text (a trial)
     else:
         buffer.complete_next()
 
@@ -1669,7 +1676,12 @@ class RoomCompleter(Completer):
         if word == before and word.startswith("/"):
             choices: Iterable[str] = commands.COMMANDS
         elif (first := before.lower().split(" ")[0]) in _ROOM_COMMANDS and before.count(" ") == 1:
-            choices = [name for name in self._screen.rooms if name]  # "": one with no name
+            # /part: the room in front first, as irssi's offers its channel ("/part " Tab put
+            # in another room in a user trial); /room: the others first. "": no name.
+            current = self._screen.current
+            rest = [name for name in self._screen.rooms if name and name != current]
+            here = [current] if current else []
+            choices = here + rest if first == "/part" else rest + here
         elif first in _OFFER_COMMANDS and before.count(" ") == 1:
             # (A user's "/get <Tab>" offered member names.)
             offers = {

@@ -219,6 +219,13 @@ def test_a_tracker_change_to_the_tracker_shown_already_is_no_line():
     moved = to_plain_text(ui.render_batch([(arrived, ("", TrackerChanged(BOB)))], screen))
     assert moved.endswith("* tracker is now bob (127.0.0.1:4001)")
     assert screen.front.tracker == BOB
+    back = to_plain_text(ui.render_batch([(arrived, ("", TrackerChanged(ALICE)))], screen))
+    assert back.endswith("* you are the tracker now")  # not "tracker is now alice"
+    # Joining as a peer: the first word of the tracker is no change either (a third trial).
+    joined = ui.Screen()
+    ui.render_batch([(arrived, ("", Ready(BOB, "peer")))], joined)
+    assert ui.compose_batch([(arrived, ("", TrackerChanged(ALICE)))], joined) == []
+    assert joined.front.tracker == ALICE
 
 
 def test_the_rooms_found_on_the_network_are_one_line_for_join():
@@ -679,7 +686,10 @@ def test_tab_completes_commands_and_member_names():
     for name in ("dev", "sec", "ops"):
         screen.room(name)
     assert complete("/room s") == ["sec "]
-    assert complete("/PART ") == ["dev ", "sec ", "ops "]
+    assert complete("/PART ") == ["dev ", "sec ", "ops "]  # the one in front first
+    screen.bring("sec")
+    assert complete("/part ") == ["sec ", "dev ", "ops "]  # (a trial's "/part " Tab Enter)
+    assert complete("/room ") == ["dev ", "ops ", "sec "]  # to another: the one in front last
     # Offer numbers after /get and /cancel, of every room (they are the program's).
     screen.room("dev").apply(FileOffered(BOB, 3, "big.bin", 1 << 20))
     room.apply(FileOffered(CAROL, 12, "notes.txt", 10))
