@@ -17,7 +17,15 @@ import msgpack
 import pytest
 import trio
 from attacks import FakeIdentity, connect, connect_raw
-from e2e_helpers import Proc, Swarm, free_port, say_and_expect, wait_listening, wait_mesh
+from e2e_helpers import (
+    Proc,
+    Swarm,
+    free_port,
+    say_and_expect,
+    slow,
+    wait_listening,
+    wait_mesh,
+)
 
 from peerchat import PROTOCOL_VERSION
 from peerchat.config import Config
@@ -551,6 +559,7 @@ async def test_standalone_tracker_then_highest_port_takes_over(swarm: Swarm) -> 
     await say_and_expect(b, "and after it", [a])
 
 
+@slow
 async def test_a_headless_node_whose_stdout_is_not_read_stays_in_the_room(swarm: Swarm) -> None:
     """A bot that reads its events slowly: writing to the full pipe stopped the whole node,
     which then answered no pings, was cut off and took itself for frozen (a review)."""

@@ -640,6 +640,7 @@ async def test_a_newcomer_reaches_a_member_that_strangers_keep_flooding(swarm: S
     await assert_unharmed(target, friend)
 
 
+@slow
 async def test_a_peer_that_trickles_a_frame_is_cut_at_the_frame_deadline(swarm: Swarm) -> None:
     target, friend = await two_members(swarm)
     mallory = FakeIdentity()
