@@ -24,11 +24,11 @@ def parse_addr(text: str) -> tuple[str, int] | None:
 
 
 def bad_port(text: str) -> str | None:
-    """The port of ``HOST:PORT`` when it is a number no port can be (0, 70000), to say so
-    rather than that the text is no address at all."""
+    """What is wrong with ``HOST:PORT`` whose port is a number no port can be (0, 70000), to
+    say so rather than that the text is no address at all; None for any other text."""
     _, sep, port = text.strip().rpartition(":")
     if sep and port.isascii() and port.isdigit() and not 0 < int(port) < 65536:
-        return port
+        return f"port {port} is out of range: a port is 1-65535"
     return None
 
 

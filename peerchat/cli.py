@@ -103,8 +103,8 @@ def _addresses(value: str) -> tuple[tuple[str, int], ...]:
         parsed = parse_addr(part)
         if parsed is None and valid_host(bare := part.strip().removeprefix("[").removesuffix("]")):
             parsed = (bare, DEFAULT_TRACKER_PORT)  # a host alone: the tracker's usual port
-        if parsed is None and (port := bad_port(part)) is not None:
-            raise argparse.ArgumentTypeError(f"port {port} is out of range: a port is 1-65535")
+        if parsed is None and (why := bad_port(part)) is not None:
+            raise argparse.ArgumentTypeError(why)
         if parsed is None or not valid_host(parsed[0]):
             raise argparse.ArgumentTypeError(
                 f"{part!r} is not HOST[:PORT] (for example 127.0.0.1:5000 or [::1]:5000)"

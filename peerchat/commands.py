@@ -298,8 +298,8 @@ def _join(args: list[str]) -> JoinRoom | Usage:
     if not 1 <= len(args) <= 2 or not valid_room_name(_room_name(args[0])):
         return usage
     addr = parse_addr(args[1]) if len(args) == 2 else None
-    if len(args) == 2 and (port := bad_port(args[1])) is not None:
-        return Usage(f"port {visible(port)} is out of range: a port is 1-65535")
+    if len(args) == 2 and (why := bad_port(args[1])) is not None:
+        return Usage(why)
     if len(args) == 2 and (addr is None or not valid_host(addr[0])):
         example = "for example 192.168.1.10:5000 or [::1]:5000"
         return Usage(f"{visible(args[1])} is not HOST:PORT ({example})")

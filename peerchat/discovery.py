@@ -39,6 +39,7 @@ ROOM_KEY = b"room"
 MAX_ANSWERS = 64  # addresses taken from one search
 MAX_NAMES = 4096  # instance names heard in one search: the network may answer with endless ones
 MAX_ROOMS_LISTED = 64  # rooms /list names, the most populous
+_NODE_PREFIX = re.compile(r"[0-9a-f]{12}")  # what an advertised name has after its room's
 
 
 def advertised_addresses(host: str) -> list[str]:
@@ -165,9 +166,6 @@ def rooms_named(names: Iterable[str]) -> list[tuple[str, int]]:
         if dash and valid_room_name(room) and _NODE_PREFIX.fullmatch(node):
             counts[room] += 1
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_ROOMS_LISTED]
-
-
-_NODE_PREFIX = re.compile(r"[0-9a-f]{12}")
 
 
 @asynccontextmanager

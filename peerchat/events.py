@@ -359,7 +359,6 @@ class RoomsFound:
     """``/list``: the rooms found by name on the local network, with their member counts."""
 
     rooms: tuple[tuple[str, int], ...]
-    seconds: float  # how long the network was listened to
 
     def as_json(self) -> dict[str, Any]:
         listed = [{"room": room, "members": count} for room, count in self.rooms]

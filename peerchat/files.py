@@ -262,7 +262,7 @@ class Files:
             self._have_it(offer.name, saved)
             return
         namesake = self.downloads / local_name(offer.name)
-        if not compared and _holds(str(namesake), offer.size):
+        if not compared and _holds(namesake, offer.size):
             # Offered anew (after a restart, say): a user trial's second copy of the same bytes.
             self._comparing.add(id)
             node.nursery.start_soon(self._get_unless_had, id, namesake, offer.sha256)
@@ -768,7 +768,7 @@ def typed_path(text: str) -> Path:
     return Path(words[0]).expanduser() if len(words) == 1 else plain
 
 
-def _holds(path: str, size: int) -> bool:
+def _holds(path: str | Path, size: int) -> bool:
     """Whether a file of ``size`` bytes is at ``path`` (a fetch saved there, not moved since)."""
     try:
         found = os.stat(path)

@@ -168,16 +168,15 @@ class Rooms:
     async def _find(self, typed_in: str) -> None:
         from peerchat.discovery import open_lan  # (zeroconf only for those who use it: RSS)
 
-        seconds = commands.FIND_ROOMS_SECONDS
         try:
             async with open_lan("") as lan:
-                found = await lan.rooms(seconds)
+                found = await lan.rooms(commands.FIND_ROOMS_SECONDS)
         except StartupError as exc:
             self._show(events.Error(str(exc)), typed_in)
             return
         finally:
             self._finding = False
-        self._show(events.RoomsFound(tuple(found), seconds), typed_in)
+        self._show(events.RoomsFound(tuple(found)), typed_in)
 
     def part(self, room: str, message: str = "") -> None:
         """``/part``: leave ``room`` with a goodbye."""

@@ -1349,9 +1349,8 @@ class PromptUI:
                 lines = self._backlog.take(time.monotonic())
             if not lines:
                 return
-            composed = compose_batch(lines, self._screen)
-            if composed:
-                print_formatted_text(laid_out(composed, self._columns()))
+            if text := render_batch(lines, self._screen, self._columns()):  # (none: all silent)
+                print_formatted_text(text)
 
     def _columns(self) -> int:
         """The terminal's width now (prompt thread): lines are broken to it."""

@@ -229,9 +229,9 @@ def test_a_tracker_change_to_the_tracker_shown_already_is_no_line():
 
 
 def test_the_rooms_found_on_the_network_are_one_line_for_join():
-    found = RoomsFound((("dev", 3), ("ops", 1)), 1.5)
+    found = RoomsFound((("dev", 3), ("ops", 1)))
     assert plain(found) == "13:04:05 * rooms on the local network: dev (3), ops (1); /join NAME"
-    assert "no room answered" in plain(RoomsFound((), 1.5))
+    assert "no room answered" in plain(RoomsFound(()))
     assert found.as_json() == {
         "event": "rooms_found",
         "rooms": [{"room": "dev", "members": 3}, {"room": "ops", "members": 1}],
