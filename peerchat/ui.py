@@ -1074,7 +1074,7 @@ class PromptUI:
 
     async def _read_lines(self, token: trio.lowlevel.TrioToken, rooms: Rooms, echo: Echo) -> bool:
         screen = self._screen
-        suspension = Suspension(token)
+        suspension = Suspension(token, self._draw_anew)
         session: PromptSession[str] = PromptSession(
             self._message,
             output=_Terminal.from_pty(sys.stdout, term=os.environ.get("TERM")),
@@ -1323,24 +1323,26 @@ class PromptUI:
 
         @keys.add("c-l")
         def _redraw(event: KeyPressEvent) -> None:
-            """Ctrl-L draws the screen anew, as irssi's does: cleared, then the latest rows
-            again above the prompt (prompt_toolkit's own only cleared it, and a user lost the
-            conversation from view)."""
-            app = event.app
-            app.renderer.clear()
-            size = app.output.get_size()
-            room = max(size.rows - 2, 1)  # rows left by the input line and the toolbar
-            latest: list[StyleAndTextTuples] = []
-            for line in reversed(self._printed):  # laid out anew: the width may have changed
-                latest[:0] = split_lines(line.laid_out(size.columns))
-                if len(latest) >= room:
-                    break
-            if latest:
-                print_block(_join_lines(latest[-room:]), app.output)
-                app.renderer.request_absolute_cursor_position()
-            app.invalidate()
+            """Ctrl-L draws the screen anew, as irssi's does (prompt_toolkit's own only cleared
+            it, and a user lost the conversation from view)."""
+            self._draw_anew(event.app)
 
         return keys
+
+    def _draw_anew(self, app: Application[Any]) -> None:
+        """The screen cleared, then the latest rows again above the prompt (prompt thread)."""
+        app.renderer.clear()
+        size = app.output.get_size()
+        room = max(size.rows - 2, 1)  # rows left by the input line and the toolbar
+        latest: list[StyleAndTextTuples] = []
+        for line in reversed(self._printed):  # laid out anew: the width may have changed
+            latest[:0] = split_lines(line.laid_out(size.columns))
+            if len(latest) >= room:
+                break
+        if latest:
+            print_block(_join_lines(latest[-room:]), app.output)
+            app.renderer.request_absolute_cursor_position()
+        app.invalidate()
 
     def _print_the_rest(self) -> None:
         """After the prompt: what is still waiting, printed plainly (prompt thread)."""
@@ -1529,7 +1531,9 @@ SETTLE_CHECK = 0.02  # how often they are checked meanwhile
 
 
 class Suspension:
-    """Ctrl-Z, as in any terminal program (the node notices the pause: ``_watch_stall``).
+    """Ctrl-Z, as in any terminal program (the node notices the pause: ``_watch_stall``); on
+    ``fg`` the chat is drawn anew as Ctrl-L draws it, as a full-screen program's is, in place of
+    the shell's lines (a user trial found the conversation out of sight after ``fg``).
 
     The shell sets the modes it keeps for a stopped job (line mode, echo) as it wakes the job,
     racing the prompt's own, and may come last, later on a loaded machine: for ``SETTLE``
@@ -1539,8 +1543,11 @@ class Suspension:
     on checking (``resume``) until the time is up.
     """
 
-    def __init__(self, token: trio.lowlevel.TrioToken) -> None:
+    def __init__(
+        self, token: trio.lowlevel.TrioToken, draw_anew: Callable[[Application[Any]], None]
+    ) -> None:
         self._token = token
+        self._draw_anew = draw_anew
         self._modes: list[Any] | None = None
         self._until = -math.inf
 
@@ -1551,6 +1558,7 @@ class Suspension:
         async def _suspend(event: KeyPressEvent) -> None:
             self._modes = termios.tcgetattr(event.app.input.fileno())
             await run_in_terminal(functools.partial(stop_this_job, self._token))
+            self._draw_anew(event.app)  # the chat again, in place of the shell's lines
             self._until = time.monotonic() + SETTLE
             await self._settle(event.app)
 

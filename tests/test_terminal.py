@@ -611,7 +611,9 @@ def test_ctrl_z_and_fg_leave_nothing_in_the_shell(tmp_path: Path) -> None:
         shell.sendline("echo shell-is-clean")
         shell.expect_exact("SHELL$ ")
         shell.sendline("fg")
-        shell.expect(on_screen("> half"))  # redrawn with what was typed
+        shell.expect_exact("\x1b[2J")  # the screen cleared, the shell's lines with it
+        shell.expect(on_screen("type /help for commands"))  # the chat drawn again
+        shell.expect(on_screen("> half"))  # and the prompt with what was typed
         # Back in the prompt's own keyboard mode: Ctrl-C clears the line (in the terminal's
         # line mode it would be an interrupt, and the program would quit).
         shell.send(" and more")
