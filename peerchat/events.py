@@ -238,6 +238,31 @@ class FileFetched:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Uploading:
+    """How far a member's fetch of this node's offer ``id`` has come (acknowledged), or that
+    this node stopped serving it (``over``: all sent, stopped, or cut)."""
+
+    id: int
+    name: str
+    to: Member
+    acked: int
+    size: int
+    over: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event": "upload_progress",
+            "id": self.id,
+            "name": self.name,
+            "to": self.to.username,
+            "to_id": self.to.node_id,
+            "acked": self.acked,
+            "size": self.size,
+            "over": self.over,
+        }
+
+
 LEFT = "left"  # why a member's offers were withdrawn: it left the room, saying goodbye
 
 
@@ -506,6 +531,7 @@ Event = (
     | FileOffered
     | FileList
     | FileProgress
+    | Uploading
     | FileDone
     | FileFetched
     | FileWaiting

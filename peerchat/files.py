@@ -18,6 +18,7 @@ import contextlib
 import errno
 import fcntl
 import logging
+import math
 import os
 import secrets
 import shlex
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import trio
 
-from peerchat import dirs, events
+from peerchat import dirs, events, transfer
 from peerchat.admission import Pace, RefusalLog
 from peerchat.connection import Connection
 from peerchat.membership import Member
@@ -112,6 +113,7 @@ class _Serving:
     moved: trio.Event = field(default_factory=trio.Event)  # set when an ack comes
     acked_at: float = field(default_factory=trio.current_time)  # when ``moved_from`` was set
     moved_from: int = 0  # what was acknowledged at ``acked_at``
+    reported_at: float = -math.inf  # when the user was last told how far it is
 
 
 class Files:
@@ -576,6 +578,7 @@ class Files:
             return
         serving = _Serving(trio.CancelScope(), message.offset, moved_from=message.offset)
         self._serving[key] = serving
+        self._report(conn, message.offer, serving)
         self.node.nursery.start_soon(self._serve, conn, message.offer, mine, serving)
 
     def on_stop(self, conn: Connection, message: FileStop) -> None:
@@ -592,6 +595,18 @@ class Files:
             if message.offset - serving.moved_from >= FILE_ACK_EVERY:
                 serving.acked_at, serving.moved_from = trio.current_time(), message.offset
             serving.moved.set()
+            if trio.current_time() - serving.reported_at >= transfer.PROGRESS_EVERY:
+                self._report(conn, message.offer, serving)
+
+    def _report(self, conn: Connection, offer: int, serving: _Serving, over: bool = False) -> None:
+        """Tell the user how far a fetch from this node has come (the sender saw nothing of
+        it, a user trial found): at most every ``PROGRESS_EVERY`` s, and when it ends here."""
+        mine, id = self._mine.get(offer), self._id_of(offer)
+        if mine is not None and id is not None and conn.member is not None:
+            serving.reported_at = trio.current_time()
+            self.node.emit(
+                events.Uploading(id, mine.name, conn.member, serving.acked, mine.size, over)
+            )
 
     def _fetched(self, conn: Connection, message: FileAck) -> None:
         """The last acknowledgement of a fetch sent to the end: the file checked there. The
@@ -659,8 +674,11 @@ class Files:
             elif not conn.closing:  # out of descriptors, a disk error: perhaps not for good
                 conn.send(FileGone(offer, busy=True))
         finally:
-            if self._serving.get((conn, offer)) is serving:
+            now = self._serving.get((conn, offer))
+            if now is serving:
                 del self._serving[(conn, offer)]
+            if now is None or now is serving:  # not asked for again meanwhile
+                self._report(conn, offer, serving, over=True)
 
 
 # A file can no longer be read for good: deleted, moved, or its permission taken away.

@@ -97,6 +97,7 @@ from peerchat.events import (
     Typing,
     Unconfirmed,
     Undelivered,
+    Uploading,
     Who,
     Whois,
 )
@@ -623,6 +624,8 @@ class Room:
     # offer id -> how far, or whom it waits for
     fetching: dict[int, FileProgress | FileWaiting] = field(default_factory=dict)
     offers: dict[int, str] = field(default_factory=dict)  # offer id -> file name, for Tab
+    # (own offer id, fetcher's node id) -> how far that member's fetch of it is
+    uploads: dict[tuple[int, str], Uploading] = field(default_factory=dict)
 
     def apply(self, event: Event) -> None:
         match event:
@@ -641,6 +644,7 @@ class Room:
             case PeerLeft(member=m):
                 self.others.pop(m.node_id, None)
                 self.typing.pop(m.node_id, None)
+                self.uploads = {k: u for k, u in self.uploads.items() if k[1] != m.node_id}
             case Renamed(member=m):
                 if self.me is not None and m.node_id == self.me.node_id:
                     self.me = m
@@ -656,6 +660,11 @@ class Room:
                     del self.offers[min(self.offers)]
             case OfferWithdrawn(id=id):
                 self.offers.pop(id, None)
+                self.uploads = {k: u for k, u in self.uploads.items() if k[0] != id}
+            case Uploading(id=id, to=m, over=True):
+                self.uploads.pop((id, m.node_id), None)
+            case Uploading(id=id, to=m):
+                self.uploads[(id, m.node_id)] = event
             case FileProgress(id=id) | FileWaiting(id=id):
                 self.fetching[id] = event
             case FileDone(id=id):
@@ -766,14 +775,19 @@ class Screen:
         self.unseen.pop(label, None)
 
 
-def progress_bar(progress: FileProgress | FileWaiting, width: int = 10) -> str:
-    """``report.pdf [####------] 42%``, or ``report.pdf waits for bob``: one fetch, for the
-    toolbar."""
+def progress_bar(progress: FileProgress | FileWaiting | Uploading, width: int = 10) -> str:
+    """``report.pdf [####------] 42%``, ``report.pdf waits for bob``, or ``report.pdf to bob
+    [##--------] 20%`` (a fetch from this node): one fetch, for the toolbar."""
     name = visible(progress.name)
     name = name if len(name) <= 20 else name[:19] + "…"
-    if isinstance(progress, FileWaiting):
-        return f"{name} waits for {visible(progress.sender)}"
-    share = _share(progress.received, progress.size)
+    match progress:
+        case FileWaiting(sender=sender):
+            return f"{name} waits for {visible(sender)}"
+        case Uploading(to=to, acked=done, size=size):
+            name = f"{name} to {who(to)}"
+        case FileProgress(received=done, size=size):
+            pass
+    share = _share(done, size)
     filled = round(share * width)
     return f"{name} [{'#' * filled}{'-' * (width - filled)}] {share:.0%}"
 
@@ -796,7 +810,7 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
         f"{visible(label)}: {progress_bar(progress)}"
         for label, room in screen.rooms.items()
         if label != screen.current
-        for progress in room.fetching.values()
+        for progress in [*room.fetching.values(), *room.uploads.values()]
     ]
     parts = _toolbar_parts(screen.front, now, behind=behind)
     if now - screen.cleared_at < CLEARED_SHOWN:  # a user quit unwarned with a second Ctrl-C
@@ -836,7 +850,8 @@ def _toolbar_parts(
         (_TRACKER, f"| tracker {tracker} "),
         (_HELP, "| /help "),
     ]
-    bars = [progress_bar(progress) for progress in room.fetching.values()] + (behind or [])
+    mine = [*room.fetching.values(), *room.uploads.values()]
+    bars = [progress_bar(progress) for progress in mine] + (behind or [])
     if bars:  # one part: two of one rank would be one and its shorter form (``_fitted``)
         out.append((_PROGRESS, "".join(f"| {bar} " for bar in bars[:2])))
     typists = room.typists(time.monotonic() if now is None else now)
@@ -959,7 +974,7 @@ class PromptUI:
         of the prompt's loop per batch (when the backlog was empty), not one per event."""
         if not self._worth_telling(event):
             return
-        if type(event) in (Typing, FileProgress):  # for the toolbar only: nothing is printed
+        if type(event) in (Typing, FileProgress, Uploading):  # for the toolbar only
             with self._lock, contextlib.suppress(RuntimeError):  # the loop closed: no toolbar
                 if self._loop is not None:
                     self._loop.call_soon_threadsafe(self._on_toolbar_event, room, event)
@@ -1269,7 +1284,7 @@ class PromptUI:
         self._refuse(f"fetching from you: {fetching}. Leaving stops it; {again}")
         return False
 
-    def _on_toolbar_event(self, room: str, event: Typing | FileProgress) -> None:
+    def _on_toolbar_event(self, room: str, event: Typing | FileProgress | Uploading) -> None:
         """Who is typing, how far a fetch is: the toolbar says so (prompt thread)."""
         if room in self._screen.rooms:
             self._screen.rooms[room].apply(event)

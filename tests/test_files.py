@@ -91,6 +91,17 @@ async def test_a_file_offered_to_the_room_is_fetched_whole_and_resumed_after_a_c
         fetched = [e for e in alice.events if isinstance(e, events.FileFetched)]
         assert sorted(e.by.username for e in fetched) == ["bob", "carol"]
         assert {(e.id, e.name) for e in fetched} == {(mine.id, "big.bin")}
+        # Alice saw how far each fetch from her came, and when each serving of it ended: bob's
+        # twice, cut and then whole, from where the cut left it.
+        uploads = [e for e in alice.events if isinstance(e, events.Uploading)]
+        assert {(e.id, e.name, e.size) for e in uploads} == {(mine.id, "big.bin", mine.size)}
+        for name, servings in (("bob", 2), ("carol", 1)):
+            theirs = [e for e in uploads if e.to.username == name]
+            assert any(0 < e.acked < e.size and not e.over for e in theirs)
+            assert theirs[-1].over and sum(e.over for e in theirs) == servings
+        resumed = [e for e in uploads if e.to.username == "bob"]
+        after_cut = resumed[[e.over for e in resumed].index(True) + 1]
+        assert after_cut.acked >= under_way.received, "fetched anew from the start"
         nursery.cancel_scope.cancel()
 
 
@@ -425,6 +436,8 @@ async def test_a_cancelled_fetch_stops_the_sender_and_leaves_no_part_file(tmp_pa
         with trio.fail_after(5):  # the sender stops serving it (not just at the window)
             while alice.node.files._serving:
                 await trio.sleep(0.01)
+        uploads = [e for e in alice.events if isinstance(e, events.Uploading)]
+        assert uploads[0].acked == 0 and uploads[-1].over  # and shows it as over
         # Chunks that were on the way when bob gave up do not cost the link.
         alice.node.say("still linked")
         await bob.wait_for(lambda e: isinstance(e, events.MessageReceived))

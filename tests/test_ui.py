@@ -48,6 +48,7 @@ from peerchat.events import (
     Typing,
     Unconfirmed,
     Undelivered,
+    Uploading,
     Who,
     Whois,
 )
@@ -799,6 +800,33 @@ def test_file_offers_results_and_progress():
     assert "| report.pdf waits for bob" in to_plain_text(ui.toolbar_text(room))
     room.apply(FileDone(3, "report.pdf", "/dl/report.pdf", True))
     assert "report.pdf" not in to_plain_text(ui.toolbar_text(room))
+
+
+def test_the_sender_sees_each_fetch_from_it_until_its_serving_ends() -> None:
+    """A user trial: the sender saw nothing of a fetch from it until "bob has your file"."""
+    room = ui.Room()
+    room.apply(Ready(ALICE, "peer"))
+    for who, done in ((BOB, 20), (CAROL, 70)):
+        room.apply(PeerJoined(who))
+        room.apply(Uploading(4, "big.bin", who, done, 100))
+    bar = to_plain_text(ui.toolbar_text(room))
+    assert bar.endswith("| big.bin to bob [##--------] 20% | big.bin to carol [#######---] 70% ")
+    room.apply(Uploading(4, "big.bin", BOB, 100, 100, over=True))
+    room.apply(PeerLeft(CAROL, "quit"))
+    assert "big.bin" not in to_plain_text(ui.toolbar_text(room))
+    room.apply(Uploading(4, "big.bin", BOB, 0, 100))  # asked for anew; then withdrawn
+    room.apply(OfferWithdrawn(4, "big.bin"))
+    assert "big.bin" not in to_plain_text(ui.toolbar_text(room))
+    assert Uploading(4, "big.bin", BOB, 5, 100).as_json() == {
+        "event": "upload_progress",
+        "id": 4,
+        "name": "big.bin",
+        "to": "bob",
+        "to_id": BOB.node_id,
+        "acked": 5,
+        "size": 100,
+        "over": False,
+    }
 
 
 def test_with_two_rooms_each_line_names_its_room_and_ctrl_x_brings_the_next_to_the_front():
