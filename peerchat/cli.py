@@ -45,6 +45,8 @@ class Frontend(Protocol):
     async def drive(self, rooms: Rooms) -> None: ...
     def stop(self) -> None: ...
 
+    leaves_lone_first: bool  # ``Rooms``'s: a /join leaves a first room one was alone in
+
 
 class _Parser(argparse.ArgumentParser):
     """Options in full: ``--user dave`` is refused, not taken for ``--username`` (a user
@@ -543,7 +545,7 @@ def _first_leaf(error: BaseException) -> BaseException:
 
 async def _run(node: Node, label: str, make: NodeMaker | None, frontend: Frontend) -> None:
     async with trio.open_nursery() as nursery:
-        rooms = Rooms(nursery, make, frontend.show)
+        rooms = Rooms(nursery, make, frontend.show, leave_lone_first=frontend.leaves_lone_first)
         nursery.start_soon(_quit_on_signals, rooms)
         rooms.start(label, node, first=True)
         nursery.start_soon(frontend.drive, rooms)  # at once: a slow join can be watched and quit

@@ -291,6 +291,7 @@ class RoomLeft:
 
     room: str
     joined: bool = True  # False: it never got in (a join that failed or was given up)
+    alone: bool = False  # left as another room was joined, nobody else being here
 
     def as_json(self) -> dict[str, Any]:
         return {"event": "room_left", "room": self.room, "joined": self.joined}

@@ -36,6 +36,8 @@ class Headless:
     one write, and no event waits longer than a scheduling round.
     """
 
+    leaves_lone_first = False  # a bot's rooms stay as it made them
+
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = Outlet(out or sys.stdout, _left_out)
         self._lines: list[str] = []
@@ -228,6 +230,8 @@ def _message_line(e: events.MessageReceived) -> str:
 
 class TrackerConsole:
     """What ``peerchat tracker`` prints: one plain line per change in the room."""
+
+    leaves_lone_first = False  # (one room only: nothing to leave it for)
 
     def __init__(self, tracker_addr: str) -> None:
         self._tracker_addr = tracker_addr

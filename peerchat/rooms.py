@@ -15,6 +15,7 @@ from collections.abc import Callable
 import trio
 
 from peerchat import commands, events
+from peerchat.addresses import is_loopback
 from peerchat.files import typed_path
 from peerchat.node import Node
 from peerchat.protocol import MAX_REASON
@@ -35,16 +36,28 @@ log = logging.getLogger(__name__)
 
 
 class Rooms:
-    def __init__(self, nursery: trio.Nursery, make: NodeMaker | None, show: Show) -> None:
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        make: NodeMaker | None,
+        show: Show,
+        *,
+        leave_lone_first: bool = False,
+    ) -> None:
+        """``leave_lone_first``: a room joined leaves behind the first room, when that is one
+        on this computer without a name where the user is alone (a person moving on from the
+        default room; a bot's rooms stay as it made them)."""
         self._nursery = nursery
         self._make = make
         self._show = show
+        self._leave_lone_first = leave_lone_first
         self.nodes: dict[str, Node] = {}  # room name -> its node, in the order joined
         self.first = ""  # the room the program started in
         self.ended = trio.Event()  # the last room has ended
         self._quitting = False  # the program ends: its rooms end without a word each
         self._parted: set[str] = set()  # rooms left by /part: each says so, the last one too
         self._finding = False  # a /list listens to the network
+        self._alone: set[str] = set()  # rooms left as nobody else was there (``_leave_if_alone``)
 
     def get(self, room: str) -> Node | None:
         return self.nodes.get(room)
@@ -77,8 +90,10 @@ class Rooms:
             # The program's end needs no line a room; the end of a last room /part left does
             # (a user saw the program end without a word).
             if not self._quitting and (self.nodes or room in self._parted):
-                self._show(events.RoomLeft(room, joined=node.reporting), room)
+                alone = room in self._alone
+                self._show(events.RoomLeft(room, joined=node.reporting, alone=alone), room)
             self._parted.discard(room)
+            self._alone.discard(room)
             if not self.nodes:
                 self.ended.set()
 
@@ -109,7 +124,27 @@ class Rooms:
         return None if here is None else here.username
 
     def _reporter(self, room: str) -> Emit:
-        return lambda event: self._show(event, room)
+        def report(event: events.Event) -> None:
+            self._show(event, room)
+            if type(event) is events.Ready and room != self.first and self._leave_lone_first:
+                self._leave_if_alone(self.first)
+
+        return report
+
+    def _leave_if_alone(self, room: str) -> None:
+        """Leave ``room`` if it is on this computer, has no name and nobody else in it, nor
+        anyone away: a user trial's /join from the default room kept it, every line then
+        tagged with the room it came from, the status bar listing a room of one."""
+        node = self.nodes.get(room)
+        if node is None or not node.started.is_set() or node.room_name:
+            return
+        if not is_loopback(node.me.host):
+            return
+        others = [m for m in node.members if m.node_id != node.node_id and m.chat]
+        if others or node.links.unreachable():
+            return
+        self._alone.add(room)
+        self.part(room)
 
     def rooms_for(self, room: str, command: commands.Command) -> list[str]:
         """The rooms ``command``, typed with ``room`` in front, is for: ``/files`` is for each

@@ -393,6 +393,8 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_notice(f"* you no longer offer {visible(name)}", now)
         case OfferWithdrawn(name=name, sender=sender):
             return _about(sender, f" no longer offers {visible(name)}", now)
+        case RoomLeft(room=room, alone=True):
+            return format_notice(f"* you left the room {visible(room)}, where nobody else was", now)
         case RoomLeft(room=room, joined=True):
             return format_notice(f"* you left the room {visible(room)}", now)
         case RoomLeft(room=room):  # a user read "you left" of a room a /join never got into
@@ -944,6 +946,8 @@ def laid_out(lines: Iterable[Composed], width: int) -> FormattedText:
 
 class PromptUI:
     """Front end for a person at a terminal. See the module docstring for the threading rules."""
+
+    leaves_lone_first = True  # a /join moves a person on from a default room they are alone in
 
     def __init__(self, message: str = "> ") -> None:
         self._message = message

@@ -114,8 +114,9 @@ def next_event(headless: Any, **fields: Any) -> dict[str, Any]:
             return event
 
 
-def start_alice(spawn: Callable[..., Any], tracker_port: int) -> Any:
-    alice = spawn("--username", "alice", "--tracker", f"127.0.0.1:{tracker_port}", terminal=True)
+def start_alice(spawn: Callable[..., Any], tracker_port: int, *more: str) -> Any:
+    tracker = f"127.0.0.1:{tracker_port}"
+    alice = spawn("--username", "alice", "--tracker", tracker, *more, terminal=True)
     alice.expect_exact("type /help for commands")
     # Bracketed paste switched on: the prompt is drawn and the terminal is in raw mode.
     alice.expect_exact("\x1b[?2004h")
@@ -737,7 +738,7 @@ def test_a_line_kept_for_a_room_being_joined_is_not_sent_elsewhere_unasked(
 def test_ctrl_x_switches_rooms_at_once_each_time(spawn: Callable[..., Any]) -> None:
     """From a user trial: Ctrl-X waited a second for a second key (prompt_toolkit's Emacs
     chords begin with it), and a quick second press was lost."""
-    alice = start_alice(spawn, free_port())
+    alice = start_alice(spawn, free_port(), "--room", "home")  # (one without a name is left)
     alice.send(f"/join ops 127.0.0.1:{free_port()}\r")
     alice.expect(on_screen("nobody else is in the room yet"), timeout=10)
     started = time.monotonic()
@@ -751,6 +752,35 @@ def test_ctrl_x_switches_rooms_at_once_each_time(spawn: Callable[..., Any]) -> N
     alice.expect(on_screen("lines you type go to the room"))
     alice.send("\x1b[1;3C")  # Alt-Right: the next, ops again
     alice.expect(on_screen("lines you type go to the room ops now"))
+    alice.send("/quit\r")
+    expect_exit_0(alice)
+
+
+def test_a_join_leaves_the_default_room_when_nobody_else_is_in_it(
+    spawn: Callable[..., Any],
+) -> None:
+    """A user trial: alone in the default room, as its line suggested, /join dev kept it, and
+    every line then named its room."""
+    home, ops = free_port(), free_port()
+    carol = spawn(
+        "--username", "carol", "--headless", "--room", "ops", "--tracker", f"127.0.0.1:{ops}"
+    )
+    next_event(carol, event="ready")
+    alice = start_alice(spawn, home)
+    bob = spawn("--username", "bob", "--headless", "--tracker", f"127.0.0.1:{home}")
+    alice.expect(on_screen("bob joined"))
+    alice.send(f"/join ops 127.0.0.1:{ops}\r")  # bob is here: the default room stays
+    alice.expect(on_screen("in the room: carol"))
+    alice.send("/rooms\r")
+    alice.expect(on_screen(f"rooms: 127.0.0.1:{home}, ops (in front)"))
+    bob.sendeof()  # bob quits
+    alice.expect(on_screen("bob left"))
+    alice.send("/part ops\r")
+    alice.expect(on_screen("you left the room ops"))
+    alice.send(f"/join ops 127.0.0.1:{ops}\r")  # alone now: it is left
+    alice.expect(on_screen(f"you left the room 127.0.0.1:{home}, where nobody else was"))
+    alice.send("/rooms\r")
+    alice.expect(on_screen("rooms: ops (in front)"))
     alice.send("/quit\r")
     expect_exit_0(alice)
 
