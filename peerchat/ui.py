@@ -1114,6 +1114,7 @@ class PromptUI:
             refresh_interval=1.0,  # "bob is typing" goes away on its own
         )
         self._session = session
+        session.app.before_render += _rows_back_after_menu()
         typed_at = -math.inf
 
         def typing(buffer: Buffer) -> None:
@@ -1542,6 +1543,24 @@ class _Terminal(Vt100_Output):
 
     def get_rows_below_cursor_position(self) -> int:
         return 1
+
+
+def _rows_back_after_menu() -> Callable[[Application[Any]], None]:
+    """prompt_toolkit never draws the prompt lower than it last drew it within one run: once a
+    Tab menu closed, the toolbar stayed 8 rows under the input line, blank rows between, until
+    the next message (a user trial). When the menu has closed, the prompt is erased and drawn
+    again at its own height."""
+    menu_drawn = False
+
+    def before_render(app: Application[Any]) -> None:
+        nonlocal menu_drawn
+        menu_now = app.current_buffer.complete_state is not None
+        if menu_drawn and not menu_now:
+            app.renderer.erase()
+            app.renderer.request_absolute_cursor_position()
+        menu_drawn = menu_now
+
+    return before_render
 
 
 _KEYS = KeyBindings()

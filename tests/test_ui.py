@@ -9,6 +9,7 @@ import sys
 import termios
 import threading
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -1034,3 +1035,25 @@ def test_alt_and_a_digit_bring_that_room_to_the_front() -> None:
     assert screen.current == "ops"
     bindings = ui._room_keys(screen, lambda text: None).bindings
     assert {tuple(b.keys) for b in bindings} >= {("escape", str(n)) for n in range(1, 10)}
+
+
+def test_the_prompt_is_drawn_at_its_own_height_again_once_a_tab_menu_closes() -> None:
+    """A user trial: after a Tab menu, the toolbar stayed 8 rows under the input line."""
+    calls: list[str] = []
+    renderer = types.SimpleNamespace(
+        erase=lambda: calls.append("erase"),
+        request_absolute_cursor_position=lambda: calls.append("place"),
+    )
+    buffer = types.SimpleNamespace(complete_state=None)
+    app = types.SimpleNamespace(current_buffer=buffer, renderer=renderer)
+    before_render = ui._rows_back_after_menu()
+    before_render(app)  # no menu yet: drawn as it is
+    buffer.complete_state = object()  # Tab: the menu is drawn, rows reserved for it
+    before_render(app)
+    before_render(app)
+    assert calls == []
+    buffer.complete_state = None  # a key closed it
+    before_render(app)
+    assert calls == ["erase", "place"]
+    before_render(app)  # once only
+    assert calls == ["erase", "place"]
