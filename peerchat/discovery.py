@@ -13,10 +13,13 @@ through worker threads, and the instance is closed when the node ends.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import concurrent.futures
 import functools
 import ipaddress
 import logging
+import random
 import re
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 SERVICE = "_peerchat._tcp.local."
 ROOM_KEY = b"room"
 MAX_ANSWERS = 64  # addresses taken from one search
+MAX_LOOKUPS = 64  # names asked for in one search, beyond those whose records came with them
 MAX_NAMES = 4096  # instance names heard in one search: the network may answer with endless ones
 MAX_ROOMS_LISTED = 64  # rooms /list names, the most populous
 _NODE_PREFIX = re.compile(r"[0-9a-f]{12}")  # what an advertised name has after its room's
@@ -105,25 +109,61 @@ class Lan:
 
     def _find(self, within: float) -> list[tuple[str, int]]:
         """Anyone on the network may answer, with anything: names of other services or of
-        no service, endless lists of them. Only this room's, at most ``MAX_ANSWERS``, are
-        looked up, all within one more ``within``; an answer that does not check is passed
-        over."""
+        no service, endless lists of them, names that nobody answers for. Names whose records
+        came with the answers are taken at once; at most ``MAX_LOOKUPS`` of the others, picked
+        at random, are asked for all at once, within one more ``within``. An attacker's names
+        once sorted first and were asked for one by one: one that never answered used up the
+        time, and the room was founded a second time beside the real one."""
         prefix = f"{self.room}-"
-        names = sorted(n for n in self._browse(within) if n.startswith(prefix))
-        deadline = time.monotonic() + within
+        infos = [
+            info
+            for name in self._browse(within)
+            if name.startswith(prefix) and (info := _info(name)) is not None
+        ]
+        known: list[ServiceInfo] = []
+        unknown: list[ServiceInfo] = []
+        for info in infos:
+            (known if self._cached(info) else unknown).append(info)
+        asked = random.sample(unknown, min(len(unknown), MAX_LOOKUPS))
         out: list[tuple[str, int]] = []
-        for name in names[:MAX_ANSWERS]:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
+        for info in known + self._look_up(asked, within):
             try:
-                info = self._zc.get_service_info(SERVICE, name, timeout=int(left * 1000))
-                if info is None or info.properties.get(ROOM_KEY) != self.room.encode():
-                    continue
-                out += [(a, info.port) for a in info.parsed_addresses(IPVersion.V4Only)]
+                if info.properties.get(ROOM_KEY) == self.room.encode():
+                    out += [(a, info.port) for a in info.parsed_addresses(IPVersion.V4Only)]
             except Exception as exc:  # whatever a stranger's answer sets off
-                log.info("passing over the answer %r: %s", name, exc)
+                log.info("passing over the answer %r: %s", info.name, exc)
         return out[:MAX_ANSWERS]
+
+    def _cached(self, info: ServiceInfo) -> bool:
+        """Whether the records of ``info`` came with the answers already."""
+        try:
+            return info.load_from_cache(self._zc)
+        except Exception as exc:  # whatever a stranger's answer sets off
+            log.info("passing over the answer %r: %s", info.name, exc)
+            return False
+
+    def _look_up(self, infos: list[ServiceInfo], within: float) -> list[ServiceInfo]:
+        """Those of ``infos`` whose records come within ``within`` seconds, asked for at once
+        on zeroconf's own loop (this is a worker thread)."""
+        if not infos or self._zc.loop is None:
+            return []
+
+        async def ask() -> list[ServiceInfo]:
+            ms = within * 1000
+            got = await asyncio.gather(
+                *(info.async_request(self._zc, ms) for info in infos), return_exceptions=True
+            )
+            for info, ok in zip(infos, got, strict=True):
+                if isinstance(ok, Exception):  # whatever a stranger's answer sets off
+                    log.info("passing over the answer %r: %s", info.name, ok)
+            return [info for info, ok in zip(infos, got, strict=True) if ok is True]
+
+        asking = asyncio.run_coroutine_threadsafe(ask(), self._zc.loop)
+        try:
+            return asking.result(timeout=within + 1)
+        except concurrent.futures.TimeoutError:
+            asking.cancel()
+            return []
 
     async def advertise(self, node_id: str, host: str, port: int) -> None:
         """Say on the network that this node is in the room, until cancelled."""
@@ -155,6 +195,15 @@ class Lan:
                 await trio.to_thread.run_sync(
                     self._zc.unregister_service, info, abandon_on_cancel=True
                 )
+
+
+def _info(name: str) -> ServiceInfo | None:
+    """The records of an instance name heard, to be filled; None for a name zeroconf refuses."""
+    try:
+        return ServiceInfo(SERVICE, name)
+    except Exception as exc:  # whatever a stranger's name sets off
+        log.info("passing over the name %r: %s", name, exc)
+        return None
 
 
 def rooms_named(names: Iterable[str]) -> list[tuple[str, int]]:

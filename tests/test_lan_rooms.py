@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trio
-from e2e_helpers import Swarm, say_and_expect, wait_mesh
+from e2e_helpers import Swarm, say_and_expect, slow, wait_mesh
 from netns import Lan, lan_or_skip, start_peerchat
 
 from peerchat.addresses import home_port
 from peerchat.discovery import rooms_named
+
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture
@@ -76,6 +80,41 @@ async def test_two_people_find_a_room_by_name_and_another_room_stays_apart(
             assert await wrong.wait_exit(timeout=15) == 1
             assert 'this address hosts the room "dev", not "ops"' in wrong.stderr()
         finally:
+            await swarm.aclose()
+            nursery.cancel_scope.cancel()
+
+
+@slow
+async def test_names_a_stranger_announces_and_never_answers_for_do_not_split_a_room(
+    lan3: Lan, tmp_path: Path
+) -> None:
+    """An attack: a hundred names of the room, sorting first, that nobody answers for. They
+    were asked for one by one; the first used up the search, and bob founded a second dev."""
+    spoof = subprocess.Popen(
+        [
+            *lan3.exec_prefix(3),
+            sys.executable,
+            str(HERE / "mdns_spoof.py"),
+            "dev",
+            "100",
+            lan3.addr(3),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    async with trio.open_nursery() as nursery:
+        swarm = Swarm(nursery, tmp_path)
+        try:
+            assert spoof.stdout is not None and spoof.stdout.readline() == "announcing\n"
+            args = ("--room", "dev", "--headless", "--ephemeral")
+            alice = await start_peerchat(swarm, lan3, 1, "alice", "--username", "alice", *args)
+            assert (await alice.wait_for(event="ready", timeout=15))["role"] == "tracker"
+            bob = await start_peerchat(swarm, lan3, 2, "bob", "--username", "bob", *args)
+            assert (await bob.wait_for(event="ready", timeout=15))["role"] == "peer"
+            await say_and_expect(bob, "found past the stranger's names", [alice])
+        finally:
+            spoof.kill()
+            spoof.wait()
             await swarm.aclose()
             nursery.cancel_scope.cancel()
 

@@ -1,0 +1,62 @@
+"""A stranger on the LAN (run in a test's namespace only): announces ``COUNT`` instance names
+of ``_peerchat._tcp`` for room ``ROOM``, which sort before any member's, and never answers for
+their other records. Announced at start, then again whenever somebody asks for the service and
+every half second, until killed.
+
+    python mdns_spoof.py ROOM COUNT ADDRESS     # ADDRESS: the host's, for the multicast
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import struct
+import sys
+import time
+
+from zeroconf import DNSIncoming, DNSOutgoing, DNSPointer
+from zeroconf.const import _CLASS_IN, _FLAGS_AA, _FLAGS_QR_RESPONSE, _TYPE_PTR
+
+GROUP, PORT = "224.0.0.251", 5353
+SERVICE = "_peerchat._tcp.local."
+EVERY = 0.5
+
+
+def announcements(room: str, count: int) -> list[bytes]:
+    out = DNSOutgoing(_FLAGS_QR_RESPONSE | _FLAGS_AA)
+    for n in range(count):
+        name = f"{room}-{n:012x}.{SERVICE}"  # 000000000000 first: before any real node id
+        out.add_answer_at_time(DNSPointer(SERVICE, _TYPE_PTR, _CLASS_IN, 4500, name), 0)
+    return out.packets()
+
+
+def asked_for_the_service(data: bytes) -> bool:
+    try:
+        incoming = DNSIncoming(data)
+    except Exception:  # noise on the group
+        return False
+    return incoming.is_query() and any(q.name == SERVICE for q in incoming.questions)
+
+
+def main(room: str, count: int, address: str) -> None:
+    packets = announcements(room, count)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("", PORT))
+    group = struct.pack("4s4s", socket.inet_aton(GROUP), socket.inet_aton(address))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(address))
+    sent_at = -EVERY
+    print("announcing", flush=True)
+    while True:
+        readable, _, _ = select.select([sock], [], [], 0.1)
+        asked = bool(readable) and asked_for_the_service(sock.recv(9000))
+        if asked or time.monotonic() - sent_at >= EVERY:
+            for packet in packets:
+                sock.sendto(packet, (GROUP, PORT))
+            sent_at = time.monotonic()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
