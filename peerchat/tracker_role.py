@@ -12,10 +12,12 @@ member knows every other.
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import TYPE_CHECKING
 
 import trio
 
+from peerchat.admission import Pace
 from peerchat.connection import Connection
 from peerchat.membership import Member
 from peerchat.protocol import Hello, MemberJoined, MemberLeft, Ping, Pong, Roster, encode
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
     from peerchat.node import Node
 
 log = logging.getLogger(__name__)
+
+# A link's rosters set the tracker dialling members it lacks (a merge) this often at most.
+ROSTER_NEWS_BURST = 2
+ROSTER_NEWS_EVERY = 5.0
 
 _PONG = encode_frame(encode(Pong()))
 
@@ -36,6 +42,8 @@ class TrackerRole:
         self._asked = False  # the tracker's next roster answers our comparison
         self._missing: set[str] = set()  # unlinked members in the tracker's last answer
         self._word_dials = 0  # dials under way on another node's word (``_dial_on_word``)
+        # How often each link's roster may set dials going (``on_roster``).
+        self._news_paces: weakref.WeakKeyDictionary[Connection, Pace] = weakref.WeakKeyDictionary()
 
     # -- the tracker's duties -----------------------------------------------------------------
 
@@ -145,8 +153,14 @@ class TrackerRole:
         if not news:
             return
         if node.bully.is_tracker:
+            pace = self._news_paces.get(conn) or self._news_paces.setdefault(
+                conn, Pace(ROSTER_NEWS_EVERY, ROSTER_NEWS_BURST)
+            )
+            if not pace.allows(_now()):
+                log.info("not dialling the news of %s: its last roster was too recent", conn.peer)
+                return
             for member in news:
-                self._dial_on_word(member, delay=0, vouched_only=False)
+                self._dial_on_word(member, delay=0, vouched_only=False, once=True)
         else:
             tracker = node.links.conns.get(node.bully.tracker or "")
             if tracker is not None:
@@ -180,18 +194,26 @@ class TrackerRole:
         if dial:
             self._dial_on_word(member, delay=node.config.announce_dial_delay, vouched_only=True)
 
-    def _dial_on_word(self, member: Member, *, delay: float, vouched_only: bool) -> None:
+    def _dial_on_word(
+        self, member: Member, *, delay: float, vouched_only: bool, once: bool = False
+    ) -> None:
         """Dial ``member`` on another node's word after ``delay``, unless ``max_word_dials``
         such dials are under way: a roster of thousands of made-up members sets a bounded
-        number going. ``vouched_only``: not once the word was taken back (or pushed out)."""
+        number going. ``vouched_only``: not once the word was taken back (or pushed out).
+        ``once``: not on the redial schedule if it fails (a member's word: an attacker's
+        roster of 256 made-up members at another host's port had the tracker dial that port
+        128 times a second for half an hour)."""
         if self._word_dials >= self.node.config.max_word_dials:
             log.debug("not dialling %s: too many dials on others' word", member.username)
             return
         self._word_dials += 1
-        self.node.nursery.start_soon(self._dial_if_silent, member, delay, vouched_only)
+        self.node.nursery.start_soon(self._dial_if_silent, member, delay, vouched_only, once)
 
-    async def _dial_if_silent(self, member: Member, delay: float, vouched_only: bool) -> None:
-        """A newcomer dials everyone itself; after a merge, nobody would."""
+    async def _dial_if_silent(
+        self, member: Member, delay: float, vouched_only: bool, once: bool
+    ) -> None:
+        """A newcomer dials everyone itself; after a merge, nobody would. A member of the
+        other part that this dial misses links itself, as it follows this tracker."""
         links = self.node.links
         try:
             await trio.sleep(delay)
@@ -199,7 +221,10 @@ class TrackerRole:
                 return
             if vouched_only and not links.is_vouched(member.node_id):
                 return
-            await links.dial_or_keep_trying(member)
+            if once:
+                await links.dial_quietly(member)
+            else:
+                await links.dial_or_keep_trying(member)
         finally:
             self._word_dials -= 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import trio
 from e2e_helpers import slow
 
 import peerchat.node
-from peerchat import PROTOCOL_VERSION, events
+from peerchat import PROTOCOL_VERSION, events, tracker_role
 from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.entrance import Entrance
@@ -348,6 +349,42 @@ async def test_a_tracker_announcing_thousands_of_made_up_members_sets_few_dials_
         assert told == []
         alice.node.say("still talking")
         await bob.wait_for(lambda e: getattr(e, "text", None) == "still talking")
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_members_roster_has_the_tracker_dial_each_made_up_member_once() -> None:
+    """An attacker's run: a member's roster of 256 made-up members at another host's port had
+    the tracker dial that port 128 times a second, for half an hour after the member left.
+    Now the news of a member's roster is dialled once, and a link's next roster soon after
+    sets nothing going."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice", priority=100), await room.add("bob", priority=50)
+        await room.fully_connected()
+        knocks = 0
+
+        async def count(stream: trio.SocketStream) -> None:
+            nonlocal knocks
+            knocks += 1
+            await stream.aclose()
+
+        (listener,) = await nursery.start(
+            functools.partial(trio.serve_tcp, host="127.0.0.1"), count, 0
+        )
+        port = listener.socket.getsockname()[1]
+        fakes = tuple(Member_(f"{n:032x}", f"ghost{n}", "127.0.0.1", port, 1) for n in range(1, 51))
+        link = bob.node.links.conns[alice.node.node_id]
+        for n in range(tracker_role.ROSTER_NEWS_BURST + 1):  # the last one too soon
+            link.send(Roster(fakes))
+            bob.node.say(f"roster {n}")  # a barrier: alice has read it when she reads this
+            await alice.wait_for(lambda e, n=n: getattr(e, "text", None) == f"roster {n}")
+            with trio.fail_after(5):  # the dials it set going (counted as they start) end
+                while alice.node.tracker_role._word_dials:
+                    await trio.sleep(0.01)
+            dialled = min(n + 1, tracker_role.ROSTER_NEWS_BURST) * len(fakes)
+            assert knocks == dialled  # once each, not again
+            assert not [f for f in fakes if f.node_id in alice.node.links.redial]
+        assert len(alice.node.links.conns) == 1  # bob, still
         nursery.cancel_scope.cancel()
 
 
