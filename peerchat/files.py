@@ -114,6 +114,7 @@ class _Serving:
     acked_at: float = field(default_factory=trio.current_time)  # when ``moved_from`` was set
     moved_from: int = 0  # what was acknowledged at ``acked_at``
     reported_at: float = -math.inf  # when the user was last told how far it is
+    sent: int = 0  # where the chunks sent so far end
 
 
 class Files:
@@ -576,7 +577,9 @@ class Files:
             log.info("not serving %s to %s now: %s fetches run", mine.name, conn.peer, running)
             conn.send(FileGone(message.offer, busy=True))
             return
-        serving = _Serving(trio.CancelScope(), message.offset, moved_from=message.offset)
+        serving = _Serving(
+            trio.CancelScope(), message.offset, moved_from=message.offset, sent=message.offset
+        )
         self._serving[key] = serving
         self._report(conn, message.offer, serving)
         self.node.nursery.start_soon(self._serve, conn, message.offer, mine, serving)
@@ -590,6 +593,8 @@ class Files:
         serving = self._serving.get((conn, message.offer))
         if serving is None:
             self._fetched(conn, message)
+        elif message.offset > serving.sent:
+            raise ProtocolViolation(f"{conn.peer} acknowledged bytes never sent to it")
         elif message.offset > serving.acked:
             serving.acked = message.offset
             if message.offset - serving.moved_from >= FILE_ACK_EVERY:
@@ -633,7 +638,7 @@ class Files:
         """Stream ``mine`` from where the fetcher asked, a chunk whenever the link's queue is
         empty and less than ``FILE_WINDOW`` is unacknowledged: chat goes first, and one chunk
         at a time is held in memory."""
-        offset = serving.acked
+        offset = start = serving.acked
         try:
             with serving.scope, open(mine.path, "rb") as f:
                 if _stamp(os.fstat(f.fileno())) != mine.stamp:
@@ -661,11 +666,13 @@ class Files:
                         self._withdraw(offer, "it shrank since you offered it")
                         return
                     conn.send(FileChunk(offer, offset, data))
-                    offset += len(data)
+                    offset = serving.sent = offset + len(data)
                 told = (
                     conn.member is not None and (conn.member.node_id, offer) in self._told_fetched
                 )
-                if offset == mine.size and not told:
+                # Sent to the end by this serving: the last acknowledgement says it was had
+                # (one asked for from the end had nothing sent, and proves nothing).
+                if offset == mine.size and offset > start and not told:
                     _remember(self._sent, (conn, offer))
         except OSError as exc:
             log.warning("cannot read %s for %s: %s", mine.path, conn.peer, exc)

@@ -19,6 +19,7 @@ from peerchat.protocol import ProtocolViolation
 PROGRESS_EVERY = 0.25  # seconds between progress reports of one download, at most
 PART = ".part"  # where a download's bytes go until the whole file checks
 MAX_LOCAL_NAME = 200  # bytes of a saved name, leaving room for " (99)" and PART
+MAX_EXTENSION = 16  # bytes after a name's last dot kept when a long name is cut short
 _UNSAFE_IN_NAME = re.compile(r"[^\w.\- ()+,=@~\[\]]")
 
 
@@ -67,10 +68,16 @@ class Download:
 def local_name(offered: str) -> str:
     """A name to save an offered file under: letters, digits and a few marks; the rest "_";
     never hidden, never empty, never one that ends as a fetch's own ``.part`` file does, and
-    short enough to take a suffix within the file system's 255 bytes."""
+    short enough to take a suffix within the file system's 255 bytes. A long name is cut short
+    before its extension: cut at the end, ``a…a.exe.pdf`` was saved as ``a…a.exe`` (an
+    attacker's offer)."""
     name = _UNSAFE_IN_NAME.sub("_", offered).strip(" .")
-    while len(name.encode()) > MAX_LOCAL_NAME:
-        name = name[:-1]
+    stem, dot, ext = name.rpartition(".")
+    if not stem or len(ext.encode()) > MAX_EXTENSION:
+        stem, dot, ext = name, "", ""
+    while len((stem + dot + ext).encode()) > MAX_LOCAL_NAME:
+        stem = stem[:-1]
+    name = stem + dot + ext
     if name.endswith(PART):
         name += "_"
     return name or "download"

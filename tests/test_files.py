@@ -125,6 +125,14 @@ async def test_the_sender_hears_once_that_a_member_has_its_file_and_not_from_a_b
         # then each says a line, which alice reads after their acknowledgements.
         (number,) = alice.node.files._mine
         size = source.stat().st_size
+        # Carol asks for it from its end, which has nothing sent, and acknowledges it all: an
+        # attacker's way to "have" a file it never got.
+        carol.node.links.conns[alice.node.node_id].send(FileGet(number, size))
+        carol.node.say("carol asked")
+        await alice.wait_for(lambda e: getattr(e, "text", None) == "carol asked")
+        with trio.fail_after(5):  # served, with nothing to send
+            while alice.node.files._serving:
+                await trio.sleep(0.01)
         for member in (bob, carol):
             member.node.links.conns[alice.node.node_id].send(FileAck(number, size))
             member.node.say(f"{member.node.me.username} after the ack")
@@ -445,6 +453,22 @@ async def test_a_cancelled_fetch_stops_the_sender_and_leaves_no_part_file(tmp_pa
         bob.node.cancel_file(offer.id)  # nothing left to cancel
         error = await bob.wait_for(lambda e: isinstance(e, events.Error))
         assert error.message == f"no fetch or offer of yours numbered {offer.id}"
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_acknowledgement_of_bytes_never_sent_ends_the_link(tmp_path: Path) -> None:
+    """An attacker acknowledged a whole file at the first chunk: the sender's "fetching from
+    you" read an absurd share, and the window meant nothing."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 400))
+        bob.node.get_file(offer.id)
+        await bob.wait_for(lambda e: isinstance(e, events.FileProgress), 20)
+        (number,) = alice.node.files._mine
+        link = bob.node.links.conns[alice.node.node_id]
+        link.send(FileAck(number, 400 * FILE_CHUNK))
+        left = await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        assert left.member.username == "bob"
         nursery.cancel_scope.cancel()
 
 
