@@ -80,7 +80,7 @@ class _Parser(argparse.ArgumentParser):
 def _username(value: str) -> str:
     if not valid_username(value):
         raise argparse.ArgumentTypeError(
-            f"{value!r} is not a username: use 1-32 printable characters, no spaces"
+            f"{value!r} is not a username: use 1-32 printable characters, no spaces or ~"
         )
     return value
 

@@ -314,7 +314,7 @@ def _room_name(typed: str) -> str:
 def _nick(rest: str) -> Nick | Usage:
     args = rest.split()
     if len(args) != 1 or not valid_username(args[0]):
-        return Usage("usage: /nick NAME (1-32 printable characters, no spaces)")
+        return Usage("usage: /nick NAME (1-32 printable characters, no spaces or ~)")
     return Nick(args[0])
 
 

@@ -12,9 +12,19 @@ from peerchat.addresses import format_addr
 Rank = tuple[int, str]
 
 
+KEY_MARK = "~"  # the screen shows a name with its key's fingerprint after it: ``bоb~3fa8c1``
+
+
 def valid_username(name: str) -> bool:
-    """1-32 printable characters, no spaces: the same rule for the command line and the wire."""
-    return 1 <= len(name) <= 32 and name.isprintable() and not any(c.isspace() for c in name)
+    """1-32 printable characters, no spaces, and no ``KEY_MARK``: a user trial's carol took
+    the name "bob~2baef1", bob's name as the screen marks it with his key. The same rule for
+    the command line and the wire."""
+    return (
+        1 <= len(name) <= 32
+        and name.isprintable()
+        and not any(c.isspace() for c in name)
+        and KEY_MARK not in name
+    )
 
 
 _ROOM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from peerchat.membership import KEY_MARK
+
 FINGERPRINT = 6  # hex digits of the node id (the key's hash) shown after a name
 
 # Look-alikes folded onto one Latin letter each (after casefolding): within ASCII, and the
@@ -57,4 +59,4 @@ def shown_name(name: str, node_id: str) -> str:
 
 def marked(name: str, node_id: str) -> str:
     """``name`` with its key's fingerprint: ``bob~3fa8c1``."""
-    return f"{name}~{node_id[:FINGERPRINT]}"
+    return f"{name}{KEY_MARK}{node_id[:FINGERPRINT]}"

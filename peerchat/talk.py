@@ -20,7 +20,7 @@ import trio
 
 from peerchat import events
 from peerchat.connection import Connection
-from peerchat.membership import Member
+from peerchat.membership import KEY_MARK, Member
 from peerchat.messaging import pieces
 from peerchat.names import FINGERPRINT, skeleton
 from peerchat.protocol import Nick, Private, PrivateAck, ProtocolViolation, Typing
@@ -125,12 +125,11 @@ class Talk:
 
     def find(self, name: str, among: Iterable[Member] | None = None) -> Member | None:
         """The chatting member called ``name`` (in the room, or ``among`` others), in any
-        case, or as the screen shows it, with its key's fingerprint (``café~d19065``: the key
-        first, so that a member named "café~d19065" gets nothing meant for café); never one
+        case, or as the screen shows it, with its key's fingerprint (``café~d19065``); never one
         whose name merely looks like it (with bob away, ``B0b`` must not get what was meant
         for bob)."""
         members = [m for m in (self.node.members if among is None else among) if m.chat]
-        bare, mark, fingerprint = name.rpartition("~")
+        bare, mark, fingerprint = name.rpartition(KEY_MARK)
         if mark and len(fingerprint) == FINGERPRINT:  # before a name that merely ends so
             fingerprint = fingerprint.lower()
             keyed = _named(bare, [m for m in members if m.node_id.startswith(fingerprint)])

@@ -134,7 +134,8 @@ def test_member_is_frozen_and_hashable() -> None:
 @pytest.mark.parametrize(
     ("name", "ok"),
     [("alice", True), ("x" * 32, True), ("é😀", True), ("", False), ("x" * 33, False),
-     ("two words", False), ("tab\there", False), ("bell\a", False)],
+     ("two words", False), ("tab\there", False), ("bell\a", False), ("bob~2baef1", False),
+     ("~", False)],
 )  # fmt: skip
 def test_valid_username(name: str, ok: bool) -> None:
     assert valid_username(name) is ok

@@ -13,7 +13,7 @@ from test_cluster import Member as Peer
 
 from peerchat import events
 from peerchat.config import Config
-from peerchat.membership import Member
+from peerchat.membership import Member, valid_username
 from peerchat.messaging import MAX_PIECES, pieces
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_TEXT, Nick, Private, PrivateAck
@@ -99,15 +99,21 @@ async def test_a_name_can_be_typed_as_the_screen_shows_it_with_its_fingerprint()
         nursery.cancel_scope.cancel()
 
 
-async def test_a_name_that_ends_as_another_members_fingerprint_gets_nothing_meant_for_it() -> None:
-    """A review: mallory, calling itself "café~d19065" (the tracker lets it: it does not look
-    like "café"), got the private lines typed to café as shown."""
+async def test_a_name_cannot_be_another_members_as_the_screen_marks_it() -> None:
+    """A review: mallory, calling itself "café~d19065", got the private lines typed to café
+    as shown; a user trial's carol took "bob~2baef1" and her lines read as bob's. A name with
+    the key's mark is refused, and a link that asks for one is cut."""
     async with trio.open_nursery() as nursery:
         room = Room(nursery, FAST)
         alice, cafe = await room.add("alice"), await room.add("café")
-        shown = f"café~{cafe.node.node_id[:6]}"
-        mallory = await room.add(shown)
+        mallory = await room.add("mallory")
         await room.fully_connected()
+        shown = f"café~{cafe.node.node_id[:6]}"
+        assert not valid_username(shown)
+        mallory.node.links.conns[alice.node.node_id].send(Nick(shown))
+        left = await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        assert left.member.username == "mallory"
+        assert not [e for e in alice.events if isinstance(e, events.Renamed)]
         alice.node.private(shown, "for café")
         await cafe.wait_for(is_message("for café"))
         assert "for café" not in mallory.messages()
