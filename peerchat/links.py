@@ -239,7 +239,10 @@ class Links:
         if new and node.reporting:
             # One line: "caroline is now known as carol" was said of someone not in the room.
             node.emit(events.PeerJoined(member, was_named if was_named != member.username else ""))
-        if new and member.chat:  # a standalone tracker's name is no person's
+        # Every link binds the name, not only a newcomer's: a member listed when this node
+        # came in was bound nowhere here, and this node let another key take its name while
+        # the others refused it (a user trial's room disagreed on who was who).
+        if member.chat:  # a standalone tracker's name is no person's
             before = node.store.name_owner(member.username, member.node_id, time.time())
             if before is not None:
                 present = node.members.get(before)

@@ -165,6 +165,7 @@ class Talk:
         self._renamed = now
         node.messaging.send_outbox()  # what was said before goes first, under the old name
         node.rename(name)
+        self._bind(node.me)
         node.links.broadcast(Nick(name))
         node.emit(events.Renamed(node.me, old))
 
@@ -187,18 +188,28 @@ class Talk:
             log.info("%s asked for the name %r of another key", member.node_id, message.username)
             return
         renamed = dataclasses.replace(member, username=message.username)
+        self._bind(renamed)
         conn.member, conn.peer = renamed, f"{renamed.username}@{renamed.addr}"
         listed = node.members.get(member.node_id)
         if listed is not None:
             node.members.add(dataclasses.replace(listed, username=message.username))
         node.emit(events.Renamed(renamed, member.username))
 
+    def _bind(self, member: Member) -> None:
+        """``member`` goes by its name of now here: kept for it once it is gone."""
+        self.node.store.name_owner(member.username, member.node_id, time.time())
+
     def someone_elses(self, name: str, by: str) -> bool:
-        """Whether ``name`` is bound to another key than ``by``'s here, or looks like the name
-        of a member who went away: ``/nick`` may not take it (its owner would be shut out on
-        its return, and what was meant for it would go to the one who took it)."""
-        owner = self.node.store.owner(name)
-        return owner not in (None, by) or self.node.links.gone_like(name, by)
+        """Whether ``name`` is bound to another key than ``by``'s that is not in the room, or
+        looks like the name of a member who went away: ``/nick`` may not take it (its owner
+        would be shut out on its return, and what was meant for it would go to the one who
+        took it). A name its owner gave up by ``/nick`` and stayed is free, as on IRC: it
+        was kept only where the owner had been seen joining, and a user trial's room
+        disagreed on who was who."""
+        node = self.node
+        owner = node.store.owner(name)
+        kept = owner not in (None, by) and owner not in node.members
+        return kept or node.links.gone_like(name, by)
 
     def back_under_anothers_name(self, node_id: str, name: str) -> bool:
         """A key known here under a name of its own, back under one ``/nick`` would refuse it:

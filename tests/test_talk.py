@@ -387,6 +387,32 @@ async def test_a_new_key_under_a_name_whose_old_key_is_here_renamed_is_not_back(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_name_given_up_by_nick_is_free_for_another_on_every_node() -> None:
+    """A user trial: u2 became u2x, and u3 then took u2. The tracker, which had seen u2 join,
+    kept the name for u2's key and went on calling u3 u3; u2x, which had not, called u3 u2."""
+    async with trio.open_nursery() as nursery:
+        u1, u2, u3 = await room_with(nursery, "u1", "u2", "u3")
+        u2.node.nick("u2x")
+        for member in (u1, u3):
+            await member.wait_for(lambda e: isinstance(e, events.Renamed))
+        u3.node.nick("u2")
+        for member in (u1, u2):
+            renamed = await member.wait_for(
+                lambda e: isinstance(e, events.Renamed) and e.member.node_id == u3.node.node_id
+            )
+            assert renamed.member.username == "u2"
+        u3.node.say("who am I")
+        for member in (u1, u2):
+            said = await member.wait_for(is_message("who am I"))
+            assert said.sender.username == "u2"
+        # A name whose key is gone stays its own: u2x quits, and u1 may not take u2x.
+        u2.node.quit()
+        await u1.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        u1.node.nick("u2x")
+        assert "the name u2x is another member's, who left or is away" in errors(u1)[-1]
+        nursery.cancel_scope.cancel()
+
+
 async def test_who_names_a_member_cut_off_and_awaited_apart_from_those_here() -> None:
     """A user trial: while bob was cut off (his name held for him), /who listed only the
     others, and nothing said he was awaited."""
