@@ -962,6 +962,7 @@ class PromptUI:
         self._screen = Screen()  # prompt thread only
         self._told_waiting: frozenset[str] = frozenset()  # trio thread: the last "not yet" shown
         self._session: PromptSession[str] | None = None  # prompt thread only
+        self._suspension: Suspension | None = None  # set in the prompt thread, once
         self._farewell = ""  # /quit MESSAGE: set in the prompt thread, read once it ended
         self._quit_asked_at = -math.inf  # when a quit was held back for fetches (prompt thread)
         self._printed: deque[Composed] = deque(maxlen=REDRAWN_LINES)  # prompt thread
@@ -1026,10 +1027,21 @@ class PromptUI:
         async with trio.open_nursery() as nursery:
             # If drive() itself is cancelled, the thread cannot be: stop the prompt so it ends.
             nursery.start_soon(self._stop_on_exit)
+            nursery.start_soon(self._pass_on_continues)
             user_quit = await trio.to_thread.run_sync(self._run_prompt, token, rooms)
             nursery.cancel_scope.cancel()
         if user_quit:
             rooms.quit(self._farewell)
+
+    async def _pass_on_continues(self) -> None:
+        """SIGCONT comes to trio's thread: the prompt's sees to it (``Suspension.continued``)."""
+        if not hasattr(signal, "SIGCONT"):
+            return
+        with trio.open_signal_receiver(signal.SIGCONT) as continues:
+            async for _ in continues:
+                with self._lock, contextlib.suppress(RuntimeError):  # the loop closed
+                    if self._loop is not None and self._suspension is not None:
+                        self._loop.call_soon_threadsafe(self._suspension.continued)
 
     async def _stop_on_exit(self) -> None:
         try:
@@ -1093,7 +1105,7 @@ class PromptUI:
 
     async def _read_lines(self, token: trio.lowlevel.TrioToken, rooms: Rooms, echo: Echo) -> bool:
         screen = self._screen
-        suspension = Suspension(token, self._draw_anew)
+        suspension = self._suspension = Suspension(token, self._draw_anew)
         session: PromptSession[str] = PromptSession(
             self._message,
             output=_Terminal.from_pty(sys.stdout, term=os.environ.get("TERM")),
@@ -1115,6 +1127,7 @@ class PromptUI:
         )
         self._session = session
         session.app.before_render += _rows_back_after_menu()
+        session.app.after_render += suspension.remember
         typed_at = -math.inf
 
         def typing(buffer: Buffer) -> None:
@@ -1566,6 +1579,7 @@ def _rows_back_after_menu() -> Callable[[Application[Any]], None]:
 _KEYS = KeyBindings()
 SETTLE = 2.0  # seconds after a resume in which the shell may still set the modes it keeps
 SETTLE_CHECK = 0.02  # how often they are checked meanwhile
+FRONT_CHECK = 0.1  # how often a job continued behind looks whether it is in front yet
 
 
 class Suspension:
@@ -1588,6 +1602,42 @@ class Suspension:
         self._draw_anew = draw_anew
         self._modes: list[Any] | None = None
         self._until = -math.inf
+        self._app: Application[Any] | None = None
+        self._stopping = False  # Ctrl-Z's own stop is under way: it sees to the resume
+        self._behind = False  # continued, and waiting to be the terminal's foreground job
+
+    def remember(self, app: Application[Any]) -> None:
+        """The prompt's modes, once it has drawn (``after_render``): a stop from outside (a
+        SIGSTOP) gives no key to take them at."""
+        self._app = app
+        if self._modes is None:
+            with contextlib.suppress(termios.error):
+                modes = termios.tcgetattr(app.input.fileno())
+                if not modes[3] & termios.ICANON:  # the prompt's own, not the line mode
+                    self._modes = modes
+
+    def continued(self) -> None:
+        """SIGCONT (prompt thread): after a stop from outside and ``fg``, the shell's line mode
+        stayed, the terminal echoed what was typed and the prompt read it only at Enter, Up
+        and all (a user trial's "abc", Up, Enter sent an old line). As after Ctrl-Z, once
+        this program is in front: the prompt's modes again, and the chat drawn anew."""
+        app = self._app
+        if self._stopping or self._behind or app is None or not app.is_running:
+            return
+        self._behind = True
+        app.create_background_task(self._back_in_front(app))
+
+    async def _back_in_front(self, app: Application[Any]) -> None:
+        """A bare SIGCONT (``kill -CONT``) leaves the job behind, and a later ``fg`` brings
+        it to the front with no signal at all: it is looked for."""
+        try:
+            while not _in_front(app):
+                await asyncio.sleep(FRONT_CHECK)
+        finally:
+            self._behind = False
+        self._draw_anew(app)
+        self._until = time.monotonic() + SETTLE
+        await self._settle(app)
 
     def keys(self) -> KeyBindings:
         keys = KeyBindings()
@@ -1595,7 +1645,11 @@ class Suspension:
         @keys.add("c-z", filter=Condition(lambda: hasattr(signal, "SIGTSTP")))
         async def _suspend(event: KeyPressEvent) -> None:
             self._modes = termios.tcgetattr(event.app.input.fileno())
-            await run_in_terminal(functools.partial(stop_this_job, self._token))
+            self._stopping = True
+            try:
+                await run_in_terminal(functools.partial(stop_this_job, self._token))
+            finally:
+                self._stopping = False
             self._draw_anew(event.app)  # the chat again, in place of the shell's lines
             self._until = time.monotonic() + SETTLE
             await self._settle(event.app)
@@ -1658,6 +1712,14 @@ def stop_this_job(token: trio.lowlevel.TrioToken) -> None:
     trial). Sent from trio's thread, that thread stops as it returns, and this one waits."""
     with contextlib.suppress(trio.RunFinishedError):  # the program is ending: no stop
         trio.from_thread.run_sync(os.kill, 0, signal.SIGTSTP, trio_token=token)
+
+
+def _in_front(app: Application[Any]) -> bool:
+    """Whether this program is the terminal's foreground job."""
+    try:
+        return os.tcgetpgrp(app.input.fileno()) == os.getpgrp()
+    except OSError:
+        return False
 
 
 def _nothing() -> None:

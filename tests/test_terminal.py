@@ -636,6 +636,39 @@ def test_ctrl_z_and_fg_leave_nothing_in_the_shell(tmp_path: Path) -> None:
         shell.close(force=True)
 
 
+@pytest.mark.parametrize("continued_first", [False, True])
+def test_a_stop_from_outside_and_fg_give_the_prompt_its_keyboard_back(
+    tmp_path: Path, continued_first: bool
+) -> None:
+    """A user trial: after ``kill -STOP`` (and ``kill -CONT``), ``fg`` left the shell's line
+    mode, the terminal echoed "abc" and an Up, and Enter sent an old line."""
+    shell = chat_in_a_shell(tmp_path)
+    try:
+        shell.expect_exact("type /help for commands")
+        shell.expect_exact("\x1b[?2004h")
+        (chat,) = Path(f"/proc/{shell.pid}/task/{shell.pid}/children").read_text().split()
+        os.kill(int(chat), signal.SIGSTOP)
+        shell.expect_exact("SHELL$ ")
+        if continued_first:  # behind now: fg then brings it to the front without a signal
+            os.kill(int(chat), signal.SIGCONT)
+        shell.sendline("fg")
+        shell.expect_exact("\x1b[2J")  # drawn anew
+        shell.expect(on_screen("type /help for commands"))
+        deadline = time.monotonic() + ui.SETTLE
+        while termios.tcgetattr(shell.child_fd)[3] & termios.ICANON:
+            assert time.monotonic() < deadline, "the prompt left the terminal in line mode"
+            time.sleep(0.01)
+        shell.send("abc")
+        shell.expect(on_screen("abc"))
+        shell.send("\x03")  # clears the line: in line mode it would interrupt the program
+        shell.send("whole\r")
+        shell.expect(on_screen("<alice> whole"))
+        shell.send("/quit\r")
+        shell.expect_exact("SHELL$ ")
+    finally:
+        shell.close(force=True)
+
+
 def test_after_fg_the_prompt_wins_back_its_keyboard_even_after_a_line_is_sent(
     tmp_path: Path,
 ) -> None:
