@@ -70,6 +70,8 @@ FILE_ACK_EVERY = FILE_WINDOW // 2  # bytes received between two acknowledgements
 # acknowledgement of FILE_ACK_EVERY more bytes (as a fetcher sends them) counts: one that
 # acknowledges a byte now and then holds it no longer.
 FILE_STALL = 30.0
+# With every slot taken, a fetch that acknowledged nothing for this long makes room for another.
+FILE_IDLE = 5.0
 # Offers taken from one link: MAX_OFFERS at once, then one every OFFER_EVERY seconds. Each is a
 # line on screen, and so is its withdrawal: a member offering and withdrawing in a loop would
 # flood every screen in the room.
@@ -568,21 +570,38 @@ class Files:
         if message.offset > mine.size:
             raise ProtocolViolation(f"{conn.peer} asked for a file past its end")
         key = (conn, message.offer)
+        serving = _Serving(
+            trio.CancelScope(), message.offset, moved_from=message.offset, sent=message.offset
+        )
         old = self._serving.pop(key, None)
         if old is not None:
             old.scope.cancel()  # asked again: from the new offset
+            if message.offset - old.moved_from < FILE_ACK_EVERY:  # and no further: as idle
+                serving.acked_at, serving.moved_from = old.acked_at, old.moved_from
         to_it = sum(1 for c, _ in self._serving if c is conn)
+        if len(self._serving) >= MAX_SERVING_ALL and to_it < MAX_SERVING:
+            self._let_go_of_an_idle_one()
         if to_it >= MAX_SERVING or len(self._serving) >= MAX_SERVING_ALL:
             running = f"{to_it} to it, {len(self._serving)} in all"
             log.info("not serving %s to %s now: %s fetches run", mine.name, conn.peer, running)
             conn.send(FileGone(message.offer, busy=True))
             return
-        serving = _Serving(
-            trio.CancelScope(), message.offset, moved_from=message.offset, sent=message.offset
-        )
         self._serving[key] = serving
         self._report(conn, message.offer, serving)
         self.node.nursery.start_soon(self._serve, conn, message.offer, mine, serving)
+
+    def _let_go_of_an_idle_one(self) -> None:
+        """Every slot taken: the fetch idle longest (nothing acknowledged for ``FILE_IDLE``
+        s) makes room, told "busy" as a stalled one is. An attacker's fetches that never
+        acknowledged, asked for again before they stalled, held all 16 slots for good."""
+        idle = min(self._serving.items(), key=lambda item: item[1].acked_at, default=None)
+        if idle is None or trio.current_time() - idle[1].acked_at < FILE_IDLE:
+            return
+        (conn, offer), serving = idle
+        log.info("letting an idle fetch by %s go for another", conn.peer)
+        del self._serving[(conn, offer)]
+        serving.scope.cancel()
+        conn.send(FileGone(offer, busy=True))
 
     def on_stop(self, conn: Connection, message: FileStop) -> None:
         serving = self._serving.pop((conn, message.offer), None)

@@ -14,7 +14,15 @@ import trio
 from test_cluster import Room, cut
 
 from peerchat import events, files, transfer
-from peerchat.protocol import FILE_CHUNK, FILE_WINDOW, FileAck, FileGet, FileGone, FileOffer
+from peerchat.protocol import (
+    FILE_CHUNK,
+    FILE_WINDOW,
+    FileAck,
+    FileChunk,
+    FileGet,
+    FileGone,
+    FileOffer,
+)
 
 
 def offered(name: str):  # noqa: ANN201 - a predicate
@@ -428,6 +436,50 @@ async def test_a_fetcher_that_does_not_acknowledge_its_window_loses_its_serving_
         result = await bob.wait_for(done("big.bin"), 10)
         assert not result.ok and result.reason.endswith(f"/get {offer.id} again later")
         assert not serving._serving
+        nursery.cancel_scope.cancel()
+
+
+async def test_fetches_that_acknowledge_nothing_make_room_for_one_that_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attacker's run: fetches that never acknowledged, asked for again every 20 s (before
+    they stalled), held every serving slot; bob's /get was refused for good."""
+    monkeypatch.setattr(files, "MAX_SERVING_ALL", 2)
+    monkeypatch.setattr(files, "FILE_IDLE", 0.5)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
+        carol.node._handlers[FileChunk] = lambda conn, message: None  # never acknowledged
+        held = []
+        for name in ("a.bin", "b.bin"):
+            (tmp_path / name).write_bytes(os.urandom(64 * FILE_CHUNK))
+            held.append(await offer_heard(alice, carol, tmp_path / name))
+        for offer in held:
+            carol.node.get_file(offer.id)
+        serving = alice.node.files
+        with trio.fail_after(5):
+            while len(serving._serving) < 2:
+                await trio.sleep(0.01)
+        to_carol = alice.node.links.conns[carol.node.node_id]
+
+        async def ask_again() -> None:  # as the attacker did, well before they could stall
+            while True:
+                await trio.sleep(0.1)
+                for conn, number in list(serving._serving):
+                    if conn is to_carol:
+                        serving.on_get(conn, FileGet(number, 0))
+
+        nursery.start_soon(ask_again)
+        with trio.fail_after(5):  # asked again, idle all the same: nothing acknowledged
+            while any(
+                trio.current_time() - s.acked_at < files.FILE_IDLE
+                for s in serving._serving.values()
+            ):
+                await trio.sleep(0.01)
+        (tmp_path / "small.txt").write_text("small")
+        wanted = await offer_heard(alice, bob, tmp_path / "small.txt")
+        bob.node.get_file(wanted.id)
+        result = await bob.wait_for(done("small.txt"), 10)
+        assert result.ok, result.reason
         nursery.cancel_scope.cancel()
 
 
