@@ -377,6 +377,14 @@ class Files:
                 self._forget(id)
                 self.node.after_ready(events.OfferWithdrawn(id, name, member, events.LEFT))
 
+    def gave_up(self, member: Member) -> None:
+        """``member`` is not coming back (redialled for long enough, in vain): the fetches
+        that waited for it end, their ``.part`` files with them (an attacker's fetches, cut
+        for a fault, waited for good, each holding its file open)."""
+        for key, fetch in list(self._fetches.items()):
+            if fetch.download.sender == member.node_id:
+                self._fail(key, fetch, f"{member.username} is gone and did not come back")
+
     def cancel(self, id: int) -> None:
         """``/cancel ID``: give up a fetch (its ``.part`` file goes), or withdraw an offer of
         this node's (fetches of it running end, later ones are told it is gone)."""

@@ -531,6 +531,7 @@ class Links:
         if member.chat and unsent:
             self.node.emit(events.NotDelivered(member, unsent))
         self.node.talk.gave_up(member)
+        self.node.files.gave_up(member)
 
 
 def _nobody_listens(exc: BaseException) -> bool:

@@ -3,6 +3,7 @@ or to one member, fetched by whoever asks, checked, resumed after a cut."""
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from test_cluster import Room, cut
+from test_cluster import FAST, Room, cut
 
 from peerchat import events, files, transfer
 from peerchat.protocol import (
@@ -735,6 +736,28 @@ async def test_a_fetch_from_a_member_who_is_away_says_it_waits_and_goes_on_later
         assert (waiting.id, waiting.name, waiting.sender) == (offer.id, "big.bin", "alice")
         result = await bob.wait_for(done("big.bin"), 30)  # the link comes back: it goes on
         assert result.ok and Path(result.path).read_bytes() == source.read_bytes()
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_fetch_from_a_member_that_never_comes_back_ends_with_its_part_file(
+    tmp_path: Path,
+) -> None:
+    """An attacker's run: fetches from a member cut for a fault waited for it for good, each
+    holding its ``.part`` file open, after the node had given up on reaching it."""
+    room_config = dataclasses.replace(FAST, redial_for=1.0)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, room_config)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        bob.node.files.downloads = tmp_path / "bob"
+        await room.fully_connected()
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 400))
+        bob.node.get_file(offer.id)
+        await bob.wait_for(lambda e: isinstance(e, events.FileProgress), 20)
+        alice.crash()
+        await bob.wait_for(lambda e: isinstance(e, events.FileWaiting))
+        result = await bob.wait_for(done("big.bin"), 10)
+        assert not result.ok and result.reason == "alice is gone and did not come back"
+        assert not list((tmp_path / "bob").iterdir())
         nursery.cancel_scope.cancel()
 
 
