@@ -68,10 +68,14 @@ class _Parser(argparse.ArgumentParser):
             if token == "--":
                 break
             known = self._option_string_actions
-            if token.startswith("--") and (name := token.split("=", 1)[0]) not in known:
+            name = token.split("=", 1)[0]
+            option = token.startswith("-") and name != "-" and not name[1:].isdigit()
+            if option and name not in known:
                 import difflib  # for this hint alone: not loaded by every node that starts
 
                 near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+                if not token.startswith("--"):  # "-u": a user trial read only that
+                    near = [o for o in known if o.startswith("-" + name)][:1]  # --username...
                 hint = f" (did you mean {near[0]}?)" if near else ""
                 self.error(f"unrecognized argument {name}{hint}")
         return super().parse_args(argv, namespace)
@@ -83,6 +87,15 @@ def _username(value: str) -> str:
             f"{value!r} is not a username: use 1-32 printable characters, no spaces or ~"
         )
     return value
+
+
+def _downloads(value: str) -> Path:
+    """A directory, or a path where one can be made at the first fetch: a user trial's
+    ``--downloads /etc/passwd`` was taken, and /get then said "File exists"."""
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a directory")
+    return path
 
 
 def _port(value: str) -> int:
@@ -216,7 +229,7 @@ def _node_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--downloads",
         metavar="PATH",
-        type=Path,
+        type=_downloads,
         help="where fetched files go (default: your downloads directory)",
     )
     p.add_argument("--version", action="version", version=VERSION)

@@ -24,8 +24,8 @@ Type a line and press Enter to send it to everyone in the room.
   /join ROOM [HOST:PORT]
                   another room (found on the local network without an address)
   /part [ROOM [MESSAGE]]
-                  leave the room in front (or ROOM);  /rooms  the rooms you are in
-  /room NAME      bring a room to the front (Ctrl-X: the next one); /room lists them
+                  leave the room in front (or ROOM): the last one ends the program
+  /room NAME      bring a room to the front (Ctrl-X: the next one); /rooms lists them
   /list           the rooms on the local network that /join NAME finds
   /who, /names    list the members; the tracker is marked
   /whois NAME     a member's address and key fingerprint (compare it with theirs)
@@ -287,7 +287,9 @@ def parse_line(line: str) -> Command:
 def _private(rest: str) -> Private | Usage:
     to, _, text = rest.lstrip(" ").partition(" ")
     if to and not text.strip():  # /query bob, as in IRC: there is no window of its own here
-        return Usage(f"usage: /msg {visible(to)} TEXT, a private line each time")
+        return Usage(
+            f"usage: /msg {visible(to)} TEXT (one private line; there are no query windows)"
+        )
     if not to:
         return Usage("usage: /msg NAME TEXT")
     return Private(to, text)

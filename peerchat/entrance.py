@@ -419,13 +419,18 @@ class Entrance:
         self._away = trio.current_time() - self._last_tick
         log.warning("unresponsive for %.1f s: rejoining the room", self._away)
         # Told first, before what was said meanwhile (read from the old links right now, or
-        # fetched soon) is shown as history.
-        self.node.emit(
-            events.Error(
-                f"this node was unresponsive for {self._away:.1f} s and is rejoining the "
-                "room; what was said meanwhile is fetched from the others and shown as history"
+        # fetched soon) is shown as history. Not in a room of one: a user trial read of
+        # rejoining and fetching in a room nobody else was in.
+        node = self.node
+        alone = not node.links.conns and not any(m.node_id != node.node_id for m in node.members)
+        if not alone:
+            node.emit(
+                events.Error(
+                    f"this node was unresponsive for {self._away:.1f} s and is rejoining the "
+                    "room; what was said meanwhile is fetched from the others and shown as "
+                    "history"
+                )
             )
-        )
         # From now on the old links are torn down, not mourned or redialled: readers that wake
         # after this must not schedule redials into the old room.
         self.rejoining = True

@@ -525,6 +525,8 @@ class Files:
             received = None if fetch is None else fetch.download.received
             away = fetch is not None and heard.sender not in self.node.links.conns
             saved = self._saved.get(id, "")
+            if saved and not _holds(saved, offer.size):  # moved or deleted since (a user trial)
+                saved = ""
             listed.append(
                 events.Listed(
                     id, offer.name, offer.size, heard.name, offer.private, received, away, saved

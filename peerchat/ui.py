@@ -326,6 +326,9 @@ ALONE_ON_LOOPBACK = (
 )
 
 
+OFFERED_ALONE = "* nobody else is in the room yet: whoever comes is offered it"
+
+
 def format_ready(event: Ready, now: float, *, hint: bool = True) -> FormattedText:
     """Who and where this node is; with the pointer to /help unless the screen showed it."""
     where = f" in the room {event.room}" if event.room else ""
@@ -581,6 +584,9 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         )
     else:
         texts.append(format_event(event, now))
+    offered_alone = type(event) is FileOffered and event.own and event.to is None
+    if offered_alone and front is not None and not front.people():  # a user trial wondered
+        texts.append(format_notice(OFFERED_ALONE, now))
     alone_here = type(event) is InRoom and not any(m.chat for m in event.members)
     if alone_here and front is not None and not front.name and me and is_loopback(me.host):
         # The default room is on this computer only (a user on a LAN waited there, alone).
@@ -656,7 +662,8 @@ class Room:
                     self.tracker = m
             case Typing(member=m):
                 self.typing[m.node_id] = time.monotonic() + TYPING_SHOWN
-            case FileOffered(id=id, name=name):
+            case FileOffered(id=id, name=name, sender=m):
+                self.typing.pop(m.node_id, None)  # typed a /send: done typing (a user trial)
                 self.offers[id] = name
                 if len(self.offers) > MAX_TAB_OFFERS:  # offers can end unsaid (a goodbye)
                     del self.offers[min(self.offers)]

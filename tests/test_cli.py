@@ -172,6 +172,9 @@ def test_a_room_secret_is_read_without_the_spaces_and_marks_a_paste_brings(
         (["--user", "dave"], "unrecognized argument --user (did you mean --username?)"),
         # Nothing near: no guess (a user's --bogus was asked whether it meant --verbose).
         (["--username", "a", "--bogus"], "unrecognized argument --bogus (see"),
+        # A short one: a user trial's "-u dave" read only that --username was required.
+        (["-u", "dave"], "unrecognized argument -u (did you mean --username?)"),
+        (["--username", "a", "--downloads", __file__], f"argument --downloads: '{__file__}' is"),
     ],
 )
 def test_a_misspelt_option_is_named_before_the_required_one_it_hides(

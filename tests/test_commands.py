@@ -115,8 +115,8 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/me", "usage: /me ACTION"),
         ("/me   ", "usage: /me ACTION"),
         ("/msg", "usage: /msg NAME TEXT"),
-        ("/msg bob", "usage: /msg bob TEXT, a private line each time"),
-        ("/query bob   ", "usage: /msg bob TEXT, a private line each time"),  # no window here
+        ("/msg bob", "usage: /msg bob TEXT (one private line; there are no query windows)"),
+        ("/query bob   ", "usage: /msg bob TEXT (one private line; there are no query windows)"),
         ("/nick", "usage: /nick NAME"),
         ("/whois", "usage: /whois NAME"),
         ("/whois bob carol", "usage: /whois NAME"),

@@ -156,7 +156,11 @@ async def test_the_sender_hears_once_that_a_member_has_its_file_and_not_from_a_b
 
         # Fetched whole again (an attacker did so in a loop): the user was told already.
         seen = len(bob.events)
+        (listed,) = bob.node.files.listing().files
+        assert listed.saved == result.path
         Path(result.path).unlink()  # (while the copy is there, bob's /get says so instead)
+        (listed,) = bob.node.files.listing().files
+        assert listed.saved == "", "a user trial's /files named a file moved away since"
         bob.node.get_file(offer.id)
         await bob.wait_for(lambda e: any(isinstance(x, events.FileDone) for x in bob.events[seen:]))
         bob.node.say("after the second fetch")

@@ -85,7 +85,7 @@ async def test_a_reader_that_sees_a_freeze_before_the_watcher_tells_of_it_first(
     """After SIGCONT a reader may run before the watcher (on a loaded machine, for long
     enough that what it read was shown before the notice: found by a failing e2e test)."""
     told: list[object] = []
-    node = types.SimpleNamespace(config=Config(), emit=told.append)
+    node = node_with(told, links=types.SimpleNamespace(conns={"bob": object()}))
     door = entrance.Entrance(node)  # type: ignore[arg-type]
     monkeypatch.setattr(entrance, "_run_queue_wait", lambda: 10.0)
     door.tick()
@@ -94,3 +94,23 @@ async def test_a_reader_that_sees_a_freeze_before_the_watcher_tells_of_it_first(
     assert len(told) == 1 and "unresponsive" in told[0].message  # type: ignore[attr-defined]
     assert door.rejoining and door.coming_back
     assert len(told) == 1  # told once
+
+
+async def test_a_freeze_in_a_room_of_one_is_not_told(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A user trial read of rejoining and fetching what was said in a room nobody else was in."""
+    told: list[object] = []
+    door = entrance.Entrance(node_with(told))  # type: ignore[arg-type]
+    monkeypatch.setattr(entrance, "_run_queue_wait", lambda: 10.0)
+    door.tick()
+    await trio.sleep(AWAY)
+    assert door.coming_back and door.rejoining  # it rejoins all the same
+    assert told == []
+
+
+def node_with(told: list[object], **more: object) -> types.SimpleNamespace:
+    """As much of a node as ``Entrance`` looks at when it finds itself frozen: alone, unless
+    ``more`` says otherwise."""
+    alone = {"node_id": "me", "members": [], "links": types.SimpleNamespace(conns={})}
+    return types.SimpleNamespace(config=Config(), emit=told.append, **(alone | more))

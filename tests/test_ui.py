@@ -623,6 +623,18 @@ def test_alone_in_the_default_room_on_loopback_points_to_rooms_on_the_network():
         assert "/join" not in company
 
 
+def test_a_file_offered_to_a_room_one_is_alone_in_says_who_gets_it():
+    """A user trial's /send in an empty room said "you offer ... to the room", and no more."""
+    screen, arrived = ui.Screen(), time.monotonic()
+    ui.render_batch([(arrived, ("", Ready(ALICE, "tracker")))], screen)
+    mine = FileOffered(ALICE, 1, "a.txt", 2048, own=True)
+    alone = to_plain_text(ui.render_batch([(arrived, ("", mine))], screen))
+    assert "nobody else is in the room yet: whoever comes is offered it" in alone
+    ui.render_batch([(arrived, ("", PeerJoined(BOB)))], screen)
+    shared = to_plain_text(ui.render_batch([(arrived, ("", mine))], screen))
+    assert "nobody else" not in shared
+
+
 def test_the_standalone_tracker_is_never_named_as_a_person():
     assert plain(TrackerChanged(STANDALONE)) == (
         "13:04:05 * tracker is now the standalone tracker (127.0.0.1:5000)"
@@ -657,6 +669,9 @@ def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
     room.apply(Typing(CAROL))
     assert "carol, robert are typing" in to_plain_text(ui.toolbar_text(room, now))
     room.apply(message(CAROL, "done typing"))
+    assert "| robert is typing" in to_plain_text(ui.toolbar_text(room, now))
+    room.apply(Typing(CAROL))
+    room.apply(FileOffered(CAROL, 7, "notes.txt", 5))  # a /send is done typing too
     assert "| robert is typing" in to_plain_text(ui.toolbar_text(room, now))
     later = now + ui.TYPING_SHOWN + 1
     assert "typing" not in to_plain_text(ui.toolbar_text(room, later))
