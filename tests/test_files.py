@@ -748,7 +748,7 @@ async def test_a_fetch_from_a_member_that_never_comes_back_ends_with_its_part_fi
 ) -> None:
     """An attacker's run: fetches from a member cut for a fault waited for it for good, each
     holding its ``.part`` file open, after the node had given up on reaching it."""
-    room_config = dataclasses.replace(FAST, redial_for=1.0)
+    room_config = dataclasses.replace(FAST, redial_for=0.3)
     async with trio.open_nursery() as nursery:
         room = Room(nursery, room_config)
         alice, bob = await room.add("alice"), await room.add("bob")
