@@ -636,6 +636,20 @@ def test_ctrl_z_and_fg_leave_nothing_in_the_shell(tmp_path: Path) -> None:
         shell.close(force=True)
 
 
+def the_prompt_has_its_keyboard(shell: Any, draft: str, line: str) -> None:
+    """Within ``SETTLE`` the terminal is out of line mode; then Ctrl-C clears ``draft`` (in
+    line mode it would interrupt the program) and ``line`` is sent."""
+    deadline = time.monotonic() + ui.SETTLE
+    while termios.tcgetattr(shell.child_fd)[3] & termios.ICANON:
+        assert time.monotonic() < deadline, "the prompt left the terminal in line mode"
+        time.sleep(0.01)
+    shell.send(draft)
+    shell.expect(on_screen(draft))
+    shell.send("\x03")
+    shell.send(f"{line}\r")
+    shell.expect(on_screen(f"<alice> {line}"))
+
+
 @pytest.mark.parametrize("continued_first", [False, True])
 def test_a_stop_from_outside_and_fg_give_the_prompt_its_keyboard_back(
     tmp_path: Path, continued_first: bool
@@ -654,15 +668,7 @@ def test_a_stop_from_outside_and_fg_give_the_prompt_its_keyboard_back(
         shell.sendline("fg")
         shell.expect_exact("\x1b[2J")  # drawn anew
         shell.expect(on_screen("type /help for commands"))
-        deadline = time.monotonic() + ui.SETTLE
-        while termios.tcgetattr(shell.child_fd)[3] & termios.ICANON:
-            assert time.monotonic() < deadline, "the prompt left the terminal in line mode"
-            time.sleep(0.01)
-        shell.send("abc")
-        shell.expect(on_screen("abc"))
-        shell.send("\x03")  # clears the line: in line mode it would interrupt the program
-        shell.send("whole\r")
-        shell.expect(on_screen("<alice> whole"))
+        the_prompt_has_its_keyboard(shell, "abc", "whole")
         shell.send("/quit\r")
         shell.expect_exact("SHELL$ ")
     finally:
@@ -686,15 +692,7 @@ def test_after_fg_the_prompt_wins_back_its_keyboard_even_after_a_line_is_sent(
         late = termios.tcgetattr(shell.child_fd)  # the shell's line mode, set late
         late[3] |= termios.ICANON | termios.ECHO | termios.ISIG
         termios.tcsetattr(shell.child_fd, termios.TCSANOW, late)
-        deadline = time.monotonic() + ui.SETTLE
-        while termios.tcgetattr(shell.child_fd)[3] & termios.ICANON:
-            assert time.monotonic() < deadline, "the prompt left the terminal in line mode"
-            time.sleep(0.01)
-        shell.send("draft")
-        shell.expect(on_screen("draft"))
-        shell.send("\x03")  # clears the line (in line mode it would interrupt the program)
-        shell.send("second\r")
-        shell.expect(on_screen("<alice> second"))
+        the_prompt_has_its_keyboard(shell, "draft", "second")
         shell.send("/quit\r")
         shell.expect_exact("SHELL$ ")
     finally:
