@@ -25,7 +25,7 @@ from peerchat.addresses import bad_port, home_port, is_loopback, is_wildcard, pa
 from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.handshake import MIN_SECRET, OPEN_ROOM, room_key
-from peerchat.membership import valid_room_name, valid_username
+from peerchat.membership import takeable, valid_room_name
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_PRIORITY, valid_host
 from peerchat.rooms import NodeMaker, Rooms
@@ -82,7 +82,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _username(value: str) -> str:
-    if not valid_username(value):
+    if not takeable(value):
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a username: use 1-32 printable characters, no spaces or ~"
         )

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from peerchat.addresses import bad_port, parse_addr
-from peerchat.membership import valid_room_name, valid_username
+from peerchat.membership import takeable, valid_room_name
 from peerchat.protocol import MAX_RECENT, valid_host
 from peerchat.safe_text import visible
 
@@ -315,7 +315,7 @@ def _room_name(typed: str) -> str:
 
 def _nick(rest: str) -> Nick | Usage:
     args = rest.split()
-    if len(args) != 1 or not valid_username(args[0]):
+    if len(args) != 1 or not takeable(args[0]):
         return Usage("usage: /nick NAME (1-32 printable characters, no spaces or ~)")
     return Nick(args[0])
 

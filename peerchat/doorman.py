@@ -25,6 +25,7 @@ from peerchat import events
 from peerchat.admission import RefusalLog
 from peerchat.connection import Connection
 from peerchat.handshake import HandshakeError, WrongSecret
+from peerchat.membership import KEY_MARK, takeable
 from peerchat.names import marked, skeleton
 from peerchat.protocol import (
     Hello,
@@ -179,6 +180,10 @@ class Doorman:
                         await self._redirect(conn)
                         return None  # sent on: the usual way in, not worth a warning
                     log.info("%s says the tracker turned it away: letting it in", peer)
+                if hello.join and hello.chat and not takeable(hello.username):
+                    reason = f"a name may not hold {KEY_MARK!r}, the mark of a key's fingerprint"
+                    await conn.send_now(Refuse(reason, retry=False))
+                    raise ProtocolViolation(reason)
                 if self._name_taken(hello):
                     reason = name_taken(hello.username)
                     self._tell_of_clash(hello)

@@ -16,15 +16,16 @@ KEY_MARK = "~"  # the screen shows a name with its key's fingerprint after it: `
 
 
 def valid_username(name: str) -> bool:
-    """1-32 printable characters, no spaces, and no ``KEY_MARK``: a user trial's carol took
-    the name "bob~2baef1", bob's name as the screen marks it with his key. The same rule for
-    the command line and the wire."""
-    return (
-        1 <= len(name) <= 32
-        and name.isprintable()
-        and not any(c.isspace() for c in name)
-        and KEY_MARK not in name
-    )
+    """1-32 printable characters, no spaces: what the wire carries (a line said under a name
+    of an older rule still opens)."""
+    return 1 <= len(name) <= 32 and name.isprintable() and not any(c.isspace() for c in name)
+
+
+def takeable(name: str) -> bool:
+    """A valid name without ``KEY_MARK``: what the command line, ``/nick`` and a join may
+    take. A user trial's carol took "bob~2baef1", bob's name as the screen marks it with
+    his key, and her lines read as his."""
+    return valid_username(name) and KEY_MARK not in name
 
 
 _ROOM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")

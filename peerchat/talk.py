@@ -20,7 +20,7 @@ import trio
 
 from peerchat import events
 from peerchat.connection import Connection
-from peerchat.membership import KEY_MARK, Member
+from peerchat.membership import KEY_MARK, Member, takeable
 from peerchat.messaging import pieces
 from peerchat.names import FINGERPRINT, skeleton
 from peerchat.protocol import Nick, Private, PrivateAck, ProtocolViolation, Typing
@@ -180,6 +180,11 @@ class Talk:
             log.info("%s renames faster than its program would; ignored", member.node_id)
             return
         conn.notices[Nick] = now
+        if not takeable(message.username):  # as the screen marks another's key: refused
+            log.info(
+                "%s asked for the name %r, with a key's mark", member.node_id, message.username
+            )
+            return
         if self.taken(message.username, member.node_id):
             # Two members took the name at once: the one this node heard first keeps it here.
             log.info("%s asked for the name %r, taken here", member.node_id, message.username)

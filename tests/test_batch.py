@@ -68,6 +68,13 @@ def test_a_sealed_batch_is_signed() -> None:
     assert open_batch(sealed.data, sealed.sig).signed()
 
 
+def test_a_batch_said_under_a_name_with_a_keys_mark_opens() -> None:
+    """No one may take such a name now, but lines said under one before still open: a review
+    found a store holding one kept the node from starting."""
+    sealed = seal(ME, "bob~2baef1", chats(ME, 1, 1, 1))
+    assert open_batch(sealed.data, sealed.sig).username == "bob~2baef1"
+
+
 def test_the_author_is_the_node_id_of_the_key() -> None:
     sealed = seal(ME, "alice", chats(ME, 1, 1, 1))
     assert sealed.author == identity.node_id_of(ME.public_key) == ME.node_id

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from peerchat.membership import Member, MemberTable, valid_username
+from peerchat.membership import Member, MemberTable, takeable, valid_username
 
 
 def member(node_id: str, priority: int = 0, username: str | None = None) -> Member:
@@ -134,8 +134,15 @@ def test_member_is_frozen_and_hashable() -> None:
 @pytest.mark.parametrize(
     ("name", "ok"),
     [("alice", True), ("x" * 32, True), ("é😀", True), ("", False), ("x" * 33, False),
-     ("two words", False), ("tab\there", False), ("bell\a", False), ("bob~2baef1", False),
-     ("~", False)],
+     ("two words", False), ("tab\there", False), ("bell\a", False)],
 )  # fmt: skip
 def test_valid_username(name: str, ok: bool) -> None:
     assert valid_username(name) is ok
+    assert takeable(name) is ok  # the same, but for the key's mark
+
+
+def test_a_name_with_the_mark_of_a_key_is_valid_on_the_wire_but_not_to_take() -> None:
+    """Lines said under such a name before still open (a review: a store holding one kept
+    the node from starting); nobody may take one now."""
+    for name in ("bob~2baef1", "~"):
+        assert valid_username(name) and not takeable(name)

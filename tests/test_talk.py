@@ -13,10 +13,11 @@ from test_cluster import Member as Peer
 
 from peerchat import events
 from peerchat.config import Config
-from peerchat.membership import Member, valid_username
+from peerchat.membership import Member, takeable
 from peerchat.messaging import MAX_PIECES, pieces
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_TEXT, Nick, Private, PrivateAck
+from peerchat.tracker_address import StartupError
 
 
 def is_message(text: str):  # noqa: ANN201 - a predicate
@@ -102,21 +103,28 @@ async def test_a_name_can_be_typed_as_the_screen_shows_it_with_its_fingerprint()
 async def test_a_name_cannot_be_another_members_as_the_screen_marks_it() -> None:
     """A review: mallory, calling itself "café~d19065", got the private lines typed to café
     as shown; a user trial's carol took "bob~2baef1" and her lines read as bob's. A name with
-    the key's mark is refused, and a link that asks for one is cut."""
+    the key's mark is refused."""
     async with trio.open_nursery() as nursery:
         room = Room(nursery, FAST)
         alice, cafe = await room.add("alice"), await room.add("café")
         mallory = await room.add("mallory")
         await room.fully_connected()
         shown = f"café~{cafe.node.node_id[:6]}"
-        assert not valid_username(shown)
+        assert not takeable(shown)
         mallory.node.links.conns[alice.node.node_id].send(Nick(shown))
-        left = await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
-        assert left.member.username == "mallory"
+        mallory.node.say("after the nick")  # read after it: the name was refused by then
+        said = await alice.wait_for(is_message("after the nick"))
+        assert said.sender.username == "mallory"
         assert not [e for e in alice.events if isinstance(e, events.Renamed)]
         alice.node.private(shown, "for café")
         await cafe.wait_for(is_message("for café"))
         assert "for café" not in mallory.messages()
+        # Nor can a newcomer come under it.
+        settings = Settings(shown, tracker_port=room.tracker_port)
+        newcomer = Node(settings, lambda e: None, FAST)
+        with pytest.raises(ExceptionGroup) as refused, trio.fail_after(10):
+            await newcomer.run()
+        assert refused.group_contains(StartupError, match="a name may not hold '~'")
         nursery.cancel_scope.cancel()
 
 
