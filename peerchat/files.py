@@ -116,6 +116,8 @@ class _Serving:
     acked_at: float = field(default_factory=trio.current_time)  # when ``moved_from`` was set
     moved_from: int = 0  # what was acknowledged at ``acked_at``
     reported_at: float = -math.inf  # when the user was last told how far it is
+    since: float = field(default_factory=trio.current_time)  # asked for (first, if again)
+    progressed: bool = False  # something was acknowledged since
     sent: int = 0  # where the chunks sent so far end
 
 
@@ -142,6 +144,9 @@ class Files:
         # and whom the user was told has which offer (once each: fetching an empty file in a
         # loop must not print a line a fetch).
         self._sent: dict[tuple[Connection, int], None] = {}
+        # How far servings that ended sent (stopped or asked for again): their chunks may
+        # still come to the fetcher after the next serving began, and be acknowledged.
+        self._sent_before: dict[tuple[Connection, int], int] = {}
         self._told_fetched: dict[tuple[str, int], None] = {}
         self._paces: weakref.WeakKeyDictionary[Connection, Pace] = weakref.WeakKeyDictionary()
         self._too_fast = RefusalLog(interval=10.0)
@@ -585,9 +590,11 @@ class Files:
         )
         old = self._serving.pop(key, None)
         if old is not None:
-            old.scope.cancel()  # asked again: from the new offset
+            self._ended(key, old)  # asked again: from the new offset
             if message.offset - old.moved_from < FILE_ACK_EVERY:  # and no further: as idle
                 serving.acked_at, serving.moved_from = old.acked_at, old.moved_from
+            if not old.progressed:
+                serving.since = old.since
         to_it = sum(1 for c, _ in self._serving if c is conn)
         if len(self._serving) >= MAX_SERVING_ALL and to_it < MAX_SERVING:
             self._let_go_of_an_idle_one()
@@ -601,33 +608,47 @@ class Files:
         self.node.nursery.start_soon(self._serve, conn, message.offer, mine, serving)
 
     def _let_go_of_an_idle_one(self) -> None:
-        """Every slot taken: the fetch idle longest (nothing acknowledged for ``FILE_IDLE``
-        s) makes room, told "busy" as a stalled one is. An attacker's fetches that never
-        acknowledged, asked for again before they stalled, held all 16 slots for good."""
-        idle = min(self._serving.items(), key=lambda item: item[1].acked_at, default=None)
-        if idle is None or trio.current_time() - idle[1].acked_at < FILE_IDLE:
+        """Every slot taken: the fetch that has acknowledged nothing for longest, for
+        ``FILE_IDLE`` s at least, makes room, told "busy" as a stalled one is. An attacker's
+        fetches that never acknowledged, asked for again before they stalled, held all 16
+        slots for good. (One that goes on, however slowly, keeps its slot: a review.)"""
+        idle = [item for item in self._serving.items() if not item[1].progressed]
+        first = min(idle, key=lambda item: item[1].since, default=None)
+        if first is None or trio.current_time() - first[1].since < FILE_IDLE:
             return
-        (conn, offer), serving = idle
-        log.info("letting an idle fetch by %s go for another", conn.peer)
-        del self._serving[(conn, offer)]
-        serving.scope.cancel()
-        conn.send(FileGone(offer, busy=True))
+        key, serving = first
+        log.info("letting an idle fetch by %s go for another", key[0].peer)
+        del self._serving[key]
+        self._ended(key, serving)
+        key[0].send(FileGone(key[1], busy=True))
 
     def on_stop(self, conn: Connection, message: FileStop) -> None:
-        serving = self._serving.pop((conn, message.offer), None)
+        key = (conn, message.offer)
+        serving = self._serving.pop(key, None)
         if serving is not None:
-            serving.scope.cancel()
+            self._ended(key, serving)
+
+    def _ended(self, key: tuple[Connection, int], serving: _Serving) -> None:
+        """Stop ``serving``, and remember how far it sent."""
+        serving.scope.cancel()
+        self._sent_before[key] = max(self._sent_before.get(key, 0), serving.sent)
+        if len(self._sent_before) > MAX_REMEMBERED:
+            del self._sent_before[next(iter(self._sent_before))]
 
     def on_ack(self, conn: Connection, message: FileAck) -> None:
-        serving = self._serving.get((conn, message.offer))
+        key = (conn, message.offer)
+        serving = self._serving.get(key)
         if serving is None:
             self._fetched(conn, message)
-        elif message.offset > serving.sent:
-            raise ProtocolViolation(f"{conn.peer} acknowledged bytes never sent to it")
-        elif message.offset > serving.acked:
-            serving.acked = message.offset
-            if message.offset - serving.moved_from >= FILE_ACK_EVERY:
-                serving.acked_at, serving.moved_from = trio.current_time(), message.offset
+            return
+        # Counted only as far as chunks were sent: an attacker's acknowledgement of the whole
+        # file at the first chunk read as 100%. A fetch given up and asked for again honestly
+        # acknowledges the chunks the serving before it sent (a review).
+        acked = min(message.offset, max(serving.sent, self._sent_before.get(key, 0)))
+        if acked > serving.acked:
+            serving.acked, serving.progressed = acked, True
+            if acked - serving.moved_from >= FILE_ACK_EVERY:
+                serving.acked_at, serving.moved_from = trio.current_time(), acked
             serving.moved.set()
             if trio.current_time() - serving.reported_at >= transfer.PROGRESS_EVERY:
                 self._report(conn, message.offer, serving)
