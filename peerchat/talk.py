@@ -213,7 +213,8 @@ class Talk:
         disagreed on who was who."""
         node = self.node
         owner = node.store.owner(name)
-        kept = owner not in (None, by) and owner not in node.members
+        here = owner == node.node_id or owner in node.members  # (members: the others)
+        kept = owner not in (None, by) and not here
         return kept or node.links.gone_like(name, by)
 
     def back_under_anothers_name(self, node_id: str, name: str) -> bool:

@@ -398,26 +398,34 @@ async def test_a_new_key_under_a_name_whose_old_key_is_here_renamed_is_not_back(
 async def test_a_name_given_up_by_nick_is_free_for_another_on_every_node() -> None:
     """A user trial: u2 became u2x, and u3 then took u2. The tracker, which had seen u2 join,
     kept the name for u2's key and went on calling u3 u3; u2x, which had not, called u3 u2."""
+    config = dataclasses.replace(FAST, notice_interval=0)
     async with trio.open_nursery() as nursery:
-        u1, u2, u3 = await room_with(nursery, "u1", "u2", "u3")
-        u2.node.nick("u2x")
-        for member in (u1, u3):
-            await member.wait_for(lambda e: isinstance(e, events.Renamed))
-        u3.node.nick("u2")
-        for member in (u1, u2):
-            renamed = await member.wait_for(
-                lambda e: isinstance(e, events.Renamed) and e.member.node_id == u3.node.node_id
-            )
-            assert renamed.member.username == "u2"
+        u1, u2, u3 = await room_with(nursery, "u1", "u2", "u3", config=config)
+        for name in ("u2x", "u2y"):  # (a review: u2's own node kept u2x for its own key)
+            u2.node.nick(name)
+            for member in (u1, u3):
+                await member.wait_for(
+                    lambda e, n=name: isinstance(e, events.Renamed) and e.member.username == n
+                )
+        for name in ("u2", "u2x"):
+            u3.node.nick(name)
+            for member in (u1, u2):
+                await member.wait_for(
+                    lambda e, n=name: (
+                        isinstance(e, events.Renamed)
+                        and e.member.node_id == u3.node.node_id
+                        and e.member.username == n
+                    )
+                )
         u3.node.say("who am I")
         for member in (u1, u2):
             said = await member.wait_for(is_message("who am I"))
-            assert said.sender.username == "u2"
-        # A name whose key is gone stays its own: u2x quits, and u1 may not take u2x.
+            assert said.sender.username == "u2x"
+        # A name whose key is gone stays its own: u2y quits, and u1 may not take u2y.
         u2.node.quit()
         await u1.wait_for(lambda e: isinstance(e, events.PeerLeft))
-        u1.node.nick("u2x")
-        assert "the name u2x is another member's, who left or is away" in errors(u1)[-1]
+        u1.node.nick("u2y")
+        assert "the name u2y is another member's, who left or is away" in errors(u1)[-1]
         nursery.cancel_scope.cancel()
 
 
