@@ -19,7 +19,7 @@ from peerchat.protocol import ProtocolViolation
 PROGRESS_EVERY = 0.25  # seconds between progress reports of one download, at most
 PART = ".part"  # where a download's bytes go until the whole file checks
 MAX_LOCAL_NAME = 200  # bytes of a saved name, leaving room for " (99)" and PART
-MAX_EXTENSION = 16  # bytes after a name's last dot kept when a long name is cut short
+MAX_EXTENSION = 16  # bytes after a long name's last dot kept, at most
 _UNSAFE_IN_NAME = re.compile(r"[^\w.\- ()+,=@~\[\]]")
 
 
@@ -72,12 +72,16 @@ def local_name(offered: str) -> str:
     before its extension: cut at the end, ``a…a.exe.pdf`` was saved as ``a…a.exe`` (an
     attacker's offer)."""
     name = _UNSAFE_IN_NAME.sub("_", offered).strip(" .")
-    stem, dot, ext = name.rpartition(".")
-    if not stem or len(ext.encode()) > MAX_EXTENSION:
-        stem, dot, ext = name, "", ""
-    while len((stem + dot + ext).encode()) > MAX_LOCAL_NAME:
-        stem = stem[:-1]
-    name = stem + dot + ext
+    if len(name.encode()) > MAX_LOCAL_NAME:
+        stem, dot, ext = name.rpartition(".")
+        if not stem:
+            stem, dot, ext = name, "", ""
+        # The extension kept, if shortened: cut at the end, a…a.exe.xxxxxxxxxxxxxxxxx
+        # became a…a.exe again (a review).
+        ext = ext.encode()[:MAX_EXTENSION].decode(errors="ignore")
+        while len((stem + dot + ext).encode()) > MAX_LOCAL_NAME:
+            stem = stem[:-1]
+        name = stem + dot + ext
     if name.endswith(PART):
         name += "_"
     return name or "download"

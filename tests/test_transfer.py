@@ -80,7 +80,9 @@ def test_progress_is_reported_now_and_then_and_at_the_end() -> None:
         ("é" * 150, "é" * 100),  # 200 bytes of UTF-8 at most
         ("a" * 196 + ".exe.pdf", "a" * 196 + ".pdf"),  # cut before
         ("é" * 150 + ".txt", "é" * 98 + ".txt"),  # the extension, which stays
-        ("b" * 190 + "." + "c" * 20, "b" * 190 + "." + "c" * 9),  # (one of 16 bytes at most)
+        ("b" * 190 + "." + "c" * 20, "b" * 183 + "." + "c" * 16),  # (16 bytes of it at most)
+        ("a" * 196 + ".exe." + "x" * 17, "a" * 183 + "." + "x" * 16),  # never another one
+        ("notes.markdown-backup-2024", "notes.markdown-backup-2024"),  # short: as it is
     ],
 )
 def test_offered_names_become_plain_local_names(offered: str, saved: str) -> None:
