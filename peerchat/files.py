@@ -147,6 +147,7 @@ class Files:
         # How far servings that ended sent (stopped or asked for again): their chunks may
         # still come to the fetcher after the next serving began, and be acknowledged.
         self._sent_before: dict[tuple[Connection, int], int] = {}
+        self._reported_at: dict[tuple[Connection, int], float] = {}  # (``_report``)
         self._told_fetched: dict[tuple[str, int], None] = {}
         self._paces: weakref.WeakKeyDictionary[Connection, Pace] = weakref.WeakKeyDictionary()
         self._too_fast = RefusalLog(interval=10.0)
@@ -420,14 +421,15 @@ class Files:
         gone. Nothing happens for one that has ended already (two fetches of a file that
         changed both find it so)."""
         id = self._id_of(offer)
-        mine = self._mine.pop(offer, None)
-        if id is None or mine is None:
+        if id is None or offer not in self._mine:
             return
-        del self._own[id]
         for (conn, n), serving in list(self._serving.items()):
             if n == offer:
+                self._report(conn, offer, serving, over=True)  # (while it is still known)
                 serving.scope.cancel()
                 del self._serving[(conn, n)]
+        mine = self._mine.pop(offer)
+        del self._own[id]
         self.node.links.broadcast(FileGone(offer), chatting=True)  # fetching it or not
         self.node.emit(events.OfferWithdrawn(id, mine.name, reason=reason))
 
@@ -604,7 +606,6 @@ class Files:
             conn.send(FileGone(message.offer, busy=True))
             return
         self._serving[key] = serving
-        self._report(conn, message.offer, serving)
         self.node.nursery.start_soon(self._serve, conn, message.offer, mine, serving)
 
     def _let_go_of_an_idle_one(self) -> None:
@@ -650,18 +651,27 @@ class Files:
             if acked - serving.moved_from >= FILE_ACK_EVERY:
                 serving.acked_at, serving.moved_from = trio.current_time(), acked
             serving.moved.set()
-            if trio.current_time() - serving.reported_at >= transfer.PROGRESS_EVERY:
-                self._report(conn, message.offer, serving)
+            self._report(conn, message.offer, serving)
 
     def _report(self, conn: Connection, offer: int, serving: _Serving, over: bool = False) -> None:
         """Tell the user how far a fetch from this node has come (the sender saw nothing of
-        it, a user trial found): at most every ``PROGRESS_EVERY`` s, and when it ends here."""
-        mine, id = self._mine.get(offer), self._id_of(offer)
-        if mine is not None and id is not None and conn.member is not None:
-            serving.reported_at = trio.current_time()
-            self.node.emit(
-                events.Uploading(id, mine.name, conn.member, serving.acked, mine.size, over)
-            )
+        it, a user trial found), once something is acknowledged: at most every
+        ``PROGRESS_EVERY`` s for a link and an offer, whatever its servings (a review's 500
+        fetches asked for and given up made 981 events in 0.27 s), and when one that was
+        reported ends here."""
+        mine, id, now = self._mine.get(offer), self._id_of(offer), trio.current_time()
+        if mine is None or id is None or conn.member is None:
+            return
+        key = (conn, offer)
+        if over:
+            if serving.reported_at == -math.inf:
+                return
+        elif now - self._reported_at.get(key, -math.inf) < transfer.PROGRESS_EVERY:
+            return
+        serving.reported_at = self._reported_at[key] = now
+        if len(self._reported_at) > MAX_REMEMBERED:
+            del self._reported_at[next(iter(self._reported_at))]
+        self.node.emit(events.Uploading(id, mine.name, conn.member, serving.acked, mine.size, over))
 
     def _fetched(self, conn: Connection, message: FileAck) -> None:
         """The last acknowledgement of a fetch sent to the end: the file checked there. The

@@ -23,6 +23,7 @@ from peerchat.protocol import (
     FileGet,
     FileGone,
     FileOffer,
+    FileStop,
 )
 
 
@@ -493,6 +494,7 @@ async def test_a_cancelled_fetch_stops_the_sender_and_leaves_no_part_file(tmp_pa
         offer = await offer_heard(alice, bob, random_file(tmp_path, 400))
         bob.node.get_file(offer.id)
         await bob.wait_for(lambda e: isinstance(e, events.FileProgress), 20)
+        await alice.wait_for(lambda e: isinstance(e, events.Uploading))  # shown to alice
         bob.node.cancel_file(offer.id)
         result = await bob.wait_for(done("big.bin"))
         assert not result.ok and result.reason == "cancelled"
@@ -501,7 +503,7 @@ async def test_a_cancelled_fetch_stops_the_sender_and_leaves_no_part_file(tmp_pa
             while alice.node.files._serving:
                 await trio.sleep(0.01)
         uploads = [e for e in alice.events if isinstance(e, events.Uploading)]
-        assert uploads[0].acked == 0 and uploads[-1].over  # and shows it as over
+        assert uploads[-1].over  # and shows it as over
         # Chunks that were on the way when bob gave up do not cost the link.
         alice.node.say("still linked")
         await bob.wait_for(lambda e: isinstance(e, events.MessageReceived))
@@ -531,6 +533,35 @@ async def test_an_acknowledgement_counts_only_as_far_as_chunks_were_sent(tmp_pat
         ((_, share),) = [(name, share) for _, name, share in serving.uploads()]
         assert share <= FILE_WINDOW * 100 // (400 * FILE_CHUNK)  # a window's worth at most
         nursery.cancel_scope.cancel()
+
+
+async def test_the_sender_is_told_of_fetches_at_most_so_often_and_of_their_end(
+    tmp_path: Path,
+) -> None:
+    """A review: 500 fetches asked for and given up made 981 events in 0.27 s, and a
+    withdrawn offer's fetches never said they were over."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 400))
+        (number,) = alice.node.files._mine
+        to_bob = alice.node.links.conns[bob.node.node_id]
+        for _ in range(200):
+            alice.node.files.on_get(to_bob, FileGet(number, 0))
+            alice.node.files.on_stop(to_bob, FileStop(number))
+        assert not [e for e in alice.events if isinstance(e, events.Uploading)]
+        bob.node.get_file(offer.id)
+        first = await alice.wait_for(lambda e: isinstance(e, events.Uploading))
+        assert not first.over
+        alice.node.cancel_file(mine_id(alice))  # withdrawn while bob fetches it
+        over = await alice.wait_for(lambda e: isinstance(e, events.Uploading) and e.over)
+        assert over.to.username == "bob"
+        nursery.cancel_scope.cancel()
+
+
+def mine_id(member) -> int:  # noqa: ANN001 - test_cluster.Member
+    """The number the user knows its one offer by."""
+    (id,) = member.node.files._own
+    return id
 
 
 async def test_chunks_of_a_fetch_given_up_and_asked_for_again_are_acknowledged_freely(
