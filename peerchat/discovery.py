@@ -125,6 +125,7 @@ class Lan:
         for info in infos:
             (known if self._cached(info) else unknown).append(info)
         asked = random.sample(unknown, min(len(unknown), MAX_LOOKUPS))
+        random.shuffle(known)  # a stranger's full answers must not fill the list in order
         out: list[tuple[str, int]] = []
         for info in known + self._look_up(asked, within):
             try:

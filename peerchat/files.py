@@ -397,11 +397,7 @@ class Files:
         node = self.node
         for key, fetch in self._fetches.items():
             if fetch.id == id:
-                conn = node.links.conns.get(key[0])
-                if conn is not None:
-                    conn.send(FileStop(key[1]))
-                self._stopped.append(key)
-                self._fail(key, fetch, "cancelled")
+                self._give_up(key, fetch, "cancelled")
                 return
         offer = self._own.get(id)
         if offer is None or offer not in self._mine:
@@ -433,6 +429,10 @@ class Files:
         self.node.links.broadcast(FileGone(offer), chatting=True)  # fetching it or not
         self.node.emit(events.OfferWithdrawn(id, mine.name, reason=reason))
 
+    def offering(self) -> bool:
+        """Whether this node has a file on offer."""
+        return bool(self._own)
+
     def uploads(self) -> list[tuple[str, str, int]]:
         """The fetches this node serves now: (member, file, percent acknowledged)."""
         out = []
@@ -460,8 +460,9 @@ class Files:
         fetch.download.take(message.offset, message.data)
         try:
             fetch.out.write(message.data)
-        except OSError as exc:
-            self._fail(key, fetch, f"cannot write {fetch.part}: {exc.strerror or exc}")
+        except OSError as exc:  # the sender is stopped too (a review: its next chunk, for a
+            # fetch no longer here, ended the link)
+            self._give_up(key, fetch, f"cannot write {fetch.part}: {exc.strerror or exc}")
             return
         d = fetch.download
         if d.received - fetch.acked >= FILE_ACK_EVERY and not d.done:
@@ -495,6 +496,15 @@ class Files:
         if conn is not None:
             conn.send(FileAck(d.offer, d.size))  # the whole file, checked: the sender is told
         self.node.emit(events.FileDone(fetch.id, d.name, str(fetch.final), True))
+
+    def _give_up(self, key: tuple[str, int], fetch: _Fetch, reason: str) -> None:
+        """End a fetch from this side: the sender is told to stop, and its chunks still on
+        the way are let pass."""
+        conn = self.node.links.conns.get(key[0])
+        if conn is not None:
+            conn.send(FileStop(key[1]))
+        self._stopped.append(key)
+        self._fail(key, fetch, reason)
 
     def _fail(self, key: tuple[str, int], fetch: _Fetch, reason: str) -> None:
         self._fetches.pop(key, None)

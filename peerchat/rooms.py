@@ -133,16 +133,17 @@ class Rooms:
 
     def _leave_if_alone(self, room: str) -> None:
         """Leave ``room`` if it is on this computer, has no name and nobody else in it, nor
-        anyone away: a user trial's /join from the default room kept it, every line then
-        tagged with the room it came from, the status bar listing a room of one."""
+        anyone away, nor a file of the user's on offer: a user trial's /join from the
+        default room kept it, every line then tagged with the room it came from, the status
+        bar listing a room of one."""
         node = self.nodes.get(room)
         if node is None or not node.started.is_set() or node.room_name:
             return
         if not is_loopback(node.me.host):
             return
         others = [m for m in node.members if m.node_id != node.node_id and m.chat]
-        if others or node.links.unreachable():
-            return
+        if others or node.links.unreachable() or node.files.offering():
+            return  # (offers there wait for whoever comes: a review)
         self._alone.add(room)
         self.part(room)
 

@@ -1638,7 +1638,9 @@ class Suspension:
         """A bare SIGCONT (``kill -CONT``) leaves the job behind, and a later ``fg`` brings
         it to the front with no signal at all: it is looked for."""
         try:
-            while not _in_front(app):
+            while not (front := _in_front(app)):
+                if front is None:  # no terminal any more (hung up): nothing to draw on
+                    return
                 await asyncio.sleep(FRONT_CHECK)
         finally:
             self._behind = False
@@ -1721,12 +1723,12 @@ def stop_this_job(token: trio.lowlevel.TrioToken) -> None:
         trio.from_thread.run_sync(os.kill, 0, signal.SIGTSTP, trio_token=token)
 
 
-def _in_front(app: Application[Any]) -> bool:
-    """Whether this program is the terminal's foreground job."""
+def _in_front(app: Application[Any]) -> bool | None:
+    """Whether this program is the terminal's foreground job; None without a terminal."""
     try:
         return os.tcgetpgrp(app.input.fileno()) == os.getpgrp()
     except OSError:
-        return False
+        return None
 
 
 def _nothing() -> None:

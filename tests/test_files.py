@@ -4,6 +4,7 @@ or to one member, fetched by whoever asks, checked, resumed after a cut."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import os
@@ -555,6 +556,31 @@ async def test_the_sender_is_told_of_fetches_at_most_so_often_and_of_their_end(
         alice.node.cancel_file(mine_id(alice))  # withdrawn while bob fetches it
         over = await alice.wait_for(lambda e: isinstance(e, events.Uploading) and e.over)
         assert over.to.username == "bob"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_fetch_that_cannot_write_ends_and_its_link_stays(tmp_path: Path) -> None:
+    """A review: a fetch that failed to write ended on this side only; the sender's next
+    chunk, for a fetch no longer here, ended the link."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 400))
+        bob.node.get_file(offer.id)
+        await bob.wait_for(lambda e: isinstance(e, events.FileProgress), 20)
+        (fetch,) = bob.node.files._fetches.values()
+
+        def full(data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        fetch.out.write = full  # type: ignore[method-assign]
+        result = await bob.wait_for(done("big.bin"))
+        assert not result.ok and "No space left on device" in result.reason
+        alice.node.say("still linked")
+        await bob.wait_for(lambda e: getattr(e, "text", None) == "still linked")
+        with trio.fail_after(5):  # the sender stopped serving it
+            while alice.node.files._serving:
+                await trio.sleep(0.01)
+        assert not [e for e in alice.events + bob.events if isinstance(e, events.PeerLeft)]
         nursery.cancel_scope.cancel()
 
 

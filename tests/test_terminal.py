@@ -808,6 +808,17 @@ def test_a_join_leaves_the_default_room_when_nobody_else_is_in_it(
     alice.expect(on_screen("bob left"))
     alice.send("/part ops\r")
     alice.expect(on_screen("you left the room ops"))
+    alice.send(f"/send {__file__}\r")  # an offer waits there for whoever comes: it stays
+    alice.expect(on_screen("withdraws it)"))
+    alice.send(f"/join ops 127.0.0.1:{ops}\r")
+    alice.expect(on_screen("in the room: carol"))
+    alice.send("/rooms\r")
+    alice.expect(on_screen(f"rooms: 127.0.0.1:{home}, ops (in front)"))
+    alice.send(f"/room 127.0.0.1:{home}\r")
+    alice.send("/cancel 1\r")
+    alice.expect(on_screen("you no longer offer"))
+    alice.send("/part ops\r")
+    alice.expect(on_screen("you left the room ops"))
     alice.send(f"/join ops 127.0.0.1:{ops}\r")  # alone now: it is left
     alice.expect(on_screen(f"you left the room 127.0.0.1:{home}, where nobody else was"))
     alice.send("/rooms\r")
