@@ -859,8 +859,8 @@ def _toolbar_parts(
         (_TRACKER, f"| tracker {tracker} "),
         (_HELP, "| /help "),
     ]
-    mine = [*room.fetching.values(), *room.uploads.values()]
-    bars = [progress_bar(progress) for progress in mine] + (behind or [])
+    transfers = [*room.fetching.values(), *room.uploads.values()]
+    bars = [progress_bar(progress) for progress in transfers] + (behind or [])
     if bars:  # one part: two of one rank would be one and its shorter form (``_fitted``)
         out.append((_PROGRESS, "".join(f"| {bar} " for bar in bars[:2])))
     typists = room.typists(time.monotonic() if now is None else now)
