@@ -631,7 +631,7 @@ class Room:
     typing: dict[str, float] = field(default_factory=dict)  # node id -> shown until (monotonic)
     # offer id -> how far, or whom it waits for
     fetching: dict[int, FileProgress | FileWaiting] = field(default_factory=dict)
-    offers: dict[int, str] = field(default_factory=dict)  # offer id -> file name, for Tab
+    offers: dict[int, str] = field(default_factory=dict)  # offer id -> name and whose, for Tab
     # (own offer id, fetcher's node id) -> how far that member's fetch of it is
     uploads: dict[tuple[int, str], Uploading] = field(default_factory=dict)
 
@@ -662,9 +662,11 @@ class Room:
                     self.tracker = m
             case Typing(member=m):
                 self.typing[m.node_id] = time.monotonic() + TYPING_SHOWN
-            case FileOffered(id=id, name=name, sender=m):
+            case FileOffered(id=id, name=name, sender=m, to=to, own=own):
                 self.typing.pop(m.node_id, None)  # typed a /send: done typing (a user trial)
-                self.offers[id] = name
+                # Told apart in Tab's menu: a user trial's two "my notes.txt" looked alike.
+                whose = f" to {who(to)}" if own and to else "" if own else f" from {who(m)}"
+                self.offers[id] = name + whose
                 if len(self.offers) > MAX_TAB_OFFERS:  # offers can end unsaid (a goodbye)
                     del self.offers[min(self.offers)]
             case OfferWithdrawn(id=id):

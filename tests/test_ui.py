@@ -716,7 +716,12 @@ def test_tab_completes_commands_and_member_names():
     assert complete("/cancel 1") == ["12 "]
     assert complete("/get 3") == ["3 "]  # whole as typed: not taken for the start of another
     shown = completer.get_completions(Document("/get 1", 6), CompleteEvent())
-    assert [c.display_text for c in shown] == ["12 notes.txt"]
+    assert [c.display_text for c in shown] == ["12 notes.txt from carol"]
+    # One's own, to the room and to one member, told apart (a user trial's looked alike).
+    room.apply(FileOffered(ALICE, 20, "my notes.txt", 10, own=True))
+    room.apply(FileOffered(ALICE, 21, "my notes.txt", 10, to=BOB, own=True))
+    shown = completer.get_completions(Document("/cancel 2", 9), CompleteEvent())
+    assert [c.display_text for c in shown] == ["20 my notes.txt", "21 my notes.txt to bob"]
 
 
 def test_a_named_room_is_named_at_start_and_in_the_toolbar():
