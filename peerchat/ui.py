@@ -1043,14 +1043,18 @@ class PromptUI:
             rooms.quit(self._farewell)
 
     async def _pass_on_continues(self) -> None:
-        """SIGCONT comes to trio's thread: the prompt's sees to it (``Suspension.continued``)."""
+        """SIGCONT comes to trio's thread (``Suspension.on_continue``); the prompt's draws the
+        chat anew (``Suspension.continued``)."""
         if not hasattr(signal, "SIGCONT"):
             return
         with trio.open_signal_receiver(signal.SIGCONT) as continues:
             async for _ in continues:
+                suspension = self._suspension
+                if suspension is None or not suspension.on_continue():
+                    continue
                 with self._lock, contextlib.suppress(RuntimeError):  # the loop closed
-                    if self._loop is not None and self._suspension is not None:
-                        self._loop.call_soon_threadsafe(self._suspension.continued)
+                    if self._loop is not None:
+                        self._loop.call_soon_threadsafe(suspension.continued)
 
     async def _stop_on_exit(self) -> None:
         try:
@@ -1588,7 +1592,6 @@ def _rows_back_after_menu() -> Callable[[Application[Any]], None]:
 _KEYS = KeyBindings()
 SETTLE = 2.0  # seconds after a resume in which the shell may still set the modes it keeps
 SETTLE_CHECK = 0.02  # how often they are checked meanwhile
-FRONT_CHECK = 0.1  # how often a job continued behind looks whether it is in front yet
 
 
 class Suspension:
@@ -1613,7 +1616,6 @@ class Suspension:
         self._until = -math.inf
         self._app: Application[Any] | None = None
         self._stopping = False  # Ctrl-Z's own stop is under way: it sees to the resume
-        self._behind = False  # continued, and waiting to be the terminal's foreground job
 
     def remember(self, app: Application[Any]) -> None:
         """The prompt's modes, once it has drawn (``after_render``): a stop from outside (a
@@ -1625,30 +1627,31 @@ class Suspension:
                 if not modes[3] & termios.ICANON:  # the prompt's own, not the line mode
                     self._modes = modes
 
-    def continued(self) -> None:
-        """SIGCONT (prompt thread): after a stop from outside and ``fg``, the shell's line mode
-        stayed, the terminal echoed what was typed and the prompt read it only at Enter, Up
-        and all (a user trial's "abc", Up, Enter sent an old line). As after Ctrl-Z, once
-        this program is in front: the prompt's modes again, and the chat drawn anew."""
+    def on_continue(self) -> bool:
+        """SIGCONT, in trio's thread: the prompt's may be blocked in a read the shell's line
+        mode holds until Enter (a user trial's Ctrl-C then quit, and Enter sent a line typed
+        before the stop). Continued behind the shell (``kill -CONT``), the job stops again,
+        as a terminal program does that would draw over the shell and read its keys (``fg``
+        continues it in front). In front, the prompt's modes are set at once, from this
+        thread. Returns whether the prompt's thread is to draw the chat anew."""
         app = self._app
-        if self._stopping or self._behind or app is None or not app.is_running:
-            return
-        self._behind = True
-        app.create_background_task(self._back_in_front(app))
+        front = None if app is None else _in_front(app)
+        if front is False:
+            os.kill(0, signal.SIGTTOU)
+        elif front and app is not None and self._modes is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(app.input.fileno(), termios.TCSANOW, self._modes)
+        return bool(front)
 
-    async def _back_in_front(self, app: Application[Any]) -> None:
-        """A bare SIGCONT (``kill -CONT``) leaves the job behind, and a later ``fg`` brings
-        it to the front with no signal at all: it is looked for."""
-        try:
-            while not (front := _in_front(app)):
-                if front is None:  # no terminal any more (hung up): nothing to draw on
-                    return
-                await asyncio.sleep(FRONT_CHECK)
-        finally:
-            self._behind = False
+    def continued(self) -> None:
+        """After a stop from outside and ``fg`` (prompt thread): the chat drawn anew, and the
+        prompt's modes kept for ``SETTLE`` s, as after Ctrl-Z."""
+        app = self._app
+        if self._stopping or app is None or not app.is_running:
+            return
         self._draw_anew(app)
         self._until = time.monotonic() + SETTLE
-        await self._settle(app)
+        app.create_background_task(self._settle(app))
 
     def keys(self) -> KeyBindings:
         keys = KeyBindings()
