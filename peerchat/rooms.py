@@ -188,9 +188,11 @@ class Rooms:
         self._show(events.Error(said), room)
         return None
 
-    def uploads(self) -> list[tuple[str, str, int]]:
-        """The fetches of this program's files its rooms serve now (``Files.uploads``)."""
-        return [u for node in self.nodes.values() for u in node.files.uploads()]
+    def uploads(self, room: str = "") -> list[tuple[str, str, int]]:
+        """The fetches of this program's files its rooms (or ``room``) serve now
+        (``Files.uploads``)."""
+        nodes = [n for r, n in self.nodes.items() if not room or r == room]
+        return [u for node in nodes for u in node.files.uploads()]
 
     def find(self, typed_in: str) -> None:
         """``/list``, typed in the room ``typed_in``: the rooms on the local network, said there

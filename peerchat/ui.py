@@ -914,7 +914,7 @@ class Rooms(Protocol):
     def join(self, room: str, addr: tuple[str, int] | None, typed_in: str) -> None: ...
     def part(self, room: str, message: str = "") -> None: ...
     def find(self, typed_in: str) -> None: ...
-    def uploads(self) -> list[tuple[str, str, int]]: ...
+    def uploads(self, room: str = "") -> list[tuple[str, str, int]]: ...
     def quit(self, message: str = "") -> None: ...
     def rooms_for(self, room: str, command: commands.Command) -> list[str]: ...
 
@@ -973,7 +973,8 @@ class PromptUI:
         self._session: PromptSession[str] | None = None  # prompt thread only
         self._suspension: Suspension | None = None  # set in the prompt thread, once
         self._farewell = ""  # /quit MESSAGE: set in the prompt thread, read once it ended
-        self._quit_asked_at = -math.inf  # when a quit was held back for fetches (prompt thread)
+        # When a quit (""), or a /part of a room, was held back for fetches (prompt thread).
+        self._leave_asked_at: dict[str, float] = {}
         self._printed: deque[Composed] = deque(maxlen=REDRAWN_LINES)  # prompt thread
 
     def keep_input_history(self, path: Path) -> None:
@@ -1252,6 +1253,8 @@ class PromptUI:
                         usage = f"/part ROOM MESSAGE, of {names}"
                         self._refuse(f"not in a room {visible(name)}: {usage}")
                         continue
+                    if not self._may_leave(token, rooms, part.room or room):
+                        continue
                     action = functools.partial(rooms.part, part.room or room, part.message)
                 case commands.ListRooms():
                     self._notice("rooms: " + ", ".join(_room_list(screen)))
@@ -1293,25 +1296,25 @@ class PromptUI:
             except trio.RunFinishedError:
                 return False
 
-    def _may_leave(self, token: trio.lowlevel.TrioToken, rooms: Rooms) -> bool:
-        """Leaving stops the fetches this program serves: the first quit says so and stays (a
-        user trial's /quit cut a member's fetch at 16%, unasked); another within
-        ``QUIT_AGAIN`` s leaves."""
+    def _may_leave(self, token: trio.lowlevel.TrioToken, rooms: Rooms, room: str = "") -> bool:
+        """Leaving stops the fetches this program serves: the first quit (or ``/part`` of
+        ``room``) says so and stays (a user trial's /quit cut a member's fetch at 16%, unasked,
+        and another's /part at 44%); another within ``QUIT_AGAIN`` s leaves."""
         now = time.monotonic()
-        if now - self._quit_asked_at < QUIT_AGAIN:
+        if now - self._leave_asked_at.get(room, -math.inf) < QUIT_AGAIN:
             return True
         try:
-            uploads = trio.from_thread.run_sync(rooms.uploads, trio_token=token)
+            uploads = trio.from_thread.run_sync(rooms.uploads, room, trio_token=token)
         except trio.RunFinishedError:
             return True
         if not uploads:
             return True
-        self._quit_asked_at = now
+        self._leave_asked_at[room] = now
         self._screen.cleared_at = -math.inf  # "Ctrl-C again quits" was not so (a user trial)
         fetching = ", ".join(
             f"{visible(who)} {visible(name)} ({share}%)" for who, name, share in uploads
         )
-        again = f"quit again within {QUIT_AGAIN:g} s to leave"
+        again = f"{'/part' if room else 'quit'} again within {QUIT_AGAIN:g} s to leave"
         self._refuse(f"fetching from you: {fetching}. Leaving stops it; {again}")
         return False
 

@@ -496,7 +496,7 @@ def test_ctrl_u_takes_back_the_whole_line_wherever_the_cursor_is(
 def test_quitting_while_a_member_fetches_a_file_asks_first(
     spawn: Callable[..., Any], tmp_path: Path
 ) -> None:
-    """A user trial: bob's /quit cut carol's fetch at 16%, unasked."""
+    """A user trial: bob's /quit cut carol's fetch at 16%, unasked (and /part, at 44%)."""
     big = tmp_path / "big.bin"
     with open(big, "wb") as f:
         f.truncate(512 << 20)  # sparse: quick to make and to read
@@ -513,6 +513,9 @@ def test_quitting_while_a_member_fetches_a_file_asks_first(
     next_event(bob, event="file_progress")
     os.kill(bob.pid, signal.SIGSTOP)  # the fetch stays under way
     try:
+        alice.send("/part\r")  # (a user trial's /part cut a fetch at 44%)
+        alice.expect(on_screen("fetching from you: bob big.bin ("))
+        alice.expect(on_screen("/part again within 10 s to leave"))
         alice.send("/quit\r")
         alice.expect(on_screen("fetching from you: bob big.bin ("))
         alice.expect(on_screen("quit again within 10 s to leave"))
