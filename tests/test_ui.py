@@ -832,6 +832,10 @@ def test_the_sender_sees_each_fetch_from_it_until_its_serving_ends() -> None:
         room.apply(Uploading(4, "big.bin", who, done, 100))
     bar = to_plain_text(ui.toolbar_text(room))
     assert bar.endswith("| big.bin to bob [##--------] 20% | big.bin to carol [#######---] 70% ")
+    screen = ui.Screen()
+    screen.rooms[""] = room
+    narrow = to_plain_text(ui.screen_toolbar(screen, 60))  # where both do not fit, one does
+    assert "| big.bin to bob [##--------] 20% (+1) " in narrow, narrow
     room.apply(Uploading(4, "big.bin", BOB, 100, 100, over=True))
     room.apply(PeerLeft(CAROL, "quit"))
     assert "big.bin" not in to_plain_text(ui.toolbar_text(room))
