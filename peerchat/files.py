@@ -443,6 +443,11 @@ class Files:
                 out.append((conn.member.username, mine.name, share))
         return out
 
+    def fetching(self) -> list[tuple[str, int]]:
+        """The fetches this node makes now: (file, percent received)."""
+        ds = [fetch.download for fetch in self._fetches.values()]
+        return [(d.name, d.received * 100 // d.size if d.size else 100) for d in ds]
+
     def _id_of(self, offer: int) -> int | None:
         """The number the user knows an offer of this node's by."""
         return next((id for id, n in self._own.items() if n == offer), None)

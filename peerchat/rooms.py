@@ -191,8 +191,14 @@ class Rooms:
     def uploads(self, room: str = "") -> list[tuple[str, str, int]]:
         """The fetches of this program's files its rooms (or ``room``) serve now
         (``Files.uploads``)."""
-        nodes = [n for r, n in self.nodes.items() if not room or r == room]
-        return [u for node in nodes for u in node.files.uploads()]
+        return [u for node in self._in(room) for u in node.files.uploads()]
+
+    def fetching(self, room: str = "") -> list[tuple[str, int]]:
+        """The fetches its rooms (or ``room``) make now (``Files.fetching``)."""
+        return [d for node in self._in(room) for d in node.files.fetching()]
+
+    def _in(self, room: str) -> list[Node]:
+        return [node for name, node in self.nodes.items() if not room or name == room]
 
     def find(self, typed_in: str) -> None:
         """``/list``, typed in the room ``typed_in``: the rooms on the local network, said there

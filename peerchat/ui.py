@@ -917,6 +917,7 @@ class Rooms(Protocol):
     def part(self, room: str, message: str = "") -> None: ...
     def find(self, typed_in: str) -> None: ...
     def uploads(self, room: str = "") -> list[tuple[str, str, int]]: ...
+    def fetching(self, room: str = "") -> list[tuple[str, int]]: ...
     def quit(self, message: str = "") -> None: ...
     def rooms_for(self, room: str, command: commands.Command) -> list[str]: ...
 
@@ -1307,17 +1308,24 @@ class PromptUI:
             return True
         try:
             uploads = trio.from_thread.run_sync(rooms.uploads, room, trio_token=token)
+            downloads = trio.from_thread.run_sync(rooms.fetching, room, trio_token=token)
         except trio.RunFinishedError:
             return True
-        if not uploads:
+        if not uploads and not downloads:
             return True
         self._leave_asked_at[room] = now
         self._screen.cleared_at = -math.inf  # "Ctrl-C again quits" was not so (a user trial)
-        fetching = ", ".join(
-            f"{visible(who)} {visible(name)} ({share}%)" for who, name, share in uploads
-        )
+        said = []
+        if uploads:
+            fetching = (
+                f"{visible(who)} {visible(name)} ({share}%)" for who, name, share in uploads
+            )
+            said.append("fetching from you: " + ", ".join(fetching))
+        if downloads:  # (a user trial's Ctrl-D dropped its own fetch at 8%, unasked)
+            fetching = (f"{visible(name)} ({share}%)" for name, share in downloads)
+            said.append("you are fetching " + ", ".join(fetching))
         again = f"{'/part' if room else 'quit'} again within {QUIT_AGAIN:g} s to leave"
-        self._refuse(f"fetching from you: {fetching}. Leaving stops it; {again}")
+        self._refuse(f"{'; '.join(said)}. Leaving stops it; {again}")
         return False
 
     def _on_toolbar_event(self, room: str, event: Typing | FileProgress | Uploading) -> None:

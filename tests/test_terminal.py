@@ -509,12 +509,17 @@ def test_quitting_while_a_member_fetches_a_file_asks_first(
     next_event(bob, event="ready")
     alice.send(f"/send {big}\r")
     offer = next_event(bob, event="file_offer")
+    (tmp_path / "small.bin").write_bytes(b"x" * 1000)
+    bob.send(f"/send {tmp_path / 'small.bin'}\n")
+    alice.expect(on_screen("bob offers small.bin"))
     bob.send(f"/get {offer['id']}\n")
     next_event(bob, event="file_progress")
     os.kill(bob.pid, signal.SIGSTOP)  # the fetch stays under way
     try:
+        alice.send("/get 2\r")  # bob's small.bin, which waits now: her own fetch
         alice.send("/part\r")  # (a user trial's /part cut a fetch at 44%)
         alice.expect(on_screen("fetching from you: bob big.bin ("))
+        alice.expect(on_screen("you are fetching small.bin (0%)"))  # (and Ctrl-D one at 8%)
         alice.expect(on_screen("/part again within 10 s to leave"))
         alice.send("/quit\r")
         alice.expect(on_screen("fetching from you: bob big.bin ("))

@@ -503,6 +503,9 @@ class RecordingRooms:
     def uploads(self, room: str = "") -> list[tuple[str, str, int]]:
         return []  # nobody fetches from it: a quit leaves at once
 
+    def fetching(self, room: str = "") -> list[tuple[str, int]]:
+        return []  # nor does it fetch
+
 
 async def test_stop_before_the_prompt_starts_makes_drive_return_without_quitting(capsys):
     front = ui.PromptUI()
