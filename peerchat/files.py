@@ -117,7 +117,8 @@ class _Serving:
     moved_from: int = 0  # what was acknowledged at ``acked_at``
     reported_at: float = -math.inf  # when the user was last told how far it is
     since: float = field(default_factory=trio.current_time)  # asked for (first, if again)
-    progressed: bool = False  # something was acknowledged since
+    progressed: bool = False  # FILE_ACK_EVERY acknowledged since
+    start: int = 0  # where it was asked for from
     sent: int = 0  # where the chunks sent so far end
 
 
@@ -148,6 +149,7 @@ class Files:
         # still come to the fetcher after the next serving began, and be acknowledged.
         self._sent_before: dict[tuple[Connection, int], int] = {}
         self._reported_at: dict[tuple[Connection, int], float] = {}  # (``_report``)
+        self._cooling: dict[tuple[str, int], float] = {}  # (member, offer) -> until (``_cool``)
         self._told_fetched: dict[tuple[str, int], None] = {}
         self._paces: weakref.WeakKeyDictionary[Connection, Pace] = weakref.WeakKeyDictionary()
         self._too_fast = RefusalLog(interval=10.0)
@@ -602,9 +604,8 @@ class Files:
         if message.offset > mine.size:
             raise ProtocolViolation(f"{conn.peer} asked for a file past its end")
         key = (conn, message.offer)
-        serving = _Serving(
-            trio.CancelScope(), message.offset, moved_from=message.offset, sent=message.offset
-        )
+        offset = message.offset
+        serving = _Serving(trio.CancelScope(), offset, moved_from=offset, sent=offset, start=offset)
         old = self._serving.pop(key, None)
         if old is not None:
             self._ended(key, old)  # asked again: from the new offset
@@ -612,6 +613,9 @@ class Files:
                 serving.acked_at, serving.moved_from = old.acked_at, old.moved_from
             if not old.progressed:
                 serving.since = old.since
+        if trio.current_time() < self._cooling.get((member.node_id, message.offer), -math.inf):
+            conn.send(FileGone(message.offer, busy=True))  # let go for no progress, lately
+            return
         to_it = sum(1 for c, _ in self._serving if c is conn)
         if len(self._serving) >= MAX_SERVING_ALL and to_it < MAX_SERVING:
             self._let_go_of_an_idle_one()
@@ -636,7 +640,17 @@ class Files:
         log.info("letting an idle fetch by %s go for another", key[0].peer)
         del self._serving[key]
         self._ended(key, serving)
+        self._cool(*key)
         key[0].send(FileGone(key[1], busy=True))
+
+    def _cool(self, conn: Connection, offer: int) -> None:
+        """A fetch let go for making no progress is not served again to that member for
+        ``FILE_STALL`` s: asked for again at once, it took its slot back within a round trip
+        (an attacker's second run)."""
+        if conn.member is not None:
+            self._cooling[(conn.member.node_id, offer)] = trio.current_time() + FILE_STALL
+            if len(self._cooling) > MAX_REMEMBERED:
+                del self._cooling[next(iter(self._cooling))]
 
     def on_stop(self, conn: Connection, message: FileStop) -> None:
         key = (conn, message.offer)
@@ -662,7 +676,10 @@ class Files:
         # acknowledges the chunks the serving before it sent (a review).
         acked = min(message.offset, max(serving.sent, self._sent_before.get(key, 0)))
         if acked > serving.acked:
-            serving.acked, serving.progressed = acked, True
+            serving.acked = acked
+            # Progress is a step a fetcher acknowledges, not a byte (an attacker's fetches
+            # acknowledged one byte each and kept their slots).
+            serving.progressed |= acked - serving.start >= FILE_ACK_EVERY
             if acked - serving.moved_from >= FILE_ACK_EVERY:
                 serving.acked_at, serving.moved_from = trio.current_time(), acked
             serving.moved.set()
@@ -724,6 +741,7 @@ class Files:
                     if offset - serving.acked >= FILE_WINDOW:
                         if trio.current_time() - serving.acked_at >= FILE_STALL:
                             log.info("%s stopped acknowledging %s", conn.peer, mine.name)
+                            self._cool(conn, offer)
                             conn.send(FileGone(offer, busy=True))
                             return
                         serving.moved = trio.Event()

@@ -450,7 +450,8 @@ async def test_fetches_that_acknowledge_nothing_make_room_for_one_that_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An attacker's run: fetches that never acknowledged, asked for again every 20 s (before
-    they stalled), held every serving slot; bob's /get was refused for good."""
+    they stalled), held every serving slot; bob's /get was refused for good. A second run
+    acknowledged a byte now and then, and asked again at once when let go."""
     monkeypatch.setattr(files, "MAX_SERVING_ALL", 2)
     monkeypatch.setattr(files, "FILE_IDLE", 0.5)
     async with trio.open_nursery() as nursery:
@@ -471,8 +472,9 @@ async def test_fetches_that_acknowledge_nothing_make_room_for_one_that_does(
         async def ask_again() -> None:  # as the attacker did, well before they could stall
             while True:
                 await trio.sleep(0.1)
-                for conn, number in list(serving._serving):
+                for (conn, number), held in list(serving._serving.items()):
                     if conn is to_carol:
+                        serving.on_ack(conn, FileAck(number, held.acked + 1))  # a byte more
                         serving.on_get(conn, FileGet(number, 0))
 
         nursery.start_soon(ask_again)
@@ -486,6 +488,13 @@ async def test_fetches_that_acknowledge_nothing_make_room_for_one_that_does(
         bob.node.get_file(wanted.id)
         result = await bob.wait_for(done("small.txt"), 10)
         assert result.ok, result.reason
+        (let_go,) = (
+            {n for n in serving._mine}
+            - {n for _, n in serving._serving}
+            - {n for n in serving._mine if serving._mine[n].name == "small.txt"}
+        )
+        serving.on_get(to_carol, FileGet(let_go, 0))  # at once again: not served a while
+        assert (to_carol, let_go) not in serving._serving
         nursery.cancel_scope.cancel()
 
 
