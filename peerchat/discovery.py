@@ -18,6 +18,7 @@ import collections
 import concurrent.futures
 import functools
 import ipaddress
+import itertools
 import logging
 import random
 import re
@@ -41,6 +42,7 @@ SERVICE = "_peerchat._tcp.local."
 ROOM_KEY = b"room"
 MAX_ANSWERS = 64  # addresses taken from one search
 MAX_LOOKUPS = 64  # names asked for in one search, beyond those whose records came with them
+ADDRESSES_PER_ANSWER = 4  # a member advertises its interfaces' addresses: a few
 MAX_NAMES = 4096  # instance names heard in one search: the network may answer with endless ones
 MAX_ROOMS_LISTED = 64  # rooms /list names, the most populous
 _NODE_PREFIX = re.compile(r"[0-9a-f]{12}")  # what an advertised name has after its room's
@@ -125,15 +127,25 @@ class Lan:
         for info in infos:
             (known if self._cached(info) else unknown).append(info)
         asked = random.sample(unknown, min(len(unknown), MAX_LOOKUPS))
-        random.shuffle(known)  # a stranger's full answers must not fill the list in order
-        out: list[tuple[str, int]] = []
-        for info in known + self._look_up(asked, within):
-            try:
-                if info.properties.get(ROOM_KEY) == self.room.encode():
-                    out += [(a, info.port) for a in info.parsed_addresses(IPVersion.V4Only)]
-            except Exception as exc:  # whatever a stranger's answer sets off
-                log.info("passing over the answer %r: %s", info.name, exc)
-        return out[:MAX_ANSWERS]
+        answers = [
+            where for info in known + self._look_up(asked, within) if (where := self._where(info))
+        ]
+        random.shuffle(answers)  # a stranger's full answers must not fill the list in order
+        return interleaved(answers)[:MAX_ANSWERS]
+
+    def _where(self, info: ServiceInfo) -> list[tuple[str, int]]:
+        """The addresses an answer for this room gives, as many as a member has (a few), and
+        none that no member advertises (loopback, multicast, unspecified): a stranger's
+        answers with 64 addresses each, at dead addresses or at this computer's own ports,
+        filled the list, and a newcomer dialled them all and founded a second room."""
+        try:
+            if info.properties.get(ROOM_KEY) != self.room.encode():
+                return []
+            hosts = [a for a in info.parsed_addresses(IPVersion.V4Only) if _dialable(a)]
+            return [(a, info.port) for a in hosts[:ADDRESSES_PER_ANSWER]]
+        except Exception as exc:  # whatever a stranger's answer sets off
+            log.info("passing over the answer %r: %s", info.name, exc)
+            return []
 
     def _cached(self, info: ServiceInfo) -> bool:
         """Whether the records of ``info`` came with the answers already."""
@@ -196,6 +208,18 @@ class Lan:
                 await trio.to_thread.run_sync(
                     self._zc.unregister_service, info, abandon_on_cancel=True
                 )
+
+
+def interleaved(answers: list[list[tuple[str, int]]]) -> list[tuple[str, int]]:
+    """Each answer's first address, then each one's second, and so on: one answer's many
+    addresses cannot all come before another's."""
+    return [a for row in itertools.zip_longest(*answers) for a in row if a is not None]
+
+
+def _dialable(host: str) -> bool:
+    """An address a member could advertise: not loopback, multicast, unspecified or reserved."""
+    ip = ipaddress.ip_address(host)
+    return not (ip.is_loopback or ip.is_multicast or ip.is_unspecified or ip.is_reserved)
 
 
 def _info(name: str) -> ServiceInfo | None:

@@ -15,7 +15,9 @@ import pytest
 import trio
 from e2e_helpers import Swarm, say_and_expect, slow, wait_mesh
 from netns import Lan, lan_or_skip, start_peerchat
+from zeroconf import ServiceInfo
 
+from peerchat import discovery
 from peerchat.addresses import home_port
 from peerchat.discovery import rooms_named
 
@@ -257,3 +259,30 @@ def test_rooms_are_named_by_their_members_advertisements_and_nothing_else() -> N
         "printer._ipp._tcp.local.",
     ]
     assert rooms_named(heard) == [("dev", 2), ("my-room", 1), ("ops", 1)]
+
+
+def test_an_answer_gives_a_few_addresses_a_member_could_have_and_no_more() -> None:
+    """An attack: answers of 64 addresses each, dead ones or this computer's own ports, filled
+    the list a newcomer dialled, and it founded a second room."""
+    lan = discovery.Lan(None, "dev")  # type: ignore[arg-type]  # (no network asked here)
+
+    def answer(room: str, *hosts: str) -> ServiceInfo:
+        name = f"{room}-0123456789ab.{discovery.SERVICE}"
+        return ServiceInfo(
+            discovery.SERVICE,
+            name,
+            port=5001,
+            properties={b"room": room},
+            parsed_addresses=list(hosts),
+        )
+
+    spoofed = answer(
+        "dev", "127.0.0.5", "224.0.0.251", "0.0.0.0", *(f"10.102.0.{n}" for n in range(64))
+    )
+    assert lan._where(spoofed) == [(f"10.102.0.{n}", 5001) for n in range(4)]
+    assert lan._where(answer("ops", "10.102.0.9")) == []  # another room's
+    real = lan._where(answer("dev", "10.102.0.200"))
+    assert discovery.interleaved([lan._where(spoofed), real])[:2] == [
+        ("10.102.0.0", 5001),
+        ("10.102.0.200", 5001),  # second, not fifth
+    ]
