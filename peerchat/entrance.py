@@ -422,7 +422,7 @@ class Entrance:
         # fetched soon) is shown as history. Not in a room of one: a user trial read of
         # rejoining and fetching in a room nobody else was in.
         node = self.node
-        alone = not node.links.conns and not any(m.node_id != node.node_id for m in node.members)
+        alone = not node.links.conns and not node.members  # (the members: the others)
         if not alone:
             node.emit(
                 events.Error(

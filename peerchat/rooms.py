@@ -141,7 +141,7 @@ class Rooms:
             return
         if not is_loopback(node.me.host):
             return
-        others = [m for m in node.members if m.node_id != node.node_id and m.chat]
+        others = [m for m in node.members if m.chat]  # (the members: the others)
         if others or node.links.unreachable() or node.files.offering():
             return  # (offers there wait for whoever comes: a review)
         self._alone.add(room)
