@@ -24,6 +24,7 @@ import math
 import random
 import sqlite3
 import time
+import weakref
 from collections import deque
 
 import trio
@@ -66,6 +67,8 @@ class Messaging:
         self._outbox_chars = 0
         self._said = trio.Event()
         self._answers: dict[Connection, deque[Want | Recent]] = {}
+        # What each link was handed already: asked again, it gets only what is newer
+        self._handed: weakref.WeakKeyDictionary[Connection, _Handed] = weakref.WeakKeyDictionary()
         self._unstored = Unstored(node.config.held_back, node.config.held_bytes)
         # peer -> (our last it must have, how many it lacked, before its first summary)
         self._owed: dict[str, tuple[int, int, bool]] = {}
@@ -465,6 +468,11 @@ class Messaging:
                 self._history_from[author] = first
 
     def on_want(self, conn: Connection, message: Want | Recent) -> None:
+        handed = self._handed.setdefault(conn, _Handed())
+        if isinstance(message, Recent):
+            if handed.recent:
+                raise ProtocolViolation(f"{conn.peer} asked for the recent history twice")
+            handed.recent = True
         queue = self._answers.get(conn)
         if queue is None:
             queue = self._answers[conn] = deque()
@@ -484,7 +492,7 @@ class Messaging:
                     conn.send(RecentFrom(_firsts(batches, message.count)))
                     await self._send_paced(conn, batches, None)
                 else:
-                    await self._send_paced(conn, *self._wanted(message))
+                    await self._send_paced(conn, *self._wanted(conn, message))
         except sqlite3.Error as exc:  # a full or broken disk ends this answer, not the node
             log.error("could not answer %s from the store: %s", conn.peer, exc)
             conn.abort(f"the store failed: {exc}")
@@ -495,14 +503,23 @@ class Messaging:
         self.send_outbox()
         return self.node.store.recent(count)
 
-    def _wanted(self, want: Want) -> tuple[list[Batch], Skip]:
+    def _wanted(self, conn: Connection, want: Want) -> tuple[list[Batch], Skip]:
+        """The answer to ``want``, from after what this link was handed of that author
+        already: a link delivers all it carries, so an honest asker never asks twice for the
+        same messages over it, and a member that does gets each of them once (one asking for a
+        whole history again and again had it sent each time: 20 KB of wants, 23 MB out)."""
         node = self.node
         self.send_outbox()
-        batches = node.store.after(want.author, want.after, node.config.sync_page)
+        handed = self._handed[conn].upto
+        after = max(want.after, handed.get(want.author, 0))
+        batches = node.store.after(want.author, after, node.config.sync_page)
         held = node.chatlog.head(want.author) or 0
         if batches and batches[-1].last < held and _page_full(batches, node.config.sync_page):
             held = batches[-1].last  # the asker asks again for the rest
-        return batches, Skip(want.author, max(held, want.after))
+        end = max(held, after)
+        if batches:
+            handed[want.author] = end
+        return batches, Skip(want.author, end)
 
     def _fit_to_hand_on(self, batches: list[Batch]) -> list[Batch]:
         """``batches`` but those whose signature does not hold: one taken from its author
@@ -607,6 +624,15 @@ def pieces(text: str) -> list[str] | events.Error:
             return events.Error(f"message too long ({most}); not sent")
     out.append(text)
     return out
+
+
+@dataclasses.dataclass
+class _Handed:
+    """What one link was handed from the store: its recent history (asked once a link), and
+    per author the last message an answer covered."""
+
+    recent: bool = False
+    upto: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def _page_full(batches: list[Batch], page: int) -> bool:

@@ -22,7 +22,7 @@ from test_cluster import Member as Node
 
 from peerchat import batch as batch_module
 from peerchat import events, messaging
-from peerchat.batch import seal
+from peerchat.batch import open_batch, seal
 from peerchat.chat import Chat
 from peerchat.config import Config
 from peerchat.datadir import ROOMS_DIR, DataDir
@@ -31,7 +31,7 @@ from peerchat.membership import Member
 from peerchat.names import marked
 from peerchat.node import Node as Node_
 from peerchat.node import Settings
-from peerchat.protocol import MAX_RECENT, Summary, Want
+from peerchat.protocol import MAX_RECENT, Recent, Summary, Want
 from peerchat.protocol import Batch as BatchFrame
 from peerchat.store import FILE as STORE_FILE
 
@@ -696,6 +696,60 @@ async def test_a_store_that_fails_an_answer_ends_that_link_not_the_node(
         assert "the store failed: disk I/O error" in conn.close_reason
         alice.node.say("still here")
         await shows(alice, "still here")
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_member_asking_again_for_a_whole_history_gets_it_once_a_link() -> None:
+    """An attacker's member asked again and again for alice's whole history and had it sent
+    each time (20 KB of wants brought 23 MB in 10 s). Over one link each message goes once;
+    what alice says later still comes to a later want, and a second ask for the recent
+    history ends the link."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, SLOW_REDIAL)
+        alice, bob = [await room.add(n) for n in ("alice", "bob")]
+        await room.fully_connected()
+        await say_apart(bob, ["hello"])  # each has answered the other's ask for history
+        await shows(alice, "hello")
+        await say_apart(alice, ["hi"])
+        await shows(bob, "hi")
+        texts = [f"line {i}" for i in range(50)]
+        say_all(alice, texts)
+        await shows(bob, texts[-1])
+        old: list[BatchFrame] = []
+        take = bob.node._handlers[BatchFrame]
+
+        def counted(conn, message: BatchFrame) -> None:
+            if message.old:
+                old.append(message)
+            take(conn, message)
+
+        bob.node._handlers[BatchFrame] = counted
+        to_alice = bob.node.links.conns[alice.node.node_id]
+        author = alice.node.node_id
+        for _ in range(10):
+            to_alice.send(Want(author, 0))
+        await say_apart(bob, ["asked"])
+        await shows(alice, "asked")
+        with trio.fail_after(5):
+            while not old:
+                await trio.sleep(0.01)
+        await trio.sleep(0.3)  # nine more answers would have come by now
+        assert sum(len(open_batch(b.data, b.sig).items) for b in old) == len(texts) + 1  # hi
+        await say_apart(alice, ["later"])
+        await shows(bob, "later")
+        old.clear()
+        to_alice.send(Want(author, 0))
+        with trio.fail_after(5):
+            while not old:
+                await trio.sleep(0.01)
+        assert [open_batch(b.data, b.sig).last for b in old] == [len(texts) + 2]
+        conn = alice.node.links.conns[bob.node.node_id]
+        to_alice.send(Recent(10))
+        to_alice.send(Recent(10))
+        with trio.fail_after(5):
+            while not conn.closing:
+                await trio.sleep(0.01)
+        assert "asked for the recent history twice" in conn.close_reason
         nursery.cancel_scope.cancel()
 
 
