@@ -23,6 +23,7 @@ import trio
 from peerchat import events
 from peerchat.addresses import format_addr
 from peerchat.connection import Connection
+from peerchat.dials import Dials, dialled
 from peerchat.handshake import OPEN_ROOM, HandshakeError, LocalKeys, WrongSecret
 from peerchat.identity import Identity
 from peerchat.protocol import Hello, Redirect, Refuse, Welcome
@@ -147,31 +148,38 @@ class Entrance:
         with trio.move_on_after(node.config.join_timeout):
             while True:
                 answered, other_secret = False, None  # where another secret turned us down
-                for host, port in self._addresses():
-                    if refused is not None and not self._given(host, port):
-                        continue
-                    welcomed = None
-                    with trio.CancelScope() as self._attempt:
-                        try:
-                            welcomed = await self._join_at(host, port)
-                        except _NoAnswer:
+                welcomed = None
+                addresses = [a for a in self._addresses() if refused is None or self._given(*a)]
+                # (a connection unused for half the hello timeout is made anew)
+                fresh = node.config.hello_timeout / 2
+                async with dialled(addresses, node.config.connect_timeout, fresh) as dials:
+                    for host, port in addresses:
+                        if refused is not None and not self._given(host, port):
                             continue
-                        except _OtherSecret:
-                            other_secret = other_secret or (host, port)
-                        except _Refused as exc:
-                            refused = refused or exc
-                        except _Retry as exc:
-                            answered, why = True, str(exc)
-                            log.info("joining through %s failed (%s)", format_addr(host, port), why)
-                    if welcomed is not None:  # in: past the point where a knock cuts short
-                        await self._enter(*welcomed)
-                        return
-                    if self._attempt.cancelled_caught:  # the tracker dialled: try it first
-                        answered = True
-                        break
-                else:
-                    if refused is not None:
-                        raise refused
+                        with trio.CancelScope() as self._attempt:
+                            try:
+                                welcomed = await self._join_at(host, port, dials=dials)
+                            except _NoAnswer:
+                                continue
+                            except _OtherSecret:
+                                other_secret = other_secret or (host, port)
+                            except _Refused as exc:
+                                refused = refused or exc
+                            except _Retry as exc:
+                                answered, why = True, str(exc)
+                                where = format_addr(host, port)
+                                log.info("joining through %s failed (%s)", where, why)
+                        if welcomed is not None:  # in: past the point where a knock cuts short
+                            break
+                        if self._attempt.cancelled_caught:  # the tracker dialled: try it first
+                            answered = True
+                            break
+                    else:
+                        if refused is not None:
+                            raise refused
+                if welcomed is not None:
+                    await self._enter(*welcomed)
+                    return
                 if other_secret is not None and not answered:
                     raise StartupError(await self._other_secret(*other_secret))
                 unanswered = 0 if answered else unanswered + 1
@@ -248,11 +256,18 @@ class Entrance:
         return (host, port) in (*node.discovered, *node.settings.trackers, self._tracker_at)
 
     async def _join_at(
-        self, host: str, port: int, redirects: int = 0, *, direct: bool = False
+        self,
+        host: str,
+        port: int,
+        redirects: int = 0,
+        *,
+        direct: bool = False,
+        dials: Dials | None = None,
     ) -> _Welcomed:
-        """Join through ``host:port``. A member there points at the tracker; when the tracker
-        turns this node away or does not answer, the member is asked to let it in itself
-        (``direct``), so that no tracker can close the room to newcomers."""
+        """Join through ``host:port`` (its connection from ``dials``, if given). A member there
+        points at the tracker; when the tracker turns this node away or does not answer, the
+        member is asked to let it in itself (``direct``), so that no tracker can close the room
+        to newcomers."""
         node = self.node
         self._at = (host, port)
         if not direct and not redirects:
@@ -262,8 +277,11 @@ class Entrance:
             self._next_address.set()
         where = format_addr(host, port)
         try:
-            with trio.fail_after(node.config.connect_timeout):
-                stream = await trio.open_tcp_stream(host, port)
+            if dials is not None:
+                stream = await dials.take((host, port))
+            else:
+                with trio.fail_after(node.config.connect_timeout):
+                    stream = await trio.open_tcp_stream(host, port)
         except (OSError, trio.TooSlowError) as exc:
             raise _NoAnswer from exc
         redirect = await self._join(stream, where, direct=direct)

@@ -1,0 +1,85 @@
+"""Dialling a join's addresses at once: dead ones cost the connect timeout once a round, not
+once each; connections nobody took are closed."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from peerchat import dials as dials_module
+from peerchat.dials import Address, dialled
+
+DEAD = [("10.0.0.7", 5000), ("10.0.0.8", 5000), ("10.0.0.9", 5000)]
+LIVE = ("10.0.0.2", 5000)
+
+
+class FakeStream:
+    def __init__(self, address: Address) -> None:
+        self.address = address
+        self.closed = False
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def network(monkeypatch: pytest.MonkeyPatch) -> list[FakeStream]:
+    """Addresses in ``DEAD`` never answer; any other answers at once. Returns the streams."""
+    made: list[FakeStream] = []
+
+    async def open_tcp_stream(host: str, port: int) -> FakeStream:
+        if (host, port) in DEAD:
+            await trio.sleep_forever()
+        made.append(FakeStream((host, port)))
+        return made[-1]
+
+    monkeypatch.setattr(dials_module.trio, "open_tcp_stream", open_tcp_stream)
+    return made
+
+
+async def test_dead_addresses_cost_the_timeout_once_not_each(
+    network: list[FakeStream], autojump_clock: trio.testing.MockClock
+) -> None:
+    start = trio.current_time()
+    async with dialled([*DEAD, LIVE], timeout=3.0, fresh=1.0) as dials:
+        for address in DEAD:
+            with pytest.raises(OSError):
+                await dials.take(address)
+        stream = await dials.take(LIVE)
+    assert stream.address == LIVE
+    assert trio.current_time() - start == pytest.approx(3.0)
+    assert not stream.closed  # taken: the taker's to close
+
+
+async def test_connections_nobody_took_are_closed_and_dials_given_up(
+    network: list[FakeStream], autojump_clock: trio.testing.MockClock
+) -> None:
+    others = [("10.0.0.3", 5000), ("10.0.0.4", 5000)]
+    start = trio.current_time()
+    async with dialled([LIVE, *others, *DEAD], timeout=3.0, fresh=1.0) as dials:
+        taken = await dials.take(LIVE)
+        await trio.sleep(0.1)  # the others have connected meanwhile
+    assert trio.current_time() - start == pytest.approx(0.1)  # the dead ones were not waited for
+    assert not taken.closed
+    assert sorted(s.address for s in network if s.closed) == others
+
+
+async def test_an_address_not_dialled_is_no_connection(network: list[FakeStream]) -> None:
+    async with dialled([LIVE], timeout=3.0, fresh=1.0) as dials:
+        with pytest.raises(OSError):
+            await dials.take(("10.0.0.5", 5000))
+
+
+async def test_a_connection_left_unused_too_long_is_made_anew(
+    network: list[FakeStream], autojump_clock: trio.testing.MockClock
+) -> None:
+    """A join through the first address took a second; the far end of the second had closed
+    its silent connection by then (a join waited on a hung tracker, then failed at the next
+    address, round after round)."""
+    other = ("10.0.0.3", 5000)
+    async with dialled([LIVE, other], timeout=3.0, fresh=0.5) as dials:
+        await dials.take(LIVE)
+        await trio.sleep(1.0)
+        stream = await dials.take(other)
+    first, second = [s for s in network if s.address == other]
+    assert first.closed and stream is second and not second.closed
