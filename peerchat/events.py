@@ -210,14 +210,19 @@ class FileDone:
 
 @dataclass(frozen=True, slots=True)
 class FileWaiting:
-    """A fetch waits: its sender is away (it is fetched on once the sender is back)."""
+    """A fetch waits: its sender is away (it is fetched on once the sender is back), or
+    serves all the fetches it can (``again_in``: asked again in that many seconds)."""
 
     id: int
     name: str
     sender: str  # the sender's username
+    again_in: float | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"event": "file_waiting", "id": self.id, "name": self.name, "from": self.sender}
+        out = {"event": "file_waiting", "id": self.id, "name": self.name, "from": self.sender}
+        if self.again_in is not None:
+            out |= {"busy": True, "again_in": round(self.again_in, 1)}
+        return out
 
 
 @dataclass(frozen=True, slots=True)

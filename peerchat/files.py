@@ -20,6 +20,7 @@ import fcntl
 import logging
 import math
 import os
+import random
 import secrets
 import shlex
 import stat
@@ -72,6 +73,11 @@ FILE_ACK_EVERY = FILE_WINDOW // 2  # bytes received between two acknowledgements
 FILE_STALL = 30.0
 # With every slot taken, a fetch that acknowledged nothing for this long makes room for another.
 FILE_IDLE = 5.0
+# A fetch its sender is too busy for waits this long before it asks again, twice as long after
+# each "busy" in a row (up to BUSY_WAIT_MOST), give or take a quarter: fetchers turned away
+# together do not all come back at once.
+BUSY_WAIT = 5.0
+BUSY_WAIT_MOST = 60.0
 # Offers taken from one link: MAX_OFFERS at once, then one every OFFER_EVERY seconds. Each is a
 # line on screen, and so is its withdrawal: a member offering and withdrawing in a loop would
 # flood every screen in the room.
@@ -104,6 +110,8 @@ class _Fetch:
     out: BinaryIO
     sender: str  # its username, for the user
     acked: int = 0  # what the sender was last told this node holds
+    busy: int = 0  # "busy" answers since the last chunk: the next wait is longer
+    later: trio.CancelScope | None = None  # the wait to ask again, after a "busy"
 
 
 @dataclass
@@ -313,6 +321,9 @@ class Files:
         self.node.emit(events.Error(f"you have {name} already: {path} (move it to fetch it again)"))
 
     def _ask(self, fetch: _Fetch) -> None:
+        if fetch.later is not None:
+            fetch.later.cancel()
+            fetch.later = None
         d = fetch.download
         conn = self.node.links.conns.get(d.sender)
         if conn is None:
@@ -465,6 +476,7 @@ class Files:
         if fetch is None:
             raise ProtocolViolation(f"{conn.peer} sent a file chunk nobody asked for")
         fetch.download.take(message.offset, message.data)
+        fetch.busy = 0
         try:
             fetch.out.write(message.data)
         except OSError as exc:  # the sender is stopped too (a review: its next chunk, for a
@@ -520,15 +532,21 @@ class Files:
 
     def on_gone(self, conn: Connection, message: FileGone) -> None:
         """The sender no longer has the offer (withdrawn, or it restarted): it is no longer
-        listed, and a fetch of it cannot go on. Or it is busy: the fetch ends, to be asked for
-        again later, and the offer stays."""
+        listed, and a fetch of it cannot go on. Or it is busy: the fetch waits, keeping what it
+        has, and asks again later by itself."""
         sender = chatting(conn)
         key = (sender.node_id, message.offer)
         fetch = self._fetches.get(key)
         if message.busy:
-            if fetch is not None:
-                again = f"/get {fetch.id} again later"
-                self._fail(key, fetch, f"{sender.username} serves all the fetches it can; {again}")
+            if fetch is not None and fetch.later is None:
+                fetch.busy += 1
+                wait = min(BUSY_WAIT * 2 ** (fetch.busy - 1), BUSY_WAIT_MOST)
+                wait *= random.uniform(0.75, 1.25)
+                fetch.later = trio.CancelScope()
+                self.node.nursery.start_soon(self._ask_later, key, fetch, wait)
+                self.node.emit(
+                    events.FileWaiting(fetch.id, fetch.download.name, sender.username, wait)
+                )
             return
         if fetch is not None:
             self._stopped.append(key)  # chunks sent before it still come: let them pass unread
@@ -539,6 +557,15 @@ class Files:
             self._forget(id)
             if fetch is None:  # (a fetch's end says so already)
                 self.node.after_ready(events.OfferWithdrawn(id, name, sender))
+
+    async def _ask_later(self, key: tuple[str, int], fetch: _Fetch, wait: float) -> None:
+        """After a "busy", ask for the rest of ``fetch`` again in ``wait`` seconds: its
+        ``.part`` stays, so the fetch goes on from where it was, as after a dropped link."""
+        assert fetch.later is not None
+        with fetch.later:
+            await trio.sleep(wait)
+            if self._fetches.get(key) is fetch:
+                self._ask(fetch)
 
     def listing(self) -> events.FileList:
         """``/files``: every offer heard and made here, by local id, with its fetch if any."""
@@ -842,6 +869,8 @@ def _being_written(part: Path) -> bool:
 
 def _drop(fetch: _Fetch) -> None:
     """An unfinished fetch ends: its ``.part`` goes while it is still held."""
+    if fetch.later is not None:
+        fetch.later.cancel()
     with contextlib.suppress(OSError):
         fetch.part.unlink()
     with contextlib.suppress(OSError):  # what was not written yet is not wanted

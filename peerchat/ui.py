@@ -381,10 +381,17 @@ def format_event(event: Event, now: float) -> FormattedText:
         case FileDone(name=name, reason=reason):
             failed = f"! {visible(name)} not saved: {visible(reason)}"
             return format_notice(failed, now, ERROR_STYLE)
-        case FileWaiting(id=id, name=name, sender=sender):
+        case FileWaiting(id=id, name=name, sender=sender, again_in=None):
             waits = f"* {visible(name)} waits for {visible(sender)}, who is away: fetched on if"
             return format_notice(
                 f"{waits} {visible(sender)} is back with the offer (/cancel {id} gives up)", now
+            )
+        case FileWaiting(id=id, name=name, sender=sender, again_in=again_in):
+            busy = f"{visible(sender)} serves all the fetches it can"
+            return format_notice(
+                f"* {visible(name)} waits: {busy}; asked again in {again_in:.0f} s, going on "
+                f"from where it was (/cancel {id} gives up)",
+                now,
             )
         case FileFetched(name=name, by=by):
             return _about(by, f" has your file {visible(name)}", now)

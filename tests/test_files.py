@@ -36,6 +36,11 @@ def done(name: str):  # noqa: ANN201 - a predicate
     return lambda e: isinstance(e, events.FileDone) and e.name == name
 
 
+def busy(id: int):  # noqa: ANN201 - a predicate
+    """A fetch that waits for its sender to have room for it."""
+    return lambda e: isinstance(e, events.FileWaiting) and e.id == id and e.again_in is not None
+
+
 def offered_since(member, seen: int):  # noqa: ANN001, ANN201 - test_cluster.Member, a predicate
     return lambda e: isinstance(e, events.FileOffered) and member.events.index(e) >= seen
 
@@ -440,9 +445,11 @@ async def test_a_fetcher_that_does_not_acknowledge_its_window_loses_its_serving_
         if acks != "none":
             nursery.start_soon(a_byte_more_now_and_then)
         bob.node.get_file(offer.id)
-        result = await bob.wait_for(done("big.bin"), 10)
-        assert not result.ok and result.reason.endswith(f"/get {offer.id} again later")
+        waits = await bob.wait_for(busy(offer.id), 10)
+        assert waits.again_in >= 0.75 * files.BUSY_WAIT
         assert not serving._serving
+        (fetch,) = bob.node.files._fetches.values()
+        assert fetch.part.exists()  # kept: asked for again, it goes on from there
         nursery.cancel_scope.cancel()
 
 
@@ -902,18 +909,34 @@ async def test_a_sender_that_quits_ends_its_fetches_and_a_fetcher_that_quits_lea
         nursery.cancel_scope.cancel()
 
 
-async def test_a_sender_serving_all_it_can_says_so_and_keeps_the_offer(
+async def test_a_fetch_its_sender_is_too_busy_for_waits_and_is_asked_for_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A fetch told "busy" ended, its ``.part`` with it, and the user had to ``/get`` it again
+    later. It now waits, longer after each "busy", and goes on by itself."""
     monkeypatch.setattr(files, "MAX_SERVING_ALL", 0)
+    monkeypatch.setattr(files, "BUSY_WAIT", 0.2)
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
         offer = await offer_heard(alice, bob, random_file(tmp_path, 2))
         bob.node.get_file(offer.id)
-        result = await bob.wait_for(done("big.bin"))
-        assert not result.ok and result.reason.endswith(f"/get {offer.id} again later")
+        first = await bob.wait_for(busy(offer.id))
+        second = await bob.wait_for(lambda e: busy(offer.id)(e) and e is not first)
+        assert second.again_in > first.again_in * 0.75 * 2 / 1.25 - 1e-9
+        assert second.as_json() == {
+            "event": "file_waiting",
+            "id": offer.id,
+            "name": "big.bin",
+            "from": "alice",
+            "busy": True,
+            "again_in": round(second.again_in, 1),
+        }
         (still,) = bob.node.files.listing().files
-        assert still.id == offer.id and still.received is None
+        assert still.id == offer.id and still.received == 0
+        monkeypatch.setattr(files, "MAX_SERVING_ALL", 16)
+        result = await bob.wait_for(done("big.bin"), 10)
+        assert result.ok, result.reason
+        assert not any(isinstance(e, events.FileDone) and not e.ok for e in bob.events)
         nursery.cancel_scope.cancel()
 
 
@@ -921,6 +944,7 @@ async def test_a_member_fetching_more_at_once_than_it_is_served_is_told_to_wait(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(files, "MAX_SERVING", 1)
+    monkeypatch.setattr(files, "BUSY_WAIT", 0.2)
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
         big = await offer_heard(alice, bob, random_file(tmp_path, 200))
@@ -928,14 +952,10 @@ async def test_a_member_fetching_more_at_once_than_it_is_served_is_told_to_wait(
         small = await offer_heard(alice, bob, tmp_path / "small.txt")
         bob.node.get_file(big.id)
         bob.node.get_file(small.id)
-        refused = await bob.wait_for(done("small.txt"))
-        assert not refused.ok and refused.reason.endswith(f"/get {small.id} again later")
+        await bob.wait_for(busy(small.id))
         assert (await bob.wait_for(done("big.bin"), 20)).ok  # the link stayed
         assert not any(isinstance(e, events.PeerLeft) for e in bob.events)
-        seen = len(bob.events)
-        bob.node.get_file(small.id)
-        again = await bob.wait_for(lambda e: done("small.txt")(e) and bob.events.index(e) >= seen)
-        assert again.ok
+        assert (await bob.wait_for(done("small.txt"), 10)).ok  # by itself, once there was room
         nursery.cancel_scope.cancel()
 
 

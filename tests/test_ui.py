@@ -748,6 +748,10 @@ def test_file_offers_results_and_progress():
         "13:04:05 * report.pdf waits for bob, who is away: fetched on if bob is back with the"
         " offer (/cancel 3 gives up)"
     )
+    assert plain(FileWaiting(3, "report.pdf", "bob", 9.6)) == (
+        "13:04:05 * report.pdf waits: bob serves all the fetches it can; asked again in 10 s,"
+        " going on from where it was (/cancel 3 gives up)"
+    )
     assert plain(OfferWithdrawn(1, "a.txt")) == "13:04:05 * you no longer offer a.txt"
     assert plain(OfferWithdrawn(2, "a.txt", BOB)) == "13:04:05 * bob no longer offers a.txt"
     back = plain(NewKey(BOB, "c" * 32))
