@@ -113,7 +113,11 @@ class Doorman:
         conn = Connection(secured, node.config, peer, node.budget)
         try:
             hello = await self._greet(conn)
-            if hello is None or not await self._admitted(conn, hello):
+            if hello is None:
+                return
+            if hello.node_id == node.bully.tracker and _local_address(stream) == node.home:
+                node.home_address.step_aside(node.nursery)  # the tracker knocks: it wants it
+            if not await self._admitted(conn, hello):
                 return
             slot.member()
             conn.introduced()
@@ -280,6 +284,14 @@ class Doorman:
         if left_out is not None:
             more = f" ({left_out} more such lines left out before this one)" if left_out else ""
             log.warning("%s%s", line, more)
+
+
+def _local_address(stream: trio.SocketStream) -> tuple[str, int] | None:
+    try:
+        host, port = stream.socket.getsockname()[:2]
+    except OSError:
+        return None
+    return host, port
 
 
 def _other_room(asked: str, here: str) -> str:

@@ -59,10 +59,12 @@ class Leadership:
             node.hold_home()
         else:
             tracker = node.members.get(node_id)
-            if tracker is not None and tracker.host != node.home[0]:
+            if tracker is None:
+                node.release_home()
+            elif tracker.host != node.home[0]:
                 node.hold_home(as_member=True)  # joins at the home address are sent on to it
             else:
-                node.release_home()
+                node.hold_home(standby=True)  # in case it never takes the address
             conn = node.links.conns.get(node_id)
             if conn is not None:
                 conn.last_heard = trio.current_time()

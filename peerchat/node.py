@@ -483,8 +483,8 @@ class Node:
             self.home_address.release()
             self.home_address = self._home_at(*parsed)
 
-    def hold_home(self, *, as_member: bool = False) -> None:
-        self.home_address.hold(self.nursery, None, as_member=as_member)
+    def hold_home(self, *, as_member: bool = False, standby: bool = False) -> None:
+        self.home_address.hold(self.nursery, None, as_member=as_member, standby=standby)
 
     def release_home(self) -> None:
         self.home_address.release()

@@ -9,6 +9,12 @@ While the tracker is on another host, a member on the home's host holds it (``as
 it answers joins there with the tracker's address, so the address everybody knows keeps
 letting newcomers in. A member does not knock, and lets go as soon as a tracker on the home's
 host can take the address itself.
+
+While the tracker is on the home's host, its members there stand by (``standby``): one takes
+the address as a member if it stays free for twice ``rebind_interval`` (before a newcomer finds
+nobody there long enough to found a room), and lets go when the tracker knocks on it, to take
+it. A member that claimed the role and never bound the address left it
+empty, and newcomers founded a second room there (an attack).
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ class TrackerAddress:
         self._knock = knock
         self._scope: trio.CancelScope | None = None
         self._as_member = False
+        self._standby = False
+        self.serving = False  # listening on the address now
 
     def __str__(self) -> str:
         return format_addr(self.host, self.port)
@@ -83,13 +91,16 @@ class TrackerAddress:
         listeners: list[trio.SocketListener] | None,
         *,
         as_member: bool = False,
+        standby: bool = False,
     ) -> None:
-        """Serve the address from now on (binding it as soon as it is free), until release()."""
-        if self._scope is not None and self._as_member != as_member:
+        """Serve the address from now on (binding it as soon as it is free; ``standby``: once
+        it has been free for a moment), until release()."""
+        as_member = as_member or standby
+        if self._scope is not None and (self._as_member, self._standby) != (as_member, standby):
             self.release()  # a tracker knocks, a member does not: start again in the new role
         if self._scope is None:
             self._scope = trio.CancelScope()
-            self._as_member = as_member
+            self._as_member, self._standby = as_member, standby
             nursery.start_soon(self._hold, self._scope, nursery, listeners)
         elif listeners is not None:
             for listener in listeners:
@@ -100,6 +111,13 @@ class TrackerAddress:
             self._scope.cancel()
             self._scope = None
 
+    def step_aside(self, nursery: trio.Nursery) -> None:
+        """The tracker knocked on the address this member stands by at: let it go, for the
+        tracker to take, and stand by again."""
+        if self._scope is not None and self._standby:
+            self.release()
+            self.hold(nursery, None, standby=True)
+
     async def _hold(
         self,
         scope: trio.CancelScope,
@@ -107,6 +125,8 @@ class TrackerAddress:
         listeners: list[trio.SocketListener] | None,
     ) -> None:
         with scope:
+            if self._standby:  # the tracker's, if it takes it: in a moment (see ``Config``)
+                await trio.sleep(2 * self._config.rebind_interval)
             # The dead tracker's socket may linger for a moment: retry soon, then less often.
             pause = 0.005
             next_knock = trio.current_time() + self._config.knock_interval
@@ -127,9 +147,11 @@ class TrackerAddress:
                     await trio.sleep(pause)
                     pause = min(2 * pause, self._config.rebind_interval)
             log.info("listening on the tracker address %s", self)
+            self.serving = True
             try:
                 await trio.serve_listeners(self._accept, listeners, handler_nursery=nursery)
             finally:
+                self.serving = False
                 for listener in listeners:
                     await trio.aclose_forcefully(listener)
 

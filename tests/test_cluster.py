@@ -699,6 +699,36 @@ async def test_tracker_crash_highest_priority_takes_over_and_chat_goes_on() -> N
         nursery.cancel_scope.cancel()
 
 
+async def test_a_tracker_that_never_takes_the_home_address_leaves_it_to_a_member() -> None:
+    """An attack: a member claimed the tracker role and never bound the home address; the
+    old tracker let it go, and every newcomer founded a second room there, cut off from the
+    first. A member on the home's host takes it once it stays free, sends newcomers on to the
+    tracker, and lets go when the tracker knocks on it to take it."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, dataclasses.replace(FAST, knock_interval=0.3))
+        alice = await room.add("alice", priority=100)
+        bob = await room.add("bob", priority=10)
+        carol = await room.add("carol", priority=50)
+        await room.fully_connected()
+        take_home = carol.node.hold_home
+        carol.node.hold_home = lambda **kwargs: None  # takes the role, never the address
+        alice.crash()
+        await room.all_agree(carol)
+        dave = await room.add("dave", priority=1)
+        assert dave.tracker_id == carol.node.node_id  # in the room, not founding another
+        await room.fully_connected()
+        assert bob.node.home_address.serving
+        carol.node.hold_home = take_home
+        take_home()  # the address is taken: carol knocks on it, and bob lets go
+        with trio.fail_after(5):
+            while not carol.node.home_address.serving:
+                await trio.sleep(0.01)
+        assert not bob.node.home_address.serving
+        erin = await room.add("erin", priority=2)
+        assert erin.tracker_id == carol.node.node_id
+        nursery.cancel_scope.cancel()
+
+
 async def test_graceful_quit_of_tracker_is_a_goodbye_and_an_election() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
