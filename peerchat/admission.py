@@ -88,14 +88,14 @@ class Pace:
         self._tokens = float(burst)
         self._at: float | None = None
 
-    def allows(self, now: float) -> bool:
-        """Whether one more may go now (and it is counted if so)."""
+    def allows(self, now: float, count: int = 1) -> bool:
+        """Whether ``count`` more may go now (and they are counted if so)."""
         if self._at is not None:
             self._tokens = min(self._burst, self._tokens + (now - self._at) / self._interval)
         self._at = now
-        if self._tokens < 1:
+        if self._tokens < count:
             return False
-        self._tokens -= 1
+        self._tokens -= count
         return True
 
 

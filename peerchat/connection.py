@@ -32,9 +32,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import trio
 
+from peerchat.admission import Pace
 from peerchat.config import Config
 from peerchat.membership import Member
-from peerchat.protocol import Message, decode, encode
+from peerchat.protocol import MAX_MEMBERS, Message, ProtocolViolation, decode, encode, listed
 from peerchat.wire import FrameDecoder, FrameError, FrameStalled, ReceiveBudget, encode_frame
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 # records that came, up to 256 KiB of them, so one peer's turn is bounded either way.
 RECEIVE_SIZE = 16 * 1024
 FRAMES_PER_TURN = 256  # frames handled from what was read before the reader lets others run
+# Members a link's rosters may list: four full rosters at once, then 1,000 a second. Rosters
+# come when a link begins, when the tracker changes and when parts of the room merge.
+LISTED_AT_ONCE = 4 * MAX_MEMBERS
+LISTED_PER_SECOND = 1000
 
 
 @runtime_checkable
@@ -89,6 +94,7 @@ class Connection:
         self.said_bye = False  # the peer left on purpose: no reason to dial it again
         self.outwaited = False  # kept a sender waiting in vain: not waited for till it catches up
         self.notices: dict[type, float] = {}  # when a rate-limited notice last counted (``talk``)
+        self._listed = Pace(1 / LISTED_PER_SECOND, LISTED_AT_ONCE)  # (``protocol.listed``)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -193,6 +199,9 @@ class Connection:
                 if self._turn >= FRAMES_PER_TURN:
                     self._turn = 0
                     await trio.lowlevel.checkpoint()
+                count = listed(frame)
+                if count and not self._listed.allows(trio.current_time(), count):
+                    raise ProtocolViolation("sent rosters of more members than a room changes by")
                 return decode(frame)
             self._turn = 0  # reading waits, or at least checkpoints
             data = await self._receive_some()

@@ -588,6 +588,14 @@ def _member_out(member: Member) -> dict[str, Any]:
     return {name: getattr(member, name) for name, _ in _SCHEMAS[Member]}
 
 
+def listed(frame: dict[str, Any]) -> int:
+    """How many members a roster lists, before any is checked: a member that sent 10,000 a
+    frame, back to back, kept a core busy checking them (an attack), so a link's rosters are
+    paced by their length."""
+    members = frame.get("members") if frame.get("t") == "roster" else None
+    return len(members) if isinstance(members, list) else 0
+
+
 def decode(frame: dict[str, Any]) -> Message:
     tag = frame.get("t")
     cls = TAGS.get(tag) if isinstance(tag, str) else None

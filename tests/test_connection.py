@@ -19,6 +19,7 @@ from trio.testing import lockstep_stream_pair, memory_stream_pair, wait_all_task
 from peerchat import PROTOCOL_VERSION, connection
 from peerchat.config import Config
 from peerchat.connection import FRAMES_PER_TURN, Connection
+from peerchat.membership import Member
 from peerchat.node import Node
 from peerchat.protocol import (
     Batch,
@@ -28,6 +29,7 @@ from peerchat.protocol import (
     Message,
     Ping,
     ProtocolViolation,
+    Roster,
     Summary,
     Want,
     decode,
@@ -176,6 +178,26 @@ async def test_handler_raising_protocol_violation_closes_like_bad_input() -> Non
             nursery.start_soon(conn.run, refuse)
             await theirs.send_all(frame(Ping(1)))
     assert conn.close_reason == "protocol error: Ping is not expected"
+
+
+async def test_rosters_listing_more_members_than_a_room_changes_by_end_the_link(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An attack: 938 KiB rosters of 10,000 made-up members, 16 a second, kept a member's core
+    busy checking them (chat latency 2 ms -> 49 ms). A link's rosters are paced by the members
+    they list, counted before any is checked."""
+    monkeypatch.setattr(connection, "LISTED_AT_ONCE", 30)
+    monkeypatch.setattr(connection, "LISTED_PER_SECOND", 1)
+    members = tuple(Member(f"{i:032x}", f"m{i}", "127.0.0.1", 1000 + i, 0) for i in range(10))
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(), "mallory")
+    got: list[Message] = []
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder(got))
+            await theirs.send_all(frame(Roster(members)) * 4)
+    assert len(got) == 3
+    assert conn.close_reason.startswith("protocol error: sent rosters of more members")
 
 
 async def test_valid_frames_before_bad_one_in_the_same_read_are_delivered() -> None:
