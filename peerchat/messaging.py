@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 MAX_PIECES = 16  # messages a long paste may take: 256 Ki characters
 SAID_KEPT = 1024  # our latest messages' times, for what a link lost unawares may lack
 MAX_NAMES = 10_000  # names of authors no longer in the room, kept for showing held messages
+WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
 
 
 class Messaging:
@@ -425,7 +426,9 @@ class Messaging:
         """A peer asked for an author's messages that sends us no news (an old batch we did
         not hold) for ``want_timeout`` is answered for, as if it had said it has none, so that
         the others are asked; it answers one want at a time, so news of any author shows it
-        at work. Its late answer is still taken, up to its ``Skip``."""
+        at work, but for ``WANT_WAIT_MOST`` timeouts at most (a peer that sent a message of its
+        own now and then, and never the author asked for, held the want for good). Its late
+        answer is still taken, up to its ``Skip``."""
         timeout = self.node.config.want_timeout
         while True:
             await trio.sleep(timeout / 4)
@@ -435,8 +438,12 @@ class Messaging:
                 conn = self.node.links.conns.get(peer or "")
                 if peer is None or conn is None:
                     self._wanted_at.pop(author, None)  # answered for by the link's end
-                elif now - max(asked_at, self._answering_at.get(peer, asked_at)) >= timeout:
+                elif (
+                    now - max(asked_at, self._answering_at.get(peer, asked_at)) >= timeout
+                    or now - asked_at >= WANT_WAIT_MOST * timeout
+                ):
                     log.info("%s sent none of what it was asked for; asking others", conn.peer)
+                    self.puller.timed_out(peer, author)
                     self.on_skip(conn, Skip(author, self.node.chatlog.shown(author) or 0))
                     if len(self._timed_out) >= MAX_NAMES:  # the oldest is let go
                         del self._timed_out[next(iter(self._timed_out))]

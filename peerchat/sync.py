@@ -8,7 +8,9 @@ time, so the same messages are not fetched from every member at once. An answer 
 ``Skip``; then the author is planned again, and whoever holds more still is asked next. A gap is
 so filled from any member that has it, not only from its author, and a peer that goes away
 leaves its requests to the others. Only when every peer that claimed more was asked and the gap
-is still there does the node stop waiting for it.
+is still there does the node stop waiting for it. A peer that let a request time out is asked
+for that author again, while it stays linked, only when no other peer holds more: one claiming
+more than anyone, and never answering, held a gap open for as long as it liked (an attack).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Puller:
         self._held: dict[str, dict[str, int]] = {}  # peer -> author -> its last in order
         self._asked: dict[str, Request] = {}  # author -> the request out for it
         self._tried: dict[str, set[str]] = {}  # author -> peers that lacked some of a gap
+        self._failed: dict[str, set[str]] = {}  # author -> peers that let a request time out
 
     def summary(self, peer: str, heads: dict[str, int]) -> list[Request]:
         """``peer`` holds ``heads`` (for these authors; what it told of others stands)."""
@@ -79,6 +82,11 @@ class Puller:
         del self._tried[author]
         return [], upto
 
+    def timed_out(self, peer: str, author: str) -> None:
+        """``peer`` was asked for ``author``'s messages and sent none in time: asked for them
+        again, while it stays linked, only when nobody else holds more."""
+        self._failed.setdefault(author, set()).add(peer)
+
     def again(self, author: str) -> list[Request]:
         """Plan ``author`` anew (after the node stopped waiting for part of a gap)."""
         return self._plan((author,))
@@ -86,8 +94,8 @@ class Puller:
     def gone(self, peer: str) -> list[Request]:
         """``peer`` is no longer linked: what it was asked for goes to others."""
         self._held.pop(peer, None)
-        for tried in self._tried.values():
-            tried.discard(peer)
+        for peers in (*self._tried.values(), *self._failed.values()):
+            peers.discard(peer)
         mine = [a for a, r in self._asked.items() if r.peer == peer]
         for author in mine:
             del self._asked[author]
@@ -115,15 +123,22 @@ class Puller:
             shown = self._shown(author)
             if shown is None:  # never heard: not owed to us (a newcomer has history instead)
                 continue
-            best, most = None, shown
-            tried = self._tried.get(author, ())
-            for peer, held in self._held.items():
-                seq = held.get(author, 0)
-                if peer in tried:
-                    continue
-                if seq > most or (seq == most and seq > shown and peer == author):
-                    best, most = peer, seq
+            tried = self._tried.get(author, set())
+            failed = self._failed.get(author, set())
+            best = self._best(author, shown, tried | failed) or self._best(author, shown, tried)
             if best is not None:
                 self._asked[author] = request = Request(best, author, shown)
                 out.append(request)
         return out
+
+    def _best(self, author: str, shown: int, passed_over: set[str]) -> str | None:
+        """The peer, but those ``passed_over``, that holds the most of ``author`` past
+        ``shown`` (the author itself, of equals)."""
+        best, most = None, shown
+        for peer, held in self._held.items():
+            seq = held.get(author, 0)
+            if peer in passed_over:
+                continue
+            if seq > most or (seq == most and seq > shown and peer == author):
+                best, most = peer, seq
+        return best

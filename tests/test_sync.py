@@ -320,6 +320,27 @@ def test_a_tried_peer_stays_tried_while_it_is_linked() -> None:
     assert p.answered("p2", "ann", 6) == ([], 6)  # p1 is not asked twice for the same gap
 
 
+def test_a_peer_that_let_a_request_time_out_is_asked_last_while_linked() -> None:
+    """An attack: mallory claimed more of xavier than anyone, again and again, and never
+    answered; each claim made it the one asked, and a gap of 10,000 lines stayed open. Once
+    it lets a request time out, whoever else holds more is asked, every time."""
+    shown = {"xavier": 100}
+    p = puller(shown)
+    assert p.summary("mallory", {"xavier": 2**61}) == [Request("mallory", "xavier", 100)]
+    p.summary("bob", {"xavier": 5000})
+    p.timed_out("mallory", "xavier")
+    assert p.answered("mallory", "xavier", 100) == ([Request("bob", "xavier", 100)], None)
+    shown["xavier"] = 1100  # bob sent a page
+    assert p.answered("bob", "xavier", 1100) == ([Request("bob", "xavier", 1100)], None)
+    assert p.summary("mallory", {"xavier": 2**61}) == []  # claims more again: bob stays
+    shown["xavier"] = 5000
+    assert p.answered("bob", "xavier", 5000) == ([Request("mallory", "xavier", 5000)], None)
+    # Nobody else holds more: mallory is asked again, once, for what only it claims.
+    assert p.answered("mallory", "xavier", 5000) == ([], 5000)
+    p.gone("mallory")
+    assert p.summary("mallory", {"xavier": 6000}) == [Request("mallory", "xavier", 5000)]
+
+
 # -- three nodes -------------------------------------------------------------------------------
 
 
