@@ -243,6 +243,9 @@ class Links:
         # came in was bound nowhere here, and this node let another key take its name while
         # the others refused it (a user trial's room disagreed on who was who).
         if member.chat:  # a standalone tracker's name is no person's
+            # It goes by the name here now: one who went by it before and left no longer
+            # holds it (kept, it turned this member away as a rename after a freeze here).
+            self._gone_looks.pop(skeleton(member.username), None)
             before = node.store.name_owner(member.username, member.node_id, time.time())
             if before is not None:
                 present = node.members.get(before)

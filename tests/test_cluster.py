@@ -729,6 +729,32 @@ async def test_a_tracker_that_never_takes_the_home_address_leaves_it_to_a_member
         nursery.cancel_scope.cancel()
 
 
+async def test_a_key_that_took_the_name_of_one_who_quit_is_let_back_after_a_rejoin() -> None:
+    """A user trial, 6 of 6: bob quit and came back with a new key; alice froze and rejoined,
+    and then refused him as "back under another's name" (the old key's departure under
+    "bob" still counted against the new one), and the two never saw each other again."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        await room.add("host", priority=100)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        bob.node.quit()
+        await alice.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.username == "bob"
+        )
+        room.members.remove(bob)
+        again = await room.add("bob")  # another key
+        await alice.wait_for(lambda e: isinstance(e, events.NewKey))
+        await room.fully_connected()
+        alice.node.nursery.start_soon(alice.node.entrance._rejoin)  # as after a freeze
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft) and e.member is not None)
+        assert not alice.node.talk.back_under_anothers_name(again.node.node_id, "bob")
+        await room.fully_connected()
+        alice.node.say("back from the freezer")
+        await again.wait_for(lambda e: getattr(e, "text", None) == "back from the freezer")
+        nursery.cancel_scope.cancel()
+
+
 async def test_graceful_quit_of_tracker_is_a_goodbye_and_an_election() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
