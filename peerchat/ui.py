@@ -141,6 +141,7 @@ TYPING_EVERY = 3.0  # seconds between this node's own typing notices while the l
 # Seconds between two redraws at least: lines that come one by one (notices in a storm of
 # joins and leaves) share a redraw, which costs a few ms, instead of one each (a core, at 300
 # a second). A person does not see 10 ms.
+BEHIND_POLL = 0.25  # seconds between two looks at whether the program is in front again
 REDRAW_EVERY = 0.01
 STANDALONE = "the standalone tracker"  # `peerchat tracker`: not a person, never named as one
 
@@ -1348,6 +1349,12 @@ class PromptUI:
         assert self._wake is not None
         while True:
             self._wake.clear()
+            app = self._session.app if self._session is not None else None
+            if app is not None and _in_front(app) is False:
+                # Behind the shell (continued by ``kill -CONT``, about to stop again): the
+                # lines wait for ``fg`` (a trial saw a notice written over the shell's prompt).
+                await asyncio.sleep(BEHIND_POLL)
+                continue
             with self._lock:
                 lines = self._backlog.take(time.monotonic())
             if not lines:
