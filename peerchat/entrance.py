@@ -131,10 +131,14 @@ class Entrance:
             self._attempt.cancel()
 
     async def _tell_connecting(self, scope: trio.CancelScope) -> None:
+        """Each address a join tries, once, after the first moment (a trial's frozen node,
+        alone in its room, printed 16 lines in a second, two addresses in turn)."""
+        told: set[tuple[str, int]] = set()
         with scope:
             await trio.sleep(self.node.config.connecting_notice)
             while True:
-                if self._trying is not None:
+                if self._trying is not None and self._trying not in told:
+                    told.add(self._trying)
                     self.node.emit(events.Connecting(format_addr(*self._trying)))
                 self._next_address = trio.Event()
                 await self._next_address.wait()
