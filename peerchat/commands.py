@@ -303,8 +303,10 @@ def _join(args: list[str]) -> JoinRoom | Usage:
     if len(args) == 2 and (why := bad_port(args[1])) is not None:
         return Usage(why)
     if len(args) == 2 and (addr is None or not valid_host(addr[0])):
-        example = "for example 192.168.1.10:5000 or [::1]:5000"
-        return Usage(f"{visible(args[1])} is not HOST:PORT ({example})")
+        example = "for example 192.168.1.10:5000 or [::1]:5000; a room's name has no spaces"
+        return Usage(
+            f"usage: /join ROOM [HOST:PORT]: {visible(args[1])} is not HOST:PORT ({example})"
+        )
     return JoinRoom(_room_name(args[0]), addr)
 
 
