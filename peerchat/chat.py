@@ -133,6 +133,14 @@ class ChatLog:
         self._held.pop(sender, None)
         self._dropped.pop(sender, None)
 
+    def forget_silent(self, sender: str) -> bool:
+        """Forget ``sender`` altogether if nothing of it was ever shown, held or let go (it
+        said nothing); whether it was."""
+        if self._shown.get(sender) != 0 or sender in self._held or sender in self._dropped:
+            return False
+        del self._shown[sender]
+        return True
+
     def _release(self, sender: str) -> list[Chat]:
         held = self._held.get(sender)
         if not held:

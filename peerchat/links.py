@@ -325,7 +325,7 @@ class Links:
         if conn is not None:
             conn.abort(reason)
         node.chatlog.forget(node_id)
-        node.messaging.on_unlink(node_id)
+        node.messaging.on_unlink(node_id, lost=lost)
         log.info("%s (%s) left: %s", member.username, node_id, reason)
         if member.chat:
             self._gone(member)

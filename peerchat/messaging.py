@@ -339,12 +339,15 @@ class Messaging:
         self._cut_from = None  # back from a freeze: what was missed is not cut (once cut)
         self._asked_recent = False
 
-    def on_unlink(self, node_id: str) -> None:
+    def on_unlink(self, node_id: str, *, lost: bool = True) -> None:
         """A member left or was lost: others may hold some of its messages that we lack, or
         lack some we hold. Everyone tells everyone what it has of that member, so the gaps are
         filled from whoever has the rest (its own link is gone): a moment later, all departures
         of that moment in one summary, so that the room's frames do not crowd out an election
-        (a room of 50 losing its tracker would otherwise pass 2,450 of them at once)."""
+        (a room of 50 losing its tracker would otherwise pass 2,450 of them at once). One that
+        said goodbye having said nothing (its link carried all it said, in order) is forgotten:
+        throwaway keys joining and leaving at 260 a second grew a tracker's memory and store
+        without end (an attack)."""
         self._owed.pop(node_id, None)
         self._unstored.forget(node_id)
         self._recent_budget.pop(node_id, None)
@@ -352,6 +355,10 @@ class Messaging:
         self._answering_at.pop(node_id, None)
         self._timed_out = {k: None for k in self._timed_out if k[0] != node_id}
         self._ask(self.puller.gone(node_id))
+        if not lost and self.node.chatlog.forget_silent(node_id):
+            self._saved.pop(node_id, None)
+            self.node.store.forget_silent(node_id)
+            return
         if self.node.chatlog.shown(node_id) is not None and len(self._departed) < MAX_HEADS:
             if not self._departed:
                 self.node.nursery.start_soon(self._tell_departed)

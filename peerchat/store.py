@@ -207,6 +207,11 @@ class Store:
                     shown.items(),
                 )
 
+    def forget_silent(self, author: str) -> None:
+        """``author`` left having said nothing: no row of how far it was shown."""
+        with self._transaction():
+            self._db.execute("DELETE FROM seen WHERE author = ? AND seq = 0", (author,))
+
     def seen(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT author, seq FROM seen"))
 
