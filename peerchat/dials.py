@@ -1,9 +1,11 @@
-"""Dialling a list of addresses all at once, to take them in their order.
+"""Dialling a join's addresses a few ahead, to take them in their order.
 
 A join tries its addresses one after another. Dialled one after another, each dead one (a
 member that crashed, a stale record on the LAN, a stranger's made-up answer) cost the connect
-timeout, and three of them used up a join. Dialled together, the dead ones cost it once: by the
-time the join moves past the first, the others have answered or are about to.
+timeout, and three of them used up a join. Dialled ``AHEAD`` at a time, each taken starting the
+next, dead ones cost it about once in ``AHEAD``: by the time the join moves past one, the next
+have answered or are about to. No more than that are dialled ahead: each connection the join
+does not take is closed unused, a refusal in the log of the member it reached.
 """
 
 from __future__ import annotations
@@ -15,24 +17,32 @@ import trio
 
 Address = tuple[str, int]
 
-AT_ONCE = 16  # dials under way together; the rest wait for a free place
+AHEAD = 4  # addresses dialled at once: the one taken next and those after it
+# A connection made longer ago than this is made anew when taken: the far end closes one that
+# says nothing for its hello timeout (3 s), and the handshake needs what is left of it.
+FRESH = 0.5
 
 
 class Dials:
     """The dials of one round: each address's connection, once it is made or failed."""
 
-    def __init__(self, timeout: float, fresh: float) -> None:
+    def __init__(self, addresses: list[Address], timeout: float) -> None:
+        self._nursery: trio.Nursery | None = None
         self._timeout = timeout
-        self._fresh = fresh
+        self._order = list(dict.fromkeys(addresses))
+        self._started = 0
         self._done: dict[Address, trio.Event] = {}
         self._streams: dict[Address, tuple[trio.SocketStream, float]] = {}
-        self._limit = trio.CapacityLimiter(AT_ONCE)
+
+    def _begin(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self._dial_ahead(AHEAD)
 
     async def take(self, address: Address) -> trio.SocketStream:
         """The connection to ``address``, now the caller's to close; ``OSError`` if it failed
-        or was not dialled in this round. One made longer than ``fresh`` ago is made anew:
-        the far end closes a connection that says nothing for long, and the joins before
-        this one may have taken that long."""
+        or was not dialled in this round. One made longer than ``FRESH`` ago is made anew."""
+        if address in self._order:
+            self._dial_ahead(self._order.index(address) + 1 + AHEAD)
         done = self._done.get(address)
         if done is None:
             raise OSError(f"{address} was not dialled")
@@ -40,19 +50,27 @@ class Dials:
         stream, made = self._streams.pop(address, (None, 0.0))
         if stream is None:
             raise OSError(f"no connection to {address}")
-        if trio.current_time() - made <= self._fresh:
+        if trio.current_time() - made <= FRESH:
             return stream
         await trio.aclose_forcefully(stream)
         with trio.move_on_after(self._timeout):
             return await trio.open_tcp_stream(*address)
         raise OSError(f"{address} no longer answers")
 
+    def _dial_ahead(self, upto: int) -> None:
+        """Dial the addresses before ``upto`` in order that are not dialled yet."""
+        assert self._nursery is not None
+        while self._started < min(upto, len(self._order)):
+            address = self._order[self._started]
+            self._started += 1
+            self._done[address] = trio.Event()
+            self._nursery.start_soon(self._dial, address)
+
     async def _dial(self, address: Address) -> None:
         try:
-            async with self._limit:
-                with trio.move_on_after(self._timeout):
-                    stream = await trio.open_tcp_stream(*address)
-                    self._streams[address] = (stream, trio.current_time())
+            with trio.move_on_after(self._timeout):
+                stream = await trio.open_tcp_stream(*address)
+                self._streams[address] = (stream, trio.current_time())
         except OSError:
             pass
         finally:
@@ -66,16 +84,14 @@ class Dials:
 
 
 @contextlib.asynccontextmanager
-async def dialled(addresses: list[Address], timeout: float, fresh: float) -> AsyncIterator[Dials]:
-    """Every address dialled at once (``AT_ONCE`` at a time), each within ``timeout``; on the
-    way out, the dials still going are given up and the connections nobody took are closed."""
-    dials = Dials(timeout, fresh)
+async def dialled(addresses: list[Address], timeout: float) -> AsyncIterator[Dials]:
+    """``addresses`` dialled ``AHEAD`` at a time, each within ``timeout``; on the way out, the
+    dials still going are given up and the connections nobody took are closed. An exception
+    raised in the body comes out in an exception group (the dials' nursery's)."""
+    dials = Dials(addresses, timeout)
     try:
         async with trio.open_nursery() as nursery:
-            for address in addresses:
-                if address not in dials._done:
-                    dials._done[address] = trio.Event()
-                    nursery.start_soon(dials._dial, address)
+            dials._begin(nursery)
             try:
                 yield dials
             finally:

@@ -152,11 +152,10 @@ class Entrance:
         with trio.move_on_after(node.config.join_timeout):
             while True:
                 answered, other_secret = False, None  # where another secret turned us down
-                welcomed = None
+                welcomed, ended, tried_all = None, None, False
                 addresses = [a for a in self._addresses() if refused is None or self._given(*a)]
-                # (a connection unused for half the hello timeout is made anew)
-                fresh = node.config.hello_timeout / 2
-                async with dialled(addresses, node.config.connect_timeout, fresh) as dials:
+                # Nothing is raised inside: it would come out of the dials' nursery as a group.
+                async with dialled(addresses, node.config.connect_timeout) as dials:
                     for host, port in addresses:
                         if refused is not None and not self._given(host, port):
                             continue
@@ -173,14 +172,20 @@ class Entrance:
                                 answered, why = True, str(exc)
                                 where = format_addr(host, port)
                                 log.info("joining through %s failed (%s)", where, why)
+                            except StartupError as exc:  # the room's word: not let in
+                                ended = exc
+                                break
                         if welcomed is not None:  # in: past the point where a knock cuts short
                             break
                         if self._attempt.cancelled_caught:  # the tracker dialled: try it first
                             answered = True
                             break
                     else:
-                        if refused is not None:
-                            raise refused
+                        tried_all = True
+                if ended is not None:
+                    raise ended
+                if tried_all and refused is not None:
+                    raise refused
                 if welcomed is not None:
                     await self._enter(*welcomed)
                     return

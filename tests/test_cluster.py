@@ -13,7 +13,7 @@ import trio
 from e2e_helpers import slow
 
 import peerchat.node
-from peerchat import PROTOCOL_VERSION, events, tracker_role
+from peerchat import PROTOCOL_VERSION, entrance, events, tracker_role
 from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.entrance import Entrance
@@ -485,6 +485,26 @@ async def test_a_tracker_that_refuses_newcomers_cannot_close_the_room(
         await trio.sleep(4)
         assert 1 <= len(asked) <= 4, asked
         assert bob.tracker_id == alice.node.node_id
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("refusal", [entrance._Refused, StartupError])
+async def test_a_join_refused_for_good_ends_with_the_refusal_itself(
+    refusal: type[StartupError], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review: raised inside the round's dials, the refusal came out of the join in an
+    exception group, which the rejoin after a freeze does not catch: the node would have
+    ended, not tried again later."""
+    async with trio.open_nursery() as nursery:
+        node = Node(Settings("dave", tracker_port=free_port()), lambda e: None, FAST)
+        node.nursery = nursery
+
+        async def refused(*args: object, **kwargs: object) -> None:
+            raise refusal("the name 'dave' is taken in this room")
+
+        monkeypatch.setattr(node.entrance, "_join_at", refused)
+        with pytest.raises(StartupError, match="is taken"):
+            await node.entrance.enter(3)
         nursery.cancel_scope.cancel()
 
 

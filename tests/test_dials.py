@@ -1,5 +1,5 @@
-"""Dialling a join's addresses at once: dead ones cost the connect timeout once a round, not
-once each; connections nobody took are closed."""
+"""Dialling a join's addresses a few ahead: dead ones cost the connect timeout about once in
+``AHEAD``, not once each; connections nobody took are closed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import trio
 
 from peerchat import dials as dials_module
-from peerchat.dials import Address, dialled
+from peerchat.dials import AHEAD, FRESH, Address, dialled
 
 DEAD = [("10.0.0.7", 5000), ("10.0.0.8", 5000), ("10.0.0.9", 5000)]
 LIVE = ("10.0.0.2", 5000)
@@ -40,8 +40,9 @@ def network(monkeypatch: pytest.MonkeyPatch) -> list[FakeStream]:
 async def test_dead_addresses_cost_the_timeout_once_not_each(
     network: list[FakeStream], autojump_clock: trio.testing.MockClock
 ) -> None:
+    assert len(DEAD) < AHEAD
     start = trio.current_time()
-    async with dialled([*DEAD, LIVE], timeout=3.0, fresh=1.0) as dials:
+    async with dialled([*DEAD, LIVE], timeout=3.0) as dials:
         for address in DEAD:
             with pytest.raises(OSError):
                 await dials.take(address)
@@ -51,21 +52,36 @@ async def test_dead_addresses_cost_the_timeout_once_not_each(
     assert not stream.closed  # taken: the taker's to close
 
 
-async def test_connections_nobody_took_are_closed_and_dials_given_up(
+async def test_only_a_few_are_dialled_ahead_and_those_nobody_took_are_closed(
     network: list[FakeStream], autojump_clock: trio.testing.MockClock
 ) -> None:
-    others = [("10.0.0.3", 5000), ("10.0.0.4", 5000)]
+    """Each connection a join does not take is a refusal in the log of the member it reached:
+    the first ``AHEAD`` are dialled, and each one taken starts the next."""
+    others = [(f"10.0.0.{i}", 5000) for i in range(10, 30)]
     start = trio.current_time()
-    async with dialled([LIVE, *others, *DEAD], timeout=3.0, fresh=1.0) as dials:
+    async with dialled([LIVE, *others, *DEAD], timeout=3.0) as dials:
         taken = await dials.take(LIVE)
-        await trio.sleep(0.1)  # the others have connected meanwhile
-    assert trio.current_time() - start == pytest.approx(0.1)  # the dead ones were not waited for
+        await trio.sleep(0.1)  # those dialled ahead have connected meanwhile
+    assert trio.current_time() - start == pytest.approx(0.1)
     assert not taken.closed
-    assert sorted(s.address for s in network if s.closed) == others
+    untaken = [s.address for s in network if s is not taken]
+    assert sorted(untaken) == sorted(others[:AHEAD])  # the one taken started one more
+    assert all(s.closed for s in network if s is not taken)
+
+
+async def test_an_error_in_the_body_closes_what_was_dialled(
+    network: list[FakeStream], autojump_clock: trio.testing.MockClock
+) -> None:
+    with pytest.raises(ExceptionGroup):
+        async with dialled([LIVE, ("10.0.0.3", 5000)], timeout=3.0) as dials:
+            await trio.sleep(0.1)
+            raise RuntimeError("the join failed")
+    assert len(network) == 2 and all(s.closed for s in network)
+    assert dials._streams == {}
 
 
 async def test_an_address_not_dialled_is_no_connection(network: list[FakeStream]) -> None:
-    async with dialled([LIVE], timeout=3.0, fresh=1.0) as dials:
+    async with dialled([LIVE], timeout=3.0) as dials:
         with pytest.raises(OSError):
             await dials.take(("10.0.0.5", 5000))
 
@@ -77,9 +93,9 @@ async def test_a_connection_left_unused_too_long_is_made_anew(
     its silent connection by then (a join waited on a hung tracker, then failed at the next
     address, round after round)."""
     other = ("10.0.0.3", 5000)
-    async with dialled([LIVE, other], timeout=3.0, fresh=0.5) as dials:
+    async with dialled([LIVE, other], timeout=3.0) as dials:
         await dials.take(LIVE)
-        await trio.sleep(1.0)
+        await trio.sleep(2 * FRESH)
         stream = await dials.take(other)
     first, second = [s for s in network if s.address == other]
     assert first.closed and stream is second and not second.closed
