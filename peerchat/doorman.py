@@ -16,6 +16,7 @@ be the one its handshake proved. It is then one of:
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
@@ -115,7 +116,7 @@ class Doorman:
             hello = await self._greet(conn)
             if hello is None:
                 return
-            if hello.node_id == node.bully.tracker and _local_address(stream) == node.home:
+            if hello.node_id == node.bully.tracker and _at(stream, node.home):
                 node.home_address.step_aside(node.nursery)  # the tracker knocks: it wants it
             if not await self._admitted(conn, hello):
                 return
@@ -286,12 +287,15 @@ class Doorman:
             log.warning("%s%s", line, more)
 
 
-def _local_address(stream: trio.SocketStream) -> tuple[str, int] | None:
+def _at(stream: trio.SocketStream, where: tuple[str, int]) -> bool:
+    """Whether ``stream`` came in at ``where`` (an IPv6 address has more than one spelling)."""
     try:
         host, port = stream.socket.getsockname()[:2]
     except OSError:
-        return None
-    return host, port
+        return False
+    with contextlib.suppress(ValueError):
+        return (ipaddress.ip_address(host), port) == (ipaddress.ip_address(where[0]), where[1])
+    return (host, port) == where
 
 
 def _other_room(asked: str, here: str) -> str:

@@ -11,9 +11,11 @@ letting newcomers in. A member does not knock, and lets go as soon as a tracker 
 host can take the address itself.
 
 While the tracker is on the home's host, its members there stand by (``standby``): one takes
-the address as a member if it stays free for twice ``rebind_interval`` (before a newcomer finds
-nobody there long enough to found a room), and lets go when the tracker knocks on it, to take
-it. A member that claimed the role and never bound the address left it
+the address as a member once it has stayed free for twice ``rebind_interval`` (a tracker
+retries every ``rebind_interval``, and takes it first; a newcomer finds nobody there for longer
+before it founds a room), and lets go when the tracker knocks on it, to take it. One that took
+it back because the tracker did not, after letting go, pays no heed to knocks for a while, twice
+as long each time. A member that claimed the role and never bound the address left it
 empty, and newcomers founded a second room there (an attack).
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -29,6 +32,8 @@ from peerchat.addresses import format_addr
 from peerchat.config import Config
 
 log = logging.getLogger(__name__)
+
+MAX_STRIKE_DOUBLINGS = 6  # knocks not heeded for up to 64 knock intervals
 
 
 class StartupError(Exception):
@@ -64,6 +69,9 @@ class TrackerAddress:
         self._as_member = False
         self._standby = False
         self.serving = False  # listening on the address now
+        self._stepped_aside = False  # let go for a knock: did the tracker take the address?
+        self._strikes = 0  # times in a row it did not
+        self._deaf_until = -math.inf  # knocks before then are not heeded
 
     def __str__(self) -> str:
         return format_addr(self.host, self.port)
@@ -98,6 +106,8 @@ class TrackerAddress:
         as_member = as_member or standby
         if self._scope is not None and (self._as_member, self._standby) != (as_member, standby):
             self.release()  # a tracker knocks, a member does not: start again in the new role
+        elif self._scope is not None and standby and not self.serving:
+            self.release()  # another tracker: looked at now, not at the next interval
         if self._scope is None:
             self._scope = trio.CancelScope()
             self._as_member, self._standby = as_member, standby
@@ -113,10 +123,13 @@ class TrackerAddress:
 
     def step_aside(self, nursery: trio.Nursery) -> None:
         """The tracker knocked on the address this member stands by at: let it go, for the
-        tracker to take, and stand by again."""
-        if self._scope is not None and self._standby:
-            self.release()
-            self.hold(nursery, None, standby=True)
+        tracker to take, and stand by again. (A tracker that knocks and never takes it, to
+        keep it empty, is heeded less and less often.)"""
+        if not self.serving or not self._standby or trio.current_time() < self._deaf_until:
+            return
+        self._stepped_aside = True
+        self.release()
+        self.hold(nursery, None, standby=True)
 
     async def _hold(
         self,
@@ -125,8 +138,10 @@ class TrackerAddress:
         listeners: list[trio.SocketListener] | None,
     ) -> None:
         with scope:
-            if self._standby:  # the tracker's, if it takes it: in a moment (see ``Config``)
-                await trio.sleep(2 * self._config.rebind_interval)
+            if self._standby:
+                listeners = await self._stand_by()
+                if listeners is None:
+                    return
             # The dead tracker's socket may linger for a moment: retry soon, then less often.
             pause = 0.005
             next_knock = trio.current_time() + self._config.knock_interval
@@ -154,6 +169,42 @@ class TrackerAddress:
                 self.serving = False
                 for listener in listeners:
                     await trio.aclose_forcefully(listener)
+
+    async def _stand_by(self) -> list[trio.SocketListener] | None:
+        """Listeners on the address once it has stayed free for twice ``rebind_interval``,
+        looked at every ``knock_interval``; None if it is not this host's."""
+        config = self._config
+        while True:
+            try:
+                free = await self.try_bind()
+                if free is not None:
+                    for listener in free:
+                        await trio.aclose_forcefully(listener)
+                    await trio.sleep(2 * config.rebind_interval)
+                    listeners = await self.try_bind()
+                    if listeners is not None:
+                        self._taken(by_tracker=False)
+                        return listeners
+            except StartupError:
+                return None  # not this host's address: nothing for a member to hold
+            self._taken(by_tracker=True)
+            await trio.sleep(config.knock_interval)
+
+    def _taken(self, *, by_tracker: bool) -> None:
+        """The address was taken, by someone else (the tracker, or one of its members) or by
+        this member: after a step aside, a strike against the tracker's knocks or none."""
+        if not self._stepped_aside:
+            return
+        self._stepped_aside = False
+        if by_tracker:
+            self._strikes = 0
+        else:
+            self._strikes += 1
+            deaf = self._config.knock_interval * 2 ** min(self._strikes, MAX_STRIKE_DOUBLINGS)
+            self._deaf_until = trio.current_time() + deaf
+            log.info(
+                "the tracker knocked on %s and did not take it: not heeded for %s s", self, deaf
+            )
 
     async def _knock_forever(self) -> None:
         while True:
