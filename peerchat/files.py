@@ -544,9 +544,10 @@ class Files:
                 wait *= random.uniform(0.75, 1.25)
                 fetch.later = trio.CancelScope()
                 self.node.nursery.start_soon(self._ask_later, key, fetch, wait)
-                self.node.emit(
-                    events.FileWaiting(fetch.id, fetch.download.name, sender.username, wait)
-                )
+                if fetch.busy == 1:  # told once, not a line a minute (the status bar shows it)
+                    self.node.emit(
+                        events.FileWaiting(fetch.id, fetch.download.name, sender.username, wait)
+                    )
             return
         if fetch is not None:
             self._stopped.append(key)  # chunks sent before it still come: let them pass unread

@@ -30,6 +30,7 @@ from collections import deque
 import trio
 
 from peerchat import batch, events
+from peerchat.admission import Pace
 from peerchat.batch import Batch, open_batch, seal
 from peerchat.chat import Chat
 from peerchat.connection import Connection
@@ -57,6 +58,9 @@ log = logging.getLogger(__name__)
 MAX_PIECES = 16  # messages a long paste may take: 256 Ki characters
 SAID_KEPT = 1024  # our latest messages' times, for what a link lost unawares may lack
 MAX_NAMES = 10_000  # names of authors no longer in the room, kept for showing held messages
+# Messages a link may be handed again (asked for twice over it): at once, then a second
+HANDED_AGAIN_AT_ONCE = 1000
+HANDED_AGAIN_PER_SECOND = 100
 WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
 
 
@@ -394,8 +398,11 @@ class Messaging:
         """The end of an answer: whatever did not come, the peer does not have."""
         assert conn.member is not None
         peer = conn.member.node_id
+        late = (peer, message.author) in self._timed_out
         self._timed_out.pop((peer, message.author), None)  # a late answer ends here
         if self.puller.asked_of(message.author) != peer:
+            if late:  # what it brought may leave more to ask for, of anyone (a review)
+                self._ask(self.puller.again(message.author))
             return  # not an answer to us: nobody else may make us stop waiting
         self._wanted_at.pop(message.author, None)
         node = self.node
@@ -518,21 +525,26 @@ class Messaging:
         return self.node.store.recent(count)
 
     def _wanted(self, conn: Connection, want: Want) -> tuple[list[Batch], Skip]:
-        """The answer to ``want``, from after what this link was handed of that author
-        already: a link delivers all it carries, so an honest asker never asks twice for the
-        same messages over it, and a member that does gets each of them once (one asking for a
-        whole history again and again had it sent each time: 20 KB of wants, 23 MB out)."""
+        """The answer to ``want``. What this link was handed already is handed again only as
+        far as ``HANDED_AGAIN_*`` allow: an honest asker asks for it again only when it let go
+        of what it held behind a gap (memory bounds), and one asking for a whole history again
+        and again had it sent each time (20 KB of wants, 23 MB out)."""
         node = self.node
         self.send_outbox()
-        handed = self._handed[conn].upto
-        after = max(want.after, handed.get(want.author, 0))
+        handed = self._handed[conn]
+        after = want.after
+        before = handed.upto.get(want.author, 0)
+        if after < before:
+            again = min(before - after, node.config.sync_page)
+            if not handed.again.allows(trio.current_time(), again):
+                after = before
         batches = node.store.after(want.author, after, node.config.sync_page)
         held = node.chatlog.head(want.author) or 0
         if batches and batches[-1].last < held and _page_full(batches, node.config.sync_page):
             held = batches[-1].last  # the asker asks again for the rest
         end = max(held, after)
         if batches:
-            handed[want.author] = end
+            handed.upto[want.author] = max(end, before)
         return batches, Skip(want.author, end)
 
     def _fit_to_hand_on(self, batches: list[Batch]) -> list[Batch]:
@@ -647,6 +659,9 @@ class _Handed:
 
     recent: bool = False
     upto: dict[str, int] = dataclasses.field(default_factory=dict)
+    again: Pace = dataclasses.field(
+        default_factory=lambda: Pace(1 / HANDED_AGAIN_PER_SECOND, HANDED_AGAIN_AT_ONCE)
+    )
 
 
 def _page_full(batches: list[Batch], page: int) -> bool:

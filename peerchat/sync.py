@@ -96,6 +96,7 @@ class Puller:
         self._held.pop(peer, None)
         for peers in (*self._tried.values(), *self._failed.values()):
             peers.discard(peer)
+        self._failed = {author: peers for author, peers in self._failed.items() if peers}
         mine = [a for a, r in self._asked.items() if r.peer == peer]
         for author in mine:
             del self._asked[author]

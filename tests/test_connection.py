@@ -180,12 +180,13 @@ async def test_handler_raising_protocol_violation_closes_like_bad_input() -> Non
     assert conn.close_reason == "protocol error: Ping is not expected"
 
 
-async def test_rosters_listing_more_members_than_a_room_changes_by_end_the_link(
+async def test_rosters_listing_more_members_than_a_room_changes_by_are_left_unread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An attack: 938 KiB rosters of 10,000 made-up members, 16 a second, kept a member's core
     busy checking them (chat latency 2 ms -> 49 ms). A link's rosters are paced by the members
-    they list, counted before any is checked."""
+    they list, counted before any is checked; those past the pace are left unread, and the
+    link goes on (an honest merge of large parts may pass many)."""
     monkeypatch.setattr(connection, "LISTED_AT_ONCE", 30)
     monkeypatch.setattr(connection, "LISTED_PER_SECOND", 1)
     members = tuple(Member(f"{i:032x}", f"m{i}", "127.0.0.1", 1000 + i, 0) for i in range(10))
@@ -195,8 +196,19 @@ async def test_rosters_listing_more_members_than_a_room_changes_by_end_the_link(
     with trio.fail_after(TIMEOUT):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(conn.run, recorder(got))
-            await theirs.send_all(frame(Roster(members)) * 4)
-    assert len(got) == 3
+            await theirs.send_all(frame(Roster(members)) * 4 + frame(Ping(1)))
+            await theirs.aclose()
+    assert got == [Roster(members)] * 3 + [Ping(1)]
+    assert conn.rosters_left_out == 1
+    monkeypatch.setattr(connection, "ROSTERS_LEFT_UNREAD", 2)
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, Config(), "mallory")
+    got.clear()
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run, recorder(got))
+            await theirs.send_all(frame(Roster(members)) * 6)
+    assert len(got) == 3 and conn.rosters_left_out == 3  # a flood, not a merge: cut
     assert conn.close_reason.startswith("protocol error: sent rosters of more members")
 
 
