@@ -190,24 +190,23 @@ async def test_rosters_listing_more_members_than_a_room_changes_by_are_left_unre
     monkeypatch.setattr(connection, "LISTED_AT_ONCE", 30)
     monkeypatch.setattr(connection, "LISTED_PER_SECOND", 1)
     members = tuple(Member(f"{i:032x}", f"m{i}", "127.0.0.1", 1000 + i, 0) for i in range(10))
-    ours, theirs = memory_stream_pair()
-    conn = Connection(ours, Config(), "mallory")
-    got: list[Message] = []
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(conn.run, recorder(got))
-            await theirs.send_all(frame(Roster(members)) * 4 + frame(Ping(1)))
-            await theirs.aclose()
+
+    async def fed(data: bytes) -> tuple[Connection, list[Message]]:
+        """A connection whose peer sends ``data`` and closes; what it delivered."""
+        ours, theirs = memory_stream_pair()
+        conn, got = Connection(ours, Config(), "mallory"), []
+        with trio.fail_after(TIMEOUT):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(conn.run, recorder(got))
+                await theirs.send_all(data)
+                await theirs.aclose()
+        return conn, got
+
+    conn, got = await fed(frame(Roster(members)) * 4 + frame(Ping(1)))
     assert got == [Roster(members)] * 3 + [Ping(1)]
     assert conn.rosters_left_out == 1
     monkeypatch.setattr(connection, "ROSTERS_LEFT_UNREAD", 2)
-    ours, theirs = memory_stream_pair()
-    conn = Connection(ours, Config(), "mallory")
-    got.clear()
-    with trio.fail_after(TIMEOUT):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(conn.run, recorder(got))
-            await theirs.send_all(frame(Roster(members)) * 6)
+    conn, got = await fed(frame(Roster(members)) * 6)
     assert len(got) == 3 and conn.rosters_left_out == 3  # a flood, not a merge: cut
     assert conn.close_reason.startswith("protocol error: sent rosters of more members")
 
