@@ -206,7 +206,7 @@ class Connection:
                 count = listed(frame)
                 if count and not self._listed.allows(trio.current_time(), count):
                     # Left unread: a merge of two large parts can pass many rosters over one
-                    # link, and what one left out tells, the next comparison of rosters tells.
+                    # link, and what an unread one told, the next comparison of rosters tells.
                     self.rosters_left_out += 1
                     if self.rosters_left_out > ROSTERS_LEFT_UNREAD:  # not a merge: a flood
                         raise ProtocolViolation("sent rosters of more members than a room has")

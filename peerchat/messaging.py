@@ -72,7 +72,7 @@ class Messaging:
         self._outbox_chars = 0
         self._said = trio.Event()
         self._answers: dict[Connection, deque[Want | Recent]] = {}
-        # What each link was handed already: asked again, it gets only what is newer
+        # What each link was handed already: asked again, it gets it within an allowance
         self._handed: weakref.WeakKeyDictionary[Connection, _Handed] = weakref.WeakKeyDictionary()
         self._unstored = Unstored(node.config.held_back, node.config.held_bytes)
         # peer -> (our last it must have, how many it lacked, before its first summary)
@@ -654,8 +654,8 @@ def pieces(text: str) -> list[str] | events.Error:
 
 @dataclasses.dataclass
 class _Handed:
-    """What one link was handed from the store: its recent history (asked once a link), and
-    per author the last message an answer covered."""
+    """What one link was handed from the store: its recent history (asked once a link), per
+    author the last message an answer covered, and what it may still be handed again."""
 
     recent: bool = False
     upto: dict[str, int] = dataclasses.field(default_factory=dict)
