@@ -138,10 +138,10 @@ TYPING_SHOWN = 5.0  # seconds "bob is typing" stays after bob's last keystroke n
 CLEARED_SHOWN = 3.0  # seconds the toolbar says a second Ctrl-C quits, after one cleared a line
 QUIT_AGAIN = 10.0  # seconds in which a second quit leaves, though members fetch from this node
 TYPING_EVERY = 3.0  # seconds between this node's own typing notices while the line changes
+BEHIND_POLL = 0.25  # seconds between two looks at whether the program is in front again
 # Seconds between two redraws at least: lines that come one by one (notices in a storm of
 # joins and leaves) share a redraw, which costs a few ms, instead of one each (a core, at 300
 # a second). A person does not see 10 ms.
-BEHIND_POLL = 0.25  # seconds between two looks at whether the program is in front again
 REDRAW_EVERY = 0.01
 STANDALONE = "the standalone tracker"  # `peerchat tracker`: not a person, never named as one
 
