@@ -265,21 +265,23 @@ class Messaging:
         fingerprint added: any key can sign a batch under any name."""
         node = self.node
         sender = node.me if b.author == node.node_id else self._sender(b)
-        name = b.username
-        if sender is not node.me and (b.author not in node.members or sender.username != name):
-            key, version = (b.author, name), (node.members.version, node.me.username)
+        return self._under(sender, b.username)
+
+    def _under(self, sender: Member, name: str) -> Member:
+        """``sender`` shown under ``name``, with its key's fingerprint if need be
+        (``_as_signed``)."""
+        node = self.node
+        author = sender.node_id
+        if sender is not node.me and (author not in node.members or sender.username != name):
+            key, version = (author, name), (node.members.version, node.me.username)
             known = self._shown_as.get(key)
             if known is None or known[0] != version:  # asked again once the room changed
                 if len(self._shown_as) >= MAX_NAMES:
                     self._shown_as.clear()
                 borrowed = not needs_fingerprint(name) and (  # (else the screen marks it)
-                    node.talk.taken(name, b.author)
-                    or node.store.owner(name) not in (None, b.author)
+                    node.talk.taken(name, author) or node.store.owner(name) not in (None, author)
                 )
-                known = self._shown_as[key] = (
-                    version,
-                    marked(name, b.author) if borrowed else name,
-                )
+                known = self._shown_as[key] = (version, marked(name, author) if borrowed else name)
             name = known[1]
         if sender.username == name:
             return sender
@@ -416,7 +418,10 @@ class Messaging:
             # Nobody has the rest of the gap (the author itself says which numbers it never
             # used): what came after it is shown, late, with its own time (as history unless
             # it came live: a restarted author's first message leaves such a gap).
-            sender = self._author(message.author)
+            # (one not here under the name it last signed, marked as history is: a trial's
+            # newcomer saw an old key's lines after a gap as the present bob's)
+            author = self._author(message.author)
+            sender = self._under(author, author.username)
             for chat in node.chatlog.start_after(message.author, give_up_to):
                 node.show(sender, chat, own=False, history=not chat.live)
             self._store_shown(message.author)

@@ -31,7 +31,7 @@ from peerchat.membership import Member
 from peerchat.names import marked
 from peerchat.node import Node as Node_
 from peerchat.node import Settings
-from peerchat.protocol import MAX_RECENT, Recent, Summary, Want
+from peerchat.protocol import MAX_RECENT, Recent, Skip, Summary, Want
 from peerchat.protocol import Batch as BatchFrame
 from peerchat.store import FILE as STORE_FILE
 
@@ -563,6 +563,26 @@ async def test_a_message_said_while_its_author_is_linked_is_news_whichever_link_
         hand_old(carol, bob, after)
         event = await shows(bob, "said after the link")
         assert not event.history
+        nursery.cancel_scope.cancel()
+
+
+async def test_lines_shown_past_a_gap_given_up_carry_an_old_keys_fingerprint() -> None:
+    """A user trial: a newcomer was shown two lines of an old key of bob's as the present
+    bob's, late, after a gap it gave up (a restarted author's first line leaves one); the
+    others of that key, as history, were marked bob~12c524."""
+    async with trio.open_nursery() as nursery:
+        alice, bob, carol = await three_after(nursery, "before")
+        old = Identity.generate()
+        said = [Chat(old.node_id, seq, seq, f"old key {seq}", 0.0, 0.0) for seq in (1, 5)]
+        for chat in said:
+            hand_old(alice, carol, seal(old, "bob", [chat]))
+        first = await shows(carol, "old key 1")
+        messaging = carol.node.messaging
+        assert messaging.puller.summary(alice.node.node_id, {old.node_id: 5})  # asked of alice
+        messaging.on_skip(carol.node.links.conns[alice.node.node_id], Skip(old.node_id, 4))
+        past_the_gap = await shows(carol, "old key 5")
+        marked_as = marked("bob", old.node_id)
+        assert first.sender.username == past_the_gap.sender.username == marked_as
         nursery.cancel_scope.cancel()
 
 
