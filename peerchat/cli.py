@@ -422,6 +422,7 @@ def _node_launch(argv: list[str], psk: bytes) -> _Launch:
         room_name=args.room or "",
         discover=discover,
         downloads=str(args.downloads or ""),
+        job_control=not args.headless,
     )
     config = Config(keep_messages=args.keep_messages, keep_seconds=args.keep_days * DAY)
     # Each named room has its own identity, history and remembered members.

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, NamedTuple
@@ -409,7 +411,7 @@ class Entrance:
         this look: half that time tells the two apart with room to spare (a 5% bound missed
         a freeze)."""
         away = trio.current_time() - self._last_tick
-        if away <= self.node.config.heartbeat_timeout:
+        if away <= self.node.config.heartbeat_timeout or self._held_behind():
             return False
         starved = self._starved  # asked per received batch: a starved loop, once an interval
         interval = self.node.config.heartbeat_interval
@@ -425,6 +427,10 @@ class Entrance:
         self._starved = (self._last_tick, away)
         return False
 
+    def _held_behind(self) -> bool:
+        """Continued behind the shell, about to stop again (see ``watch_stall``)."""
+        return self.node.settings.job_control and _behind_the_shell()
+
     def tick(self) -> None:
         """The loop is running now: a freeze is measured from here. Called once as the node
         gets in, before its tasks start: one frozen right after it reported ready (before the
@@ -434,9 +440,14 @@ class Entrance:
 
     async def watch_stall(self) -> None:
         """Notice a freeze longer than the heartbeat timeout. This watcher keeps ticking while
-        a rejoin runs, so a second freeze in the middle of one leads to another."""
+        a rejoin runs, so a second freeze in the middle of one leads to another. A program
+        continued behind its shell stops again at once (the line interface sees to it): its
+        freeze is acted on once it is in front, as one (a trial's continued behind the shell,
+        then brought to the front, rejoined twice and told of the freeze by halves)."""
         while True:
             await trio.sleep(self.node.config.heartbeat_interval)
+            if self._held_behind():
+                continue  # (no tick: the freeze goes on until the program is in front)
             if self.stalled():
                 self._stalled_seen()
             else:
@@ -510,6 +521,14 @@ class Entrance:
                 node.emit(events.PeerJoined(member))
         if node.bully.tracker != tracker:  # the same tracker as before is no news
             node.leadership.report_tracker()
+
+
+def _behind_the_shell() -> bool:
+    """Whether this program's terminal has another job in front of it."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) != os.getpgrp()
+    except OSError:  # no terminal
+        return False
 
 
 def _run_queue_wait() -> float | None:

@@ -111,6 +111,9 @@ class Settings:
     downloads: str = ""  # where fetched files go ("": the platform's downloads directory)
     discover: bool = False  # find the room by its name on the local network (``discovery``)
     secret_from: str = "PEERCHAT_SECRET or PEERCHAT_SECRET_FILE"  # for a wrong secret's line
+    # Run at a terminal whose shell may stop it and continue it behind itself (the line
+    # interface): a freeze is acted on once the program is in front again (``entrance``).
+    job_control: bool = False
 
     @property
     def trackers(self) -> tuple[tuple[str, int], ...]:

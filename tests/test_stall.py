@@ -15,6 +15,7 @@ from peerchat.config import Config
 
 SHORTEST = Config(heartbeat_interval=1.5, heartbeat_timeout=3.0)  # two intervals: the least
 AWAY = 3 * Config().heartbeat_timeout  # away well past the timeout
+AT_A_PIPE = types.SimpleNamespace(job_control=False)  # a headless node's settings
 
 
 @pytest.mark.parametrize(
@@ -34,7 +35,7 @@ async def test_a_loop_away_past_the_timeout_is_frozen_unless_it_waited_for_a_cpu
     waited: float,
     frozen: bool,
 ) -> None:
-    door = entrance.Entrance(types.SimpleNamespace(config=config))  # type: ignore[arg-type]
+    door = entrance.Entrance(types.SimpleNamespace(config=config, settings=AT_A_PIPE))  # type: ignore[arg-type]
     wait = iter([10.0, 10.0 + waited])
     monkeypatch.setattr(entrance, "_run_queue_wait", lambda: next(wait))
     door._last_tick, door._last_wait = trio.current_time(), entrance._run_queue_wait()
@@ -47,7 +48,7 @@ async def test_a_freeze_before_the_watcher_first_ran_counts_from_the_node_gettin
     monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
     """Stopped right after it reported ready: the watcher had not ticked yet (found in CI)."""
-    door = entrance.Entrance(types.SimpleNamespace(config=Config()))  # type: ignore[arg-type]
+    door = entrance.Entrance(types.SimpleNamespace(config=Config(), settings=AT_A_PIPE))  # type: ignore[arg-type]
     monkeypatch.setattr(entrance, "_run_queue_wait", lambda: 10.0)
     assert not door.stalled()  # not in a room yet: nothing to be frozen out of
     door.tick()  # as the node does once it is in, before its tasks start
@@ -61,7 +62,7 @@ async def test_a_starved_loop_is_looked_at_once_an_interval_a_frozen_one_each_ti
     """Every batch received asks; the look reads /proc and, for a starved loop, logs (a review:
     a syscall and a log line per batch). A heartbeat interval more away, or a new tick, brings
     a new look (a review: a kept "starved" could hide a freeze that began after it)."""
-    door = entrance.Entrance(types.SimpleNamespace(config=Config()))  # type: ignore[arg-type]
+    door = entrance.Entrance(types.SimpleNamespace(config=Config(), settings=AT_A_PIPE))  # type: ignore[arg-type]
     looks = []
     waited = itertools.chain([10.0, 10.0 + AWAY], itertools.repeat(10.0 + AWAY))  # runnable
     monkeypatch.setattr(entrance, "_run_queue_wait", lambda: looks.append(1) or next(waited))
@@ -109,8 +110,37 @@ async def test_a_freeze_in_a_room_of_one_is_not_told(
     assert told == []
 
 
+async def test_a_freeze_continued_behind_the_shell_is_acted_on_in_front_as_one(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A user trial, 3 of 3: ``kill -STOP``, ``kill -CONT`` (behind the shell: it stops again
+    at once), then ``fg``: the node rejoined twice, and its freeze was told by halves."""
+    told: list[object] = []
+    node = node_with(told, links=types.SimpleNamespace(conns={"bob": object()}))
+    node.settings = types.SimpleNamespace(job_control=True)
+    door = entrance.Entrance(node)  # type: ignore[arg-type]
+    monkeypatch.setattr(entrance, "_run_queue_wait", lambda: 10.0)
+    behind = True
+    monkeypatch.setattr(entrance, "_behind_the_shell", lambda: behind)
+    door.tick()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(door.watch_stall)
+        await trio.sleep(AWAY)  # stopped, then continued behind the shell
+        assert not door.coming_back and not door.rejoining and told == []
+        await trio.sleep(AWAY)  # stopped again
+        behind = False  # fg
+        await trio.sleep(Config().heartbeat_interval)
+        assert door.rejoining
+        (notice,) = told
+        away = float(notice.message.split("unresponsive for ")[1].split()[0])  # type: ignore[attr-defined]
+        assert away >= 2 * AWAY  # the whole freeze, behind the shell too
+        nursery.cancel_scope.cancel()
+
+
 def node_with(told: list[object], **more: object) -> types.SimpleNamespace:
     """As much of a node as ``Entrance`` looks at when it finds itself frozen: alone, unless
     ``more`` says otherwise."""
     alone = {"node_id": "me", "members": [], "links": types.SimpleNamespace(conns={})}
-    return types.SimpleNamespace(config=Config(), emit=told.append, **(alone | more))
+    return types.SimpleNamespace(
+        config=Config(), emit=told.append, settings=AT_A_PIPE, **(alone | more)
+    )
