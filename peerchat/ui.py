@@ -872,7 +872,8 @@ def _toolbar_parts(
     transfers = [*room.fetching.values(), *room.uploads.values()]
     bars = [progress_bar(progress) for progress in transfers] + (behind or [])
     if bars:  # one part: two of one rank would be one and its shorter form (``_fitted``)
-        out.append((_PROGRESS, "".join(f"| {bar} " for bar in bars[:2])))
+        more = f"(+{len(bars) - 2}) " if len(bars) > 2 else ""  # (a trial saw 2 of 5)
+        out.append((_PROGRESS, "".join(f"| {bar} " for bar in bars[:2]) + more))
         if len(bars) > 1:  # where two do not fit, one (a user trial's 80 columns showed none)
             out.append((_PROGRESS, f"| {bars[0]} (+{len(bars) - 1}) "))
     typists = room.typists(time.monotonic() if now is None else now)

@@ -60,6 +60,7 @@ ROOT = Path(ui.__file__).resolve().parents[1]
 ALICE = Member("a1", "alice", "127.0.0.1", 4000, 4000)
 BOB = Member("b2", "bob", "127.0.0.1", 4001, 4001)
 CAROL = Member("c3", "carol", "127.0.0.1", 4002, 4002)
+DAVE = Member("d4", "dave", "127.0.0.1", 4003, 4003)
 
 # 13:04:05 local time, whatever the machine's zone.
 NOW = time.mktime((2024, 1, 2, 13, 4, 5, 0, 0, -1))
@@ -843,6 +844,10 @@ def test_the_sender_sees_each_fetch_from_it_until_its_serving_ends() -> None:
     screen.rooms[""] = room
     narrow = to_plain_text(ui.screen_toolbar(screen, 60))  # where both do not fit, one does
     assert "| big.bin to bob [##--------] 20% (+1) " in narrow, narrow
+    room.apply(PeerJoined(DAVE))
+    room.apply(Uploading(4, "big.bin", DAVE, 50, 100))
+    assert to_plain_text(ui.toolbar_text(room)).endswith("70% (+1) ")  # two of three, and more
+    room.apply(Uploading(4, "big.bin", DAVE, 100, 100, over=True))
     room.apply(Uploading(4, "big.bin", BOB, 100, 100, over=True))
     room.apply(PeerLeft(CAROL, "quit"))
     assert "big.bin" not in to_plain_text(ui.toolbar_text(room))
@@ -1031,7 +1036,7 @@ def test_the_toolbar_shows_fetches_and_news_of_the_rooms_behind() -> None:
     for label, id, name in (("dev", 1, "a.bin"), ("dev", 2, "b.bin"), ("ops", 3, "c.bin")):
         screen.apply(label, FileProgress(id, name, 50, 100))
     bar = to_plain_text(ui.screen_toolbar(screen))
-    assert "| a.bin [#####-----] 50% | b.bin [#####-----] 50% |" in bar  # both, not one
+    assert "| a.bin [#####-----] 50% | b.bin [#####-----] 50% (+1) |" in bar  # both, and more
     screen.apply("dev", FileDone(2, "b.bin", "/dl/b.bin", True))
     bar = to_plain_text(ui.screen_toolbar(screen))
     assert "| a.bin [#####-----] 50% | ops: c.bin [#####-----] 50% |" in bar
