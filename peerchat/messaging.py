@@ -58,9 +58,10 @@ log = logging.getLogger(__name__)
 MAX_PIECES = 16  # messages a long paste may take: 256 Ki characters
 SAID_KEPT = 1024  # our latest messages' times, for what a link lost unawares may lack
 MAX_NAMES = 10_000  # names of authors no longer in the room, kept for showing held messages
-# Messages a link may be handed again (asked for twice over it): at once, then a second
-HANDED_AGAIN_AT_ONCE = 1000
-HANDED_AGAIN_PER_SECOND = 100
+# Bytes of batches a link may be handed again (asked for twice over it): at once (as much as
+# a node holds back behind gaps, ``Config.held_bytes``), then a second
+HANDED_AGAIN_AT_ONCE = 8 << 20
+HANDED_AGAIN_PER_SECOND = 256 << 10
 WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
 
 
@@ -539,11 +540,13 @@ class Messaging:
         handed = self._handed[conn]
         after = want.after
         before = handed.upto.get(want.author, 0)
-        if after < before:
-            again = min(before - after, node.config.sync_page)
-            if not handed.again.allows(trio.current_time(), again):
-                after = before
         batches = node.store.after(want.author, after, node.config.sync_page)
+        # Charged by what goes out again, whole batches: one line asked for again brought a
+        # batch of 512 KiB each time (an attack: 1 GB in 10 s).
+        again = sum(len(b.data) for b in batches if b.first <= before)
+        if again and not handed.again.allows(trio.current_time(), again):
+            after = before
+            batches = node.store.after(want.author, after, node.config.sync_page)
         held = node.chatlog.head(want.author) or 0
         if batches and batches[-1].last < held and _page_full(batches, node.config.sync_page):
             held = batches[-1].last  # the asker asks again for the rest

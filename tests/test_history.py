@@ -22,6 +22,7 @@ from test_cluster import Member as Node
 
 from peerchat import batch as batch_module
 from peerchat import events, messaging
+from peerchat.admission import Pace
 from peerchat.batch import open_batch, seal
 from peerchat.chat import Chat
 from peerchat.config import Config
@@ -719,16 +720,12 @@ async def test_a_store_that_fails_an_answer_ends_that_link_not_the_node(
         nursery.cancel_scope.cancel()
 
 
-async def test_a_member_asking_again_for_a_whole_history_gets_it_once_a_link(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_member_asking_again_for_a_whole_history_gets_it_once_a_link() -> None:
     """An attacker's member asked again and again for alice's whole history and had it sent
     each time (20 KB of wants brought 23 MB in 10 s). Over one link what was handed is handed
     again only within an allowance (an honest asker asks again for what it let go of behind a
     gap); what alice says later still comes to a later want, and a second ask for the recent
     history ends the link."""
-    monkeypatch.setattr(messaging, "HANDED_AGAIN_AT_ONCE", 60)  # the 51 once more, no more
-    monkeypatch.setattr(messaging, "HANDED_AGAIN_PER_SECOND", 1)
     async with trio.open_nursery() as nursery:
         room = Room(nursery, SLOW_REDIAL)
         alice, bob = [await room.add(n) for n in ("alice", "bob")]
@@ -751,6 +748,10 @@ async def test_a_member_asking_again_for_a_whole_history_gets_it_once_a_link(
         bob.node._handlers[BatchFrame] = counted
         to_alice = bob.node.links.conns[alice.node.node_id]
         author = alice.node.node_id
+        # What goes out again is charged in bytes: allowed once more, no more.
+        size = sum(len(b.data) for b in alice.node.store.after(author, 0, 1000))
+        handed = alice.node.messaging._handed[alice.node.links.conns[bob.node.node_id]]
+        handed.again = Pace(1000.0, int(1.5 * size))
         for _ in range(10):
             to_alice.send(Want(author, 0))
         await say_apart(bob, ["asked"])
