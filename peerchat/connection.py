@@ -51,6 +51,15 @@ FRAMES_PER_TURN = 256  # frames handled from what was read before the reader let
 LISTED_AT_ONCE = 4 * MAX_MEMBERS
 LISTED_PER_SECOND = 1000
 ROSTERS_LEFT_UNREAD = 16  # past the pace, on one link: then it ends
+# And all of a node's links together (one peer linking again and again, or many identities):
+# those past it are left unread, and no link ends for it.
+NODE_LISTED_AT_ONCE = 4 * MAX_MEMBERS
+NODE_LISTED_PER_SECOND = 2000
+
+
+def node_listed() -> Pace:
+    """The pace of the members all of a node's links' rosters may list."""
+    return Pace(1 / NODE_LISTED_PER_SECOND, NODE_LISTED_AT_ONCE)
 
 
 @runtime_checkable
@@ -69,7 +78,10 @@ class Connection:
         config: Config,
         peer: str,
         budget: ReceiveBudget | None = None,
+        listed: Pace | None = None,
     ) -> None:
+        """``budget`` and ``listed``: the node's, shared by all its connections (bytes held
+        by partial frames; members its links' rosters list)."""
         self.stream = stream
         _watch_by_kernel(stream, config)
         self.peer = peer  # for logs, until the hello names the member
@@ -98,6 +110,7 @@ class Connection:
         self.outwaited = False  # kept a sender waiting in vain: not waited for till it catches up
         self.notices: dict[type, float] = {}  # when a rate-limited notice last counted (``talk``)
         self._listed = Pace(1 / LISTED_PER_SECOND, LISTED_AT_ONCE)  # (``protocol.listed``)
+        self._node_listed = listed
         self.rosters_left_out = 0
 
     # -- sending ------------------------------------------------------------------------------
@@ -203,14 +216,16 @@ class Connection:
                 if self._turn >= FRAMES_PER_TURN:
                     self._turn = 0
                     await trio.lowlevel.checkpoint()
-                count = listed(frame)
-                if count and not self._listed.allows(trio.current_time(), count):
+                count, now = listed(frame), trio.current_time()
+                if count and not self._listed.allows(now, count):
                     # Left unread: a merge of two large parts can pass many rosters over one
                     # link, and what an unread one told, the next comparison of rosters tells.
                     self.rosters_left_out += 1
                     if self.rosters_left_out > ROSTERS_LEFT_UNREAD:  # not a merge: a flood
                         raise ProtocolViolation("sent rosters of more members than a room has")
                     continue
+                if count and self._node_listed and not self._node_listed.allows(now, count):
+                    continue  # many links, or one linking again and again: left unread too
                 return decode(frame)
             self._turn = 0  # reading waits, or at least checkpoints
             data = await self._receive_some()

@@ -111,7 +111,7 @@ class Doorman:
             slot.leave()
             await trio.aclose_forcefully(stream)
             return
-        conn = Connection(secured, node.config, peer, node.budget)
+        conn = Connection(secured, node.config, peer, node.budget, node.listed)
         try:
             hello = await self._greet(conn)
             if hello is None:

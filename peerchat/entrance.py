@@ -332,7 +332,7 @@ class Entrance:
                 raise _OtherSecret from None
             except (HandshakeError, trio.BrokenResourceError, OSError) as exc:
                 raise _Retry(str(exc) or "no handshake") from exc
-        conn = Connection(secured, node.config, where, node.budget)
+        conn = Connection(secured, node.config, where, node.budget, node.listed)
         # Closed on any error, and when cancelled: the budget a partial welcome holds goes back.
         async with _closed_on_error(conn.aclose):
             answer = await self._answer(conn, direct)

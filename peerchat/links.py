@@ -161,7 +161,7 @@ class Links:
             slot.leave()
             await trio.aclose_forcefully(stream)
             raise
-        conn = Connection(secured, node.config, f"{host}:{port}", node.budget)
+        conn = Connection(secured, node.config, f"{host}:{port}", node.budget, node.listed)
         try:
             await conn.send_now(node.hello(conn, member.node_id if member else None))
             hello = await conn.receive()

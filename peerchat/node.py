@@ -32,7 +32,7 @@ from peerchat.addresses import format_addr, is_wildcard, parse_addr
 from peerchat.admission import Admission, Limits
 from peerchat.chat import Chat, ChatLog
 from peerchat.config import Config
-from peerchat.connection import Connection
+from peerchat.connection import Connection, node_listed
 from peerchat.datadir import DataDir
 from peerchat.doorman import Doorman
 from peerchat.election import Bully
@@ -177,6 +177,7 @@ class Node:
         for author, seq in self.store.seen().items():
             self.chatlog.restore(author, seq, 0)
         self.budget = ReceiveBudget(config.receive_budget)
+        self.listed = node_listed()  # the members all links' rosters may list (``connection``)
         self.admission = Admission(_limits(config))
         self.started = trio.Event()  # in the room (or founded it), ready reported
         self.finished = trio.Event()

@@ -17,6 +17,7 @@ from test_secure_stream import socket_pair
 from trio.testing import lockstep_stream_pair, memory_stream_pair, wait_all_tasks_blocked
 
 from peerchat import PROTOCOL_VERSION, connection
+from peerchat.admission import Pace
 from peerchat.config import Config
 from peerchat.connection import FRAMES_PER_TURN, Connection
 from peerchat.membership import Member
@@ -191,10 +192,10 @@ async def test_rosters_listing_more_members_than_a_room_changes_by_are_left_unre
     monkeypatch.setattr(connection, "LISTED_PER_SECOND", 1)
     members = tuple(Member(f"{i:032x}", f"m{i}", "127.0.0.1", 1000 + i, 0) for i in range(10))
 
-    async def fed(data: bytes) -> tuple[Connection, list[Message]]:
+    async def fed(data: bytes, node: Pace | None = None) -> tuple[Connection, list[Message]]:
         """A connection whose peer sends ``data`` and closes; what it delivered."""
         ours, theirs = memory_stream_pair()
-        conn, got = Connection(ours, Config(), "mallory"), []
+        conn, got = Connection(ours, Config(), "mallory", listed=node), []
         with trio.fail_after(TIMEOUT):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(conn.run, recorder(got))
@@ -209,6 +210,16 @@ async def test_rosters_listing_more_members_than_a_room_changes_by_are_left_unre
     conn, got = await fed(frame(Roster(members)) * 6)
     assert len(got) == 3 and conn.rosters_left_out == 3  # a flood, not a merge: cut
     assert conn.close_reason.startswith("protocol error: sent rosters of more members")
+    # A peer linking again and again, or many identities: the node's own pace, shared by all
+    # its links, leaves their rosters unread (an attack's relinks kept a core busy), and ends
+    # no link (an honest one may be among them).
+    monkeypatch.setattr(connection, "NODE_LISTED_AT_ONCE", 30)
+    monkeypatch.setattr(connection, "NODE_LISTED_PER_SECOND", 1)
+    node = connection.node_listed()
+    _, got = await fed(frame(Roster(members)) * 3, node)
+    assert len(got) == 3
+    conn, got = await fed(frame(Roster(members)) * 2 + frame(Ping(1)), node)
+    assert got == [Ping(1)] and not conn.close_reason.startswith("protocol error")
 
 
 async def test_valid_frames_before_bad_one_in_the_same_read_are_delivered() -> None:
