@@ -43,6 +43,7 @@ ROOM_KEY = b"room"
 MAX_ANSWERS = 64  # addresses taken from one search
 MAX_LOOKUPS = 64  # names asked for in one search, beyond those whose records came with them
 ADDRESSES_PER_ANSWER = 4  # a member advertises its interfaces' addresses: a few
+PORTS_PER_HOST = 2  # answers taken for one host: a newcomer needs one live member to get in
 MAX_NAMES = 4096  # instance names heard in one search: the network may answer with endless ones
 MAX_ROOMS_LISTED = 64  # rooms /list names, the most populous
 _NODE_PREFIX = re.compile(r"[0-9a-f]{12}")  # what an advertised name has after its room's
@@ -131,7 +132,7 @@ class Lan:
             where for info in known + self._look_up(asked, within) if (where := self._where(info))
         ]
         random.shuffle(answers)  # a stranger's full answers must not fill the list in order
-        return interleaved(answers)[:MAX_ANSWERS]
+        return per_host(interleaved(answers), PORTS_PER_HOST)[:MAX_ANSWERS]
 
     def _where(self, info: ServiceInfo) -> list[tuple[str, int]]:
         """The addresses an answer for this room gives, as many as a member has (a few), and
@@ -214,6 +215,19 @@ def interleaved(answers: list[list[tuple[str, int]]]) -> list[tuple[str, int]]:
     """Each answer's first address, then each one's second, and so on: one answer's many
     addresses cannot all come before another's."""
     return [a for row in itertools.zip_longest(*answers) for a in row if a is not None]
+
+
+def per_host(addresses: list[tuple[str, int]], most: int) -> list[tuple[str, int]]:
+    """``addresses`` in order, but no more than ``most`` of any one host: a stranger that
+    answered for 60 names, each at a port of its own that accepts and never answers, cost a
+    newcomer 3 s each and kept it out of the room (an attack)."""
+    seen: collections.Counter[str] = collections.Counter()
+    out = []
+    for host, port in addresses:
+        seen[host] += 1
+        if seen[host] <= most:
+            out.append((host, port))
+    return out
 
 
 def _dialable(host: str) -> bool:

@@ -286,3 +286,13 @@ def test_an_answer_gives_a_few_addresses_a_member_could_have_and_no_more() -> No
         ("10.102.0.0", 5001),
         ("10.102.0.200", 5001),  # second, not fifth
     ]
+
+
+def test_no_more_than_two_answers_are_taken_for_one_host() -> None:
+    """An attack: a stranger answered for 60 names, each at a port of its own that accepted
+    and never answered; a newcomer tried them in turn, 3 s each, and never got in."""
+    tarpit = [("10.106.0.3", 40000 + n) for n in range(60)]
+    real = [("10.106.0.1", 5001), ("10.106.0.2", 5002)]
+    found = discovery.per_host(discovery.interleaved([tarpit, real]), discovery.PORTS_PER_HOST)
+    assert found == [("10.106.0.3", 40000), ("10.106.0.1", 5001), ("10.106.0.3", 40001),
+                     ("10.106.0.2", 5002)]  # fmt: skip
