@@ -251,7 +251,11 @@ class Doorman:
         node = self.node
         if node.talk.taken(hello.username, hello.node_id):
             return True
-        if node.links.awaited_like(hello.username, hello.node_id):
+        # One back under the name it left with is home, though a key that took the name
+        # after it is awaited (a stranger that took "bob", vanished and left a port that
+        # never answers kept the real bob out for the 30 minutes it was redialled: an attack).
+        home = node.links.was_named(hello.node_id) == hello.username
+        if not home and node.links.awaited_like(hello.username, hello.node_id):
             return True
         if node.talk.back_under_anothers_name(hello.node_id, hello.username):
             return True

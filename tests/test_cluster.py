@@ -775,6 +775,31 @@ async def test_a_key_that_took_the_name_of_one_who_quit_is_let_back_after_a_rejo
         nursery.cancel_scope.cancel()
 
 
+async def test_one_back_under_the_name_it_left_with_is_home_though_a_taker_is_awaited(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An attack: after bob quit, a stranger took "bob", vanished without a goodbye and left a
+    port that accepts and never answers; the room redialled it for 30 minutes, and the real
+    bob, back with his own key, was refused "bob" all that time."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice")
+        bob, stranger = Identity.generate(), Identity.generate()
+        alice.node.links._was_named[bob.node_id] = "bob"  # bob left under his name
+        monkeypatch.setattr(  # the stranger, lost under "bob", is redialled
+            alice.node.links, "awaited_like", lambda name, by: by != stranger.node_id
+        )
+
+        def hello(key: Identity) -> Hello:
+            return Hello(
+                PROTOCOL_VERSION, key.node_id, "bob", "127.0.0.1", 9, 0, True, 0, True, "", ""
+            )
+
+        assert not alice.node.doorman._name_taken(hello(bob))  # home
+        assert alice.node.doorman._name_taken(hello(Identity.generate()))  # a third key is not
+        nursery.cancel_scope.cancel()
+
+
 async def test_graceful_quit_of_tracker_is_a_goodbye_and_an_election() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
