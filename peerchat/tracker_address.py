@@ -86,8 +86,10 @@ class TrackerAddress:
             if exc.errno == errno.EADDRNOTAVAIL:  # (a user trial read only the errno's text)
                 why = (
                     "it is not an address of this machine to start one on. A member's screen "
-                    'shows its address ("you are alice at HOST:PORT"); a room found by its '
-                    "name on this network needs no address"
+                    'shows its address ("you are alice at HOST:PORT"); a room its members '
+                    "started with --room NAME alone is found by that name on this network and "
+                    "needs no address (one started with --tracker is not: --room then founds "
+                    "another)"
                 )
             else:
                 why = f"one cannot be started there ({exc.strerror})"
