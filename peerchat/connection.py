@@ -216,16 +216,8 @@ class Connection:
                 if self._turn >= FRAMES_PER_TURN:
                     self._turn = 0
                     await trio.lowlevel.checkpoint()
-                count, now = listed(frame), trio.current_time()
-                if count and not self._listed.allows(now, count):
-                    # Left unread: a merge of two large parts can pass many rosters over one
-                    # link, and what an unread one told, the next comparison of rosters tells.
-                    self.rosters_left_out += 1
-                    if self.rosters_left_out > ROSTERS_LEFT_UNREAD:  # not a merge: a flood
-                        raise ProtocolViolation("sent rosters of more members than a room has")
+                if self._left_unread(frame):
                     continue
-                if count and self._node_listed and not self._node_listed.allows(now, count):
-                    continue  # many links, or one linking again and again: left unread too
                 return decode(frame)
             self._turn = 0  # reading waits, or at least checkpoints
             data = await self._receive_some()
@@ -235,6 +227,22 @@ class Connection:
             self.last_heard = trio.current_time()
             self._decoder.feed(data)
             self._frames = self._decoder.frames()
+
+    def _left_unread(self, frame: dict[str, Any]) -> bool:
+        """Whether ``frame`` is a roster past the link's pace or the node's, left unread: a
+        merge of two large parts can pass many over one link, and what an unread one told, the
+        next comparison of rosters tells. Past ``ROSTERS_LEFT_UNREAD`` on one link, a flood
+        rather than a merge, the link ends."""
+        count = listed(frame)
+        if not count:  # (any other frame: nothing more on the per-message path)
+            return False
+        now = trio.current_time()
+        if not self._listed.allows(now, count):
+            self.rosters_left_out += 1
+            if self.rosters_left_out > ROSTERS_LEFT_UNREAD:
+                raise ProtocolViolation("sent rosters of more members than a room has")
+            return True
+        return self._node_listed is not None and not self._node_listed.allows(now, count)
 
     async def _receive_some(self) -> bytes:
         """Bytes from the peer; while a frame is partly in, only until its deadline."""

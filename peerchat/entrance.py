@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +25,7 @@ from peerchat import events
 from peerchat.addresses import format_addr
 from peerchat.connection import Connection
 from peerchat.dials import Dials, dialled
+from peerchat.foreground import in_front
 from peerchat.handshake import OPEN_ROOM, HandshakeError, LocalKeys, WrongSecret
 from peerchat.identity import Identity
 from peerchat.protocol import Hello, Redirect, Refuse, Welcome
@@ -525,10 +525,7 @@ class Entrance:
 
 def _behind_the_shell() -> bool:
     """Whether this program's terminal has another job in front of it."""
-    try:
-        return os.tcgetpgrp(sys.stdin.fileno()) != os.getpgrp()
-    except OSError:  # no terminal
-        return False
+    return in_front(sys.stdin.fileno()) is False
 
 
 def _run_queue_wait() -> float | None:

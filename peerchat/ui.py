@@ -101,6 +101,7 @@ from peerchat.events import (
     Who,
     Whois,
 )
+from peerchat.foreground import in_front
 from peerchat.membership import Member
 from peerchat.names import FINGERPRINT, shown_name
 from peerchat.safe_text import visible
@@ -1758,10 +1759,7 @@ def stop_this_job(token: trio.lowlevel.TrioToken) -> None:
 
 def _in_front(app: Application[Any]) -> bool | None:
     """Whether this program is the terminal's foreground job; None without a terminal."""
-    try:
-        return os.tcgetpgrp(app.input.fileno()) == os.getpgrp()
-    except OSError:
-        return None
+    return in_front(app.input.fileno())
 
 
 def _nothing() -> None:
