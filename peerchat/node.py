@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from peerchat import PROTOCOL_VERSION, events, history_run
-from peerchat.addresses import format_addr, is_wildcard, parse_addr
+from peerchat.addresses import format_addr, is_loopback, is_wildcard, parse_addr
 from peerchat.admission import Admission, Limits
 from peerchat.chat import Chat, ChatLog
 from peerchat.config import Config
@@ -118,6 +118,14 @@ class Settings:
     @property
     def trackers(self) -> tuple[tuple[str, int], ...]:
         return ((self.tracker_host, self.tracker_port), *self.more_trackers)
+
+    @property
+    def advertises(self) -> bool:
+        """Whether this node says on the local network that it is in its room: one found by
+        name does, and so does a named room's member at a ``--tracker`` address that others
+        can dial. Without it, a newcomer given the name alone founded a second room beside one
+        started with ``--tracker`` (a user trial)."""
+        return self.discover or (bool(self.room_name) and self.chat and not is_loopback(self.host))
 
     @property
     def tracker_addr(self) -> str:
@@ -374,10 +382,8 @@ class Node:
         """Enter the room, report ready, and serve until ``quit()``; then say goodbye."""
         try:
             async with contextlib.AsyncExitStack() as stack:
-                if self.settings.discover:  # zeroconf is loaded only for this (about 14 MiB)
-                    from peerchat.discovery import open_lan
-
-                    self.lan = await stack.enter_async_context(open_lan(self.room_name))
+                if self.settings.advertises:  # zeroconf is loaded only for this (about 14 MiB)
+                    self.lan = await self._open_lan(stack)
                 async with trio.open_nursery() as nursery:
                     self.nursery = nursery
                     with self._starting:  # quit() while joining gives up the join
@@ -399,6 +405,19 @@ class Node:
             finally:
                 self.finished.set()
 
+    async def _open_lan(self, stack: contextlib.AsyncExitStack) -> Lan | None:
+        """Multicast DNS for the room. A room found by name cannot do without it; one at a
+        ``--tracker`` address goes on unadvertised (said in the log)."""
+        from peerchat.discovery import open_lan
+
+        try:
+            return await stack.enter_async_context(open_lan(self.room_name))
+        except StartupError as exc:
+            if self.settings.discover:
+                raise
+            log.warning("%s; room %s is not advertised", exc, self.room_name)
+            return None
+
     async def _start(self, nursery: trio.Nursery) -> None:
         s = self.settings
         listeners = await self._bind_own()
@@ -411,7 +430,7 @@ class Node:
         if not s.chat:  # `peerchat tracker`: holding the home address is its whole point
             self.found_room(await bind(s.tracker_host, s.tracker_port))
         else:
-            if self.lan is not None:
+            if self.lan is not None and s.discover:
                 self.discovered = await self.lan.find(self.config.discover_wait)
                 log.info("the local network has room %s at %s", self.room_name, self.discovered)
             await self.entrance.enter(self.config.found_after)

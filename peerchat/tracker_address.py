@@ -87,9 +87,8 @@ class TrackerAddress:
                 why = (
                     "it is not an address of this machine to start one on. A member's screen "
                     'shows its address ("you are alice at HOST:PORT"); a room its members '
-                    "started with --room NAME alone is found by that name on this network and "
-                    "needs no address (one started with --tracker is not: --room then founds "
-                    "another)"
+                    "started with --room NAME is found by that name on this network and needs "
+                    "no address (one started without --room is not: --room then founds another)"
                 )
             else:
                 why = f"one cannot be started there ({exc.strerror})"

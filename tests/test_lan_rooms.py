@@ -86,6 +86,32 @@ async def test_two_people_find_a_room_by_name_and_another_room_stays_apart(
             nursery.cancel_scope.cancel()
 
 
+async def test_a_named_room_started_at_a_tracker_address_is_found_by_its_name(
+    lan3: Lan, tmp_path: Path
+) -> None:
+    """A room started with ``--room dev --tracker ADDR`` is on the network too: a newcomer
+    with ``--room dev`` alone gets in, where it founded a second "dev" beside it."""
+    async with trio.open_nursery() as nursery:
+        swarm = Swarm(nursery, tmp_path)
+        try:
+            home = f"{lan3.addr(1)}:5000"
+            alice = await start_peerchat(
+                swarm, lan3, 1, "alice", "--username", "alice", "--room", "dev", "--tracker",
+                home, "--headless", "--ephemeral",
+            )  # fmt: skip
+            assert (await alice.wait_for(event="ready", timeout=15))["role"] == "tracker"
+            bob = await start_peerchat(
+                swarm, lan3, 2, "bob", "--username", "bob", "--room", "dev", "--headless",
+                "--ephemeral",
+            )  # fmt: skip
+            assert (await bob.wait_for(event="ready", timeout=15))["role"] == "peer"
+            await wait_mesh([alice, bob])
+            await say_and_expect(bob, "found by name", [alice])
+        finally:
+            await swarm.aclose()
+            nursery.cancel_scope.cancel()
+
+
 @slow
 async def test_names_a_stranger_announces_and_never_answers_for_do_not_split_a_room(
     lan3: Lan, tmp_path: Path
