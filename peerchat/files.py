@@ -543,7 +543,7 @@ class Files:
                 wait = min(BUSY_WAIT * 2 ** (fetch.busy - 1), BUSY_WAIT_MOST)
                 wait *= random.uniform(0.75, 1.25)
                 fetch.later = trio.CancelScope()
-                self.node.nursery.start_soon(self._ask_later, key, fetch, wait)
+                self.node.nursery.start_soon(self._ask_later, key, fetch, fetch.later, wait)
                 if fetch.busy == 1:  # told once, not a line a minute (the status bar shows it)
                     self.node.emit(
                         events.FileWaiting(fetch.id, fetch.download.name, sender.username, wait)
@@ -559,11 +559,15 @@ class Files:
             if fetch is None:  # (a fetch's end says so already)
                 self.node.after_ready(events.OfferWithdrawn(id, name, sender))
 
-    async def _ask_later(self, key: tuple[str, int], fetch: _Fetch, wait: float) -> None:
+    async def _ask_later(
+        self, key: tuple[str, int], fetch: _Fetch, scope: trio.CancelScope, wait: float
+    ) -> None:
         """After a "busy", ask for the rest of ``fetch`` again in ``wait`` seconds: its
-        ``.part`` stays, so the fetch goes on from where it was, as after a dropped link."""
-        assert fetch.later is not None
-        with fetch.later:
+        ``.part`` stays, so the fetch goes on from where it was, as after a dropped link. The
+        wait is ``scope``, given along: the fetch may be asked for (and its ``later`` let go)
+        before this task first runs, a link made again in the same turn (attack round 10:
+        read from the fetch, it was None, and an assertion ended the node)."""
+        with scope:
             await trio.sleep(wait)
             if self._fetches.get(key) is fetch:
                 self._ask(fetch)

@@ -943,6 +943,33 @@ async def test_a_fetch_its_sender_is_too_busy_for_waits_and_is_asked_for_again(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_busy_answer_and_a_new_link_in_one_turn_leave_the_fetch_going(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 10: "busy", then the sender's link made anew before the wait to ask again
+    began. The link asked at once and let go of the wait, which then found none and ended the
+    node with an assertion."""
+    monkeypatch.setattr(files, "BUSY_WAIT", 0.2)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 2))
+        monkeypatch.setattr(files, "MAX_SERVING_ALL", 0)
+        bob.node.get_file(offer.id)
+        await bob.wait_for(busy(offer.id))
+        (fetch,) = bob.node.files._fetches.values()
+        conn = bob.node.links.conns[alice.node.node_id]
+        (member,) = [m for m in bob.node.members if m.node_id == alice.node.node_id]
+        fetch.busy = 0
+        fetch.later.cancel()  # the first wait ends: "busy" again, and at once a new link
+        fetch.later = None
+        monkeypatch.setattr(files, "MAX_SERVING_ALL", 16)
+        bob.node.files.on_gone(conn, FileGone(fetch.download.offer, busy=True))
+        bob.node.files.on_link(member)
+        result = await bob.wait_for(done("big.bin"), 10)
+        assert result.ok, result.reason
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_member_fetching_more_at_once_than_it_is_served_is_told_to_wait(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
