@@ -118,6 +118,7 @@ class _Fetch:
 class _Serving:
     """One fetch this node serves: how far the fetcher has acknowledged."""
 
+    who: str  # the fetcher's node id
     scope: trio.CancelScope
     acked: int
     moved: trio.Event = field(default_factory=trio.Event)  # set when an ack comes
@@ -149,15 +150,15 @@ class Files:
         self._comparing: set[int] = set()  # offers whose name is saved already: the same bytes?
         self._serving: dict[tuple[Connection, int], _Serving] = {}
         self._stopped: collections.deque[tuple[str, int]] = collections.deque(maxlen=MAX_STOPPED)
-        # Fetches this node sent to the end, until the fetcher says the file checked there;
-        # and whom the user was told has which offer (once each: fetching an empty file in a
-        # loop must not print a line a fetch).
-        self._sent: dict[tuple[Connection, int], None] = {}
-        # How far servings that ended sent (stopped or asked for again): their chunks may
-        # still come to the fetcher after the next serving began, and be acknowledged.
-        self._sent_before: dict[tuple[Connection, int], int] = {}
-        self._reported_at: dict[tuple[Connection, int], float] = {}  # (``_report``)
+        # How far this node sent an offer to a member without a gap from its start, over
+        # whatever links (``_cover``): what the member can acknowledge holding. Kept by member,
+        # not link: tables by link held every link that ever served, with its unread bytes
+        # (attack round 10: 3,200 links made anew, +226 MiB).
+        self._covered: dict[tuple[str, int], int] = {}
+        self._reported_at: dict[tuple[str, int], float] = {}  # (``_report``)
         self._cooling: dict[tuple[str, int], float] = {}  # (member, offer) -> until (``_cool``)
+        # Whom the user was told has which offer (once each: fetching an empty file in a loop
+        # must not print a line a fetch).
         self._told_fetched: dict[tuple[str, int], None] = {}
         self._paces: weakref.WeakKeyDictionary[Connection, Pace] = weakref.WeakKeyDictionary()
         self._too_fast = RefusalLog(interval=10.0)
@@ -637,7 +638,9 @@ class Files:
             raise ProtocolViolation(f"{conn.peer} asked for a file past its end")
         key = (conn, message.offer)
         offset = message.offset
-        serving = _Serving(trio.CancelScope(), offset, moved_from=offset, sent=offset, start=offset)
+        serving = _Serving(
+            member.node_id, trio.CancelScope(), offset, moved_from=offset, sent=offset, start=offset
+        )
         old = self._serving.pop(key, None)
         if old is not None:
             self._ended(key, old)  # asked again: from the new offset
@@ -691,11 +694,21 @@ class Files:
             self._ended(key, serving)
 
     def _ended(self, key: tuple[Connection, int], serving: _Serving) -> None:
-        """Stop ``serving``, and remember how far it sent."""
+        """Stop ``serving``."""
         serving.scope.cancel()
-        self._sent_before[key] = max(self._sent_before.get(key, 0), serving.sent)
-        if len(self._sent_before) > MAX_REMEMBERED:
-            del self._sent_before[next(iter(self._sent_before))]
+
+    def _cover(self, offer: int, serving: _Serving) -> int:
+        """How far ``offer`` was sent to the fetcher of ``serving`` without a gap from its
+        start, this serving's chunks counted. One asked for past that covers nothing: a
+        fetcher that took chunks from the middle, asked again from the start and
+        acknowledged the middle's end read as 97% had (attack round 10)."""
+        key = (serving.who, offer)
+        covered = self._covered.get(key, 0)
+        if serving.start <= covered < serving.sent:
+            covered = self._covered[key] = serving.sent
+            if len(self._covered) > MAX_REMEMBERED:
+                del self._covered[next(iter(self._covered))]
+        return covered
 
     def on_ack(self, conn: Connection, message: FileAck) -> None:
         key = (conn, message.offer)
@@ -706,7 +719,7 @@ class Files:
         # Counted only as far as chunks were sent: an attacker's acknowledgement of the whole
         # file at the first chunk read as 100%. A fetch given up and asked for again honestly
         # acknowledges the chunks the serving before it sent (a review).
-        acked = min(message.offset, max(serving.sent, self._sent_before.get(key, 0)))
+        acked = min(message.offset, max(serving.sent, self._cover(message.offer, serving)))
         if acked > serving.acked:
             serving.acked = acked
             # Progress is a step a fetcher acknowledges, not a byte (an attacker's fetches
@@ -723,7 +736,7 @@ class Files:
         ``PROGRESS_EVERY`` s for a link and an offer, whatever its servings (a review's 500
         fetches asked for and given up made 981 events in 0.27 s), and when one that was
         reported ends here."""
-        key, now = (conn, offer), trio.current_time()
+        key, now = (serving.who, offer), trio.current_time()
         if over:
             if serving.reported_at == -math.inf:
                 return
@@ -738,20 +751,18 @@ class Files:
         self.node.emit(events.Uploading(id, mine.name, conn.member, serving.acked, mine.size, over))
 
     def _fetched(self, conn: Connection, message: FileAck) -> None:
-        """The last acknowledgement of a fetch sent to the end: the file checked there. The
-        user hears of it once per fetch (an acknowledgement of nothing sent says nothing)."""
-        key = (conn, message.offer)
+        """The last acknowledgement of a fetch sent whole: the file checked there. The user
+        hears of it once per member (an acknowledgement of what was not sent says nothing: one
+        of a file asked for a byte before its end said it had the file)."""
         mine = self._mine.get(message.offer)
         if mine is None or message.offset != mine.size:
             return
         member = chatting(conn)
         told = (member.node_id, message.offer)
-        if mine.size:
-            if key not in self._sent:
-                return
-            del self._sent[key]
-        # An empty file is fetched without a byte asked for: its acknowledgement counts, once.
-        elif told in self._told_fetched or message.offer not in self._offers_for(member):
+        if told in self._told_fetched or self._covered.get(told, 0) < mine.size:
+            return
+        # An empty file is fetched without a byte asked for: its acknowledgement counts.
+        if not mine.size and message.offer not in self._offers_for(member):
             return
         _remember(self._told_fetched, told)
         id = self._id_of(message.offer)
@@ -762,7 +773,7 @@ class Files:
         """Stream ``mine`` from where the fetcher asked, a chunk whenever the link's queue is
         empty and less than ``FILE_WINDOW`` is unacknowledged: chat goes first, and one chunk
         at a time is held in memory."""
-        offset = start = serving.acked
+        offset = serving.acked
         try:
             with serving.scope, open(mine.path, "rb") as f:
                 if _stamp(os.fstat(f.fileno())) != mine.stamp:
@@ -792,13 +803,7 @@ class Files:
                         return
                     conn.send(FileChunk(offer, offset, data))
                     offset = serving.sent = offset + len(data)
-                told = (
-                    conn.member is not None and (conn.member.node_id, offer) in self._told_fetched
-                )
-                # Sent to the end by this serving: the last acknowledgement says it was had
-                # (one asked for from the end had nothing sent, and proves nothing).
-                if offset == mine.size and offset > start and not told:
-                    _remember(self._sent, (conn, offer))
+                    self._cover(offer, serving)
         except OSError as exc:
             log.warning("cannot read %s for %s: %s", mine.path, conn.peer, exc)
             if exc.errno in _GONE:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import dataclasses
 import errno
 import fcntl
+import gc
 import hashlib
 import os
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,6 +91,7 @@ async def test_a_file_offered_to_the_room_is_fetched_whole_and_resumed_after_a_c
             lambda e: isinstance(e, events.FileProgress) and e.received >= 4 * FILE_CHUNK, 20
         )
         assert under_way.received < under_way.size, "the file came before the cut"
+        served_bob = weakref.ref(alice.node.links.conns[bob.node.node_id])
         bob.node.links.conns[alice.node.node_id].abort("cut by the test")
         left = await bob.wait_for(lambda e: isinstance(e, events.PeerLeft))
         waiting = await bob.wait_for(lambda e: isinstance(e, events.FileWaiting))
@@ -118,6 +121,10 @@ async def test_a_file_offered_to_the_room_is_fetched_whole_and_resumed_after_a_c
         resumed = [e for e in uploads if e.to.username == "bob"]
         after_cut = resumed[[e.over for e in resumed].index(True) + 1]
         assert after_cut.acked >= under_way.received, "fetched anew from the start"
+        # The link cut is kept by nothing of the files' (attack round 10: each link that ever
+        # served, with its unread bytes, +226 MiB for 3,200 made anew).
+        gc.collect()
+        assert served_bob() is None
         nursery.cancel_scope.cancel()
 
 
@@ -141,9 +148,12 @@ async def test_the_sender_hears_once_that_a_member_has_its_file_and_not_from_a_b
         # then each says a line, which alice reads after their acknowledgements.
         (number,) = alice.node.files._mine
         size = source.stat().st_size
-        # Carol asks for it from its end, which has nothing sent, and acknowledges it all: an
-        # attacker's way to "have" a file it never got.
-        carol.node.links.conns[alice.node.node_id].send(FileGet(number, size))
+        # Carol asks for it from its end, which has nothing sent, or from a byte before (attack
+        # round 10), and acknowledges it all: an attacker's ways to "have" a file it never got.
+        carol.node.files._stopped.append((alice.node.node_id, number))  # (the byte is let be)
+        to_alice = carol.node.links.conns[alice.node.node_id]
+        to_alice.send(FileGet(number, size))
+        to_alice.send(FileGet(number, size - 1))
         carol.node.say("carol asked")
         await alice.wait_for(lambda e: getattr(e, "text", None) == "carol asked")
         with trio.fail_after(5):  # served, with nothing to send
@@ -549,6 +559,35 @@ async def test_an_acknowledgement_counts_only_as_far_as_chunks_were_sent(tmp_pat
         await alice.wait_for(lambda e: getattr(e, "text", None) == "after the ack")
         ((_, share),) = [(name, share) for _, name, share in serving.uploads()]
         assert share <= FILE_WINDOW * 100 // (400 * FILE_CHUNK)  # a window's worth at most
+        nursery.cancel_scope.cancel()
+
+
+async def test_chunks_from_the_middle_are_not_counted_for_a_fetch_asked_from_the_start(
+    tmp_path: Path,
+) -> None:
+    """Attack round 10: a fetcher took a window from near the end, asked again from the
+    start and acknowledged where the first window ended; the upload read as 97% had."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        await offer_heard(alice, bob, random_file(tmp_path, 400))
+        (number,) = alice.node.files._mine
+        bob.node.files._stopped.append((alice.node.node_id, number))  # chunks let pass unread
+        to_bob = alice.node.links.conns[bob.node.node_id]
+        middle = 300 * FILE_CHUNK
+        alice.node.files.on_get(to_bob, FileGet(number, middle))
+        (serving,) = alice.node.files._serving.values()
+        with trio.fail_after(5):
+            while serving.sent < middle + FILE_WINDOW:
+                await trio.sleep(0.01)
+        alice.node.files.on_get(to_bob, FileGet(number, 0))
+        (serving,) = alice.node.files._serving.values()
+        with trio.fail_after(5):
+            while serving.sent < FILE_WINDOW:
+                await trio.sleep(0.01)
+        alice.node.files.on_ack(to_bob, FileAck(number, middle + FILE_WINDOW))
+        assert serving.acked == FILE_WINDOW  # what was sent from the start, no more
+        alice.node.files.on_ack(to_bob, FileAck(number, FILE_CHUNK))
+        assert serving.acked == FILE_WINDOW
         nursery.cancel_scope.cancel()
 
 
