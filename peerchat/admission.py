@@ -89,7 +89,10 @@ class Pace:
         self._at: float | None = None
 
     def allows(self, now: float, count: int = 1) -> bool:
-        """Whether ``count`` more may go now (and they are counted if so)."""
+        """Whether ``count`` more may go now (and they are counted if so). An interval of 0
+        lets everything go."""
+        if self._interval <= 0:
+            return True
         if self._at is not None:
             self._tokens = min(self._burst, self._tokens + (now - self._at) / self._interval)
         self._at = now
@@ -97,6 +100,25 @@ class Pace:
             return False
         self._tokens -= count
         return True
+
+
+class Paces:
+    """A ``Pace`` for each of up to ``most`` keys, the one longest unused forgotten first. Keyed
+    by a member's node id, a pace outlives the member's links: kept by link, it began anew
+    with each, and a member linking again hundreds of times a second renamed itself and offered
+    files as often (attack round 10)."""
+
+    def __init__(self, interval: float, burst: int = 1, most: int = 1024) -> None:
+        self._interval, self._burst, self._most = interval, burst, most
+        self._paces: dict[object, Pace] = {}
+
+    def allows(self, key: object, now: float, count: int = 1) -> bool:
+        """Whether ``count`` more may go now for ``key`` (and they are counted if so)."""
+        pace = self._paces.pop(key, None) or Pace(self._interval, self._burst)
+        self._paces[key] = pace
+        if len(self._paces) > self._most:
+            del self._paces[next(iter(self._paces))]
+        return pace.allows(now, count)
 
 
 class RefusalLog:

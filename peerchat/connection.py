@@ -108,7 +108,6 @@ class Connection:
         self.probed: float | None = None  # when a probe went out that is not answered yet
         self.said_bye = False  # the peer left on purpose: no reason to dial it again
         self.outwaited = False  # kept a sender waiting in vain: not waited for till it catches up
-        self.notices: dict[type, float] = {}  # when a rate-limited notice last counted (``talk``)
         self._listed = Pace(1 / LISTED_PER_SECOND, LISTED_AT_ONCE)  # (``protocol.listed``)
         self._node_listed = listed
         self.rosters_left_out = 0

@@ -24,7 +24,6 @@ import random
 import secrets
 import shlex
 import stat
-import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import trio
 
 from peerchat import dirs, events, transfer
-from peerchat.admission import Pace, RefusalLog
+from peerchat.admission import Paces, RefusalLog
 from peerchat.connection import Connection
 from peerchat.membership import Member
 from peerchat.protocol import (
@@ -160,8 +159,9 @@ class Files:
         # Whom the user was told has which offer (once each: fetching an empty file in a loop
         # must not print a line a fetch).
         self._told_fetched: dict[tuple[str, int], None] = {}
-        self._paces: weakref.WeakKeyDictionary[Connection, Pace] = weakref.WeakKeyDictionary()
+        self._offers_paced = Paces(OFFER_EVERY, MAX_OFFERS)  # by member
         self._too_fast = RefusalLog(interval=10.0)
+        self._turned_away = RefusalLog(interval=10.0)
 
     # -- offering -----------------------------------------------------------------------------
 
@@ -228,9 +228,8 @@ class Files:
         key = (sender.node_id, message.offer)
         if key in self._heard_ids:  # offered again as the link came back: heard already
             return
-        pace = self._paces.get(conn) or self._paces.setdefault(conn, Pace(OFFER_EVERY, MAX_OFFERS))
         now = trio.current_time()
-        if not pace.allows(now):
+        if not self._offers_paced.allows(sender.node_id, now):
             if (held := self._too_fast.note(now)) is not None:
                 log.info("%s offers files too fast: %d offers let pass", conn.peer, held + 1)
             return
@@ -655,8 +654,12 @@ class Files:
         if len(self._serving) >= MAX_SERVING_ALL and to_it < MAX_SERVING:
             self._let_go_of_an_idle_one()
         if to_it >= MAX_SERVING or len(self._serving) >= MAX_SERVING_ALL:
-            running = f"{to_it} to it, {len(self._serving)} in all"
-            log.info("not serving %s to %s now: %s fetches run", mine.name, conn.peer, running)
+            if (held := self._turned_away.note(trio.current_time())) is not None:
+                running = f"{to_it} to it, {len(self._serving)} in all"
+                log.info(
+                    "not serving %s to %s now: %s fetches run (%d more turned away)",
+                    mine.name, conn.peer, running, held,
+                )  # fmt: skip
             conn.send(FileGone(message.offer, busy=True))
             return
         self._serving[key] = serving

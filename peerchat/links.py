@@ -24,7 +24,7 @@ import trio
 
 from peerchat import events
 from peerchat.addresses import is_loopback
-from peerchat.admission import Slot
+from peerchat.admission import Paces, Slot
 from peerchat.connection import Connection
 from peerchat.doorman import refuses_the_name
 from peerchat.membership import Member
@@ -51,6 +51,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_WAS_NAMED = 10_000  # members gone whose names are remembered for their return
+# Links a member may make to this node (its connections let in) at once, then one a second. A
+# link begins what is kept per link anew (the roster's pace, the history handed over): one
+# identity linking again hundreds of times a second renewed them at will (attack round 10).
+# An honest member links again after a cut, a freeze or a merge: a few times in a minute.
+RELINKS_AT_ONCE = 8
+RELINK_EVERY = 1.0
 _PROBE = encode_frame(encode(Probe()))
 _BEAT = encode_frame(encode(Beat()))
 
@@ -82,6 +88,7 @@ class Links:
         # Let in by a member the tracker turned away, not yet linked: a pool of its own, so
         # that no member's word can push the tracker's out.
         self._introduced: dict[str, Member] = {}
+        self._relinks = Paces(RELINK_EVERY, RELINKS_AT_ONCE)
 
     # -- dialling -----------------------------------------------------------------------------
 
@@ -198,18 +205,20 @@ class Links:
     def accepts(self, node_id: str, *, join: bool) -> str | None:
         """Whether an incoming connection from ``node_id`` may become the link to it: None if
         so, else why not. Decided here, at the accepting end, and followed by the dialler. A
-        join always may: the joining node has let go of every link it had."""
-        if join:
-            return None
-        if node_id in self._dialling and self.node.node_id < node_id:
-            return "the two nodes are dialling each other; the lower id's dial is kept"
-        old = self.conns.get(node_id)
-        if old is None:
-            return None
-        # The dialler has no link, so ours may be dead: ask it. If it is, it goes within the
-        # probe timeout, and the dialler's next try gets in.
-        self.probe(old)
-        return "a live link between the two nodes exists already"
+        join always may (the joining node has let go of every link it had), unless it links
+        again too often (``RELINK_EVERY``)."""
+        if not join:
+            if node_id in self._dialling and self.node.node_id < node_id:
+                return "the two nodes are dialling each other; the lower id's dial is kept"
+            old = self.conns.get(node_id)
+            if old is not None:
+                # The dialler has no link, so ours may be dead: ask it. If it is, it goes
+                # within the probe timeout, and the dialler's next try gets in.
+                self.probe(old)
+                return "a live link between the two nodes exists already"
+        if not self._relinks.allows(node_id, trio.current_time()):
+            return "linked again too often; try again in a moment"
+        return None
 
     def attach(self, conn: Connection, hello: Hello) -> None:
         """Make ``conn`` the link to the member that sent ``hello``, replacing any other."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from peerchat import events
+from peerchat.admission import Paces, RefusalLog
 from peerchat.connection import Connection
 from peerchat.membership import KEY_MARK, Member, takeable
 from peerchat.messaging import pieces
@@ -38,6 +38,12 @@ class Talk:
         self._private = 0  # our private messages so far, for their ids
         self.receipts = Receipts()
         self._renamed = -float("inf")  # when this node last took a new name (trio time)
+        # Others' renames, as often as their programs make them at most (one a second), and
+        # their typing notices, one per ``notice_interval``: by member, whatever its links.
+        interval = node.config.notice_interval
+        self._renames = Paces(interval / 2)
+        self._typing = Paces(interval)
+        self._too_fast = RefusalLog(interval=10.0)
 
     # -- private messages ---------------------------------------------------------------------
 
@@ -175,11 +181,14 @@ class Talk:
         if message.username == member.username:
             return
         now = trio.current_time()
-        if now - conn.notices.get(Nick, -math.inf) < node.config.notice_interval / 2:
-            # Its own program renames it once a second at most: more is a flood, let pass.
-            log.info("%s renames faster than its program would; ignored", member.node_id)
+        if not self._renames.allows(member.node_id, now):
+            # Its own program renames it once a second at most: more is a flood, let pass
+            # (and not a log line each: attack round 10 wrote 93 MiB of them in 12 s).
+            if (held := self._too_fast.note(now)) is not None:
+                log.info(
+                    "%s renames faster than its program would: %d ignored", conn.peer, held + 1
+                )
             return
-        conn.notices[Nick] = now
         if not takeable(message.username):  # as the screen marks another's key: refused
             log.info(
                 "%s asked for the name %r, with a key's mark", member.node_id, message.username
@@ -251,17 +260,8 @@ class Talk:
 
     def on_typing(self, conn: Connection, message: Typing) -> None:
         member = chatting(conn)
-        if self.noticed(conn, Typing):
+        if self._typing.allows(member.node_id, trio.current_time()):
             self.node.emit(events.Typing(member))
-
-    def noticed(self, conn: Connection, kind: type) -> bool:
-        """Whether a notice of ``kind`` from ``conn`` counts: one per ``notice_interval``."""
-        now = trio.current_time()
-        last = conn.notices.get(kind)
-        if last is not None and now - last < self.node.config.notice_interval:
-            return False
-        conn.notices[kind] = now
-        return True
 
 
 def chatting(conn: Connection) -> Member:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peerchat.admission import Admission, Limits, RefusalLog, Slot
+from peerchat.admission import Admission, Limits, Paces, RefusalLog, Slot
 
 
 def admission(connections: int = 10, pending: int = 4, per_address: int = 2) -> Admission:
@@ -66,3 +66,13 @@ def test_a_burst_of_refusals_is_logged_whole_then_one_per_interval() -> None:
     assert log.note(6.0) == 2  # one line's worth came back after a second
     assert log.note(6.1) is None
     assert [log.note(100.0) for _ in range(4)] == [1, 0, 0, None]  # never more than the burst
+
+
+def test_paces_are_kept_by_key_for_so_many_keys_the_longest_unused_forgotten() -> None:
+    paces = Paces(interval=10.0, burst=1, most=2)
+    assert paces.allows("a", 0.0) and not paces.allows("a", 1.0)
+    assert paces.allows("b", 1.0)  # each key its own
+    assert not paces.allows("b", 2.0)
+    assert paces.allows("c", 2.0)  # a third: "a", the longest unused, goes
+    assert paces.allows("a", 3.0)  # forgotten, so afresh
+    assert not paces.allows("c", 3.0)

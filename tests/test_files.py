@@ -1142,6 +1142,17 @@ async def test_offers_and_their_withdrawals_from_one_link_are_paced(
         assert [(type(e).__name__, e.name) for e in shown] == [
             (kind, f"f{n}.bin") for n in (1, 2, 3) for kind in ("FileOffered", "OfferWithdrawn")
         ]
+        # Its link made anew, it is paced as before (attack round 10: each new link began a
+        # pace of its own, and a member linking again in a loop offered 30,000 files a second).
+        await cut(bob, alice)
+        await room.fully_connected()
+        to_bob = alice.node.links.conns[bob.node.node_id]
+        to_bob.send(FileOffer(41, "f41.bin", 1, bytes(32), False))
+        alice.node.say("after the new link")
+        await bob.wait_for(lambda e: getattr(e, "text", None) == "after the new link")
+        assert not [
+            e for e in bob.events if isinstance(e, events.FileOffered) and e.name == "f41.bin"
+        ]
         nursery.cancel_scope.cancel()
 
 

@@ -13,6 +13,7 @@ from test_cluster import Member as Peer
 
 from peerchat import events
 from peerchat.config import Config
+from peerchat.links import RELINKS_AT_ONCE
 from peerchat.membership import Member, takeable
 from peerchat.messaging import MAX_PIECES, pieces
 from peerchat.node import Node, Settings
@@ -249,6 +250,43 @@ async def test_a_name_taken_behind_the_senders_back_is_not_taken_and_names_canno
         await alice.wait_for(is_message("marker 2"))
         renames = [e for e in alice.events if isinstance(e, events.Renamed)]
         assert len(renames) == 1  # three asked at once: one counted, the others were too soon
+        nursery.cancel_scope.cancel()
+
+
+async def test_renames_are_paced_by_member_across_its_links(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Attack round 10: the pace was kept by link, and a member linking again renamed itself
+    400 times a second; and each rename past the pace was a line in the log (93 MiB in 12 s)."""
+    config = dataclasses.replace(FAST, notice_interval=120)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        bob.node.nick("b1")
+        await alice.wait_for(lambda e: isinstance(e, events.Renamed))
+        await cut(bob, alice)
+        await room.fully_connected()
+        for n in range(2, 50):
+            bob.node.links.conns[alice.node.node_id].send(Nick(f"b{n}"))
+        bob.node.say("marker")
+        await alice.wait_for(is_message("marker"))
+        assert alice.node.members.get(bob.node.node_id).username == "b1"
+        assert sum(isinstance(e, events.Renamed) for e in alice.events) == 1
+        assert sum("renames faster" in r.message for r in caplog.records) <= 2  # (both nodes)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_member_linking_again_too_often_is_turned_away_for_a_while() -> None:
+    """What is kept by link (the roster's pace, the history handed over) began anew with each
+    link: an identity linking again in a loop (attack round 10) is let in only so often."""
+    async with trio.open_nursery() as nursery:
+        alice, bob = await room_with(nursery, "alice", "bob")
+        links, bob_id = alice.node.links, bob.node.node_id
+        answers = [links.accepts(bob_id, join=True) for _ in range(RELINKS_AT_ONCE + 2)]
+        assert answers[: RELINKS_AT_ONCE - 1] == [None] * (RELINKS_AT_ONCE - 1)
+        assert answers[-1] == "linked again too often; try again in a moment"
+        assert links.accepts(alice.node.node_id, join=True) is None  # another member is not
         nursery.cancel_scope.cancel()
 
 
