@@ -1044,6 +1044,29 @@ async def test_one_member_cannot_push_the_others_offers_out(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_full_list_of_offers_makes_room_from_whoever_offers_most(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 10: throwaway keys offering all they may pushed a member's one file out
+    of everyone's list."""
+    monkeypatch.setattr(files, "MAX_OFFERS_HEARD", 4)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol, dave) = await room_of(
+            nursery, tmp_path, "alice", "bob", "carol", "dave"
+        )
+        (tmp_path / "notes.txt").write_text("carol's")
+        await offer_heard(carol, dave, tmp_path / "notes.txt")  # the oldest in dave's list
+        to_dave = bob.node.links.conns[dave.node.node_id]
+        for n in range(1, 4):
+            to_dave.send(FileOffer(n, f"b{n}.bin", 1, bytes(32), False))
+        await dave.wait_for(offered("b3.bin"))
+        alice.node.links.conns[dave.node.node_id].send(FileOffer(1, "a.bin", 1, bytes(32), False))
+        await dave.wait_for(offered("a.bin"))
+        listed = sorted(f.name for f in dave.node.files.listing().files)
+        assert listed == ["a.bin", "b2.bin", "b3.bin", "notes.txt"]
+        nursery.cancel_scope.cancel()
+
+
 async def test_an_offer_to_a_name_nobody_has_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("a")
     async with trio.open_nursery() as nursery:
