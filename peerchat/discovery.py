@@ -181,9 +181,9 @@ class Lan:
 
     async def advertise(self, node_id: str, host: str, port: int) -> None:
         """Say on the network that this node is in the room, until cancelled."""
-        addresses = advertised_addresses(host)
+        addresses = await _resolved(host)
         if not addresses:
-            log.warning("no address to advertise on the local network")
+            log.warning("%s is no address to advertise on the local network", host)
             return
         info = ServiceInfo(
             SERVICE,
@@ -209,6 +209,28 @@ class Lan:
                 await trio.to_thread.run_sync(
                     self._zc.unregister_service, info, abandon_on_cancel=True
                 )
+
+
+async def _resolved(host: str) -> list[str]:
+    """``advertised_addresses``, with a host name looked up first (its IPv4 addresses but
+    loopback's): given to zeroconf as it was, ``--host localhost`` ended the node (a user
+    trial)."""
+    if is_wildcard(host) or _is_ip(host):
+        return [a for a in advertised_addresses(host) if not ipaddress.ip_address(a).is_loopback]
+    try:
+        found = await trio.socket.getaddrinfo(host, None, family=trio.socket.AF_INET)
+    except OSError:
+        return []
+    ips = dict.fromkeys(str(info[4][0]) for info in found)
+    return [ip for ip in ips if not ipaddress.ip_address(ip).is_loopback]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def interleaved(answers: list[list[tuple[str, int]]]) -> list[tuple[str, int]]:

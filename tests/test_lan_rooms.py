@@ -322,3 +322,11 @@ def test_no_more_than_two_answers_are_taken_for_one_host() -> None:
     found = discovery.per_host(discovery.interleaved([tarpit, real]), discovery.PORTS_PER_HOST)
     assert found == [("10.106.0.3", 40000), ("10.106.0.1", 5001), ("10.106.0.3", 40001),
                      ("10.106.0.2", 5002)]  # fmt: skip
+
+
+async def test_a_host_name_is_looked_up_and_loopback_is_not_advertised() -> None:
+    """A user trial: ``--host localhost --room qq`` ended the node, zeroconf given the name."""
+    assert await discovery._resolved("localhost") == []
+    assert await discovery._resolved("127.0.0.1") == []
+    assert await discovery._resolved("10.1.2.3") == ["10.1.2.3"]
+    assert "127.0.0.1" not in await discovery._resolved("0.0.0.0")
