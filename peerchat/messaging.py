@@ -173,6 +173,12 @@ class Messaging:
                 self._history_from.get(b.author, 0),
                 self._news_after(b, conn.member.node_id),
             )
+            if node.chatlog.held_top(b.author) is not None:
+                # A gap in what it handed on (a restarted author's numbers jump): it holds
+                # this much, so it is asked for the rest. Its summary came before this node had
+                # heard of the author, and said nothing to it: a newcomer held a restarted
+                # author's last lines behind the jump for good (a user trial, 3 of 3).
+                self._ask(self.puller.seen(conn.member.node_id, b.author, b.last))
             return
         if shown is not None and b.last <= shown:
             return  # a duplicate (a link that came back while its old one still delivered)

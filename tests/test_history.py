@@ -425,6 +425,36 @@ async def test_a_gap_is_filled_from_a_third_member_when_the_author_is_gone_on_re
         nursery.cancel_scope.cancel()
 
 
+async def test_a_newcomer_is_shown_what_an_author_said_past_a_jump_before_it_left() -> None:
+    """A user trial (3 of 3): an author killed and restarted numbers on past the block it had
+    reserved, said two lines and quit; a newcomer held those behind the jump for good (its
+    history came after the summary that said who holds them, of an author it had not heard
+    of yet). Now the member that handed them on is asked for the rest, and the jump is given
+    up."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, carol = [await room.add(n) for n in ("alice", "carol")]
+        await room.fully_connected()
+        carol.node.say("carol before")
+        await shows(alice, "carol before")
+        carol.node.numbers.skip_past(1000)  # as a restart after a kill would
+        carol.node.say("carol after the jump")
+        await shows(alice, "carol after the jump")
+        carol.node.quit()
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        with trio.fail_after(5):  # the summary that tells the others of her departure
+            while alice.node.messaging._departed:
+                await trio.sleep(0.01)
+        dave = await room.add("dave")
+        event = await shows(dave, "carol after the jump")
+        assert event.history, event
+        assert [e.text for e in said(dave) if e.sender.username == "carol"] == [
+            "carol before",
+            "carol after the jump",
+        ]
+        nursery.cancel_scope.cancel()
+
+
 @pytest.mark.parametrize("liar", ["silent", "sending old news"])
 async def test_a_member_that_claims_a_gap_and_never_answers_cannot_stall_it(liar: str) -> None:
     """Dave claims to hold far more of carol's messages than anyone, so bob asks him for
