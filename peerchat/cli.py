@@ -251,14 +251,16 @@ def _tracker_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_storage(p: argparse.ArgumentParser, default: str = "peerchat/<username>") -> None:
+def _add_storage(p: argparse.ArgumentParser, default: str = "") -> None:
     where = p.add_mutually_exclusive_group()
+    rooms = "peerchat/<username>, or peerchat/<username>@ROOM for --room ROOM; a room joined "
+    rooms += "with /join keeps its own in PATH@ROOM"
     where.add_argument(
         "--data-dir",
         metavar="PATH",
         type=Path,
         help="where this node keeps its key, its messages and the members it knew "
-        f"(default: the user data dir, {default})",
+        f"(default: the user data dir, {default or rooms})",
     )
     where.add_argument(
         "--ephemeral", action="store_true", help="keep nothing on disk (bots, tests)"
@@ -513,7 +515,13 @@ def _room_maker(
             secret_from=f"the first line of {path}",
         )
         data_dir = None
-        if not args.ephemeral:
+        if args.ephemeral:
+            pass
+        elif args.data_dir is not None and room == first.room_name:
+            # The room it started in, joined again after /part: its own identity and history
+            # as at the start (a trial's alice came back as "another key" from PATH@dev).
+            data_dir = DataDir(args.data_dir)
+        else:
             base = args.data_dir or dirs.data() / args.username
             data_dir = DataDir(base.with_name(f"{base.name}@{room}"))
         return Node(settings, emit, config, data_dir, offer_ids)

@@ -249,3 +249,19 @@ def test_join_goes_by_the_name_it_is_given_or_else_the_programs() -> None:
     renamed = launch.make("dev", ("127.0.0.1", 41000), "amelia", lambda event: None)
     assert renamed.username == "amelia"  # not in the room yet: the name it will go by
     assert launch.make("ops", ("127.0.0.1", 41001), None, lambda event: None).username == "amy"
+
+
+def test_the_room_started_in_keeps_its_data_dir_when_joined_again(tmp_path: Path) -> None:
+    """A user trial: alice started in dev with --data-dir D, joined ops, left dev and joined it
+    again: dev was then D@dev, a key of its own, and the room read "another key"."""
+    argv = ["--username", "alice", "--room", "dev", "--data-dir", str(tmp_path / "d"), "--headless"]
+    launch = _node_launch(argv, OPEN_ROOM)
+    assert launch.make is not None
+    for room, folder in (("dev", "d"), ("ops", "d@ops")):
+        node = launch.make(room, None, None, lambda event: None)
+        try:
+            assert node.data_dir is not None and node.data_dir.path == tmp_path / folder
+        finally:
+            node.store.close()
+            node.numbers.close()
+            node.data_dir.close()
