@@ -50,6 +50,7 @@ def is_loopback(host: str) -> bool:
     return host == "localhost" if ip is None else ip.is_loopback
 
 
+DEFAULT_TRACKER_PORT = 5000  # a tracker address given as a HOST alone: the original's port
 HOME_PORTS = (5001, 5999)  # a named room's home address on loopback: a port chosen by its name
 
 

@@ -21,20 +21,19 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 import trio
 
 from peerchat import PROTOCOL_VERSION, __version__, dirs, events, hidden_env
-from peerchat.addresses import bad_port, home_port, is_loopback, is_wildcard, parse_addr
+from peerchat.addresses import DEFAULT_TRACKER_PORT, bad_port, home_port, is_loopback, is_wildcard
 from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.handshake import MIN_SECRET, OPEN_ROOM, room_key
 from peerchat.membership import takeable, valid_room_name
 from peerchat.node import Node, Settings
-from peerchat.protocol import MAX_PRIORITY, valid_host
+from peerchat.protocol import MAX_PRIORITY, tracker_address, valid_host
 from peerchat.rooms import NodeMaker, Rooms
 from peerchat.tracker_address import StartupError
 
 if TYPE_CHECKING:
     from peerchat.ui import PromptUI
 
-DEFAULT_TRACKER_PORT = 5000
 VERSION = f"peerchat {__version__} (protocol {PROTOCOL_VERSION})"
 DAY = 24 * 3600.0
 DEFAULTS = Config()
@@ -115,12 +114,10 @@ def _priority(value: str) -> int:
 def _addresses(value: str) -> tuple[tuple[str, int], ...]:
     out = []
     for part in value.split(","):
-        parsed = parse_addr(part)
-        if parsed is None and valid_host(bare := part.strip().removeprefix("[").removesuffix("]")):
-            parsed = (bare, DEFAULT_TRACKER_PORT)  # a host alone: the tracker's usual port
+        parsed = tracker_address(part)
         if parsed is None and (why := bad_port(part)) is not None:
             raise argparse.ArgumentTypeError(why)
-        if parsed is None or not valid_host(parsed[0]):
+        if parsed is None:
             raise argparse.ArgumentTypeError(
                 f"{part!r} is not HOST[:PORT] (for example 127.0.0.1:5000 or [::1]:5000)"
             )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from peerchat.addresses import bad_port, parse_addr
 from peerchat.membership import takeable, valid_room_name
-from peerchat.protocol import MAX_RECENT, valid_host
+from peerchat.protocol import MAX_RECENT, tracker_address
 from peerchat.safe_text import visible
 
 HELP_TEXT = """\
@@ -297,12 +297,14 @@ def _private(rest: str) -> Private | Usage:
 
 def _join(args: list[str]) -> JoinRoom | Usage:
     usage = Usage("usage: /join ROOM [HOST:PORT] (a room name: 1-32 letters, digits, - and _)")
+    if len(args) == 1 and parse_addr(args[0]) is not None:  # (a user trial's first try)
+        return Usage(f"{usage.text}: the room's name first, as in /join dev {visible(args[0])}")
     if not 1 <= len(args) <= 2 or not valid_room_name(_room_name(args[0])):
         return usage
-    addr = parse_addr(args[1]) if len(args) == 2 else None
+    addr = tracker_address(args[1]) if len(args) == 2 else None
     if len(args) == 2 and (why := bad_port(args[1])) is not None:
         return Usage(why)
-    if len(args) == 2 and (addr is None or not valid_host(addr[0])):
+    if len(args) == 2 and addr is None:
         example = "for example 192.168.1.10:5000 or [::1]:5000; a room's name has no spaces"
         return Usage(
             f"usage: /join ROOM [HOST:PORT]: {visible(args[1])} is not HOST:PORT ({example})"

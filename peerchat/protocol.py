@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from peerchat import PROTOCOL_VERSION
-from peerchat.addresses import parse_addr
+from peerchat.addresses import DEFAULT_TRACKER_PORT, parse_addr
 from peerchat.membership import Member, valid_room_name, valid_username
 from peerchat.safe_text import has_unsafe
 from peerchat.wire import FrameError, describe
@@ -75,6 +75,14 @@ def valid_host(host: str) -> bool:
         return True
     except ValueError:
         return len(host) <= 253 and _HOST_NAME.fullmatch(host) is not None
+
+
+def tracker_address(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT``, or a ``HOST`` alone at the tracker's usual port; None when neither."""
+    parsed = parse_addr(text)
+    if parsed is None and valid_host(bare := text.strip().removeprefix("[").removesuffix("]")):
+        return bare, DEFAULT_TRACKER_PORT
+    return parsed if parsed is not None and valid_host(parsed[0]) else None
 
 
 # Strings checked beyond their length. A reason is shown to users: it may say anything but

@@ -63,6 +63,7 @@ from peerchat.commands import (
         ("/part OPS", PartRoom("ops")),
         ("/part dev bye all", PartRoom("dev", "bye all")),  # was "not in a room dev bye all"
         ("/join #dev", JoinRoom("dev", None)),  # an IRC channel's "#": was refused
+        ("/join dev 10.0.0.7", JoinRoom("dev", ("10.0.0.7", 5000))),  # as --tracker takes it
         ("/part #Dev bye", PartRoom("dev", "bye")),
         ("/room #ops", GoToRoom("ops")),
         # irssi's and weechat's habits (a user's /j and /exit were unknown commands)
@@ -129,7 +130,13 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/get x1", "usage: /get ID"),
         ("/get ²", "usage: /get ID"),
         ("/join", "usage: /join ROOM"),
-        ("/join dev nowhere", "usage: /join ROOM [HOST:PORT]: nowhere is not HOST:PORT"),
+        ("/join dev no/where", "usage: /join ROOM [HOST:PORT]: no/where is not HOST:PORT"),
+        # A trial's first try: the address alone.
+        (
+            "/join 10.0.0.7:5000",
+            "usage: /join ROOM [HOST:PORT] (a room name: 1-32 letters, digits, - and _): "
+            "the room's name first, as in /join dev 10.0.0.7:5000",
+        ),
         ("/join bad room!", "usage: /join ROOM [HOST:PORT]: room! is not HOST:PORT"),
         ("/join dev 127.0.0.1:99999", "port 99999 is out of range: a port is 1-65535"),
         ("/join dev [::1]:0", "port 0 is out of range: a port is 1-65535"),
