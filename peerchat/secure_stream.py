@@ -252,5 +252,8 @@ class _MessageReader:
                     return message
             data = await self._stream.receive_some(RECEIVE_SIZE)
             if not data:
-                raise HandshakeError("the connection closed during the handshake")
+                # (after 15 s of this, a user trial did not know a web server held the port)
+                raise HandshakeError(
+                    "the connection closed during the handshake (is the program there PeerChat?)"
+                )
             buffer += data

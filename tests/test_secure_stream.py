@@ -234,3 +234,12 @@ async def test_what_the_socket_cannot_take_goes_first_on_the_next_send() -> None
 async def test_send_nowait_declines_without_a_socket() -> None:
     memory, _ = await pair()
     assert not memory.send_nowait(b"x")  # no file descriptor to write to: the writer sends it
+
+
+async def test_a_far_end_that_closes_during_the_handshake_is_asked_about() -> None:
+    """A user trial: 15 s of "the connection closed during the handshake" at a port another
+    program held, with no word that it was not PeerChat."""
+    near, far = trio.testing.memory_stream_pair()
+    await far.aclose()
+    with pytest.raises(HandshakeError, match=r"\(is the program there PeerChat\?\)"):
+        await secure(near, LocalKeys.make(ALICE), OPEN_ROOM, initiator=True, record_timeout=5)
