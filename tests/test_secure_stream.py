@@ -240,6 +240,12 @@ async def test_a_far_end_that_closes_during_the_handshake_is_asked_about() -> No
     """A user trial: 15 s of "the connection closed during the handshake" at a port another
     program held, with no word that it was not PeerChat."""
     near, far = trio.testing.memory_stream_pair()
-    await far.aclose()
-    with pytest.raises(HandshakeError, match=r"\(is the program there PeerChat\?\)"):
-        await secure(near, LocalKeys.make(ALICE), OPEN_ROOM, initiator=True, record_timeout=5)
+
+    async def not_peerchat() -> None:
+        await far.receive_some()  # the first handshake message, not understood
+        await far.aclose()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(not_peerchat)
+        with pytest.raises(HandshakeError, match=r"\(is the program there PeerChat\?\)"):
+            await secure(near, LocalKeys.make(ALICE), OPEN_ROOM, initiator=True, record_timeout=5)
