@@ -102,8 +102,17 @@ class Entrance:
     def coming_back(self) -> bool:
         """Frozen, or rejoining since: what the old links still bring is stale, and the node
         is not yet in its room again. Whoever sees a freeze first tells of it, the watcher or
-        a reader that woke before it: what that reader read is shown after the notice."""
-        if not self.rejoining and self.stalled():
+        a reader that woke before it: what that reader read is shown after the notice. One
+        continued behind its shell is acted on once in front (``watch_stall``), but what it
+        reads meanwhile is as stale (a trial's lines said during a freeze showed as live, at
+        the time of the ``kill -CONT``)."""
+        if self.rejoining:
+            return True
+        if trio.current_time() - self._last_tick <= self.node.config.heartbeat_timeout:
+            return False
+        if self._held_behind():
+            return True
+        if self.stalled():
             self._stalled_seen()
         return self.rejoining
 
