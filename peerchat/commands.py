@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -95,10 +96,13 @@ class PartRoom:
     def among(self, joined: Collection[str]) -> PartRoom | None:
         """The room it parts among those ``joined``, irssi's way: with one room open, words
         that do not name it are all the message (``/part see ya``); None for a room one is not
-        in, of several (a typo must not part the room in front)."""
+        in, of several (a typo must not part the room in front), and for one word that looks
+        like the one room's name mistyped (a trial's ``/part devv`` in dev ended the program)."""
         if not self.room or self.room in joined:
             return self
-        return PartRoom("", self.words) if len(joined) == 1 else None
+        if len(joined) != 1 or not self.message and _mistyped(self.room, *joined):
+            return None
+        return PartRoom("", self.words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +195,7 @@ Command = (
 
 _NUMBER = re.compile(r"[0-9]{1,18}")
 FIND_ROOMS_SECONDS = 1.5  # /list listens to the local network this long
+MISTYPED = 0.6  # likeness (difflib's ratio) of a word to a room's name read as a typo of it
 HISTORY_DEFAULT = 20
 
 # irssi's own aliases, and weechat's /exit, for the commands PeerChat has (users typed them).
@@ -310,6 +315,11 @@ def _join(args: list[str]) -> JoinRoom | Usage:
             f"usage: /join ROOM [HOST:PORT]: {visible(args[1])} is not HOST:PORT ({example})"
         )
     return JoinRoom(_room_name(args[0]), addr)
+
+
+def _mistyped(typed: str, name: str) -> bool:
+    """Whether ``typed`` looks like ``name`` with a letter or so wrong."""
+    return difflib.SequenceMatcher(None, typed, name).ratio() >= MISTYPED
 
 
 def _room_name(typed: str) -> str:

@@ -97,6 +97,12 @@ def test_lines_mean(line: str, command: object) -> None:
         # One room open: words that do not name it are the message (was "not in a room see").
         ("/part See ya", ["dev"], PartRoom("", "See ya")),
         ("/part bye", ["dev"], PartRoom("", "bye")),
+        # But one word that looks like its name mistyped parts nothing (a trial's "/part devv"
+        # ended the program).
+        ("/part devv", ["dev"], None),
+        ("/part deb", ["dev"], None),
+        ("/part dev2", ["dev"], None),
+        ("/part later", ["dev"], PartRoom("", "later")),
         # Of several, a word that names none parts nothing: a typo must not part the front one.
         ("/part devv", ["dev", "ops"], None),
         ("/part see ya", ["dev", "ops"], None),
