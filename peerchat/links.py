@@ -234,8 +234,8 @@ class Links:
         self.conns[member.node_id] = conn
         log.info("connected to %s (%s) at %s", member.username, member.node_id, member.addr)
         self.redial.found(member.node_id)
-        for gone in self.redial.replaced_by(member):  # a new process at a lost one's address
-            self._gave_up(gone)
+        for gone in self.redial.replaced_by(member, skeleton):
+            self._gave_up(gone, replaced=True)
         lost_at = self._lost_at.pop(member.node_id, None)
         away = [seq for seq in (lost_at, listed_at) if seq is not None]
         heard = node.chatlog.shown(member.node_id)
@@ -536,11 +536,14 @@ class Links:
             self.redial.failed(member.node_id, trio.current_time(), gone=_nobody_listens(failure))
         self._redial_changed.set()
 
-    def _gave_up(self, member: Member) -> None:
+    def _gave_up(self, member: Member, *, replaced: bool = False) -> None:
+        """``member`` is not dialled again: it is gone. One ``replaced`` by a process in its
+        place is not said to have missed our lines: that one had the room's history as it came
+        (a trial's "did not reach gina" of a gina who was then shown them)."""
         self._unlinked.pop(member.node_id, None)
         unsent = self.node.chatlog.seq - self._lost_at.pop(member.node_id, self.node.chatlog.seq)
         log.info("gave up on reaching %s", member.username)
-        if member.chat and unsent:
+        if member.chat and unsent and not replaced:
             self.node.emit(events.NotDelivered(member, unsent))
         self.node.talk.gave_up(member)
         self.node.files.gave_up(member)

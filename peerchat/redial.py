@@ -12,6 +12,7 @@ cannot set a node dialling without end, nor push out the members it really lost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from peerchat.membership import Member
@@ -64,13 +65,18 @@ class Redial:
         entry = self._lost.pop(node_id, None)
         return entry.member if entry else None
 
-    def replaced_by(self, member: Member) -> list[Member]:
-        """Lost members at ``member``'s address under another id: that process is gone for
-        good, since a new one listens there now. Removed and returned."""
+    def replaced_by(self, member: Member, looks: Callable[[str], str]) -> list[Member]:
+        """Lost members under another id that ``member`` takes the place of, removed and
+        returned: one at its address (a new process listens there now), or one whose host said
+        nothing listens and whose name ``looks`` like its own (one back with another key took
+        the name: a trial's zed, killed, back with a new key and gone again, stayed "away" and
+        awaited by every line for 30 minutes)."""
+        name = looks(member.username)
         gone = [
             e.member
             for e in self._lost.values()
-            if e.member.addr == member.addr and e.member.node_id != member.node_id
+            if e.member.node_id != member.node_id
+            and (e.member.addr == member.addr or e.gone and looks(e.member.username) == name)
         ]
         for m in gone:
             del self._lost[m.node_id]

@@ -775,6 +775,30 @@ async def test_a_key_that_took_the_name_of_one_who_quit_is_let_back_after_a_rejo
         nursery.cancel_scope.cancel()
 
 
+async def test_a_member_killed_and_back_with_another_key_is_no_longer_awaited() -> None:
+    """A user trial: zed, killed, came back with a new key and quit; the old zed stayed "away,
+    being reconnected" for 30 minutes, and every line said it had not reached him yet."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, zed = await room.add("alice"), await room.add("zed")
+        await room.fully_connected()
+        zed.crash()
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        room.members.remove(zed)
+        alice.node.say("while zed is away")
+        old = alice.node.links.redial._lost[zed.node.node_id]
+        with trio.fail_after(5):  # its port answers that nothing listens: that process is gone
+            while not old.gone:
+                await trio.sleep(0.01)
+        again = await room.add("zed")  # another key
+        await alice.wait_for(lambda e: isinstance(e, events.NewKey))
+        assert zed.node.node_id not in alice.node.links.redial
+        assert [m.node_id for m in alice.node.links.unreachable()] == []
+        assert not [e for e in alice.events if isinstance(e, events.NotDelivered)]
+        await again.wait_for(lambda e: getattr(e, "text", None) == "while zed is away")
+        nursery.cancel_scope.cancel()
+
+
 async def test_one_back_under_the_name_it_left_with_is_home_though_a_taker_is_awaited(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -169,9 +169,25 @@ def test_a_new_process_at_a_lost_members_address_ends_the_redialling_of_the_old_
     r = redial()
     r.lost(member("old"), now=0.0)
     r.lost(Member("other", "o", "10.0.0.2", 7000, 1), now=0.0)
-    assert ids(r.replaced_by(member("new"))) == ["old"]  # same host and port, another id
+    assert ids(r.replaced_by(member("new"), str.lower)) == ["old"]  # same address, another id
     assert "old" not in r and "other" in r
-    assert r.replaced_by(member("new")) == []
+    assert r.replaced_by(member("new"), str.lower) == []
+
+
+def test_a_new_key_under_the_name_of_a_lost_member_whose_host_is_empty_ends_its_redialling() -> (
+    None
+):
+    """A user trial: zed, killed, came back with a new key (at another port) and left; the old
+    zed stayed "away, being reconnected" and every line waited for it."""
+    r = redial()
+    gone, away = Member("zed1", "Zed", "10.0.0.5", 7001, 1), Member("bob1", "bob", "10.0.0.6", 1, 1)
+    for m in (gone, away):
+        r.lost(m, now=0.0)
+        assert ids(r.due(1.0)) == [m.node_id]
+    r.failed("zed1", 0.0, gone=True)  # nothing listens at its port: that process is gone
+    r.failed("bob1", 0.0)  # no answer: away, as far as anyone knows
+    assert ids(r.replaced_by(Member("zed2", "zed", "10.0.0.5", 7002, 1), str.lower)) == ["zed1"]
+    assert r.replaced_by(Member("bob2", "bob", "10.0.0.7", 7003, 1), str.lower) == []
 
 
 def test_past_max_lost_a_member_whose_host_says_nothing_listens_is_let_go() -> None:
