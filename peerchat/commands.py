@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -319,6 +318,8 @@ def _join(args: list[str]) -> JoinRoom | Usage:
 
 def _mistyped(typed: str, name: str) -> bool:
     """Whether ``typed`` looks like ``name`` with a letter or so wrong."""
+    import difflib  # (not loaded at start: ``test_dirs``)
+
     return difflib.SequenceMatcher(None, typed, name).ratio() >= MISTYPED
 
 
