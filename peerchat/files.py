@@ -292,50 +292,16 @@ class Files:
             self.downloads.mkdir(parents=True, exist_ok=True)
             final = self._free_path(local_name(offer.name))
             part = final.with_name(final.name + PART)
-            out, kept = _open_held(part, offer.size)
+            out = _open_held(part)
         except OSError as exc:
             node.emit(events.Error(f"cannot save into {self.downloads}: {exc.strerror or exc}"))
             return
         download = Download(heard.sender, offer.offer, offer.name, offer.size, offer.sha256)
-        fetch = _Fetch(id, download, part, final, out, heard.name)
-        if kept:
-            self._comparing.add(id)
-            node.nursery.start_soon(self._take_up, key, fetch, kept)
-            return
-        self._begin(key, fetch)
-
-    def _begin(self, key: tuple[str, int], fetch: _Fetch) -> None:
-        self._fetches[key] = fetch
-        if fetch.download.done:  # an empty file, or one a killed fetch left whole
+        fetch = self._fetches[key] = _Fetch(id, download, part, final, out, heard.name)
+        if download.done:  # an empty file: nothing to ask for
             self._finish(key, fetch)
             return
         self._ask(fetch)
-
-    async def _take_up(self, key: tuple[str, int], fetch: _Fetch, kept: int) -> None:
-        """Go on from what a killed fetch of the name left in its ``.part`` (a user trial's
-        fetch, killed at 37% of 190 MB, began again from nothing): read and hashed a piece at
-        a time, as the start of the file. If it was the start of another, the check at the
-        end fails, and the next fetch begins afresh."""
-        try:
-            with open(fetch.part, "rb") as f:
-                while (at := fetch.download.received) < kept:
-                    piece = f.read(min(HASH_PIECE, kept - at))
-                    if not piece:
-                        raise OSError(errno.EIO, "it shrank while it was read")
-                    fetch.download.take(at, piece)
-                    await trio.sleep(0)
-        except OSError as exc:  # unreadable after all: from the start
-            log.warning("cannot go on from %s: %s", fetch.part, exc)
-            d = fetch.download
-            fetch.download = Download(d.sender, d.offer, d.name, d.size, d.sha256)
-            fetch.out.seek(0)
-            fetch.out.truncate(0)
-        except BaseException:
-            fetch.out.close()  # (its .part stays for the next fetch)
-            raise
-        finally:
-            self._comparing.discard(fetch.id)
-        self._begin(key, fetch)
 
     async def _get_unless_had(self, id: int, namesake: Path, digest: bytes) -> None:
         """Fetch offer ``id`` unless ``namesake`` holds its bytes already."""
@@ -885,26 +851,21 @@ def _same_offer(a: _Mine | None, b: _Mine) -> bool:
 _PART_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
-def _open_held(part: Path, size: int) -> tuple[BinaryIO, int]:
-    """``part``, open for a fetch to write at its end, locked for as long as it is open: a
-    fetch in this program or another leaves it alone. What a killed fetch left in it is kept
-    (its byte count returned) when it could be the start of a file of ``size`` bytes, else it
-    is emptied; once held, not before."""
+def _open_held(part: Path) -> BinaryIO:
+    """``part``, empty and open for a fetch to write, locked for as long as it is open: a
+    fetch in this program or another leaves it alone. Emptied once held, not before."""
     fd = os.open(part, os.O_WRONLY | os.O_CREAT | _PART_FLAGS, 0o666)
     out = os.fdopen(fd, "wb")
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, f"{part.name} is not a file")
         fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        kept = os.fstat(fd).st_size
-        if not 0 < kept <= size:
-            out.truncate(kept := 0)
-        out.seek(kept)
+        out.truncate(0)
         os.set_blocking(fd, True)
     except OSError:
         out.close()
         raise
-    return out, kept
+    return out
 
 
 def _being_written(part: Path) -> bool:

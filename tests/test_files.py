@@ -298,45 +298,6 @@ async def test_a_part_file_left_by_a_killed_fetch_is_written_over_and_a_held_one
         nursery.cancel_scope.cancel()
 
 
-async def test_a_fetch_goes_on_from_what_a_killed_fetch_left_and_starts_afresh_if_it_was_not(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A user trial: a fetch killed at 37% of 190 MB began again from nothing when the program
-    was back. What its ``.part`` holds is taken as the start of the file; if it is the start
-    of another, the check at the end fails and the next fetch begins afresh."""
-    monkeypatch.setattr(transfer, "PROGRESS_EVERY", 0)
-    source = random_file(tmp_path, 40)
-    kept = 25 * FILE_CHUNK
-    async with trio.open_nursery() as nursery:
-        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
-        downloads = tmp_path / "bob"
-        downloads.mkdir()
-        (downloads / "big.bin.part").write_bytes(source.read_bytes()[:kept])
-        offer = await offer_heard(alice, bob, source)
-        bob.node.get_file(offer.id)
-        result = await bob.wait_for(done("big.bin"), 10)
-        assert result.ok, result.reason
-        assert Path(result.path).read_bytes() == source.read_bytes()
-        (first, *_) = [e for e in bob.events if isinstance(e, events.FileProgress)]
-        assert first.received > kept  # asked for from where the killed fetch stopped
-
-        Path(result.path).unlink()
-        (downloads / "big.bin.part").write_bytes(os.urandom(kept))  # another file's start
-        for ok in (False, True):
-            seen = len(bob.events)
-            bob.node.get_file(offer.id)
-            ended = await bob.wait_for(
-                lambda e, n=seen: done("big.bin")(e) and any(e is x for x in bob.events[n:])
-            )
-            assert ended.ok is ok, ended
-            if ok:
-                assert Path(ended.path).read_bytes() == source.read_bytes()
-            else:
-                assert "checksum" in ended.reason
-                assert not (downloads / "big.bin.part").exists()
-        nursery.cancel_scope.cancel()
-
-
 async def test_a_part_name_taken_by_a_pipe_or_a_link_is_left_alone(tmp_path: Path) -> None:
     # Opened as they were, a pipe would have stopped the node, and a link's target been emptied.
     async with trio.open_nursery() as nursery:
