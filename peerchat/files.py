@@ -342,9 +342,16 @@ class Files:
     def _most_offered(self) -> list[int]:
         """The offers heard from the member that offers most, oldest first: the room's list is
         full, and they make room. The oldest offer of all went first, and ten throwaway
-        keys with a hundred offers each pushed out a member's one file (attack round 10)."""
-        counts = collections.Counter(h.sender for h in self._heard.values())
-        return self._heard_from(counts.most_common(1)[0][0]) if counts else []
+        keys with a hundred offers each pushed out a member's one file (attack round 10). Of
+        members that offer as many, the one heard from last: a thousand throwaway keys with
+        one offer each pushed out the oldest, a member's one file (attack round 11)."""
+        counts: dict[str, int] = {}
+        latest: dict[str, int] = {}
+        for n, heard in enumerate(self._heard.values()):
+            counts[heard.sender] = counts.get(heard.sender, 0) + 1
+            latest[heard.sender] = n
+        most = max(counts, key=lambda sender: (counts[sender], latest[sender]), default=None)
+        return [] if most is None else self._heard_from(most)
 
     def _fetching(self) -> set[int]:
         return {f.id for f in self._fetches.values()}

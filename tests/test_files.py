@@ -1067,6 +1067,27 @@ async def test_a_full_list_of_offers_makes_room_from_whoever_offers_most(
         nursery.cancel_scope.cancel()
 
 
+async def test_of_members_that_offer_as_many_the_one_heard_from_last_makes_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 11: a thousand throwaway keys with one offer each pushed out the oldest
+    offer of all, a member's one file."""
+    monkeypatch.setattr(files, "MAX_OFFERS_HEARD", 3)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol, dave) = await room_of(
+            nursery, tmp_path, "alice", "bob", "carol", "dave"
+        )
+        (tmp_path / "notes.txt").write_text("carol's")
+        await offer_heard(carol, dave, tmp_path / "notes.txt")  # the oldest in dave's list
+        for member, name in ((bob, "b1.bin"), (alice, "a1.bin"), (bob, "b2.bin")):
+            offer = FileOffer(len(name) + ord(name[1]), name, 1, bytes(32), False)
+            member.node.links.conns[dave.node.node_id].send(offer)
+            await dave.wait_for(offered(name))
+        listed = sorted(f.name for f in dave.node.files.listing().files)
+        assert listed == ["b1.bin", "b2.bin", "notes.txt"]  # alice's, heard from last, went
+        nursery.cancel_scope.cancel()
+
+
 async def test_an_offer_to_a_name_nobody_has_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("a")
     async with trio.open_nursery() as nursery:
