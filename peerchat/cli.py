@@ -251,7 +251,7 @@ def _tracker_parser() -> argparse.ArgumentParser:
 def _add_storage(p: argparse.ArgumentParser, default: str = "") -> None:
     where = p.add_mutually_exclusive_group()
     rooms = "peerchat/<username>, or peerchat/<username>@ROOM for --room ROOM; a room joined "
-    rooms += "with /join keeps its own in PATH@ROOM"
+    rooms += "with /join keeps its own beside it, NAME@ROOM, but the --room room keeps PATH"
     where.add_argument(
         "--data-dir",
         metavar="PATH",

@@ -6,7 +6,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from peerchat.addresses import bad_port, parse_addr
+from peerchat.addresses import bad_port
 from peerchat.membership import takeable, valid_room_name
 from peerchat.protocol import MAX_RECENT, tracker_address
 from peerchat.safe_text import visible
@@ -301,7 +301,8 @@ def _private(rest: str) -> Private | Usage:
 
 def _join(args: list[str]) -> JoinRoom | Usage:
     usage = Usage("usage: /join ROOM [HOST:PORT] (a room name: 1-32 letters, digits, - and _)")
-    if len(args) == 1 and parse_addr(args[0]) is not None:  # (a user trial's first try)
+    lone = args[0] if len(args) == 1 else ""  # (a user trial's first try: an address alone)
+    if lone and not valid_room_name(_room_name(lone)) and tracker_address(lone) is not None:
         return Usage(f"{usage.text}: the room's name first, as in /join dev {visible(args[0])}")
     if not 1 <= len(args) <= 2 or not valid_room_name(_room_name(args[0])):
         return usage

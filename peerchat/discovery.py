@@ -212,8 +212,8 @@ class Lan:
 
 
 async def _resolved(host: str) -> list[str]:
-    """``advertised_addresses``, with a host name looked up first (its IPv4 addresses but
-    loopback's): given to zeroconf as it was, ``--host localhost`` ended the node (a user
+    """``advertised_addresses`` but loopback's, with a host name looked up first (its IPv4
+    addresses): given to zeroconf as it was, ``--host localhost`` ended the node (a user
     trial)."""
     if is_wildcard(host) or _is_ip(host):
         return [a for a in advertised_addresses(host) if not ipaddress.ip_address(a).is_loopback]

@@ -137,8 +137,8 @@ class Doorman:
         if hello.join:
             me = node.me_on(conn)
             welcome = Welcome((me, *node.members), node.bully.tracker or node.node_id)
-        refusal = node.links.accepts(hello.node_id, join=hello.join)
-        refusal = node.entrance.turns_away() or refusal  # it froze while this one waited
+        # (frozen while this one waited; asked first: a link refused so spends no relink)
+        refusal = node.entrance.turns_away() or node.links.accepts(hello.node_id, join=hello.join)
         if refusal is not None:
             log.debug("refusing a second connection from %s: %s", conn.peer, refusal)
             with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, OSError):

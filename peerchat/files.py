@@ -63,7 +63,7 @@ MAX_OFFERS_FROM_ONE = MAX_OFFERS  # of which from one member: none can push the 
 MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
 MAX_STOPPED = 64  # fetches given up whose chunks still on the way are let pass unread
-MAX_REMEMBERED = 1024  # fetches sent whole, and members told of: kept so long at most
+MAX_REMEMBERED = 1024  # how far each fetcher was sent, and whom the user was told of: at most
 FILE_ACK_EVERY = FILE_WINDOW // 2  # bytes received between two acknowledgements
 # A fetch whose window stays full this long is dropped (told "busy": it may ask again): a
 # fetcher that never acknowledges must not hold a serving slot for good. Only an
@@ -77,7 +77,7 @@ FILE_IDLE = 5.0
 # together do not all come back at once.
 BUSY_WAIT = 5.0
 BUSY_WAIT_MOST = 60.0
-# Offers taken from one link: MAX_OFFERS at once, then one every OFFER_EVERY seconds. Each is a
+# Offers taken from one member: MAX_OFFERS at once, then one every OFFER_EVERY seconds. Each is a
 # line on screen, and so is its withdrawal: a member offering and withdrawing in a loop would
 # flood every screen in the room.
 OFFER_EVERY = 0.6
@@ -656,7 +656,7 @@ class Files:
         )
         old = self._serving.pop(key, None)
         if old is not None:
-            self._ended(key, old)  # asked again: from the new offset
+            old.scope.cancel()  # asked again: from the new offset
             if message.offset - old.moved_from < FILE_ACK_EVERY:  # and no further: as idle
                 serving.acked_at, serving.moved_from = old.acked_at, old.moved_from
             if not old.progressed:
@@ -691,7 +691,7 @@ class Files:
         key, serving = first
         log.info("letting an idle fetch by %s go for another", key[0].peer)
         del self._serving[key]
-        self._ended(key, serving)
+        serving.scope.cancel()
         self._cool(*key)
         key[0].send(FileGone(key[1], busy=True))
 
@@ -708,11 +708,7 @@ class Files:
         key = (conn, message.offer)
         serving = self._serving.pop(key, None)
         if serving is not None:
-            self._ended(key, serving)
-
-    def _ended(self, key: tuple[Connection, int], serving: _Serving) -> None:
-        """Stop ``serving``."""
-        serving.scope.cancel()
+            serving.scope.cancel()
 
     def _cover(self, offer: int, serving: _Serving) -> int:
         """How far ``offer`` was sent to the fetcher of ``serving`` without a gap from its
@@ -750,7 +746,7 @@ class Files:
     def _report(self, conn: Connection, offer: int, serving: _Serving, over: bool = False) -> None:
         """Tell the user how far a fetch from this node has come (the sender saw nothing of
         it, a user trial found), once something is acknowledged: at most every
-        ``PROGRESS_EVERY`` s for a link and an offer, whatever its servings (a review's 500
+        ``PROGRESS_EVERY`` s for a member and an offer, whatever its servings (a review's 500
         fetches asked for and given up made 981 events in 0.27 s), and when one that was
         reported ends here."""
         key, now = (serving.who, offer), trio.current_time()

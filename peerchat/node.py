@@ -452,6 +452,8 @@ class Node:
             nursery.start_soon(self._remember_peers)
         if self.lan is not None:
             nursery.start_soon(self.lan.advertise, self.node_id, self.me.host, self.me.port)
+        if self.lan is not None and s.discover:  # (a part founded by name at a --tracker
+            # room's members would be another room: its home, and so its identity, differs)
             nursery.start_soon(self._meet_on_lan, self.lan)
         role = "tracker" if self.bully.is_tracker else "peer"
         self.emit(events.Ready(self.shown_me(), role, self.room_name))

@@ -139,6 +139,11 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/join dev no/where", "usage: /join ROOM [HOST:PORT]: no/where is not HOST:PORT"),
         # A trial's first try: the address alone.
         (
+            "/join 10.0.0.7",
+            "usage: /join ROOM [HOST:PORT] (a room name: 1-32 letters, digits, - and _): "
+            "the room's name first, as in /join dev 10.0.0.7",
+        ),
+        (
             "/join 10.0.0.7:5000",
             "usage: /join ROOM [HOST:PORT] (a room name: 1-32 letters, digits, - and _): "
             "the room's name first, as in /join dev 10.0.0.7:5000",
