@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from peerchat import events
-from peerchat.admission import RefusalLog
+from peerchat.addresses import is_loopback
+from peerchat.admission import Paces, RefusalLog
 from peerchat.connection import Connection
 from peerchat.handshake import HandshakeError, WrongSecret
 from peerchat.membership import KEY_MARK, takeable
@@ -46,6 +47,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLASH_NOTICE_INTERVAL = 60.0  # seconds between two notices of a name clash
+# Joins let in from one address at once, then one a second. Each new key is a member, with a
+# line on every screen and offers and a name of its own: one address joining under 1,200
+# throwaway keys in 10 s made 23,000 offer events a second (attack round 11). An office behind
+# one NAT address joins a few at a time. Loopback is not paced: one computer's own nodes.
+JOINS_AT_ONCE = 32
+JOIN_EVERY = 1.0
 
 
 class Doorman:
@@ -56,6 +63,7 @@ class Doorman:
         self._expected: dict[str, trio.Event] = {}  # introduced, waiting to be announced
         self._guesses: dict[str, float] = {}  # address -> when it last tried another secret
         self._clash_told = -CLASH_NOTICE_INTERVAL  # when a name clash was last told
+        self._joins = Paces(JOIN_EVERY, JOINS_AT_ONCE)  # by address
 
     async def serve(
         self,
@@ -66,6 +74,12 @@ class Doorman:
         await trio.serve_listeners(
             self.accept, listeners, handler_nursery=self.node.nursery, task_status=task_status
         )
+
+    def too_many_joins(self, host: str) -> str | None:
+        """Why a join from ``host`` is turned away now (``JOIN_EVERY``), if it is."""
+        if is_loopback(host) or self._joins.allows(host, trio.current_time()):
+            return None
+        return f"too many joins from {host}; try again in a moment"
 
     def _wrong_secret(self, host: str) -> None:
         """``host`` tried another secret: its next tries within ``guess_pause`` are closed
@@ -122,14 +136,14 @@ class Doorman:
                 return
             slot.member()
             conn.introduced()
-            await self._welcome(conn, hello, slot)
+            await self._welcome(conn, hello, slot, host)
         except Exception:
             log.warning("dropping connection from %s after an internal error", peer, exc_info=True)
         finally:
             slot.leave()
             await conn.aclose()
 
-    async def _welcome(self, conn: Connection, hello: Hello, slot: object) -> None:
+    async def _welcome(self, conn: Connection, hello: Hello, slot: object, host: str) -> None:
         node = self.node
         # No await from here to the queued replies: the member list in the welcome and the
         # chat sequence number in our hello must match what this connection gets afterwards.
@@ -138,7 +152,11 @@ class Doorman:
             me = node.me_on(conn)
             welcome = Welcome((me, *node.members), node.bully.tracker or node.node_id)
         # (frozen while this one waited; asked first: a link refused so spends no relink)
-        refusal = node.entrance.turns_away() or node.links.accepts(hello.node_id, join=hello.join)
+        refusal = node.entrance.turns_away()
+        if refusal is None and hello.join:
+            refusal = self.too_many_joins(host)
+        if refusal is None:
+            refusal = node.links.accepts(hello.node_id, join=hello.join)
         if refusal is not None:
             log.debug("refusing a second connection from %s: %s", conn.peer, refusal)
             with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, OSError):

@@ -718,7 +718,8 @@ class Files:
         key = (serving.who, offer)
         covered = self._covered.get(key, 0)
         if serving.start <= covered < serving.sent:
-            covered = self._covered[key] = serving.sent
+            self._covered.pop(key, None)  # the longest unused goes first (a review: not the
+            covered = self._covered[key] = serving.sent  # one a fetch still adds to)
             if len(self._covered) > MAX_REMEMBERED:
                 del self._covered[next(iter(self._covered))]
         return covered

@@ -13,6 +13,7 @@ from test_cluster import Member as Peer
 
 from peerchat import events
 from peerchat.config import Config
+from peerchat.doorman import JOINS_AT_ONCE
 from peerchat.links import RELINKS_AT_ONCE
 from peerchat.membership import Member, takeable
 from peerchat.messaging import MAX_PIECES, pieces
@@ -287,6 +288,20 @@ async def test_a_member_linking_again_too_often_is_turned_away_for_a_while() -> 
         assert answers[: RELINKS_AT_ONCE - 1] == [None] * (RELINKS_AT_ONCE - 1)
         assert answers[-1] == "linked again too often; try again in a moment"
         assert links.accepts("c" * 32, join=True) is None  # another member is not
+        nursery.cancel_scope.cancel()
+
+
+async def test_joins_from_one_address_are_let_in_only_so_often_but_loopbacks() -> None:
+    """Attack round 11: one address joined under 1,200 throwaway keys in 10 s, each with a
+    hundred offers: 23,000 offer events a second."""
+    async with trio.open_nursery() as nursery:
+        (alice,) = await room_with(nursery, "alice")
+        door = alice.node.doorman
+        answers = [door.too_many_joins("10.0.0.9") for _ in range(JOINS_AT_ONCE + 1)]
+        assert answers[:JOINS_AT_ONCE] == [None] * JOINS_AT_ONCE
+        assert answers[-1] == "too many joins from 10.0.0.9; try again in a moment"
+        assert door.too_many_joins("10.0.0.10") is None  # another address is not
+        assert {door.too_many_joins("127.0.0.1") for _ in range(JOINS_AT_ONCE + 1)} == {None}
         nursery.cancel_scope.cancel()
 
 
