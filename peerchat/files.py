@@ -4,8 +4,9 @@
 to the chatting members, or to one; nothing is sent until a member asks (``/get ID``). The sender
 then streams the file in chunks over the link to that member, each chunk only once the link's
 queue is empty: a chat message waits behind one chunk at most, and the sender holds one chunk in
-memory per fetch. The receiver writes each chunk to ``NAME.part`` in the downloads directory and
-renames it once the whole file checks; after a cut it asks for the rest when the link is back.
+memory per fetch. The receiver writes each chunk to ``NAME.peerchat-part`` (``transfer.PART``)
+in the downloads directory and renames it once the whole file checks; after a cut it asks for
+the rest when the link is back.
 A member who comes (back) is offered what is on offer for it; one that leaves (says goodbye)
 takes its offers along, and one withdrawn is gone for everyone. Offers live as long as the
 program that makes them: they are not stored.

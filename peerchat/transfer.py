@@ -17,7 +17,10 @@ from cryptography.hazmat.primitives import hashes
 from peerchat.protocol import ProtocolViolation
 
 PROGRESS_EVERY = 0.25  # seconds between progress reports of one download, at most
-PART = ".part"  # where a download's bytes go until the whole file checks
+# Where a download's bytes go until the whole file checks: a name of PeerChat's own. As
+# NAME.part it was a browser's name for its own download in progress, which a fetch of NAME
+# then emptied (attack round 11).
+PART = ".peerchat-part"
 MAX_LOCAL_NAME = 200  # bytes of a saved name, leaving room for " (99)" and PART
 MAX_EXTENSION = 16  # bytes after a long name's last dot kept, at most
 _UNSAFE_IN_NAME = re.compile(r"[^\w.\- ()+,=@~\[\]]")

@@ -28,6 +28,7 @@ from peerchat.protocol import (
     FileOffer,
     FileStop,
 )
+from peerchat.transfer import PART
 
 
 def offered(name: str):  # noqa: ANN201 - a predicate
@@ -102,7 +103,7 @@ async def test_a_file_offered_to_the_room_is_fetched_whole_and_resumed_after_a_c
             assert result.ok, result.reason
             assert Path(result.path).read_bytes() == source.read_bytes()
             assert Path(result.path).parent == tmp_path / fetcher.node.me.username
-        assert not list((tmp_path / "bob").glob("*.part"))
+        assert not list((tmp_path / "bob").glob(f"*{PART}"))
         for name in ("bob", "carol"):  # each fetcher's last acknowledgement, on its way
             await alice.wait_for(
                 lambda e, n=name: isinstance(e, events.FileFetched) and e.by.username == n
@@ -271,13 +272,14 @@ async def test_the_same_bytes_offered_anew_are_not_fetched_a_second_time(tmp_pat
 async def test_a_part_file_left_by_a_killed_fetch_is_written_over_and_a_held_one_is_not(
     tmp_path: Path,
 ) -> None:
-    # A user's kill -9 mid-fetch left huge.bin.part; the next fetch was saved as "huge (2).bin".
+    # A user's kill -9 mid-fetch left huge.bin's part; the next fetch was saved as "huge (2).bin".
     source = tmp_path / "notes.txt"
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
         downloads = tmp_path / "bob"
         downloads.mkdir()
-        (downloads / "notes.txt.part").write_text("half of a killed fetch")
+        (downloads / f"notes.txt{PART}").write_text("half of a killed fetch")
+        (downloads / "notes.txt.part").write_text("a browser's download")  # (not ours)
         for text in ("one", "two"):
             source.write_text(text)
             seen = len(bob.events)
@@ -285,15 +287,20 @@ async def test_a_part_file_left_by_a_killed_fetch_is_written_over_and_a_held_one
             offer = await bob.wait_for(offered_since(bob, seen))
             if text == "two":  # a fetch of another program writes its part now: left alone
                 (downloads / "notes.txt").unlink()
-                live = open(downloads / "notes.txt.part", "wb")  # noqa: SIM115
+                live = open(downloads / f"notes.txt{PART}", "wb")  # noqa: SIM115
                 fcntl.flock(live, fcntl.LOCK_EX)
             bob.node.get_file(offer.id)
             await bob.wait_for(lambda e, i=offer.id: isinstance(e, events.FileDone) and e.id == i)
             if text == "one":
-                assert sorted(p.name for p in downloads.iterdir()) == ["notes.txt"]
+                assert sorted(p.name for p in downloads.iterdir()) == [
+                    "notes.txt",
+                    "notes.txt.part",
+                ]
                 assert (downloads / "notes.txt").read_text() == "one"
         live.close()
-        assert sorted(p.name for p in downloads.iterdir()) == ["notes (2).txt", "notes.txt.part"]
+        left = sorted(p.name for p in downloads.iterdir())
+        assert left == ["notes (2).txt", "notes.txt.part", f"notes.txt{PART}"]
+        assert (downloads / "notes.txt.part").read_text() == "a browser's download"
         assert (downloads / "notes (2).txt").read_text() == "two"
         nursery.cancel_scope.cancel()
 
@@ -304,10 +311,10 @@ async def test_a_part_name_taken_by_a_pipe_or_a_link_is_left_alone(tmp_path: Pat
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
         downloads = tmp_path / "bob"
         downloads.mkdir()
-        os.mkfifo(downloads / "pipe.txt.part")
+        os.mkfifo(downloads / f"pipe.txt{PART}")
         precious = tmp_path / "precious"
         precious.write_text("keep me")
-        (downloads / "link.txt.part").symlink_to(precious)
+        (downloads / f"link.txt{PART}").symlink_to(precious)
         for name in ("pipe.txt", "link.txt"):
             (tmp_path / name).write_text(name)
             offer = await offer_heard(alice, bob, tmp_path / name)
@@ -394,17 +401,18 @@ async def test_an_offer_named_like_a_fetchs_part_file_cannot_overwrite_another(
         # Mallory's program offers a name no honest one sends (they are cleaned when offered).
         digest = hashlib.sha256(b"EVIL").digest()
         stamp = files._stamp(evil.stat())
-        mallory.node.files._mine[42] = files._Mine(evil, "x.part", 4, digest, None, stamp)
-        mallory.node.links.conns[bob.node.node_id].send(FileOffer(42, "x.part", 4, digest, False))
-        evil = await bob.wait_for(offered("x.part"))
+        named = f"x{PART}"
+        mallory.node.files._mine[42] = files._Mine(evil, named, 4, digest, None, stamp)
+        mallory.node.links.conns[bob.node.node_id].send(FileOffer(42, named, 4, digest, False))
+        evil = await bob.wait_for(offered(named))
         bob.node.get_file(evil.id)
         alice.node.send_file(str(tmp_path / "x"))
         good = await bob.wait_for(offered("x"))
         bob.node.get_file(good.id)
-        for name in ("x.part", "x"):
+        for name in (named, "x"):
             assert (await bob.wait_for(done(name))).ok
         saved = {p.name: p.read_text() for p in (tmp_path / "bob").iterdir()}
-        assert saved == {"x": "good", "x.part_": "EVIL"}
+        assert saved == {"x": "good", f"{named}_": "EVIL"}
         nursery.cancel_scope.cancel()
 
 
