@@ -1052,47 +1052,36 @@ async def test_one_member_cannot_push_the_others_offers_out(
         nursery.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize(
+    ("most", "offers", "kept"),
+    [
+        # Attack round 10: throwaway keys offering all they may pushed a member's one file
+        # out of everyone's list; whoever offers most makes room.
+        (4, ["b1", "b2", "b3", "a1"], ["a1", "b2", "b3"]),
+        # Round 11: a thousand keys with one offer each pushed out the oldest offer of all;
+        # of members that offer as many, the one heard from last makes room.
+        (3, ["b1", "a1", "b2"], ["b1", "b2"]),
+    ],
+)
 async def test_a_full_list_of_offers_makes_room_from_whoever_offers_most(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, most: int, offers: list[str], kept: list[str]
 ) -> None:
-    """Attack round 10: throwaway keys offering all they may pushed a member's one file out
-    of everyone's list."""
-    monkeypatch.setattr(files, "MAX_OFFERS_HEARD", 4)
+    """Carol's one file, the oldest in dave's list, stays while others' offers fill it."""
+    monkeypatch.setattr(files, "MAX_OFFERS_HEARD", most)
     async with trio.open_nursery() as nursery:
         room, (alice, bob, carol, dave) = await room_of(
             nursery, tmp_path, "alice", "bob", "carol", "dave"
         )
         (tmp_path / "notes.txt").write_text("carol's")
-        await offer_heard(carol, dave, tmp_path / "notes.txt")  # the oldest in dave's list
-        to_dave = bob.node.links.conns[dave.node.node_id]
-        for n in range(1, 4):
-            to_dave.send(FileOffer(n, f"b{n}.bin", 1, bytes(32), False))
-        await dave.wait_for(offered("b3.bin"))
-        alice.node.links.conns[dave.node.node_id].send(FileOffer(1, "a.bin", 1, bytes(32), False))
-        await dave.wait_for(offered("a.bin"))
+        await offer_heard(carol, dave, tmp_path / "notes.txt")
+        for n, name in enumerate(offers, 1):
+            sender = {"a": alice, "b": bob}[name[0]]
+            sender.node.links.conns[dave.node.node_id].send(
+                FileOffer(n, f"{name}.bin", 1, bytes(32), False)
+            )
+            await dave.wait_for(offered(f"{name}.bin"))
         listed = sorted(f.name for f in dave.node.files.listing().files)
-        assert listed == ["a.bin", "b2.bin", "b3.bin", "notes.txt"]
-        nursery.cancel_scope.cancel()
-
-
-async def test_of_members_that_offer_as_many_the_one_heard_from_last_makes_room(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Attack round 11: a thousand throwaway keys with one offer each pushed out the oldest
-    offer of all, a member's one file."""
-    monkeypatch.setattr(files, "MAX_OFFERS_HEARD", 3)
-    async with trio.open_nursery() as nursery:
-        room, (alice, bob, carol, dave) = await room_of(
-            nursery, tmp_path, "alice", "bob", "carol", "dave"
-        )
-        (tmp_path / "notes.txt").write_text("carol's")
-        await offer_heard(carol, dave, tmp_path / "notes.txt")  # the oldest in dave's list
-        for member, name in ((bob, "b1.bin"), (alice, "a1.bin"), (bob, "b2.bin")):
-            offer = FileOffer(len(name) + ord(name[1]), name, 1, bytes(32), False)
-            member.node.links.conns[dave.node.node_id].send(offer)
-            await dave.wait_for(offered(name))
-        listed = sorted(f.name for f in dave.node.files.listing().files)
-        assert listed == ["b1.bin", "b2.bin", "notes.txt"]  # alice's, heard from last, went
+        assert listed == [f"{name}.bin" for name in kept] + ["notes.txt"]
         nursery.cancel_scope.cancel()
 
 

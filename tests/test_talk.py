@@ -261,13 +261,16 @@ async def test_renames_are_paced_by_member_across_its_links(
     400 times a second; and each rename past the pace was a line in the log (93 MiB in 12 s)."""
     config = dataclasses.replace(FAST, notice_interval=120)
     async with trio.open_nursery() as nursery:
-        room = Room(nursery, config)
-        alice, bob = await room.add("alice"), await room.add("bob")
-        await room.fully_connected()
+        alice, bob = await room_with(nursery, "alice", "bob", config=config)
         bob.node.nick("b1")
         await alice.wait_for(lambda e: isinstance(e, events.Renamed))
         await cut(bob, alice)
-        await room.fully_connected()
+        with trio.fail_after(5):  # linked again
+            while {bob.node.node_id, alice.node.node_id} - {
+                *alice.node.links.conns,
+                *bob.node.links.conns,
+            }:
+                await trio.sleep(0.01)
         for n in range(2, 50):
             bob.node.links.conns[alice.node.node_id].send(Nick(f"b{n}"))
         bob.node.say("marker")
