@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import functools
 import math
@@ -780,8 +781,17 @@ class Screen:
             return f"no room {n}: you are in {rooms} (/rooms lists them)"
         return "" if labels[n - 1] == self.current else self.go_to(labels[n - 1])
 
+    def label_of(self, typed: str) -> str:
+        """The room a user means by ``typed``: its label, or the name a room joined at an
+        address learnt as it got in (a trial's status bar said "room dev", and ``/part dev``
+        was "not in a room dev": the room went by its address)."""
+        if typed in self.rooms:
+            return typed
+        return next((label for label, room in self.rooms.items() if room.name == typed), typed)
+
     def go_to(self, label: str) -> str:
         """Bring ``label`` to the front (``/room``); what to tell the user."""
+        label = self.label_of(label)
         if label not in self.rooms:
             return f"not in a room {visible(label)}; /join {visible(label)}?"
         self.bring(label)
@@ -1261,6 +1271,7 @@ class PromptUI:
                     screen.bring(name)
                     action = functools.partial(rooms.join, name, addr, room)
                 case commands.PartRoom(room=name) as part:
+                    part = dataclasses.replace(part, room=screen.label_of(name) if name else "")
                     if (part := part.among(screen.rooms)) is None:
                         names = ", ".join(visible(r) for r in screen.rooms)
                         usage = f"/part ROOM MESSAGE, of {names}"

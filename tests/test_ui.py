@@ -921,6 +921,19 @@ def test_a_narrow_status_bar_gives_up_the_help_hint_and_the_tracker_before_who_i
     assert "rooms: [dev] sec 127.0.0.1:5000" in to_plain_text(ui.screen_toolbar(screen))
 
 
+def test_a_room_joined_at_an_address_goes_by_the_name_it_learnt_too():
+    """A user trial: started with --tracker and no --room, the status bar said "room dev",
+    and /part dev (and /room dev) answered "not in a room dev"."""
+    screen = ui.Screen()
+    arrived = time.monotonic()
+    ui.render_batch([(arrived, ("10.0.0.1:5000", Ready(ALICE, "peer", "dev")))], screen)
+    ui.render_batch([(arrived, ("ops", Ready(ALICE, "peer", "ops")))], screen)
+    assert screen.label_of("dev") == "10.0.0.1:5000"
+    assert screen.label_of("ops") == "ops" and screen.label_of("qa") == "qa"
+    screen.cycle()
+    assert screen.go_to("dev") == "lines you type go to the room 10.0.0.1:5000 now"
+
+
 def test_a_room_left_while_in_front_gives_the_front_back_to_the_room_before_it():
     """From a user trial: with ops in front, a /join that failed (or was given up) sent the
     next typed line to the first room, not back to ops."""
