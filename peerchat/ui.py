@@ -1431,14 +1431,19 @@ class PromptUI:
         app.invalidate()
 
     def _print_the_rest(self) -> None:
-        """After the prompt: what is still waiting, printed plainly (prompt thread)."""
+        """After the prompt: what is still waiting, printed plainly (prompt thread). Not on
+        a terminal that is gone (closed, hung up): a trial's closed pane ended the program with
+        "internal error (OSError)" as it said goodbye."""
         while True:
             with self._lock:
                 lines = self._backlog.take(time.monotonic())
             if not lines:
                 return
             if text := render_batch(lines, self._screen, self._columns()):  # (none: all silent)
-                print_formatted_text(text)
+                try:
+                    print_formatted_text(text)
+                except OSError:  # nothing to show them on
+                    return
 
     def _columns(self) -> int:
         """The terminal's width now (prompt thread): lines are broken to it."""

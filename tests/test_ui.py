@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import subprocess
 import sys
@@ -522,6 +523,23 @@ async def test_stop_before_the_prompt_starts_makes_drive_return_without_quitting
     front.show(PeerLeft(BOB, "quit"))  # after the end: printed straight away
     assert "bob left (quit)" in capsys.readouterr().out
     front.stop()  # after the end too
+
+
+async def test_lines_left_for_a_terminal_that_is_gone_end_nothing(monkeypatch) -> None:
+    """A trial's closed pane: the last lines, printed as the program said goodbye, met EIO and
+    ended it with "internal error (OSError)"."""
+
+    def gone(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(ui, "print_formatted_text", gone)
+    front = ui.PromptUI()
+    node = RecordingNode()
+    front.show(PeerJoined(BOB))  # buffered: no loop yet
+    front.stop()
+    with trio.fail_after(5):
+        await front.drive(RecordingRooms(node))
+    assert node.calls == []
 
 
 def test_who_marks_this_node() -> None:
