@@ -39,6 +39,11 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+def is_ip(host: str) -> bool:
+    """An IP address, not a host name."""
+    return _ip(host) is not None
+
+
 def is_wildcard(host: str) -> bool:
     """0.0.0.0 or ::: listen everywhere, but no use as an address to give others."""
     ip = _ip(host)

@@ -32,7 +32,7 @@ import trio
 from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, ServiceListener, Zeroconf
 
 from peerchat import PROTOCOL_VERSION
-from peerchat.addresses import is_wildcard
+from peerchat.addresses import is_ip, is_loopback, is_wildcard
 from peerchat.membership import valid_room_name
 from peerchat.tracker_address import StartupError
 
@@ -215,22 +215,16 @@ async def _resolved(host: str) -> list[str]:
     """``advertised_addresses`` but loopback's, with a host name looked up first (its IPv4
     addresses): given to zeroconf as it was, ``--host localhost`` ended the node (a user
     trial)."""
-    if is_wildcard(host) or _is_ip(host):
-        return [a for a in advertised_addresses(host) if not ipaddress.ip_address(a).is_loopback]
+    if is_wildcard(host):
+        return advertised_addresses(host)
+    if is_ip(host):
+        return [] if is_loopback(host) else [host]
     try:
         found = await trio.socket.getaddrinfo(host, None, family=trio.socket.AF_INET)
     except OSError:
         return []
     ips = dict.fromkeys(str(info[4][0]) for info in found)
-    return [ip for ip in ips if not ipaddress.ip_address(ip).is_loopback]
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    return [ip for ip in ips if not is_loopback(ip)]
 
 
 def interleaved(answers: list[list[tuple[str, int]]]) -> list[tuple[str, int]]:

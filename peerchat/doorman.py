@@ -158,7 +158,7 @@ class Doorman:
         if refusal is None:
             refusal = node.links.accepts(hello.node_id, join=hello.join)
         if refusal is not None:
-            log.debug("refusing a second connection from %s: %s", conn.peer, refusal)
+            log.debug("refusing %s: %s", conn.peer, refusal)
             with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, OSError):
                 await conn.send_now(Refuse(refusal))
             return

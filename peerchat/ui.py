@@ -1271,7 +1271,8 @@ class PromptUI:
                     screen.bring(name)
                     action = functools.partial(rooms.join, name, addr, room)
                 case commands.PartRoom(room=name) as part:
-                    part = dataclasses.replace(part, room=screen.label_of(name) if name else "")
+                    if name:
+                        part = dataclasses.replace(part, room=screen.label_of(name))
                     if (part := part.among(screen.rooms)) is None:
                         names = ", ".join(visible(r) for r in screen.rooms)
                         usage = f"/part ROOM MESSAGE, of {names}"
