@@ -22,13 +22,11 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from peerchat import events
 from peerchat.addresses import is_loopback
 from peerchat.admission import Paces, RefusalLog
 from peerchat.connection import Connection
 from peerchat.handshake import HandshakeError, WrongSecret
 from peerchat.membership import KEY_MARK, takeable
-from peerchat.names import marked, skeleton
 from peerchat.protocol import (
     Hello,
     MemberJoined,
@@ -46,7 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLASH_NOTICE_INTERVAL = 60.0  # seconds between two notices of a name clash
 # Joins let in from one address at once, then one a second. Each new key is a member, with a
 # line on every screen and offers and a name of its own: one address joining under 1,200
 # throwaway keys in 10 s made 23,000 offer events a second (attack round 11). An office behind
@@ -62,7 +59,6 @@ class Doorman:
         self._refusals = RefusalLog(node.config.refusal_log_interval, burst=20)
         self._expected: dict[str, trio.Event] = {}  # introduced, waiting to be announced
         self._guesses: dict[str, float] = {}  # address -> when it last tried another secret
-        self._clash_told = -CLASH_NOTICE_INTERVAL  # when a name clash was last told
         self._joins = Paces(JOIN_EVERY, JOINS_AT_ONCE)  # by address
 
     async def serve(
@@ -209,7 +205,6 @@ class Doorman:
                     raise ProtocolViolation(reason)
                 if self._name_taken(hello):
                     reason = name_taken(hello.username)
-                    self._tell_of_clash(hello)
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
                 return hello
@@ -263,11 +258,16 @@ class Doorman:
         who lost their key comes back so), not of one a blip keeps away (a user trial: a
         stranger took "bob" during a few seconds' cut, and the real one was shut out). A
         member letting in a node the tracker turned away knows only the members it is linked
-        to: a name it has seen under another key stays that key's too."""
+        to: a name it has seen under another key stays that key's too. A member of another
+        part of the room may have a name like one here: two took it at once, each where the
+        other could not see. The parts become one room anyway, and the screens tell the two
+        apart by their keys (``Talk.on_link``): refused, two "zed"s who founded one room at
+        the same moment (a user trial), or two "robert"s named during a partition, kept the
+        room in two until one of them took another name."""
         if not hello.chat:
             return False  # a standalone tracker's name is never shown with words
         node = self.node
-        if node.talk.taken(hello.username, hello.node_id):
+        if hello.join and node.talk.taken(hello.username, hello.node_id):
             return True
         # One back under the name it left with is home, though a key that took the name
         # after it is awaited (a stranger that took "bob", vanished and left a port that
@@ -279,25 +279,6 @@ class Doorman:
             return True
         owner = node.store.owner(hello.username) if hello.direct else None
         return owner is not None and owner != hello.node_id
-
-    def _tell_of_clash(self, hello: Hello) -> None:
-        """A part of this room (not a newcomer, who is told and leaves) holds a member whose
-        name looks like this node's own: the parts cannot merge until one of the two takes
-        another. Nobody else can see it, so the user is told, once a minute at most (a user
-        trial: two "zed"s who founded one room at once stayed apart, unaware)."""
-        node = self.node
-        if hello.join or skeleton(hello.username) != skeleton(node.me.username):
-            return
-        now = trio.current_time()
-        if now - self._clash_told < CLASH_NOTICE_INTERVAL:  # keys cost nothing: once for all
-            return
-        self._clash_told = now
-        node.emit(
-            events.Error(
-                f"another {marked(hello.username, hello.node_id)} is in a part of this room that "
-                "cannot join yours while you share a name: one of you needs another (/nick NAME)"
-            )
-        )
 
     def _log_refusal(self, peer: str, why: str) -> None:
         self._log_limited(f"refusing a connection from {peer}: {why}")

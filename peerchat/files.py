@@ -178,7 +178,7 @@ class Files:
             if name.casefold() == node.me.username.casefold():
                 node.emit(events.Error("that is you; /send PATH offers it to the room"))
             else:
-                node.emit(events.Error(f"nobody called {name} is in the room (/who lists them)"))
+                node.emit(events.Error(f"{node.talk.not_found(name)} (/who lists them)"))
             return
         node.nursery.start_soon(self._offer, path, member)
 

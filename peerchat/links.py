@@ -251,7 +251,10 @@ class Links:
         # Every link binds the name, not only a newcomer's: a member listed when this node
         # came in was bound nowhere here, and this node let another key take its name while
         # the others refused it (a user trial's room disagreed on who was who).
-        if member.chat:  # a standalone tracker's name is no person's
+        # (A standalone tracker's name is no person's.) A member of a part that was apart,
+        # under a name like one here, binds nothing: the name stays with the key that had it
+        # here, and neither is "another key" of the other.
+        if member.chat and not node.talk.taken(member.username, member.node_id):
             # It goes by the name here now: one who went by it before and left no longer
             # holds it (kept, it turned this member away as a rename after a freeze here).
             self._gone_looks.pop(skeleton(member.username), None)

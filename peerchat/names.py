@@ -10,9 +10,16 @@ can copy.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import unicodedata
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
-from peerchat.membership import KEY_MARK
+from peerchat.events import Renamed
+from peerchat.membership import KEY_MARK, Member
+
+E = TypeVar("E")
 
 FINGERPRINT = 6  # hex digits of the node id (the key's hash) shown after a name
 
@@ -29,6 +36,7 @@ _MARKS = frozenset(("Mn", "Me", "Cf"))  # combining marks and format characters
 _DIGRAPHS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 
 
+@functools.lru_cache(maxsize=4096)  # asked again for each member as the room changes
 def skeleton(name: str) -> str:
     """What ``name`` looks like, roughly: two names with one skeleton can pass for each other
     ("Bob", "b0b", "BOB")."""
@@ -60,3 +68,25 @@ def shown_name(name: str, node_id: str) -> str:
 def marked(name: str, node_id: str) -> str:
     """``name`` with its key's fingerprint: ``bob~3fa8c1``."""
     return f"{name}{KEY_MARK}{node_id[:FINGERPRINT]}"
+
+
+def with_marks(event: E, marks: Mapping[str, str]) -> E:
+    """``event`` (a dataclass) with each member in ``marks`` (node id -> the name it is marked
+    under) shown with its key's fingerprint, while it goes by that name; a rename's old name
+    too ("robert~3fa8c1 is now known as rob")."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(event):  # type: ignore[arg-type]
+        value = getattr(event, f.name)
+        if isinstance(value, Member):
+            changes[f.name] = _marked_member(value, marks)
+            if isinstance(event, Renamed) and marks.get(value.node_id) == event.old:
+                changes["old"] = marked(event.old, value.node_id)
+        elif isinstance(value, tuple) and value and isinstance(value[0], Member):
+            changes[f.name] = tuple(_marked_member(m, marks) for m in value)
+    return dataclasses.replace(event, **changes)  # type: ignore[type-var]
+
+
+def _marked_member(member: Member, marks: Mapping[str, str]) -> Member:
+    if marks.get(member.node_id) != member.username:
+        return member
+    return dataclasses.replace(member, username=marked(member.username, member.node_id))

@@ -44,6 +44,7 @@ from peerchat.leadership import Leadership
 from peerchat.links import Links
 from peerchat.membership import Member, MemberTable
 from peerchat.messaging import Messaging, pieces
+from peerchat.names import with_marks
 from peerchat.protocol import (
     MAX_RECENT,
     Answer,
@@ -332,11 +333,13 @@ class Node:
 
     def whois(self, name: str) -> None:
         me = self.shown_me()
-        here = self.talk.find(name, (me, *self.members))
-        away = None if here is not None else self.talk.find(name, self.links.unreachable())
+        everyone = (me, *self.members)
+        here = self.talk.find(name, everyone)
+        unsure = here is None and self.talk.namesakes(name, everyone)
+        away = None if here or unsure else self.talk.find(name, self.links.unreachable())
         member = here or away
         if member is None:
-            self.emit(events.Error(f"nobody called {name} is in the room"))
+            self.emit(events.Error(self.talk.not_found(name, everyone)))
             return
         tracker = member.node_id == self.bully.tracker
         you, gone = member.node_id == me.node_id, away is not None
@@ -601,7 +604,7 @@ class Node:
         history gathered and shown in the order it was said, like history after ``ready``."""
         early, self._early = self._early or [], None
         for sender, chat, own in kept:  # first, in the store's order
-            self._emit(_message(sender, chat, own=own, history=True))
+            self._out(_message(sender, chat, own=own, history=True))
         for event in early:
             if type(event) is events.MessageReceived and event.history:
                 self._history.add(event)
@@ -630,7 +633,13 @@ class Node:
     def _report(self, event: events.Event) -> None:
         if self._history and not isinstance(event, _OVERTAKES_HISTORY):
             self._show_history()
-        self._emit(event)
+        self._out(event)
+
+    def _out(self, event: events.Event) -> None:
+        """Hand ``event`` to the front end, with members that share a name marked
+        (``Talk.marks``)."""
+        marks = self.talk.marks()
+        self._emit(with_marks(event, marks) if marks else event)
 
     def show(self, sender: Member, chat: Chat, *, own: bool, history: bool = False) -> None:
         """Report a message. History after ``ready`` is gathered for a moment and shown in the
@@ -649,7 +658,7 @@ class Node:
 
     def _show_history(self) -> None:
         for event in self._history.take():
-            self._emit(event)
+            self._out(event)
 
     def rename(self, username: str) -> None:
         """This node goes by ``username`` from now on (``talk.nick``)."""

@@ -178,7 +178,7 @@ class Rooms:
         (a user typed "/msg ben" in the wrong room), and the command goes nowhere."""
         here = self.nodes.get(room)
         yours = here is not None and name.casefold() == here.username.casefold()
-        if here is None or yours or here.talk.addressee(name) is not None:
+        if here is None or yours or here.talk.namesakes(name) or here.talk.addressee(name):
             return room
         has = (r for r, node in self.nodes.items() if node.talk.addressee(name))
         where = next(has, None)

@@ -22,7 +22,7 @@ from peerchat.admission import Paces, RefusalLog
 from peerchat.connection import Connection
 from peerchat.membership import KEY_MARK, Member, takeable
 from peerchat.messaging import pieces
-from peerchat.names import FINGERPRINT, skeleton
+from peerchat.names import FINGERPRINT, marked, needs_fingerprint, skeleton
 from peerchat.protocol import Nick, Private, PrivateAck, ProtocolViolation, Typing
 from peerchat.receipts import Receipts
 
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from peerchat.node import Node
 
 log = logging.getLogger(__name__)
+
+NAMESAKE_NOTICE_INTERVAL = 60.0  # seconds between two notices of members sharing a name
+MAX_NAMESAKES_TOLD = 1024
+MAX_MARKED = 1024  # members remembered as marked (``Talk.marks``); past it, forgotten at once
 
 
 class Talk:
@@ -44,6 +48,10 @@ class Talk:
         self._renames = Paces(interval / 2)
         self._typing = Paces(interval)
         self._too_fast = RefusalLog(interval=10.0)
+        self._namesakes_told: set[str] = set()  # members pointed out as having a namesake
+        self._marks: dict[str, str] = {}  # see ``marks``
+        self._marks_version: tuple[int, str] | None = None  # the room ``_marks`` was made for
+        self._namesake_notice = -NAMESAKE_NOTICE_INTERVAL  # when one last was (trio time)
 
     # -- private messages ---------------------------------------------------------------------
 
@@ -61,7 +69,7 @@ class Talk:
             return
         member = self.addressee(name)
         if member is None:
-            node.emit(events.Error(f"nobody called {name} is in the room; not sent"))
+            node.emit(events.Error(f"{self.not_found(name)}; not sent"))
             return
         conn = node.links.conns.get(member.node_id)
         if conn is not None and conn.closing:
@@ -83,8 +91,11 @@ class Talk:
             self.on_unlink(member)  # "may not have ... (sent again on their return)"
 
     def addressee(self, name: str) -> Member | None:
-        """Whom ``/msg NAME`` reaches: a member in the room, or one away now."""
-        return self.find(name) or self.find(name, self.node.links.unreachable())
+        """Whom ``/msg NAME`` reaches: a member in the room, or one away now (not when two
+        in the room go by the name)."""
+        if self.namesakes(name):
+            return self.find(name)
+        return self.find(name, self.node.links.unreachable())
 
     def on_private(self, conn: Connection, message: Private) -> None:
         node = self.node
@@ -116,6 +127,41 @@ class Talk:
         """``member`` is linked (again): what it did not acknowledge goes again."""
         for message in self.receipts.resend(member.node_id):
             conn.send(message)
+        self._point_out_namesakes(member)
+
+    def _point_out_namesakes(self, member: Member) -> None:
+        """``member`` came with a name like another's here (``marks``): the user is told why
+        one of them is shown with its key's mark now, once for each such member and once a
+        minute at most (keys cost nothing). When the other is this node's user, only they or
+        the other can mend it."""
+        node = self.node
+        if not member.chat or member.node_id in self._namesakes_told:
+            return
+        if not self.taken(member.username, member.node_id):
+            return
+        now = trio.current_time()
+        if now - self._namesake_notice < NAMESAKE_NOTICE_INTERVAL:
+            return
+        self._namesake_notice = now
+        if len(self._namesakes_told) >= MAX_NAMESAKES_TOLD:
+            self._namesakes_told.clear()
+        self._namesakes_told.add(member.node_id)
+        marks = self.marks()
+        looks = skeleton(member.username)
+        alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
+        shown = [marked(m.username, m.node_id) if m.node_id in marks else m.username for m in alike]
+        if looks == skeleton(node.me.username):
+            text = (
+                f"another {' and '.join(shown)} came in from a part of the room that was apart, "
+                "where they took your name (or one like it): screens tell you apart by a key's "
+                "mark until one of you takes another (/nick NAME)"
+            )
+        else:
+            text = (
+                f"{' and '.join(sorted(shown))} took one name in parts of the room that were "
+                "apart: a key's mark tells them apart"
+            )
+        node.emit(events.Error(text))
 
     def on_unlink(self, member: Member) -> None:
         """The link to ``member`` is gone: what it did not acknowledge may not have come."""
@@ -133,15 +179,62 @@ class Talk:
         """The chatting member called ``name`` (in the room, or ``among`` others), in any
         case, or as the screen shows it, with its key's fingerprint (``café~d19065``); never one
         whose name merely looks like it (with bob away, ``B0b`` must not get what was meant
-        for bob)."""
+        for bob). Of two that go by ``name`` (``marks``), the one that had it here first; None
+        if that is neither: a guess could send a private line to the wrong one."""
+        found = self.namesakes(name, among)
+        if len(found) > 1:
+            marks = self.marks()
+            found = [m for m in found if marks.get(m.node_id) != m.username]
+        return found[0] if len(found) == 1 else None
+
+    def namesakes(self, name: str, among: Iterable[Member] | None = None) -> list[Member]:
+        """The chatting members ``name`` may mean: one, or more when parts of the room that
+        were apart each held a member of that name (``marks``), or none."""
         members = [m for m in (self.node.members if among is None else among) if m.chat]
         bare, mark, fingerprint = name.rpartition(KEY_MARK)
         if mark and len(fingerprint) == FINGERPRINT:  # before a name that merely ends so
             fingerprint = fingerprint.lower()
             keyed = _named(bare, [m for m in members if m.node_id.startswith(fingerprint)])
-            if keyed is not None:
+            if keyed:
                 return keyed
         return _named(name, members)
+
+    def marks(self) -> dict[str, str]:
+        """The members shown with their key's mark though their name needs none, by node id,
+        with the name they were marked under. Another member here has a name like theirs (two
+        parts of the room that were apart each had one: ``Doorman._name_taken``), and the name
+        is not theirs here: it went with the other's key first, or with neither's. So each
+        screen shows plain the one it knew, and a key that came late under a name never takes
+        the name from its owner. A mark stays while the member keeps that name, after it
+        leaves too ("robert~3fa8c1 left")."""
+        node = self.node
+        version = (node.members.version, node.username)  # (no ``me`` before it listens)
+        if version == self._marks_version:
+            return self._marks
+        self._marks_version = version
+        looks: dict[str, list[Member]] = {}
+        for m in node.members:
+            if m.chat and not needs_fingerprint(m.username):  # (those are marked always)
+                looks.setdefault(skeleton(m.username), []).append(m)
+        mine = skeleton(node.username)
+        store = node.store
+        for look, alike in looks.items():
+            if len(alike) > 1 or look == mine:
+                if len(self._marks) >= MAX_MARKED:
+                    self._marks.clear()
+                for m in alike:
+                    if store.owner(m.username) != m.node_id:
+                        self._marks[m.node_id] = m.username
+        return self._marks
+
+    def not_found(self, name: str, among: Iterable[Member] | None = None) -> str:
+        """Why ``find`` (or ``addressee``) found nobody for ``name``: nobody has it, or more
+        than one."""
+        found = self.namesakes(name, among)
+        if len(found) < 2:
+            return f"nobody called {name} is in the room"
+        marks = ", ".join(sorted(marked(m.username, m.node_id) for m in found))
+        return f"{len(found)} members go by {name} ({marks}): name one as shown"
 
     # -- names --------------------------------------------------------------------------------
 
@@ -272,14 +365,11 @@ def chatting(conn: Connection) -> Member:
     return member
 
 
-def _named(name: str, members: list[Member]) -> Member | None:
-    """The one of ``members`` called ``name``: that very name first ("bob" never goes to
+def _named(name: str, members: list[Member]) -> list[Member]:
+    """Those of ``members`` called ``name``: that very name first ("bob" never goes to
     "Bob" beside him), else in another case."""
+    exact = [m for m in members if m.username == name]
+    if exact:
+        return exact
     folded = name.casefold()
-    found = None
-    for m in members:
-        if m.username == name:
-            return m
-        if found is None and m.username.casefold() == folded:
-            found = m
-    return found
+    return [m for m in members if m.username.casefold() == folded]

@@ -24,6 +24,8 @@ import trio
 from e2e_helpers import Event, Proc, Swarm, say_and_expect, slow
 from netns import PREFIX, Lan, ip, lan_or_skip, namespaces, start_peerchat, sweep_stale
 
+from peerchat.names import marked
+
 # ---------------------------------------------------------------------------------------------
 # The harness itself: reachability, partitions, cuts, with plain sockets (no peerchat).
 
@@ -504,6 +506,43 @@ async def test_an_8_s_partition_heals_into_one_room_that_shows_all_said_on_both_
     await stays_one_room(procs, tracker)
     await say_and_expect(procs[0], "from side a", side_b)
     await say_and_expect(procs[4], "from side b", side_a)
+
+
+# 14 s, most of it the partition itself (the `slow` mark).
+@pytest.mark.slow
+@only_when_asked
+async def test_a_name_taken_on_both_sides_of_a_partition_does_not_keep_the_room_in_two(
+    net: Net,
+) -> None:
+    """A user trial: h2 and h4 each took "robert" while the room was in two, and the parts
+    refused each other's links until one of them renamed. Now the room is one again; each
+    member shows with its key's mark the robert it knew second, /msg robert reaches the one
+    it knew first, and the two are told."""
+    procs = await net.room()
+    since = {p.name: len(p.events) for p in procs}
+    (h1, h2), (h3, h4, h5), _ = await split(net, procs)
+    for proc in (h2, h4):
+        await proc.send("/nick robert")
+        await proc.wait_for(event="nick", username="robert", since=since[proc.name])
+    since = {p.name: len(p.events) for p in procs}
+    net.lan.heal()
+    took, _ = await wait_one_room(procs, within=HEAL_WITHIN + 10)
+    print(f"a room with two roberts one again {took:.2f} s after healing")
+    for proc, own, far in ((h1, h2, h4), (h3, h4, h2), (h2, h2, h4), (h4, h4, h2)):
+        listed = {p["node_id"]: p["username"] for p in (await who(proc))["peers"]}
+        assert listed[own.node_id] == "robert", (proc.name, listed)
+        assert listed[far.node_id] == marked("robert", far.node_id), (proc.name, listed)
+    for sender, meant in ((h1, h2), (h5, h4)):
+        text = f"from {sender.name} to the robert it knew"
+        await sender.send(f"/msg robert {text}")
+        got = await meant.wait_for(event="message", text=text, timeout=5)
+        assert got["private"] and got["from_id"] == sender.node_id, got
+    for proc, other in ((h2, h4), (h4, h2)):
+        told = await proc.wait_for(
+            event="error", since=since[proc.name],
+            predicate=lambda e: e["message"].startswith("another ") and "/nick" in e["message"],
+        )  # fmt: skip
+        assert marked("robert", other.node_id) in told["message"], told
 
 
 # (d) ------------------------------------------------------------------------------------------

@@ -217,7 +217,10 @@ class _Named:
         self.me = types.SimpleNamespace(username=me)
         self.username = me
         folded = {name.casefold() for name in others}
-        self.talk = types.SimpleNamespace(addressee=lambda name: name.casefold() in folded or None)
+        self.talk = types.SimpleNamespace(
+            addressee=lambda name: name.casefold() in folded or None,
+            namesakes=lambda name: [name] if name.casefold() in folded else [],
+        )
         self.files = types.SimpleNamespace(numbered=lambda id: id in offers)
 
 

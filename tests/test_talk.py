@@ -17,6 +17,7 @@ from peerchat.doorman import JOINS_AT_ONCE
 from peerchat.links import RELINKS_AT_ONCE
 from peerchat.membership import Member, takeable
 from peerchat.messaging import MAX_PIECES, pieces
+from peerchat.names import marked
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_TEXT, Nick, Private, PrivateAck
 from peerchat.tracker_address import StartupError
@@ -542,12 +543,16 @@ async def test_a_private_message_goes_to_that_very_name_before_one_in_another_ca
     async with trio.open_nursery() as nursery:
         room = Room(nursery, FAST)
         alice = await room.add("alice")
-        upper = Member("u1", "Bob", "127.0.0.1", 1, 1, True)
-        lower = Member("l1", "bob", "127.0.0.1", 2, 2, True)
+        upper = Member("aaaaaa01", "Bob", "127.0.0.1", 1, 1, True)
+        lower = Member("bbbbbb01", "bob", "127.0.0.1", 2, 2, True)
         talk = alice.node.talk
         assert talk.find("bob", [upper, lower]) is lower
         assert talk.find("Bob", [upper, lower]) is upper
-        assert talk.find("BOB", [upper, lower]) is upper  # neither: the first in any case
+        assert talk.find("BOB", [upper, lower]) is None  # neither: a guess could be wrong
+        assert talk.not_found("BOB", [upper, lower]) == (
+            "2 members go by BOB (Bob~aaaaaa, bob~bbbbbb): name one as shown"
+        )
+        assert talk.find(marked("Bob", "aaaaaa01"), [upper, lower]) is upper
         nursery.cancel_scope.cancel()
 
 
