@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 NAMESAKE_NOTICE_INTERVAL = 60.0  # seconds between two notices of members sharing a name
 MAX_NAMESAKES_TOLD = 1024
-MAX_MARKED = 1024  # members remembered as marked (``Talk.marks``); past it, forgotten at once
+MAX_MARKED = 1024  # members gone that stay marked (``Talk.marks``); past it, forgotten
 
 
 class Talk:
@@ -201,12 +201,12 @@ class Talk:
 
     def marks(self) -> dict[str, str]:
         """The members shown with their key's mark though their name needs none, by node id,
-        with the name they were marked under. Another member here has a name like theirs (two
+        with the name they are marked under. Another member here has a name like theirs (two
         parts of the room that were apart each had one: ``Doorman._name_taken``), and the name
         is not theirs here: it went with the other's key first, or with neither's. So each
         screen shows plain the one it knew, and a key that came late under a name never takes
-        the name from its owner. A mark stays while the member keeps that name, after it
-        leaves too ("robert~3fa8c1 left")."""
+        the name from its owner. The mark goes once the other has gone, and stays on one that
+        left as it left ("robert~3fa8c1 left")."""
         node = self.node
         version = (node.members.version, node.username)  # (no ``me`` before it listens)
         if version == self._marks_version:
@@ -218,13 +218,15 @@ class Talk:
                 looks.setdefault(skeleton(m.username), []).append(m)
         mine = skeleton(node.username)
         store = node.store
-        for look, alike in looks.items():
-            if len(alike) > 1 or look == mine:
-                if len(self._marks) >= MAX_MARKED:
-                    self._marks.clear()
-                for m in alike:
-                    if store.owner(m.username) != m.node_id:
-                        self._marks[m.node_id] = m.username
+        marks = {
+            m.node_id: m.username
+            for look, alike in looks.items()
+            if len(alike) > 1 or look == mine
+            for m in alike
+            if store.owner(m.username) != m.node_id
+        }
+        gone = {n: name for n, name in self._marks.items() if n not in node.members}
+        self._marks = marks if len(gone) >= MAX_MARKED else {**gone, **marks}
         return self._marks
 
     def not_found(self, name: str, among: Iterable[Member] | None = None) -> str:

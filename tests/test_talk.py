@@ -17,7 +17,7 @@ from peerchat.doorman import JOINS_AT_ONCE
 from peerchat.links import RELINKS_AT_ONCE
 from peerchat.membership import Member, takeable
 from peerchat.messaging import MAX_PIECES, pieces
-from peerchat.names import marked
+from peerchat.names import marked, with_marks
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_TEXT, Nick, Private, PrivateAck
 from peerchat.tracker_address import StartupError
@@ -554,6 +554,47 @@ async def test_a_private_message_goes_to_that_very_name_before_one_in_another_ca
         )
         assert talk.find(marked("Bob", "aaaaaa01"), [upper, lower]) is upper
         nursery.cancel_scope.cancel()
+
+
+def test_of_two_members_under_one_name_the_one_known_second_is_marked_while_both_are_here() -> None:
+    """Two parts of a room that were apart each had a robert: the one this node knew first
+    keeps the plain name and ``/msg robert``; the other is marked while both are here, and as
+    it leaves; with neither known first, both are, and ``/msg robert`` names them."""
+    node = Node(Settings("sam"), lambda e: None, FAST)
+    talk = node.talk
+    first = Member("a" * 32, "robert", "10.0.0.1", 1, 1, True)
+    second = Member("b" * 32, "robert", "10.0.0.2", 1, 2, True)
+    node.members.add(first)
+    node.store.name_owner("robert", first.node_id, 0.0)
+    assert talk.marks() == {}
+    node.members.add(second)
+    assert talk.marks() == {second.node_id: "robert"}
+    assert talk.find("robert") is first
+    assert talk.find(marked("robert", second.node_id)) == second
+    shown = with_marks(events.PeerJoined(second), talk.marks())
+    assert shown.member.username == marked("robert", second.node_id)
+    node.members.remove(second.node_id)  # it leaves: marked as it left
+    left = with_marks(events.PeerLeft(second, "quit"), talk.marks())
+    assert left.member.username == marked("robert", second.node_id)
+    node.members.add(second)
+    node.members.remove(first.node_id)  # the other leaves: nothing to tell apart
+    assert talk.marks() == {}
+    assert with_marks(events.PeerJoined(second), talk.marks()).member == second
+    node.members.add(first)
+    renamed = dataclasses.replace(second, username="rob")
+    was = with_marks(events.Renamed(renamed, "robert"), talk.marks())
+    node.members.add(renamed)
+    assert (was.member, was.old) == (renamed, marked("robert", second.node_id))
+    assert talk.marks() == {}
+
+    stranger = Node(Settings("sam"), lambda e: None, FAST)  # knew neither first
+    for m in (first, second):
+        stranger.members.add(m)
+    assert stranger.talk.marks() == {first.node_id: "robert", second.node_id: "robert"}
+    assert stranger.talk.find("robert") is None
+    assert stranger.talk.not_found("robert") == (
+        "2 members go by robert (robert~aaaaaa, robert~bbbbbb): name one as shown"
+    )
 
 
 async def test_a_member_cannot_come_back_under_the_name_of_one_away() -> None:
