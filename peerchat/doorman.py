@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from peerchat import events
 from peerchat.addresses import is_loopback
 from peerchat.admission import Paces, RefusalLog
 from peerchat.connection import Connection
 from peerchat.handshake import HandshakeError, WrongSecret
 from peerchat.membership import KEY_MARK, takeable
+from peerchat.names import marked, skeleton
 from peerchat.protocol import (
     Hello,
     MemberJoined,
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CLASH_NOTICE_INTERVAL = 60.0  # seconds between two notices of a name clash
 # Joins let in from one address at once, then one a second. Each new key is a member, with a
 # line on every screen and offers and a name of its own: one address joining under 1,200
 # throwaway keys in 10 s made 23,000 offer events a second (attack round 11). An office behind
@@ -60,6 +63,7 @@ class Doorman:
         self._expected: dict[str, trio.Event] = {}  # introduced, waiting to be announced
         self._guesses: dict[str, float] = {}  # address -> when it last tried another secret
         self._joins = Paces(JOIN_EVERY, JOINS_AT_ONCE)  # by address
+        self._clash_told = -CLASH_NOTICE_INTERVAL  # when a name clash was last told
 
     async def serve(
         self,
@@ -149,8 +153,8 @@ class Doorman:
             welcome = Welcome((me, *node.members), node.bully.tracker or node.node_id)
         # (frozen while this one waited; asked first: a link refused so spends no relink)
         refusal = node.entrance.turns_away()
-        if refusal is None and hello.join:
-            refusal = self.too_many_joins(host)
+        if refusal is None and (hello.join or hello.tracker == hello.node_id):
+            refusal = self.too_many_joins(host)  # (a part's tracker meets a room as rarely)
         if refusal is None:
             refusal = node.links.accepts(hello.node_id, join=hello.join)
         if refusal is not None:
@@ -199,12 +203,13 @@ class Doorman:
                         await self._redirect(conn)
                         return None  # sent on: the usual way in, not worth a warning
                     log.info("%s says the tracker turned it away: letting it in", peer)
-                if hello.join and hello.chat and not takeable(hello.username):
+                if hello.chat and not takeable(hello.username):  # (any hello: attack round 12)
                     reason = f"a name may not hold {KEY_MARK!r}, the mark of a key's fingerprint"
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
                 if self._name_taken(hello):
                     reason = name_taken(hello.username)
+                    self._tell_of_clash(hello)
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
                 return hello
@@ -259,15 +264,18 @@ class Doorman:
         stranger took "bob" during a few seconds' cut, and the real one was shut out). A
         member letting in a node the tracker turned away knows only the members it is linked
         to: a name it has seen under another key stays that key's too. A member of another
-        part of the room may have a name like one here: two took it at once, each where the
-        other could not see. The parts become one room anyway, and the screens tell the two
-        apart by their keys (``Talk.on_link``): refused, two "zed"s who founded one room at
-        the same moment (a user trial), or two "robert"s named during a partition, kept the
-        room in two until one of them took another name."""
+        part of the room that this node knew before may have a name like one here: two took it
+        at once while the room was in parts. The parts become one room anyway, and the screens
+        tell the two apart by their keys (``Talk.marks``): refused, two "robert"s named during
+        a partition kept the room in two until one of them took another name (a user trial).
+        A key never seen here is refused so, as a newcomer is (attack round 12: a stranger
+        meeting the room as a part under "alice" was shown as alice to those who came later)."""
         if not hello.chat:
             return False  # a standalone tracker's name is never shown with words
         node = self.node
-        if hello.join and node.talk.taken(hello.username, hello.node_id):
+        if node.talk.taken(hello.username, hello.node_id) and (
+            hello.join or not self._seen_before(hello.node_id)
+        ):
             return True
         # One back under the name it left with is home, though a key that took the name
         # after it is awaited (a stranger that took "bob", vanished and left a port that
@@ -279,6 +287,38 @@ class Doorman:
             return True
         owner = node.store.owner(hello.username) if hello.direct else None
         return owner is not None and owner != hello.node_id
+
+    def _seen_before(self, node_id: str) -> bool:
+        """A key this node knew in the room before: linked to it once (bound to a name here, or
+        lost and awaited), or listed by its tracker."""
+        node = self.node
+        links = node.links
+        return (
+            node_id in node.members
+            or node_id in links.redial
+            or links.is_vouched(node_id)
+            or node.store.has_names(node_id)
+        )
+
+    def _tell_of_clash(self, hello: Hello) -> None:
+        """A part of this room (not a newcomer, who is told and leaves) holds a member whose
+        name looks like this node's own, under a key this node never saw: the parts cannot
+        merge until one of the two takes another. Nobody else can see it, so the user is told,
+        once a minute at most (a user trial: two "zed"s who founded one room at once stayed
+        apart, unaware)."""
+        node = self.node
+        if hello.join or skeleton(hello.username) != skeleton(node.username):
+            return
+        now = trio.current_time()
+        if now - self._clash_told < CLASH_NOTICE_INTERVAL:  # keys cost nothing: once for all
+            return
+        self._clash_told = now
+        node.emit(
+            events.Error(
+                f"another {marked(hello.username, hello.node_id)} is in a part of this room that "
+                "cannot join yours while you share a name: one of you needs another (/nick NAME)"
+            )
+        )
 
     def _log_refusal(self, peer: str, why: str) -> None:
         self._log_limited(f"refusing a connection from {peer}: {why}")

@@ -254,7 +254,9 @@ class Links:
         # (A standalone tracker's name is no person's.) A member of a part that was apart,
         # under a name like one here, binds nothing: the name stays with the key that had it
         # here, and neither is "another key" of the other.
-        if member.chat and not node.talk.taken(member.username, member.node_id):
+        if member.chat and node.talk.taken(member.username, member.node_id):
+            node.talk.let_in_namesake(member)
+        elif member.chat:
             # It goes by the name here now: one who went by it before and left no longer
             # holds it (kept, it turned this member away as a rename after a freeze here).
             self._gone_looks.pop(skeleton(member.username), None)

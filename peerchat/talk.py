@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from peerchat import events
-from peerchat.admission import Paces, RefusalLog
+from peerchat.admission import Pace, Paces, RefusalLog
 from peerchat.connection import Connection
 from peerchat.membership import KEY_MARK, Member, takeable
 from peerchat.messaging import pieces
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NAMESAKE_NOTICE_INTERVAL = 60.0  # seconds between two notices of members sharing a name
+NAMESAKE_NOTICE_INTERVAL = 60.0  # seconds between two notices of members sharing a name,
+NAMESAKE_NOTICES_AT_ONCE = 4  # past these at once
 MAX_NAMESAKES_TOLD = 1024
 MAX_MARKED = 1024  # members gone that stay marked (``Talk.marks``); past it, forgotten
 
@@ -48,10 +49,12 @@ class Talk:
         self._renames = Paces(interval / 2)
         self._typing = Paces(interval)
         self._too_fast = RefusalLog(interval=10.0)
-        self._namesakes_told: set[str] = set()  # members pointed out as having a namesake
+        # (member, name) pointed out as sharing the name; a few at once, then one a minute
+        self._namesakes_told: set[tuple[str, str]] = set()
+        self._namesake_notices = Pace(NAMESAKE_NOTICE_INTERVAL, NAMESAKE_NOTICES_AT_ONCE)
         self._marks: dict[str, str] = {}  # see ``marks``
+        self._namesakes: set[str] = set()  # members let in under a name like another's here
         self._marks_version: tuple[int, str] | None = None  # the room ``_marks`` was made for
-        self._namesake_notice = -NAMESAKE_NOTICE_INTERVAL  # when one last was (trio time)
 
     # -- private messages ---------------------------------------------------------------------
 
@@ -93,9 +96,10 @@ class Talk:
     def addressee(self, name: str) -> Member | None:
         """Whom ``/msg NAME`` reaches: a member in the room, or one away now (not when two
         in the room go by the name)."""
-        if self.namesakes(name):
-            return self.find(name)
-        return self.find(name, self.node.links.unreachable())
+        here = self.find(name)
+        if here is not None or len(self.namesakes(name)) > 1:
+            return here
+        return self.find(name, self.node.links.unreachable())  # (not one shown marked here)
 
     def on_private(self, conn: Connection, message: Private) -> None:
         node = self.node
@@ -129,39 +133,54 @@ class Talk:
             conn.send(message)
         self._point_out_namesakes(member)
 
+    def let_in_namesake(self, member: Member) -> None:
+        """``member`` was let in under a name like one here (``Doorman._name_taken``): it is
+        marked until the name is bound to it (``marks``)."""
+        if len(self._namesakes) >= MAX_MARKED:
+            self._namesakes.clear()
+        self._namesakes.add(member.node_id)
+        self._marks_version = None
+
     def _point_out_namesakes(self, member: Member) -> None:
-        """``member`` came with a name like another's here (``marks``): the user is told why
-        one of them is shown with its key's mark now, once for each such member and once a
-        minute at most (keys cost nothing). When the other is this node's user, only they or
-        the other can mend it."""
+        """``member`` came with a name like another's here (``marks``): the user is told who
+        is shown how, once for each such member and name; past a few, once a minute (keys
+        cost nothing). When the other is this node's user, only they or the other can mend
+        it."""
         node = self.node
-        if not member.chat or member.node_id in self._namesakes_told:
+        told = (member.node_id, member.username)
+        if not member.chat or told in self._namesakes_told:
             return
         if not self.taken(member.username, member.node_id):
             return
-        now = trio.current_time()
-        if now - self._namesake_notice < NAMESAKE_NOTICE_INTERVAL:
+        if not self._namesake_notices.allows(trio.current_time()):
             return
-        self._namesake_notice = now
         if len(self._namesakes_told) >= MAX_NAMESAKES_TOLD:
             self._namesakes_told.clear()
-        self._namesakes_told.add(member.node_id)
+        self._namesakes_told.add(told)
         marks = self.marks()
         looks = skeleton(member.username)
         alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
         shown = [marked(m.username, m.node_id) if m.node_id in marks else m.username for m in alike]
-        if looks == skeleton(node.me.username):
+        plain = [m.username for m in alike if m.node_id not in marks]
+        if looks == skeleton(node.username):
+            me = marked(node.username, node.node_id)
             text = (
-                f"another {' and '.join(shown)} came in from a part of the room that was apart, "
-                "where they took your name (or one like it): screens tell you apart by a key's "
-                "mark until one of you takes another (/nick NAME)"
+                f"{' and '.join(shown)} has come in under your name (or one like it): you each "
+                "took it while the room was in parts. Screens that knew you first show them "
+                f"marked so; the others show you as {me}. /nick NAME ends the mix-up"
+            )
+        elif len(plain) == 1:
+            both, name = " and ".join(sorted(shown)), plain[0]
+            text = (
+                f"{both} each took the name {name} while the room was in parts: /msg {name} "
+                "reaches the one this screen knew first, shown plain"
             )
         else:
             text = (
-                f"{' and '.join(sorted(shown))} took one name in parts of the room that were "
-                "apart: a key's mark tells them apart"
+                f"{' and '.join(sorted(shown))} each took one name while the room was in parts: "
+                "name one as shown (with its key's mark) to reach them"
             )
-        node.emit(events.Error(text))
+        node.after_ready(events.Error(text))
 
     def on_unlink(self, member: Member) -> None:
         """The link to ``member`` is gone: what it did not acknowledge may not have come."""
@@ -179,10 +198,11 @@ class Talk:
         """The chatting member called ``name`` (in the room, or ``among`` others), in any
         case, or as the screen shows it, with its key's fingerprint (``café~d19065``); never one
         whose name merely looks like it (with bob away, ``B0b`` must not get what was meant
-        for bob). Of two that go by ``name`` (``marks``), the one that had it here first; None
-        if that is neither: a guess could send a private line to the wrong one."""
+        for bob). Never one shown marked (``marks``) by its bare name: of two that go by
+        ``name``, the one that had it here first; None if that is neither, as a guess could
+        send a private line to the wrong one."""
         found = self.namesakes(name, among)
-        if len(found) > 1:
+        if KEY_MARK not in name:  # a bare name: never one shown marked here
             marks = self.marks()
             found = [m for m in found if marks.get(m.node_id) != m.username]
         return found[0] if len(found) == 1 else None
@@ -205,8 +225,10 @@ class Talk:
         parts of the room that were apart each had one: ``Doorman._name_taken``), and the name
         is not theirs here: it went with the other's key first, or with neither's. So each
         screen shows plain the one it knew, and a key that came late under a name never takes
-        the name from its owner. The mark goes once the other has gone, and stays on one that
-        left as it left ("robert~3fa8c1 left")."""
+        the name from its owner: while that one is away too (attack round 12: ``/msg alice``
+        went to the other), until the name is bound to it (its owner took another, or it came
+        back when nobody here had the name). A mark stays on one that left as it left
+        ("robert~3fa8c1 left")."""
         node = self.node
         version = (node.members.version, node.username)  # (no ``me`` before it listens)
         if version == self._marks_version:
@@ -221,9 +243,9 @@ class Talk:
         marks = {
             m.node_id: m.username
             for look, alike in looks.items()
-            if len(alike) > 1 or look == mine
             for m in alike
-            if store.owner(m.username) != m.node_id
+            if (len(alike) > 1 or look == mine or m.node_id in self._namesakes)
+            and store.owner(m.username) != m.node_id
         }
         gone = {n: name for n, name in self._marks.items() if n not in node.members}
         self._marks = marks if len(gone) >= MAX_MARKED else {**gone, **marks}
@@ -233,9 +255,11 @@ class Talk:
         """Why ``find`` (or ``addressee``) found nobody for ``name``: nobody has it, or more
         than one."""
         found = self.namesakes(name, among)
-        if len(found) < 2:
+        if not found:
             return f"nobody called {name} is in the room"
         marks = ", ".join(sorted(marked(m.username, m.node_id) for m in found))
+        if len(found) == 1:
+            return f"{name} is shown as {marks} here (another key had the name first)"
         return f"{len(found)} members go by {name} ({marks}): name one as shown"
 
     # -- names --------------------------------------------------------------------------------
@@ -267,6 +291,7 @@ class Talk:
         node.messaging.send_outbox()  # what was said before goes first, under the old name
         node.rename(name)
         self._bind(node.me)
+        self._hand_on(old)
         node.links.broadcast(Nick(name))
         node.emit(events.Renamed(node.me, old))
 
@@ -302,7 +327,20 @@ class Talk:
         listed = node.members.get(member.node_id)
         if listed is not None:
             node.members.add(dataclasses.replace(listed, username=message.username))
+        self._hand_on(member.username)
         node.emit(events.Renamed(renamed, member.username))
+
+    def _hand_on(self, old: str) -> None:
+        """A member (or this node) gave up ``old``: one here that shared it (``marks``) has it
+        alone now, and it is bound to them as if known under it first. (Left bound to the
+        other's key, their next link read as another key taking the name: a user trial.)"""
+        node = self.node
+        looks = skeleton(old)
+        if skeleton(node.username) == looks:
+            return  # this node's own
+        alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
+        if len(alike) == 1:
+            self._bind(alike[0])
 
     def _bind(self, member: Member) -> None:
         """``member`` goes by its name of now here: kept for it once it is gone."""

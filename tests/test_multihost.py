@@ -540,9 +540,16 @@ async def test_a_name_taken_on_both_sides_of_a_partition_does_not_keep_the_room_
     for proc, other in ((h2, h4), (h4, h2)):
         told = await proc.wait_for(
             event="error", since=since[proc.name],
-            predicate=lambda e: e["message"].startswith("another ") and "/nick" in e["message"],
+            predicate=lambda e: "has come in under your name" in e["message"],
         )  # fmt: skip
-        assert marked("robert", other.node_id) in told["message"], told
+        assert told["message"].startswith(marked("robert", other.node_id)), told
+    for proc, own, far in ((h1, h2, h4), (h3, h4, h2), (h5, h4, h2)):
+        told = await proc.wait_for(
+            event="error", since=since[proc.name],
+            predicate=lambda e: "each took the name robert" in e["message"],
+        )  # fmt: skip
+        assert marked("robert", far.node_id) in told["message"], told
+        assert marked("robert", own.node_id) not in told["message"], told
 
 
 # (d) ------------------------------------------------------------------------------------------
