@@ -194,6 +194,7 @@ Command = (
 
 _NUMBER = re.compile(r"[0-9]{1,18}")
 FIND_ROOMS_SECONDS = 1.5  # /list listens to the local network this long
+LOOKS_LIKE_COMMAND = 0.75  # likeness of an unknown command to one it is offered as (/mgs)
 MISTYPED = 0.6  # likeness (difflib's ratio) of a word to a room's name read as a typo of it
 HISTORY_DEFAULT = 20
 
@@ -315,6 +316,16 @@ def _join(args: list[str]) -> JoinRoom | Usage:
             f"usage: /join ROOM [HOST:PORT]: {visible(args[1])} is not HOST:PORT ({example})"
         )
     return JoinRoom(_room_name(args[0]), addr)
+
+
+def unknown(name: str) -> str:
+    """What an unknown command is answered with: the command it looks like, if one does (a
+    user's /mgs)."""
+    import difflib  # (not loaded at start: ``test_dirs``)
+
+    near = difflib.get_close_matches(name.lower(), COMMANDS, n=1, cutoff=LOOKS_LIKE_COMMAND)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    return f"unknown command {name}{hint}, try /help"
 
 
 def _mistyped(typed: str, name: str) -> bool:

@@ -171,7 +171,7 @@ class Headless:
             case commands.Help():
                 self._queue(_ENCODE({"event": "help", "text": commands.HELP_TEXT}))
             case commands.Unknown(name):
-                self.show(events.Error(f"unknown command {name}, try /help"))
+                self.show(events.Error(commands.unknown(name)))
             case commands.GoToRoom(room):
                 self.show(events.Error(f"not in a room {room}"))
             case commands.PartRoom() as typed:

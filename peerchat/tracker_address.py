@@ -86,9 +86,8 @@ class TrackerAddress:
             if exc.errno == errno.EADDRNOTAVAIL:  # (a user trial read only the errno's text)
                 why = (
                     "it is not an address of this machine to start one on. A member's screen "
-                    'shows its address ("you are alice at HOST:PORT"); a room its members '
-                    "started with --room NAME is found by that name on this network and needs "
-                    "no address (one started without --room is not: --room then founds another)"
+                    'shows its address ("you are alice at HOST:PORT"); a room with a name is '
+                    "found by it on this network, with no address: --room NAME, or /join NAME"
                 )
             else:
                 why = f"one cannot be started there ({exc.strerror})"

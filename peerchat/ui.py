@@ -624,7 +624,7 @@ def _each_row_after(prefix: tuple[str, str], text: FormattedText) -> FormattedTe
 
 
 def unknown_hint(name: str) -> str:
-    return f"unknown command {visible(name)}, try /help"
+    return visible(commands.unknown(name))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1275,8 +1275,8 @@ class PromptUI:
                         part = dataclasses.replace(part, room=screen.label_of(name))
                     if (part := part.among(screen.rooms)) is None:
                         names = ", ".join(visible(r) for r in screen.rooms)
-                        usage = f"/part ROOM MESSAGE, of {names}"
-                        self._refuse(f"not in a room {visible(name)}: {usage}")
+                        usage = f"your rooms: {names} (/part ROOM [MESSAGE])"
+                        self._refuse(f"not in a room {visible(name)}; {usage}")
                         continue
                     if not self._may_leave(token, rooms, part.room or room):
                         continue

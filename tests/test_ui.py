@@ -310,6 +310,8 @@ def test_notices_stamp_every_line():
 
 def test_unknown_command_hint():
     assert ui.unknown_hint("/x") == "unknown command /x, try /help"
+    assert ui.unknown_hint("/mgs") == "unknown command /mgs (did you mean /msg?), try /help"
+    assert ui.unknown_hint("/Nck") == "unknown command /Nck (did you mean /nick?), try /help"
 
 
 def test_format_event_refuses_what_is_not_an_event():
