@@ -6,7 +6,9 @@ then streams the file in chunks over the link to that member, each chunk only on
 queue is empty: a chat message waits behind one chunk at most, and the sender holds one chunk in
 memory per fetch. The receiver writes each chunk to ``NAME.peerchat-part`` (``transfer.PART``)
 in the downloads directory and renames it once the whole file checks; after a cut it asks for
-the rest when the link is back.
+the rest when the link is back. A fetch that stops (the sender left, this program ended) keeps
+its ``.peerchat-part`` and a note in the room's store of how far it is: a ``/get`` of the same
+bytes from the same member goes on from there (``_take_up``).
 A member who comes (back) is offered what is on offer for it; one that leaves (says goodbye)
 takes its offers along, and one withdrawn is gone for everyone. Offers live as long as the
 program that makes them: they are not stored.
@@ -25,6 +27,7 @@ import random
 import secrets
 import shlex
 import stat
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +62,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HASH_PIECE = 1 << 20  # bytes hashed between two checkpoints when offering
+# Bytes fetched between two notes in the store of how far a fetch is: a fetch ended by a kill
+# goes on from the last note (what came after it is fetched again).
+KEEP_EVERY = 8 << 20
 MAX_OFFERS_HEARD = 10 * MAX_OFFERS  # offers from others remembered; the oldest go first
 MAX_OFFERS_FROM_ONE = MAX_OFFERS  # of which from one member: none can push the others' out
 MAX_SERVING = 4  # fetches one link may have running at this node at once
@@ -109,6 +115,7 @@ class _Fetch:
     final: Path
     out: BinaryIO
     sender: str  # its username, for the user
+    noted: int = 0  # how far the store says it is (``KEEP_EVERY``)
     acked: int = 0  # what the sender was last told this node holds
     busy: int = 0  # "busy" answers since the last chunk: the next wait is longer
     later: trio.CancelScope | None = None  # the wait to ask again, after a "busy"
@@ -263,9 +270,10 @@ class Files:
     def downloads(self, path: Path) -> None:
         self._downloads = path
 
-    def get(self, id: int, *, compared: bool = False) -> None:
+    def get(self, id: int, *, compared: bool = False, kept: bool = True) -> None:
         """``/get ID``: fetch an offered file into the downloads directory; unless a file of
-        its name and size is there, which is hashed first (``compared`` then)."""
+        its name and size is there, which is hashed first (``compared`` then). A fetch of the
+        same bytes from the same member that stopped before (``kept``) goes on from there."""
         node = self.node
         heard = self._heard.get(id)
         if heard is None and id in self._own:
@@ -289,6 +297,11 @@ class Files:
             self._comparing.add(id)
             node.nursery.start_soon(self._get_unless_had, id, namesake, offer.sha256)
             return
+        stopped = node.store.kept_fetch(heard.sender, offer.sha256, offer.size) if kept else None
+        if stopped is not None:
+            self._comparing.add(id)
+            node.nursery.start_soon(self._take_up, id, heard, Path(stopped[0]), stopped[1])
+            return
         try:
             self.downloads.mkdir(parents=True, exist_ok=True)
             final = self._free_path(local_name(offer.name))
@@ -302,7 +315,74 @@ class Files:
         if download.done:  # an empty file: nothing to ask for
             self._finish(key, fetch)
             return
+        self._note(fetch)
         self._ask(fetch)
+
+    async def _take_up(self, id: int, heard: _Heard, part: Path, kept: int) -> None:
+        """Go on with a fetch of offer ``id`` that stopped at ``kept`` bytes in ``part`` (this
+        program ended, or the sender left): the bytes there are hashed again, and the rest is
+        asked for. Only a ``.part`` this program made and noted is taken up, for the same
+        bytes from the same key (a ``.part`` found by its name alone was anyone's, a
+        browser's too; and how far it went, told to another sender of a guessed hash, said
+        what this node had: review and attack round 11). Anything amiss: fetched anew."""
+        node = self.node
+        offer = heard.offer
+        download = Download(heard.sender, offer.offer, offer.name, offer.size, offer.sha256)
+        out = None
+        try:
+            if part.parent != self.downloads or not part.name.endswith(PART):
+                raise OSError(errno.EINVAL, "not a part of this downloads directory")
+            out = _open_kept(part, kept)
+            while download.received < kept:
+                size = min(HASH_PIECE, kept - download.received)
+                piece = os.pread(out.fileno(), size, download.received)
+                if len(piece) != size:
+                    raise OSError(errno.EIO, "shorter than it was")
+                download.take(download.received, piece)
+                await trio.sleep(0)
+        except (OSError, ProtocolViolation) as exc:
+            log.info("not going on with %s from %s: %s", part, kept, exc)
+            if out is not None:
+                out.close()
+            out = None
+        finally:
+            self._comparing.discard(id)
+        key = (heard.sender, offer.offer)
+        if self._heard.get(id) is not heard or key in self._fetches or node.leaving:
+            if out is not None:  # (the note stays, for when it is asked for again)
+                out.close()
+            return
+        if out is None:
+            node.store.forget_fetch(heard.sender, offer.sha256, offer.size)
+            self.get(id, compared=True, kept=False)
+            return
+        final = part.with_name(part.name.removesuffix(PART))
+        if final.exists() or final in {f.final for f in self._fetches.values()}:
+            final = self._free_path(local_name(offer.name))
+        fetch = _Fetch(id, download, part, final, out, heard.name, noted=kept)
+        self._fetches[key] = fetch
+        share = kept * 100 // max(offer.size, 1)
+        node.emit(events.Error(f"{offer.name}: going on from {share}%, fetched before"))
+        node.emit(events.FileProgress(id, offer.name, kept, offer.size))
+        if download.done:
+            self._finish(key, fetch)
+        else:
+            self._ask(fetch)
+
+    def _note(self, fetch: _Fetch) -> None:
+        """Note in the store how far ``fetch`` is, its bytes handed to the system first: if
+        the program ends, ``/get`` goes on from there (``_take_up``)."""
+        store = self.node.store
+        if not store.lasting:
+            return  # an ephemeral node's store ends with it
+        d = fetch.download
+        fetch.out.flush()
+        fetch.noted = d.received
+        now = time.time()
+        for old in store.keep_fetch(d.sender, d.sha256, d.size, str(fetch.part), d.received, now):
+            with contextlib.suppress(OSError):
+                if old not in {str(f.part) for f in self._fetches.values()}:
+                    Path(old).unlink()
 
     async def _get_unless_had(self, id: int, namesake: Path, digest: bytes) -> None:
         """Fetch offer ``id`` unless ``namesake`` holds its bytes already."""
@@ -404,7 +484,8 @@ class Files:
                 if lost:
                     self._waiting(fetch)
                 else:
-                    self._fail(key, fetch, f"{member.username} left and no longer offers it")
+                    reason = f"{member.username} left and no longer offers it"
+                    self._fail(key, fetch, reason, keep=True)
         if not lost:
             for id in self._heard_from(member.node_id):
                 name = self._heard[id].offer.name
@@ -417,7 +498,8 @@ class Files:
         for a fault, waited for good, each holding its file open)."""
         for key, fetch in list(self._fetches.items()):
             if fetch.download.sender == member.node_id:
-                self._fail(key, fetch, f"{member.username} is gone and did not come back")
+                reason = f"{member.username} is gone and did not come back"
+                self._fail(key, fetch, reason, keep=True)
 
     def cancel(self, id: int) -> None:
         """``/cancel ID``: give up a fetch (its ``.part`` file goes), or withdraw an offer of
@@ -499,6 +581,8 @@ class Files:
             self._give_up(key, fetch, f"cannot write {fetch.part}: {exc.strerror or exc}")
             return
         d = fetch.download
+        if d.received - fetch.noted >= KEEP_EVERY and not d.done:
+            self._note(fetch)
         if d.received - fetch.acked >= FILE_ACK_EVERY and not d.done:
             fetch.acked = d.received
             conn.send(FileAck(d.offer, d.received))
@@ -524,6 +608,7 @@ class Files:
             return
         fetch.out.close()
         d = fetch.download
+        self.node.store.forget_fetch(d.sender, d.sha256, d.size)
         if fetch.id in self._heard:
             self._saved[fetch.id] = str(fetch.final)
         conn = self.node.links.conns.get(d.sender)
@@ -540,10 +625,27 @@ class Files:
         self._stopped.append(key)
         self._fail(key, fetch, reason)
 
-    def _fail(self, key: tuple[str, int], fetch: _Fetch, reason: str) -> None:
+    def _fail(
+        self, key: tuple[str, int], fetch: _Fetch, reason: str, *, keep: bool = False
+    ) -> None:
+        """A fetch ends unfinished. With ``keep`` (nothing was wrong with it: the sender or
+        this program went), what came stays, for ``/get`` to go on from when it is offered
+        again; else its ``.part`` goes."""
         self._fetches.pop(key, None)
-        _drop(fetch)
-        self.node.emit(events.FileDone(fetch.id, fetch.download.name, "", False, reason))
+        d = fetch.download
+        if keep and self.node.store.lasting and d.received:
+            try:
+                self._note(fetch)
+            except OSError:
+                keep = False
+        if keep and self.node.store.lasting and d.received:
+            _let_go(fetch)
+            share = d.received * 100 // max(d.size, 1)
+            reason += f"; {share}% is kept, and /get goes on from there when it is offered again"
+        else:
+            self.node.store.forget_fetch(d.sender, d.sha256, d.size)
+            _drop(fetch)
+        self.node.emit(events.FileDone(fetch.id, d.name, "", False, reason))
 
     def on_gone(self, conn: Connection, message: FileGone) -> None:
         """The sender no longer has the offer (withdrawn, or it restarted): it is no longer
@@ -566,7 +668,7 @@ class Files:
             return
         if fetch is not None:
             self._stopped.append(key)  # chunks sent before it still come: let them pass unread
-            self._fail(key, fetch, f"{sender.username} no longer offers it")
+            self._fail(key, fetch, f"{sender.username} no longer offers it", keep=True)
         id = self._heard_ids.get(key)
         if id is not None:
             name = self._heard[id].offer.name
@@ -619,6 +721,8 @@ class Files:
         its goodbye is written over: a user's killed fetch left ``huge.bin.part``, and the
         next fetch of it was saved as ``huge (2).bin``)."""
         taken = {p for f in self._fetches.values() for p in (f.final, f.part)}
+        for part in map(Path, self.node.store.kept_parts()):  # (kept to go on with)
+            taken |= {part, part.with_name(part.name.removesuffix(PART))}
         candidate, n = self.downloads / name, 1
         while (
             candidate in taken
@@ -630,13 +734,11 @@ class Files:
         return candidate
 
     def close(self) -> None:
-        """The node ends: unfinished fetches go with their ``.part`` files (offers are not
-        kept, so nothing could resume them), each with a word (a user's /part said none)."""
-        for fetch in self._fetches.values():
-            _drop(fetch)
-            name = fetch.download.name
-            self.node.emit(events.FileDone(fetch.id, name, "", False, "you left the room"))
-        self._fetches.clear()
+        """The node ends: unfinished fetches stop, each with a word (a user's /part said
+        none); what came is kept for ``/get`` to go on from in a later run, where the store
+        lasts (an ephemeral node's ``.part`` files go: nothing could go on with them)."""
+        for key, fetch in list(self._fetches.items()):
+            self._fail(key, fetch, "you left the room", keep=True)
 
     # -- serving ------------------------------------------------------------------------------
 
@@ -873,6 +975,27 @@ def _open_held(part: Path) -> BinaryIO:
     return out
 
 
+def _open_kept(part: Path, kept: int) -> BinaryIO:
+    """``part``, as a fetch that stopped left it, open to go on writing after its first
+    ``kept`` bytes (what came after them is cut off) and held as ``_open_held`` holds one."""
+    fd = os.open(part, os.O_RDWR | _PART_FLAGS)
+    out = os.fdopen(fd, "r+b")
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            raise OSError(errno.EINVAL, f"{part.name} is not a file")
+        if found.st_size < kept:
+            raise OSError(errno.EIO, f"{part.name} is shorter than it was")
+        fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        out.truncate(kept)
+        out.seek(kept)
+        os.set_blocking(fd, True)
+    except OSError:
+        out.close()
+        raise
+    return out
+
+
 def _being_written(part: Path) -> bool:
     """Whether ``part`` is taken: a live fetch's (it holds it), or anything but a file."""
     try:
@@ -890,6 +1013,14 @@ def _being_written(part: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def _let_go(fetch: _Fetch) -> None:
+    """An unfinished fetch stops, its ``.part`` kept (``Files._fail``)."""
+    if fetch.later is not None:
+        fetch.later.cancel()
+    with contextlib.suppress(OSError):
+        fetch.out.close()
 
 
 def _drop(fetch: _Fetch) -> None:

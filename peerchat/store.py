@@ -34,6 +34,7 @@ FILE = "messages.db"
 MEMORY = ":memory:"
 SCHEMA_VERSION = 4
 MAX_NAMES = 10_000  # names remembered with their keys, the most recently seen
+MAX_KEPT_FETCHES = 64  # unfinished fetches remembered to go on with, the latest
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -58,6 +59,15 @@ CREATE TABLE IF NOT EXISTS names (
     author TEXT NOT NULL,
     since REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fetches (
+    sender TEXT NOT NULL,
+    sha256 BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    part TEXT NOT NULL,
+    kept INTEGER NOT NULL,
+    since REAL NOT NULL,
+    PRIMARY KEY (sender, sha256, size)
+) WITHOUT ROWID;
 """
 
 
@@ -66,6 +76,7 @@ class Store:
         """Open (creating if need be) ``where/messages.db``, or an in-memory store for
         ``":memory:"``."""
         target = MEMORY if where == MEMORY else str(Path(where) / FILE)
+        self.lasting = target != MEMORY  # kept after the program ends
         self._db = sqlite3.connect(target, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -238,6 +249,50 @@ class Store:
                 (username, author, now),
             )
         return before
+
+    # -- fetches to go on with (``files``) ----------------------------------------------------
+
+    def keep_fetch(
+        self, sender: str, sha256: bytes, size: int, part: str, kept: int, now: float
+    ) -> list[str]:
+        """A fetch of ``size`` bytes hashing to ``sha256`` from ``sender`` has ``kept`` bytes
+        written in ``part`` (a file this program made). Returns the parts of fetches
+        forgotten to make room (``MAX_KEPT_FETCHES``), the oldest first, for their files to
+        go too."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO fetches VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "part = excluded.part, kept = excluded.kept",
+                (sender, sha256, size, part, kept, now),
+            )
+            old = self._db.execute(
+                "SELECT sender, sha256, size, part FROM fetches ORDER BY since DESC LIMIT -1 "
+                "OFFSET ?",
+                (MAX_KEPT_FETCHES,),
+            ).fetchall()
+            self._db.executemany(
+                "DELETE FROM fetches WHERE sender = ? AND sha256 = ? AND size = ?",
+                [row[:3] for row in old],
+            )
+        return [row[3] for row in old]
+
+    def kept_fetch(self, sender: str, sha256: bytes, size: int) -> tuple[str, int] | None:
+        """Where a fetch of these bytes from ``sender`` stopped: (its part, bytes kept)."""
+        row = self._db.execute(
+            "SELECT part, kept FROM fetches WHERE sender = ? AND sha256 = ? AND size = ?",
+            (sender, sha256, size),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def forget_fetch(self, sender: str, sha256: bytes, size: int) -> None:
+        self._db.execute(
+            "DELETE FROM fetches WHERE sender = ? AND sha256 = ? AND size = ?",
+            (sender, sha256, size),
+        )
+
+    def kept_parts(self) -> set[str]:
+        """The parts of the fetches kept to go on with: no other fetch may take their names."""
+        return {row[0] for row in self._db.execute("SELECT part FROM fetches")}
 
     def after(self, author: str, seq: int, limit: int) -> list[Batch]:
         """``author``'s batches that hold messages after ``seq``, in order, up to about

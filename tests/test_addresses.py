@@ -99,7 +99,7 @@ async def test_a_home_address_on_another_host_says_where_a_room_address_is_found
         await elsewhere.try_bind()
     said = str(refused.value)
     assert said.startswith("no tracker answers at 192.0.2.1:5000, and it is not an address of")
-    assert "you are alice at HOST:PORT" in said and "needs no address" in said
+    assert "you are alice at HOST:PORT" in said and "with no address: --room NAME" in said
     assert "Cannot assign" not in said
 
 

@@ -96,9 +96,11 @@ class Room:
         self.tracker_port = free_port()
         self.members: list[Member] = []
 
-    async def add(self, name: str, priority: int | None = None) -> Member:
+    async def add(
+        self, name: str, priority: int | None = None, data: DataDir | None = None
+    ) -> Member:
         settings = Settings(name, tracker_port=self.tracker_port, priority=priority)
-        member = Member(Node(settings, lambda e: None, self.config))
+        member = Member(Node(settings, lambda e: None, self.config, data))
         member.node.emit = member.record
         await self.nursery.start(self._run, member)
         self.members.append(member)

@@ -18,6 +18,7 @@ import trio
 from test_cluster import FAST, Room, cut
 
 from peerchat import events, files, transfer
+from peerchat.datadir import DataDir
 from peerchat.protocol import (
     FILE_CHUNK,
     FILE_WINDOW,
@@ -954,6 +955,115 @@ async def test_a_sender_that_quits_ends_its_fetches_and_a_fetcher_that_quits_lea
         )
         assert (ended.ok, ended.reason) == (False, "you left the room")
         nursery.cancel_scope.cancel()
+
+
+def going_on(name: str):  # noqa: ANN201 - a predicate
+    """The notice of a fetch taken up where an earlier one stopped."""
+    return lambda e: isinstance(e, events.Error) and e.message.startswith(f"{name}: going on")
+
+
+async def started_and_stopped(fetcher, offer, stop: Callable[[], None]):  # noqa: ANN001, ANN201
+    """``fetcher`` fetches ``offer`` until some of it came, then ``stop()``: how far it
+    was when it stopped (``FileDone``)."""
+    fetcher.node.get_file(offer.id)
+    under_way = await fetcher.wait_for(
+        lambda e: isinstance(e, events.FileProgress) and e.received >= 4 * FILE_CHUNK, 20
+    )
+    assert under_way.received < under_way.size, "the file came before the stop"
+    stop()
+    ended = await fetcher.wait_for(done(offer.name), 10)
+    assert not ended.ok and "% is kept, and /get goes on from there" in ended.reason, ended
+    return ended
+
+
+async def test_a_fetch_stopped_by_a_restart_goes_on_from_where_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user trial: a fetch killed halfway started again from nothing. With a data dir, what
+    came is kept (noted in the store, the part file left) and ``/get`` after a restart asks
+    only for the rest; a ``/cancel`` then drops both."""
+    monkeypatch.setattr(transfer, "PROGRESS_EVERY", 0)  # (else the last report only)
+    source = random_file(tmp_path, 480)  # 30 MiB: seconds to fetch
+    bob_data = DataDir(tmp_path / "bob-data")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice")
+        bob = await room.add("bob", data=bob_data)
+        bob.node.files.downloads = tmp_path / "bob"
+        await room.fully_connected()
+        offer = await offer_heard(alice, bob, source)
+        await started_and_stopped(bob, offer, bob.node.quit)
+        await bob.node.finished.wait()
+        (part,) = (tmp_path / "bob").glob(f"*{PART}")
+        kept = part.stat().st_size
+        assert 0 < kept < source.stat().st_size
+
+        bob = await room.add("bob", data=bob_data)  # the same key, back
+        bob.node.files.downloads = tmp_path / "bob"
+        again = await bob.wait_for(offered("big.bin"))
+        bob.node.get_file(again.id)
+        await bob.wait_for(going_on("big.bin"))
+        result = await bob.wait_for(done("big.bin"), 30)
+        assert result.ok, result.reason
+        assert Path(result.path) == tmp_path / "bob" / "big.bin"
+        assert Path(result.path).read_bytes() == source.read_bytes()
+        assert not list((tmp_path / "bob").glob(f"*{PART}"))
+        resumed = next(e for e in bob.events if isinstance(e, events.FileProgress))
+        assert resumed.received == kept  # (a chunk before it would have ended the link)
+        digest = hashlib.sha256(source.read_bytes()).digest()
+        assert bob.node.store.kept_fetch(alice.node.node_id, digest, again.size) is None
+        nursery.cancel_scope.cancel()
+    bob_data.close()
+
+
+async def test_a_fetch_whose_sender_left_goes_on_when_it_offers_the_file_again(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sender quit halfway (its offers go with it); back with the same key, it offers the
+    file again, and ``/get`` asks only for the rest. Another member's offer of the same bytes
+    is not taken for it, nor a cancelled fetch kept."""
+    monkeypatch.setattr(transfer, "PROGRESS_EVERY", 0)  # (else the last report only)
+    source = random_file(tmp_path, 480)
+    alice_data, bob_data = DataDir(tmp_path / "alice-data"), DataDir(tmp_path / "bob-data")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        carol = await room.add("carol")
+        alice = await room.add("alice", data=alice_data)
+        bob = await room.add("bob", data=bob_data)
+        bob.node.files.downloads = tmp_path / "bob"
+        await room.fully_connected()
+        offer = await offer_heard(alice, bob, source)
+        ended = await started_and_stopped(bob, offer, alice.node.quit)
+        assert ended.reason.startswith("alice left and no longer offers it; ")
+        await alice.node.finished.wait()
+
+        seen = len(bob.events)
+        carol.node.send_file(str(source))  # the same bytes from another key: fetched anew
+        theirs = await bob.wait_for(offered_since(bob, seen))
+        bob.node.get_file(theirs.id)
+        bob.node.cancel_file(theirs.id)
+        cancelled = await bob.wait_for(
+            lambda e: isinstance(e, events.FileDone) and e.id == theirs.id
+        )
+        assert cancelled.reason == "cancelled"
+        assert not [e for e in bob.events[seen:] if going_on("big.bin")(e)]
+        assert len(list((tmp_path / "bob").glob(f"*{PART}"))) == 1  # alice's, kept
+
+        alice = await room.add("alice", data=alice_data)
+        seen = len(bob.events)
+        alice.node.send_file(str(source))
+        again = await bob.wait_for(lambda e: offered("big.bin")(e) and e.sender.username == "alice"
+                                   and bob.events.index(e) >= seen)  # fmt: skip
+        bob.node.get_file(again.id)
+        await bob.wait_for(going_on("big.bin"))
+        result = await bob.wait_for(lambda e: done("big.bin")(e) and e.id == again.id, 30)
+        assert result.ok, result.reason
+        assert Path(result.path).read_bytes() == source.read_bytes()
+        assert not list((tmp_path / "bob").glob(f"*{PART}"))
+        nursery.cancel_scope.cancel()
+    alice_data.close()
+    bob_data.close()
 
 
 async def test_a_fetch_its_sender_is_too_busy_for_waits_and_is_asked_for_again(
