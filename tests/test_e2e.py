@@ -27,7 +27,7 @@ from e2e_helpers import (
     wait_mesh,
 )
 
-from peerchat import PROTOCOL_VERSION
+from peerchat import PROTOCOL_VERSION, files
 from peerchat.config import Config
 
 HEARTBEAT_TIMEOUT = Config().heartbeat_timeout  # the node's default
@@ -573,3 +573,43 @@ async def test_a_headless_node_whose_stdout_is_not_read_stays_in_the_room(swarm:
     await bob.wait_for(event="message", text=texts[-1], timeout=20)
     assert len(bob.find(event="message")) == len(texts)
     assert not bob.find(event="peer_left") and not alice.find(event="peer_left")
+
+
+# ---------------------------------------------------------------------------------------------
+# A fetch killed halfway goes on after a restart.
+
+
+@pytest.mark.slow  # 5 s, 640 MiB written: the default suite is near its 5 minutes
+@only_when_asked
+async def test_a_fetch_killed_with_sigkill_goes_on_from_where_it_was_after_a_restart(
+    swarm: Swarm,
+) -> None:
+    """A user trial: a fetch whose program was killed started again from nothing. What came
+    is noted in the room's store every 8 MiB (``files.KEEP_EVERY``): after SIGKILL and a
+    restart, ``/get`` takes up the ``.peerchat-part`` from the last note and the file checks."""
+    source = swarm.workdir / "big.bin"
+    with source.open("wb") as f:  # past what comes between two progress reports (0.25 s)
+        for _ in range(320):
+            f.write(os.urandom(1 << 20))
+    alice = await swarm.node("alice")
+    bob_args = ("--data-dir", str(swarm.workdir / "bob-data"))
+    bob = await swarm.node("bob", *bob_args)
+    await alice.send(f"/send {source}")
+    offer = await bob.wait_for(event="file_offer", name="big.bin")
+    await bob.send(f"/get {offer['id']}")
+    size = source.stat().st_size
+    seen = await bob.wait_for(event="file_progress", predicate=lambda e: e["received"] > 16 << 20)
+    bob.signal(signal.SIGKILL)
+    await bob.wait_exit()
+    (part,) = (swarm.workdir / "bob-downloads").glob("*.peerchat-part")
+    assert part.stat().st_size < size
+
+    bob = await swarm.node("bob", *bob_args)
+    offer = await bob.wait_for(event="file_offer", name="big.bin")
+    await bob.send(f"/get {offer['id']}")
+    going_on = await bob.wait_for(event="error", predicate=lambda e: "going on" in e["message"])
+    share = int(going_on["message"].split("going on from ")[1].split("%")[0])
+    assert share >= 100 * (seen["received"] - files.KEEP_EVERY) // size, going_on
+    done = await bob.wait_for(event="file_done", name="big.bin", timeout=60)
+    assert done["ok"], done
+    assert Path(done["path"]).read_bytes() == source.read_bytes()
