@@ -207,7 +207,7 @@ class Doorman:
                     reason = f"a name may not hold {KEY_MARK!r}, the mark of a key's fingerprint"
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
-                if self._name_taken(hello):
+                if self.name_taken(hello):
                     reason = name_taken(hello.username)
                     self._tell_of_clash(hello)
                     await conn.send_now(Refuse(reason, retry=False))
@@ -256,7 +256,7 @@ class Doorman:
         )
         return False
 
-    def _name_taken(self, hello: Hello) -> bool:
+    def name_taken(self, hello: Hello) -> bool:
         """Another chatting member already goes by this name or one that looks like it (the
         same node coming back after a freeze keeps its own), or did until it was cut off and
         may be back any moment: a new key may take the name of one whose process is gone (one
@@ -279,8 +279,11 @@ class Doorman:
             return True
         # One back under the name it left with is home, though a key that took the name
         # after it is awaited (a stranger that took "bob", vanished and left a port that
-        # never answers kept the real bob out for the 30 minutes it was redialled: an attack).
+        # never answers kept the real bob out for the 30 minutes it was redialled: an attack);
+        # not one that shared the name (attack round 13: back so while the first was away, it
+        # took the name).
         home = node.links.was_named(hello.node_id) == hello.username
+        home = home and not node.talk.is_namesake(hello.node_id)
         if not home and node.links.awaited_like(hello.username, hello.node_id):
             return True
         if node.talk.back_under_anothers_name(hello.node_id, hello.username):

@@ -27,7 +27,7 @@ from peerchat.addresses import is_loopback
 from peerchat.admission import Paces, Slot
 from peerchat.connection import Connection
 from peerchat.doorman import refuses_the_name
-from peerchat.membership import Member
+from peerchat.membership import Member, takeable
 from peerchat.names import skeleton
 from peerchat.protocol import (
     MAX_REASON,
@@ -187,8 +187,11 @@ class Links:
                 raise ProtocolViolation(f"{host}:{port} is this node")
             if hello.room != node.room:
                 raise ProtocolViolation(f"{host}:{port} belongs to another room")
-            if node.talk.back_under_anothers_name(hello.node_id, hello.username):
-                raise ProtocolViolation(f"{host}:{port} is back under another's name")
+            if hello.chat and not takeable(hello.username):
+                raise ProtocolViolation(f"{host}:{port} goes by a name with a key's mark")
+            if node.doorman.name_taken(hello):  # as for a hello that comes in (attack round
+                # 13: dialled on a member's word, a stranger came in under "alice")
+                raise ProtocolViolation(f"{host}:{port}: the name {hello.username!r} is taken")
             if epoch != self._epoch or node.entrance.rejoining:
                 raise ProtocolViolation("this node left the room meanwhile (it is rejoining)")
         except BaseException:
@@ -256,7 +259,7 @@ class Links:
         # here, and neither is "another key" of the other.
         if member.chat and node.talk.taken(member.username, member.node_id):
             node.talk.let_in_namesake(member)
-        elif member.chat:
+        elif member.chat and not node.talk.is_namesake(member.node_id):  # (``Talk._hand_on``)
             # It goes by the name here now: one who went by it before and left no longer
             # holds it (kept, it turned this member away as a rename after a freeze here).
             self._gone_looks.pop(skeleton(member.username), None)

@@ -141,6 +141,11 @@ class Talk:
         self._namesakes.add(member.node_id)
         self._marks_version = None
 
+    def is_namesake(self, node_id: str) -> bool:
+        """Whether ``node_id`` was let in under a name like another's here: the name is
+        never bound to it but by the other giving it up (``_hand_on``)."""
+        return node_id in self._namesakes
+
     def _point_out_namesakes(self, member: Member) -> None:
         """``member`` came with a name like another's here (``marks``): the user is told who
         is shown how, once for each such member and name; past a few, once a minute (keys
@@ -341,6 +346,7 @@ class Talk:
         alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
         if len(alike) == 1:
             self._bind(alike[0])
+            self._namesakes.discard(alike[0].node_id)
 
     def _bind(self, member: Member) -> None:
         """``member`` goes by its name of now here: kept for it once it is gone."""

@@ -822,8 +822,12 @@ async def test_one_back_under_the_name_it_left_with_is_home_though_a_taker_is_aw
                 PROTOCOL_VERSION, key.node_id, "bob", "127.0.0.1", 9, 0, True, 0, True, "", ""
             )
 
-        assert not alice.node.doorman._name_taken(hello(bob))  # home
-        assert alice.node.doorman._name_taken(hello(Identity.generate()))  # a third key is not
+        assert not alice.node.doorman.name_taken(hello(bob))  # home
+        assert alice.node.doorman.name_taken(hello(Identity.generate()))  # a third key is not
+        # Nor one that shared the name (attack round 13: back so while the first was away, a
+        # stranger let in beside alice took her name).
+        alice.node.talk.let_in_namesake(Member_(bob.node_id, "bob", "127.0.0.1", 9, 0, True))
+        assert alice.node.doorman.name_taken(hello(bob))
         nursery.cancel_scope.cancel()
 
 
@@ -1033,6 +1037,44 @@ async def test_a_part_of_the_room_under_a_members_name_is_let_in_and_told_apart_
         back = await alice.wait_for(lambda e: joined(other)(e) and id(e) not in earlier)
         assert back.member.username == "zed"
         assert not [e for e in alice.events[since:] if isinstance(e, events.NewKey)]
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("name", ["zed", "ZED", "zed~1a2b3c"])
+async def test_a_node_dialled_on_a_word_is_refused_a_name_taken_here_or_with_a_keys_mark(
+    name: str,
+) -> None:
+    """Attack round 13: a member's word (a roster) had the tracker dial a stranger, whose
+    answer was not checked as a hello that comes in is: it came in under "alice", or under
+    "alice~" and her key's fingerprint, and newcomers showed it so."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", priority=100)
+        await room.add("zed", priority=50)
+        await room.fully_connected()
+        stranger = Identity.generate()
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+
+        async def answer() -> None:
+            raw = await listeners[0].accept()
+            keys = LocalKeys.make(stranger)
+            stream = await secure(raw, keys, OPEN_ROOM, initiator=False, record_timeout=5)
+            await stream.receive_some(65536)  # its hello
+            me = Hello(
+                PROTOCOL_VERSION, stranger.node_id, name, "127.0.0.1", port, 0, True, 0, False,
+                alice.node.room, "",
+            )  # fmt: skip
+            await stream.send_all(encode_frame(encode(me)))
+            await _closed_within(stream, 5)
+
+        nursery.start_soon(answer)
+        await alice.node.links.meet("127.0.0.1", port)
+        assert stranger.node_id not in alice.node.links.conns
+        assert not [e for e in alice.events if isinstance(e, events.PeerJoined)
+                    and e.member.node_id == stranger.node_id]  # fmt: skip
+        for listener in listeners:
+            await listener.aclose()
         nursery.cancel_scope.cancel()
 
 
