@@ -134,10 +134,12 @@ class Talk:
         self._point_out_namesakes(member)
 
     def let_in_namesake(self, member: Member) -> None:
-        """``member`` was let in under a name like one here (``Doorman._name_taken``): it is
+        """``member`` was let in under a name like one here (``Doorman.name_taken``): it is
         marked until the name is bound to it (``marks``)."""
-        if len(self._namesakes) >= MAX_MARKED:
-            self._namesakes.clear()
+        if len(self._namesakes) >= MAX_MARKED:  # those gone first: a present one stays marked
+            self._namesakes = {n for n in self._namesakes if n in self.node.members}
+            if len(self._namesakes) >= MAX_MARKED:
+                self._namesakes.clear()
         self._namesakes.add(member.node_id)
         self._marks_version = None
 
@@ -227,7 +229,7 @@ class Talk:
     def marks(self) -> dict[str, str]:
         """The members shown with their key's mark though their name needs none, by node id,
         with the name they are marked under. Another member here has a name like theirs (two
-        parts of the room that were apart each had one: ``Doorman._name_taken``), and the name
+        parts of the room that were apart each had one: ``Doorman.name_taken``), and the name
         is not theirs here: it went with the other's key first, or with neither's. So each
         screen shows plain the one it knew, and a key that came late under a name never takes
         the name from its owner: while that one is away too (attack round 12: ``/msg alice``
@@ -296,7 +298,7 @@ class Talk:
         node.messaging.send_outbox()  # what was said before goes first, under the old name
         node.rename(name)
         self._bind(node.me)
-        self._hand_on(old)
+        self._hand_on(old, node.node_id)
         node.links.broadcast(Nick(name))
         node.emit(events.Renamed(node.me, old))
 
@@ -332,17 +334,19 @@ class Talk:
         listed = node.members.get(member.node_id)
         if listed is not None:
             node.members.add(dataclasses.replace(listed, username=message.username))
-        self._hand_on(member.username)
+        self._hand_on(member.username, member.node_id)
         node.emit(events.Renamed(renamed, member.username))
 
-    def _hand_on(self, old: str) -> None:
-        """A member (or this node) gave up ``old``: one here that shared it (``marks``) has it
-        alone now, and it is bound to them as if known under it first. (Left bound to the
-        other's key, their next link read as another key taking the name: a user trial.)"""
+    def _hand_on(self, old: str, by: str) -> None:
+        """``by`` (a member, or this node) gave up ``old``: if the name was theirs here, one
+        that shared it (``marks``) has it alone now, and it is bound to them as if known under
+        it first. (Left bound to the other's key, their next link read as another key taking
+        the name: a user trial.) A namesake giving it up hands nothing on (attack round 14:
+        a second stranger's rename gave the first alice's name while she was away)."""
         node = self.node
         looks = skeleton(old)
-        if skeleton(node.username) == looks:
-            return  # this node's own
+        if skeleton(node.username) == looks or node.store.owner(old) != by:
+            return  # this node's own, or not the giver's to hand on
         alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
         if len(alike) == 1:
             self._bind(alike[0])

@@ -28,6 +28,7 @@ from peerchat.protocol import (
     Hello,
     MemberJoined,
     MemberLeft,
+    Nick,
     Refuse,
     Roster,
     Welcome,
@@ -1023,6 +1024,21 @@ async def test_a_part_of_the_room_under_a_members_name_is_let_in_and_told_apart_
             kept.append(await _introduce(zed.node.me.port, key, hello("ZED", join=False, key=key)))
             await zed.wait_for(joined(key))
         assert len(told(zed)) == NAMESAKE_NOTICES_AT_ONCE  # then one a minute
+
+        # A second namesake giving the name up hands alice's zed's name to nobody (attack round
+        # 14: it went to the first namesake).
+        second = Identity.generate()
+        alice.node.store.name_owner("zzz", second.node_id, 0.0)
+        kept.append(
+            await _introduce(alice.node.me.port, second, hello("zed", join=False, key=second))
+        )
+        await alice.wait_for(joined(second))
+        await kept[-1].send_all(encode_frame(encode(Nick("yves"))))
+        await alice.wait_for(
+            lambda e: isinstance(e, events.Renamed) and e.member.username == "yves"
+        )
+        assert alice.node.store.owner("zed") == zed_id
+        assert alice.node.talk.is_namesake(other.node_id)
 
         # The zed alice knew first takes another name: the other has it alone, plain, and a
         # blip of its link is no "another key" under the name (a user trial's false alarm).

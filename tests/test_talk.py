@@ -604,6 +604,27 @@ def test_of_two_members_under_one_name_the_one_known_second_is_marked_until_the_
     )
 
 
+def test_a_name_passes_on_only_when_the_one_it_is_bound_to_gives_it_up() -> None:
+    """Attack round 14: two strangers let in beside alice under her name; she was away, one
+    of them took another name, and hers was bound to the other."""
+    node = Node(Settings("sam"), lambda e: None, FAST)
+    talk = node.talk
+    alice, x, y = (Member(c * 32, "alice", "10.0.0.1", 1, 1, True) for c in "abc")
+    node.store.name_owner("alice", alice.node_id, 0.0)  # away now
+    for m in (x, y):
+        node.members.add(m)
+        talk.let_in_namesake(m)
+    node.members.add(dataclasses.replace(y, username="yves"))
+    talk._hand_on("alice", y.node_id)
+    assert node.store.owner("alice") == alice.node_id and talk.is_namesake(x.node_id)
+    assert talk.find("alice") is None  # (and /msg alice waits for her)
+    node.members.add(dataclasses.replace(alice, username="al"))  # back, and gives it up
+    node.members.remove(y.node_id)
+    talk._hand_on("alice", alice.node_id)
+    assert node.store.owner("alice") == x.node_id and not talk.is_namesake(x.node_id)
+    assert talk.find("alice") == x
+
+
 async def test_a_member_cannot_come_back_under_the_name_of_one_away() -> None:
     """An attacker: a member that left and came back under the name of a member away took it
     (the /nick refusal did not cover a hello). A key never seen here still may: one who lost
