@@ -633,12 +633,13 @@ class Files:
         again; else its ``.part`` goes."""
         self._fetches.pop(key, None)
         d = fetch.download
-        if keep and self.node.store.lasting and d.received:
+        keep = keep and self.node.store.lasting and d.received > 0
+        if keep:
             try:
                 self._note(fetch)
-            except OSError:
+            except OSError:  # (its bytes could not be handed to the system: not kept)
                 keep = False
-        if keep and self.node.store.lasting and d.received:
+        if keep:
             _let_go(fetch)
             share = d.received * 100 // max(d.size, 1)
             reason += f"; {share}% is kept, and /get goes on from there when it is offered again"

@@ -233,9 +233,8 @@ class Talk:
         is not theirs here: it went with the other's key first, or with neither's. So each
         screen shows plain the one it knew, and a key that came late under a name never takes
         the name from its owner: while that one is away too (attack round 12: ``/msg alice``
-        went to the other), until the name is bound to it (its owner took another, or it came
-        back when nobody here had the name). A mark stays on one that left as it left
-        ("robert~3fa8c1 left")."""
+        went to the other), until the name is bound to it (its owner gave it up: ``_hand_on``).
+        A mark stays on one that left as it left ("robert~3fa8c1 left")."""
         node = self.node
         version = (node.members.version, node.username)  # (no ``me`` before it listens)
         if version == self._marks_version:
@@ -338,14 +337,15 @@ class Talk:
         node.emit(events.Renamed(renamed, member.username))
 
     def _hand_on(self, old: str, by: str) -> None:
-        """``by`` (a member, or this node) gave up ``old``: if the name was theirs here, one
-        that shared it (``marks``) has it alone now, and it is bound to them as if known under
-        it first. (Left bound to the other's key, their next link read as another key taking
-        the name: a user trial.) A namesake giving it up hands nothing on (attack round 14:
-        a second stranger's rename gave the first alice's name while she was away)."""
+        """``by`` (a member, or this node) gave up ``old``: if the name was theirs here (or
+        nobody's: the name a node starts with is bound nowhere in its own store), one that
+        shared it (``marks``) has it alone now, and it is bound to them as if known under it
+        first. (Left bound to the other's key, their next link read as another key taking the
+        name: a user trial.) A namesake giving it up hands nothing on (attack round 14: a
+        second stranger's rename gave the first alice's name while she was away)."""
         node = self.node
         looks = skeleton(old)
-        if skeleton(node.username) == looks or node.store.owner(old) != by:
+        if skeleton(node.username) == looks or node.store.owner(old) not in (None, by):
             return  # this node's own, or not the giver's to hand on
         alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
         if len(alike) == 1:
