@@ -328,13 +328,18 @@ class Talk:
             log.info("%s asked for the name %r of another key", member.node_id, message.username)
             return
         renamed = dataclasses.replace(member, username=message.username)
+        # The old name as this screen showed it: its mark goes with the rename (a trial read
+        # "robert is now known as rob" of the other robert, as if it were its own user).
+        old = member.username
+        if self.marks().get(member.node_id) == old:
+            old = marked(old, member.node_id)
         self._bind(renamed)
         conn.member, conn.peer = renamed, f"{renamed.username}@{renamed.addr}"
         listed = node.members.get(member.node_id)
         if listed is not None:
             node.members.add(dataclasses.replace(listed, username=message.username))
         self._hand_on(member.username, member.node_id)
-        node.emit(events.Renamed(renamed, member.username))
+        node.emit(events.Renamed(renamed, old))
 
     def _hand_on(self, old: str, by: str) -> None:
         """``by`` (a member, or this node) gave up ``old``: if the name was theirs here (or

@@ -1034,9 +1034,10 @@ async def test_a_part_of_the_room_under_a_members_name_is_let_in_and_told_apart_
         )
         await alice.wait_for(joined(second))
         await kept[-1].send_all(encode_frame(encode(Nick("yves"))))
-        await alice.wait_for(
+        renamed = await alice.wait_for(
             lambda e: isinstance(e, events.Renamed) and e.member.username == "yves"
         )
+        assert renamed.old == marked("zed", second.node_id)  # as alice's screen showed it
         assert alice.node.store.owner("zed") == zed_id
         assert alice.node.talk.is_namesake(other.node_id)
 
