@@ -335,7 +335,7 @@ class Node:
         me = self.shown_me()
         everyone = (me, *self.members)
         here = self.talk.find(name, everyone)
-        unsure = here is None and self.talk.namesakes(name, everyone)
+        unsure = here is None and len(self.talk.namesakes(name, everyone)) > 1  # (``addressee``)
         away = None if here or unsure else self.talk.find(name, self.links.unreachable())
         member = here or away
         if member is None:
