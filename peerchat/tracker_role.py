@@ -12,12 +12,11 @@ member knows every other.
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import TYPE_CHECKING
 
 import trio
 
-from peerchat.admission import Pace
+from peerchat.admission import Paces
 from peerchat.connection import Connection
 from peerchat.membership import Member
 from peerchat.protocol import Hello, MemberJoined, MemberLeft, Ping, Pong, Roster, encode
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A link's rosters set the tracker dialling members it lacks (a merge) this often at most.
+# A member's rosters set the tracker dialling members it lacks (a merge) this often at most.
 ROSTER_NEWS_BURST = 2
 ROSTER_NEWS_EVERY = 5.0
 
@@ -42,8 +41,9 @@ class TrackerRole:
         self._asked = False  # the tracker's next roster answers our comparison
         self._missing: set[str] = set()  # unlinked members in the tracker's last answer
         self._word_dials = 0  # dials under way on another node's word (``_dial_on_word``)
-        # How often each link's roster may set dials going (``on_roster``).
-        self._news_paces: weakref.WeakKeyDictionary[Connection, Pace] = weakref.WeakKeyDictionary()
+        # How often each member's rosters may set dials going (``on_roster``): kept by member,
+        # not by link, as a link made anew began it anew (attack round 13).
+        self._news_paces = Paces(ROSTER_NEWS_EVERY, ROSTER_NEWS_BURST)
 
     # -- the tracker's duties -----------------------------------------------------------------
 
@@ -153,13 +153,20 @@ class TrackerRole:
         if not news:
             return
         if node.bully.is_tracker:
-            pace = self._news_paces.get(conn) or self._news_paces.setdefault(
-                conn, Pace(ROSTER_NEWS_EVERY, ROSTER_NEWS_BURST)
-            )
-            if not pace.allows(_now()):
+            reporter = conn.member.node_id if conn.member is not None else conn
+            if not self._news_paces.allows(reporter, _now()):
                 log.info("not dialling the news of %s: its last roster was too recent", conn.peer)
                 return
-            for member in news:
+            # A member dialled on a roster's word joins as one that knocks would: at its
+            # address's join pace. Unpaced, one address brought in thousands of keys.
+            paced = [m for m in news if node.doorman.too_many_joins(m.host) is None]
+            if len(paced) < len(news):
+                log.info(
+                    "not dialling %d of %s's news: too many joins from their addresses",
+                    len(news) - len(paced),
+                    conn.peer,
+                )
+            for member in paced:
                 self._dial_on_word(member, delay=0, vouched_only=False, once=True)
         else:
             tracker = node.links.conns.get(node.bully.tracker or "")

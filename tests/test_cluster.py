@@ -12,10 +12,12 @@ import pytest
 import trio
 from e2e_helpers import slow
 
+import peerchat.doorman
 import peerchat.node
 from peerchat import PROTOCOL_VERSION, entrance, events, tracker_role
 from peerchat.config import Config
 from peerchat.datadir import DataDir
+from peerchat.doorman import JOINS_AT_ONCE
 from peerchat.entrance import Entrance
 from peerchat.handshake import OPEN_ROOM, LocalKeys, room_key
 from peerchat.identity import Identity
@@ -389,6 +391,65 @@ async def test_a_members_roster_has_the_tracker_dial_each_made_up_member_once() 
             assert knocks == dialled  # once each, not again
             assert not [f for f in fakes if f.node_id in alice.node.links.redial]
         assert len(alice.node.links.conns) == 1  # bob, still
+        nursery.cancel_scope.cancel()
+
+
+async def _knock_counter(nursery: trio.Nursery) -> tuple[list[int], int]:
+    """A port that counts the connections made to it (and closes each): ``([count], port)``."""
+    knocks = [0]
+
+    async def count(stream: trio.SocketStream) -> None:
+        knocks[0] += 1
+        await stream.aclose()
+
+    (listener,) = await nursery.start(functools.partial(trio.serve_tcp, host="127.0.0.1"), count, 0)
+    return knocks, listener.socket.getsockname()[1]
+
+
+async def _roster_read(alice: Member, bob: Member, fakes: tuple[Member_, ...], n: int) -> None:
+    """Bob's link sends alice a roster of ``fakes``; back once the dials it set going ended."""
+    bob.node.links.conns[alice.node.node_id].send(Roster(fakes))
+    bob.node.say(f"roster {n}")  # a barrier: alice has read it when she reads this
+    await alice.wait_for(lambda e: getattr(e, "text", None) == f"roster {n}")
+    with trio.fail_after(5):
+        while alice.node.tracker_role._word_dials:
+            await trio.sleep(0.01)
+
+
+async def test_a_members_roster_pace_outlives_its_link() -> None:
+    """Attack round 13: the pace of a member's rosters was kept by link, so a member that
+    linked again had its next roster dialled at once. Now it is kept by member."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice", priority=100), await room.add("bob", priority=50)
+        await room.fully_connected()
+        knocks, port = await _knock_counter(nursery)
+        fakes = tuple(Member_(f"{n:032x}", f"ghost{n}", "127.0.0.1", port, 1) for n in range(1, 11))
+        for n in range(tracker_role.ROSTER_NEWS_BURST):
+            await _roster_read(alice, bob, fakes, n)
+        assert knocks == [tracker_role.ROSTER_NEWS_BURST * len(fakes)]
+        await cut(bob, alice)
+        await room.fully_connected()  # linked again
+        await _roster_read(alice, bob, fakes, 99)
+        assert knocks == [tracker_role.ROSTER_NEWS_BURST * len(fakes)]  # too soon, still
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_members_roster_brings_in_no_more_than_its_address_may_join(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack round 13: members at one address sent rosters of made-up members at that address,
+    and the tracker dialled every one: 2,283 joins in 14 s, where knocking lets in about 46.
+    Now a member dialled on a roster's word counts against its address's join pace."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice", priority=100), await room.add("bob", priority=50)
+        await room.fully_connected()
+        knocks, port = await _knock_counter(nursery)
+        monkeypatch.setattr(peerchat.doorman, "is_loopback", lambda host: False)  # paced, here
+        fakes = tuple(Member_(f"{n:032x}", f"ghost{n}", "127.0.0.1", port, 1) for n in range(1, 51))
+        await _roster_read(alice, bob, fakes, 0)
+        assert knocks == [JOINS_AT_ONCE]
         nursery.cancel_scope.cancel()
 
 
