@@ -149,8 +149,10 @@ class Doorman:
         # chat sequence number in our hello must match what this connection gets afterwards.
         welcome = None
         if hello.join:
-            me = node.me_on(conn)
-            welcome = Welcome((me, *node.members), node.bully.tracker or node.node_id)
+            listed = (node.me_on(conn), *node.members)
+            marks = node.talk.marks()
+            marked = tuple(i for i, m in enumerate(listed) if marks.get(m.node_id) == m.username)
+            welcome = Welcome(listed, node.bully.tracker or node.node_id, marked)
         # (frozen while this one waited; asked first: a link refused so spends no relink)
         refusal = node.entrance.turns_away()
         if refusal is None and (hello.join or hello.tracker == hello.node_id):

@@ -149,10 +149,13 @@ class Hello:
 
 @dataclass(frozen=True, slots=True)
 class Welcome:
-    """The answer to a join: everybody in the room, the tracker included."""
+    """The answer to a join: everybody in the room, the tracker included. ``marked``: the
+    places in ``members`` of those the welcoming node shows with their key's mark, as their
+    name went with another key there first (``Talk.marks``): a newcomer knows no better."""
 
     members: tuple[Member, ...] = _limit(MAX_MEMBERS)
     tracker: str = _limit(MAX_ID, "node_id")
+    marked: tuple[int, ...] = field(default=(), metadata={"max": MAX_MEMBERS, "kind": ""})
 
 
 @dataclass(frozen=True, slots=True)

@@ -389,12 +389,23 @@ class Talk:
 
     def taken(self, name: str, by: str) -> bool:
         """Whether a chatting member other than ``by`` has a name that looks like ``name``."""
+        return bool(self._alike(name, by))
+
+    def held(self, name: str, by: str) -> bool:
+        """Whether ``name`` is taken (``taken``) by one that holds it here: not only by
+        members let in under it as namesakes (a newcomer welcomed with one marked bound the
+        name to the first of the two it linked to, or to the namesake while the holder was
+        away: attack rounds 13 and 14)."""
+        return any(m.node_id not in self._namesakes for m in self._alike(name, by))
+
+    def _alike(self, name: str, by: str) -> list[Member]:
         looks = skeleton(name)
         node = self.node
-        return any(
-            m.chat and m.node_id != by and skeleton(m.username) == looks
+        return [
+            m
             for m in (node.me, *node.members)
-        )
+            if m.chat and m.node_id != by and skeleton(m.username) == looks
+        ]
 
     # -- typing -------------------------------------------------------------------------------
 

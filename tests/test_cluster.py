@@ -1118,6 +1118,72 @@ async def test_a_part_of_the_room_under_a_members_name_is_let_in_and_told_apart_
         nursery.cancel_scope.cancel()
 
 
+async def _answering_part(nursery: trio.Nursery, key: Identity, room_id: str, name: str) -> Hello:
+    """A node of another part of the room, under ``key`` and ``name``, that answers a dial with
+    its hello and then listens: the hello it says."""
+    said: list[Hello] = []
+
+    async def answer(stream: trio.SocketStream) -> None:
+        secured = await secure(
+            stream, LocalKeys.make(key), OPEN_ROOM, initiator=False, record_timeout=5
+        )
+        await secured.send_all(encode_frame(encode(said[0])))
+        await trio.sleep_forever()
+
+    (listener,) = await nursery.start(
+        functools.partial(trio.serve_tcp, host="127.0.0.1"), answer, 0
+    )
+    port = listener.socket.getsockname()[1]
+    said.append(
+        Hello(
+            PROTOCOL_VERSION, key.node_id, name, "127.0.0.1", port, 0, True, 0, False,
+            room_id, key.node_id,
+        )
+    )  # fmt: skip
+    return said[0]
+
+
+async def test_a_newcomer_marks_whom_its_welcome_marks_and_gives_the_name_to_its_holder() -> None:
+    """Attack rounds 13 and 14: a key once in the room, back as a part under a member's name,
+    is shown marked by those who knew the member; but newcomers marked both while the member
+    was here, and while it was away showed the other plain and bound the name to it. The
+    welcome now says whom the welcoming node shows marked, and the newcomer does the same."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", priority=100)
+        zed = await room.add("zed", priority=50)
+        await room.fully_connected()
+        zed_id, other = zed.node.node_id, Identity.generate()
+        alice.node.store.name_owner("zedd", other.node_id, 0.0)  # in the room once, as zedd
+        part = await _answering_part(nursery, other, alice.node.room, "zed")
+        kept = await _introduce(alice.node.me.port, other, part)  # noqa: F841 (open to the end)
+        await alice.wait_for(
+            lambda e: isinstance(e, events.PeerJoined) and e.member.node_id == other.node_id
+        )
+
+        async def newcomer(name: str, linked: int) -> Member:
+            member = await room.add(name)
+            with trio.fail_after(5):
+                while len(member.node.links.conns) < linked:
+                    await trio.sleep(0.01)
+            return member
+
+        dan = await newcomer("dan", 3)  # alice, zed and the other zed
+        assert dan.node.talk.marks() == {other.node_id: "zed"}
+        assert dan.node.talk.find("zed").node_id == zed_id
+        assert dan.node.store.owner("zed") == zed_id
+
+        zed.crash()  # away: the other must not have the name meanwhile
+        await alice.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == zed_id
+        )
+        eve = await newcomer("eve", 3)  # alice, dan and the other zed
+        assert eve.node.talk.marks() == {other.node_id: "zed"}
+        assert eve.node.talk.find("zed") is None
+        assert eve.node.store.owner("zed") is None
+        nursery.cancel_scope.cancel()
+
+
 @pytest.mark.parametrize("name", ["zed", "ZED", "zed~1a2b3c"])
 async def test_a_node_dialled_on_a_word_is_refused_a_name_taken_here_or_with_a_keys_mark(
     name: str,

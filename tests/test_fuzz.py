@@ -551,7 +551,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
         "name": "",
         "direct": False,
     },
-    "welcome": {"members": [_MEMBER], "tracker": _MEMBER["node_id"]},
+    "welcome": {"members": [_MEMBER], "tracker": _MEMBER["node_id"], "marked": [0]},
     "refuse": {"reason": "no", "retry": True},
     "joined": {"member": _MEMBER, "joining": True},
     "left": {"node_id": "ab" * 6, "reason": "quit"},

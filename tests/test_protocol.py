@@ -73,7 +73,7 @@ SAMPLES = {
     Hello: Hello(
         PROTOCOL_VERSION, "a" * 16, "alice", "127.0.0.1", 4000, 4000, True, 12, True, "h:5000", "b"
     ),
-    Welcome: Welcome((ALICE, BOB), ALICE.node_id),
+    Welcome: Welcome((ALICE, BOB), ALICE.node_id, (1,)),
     Refuse: Refuse("protocol version 9 is not supported"),
     MemberJoined: MemberJoined(BOB, joining=True),
     MemberLeft: MemberLeft(BOB.node_id, "quit"),
