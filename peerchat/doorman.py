@@ -150,8 +150,7 @@ class Doorman:
         welcome = None
         if hello.join:
             listed = (node.me_on(conn), *node.members)
-            marks = node.talk.marks()
-            marked = tuple(i for i, m in enumerate(listed) if marks.get(m.node_id) == m.username)
+            marked = tuple(i for i, m in enumerate(listed) if node.talk.shown_marked(m))
             welcome = Welcome(listed, node.bully.tracker or node.node_id, marked)
         # (frozen while this one waited; asked first: a link refused so spends no relink)
         refusal = node.entrance.turns_away()
@@ -169,7 +168,8 @@ class Doorman:
             conn.send(welcome)  # before whatever attaching sends (a Have, messages)
         node.links.attach(conn, hello)
         if welcome is not None:
-            node.links.broadcast(MemberJoined(hello.member(), joining=True), skip=conn)
+            marked = node.talk.shown_marked(hello.member())
+            node.links.broadcast(MemberJoined(hello.member(), True, marked), skip=conn)
         await node.links.session(conn, slot)  # type: ignore[arg-type]
 
     async def _greet(self, conn: Connection) -> Hello | None:
@@ -275,8 +275,10 @@ class Doorman:
         if not hello.chat:
             return False  # a standalone tracker's name is never shown with words
         node = self.node
-        if node.talk.taken(hello.username, hello.node_id) and (
-            hello.join or not self._seen_before(hello.node_id)
+        if (
+            node.talk.taken(hello.username, hello.node_id)
+            and (hello.join or not self._seen_before(hello.node_id))
+            and not node.talk.holds(hello.username, hello.node_id)
         ):
             return True
         # One back under the name it left with is home, though a key that took the name

@@ -397,10 +397,7 @@ class Entrance:
         others = [m for m in welcome.members if m.node_id not in (node.node_id, hello.node_id)]
         for member in others:
             node.add_member(member)
-        listed = {m.node_id for m in others}
-        for place in welcome.marked:  # as the welcoming node shows them (``Talk.marks``)
-            if place < len(welcome.members) and welcome.members[place].node_id in listed:
-                node.talk.let_in_namesake(welcome.members[place])
+        node.talk.as_welcome_shows(welcome.members, welcome.marked)
         node.links.attach(conn, hello)
         node.nursery.start_soon(node.links.session, conn, node.admission.dialled())
         log.info("joined through %s: %d members", conn.peer, len(others) + 1)

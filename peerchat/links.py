@@ -257,7 +257,7 @@ class Links:
         # (A standalone tracker's name is no person's.) A member of a part that was apart,
         # under a name like one here, binds nothing: the name stays with the key that had it
         # here, and neither is "another key" of the other.
-        if member.chat and node.talk.held(member.username, member.node_id):
+        if node.talk.shares_name(member):
             node.talk.let_in_namesake(member)
         elif member.chat and not node.talk.is_namesake(member.node_id):  # (``Talk._hand_on``)
             # It goes by the name here now: one who went by it before and left no longer

@@ -252,10 +252,12 @@ class Beat:
 class MemberJoined:
     """The tracker announces a member. ``joining``: it just joined and dials everyone itself;
     otherwise it came by a merge of two parts of the room, and nobody would: dial it. A member
-    that let in a newcomer itself (``Hello.direct``) announces it too, as joining."""
+    that let in a newcomer itself (``Hello.direct``) announces it too, as joining. ``marked``:
+    the tracker shows it with its key's mark (``Welcome.marked``)."""
 
     member: Member
     joining: bool
+    marked: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import trio
@@ -257,6 +257,9 @@ class Talk:
         self._marks = marks if len(gone) >= MAX_MARKED else {**gone, **marks}
         return self._marks
 
+    def shown_marked(self, member: Member) -> bool:
+        return self.marks().get(member.node_id) == member.username
+
     def not_found(self, name: str, among: Iterable[Member] | None = None) -> str:
         """Why ``find`` (or ``addressee``) found nobody for ``name``: nobody has it, or more
         than one."""
@@ -392,11 +395,54 @@ class Talk:
         return bool(self._alike(name, by))
 
     def held(self, name: str, by: str) -> bool:
-        """Whether ``name`` is taken (``taken``) by one that holds it here: not only by
-        members let in under it as namesakes (a newcomer welcomed with one marked bound the
-        name to the first of the two it linked to, or to the namesake while the holder was
-        away: attack rounds 13 and 14)."""
+        """Whether ``name`` is taken (``taken``) by one that holds it here, not only by
+        members let in under it as namesakes (``let_in_namesake``)."""
         return any(m.node_id not in self._namesakes for m in self._alike(name, by))
+
+    def holds(self, name: str, by: str) -> bool:
+        """Whether ``by`` holds ``name`` here, though namesakes go by it: the name is bound to
+        ``by`` and no other holder is here. (Shut out, a member that came back while one
+        once in the room had come as a part under its name was refused its own name.)"""
+        return self.node.store.owner(name) == by and not self.held(name, by)
+
+    def as_welcome_shows(self, members: Sequence[Member], marked: Iterable[int]) -> None:
+        """``as_tracker_shows`` for a welcome's members: the ``marked`` places, and for each
+        name they go by, the first shown plain (its holder). A welcome marking more than this
+        node keeps is no room's."""
+        places = {p for p in marked if p < len(members)}
+        if len(places) > MAX_MARKED:
+            return
+        for place in places:
+            self.as_tracker_shows(members[place], True)
+        looks = {skeleton(members[p].username) for p in places}
+        holders: dict[str, Member] = {}
+        for place, member in enumerate(members):
+            look = skeleton(member.username)
+            if place not in places and look in looks and member.chat:
+                holders.setdefault(look, member)
+        for holder in holders.values():
+            self.as_tracker_shows(holder, False)
+
+    def shares_name(self, member: Member) -> bool:
+        """Whether ``member`` comes under a name another here goes by and it does not hold."""
+        name, node_id = member.username, member.node_id
+        return member.chat and self.taken(name, node_id) and not self.holds(name, node_id)
+
+    def as_tracker_shows(self, member: Member, marked: bool) -> None:
+        """The tracker shows ``member`` ``marked`` or plain (``Welcome.marked``): a newcomer,
+        who knew neither of two that go by one name, shows them as the tracker does. (It
+        marked both while the holder was here; while the holder was away it showed the other
+        plain and bound the name to it: attack rounds 13 and 14.) One shown plain is bound
+        the name only where namesakes alone go by it, so the tracker's word never takes a name
+        from a holder here."""
+        if not member.chat or member.node_id == self.node.node_id:
+            return
+        if marked:
+            self.let_in_namesake(member)
+        elif self.taken(member.username, member.node_id) and not self.held(
+            member.username, member.node_id
+        ):
+            self._bind(member)
 
     def _alike(self, name: str, by: str) -> list[Member]:
         looks = skeleton(name)

@@ -118,14 +118,19 @@ class TrackerRole:
             conn.send(Roster(self._everyone(conn)))
         if node.bully.is_tracker and new and not hello.join:
             assert conn.member is not None
-            node.links.broadcast(MemberJoined(conn.member, joining=False), skip=conn)
+            marked = node.talk.shown_marked(conn.member)
+            node.links.broadcast(MemberJoined(conn.member, False, marked), skip=conn)
             conn.send(Roster(self._everyone(conn)))
 
     def on_member_joined(self, conn: Connection, message: MemberJoined) -> None:
         """The tracker's word, or a member's that let in a newcomer the tracker turned away:
         either only lets the newcomer in when it dials (which it does, being new). Only the
-        tracker's has this node dial, so no member can turn the room on an address."""
+        tracker's has this node dial, so no member can turn the room on an address. One the
+        tracker shows marked is marked here too, before it links: a newcomer knows no better
+        (attack round 13: a second key once in the room, coming as a part under the name of one
+        away, took it at members who had come after the first such key)."""
         if self._from_tracker(conn):
+            self.node.talk.as_tracker_shows(message.member, message.marked)
             self._announced(message.member, dial=not message.joining)
         elif message.joining:
             self._announced(message.member, dial=False, by_tracker=False)

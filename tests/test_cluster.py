@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import socket
@@ -25,12 +26,14 @@ from peerchat.membership import Member as Member_
 from peerchat.names import marked
 from peerchat.node import Node, Settings
 from peerchat.protocol import (
+    Beat,
     Bye,
     Coordinator,
     Hello,
     MemberJoined,
     MemberLeft,
     Nick,
+    Pong,
     Refuse,
     Roster,
     Welcome,
@@ -39,7 +42,7 @@ from peerchat.protocol import (
 from peerchat.secure_stream import secure
 from peerchat.talk import NAMESAKE_NOTICES_AT_ONCE
 from peerchat.tracker_address import StartupError
-from peerchat.wire import encode_frame
+from peerchat.wire import FrameDecoder, encode_frame
 
 FAST = Config(
     heartbeat_interval=0.05,
@@ -1118,9 +1121,21 @@ async def test_a_part_of_the_room_under_a_members_name_is_let_in_and_told_apart_
         nursery.cancel_scope.cancel()
 
 
+async def _live(stream: trio.abc.Stream) -> None:
+    """Answer a node's pings and probes on ``stream``, as a live node would, until it closes."""
+    frames = FrameDecoder()
+    answers = {"ping": encode_frame(encode(Pong())), "probe": encode_frame(encode(Beat()))}
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        while chunk := await stream.receive_some(65536):
+            frames.feed(chunk)
+            for frame in frames.frames():
+                if frame.get("t") in answers:
+                    await stream.send_all(answers[frame["t"]])
+
+
 async def _answering_part(nursery: trio.Nursery, key: Identity, room_id: str, name: str) -> Hello:
     """A node of another part of the room, under ``key`` and ``name``, that answers a dial with
-    its hello and then listens: the hello it says."""
+    its hello, and pings and probes as a live node does: the hello it says."""
     said: list[Hello] = []
 
     async def answer(stream: trio.SocketStream) -> None:
@@ -1128,7 +1143,7 @@ async def _answering_part(nursery: trio.Nursery, key: Identity, room_id: str, na
             stream, LocalKeys.make(key), OPEN_ROOM, initiator=False, record_timeout=5
         )
         await secured.send_all(encode_frame(encode(said[0])))
-        await trio.sleep_forever()
+        await _live(secured)
 
     (listener,) = await nursery.start(
         functools.partial(trio.serve_tcp, host="127.0.0.1"), answer, 0
@@ -1143,15 +1158,19 @@ async def _answering_part(nursery: trio.Nursery, key: Identity, room_id: str, na
     return said[0]
 
 
-async def test_a_newcomer_marks_whom_its_welcome_marks_and_gives_the_name_to_its_holder() -> None:
+async def test_newcomers_mark_whom_the_tracker_marks_and_the_holder_keeps_its_name(
+    tmp_path: Path,
+) -> None:
     """Attack rounds 13 and 14: a key once in the room, back as a part under a member's name,
     is shown marked by those who knew the member; but newcomers marked both while the member
     was here, and while it was away showed the other plain and bound the name to it. The
-    welcome now says whom the welcoming node shows marked, and the newcomer does the same."""
+    welcome and the tracker's word now say whom the tracker shows marked, and newcomers do
+    the same. The member, back, has its name: it was refused it."""
+    zed_data = DataDir(tmp_path / "zed")
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
         alice = await room.add("alice", priority=100)
-        zed = await room.add("zed", priority=50)
+        zed = await room.add("zed", priority=50, data=zed_data)
         await room.fully_connected()
         zed_id, other = zed.node.node_id, Identity.generate()
         alice.node.store.name_owner("zedd", other.node_id, 0.0)  # in the room once, as zedd
@@ -1161,26 +1180,31 @@ async def test_a_newcomer_marks_whom_its_welcome_marks_and_gives_the_name_to_its
             lambda e: isinstance(e, events.PeerJoined) and e.member.node_id == other.node_id
         )
 
-        async def newcomer(name: str, linked: int) -> Member:
-            member = await room.add(name)
+        async def linked(member: Member, *keys: str) -> None:
             with trio.fail_after(5):
-                while len(member.node.links.conns) < linked:
+                while not set(keys) <= set(member.node.links.conns):
                     await trio.sleep(0.01)
-            return member
 
-        dan = await newcomer("dan", 3)  # alice, zed and the other zed
+        dan = await room.add("dan")
+        await linked(dan, zed_id, other.node_id)
         assert dan.node.talk.marks() == {other.node_id: "zed"}
         assert dan.node.talk.find("zed").node_id == zed_id
-        assert dan.node.store.owner("zed") == zed_id
 
         zed.crash()  # away: the other must not have the name meanwhile
         await alice.wait_for(
             lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == zed_id
         )
-        eve = await newcomer("eve", 3)  # alice, dan and the other zed
+        eve = await room.add("eve")
+        await linked(eve, other.node_id)
         assert eve.node.talk.marks() == {other.node_id: "zed"}
         assert eve.node.talk.find("zed") is None
         assert eve.node.store.owner("zed") is None
+
+        zed = await room.add("zed", priority=50, data=zed_data)  # back, with its key
+        for member in (alice, dan, eve):
+            await linked(member, zed_id)
+            assert member.node.talk.marks() == {other.node_id: "zed"}
+            assert member.node.talk.find("zed").node_id == zed_id
         nursery.cancel_scope.cancel()
 
 

@@ -75,7 +75,7 @@ SAMPLES = {
     ),
     Welcome: Welcome((ALICE, BOB), ALICE.node_id, (1,)),
     Refuse: Refuse("protocol version 9 is not supported"),
-    MemberJoined: MemberJoined(BOB, joining=True),
+    MemberJoined: MemberJoined(BOB, joining=False, marked=True),
     MemberLeft: MemberLeft(BOB.node_id, "quit"),
     Batch: Batch(ALL_BYTES, b"\xff" * MAX_SIG, old=True),
     Ping: Ping(4000),
