@@ -327,7 +327,7 @@ async def strings(room: Room, fig: Figures, size: int) -> None:
     cases = {
         "announces a member named '\\u202eevil'": (
             [],
-            [{"t": "joined", "member": evil, "joining": True}],
+            [{"t": "joined", "member": evil, "joining": True, "marked": False}],
         ),
         "welcomes with a member named '\\u202eevil'": ([evil], []),
         "says carol left for 'gone ESC[2J U+2028 U+202E'": (

@@ -40,7 +40,7 @@ from peerchat.handshake import OPEN_ROOM, HandshakeError, LocalKeys, room_key
 from peerchat.secure_stream import SecureStream, secure
 
 LOOPBACK = "127.0.0.1"
-PROTOCOL_VERSION = 10  # peerchat.PROTOCOL_VERSION since private messages are acknowledged
+PROTOCOL_VERSION = 11  # peerchat.PROTOCOL_VERSION since a join's answer carries the tracker's marks
 MAX_FRAME = 1 << 20  # the node's default frame limit
 HEADER = struct.Struct(">I")
 NO_LISTENER_PORT = 1  # what attackers claim to listen on: dialling it back fails at once
@@ -588,7 +588,12 @@ class FakeTracker:
         me = member(self.node_id, self.username)
         greeting = hello(self.node_id, join=False, username=self.username, room=self.room)
         greeting["tracker"] = self.node_id
-        welcome = {"t": "welcome", "members": [me, *self.others], "tracker": self.node_id}
+        welcome = {
+            "t": "welcome",
+            "members": [me, *self.others],
+            "tracker": self.node_id,
+            "marked": [],
+        }
         async with self._sending:
             await stream.send_all(frame(greeting) + frame(welcome))
         self._joined.set()

@@ -317,20 +317,29 @@ CAROL = member_map(fresh_id(), "carol")
     ("others", "frames"),
     [
         pytest.param(
-            [], [{"t": "joined", "member": EVIL, "joining": True}], id="announced-bidi-name"
+            [],
+            [{"t": "joined", "member": EVIL, "joining": True, "marked": False}],
+            id="announced-bidi-name",
         ),
         pytest.param([EVIL], [], id="welcome-bidi-name"),
         pytest.param(
             [],
             [
-                {"t": "joined", "member": CAROL, "joining": True},
+                {"t": "joined", "member": CAROL, "joining": True, "marked": False},
                 {"t": "left", "node_id": CAROL["node_id"], "reason": "bye\x1b[2J\u2028\u202e"},
             ],
             id="leave-reason-with-escapes",
         ),
         pytest.param(
             [],
-            [{"t": "joined", "member": {**CAROL, "host": "a\nb\x07"}, "joining": True}],
+            [
+                {
+                    "t": "joined",
+                    "member": {**CAROL, "host": "a\nb\x07"},
+                    "joining": True,
+                    "marked": False,
+                }
+            ],
             id="announced-host",
         ),
     ],
