@@ -138,6 +138,7 @@ class Listed:
     waiting: bool = False  # the fetch waits for the sender to be back
     saved: str = ""  # where the last fetch of it was saved
     to: str = ""  # whom one's own private offer is for, by name ("" when gone)
+    kept: int = 0  # bytes of a fetch that stopped, kept for ``/get`` to go on from
 
     @property
     def own(self) -> bool:
@@ -155,6 +156,7 @@ class Listed:
             "waiting": self.waiting,
             "saved": self.saved or None,
             "to": self.to or None,
+            "kept": self.kept,
         }
 
 

@@ -701,11 +701,16 @@ class Files:
             saved = self._saved.get(id, "")
             if saved and not _holds(saved, offer.size):  # moved or deleted since (a user trial)
                 saved = ""
+            stopped = None
+            if fetch is None:  # (a user trial's /files did not say what a restart had kept)
+                stopped = self.node.store.kept_fetch(heard.sender, offer.sha256, offer.size)
+            kept = 0 if stopped is None else stopped[1]
             listed.append(
                 events.Listed(
-                    id, offer.name, offer.size, heard.name, offer.private, received, away, saved
+                    id, offer.name, offer.size, heard.name, offer.private, received, away, saved,
+                    kept=kept,
                 )
-            )
+            )  # fmt: skip
         # Whom a private offer is for: in the room, or away now (a review read "one member").
         known = {m.node_id: m for m in (*self.node.links.unreachable(), *self.node.members)}
         for id, n in self._own.items():

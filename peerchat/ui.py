@@ -313,6 +313,8 @@ def format_files(event: FileList, now: float) -> FormattedText:
             state += ", waiting for the sender" if f.waiting else ""
         elif f.saved:
             state = f": saved as {visible(f.saved)}"
+        elif f.kept:
+            state = f": {_share(f.kept, f.size):.0%} fetched before, /get goes on from there"
         alone = " to you alone" if f.private else ""
         lines.append(f"    {f.id}  {what} from {visible(f.sender)}{alone}{state}")
     return format_notice("\n".join(lines), now)

@@ -1001,6 +1001,9 @@ async def test_a_fetch_stopped_by_a_restart_goes_on_from_where_it_was(
         bob = await room.add("bob", data=bob_data)  # the same key, back
         bob.node.files.downloads = tmp_path / "bob"
         again = await bob.wait_for(offered("big.bin"))
+        bob.node.list_files()  # /files says what is kept before /get
+        (listed,) = (await bob.wait_for(lambda e: isinstance(e, events.FileList))).files
+        assert (listed.id, listed.kept, listed.received) == (again.id, kept, None)
         bob.node.get_file(again.id)
         await bob.wait_for(going_on("big.bin"))
         result = await bob.wait_for(done("big.bin"), 30)

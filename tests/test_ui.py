@@ -815,6 +815,7 @@ def test_file_offers_results_and_progress():
             Listed(3, "report.pdf", 2_202_009, "bob", False, 1_101_004, waiting=True),
             Listed(4, "b\x1b[2J.txt", 12, "carol", private=True),
             Listed(5, "c.txt", 1, "carol", False, saved="/dl/c.txt"),
+            Listed(6, "d.bin", 2_202_009, "bob", False, kept=440_402),
         )
     )
     assert plain(listed).splitlines() == [
@@ -824,6 +825,7 @@ def test_file_offers_results_and_progress():
         "13:04:05     3  report.pdf (2.1 MiB) from bob: 50% fetched, waiting for the sender",
         "13:04:05     4  b\ufffd[2J.txt (12 bytes) from carol to you alone",
         "13:04:05     5  c.txt (1 byte) from carol: saved as /dl/c.txt",
+        "13:04:05     6  d.bin (2.1 MiB) from bob: 20% fetched before, /get goes on from there",
     ]
     assert listed.as_json()["files"][1]["to"] == "dave"
     assert listed.as_json()["files"][2] == {
@@ -837,6 +839,7 @@ def test_file_offers_results_and_progress():
         "waiting": True,
         "saved": None,
         "to": None,
+        "kept": 0,
     }
     failed = FileDone(3, "x.bin", "", False, "checksum")
     assert plain(failed) == "13:04:05 ! x.bin not saved: checksum"
