@@ -88,13 +88,15 @@ class Renamed:
 
 @dataclass(frozen=True, slots=True)
 class Typing:
-    """A member is typing a message; it counts as stopped a few seconds after the last one."""
+    """A member is typing a message; it counts as stopped a few seconds after the last one,
+    or at once when ``done`` (its line was cleared)."""
 
     member: Member
+    done: bool = False
 
     def as_json(self) -> dict[str, Any]:
         m = self.member
-        return {"event": "typing", "node_id": m.node_id, "username": m.username}
+        return {"event": "typing", "node_id": m.node_id, "username": m.username, "done": self.done}
 
 
 @dataclass(frozen=True, slots=True)

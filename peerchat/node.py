@@ -310,8 +310,8 @@ class Node:
     def nick(self, name: str) -> None:
         self.talk.nick(name)
 
-    def typing(self) -> None:
-        self.talk.typing()
+    def typing(self, *, done: bool = False) -> None:
+        self.talk.typing(done=done)
 
     def send_file(self, words: str) -> None:
         self.files.send(words)

@@ -339,7 +339,10 @@ class Nick:
 
 @dataclass(frozen=True, slots=True)
 class Typing:
-    """The sender's user is typing a message (at most one such frame every few seconds)."""
+    """The sender's user is typing a message (at most one such frame every few seconds);
+    ``done``: no longer, the line was cleared (else others read "is typing" for seconds)."""
+
+    done: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ class Talk:
         interval = node.config.notice_interval
         self._renames = Paces(interval / 2)
         self._typing = Paces(interval)
+        self._typing_done = Paces(interval)
         self._too_fast = RefusalLog(interval=10.0)
         # (member, name) pointed out as sharing the name; a few at once, then one a minute
         self._namesakes_told: set[tuple[str, str]] = set()
@@ -455,18 +456,20 @@ class Talk:
 
     # -- typing -------------------------------------------------------------------------------
 
-    def typing(self) -> None:
-        """The user is typing: tell the chatting members (the front end calls this at most
-        once every few seconds while the line changes)."""
+    def typing(self, *, done: bool = False) -> None:
+        """The user is typing (``done``: cleared the line): tell the chatting members (the
+        front end calls this at most once every few seconds while the line changes, and for
+        ``done`` only after a typing notice)."""
         node = self.node
         if not node.reporting:
             return
-        node.links.broadcast(Typing(), chatting=True)
+        node.links.broadcast(Typing(done), chatting=True)
 
     def on_typing(self, conn: Connection, message: Typing) -> None:
         member = chatting(conn)
-        if self._typing.allows(member.node_id, trio.current_time()):
-            self.node.emit(events.Typing(member))
+        pace = self._typing_done if message.done else self._typing
+        if pace.allows(member.node_id, trio.current_time()):
+            self.node.emit(events.Typing(member, message.done))
 
 
 def chatting(conn: Connection) -> Member:

@@ -672,6 +672,8 @@ class Room:
                     self.others[m.node_id] = m
                 if self.tracker is not None and self.tracker.node_id == m.node_id:
                     self.tracker = m
+            case Typing(member=m, done=True):
+                self.typing.pop(m.node_id, None)
             case Typing(member=m):
                 self.typing[m.node_id] = time.monotonic() + TYPING_SHOWN
             case FileOffered(id=id, name=name, sender=m, to=to, own=own):
@@ -923,7 +925,7 @@ class Node(Protocol):
     async def wait_sendable(self) -> None: ...
     def private(self, name: str, text: str) -> None: ...
     def nick(self, name: str) -> None: ...
-    def typing(self) -> None: ...
+    def typing(self, *, done: bool = False) -> None: ...
     def send_file(self, words: str) -> None: ...
     def get_file(self, id: int) -> None: ...
     def who(self) -> None: ...
@@ -1167,18 +1169,26 @@ class PromptUI:
         self._session = session
         session.app.before_render += _rows_back_after_menu()
         session.app.after_render += suspension.remember
-        typed_at = -math.inf
+        typed_at, typed_in = -math.inf, ""  # the last typing notice: when, and to which room
 
         def typing(buffer: Buffer) -> None:
             """Tell the room, at most every ``TYPING_EVERY`` s; not for a command, and not for
-            a line brought back by Up or Down (a user trial's "is typing" while reading them)."""
-            nonlocal typed_at
+            a line brought back by Up or Down (a user trial's "is typing" while reading them).
+            A line cleared while the room reads "is typing" says it is done."""
+            nonlocal typed_at, typed_in
             now = time.monotonic()
-            if not buffer.text or buffer.text.startswith("/") or now - typed_at < TYPING_EVERY:
+            if not buffer.text or buffer.text.startswith("/"):
+                if now - typed_at < TYPING_SHOWN:
+                    typed_at = -math.inf
+                    act = functools.partial(_in_room, rooms, typed_in, _done_typing)
+                    with contextlib.suppress(trio.RunFinishedError):
+                        token.run_sync_soon(act)
+                return
+            if now - typed_at < TYPING_EVERY:
                 return
             if not _recalled(buffer):  # (last: it looks through the whole history)
-                typed_at = now
-                act = functools.partial(_in_room, rooms, screen.current, _typing)
+                typed_at, typed_in = now, screen.current
+                act = functools.partial(_in_room, rooms, typed_in, _typing)
                 with contextlib.suppress(trio.RunFinishedError):
                     token.run_sync_soon(act)
 
@@ -1499,6 +1509,7 @@ def _clear_key(screen: Screen) -> KeyBindings:
         buffer = event.app.current_buffer
         if buffer.text:
             buffer.reset()
+            buffer.on_text_changed.fire()  # (reset tells no one: the room read "is typing")
             if screen.front.me is not None:  # (while joining, Ctrl-C gives the join up)
                 screen.cleared_at = time.monotonic()
         else:
@@ -1563,6 +1574,10 @@ def _recalled(buffer: Buffer) -> bool:
 
 def _typing(node: Node) -> None:
     node.typing()
+
+
+def _done_typing(node: Node) -> None:
+    node.typing(done=True)
 
 
 def _command_in_room(rooms: Rooms, room: str, command: commands.Command) -> None:

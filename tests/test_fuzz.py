@@ -554,6 +554,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
     "welcome": {"members": [_MEMBER], "tracker": _MEMBER["node_id"], "marked": [0]},
     "refuse": {"reason": "no", "retry": True},
     "joined": {"member": _MEMBER, "joining": True, "marked": False},
+    "typing": {"done": True},
     "left": {"node_id": "ab" * 6, "reason": "quit"},
     "batch": {"data": b"\x96\xa1x", "sig": b"\x00" * 64, "old": False},
     "ping": {"priority": 1, "room": b"\x01" * 8},
@@ -724,7 +725,7 @@ VALID_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     ),
     PrivateAck: st.builds(PrivateAck, SEQS),
     Nick: st.builds(Nick, USERNAMES),
-    Typing: st.just(Typing()),
+    Typing: st.builds(Typing, st.booleans()),
     FileOffer: st.builds(
         FileOffer,
         SEQS,

@@ -96,7 +96,7 @@ SAMPLES = {
     Private: Private("just between us ✓", 1.7e9, 12.5, 3),
     PrivateAck: PrivateAck(3),
     Nick: Nick("alicia"),
-    Typing: Typing(),
+    Typing: Typing(done=True),
     FileOffer: FileOffer(7, "report (final).pdf", 52_428_800, bytes(range(32)), False),
     FileGet: FileGet(7, 65536),
     FileGone: FileGone(7, busy=True),

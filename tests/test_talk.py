@@ -322,7 +322,14 @@ async def test_typing_is_told_to_the_others_once_a_second_at_most() -> None:
             "event": "typing",
             "node_id": alice.node.node_id,
             "username": "alice",
+            "done": False,
         }
+        for _ in range(5):  # a cleared line, at most once a second too
+            alice.node.typing(done=True)
+        alice.node.say("cleared")
+        await bob.wait_for(is_message("cleared"))
+        done = [e for e in bob.events if isinstance(e, events.Typing) and e.done]
+        assert [e.member.username for e in done] == ["alice"]
         nursery.cancel_scope.cancel()
 
 

@@ -462,7 +462,8 @@ def events_until(headless: Any, **fields: Any) -> list[dict[str, Any]]:
 def test_going_through_the_input_history_is_not_typing(
     spawn: Callable[..., Any], tmp_path: Path
 ) -> None:
-    """A user trial: Up to an earlier line told the room "alice is typing"."""
+    """A user trial: Up to an earlier line told the room "alice is typing". And a line typed
+    and then cleared read "alice is typing" for 5 s more."""
     kept = tmp_path / "peerchat" / "alice" / "input_history"  # her lines of an earlier run
     kept.parent.mkdir(parents=True)
     kept.write_text("\n# earlier\n+first line\n\n# earlier\n+second line\n")
@@ -475,8 +476,10 @@ def test_going_through_the_input_history_is_not_typing(
     assert not [e for e in seen if e["event"] == "typing"], seen
     alice.send("\x1b[A\x1b[A!")  # a line of the history (not "/me waves"), edited: typing
     alice.expect(on_screen("second line!"))
-    next_event(bob, event="typing", username="alice")
-    alice.send("\x03/q\r")
+    next_event(bob, event="typing", username="alice", done=False)
+    alice.send("\x03")  # cleared: done, not "is typing" for 5 s more (a user trial)
+    next_event(bob, event="typing", username="alice", done=True)
+    alice.send("/q\r")
     expect_exit_0(alice)
 
 

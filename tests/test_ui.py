@@ -692,6 +692,9 @@ def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
     assert "robert is typing" in to_plain_text(ui.toolbar_text(room, now))
     room.apply(Typing(CAROL))
     assert "carol, robert are typing" in to_plain_text(ui.toolbar_text(room, now))
+    room.apply(Typing(CAROL, done=True))  # cleared her line
+    assert "| robert is typing" in to_plain_text(ui.toolbar_text(room, now))
+    room.apply(Typing(CAROL))
     room.apply(message(CAROL, "done typing"))
     assert "| robert is typing" in to_plain_text(ui.toolbar_text(room, now))
     room.apply(Typing(CAROL))
