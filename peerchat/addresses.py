@@ -50,6 +50,15 @@ def is_wildcard(host: str) -> bool:
     return ip is not None and ip.is_unspecified
 
 
+def address_key(host: str) -> str:
+    """One text for one address however it is written (an IPv4 address mapped into IPv6, a
+    name in capitals or with its final dot): what is counted per address."""
+    ip = _ip(host)
+    if ip is None:
+        return host.lower().rstrip(".")
+    return str(getattr(ip, "ipv4_mapped", None) or ip)
+
+
 def is_loopback(host: str) -> bool:
     ip = _ip(host)
     return host == "localhost" if ip is None else ip.is_loopback

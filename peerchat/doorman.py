@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from peerchat import events
-from peerchat.addresses import is_loopback
+from peerchat.addresses import address_key, is_loopback
 from peerchat.admission import Paces, RefusalLog
 from peerchat.connection import Connection
 from peerchat.handshake import HandshakeError, WrongSecret
@@ -63,6 +63,7 @@ class Doorman:
         self._expected: dict[str, trio.Event] = {}  # introduced, waiting to be announced
         self._guesses: dict[str, float] = {}  # address -> when it last tried another secret
         self._joins = Paces(JOIN_EVERY, JOINS_AT_ONCE)  # by address
+        self._word_joins = Paces(JOIN_EVERY, JOINS_AT_ONCE)  # by address, dialled on a word
         self._clash_told = -CLASH_NOTICE_INTERVAL  # when a name clash was last told
 
     async def serve(
@@ -75,9 +76,12 @@ class Doorman:
             self.accept, listeners, handler_nursery=self.node.nursery, task_status=task_status
         )
 
-    def too_many_joins(self, host: str) -> str | None:
-        """Why a join from ``host`` is turned away now (``JOIN_EVERY``), if it is."""
-        if is_loopback(host) or self._joins.allows(host, trio.current_time()):
+    def too_many_joins(self, host: str, *, on_word: bool = False) -> str | None:
+        """Why a join from ``host`` is turned away now (``JOIN_EVERY``), if it is. ``on_word``:
+        a member at ``host`` that a member's roster had this node dial, which counts apart
+        (attack round 15: rosters naming an address spent the joins of those knocking there)."""
+        paces = self._word_joins if on_word else self._joins
+        if is_loopback(host) or paces.allows(address_key(host), trio.current_time()):
             return None
         return f"too many joins from {host}; try again in a moment"
 

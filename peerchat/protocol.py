@@ -65,16 +65,24 @@ def _limit(n: int, kind: str = "") -> Any:
 
 
 _NODE_ID = re.compile(r"[0-9A-Za-z_-]+")
+_NUMBER = re.compile(r"0x[0-9a-f]*|[0-9]+", re.IGNORECASE)  # as inet_aton reads a part
 _HOST_NAME = re.compile(r"(?!-)[0-9A-Za-z-]{1,63}(?<!-)(\.(?!-)[0-9A-Za-z-]{1,63}(?<!-))*\.?")
 
 
 def valid_host(host: str) -> bool:
-    """An IP address or a DNS host name: never text that could dress up a screen line."""
+    """An IP address or a DNS host name: never text that could dress up a screen line. Not
+    a name that ends in a number: the C library reads "10.0.0.02", "10.2" and "0xa000002"
+    as 10.0.0.2, and one address spelled 256 ways had 256 join paces (attack round 15)."""
     try:
         ipaddress.ip_address(host)
         return True
     except ValueError:
-        return len(host) <= 253 and _HOST_NAME.fullmatch(host) is not None
+        last = host.rstrip(".").rpartition(".")[2]
+        return (
+            len(host) <= 253
+            and _HOST_NAME.fullmatch(host) is not None
+            and _NUMBER.fullmatch(last) is None
+        )
 
 
 def tracker_address(text: str) -> tuple[str, int] | None:

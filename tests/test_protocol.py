@@ -437,6 +437,19 @@ def test_member_list_with_a_bad_member(bad: object) -> None:
         decode(frame)
 
 
+@pytest.mark.parametrize(
+    "host",
+    ["10.150.0.02", "10.150.0.002", "10.2", "10.9830402", "0xa960002", "0xA.150.0.2", "1.2.3.4."],
+)
+def test_a_member_at_an_address_spelled_as_a_number_is_refused(host: str) -> None:
+    """The C library reads each as an IPv4 address (10.150.0.2, ...): one address spelled
+    256 ways had 256 join paces (attack round 15). Names and addresses as written stay."""
+    with pytest.raises(ProtocolViolation):
+        decode(with_(MemberJoined, member=member_map(host=host)))
+    for good in ("10.150.0.2", "fe80::1", "::ffff:10.150.0.2", "host-1.lan", "x9.example"):
+        assert decode(with_(MemberJoined, member=member_map(host=good))).member.host == good
+
+
 @pytest.mark.parametrize("bad", [member_map(port=-1), "x", [member_map()]])
 def test_member_joined_with_a_bad_member(bad: object) -> None:
     with pytest.raises(ProtocolViolation):

@@ -305,6 +305,13 @@ async def test_joins_from_one_address_are_let_in_only_so_often_but_loopbacks() -
         assert answers[:JOINS_AT_ONCE] == [None] * JOINS_AT_ONCE
         assert answers[-1] == "too many joins from 10.0.0.9; try again in a moment"
         assert door.too_many_joins("10.0.0.10") is None  # another address is not
+        # One address however it is written (attack round 15: 256 spellings, 256 paces).
+        assert door.too_many_joins("::ffff:10.0.0.9") == answers[-1].replace(
+            "10.0.0.9", "::ffff:10.0.0.9"
+        )
+        # Members dialled on a roster's word count apart: rosters naming an address do not
+        # spend the joins of those knocking there (attack round 15).
+        assert door.too_many_joins("10.0.0.9", on_word=True) is None
         assert {door.too_many_joins("127.0.0.1") for _ in range(JOINS_AT_ONCE + 1)} == {None}
         nursery.cancel_scope.cancel()
 
