@@ -236,7 +236,7 @@ class Links:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
         log.info("connected to %s (%s) at %s", member.username, member.node_id, member.addr)
-        self.redial.found(member.node_id)
+        self.redial.found(member.node_id, trio.current_time())
         for gone in self.redial.replaced_by(member, skeleton):
             self._gave_up(gone, replaced=True)
         lost_at = self._lost_at.pop(member.node_id, None)
@@ -539,7 +539,7 @@ class Links:
     async def _redial(self, member: Member) -> None:
         failure = None if member.node_id in self.conns else await self._dial_member(member)
         if failure is None:
-            self.redial.found(member.node_id)
+            self.redial.found(member.node_id, trio.current_time())
         else:
             self.redial.failed(member.node_id, trio.current_time(), gone=_nobody_listens(failure))
         self._redial_changed.set()

@@ -42,28 +42,39 @@ class Redial:
         self._gone_cap = cap if gone_cap is None else gone_cap
         self._max_lost = max_lost
         self._lost: dict[str, _Lost] = {}
+        self._found: dict[str, tuple[float, float]] = {}  # found again -> (when, its last delay)
 
     def lost(self, member: Member, now: float, *, linked: bool = True) -> Member | None:
         """``member`` went without a goodbye (or, not ``linked``, was never reached): dial it
-        again from ``now + first``. Returns the member let go to make room for it, if one was:
-        ``member`` itself when it was never reached and the list holds only members lost."""
+        again from ``now + first``, or, lost again within ``cap`` of being found, after twice
+        its last delay up to ``cap`` (attack round 15: a key that dropped every link it got was
+        dialled again 0.1 s later, for ever: two lines of join and leave a second on every
+        screen). Returns the member let go to make room for it, if one was: ``member`` itself
+        when it was never reached and the list holds only members lost."""
         if member.node_id in self._lost:
             return None
+        delay = self._first
+        found = self._found.pop(member.node_id, None)
+        if found is not None and now - found[0] < self._cap:
+            delay = min(found[1] * 2, self._cap)
         let_go = None
         if len(self._lost) >= self._max_lost:
             worst = max(self._lost.values(), key=lambda e: (not e.linked, e.gone, -e.since))
             if not linked and worst.linked:
                 return member
             let_go = self._lost.pop(worst.member.node_id).member
-        self._lost[member.node_id] = _Lost(
-            member, now, self._first, now + self._first, linked=linked
-        )
+        self._lost[member.node_id] = _Lost(member, now, delay, now + delay, linked=linked)
         return let_go
 
-    def found(self, node_id: str) -> Member | None:
+    def found(self, node_id: str, now: float) -> Member | None:
         """Connected again (by either side): no more dialling. Returns the lost member."""
         entry = self._lost.pop(node_id, None)
-        return entry.member if entry else None
+        if entry is None:
+            return None
+        if len(self._found) >= self._max_lost:
+            del self._found[next(iter(self._found))]  # the oldest first: bounded
+        self._found[node_id] = (now, entry.delay)
+        return entry.member
 
     def replaced_by(self, member: Member, looks: Callable[[str], str]) -> list[Member]:
         """Lost members under another id that ``member`` takes the place of, removed and

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from peerchat.membership import Member
 from peerchat.redial import Redial
 
@@ -64,17 +66,17 @@ def test_lost_again_keeps_the_first_loss() -> None:
 def test_found_stops_dialling_and_returns_the_member() -> None:
     r = redial()
     r.lost(member("a"), now=0.0)
-    assert r.found("a") == member("a")
+    assert r.found("a", 1.0) == member("a")
     assert "a" not in r
     assert r.due(100.0) == []
     assert r.next_due() is None
-    assert r.found("a") is None
+    assert r.found("a", 1.0) is None
 
 
 def test_found_for_a_member_never_lost_is_none() -> None:
     r = redial()
     r.lost(member("a"), now=0.0)
-    assert r.found("b") is None
+    assert r.found("b", 1.0) is None
     assert ids(list(r)) == ["a"]
 
 
@@ -82,7 +84,7 @@ def test_found_while_dialling_then_failed_does_not_bring_it_back() -> None:
     r = redial()
     r.lost(member("a"), now=0.0)
     assert ids(r.due(1.0)) == ["a"]
-    r.found("a")
+    r.found("a", 1.0)
     r.failed("a", 2.0)
     assert "a" not in r
     assert r.due(100.0) == []
@@ -219,3 +221,21 @@ def test_past_max_lost_a_member_known_only_by_word_goes_before_one_this_node_los
     assert r.lost(member("real2"), now=3.0) == member("word2")
     assert r.lost(member("word3"), now=4.0, linked=False) == member("word3")  # not added
     assert set(ids(list(r))) == {"real", "real2"}
+
+
+def test_a_member_lost_again_soon_after_it_was_found_is_dialled_later_each_time() -> None:
+    """Attack round 15: a key that dropped every link it got was dialled again 0.1 s later,
+    for ever (two lines of join and leave a second on every screen)."""
+    r = redial()
+    now, delays = 0.0, []
+    for _ in range(5):
+        r.lost(member("a"), now=now)
+        due = r.next_due()
+        assert due is not None
+        delays.append(due - now)
+        assert ids(r.due(due)) == ["a"]
+        r.found("a", due)
+        now = due + 0.3  # it drops the link at once
+    assert delays == pytest.approx([0.5, 1.0, 2.0, 4.0, 4.0])
+    r.lost(member("a"), now=now + 10.0)  # a loss long after: a blip, dialled soon again
+    assert r.next_due() == pytest.approx(now + 10.5)
