@@ -26,6 +26,7 @@ import os
 import random
 import secrets
 import shlex
+import shutil
 import stat
 import time
 from collections.abc import Iterable, Iterator
@@ -54,7 +55,7 @@ from peerchat.protocol import (
     valid_file_name,
 )
 from peerchat.talk import chatting
-from peerchat.transfer import PART, Download, local_name, numbered, sha256
+from peerchat.transfer import PART, Download, local_name, numbered, sha256, size_text
 
 if TYPE_CHECKING:
     from peerchat.node import Node
@@ -298,12 +299,14 @@ class Files:
             node.nursery.start_soon(self._get_unless_had, id, namesake, offer.sha256)
             return
         stopped = node.store.kept_fetch(heard.sender, offer.sha256, offer.size) if kept else None
+        if (no_room := self._no_room_for(offer, stopped[1] if stopped else 0)) is not None:
+            node.emit(events.Error(no_room))
+            return
         if stopped is not None:
             self._comparing.add(id)
             node.nursery.start_soon(self._take_up, id, heard, Path(stopped[0]), stopped[1])
             return
         try:
-            self.downloads.mkdir(parents=True, exist_ok=True)
             final = self._free_path(local_name(offer.name))
             part = final.with_name(final.name + PART)
             out = _open_held(part)
@@ -317,6 +320,22 @@ class Files:
             return
         self._note(fetch)
         self._ask(fetch)
+
+    def _no_room_for(self, offer: FileOffer, kept: int) -> str | None:
+        """Why the rest of ``offer`` (all but ``kept`` bytes) cannot be saved: the downloads
+        directory cannot be made, or has too little room (attack round 15: a 2^62-byte offer
+        was fetched until the disk was full)."""
+        try:
+            self.downloads.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(self.downloads).free
+        except OSError as exc:
+            return f"cannot save into {self.downloads}: {exc.strerror or exc}"
+        if offer.size - kept <= free:
+            return None
+        need = size_text(offer.size - kept)
+        return (
+            f"{offer.name} needs {need}; {self.downloads} has {size_text(free)} free: not fetched"
+        )
 
     async def _take_up(self, id: int, heard: _Heard, part: Path, kept: int) -> None:
         """Go on with a fetch of offer ``id`` that stopped at ``kept`` bytes in ``part`` (this

@@ -100,3 +100,15 @@ def numbered(name: str, n: int) -> str:
     if inner and tar.casefold() == "tar":
         stem, ext = inner, f"{tar}{dot}{ext}"
     return f"{stem} ({n}){dot}{ext}"
+
+
+def size_text(size: int) -> str:
+    """A file size as people read it: 512 bytes, 2.0 KiB, 48.3 MiB, 1.2 GiB, 4.0 EiB."""
+    if size < 1024:
+        return f"{size} byte" if size == 1 else f"{size} bytes"
+    amount, unit = size / 1024, "KiB"
+    for bigger in ("MiB", "GiB", "TiB", "PiB", "EiB"):
+        if amount < 1024:
+            break
+        amount, unit = amount / 1024, bigger
+    return f"{amount:.1f} {unit}"

@@ -106,6 +106,7 @@ from peerchat.foreground import in_front
 from peerchat.membership import Member
 from peerchat.names import FINGERPRINT, shown_name
 from peerchat.safe_text import visible
+from peerchat.transfer import size_text
 from peerchat.wrap import wrap
 
 # ---------------------------------------------------------------------------------------------
@@ -475,18 +476,6 @@ def format_offer(event: FileOffered, now: float) -> FormattedText:
             )
         ]
     )
-
-
-def size_text(size: int) -> str:
-    """A file size as people read it: 512 bytes, 2.0 KiB, 48.3 MiB, 1.2 GiB."""
-    if size < 1024:
-        return f"{size} byte" if size == 1 else f"{size} bytes"
-    amount, unit = size / 1024, "KiB"
-    for bigger in ("MiB", "GiB"):
-        if amount < 1024:
-            break
-        amount, unit = amount / 1024, bigger
-    return f"{amount:.1f} {unit}"
 
 
 def delivery_text(event: Undelivered | Unconfirmed | Delivered | NotDelivered) -> str:

@@ -9,6 +9,7 @@ import fcntl
 import gc
 import hashlib
 import os
+import shutil
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,7 @@ from peerchat.protocol import (
     FileOffer,
     FileStop,
 )
-from peerchat.transfer import PART
+from peerchat.transfer import PART, size_text
 
 
 def offered(name: str):  # noqa: ANN201 - a predicate
@@ -356,6 +357,28 @@ async def test_what_cannot_be_offered_or_fetched_is_an_error(tmp_path: Path) -> 
         assert texts[1] == f"cannot offer {tmp_path}: not a regular file"
         missing = await bob.wait_for(lambda e: isinstance(e, events.Error))
         assert missing.message.startswith("no file offered as 99")
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_file_larger_than_the_room_left_for_it_is_not_fetched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 15: an offer of 2^62 bytes, fetched, filled the disk before it failed."""
+    source = random_file(tmp_path, 3)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, source)
+        size = source.stat().st_size
+        usage = shutil.disk_usage(tmp_path)._replace(free=size - 1)
+        monkeypatch.setattr(files.shutil, "disk_usage", lambda path: usage)
+        bob.node.get_file(offer.id)
+        refused = await bob.wait_for(lambda e: isinstance(e, events.Error))
+        left = f"{tmp_path / 'bob'} has {size_text(size - 1)} free"
+        assert refused.message == f"{source.name} needs {size_text(size)}; {left}: not fetched"
+        assert not list((tmp_path / "bob").iterdir())
+        monkeypatch.undo()
+        bob.node.get_file(offer.id)
+        assert (await bob.wait_for(done(source.name))).ok
         nursery.cancel_scope.cancel()
 
 

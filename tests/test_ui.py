@@ -847,6 +847,7 @@ def test_file_offers_results_and_progress():
     failed = FileDone(3, "x.bin", "", False, "checksum")
     assert plain(failed) == "13:04:05 ! x.bin not saved: checksum"
     assert ui.size_text(3 << 30) == "3.0 GiB"
+    assert ui.size_text(2**62) == "4.0 EiB"
     room = ui.Room()
     room.apply(Ready(ALICE, "peer"))
     room.apply(FileProgress(3, "report.pdf", 1_101_004, 2_202_009))
