@@ -78,6 +78,10 @@ FILE_ACK_EVERY = FILE_WINDOW // 2  # bytes received between two acknowledgements
 # acknowledgement of FILE_ACK_EVERY more bytes (as a fetcher sends them) counts: one that
 # acknowledges a byte now and then holds it no longer.
 FILE_STALL = 30.0
+# A fetch from a linked sender that sends nothing for this long is asked for again, and after as
+# long again ends (what came is kept). Longer than FILE_STALL: the sender ends a stalled serving
+# first, with a "busy" that tells this end when to ask again.
+FETCH_QUIET = 60.0
 # With every slot taken, a fetch that acknowledged nothing for this long makes room for another.
 FILE_IDLE = 5.0
 # A fetch its sender is too busy for waits this long before it asks again, twice as long after
@@ -120,6 +124,8 @@ class _Fetch:
     acked: int = 0  # what the sender was last told this node holds
     busy: int = 0  # "busy" answers since the last chunk: the next wait is longer
     later: trio.CancelScope | None = None  # the wait to ask again, after a "busy"
+    heard_at: float = field(default_factory=trio.current_time)  # last chunk, or last asked
+    asked_again: bool = False  # asked again after ``FILE_STALL`` s without a chunk
 
 
 @dataclass
@@ -429,7 +435,7 @@ class Files:
         if conn is None:
             self._waiting(fetch)
             return
-        fetch.acked = d.received
+        fetch.acked, fetch.heard_at = d.received, trio.current_time()
         conn.send(FileGet(d.offer, d.received))
 
     def _waiting(self, fetch: _Fetch) -> None:
@@ -592,7 +598,7 @@ class Files:
         if fetch is None:
             raise ProtocolViolation(f"{conn.peer} sent a file chunk nobody asked for")
         fetch.download.take(message.offset, message.data)
-        fetch.busy = 0
+        fetch.busy, fetch.heard_at, fetch.asked_again = 0, trio.current_time(), False
         try:
             fetch.out.write(message.data)
         except OSError as exc:  # the sender is stopped too (a review: its next chunk, for a
@@ -666,6 +672,24 @@ class Files:
             self.node.store.forget_fetch(d.sender, d.sha256, d.size)
             _drop(fetch)
         self.node.emit(events.FileDone(fetch.id, d.name, "", False, reason))
+
+    async def watch_fetches(self) -> None:
+        """A fetch from a linked sender that sent nothing for ``FETCH_QUIET`` s is asked for
+        again, and after as long again ends, keeping what came (attack round 15: a sender that
+        answered pings but sent no more held a fetch "in progress" for as long as it liked)."""
+        while True:
+            await trio.sleep(FETCH_QUIET / 4)
+            now = trio.current_time()
+            for key, fetch in list(self._fetches.items()):
+                linked = fetch.download.sender in self.node.links.conns
+                if not linked or fetch.later is not None or now - fetch.heard_at < FETCH_QUIET:
+                    continue
+                if not fetch.asked_again:
+                    fetch.asked_again = True
+                    self._ask(fetch)
+                else:
+                    quiet = f"nothing came from {fetch.sender} for {2 * FETCH_QUIET:g} s"
+                    self._fail(key, fetch, quiet, keep=True)
 
     def on_gone(self, conn: Connection, message: FileGone) -> None:
         """The sender no longer has the offer (withdrawn, or it restarted): it is no longer

@@ -444,6 +444,7 @@ class Node:
             self.tracker_role.duties,
             self.links.redial_lost,
             self.links.watch_acknowledged,
+            self.files.watch_fetches,
             self.entrance.watch_stall,
             self.entrance.rejoin_when_stalled,
             self.messaging.sealer,

@@ -382,6 +382,32 @@ async def test_a_file_larger_than_the_room_left_for_it_is_not_fetched(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_fetch_its_sender_stops_serving_is_asked_again_and_then_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 15: a sender that answered pings but sent nothing more held a fetch "in
+    progress" for as long as it liked."""
+    monkeypatch.setattr(files, "FETCH_QUIET", 0.4)
+    source = random_file(tmp_path, 3)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, source)
+        asked = 0
+
+        async def silent(*args: object) -> None:
+            nonlocal asked
+            asked += 1
+            await trio.sleep_forever()
+
+        monkeypatch.setattr(alice.node.files, "_serve", silent)
+        bob.node.get_file(offer.id)
+        ended = await bob.wait_for(done(source.name))
+        assert (ended.ok, ended.reason) == (False, "nothing came from alice for 0.8 s")
+        assert asked == 2  # asked, and asked again once
+        assert not list((tmp_path / "bob").iterdir())
+        nursery.cancel_scope.cancel()
+
+
 def test_the_source_is_hashed_in_pieces(tmp_path: Path) -> None:
     # What the offer's checksum is: the SHA-256 of the whole file.
     data = os.urandom(3 << 20)
