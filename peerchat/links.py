@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from peerchat import events
-from peerchat.addresses import is_loopback
+from peerchat.addresses import format_addr, is_loopback
 from peerchat.admission import Paces, Slot
 from peerchat.connection import Connection
 from peerchat.doorman import refuses_the_name
@@ -170,6 +170,8 @@ class Links:
             raise
         conn = Connection(secured, node.config, f"{host}:{port}", node.budget, node.listed)
         try:
+            if member is not None and conn.proven_id != member.node_id:  # (its key, proven)
+                raise AnotherKeyThere(f"{host}:{port} is not {member.username}")
             await conn.send_now(node.hello(conn, member.node_id if member else None))
             hello = await conn.receive()
             if isinstance(hello, Refuse):
@@ -181,8 +183,6 @@ class Links:
                 raise ProtocolViolation(f"{host}:{port} did not say hello: it {what}")
             if hello.node_id != conn.proven_id:
                 raise ProtocolViolation(f"{host}:{port} said hello under an id it did not prove")
-            if member is not None and hello.node_id != member.node_id:
-                raise ProtocolViolation(f"{host}:{port} is not {member.username}")
             if hello.node_id == node.node_id:
                 raise ProtocolViolation(f"{host}:{port} is this node")
             if hello.room != node.room:
@@ -199,7 +199,7 @@ class Links:
             await conn.aclose()
             raise
         conn.introduced()
-        self.attach(conn, hello)  # it answered with its hello: it took this connection
+        self.attach(conn, hello, reached_at=format_addr(host, port))  # it took this connection
         task_status.started()
         await self.session(conn, slot)
 
@@ -223,8 +223,9 @@ class Links:
             return "linked again too often; try again in a moment"
         return None
 
-    def attach(self, conn: Connection, hello: Hello) -> None:
-        """Make ``conn`` the link to the member that sent ``hello``, replacing any other."""
+    def attach(self, conn: Connection, hello: Hello, *, reached_at: str | None = None) -> None:
+        """Make ``conn`` the link to the member that sent ``hello``, replacing any other;
+        ``reached_at``: the address this node dialled it at."""
         node = self.node
         member = hello.member()
         old = self.conns.get(member.node_id)
@@ -237,7 +238,7 @@ class Links:
         self.conns[member.node_id] = conn
         log.info("connected to %s (%s) at %s", member.username, member.node_id, member.addr)
         self.redial.found(member.node_id, trio.current_time())
-        for gone in self.redial.replaced_by(member, skeleton):
+        for gone in self.redial.replaced_by(member, skeleton, reached_at):
             self._gave_up(gone, replaced=True)
         lost_at = self._lost_at.pop(member.node_id, None)
         away = [seq for seq in (lost_at, listed_at) if seq is not None]
@@ -540,6 +541,8 @@ class Links:
         failure = None if member.node_id in self.conns else await self._dial_member(member)
         if failure is None:
             self.redial.found(member.node_id, trio.current_time())
+        elif isinstance(failure, AnotherKeyThere) and self.redial.let_go(member.node_id):
+            self._gave_up(member, replaced=True)  # another process listens there now
         else:
             self.redial.failed(member.node_id, trio.current_time(), gone=_nobody_listens(failure))
         self._redial_changed.set()
@@ -555,6 +558,10 @@ class Links:
             self.node.emit(events.NotDelivered(member, unsent))
         self.node.talk.gave_up(member)
         self.node.files.gave_up(member)
+
+
+class AnotherKeyThere(ProtocolViolation):
+    """A member dialled at its address answered under another key: a new process is there."""
 
 
 def _nobody_listens(exc: BaseException) -> bool:

@@ -76,22 +76,31 @@ class Redial:
         self._found[node_id] = (now, entry.delay)
         return entry.member
 
-    def replaced_by(self, member: Member, looks: Callable[[str], str]) -> list[Member]:
+    def replaced_by(
+        self, member: Member, looks: Callable[[str], str], reached_at: str | None = None
+    ) -> list[Member]:
         """Lost members under another id that ``member`` takes the place of, removed and
-        returned: one at its address (a new process listens there now), or one whose host said
-        nothing listens and whose name ``looks`` like its own (one back with another key took
-        the name: a trial's zed, killed, back with a new key and gone again, stayed "away" and
-        awaited by every line for 30 minutes)."""
+        returned: one at the address where this node reached ``member`` (a new process listens
+        there now; never the address its hello names, which any member may write: attack round
+        15 had every node give up alice during a blip so, and a stranger took her name), or one
+        whose host said nothing listens and whose name ``looks`` like its own (one back with
+        another key took the name: a trial's zed, killed, back with a new key and gone again,
+        stayed "away" and awaited by every line for 30 minutes)."""
         name = looks(member.username)
         gone = [
             e.member
             for e in self._lost.values()
             if e.member.node_id != member.node_id
-            and (e.member.addr == member.addr or e.gone and looks(e.member.username) == name)
+            and (e.member.addr == reached_at or e.gone and looks(e.member.username) == name)
         ]
         for m in gone:
             del self._lost[m.node_id]
         return gone
+
+    def let_go(self, node_id: str) -> Member | None:
+        """No more dialling: another process answers at the member's address."""
+        entry = self._lost.pop(node_id, None)
+        return entry.member if entry else None
 
     def due(self, now: float) -> list[Member]:
         """The members to dial now; each stays out of the list until ``failed``."""

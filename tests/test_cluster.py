@@ -419,6 +419,70 @@ async def _roster_read(alice: Member, bob: Member, fakes: tuple[Member_, ...], n
             await trio.sleep(0.01)
 
 
+async def test_a_hello_naming_a_lost_members_address_does_not_end_its_redialling() -> None:
+    """Attack round 15: a member's hello named alice's address, and when alice was lost in a
+    blip, its next link had every node give her up, and a stranger took her name. Only a
+    node reached at an address takes the place of one lost there."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice", priority=100), await room.add("bob", priority=50)
+        await room.fully_connected()
+        mallory = Identity.generate()
+
+        def hello(join: bool) -> Hello:
+            return Hello(
+                PROTOCOL_VERSION, mallory.node_id, "mallory", "127.0.0.1", bob.node.me.port, 0,
+                True, 0, join, "" if join else alice.node.room, "" if join else alice.node.node_id,
+            )  # fmt: skip
+
+        link = await _introduce(alice.node.me.port, mallory, hello(join=True))
+        await alice.wait_for(
+            lambda e: isinstance(e, events.PeerJoined) and e.member.node_id == mallory.node_id
+        )
+        bob.crash()
+        await alice.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == bob.node.node_id
+        )
+        await link.aclose()
+        await alice.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == mallory.node_id
+        )
+        earlier = {id(e) for e in alice.events}
+        link = await _introduce(alice.node.me.port, mallory, hello(join=False))
+        await alice.wait_for(
+            lambda e: (
+                isinstance(e, events.PeerJoined)
+                and e.member.node_id == mallory.node_id
+                and id(e) not in earlier
+            )
+        )
+        assert bob.node.node_id in alice.node.links.redial  # still awaited
+        await link.aclose()
+        nursery.cancel_scope.cancel()
+
+
+async def test_another_key_at_a_lost_members_address_ends_its_redialling() -> None:
+    """A new process listens where a lost member did: the redial that reaches it gives the
+    lost one up (a hello naming the address no longer does, above)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice", priority=100), await room.add("bob", priority=50)
+        await room.fully_connected()
+        port, bob_id = bob.node.me.port, bob.node.node_id
+        bob.crash()
+        await alice.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == bob_id
+        )
+        settings = Settings("carol", port=port, tracker_port=room.tracker_port)
+        carol = Member(Node(settings, lambda e: None, room.config))
+        carol.node.emit = carol.record
+        await nursery.start(room._run, carol)
+        with trio.fail_after(5):
+            while bob_id in alice.node.links.redial:
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_members_roster_pace_outlives_its_link() -> None:
     """Attack round 13: the pace of a member's rosters was kept by link, so a member that
     linked again had its next roster dialled at once. Now it is kept by member."""
