@@ -407,43 +407,26 @@ class Talk:
         return self.node.store.owner(name) == by and not self.held(name, by)
 
     def as_welcome_shows(self, members: Sequence[Member], marked: Iterable[int]) -> None:
-        """``as_tracker_shows`` for a welcome's members: the ``marked`` places, and for each
-        name they go by, the first shown plain (its holder). A welcome marking more than this
-        node keeps is no room's."""
+        """``marked_by_tracker`` for the ``marked`` places of a welcome's ``members``. A welcome
+        marking more than this node keeps is no room's."""
         places = {p for p in marked if p < len(members)}
-        if len(places) > MAX_MARKED:
-            return
-        for place in places:
-            self.as_tracker_shows(members[place], True)
-        looks = {skeleton(members[p].username) for p in places}
-        holders: dict[str, Member] = {}
-        for place, member in enumerate(members):
-            look = skeleton(member.username)
-            if place not in places and look in looks and member.chat:
-                holders.setdefault(look, member)
-        for holder in holders.values():
-            self.as_tracker_shows(holder, False)
+        if len(places) <= MAX_MARKED:
+            for place in places:
+                self.marked_by_tracker(members[place])
 
     def shares_name(self, member: Member) -> bool:
         """Whether ``member`` comes under a name another here goes by and it does not hold."""
         name, node_id = member.username, member.node_id
         return member.chat and self.taken(name, node_id) and not self.holds(name, node_id)
 
-    def as_tracker_shows(self, member: Member, marked: bool) -> None:
-        """The tracker shows ``member`` ``marked`` or plain (``Welcome.marked``): a newcomer,
-        who knew neither of two that go by one name, shows them as the tracker does. (It
-        marked both while the holder was here; while the holder was away it showed the other
-        plain and bound the name to it: attack rounds 13 and 14.) One shown plain is bound
-        the name only where namesakes alone go by it, so the tracker's word never takes a name
-        from a holder here."""
-        if not member.chat or member.node_id == self.node.node_id:
-            return
-        if marked:
+    def marked_by_tracker(self, member: Member) -> None:
+        """The tracker shows ``member`` marked (``Welcome.marked``): a newcomer, who knew
+        neither of two that go by one name, marks it too (attack rounds 13 and 14: while the
+        holder was away it showed the other plain and bound the name to it). The tracker's word
+        only marks: never binding a name, it never gives one to a key (any member may come to
+        be the tracker: attack round 15)."""
+        if member.chat and member.node_id != self.node.node_id:
             self.let_in_namesake(member)
-        elif self.taken(member.username, member.node_id) and not self.held(
-            member.username, member.node_id
-        ):
-            self._bind(member)
 
     def _alike(self, name: str, by: str) -> list[Member]:
         looks = skeleton(name)

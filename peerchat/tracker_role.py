@@ -130,7 +130,8 @@ class TrackerRole:
         (attack round 13: a second key once in the room, coming as a part under the name of one
         away, took it at members who had come after the first such key)."""
         if self._from_tracker(conn):
-            self.node.talk.as_tracker_shows(message.member, message.marked)
+            if message.marked:
+                self.node.talk.marked_by_tracker(message.member)
             self._announced(message.member, dial=not message.joining)
         elif message.joining:
             self._announced(message.member, dial=False, by_tracker=False)

@@ -1222,14 +1222,14 @@ async def _answering_part(nursery: trio.Nursery, key: Identity, room_id: str, na
     return said[0]
 
 
-async def test_newcomers_mark_whom_the_tracker_marks_and_the_holder_keeps_its_name(
+async def test_newcomers_mark_whom_the_tracker_marks_and_the_holder_gets_its_name_back(
     tmp_path: Path,
 ) -> None:
     """Attack rounds 13 and 14: a key once in the room, back as a part under a member's name,
-    is shown marked by those who knew the member; but newcomers marked both while the member
-    was here, and while it was away showed the other plain and bound the name to it. The
-    welcome and the tracker's word now say whom the tracker shows marked, and newcomers do
-    the same. The member, back, has its name: it was refused it."""
+    is shown marked by those who knew the member; but newcomers, while the member was away,
+    showed the other plain and bound the name to it. The welcome and the tracker's word now
+    say whom the tracker shows marked, and newcomers mark it too (they bind nothing on that
+    word: they mark both). The member, back, has its name where it had it: it was refused."""
     zed_data = DataDir(tmp_path / "zed")
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
@@ -1239,7 +1239,7 @@ async def test_newcomers_mark_whom_the_tracker_marks_and_the_holder_keeps_its_na
         zed_id, other = zed.node.node_id, Identity.generate()
         alice.node.store.name_owner("zedd", other.node_id, 0.0)  # in the room once, as zedd
         part = await _answering_part(nursery, other, alice.node.room, "zed")
-        kept = await _introduce(alice.node.me.port, other, part)  # noqa: F841 (open to the end)
+        kept = await _introduce(alice.node.me.port, other, part)
         await alice.wait_for(
             lambda e: isinstance(e, events.PeerJoined) and e.member.node_id == other.node_id
         )
@@ -1251,8 +1251,9 @@ async def test_newcomers_mark_whom_the_tracker_marks_and_the_holder_keeps_its_na
 
         dan = await room.add("dan")
         await linked(dan, zed_id, other.node_id)
-        assert dan.node.talk.marks() == {other.node_id: "zed"}
-        assert dan.node.talk.find("zed").node_id == zed_id
+        both = {other.node_id: "zed", zed_id: "zed"}
+        assert dan.node.talk.marks() == both
+        assert dan.node.talk.find("zed") is None
 
         zed.crash()  # away: the other must not have the name meanwhile
         await alice.wait_for(
@@ -1267,8 +1268,25 @@ async def test_newcomers_mark_whom_the_tracker_marks_and_the_holder_keeps_its_na
         zed = await room.add("zed", priority=50, data=zed_data)  # back, with its key
         for member in (alice, dan, eve):
             await linked(member, zed_id)
-            assert member.node.talk.marks() == {other.node_id: "zed"}
-            assert member.node.talk.find("zed").node_id == zed_id
+        assert alice.node.talk.marks() == {other.node_id: "zed"}
+        assert alice.node.talk.find("zed").node_id == zed_id
+        assert dan.node.talk.marks() == eve.node.talk.marks() == both
+
+        # The other goes and comes back while zed is gone: fred, who came meanwhile, hears
+        # from the tracker that it is marked (round 13: it took the name at such members).
+        zed.node.quit()
+        await alice.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == zed_id, 10
+        )
+        await kept.aclose()
+        await alice.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == other.node_id
+        )
+        fred = await room.add("fred")
+        kept = await _introduce(alice.node.me.port, other, part)
+        await linked(fred, other.node_id)
+        assert fred.node.talk.marks() == {other.node_id: "zed"}
+        assert fred.node.store.owner("zed") is None
         nursery.cancel_scope.cancel()
 
 
