@@ -1025,7 +1025,8 @@ class PromptUI:
                 if was_empty and self._loop is not None and self._wake is not None:
                     self._loop.call_soon_threadsafe(self._wake.set)
                 return
-        print_formatted_text(format_event(event, time.time()))
+        with contextlib.suppress(OSError):  # the terminal is gone (``_print_the_rest``)
+            print_formatted_text(format_event(event, time.time()))
 
     def _worth_telling(self, event: Event) -> bool:
         """ "Not delivered yet to bob" once per absence, not under every message said meanwhile

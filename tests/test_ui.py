@@ -542,6 +542,9 @@ async def test_lines_left_for_a_terminal_that_is_gone_end_nothing(monkeypatch) -
     with trio.fail_after(5):
         await front.drive(RecordingRooms(node))
     assert node.calls == []
+    # After the end, printed straight away (a trial's "you are the tracker now", as its
+    # closed pane's program left the room: "internal error (OSError)" again).
+    front.show(TrackerChanged(ALICE))
 
 
 def test_who_marks_this_node() -> None:
