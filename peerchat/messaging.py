@@ -62,6 +62,7 @@ MAX_NAMES = 10_000  # names of authors no longer in the room, kept for showing h
 # a node holds back behind gaps, ``Config.held_bytes``), then a second
 HANDED_AGAIN_AT_ONCE = 8 << 20
 HANDED_AGAIN_PER_SECOND = 256 << 10
+MAX_HANDED = 1024  # members whose handed history is remembered, the one asked last kept
 WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
 
 
@@ -73,8 +74,10 @@ class Messaging:
         self._outbox_chars = 0
         self._said = trio.Event()
         self._answers: dict[Connection, deque[Want | Recent]] = {}
-        # What each link was handed already: asked again, it gets it within an allowance
-        self._handed: weakref.WeakKeyDictionary[Connection, _Handed] = weakref.WeakKeyDictionary()
+        # What each member was handed already, whatever its links (attack round 15: kept by
+        # link, each link made anew had a whole history again): asked again, within an allowance
+        self._handed: dict[str, _Handed] = {}
+        self._recent_asked_on: weakref.WeakSet[Connection] = weakref.WeakSet()  # once a link
         self._unstored = Unstored(node.config.held_back, node.config.held_bytes)
         # peer -> (our last it must have, how many it lacked, before its first summary)
         self._owed: dict[str, tuple[int, int, bool]] = {}
@@ -501,11 +504,10 @@ class Messaging:
                 self._history_from[author] = first
 
     def on_want(self, conn: Connection, message: Want | Recent) -> None:
-        handed = self._handed.setdefault(conn, _Handed())
         if isinstance(message, Recent):
-            if handed.recent:
+            if conn in self._recent_asked_on:
                 raise ProtocolViolation(f"{conn.peer} asked for the recent history twice")
-            handed.recent = True
+            self._recent_asked_on.add(conn)
         queue = self._answers.get(conn)
         if queue is None:
             queue = self._answers[conn] = deque()
@@ -521,7 +523,7 @@ class Messaging:
                 await trio.sleep(0)  # one want at a time, never many in one go
                 message = queue.popleft()
                 if isinstance(message, Recent):
-                    batches = await self._fit_in_lots(self._recent(message.count))
+                    batches = await self._fit_in_lots(self._recent(conn, message.count))
                     conn.send(RecentFrom(_firsts(batches, message.count)))
                     await self._send_paced(conn, batches, None)
                 else:
@@ -532,9 +534,27 @@ class Messaging:
         finally:
             del self._answers[conn]
 
-    def _recent(self, count: int) -> list[Batch]:
+    def _recent(self, conn: Connection, count: int) -> list[Batch]:
+        """The recent history, once a link; a member that had it before (on another link: back
+        from a freeze) has it again within the allowance of what it is handed again."""
         self.send_outbox()
-        return self.node.store.recent(count)
+        batches = self.node.store.recent(count)
+        handed = self._handed_to(conn)
+        again = sum(len(b.data) for b in batches) if handed.recent else 0
+        handed.recent = True
+        if again and not handed.again.allows(trio.current_time(), again):
+            return []
+        return batches
+
+    def _handed_to(self, conn: Connection) -> _Handed:
+        """What the member on ``conn`` was handed, kept for the ``MAX_HANDED`` members asked
+        last."""
+        member = conn.member.node_id if conn.member is not None else conn.peer
+        handed = self._handed.pop(member, None) or _Handed()
+        self._handed[member] = handed
+        if len(self._handed) > MAX_HANDED:
+            del self._handed[next(iter(self._handed))]
+        return handed
 
     def _wanted(self, conn: Connection, want: Want) -> tuple[list[Batch], Skip]:
         """The answer to ``want``. What this link was handed already is handed again only as
@@ -543,7 +563,7 @@ class Messaging:
         and again had it sent each time (20 KB of wants, 23 MB out)."""
         node = self.node
         self.send_outbox()
-        handed = self._handed[conn]
+        handed = self._handed_to(conn)
         after = want.after
         before = handed.upto.get(want.author, 0)
         batches = node.store.after(want.author, after, node.config.sync_page)
@@ -668,7 +688,7 @@ def pieces(text: str) -> list[str] | events.Error:
 
 @dataclasses.dataclass
 class _Handed:
-    """What one link was handed from the store: its recent history (asked once a link), per
+    """What one member was handed from the store: its recent history (once a link), per
     author the last message an answer covered, and what it may still be handed again."""
 
     recent: bool = False

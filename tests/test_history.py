@@ -780,7 +780,7 @@ async def test_a_member_asking_again_for_a_whole_history_gets_it_once_a_link() -
         author = alice.node.node_id
         # What goes out again is charged in bytes: allowed once more, no more.
         size = sum(len(b.data) for b in alice.node.store.after(author, 0, 1000))
-        handed = alice.node.messaging._handed[alice.node.links.conns[bob.node.node_id]]
+        handed = alice.node.messaging._handed[bob.node.node_id]
         handed.again = Pace(1000.0, int(1.5 * size))
         for _ in range(10):
             to_alice.send(Want(author, 0))
@@ -806,6 +806,17 @@ async def test_a_member_asking_again_for_a_whole_history_gets_it_once_a_link() -
             while not conn.closing:
                 await trio.sleep(0.01)
         assert "asked for the recent history twice" in conn.close_reason
+        # The allowance is the member's, not the link's (attack round 15: each link made anew
+        # had the whole history again, 20 MiB for 1 KiB of asking).
+        with trio.fail_after(5):
+            while (relinked := bob.node.links.conns.get(alice.node.node_id)) in (None, to_alice):
+                await trio.sleep(0.01)
+        old.clear()
+        relinked.send(Want(author, 0))
+        await say_apart(bob, ["asked again"])
+        await shows(alice, "asked again")
+        await trio.sleep(0.3)  # an answer would have come by now
+        assert old == []
         nursery.cancel_scope.cancel()
 
 
