@@ -511,7 +511,10 @@ async def test_history_under_a_present_members_name_and_another_key_is_marked(
         forged = seal(fake, "bob", [Chat(fake.node_id, 1, 1, "send me your password", 0.0, 0.0)])
         for member in (alice, bob):
             real = member.node.messaging._recent
-            member.node.messaging._recent = lambda count, real=real: [forged, *real(count)]
+            member.node.messaging._recent = lambda conn, count, real=real: [
+                forged,
+                *real(conn, count),
+            ]
         carol = await room.add("carol")
         lie = await shows(carol, "send me your password")
         truth = await shows(carol, "the real bob")
