@@ -93,13 +93,25 @@ class Pace:
         lets everything go."""
         if self._interval <= 0:
             return True
-        if self._at is not None:
-            self._tokens = min(self._burst, self._tokens + (now - self._at) / self._interval)
-        self._at = now
+        self._refill(now)
         if self._tokens < count:
             return False
         self._tokens -= count
         return True
+
+    def owe(self, now: float, count: int) -> float:
+        """Take ``count`` now, into debt if need be: the seconds until the debt is paid off (0
+        when there is none). A reader that waits so takes no more than the pace allows."""
+        if self._interval <= 0:
+            return 0.0
+        self._refill(now)
+        self._tokens -= count
+        return max(0.0, -self._tokens * self._interval)
+
+    def _refill(self, now: float) -> None:
+        if self._at is not None:
+            self._tokens = min(self._burst, self._tokens + (now - self._at) / self._interval)
+        self._at = now
 
 
 class Paces:
@@ -114,11 +126,18 @@ class Paces:
 
     def allows(self, key: object, now: float, count: int = 1) -> bool:
         """Whether ``count`` more may go now for ``key`` (and they are counted if so)."""
+        return self._pace(key).allows(now, count)
+
+    def owe(self, key: object, now: float, count: int) -> float:
+        """``Pace.owe`` for ``key``."""
+        return self._pace(key).owe(now, count)
+
+    def _pace(self, key: object) -> Pace:
         pace = self._paces.pop(key, None) or Pace(self._interval, self._burst)
         self._paces[key] = pace
         if len(self._paces) > self._most:
             del self._paces[next(iter(self._paces))]
-        return pace.allows(now, count)
+        return pace
 
 
 class RefusalLog:

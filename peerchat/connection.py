@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 # What one read asks for: a plain stream gives at most this; an encrypted one gives the whole
 # records that came, up to 256 KiB of them, so one peer's turn is bounded either way.
 RECEIVE_SIZE = 16 * 1024
+MAX_HOLD = 1.0  # seconds a handler's pace stops the reading at once, at most (``hold``)
 FRAMES_PER_TURN = 256  # frames handled from what was read before the reader lets others run
 # Members a link's rosters may list: four full rosters at once, then 1,000 a second. Rosters
 # past that are left unread, and past ROSTERS_LEFT_UNREAD of those the link ends. Rosters come
@@ -107,6 +108,7 @@ class Connection:
         self.suspect = False  # found silent past the heartbeat timeout once; twice means dead
         self.probed: float | None = None  # when a probe went out that is not answered yet
         self.said_bye = False  # the peer left on purpose: no reason to dial it again
+        self.hold = 0.0  # seconds to read nothing more from the peer (a handler's pace)
         self.outwaited = False  # kept a sender waiting in vain: not waited for till it catches up
         self._listed = Pace(1 / LISTED_PER_SECOND, LISTED_AT_ONCE)  # (``protocol.listed``)
         self._node_listed = listed
@@ -284,6 +286,9 @@ class Connection:
                     try:
                         while (message := await self.receive()) is not None:
                             on_message(self, message)
+                            if self.hold:  # past its pace: the peer's sends wait meanwhile
+                                hold, self.hold = min(self.hold, MAX_HOLD), 0.0
+                                await trio.sleep(hold)
                     except FrameStalled as exc:  # a user read "protocol error" of a cut cable
                         self.close_reason = f"connection lost: {exc}"
                     except FrameError as exc:

@@ -30,7 +30,7 @@ from collections import deque
 import trio
 
 from peerchat import batch, events
-from peerchat.admission import Pace
+from peerchat.admission import Pace, Paces
 from peerchat.batch import Batch, open_batch, seal
 from peerchat.chat import Chat
 from peerchat.connection import Connection
@@ -62,6 +62,10 @@ MAX_NAMES = 10_000  # names of authors no longer in the room, kept for showing h
 # a node holds back behind gaps, ``Config.held_bytes``), then a second
 HANDED_AGAIN_AT_ONCE = 8 << 20
 HANDED_AGAIN_PER_SECOND = 256 << 10
+# Bytes of live lines taken from one member at once, then a second: past them its link is read
+# no faster (attack round 15: one member's flood of 5 MB/s put others' lines 2-10 s late).
+LIVE_AT_ONCE = 8 << 20
+LIVE_PER_SECOND = 1 << 20
 MAX_HANDED = 1024  # members whose handed history is remembered, the one asked last kept
 WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
 
@@ -78,6 +82,7 @@ class Messaging:
         # link, each link made anew had a whole history again): asked again, within an allowance
         self._handed: dict[str, _Handed] = {}
         self._recent_asked_on: weakref.WeakSet[Connection] = weakref.WeakSet()  # once a link
+        self._live = Paces(1 / LIVE_PER_SECOND, LIVE_AT_ONCE)  # by member (``on_batch``)
         self._unstored = Unstored(node.config.held_back, node.config.held_bytes)
         # peer -> (our last it must have, how many it lacked, before its first summary)
         self._owed: dict[str, tuple[int, int, bool]] = {}
@@ -155,6 +160,8 @@ class Messaging:
         b = open_batch(message.data, message.sig)
         if not message.old and b.author != conn.member.node_id:
             raise ProtocolViolation(f"{conn.peer} sent a batch of someone else as its own")
+        if not message.old:
+            conn.hold = self._live.owe(b.author, trio.current_time(), len(message.data))
         if message.old:
             self._expect_old(conn.member.node_id, b)
         node = self.node

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peerchat.admission import Admission, Limits, Paces, RefusalLog, Slot
+from peerchat.admission import Admission, Limits, Pace, Paces, RefusalLog, Slot
 
 
 def admission(connections: int = 10, pending: int = 4, per_address: int = 2) -> Admission:
@@ -76,3 +76,12 @@ def test_paces_are_kept_by_key_for_so_many_keys_the_longest_unused_forgotten() -
     assert paces.allows("c", 2.0)  # a third: "a", the longest unused, goes
     assert paces.allows("a", 3.0)  # forgotten, so afresh
     assert not paces.allows("c", 3.0)
+
+
+def test_a_debt_is_the_wait_until_the_pace_allows_again() -> None:
+    pace = Pace(interval=0.5, burst=2)  # two at once, then one every half second
+    assert pace.owe(0.0, 2) == 0.0
+    assert pace.owe(0.0, 1) == 0.5  # one past: paid off half a second later
+    assert pace.owe(0.0, 2) == 1.5
+    assert pace.owe(1.5, 0) == 0.0  # paid off
+    assert not pace.allows(1.5)  # nothing saved up meanwhile

@@ -14,6 +14,7 @@ import trio
 from e2e_helpers import slow
 
 import peerchat.doorman
+import peerchat.messaging
 import peerchat.node
 from peerchat import PROTOCOL_VERSION, entrance, events, tracker_role
 from peerchat.config import Config
@@ -417,6 +418,30 @@ async def _roster_read(alice: Member, bob: Member, fakes: tuple[Member_, ...], n
     with trio.fail_after(5):
         while alice.node.tracker_role._word_dials:
             await trio.sleep(0.01)
+
+
+async def test_a_members_flood_is_read_at_its_pace_and_others_are_not_kept_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack round 15: one member's flood of 5 MB/s of lines put the others' 2-10 s late at
+    the node it flooded. Past ``LIVE_AT_ONCE`` a member's live lines are read no faster than
+    ``LIVE_PER_SECOND``; the others' links are read as before."""
+    monkeypatch.setattr(peerchat.messaging, "LIVE_AT_ONCE", 64 << 10)
+    monkeypatch.setattr(peerchat.messaging, "LIVE_PER_SECOND", 512 << 10)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        start = trio.current_time()
+        for n in range(64):  # 1 MiB of lines
+            bob.node.say(f"{n:02} " + "x" * (16 << 10))
+        carol.node.say("while bob floods")
+        await alice.wait_for(lambda e: getattr(e, "text", "").startswith("63 "), 10)
+        took = trio.current_time() - start
+        assert took >= (1 - 1 / 16) * 2 - 0.2  # all but the first 64 KiB at 512 KiB/s
+        shown = [e.text for e in alice.events if isinstance(e, events.MessageReceived)]
+        assert shown.index("while bob floods") < len(shown) - 1  # not behind the whole flood
+        nursery.cancel_scope.cancel()
 
 
 async def test_a_hello_naming_a_lost_members_address_does_not_end_its_redialling() -> None:
