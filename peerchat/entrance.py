@@ -482,6 +482,7 @@ class Entrance:
         # From now on the old links are torn down, not mourned or redialled: readers that wake
         # after this must not schedule redials into the old room.
         self.rejoining = True
+        node.hold_history()
         self._stall.set()
         self.tick()
 

@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar
 from peerchat.events import MessageReceived
 
 GATHER = 0.25  # seconds a run of history is gathered: links bring theirs up to ~0.1 s apart
+HELD_MOST = 5.0  # seconds a run read as a freeze ended waits for the rejoin's history, at most
 
 
 class Said(Protocol):

@@ -503,6 +503,7 @@ class Messaging:
         peer = conn.member.node_id
         if peer not in self._recent_budget:
             raise ProtocolViolation(f"{conn.peer} said where history begins, unasked")
+        self.node.release_history()  # (its batches come right behind)
         if peer != self._cut_from:
             return  # only the first history of this run is cut: after a freeze all is shown
         self._cut_from, self._cut_taken = None, True

@@ -159,6 +159,7 @@ class Node:
         self.config = config = config or Config()
         self._emit = emit
         self._history = history_run.HistoryRun()  # gathered before ``emit`` shows it
+        self._history_held: trio.Event | None = None  # set: back from a freeze (``hold_history``)
         self.data_dir = data_dir
         folder = data_dir.path if data_dir is not None else None
         self.identity = Identity.generate() if folder is None else Identity.load_or_create(folder)
@@ -632,9 +633,23 @@ class Node:
         self._emit = emit
 
     def _report(self, event: events.Event) -> None:
-        if self._history and not isinstance(event, _OVERTAKES_HISTORY):
+        held = self._history_held is not None
+        if self._history and not held and not isinstance(event, _OVERTAKES_HISTORY):
             self._show_history()
         self._out(event)
+
+    def hold_history(self) -> None:
+        """Back from a freeze: what the old links still bring is shown with what the rejoin
+        fetches, in one run (``release_history``), not before it (a user trial: bob's 32 lines,
+        then alice's 37 said among them). Events overtake it meanwhile."""
+        if self._history_held is None:
+            self._history_held = trio.Event()
+
+    def release_history(self) -> None:
+        """The rejoin's history is on its way: what was held is shown once it is in."""
+        if self._history_held is not None:
+            self._history_held.set()
+            self._history_held = None
 
     def _out(self, event: events.Event) -> None:
         """Hand ``event`` to the front end, with members that share a name marked
@@ -654,6 +669,11 @@ class Node:
 
     async def _show_history_soon(self, run: int) -> None:
         await trio.sleep(history_run.GATHER)
+        if (held := self._history_held) is not None:
+            with trio.move_on_after(history_run.HELD_MOST):  # (nobody answers: shown anyway)
+                await held.wait()
+            self._history_held = None
+            await trio.sleep(history_run.GATHER)
         if self._history.number == run:  # still the run it was set for (not shown early)
             self._show_history()
 

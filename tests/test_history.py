@@ -21,7 +21,7 @@ from test_cluster import FAST, Room, cut, free_port
 from test_cluster import Member as Node
 
 from peerchat import batch as batch_module
-from peerchat import events, messaging
+from peerchat import events, history_run, messaging
 from peerchat.admission import Pace
 from peerchat.batch import open_batch, seal
 from peerchat.chat import Chat
@@ -520,6 +520,32 @@ async def test_history_under_a_present_members_name_and_another_key_is_marked(
         truth = await shows(carol, "the real bob")
         assert lie.history and lie.sender.username == marked("bob", fake.node_id)
         assert truth.sender.username == "bob" and truth.sender.node_id == bob.node.node_id
+        nursery.cancel_scope.cancel()
+
+
+async def test_history_read_as_a_freeze_ends_waits_for_the_rejoins_and_shows_with_it() -> None:
+    """A user trial: back from a freeze, bob's 32 lines (read from the old link) were shown,
+    then alice's 37, said among them (fetched by the rejoin). What the old links bring waits
+    for the rejoin's history, and events meanwhile do not push it out; then one run."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        node = carol.node
+        node.hold_history()  # as a freeze is seen
+
+        def said(who: Node, n: int) -> None:
+            chat = Chat(who.node.node_id, n, n, f"{who.node.me.username} {n}", 100.0 + n, 0.0)
+            node.show(who.node.me, chat, own=False, history=True)
+
+        said(bob, 2)  # read from the old link as it wakes
+        await trio.sleep(2 * history_run.GATHER)
+        node.emit(events.PeerJoined(alice.node.me))  # the rejoin's news: not after the history
+        said(alice, 1)  # fetched by the rejoin, said before bob's
+        node.release_history()
+        await shows(carol, "bob 2")
+        texts = [e.text for e in carol.events if isinstance(e, events.MessageReceived)]
+        assert texts == ["alice 1", "bob 2"]
         nursery.cancel_scope.cancel()
 
 
