@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from peerchat.addresses import address_key
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -23,22 +25,26 @@ class Limits:
 class Slot:
     """One connection's place; ``member()`` once its peer is in the room, ``leave()`` at the end."""
 
-    def __init__(self, admission: Admission, address: str | None) -> None:
+    def __init__(self, admission: Admission, address: str | None, member_at: str = "") -> None:
         self._admission = admission
         self._address = address  # None: not pending (dialled, or already a member)
+        self._member_at = member_at  # a member's address, counted (``Admission.members_at``)
         self._open = True
 
     def member(self) -> None:
-        if self._address is not None:
-            self._admission._unpend(self._address)
-            self._address = None
+        if self._address is not None and self._open:
+            address, self._address = self._address, None
+            self._admission._unpend(address)
+            self._member_at = self._admission._member_at(address)
 
     def leave(self) -> None:
         """Give the place back; more calls do nothing, so every path out may call it."""
         if self._open:
-            self.member()
+            if self._address is not None:
+                self._admission._unpend(self._address)
+                self._address = None
             self._open = False
-            self._admission._leave()
+            self._admission._leave(self._member_at)
 
     @property
     def pending(self) -> bool:
@@ -51,6 +57,7 @@ class Admission:
         self.open = 0
         self.pending = 0
         self._per_address: Counter[str] = Counter()
+        self._members: Counter[str] = Counter()  # links to members, by their address
 
     def enter(self, address: str) -> Slot | str:
         """A slot for a connection accepted from ``address``, or why there is none."""
@@ -66,9 +73,19 @@ class Admission:
         self._per_address[address] += 1
         return Slot(self, address)
 
-    def dialled(self) -> Slot:
+    def dialled(self, address: str = "") -> Slot:
+        """A slot for a connection this node makes, to a member at ``address``."""
         self.open += 1
-        return Slot(self, None)
+        return Slot(self, None, self._member_at(address) if address else "")
+
+    def members_at(self, address: str) -> int:
+        """Links to members at ``address``, however it is written."""
+        return self._members[address_key(address)]
+
+    def _member_at(self, address: str) -> str:
+        key = address_key(address)
+        self._members[key] += 1
+        return key
 
     def _unpend(self, address: str) -> None:
         self.pending -= 1
@@ -76,8 +93,12 @@ class Admission:
         if not self._per_address[address]:
             del self._per_address[address]
 
-    def _leave(self) -> None:
+    def _leave(self, member_at: str) -> None:
         self.open -= 1
+        if member_at:
+            self._members[member_at] -= 1
+            if not self._members[member_at]:
+                del self._members[member_at]
 
 
 class Pace:

@@ -53,6 +53,9 @@ CLASH_NOTICE_INTERVAL = 60.0  # seconds between two notices of a name clash
 # one NAT address joins a few at a time. Loopback is not paced: one computer's own nodes.
 JOINS_AT_ONCE = 32
 JOIN_EVERY = 1.0
+# Members linked from one address, at most (this one among them): paced joins from one address
+# filled the tracker's connections in 17 minutes, and then nobody could join (attack round 15).
+MEMBERS_PER_ADDRESS = 64
 
 
 class Doorman:
@@ -84,6 +87,14 @@ class Doorman:
         if is_loopback(host) or paces.allows(address_key(host), trio.current_time()):
             return None
         return f"too many joins from {host}; try again in a moment"
+
+    def too_many_members(self, host: str, *, more: int = 0) -> str | None:
+        """Why another member at ``host`` is turned away (``MEMBERS_PER_ADDRESS``), if it is;
+        ``more``: members at it on the way in, not yet linked."""
+        here = self.node.admission.members_at(host) + more
+        if is_loopback(host) or here <= MEMBERS_PER_ADDRESS:
+            return None
+        return f"{MEMBERS_PER_ADDRESS} members from {host} are in the room, the most it lets in"
 
     def _wrong_secret(self, host: str) -> None:
         """``host`` tried another secret: its next tries within ``guess_pause`` are closed
@@ -159,7 +170,7 @@ class Doorman:
         # (frozen while this one waited; asked first: a link refused so spends no relink)
         refusal = node.entrance.turns_away()
         if refusal is None and (hello.join or hello.tracker == hello.node_id):
-            refusal = self.too_many_joins(host)  # (a part's tracker meets a room as rarely)
+            refusal = self.too_many_joins(host) or self.too_many_members(host)
         if refusal is None:
             refusal = node.links.accepts(hello.node_id, join=hello.join)
         if refusal is not None:

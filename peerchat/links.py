@@ -155,7 +155,7 @@ class Links:
         task_status: trio.TaskStatus[None],
     ) -> None:
         node = self.node
-        slot = node.admission.dialled()
+        slot = node.admission.dialled(host if member is not None else "")
         try:
             stream = await trio.open_tcp_stream(host, port)
         except BaseException:

@@ -165,7 +165,12 @@ class TrackerRole:
                 return
             # A member dialled on a roster's word joins as one that knocks would: at its
             # address's join pace. Unpaced, one address brought in thousands of keys.
-            paced = [m for m in news if node.doorman.too_many_joins(m.host, on_word=True) is None]
+            paced = [
+                m
+                for m in news
+                if node.doorman.too_many_joins(m.host, on_word=True) is None
+                and node.doorman.too_many_members(m.host, more=1) is None
+            ]
             if len(paced) < len(news):
                 log.info(
                     "not dialling %d of %s's news: too many joins from their addresses",

@@ -85,3 +85,19 @@ def test_a_debt_is_the_wait_until_the_pace_allows_again() -> None:
     assert pace.owe(0.0, 2) == 1.5
     assert pace.owe(1.5, 0) == 0.0  # paid off
     assert not pace.allows(1.5)  # nothing saved up meanwhile
+
+
+def test_links_to_members_are_counted_by_their_address_however_written() -> None:
+    a = admission(connections=10, pending=4, per_address=4)
+    accepted = a.enter("10.0.0.9")
+    assert isinstance(accepted, Slot) and a.members_at("10.0.0.9") == 0  # not yet a member
+    accepted.member()
+    dialled = a.dialled("::ffff:10.0.0.9")
+    assert a.members_at("10.0.0.9") == 2 and a.members_at("10.0.0.8") == 0
+    refused = a.enter("10.0.0.9")
+    assert isinstance(refused, Slot)
+    refused.leave()  # never a member: never counted
+    accepted.leave()
+    dialled.leave()
+    dialled.leave()
+    assert a.members_at("10.0.0.9") == 0 and a.open == 0

@@ -13,7 +13,7 @@ from test_cluster import Member as Peer
 
 from peerchat import events
 from peerchat.config import Config
-from peerchat.doorman import JOINS_AT_ONCE
+from peerchat.doorman import JOINS_AT_ONCE, MEMBERS_PER_ADDRESS
 from peerchat.links import RELINKS_AT_ONCE
 from peerchat.membership import Member, takeable
 from peerchat.messaging import MAX_PIECES, pieces
@@ -312,6 +312,16 @@ async def test_joins_from_one_address_are_let_in_only_so_often_but_loopbacks() -
         # Members dialled on a roster's word count apart: rosters naming an address do not
         # spend the joins of those knocking there (attack round 15).
         assert door.too_many_joins("10.0.0.9", on_word=True) is None
+        # And one address has so many members at most (attack round 15: its paced joins filled
+        # the tracker's connections in 17 minutes).
+        slots = [alice.node.admission.dialled("10.0.0.9") for _ in range(MEMBERS_PER_ADDRESS)]
+        assert door.too_many_members("10.0.0.9") is None
+        assert door.too_many_members("::ffff:10.0.0.9", more=1) == (
+            f"{MEMBERS_PER_ADDRESS} members from ::ffff:10.0.0.9 are in the room, the most it "
+            "lets in"
+        )
+        for slot in slots:
+            slot.leave()
         assert {door.too_many_joins("127.0.0.1") for _ in range(JOINS_AT_ONCE + 1)} == {None}
         nursery.cancel_scope.cancel()
 
