@@ -296,6 +296,7 @@ async def test_two_members_that_forgot_each_other_meet_again_through_the_tracker
         nursery.cancel_scope.cancel()
 
 
+@slow
 async def test_the_trackers_word_alone_neither_lists_nor_drops_a_member() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
@@ -665,6 +666,7 @@ async def test_a_join_refused_for_good_ends_with_the_refusal_itself(
         nursery.cancel_scope.cancel()
 
 
+@slow
 async def test_a_join_through_a_member_says_which_address_it_waits_on() -> None:
     """The tracker hangs: "connecting to ..." names the tracker's address while the join
     waits on it, not only the member's that sent it there (from a user trial)."""

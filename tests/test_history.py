@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from e2e_helpers import Event, Proc, Swarm, wait_mesh
+from e2e_helpers import Event, Proc, Swarm, slow, wait_mesh
 from test_cluster import FAST, Room, cut, free_port
 from test_cluster import Member as Node
 
@@ -721,6 +721,7 @@ async def test_a_newcomer_is_shown_the_last_100_messages_not_whole_pastes() -> N
         nursery.cancel_scope.cancel()
 
 
+@slow
 async def test_a_slow_answer_after_the_want_timeout_is_taken_not_punished() -> None:
     """Alice answers 1.6 s late with ``want_timeout`` at 1 s: bob asks carol's other holders
     meanwhile, and alice's late batches are still taken, not a reason to cut her off (a

@@ -143,5 +143,9 @@ def node_with(told: list[object], **more: object) -> types.SimpleNamespace:
     ``more`` says otherwise."""
     alone = {"node_id": "me", "members": [], "links": types.SimpleNamespace(conns={})}
     return types.SimpleNamespace(
-        config=Config(), emit=told.append, settings=AT_A_PIPE, **(alone | more)
+        config=Config(),
+        emit=told.append,
+        hold_history=lambda: None,
+        settings=AT_A_PIPE,
+        **(alone | more),
     )
