@@ -329,13 +329,15 @@ class Files:
 
     def _no_room_for(self, offer: FileOffer, kept: int) -> str | None:
         """Why the rest of ``offer`` (all but ``kept`` bytes) cannot be saved: the downloads
-        directory cannot be made, or has too little room (attack round 15: a 2^62-byte offer
-        was fetched until the disk was full)."""
+        directory cannot be made, or has too little room besides what the fetches under way
+        still need (attack rounds 15 and 16: a 2^62-byte offer, or two that fit one at a time,
+        were fetched until the disk was full)."""
         try:
             self.downloads.mkdir(parents=True, exist_ok=True)
             free = shutil.disk_usage(self.downloads).free
         except OSError as exc:
             return f"cannot save into {self.downloads}: {exc.strerror or exc}"
+        free -= sum(f.download.size - f.download.received for f in self._fetches.values())
         if offer.size - kept <= free:
             return None
         need = size_text(offer.size - kept)

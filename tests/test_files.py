@@ -408,6 +408,32 @@ async def test_a_fetch_its_sender_stops_serving_is_asked_again_and_then_ends(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_file_is_not_fetched_where_the_fetches_under_way_need_the_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 16: two offers that fit one at a time were both fetched, until the disk was
+    full. The room the fetches under way still need counts as taken."""
+    first, second = random_file(tmp_path, 3), tmp_path / "second.bin"
+    second.write_bytes(first.read_bytes()[::-1])
+    size = first.stat().st_size
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offers = [await offer_heard(alice, bob, path) for path in (first, second)]
+
+        async def silent(*args: object) -> None:
+            await trio.sleep_forever()
+
+        monkeypatch.setattr(alice.node.files, "_serve", silent)  # the first stays under way
+        usage = shutil.disk_usage(tmp_path)._replace(free=size + size // 2)
+        monkeypatch.setattr(files.shutil, "disk_usage", lambda path: usage)
+        bob.node.get_file(offers[0].id)
+        bob.node.get_file(offers[1].id)
+        refused = await bob.wait_for(lambda e: isinstance(e, events.Error))
+        assert refused.message.startswith(f"second.bin needs {size_text(size)};")
+        assert len(bob.node.files._fetches) == 1
+        nursery.cancel_scope.cancel()
+
+
 def test_the_source_is_hashed_in_pieces(tmp_path: Path) -> None:
     # What the offer's checksum is: the SHA-256 of the whole file.
     data = os.urandom(3 << 20)
