@@ -52,11 +52,17 @@ def is_wildcard(host: str) -> bool:
 
 def address_key(host: str) -> str:
     """One text for one address however it is written (an IPv4 address mapped into IPv6, a
-    name in capitals or with its final dot): what is counted per address."""
+    zone, a name in capitals or with its final dot): what is counted per address. An IPv6
+    address counts as its /64, which one site has whole (attack round 16: 64 addresses of one
+    /64, and one address with 256 zones, were 64 and 256 join paces)."""
     ip = _ip(host)
     if ip is None:
         return host.lower().rstrip(".")
-    return str(getattr(ip, "ipv4_mapped", None) or ip)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
 
 
 def is_loopback(host: str) -> bool:

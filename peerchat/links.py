@@ -15,6 +15,7 @@ number of our last message before the link, and both ends then say what they hol
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from peerchat import events
-from peerchat.addresses import format_addr, is_loopback
+from peerchat.addresses import format_addr, is_ip, is_loopback
 from peerchat.admission import Paces, Slot
 from peerchat.connection import Connection
 from peerchat.doorman import refuses_the_name
@@ -92,16 +93,18 @@ class Links:
 
     # -- dialling -----------------------------------------------------------------------------
 
-    async def dial_quietly(self, member: Member) -> bool:
+    async def dial_quietly(self, member: Member, *, on_word: bool = False) -> bool:
         """Connect to a member; True when linked to it afterwards (by this dial or by its own
-        dial, which crossed this one), else log why not and return False."""
-        return await self._dial_member(member) is None
+        dial, which crossed this one), else log why not and return False. ``on_word``: dialled
+        on a member's roster, at the join pace of the address it reaches."""
+        return await self._dial_member(member, on_word=on_word) is None
 
-    async def _dial_member(self, member: Member) -> Exception | None:
+    async def _dial_member(self, member: Member, *, on_word: bool = False) -> Exception | None:
         """Connect to a member: None when linked to it afterwards, else what went wrong."""
         try:
             with trio.fail_after(self.node.config.connect_timeout):
-                await self.node.nursery.start(self._dial, member.host, member.port, member)
+                dial = functools.partial(self._dial, on_word=on_word)
+                await self.node.nursery.start(dial, member.host, member.port, member)
             return None
         except Exception as exc:
             # Refused, unreachable, too slow, or not the member it claims to be.
@@ -133,14 +136,20 @@ class Links:
             log.debug("nobody of this room met at %s:%d: %s", host, port, exc)
 
     async def _dial(
-        self, host: str, port: int, member: Member | None, *, task_status: trio.TaskStatus[None]
+        self,
+        host: str,
+        port: int,
+        member: Member | None,
+        *,
+        on_word: bool = False,
+        task_status: trio.TaskStatus[None],
     ) -> None:
         epoch = self._epoch
         # Registered before connecting: a dial of the peer's that crosses this one must see it.
         target = member.node_id if member is not None else ""
         self._dialling[target] = self._dialling.get(target, 0) + 1
         try:
-            await self._dial_registered(host, port, member, epoch, task_status)
+            await self._dial_registered(host, port, member, epoch, task_status, on_word)
         finally:
             self._dialling[target] -= 1
             if not self._dialling[target]:
@@ -153,6 +162,7 @@ class Links:
         member: Member | None,
         epoch: int,
         task_status: trio.TaskStatus[None],
+        on_word: bool = False,
     ) -> None:
         node = self.node
         slot = node.admission.dialled(host if member is not None else "")
@@ -161,6 +171,17 @@ class Links:
         except BaseException:
             slot.leave()
             raise
+        if on_word and not is_ip(host):  # a name: paced by the address it stands for (attack
+            # round 16: 768 names of one address were 768 paces; an address was paced before)
+            reached = stream.socket.getpeername()[0]
+            doorman = node.doorman
+            why = doorman.too_many_joins(reached, on_word=True) or doorman.too_many_members(
+                reached, more=1
+            )
+            if why is not None:
+                slot.leave()
+                await trio.aclose_forcefully(stream)
+                raise ProtocolViolation(f"not dialling {host}:{port} on a member's word: {why}")
         try:
             # Bounded by the caller's connect timeout.
             secured = await secure_node_stream(node, stream, initiator=True, within=math.inf)

@@ -240,7 +240,7 @@ class TrackerRole:
             if vouched_only and not links.is_vouched(member.node_id):
                 return
             if once:
-                await links.dial_quietly(member)
+                await links.dial_quietly(member, on_word=True)
             else:
                 await links.dial_or_keep_trying(member)
         finally:

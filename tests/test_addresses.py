@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from peerchat.addresses import format_addr, is_loopback, is_wildcard, parse_addr
+from peerchat.addresses import address_key, format_addr, is_loopback, is_wildcard, parse_addr
 from peerchat.config import Config
 from peerchat.tracker_address import StartupError, TrackerAddress
 
@@ -105,3 +105,13 @@ async def test_a_home_address_on_another_host_says_where_a_room_address_is_found
 
 async def _never(*args: object) -> None:
     raise AssertionError("not to be called")
+
+
+def test_an_address_is_counted_as_one_however_it_is_written() -> None:
+    """Attack rounds 15 and 16: IPv4 in IPv6, 256 zones of one address and 64 addresses of one
+    IPv6 /64 were each counted apart, and so paced apart."""
+    assert address_key("::ffff:10.0.0.9") == address_key("10.0.0.9") == "10.0.0.9"
+    assert address_key("fd16::2%1") == address_key("fd16::2%001") == address_key("fd16::2")
+    assert address_key("fd16::2") == address_key("fd16::ffff:1:2:3") == "fd16::/64"
+    assert address_key("fd16:0:0:1::2") != address_key("fd16::2")
+    assert address_key("Host.LAN.") == "host.lan"
