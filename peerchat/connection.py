@@ -85,6 +85,7 @@ class Connection:
         by partial frames; members its links' rosters list)."""
         self.stream = stream
         _watch_by_kernel(stream, config)
+        self.address = _remote_address(stream)  # where its packets come from ("" if unknown)
         self.peer = peer  # for logs, until the hello names the member
         self.member: Member | None = None
         self.opened = self.last_heard = trio.current_time()
@@ -340,6 +341,14 @@ def _in_words(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror[:1].lower() + exc.strerror[1:]
     return str(exc)
+
+
+def _remote_address(stream: trio.abc.Stream) -> str:
+    sock = getattr(stream, "socket", None)
+    try:
+        return sock.getpeername()[0] if sock is not None else ""
+    except (OSError, IndexError, TypeError):  # gone already, or not an IP socket
+        return ""
 
 
 def _watch_by_kernel(stream: trio.abc.Stream, config: Config) -> None:

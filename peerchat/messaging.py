@@ -30,6 +30,7 @@ from collections import deque
 import trio
 
 from peerchat import batch, events
+from peerchat.addresses import address_key, is_loopback
 from peerchat.admission import Pace, Paces
 from peerchat.batch import Batch, open_batch, seal
 from peerchat.chat import Chat
@@ -66,6 +67,8 @@ HANDED_AGAIN_PER_SECOND = 256 << 10
 # faster (attack round 15: one member's flood of 5 MB/s put others' lines 2-10 s late).
 LIVE_AT_ONCE = 8 << 20
 LIVE_PER_SECOND = 1 << 20
+ADDRESS_LIVE_AT_ONCE = 16 << 20  # and from all the members at one address (but loopback)
+ADDRESS_LIVE_PER_SECOND = 4 << 20
 MAX_HANDED = 1024  # members whose handed history is remembered, the one asked last kept
 WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
 
@@ -83,6 +86,7 @@ class Messaging:
         self._handed: dict[str, _Handed] = {}
         self._recent_asked_on: weakref.WeakSet[Connection] = weakref.WeakSet()  # once a link
         self._live = Paces(1 / LIVE_PER_SECOND, LIVE_AT_ONCE)  # by member (``on_batch``)
+        self._live_by_address = Paces(1 / ADDRESS_LIVE_PER_SECOND, ADDRESS_LIVE_AT_ONCE)
         self._unstored = Unstored(node.config.held_back, node.config.held_bytes)
         # peer -> (our last it must have, how many it lacked, before its first summary)
         self._owed: dict[str, tuple[int, int, bool]] = {}
@@ -163,7 +167,12 @@ class Messaging:
         # Any batch, old ones too (attack round 16: a member's "old" batches of its own,
         # handed unasked behind a claim of a billion lines, skipped the pace), by the member
         # that hands it on.
-        conn.hold = self._live.owe(conn.member.node_id, trio.current_time(), len(message.data))
+        now, size = trio.current_time(), len(message.data)
+        conn.hold = self._live.owe(conn.member.node_id, now, size)
+        if conn.address and not is_loopback(conn.address):  # and by address (round 16: 32 keys
+            # of one address flooded at 32 paces); this computer's own nodes are not paced so
+            where = address_key(conn.address)
+            conn.hold = max(conn.hold, self._live_by_address.owe(where, now, size))
         if message.old:
             self._expect_old(conn.member.node_id, b)
         node = self.node

@@ -421,14 +421,21 @@ async def _roster_read(alice: Member, bob: Member, fakes: tuple[Member_, ...], n
             await trio.sleep(0.01)
 
 
+@pytest.mark.parametrize("by", ["member", "address"])
 async def test_a_members_flood_is_read_at_its_pace_and_others_are_not_kept_waiting(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, by: str
 ) -> None:
     """Attack round 15: one member's flood of 5 MB/s of lines put the others' 2-10 s late at
-    the node it flooded. Past ``LIVE_AT_ONCE`` a member's live lines are read no faster than
-    ``LIVE_PER_SECOND``; the others' links are read as before."""
-    monkeypatch.setattr(peerchat.messaging, "LIVE_AT_ONCE", 64 << 10)
-    monkeypatch.setattr(peerchat.messaging, "LIVE_PER_SECOND", 512 << 10)
+    the node it flooded. Past ``LIVE_AT_ONCE`` a member's lines are read no faster than
+    ``LIVE_PER_SECOND``, and those of all the members at one address (round 16: 32 keys) past
+    ``ADDRESS_LIVE_AT_ONCE`` no faster than ``ADDRESS_LIVE_PER_SECOND``."""
+    if by == "member":
+        monkeypatch.setattr(peerchat.messaging, "LIVE_AT_ONCE", 64 << 10)
+        monkeypatch.setattr(peerchat.messaging, "LIVE_PER_SECOND", 512 << 10)
+    else:
+        monkeypatch.setattr(peerchat.messaging, "is_loopback", lambda host: False)
+        monkeypatch.setattr(peerchat.messaging, "ADDRESS_LIVE_AT_ONCE", 64 << 10)
+        monkeypatch.setattr(peerchat.messaging, "ADDRESS_LIVE_PER_SECOND", 512 << 10)
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
         alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
