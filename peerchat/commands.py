@@ -95,11 +95,12 @@ class PartRoom:
     def among(self, joined: Collection[str]) -> PartRoom | None:
         """The room it parts among those ``joined``, irssi's way: with one room open, words
         that do not name it are all the message (``/part see ya``); None for a room one is not
-        in, of several (a typo must not part the room in front), and for one word that looks
-        like the one room's name mistyped (a trial's ``/part devv`` in dev ended the program)."""
+        in, of several (a typo must not part the room in front), and for one word alone that
+        is not the one room (a trial's ``/part devv`` in dev, and ``/part ops`` for a room of
+        the network not joined, ended the program: the last room parted, it quits)."""
         if not self.room or self.room in joined:
             return self
-        if len(joined) != 1 or not self.message and _mistyped(self.room, *joined):
+        if len(joined) != 1 or not self.message:
             return None
         return PartRoom("", self.words)
 
@@ -195,7 +196,6 @@ Command = (
 _NUMBER = re.compile(r"[0-9]{1,18}")
 FIND_ROOMS_SECONDS = 1.5  # /list listens to the local network this long
 LOOKS_LIKE_COMMAND = 0.75  # likeness of an unknown command to one it is offered as (/mgs)
-MISTYPED = 0.6  # likeness (difflib's ratio) of a word to a room's name read as a typo of it
 HISTORY_DEFAULT = 20
 
 # irssi's own aliases, and weechat's /exit, for the commands PeerChat has (users typed them).
@@ -326,13 +326,6 @@ def unknown(name: str) -> str:
     near = difflib.get_close_matches(name.lower(), COMMANDS, n=1, cutoff=LOOKS_LIKE_COMMAND)
     hint = f" (did you mean {near[0]}?)" if near else ""
     return f"unknown command {name}{hint}, try /help"
-
-
-def _mistyped(typed: str, name: str) -> bool:
-    """Whether ``typed`` looks like ``name`` with a letter or so wrong."""
-    import difflib  # (not loaded at start: ``test_dirs``)
-
-    return difflib.SequenceMatcher(None, typed, name).ratio() >= MISTYPED
 
 
 def _room_name(typed: str) -> str:
