@@ -52,6 +52,7 @@ class Talk:
         self._too_fast = RefusalLog(interval=10.0)
         # (member, name) pointed out as sharing the name; a few at once, then one a minute
         self._namesakes_told: set[tuple[str, str]] = set()
+        self._namesake_texts: set[str] = set()  # the notices given: a newcomer had one twice
         self._namesake_notices = Pace(NAMESAKE_NOTICE_INTERVAL, NAMESAKE_NOTICES_AT_ONCE)
         self._marks: dict[str, str] = {}  # see ``marks``
         self._namesakes: set[str] = set()  # members let in under a name like another's here
@@ -160,8 +161,6 @@ class Talk:
             return
         if not self.taken(member.username, member.node_id):
             return
-        if not self._namesake_notices.allows(trio.current_time()):
-            return
         if len(self._namesakes_told) >= MAX_NAMESAKES_TOLD:
             self._namesakes_told.clear()
         self._namesakes_told.add(told)
@@ -188,6 +187,13 @@ class Talk:
                 f"{' and '.join(sorted(shown))} each took one name while the room was in parts: "
                 "name one as shown (with its key's mark) to reach them"
             )
+        if text in self._namesake_texts:  # the same two, told of already from the other's side
+            return
+        if not self._namesake_notices.allows(trio.current_time()):
+            return
+        if len(self._namesake_texts) >= MAX_NAMESAKES_TOLD:
+            self._namesake_texts.clear()
+        self._namesake_texts.add(text)
         node.after_ready(events.Error(text))
 
     def on_unlink(self, member: Member) -> None:

@@ -1288,6 +1288,8 @@ async def test_newcomers_mark_whom_the_tracker_marks_and_the_holder_gets_its_nam
         both = {other.node_id: "zed", zed_id: "zed"}
         assert dan.node.talk.marks() == both
         assert dan.node.talk.find("zed") is None
+        told = [e for e in dan.events if isinstance(e, events.Error) and "took" in e.message]
+        assert len(told) == 1  # of the two, once (a user trial: twice, the same words)
 
         zed.crash()  # away: the other must not have the name meanwhile
         await alice.wait_for(
