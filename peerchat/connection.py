@@ -32,6 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import trio
 
+from peerchat.addresses import address_key, is_loopback
 from peerchat.admission import Pace
 from peerchat.config import Config
 from peerchat.membership import Member
@@ -85,7 +86,8 @@ class Connection:
         by partial frames; members its links' rosters list)."""
         self.stream = stream
         _watch_by_kernel(stream, config)
-        self.address = _remote_address(stream)  # where its packets come from ("" if unknown)
+        # Where its packets come from, as counted per address ("" on loopback, or unknown).
+        self.address = _counted_address(stream)
         self.peer = peer  # for logs, until the hello names the member
         self.member: Member | None = None
         self.opened = self.last_heard = trio.current_time()
@@ -343,12 +345,13 @@ def _in_words(exc: BaseException) -> str:
     return str(exc)
 
 
-def _remote_address(stream: trio.abc.Stream) -> str:
+def _counted_address(stream: trio.abc.Stream) -> str:
     sock = getattr(stream, "socket", None)
     try:
-        return sock.getpeername()[0] if sock is not None else ""
+        host = sock.getpeername()[0] if sock is not None else ""
     except (OSError, IndexError, TypeError):  # gone already, or not an IP socket
         return ""
+    return "" if not host or is_loopback(host) else address_key(host)
 
 
 def _watch_by_kernel(stream: trio.abc.Stream, config: Config) -> None:

@@ -30,7 +30,6 @@ from collections import deque
 import trio
 
 from peerchat import batch, events
-from peerchat.addresses import address_key, is_loopback
 from peerchat.admission import Pace, Paces
 from peerchat.batch import Batch, open_batch, seal
 from peerchat.chat import Chat
@@ -169,10 +168,9 @@ class Messaging:
         # that hands it on.
         now, size = trio.current_time(), len(message.data)
         conn.hold = self._live.owe(conn.member.node_id, now, size)
-        if conn.address and not is_loopback(conn.address):  # and by address (round 16: 32 keys
-            # of one address flooded at 32 paces); this computer's own nodes are not paced so
-            where = address_key(conn.address)
-            conn.hold = max(conn.hold, self._live_by_address.owe(where, now, size))
+        if conn.address:  # and by address (round 16: 32 keys of one address flooded at 32
+            # paces); this computer's own nodes are not paced so
+            conn.hold = max(conn.hold, self._live_by_address.owe(conn.address, now, size))
         if message.old:
             self._expect_old(conn.member.node_id, b)
         node = self.node

@@ -13,6 +13,7 @@ import pytest
 import trio
 from e2e_helpers import slow
 
+import peerchat.connection
 import peerchat.doorman
 import peerchat.messaging
 import peerchat.node
@@ -433,7 +434,7 @@ async def test_a_members_flood_is_read_at_its_pace_and_others_are_not_kept_waiti
         monkeypatch.setattr(peerchat.messaging, "LIVE_AT_ONCE", 64 << 10)
         monkeypatch.setattr(peerchat.messaging, "LIVE_PER_SECOND", 512 << 10)
     else:
-        monkeypatch.setattr(peerchat.messaging, "is_loopback", lambda host: False)
+        monkeypatch.setattr(peerchat.connection, "is_loopback", lambda host: False)
         monkeypatch.setattr(peerchat.messaging, "ADDRESS_LIVE_AT_ONCE", 64 << 10)
         monkeypatch.setattr(peerchat.messaging, "ADDRESS_LIVE_PER_SECOND", 512 << 10)
     async with trio.open_nursery() as nursery:
