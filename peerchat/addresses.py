@@ -53,15 +53,16 @@ def is_wildcard(host: str) -> bool:
 def address_key(host: str) -> str:
     """One text for one address however it is written (an IPv4 address mapped into IPv6, a
     zone, a name in capitals or with its final dot): what is counted per address. An IPv6
-    address counts as its /64, which one site has whole (attack round 16: 64 addresses of one
-    /64, and one address with 256 zones, were 64 and 256 join paces)."""
+    address counts as its /48, what one site may have whole (attack rounds 16 and 17: 64
+    addresses of one /64, one address with 256 zones, and addresses in 64 /64s were each
+    counted apart, and so paced apart)."""
     ip = _ip(host)
     if ip is None:
         return host.lower().rstrip(".")
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+        return str(ipaddress.IPv6Network((int(ip) >> 80 << 80, 48)))
     return str(ip)
 
 

@@ -44,7 +44,10 @@ log = logging.getLogger(__name__)
 # What one read asks for: a plain stream gives at most this; an encrypted one gives the whole
 # records that came, up to 256 KiB of them, so one peer's turn is bounded either way.
 RECEIVE_SIZE = 16 * 1024
-MAX_HOLD = 1.0  # seconds a handler's pace stops the reading at once, at most (``hold``)
+# Seconds a handler's pace stops the reading at once, at most (``hold``): under the heartbeat
+# and frame timeouts, and long enough that many links over one address's pace each take no
+# more than it between them (attack round 17: 64 links, a batch a second each, were twice it).
+MAX_HOLD = 3.0
 FRAMES_PER_TURN = 256  # frames handled from what was read before the reader lets others run
 # Members a link's rosters may list: four full rosters at once, then 1,000 a second. Rosters
 # past that are left unread, and past ROSTERS_LEFT_UNREAD of those the link ends. Rosters come

@@ -112,6 +112,6 @@ def test_an_address_is_counted_as_one_however_it_is_written() -> None:
     IPv6 /64 were each counted apart, and so paced apart."""
     assert address_key("::ffff:10.0.0.9") == address_key("10.0.0.9") == "10.0.0.9"
     assert address_key("fd16::2%1") == address_key("fd16::2%001") == address_key("fd16::2")
-    assert address_key("fd16::2") == address_key("fd16::ffff:1:2:3") == "fd16::/64"
-    assert address_key("fd16:0:0:1::2") != address_key("fd16::2")
+    assert address_key("fd16::2") == address_key("fd16:0:0:ff::1") == "fd16::/48"  # 64 /64s
+    assert address_key("fd16:1::2") != address_key("fd16::2")
     assert address_key("Host.LAN.") == "host.lan"
