@@ -29,13 +29,16 @@ Predicate = Callable[[Event], bool]
 DEFAULT_TIMEOUT = 10.0
 
 
+_ASKED = pytest.mark.skipif(
+    not os.environ.get("PEERCHAT_SLOW"), reason="several seconds; PEERCHAT_SLOW=1 runs it"
+)
+SLOW = (pytest.mark.slow, _ASKED)  # the marks of ``slow``, for one case of a parametrized test
+
+
 def slow(test: Callable[..., Any]) -> Callable[..., Any]:
     """A test of several seconds that the default run leaves out, to stay within its five
     minutes on two cores; ``PEERCHAT_SLOW=1`` runs it, as CI does."""
-    asked = pytest.mark.skipif(
-        not os.environ.get("PEERCHAT_SLOW"), reason="several seconds; PEERCHAT_SLOW=1 runs it"
-    )
-    return pytest.mark.slow(asked(test))
+    return pytest.mark.slow(_ASKED(test))
 
 
 def free_port() -> int:

@@ -422,6 +422,7 @@ async def _roster_read(alice: Member, bob: Member, fakes: tuple[Member_, ...], n
             await trio.sleep(0.01)
 
 
+@slow
 @pytest.mark.parametrize("by", ["member", "address"])
 async def test_a_members_flood_is_read_at_its_pace_and_others_are_not_kept_waiting(
     monkeypatch: pytest.MonkeyPatch, by: str

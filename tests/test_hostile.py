@@ -47,7 +47,7 @@ from attacks import frame as frame_of
 from attacks import hello as hello_frame
 from attacks import long_version_hello as version_hello
 from attacks import member as member_map
-from e2e_helpers import Swarm, free_port, slow, wait_mesh
+from e2e_helpers import SLOW, Swarm, free_port, slow, wait_mesh
 
 import peerchat
 from peerchat.batch import MAX_LAMPORT as BATCH_MAX_LAMPORT
@@ -524,7 +524,7 @@ async def test_a_batch_its_author_did_not_sign_is_never_handed_on(swarm: Swarm) 
 @pytest.mark.parametrize(
     "join",
     [
-        pytest.param(True, id="joined-at-the-tracker"),
+        pytest.param(True, id="joined-at-the-tracker", marks=SLOW),
         # Toward a member that is not the tracker no heartbeat ever cuts a silent peer: this
         # is the one that held 2 GiB for good (2,000 connections, scripts/attack.py).
         pytest.param(False, id="direct-to-a-member"),

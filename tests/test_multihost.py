@@ -407,6 +407,7 @@ async def test_a_node_that_tells_others_a_loopback_address_is_warned_and_so_is_i
 # (b) ------------------------------------------------------------------------------------------
 
 
+@slow
 async def test_a_fresh_node_on_the_founders_host_merges_into_the_surviving_room(
     net: Net,
 ) -> None:
