@@ -1276,9 +1276,7 @@ class PromptUI:
                     if name:
                         part = dataclasses.replace(part, room=screen.label_of(name))
                     if (part := part.among(screen.rooms)) is None:
-                        names = ", ".join(visible(r) for r in screen.rooms)
-                        usage = f"your rooms: {names} (/part ROOM [MESSAGE])"
-                        self._refuse(f"not in a room {visible(name)}; {usage}")
+                        self._refuse(f"not in a room {visible(name)}; {_part_usage(screen)}")
                         continue
                     if not self._may_leave(token, rooms, part.room or room):
                         continue
@@ -1599,6 +1597,14 @@ def _node_action(command: commands.Command) -> Callable[[Node], None]:
         case commands.History(count=count):
             return lambda node: node.history(count)
     raise TypeError(f"not a command for a room: {command!r}")
+
+
+def _part_usage(screen: Screen) -> str:
+    """How ``/part`` is used, for one who named a room they are not in."""
+    if len(screen.rooms) == 1:
+        (only,) = map(visible, screen.rooms)
+        return f"/part alone leaves {only}, and /part {only} MESSAGE says MESSAGE as you go"
+    return f"your rooms: {', '.join(map(visible, screen.rooms))} (/part ROOM [MESSAGE])"
 
 
 def _room_list(screen: Screen) -> list[str]:

@@ -1136,3 +1136,15 @@ def test_the_prompt_is_drawn_at_its_own_height_again_once_a_tab_menu_closes() ->
     assert calls == ["erase", "place"]
     before_render(app)  # once only
     assert calls == ["erase", "place"]
+
+
+def test_part_of_a_room_one_is_not_in_says_how_part_is_used() -> None:
+    """A user check: with one room open (named by its address), "/part bye" answered "your
+    rooms: 127.0.0.1:5871 (/part ROOM [MESSAGE])", and how to leave with "bye" was a puzzle."""
+    screen = ui.Screen()
+    screen.room("127.0.0.1:5871")
+    assert ui._part_usage(screen) == (
+        "/part alone leaves 127.0.0.1:5871, and /part 127.0.0.1:5871 MESSAGE says MESSAGE as you go"
+    )
+    screen.room("ops")
+    assert ui._part_usage(screen) == "your rooms: 127.0.0.1:5871, ops (/part ROOM [MESSAGE])"
