@@ -265,6 +265,7 @@ class Talk:
         return self._marks
 
     def shown_marked(self, member: Member) -> bool:
+        """Whether this screen shows ``member`` with its key's mark (``marks``)."""
         return self.marks().get(member.node_id) == member.username
 
     def not_found(self, name: str, among: Iterable[Member] | None = None) -> str:
