@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import trio
@@ -400,7 +400,7 @@ class Talk:
 
     def taken(self, name: str, by: str) -> bool:
         """Whether a chatting member other than ``by`` has a name that looks like ``name``."""
-        return bool(self._alike(name, by))
+        return next(self._alike(name, by), None) is not None
 
     def held(self, name: str, by: str) -> bool:
         """Whether ``name`` is taken (``taken``) by one that holds it here, not only by
@@ -435,14 +435,14 @@ class Talk:
         if member.chat and member.node_id != self.node.node_id:
             self.let_in_namesake(member)
 
-    def _alike(self, name: str, by: str) -> list[Member]:
+    def _alike(self, name: str, by: str) -> Iterator[Member]:
         looks = skeleton(name)
         node = self.node
-        return [
+        return (
             m
             for m in (node.me, *node.members)
             if m.chat and m.node_id != by and skeleton(m.username) == looks
-        ]
+        )
 
     # -- typing -------------------------------------------------------------------------------
 

@@ -1170,17 +1170,20 @@ class PromptUI:
             if not buffer.text or buffer.text.startswith("/"):
                 if now - typed_at < TYPING_SHOWN:
                     typed_at = -math.inf
-                    act = functools.partial(_in_room, rooms, typed_in, _done_typing)
-                    with contextlib.suppress(trio.RunFinishedError):
-                        token.run_sync_soon(act)
+                    tell_typing(done=True)
                 return
             if now - typed_at < TYPING_EVERY:
                 return
             if not _recalled(buffer):  # (last: it looks through the whole history)
                 typed_at, typed_in = now, screen.current
-                act = functools.partial(_in_room, rooms, typed_in, _typing)
-                with contextlib.suppress(trio.RunFinishedError):
-                    token.run_sync_soon(act)
+                tell_typing(done=False)
+
+        def tell_typing(*, done: bool) -> None:
+            act = functools.partial(
+                _in_room, rooms, typed_in, functools.partial(_typing, done=done)
+            )
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(act)
 
         kept = ""  # a line typed before the join: back in the input, not lost
         kept_for: tuple[str, str] | None = None  # a line kept, and the room it was typed for
@@ -1560,12 +1563,8 @@ def _recalled(buffer: Buffer) -> bool:
     return buffer.working_index < len(lines) and buffer.text == lines[buffer.working_index]
 
 
-def _typing(node: Node) -> None:
-    node.typing()
-
-
-def _done_typing(node: Node) -> None:
-    node.typing(done=True)
+def _typing(node: Node, *, done: bool) -> None:
+    node.typing(done=done)
 
 
 def _command_in_room(rooms: Rooms, room: str, command: commands.Command) -> None:
