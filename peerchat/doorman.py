@@ -26,7 +26,7 @@ from peerchat import events
 from peerchat.addresses import address_key, is_loopback
 from peerchat.admission import Paces, RefusalLog
 from peerchat.connection import Connection
-from peerchat.handshake import HandshakeError, WrongSecret
+from peerchat.handshake import ClosedUnheard, HandshakeError, WrongSecret
 from peerchat.membership import KEY_MARK, takeable
 from peerchat.names import marked, skeleton
 from peerchat.protocol import (
@@ -136,7 +136,9 @@ class Doorman:
         except (HandshakeError, trio.BrokenResourceError, OSError) as exc:
             if isinstance(exc, WrongSecret):
                 self._wrong_secret(host)
-            self._log_refusal(peer, f"no handshake: {exc}")
+            # A join's dial it did not take is no refusal (trials read a WARNING at every join).
+            level = logging.DEBUG if isinstance(exc, ClosedUnheard) else logging.WARNING
+            self._log_refusal(peer, f"no handshake: {exc}", level)
             slot.leave()
             await trio.aclose_forcefully(stream)
             return
@@ -342,14 +344,15 @@ class Doorman:
             )
         )
 
-    def _log_refusal(self, peer: str, why: str) -> None:
-        self._log_limited(f"refusing a connection from {peer}: {why}")
+    def _log_refusal(self, peer: str, why: str, level: int = logging.WARNING) -> None:
+        self._log_limited(f"refusing a connection from {peer}: {why}", level)
 
-    def _log_limited(self, line: str) -> None:
+    def _log_limited(self, line: str, level: int = logging.WARNING) -> None:
+        """``line`` at ``level``, unless too many came of late."""
         left_out = self._refusals.note(trio.current_time())
         if left_out is not None:
             more = f" ({left_out} more such lines left out before this one)" if left_out else ""
-            log.warning("%s%s", line, more)
+            log.log(level, "%s%s", line, more)
 
 
 def _at(stream: trio.SocketStream, where: tuple[str, int]) -> bool:

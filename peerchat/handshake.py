@@ -35,6 +35,11 @@ class HandshakeError(FrameError):
     """The peer broke the handshake: bad message, bad proof of identity."""
 
 
+class ClosedUnheard(HandshakeError):
+    """The connection closed before the other end sent a byte: a join dials a few addresses
+    ahead and closes the ones it does not take (``dials``), so this is no fault of anyone's."""
+
+
 class WrongSecret(HandshakeError):
     """The two ends do not share the room secret (or one has none)."""
 

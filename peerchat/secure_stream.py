@@ -20,6 +20,7 @@ import trio
 from peerchat.handshake import (
     MAX_MESSAGE,
     REFUSAL,
+    ClosedUnheard,
     Handshake,
     HandshakeError,
     LocalKeys,
@@ -207,7 +208,7 @@ async def secure(
     (``WrongSecret``: the other end has another room secret; a responder has told the
     initiator so)."""
     handshake = Handshake(keys, psk, initiator=initiator)
-    reader = _MessageReader(stream)
+    reader = _MessageReader(stream, responder=not initiator)
     if initiator:
         await _send(stream, handshake.first())
     while not handshake.done:
@@ -237,9 +238,10 @@ async def _refuse(stream: trio.abc.Stream) -> None:
 class _MessageReader:
     """Length-prefixed handshake messages off a raw stream."""
 
-    def __init__(self, stream: trio.abc.Stream) -> None:
+    def __init__(self, stream: trio.abc.Stream, *, responder: bool) -> None:
         self._stream = stream
         self.extra = bytearray()
+        self._unheard = responder  # a responder that has read nothing yet
 
     async def next(self) -> bytes:
         buffer = self.extra
@@ -251,9 +253,12 @@ class _MessageReader:
                     del buffer[: LENGTH + size]
                     return message
             data = await self._stream.receive_some(RECEIVE_SIZE)
+            if not data and self._unheard:
+                raise ClosedUnheard("the connection closed before its handshake began")
             if not data:
                 # (after 15 s of this, a user trial did not know a web server held the port)
                 raise HandshakeError(
                     "the connection closed during the handshake (is the program there PeerChat?)"
                 )
+            self._unheard = False
             buffer += data

@@ -17,6 +17,7 @@ from peerchat import identity
 from peerchat.handshake import (
     OPEN_ROOM,
     STATIC_TAG,
+    ClosedUnheard,
     Handshake,
     HandshakeError,
     LocalKeys,
@@ -249,3 +250,15 @@ async def test_a_far_end_that_closes_during_the_handshake_is_asked_about() -> No
         nursery.start_soon(not_peerchat)
         with pytest.raises(HandshakeError, match=r"\(is the program there PeerChat\?\)"):
             await secure(near, LocalKeys.make(ALICE), OPEN_ROOM, initiator=True, record_timeout=5)
+
+
+async def test_a_dial_closed_before_a_byte_is_told_apart_from_a_broken_handshake() -> None:
+    """Trials read a WARNING at every join: each join closes, unused, the dials it made ahead.
+    The responder tells a connection that said nothing from one that broke off."""
+    for sent, error in ((b"", ClosedUnheard), (b"\x00", HandshakeError)):
+        near, far = trio.testing.memory_stream_pair()
+        await far.send_all(sent)
+        await far.aclose()
+        with pytest.raises(HandshakeError) as caught:
+            await secure(near, LocalKeys.make(BOB), OPEN_ROOM, initiator=False, record_timeout=5)
+        assert type(caught.value) is error
