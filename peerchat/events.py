@@ -301,9 +301,15 @@ class RoomLeft:
     room: str
     joined: bool = True  # False: it never got in (a join that failed or was given up)
     alone: bool = False  # left as another room was joined, nobody else being here
+    failed: bool = False  # ended by an error (said just before), not by the user
 
     def as_json(self) -> dict[str, Any]:
-        return {"event": "room_left", "room": self.room, "joined": self.joined}
+        return {
+            "event": "room_left",
+            "room": self.room,
+            "joined": self.joined,
+            "failed": self.failed,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,11 +70,13 @@ class Rooms:
         self._nursery.start_soon(self._run, room, node, first)
 
     async def _run(self, room: str, node: Node, first: bool) -> None:
+        failed = False
         try:
             await node.run()
         except Exception as exc:
             if first:
                 raise
+            failed = True
             why = _startup_error(exc)
             if why is None:  # a later room's failure ends it alone
                 log.error("the room %s ended with an internal error", room, exc_info=exc)
@@ -91,7 +93,8 @@ class Rooms:
             # (a user saw the program end without a word).
             if not self._quitting and (self.nodes or room in self._parted):
                 alone = room in self._alone
-                self._show(events.RoomLeft(room, joined=node.reporting, alone=alone), room)
+                left = events.RoomLeft(room, joined=node.reporting, alone=alone, failed=failed)
+                self._show(left, room)
             self._parted.discard(room)
             self._alone.discard(room)
             if not self.nodes:
@@ -115,7 +118,7 @@ class Rooms:
                 why = str(exc)
         if why:
             self._show(events.Error(f"cannot join the room {room}: {why}"), room)
-            self._show(events.RoomLeft(room, joined=False), room)
+            self._show(events.RoomLeft(room, joined=False, failed=True), room)
             return
         self.start(room, node)
 

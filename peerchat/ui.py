@@ -411,8 +411,12 @@ def format_event(event: Event, now: float) -> FormattedText:
             return _about(sender, f" no longer offers {visible(name)}", now)
         case RoomLeft(room=room, alone=True):
             return format_notice(f"* you left the room {visible(room)}, where nobody else was", now)
-        case RoomLeft(room=room, joined=True):
+        case RoomLeft(room=room, joined=True, failed=False):
             return format_notice(f"* you left the room {visible(room)}", now)
+        case RoomLeft(room=room, joined=False, failed=True):  # not "gave up" (a user trial)
+            return format_notice(f"* you are not in the room {visible(room)}", now)
+        case RoomLeft(room=room, failed=True):
+            return format_notice(f"* you are no longer in the room {visible(room)}", now)
         case RoomLeft(room=room):  # a user read "you left" of a room a /join never got into
             return format_notice(f"* gave up joining the room {visible(room)}", now)
         case RoomsFound(rooms=[]):

@@ -86,7 +86,8 @@ async def test_one_program_in_two_rooms(swarm: Swarm, tmp_path: Path) -> None:
     # A /join that fails leaves the lines where they went (a user trial's went nowhere).
     mark = len(alice.events)
     await alice.send(f"/join wrong 127.0.0.1:{ops}\nstill in dev")  # ops is there, not wrong
-    await alice.wait_for(event="room_left", room="wrong", since=mark)
+    failed = await alice.wait_for(event="room_left", room="wrong", since=mark)
+    assert (failed["joined"], failed["failed"]) == (False, True)
     await bob.wait_for(event="message", text="still in dev")
 
     # Quitting the program in two rooms: no "left the room" for either (one came, the other
@@ -177,7 +178,7 @@ async def test_a_later_room_that_cannot_be_joined_says_why() -> None:
         await trio.testing.wait_all_tasks_blocked()
         assert shown == [
             (events.Error("cannot join the room zzz: nobody there"), "zzz"),
-            (events.RoomLeft("zzz", joined=False), "zzz"),
+            (events.RoomLeft("zzz", joined=False, failed=True), "zzz"),
         ]
         assert list(rooms.nodes) == ["dev"]
         rooms.quit()

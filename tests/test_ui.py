@@ -985,6 +985,22 @@ def test_a_room_left_while_in_front_gives_the_front_back_to_the_room_before_it()
     assert to_plain_text(left).endswith("* you left the room dev")
 
 
+def test_a_join_that_failed_is_not_said_to_be_given_up() -> None:
+    """Two user trials: after "cannot join the room ops2: ...", "gave up joining", the words
+    of a user's Ctrl-C."""
+    screen = ui.Screen()
+    arrived = time.monotonic()
+    ui.render_batch([(arrived, ("dev", Ready(ALICE, "peer", "dev")))], screen)
+    screen.room("ops")
+    failed = RoomLeft("ops", joined=False, failed=True)
+    said = to_plain_text(ui.render_batch([(arrived, ("ops", failed))], screen))
+    assert "* you are not in the room ops" in said and "gave up" not in said
+    ui.render_batch([(arrived, ("ops", Ready(ALICE, "peer", "ops")))], screen)
+    ended = RoomLeft("ops", joined=True, failed=True)  # a room that ended of an error
+    said = to_plain_text(ui.render_batch([(arrived, ("ops", ended))], screen))
+    assert "* you are no longer in the room ops" in said and "you left" not in said
+
+
 def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
     """After a freeze, live lines and then what was said meanwhile: the times go back, and
     a line says why."""
