@@ -1161,7 +1161,7 @@ class PromptUI:
             refresh_interval=1.0,  # "bob is typing" goes away on its own
         )
         self._session = session
-        session.app.before_render += _rows_back_after_menu()
+        session.app.before_render += _rows_back_when_shorter()
         session.app.after_render += suspension.remember
         typed_at, typed_in = -math.inf, ""  # the last typing notice: when, and to which room
 
@@ -1633,20 +1633,21 @@ class _Terminal(Vt100_Output):
         return 1
 
 
-def _rows_back_after_menu() -> Callable[[Application[Any]], None]:
+def _rows_back_when_shorter() -> Callable[[Application[Any]], None]:
     """prompt_toolkit never draws the prompt lower than it last drew it within one run: once a
-    Tab menu closed, the toolbar stayed 8 rows under the input line, blank rows between, until
-    the next message (a user trial). When the menu has closed, the prompt is erased and drawn
-    again at its own height."""
-    menu_drawn = False
+    Tab menu closed, or Ctrl-C dropped a pasted block of lines, blank rows stayed between the
+    input line and the toolbar until the next message (two user trials). When the prompt's own
+    height shrinks, it is erased and drawn again at that height."""
+    drawn = 0
 
     def before_render(app: Application[Any]) -> None:
-        nonlocal menu_drawn
-        menu_now = app.current_buffer.complete_state is not None
-        if menu_drawn and not menu_now:
+        nonlocal drawn
+        size = app.output.get_size()
+        height = app.layout.container.preferred_height(size.columns, size.rows).preferred
+        if height < drawn and not app.is_done:
             app.renderer.erase()
             app.renderer.request_absolute_cursor_position()
-        menu_drawn = menu_now
+        drawn = height
 
     return before_render
 

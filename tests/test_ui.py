@@ -1132,22 +1132,29 @@ def test_alt_and_a_digit_bring_that_room_to_the_front() -> None:
     assert {tuple(b.keys) for b in bindings} >= {("escape", str(n)) for n in range(1, 10)}
 
 
-def test_the_prompt_is_drawn_at_its_own_height_again_once_a_tab_menu_closes() -> None:
-    """A user trial: after a Tab menu, the toolbar stayed 8 rows under the input line."""
+def test_the_prompt_is_drawn_at_its_own_height_again_once_it_is_shorter() -> None:
+    """User trials: after a Tab menu, or a pasted block dropped by Ctrl-C, the toolbar stayed
+    8 rows under the input line."""
     calls: list[str] = []
     renderer = types.SimpleNamespace(
         erase=lambda: calls.append("erase"),
         request_absolute_cursor_position=lambda: calls.append("place"),
     )
-    buffer = types.SimpleNamespace(complete_state=None)
-    app = types.SimpleNamespace(current_buffer=buffer, renderer=renderer)
-    before_render = ui._rows_back_after_menu()
-    before_render(app)  # no menu yet: drawn as it is
-    buffer.complete_state = object()  # Tab: the menu is drawn, rows reserved for it
+    heights = types.SimpleNamespace(preferred=2)
+    container = types.SimpleNamespace(preferred_height=lambda width, rows: heights)
+    app = types.SimpleNamespace(
+        renderer=renderer,
+        layout=types.SimpleNamespace(container=container),
+        output=types.SimpleNamespace(get_size=lambda: types.SimpleNamespace(columns=80, rows=24)),
+        is_done=False,
+    )
+    before_render = ui._rows_back_when_shorter()
+    before_render(app)  # drawn as it is
+    heights.preferred = 10  # Tab's menu, or a paste of 8 lines
     before_render(app)
     before_render(app)
     assert calls == []
-    buffer.complete_state = None  # a key closed it
+    heights.preferred = 2  # the menu closed, or Ctrl-C dropped the paste
     before_render(app)
     assert calls == ["erase", "place"]
     before_render(app)  # once only
