@@ -716,6 +716,7 @@ class Screen:
     earlier: bool = False  # the last line printed was a message from history
     helped: bool = False  # "type /help for commands" was printed
     cleared_at: float = -math.inf  # when Ctrl-C last threw a half-typed line away (monotonic)
+    asked: str = ""  # what Enter does to a pasted block now in the input line (its notice)
     refronted: str | None = None  # brought to the front as the one there was left: say so
     # Rooms behind with lines not seen in front: "*", or "!" for a line that names you (irssi's
     # activity marks; a user missed what a room behind said).
@@ -826,7 +827,7 @@ def _share(received: int, size: int) -> float:
 # What a narrow status bar gives up first (the lowest): the help hint, the tracker, the count,
 # the rooms; then files' progress; who is typing (a user's 60 columns cut off just that); the
 # word that a second Ctrl-C quits last.
-_HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _CLEARED, _ME = range(8)
+_HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _CLEARED, _ASKED, _ME = range(9)
 
 
 def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> FormattedText:
@@ -842,6 +843,8 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
     parts = _toolbar_parts(screen.front, now, behind=behind)
     if now - screen.cleared_at < CLEARED_SHOWN:  # a user quit unwarned with a second Ctrl-C
         parts.insert(1, (_CLEARED, "| line cleared: Ctrl-C again quits "))
+    if screen.asked:  # a paste taller than the window hid the notice above it (a user trial)
+        parts.insert(1, (_ASKED, f"| {screen.asked} "))
     if len(screen.rooms) >= 2:
         names = " ".join(
             f"[{visible(name)}]"
@@ -1161,7 +1164,7 @@ class PromptUI:
             refresh_interval=1.0,  # "bob is typing" goes away on its own
         )
         self._session = session
-        session.app.before_render += _rows_back_when_shorter()
+        session.app.before_render += _rows_back_when_shorter(self._draw_anew)
         session.app.after_render += suspension.remember
         typed_at, typed_in = -math.inf, ""  # the last typing notice: when, and to which room
 
@@ -1198,7 +1201,7 @@ class PromptUI:
             """Any edit (a paste again too, after Ctrl-C cleared it) is asked about anew; the
             text a prompt begins with is no edit."""
             nonlocal asked
-            asked = ""
+            asked = screen.asked = ""
             if buffer.text:  # a second Ctrl-C would clear this, not quit
                 screen.cleared_at = -math.inf
             typing(buffer)
@@ -1262,9 +1265,12 @@ class PromptUI:
                     lines = [part for part in text.splitlines() if part.strip()]
                     if len(lines) > PASTE_ASKED and line != asked:  # a user's 200 went at once
                         asked = kept = line
-                        self._notice(f"{len(lines)} lines: Enter sends them all, Ctrl-C drops them")
+                        screen.asked = (
+                            f"{len(lines)} lines: Enter sends them all, Ctrl-C drops them"
+                        )
+                        self._notice(screen.asked)
                         continue
-                    asked = ""
+                    asked = screen.asked = ""
                     try:
                         trio.from_thread.run(
                             _say_each, rooms, room, lines, is_action, trio_token=token
@@ -1633,11 +1639,14 @@ class _Terminal(Vt100_Output):
         return 1
 
 
-def _rows_back_when_shorter() -> Callable[[Application[Any]], None]:
+def _rows_back_when_shorter(
+    draw_anew: Callable[[Application[Any]], None],
+) -> Callable[[Application[Any]], None]:
     """prompt_toolkit never draws the prompt lower than it last drew it within one run: once a
     Tab menu closed, or Ctrl-C dropped a pasted block of lines, blank rows stayed between the
     input line and the toolbar until the next message (two user trials). When the prompt's own
-    height shrinks, it is erased and drawn again at that height."""
+    height shrinks, it is erased and drawn again at that height; after one that filled the
+    window (the chat scrolled away above it), the chat is drawn again too (``draw_anew``)."""
     drawn = 0
 
     def before_render(app: Application[Any]) -> None:
@@ -1645,8 +1654,11 @@ def _rows_back_when_shorter() -> Callable[[Application[Any]], None]:
         size = app.output.get_size()
         height = app.layout.container.preferred_height(size.columns, size.rows).preferred
         if height < drawn and not app.is_done:
-            app.renderer.erase()
-            app.renderer.request_absolute_cursor_position()
+            if drawn >= size.rows:
+                draw_anew(app)
+            else:
+                app.renderer.erase()
+                app.renderer.request_absolute_cursor_position()
         drawn = height
 
     return before_render

@@ -215,6 +215,15 @@ def test_after_ctrl_c_cleared_a_line_the_toolbar_says_a_second_one_quits_for_a_w
     assert "Ctrl-C" not in to_plain_text(ui.screen_toolbar(screen, 60, now=arrived + 3))
 
 
+def test_the_toolbar_says_what_enter_does_to_a_pasted_block():
+    """A user trial: a paste taller than the window hid its notice above it."""
+    screen, arrived = ui.Screen(), time.monotonic()
+    ui.render_batch([(arrived, ("", Ready(ALICE, "peer")))], screen)
+    screen.asked = "40 lines: Enter sends them all, Ctrl-C drops them"
+    shown = to_plain_text(ui.screen_toolbar(screen, 80, now=arrived))
+    assert shown.startswith(" alice | 40 lines: Enter sends them all, Ctrl-C drops them "), shown
+
+
 def test_a_tracker_change_to_the_tracker_shown_already_is_no_line():
     """A user trial: "you are alice ... (tracker)", then at once "tracker is now alice"."""
     screen, arrived = ui.Screen(), time.monotonic()
@@ -1148,7 +1157,7 @@ def test_the_prompt_is_drawn_at_its_own_height_again_once_it_is_shorter() -> Non
         output=types.SimpleNamespace(get_size=lambda: types.SimpleNamespace(columns=80, rows=24)),
         is_done=False,
     )
-    before_render = ui._rows_back_when_shorter()
+    before_render = ui._rows_back_when_shorter(lambda app: calls.append("anew"))
     before_render(app)  # drawn as it is
     heights.preferred = 10  # Tab's menu, or a paste of 8 lines
     before_render(app)
@@ -1159,6 +1168,11 @@ def test_the_prompt_is_drawn_at_its_own_height_again_once_it_is_shorter() -> Non
     assert calls == ["erase", "place"]
     before_render(app)  # once only
     assert calls == ["erase", "place"]
+    heights.preferred = 40  # a paste taller than the window: the chat scrolled away above it
+    before_render(app)
+    heights.preferred = 2
+    before_render(app)
+    assert calls == ["erase", "place", "anew"]  # the chat drawn again, not blank rows
 
 
 def test_part_of_a_room_one_is_not_in_says_how_part_is_used() -> None:
