@@ -1164,7 +1164,7 @@ class PromptUI:
             refresh_interval=1.0,  # "bob is typing" goes away on its own
         )
         self._session = session
-        session.app.before_render += _rows_back_when_shorter(self._draw_anew)
+        session.app.before_render += _drawn_anew_when_needed(self._draw_anew)
         session.app.after_render += suspension.remember
         typed_at, typed_in = -math.inf, ""  # the last typing notice: when, and to which room
 
@@ -1639,27 +1639,31 @@ class _Terminal(Vt100_Output):
         return 1
 
 
-def _rows_back_when_shorter(
+def _drawn_anew_when_needed(
     draw_anew: Callable[[Application[Any]], None],
 ) -> Callable[[Application[Any]], None]:
     """prompt_toolkit never draws the prompt lower than it last drew it within one run: once a
     Tab menu closed, or Ctrl-C dropped a pasted block of lines, blank rows stayed between the
     input line and the toolbar until the next message (two user trials). When the prompt's own
     height shrinks, it is erased and drawn again at that height; after one that filled the
-    window (the chat scrolled away above it), the chat is drawn again too (``draw_anew``)."""
-    drawn = 0
+    window (the chat scrolled away above it), the chat is drawn again too (``draw_anew``). So
+    it is after the window changed size: the terminal had moved the rows of a long input line
+    about, and prompt_toolkit, erasing the rows it had drawn, left copies of them (a trial)."""
+    drawn, size_drawn = 0, None
 
     def before_render(app: Application[Any]) -> None:
-        nonlocal drawn
+        nonlocal drawn, size_drawn
         size = app.output.get_size()
         height = app.layout.container.preferred_height(size.columns, size.rows).preferred
-        if height < drawn and not app.is_done:
+        if not app.is_done and size_drawn is not None and size != size_drawn:
+            draw_anew(app)
+        elif height < drawn and not app.is_done:
             if drawn >= size.rows:
                 draw_anew(app)
             else:
                 app.renderer.erase()
                 app.renderer.request_absolute_cursor_position()
-        drawn = height
+        drawn, size_drawn = height, size
 
     return before_render
 

@@ -1141,7 +1141,7 @@ def test_alt_and_a_digit_bring_that_room_to_the_front() -> None:
     assert {tuple(b.keys) for b in bindings} >= {("escape", str(n)) for n in range(1, 10)}
 
 
-def test_the_prompt_is_drawn_at_its_own_height_again_once_it_is_shorter() -> None:
+def test_the_prompt_is_drawn_anew_once_shorter_or_resized() -> None:
     """User trials: after a Tab menu, or a pasted block dropped by Ctrl-C, the toolbar stayed
     8 rows under the input line."""
     calls: list[str] = []
@@ -1150,14 +1150,15 @@ def test_the_prompt_is_drawn_at_its_own_height_again_once_it_is_shorter() -> Non
         request_absolute_cursor_position=lambda: calls.append("place"),
     )
     heights = types.SimpleNamespace(preferred=2)
+    size = types.SimpleNamespace(columns=80, rows=24)
     container = types.SimpleNamespace(preferred_height=lambda width, rows: heights)
     app = types.SimpleNamespace(
         renderer=renderer,
         layout=types.SimpleNamespace(container=container),
-        output=types.SimpleNamespace(get_size=lambda: types.SimpleNamespace(columns=80, rows=24)),
+        output=types.SimpleNamespace(get_size=lambda: size),
         is_done=False,
     )
-    before_render = ui._rows_back_when_shorter(lambda app: calls.append("anew"))
+    before_render = ui._drawn_anew_when_needed(lambda app: calls.append("anew"))
     before_render(app)  # drawn as it is
     heights.preferred = 10  # Tab's menu, or a paste of 8 lines
     before_render(app)
@@ -1173,6 +1174,11 @@ def test_the_prompt_is_drawn_at_its_own_height_again_once_it_is_shorter() -> Non
     heights.preferred = 2
     before_render(app)
     assert calls == ["erase", "place", "anew"]  # the chat drawn again, not blank rows
+    # A trial narrowed the window under a long input line: copies of its rows stayed.
+    size = types.SimpleNamespace(columns=40, rows=24)
+    before_render(app)
+    before_render(app)
+    assert calls == ["erase", "place", "anew", "anew"]
 
 
 def test_part_of_a_room_one_is_not_in_says_how_part_is_used() -> None:
