@@ -35,6 +35,7 @@ NAMESAKE_NOTICE_INTERVAL = 60.0  # seconds between two notices of members sharin
 NAMESAKE_NOTICES_AT_ONCE = 4  # past these at once
 MAX_NAMESAKES_TOLD = 1024
 MAX_MARKED = 1024  # members gone that stay marked (``Talk.marks``); past it, forgotten
+MAX_FORMER_NAMES = 256  # others' names before a rename, for "bob is now robert" (the latest)
 
 
 class Talk:
@@ -57,6 +58,7 @@ class Talk:
         self._marks: dict[str, str] = {}  # see ``marks``
         self._namesakes: set[str] = set()  # members let in under a name like another's here
         self._marks_version: tuple[int, str] | None = None  # the room ``_marks`` was made for
+        self._former: dict[str, str] = {}  # a name's look before a member's rename: its key
 
     # -- private messages ---------------------------------------------------------------------
 
@@ -272,6 +274,10 @@ class Talk:
         """Why ``find`` (or ``addressee``) found nobody for ``name``: nobody has it, or more
         than one."""
         found = self.namesakes(name, among)
+        now = self.node.members.get(self._former.get(skeleton(name), ""))
+        if not found and now is not None:  # (a trial's "/msg bob" just after he became robert)
+            shown = marked(now.username, now.node_id) if self.shown_marked(now) else now.username
+            return f"nobody called {name} is in the room; {name} is now {shown}"
         if not found:
             return f"nobody called {name} is in the room"
         marks = ", ".join(sorted(marked(m.username, m.node_id) for m in found))
@@ -350,6 +356,10 @@ class Talk:
         if listed is not None:
             node.members.add(dataclasses.replace(listed, username=message.username))
         self._hand_on(member.username, member.node_id)
+        self._former.pop(look := skeleton(member.username), None)  # the latest goes last
+        self._former[look] = member.node_id
+        if len(self._former) > MAX_FORMER_NAMES:
+            del self._former[next(iter(self._former))]
         node.emit(events.Renamed(renamed, old))
 
     def _hand_on(self, old: str, by: str) -> None:

@@ -476,6 +476,23 @@ async def test_a_new_key_under_a_name_whose_old_key_is_here_renamed_is_not_back(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_private_message_to_a_name_just_given_up_says_the_name_now() -> None:
+    """A user trial: "/msg bob" right after bob became robert said only "nobody called bob"."""
+    async with trio.open_nursery() as nursery:
+        alice, bob = await room_with(nursery, "alice", "bob")
+        bob.node.nick("robert")
+        await alice.wait_for(lambda e: isinstance(e, events.Renamed))
+        alice.node.private("Bob", "still there?")
+        await trio.sleep(0)
+        assert errors(alice)[-1] == "nobody called Bob is in the room; Bob is now robert; not sent"
+        bob.node.quit()
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        alice.node.private("bob", "gone?")  # robert is gone too: nothing to point at
+        await trio.sleep(0)
+        assert errors(alice)[-1] == "nobody called bob is in the room; not sent"
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_name_given_up_by_nick_is_free_for_another_on_every_node() -> None:
     """A user trial: u2 became u2x, and u3 then took u2. The tracker, which had seen u2 join,
     kept the name for u2's key and went on calling u3 u3; u2x, which had not, called u3 u2."""
