@@ -63,10 +63,10 @@ class _Parser(argparse.ArgumentParser):
     ) -> argparse.Namespace:
         """Names a misspelt option first: argparse would blame the required one it hides."""
         argv = sys.argv[1:] if args is None else list(args)
-        for token in argv:
+        known = self._option_string_actions
+        for before, token in zip(["", *argv], argv, strict=False):
             if token == "--":
                 break
-            known = self._option_string_actions
             name = token.split("=", 1)[0]
             option = token.startswith("-") and name != "-" and not name[1:].isdigit()
             if option and name not in known:
@@ -76,6 +76,8 @@ class _Parser(argparse.ArgumentParser):
                 if not token.startswith("--"):  # "-u": a user trial read only that
                     near = [o for o in known if o.startswith("-" + name)][:1]  # --username...
                 hint = f" (did you mean {near[0]}?)" if near else ""
+                if before in known and known[before].nargs != 0:  # "--username -bob" (a trial)
+                    hint = f" (a value that starts with '-' goes after '=': {before}={token})"
                 self.error(f"unrecognized argument {name}{hint}")
         return super().parse_args(argv, namespace)
 

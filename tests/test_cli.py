@@ -175,6 +175,9 @@ def test_a_room_secret_is_read_without_the_spaces_and_marks_a_paste_brings(
         # A short one: a user trial's "-u dave" read only that --username was required.
         (["-u", "dave"], "unrecognized argument -u (did you mean --username?)"),
         (["--username", "a", "--downloads", __file__], f"argument --downloads: '{__file__}' is"),
+        # A value that begins with "-" (a user trial's name "-bob") goes after "=".
+        (["--username", "-bob"], "argument -bob (a value that starts with '-' goes after '=': "),
+        (["--headless", "-bob"], "unrecognized argument -bob (see"),  # a flag takes no value
     ],
 )
 def test_a_misspelt_option_is_named_before_the_required_one_it_hides(
