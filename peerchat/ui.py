@@ -405,10 +405,11 @@ def format_event(event: Event, now: float) -> FormattedText:
             # A user changed a file once offered: every fetch of it failed, unsaid to them.
             why = f"{visible(reason)}; /send it again to offer it as it is now"
             return format_notice(f"! you no longer offer {visible(name)}: {why}", now, ERROR_STYLE)
-        case OfferWithdrawn(name=name, sender=None):
-            return format_notice(f"* you no longer offer {visible(name)}", now)
-        case OfferWithdrawn(name=name, sender=sender):
-            return _about(sender, f" no longer offers {visible(name)}", now)
+        case OfferWithdrawn(id=id, name=name, sender=None):
+            return format_notice(f"* you no longer offer {visible(name)} (offer {id})", now)
+        case OfferWithdrawn(id=id, name=name, sender=sender):
+            # The offer's number tells two of one file apart (a trial read two like lines).
+            return _about(sender, f" no longer offers {visible(name)} (offer {id})", now)
         case RoomLeft(room=room, alone=True):
             return format_notice(f"* you left the room {visible(room)}, where nobody else was", now)
         case RoomLeft(room=room, joined=True, failed=False):

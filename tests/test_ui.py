@@ -788,8 +788,10 @@ def test_file_offers_results_and_progress():
         "13:04:05 * report.pdf waits: bob serves all the fetches it can; asked again in 10 s,"
         " going on from where it was (/cancel 3 gives up)"
     )
-    assert plain(OfferWithdrawn(1, "a.txt")) == "13:04:05 * you no longer offer a.txt"
-    assert plain(OfferWithdrawn(2, "a.txt", BOB)) == "13:04:05 * bob no longer offers a.txt"
+    assert plain(OfferWithdrawn(1, "a.txt")) == "13:04:05 * you no longer offer a.txt (offer 1)"
+    assert (
+        plain(OfferWithdrawn(2, "a.txt", BOB)) == "13:04:05 * bob no longer offers a.txt (offer 2)"
+    )
     back = plain(NewKey(BOB, "c" * 32))
     assert back.startswith("13:04:05 ! bob is back with another key")
     renamed = plain(NewKey(BOB, "c" * 32, "Carol2"))
