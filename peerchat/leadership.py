@@ -31,6 +31,8 @@ class Leadership:
 
     def act(self, actions: list[Action], *, announce: bool = True) -> None:
         node = self.node
+        if node.leaving:  # its goodbye closes the tracker's link too: that is no loss
+            return
         for action in actions:
             log.debug("election: %s", action)
             match action:

@@ -1012,6 +1012,24 @@ async def test_graceful_quit_of_tracker_is_a_goodbye_and_an_election() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_a_member_saying_goodbye_elects_nobody() -> None:
+    """A user trial: a member closing its terminal took the tracker, whose link its goodbye
+    had closed, for lost (a race: 1 of 20 closes), won the election, and printed "you are the
+    tracker now". Here the race is won for it: the tracker is taken for lost as bob leaves."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", priority=10)
+        bob = await room.add("bob", priority=100)  # (later: it does not depose alice)
+        await room.fully_connected()
+        mark = len(bob.events)
+        bob.node.quit()
+        bob.node.leadership.act(bob.node.bully.tracker_lost(trio.current_time()))
+        await bob.node.finished.wait()
+        changes = [e for e in bob.events[mark:] if isinstance(e, events.TrackerChanged)]
+        assert changes == [] and alice.node.bully.is_tracker
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_node_saying_goodbye_lets_nobody_in() -> None:
     """A tracker on its way out waits a moment for its goodbyes to be read, its address still
     bound; whoever knocks meanwhile is turned away (in a user trial a member's knock on the
