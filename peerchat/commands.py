@@ -310,12 +310,22 @@ def _join(args: list[str]) -> JoinRoom | Usage:
     addr = tracker_address(args[1]) if len(args) == 2 else None
     if len(args) == 2 and (why := bad_port(args[1])) is not None:
         return Usage(why)
+    example = "for example 192.168.1.10:5000 or [::1]:5000; a room's name has no spaces"
     if len(args) == 2 and addr is None:
-        example = "for example 192.168.1.10:5000 or [::1]:5000; a room's name has no spaces"
         return Usage(
             f"usage: /join ROOM [HOST:PORT]: {visible(args[1])} is not HOST:PORT ({example})"
         )
+    if len(args) == 2 and _one_word(args[1]):  # "/join bad room": 9 s of DNS for "room" (a trial)
+        return Usage(
+            f"usage: /join ROOM [HOST:PORT]: {visible(args[1])} is a word, not HOST:PORT "
+            f"({example}; a host by a name of one word: {visible(args[1])}:5000)"
+        )
     return JoinRoom(_room_name(args[0]), addr)
+
+
+def _one_word(given: str) -> bool:
+    """A host of one label without a port: more often the second word of a room's name."""
+    return not any(c in given for c in ".:[") and given.lower() != "localhost"
 
 
 def unknown(name: str) -> str:

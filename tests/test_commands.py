@@ -64,6 +64,8 @@ from peerchat.commands import (
         ("/part dev bye all", PartRoom("dev", "bye all")),  # was "not in a room dev bye all"
         ("/join #dev", JoinRoom("dev", None)),  # an IRC channel's "#": was refused
         ("/join dev 10.0.0.7", JoinRoom("dev", ("10.0.0.7", 5000))),  # as --tracker takes it
+        ("/join dev localhost", JoinRoom("dev", ("localhost", 5000))),
+        ("/join dev pi:5000", JoinRoom("dev", ("pi", 5000))),  # a host of one word, with a port
         ("/part #Dev bye", PartRoom("dev", "bye")),
         ("/room #ops", GoToRoom("ops")),
         # irssi's and weechat's habits (a user's /j and /exit were unknown commands)
@@ -149,6 +151,8 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
             "the room's name first, as in /join dev 10.0.0.7:5000",
         ),
         ("/join bad room!", "usage: /join ROOM [HOST:PORT]: room! is not HOST:PORT"),
+        # A trial's "/join bad room" looked up a host called "room" for 9 s.
+        ("/join bad room", "usage: /join ROOM [HOST:PORT]: room is a word, not HOST:PORT ("),
         ("/join dev 127.0.0.1:99999", "port 99999 is out of range: a port is 1-65535"),
         ("/join dev [::1]:0", "port 0 is out of range: a port is 1-65535"),
         ("/list dev", "usage: /list, the rooms on the local network (then /join NAME)"),
