@@ -69,6 +69,7 @@ KEEP_EVERY = 8 << 20
 MAX_OFFERS_HEARD = 10 * MAX_OFFERS  # offers from others remembered; the oldest go first
 MAX_OFFERS_FROM_ONE = MAX_OFFERS  # of which from one member: none can push the others' out
 MAX_SERVING = 4  # fetches one link may have running at this node at once
+MAX_SERVING_ADDRESS = MAX_SERVING  # and the links of one address (but loopback) together
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
 MAX_STOPPED = 64  # fetches given up whose chunks still on the way are let pass unread
 MAX_REMEMBERED = 1024  # how far each fetcher was sent, and whom the user was told of: at most
@@ -82,8 +83,11 @@ FILE_STALL = 30.0
 # long again ends (what came is kept). Longer than FILE_STALL: the sender ends a stalled serving
 # first, with a "busy" that tells this end when to ask again.
 FETCH_QUIET = 60.0
-# With every slot taken, a fetch that acknowledged nothing for this long makes room for another.
+# With every slot taken, a fetch that acknowledged nothing for this long makes room for another,
 FILE_IDLE = 5.0
+# and failing one, the fetch served longest, for this long at least: it is told "busy" and goes
+# on from where it is later. Fetches that went on, however slowly, held every slot for hours.
+FILE_TURN = 60.0
 # A fetch its sender is too busy for waits this long before it asks again, twice as long after
 # each "busy" in a row (up to BUSY_WAIT_MOST), give or take a quarter: fetchers turned away
 # together do not all come back at once.
@@ -140,6 +144,7 @@ class _Serving:
     moved_from: int = 0  # what was acknowledged at ``acked_at``
     reported_at: float = -math.inf  # when the user was last told how far it is
     since: float = field(default_factory=trio.current_time)  # asked for (first, if again)
+    turn_from: float = field(default_factory=trio.current_time)  # served (first, if again)
     progressed: bool = False  # FILE_ACK_EVERY acknowledged since
     start: int = 0  # where it was asked for from
     sent: int = 0  # where the chunks sent so far end
@@ -811,6 +816,7 @@ class Files:
         old = self._serving.pop(key, None)
         if old is not None:
             old.scope.cancel()  # asked again: from the new offset
+            serving.turn_from = old.turn_from
             if message.offset - old.moved_from < FILE_ACK_EVERY:  # and no further: as idle
                 serving.acked_at, serving.moved_from = old.acked_at, old.moved_from
             if not old.progressed:
@@ -819,11 +825,14 @@ class Files:
             conn.send(FileGone(message.offer, busy=True))  # let go for no progress, lately
             return
         to_it = sum(1 for c, _ in self._serving if c is conn)
-        if len(self._serving) >= MAX_SERVING_ALL and to_it < MAX_SERVING:
-            self._let_go_of_an_idle_one()
-        if to_it >= MAX_SERVING or len(self._serving) >= MAX_SERVING_ALL:
+        # (Keys are cheap: 16 of one address held every slot, attack round 18.)
+        there = sum(1 for c, _ in self._serving if c.address and c.address == conn.address)
+        limited = to_it >= MAX_SERVING or there >= MAX_SERVING_ADDRESS  # theirs go on first
+        if not limited and len(self._serving) >= MAX_SERVING_ALL:
+            self._free_a_slot()
+        if limited or len(self._serving) >= MAX_SERVING_ALL:
             if (held := self._turned_away.note(trio.current_time())) is not None:
-                running = f"{to_it} to it, {len(self._serving)} in all"
+                running = f"{to_it} to it, {there} to its address, {len(self._serving)} in all"
                 log.info(
                     "not serving %s to %s now: %s fetches run (%d more turned away)",
                     mine.name, conn.peer, running, held,
@@ -833,20 +842,29 @@ class Files:
         self._serving[key] = serving
         self.node.nursery.start_soon(self._serve, conn, message.offer, mine, serving)
 
-    def _let_go_of_an_idle_one(self) -> None:
+    def _free_a_slot(self) -> None:
         """Every slot taken: the fetch that has acknowledged nothing for longest, for
         ``FILE_IDLE`` s at least, makes room, told "busy" as a stalled one is. An attacker's
         fetches that never acknowledged, asked for again before they stalled, held all 16
-        slots for good. (One that goes on, however slowly, keeps its slot: a review.)"""
+        slots for good. Failing one, the fetch served longest, for ``FILE_TURN`` s at least,
+        takes its turn later: 16 that acknowledged two chunks every 20 s (never idle, never
+        stalled) held them for hours (attack round 18)."""
+        now = trio.current_time()
         idle = [item for item in self._serving.items() if not item[1].progressed]
         first = min(idle, key=lambda item: item[1].since, default=None)
-        if first is None or trio.current_time() - first[1].since < FILE_IDLE:
+        if first is not None and now - first[1].since >= FILE_IDLE:
+            log.info("letting an idle fetch by %s go for another", first[0][0].peer)
+            self._let_go(*first)
+            self._cool(*first[0])
             return
-        key, serving = first
-        log.info("letting an idle fetch by %s go for another", key[0].peer)
+        longest = min(self._serving.items(), key=lambda item: item[1].turn_from, default=None)
+        if longest is not None and now - longest[1].turn_from >= FILE_TURN:
+            log.info("a fetch by %s takes its turn later: another waits", longest[0][0].peer)
+            self._let_go(*longest)
+
+    def _let_go(self, key: tuple[Connection, int], serving: _Serving) -> None:
         del self._serving[key]
         serving.scope.cancel()
-        self._cool(*key)
         key[0].send(FileGone(key[1], busy=True))
 
     def _cool(self, conn: Connection, offer: int) -> None:

@@ -599,6 +599,74 @@ async def test_fetches_that_acknowledge_nothing_make_room_for_one_that_does(
         nursery.cancel_scope.cancel()
 
 
+async def test_fetches_that_go_on_slowly_take_turns_with_one_that_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 18: 16 fetches that acknowledged two chunks every 20 s, never idle and
+    never stalled, held every serving slot for hours; bob's /get was turned away each time."""
+    monkeypatch.setattr(files, "MAX_SERVING_ALL", 2)
+    monkeypatch.setattr(files, "FILE_TURN", 1.0)
+    monkeypatch.setattr(files, "BUSY_WAIT", 0.2)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
+        carol.node._handlers[FileChunk] = lambda conn, message: None  # read, not kept
+        held = []
+        for name in ("a.bin", "b.bin"):
+            (tmp_path / name).write_bytes(os.urandom(256 * FILE_CHUNK))
+            held.append(await offer_heard(alice, carol, tmp_path / name))
+        serving = alice.node.files
+        to_carol = alice.node.links.conns[carol.node.node_id]
+
+        async def slowly_but_surely() -> None:  # all that was sent, acknowledged now and then
+            while True:
+                await trio.sleep(0.2)
+                for (conn, number), fetch in list(serving._serving.items()):
+                    if conn is to_carol and fetch.sent > fetch.acked:
+                        serving.on_ack(conn, FileAck(number, fetch.sent))
+
+        for offer in held:
+            carol.node.get_file(offer.id)
+        with trio.fail_after(5):
+            while len(serving._serving) < 2:
+                await trio.sleep(0.01)
+        nursery.start_soon(slowly_but_surely)
+        began = trio.current_time()
+        (tmp_path / "small.txt").write_text("small")
+        wanted = await offer_heard(alice, bob, tmp_path / "small.txt")
+        bob.node.get_file(wanted.id)
+        result = await bob.wait_for(done("small.txt"), 10)
+        assert result.ok, result.reason
+        assert trio.current_time() - began >= files.FILE_TURN  # carol's went first: her turn
+        assert all(s.progressed for (c, _), s in serving._serving.items() if c is to_carol)
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_links_of_one_address_share_its_serving_slots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 18: keys are cheap, and 16 of one address held every slot."""
+    monkeypatch.setattr(files, "MAX_SERVING_ADDRESS", 1)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol, dave) = await room_of(
+            nursery, tmp_path, "alice", "bob", "carol", "dave"
+        )
+        for member in (carol, dave):  # two keys of one address (all here are on loopback)
+            member.node._handlers[FileChunk] = lambda conn, message: None
+            alice.node.links.conns[member.node.node_id].address = "10.9.9.9"
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 64))
+        carol.node.get_file(offer.id)
+        serving = alice.node.files
+        with trio.fail_after(5):
+            while not serving._serving:
+                await trio.sleep(0.01)
+        dave.node.get_file(offer.id)
+        await dave.wait_for(busy(offer.id), 10)  # turned away: its address has its one
+        bob.node.get_file(offer.id)  # another address: served
+        result = await bob.wait_for(done("big.bin"), 10)
+        assert result.ok, result.reason
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_cancelled_fetch_stops_the_sender_and_leaves_no_part_file(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
