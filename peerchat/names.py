@@ -5,7 +5,7 @@ one in use (``skeleton``), and a node remembers which key it last saw under each
 when the name comes back with another. The common Cyrillic and Greek letters drawn like Latin
 ones fold onto them ("bоb" with a Cyrillic "о" is "bob"); no table holds every such letter, so a
 name outside ASCII is also always shown with a short fingerprint of the key, which no look-alike
-can copy.
+can copy, and so is a name that could begin one of the program's own lines.
 """
 
 from __future__ import annotations
@@ -55,9 +55,37 @@ def skeleton(name: str) -> str:
     return folded
 
 
+# The words this program's own lines begin with after their "* " ("* you are the tracker
+# now", "* 3 members: ..."): a member so named could make a "/me" line pass for one of them
+# (attack round 18: "* tracker is now mallory", said by a member called "tracker").
+NOTICE_WORDS = frozenset(
+    [
+        "already",
+        "connecting",
+        "earlier",
+        "files",
+        "gave",
+        "in",
+        "lines",
+        "looking",
+        "no",
+        "nobody",
+        "not",
+        "rooms",
+        "this",
+        "tracker",
+        "type",
+        "typed",
+        "you",
+    ]
+)
+_NOTICE_LOOKS = frozenset(map(skeleton, NOTICE_WORDS))
+
+
 def needs_fingerprint(name: str) -> bool:
-    """A name that could imitate another in a way ``skeleton`` does not catch."""
-    return not name.isascii()
+    """A name that could imitate another in a way ``skeleton`` does not catch, or a line of
+    the program's own."""
+    return not name.isascii() or name.isdigit() or skeleton(name) in _NOTICE_LOOKS
 
 
 def shown_name(name: str, node_id: str) -> str:

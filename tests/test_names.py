@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from peerchat.names import FINGERPRINT, needs_fingerprint, shown_name, skeleton
+from peerchat import names
+from peerchat.names import FINGERPRINT, NOTICE_WORDS, needs_fingerprint, shown_name, skeleton
 
 
 @pytest.mark.parametrize(
@@ -48,3 +52,21 @@ def test_a_name_outside_ascii_is_shown_with_its_keys_fingerprint() -> None:
     assert needs_fingerprint(cyrillic)
     assert shown_name(cyrillic, node_id) == f"{cyrillic}~{node_id[:FINGERPRINT]}"
     assert shown_name("bob", node_id) == "bob"
+
+
+@pytest.mark.parametrize("name", ["tracker", "You", "y0u", "nobody", "3", "40"])
+def test_a_name_that_could_begin_a_line_of_the_program_is_shown_with_its_fingerprint(
+    name: str,
+) -> None:
+    """Attack round 18: a member called "tracker" said "/me is now mallory (127.0.0.1:5871)",
+    and a newcomer's history showed "* tracker is now mallory ...", word for word a notice."""
+    assert needs_fingerprint(name)
+    assert shown_name(name, "ab" * 16) == f"{name}~{'ab' * 3}"
+    assert not needs_fingerprint("alice") and not needs_fingerprint("you2")
+
+
+def test_every_word_the_program_begins_a_line_with_is_a_notice_word() -> None:
+    """A notice added later whose first word a member could take as a name fails here."""
+    source = (Path(names.__file__).parent / "ui.py").read_text()
+    said = re.findall(r'"\* ([a-z]+)', source) + re.findall(r'_notice\(f?"([a-z]+)', source)
+    assert said and set(said) <= NOTICE_WORDS, set(said) - NOTICE_WORDS
