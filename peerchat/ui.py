@@ -564,17 +564,17 @@ def format_line(line: Line | Skipped, now: float, screen: Screen, width: int = 0
 def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     """``format_line`` but for the width."""
     if isinstance(line, Notice):
-        screen.earlier = False  # history after it is headed anew (a user read it as repeats)
+        screen.earlier = None  # history after it is headed anew (a user read it as repeats)
         return Composed(format_notice(line.text, now, line.style))
     if isinstance(line, Skipped):
         return Composed(format_skipped(line, now))
     room, event = line
     texts = []
     earlier = type(event) is MessageReceived and event.history
-    if earlier and not screen.earlier:
+    if earlier and screen.earlier != room:  # (a room's run after another's: a trial)
         # Their times are when they were said, before the lines just above: say so once.
         texts.append(format_notice(EARLIER, now))
-    screen.earlier = earlier
+    screen.earlier = room if earlier else None
     front = screen.rooms.get(room)
     me = front.me if front is not None else None
     if type(event) is MessageReceived and me is not None:
@@ -714,7 +714,7 @@ class Screen:
     rooms: dict[str, Room] = field(default_factory=dict)
     current: str = ""
     fronted: list[str] = field(default_factory=list)  # rooms that were in front, latest last
-    earlier: bool = False  # the last line printed was a message from history
+    earlier: str | None = None  # the room of the last line printed, if it was from history
     helped: bool = False  # "type /help for commands" was printed
     cleared_at: float = -math.inf  # when Ctrl-C last threw a half-typed line away (monotonic)
     asked: str = ""  # what Enter does to a pasted block now in the input line (its notice)
@@ -1258,7 +1258,7 @@ class PromptUI:
                 continue
             kept_for = asked_to = None
             if isinstance(command, commands.History):
-                screen.earlier = False  # each /history is headed, the second in a row too
+                screen.earlier = None  # each /history is headed, the second in a row too
             action: Callable[[], None]
             match command:
                 case commands.Say(text=text, action=is_action):

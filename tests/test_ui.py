@@ -1036,9 +1036,14 @@ def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
     ]
     screen.apply("ops", message(BOB, "x"))  # two rooms: each line says which
     screen.apply("dev", message(BOB, "x"))
-    screen.earlier = False
+    screen.earlier = None
     two = to_plain_text(ui.format_line(("dev", earlier[1]), NOW, screen)).splitlines()
     assert two == [f"[dev] 13:04:05 {ui.EARLIER}", "[dev] 12:59:00 <bob> b"]
+    # A trial, back from a freeze in two rooms: ops's missed lines, then dev's, unheaded.
+    ops = to_plain_text(ui.format_line(("ops", earlier[0]), NOW, screen)).splitlines()
+    assert ops == [f"[ops] 13:04:05 {ui.EARLIER}", "[ops] 12:59:00 <bob> a"]
+    dev = to_plain_text(ui.format_line(("dev", earlier[1]), NOW, screen)).splitlines()
+    assert dev == [f"[dev] 13:04:05 {ui.EARLIER}", "[dev] 12:59:00 <bob> b"]
 
 
 def test_a_live_message_that_names_you_stands_out() -> None:
