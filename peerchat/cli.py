@@ -302,8 +302,14 @@ def _default_tracker(host: str) -> tuple[tuple[str, int], ...]:
 def _open_data_dir(args: argparse.Namespace, name: str) -> DataDir | None:
     if args.ephemeral:
         return None
-    path = args.data_dir or dirs.data() / name
-    return DataDir(path)
+    if args.data_dir is not None:
+        return DataDir(args.data_dir)
+    return DataDir(dirs.data() / name, _named_in(args.room))
+
+
+def _named_in(room: str | None) -> Callable[[str], Path]:
+    """Where the data dir of a user of each name is, for ``room`` (none: the default room)."""
+    return lambda username: dirs.data() / (username if room is None else f"{username}@{room}")
 
 
 def _add_logging(p: argparse.ArgumentParser) -> None:
@@ -520,9 +526,11 @@ def _room_maker(
             # The room it started in, joined again after /part: its own identity and history
             # as at the start (a trial's alice came back as "another key" from PATH@dev).
             data_dir = DataDir(args.data_dir)
+        elif args.data_dir is not None:
+            data_dir = DataDir(args.data_dir.with_name(f"{args.data_dir.name}@{room}"))
         else:
-            base = args.data_dir or dirs.data() / args.username
-            data_dir = DataDir(base.with_name(f"{base.name}@{room}"))
+            named = _named_in(room)
+            data_dir = DataDir(named(args.username), named)
         return Node(settings, emit, config, data_dir, offer_ids)
 
     return make

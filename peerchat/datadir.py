@@ -16,10 +16,12 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from peerchat.addresses import format_addr, parse_addr
@@ -34,12 +36,16 @@ MAX_ROOMS = 16  # --tracker lists remembered, the most recently used kept
 
 Address = tuple[str, int]
 
+log = logging.getLogger(__name__)
+
 
 class DataDir:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, named: Callable[[str], Path] | None = None) -> None:
         """Create (private to this user) and lock ``path``; a clear error when another
-        process holds it."""
+        process holds it. ``named``: where the data dir of another username would be, for a
+        data dir found by its user's name (not ``--data-dir``): see ``answer_to``."""
         self.path = path
+        self._named = named
         try:
             self.made = not path.exists()  # by this process: ``discard`` may take it away
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -55,6 +61,22 @@ class DataDir:
                 "its own with --data-dir (or --ephemeral)",
                 2,
             ) from None
+
+    def answer_to(self, username: str) -> None:
+        """After ``/nick NAME``, ``--username NAME`` finds this data dir too (a link by that
+        name beside it), so the same person comes back with the same key: a user trial's
+        restart under the name it had taken read "gwen is back with another key" on every
+        screen. Nothing is made where a data dir of that name is already."""
+        if self._named is None:
+            return
+        there, real = self._named(username), self.path.resolve()
+        if there.resolve() == real or os.path.lexists(there):
+            return
+        target = real.name if real.parent == there.parent.resolve() else str(real)
+        try:
+            there.symlink_to(target, target_is_directory=True)
+        except OSError as exc:
+            log.info("cannot link %s to the data dir %s: %s", there, real, exc)
 
     def close(self) -> None:
         if self._lock >= 0:

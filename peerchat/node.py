@@ -455,6 +455,7 @@ class Node:
             nursery.start_soon(task)
         if self.data_dir is not None:
             nursery.start_soon(self._remember_peers)
+            self.data_dir.answer_to(self.username)  # (a room /joined after a /nick)
         if self.lan is not None:
             nursery.start_soon(self.lan.advertise, self.node_id, self.me.host, self.me.port)
         if self.lan is not None and s.discover:  # (a part founded by name at a --tracker
@@ -682,8 +683,11 @@ class Node:
             self._out(event)
 
     def rename(self, username: str) -> None:
-        """This node goes by ``username`` from now on (``talk.nick``)."""
+        """This node goes by ``username`` from now on (``talk.nick``), and a restart under
+        it finds its data dir."""
         self.me = self.bully.me = dataclasses.replace(self.me, username=username)
+        if self.data_dir is not None:
+            self.data_dir.answer_to(username)
 
     def _on_bye(self, conn: Connection, message: Bye) -> None:
         conn.said_bye = True

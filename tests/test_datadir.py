@@ -81,6 +81,31 @@ def test_close_releases_the_lock(tmp_path: Path) -> None:
         second.close()
 
 
+def test_a_data_dir_answers_to_the_names_its_user_took(tmp_path: Path) -> None:
+    """A user trial: gina, then /nick gwen; started again as gwen, she was "gwen is back with
+    another key" on every screen (a data dir of gwen's own, made anew)."""
+    named = lambda username: tmp_path / f"{username}@dev"  # noqa: E731
+    gina = DataDir(named("gina"), named)
+    key = Identity.load_or_create(gina.path).node_id
+    (tmp_path / "zed@dev").mkdir()  # another user's
+    for name in ("gwen", "zed", "gina"):
+        gina.answer_to(name)
+    assert (tmp_path / "gwen@dev").is_symlink() and not (tmp_path / "zed@dev").is_symlink()
+    assert not (tmp_path / "gina@dev").is_symlink()
+    with pytest.raises(StartupError):  # the same data dir: one process at a time
+        DataDir(named("gwen"), named)
+    gina.close()
+    gwen = DataDir(named("gwen"), named)
+    assert Identity.load_or_create(gwen.path).node_id == key
+    gwen.answer_to("gwyn")  # a second /nick: all three names find it
+    assert Identity.load_or_create(tmp_path / "gwyn@dev").node_id == key
+    gwen.close()
+    unnamed = DataDir(tmp_path / "own")  # --data-dir: nothing is made
+    unnamed.answer_to("bob")
+    assert not (tmp_path / "bob@dev").exists() and not (tmp_path / "bob").exists()
+    unnamed.close()
+
+
 def test_two_folders_do_not_conflict(tmp_path: Path) -> None:
     a, b = DataDir(tmp_path / "a"), DataDir(tmp_path / "b")
     a.close()
