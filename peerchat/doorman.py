@@ -227,7 +227,7 @@ class Doorman:
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
                 if self.name_taken(hello):
-                    reason = name_taken(hello.username)
+                    reason = name_taken(hello.username, node.store.latest_name(hello.node_id))
                     self._tell_of_clash(hello)
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
@@ -375,11 +375,15 @@ def _other_room(asked: str, here: str) -> str:
 _TAKEN = "is taken in this room (or one like it)"
 
 
-def name_taken(username: str) -> str:
-    """Why a hello under ``username`` is refused for good: another key has the name here."""
-    return f"the name {username!r} {_TAKEN}"
+def name_taken(username: str, known_as: str | None = None) -> str:
+    """Why a hello under ``username`` is refused for good: another key has the name here. A
+    key that went by another name here last is told it (a user trial's bob, robert since,
+    was refused "bob" with no word of how to come back)."""
+    if known_as is None or known_as == username:
+        return f"the name {username!r} {_TAKEN}"
+    return f"the name {username!r} {_TAKEN}; this key was {known_as} here (--username {known_as})"
 
 
 def refuses_the_name(reason: str) -> bool:
     """Whether a refusal for good says the name is taken (``name_taken``)."""
-    return reason.startswith("the name ") and reason.endswith(_TAKEN)
+    return reason.startswith("the name ") and _TAKEN in reason

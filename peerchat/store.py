@@ -232,6 +232,14 @@ class Store:
         found = row.fetchone()
         return found[0] if found else None
 
+    def latest_name(self, author: str) -> str | None:
+        """The name ``author`` was last bound to here, if any."""
+        row = self._db.execute(
+            "SELECT username FROM names WHERE author = ? ORDER BY since DESC LIMIT 1", (author,)
+        )
+        found = row.fetchone()
+        return found[0] if found else None
+
     def has_names(self, author: str) -> bool:
         """Whether ``author`` went by some name here (bound to its key)."""
         row = self._db.execute("SELECT 1 FROM names WHERE author = ? LIMIT 1", (author,))

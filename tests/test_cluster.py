@@ -17,7 +17,7 @@ import peerchat.connection
 import peerchat.doorman
 import peerchat.messaging
 import peerchat.node
-from peerchat import PROTOCOL_VERSION, entrance, events, tracker_role
+from peerchat import PROTOCOL_VERSION, doorman, entrance, events, tracker_role
 from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.doorman import JOINS_AT_ONCE
@@ -1492,3 +1492,13 @@ async def test_a_node_never_listens_on_the_port_it_looks_for_its_room_at(
         assert alice.node.me.port != room_port and alice.node.bully.is_tracker
         assert asked == [0, 0]
         nursery.cancel_scope.cancel()
+
+
+def test_a_key_refused_a_name_is_told_the_name_it_went_by_here() -> None:
+    """A user trial: bob, robert since, was refused "bob" (another key had taken it since) with
+    no word that he could come back as robert."""
+    told = doorman.name_taken("bob", "robert")
+    assert told.startswith("the name 'bob' is taken in this room (or one like it); ")
+    assert told.endswith("this key was robert here (--username robert)")
+    assert doorman.refuses_the_name(told) and doorman.refuses_the_name(doorman.name_taken("bob"))
+    assert doorman.name_taken("bob", "bob") == doorman.name_taken("bob")

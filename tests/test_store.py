@@ -478,3 +478,12 @@ def test_a_failed_flush_keeps_what_waited_for_the_next(
         with pytest.raises(sqlite3.OperationalError):
             store.flush()
     assert store.count() == 2
+
+
+def test_the_latest_name_of_a_key_is_the_one_it_was_bound_to_last(store: Store) -> None:
+    ann, bob = ANN.node_id, BOB.node_id
+    assert store.latest_name(ann) is None
+    store.name_owner("ann", ann, 1.0)
+    store.name_owner("annie", ann, 2.0)
+    store.name_owner("bob", bob, 3.0)
+    assert store.latest_name(ann) == "annie" and store.latest_name(bob) == "bob"
