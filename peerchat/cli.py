@@ -304,7 +304,8 @@ def _open_data_dir(args: argparse.Namespace, name: str) -> DataDir | None:
         return None
     if args.data_dir is not None:
         return DataDir(args.data_dir)
-    return DataDir(dirs.data() / name, _named_in(args.room))
+    room = getattr(args, "room", None)  # (``peerchat tracker`` has no --room, nor a /nick)
+    return DataDir(dirs.data() / name, _named_in(room))
 
 
 def _named_in(room: str | None) -> Callable[[str], Path]:

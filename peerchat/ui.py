@@ -1639,6 +1639,15 @@ class _Terminal(Vt100_Output):
     def get_rows_below_cursor_position(self) -> int:
         return 1
 
+    def flush(self) -> None:
+        """Nothing is drawn behind the shell: a job continued there (``kill -CONT``) stops
+        again, but a redraw of its status bar ("bob is typing") got out first, over the
+        shell's lines (a user trial, 3 of 3). After ``fg`` all is drawn anew."""
+        if in_front(self.fileno()) is False:
+            self._buffer = []  # (prompt_toolkit's: what this flush would have written)
+            return
+        super().flush()
+
 
 def _drawn_anew_when_needed(
     draw_anew: Callable[[Application[Any]], None],

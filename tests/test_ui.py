@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import io
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 import trio
 from prompt_toolkit.application import create_app_session
 from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.data_structures import Size
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import to_plain_text
 from prompt_toolkit.input import create_pipe_input
@@ -1198,3 +1200,24 @@ def test_part_of_a_room_one_is_not_in_says_how_part_is_used() -> None:
     )
     screen.room("ops")
     assert ui._part_usage(screen) == "your rooms: 127.0.0.1:5871, ops (/part ROOM [MESSAGE])"
+
+
+@pytest.mark.parametrize(("front", "written"), [(False, b""), (True, b"drawn"), (None, b"drawn")])
+def test_nothing_is_drawn_behind_the_shell(
+    front: bool | None, written: bytes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A user trial: continued behind the shell (kill -CONT), the program drew a piece of its
+    status bar over the shell's lines before it stopped again."""
+    monkeypatch.setattr(ui, "in_front", lambda fd: front)
+    with open(tmp_path / "screen", "w+b") as screen:
+        stdout = io.TextIOWrapper(screen, encoding="utf-8", write_through=True)
+        terminal = ui._Terminal(stdout, lambda: Size(rows=24, columns=80))
+        terminal.write_raw("drawn")
+        terminal.flush()
+        stdout.flush()
+        assert (tmp_path / "screen").read_bytes() == written
+        terminal.write_raw("!")  # what was dropped is not written later either
+        monkeypatch.setattr(ui, "in_front", lambda fd: True)
+        terminal.flush()
+        stdout.flush()
+        assert (tmp_path / "screen").read_bytes() == written + b"!"
