@@ -632,7 +632,11 @@ class Files:
         del self._fetches[key]
         try:
             fetch.out.flush()
-            if fetch.final.exists():  # made meanwhile by someone else: never overwritten
+            self._drop_copies(fetch.download, fetch.part)
+            plain = self.downloads / local_name(fetch.download.name)
+            if fetch.final != plain and self._free_path(plain.name) == plain:
+                fetch.final = plain  # (its name was taken by a copy dropped just now)
+            elif fetch.final.exists():  # made meanwhile by someone else: never overwritten
                 fetch.final = self._free_path(fetch.final.name)
             os.replace(fetch.part, fetch.final)
         except OSError as exc:
@@ -647,6 +651,20 @@ class Files:
         if conn is not None:
             conn.send(FileAck(d.offer, d.size))  # the whole file, checked: the sender is told
         self.node.emit(events.FileDone(fetch.id, d.name, str(fetch.final), True))
+
+    def _drop_copies(self, d: Download, own: Path) -> None:
+        """A whole file checked (its part ``own``): what was kept of the same bytes from
+        other senders is of no more use, nor are the names it held (a user trial: 32% kept
+        from a member's old key made the whole file from his new one "big file (2).bin", and
+        stayed, unlisted)."""
+        store = self.node.store
+        running = {str(f.part) for f in self._fetches.values()} | {str(own)}
+        for sender, part in store.kept_copies(d.sha256, d.size):
+            store.forget_fetch(sender, d.sha256, d.size)
+            kept = Path(part)
+            if part not in running and kept.parent == self.downloads and part.endswith(PART):
+                with contextlib.suppress(OSError):
+                    kept.unlink()
 
     def _give_up(self, key: tuple[str, int], fetch: _Fetch, reason: str) -> None:
         """End a fetch from this side: the sender is told to stop, and its chunks still on

@@ -292,6 +292,13 @@ class Store:
         ).fetchone()
         return None if row is None else (row[0], row[1])
 
+    def kept_copies(self, sha256: bytes, size: int) -> list[tuple[str, str]]:
+        """The fetches of these bytes kept to go on with, from any sender: (sender, part)."""
+        rows = self._db.execute(
+            "SELECT sender, part FROM fetches WHERE sha256 = ? AND size = ?", (sha256, size)
+        )
+        return [(row[0], row[1]) for row in rows]
+
     def forget_fetch(self, sender: str, sha256: bytes, size: int) -> None:
         self._db.execute(
             "DELETE FROM fetches WHERE sender = ? AND sha256 = ? AND size = ?",

@@ -10,6 +10,7 @@ import gc
 import hashlib
 import os
 import shutil
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -1158,6 +1159,36 @@ async def test_a_fetch_stopped_by_a_restart_goes_on_from_where_it_was(
         assert resumed.received == kept  # (a chunk before it would have ended the link)
         digest = hashlib.sha256(source.read_bytes()).digest()
         assert bob.node.store.kept_fetch(alice.node.node_id, digest, again.size) is None
+        nursery.cancel_scope.cancel()
+    bob_data.close()
+
+
+async def test_a_whole_copy_takes_the_place_of_a_part_of_the_same_bytes_from_another_key(
+    tmp_path: Path,
+) -> None:
+    """A user trial: 32% of big file.bin kept from robert's old key; the whole file, fetched
+    later from his new one, was saved as "big file (2).bin", and the part stayed, unlisted."""
+    source = random_file(tmp_path, 8)
+    bob_data = DataDir(tmp_path / "bob-data")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice")
+        bob = await room.add("bob", data=bob_data)
+        downloads = bob.node.files.downloads = tmp_path / "bob"
+        await room.fully_connected()
+        downloads.mkdir()
+        part = downloads / f"big.bin{PART}"
+        part.write_bytes(source.read_bytes()[: 2 * FILE_CHUNK])
+        digest, size = hashlib.sha256(source.read_bytes()).digest(), source.stat().st_size
+        gone = "ab" * 16  # the old key, not in the room now
+        bob.node.store.keep_fetch(gone, digest, size, str(part), 2 * FILE_CHUNK, time.time())
+        offer = await offer_heard(alice, bob, source)
+        bob.node.get_file(offer.id)
+        result = await bob.wait_for(done("big.bin"), 10)
+        assert result.ok, result.reason
+        assert Path(result.path) == downloads / "big.bin"  # not "big (2).bin"
+        assert Path(result.path).read_bytes() == source.read_bytes()
+        assert not part.exists() and bob.node.store.kept_fetch(gone, digest, size) is None
         nursery.cancel_scope.cancel()
     bob_data.close()
 
