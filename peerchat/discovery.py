@@ -38,6 +38,20 @@ from peerchat.tracker_address import StartupError
 
 log = logging.getLogger(__name__)
 
+
+class _OneLine(logging.Filter):
+    """zeroconf logs a traceback with each send that fails: a user trial's log read
+    "Traceback" at each link cut ("Network is unreachable"), which is no fault of anyone's.
+    Its warning's one line, which names the error, is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], OSError):
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("zeroconf").addFilter(_OneLine())
+
 SERVICE = "_peerchat._tcp.local."
 ROOM_KEY = b"room"
 MAX_ANSWERS = 64  # addresses taken from one search

@@ -5,6 +5,7 @@ at an address is refused."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import subprocess
 import sys
@@ -330,3 +331,16 @@ async def test_a_host_name_is_looked_up_and_loopback_is_not_advertised() -> None
     assert await discovery._resolved("127.0.0.1") == []
     assert await discovery._resolved("10.1.2.3") == ["10.1.2.3"]
     assert "127.0.0.1" not in await discovery._resolved("0.0.0.0")
+
+
+def test_zeroconf_says_a_failed_send_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    """A user trial's log read "Traceback" at each link cut: zeroconf's warning of a send
+    that failed ("Network is unreachable") carried a whole one."""
+    assert discovery  # (its import puts the filter on zeroconf's logger)
+    try:
+        raise OSError(101, "Network is unreachable")
+    except OSError:
+        logging.getLogger("zeroconf").warning("Error with socket 15", exc_info=True)
+    (record,) = caplog.records
+    assert record.exc_info is None and "Traceback" not in caplog.text
+    assert "Error with socket 15" in caplog.text
