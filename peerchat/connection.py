@@ -115,6 +115,7 @@ class Connection:
         self.probed: float | None = None  # when a probe went out that is not answered yet
         self.said_bye = False  # the peer left on purpose: no reason to dial it again
         self.hold = 0.0  # seconds to read nothing more from the peer (a handler's pace)
+        self.frame_size = 0  # bytes of the frame ``receive`` returned last
         self.outwaited = False  # kept a sender waiting in vain: not waited for till it catches up
         self._listed = Pace(1 / LISTED_PER_SECOND, LISTED_AT_ONCE)  # (``protocol.listed``)
         self._node_listed = listed
@@ -225,6 +226,7 @@ class Connection:
                     await trio.lowlevel.checkpoint()
                 if self._left_unread(frame):
                     continue
+                self.frame_size = self._decoder.size
                 return decode(frame)
             self._turn = 0  # reading waits, or at least checkpoints
             data = await self._receive_some()

@@ -30,7 +30,7 @@ from collections import deque
 import trio
 
 from peerchat import batch, events
-from peerchat.admission import Pace, Paces
+from peerchat.admission import Pace
 from peerchat.batch import Batch, open_batch, seal
 from peerchat.chat import Chat
 from peerchat.connection import Connection
@@ -62,12 +62,6 @@ MAX_NAMES = 10_000  # names of authors no longer in the room, kept for showing h
 # a node holds back behind gaps, ``Config.held_bytes``), then a second
 HANDED_AGAIN_AT_ONCE = 8 << 20
 HANDED_AGAIN_PER_SECOND = 256 << 10
-# Bytes of batches taken from one member at once, then a second: past them its link is read no
-# faster (attack round 15: one member's flood of 5 MB/s put others' lines 2-10 s late).
-LIVE_AT_ONCE = 8 << 20
-LIVE_PER_SECOND = 1 << 20
-ADDRESS_LIVE_AT_ONCE = 16 << 20  # and from all the members at one address (but loopback)
-ADDRESS_LIVE_PER_SECOND = 4 << 20
 MAX_HANDED = 1024  # members whose handed history is remembered, the one asked last kept
 WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
 
@@ -84,8 +78,6 @@ class Messaging:
         # link, each link made anew had a whole history again): asked again, within an allowance
         self._handed: dict[str, _Handed] = {}
         self._recent_asked_on: weakref.WeakSet[Connection] = weakref.WeakSet()  # once a link
-        self._live = Paces(1 / LIVE_PER_SECOND, LIVE_AT_ONCE)  # by member (``on_batch``)
-        self._live_by_address = Paces(1 / ADDRESS_LIVE_PER_SECOND, ADDRESS_LIVE_AT_ONCE)
         self._unstored = Unstored(node.config.held_back, node.config.held_bytes)
         # peer -> (our last it must have, how many it lacked, before its first summary)
         self._owed: dict[str, tuple[int, int, bool]] = {}
@@ -163,14 +155,7 @@ class Messaging:
         b = open_batch(message.data, message.sig)
         if not message.old and b.author != conn.member.node_id:
             raise ProtocolViolation(f"{conn.peer} sent a batch of someone else as its own")
-        # Any batch, old ones too (attack round 16: a member's "old" batches of its own,
-        # handed unasked behind a claim of a billion lines, skipped the pace), by the member
-        # that hands it on.
-        now, size = trio.current_time(), len(message.data)
-        conn.hold = self._live.owe(conn.member.node_id, now, size)
-        if conn.address:  # and by address (round 16: 32 keys of one address flooded at 32
-            # paces); this computer's own nodes are not paced so
-            conn.hold = max(conn.hold, self._live_by_address.owe(conn.address, now, size))
+        # (Read at the pace of the member that hands it on, old ones too: ``read_pace``.)
         if message.old:
             self._expect_old(conn.member.node_id, b)
         node = self.node

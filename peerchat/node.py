@@ -80,6 +80,7 @@ from peerchat.protocol import (
     Want,
     encode,
 )
+from peerchat.read_pace import ReadPace
 from peerchat.store import MEMORY, Store
 from peerchat.talk import Talk
 from peerchat.tracker_address import StartupError, TrackerAddress, bind
@@ -187,6 +188,7 @@ class Node:
         for author, seq in self.store.seen().items():
             self.chatlog.restore(author, seq, 0)
         self.budget = ReceiveBudget(config.receive_budget)
+        self.read_pace = ReadPace()
         self.listed = node_listed()  # the members all links' rosters may list (``connection``)
         self.admission = Admission(_limits(config))
         self.started = trio.Event()  # in the room (or founded it), ready reported
@@ -600,6 +602,8 @@ class Node:
         handler = self._handlers.get(type(message))
         if handler is None:
             raise ProtocolViolation(f"{type(message).__name__} is not expected after the hello")
+        if type(message) is not FileChunk:  # (a fetch's window paces those)
+            self.read_pace.charge(conn, conn.frame_size, trio.current_time())
         handler(conn, message)
 
     def report_entry(self, kept: list[tuple[Member, Chat, bool]]) -> None:

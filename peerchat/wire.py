@@ -95,6 +95,7 @@ class FrameDecoder:
         self._budget = budget
         self._reserved = 0
         self._buffer = bytearray()
+        self.size = 0  # bytes of the frame last yielded
 
     @property
     def partial(self) -> bool:
@@ -120,6 +121,7 @@ class FrameDecoder:
                 body_at, start = start + HEADER.size, end  # a bad frame is consumed too
                 self._release()
                 self.completed += 1
+                self.size = size  # the frame about to be yielded (``read_pace``)
                 # Unpacked in place, not copied; both views let go even when it fails, so
                 # that the buffer can shrink.
                 with memoryview(buf) as view, view[body_at:end] as body:

@@ -17,7 +17,7 @@ import peerchat.connection
 import peerchat.doorman
 import peerchat.messaging
 import peerchat.node
-from peerchat import PROTOCOL_VERSION, doorman, entrance, events, tracker_role
+from peerchat import PROTOCOL_VERSION, doorman, entrance, events, read_pace, tracker_role
 from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.doorman import JOINS_AT_ONCE
@@ -428,16 +428,16 @@ async def test_a_members_flood_is_read_at_its_pace_and_others_are_not_kept_waiti
     monkeypatch: pytest.MonkeyPatch, by: str
 ) -> None:
     """Attack round 15: one member's flood of 5 MB/s of lines put the others' 2-10 s late at
-    the node it flooded. Past ``LIVE_AT_ONCE`` a member's lines are read no faster than
-    ``LIVE_PER_SECOND``, and those of all the members at one address (round 16: 32 keys) past
-    ``ADDRESS_LIVE_AT_ONCE`` no faster than ``ADDRESS_LIVE_PER_SECOND``."""
+    the node it flooded. Past ``MEMBER_AT_ONCE`` a member's lines are read no faster than
+    ``MEMBER_PER_SECOND``, and those of all the members at one address (round 16: 32 keys)
+    past ``ADDRESS_AT_ONCE`` no faster than ``ADDRESS_PER_SECOND``."""
     if by == "member":
-        monkeypatch.setattr(peerchat.messaging, "LIVE_AT_ONCE", 64 << 10)
-        monkeypatch.setattr(peerchat.messaging, "LIVE_PER_SECOND", 512 << 10)
+        monkeypatch.setattr(read_pace, "MEMBER_AT_ONCE", 64 << 10)
+        monkeypatch.setattr(read_pace, "MEMBER_PER_SECOND", 512 << 10)
     else:
         monkeypatch.setattr(peerchat.connection, "is_loopback", lambda host: False)
-        monkeypatch.setattr(peerchat.messaging, "ADDRESS_LIVE_AT_ONCE", 64 << 10)
-        monkeypatch.setattr(peerchat.messaging, "ADDRESS_LIVE_PER_SECOND", 512 << 10)
+        monkeypatch.setattr(read_pace, "ADDRESS_AT_ONCE", 64 << 10)
+        monkeypatch.setattr(read_pace, "ADDRESS_PER_SECOND", 512 << 10)
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
         alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
