@@ -397,7 +397,9 @@ class Entrance:
         others = [m for m in welcome.members if m.node_id not in (node.node_id, hello.node_id)]
         for member in others:
             node.add_member(member)
-        node.talk.as_welcome_shows(welcome.members, welcome.marked)
+        if welcome.tracker == hello.node_id:  # the tracker's word, not any member's (a member
+            # answering a join itself marked every real member: attack round 18)
+            node.talk.as_welcome_shows(welcome.members, welcome.marked)
         node.links.attach(conn, hello)
         node.nursery.start_soon(node.links.session, conn, node.admission.dialled())
         log.info("joined through %s: %d members", conn.peer, len(others) + 1)

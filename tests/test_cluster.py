@@ -655,6 +655,24 @@ async def test_a_tracker_that_refuses_newcomers_cannot_close_the_room(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_member_that_welcomes_a_newcomer_cannot_mark_the_others_there() -> None:
+    """Attack round 18: a member answering a join itself marked every real member, and the
+    newcomer read each as "another key had the name first", and could /msg none of them.
+    Only the tracker's welcome marks."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", priority=100)
+        bob, carol = await room.add("bob", priority=50), await room.add("carol", priority=40)
+        await room.fully_connected()
+        close_the_door(alice, retry=True)  # dave is let in by bob
+        bob.node.talk.shown_marked = lambda member: True  # type: ignore[method-assign]
+        dave = await newcomer(room, "dave", bob, priority=10)
+        await dave.wait_for(lambda e: isinstance(e, events.InRoom))
+        assert dave.node.talk.marks() == {}
+        assert dave.node.talk.find("carol").node_id == carol.node.node_id
+        nursery.cancel_scope.cancel()
+
+
 @pytest.mark.parametrize("refusal", [entrance._Refused, StartupError])
 async def test_a_join_refused_for_good_ends_with_the_refusal_itself(
     refusal: type[StartupError], monkeypatch: pytest.MonkeyPatch
