@@ -4,8 +4,9 @@ A join tries its addresses one after another. Dialled one after another, each de
 member that crashed, a stale record on the LAN, a stranger's made-up answer) cost the connect
 timeout, and three of them used up a join. Dialled ``AHEAD`` at a time, each taken starting the
 next, dead ones cost it about once in ``AHEAD``: by the time the join moves past one, the next
-have answered or are about to. No more than that are dialled ahead: each connection the join
-does not take is closed unused, a refusal in the log of the member it reached.
+have answered or are about to. No more than that are dialled ahead while they answer: each
+connection the join does not take is closed unused. While one does not answer, more are dialled
+behind it, so that many dead ones cost about one timeout together.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ import trio
 Address = tuple[str, int]
 
 AHEAD = 4  # addresses dialled at once: the one taken next and those after it
+# While the one taken next has not answered for this long, as many more are dialled as are
+# already, again and again: a stranger's 64 dead answers on the LAN, four at a time, each four
+# costing the connect timeout, kept a newcomer out for good (attack round 18). Their
+# timeouts now run together.
+WIDEN_AFTER = 0.25
 # A connection made longer ago than this is made anew when taken: the far end closes one that
 # says nothing for its hello timeout (3 s), and the handshake needs what is left of it.
 FRESH = 0.5
@@ -46,7 +52,11 @@ class Dials:
         done = self._done.get(address)
         if done is None:
             raise OSError(f"{address} was not dialled")
-        await done.wait()
+        while not done.is_set():
+            with trio.move_on_after(WIDEN_AFTER):
+                await done.wait()
+            if not done.is_set():
+                self._dial_ahead(2 * self._started)
         stream, made = self._streams.pop(address, (None, 0.0))
         if stream is None:
             raise OSError(f"no connection to {address}")

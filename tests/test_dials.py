@@ -99,3 +99,23 @@ async def test_a_connection_left_unused_too_long_is_made_anew(
         stream = await dials.take(other)
     first, second = [s for s in network if s.address == other]
     assert first.closed and stream is second and not second.closed
+
+
+async def test_while_one_does_not_answer_more_are_dialled_behind_it(
+    network: list[FakeStream], autojump_clock: trio.testing.MockClock
+) -> None:
+    """Attack round 18: a stranger's 64 dead answers on the LAN, dialled four at a time, each
+    four costing the timeout, kept a newcomer out for good. Their timeouts run together."""
+    dead = [(f"10.0.1.{i}", 5000) for i in range(64)]
+    DEAD.extend(dead)
+    try:
+        start = trio.current_time()
+        async with dialled([*dead, LIVE], timeout=3.0) as dials:
+            for address in dead:
+                with pytest.raises(OSError):
+                    await dials.take(address)
+            stream = await dials.take(LIVE)
+        assert stream.address == LIVE
+        assert trio.current_time() - start < 2 * 3.0  # not 16 times the timeout
+    finally:
+        del DEAD[-len(dead) :]
