@@ -34,9 +34,12 @@ from peerchat.tracker_address import StartupError
 from peerchat.wire import FrameError
 
 if TYPE_CHECKING:
+    from peerchat.membership import Member
     from peerchat.node import Node
 
 log = logging.getLogger(__name__)
+
+WELCOME_DIALS_AT_ONCE = 32  # members of a welcome dialled at once
 
 
 class _Retry(Exception):
@@ -408,9 +411,12 @@ class Entrance:
             node.leadership.act(
                 node.bully.follow(tracker.node_id, tracker.priority), announce=False
             )
+        # A few at a time: a welcome of 9,999 made-up members filled every connection slot
+        # with dials that hung, at 99% CPU (attack round 18).
+        limiter = trio.CapacityLimiter(WELCOME_DIALS_AT_ONCE)
         async with trio.open_nursery() as dials:
             for member in others:
-                dials.start_soon(node.links.dial_or_keep_trying, member)
+                dials.start_soon(_limited, limiter, node.links.dial_or_keep_trying, member)
 
     # -- frozen and back ----------------------------------------------------------------------
 
@@ -534,6 +540,13 @@ class Entrance:
                 node.emit(events.PeerJoined(member))
         if node.bully.tracker != tracker:  # the same tracker as before is no news
             node.leadership.report_tracker()
+
+
+async def _limited(
+    limiter: trio.CapacityLimiter, dial: Callable[[Member], Awaitable[None]], member: Member
+) -> None:
+    async with limiter:
+        await dial(member)
 
 
 def _behind_the_shell() -> bool:

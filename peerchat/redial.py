@@ -29,6 +29,11 @@ class _Lost:
     linked: bool = True  # this node had a link to it once
 
 
+# Members never reached kept on the schedule at most: a welcome of 9,999 made-up members had
+# a newcomer dial 1,024 of them for 30 minutes (attack round 18). One that dials in is let in.
+MAX_UNREACHED = 64
+
+
 class Redial:
     def __init__(
         self,
@@ -37,10 +42,12 @@ class Redial:
         give_up_after: float,
         gone_cap: float | None = None,
         max_lost: int = 1024,
+        max_unreached: int = MAX_UNREACHED,
     ) -> None:
         self._first, self._cap, self._give_up_after = first, cap, give_up_after
         self._gone_cap = cap if gone_cap is None else gone_cap
         self._max_lost = max_lost
+        self._max_unreached = max_unreached
         self._lost: dict[str, _Lost] = {}
         self._found: dict[str, tuple[float, float]] = {}  # found again -> (when, its last delay)
 
@@ -50,7 +57,8 @@ class Redial:
         its last delay up to ``cap`` (attack round 15: a key that dropped every link it got was
         dialled again 0.1 s later, for ever: two lines of join and leave a second on every
         screen). Returns the member let go to make room for it, if one was: ``member`` itself
-        when it was never reached and the list holds only members lost."""
+        when it was never reached and the list holds only members lost, or ``MAX_UNREACHED``
+        never reached."""
         if member.node_id in self._lost:
             return None
         delay = self._first
@@ -58,6 +66,8 @@ class Redial:
         if found is not None and now - found[0] < self._cap:
             delay = min(found[1] * 2, self._cap)
         let_go = None
+        if not linked and sum(not e.linked for e in self._lost.values()) >= self._max_unreached:
+            return member
         if len(self._lost) >= self._max_lost:
             worst = max(self._lost.values(), key=lambda e: (not e.linked, e.gone, -e.since))
             if not linked and worst.linked:

@@ -242,3 +242,16 @@ def test_a_member_lost_again_soon_after_it_was_found_is_dialled_later_each_time(
     assert delays == pytest.approx([0.5, 1.0, 2.0, 4.0, 4.0])
     r.lost(member("a"), now=now + 10.0)  # a loss long after: a blip, dialled soon again
     assert r.next_due() == pytest.approx(now + 10.5)
+
+
+def test_only_a_few_members_never_reached_are_kept_on_the_schedule() -> None:
+    """Attack round 18: a welcome of 9,999 made-up members had a newcomer dial 1,024 of them
+    for 30 minutes. Past ``max_unreached`` never reached, one more is not kept; one lost is."""
+    r = Redial(first=0.5, cap=4.0, give_up_after=600.0, max_unreached=2)
+    assert r.lost(member("w1"), now=0.0, linked=False) is None
+    assert r.lost(member("w2"), now=0.0, linked=False) is None
+    assert r.lost(member("w3"), now=0.0, linked=False) == member("w3")  # not added
+    assert r.lost(member("real"), now=0.0) is None  # linked once: kept
+    assert set(ids(list(r))) == {"w1", "w2", "real"}
+    r.found("w1", now=1.0)
+    assert r.lost(member("w3"), now=1.0, linked=False) is None  # room again
