@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WELCOME_DIALS_AT_ONCE = 32  # members of a welcome dialled at once
+WELCOME_WAIT = 10.0  # seconds a join waits for them before it reports ready
 
 
 class _Retry(Exception):
@@ -411,12 +412,14 @@ class Entrance:
             node.leadership.act(
                 node.bully.follow(tracker.node_id, tracker.priority), announce=False
             )
-        # A few at a time: a welcome of 9,999 made-up members filled every connection slot
-        # with dials that hung, at 99% CPU (attack round 18).
-        limiter = trio.CapacityLimiter(WELCOME_DIALS_AT_ONCE)
-        async with trio.open_nursery() as dials:
-            for member in others:
-                dials.start_soon(_limited, limiter, node.links.dial_or_keep_trying, member)
+        # A few at a time, and ready once they are through or ``WELCOME_WAIT`` has passed (the
+        # rest go on): a welcome of 9,999 made-up members filled every connection slot with
+        # dials that hung, at 99% CPU (attack round 18).
+        dials = _Dials(trio.CapacityLimiter(WELCOME_DIALS_AT_ONCE), len(others))
+        for member in others:
+            node.nursery.start_soon(dials.run, node.links.dial_or_keep_trying, member)
+        with trio.move_on_after(WELCOME_WAIT):
+            await dials.done.wait()
 
     # -- frozen and back ----------------------------------------------------------------------
 
@@ -542,11 +545,23 @@ class Entrance:
             node.leadership.report_tracker()
 
 
-async def _limited(
-    limiter: trio.CapacityLimiter, dial: Callable[[Member], Awaitable[None]], member: Member
-) -> None:
-    async with limiter:
-        await dial(member)
+class _Dials:
+    """The dials of a welcome's members, a few at a time: ``done`` once all are through."""
+
+    def __init__(self, limiter: trio.CapacityLimiter, count: int) -> None:
+        self._limiter, self._left = limiter, count
+        self.done = trio.Event()
+        if not count:
+            self.done.set()
+
+    async def run(self, dial: Callable[[Member], Awaitable[None]], member: Member) -> None:
+        try:
+            async with self._limiter:
+                await dial(member)
+        finally:
+            self._left -= 1
+            if not self._left:
+                self.done.set()
 
 
 def _behind_the_shell() -> bool:
