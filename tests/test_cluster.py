@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from e2e_helpers import slow
+from e2e_helpers import SLOW, slow
 
 import peerchat.connection
 import peerchat.doorman
@@ -612,7 +612,7 @@ async def newcomer(room: Room, name: str, *also: Member, **settings) -> Member:
     return member
 
 
-@pytest.mark.parametrize("retry", [True, False], ids=["busy", "for-good"])
+@pytest.mark.parametrize("retry", [True, pytest.param(False, marks=SLOW)], ids=["busy", "for-good"])
 async def test_a_tracker_that_refuses_newcomers_cannot_close_the_room(
     retry: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -677,6 +677,7 @@ async def test_the_store_is_pruned_as_soon_as_it_passes_its_bound() -> None:
         nursery.cancel_scope.cancel()
 
 
+@slow
 async def test_the_store_holds_no_more_bytes_than_its_bound_whatever_the_count() -> None:
     """Messages of 16,384 four-byte characters: 200 of them are 12.5 MiB, far below any count
     bound (an attacker's run: 6,000 such held 468 MiB, in memory for an ephemeral node)."""
