@@ -39,8 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WELCOME_DIALS_AT_ONCE = 32  # members of a welcome dialled at once
-WELCOME_WAIT = 10.0  # seconds a join waits for them before it reports ready
+WELCOME_DIALS_AT_ONCE = 128  # members of a welcome dialled at once
 
 
 class _Retry(Exception):
@@ -164,6 +163,7 @@ class Entrance:
         why = "it does not answer"
         unanswered = 0
         refused: _Refused | None = None  # for good, at one address: the others are asked yet
+        welcomed: _Welcomed | None = None
         with trio.move_on_after(node.config.join_timeout):
             while True:
                 answered, other_secret = False, None  # where another secret turned us down
@@ -202,8 +202,7 @@ class Entrance:
                 if tried_all and refused is not None:
                     raise refused
                 if welcomed is not None:
-                    await self._enter(*welcomed)
-                    return
+                    break
                 if other_secret is not None and not answered:
                     raise StartupError(await self._other_secret(*other_secret))
                 unanswered = 0 if answered else unanswered + 1
@@ -220,6 +219,10 @@ class Entrance:
                         "this machine (by another program's connection?)"
                     )
                 await trio.sleep(node.config.found_delay if not answered else 0.1)
+        if welcomed is not None:  # in: the join's time was for finding the room (attack round
+            # 19: a welcome of 100 members whose dials hung ran it out, and the node gave up)
+            await self._enter(*welcomed)
+            return
         if refused is not None:
             raise refused
         raise StartupError(f"cannot join the room through {format_addr(*home)}: {why}")
@@ -412,13 +415,13 @@ class Entrance:
             node.leadership.act(
                 node.bully.follow(tracker.node_id, tracker.priority), announce=False
             )
-        # A few at a time, and ready once they are through or ``WELCOME_WAIT`` has passed (the
-        # rest go on): a welcome of 9,999 made-up members filled every connection slot with
-        # dials that hung, at 99% CPU (attack round 18).
+        # Some at a time, and ready once they are through or two connect timeouts have passed
+        # (the rest go on): a welcome of 9,999 made-up members filled every connection slot
+        # with dials that hung, at 99% CPU (attack round 18).
         dials = _Dials(trio.CapacityLimiter(WELCOME_DIALS_AT_ONCE), len(others))
         for member in others:
             node.nursery.start_soon(dials.run, node.links.dial_or_keep_trying, member)
-        with trio.move_on_after(WELCOME_WAIT):
+        with trio.move_on_after(2 * node.config.connect_timeout):
             await dials.done.wait()
 
     # -- frozen and back ----------------------------------------------------------------------

@@ -24,6 +24,7 @@ from peerchat.doorman import JOINS_AT_ONCE
 from peerchat.entrance import Entrance
 from peerchat.handshake import OPEN_ROOM, LocalKeys, room_key
 from peerchat.identity import Identity
+from peerchat.links import Links
 from peerchat.membership import Member as Member_
 from peerchat.names import marked
 from peerchat.node import Node, Settings
@@ -652,6 +653,34 @@ async def test_a_tracker_that_refuses_newcomers_cannot_close_the_room(
         await trio.sleep(4)
         assert 1 <= len(asked) <= 4, asked
         assert bob.tracker_id == alice.node.node_id
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_welcome_of_members_whose_dials_hang_still_lets_the_newcomer_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack round 19: a welcome listing 100 members at an address that drops every SYN ran
+    out the join's time while their dials hung, and the newcomer gave up ("it does not
+    answer"). In once welcomed: ready after two connect timeouts at most, the rest dialled on."""
+    config = dataclasses.replace(FAST, join_timeout=1.0, connect_timeout=0.8, admit_timeout=0.5)
+    dial = Links.dial_or_keep_trying
+
+    async def hang_for_ghosts(links: Links, member: Member_) -> None:
+        if member.username.startswith("ghost"):
+            await trio.sleep_forever()
+        await dial(links, member)
+
+    monkeypatch.setattr(Links, "dial_or_keep_trying", hang_for_ghosts)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice = await room.add("alice")
+        for n in range(3):  # listed in the welcome; their dials never end
+            alice.node.add_member(Member_(f"{n:032x}", f"ghost{n}", "10.9.9.9", 9000 + n, 0))
+        start = trio.current_time()
+        dave = await room.add("dave")
+        ready = await dave.wait_for(lambda e: isinstance(e, events.Ready), 10)
+        assert ready.role == "peer" and trio.current_time() - start < 2 * 0.8 + 1.0
+        assert dave.tracker_id == alice.node.node_id
         nursery.cancel_scope.cancel()
 
 
