@@ -717,7 +717,7 @@ class Screen:
     earlier: str | None = None  # the room of the last line printed, if it was from history
     helped: bool = False  # "type /help for commands" was printed
     cleared_at: float = -math.inf  # when Ctrl-C last threw a half-typed line away (monotonic)
-    asked: str = ""  # what Enter does to a pasted block now in the input line (its notice)
+    asked: int = 0  # lines of a pasted block in the input line that Enter would send
     refronted: str | None = None  # brought to the front as the one there was left: say so
     # Rooms behind with lines not seen in front: "*", or "!" for a line that names you (irssi's
     # activity marks; a user missed what a room behind said).
@@ -831,6 +831,11 @@ def _share(received: int, size: int) -> float:
 _HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _CLEARED, _ASKED, _ME = range(9)
 
 
+def pasted(count: int) -> str:
+    """What Enter and Ctrl-C do to a pasted block of ``count`` lines."""
+    return f"{count} lines: Enter sends them all, Ctrl-C drops them"
+
+
 def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> FormattedText:
     """The room in front's toolbar; with several rooms, their names, the front one marked.
     Fitted to ``width`` columns, if given."""
@@ -844,8 +849,12 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
     parts = _toolbar_parts(screen.front, now, behind=behind)
     if now - screen.cleared_at < CLEARED_SHOWN:  # a user quit unwarned with a second Ctrl-C
         parts.insert(1, (_CLEARED, "| line cleared: Ctrl-C again quits "))
-    if screen.asked:  # a paste taller than the window hid the notice above it (a user trial)
-        parts.insert(1, (_ASKED, f"| {screen.asked} "))
+    if screen.asked:  # a paste taller than the window hid the notice above it (a user trial),
+        # in a shorter form where it does not fit (a trial's window of 60 columns dropped it)
+        parts[1:1] = [
+            (_ASKED, f"| {pasted(screen.asked)} "),
+            (_ASKED, f"| {screen.asked} lines: Enter sends, Ctrl-C drops "),
+        ]
     if len(screen.rooms) >= 2:
         names = " ".join(
             f"[{visible(name)}]"
@@ -1202,7 +1211,7 @@ class PromptUI:
             """Any edit (a paste again too, after Ctrl-C cleared it) is asked about anew; the
             text a prompt begins with is no edit."""
             nonlocal asked
-            asked = screen.asked = ""
+            asked, screen.asked = "", 0
             if buffer.text:  # a second Ctrl-C would clear this, not quit
                 screen.cleared_at = -math.inf
             typing(buffer)
@@ -1266,12 +1275,10 @@ class PromptUI:
                     lines = [part for part in text.splitlines() if part.strip()]
                     if len(lines) > PASTE_ASKED and line != asked:  # a user's 200 went at once
                         asked = kept = line
-                        screen.asked = (
-                            f"{len(lines)} lines: Enter sends them all, Ctrl-C drops them"
-                        )
-                        self._notice(screen.asked)
+                        screen.asked = len(lines)
+                        self._notice(pasted(screen.asked))
                         continue
-                    asked = screen.asked = ""
+                    asked, screen.asked = "", 0
                     try:
                         trio.from_thread.run(
                             _say_each, rooms, room, lines, is_action, trio_token=token

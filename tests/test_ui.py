@@ -221,9 +221,11 @@ def test_the_toolbar_says_what_enter_does_to_a_pasted_block():
     """A user trial: a paste taller than the window hid its notice above it."""
     screen, arrived = ui.Screen(), time.monotonic()
     ui.render_batch([(arrived, ("", Ready(ALICE, "peer")))], screen)
-    screen.asked = "40 lines: Enter sends them all, Ctrl-C drops them"
+    screen.asked = 40
     shown = to_plain_text(ui.screen_toolbar(screen, 80, now=arrived))
     assert shown.startswith(" alice | 40 lines: Enter sends them all, Ctrl-C drops them "), shown
+    narrow = to_plain_text(ui.screen_toolbar(screen, 50, now=arrived))  # (a trial: dropped)
+    assert narrow.startswith(" alice | 40 lines: Enter sends, Ctrl-C drops "), narrow
 
 
 def test_a_tracker_change_to_the_tracker_shown_already_is_no_line():
