@@ -26,7 +26,7 @@ from peerchat import events
 from peerchat.addresses import address_key, is_loopback
 from peerchat.admission import Paces, RefusalLog
 from peerchat.connection import Connection
-from peerchat.handshake import ClosedUnheard, HandshakeError, WrongSecret
+from peerchat.handshake import ClosedEarly, ClosedUnheard, HandshakeError, WrongSecret
 from peerchat.membership import KEY_MARK, takeable
 from peerchat.names import marked, skeleton
 from peerchat.protocol import (
@@ -136,8 +136,11 @@ class Doorman:
         except (HandshakeError, trio.BrokenResourceError, OSError) as exc:
             if isinstance(exc, WrongSecret):
                 self._wrong_secret(host)
-            # A join's dial it did not take is no refusal (trials read a WARNING at every join).
-            level = logging.DEBUG if isinstance(exc, ClosedUnheard) else logging.WARNING
+            # A join's dial it did not take is no refusal (trials read a WARNING at every join),
+            # nor a dial given up on while this node was frozen (and one at each resume).
+            level = logging.WARNING
+            if isinstance(exc, ClosedEarly):
+                level = logging.DEBUG if isinstance(exc, ClosedUnheard) else logging.INFO
             self._log_refusal(peer, f"no handshake: {exc}", level)
             slot.leave()
             await trio.aclose_forcefully(stream)
@@ -209,7 +212,8 @@ class Doorman:
                         tracker = hello.member()
                         node.entrance.tracker_knocked(tracker.node_id, tracker.host, tracker.port)
                     await conn.send_now(Refuse(away))
-                    raise ProtocolViolation(away)
+                    log.info("turning %s away: %s", peer, away)  # (ordinary, at each resume)
+                    return None
                 if (hello.room or not hello.join) and hello.room != node.room:
                     await conn.send_now(Refuse("this node is in another room", retry=False))
                     raise ProtocolViolation(f"a hello for another room ({hello.room})")

@@ -35,7 +35,12 @@ class HandshakeError(FrameError):
     """The peer broke the handshake: bad message, bad proof of identity."""
 
 
-class ClosedUnheard(HandshakeError):
+class ClosedEarly(HandshakeError):
+    """The dialling end closed during the handshake: it gave up waiting (this node was frozen,
+    and its peers' dials queued up meanwhile), or went away."""
+
+
+class ClosedUnheard(ClosedEarly):
     """The connection closed before the other end sent a byte: a join dials a few addresses
     ahead and closes the ones it does not take (``dials``), so this is no fault of anyone's."""
 

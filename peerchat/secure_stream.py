@@ -20,6 +20,7 @@ import trio
 from peerchat.handshake import (
     MAX_MESSAGE,
     REFUSAL,
+    ClosedEarly,
     ClosedUnheard,
     Handshake,
     HandshakeError,
@@ -241,6 +242,7 @@ class _MessageReader:
     def __init__(self, stream: trio.abc.Stream, *, responder: bool) -> None:
         self._stream = stream
         self.extra = bytearray()
+        self._responder = responder
         self._unheard = responder  # a responder that has read nothing yet
 
     async def next(self) -> bytes:
@@ -255,6 +257,8 @@ class _MessageReader:
             data = await self._stream.receive_some(RECEIVE_SIZE)
             if not data and self._unheard:
                 raise ClosedUnheard("the connection closed before its handshake began")
+            if not data and self._responder:
+                raise ClosedEarly("the connection closed during the handshake")
             if not data:
                 # (after 15 s of this, a user trial did not know a web server held the port)
                 raise HandshakeError(
