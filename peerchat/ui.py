@@ -1438,18 +1438,26 @@ class PromptUI:
         return keys
 
     def _draw_anew(self, app: Application[Any]) -> None:
-        """The screen cleared, then the latest rows again above the prompt (prompt thread)."""
-        app.renderer.clear()
-        size = app.output.get_size()
+        """The latest rows drawn again from the top of the screen, and the prompt below them
+        (prompt thread). Each row is written over the one there, and only what is below the
+        last is erased: a terminal such as tmux keeps a screen cleared whole in its scrollback,
+        and each resize put another copy there (a trial)."""
+        output = app.output
+        size = output.get_size()
         room = max(size.rows - 2, 1)  # rows left by the input line and the toolbar
         latest: list[StyleAndTextTuples] = []
         for line in reversed(self._printed):  # laid out anew: the width may have changed
             latest[:0] = split_lines(line.laid_out(size.columns))
             if len(latest) >= room:
                 break
+        app.renderer.erase()
+        output.cursor_goto(0, 0)
         if latest:
-            print_block(_join_lines(latest[-room:]), app.output)
-            app.renderer.request_absolute_cursor_position()
+            over = [[(_RAW, _ERASE_LINE), *row] for row in latest[-room:]]
+            print_block(_join_lines(over), output)
+        output.erase_down()
+        output.flush()
+        app.renderer.request_absolute_cursor_position()
         app.invalidate()
 
     def _print_the_rest(self) -> None:
@@ -1475,6 +1483,10 @@ class PromptUI:
 
 
 _NO_STYLE = Style([])  # the lines' styles are inline ("ansired bold"), none by class
+
+
+_RAW = "[ZeroWidthEscape]"  # a fragment written as it is
+_ERASE_LINE = "\x1b[2K"
 
 
 def print_block(text: FormattedText, output: Output) -> None:

@@ -42,6 +42,10 @@ TIMEOUT = 15
 _CSI = r"(?:\x1b\[[0-9;?]*[A-Za-z])*"
 
 
+# Where the chat is drawn anew (Ctrl-L, fg, a resize): from the top, row over row.
+DRAWN_ANEW = "\x1b[0;0H"
+
+
 def on_screen(text: str) -> re.Pattern[str]:
     """A pattern for `text` as prompt_toolkit draws it: escape sequences may come between its
     characters, and a space may be drawn as a cursor move."""
@@ -226,7 +230,7 @@ def test_ctrl_l_draws_the_screen_anew_with_the_latest_lines(spawn: Callable[...,
     alice.send("/who\r")
     alice.expect(on_screen("* 1 member:"))
     alice.send("\x0c")
-    alice.expect_exact("\x1b[2J")  # cleared
+    alice.expect_exact(DRAWN_ANEW)  # from the top
     alice.expect(on_screen("* 1 member:"))  # and drawn again
     alice.send("/q\r")
     expect_exit_0(alice)
@@ -244,7 +248,7 @@ def test_ctrl_l_lays_the_lines_out_again_at_the_width_of_the_moment(
     alice.expect_exact("w39")
     alice.setwinsize(24, 50)
     alice.send("\x0c")
-    alice.expect_exact("\x1b[2J")
+    alice.expect_exact(DRAWN_ANEW)
     alice.expect_exact("w39")
     drawn = _plain_rows(alice.before + "w39")
     rows = [row for row in drawn if "w" in row]
@@ -274,7 +278,7 @@ def test_clear_empties_the_screen_and_ctrl_l_then_draws_nothing_from_before(
     alice.send("/clear\r")
     alice.expect_exact("\x1b[2J")
     alice.send("\x0c")
-    alice.expect_exact("\x1b[2J")
+    alice.expect_exact(DRAWN_ANEW)
     alice.send("/help\r")
     alice.expect(on_screen("/quit [MESSAGE] leave"))
     assert not on_screen("1 member:").search(alice.before)  # Ctrl-L had no rows to draw again
@@ -425,7 +429,7 @@ def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., 
     next_event(bob, event="typing", username="alice")  # her keystrokes told the room
     alice.send("\x03")  # Ctrl-C: the line is gone, the program is not
     alice.send("\x0c")  # (Ctrl-L: the toolbar drawn whole, not only where it changed)
-    alice.expect_exact("\x1b[2J")
+    alice.expect_exact(DRAWN_ANEW)
     alice.expect(on_screen("line cleared: Ctrl-C again quits"))  # and the toolbar says so
     alice.send("/he\t")  # Tab: the only command that begins so
     alice.expect(on_screen("/help"))
@@ -623,7 +627,7 @@ def test_ctrl_z_and_fg_leave_nothing_in_the_shell(tmp_path: Path) -> None:
         shell.sendline("echo shell-is-clean")
         shell.expect_exact("SHELL$ ")
         shell.sendline("fg")
-        shell.expect_exact("\x1b[2J")  # the screen cleared, the shell's lines with it
+        shell.expect_exact(DRAWN_ANEW)  # drawn over the shell's lines, from the top
         shell.expect(on_screen("type /help for commands"))  # the chat drawn again
         shell.expect(on_screen("> half"))  # and the prompt with what was typed
         # Back in the prompt's own keyboard mode: Ctrl-C clears the line (in the terminal's
@@ -677,7 +681,7 @@ def test_a_stop_from_outside_and_fg_give_the_prompt_its_keyboard_back(
         if continued_first:  # behind now: fg then brings it to the front without a signal
             os.kill(int(chat), signal.SIGCONT)
         shell.sendline("fg")
-        shell.expect_exact("\x1b[2J")  # drawn anew
+        shell.expect_exact(DRAWN_ANEW)  # drawn anew
         shell.expect(on_screen("type /help for commands"))
         the_prompt_has_its_keyboard(shell, "abc", "whole")
         shell.send("/quit\r")
