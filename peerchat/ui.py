@@ -1239,7 +1239,9 @@ class PromptUI:
                 if exc.errno != errno.EIO:
                     raise
                 return True
-            typed_at, kept = -math.inf, ""  # sent: the next keystroke is news again
+            # Sent: the next keystroke is news again. (Kept instead, below, the room still
+            # reads "is typing": a trial's dropped paste left it there 4 s.)
+            was_typed_at, typed_at, kept = typed_at, -math.inf, ""
             room = screen.current  # the room in front when the line was sent
             command = commands.parse_line(line)
             local = (
@@ -1252,7 +1254,7 @@ class PromptUI:
                 give_up = "give it up" if len(screen.rooms) > 1 else "quit"
                 # Kept with a line break after it: what is typed next goes below, not glued
                 # to it ("first in qasecond in qa", sent as one message in a user trial).
-                kept = line.rstrip("\n") + "\n"
+                kept, typed_at = line.rstrip("\n") + "\n", was_typed_at
                 kept_for = (line.rstrip("\n"), room)
                 self._notice(f"not in the room yet: the line is kept (Ctrl-C twice to {give_up})")
                 continue
@@ -1261,7 +1263,7 @@ class PromptUI:
             # in front). One typed anew after Ctrl-C or Ctrl-U does not begin with it.
             stray = kept_for is not None and line.startswith(kept_for[0]) and kept_for[1] != room
             if stray and kept_for is not None and asked_to != (line, room):
-                asked_to, kept = (line, room), line
+                asked_to, kept, typed_at = (line, room), line, was_typed_at
                 where, to = visible(kept_for[1]), visible(room)
                 self._notice(f"typed for {where}: Enter sends it to {to}, Ctrl-C clears it")
                 continue
@@ -1275,7 +1277,7 @@ class PromptUI:
                     lines = [part for part in text.splitlines() if part.strip()]
                     if len(lines) > PASTE_ASKED and line != asked:  # a user's 200 went at once
                         asked = kept = line
-                        screen.asked = len(lines)
+                        typed_at, screen.asked = was_typed_at, len(lines)
                         self._notice(pasted(screen.asked))
                         continue
                     asked, screen.asked = "", 0

@@ -487,6 +487,20 @@ def test_going_through_the_input_history_is_not_typing(
     expect_exit_0(alice)
 
 
+def test_a_paste_asked_about_and_dropped_is_no_longer_typing(spawn: Callable[..., Any]) -> None:
+    """A user trial: after a pasted block's question, Ctrl-C dropped it, and the room read
+    "alice is typing" 4 s more."""
+    alice, bob = alice_and_bob(spawn)
+    pasted = "\n".join(f"pasted {i}" for i in range(1, 7))
+    alice.send(f"\x1b[200~{pasted}\x1b[201~\r")
+    alice.expect(on_screen("6 lines: Enter sends them all, Ctrl-C drops them"))
+    next_event(bob, event="typing", username="alice", done=False)
+    alice.send("\x03")
+    next_event(bob, event="typing", username="alice", done=True)
+    alice.send("/q\r")
+    expect_exit_0(alice)
+
+
 def test_ctrl_u_takes_back_the_whole_line_wherever_the_cursor_is(
     spawn: Callable[..., Any],
 ) -> None:
