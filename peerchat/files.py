@@ -68,6 +68,7 @@ HASH_PIECE = 1 << 20  # bytes hashed between two checkpoints when offering
 KEEP_EVERY = 8 << 20
 MAX_OFFERS_HEARD = 10 * MAX_OFFERS  # offers from others remembered; the oldest go first
 MAX_OFFERS_FROM_ONE = MAX_OFFERS  # of which from one member: none can push the others' out
+SMALL_CHUNK = FILE_CHUNK // 4  # a chunk smaller than this but the last is read at the pace
 MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ADDRESS = MAX_SERVING  # and the links of one address (but loopback) together
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
@@ -595,17 +596,26 @@ class Files:
         return next((id for id, n in self._own.items() if n == offer), None)
 
     def on_chunk(self, conn: Connection, message: FileChunk) -> None:
+        """A chunk of a fetch. Those the fetch takes come as fast as its window lets them and
+        are not paced; others are, and so are small ones: a sender's flood of chunks of a
+        fetch given up, or of chunks of a few bytes, kept a core busy (attack round 19)."""
         sender = chatting(conn)
         key = (sender.node_id, message.offer)
         fetch = self._fetches.get(key)
+        now = trio.current_time()
         if key in self._stopped and (fetch is None or message.offset != fetch.download.received):
             # Sent before the sender heard the fetch was given up (and fetched anew since,
             # from the start: the same bytes at each offset, so none is taken twice).
+            self.node.read_pace.charge(conn, conn.frame_size, now)
             return
+        if len(message.data) < SMALL_CHUNK and message.offset + len(message.data) < (
+            fetch.download.size if fetch is not None else 0
+        ):  # (a file's last chunk may be small)
+            self.node.read_pace.charge(conn, conn.frame_size, now)
         if fetch is None:
             raise ProtocolViolation(f"{conn.peer} sent a file chunk nobody asked for")
         fetch.download.take(message.offset, message.data)
-        fetch.busy, fetch.heard_at, fetch.asked_again = 0, trio.current_time(), False
+        fetch.busy, fetch.heard_at, fetch.asked_again = 0, now, False
         try:
             fetch.out.write(message.data)
         except OSError as exc:  # the sender is stopped too (a review: its next chunk, for a

@@ -602,7 +602,7 @@ class Node:
         handler = self._handlers.get(type(message))
         if handler is None:
             raise ProtocolViolation(f"{type(message).__name__} is not expected after the hello")
-        if type(message) is not FileChunk:  # (a fetch's window paces those)
+        if type(message) is not FileChunk:  # (``files.on_chunk`` charges what it does not take)
             self.read_pace.charge(conn, conn.frame_size, trio.current_time())
         handler(conn, message)
 

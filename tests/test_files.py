@@ -668,6 +668,49 @@ async def test_the_links_of_one_address_share_its_serving_slots(
         nursery.cancel_scope.cancel()
 
 
+async def test_chunks_a_fetch_does_not_take_whole_are_read_at_the_senders_pace(
+    tmp_path: Path,
+) -> None:
+    """Attack round 19: after one /get, a sender flooded chunks of a few bytes (167,000 a
+    second) or chunks of a fetch given up, read unpaced, a core busy. Whole chunks of a fetch
+    under way are its window's to pace, and cost nothing here."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        charged: list[int] = []  # what bob's chunk handler charges
+        charge, on_chunk = bob.node.read_pace.charge, bob.node._handlers[FileChunk]
+
+        def chunk(conn, message: FileChunk) -> None:  # noqa: ANN001 - a Connection
+            bob.node.read_pace.charge = lambda conn, size, now: (  # type: ignore[method-assign]
+                charged.append(size),
+                charge(conn, size, now),
+            )[1]
+            try:
+                on_chunk(conn, message)
+            finally:
+                bob.node.read_pace.charge = charge  # type: ignore[method-assign]
+
+        bob.node._handlers[FileChunk] = chunk
+        alice.node.files._serve = lambda *args: trio.sleep_forever()  # it sends by hand here
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 8))
+        bob.node.get_file(offer.id)
+        to_bob = alice.node.links.conns[bob.node.node_id]
+        number = next(iter(alice.node.files._mine))
+        to_bob.send(FileChunk(number, 0, os.urandom(FILE_CHUNK)))  # whole: not charged
+        to_bob.send(FileChunk(number, FILE_CHUNK, b"x"))  # a byte, mid-file: charged
+        with trio.fail_after(5):
+            while not charged:
+                await trio.sleep(0.01)
+        assert charged == [charged[0]] and charged[0] < 64
+        bob.node.cancel_file(offer.id)
+        await bob.wait_for(done("big.bin"))
+        to_bob.send(FileChunk(number, FILE_CHUNK + 1, os.urandom(FILE_CHUNK)))  # given up
+        with trio.fail_after(5):
+            while len(charged) < 2:
+                await trio.sleep(0.01)
+        assert charged[1] > FILE_CHUNK
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_cancelled_fetch_stops_the_sender_and_leaves_no_part_file(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
