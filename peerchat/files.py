@@ -177,6 +177,9 @@ class Files:
         self._covered: dict[tuple[str, int], int] = {}
         self._reported_at: dict[tuple[str, int], float] = {}  # (``_report``)
         self._cooling: dict[tuple[str, int], float] = {}  # (member, offer) -> until (``_cool``)
+        # (member, offer) -> (its turn's start, when it stopped): asked again soon, the turn
+        # goes on (attack round 19: a stop and a get every 50 s began a new turn each time)
+        self._stopped_turns: dict[tuple[str, int], tuple[float, float]] = {}
         # Whom the user was told has which offer (once each: fetching an empty file in a loop
         # must not print a line a fetch).
         self._told_fetched: dict[tuple[str, int], None] = {}
@@ -842,6 +845,9 @@ class Files:
             member.node_id, trio.CancelScope(), offset, moved_from=offset, sent=offset, start=offset
         )
         old = self._serving.pop(key, None)
+        stopped = self._stopped_turns.pop((member.node_id, message.offer), None)
+        if stopped is not None and trio.current_time() - stopped[1] < FILE_TURN:
+            serving.turn_from = stopped[0]
         if old is not None:
             old.scope.cancel()  # asked again: from the new offset
             serving.turn_from = old.turn_from
@@ -909,6 +915,10 @@ class Files:
         serving = self._serving.pop(key, None)
         if serving is not None:
             serving.scope.cancel()
+            turn = (serving.who, message.offer)
+            self._stopped_turns[turn] = (serving.turn_from, trio.current_time())
+            if len(self._stopped_turns) > MAX_REMEMBERED:
+                del self._stopped_turns[next(iter(self._stopped_turns))]
 
     def _cover(self, offer: int, serving: _Serving) -> int:
         """How far ``offer`` was sent to the fetcher of ``serving`` without a gap from its

@@ -642,6 +642,26 @@ async def test_fetches_that_go_on_slowly_take_turns_with_one_that_waits(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_fetch_stopped_and_asked_for_again_goes_on_with_its_turn(tmp_path: Path) -> None:
+    """Attack round 19: fetches that stopped and asked again every 50 s began a turn anew each
+    time, and the one that waited never had its turn."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, carol) = await room_of(nursery, tmp_path, "alice", "carol")
+        carol.node._handlers[FileChunk] = lambda conn, message: None
+        offer = await offer_heard(alice, carol, random_file(tmp_path, 64))
+        carol.node.get_file(offer.id)
+        serving = alice.node.files
+        with trio.fail_after(5):
+            while not serving._serving:
+                await trio.sleep(0.01)
+        ((to_carol, number), first), *_ = serving._serving.items()
+        await trio.sleep(0.1)
+        serving.on_stop(to_carol, FileStop(number))
+        serving.on_get(to_carol, FileGet(number, 0))
+        assert serving._serving[(to_carol, number)].turn_from == first.turn_from
+        nursery.cancel_scope.cancel()
+
+
 async def test_the_links_of_one_address_share_its_serving_slots(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
