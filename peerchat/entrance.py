@@ -418,7 +418,7 @@ class Entrance:
         # Some at a time, and ready once they are through or two connect timeouts have passed
         # (the rest go on): a welcome of 9,999 made-up members filled every connection slot
         # with dials that hung, at 99% CPU (attack round 18).
-        dials = _Dials(trio.CapacityLimiter(WELCOME_DIALS_AT_ONCE), len(others))
+        dials = _WelcomeDials(trio.CapacityLimiter(WELCOME_DIALS_AT_ONCE), len(others))
         for member in others:
             node.nursery.start_soon(dials.run, node.links.dial_or_keep_trying, member)
         with trio.move_on_after(2 * node.config.connect_timeout):
@@ -548,7 +548,7 @@ class Entrance:
             node.leadership.report_tracker()
 
 
-class _Dials:
+class _WelcomeDials:
     """The dials of a welcome's members, a few at a time: ``done`` once all are through."""
 
     def __init__(self, limiter: trio.CapacityLimiter, count: int) -> None:
