@@ -332,6 +332,15 @@ ALONE_ON_LOOPBACK = (
 )
 
 
+def alone_named(room: str) -> str:
+    """The hint of a room with a name joined at an address of this computer."""
+    name = visible(room)
+    return (
+        f"* this room {name} is on this computer only, joined at an address of it: a room "
+        f"{name} of your network is another (/part {name}, then /join {name} finds that one)"
+    )
+
+
 OFFERED_ALONE = "* nobody else is in the room yet: whoever comes is offered it"
 
 
@@ -594,9 +603,12 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     if offered_alone and front is not None and not front.people():  # a user trial wondered
         texts.append(format_notice(OFFERED_ALONE, now))
     alone_here = type(event) is InRoom and not any(m.chat for m in event.members)
-    if alone_here and front is not None and not front.name and me and is_loopback(me.host):
-        # The default room is on this computer only (a user on a LAN waited there, alone).
-        texts.append(format_notice(ALONE_ON_LOOPBACK, now))
+    if alone_here and front is not None and me and is_loopback(me.host):
+        # On this computer only (a user on a LAN waited there, alone; a trial's "/join ops
+        # localhost" founded an "ops" of its own beside the network's, unsaid).
+        texts.append(
+            format_notice(ALONE_ON_LOOPBACK if not front.name else alone_named(front.name), now)
+        )
     if type(event) is RoomLeft and screen.refronted in screen.rooms:  # a user trial: say so
         where = f"* lines you type go to the room {visible(screen.refronted or '')} now"
         texts.append(format_notice(where, now))
