@@ -63,6 +63,15 @@ async def offer_heard(sender, receiver, path: Path):  # noqa: ANN001, ANN201 - t
     return await receiver.wait_for(offered(path.name))
 
 
+async def serving_of(sender, count: int = 1) -> files.Files:  # noqa: ANN001 - a Member
+    """``sender``'s files, once it serves ``count`` fetches."""
+    files_of = sender.node.files
+    with trio.fail_after(5):
+        while len(files_of._serving) < count:
+            await trio.sleep(0.01)
+    return files_of
+
+
 async def room_of(nursery: trio.Nursery, tmp_path: Path, *names: str):  # noqa: ANN201
     room = Room(nursery)
     members = [await room.add(n) for n in names]
@@ -565,10 +574,7 @@ async def test_fetches_that_acknowledge_nothing_make_room_for_one_that_does(
             held.append(await offer_heard(alice, carol, tmp_path / name))
         for offer in held:
             carol.node.get_file(offer.id)
-        serving = alice.node.files
-        with trio.fail_after(5):
-            while len(serving._serving) < 2:
-                await trio.sleep(0.01)
+        serving = await serving_of(alice, 2)
         to_carol = alice.node.links.conns[carol.node.node_id]
 
         async def ask_again() -> None:  # as the attacker did, well before they could stall
@@ -627,9 +633,7 @@ async def test_fetches_that_go_on_slowly_take_turns_with_one_that_waits(
 
         for offer in held:
             carol.node.get_file(offer.id)
-        with trio.fail_after(5):
-            while len(serving._serving) < 2:
-                await trio.sleep(0.01)
+        await serving_of(alice, 2)
         nursery.start_soon(slowly_but_surely)
         began = trio.current_time()
         (tmp_path / "small.txt").write_text("small")
@@ -650,10 +654,7 @@ async def test_a_fetch_stopped_and_asked_for_again_goes_on_with_its_turn(tmp_pat
         carol.node._handlers[FileChunk] = lambda conn, message: None
         offer = await offer_heard(alice, carol, random_file(tmp_path, 64))
         carol.node.get_file(offer.id)
-        serving = alice.node.files
-        with trio.fail_after(5):
-            while not serving._serving:
-                await trio.sleep(0.01)
+        serving = await serving_of(alice)
         ((to_carol, number), first), *_ = serving._serving.items()
         await trio.sleep(0.1)
         serving.on_stop(to_carol, FileStop(number))
@@ -676,10 +677,7 @@ async def test_the_links_of_one_address_share_its_serving_slots(
             alice.node.links.conns[member.node.node_id].address = "10.9.9.9"
         offer = await offer_heard(alice, bob, random_file(tmp_path, 64))
         carol.node.get_file(offer.id)
-        serving = alice.node.files
-        with trio.fail_after(5):
-            while not serving._serving:
-                await trio.sleep(0.01)
+        await serving_of(alice)
         dave.node.get_file(offer.id)
         await dave.wait_for(busy(offer.id), 10)  # turned away: its address has its one
         bob.node.get_file(offer.id)  # another address: served
