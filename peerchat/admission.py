@@ -154,10 +154,14 @@ class Paces:
         return self._pace(key).owe(now, count)
 
     def _pace(self, key: object) -> Pace:
-        pace = self._paces.pop(key, None) or Pace(self._interval, self._burst)
-        self._paces[key] = pace
-        if len(self._paces) > self._most:
-            del self._paces[next(iter(self._paces))]
+        paces = self._paces
+        pace = paces.get(key)
+        if pace is not None and next(reversed(paces)) == key:
+            return pace  # used last already: as every frame of a busy link asks (read_pace)
+        pace = paces.pop(key, None) or Pace(self._interval, self._burst)
+        paces[key] = pace
+        if len(paces) > self._most:
+            del paces[next(iter(paces))]
         return pace
 
 
