@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from peerchat.addresses import address_key
+from peerchat.bounded import keep_latest
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +159,7 @@ class Paces:
         pace = paces.get(key)
         if pace is not None and next(reversed(paces)) == key:
             return pace  # used last already: as every frame of a busy link asks (read_pace)
-        pace = paces.pop(key, None) or Pace(self._interval, self._burst)
-        paces[key] = pace
-        if len(paces) > self._most:
-            del paces[next(iter(paces))]
-        return pace
+        return keep_latest(paces, key, pace or Pace(self._interval, self._burst), self._most)
 
 
 class RefusalLog:

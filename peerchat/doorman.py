@@ -25,6 +25,7 @@ import trio
 from peerchat import events
 from peerchat.addresses import address_key, is_loopback
 from peerchat.admission import Paces, RefusalLog
+from peerchat.bounded import keep_latest
 from peerchat.connection import Connection
 from peerchat.handshake import ClosedEarly, ClosedUnheard, HandshakeError, WrongSecret
 from peerchat.membership import KEY_MARK, takeable
@@ -99,11 +100,7 @@ class Doorman:
     def _wrong_secret(self, host: str) -> None:
         """``host`` tried another secret: its next tries within ``guess_pause`` are closed
         before any handshake, so a live node answers guesses at its secret slowly."""
-        seen = self._guesses
-        seen.pop(host, None)
-        while len(seen) >= self.node.config.max_pending:
-            del seen[next(iter(seen))]  # the oldest goes first: the record stays bounded
-        seen[host] = trio.current_time()
+        keep_latest(self._guesses, host, trio.current_time(), self.node.config.max_pending)
 
     def _guessing(self, host: str) -> bool:
         at = self._guesses.get(host)

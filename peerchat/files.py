@@ -32,12 +32,13 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import trio
 
 from peerchat import dirs, events, transfer
 from peerchat.admission import Paces, RefusalLog
+from peerchat.bounded import keep_latest
 from peerchat.connection import Connection
 from peerchat.membership import Member
 from peerchat.protocol import (
@@ -906,9 +907,8 @@ class Files:
         ``FILE_STALL`` s: asked for again at once, it took its slot back within a round trip
         (an attacker's second run)."""
         if conn.member is not None:
-            self._cooling[(conn.member.node_id, offer)] = trio.current_time() + FILE_STALL
-            if len(self._cooling) > MAX_REMEMBERED:
-                del self._cooling[next(iter(self._cooling))]
+            until = trio.current_time() + FILE_STALL
+            keep_latest(self._cooling, (conn.member.node_id, offer), until, MAX_REMEMBERED)
 
     def on_stop(self, conn: Connection, message: FileStop) -> None:
         key = (conn, message.offer)
@@ -916,9 +916,8 @@ class Files:
         if serving is not None:
             serving.scope.cancel()
             turn = (serving.who, message.offer)
-            self._stopped_turns[turn] = (serving.turn_from, trio.current_time())
-            if len(self._stopped_turns) > MAX_REMEMBERED:
-                del self._stopped_turns[next(iter(self._stopped_turns))]
+            stopped = (serving.turn_from, trio.current_time())
+            keep_latest(self._stopped_turns, turn, stopped, MAX_REMEMBERED)
 
     def _cover(self, offer: int, serving: _Serving) -> int:
         """How far ``offer`` was sent to the fetcher of ``serving`` without a gap from its
@@ -928,10 +927,8 @@ class Files:
         key = (serving.who, offer)
         covered = self._covered.get(key, 0)
         if serving.start <= covered < serving.sent:
-            self._covered.pop(key, None)  # the longest unused goes first (a review: not the
-            covered = self._covered[key] = serving.sent  # one a fetch still adds to)
-            if len(self._covered) > MAX_REMEMBERED:
-                del self._covered[next(iter(self._covered))]
+            # the longest unused goes first (a review: not the one a fetch still adds to)
+            covered = keep_latest(self._covered, key, serving.sent, MAX_REMEMBERED)
         return covered
 
     def on_ack(self, conn: Connection, message: FileAck) -> None:
@@ -969,9 +966,7 @@ class Files:
         mine, id = self._mine.get(offer), self._id_of(offer)
         if mine is None or id is None or conn.member is None:
             return
-        serving.reported_at = self._reported_at[key] = now
-        if len(self._reported_at) > MAX_REMEMBERED:
-            del self._reported_at[next(iter(self._reported_at))]
+        serving.reported_at = keep_latest(self._reported_at, key, now, MAX_REMEMBERED)
         self.node.emit(events.Uploading(id, mine.name, conn.member, serving.acked, mine.size, over))
 
     def _fetched(self, conn: Connection, message: FileAck) -> None:
@@ -988,7 +983,7 @@ class Files:
         # An empty file is fetched without a byte asked for: its acknowledgement counts.
         if not mine.size and message.offer not in self._offers_for(member):
             return
-        _remember(self._told_fetched, told)
+        keep_latest(self._told_fetched, told, None, MAX_REMEMBERED)
         id = self._id_of(message.offer)
         if id is not None:
             self.node.emit(events.FileFetched(id, mine.name, member))
@@ -1138,13 +1133,6 @@ def _drop(fetch: _Fetch) -> None:
         fetch.part.unlink()
     with contextlib.suppress(OSError):  # what was not written yet is not wanted
         fetch.out.close()
-
-
-def _remember(keys: dict[Any, None], key: Any) -> None:
-    """Add ``key`` to an ordered set of at most ``MAX_REMEMBERED``: the oldest goes first."""
-    keys[key] = None
-    if len(keys) > MAX_REMEMBERED:
-        del keys[next(iter(keys))]
 
 
 async def _hash_file(path: Path) -> tuple[int, bytes, Stamp]:

@@ -32,6 +32,7 @@ import trio
 from peerchat import batch, events
 from peerchat.admission import Pace
 from peerchat.batch import Batch, open_batch, seal
+from peerchat.bounded import keep_latest
 from peerchat.chat import Chat
 from peerchat.connection import Connection
 from peerchat.history_run import said_order
@@ -475,9 +476,7 @@ class Messaging:
                     log.info("%s sent none of what it was asked for; asking others", conn.peer)
                     self.puller.timed_out(peer, author)
                     self.on_skip(conn, Skip(author, self.node.chatlog.shown(author) or 0))
-                    if len(self._timed_out) >= MAX_NAMES:  # the oldest is let go
-                        del self._timed_out[next(iter(self._timed_out))]
-                    self._timed_out[peer, author] = None
+                    keep_latest(self._timed_out, (peer, author), None, MAX_NAMES)
 
     def _heads(self) -> dict[str, int]:
         heads = self.node.chatlog.heads()
@@ -552,11 +551,7 @@ class Messaging:
         """What the member on ``conn`` was handed, kept for the ``MAX_HANDED`` members asked
         last."""
         member = conn.member.node_id if conn.member is not None else conn.peer
-        handed = self._handed.pop(member, None) or _Handed()
-        self._handed[member] = handed
-        if len(self._handed) > MAX_HANDED:
-            del self._handed[next(iter(self._handed))]
-        return handed
+        return keep_latest(self._handed, member, self._handed.get(member) or _Handed(), MAX_HANDED)
 
     def _wanted(self, conn: Connection, want: Want) -> tuple[list[Batch], Skip]:
         """The answer to ``want``. What this link was handed already is handed again only as

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from peerchat.bounded import keep_latest
 from peerchat.protocol import Private
 
 PER_MEMBER = 256  # unacknowledged messages to one member, and copies remembered from one
@@ -28,9 +29,7 @@ class Receipts:
 
     def sent(self, to: str, message: Private) -> None:
         waiting = _entry(self._unacked, to, dict, self._members)
-        waiting[message.n] = message
-        if len(waiting) > self._per_member:
-            del waiting[next(iter(waiting))]  # the oldest is no longer followed
+        keep_latest(waiting, message.n, message, self._per_member)  # the oldest: not followed
 
     def acked(self, by: str, n: int) -> int:
         """``by`` has message ``n``. Returns how many were sent again once all of them are
@@ -84,9 +83,7 @@ class Receipts:
         key = (message.n, message.time)
         if key in seen:
             return True
-        seen[key] = None
-        if len(seen) > self._per_member:
-            seen.popitem(last=False)
+        keep_latest(seen, key, None, self._per_member)
         return False
 
 

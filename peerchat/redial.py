@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from peerchat.bounded import keep_latest
 from peerchat.membership import Member
 
 
@@ -81,9 +82,7 @@ class Redial:
         entry = self._lost.pop(node_id, None)
         if entry is None:
             return None
-        if len(self._found) >= self._max_lost:
-            del self._found[next(iter(self._found))]  # the oldest first: bounded
-        self._found[node_id] = (now, entry.delay)
+        keep_latest(self._found, node_id, (now, entry.delay), self._max_lost)
         return entry.member
 
     def replaced_by(

@@ -19,6 +19,7 @@ import trio
 
 from peerchat import events
 from peerchat.admission import Pace, Paces, RefusalLog
+from peerchat.bounded import keep_latest
 from peerchat.connection import Connection
 from peerchat.membership import KEY_MARK, Member, takeable
 from peerchat.messaging import pieces
@@ -356,10 +357,7 @@ class Talk:
         if listed is not None:
             node.members.add(dataclasses.replace(listed, username=message.username))
         self._hand_on(member.username, member.node_id)
-        self._former.pop(look := skeleton(member.username), None)  # the latest goes last
-        self._former[look] = member.node_id
-        if len(self._former) > MAX_FORMER_NAMES:
-            del self._former[next(iter(self._former))]
+        keep_latest(self._former, skeleton(member.username), member.node_id, MAX_FORMER_NAMES)
         node.emit(events.Renamed(renamed, old))
 
     def _hand_on(self, old: str, by: str) -> None:
