@@ -1075,13 +1075,17 @@ def test_with_two_rooms_every_row_of_an_event_says_its_room() -> None:
     assert [row[:6] for row in rows.splitlines()] == ["[ops] ", "[ops] "]
 
 
-def test_with_two_rooms_the_rows_of_a_long_line_each_say_its_room_too() -> None:
+@pytest.mark.parametrize(("width", "row_count"), [(50, 4), (35, 6)])  # 35: a user trial
+def test_with_two_rooms_the_rows_of_a_long_line_each_say_its_room_too(
+    width: int, row_count: int
+) -> None:
     screen = ui.Screen()
     screen.apply("dev", Ready(ALICE, "peer"))
     screen.apply("ops", Ready(ALICE, "peer"))
     long = message(BOB, "word " * 20)
-    rows = to_plain_text(ui.format_line(("ops", long), NOW, screen, 50)).splitlines()
-    assert len(rows) == 4 and all(row.startswith("[ops] ") and len(row) < 50 for row in rows)
+    rows = to_plain_text(ui.format_line(("ops", long), NOW, screen, width)).splitlines()
+    assert len(rows) == row_count
+    assert all(row.startswith("[ops] ") and len(row) < width for row in rows)
 
 
 def test_echo_is_turned_off_again_each_time_and_given_back_as_found() -> None:

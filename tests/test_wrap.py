@@ -72,3 +72,8 @@ def test_a_long_word_is_measured_once_not_once_a_row(monkeypatch: pytest.MonkeyP
     rows = "".join(t for _, t in wrap([("", word)], 80)).split("\n")
     assert len(rows) == 468 and "".join(r.strip() for r in rows) == word
     assert sum(measured) <= 4 * len(word)  # each row measured again was some 3.3 million
+
+
+def test_a_narrow_row_keeps_two_thirds_for_its_words() -> None:
+    line = [("time", "12:00:00 "), ("", "one two three four five six seven")]
+    assert rows(line, 22) == ["12:00:00 one two", "       three four", "       five six seven"]
