@@ -613,7 +613,10 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         where = f"* lines you type go to the room {visible(screen.refronted or '')} now"
         texts.append(format_notice(where, now))
     screen.refronted = None
-    return Composed(_join_lines(texts), room if len(screen.rooms) > 1 else "")
+    # Only a room one is in: a /join that failed named its room in its lines, as one never
+    # entered (a user trial read "[qa] ! cannot join the room qa", then the rest untagged).
+    joined = [label for label, each in screen.rooms.items() if each.me is not None]
+    return Composed(_join_lines(texts), room if room in joined and len(joined) > 1 else "")
 
 
 def _wrapped(text: FormattedText, width: int) -> FormattedText:

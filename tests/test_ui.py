@@ -1041,8 +1041,8 @@ def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
         "13:04:05 ! usage: /get ID",
         f"13:04:05 {ui.EARLIER}\n12:59:00 <bob> b",  # after a line of the prompt's: anew
     ]
-    screen.apply("ops", message(BOB, "x"))  # two rooms: each line says which
-    screen.apply("dev", message(BOB, "x"))
+    screen.apply("ops", Ready(ALICE, "peer", "ops"))  # two rooms: each line says which
+    screen.apply("dev", Ready(ALICE, "peer", "dev"))
     screen.earlier = None
     two = to_plain_text(ui.format_line(("dev", earlier[1]), NOW, screen)).splitlines()
     assert two == [f"[dev] 13:04:05 {ui.EARLIER}", "[dev] 12:59:00 <bob> b"]
@@ -1073,6 +1073,16 @@ def test_with_two_rooms_every_row_of_an_event_says_its_room() -> None:
     screen.apply("ops", Ready(ALICE, "peer"))
     rows = to_plain_text(ui.format_line(("ops", Ready(ALICE, "peer", "ops")), NOW, screen))
     assert [row[:6] for row in rows.splitlines()] == ["[ops] ", "[ops] "]
+
+
+def test_a_room_being_joined_tags_no_line_and_counts_as_no_second_room() -> None:
+    screen = ui.Screen()
+    screen.apply("dev", Ready(ALICE, "peer", "dev"))
+    screen.apply("qa", Connecting("127.0.0.1:6102"))
+    failed = Error('cannot join the room qa: this address hosts the room "ops", not "qa"')
+    assert to_plain_text(ui.format_line(("qa", failed), NOW, screen)).startswith("13:04:05 ")
+    said = to_plain_text(ui.format_line(("dev", message(BOB, "hi")), NOW, screen))
+    assert said.startswith("13:04:05 ") and said.endswith("<bob> hi")
 
 
 @pytest.mark.parametrize(("width", "row_count"), [(50, 4), (35, 6)])  # 35: a user trial
