@@ -1189,6 +1189,7 @@ class PromptUI:
             refresh_interval=1.0,  # "bob is typing" goes away on its own
         )
         self._session = session
+        session.app.before_render += _menu_space(session)  # (first: the next one measures)
         session.app.before_render += _drawn_anew_when_needed(self._draw_anew)
         session.app.after_render += suspension.remember
         typed_at, typed_in = -math.inf, ""  # the last typing notice: when, and to which room
@@ -1683,6 +1684,22 @@ class _Terminal(Vt100_Output):
             self._buffer = []  # (prompt_toolkit's: what this flush would have written)
             return
         super().flush()
+
+
+MENU_ROWS = 8  # at most, the input line's among them (prompt_toolkit keeps 8 always)
+
+
+def _menu_space(session: PromptSession[str]) -> Callable[[Application[Any]], None]:
+    """Rows below the input line for as many choices as Tab's menu has, up to ``MENU_ROWS``:
+    prompt_toolkit keeps room for seven whatever the menu holds, and a menu of one name stood
+    over six blank rows above the toolbar (a user trial)."""
+
+    def before_render(_: Application[Any]) -> None:
+        state = session.default_buffer.complete_state
+        shown = len(state.completions) if state is not None else MENU_ROWS
+        session.reserve_space_for_menu = min(shown + 1, MENU_ROWS)
+
+    return before_render
 
 
 def _drawn_anew_when_needed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import errno
 import io
@@ -17,8 +18,10 @@ from typing import Any
 
 import pytest
 import trio
+from prompt_toolkit import PromptSession
 from prompt_toolkit.application import create_app_session
-from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.buffer import CompletionState
+from prompt_toolkit.completion import CompleteEvent, Completion
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import to_plain_text
@@ -1240,3 +1243,20 @@ def test_nothing_is_drawn_behind_the_shell(
         terminal.flush()
         stdout.flush()
         assert (tmp_path / "screen").read_bytes() == written + b"!"
+
+
+@pytest.mark.parametrize(("choices", "rows"), [(1, 2), (3, 4), (20, ui.MENU_ROWS)])
+def test_tabs_menu_takes_the_rows_of_its_choices_and_no_blank_ones(choices: int, rows: int) -> None:
+    """A user trial: a menu of one name stood over six blank rows."""
+
+    async def measured() -> int:  # (a loop: a menu's change asks for a redraw)
+        with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+            session: Any = PromptSession("> ", completer=ui.RoomCompleter(ui.Screen()))
+            buffer = session.default_buffer
+            buffer.complete_state = CompletionState(
+                buffer.document, [Completion(f"name{n}") for n in range(choices)]
+            )
+            ui._menu_space(session)(session.app)
+            return session.app.layout.container.preferred_height(80, 24).preferred
+
+    assert asyncio.run(measured()) == rows
