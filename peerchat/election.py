@@ -11,10 +11,12 @@ Rules, in the order they apply:
   if it still trusts a live tracker it only answers, so a live tracker is never deposed.
 * No answer within ``answer_timeout``: the node wins, takes the tracker role and broadcasts
   ``Coordinator``. An answer means a higher node is alive: wait ``coordinator_timeout`` for its
-  claim, and start over if it does not come or if a higher node is lost meanwhile. Each wait
-  that ends without a claim doubles the next one (up to ``MAX_DOUBLINGS``): higher members that
-  answer but never claim follow a tracker this node cannot reach, and asking them again every
-  second changes nothing.
+  claim, and start over if it does not come or if a higher node is lost meanwhile. The second
+  wait is twice as long; when it too ends without a claim, the members that answered are passed
+  over: this node's elections no longer ask them, until one of them claims. A higher member
+  that answers and never claims (one following a tracker this node cannot reach, or one that
+  means to keep the room without a tracker: attack round 20 did so at --priority 65535, and
+  every newcomer was turned away for as long as it stayed) holds an election up for 3 s, once.
 * Claims (``Coordinator``, and the tracker's own ``Ping``) come from the claimant itself. A node
   without a tracker accepts a claim from above and bullies a claim from below by electing
   itself; a node that follows a tracker switches only to a higher claimant; a tracker that hears
@@ -54,7 +56,7 @@ class Follow:
 
 Action = Send | Broadcast | Follow
 
-MAX_DOUBLINGS = 4  # the wait for a claim grows to 16 times ``coordinator_timeout`` at most
+PASS_OVER_AFTER = 2  # waits for a claim in a row that end without one, then those answering
 
 
 class Phase(enum.Enum):
@@ -75,6 +77,8 @@ class Bully:
         self._lost = ""  # the last tracker this node lost, named in its claims
         self._tracker_rank: Rank | None = None
         self._unclaimed = 0  # waits for a claim in a row that ended with none
+        self._answered: set[str] = set()  # higher members that answered since the last claim
+        self._passed_over: set[str] = set()  # answered, then never claimed: not asked again
 
     @property
     def is_tracker(self) -> bool:
@@ -84,6 +88,7 @@ class Bully:
         """Trust ``node_id`` as tracker (from the room's welcome, or on founding the room)."""
         self.phase, self.deadline = Phase.IDLE, None
         self._unclaimed = 0
+        self._answered.clear()
         if node_id == self.tracker:
             return []
         self.tracker, self._tracker_rank = node_id, (priority, node_id)
@@ -94,6 +99,8 @@ class Bully:
         self.phase, self.deadline = Phase.IDLE, None
         self.tracker = self._tracker_rank = None
         self._unclaimed = 0
+        self._answered.clear()
+        self._passed_over.clear()
 
     def tracker_lost(self, now: float) -> list[Action]:
         """Start an election, after a pause that grows with the number of higher members:
@@ -103,7 +110,7 @@ class Bully:
         self.tracker = self._tracker_rank = None
         if self.phase is not Phase.IDLE:
             return []
-        higher = len(self.members.higher_than(self.me.rank))
+        higher = len(self._higher())
         if not higher or not self.config.election_stagger:
             return self._start(now)
         self.phase, self.deadline = Phase.DEFERRED, now + higher * self.config.election_stagger
@@ -117,14 +124,17 @@ class Bully:
             actions += self._start(now)
         return actions
 
-    def on_answer(self, now: float) -> list[Action]:
+    def on_answer(self, sender: str, now: float) -> list[Action]:
+        if self.phase is Phase.ELECTING or self.phase is Phase.AWAITING:
+            self._answered.add(sender)
         if self.phase is Phase.ELECTING:
-            wait = self.config.coordinator_timeout * 2 ** min(self._unclaimed, MAX_DOUBLINGS)
+            wait = self.config.coordinator_timeout * 2**self._unclaimed
             self.phase, self.deadline = Phase.AWAITING, now + wait
         return []
 
     def on_claim(self, claimant: str, priority: int, now: float) -> list[Action]:
         rank = (priority, claimant)
+        self._passed_over.discard(claimant)  # it claims after all
         if claimant == self.tracker:
             return []
         if self.is_tracker:
@@ -140,6 +150,8 @@ class Bully:
         return []
 
     def on_member_lost(self, node_id: str, now: float) -> list[Action]:
+        self._answered.discard(node_id)
+        self._passed_over.discard(node_id)
         if node_id == self.tracker:
             return self.tracker_lost(now)
         if self.phase is Phase.AWAITING:  # the node that answered may be the one lost
@@ -154,11 +166,20 @@ class Bully:
             return self._win()
         if self.phase is Phase.AWAITING:
             self._unclaimed += 1
+            if self._unclaimed >= PASS_OVER_AFTER:
+                self._passed_over |= self._answered
+                self._answered.clear()
+                self._unclaimed = 0
         self.phase = Phase.IDLE
         return self._start(now)
 
-    def _start(self, now: float) -> list[Action]:
+    def _higher(self) -> list[Member]:
+        """The members that rank above this node, but those passed over."""
         higher = self.members.higher_than(self.me.rank)
+        return [m for m in higher if m.node_id not in self._passed_over]
+
+    def _start(self, now: float) -> list[Action]:
+        higher = self._higher()
         if not higher:
             return self._win()
         self.phase, self.deadline = Phase.ELECTING, now + self.config.answer_timeout

@@ -92,7 +92,8 @@ class Leadership:
         self.act(self.node.bully.on_election(conn.member.node_id, trio.current_time()))
 
     def on_answer(self, conn: Connection, message: Answer) -> None:
-        self.act(self.node.bully.on_answer(trio.current_time()))
+        assert conn.member is not None
+        self.act(self.node.bully.on_answer(conn.member.node_id, trio.current_time()))
 
     def on_coordinator(self, conn: Connection, message: Coordinator) -> None:
         assert conn.member is not None

@@ -21,6 +21,7 @@ from peerchat import PROTOCOL_VERSION, doorman, entrance, events, read_pace, tra
 from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.doorman import JOINS_AT_ONCE
+from peerchat.election import Send
 from peerchat.entrance import Entrance
 from peerchat.handshake import OPEN_ROOM, LocalKeys, room_key
 from peerchat.identity import Identity
@@ -29,6 +30,7 @@ from peerchat.membership import Member as Member_
 from peerchat.names import marked
 from peerchat.node import Node, Settings
 from peerchat.protocol import (
+    Answer,
     Beat,
     Bye,
     Coordinator,
@@ -645,14 +647,16 @@ async def test_a_tracker_that_refuses_newcomers_cannot_close_the_room(
         assert dave.node.node_id not in alice.node.links.conns
         assert bob.tracker_id == carol.tracker_id == alice.node.node_id  # nobody deposed
 
-        # dave cannot reach the tracker, and asks bob and carol for an election now and then:
-        # less and less often, not twice a second (0.5 s for a claim, then 1, 2, 4 ...).
+        # dave cannot reach the tracker, and asks bob and carol for an election: they answer
+        # and never claim (they follow alice), so after two waits for a claim he takes the
+        # role for himself, for whoever cannot reach alice either; they keep her.
         bully, asked = dave.node.bully, []
         start = bully._start
         bully._start = lambda now: (asked.append(now), start(now))[1]
         await trio.sleep(4)
         assert 1 <= len(asked) <= 4, asked
-        assert bob.tracker_id == alice.node.node_id
+        assert dave.tracker_id == dave.node.node_id
+        assert bob.tracker_id == carol.tracker_id == alice.node.node_id
         nursery.cancel_scope.cancel()
 
 
@@ -1056,6 +1060,35 @@ async def test_graceful_quit_of_tracker_is_a_goodbye_and_an_election() -> None:
         await tracker.node.finished.wait()
         room.members.remove(tracker)
         await room.all_agree(bob)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_member_that_answers_elections_and_never_claims_holds_none_up_for_long() -> None:
+    """Attack round 20: a member at the highest priority answered every election and never
+    claimed; once the tracker quit, the room had no tracker for as long as it stayed, and every
+    newcomer was turned away ("the room is electing a tracker"). It is passed over now."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", priority=100)
+        bob, carol = await room.add("bob", priority=50), await room.add("carol", priority=40)
+        mallory = await room.add("mallory", priority=65535)
+        await room.fully_connected()
+        bully = mallory.node.bully
+        bully.on_election = lambda sender, now: [Send(sender, Answer())]  # type: ignore[method-assign]
+        bully.tracker_lost = bully.on_timer = lambda now: []  # type: ignore[method-assign]
+        alice.node.quit()
+        await alice.node.finished.wait()
+        room.members.remove(alice)
+        for member in (bob, carol):
+            await member.wait_for(
+                lambda e: (
+                    isinstance(e, events.TrackerChanged) and e.tracker.node_id == bob.node.node_id
+                ),
+                4 * FAST.coordinator_timeout + 2,
+            )
+        dave = await room.add("dave", priority=10)
+        await dave.wait_for(lambda e: isinstance(e, events.Ready))
+        assert dave.tracker_id == bob.node.node_id
         nursery.cancel_scope.cancel()
 
 

@@ -18,7 +18,7 @@ import pytest
 import trio
 
 from peerchat.config import Config
-from peerchat.election import MAX_DOUBLINGS, Action, Broadcast, Bully, Follow, Phase, Send
+from peerchat.election import PASS_OVER_AFTER, Action, Broadcast, Bully, Follow, Phase, Send
 from peerchat.leadership import Leadership
 from peerchat.membership import Member, MemberTable
 from peerchat.protocol import Answer, Coordinator, Election, Message
@@ -99,7 +99,7 @@ class ClusterSim:
             case Election():
                 return node.on_election(env.sender, self.now)
             case Answer():
-                return node.on_answer(self.now)
+                return node.on_answer(env.sender, self.now)
             case Coordinator(tracker, priority):
                 assert tracker == env.sender, "claims come from the claimant itself"
                 return node.on_claim(tracker, priority, self.now)
@@ -274,13 +274,15 @@ def test_only_the_lowest_notices_at_first() -> None:
 
 
 def test_the_lowest_alone_notices_for_a_long_time() -> None:
-    # Until someone higher notices, the lowest keeps asking and never claims.
+    # The higher ones answer and never claim: they still follow the old tracker. Once they are
+    # passed over, the lowest takes the role for itself (the others keep the higher one) and
+    # gives it up to the claim of the room's election, when they notice.
     sim = ClusterSim([*by_index(4), ("old", 10**6)])
     sim.found("old")
     sim.kill("old", noticed_by=["n000"])
     sim.settle(seconds=20)
-    assert sim.winners == ["old"]
-    assert sim.nodes["n000"].tracker is None
+    assert sim.winners == ["old", "n000"]
+    assert sim.trackers() == {"n000": "n000", "n001": "old", "n002": "old", "n003": "old"}
     sim.notice("old", ["n001", "n002", "n003"])
     sim.settle()
     sim.assert_converged("n003")
@@ -450,7 +452,7 @@ def test_on_timer_without_a_deadline_does_nothing() -> None:
 def test_answer_means_wait_for_the_claim_then_start_over() -> None:
     b = bully(("m", 5), ("h", 9))
     b.tracker_lost(now=0.0)
-    assert b.on_answer(now=0.1) == []
+    assert b.on_answer("h", now=0.1) == []
     assert b.phase is Phase.AWAITING
     assert b.deadline == pytest.approx(0.1 + CONFIG.coordinator_timeout)
     assert b.on_timer(now=0.1 + CONFIG.answer_timeout) == []  # no longer the answer timeout
@@ -458,39 +460,42 @@ def test_answer_means_wait_for_the_claim_then_start_over() -> None:
     assert b.phase is Phase.ELECTING
 
 
-def test_answers_that_never_bring_a_claim_are_asked_less_and_less_often() -> None:
-    """Higher members that follow a tracker this node cannot reach answer every election and
-    never claim: each unclaimed wait doubles the next, to a cap; a claim starts afresh."""
-    b = bully(("m", 5), ("h", 9))
-    b.tracker_lost(now=0.0)
+def test_higher_members_that_answer_and_never_claim_are_passed_over_till_they_claim() -> None:
+    """Attack round 20: a member at --priority 65535 answered every election and never
+    claimed, and the room had no tracker for as long as it stayed. The second wait is twice
+    the first; when it ends unclaimed too, the answering members are no longer asked."""
+    b = bully(("m", 5), ("h", 9), ("g", 7))
+    assert b.tracker_lost(now=0.0) == [Send("h", Election()), Send("g", Election())]
     now, waits = 0.0, []
-    for _ in range(MAX_DOUBLINGS + 2):
-        b.on_answer(now)
+    for _ in range(PASS_OVER_AFTER):
+        b.on_answer("h", now)
         assert b.deadline is not None
         waits.append(b.deadline - now)
         now = b.deadline
-        assert b.on_timer(now) == [Send("h", Election())]
+        actions = b.on_timer(now)
     timeout = CONFIG.coordinator_timeout
-    doubled = [timeout * 2**n for n in range(MAX_DOUBLINGS + 1)]
-    assert waits == pytest.approx([*doubled, doubled[-1]])
-    b.on_answer(now)
-    assert b.on_claim("h", 9, now + 1) == [Follow("h")]
-    b.tracker_lost(now + 2)
-    b.on_answer(now + 2)
+    assert waits == pytest.approx([timeout, 2 * timeout])
+    assert actions == [Send("g", Election())]  # h, passed over, is not asked
+    now += CONFIG.answer_timeout
+    assert b.on_timer(now) == [Broadcast(Coordinator("m", 5)), Follow("m")]
+    assert b.tracker_lost(now) == [Send("g", Election())]  # the next election, at once
+    assert b.on_claim("h", 9, now + 1) == [Follow("h")]  # h claims after all
+    assert b.tracker_lost(now + 2) == [Send("h", Election()), Send("g", Election())]
+    b.on_answer("h", now + 2)
     assert b.deadline == pytest.approx(now + 2 + timeout)  # followed a claim: afresh
 
 
 def test_answer_when_not_electing_is_ignored() -> None:
     b = bully(("m", 5), ("h", 9))
     b.follow("h", 9)
-    assert b.on_answer(now=1.0) == []
+    assert b.on_answer("h", now=1.0) == []
     assert b.phase is Phase.IDLE and b.deadline is None
 
 
 def test_claim_from_above_ends_the_wait() -> None:
     b = bully(("m", 5), ("h", 9))
     b.tracker_lost(now=0.0)
-    b.on_answer(now=0.1)
+    b.on_answer("h", now=0.1)
     assert b.on_claim("h", 9, now=0.2) == [Follow("h")]
     assert b.tracker == "h" and b.phase is Phase.IDLE and b.deadline is None
 
@@ -498,7 +503,7 @@ def test_claim_from_above_ends_the_wait() -> None:
 def test_losing_the_answerer_starts_over() -> None:
     b = bully(("m", 5), ("h", 9), ("g", 7))
     b.tracker_lost(now=0.0)
-    b.on_answer(now=0.1)
+    b.on_answer("h", now=0.1)
     b.members.remove("h")
     assert b.on_member_lost("h", now=0.2) == [Send("g", Election())]
     assert b.deadline == pytest.approx(0.2 + CONFIG.answer_timeout)
@@ -583,7 +588,7 @@ async def test_election_timeouts_fire_on_the_autojump_clock(autojump_clock: trio
     start = trio.current_time()
     wall = time.monotonic()
     b.tracker_lost(start)
-    b.on_answer(start)  # h answered, but its claim never comes and it stays silent
+    b.on_answer("h", start)  # h answered, but its claim never comes and it stays silent
     fired: list[tuple[float, list[Action]]] = []
     with trio.fail_after(60):  # virtual seconds: fails only if the loop never ends
         while not b.is_tracker:
