@@ -181,6 +181,9 @@ class Files:
         # (member, offer) -> (its turn's start, when it stopped): asked again soon, the turn
         # goes on (attack round 19: a stop and a get every 50 s began a new turn each time)
         self._stopped_turns: dict[tuple[str, int], tuple[float, float]] = {}
+        # (member, offer) asked for: asked again, the window it sets going is read at the
+        # member's pace (attack round 20: a get again every 0.5 ms kept a core busy sealing)
+        self._asked: dict[tuple[str, int], None] = {}
         # Whom the user was told has which offer (once each: fetching an empty file in a loop
         # must not print a line a fetch).
         self._told_fetched: dict[tuple[str, int], None] = {}
@@ -840,6 +843,10 @@ class Files:
             raise ProtocolViolation(f"{conn.peer} asked for a file not offered to it")
         if message.offset > mine.size:
             raise ProtocolViolation(f"{conn.peer} asked for a file past its end")
+        asked = (member.node_id, message.offer)
+        if asked in self._asked:  # (an honest fetch asks again a few times at most)
+            self.node.read_pace.charge(conn, FILE_WINDOW, trio.current_time())
+        keep_latest(self._asked, asked, None, MAX_REMEMBERED)
         key = (conn, message.offer)
         offset = message.offset
         serving = _Serving(

@@ -19,7 +19,7 @@ import pytest
 import trio
 from test_cluster import FAST, Room, cut
 
-from peerchat import events, files, transfer
+from peerchat import events, files, read_pace, transfer
 from peerchat.datadir import DataDir
 from peerchat.protocol import (
     FILE_CHUNK,
@@ -815,7 +815,7 @@ async def test_the_sender_is_told_of_fetches_at_most_so_often_and_of_their_end(
         offer = await offer_heard(alice, bob, random_file(tmp_path, 400))
         (number,) = alice.node.files._mine
         to_bob = alice.node.links.conns[bob.node.node_id]
-        for _ in range(200):
+        for _ in range(24):  # (within bob's pace: each costs a window of it, attack round 20)
             alice.node.files.on_get(to_bob, FileGet(number, 0))
             alice.node.files.on_stop(to_bob, FileStop(number))
         assert not [e for e in alice.events if isinstance(e, events.Uploading)]
@@ -1556,3 +1556,22 @@ def test_a_path_is_read_as_typed_or_as_a_shell_would(tmp_path: Path) -> None:
     assert files.typed_path(str(spaced).replace(" ", "\\ ")) == spaced
     assert files.typed_path(str(quoted)) == quoted
     assert files.typed_path(f'"{tmp_path}/missing') == Path(f'"{tmp_path}/missing')
+
+
+async def test_an_offer_asked_for_again_and_again_is_served_at_the_askers_pace(
+    tmp_path: Path,
+) -> None:
+    """Attack round 20: a get again every 0.5 ms, each a frame of a few bytes, had the sender
+    read and seal a window of chunks each time, a core busy. A get of an offer asked for before
+    is read as a window of bytes: past the pace, the asker's link waits."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        await offer_heard(alice, bob, random_file(tmp_path, 64))
+        (number,) = alice.node.files._mine
+        to_bob = alice.node.links.conns[bob.node.node_id]
+        alice.node.files.on_get(to_bob, FileGet(number, 0))
+        assert to_bob.hold == 0  # a first ask costs its frame alone
+        for _ in range(read_pace.MEMBER_AT_ONCE // FILE_WINDOW + 2):
+            alice.node.files.on_get(to_bob, FileGet(number, 0))
+        assert to_bob.hold > 0
+        nursery.cancel_scope.cancel()
