@@ -166,7 +166,7 @@ class Doorman:
         # chat sequence number in our hello must match what this connection gets afterwards.
         welcome = None
         if hello.join:
-            listed = (node.me_on(conn), *node.members)
+            listed = node.listed_on(conn)
             marked = tuple(i for i, m in enumerate(listed) if node.talk.shown_marked(m))
             welcome = Welcome(listed, node.bully.tracker or node.node_id, marked)
         # (frozen while this one waited; asked first: a link refused so spends no relink)
@@ -186,7 +186,7 @@ class Doorman:
         node.links.attach(conn, hello)
         if welcome is not None:
             marked = node.talk.shown_marked(hello.member())
-            node.links.broadcast(MemberJoined(hello.member(), True, marked), skip=conn)
+            node.links.announce(hello.member(), lambda m: MemberJoined(m, True, marked), skip=conn)
         await node.links.session(conn, slot)  # type: ignore[arg-type]
 
     async def _greet(self, conn: Connection) -> Hello | None:
@@ -250,7 +250,8 @@ class Doorman:
         if tracker is None or tracker.node_id not in node.links.conns:
             await conn.send_now(Refuse("the room is electing a tracker; try again"))
         else:
-            await conn.send_now(Redirect(tracker.host, tracker.port))
+            told = node.told_on(conn, tracker)
+            await conn.send_now(Redirect(told.host, told.port))
 
     async def _admitted(self, conn: Connection, hello: Hello) -> bool:
         """Whether a connection that introduced itself may stay (see the module docstring).

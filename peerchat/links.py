@@ -19,6 +19,7 @@ import functools
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -509,6 +510,18 @@ class Links:
                 continue
             frame = frame or conn.frame(message)
             conn.send_frame(frame)
+
+    def announce(
+        self, member: Member, make: Callable[[Member], Message], *, skip: Connection
+    ) -> None:
+        """``make(member)`` to every linked peer but ``skip``, ``member`` at the address each
+        should dial (``Node.told_on``)."""
+        frames: dict[str, bytes] = {}  # by the host told: encoded once each
+        for conn in self.conns.values():
+            if conn is not skip:
+                told = self.node.told_on(conn, member)
+                frame = frames[told.host] = frames.get(told.host) or conn.frame(make(told))
+                conn.send_frame(frame)
 
     # -- keeping links ------------------------------------------------------------------------
 

@@ -590,6 +590,34 @@ class Node:
         host = self.advertised_host(conn)
         return self.me if host == self.me.host else dataclasses.replace(self.me, host=host)
 
+    def told_on(self, conn: Connection, member: Member) -> Member:
+        """``member`` as the peer on ``conn`` should dial it. One listed here at a loopback
+        address is on this computer (it came in over loopback): a peer on another reaches it
+        at this node's own address there (a user trial's newcomers on other computers were
+        told 127.0.0.1, their own, for a member and for the tracker)."""
+        return self._on_this_computer(conn, (member,))[0] if self._here(member) else member
+
+    def listed_on(self, conn: Connection) -> tuple[Member, ...]:
+        """The room as the peer on ``conn`` should dial it (``told_on``), this node first."""
+        return (self.me_on(conn), *self._on_this_computer(conn, tuple(self.members)))
+
+    def _on_this_computer(
+        self, conn: Connection, members: tuple[Member, ...]
+    ) -> tuple[Member, ...]:
+        local = conn.local_host
+        if not local or is_loopback(local):
+            return members
+        here = self.advertised_host(conn)
+        return tuple(dataclasses.replace(m, host=here) if self._here(m) else m for m in members)
+
+    def _here(self, member: Member) -> bool:
+        """Whether ``member`` is on this computer: listed at a loopback address, and not
+        linked from another (one that says so is warned: ``Links._warn_about_addresses``)."""
+        if not is_loopback(member.host):
+            return False
+        link = self.links.conns.get(member.node_id)
+        return link is None or not link.address
+
     def add_member(self, member: Member) -> bool:
         """Record a member (True when new), letting in its connection if one waits for that."""
         new = self.members.add(member)

@@ -119,7 +119,7 @@ class TrackerRole:
         if node.bully.is_tracker and new and not hello.join:
             assert conn.member is not None
             marked = node.talk.shown_marked(conn.member)
-            node.links.broadcast(MemberJoined(conn.member, False, marked), skip=conn)
+            node.links.announce(conn.member, lambda m: MemberJoined(m, False, marked), skip=conn)
             conn.send(Roster(self._everyone(conn)))
 
     def on_member_joined(self, conn: Connection, message: MemberJoined) -> None:
@@ -182,7 +182,7 @@ class TrackerRole:
         else:
             tracker = node.links.conns.get(node.bully.tracker or "")
             if tracker is not None:
-                tracker.send(Roster(tuple(news)))
+                tracker.send(Roster(tuple(node.told_on(tracker, m) for m in news)))
 
     def on_member_left(self, conn: Connection, message: MemberLeft) -> None:
         """The tracker says a member left. A link of this node's own to it is probed, and kept
@@ -250,7 +250,7 @@ class TrackerRole:
         return conn.member is not None and conn.member.node_id == self.node.bully.tracker
 
     def _everyone(self, conn: Connection) -> tuple[Member, ...]:
-        return (self.node.me_on(conn), *self.node.members)
+        return self.node.listed_on(conn)
 
     # -- the home address ---------------------------------------------------------------------
 

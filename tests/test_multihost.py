@@ -404,6 +404,35 @@ async def test_a_node_that_tells_others_a_loopback_address_is_warned_and_so_is_i
     assert "h2 tells others it is at 127.0.0.1" in theirs["message"], theirs
 
 
+async def test_a_member_in_over_loopback_is_told_to_other_hosts_at_its_hosts_address(
+    net: Net,
+) -> None:
+    """A user trial: a member on the tracker's computer that joined it over loopback was listed
+    to the other computers at 127.0.0.1, where none could reach it; and a join sent on by that
+    member named the tracker at 127.0.0.1 too, the joiner's own computer."""
+
+    async def start(host: int, name: str, port: int, tracker: str) -> Proc:
+        proc = await start_peerchat(
+            net.swarm, net.lan, host, name, "--headless", "--ephemeral", "--username", name,
+            "--host", "0.0.0.0", "--port", str(port), "--tracker", tracker,
+        )  # fmt: skip
+        await proc.wait_for(event="ready", timeout=JOIN_WITHIN + 5)
+        return proc
+
+    founder = await start(1, "h1", PORT, HOME)
+    await start(1, "carol", PORT + 1, f"127.0.0.1:{PORT}")  # in over loopback (a room found by
+    # name on the LAN is joined so when the LAN's search is not answered in time)
+    h2 = await start(2, "h2", PORT, HOME)
+    carol = await h2.wait_for(event="peer_joined", username="carol", timeout=5)
+    assert carol.get("present") and carol["addr"] == f"{net.lan.addr(1)}:{PORT + 1}", carol
+    h3 = await start(3, "h3", PORT, f"{net.lan.addr(1)}:{PORT + 1}")  # at carol: sent on
+    tracker = await h3.wait_for(event="tracker", timeout=5)
+    assert tracker["node_id"] == founder.ready["node_id"], tracker
+    assert tracker["addr"] == f"{net.lan.addr(1)}:{PORT}", tracker
+    sent_on = f"points at the tracker at {net.lan.addr(1)}:{PORT}"  # not at 127.0.0.1, h3 itself
+    assert sent_on in h3.log_path.read_text(), h3.describe()
+
+
 # (b) ------------------------------------------------------------------------------------------
 
 
