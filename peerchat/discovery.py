@@ -99,6 +99,7 @@ class Lan:
     def __init__(self, zc: Zeroconf, room: str) -> None:
         self._zc = zc
         self.room = room
+        self.others: tuple[tuple[str, int], ...] = ()  # other rooms the last search heard
 
     def addresses(self, host: str) -> list[str]:
         """This node's addresses as advertised for ``host``."""
@@ -132,10 +133,10 @@ class Lan:
         once sorted first and were asked for one by one: one that never answered used up the
         time, and the room was founded a second time beside the real one."""
         prefix = f"{self.room}-"
+        names = self._browse(within)
+        self.others = tuple((r, n) for r, n in rooms_named(names) if r != self.room)
         infos = [
-            info
-            for name in self._browse(within)
-            if name.startswith(prefix) and (info := _info(name)) is not None
+            info for name in names if name.startswith(prefix) and (info := _info(name)) is not None
         ]
         known: list[ServiceInfo] = []
         unknown: list[ServiceInfo] = []

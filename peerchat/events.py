@@ -397,13 +397,16 @@ class Who:
 
 @dataclass(frozen=True, slots=True)
 class RoomsFound:
-    """``/list``: the rooms found by name on the local network, with their member counts."""
+    """``/list``: the rooms found by name on the local network, with their member counts. Or
+    those beside a room ``new`` just founded by name: a user trial's ``--room dve`` founded
+    one, unsaid, beside the network's dev."""
 
     rooms: tuple[tuple[str, int], ...]
+    new: str = ""
 
     def as_json(self) -> dict[str, Any]:
         listed = [{"room": room, "members": count} for room, count in self.rooms]
-        return {"event": "rooms_found", "rooms": listed}
+        return {"event": "rooms_found", "rooms": listed} | ({"new": self.new} if self.new else {})
 
 
 @dataclass(frozen=True, slots=True)

@@ -467,6 +467,8 @@ class Node:
         self.emit(events.Ready(self.shown_me(), role, self.room_name))
         self.leadership.report_tracker()
         self.emit(events.InRoom(tuple(self.members)))
+        if role == "tracker" and self.lan is not None and self.lan.others and not self.members:
+            self.emit(events.RoomsFound(self.lan.others, new=self.room_name))  # (a typo?)
         self.report_entry(kept)
         self.reporting = True
         self.started.set()

@@ -432,6 +432,8 @@ def format_event(event: Event, now: float) -> FormattedText:
         case RoomsFound(rooms=[]):
             why = "a room is found by name only where its members are on this network"
             return format_notice(f"* no room answered on the local network: {why}", now)
+        case RoomsFound(rooms=found, new=new) if new:
+            return format_notice(beside_new_room(new, found), now)
         case RoomsFound(rooms=found):
             listed = ", ".join(f"{visible(room)} ({count})" for room, count in found)
             return format_notice(f"* rooms on the local network: {listed}; /join NAME", now)
@@ -632,6 +634,21 @@ def _each_row_after(prefix: tuple[str, str], text: FormattedText) -> FormattedTe
         for row in rest:
             out += [(style, "\n"), prefix, (style, row)]
     return FormattedText(out)
+
+
+def beside_new_room(new: str, found: tuple[tuple[str, int], ...]) -> str:
+    """What a room just founded by name has beside it on the network: the one its name looks
+    like a typo of, if any."""
+    import difflib  # (not loaded at start: ``test_dirs``)
+
+    listed = ", ".join(f"{visible(room)} ({count})" for room, count in found)
+    near = difflib.get_close_matches(new, [room for room, _ in found], n=1, cutoff=0.6)
+    if near:
+        return (
+            f"* {visible(new)} is a new room; the local network has {listed}: did you mean "
+            f"{visible(near[0])}? /join {visible(near[0])}, then /part {visible(new)}"
+        )
+    return f"* {visible(new)} is a new room; the local network has {listed}: /join NAME for one"
 
 
 def unknown_hint(name: str) -> str:

@@ -1260,3 +1260,12 @@ def test_tabs_menu_takes_the_rows_of_its_choices_and_no_blank_ones(choices: int,
             return session.app.layout.container.preferred_height(80, 24).preferred
 
     assert asyncio.run(measured()) == rows
+
+
+def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -> None:
+    """A user trial's --room dve (and /join deb) founded an empty room, unsaid, beside dev."""
+    found = (("dev", 3), ("ops", 1))
+    typo = ui.beside_new_room("dve", found)
+    assert "did you mean dev? /join dev, then /part dve" in typo and "dev (3), ops (1)" in typo
+    other = ui.beside_new_room("design", found)
+    assert "did you mean" not in other and other.endswith("/join NAME for one")
