@@ -836,9 +836,13 @@ class Screen:
         self.unseen.pop(label, None)
 
 
-def progress_bar(progress: FileProgress | FileWaiting | Uploading, width: int = 10) -> str:
+Progress = FileProgress | FileWaiting | Uploading
+
+
+def progress_bar(progress: Progress, width: int = 10) -> str:
     """``report.pdf [####------] 42%``, ``report.pdf waits for bob``, or ``report.pdf to bob
-    [##--------] 20%`` (a fetch from this node): one fetch, for the toolbar."""
+    [##--------] 20%`` (a fetch from this node): one fetch, for the toolbar. With ``width`` 0,
+    no bar: ``report.pdf 42%``."""
     name = visible(progress.name)
     name = name if len(name) <= 20 else name[:19] + "…"
     match progress:
@@ -850,7 +854,8 @@ def progress_bar(progress: FileProgress | FileWaiting | Uploading, width: int = 
             pass
     share = _share(done, size)
     filled = round(share * width)
-    return f"{name} [{'#' * filled}{'-' * (width - filled)}] {share:.0%}"
+    bar = f" [{'#' * filled}{'-' * (width - filled)}]" if width else ""
+    return f"{name}{bar} {share:.0%}"
 
 
 def _share(received: int, size: int) -> float:
@@ -873,7 +878,7 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
     Fitted to ``width`` columns, if given."""
     now = time.monotonic() if now is None else now
     behind = [  # a fetch in a room behind shows too (a user trial saw no sign of one)
-        f"{visible(label)}: {progress_bar(progress)}"
+        (f"{visible(label)}: ", progress)
         for label, room in screen.rooms.items()
         if label != screen.current
         for progress in [*room.fetching.values(), *room.uploads.values()]
@@ -906,9 +911,10 @@ def toolbar_text(room: Room, now: float | None = None) -> FormattedText:
 
 
 def _toolbar_parts(
-    room: Room, now: float | None = None, behind: list[str] | None = None
+    room: Room, now: float | None = None, behind: list[tuple[str, Progress]] | None = None
 ) -> list[tuple[int, str]]:
-    """The parts of the room's toolbar; ``behind``: fetches of rooms behind, after its own."""
+    """The parts of the room's toolbar; ``behind``: fetches of rooms behind, after its own,
+    each with its room's name."""
     if room.me is None:
         where = f"connecting to {visible(room.connecting)}" if room.connecting else "joining"
         return [(_ME, f" {where}... ")]
@@ -922,13 +928,17 @@ def _toolbar_parts(
         (_TRACKER, f"| tracker {tracker} "),
         (_HELP, "| /help "),
     ]
-    transfers = [*room.fetching.values(), *room.uploads.values()]
-    bars = [progress_bar(progress) for progress in transfers] + (behind or [])
-    if bars:  # one part: two of one rank would be one and its shorter form (``_fitted``)
+    transfers = [("", p) for p in [*room.fetching.values(), *room.uploads.values()]]
+    transfers += behind or []
+    bars = [where + progress_bar(progress) for where, progress in transfers]
+    if bars:  # one part and its shorter forms (``_fitted``)
         more = f"(+{len(bars) - 2}) " if len(bars) > 2 else ""  # (a trial saw 2 of 5)
         out.append((_PROGRESS, "".join(f"| {bar} " for bar in bars[:2]) + more))
-        if len(bars) > 1:  # where two do not fit, one (a user trial's 80 columns showed none)
-            out.append((_PROGRESS, f"| {bars[0]} (+{len(bars) - 1}) "))
+        others = f"(+{len(bars) - 1}) " if len(bars) > 1 else ""
+        if others:  # where two do not fit, one (a user trial's 80 columns showed none)
+            out.append((_PROGRESS, f"| {bars[0]} {others}"))
+        where, first = transfers[0]  # and without its bar (a trial's 40 columns showed none)
+        out.append((_PROGRESS, f"| {where}{progress_bar(first, 0)} {others}"))
     typists = room.typists(time.monotonic() if now is None else now)
     if typists:
         shown = ", ".join(typists[:3])
@@ -940,15 +950,20 @@ def _toolbar_parts(
 
 def _fitted(parts: list[tuple[int, str]], width: int) -> FormattedText:
     """The parts in their order; those ranked lowest give way while they do not fit in
-    ``width`` columns (0: any), but the first (who and where). Two parts of one rank are one
-    and its shorter form, shown only when the first gave way."""
-    kept = [part for i, part in enumerate(parts) if i == 0 or part[0] != parts[i - 1][0]]
-    shorter = {rank: text for i, (rank, text) in enumerate(parts) if i and parts[i - 1][0] == rank}
+    ``width`` columns (0: any), but the first (who and where). Parts of one rank in a row are
+    one and its shorter forms, each shown only when the one before it gave way."""
+    kept: list[tuple[int, str]] = []
+    shorter: dict[int, list[str]] = {}
+    for i, (rank, text) in enumerate(parts):
+        if i and parts[i - 1][0] == rank:
+            shorter.setdefault(rank, []).append(text)
+        else:
+            kept.append((rank, text))
     while width and len(kept) > 1 and sum(get_cwidth(text) for _, text in kept) > width:
         at = kept.index(min(kept[1:], key=lambda part: part[0]))
         rank = kept[at][0]
-        if rank in shorter:
-            kept[at] = (rank, shorter.pop(rank))
+        if shorter.get(rank):
+            kept[at] = (rank, shorter[rank].pop(0))
         else:
             del kept[at]
     return FormattedText([(TOOLBAR_STYLE, text) for _, text in kept])

@@ -972,6 +972,20 @@ def test_a_narrow_status_bar_gives_up_the_help_hint_and_the_tracker_before_who_i
     assert "rooms: [dev] sec 127.0.0.1:5000" in to_plain_text(ui.screen_toolbar(screen))
 
 
+def test_a_status_bar_of_40_columns_keeps_a_fetchs_progress_without_its_bar() -> None:
+    """A user trial at 40 columns: " bob | room dev" alone for a whole fetch of 200 MiB."""
+    screen = ui.Screen()
+    screen.apply("dev", Ready(BOB, "peer", "dev"))
+    screen.apply("dev", InRoom((ALICE,)))
+    screen.apply("dev", FileProgress(7, "big.bin", 36, 100))
+    assert "| big.bin [####------] 36% " in to_plain_text(ui.screen_toolbar(screen, 80))
+    narrow = to_plain_text(ui.screen_toolbar(screen, 40))
+    assert narrow == " bob | room dev | big.bin 36% ", narrow
+    screen.apply("dev", FileProgress(8, "small.bin", 50, 100))
+    narrow = to_plain_text(ui.screen_toolbar(screen, 40))
+    assert narrow == " bob | room dev | big.bin 36% (+1) ", narrow
+
+
 def test_a_room_joined_at_an_address_goes_by_the_name_it_learnt_too():
     """A user trial: started with --tracker and no --room, the status bar said "room dev",
     and /part dev (and /room dev) answered "not in a room dev"."""
