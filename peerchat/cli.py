@@ -23,7 +23,7 @@ import trio
 from peerchat import PROTOCOL_VERSION, __version__, dirs, events, hidden_env
 from peerchat.addresses import DEFAULT_TRACKER_PORT, bad_port, home_port, is_loopback, is_wildcard
 from peerchat.config import Config
-from peerchat.datadir import DataDir
+from peerchat.datadir import DataDir, InUse
 from peerchat.handshake import MIN_SECRET, OPEN_ROOM, room_key
 from peerchat.membership import takeable, valid_room_name
 from peerchat.node import Node, Settings
@@ -520,21 +520,28 @@ def _room_maker(
             discover=addr is None,
             secret_from=f"the first line of {path}",
         )
-        data_dir = None
-        if args.ephemeral:
-            pass
-        elif args.data_dir is not None and room == first.room_name:
-            # The room it started in, joined again after /part: its own identity and history
-            # as at the start (a trial's alice came back as "another key" from PATH@dev).
-            data_dir = DataDir(args.data_dir)
-        elif args.data_dir is not None:
-            data_dir = DataDir(args.data_dir.with_name(f"{args.data_dir.name}@{room}"))
-        else:
-            named = _named_in(room)
-            data_dir = DataDir(named(args.username), named)
+        try:
+            data_dir = None if args.ephemeral else _joined_data_dir(args, room, first)
+        except InUse as exc:  # (a user trial: the advice was of options for the command line)
+            raise StartupError(
+                f"another peerchat program of yours is in the room {room} (its data dir "
+                f"{exc.path} is in use): chat there, or leave the room there first"
+            ) from None
         return Node(settings, emit, config, data_dir, offer_ids)
 
     return make
+
+
+def _joined_data_dir(args: argparse.Namespace, room: str, first: Settings) -> DataDir:
+    """The data dir of a room joined with ``/join``."""
+    if args.data_dir is not None and room == first.room_name:
+        # The room it started in, joined again after /part: its own identity and history as
+        # at the start (a trial's alice came back as "another key" from PATH@dev).
+        return DataDir(args.data_dir)
+    if args.data_dir is not None:
+        return DataDir(args.data_dir.with_name(f"{args.data_dir.name}@{room}"))
+    named = _named_in(room)
+    return DataDir(named(args.username), named)
 
 
 def room_secret_path(room: str) -> Path:

@@ -39,6 +39,18 @@ Address = tuple[str, int]
 log = logging.getLogger(__name__)
 
 
+class InUse(StartupError):
+    """Another peerchat process holds the data dir."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"the data dir {path} is in use by another peerchat process; give this one its own "
+            "with --data-dir (or --ephemeral)",
+            2,
+        )
+        self.path = path
+
+
 class DataDir:
     def __init__(self, path: Path, named: Callable[[str], Path] | None = None) -> None:
         """Create (private to this user) and lock ``path``; a clear error when another
@@ -56,11 +68,7 @@ class DataDir:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(self._lock)
-            raise StartupError(
-                f"the data dir {path} is in use by another peerchat process; give this one "
-                "its own with --data-dir (or --ephemeral)",
-                2,
-            ) from None
+            raise InUse(path) from None
 
     def answer_to(self, username: str) -> None:
         """After ``/nick NAME``, ``--username NAME`` finds this data dir too (a link by that

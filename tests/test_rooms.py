@@ -266,3 +266,22 @@ def test_a_room_joined_is_joined_under_the_name_of_the_room_it_was_typed_in() ->
     rooms.join("ops", None, "dev")
     rooms.join("ops", None, "gone")  # a room that has ended meanwhile: the program's name
     assert asked == ["bobby", None]
+
+
+async def test_a_join_of_a_room_open_in_another_program_of_ones_own_says_so(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    """A user trial's /join of a room its other program was in advised --data-dir and
+    --ephemeral, options of a command line, not of the chat line."""
+    dev, ops = free_port(), free_port()
+    data = tmp_path / "alice"
+    await swarm.node(
+        "alice", "--room", "ops", "--tracker", f"127.0.0.1:{ops}", "--data-dir", f"{data}@ops"
+    )
+    other = await swarm.node(
+        "alice2", "--room", "dev", "--tracker", f"127.0.0.1:{dev}", "--data-dir", str(data)
+    )
+    await other.send(f"/join ops 127.0.0.1:{ops}")
+    error = await other.wait_for(event="error")
+    assert "another peerchat program of yours is in the room ops" in error["message"], error
+    assert "--data-dir" not in error["message"]
