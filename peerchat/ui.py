@@ -599,6 +599,14 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         texts.append(
             _join_lines([_line(now, (NOTICE_STYLE, "* you are now known as "), _name(me))])
         )
+        kept = [  # a name is a room's: a user trial's took /nick for the program's
+            f"{visible(other.me.username)} in {visible(label)}"
+            for label, other in screen.rooms.items()
+            if label != room and other.me is not None and other.me.username != me.username
+        ]
+        if kept:
+            still = f"* in this room only: you are still {', '.join(kept)} (/nick there too)"
+            texts.append(format_notice(still, now))
     else:
         texts.append(format_event(event, now))
     offered_alone = type(event) is FileOffered and event.own and event.to is None

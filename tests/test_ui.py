@@ -1283,3 +1283,20 @@ def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -
     assert "did you mean dev? /join dev, then /part dve" in typo and "dev (3), ops (1)" in typo
     other = ui.beside_new_room("design", found)
     assert "did you mean" not in other and other.endswith("/join NAME for one")
+
+
+def test_a_nick_in_one_of_two_rooms_says_the_other_keeps_the_old_name() -> None:
+    """A user trial took /nick for the program's, as in irssi: the other room knew her still."""
+    screen = ui.Screen()
+    for label in ("dev", "ops"):
+        screen.apply(label, Ready(ALICE, "peer", label))
+    alicia = dataclasses.replace(ALICE, username="alicia")
+    screen.apply("ops", Renamed(alicia, "alice"))
+    rows = to_plain_text(ui.format_line(("ops", Renamed(alicia, "alice")), NOW, screen))
+    assert rows.splitlines() == [
+        "[ops] 13:04:05 * you are now known as alicia",
+        "[ops] 13:04:05 * in this room only: you are still alice in dev (/nick there too)",
+    ]
+    screen.apply("dev", Renamed(alicia, "alice"))
+    again = to_plain_text(ui.format_line(("dev", Renamed(alicia, "alice")), NOW, screen))
+    assert "still" not in again  # the same name in both now
