@@ -131,7 +131,7 @@ def _room_name(value: str) -> str:
     name = value.lower()
     if not valid_room_name(name):
         raise argparse.ArgumentTypeError(
-            f"{value!r} is not a room name: 1-32 letters, digits, '-' and '_'"
+            f"{value!r} is not a room name: 1-32 ASCII letters, digits, '-' and '_'"
         )
     return name
 

@@ -301,7 +301,9 @@ def _private(rest: str) -> Private | Usage:
 
 
 def _join(args: list[str]) -> JoinRoom | Usage:
-    usage = Usage("usage: /join ROOM [HOST:PORT] (a room name: 1-32 letters, digits, - and _)")
+    usage = Usage(
+        "usage: /join ROOM [HOST:PORT] (a room name: 1-32 ASCII letters, digits, - and _)"
+    )
     lone = args[0] if len(args) == 1 else ""  # (a user trial's first try: an address alone)
     if lone and not valid_room_name(_room_name(lone)) and tracker_address(lone) is not None:
         return Usage(f"{usage.text}: the room's name first, as in /join dev {visible(args[0])}")

@@ -133,7 +133,7 @@ class SecureStream(trio.abc.Stream):
             if not data:
                 if self._buffer:
                     # A crash or a cut as often as a fault: the link is lost, not refused.
-                    raise trio.BrokenResourceError("closed in the middle of a record")
+                    raise trio.BrokenResourceError("cut off in the middle of a message")
                 return b""
             self._buffer += data
 

@@ -1307,7 +1307,8 @@ class PromptUI:
                 | commands.FindRooms
             )
             if screen.front.me is None and not isinstance(command, local | commands.JoinRoom):
-                give_up = "give it up" if len(screen.rooms) > 1 else "quit"
+                # ("it": the line or the join? A user trial could not tell.)
+                give_up = "give up the join" if len(screen.rooms) > 1 else "quit"
                 # Kept with a line break after it: what is typed next goes below, not glued
                 # to it ("first in qasecond in qa", sent as one message in a user trial).
                 kept, typed_at = line.rstrip("\n") + "\n", was_typed_at
@@ -1418,10 +1419,10 @@ class PromptUI:
         self._screen.cleared_at = -math.inf  # "Ctrl-C again quits" was not so (a user trial)
         said = []
         if uploads:
-            fetching = (
-                f"{visible(who)} {visible(name)} ({share}%)" for who, name, share in uploads
+            said += (  # (a user trial read "fetching from you: carol big.bin (16%)" oddly)
+                f"{visible(who)} is fetching {visible(name)} from you ({share}%)"
+                for who, name, share in uploads
             )
-            said.append("fetching from you: " + ", ".join(fetching))
         if downloads:  # (a user trial's Ctrl-D dropped its own fetch at 8%, unasked)
             fetching = (f"{visible(name)} ({share}%)" for name, share in downloads)
             said.append("you are fetching " + ", ".join(fetching))

@@ -142,12 +142,12 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         # A trial's first try: the address alone.
         (
             "/join 10.0.0.7",
-            "usage: /join ROOM [HOST:PORT] (a room name: 1-32 letters, digits, - and _): "
+            "usage: /join ROOM [HOST:PORT] (a room name: 1-32 ASCII letters, digits, - and _): "
             "the room's name first, as in /join dev 10.0.0.7",
         ),
         (
             "/join 10.0.0.7:5000",
-            "usage: /join ROOM [HOST:PORT] (a room name: 1-32 letters, digits, - and _): "
+            "usage: /join ROOM [HOST:PORT] (a room name: 1-32 ASCII letters, digits, - and _): "
             "the room's name first, as in /join dev 10.0.0.7:5000",
         ),
         ("/join bad room!", "usage: /join ROOM [HOST:PORT]: room! is not HOST:PORT"),

@@ -136,7 +136,7 @@ async def test_a_peer_gone_in_the_middle_of_a_record_is_a_lost_link() -> None:
     assert isinstance(b, SecureStream)
     await a_raw.send_all(b"\x01\x00" + b"x" * 10)  # a record of 256 bytes, begun
     await a_raw.aclose()
-    with pytest.raises(trio.BrokenResourceError, match="middle of a record"):
+    with pytest.raises(trio.BrokenResourceError, match="middle of a message"):
         await b.receive_some()
 
 

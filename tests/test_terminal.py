@@ -539,11 +539,11 @@ def test_quitting_while_a_member_fetches_a_file_asks_first(
     try:
         alice.send("/get 2\r")  # bob's small.bin, which waits now: her own fetch
         alice.send("/part\r")  # (a user trial's /part cut a fetch at 44%)
-        alice.expect(on_screen("fetching from you: bob big.bin ("))
+        alice.expect(on_screen("bob is fetching big.bin from you ("))
         alice.expect(on_screen("you are fetching small.bin (0%)"))  # (and Ctrl-D one at 8%)
         alice.expect(on_screen("/part again within 10 s to leave"))
         alice.send("/quit\r")
-        alice.expect(on_screen("fetching from you: bob big.bin ("))
+        alice.expect(on_screen("bob is fetching big.bin from you ("))
         alice.expect(on_screen("quit again within 10 s to leave"))
         alice.send("/quit\r")
         expect_exit_0(alice)
@@ -868,7 +868,7 @@ def test_ctrl_c_gives_up_a_second_room_still_connecting_and_stays_in_the_first(
         alice.send(f"/join zzz 127.0.0.1:{port}\r")
         alice.expect(on_screen(f"connecting to 127.0.0.1:{port} ..."), timeout=5)
         alice.send("hello?\r")
-        alice.expect(on_screen("(Ctrl-C twice to give it up)"))
+        alice.expect(on_screen("(Ctrl-C twice to give up the join)"))
         alice.send("\x03\x03")  # the first clears the line kept
         alice.expect(on_screen("gave up joining the room zzz"))  # never in it
         alice.send("still here\r")
