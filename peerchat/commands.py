@@ -210,6 +210,9 @@ _ALIASES = {
     "/m": "/msg",
     "/query": "/msg",
     "/wi": "/whois",
+    "/window": "/room",  # irssi's windows and weechat's buffers are rooms here (a user trial)
+    "/win": "/room",
+    "/buffer": "/room",
     "/c": "/clear",
     "/cl": "/clear",
 }
@@ -274,7 +277,9 @@ def parse_line(line: str) -> Command:
         if name == "/quit":
             return Quit(rest.strip())
         if name in ("/room", "/rooms"):  # "/rooms ops" too: a user meant to switch
-            room = _room_name(rest.strip())  # a name, or the address a room without one is shown by
+            # A name, or the address a room without one is shown by, or its number (irssi's
+            # "/window goto 2" too)
+            room = _room_name(rest.strip().removeprefix("goto ").strip())
             return GoToRoom(room) if room else ListRooms()
         if name == "/list" and rest.strip():  # (a user's "/list dev" listed them all, unsaid)
             return Usage("usage: /list, the rooms on the local network (then /join NAME)")

@@ -831,6 +831,8 @@ class Screen:
     def go_to(self, label: str) -> str:
         """Bring ``label`` to the front (``/room``); what to tell the user."""
         label = self.label_of(label)
+        if label not in self.rooms and label.isdecimal() and len(label) < 3:  # /window 2
+            return self.nth(int(label)) or f"the room {visible(self.current)} is in front already"
         if label not in self.rooms:
             return f"not in a room {visible(label)}; /join {visible(label)}?"
         self.bring(label)

@@ -28,7 +28,7 @@ from prompt_toolkit.formatted_text import to_plain_text
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from peerchat import backlog, ui
+from peerchat import backlog, commands, ui
 from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
     Connecting,
@@ -945,6 +945,12 @@ def test_with_two_rooms_each_line_names_its_room_and_ctrl_x_brings_the_next_to_t
         ui.render_batch([(arrived, (label, Ready(ALICE, "peer", label)))], screen)
     assert screen.cycle(-1) == "lines you type go to the room qa now"  # Alt-Left: the last
     assert screen.cycle(-1) == "lines you type go to the room ops now"
+    # irssi's /window 3 (or /win, weechat's /buffer) and Alt-3 are one (a user trial).
+    assert commands.parse_line("/window 3") == commands.GoToRoom("3")
+    assert commands.parse_line("/window goto 1") == commands.GoToRoom("1")
+    assert screen.go_to("3") == "lines you type go to the room qa now"
+    assert screen.go_to("3") == "the room qa is in front already"
+    assert screen.go_to("9") == "no room 9: you are in 3 rooms (/rooms lists them)"
 
 
 def test_a_narrow_status_bar_gives_up_the_help_hint_and_the_tracker_before_who_is_typing():
