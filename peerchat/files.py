@@ -40,6 +40,7 @@ from peerchat import dirs, events, transfer
 from peerchat.admission import Paces, RefusalLog
 from peerchat.bounded import keep_latest
 from peerchat.connection import Connection
+from peerchat.handshake import OPEN_ROOM
 from peerchat.membership import Member
 from peerchat.protocol import (
     FILE_CHUNK,
@@ -328,7 +329,7 @@ class Files:
         try:
             final = self._free_path(local_name(offer.name))
             part = final.with_name(final.name + PART)
-            out = _open_held(part)
+            out = _open_held(part, private=node.settings.psk != OPEN_ROOM)
         except OSError as exc:
             node.emit(events.Error(f"cannot save into {self.downloads}: {exc.strerror or exc}"))
             return
@@ -1067,10 +1068,11 @@ def _same_offer(a: _Mine | None, b: _Mine) -> bool:
 _PART_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
-def _open_held(part: Path) -> BinaryIO:
+def _open_held(part: Path, *, private: bool) -> BinaryIO:
     """``part``, empty and open for a fetch to write, locked for as long as it is open: a
-    fetch in this program or another leaves it alone. Emptied once held, not before."""
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | _PART_FLAGS, 0o666)
+    fetch in this program or another leaves it alone. Emptied once held, not before. A room's
+    with a secret is for its user alone to read (a user trial's were everyone's, by umask)."""
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | _PART_FLAGS, 0o600 if private else 0o666)
     out = os.fdopen(fd, "wb")
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

@@ -10,6 +10,7 @@ import gc
 import hashlib
 import os
 import shutil
+import stat
 import time
 import weakref
 from collections.abc import Callable
@@ -1575,3 +1576,15 @@ async def test_an_offer_asked_for_again_and_again_is_served_at_the_askers_pace(
             alice.node.files.on_get(to_bob, FileGet(number, 0))
         assert to_bob.hold > 0
         nursery.cancel_scope.cancel()
+
+
+def test_a_fetch_in_a_room_with_a_secret_is_saved_for_its_user_alone(tmp_path: Path) -> None:
+    """A user trial's file fetched in a private room was everyone's to read (umask 022)."""
+    umask = os.umask(0o022)
+    try:
+        for private, mode in ((True, 0o600), (False, 0o644)):
+            part = tmp_path / f"{private}.peerchat-part"
+            files._open_held(part, private=private).close()
+            assert stat.S_IMODE(part.stat().st_mode) == mode
+    finally:
+        os.umask(umask)
