@@ -11,6 +11,7 @@ from peerchat.membership import takeable, valid_room_name
 from peerchat.protocol import MAX_RECENT, tracker_address
 from peerchat.safe_text import visible
 
+HELP_COLUMN = 18  # where a command's words begin in its row of the help
 HELP_TEXT = """\
 Type a line and press Enter to send it to everyone in the room.
   /msg NAME TEXT  a private message to one member only

@@ -107,7 +107,7 @@ from peerchat.membership import Member
 from peerchat.names import FINGERPRINT, shown_name
 from peerchat.safe_text import visible
 from peerchat.transfer import size_text
-from peerchat.wrap import wrap
+from peerchat.wrap import INDENT, wrap
 
 # ---------------------------------------------------------------------------------------------
 # Formatting: pure functions from events to prompt_toolkit FormattedText.
@@ -523,6 +523,7 @@ class Notice:
 
     text: str
     style: str = NOTICE_STYLE
+    indent: int = INDENT  # where the rows a long line is broken into begin
 
 
 # One line of the screen's backlog, as it waits: an event with the room it is from, or local
@@ -555,14 +556,15 @@ class Composed:
 
     text: FormattedText
     room: str = ""  # with several rooms open, each row begins with it
+    indent: int = INDENT  # where the rows a long line is broken into begin
 
     def laid_out(self, width: int = 0) -> FormattedText:
         """Broken to ``width`` columns if given, the room at the start of each row."""
         if not self.room:
-            return _wrapped(self.text, width)
+            return _wrapped(self.text, width, self.indent)
         prefix = f"[{visible(self.room)}] "
         narrower = max(width - get_cwidth(prefix), 1) if width else 0
-        return _each_row_after(("bold", prefix), _wrapped(self.text, narrower))
+        return _each_row_after(("bold", prefix), _wrapped(self.text, narrower, self.indent))
 
 
 def format_line(line: Line | Skipped, now: float, screen: Screen, width: int = 0) -> FormattedText:
@@ -576,7 +578,7 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     """``format_line`` but for the width."""
     if isinstance(line, Notice):
         screen.earlier = None  # history after it is headed anew (a user read it as repeats)
-        return Composed(format_notice(line.text, now, line.style))
+        return Composed(format_notice(line.text, now, line.style), indent=line.indent)
     if isinstance(line, Skipped):
         return Composed(format_skipped(line, now))
     room, event = line
@@ -629,8 +631,8 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     return Composed(_join_lines(texts), room if room in joined and len(joined) > 1 else "")
 
 
-def _wrapped(text: FormattedText, width: int) -> FormattedText:
-    return FormattedText(wrap(text, width)) if width else text
+def _wrapped(text: FormattedText, width: int, indent: int = INDENT) -> FormattedText:
+    return FormattedText(wrap(text, width, indent)) if width else text
 
 
 def _each_row_after(prefix: tuple[str, str], text: FormattedText) -> FormattedText:
@@ -1195,12 +1197,14 @@ class PromptUI:
         if self._loop is not None and self._task is not None and not self._task.done():
             self._task.cancel()
 
-    def _notice(self, text: str, mark: str = "* ", style: str = NOTICE_STYLE) -> None:
+    def _notice(
+        self, text: str, mark: str = "* ", style: str = NOTICE_STYLE, indent: int = INDENT
+    ) -> None:
         """Local text, queued behind the node's events (prompt thread), marked as the node's
         are ("*"; "!" for ``_refuse``): a user trial found "usage: ..." and "rooms: ..." the
         only lines without a mark."""
         with self._lock:
-            was_empty = self._backlog.add(Notice(mark + text, style), time.monotonic())
+            was_empty = self._backlog.add(Notice(mark + text, style, indent), time.monotonic())
         if was_empty and self._wake is not None:
             self._wake.set()
 
@@ -1377,7 +1381,8 @@ class PromptUI:
                     self._refuse(text)
                     continue
                 case commands.Help():
-                    self._notice(commands.HELP_TEXT, mark="")
+                    # (a long row goes on under its words: a trial's went on under the time)
+                    self._notice(commands.HELP_TEXT, mark="", indent=INDENT + commands.HELP_COLUMN)
                     continue
                 case commands.Clear():  # and nothing for Ctrl-L to draw again
                     self._printed.clear()

@@ -3,7 +3,7 @@
 A terminal left to wrap a long line itself cuts words in two and starts the next row at the
 left edge, under the times. Here a row ends at a space where one fits, a word longer than a
 row is cut where it begins, and every row after the first begins ``indent`` columns in, past
-the time (in a narrow row, a third of it at most: the room's name may stand before each row).
+the time (in a narrow row, half of it at most: the room's name may stand before each row).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
     if width < NARROWEST or sum(get_cwidth(t) for _, t in text) < width:
         return text  # (most lines: nothing to break, nothing to walk)
     width -= 1
-    indent = min(indent, width // 3)
+    indent = min(indent, width // 2)
     out: StyleAndTextTuples = []
     column = 0
     new_row = ("", "\n" + " " * indent)

@@ -1306,3 +1306,12 @@ def test_a_nick_in_one_of_two_rooms_says_the_other_keeps_the_old_name() -> None:
     screen.apply("dev", Renamed(alicia, "alice"))
     again = to_plain_text(ui.format_line(("dev", Renamed(alicia, "alice")), NOW, screen))
     assert "still" not in again  # the same name in both now
+
+
+def test_the_help_goes_on_under_the_words_of_its_commands() -> None:
+    """A user trial at 80 columns: a long row of /help went on under the time."""
+    help_at = ui.INDENT + commands.HELP_COLUMN
+    notice = ui.Notice(commands.HELP_TEXT, indent=help_at)
+    rows = to_plain_text(ui.format_line(notice, NOW, ui.Screen(), 60)).splitlines()
+    nick = rows.index(next(r for r in rows if "/nick NAME" in r))
+    assert rows[nick + 1].startswith(" " * help_at) and not rows[nick + 1][help_at].isspace()

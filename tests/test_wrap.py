@@ -74,6 +74,16 @@ def test_a_long_word_is_measured_once_not_once_a_row(monkeypatch: pytest.MonkeyP
     assert sum(measured) <= 4 * len(word)  # each row measured again was some 3.3 million
 
 
-def test_a_narrow_row_keeps_two_thirds_for_its_words() -> None:
+def test_a_narrow_row_keeps_half_for_its_words() -> None:
     line = [("time", "12:00:00 "), ("", "one two three four five six seven")]
-    assert rows(line, 22) == ["12:00:00 one two", "       three four", "       five six seven"]
+    assert rows(line, 16) == [
+        "12:00:00 one",
+        *(f"{' ' * 7}{words}" for words in ("two", "three", "four", "five six", "seven")),
+    ]
+
+
+def test_rows_may_go_on_further_in() -> None:
+    """The help: a command's words go on under its words, not under the time (a trial)."""
+    line = [("", "12:00:00   /nick NAME      take another name, if nobody in the room has it")]
+    first, second = to_plain_text(wrap(line, 60, 27)).split("\n")
+    assert first.endswith("nobody in") and second == " " * 27 + "the room has it"
