@@ -13,6 +13,7 @@ class Ready:
     me: Member
     role: str  # "tracker" or "peer"
     room: str = ""  # the room's name, if it has one
+    private: bool = False  # the room has a secret (a user trial's looked like an open one)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -22,6 +23,7 @@ class Ready:
             "addr": self.me.addr,
             "role": self.role,
             "room": self.room,
+            "private": self.private,
         }
 
 

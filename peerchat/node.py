@@ -464,7 +464,8 @@ class Node:
             # room's members would be another room: its home, and so its identity, differs)
             nursery.start_soon(self._meet_on_lan, self.lan)
         role = "tracker" if self.bully.is_tracker else "peer"
-        self.emit(events.Ready(self.shown_me(), role, self.room_name))
+        private = self.settings.psk != OPEN_ROOM
+        self.emit(events.Ready(self.shown_me(), role, self.room_name, private))
         self.leadership.report_tracker()
         self.emit(events.InRoom(tuple(self.members)))
         if role == "tracker" and self.lan is not None and self.lan.others and not self.members:

@@ -347,12 +347,13 @@ OFFERED_ALONE = "* nobody else is in the room yet: whoever comes is offered it"
 def format_ready(event: Ready, now: float, *, hint: bool = True) -> FormattedText:
     """Who and where this node is; with the pointer to /help unless the screen showed it."""
     where = f" in the room {event.room}" if event.room else ""
+    kind = ", a room with a secret" if event.private else ""
     lines = [
         _line(
             now,
             (NOTICE_STYLE, "* you are "),
             _name(event.me),
-            (NOTICE_STYLE, f" at {address(event.me)}{where} ({event.role})"),
+            (NOTICE_STYLE, f" at {address(event.me)}{where} ({event.role}{kind})"),
         )
     ]
     if hint:
@@ -673,6 +674,7 @@ def unknown_hint(name: str) -> str:
 class Room:
     me: Member | None = None
     name: str = ""  # the room's name, if it has one
+    private: bool = False  # it has a secret
     tracker: Member | None = None
     others: dict[str, Member] = field(default_factory=dict)  # node id -> member
     connecting: str | None = None  # the address a slow join is trying
@@ -685,8 +687,8 @@ class Room:
 
     def apply(self, event: Event) -> None:
         match event:
-            case Ready(me=me, role=role, room=name):
-                self.me, self.name = me, name
+            case Ready(me=me, role=role, room=name, private=private):
+                self.me, self.name, self.private = me, name, private
                 if role == "tracker":
                     self.tracker = me
             case Connecting(addr=addr):
@@ -933,7 +935,8 @@ def _toolbar_parts(
     count = len(room.people()) + 1
     t = room.tracker
     tracker = "unknown" if t is None else who(t) if t.chat else "standalone"
-    name = f" | room {room.name}" if room.name else ""
+    name = f" | room {room.name}" if room.name else " | room" if room.private else ""
+    name += " (private)" if room.private else ""
     out = [
         (_ME, f" {visible(room.me.username)}{name} "),
         (_COUNT, f"| {count} in the room "),

@@ -1315,3 +1315,17 @@ def test_the_help_goes_on_under_the_words_of_its_commands() -> None:
     rows = to_plain_text(ui.format_line(notice, NOW, ui.Screen(), 60)).splitlines()
     nick = rows.index(next(r for r in rows if "/nick NAME" in r))
     assert rows[nick + 1].startswith(" " * help_at) and not rows[nick + 1][help_at].isspace()
+
+
+def test_a_room_with_a_secret_says_so_where_one_looks() -> None:
+    """A user trial: a private room and an open one looked the same on screen."""
+    screen = ui.Screen()
+    ready = Ready(ALICE, "tracker", "dev", private=True)
+    assert to_plain_text(ui.format_line(("dev", ready), NOW, screen)).startswith(
+        "13:04:05 * you are alice at 127.0.0.1:4000 in the room dev (tracker, a room with a secret)"
+    )
+    screen.apply("dev", ready)
+    assert to_plain_text(ui.screen_toolbar(screen)).startswith(" alice | room dev (private) |")
+    assert ready.as_json()["private"] is True
+    screen.apply("dev", Ready(ALICE, "tracker", ""))
+    assert "private" not in to_plain_text(ui.screen_toolbar(screen))
