@@ -89,7 +89,7 @@ class TrackerRole:
         elif now - self._differs_since >= node.config.roster_check_after:
             self._differs_since, self._asked = now, True
             log.info("this node's list of the room differs from the tracker's: comparing")
-            tracker.send(Roster(self._everyone(tracker), ask=True))
+            tracker.send(Roster(self.node.listed_on(tracker), ask=True))
 
     def _on_answer(self, members: tuple[Member, ...]) -> None:
         """The tracker's roster, asked for: its members are let in when they connect, and
@@ -115,12 +115,12 @@ class TrackerRole:
         theirs, ours = hello.tracker, node.bully.tracker
         if theirs and ours and theirs != ours:
             log.info("%s follows another tracker: merging the two parts", conn.peer)
-            conn.send(Roster(self._everyone(conn)))
+            conn.send(Roster(self.node.listed_on(conn)))
         if node.bully.is_tracker and new and not hello.join:
             assert conn.member is not None
             marked = node.talk.shown_marked(conn.member)
             node.links.announce(conn.member, lambda m: MemberJoined(m, False, marked), skip=conn)
-            conn.send(Roster(self._everyone(conn)))
+            conn.send(Roster(self.node.listed_on(conn)))
 
     def on_member_joined(self, conn: Connection, message: MemberJoined) -> None:
         """The tracker's word, or a member's that let in a newcomer the tracker turned away:
@@ -147,7 +147,7 @@ class TrackerRole:
                 self._announced(member)
             return
         if message.ask and node.bully.is_tracker:
-            conn.send(Roster(self._everyone(conn)))
+            conn.send(Roster(self.node.listed_on(conn)))
         links = node.links
         news = [
             m
@@ -200,7 +200,7 @@ class TrackerRole:
         """This node now follows ``tracker`` after following another: tell it whom it knows."""
         conn = self.node.links.conns.get(tracker)
         if conn is not None:
-            conn.send(Roster(self._everyone(conn)))
+            conn.send(Roster(self.node.listed_on(conn)))
 
     def _announced(self, member: Member, *, dial: bool = True, by_tracker: bool = True) -> None:
         """The tracker vouches for ``member``: it is let in when it connects, and listed once
@@ -248,9 +248,6 @@ class TrackerRole:
 
     def _from_tracker(self, conn: Connection) -> bool:
         return conn.member is not None and conn.member.node_id == self.node.bully.tracker
-
-    def _everyone(self, conn: Connection) -> tuple[Member, ...]:
-        return self.node.listed_on(conn)
 
     # -- the home address ---------------------------------------------------------------------
 
