@@ -614,12 +614,13 @@ class Node:
         return tuple(dataclasses.replace(m, host=here) if self._here(m) else m for m in members)
 
     def _here(self, member: Member) -> bool:
-        """Whether ``member`` is on this computer: listed at a loopback address, and not
-        linked from another (one that says so is warned: ``Links._warn_about_addresses``)."""
+        """Whether ``member`` is on this computer: listed at a loopback address, and linked
+        from this computer (one linked from another that says so is warned, as its peers are:
+        ``Links._warn_about_addresses``; and one not linked now may have been such a one)."""
         if not is_loopback(member.host):
             return False
         link = self.links.conns.get(member.node_id)
-        return link is None or not link.address
+        return link is not None and not link.address
 
     def add_member(self, member: Member) -> bool:
         """Record a member (True when new), letting in its connection if one waits for that."""
