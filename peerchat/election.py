@@ -12,11 +12,12 @@ Rules, in the order they apply:
 * No answer within ``answer_timeout``: the node wins, takes the tracker role and broadcasts
   ``Coordinator``. An answer means a higher node is alive: wait ``coordinator_timeout`` for its
   claim, and start over if it does not come or if a higher node is lost meanwhile. The second
-  wait is twice as long; when it too ends without a claim, the members that answered are passed
-  over: this node's elections no longer ask them, until one of them claims. A higher member
-  that answers and never claims (one following a tracker this node cannot reach, or one that
-  means to keep the room without a tracker: attack round 20 did so at --priority 65535, and
-  every newcomer was turned away for as long as it stayed) holds an election up for 3 s, once.
+  wait is twice as long, and longer still for each higher member that answered past the first
+  (``_patience``); when it too ends without a claim, the members that answered are passed over:
+  this node's elections no longer ask them, until one of them claims. A higher member that
+  answers and never claims (one following a tracker this node cannot reach, or one that means
+  to keep the room without a tracker: attack round 20 did so at --priority 65535, and every
+  newcomer was turned away for as long as it stayed) holds an election up for 3 s, once.
 * Claims (``Coordinator``, and the tracker's own ``Ping``) come from the claimant itself. A node
   without a tracker accepts a claim from above and bullies a claim from below by electing
   itself; a node that follows a tracker switches only to a higher claimant; a tracker that hears
@@ -57,6 +58,7 @@ class Follow:
 Action = Send | Broadcast | Follow
 
 PASS_OVER_AFTER = 2  # waits for a claim in a row that end without one, then those answering
+MAX_PATIENT_STEPS = 4  # a last wait grows so for this many higher members at most
 
 
 class Phase(enum.Enum):
@@ -129,8 +131,19 @@ class Bully:
             self._answered.add(sender)
         if self.phase is Phase.ELECTING:
             wait = self.config.coordinator_timeout * 2**self._unclaimed
+            if self._unclaimed == PASS_OVER_AFTER - 1:  # the last wait: see ``_patience``
+                wait += self._patience()
             self.phase, self.deadline = Phase.AWAITING, now + wait
         return []
+
+    def _patience(self) -> float:
+        """More time for a claim, for each higher member that answered past the first: one
+        higher up is waiting out the same member that never claims, and must claim first. The
+        lower members passed it over with that member, 20-30 ms before it claimed, and all held
+        the role a moment (attack round 21). Each step covers the answers such a member may
+        hold back from the one above, ``answer_timeout`` each round, and its claim's way."""
+        above = min(len(self._answered) - 1, MAX_PATIENT_STEPS)
+        return max(above, 0) * (PASS_OVER_AFTER + 1) * self.config.answer_timeout
 
     def on_claim(self, claimant: str, priority: int, now: float) -> list[Action]:
         rank = (priority, claimant)

@@ -288,6 +288,21 @@ def test_the_lowest_alone_notices_for_a_long_time() -> None:
     sim.assert_converged("n003")
 
 
+def test_one_that_never_claims_is_passed_over_by_the_next_highest_before_the_rest() -> None:
+    """Attack round 21: the lower members passed over the rightful winner along with the one
+    that answers and never claims, 20-30 ms before the winner claimed, and each held the role
+    a moment. A lower member waits longer for each higher one that answered."""
+    sim = ClusterSim([*by_index(4), ("mal", 10**6), ("old", 10**7)])
+    mal = sim.nodes["mal"]
+    mal.on_election = lambda sender, now: [Send(sender, Answer())]  # type: ignore[method-assign]
+    mal.tracker_lost = mal.on_timer = mal._start = lambda now: []  # type: ignore[method-assign]
+    sim.found("old")
+    sim.kill("old")
+    sim.settle(seconds=20)
+    assert sim.winners == ["old", "n003"]
+    assert {n: t for n, t in sim.trackers().items() if n != "mal"} == dict.fromkeys(ids(4), "n003")
+
+
 def test_would_be_winner_dies_before_its_claim_leaves() -> None:
     sim = ClusterSim([*by_index(5), ("old", 10**6)])
     sim.found("old")
