@@ -324,7 +324,7 @@ class Messaging:
         conn.send(Summary(heads))
         mine = heads[self.node.node_id]
         if missed_after is not None and mine > missed_after:
-            self._owed[member.node_id] = (mine, mine - missed_after, True)
+            self._owed[member.node_id] = (mine, self._said_between(missed_after, mine), True)
         now = trio.current_time()
         again = back and now - self._asked_recent_at >= self.node.config.heartbeat_timeout
         if member.chat and (not self._asked_recent or again):
@@ -334,6 +334,10 @@ class Messaging:
             if not self._cut_taken:
                 self._cut_from = member.node_id
             conn.send(Recent(count))
+
+    def _said_between(self, after: int, upto: int) -> int:
+        """How many messages this node said numbered past ``after`` up to ``upto``."""
+        return self.node.store.numbered_between(self.node.node_id, after, upto)
 
     def said_before(self, when: float) -> int:
         """Our last message said before ``when`` (trio time), as far back as is kept: what a
@@ -401,7 +405,7 @@ class Messaging:
             upto, count, first = owed
             has = message.heads.get(self.node.node_id, 0)
             if first and has < upto:  # what it lacked as it came back: not all we said since
-                count = upto - has  # the last sign of it need have gone into the cut
+                count = self._said_between(has, upto)  # the last sign of it went into the cut
             if has >= upto:
                 del self._owed[peer]
                 self.node.emit(events.Delivered(conn.member, count))

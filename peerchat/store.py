@@ -320,6 +320,18 @@ class Store:
         )
         return _whole_batches(rows, limit)
 
+    def numbered_between(self, author: str, after: int, upto: int) -> int:
+        """How many of ``author``'s messages kept here are numbered past ``after`` up to
+        ``upto``: its numbers jump where a run ended before it used the block it had set
+        aside (a trial read "carol now has your 998 messages they missed" for one)."""
+        self.flush()
+        (count,) = self._db.execute(
+            "SELECT TOTAL(MIN(last, ?) - MAX(first, ?) + 1) FROM batches"
+            " WHERE author = ? AND first > ? AND first <= ? AND last > ?",
+            (upto, after + 1, author, after - MAX_ITEMS, upto, after),
+        ).fetchone()
+        return int(count)
+
     def recent(self, n: int) -> list[Batch]:
         """The batches holding the room's last ``n`` messages, latest last; the earliest may
         hold older messages too. Latest by the time their last line was said, as the screen

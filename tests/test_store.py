@@ -487,3 +487,17 @@ def test_the_latest_name_of_a_key_is_the_one_it_was_bound_to_last(store: Store) 
     store.name_owner("annie", ann, 2.0)
     store.name_owner("bob", bob, 3.0)
     assert store.latest_name(ann) == "annie" and store.latest_name(bob) == "bob"
+
+
+def test_messages_numbered_between_count_what_was_said_not_the_numbers_jumped(
+    store: Store,
+) -> None:
+    """A trial: after a crash, a node's numbers jump past the block it had set aside, and its
+    one missed line read "carol now has your 998 messages they missed"."""
+    for first, count in ((1, 3), (1001, 1), (1002, 2)):  # 1-3, then a restart: 1001-1003
+        store.add(batch(ANN, first, count, first), NOW)
+    store.add(batch(BOB, 4, 10, 4, "bob"), NOW)
+    assert store.numbered_between(ANN.node_id, 3, 1001) == 1
+    assert store.numbered_between(ANN.node_id, 2, 1003) == 4
+    assert store.numbered_between(ANN.node_id, 0, 2) == 2
+    assert store.numbered_between(ANN.node_id, 1003, 1010) == 0
