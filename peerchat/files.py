@@ -492,6 +492,16 @@ class Files:
         del self._heard_ids[(heard.sender, heard.offer.offer)]
         self._saved.pop(id, None)
 
+    def _gone(self, id: int, sender: Member, reason: str = "", *, said: bool = False) -> None:
+        """Offer ``id`` of ``sender`` is no longer on offer: forgotten, and the user told so,
+        unless ``said`` or a fetch of it saved it here (a user trial read "alice no longer
+        offers big.bin" at each of her restarts, with the file saved long before)."""
+        said = said or id in self._saved
+        name = self._heard[id].offer.name
+        self._forget(id)
+        if not said:
+            self.node.after_ready(events.OfferWithdrawn(id, name, sender, reason))
+
     def on_link(self, member: Member) -> None:
         """A link came (back): fetches from that member go on from where they stopped, and
         it is offered what is on offer for it (offers it heard already, it ignores)."""
@@ -511,10 +521,8 @@ class Files:
         sender = chatting(conn)
         now, fetching = set(message.offers), self._fetching()
         for id in self._heard_from(sender.node_id):
-            offer = self._heard[id].offer
-            if offer.offer not in now and id not in fetching:
-                self._forget(id)
-                self.node.after_ready(events.OfferWithdrawn(id, offer.name, sender))
+            if self._heard[id].offer.offer not in now and id not in fetching:
+                self._gone(id, sender)
 
     def on_unlink(self, member: Member, *, lost: bool) -> None:
         """A member was lost: its fetches wait for it, and the user is told so. One that said
@@ -529,9 +537,7 @@ class Files:
                     self._fail(key, fetch, reason, keep=True)
         if not lost:
             for id in self._heard_from(member.node_id):
-                name = self._heard[id].offer.name
-                self._forget(id)
-                self.node.after_ready(events.OfferWithdrawn(id, name, member, events.LEFT))
+                self._gone(id, member, events.LEFT)
 
     def gave_up(self, member: Member) -> None:
         """``member`` is not coming back (redialled for long enough, in vain): the fetches
@@ -758,10 +764,7 @@ class Files:
             self._fail(key, fetch, f"{sender.username} no longer offers it", keep=True)
         id = self._heard_ids.get(key)
         if id is not None:
-            name = self._heard[id].offer.name
-            self._forget(id)
-            if fetch is None:  # (a fetch's end says so already)
-                self.node.after_ready(events.OfferWithdrawn(id, name, sender))
+            self._gone(id, sender, said=fetch is not None)  # (a fetch's end says so already)
 
     async def _ask_later(
         self, key: tuple[str, int], fetch: _Fetch, scope: trio.CancelScope, wait: float
