@@ -305,7 +305,15 @@ def _open_data_dir(args: argparse.Namespace, name: str) -> DataDir | None:
     if args.data_dir is not None:
         return DataDir(args.data_dir)
     room = getattr(args, "room", None)  # (``peerchat tracker`` has no --room, nor a /nick)
-    return DataDir(dirs.data() / name, _named_in(room))
+    try:
+        return DataDir(dirs.data() / name, _named_in(room))
+    except InUse as exc:  # (a user trial's --data-dir, as advised, met "the name is taken")
+        where = f"the room {room}" if room else "this room"
+        raise StartupError(
+            f"another peerchat program of yours is in {where} already (its data dir {exc.path} "
+            "is in use): chat there, or start this one as someone else (--username NAME)",
+            2,
+        ) from None
 
 
 def _named_in(room: str | None) -> Callable[[str], Path]:

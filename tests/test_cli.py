@@ -13,7 +13,9 @@ import pytest
 import trio
 from e2e_helpers import Proc, free_port
 
+from peerchat import dirs
 from peerchat.cli import _addresses, _node_launch, main, room_key_from_environment
+from peerchat.datadir import DataDir
 from peerchat.handshake import OPEN_ROOM
 from peerchat.tracker_address import StartupError
 
@@ -268,3 +270,21 @@ def test_the_room_started_in_keeps_its_data_dir_when_joined_again(tmp_path: Path
             node.store.close()
             node.numbers.close()
             node.data_dir.close()
+
+
+def test_a_second_program_of_one_user_in_one_room_is_told_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user trial: "give this one its own with --data-dir", followed, met "the name alice
+    is taken" (the same person was in the room already)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    port = free_port()
+    args = ["--username", "alice", "--room", "dev", "--tracker", f"127.0.0.1:{port}", "--headless"]
+    held = DataDir(dirs.data() / "alice@dev")
+    try:
+        assert main(args) == 2
+    finally:
+        held.close()
+    said = capsys.readouterr().err
+    assert "another peerchat program of yours is in the room dev already" in said, said
+    assert "--username NAME" in said and "--data-dir" not in said
