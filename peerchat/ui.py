@@ -598,6 +598,9 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         screen.helped = True
     elif type(event) is TrackerChanged and me is not None and event.tracker.node_id == me.node_id:
         texts.append(format_notice("* you are the tracker now", now))  # (not "... is now carol")
+    elif type(event) is RoomsFound and event.new:
+        others = dataclasses.replace(event, rooms=_not_joined(screen, event.rooms))
+        texts.append(format_event(others, now))
     elif type(event) is Renamed and me is not None and event.member.node_id == me.node_id:
         texts.append(
             _join_lines([_line(now, (NOTICE_STYLE, "* you are now known as "), _name(me))])
@@ -647,17 +650,23 @@ def _each_row_after(prefix: tuple[str, str], text: FormattedText) -> FormattedTe
     return FormattedText(out)
 
 
+TYPO_LIKENESS = 0.6  # how like a room's name one must be to read as a typo of it
+
+
 def beside_new_room(new: str, found: tuple[tuple[str, int], ...]) -> str:
     """What a room just founded by name has beside it on the network: the one its name looks
     like a typo of, if any."""
     import difflib  # (not loaded at start: ``test_dirs``)
 
     listed = ", ".join(f"{visible(room)} ({count})" for room, count in found)
-    near = difflib.get_close_matches(new, [room for room, _ in found], n=1, cutoff=0.6)
-    if near:
+    likeness = {room: difflib.SequenceMatcher(None, new, room).ratio() for room, _ in found}
+    # Of those alike, the most like it, and of those the most populous (a user trial's "deb"
+    # was as like "dve", a typo's room of one, as "dev" with three)
+    near = max(found, key=lambda rc: (round(likeness[rc[0]], 3), rc[1]))[0] if found else ""
+    if near and likeness[near] >= TYPO_LIKENESS:
         return (
             f"* {visible(new)} is a new room; the local network has {listed}: did you mean "
-            f"{visible(near[0])}? /join {visible(near[0])}, then /part {visible(new)}"
+            f"{visible(near)}? /join {visible(near)}, then /part {visible(new)}"
         )
     return f"* {visible(new)} is a new room; the local network has {listed}: /join NAME for one"
 
@@ -1034,6 +1043,9 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             screen.apply(*line)
             if said_already or _went_with_its_sender(line[1]):  # Tab forgets it: "bob left"
                 continue
+            beside = line[1]
+            if type(beside) is RoomsFound and beside.new and not _not_joined(screen, beside.rooms):
+                continue  # (only rooms this program is in beside the new one)
         out.append(compose(line, arrived + wall, screen))
     return out
 
@@ -1638,6 +1650,13 @@ def _in_room(rooms: Rooms, room: str, act: Callable[[Node], None]) -> None:
     node = rooms.get(room)
     if node is not None:
         act(node)
+
+
+def _not_joined(screen: Screen, rooms: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+    """Those of ``rooms`` this program is not in: a room founded by name was told of the
+    rooms beside it, the user's own among them (a user trial)."""
+    mine = {name for label, room in screen.rooms.items() for name in (label, room.name)}
+    return tuple(found for found in rooms if found[0] not in mine)
 
 
 def _tracker_as_shown(screen: Screen, room: str, event: Event) -> bool:

@@ -1289,6 +1289,17 @@ def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -
     assert "did you mean dev? /join dev, then /part dve" in typo and "dev (3), ops (1)" in typo
     other = ui.beside_new_room("design", found)
     assert "did you mean" not in other and other.endswith("/join NAME for one")
+    # Of two alike, the more populous; never a room this program is in, nor the line at all
+    # when those are all there is (a user trial's /join deb in dev pointed at dve, and at dev).
+    assert "did you mean dev?" in ui.beside_new_room("deb", (("dve", 1), ("dev", 3)))
+    screen = ui.Screen()
+    screen.apply("dev", Ready(ALICE, "peer", "dev"))
+    screen.apply("deb", Ready(ALICE, "tracker", "deb"))
+    beside = RoomsFound((("dev", 3), ("dve", 1)), new="deb")
+    shown = to_plain_text(ui.render_batch([(0.0, ("deb", beside))], screen))
+    assert "did you mean dve?" in shown and "dev (3)" not in shown
+    alone = RoomsFound((("dev", 3),), new="deb")
+    assert to_plain_text(ui.render_batch([(0.0, ("deb", alone))], screen)) == ""
 
 
 def test_a_nick_in_one_of_two_rooms_says_the_other_keeps_the_old_name() -> None:
