@@ -625,7 +625,9 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         texts.append(
             format_notice(ALONE_ON_LOOPBACK if not front.name else alone_named(front.name), now)
         )
-    if type(event) is RoomLeft and screen.refronted in screen.rooms:  # a user trial: say so
+    # A user trial: say so; but not as a /join that failed goes: its error and "you are not in
+    # the room" say it, and to another trial the line was one more, of nothing changed
+    if type(event) is RoomLeft and not event.failed and screen.refronted in screen.rooms:
         where = f"* lines you type go to the room {visible(screen.refronted or '')} now"
         texts.append(format_notice(where, now))
     screen.refronted = None

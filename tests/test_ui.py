@@ -1033,9 +1033,11 @@ def test_a_join_that_failed_is_not_said_to_be_given_up() -> None:
     arrived = time.monotonic()
     ui.render_batch([(arrived, ("dev", Ready(ALICE, "peer", "dev")))], screen)
     screen.room("ops")
+    screen.bring("ops")  # as /join does
     failed = RoomLeft("ops", joined=False, failed=True)
     said = to_plain_text(ui.render_batch([(arrived, ("ops", failed))], screen))
     assert "* you are not in the room ops" in said and "gave up" not in said
+    assert screen.current == "dev" and "lines you type go to" not in said  # (a user trial)
     ui.render_batch([(arrived, ("ops", Ready(ALICE, "peer", "ops")))], screen)
     ended = RoomLeft("ops", joined=True, failed=True)  # a room that ended of an error
     said = to_plain_text(ui.render_batch([(arrived, ("ops", ended))], screen))
