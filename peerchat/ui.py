@@ -928,6 +928,13 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
         marked = "".join(f", {visible(r)}{mark}" for r, mark in screen.unseen.items())
         short = f"| {len(screen.rooms)} rooms{marked} (Ctrl-X) "  # where those do not fit
         parts.append((_ROOMS, short))
+        if screen.unseen:  # and at least which have news (a trial's 40 columns lost "dev!")
+            parts.append(
+                (
+                    _ROOMS,
+                    "| " + " ".join(f"{visible(r)}{m}" for r, m in screen.unseen.items()) + " ",
+                )
+            )
     return _fitted(parts, width)
 
 

@@ -978,6 +978,19 @@ def test_a_narrow_status_bar_gives_up_the_help_hint_and_the_tracker_before_who_i
     assert "rooms: [dev] sec 127.0.0.1:5000" in to_plain_text(ui.screen_toolbar(screen))
 
 
+def test_a_status_bar_of_40_columns_keeps_which_room_behind_named_you() -> None:
+    """A user trial at 40 columns with two rooms: the "dev!" mark went with the room list."""
+    screen = ui.Screen()
+    for label in ("dev", "operations"):
+        screen.apply(label, Ready(BOB, "peer", label))
+        screen.apply(label, InRoom((ALICE,)))
+    screen.bring("operations")
+    screen.apply("dev", message(ALICE, "bob: are you there?"))
+    assert "rooms: dev! [operations] (Ctrl-X)" in to_plain_text(ui.screen_toolbar(screen))
+    narrow = to_plain_text(ui.screen_toolbar(screen, 40))
+    assert narrow == " bob | room operations | dev! ", narrow
+
+
 def test_a_status_bar_of_40_columns_keeps_a_fetchs_progress_without_its_bar() -> None:
     """A user trial at 40 columns: " bob | room dev" alone for a whole fetch of 200 MiB."""
     screen = ui.Screen()
