@@ -214,9 +214,12 @@ _ALIASES = {
     "/window": "/room",  # irssi's windows and weechat's buffers are rooms here (a user trial)
     "/win": "/room",
     "/buffer": "/room",
+    "/wc": "/part",  # irssi's window close, weechat's buffer close (another)
+    "/close": "/part",
     "/c": "/clear",
     "/cl": "/clear",
 }
+_WINDOWS = ("/window", "/win", "/buffer")  # "/window close" parts the room in front
 _SLASH = {
     "/who": Who(),
     "/names": Who(),
@@ -258,6 +261,8 @@ def parse_line(line: str) -> Command:
     if text.startswith("/"):
         name, _, rest = text.partition(" ")
         name = name.lower()
+        if name in _WINDOWS and rest.strip().lower() == "close":  # irssi's and weechat's
+            name, rest = "/part", ""
         name = _ALIASES.get(name, name)
         if name == "/history":
             return _history(rest.split())
