@@ -293,8 +293,10 @@ def parse_line(line: str) -> Command:
             return SendFile(rest.strip()) if rest.strip() else Usage("usage: /send [NAME] PATH")
         if name in ("/get", "/cancel"):
             number = rest.strip()
+            if not number and name == "/get":  # which? The offers (a user trial)
+                return ListFiles()
             if not _NUMBER.fullmatch(number):
-                return Usage(f"usage: {name} ID")
+                return Usage(f"usage: {name} ID (the number an offer shows; /files lists them)")
             return GetFile(int(number)) if name == "/get" else CancelFile(int(number))
         return _SLASH.get(name, Unknown(name))
     return Say(text)

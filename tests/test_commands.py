@@ -57,6 +57,7 @@ from peerchat.commands import (
         ("/get 12", GetFile(12)),
         ("/list", FindRooms()),
         ("/files", ListFiles()),
+        ("/get", ListFiles()),  # which? The offers (a user trial)
         ("/join dev", JoinRoom("dev", None)),
         ("/join Ops 10.0.0.7:5000", JoinRoom("ops", ("10.0.0.7", 5000))),
         ("/part", PartRoom()),
@@ -134,9 +135,8 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/history 0", "usage: /history [N]"),
         ("/history ²", "usage: /history [N]"),
         ("/send", "usage: /send [NAME] PATH"),
-        ("/get", "usage: /get ID"),
-        ("/get x1", "usage: /get ID"),
-        ("/get ²", "usage: /get ID"),
+        ("/get x1", "usage: /get ID (the number an offer shows; /files lists them)"),
+        ("/get ²", "usage: /get ID (the number an offer shows; /files lists them)"),
         ("/join", "usage: /join ROOM"),
         ("/join dev no/where", "usage: /join ROOM [HOST:PORT]: no/where is not HOST:PORT"),
         # A trial's first try: the address alone.
