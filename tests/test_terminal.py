@@ -775,7 +775,6 @@ def test_a_line_kept_for_a_room_being_joined_is_not_sent_elsewhere_unasked(
         alice.send("typed anew\r")
         alice.expect(on_screen("not in the room yet: the line is kept"))
         alice.send("\x18")  # Ctrl-X: the first room in front, the line still in the input
-        alice.expect(on_screen(f"lines you type go to the room 127.0.0.1:{first} now"))
         alice.send("\r")
         alice.expect(on_screen(f"typed for zzz: Enter sends it to 127.0.0.1:{first}"))
         alice.send("\r")
@@ -802,16 +801,19 @@ def test_ctrl_x_switches_rooms_at_once_each_time(spawn: Callable[..., Any]) -> N
     alice.send(f"/join ops 127.0.0.1:{free_port()}\r")
     alice.expect(on_screen("nobody else is in the room yet"), timeout=10)
     started = time.monotonic()
-    alice.send("\x18\x18")
-    alice.expect(on_screen("lines you type go to the room"))
-    alice.expect(on_screen("lines you type go to the room ops now"))
+    alice.send("\x18\x18")  # to home and back, in the status bar alone (two user trials)
+    alice.send("/rooms\r")
+    alice.expect(on_screen("rooms: home, ops (in front)"))
     assert time.monotonic() - started < 0.9
+    assert not on_screen("lines you type go to").search(alice.before)
     alice.send("/join OPS\r")  # a user trial: a room already open was a /join that said nothing
     alice.expect(on_screen("already in ops: lines you type go to the room ops now"))
     alice.send("\x1b[1;3D")  # Alt-Left, as xterm sends it: the room before, the first
-    alice.expect(on_screen("lines you type go to the room"))
+    alice.send("/rooms\r")
+    alice.expect(on_screen("rooms: home (in front), ops"))
     alice.send("\x1b[1;3C")  # Alt-Right: the next, ops again
-    alice.expect(on_screen("lines you type go to the room ops now"))
+    alice.send("/rooms\r")
+    alice.expect(on_screen("rooms: home, ops (in front)"))
     alice.send("/quit\r")
     expect_exit_0(alice)
 
