@@ -59,6 +59,7 @@ Action = Send | Broadcast | Follow
 
 PASS_OVER_AFTER = 2  # waits for a claim in a row that end without one, then those answering
 MAX_PATIENT_STEPS = 4  # a last wait grows so for this many higher members at most
+MAX_PASSED_OVER = 1024  # members passed over, kept while they are away too
 
 
 class Phase(enum.Enum):
@@ -163,11 +164,13 @@ class Bully:
         return []
 
     def on_member_lost(self, node_id: str, now: float) -> list[Action]:
-        self._answered.discard(node_id)
-        self._passed_over.discard(node_id)
+        """What a member that answered did is kept by its id, as it may link again: one that
+        left and came back at each election began it afresh, and kept the room without a
+        tracker for good (attack round 22, 3 keys, 60 s and 90 s)."""
         if node_id == self.tracker:
             return self.tracker_lost(now)
-        if self.phase is Phase.AWAITING:  # the node that answered may be the one lost
+        waited_on = any(n in self.members for n in self._answered)
+        if self.phase is Phase.AWAITING and not waited_on:  # the one that answered is lost
             self.phase = Phase.IDLE
             return self._start(now)
         return []
@@ -181,6 +184,8 @@ class Bully:
             self._unclaimed += 1
             if self._unclaimed >= PASS_OVER_AFTER:
                 self._passed_over |= self._answered
+                if len(self._passed_over) > MAX_PASSED_OVER:  # those gone first
+                    self._passed_over = {n for n in self._passed_over if n in self.members}
                 self._answered.clear()
                 self._unclaimed = 0
         self.phase = Phase.IDLE

@@ -500,6 +500,30 @@ def test_higher_members_that_answer_and_never_claim_are_passed_over_till_they_cl
     assert b.deadline == pytest.approx(now + 2 + timeout)  # followed a claim: afresh
 
 
+def test_members_that_answer_and_leave_and_come_back_hold_no_election_up() -> None:
+    """Attack round 22: keys that answered, one of them leaving and coming back just before
+    each wait for a claim ended, began the election afresh each time; the room had no tracker
+    for as long as they went on (60 s, 90 s)."""
+    b = bully(("m", 5), ("h", 9), ("g", 7))
+    g = b.members.get("g")
+    assert g is not None
+    now = 0.0
+    b.tracker_lost(now)
+    for _ in range(20):
+        for sender in ("h", "g"):
+            b.on_answer(sender, now)
+        assert b.deadline is not None
+        now = b.deadline - 0.01  # g leaves and comes back just before the wait ends
+        b.members.remove("g")
+        assert b.on_member_lost("g", now) == []  # h, which answered too, is still here
+        b.members.add(g)
+        now += 0.02
+        b.on_timer(now)
+        if b.is_tracker:
+            break
+    assert b.is_tracker and now < 5
+
+
 def test_answer_when_not_electing_is_ignored() -> None:
     b = bully(("m", 5), ("h", 9))
     b.follow("h", 9)
