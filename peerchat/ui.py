@@ -1303,10 +1303,15 @@ class PromptUI:
             typing(buffer)
 
         session.default_buffer.on_text_changed += changed
+        after = ""  # what was typed below a kept line: a line of its own, taken next
         while True:
             echo.off()
             try:
-                line = await session.prompt_async(default=kept, pre_run=suspension.resume)
+                held = kept if after else ""  # a kept line asked about waits in the input
+                if after:
+                    line, after = after, ""
+                else:
+                    line = await session.prompt_async(default=kept, pre_run=suspension.resume)
             except KeyboardInterrupt:
                 if screen.front.me is None and len(screen.rooms) > 1:
                     line = "/part"  # gives up a /join still connecting; the other rooms go on
@@ -1327,7 +1332,13 @@ class PromptUI:
                 return True
             # Sent: the next keystroke is news again. (Kept instead, below, the room still
             # reads "is typing": a trial's dropped paste left it there 4 s.)
-            was_typed_at, typed_at, kept = typed_at, -math.inf, ""
+            was_typed_at, typed_at, kept = typed_at, -math.inf, held
+            joined = screen.front.me is not None
+            if joined and kept_for is not None and line.startswith(kept_for[0] + "\n"):
+                # The kept line and what was typed below it are two lines, as they were
+                # typed: a user trial's "/msg alice ..." typed there went to the room as
+                # text, and "how are you" below a kept /msg went to alice with it.
+                line, after = kept_for[0], line[len(kept_for[0]) + 1 :]
             room = screen.current  # the room in front when the line was sent
             command = commands.parse_line(line)
             local = (

@@ -877,3 +877,27 @@ def test_ctrl_c_gives_up_a_second_room_still_connecting_and_stays_in_the_first(
         alice.expect(on_screen("<alice> still here"))
         alice.send("/quit\r")
         expect_exit_0(alice)
+
+
+def test_a_line_typed_below_a_kept_one_is_a_line_of_its_own(spawn: Callable[..., Any]) -> None:
+    """A user trial: below a line kept while a /join connected, "/msg alice my secret is 42"
+    went to the whole room as text, glued to the kept line (3 of 3)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        alice, bob = alice_and_bob(spawn)
+        alice.send(f"/join zzz 127.0.0.1:{silent.getsockname()[1]}\r")
+        alice.expect(on_screen("connecting to 127.0.0.1:"), timeout=5)
+        alice.send("for zzz\r")
+        alice.expect(on_screen("not in the room yet: the line is kept"))
+        alice.send("/msg bob psst")  # typed below it
+        alice.expect(on_screen("/msg bob psst"))
+        alice.send("\x18\r")  # Ctrl-X: the first room; Enter
+        private = next_event(bob, event="message", private=True)
+        assert private["text"] == "psst"
+        alice.expect(on_screen("typed for zzz: Enter sends it to"))  # the kept line: asked
+        alice.send("\r")
+        said = next_event(bob, event="message")
+        assert said["text"] == "for zzz" and not said.get("private")
+        alice.send("/quit\r")
+        expect_exit_0(alice)
