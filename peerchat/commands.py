@@ -261,6 +261,8 @@ def parse_line(line: str) -> Command:
     if text.startswith("/"):
         name, _, rest = text.partition(" ")
         name = name.lower()
+        if name == "/q" and rest.strip():  # irssi's /q NAME is /query NAME (a user trial quit)
+            name = "/query"
         if name in _WINDOWS and rest.strip().lower() == "close":  # irssi's and weechat's
             name, rest = "/part", ""
         name = _ALIASES.get(name, name)

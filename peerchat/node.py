@@ -434,7 +434,12 @@ class Node:
         kept = self.messaging.recent(self.config.history) if s.chat else []  # before any link
         nursery.start_soon(self.doorman.serve, listeners)
         if not s.chat:  # `peerchat tracker`: holding the home address is its whole point
-            self.found_room(await bind(s.tracker_host, s.tracker_port))
+            try:
+                held = await bind(s.tracker_host, s.tracker_port)
+            except StartupError as exc:  # (a user trial's, started again after a kill -9)
+                room = "if the room runs there, a member holds its address now: the room goes on"
+                raise StartupError(f"{exc} ({room})", exc.status) from None
+            self.found_room(held)
         else:
             if self.lan is not None and s.discover:
                 self.discovered = await self.lan.find(self.config.discover_wait)

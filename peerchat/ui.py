@@ -805,7 +805,8 @@ class Screen:
         self.room(label).apply(event)
 
     def _note_news(self, label: str, event: MessageReceived | FileOffered) -> None:
-        """A line or an offer in a room behind marks it: "!" for a live line naming you."""
+        """A line or an offer in a room behind marks it: "!" for a live line naming you, or
+        for you alone (a user trial's private message marked its room "*", as chatter)."""
         if event.own:
             return
         me = self.rooms[label].me if label in self.rooms else None
@@ -813,7 +814,7 @@ class Screen:
             isinstance(event, MessageReceived)
             and me is not None
             and not event.history
-            and mentions(event.text, me.username)
+            and (event.to is not None or mentions(event.text, me.username))
         )
         self.unseen[label] = "!" if named or self.unseen.get(label) == "!" else "*"
 

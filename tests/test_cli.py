@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -288,3 +289,17 @@ def test_a_second_program_of_one_user_in_one_room_is_told_what_to_do(
     said = capsys.readouterr().err
     assert "another peerchat program of yours is in the room dev already" in said, said
     assert "--username NAME" in said and "--data-dir" not in said
+
+
+def test_a_standalone_tracker_whose_address_is_held_says_the_room_may_go_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A user trial's standalone tracker, started again after a kill -9, read only "Address
+    already in use": a member held the room's address, and the room went on."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        assert main(["tracker", "--host", "127.0.0.1", "--port", str(port), "--ephemeral"]) == 2
+    said = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in said and "a member holds its address" in said

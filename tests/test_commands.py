@@ -127,6 +127,8 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/msg", "usage: /msg NAME TEXT"),
         ("/msg bob", "usage: /msg bob TEXT (one private line; there are no query windows)"),
         ("/query bob   ", "usage: /msg bob TEXT (one private line; there are no query windows)"),
+        # irssi's /q NAME is /query NAME: a user trial's "/q alice" quit the program
+        ("/q alice", "usage: /msg alice TEXT (one private line; there are no query windows)"),
         ("/nick", "usage: /nick NAME"),
         ("/whois", "usage: /whois NAME"),
         ("/whois bob carol", "usage: /whois NAME"),

@@ -991,6 +991,9 @@ def test_a_status_bar_of_40_columns_keeps_which_room_behind_named_you() -> None:
     assert "rooms: dev! [operations] (Ctrl-X)" in to_plain_text(ui.screen_toolbar(screen))
     narrow = to_plain_text(ui.screen_toolbar(screen, 40))
     assert narrow == " bob | room operations | dev! ", narrow
+    screen.unseen.clear()  # a private line, naming nobody, marks it so too (a user trial)
+    screen.apply("dev", dataclasses.replace(message(ALICE, "psst"), to=BOB))
+    assert screen.unseen == {"dev": "!"}
 
 
 def test_a_status_bar_of_40_columns_keeps_a_fetchs_progress_without_its_bar() -> None:
