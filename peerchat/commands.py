@@ -92,6 +92,9 @@ class PartRoom:
     room: str = ""  # "": the room in front
     message: str = ""  # said with the goodbye: "bob left (parted: back after lunch)"
     words: str = field(default="", compare=False)  # all of it as typed, "ROOM" among them
+    # irssi's and weechat's "close the window": never the last room, as neither closes its
+    # last window (a user trial's /wc in its one room ended the program)
+    window: bool = False
 
     def among(self, joined: Collection[str]) -> PartRoom | None:
         """The room it parts among those ``joined``, irssi's way: with one room open, words
@@ -214,8 +217,6 @@ _ALIASES = {
     "/window": "/room",  # irssi's windows and weechat's buffers are rooms here (a user trial)
     "/win": "/room",
     "/buffer": "/room",
-    "/wc": "/part",  # irssi's window close, weechat's buffer close (another)
-    "/close": "/part",
     "/c": "/clear",
     "/cl": "/clear",
 }
@@ -263,8 +264,8 @@ def parse_line(line: str) -> Command:
         name = name.lower()
         if name == "/q" and rest.strip():  # irssi's /q NAME is /query NAME (a user trial quit)
             name = "/query"
-        if name in _WINDOWS and rest.strip().lower() == "close":  # irssi's and weechat's
-            name, rest = "/part", ""
+        if name in _WINDOWS and rest.strip().lower() == "close" or name in ("/wc", "/close"):
+            return PartRoom(window=True)  # (irssi's and weechat's)
         name = _ALIASES.get(name, name)
         if name == "/history":
             return _history(rest.split())

@@ -1394,6 +1394,9 @@ class PromptUI:
                     screen.room(name)
                     screen.bring(name)
                     action = functools.partial(rooms.join, name, addr, room)
+                case commands.PartRoom(window=True) if len(screen.rooms) < 2:
+                    self._refuse("your only room: /quit leaves it, and the program")
+                    continue
                 case commands.PartRoom(room=name) as part:
                     if name:
                         part = dataclasses.replace(part, room=screen.label_of(name))

@@ -901,3 +901,13 @@ def test_a_line_typed_below_a_kept_one_is_a_line_of_its_own(spawn: Callable[...,
         assert said["text"] == "for zzz" and not said.get("private")
         alice.send("/quit\r")
         expect_exit_0(alice)
+
+
+def test_closing_the_window_of_the_only_room_is_refused(spawn: Callable[..., Any]) -> None:
+    """A user trial's /wc in its one room ended the program: irssi and weechat never close
+    their last window."""
+    alice = start_alice(spawn, free_port())
+    alice.send("/wc\r")
+    alice.expect(on_screen("your only room: /quit leaves it, and the program"))
+    alice.send("/quit\r")
+    expect_exit_0(alice)

@@ -949,7 +949,7 @@ def test_with_two_rooms_each_line_names_its_room_and_ctrl_x_brings_the_next_to_t
     assert commands.parse_line("/window 3") == commands.GoToRoom("3")
     assert commands.parse_line("/window goto 1") == commands.GoToRoom("1")
     for close in ("/wc", "/close", "/window close", "/buffer close"):  # and close it: /part
-        assert commands.parse_line(close) == commands.PartRoom("", "", ""), close
+        assert commands.parse_line(close) == commands.PartRoom(window=True), close
     assert screen.go_to("3") == "lines you type go to the room qa now"
     assert screen.go_to("3") == "the room qa is in front already"
     assert screen.go_to("9") == "no room 9: you are in 3 rooms (/rooms lists them)"
