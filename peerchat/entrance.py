@@ -25,6 +25,7 @@ from peerchat import events
 from peerchat.addresses import format_addr
 from peerchat.connection import Connection
 from peerchat.dials import Dials, dialled
+from peerchat.doorman import refuses_the_name
 from peerchat.foreground import in_front
 from peerchat.handshake import OPEN_ROOM, HandshakeError, LocalKeys, WrongSecret
 from peerchat.identity import Identity
@@ -56,6 +57,14 @@ class _Welcomed(NamedTuple):
     conn: Connection
     hello: Hello
     welcome: Welcome
+
+
+def _advised(reason: str) -> str:
+    """A refusal, with how to go on where it says a name is taken and not how: a user trial
+    from another computer read only "the name 'carol' is taken in this room"."""
+    if refuses_the_name(reason) and "--username" not in reason:
+        return f"{reason}; go by another: --username NAME (for /join: /nick NAME first)"
+    return reason
 
 
 class _Refused(StartupError):
@@ -364,7 +373,7 @@ class Entrance:
                 await conn.send_now(node.hello(conn, join=True, direct=direct))
                 hello = await conn.receive()
                 if isinstance(hello, Refuse) and not hello.retry:
-                    raise _Refused(f"the room refused this node: {hello.reason}")
+                    raise _Refused(f"the room refused this node: {_advised(hello.reason)}")
                 if isinstance(hello, Refuse):
                     raise _Retry(f"refused: {hello.reason}")
                 if isinstance(hello, Redirect):

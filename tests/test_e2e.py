@@ -401,6 +401,7 @@ async def test_a_taken_username_is_refused_with_one_line(swarm: Swarm) -> None:
     assert await twin.wait_exit() == 1
     stderr = twin.stderr()
     assert "name 'bob' is taken" in stderr and len(stderr.splitlines()) == 1, twin.describe()
+    assert "go by another: --username NAME" in stderr  # (a user trial had no word of how)
 
 
 # ---------------------------------------------------------------------------------------------
