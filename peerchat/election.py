@@ -17,7 +17,8 @@ Rules, in the order they apply:
   this node's elections no longer ask them, until one of them claims. A higher member that
   answers and never claims (one following a tracker this node cannot reach, or one that means
   to keep the room without a tracker: attack round 20 did so at --priority 65535, and every
-  newcomer was turned away for as long as it stayed) holds an election up for 3 s, once.
+  newcomer was turned away for as long as it stayed) holds an election up for 3 s, once (a few
+  of them, some seconds more: ``_patience``).
 * Claims (``Coordinator``, and the tracker's own ``Ping``) come from the claimant itself. A node
   without a tracker accepts a claim from above and bullies a claim from below by electing
   itself; a node that follows a tracker switches only to a higher claimant; a tracker that hears
