@@ -309,11 +309,17 @@ def _open_data_dir(args: argparse.Namespace, name: str) -> DataDir | None:
         return DataDir(dirs.data() / name, _named_in(room))
     except InUse as exc:  # (a user trial's --data-dir, as advised, met "the name is taken")
         where = f"the room {room}" if room else "this room"
-        raise StartupError(
-            f"another peerchat program of yours is in {where} already (its data dir {exc.path} "
-            "is in use): chat there, or start this one as someone else (--username NAME)",
-            2,
-        ) from None
+        advice = "start this one as someone else (--username NAME)"
+        raise _in_use_elsewhere(f"{where} already", exc, advice, 2) from None
+
+
+def _in_use_elsewhere(where: str, exc: InUse, advice: str, status: int = 1) -> StartupError:
+    """A data dir in use: the same person's other program is in that room."""
+    return StartupError(
+        f"another peerchat program of yours is in {where} (its data dir {exc.path} is in use): "
+        f"chat there, or {advice}",
+        status,
+    )
 
 
 def _named_in(room: str | None) -> Callable[[str], Path]:
@@ -531,10 +537,8 @@ def _room_maker(
         try:
             data_dir = None if args.ephemeral else _joined_data_dir(args, room, first)
         except InUse as exc:  # (a user trial: the advice was of options for the command line)
-            raise StartupError(
-                f"another peerchat program of yours is in the room {room} (its data dir "
-                f"{exc.path} is in use): chat there, or leave the room there first"
-            ) from None
+            advice = "leave the room there first"
+            raise _in_use_elsewhere(f"the room {room}", exc, advice) from None
         return Node(settings, emit, config, data_dir, offer_ids)
 
     return make

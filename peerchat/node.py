@@ -603,20 +603,22 @@ class Node:
         address is on this computer (it came in over loopback): a peer on another reaches it
         at this node's own address there (a user trial's newcomers on other computers were
         told 127.0.0.1, their own, for a member and for the tracker)."""
-        return self._on_this_computer(conn, (member,))[0] if self._here(member) else member
+        here = self._reached_at(conn)
+        return dataclasses.replace(member, host=here) if here and self._here(member) else member
 
     def listed_on(self, conn: Connection) -> tuple[Member, ...]:
         """The room as the peer on ``conn`` should dial it (``told_on``), this node first."""
-        return (self.me_on(conn), *self._on_this_computer(conn, tuple(self.members)))
+        here = self._reached_at(conn)
+        members = [
+            dataclasses.replace(m, host=here) if here and self._here(m) else m for m in self.members
+        ]
+        return (self.me_on(conn), *members)
 
-    def _on_this_computer(
-        self, conn: Connection, members: tuple[Member, ...]
-    ) -> tuple[Member, ...]:
+    def _reached_at(self, conn: Connection) -> str:
+        """This node's address as the peer on ``conn``, on another computer, reaches it; ""
+        for a peer on this one."""
         local = conn.local_host
-        if not local or is_loopback(local):
-            return members
-        here = self.advertised_host(conn)
-        return tuple(dataclasses.replace(m, host=here) if self._here(m) else m for m in members)
+        return "" if not local or is_loopback(local) else self.advertised_host(conn)
 
     def _here(self, member: Member) -> bool:
         """Whether ``member`` is on this computer: listed at a loopback address, and linked

@@ -598,9 +598,6 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         screen.helped = True
     elif type(event) is TrackerChanged and me is not None and event.tracker.node_id == me.node_id:
         texts.append(format_notice("* you are the tracker now", now))  # (not "... is now carol")
-    elif type(event) is RoomsFound and event.new:
-        others = dataclasses.replace(event, rooms=_not_joined(screen, event.rooms))
-        texts.append(format_event(others, now))
     elif type(event) is Renamed and me is not None and event.member.node_id == me.node_id:
         texts.append(
             _join_lines([_line(now, (NOTICE_STYLE, "* you are now known as "), _name(me))])
@@ -633,8 +630,15 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     screen.refronted = None
     # Only a room one is in: a /join that failed named its room in its lines, as one never
     # entered (a user trial read "[qa] ! cannot join the room qa", then the rest untagged).
+    return Composed(_join_lines(texts), room if _among_several(screen, room) else "")
+
+
+def _among_several(screen: Screen, room: str) -> bool:
+    """Whether ``room`` is one of several this program is in (one being joined is none)."""
+    if len(screen.rooms) < 2:  # (most lines: one room)
+        return False
     joined = [label for label, each in screen.rooms.items() if each.me is not None]
-    return Composed(_join_lines(texts), room if room in joined and len(joined) > 1 else "")
+    return room in joined and len(joined) > 1
 
 
 def _wrapped(text: FormattedText, width: int, indent: int = INDENT) -> FormattedText:
@@ -1054,8 +1058,11 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             if said_already or _went_with_its_sender(line[1]):  # Tab forgets it: "bob left"
                 continue
             beside = line[1]
-            if type(beside) is RoomsFound and beside.new and not _not_joined(screen, beside.rooms):
-                continue  # (only rooms this program is in beside the new one)
+            if type(beside) is RoomsFound and beside.new:  # (not those this program is in)
+                beside = dataclasses.replace(beside, rooms=_not_joined(screen, beside.rooms))
+                if not beside.rooms:
+                    continue
+                line = (line[0], beside)
         out.append(compose(line, arrived + wall, screen))
     return out
 
