@@ -468,15 +468,15 @@ def _run_until_quit(launch: _Launch, data_dir: DataDir | None) -> int:
         launch.prompt.keep_input_history(data_dir.path / "input_history")
     settings, frontend = launch.settings, launch.frontend
     label = settings.room_name or settings.tracker_addr  # how the first room is named on screen
-    node = Node(
-        settings,
-        lambda event: frontend.show(event, label),
-        launch.config,
-        data_dir,
-        launch.offer_ids,
-    )
     status = 0
     try:
+        node = Node(
+            settings,
+            lambda event: frontend.show(event, label),
+            launch.config,
+            data_dir,
+            launch.offer_ids,
+        )
         trio.run(_run, node, label, launch.make, frontend)
     except* StartupError as group:
         error = _first_leaf(group)

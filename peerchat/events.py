@@ -444,6 +444,26 @@ class Error:
 
 
 @dataclass(frozen=True, slots=True)
+class Saving:
+    """Whether this node saves the room's messages: ``trouble`` says why it cannot (a full
+    disk), and "" comes once it can again, with the ``lost`` messages received meanwhile that
+    did not fit in memory while they waited."""
+
+    path: str  # the store's file
+    trouble: str
+    lost: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event": "saving",
+            "ok": not self.trouble,
+            "path": self.path,
+            "reason": self.trouble,
+            "lost": self.lost,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class NewKey:
     """A name this node knew under one key is back under another: maybe the same person on a
     new computer (or a lost data dir), maybe somebody else."""
@@ -558,6 +578,7 @@ Event = (
     | FileWaiting
     | OfferWithdrawn
     | RoomLeft
+    | Saving
     | PeerLeft
     | MessageReceived
     | Who

@@ -635,9 +635,18 @@ class Messaging:
         return [(self._as_signed(batch_of[id(c)]), c, c.sender == me) for c in chats]
 
     async def keep_store(self) -> None:
-        """Write what was received to disk now and then; prune by the retention bounds."""
+        """Write what was received to disk now and then; prune by the retention bounds; tell
+        the user when the disk refuses the writes, and when it takes them again."""
         config = self.node.config
         store = self.node.store
+        if store.set_aside:
+            self.node.emit(
+                events.Error(
+                    f"the message store was damaged: it is kept as {store.set_aside}, and a new "
+                    "one begun (this room's recent messages come from the others)"
+                )
+            )
+        told, lost = "", store.lost
         next_prune = trio.current_time()
         over = config.keep_messages + max(config.keep_messages // 10, batch.MAX_ITEMS)
         over_bytes = config.keep_bytes + config.keep_bytes // 10
@@ -652,6 +661,10 @@ class Messaging:
                 next_prune = trio.current_time() + config.prune_interval
             await trio.sleep(config.store_interval)
             self.save()
+            if store.trouble != told:
+                told = store.trouble
+                self.node.emit(events.Saving(store.path, told, store.lost - lost))
+                lost = store.lost
 
     def heard(self, author: str, seq: int) -> None:
         """A new author, owed to us after ``seq``: stored at once, so that a crash right after

@@ -14,6 +14,13 @@ Writes are cheap for the event loop: ``add`` only appends to a list, and ``flush
 ``Config.store_interval``, before every read, and at the end) writes everything since the last
 one in a single transaction, one row per batch rather than per message.
 
+A disk that refuses writes (full, read-only, failing) does not stop the chat: a write that
+fails is left out, and ``trouble`` says why until one gets through again. The batches of a
+flush that failed wait in memory for the next (the latest ``MAX_UNSAVED_BYTES`` of them; the
+messages of those that did not fit are counted in ``lost``). A file found damaged when it is
+opened is set aside, its name ending in ``.damaged``, and the room's messages are fetched from
+the others again.
+
 Retention: ``keep_messages`` messages, ``keep_bytes`` bytes, and none older than
 ``keep_seconds`` (by arrival here), enforced by ``prune``, oldest batches first. Batches are
 kept or dropped whole (one signature), so the newest ``keep_messages`` are kept with the rest of
@@ -29,12 +36,18 @@ from pathlib import Path
 
 from peerchat.batch import MAX_ITEMS, Batch, open_batch
 from peerchat.protocol import ProtocolViolation
+from peerchat.tracker_address import StartupError
 
 FILE = "messages.db"
 MEMORY = ":memory:"
 SCHEMA_VERSION = 4
 MAX_NAMES = 10_000  # names remembered with their keys, the most recently seen
 MAX_KEPT_FETCHES = 64  # unfinished fetches remembered to go on with, the latest
+MAX_UNSAVED_BYTES = 16 * 1024 * 1024  # of batches waiting in memory while writes fail
+DAMAGED = ".damaged"  # the end of the name a damaged store is set aside under
+_DAMAGE = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+# A batch as written: author, first, last, lamport, arrived, data, sig, checked, said.
+Row = tuple[str, int, int, int, float, bytes, bytes, bool, float]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -77,6 +90,21 @@ class Store:
         ``":memory:"``."""
         target = MEMORY if where == MEMORY else str(Path(where) / FILE)
         self.lasting = target != MEMORY  # kept after the program ends
+        self.path = target
+        self.set_aside = ""  # where a damaged file found at the start was moved to
+        self.trouble = ""  # why the last write failed, until one gets through
+        self.lost = 0  # messages that could not wait in memory for the disk
+        self._pending: list[Row] = []
+        try:
+            self._open(target)
+        except sqlite3.DatabaseError as exc:
+            if not self.lasting or exc.sqlite_errorcode not in _DAMAGE:
+                raise StartupError(f"cannot open the message store {target}: {exc}", 2) from exc
+            self._db.close()
+            self.set_aside = _set_aside(Path(target))
+            self._open(target)
+
+    def _open(self, target: str) -> None:
         self._db = sqlite3.connect(target, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -96,7 +124,6 @@ class Store:
                 if statement.strip():
                     self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self._pending: list[tuple[str, int, int, int, float, bytes, bytes, bool, float]] = []
         # Messages and bytes kept, counted as they are added (duplicates too).
         self.approx_count, self.approx_bytes = self.count(), self.size()
 
@@ -138,18 +165,36 @@ class Store:
         pending, self._pending = self._pending, []
         if pending:
             try:
-                with self._transaction():
+                with self._written():
                     self._db.executemany(
                         "INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", pending
                     )
             except BaseException:  # kept for the next flush: a hole would never be filled
                 self._pending = pending + self._pending
                 raise
+            if self.trouble:
+                self._pending = self._unsaved(pending + self._pending)
         return len(pending)
+
+    def _unsaved(self, pending: list[Row]) -> list[Row]:
+        """The latest of ``pending`` that fit in ``MAX_UNSAVED_BYTES``; the others' messages
+        are counted as ``lost``."""
+        room, at = MAX_UNSAVED_BYTES, len(pending)
+        while at and room >= len(pending[at - 1][5]):
+            at -= 1
+            room -= len(pending[at][5])
+        self.lost += sum(last - first + 1 for _, first, last, *_ in pending[:at])
+        return pending[at:]
+
+    def _flushed(self) -> None:
+        """What a read sees first: what was added, written, unless writes fail now (then the
+        next ``flush`` tries again, not every read)."""
+        if not self.trouble:
+            self.flush()
 
     def drop(self, batches: list[Batch]) -> None:
         """Forget ``batches`` (kept unchecked, and found not to hold)."""
-        with self._transaction():
+        with self._written():
             self._db.executemany(
                 "DELETE FROM batches WHERE author = ? AND first = ? AND checked = 0",
                 [(b.author, b.first) for b in batches],
@@ -159,7 +204,7 @@ class Store:
 
     def checked(self, batches: list[Batch]) -> None:
         """The signatures of ``batches``, kept unchecked, were found to hold."""
-        with self._transaction():
+        with self._written():
             self._db.executemany(
                 "UPDATE batches SET checked = 1 WHERE author = ? AND first = ? AND sig = ?",
                 [(b.author, b.first, b.sig) for b in batches],  # the very bytes checked
@@ -167,19 +212,19 @@ class Store:
 
     def count(self) -> int:
         """How many messages are kept."""
-        self.flush()
+        self._flushed()
         (count,) = self._db.execute("SELECT coalesce(sum(last - first + 1), 0) FROM batches")
         return count[0]
 
     def size(self) -> int:
         """Bytes of signed batches kept."""
-        self.flush()
+        self._flushed()
         (size,) = self._db.execute("SELECT coalesce(sum(length(data)), 0) FROM batches")
         return size[0]
 
     def has(self, author: str, first: int) -> bool:
         """The batch of ``author`` that begins at ``first`` is kept."""
-        self.flush()
+        self._flushed()
         row = self._db.execute(
             "SELECT 1 FROM batches WHERE author = ? AND first = ?", (author, first)
         ).fetchone()
@@ -187,7 +232,7 @@ class Store:
 
     def keeps(self, b: Batch) -> bool:
         """These very bytes and signature are kept: a copy of them needs no check."""
-        self.flush()
+        self._flushed()
         row = self._db.execute(
             "SELECT 1 FROM batches WHERE author = ? AND first = ? AND data = ? AND sig = ?",
             (b.author, b.first, b.data, b.sig),
@@ -197,7 +242,7 @@ class Store:
     def heads(self) -> dict[str, tuple[str, int, int]]:
         """Per author: its username in its latest batch, its last number kept, and that
         message's Lamport time; what a restarted node starts from."""
-        self.flush()
+        self._flushed()
         rows = self._db.execute(
             "SELECT author, data, sig, max(last) FROM batches GROUP BY author"
         ).fetchall()
@@ -211,7 +256,7 @@ class Store:
         """Per author, the last message shown in order (or skipped): where a restart goes on
         from, also for an author of whom nothing is kept."""
         if shown:
-            with self._transaction():
+            with self._written():
                 self._db.executemany(
                     "INSERT INTO seen VALUES (?, ?) ON CONFLICT (author)"
                     " DO UPDATE SET seq = max(seq, excluded.seq)",
@@ -220,7 +265,7 @@ class Store:
 
     def forget_silent(self, author: str) -> None:
         """``author`` left having said nothing: no row of how far it was shown."""
-        with self._transaction():
+        with self._written():
             self._db.execute("DELETE FROM seen WHERE author = ? AND seq = 0", (author,))
 
     def seen(self) -> dict[str, int]:
@@ -250,7 +295,7 @@ class Store:
         before = self.owner(username)
         if before == author:
             return None
-        with self._transaction():
+        with self._written():
             self._db.execute(
                 "INSERT INTO names VALUES (?, ?, ?) ON CONFLICT (username) "
                 "DO UPDATE SET author = excluded.author, since = excluded.since",
@@ -267,7 +312,8 @@ class Store:
         written in ``part`` (a file this program made). Returns the parts of fetches
         forgotten to make room (``MAX_KEPT_FETCHES``), the oldest first, for their files to
         go too."""
-        with self._transaction():
+        old: list[tuple[str, bytes, int, str]] = []
+        with self._written():
             self._db.execute(
                 "INSERT INTO fetches VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
                 "part = excluded.part, kept = excluded.kept",
@@ -300,10 +346,11 @@ class Store:
         return [(row[0], row[1]) for row in rows]
 
     def forget_fetch(self, sender: str, sha256: bytes, size: int) -> None:
-        self._db.execute(
-            "DELETE FROM fetches WHERE sender = ? AND sha256 = ? AND size = ?",
-            (sender, sha256, size),
-        )
+        with self._written():
+            self._db.execute(
+                "DELETE FROM fetches WHERE sender = ? AND sha256 = ? AND size = ?",
+                (sender, sha256, size),
+            )
 
     def kept_parts(self) -> set[str]:
         """The parts of the fetches kept to go on with: no other fetch may take their names."""
@@ -312,7 +359,7 @@ class Store:
     def after(self, author: str, seq: int, limit: int) -> list[Batch]:
         """``author``'s batches that hold messages after ``seq``, in order, up to about
         ``limit`` messages (whole batches: the last may pass it)."""
-        self.flush()
+        self._flushed()
         rows = self._db.execute(  # a batch holds at most MAX_ITEMS: an index range, not a scan
             "SELECT data, sig, checked FROM batches WHERE author = ? AND first > ? AND last > ?"
             " ORDER BY first",
@@ -324,7 +371,7 @@ class Store:
         """How many of ``author``'s messages kept here are numbered past ``after`` up to
         ``upto``: its numbers jump where a run ended before it used the block it had set
         aside (a trial read "carol now has your 998 messages they missed" for one)."""
-        self.flush()
+        self._flushed()
         (count,) = self._db.execute(
             "SELECT TOTAL(MIN(last, ?) - MAX(first, ?) + 1) FROM batches"
             " WHERE author = ? AND first > ? AND first <= ? AND last > ?",
@@ -338,7 +385,7 @@ class Store:
         orders them (``history_run.said_order``), not by Lamport time: after a partition, the
         lines of its quieter side have the lower times (a user's /history 1 was not the last
         line shown)."""
-        self.flush()
+        self._flushed()
         rows = self._db.execute(
             "SELECT data, sig, checked FROM batches"
             " ORDER BY said DESC, lamport + last - first DESC, author DESC"
@@ -355,9 +402,9 @@ class Store:
         batches), and while they take more than
         ``keep_bytes`` (a message may be 64 KiB: a count alone bounds nothing); how many
         messages went."""
-        self.flush()
+        self._flushed()
         before = self.count()
-        with self._transaction():
+        with self._written():
             self._db.execute("DELETE FROM batches WHERE arrived < ?", (now - keep_seconds,))
             over = self.count() - keep_messages
             excess = 0 if keep_bytes is None else self.size() - keep_bytes
@@ -382,7 +429,7 @@ class Store:
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
-            self.flush()
+            self._flushed()
         self._db.close()
 
     @contextlib.contextmanager
@@ -391,10 +438,37 @@ class Store:
         self._db.execute("BEGIN")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # (SQLite may have ended it: a full disk does)
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _written(self) -> Iterator[None]:
+        """A transaction the disk may refuse (full, read-only, failing, damaged since): the
+        chat goes on without it, and ``trouble`` says why until one gets through."""
+        begun = False
+        try:
+            with self._transaction():
+                begun = True
+                yield
+        except sqlite3.DatabaseError as exc:
+            if not begun or type(exc) not in (sqlite3.DatabaseError, sqlite3.OperationalError):
+                raise  # (a mistake of this program's, not the disk's)
+            self.trouble = str(exc)
+        else:
+            self.trouble = ""
+
+
+def _set_aside(file: Path) -> str:
+    """Move a damaged store, with its log, out of the way; the name it has now."""
+    aside = file.with_name(file.name + DAMAGED)
+    for end in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{file}{end}").replace(f"{aside}{end}")
+    return str(aside)
 
 
 def said(b: Batch, arrived: float) -> float:

@@ -94,6 +94,7 @@ from peerchat.events import (
     Renamed,
     RoomLeft,
     RoomsFound,
+    Saving,
     TrackerChanged,
     Typing,
     Unconfirmed,
@@ -455,6 +456,15 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_whois(event, now)
         case Error(message=message):
             return format_notice(f"! {visible(message)}", now, ERROR_STYLE)
+        case Saving(path=path, trouble=trouble) if trouble:
+            said = (
+                f"! cannot save messages in {visible(path)}: {visible(trouble)}; the chat goes"
+                " on, and what is said waits in memory until the disk takes it"
+            )
+            return format_notice(said, now, ERROR_STYLE)
+        case Saving(lost=lost):
+            gone = f", but not the {lost} said meanwhile that did not fit in memory" if lost else ""
+            return format_notice(f"* messages are saved again{gone}", now)
         case NewKey(member=m, old_node_id=old, old_here_as=here_as):
             name, was, now_id = who(m), old[:FINGERPRINT], m.node_id[:FINGERPRINT]
             if here_as:  # (a user trial read "is back" of a member who had never left)

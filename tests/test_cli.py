@@ -303,3 +303,15 @@ def test_a_standalone_tracker_whose_address_is_held_says_the_room_may_go_on(
         assert main(["tracker", "--host", "127.0.0.1", "--port", str(port), "--ephemeral"]) == 2
     said = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in said and "a member holds its address" in said
+
+
+def test_a_damaged_identity_key_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tried by hand: the line came after a traceback of the node being made."""
+    (tmp_path / "identity.key").write_bytes(b"garbage\n")
+    args = ["--username", "alice", "--data-dir", str(tmp_path), "--headless"]
+    assert main([*args, "--tracker", f"127.0.0.1:{free_port()}"]) == 1
+    said = capsys.readouterr().err
+    assert said.startswith("peerchat: the identity key") and "damaged" in said, said
+    assert "Traceback" not in said and len(said.splitlines()) == 1, said

@@ -374,6 +374,30 @@ async def test_every_sender_hears_delivered_also_when_its_messages_came_by_anoth
         nursery.cancel_scope.cancel()
 
 
+async def test_a_full_disk_is_told_the_chat_goes_on_and_what_waited_is_saved_later() -> None:
+    """Tried by hand: a node whose disk filled up ended with "internal error
+    (OperationalError)" at its next write of the messages received."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        store = alice.node.store
+        (pages,) = store._db.execute("PRAGMA page_count").fetchone()
+        store._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk is full"
+        lines = [f"line {i} " + "x" * 200 for i in range(60)]
+        say_all(bob, lines)
+        await shows(alice, lines[-1])
+        full = await alice.wait_for(lambda e: isinstance(e, events.Saving) and e.trouble)
+        assert "full" in full.trouble
+        alice.node.say("still chatting")
+        await shows(bob, "still chatting")
+        store._db.execute("PRAGMA max_page_count = 1073741823")
+        again = await alice.wait_for(lambda e: isinstance(e, events.Saving) and not e.trouble)
+        assert again.lost == 0
+        assert {c.text for b in store.recent(100) for c in b.chats()} >= {*lines, "still chatting"}
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_gap_is_filled_from_a_third_member_after_the_author_crashed() -> None:
     """Bob's link to carol is cut; carol talks (alice hears her) and crashes before bob's link
     to her is back. What she said is not lost to bob: alice has it."""

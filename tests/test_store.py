@@ -14,7 +14,8 @@ import pytest
 from peerchat.batch import Batch, open_batch, seal
 from peerchat.chat import Chat
 from peerchat.identity import Identity
-from peerchat.store import FILE, MEMORY, Store
+from peerchat.store import DAMAGED, FILE, MEMORY, Store
+from peerchat.tracker_address import StartupError
 
 NOW = 1_800_000_000.0
 DAY = 24 * 3600.0
@@ -374,7 +375,7 @@ def test_an_upgrade_goes_whole_or_not_at_all(tmp_path: Path) -> None:
     db.execute("CREATE TABLE by_said (x)")  # the upgrade's new index cannot be made: cut short
     db.commit()
     db.close()
-    with pytest.raises(sqlite3.Error):
+    with pytest.raises(StartupError, match="there is already a table named by_said"):
         Store(tmp_path).close()
     db = sqlite3.connect(tmp_path / FILE)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 3  # as it was
@@ -464,20 +465,86 @@ def test_pruned_batches_stay_gone_after_reopen(tmp_path: Path) -> None:
         assert again.heads() == {ANN.node_id: ("ann", 4, 4)}
 
 
-def test_a_failed_flush_keeps_what_waited_for_the_next(
+def fill(store: Store) -> None:
+    """Make ``store``'s disk full: SQLite's own limit on its pages, at the pages it has."""
+    (pages,) = store._db.execute("PRAGMA page_count").fetchone()
+    store._db.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def make_room(store: Store) -> None:
+    store._db.execute("PRAGMA max_page_count = 1073741823")
+
+
+def test_a_full_disk_leaves_the_chat_going_and_what_waited_is_written_when_there_is_room(
+    store: Store,
+) -> None:
+    """A node's store on a full disk ended the node ("internal error (OperationalError)"),
+    with the whole program: a full disk is no reason to stop chatting."""
+    store.add(batch(ANN, 1, 200, 1), NOW)
+    store.flush()
+    fill(store)
+    store.add(batch(ANN, 201, 200, 201), NOW)
+    store.add(batch(BOB, 1, 200, 1, name="bob"), NOW)
+    assert store.flush() == 2  # refused, and no exception
+    assert "full" in store.trouble
+    store.save_seen({BOB.node_id: 5})  # nor from the other writes
+    assert store.name_owner("bob", BOB.node_id, NOW) is None
+    assert store.keep_fetch(BOB.node_id, b"h" * 32, 10, "x.part", 5, NOW) == []
+    store.forget_fetch(BOB.node_id, b"h" * 32, 10)
+    assert store.prune(NOW, keep_messages=1000, keep_seconds=DAY) == 0
+    assert store.count() == 200  # what is on the disk: the waiting batches are not
+    make_room(store)
+    assert store.flush() == 2
+    assert store.trouble == "" and store.lost == 0
+    assert store.count() == 600
+
+
+def test_what_waits_for_a_full_disk_is_bounded_and_the_latest_kept(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A review: a disk error lost the batches waiting to be written, a hole never filled."""
-    store.add(batch(ANN, 1, 2, 1), NOW)
+    import peerchat.store
 
-    def broken() -> None:
-        raise sqlite3.OperationalError("disk I/O error")
+    one = len(batch(ANN, 101, 100, 101).data)
+    monkeypatch.setattr(peerchat.store, "MAX_UNSAVED_BYTES", 3 * one + one // 2)
+    fill(store)
+    for i in range(1, 6):  # 500 messages in 5 batches, the same length each
+        store.add(batch(ANN, 100 * i + 1, 100, 100 * i + 1), NOW)
+        store.flush()
+    assert store.lost == 200
+    make_room(store)
+    store.flush()
+    assert spans(store.after(ANN.node_id, 0, 1000)) == [
+        (ANN.node_id, 301, 400),
+        (ANN.node_id, 401, 500),
+        (ANN.node_id, 501, 600),
+    ]
 
-    with monkeypatch.context() as patched:
-        patched.setattr(store, "_transaction", broken)
-        with pytest.raises(sqlite3.OperationalError):
-            store.flush()
-    assert store.count() == 2
+
+@pytest.mark.parametrize("damage", ["not a database", "a damaged page"])
+def test_a_damaged_store_is_set_aside_and_a_new_one_begun(tmp_path: Path, damage: str) -> None:
+    """A store that did not open ended the program at its start, with a traceback."""
+    with Store(tmp_path) as s:
+        s.add(batch(ANN, 1, 3, 1), NOW)
+    file = tmp_path / FILE
+    data = bytearray(file.read_bytes())
+    if damage == "not a database":
+        data[:16] = b"x" * 16
+    else:
+        data[100:4096] = b"\xff" * 3996  # the first page's tables: the schema
+    file.write_bytes(bytes(data))
+    with Store(tmp_path) as s:
+        assert s.set_aside == str(tmp_path / (FILE + DAMAGED))
+        assert s.count() == 0
+        s.add(batch(BOB, 1, 1, 1, name="bob"), NOW)
+    assert (tmp_path / (FILE + DAMAGED)).read_bytes() == bytes(data)
+    with Store(tmp_path) as s:
+        assert s.set_aside == "" and s.count() == 1
+
+
+def test_a_store_that_cannot_be_opened_says_so_at_the_start(tmp_path: Path) -> None:
+    (tmp_path / FILE).mkdir()  # a folder in its place: nothing to set aside, nothing to open
+    with pytest.raises(StartupError, match="cannot open the message store"):
+        Store(tmp_path)
 
 
 def test_the_latest_name_of_a_key_is_the_one_it_was_bound_to_last(store: Store) -> None:

@@ -51,6 +51,7 @@ from peerchat.events import (
     Renamed,
     RoomLeft,
     RoomsFound,
+    Saving,
     TrackerChanged,
     Typing,
     Unconfirmed,
@@ -126,6 +127,20 @@ def test_name_colour_does_not_depend_on_the_hash_seed():
 def test_errors_are_red_and_no_name_is():
     assert "ansired" in style_of(ui.format_event(Error("boom"), NOW), "boom")
     assert all("red" not in colour for colour in ui.PALETTE)
+
+
+def test_a_full_disk_is_told_and_so_is_its_end() -> None:
+    where = "/home/a/.local/share/peerchat/alice/rooms/1f/messages.db"
+    full = Saving(where, "database or disk is full")
+    assert plain(full).endswith(
+        f"! cannot save messages in {where}: database or disk is full; the chat goes on, and"
+        " what is said waits in memory until the disk takes it"
+    )
+    assert "ansired" in style_of(ui.format_event(full, NOW), "cannot save")
+    assert plain(Saving(where, "")).endswith("* messages are saved again")
+    assert plain(Saving(where, "", lost=1)).endswith(
+        "* messages are saved again, but not the 1 said meanwhile that did not fit in memory"
+    )
 
 
 # -- lines ----------------------------------------------------------------------------------------
