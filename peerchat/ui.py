@@ -1114,7 +1114,7 @@ class PromptUI:
     def keep_input_history(self, path: Path) -> None:
         """Typed lines survive restarts (up-arrow), in ``path``, trimmed to the latest."""
         _trim_history_file(path, INPUT_HISTORY_LIMIT)
-        self._input_history = FileHistory(str(path))
+        self._input_history = _InputHistory(str(path))
 
     # -- called in the trio thread -------------------------------------------------------------
 
@@ -1617,8 +1617,19 @@ def print_block(text: FormattedText, output: Output) -> None:
     renderer.print_formatted_text(output, FormattedText([*text, ("", "\n")]), _NO_STYLE)
 
 
+class _InputHistory(FileHistory):
+    """Typed lines in a file; one the disk refuses (a full one) is missing from the file only:
+    the up-arrow has it for this run (tried by hand: prompt_toolkit's error and a traceback
+    covered the screen at each line typed)."""
+
+    def store_string(self, string: str) -> None:
+        with contextlib.suppress(OSError):
+            super().store_string(string)
+
+
 def _trim_history_file(path: Path, limit: int) -> None:
-    """Keep the latest entries of a prompt_toolkit history file under ``limit`` bytes."""
+    """Keep the latest entries of a prompt_toolkit history file under ``limit`` bytes; the
+    file is replaced whole, so that a disk too full for the shorter copy leaves it as it was."""
     try:
         data = path.read_bytes()
     except OSError:
@@ -1629,8 +1640,13 @@ def _trim_history_file(path: Path, limit: int) -> None:
     start = tail.find(b"\n#")  # an entry begins with a "# time" line
     if start < 0:
         return
-    with contextlib.suppress(OSError):
-        path.write_bytes(tail[start + 1 :])
+    shorter = path.with_name(path.name + ".new")
+    try:
+        shorter.write_bytes(tail[start + 1 :])
+        shorter.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            shorter.unlink()  # (half of one, if any)
 
 
 async def _say_each(rooms: Rooms, room: str, lines: list[str], action: bool) -> None:

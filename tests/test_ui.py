@@ -1375,3 +1375,26 @@ def test_a_room_with_a_secret_says_so_where_one_looks() -> None:
     assert ready.as_json()["private"] is True
     screen.apply("dev", Ready(ALICE, "tracker", ""))
     assert "private" not in to_plain_text(ui.screen_toolbar(screen))
+
+
+def test_a_typed_line_the_disk_refuses_is_kept_for_the_up_arrow_without_an_error() -> None:
+    """Tried by hand on a full disk: each line typed put prompt_toolkit's traceback on the
+    screen. (/dev/full refuses every write with "No space left on device".)"""
+    history = ui._InputHistory("/dev/full")
+    history.append_string("hello there")  # no exception
+    assert list(history.get_strings()) == ["hello there"]
+
+
+def test_trimming_the_input_history_leaves_it_whole_if_the_shorter_copy_fails(
+    tmp_path: Path,
+) -> None:
+    kept = tmp_path / "input_history"
+    entries = b"".join(b"\n# 2026-12-06 01:50:%02d\n+line %d\n" % (i, i) for i in range(50))
+    kept.write_bytes(entries)
+    (tmp_path / "input_history.new").mkdir()  # where the shorter copy would go: refused
+    ui._trim_history_file(kept, 200)
+    assert kept.read_bytes() == entries
+    (tmp_path / "input_history.new").rmdir()
+    ui._trim_history_file(kept, 200)
+    assert entries.endswith(kept.read_bytes()) and 0 < len(kept.read_bytes()) <= 200
+    assert kept.read_bytes().startswith(b"# 2026") and not (tmp_path / "input_history.new").exists()
