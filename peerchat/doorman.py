@@ -306,7 +306,7 @@ class Doorman:
         # not one that shared the name (attack round 13: back so while the first was away, it
         # took the name).
         home = node.links.was_named(hello.node_id) == hello.username
-        home = home and not node.talk.is_namesake(hello.node_id)
+        home = home and not node.talk.is_namesake(hello.node_id, hello.username)
         if not home and node.links.awaited_like(hello.username, hello.node_id):
             return True
         if node.talk.back_under_anothers_name(hello.node_id, hello.username):

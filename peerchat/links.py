@@ -282,7 +282,8 @@ class Links:
         # here, and neither is "another key" of the other.
         if node.talk.shares_name(member):
             node.talk.let_in_namesake(member)
-        elif member.chat and not node.talk.is_namesake(member.node_id):  # (``Talk._hand_on``)
+        elif member.chat and not node.talk.is_namesake(member.node_id, member.username):
+            # (A namesake is bound by ``Talk._hand_on``.)
             # It goes by the name here now: one who went by it before and left no longer
             # holds it (kept, it turned this member away as a rename after a freeze here).
             self._gone_looks.pop(skeleton(member.username), None)

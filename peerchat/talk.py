@@ -57,7 +57,10 @@ class Talk:
         self._namesake_texts: set[str] = set()  # the notices given: a newcomer had one twice
         self._namesake_notices = Pace(NAMESAKE_NOTICE_INTERVAL, NAMESAKE_NOTICES_AT_ONCE)
         self._marks: dict[str, str] = {}  # see ``marks``
-        self._namesakes: set[str] = set()  # members let in under a name like another's here
+        # Members let in under a name like another's here: the look of that name, by node id.
+        # Only under that name (a trial: one that had shared "zed" and was alice again was
+        # never bound to its own name on its return, and so was shown marked for good).
+        self._namesakes: dict[str, str] = {}
         self._marks_version: tuple[int, str] | None = None  # the room ``_marks`` was made for
         self._former: dict[str, str] = {}  # a name's look before a member's rename: its key
 
@@ -142,16 +145,17 @@ class Talk:
         """``member`` was let in under a name like one here (``Doorman.name_taken``): it is
         marked until the name is bound to it (``marks``)."""
         if len(self._namesakes) >= MAX_MARKED:  # those gone first: a present one stays marked
-            self._namesakes = {n for n in self._namesakes if n in self.node.members}
+            members = self.node.members
+            self._namesakes = {n: look for n, look in self._namesakes.items() if n in members}
             if len(self._namesakes) >= MAX_MARKED:
                 self._namesakes.clear()
-        self._namesakes.add(member.node_id)
+        self._namesakes[member.node_id] = skeleton(member.username)
         self._marks_version = None
 
-    def is_namesake(self, node_id: str) -> bool:
-        """Whether ``node_id`` was let in under a name like another's here: the name is
-        never bound to it but by the other giving it up (``_hand_on``)."""
-        return node_id in self._namesakes
+    def is_namesake(self, node_id: str, name: str) -> bool:
+        """Whether ``node_id`` was let in under ``name`` (or one like it) while another here
+        had it: that name is never bound to it but by the other giving it up (``_hand_on``)."""
+        return self._namesakes.get(node_id) == skeleton(name)
 
     def _point_out_namesakes(self, member: Member) -> None:
         """``member`` came with a name like another's here (``marks``): the user is told who
@@ -260,7 +264,7 @@ class Talk:
             m.node_id: m.username
             for look, alike in looks.items()
             for m in alike
-            if (len(alike) > 1 or look == mine or m.node_id in self._namesakes)
+            if (len(alike) > 1 or look == mine or self._namesakes.get(m.node_id) == look)
             and store.owner(m.username) != m.node_id
         }
         gone = {n: name for n, name in self._marks.items() if n not in node.members}
@@ -374,7 +378,7 @@ class Talk:
         alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
         if len(alike) == 1:
             self._bind(alike[0])
-            self._namesakes.discard(alike[0].node_id)
+            self._namesakes.pop(alike[0].node_id, None)
 
     def _bind(self, member: Member) -> None:
         """``member`` goes by its name of now here: kept for it once it is gone."""
@@ -413,7 +417,7 @@ class Talk:
     def held(self, name: str, by: str) -> bool:
         """Whether ``name`` is taken (``taken``) by one that holds it here, not only by
         members let in under it as namesakes (``let_in_namesake``)."""
-        return any(m.node_id not in self._namesakes for m in self._alike(name, by))
+        return any(not self.is_namesake(m.node_id, name) for m in self._alike(name, by))
 
     def holds(self, name: str, by: str) -> bool:
         """Whether ``by`` holds ``name`` here, though namesakes go by it: the name is bound to

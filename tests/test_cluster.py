@@ -1301,7 +1301,7 @@ async def test_a_part_of_the_room_under_a_members_name_is_let_in_and_told_apart_
         )
         assert renamed.old == marked("zed", second.node_id)  # as alice's screen showed it
         assert alice.node.store.owner("zed") == zed_id
-        assert alice.node.talk.is_namesake(other.node_id)
+        assert alice.node.talk.is_namesake(other.node_id, "zed")
 
         # The zed alice knew first takes another name: the other has it alone, plain, and a
         # blip of its link is no "another key" under the name (a user trial's false alarm).

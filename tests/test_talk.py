@@ -657,13 +657,37 @@ def test_a_name_passes_on_only_when_the_one_it_is_bound_to_gives_it_up() -> None
         talk.let_in_namesake(m)
     node.members.add(dataclasses.replace(y, username="yves"))
     talk._hand_on("alice", y.node_id)
-    assert node.store.owner("alice") == alice.node_id and talk.is_namesake(x.node_id)
+    assert node.store.owner("alice") == alice.node_id and talk.is_namesake(x.node_id, "alice")
     assert talk.find("alice") is None  # (and /msg alice waits for her)
     node.members.add(dataclasses.replace(alice, username="al"))  # back, and gives it up
     node.members.remove(y.node_id)
     talk._hand_on("alice", alice.node_id)
-    assert node.store.owner("alice") == x.node_id and not talk.is_namesake(x.node_id)
+    assert node.store.owner("alice") == x.node_id and not talk.is_namesake(x.node_id, "alice")
     assert talk.find("alice") == x
+
+
+def test_a_member_that_shared_a_name_is_a_namesake_under_that_name_only() -> None:
+    """Trial 42: alice and bob each took "zed" while the room was in parts, then went back to
+    their names. With alice away, a stranger came and went under "alice"; alice, back, was
+    shown marked on every screen for good (and /msg alice refused): still counted a namesake,
+    she was never bound to her own name again, which stayed with the stranger's key."""
+    node = Node(Settings("sam"), lambda e: None, FAST)
+    talk = node.talk
+    alice, bob, stranger = (Member(c * 32, "zed", "10.0.0.1", 1, 1, True) for c in "abc")
+    node.members.add(bob)
+    node.store.name_owner("zed", bob.node_id, 0.0)
+    node.members.add(alice)
+    talk.let_in_namesake(alice)  # as her link does: bob had it here first
+    assert talk.marks() == {alice.node_id: "zed"}
+    node.members.add(dataclasses.replace(alice, username="alice"))  # /nick alice
+    assert talk.is_namesake(alice.node_id, "zed")
+    assert not talk.is_namesake(alice.node_id, "alice")  # so her next link binds her name
+    node.members.remove(alice.node_id)  # away; a stranger comes and goes under her name
+    node.store.name_owner("alice", stranger.node_id, 1.0)
+    node.members.add(dataclasses.replace(alice, username="alice"))
+    node.store.name_owner("alice", alice.node_id, 2.0)  # (``Links``: not a namesake's link)
+    assert talk.marks() == {}
+    assert talk.find("alice").node_id == alice.node_id
 
 
 async def test_a_member_cannot_come_back_under_the_name_of_one_away() -> None:
