@@ -212,6 +212,7 @@ class Doorman:
                     log.info("turning %s away: %s", peer, away)  # (ordinary, at each resume)
                     return None
                 if (hello.room or not hello.join) and hello.room != node.room:
+                    node.met_another_room(hello.name, hello.room, peer.rsplit(":", 1)[0])
                     await conn.send_now(Refuse("this node is in another room", retry=False))
                     raise ProtocolViolation(f"a hello for another room ({hello.room})")
                 if hello.join and hello.name and hello.name != node.room_name:

@@ -95,6 +95,7 @@ log = logging.getLogger(__name__)
 EARLY_LIMIT = 50_000  # messages held back while entering; past that, shown as they come
 NAME_REFUSERS = 2  # members refusing this node's name for good that turn it out of the room
 FIRST_LAN_SEARCH = 1.0  # seconds after getting in, the first look for a part of the room apart
+MAX_OTHER_HOMES = 16  # other rooms under this room's name told of, at most (then no more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,7 @@ class Node:
         self.reporting = False  # joins and leaves are reported from ready on
         # Messages that arrive while entering wait for ``ready`` and the history kept here.
         self._early: list[events.Event] | None = []
+        self._other_homes: set[str] = set()  # of rooms under this one's name, told of
         self._bye = "quit"  # the reason the goodbye gives
         self.room = ""  # the room's identity: its home address, once founded or joined
         self.room_name = settings.room_name  # a room joined without a name takes the room's
@@ -736,6 +738,26 @@ class Node:
     def _on_bye(self, conn: Connection, message: Bye) -> None:
         conn.said_bye = True
         conn.abort(message.reason)
+
+    def met_another_room(self, name: str, home: str, host: str) -> None:
+        """A node of another room under this room's name reached this one from ``host``: tell
+        the user, once for each such room. Two rooms may share a name; but in an open room,
+        a stranger's room posing as this one on the local network took in newcomers, cut off
+        from the real room with no word to them (attack round 23)."""
+        if not name or name != self.room_name or home in self._other_homes:
+            return
+        if len(self._other_homes) >= MAX_OTHER_HOMES:
+            return
+        self._other_homes.add(home)
+        who = ", ".join(m.username for m in self.members if m.chat) or "nobody else"
+        self.after_ready(
+            events.Error(
+                f"another room called {name} is on the local network too: a member of it at "
+                f"{host} has its home at {home}, this one ({who} here) at {self.room}. If "
+                "someone you expect is missing here, someone may be posing as the room: compare "
+                "keys with /whois NAME (a room with a secret cannot be posed as)"
+            )
+        )
 
     async def _meet_on_lan(self, lan: Lan) -> None:
         """Now and then the tracker looks for members of its room on the local network that

@@ -1582,3 +1582,38 @@ def test_a_key_refused_a_name_is_told_the_name_it_went_by_here() -> None:
     assert told.endswith("this key was robert here (--username robert)")
     assert doorman.refuses_the_name(told) and doorman.refuses_the_name(doorman.name_taken("bob"))
     assert doorman.name_taken("bob", "bob") == doorman.name_taken("bob")
+
+
+async def test_a_node_of_another_room_under_this_ones_name_is_told_of_once_a_room() -> None:
+    """Attack round 23: a stranger on the local network answered the search for "ops" as a
+    room of its own (another home) and took in newcomers, cut off from the real room with no
+    word to them; the real room's search for parts then reached them and was dropped unsaid.
+    Each side now tells its user, once a room."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        settings = Settings("carol", tracker_port=room.tracker_port, room_name="ops")
+        carol = Member(Node(settings, lambda e: None, room.config))
+        carol.node.emit = carol.record
+        await nursery.start(room._run, carol)
+        room.members.append(carol)
+        await room.add("dave")
+        await room.fully_connected()
+        real = Identity.generate()
+
+        def part_of(home: str, name: str = "ops") -> Hello:
+            return Hello(
+                PROTOCOL_VERSION, real.node_id, "alice", "127.0.0.1", 9, 0, True, 0, False,
+                home, real.node_id, name,
+            )  # fmt: skip
+
+        for hello in (part_of("127.0.0.1:5902"), part_of("127.0.0.1:5902"), part_of("x:1", "qa")):
+            stream = await _introduce(carol.node.me.port, real, hello)
+            assert b"this node is in another room" in await _closed_within(stream, 5)
+        told = [e.message for e in carol.events if isinstance(e, events.Error)]
+        assert told == [
+            "another room called ops is on the local network too: a member of it at 127.0.0.1 "
+            f"has its home at 127.0.0.1:5902, this one (dave here) at {carol.node.room}. If "
+            "someone you expect is missing here, someone may be posing as the room: compare "
+            "keys with /whois NAME (a room with a secret cannot be posed as)"
+        ]
+        nursery.cancel_scope.cancel()
