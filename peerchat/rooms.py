@@ -178,16 +178,26 @@ class Rooms:
 
     def _where_named(self, room: str, name: str) -> str | None:
         """A name names one member of a room: one that only a room behind has is pointed at
-        (a user typed "/msg ben" in the wrong room), and the command goes nowhere."""
+        (a user typed "/msg ben" in the wrong room), and so is one away from this room and in
+        a room behind now (a user trial's /msg waited for a return to a room that one had
+        left, while it was in another); the command goes nowhere."""
         here = self.nodes.get(room)
         yours = here is not None and name.casefold() == here.username.casefold()
-        if here is None or yours or here.talk.namesakes(name) or here.talk.addressee(name):
+        if here is None or yours or here.talk.namesakes(name):
             return room
-        has = (r for r, node in self.nodes.items() if node.talk.addressee(name))
+        away = bool(here.talk.addressee(name))  # cut off, and awaited here
+        has = (
+            r
+            for r, node in self.nodes.items()
+            if r != room and (node.talk.namesakes(name) if away else node.talk.addressee(name))
+        )
         where = next(has, None)
         if where is None:
-            return room  # which says nobody has the name
-        said = f"nobody called {name} is in {room}; {name} is in {where} (/room {where} first)"
+            return room  # which says nobody has the name, or waits for the one away
+        if away:
+            said = f"{name} is away from {room}, and in {where} now (/room {where} first)"
+        else:
+            said = f"nobody called {name} is in {room}; {name} is in {where} (/room {where} first)"
         self._show(events.Error(said), room)
         return None
 

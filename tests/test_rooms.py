@@ -214,12 +214,15 @@ def test_a_goodbye_says_what_was_said_with_it_if_peers_can_take_it() -> None:
 class _Named:
     """A room's node as ``Rooms.room_for`` sees it: who is there, which offers it numbers."""
 
-    def __init__(self, me: str, others: list[str], offers: list[int]) -> None:
+    def __init__(
+        self, me: str, others: list[str], offers: list[int], away: list[str] | None = None
+    ) -> None:
         self.me = types.SimpleNamespace(username=me)
         self.username = me
         folded = {name.casefold() for name in others}
+        gone = {name.casefold() for name in away or []}
         self.talk = types.SimpleNamespace(
-            addressee=lambda name: name.casefold() in folded or None,
+            addressee=lambda name: name.casefold() in folded | gone or None,
             namesakes=lambda name: [name] if name.casefold() in folded else [],
         )
         self.files = types.SimpleNamespace(numbered=lambda id: id in offers)
@@ -250,6 +253,23 @@ def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_na
     assert rooms.room_for("dev", commands.SendFile(str(notes))) == "dev"
     assert rooms.room_for("dev", commands.SendFile(f"carol {notes}")) is None  # as /msg carol
     assert shown == [(pointed, "dev")] * 2
+
+
+def test_a_name_away_from_the_room_in_front_and_in_a_room_behind_is_pointed_at() -> None:
+    """Trial 42: carol typed /msg alice in ops, which alice had left without a goodbye (a
+    crash; she came back in dev only): it waited for her return to ops, while she was in dev."""
+    shown: list[tuple[events.Event, str]] = []
+    rooms = Rooms(None, None, lambda event, room: shown.append((event, room)))  # type: ignore[arg-type]
+    rooms.nodes = {  # type: ignore[dict-item]
+        "dev": _Named("carol", ["alice"], []),
+        "ops": _Named("carol", ["bob"], [], away=["alice", "dan"]),
+    }
+    assert rooms.room_for("ops", commands.Private("alice", "you there?")) is None
+    pointed = events.Error("alice is away from ops, and in dev now (/room dev first)")
+    assert shown == [(pointed, "ops")]
+    assert rooms.room_for("ops", commands.Private("dan", "hi")) == "ops"  # on his return
+    assert rooms.room_for("dev", commands.Private("alice", "hi")) == "dev"
+    assert shown == [(pointed, "ops")]
 
 
 def test_a_room_joined_is_joined_under_the_name_of_the_room_it_was_typed_in() -> None:
