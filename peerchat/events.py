@@ -285,6 +285,7 @@ class OfferWithdrawn:
     name: str
     sender: Member | None = None  # None: this node's own
     reason: str = ""  # why this node withdrew its own, if not by /cancel; a member's: LEFT
+    unsaid: bool = False  # not for the screen: a fetch's end said so, or the file is saved here
 
     def as_json(self) -> dict[str, Any]:
         out = {"event": "offer_withdrawn", "id": self.id, "name": self.name}

@@ -495,12 +495,12 @@ class Files:
     def _gone(self, id: int, sender: Member, reason: str = "", *, said: bool = False) -> None:
         """Offer ``id`` of ``sender`` is no longer on offer: forgotten, and the user told so,
         unless ``said`` or a fetch of it saved it here (a user trial read "alice no longer
-        offers big.bin" at each of her restarts, with the file saved long before)."""
-        said = said or id in self._saved
+        offers big.bin" at each of her restarts, with the file saved long before); then the
+        screen forgets it unsaid (a trial's Tab went on offering it to /get)."""
+        unsaid = said or id in self._saved
         name = self._heard[id].offer.name
         self._forget(id)
-        if not said:
-            self.node.after_ready(events.OfferWithdrawn(id, name, sender, reason))
+        self.node.after_ready(events.OfferWithdrawn(id, name, sender, reason, unsaid=unsaid))
 
     def on_link(self, member: Member) -> None:
         """A link came (back): fetches from that member go on from where they stopped, and

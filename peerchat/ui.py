@@ -1065,7 +1065,7 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
         if isinstance(line, tuple):
             said_already = _tracker_as_shown(screen, *line)
             screen.apply(*line)
-            if said_already or _went_with_its_sender(line[1]):  # Tab forgets it: "bob left"
+            if said_already or _forgotten_unsaid(line[1]):  # Tab forgets it
                 continue
             beside = line[1]
             if type(beside) is RoomsFound and beside.new:  # (not those this program is in)
@@ -1732,9 +1732,12 @@ def _tracker_as_shown(screen: Screen, room: str, event: Event) -> bool:
     return shown is None or shown.node_id == event.tracker.node_id  # the status bar says it
 
 
-def _went_with_its_sender(event: Event) -> bool:
-    """An offer withdrawn as its sender left: Tab forgets it, and "bob left" says it."""
-    return type(event) is OfferWithdrawn and event.sender is not None and event.reason == LEFT
+def _forgotten_unsaid(event: Event) -> bool:
+    """An offer withdrawn that Tab forgets and the screen need not tell: its sender left ("bob
+    left" says it), or the user need not hear it (``OfferWithdrawn.unsaid``)."""
+    return type(event) is OfferWithdrawn and (
+        event.unsaid or (event.sender is not None and event.reason == LEFT)
+    )
 
 
 def _recalled(buffer: Buffer) -> bool:

@@ -20,7 +20,7 @@ import pytest
 import trio
 from test_cluster import FAST, Room, cut
 
-from peerchat import events, files, read_pace, transfer
+from peerchat import events, files, read_pace, transfer, ui
 from peerchat.datadir import DataDir
 from peerchat.protocol import (
     FILE_CHUNK,
@@ -272,8 +272,13 @@ async def test_the_same_bytes_offered_anew_are_not_fetched_a_second_time(tmp_pat
             while first.id in alice.node.files._heard:
                 await trio.sleep(0.01)
         # Unsaid to alice, who has it (a user trial read "bob no longer offers big.bin" at
-        # each of his restarts, with the file saved long before).
-        assert not [e for e in alice.events if isinstance(e, events.OfferWithdrawn)]
+        # each of his restarts, with the file saved long before); her screen forgets it (a
+        # trial's Tab went on offering it to /get).
+        withdrawn = [e for e in alice.events if isinstance(e, events.OfferWithdrawn)]
+        assert [(e.id, e.unsaid) for e in withdrawn] == [(first.id, True)]
+        screen, now = ui.Screen(), time.monotonic()
+        shown = ui.compose_batch([(now, ("", first)), (now, ("", withdrawn[0]))], screen)
+        assert len(shown) == 1 and screen.rooms[""].offers == {}  # the offer's line alone
         seen = len(alice.events)
         bob.node.send_file(str(source))  # and comes anew, under another number
         again = await alice.wait_for(offered_since(alice, seen))
