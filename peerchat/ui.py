@@ -644,11 +644,13 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
 
 
 def _among_several(screen: Screen, room: str) -> bool:
-    """Whether ``room`` is one of several this program is in (one being joined is none)."""
+    """Whether ``room`` is one of several this program is in (one being joined is none), or
+    is behind one being joined (a trial read "you are the tracker now" of the room a /join
+    was connecting to, which the status bar showed in front)."""
     if len(screen.rooms) < 2:  # (most lines: one room)
         return False
     joined = [label for label, each in screen.rooms.items() if each.me is not None]
-    return room in joined and len(joined) > 1
+    return room in joined and (len(joined) > 1 or room != screen.current)
 
 
 def _wrapped(text: FormattedText, width: int, indent: int = INDENT) -> FormattedText:

@@ -1143,6 +1143,20 @@ def test_a_room_being_joined_tags_no_line_and_counts_as_no_second_room() -> None
     assert said.startswith("13:04:05 ") and said.endswith("<bob> hi")
 
 
+def test_a_room_behind_one_being_joined_tags_its_lines() -> None:
+    """Trial 42: "you are the tracker now", of dev, showed untagged while a /join had qa in
+    front (the status bar said "rooms: dev [qa]"): it read as qa's."""
+    screen = ui.Screen()
+    screen.apply("dev", Ready(ALICE, "peer", "dev"))
+    screen.apply("qa", Connecting("10.0.0.2:5000"))
+    screen.bring("qa")  # as /join does
+    said = to_plain_text(ui.format_line(("dev", message(BOB, "hi")), NOW, screen))
+    assert said.startswith("[dev] 13:04:05 ") and said.endswith("<bob> hi")
+    screen.bring("dev")
+    said = to_plain_text(ui.format_line(("dev", message(BOB, "hi")), NOW, screen))
+    assert said.startswith("13:04:05 ")
+
+
 @pytest.mark.parametrize(("width", "row_count"), [(50, 4), (35, 6)])  # 35: a user trial
 def test_with_two_rooms_the_rows_of_a_long_line_each_say_its_room_too(
     width: int, row_count: int
