@@ -79,6 +79,11 @@ class _Parser(argparse.ArgumentParser):
                 if before in known and known[before].nargs != 0:  # "--username -bob" (a trial)
                     hint = f" (a value that starts with '-' goes after '=': {before}={token})"
                 self.error(f"unrecognized argument {name}{hint}")
+            if not option and not (before in known and known[before].nargs != 0):
+                # "peerchat carl --room dev": a trial read only that --username was required.
+                hint = f" (a name goes after --username: --username {token}?)"
+                hint = hint if "--username" in known and takeable(token) else ""
+                self.error(f"unrecognized argument {token!r}{hint}")
         return super().parse_args(argv, namespace)
 
 

@@ -181,6 +181,11 @@ def test_a_room_secret_is_read_without_the_spaces_and_marks_a_paste_brings(
         # A value that begins with "-" (a user trial's name "-bob") goes after "=".
         (["--username", "-bob"], "argument -bob (a value that starts with '-' goes after '=': "),
         (["--headless", "-bob"], "unrecognized argument -bob (see"),  # a flag takes no value
+        # A stray word: a trial's "peerchat carl --room dev" read only that --username was
+        # required.
+        (["carl", "--room", "dev"], "argument 'carl' (a name goes after --username: --username "),
+        (["--username=a", "b c"], "unrecognized argument 'b c' (see"),
+        (["tracker", "--port", "5000", "x"], "unrecognized argument 'x' (see"),
     ],
 )
 def test_a_misspelt_option_is_named_before_the_required_one_it_hides(
