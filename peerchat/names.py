@@ -68,6 +68,7 @@ NOTICE_WORDS = frozenset(
         "in",
         "lines",
         "looking",
+        "messages",
         "no",
         "nobody",
         "not",
