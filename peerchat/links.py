@@ -267,8 +267,15 @@ class Links:
         heard = node.chatlog.shown(member.node_id)
         released = []
         if heard is None:  # from here on, nothing of this author may be lost: remember it now
-            released = node.chatlog.start_after(member.node_id, hello.seq)
-            node.messaging.heard(member.node_id, hello.seq)
+            start = hello.seq
+            if node.reporting and hello.tracker and hello.tracker != node.bully.tracker:
+                # A member of a part of the room that meets ours: what it said while apart,
+                # it said in the room, and its hello gives its last number; a line said a
+                # moment before its link, and never heard here, was lost (a namespace trial).
+                # Its latest lines come as history.
+                start = max(0, hello.seq - node.config.history)
+            released = node.chatlog.start_after(member.node_id, start)
+            node.messaging.heard(member.node_id, start)
         new = node.add_member(member)
         was_named = self._back(member.node_id) or member.username
         if new and node.reporting:

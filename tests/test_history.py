@@ -327,6 +327,32 @@ async def test_what_a_member_new_to_one_said_while_the_two_were_apart_comes_as_h
         nursery.cancel_scope.cancel()
 
 
+async def test_what_a_member_of_a_part_met_said_before_the_meeting_comes_as_history() -> None:
+    """A namespace trial (1 of 9): a newcomer who came into one part of the room said a line;
+    a member of the other part met it before any word of it came, took the number in its
+    hello as where the newcomer's lines begin, and never showed that line."""
+    config = dataclasses.replace(FAST, redial_first=30.0)  # the cut links stay down
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice = await room.add("alice", priority=100)
+        bob = await room.add("bob", priority=50)
+        await room.fully_connected()
+        await cut(bob, alice)
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        bob_id = bob.node.node_id
+        await bob.wait_for(
+            lambda e: isinstance(e, events.TrackerChanged) and e.tracker.node_id == bob_id
+        )
+        dave = await room.add("dave", priority=10)  # through alice: bob is no member of hers
+        dave.node.say("said before we met")
+        await shows(alice, "said before we met")
+        await bob.node.links.meet("127.0.0.1", dave.node.me.port)  # the parts meet
+        got = await shows(bob, "said before we met")
+        assert got.history and got.sender.username == "dave"
+        once_each(bob, ["said before we met"])
+        nursery.cancel_scope.cancel()
+
+
 async def test_every_sender_hears_delivered_also_when_its_messages_came_by_another() -> None:
     """Carol is cut off from bob and dave, who both talk. Bob's link to her comes back first:
     she gets bob's messages and dave's from bob, once, in each author's order, as history. Dave
