@@ -61,6 +61,7 @@ PORTS_PER_HOST = 2  # answers taken for one host: a newcomer needs one live memb
 MAX_NAMES = 4096  # instance names heard in one search: the network may answer with endless ones
 MAX_ROOMS_LISTED = 64  # rooms /list names, the most populous
 _NODE_PREFIX = re.compile(r"[0-9a-f]{12}")  # what an advertised name has after its room's
+ADDRESS_CHECK = 5.0  # seconds between looks at this computer's addresses, when advertising
 
 
 def advertised_addresses(host: str) -> list[str]:
@@ -195,10 +196,24 @@ class Lan:
             return []
 
     async def advertise(self, node_id: str, host: str, port: int) -> None:
-        """Say on the network that this node is in the room, until cancelled."""
-        addresses = await _resolved(host)
+        """Say on the network that this node is in the room, until cancelled; again, from
+        multicast DNS made anew, when the addresses of a node listening everywhere change (a
+        computer that got another address went on being advertised at its old one, which
+        nobody reached, and its multicast DNS, bound to that one, went deaf: a namespace run).
+        """
+        while True:
+            addresses = await _resolved(host)
+            await self._advertise_while(node_id, host, port, addresses)
+            log.info("the addresses of this computer changed: advertising the room again")
+            await self._renew()
+
+    async def _advertise_while(
+        self, node_id: str, host: str, port: int, addresses: list[str]
+    ) -> None:
+        """Advertise at ``addresses`` until the addresses of ``host`` are others."""
         if not addresses:
             log.warning("%s is no address to advertise on the local network", host)
+            await _changed(host, addresses)
             return
         info = ServiceInfo(
             SERVICE,
@@ -215,15 +230,45 @@ class Lan:
             )
         except Exception as exc:  # the network answered with a conflict this node cannot solve
             log.warning("cannot advertise room %s on the local network: %s", self.room, exc)
+            await _changed(host, addresses)
             return
         log.info("advertising room %s at %s port %d", self.room, ", ".join(addresses), port)
         try:
-            await trio.sleep_forever()
+            await _changed(host, addresses)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await trio.to_thread.run_sync(
                     self._zc.unregister_service, info, abandon_on_cancel=True
                 )
+
+    async def _renew(self) -> None:
+        """Multicast DNS made anew, on the interfaces and addresses this computer has now."""
+        try:
+            fresh = await trio.to_thread.run_sync(_zeroconf)
+        except OSError as exc:
+            log.warning("cannot use the local network to find rooms now: %s", exc)
+            return
+        old, self._zc = self._zc, fresh
+        await _close(old)
+
+
+async def _changed(host: str, addresses: list[str]) -> None:
+    """Return once ``host`` stands for other addresses than ``addresses`` (only a wildcard's
+    ever do: this computer's); never, for any other host."""
+    if not is_wildcard(host):
+        await trio.sleep_forever()
+    while await _resolved(host) == addresses:
+        await trio.sleep(ADDRESS_CHECK)
+
+
+def _zeroconf() -> Zeroconf:
+    return Zeroconf(ip_version=IPVersion.V4Only)
+
+
+async def _close(zc: Zeroconf) -> None:
+    """Close ``zc`` (its goodbyes to the network), within 2 s, also while cancelled."""
+    with trio.CancelScope(shield=True), trio.move_on_after(2):
+        await trio.to_thread.run_sync(zc.close, abandon_on_cancel=True)
 
 
 async def _resolved(host: str) -> list[str]:
@@ -291,11 +336,11 @@ def rooms_named(names: Iterable[str]) -> list[tuple[str, int]]:
 async def open_lan(room: str) -> AsyncIterator[Lan]:
     """Multicast DNS for ``room``, closed (with goodbyes to the network) on the way out."""
     try:
-        zc = await trio.to_thread.run_sync(lambda: Zeroconf(ip_version=IPVersion.V4Only))
+        zc = await trio.to_thread.run_sync(_zeroconf)
     except OSError as exc:
         raise StartupError(f"cannot use the local network to find rooms: {exc}") from exc
+    lan = Lan(zc, room)
     try:
-        yield Lan(zc, room)
+        yield lan
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(2):
-            await trio.to_thread.run_sync(zc.close, abandon_on_cancel=True)
+        await _close(lan._zc)  # (made anew, it may be another than the first)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 from e2e_helpers import Swarm, say_and_expect, slow, wait_mesh
-from netns import Lan, lan_or_skip, start_peerchat
+from netns import SUBNET, Lan, ip, lan_or_skip, start_peerchat
 from zeroconf import ServiceInfo
 
 from peerchat import discovery
@@ -347,3 +347,38 @@ def test_zeroconf_says_a_failed_send_in_one_line(caplog: pytest.LogCaptureFixtur
     (record,) = caplog.records
     assert record.exc_info is None and "Traceback" not in caplog.text
     assert "Error with socket 15" in caplog.text
+
+
+@slow
+async def test_a_member_whose_address_changes_is_found_at_its_new_one(
+    lan3: Lan, tmp_path: Path
+) -> None:
+    """A namespace run: bob's computer got another address mid-chat. The room healed, but
+    bob's multicast DNS, bound to the old address, went deaf: a newcomer never heard him, and
+    had the whole network changed its addresses, the room could not have been found."""
+    async with trio.open_nursery() as nursery:
+        swarm = Swarm(nursery, tmp_path)
+        try:
+            common = ("--room", "dev", "--headless", "--ephemeral")
+            alice = await start_peerchat(swarm, lan3, 1, "alice", "--username", "alice", *common)
+            await alice.wait_for(event="ready", timeout=15)
+            bob = await start_peerchat(swarm, lan3, 2, "bob", "--username", "bob", *common)
+            await bob.wait_for(event="ready", timeout=15)
+            await wait_mesh([alice, bob])
+            old, new = lan3.addr(2), f"{SUBNET}.12"
+            with trio.fail_after(15):
+                while "advertising room dev at " + old not in bob.log():
+                    await trio.sleep(0.2)
+            ip("-n", lan3.ns(2), "addr", "del", f"{old}/24", "dev", "eth0")
+            ip("-n", lan3.ns(2), "addr", "add", f"{new}/24", "dev", "eth0")
+            with trio.fail_after(15):
+                while "advertising room dev at " + new not in bob.log():
+                    await trio.sleep(0.2)
+            carol = await start_peerchat(swarm, lan3, 3, "carol", "--username", "carol", *common)
+            await carol.wait_for(event="ready", timeout=15)
+            (found,) = [ln for ln in carol.log().splitlines() if "local network has room" in ln]
+            assert f"'{new}'" in found and f"'{old}'" not in found, found
+            await say_and_expect(bob, "from my new address", [alice, carol], timeout=15)
+        finally:
+            await swarm.aclose()
+            nursery.cancel_scope.cancel()
