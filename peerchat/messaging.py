@@ -37,7 +37,7 @@ from peerchat.chat import Chat
 from peerchat.connection import Connection
 from peerchat.history_run import said_order
 from peerchat.membership import Member
-from peerchat.names import marked, needs_fingerprint
+from peerchat.names import marked, needs_fingerprint, skeleton
 from peerchat.protocol import (
     MAX_HEADS,
     MAX_TEXT,
@@ -95,6 +95,7 @@ class Messaging:
         self._names: dict[str, tuple[int, str]] = {}
         # (author, signed name) -> (the member list's version, the name shown)
         self._shown_as: dict[tuple[str, str], tuple[tuple[int, str], str]] = {}
+        self._signers: dict[str, str] = {}  # a name's look -> the first key seen signing under it
         self._history_from: dict[str, int] = {}  # author -> its first message a newcomer shows
         self._cut_from: str | None = None  # the peer whose RecentFrom this node still takes
         self._cut_taken = False  # the history of this run was cut once: never again
@@ -268,7 +269,16 @@ class Messaging:
         known = self._names.get(b.author)
         if known is None and len(self._names) < MAX_NAMES or known and b.last > known[0]:
             self._names[b.author] = (b.last, b.username)
+        self._first_under(b.username, b.author)
         return self._author(b.author)
+
+    def _first_under(self, name: str, author: str) -> str:
+        """The first key seen here signing under ``name`` (or one like it). Of two keys that
+        signed under one name (two parts of the room each had a zed), history marks the one
+        seen second: a trial's showed both as a plain <zed>."""
+        look = skeleton(name)
+        first = self._signers.get(look)
+        return first if first is not None else keep_latest(self._signers, look, author, MAX_NAMES)
 
     def _as_signed(self, b: Batch) -> Member:
         """Whom a batch is from, under the name it was signed with: history shows the name
@@ -284,6 +294,7 @@ class Messaging:
         (``_as_signed``)."""
         node = self.node
         author = sender.node_id
+        first = self._first_under(name, author)
         if sender is not node.me and (author not in node.members or sender.username != name):
             key, version = (author, name), (node.members.version, node.me.username)
             known = self._shown_as.get(key)
@@ -291,7 +302,9 @@ class Messaging:
                 if len(self._shown_as) >= MAX_NAMES:
                     self._shown_as.clear()
                 borrowed = not needs_fingerprint(name) and (  # (else the screen marks it)
-                    node.talk.taken(name, author) or node.store.owner(name) not in (None, author)
+                    node.talk.taken(name, author)
+                    or node.store.owner(name) not in (None, author)
+                    or first != author
                 )
                 known = self._shown_as[key] = (version, marked(name, author) if borrowed else name)
             name = known[1]

@@ -402,6 +402,24 @@ async def test_history_shows_the_name_a_message_was_said_under() -> None:
         nursery.cancel_scope.cancel()
 
 
+def test_history_marks_the_second_of_two_keys_that_signed_under_one_name() -> None:
+    """Trial 42: alice and bob each took "zed" while the room was in parts, and went back to
+    their names; the history of a newcomer, and of alice after a restart, showed both their
+    lines as a plain <zed>. The key seen second under a name is marked, in history too."""
+    node = Node(Settings("sam"), lambda e: None, FAST)
+    node.me = Member(node.node_id, "sam", "10.0.0.9", 1, 1, True)  # (as listening sets it)
+    bob, carol = (
+        Member(c * 32, name, "10.0.0.1", 1, 1, True) for c, name in (("b", "bob"), ("c", "carol"))
+    )
+    node.members.add(bob)
+    node.members.add(carol)
+    under = node.messaging._under
+    assert under(bob, "zed").username == "zed"
+    assert under(carol, "ZED").username == marked("ZED", carol.node_id)  # one like it
+    assert under(bob, "zed").username == "zed"
+    assert under(carol, "carol") is carol
+
+
 def test_a_long_paste_is_cut_at_line_ends_else_spaces_else_at_the_limit() -> None:
     assert pieces("short") == ["short"]
     lines = "\n".join(f"line {i:05} " + "x" * 90 for i in range(400))  # 40,000 characters
