@@ -213,7 +213,7 @@ class Doorman:
                     return None
                 if (hello.room or not hello.join) and hello.room != node.room:
                     node.met_another_room(hello.name, hello.room, peer.rsplit(":", 1)[0])
-                    await conn.send_now(Refuse("this node is in another room", retry=False))
+                    await conn.send_now(Refuse(OTHER_ROOM, retry=False))
                     raise ProtocolViolation(f"a hello for another room ({hello.room})")
                 if hello.join and hello.name and hello.name != node.room_name:
                     reason = _other_room(hello.name, node.room_name)
@@ -329,23 +329,36 @@ class Doorman:
 
     def _tell_of_clash(self, hello: Hello) -> None:
         """A part of this room (not a newcomer, who is told and leaves) holds a member whose
-        name looks like this node's own, under a key this node never saw: the parts cannot
-        merge until one of the two takes another. Nobody else can see it, so the user is told,
-        once a minute at most (a user trial: two "zed"s who founded one room at once stayed
-        apart, unaware)."""
+        name looks like this node's own, or a member's here, under a key this node never saw:
+        the parts cannot merge until one of the two takes another name. Nobody else can see
+        it, so the user is told, once a minute at most (a user trial: two "zed"s who founded
+        one room at once stayed apart, unaware; attack round 24: newcomers taken in by a
+        stranger posing as the room under alice's name were never told of the real alice)."""
         node = self.node
-        if hello.join or skeleton(hello.username) != skeleton(node.username):
+        if hello.join:
+            return
+        look = skeleton(hello.username)
+        mine = look == skeleton(node.username)
+        here = next((m for m in node.members if m.chat and skeleton(m.username) == look), None)
+        if not mine and here is None:
             return
         now = trio.current_time()
         if now - self._clash_told < CLASH_NOTICE_INTERVAL:  # keys cost nothing: once for all
             return
         self._clash_told = now
-        node.emit(
-            events.Error(
-                f"another {marked(hello.username, hello.node_id)} is in a part of this room that "
-                "cannot join yours while you share a name: one of you needs another (/nick NAME)"
+        other = marked(hello.username, hello.node_id)
+        if mine:
+            said = (
+                f"another {other} is in a part of this room that cannot join yours while you "
+                "share a name: one of you needs another (/nick NAME)"
             )
-        )
+        else:
+            said = (
+                f"another {other} is in a part of this room that cannot join yours while "
+                f"{marked(here.username, here.node_id)} here has the name: two people took it "
+                "while apart, or one poses as the other (compare keys with /whois)"
+            )
+        node.emit(events.Error(said))
 
     def _log_refusal(self, peer: str, why: str, level: int = logging.WARNING) -> None:
         self._log_limited(f"refusing a connection from {peer}: {why}", level)
@@ -376,6 +389,7 @@ def _other_room(asked: str, here: str) -> str:
 
 
 _TAKEN = "is taken in this room (or one like it)"
+OTHER_ROOM = "this node is in another room"  # the refusal of a hello for another room
 
 
 def name_taken(username: str, known_as: str | None = None) -> str:

@@ -28,7 +28,7 @@ from peerchat import events
 from peerchat.addresses import format_addr, is_ip, is_loopback
 from peerchat.admission import Paces, Slot
 from peerchat.connection import Connection
-from peerchat.doorman import refuses_the_name
+from peerchat.doorman import OTHER_ROOM, refuses_the_name
 from peerchat.membership import Member, takeable
 from peerchat.names import skeleton
 from peerchat.protocol import (
@@ -133,6 +133,8 @@ class Links:
         try:
             with trio.fail_after(self.node.config.connect_timeout):
                 await self.node.nursery.start(self._dial, host, port, None)
+        except InAnotherRoom:  # yet it answered the search for this room's name
+            self.node.met_another_room(self.node.room_name, f"at {host}", host)
         except Exception as exc:
             log.debug("nobody of this room met at %s:%d: %s", host, port, exc)
 
@@ -199,6 +201,8 @@ class Links:
             if isinstance(hello, Refuse):
                 if not hello.retry and refuses_the_name(hello.reason):
                     node.name_refused(f"{host}:{port}", hello.reason)
+                if hello.reason == OTHER_ROOM:
+                    raise InAnotherRoom(f"{host}:{port} is in another room")
                 raise ProtocolViolation(f"{host}:{port} refused: {hello.reason}")
             if not isinstance(hello, Hello):
                 what = "closed the connection" if hello is None else f"sent a {_kind(hello)}"
@@ -208,6 +212,7 @@ class Links:
             if hello.node_id == node.node_id:
                 raise ProtocolViolation(f"{host}:{port} is this node")
             if hello.room != node.room:
+                node.met_another_room(hello.name, hello.room, host)
                 raise ProtocolViolation(f"{host}:{port} belongs to another room")
             if hello.chat and not takeable(hello.username):
                 raise ProtocolViolation(f"{host}:{port} goes by a name with a key's mark")
@@ -604,6 +609,10 @@ class Links:
 
 class AnotherKeyThere(ProtocolViolation):
     """A member dialled at its address answered under another key: a new process is there."""
+
+
+class InAnotherRoom(ProtocolViolation):
+    """The node dialled is in another room (it says so)."""
 
 
 def _nobody_listens(exc: BaseException) -> bool:

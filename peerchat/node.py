@@ -740,22 +740,27 @@ class Node:
         conn.abort(message.reason)
 
     def met_another_room(self, name: str, home: str, host: str) -> None:
-        """A node of another room under this room's name reached this one from ``host``: tell
-        the user, once for each such room. Two rooms may share a name; but in an open room,
-        a stranger's room posing as this one on the local network took in newcomers, cut off
-        from the real room with no word to them (attack round 23)."""
+        """A node of another room under this room's name, at ``host``, reached this one or was
+        reached: tell the user, once for each such room (by its home). Two rooms may share a
+        name; but in an open room, a stranger's room posing as this one on the local network
+        took in newcomers, cut off from the real room with no word to them (attack round
+        23). The homes are left out of the words: a room's found by name is on loopback, and
+        another's may be any text (attack round 24)."""
         if not name or name != self.room_name or home in self._other_homes:
             return
         if len(self._other_homes) >= MAX_OTHER_HOMES:
             return
         self._other_homes.add(home)
+        log.warning(
+            "another room called %s, at %s (its home %s; ours %s)", name, host, home, self.room
+        )
         who = ", ".join(m.username for m in self.members if m.chat) or "nobody else"
         self.after_ready(
             events.Error(
-                f"another room called {name} is on the local network too: a member of it at "
-                f"{host} has its home at {home}, this one ({who} here) at {self.room}. If "
-                "someone you expect is missing here, someone may be posing as the room: compare "
-                "keys with /whois NAME (a room with a secret cannot be posed as)"
+                f"another room called {name} answers on the local network, at {host}: two rooms "
+                f"share the name, or someone poses as this one ({who} here). If someone you "
+                "expect is missing here, compare keys with /whois NAME (a room with a secret "
+                "cannot be posed as)"
             )
         )
 

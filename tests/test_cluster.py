@@ -1611,9 +1611,48 @@ async def test_a_node_of_another_room_under_this_ones_name_is_told_of_once_a_roo
             assert b"this node is in another room" in await _closed_within(stream, 5)
         told = [e.message for e in carol.events if isinstance(e, events.Error)]
         assert told == [
-            "another room called ops is on the local network too: a member of it at 127.0.0.1 "
-            f"has its home at 127.0.0.1:5902, this one (dave here) at {carol.node.room}. If "
-            "someone you expect is missing here, someone may be posing as the room: compare "
-            "keys with /whois NAME (a room with a secret cannot be posed as)"
+            "another room called ops answers on the local network, at 127.0.0.1: two rooms "
+            "share the name, or someone poses as this one (dave here). If someone you expect "
+            "is missing here, compare keys with /whois NAME (a room with a secret cannot be "
+            "posed as)"
         ]
+        # Dialling one, too (attack round 24: the real room dialled the stranger 436 times,
+        # and was never told).
+        other = Room(nursery)
+        settings = Settings("erin", tracker_port=other.tracker_port, room_name="ops")
+        erin = Member(Node(settings, lambda e: None, other.config))
+        erin.node.emit = erin.record
+        await nursery.start(other._run, erin)
+        del carol.events[:]
+        await carol.node.links.meet("127.0.0.1", erin.node.me.port)
+        (told,) = [e.message for e in carol.events if isinstance(e, events.Error)]
+        assert told.startswith("another room called ops answers on the local network, at ")
+        (told,) = [e.message for e in erin.events if isinstance(e, events.Error)]
+        assert told.startswith("another room called ops answers on the local network, at ")
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_part_under_a_members_name_that_cannot_come_in_is_told_of() -> None:
+    """Attack round 24: newcomers taken in by a stranger's room posing as theirs, under
+    alice's name and with the real room's home, turned the real alice away as a part under a
+    name taken, and were never told."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", priority=100)
+        await room.add("bob", priority=50)
+        await room.fully_connected()
+        real = Identity.generate()
+        part = Hello(
+            PROTOCOL_VERSION, real.node_id, "bob", "127.0.0.1", 9, 0, True, 0, False,
+            alice.node.room, real.node_id,
+        )  # fmt: skip
+        stream = await _introduce(alice.node.me.port, real, part)
+        assert b"is taken in this room" in await _closed_within(stream, 5)
+        bob_id = room.members[1].node.node_id
+        (told,) = [e.message for e in alice.events if isinstance(e, events.Error)]
+        assert told == (
+            f"another {marked('bob', real.node_id)} is in a part of this room that cannot join "
+            f"yours while {marked('bob', bob_id)} here has the name: two people took it while "
+            "apart, or one poses as the other (compare keys with /whois)"
+        )
         nursery.cancel_scope.cancel()
