@@ -504,8 +504,9 @@ def test_what_waits_for_a_full_disk_is_bounded_and_the_latest_kept(
 ) -> None:
     import peerchat.store
 
-    one = len(batch(ANN, 101, 100, 101).data)
-    monkeypatch.setattr(peerchat.store, "MAX_UNSAVED_BYTES", 3 * one + one // 2)
+    one = batch(ANN, 101, 100, 101)
+    cost = len(one.data) + len(one.sig) + peerchat.store.ROW_COST  # each the same
+    monkeypatch.setattr(peerchat.store, "MAX_UNSAVED_BYTES", 3 * cost + cost // 2)
     fill(store)
     for i in range(1, 6):  # 500 messages in 5 batches, the same length each
         store.add(batch(ANN, 100 * i + 1, 100, 100 * i + 1), NOW)
@@ -518,6 +519,24 @@ def test_what_waits_for_a_full_disk_is_bounded_and_the_latest_kept(
         (ANN.node_id, 401, 500),
         (ANN.node_id, 501, 600),
     ]
+
+
+def test_what_waits_counts_each_batch_with_what_it_costs_beside_its_bytes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 24: a flood of one-message batches took 98 MiB for the 16 MiB bound,
+    counted by their data alone."""
+    import peerchat.store
+
+    fill(store)
+    one = batch(ANN, 1, 1, 1)
+    bytes_only = len(one.data) + len(one.sig)
+    monkeypatch.setattr(peerchat.store, "MAX_UNSAVED_BYTES", 40 * bytes_only)
+    for seq in range(1, 41):  # 40 such: their bytes alone fit
+        store.add(batch(ANN, seq, 1, seq), NOW)
+    store.flush()
+    kept = 40 * bytes_only // (bytes_only + peerchat.store.ROW_COST)
+    assert store.lost == 40 - kept and kept < 30
 
 
 @pytest.mark.parametrize("damage", ["not a database", "a damaged page"])
