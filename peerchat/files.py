@@ -208,6 +208,11 @@ class Files:
             else:
                 node.emit(events.Error(f"{node.talk.not_found(name)} (/who lists them)"))
             return
+        if member is not None:
+            unsure = node.talk.unconfirmed(name, member, "/send")
+            if unsure is not None:
+                node.emit(events.Error(unsure))
+                return
         node.nursery.start_soon(self._offer, path, member)
 
     async def _offer(self, path: Path, to: Member | None) -> None:

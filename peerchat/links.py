@@ -303,6 +303,7 @@ class Links:
             if before is not None:
                 present = node.members.get(before)
                 here_as = present.username if present is not None else ""
+                node.talk.took_name_of(member, before)
                 node.emit(events.NewKey(member, before, here_as))
         for chat in released:
             node.show(member, chat, own=False)

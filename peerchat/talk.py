@@ -63,6 +63,7 @@ class Talk:
         self._namesakes: dict[str, str] = {}
         self._marks_version: tuple[int, str] | None = None  # the room ``_marks`` was made for
         self._former: dict[str, str] = {}  # a name's look before a member's rename: its key
+        self._rekeyed: dict[str, str] = {}  # members under a name another key had: the other
 
     # -- private messages ---------------------------------------------------------------------
 
@@ -82,6 +83,9 @@ class Talk:
         if member is None:
             node.emit(events.Error(f"{self.not_found(name)}; not sent"))
             return
+        if (unsure := self.unconfirmed(name, member, "/msg")) is not None:
+            node.emit(events.Error(unsure))
+            return
         conn = node.links.conns.get(member.node_id)
         if conn is not None and conn.closing:
             conn = None
@@ -100,6 +104,29 @@ class Talk:
             node.emit(shown)
         if conn is None:
             self.on_unlink(member)  # "may not have ... (sent again on their return)"
+
+    def took_name_of(self, member: Member, before: str) -> None:
+        """``member`` came under a name the key ``before`` had here (``NewKey``)."""
+        keep_latest(self._rekeyed, member.node_id, before, MAX_MARKED)
+
+    def unconfirmed(self, name: str, member: Member, command: str) -> str | None:
+        """Why nothing private goes to ``member`` by its bare ``name`` yet: it came under the
+        name of another key, and may be someone else (attack round 24: with bob away, a
+        stranger came as "bob", and alice's "/msg bob the password is ..." went to it after a
+        warning she could miss). Named with its key's mark, it is the user's choice: from then
+        on the bare name will do. ``command``: the one typed (``/msg``, ``/send``)."""
+        old = self._rekeyed.get(member.node_id)
+        if old is None:
+            return None
+        if KEY_MARK in name:
+            del self._rekeyed[member.node_id]
+            return None
+        shown = marked(member.username, member.node_id)
+        return (
+            f"{name} is another key than the one that had the name here ({shown}, was "
+            f"{old[:FINGERPRINT]}), maybe someone else; not sent: /whois {name} shows its key, "
+            f"and {command} {shown} ... sends to this one"
+        )
 
     def addressee(self, name: str) -> Member | None:
         """Whom ``/msg NAME`` reaches: a member in the room, or one away now (not when two

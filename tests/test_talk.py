@@ -494,6 +494,39 @@ async def test_a_new_key_under_a_name_whose_old_key_is_here_renamed_is_not_back(
         nursery.cancel_scope.cancel()
 
 
+async def test_nothing_private_goes_by_name_alone_to_a_key_new_under_it(tmp_path) -> None:
+    """Attack round 24: bob quit, a stranger came as "bob" with a key of its own, and alice's
+    "/msg bob the password is hunter2" went to it, with a warning above that she could miss.
+    Named with its key's mark it goes; from then on the name alone will do."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        bob.node.quit()
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        stranger = await room.add("bob")
+        await alice.wait_for(lambda e: isinstance(e, events.NewKey))
+        shown = marked("bob", stranger.node.node_id)
+        alice.node.private("bob", "the password is hunter2")
+        secret = tmp_path / "secret.txt"
+        secret.write_text("x")
+        alice.node.files.send(f"bob {secret}")
+        (msg, send) = errors(alice)
+        assert msg == (
+            f"bob is another key than the one that had the name here ({shown}, was "
+            f"{bob.node.node_id[:6]}), maybe someone else; not sent: /whois bob shows its key, "
+            f"and /msg {shown} ... sends to this one"
+        )
+        assert send.endswith(f"and /send {shown} ... sends to this one")
+        alice.node.private(shown, "chosen")
+        await stranger.wait_for(is_message("chosen"))
+        alice.node.private("bob", "and now by name")
+        await stranger.wait_for(is_message("and now by name"))
+        assert not [e for e in stranger.events if getattr(e, "text", "").startswith("the pass")]
+        assert not [e for e in stranger.events if isinstance(e, events.FileOffered)]
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_private_message_to_a_name_just_given_up_says_the_name_now() -> None:
     """A user trial: "/msg bob" right after bob became robert said only "nobody called bob"."""
     async with trio.open_nursery() as nursery:
