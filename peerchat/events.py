@@ -176,21 +176,26 @@ class FileList:
 
 @dataclass(frozen=True, slots=True)
 class FileProgress:
-    """Bytes of an offered file fetched so far."""
+    """Bytes of an offered file fetched so far; ``resumed``: a fetch taken up again, where
+    an earlier one stopped (said on the screen too)."""
 
     id: int
     name: str
     received: int
     size: int
+    resumed: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "event": "file_progress",
             "id": self.id,
             "name": self.name,
             "received": self.received,
             "size": self.size,
         }
+        if self.resumed:
+            out["resumed"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -407,9 +407,7 @@ class Files:
             final = self._free_path(local_name(offer.name))
         fetch = _Fetch(id, download, part, final, out, heard.name, noted=kept)
         self._fetches[key] = fetch
-        share = kept * 100 // max(offer.size, 1)
-        node.emit(events.Error(f"{offer.name}: going on from {share}%, fetched before"))
-        node.emit(events.FileProgress(id, offer.name, kept, offer.size))
+        node.emit(events.FileProgress(id, offer.name, kept, offer.size, resumed=True))
         if download.done:
             self._finish(key, fetch)
         else:

@@ -393,6 +393,9 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_offer(event, now)
         case FileList():
             return format_files(event, now)
+        case FileProgress(name=name, received=received, size=size, resumed=True):
+            share = received * 100 // max(size, 1)
+            return format_notice(f"* {visible(name)}: going on from {share}%, fetched before", now)
         case FileDone(name=name, path=path, ok=True):
             return format_notice(f"* {visible(name)} saved as {visible(path)}", now)
         case FileDone(name=name, reason=reason):
@@ -1125,7 +1128,8 @@ class PromptUI:
         of the prompt's loop per batch (when the backlog was empty), not one per event."""
         if not self._worth_telling(event):
             return
-        if type(event) in (Typing, FileProgress, Uploading):  # for the toolbar only
+        toolbar = (Typing, FileProgress, Uploading)
+        if type(event) in toolbar and not getattr(event, "resumed", False):  # the toolbar's
             with self._lock, contextlib.suppress(RuntimeError):  # the loop closed: no toolbar
                 if self._loop is not None:
                     self._loop.call_soon_threadsafe(self._on_toolbar_event, room, event)

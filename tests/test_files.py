@@ -1175,7 +1175,7 @@ async def test_a_sender_that_quits_ends_its_fetches_and_a_fetcher_that_quits_lea
 
 def going_on(name: str):  # noqa: ANN201 - a predicate
     """The notice of a fetch taken up where an earlier one stopped."""
-    return lambda e: isinstance(e, events.Error) and e.message.startswith(f"{name}: going on")
+    return lambda e: isinstance(e, events.FileProgress) and e.resumed and e.name == name
 
 
 async def started_and_stopped(fetcher, offer, stop: Callable[[], None]):  # noqa: ANN001, ANN201

@@ -129,6 +129,15 @@ def test_errors_are_red_and_no_name_is():
     assert all("red" not in colour for colour in ui.PALETTE)
 
 
+def test_a_fetch_taken_up_again_is_said_as_news_not_as_an_error() -> None:
+    """Trial 42: "! big.bin: going on from 36%, fetched before" wore the mark of an error."""
+    resumed = FileProgress(3, "big.bin", 36, 100, resumed=True)
+    assert plain(resumed).endswith("* big.bin: going on from 36%, fetched before")
+    assert "ansired" not in str(ui.format_event(resumed, NOW))
+    assert resumed.as_json()["resumed"] is True
+    assert "resumed" not in FileProgress(3, "big.bin", 40, 100).as_json()
+
+
 def test_a_full_disk_is_told_and_so_is_its_end() -> None:
     where = "/home/a/.local/share/peerchat/alice/rooms/1f/messages.db"
     full = Saving(where, "database or disk is full")
