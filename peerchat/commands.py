@@ -35,7 +35,7 @@ Type a line and press Enter to send it to everyone in the room.
   /clear          empty the screen (Ctrl-L draws it anew)
   /help           show this help
   /quit [MESSAGE] leave, saying MESSAGE (Ctrl-D; Ctrl-C clears the line, or quits if empty)
-Tab completes commands, names, rooms after /room and /part, offers after /get and /cancel."""
+Tab completes commands, member names, room names and offer numbers."""
 
 
 @dataclass(frozen=True, slots=True)
