@@ -472,8 +472,13 @@ def _cost(row: Row) -> int:
 
 
 def _set_aside(file: Path) -> str:
-    """Move a damaged store, with its log, out of the way; the name it has now."""
+    """Move a damaged store, with its log, out of the way, beside any set aside before (a
+    trial's second one took the place of the first); the name it has now."""
     aside = file.with_name(file.name + DAMAGED)
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = file.with_name(f"{file.name}{DAMAGED}.{n}")
     for end in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             Path(f"{file}{end}").replace(f"{aside}{end}")

@@ -558,6 +558,10 @@ def test_a_damaged_store_is_set_aside_and_a_new_one_begun(tmp_path: Path, damage
     assert (tmp_path / (FILE + DAMAGED)).read_bytes() == bytes(data)
     with Store(tmp_path) as s:
         assert s.set_aside == "" and s.count() == 1
+    file.write_bytes(b"y" * 4096)  # damaged again: the first one set aside stays
+    with Store(tmp_path) as s:
+        assert s.set_aside == str(tmp_path / (FILE + DAMAGED + ".2"))
+    assert (tmp_path / (FILE + DAMAGED)).read_bytes() == bytes(data)
 
 
 def test_a_store_that_cannot_be_opened_says_so_at_the_start(tmp_path: Path) -> None:
