@@ -109,6 +109,7 @@ class Store:
             self._open(target)
 
     def _open(self, target: str) -> None:
+        """Open ``target``, its tables brought to this version, and count what it keeps."""
         self._db = sqlite3.connect(target, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
