@@ -542,6 +542,7 @@ class Entrance:
             for node_id in list(before):
                 node.members.remove(node_id)
             node.messaging.restart_sync()
+            node.files.after_freeze()
             node.bully.reset()
             self.rejoining = False
             await self.enter(node.config.refound_after)

@@ -916,6 +916,12 @@ class Files:
         serving.scope.cancel()
         key[0].send(FileGone(key[1], busy=True))
 
+    def after_freeze(self) -> None:
+        """This node was frozen, and is back in the room: fetches let go for making no
+        progress meanwhile made none because this node did not run. They are served again at
+        once (a trial: a sender stopped for 60 s kept one of its fetchers waiting 33 s more)."""
+        self._cooling.clear()
+
     def _cool(self, conn: Connection, offer: int) -> None:
         """A fetch let go for making no progress is not served again to that member for
         ``FILE_STALL`` s: asked for again at once, it took its slot back within a round trip

@@ -256,6 +256,28 @@ async def test_a_second_fetch_of_one_name_is_saved_beside_the_first(tmp_path: Pa
         nursery.cancel_scope.cancel()
 
 
+async def test_a_fetch_let_go_while_its_sender_was_frozen_is_served_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trial 43: a sender stopped for 60 s let its fetches go for making no progress, and kept
+    them waiting 30 s more as if their fetchers had stalled (one waited 33 s in all). Back in
+    the room, the sender serves them again at once."""
+    monkeypatch.setattr(files, "BUSY_WAIT", 0.2)
+    source = random_file(tmp_path, 1)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, source)
+        (own,) = [e for e in alice.events if isinstance(e, events.FileOffered) and e.own]
+        key = (bob.node.node_id, alice.node.files._own[own.id])
+        alice.node.files._cooling[key] = trio.current_time() + files.FILE_STALL  # as at its wake
+        bob.node.get_file(offer.id)
+        await bob.wait_for(busy(offer.id))
+        alice.node.files.after_freeze()  # (``Entrance``, as it rejoins)
+        with trio.fail_after(3):
+            assert (await bob.wait_for(done(source.name))).ok
+        nursery.cancel_scope.cancel()
+
+
 async def test_the_same_bytes_offered_anew_are_not_fetched_a_second_time(tmp_path: Path) -> None:
     """A user trial: bob restarted and offered big.bin again; alice's /get of the new offer
     saved "big (2).bin", the same bytes as the big.bin she had."""
