@@ -54,6 +54,7 @@ logging.getLogger("zeroconf").addFilter(_OneLine())
 
 SERVICE = "_peerchat._tcp.local."
 ROOM_KEY = b"room"
+HOME_KEY = b"home"  # the room's identity, its home address (a room found by name has its own)
 MAX_ANSWERS = 64  # addresses taken from one search
 MAX_LOOKUPS = 64  # names asked for in one search, beyond those whose records came with them
 ADDRESSES_PER_ANSWER = 4  # a member advertises its interfaces' addresses: a few
@@ -106,9 +107,11 @@ class Lan:
         """This node's addresses as advertised for ``host``."""
         return advertised_addresses(host)
 
-    async def find(self, within: float) -> list[tuple[str, int]]:
-        """The addresses that answer for this room within ``within`` seconds."""
-        return await trio.to_thread.run_sync(self._find, within, abandon_on_cancel=True)
+    async def find(self, within: float, home: str = "") -> list[tuple[str, int]]:
+        """The addresses that answer for this room within ``within`` seconds; those that say
+        the room is at ``home`` first (two rooms of one name on a network, one found by name
+        and one started at an address, took in newcomers by the throw of a die: a trial)."""
+        return await trio.to_thread.run_sync(self._find, within, home, abandon_on_cancel=True)
 
     async def rooms(self, within: float) -> list[tuple[str, int]]:
         """The rooms that answer within ``within`` seconds, with how many members each
@@ -126,7 +129,7 @@ class Lan:
             browser.cancel()
         return {n for n in set(seen.names) if n.endswith("." + SERVICE)}
 
-    def _find(self, within: float) -> list[tuple[str, int]]:
+    def _find(self, within: float, home: str = "") -> list[tuple[str, int]]:
         """Anyone on the network may answer, with anything: names of other services or of
         no service, endless lists of them, names that nobody answers for. Names whose records
         came with the answers are taken at once; at most ``MAX_LOOKUPS`` of the others, picked
@@ -145,10 +148,13 @@ class Lan:
             (known if self._cached(info) else unknown).append(info)
         asked = random.sample(unknown, min(len(unknown), MAX_LOOKUPS))
         answers = [
-            where for info in known + self._look_up(asked, within) if (where := self._where(info))
+            (_home(info) == home, where)
+            for info in known + self._look_up(asked, within)
+            if (where := self._where(info))
         ]
         random.shuffle(answers)  # a stranger's full answers must not fill the list in order
-        return per_host(interleaved(answers), PORTS_PER_HOST)[:MAX_ANSWERS]
+        answers.sort(key=lambda answer: not answer[0])  # (stable: shuffled within each kind)
+        return per_host(interleaved([w for _, w in answers]), PORTS_PER_HOST)[:MAX_ANSWERS]
 
     def _where(self, info: ServiceInfo) -> list[tuple[str, int]]:
         """The addresses an answer for this room gives, as many as a member has (a few), and
@@ -195,7 +201,7 @@ class Lan:
             asking.cancel()
             return []
 
-    async def advertise(self, node_id: str, host: str, port: int) -> None:
+    async def advertise(self, node_id: str, host: str, port: int, home: str = "") -> None:
         """Say on the network that this node is in the room, until cancelled; again, from
         multicast DNS made anew, when the addresses of a node listening everywhere change (a
         computer that got another address went on being advertised at its old one, which
@@ -203,12 +209,12 @@ class Lan:
         """
         while True:
             addresses = await _resolved(host)
-            await self._advertise_while(node_id, host, port, addresses)
+            await self._advertise_while(node_id, host, port, home, addresses)
             log.info("the addresses of this computer changed: advertising the room again")
             await self._renew()
 
     async def _advertise_while(
-        self, node_id: str, host: str, port: int, addresses: list[str]
+        self, node_id: str, host: str, port: int, home: str, addresses: list[str]
     ) -> None:
         """Advertise at ``addresses`` until the addresses of ``host`` are others."""
         if not addresses:
@@ -219,7 +225,11 @@ class Lan:
             SERVICE,
             f"{self.room}-{node_id[:12]}.{SERVICE}",
             port=port,
-            properties={ROOM_KEY: self.room.encode(), b"v": str(PROTOCOL_VERSION).encode()},
+            properties={
+                ROOM_KEY: self.room.encode(),
+                HOME_KEY: home.encode(),
+                b"v": str(PROTOCOL_VERSION).encode(),
+            },
             server=f"peerchat-{node_id[:12]}.local.",
             parsed_addresses=addresses,
         )
@@ -304,6 +314,15 @@ def per_host(addresses: list[tuple[str, int]], most: int) -> list[tuple[str, int
         if seen[host] <= most:
             out.append((host, port))
     return out
+
+
+def _home(info: ServiceInfo) -> str:
+    """The home an answer says its room is at ("" when it says none, or nonsense)."""
+    try:
+        said = info.properties.get(HOME_KEY) or b""
+        return said.decode("ascii") if len(said) <= 64 else ""
+    except Exception:  # whatever a stranger's answer sets off
+        return ""
 
 
 def _dialable(host: str) -> bool:

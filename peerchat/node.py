@@ -445,7 +445,8 @@ class Node:
             self.found_room(held)
         else:
             if self.lan is not None and s.discover:
-                self.discovered = await self.lan.find(self.config.discover_wait)
+                home = str(self.home_address)  # a room found by name has one of its own
+                self.discovered = await self.lan.find(self.config.discover_wait, home)
                 log.info("the local network has room %s at %s", self.room_name, self.discovered)
             await self.entrance.enter(self.config.found_after)
         self.entrance.tick()
@@ -467,7 +468,8 @@ class Node:
             nursery.start_soon(self._remember_peers)
             self.data_dir.answer_to(self.username)  # (a room /joined after a /nick)
         if self.lan is not None:
-            nursery.start_soon(self.lan.advertise, self.node_id, self.me.host, self.me.port)
+            me = self.me
+            nursery.start_soon(self.lan.advertise, self.node_id, me.host, me.port, self.room)
         if self.lan is not None and s.discover:  # (a part founded by name at a --tracker
             # room's members would be another room: its home, and so its identity, differs)
             nursery.start_soon(self._meet_on_lan, self.lan)

@@ -382,3 +382,35 @@ async def test_a_member_whose_address_changes_is_found_at_its_new_one(
         finally:
             await swarm.aclose()
             nursery.cancel_scope.cancel()
+
+
+@slow
+async def test_of_two_rooms_of_one_name_a_newcomer_by_name_joins_the_one_found_by_name(
+    lan3: Lan, tmp_path: Path
+) -> None:
+    """Trial 43: beside the "dev" found by name, lee started another "dev" at his own address;
+    newcomers with ``--room dev`` landed in either, as the order of the answers fell (5 of 6
+    in lee's, in one run). Answers say their room's home: those of the room found by name
+    come first."""
+    async with trio.open_nursery() as nursery:
+        swarm = Swarm(nursery, tmp_path)
+        try:
+            common = ("--room", "dev", "--headless", "--ephemeral")
+            alice = await start_peerchat(swarm, lan3, 1, "alice", "--username", "alice", *common)
+            await alice.wait_for(event="ready", timeout=15)
+            lee = await start_peerchat(
+                swarm, lan3, 2, "lee", "--username", "lee", *common,
+                "--tracker", f"{lan3.addr(2)}:5050", "--host", lan3.addr(2),
+            )  # fmt: skip
+            await lee.wait_for(event="ready", timeout=15)
+            for i in range(4):
+                name = f"new{i}"
+                new = await start_peerchat(swarm, lan3, 3, name, "--username", name, *common)
+                await new.wait_for(event="ready", timeout=15)
+                present = await new.wait_for(event="peer_joined", timeout=5)
+                assert present["username"] == "alice", (i, present)
+                await new.send("/quit")
+                await new.wait_exit()
+        finally:
+            await swarm.aclose()
+            nursery.cancel_scope.cancel()
