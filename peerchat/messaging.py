@@ -267,9 +267,10 @@ class Messaging:
     def _sender(self, b: Batch) -> Member:
         """Whom a batch is from, as shown: the member, or for one not here its name as signed."""
         known = self._names.get(b.author)
+        if known is None or known[1] != b.username:  # (not for each batch: the live path)
+            self._first_under(b.username, b.author)
         if known is None and len(self._names) < MAX_NAMES or known and b.last > known[0]:
             self._names[b.author] = (b.last, b.username)
-        self._first_under(b.username, b.author)
         return self._author(b.author)
 
     def _first_under(self, name: str, author: str) -> str:

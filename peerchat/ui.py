@@ -1128,8 +1128,7 @@ class PromptUI:
         of the prompt's loop per batch (when the backlog was empty), not one per event."""
         if not self._worth_telling(event):
             return
-        toolbar = (Typing, FileProgress, Uploading)
-        if type(event) in toolbar and not getattr(event, "resumed", False):  # the toolbar's
+        if type(event) in _TOOLBAR_ONLY and not getattr(event, "resumed", False):
             with self._lock, contextlib.suppress(RuntimeError):  # the loop closed: no toolbar
                 if self._loop is not None:
                     self._loop.call_soon_threadsafe(self._on_toolbar_event, room, event)
@@ -1736,6 +1735,9 @@ def _tracker_as_shown(screen: Screen, room: str, event: Event) -> bool:
         return False
     shown = screen.rooms[room].tracker  # None: the first word of it, under "you are ...":
     return shown is None or shown.node_id == event.tracker.node_id  # the status bar says it
+
+
+_TOOLBAR_ONLY = (Typing, FileProgress, Uploading)  # events only the status bar shows
 
 
 def _forgotten_unsaid(event: Event) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from e2e_helpers import Swarm, say_and_expect, slow, wait_mesh
+from e2e_helpers import Proc, Swarm, say_and_expect, slow, wait_mesh
 from netns import SUBNET, Lan, ip, lan_or_skip, start_peerchat
 from zeroconf import ServiceInfo
 
@@ -359,11 +359,8 @@ async def test_a_member_whose_address_changes_is_found_at_its_new_one(
     async with trio.open_nursery() as nursery:
         swarm = Swarm(nursery, tmp_path)
         try:
-            common = ("--room", "dev", "--headless", "--ephemeral")
-            alice = await start_peerchat(swarm, lan3, 1, "alice", "--username", "alice", *common)
-            await alice.wait_for(event="ready", timeout=15)
-            bob = await start_peerchat(swarm, lan3, 2, "bob", "--username", "bob", *common)
-            await bob.wait_for(event="ready", timeout=15)
+            alice = await in_dev(swarm, lan3, 1, "alice")
+            bob = await in_dev(swarm, lan3, 2, "bob")
             await wait_mesh([alice, bob])
             old, new = lan3.addr(2), f"{SUBNET}.12"
             with trio.fail_after(15):
@@ -374,8 +371,7 @@ async def test_a_member_whose_address_changes_is_found_at_its_new_one(
             with trio.fail_after(15):
                 while "advertising room dev at " + new not in bob.log():
                     await trio.sleep(0.2)
-            carol = await start_peerchat(swarm, lan3, 3, "carol", "--username", "carol", *common)
-            await carol.wait_for(event="ready", timeout=15)
+            carol = await in_dev(swarm, lan3, 3, "carol")
             (found,) = [ln for ln in carol.log().splitlines() if "local network has room" in ln]
             assert f"'{new}'" in found and f"'{old}'" not in found, found
             await say_and_expect(bob, "from my new address", [alice, carol], timeout=15)
@@ -395,18 +391,11 @@ async def test_of_two_rooms_of_one_name_a_newcomer_by_name_joins_the_one_found_b
     async with trio.open_nursery() as nursery:
         swarm = Swarm(nursery, tmp_path)
         try:
-            common = ("--room", "dev", "--headless", "--ephemeral")
-            alice = await start_peerchat(swarm, lan3, 1, "alice", "--username", "alice", *common)
-            await alice.wait_for(event="ready", timeout=15)
-            lee = await start_peerchat(
-                swarm, lan3, 2, "lee", "--username", "lee", *common,
-                "--tracker", f"{lan3.addr(2)}:5050", "--host", lan3.addr(2),
-            )  # fmt: skip
-            await lee.wait_for(event="ready", timeout=15)
+            await in_dev(swarm, lan3, 1, "alice")
+            where = ("--tracker", f"{lan3.addr(2)}:5050", "--host", lan3.addr(2))
+            await in_dev(swarm, lan3, 2, "lee", *where)
             for i in range(4):
-                name = f"new{i}"
-                new = await start_peerchat(swarm, lan3, 3, name, "--username", name, *common)
-                await new.wait_for(event="ready", timeout=15)
+                new = await in_dev(swarm, lan3, 3, f"new{i}")
                 present = await new.wait_for(event="peer_joined", timeout=5)
                 assert present["username"] == "alice", (i, present)
                 await new.send("/quit")
@@ -414,3 +403,12 @@ async def test_of_two_rooms_of_one_name_a_newcomer_by_name_joins_the_one_found_b
         finally:
             await swarm.aclose()
             nursery.cancel_scope.cancel()
+
+
+async def in_dev(swarm: Swarm, lan: Lan, host: int, name: str, *more: str) -> Proc:
+    """``name`` on ``host``, in the room dev (found by name unless ``more`` says otherwise),
+    once it is ready."""
+    common = ("--room", "dev", "--headless", "--ephemeral", *more)
+    proc = await start_peerchat(swarm, lan, host, name, "--username", name, *common)
+    await proc.wait_for(event="ready", timeout=15)
+    return proc
