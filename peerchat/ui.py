@@ -230,7 +230,7 @@ def format_message(event: MessageReceived, now: float, me: str = "") -> Formatte
         other = event.to if event.own else sender
         way = "to" if event.own else "from"
         # One that waited for its reader to come back says when it was said.
-        late = f", said {said_at(event.time, now)}" if now - event.time > LATE_AFTER else ""
+        late = f", said {said_at(event.time, now)}" if _late_private(event, now) else ""
         return _join_lines(
             [
                 _line(
@@ -601,7 +601,8 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     if earlier and screen.earlier != room:  # (a room's run after another's: a trial)
         # Their times are when they were said, before the lines just above: say so once.
         texts.append(format_notice(EARLIER, now))
-    screen.earlier = room if earlier else None
+    if not _late_private(event, now):  # (it says its own time: a trial read a second header)
+        screen.earlier = room if earlier else None
     front = screen.rooms.get(room)
     me = front.me if front is not None else None
     if type(event) is MessageReceived and me is not None:
@@ -644,6 +645,12 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     # Only a room one is in: a /join that failed named its room in its lines, as one never
     # entered (a user trial read "[qa] ! cannot join the room qa", then the rest untagged).
     return Composed(_join_lines(texts), room if _among_several(screen, room) else "")
+
+
+def _late_private(event: Event, now: float) -> bool:
+    """A private message that waited for its reader, said with the time it was said."""
+    late = type(event) is MessageReceived and event.to is not None and not event.history
+    return late and now - event.time > LATE_AFTER
 
 
 def _among_several(screen: Screen, room: str) -> bool:

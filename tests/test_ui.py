@@ -1098,6 +1098,10 @@ def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
         ("", e) for e in (message(BOB, "live"), *earlier, message(BOB, "again"), earlier[0])
     ]
     lines += [ui.Notice("! usage: /get ID", ui.ERROR_STYLE), ("", earlier[1])]
+    # A private line that waited for its reader, amid history, says its own time (a trial
+    # read a second header after it).
+    waited = dataclasses.replace(message(BOB, "psst"), to=ALICE, time=said)
+    lines += [("", waited), ("", earlier[0])]
     shown = [to_plain_text(ui.format_line(line, NOW, screen)) for line in lines]
     assert shown == [
         "13:04:05 <bob> live",
@@ -1107,6 +1111,8 @@ def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
         f"13:04:05 {ui.EARLIER}\n12:59:00 <bob> a",
         "13:04:05 ! usage: /get ID",
         f"13:04:05 {ui.EARLIER}\n12:59:00 <bob> b",  # after a line of the prompt's: anew
+        "13:04:05 [private from bob, said 12:59:00] psst",
+        "12:59:00 <bob> a",
     ]
     screen.apply("ops", Ready(ALICE, "peer", "ops"))  # two rooms: each line says which
     screen.apply("dev", Ready(ALICE, "peer", "dev"))
