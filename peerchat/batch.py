@@ -8,13 +8,17 @@ bytes are kept as signed, so the store and any member that hands it on pass the 
 author signed, and anyone can check them: the author's public key is inside, and the node id is
 its hash (``identity.node_id_of``).
 
-``data`` = msgpack ``[TAG, key, username, first, lamport, [[time, mono, text], ...]]``: message
-``first + i`` has Lamport time ``lamport + i``. An action (``/me``) has a fourth element,
-``ACTION``.
+``data`` = msgpack ``[TAG, room, key, username, first, lamport, [[time, mono, text], ...]]``:
+message ``first + i`` has Lamport time ``lamport + i``. An action (``/me``) has a fourth
+element, ``ACTION``. ``room`` (``room_tag``) binds the batch to its room: a member of two rooms
+in which one author speaks with one key could hand that author's lines of one room on in the
+other, under the author's signature (attack round 25 showed a room's "team only" line as
+history in another room); a receiver takes only batches of its own room.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +31,8 @@ from peerchat.chat import Chat
 from peerchat.membership import valid_username
 from peerchat.protocol import MAX_NAME, MAX_TEXT, ProtocolViolation
 
-TAG = "peerchat-batch-v1"  # a batch signature can never pass for one over something else
+TAG = "peerchat-batch-v2"  # a batch signature can never pass for one over something else
+ROOM_TAG_SIZE = 16
 MAX_ITEMS = 256  # messages per batch
 MAX_CHARS = 128 * 1024  # text per batch: at most 512 KiB of UTF-8, well inside a 1 MiB frame
 MAX_SEQ = 2**62
@@ -50,6 +55,7 @@ class Batch:
     key: bytes
     data: bytes  # the signed bytes, as the author made them
     sig: bytes
+    room: bytes  # ``room_tag`` of the room it was said in
     checked: bool = field(default=False, compare=False)  # the signature is known to hold
     last: int = field(init=False)
 
@@ -71,24 +77,36 @@ class Batch:
             yield Chat(author, seq, lamport + i, item[2], item[0], item[1], len(item) == 4, live)
 
 
-def seal(me: identity.Identity, username: str, chats: list[Chat]) -> Batch:
-    """Our consecutive ``chats`` as one signed batch."""
+def room_tag(name: str, home: str, psk: bytes) -> bytes:
+    """How a batch names the room it was said in, hashed with the room's key (``psk``): by its
+    name, or for a room without one by its home address (its identity, as hellos compare it;
+    parts of a named room meet with two homes)."""
+    said = (f"name {name}" if name else f"home {home}").encode() + b"\0" + psk
+    return hashlib.blake2s(said, digest_size=ROOM_TAG_SIZE, person=b"pcroom2").digest()
+
+
+def seal(me: identity.Identity, username: str, chats: list[Chat], room: bytes) -> Batch:
+    """Our consecutive ``chats``, said in the room ``room`` (``room_tag``), as one signed
+    batch."""
     first = chats[0]
     items = tuple(
         (c.time, c.mono, c.text, ACTION) if c.action else (c.time, c.mono, c.text) for c in chats
     )
     data = msgpack.packb(
-        [TAG, me.public_key, username, first.seq, first.lamport, items], use_bin_type=True
+        [TAG, room, me.public_key, username, first.seq, first.lamport, items], use_bin_type=True
     )
     sig = me.sign(data)
     return Batch(
-        me.node_id, username, first.seq, first.lamport, items, me.public_key, data, sig, True
+        me.node_id, username, first.seq, first.lamport, items, me.public_key, data, sig, room, True
     )
 
 
-def open_batch(data: bytes, sig: bytes, *, checked: bool = False) -> Batch:
-    """The batch in ``data``, its shape checked (not its signature: ``Batch.signed``, unless
-    ``checked`` says it was, before it was kept)."""
+def open_batch(
+    data: bytes, sig: bytes, *, room: bytes | None = None, checked: bool = False
+) -> Batch:
+    """The batch in ``data``, its shape checked, and that it is of the room ``room`` if given
+    (not its signature: ``Batch.signed``, unless ``checked`` says it was, before it was
+    kept)."""
     try:
         fields = msgpack.unpackb(
             data,
@@ -103,12 +121,16 @@ def open_batch(data: bytes, sig: bytes, *, checked: bool = False) -> Batch:
         )
     except Exception as exc:  # anything the unpacker says about a peer's bytes
         raise ProtocolViolation("a batch that is not msgpack") from exc
-    if type(fields) is not list or len(fields) != 6:
+    if type(fields) is not list or len(fields) != 7:
         raise ProtocolViolation("a batch of the wrong shape")
-    tag, key, username, first, lamport, items = fields
+    tag, said_in, key, username, first, lamport, items = fields
+    if room is not None and said_in != room:
+        raise ProtocolViolation("a batch said in another room")
     author = _author(key, username)
     if (
         tag != TAG
+        or type(said_in) is not bytes
+        or len(said_in) != ROOM_TAG_SIZE
         or not author
         or type(first) is not int
         or type(lamport) is not int
@@ -119,7 +141,7 @@ def open_batch(data: bytes, sig: bytes, *, checked: bool = False) -> Batch:
         or len(sig) != identity.SIGNATURE_SIZE
     ):
         raise ProtocolViolation("a batch with a bad header")
-    return Batch(author, username, first, lamport, _items(items), key, data, sig, checked)
+    return Batch(author, username, first, lamport, _items(items), key, data, sig, said_in, checked)
 
 
 def _author(key: Any, username: Any) -> str:

@@ -145,7 +145,7 @@ class Messaging:
             return
         chats, self._outbox, self._outbox_chars = self._outbox, [], 0
         node = self.node
-        sealed = seal(node.identity, node.me.username, chats)
+        sealed = seal(node.identity, node.me.username, chats, node.room_tag)
         node.store.add(sealed, time.time())
         node.links.broadcast(BatchFrame(sealed.data, sealed.sig, False), chatting=True)
         self.sent = chats[-1].seq
@@ -154,7 +154,7 @@ class Messaging:
 
     def on_batch(self, conn: Connection, message: BatchFrame) -> None:
         assert conn.member is not None
-        b = open_batch(message.data, message.sig)
+        b = open_batch(message.data, message.sig, room=self.node.room_tag)
         if not message.old and b.author != conn.member.node_id:
             raise ProtocolViolation(f"{conn.peer} sent a batch of someone else as its own")
         # (Read at the pace of the member that hands it on, old ones too: ``read_pace``.)
@@ -599,10 +599,15 @@ class Messaging:
     def _fit_to_hand_on(self, batches: list[Batch]) -> list[Batch]:
         """``batches`` but those whose signature does not hold: one taken from its author
         unchecked is checked now, once (the store remembers), and dropped from the store if
-        it fails, so that no member is handed a forgery and nobody checks it twice."""
+        it fails, so that no member is handed a forgery and nobody checks it twice. So is one
+        of another room (kept where a room without a name is joined at an address that hosts
+        another room now): the others would refuse it."""
         good, checked_now, bad = [], [], []
+        room = self.node.room_tag
         for b in batches:
-            if b.checked:
+            if b.room != room:
+                bad.append(b)
+            elif b.checked:
                 good.append(b)
             elif b.signed():
                 good.append(b)
@@ -613,7 +618,7 @@ class Messaging:
         if checked_now:
             store.checked(checked_now)
         if bad:
-            log.warning("dropping %d kept batches whose signatures do not hold", len(bad))
+            log.warning("dropping %d kept batches not fit to hand on", len(bad))
             store.drop(bad)
         return good
 
@@ -658,6 +663,13 @@ class Messaging:
                 events.Error(
                     f"the message store was damaged: it is kept as {store.set_aside}, and a new "
                     "one begun (this room's recent messages come from the others)"
+                )
+            )
+        if store.dropped:
+            self.node.emit(
+                events.Error(
+                    f"{store.dropped:,} messages kept by an earlier version were dropped, as "
+                    "they name no room (this room's recent messages come from the others)"
                 )
             )
         told, lost = "", store.lost

@@ -30,6 +30,7 @@ import trio
 from peerchat import PROTOCOL_VERSION, events, history_run
 from peerchat.addresses import format_addr, is_loopback, is_wildcard, parse_addr
 from peerchat.admission import Admission, Limits
+from peerchat.batch import room_tag
 from peerchat.chat import Chat, ChatLog
 from peerchat.config import Config
 from peerchat.connection import Connection, node_listed
@@ -377,6 +378,12 @@ class Node:
     @property
     def leaving(self) -> bool:
         return self._quit.is_set()
+
+    @property
+    def room_tag(self) -> bytes:
+        """What this room's batches name it by (``batch.room_tag``): by its name as learnt
+        on entering, for a room joined at an address without one, or its home."""
+        return room_tag(self.room_name, self.room, self.settings.psk)
 
     @property
     def username(self) -> str:

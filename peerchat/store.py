@@ -35,12 +35,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from peerchat.batch import MAX_ITEMS, Batch, open_batch
-from peerchat.protocol import ProtocolViolation
 from peerchat.tracker_address import StartupError
 
 FILE = "messages.db"
 MEMORY = ":memory:"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MAX_NAMES = 10_000  # names remembered with their keys, the most recently seen
 MAX_KEPT_FETCHES = 64  # unfinished fetches remembered to go on with, the latest
 MAX_UNSAVED_BYTES = 16 * 1024 * 1024  # of batches waiting in memory while writes fail
@@ -96,6 +95,7 @@ class Store:
         self.lasting = target != MEMORY  # kept after the program ends
         self.path = target
         self.set_aside = ""  # where a damaged file found at the start was moved to
+        self.dropped = 0  # messages an earlier version kept, dropped (``_drop_unbound``)
         self.trouble = ""  # why the last write failed, until one gets through
         self.lost = 0  # messages that could not wait in memory for the disk
         self._pending: list[Row] = []
@@ -115,16 +115,8 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._transaction():  # all of an upgrade or none: half of one never opened again
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 2:  # rows kept before signatures were checked as late as possible
-                self._db.execute(
-                    "ALTER TABLE batches ADD COLUMN checked INTEGER NOT NULL DEFAULT 0"
-                )
-            if version in (2, 3):  # rows kept before /history chose by the time lines were said
-                self._db.execute("ALTER TABLE batches ADD COLUMN said REAL NOT NULL DEFAULT 0")
-                self._db.execute("DROP INDEX IF EXISTS by_end")  # by Lamport time: by_said now
-                self._date_kept_batches()
-            elif version not in (0, SCHEMA_VERSION):
-                self._db.execute("DROP TABLE IF EXISTS messages")  # the unused first schema
+            if version not in (0, SCHEMA_VERSION):
+                self._drop_unbound()
             for statement in _SCHEMA.split(";"):  # (executescript would commit first)
                 if statement.strip():
                     self._db.execute(statement)
@@ -132,18 +124,18 @@ class Store:
         # Messages and bytes kept, counted as they are added (duplicates too).
         self.approx_count, self.approx_bytes = self.count(), self.size()
 
-    def _date_kept_batches(self) -> None:
-        """Give each row of an older store its ``said``; one that does not open (never kept
-        so, but a store is a file anyone can touch) is dated when it arrived."""
-        rows = self._db.execute("SELECT author, first, arrived, data, sig FROM batches")
-        dated = []
-        for author, first, arrived, data, sig in rows.fetchall():
-            try:
-                when = said(open_batch(data, sig), arrived)
-            except ProtocolViolation:
-                when = arrived
-            dated.append((when, author, first))
-        self._db.executemany("UPDATE batches SET said = ? WHERE author = ? AND first = ?", dated)
+    def _drop_unbound(self) -> None:
+        """Drop the messages an earlier version kept: their batches name no room, and no
+        member takes them now (``batch.room_tag``). The rest (names, fetches to go on with,
+        where each author was shown up to) is kept."""
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        if "batches" in tables:
+            count = "SELECT coalesce(sum(last - first + 1), 0) FROM batches"
+            self.dropped = self._db.execute(count).fetchone()[0]
+        for old in ("messages", "batches"):  # (``messages``: the unused first schema)
+            self._db.execute(f"DROP TABLE IF EXISTS {old}")
+        for index in ("by_end", "by_said"):
+            self._db.execute(f"DROP INDEX IF EXISTS {index}")
 
     def __enter__(self) -> Store:
         return self

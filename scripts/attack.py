@@ -156,7 +156,7 @@ async def killer_nested_text(room: Room, fig: Figures, size: int) -> None:
     """After a valid hello, a batch nested 1,000 deep: in the frame (where the batch's bytes
     go), then inside the batch's signed bytes (a text nested so)."""
     for where in ("frame", "signed bytes"):
-        mallory = A.FakeIdentity()
+        mallory = A.FakeIdentity(room=A.open_room_at(room.swarm.tracker_port))
         killer = (
             A.nested_batch_frame(1000) if where == "frame" else A.nested_batch_data(mallory, 1000)
         )
@@ -309,7 +309,7 @@ async def strings(room: Room, fig: Figures, size: int) -> None:
     await trio.aclose_forcefully(stream)
 
     # (b) A member's chat with U+2028, U+0085 and U+202E in its text.
-    mallory = A.FakeIdentity()
+    mallory = A.FakeIdentity(room=A.open_room_at(room.swarm.tracker_port))
     stream = await A.connect(room.swarm.tracker_port)
     text = "line\u2028break next\u0085line \u202eesrever"
     await stream.send_all(A.frame(mallory.hello(join=True)) + A.frame(mallory.batch(1, text)))
@@ -384,7 +384,8 @@ async def forged(room: Room, fig: Figures, size: int) -> None:
     the name of another key; (b) a stranger says its hello with friend's node id and sends a
     live batch under friend's public key (handed on to anyone who asks) with a bad signature."""
     # (a)
-    mallory, other = A.FakeIdentity(), A.FakeIdentity()
+    here = A.open_room_at(room.swarm.tracker_port)
+    mallory, other = A.FakeIdentity(room=here), A.FakeIdentity(room=here)
     data = other.data(1, "forged line a")
     relayed = A.batch_frame(data, mallory.sign(data), old=True)
     name, answer, closed = await A.poke(
@@ -408,7 +409,7 @@ async def forged(room: Room, fig: Figures, size: int) -> None:
         def friends(received: dict) -> bool:
             if received.get("t") != "batch" or not received.get("old"):
                 return False
-            key = msgpack.unpackb(received["data"], raw=False)[1]
+            key = msgpack.unpackb(received["data"], raw=False)[2]
             return A.node_id_of(key) == room.friend.node_id
 
         try:
@@ -418,10 +419,9 @@ async def forged(room: Room, fig: Figures, size: int) -> None:
             return
     finally:
         await trio.aclose_forcefully(stream)
-    _, key, _, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
-    data = A.batch_data(
-        key, "friend", first + len(items), lamport + len(items), [(0, 0, "forged line b")]
-    )
+    _, said_in, key, _, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
+    forged_b = [(0, 0, "forged line b")]
+    data = A.batch_data(key, "friend", first + len(items), lamport + len(items), forged_b, said_in)
     claim = A.hello(room.friend.node_id, join=True, username="friend")
     impostor = A.frame(claim) + A.frame(A.batch_frame(data, b"\x00" * 64))
     name, answer, closed = await A.poke(room.swarm.tracker_port, impostor, timeout=3)

@@ -36,15 +36,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from e2e_helpers import Proc, Swarm
 
+from peerchat.batch import room_tag
 from peerchat.handshake import OPEN_ROOM, HandshakeError, LocalKeys, room_key
 from peerchat.secure_stream import SecureStream, secure
 
 LOOPBACK = "127.0.0.1"
-PROTOCOL_VERSION = 11  # peerchat.PROTOCOL_VERSION since a join's answer carries the tracker's marks
+PROTOCOL_VERSION = 12  # peerchat.PROTOCOL_VERSION since a batch names its room
 MAX_FRAME = 1 << 20  # the node's default frame limit
 HEADER = struct.Struct(">I")
 NO_LISTENER_PORT = 1  # what attackers claim to listen on: dialling it back fails at once
-BATCH_TAG = "peerchat-batch-v1"  # what a batch's signed bytes begin with
+BATCH_TAG = "peerchat-batch-v2"  # what a batch's signed bytes begin with
 NODE_ID_BYTES = 16  # a node id is the first 16 bytes of SHA-256 of its public key, in hex
 
 _ids = itertools.count()
@@ -109,17 +110,32 @@ def member(node_id: str, username: str, *, port: int = NO_LISTENER_PORT) -> dict
     }
 
 
+def open_room_at(port: int) -> bytes:
+    """What a batch names an open room without a name, founded at ``port`` on loopback, by."""
+    return room_tag("", f"{LOOPBACK}:{port}", OPEN_ROOM)
+
+
 def batch_data(
     public_key: bytes,
     username: str,
     first_seq: int,
     first_lamport: int,
     items: Sequence[tuple[float, float, Any]],
+    room: bytes,
 ) -> bytes:
     """The bytes a batch's author signs: messages ``first_seq``, ``first_seq + 1``, ... of the
-    author whose key is ``public_key``; ``items`` are (wall time, monotonic time, text)."""
+    author whose key is ``public_key``, said in ``room`` (``open_room_at``); ``items`` are
+    (wall time, monotonic time, text)."""
     return msgpack.packb(
-        [BATCH_TAG, public_key, username, first_seq, first_lamport, [list(i) for i in items]],
+        [
+            BATCH_TAG,
+            room,
+            public_key,
+            username,
+            first_seq,
+            first_lamport,
+            [list(i) for i in items],
+        ],
         use_bin_type=True,
     )
 
@@ -138,7 +154,9 @@ class FakeIdentity:
     """A key pair of our own and the node id that goes with it, so that our chat is accepted:
     a node takes a live batch only from the connection whose hello named the batch's author."""
 
-    def __init__(self, username: str | None = None) -> None:
+    def __init__(self, username: str | None = None, *, room: bytes = b"") -> None:
+        """``room``: where its batches are said (``open_room_at``)."""
+        self.room = room
         self._key = Ed25519PrivateKey.generate()
         self.public_key = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.node_id = node_id_of(self.public_key)
@@ -154,9 +172,8 @@ class FakeIdentity:
     def data(self, seq: int, *texts: Any, lamport: int | None = None) -> bytes:
         """Signed bytes of a batch of ``texts``, numbered from ``seq`` (Lamport times too)."""
         items = [(0.0, 0.0, text) for text in texts]
-        return batch_data(
-            self.public_key, self.username, seq, seq if lamport is None else lamport, items
-        )
+        first_lamport = seq if lamport is None else lamport
+        return batch_data(self.public_key, self.username, seq, first_lamport, items, self.room)
 
     def batch(self, seq: int, *texts: Any, old: bool = False) -> dict[str, Any]:
         """Our messages ``texts``, numbered from ``seq``, as one signed batch frame."""
@@ -197,8 +214,8 @@ def nested_batch_data(identity: FakeIdentity, depth: int = 1000) -> bytes:
     """Killer 3 inside the signed bytes (after a valid hello from ``identity``): a live batch
     frame, flat and correctly signed, whose ``data`` holds a message whose text is a list
     nested ``depth`` deep."""
-    head = [BATCH_TAG, identity.public_key, identity.username, 1, 1]
-    data = b"\x96" + b"".join(msgpack.packb(v, use_bin_type=True) for v in head)
+    head = [BATCH_TAG, identity.room, identity.public_key, identity.username, 1, 1]
+    data = b"\x97" + b"".join(msgpack.packb(v, use_bin_type=True) for v in head)
     data += b"\x91\x93" + msgpack.packb(0.0) + msgpack.packb(0.0) + nested(depth)
     return frame(batch_frame(data, identity.sign(data)))
 
@@ -540,7 +557,7 @@ class FakeTracker:
     ) -> None:
         self.port = port
         self.room = f"{LOOPBACK}:{port}"  # a room founded at this address
-        self.identity = FakeIdentity(username)
+        self.identity = FakeIdentity(username, room=open_room_at(port))
         self.node_id = self.identity.node_id
         self.username = username
         self._said = 0

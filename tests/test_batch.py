@@ -8,10 +8,23 @@ import msgpack
 import pytest
 
 from peerchat import chat, identity
-from peerchat.batch import MAX_CHARS, MAX_ITEMS, MAX_LAMPORT, MAX_SEQ, TAG, Batch, open_batch, seal
+from peerchat.batch import (
+    MAX_CHARS,
+    MAX_ITEMS,
+    MAX_LAMPORT,
+    MAX_SEQ,
+    TAG,
+    Batch,
+    open_batch,
+    room_tag,
+    seal,
+)
 from peerchat.chat import Chat
+from peerchat.handshake import OPEN_ROOM
 from peerchat.identity import Identity
 from peerchat.protocol import MAX_TEXT, ProtocolViolation
+
+ROOM = room_tag("", "127.0.0.1:5000", OPEN_ROOM)  # an open room without a name
 
 ME = Identity.generate()
 OTHER = Identity.generate()
@@ -29,6 +42,7 @@ def pack(**fields: Any) -> bytes:
     """The msgpack of a batch's fields, with some replaced (``fields`` by name)."""
     base = {
         "tag": TAG,
+        "room": ROOM,
         "key": ME.public_key,
         "username": "alice",
         "first": 1,
@@ -48,7 +62,7 @@ def sig(data: bytes) -> bytes:
 
 def test_seal_then_open_gives_the_same_batch() -> None:
     said = chats(ME, 5, 40, 3)
-    sealed = seal(ME, "alice", said)
+    sealed = seal(ME, "alice", said, ROOM)
     opened = open_batch(sealed.data, sealed.sig)
     assert opened == sealed
     assert (opened.author, opened.username, opened.first, opened.lamport) == (
@@ -63,7 +77,7 @@ def test_seal_then_open_gives_the_same_batch() -> None:
 
 
 def test_a_sealed_batch_is_signed() -> None:
-    sealed = seal(ME, "alice", chats(ME, 1, 1, 2))
+    sealed = seal(ME, "alice", chats(ME, 1, 1, 2), ROOM)
     assert sealed.signed()
     assert open_batch(sealed.data, sealed.sig).signed()
 
@@ -71,12 +85,12 @@ def test_a_sealed_batch_is_signed() -> None:
 def test_a_batch_said_under_a_name_with_a_keys_mark_opens() -> None:
     """No one may take such a name now, but lines said under one before still open: a review
     found a store holding one kept the node from starting."""
-    sealed = seal(ME, "bob~2baef1", chats(ME, 1, 1, 1))
+    sealed = seal(ME, "bob~2baef1", chats(ME, 1, 1, 1), ROOM)
     assert open_batch(sealed.data, sealed.sig).username == "bob~2baef1"
 
 
 def test_the_author_is_the_node_id_of_the_key() -> None:
-    sealed = seal(ME, "alice", chats(ME, 1, 1, 1))
+    sealed = seal(ME, "alice", chats(ME, 1, 1, 1), ROOM)
     assert sealed.author == identity.node_id_of(ME.public_key) == ME.node_id
     data = pack(key=OTHER.public_key)
     assert open_batch(data, sig(data)).author == OTHER.node_id
@@ -104,7 +118,7 @@ def test_a_batch_sealed_just_after_a_receive_at_the_limit_opens() -> None:
     log.start_after(OTHER.node_id, 0)
     log.receive(Chat(OTHER.node_id, 1, chat.MAX_LAMPORT, "x", NOW, 0.0))  # the most taken
     said = [log.compose(f"m{i}", NOW, 0.0) for i in range(MAX_ITEMS)]
-    sealed = seal(ME, "alice", said)
+    sealed = seal(ME, "alice", said, ROOM)
     assert sealed.lamport == chat.MAX_LAMPORT + 2
     assert open_batch(sealed.data, sealed.sig) == sealed
 
@@ -129,7 +143,7 @@ def opens_unsigned(data: bytes, signature: bytes) -> bool:
 
 @pytest.mark.parametrize("flip", [0x01, 0x80, 0xFF])
 def test_any_altered_byte_of_data_is_refused_or_unsigned(flip: int) -> None:
-    sealed = seal(ME, "alice", chats(ME, 3, 9, 2))
+    sealed = seal(ME, "alice", chats(ME, 3, 9, 2), ROOM)
     for i in range(len(sealed.data)):
         altered = bytearray(sealed.data)
         altered[i] ^= flip
@@ -137,7 +151,7 @@ def test_any_altered_byte_of_data_is_refused_or_unsigned(flip: int) -> None:
 
 
 def test_an_altered_signature_fails() -> None:
-    sealed = seal(ME, "alice", chats(ME, 1, 1, 1))
+    sealed = seal(ME, "alice", chats(ME, 1, 1, 1), ROOM)
     for i in (0, 31, 63):
         altered = bytearray(sealed.sig)
         altered[i] ^= 0x01
@@ -145,10 +159,30 @@ def test_an_altered_signature_fails() -> None:
 
 
 def test_a_signature_from_another_key_fails() -> None:
-    sealed = seal(ME, "alice", chats(ME, 1, 1, 1))
+    sealed = seal(ME, "alice", chats(ME, 1, 1, 1), ROOM)
     forged = open_batch(sealed.data, OTHER.sign(sealed.data))
     assert forged.author == ME.node_id
     assert not forged.signed()
+
+
+def test_a_batch_said_in_one_room_is_refused_in_another() -> None:
+    """Attack round 25: a member of two rooms handed an author's line of one on in the other,
+    under the author's signature; the room is among the signed bytes now."""
+    said = chats(ME, 1, 1, 1)
+    dev = room_tag("dev", "", OPEN_ROOM)
+    sealed = seal(ME, "alice", said, dev)
+    assert open_batch(sealed.data, sealed.sig, room=dev).signed()
+    for other in (room_tag("ops", "", OPEN_ROOM), room_tag("dev", "", b"k" * 32), ROOM):
+        with pytest.raises(ProtocolViolation, match="another room"):
+            open_batch(sealed.data, sealed.sig, room=other)
+    moved = pack(room=room_tag("ops", "", OPEN_ROOM))  # the room swapped: the signature fails
+    assert not open_batch(moved, sealed.sig, room=room_tag("ops", "", OPEN_ROOM)).signed()
+
+
+@pytest.mark.parametrize("room", [b"", b"x" * 15, "dev", None])
+def test_a_batch_naming_no_room_is_refused(room: Any) -> None:
+    with pytest.raises(ProtocolViolation):
+        open_batch(pack(room=room), b"s" * identity.SIGNATURE_SIZE)
 
 
 def test_a_batch_signed_by_its_key_but_claiming_another_author_cannot_exist() -> None:

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from peerchat import datadir
-from peerchat.batch import seal
+from peerchat.batch import room_tag, seal
 from peerchat.chat import Chat
 from peerchat.datadir import LOCK_FILE, MAX_PEERS, MAX_ROOMS, PEERS_FILE, DataDir
 from peerchat.handshake import OPEN_ROOM, room_key
@@ -19,6 +19,8 @@ from peerchat.identity import Identity
 from peerchat.store import FILE as STORE_FILE
 from peerchat.store import Store
 from peerchat.tracker_address import StartupError
+
+ROOM = room_tag("", "127.0.0.1:5000", OPEN_ROOM)  # an open room without a name
 
 TRACKERS = (("10.0.0.1", 9000),)
 OTHER = (("10.0.0.2", 9000), ("::1", 9001))
@@ -255,7 +257,7 @@ def test_each_room_keeps_its_messages_apart(data: DataDir) -> None:
 def test_the_one_store_of_an_older_version_goes_to_the_first_room_opened(data: DataDir) -> None:
     """With what its journal still held: a process killed leaves its last commits there."""
     with Store(data.path) as old:  # where an earlier version kept it
-        old.add(seal(Identity.generate(), "bob", [Chat("", 1, 1, "kept", 1.0, 0.0)]), 1.0)
+        old.add(seal(Identity.generate(), "bob", [Chat("", 1, 1, "kept", 1.0, 0.0)], ROOM), 1.0)
         old.flush()
         files = [STORE_FILE, STORE_FILE + "-wal"]
         crashed = {name: (data.path / name).read_bytes() for name in files}

@@ -23,16 +23,17 @@ from test_cluster import Member as Node
 from peerchat import batch as batch_module
 from peerchat import events, history_run, messaging
 from peerchat.admission import Pace
-from peerchat.batch import open_batch, seal
+from peerchat.batch import open_batch, room_tag, seal
 from peerchat.chat import Chat
 from peerchat.config import Config
 from peerchat.datadir import ROOMS_DIR, DataDir
+from peerchat.handshake import OPEN_ROOM
 from peerchat.identity import Identity
 from peerchat.membership import Member
 from peerchat.names import marked
 from peerchat.node import Node as Node_
 from peerchat.node import Settings
-from peerchat.protocol import MAX_RECENT, Recent, Skip, Summary, Want
+from peerchat.protocol import MAX_RECENT, ProtocolViolation, Recent, Skip, Summary, Want
 from peerchat.protocol import Batch as BatchFrame
 from peerchat.store import FILE as STORE_FILE
 
@@ -558,7 +559,12 @@ async def test_history_under_a_present_members_name_and_another_key_is_marked(
         await say_apart(bob, ["the real bob"])
         await shows(alice, "the real bob")
         fake = Identity.generate() if signer == "a stranger" else alice.node.identity
-        forged = seal(fake, "bob", [Chat(fake.node_id, 1, 1, "send me your password", 0.0, 0.0)])
+        forged = seal(
+            fake,
+            "bob",
+            [Chat(fake.node_id, 1, 1, "send me your password", 0.0, 0.0)],
+            alice.node.room_tag,
+        )
         for member in (alice, bob):
             real = member.node.messaging._recent
             member.node.messaging._recent = lambda conn, count, real=real: [
@@ -617,7 +623,7 @@ async def test_batches_waiting_behind_a_gap_are_bounded_by_messages_and_go_with_
                 Chat(me.node_id, n, n, f"past the gap {n}", 0.0, 0.0)
                 for n in range(first, first + 4)
             ]
-            sealed = seal(me, "alice", chats)
+            sealed = seal(me, "alice", chats, bob.node.room_tag)
             bob.node.messaging.on_batch(conn, BatchFrame(sealed.data, sealed.sig, False))
         waiting = bob.node.messaging._unstored
         assert waiting.size == 2 * len(sealed.data)  # two of them: 8 messages
@@ -669,10 +675,32 @@ async def test_a_message_said_while_its_author_is_linked_is_news_whichever_link_
     async with trio.open_nursery() as nursery:
         alice, bob, carol = await three_after(nursery, "before")
         me = alice.node.identity
-        after = seal(me, "alice", [Chat(me.node_id, 2, 9, "said after the link", 0.0, 0.0)])
+        after = seal(
+            me,
+            "alice",
+            [Chat(me.node_id, 2, 9, "said after the link", 0.0, 0.0)],
+            bob.node.room_tag,
+        )
         hand_old(carol, bob, after)
         event = await shows(bob, "said after the link")
         assert not event.history
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_line_its_author_said_in_another_room_is_refused_here() -> None:
+    """Attack round 25: a member of two rooms handed an author's line of one on in the other
+    (one key in both, from one data dir), and it showed as that author's history there."""
+    async with trio.open_nursery() as nursery:
+        alice, bob, carol = await three_after(nursery, "before")
+        me = alice.node.identity
+        said = [Chat(me.node_id, 2, 9, "team only: 1234", 0.0, 0.0)]
+        for name, home in (("ops", ""), ("", "127.0.0.1:1")):  # one named, one at an address
+            elsewhere = seal(me, "alice", said, room_tag(name, home, OPEN_ROOM))
+            with pytest.raises(ProtocolViolation, match="another room"):
+                hand_old(carol, bob, elsewhere)
+        assert not bob.node.store.has(me.node_id, 2)
+        hand_old(carol, bob, seal(me, "alice", said, bob.node.room_tag))  # said here: taken
+        await shows(bob, "team only: 1234")
         nursery.cancel_scope.cancel()
 
 
@@ -685,7 +713,7 @@ async def test_lines_shown_past_a_gap_given_up_carry_an_old_keys_fingerprint() -
         old = Identity.generate()
         said = [Chat(old.node_id, seq, seq, f"old key {seq}", 0.0, 0.0) for seq in (1, 5)]
         for chat in said:
-            hand_old(alice, carol, seal(old, "bob", [chat]))
+            hand_old(alice, carol, seal(old, "bob", [chat], carol.node.room_tag))
         first = await shows(carol, "old key 1")
         messaging = carol.node.messaging
         assert messaging.puller.summary(alice.node.node_id, {old.node_id: 5})  # asked of alice
@@ -704,7 +732,7 @@ async def test_an_author_not_in_the_room_goes_by_the_name_of_its_latest_batch() 
         ann = Identity.generate()
         messaging = bob.node.messaging
         for seq, name in ((1, "ann"), (5, "annie"), (3, "ann")):
-            said = seal(ann, name, [Chat(ann.node_id, seq, seq, "hi", 0.0, 0.0)])
+            said = seal(ann, name, [Chat(ann.node_id, seq, seq, "hi", 0.0, 0.0)], bob.node.room_tag)
             assert messaging._sender(said).username == ("annie" if seq > 1 else "ann")
         nursery.cancel_scope.cancel()
 
@@ -1018,9 +1046,9 @@ async def test_history_after_a_partition_runs_by_the_clock_each_side_in_its_own_
         bob = Identity.generate()
         theirs = [Chat(node.node_id, n, 10 + n, f"alice {n}", 100 + n / 4, 0) for n in range(1, 5)]
         for sealed in (
-            seal(node.identity, "alice", theirs[:2]),
-            seal(node.identity, "alice", theirs[2:]),
-            seal(bob, "bob", [Chat(bob.node_id, 1, 12, "bob 1", 110.0, 0.0)]),
+            seal(node.identity, "alice", theirs[:2], node.room_tag),
+            seal(node.identity, "alice", theirs[2:], node.room_tag),
+            seal(bob, "bob", [Chat(bob.node_id, 1, 12, "bob 1", 110.0, 0.0)], node.room_tag),
         ):
             node.store.add(sealed, 0.0)
         since = len(alice.events)

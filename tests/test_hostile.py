@@ -35,6 +35,7 @@ from attacks import (
     nested_type_frame,
     node_id_of,
     open_flood,
+    open_room_at,
     partial_frame,
     poke,
     read_until_closed,
@@ -199,7 +200,7 @@ async def handed_on(stream: trio.SocketStream, author: str) -> dict:
     def authors_batch(received: dict) -> bool:
         if received.get("t") != "batch" or received.get("old") is not True:
             return False
-        return node_id_of(msgpack.unpackb(received["data"], raw=False)[1]) == author
+        return node_id_of(msgpack.unpackb(received["data"], raw=False)[2]) == author
 
     return await FrameReader(stream).until(authors_batch, timeout=10)
 
@@ -210,7 +211,7 @@ async def handed_on(stream: trio.SocketStream, author: str) -> dict:
 async def joined_as_member(swarm: Swarm, target: RawProc) -> tuple[FakeIdentity, SecureStream]:
     """A fresh identity that joins the room through the tracker, as any node of an open room
     can; back once ``target`` reports it joined."""
-    mallory = FakeIdentity()
+    mallory = FakeIdentity(room=open_room_at(swarm.tracker_port))
     stream = await connect(swarm.tracker_port, identity=mallory)
     await stream.send_all(frame_of(mallory.hello(join=True)))
     await target.wait_for(event="peer_joined", node_id=mallory.node_id)
@@ -261,7 +262,7 @@ async def test_a_batch_nested_1000_deep_after_a_valid_hello_ends_that_connection
     """The frame itself holds a list nested 1,000 deep where the batch's bytes go, or the
     batch's signed bytes (flat in the frame, correctly signed) hold a text nested 1,000 deep."""
     target, friend = await two_members(swarm)
-    mallory = FakeIdentity()
+    mallory = FakeIdentity(room=open_room_at(swarm.tracker_port))
     hello = mallory.hello(join=True)
     stream = await connect(swarm.tracker_port, identity=mallory)
     await stream.send_all(frame_of(hello))
@@ -296,7 +297,7 @@ async def test_a_host_with_a_newline_and_a_bell_is_refused(swarm: Swarm) -> None
 
 async def test_chat_text_with_separators_and_bidi_is_escaped_in_json(swarm: Swarm) -> None:
     target, friend = await two_members(swarm)
-    mallory = FakeIdentity()
+    mallory = FakeIdentity(room=open_room_at(swarm.tracker_port))
     text = "one\u2028two\u2029three\u0085four \u202eevil\u200f end"
     stream = await connect(swarm.tracker_port, identity=mallory)
     await stream.send_all(frame_of(mallory.hello(join=True)) + frame_of(mallory.batch(1, text)))
@@ -383,12 +384,13 @@ def forged_batch(how: str, mallory: FakeIdentity, real: dict) -> dict:
     whose signature does not hold: friend's next number signed with mallory's key, friend's
     real batch altered by one byte, or friend's signature over new text renumbered to come
     next."""
-    _, key, username, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
+    _, room, key, username, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
     if how == "altered-after-signing":
         altered = real["data"].replace(b"real line", b"fake line")
         assert altered != real["data"] and len(altered) == len(real["data"])
         return batch_frame(altered, real["sig"], old=True)
-    data = batch_data(key, username, first + len(items), lamport + len(items), [(0, 0, FORGED)])
+    next_one = [(0, 0, FORGED)]
+    data = batch_data(key, username, first + len(items), lamport + len(items), next_one, room)
     sig = mallory.sign(data) if how == "signed-by-another-key" else real["sig"]
     return batch_frame(data, sig, old=True)
 
@@ -450,14 +452,14 @@ async def test_an_impostor_with_a_members_id_and_key_cannot_speak_for_it(
     await target.wait_for(event="message", from_id=friend.node_id, text="friend's real line")
     mallory, spy = await joined_as_member(swarm, target)
     real = await handed_on(spy, friend.node_id)  # friend's public key is in there
-    _, key, _, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
+    _, room, key, _, first, lamport, items = msgpack.unpackb(real["data"], raw=False)
     last, lamport = first + len(items) - 1, lamport + len(items) - 1
     if not friend_there:
         await friend.close_stdin()
         await target.wait_for(event="peer_left", node_id=friend.node_id)
     impostor = await connect(swarm.tracker_port)
     claim = hello_frame(friend.node_id, join=True, username="friend")
-    data = batch_data(key, "friend", last + 1, lamport + 1, [(0, 0, FORGED)])
+    data = batch_data(key, "friend", last + 1, lamport + 1, [(0, 0, FORGED)], room)
     await impostor.send_all(frame_of(claim) + frame_of(batch_frame(data, b"\x00" * 64)))
     outcome = await first_of(
         10,
@@ -493,7 +495,8 @@ async def test_a_batch_its_author_did_not_sign_is_never_handed_on(swarm: Swarm) 
     recent messages must not find a forgery there, and so never drop the target for it."""
     target, friend = await two_members(swarm)
     mallory, stream = await joined_as_member(swarm, target)
-    data = batch_data(mallory.public_key, mallory.username, 1, 0, [(0, 0, "unsigned line")])
+    unsigned = [(0, 0, "unsigned line")]
+    data = batch_data(mallory.public_key, mallory.username, 1, 0, unsigned, mallory.room)
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
         await stream.send_all(frame_of(batch_frame(data, b"\x00" * 64)))
     await chat_both_ways(target, friend)  # a barrier: the target has dealt with that batch

@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
-from peerchat.batch import Batch, open_batch, seal
+from peerchat.batch import Batch, open_batch, room_tag, seal
 from peerchat.chat import Chat
+from peerchat.handshake import OPEN_ROOM
 from peerchat.identity import Identity
 from peerchat.store import DAMAGED, FILE, MEMORY, Store
 from peerchat.tracker_address import StartupError
+
+ROOM = room_tag("", "127.0.0.1:5000", OPEN_ROOM)  # an open room without a name
 
 NOW = 1_800_000_000.0
 DAY = 24 * 3600.0
@@ -31,7 +34,7 @@ def batch(
     said = [
         Chat(who.node_id, first + i, lamport + i, f"{first + i}", at, 0.0) for i in range(count)
     ]
-    return seal(who, name, said)
+    return seal(who, name, said, ROOM)
 
 
 def spans(batches: list[Batch]) -> list[tuple[str, int, int]]:
@@ -158,25 +161,31 @@ def test_a_forged_batch_never_checks(store: Store) -> None:
     assert not back.signed() and not back.checked
 
 
-def test_rows_of_the_schema_before_are_kept_and_checked_again(tmp_path: Path) -> None:
-    """A store of version 2 had no ``checked`` column: its rows are kept, and each is checked
-    before it is handed on (some were taken unchecked)."""
-    b = batch(ANN, 1, 2, 1)
-    db = sqlite3.connect(tmp_path / FILE)
-    db.execute(
-        "CREATE TABLE batches (author TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT"
-        " NULL, lamport INTEGER NOT NULL, arrived REAL NOT NULL, data BLOB NOT NULL, sig BLOB"
-        " NOT NULL, PRIMARY KEY (author, first)) WITHOUT ROWID"
-    )
-    db.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)", (*_row(b), NOW, b.data, b.sig))
-    db.execute("PRAGMA user_version=2")
+def _older(folder: Path, version: int) -> None:
+    """Mark the store in ``folder`` as an earlier version kept it."""
+    db = sqlite3.connect(folder / FILE)
+    db.execute(f"PRAGMA user_version={version}")
     db.commit()
     db.close()
+
+
+def test_messages_an_earlier_version_kept_are_dropped_and_the_rest_kept(tmp_path: Path) -> None:
+    """Batches of earlier versions name no room (attack round 25): no member takes them now.
+    Names bound to keys, fetches to go on with and where each author was shown are kept."""
     with Store(tmp_path) as s:
-        [back] = s.after(ANN.node_id, 0, 10)
-        assert back == b and not back.checked
+        s.add(batch(ANN, 1, 2, 1), NOW)
+        s.add(batch(BOB, 1, 1, 3, name="bob"), NOW)
+        s.name_owner("ann", ANN.node_id, NOW)
+        s.keep_fetch(BOB.node_id, b"h" * 32, 10, "big.bin.part", 4, NOW)
+        s.save_seen({ANN.node_id: 2})
+    _older(tmp_path, 4)
+    with Store(tmp_path) as s:
+        assert s.dropped == 3 and s.count() == 0 and s.recent(10) == []
+        assert s.owner("ann") == ANN.node_id and s.seen() == {ANN.node_id: 2}
+        assert s.kept_fetch(BOB.node_id, b"h" * 32, 10) == ("big.bin.part", 4)
         s.add(batch(ANN, 3, 1, 3), NOW)
-        assert [x.checked for x in s.after(ANN.node_id, 0, 10)] == [False, True]
+    with Store(tmp_path) as s:  # once
+        assert s.dropped == 0 and lamports(s.recent(10)) == [3]
 
 
 def _row(b: Batch) -> tuple[str, int, int, int]:
@@ -337,54 +346,27 @@ def test_a_clock_ahead_counts_as_no_later_than_its_lines_arrived(store: Store) -
     assert [b.author for b in store.recent(10)] == [ANN.node_id]
 
 
-def _v3_store(folder: Path, rows: list[tuple[Batch, float]]) -> None:
-    """A store as version 3 kept it: no ``said`` column, an index by Lamport time."""
-    db = sqlite3.connect(folder / FILE)
-    db.execute(
-        "CREATE TABLE batches (author TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT"
-        " NULL, lamport INTEGER NOT NULL, arrived REAL NOT NULL, data BLOB NOT NULL, sig BLOB"
-        " NOT NULL, checked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (author, first))"
-        " WITHOUT ROWID"
-    )
-    db.execute("CREATE INDEX by_end ON batches (lamport + last - first)")
-    for b, arrived in rows:
-        db.execute(
-            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
-            (*_row(b), arrived, b.data, b.sig),
-        )
-    db.execute("PRAGMA user_version=3")
-    db.commit()
-    db.close()
-
-
-def test_rows_of_the_schema_before_are_dated_by_when_they_were_said(tmp_path: Path) -> None:
-    old, late = batch(ANN, 1, 2, 10, at=NOW), batch(BOB, 1, 1, 3, name="bob", at=NOW + 5)
-    _v3_store(tmp_path, [(old, NOW + 6), (late, NOW + 6)])
-    with Store(tmp_path) as s:
-        assert [b.author for b in s.recent(1)] == [BOB.node_id]
-        s.add(batch(ANN, 3, 1, 11, at=NOW + 9), NOW + 9)
-        assert [b.author for b in s.recent(1)] == [ANN.node_id]
-
-
 def test_an_upgrade_goes_whole_or_not_at_all(tmp_path: Path) -> None:
-    """A review: the new column was added in a transaction of its own, so an upgrade cut
-    short left a store that no later start could upgrade ("duplicate column name")."""
-    good = batch(ANN, 1, 1, 1, at=NOW)
-    _v3_store(tmp_path, [(good, NOW + 1)])
+    """A review: an upgrade's steps were apart, so one cut short left a store that no later
+    start could upgrade ("duplicate column name")."""
+    with Store(tmp_path) as s:
+        s.add(batch(ANN, 1, 1, 1), NOW)
+    _older(tmp_path, 4)
     db = sqlite3.connect(tmp_path / FILE)
-    db.execute("CREATE TABLE by_said (x)")  # the upgrade's new index cannot be made: cut short
+    db.execute("DROP INDEX by_said")
+    db.execute("CREATE TABLE by_said (x)")  # the upgrade cannot drop the index: cut short
     db.commit()
     db.close()
-    with pytest.raises(StartupError, match="there is already a table named by_said"):
+    with pytest.raises(StartupError, match="by_said"):
         Store(tmp_path).close()
     db = sqlite3.connect(tmp_path / FILE)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3  # as it was
-    assert "said" not in [row[1] for row in db.execute("PRAGMA table_info(batches)")]
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4  # as it was
+    assert db.execute("SELECT count(*) FROM batches").fetchone()[0] == 1
     db.execute("DROP TABLE by_said")
     db.commit()
     db.close()
     with Store(tmp_path) as s:  # and the next start upgrades it
-        assert s.recent(1) == [good]
+        assert s.dropped == 1 and s.count() == 0
 
 
 # -- prune -------------------------------------------------------------------------------------

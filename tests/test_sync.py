@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from peerchat.batch import Batch, seal
+from peerchat.batch import Batch, room_tag, seal
 from peerchat.chat import Chat, ChatLog
+from peerchat.handshake import OPEN_ROOM
 from peerchat.identity import Identity
 from peerchat.store import MEMORY, Store
 from peerchat.sync import Puller, Request
+
+ROOM = room_tag("", "127.0.0.1:5000", OPEN_ROOM)  # an open room without a name
 
 NOW = 1_800_000_000.0
 PAGE = 3  # messages per answer, about: small, so that catching up takes several requests
@@ -381,7 +384,7 @@ def say(n: Node, *sizes: int) -> list[Batch]:
     out = []
     for size in sizes:
         said = [n.log.compose(f"{n.id[:4]}-{n.log.seq + 1}", NOW, 0.0) for _ in range(size)]
-        b = seal(n.me, "user", said)
+        b = seal(n.me, "user", said, ROOM)
         n.store.add(b, NOW)
         out.append(b)
     return out

@@ -3,17 +3,20 @@ bytes; what is let go is said, so that the chat log lets go of the same messages
 
 from __future__ import annotations
 
-from peerchat.batch import Batch, seal
+from peerchat.batch import Batch, room_tag, seal
 from peerchat.chat import Chat
+from peerchat.handshake import OPEN_ROOM
 from peerchat.identity import Identity
 from peerchat.unstored import Unstored
+
+ROOM = room_tag("", "127.0.0.1:5000", OPEN_ROOM)  # an open room without a name
 
 ANN, BOB = Identity.generate(), Identity.generate()
 
 
 def batch(who: Identity, first: int, count: int, size: int = 10) -> Batch:
     said = [Chat(who.node_id, n, n, "x" * size, 0.0, 0.0) for n in range(first, first + count)]
-    return seal(who, "someone", said)
+    return seal(who, "someone", said, ROOM)
 
 
 def test_a_batch_waits_until_all_of_it_is_shown() -> None:

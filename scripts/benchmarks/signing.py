@@ -32,6 +32,7 @@ def measure(plan: Plan, raw: Raw) -> None:
     from peerchat.chat import Chat
 
     me = identity.Identity.generate()
+    room = batch.room_tag("bench", "", b"")
     log(f"peerchat: sign and check batches of 1 and {batch.MAX_ITEMS} messages")
     for size in (1, batch.MAX_ITEMS):
         chats = [
@@ -40,9 +41,9 @@ def measure(plan: Plan, raw: Raw) -> None:
         ]
         for _ in range(ROUNDS):
             t0 = time.perf_counter()
-            sealed = batch.seal(me, "bench", chats)
+            sealed = batch.seal(me, "bench", chats, room)
             t1 = time.perf_counter()
-            opened = batch.open_batch(sealed.data, sealed.sig)
+            opened = batch.open_batch(sealed.data, sealed.sig, room=room)
             ok = opened.signed()
             t2 = time.perf_counter()
             if not ok:
@@ -59,6 +60,7 @@ def measure_store(me: Identity, raw: Raw) -> None:
     from peerchat.chat import Chat
     from peerchat.store import Store
 
+    room = batch.room_tag("bench", "", b"")
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder)) as store:
         seq = 0
         for size in (1, batch.MAX_ITEMS):
@@ -70,7 +72,7 @@ def measure_store(me: Identity, raw: Raw) -> None:
                         for k in range(size)
                     ]
                     seq += size
-                    batches.append(batch.seal(me, "bench", chats))
+                    batches.append(batch.seal(me, "bench", chats, room))
                 t0 = time.perf_counter()
                 for b in batches:
                     store.add(b, 0.0)
