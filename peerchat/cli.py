@@ -90,7 +90,7 @@ class _Parser(argparse.ArgumentParser):
 def _username(value: str) -> str:
     if not takeable(value):
         raise argparse.ArgumentTypeError(
-            f"{value!r} is not a username: use 1-32 printable characters, no spaces or ~"
+            f"{value!r} is not a username: use 1-32 printable characters that show, no spaces or ~"
         )
     return value
 

@@ -364,7 +364,7 @@ def _room_name(typed: str) -> str:
 def _nick(rest: str) -> Nick | Usage:
     args = rest.split()
     if len(args) != 1 or not takeable(args[0]):
-        return Usage("usage: /nick NAME (1-32 printable characters, no spaces or ~)")
+        return Usage("usage: /nick NAME (1-32 printable characters that show, no spaces or ~)")
     return Nick(args[0])
 
 

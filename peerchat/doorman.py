@@ -28,7 +28,7 @@ from peerchat.admission import Paces, RefusalLog
 from peerchat.bounded import keep_latest
 from peerchat.connection import Connection
 from peerchat.handshake import ClosedEarly, ClosedUnheard, HandshakeError, WrongSecret
-from peerchat.membership import KEY_MARK, takeable
+from peerchat.membership import takeable, why_not_takeable
 from peerchat.names import marked, skeleton
 from peerchat.protocol import (
     Hello,
@@ -225,7 +225,7 @@ class Doorman:
                         return None  # sent on: the usual way in, not worth a warning
                     log.info("%s says the tracker turned it away: letting it in", peer)
                 if hello.chat and not takeable(hello.username):  # (any hello: attack round 12)
-                    reason = f"a name may not hold {KEY_MARK!r}, the mark of a key's fingerprint"
+                    reason = why_not_takeable(hello.username)
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
                 if self.name_taken(hello):

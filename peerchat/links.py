@@ -215,7 +215,7 @@ class Links:
                 node.met_another_room(hello.name, hello.room, host)
                 raise ProtocolViolation(f"{host}:{port} belongs to another room")
             if hello.chat and not takeable(hello.username):
-                raise ProtocolViolation(f"{host}:{port} goes by a name with a key's mark")
+                raise ProtocolViolation(f"{host}:{port} goes by a name it may not take")
             if node.doorman.name_taken(hello):  # as for a hello that comes in (attack round
                 # 13: dialled on a member's word, a stranger came in under "alice")
                 raise ProtocolViolation(f"{host}:{port}: the name {hello.username!r} is taken")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ Rank = tuple[int, str]
 
 
 KEY_MARK = "~"  # the screen shows a name with its key's fingerprint after it: ``bоb~3fa8c1``
+BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")  # letters that draw nothing
 
 
 def valid_username(name: str) -> bool:
@@ -22,10 +24,23 @@ def valid_username(name: str) -> bool:
 
 
 def takeable(name: str) -> bool:
-    """A valid name without ``KEY_MARK``: what the command line, ``/nick`` and a join may
-    take. A user trial's carol took "bob~2baef1", bob's name as the screen marks it with
-    his key, and her lines read as his."""
-    return valid_username(name) and KEY_MARK not in name
+    """A valid name that shows, without ``KEY_MARK``: what the command line, ``/nick`` and a
+    join may take. A user trial's carol took "bob~2baef1", bob's name as the screen marks it
+    with his key, and her lines read as his."""
+    return valid_username(name) and KEY_MARK not in name and shows(name)
+
+
+def shows(name: str) -> bool:
+    """Whether ``name`` draws a letter, digit, punctuation or symbol: attack round 25's
+    member went by a Hangul filler alone, its lines read "<  > hi"."""
+    return any(c not in BLANK and unicodedata.category(c)[0] in "LNPS" for c in name)
+
+
+def why_not_takeable(name: str) -> str:
+    """Why a valid name cannot be taken."""
+    if KEY_MARK in name:
+        return f"a name may not hold {KEY_MARK!r}, the mark of a key's fingerprint"
+    return "a name must show a letter, digit or sign, and this one draws nothing"
 
 
 _ROOM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from peerchat.events import Renamed
-from peerchat.membership import KEY_MARK, Member
+from peerchat.membership import BLANK, KEY_MARK, Member
 
 E = TypeVar("E")
 
@@ -30,8 +30,6 @@ _CYRILLIC = dict(zip("аеорсухіјѕԁһԛԝӏвкмнт", "aeopcyxljsdhqw
 _GREEK = dict(zip("αονρτικυχεβ", "aovptlkuxeb", strict=True))
 _OTHER = dict(zip("օᴏ๏ьɡɩ", "ooobgl", strict=True))  # Armenian, small capital, Thai, ...
 _FOLD = str.maketrans({**_ASCII, **_CYRILLIC, **_GREEK, **_OTHER})
-# Letters that draw nothing: a name with them would look like the name without.
-_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _MARKS = frozenset(("Mn", "Me", "Cf"))  # combining marks and format characters
 _DIGRAPHS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 
@@ -43,11 +41,11 @@ def skeleton(name: str) -> str:
     bare = "".join(
         c
         for c in unicodedata.normalize("NFKD", name)
-        if c not in _BLANK and unicodedata.category(c) not in _MARKS
+        if c not in BLANK and unicodedata.category(c) not in _MARKS
     )
     folded = bare.casefold().translate(_FOLD)
     if not folded.isascii():  # marks are vowels in many scripts (राजू, राज): only blanks go
-        kept = (c for c in unicodedata.normalize("NFKC", name) if c not in _BLANK)
+        kept = (c for c in unicodedata.normalize("NFKC", name) if c not in BLANK)
         folded = "".join(c for c in kept if unicodedata.category(c) != "Cf")
         folded = folded.casefold().translate(_FOLD)
     for pair, letter in _DIGRAPHS:

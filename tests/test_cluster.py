@@ -1426,7 +1426,7 @@ async def test_newcomers_mark_whom_the_tracker_marks_and_the_holder_gets_its_nam
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.parametrize("name", ["zed", "ZED", "zed~1a2b3c"])
+@pytest.mark.parametrize("name", ["zed", "ZED", "zed~1a2b3c", "\u3164"])
 async def test_a_node_dialled_on_a_word_is_refused_a_name_taken_here_or_with_a_keys_mark(
     name: str,
 ) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from peerchat.membership import Member, MemberTable, takeable, valid_username
+from peerchat.membership import Member, MemberTable, takeable, valid_username, why_not_takeable
 
 
 def member(node_id: str, priority: int = 0, username: str | None = None) -> Member:
@@ -139,6 +139,18 @@ def test_member_is_frozen_and_hashable() -> None:
 def test_valid_username(name: str, ok: bool) -> None:
     assert valid_username(name) is ok
     assert takeable(name) is ok  # the same, but for the key's mark
+
+
+@pytest.mark.parametrize("name", ["\u3164", "\u115f\u1160", "\u034f", "\ufe0f", "\u2800"])
+def test_a_name_that_draws_nothing_is_not_to_take(name: str) -> None:
+    """Attack round 25: a member went by a Hangul filler alone, its lines read "<  > hi"."""
+    assert not takeable(name)
+    assert "draws nothing" in why_not_takeable(name)
+
+
+@pytest.mark.parametrize("name", ["\u0f0b", "\u3164x", "x\u0301", "💬", "-", "李"])
+def test_a_name_with_anything_that_shows_is_to_take(name: str) -> None:
+    assert takeable(name)
 
 
 def test_a_name_with_the_mark_of_a_key_is_valid_on_the_wire_but_not_to_take() -> None:

@@ -128,6 +128,11 @@ async def test_a_name_cannot_be_another_members_as_the_screen_marks_it() -> None
         with pytest.raises(ExceptionGroup) as refused, trio.fail_after(10):
             await newcomer.run()
         assert refused.group_contains(StartupError, match="a name may not hold '~'")
+        # Nor under a name that draws nothing (attack round 25: "<  > hi").
+        blank = Node(Settings("\u3164", tracker_port=room.tracker_port), lambda e: None, FAST)
+        with pytest.raises(ExceptionGroup) as refused, trio.fail_after(10):
+            await blank.run()
+        assert refused.group_contains(StartupError, match="draws nothing")
         nursery.cancel_scope.cancel()
 
 
