@@ -647,6 +647,16 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     return Composed(_join_lines(texts), room if _among_several(screen, room) else "")
 
 
+def _as_typed(line: str, block: str, kept: list[str]) -> list[str] | None:
+    """``line`` as typed, when it begins with ``block``, the lines kept while a join connected
+    (``kept``, each typed on its own): those lines, then what was typed below them, if
+    anything; None when it does not (the lines were edited: one line now)."""
+    if line != block and not line.startswith(block + "\n"):
+        return None
+    below = line[len(block) + 1 :]
+    return [*kept, below] if below else list(kept)
+
+
 def _late_private(event: Event, now: float) -> bool:
     """A private message that waited for its reader, said with the time it was said."""
     late = type(event) is MessageReceived and event.to is not None and not event.history
@@ -1319,7 +1329,8 @@ class PromptUI:
                 token.run_sync_soon(act)
 
         kept = ""  # a line typed before the join: back in the input, not lost
-        kept_for: tuple[str, str] | None = None  # a line kept, and the room it was typed for
+        kept_for: tuple[str, str] | None = None  # the lines kept, and the room they were for
+        kept_lines: list[str] = []  # those lines, each as it was typed
         asked = ""  # a long paste whose Enter was asked for again, while it stays as it is
         asked_to: tuple[str, str] | None = None  # a kept line asked about, and the room named
 
@@ -1333,13 +1344,13 @@ class PromptUI:
             typing(buffer)
 
         session.default_buffer.on_text_changed += changed
-        after = ""  # what was typed below a kept line: a line of its own, taken next
+        after: list[str] = []  # lines of their own, taken next: kept ones, and one typed below
         while True:
             echo.off()
             try:
                 held = kept if after else ""  # a kept line asked about waits in the input
                 if after:
-                    line, after = after, ""
+                    line = after.pop(0)
                 else:
                     line = await session.prompt_async(default=kept, pre_run=suspension.resume)
             except KeyboardInterrupt:
@@ -1364,11 +1375,17 @@ class PromptUI:
             # reads "is typing": a trial's dropped paste left it there 4 s.)
             was_typed_at, typed_at, kept = typed_at, -math.inf, held
             joined = screen.front.me is not None
-            if joined and kept_for is not None and line.startswith(kept_for[0] + "\n"):
-                # The kept line and what was typed below it are two lines, as they were
-                # typed: a user trial's "/msg alice ..." typed there went to the room as
-                # text, and "how are you" below a kept /msg went to alice with it.
-                line, after = kept_for[0], line[len(kept_for[0]) + 1 :]
+            typed = None if kept_for is None else _as_typed(line, kept_for[0], kept_lines)
+            if joined and kept_for is not None and typed is not None:
+                # The kept lines and what was typed below them are lines of their own, as
+                # they were typed: a user trial's "/msg alice ..." typed there went to the
+                # room as text, and "how are you" below a kept /msg went to alice with it;
+                # another's second kept line, a /msg, went to the room as the first was text.
+                # Lines kept for a room behind now are asked about first, together.
+                if kept_for[1] == screen.current:
+                    line, after = typed[0], typed[1:] + after
+                else:
+                    line, after = kept_for[0], typed[len(kept_lines) :] + after
             room = screen.current  # the room in front when the line was sent
             command = commands.parse_line(line)
             local = (
@@ -1382,8 +1399,11 @@ class PromptUI:
                 give_up = "give up the join" if len(screen.rooms) > 1 else "quit"
                 # Kept with a line break after it: what is typed next goes below, not glued
                 # to it ("first in qasecond in qa", sent as one message in a user trial).
-                kept, typed_at = line.rstrip("\n") + "\n", was_typed_at
-                kept_for = (line.rstrip("\n"), room)
+                block = line.rstrip("\n")
+                kept, typed_at = block + "\n", was_typed_at
+                below = None if kept_for is None else _as_typed(block, kept_for[0], kept_lines)
+                kept_lines = kept_lines + below[len(kept_lines) :] if below else [block]
+                kept_for = (block, room)
                 self._notice(f"not in the room yet: the line is kept (Ctrl-C twice to {give_up})")
                 continue
             # A line kept for a room given up, or behind now, is not sent to the one in front
@@ -1395,7 +1415,11 @@ class PromptUI:
                 where, to = visible(kept_for[1]), visible(room)
                 self._notice(f"typed for {where}: Enter sends it to {to}, Ctrl-C clears it")
                 continue
+            if stray and kept_for is not None and line == kept_for[0]:  # sent: each as typed
+                line, after = kept_lines[0], kept_lines[1:] + after
+                command = commands.parse_line(line)
             kept_for = asked_to = None
+            kept_lines = []
             if isinstance(command, commands.History):
                 screen.earlier = None  # each /history is headed, the second in a row too
             action: Callable[[], None]

@@ -899,8 +899,49 @@ def test_a_line_typed_below_a_kept_one_is_a_line_of_its_own(spawn: Callable[...,
         alice.send("\r")
         said = next_event(bob, event="message")
         assert said["text"] == "for zzz" and not said.get("private")
+        # Several kept lines are each their own (a user trial's second, a /msg, went to the
+        # room as text, as the first was; after a /me, every line was an action: 5 of 5).
+        alice.send("/join zzz\r")
+        for line in ("hello zzz", "/msg bob my secret is 42", "/me waves"):
+            alice.send(f"{line}\r")
+            alice.expect(on_screen("not in the room yet: the line is kept"))
+        alice.send("\x18\r")
+        alice.expect(on_screen("typed for zzz: Enter sends it to"))
+        alice.send("\r")
+        said = [next_event(bob, event="message") for _ in range(3)]
+        assert [(e["text"], bool(e.get("private")), bool(e.get("action"))) for e in said] == [
+            ("hello zzz", False, False),
+            ("my secret is 42", True, False),
+            ("waves", False, True),
+        ]
         alice.send("/quit\r")
         expect_exit_0(alice)
+
+
+def test_lines_kept_while_a_join_connects_go_each_as_typed_once_in(
+    spawn: Callable[..., Any],
+) -> None:
+    """A user trial's "hello ops" then "/msg robert my secret is 42", kept while /join ops
+    connected, both went to ops as text once it was in (5 of 5)."""
+    alice, bob = alice_and_bob(spawn)
+    with socket.socket() as silent:  # holds the join at "connecting" until it is closed
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        alice.send(f"/join zzz 127.0.0.1:{port}\r")
+        alice.expect(on_screen("connecting to 127.0.0.1:"), timeout=5)
+        for line in ("hello zzz", "/msg bob my secret is 42", "/me waves"):
+            alice.send(f"{line}\r")
+            alice.expect(on_screen("not in the room yet: the line is kept"))
+    carol = spawn("--username", "carol", "--headless", "--tracker", f"127.0.0.1:{port}")
+    next_event(carol, event="ready")
+    alice.expect(on_screen("carol joined"), timeout=10)
+    alice.send("\r")
+    said = [next_event(carol, event="message") for _ in range(2)]
+    assert [(e["text"], e["action"]) for e in said] == [("hello zzz", False), ("waves", True)]
+    alice.expect(on_screen("nobody called bob is in zzz"))  # a /msg, not a line to the room
+    alice.send("/quit\r")
+    expect_exit_0(alice)
 
 
 def test_closing_the_window_of_the_only_room_is_refused(spawn: Callable[..., Any]) -> None:
