@@ -128,9 +128,12 @@ class Config:
     # Largest frame from a connection that is not yet a member: a hello is a few hundred bytes,
     # so a stranger cannot make the node buffer a megabyte just by connecting.
     max_hello_frame: int = 8 * 1024
-    # A frame, once begun, must be whole within this long; a partial frame held open is cut.
-    # A megabyte in this time needs about 1.7 Mbit/s, far below any link that carries chat.
+    # A frame, once begun, must be whole within this long, and a second more for each
+    # ``min_pace`` bytes of it in: a partial frame held open is cut, one on a slow link is not
+    # (a user trial's paste of 27,000 characters over a 128 kbit/s uplink shared by four links
+    # took 7 s, was cut at 5 s, again and again, and its sender dropped from the room).
     frame_timeout: float = 5.0
+    min_pace: int = 512  # bytes a second
     # Partial frames larger than ``small_frame`` (a chat of 16,384 four-byte characters fits)
     # draw on one budget shared by every connection, so that many peers each holding a frame
     # open just under the limit cannot add up to gigabytes.

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import math
 import socket
 import sys
 import termios
@@ -37,7 +38,14 @@ from peerchat.admission import Pace
 from peerchat.config import Config
 from peerchat.membership import Member
 from peerchat.protocol import MAX_MEMBERS, Message, ProtocolViolation, decode, encode, listed
-from peerchat.wire import FrameDecoder, FrameError, FrameStalled, ReceiveBudget, encode_frame
+from peerchat.wire import (
+    FrameDecoder,
+    FrameError,
+    FrameStalled,
+    ReceiveBudget,
+    encode_frame,
+    paced,
+)
 
 log = logging.getLogger(__name__)
 
@@ -261,9 +269,18 @@ class Connection:
         if decoder.completed != self._completed or self._frame_began is None:
             self._completed = decoder.completed
             self._frame_began = self.last_heard  # a new frame began with the last bytes
-        with trio.move_on_at(self._frame_began + self._config.frame_timeout):
+        config = self._config
+        late = paced(self._frame_began, config.frame_timeout, decoder.buffered, config.min_pace)
+        with trio.move_on_at(late):
             return await self.stream.receive_some(RECEIVE_SIZE)
         raise FrameStalled(f"a frame took longer than {self._config.frame_timeout:g} s to arrive")
+
+    @property
+    def heard(self) -> float:
+        """When the peer was last heard from: a frame, or bytes of one on their way (a user
+        trial's member on a slow uplink, sending a long paste for seconds, was dropped as
+        silent meanwhile, its pongs behind the paste)."""
+        return max(self.last_heard, getattr(self.stream, "heard_at", -math.inf))
 
     # -- lifetime -----------------------------------------------------------------------------
 

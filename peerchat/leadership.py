@@ -149,7 +149,7 @@ class Leadership:
         """Silent past the heartbeat timeout at two checks in a row: after a busy moment, one
         look can come before the reader has caught up with what did arrive. ``patience``
         stretches the timeout."""
-        if now - conn.last_heard <= self.node.config.heartbeat_timeout * patience:
+        if now - conn.heard <= self.node.config.heartbeat_timeout * patience:
             conn.suspect = False
             return False
         if conn.suspect:

@@ -553,7 +553,7 @@ class Links:
         assert asked is not None
         await trio.sleep(self.node.config.probe_timeout)
         conn.probed = None
-        if conn.last_heard < asked:
+        if conn.heard < asked:
             # Not "silent for" the time since it was last heard: a quiet link says nothing.
             conn.abort(f"no answer within {self.node.config.probe_timeout:g} s")
 

@@ -27,7 +27,7 @@ from peerchat.handshake import (
     LocalKeys,
     WrongSecret,
 )
-from peerchat.wire import FrameError, FrameStalled
+from peerchat.wire import FrameError, FrameStalled, paced
 
 if TYPE_CHECKING:
     from peerchat.node import Node
@@ -47,10 +47,15 @@ class SecureStream(trio.abc.Stream):
         handshake: Handshake,
         record_timeout: float,
         received: bytes = b"",
+        min_pace: int = 0,
     ) -> None:
+        """A record must be whole within ``record_timeout`` of its first bytes, and a second
+        more for each ``min_pace`` bytes of it in (``Config.min_pace``)."""
         self._stream = stream
         self._noise = handshake.noise
         self._record_timeout = record_timeout
+        self._pace = min_pace
+        self.heard_at = trio.current_time()  # when bytes last came, of a record or a whole one
         self._buffer = bytearray(received)  # what came after the handshake's last message
         self._began: float | None = None  # when the record now partly in began to arrive
         self._sending = False
@@ -130,6 +135,7 @@ class SecureStream(trio.abc.Stream):
             if plain:
                 return plain
             data = await self._receive_raw()
+            self.heard_at = trio.current_time()
             if not data:
                 if self._buffer:
                     # A crash or a cut as often as a fault: the link is lost, not refused.
@@ -143,7 +149,7 @@ class SecureStream(trio.abc.Stream):
             return await self._stream.receive_some(RECEIVE_SIZE)
         if self._began is None:
             self._began = trio.current_time()
-        with trio.move_on_at(self._began + self._record_timeout):
+        with trio.move_on_at(paced(self._began, self._record_timeout, self._buffer, self._pace)):
             return await self._stream.receive_some(RECEIVE_SIZE)
         raise FrameStalled(f"a record took longer than {self._record_timeout:g} s to arrive")
 
@@ -189,6 +195,7 @@ async def secure_node_stream(
                 node.settings.psk,
                 initiator=initiator,
                 record_timeout=node.config.frame_timeout,
+                min_pace=node.config.min_pace,
             )
     except trio.TooSlowError:
         raise HandshakeError(
@@ -203,6 +210,7 @@ async def secure(
     *,
     initiator: bool,
     record_timeout: float,
+    min_pace: int = 0,
 ) -> SecureStream:
     """Run the handshake on ``stream`` (the caller bounds its time: a connection that holds an
     admission slot in silence is let go then); the encrypted stream, or ``HandshakeError``
@@ -223,7 +231,7 @@ async def secure(
         if reply is not None:
             await _send(stream, reply)
     # The first record may have come with the handshake's last message.
-    return SecureStream(stream, handshake, record_timeout, bytes(reader.extra))
+    return SecureStream(stream, handshake, record_timeout, bytes(reader.extra), min_pace)
 
 
 async def _send(stream: trio.abc.Stream, message: bytes) -> None:

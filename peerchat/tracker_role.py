@@ -65,7 +65,7 @@ class TrackerRole:
             for conn in list(node.links.conns.values()):
                 patience = 2.0 if now - conn.opened < grace else 1.0  # a newcomer is busy
                 if not late and node.leadership.silent(conn, now, patience):
-                    conn.abort(f"silent for {now - conn.last_heard:.1f} s")
+                    conn.abort(f"silent for {now - conn.heard:.1f} s")
                 else:
                     conn.send_frame(ping)
 

@@ -74,6 +74,12 @@ class ReceiveBudget:
         self.free += size
 
 
+def paced(began: float, timeout: float, partial: bytes | bytearray, pace: int) -> float:
+    """When a record or frame begun at ``began``, with ``partial`` of it in, is late: after
+    ``timeout``, and a second more for each ``pace`` bytes in."""
+    return began + timeout + (len(partial) / pace if pace else 0.0)
+
+
 class FrameDecoder:
     """Whole frames out of a byte stream.
 
@@ -101,6 +107,11 @@ class FrameDecoder:
     def partial(self) -> bool:
         """A frame has begun and is not yet whole."""
         return bool(self._buffer)
+
+    @property
+    def buffered(self) -> bytearray:
+        """What is in of the frames not yet whole."""
+        return self._buffer
 
     def feed(self, data: bytes) -> None:
         self._buffer += data

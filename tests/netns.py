@@ -171,6 +171,12 @@ class Lan:
         for here, there in ((a, b), (b, a)):
             ip("-n", self.ns(here), "neigh", "del", self.addr(there), "dev", "eth0")
 
+    def slow_uplink(self, host: int, rate: str) -> None:
+        """What host ``host`` sends goes at ``rate`` at most (``tc`` token bucket: "128kbit"),
+        with a second of it queued."""
+        tc = ["ip", "netns", "exec", self.ns(host), "tc", "qdisc", "add", "dev", "eth0", "root"]
+        subprocess.run([*tc, "tbf", "rate", rate, "burst", "1600", "latency", "1s"], check=True)
+
     # -- sockets inside a host, for testing the harness itself -------------------------------
 
     def socket(self, host: int) -> socket.socket:

@@ -37,15 +37,18 @@ async def handshakes(
     b_keys: LocalKeys | None = None,
     a_psk: bytes = OPEN,
     b_psk: bytes = OPEN,
+    pace: int = 0,
 ) -> tuple[dict[str, SecureStream | Exception], trio.abc.Stream, trio.abc.Stream]:
-    """Alice dials bob; both handshakes run at once. Each end's stream or error, and the two
-    raw streams."""
+    """Alice dials bob; both handshakes run at once (records of at least ``pace`` bytes a
+    second given the time they need). Each end's stream or error, and the two raw streams."""
     a_raw, b_raw = trio.testing.memory_stream_pair()
     out: dict[str, SecureStream | Exception] = {}
 
     async def side(name: str, raw, keys, psk, initiator) -> None:
         try:
-            out[name] = await secure(raw, keys, psk, initiator=initiator, record_timeout=5)
+            out[name] = await secure(
+                raw, keys, psk, initiator=initiator, record_timeout=5, min_pace=pace
+            )
         except HandshakeError as exc:
             out[name] = exc
             await raw.aclose()
@@ -127,6 +130,34 @@ async def test_a_record_trickled_past_the_timeout_ends_the_stream(autojump_clock
     await a_raw.send_all(b"\x01\x00" + b"x" * 10)  # a record of 256 bytes, begun
     with pytest.raises(FrameError, match="longer than"):
         await b.receive_some()
+
+
+async def test_a_record_on_a_slow_link_is_given_the_time_its_pace_earns(autojump_clock) -> None:
+    """A user trial: a long paste over a slow uplink took 7 s, was cut at 5 s, and its sender
+    dropped from the room, again and again. A record that comes at 512 bytes a second or more
+    is taken whole, however long it takes; bytes of it are news of the peer as they come. One
+    that stops is cut, as above."""
+    out, a_raw, _ = await handshakes(pace=512)
+    a, b = out["a"], out["b"]
+    assert isinstance(a, SecureStream) and isinstance(b, SecureStream)
+    sealed = a._noise.encrypt(b"y" * 12_000)
+    wire = len(sealed).to_bytes(2, "big") + sealed
+
+    async def slowly() -> None:
+        for at in range(0, len(wire), 1000):  # 1,000 bytes a second: 12 s
+            await a_raw.send_all(wire[at : at + 1000])
+            await trio.sleep(1)
+        await a_raw.send_all(b"\x01\x00" + b"x" * 10)  # another begun, and no more
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(slowly)
+        started = trio.current_time()
+        assert await b.receive_some() == b"y" * 12_000
+        assert trio.current_time() - started > 11
+        assert trio.current_time() - b.heard_at < 1.5
+        with pytest.raises(FrameError, match="longer than"):
+            await b.receive_some()
+        assert 13 + 5 < trio.current_time() - started < 13 + 5.1  # begun at 13 s
 
 
 async def test_a_peer_gone_in_the_middle_of_a_record_is_a_lost_link() -> None:
