@@ -42,9 +42,9 @@ from peerchat.wire import (
     FrameDecoder,
     FrameError,
     FrameStalled,
+    Overdue,
     ReceiveBudget,
     encode_frame,
-    paced,
 )
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,8 @@ class Connection:
         self._decoder = FrameDecoder(
             config.max_hello_frame, small_frame=config.small_frame, budget=budget
         )
-        self._frame_began: float | None = None  # when the partial frame began to arrive
-        self._completed = 0  # frames decoded when _frame_began was taken
+        self._frame_due = Overdue(config.frame_timeout, config.min_pace)  # the partial frame's
+        self._completed: int | None = None  # frames decoded when the partial one began
         self._frames: Iterator[dict[str, Any]] = iter(())
         self._queue: list[bytes] = []  # frames not yet handed to the socket
         self._writing = False  # a send_all under way: its bytes may not all be in the kernel
@@ -242,6 +242,7 @@ class Connection:
                 self._decoder.close()
                 return None
             self.last_heard = trio.current_time()
+            self._frame_due.came(len(data), self.last_heard)
             self._decoder.feed(data)
             self._frames = self._decoder.frames()
 
@@ -266,12 +267,10 @@ class Connection:
         decoder = self._decoder
         if not decoder.partial:
             return await self.stream.receive_some(RECEIVE_SIZE)
-        if decoder.completed != self._completed or self._frame_began is None:
+        if decoder.completed != self._completed:
             self._completed = decoder.completed
-            self._frame_began = self.last_heard  # a new frame began with the last bytes
-        config = self._config
-        late = paced(self._frame_began, config.frame_timeout, decoder.buffered, config.min_pace)
-        with trio.move_on_at(late):
+            self._frame_due.begin(self.last_heard)  # a new frame began with the last bytes
+        with trio.move_on_at(self._frame_due.at):
             return await self.stream.receive_some(RECEIVE_SIZE)
         raise FrameStalled(f"a frame took longer than {self._config.frame_timeout:g} s to arrive")
 

@@ -27,7 +27,7 @@ from peerchat.handshake import (
     LocalKeys,
     WrongSecret,
 )
-from peerchat.wire import FrameError, FrameStalled, paced
+from peerchat.wire import FrameError, FrameStalled, Overdue
 
 if TYPE_CHECKING:
     from peerchat.node import Node
@@ -54,7 +54,7 @@ class SecureStream(trio.abc.Stream):
         self._stream = stream
         self._noise = handshake.noise
         self._record_timeout = record_timeout
-        self._pace = min_pace
+        self._due = Overdue(record_timeout, min_pace)
         self.heard_at = trio.current_time()  # when bytes last came, of a record or a whole one
         self._buffer = bytearray(received)  # what came after the handshake's last message
         self._began: float | None = None  # when the record now partly in began to arrive
@@ -136,6 +136,7 @@ class SecureStream(trio.abc.Stream):
                 return plain
             data = await self._receive_raw()
             self.heard_at = trio.current_time()
+            self._due.came(len(data), self.heard_at)
             if not data:
                 if self._buffer:
                     # A crash or a cut as often as a fault: the link is lost, not refused.
@@ -149,7 +150,8 @@ class SecureStream(trio.abc.Stream):
             return await self._stream.receive_some(RECEIVE_SIZE)
         if self._began is None:
             self._began = trio.current_time()
-        with trio.move_on_at(paced(self._began, self._record_timeout, self._buffer, self._pace)):
+            self._due.begin(self._began)
+        with trio.move_on_at(self._due.at):
             return await self._stream.receive_some(RECEIVE_SIZE)
         raise FrameStalled(f"a record took longer than {self._record_timeout:g} s to arrive")
 

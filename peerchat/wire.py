@@ -8,6 +8,7 @@ structure nested a thousand deep would blow the stack, and a long string would f
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -74,10 +75,23 @@ class ReceiveBudget:
         self.free += size
 
 
-def paced(began: float, timeout: float, partial: bytes | bytearray, pace: int) -> float:
-    """When a record or frame begun at ``began``, with ``partial`` of it in, is late: after
-    ``timeout``, and a second more for each ``pace`` bytes in."""
-    return began + timeout + (len(partial) / pace if pace else 0.0)
+class Overdue:
+    """When a frame (or a record) on its way is late: ``timeout`` after it began, put off a
+    second for each ``pace`` bytes of it that come, but never past ``timeout`` after the
+    latest. One on a slow link is given the time it needs; one trickled, or held open after
+    bytes sent ahead (which buy nothing), is not."""
+
+    def __init__(self, timeout: float, pace: int) -> None:
+        self._timeout = timeout
+        self._pace = pace
+        self.at = math.inf
+
+    def begin(self, now: float) -> None:
+        self.at = now + self._timeout
+
+    def came(self, size: int, now: float) -> None:
+        if self._pace:
+            self.at = min(self.at + size / self._pace, now + self._timeout)
 
 
 class FrameDecoder:
@@ -107,11 +121,6 @@ class FrameDecoder:
     def partial(self) -> bool:
         """A frame has begun and is not yet whole."""
         return bool(self._buffer)
-
-    @property
-    def buffered(self) -> bytearray:
-        """What is in of the frames not yet whole."""
-        return self._buffer
 
     def feed(self, data: bytes) -> None:
         self._buffer += data

@@ -646,9 +646,10 @@ async def test_a_blip_shorter_than_the_heartbeat_timeout_is_a_delay_not_a_reshuf
 async def test_a_long_paste_over_a_slow_uplink_is_slow_not_a_departure(net: Net) -> None:
     """A user trial: at 128 kbit/s up, bob's paste of 27,000 characters to four others took
     seconds a frame; each was cut at 5 s, and bob was dropped as silent, his pongs behind the
-    paste. Now it arrives, however slowly, and nobody leaves. (The uplink holds a second of
-    packets, as home routers do: with a few dozen, TCP's own retries can outlast the kernel's
-    4 s for unacknowledged data, ``Config.link_timeout``.)"""
+    paste. Now it arrives, however slowly, and nobody is cut off as late or dropped as silent
+    for it. (The kernel's 4 s for unacknowledged data, ``Config.link_timeout``, can still end
+    a link of the sender's, as TCP's retries on so lossy a path outlast it, in about half the
+    runs here; the link is dialled again at once. That is not what this test is about.)"""
     procs = await net.room()
     bob = procs[2]
     since = {p.name: len(p.events) for p in procs}
@@ -660,9 +661,10 @@ async def test_a_long_paste_over_a_slow_uplink_is_slow_not_a_departure(net: Net)
         for text in pasted:
             await proc.wait_for(event="message", text=text, since=since[proc.name], timeout=60)
     print(f"a paste over 128 kbit/s arrived in {trio.current_time() - sent_at:.1f} s")
+    ours = ("longer than", "silent", "no answer")  # the node's own verdicts, not the kernel's
     for proc in procs:
-        left = [e for e in proc.find(since=since[proc.name]) if e["event"] == "peer_left"]
-        assert not left, proc.describe()
+        left = [e["reason"] for e in proc.find(event="peer_left", since=since[proc.name])]
+        assert not [why for why in left if any(word in why for word in ours)], left
 
 
 # (e) ------------------------------------------------------------------------------------------
