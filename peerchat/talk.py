@@ -142,7 +142,9 @@ class Talk:
         conn.send(PrivateAck(message.n))
         if self.receipts.seen_before(sender.node_id, message):
             return  # sent again after a lost link: the first had come, its receipt had not
-        node.emit(
+        # One that waited for this node, back from a restart, comes after the history kept
+        # here (a user trial's was printed above "you are alice", then buried under it).
+        node.after_ready(
             events.MessageReceived(
                 sender,
                 message.n,

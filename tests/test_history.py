@@ -1167,6 +1167,8 @@ async def test_a_member_killed_and_restarted_with_its_data_dir_catches_up(
     assert len(undelivered) == 3 and all(u["to_ids"] == [bob.node_id] for u in undelivered), (
         ann.describe()
     )
+    await cid.send("/msg bob psst, while you were away")
+    await cid.wait_for(event="undelivered", private=True)
 
     # The same user and data dir (the last --username counts); its own log file.
     again = await swarm.node("bob-again", "--username", "bob", *data)
@@ -1195,6 +1197,12 @@ async def test_a_member_killed_and_restarted_with_its_data_dir_catches_up(
     assert [e["own"] for e in shown[:3]] == [True, True, False]
     for text in kept_before:
         assert len(again.messages(text)) == 1, (text, again.describe())
+    # A private line that waited for it comes after what it kept, not above its "ready" (a
+    # user trial's was buried under 830 rows of history shown after it).
+    private = await again.wait_for(event="message", private=True)
+    assert private["text"] == "psst, while you were away"
+    order = [e.get("text") or e["event"] for e in again.events]
+    assert order.index("ready") < order.index("ann before") < order.index(private["text"])
     # Its numbers go on: none is used twice.
     after = await say(again, "bob after the restart")
     assert after["id"].rsplit(":", 1)[0] == bob.node_id

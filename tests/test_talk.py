@@ -12,6 +12,7 @@ from test_cluster import FAST, Room, cut
 from test_cluster import Member as Peer
 
 from peerchat import events
+from peerchat.chat import Chat
 from peerchat.config import Config
 from peerchat.doorman import JOINS_AT_ONCE, MEMBERS_PER_ADDRESS
 from peerchat.links import RELINKS_AT_ONCE
@@ -633,6 +634,24 @@ async def test_a_private_message_to_a_member_away_goes_when_it_is_back() -> None
         assert delivered.private and delivered.count == 1
         alice.node.private("nobody", "hello?")
         assert errors(alice) == ["nobody called nobody is in the room; not sent"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_private_message_that_comes_while_entering_waits_for_the_history_kept() -> None:
+    """A user trial: a private message that had waited for alice came as her restarted node
+    entered the room, and was printed above "you are alice", then buried under the history
+    shown after it."""
+    async with trio.open_nursery() as nursery:
+        alice, bob = await room_with(nursery, "alice", "bob")
+        bob.node._early = []  # as while entering: what comes waits for ``report_entry``
+        conn = bob.node.links.conns[alice.node.node_id]
+        bob.node.talk.on_private(conn, Private("while you were away", 1.0, 0.0, 7))
+        assert not [e for e in bob.events if is_message("while you were away")(e)]
+        before = Chat(alice.node.node_id, 1, 1, "said before", 0.0, 0.0)
+        bob.node.report_entry([(alice.node.me, before, False)])  # with the history kept
+        await bob.wait_for(is_message("while you were away"))
+        shown = [e.text for e in bob.events if isinstance(e, events.MessageReceived)]
+        assert shown[-2:] == ["said before", "while you were away"]
         nursery.cancel_scope.cancel()
 
 
