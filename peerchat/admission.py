@@ -150,6 +150,10 @@ class Paces:
         """Whether ``count`` more may go now for ``key`` (and they are counted if so)."""
         return self._pace(key).allows(now, count)
 
+    def forget(self, key: object) -> None:
+        """``key`` begins anew: its next one goes."""
+        self._paces.pop(key, None)
+
     def owe(self, key: object, now: float, count: int) -> float:
         """``Pace.owe`` for ``key``."""
         return self._pace(key).owe(now, count)

@@ -501,6 +501,8 @@ class Talk:
         pace = self._typing_done if message.done else self._typing
         if pace.allows(member.node_id, trio.current_time()):
             self.node.emit(events.Typing(member, message.done))
+            if message.done:  # typing again at once is news (a user trial's Ctrl-C, then "xx",
+                self._typing.forget(member.node_id)  # was never shown): two a second at most
 
 
 def chatting(conn: Connection) -> Member:
