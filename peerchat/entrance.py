@@ -247,8 +247,13 @@ class Entrance:
                 f"the room at {where} is open, with no secret, but this node was given one "
                 f"({settings.secret_from}): leave it out to join"
             )
+        if settings.psk == OPEN_ROOM:  # (a trial without one read of "another" secret)
+            return (
+                f"missing room secret: the room at {where} has one, and this node was given "
+                f"none: put it in {settings.secret_from}"
+            )
         return (
-            f"wrong or missing room secret: the room at {where} has another one (set it with "
+            f"wrong room secret: the room at {where} has another one than this node's (from "
             f"{settings.secret_from})"
         )
 

@@ -49,7 +49,9 @@ async def bind(host: str, port: int) -> list[trio.SocketListener]:
     try:
         return await trio.open_tcp_listeners(port, host=host)
     except OSError as exc:
-        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 2) from exc
+        # (Port 0, any free one: "10.9.9.9:0" said nothing to a user trial.)
+        where = format_addr(host, port) if port else host
+        raise StartupError(f"cannot listen on {where}: {exc.strerror or exc}", 2) from exc
 
 
 class TrackerAddress:

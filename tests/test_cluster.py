@@ -824,7 +824,13 @@ async def test_a_wrong_secret_says_where_this_rooms_secret_is_set() -> None:
         where = "the first line of /home/eve/.config/peerchat/secrets/dev"
         with pytest.raises(ExceptionGroup) as refused, trio.fail_after(10):
             await newcomer(room, "eve", psk=room_key("not the secret"), secret_from=where)
-        assert refused.group_contains(StartupError, match=f"set it with {where}")
+        assert refused.group_contains(
+            StartupError, match=f"another one than this node's .from {where}"
+        )
+        # One with none is told so (a user trial's was told of "another" secret).
+        with pytest.raises(ExceptionGroup) as refused, trio.fail_after(10):
+            await newcomer(room, "carol", secret_from=where)
+        assert refused.group_contains(StartupError, match=f"given none: put it in {where}")
         nursery.cancel_scope.cancel()
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import random
 import socket
 
+import pytest
 import trio
 import trio.testing
 
 from peerchat.config import Config
-from peerchat.tracker_address import TrackerAddress
+from peerchat.tracker_address import StartupError, TrackerAddress, bind
 
 CONFIG = Config()
 
@@ -84,3 +85,12 @@ async def test_an_honest_tracker_takes_the_address_from_many_members_standing_by
         await trio.sleep(30)
         assert tracker.serving and not any(m.serving for m in members)
         nursery.cancel_scope.cancel()
+
+
+async def test_an_address_not_of_this_computer_is_named_without_port_0() -> None:
+    """A user trial's ``--host 10.9.9.9`` read "cannot listen on 10.9.9.9:0" (any free port)."""
+    with pytest.raises(StartupError) as failed:
+        await bind("192.0.2.1", 0)  # (binding sends nothing)
+    said = str(failed.value)
+    assert said.startswith("cannot listen on 192.0.2.1: ") and ":0" not in said, said
+    assert failed.value.status == 2
