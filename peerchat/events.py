@@ -112,6 +112,7 @@ class FileOffered:
     size: int
     to: Member | None = None
     own: bool = False
+    saved: str = ""  # where a fetch of these very bytes was saved here, still there
 
     def as_json(self) -> dict[str, Any]:
         out = {
@@ -123,6 +124,7 @@ class FileOffered:
             "size": self.size,
             "own": self.own,
             "private": self.to is not None,
+            "saved": self.saved or None,
         }
         if self.to is not None:
             out["to"] = self.to.username

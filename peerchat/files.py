@@ -276,7 +276,12 @@ class Files:
         self._heard[id] = _Heard(sender.node_id, sender.username, message)
         self._heard_ids[key] = id
         to = self.node.me if message.private else None
-        offered = events.FileOffered(sender, id, message.name, message.size, to)
+        saved = self.node.store.saved_at(message.sha256, message.size) or ""
+        if saved and _holds(saved, message.size):
+            self._saved[id] = saved
+        else:
+            saved = ""
+        offered = events.FileOffered(sender, id, message.name, message.size, to, saved=saved)
         self.node.after_ready(offered)  # a newcomer hears of offers as it gets in
 
     # -- fetching -----------------------------------------------------------------------------
@@ -672,6 +677,7 @@ class Files:
         fetch.out.close()
         d = fetch.download
         self.node.store.forget_fetch(d.sender, d.sha256, d.size)
+        self.node.store.keep_saved(d.sha256, d.size, str(fetch.final), time.time())
         if fetch.id in self._heard:
             self._saved[fetch.id] = str(fetch.final)
         conn = self.node.links.conns.get(d.sender)

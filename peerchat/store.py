@@ -42,6 +42,7 @@ MEMORY = ":memory:"
 SCHEMA_VERSION = 5
 MAX_NAMES = 10_000  # names remembered with their keys, the most recently seen
 MAX_KEPT_FETCHES = 64  # unfinished fetches remembered to go on with, the latest
+MAX_SAVED = 256  # files fetched whole remembered, the latest
 MAX_UNSAVED_BYTES = 16 * 1024 * 1024  # of batches waiting in memory while writes fail
 # What a batch waiting in memory takes beyond its data and signature (the row's tuple and its
 # fields): counted only by their bytes, a flood of one-message batches took 98 MiB for 16
@@ -83,6 +84,13 @@ CREATE TABLE IF NOT EXISTS fetches (
     kept INTEGER NOT NULL,
     since REAL NOT NULL,
     PRIMARY KEY (sender, sha256, size)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS saved (
+    sha256 BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    since REAL NOT NULL,
+    PRIMARY KEY (sha256, size)
 ) WITHOUT ROWID;
 """
 
@@ -348,6 +356,28 @@ class Store:
                 "DELETE FROM fetches WHERE sender = ? AND sha256 = ? AND size = ?",
                 (sender, sha256, size),
             )
+
+    def keep_saved(self, sha256: bytes, size: int, path: str, now: float) -> None:
+        """A fetch of these bytes was saved whole at ``path``: offered again after a restart,
+        they are said to be there (three user trials were offered their files anew)."""
+        with self._written():
+            self._db.execute(
+                "INSERT INTO saved VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "path = excluded.path, since = excluded.since",
+                (sha256, size, path, now),
+            )
+            self._db.execute(
+                "DELETE FROM saved WHERE (sha256, size) IN (SELECT sha256, size FROM saved"
+                " ORDER BY since DESC LIMIT -1 OFFSET ?)",
+                (MAX_SAVED,),
+            )
+
+    def saved_at(self, sha256: bytes, size: int) -> str | None:
+        """Where a fetch of these bytes was last saved whole, if one was."""
+        row = self._db.execute(
+            "SELECT path FROM saved WHERE sha256 = ? AND size = ?", (sha256, size)
+        ).fetchone()
+        return None if row is None else row[0]
 
     def kept_parts(self) -> set[str]:
         """The parts of the fetches kept to go on with: no other fetch may take their names."""

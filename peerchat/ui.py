@@ -494,18 +494,11 @@ def format_offer(event: FileOffered, now: float) -> FormattedText:
         whom = f"to {who(to)}" if to else "to the room"
         return format_notice(f"* you offer {what} {whom} (/cancel {event.id} withdraws it)", now)
     private = " to you alone" if to else ""
-    offered = (NOTICE_STYLE, f" offers {what}{private}: ")
-    return _join_lines(
-        [
-            _line(
-                now,
-                (NOTICE_STYLE, "* "),
-                _name(event.sender),
-                offered,
-                ("bold", f"/get {event.id}"),
-            )
-        ]
-    )
+    if event.saved:  # fetched before (three user trials were offered theirs anew)
+        tail = [(NOTICE_STYLE, f" offers {what}{private}, which you have: {visible(event.saved)}")]
+    else:
+        tail = [(NOTICE_STYLE, f" offers {what}{private}: "), ("bold", f"/get {event.id}")]
+    return _join_lines([_line(now, (NOTICE_STYLE, "* "), _name(event.sender), *tail)])
 
 
 def delivery_text(event: Undelivered | Unconfirmed | Delivered | NotDelivered) -> str:
@@ -761,6 +754,8 @@ class Room:
                 self.typing.pop(m.node_id, None)
             case Typing(member=m):
                 self.typing[m.node_id] = time.monotonic() + TYPING_SHOWN
+            case FileOffered(sender=m, saved=saved) if saved:  # not one to /get
+                self.typing.pop(m.node_id, None)
             case FileOffered(id=id, name=name, sender=m, to=to, own=own):
                 self.typing.pop(m.node_id, None)  # typed a /send: done typing (a user trial)
                 # Told apart in Tab's menu: a user trial's two "my notes.txt" looked alike.

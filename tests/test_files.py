@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from prompt_toolkit.formatted_text import to_plain_text
 from test_cluster import FAST, Room, cut
 
 from peerchat import events, files, read_pace, transfer, ui
@@ -305,6 +306,13 @@ async def test_the_same_bytes_offered_anew_are_not_fetched_a_second_time(tmp_pat
         bob.node.send_file(str(source))  # and comes anew, under another number
         again = await alice.wait_for(offered_since(alice, seen))
         assert again.id != first.id
+        # Said to be hers already, with no /get (three user trials were offered theirs
+        # anew after a restart, the store remembering what was saved where).
+        assert again.saved == fetched.path
+        (line,) = ui.compose_batch([(now, ("", again))], screen)
+        said = to_plain_text(line.text)
+        assert said.endswith(f"offers big.bin (191.6 KiB), which you have: {fetched.path}"), said
+        assert again.as_json()["saved"] == fetched.path and screen.rooms[""].offers == {}
         alice.node.get_file(again.id)
         error = await alice.wait_for(lambda e: isinstance(e, events.Error))
         assert error.message == (

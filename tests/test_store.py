@@ -15,7 +15,7 @@ from peerchat.batch import Batch, open_batch, room_tag, seal
 from peerchat.chat import Chat
 from peerchat.handshake import OPEN_ROOM
 from peerchat.identity import Identity
-from peerchat.store import DAMAGED, FILE, MEMORY, Store
+from peerchat.store import DAMAGED, FILE, MAX_SAVED, MEMORY, Store
 from peerchat.tracker_address import StartupError
 
 ROOM = room_tag("", "127.0.0.1:5000", OPEN_ROOM)  # an open room without a name
@@ -167,6 +167,20 @@ def _older(folder: Path, version: int) -> None:
     db.execute(f"PRAGMA user_version={version}")
     db.commit()
     db.close()
+
+
+def test_where_files_were_saved_is_kept_across_starts_the_latest_first(tmp_path: Path) -> None:
+    with Store(tmp_path) as s:
+        for n in range(MAX_SAVED + 1):
+            s.keep_saved(n.to_bytes(32, "big"), 10, f"/d/f{n}", NOW + n)
+        s.keep_saved(b"\x01" * 32, 10, "/d/first", NOW)
+        s.keep_saved(b"\x01" * 32, 10, "/d/again", NOW + 999)  # saved anew: the latest place
+    with Store(tmp_path) as s:
+        assert s.saved_at(b"\x01" * 32, 10) == "/d/again"
+        assert s.saved_at(b"\x01" * 32, 11) is None  # another size: other bytes
+        assert s.saved_at((MAX_SAVED).to_bytes(32, "big"), 10) == f"/d/f{MAX_SAVED}"
+        assert s.saved_at((0).to_bytes(32, "big"), 10) is None  # the oldest let go
+        assert s.saved_at((1).to_bytes(32, "big"), 10) is None
 
 
 def test_messages_an_earlier_version_kept_are_dropped_and_the_rest_kept(tmp_path: Path) -> None:
