@@ -75,6 +75,7 @@ MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ADDRESS = MAX_SERVING  # and the links of one address (but loopback) together
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
 MAX_STOPPED = 64  # fetches given up whose chunks still on the way are let pass unread
+MAX_WITHDRAWN = 64  # offers withdrawn, remembered for a /get of them
 MAX_REMEMBERED = 1024  # how far each fetcher was sent, and whom the user was told of: at most
 FILE_ACK_EVERY = FILE_WINDOW // 2  # bytes received between two acknowledgements
 # A fetch whose window stays full this long is dropped (told "busy": it may ask again): a
@@ -169,6 +170,7 @@ class Files:
         self._ids = ids
         self._fetches: dict[tuple[str, int], _Fetch] = {}  # (sender, offer) -> running fetch
         self._saved: dict[int, str] = {}  # local id -> where its last fetch was saved
+        self._withdrawn: dict[int, str] = {}  # local id -> whose offer of what it was (the latest)
         self._comparing: set[int] = set()  # offers whose name is saved already: the same bytes?
         self._serving: dict[tuple[Connection, int], _Serving] = {}
         self._stopped: collections.deque[tuple[str, int]] = collections.deque(maxlen=MAX_STOPPED)
@@ -309,6 +311,9 @@ class Files:
         heard = self._heard.get(id)
         if heard is None and id in self._own:
             node.emit(events.Error(f"{id} is your own offer (/cancel {id} withdraws it)"))
+            return
+        if heard is None and id in self._withdrawn:
+            node.emit(events.Error(f"{id} was {self._withdrawn[id]}, no longer on offer"))
             return
         if heard is None:
             node.emit(events.Error(f"no file offered as {id}; the offers show their numbers"))
@@ -508,6 +513,9 @@ class Files:
         unsaid = said or id in self._saved
         name = self._heard[id].offer.name
         self._forget(id)
+        # "/get 2" of it then says so, not "no file offered as 2" (a user trial read a wrong
+        # number into that)
+        keep_latest(self._withdrawn, id, f"{sender.username}'s {name}", MAX_WITHDRAWN)
         self.node.after_ready(events.OfferWithdrawn(id, name, sender, reason, unsaid=unsaid))
 
     def on_link(self, member: Member) -> None:
