@@ -500,13 +500,7 @@ class Entrance:
         node = self.node
         alone = not node.links.conns and not node.members  # (the members: the others)
         if not alone:
-            node.emit(
-                events.Error(
-                    f"this node was unresponsive for {self._away:.1f} s and is rejoining the "
-                    "room; what was said meanwhile is fetched from the others and shown as "
-                    "history"
-                )
-            )
+            node.emit(events.Unresponsive(self._away))
         # From now on the old links are torn down, not mourned or redialled: readers that wake
         # after this must not schedule redials into the old room.
         self.rejoining = True

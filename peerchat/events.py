@@ -452,6 +452,24 @@ class Error:
 
 
 @dataclass(frozen=True, slots=True)
+class Unresponsive:
+    """This node did not run for ``seconds`` (a stopped process, a suspended laptop) and
+    rejoins its room; an ``error`` to a headless reader, as it always was."""
+
+    seconds: float
+
+    @property
+    def message(self) -> str:
+        return (
+            f"this node was unresponsive for {self.seconds:.1f} s and is rejoining the room; "
+            "what was said meanwhile is fetched from the others and shown as history"
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": "error", "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
 class Saving:
     """Whether this node saves the room's messages: ``trouble`` says why it cannot (a full
     disk), and "" comes once it can again, with the ``lost`` messages received meanwhile that

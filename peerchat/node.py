@@ -141,6 +141,7 @@ class Settings:
 # split a run in two (a partition healed: one member's line, "✓ ...", then another's earlier).
 _OVERTAKES_HISTORY = (
     events.Error,
+    events.Unresponsive,
     events.Saving,
     events.Delivered,
     events.Undelivered,

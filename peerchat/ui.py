@@ -99,6 +99,7 @@ from peerchat.events import (
     Typing,
     Unconfirmed,
     Undelivered,
+    Unresponsive,
     Uploading,
     Who,
     Whois,
@@ -457,7 +458,7 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_who(event, now)
         case Whois():
             return format_whois(event, now)
-        case Error(message=message):
+        case Error(message=message) | Unresponsive(message=message):
             return format_notice(f"! {visible(message)}", now, ERROR_STYLE)
         case Saving(path=path, trouble=trouble) if trouble:
             said = (
@@ -603,6 +604,12 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     elif type(event) is Ready:  # the pointer to /help once, not again for each /join
         texts.append(format_ready(event, now, hint=not screen.helped))
         screen.helped = True
+    elif type(event) is Unresponsive and len(screen.rooms) > 1:  # the program's, not a room's
+        said = (
+            f"this program was unresponsive for {event.seconds:.1f} s and is rejoining its "
+            "rooms; what was said meanwhile is fetched from the others and shown as history"
+        )
+        return Composed(format_notice(f"! {said}", now, ERROR_STYLE))
     elif type(event) is TrackerChanged and me is not None and event.tracker.node_id == me.node_id:
         texts.append(format_notice("* you are the tracker now", now))  # (not "... is now carol")
     elif type(event) is Renamed and me is not None and event.member.node_id == me.node_id:
@@ -808,6 +815,7 @@ class Screen:
     # Rooms behind with lines not seen in front: "*", or "!" for a line that names you (irssi's
     # activity marks; a user missed what a room behind said).
     unseen: dict[str, str] = field(default_factory=dict)
+    unresponsive_at: float = -math.inf  # when a freeze was last told (arrival, monotonic)
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
@@ -1080,7 +1088,9 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
     out = []
     for arrived, line in lines:
         if isinstance(line, tuple):
-            said_already = _tracker_as_shown(screen, *line)
+            said_already = _tracker_as_shown(screen, *line) or _freeze_told(
+                screen, arrived, line[1]
+            )
             screen.apply(*line)
             if said_already or _forgotten_unsaid(line[1]):  # Tab forgets it
                 continue
@@ -1764,6 +1774,18 @@ def _tracker_as_shown(screen: Screen, room: str, event: Event) -> bool:
 
 
 _TOOLBAR_ONLY = (Typing, FileProgress, Uploading)  # events only the status bar shows
+
+
+FREEZE_TOLD_FOR = 10.0  # seconds: each room's word of one freeze after the first goes unsaid
+
+
+def _freeze_told(screen: Screen, arrived: float, event: Event) -> bool:
+    """A freeze told already, by another room: it is the program's (a user trial read three
+    like notices of one, one per room)."""
+    if type(event) is not Unresponsive:
+        return False
+    told, screen.unresponsive_at = arrived - screen.unresponsive_at < FREEZE_TOLD_FOR, arrived
+    return told
 
 
 def _forgotten_unsaid(event: Event) -> bool:

@@ -56,6 +56,7 @@ from peerchat.events import (
     Typing,
     Unconfirmed,
     Undelivered,
+    Unresponsive,
     Uploading,
     Who,
     Whois,
@@ -1124,6 +1125,26 @@ def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
     assert ops == [f"[ops] 13:04:05 {ui.EARLIER}", "[ops] 12:59:00 <bob> a"]
     dev = to_plain_text(ui.format_line(("dev", earlier[1]), NOW, screen)).splitlines()
     assert dev == [f"[dev] 13:04:05 {ui.EARLIER}", "[dev] 12:59:00 <bob> b"]
+
+
+def test_a_freeze_is_told_once_for_the_program_not_once_a_room() -> None:
+    """A user trial, stopped 59 s in three rooms, read three like 3-row notices, one tagged
+    with each room."""
+    screen = ui.Screen()
+    for room in ("dev", "ops"):
+        screen.apply(room, Ready(ALICE, "peer", room))
+    now = time.monotonic()
+    batch = [(now, ("dev", Unresponsive(59.2))), (now + 0.2, ("ops", Unresponsive(59.3)))]
+    (line,) = ui.compose_batch(batch, screen)
+    said = to_plain_text(line.laid_out())
+    assert said[9:].startswith("! this program was unresponsive for 59.2 s and is rejoining its")
+    assert "[" not in said
+    later = ui.compose_batch([(now + 60, ("ops", Unresponsive(3.0)))], screen)
+    assert len(later) == 1  # another freeze, later: told
+    alone = ui.Screen()  # in one room: the room's words, as a headless reader has them
+    alone.apply("dev", Ready(ALICE, "peer", "dev"))
+    (line,) = ui.compose_batch([(now, ("dev", Unresponsive(5.0)))], alone)
+    assert to_plain_text(line.laid_out())[9:].startswith("! this node was unresponsive for 5.0 s")
 
 
 def test_a_live_message_that_names_you_stands_out() -> None:
