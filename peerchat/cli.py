@@ -599,9 +599,18 @@ def _first_leaf(error: BaseException) -> BaseException:
 
 async def _run(node: Node, label: str, make: NodeMaker | None, frontend: Frontend) -> None:
     async with trio.open_nursery() as nursery:
-        rooms = Rooms(nursery, make, frontend.show, leave_lone_first=frontend.leaves_lone_first)
+        kept = node.data_dir
+        rooms = Rooms(
+            nursery,
+            make,
+            frontend.show,
+            leave_lone_first=frontend.leaves_lone_first,
+            remember=None if kept is None else kept.keep_joined,
+        )
         nursery.start_soon(_quit_on_signals, rooms)
         rooms.start(label, node, first=True)
+        if kept is not None:
+            rooms.rejoin(kept.joined())
         nursery.start_soon(frontend.drive, rooms)  # at once: a slow join can be watched and quit
         await rooms.ended.wait()
         frontend.stop()

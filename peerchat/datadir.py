@@ -25,14 +25,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from peerchat.addresses import format_addr, parse_addr
+from peerchat.membership import valid_room_name
 from peerchat.store import FILE as STORE_FILE
 from peerchat.tracker_address import StartupError
 
 PEERS_FILE = "peers.json"
+JOINED_FILE = "joined.json"  # the rooms joined with /join and not left, while the program runs
 LOCK_FILE = "lock"
 ROOMS_DIR = "rooms"
 MAX_PEERS = 64  # per --tracker list
 MAX_ROOMS = 16  # --tracker lists remembered, the most recently used kept
+MAX_JOINED = 16  # rooms rejoined at a start (``rooms.MAX_ROOMS`` at once at most)
 
 Address = tuple[str, int]
 
@@ -132,6 +135,23 @@ class DataDir:
         tmp.write_text(json.dumps(dict(newest), indent=1))
         tmp.replace(self.path / PEERS_FILE)
 
+    def joined(self) -> list[tuple[str, Address | None]]:
+        """The rooms joined with ``/join`` (each with the address it was joined at, if any)
+        that the last run of the program was in when it ended without ``/quit``."""
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads((self.path / JOINED_FILE).read_text())
+            if isinstance(data, list):
+                return [r for entry in data[:MAX_JOINED] if (r := _joined(entry)) is not None]
+        return []
+
+    def keep_joined(self, rooms: list[tuple[str, Address | None]]) -> None:
+        """The rooms joined with ``/join`` now: rejoined at a start after a crash or a kill."""
+        entries = [[name, format_addr(*addr) if addr else None] for name, addr in rooms]
+        tmp = self.path / (JOINED_FILE + ".new")
+        with contextlib.suppress(OSError):  # (a full disk: the rooms are not rejoined, that is all)
+            tmp.write_text(json.dumps(entries))
+            tmp.replace(self.path / JOINED_FILE)
+
     def _load(self) -> dict[str, dict]:
         with contextlib.suppress(OSError, ValueError):
             data = json.loads((self.path / PEERS_FILE).read_text())
@@ -156,6 +176,19 @@ def _move_store(old: Path, new: Path) -> None:
 
 def _key(trackers: tuple[Address, ...]) -> str:
     return ",".join(format_addr(*a) for a in trackers)
+
+
+def _joined(entry: object) -> tuple[str, Address | None] | None:
+    """One room of ``JOINED_FILE``, if it reads as one."""
+    if not isinstance(entry, list) or len(entry) != 2:
+        return None
+    name, addr = entry
+    if not isinstance(name, str) or not valid_room_name(name):
+        return None
+    if addr is None:
+        return name, None
+    at = parse_addr(addr) if isinstance(addr, str) else None
+    return None if at is None else (name, at)
 
 
 def _addrs(entry: dict) -> list[str]:

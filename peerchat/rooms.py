@@ -28,6 +28,10 @@ from peerchat.tracker_address import StartupError
 Emit = Callable[[events.Event], None]
 NodeMaker = Callable[[str, tuple[str, int] | None, str | None, Emit], Node]
 Show = Callable[[events.Event, str], None]
+# Keeps the rooms joined with /join now, each with its address if it was given one, for a
+# start after a crash or a kill to join them again.
+Joined = list[tuple[str, tuple[str, int] | None]]
+Remember = Callable[[Joined], None]
 
 MAX_ROOMS = 16
 PARTED = "parted"  # the goodbye of /part: the program goes on in its other rooms
@@ -43,10 +47,12 @@ class Rooms:
         show: Show,
         *,
         leave_lone_first: bool = False,
+        remember: Remember | None = None,
     ) -> None:
         """``leave_lone_first``: a room joined leaves behind the first room, when that is one
         on this computer without a name where the user is alone (a person moving on from the
-        default room; a bot's rooms stay as it made them)."""
+        default room; a bot's rooms stay as it made them). ``remember``: told of the rooms
+        joined with ``/join`` whenever they change; none at ``/quit``."""
         self._nursery = nursery
         self._make = make
         self._show = show
@@ -58,6 +64,9 @@ class Rooms:
         self._parted: set[str] = set()  # rooms left by /part: each says so, the last one too
         self._finding = False  # a /list listens to the network
         self._alone: set[str] = set()  # rooms left as nobody else was there (``_leave_if_alone``)
+        self._remember = remember
+        self._asked: dict[str, tuple[str, int] | None] = {}  # /join under way: its address
+        self._joined: dict[str, tuple[str, int] | None] = {}  # joined with /join, and in
 
     def get(self, room: str) -> Node | None:
         return self.nodes.get(room)
@@ -97,6 +106,9 @@ class Rooms:
                 self._show(left, room)
             self._parted.discard(room)
             self._alone.discard(room)
+            self._asked.pop(room, None)
+            if self._joined.pop(room, False) is not False and not self._quitting:
+                self._keep_joined()  # (left: not rejoined; at /quit none is, said at once)
             if not self.nodes:
                 self.ended.set()
 
@@ -120,6 +132,7 @@ class Rooms:
             self._show(events.Error(f"cannot join the room {room}: {why}"), room)
             self._show(events.RoomLeft(room, joined=False, failed=True), room)
             return
+        self._asked[room] = addr
         self.start(room, node)
 
     def _name_in(self, room: str) -> str | None:
@@ -129,6 +142,9 @@ class Rooms:
     def _reporter(self, room: str) -> Emit:
         def report(event: events.Event) -> None:
             self._show(event, room)
+            if type(event) is events.Ready and room in self._asked:
+                self._joined[room] = self._asked.pop(room)
+                self._keep_joined()
             if type(event) is events.Ready and room != self.first and self._leave_lone_first:
                 self._leave_if_alone(self.first)
 
@@ -243,10 +259,25 @@ class Rooms:
             node.quit(goodbye(PARTED, message))
 
     def quit(self, message: str = "") -> None:
-        """Leave every room."""
+        """Leave every room: none is joined again at the next start."""
         self._quitting = True
+        if self._joined:
+            self._joined.clear()
+            self._keep_joined()
         for node in list(self.nodes.values()):
             node.quit(goodbye("quit", message))
+
+    def _keep_joined(self) -> None:
+        if self._remember is not None:
+            self._remember(list(self._joined.items()))
+
+    def rejoin(self, rooms: Joined) -> None:
+        """Join ``rooms`` again (``remember``'s, of a run that ended without ``/quit``: a
+        trial's member, killed and restarted, came back in its first room only, while the
+        others' went on showing it as away)."""
+        for room, addr in rooms:
+            if room not in self.nodes and self._make is not None:
+                self.join(room, addr, self.first)
 
 
 def goodbye(kind: str, message: str) -> str:

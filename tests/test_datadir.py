@@ -13,7 +13,7 @@ import pytest
 from peerchat import datadir
 from peerchat.batch import room_tag, seal
 from peerchat.chat import Chat
-from peerchat.datadir import LOCK_FILE, MAX_PEERS, MAX_ROOMS, PEERS_FILE, DataDir
+from peerchat.datadir import JOINED_FILE, LOCK_FILE, MAX_PEERS, MAX_ROOMS, PEERS_FILE, DataDir
 from peerchat.handshake import OPEN_ROOM, room_key
 from peerchat.identity import Identity
 from peerchat.store import FILE as STORE_FILE
@@ -270,3 +270,16 @@ def test_the_one_store_of_an_older_version_goes_to_the_first_room_opened(data: D
     with Store(first) as moved:
         assert moved.count() == 1
     assert not (data.room_path(OTHER, "", OPEN_ROOM) / STORE_FILE).exists()
+
+
+def test_rooms_joined_are_kept_and_what_does_not_read_as_one_is_left_out(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "alice")
+    assert data.joined() == []
+    data.keep_joined([("ops", ("10.0.0.2", 9000)), ("dev", None)])
+    assert data.joined() == [("ops", ("10.0.0.2", 9000)), ("dev", None)]
+    garbage = [["ops", "10.0.0.2:9000"], ["Bad Name", None], ["dev", "nowhere"], [1, 2], "x"]
+    (tmp_path / "alice" / JOINED_FILE).write_text(json.dumps(garbage))
+    assert data.joined() == [("ops", ("10.0.0.2", 9000))]
+    (tmp_path / "alice" / JOINED_FILE).write_text("{not json")
+    assert data.joined() == []
+    data.close()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 import types
 from pathlib import Path
 
@@ -101,6 +102,33 @@ async def test_one_program_in_two_rooms(swarm: Swarm, tmp_path: Path) -> None:
     assert [e["room"] for e in alice.find(event="room_left")] == ["ops", "wrong"]
     left = await bob.wait_for(event="peer_left", username="alice")
     assert left["reason"] == "quit: see you all"
+
+
+async def test_rooms_joined_are_joined_again_after_a_kill_and_not_after_quit(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    """A user trial: killed and restarted, a member came back in its first room only, while
+    the others of the rooms it had joined went on showing it as away."""
+    ops = free_port()
+    carol = await swarm.node("carol", "--room", "ops", "--tracker", f"127.0.0.1:{ops}")
+    data = ["--data-dir", str(tmp_path / "alice-data")]
+    alice = await swarm.node("alice", *data)
+    await alice.send(f"/join ops 127.0.0.1:{ops}")
+    await alice.wait_for(event="ready", room="ops")
+    alice.signal(signal.SIGKILL)
+    await alice.wait_exit()
+    since = len(carol.events)
+    again = await swarm.node("alice-again", "--username", "alice", *data)
+    ready = await again.wait_for(event="ready", room="ops")
+    await carol.wait_for(event="peer_joined", node_id=ready["node_id"], since=since)
+    await again.send("/room ops")
+    await say_and_expect(again, "back in ops", [carol])
+    await again.send("/quit")  # left on purpose: not joined again
+    assert await again.wait_exit() == 0
+    third = await swarm.node("alice-third", "--username", "alice", *data)
+    await third.send("/rooms")
+    listed = await third.wait_for(event="rooms")
+    assert len(listed["rooms"]) == 1 and "ops" not in listed["rooms"], listed
 
 
 async def test_part_with_one_room_takes_its_words_as_the_message(swarm: Swarm) -> None:
