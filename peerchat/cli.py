@@ -552,8 +552,9 @@ def _room_maker(
 def _joined_data_dir(args: argparse.Namespace, room: str, first: Settings) -> DataDir:
     """The data dir of a room joined with ``/join``."""
     if args.data_dir is not None and room == first.room_name:
-        # The room it started in, joined again after /part: its own identity and history as
-        # at the start (a trial's alice came back as "another key" from PATH@dev).
+        # The room it started in, joined again after /part (or left for another of its name):
+        # its own identity and history as at the start (a trial's alice came back as "another
+        # key" from PATH@dev). (Found by the user's name, it is NAME@ROOM either way.)
         return DataDir(args.data_dir)
     if args.data_dir is not None:
         return DataDir(args.data_dir.with_name(f"{args.data_dir.name}@{room}"))

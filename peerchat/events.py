@@ -312,14 +312,18 @@ class RoomLeft:
     joined: bool = True  # False: it never got in (a join that failed or was given up)
     alone: bool = False  # left as another room was joined, nobody else being here
     failed: bool = False  # ended by an error (said just before), not by the user
+    moved_to: str = ""  # left for another room of its name, at this address (``/join``)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "event": "room_left",
             "room": self.room,
             "joined": self.joined,
             "failed": self.failed,
         }
+        if self.moved_to:
+            out["moved_to"] = self.moved_to
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import trio
 
 from peerchat import commands, events
-from peerchat.addresses import is_loopback
+from peerchat.addresses import format_addr, is_loopback
 from peerchat.files import typed_path
 from peerchat.node import Node
 from peerchat.protocol import MAX_REASON
@@ -67,6 +67,7 @@ class Rooms:
         self._remember = remember
         self._asked: dict[str, tuple[str, int] | None] = {}  # /join under way: its address
         self._joined: dict[str, tuple[str, int] | None] = {}  # joined with /join, and in
+        self._moving: dict[str, tuple[tuple[str, int], str]] = {}  # room -> (address, name)
 
     def get(self, room: str) -> Node | None:
         return self.nodes.get(room)
@@ -98,9 +99,10 @@ class Rooms:
                 node.data_dir.close()  # (the first room's holds the input history)
             elif node.data_dir is not None:  # never in: nothing kept is worth keeping
                 node.data_dir.discard()
+            moving = self._moving.pop(room, None) if not self._quitting else None
             # The program's end needs no line a room; the end of a last room /part left does
             # (a user saw the program end without a word).
-            if not self._quitting and (self.nodes or room in self._parted):
+            if moving is None and not self._quitting and (self.nodes or room in self._parted):
                 alone = room in self._alone
                 left = events.RoomLeft(room, joined=node.reporting, alone=alone, failed=failed)
                 self._show(left, room)
@@ -109,14 +111,31 @@ class Rooms:
             self._asked.pop(room, None)
             if self._joined.pop(room, False) is not False and not self._quitting:
                 self._keep_joined()  # (left: not rejoined; at /quit none is, said at once)
+            if moving is not None:  # for the room of its name at another address
+                self._show(events.RoomLeft(room, moved_to=format_addr(*moving[0])), room)
+                self.join(room, moving[0], room, moving[1])
             if not self.nodes:
                 self.ended.set()
 
-    def join(self, room: str, addr: tuple[str, int] | None, typed_in: str) -> None:
-        """``/join``, typed in the room ``typed_in``: start a node for ``room`` (nothing happens
-        for a room already here), under the name the user goes by where it was typed, as an IRC
-        client joins under its nick of the moment (a user's /nick was forgotten)."""
-        if room in self.nodes:
+    def join(
+        self, room: str, addr: tuple[str, int] | None, typed_in: str, username: str | None = None
+    ) -> None:
+        """``/join``, typed in the room ``typed_in``: start a node for ``room``, under the name
+        the user goes by where it was typed, as an IRC client joins under its nick of the
+        moment (a user's /nick was forgotten). For a room here already, nothing happens; but
+        at an address none of its members has, this node leaves it for the room of that name
+        there (two rooms of one name: a trial's newcomer, in the wrong one, was told "already
+        in dev" and could not get to the other)."""
+        here = self.nodes.get(room)
+        if here is not None and addr is not None and here.started.is_set():
+            if not _in_room_at(here, addr):
+                self._moving[room] = (addr, here.username)
+                self.part(room)
+            else:
+                where = format_addr(*addr)
+                self._show(events.Error(f"already in {room}: {where} is in it too"), typed_in)
+            return
+        if here is not None:
             return
         why = ""
         if self._make is None:
@@ -125,7 +144,8 @@ class Rooms:
             why = f"at most {MAX_ROOMS} rooms at once"
         else:
             try:
-                node = self._make(room, addr, self._name_in(typed_in), self._reporter(room))
+                name = username or self._name_in(typed_in)
+                node = self._make(room, addr, name, self._reporter(room))
             except StartupError as exc:
                 why = str(exc)
         if why:
@@ -278,6 +298,12 @@ class Rooms:
         for room, addr in rooms:
             if room not in self.nodes and self._make is not None:
                 self.join(room, addr, self.first)
+
+
+def _in_room_at(node: Node, addr: tuple[str, int]) -> bool:
+    """Whether ``addr`` is where ``node``'s room is: its home, or a member's address."""
+    members = [node.me, *node.members]
+    return addr == node.home or any((m.host, m.port) == addr for m in members)
 
 
 def goodbye(kind: str, message: str) -> str:

@@ -425,6 +425,10 @@ def format_event(event: Event, now: float) -> FormattedText:
         case OfferWithdrawn(id=id, name=name, sender=sender):
             # The offer's number tells two of one file apart (a trial read two like lines).
             return _about(sender, f" no longer offers {visible(name)} (offer {id})", now)
+        case RoomLeft(room=room, moved_to=moved_to) if moved_to:
+            return format_notice(
+                f"* you left this room {visible(room)} for the one of its name at {moved_to}", now
+            )
         case RoomLeft(room=room, alone=True):
             return format_notice(f"* you left the room {visible(room)}, where nobody else was", now)
         case RoomLeft(room=room, joined=True, failed=False):
@@ -832,6 +836,9 @@ class Screen:
     def apply(self, label: str, event: Event) -> None:
         if label != self.current and isinstance(event, MessageReceived | FileOffered):
             self._note_news(label, event)
+        if isinstance(event, RoomLeft) and event.moved_to:  # the room anew, where it was
+            self.rooms[label] = Room()
+            return
         if isinstance(event, RoomLeft):
             self.unseen.pop(label, None)
             self.rooms.pop(label, None)
@@ -1445,9 +1452,12 @@ class PromptUI:
                     except trio.RunFinishedError:
                         return False
                     continue
-                case commands.JoinRoom(room=name) if name in screen.rooms:
+                case commands.JoinRoom(room=name, addr=None) if name in screen.rooms:
                     self._notice(f"already in {visible(name)}: " + screen.go_to(name))
                     continue
+                case commands.JoinRoom(room=name, addr=addr) if name in screen.rooms:
+                    screen.bring(name)  # there, or another room of its name there (``join``)
+                    action = functools.partial(rooms.join, name, addr, room)
                 case commands.JoinRoom(room=name, addr=addr):
                     screen.room(name)
                     screen.bring(name)

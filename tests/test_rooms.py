@@ -131,6 +131,28 @@ async def test_rooms_joined_are_joined_again_after_a_kill_and_not_after_quit(
     assert len(listed["rooms"]) == 1 and "ops" not in listed["rooms"], listed
 
 
+async def test_a_join_of_a_room_here_at_another_address_moves_to_that_room(
+    swarm: Swarm,
+) -> None:
+    """Trial 43: a newcomer in the wrong one of two rooms called dev was told "already in
+    dev" at ``/join dev`` with the other's address, and could not get there."""
+    here, there = free_port(), free_port()
+    alice = await swarm.node("alice", "--room", "dev", "--tracker", f"127.0.0.1:{here}")
+    bob = await swarm.node("bob", "--room", "dev", "--tracker", f"127.0.0.1:{there}")
+    await alice.send(f"/join dev 127.0.0.1:{here}")  # where it is: nothing moves
+    refused = await alice.wait_for(event="error")
+    assert refused["message"] == f"already in dev: 127.0.0.1:{here} is in it too", refused
+    mark = len(alice.events)
+    await alice.send(f"/join dev 127.0.0.1:{there}")
+    moved = await alice.wait_for(event="room_left", since=mark)
+    assert moved["moved_to"] == f"127.0.0.1:{there}", moved
+    ready = await alice.wait_for(event="ready", room="dev", since=mark)
+    await bob.wait_for(event="peer_joined", node_id=ready["node_id"])  # (ephemeral: a new key)
+    await alice.send("found you")
+    said = await bob.wait_for(event="message", text="found you")
+    assert said["from_id"] == ready["node_id"]
+
+
 async def test_part_with_one_room_takes_its_words_as_the_message(swarm: Swarm) -> None:
     """irssi's way: a user's "/part see ya" read "not in a room see" and parted nothing."""
     dev = free_port()

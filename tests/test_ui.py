@@ -1127,6 +1127,22 @@ def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
     assert dev == [f"[dev] 13:04:05 {ui.EARLIER}", "[dev] 12:59:00 <bob> b"]
 
 
+def test_a_room_left_for_another_of_its_name_stays_in_front_anew() -> None:
+    """``/join dev HOST:PORT`` in dev, at an address none of its members has: the program
+    leaves this dev for that one (trial 43's newcomer in the wrong dev could not)."""
+    screen = ui.Screen()
+    for room in ("ops", "dev"):
+        screen.apply(room, Ready(ALICE, "peer", room))
+    screen.bring("dev")
+    moved = RoomLeft("dev", moved_to="10.0.0.3:5000")
+    (line,) = ui.compose_batch([(time.monotonic(), ("dev", moved))], screen)
+    said = to_plain_text(line.laid_out())
+    assert said.endswith("* you left this room dev for the one of its name at 10.0.0.3:5000")
+    assert screen.current == "dev" and screen.rooms["dev"].me is None  # joining it anew
+    assert list(screen.rooms) == ["ops", "dev"]
+    assert moved.as_json()["moved_to"] == "10.0.0.3:5000"
+
+
 def test_a_freeze_is_told_once_for_the_program_not_once_a_room() -> None:
     """A user trial, stopped 59 s in three rooms, read three like 3-row notices, one tagged
     with each room."""
