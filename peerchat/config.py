@@ -131,7 +131,8 @@ class Config:
     # A frame, once begun, must be whole within this long, and a second more for each
     # ``min_pace`` bytes of it in: a partial frame held open is cut, one on a slow link is not
     # (a user trial's paste of 27,000 characters over a 128 kbit/s uplink shared by four links
-    # took 7 s, was cut at 5 s, again and again, and its sender dropped from the room).
+    # took 7 s, was cut at 5 s, again and again, and its sender dropped from the room). Not a
+    # frame over ``small_frame``: it holds the shared budget meanwhile (attack round 26).
     frame_timeout: float = 5.0
     min_pace: int = 512  # bytes a second
     # Partial frames larger than ``small_frame`` (a chat of 16,384 four-byte characters fits)

@@ -122,6 +122,11 @@ class FrameDecoder:
         """A frame has begun and is not yet whole."""
         return bool(self._buffer)
 
+    @property
+    def budgeted(self) -> bool:
+        """The frame under way is a large one, holding its size of the shared budget."""
+        return bool(self._reserved)
+
     def feed(self, data: bytes) -> None:
         self._buffer += data
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
@@ -512,6 +513,41 @@ async def test_frames_keep_coming_past_the_deadline_as_long_as_each_one_is_whole
         await theirs.send_eof()
     assert conn.close_reason == "connection lost"
     assert len(got) == count
+
+
+async def _fed_at_pace(
+    config: Config, body: bytes, budget: ReceiveBudget | None = None
+) -> tuple[Connection, list[Message], float]:
+    """``body`` (one frame) fed 1,000 bytes a second to a connection: it, what it took, and
+    how long it ran."""
+    ours, theirs = memory_stream_pair()
+    conn = Connection(ours, config, "slow", budget)
+    conn.introduced()
+    got: list[Message] = []
+    started = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(conn.run, recorder(got))
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            for at in range(0, len(body), 1000):
+                await theirs.send_all(body[at : at + 1000])
+                await trio.sleep(1)
+            await theirs.send_eof()
+    return conn, got, trio.current_time() - started
+
+
+async def test_a_frame_on_a_slow_link_is_given_the_time_its_pace_earns(autojump_clock) -> None:
+    """A user trial: a long paste over a 128 kbit/s uplink was cut at 5 s, again and again.
+    Attack round 26: a large frame (which holds the shared budget) fed at that pace held it
+    for half an hour; one is cut at 5 s as before."""
+    config = Config()
+    paste = Batch(b"s" * 20_000, b"g" * 64, False)  # 20 s at 1,000 B/s
+    conn, got, took = await _fed_at_pace(config, frame(paste))
+    assert got == [paste] and took > 20, (conn.close_reason, took)
+    large = frame(Batch(b"L" * (config.small_frame + 1), b"g" * 64, False))
+    budget = ReceiveBudget(config.small_frame * 4)
+    conn, got, took = await _fed_at_pace(config, large, budget)
+    assert got == [] and "took longer than 5 s" in conn.close_reason, conn.close_reason
+    assert took < config.frame_timeout + 2 and budget.free == config.small_frame * 4
 
 
 async def test_a_stranger_may_send_only_hello_sized_frames_until_introduced() -> None:
