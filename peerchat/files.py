@@ -278,11 +278,10 @@ class Files:
         self._heard[id] = _Heard(sender.node_id, sender.username, message)
         self._heard_ids[key] = id
         to = self.node.me if message.private else None
-        saved = self.node.store.saved_at(message.sha256, message.size) or ""
-        if saved and _holds(saved, message.size):
+        kept = self.node.store.saved_at(message.sha256, message.size)
+        saved = kept[0] if kept is not None and _as_saved(*kept, message.size) else ""
+        if saved:
             self._saved[id] = saved
-        else:
-            saved = ""
         offered = events.FileOffered(sender, id, message.name, message.size, to, saved=saved)
         self.node.after_ready(offered)  # a newcomer hears of offers as it gets in
 
@@ -685,7 +684,9 @@ class Files:
         fetch.out.close()
         d = fetch.download
         self.node.store.forget_fetch(d.sender, d.sha256, d.size)
-        self.node.store.keep_saved(d.sha256, d.size, str(fetch.final), time.time())
+        with contextlib.suppress(OSError):
+            changed = fetch.final.stat().st_mtime_ns
+            self.node.store.keep_saved(d.sha256, d.size, str(fetch.final), changed, time.time())
         if fetch.id in self._heard:
             self._saved[fetch.id] = str(fetch.final)
         conn = self.node.links.conns.get(d.sender)
@@ -1199,6 +1200,16 @@ def typed_path(text: str) -> Path:
     except ValueError:  # an unclosed quote
         return plain
     return Path(words[0]).expanduser() if len(words) == 1 else plain
+
+
+def _as_saved(path: str, mtime_ns: int, size: int) -> bool:
+    """Whether the file a fetch saved at ``path`` is there as it was saved (not changed in
+    place since, at the same size: attack round 26)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size and st.st_mtime_ns == mtime_ns
 
 
 def _holds(path: str | Path, size: int) -> bool:

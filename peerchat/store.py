@@ -89,6 +89,7 @@ CREATE TABLE IF NOT EXISTS saved (
     sha256 BLOB NOT NULL,
     size INTEGER NOT NULL,
     path TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL,
     since REAL NOT NULL,
     PRIMARY KEY (sha256, size)
 ) WITHOUT ROWID;
@@ -357,14 +358,15 @@ class Store:
                 (sender, sha256, size),
             )
 
-    def keep_saved(self, sha256: bytes, size: int, path: str, now: float) -> None:
-        """A fetch of these bytes was saved whole at ``path``: offered again after a restart,
-        they are said to be there (three user trials were offered their files anew)."""
+    def keep_saved(self, sha256: bytes, size: int, path: str, mtime_ns: int, now: float) -> None:
+        """A fetch of these bytes was saved whole at ``path`` (last changed at ``mtime_ns``):
+        offered again after a restart, they are said to be there while the file is as it was
+        (three user trials were offered their files anew)."""
         with self._written():
             self._db.execute(
-                "INSERT INTO saved VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-                "path = excluded.path, since = excluded.since",
-                (sha256, size, path, now),
+                "INSERT INTO saved VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "path = excluded.path, mtime_ns = excluded.mtime_ns, since = excluded.since",
+                (sha256, size, path, mtime_ns, now),
             )
             self._db.execute(
                 "DELETE FROM saved WHERE (sha256, size) IN (SELECT sha256, size FROM saved"
@@ -372,12 +374,13 @@ class Store:
                 (MAX_SAVED,),
             )
 
-    def saved_at(self, sha256: bytes, size: int) -> str | None:
-        """Where a fetch of these bytes was last saved whole, if one was."""
+    def saved_at(self, sha256: bytes, size: int) -> tuple[str, int] | None:
+        """Where a fetch of these bytes was last saved whole, if one was, and the file's
+        ``mtime_ns`` then."""
         row = self._db.execute(
-            "SELECT path FROM saved WHERE sha256 = ? AND size = ?", (sha256, size)
+            "SELECT path, mtime_ns FROM saved WHERE sha256 = ? AND size = ?", (sha256, size)
         ).fetchone()
-        return None if row is None else row[0]
+        return None if row is None else (row[0], row[1])
 
     def kept_parts(self) -> set[str]:
         """The parts of the fetches kept to go on with: no other fetch may take their names."""

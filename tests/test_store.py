@@ -172,13 +172,13 @@ def _older(folder: Path, version: int) -> None:
 def test_where_files_were_saved_is_kept_across_starts_the_latest_first(tmp_path: Path) -> None:
     with Store(tmp_path) as s:
         for n in range(MAX_SAVED + 1):
-            s.keep_saved(n.to_bytes(32, "big"), 10, f"/d/f{n}", NOW + n)
-        s.keep_saved(b"\x01" * 32, 10, "/d/first", NOW)
-        s.keep_saved(b"\x01" * 32, 10, "/d/again", NOW + 999)  # saved anew: the latest place
+            s.keep_saved(n.to_bytes(32, "big"), 10, f"/d/f{n}", n, NOW + n)
+        s.keep_saved(b"\x01" * 32, 10, "/d/first", 1, NOW)
+        s.keep_saved(b"\x01" * 32, 10, "/d/again", 7, NOW + 999)  # saved anew: the latest
     with Store(tmp_path) as s:
-        assert s.saved_at(b"\x01" * 32, 10) == "/d/again"
+        assert s.saved_at(b"\x01" * 32, 10) == ("/d/again", 7)
         assert s.saved_at(b"\x01" * 32, 11) is None  # another size: other bytes
-        assert s.saved_at((MAX_SAVED).to_bytes(32, "big"), 10) == f"/d/f{MAX_SAVED}"
+        assert s.saved_at((MAX_SAVED).to_bytes(32, "big"), 10) == (f"/d/f{MAX_SAVED}", MAX_SAVED)
         assert s.saved_at((0).to_bytes(32, "big"), 10) is None  # the oldest let go
         assert s.saved_at((1).to_bytes(32, "big"), 10) is None
 
