@@ -31,9 +31,14 @@ def takeable(name: str) -> bool:
 
 
 def shows(name: str) -> bool:
-    """Whether ``name`` draws a letter, digit, punctuation or symbol: attack round 25's
-    member went by a Hangul filler alone, its lines read "<  > hi"."""
-    return any(c not in BLANK and unicodedata.category(c)[0] in "LNPS" for c in name)
+    """Whether ``name`` draws a letter, digit, punctuation or symbol, from its first character
+    to its last: attack round 25's member went by a Hangul filler alone, its lines read
+    "<  > hi"; round 26's, by one before an "x", read as " x"."""
+    return _drawn(name[:1]) and (_drawn(name[-1:]) or unicodedata.category(name[-1])[0] == "M")
+
+
+def _drawn(c: str) -> bool:
+    return c not in BLANK and unicodedata.category(c)[0] in "LNPS"
 
 
 def why_not_takeable(name: str) -> str:
