@@ -30,9 +30,11 @@ the batch the oldest of them is in: up to ``MAX_ITEMS - 1`` more.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from peerchat.batch import MAX_ITEMS, Batch, open_batch
 from peerchat.tracker_address import StartupError
@@ -414,12 +416,20 @@ class Store:
         hold older messages too. Latest by the time their last line was said, as the screen
         orders them (``history_run.said_order``), not by Lamport time: after a partition, the
         lines of its quieter side have the lower times (a user's /history 1 was not the last
-        line shown)."""
+        line shown). With what waits in memory for a full disk (trials 43 and 44: /history left
+        the latest lines out)."""
         self._flushed()
-        rows = self._db.execute(
-            "SELECT data, sig, checked FROM batches"
+        kept = self._db.execute(
+            "SELECT said, lamport + last - first, author, first, data, sig, checked FROM batches"
             " ORDER BY said DESC, lamport + last - first DESC, author DESC"
         )
+        waiting = sorted(
+            ((when, lamport + last - first, author, first, data, sig, checked)
+             for author, first, last, lamport, _, data, sig, checked, when in self._pending),
+            reverse=True,
+        )  # fmt: skip
+        merged = heapq.merge(kept, waiting, key=lambda row: row[:3], reverse=True)
+        rows = ((row[4], row[5], row[6]) for row in _once(merged))
         out = _whole_batches(rows, n)
         out.reverse()
         return out
@@ -509,6 +519,15 @@ def _set_aside(file: Path) -> str:
         with contextlib.suppress(FileNotFoundError):
             Path(f"{file}{end}").replace(f"{aside}{end}")
     return str(aside)
+
+
+def _once(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """``rows`` but a batch (author, first) seen before: one waiting may be kept already."""
+    seen: set[tuple[str, int]] = set()
+    for row in rows:
+        if (row[2], row[3]) not in seen:
+            seen.add((row[2], row[3]))
+            yield row
 
 
 def said(b: Batch, arrived: float) -> float:
