@@ -18,6 +18,7 @@ history in another room); a receiver takes only batches of its own room.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Iterator
@@ -77,6 +78,7 @@ class Batch:
             yield Chat(author, seq, lamport + i, item[2], item[0], item[1], len(item) == 4, live)
 
 
+@functools.lru_cache(maxsize=64)  # asked for each batch sent and received: a room has one
 def room_tag(name: str, home: str, psk: bytes) -> bytes:
     """How a batch names the room it was said in, hashed with the room's key (``psk``): by its
     name, or for a room without one by its home address (its identity, as hellos compare it;
