@@ -253,6 +253,11 @@ COMMANDS = (
 """What tab completes after a "/"."""
 
 
+def is_command(line: str) -> bool:
+    """Whether ``line`` is a command (``//`` begins a line said that begins with "/")."""
+    return line.startswith("/") and not line.startswith("//")
+
+
 def parse_line(line: str) -> Command:
     text = line.rstrip("\r\n")
     if not text.strip():

@@ -661,6 +661,27 @@ def _as_typed(line: str, block: str, kept: list[str]) -> list[str] | None:
     return [*kept, below] if below else list(kept)
 
 
+def _commands_apart(block: str) -> list[str] | None:
+    """A block of lines (pasted) in pieces: each command line alone, and the lines said
+    between them together, in order; None when none of it is a command."""
+    rows = block.split("\n")
+    if len(rows) < 2 or not any(commands.is_command(row) for row in rows):
+        return None
+    pieces: list[str] = []
+    said: list[str] = []
+    for row in rows:
+        if not commands.is_command(row):
+            said.append(row)
+            continue
+        if any(part.strip() for part in said):
+            pieces.append("\n".join(said))
+        said = []
+        pieces.append(row)
+    if any(part.strip() for part in said):
+        pieces.append("\n".join(said))
+    return pieces
+
+
 def _late_private(event: Event, now: float) -> bool:
     """A private message that waited for its reader, said with the time it was said."""
     late = type(event) is MessageReceived and event.to is not None and not event.history
@@ -1357,6 +1378,7 @@ class PromptUI:
 
         session.default_buffer.on_text_changed += changed
         after: list[str] = []  # lines of their own, taken next: kept ones, and one typed below
+        cleared: set[str] = set()  # pieces of a pasted block whose Enter was asked for
         while True:
             echo.off()
             try:
@@ -1364,6 +1386,7 @@ class PromptUI:
                 if after:
                     line = after.pop(0)
                 else:
+                    cleared = set()
                     line = await session.prompt_async(default=kept, pre_run=suspension.resume)
             except KeyboardInterrupt:
                 if screen.front.me is None and len(screen.rooms) > 1:
@@ -1398,6 +1421,20 @@ class PromptUI:
                     line, after = typed[0], typed[1:] + after
                 else:
                     line, after = kept_for[0], typed[len(kept_lines) :] + after
+            here = kept_for is None or kept_for[1] == screen.current  # (else asked first)
+            pieces = _commands_apart(line) if joined and here else None
+            if pieces is not None:
+                # A pasted block's commands are commands (a user trial's pasted "/msg dave
+                # the password is hunter2" went to the room as text; after a pasted /me,
+                # every line was an action): asked about whole, then sent piece by piece.
+                count = sum(1 for part in line.splitlines() if part.strip())
+                if count > PASTE_ASKED and line != asked:
+                    asked = kept = line
+                    typed_at, screen.asked = was_typed_at, count
+                    self._notice(pasted(count))
+                    continue
+                cleared = set(pieces) if line == asked else set()
+                line, after = pieces[0], pieces[1:] + after
             room = screen.current  # the room in front when the line was sent
             command = commands.parse_line(line)
             local = (
@@ -1428,7 +1465,8 @@ class PromptUI:
                 self._notice(f"typed for {where}: Enter sends it to {to}, Ctrl-C clears it")
                 continue
             if stray and kept_for is not None and line == kept_for[0]:  # sent: each as typed
-                line, after = kept_lines[0], kept_lines[1:] + after
+                pieces = _commands_apart(kept_lines[0]) or kept_lines[:1]
+                line, after = pieces[0], pieces[1:] + kept_lines[1:] + after
                 command = commands.parse_line(line)
             kept_for = asked_to = None
             kept_lines = []
@@ -1439,7 +1477,8 @@ class PromptUI:
                 case commands.Say(text=text, action=is_action):
                     # A pasted block arrives as one line with newlines: one message per line.
                     lines = [part for part in text.splitlines() if part.strip()]
-                    if len(lines) > PASTE_ASKED and line != asked:  # a user's 200 went at once
+                    if len(lines) > PASTE_ASKED and line != asked and line not in cleared:
+                        # (a user's 200 went at once)
                         asked = kept = line
                         typed_at, screen.asked = was_typed_at, len(lines)
                         self._notice(pasted(screen.asked))

@@ -302,6 +302,33 @@ def test_a_long_paste_is_sent_on_a_second_enter(spawn: Callable[..., Any]) -> No
     expect_exit_0(alice)
 
 
+def test_the_commands_of_a_pasted_block_are_commands(spawn: Callable[..., Any]) -> None:
+    """A user trial: a pasted "/msg dave the password is hunter2" went to the room as text
+    below a first line; with /msg first, the lines after it went with it, privately; with
+    /me first, every line was an action (5 of 5)."""
+    alice, bob = alice_and_bob(spawn)
+    pasted = "hello all\n/msg bob the password is hunter2\n/me waves\nbye all"
+    alice.send(f"\x1b[200~{pasted}\x1b[201~\r")
+    said = [next_event(bob, event="message") for _ in range(4)]
+    assert [(e["text"], e["private"], e["action"]) for e in said] == [
+        ("hello all", False, False),
+        ("the password is hunter2", True, False),
+        ("waves", False, True),
+        ("bye all", False, False),
+    ]
+    # A long one is asked about whole, once, then sent piece by piece.
+    lines = [f"line {i}" for i in range(6)]
+    alice.send(f"\x1b[200~/msg bob first\n{chr(10).join(lines)}\x1b[201~\r")
+    alice.expect(on_screen("7 lines: Enter sends them all, Ctrl-C drops them"))
+    alice.send("\r")
+    private = next_event(bob, event="message")
+    assert (private["text"], private["private"]) == ("first", True)
+    said = [next_event(bob, event="message") for _ in range(6)]
+    assert [(e["text"], e["private"]) for e in said] == [(line, False) for line in lines]
+    alice.send("/quit\r")
+    expect_exit_0(alice)
+
+
 def test_a_restart_shows_history_dimmed_and_keeps_what_was_typed(
     spawn: Callable[..., Any],
 ) -> None:
