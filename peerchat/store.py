@@ -78,6 +78,12 @@ CREATE TABLE IF NOT EXISTS names (
     author TEXT NOT NULL,
     since REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS holders (
+    username TEXT NOT NULL,
+    author TEXT NOT NULL,
+    since REAL NOT NULL,
+    PRIMARY KEY (username, author)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fetches (
     sender TEXT NOT NULL,
     sha256 BLOB NOT NULL,
@@ -299,17 +305,33 @@ class Store:
         return row.fetchone() is not None
 
     def name_owner(self, username: str, author: str, now: float) -> str | None:
-        """Who went by ``username`` before, if not ``author``; ``author`` does from now on."""
-        before = self.owner(username)
-        if before == author:
+        """Who went by ``username`` before, if not ``author``, unless ``author`` had it first
+        here; ``author`` does from now on. The first key under a name, back after another took
+        it, is no newcomer to it (trial 45: a stranger had "zoë" for 6 s, and the real zoë,
+        back, was the one flagged "another key", and refused /msg); any other key is, each
+        time (attack round 24: a stranger as "bob" had bob's private lines)."""
+        row = self._db.execute(
+            "SELECT author, since FROM names WHERE username = ?", (username,)
+        ).fetchone()
+        if row is not None and row[0] == author:
             return None
         with self._written():
+            self._db.executemany(  # (one held since before this table: held since it took it)
+                "INSERT OR IGNORE INTO holders VALUES (?, ?, ?)",
+                [(username, author, now), *([(username, *row)] if row is not None else [])],
+            )
             self._db.execute(
                 "INSERT INTO names VALUES (?, ?, ?) ON CONFLICT (username) "
                 "DO UPDATE SET author = excluded.author, since = excluded.since",
                 (username, author, now),
             )
-        return before
+        first = self._db.execute(
+            "SELECT author FROM holders WHERE username = ? ORDER BY since, author LIMIT 1",
+            (username,),
+        ).fetchone()
+        if row is None or first is None or first[0] == author:
+            return None
+        return row[0]
 
     # -- fetches to go on with (``files``) ----------------------------------------------------
 
@@ -462,6 +484,11 @@ class Store:
             self._db.execute(
                 "DELETE FROM names WHERE username NOT IN"
                 " (SELECT username FROM names ORDER BY since DESC LIMIT ?)",
+                (MAX_NAMES,),
+            )
+            self._db.execute(
+                "DELETE FROM holders WHERE (username, author) NOT IN"
+                " (SELECT username, author FROM holders ORDER BY since DESC LIMIT ?)",
                 (MAX_NAMES,),
             )
         self.approx_count, self.approx_bytes = self.count(), self.size()

@@ -183,6 +183,19 @@ def test_where_files_were_saved_is_kept_across_starts_the_latest_first(tmp_path:
         assert s.saved_at((1).to_bytes(32, "big"), 10) is None
 
 
+def test_the_first_key_under_a_name_is_no_newcomer_when_it_comes_back(store: Store) -> None:
+    """Trial 45: a stranger had "zoë" for 6 s; the real zoë, back, was flagged as another key.
+    Any other key is, each time (attack round 24)."""
+    zoe, stranger, third = "a" * 32, "b" * 32, "c" * 32
+    assert store.name_owner("zoë", zoe, NOW) is None  # the first: nobody had it
+    assert store.name_owner("zoë", zoe, NOW + 1) is None
+    assert store.name_owner("zoë", stranger, NOW + 2) == zoe  # a newcomer to it: told
+    assert store.name_owner("zoë", zoe, NOW + 3) is None  # back: not told
+    assert store.owner("zoë") == zoe
+    assert store.name_owner("zoë", stranger, NOW + 4) == zoe  # again: told again
+    assert store.name_owner("zoë", third, NOW + 5) == stranger
+
+
 def test_messages_an_earlier_version_kept_are_dropped_and_the_rest_kept(tmp_path: Path) -> None:
     """Batches of earlier versions name no room (attack round 25): no member takes them now.
     Names bound to keys, fetches to go on with and where each author was shown are kept."""

@@ -14,6 +14,7 @@ from test_cluster import Member as Peer
 from peerchat import events
 from peerchat.chat import Chat
 from peerchat.config import Config
+from peerchat.datadir import DataDir
 from peerchat.doorman import JOINS_AT_ONCE, MEMBERS_PER_ADDRESS
 from peerchat.links import RELINKS_AT_ONCE
 from peerchat.membership import Member, takeable
@@ -505,6 +506,37 @@ async def test_a_new_key_under_a_name_whose_old_key_is_here_renamed_is_not_back(
         assert warned.member.node_id == other.node.node_id
         assert (warned.old_node_id, warned.old_here_as) == (carol.node.node_id, "Carol2")
         assert warned.as_json()["old_here_as"] == "Carol2"
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_first_key_of_a_name_back_after_a_stranger_had_it_is_not_the_suspect(
+    tmp_path,
+) -> None:
+    """Trial 45: a stranger had "zoë" for 6 s while she was away; back, the real zoë was the
+    one flagged "another key", and refused /msg (2 of 2)."""
+
+    def is_left(node_id: str):  # noqa: ANN202 - a predicate
+        return lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == node_id
+
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice")
+        zoe = await room.add("zoë", data=DataDir(tmp_path / "zoe"))
+        await room.fully_connected()
+        zoe.node.quit()
+        await alice.wait_for(is_left(zoe.node.node_id))
+        assert zoe.node.data_dir is not None
+        zoe.node.data_dir.close()
+        stranger = await room.add("zoë")
+        await alice.wait_for(lambda e: isinstance(e, events.NewKey))  # told of the newcomer
+        stranger.node.quit()
+        await alice.wait_for(is_left(stranger.node.node_id))
+        back = await room.add("zoë", data=DataDir(tmp_path / "zoe"))
+        assert back.node.node_id == zoe.node.node_id
+        alice.node.private("zoë", "are you the real one")
+        await back.wait_for(is_message("are you the real one"))
+        warned = [e for e in alice.events if isinstance(e, events.NewKey)]
+        assert [e.member.node_id for e in warned] == [stranger.node.node_id]
         nursery.cancel_scope.cancel()
 
 
