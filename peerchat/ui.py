@@ -62,6 +62,7 @@ from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
 from prompt_toolkit.formatted_text.utils import split_lines
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
+from prompt_toolkit.key_binding.bindings.named_commands import get_by_name
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.output import Output
 from prompt_toolkit.output.vt100 import Vt100_Output
@@ -2136,6 +2137,18 @@ def _complete(event: KeyPressEvent) -> None:
         buffer.go_to_completion(0)  # round to the first, never back to the bare text (a trial)
     else:
         buffer.complete_next()
+
+
+@_KEYS.add(Keys.Any)
+def _typed(event: KeyPressEvent) -> None:
+    """What is typed goes into the line; a key the prompt has no use for, which comes as an
+    escape sequence (Shift-PageUp, F5), does not: prompt_toolkit's own put "^[[5;2~" there, and
+    a user trial's Enter sent it to the room."""
+    if not event.data.startswith("\x1b"):
+        _SELF_INSERT.call(event)
+
+
+_SELF_INSERT = get_by_name("self-insert")
 
 
 @_KEYS.add("c-u")

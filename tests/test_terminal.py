@@ -449,6 +449,18 @@ def alice_and_bob(spawn: Callable[..., Any]) -> tuple[Any, Any]:
     return alice, bob
 
 
+def test_keys_the_prompt_has_no_use_for_type_nothing(spawn: Callable[..., Any]) -> None:
+    """A user trial's Shift-PageUp put "^[[5;2~" in the line, and Enter sent it to the room."""
+    alice, bob = alice_and_bob(spawn)
+    for key in ("\x1b[5;2~", "\x1b[6;2~", "\x1b[5;5~", "\x1b[15~", "\x1b[24~"):
+        alice.send(f"a{key}")
+    alice.send("b\r")
+    said = next_event(bob, event="message")
+    assert said["text"] == "aaaaab", said
+    alice.send("/quit\r")
+    expect_exit_0(alice)
+
+
 def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., Any]) -> None:
     alice, bob = alice_and_bob(spawn)
     alice.send("never to be sent")
