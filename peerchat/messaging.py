@@ -643,14 +643,17 @@ class Messaging:
 
     # -- history ------------------------------------------------------------------------------
 
-    def recent(self, count: int) -> list[tuple[Member, Chat, bool]]:
+    def recent(self, count: int, chars: int = 0) -> list[tuple[Member, Chat, bool]]:
         """The last ``count`` messages in the store, in the room's order: (sender, message,
-        whether it is ours)."""
+        whether it is ours); with ``chars``, only the latest that hold that much text (the
+        last at least)."""
         self.send_outbox()
         me = self.node.node_id
         pairs = [(c, b) for b in self.node.store.recent(count) for c in b.chats()]
         batch_of = {id(c): b for c, b in pairs}
         chats = said_order((c for c, _ in pairs), lambda c: c.sender)[-count:]
+        if chars:
+            chats = _within(chats, chars)
         return [(self._as_signed(batch_of[id(c)]), c, c.sender == me) for c in chats]
 
     async def keep_store(self) -> None:
@@ -750,3 +753,12 @@ def _firsts(batches: list[Batch], count: int) -> dict[str, int]:
     for _, author, seq in heapq.nlargest(count, said):
         firsts[author] = min(seq, firsts.get(author, seq))
     return firsts
+
+
+def _within(chats: list[Chat], chars: int) -> list[Chat]:
+    """The latest of ``chats`` whose text fits in ``chars``, the last at least."""
+    total, start = 0, len(chats)
+    while start and (start == len(chats) or total + len(chats[start - 1].text) <= chars):
+        start -= 1
+        total += len(chats[start].text)
+    return chats[start:]

@@ -94,6 +94,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EARLY_LIMIT = 50_000  # messages held back while entering; past that, shown as they come
+RESTART_CHARS = 32_000  # text of the history a restart shows, at most: some 400 rows of 80
 NAME_REFUSERS = 2  # members refusing this node's name for good that turn it out of the room
 FIRST_LAN_SEARCH = 1.0  # seconds after getting in, the first look for a part of the room apart
 MAX_OTHER_HOMES = 16  # other rooms under this room's name told of, at most (then no more)
@@ -442,7 +443,9 @@ class Node:
         priority = s.priority if s.priority is not None else port
         self.me = Member(self.node_id, s.username, s.host, port, priority, s.chat)
         self.bully = Bully(self.me, self.members, self.config)
-        kept = self.messaging.recent(self.config.history) if s.chat else []  # before any link
+        # Before any link; the latest that fit a terminal's scrollback (a user trial's 100
+        # held long pastes: 2,399 rows, and its start lines were gone from tmux's 2,000).
+        kept = self.messaging.recent(self.config.history, RESTART_CHARS) if s.chat else []
         nursery.start_soon(self.doorman.serve, listeners)
         if not s.chat:  # `peerchat tracker`: holding the home address is its whole point
             try:

@@ -1274,6 +1274,27 @@ async def test_numbers_go_on_without_a_gap_after_a_clean_restart(
     assert three["id"] == f"{first.node_id}:{seq_of(two) + 1}", (two, three)
 
 
+async def test_a_restart_shows_the_latest_history_that_fits_a_scrollback(tmp_path: Path) -> None:
+    """A user trial's restart showed the last 100 messages: 2,399 rows of long pastes, and
+    its start lines were gone from tmux's 2,000-row scrollback."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", data=DataDir(tmp_path / "alice"))
+        long = [f"{n}" + "x" * 9_999 for n in range(5)]
+        for text in long:
+            alice.node.say(text)
+            await shows(alice, text)
+        alice.node.quit()
+        with trio.fail_after(5):
+            await alice.node.finished.wait()
+        assert alice.node.data_dir is not None
+        alice.node.data_dir.close()
+        again = await room.add("alice", data=DataDir(tmp_path / "alice"))
+        shown = [e.text for e in again.events if isinstance(e, events.MessageReceived)]
+        assert shown == long[-3:]  # 30,000 characters of the 32,000 a restart shows
+        nursery.cancel_scope.cancel()
+
+
 async def test_what_a_restarted_author_said_while_one_was_away_comes_as_history(
     swarm: Swarm, tmp_path: Path
 ) -> None:
