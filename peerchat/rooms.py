@@ -294,9 +294,15 @@ class Rooms:
     def rejoin(self, rooms: Joined) -> None:
         """Join ``rooms`` again (``remember``'s, of a run that ended without ``/quit``: a
         trial's member, killed and restarted, came back in its first room only, while the
-        others' went on showing it as away)."""
+        others' went on showing it as away), once the first room is in: it stays in front."""
+        first = self.nodes.get(self.first)
+        if rooms and first is not None and self._make is not None:
+            self._nursery.start_soon(self._rejoin_once_in, first, rooms)
+
+    async def _rejoin_once_in(self, first: Node, rooms: Joined) -> None:
+        await first.started.wait()
         for room, addr in rooms:
-            if room not in self.nodes and self._make is not None:
+            if room not in self.nodes and not self._quitting:
                 self.join(room, addr, self.first)
 
 

@@ -121,8 +121,11 @@ async def test_rooms_joined_are_joined_again_after_a_kill_and_not_after_quit(
     again = await swarm.node("alice-again", "--username", "alice", *data)
     ready = await again.wait_for(event="ready", room="ops")
     await carol.wait_for(event="peer_joined", node_id=ready["node_id"], since=since)
-    await again.send("/room ops")
-    await say_and_expect(again, "back in ops", [carol])
+    await again.send("/room ops")  # (the first room stays in front)
+    await again.send("back in ops")
+    said = await carol.wait_for(event="message", text="back in ops")
+    assert said["from_id"] == ready["node_id"], said
+    assert [e["room"] for e in again.find(event="ready")] == ["", "ops"]  # the first, first
     await again.send("/quit")  # left on purpose: not joined again
     assert await again.wait_exit() == 0
     third = await swarm.node("alice-third", "--username", "alice", *data)
