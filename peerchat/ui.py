@@ -663,24 +663,27 @@ def _as_typed(line: str, block: str, kept: list[str]) -> list[str] | None:
 
 
 def _commands_apart(block: str) -> list[str] | None:
-    """A block of lines (pasted) in pieces: each command line alone, and the lines said
-    between them together, in order; None when none of it is a command."""
+    """A block of lines (pasted) in pieces: each command line with the lines after it that it
+    takes (a /msg or /me takes them, as it did the whole block: a review's pasted "/msg dave
+    the config:" then "password=..." must stay private), and the lines said apart, in order;
+    None when it is one piece."""
     rows = block.split("\n")
     if len(rows) < 2 or not any(commands.is_command(row) for row in rows):
         return None
-    pieces: list[str] = []
-    said: list[str] = []
+    pieces: list[list[str]] = []
+    takes_text = False  # whether the last piece takes the lines said after it
     for row in rows:
-        if not commands.is_command(row):
-            said.append(row)
-            continue
-        if any(part.strip() for part in said):
-            pieces.append("\n".join(said))
-        said = []
-        pieces.append(row)
-    if any(part.strip() for part in said):
-        pieces.append("\n".join(said))
-    return pieces
+        if commands.is_command(row):
+            pieces.append([row])
+            said = commands.parse_line(row)
+            takes_text = isinstance(said, commands.Private | commands.Say)
+        elif takes_text:
+            pieces[-1].append(row)
+        else:
+            pieces.append([row])
+            takes_text = True
+    out = ["\n".join(piece) for piece in pieces if any(row.strip() for row in piece)]
+    return out if len(out) > 1 else None  # (one piece: a command and the lines it takes)
 
 
 def _late_private(event: Event, now: float) -> bool:
@@ -962,8 +965,13 @@ def _share(received: int, size: int) -> float:
 _HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _CLEARED, _ASKED, _ME = range(9)
 
 
-def pasted(count: int) -> str:
-    """What Enter and Ctrl-C do to a pasted block of ``count`` lines."""
+def pasted(count: int, ran: int = 0) -> str:
+    """What Enter and Ctrl-C do to a pasted block of ``count`` lines, ``ran`` of them
+    commands."""
+    if ran:
+        return (
+            f"{count} lines, {ran} of them commands: Enter sends and runs them, Ctrl-C drops them"
+        )
     return f"{count} lines: Enter sends them all, Ctrl-C drops them"
 
 
@@ -1429,10 +1437,11 @@ class PromptUI:
                 # the password is hunter2" went to the room as text; after a pasted /me,
                 # every line was an action): asked about whole, then sent piece by piece.
                 count = sum(1 for part in line.splitlines() if part.strip())
-                if count > PASTE_ASKED and line != asked:
+                if line != asked:  # always: a pasted /quit or /nick is no line to run unasked
                     asked = kept = line
                     typed_at, screen.asked = was_typed_at, count
-                    self._notice(pasted(count))
+                    ran = sum(1 for part in line.splitlines() if commands.is_command(part))
+                    self._notice(pasted(count, ran))
                     continue
                 cleared = set(pieces) if line == asked else set()
                 line, after = pieces[0], pieces[1:] + after

@@ -304,27 +304,23 @@ def test_a_long_paste_is_sent_on_a_second_enter(spawn: Callable[..., Any]) -> No
 
 def test_the_commands_of_a_pasted_block_are_commands(spawn: Callable[..., Any]) -> None:
     """A user trial: a pasted "/msg dave the password is hunter2" went to the room as text
-    below a first line; with /msg first, the lines after it went with it, privately; with
-    /me first, every line was an action (5 of 5)."""
+    below a first line; after a pasted /me, every line was an action, "/nick" and "/quit"
+    lines too (5 of 5)."""
     alice, bob = alice_and_bob(spawn)
-    pasted = "hello all\n/msg bob the password is hunter2\n/me waves\nbye all"
-    alice.send(f"\x1b[200~{pasted}\x1b[201~\r")
-    said = [next_event(bob, event="message") for _ in range(4)]
+    pasted = "hello all\n/msg bob the password is\nhunter2\n/me waves\n/nick alicia"
+    alice.send(f"\x1b[200~{pasted}\x1b[201~\r")  # asked about first: it runs commands
+    alice.expect(on_screen("5 lines, 3 of them commands: Enter sends and runs them"))
+    alice.send("\r")
+    said = [next_event(bob, event="message") for _ in range(3)]
+    # The lines after a /msg (or a /me) are its own, as when it began the block: a review's
+    # "/msg dave the config:" then "password=..." must not go to the room.
     assert [(e["text"], e["private"], e["action"]) for e in said] == [
         ("hello all", False, False),
-        ("the password is hunter2", True, False),
+        ("the password is\nhunter2", True, False),
         ("waves", False, True),
-        ("bye all", False, False),
     ]
-    # A long one is asked about whole, once, then sent piece by piece.
-    lines = [f"line {i}" for i in range(6)]
-    alice.send(f"\x1b[200~/msg bob first\n{chr(10).join(lines)}\x1b[201~\r")
-    alice.expect(on_screen("7 lines: Enter sends them all, Ctrl-C drops them"))
-    alice.send("\r")
-    private = next_event(bob, event="message")
-    assert (private["text"], private["private"]) == ("first", True)
-    said = [next_event(bob, event="message") for _ in range(6)]
-    assert [(e["text"], e["private"]) for e in said] == [(line, False) for line in lines]
+    renamed = next_event(bob, event="nick")
+    assert renamed["username"] == "alicia", renamed
     alice.send("/quit\r")
     expect_exit_0(alice)
 
