@@ -35,7 +35,7 @@ LOCK_FILE = "lock"
 ROOMS_DIR = "rooms"
 MAX_PEERS = 64  # per --tracker list
 MAX_ROOMS = 16  # --tracker lists remembered, the most recently used kept
-MAX_JOINED = 16  # rooms rejoined at a start (``rooms.MAX_ROOMS`` at once at most)
+MAX_JOINED = 15  # rooms rejoined at a start: with the first, ``rooms.MAX_ROOMS``
 
 Address = tuple[str, int]
 

@@ -34,7 +34,10 @@ def shows(name: str) -> bool:
     """Whether ``name`` draws a letter, digit, punctuation or symbol, from its first character
     to its last: attack round 25's member went by a Hangul filler alone, its lines read
     "<  > hi"; round 26's, by one before an "x", read as " x"."""
-    return _drawn(name[:1]) and (_drawn(name[-1:]) or unicodedata.category(name[-1])[0] == "M")
+    end = len(name)
+    while end > 1 and unicodedata.category(name[end - 1])[0] == "M":  # marks on the last
+        end -= 1
+    return _drawn(name[:1]) and _drawn(name[end - 1 : end])
 
 
 def _drawn(c: str) -> bool:

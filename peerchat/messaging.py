@@ -599,15 +599,15 @@ class Messaging:
     def _fit_to_hand_on(self, batches: list[Batch]) -> list[Batch]:
         """``batches`` but those whose signature does not hold: one taken from its author
         unchecked is checked now, once (the store remembers), and dropped from the store if
-        it fails, so that no member is handed a forgery and nobody checks it twice. So is one
-        of another room (kept where a room without a name is joined at an address that hosts
-        another room now): the others would refuse it."""
+        it fails, so that no member is handed a forgery and nobody checks it twice. One of
+        another room (kept where a room without a name, joined at an address, found a named
+        room there later) is left out: the others would refuse it."""
         good, checked_now, bad = [], [], []
         room = self.node.room_tag
         for b in batches:
-            if b.room != room:
-                bad.append(b)
-            elif b.checked:
+            if b.room != room:  # (kept as its author's own or checked: left, not dropped)
+                continue
+            if b.checked:
                 good.append(b)
             elif b.signed():
                 good.append(b)

@@ -43,6 +43,7 @@ FILE = "messages.db"
 MEMORY = ":memory:"
 SCHEMA_VERSION = 5
 MAX_NAMES = 10_000  # names remembered with their keys, the most recently seen
+MAX_HOLDERS = 8  # keys remembered under each of those names, the earliest
 MAX_KEPT_FETCHES = 64  # unfinished fetches remembered to go on with, the latest
 MAX_SAVED = 256  # files fetched whole remembered, the latest
 MAX_UNSAVED_BYTES = 16 * 1024 * 1024  # of batches waiting in memory while writes fail
@@ -132,6 +133,10 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._transaction():  # all of an upgrade or none: half of one never opened again
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:  # (a review: its messages were dropped as old ones)
+                raise StartupError(
+                    f"the message store {target} is of a newer version of peerchat", 2
+                )
             if version not in (0, SCHEMA_VERSION):
                 self._drop_unbound()
             for statement in _SCHEMA.split(";"):  # (executescript would commit first)
@@ -486,10 +491,13 @@ class Store:
                 " (SELECT username FROM names ORDER BY since DESC LIMIT ?)",
                 (MAX_NAMES,),
             )
-            self._db.execute(
-                "DELETE FROM holders WHERE (username, author) NOT IN"
-                " (SELECT username, author FROM holders ORDER BY since DESC LIMIT ?)",
-                (MAX_NAMES,),
+            self._db.execute(  # the earliest of each name kept (a review: a flood of keys
+                # pruned by age took the first holder's row, and a stranger became "first")
+                "DELETE FROM holders WHERE username NOT IN (SELECT username FROM names)"
+                " OR (username, author) IN (SELECT username, author FROM (SELECT username,"
+                " author, row_number() OVER (PARTITION BY username ORDER BY since) AS n"
+                " FROM holders) WHERE n > ?)",
+                (MAX_HOLDERS,),
             )
         self.approx_count, self.approx_bytes = self.count(), self.size()
         return before - self.approx_count

@@ -57,11 +57,12 @@ from prompt_toolkit.application import Application, get_app, run_in_terminal
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
-from prompt_toolkit.filters import Condition
+from prompt_toolkit.filters import Condition, emacs_insert_mode, vi_insert_mode
 from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
 from prompt_toolkit.formatted_text.utils import split_lines
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
+from prompt_toolkit.key_binding.bindings.basic import if_no_repeat
 from prompt_toolkit.key_binding.bindings.named_commands import get_by_name
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.output import Output
@@ -2148,7 +2149,7 @@ def _complete(event: KeyPressEvent) -> None:
         buffer.complete_next()
 
 
-@_KEYS.add(Keys.Any)
+@_KEYS.add(Keys.Any, filter=vi_insert_mode | emacs_insert_mode, save_before=if_no_repeat)
 def _typed(event: KeyPressEvent) -> None:
     """What is typed goes into the line; a key the prompt has no use for, which comes as an
     escape sequence (Shift-PageUp, F5), does not: prompt_toolkit's own put "^[[5;2~" there, and

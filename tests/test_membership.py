@@ -142,7 +142,8 @@ def test_valid_username(name: str, ok: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["\u3164", "\u115f\u1160", "\u034f", "\ufe0f", "\u2800", "\u115fx", "x\u3164"]
+    "name",
+    ["\u3164", "\u115f\u1160", "\u034f", "\ufe0f", "\u2800", "\u115fx", "x\u3164", "x\u3164\u0301"],
 )
 def test_a_name_that_draws_nothing_is_not_to_take(name: str) -> None:
     """Attack round 25: a member went by a Hangul filler alone, its lines read "<  > hi"."""

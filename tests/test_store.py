@@ -15,7 +15,7 @@ from peerchat.batch import Batch, open_batch, room_tag, seal
 from peerchat.chat import Chat
 from peerchat.handshake import OPEN_ROOM
 from peerchat.identity import Identity
-from peerchat.store import DAMAGED, FILE, MAX_SAVED, MEMORY, Store
+from peerchat.store import DAMAGED, FILE, MAX_HOLDERS, MAX_SAVED, MEMORY, SCHEMA_VERSION, Store
 from peerchat.tracker_address import StartupError
 
 ROOM = room_tag("", "127.0.0.1:5000", OPEN_ROOM)  # an open room without a name
@@ -194,6 +194,30 @@ def test_the_first_key_under_a_name_is_no_newcomer_when_it_comes_back(store: Sto
     assert store.owner("zoë") == zoe
     assert store.name_owner("zoë", stranger, NOW + 4) == zoe  # again: told again
     assert store.name_owner("zoë", third, NOW + 5) == stranger
+
+
+def test_the_first_holder_of_a_name_outlasts_a_flood_of_keys_under_it(store: Store) -> None:
+    """A review: holders pruned by age lost the first one, and a stranger became "first"."""
+    zoe = "a" * 32
+    store.name_owner("zoë", zoe, NOW)
+    for n in range(MAX_HOLDERS * 2):
+        store.name_owner("zoë", f"{n:032x}", NOW + 1 + n)
+    store.prune(NOW + 100, keep_messages=1000, keep_seconds=DAY)
+    held = store._db.execute("SELECT count(*) FROM holders WHERE username = 'zoë'").fetchone()
+    assert held[0] == MAX_HOLDERS  # bounded, the earliest kept
+    assert store.name_owner("zoë", zoe, NOW + 200) is None  # still the first: back, not new
+    assert store.name_owner("zoë", f"{99:032x}", NOW + 201) == zoe
+
+
+def test_a_store_of_a_newer_version_is_refused_not_dropped(tmp_path: Path) -> None:
+    with Store(tmp_path) as s:
+        s.add(batch(ANN, 1, 1, 1), NOW)
+    _older(tmp_path, SCHEMA_VERSION + 1)
+    with pytest.raises(StartupError, match="newer version"):
+        Store(tmp_path).close()
+    db = sqlite3.connect(tmp_path / FILE)
+    assert db.execute("SELECT count(*) FROM batches").fetchone()[0] == 1
+    db.close()
 
 
 def test_messages_an_earlier_version_kept_are_dropped_and_the_rest_kept(tmp_path: Path) -> None:
