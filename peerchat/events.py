@@ -113,6 +113,7 @@ class FileOffered:
     to: Member | None = None
     own: bool = False
     saved: str = ""  # where a fetch of these very bytes was saved here, still there
+    away: bool = False  # this node's, for a member away now: offered on its return
 
     def as_json(self) -> dict[str, Any]:
         out = {
@@ -128,6 +129,8 @@ class FileOffered:
         }
         if self.to is not None:
             out["to"] = self.to.username
+        if self.away:
+            out["away"] = True
         return out
 
 

@@ -247,7 +247,8 @@ class Files:
         for conn in node.links.conns.values():
             if conn.member is not None and n in self._offers_for(conn.member):
                 self._offer_to(conn, n)
-        node.emit(events.FileOffered(node.me, id, name, size, to, own=True))
+        away = to is not None and to.node_id not in node.links.conns  # (a trial was not told)
+        node.emit(events.FileOffered(node.me, id, name, size, to, own=True, away=away))
 
     def _offers_for(self, member: Member) -> list[int]:
         """This node's offers that ``member`` may have: none unless both chat."""

@@ -499,6 +499,8 @@ def format_offer(event: FileOffered, now: float) -> FormattedText:
     to = event.to
     if event.own:
         whom = f"to {who(to)}" if to else "to the room"
+        if event.away:
+            whom += ", who is away: offered on their return"
         return format_notice(f"* you offer {what} {whom} (/cancel {event.id} withdraws it)", now)
     private = " to you alone" if to else ""
     if event.saved:  # fetched before (three user trials were offered theirs anew)

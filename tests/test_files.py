@@ -229,6 +229,28 @@ async def test_a_file_offered_to_one_member_reaches_only_that_member(tmp_path: P
         nursery.cancel_scope.cancel()
 
 
+async def test_a_file_offered_to_a_member_away_says_so_and_reaches_it_on_its_return(
+    tmp_path: Path,
+) -> None:
+    """A user trial's "/send robert PATH" with robert away said only "you offer ... to
+    robert"; he was offered it on his return."""
+    source = tmp_path / "forbob.txt"
+    source.write_text("for bob\n")
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        await cut(alice, bob)
+        alice.node.send_file(f"bob {source}")
+        mine = await alice.wait_for(lambda e: isinstance(e, events.FileOffered))
+        assert mine.away and mine.as_json()["away"] is True
+        (line,) = ui.compose_batch([(time.monotonic(), ("", mine))], ui.Screen())
+        said = to_plain_text(line.text)
+        assert said.endswith(
+            f"to bob, who is away: offered on their return (/cancel {mine.id} withdraws it)"
+        )
+        await bob.wait_for(offered("forbob.txt"), 10)  # redialled: offered then
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_second_fetch_of_one_name_is_saved_beside_the_first(tmp_path: Path) -> None:
     source = tmp_path / "notes.txt"
     source.write_text("one")
