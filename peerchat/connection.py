@@ -107,8 +107,9 @@ class Connection:
         self._decoder = FrameDecoder(
             config.max_hello_frame, small_frame=config.small_frame, budget=budget
         )
-        self._frame_due = Overdue(config.frame_timeout, config.min_pace)  # the partial frame's
-        self._completed: int | None = None  # frames decoded when the partial one began
+        self._frame_due = Overdue(config.frame_timeout, config.min_pace)  # when the partial
+        # frame is late; frames decoded when it began:
+        self._completed: int | None = None
         self._frames: Iterator[dict[str, Any]] = iter(())
         self._queue: list[bytes] = []  # frames not yet handed to the socket
         self._writing = False  # a send_all under way: its bytes may not all be in the kernel

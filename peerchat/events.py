@@ -467,8 +467,12 @@ class Unresponsive:
 
     @property
     def message(self) -> str:
+        return self.said("this node", "the room")
+
+    def said(self, who: str, where: str) -> str:
+        """The notice, of ``who`` rejoining ``where`` (a program in several rooms says so)."""
         return (
-            f"this node was unresponsive for {self.seconds:.1f} s and is rejoining the room; "
+            f"{who} was unresponsive for {self.seconds:.1f} s and is rejoining {where}; "
             "what was said meanwhile is fetched from the others and shown as history"
         )
 

@@ -49,8 +49,8 @@ class SecureStream(trio.abc.Stream):
         received: bytes = b"",
         min_pace: int = 0,
     ) -> None:
-        """A record must be whole within ``record_timeout`` of its first bytes, and a second
-        more for each ``min_pace`` bytes of it in (``Config.min_pace``)."""
+        """A record must be whole within ``record_timeout`` of its first bytes, put off while
+        its bytes come at ``min_pace`` or more (``Overdue``, ``Config.min_pace``)."""
         self._stream = stream
         self._noise = handshake.noise
         self._record_timeout = record_timeout

@@ -613,10 +613,7 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         texts.append(format_ready(event, now, hint=not screen.helped))
         screen.helped = True
     elif type(event) is Unresponsive and len(screen.rooms) > 1:  # the program's, not a room's
-        said = (
-            f"this program was unresponsive for {event.seconds:.1f} s and is rejoining its "
-            "rooms; what was said meanwhile is fetched from the others and shown as history"
-        )
+        said = event.said("this program", "its rooms")
         return Composed(format_notice(f"! {said}", now, ERROR_STYLE))
     elif type(event) is TrackerChanged and me is not None and event.tracker.node_id == me.node_id:
         texts.append(format_notice("* you are the tracker now", now))  # (not "... is now carol")
