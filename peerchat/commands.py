@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from peerchat.addresses import bad_port
 from peerchat.membership import takeable, valid_room_name
@@ -30,6 +31,7 @@ Type a line and press Enter to send it to everyone in the room.
   /list           the rooms on the local network that /join NAME finds
   /who, /names    list the members; the tracker is marked
   /whois NAME     a member's address and key fingerprint (compare it with theirs)
+  /ignore [NAME]  hide a member's lines, private messages and offers here (/unignore NAME)
   /history [N]    show the last N messages kept here (default 20)
   //TEXT          send a line that starts with "/"
   /clear          empty the screen (Ctrl-L draws it anew)
@@ -137,6 +139,18 @@ class Whois:
 
 
 @dataclass(frozen=True, slots=True)
+class Ignore:
+    """/ignore [NAME]: a member's words and offers hidden here; without a name, the list."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Unignore:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class History:
     count: int
 
@@ -188,6 +202,8 @@ Command = (
     | GoToRoom
     | Who
     | Whois
+    | Ignore
+    | Unignore
     | History
     | Help
     | Clear
@@ -236,6 +252,7 @@ COMMANDS = (
     "/get",
     "/help",
     "/history",
+    "/ignore",
     "/join",
     "/list",
     "/me",
@@ -247,10 +264,72 @@ COMMANDS = (
     "/room",
     "/rooms",
     "/send",
+    "/unignore",
     "/who",
     "/whois",
 )
 """What tab completes after a "/"."""
+
+
+class RoomNode(Protocol):
+    """What the commands of a room ask of its node (``peerchat.node``)."""
+
+    def private(self, name: str, text: str) -> None: ...
+    def nick(self, name: str) -> None: ...
+    def send_file(self, words: str) -> None: ...
+    def get_file(self, id: int) -> None: ...
+    def cancel_file(self, id: int) -> None: ...
+    def list_files(self) -> None: ...
+    def who(self) -> None: ...
+    def whois(self, name: str) -> None: ...
+    def ignore(self, name: str) -> None: ...
+    def unignore(self, name: str) -> None: ...
+    def history(self, count: int) -> None: ...
+
+
+def room_action(command: Command) -> Callable[[RoomNode], None]:
+    """What ``command`` asks of a room's node, for both front ends (a ``TypeError`` for one
+    that is not a room's: a line said, a join, a part, the help)."""
+    match command:
+        case Private(to=to, text=text):
+            return lambda node: node.private(to, text)
+        case Nick(name=name):
+            return lambda node: node.nick(name)
+        case SendFile(words=words):
+            return lambda node: node.send_file(words)
+        case GetFile(id=id):
+            return lambda node: node.get_file(id)
+        case CancelFile(id=id):
+            return lambda node: node.cancel_file(id)
+        case ListFiles():
+            return lambda node: node.list_files()
+        case Who():
+            return lambda node: node.who()
+        case Whois(name=name):
+            return lambda node: node.whois(name)
+        case Ignore(name=name):
+            return lambda node: node.ignore(name)
+        case Unignore(name=name):
+            return lambda node: node.unignore(name)
+        case History(count=count):
+            return lambda node: node.history(count)
+    raise TypeError(f"not a command for a room: {command!r}")
+
+
+ROOM_COMMANDS = (
+    Private,
+    Nick,
+    SendFile,
+    GetFile,
+    CancelFile,
+    ListFiles,
+    Who,
+    Whois,
+    Ignore,
+    Unignore,
+    History,
+)
+"""The commands ``room_action`` carries out."""
 
 
 def is_command(line: str) -> bool:
@@ -283,6 +362,8 @@ def parse_line(line: str) -> Command:
         if name == "/whois":
             args = rest.split()
             return Whois(args[0]) if len(args) == 1 else Usage("usage: /whois NAME")
+        if name in ("/ignore", "/unignore"):
+            return _ignore(name, rest.split())
         if name == "/join":
             return _join(rest.split())
         if name == "/part":
@@ -319,6 +400,14 @@ def _private(rest: str) -> Private | Usage:
     if not to:
         return Usage("usage: /msg NAME TEXT")
     return Private(to, text)
+
+
+def _ignore(name: str, args: list[str]) -> Ignore | Unignore | Usage:
+    if name == "/ignore" and len(args) <= 1:
+        return Ignore(args[0] if args else "")
+    if name == "/unignore" and len(args) == 1:
+        return Unignore(args[0])
+    return Usage("usage: /ignore [NAME], /unignore NAME (one member, by name; /ignore lists)")
 
 
 def _join(args: list[str]) -> JoinRoom | Usage:

@@ -451,6 +451,23 @@ class Whois:
 
 
 @dataclass(frozen=True, slots=True)
+class Ignoring:
+    """The members ignored in the room (``/ignore``), after the one called ``name`` was
+    ignored (``on``) or heard again; with no name, the list asked for."""
+
+    names: tuple[str, ...]
+    name: str = ""
+    node_id: str = ""
+    on: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        said: dict[str, Any] = {"event": "ignoring", "names": list(self.names)}
+        if self.name:
+            said |= {"node_id": self.node_id, "username": self.name, "on": self.on}
+        return said
+
+
+@dataclass(frozen=True, slots=True)
 class Error:
     message: str
 
@@ -620,6 +637,7 @@ Event = (
     | MessageReceived
     | Who
     | Whois
+    | Ignoring
     | Error
     | NewKey
     | Undelivered

@@ -148,24 +148,8 @@ class Headless:
             case commands.Say(text, action):
                 node.say(text, action=action)
                 await node.wait_sendable()
-            case commands.Private(to, text):
-                node.private(to, text)
-            case commands.Nick(name):
-                node.nick(name)
-            case commands.SendFile(words):
-                node.send_file(words)
-            case commands.GetFile(id):
-                node.get_file(id)
-            case commands.CancelFile(id):
-                node.cancel_file(id)
-            case commands.ListFiles():
-                node.list_files()
-            case commands.Who():
-                node.who()
-            case commands.Whois(name):
-                node.whois(name)
-            case commands.History(count):
-                node.history(count)
+            case _ if isinstance(command, commands.ROOM_COMMANDS):
+                commands.room_action(command)(node)
             case commands.Usage(text):
                 self.show(events.Error(text))
             case commands.Help():

@@ -63,6 +63,7 @@ NOTICE_WORDS = frozenset(
         "earlier",
         "files",
         "gave",
+        "ignored",
         "in",
         "lines",
         "looking",

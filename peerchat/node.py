@@ -41,6 +41,7 @@ from peerchat.entrance import Entrance
 from peerchat.files import Files
 from peerchat.handshake import OPEN_ROOM, LocalKeys
 from peerchat.identity import Identity, SeqReservation
+from peerchat.ignoring import MAX_IGNORED, Ignored
 from peerchat.leadership import Leadership
 from peerchat.links import Links
 from peerchat.membership import Member, MemberTable
@@ -182,6 +183,7 @@ class Node:
         own_last = kept[self.node_id][1] if self.node_id in kept else 0
         # A seq file older than the store (restored from a backup) must not reuse a number.
         self.numbers.skip_past(own_last)
+        self.ignored = Ignored(self.store)
         self.chatlog = ChatLog(
             self.node_id,
             config.held_back,
@@ -353,6 +355,39 @@ class Node:
         tracker = member.node_id == self.bully.tracker
         you, gone = member.node_id == me.node_id, away is not None
         self.emit(events.Whois(member, tracker, you, gone, self.room_name))
+
+    def ignore(self, name: str) -> None:
+        """``/ignore [NAME]``: hide a member's words and offers from now on (``ignoring``);
+        without a name, list those hidden."""
+        if not name:
+            self.emit(events.Ignoring(tuple(self.ignored.names())))
+            return
+        me = self.shown_me()
+        everyone = (me, *self.members)
+        member = self.talk.find(name, everyone) or self.talk.find(name, self.links.unreachable())
+        if member is None:
+            self.emit(events.Error(self.talk.not_found(name, everyone)))
+        elif member.node_id == me.node_id:
+            self.emit(events.Error("that is you"))
+        elif not self.ignored.add(member):
+            self.emit(events.Error(f"{MAX_IGNORED} ignored already: /unignore one first"))
+        else:
+            names = tuple(self.ignored.names())
+            self.emit(events.Ignoring(names, member.username, member.node_id))
+
+    def unignore(self, name: str) -> None:
+        """``/unignore NAME``: hear a member again, by the name it has here now, or had when
+        last seen."""
+        member = self.talk.find(name, (*self.members, *self.links.unreachable()))
+        node_id = member.node_id if member and member.node_id in self.ignored else None
+        node_id = node_id or self.ignored.named(name)
+        if node_id is None:
+            listed = ", ".join(self.ignored.names()) or "nobody"
+            self.emit(events.Error(f"{name} is not ignored here (ignored: {listed})"))
+            return
+        was = self.ignored.remove(node_id)
+        shown = member.username if member else was
+        self.emit(events.Ignoring(tuple(self.ignored.names()), shown, node_id, on=False))
 
     def name_refused(self, by: str, reason: str) -> None:
         """A member at ``by`` refused this node's name for good. For a node the tracker turned
@@ -714,6 +749,8 @@ class Node:
     def _out(self, event: events.Event) -> None:
         """Hand ``event`` to the front end, with members that share a name marked
         (``Talk.marks``)."""
+        if self.ignored.hides(event):
+            return
         marks = self.talk.marks()
         self._emit(with_marks(event, marks) if marks else event)
 

@@ -102,6 +102,11 @@ CREATE TABLE IF NOT EXISTS saved (
     since REAL NOT NULL,
     PRIMARY KEY (sha256, size)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ignored (
+    author TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    since REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -410,6 +415,25 @@ class Store:
             "SELECT path, mtime_ns FROM saved WHERE sha256 = ? AND size = ?", (sha256, size)
         ).fetchone()
         return None if row is None else (row[0], row[1])
+
+    def ignored(self) -> list[tuple[str, str]]:
+        """The members ignored here (``/ignore``), by key, with the name each had last, in
+        the order they were ignored."""
+        rows = self._db.execute("SELECT author, username FROM ignored ORDER BY since")
+        return [(row[0], row[1]) for row in rows]
+
+    def keep_ignored(self, author: str, username: str, now: float) -> None:
+        """``author`` is ignored (again, or under a new name)."""
+        with self._written():
+            self._db.execute(
+                "INSERT INTO ignored VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "username = excluded.username",
+                (author, username, now),
+            )
+
+    def forget_ignored(self, author: str) -> None:
+        with self._written():
+            self._db.execute("DELETE FROM ignored WHERE author = ?", (author,))
 
     def kept_parts(self) -> set[str]:
         """The parts of the fetches kept to go on with: no other fetch may take their names."""

@@ -85,6 +85,7 @@ from peerchat.events import (
     FileOffered,
     FileProgress,
     FileWaiting,
+    Ignoring,
     InRoom,
     MessageReceived,
     NewKey,
@@ -464,6 +465,8 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_who(event, now)
         case Whois():
             return format_whois(event, now)
+        case Ignoring():
+            return format_notice(ignoring_text(event), now)
         case Error(message=message) | Unresponsive(message=message):
             return format_notice(f"! {visible(message)}", now, ERROR_STYLE)
         case Saving(path=path, trouble=trouble) if trouble:
@@ -492,6 +495,20 @@ def format_event(event: Event, now: float) -> FormattedText:
         case Undelivered() | Unconfirmed() | Delivered() | NotDelivered():
             return format_notice(delivery_text(event), now)
     raise TypeError(f"not a node event: {event!r}")
+
+
+def ignoring_text(event: Ignoring) -> str:
+    """What ``/ignore`` and ``/unignore`` are answered with."""
+    listed = ", ".join(map(visible, event.names))
+    name = visible(event.name)
+    if not event.name:
+        return f"* ignored here: {listed}" if listed else "* nobody is ignored here"
+    if not event.on:
+        return f"* you hear {name} again" + (f" (still ignored: {listed})" if listed else "")
+    return (
+        f"* {name} is ignored here: their lines, private messages and offers are not shown, "
+        f"from now on and after a restart (/unignore {name})"
+    )
 
 
 def format_offer(event: FileOffered, now: float) -> FormattedText:
@@ -1083,17 +1100,10 @@ def _fitted(parts: list[tuple[int, str]], width: int) -> FormattedText:
 # The front end.
 
 
-class Node(Protocol):
+class Node(commands.RoomNode, Protocol):
     def say(self, text: str, *, action: bool = False) -> None: ...
     async def wait_sendable(self) -> None: ...
-    def private(self, name: str, text: str) -> None: ...
-    def nick(self, name: str) -> None: ...
     def typing(self, *, done: bool = False) -> None: ...
-    def send_file(self, words: str) -> None: ...
-    def get_file(self, id: int) -> None: ...
-    def who(self) -> None: ...
-    def history(self, count: int) -> None: ...
-    def list_files(self) -> None: ...
 
 
 class Rooms(Protocol):
@@ -1870,31 +1880,7 @@ def _command_in_room(rooms: Rooms, room: str, command: commands.Command) -> None
     """Carry out ``command``, typed with ``room`` in front, in the rooms it is for (trio
     thread)."""
     for target in rooms.rooms_for(room, command):
-        _in_room(rooms, target, _node_action(command))
-
-
-def _node_action(command: commands.Command) -> Callable[[Node], None]:
-    """What a command asks of the room in front."""
-    match command:
-        case commands.Private(to=to, text=text):
-            return lambda node: node.private(to, text)
-        case commands.Nick(name=name):
-            return lambda node: node.nick(name)
-        case commands.SendFile(words=words):
-            return lambda node: node.send_file(words)
-        case commands.GetFile(id=id):
-            return lambda node: node.get_file(id)
-        case commands.CancelFile(id=id):
-            return lambda node: node.cancel_file(id)
-        case commands.ListFiles():
-            return lambda node: node.list_files()
-        case commands.Who():
-            return lambda node: node.who()
-        case commands.Whois(name=name):
-            return lambda node: node.whois(name)
-        case commands.History(count=count):
-            return lambda node: node.history(count)
-    raise TypeError(f"not a command for a room: {command!r}")
+        _in_room(rooms, target, commands.room_action(command))
 
 
 def _part_usage(screen: Screen) -> str:

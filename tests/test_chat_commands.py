@@ -69,3 +69,34 @@ async def test_whois_gives_the_same_key_on_both_sides(swarm: Swarm) -> None:
     await bob.send("/whois nobody")
     error = await bob.wait_for(event="error")
     assert error["message"] == "nobody called nobody is in the room"
+
+
+async def test_an_ignored_member_is_not_shown_but_kept_and_heard_again(swarm: Swarm) -> None:
+    alice, bob, carol = await swarm.room("alice", "bob", "carol")
+    await alice.send("/ignore BOB")  # in any case, as /msg
+    ignoring = await alice.wait_for(event="ignoring")
+    assert ignoring["names"] == ["bob"] and ignoring["node_id"] == bob.node_id
+    assert ignoring["on"] is True
+
+    await bob.send("noise one")
+    await bob.send("/me shouts")
+    await carol.wait_for(event="message", text="shouts")
+    await say_and_expect(carol, "after the noise", [alice])  # in order: bob's were before
+    await bob.send("/msg alice psst")
+    await bob.send("/nick robert")  # still the same key: still ignored, by its new name
+    await alice.wait_for(event="nick", node_id=bob.node_id)  # over the link, after the /msg
+    assert [e for e in alice.find(event="message") if e["from_id"] == bob.node_id] == []
+    await alice.send("/ignore")
+    listed = await alice.wait_for(lambda e: "node_id" not in e, event="ignoring")
+    assert listed["names"] == ["robert"]
+    await alice.send("/unignore Robert")
+    heard = await alice.wait_for(lambda e: e.get("on") is False, event="ignoring")
+    assert heard["names"] == [] and heard["username"] == "robert"
+
+    await say_and_expect(bob, "heard again", [alice])
+    await alice.send("/history 10")  # what was hidden was kept all along
+    kept = await alice.wait_for(event="message", text="noise one", history=True)
+    assert kept["from_id"] == bob.node_id
+    await alice.send("/unignore carol")
+    error = await alice.wait_for(event="error")
+    assert error["message"] == "carol is not ignored here (ignored: nobody)"

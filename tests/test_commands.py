@@ -11,6 +11,7 @@ from peerchat.commands import (
     GetFile,
     GoToRoom,
     History,
+    Ignore,
     JoinRoom,
     ListFiles,
     ListRooms,
@@ -21,6 +22,7 @@ from peerchat.commands import (
     Quit,
     Say,
     SendFile,
+    Unignore,
     Unknown,
     Usage,
     Who,
@@ -85,6 +87,10 @@ from peerchat.commands import (
         ("/rooms", ListRooms()),
         ("/room ops", GoToRoom("ops")),
         ("/rooms ops", GoToRoom("ops")),
+        ("/ignore chatty", Ignore("chatty")),
+        ("/ignore", Ignore()),
+        ("/IGNORE  Bob ", Ignore("Bob")),
+        ("/unignore bob", Unignore("bob")),
         ("/frobnicate x", Unknown("/frobnicate")),
     ],
 )
@@ -159,6 +165,8 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/join dev [::1]:0", "port 0 is out of range: a port is 1-65535"),
         ("/list dev", "usage: /list, the rooms on the local network (then /join NAME)"),
         ("/join a.b", "usage: /join ROOM"),
+        ("/ignore bob carol", "usage: /ignore [NAME], /unignore NAME"),
+        ("/unignore", "usage: /ignore [NAME], /unignore NAME"),
     ],
 )
 def test_misused_commands_say_how(line: str, usage: str) -> None:

@@ -40,6 +40,7 @@ from peerchat.events import (
     FileOffered,
     FileProgress,
     FileWaiting,
+    Ignoring,
     InRoom,
     Listed,
     MessageReceived,
@@ -305,6 +306,16 @@ def test_who_lists_every_member_once_with_the_tracker_marked():
     upper = dataclasses.replace(CAROL, username="Carol2")
     rows = plain(Who((upper, BOB, ALICE), tracker_id=None)).splitlines()[1:]
     assert [row.split()[1] for row in rows] == ["alice", "bob", "Carol2"]
+
+
+def test_ignoring_says_what_is_hidden_how_to_undo_it_and_who_is_left():
+    said = plain(Ignoring(("chatty", "b\x1b[2Jot"), "b\x1b[2Jot", "0" * 32))
+    assert said.startswith("13:04:05 * b\ufffd[2Jot is ignored here: their lines, private messages")
+    assert said.endswith("(/unignore b\ufffd[2Jot)") and not has_unsafe(said)
+    again = plain(Ignoring(("chatty",), "bob", "0" * 32, on=False))
+    assert again == "13:04:05 * you hear bob again (still ignored: chatty)"
+    assert plain(Ignoring(())) == "13:04:05 * nobody is ignored here"
+    assert plain(Ignoring(("chatty", "bob"))) == "13:04:05 * ignored here: chatty, bob"
 
 
 def test_whois_shows_the_key_in_groups_to_read_out_and_whose_screen_to_compare_with():

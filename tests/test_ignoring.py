@@ -1,0 +1,58 @@
+"""peerchat.ignoring: whose words and offers stay off the screen, by key, kept over a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from peerchat import events
+from peerchat.ignoring import MAX_IGNORED, Ignored
+from peerchat.membership import Member
+from peerchat.store import MEMORY, Store
+
+BOB = Member("b0b" * 5, "bob", "10.0.0.2", 5001, 0)
+CAROL = Member("ca401" * 3, "carol", "10.0.0.3", 5002, 0)
+
+
+def said(sender: Member, *, own: bool = False) -> events.MessageReceived:
+    return events.MessageReceived(sender, 1, 1, "hi", 0.0, 0.0, 0.0, own)
+
+
+def test_words_typing_and_offers_of_one_ignored_are_hidden_and_nothing_else() -> None:
+    ignored = Ignored(Store(MEMORY))
+    assert ignored.add(BOB)
+    assert ignored.hides(said(BOB))
+    assert ignored.hides(events.Typing(BOB))
+    assert ignored.hides(events.FileOffered(BOB, 1, "f.txt", 3))
+    assert not ignored.hides(said(CAROL))
+    # The list on the screen stays true: who comes, goes and takes a name is still told.
+    assert not ignored.hides(events.PeerJoined(BOB))
+    assert not ignored.hides(events.PeerLeft(BOB, "quit"))
+    assert not ignored.hides(events.Renamed(BOB, "bobby"))
+    ignored.remove(BOB.node_id)
+    assert not ignored.hides(said(BOB))
+
+
+def test_a_rename_keeps_the_ignore_and_the_list_shows_the_new_name(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        ignored = Ignored(store)
+        ignored.add(CAROL)
+        ignored.add(BOB)
+        robert = Member(BOB.node_id, "robert", BOB.host, BOB.port, 0)
+        ignored.hides(events.Renamed(robert, "bob"))
+        assert ignored.hides(said(robert))
+    with Store(tmp_path) as store:  # a restart
+        again = Ignored(store)
+        assert again.names() == ["carol", "robert"]
+        assert again.named("ROBERT") == BOB.node_id and again.named("bob") is None
+        assert again.remove(BOB.node_id) == "robert"
+    with Store(tmp_path) as store:
+        assert Ignored(store).names() == ["carol"]
+
+
+def test_the_list_is_bounded() -> None:
+    ignored = Ignored(Store(MEMORY))
+    for n in range(MAX_IGNORED):
+        assert ignored.add(Member(f"{n:032x}", f"m{n}", "10.0.0.9", 5000, 0))
+    assert not ignored.add(BOB)
+    assert ignored.add(Member(f"{0:032x}", "renamed", "10.0.0.9", 5000, 0))  # one already in
+    assert len(ignored.names()) == MAX_IGNORED
