@@ -15,28 +15,24 @@ from peerchat.safe_text import visible
 HELP_COLUMN = 18  # where a command's words begin in its row of the help
 HELP_TEXT = """\
 Type a line and press Enter to send it to everyone in the room.
-  /msg NAME TEXT  a private message to one member only
-  /me ACTION      an action line: /me waves shows "* alice waves"
-  /nick NAME      take another name, if nobody in the room has it (or one like it)
-  /send [NAME] PATH
-                  offer a file to the room, or to one member
-  /get ID         fetch an offered file (the offer shows its ID) into your downloads
-  /cancel ID      give up a fetch, or withdraw a file you offered
+  /msg NAME TEXT  a private line to one member only
+  /me ACTION      an action: /me waves shows "* alice waves"
+  /nick NAME      another name, if nobody here has one like it
+  /send [NAME] PATH  offer a file to the room, or to one member
+  /get ID         fetch an offered file (the ID its offer shows)
+  /cancel ID      give up a fetch, or withdraw your offer
   /files          the files offered here, and your fetches
-  /join ROOM [HOST:PORT]
-                  another room (found on the local network without an address)
-  /part [ROOM [MESSAGE]]
-                  leave the room in front (or ROOM): the last one ends the program
-  /room NAME      bring a room to the front (Ctrl-X: the next one); /rooms lists them
-  /list           the rooms on the local network that /join NAME finds
-  /who, /names    list the members; the tracker is marked
-  /whois NAME     a member's address and key fingerprint (compare it with theirs)
-  /ignore [NAME]  hide a member's lines, private messages and offers here (/unignore NAME)
-  /history [N]    show the last N messages kept here (default 20)
+  /join ROOM [HOST:PORT]  another room, found on this network by name
+  /part [ROOM [MESSAGE]]  leave a room; leaving the last one quits
+  /room NAME      bring a room to the front (Ctrl-X: the next one)
+  /rooms, /list   the rooms you are in; the rooms on this network
+  /who, /names    the members; the tracker is marked
+  /whois NAME     a member's address and key, to compare with theirs
+  /ignore [NAME]  hide a member's words here (/unignore NAME)
+  /history [N]    the last N messages kept here (20)
   //TEXT          send a line that starts with "/"
   /clear          empty the screen (Ctrl-L draws it anew)
-  /help           show this help
-  /quit [MESSAGE] leave, saying MESSAGE (Ctrl-D; Ctrl-C clears the line, or quits if empty)
+  /quit [MESSAGE] leave (or Ctrl-D, or Ctrl-C on an empty line)
 Tab completes commands, member names, room names and offer numbers."""
 
 

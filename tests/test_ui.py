@@ -7,6 +7,7 @@ import dataclasses
 import errno
 import io
 import os
+import re
 import subprocess
 import sys
 import termios
@@ -1438,6 +1439,15 @@ def test_the_help_goes_on_under_the_words_of_its_commands() -> None:
     rows = to_plain_text(ui.format_line(notice, NOW, ui.Screen(), 60)).splitlines()
     nick = rows.index(next(r for r in rows if "/nick NAME" in r))
     assert rows[nick + 1].startswith(" " * help_at) and not rows[nick + 1][help_at].isspace()
+
+
+def test_the_help_fits_a_terminal_of_24_rows_and_names_every_command() -> None:
+    """User trials at 80x24: the help's top scrolled off (35 rows)."""
+    notice = ui.Notice(commands.HELP_TEXT, indent=ui.INDENT + commands.HELP_COLUMN)
+    rows = to_plain_text(ui.format_line(notice, NOW, ui.Screen(), 80)).splitlines()
+    assert len(rows) <= 22  # with the prompt and the status bar below it
+    named = set(re.findall(r"/[a-z]+", commands.HELP_TEXT))
+    assert set(commands.COMMANDS) - named == {"/help"}
 
 
 def test_a_room_with_a_secret_says_so_where_one_looks() -> None:
