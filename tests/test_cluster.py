@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -772,6 +773,20 @@ async def test_a_node_let_in_whose_name_two_members_refuse_for_good_leaves_the_r
         with pytest.raises(StartupError, match="the name 'carol' is taken"), trio.fail_after(10):
             await carol.node.run()
         nursery.cancel_scope.cancel()
+
+
+async def test_a_join_that_gives_up_says_how_often_and_how_long_it_tried() -> None:
+    """A user trial read "no answer to the handshake within 3 s" of a join that took 9."""
+    silent = await trio.open_tcp_listeners(0, host="127.0.0.1")  # accepts, never answers
+    settings = Settings("newbie", tracker_port=silent[0].socket.getsockname()[1])
+    config = dataclasses.replace(FAST, hello_timeout=0.2, join_timeout=0.7)
+    node = Node(settings, lambda e: None, config)
+    with pytest.RaisesGroup(StartupError, flatten_subgroups=True) as raised, trio.fail_after(5):
+        await node.run()
+    said = str(raised.value.exceptions[0])
+    assert "no answer to the handshake within 0.2 s" in said, said
+    assert re.search(r"; [234] tries in 1 s$", said), said
+    await silent[0].aclose()
 
 
 def test_name_refusals_turn_out_only_a_node_a_member_let_in() -> None:
