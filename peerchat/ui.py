@@ -112,6 +112,7 @@ from peerchat.membership import Member
 from peerchat.names import FINGERPRINT, shown_name
 from peerchat.safe_text import visible
 from peerchat.transfer import size_text
+from peerchat.typed_lines import Held, TypedLines, pasted
 from peerchat.wrap import INDENT, wrap
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +137,6 @@ HISTORY_STYLE = "ansibrightblack"  # messages from before: dimmed, with their or
 INPUT_HISTORY_LIMIT = 256 * 1024  # bytes of typed lines kept across runs (up-arrow)
 MAX_TAB_OFFERS = 1_000  # offer numbers kept for Tab, per room: as many as a node keeps
 REDRAWN_LINES = 500  # the latest lines printed, kept for Ctrl-L to draw the screen anew
-PASTE_ASKED = 5  # lines a paste may have before its Enter is asked for twice (irssi's count)
 NOTICE_STYLE = "ansibrightblack"
 ERROR_STYLE = "ansired bold"
 PRIVATE_STYLE = "ansimagenta"
@@ -669,40 +669,6 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     return Composed(_join_lines(texts), room if _among_several(screen, room) else "")
 
 
-def _as_typed(line: str, block: str, kept: list[str]) -> list[str] | None:
-    """``line`` as typed, when it begins with ``block``, the lines kept while a join connected
-    (``kept``, each typed on its own): those lines, then what was typed below them, if
-    anything; None when it does not (the lines were edited: one line now)."""
-    if line != block and not line.startswith(block + "\n"):
-        return None
-    below = line[len(block) + 1 :]
-    return [*kept, below] if below else list(kept)
-
-
-def _commands_apart(block: str) -> list[str] | None:
-    """A block of lines (pasted) in pieces: each command line with the lines after it that it
-    takes (a /msg or /me takes them, as it did the whole block: a review's pasted "/msg dave
-    the config:" then "password=..." must stay private), and the lines said apart, in order;
-    None when it is one piece."""
-    rows = block.split("\n")
-    if len(rows) < 2 or not any(commands.is_command(row) for row in rows):
-        return None
-    pieces: list[list[str]] = []
-    takes_text = False  # whether the last piece takes the lines said after it
-    for row in rows:
-        if commands.is_command(row):
-            pieces.append([row])
-            said = commands.parse_line(row)
-            takes_text = isinstance(said, commands.Private | commands.Say)
-        elif takes_text:
-            pieces[-1].append(row)
-        else:
-            pieces.append([row])
-            takes_text = True
-    out = ["\n".join(piece) for piece in pieces if any(row.strip() for row in piece)]
-    return out if len(out) > 1 else None  # (one piece: a command and the lines it takes)
-
-
 def _late_private(event: Event, now: float) -> bool:
     """A private message that waited for its reader, said with the time it was said."""
     late = type(event) is MessageReceived and event.to is not None and not event.history
@@ -980,16 +946,6 @@ def _share(received: int, size: int) -> float:
 # the rooms; then files' progress; who is typing (a user's 60 columns cut off just that); the
 # word that a second Ctrl-C quits last.
 _HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _CLEARED, _ASKED, _ME = range(9)
-
-
-def pasted(count: int, ran: int = 0) -> str:
-    """What Enter and Ctrl-C do to a pasted block of ``count`` lines, ``ran`` of them
-    commands."""
-    if ran:
-        return (
-            f"{count} lines, {ran} of them commands: Enter sends and runs them, Ctrl-C drops them"
-        )
-    return f"{count} lines: Enter sends them all, Ctrl-C drops them"
 
 
 def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> FormattedText:
@@ -1380,33 +1336,24 @@ class PromptUI:
             with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(act)
 
-        kept = ""  # a line typed before the join: back in the input, not lost
-        kept_for: tuple[str, str] | None = None  # the lines kept, and the room they were for
-        kept_lines: list[str] = []  # those lines, each as it was typed
-        asked = ""  # a long paste whose Enter was asked for again, while it stays as it is
-        asked_to: tuple[str, str] | None = None  # a kept line asked about, and the room named
+        entry = TypedLines()
 
         def changed(buffer: Buffer) -> None:
             """Any edit (a paste again too, after Ctrl-C cleared it) is asked about anew; the
             text a prompt begins with is no edit."""
-            nonlocal asked
-            asked, screen.asked = "", 0
+            entry.edited()
+            screen.asked = 0
             if buffer.text:  # a second Ctrl-C would clear this, not quit
                 screen.cleared_at = -math.inf
             typing(buffer)
 
         session.default_buffer.on_text_changed += changed
-        after: list[str] = []  # lines of their own, taken next: kept ones, and one typed below
-        cleared: set[str] = set()  # pieces of a pasted block whose Enter was asked for
         while True:
             echo.off()
             try:
-                held = kept if after else ""  # a kept line asked about waits in the input
-                if after:
-                    line = after.pop(0)
-                else:
-                    cleared = set()
-                    line = await session.prompt_async(default=kept, pre_run=suspension.resume)
+                line = entry.next_line()
+                if line is None:
+                    line = await session.prompt_async(default=entry.kept, pre_run=suspension.resume)
             except KeyboardInterrupt:
                 if screen.front.me is None and len(screen.rooms) > 1:
                     line = "/part"  # gives up a /join still connecting; the other rooms go on
@@ -1425,85 +1372,25 @@ class PromptUI:
                 if exc.errno != errno.EIO:
                     raise
                 return True
-            # Sent: the next keystroke is news again. (Kept instead, below, the room still
-            # reads "is typing": a trial's dropped paste left it there 4 s.)
-            was_typed_at, typed_at, kept = typed_at, -math.inf, held
-            joined = screen.front.me is not None
-            typed = None if kept_for is None else _as_typed(line, kept_for[0], kept_lines)
-            if joined and kept_for is not None and typed is not None:
-                # The kept lines and what was typed below them are lines of their own, as
-                # they were typed: a user trial's "/msg alice ..." typed there went to the
-                # room as text, and "how are you" below a kept /msg went to alice with it;
-                # another's second kept line, a /msg, went to the room as the first was text.
-                # Lines kept for a room behind now are asked about first, together.
-                if kept_for[1] == screen.current:
-                    line, after = typed[0], typed[1:] + after
-                else:
-                    line, after = kept_for[0], typed[len(kept_lines) :] + after
-            here = kept_for is None or kept_for[1] == screen.current  # (else asked first)
-            pieces = _commands_apart(line) if joined and here else None
-            if pieces is not None:
-                # A pasted block's commands are commands (a user trial's pasted "/msg dave
-                # the password is hunter2" went to the room as text; after a pasted /me,
-                # every line was an action): asked about whole, then sent piece by piece.
-                count = sum(1 for part in line.splitlines() if part.strip())
-                if line != asked:  # always: a pasted /quit or /nick is no line to run unasked
-                    asked = kept = line
-                    typed_at, screen.asked = was_typed_at, count
-                    ran = sum(1 for part in line.splitlines() if commands.is_command(part))
-                    self._notice(pasted(count, ran))
-                    continue
-                cleared = set(pieces) if line == asked else set()
-                line, after = pieces[0], pieces[1:] + after
+            # Sent: the next keystroke is news again. (Held instead, the room still reads "is
+            # typing": a trial's dropped paste left it there 4 s.)
+            was_typed_at, typed_at = typed_at, -math.inf
+            joined, several = screen.front.me is not None, len(screen.rooms) > 1
+            took = entry.take(line, joined=joined, room=screen.current, several=several)
+            if isinstance(took, Held):
+                typed_at = was_typed_at
+                screen.asked = took.asked or screen.asked
+                self._notice(took.notice)
+                continue
+            command = took.command
             room = screen.current  # the room in front when the line was sent
-            command = commands.parse_line(line)
-            local = (
-                (commands.Quit | commands.Help | commands.ListRooms | commands.GoToRoom)
-                | commands.PartRoom
-                | commands.Clear
-                | commands.FindRooms
-            )
-            if screen.front.me is None and not isinstance(command, local | commands.JoinRoom):
-                # ("it": the line or the join? A user trial could not tell.)
-                give_up = "give up the join" if len(screen.rooms) > 1 else "quit"
-                # Kept with a line break after it: what is typed next goes below, not glued
-                # to it ("first in qasecond in qa", sent as one message in a user trial).
-                block = line.rstrip("\n")
-                kept, typed_at = block + "\n", was_typed_at
-                below = None if kept_for is None else _as_typed(block, kept_for[0], kept_lines)
-                kept_lines = kept_lines + below[len(kept_lines) :] if below else [block]
-                kept_for = (block, room)
-                self._notice(f"not in the room yet: the line is kept (Ctrl-C twice to {give_up})")
-                continue
-            # A line kept for a room given up, or behind now, is not sent to the one in front
-            # unasked (a user's line for a room that could not be joined went to the room left
-            # in front). One typed anew after Ctrl-C or Ctrl-U does not begin with it.
-            stray = kept_for is not None and line.startswith(kept_for[0]) and kept_for[1] != room
-            if stray and kept_for is not None and asked_to != (line, room):
-                asked_to, kept, typed_at = (line, room), line, was_typed_at
-                where, to = visible(kept_for[1]), visible(room)
-                self._notice(f"typed for {where}: Enter sends it to {to}, Ctrl-C clears it")
-                continue
-            if stray and kept_for is not None and line == kept_for[0]:  # sent: each as typed
-                pieces = _commands_apart(kept_lines[0]) or kept_lines[:1]
-                line, after = pieces[0], pieces[1:] + kept_lines[1:] + after
-                command = commands.parse_line(line)
-            kept_for = asked_to = None
-            kept_lines = []
             if isinstance(command, commands.History):
                 screen.earlier = None  # each /history is headed, the second in a row too
             action: Callable[[], None]
             match command:
                 case commands.Say(text=text, action=is_action):
-                    # A pasted block arrives as one line with newlines: one message per line.
                     lines = [part for part in text.splitlines() if part.strip()]
-                    if len(lines) > PASTE_ASKED and line != asked and line not in cleared:
-                        # (a user's 200 went at once)
-                        asked = kept = line
-                        typed_at, screen.asked = was_typed_at, len(lines)
-                        self._notice(pasted(screen.asked))
-                        continue
-                    asked, screen.asked = "", 0
+                    screen.asked = 0
                     try:
                         trio.from_thread.run(
                             _say_each, rooms, room, lines, is_action, trio_token=token

@@ -1,0 +1,181 @@
+"""What Enter does with what the input line holds: a line to carry out now, or one held in the
+input with a question or a reason, as the line interface's habits have it.
+
+- A pasted block goes line by line, and its commands are commands (a user trial's pasted
+  "/msg dave the password is hunter2" went to the room as text). A block with commands, or of
+  more than ``PASTE_ASKED`` lines, is asked about first: a second Enter sends it.
+- Lines typed while a ``/join`` connects are kept in the input, each as typed, and go once the
+  room is in (a trial's kept "/msg alice ..." went to the room as text).
+- Lines kept for a room that is behind now are not sent to the one in front unasked.
+
+No terminal here: the prompt feeds each line in (``take``) and shows what comes back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from peerchat import commands
+from peerchat.safe_text import visible
+
+PASTE_ASKED = 5  # lines a paste may have before its Enter is asked for twice (irssi's count)
+
+# What may be typed while the room in front is not joined yet: the rest is kept for it.
+_LOCAL = (
+    commands.Quit
+    | commands.Help
+    | commands.ListRooms
+    | commands.GoToRoom
+    | commands.PartRoom
+    | commands.Clear
+    | commands.FindRooms
+    | commands.JoinRoom
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """The line stays in the input, and ``notice`` says why: Enter again decides."""
+
+    notice: str
+    asked: int = 0  # the lines of a paste asked about, for the status bar (0: none)
+
+
+@dataclass(frozen=True, slots=True)
+class Take:
+    """Carry ``command`` out."""
+
+    command: commands.Command
+
+
+def pasted(count: int, ran: int = 0) -> str:
+    """What Enter and Ctrl-C do to a pasted block of ``count`` lines, ``ran`` of them
+    commands."""
+    if ran:
+        return (
+            f"{count} lines, {ran} of them commands: Enter sends and runs them, Ctrl-C drops them"
+        )
+    return f"{count} lines: Enter sends them all, Ctrl-C drops them"
+
+
+@dataclass
+class TypedLines:
+    """The state between one Enter and the next."""
+
+    kept: str = ""  # what the input begins with next: a line held, not lost
+    _kept_for: tuple[str, str] | None = None  # lines kept during a join, and their room
+    _kept_lines: list[str] = field(default_factory=list)  # those lines, each as typed
+    _asked: str = ""  # a paste whose Enter was asked for again, while it stays as it is
+    _asked_to: tuple[str, str] | None = None  # a kept line asked about, and the room named
+    _after: list[str] = field(default_factory=list)  # lines of their own, taken next
+    _cleared: set[str] = field(default_factory=set)  # pieces of a paste already asked about
+    _held: str = ""  # what the input keeps while the lines after are taken
+
+    def next_line(self) -> str | None:
+        """A line to take before the prompt is asked for one: the next piece of a block, or
+        of the lines kept; None when it is the prompt's turn."""
+        if self._after:
+            self._held = self.kept  # (a kept line asked about waits in the input)
+            return self._after.pop(0)
+        self._cleared, self._held = set(), ""
+        return None
+
+    def edited(self) -> None:
+        """The input changed (a paste again too, after Ctrl-C cleared it): asked anew."""
+        self._asked = ""
+
+    def take(self, line: str, *, joined: bool, room: str, several: bool) -> Held | Take:
+        """What Enter on ``line`` does, with ``room`` in front (``joined`` or not yet), in
+        one of ``several`` rooms or the only one."""
+        self.kept = self._held
+        kept_for, kept_lines = self._kept_for, self._kept_lines
+        typed = None if kept_for is None else _as_typed(line, kept_for[0], kept_lines)
+        if joined and kept_for is not None and typed is not None:
+            # The kept lines and what was typed below them are lines of their own, as they
+            # were typed; lines kept for a room behind now are asked about first, together.
+            if kept_for[1] == room:
+                line, self._after = typed[0], typed[1:] + self._after
+            else:
+                line, self._after = kept_for[0], typed[len(kept_lines) :] + self._after
+        here = kept_for is None or kept_for[1] == room  # (else asked first)
+        pieces = commands_apart(line) if joined and here else None
+        if pieces is not None:
+            count = sum(1 for part in line.splitlines() if part.strip())
+            if line != self._asked:  # always: a pasted /quit or /nick is no line to run unasked
+                self._asked = self.kept = line
+                ran = sum(1 for part in line.splitlines() if commands.is_command(part))
+                return Held(pasted(count, ran), count)
+            self._cleared = set(pieces)
+            line, self._after = pieces[0], pieces[1:] + self._after
+        command = commands.parse_line(line)
+        if not joined and not isinstance(command, _LOCAL):
+            return self._keep(line, room, several)
+        # A line kept for a room given up, or behind now, is not sent to the one in front
+        # unasked (a user's line for a room that could not be joined went to the room left in
+        # front). One typed anew after Ctrl-C or Ctrl-U does not begin with it.
+        stray = kept_for is not None and line.startswith(kept_for[0]) and kept_for[1] != room
+        if stray and kept_for is not None and self._asked_to != (line, room):
+            self._asked_to, self.kept = (line, room), line
+            where, to = visible(kept_for[1]), visible(room)
+            return Held(f"typed for {where}: Enter sends it to {to}, Ctrl-C clears it")
+        if stray and kept_for is not None and line == kept_for[0]:  # sent: each as typed
+            pieces = commands_apart(kept_lines[0]) or kept_lines[:1]
+            line, self._after = pieces[0], pieces[1:] + kept_lines[1:] + self._after
+            command = commands.parse_line(line)
+        self._kept_for = self._asked_to = None
+        self._kept_lines = []
+        if isinstance(command, commands.Say):
+            # A pasted block arrives as one line with newlines: one message per line.
+            lines = [part for part in command.text.splitlines() if part.strip()]
+            if len(lines) > PASTE_ASKED and line != self._asked and line not in self._cleared:
+                self._asked = self.kept = line  # (a user's 200 went at once)
+                return Held(pasted(len(lines)), len(lines))
+            self._asked = ""
+        return Take(command)
+
+    def _keep(self, line: str, room: str, several: bool) -> Held:
+        """A line typed before the room is in: kept, with a line break after it, so what is
+        typed next goes below, not glued to it ("first in qasecond in qa", sent as one
+        message in a user trial)."""
+        block = line.rstrip("\n")
+        self.kept = block + "\n"
+        kept_for, kept_lines = self._kept_for, self._kept_lines
+        below = None if kept_for is None else _as_typed(block, kept_for[0], kept_lines)
+        self._kept_lines = kept_lines + below[len(kept_lines) :] if below else [block]
+        self._kept_for = (block, room)
+        give_up = "give up the join" if several else "quit"  # ("it": the line or the join?)
+        return Held(f"not in the room yet: the line is kept (Ctrl-C twice to {give_up})")
+
+
+def _as_typed(line: str, block: str, kept: list[str]) -> list[str] | None:
+    """``line`` as typed, when it begins with ``block``, the lines kept while a join connected
+    (``kept``, each typed on its own): those lines, then what was typed below them, if
+    anything; None when it does not (the lines were edited: one line now)."""
+    if line != block and not line.startswith(block + "\n"):
+        return None
+    below = line[len(block) + 1 :]
+    return [*kept, below] if below else list(kept)
+
+
+def commands_apart(block: str) -> list[str] | None:
+    """A block of lines (pasted) in pieces: each command line with the lines after it that it
+    takes (a /msg or /me takes them, as it did the whole block: a review's pasted "/msg dave
+    the config:" then "password=..." must stay private), and the lines said apart, in order;
+    None when it is one piece."""
+    rows = block.split("\n")
+    if len(rows) < 2 or not any(commands.is_command(row) for row in rows):
+        return None
+    pieces: list[list[str]] = []
+    takes_text = False  # whether the last piece takes the lines said after it
+    for row in rows:
+        if commands.is_command(row):
+            pieces.append([row])
+            said = commands.parse_line(row)
+            takes_text = isinstance(said, commands.Private | commands.Say)
+        elif takes_text:
+            pieces[-1].append(row)
+        else:
+            pieces.append([row])
+            takes_text = True
+    out = ["\n".join(piece) for piece in pieces if any(row.strip() for row in piece)]
+    return out if len(out) > 1 else None  # (one piece: a command and the lines it takes)

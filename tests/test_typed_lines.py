@@ -1,0 +1,79 @@
+"""peerchat.typed_lines: what Enter does with the input, without a terminal."""
+
+from __future__ import annotations
+
+from peerchat.commands import JoinRoom, Private, Say
+from peerchat.typed_lines import PASTE_ASKED, Held, Take, TypedLines, commands_apart
+
+
+def enter(entry: TypedLines, line: str, *, joined: bool = True, room: str = "dev") -> object:
+    return entry.take(line, joined=joined, room=room, several=False)
+
+
+def drain(entry: TypedLines, *, room: str = "dev") -> list[object]:
+    """The lines taken after one Enter, as the prompt takes them before asking anew."""
+    taken = []
+    while (line := entry.next_line()) is not None:
+        taken.append(enter(entry, line, room=room))
+    return taken
+
+
+def test_a_pasted_block_with_a_command_is_asked_about_then_goes_line_by_line() -> None:
+    entry = TypedLines()
+    assert entry.next_line() is None
+    block = "hi all\n/msg bob the pin is 42\nand this goes to bob too\n/me waves"
+    assert enter(entry, block) == Held(
+        "4 lines, 2 of them commands: Enter sends and runs them, Ctrl-C drops them", 4
+    )
+    assert entry.kept == block  # back in the input for the second Enter
+    entry.next_line()
+    assert enter(entry, block) == Take(Say("hi all"))
+    assert drain(entry) == [
+        Take(Private("bob", "the pin is 42\nand this goes to bob too")),
+        Take(Say("waves", action=True)),
+    ]
+
+
+def test_a_long_paste_is_asked_about_again_after_an_edit() -> None:
+    entry = TypedLines()
+    block = "\n".join(f"line {n}" for n in range(PASTE_ASKED + 1))
+    asked = Held(f"{PASTE_ASKED + 1} lines: Enter sends them all, Ctrl-C drops them", 6)
+    assert enter(entry, block) == asked
+    entry.edited()
+    assert enter(entry, block) == asked
+    assert enter(entry, block) == Take(Say(block))
+    assert enter(entry, "short") == Take(Say("short"))
+
+
+def test_lines_typed_while_a_join_connects_are_kept_and_go_each_as_typed() -> None:
+    entry = TypedLines()
+    held = enter(entry, "hello ops", joined=False, room="ops")
+    assert isinstance(held, Held) and held.notice.startswith("not in the room yet")
+    assert entry.kept == "hello ops\n"  # what is typed next goes below it
+    entry.next_line()
+    assert isinstance(enter(entry, "hello ops\n/msg bob secret", joined=False, room="ops"), Held)
+    entry.next_line()
+    typed_below = "hello ops\n/msg bob secret\n/join dev"
+    assert enter(entry, typed_below, room="ops") == Take(Say("hello ops"))
+    assert drain(entry, room="ops") == [
+        Take(Private("bob", "secret")),
+        Take(JoinRoom("dev", None)),
+    ]
+
+
+def test_lines_kept_for_a_room_behind_now_are_asked_about_first() -> None:
+    entry = TypedLines()
+    enter(entry, "for qa only", joined=False, room="qa")
+    entry.next_line()
+    asked = enter(entry, "for qa only", room="dev")
+    assert asked == Held("typed for qa: Enter sends it to dev, Ctrl-C clears it")
+    entry.next_line()
+    assert enter(entry, "for qa only", room="dev") == Take(Say("for qa only"))
+    assert enter(entry, "for qa only", room="dev") == Take(Say("for qa only"))  # not kept now
+
+
+def test_a_block_is_cut_where_its_commands_begin() -> None:
+    assert commands_apart("just text\nmore text") is None
+    assert commands_apart("/msg bob one\ntwo") is None  # one piece: the /msg takes the rest
+    assert commands_apart("a\n/nick x\nb") == ["a", "/nick x", "b"]
+    assert commands_apart("a\n\n/me waves\nb\n") == ["a\n", "/me waves\nb\n"]
