@@ -144,6 +144,7 @@ MENTION_STYLE = "bold ansiyellow"  # a live message that names you
 TOOLBAR_STYLE = "reverse"
 TYPING_SHOWN = 5.0  # seconds "bob is typing" stays after bob's last keystroke notice
 CLEARED_SHOWN = 3.0  # seconds the toolbar says a second Ctrl-C quits, after one cleared a line
+SCROLL_SHOWN = 4.0  # seconds the toolbar says how to scroll back, after PageUp or PageDown
 QUIT_AGAIN = 10.0  # seconds in which a second quit leaves, though members fetch from this node
 TYPING_EVERY = 3.0  # seconds between this node's own typing notices while the line changes
 BEHIND_POLL = 0.25  # seconds between two looks at whether the program is in front again
@@ -822,6 +823,7 @@ class Screen:
     earlier: str | None = None  # the room of the last line printed, if it was from history
     helped: bool = False  # "type /help for commands" was printed
     cleared_at: float = -math.inf  # when Ctrl-C last threw a half-typed line away (monotonic)
+    paged_at: float = -math.inf  # when PageUp or PageDown was last pressed (monotonic)
     asked: int = 0  # lines of a pasted block in the input line that Enter would send
     refronted: str | None = None  # brought to the front as the one there was left: say so
     # Rooms behind with lines not seen in front: "*", or "!" for a line that names you (irssi's
@@ -961,6 +963,8 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
     parts = _toolbar_parts(screen.front, now, behind=behind)
     if now - screen.cleared_at < CLEARED_SHOWN:  # a user quit unwarned with a second Ctrl-C
         parts.insert(1, (_CLEARED, "| line cleared: Ctrl-C again quits "))
+    if now - screen.paged_at < SCROLL_SHOWN:
+        parts.insert(1, (_CLEARED, "| scroll back: Shift-PageUp, or /history N "))
     if screen.asked:  # a paste taller than the window hid the notice above it (a user trial),
         # in a shorter form where it does not fit (a trial's window of 60 columns dropped it)
         parts[1:1] = [
@@ -1670,6 +1674,14 @@ def _clear_key(screen: Screen) -> KeyBindings:
                 screen.cleared_at = time.monotonic()
         else:
             event.app.exit(exception=KeyboardInterrupt())
+
+    @keys.add("pageup")
+    @keys.add("pagedown")
+    def _page(event: KeyPressEvent) -> None:
+        """The chat is the terminal's own scrollback, which the terminal scrolls: the toolbar
+        says how. (prompt_toolkit's PageUp went through the lines typed, and irssi users
+        took them for the chat, in a user trial.)"""
+        screen.paged_at = time.monotonic()
 
     return keys
 

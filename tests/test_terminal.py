@@ -453,6 +453,13 @@ def test_keys_the_prompt_has_no_use_for_type_nothing(spawn: Callable[..., Any]) 
     alice.send("b\r")
     said = next_event(bob, event="message")
     assert said["text"] == "aaaaab", said
+    # PageUp is no way through the lines typed (a trial took them for the chat): it says how.
+    alice.send("c\x1b[5~")
+    alice.send("\x0c")  # (Ctrl-L: the toolbar drawn whole, not only where it changed)
+    alice.expect(on_screen("scroll back: Shift-PageUp"))
+    alice.send("d\r")
+    said = next_event(bob, event="message")
+    assert said["text"] == "cd", said
     alice.send("/quit\r")
     expect_exit_0(alice)
 

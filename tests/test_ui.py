@@ -247,6 +247,17 @@ def test_after_ctrl_c_cleared_a_line_the_toolbar_says_a_second_one_quits_for_a_w
     assert "Ctrl-C" not in to_plain_text(ui.screen_toolbar(screen, 60, now=arrived + 3))
 
 
+def test_after_page_up_the_toolbar_says_how_to_scroll_back_for_a_while():
+    """A user trial: PageUp went through the lines typed, not the chat."""
+    screen, arrived = ui.Screen(), time.monotonic()
+    ui.render_batch([(arrived, ("", Ready(ALICE, "peer")))], screen)
+    assert "scroll" not in to_plain_text(ui.screen_toolbar(screen, 80, now=arrived))
+    screen.paged_at = arrived
+    shown = to_plain_text(ui.screen_toolbar(screen, 80, now=arrived + 1))
+    assert shown.startswith(" alice | scroll back: Shift-PageUp, or /history N "), shown
+    assert "scroll" not in to_plain_text(ui.screen_toolbar(screen, 80, now=arrived + 4))
+
+
 def test_the_toolbar_says_what_enter_does_to_a_pasted_block():
     """A user trial: a paste taller than the window hid its notice above it."""
     screen, arrived = ui.Screen(), time.monotonic()
