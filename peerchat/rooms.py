@@ -214,7 +214,9 @@ class Rooms:
                 # came in (a user's "/get 1" fetched another room's offer 1).
                 offering = (r for r, node in self.nodes.items() if node.files.numbered(id))
                 return next(offering, room)
-            case commands.Private(to=name) | commands.Whois(name=name):
+            case (
+                commands.Private(to=name) | commands.Whois(name=name) | commands.Ignore(name=name)
+            ) if name:  # (each room has its own key for one person: its own ignores)
                 return self._where_named(room, name)
             case commands.SendFile(words=words):
                 name, _, rest = words.partition(" ")

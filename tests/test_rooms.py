@@ -309,7 +309,9 @@ def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_na
     assert rooms.room_for("dev", commands.SendFile(f"bob {notes}")) == "dev"
     assert rooms.room_for("dev", commands.SendFile(str(notes))) == "dev"
     assert rooms.room_for("dev", commands.SendFile(f"carol {notes}")) is None  # as /msg carol
-    assert shown == [(pointed, "dev")] * 2
+    assert rooms.room_for("dev", commands.Ignore("carol")) is None  # each room has its list
+    assert rooms.room_for("dev", commands.Ignore()) == "dev"  # the list of the room in front
+    assert shown == [(pointed, "dev")] * 3
 
 
 def test_a_name_away_from_the_room_in_front_and_in_a_room_behind_is_pointed_at() -> None:
