@@ -56,6 +56,8 @@ RECEIVE_SIZE = 16 * 1024
 # and frame timeouts, and long enough that many links over one address's pace each take no
 # more than it between them (attack round 17: 64 links, a batch a second each, were twice it).
 MAX_HOLD = 3.0
+# Why a link whose large frame waited ended: the node needed its memory for another's.
+GIVEN_UP = "a large frame waited while others needed the memory"
 FRAMES_PER_TURN = 256  # frames handled from what was read before the reader lets others run
 # Members a link's rosters may list: four full rosters at once, then 1,000 a second. Rosters
 # past that are left unread, and past ROSTERS_LEFT_UNREAD of those the link ends. Rosters come
@@ -105,7 +107,10 @@ class Connection:
         self.close_reason = "connection lost"
         self._config = config
         self._decoder = FrameDecoder(
-            config.max_hello_frame, small_frame=config.small_frame, budget=budget
+            config.max_hello_frame,
+            small_frame=config.small_frame,
+            budget=budget,
+            given_up=lambda: self.abort(f"connection lost: {GIVEN_UP}"),
         )
         self._frame_due = Overdue(config.frame_timeout, config.min_pace)  # when the partial
         # frame is late; frames decoded when it began:

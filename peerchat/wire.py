@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgpack
@@ -60,19 +60,43 @@ def describe(value: Any) -> str:
 
 
 class ReceiveBudget:
-    """Bytes that large partial frames may hold at once, shared by all of a node's connections."""
+    """Bytes that large partial frames hold at once, shared by all of a node's connections.
+
+    Each frame counts the bytes it has buffered, not the size its header announced (attack
+    round 27: 40 members sent headers alone, linked again every 5 s, and held it all). When a
+    frame needs more than is free, the frames that went longest without a byte are given up
+    for it (``FrameDecoder.give_up``), so one sent at full speed is not turned away for frames
+    that wait; only when the others are all newer than it is it refused.
+    """
 
     def __init__(self, total: int) -> None:
         self.free = total
+        self._tick = 0  # counts takes: a holder's last is when it last had bytes
+        self._holders: dict[FrameDecoder, int] = {}
 
-    def take(self, size: int) -> bool:
+    def take(self, size: int, holder: FrameDecoder) -> bool:
+        self._tick += 1
+        if size > self.free:
+            self._give_up_for(size, holder)
         if size > self.free:
             return False
         self.free -= size
+        self._holders[holder] = self._tick
         return True
 
-    def give(self, size: int) -> None:
+    def give(self, size: int, holder: FrameDecoder) -> None:
         self.free += size
+        self._holders.pop(holder, None)
+
+    def _give_up_for(self, size: int, holder: FrameDecoder) -> None:
+        """Give up the frames that had no byte for the longest, older than ``holder``'s last,
+        until ``size`` is free."""
+        mine = self._holders.get(holder, self._tick)
+        waiting = sorted((tick, n, h) for n, (h, tick) in enumerate(self._holders.items()))
+        for tick, _, other in waiting:
+            if self.free >= size or tick >= mine:
+                break
+            other.give_up()
 
 
 class Overdue:
@@ -108,12 +132,18 @@ class FrameDecoder:
         *,
         small_frame: int | None = None,
         budget: ReceiveBudget | None = None,
+        given_up: Callable[[], None] | None = None,
     ) -> None:
+        """``given_up``: called when the budget gives this decoder's frame up for another's;
+        the frame is dropped, and the next ``frames`` raises ``FrameStalled``."""
         self.max_frame = max_frame
         self.completed = 0  # frames decoded so far: a new partial frame begins after each
         self._small = max_frame if small_frame is None else small_frame
         self._budget = budget
-        self._reserved = 0
+        self._given_up = given_up
+        self._reserved = 0  # bytes of the budget held: those of the frame buffered so far
+        self._large = False  # the frame under way is over ``small_frame``
+        self._dropped = False  # its frame was given up for another's
         self._buffer = bytearray()
         self.size = 0  # bytes of the frame last yielded
 
@@ -124,14 +154,16 @@ class FrameDecoder:
 
     @property
     def budgeted(self) -> bool:
-        """The frame under way is a large one, holding its size of the shared budget."""
-        return bool(self._reserved)
+        """The frame under way is a large one, holding the shared budget as it comes."""
+        return self._large
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
 
     def frames(self) -> Iterator[dict[str, Any]]:
         """Yield every complete frame buffered so far."""
+        if self._dropped:
+            raise FrameStalled("a large frame waited, and was given up for another peer's")
         buf = self._buffer
         start = 0
         try:
@@ -141,7 +173,7 @@ class FrameDecoder:
                     raise FrameError(f"frame of {size} bytes exceeds the limit of {self.max_frame}")
                 end = start + HEADER.size + size
                 if len(buf) < end:
-                    self._reserve(size)
+                    self._hold(size, len(buf) - start - HEADER.size)
                     break
                 body_at, start = start + HEADER.size, end  # a bad frame is consumed too
                 self._release()
@@ -169,20 +201,31 @@ class FrameDecoder:
         self._release()
         self._buffer = bytearray()
 
-    def _reserve(self, size: int) -> None:
-        if size <= self._small or self._reserved or self._budget is None:
+    def give_up(self) -> None:
+        """The budget needs what this frame holds for another: drop it (``given_up``)."""
+        self._release()
+        self._buffer = bytearray()
+        self._dropped = True
+        if self._given_up is not None:
+            self._given_up()
+
+    def _hold(self, size: int, buffered: int) -> None:
+        """A frame of ``size`` bytes has ``buffered`` bytes in: a large one holds them."""
+        if size <= self._small or self._budget is None:
             return
-        if not self._budget.take(size):
+        self._large = True
+        more = buffered - self._reserved
+        if more > 0 and not self._budget.take(more, self):
             raise FrameError(
                 f"a frame of {size} bytes would exceed what this node buffers for all its "
                 "peers at once"
             )
-        self._reserved = size
+        self._reserved += max(more, 0)
 
     def _release(self) -> None:
         if self._reserved and self._budget is not None:
-            self._budget.give(self._reserved)
-        self._reserved = 0
+            self._budget.give(self._reserved, self)
+        self._reserved, self._large = 0, False
 
 
 def _unpack(body: bytes | memoryview) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from trio.testing import lockstep_stream_pair, memory_stream_pair, wait_all_task
 from peerchat import PROTOCOL_VERSION, connection
 from peerchat.admission import Pace
 from peerchat.config import Config
-from peerchat.connection import FRAMES_PER_TURN, Connection
+from peerchat.connection import FRAMES_PER_TURN, GIVEN_UP, Connection
 from peerchat.membership import Member
 from peerchat.node import Node
 from peerchat.protocol import (
@@ -38,7 +38,14 @@ from peerchat.protocol import (
     encode,
 )
 from peerchat.secure_stream import RECORDS_PER_TURN
-from peerchat.wire import HEADER, FrameDecoder, FrameError, ReceiveBudget, encode_frame
+from peerchat.wire import (
+    HEADER,
+    FrameDecoder,
+    FrameError,
+    FrameStalled,
+    ReceiveBudget,
+    encode_frame,
+)
 
 TIMEOUT = 5
 SIG = b"\x5a" * 64  # a batch's signature: not checked at this layer
@@ -582,7 +589,7 @@ async def test_an_exception_in_the_handler_ends_only_that_connection() -> None:
     assert conn.close_reason == "internal error (KeyError)"
 
 
-async def test_a_large_partial_frame_holds_budget_until_the_connection_ends() -> None:
+async def test_a_large_partial_frame_holds_what_it_buffered_until_the_connection_ends() -> None:
     config = Config()
     budget = ReceiveBudget(config.small_frame * 3)
     ours, theirs = memory_stream_pair()
@@ -591,16 +598,58 @@ async def test_a_large_partial_frame_holds_budget_until_the_connection_ends() ->
     body = encode_frame({"t": "bye", "reason": "z" * (config.small_frame * 2)})
     async with trio.open_nursery() as nursery:
         nursery.start_soon(conn.run, recorder([]))
-        await theirs.send_all(body[: len(body) // 2])
+        await theirs.send_all(body[:4])  # a header alone holds nothing (attack round 27)
         await wait_all_tasks_blocked()
-        assert budget.free == config.small_frame * 3 - (len(body) - HEADER.size)
-        # A second connection cannot take more than what is left.
-        other = FrameDecoder(config.max_frame, small_frame=config.small_frame, budget=budget)
-        other.feed(body[:100])
-        with pytest.raises(FrameError, match="buffers for all its peers"):
-            list(other.frames())
+        assert budget.free == config.small_frame * 3
+        await theirs.send_all(body[4 : len(body) // 2])
+        await wait_all_tasks_blocked()
+        assert budget.free == config.small_frame * 3 - (len(body) // 2 - HEADER.size)
         await theirs.aclose()
     assert budget.free == config.small_frame * 3
+
+
+async def test_a_frame_that_waits_is_given_up_for_one_that_comes() -> None:
+    """Attack round 27: 40 members held the whole budget with frames that never came, and an
+    honest member's 192 KiB batch was refused, its link closed, 8 times of 8."""
+    config = Config()
+    budget = ReceiveBudget(config.small_frame * 3)
+    ours, theirs = memory_stream_pair()
+    waiting = Connection(ours, config, "mallory", budget)
+    waiting.introduced()
+    body = encode_frame({"t": "bye", "reason": "z" * (config.small_frame * 2)})
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiting.run, recorder([]))
+        await theirs.send_all(body[:-1])  # all but its last byte, then nothing
+        await wait_all_tasks_blocked()
+        honest = FrameDecoder(config.max_frame, small_frame=config.small_frame, budget=budget)
+        honest.feed(body[:-1])  # more than is left, as it comes
+        assert list(honest.frames()) == []
+        honest.feed(body[-1:])
+        assert [frame["t"] for frame in honest.frames()] == ["bye"]
+        await wait_all_tasks_blocked()
+        assert waiting.close_reason == f"connection lost: {GIVEN_UP}"
+    assert budget.free == config.small_frame * 3
+
+
+def test_a_frame_is_refused_only_when_every_other_had_bytes_since_it_did() -> None:
+    config = Config()
+    budget = ReceiveBudget(config.small_frame * 3)
+    body = encode_frame({"t": "bye", "reason": "z" * (config.small_frame * 2)})
+    first, second = (
+        FrameDecoder(config.max_frame, small_frame=config.small_frame, budget=budget)
+        for _ in range(2)
+    )
+    first.feed(body[: len(body) // 2])
+    list(first.frames())
+    second.feed(body[: len(body) // 2])
+    list(second.frames())
+    first.feed(body[len(body) // 2 : -1])  # more than is free, and the second is newer
+    with pytest.raises(FrameError, match="buffers for all its peers"):
+        list(first.frames())
+    second.feed(body[len(body) // 2 : -1])  # the first is older: given up for it
+    list(second.frames())
+    with pytest.raises(FrameStalled, match="given up for another"):
+        list(first.frames())
 
 
 class _StuckPeer:
