@@ -44,6 +44,10 @@ MEMORY = ":memory:"
 SCHEMA_VERSION = 5
 MAX_NAMES = 10_000  # names remembered with their keys, the most recently seen
 MAX_HOLDERS = 8  # keys remembered under each of those names, the earliest
+# Names remembered of each key, its latest: a flood of renames by a few keys must not push a
+# member's name out of the ``MAX_NAMES`` (attack round 27: 50 keys, 10,050 names, and a
+# stranger took "bob" at the next start, the real bob "another key" for good).
+MAX_NAMES_PER_KEY = 8
 MAX_KEPT_FETCHES = 64  # unfinished fetches remembered to go on with, the latest
 MAX_SAVED = 256  # files fetched whole remembered, the latest
 MAX_UNSAVED_BYTES = 16 * 1024 * 1024  # of batches waiting in memory while writes fail
@@ -510,6 +514,12 @@ class Store:
                     doomed.append((author, first))
                     over, excess = over - count, excess - size
                 self._db.executemany("DELETE FROM batches WHERE author = ? AND first = ?", doomed)
+            self._db.execute(
+                "DELETE FROM names WHERE username IN (SELECT username FROM (SELECT username,"
+                " row_number() OVER (PARTITION BY author ORDER BY since DESC) AS n FROM names)"
+                " WHERE n > ?)",
+                (MAX_NAMES_PER_KEY,),
+            )
             self._db.execute(
                 "DELETE FROM names WHERE username NOT IN"
                 " (SELECT username FROM names ORDER BY since DESC LIMIT ?)",

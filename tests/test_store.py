@@ -15,7 +15,17 @@ from peerchat.batch import Batch, open_batch, room_tag, seal
 from peerchat.chat import Chat
 from peerchat.handshake import OPEN_ROOM
 from peerchat.identity import Identity
-from peerchat.store import DAMAGED, FILE, MAX_HOLDERS, MAX_SAVED, MEMORY, SCHEMA_VERSION, Store
+from peerchat.store import (
+    DAMAGED,
+    FILE,
+    MAX_HOLDERS,
+    MAX_NAMES,
+    MAX_NAMES_PER_KEY,
+    MAX_SAVED,
+    MEMORY,
+    SCHEMA_VERSION,
+    Store,
+)
 from peerchat.tracker_address import StartupError
 
 ROOM = room_tag("", "127.0.0.1:5000", OPEN_ROOM)  # an open room without a name
@@ -207,6 +217,20 @@ def test_the_first_holder_of_a_name_outlasts_a_flood_of_keys_under_it(store: Sto
     assert held[0] == MAX_HOLDERS  # bounded, the earliest kept
     assert store.name_owner("zoë", zoe, NOW + 200) is None  # still the first: back, not new
     assert store.name_owner("zoë", f"{99:032x}", NOW + 201) == zoe
+
+
+def test_a_flood_of_renames_by_a_few_keys_keeps_an_old_members_name(store: Store) -> None:
+    """Attack round 27: 50 keys took 10,050 names, bob's fell out at the next start, and a
+    stranger's /nick bob made the real bob "another key" for good."""
+    bob = "b" * 32
+    store.name_owner("bob", bob, NOW)
+    for n in range(MAX_NAMES + 50):
+        store.name_owner(f"x{n}", f"{n % 50:032x}", NOW + 1 + n)
+    store.prune(NOW + MAX_NAMES + 100, keep_messages=1000, keep_seconds=DAY)
+    assert store.owner("bob") == bob
+    assert store.name_owner("bob", "f" * 32, NOW + MAX_NAMES + 101) == bob  # flagged, not bob
+    kept = store._db.execute("SELECT count(*) FROM names WHERE author = ?", (f"{0:032x}",))
+    assert kept.fetchone()[0] == MAX_NAMES_PER_KEY  # each key's latest
 
 
 def test_a_store_of_a_newer_version_is_refused_not_dropped(tmp_path: Path) -> None:
