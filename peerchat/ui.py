@@ -65,6 +65,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bin
 from prompt_toolkit.key_binding.bindings.basic import if_no_repeat
 from prompt_toolkit.key_binding.bindings.named_commands import get_by_name
 from prompt_toolkit.keys import Keys
+from prompt_toolkit.layout.dimension import Dimension, to_dimension
 from prompt_toolkit.output import Output
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.styles import Style
@@ -1311,6 +1312,7 @@ class PromptUI:
             refresh_interval=1.0,  # "bob is typing" goes away on its own
         )
         self._session = session
+        _input_rows_capped(session)
         session.app.before_render += _menu_space(session)  # (first: the next one measures)
         session.app.before_render += _drawn_anew_when_needed(self._draw_anew)
         session.app.after_render += suspension.remember
@@ -1823,6 +1825,28 @@ class _Terminal(Vt100_Output):
 
 
 MENU_ROWS = 8  # at most, the input line's among them (prompt_toolkit keeps 8 always)
+
+
+def input_rows(rows: int) -> int:
+    """The most rows the input line takes in a window of ``rows``: a third of it, up to
+    ``MENU_ROWS``, so the chat stays in sight above a long paste."""
+    return max(1, min(MENU_ROWS, rows // 3))
+
+
+def _input_rows_capped(session: PromptSession[str]) -> None:
+    """The input line grows with what is typed up to ``input_rows``, then scrolls with the
+    cursor. prompt_toolkit's grew past the window: a paste of 2,500 characters scrolled the
+    whole chat away, and the redraw after it wrote over a line just received before it reached
+    the scrollback (a user trial)."""
+    window = session.layout.current_window  # the input line's: the layout's focus
+    grown = window.height
+
+    def height() -> Dimension:
+        cap = input_rows(get_app().output.get_size().rows)
+        wanted = to_dimension(grown)
+        return Dimension(min=min(wanted.min, cap), max=cap)
+
+    window.height = height
 
 
 def _menu_space(session: PromptSession[str]) -> Callable[[Application[Any]], None]:

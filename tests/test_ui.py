@@ -1406,6 +1406,21 @@ def test_tabs_menu_takes_the_rows_of_its_choices_and_no_blank_ones(choices: int,
     assert asyncio.run(measured()) == rows
 
 
+@pytest.mark.parametrize(("typed", "rows"), [("hi", 1), ("x" * 20_000, 8), ("a\n" * 30, 8)])
+def test_the_input_line_grows_to_a_third_of_the_window_and_no_more(typed: str, rows: int) -> None:
+    """A user trial: a paste of 2,500 characters scrolled the whole chat out of the window."""
+
+    async def measured() -> int:
+        with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+            session: Any = PromptSession("> ")
+            ui._input_rows_capped(session)
+            session.default_buffer.text = typed
+            return session.app.layout.container.preferred_height(80, 24).preferred
+
+    assert ui.input_rows(24) == 8 and ui.input_rows(12) == 4 and ui.input_rows(2) == 1
+    assert asyncio.run(measured()) == rows
+
+
 def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -> None:
     """A user trial's --room dve (and /join deb) founded an empty room, unsaid, beside dev."""
     found = (("dev", 3), ("ops", 1))
