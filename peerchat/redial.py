@@ -144,6 +144,10 @@ class Redial:
         away, as far as anyone knows, not gone."""
         return [e.member for e in self._lost.values() if e.linked and not e.gone]
 
+    def not_gone(self) -> list[Member]:
+        """Members whose hosts have not said that nothing listens: maybe still there."""
+        return [e.member for e in self._lost.values() if not e.gone]
+
     def clear(self) -> list[Member]:
         members = [e.member for e in self._lost.values()]
         self._lost.clear()

@@ -1039,6 +1039,30 @@ async def test_a_member_killed_and_back_with_another_key_is_no_longer_awaited() 
         nursery.cancel_scope.cancel()
 
 
+async def test_a_member_whose_port_says_nothing_listens_is_not_away_nor_owed_lines() -> None:
+    """Trial 46: erin quit just after a cut healed, her goodbye unheard on the far side; there
+    she stayed "away, being reconnected", owed every line and sent /msg, for minutes."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, erin = await room.add("alice"), await room.add("erin")
+        await room.fully_connected()
+        erin.crash()
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        room.members.remove(erin)
+        lost = alice.node.links.redial._lost[erin.node.node_id]
+        with trio.fail_after(5):
+            while not lost.gone:
+                await trio.sleep(0.01)
+        assert alice.node.links.unreachable() == []
+        alice.node.say("to whoever is here")
+        alice.node.who()
+        assert not [e for e in alice.events if isinstance(e, events.Undelivered)]
+        listed = [e for e in alice.events if isinstance(e, events.Who)][-1]
+        assert listed.away == ()
+        assert erin.node.node_id in alice.node.links.redial  # still dialled, in case it is back
+        nursery.cancel_scope.cancel()
+
+
 async def test_one_back_under_the_name_it_left_with_is_home_though_a_taker_is_awaited(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
