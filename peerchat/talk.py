@@ -72,10 +72,15 @@ class Talk:
         without a goodbye, or not linked yet) gets it when its link comes, as one whose link
         was lost under it does; one that is not in the room gets nothing (an error says so)."""
         node = self.node
-        said = pieces(text)
-        if isinstance(said, events.Error):
-            node.emit(said)
-            return
+        # A line each, as a block said to the room goes: a pasted "/msg" takes the lines after
+        # it, and their line breaks showed as "�" (a user trial).
+        said: list[str] = []
+        for line in [line for line in text.splitlines() if line.strip()] or [text]:
+            cut = pieces(line)
+            if isinstance(cut, events.Error):
+                node.emit(cut)
+                return
+            said += cut
         if name == node.me.username:
             node.emit(events.Error("that is you; a private message goes to someone else"))
             return

@@ -68,6 +68,17 @@ async def test_a_private_message_reaches_its_one_member_and_nobody_else() -> Non
         nursery.cancel_scope.cancel()
 
 
+async def test_a_private_block_of_lines_goes_as_a_message_a_line() -> None:
+    """A user trial: a pasted "/msg" took the lines after it, and their line breaks showed as
+    "�" on both ends."""
+    async with trio.open_nursery() as nursery:
+        alice, bob = await room_with(nursery, "alice", "bob")
+        alice.node.private("bob", "the config:\n\nhost=db1\npassword=hunter2\n")
+        await bob.wait_for(is_message("password=hunter2"))
+        assert bob.messages()[-3:] == ["the config:", "host=db1", "password=hunter2"]
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_private_message_comes_after_the_room_line_said_just_before_it() -> None:
     """A user trial: a line to the room, then /msg at once (a paste); bob read the private
     line first (the room's waited for the next batch)."""
@@ -458,10 +469,10 @@ async def test_a_long_paste_goes_as_several_messages_to_the_room_and_in_private(
         alice.node.say(paste)
         alice.node.private("bob", paste.upper())
         first, second = pieces(paste)  # type: ignore[misc]
-        for text in (first, second, first.upper(), second.upper()):
+        for text in (first, second, paste.upper().splitlines()[-1]):
             await bob.wait_for(is_message(text))
         private = [e for e in bob.events if isinstance(e, events.MessageReceived) and e.to]
-        assert [e.text for e in private] == [first.upper(), second.upper()]
+        assert [e.text for e in private] == paste.upper().splitlines()  # a line each
         assert errors(alice) == []
         alice.node.private("bob", "q" * (MAX_PIECES * MAX_TEXT + 1))
         alice.node.private("nobody", "q" * 2 * MAX_TEXT)  # one error, not one per piece
