@@ -25,7 +25,7 @@ from peerchat.addresses import DEFAULT_TRACKER_PORT, bad_port, home_port, is_loo
 from peerchat.config import Config
 from peerchat.datadir import DataDir, InUse
 from peerchat.handshake import MIN_SECRET, OPEN_ROOM, room_key
-from peerchat.membership import takeable, valid_room_name
+from peerchat.membership import room_name, takeable, valid_room_name
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_PRIORITY, tracker_address, valid_host
 from peerchat.rooms import NodeMaker, Rooms
@@ -76,15 +76,26 @@ class _Parser(argparse.ArgumentParser):
                 if not token.startswith("--"):  # "-u": a user trial read only that
                     near = [o for o in known if o.startswith("-" + name)][:1]  # --username...
                 hint = f" (did you mean {near[0]}?)" if near else ""
+                if name in _SECRET_OPTIONS and "--room" in known:  # (a user trial's --secret)
+                    hint = f" ({SECRET_NOT_AN_OPTION})"
                 if before in known and known[before].nargs != 0:  # "--username -bob" (a trial)
                     hint = f" (a value that starts with '-' goes after '=': {before}={token})"
                 self.error(f"unrecognized argument {name}{hint}")
             if not option and not (before in known and known[before].nargs != 0):
-                # "peerchat carl --room dev": a trial read only that --username was required.
-                hint = f" (a name goes after --username: --username {token}?)"
-                hint = hint if "--username" in known and takeable(token) else ""
-                self.error(f"unrecognized argument {token!r}{hint}")
+                self.error(f"unrecognized argument {token!r}{self._positional_hint(token, argv)}")
         return super().parse_args(argv, namespace)
+
+    def _positional_hint(self, token: str, argv: list[str]) -> str:
+        """What a word given alone was likely meant for: the name ("peerchat carl --room dev":
+        a trial read only that --username was required), or, with a name given, the room (an
+        irssi user's "peerchat --username alice '#dev'" was told "--username #dev?")."""
+        known = self._option_string_actions
+        named = any(a == "--username" or a.startswith("--username=") for a in argv)
+        if "--room" in known and named and valid_room_name(room_name(token)):
+            return f" (a room goes after --room: --room {room_name(token)}?)"
+        if "--username" in known and not named and takeable(token):
+            return f" (a name goes after --username: --username {token}?)"
+        return ""
 
 
 def _username(value: str) -> str:
@@ -133,7 +144,7 @@ def _addresses(value: str) -> tuple[tuple[str, int], ...]:
 
 
 def _room_name(value: str) -> str:
-    name = value.lower()
+    name = room_name(value)  # "#dev" too, as /join takes it (a user trial's was refused)
     if not valid_room_name(name):
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a room name: 1-32 ASCII letters, digits, '-' and '_'"
@@ -153,6 +164,12 @@ def _host(value: str) -> str:
     return value
 
 
+# Options a user may try for a room's secret (a user trial's --secret was "unrecognized").
+_SECRET_OPTIONS = ("--secret", "--password", "--psk", "--key", "--pass")
+SECRET_NOT_AN_OPTION = (
+    "a room's secret is never an option, as others can read a command line: put it in a file "
+    "and give PEERCHAT_SECRET_FILE=PATH, or PEERCHAT_SECRET"
+)
 SECRET_HELP = (
     "A private room: give every member the same secret in the environment, PEERCHAT_SECRET, or "
     "in a file named by PEERCHAT_SECRET_FILE (never on the command line, which others can "

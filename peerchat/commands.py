@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from peerchat.addresses import bad_port
-from peerchat.membership import takeable, valid_room_name
+from peerchat.membership import room_name, takeable, valid_room_name
 from peerchat.protocol import MAX_RECENT, tracker_address
 from peerchat.safe_text import visible
 
@@ -364,13 +364,13 @@ def parse_line(line: str) -> Command:
             return _join(rest.split())
         if name == "/part":
             room, _, message = rest.strip().partition(" ")
-            return PartRoom(_room_name(room), message.strip(), rest.strip())
+            return PartRoom(room_name(room), message.strip(), rest.strip())
         if name == "/quit":
             return Quit(rest.strip())
         if name in ("/room", "/rooms"):  # "/rooms ops" too: a user meant to switch
             # A name, or the address a room without one is shown by, or its number (irssi's
             # "/window goto 2" too)
-            room = _room_name(rest.strip().removeprefix("goto ").strip())
+            room = room_name(rest.strip().removeprefix("goto ").strip())
             return GoToRoom(room) if room else ListRooms()
         if name == "/list" and rest.strip():  # (a user's "/list dev" listed them all, unsaid)
             return Usage("usage: /list, the rooms on the local network (then /join NAME)")
@@ -411,9 +411,9 @@ def _join(args: list[str]) -> JoinRoom | Usage:
         "usage: /join ROOM [HOST:PORT] (a room name: 1-32 ASCII letters, digits, - and _)"
     )
     lone = args[0] if len(args) == 1 else ""  # (a user trial's first try: an address alone)
-    if lone and not valid_room_name(_room_name(lone)) and tracker_address(lone) is not None:
+    if lone and not valid_room_name(room_name(lone)) and tracker_address(lone) is not None:
         return Usage(f"{usage.text}: the room's name first, as in /join dev {visible(args[0])}")
-    if not 1 <= len(args) <= 2 or not valid_room_name(_room_name(args[0])):
+    if not 1 <= len(args) <= 2 or not valid_room_name(room_name(args[0])):
         return usage
     addr = tracker_address(args[1]) if len(args) == 2 else None
     if len(args) == 2 and (why := bad_port(args[1])) is not None:
@@ -428,7 +428,7 @@ def _join(args: list[str]) -> JoinRoom | Usage:
             f"usage: /join ROOM [HOST:PORT]: {visible(args[1])} is a word, not HOST:PORT "
             f"({example}; a host by a name of one word: {visible(args[1])}:5000)"
         )
-    return JoinRoom(_room_name(args[0]), addr)
+    return JoinRoom(room_name(args[0]), addr)
 
 
 def _one_word(given: str) -> bool:
@@ -444,11 +444,6 @@ def unknown(name: str) -> str:
     near = difflib.get_close_matches(name.lower(), COMMANDS, n=1, cutoff=LOOKS_LIKE_COMMAND)
     hint = f" (did you mean {near[0]}?)" if near else ""
     return f"unknown command {name}{hint}, try /help"
-
-
-def _room_name(typed: str) -> str:
-    """A room as typed: in any case, with or without the "#" of IRC channels."""
-    return typed.lower().removeprefix("#")
 
 
 def _nick(rest: str) -> Nick | Usage:

@@ -54,6 +54,11 @@ def why_not_takeable(name: str) -> str:
 _ROOM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
+def room_name(typed: str) -> str:
+    """A room as typed: in any case, with or without the "#" of IRC channels."""
+    return typed.lower().removeprefix("#")
+
+
 def valid_room_name(name: str) -> bool:
     """1-32 lowercase letters, digits, "-" and "_", beginning with a letter or digit: the same
     in a DNS-SD instance name, a directory name and a screen line."""

@@ -185,6 +185,12 @@ def test_a_room_secret_is_read_without_the_spaces_and_marks_a_paste_brings(
         # required.
         (["carl", "--room", "dev"], "argument 'carl' (a name goes after --username: --username "),
         (["--username=a", "b c"], "unrecognized argument 'b c' (see"),
+        # With a name given, an irssi user's "#dev" was told "--username #dev?" (trial 46).
+        (
+            ["--username", "alice", "#Dev"],
+            "argument '#Dev' (a room goes after --room: --room dev?)",
+        ),
+        (["--username", "a", "--secret", "x"], "argument --secret (a room's secret is never an"),
         (["tracker", "--port", "5000", "x"], "unrecognized argument 'x' (see"),
     ],
 )
@@ -219,6 +225,14 @@ def test_a_tracker_address_that_is_none_is_refused(given: str) -> None:
         _addresses(given)
     out_of_range = "port 99999 is out of range: a port is 1-65535"  # not "is not HOST:PORT"
     assert (str(refused.value) == out_of_range) == given.endswith("99999")
+
+
+def test_a_room_is_named_on_the_command_line_as_join_takes_it() -> None:
+    """Trial 46: "/join #dev" joined dev, while "--room '#dev'" was refused."""
+    launch = _node_launch(
+        ["--username", "amy", "--headless", "--ephemeral", "--room", "#Dev"], OPEN_ROOM
+    )
+    assert launch.settings.room_name == "dev"
 
 
 @pytest.mark.parametrize(
