@@ -548,6 +548,7 @@ class Entrance:
             node.bully.reset()
             self.rejoining = False
             await self.enter(node.config.refound_after)
+            await self._regather(before)
         finally:
             self.rejoining, node.reporting = False, True
         for node_id, member in before.items():
@@ -558,6 +559,16 @@ class Entrance:
                 node.emit(events.PeerJoined(member))
         if node.bully.tracker != tracker:  # the same tracker as before is no news
             node.leadership.report_tracker()
+
+    async def _regather(self, before: dict[str, Member]) -> None:
+        """Back in the room, the links of those who were here come one by one, some dialling
+        in after the welcome (on their redial schedule): they are waited for that long and a
+        dial's time, so that one still here is not told as gone and back (a trial, back from a
+        freeze: five "left", then five "joined", in one second)."""
+        node = self.node
+        with trio.move_on_after(node.config.redial_cap + node.config.connect_timeout):
+            while any(node_id not in node.members for node_id in before):
+                await node.links.changed()
 
 
 class _WelcomeDials:

@@ -362,7 +362,7 @@ async def test_a_tracker_announcing_thousands_of_made_up_members_sets_few_dials_
         # Never in the room with bob: nothing he says is "not delivered" to them (an attacker's
         # run: a line per ghost, and each line said listed 1,024 of them).
         told = [e for e in bob.events if isinstance(e, (events.NotDelivered, events.Undelivered))]
-        assert told == []
+        assert told == [], [(type(e).__name__, e.member.username) for e in told]
         alice.node.say("still talking")
         await bob.wait_for(lambda e: getattr(e, "text", None) == "still talking")
         nursery.cancel_scope.cancel()
@@ -1012,6 +1012,37 @@ async def test_a_key_that_took_the_name_of_one_who_quit_is_let_back_after_a_rejo
         await room.fully_connected()
         alice.node.say("back from the freezer")
         await again.wait_for(lambda e: getattr(e, "text", None) == "back from the freezer")
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_rejoin_after_a_freeze_tells_no_leave_and_join_of_those_still_here() -> None:
+    """Trial 46: back from a freeze of 52 s, five "left (lost while this node was
+    unresponsive)" and then five "joined", all in the same second, of members still there."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice")
+        for name in ("bob", "carol", "dave", "erin", "fred"):
+            await room.add(name)
+        await room.fully_connected()
+        mark = len(alice.events)
+        late = room.members[1].node.node_id  # linked after the welcome: it dials alice in
+        entrance = alice.node.entrance
+        enter = entrance._enter
+
+        async def welcomed_without_one(
+            conn: peerchat.connection.Connection, hello: Hello, welcome: Welcome
+        ) -> None:
+            members = [m for m in welcome.members if m.node_id != late]
+            await enter(conn, hello, dataclasses.replace(welcome, members=members))
+
+        entrance._enter = welcomed_without_one  # type: ignore[method-assign]
+        await entrance._rejoin()  # as after a freeze
+        await room.fully_connected()
+        await trio.sleep(0.5)  # (any late join would be told by now)
+        told = [
+            e for e in alice.events[mark:] if isinstance(e, events.PeerLeft | events.PeerJoined)
+        ]
+        assert told == [], [(type(e).__name__, e.member.username) for e in told]
         nursery.cancel_scope.cancel()
 
 
