@@ -514,10 +514,13 @@ class Store:
                     doomed.append((author, first))
                     over, excess = over - count, excess - size
                 self._db.executemany("DELETE FROM batches WHERE author = ? AND first = ?", doomed)
-            self._db.execute(
+            self._db.execute(  # of the names a key had first only: one it took from the
+                # first holder must not go, nor the holders with it (a review: taken while its
+                # owner was away, then 8 renames, and its taker became the first)
                 "DELETE FROM names WHERE username IN (SELECT username FROM (SELECT username,"
-                " row_number() OVER (PARTITION BY author ORDER BY since DESC) AS n FROM names)"
-                " WHERE n > ?)",
+                " row_number() OVER (PARTITION BY author ORDER BY since DESC) AS n FROM names"
+                " WHERE author = (SELECT author FROM holders WHERE holders.username ="
+                " names.username ORDER BY since, author LIMIT 1)) WHERE n > ?)",
                 (MAX_NAMES_PER_KEY,),
             )
             self._db.execute(

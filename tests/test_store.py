@@ -233,6 +233,22 @@ def test_a_flood_of_renames_by_a_few_keys_keeps_an_old_members_name(store: Store
     assert kept.fetchone()[0] == MAX_NAMES_PER_KEY  # each key's latest
 
 
+def test_a_name_taken_from_its_first_holder_is_not_pruned_with_the_takers_old_names(
+    store: Store,
+) -> None:
+    """A review: mal took "bob" while bob was away, took 8 names more, and at the prune "bob"
+    went as mal's oldest, its holders with it: mal became its first holder, bob "another key"."""
+    bob, mal = "b" * 32, "m" * 32
+    store.name_owner("bob", bob, NOW)
+    assert store.name_owner("bob", mal, NOW + 1) == bob
+    for n in range(MAX_NAMES_PER_KEY):
+        store.name_owner(f"mal{n}", mal, NOW + 2 + n)
+    store.prune(NOW + 100, keep_messages=1000, keep_seconds=DAY)
+    store.name_owner("bob", mal, NOW + 101)  # mal there under it again
+    assert store.name_owner("bob", bob, NOW + 102) is None  # bob, back, is not another key
+    assert store.name_owner("bob", mal, NOW + 103) == bob  # mal is still a newcomer to it
+
+
 def test_a_store_of_a_newer_version_is_refused_not_dropped(tmp_path: Path) -> None:
     with Store(tmp_path) as s:
         s.add(batch(ANN, 1, 1, 1), NOW)
