@@ -25,7 +25,7 @@ from peerchat.membership import KEY_MARK, Member, takeable
 from peerchat.messaging import pieces
 from peerchat.names import FINGERPRINT, marked, needs_fingerprint, skeleton
 from peerchat.protocol import Nick, Private, PrivateAck, ProtocolViolation, Typing
-from peerchat.receipts import Receipts
+from peerchat.receipts import PER_MEMBER, Receipts
 
 if TYPE_CHECKING:
     from peerchat.node import Node
@@ -81,6 +81,10 @@ class Talk:
                 node.emit(cut)
                 return
             said += cut
+        if len(said) > PER_MEMBER:  # what is sent again after a lost link is bounded so (a
+            # review: a pasted /msg of 1,000 lines went unasked, and most could not be)
+            node.emit(events.Error(f"at most {PER_MEMBER} private messages at once; not sent"))
+            return
         if name == node.me.username:
             node.emit(events.Error("that is you; a private message goes to someone else"))
             return

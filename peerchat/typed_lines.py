@@ -124,8 +124,9 @@ class TypedLines:
             command = commands.parse_line(line)
         self._kept_for = self._asked_to = None
         self._kept_lines = []
-        if isinstance(command, commands.Say):
-            # A pasted block arrives as one line with newlines: one message per line.
+        if isinstance(command, commands.Say | commands.Private):
+            # A pasted block arrives as one line with newlines: one message per line (a
+            # /msg takes the lines after it: a review's 1,000 went unasked).
             lines = [part for part in command.text.splitlines() if part.strip()]
             if len(lines) > PASTE_ASKED and line != self._asked and line not in self._cleared:
                 self._asked = self.kept = line  # (a user's 200 went at once)

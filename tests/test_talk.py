@@ -22,6 +22,7 @@ from peerchat.messaging import MAX_PIECES, pieces
 from peerchat.names import marked, with_marks
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_TEXT, Nick, Private, PrivateAck
+from peerchat.receipts import PER_MEMBER
 from peerchat.tracker_address import StartupError
 
 
@@ -474,9 +475,11 @@ async def test_a_long_paste_goes_as_several_messages_to_the_room_and_in_private(
         private = [e for e in bob.events if isinstance(e, events.MessageReceived) and e.to]
         assert [e.text for e in private] == paste.upper().splitlines()  # a line each
         assert errors(alice) == []
+        alice.node.private("bob", "\n".join(["q"] * (PER_MEMBER + 1)))  # (a review: unbounded)
         alice.node.private("bob", "q" * (MAX_PIECES * MAX_TEXT + 1))
         alice.node.private("nobody", "q" * 2 * MAX_TEXT)  # one error, not one per piece
         assert errors(alice) == [
+            f"at most {PER_MEMBER} private messages at once; not sent",
             f"message too long (at most {MAX_PIECES} messages of {MAX_TEXT} characters); not sent",
             "nobody called nobody is in the room; not sent",
         ]

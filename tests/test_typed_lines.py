@@ -45,6 +45,16 @@ def test_a_long_paste_is_asked_about_again_after_an_edit() -> None:
     assert enter(entry, "short") == Take(Say("short"))
 
 
+def test_a_long_pasted_private_block_is_asked_about_too() -> None:
+    """A review: "/msg bob" and 1,000 lines after it went at once, unasked."""
+    entry = TypedLines()
+    block = "/msg bob " + "\n".join(f"line {n}" for n in range(PASTE_ASKED + 1))
+    assert enter(entry, block) == Held(
+        f"{PASTE_ASKED + 1} lines: Enter sends them all, Ctrl-C drops them", 6
+    )
+    assert enter(entry, block) == Take(Private("bob", block.removeprefix("/msg bob ")))
+
+
 def test_lines_typed_while_a_join_connects_are_kept_and_go_each_as_typed() -> None:
     entry = TypedLines()
     held = enter(entry, "hello ops", joined=False, room="ops")
