@@ -64,37 +64,46 @@ class ReceiveBudget:
 
     Each frame counts the bytes it has buffered, not the size its header announced (attack
     round 27: 40 members sent headers alone, linked again every 5 s, and held it all). When a
-    frame needs more than is free, the frames that went longest without a byte are given up
-    for it (``FrameDecoder.give_up``), so one sent at full speed is not turned away for frames
-    that wait; only when the others are all newer than it is it refused.
+    frame needs more than is free, frames are given up for it (``FrameDecoder.give_up``): those
+    that hold more than it will, and those that had no byte since it last did, the largest
+    first, and only when together they free enough (a review: frames were given up for a take
+    that failed anyway). So a frame that waits, or one member's hoard, goes before a frame that
+    comes.
     """
 
     def __init__(self, total: int) -> None:
         self.free = total
         self._tick = 0  # counts takes: a holder's last is when it last had bytes
-        self._holders: dict[FrameDecoder, int] = {}
+        self._holders: dict[FrameDecoder, tuple[int, int]] = {}  # -> (last tick, bytes held)
 
     def take(self, size: int, holder: FrameDecoder) -> bool:
         self._tick += 1
+        since, held = self._holders.get(holder, (self._tick, 0))
         if size > self.free:
-            self._give_up_for(size, holder)
+            self._give_up_for(size, held + size, since, holder)
         if size > self.free:
             return False
         self.free -= size
-        self._holders[holder] = self._tick
+        self._holders[holder] = (self._tick, held + size)
         return True
 
     def give(self, size: int, holder: FrameDecoder) -> None:
         self.free += size
         self._holders.pop(holder, None)
 
-    def _give_up_for(self, size: int, holder: FrameDecoder) -> None:
-        """Give up the frames that had no byte for the longest, older than ``holder``'s last,
-        until ``size`` is free."""
-        mine = self._holders.get(holder, self._tick)
-        waiting = sorted((tick, n, h) for n, (h, tick) in enumerate(self._holders.items()))
-        for tick, _, other in waiting:
-            if self.free >= size or tick >= mine:
+    def _give_up_for(self, size: int, wanted: int, since: int, holder: FrameDecoder) -> None:
+        """Give up frames until ``size`` is free, for ``holder``, which will hold ``wanted``
+        and last had bytes at ``since``."""
+        others = [
+            (held, -tick, n, other)
+            for n, (other, (tick, held)) in enumerate(self._holders.items())
+            if other is not holder and (held > wanted or tick < since)
+        ]
+        others.sort(reverse=True)  # the largest first; of two alike, the one waiting longer
+        if self.free + sum(held for held, *_ in others) < size:
+            return
+        for *_, other in others:
+            if self.free >= size:
                 break
             other.give_up()
 

@@ -631,6 +631,39 @@ async def test_a_frame_that_waits_is_given_up_for_one_that_comes() -> None:
     assert budget.free == config.small_frame * 3
 
 
+def _holding(budget: ReceiveBudget, size: int, have: int) -> FrameDecoder:
+    """A decoder with ``have`` bytes in of a frame of about ``size``, over ``small_frame``."""
+    decoder = FrameDecoder(4 << 20, small_frame=1000, budget=budget)
+    frame = encode_frame({"t": "bye", "reason": "z" * size}, 4 << 20)
+    decoder.feed(frame[: HEADER.size + have])
+    list(decoder.frames())
+    return decoder
+
+
+def test_frames_are_given_up_only_when_that_frees_enough() -> None:
+    """A review: a frame of 10 KiB was given up, its link cut, for a take refused anyway."""
+    budget = ReceiveBudget(100 * 1024)
+    waiting = _holding(budget, 100_000, 10 * 1024)
+    asking = _holding(budget, 100_000, 20 * 1024)
+    for _ in range(5):  # newer than the asker, and smaller than it will be: kept
+        _holding(budget, 100_000, 13 * 1024)
+    asking.feed(b"z" * 16 * 1024)  # 5 KiB free, and the waiting frame's 10 would not do
+    with pytest.raises(FrameError, match="buffers for all its peers"):
+        list(asking.frames())
+    assert list(waiting.frames()) == []  # not given up
+
+
+def test_a_hoard_is_given_up_for_a_smaller_frame_however_fresh() -> None:
+    budget = ReceiveBudget(1024 * 1024)
+    asking = _holding(budget, 100_000, 30 * 1024)
+    hoard = _holding(budget, 2_000_000, 990 * 1024)  # it had bytes since the asker did
+    asking.feed(b"z" * 16 * 1024)
+    assert list(asking.frames()) == []
+    with pytest.raises(FrameStalled):
+        list(hoard.frames())
+    assert budget.free == 1024 * 1024 - 46 * 1024
+
+
 def test_a_frame_is_refused_only_when_every_other_had_bytes_since_it_did() -> None:
     config = Config()
     budget = ReceiveBudget(config.small_frame * 3)
