@@ -283,9 +283,9 @@ class RoomNode(Protocol):
     def history(self, count: int) -> None: ...
 
 
-def room_action(command: Command) -> Callable[[RoomNode], None]:
-    """What ``command`` asks of a room's node, for both front ends (a ``TypeError`` for one
-    that is not a room's: a line said, a join, a part, the help)."""
+def room_action(command: Command) -> Callable[[RoomNode], None] | None:
+    """What ``command`` asks of a room's node, for both front ends; None for one that is not
+    a room's (a line said, a join, a part, the help)."""
     match command:
         case Private(to=to, text=text):
             return lambda node: node.private(to, text)
@@ -309,23 +309,7 @@ def room_action(command: Command) -> Callable[[RoomNode], None]:
             return lambda node: node.unignore(name)
         case History(count=count):
             return lambda node: node.history(count)
-    raise TypeError(f"not a command for a room: {command!r}")
-
-
-ROOM_COMMANDS = (
-    Private,
-    Nick,
-    SendFile,
-    GetFile,
-    CancelFile,
-    ListFiles,
-    Who,
-    Whois,
-    Ignore,
-    Unignore,
-    History,
-)
-"""The commands ``room_action`` carries out."""
+    return None
 
 
 def is_command(line: str) -> bool:

@@ -39,6 +39,7 @@ from peerchat.config import Config
 from peerchat.membership import Member
 from peerchat.protocol import MAX_MEMBERS, Message, ProtocolViolation, decode, encode, listed
 from peerchat.wire import (
+    GIVEN_UP,
     FrameDecoder,
     FrameError,
     FrameStalled,
@@ -56,8 +57,6 @@ RECEIVE_SIZE = 16 * 1024
 # and frame timeouts, and long enough that many links over one address's pace each take no
 # more than it between them (attack round 17: 64 links, a batch a second each, were twice it).
 MAX_HOLD = 3.0
-# Why a link whose large frame waited ended: the node needed its memory for another's.
-GIVEN_UP = "a large frame waited while others needed the memory"
 FRAMES_PER_TURN = 256  # frames handled from what was read before the reader lets others run
 # Members a link's rosters may list: four full rosters at once, then 1,000 a second. Rosters
 # past that are left unread, and past ROSTERS_LEFT_UNREAD of those the link ends. Rosters come

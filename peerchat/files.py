@@ -820,7 +820,7 @@ class Files:
                 )
             )  # fmt: skip
         # Whom a private offer is for: in the room, or away now (a review read "one member").
-        known = {m.node_id: m for m in (*self.node.links.unreachable(), *self.node.members)}
+        known = {m.node_id: m for m in (*self.node.links.redial, *self.node.members)}
         for id, n in self._own.items():
             mine = self._mine[n]
             to = known.get(mine.to) if mine.to is not None else None

@@ -148,8 +148,8 @@ class Headless:
             case commands.Say(text, action):
                 node.say(text, action=action)
                 await node.wait_sendable()
-            case _ if isinstance(command, commands.ROOM_COMMANDS):
-                commands.room_action(command)(node)
+            case _ if (act := commands.room_action(command)) is not None:
+                act(node)
             case commands.Usage(text):
                 self.show(events.Error(text))
             case commands.Help():

@@ -1,5 +1,6 @@
 """Members this user chose not to hear (``/ignore``, irssi's and weechat's): their lines,
-actions, private messages, typing and file offers stay off the screen.
+actions, private messages, typing and file offers (and their withdrawals) stay off the
+screen; ``/files`` still lists their offers.
 
 Only the screen: the node still keeps what they say and hands it on, as the room's history is
 everyone's and a newcomer may want it. A member is ignored by its key (it may take another
@@ -27,6 +28,8 @@ def sender_of(event: events.Event) -> Member | None:
         case events.Typing(member=member):
             return member
         case events.FileOffered(sender=sender, own=False):
+            return sender
+        case events.OfferWithdrawn(sender=Member() as sender):  # (its offer was not shown)
             return sender
     return None
 

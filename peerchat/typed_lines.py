@@ -62,14 +62,16 @@ def pasted(count: int, ran: int = 0) -> str:
 class TypedLines:
     """The state between one Enter and the next."""
 
-    kept: str = ""  # what the input begins with next: a line held, not lost
-    _kept_for: tuple[str, str] | None = None  # lines kept during a join, and their room
-    _kept_lines: list[str] = field(default_factory=list)  # those lines, each as typed
-    _asked: str = ""  # a paste whose Enter was asked for again, while it stays as it is
-    _asked_to: tuple[str, str] | None = None  # a kept line asked about, and the room named
-    _after: list[str] = field(default_factory=list)  # lines of their own, taken next
-    _cleared: set[str] = field(default_factory=set)  # pieces of a paste already asked about
-    _held: str = ""  # what the input keeps while the lines after are taken
+    kept: str = field(default="", init=False)  # what the input begins with next: not lost
+    _kept_for: tuple[str, str] | None = field(default=None, init=False)  # kept during a join,
+    # and the room they were for
+    _kept_lines: list[str] = field(default_factory=list, init=False)  # those, each as typed
+    _asked: str = field(default="", init=False)  # a paste whose Enter was asked for again
+    _asked_to: tuple[str, str] | None = field(default=None, init=False)  # a kept line asked
+    # about, and the room named
+    _after: list[str] = field(default_factory=list, init=False)  # lines taken next
+    _cleared: set[str] = field(default_factory=set, init=False)  # pieces asked about already
+    _held: str = field(default="", init=False)  # what the input keeps while ``_after`` goes
 
     def next_line(self) -> str | None:
         """A line to take before the prompt is asked for one: the next piece of a block, or

@@ -948,7 +948,7 @@ def _share(received: int, size: int) -> float:
 # What a narrow status bar gives up first (the lowest): the help hint, the tracker, the count,
 # the rooms; then files' progress; who is typing (a user's 60 columns cut off just that); the
 # word that a second Ctrl-C quits last.
-_HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _CLEARED, _ASKED, _ME = range(9)
+_HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _SCROLL, _CLEARED, _ASKED, _ME = range(10)
 
 
 def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> FormattedText:
@@ -965,7 +965,7 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
     if now - screen.cleared_at < CLEARED_SHOWN:  # a user quit unwarned with a second Ctrl-C
         parts.insert(1, (_CLEARED, "| line cleared: Ctrl-C again quits "))
     if now - screen.paged_at < SCROLL_SHOWN:
-        parts.insert(1, (_CLEARED, "| scroll back: Shift-PageUp, or /history N "))
+        parts.insert(1, (_SCROLL, "| scroll back: Shift-PageUp, or /history N "))
     if screen.asked:  # a paste taller than the window hid the notice above it (a user trial),
         # in a shorter form where it does not fit (a trial's window of 60 columns dropped it)
         parts[1:1] = [
@@ -1460,8 +1460,10 @@ class PromptUI:
                     return True
                 case commands.Nothing():
                     continue
+                case _ if (act := commands.room_action(command)) is not None:
+                    action = functools.partial(_command_in_room, rooms, room, command, act)
                 case _:
-                    action = functools.partial(_command_in_room, rooms, room, command)
+                    raise TypeError(f"a command nobody carries out: {command!r}")
             try:
                 trio.from_thread.run_sync(action, trio_token=token)
             except trio.RunFinishedError:
@@ -1777,11 +1779,13 @@ def _typing(node: Node, *, done: bool) -> None:
     node.typing(done=done)
 
 
-def _command_in_room(rooms: Rooms, room: str, command: commands.Command) -> None:
-    """Carry out ``command``, typed with ``room`` in front, in the rooms it is for (trio
-    thread)."""
+def _command_in_room(
+    rooms: Rooms, room: str, command: commands.Command, act: Callable[[Node], None]
+) -> None:
+    """Carry out ``command`` (``act``), typed with ``room`` in front, in the rooms it is for
+    (trio thread)."""
     for target in rooms.rooms_for(room, command):
-        _in_room(rooms, target, commands.room_action(command))
+        _in_room(rooms, target, act)
 
 
 def _part_usage(screen: Screen) -> str:

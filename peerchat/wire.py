@@ -23,6 +23,10 @@ DEFAULT_MAX_FRAME = 1 << 20
 MAX_DEPTH = 3
 
 
+# Why a frame was dropped, and its link ended: the node needed its memory for another's.
+GIVEN_UP = "a large frame waited while others needed the memory"
+
+
 class FrameError(Exception):
     """The remote end sent something that is not a valid frame."""
 
@@ -131,8 +135,8 @@ class FrameDecoder:
     """Whole frames out of a byte stream.
 
     ``max_frame`` may be raised once the peer is trusted with bigger frames (after its hello).
-    A frame larger than ``small_frame`` must reserve its size from ``budget`` before it is
-    buffered, and gives it back when it is whole or the decoder is discarded.
+    A frame larger than ``small_frame`` takes what of it is buffered from ``budget`` as it
+    comes, and gives it back when it is whole, given up, or the decoder is discarded.
     """
 
     def __init__(
@@ -172,7 +176,7 @@ class FrameDecoder:
     def frames(self) -> Iterator[dict[str, Any]]:
         """Yield every complete frame buffered so far."""
         if self._dropped:
-            raise FrameStalled("a large frame waited, and was given up for another peer's")
+            raise FrameStalled(GIVEN_UP)
         buf = self._buffer
         start = 0
         try:
@@ -213,7 +217,7 @@ class FrameDecoder:
     def give_up(self) -> None:
         """The budget needs what this frame holds for another: drop it (``given_up``)."""
         self._release()
-        self._buffer = bytearray()
+        del self._buffer[:]  # in place: nothing that holds it keeps the bytes
         self._dropped = True
         if self._given_up is not None:
             self._given_up()
@@ -223,13 +227,13 @@ class FrameDecoder:
         if size <= self._small or self._budget is None:
             return
         self._large = True
-        more = buffered - self._reserved
-        if more > 0 and not self._budget.take(more, self):
+        more = buffered - self._reserved  # (never less: the buffer only grows meanwhile)
+        if more and not self._budget.take(more, self):
             raise FrameError(
                 f"a frame of {size} bytes would exceed what this node buffers for all its "
                 "peers at once"
             )
-        self._reserved += max(more, 0)
+        self._reserved += more
 
     def _release(self) -> None:
         if self._reserved and self._budget is not None:

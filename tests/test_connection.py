@@ -20,7 +20,7 @@ from trio.testing import lockstep_stream_pair, memory_stream_pair, wait_all_task
 from peerchat import PROTOCOL_VERSION, connection
 from peerchat.admission import Pace
 from peerchat.config import Config
-from peerchat.connection import FRAMES_PER_TURN, GIVEN_UP, Connection
+from peerchat.connection import FRAMES_PER_TURN, Connection
 from peerchat.membership import Member
 from peerchat.node import Node
 from peerchat.protocol import (
@@ -39,6 +39,7 @@ from peerchat.protocol import (
 )
 from peerchat.secure_stream import RECORDS_PER_TURN
 from peerchat.wire import (
+    GIVEN_UP,
     HEADER,
     FrameDecoder,
     FrameError,
@@ -681,7 +682,7 @@ def test_a_frame_is_refused_only_when_every_other_had_bytes_since_it_did() -> No
         list(first.frames())
     second.feed(body[len(body) // 2 : -1])  # the first is older: given up for it
     list(second.frames())
-    with pytest.raises(FrameStalled, match="given up for another"):
+    with pytest.raises(FrameStalled, match=GIVEN_UP):
         list(first.frames())
 
 

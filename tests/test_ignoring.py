@@ -23,6 +23,8 @@ def test_words_typing_and_offers_of_one_ignored_are_hidden_and_nothing_else() ->
     assert ignored.hides(said(BOB))
     assert ignored.hides(events.Typing(BOB))
     assert ignored.hides(events.FileOffered(BOB, 1, "f.txt", 3))
+    assert ignored.hides(events.OfferWithdrawn(1, "f.txt", BOB))  # (a review: its offer was
+    assert not ignored.hides(events.OfferWithdrawn(2, "mine.txt"))  # never shown)
     assert not ignored.hides(said(CAROL))
     # The list on the screen stays true: who comes, goes and takes a name is still told.
     assert not ignored.hides(events.PeerJoined(BOB))
