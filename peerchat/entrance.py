@@ -170,7 +170,7 @@ class Entrance:
         node = self.node
         home = node.settings.trackers[0]
         why = "it does not answer"
-        unanswered, tries, began = 0, 0, trio.current_time()  # tries: of the last ``why``
+        unanswered, tries, began = 0, 0, 0.0  # the tries that failed for ``why``, from when
         refused: _Refused | None = None  # for good, at one address: the others are asked yet
         welcomed: _Welcomed | None = None
         with trio.move_on_after(node.config.join_timeout):
@@ -184,6 +184,7 @@ class Entrance:
                         if refused is not None and not self._given(host, port):
                             continue
                         with trio.CancelScope() as self._attempt:
+                            tried_at = trio.current_time()
                             try:
                                 welcomed = await self._join_at(host, port, dials=dials)
                             except _NoAnswer:
@@ -193,8 +194,9 @@ class Entrance:
                             except _Refused as exc:
                                 refused = refused or exc
                             except _Retry as exc:
-                                tries = tries + 1 if str(exc) == why else 1
-                                answered, why = True, str(exc)
+                                if str(exc) != why:
+                                    tries, began = 0, tried_at
+                                tries, answered, why = tries + 1, True, str(exc)
                                 where = format_addr(host, port)
                                 log.info("joining through %s failed (%s)", where, why)
                             except StartupError as exc:  # the room's word: not let in
@@ -224,9 +226,12 @@ class Entrance:
                     if listeners is not None:
                         node.found_room(listeners)
                         return
-                    why = (
-                        "nothing accepts connections there, yet the address is in use on "
-                        "this machine (by another program's connection?)"
+                    tries, why = (
+                        0,
+                        (
+                            "nothing accepts connections there, yet the address is in use on "
+                            "this machine (by another program's connection?)"
+                        ),
                     )
                 await trio.sleep(node.config.found_delay if not answered else 0.1)
         if welcomed is not None:  # in: the join's time was for finding the room (attack round
