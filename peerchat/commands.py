@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -283,33 +284,31 @@ class RoomNode(Protocol):
     def history(self, count: int) -> None: ...
 
 
+# The commands a room's node carries out, and its method for each: it takes the command's
+# fields, in order (``RoomNode``).
+_ROOM_METHODS = {
+    Private: "private",
+    Nick: "nick",
+    SendFile: "send_file",
+    GetFile: "get_file",
+    CancelFile: "cancel_file",
+    ListFiles: "list_files",
+    Who: "who",
+    Whois: "whois",
+    Ignore: "ignore",
+    Unignore: "unignore",
+    History: "history",
+}
+
+
 def room_action(command: Command) -> Callable[[RoomNode], None] | None:
     """What ``command`` asks of a room's node, for both front ends; None for one that is not
     a room's (a line said, a join, a part, the help)."""
-    match command:
-        case Private(to=to, text=text):
-            return lambda node: node.private(to, text)
-        case Nick(name=name):
-            return lambda node: node.nick(name)
-        case SendFile(words=words):
-            return lambda node: node.send_file(words)
-        case GetFile(id=id):
-            return lambda node: node.get_file(id)
-        case CancelFile(id=id):
-            return lambda node: node.cancel_file(id)
-        case ListFiles():
-            return lambda node: node.list_files()
-        case Who():
-            return lambda node: node.who()
-        case Whois(name=name):
-            return lambda node: node.whois(name)
-        case Ignore(name=name):
-            return lambda node: node.ignore(name)
-        case Unignore(name=name):
-            return lambda node: node.unignore(name)
-        case History(count=count):
-            return lambda node: node.history(count)
-    return None
+    method = _ROOM_METHODS.get(type(command))
+    if method is None:
+        return None
+    args = [getattr(command, f.name) for f in dataclasses.fields(command)]  # type: ignore[arg-type]
+    return lambda node: getattr(node, method)(*args)
 
 
 def is_command(line: str) -> bool:

@@ -1046,21 +1046,28 @@ async def test_a_rejoin_after_a_freeze_tells_no_leave_and_join_of_those_still_he
         nursery.cancel_scope.cancel()
 
 
+async def crashed_and_gone(room: Room, alice: Member, gone: Member, said: str = "") -> None:
+    """``gone`` crashes; ``alice`` (having said ``said`` meanwhile) dials it again until its
+    port answers that nothing listens: that process is gone."""
+    await room.fully_connected()
+    gone.crash()
+    await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+    room.members.remove(gone)
+    if said:
+        alice.node.say(said)
+    lost = alice.node.links.redial._lost[gone.node.node_id]
+    with trio.fail_after(5):
+        while not lost.gone:
+            await trio.sleep(0.01)
+
+
 async def test_a_member_killed_and_back_with_another_key_is_no_longer_awaited() -> None:
     """A user trial: zed, killed, came back with a new key and quit; the old zed stayed "away,
     being reconnected" for 30 minutes, and every line said it had not reached him yet."""
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
         alice, zed = await room.add("alice"), await room.add("zed")
-        await room.fully_connected()
-        zed.crash()
-        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
-        room.members.remove(zed)
-        alice.node.say("while zed is away")
-        old = alice.node.links.redial._lost[zed.node.node_id]
-        with trio.fail_after(5):  # its port answers that nothing listens: that process is gone
-            while not old.gone:
-                await trio.sleep(0.01)
+        await crashed_and_gone(room, alice, zed, said="while zed is away")
         again = await room.add("zed")  # another key
         await alice.wait_for(lambda e: isinstance(e, events.NewKey))
         assert zed.node.node_id not in alice.node.links.redial
@@ -1076,14 +1083,7 @@ async def test_a_member_whose_port_says_nothing_listens_is_not_away_nor_owed_lin
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
         alice, erin = await room.add("alice"), await room.add("erin")
-        await room.fully_connected()
-        erin.crash()
-        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
-        room.members.remove(erin)
-        lost = alice.node.links.redial._lost[erin.node.node_id]
-        with trio.fail_after(5):
-            while not lost.gone:
-                await trio.sleep(0.01)
+        await crashed_and_gone(room, alice, erin)
         assert alice.node.links.unreachable() == []
         alice.node.say("to whoever is here")
         alice.node.who()

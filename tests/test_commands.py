@@ -28,6 +28,7 @@ from peerchat.commands import (
     Who,
     Whois,
     parse_line,
+    room_action,
 )
 
 
@@ -172,3 +173,33 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
 def test_misused_commands_say_how(line: str, usage: str) -> None:
     command = parse_line(line)
     assert isinstance(command, Usage) and command.text.startswith(usage)
+
+
+def test_each_room_command_calls_its_method_of_the_node_with_its_fields() -> None:
+    called: list[tuple[str, tuple[object, ...]]] = []
+
+    class Node:
+        def __getattr__(self, name: str) -> object:
+            return lambda *args: called.append((name, args))
+
+    lines = ["/msg bob hi", "/nick rob", "/send x.txt", "/get 3", "/cancel 4", "/files", "/who"]
+    lines += ["/whois bob", "/ignore bob", "/unignore bob", "/history 5"]
+    for line in lines:
+        act = room_action(parse_line(line))
+        assert act is not None, line
+        act(Node())  # type: ignore[arg-type]
+    assert called == [
+        ("private", ("bob", "hi")),
+        ("nick", ("rob",)),
+        ("send_file", ("x.txt",)),
+        ("get_file", (3,)),
+        ("cancel_file", (4,)),
+        ("list_files", ()),
+        ("who", ()),
+        ("whois", ("bob",)),
+        ("ignore", ("bob",)),
+        ("unignore", ("bob",)),
+        ("history", (5,)),
+    ]
+    for line in ("hello", "/join dev", "/part", "/help", "/quit", "/rooms", "/list"):
+        assert room_action(parse_line(line)) is None, line

@@ -590,13 +590,20 @@ async def test_an_exception_in_the_handler_ends_only_that_connection() -> None:
     assert conn.close_reason == "internal error (KeyError)"
 
 
-async def test_a_large_partial_frame_holds_what_it_buffered_until_the_connection_ends() -> None:
-    config = Config()
-    budget = ReceiveBudget(config.small_frame * 3)
+def _large_frame_link(
+    config: Config, budget: ReceiveBudget
+) -> tuple[Connection, trio.StapledStream, bytes]:
+    """A link on the node's side, the peer's end of it, and a frame over ``small_frame``."""
     ours, theirs = memory_stream_pair()
     conn = Connection(ours, config, "mallory", budget)
     conn.introduced()
-    body = encode_frame({"t": "bye", "reason": "z" * (config.small_frame * 2)})
+    return conn, theirs, encode_frame({"t": "bye", "reason": "z" * (config.small_frame * 2)})
+
+
+async def test_a_large_partial_frame_holds_what_it_buffered_until_the_connection_ends() -> None:
+    config = Config()
+    budget = ReceiveBudget(config.small_frame * 3)
+    conn, theirs, body = _large_frame_link(config, budget)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(conn.run, recorder([]))
         await theirs.send_all(body[:4])  # a header alone holds nothing (attack round 27)
@@ -614,10 +621,7 @@ async def test_a_frame_that_waits_is_given_up_for_one_that_comes() -> None:
     honest member's 192 KiB batch was refused, its link closed, 8 times of 8."""
     config = Config()
     budget = ReceiveBudget(config.small_frame * 3)
-    ours, theirs = memory_stream_pair()
-    waiting = Connection(ours, config, "mallory", budget)
-    waiting.introduced()
-    body = encode_frame({"t": "bye", "reason": "z" * (config.small_frame * 2)})
+    waiting, theirs, body = _large_frame_link(config, budget)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(waiting.run, recorder([]))
         await theirs.send_all(body[:-1])  # all but its last byte, then nothing

@@ -236,26 +236,26 @@ def test_ready_says_who_and_where_and_points_to_help(role):
     assert plain(TrackerChanged(everywhere)).endswith("alice (port 4000 on every interface)")
 
 
-def test_after_ctrl_c_cleared_a_line_the_toolbar_says_a_second_one_quits_for_a_while():
-    """A user trial: a line, Ctrl-C, Ctrl-C, and the program was gone, unwarned."""
+@pytest.mark.parametrize(
+    ("when", "said", "for_seconds"),
+    [
+        # A user trial: a line, Ctrl-C, Ctrl-C, and the program was gone, unwarned.
+        ("cleared_at", "line cleared: Ctrl-C again quits", ui.CLEARED_SHOWN),
+        # Another: PageUp went through the lines typed, not the chat.
+        ("paged_at", "scroll back: Shift-PageUp, or /history N", ui.SCROLL_SHOWN),
+    ],
+)
+def test_the_toolbar_says_what_a_key_did_for_a_while(
+    when: str, said: str, for_seconds: float
+) -> None:
     screen, arrived = ui.Screen(), time.monotonic()
     ui.render_batch([(arrived, ("", Ready(ALICE, "peer")))], screen)
-    assert "Ctrl-C" not in to_plain_text(ui.screen_toolbar(screen, 60, now=arrived))
-    screen.cleared_at = arrived
-    shown = to_plain_text(ui.screen_toolbar(screen, 60, now=arrived + 1))
-    assert shown.startswith(" alice | line cleared: Ctrl-C again quits "), shown
-    assert "Ctrl-C" not in to_plain_text(ui.screen_toolbar(screen, 60, now=arrived + 3))
-
-
-def test_after_page_up_the_toolbar_says_how_to_scroll_back_for_a_while():
-    """A user trial: PageUp went through the lines typed, not the chat."""
-    screen, arrived = ui.Screen(), time.monotonic()
-    ui.render_batch([(arrived, ("", Ready(ALICE, "peer")))], screen)
-    assert "scroll" not in to_plain_text(ui.screen_toolbar(screen, 80, now=arrived))
-    screen.paged_at = arrived
+    assert said not in to_plain_text(ui.screen_toolbar(screen, 80, now=arrived))
+    setattr(screen, when, arrived)
     shown = to_plain_text(ui.screen_toolbar(screen, 80, now=arrived + 1))
-    assert shown.startswith(" alice | scroll back: Shift-PageUp, or /history N "), shown
-    assert "scroll" not in to_plain_text(ui.screen_toolbar(screen, 80, now=arrived + 4))
+    assert shown.startswith(f" alice | {said} "), shown
+    later = ui.screen_toolbar(screen, 80, now=arrived + for_seconds)
+    assert said not in to_plain_text(later)
 
 
 def test_the_toolbar_says_what_enter_does_to_a_pasted_block():
