@@ -64,6 +64,10 @@ class Config:
     # the delay doubles up to this instead: a room of 100 whose members crashed would
     # otherwise dial their closed ports 50 times a second between them.
     redial_gone_cap: float = 30.0
+    # A member whose host has said this long that nothing listens is taken to have quit (its
+    # goodbye unheard): not listed as away, nor owed lines. Before, it may be a crash, and the
+    # program started again in seconds.
+    gone_after: float = 15.0
     # A tracker that cannot hold the room's home address (it is on another host) knocks on it
     # this often, to meet whoever holds it: another part of the same room.
     knock_interval: float = 1.0

@@ -489,12 +489,15 @@ class Links:
 
     def unreachable(self) -> list[Member]:
         """Chatting members lost without a goodbye and not yet back, or listed and not yet
-        linked; not one whose host said nothing listens there now: it has quit, its goodbye
-        unheard (a trial's member quit just after a cut healed, and stayed "away" and owed
-        every line on the far side for minutes, while the near side read "left (quit)")."""
+        linked; not one whose host has said for ``gone_after`` that nothing listens there: it
+        has quit, its goodbye unheard (a trial's member quit just after a cut healed, and
+        stayed "away" and owed every line on the far side for minutes, while the near side
+        read "left (quit)"). Before that, it may be a crash, started again in seconds (a
+        trial's /msg to one was refused, and a line it missed was not said to be so)."""
         if not self.redial and not self._unlinked:
             return []  # the usual case, asked once per message said
-        waiting = [m for m in self.redial.not_gone() if m.chat and m.node_id in self._lost_at]
+        maybe = self.redial.not_gone(trio.current_time(), self.node.config.gone_after)
+        waiting = [m for m in maybe if m.chat and m.node_id in self._lost_at]
         members = self.node.members
         waiting += [m for i in self._unlinked if (m := members.get(i)) is not None and m.chat]
         return waiting

@@ -27,6 +27,7 @@ class _Lost:
     due: float
     dialling: bool = False
     gone: bool = False  # the last dial found nothing listening at its address
+    gone_since: float = 0.0  # since when each dial has found so
     linked: bool = True  # this node had a link to it once
 
 
@@ -124,6 +125,8 @@ class Redial:
         """The dial failed; ``gone``: nothing listens at the member's address any more."""
         entry = self._lost.get(node_id)
         if entry is not None:
+            if gone and not entry.gone:
+                entry.gone_since = now
             entry.dialling, entry.gone = False, gone
             entry.delay = min(entry.delay * 2, self._gone_cap if gone else self._cap)
             entry.due = now + entry.delay
@@ -144,9 +147,10 @@ class Redial:
         away, as far as anyone knows, not gone."""
         return [e.member for e in self._lost.values() if e.linked and not e.gone]
 
-    def not_gone(self) -> list[Member]:
-        """Members whose hosts have not said that nothing listens: maybe still there."""
-        return [e.member for e in self._lost.values() if not e.gone]
+    def not_gone(self, now: float, after: float) -> list[Member]:
+        """Members whose hosts have not said, for ``after`` seconds, that nothing listens:
+        maybe still there, or back soon (a crash, and the program started again)."""
+        return [e.member for e in self._lost.values() if not e.gone or now - e.gone_since < after]
 
     def clear(self) -> list[Member]:
         members = [e.member for e in self._lost.values()]

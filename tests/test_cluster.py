@@ -1081,9 +1081,12 @@ async def test_a_member_whose_port_says_nothing_listens_is_not_away_nor_owed_lin
     """Trial 46: erin quit just after a cut healed, her goodbye unheard on the far side; there
     she stayed "away, being reconnected", owed every line and sent /msg, for minutes."""
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
+        room = Room(nursery, dataclasses.replace(FAST, gone_after=1.0))
         alice, erin = await room.add("alice"), await room.add("erin")
         await crashed_and_gone(room, alice, erin)
+        # A moment yet (trial 47: a crash, back in 4 s, was refused /msg meanwhile)
+        assert alice.node.links.unreachable() == [erin.node.me]
+        await trio.sleep(1.0)
         assert alice.node.links.unreachable() == []
         alice.node.say("to whoever is here")
         alice.node.who()
