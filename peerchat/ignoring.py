@@ -45,16 +45,17 @@ class Ignored:
         """Whether ``event`` is a word or offer of an ignored member's. A rename of one is
         noted, so the list shows the name the room knows it by now."""
         if isinstance(event, events.Renamed) and event.member.node_id in self._names:
-            self.add(event.member)
+            self.add(event.member.node_id, event.member.username)
         sender = sender_of(event)
         return sender is not None and sender.node_id in self._names
 
-    def add(self, member: Member) -> bool:
-        """Ignore ``member`` from now on; False when the list is full."""
-        if member.node_id not in self._names and len(self._names) >= MAX_IGNORED:
+    def add(self, node_id: str, username: str) -> bool:
+        """Ignore the member of ``node_id`` (called ``username``) from now on; False when the
+        list is full."""
+        if node_id not in self._names and len(self._names) >= MAX_IGNORED:
             return False
-        self._names[member.node_id] = member.username
-        self._store.keep_ignored(member.node_id, member.username, time.time())
+        self._names[node_id] = username
+        self._store.keep_ignored(node_id, username, time.time())
         return True
 
     def remove(self, node_id: str) -> str:

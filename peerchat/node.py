@@ -365,15 +365,20 @@ class Node:
         me = self.shown_me()
         everyone = (me, *self.members)
         member = self.talk.find(name, everyone) or self.talk.find(name, self.links.unreachable())
-        if member is None:
+        # Else the key that went by the name here last (a trial: one who had left, and would
+        # flood on coming back, could not be ignored).
+        node_id = member.node_id if member is not None else self.store.owner(name)
+        shown = member.username if member is not None else name
+        if node_id is None:
             self.emit(events.Error(self.talk.not_found(name, everyone)))
-        elif member.node_id == me.node_id:
+        elif node_id == me.node_id:
             self.emit(events.Error("that is you"))
-        elif not self.ignored.add(member):
+        elif node_id in self.ignored:
+            self.emit(events.Error(f"{shown} is ignored here already (/unignore {shown})"))
+        elif not self.ignored.add(node_id, shown):
             self.emit(events.Error(f"{MAX_IGNORED} ignored already: /unignore one first"))
         else:
-            names = tuple(self.ignored.names())
-            self.emit(events.Ignoring(names, member.username, member.node_id))
+            self.emit(events.Ignoring(tuple(self.ignored.names()), shown, node_id))
 
     def unignore(self, name: str) -> None:
         """``/unignore NAME``: hear a member again, by the name it has here now, or had when

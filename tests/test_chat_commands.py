@@ -100,3 +100,16 @@ async def test_an_ignored_member_is_not_shown_but_kept_and_heard_again(swarm: Sw
     await alice.send("/unignore carol")
     error = await alice.wait_for(event="error")
     assert error["message"] == "carol is not ignored here (ignored: nobody)"
+
+    await alice.send("/ignore carol")
+    await alice.wait_for(event="ignoring", username="carol")
+    mark = len(alice.events)
+    await alice.send("/ignore carol")  # (trial 47: told again, as news)
+    again = await alice.wait_for(event="error", since=mark)
+    assert again["message"] == "carol is ignored here already (/unignore carol)"
+    await bob.send("/quit")
+    await alice.wait_for(event="peer_left", node_id=bob.node_id)
+    mark = len(alice.events)
+    await alice.send("/ignore robert")  # gone, by the key that went by the name here last
+    gone = await alice.wait_for(event="ignoring", username="robert", since=mark)
+    assert gone["node_id"] == bob.node_id and gone["names"] == ["carol", "robert"], gone

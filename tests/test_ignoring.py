@@ -19,7 +19,7 @@ def said(sender: Member, *, own: bool = False) -> events.MessageReceived:
 
 def test_words_typing_and_offers_of_one_ignored_are_hidden_and_nothing_else() -> None:
     ignored = Ignored(Store(MEMORY))
-    assert ignored.add(BOB)
+    assert ignored.add(BOB.node_id, BOB.username)
     assert ignored.hides(said(BOB))
     assert ignored.hides(events.Typing(BOB))
     assert ignored.hides(events.FileOffered(BOB, 1, "f.txt", 3))
@@ -37,8 +37,8 @@ def test_words_typing_and_offers_of_one_ignored_are_hidden_and_nothing_else() ->
 def test_a_rename_keeps_the_ignore_and_the_list_shows_the_new_name(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
         ignored = Ignored(store)
-        ignored.add(CAROL)
-        ignored.add(BOB)
+        ignored.add(CAROL.node_id, CAROL.username)
+        ignored.add(BOB.node_id, BOB.username)
         robert = Member(BOB.node_id, "robert", BOB.host, BOB.port, 0)
         ignored.hides(events.Renamed(robert, "bob"))
         assert ignored.hides(said(robert))
@@ -54,7 +54,7 @@ def test_a_rename_keeps_the_ignore_and_the_list_shows_the_new_name(tmp_path: Pat
 def test_the_list_is_bounded() -> None:
     ignored = Ignored(Store(MEMORY))
     for n in range(MAX_IGNORED):
-        assert ignored.add(Member(f"{n:032x}", f"m{n}", "10.0.0.9", 5000, 0))
-    assert not ignored.add(BOB)
-    assert ignored.add(Member(f"{0:032x}", "renamed", "10.0.0.9", 5000, 0))  # one already in
+        assert ignored.add(f"{n:032x}", f"m{n}")
+    assert not ignored.add(BOB.node_id, BOB.username)
+    assert ignored.add(f"{0:032x}", "renamed")  # one already in
     assert len(ignored.names()) == MAX_IGNORED
