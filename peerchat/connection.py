@@ -57,6 +57,7 @@ RECEIVE_SIZE = 16 * 1024
 # and frame timeouts, and long enough that many links over one address's pace each take no
 # more than it between them (attack round 17: 64 links, a batch a second each, were twice it).
 MAX_HOLD = 3.0
+TCP_ESTABLISHED = 1  # ``tcpi_state``, the first byte of Linux's TCP_INFO
 FRAMES_PER_TURN = 256  # frames handled from what was read before the reader lets others run
 # Members a link's rosters may list: four full rosters at once, then 1,000 a second. Rosters
 # past that are left unread, and past ROSTERS_LEFT_UNREAD of those the link ends. Rosters come
@@ -184,16 +185,19 @@ class Connection:
 
     def acknowledged(self) -> bool:
         """Every byte given to this link is in the peer's kernel: none waits here, and the
-        socket's send queue (``SIOCOUTQ``, on Linux) holds none unsent or unacknowledged."""
+        socket's send queue (``SIOCOUTQ``, on Linux) holds none unsent or unacknowledged, on a
+        connection still up. (One the kernel gave up on, its retries out, has its queue
+        emptied, unacknowledged: a trial's line said as a cable was pulled was taken for had.)"""
         sock = getattr(self.stream, "socket", None)
         fd = sock.fileno() if sock is not None else -1  # -1 once closed (CI saw ioctl refuse it)
         if self.backlog or self._writing or fd < 0 or not hasattr(termios, "TIOCOUTQ"):
             return False
         try:
             queued = fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4))
+            state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)
         except OSError:
             return False
-        return int.from_bytes(queued, sys.byteorder) == 0
+        return int.from_bytes(queued, sys.byteorder) == 0 and state[0] == TCP_ESTABLISHED
 
     async def drained(self) -> None:
         """Until the writer has sent what was queued (or the connection is gone); a

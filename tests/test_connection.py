@@ -20,7 +20,7 @@ from trio.testing import lockstep_stream_pair, memory_stream_pair, wait_all_task
 from peerchat import PROTOCOL_VERSION, connection
 from peerchat.admission import Pace
 from peerchat.config import Config
-from peerchat.connection import FRAMES_PER_TURN, Connection
+from peerchat.connection import FRAMES_PER_TURN, TCP_ESTABLISHED, Connection
 from peerchat.membership import Member
 from peerchat.node import Node
 from peerchat.protocol import (
@@ -756,10 +756,30 @@ def test_a_lost_link_is_told_in_words_not_error_numbers(cause: BaseException, sa
 async def test_a_closed_link_is_not_acknowledged_and_asking_does_not_raise() -> None:
     """The acknowledgement watcher looks at every link; one closed meanwhile has no socket
     (fileno -1), and asking ended the node in CI ("internal error (ValueError)")."""
-    a, b = trio.socket.socketpair()
-    stream = trio.SocketStream(a)
+    ours, theirs = _tcp_pair()
+    stream = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
     conn = Connection(stream, Config(), "bob")
-    with b:
+    with theirs:
         assert conn.acknowledged()  # nothing sent: nothing unacknowledged
         await stream.aclose()
         assert not conn.acknowledged()
+
+
+def _tcp_pair() -> tuple[socket.socket, socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        ours = socket.create_connection(server.getsockname())
+        theirs, _ = server.accept()
+    return ours, theirs
+
+
+async def test_a_link_the_kernel_no_longer_keeps_up_is_not_acknowledged() -> None:
+    """Trial 47: a line said as a cable was pulled was taken for had; the kernel, its retries
+    out, had emptied the send queue unacknowledged (on a connection no longer up)."""
+    ours, theirs = _tcp_pair()
+    conn = Connection(trio.SocketStream(trio.socket.from_stdlib_socket(ours)), Config(), "bob")
+    assert conn.acknowledged()
+    theirs.close()  # the queue is empty, and the connection is not up any more
+    with trio.fail_after(2):
+        while ours.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_ESTABLISHED:
+            await trio.sleep(0.01)
+    assert not conn.acknowledged()
