@@ -57,6 +57,9 @@ MAX_WAS_NAMED = 10_000  # members gone whose names are remembered for their retu
 # link begins what is kept per link anew (the roster's pace, the history handed over): one
 # identity linking again hundreds of times a second renewed them at will (attack round 10).
 # An honest member links again after a cut, a freeze or a merge: a few times in a minute.
+# Seconds a message must have been said before a peer was last heard from to count as had by
+# it then: more than a round trip, as what came may have been sent before ours arrived.
+HEARD_AFTER = 1.0
 RELINKS_AT_ONCE = 8
 RELINK_EVERY = 1.0
 _PROBE = encode_frame(encode(Probe()))
@@ -386,7 +389,11 @@ class Links:
         now = trio.current_time()
         since, unheard = listed_at, 0  # our messages since we last heard from it may be lost
         if lost and listed_at is None and last_heard is not None:
-            since = max(node.messaging.said_before(last_heard), had)
+            # Heard from at ``last_heard``, it may have sent that before ours came: only what
+            # was said a round trip before it, or its kernel acknowledged, it surely had (a
+            # trial's line said as a cable was pulled was not said to be missed, 3 of 4).
+            surely = node.messaging.said_before(last_heard - HEARD_AFTER)
+            since = max(surely, had)
             unheard = node.chatlog.seq - since
         if lost:
             self.keep_trying(member, since=since, linked=listed_at is None)

@@ -232,6 +232,23 @@ async def test_what_the_peers_kernel_acknowledged_is_not_said_to_be_unsure() -> 
         nursery.cancel_scope.cancel()
 
 
+async def test_a_line_said_just_before_a_peer_was_last_heard_from_may_not_be_its() -> None:
+    """Trial 47: carol's frames sent before bob's line came were heard after it, as a cable was
+    pulled; bob was not told she may not have the line."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        bob, carol = await room.add("bob"), await room.add("carol")
+        await room.fully_connected()
+        bob.node.say("as the cable goes")
+        heard = trio.current_time() + 0.1  # a frame of hers came just after (sent before)
+        bob.node.links.drop_member(
+            carol.node.node_id, "connection lost", lost=True, last_heard=heard
+        )
+        unsure = await bob.wait_for(lambda e: isinstance(e, events.Unconfirmed))
+        assert unsure.count == 1
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_lost_link_comes_back_and_what_was_said_meanwhile_arrives_once() -> None:
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
