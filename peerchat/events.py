@@ -391,6 +391,7 @@ class Who:
     tracker_id: str | None
     me_id: str | None = None
     away: tuple[Member, ...] = ()  # lost without a goodbye, being dialled again
+    ignored: frozenset[str] = frozenset()  # node ids ignored here (``/ignore``)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -403,6 +404,7 @@ class Who:
                     "tracker": m.node_id == self.tracker_id,
                     "you": m.node_id == self.me_id,
                     "chat": m.chat,
+                    "ignored": m.node_id in self.ignored,
                 }
                 for m in self.members
             ],

@@ -340,7 +340,8 @@ class Node:
         everyone = (self.shown_me(), *sorted(self.members, key=lambda m: (m.username, m.node_id)))
         away = [m for m in self.links.unreachable() if self.members.get(m.node_id) is None]
         away.sort(key=lambda m: (m.username, m.node_id))
-        self.emit(events.Who(everyone, self.bully.tracker, self.node_id, tuple(away)))
+        ignored = frozenset(m.node_id for m in everyone if m.node_id in self.ignored)
+        self.emit(events.Who(everyone, self.bully.tracker, self.node_id, tuple(away), ignored))
 
     def whois(self, name: str) -> None:
         me = self.shown_me()

@@ -277,6 +277,8 @@ def format_who(event: Who, now: float) -> FormattedText:
             marks += " (you)"
         if not m.chat:
             marks += " (not chatting)"
+        if m.node_id in event.ignored:  # (a trial: nothing said who was)
+            marks += " (ignored)"
         rows.append(
             _line(now, ("", "    "), _name(m), (NOTICE_STYLE, f" {address(m)}"), ("bold", marks))
         )

@@ -86,6 +86,13 @@ async def test_an_ignored_member_is_not_shown_but_kept_and_heard_again(swarm: Sw
     await bob.send("/nick robert")  # still the same key: still ignored, by its new name
     await alice.wait_for(event="nick", node_id=bob.node_id)  # over the link, after the /msg
     assert [e for e in alice.find(event="message") if e["from_id"] == bob.node_id] == []
+    await alice.send("/who")
+    listed = await alice.wait_for(event="who")
+    assert {p["username"]: p["ignored"] for p in listed["peers"]} == {
+        "alice": False,
+        "robert": True,
+        "carol": False,
+    }
     await alice.send("/ignore")
     listed = await alice.wait_for(lambda e: "node_id" not in e, event="ignoring")
     assert listed["names"] == ["robert"]

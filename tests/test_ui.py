@@ -315,6 +315,8 @@ def test_who_lists_every_member_once_with_the_tracker_marked():
     assert by_name["bob"].endswith("bob 127.0.0.1:4001 (tracker)")
     assert "(tracker)" not in by_name["alice"] and "(tracker)" not in by_name["carol"]
     # In alphabetical order whatever the case (a user's "Carol2" came before "alice").
+    ignoring = plain(Who((ALICE, BOB), tracker_id=None, ignored=frozenset({BOB.node_id})))
+    assert ignoring.splitlines()[2].endswith("bob 127.0.0.1:4001 (ignored)")
     upper = dataclasses.replace(CAROL, username="Carol2")
     rows = plain(Who((upper, BOB, ALICE), tracker_id=None)).splitlines()[1:]
     assert [row.split()[1] for row in rows] == ["alice", "bob", "Carol2"]
