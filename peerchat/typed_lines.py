@@ -48,14 +48,35 @@ class Take:
     command: commands.Command
 
 
-def pasted(count: int, ran: int = 0) -> str:
-    """What Enter and Ctrl-C do to a pasted block of ``count`` lines, ``ran`` of them
-    commands."""
-    if ran:
-        return (
-            f"{count} lines, {ran} of them commands: Enter sends and runs them, Ctrl-C drops them"
-        )
+def pasted(count: int) -> str:
+    """What Enter and Ctrl-C do to a pasted block of ``count`` lines."""
     return f"{count} lines: Enter sends them all, Ctrl-C drops them"
+
+
+def block_said(pieces: list[str], count: int) -> str:
+    """What Enter does to a pasted block of ``count`` lines with commands (its ``pieces``):
+    where each line goes. (A trial's "4 lines, 1 of them commands" did not say that the lines
+    after a /msg went privately with it.)"""
+    room = actions = private = ran = 0
+    whom: list[str] = []
+    for piece in pieces:
+        lines = sum(1 for row in piece.split("\n") if row.strip())
+        match commands.parse_line(piece):
+            case commands.Say(action=True):
+                actions += lines
+            case commands.Say():
+                room += lines
+            case commands.Private(to=to):
+                private += lines
+                whom += [] if to in whom else [to]
+            case _:
+                ran += 1
+    parts = [f"{room} to the room"] * bool(room) + [f"{actions} as actions"] * bool(actions)
+    if private:
+        parts.append(f"{private} in private to {', '.join(map(visible, whom))}")
+    if ran:
+        parts.append(f"{ran} {'command' if ran == 1 else 'commands'}")
+    return f"{count} lines, {', '.join(parts)}: Enter sends them, Ctrl-C drops them"
 
 
 @dataclass
@@ -105,8 +126,7 @@ class TypedLines:
             count = sum(1 for part in line.splitlines() if part.strip())
             if line != self._asked:  # always: a pasted /quit or /nick is no line to run unasked
                 self._asked = self.kept = line
-                ran = sum(1 for part in line.splitlines() if commands.is_command(part))
-                return Held(pasted(count, ran), count)
+                return Held(block_said(pieces, count), count)
             self._cleared = set(pieces)
             line, self._after = pieces[0], pieces[1:] + self._after
         command = commands.parse_line(line)

@@ -828,6 +828,7 @@ class Screen:
     cleared_at: float = -math.inf  # when Ctrl-C last threw a half-typed line away (monotonic)
     paged_at: float = -math.inf  # when PageUp or PageDown was last pressed (monotonic)
     asked: int = 0  # lines of a pasted block in the input line that Enter would send
+    asked_said: str = ""  # what Enter would do with them
     refronted: str | None = None  # brought to the front as the one there was left: say so
     # Rooms behind with lines not seen in front: "*", or "!" for a line that names you (irssi's
     # activity marks; a user missed what a room behind said).
@@ -971,7 +972,7 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
     if screen.asked:  # a paste taller than the window hid the notice above it (a user trial),
         # in a shorter form where it does not fit (a trial's window of 60 columns dropped it)
         parts[1:1] = [
-            (_ASKED, f"| {pasted(screen.asked)} "),
+            (_ASKED, f"| {screen.asked_said or pasted(screen.asked)} "),
             (_ASKED, f"| {screen.asked} lines: Enter sends, Ctrl-C drops "),
         ]
     if len(screen.rooms) >= 2:
@@ -1387,7 +1388,8 @@ class PromptUI:
             took = entry.take(line, joined=joined, room=screen.current, several=several)
             if isinstance(took, Held):
                 typed_at = was_typed_at
-                screen.asked = took.asked or screen.asked
+                if took.asked:
+                    screen.asked, screen.asked_said = took.asked, took.notice
                 self._notice(took.notice)
                 continue
             command = took.command

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from peerchat.commands import JoinRoom, Private, Say
-from peerchat.typed_lines import PASTE_ASKED, Held, Take, TypedLines, commands_apart
+from peerchat.typed_lines import (
+    PASTE_ASKED,
+    Held,
+    Take,
+    TypedLines,
+    block_said,
+    commands_apart,
+)
 
 
 def enter(entry: TypedLines, line: str, *, joined: bool = True, room: str = "dev") -> object:
@@ -23,7 +30,9 @@ def test_a_pasted_block_with_a_command_is_asked_about_then_goes_line_by_line() -
     assert entry.next_line() is None
     block = "hi all\n/msg bob the pin is 42\nand this goes to bob too\n/me waves"
     assert enter(entry, block) == Held(
-        "4 lines, 2 of them commands: Enter sends and runs them, Ctrl-C drops them", 4
+        "4 lines, 1 to the room, 1 as actions, 2 in private to bob: Enter sends them, Ctrl-C"
+        " drops them",
+        4,
     )
     assert entry.kept == block  # back in the input for the second Enter
     entry.next_line()
@@ -80,6 +89,14 @@ def test_lines_kept_for_a_room_behind_now_are_asked_about_first() -> None:
     entry.next_line()
     assert enter(entry, "for qa only", room="dev") == Take(Say("for qa only"))
     assert enter(entry, "for qa only", room="dev") == Take(Say("for qa only"))  # not kept now
+
+
+def test_a_pasted_block_says_where_its_lines_go() -> None:
+    pieces = ["a", "/nick x", "/msg bob p\nq", "/msg Carol r", "/join ops"]
+    assert block_said(pieces, 6) == (
+        "6 lines, 1 to the room, 3 in private to bob, Carol, 2 commands: Enter sends them, "
+        "Ctrl-C drops them"
+    )
 
 
 def test_a_block_is_cut_where_its_commands_begin() -> None:
