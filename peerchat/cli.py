@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import trio
 
-from peerchat import PROTOCOL_VERSION, __version__, dirs, events, hidden_env
+from peerchat import PROTOCOL_VERSION, __version__, dirs, events, heap, hidden_env
 from peerchat.addresses import DEFAULT_TRACKER_PORT, bad_port, home_port, is_loopback, is_wildcard
 from peerchat.config import Config
 from peerchat.datadir import DataDir, InUse
@@ -387,6 +387,7 @@ class _Launch:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    heap.keep_large_blocks_mapped()
     try:
         psk = room_key_from_environment(os.environ, _warn)
     except StartupError as exc:
