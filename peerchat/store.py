@@ -514,13 +514,15 @@ class Store:
                     doomed.append((author, first))
                     over, excess = over - count, excess - size
                 self._db.executemany("DELETE FROM batches WHERE author = ? AND first = ?", doomed)
-            self._db.execute(  # of the names a key had first only: one it took from the
-                # first holder must not go, nor the holders with it (a review: taken while its
-                # owner was away, then 8 renames, and its taker became the first)
+            self._db.execute(  # counted for the key that had each name first: a name taken
+                # from its first holder is its first holder's (a review: taken while its owner
+                # was away, then 8 renames, and its taker became the first), and one passed on
+                # to another key its first's (attack round 28: pairs of keys, each name counted
+                # for neither, pushed bob's name out again)
                 "DELETE FROM names WHERE username IN (SELECT username FROM (SELECT username,"
-                " row_number() OVER (PARTITION BY author ORDER BY since DESC) AS n FROM names"
-                " WHERE author = (SELECT author FROM holders WHERE holders.username ="
-                " names.username ORDER BY since, author LIMIT 1)) WHERE n > ?)",
+                " row_number() OVER (PARTITION BY (SELECT author FROM holders WHERE"
+                " holders.username = names.username ORDER BY since, author LIMIT 1)"
+                " ORDER BY since DESC) AS n FROM names) WHERE n > ?)",
                 (MAX_NAMES_PER_KEY,),
             )
             self._db.execute(

@@ -249,6 +249,20 @@ def test_a_name_taken_from_its_first_holder_is_not_pruned_with_the_takers_old_na
     assert store.name_owner("bob", mal, NOW + 103) == bob  # mal is still a newcomer to it
 
 
+def test_names_passed_from_key_to_key_count_for_the_first_of_them(store: Store) -> None:
+    """Attack round 28: key A took each name first, key B took it from A, and the names,
+    counted for neither, pushed bob's out of the store."""
+    bob = "b" * 32
+    store.name_owner("bob", bob, NOW)
+    for n in range(MAX_NAMES + 50):
+        first, second = f"{n % 50:032x}", f"{n % 50 + 50:032x}"
+        store.name_owner(f"x{n}", first, NOW + 1 + n)
+        store.name_owner(f"x{n}", second, NOW + 1.5 + n)
+    store.prune(NOW + MAX_NAMES + 100, keep_messages=1000, keep_seconds=DAY)
+    assert store.owner("bob") == bob
+    assert store._db.execute("SELECT count(*) FROM names").fetchone()[0] <= 50 * 8 + 1
+
+
 def test_a_store_of_a_newer_version_is_refused_not_dropped(tmp_path: Path) -> None:
     with Store(tmp_path) as s:
         s.add(batch(ANN, 1, 1, 1), NOW)
