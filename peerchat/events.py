@@ -333,6 +333,7 @@ class RoomLeft:
 class PeerLeft:
     member: Member
     reason: str
+    said: bool = False  # the reason is the member's own words (its goodbye's)
 
     def as_json(self) -> dict[str, Any]:
         m = self.member

@@ -1,6 +1,6 @@
 """Members this user chose not to hear (``/ignore``, irssi's and weechat's): their lines,
 actions, private messages, typing and file offers (and their withdrawals) stay off the
-screen; ``/files`` still lists their offers.
+screen, and their goodbyes' words; ``/files`` still lists their offers.
 
 Only the screen: the node still keeps what they say and hands it on, as the room's history is
 everyone's and a newcomer may want it. A member is ignored by its key (it may take another
@@ -11,12 +11,14 @@ the member list on the screen stays true.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from peerchat import events
 from peerchat.membership import Member
 from peerchat.store import Store
 
+UNSAID = "its goodbye not shown: ignored"  # an ignored member's leave reason, as shown
 MAX_IGNORED = 256  # a room's list: a bound on the store's table, far past what anyone types
 
 
@@ -41,13 +43,17 @@ class Ignored:
         self._store = store
         self._names = dict(store.ignored())
 
-    def hides(self, event: events.Event) -> bool:
-        """Whether ``event`` is a word or offer of an ignored member's. A rename of one is
-        noted, so the list shows the name the room knows it by now."""
+    def shown(self, event: events.Event) -> events.Event | None:
+        """``event`` as the screen shows it: None for a word or offer of an ignored member's,
+        and an ignored member's goodbye without its words (attack round 28: 200 characters of
+        its own each time it left). A rename of one is noted, so the list shows the name the
+        room knows it by now."""
         if isinstance(event, events.Renamed) and event.member.node_id in self._names:
             self.add(event.member.node_id, event.member.username)
+        if isinstance(event, events.PeerLeft) and event.said and event.member.node_id in self:
+            return dataclasses.replace(event, reason=UNSAID)
         sender = sender_of(event)
-        return sender is not None and sender.node_id in self._names
+        return None if sender is not None and sender.node_id in self._names else event
 
     def add(self, node_id: str, username: str) -> bool:
         """Ignore the member of ``node_id`` (called ``username``) from now on; False when the

@@ -755,9 +755,10 @@ class Node:
     def _out(self, event: events.Event) -> None:
         """Hand ``event`` to the front end, with members that share a name marked
         (``Talk.marks``)."""
-        if self.ignored.hides(event):
+        shown = self.ignored.shown(event)
+        if shown is None:
             return
-        marks = self.talk.marks()
+        event, marks = shown, self.talk.marks()
         self._emit(with_marks(event, marks) if marks else event)
 
     def show(self, sender: Member, chat: Chat, *, own: bool, history: bool = False) -> None:

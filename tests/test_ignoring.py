@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from peerchat import events
-from peerchat.ignoring import MAX_IGNORED, Ignored
+from peerchat.ignoring import MAX_IGNORED, UNSAID, Ignored
 from peerchat.membership import Member
 from peerchat.store import MEMORY, Store
 
 BOB = Member("b0b" * 5, "bob", "10.0.0.2", 5001, 0)
 CAROL = Member("ca401" * 3, "carol", "10.0.0.3", 5002, 0)
+
+
+def hidden(ignored: Ignored, event: events.Event) -> bool:
+    return ignored.shown(event) is None
 
 
 def said(sender: Member, *, own: bool = False) -> events.MessageReceived:
@@ -20,18 +24,21 @@ def said(sender: Member, *, own: bool = False) -> events.MessageReceived:
 def test_words_typing_and_offers_of_one_ignored_are_hidden_and_nothing_else() -> None:
     ignored = Ignored(Store(MEMORY))
     assert ignored.add(BOB.node_id, BOB.username)
-    assert ignored.hides(said(BOB))
-    assert ignored.hides(events.Typing(BOB))
-    assert ignored.hides(events.FileOffered(BOB, 1, "f.txt", 3))
-    assert ignored.hides(events.OfferWithdrawn(1, "f.txt", BOB))  # (a review: its offer was
-    assert not ignored.hides(events.OfferWithdrawn(2, "mine.txt"))  # never shown)
-    assert not ignored.hides(said(CAROL))
+    assert hidden(ignored, said(BOB))
+    assert hidden(ignored, events.Typing(BOB))
+    assert hidden(ignored, events.FileOffered(BOB, 1, "f.txt", 3))
+    assert hidden(ignored, events.OfferWithdrawn(1, "f.txt", BOB))  # (a review: its offer was
+    assert not hidden(ignored, events.OfferWithdrawn(2, "mine.txt"))  # never shown)
+    assert not hidden(ignored, said(CAROL))
     # The list on the screen stays true: who comes, goes and takes a name is still told.
-    assert not ignored.hides(events.PeerJoined(BOB))
-    assert not ignored.hides(events.PeerLeft(BOB, "quit"))
-    assert not ignored.hides(events.Renamed(BOB, "bobby"))
+    assert not hidden(ignored, events.PeerJoined(BOB))
+    assert not hidden(ignored, events.PeerLeft(BOB, "quit"))
+    # Not its goodbye's own words, though (attack round 28: 200 characters each time it left).
+    left = ignored.shown(events.PeerLeft(BOB, "quit: BUY CHEAP WATCHES", said=True))
+    assert left == events.PeerLeft(BOB, UNSAID, said=True)
+    assert not hidden(ignored, events.Renamed(BOB, "bobby"))
     ignored.remove(BOB.node_id)
-    assert not ignored.hides(said(BOB))
+    assert not hidden(ignored, said(BOB))
 
 
 def test_a_rename_keeps_the_ignore_and_the_list_shows_the_new_name(tmp_path: Path) -> None:
@@ -40,8 +47,8 @@ def test_a_rename_keeps_the_ignore_and_the_list_shows_the_new_name(tmp_path: Pat
         ignored.add(CAROL.node_id, CAROL.username)
         ignored.add(BOB.node_id, BOB.username)
         robert = Member(BOB.node_id, "robert", BOB.host, BOB.port, 0)
-        ignored.hides(events.Renamed(robert, "bob"))
-        assert ignored.hides(said(robert))
+        hidden(ignored, events.Renamed(robert, "bob"))
+        assert hidden(ignored, said(robert))
     with Store(tmp_path) as store:  # a restart
         again = Ignored(store)
         assert again.names() == ["carol", "robert"]
