@@ -46,7 +46,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -827,6 +827,7 @@ class Screen:
     helped: bool = False  # "type /help for commands" was printed
     cleared_at: float = -math.inf  # when Ctrl-C last threw a half-typed line away (monotonic)
     paged_at: float = -math.inf  # when PageUp or PageDown was last pressed (monotonic)
+    scroll_keys: str = field(default_factory=lambda: scroll_keys(os.environ))  # how to scroll
     asked: int = 0  # lines of a pasted block in the input line that Enter would send
     asked_said: str = ""  # what Enter would do with them
     refronted: str | None = None  # brought to the front as the one there was left: say so
@@ -954,6 +955,16 @@ def _share(received: int, size: int) -> float:
 _HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _SCROLL, _CLEARED, _ASKED, _ME = range(10)
 
 
+def scroll_keys(environ: Mapping[str, str]) -> str:
+    """How the terminal this runs in scrolls back: tmux and screen keep their own scrollback,
+    which Shift-PageUp does not reach (trial 47)."""
+    if environ.get("TMUX"):
+        return "Ctrl-B [ (tmux)"
+    if environ.get("STY"):
+        return "Ctrl-A Esc (screen)"
+    return "Shift-PageUp"
+
+
 def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> FormattedText:
     """The room in front's toolbar; with several rooms, their names, the front one marked.
     Fitted to ``width`` columns, if given."""
@@ -968,7 +979,7 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
     if now - screen.cleared_at < CLEARED_SHOWN:  # a user quit unwarned with a second Ctrl-C
         parts.insert(1, (_CLEARED, "| line cleared: Ctrl-C again quits "))
     if now - screen.paged_at < SCROLL_SHOWN:
-        parts.insert(1, (_SCROLL, "| scroll back: Shift-PageUp, or /history N "))
+        parts.insert(1, (_SCROLL, f"| scroll back: {screen.scroll_keys}, or /history N "))
     if screen.asked:  # a paste taller than the window hid the notice above it (a user trial),
         # in a shorter form where it does not fit (a trial's window of 60 columns dropped it)
         parts[1:1] = [

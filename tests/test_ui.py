@@ -248,7 +248,7 @@ def test_ready_says_who_and_where_and_points_to_help(role):
 def test_the_toolbar_says_what_a_key_did_for_a_while(
     when: str, said: str, for_seconds: float
 ) -> None:
-    screen, arrived = ui.Screen(), time.monotonic()
+    screen, arrived = ui.Screen(scroll_keys="Shift-PageUp"), time.monotonic()
     ui.render_batch([(arrived, ("", Ready(ALICE, "peer")))], screen)
     assert said not in to_plain_text(ui.screen_toolbar(screen, 80, now=arrived))
     setattr(screen, when, arrived)
@@ -256,6 +256,13 @@ def test_the_toolbar_says_what_a_key_did_for_a_while(
     assert shown.startswith(f" alice | {said} "), shown
     later = ui.screen_toolbar(screen, 80, now=arrived + for_seconds)
     assert said not in to_plain_text(later)
+
+
+def test_the_scroll_hint_names_the_keys_of_the_terminal_it_runs_in():
+    """Trial 47: in tmux, Shift-PageUp does not reach tmux's own scrollback."""
+    assert ui.scroll_keys({"TMUX": "/tmp/tmux-0/default,1,0"}) == "Ctrl-B [ (tmux)"
+    assert ui.scroll_keys({"STY": "1.pts-0"}) == "Ctrl-A Esc (screen)"
+    assert ui.scroll_keys({"TERM": "xterm"}) == "Shift-PageUp"
 
 
 def test_the_toolbar_says_what_enter_does_to_a_pasted_block():
