@@ -311,6 +311,11 @@ def room_action(command: Command) -> Callable[[RoomNode], None] | None:
     return lambda node: getattr(node, method)(*args)
 
 
+def said_lines(text: str) -> list[str]:
+    """The lines of a typed or pasted block that say something: a message each."""
+    return [line for line in text.splitlines() if line.strip()]
+
+
 def is_command(line: str) -> bool:
     """Whether ``line`` is a command (``//`` begins a line said that begins with "/")."""
     return line.startswith("/") and not line.startswith("//")

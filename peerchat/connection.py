@@ -251,8 +251,10 @@ class Connection:
                 self._decoder.close()
                 return None
             self.last_heard = trio.current_time()
-            if not self._decoder.budgeted:  # a large frame holds the shared budget: 5 s, no
-                # more (attack round 26: 32 members feeding 1 MiB frames at 600 B/s held it all)
+            # More time for a frame partly in (a new one begins its own: ``_receive_some``);
+            # not a large one, which holds the shared budget: 5 s, no more (attack round 26:
+            # 32 members feeding 1 MiB frames at 600 B/s held it all).
+            if self._decoder.partial and not self._decoder.budgeted:
                 self._frame_due.came(len(data), self.last_heard)
             self._decoder.feed(data)
             self._frames = self._decoder.frames()

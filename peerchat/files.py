@@ -280,7 +280,7 @@ class Files:
         self._heard_ids[key] = id
         to = self.node.me if message.private else None
         kept = self.node.store.saved_at(message.sha256, message.size)
-        saved = kept[0] if kept is not None and _as_saved(*kept, message.size) else ""
+        saved = kept[0] if kept is not None and _holds(kept[0], message.size, kept[1]) else ""
         if saved:
             self._saved[id] = saved
         offered = events.FileOffered(sender, id, message.name, message.size, to, saved=saved)
@@ -1203,20 +1203,12 @@ def typed_path(text: str) -> Path:
     return Path(words[0]).expanduser() if len(words) == 1 else plain
 
 
-def _as_saved(path: str, mtime_ns: int, size: int) -> bool:
-    """Whether the file a fetch saved at ``path`` is there as it was saved (not changed in
-    place since, at the same size: attack round 26)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return stat.S_ISREG(st.st_mode) and st.st_size == size and st.st_mtime_ns == mtime_ns
-
-
-def _holds(path: str | Path, size: int) -> bool:
-    """Whether a file of ``size`` bytes is at ``path`` (a fetch saved there, not moved since)."""
+def _holds(path: str | Path, size: int, mtime_ns: int | None = None) -> bool:
+    """Whether a file of ``size`` bytes is at ``path`` (a fetch saved there, not moved since),
+    and, given its ``mtime_ns`` then, not changed in place since (attack round 26)."""
     try:
         found = os.stat(path)
     except OSError:
         return False
-    return stat.S_ISREG(found.st_mode) and found.st_size == size
+    changed = mtime_ns is not None and found.st_mtime_ns != mtime_ns
+    return stat.S_ISREG(found.st_mode) and found.st_size == size and not changed

@@ -48,6 +48,8 @@ class Ignored:
         and an ignored member's goodbye without its words (attack round 28: 200 characters of
         its own each time it left). A rename of one is noted, so the list shows the name the
         room knows it by now."""
+        if not self._names:  # (the usual case: every event comes this way)
+            return event
         if isinstance(event, events.Renamed) and event.member.node_id in self._names:
             self.add(event.member.node_id, event.member.username)
         if isinstance(event, events.PeerLeft) and event.said and event.member.node_id in self:

@@ -12,7 +12,7 @@ cannot set a node dialling without end, nor push out the members it really lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from peerchat.bounded import keep_latest
@@ -147,10 +147,10 @@ class Redial:
         away, as far as anyone knows, not gone."""
         return [e.member for e in self._lost.values() if e.linked and not e.gone]
 
-    def not_gone(self, now: float, after: float) -> list[Member]:
+    def not_gone(self, now: float, after: float) -> Iterator[Member]:
         """Members whose hosts have not said, for ``after`` seconds, that nothing listens:
         maybe still there, or back soon (a crash, and the program started again)."""
-        return [e.member for e in self._lost.values() if not e.gone or now - e.gone_since < after]
+        return (e.member for e in self._lost.values() if not e.gone or now - e.gone_since < after)
 
     def clear(self) -> list[Member]:
         members = [e.member for e in self._lost.values()]

@@ -171,11 +171,12 @@ class Rooms:
 
     def _reporter(self, room: str) -> Emit:
         def report(event: events.Event) -> None:
-            if type(event) is events.Ready and room in self._asked:  # (kept before it is told)
+            ready = type(event) is events.Ready
+            if ready and room in self._asked:  # (kept before it is told)
                 self._joined[room] = self._asked.pop(room)
                 self._keep_joined()
             self._show(event, room)
-            if type(event) is events.Ready and room != self.first and self._leave_lone_first:
+            if ready and room != self.first and self._leave_lone_first:
                 self._leave_if_alone(self.first)
 
         return report

@@ -136,7 +136,8 @@ class SecureStream(trio.abc.Stream):
                 return plain
             data = await self._receive_raw()
             self.heard_at = trio.current_time()
-            self._due.came(len(data), self.heard_at)
+            if self._began is not None:  # more time for a record partly in (a new one begins
+                self._due.came(len(data), self.heard_at)  # its own: ``_receive_raw``)
             if not data:
                 if self._buffer:
                     # A crash or a cut as often as a fault: the link is lost, not refused.

@@ -20,6 +20,7 @@ import trio
 from peerchat import events
 from peerchat.admission import Pace, Paces, RefusalLog
 from peerchat.bounded import keep_latest
+from peerchat.commands import said_lines
 from peerchat.connection import Connection
 from peerchat.membership import KEY_MARK, Member, takeable
 from peerchat.messaging import pieces
@@ -75,7 +76,7 @@ class Talk:
         # A line each, as a block said to the room goes: a pasted "/msg" takes the lines after
         # it, and their line breaks showed as "�" (a user trial).
         said: list[str] = []
-        for line in [line for line in text.splitlines() if line.strip()] or [text]:
+        for line in said_lines(text) or [text]:
             cut = pieces(line)
             if isinstance(cut, events.Error):
                 node.emit(cut)

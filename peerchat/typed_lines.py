@@ -123,7 +123,7 @@ class TypedLines:
         here = kept_for is None or kept_for[1] == room  # (else asked first)
         pieces = commands_apart(line) if joined and here else None
         if pieces is not None:
-            count = sum(1 for part in line.splitlines() if part.strip())
+            count = len(commands.said_lines(line))
             if line != self._asked:  # always: a pasted /quit or /nick is no line to run unasked
                 self._asked = self.kept = line
                 return Held(block_said(pieces, count), count)
@@ -149,7 +149,7 @@ class TypedLines:
         if isinstance(command, commands.Say | commands.Private):
             # A pasted block arrives as one line with newlines: one message per line (a
             # /msg takes the lines after it: a review's 1,000 went unasked).
-            lines = [part for part in command.text.splitlines() if part.strip()]
+            lines = commands.said_lines(command.text)
             if len(lines) > PASTE_ASKED and line != self._asked and line not in self._cleared:
                 self._asked = self.kept = line  # (a user's 200 went at once)
                 return Held(pasted(len(lines)), len(lines))

@@ -1410,7 +1410,7 @@ class PromptUI:
             action: Callable[[], None]
             match command:
                 case commands.Say(text=text, action=is_action):
-                    lines = [part for part in text.splitlines() if part.strip()]
+                    lines = commands.said_lines(text)
                     screen.asked = 0
                     try:
                         trio.from_thread.run(
