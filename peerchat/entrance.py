@@ -123,6 +123,9 @@ class Entrance:
         if trio.current_time() - self._last_tick <= self.node.config.heartbeat_timeout:
             return False
         if self._held_behind():
+            # Its freeze is told once in front: what it reads now waits for that, and for
+            # the rejoin's history (a trial: shown before the notice, and out of order).
+            self.node.hold_history()
             return True
         if self.stalled():
             self._stalled_seen()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from e2e_helpers import Event, Proc, Swarm, slow, wait_mesh
 from test_cluster import FAST, Room, cut, free_port
 from test_cluster import Member as Node
@@ -602,6 +603,37 @@ async def test_history_read_as_a_freeze_ends_waits_for_the_rejoins_and_shows_wit
         await shows(carol, "bob 2")
         texts = [e.text for e in carol.events if isinstance(e, events.MessageReceived)]
         assert texts == ["alice 1", "bob 2"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_history_held_through_a_stop_waits_for_the_rejoins_after_it(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """A user trial, 2 of 2: continued behind the shell, then ``fg``: what was read behind
+    the shell was shown before the freeze's notice and apart from the rejoin's history. The
+    wait for that history counts the loop's running time: a stop in it is not the wait."""
+    mock_clock.rate = 1  # real time, but for the stop, which the nodes take for no freeze:
+    unfrozen = dataclasses.replace(FAST, heartbeat_interval=1.0, heartbeat_timeout=60.0)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, unfrozen)
+        bob, carol = await room.add("bob"), await room.add("carol")
+        await room.fully_connected()
+        node = carol.node
+        while not node.messaging._cut_taken:  # the history of its join is in
+            await trio.sleep(0.01)
+        node.hold_history()  # read behind the shell (``Entrance.coming_back``)
+        chat = Chat(bob.node.node_id, 2, 2, "bob 2", 102.0, 0.0)
+        node.show(bob.node.me, chat, own=False, history=True)
+        await trio.sleep(2 * history_run.GATHER)
+        mock_clock.jump(2 * history_run.HELD_MOST)  # stopped again, then brought to the front
+        await trio.sleep(4 * history_run.GATHER)  # the notice, the rejoin under way
+        assert not [e for e in carol.events if isinstance(e, events.MessageReceived)]
+        said = Chat(bob.node.node_id, 1, 1, "bob 1", 101.0, 0.0)
+        node.show(bob.node.me, said, own=False, history=True)  # fetched by the rejoin
+        node.release_history()
+        await shows(carol, "bob 2")
+        texts = [e.text for e in carol.events if isinstance(e, events.MessageReceived)]
+        assert texts == ["bob 1", "bob 2"]
         nursery.cancel_scope.cancel()
 
 

@@ -118,6 +118,8 @@ async def test_a_freeze_continued_behind_the_shell_is_acted_on_in_front_as_one(
     told: list[object] = []
     node = node_with(told, links=types.SimpleNamespace(conns={"bob": object()}))
     node.settings = types.SimpleNamespace(job_control=True)
+    held: list[bool] = []
+    node.hold_history = lambda: held.append(True)
     door = entrance.Entrance(node)  # type: ignore[arg-type]
     monkeypatch.setattr(entrance, "_run_queue_wait", lambda: 10.0)
     behind = True
@@ -126,7 +128,9 @@ async def test_a_freeze_continued_behind_the_shell_is_acted_on_in_front_as_one(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(door.watch_stall)
         await trio.sleep(AWAY)  # stopped, then continued behind the shell
-        assert door.coming_back  # what it reads now is stale: shown as history
+        assert not held
+        assert door.coming_back  # what it reads now is stale: shown as history,
+        assert held  # and held for the rejoin's, after the notice (a trial: before it)
         assert not door.rejoining and told == []  # acted on once in front, as one
         await trio.sleep(AWAY)  # stopped again
         behind = False  # fg
