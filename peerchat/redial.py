@@ -3,7 +3,8 @@
 The first attempt comes soon after the loss (a blip heals at once), later ones back off
 exponentially up to a cap of a few seconds, so a healed partition is noticed within the cap.
 Where the member's host says nothing listens any more (its process is gone) the delay grows to
-a longer cap instead: a room does not keep hammering the ports of those who crashed. After
+a longer cap instead, as for one never reached: a room does not keep hammering the ports of
+those who crashed, nor an address a tracker's welcome made up. After
 ``give_up_after`` the member is let go for good. At most ``max_lost`` members are dialled
 so: beyond that, one this node never had a link to (known only from another's word) is let go
 first, then one whose host last said nothing listens there, the oldest first: a tracker's word
@@ -128,7 +129,10 @@ class Redial:
             if gone and not entry.gone:
                 entry.gone_since = now
             entry.dialling, entry.gone = False, gone
-            entry.delay = min(entry.delay * 2, self._gone_cap if gone else self._cap)
+            # One never reached backs off as far as a gone one: known only by another's word,
+            # it may be made up (attack round 29: a welcome's, 32 dials a second for 30 min).
+            slow = gone or not entry.linked
+            entry.delay = min(entry.delay * 2, self._gone_cap if slow else self._cap)
             entry.due = now + entry.delay
 
     def expired(self, now: float) -> list[Member]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from peerchat.addresses import is_loopback
 from peerchat.admission import Paces
 from peerchat.connection import Connection
 from peerchat.membership import Member
@@ -91,7 +92,7 @@ class TrackerRole:
             log.info("this node's list of the room differs from the tracker's: comparing")
             tracker.send(Roster(self.node.listed_on(tracker), ask=True))
 
-    def _on_answer(self, members: tuple[Member, ...]) -> None:
+    def _on_answer(self, tracker: Connection, members: tuple[Member, ...]) -> None:
         """The tracker's roster, asked for: its members are let in when they connect, and
         those still unlinked since the last answer are dialled. A newcomer still dialling
         everyone is in one answer at most; two members that lost each other are in every one."""
@@ -103,7 +104,7 @@ class TrackerRole:
         for member in missing.values():
             links.vouched(member)
             if member.node_id in self._missing:
-                self._dial_on_word(member, delay=node.config.announce_dial_delay, vouched_only=True)
+                self._dial_on_word(member, tracker, delay=node.config.announce_dial_delay)
         self._missing = set(missing)
 
     # -- announcements ------------------------------------------------------------------------
@@ -132,19 +133,19 @@ class TrackerRole:
         if self._from_tracker(conn):
             if message.marked:
                 self.node.talk.marked_by_tracker(message.member)
-            self._announced(message.member, dial=not message.joining)
+            self._announced(message.member, conn, dial=not message.joining)
         elif message.joining:
-            self._announced(message.member, dial=False, by_tracker=False)
+            self._announced(message.member, conn, dial=False, by_tracker=False)
 
     def on_roster(self, conn: Connection, message: Roster) -> None:
         node = self.node
         if self._from_tracker(conn) and self._asked:
             self._asked = False
-            self._on_answer(message.members)
+            self._on_answer(conn, message.members)
             return
         if self._from_tracker(conn):
             for member in message.members:
-                self._announced(member)
+                self._announced(member, conn)
             return
         if message.ask and node.bully.is_tracker:
             conn.send(Roster(self.node.listed_on(conn)))
@@ -163,22 +164,8 @@ class TrackerRole:
             if not self._news_paces.allows(reporter, _now()):
                 log.info("not dialling the news of %s: its last roster was too recent", conn.peer)
                 return
-            # A member dialled on a roster's word joins as one that knocks would: at its
-            # address's join pace. Unpaced, one address brought in thousands of keys.
-            paced = [
-                m
-                for m in news
-                if node.doorman.too_many_joins(m.host, on_word=True) is None
-                and node.doorman.too_many_members(m.host, more=1) is None
-            ]
-            if len(paced) < len(news):
-                log.info(
-                    "not dialling %d of %s's news: too many joins from their addresses",
-                    len(news) - len(paced),
-                    conn.peer,
-                )
-            for member in paced:
-                self._dial_on_word(member, delay=0, vouched_only=False, once=True)
+            for member in news:
+                self._dial_on_word(member, conn, delay=0, vouched=False)
         else:
             tracker = node.links.conns.get(node.bully.tracker or "")
             if tracker is not None:
@@ -202,7 +189,9 @@ class TrackerRole:
         if conn is not None:
             conn.send(Roster(self.node.listed_on(conn)))
 
-    def _announced(self, member: Member, *, dial: bool = True, by_tracker: bool = True) -> None:
+    def _announced(
+        self, member: Member, tracker: Connection, *, dial: bool = True, by_tracker: bool = True
+    ) -> None:
         """The tracker vouches for ``member``: it is let in when it connects, and listed once
         a link to it has proved its key (the tracker's word alone lists nobody)."""
         node = self.node
@@ -210,26 +199,46 @@ class TrackerRole:
             return
         node.links.vouched(member, by_tracker=by_tracker)
         if dial:
-            self._dial_on_word(member, delay=node.config.announce_dial_delay, vouched_only=True)
+            self._dial_on_word(member, tracker, delay=node.config.announce_dial_delay)
 
     def _dial_on_word(
-        self, member: Member, *, delay: float, vouched_only: bool, once: bool = False
+        self, member: Member, word: Connection, *, delay: float, vouched: bool = True
     ) -> None:
-        """Dial ``member`` on another node's word after ``delay``, unless ``max_word_dials``
-        such dials are under way: a roster of thousands of made-up members sets a bounded
-        number going. ``vouched_only``: not once the word was taken back (or pushed out).
-        ``once``: not on the redial schedule if it fails (a member's word: an attacker's
+        """Dial ``member`` once on the word of the peer on ``word`` after ``delay``. Once:
+        never on the redial schedule, as a member that was never reached may be made up (a
         roster of 256 made-up members at another host's port had the tracker dial that port
-        128 times a second for half an hour)."""
-        if self._word_dials >= self.node.config.max_word_dials:
-            log.debug("not dialling %s: too many dials on others' word", member.username)
+        128 times a second for half an hour; a tracker's word, each member 32 times a second,
+        attack rounds 15 and 29); the roster comparison dials again one still missing. At the
+        join pace of the address dialled, as one that knocks there would join; no loopback
+        address on the word of a peer on another computer (an honest one names its own); and
+        not while ``max_word_dials`` such dials are under way. ``vouched``: not once the word
+        was taken back (or pushed out)."""
+        node = self.node
+        why = self._not_dialled_on_word(member, word)
+        if why is None and self._word_dials >= node.config.max_word_dials:
+            why = "too many dials on others' word"
+        if why is not None:
+            log.info(
+                "not dialling %s at %s on %s's word: %s",
+                member.node_id,
+                member.addr,
+                word.peer,
+                why,
+            )
             return
         self._word_dials += 1
-        self.node.nursery.start_soon(self._dial_if_silent, member, delay, vouched_only, once)
+        node.nursery.start_soon(self._dial_if_silent, member, delay, vouched)
 
-    async def _dial_if_silent(
-        self, member: Member, delay: float, vouched_only: bool, once: bool
-    ) -> None:
+    def _not_dialled_on_word(self, member: Member, word: Connection) -> str | None:
+        doorman = self.node.doorman
+        here = word.local_host
+        if is_loopback(member.host) and here and not is_loopback(here):
+            return "a loopback address, named from another computer"
+        return doorman.too_many_joins(member.host, on_word=True) or doorman.too_many_members(
+            member.host, more=1
+        )
+
+    async def _dial_if_silent(self, member: Member, delay: float, vouched: bool) -> None:
         """A newcomer dials everyone itself; after a merge, nobody would. A member of the
         other part that this dial misses links itself, as it follows this tracker."""
         links = self.node.links
@@ -237,12 +246,9 @@ class TrackerRole:
             await trio.sleep(delay)
             if member.node_id in links.conns:
                 return
-            if vouched_only and not links.is_vouched(member.node_id):
+            if vouched and not links.is_vouched(member.node_id):
                 return
-            if once:
-                await links.dial_quietly(member, on_word=True)
-            else:
-                await links.dial_or_keep_trying(member)
+            await links.dial_quietly(member, on_word=True)
         finally:
             self._word_dials -= 1
 

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import re
 import socket
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -371,11 +372,11 @@ async def test_a_tracker_announcing_thousands_of_made_up_members_sets_few_dials_
             while True:
                 most = max(most, bob.node.tracker_role._word_dials)
                 await trio.sleep(0.01)
-                if len(bob.node.links.redial) >= 8 and not said:
-                    bob.node.say("bob talks")  # while ghosts are let go and others dialled
+                if most >= 8 and not said:
+                    bob.node.say("bob talks")  # while ghosts are dialled
                     said = True
         assert 0 < most <= 8
-        assert len(bob.node.links.redial) <= 16
+        assert len(bob.node.links.redial) == 0  # the word is dialled once (attack round 29)
         # Never in the room with bob: nothing he says is "not delivered" to them (an attacker's
         # run: a line per ghost, and each line said listed 1,024 of them).
         told = [e for e in bob.events if isinstance(e, (events.NotDelivered, events.Undelivered))]
@@ -419,6 +420,45 @@ async def test_a_members_roster_has_the_tracker_dial_each_made_up_member_once() 
             assert not [f for f in fakes if f.node_id in alice.node.links.redial]
         assert len(alice.node.links.conns) == 1  # bob, still
         nursery.cancel_scope.cancel()
+
+
+async def test_the_trackers_word_has_each_made_up_member_dialled_once() -> None:
+    """Attack round 29: a tracker's word of made-up members at another host's port had each
+    member dial it 32 times a second, for 30 minutes after the tracker left. Now each is
+    dialled once, and a still unlinked member is left to the roster comparison."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, dataclasses.replace(FAST, redial_cap=0.3))
+        alice, bob = await room.add("alice", priority=100), await room.add("bob", priority=50)
+        await room.fully_connected()
+        knocks, port = await _knock_counter(nursery)
+        fakes = [Member_(f"{n:032x}", f"ghost{n}", "127.0.0.1", port, 1) for n in range(1, 41)]
+        link = alice.node.links.conns[bob.node.node_id]
+        for fake in fakes:
+            link.send(MemberJoined(fake, joining=False))
+        alice.node.say("announced")  # a barrier: bob has read them when he reads this
+        await bob.wait_for(lambda e: getattr(e, "text", None) == "announced")
+        with trio.fail_after(5):
+            while knocks[0] < len(fakes) or bob.node.tracker_role._word_dials:
+                await trio.sleep(0.01)
+        await trio.sleep(3 * bob.node.config.redial_cap)  # any redial would be due by now
+        assert knocks[0] == len(fakes)
+        assert not [f for f in fakes if f.node_id in bob.node.links.redial]
+        nursery.cancel_scope.cancel()
+
+
+def test_a_loopback_member_named_from_another_computer_is_not_dialled() -> None:
+    """An honest node names a member on its own computer by its own address (``told_on``):
+    a loopback address on the word of a peer elsewhere aims this node at its own ports."""
+    role = tracker_role.TrackerRole.__new__(tracker_role.TrackerRole)
+    paced = types.SimpleNamespace(
+        too_many_joins=lambda host, on_word: None, too_many_members=lambda host, more: None
+    )
+    role.node = types.SimpleNamespace(doorman=paced)  # type: ignore[assignment]
+    ghost = Member_("1" * 32, "ghost", "127.0.0.1", 22, 1)
+    elsewhere = types.SimpleNamespace(local_host="192.0.2.7")
+    here = types.SimpleNamespace(local_host="127.0.0.1")
+    assert role._not_dialled_on_word(ghost, elsewhere) is not None  # type: ignore[arg-type]
+    assert role._not_dialled_on_word(ghost, here) is None  # type: ignore[arg-type]
 
 
 async def _knock_counter(nursery: trio.Nursery) -> tuple[list[int], int]:
@@ -917,10 +957,11 @@ async def test_a_members_word_lets_a_newcomer_in_but_sends_nobody_dialling() -> 
         links = carol.node.links
         dialled: list[str] = []
 
-        async def record(member: Member_) -> None:
+        async def record(member: Member_, *, on_word: bool) -> bool:
             dialled.append(member.username)
+            return False
 
-        links.dial_or_keep_trying = record
+        links.dial_quietly = record
         stranger = [
             Member_(Identity.generate().node_id, name, "127.0.0.1", free_port(), 1)
             for name in ("ghost", "far", "vouched", "merged", "late")

@@ -255,3 +255,19 @@ def test_only_a_few_members_never_reached_are_kept_on_the_schedule() -> None:
     assert set(ids(list(r))) == {"w1", "w2", "real"}
     r.found("w1", now=1.0)
     assert r.lost(member("w3"), now=1.0, linked=False) is None  # room again
+
+
+@pytest.mark.parametrize(("linked", "cap"), [(False, 32.0), (True, 4.0)])
+def test_a_member_never_reached_backs_off_to_the_longer_cap(linked: bool, cap: float) -> None:
+    """Attack round 29: a tracker's welcome naming 64 made-up members at another host's port
+    had a newcomer dial it 32 times a second for 30 minutes. Known only by another's word, it
+    is dialled as rarely as a member whose port is closed; one lost, as often as ever."""
+    r = Redial(first=0.5, cap=4.0, give_up_after=600.0, gone_cap=32.0)
+    r.lost(member("a"), now=0.0, linked=linked)
+    now, delays = 0.0, []
+    for _ in range(8):
+        now = r.next_due()
+        assert ids(r.due(now)) == ["a"]
+        r.failed("a", now)  # no answer, or not PeerChat (its port is open)
+        delays.append(r.next_due() - now)
+    assert max(delays) == cap
