@@ -97,6 +97,13 @@ FILE_TURN = 60.0
 # together do not all come back at once.
 BUSY_WAIT = 5.0
 BUSY_WAIT_MOST = 60.0
+# A member is served one offer at most SERVED_MOST times its size (and a window) within
+# SERVED_OVER seconds of its first chunk; asked for more, it is told "busy" until they are over.
+# An honest fetch takes a file once, and its resumes go on from where they stopped: 4 keys
+# asking for a 64 MiB file from the start again before each end were served 5.3 GB in 30 s,
+# which on a real uplink is all of it (attack round 29).
+SERVED_MOST = 3
+SERVED_OVER = 600.0
 # Offers taken from one member: MAX_OFFERS at once, then one every OFFER_EVERY seconds. Each is a
 # line on screen, and so is its withdrawal: a member offering and withdrawing in a loop would
 # flood every screen in the room.
@@ -181,6 +188,7 @@ class Files:
         self._covered: dict[tuple[str, int], int] = {}
         self._reported_at: dict[tuple[str, int], float] = {}  # (``_report``)
         self._cooling: dict[tuple[str, int], float] = {}  # (member, offer) -> until (``_cool``)
+        self._served: dict[tuple[str, int], tuple[int, float]] = {}  # -> (bytes, since when)
         # (member, offer) -> (its turn's start, when it stopped): asked again soon, the turn
         # goes on (attack round 19: a stop and a get every 50 s began a new turn each time)
         self._stopped_turns: dict[tuple[str, int], tuple[float, float]] = {}
@@ -889,6 +897,12 @@ class Files:
         if trio.current_time() < self._cooling.get((member.node_id, message.offer), -math.inf):
             conn.send(FileGone(message.offer, busy=True))  # let go for no progress, lately
             return
+        if self._served_enough(asked, mine.size):
+            log.info(
+                "not serving %s to %s again now: it was sent it often lately", mine.name, conn.peer
+            )
+            conn.send(FileGone(message.offer, busy=True))
+            return
         to_it = sum(1 for c, _ in self._serving if c is conn)
         # (Keys are cheap: 16 of one address held every slot, attack round 18.)
         there = sum(1 for c, _ in self._serving if c.address and c.address == conn.address)
@@ -906,6 +920,18 @@ class Files:
             return
         self._serving[key] = serving
         self.node.nursery.start_soon(self._serve, conn, message.offer, mine, serving)
+
+    def _served_enough(self, asked: tuple[str, int], size: int) -> bool:
+        """Whether the member has been served the offer ``SERVED_MOST`` times lately."""
+        served, since = self._served.get(asked, (0, -math.inf))
+        if trio.current_time() - since >= SERVED_OVER:
+            self._served.pop(asked, None)
+            return False
+        return served >= SERVED_MOST * size + FILE_WINDOW
+
+    def _count_served(self, asked: tuple[str, int], sent: int) -> None:
+        served, since = self._served.get(asked, (0, trio.current_time()))
+        keep_latest(self._served, asked, (served + sent, since), MAX_REMEMBERED)
 
     def _free_a_slot(self) -> None:
         """Every slot taken: the fetch that has acknowledged nothing for longest, for
@@ -1057,6 +1083,7 @@ class Files:
                         self._withdraw(offer, "it shrank since you offered it")
                         return
                     conn.send(FileChunk(offer, offset, data))
+                    self._count_served((serving.who, offer), len(data))
                     offset = serving.sent = offset + len(data)
                     self._cover(offer, serving)
         except OSError as exc:

@@ -1660,3 +1660,32 @@ def test_a_fetch_in_a_room_with_a_secret_is_saved_for_its_user_alone(tmp_path: P
             assert stat.S_IMODE(part.stat().st_mode) == mode
     finally:
         os.umask(umask)
+
+
+async def test_a_member_served_an_offer_over_and_over_is_told_busy_for_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 29: 4 keys asking for a 64 MiB file from the start again before each end
+    were served 5.3 GB in 30 s. A member is served one offer ``SERVED_MOST`` times its size
+    within ``SERVED_OVER`` at most (here once and a window: the second whole fetch is served,
+    the third waits); a while later, again."""
+    monkeypatch.setattr(files, "SERVED_MOST", 1)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 16))
+        for n in range(1, 3):
+            bob.node.get_file(offer.id)
+            with trio.fail_after(5):
+                while len(fetched := [e for e in bob.events if done("big.bin")(e)]) < n:
+                    await trio.sleep(0.01)
+            assert fetched[-1].ok, fetched[-1].reason
+            Path(fetched[-1].path).unlink()  # gone from the downloads: fetched anew
+        bob.node.get_file(offer.id)
+        await bob.wait_for(busy(offer.id), 5)
+        ((asked, (served, since)),) = alice.node.files._served.items()
+        assert served == 2 * 16 * FILE_CHUNK
+        alice.node.files._served[asked] = (served, since - files.SERVED_OVER)  # a while later
+        to_bob = alice.node.links.conns[bob.node.node_id]
+        alice.node.files.on_get(to_bob, FileGet(asked[1], 0))
+        assert (to_bob, asked[1]) in alice.node.files._serving
+        nursery.cancel_scope.cancel()
