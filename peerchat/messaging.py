@@ -30,7 +30,7 @@ from collections import deque
 import trio
 
 from peerchat import batch, events
-from peerchat.admission import Pace
+from peerchat.admission import Pace, Paces
 from peerchat.batch import Batch, open_batch, seal
 from peerchat.bounded import keep_latest
 from peerchat.chat import Chat
@@ -64,6 +64,12 @@ MAX_NAMES = 10_000  # names of authors no longer in the room, kept for showing h
 HANDED_AGAIN_AT_ONCE = 8 << 20
 HANDED_AGAIN_PER_SECOND = 256 << 10
 MAX_HANDED = 1024  # members whose handed history is remembered, the one asked last kept
+# Bytes of batches the members at one address (but this computer's) are handed in all: at
+# once, then a second. Keys cost nothing: 8 fresh keys each asked for an author's whole history
+# and were handed 16 MB apiece for 184 bytes of wants (attack round 29). An answer past the
+# pace waits; a newcomer needs the recent history, far less.
+HANDED_ADDRESS_AT_ONCE = 16 << 20
+HANDED_ADDRESS_PER_SECOND = 1 << 20
 WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
 
 
@@ -78,6 +84,7 @@ class Messaging:
         # What each member was handed already, whatever its links (attack round 15: kept by
         # link, each link made anew had a whole history again): asked again, within an allowance
         self._handed: dict[str, _Handed] = {}
+        self._handed_at = Paces(1 / HANDED_ADDRESS_PER_SECOND, HANDED_ADDRESS_AT_ONCE)
         self._recent_asked_on: weakref.WeakSet[Connection] = weakref.WeakSet()  # once a link
         self._unstored = Unstored(node.config.held_back, node.config.held_bytes)
         # peer -> (our last it must have, how many it lacked, before its first summary)
@@ -635,7 +642,11 @@ class Messaging:
         for start in range(0, len(batches), lot):
             if conn.closing:  # checking and encoding the rest would be for nobody
                 return
-            for b in self._fit_to_hand_on(batches[start : start + lot]):
+            fit = self._fit_to_hand_on(batches[start : start + lot])
+            if conn.address:
+                owed = sum(len(b.data) for b in fit)
+                await trio.sleep(self._handed_at.owe(conn.address, trio.current_time(), owed))
+            for b in fit:
                 conn.send(BatchFrame(b.data, b.sig, True))
             await conn.drained()
         if end is not None:

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import signal
 import sqlite3
+import types
 from pathlib import Path
 
 import pytest
@@ -1355,3 +1356,33 @@ async def test_what_a_restarted_author_said_while_one_was_away_comes_as_history(
     got = await ann2.wait_for(event="message", text="bob after his restart")
     assert got["history"] is True and got["time"] == late["time"], ann2.describe()
     assert len(ann2.messages("bob after his restart")) == 1, ann2.describe()
+
+
+@pytest.mark.parametrize(("address", "waits"), [("192.0.2.7", True), ("", False)])
+async def test_history_handed_to_one_address_goes_at_its_pace_past_a_burst(
+    autojump_clock: trio.testing.MockClock, address: str, waits: bool
+) -> None:
+    """Attack round 29: 8 fresh keys each asked for an author's whole history and were handed
+    16 MB apiece for 184 bytes of wants (a key's allowance is its own, and keys cost nothing).
+    What the members at one address are handed in all goes at its pace past a burst; this
+    computer's own (""), as fast as the link takes it."""
+    answering = messaging.Messaging.__new__(messaging.Messaging)
+    answering.node = types.SimpleNamespace(config=Config())
+    answering._handed_at = messaging.Paces(1 / messaging.HANDED_ADDRESS_PER_SECOND, 1 << 20)
+    answering._fit_to_hand_on = lambda batches: batches  # (all fit)
+    sent: list[BatchFrame] = []
+
+    async def drained() -> None:
+        await trio.lowlevel.checkpoint()
+
+    to_keys = [
+        types.SimpleNamespace(address=address, closing=False, send=sent.append, drained=drained)
+        for _ in range(4)
+    ]
+    store = [types.SimpleNamespace(data=bytes(64 << 10), sig=b"") for _ in range(16)]  # 1 MiB
+    started = trio.current_time()
+    for conn in to_keys:  # each key asks anew
+        await answering._send_paced(conn, store, None)  # type: ignore[arg-type]
+    took = trio.current_time() - started
+    assert len(sent) == 4 * len(store)
+    assert took == (pytest.approx(3.0) if waits else 0)  # 1 MiB at once, then 1 MiB a second
