@@ -448,6 +448,7 @@ class Entrance:
             node.nursery.start_soon(dials.run, node.links.dial_or_keep_trying, member)
         with trio.move_on_after(2 * node.config.connect_timeout):
             await dials.done.wait()
+        node.tracker_role.ask_second_opinion()  # whom the welcome left out, if anyone
 
     # -- frozen and back ----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ member knows every other.
 from __future__ import annotations
 
 import logging
+import random
 from typing import TYPE_CHECKING
 
 import trio
@@ -45,6 +46,7 @@ class TrackerRole:
         # How often each member's rosters may set dials going (``on_roster``): kept by member,
         # not by link, as a link made anew began it anew (attack round 13).
         self._news_paces = Paces(ROSTER_NEWS_EVERY, ROSTER_NEWS_BURST)
+        self._second_opinion: str | None = None  # the member asked whom it knows, once in
 
     # -- the tracker's duties -----------------------------------------------------------------
 
@@ -149,6 +151,8 @@ class TrackerRole:
             return
         if message.ask and node.bully.is_tracker:
             conn.send(Roster(self.node.listed_on(conn)))
+        elif message.ask:
+            self._give_second_opinion(conn, message.members)
         links = node.links
         news = [
             m
@@ -157,6 +161,11 @@ class TrackerRole:
             and m.node_id not in links.conns
             and not links.dialling(m.node_id)
         ][: node.config.max_pending]  # what one roster can set going, bounded
+        if conn.member is not None and conn.member.node_id == self._second_opinion:
+            self._second_opinion = None
+            for member in news:  # let in when they dial, as they may (``_give_second_opinion``)
+                links.vouched(member, by_tracker=False)
+                self._dial_on_word(member, conn, delay=0, vouched=False)
         if not news:
             return
         if node.bully.is_tracker:
@@ -170,6 +179,34 @@ class TrackerRole:
             tracker = node.links.conns.get(node.bully.tracker or "")
             if tracker is not None:
                 tracker.send(Roster(tuple(node.told_on(tracker, m) for m in news)))
+
+    def ask_second_opinion(self) -> None:
+        """In the room: ask one member other than the tracker whom it knows, and meet those
+        the tracker left out. A tracker's welcome gave carol bob at a port where nothing
+        listened and never told bob of carol: the two never met, and nothing said so (attack
+        round 29, 0 of 30 lines either way)."""
+        node = self.node
+        others = [c for i, c in node.links.conns.items() if i != node.bully.tracker and c.member]
+        if not others:
+            return
+        conn = random.choice(others)
+        assert conn.member is not None
+        self._second_opinion = conn.member.node_id
+        conn.send(Roster(node.listed_on(conn), ask=True))
+
+    def _give_second_opinion(self, conn: Connection, theirs: tuple[Member, ...]) -> None:
+        """A member asks whom this node knows: it is told, and each member it lacks is told
+        to let it in when it dials (a member's word, which only opens a door). Paced per
+        member, as its rosters are."""
+        node, asker = self.node, conn.member
+        if asker is None or not self._news_paces.allows(asker.node_id, _now()):
+            return
+        conn.send(Roster(node.listed_on(conn)))
+        known = {m.node_id for m in theirs} | {asker.node_id}
+        for member in node.members:
+            link = node.links.conns.get(member.node_id)
+            if link is not None and member.node_id not in known:
+                link.send(MemberJoined(node.told_on(link, asker), True))
 
     def on_member_left(self, conn: Connection, message: MemberLeft) -> None:
         """The tracker says a member left. A link of this node's own to it is probed, and kept

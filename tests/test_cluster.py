@@ -461,6 +461,42 @@ def test_a_loopback_member_named_from_another_computer_is_not_dialled() -> None:
     assert role._not_dialled_on_word(ghost, here) is None  # type: ignore[arg-type]
 
 
+async def test_a_newcomer_meets_the_members_its_trackers_welcome_left_out() -> None:
+    """Attack round 29: a tracker's welcome gave carol bob at a port where nothing listened,
+    and it never told bob of carol; each member's ping carried a digest that hid the gap. The
+    two never met (0 of 30 lines either way), and nothing said so. A newcomer asks one other
+    member whom it knows, and that member has those the newcomer lacks let it in."""
+    config = dataclasses.replace(FAST, roster_check_after=600.0)  # no digest hints the gap
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice = await room.add("alice", priority=100)
+        bob, dave = await room.add("bob"), await room.add("dave")
+        await room.fully_connected()
+        links, bob_id = alice.node.links, bob.node.node_id
+        listed, dead = alice.node.listed_on, free_port()
+
+        def lying_list(conn: peerchat.connection.Connection) -> tuple[Member_, ...]:
+            real = listed(conn)
+            return tuple(
+                dataclasses.replace(m, port=dead) if m.node_id == bob_id else m for m in real
+            )
+
+        def lying_word(member: Member_, make, *, skip: peerchat.connection.Connection) -> None:  # noqa: ANN001
+            for conn in list(links.conns.values()):
+                if conn is not skip and conn.member and conn.member.node_id != bob_id:
+                    conn.send(make(alice.node.told_on(conn, member)))
+
+        alice.node.listed_on, links.announce = lying_list, lying_word
+        carol = await room.add("carol")
+        with trio.fail_after(5):
+            while bob_id not in carol.node.links.conns:
+                await trio.sleep(0.01)
+        carol.node.say("carol to all")
+        await bob.wait_for(lambda e: getattr(e, "text", None) == "carol to all")
+        assert dave.node.links.conns  # (the one asked, as the only other member)
+        nursery.cancel_scope.cancel()
+
+
 async def _knock_counter(nursery: trio.Nursery) -> tuple[list[int], int]:
     """A port that counts the connections made to it (and closes each): ``([count], port)``."""
     knocks = [0]
