@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from peerchat.addresses import format_addr, parse_addr
-from peerchat.membership import valid_room_name
+from peerchat.membership import takeable, valid_room_name
 from peerchat.store import FILE as STORE_FILE
 from peerchat.tracker_address import StartupError
 
@@ -135,18 +135,19 @@ class DataDir:
         tmp.write_text(json.dumps(dict(newest), indent=1))
         tmp.replace(self.path / PEERS_FILE)
 
-    def joined(self) -> list[tuple[str, Address | None]]:
-        """The rooms joined with ``/join`` (each with the address it was joined at, if any)
-        that the last run of the program was in when it ended without ``/quit``."""
+    def joined(self) -> list[tuple[str, Address | None, str | None]]:
+        """The rooms joined with ``/join`` (each with the address it was joined at, if any,
+        and the name the user went by there, if known) that the last run of the program was
+        in when it ended without ``/quit``."""
         with contextlib.suppress(OSError, ValueError):
             data = json.loads((self.path / JOINED_FILE).read_text())
             if isinstance(data, list):
                 return [r for entry in data[:MAX_JOINED] if (r := _joined(entry)) is not None]
         return []
 
-    def keep_joined(self, rooms: list[tuple[str, Address | None]]) -> None:
+    def keep_joined(self, rooms: list[tuple[str, Address | None, str | None]]) -> None:
         """The rooms joined with ``/join`` now: rejoined at a start after a crash or a kill."""
-        entries = [[name, format_addr(*addr) if addr else None] for name, addr in rooms]
+        entries = [[room, format_addr(*addr) if addr else None, name] for room, addr, name in rooms]
         tmp = self.path / (JOINED_FILE + ".new")
         with contextlib.suppress(OSError):  # (a full disk: the rooms are not rejoined, that is all)
             tmp.write_text(json.dumps(entries))
@@ -178,17 +179,19 @@ def _key(trackers: tuple[Address, ...]) -> str:
     return ",".join(format_addr(*a) for a in trackers)
 
 
-def _joined(entry: object) -> tuple[str, Address | None] | None:
-    """One room of ``JOINED_FILE``, if it reads as one."""
-    if not isinstance(entry, list) or len(entry) != 2:
+def _joined(entry: object) -> tuple[str, Address | None, str | None] | None:
+    """One room of ``JOINED_FILE``, if it reads as one (an older program's has no name)."""
+    if not isinstance(entry, list) or len(entry) not in (2, 3):
         return None
-    name, addr = entry
-    if not isinstance(name, str) or not valid_room_name(name):
+    room, addr, name = (*entry, None)[:3]
+    if not isinstance(room, str) or not valid_room_name(room):
         return None
+    if not (isinstance(name, str) and takeable(name)):
+        name = None
     if addr is None:
-        return name, None
+        return room, None, name
     at = parse_addr(addr) if isinstance(addr, str) else None
-    return None if at is None else (name, at)
+    return None if at is None else (room, at, name)
 
 
 def _addrs(entry: dict) -> list[str]:

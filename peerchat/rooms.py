@@ -30,7 +30,7 @@ NodeMaker = Callable[[str, tuple[str, int] | None, str | None, Emit], Node]
 Show = Callable[[events.Event, str], None]
 # Keeps the rooms joined with /join now, each with its address if it was given one, for a
 # start after a crash or a kill to join them again.
-Joined = list[tuple[str, tuple[str, int] | None]]
+Joined = list[tuple[str, tuple[str, int] | None, str | None]]  # room, address, name there
 Remember = Callable[[Joined], None]
 
 MAX_ROOMS = 16
@@ -65,8 +65,9 @@ class Rooms:
         self._finding = False  # a /list listens to the network
         self._alone: set[str] = set()  # rooms left as nobody else was there (``_leave_if_alone``)
         self._remember = remember
-        self._asked: dict[str, tuple[str, int] | None] = {}  # /join under way: its address
-        self._joined: dict[str, tuple[str, int] | None] = {}  # joined with /join, and in
+        # Joined with /join (from the moment it is typed: a trial's kill while it was joining
+        # forgot it): room -> (its address, the name the user goes by there)
+        self._joined: dict[str, tuple[tuple[str, int] | None, str]] = {}
         self._moving: dict[str, tuple[tuple[str, int], str]] = {}  # room -> (address, name)
 
     def get(self, room: str) -> Node | None:
@@ -108,7 +109,6 @@ class Rooms:
                 self._show(left, room)
             self._parted.discard(room)
             self._alone.discard(room)
-            self._asked.pop(room, None)
             if self._joined.pop(room, False) is not False and not self._quitting:
                 self._keep_joined()  # (left: not rejoined; at /quit none is, said at once)
             if moving is not None:  # for the room of its name at another address
@@ -162,7 +162,8 @@ class Rooms:
             if self._joined.pop(room, False) is not False:  # (one rejoined: not again)
                 self._keep_joined()
             return
-        self._asked[room] = addr
+        self._joined[room] = (addr, node.username)
+        self._keep_joined()
         self.start(room, node)
 
     def _name_in(self, room: str) -> str | None:
@@ -172,9 +173,11 @@ class Rooms:
     def _reporter(self, room: str) -> Emit:
         def report(event: events.Event) -> None:
             ready = type(event) is events.Ready
-            if ready and room in self._asked:  # (kept before it is told)
-                self._joined[room] = self._asked.pop(room)
-                self._keep_joined()
+            if isinstance(event, events.Renamed) and room in self._joined:
+                node = self.nodes.get(room)
+                if node is not None and event.member.node_id == node.node_id:
+                    self._joined[room] = (self._joined[room][0], event.member.username)
+                    self._keep_joined()  # (a trial's /nick in a joined room was lost at a kill)
             self._show(event, room)
             if ready and room != self.first and self._leave_lone_first:
                 self._leave_if_alone(self.first)
@@ -302,7 +305,7 @@ class Rooms:
 
     def _keep_joined(self) -> None:
         if self._remember is not None:
-            self._remember(list(self._joined.items()))
+            self._remember([(room, addr, name) for room, (addr, name) in self._joined.items()])
 
     def rejoin(self, rooms: Joined) -> None:
         """Join ``rooms`` again (``remember``'s, of a run that ended without ``/quit``: a
@@ -314,12 +317,11 @@ class Rooms:
 
     async def _rejoin_once_in(self, first: Node, rooms: Joined) -> None:
         await first.started.wait()
-        for room, addr in rooms:
+        for room, addr, name in rooms:
             if room not in self.nodes and not self._quitting:
-                # Remembered while it connects (a review: another's ready left it out of the
-                # file, and a second kill forgot it).
-                self._joined[room] = addr
-                self.join(room, addr, self.first)
+                # Remembered as it starts: one that cannot is not joined again (``join``).
+                self._joined[room] = (addr, name or self.nodes[self.first].username)
+                self.join(room, addr, self.first, name)  # under the name it had there last
 
 
 def _in_room_at(node: Node, addr: tuple[str, int]) -> bool:

@@ -275,11 +275,18 @@ def test_the_one_store_of_an_older_version_goes_to_the_first_room_opened(data: D
 def test_rooms_joined_are_kept_and_what_does_not_read_as_one_is_left_out(tmp_path: Path) -> None:
     data = DataDir(tmp_path / "alice")
     assert data.joined() == []
-    data.keep_joined([("ops", ("10.0.0.2", 9000)), ("dev", None)])
-    assert data.joined() == [("ops", ("10.0.0.2", 9000)), ("dev", None)]
-    garbage = [["ops", "10.0.0.2:9000"], ["Bad Name", None], ["dev", "nowhere"], [1, 2], "x"]
+    data.keep_joined([("ops", ("10.0.0.2", 9000), "alicia"), ("dev", None, "alice")])
+    assert data.joined() == [("ops", ("10.0.0.2", 9000), "alicia"), ("dev", None, "alice")]
+    garbage = [
+        ["ops", "10.0.0.2:9000"],  # an older program's: no name
+        ["dev", None, "bad~name"],  # a name no one may take: the room without it
+        ["Bad Name", None],
+        ["dev", "nowhere"],
+        [1, 2],
+        "x",
+    ]
     (tmp_path / "alice" / JOINED_FILE).write_text(json.dumps(garbage))
-    assert data.joined() == [("ops", ("10.0.0.2", 9000))]
+    assert data.joined() == [("ops", ("10.0.0.2", 9000), None), ("dev", None, None)]
     (tmp_path / "alice" / JOINED_FILE).write_text("{not json")
     assert data.joined() == []
     data.close()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import types
 from pathlib import Path
@@ -12,7 +13,7 @@ import trio.testing
 from e2e_helpers import Swarm, free_port, say_and_expect
 
 from peerchat import commands, events
-from peerchat.datadir import DataDir
+from peerchat.datadir import JOINED_FILE, DataDir
 from peerchat.identity import Identity
 from peerchat.node import Node
 from peerchat.protocol import MAX_REASON
@@ -132,6 +133,39 @@ async def test_rooms_joined_are_joined_again_after_a_kill_and_not_after_quit(
     await third.send("/rooms")
     listed = await third.wait_for(event="rooms")
     assert len(listed["rooms"]) == 1 and "ops" not in listed["rooms"], listed
+
+
+async def test_a_room_joined_comes_back_under_its_own_name_and_if_killed_while_joining(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    """Trial 48: a /nick in a room joined with /join came back under the first room's name
+    after a kill (the others read "frank joined (...; was fred)"), and a room still joining
+    at the kill (0.5 s after /join) was not joined again."""
+    ops = free_port()
+    carol = await swarm.node("carol", "--room", "ops", "--tracker", f"127.0.0.1:{ops}")
+    data = ["--data-dir", str(tmp_path / "alice-data")]
+    alice = await swarm.node("alice", *data)
+    await alice.send(f"/join ops 127.0.0.1:{ops}")
+    await alice.wait_for(event="ready", room="ops")
+    await alice.send("/room ops")
+    await alice.send("/nick alicia")
+    await carol.wait_for(event="nick", username="alicia")
+    with trio.socket.socket() as silent:  # a room whose join never ends
+        await silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        quiet = silent.getsockname()[1]
+        await alice.send(f"/join zz 127.0.0.1:{quiet}")
+        await alice.wait_for(event="connecting", room="zz")
+        alice.signal(signal.SIGKILL)
+        await alice.wait_exit()
+    kept = json.loads((tmp_path / "alice-data" / JOINED_FILE).read_text())
+    assert ["zz", f"127.0.0.1:{quiet}", "alicia"] in kept, kept  # (typed with ops in front)
+    since = len(carol.events)
+    again = await swarm.node("alice-again", "--username", "alice", *data)
+    back = await carol.wait_for(event="peer_joined", since=since)
+    assert back["username"] == "alicia", back
+    await again.send("/quit")
+    assert await again.wait_exit() == 0
 
 
 async def test_a_join_of_a_room_here_at_another_address_moves_to_that_room(
