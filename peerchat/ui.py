@@ -795,8 +795,10 @@ class Room:
                 self.uploads[(id, m.node_id)] = event
             case FileProgress(id=id) | FileWaiting(id=id):
                 self.fetching[id] = event
-            case FileDone(id=id):
+            case FileDone(id=id, ok=saved):
                 self.fetching.pop(id, None)
+                if saved:  # not one to /get again (trial 48: Tab offered files saved already)
+                    self.offers.pop(id, None)
             case MessageReceived(sender=m):
                 self.typing.pop(m.node_id, None)  # said it: no longer typing
             case Who(members=members, tracker_id=tracker_id):

@@ -818,11 +818,18 @@ def test_tab_completes_commands_and_member_names():
     room.apply(FileOffered(CAROL, 12, "notes.txt", 10))
     room.apply(FileOffered(CAROL, 1, "old.txt", 10))
     room.apply(OfferWithdrawn(1, "old.txt", CAROL))
-    assert complete("/get ") == ["3 ", "12 "]
-    assert complete("/cancel 1") == ["12 "]
+    room.apply(FileOffered(CAROL, 14, "got.txt", 10))
+    room.apply(FileDone(14, "got.txt", "/tmp/got.txt", True))  # saved: not to /get again
+    room.apply(FileOffered(CAROL, 15, "failed.txt", 10))
+    room.apply(FileDone(15, "failed.txt", "", False, "the checksum differs"))
+    assert complete("/get ") == ["3 ", "12 ", "15 "]
+    assert complete("/cancel 1") == ["12 ", "15 "]
     assert complete("/get 3") == ["3 "]  # whole as typed: not taken for the start of another
     shown = completer.get_completions(Document("/get 1", 6), CompleteEvent())
-    assert [c.display_text for c in shown] == ["12 notes.txt from carol"]
+    assert [c.display_text for c in shown] == [
+        "12 notes.txt from carol",
+        "15 failed.txt from carol",
+    ]
     # One's own, to the room and to one member, told apart (a user trial's looked alike).
     room.apply(FileOffered(ALICE, 20, "my notes.txt", 10, own=True))
     room.apply(FileOffered(ALICE, 21, "my notes.txt", 10, to=BOB, own=True))
