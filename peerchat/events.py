@@ -14,6 +14,7 @@ class Ready:
     role: str  # "tracker" or "peer"
     room: str = ""  # the room's name, if it has one
     private: bool = False  # the room has a secret (a user trial's looked like an open one)
+    was: str = ""  # the name this node went by here last, when it was another
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -24,6 +25,7 @@ class Ready:
             "role": self.role,
             "room": self.room,
             "private": self.private,
+            "was": self.was or None,
         }
 
 

@@ -527,7 +527,11 @@ class Node:
             nursery.start_soon(self._meet_on_lan, self.lan)
         role = "tracker" if self.bully.is_tracker else "peer"
         private = self.settings.psk != OPEN_ROOM
-        self.emit(events.Ready(self.shown_me(), role, self.room_name, private))
+        # Back under another name than it went by here last (the command line's, after a
+        # /nick): the others read "... joined (...; was fred)", and so does its user (trial 48).
+        was = self.store.latest_name(self.node_id) or ""
+        was = "" if was == self.username else was
+        self.emit(events.Ready(self.shown_me(), role, self.room_name, private, was))
         self.leadership.report_tracker()
         self.emit(events.InRoom(tuple(self.members)))
         if role == "tracker" and self.lan is not None and self.lan.others and not self.members:

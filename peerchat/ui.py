@@ -365,6 +365,12 @@ def format_ready(event: Ready, now: float, *, hint: bool = True) -> FormattedTex
             (NOTICE_STYLE, f" at {address(event.me)}{where} ({event.role}{kind})"),
         )
     ]
+    if event.was:
+        was = (
+            NOTICE_STYLE,
+            f"* you went by {visible(event.was)} here last (/nick to take it again)",
+        )
+        lines.append(_line(now, was))
     if hint:
         lines.append(_line(now, (NOTICE_STYLE, "* type /help for commands")))
     return _join_lines(lines)

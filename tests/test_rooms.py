@@ -164,8 +164,31 @@ async def test_a_room_joined_comes_back_under_its_own_name_and_if_killed_while_j
     again = await swarm.node("alice-again", "--username", "alice", *data)
     back = await carol.wait_for(event="peer_joined", since=since)
     assert back["username"] == "alicia", back
+    first, ops_again = (
+        again.find(event="ready")[:1][0],
+        await again.wait_for(event="ready", room="ops"),
+    )
+    assert first["was"] is None and ops_again["was"] is None  # each under the name it had
     await again.send("/quit")
     assert await again.wait_exit() == 0
+
+
+async def test_one_back_under_another_name_than_it_had_here_last_hears_of_it(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    """Trial 48: after a /nick and a kill, the same command came back under the old name,
+    and only the others were told ("carla joined (...; was carol)")."""
+    data = ["--data-dir", str(tmp_path / "carol-data")]
+    carol = await swarm.node("carol", *data)
+    await carol.send("/nick carla")
+    await carol.wait_for(event="nick", username="carla")
+    await carol.send("said as carla")
+    await carol.wait_for(event="message", text="said as carla")
+    carol.signal(signal.SIGKILL)
+    await carol.wait_exit()
+    again = await swarm.node("carol-again", "--username", "carol", *data)
+    ready = await again.wait_for(event="ready")
+    assert (ready["username"], ready["was"]) == ("carol", "carla"), ready
 
 
 async def test_a_join_of_a_room_here_at_another_address_moves_to_that_room(

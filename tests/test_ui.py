@@ -837,6 +837,14 @@ def test_tab_completes_commands_and_member_names():
     assert [c.display_text for c in shown] == ["20 my notes.txt", "21 my notes.txt to bob"]
 
 
+def test_one_back_under_another_name_than_it_had_here_last_is_told_so():
+    """Trial 48: after a /nick and a kill, the same command brought the old name back; the
+    others read "frank joined (...; was fred)", and its own screen said nothing of it."""
+    shown = plain(Ready(ALICE, "peer", "dev", was="alicia"))
+    assert "* you went by alicia here last (/nick to take it again)" in shown
+    assert "went by" not in plain(Ready(ALICE, "peer", "dev"))
+
+
 def test_a_named_room_is_named_at_start_and_in_the_toolbar():
     assert plain(Ready(ALICE, "peer", "dev")).startswith(
         "13:04:05 * you are alice at 127.0.0.1:4000 in the room dev (peer)"
