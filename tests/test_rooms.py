@@ -10,7 +10,7 @@ from pathlib import Path
 
 import trio
 import trio.testing
-from e2e_helpers import Swarm, free_port, say_and_expect
+from e2e_helpers import Proc, Swarm, free_port, say_and_expect
 
 from peerchat import commands, events
 from peerchat.datadir import JOINED_FILE, DataDir
@@ -105,17 +105,24 @@ async def test_one_program_in_two_rooms(swarm: Swarm, tmp_path: Path) -> None:
     assert left["reason"] == "quit: see you all"
 
 
-async def test_rooms_joined_are_joined_again_after_a_kill_and_not_after_quit(
-    swarm: Swarm, tmp_path: Path
-) -> None:
-    """A user trial: killed and restarted, a member came back in its first room only, while
-    the others of the rooms it had joined went on showing it as away."""
+async def alice_joined_carols_ops(swarm: Swarm, tmp_path: Path) -> tuple[Proc, Proc, list[str]]:
+    """carol in the room ops; alice, in her first room, has joined it: (carol, alice, alice's
+    data-dir arguments)."""
     ops = free_port()
     carol = await swarm.node("carol", "--room", "ops", "--tracker", f"127.0.0.1:{ops}")
     data = ["--data-dir", str(tmp_path / "alice-data")]
     alice = await swarm.node("alice", *data)
     await alice.send(f"/join ops 127.0.0.1:{ops}")
     await alice.wait_for(event="ready", room="ops")
+    return carol, alice, data
+
+
+async def test_rooms_joined_are_joined_again_after_a_kill_and_not_after_quit(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    """A user trial: killed and restarted, a member came back in its first room only, while
+    the others of the rooms it had joined went on showing it as away."""
+    carol, alice, data = await alice_joined_carols_ops(swarm, tmp_path)
     alice.signal(signal.SIGKILL)
     await alice.wait_exit()
     since = len(carol.events)
@@ -141,12 +148,7 @@ async def test_a_room_joined_comes_back_under_its_own_name_and_if_killed_while_j
     """Trial 48: a /nick in a room joined with /join came back under the first room's name
     after a kill (the others read "frank joined (...; was fred)"), and a room still joining
     at the kill (0.5 s after /join) was not joined again."""
-    ops = free_port()
-    carol = await swarm.node("carol", "--room", "ops", "--tracker", f"127.0.0.1:{ops}")
-    data = ["--data-dir", str(tmp_path / "alice-data")]
-    alice = await swarm.node("alice", *data)
-    await alice.send(f"/join ops 127.0.0.1:{ops}")
-    await alice.wait_for(event="ready", room="ops")
+    carol, alice, data = await alice_joined_carols_ops(swarm, tmp_path)
     await alice.send("/room ops")
     await alice.send("/nick alicia")
     await carol.wait_for(event="nick", username="alicia")
