@@ -64,10 +64,12 @@ MAX_NAMES = 10_000  # names of authors no longer in the room, kept for showing h
 HANDED_AGAIN_AT_ONCE = 8 << 20
 HANDED_AGAIN_PER_SECOND = 256 << 10
 MAX_HANDED = 1024  # members whose handed history is remembered, the one asked last kept
-# Bytes of batches the members at one address (but this computer's) are handed in all: at
-# once, then a second. Keys cost nothing: 8 fresh keys each asked for an author's whole history
-# and were handed 16 MB apiece for 184 bytes of wants (attack round 29). An answer past the
-# pace waits; a newcomer needs the recent history, far less.
+# Bytes of batches the members at one address (but this computer's) are handed in answer to
+# wants: at once, then a second. Keys cost nothing: 8 fresh keys each asked for an author's
+# whole history and were handed 16 MB apiece for 184 bytes of wants (attack round 29). An
+# answer past the pace ends where it is (the asker asks another, or again later): one that
+# waited held its page, and the debt of keys that asked and left grew without bound (a
+# review). The recent history a link asks for once is not counted: a newcomer needs it.
 HANDED_ADDRESS_AT_ONCE = 16 << 20
 HANDED_ADDRESS_PER_SECOND = 1 << 20
 WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
@@ -84,7 +86,7 @@ class Messaging:
         # What each member was handed already, whatever its links (attack round 15: kept by
         # link, each link made anew had a whole history again): asked again, within an allowance
         self._handed: dict[str, _Handed] = {}
-        self._handed_at = Paces(1 / HANDED_ADDRESS_PER_SECOND, HANDED_ADDRESS_AT_ONCE)
+        self._handed_at = handed_per_address()
         self._recent_asked_on: weakref.WeakSet[Connection] = weakref.WeakSet()  # once a link
         self._unstored = Unstored(node.config.held_back, node.config.held_bytes)
         # peer -> (our last it must have, how many it lacked, before its first summary)
@@ -638,19 +640,24 @@ class Messaging:
         return out
 
     async def _send_paced(self, conn: Connection, batches: list[Batch], end: Skip | None) -> None:
+        """Hand ``batches`` on, a lot at a time once the last has left, then ``end`` (a
+        want's answer), cut short where the asker's address is past its pace."""
         lot = self.node.config.resend_batch
         for start in range(0, len(batches), lot):
             if conn.closing:  # checking and encoding the rest would be for nobody
                 return
-            fit = self._fit_to_hand_on(batches[start : start + lot])
-            if conn.address:
-                owed = sum(len(b.data) for b in fit)
-                await trio.sleep(self._handed_at.owe(conn.address, trio.current_time(), owed))
-            for b in fit:
+            for b in self._fit_to_hand_on(batches[start : start + lot]):
+                if end is not None and not self._address_takes(conn, len(b.data)):
+                    conn.send(Skip(end.author, b.first - 1))  # what came: the rest, later
+                    return
                 conn.send(BatchFrame(b.data, b.sig, True))
             await conn.drained()
         if end is not None:
             conn.send(end)
+
+    def _address_takes(self, conn: Connection, size: int) -> bool:
+        """Whether ``size`` more bytes of old batches go to ``conn``'s address now."""
+        return not conn.address or self._handed_at.allows(conn.address, trio.current_time(), size)
 
     # -- history ------------------------------------------------------------------------------
 
@@ -750,6 +757,11 @@ class _Handed:
     again: Pace = dataclasses.field(
         default_factory=lambda: Pace(1 / HANDED_AGAIN_PER_SECOND, HANDED_AGAIN_AT_ONCE)
     )
+
+
+def handed_per_address() -> Paces:
+    """The pace of old batches handed to each address (``HANDED_ADDRESS_*``), in bytes."""
+    return Paces(1 / HANDED_ADDRESS_PER_SECOND, HANDED_ADDRESS_AT_ONCE)
 
 
 def _page_full(batches: list[Batch], page: int) -> bool:
