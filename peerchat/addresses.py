@@ -67,8 +67,20 @@ def address_key(host: str) -> str:
 
 
 def is_loopback(host: str) -> bool:
+    """This computer's loopback, however written: ``::ffff:127.0.0.1`` and ``LOCALHOST.``
+    too (a review: each reached a listener on 127.0.0.1)."""
     ip = _ip(host)
-    return host == "localhost" if ip is None else ip.is_loopback
+    if ip is None:
+        return host.lower().rstrip(".") == "localhost"
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
+def is_this_computer(host: str) -> bool:
+    """An address that dialled reaches this computer itself: its loopback, or the
+    unspecified address (``0.0.0.0``, ``::``), which connects to it too (attack round 30)."""
+    ip = _ip(host)
+    return is_loopback(host) or (ip is not None and ip.is_unspecified)
 
 
 DEFAULT_TRACKER_PORT = 5000  # a tracker address given as a HOST alone: the original's port

@@ -217,6 +217,12 @@ class Connection:
         return getattr(self.stream, "peer_id", "")
 
     @property
+    def elsewhere(self) -> bool:
+        """The peer is on another computer: this end is not at a loopback address."""
+        here = self.local_host
+        return bool(here) and not is_loopback(here)
+
+    @property
     def local_host(self) -> str:
         """The address of this end: by which the peer reached this node (or it reached it)."""
         try:

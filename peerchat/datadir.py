@@ -138,7 +138,7 @@ class DataDir:
     def joined(self) -> list[tuple[str, Address | None, str | None]]:
         """The rooms joined with ``/join`` (each with the address it was joined at, if any,
         and the name the user went by there, if known) that the last run of the program was
-        in when it ended without ``/quit``."""
+        in, or joining, when it ended without ``/quit``."""
         with contextlib.suppress(OSError, ValueError):
             data = json.loads((self.path / JOINED_FILE).read_text())
             if isinstance(data, list):

@@ -97,6 +97,11 @@ class Doorman:
             return None
         return f"{MEMBERS_PER_ADDRESS} members from {host} are in the room, the most it lets in"
 
+    def word_dial_refused(self, host: str) -> str | None:
+        """Why a member at ``host`` is not dialled on another's word now, if it is not: as
+        one that knocks there would not be let in."""
+        return self.too_many_joins(host, on_word=True) or self.too_many_members(host, more=1)
+
     def _wrong_secret(self, host: str) -> None:
         """``host`` tried another secret: its next tries within ``guess_pause`` are closed
         before any handshake, so a live node answers guesses at its secret slowly."""

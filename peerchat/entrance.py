@@ -12,17 +12,18 @@ comes in again the same way, as a member, so that it cannot linger as a second r
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 import trio
 
 from peerchat import events
-from peerchat.addresses import format_addr
+from peerchat.addresses import format_addr, is_this_computer
 from peerchat.connection import Connection
 from peerchat.dials import Dials, dialled
 from peerchat.doorman import refuses_the_name
@@ -426,7 +427,7 @@ class Entrance:
         self.seeking = False  # welcomed
         node.join_room(hello.room)
         node.room_name = node.room_name or hello.name
-        others = [m for m in welcome.members if m.node_id not in (node.node_id, hello.node_id)]
+        others = _to_dial(welcome.members, (node.node_id, hello.node_id), conn.elsewhere)
         for member in others:
             node.add_member(member)
         if welcome.tracker == hello.node_id:  # the tracker's word, not any member's (a member
@@ -444,8 +445,9 @@ class Entrance:
         # (the rest go on): a welcome of 9,999 made-up members filled every connection slot
         # with dials that hung, at 99% CPU (attack round 18).
         dials = _WelcomeDials(trio.CapacityLimiter(WELCOME_DIALS_AT_ONCE), len(others))
+        dial = functools.partial(node.links.dial_or_keep_trying, elsewhere=conn.elsewhere)
         for member in others:
-            node.nursery.start_soon(dials.run, node.links.dial_or_keep_trying, member)
+            node.nursery.start_soon(dials.run, dial, member)
         with trio.move_on_after(2 * node.config.connect_timeout):
             await dials.done.wait()
         node.tracker_role.ask_second_opinion()  # whom the welcome left out, if anyone
@@ -597,6 +599,17 @@ class _WelcomeDials:
             self._left -= 1
             if not self._left:
                 self.done.set()
+
+
+def _to_dial(members: Iterable[Member], but: tuple[str, ...], elsewhere: bool) -> list[Member]:
+    """The members of a welcome to dial: not ``but``, one a listening address (a made-up
+    list of members at one port had a newcomer dial it 280 times in 10 s), and none at this
+    computer's own address when the welcome came from another computer (attack round 30)."""
+    out: dict[tuple[str, int], Member] = {}
+    for m in members:
+        if m.node_id not in but and not (elsewhere and is_this_computer(m.host)):
+            out.setdefault((m.host, m.port), m)
+    return list(out.values())
 
 
 def _behind_the_shell() -> bool:

@@ -18,6 +18,7 @@ from peerchat.events import MessageReceived
 
 GATHER = 0.25  # seconds a run of history is gathered: links bring theirs up to ~0.1 s apart
 HELD_MOST = 5.0  # seconds a run read as a freeze ended waits for the rejoin's history, at most
+HELD_STEPS = round(HELD_MOST / GATHER)  # that wait, in steps of the loop running (``Node``)
 
 
 class Said(Protocol):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from peerchat import events
-from peerchat.addresses import format_addr, is_ip, is_loopback
+from peerchat.addresses import format_addr, is_ip, is_loopback, is_this_computer
 from peerchat.admission import Paces, Slot
 from peerchat.connection import Connection
 from peerchat.doorman import OTHER_ROOM, refuses_the_name
@@ -97,17 +97,22 @@ class Links:
 
     # -- dialling -----------------------------------------------------------------------------
 
-    async def dial_quietly(self, member: Member, *, on_word: bool = False) -> bool:
+    async def dial_quietly(
+        self, member: Member, *, on_word: bool = False, elsewhere: bool = False
+    ) -> bool:
         """Connect to a member; True when linked to it afterwards (by this dial or by its own
         dial, which crossed this one), else log why not and return False. ``on_word``: dialled
-        on a member's roster, at the join pace of the address it reaches."""
-        return await self._dial_member(member, on_word=on_word) is None
+        on another's word, at the join pace of the address it reaches. ``elsewhere``: that
+        word came from another computer: never to this computer's own addresses."""
+        return await self._dial_member(member, on_word=on_word, elsewhere=elsewhere) is None
 
-    async def _dial_member(self, member: Member, *, on_word: bool = False) -> Exception | None:
+    async def _dial_member(
+        self, member: Member, *, on_word: bool = False, elsewhere: bool = False
+    ) -> Exception | None:
         """Connect to a member: None when linked to it afterwards, else what went wrong."""
         try:
             with trio.fail_after(self.node.config.connect_timeout):
-                dial = functools.partial(self._dial, on_word=on_word)
+                dial = functools.partial(self._dial, on_word=on_word, elsewhere=elsewhere)
                 await self.node.nursery.start(dial, member.host, member.port, member)
             return None
         except Exception as exc:
@@ -118,17 +123,20 @@ class Links:
             log.info("could not reach %s at %s: %s", member.username, member.addr, why)
             return exc
 
-    async def dial_or_keep_trying(self, member: Member) -> None:
+    async def dial_or_keep_trying(self, member: Member, *, elsewhere: bool = False) -> None:
         """Dial a member the room has; one that cannot be reached yet is not listed (it would
         count in elections that never reach it) but dialled again on the redial schedule, and
-        let in when it dials this node (a stranger would be held until announced)."""
-        if await self.dial_quietly(member) or member.node_id in self.conns:
+        let in when it dials this node (a stranger would be held until announced). One not
+        dialled at all (``NotDialled``) is not dialled again."""
+        failed = await self._dial_member(member, elsewhere=elsewhere)
+        if failed is None or member.node_id in self.conns:
             return
         if self.node.reporting and member.node_id in self.node.members:
             self.drop_member(member.node_id, "unreachable", lost=True)  # it was reported
         else:
             self.node.members.remove(member.node_id)
-            self.keep_trying(member, linked=False)
+            if not isinstance(failed, NotDialled):
+                self.keep_trying(member, linked=False)
 
     async def meet(self, host: str, port: int) -> None:
         """Connect to whoever answers at ``host:port`` (the room's home address), if it is a
@@ -148,6 +156,7 @@ class Links:
         member: Member | None,
         *,
         on_word: bool = False,
+        elsewhere: bool = False,
         task_status: trio.TaskStatus[None],
     ) -> None:
         epoch = self._epoch
@@ -155,7 +164,7 @@ class Links:
         target = member.node_id if member is not None else ""
         self._dialling[target] = self._dialling.get(target, 0) + 1
         try:
-            await self._dial_registered(host, port, member, epoch, task_status, on_word)
+            await self._dial_registered(host, port, member, epoch, task_status, on_word, elsewhere)
         finally:
             self._dialling[target] -= 1
             if not self._dialling[target]:
@@ -169,6 +178,7 @@ class Links:
         epoch: int,
         task_status: trio.TaskStatus[None],
         on_word: bool = False,
+        elsewhere: bool = False,
     ) -> None:
         node = self.node
         slot = node.admission.dialled(host if member is not None else "")
@@ -177,17 +187,11 @@ class Links:
         except BaseException:
             slot.leave()
             raise
-        if on_word and not is_ip(host):  # a name: paced by the address it stands for (attack
-            # round 16: 768 names of one address were 768 paces; an address was paced before)
-            reached = stream.socket.getpeername()[0]
-            doorman = node.doorman
-            why = doorman.too_many_joins(reached, on_word=True) or doorman.too_many_members(
-                reached, more=1
-            )
-            if why is not None:
-                slot.leave()
-                await trio.aclose_forcefully(stream)
-                raise ProtocolViolation(f"not dialling {host}:{port} on a member's word: {why}")
+        why = _not_to_be_reached(node, host, stream, on_word=on_word, elsewhere=elsewhere)
+        if why is not None:
+            slot.leave()
+            await trio.aclose_forcefully(stream)
+            raise NotDialled(f"not dialling {host}:{port} on another's word: {why}")
         try:
             # Bounded by the caller's connect timeout.
             secured = await secure_node_stream(node, stream, initiator=True, within=math.inf)
@@ -618,6 +622,25 @@ class Links:
             self.node.emit(events.NotDelivered(member, unsent))
         self.node.talk.gave_up(member)
         self.node.files.gave_up(member)
+
+
+class NotDialled(ProtocolViolation):
+    """A dial on another's word reached an address it may not have: not dialled again."""
+
+
+def _not_to_be_reached(
+    node: Node, host: str, stream: trio.SocketStream, *, on_word: bool, elsewhere: bool
+) -> str | None:
+    """Why the address a dial reached is not to be dialled on another's word, if it is not:
+    this computer's own, named from another computer, however written (a name, ``0.0.0.0``,
+    ``::ffff:127.0.0.1``: attack round 30); past the join pace of the address a name stands
+    for (attack round 16: 768 names of one address were 768 paces)."""
+    if not elsewhere and (not on_word or is_ip(host)):
+        return None
+    reached = stream.socket.getpeername()[0]
+    if elsewhere and is_this_computer(reached):
+        return "this computer's own address, named from another computer"
+    return node.doorman.word_dial_refused(reached) if on_word and not is_ip(host) else None
 
 
 class AnotherKeyThere(ProtocolViolation):

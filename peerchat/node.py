@@ -780,12 +780,13 @@ class Node:
         if (held := self._history_held) is not None:
             # Nobody answers: shown anyway, after HELD_MOST of this loop running. Counted a
             # step at a time, so that a stop in between (behind the shell) counts as one step.
-            for _ in range(round(history_run.HELD_MOST / history_run.GATHER)):
+            for _ in range(history_run.HELD_STEPS):
                 with trio.move_on_after(history_run.GATHER):
                     await held.wait()
                 if held.is_set():
                     break
-            self._history_held = None
+            if self._history_held is held:  # (not a hold taken since)
+                self._history_held = None
             await trio.sleep(history_run.GATHER)
         if self._history.number == run:  # still the run it was set for (not shown early)
             self._show_history()

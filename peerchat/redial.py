@@ -30,8 +30,13 @@ class _Lost:
     gone: bool = False  # the last dial found nothing listening at its address
     gone_since: float = 0.0  # since when each dial has found so
     linked: bool = True  # this node had a link to it once
+    failures: int = 0  # dials that failed in a row
 
 
+# Dials a member never reached is given at the short cap's pace before it backs off as far as
+# a gone one: a newcomer on a slow link, or one back from a freeze (whose welcome lists members
+# it was linked to a moment before), dials on as often as for a member lost (a review).
+QUICK_TRIES = 4
 # Members never reached kept on the schedule at most: a welcome of 9,999 made-up members had
 # a newcomer dial 1,024 of them for 30 minutes (attack round 18). One that dials in is let in.
 MAX_UNREACHED = 64
@@ -129,9 +134,11 @@ class Redial:
             if gone and not entry.gone:
                 entry.gone_since = now
             entry.dialling, entry.gone = False, gone
-            # One never reached backs off as far as a gone one: known only by another's word,
-            # it may be made up (attack round 29: a welcome's, 32 dials a second for 30 min).
-            slow = gone or not entry.linked
+            entry.failures += 1
+            # One never reached backs off as far as a gone one after ``QUICK_TRIES``: known
+            # only by another's word, it may be made up (attack round 29: a welcome's, 32
+            # dials a second for 30 minutes).
+            slow = gone or (not entry.linked and entry.failures > QUICK_TRIES)
             entry.delay = min(entry.delay * 2, self._gone_cap if slow else self._cap)
             entry.due = now + entry.delay
 

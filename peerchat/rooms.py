@@ -318,9 +318,11 @@ class Rooms:
     async def _rejoin_once_in(self, first: Node, rooms: Joined) -> None:
         await first.started.wait()
         for room, addr, name in rooms:
-            if room not in self.nodes and not self._quitting:
-                # Remembered as it starts: one that cannot is not joined again (``join``).
-                self._joined[room] = (addr, name or self.nodes[self.first].username)
+            first_name = self._name_in(self.first)  # (None: the first room ended meanwhile)
+            if room not in self.nodes and not self._quitting and first_name is not None:
+                # Remembered as it starts: one that cannot start is not joined again (the
+                # failure in ``join`` takes it out of the file).
+                self._joined[room] = (addr, name or first_name)
                 self.join(room, addr, self.first, name)  # under the name it had there last
 
 

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from peerchat.addresses import is_loopback
+from peerchat.addresses import is_this_computer
 from peerchat.admission import Paces
 from peerchat.connection import Connection
+from peerchat.doorman import JOIN_EVERY
 from peerchat.membership import Member
 from peerchat.protocol import Hello, MemberJoined, MemberLeft, Ping, Pong, Roster, encode
 from peerchat.wire import encode_frame
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 # A member's rosters set the tracker dialling members it lacks (a merge) this often at most.
 ROSTER_NEWS_BURST = 2
 ROSTER_NEWS_EVERY = 5.0
+# Members a second opinion has a newcomer dial, and others let it in, at most.
+SECOND_OPINION_MOST = 64
+# A dial on another's word past the join pace of its address waits for it this many times
+# (each the pace's interval) at most, within ``max_word_dials``.
+WORD_DIAL_WAITS = 30
 
 _PONG = encode_frame(encode(Pong()))
 
@@ -46,7 +52,8 @@ class TrackerRole:
         # How often each member's rosters may set dials going (``on_roster``): kept by member,
         # not by link, as a link made anew began it anew (attack round 13).
         self._news_paces = Paces(ROSTER_NEWS_EVERY, ROSTER_NEWS_BURST)
-        self._second_opinion: str | None = None  # the member asked whom it knows, once in
+        # The member asked whom it knows, once in, and until when its answer is taken.
+        self._second_opinion: tuple[str, float] | None = None
 
     # -- the tracker's duties -----------------------------------------------------------------
 
@@ -128,7 +135,8 @@ class TrackerRole:
     def on_member_joined(self, conn: Connection, message: MemberJoined) -> None:
         """The tracker's word, or a member's that let in a newcomer the tracker turned away:
         either only lets the newcomer in when it dials (which it does, being new). Only the
-        tracker's has this node dial, so no member can turn the room on an address. One the
+        tracker's has this node dial (as does, once, a second opinion it asked for), so no
+        member can turn the room on an address. One the
         tracker shows marked is marked here too, before it links: a newcomer knows no better
         (attack round 13: a second key once in the room, coming as a part under the name of one
         away, took it at members who had come after the first such key)."""
@@ -140,6 +148,10 @@ class TrackerRole:
             self._announced(message.member, conn, dial=False, by_tracker=False)
 
     def on_roster(self, conn: Connection, message: Roster) -> None:
+        """The members a peer knows: from the tracker, its word (or the answer to our
+        comparison); from a member this node asked once in, a second opinion; else news of
+        another part of the room, for the tracker to dial (a member forwards it there). An
+        ``ask`` is answered by the tracker with its roster, by a member as a second opinion."""
         node = self.node
         if self._from_tracker(conn) and self._asked:
             self._asked = False
@@ -153,6 +165,9 @@ class TrackerRole:
             conn.send(Roster(self.node.listed_on(conn)))
         elif message.ask:
             self._give_second_opinion(conn, message.members)
+        elif self._answers_our_question(conn):
+            self._take_second_opinion(conn, message.members)
+            return
         links = node.links
         news = [
             m
@@ -161,11 +176,6 @@ class TrackerRole:
             and m.node_id not in links.conns
             and not links.dialling(m.node_id)
         ][: node.config.max_pending]  # what one roster can set going, bounded
-        if conn.member is not None and conn.member.node_id == self._second_opinion:
-            self._second_opinion = None
-            for member in news:  # let in when they dial, as they may (``_give_second_opinion``)
-                links.vouched(member, by_tracker=False)
-                self._dial_on_word(member, conn, delay=0, vouched=False)
         if not news:
             return
         if node.bully.is_tracker:
@@ -191,22 +201,50 @@ class TrackerRole:
             return
         conn = random.choice(others)
         assert conn.member is not None
-        self._second_opinion = conn.member.node_id
+        until = _now() + 2 * node.config.connect_timeout  # (one that never answers: forgotten)
+        self._second_opinion = (conn.member.node_id, until)
         conn.send(Roster(node.listed_on(conn), ask=True))
 
+    def _answers_our_question(self, conn: Connection) -> bool:
+        asked = self._second_opinion
+        if asked is None or conn.member is None or conn.member.node_id != asked[0]:
+            return False
+        self._second_opinion = None
+        return _now() <= asked[1]
+
+    def _take_second_opinion(self, conn: Connection, theirs: tuple[Member, ...]) -> None:
+        """The members the one asked knows and this node does not (nor dials already): let in
+        when they dial, as they may (``_give_second_opinion``), and dialled once, after the
+        tracker's word has had a moment to come first (one marked there is marked here
+        before it links: attack round 13). At most ``SECOND_OPINION_MOST``."""
+        node, links = self.node, self.node.links
+        news = [
+            m
+            for m in theirs
+            if m.node_id != node.node_id
+            and m.node_id not in node.members
+            and m.node_id not in links.conns
+            and not links.dialling(m.node_id)
+        ][:SECOND_OPINION_MOST]
+        for member in news:
+            links.vouched(member, by_tracker=False)
+            self._dial_on_word(member, conn, delay=node.config.announce_dial_delay, vouched=False)
+
     def _give_second_opinion(self, conn: Connection, theirs: tuple[Member, ...]) -> None:
-        """A member asks whom this node knows: it is told, and each member it lacks is told
-        to let it in when it dials (a member's word, which only opens a door). Paced per
-        member, as its rosters are."""
+        """A member asks whom this node knows: it is told, and each member it lacks (at most
+        ``SECOND_OPINION_MOST``) is told to let it in when it dials (a member's word, which
+        only opens a door). Paced per address (per member on this computer), as rosters are:
+        keys cost nothing."""
         node, asker = self.node, conn.member
-        if asker is None or not self._news_paces.allows(asker.node_id, _now()):
+        if asker is None or not self._news_paces.allows(conn.address or asker.node_id, _now()):
             return
         conn.send(Roster(node.listed_on(conn)))
         known = {m.node_id for m in theirs} | {asker.node_id}
-        for member in node.members:
+        lacked = [m for m in node.members if m.node_id not in known][:SECOND_OPINION_MOST]
+        for member in lacked:
             link = node.links.conns.get(member.node_id)
-            if link is not None and member.node_id not in known:
-                link.send(MemberJoined(node.told_on(link, asker), True))
+            if link is not None:
+                link.send(MemberJoined(node.told_on(link, asker), joining=True))
 
     def on_member_left(self, conn: Connection, message: MemberLeft) -> None:
         """The tracker says a member left. A link of this node's own to it is probed, and kept
@@ -245,47 +283,42 @@ class TrackerRole:
         never on the redial schedule, as a member that was never reached may be made up (a
         roster of 256 made-up members at another host's port had the tracker dial that port
         128 times a second for half an hour; a tracker's word, each member 32 times a second,
-        attack rounds 15 and 29); the roster comparison dials again one still missing. At the
-        join pace of the address dialled, as one that knocks there would join; no loopback
-        address on the word of a peer on another computer (an honest one names its own); and
+        attack rounds 15 and 29). At the join pace of the address dialled, as one that
+        knocks there would join (waiting for it a while: a merge of many members behind one
+        address, a review); never this computer's own address on the word of a peer on
+        another (an honest one names members on its own computer by its own address); and
         not while ``max_word_dials`` such dials are under way. ``vouched``: not once the word
-        was taken back (or pushed out)."""
+        was taken back (or pushed out). Each refusal is logged at debug level only: a roster
+        of thousands of made-up members wrote as many lines (a review)."""
         node = self.node
-        why = self._not_dialled_on_word(member, word)
-        if why is None and self._word_dials >= node.config.max_word_dials:
-            why = "too many dials on others' word"
-        if why is not None:
-            log.info(
-                "not dialling %s at %s on %s's word: %s",
-                member.node_id,
-                member.addr,
-                word.peer,
-                why,
-            )
-            return
-        self._word_dials += 1
-        node.nursery.start_soon(self._dial_if_silent, member, delay, vouched)
+        elsewhere = word.elsewhere
+        if elsewhere and is_this_computer(member.host):
+            log.debug("not dialling %s: this computer, named from another", member.addr)
+        elif self._word_dials >= node.config.max_word_dials:
+            log.debug("not dialling %s: too many dials on others' word", member.addr)
+        else:
+            self._word_dials += 1
+            node.nursery.start_soon(self._dial_if_silent, member, delay, vouched, elsewhere)
 
-    def _not_dialled_on_word(self, member: Member, word: Connection) -> str | None:
-        doorman = self.node.doorman
-        here = word.local_host
-        if is_loopback(member.host) and here and not is_loopback(here):
-            return "a loopback address, named from another computer"
-        return doorman.too_many_joins(member.host, on_word=True) or doorman.too_many_members(
-            member.host, more=1
-        )
-
-    async def _dial_if_silent(self, member: Member, delay: float, vouched: bool) -> None:
+    async def _dial_if_silent(
+        self, member: Member, delay: float, vouched: bool, elsewhere: bool
+    ) -> None:
         """A newcomer dials everyone itself; after a merge, nobody would. A member of the
         other part that this dial misses links itself, as it follows this tracker."""
-        links = self.node.links
+        node, links = self.node, self.node.links
         try:
             await trio.sleep(delay)
-            if member.node_id in links.conns:
-                return
-            if vouched and not links.is_vouched(member.node_id):
-                return
-            await links.dial_quietly(member, on_word=True)
+            for _ in range(WORD_DIAL_WAITS):
+                if member.node_id in links.conns:
+                    return
+                if vouched and not links.is_vouched(member.node_id):
+                    return
+                why = node.doorman.word_dial_refused(member.host)  # (a token, once it is due)
+                if why is None:
+                    await links.dial_quietly(member, on_word=True, elsewhere=elsewhere)
+                    return
+                await trio.sleep(JOIN_EVERY)
+            log.debug("not dialling %s on another's word: %s", member.addr, why)
         finally:
             self._word_dials -= 1
 

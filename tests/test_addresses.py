@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from peerchat.addresses import address_key, format_addr, is_loopback, is_wildcard, parse_addr
+from peerchat.addresses import (
+    address_key,
+    format_addr,
+    is_loopback,
+    is_this_computer,
+    is_wildcard,
+    parse_addr,
+)
 from peerchat.config import Config
 from peerchat.tracker_address import StartupError, TrackerAddress
 
@@ -79,9 +86,17 @@ def test_not_wildcards(host: str) -> None:
     assert not is_wildcard(host)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.5.6.7", "::1", "localhost"])
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "127.5.6.7", "::1", "localhost", "LOCALHOST", "localhost.", "::ffff:127.0.0.1"],
+)
 def test_loopback(host: str) -> None:
-    assert is_loopback(host)
+    assert is_loopback(host) and is_this_computer(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_the_unspecified_address_is_this_computer_but_no_loopback(host: str) -> None:
+    assert is_this_computer(host) and not is_loopback(host)
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from e2e_helpers import SLOW, slow
 
 import peerchat.connection
 import peerchat.doorman
+import peerchat.links
 import peerchat.messaging
 import peerchat.node
 from peerchat import PROTOCOL_VERSION, doorman, entrance, events, read_pace, tracker_role
@@ -446,19 +447,44 @@ async def test_the_trackers_word_has_each_made_up_member_dialled_once() -> None:
         nursery.cancel_scope.cancel()
 
 
-def test_a_loopback_member_named_from_another_computer_is_not_dialled() -> None:
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "::1", "::ffff:127.0.0.1", "0.0.0.0", "::", "LOCALHOST", "localhost."]
+)
+def test_this_computer_named_from_another_is_not_dialled_however_written(host: str) -> None:
     """An honest node names a member on its own computer by its own address (``told_on``):
-    a loopback address on the word of a peer elsewhere aims this node at its own ports."""
+    this computer's address on the word of a peer elsewhere aims this node at its own ports
+    (attack round 30: ``0.0.0.0``, ``::ffff:127.0.0.1`` and ``LOCALHOST`` each reached a port
+    listening on 127.0.0.1 only)."""
+    started: list[object] = []
     role = tracker_role.TrackerRole.__new__(tracker_role.TrackerRole)
-    paced = types.SimpleNamespace(
-        too_many_joins=lambda host, on_word: None, too_many_members=lambda host, more: None
+    role.node = types.SimpleNamespace(  # type: ignore[assignment]
+        config=FAST, nursery=types.SimpleNamespace(start_soon=lambda *a: started.append(a))
     )
-    role.node = types.SimpleNamespace(doorman=paced)  # type: ignore[assignment]
-    ghost = Member_("1" * 32, "ghost", "127.0.0.1", 22, 1)
-    elsewhere = types.SimpleNamespace(local_host="192.0.2.7")
-    here = types.SimpleNamespace(local_host="127.0.0.1")
-    assert role._not_dialled_on_word(ghost, elsewhere) is not None  # type: ignore[arg-type]
-    assert role._not_dialled_on_word(ghost, here) is None  # type: ignore[arg-type]
+    role._word_dials = 0
+    ghost = Member_("1" * 32, "ghost", host, 22, 1)
+    role._dial_on_word(ghost, types.SimpleNamespace(elsewhere=True), delay=0)  # type: ignore[arg-type]
+    assert started == []
+    role._dial_on_word(ghost, types.SimpleNamespace(elsewhere=False), delay=0)  # type: ignore[arg-type]
+    assert len(started) == 1  # (from a peer on this computer: a swarm here)
+
+
+@pytest.mark.parametrize(("reached", "refused"), [("127.0.0.1", True), ("192.0.2.9", False)])
+def test_a_name_dialled_on_a_word_from_elsewhere_is_judged_by_the_address_it_reaches(
+    reached: str, refused: bool
+) -> None:
+    """A name that stands for this computer ("vm" in /etc/hosts, attack round 30) passes any
+    check of the text: the address a dial reached is checked, and such a dial is not tried
+    again (``NotDialled``)."""
+    paced = types.SimpleNamespace(
+        doorman=types.SimpleNamespace(word_dial_refused=lambda host: None)
+    )
+    stream = types.SimpleNamespace(socket=types.SimpleNamespace(getpeername=lambda: (reached, 22)))
+    why = peerchat.links._not_to_be_reached(paced, "vm", stream, on_word=True, elsewhere=True)  # type: ignore[arg-type]
+    assert (why is not None) is refused
+    assert (
+        peerchat.links._not_to_be_reached(paced, "vm", stream, on_word=True, elsewhere=False)
+        is None
+    )  # type: ignore[arg-type]
 
 
 async def test_a_newcomer_meets_the_members_its_trackers_welcome_left_out() -> None:
@@ -493,8 +519,24 @@ async def test_a_newcomer_meets_the_members_its_trackers_welcome_left_out() -> N
                 await trio.sleep(0.01)
         carol.node.say("carol to all")
         await bob.wait_for(lambda e: getattr(e, "text", None) == "carol to all")
-        assert dave.node.links.conns  # (the one asked, as the only other member)
+        assert carol.node.node_id in bob.node.links.conns  # linked, not fetched through dave
+        assert carol.node.tracker_role._second_opinion is None  # dave answered
+        assert dave.node.node_id in carol.node.links.conns  # (the one there was to ask)
         nursery.cancel_scope.cancel()
+
+
+def test_a_welcome_has_each_listening_address_dialled_once_and_this_computer_not_from_afar() -> (
+    None
+):
+    """Attack round 30: a welcome listing made-up members at one port had a newcomer dial it
+    280 times in 10 s, and members at its own loopback address 80 times."""
+    at = [Member_(f"{n:032x}", f"ghost{n}", "192.0.2.9", 9000, 1) for n in range(1, 5)]
+    here = Member_("e" * 32, "local", "127.0.0.1", 9001, 1)
+    real = Member_("f" * 32, "bob", "192.0.2.10", 9000, 1)
+    me = Member_("a" * 32, "me", "192.0.2.11", 9000, 1)
+    welcome = [*at, here, real, me]
+    assert entrance._to_dial(welcome, (me.node_id,), elsewhere=True) == [at[0], real]
+    assert entrance._to_dial(welcome, (me.node_id,), elsewhere=False) == [at[0], here, real]
 
 
 async def _knock_counter(nursery: trio.Nursery) -> tuple[list[int], int]:
@@ -639,16 +681,28 @@ async def test_a_members_roster_brings_in_no_more_than_its_address_may_join(
 ) -> None:
     """Attack round 13: members at one address sent rosters of made-up members at that address,
     and the tracker dialled every one: 2,283 joins in 14 s, where knocking lets in about 46.
-    Now a member dialled on a roster's word counts against its address's join pace."""
+    Now a member dialled on a roster's word counts against its address's join pace: the rest
+    wait their turn (a review: dropped, a merge of many members behind one address was slow)."""
+    monkeypatch.setattr(tracker_role, "JOIN_EVERY", 0.2)  # the pace's interval, shorter here
+    monkeypatch.setattr(peerchat.doorman, "JOIN_EVERY", 0.2)
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
         alice, bob = await room.add("alice", priority=100), await room.add("bob", priority=50)
         await room.fully_connected()
         knocks, port = await _knock_counter(nursery)
         monkeypatch.setattr(peerchat.doorman, "is_loopback", lambda host: False)  # paced, here
-        fakes = tuple(Member_(f"{n:032x}", f"ghost{n}", "127.0.0.1", port, 1) for n in range(1, 51))
-        await _roster_read(alice, bob, fakes, 0)
-        assert knocks == [JOINS_AT_ONCE]
+        fakes = tuple(Member_(f"{n:032x}", f"ghost{n}", "127.0.0.1", port, 1) for n in range(1, 41))
+        link = bob.node.links.conns[alice.node.node_id]
+        link.send(Roster(fakes))
+        with trio.fail_after(5):
+            while knocks[0] < JOINS_AT_ONCE:
+                await trio.sleep(0.01)
+        burst_at = trio.current_time()
+        with trio.fail_after(10):
+            while knocks[0] < len(fakes):
+                await trio.sleep(0.01)
+        paced = (len(fakes) - JOINS_AT_ONCE) * 0.2  # one a pace's interval, past the burst
+        assert trio.current_time() - burst_at >= 0.8 * paced
         nursery.cancel_scope.cancel()
 
 
@@ -763,10 +817,10 @@ async def test_a_welcome_of_members_whose_dials_hang_still_lets_the_newcomer_in(
     config = dataclasses.replace(FAST, join_timeout=1.0, connect_timeout=0.8, admit_timeout=0.5)
     dial = Links.dial_or_keep_trying
 
-    async def hang_for_ghosts(links: Links, member: Member_) -> None:
+    async def hang_for_ghosts(links: Links, member: Member_, *, elsewhere: bool) -> None:
         if member.username.startswith("ghost"):
             await trio.sleep_forever()
-        await dial(links, member)
+        await dial(links, member, elsewhere=elsewhere)
 
     monkeypatch.setattr(Links, "dial_or_keep_trying", hang_for_ghosts)
     async with trio.open_nursery() as nursery:
@@ -993,7 +1047,7 @@ async def test_a_members_word_lets_a_newcomer_in_but_sends_nobody_dialling() -> 
         links = carol.node.links
         dialled: list[str] = []
 
-        async def record(member: Member_, *, on_word: bool) -> bool:
+        async def record(member: Member_, *, on_word: bool, elsewhere: bool) -> bool:
             dialled.append(member.username)
             return False
 

@@ -271,3 +271,4 @@ def test_a_member_never_reached_backs_off_to_the_longer_cap(linked: bool, cap: f
         r.failed("a", now)  # no answer, or not PeerChat (its port is open)
         delays.append(r.next_due() - now)
     assert max(delays) == cap
+    assert delays[:3] == [1.0, 2.0, 4.0]  # a few tries at the short cap's pace first
