@@ -98,11 +98,14 @@ FILE_TURN = 60.0
 BUSY_WAIT = 5.0
 BUSY_WAIT_MOST = 60.0
 # A member is served one offer at most SERVED_MOST times its size (and a window) within
-# SERVED_OVER seconds of its first chunk; asked for more, it is told "busy" until they are over.
+# SERVED_OVER seconds of its first chunk, and the members at one address (but this computer's)
+# SERVED_ADDRESS_MOST times, keys costing nothing (a review); asked for more, each is told
+# "busy" until they are over. Counted as a fetch begins: one that began goes to its end.
 # An honest fetch takes a file once, and its resumes go on from where they stopped: 4 keys
 # asking for a 64 MiB file from the start again before each end were served 5.3 GB in 30 s,
 # which on a real uplink is all of it (attack round 29).
 SERVED_MOST = 3
+SERVED_ADDRESS_MOST = 8
 SERVED_OVER = 600.0
 # Offers taken from one member: MAX_OFFERS at once, then one every OFFER_EVERY seconds. Each is a
 # line on screen, and so is its withdrawal: a member offering and withdrawing in a loop would
@@ -897,7 +900,10 @@ class Files:
         if trio.current_time() < self._cooling.get((member.node_id, message.offer), -math.inf):
             conn.send(FileGone(message.offer, busy=True))  # let go for no progress, lately
             return
-        if self._served_enough(asked, mine.size):
+        if self._served_enough(asked, SERVED_MOST * mine.size) or (
+            conn.address
+            and self._served_enough((conn.address, message.offer), SERVED_ADDRESS_MOST * mine.size)
+        ):
             log.info(
                 "not serving %s to %s again now: it was sent it often lately", mine.name, conn.peer
             )
@@ -921,13 +927,13 @@ class Files:
         self._serving[key] = serving
         self.node.nursery.start_soon(self._serve, conn, message.offer, mine, serving)
 
-    def _served_enough(self, asked: tuple[str, int], size: int) -> bool:
-        """Whether the member has been served the offer ``SERVED_MOST`` times lately."""
+    def _served_enough(self, asked: tuple[str, int], most: int) -> bool:
+        """Whether a member (or address) has been served ``most`` bytes of an offer lately."""
         served, since = self._served.get(asked, (0, -math.inf))
         if trio.current_time() - since >= SERVED_OVER:
             self._served.pop(asked, None)
             return False
-        return served >= SERVED_MOST * size + FILE_WINDOW
+        return served >= most + FILE_WINDOW
 
     def _count_served(self, asked: tuple[str, int], sent: int) -> None:
         served, since = self._served.get(asked, (0, trio.current_time()))
@@ -1084,6 +1090,8 @@ class Files:
                         return
                     conn.send(FileChunk(offer, offset, data))
                     self._count_served((serving.who, offer), len(data))
+                    if conn.address:
+                        self._count_served((conn.address, offer), len(data))
                     offset = serving.sent = offset + len(data)
                     self._cover(offer, serving)
         except OSError as exc:

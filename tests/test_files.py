@@ -1689,3 +1689,24 @@ async def test_a_member_served_an_offer_over_and_over_is_told_busy_for_a_while(
         alice.node.files.on_get(to_bob, FileGet(asked[1], 0))
         assert (to_bob, asked[1]) in alice.node.files._serving
         nursery.cancel_scope.cancel()
+
+
+async def test_the_members_of_one_address_share_what_an_offer_is_served_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review: counted per key alone, fresh keys (which cost nothing) took the file again
+    and again. What the members at one address are served of an offer is counted together
+    (here a window, past which even a second member there waits)."""
+    monkeypatch.setattr(files, "SERVED_ADDRESS_MOST", 0)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
+        for member in (bob, carol):  # one address, not this computer's
+            alice.node.links.conns[member.node.node_id].address = "192.0.2.7"
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 16))
+        bob.node.get_file(offer.id)
+        fetched = await bob.wait_for(done("big.bin"))
+        assert fetched.ok, fetched.reason
+        (theirs,) = [e for e in carol.events if isinstance(e, events.FileOffered)]
+        carol.node.get_file(theirs.id)
+        await carol.wait_for(busy(theirs.id), 5)
+        nursery.cancel_scope.cancel()
