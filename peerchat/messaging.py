@@ -67,7 +67,7 @@ MAX_HANDED = 1024  # members whose handed history is remembered, the one asked l
 # Bytes of batches the members at one address (but this computer's) are handed in answer to
 # wants: at once, then a second. Keys cost nothing: 8 fresh keys each asked for an author's
 # whole history and were handed 16 MB apiece for 184 bytes of wants (attack round 29). An
-# answer past the pace ends where it is (the asker asks another, or again later): one that
+# answer past the pace stops where it is (the want times out, and is asked again): one that
 # waited held its page, and the debt of keys that asked and left grew without bound (a
 # review). The recent history a link asks for once is not counted: a newcomer needs it.
 HANDED_ADDRESS_AT_ONCE = 16 << 20
@@ -641,14 +641,16 @@ class Messaging:
 
     async def _send_paced(self, conn: Connection, batches: list[Batch], end: Skip | None) -> None:
         """Hand ``batches`` on, a lot at a time once the last has left, then ``end`` (a
-        want's answer), cut short where the asker's address is past its pace."""
+        want's answer). Where the asker's address is past its pace the answer stops there,
+        with no ``end``: the want times out and is asked again, of this member or another
+        (a ``Skip`` says the rest is not here, and an honest member at a busy address gave up
+        100 lines it had missed for good: attack round 31)."""
         lot = self.node.config.resend_batch
         for start in range(0, len(batches), lot):
             if conn.closing:  # checking and encoding the rest would be for nobody
                 return
             for b in self._fit_to_hand_on(batches[start : start + lot]):
                 if end is not None and not self._address_takes(conn, len(b.data)):
-                    conn.send(Skip(end.author, b.first - 1))  # what came: the rest, later
                     return
                 conn.send(BatchFrame(b.data, b.sig, True))
             await conn.drained()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from peerchat.addresses import is_this_computer
+from peerchat.addresses import address_key, is_this_computer
 from peerchat.admission import Paces
 from peerchat.connection import Connection
 from peerchat.doorman import JOIN_EVERY
@@ -36,8 +36,11 @@ ROSTER_NEWS_EVERY = 5.0
 # Members a second opinion has a newcomer dial, and others let it in, at most.
 SECOND_OPINION_MOST = 64
 # A dial on another's word past the join pace of its address waits for it this many times
-# (each the pace's interval) at most, within ``max_word_dials``.
+# (each the pace's interval) at most, within ``max_word_dials``: WAITING_PER_ADDRESS of them at
+# once per address at most, WAITING_MOST in all (past that one is not dialled).
 WORD_DIAL_WAITS = 30
+WAITING_PER_ADDRESS = 8
+WAITING_MOST = 64  # (of ``Config.max_word_dials``, 256: the rest dial at once)
 
 _PONG = encode_frame(encode(Pong()))
 
@@ -49,6 +52,7 @@ class TrackerRole:
         self._asked = False  # the tracker's next roster answers our comparison
         self._missing: set[str] = set()  # unlinked members in the tracker's last answer
         self._word_dials = 0  # dials under way on another node's word (``_dial_on_word``)
+        self._waiting: dict[str, int] = {}  # address -> such dials waiting for its pace
         # How often each member's rosters may set dials going (``on_roster``): kept by member,
         # not by link, as a link made anew began it anew (attack round 13).
         self._news_paces = Paces(ROSTER_NEWS_EVERY, ROSTER_NEWS_BURST)
@@ -179,7 +183,9 @@ class TrackerRole:
         if not news:
             return
         if node.bully.is_tracker:
-            reporter = conn.member.node_id if conn.member is not None else conn
+            # Per address (per member on this computer): keys cost nothing, and ten keys'
+            # rosters of made-up members kept every dial slot (attack round 31).
+            reporter = conn.address or (conn.member.node_id if conn.member else conn)
             if not self._news_paces.allows(reporter, _now()):
                 log.info("not dialling the news of %s: its last roster was too recent", conn.peer)
                 return
@@ -317,10 +323,28 @@ class TrackerRole:
                 if why is None:
                     await links.dial_quietly(member, on_word=True, elsewhere=elsewhere)
                     return
-                await trio.sleep(JOIN_EVERY)
+                if not await self._wait_for_pace(address_key(member.host)):
+                    break
             log.debug("not dialling %s on another's word: %s", member.addr, why)
         finally:
             self._word_dials -= 1
+
+    async def _wait_for_pace(self, address: str) -> bool:
+        """Wait a pace's interval for a dial to ``address``, unless ``WAITING_PER_ADDRESS``
+        already wait for it, or ``WAITING_MOST`` in all (made-up members at one address held
+        every dial slot, and an honest merge's news was dialled 0 times of 5: attack round
+        31)."""
+        waiting = self._waiting.get(address, 0)
+        if waiting >= WAITING_PER_ADDRESS or sum(self._waiting.values()) >= WAITING_MOST:
+            return False
+        self._waiting[address] = waiting + 1
+        try:
+            await trio.sleep(JOIN_EVERY)
+        finally:
+            self._waiting[address] -= 1
+            if not self._waiting[address]:
+                del self._waiting[address]
+        return True
 
     def _from_tracker(self, conn: Connection) -> bool:
         return conn.member is not None and conn.member.node_id == self.node.bully.tracker

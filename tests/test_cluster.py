@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from e2e_helpers import SLOW, slow
 
 import peerchat.connection
@@ -537,6 +538,30 @@ def test_a_welcome_has_each_listening_address_dialled_once_and_this_computer_not
     welcome = [*at, here, real, me]
     assert entrance._to_dial(welcome, (me.node_id,), elsewhere=True) == [at[0], real]
     assert entrance._to_dial(welcome, (me.node_id,), elsewhere=False) == [at[0], here, real]
+
+
+async def test_dials_waiting_for_an_addresss_pace_are_few_and_leave_room_for_others(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Attack round 31: ten keys' rosters of made-up members at one address held every dial
+    slot waiting for its pace, and an honest merge's news was dialled 0 times of 5."""
+    role = tracker_role.TrackerRole.__new__(tracker_role.TrackerRole)
+    role._waiting = {}
+    waited: list[bool] = []
+
+    async def wait(address: str) -> None:
+        waited.append(await role._wait_for_pace(address))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(tracker_role.WAITING_PER_ADDRESS + 1):
+            nursery.start_soon(wait, "192.0.2.9")
+        await trio.testing.wait_all_tasks_blocked()
+        assert waited == [False]  # the one past the few: not dialled
+        for n in range(tracker_role.WAITING_MOST):  # many addresses: bounded in all too
+            nursery.start_soon(wait, f"192.0.2.{10 + n // 8}")
+        await trio.testing.wait_all_tasks_blocked()
+        assert waited.count(False) == 1 + tracker_role.WAITING_PER_ADDRESS
+    assert waited.count(True) == tracker_role.WAITING_MOST and role._waiting == {}
 
 
 async def _knock_counter(nursery: trio.Nursery) -> tuple[list[int], int]:

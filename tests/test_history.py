@@ -1365,9 +1365,9 @@ async def test_history_handed_to_one_address_past_a_burst_is_cut_short(
     """Attack round 29: 8 fresh keys each asked for an author's whole history and were handed
     16 MB apiece for 184 bytes of wants (a key's allowance is its own, and keys cost nothing).
     What the members at one address are handed in answer to wants goes at its pace past a
-    burst; an answer past it ends where it is (one that waited held its page, and the debt of
-    keys that asked and left grew without bound: a review). This computer's own ("") is not
-    paced."""
+    burst; an answer past it stops where it is (one that waited held its page, and the debt
+    of keys that asked and left grew without bound: a review). This computer's own ("") is
+    not paced."""
     answering = messaging.Messaging.__new__(messaging.Messaging)
     answering.node = types.SimpleNamespace(config=Config())
     answering._handed_at = messaging.handed_per_address()
@@ -1395,8 +1395,9 @@ async def test_history_handed_to_one_address_past_a_burst_is_cut_short(
         assert [type(m) for m in first] == [type(m) for m in second] == whole
         return
     burst = messaging.HANDED_ADDRESS_AT_ONCE // mib
-    assert [type(m) for m in first] == [*([BatchFrame] * burst), Skip]
-    assert first[-1] == Skip("bob", burst)  # what came: the rest is asked for again
-    assert second == [Skip("bob", 0)]
+    # No Skip: it would say the rest is not here, and the asker would give it up for good (an
+    # honest member at a busy address lost 100 lines, attack round 31); its want times out.
+    assert [type(m) for m in first] == [BatchFrame] * burst
+    assert second == []
     await trio.sleep(4 * mib / messaging.HANDED_ADDRESS_PER_SECOND)
-    assert len(await answer()) == 4 + 1  # the pace's, since
+    assert len(await answer()) == 4  # the pace's, since
