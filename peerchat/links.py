@@ -181,6 +181,8 @@ class Links:
         elsewhere: bool = False,
     ) -> None:
         node = self.node
+        if elsewhere and not is_ip(host) and await _names_this_computer(host, port):
+            raise NotDialled(f"not dialling {host}: it stands for this computer")
         slot = node.admission.dialled(host if member is not None else "")
         try:
             stream = await trio.open_tcp_stream(host, port)
@@ -641,6 +643,18 @@ def _not_to_be_reached(
     if elsewhere and is_this_computer(reached):
         return "this computer's own address, named from another computer"
     return node.doorman.word_dial_refused(reached) if on_word and not is_ip(host) else None
+
+
+async def _names_this_computer(host: str, port: int) -> bool:
+    """Whether the name ``host`` stands for this computer: checked before a dial on the word
+    of a peer elsewhere, which should not reach its ports even to be refused (attack round
+    31: "vm" of /etc/hosts was connected to, then closed). The dial checks the address it
+    reaches as well (a name may resolve anew)."""
+    try:
+        found = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_STREAM)
+    except OSError:
+        return False  # (the dial finds it out)
+    return any(is_this_computer(str(info[4][0])) for info in found)
 
 
 class AnotherKeyThere(ProtocolViolation):

@@ -564,6 +564,12 @@ async def test_dials_waiting_for_an_addresss_pace_are_few_and_leave_room_for_oth
     assert waited.count(True) == tracker_role.WAITING_MOST and role._waiting == {}
 
 
+async def test_a_name_for_this_computer_is_known_before_it_is_dialled() -> None:
+    """Attack round 31: "vm" of /etc/hosts, named by a peer elsewhere, was connected to before
+    the address reached was found to be this computer's (and closed)."""
+    assert await peerchat.links._names_this_computer("localhost", 22)
+
+
 async def _knock_counter(nursery: trio.Nursery) -> tuple[list[int], int]:
     """A port that counts the connections made to it (and closes each): ``([count], port)``."""
     knocks = [0]
