@@ -140,10 +140,10 @@ class TrackerRole:
         """The tracker's word, or a member's that let in a newcomer the tracker turned away:
         either only lets the newcomer in when it dials (which it does, being new). Only the
         tracker's has this node dial (as does, once, a second opinion it asked for), so no
-        member can turn the room on an address. One the
-        tracker shows marked is marked here too, before it links: a newcomer knows no better
-        (attack round 13: a second key once in the room, coming as a part under the name of one
-        away, took it at members who had come after the first such key)."""
+        member can turn the room on an address. One the tracker shows marked is marked here
+        too, before it links: a newcomer knows no better (attack round 13: a second key once
+        in the room, coming as a part under the name of one away, took it at members who had
+        come after the first such key)."""
         if self._from_tracker(conn):
             if message.marked:
                 self.node.talk.marked_by_tracker(message.member)
