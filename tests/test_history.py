@@ -1401,3 +1401,29 @@ async def test_history_handed_to_one_address_past_a_burst_is_cut_short(
     assert second == []
     await trio.sleep(4 * mib / messaging.HANDED_ADDRESS_PER_SECOND)
     assert len(await answer()) == 4  # the pace's, since
+
+
+async def test_a_gap_from_a_member_at_a_busy_address_is_filled_whole_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack round 31: an answer cut at its address's pace ended with a Skip, which says the
+    rest is not there, and an honest member behind that address gave up 100 lines it had
+    missed, for good. Cut with no word of its end, the want times out and is asked again."""
+    monkeypatch.setattr(messaging, "HANDED_ADDRESS_AT_ONCE", 5_000)  # about two lines
+    monkeypatch.setattr(messaging, "HANDED_ADDRESS_PER_SECOND", 8_000)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, dataclasses.replace(SLOW_REDIAL, want_timeout=0.5))
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        alice.node.links.conns[bob.node.node_id].address = "192.0.2.7"  # (not this computer)
+        carol.node.say("carol before")
+        await shows(bob, "carol before")
+        await cut(bob, carol)
+        texts = [f"{i} " + "x" * 2000 for i in range(10)]
+        await say_apart(carol, texts)
+        await shows(alice, texts[-1])
+        carol.crash()  # alice alone has them, and answers bob at her pace for his address
+        await shows(bob, texts[-1], timeout=20)
+        from_carol = [e.text for e in said(bob) if e.sender.username == "carol"]
+        assert from_carol == ["carol before", *texts]
+        nursery.cancel_scope.cancel()
