@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WELCOME_DIALS_AT_ONCE = 128  # members of a welcome dialled at once
+PER_LISTENING_ADDRESS = 2  # members of a welcome dialled at one host:port at most (``_to_dial``)
 
 
 class _Retry(Exception):
@@ -602,14 +603,20 @@ class _WelcomeDials:
 
 
 def _to_dial(members: Iterable[Member], but: tuple[str, ...], elsewhere: bool) -> list[Member]:
-    """The members of a welcome to dial: not ``but``, one a listening address (a made-up
-    list of members at one port had a newcomer dial it 280 times in 10 s), and none at this
+    """The members of a welcome to dial: not ``but``; two at one listening address at most (a
+    process, and one restarted there with another key that the list still holds: a made-up
+    list of members at one port had a newcomer dial it 280 times in 10 s); and none at this
     computer's own address when the welcome came from another computer (attack round 30)."""
-    out: dict[tuple[str, int], Member] = {}
+    out: list[Member] = []
+    at: dict[tuple[str, int], int] = {}
     for m in members:
-        if m.node_id not in but and not (elsewhere and is_this_computer(m.host)):
-            out.setdefault((m.host, m.port), m)
-    return list(out.values())
+        if m.node_id in but or (elsewhere and is_this_computer(m.host)):
+            continue
+        seen = at.get((m.host, m.port), 0)
+        if seen < PER_LISTENING_ADDRESS:
+            at[(m.host, m.port)] = seen + 1
+            out.append(m)
+    return out
 
 
 def _behind_the_shell() -> bool:

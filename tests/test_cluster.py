@@ -526,9 +526,7 @@ async def test_a_newcomer_meets_the_members_its_trackers_welcome_left_out() -> N
         nursery.cancel_scope.cancel()
 
 
-def test_a_welcome_has_each_listening_address_dialled_once_and_this_computer_not_from_afar() -> (
-    None
-):
+def test_a_welcome_has_few_dialled_at_one_address_and_this_computer_not_from_afar() -> None:
     """Attack round 30: a welcome listing made-up members at one port had a newcomer dial it
     280 times in 10 s, and members at its own loopback address 80 times."""
     at = [Member_(f"{n:032x}", f"ghost{n}", "192.0.2.9", 9000, 1) for n in range(1, 5)]
@@ -536,8 +534,9 @@ def test_a_welcome_has_each_listening_address_dialled_once_and_this_computer_not
     real = Member_("f" * 32, "bob", "192.0.2.10", 9000, 1)
     me = Member_("a" * 32, "me", "192.0.2.11", 9000, 1)
     welcome = [*at, here, real, me]
-    assert entrance._to_dial(welcome, (me.node_id,), elsewhere=True) == [at[0], real]
-    assert entrance._to_dial(welcome, (me.node_id,), elsewhere=False) == [at[0], here, real]
+    # (two at one address: a process, and one restarted there under another key)
+    assert entrance._to_dial(welcome, (me.node_id,), elsewhere=True) == [*at[:2], real]
+    assert entrance._to_dial(welcome, (me.node_id,), elsewhere=False) == [*at[:2], here, real]
 
 
 async def test_dials_waiting_for_an_addresss_pace_are_few_and_leave_room_for_others(
