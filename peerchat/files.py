@@ -144,6 +144,7 @@ class _Fetch:
     later: trio.CancelScope | None = None  # the wait to ask again, after a "busy"
     heard_at: float = field(default_factory=trio.current_time)  # last chunk, or last asked
     asked_again: bool = False  # asked again after ``FILE_STALL`` s without a chunk
+    waited: bool = False  # the user was told it waits for its sender (``_waiting``)
 
 
 @dataclass
@@ -477,8 +478,12 @@ class Files:
             return
         fetch.acked, fetch.heard_at = d.received, trio.current_time()
         conn.send(FileGet(d.offer, d.received))
+        if fetch.waited and d.received:  # told it waits: told it goes on (trial 48: not a word)
+            self.node.emit(events.FileProgress(fetch.id, d.name, d.received, d.size, resumed=True))
+        fetch.waited = False
 
     def _waiting(self, fetch: _Fetch) -> None:
+        fetch.waited = True
         self.node.emit(events.FileWaiting(fetch.id, fetch.download.name, fetch.sender))
 
     def _heard_from(self, node_id: str) -> list[int]:

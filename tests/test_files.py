@@ -1176,6 +1176,24 @@ async def test_a_fetch_from_a_member_who_is_away_says_it_waits_and_goes_on_later
         nursery.cancel_scope.cancel()
 
 
+async def test_a_fetch_that_waited_for_its_sender_says_it_goes_on(tmp_path: Path) -> None:
+    """Trial 48: after a cut the user read that a fetch waited for its sender, and then not a
+    word when it went on (only the status bar moved)."""
+    source = random_file(tmp_path, 400)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, source)
+        bob.node.get_file(offer.id)
+        await bob.wait_for(lambda e: isinstance(e, events.FileProgress) and e.received, 20)
+        bob.node.links.conns[alice.node.node_id].abort("cut by the test")
+        await bob.wait_for(lambda e: isinstance(e, events.FileWaiting))
+        again = await bob.wait_for(lambda e: isinstance(e, events.FileProgress) and e.resumed, 30)
+        assert 0 < again.received < again.size
+        result = await bob.wait_for(done("big.bin"), 30)
+        assert result.ok and Path(result.path).read_bytes() == source.read_bytes()
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_fetch_from_a_member_that_never_comes_back_ends_with_its_part_file(
     tmp_path: Path,
 ) -> None:
