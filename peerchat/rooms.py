@@ -159,8 +159,8 @@ class Rooms:
         if why:
             self._show(events.Error(f"cannot join the room {room}: {why}"), room)
             self._show(events.RoomLeft(room, joined=False, failed=True), room)
-            if self._joined.pop(room, False) is not False:  # (one rejoined: not again)
-                self._keep_joined()
+            self._joined.pop(room, None)
+            self._keep_joined()  # (one rejoined is not joined again)
             return
         self._joined[room] = (addr, node.username)
         self._keep_joined()
@@ -320,9 +320,6 @@ class Rooms:
         for room, addr, name in rooms:
             first_name = self._name_in(self.first)  # (None: the first room ended meanwhile)
             if room not in self.nodes and not self._quitting and first_name is not None:
-                # Remembered as it starts: one that cannot start is not joined again (the
-                # failure in ``join`` takes it out of the file).
-                self._joined[room] = (addr, name or first_name)
                 self.join(room, addr, self.first, name)  # under the name it had there last
 
 
