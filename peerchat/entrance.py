@@ -87,6 +87,7 @@ class Entrance:
         self._tracker_at: tuple[str, int] | None = None  # where a tracker that dialled us is
         self._attempt = trio.CancelScope()  # around the join being tried
         self._at: tuple[str, int] | None = None  # the address that join is talking to
+        self._sent_on_by: tuple[str, int] | None = None  # a member that pointed at the tracker
         self._known: frozenset[str] = frozenset()  # the members before a freeze
         self._stall = trio.Event()  # set by the stall watcher, for the rejoiner
         self._away = 0.0  # how long the last stall lasted
@@ -105,7 +106,7 @@ class Entrance:
         takes more than a moment, the front end is told which address is being tried."""
         telling = trio.CancelScope()
         self.node.nursery.start_soon(self._tell_connecting, telling)
-        self.seeking, self._tracker_at = True, None
+        self.seeking, self._tracker_at, self._sent_on_by = True, None, None
         try:
             await self._find_room(found_after)
         finally:
@@ -347,6 +348,7 @@ class Entrance:
             raise _Retry("sent from member to member without reaching the tracker")
         tracker = format_addr(redirect.host, redirect.port)
         log.info("%s points at the tracker at %s", where, tracker)
+        self._sent_on_by = (host, port)
         try:
             return await self._join_at(redirect.host, redirect.port, redirects + 1)
         except (_NoAnswer, _Retry, _Refused) as exc:
@@ -451,7 +453,42 @@ class Entrance:
             node.nursery.start_soon(dials.run, dial, member)
         with trio.move_on_after(2 * node.config.connect_timeout):
             await dials.done.wait()
-        node.tracker_role.ask_second_opinion()  # whom the welcome left out, if anyone
+        # Whom the welcome left out, if anyone: a member linked to is asked; with none, the one
+        # that sent this node on to the tracker is asked to let it in itself.
+        if not node.tracker_role.ask_second_opinion() and self._sent_on_by is not None:
+            node.nursery.start_soon(self._let_in_by_the_member_that_sent_us, hello.node_id)
+
+    async def _let_in_by_the_member_that_sent_us(self, tracker_id: str) -> None:
+        """Linked to nobody but the tracker, after a member pointed at it: a tracker that
+        welcomes a newcomer with nobody and tells nobody of it keeps the newcomer apart, and
+        there is nobody to ask (attack round 30, 0 of 10 lines either way). The member is asked
+        to let this node in itself, as when the tracker turns it away: it tells the members it
+        knows, and its welcome says whom to meet (at most ``SECOND_OPINION_MOST``, once)."""
+        node = self.node
+        host, port = self._sent_on_by or ("", 0)
+        where = format_addr(host, port)
+        with trio.move_on_after(node.config.connect_timeout + node.config.hello_timeout):
+            try:
+                with trio.fail_after(node.config.connect_timeout):
+                    stream = await trio.open_tcp_stream(host, port)
+                answer = await self._join(stream, where, direct=True)
+            except (OSError, trio.TooSlowError, _Retry, _OtherSecret, StartupError) as exc:
+                log.info(
+                    "%s, which sent this node on to the tracker, did not let it in: %s",
+                    where,
+                    str(exc) or type(exc).__name__,
+                )
+                return
+            if isinstance(answer, Redirect):
+                return
+            conn, hello, welcome = answer
+            if hello.room != node.room or hello.node_id in (tracker_id, *node.links.conns):
+                await conn.aclose()  # (a tracker since, or linked to meanwhile: nothing to ask)
+                return
+            log.info("%s let this node in: %d members", conn.peer, len(welcome.members))
+            node.links.attach(conn, hello)
+            node.nursery.start_soon(node.links.session, conn, node.admission.dialled())
+            node.tracker_role.take_second_opinion(conn, welcome.members)
 
     # -- frozen and back ----------------------------------------------------------------------
 

@@ -170,7 +170,7 @@ class TrackerRole:
         elif message.ask:
             self._give_second_opinion(conn, message.members)
         elif self._answers_our_question(conn):
-            self._take_second_opinion(conn, message.members)
+            self.take_second_opinion(conn, message.members)
             return
         links = node.links
         news = [
@@ -196,20 +196,21 @@ class TrackerRole:
             if tracker is not None:
                 tracker.send(Roster(tuple(node.told_on(tracker, m) for m in news)))
 
-    def ask_second_opinion(self) -> None:
+    def ask_second_opinion(self) -> bool:
         """In the room: ask one member other than the tracker whom it knows, and meet those
         the tracker left out. A tracker's welcome gave carol bob at a port where nothing
         listened and never told bob of carol: the two never met, and nothing said so (attack
-        round 29, 0 of 30 lines either way)."""
+        round 29, 0 of 30 lines either way). False when there is nobody to ask."""
         node = self.node
         others = [c for i, c in node.links.conns.items() if i != node.bully.tracker and c.member]
         if not others:
-            return
+            return False
         conn = random.choice(others)
         assert conn.member is not None
         until = _now() + 2 * node.config.connect_timeout  # (one that never answers: forgotten)
         self._second_opinion = (conn.member.node_id, until)
         conn.send(Roster(node.listed_on(conn), ask=True))
+        return True
 
     def _answers_our_question(self, conn: Connection) -> bool:
         asked = self._second_opinion
@@ -218,7 +219,7 @@ class TrackerRole:
         self._second_opinion = None
         return _now() <= asked[1]
 
-    def _take_second_opinion(self, conn: Connection, theirs: tuple[Member, ...]) -> None:
+    def take_second_opinion(self, conn: Connection, theirs: tuple[Member, ...]) -> None:
         """The members the one asked knows and this node does not (nor dials already): let in
         when they dial, as they may (``_give_second_opinion``), and dialled once, after the
         tracker's word has had a moment to come first (one marked there is marked here

@@ -526,6 +526,42 @@ async def test_a_newcomer_meets_the_members_its_trackers_welcome_left_out() -> N
         nursery.cancel_scope.cancel()
 
 
+async def test_a_newcomer_the_tracker_keeps_apart_is_let_in_by_the_member_that_sent_it() -> None:
+    """Attack round 30: a tracker that welcomed carol with nobody else and told nobody of her
+    kept her apart (0 of 10 lines either way): linked to the tracker alone, she had nobody to
+    ask. The member that sent her on to the tracker is asked to let her in itself."""
+    config = dataclasses.replace(FAST, roster_check_after=600.0)  # no digest hints the gap
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice = await room.add("alice", priority=100)
+        bob, dave = await room.add("bob"), await room.add("dave")
+        await room.fully_connected()
+        hidden = {bob.node.node_id, dave.node.node_id}
+        listed = alice.node.listed_on
+        alice.node.listed_on = lambda conn: tuple(
+            m for m in listed(conn) if m.node_id not in hidden
+        )
+        alice.node.links.announce = lambda member, make, *, skip: None  # tells nobody
+        settings = Settings("carol", tracker_port=bob.node.me.port)  # bob sends her on
+        carol = Member(Node(settings, lambda e: None, config))
+        carol.node.emit = carol.record
+        await nursery.start(room._run, carol)
+        with trio.fail_after(5):
+            while not hidden <= set(carol.node.links.conns):
+                await trio.sleep(0.01)
+        carol.node.say("carol to all")
+        for member in (bob, dave):
+            await member.wait_for(lambda e: getattr(e, "text", None) == "carol to all")
+        dave.node.say("dave to carol")
+        await carol.wait_for(lambda e: getattr(e, "text", None) == "dave to carol")
+        assert (
+            carol.node.node_id in bob.node.links.conns
+            and carol.node.node_id in dave.node.links.conns
+        )
+        assert carol.tracker_id == alice.node.node_id  # let in, not sent off to another room
+        nursery.cancel_scope.cancel()
+
+
 def test_a_welcome_has_few_dialled_at_one_address_and_this_computer_not_from_afar() -> None:
     """Attack round 30: a welcome listing made-up members at one port had a newcomer dial it
     280 times in 10 s, and members at its own loopback address 80 times."""
