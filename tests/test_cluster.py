@@ -488,17 +488,23 @@ def test_a_name_dialled_on_a_word_from_elsewhere_is_judged_by_the_address_it_rea
     )  # type: ignore[arg-type]
 
 
+async def _tracker_and_two(nursery: trio.Nursery) -> tuple[Room, tuple[Member, ...]]:
+    """alice, the tracker, with bob and dave, all linked; no roster check, so no digest
+    hints at a gap a lying tracker makes."""
+    room = Room(nursery, dataclasses.replace(FAST, roster_check_after=600.0))
+    alice = await room.add("alice", priority=100)
+    bob, dave = await room.add("bob"), await room.add("dave")
+    await room.fully_connected()
+    return room, (alice, bob, dave)
+
+
 async def test_a_newcomer_meets_the_members_its_trackers_welcome_left_out() -> None:
     """Attack round 29: a tracker's welcome gave carol bob at a port where nothing listened,
     and it never told bob of carol; each member's ping carried a digest that hid the gap. The
     two never met (0 of 30 lines either way), and nothing said so. A newcomer asks one other
     member whom it knows, and that member has those the newcomer lacks let it in."""
-    config = dataclasses.replace(FAST, roster_check_after=600.0)  # no digest hints the gap
     async with trio.open_nursery() as nursery:
-        room = Room(nursery, config)
-        alice = await room.add("alice", priority=100)
-        bob, dave = await room.add("bob"), await room.add("dave")
-        await room.fully_connected()
+        room, (alice, bob, dave) = await _tracker_and_two(nursery)
         links, bob_id = alice.node.links, bob.node.node_id
         listed, dead = alice.node.listed_on, free_port()
 
@@ -530,12 +536,8 @@ async def test_a_newcomer_the_tracker_keeps_apart_is_let_in_by_the_member_that_s
     """Attack round 30: a tracker that welcomed carol with nobody else and told nobody of her
     kept her apart (0 of 10 lines either way): linked to the tracker alone, she had nobody to
     ask. The member that sent her on to the tracker is asked to let her in itself."""
-    config = dataclasses.replace(FAST, roster_check_after=600.0)  # no digest hints the gap
     async with trio.open_nursery() as nursery:
-        room = Room(nursery, config)
-        alice = await room.add("alice", priority=100)
-        bob, dave = await room.add("bob"), await room.add("dave")
-        await room.fully_connected()
+        room, (alice, bob, dave) = await _tracker_and_two(nursery)
         hidden = {bob.node.node_id, dave.node.node_id}
         listed = alice.node.listed_on
         alice.node.listed_on = lambda conn: tuple(
@@ -543,7 +545,7 @@ async def test_a_newcomer_the_tracker_keeps_apart_is_let_in_by_the_member_that_s
         )
         alice.node.links.announce = lambda member, make, *, skip: None  # tells nobody
         settings = Settings("carol", tracker_port=bob.node.me.port)  # bob sends her on
-        carol = Member(Node(settings, lambda e: None, config))
+        carol = Member(Node(settings, lambda e: None, room.config))
         carol.node.emit = carol.record
         await nursery.start(room._run, carol)
         with trio.fail_after(5):
