@@ -456,9 +456,9 @@ class Entrance:
         # Whom the welcome left out, if anyone: a member linked to is asked; with none, the one
         # that sent this node on to the tracker is asked to let it in itself.
         if not node.tracker_role.ask_second_opinion() and self._sent_on_by is not None:
-            node.nursery.start_soon(self._let_in_by_the_member_that_sent_us, hello.node_id)
+            node.nursery.start_soon(self._let_in_by_the_member_that_sent_us)
 
-    async def _let_in_by_the_member_that_sent_us(self, tracker_id: str) -> None:
+    async def _let_in_by_the_member_that_sent_us(self) -> None:
         """Linked to nobody but the tracker, after a member pointed at it: a tracker that
         welcomes a newcomer with nobody and tells nobody of it keeps the newcomer apart, and
         there is nobody to ask (attack round 30, 0 of 10 lines either way). The member is asked
@@ -482,9 +482,11 @@ class Entrance:
             if isinstance(answer, Redirect):
                 return
             conn, hello, welcome = answer
-            if hello.room != node.room or hello.node_id in (tracker_id, *node.links.conns):
-                await conn.aclose()  # (a tracker since, or linked to meanwhile: nothing to ask)
+            if hello.room != node.room:
+                await conn.aclose()
                 return
+            # Its link to this node is this connection now, even if another came up meanwhile
+            # (that one it has let go of): so is this node's.
             log.info("%s let this node in: %d members", conn.peer, len(welcome.members))
             node.links.attach(conn, hello)
             node.nursery.start_soon(node.links.session, conn, node.admission.dialled())
