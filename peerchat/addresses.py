@@ -50,6 +50,17 @@ def is_wildcard(host: str) -> bool:
     return ip is not None and ip.is_unspecified
 
 
+def host_key(host: str) -> str:
+    """One text for one host however it is written: an IP address in its usual form (an IPv4
+    address mapped into IPv6 as IPv4), a name in small letters without its final dot (attack
+    round 32: one address written 5,000 ways in a welcome was dialled as 5,000 addresses)."""
+    ip = _ip(host)
+    if ip is None:
+        return host.lower().rstrip(".")
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return str(mapped or ip)
+
+
 def address_key(host: str) -> str:
     """One text for one address however it is written (an IPv4 address mapped into IPv6, a
     zone, a name in capitals or with its final dot): what is counted per address. An IPv6
@@ -57,13 +68,9 @@ def address_key(host: str) -> str:
     addresses of one /64, one address with 256 zones, and addresses in 64 /64s were each
     counted apart, and so paced apart)."""
     ip = _ip(host)
-    if ip is None:
-        return host.lower().rstrip(".")
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
         return str(ipaddress.IPv6Network((int(ip) >> 80 << 80, 48)))
-    return str(ip)
+    return host_key(host)
 
 
 def is_loopback(host: str) -> bool:
@@ -78,9 +85,12 @@ def is_loopback(host: str) -> bool:
 
 def is_this_computer(host: str) -> bool:
     """An address that dialled reaches this computer itself: its loopback, or the
-    unspecified address (``0.0.0.0``, ``::``), which connects to it too (attack round 30)."""
+    unspecified address (``0.0.0.0``, ``::``, and ``::ffff:0.0.0.0``, attack round 32), which
+    connects to it too (attack round 30)."""
     ip = _ip(host)
-    return is_loopback(host) or (ip is not None and ip.is_unspecified)
+    return is_loopback(host) or (
+        ip is not None and (getattr(ip, "ipv4_mapped", None) or ip).is_unspecified
+    )
 
 
 DEFAULT_TRACKER_PORT = 5000  # a tracker address given as a HOST alone: the original's port

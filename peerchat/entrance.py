@@ -11,6 +11,7 @@ comes in again the same way, as a member, so that it cannot linger as a second r
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import logging
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import trio
 
 from peerchat import events
-from peerchat.addresses import format_addr, is_this_computer
+from peerchat.addresses import address_key, format_addr, host_key, is_this_computer
 from peerchat.connection import Connection
 from peerchat.dials import Dials, dialled
 from peerchat.doorman import refuses_the_name
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 WELCOME_DIALS_AT_ONCE = 128  # members of a welcome dialled at once
 PER_LISTENING_ADDRESS = 2  # members of a welcome dialled at one host:port at most (``_to_dial``)
+PER_HOST_FROM_AFAR = 16  # and at one host, when the welcome came from another computer
 
 
 class _Retry(Exception):
@@ -644,16 +646,23 @@ class _WelcomeDials:
 def _to_dial(members: Iterable[Member], but: tuple[str, ...], elsewhere: bool) -> list[Member]:
     """The members of a welcome to dial: not ``but``; two at one listening address at most (a
     process, and one restarted there with another key that the list still holds: a made-up
-    list of members at one port had a newcomer dial it 280 times in 10 s); and none at this
-    computer's own address when the welcome came from another computer (attack round 30)."""
+    list of members at one port had a newcomer dial it 280 times in 10 s), however its host
+    is written (attack round 32: 5,516 dials in 43 s at one address written 5,000 ways); and
+    when the welcome came from another computer, none at this computer's own address (attack
+    round 30) and ``PER_HOST_FROM_AFAR`` at one host at most (those left out come in by a
+    second opinion, ``TrackerRole.ask_second_opinion``)."""
     out: list[Member] = []
-    at: dict[tuple[str, int], int] = {}
+    listening: collections.Counter[tuple[str, int]] = collections.Counter()
+    hosts: collections.Counter[str] = collections.Counter()
     for m in members:
         if m.node_id in but or (elsewhere and is_this_computer(m.host)):
             continue
-        seen = at.get((m.host, m.port), 0)
-        if seen < PER_LISTENING_ADDRESS:
-            at[(m.host, m.port)] = seen + 1
+        at, host = (host_key(m.host), m.port), address_key(m.host)
+        if listening[at] < PER_LISTENING_ADDRESS and (
+            not elsewhere or hosts[host] < PER_HOST_FROM_AFAR
+        ):
+            listening[at] += 1
+            hosts[host] += 1
             out.append(m)
     return out
 

@@ -11,6 +11,7 @@ member knows every other.
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
 from typing import TYPE_CHECKING
@@ -36,10 +37,12 @@ ROSTER_NEWS_EVERY = 5.0
 # Members a second opinion has a newcomer dial, and others let it in, at most.
 SECOND_OPINION_MOST = 64
 # A dial on another's word past the join pace of its address waits for it this many times
-# (each the pace's interval) at most, within ``max_word_dials``: WAITING_PER_ADDRESS of them at
-# once per address at most, WAITING_MOST in all (past that one is not dialled).
+# (each the pace's interval) at most, within ``max_word_dials``: of those on one address's
+# word (one member's, on this computer), WAITING_PER_ADDRESS at once per address dialled and
+# WAITING_PER_WORD in all at most; WAITING_MOST in all (past that one is not dialled).
 WORD_DIAL_WAITS = 30
 WAITING_PER_ADDRESS = 8
+WAITING_PER_WORD = 16
 WAITING_MOST = 64  # (of ``Config.max_word_dials``, 256: the rest dial at once)
 
 _PONG = encode_frame(encode(Pong()))
@@ -52,7 +55,8 @@ class TrackerRole:
         self._asked = False  # the tracker's next roster answers our comparison
         self._missing: set[str] = set()  # unlinked members in the tracker's last answer
         self._word_dials = 0  # dials under way on another node's word (``_dial_on_word``)
-        self._waiting: dict[str, int] = {}  # address -> such dials waiting for its pace
+        # (whose word, address) -> dials on that word waiting for the address's pace
+        self._waiting: collections.Counter[tuple[str, str]] = collections.Counter()
         # How often each member's rosters may set dials going (``on_roster``): kept by member,
         # not by link, as a link made anew began it anew (attack round 13).
         self._news_paces = Paces(ROSTER_NEWS_EVERY, ROSTER_NEWS_BURST)
@@ -167,8 +171,9 @@ class TrackerRole:
             return
         if message.ask and node.bully.is_tracker:
             conn.send(Roster(self.node.listed_on(conn)))
-        elif message.ask:
-            self._give_second_opinion(conn, message.members)
+        elif message.ask:  # (not news for the tracker: attack round 32 had a member's
+            self._give_second_opinion(conn, message.members)  # questions spend another's pace)
+            return
         elif self._answers_our_question(conn):
             self.take_second_opinion(conn, message.members)
             return
@@ -305,10 +310,11 @@ class TrackerRole:
             log.debug("not dialling %s: too many dials on others' word", member.addr)
         else:
             self._word_dials += 1
-            node.nursery.start_soon(self._dial_if_silent, member, delay, vouched, elsewhere)
+            whose = word.address or (word.member.node_id if word.member else word.peer)
+            node.nursery.start_soon(self._dial_if_silent, member, whose, delay, vouched, elsewhere)
 
     async def _dial_if_silent(
-        self, member: Member, delay: float, vouched: bool, elsewhere: bool
+        self, member: Member, whose: str, delay: float, vouched: bool, elsewhere: bool
     ) -> None:
         """A newcomer dials everyone itself; after a merge, nobody would. A member of the
         other part that this dial misses links itself, as it follows this tracker."""
@@ -324,27 +330,32 @@ class TrackerRole:
                 if why is None:
                     await links.dial_quietly(member, on_word=True, elsewhere=elsewhere)
                     return
-                if not await self._wait_for_pace(address_key(member.host)):
+                if not await self._wait_for_pace(whose, address_key(member.host)):
                     break
             log.debug("not dialling %s on another's word: %s", member.addr, why)
         finally:
             self._word_dials -= 1
 
-    async def _wait_for_pace(self, address: str) -> bool:
-        """Wait a pace's interval for a dial to ``address``, unless ``WAITING_PER_ADDRESS``
-        already wait for it, or ``WAITING_MOST`` in all (made-up members at one address held
-        every dial slot, and an honest merge's news was dialled 0 times of 5: attack round
-        31)."""
-        waiting = self._waiting.get(address, 0)
-        if waiting >= WAITING_PER_ADDRESS or sum(self._waiting.values()) >= WAITING_MOST:
+    async def _wait_for_pace(self, whose: str, address: str) -> bool:
+        """Wait a pace's interval for a dial to ``address`` on the word of ``whose``, unless
+        as many as may wait already do (made-up members at one address held every dial slot,
+        and an honest merge's news was dialled 0 times of 5: attack round 31; one key's made-up
+        members at an address held its places, and honest members there were dialled 0 times
+        of 4: attack round 32)."""
+        key, waiting = (whose, address), self._waiting
+        if (
+            waiting[key] >= WAITING_PER_ADDRESS
+            or sum(n for (w, _), n in waiting.items() if w == whose) >= WAITING_PER_WORD
+            or sum(waiting.values()) >= WAITING_MOST
+        ):
             return False
-        self._waiting[address] = waiting + 1
+        waiting[key] += 1
         try:
             await trio.sleep(JOIN_EVERY)
         finally:
-            self._waiting[address] -= 1
-            if not self._waiting[address]:
-                del self._waiting[address]
+            waiting[key] -= 1
+            if not waiting[key]:
+                del waiting[key]
         return True
 
     def _from_tracker(self, conn: Connection) -> bool:

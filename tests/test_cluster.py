@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -449,13 +450,17 @@ async def test_the_trackers_word_has_each_made_up_member_dialled_once() -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["127.0.0.1", "::1", "::ffff:127.0.0.1", "0.0.0.0", "::", "LOCALHOST", "localhost."]
+    "host",
+    [
+        *("127.0.0.1", "::1", "::ffff:127.0.0.1", "0.0.0.0", "::", "LOCALHOST", "localhost."),
+        *("::ffff:0.0.0.0", "0:0:0:0:0:FFFF:0:0"),  # (attack round 32)
+    ],
 )
 def test_this_computer_named_from_another_is_not_dialled_however_written(host: str) -> None:
     """An honest node names a member on its own computer by its own address (``told_on``):
     this computer's address on the word of a peer elsewhere aims this node at its own ports
     (attack round 30: ``0.0.0.0``, ``::ffff:127.0.0.1`` and ``LOCALHOST`` each reached a port
-    listening on 127.0.0.1 only)."""
+    listening on 127.0.0.1 only; round 32: ``::ffff:0.0.0.0``)."""
     started: list[object] = []
     role = tracker_role.TrackerRole.__new__(tracker_role.TrackerRole)
     role.node = types.SimpleNamespace(  # type: ignore[assignment]
@@ -463,10 +468,11 @@ def test_this_computer_named_from_another_is_not_dialled_however_written(host: s
     )
     role._word_dials = 0
     ghost = Member_("1" * 32, "ghost", host, 22, 1)
-    role._dial_on_word(ghost, types.SimpleNamespace(elsewhere=True), delay=0)  # type: ignore[arg-type]
-    assert started == []
-    role._dial_on_word(ghost, types.SimpleNamespace(elsewhere=False), delay=0)  # type: ignore[arg-type]
-    assert len(started) == 1  # (from a peer on this computer: a swarm here)
+    for elsewhere in (True, False):
+        word = types.SimpleNamespace(elsewhere=elsewhere, address="192.0.2.1", peer="mallory")
+        role._dial_on_word(ghost, word, delay=0)  # type: ignore[arg-type]
+        assert len(started) == (0 if elsewhere else 1)
+    # (from a peer on this computer, as in a swarm here, it is dialled)
 
 
 @pytest.mark.parametrize(("reached", "refused"), [("127.0.0.1", True), ("192.0.2.9", False)])
@@ -564,6 +570,24 @@ async def test_a_newcomer_the_tracker_keeps_apart_is_let_in_by_the_member_that_s
         nursery.cancel_scope.cancel()
 
 
+async def test_a_members_question_is_not_passed_on_to_the_tracker_as_news() -> None:
+    """Attack round 32: a second-opinion question naming members the one asked lacked went on
+    to its tracker as news, spending that member's pace there: its own news was then dropped
+    (0 of 3). News unasked is still passed on."""
+    async with trio.open_nursery() as nursery:
+        _, (alice, bob, dave) = await _tracker_and_two(nursery)
+        to_alice, from_dave = (bob.node.links.conns[m.node.node_id] for m in (alice, dave))
+        sent: list[object] = []
+        send = to_alice.send
+        to_alice.send = lambda message: (sent.append(message), send(message))[1]  # type: ignore[method-assign]
+        ghost = Member_("1" * 32, "ghost", "192.0.2.9", 9000, 1)
+        bob.node.tracker_role.on_roster(from_dave, Roster((ghost,), ask=True))
+        assert not [m for m in sent if isinstance(m, Roster)]
+        bob.node.tracker_role.on_roster(from_dave, Roster((ghost,)))
+        assert [m.members[0].node_id for m in sent if isinstance(m, Roster)] == [ghost.node_id]
+        nursery.cancel_scope.cancel()
+
+
 def test_a_welcome_has_few_dialled_at_one_address_and_this_computer_not_from_afar() -> None:
     """Attack round 30: a welcome listing made-up members at one port had a newcomer dial it
     280 times in 10 s, and members at its own loopback address 80 times."""
@@ -575,30 +599,46 @@ def test_a_welcome_has_few_dialled_at_one_address_and_this_computer_not_from_afa
     # (two at one address: a process, and one restarted there under another key)
     assert entrance._to_dial(welcome, (me.node_id,), elsewhere=True) == [*at[:2], real]
     assert entrance._to_dial(welcome, (me.node_id,), elsewhere=False) == [*at[:2], here, real]
+    # Attack round 32: one address written 5,000 ways was dialled 5,516 times in 43 s.
+    spelled = ("::ffff:192.0.2.9", "0:0:0:0:0:FFFF:c000:209", "::ffff:c000:0209")
+    ways = [dataclasses.replace(at[0], node_id=f"{n:032x}", host=h) for n, h in enumerate(spelled)]
+    assert entrance._to_dial([*at[:1], *ways], (), elsewhere=False) == [at[0], ways[0]]
+    # Many ports of one host: a few from afar (on this computer, a swarm's, all of them).
+    ports = [dataclasses.replace(real, node_id=f"{n:032x}", port=n) for n in range(1000, 1040)]
+    assert len(entrance._to_dial(ports, (), elsewhere=True)) == entrance.PER_HOST_FROM_AFAR
+    assert len(entrance._to_dial(ports, (), elsewhere=False)) == len(ports)
 
 
 async def test_dials_waiting_for_an_addresss_pace_are_few_and_leave_room_for_others(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """Attack round 31: ten keys' rosters of made-up members at one address held every dial
-    slot waiting for its pace, and an honest merge's news was dialled 0 times of 5."""
+    slot waiting for its pace, and an honest merge's news was dialled 0 times of 5. Attack
+    round 32: one key's made-up members at an address held all of its places, and honest
+    members there, on another's word, were dialled 0 times of 4."""
     role = tracker_role.TrackerRole.__new__(tracker_role.TrackerRole)
-    role._waiting = {}
-    waited: list[bool] = []
+    role._waiting = collections.Counter()
+    waited: dict[str, list[bool]] = collections.defaultdict(list)
 
-    async def wait(address: str) -> None:
-        waited.append(await role._wait_for_pace(address))
+    async def wait(whose: str, address: str) -> None:
+        waited[whose].append(await role._wait_for_pace(whose, address))
 
     async with trio.open_nursery() as nursery:
         for _ in range(tracker_role.WAITING_PER_ADDRESS + 1):
-            nursery.start_soon(wait, "192.0.2.9")
+            nursery.start_soon(wait, "mallory", "192.0.2.9")
         await trio.testing.wait_all_tasks_blocked()
-        assert waited == [False]  # the one past the few: not dialled
-        for n in range(tracker_role.WAITING_MOST):  # many addresses: bounded in all too
-            nursery.start_soon(wait, f"192.0.2.{10 + n // 8}")
+        assert waited["mallory"] == [False]  # the one past the few: not dialled
+        nursery.start_soon(wait, "bob", "192.0.2.9")  # another's word there has a place
+        for n in range(tracker_role.WAITING_PER_WORD):  # one word, many addresses: bounded
+            nursery.start_soon(wait, "mallory", f"192.0.2.{10 + n}")
         await trio.testing.wait_all_tasks_blocked()
-        assert waited.count(False) == 1 + tracker_role.WAITING_PER_ADDRESS
-    assert waited.count(True) == tracker_role.WAITING_MOST and role._waiting == {}
+        assert waited["bob"] == []  # waiting, not refused
+        per_word = tracker_role.WAITING_PER_WORD - tracker_role.WAITING_PER_ADDRESS
+        assert waited["mallory"].count(False) == 1 + per_word
+        for n in range(tracker_role.WAITING_MOST):  # many words: bounded in all too
+            nursery.start_soon(wait, f"key{n // 8}", f"192.0.3.{n}")
+    assert sum(w.count(True) for w in waited.values()) == tracker_role.WAITING_MOST
+    assert waited["bob"] == [True] and not role._waiting
 
 
 async def test_a_name_for_this_computer_is_known_before_it_is_dialled() -> None:
