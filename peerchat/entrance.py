@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import trio
 
 from peerchat import events
-from peerchat.addresses import address_key, format_addr, host_key, is_this_computer
+from peerchat.addresses import address_key, format_addr, host_key, is_ip, is_this_computer
 from peerchat.connection import Connection
 from peerchat.dials import Dials, dialled
 from peerchat.doorman import refuses_the_name
@@ -53,6 +53,13 @@ class _Retry(Exception):
 
 class _NoAnswer(Exception):
     """Nothing accepts connections at the address."""
+
+
+class _SentOn(NamedTuple):
+    """A member's answer to a join: where the tracker is; ``by``, the member's proven key."""
+
+    tracker: Redirect
+    by: str
 
 
 class _Welcomed(NamedTuple):
@@ -89,7 +96,8 @@ class Entrance:
         self._tracker_at: tuple[str, int] | None = None  # where a tracker that dialled us is
         self._attempt = trio.CancelScope()  # around the join being tried
         self._at: tuple[str, int] | None = None  # the address that join is talking to
-        self._sent_on_by: tuple[str, int] | None = None  # a member that pointed at the tracker
+        # (host, port, key) of the member that sent the join that got in on to the tracker
+        self._sent_on_by: tuple[str, int, str] | None = None
         self._known: frozenset[str] = frozenset()  # the members before a freeze
         self._stall = trio.Event()  # set by the stall watcher, for the rejoiner
         self._away = 0.0  # how long the last stall lasted
@@ -108,7 +116,7 @@ class Entrance:
         takes more than a moment, the front end is told which address is being tried."""
         telling = trio.CancelScope()
         self.node.nursery.start_soon(self._tell_connecting, telling)
-        self.seeking, self._tracker_at, self._sent_on_by = True, None, None
+        self.seeking, self._tracker_at = True, None
         try:
             await self._find_room(found_after)
         finally:
@@ -328,7 +336,7 @@ class Entrance:
         node = self.node
         self._at = (host, port)
         if not direct and not redirects:
-            self.let_in_by_member = False
+            self.let_in_by_member, self._sent_on_by = False, None
         if self._trying != (host, port):  # what "connecting to ..." names
             self._trying = (host, port)
             self._next_address.set()
@@ -341,16 +349,17 @@ class Entrance:
                     stream = await trio.open_tcp_stream(host, port)
         except (OSError, trio.TooSlowError) as exc:
             raise _NoAnswer from exc
-        redirect = await self._join(stream, where, direct=direct)
-        if not isinstance(redirect, Redirect):
-            return redirect
+        answer = await self._join(stream, where, direct=direct)
+        if not isinstance(answer, _SentOn):
+            return answer
+        redirect = answer.tracker
         if direct:
             raise _Retry(f"{where} sent this node on again, though asked to let it in")
         if redirects >= node.config.max_redirects:
             raise _Retry("sent from member to member without reaching the tracker")
         tracker = format_addr(redirect.host, redirect.port)
         log.info("%s points at the tracker at %s", where, tracker)
-        self._sent_on_by = (host, port)
+        self._sent_on_by = (host, port, answer.by)
         try:
             return await self._join_at(redirect.host, redirect.port, redirects + 1)
         except (_NoAnswer, _Retry, _Refused) as exc:
@@ -367,7 +376,7 @@ class Entrance:
 
     async def _join(
         self, stream: trio.SocketStream, where: str, *, direct: bool = False
-    ) -> Redirect | _Welcomed:
+    ) -> _SentOn | _Welcomed:
         """Ask for the room on ``stream``: the welcome, or where the tracker is instead."""
         node = self.node
         async with _closed_on_error(lambda: trio.aclose_forcefully(stream)):
@@ -385,6 +394,7 @@ class Entrance:
             answer = await self._answer(conn, direct)
             if isinstance(answer, Redirect):
                 await conn.aclose()
+                return _SentOn(answer, conn.proven_id)
             return answer
 
     async def _answer(self, conn: Connection, direct: bool) -> Redirect | _Welcomed:
@@ -432,7 +442,8 @@ class Entrance:
         self.seeking = False  # welcomed
         node.join_room(hello.room)
         node.room_name = node.room_name or hello.name
-        others = _to_dial(welcome.members, (node.node_id, hello.node_id), conn.elsewhere)
+        but = (node.node_id, hello.node_id)
+        others = _to_dial(welcome.members, but, conn.elsewhere, conn.address)
         for member in others:
             node.add_member(member)
         if welcome.tracker == hello.node_id:  # the tracker's word, not any member's (a member
@@ -455,44 +466,13 @@ class Entrance:
             node.nursery.start_soon(dials.run, dial, member)
         with trio.move_on_after(2 * node.config.connect_timeout):
             await dials.done.wait()
-        # Whom the welcome left out, if anyone: a member linked to is asked; with none, the one
-        # that sent this node on to the tracker is asked to let it in itself.
-        if not node.tracker_role.ask_second_opinion() and self._sent_on_by is not None:
-            node.nursery.start_soon(self._let_in_by_the_member_that_sent_us)
-
-    async def _let_in_by_the_member_that_sent_us(self) -> None:
-        """Linked to nobody but the tracker, after a member pointed at it: a tracker that
-        welcomes a newcomer with nobody and tells nobody of it keeps the newcomer apart, and
-        there is nobody to ask (attack round 30, 0 of 10 lines either way). The member is asked
-        to let this node in itself, as when the tracker turns it away: it tells the members it
-        knows, and its welcome says whom to meet (at most ``SECOND_OPINION_MOST``, once)."""
-        node = self.node
-        host, port = self._sent_on_by or ("", 0)
-        where = format_addr(host, port)
-        with trio.move_on_after(node.config.connect_timeout + node.config.hello_timeout):
-            try:
-                with trio.fail_after(node.config.connect_timeout):
-                    stream = await trio.open_tcp_stream(host, port)
-                answer = await self._join(stream, where, direct=True)
-            except (OSError, trio.TooSlowError, _Retry, _OtherSecret, StartupError) as exc:
-                log.info(
-                    "%s, which sent this node on to the tracker, did not let it in: %s",
-                    where,
-                    str(exc) or type(exc).__name__,
-                )
-                return
-            if isinstance(answer, Redirect):
-                return
-            conn, hello, welcome = answer
-            if hello.room != node.room:
-                await conn.aclose()
-                return
-            # Its link to this node is this connection now, even if another came up meanwhile
-            # (that one it has let go of): so is this node's.
-            log.info("%s let this node in: %d members", conn.peer, len(welcome.members))
-            node.links.attach(conn, hello)
-            node.nursery.start_soon(node.links.session, conn, node.admission.dialled())
-            node.tracker_role.take_second_opinion(conn, welcome.members)
+        # Whom the welcome left out, if anyone: the member that sent this node on to the
+        # tracker is asked (the one witness the tracker did not choose), else another.
+        sent_on_by = self._sent_on_by
+        if sent_on_by is None or sent_on_by[2] in node.links.conns:
+            node.tracker_role.ask_second_opinion(sent_on_by[2] if sent_on_by else None)
+        else:
+            node.nursery.start_soon(node.links.ask_in, *sent_on_by)
 
     # -- frozen and back ----------------------------------------------------------------------
 
@@ -643,23 +623,28 @@ class _WelcomeDials:
                 self.done.set()
 
 
-def _to_dial(members: Iterable[Member], but: tuple[str, ...], elsewhere: bool) -> list[Member]:
+def _to_dial(
+    members: Iterable[Member], but: tuple[str, ...], elsewhere: bool, welcomer: str = ""
+) -> list[Member]:
     """The members of a welcome to dial: not ``but``; two at one listening address at most (a
     process, and one restarted there with another key that the list still holds: a made-up
     list of members at one port had a newcomer dial it 280 times in 10 s), however its host
-    is written (attack round 32: 5,516 dials in 43 s at one address written 5,000 ways); and
+    is written (attack round 32: 5,516 dials in 43 s at one address written 5,000 ways). And
     when the welcome came from another computer, none at this computer's own address (attack
-    round 30) and ``PER_HOST_FROM_AFAR`` at one host at most (those left out come in by a
-    second opinion, ``TrackerRole.ask_second_opinion``)."""
+    round 30), and ``PER_HOST_FROM_AFAR`` at most at one host other than the ``welcomer``'s
+    (``Connection.address``; its own members it names by its own address), host names all
+    counted as one host: a name stands for any address. Those left out are dialled when a
+    second opinion, or a comparison with the tracker's list, names them (``TrackerRole``)."""
     out: list[Member] = []
     listening: collections.Counter[tuple[str, int]] = collections.Counter()
     hosts: collections.Counter[str] = collections.Counter()
     for m in members:
         if m.node_id in but or (elsewhere and is_this_computer(m.host)):
             continue
-        at, host = (host_key(m.host), m.port), address_key(m.host)
-        if listening[at] < PER_LISTENING_ADDRESS and (
-            not elsewhere or hosts[host] < PER_HOST_FROM_AFAR
+        at, host = (host_key(m.host), m.port), address_key(m.host) if is_ip(m.host) else ""
+        afar = elsewhere and (host != welcomer or not host)
+        if listening[at] < PER_LISTENING_ADDRESS and not (
+            afar and hosts[host] >= PER_HOST_FROM_AFAR
         ):
             listening[at] += 1
             hosts[host] += 1

@@ -40,6 +40,7 @@ from peerchat.protocol import (
     Probe,
     ProtocolViolation,
     Refuse,
+    Welcome,
     encode,
 )
 from peerchat.redial import Redial
@@ -138,6 +139,28 @@ class Links:
             if not isinstance(failed, NotDialled):
                 self.keep_trying(member, linked=False)
 
+    async def ask_in(self, host: str, port: int, node_id: str) -> None:
+        """Ask the member with key ``node_id`` at ``host:port`` to let this node in itself, as
+        when the tracker turns a newcomer away, and link to it over that connection: it tells
+        the members it knows of this node, and the members its welcome names that this node
+        lacks are met as a second opinion's (``TrackerRole.take_second_opinion``). For one that
+        sent this node on to the tracker, and is not linked to once the tracker's welcome is
+        through: a tracker that welcomed a newcomer with nobody, and told nobody of it, kept it
+        apart (attack round 30, 0 of 10 lines either way); one that welcomed it with a member
+        of its own, which answered no question, did as well (a review)."""
+        member = Member(node_id, "", host, port, 0)  # (its name is not known: only its key)
+        try:
+            with trio.fail_after(self.node.config.connect_timeout):
+                dial = functools.partial(self._dial, asking_in=True)
+                await self.node.nursery.start(dial, host, port, member)
+        except Exception as exc:
+            why = str(exc) or type(exc).__name__
+            log.info(
+                "%s, which sent this node on to the tracker, did not let it in: %s",
+                format_addr(host, port),
+                why,
+            )
+
     async def meet(self, host: str, port: int) -> None:
         """Connect to whoever answers at ``host:port`` (the room's home address), if it is a
         node of this room that this node is not yet connected to."""
@@ -157,14 +180,18 @@ class Links:
         *,
         on_word: bool = False,
         elsewhere: bool = False,
+        asking_in: bool = False,
         task_status: trio.TaskStatus[None],
     ) -> None:
+        """``asking_in``: see ``ask_in``."""
         epoch = self._epoch
         # Registered before connecting: a dial of the peer's that crosses this one must see it.
         target = member.node_id if member is not None else ""
         self._dialling[target] = self._dialling.get(target, 0) + 1
         try:
-            await self._dial_registered(host, port, member, epoch, task_status, on_word, elsewhere)
+            await self._dial_registered(
+                host, port, member, epoch, task_status, on_word, elsewhere, asking_in
+            )
         finally:
             self._dialling[target] -= 1
             if not self._dialling[target]:
@@ -179,6 +206,7 @@ class Links:
         task_status: trio.TaskStatus[None],
         on_word: bool = False,
         elsewhere: bool = False,
+        asking_in: bool = False,
     ) -> None:
         node = self.node
         if elsewhere and not is_ip(host) and await _names_this_computer(host, port):
@@ -205,7 +233,8 @@ class Links:
         try:
             if member is not None and conn.proven_id != member.node_id:  # (its key, proven)
                 raise AnotherKeyThere(f"{host}:{port} is not {member.username}")
-            await conn.send_now(node.hello(conn, member.node_id if member else None))
+            peer = member.node_id if member else None
+            await conn.send_now(node.hello(conn, peer, join=asking_in, direct=asking_in))
             hello = await conn.receive()
             if isinstance(hello, Refuse):
                 if not hello.retry and refuses_the_name(hello.reason):
@@ -228,14 +257,19 @@ class Links:
             if node.doorman.name_taken(hello):  # as for a hello that comes in (attack round
                 # 13: dialled on a member's word, a stranger came in under "alice")
                 raise ProtocolViolation(f"{host}:{port}: the name {hello.username!r} is taken")
+            conn.introduced()
+            welcome = await conn.receive() if asking_in else None  # (its list may be big)
+            if asking_in and not isinstance(welcome, Welcome):
+                raise ProtocolViolation(f"{host}:{port} did not let this node in")
             if epoch != self._epoch or node.entrance.rejoining:
                 raise ProtocolViolation("this node left the room meanwhile (it is rejoining)")
         except BaseException:
             slot.leave()
             await conn.aclose()
             raise
-        conn.introduced()
         self.attach(conn, hello, reached_at=format_addr(host, port))  # it took this connection
+        if welcome is not None:
+            node.tracker_role.take_second_opinion(conn, welcome.members)
         task_status.started()
         await self.session(conn, slot)
 

@@ -159,7 +159,9 @@ class TrackerRole:
         """The members a peer knows: from the tracker, its word (or the answer to our
         comparison); from a member this node asked once in, a second opinion; else news of
         another part of the room, for the tracker to dial (a member forwards it there). An
-        ``ask`` is answered by the tracker with its roster, by a member as a second opinion."""
+        ``ask`` is answered by the tracker with its roster, by a member as a second opinion,
+        and is no news a member forwards (attack round 32: a member's questions, forwarded,
+        spent another's pace at the tracker, and its own news was dropped)."""
         node = self.node
         if self._from_tracker(conn) and self._asked:
             self._asked = False
@@ -171,8 +173,8 @@ class TrackerRole:
             return
         if message.ask and node.bully.is_tracker:
             conn.send(Roster(self.node.listed_on(conn)))
-        elif message.ask:  # (not news for the tracker: attack round 32 had a member's
-            self._give_second_opinion(conn, message.members)  # questions spend another's pace)
+        elif message.ask:
+            self._give_second_opinion(conn, message.members)
             return
         elif self._answers_our_question(conn):
             self.take_second_opinion(conn, message.members)
@@ -201,21 +203,20 @@ class TrackerRole:
             if tracker is not None:
                 tracker.send(Roster(tuple(node.told_on(tracker, m) for m in news)))
 
-    def ask_second_opinion(self) -> bool:
-        """In the room: ask one member other than the tracker whom it knows, and meet those
-        the tracker left out. A tracker's welcome gave carol bob at a port where nothing
-        listened and never told bob of carol: the two never met, and nothing said so (attack
-        round 29, 0 of 30 lines either way). False when there is nobody to ask."""
+    def ask_second_opinion(self, rather: str | None = None) -> None:
+        """In the room: ask one member other than the tracker whom it knows (``rather``, if
+        linked and not the tracker), and meet those the tracker left out. A tracker's welcome
+        gave carol bob at a port where nothing listened and never told bob of carol: the two
+        never met, and nothing said so (attack round 29, 0 of 30 lines either way)."""
         node = self.node
         others = [c for i, c in node.links.conns.items() if i != node.bully.tracker and c.member]
         if not others:
-            return False
-        conn = random.choice(others)
+            return
+        conn = next((c for c in others if c.proven_id == rather), None) or random.choice(others)
         assert conn.member is not None
         until = _now() + 2 * node.config.connect_timeout  # (one that never answers: forgotten)
         self._second_opinion = (conn.member.node_id, until)
         conn.send(Roster(node.listed_on(conn), ask=True))
-        return True
 
     def _answers_our_question(self, conn: Connection) -> bool:
         asked = self._second_opinion

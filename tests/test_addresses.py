@@ -7,6 +7,7 @@ import pytest
 from peerchat.addresses import (
     address_key,
     format_addr,
+    host_key,
     is_loopback,
     is_this_computer,
     is_wildcard,
@@ -94,9 +95,25 @@ def test_loopback(host: str) -> None:
     assert is_loopback(host) and is_this_computer(host)
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "::ffff:0.0.0.0", "0:0:0:0:0:FFFF:0:0"])
 def test_the_unspecified_address_is_this_computer_but_no_loopback(host: str) -> None:
+    """(attack round 32: ``::ffff:0.0.0.0`` connects to this computer too)"""
     assert is_this_computer(host) and not is_loopback(host)
+
+
+@pytest.mark.parametrize(
+    ("written", "host"),
+    [
+        ("::ffff:192.0.2.9", "192.0.2.9"),
+        ("0:0:0:0:0:FFFF:c000:0209", "192.0.2.9"),
+        ("2001:DB8:0::1", "2001:db8::1"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("Host.LAN.", "host.lan"),
+    ],
+)
+def test_one_host_however_written_has_one_key(written: str, host: str) -> None:
+    """Attack round 32: one address written 5,000 ways in a welcome was dialled as 5,000."""
+    assert host_key(written) == host
 
 
 @pytest.mark.parametrize(

@@ -538,21 +538,34 @@ async def test_a_newcomer_meets_the_members_its_trackers_welcome_left_out() -> N
         nursery.cancel_scope.cancel()
 
 
-async def test_a_newcomer_the_tracker_keeps_apart_is_let_in_by_the_member_that_sent_it() -> None:
+@pytest.mark.parametrize("puppet", [False, True], ids=["nobody", "a-puppet"])
+async def test_a_newcomer_the_tracker_keeps_apart_is_let_in_by_the_member_that_sent_it(
+    puppet: bool,
+) -> None:
     """Attack round 30: a tracker that welcomed carol with nobody else and told nobody of her
     kept her apart (0 of 10 lines either way): linked to the tracker alone, she had nobody to
-    ask. The member that sent her on to the tracker is asked to let her in itself."""
+    ask. A review: one welcoming her with a member of its own, which answered no question,
+    did as well. The member that sent her on to the tracker is asked to let her in itself."""
     async with trio.open_nursery() as nursery:
         room, (alice, bob, dave) = await _tracker_and_two(nursery)
         hidden = {bob.node.node_id, dave.node.node_id}
-        listed = alice.node.listed_on
+        told: set[str] = set()
+        if puppet:
+            eve = await room.add("eve")
+            await room.fully_connected()
+            eve.node.tracker_role._give_second_opinion = lambda conn, theirs: None
+            told.add(eve.node.node_id)
+        links, listed = alice.node.links, alice.node.listed_on
         alice.node.listed_on = lambda conn: tuple(
             m for m in listed(conn) if m.node_id not in hidden
         )
-        alice.node.links.announce = lambda member, make, *, skip: None  # tells nobody
-        settings = Settings("carol", tracker_port=bob.node.me.port)  # bob sends her on
-        carol = Member(Node(settings, lambda e: None, room.config))
-        carol.node.emit = carol.record
+
+        def tell_the_few(member: Member_, make, *, skip: peerchat.connection.Connection) -> None:  # noqa: ANN001
+            for node_id in told:
+                links.conns[node_id].send(make(alice.node.told_on(links.conns[node_id], member)))
+
+        links.announce = tell_the_few
+        carol = _joining_through(room, "carol", bob)
         await nursery.start(room._run, carol)
         with trio.fail_after(5):
             while not hidden <= set(carol.node.links.conns):
@@ -570,6 +583,49 @@ async def test_a_newcomer_the_tracker_keeps_apart_is_let_in_by_the_member_that_s
         nursery.cancel_scope.cancel()
 
 
+async def test_the_member_asked_to_let_a_newcomer_in_is_checked_as_any_member() -> None:
+    """A review: the member that sent a newcomer on answered its plea under a name the screen
+    marks as another's key ("alice~0123ab"), and was listed so. It is refused as any member
+    dialled is."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, dave) = await _tracker_and_two(nursery)
+        hidden = {bob.node.node_id, dave.node.node_id}
+        listed = alice.node.listed_on
+        alice.node.listed_on = lambda conn: tuple(
+            m for m in listed(conn) if m.node_id not in hidden
+        )
+        alice.node.links.announce = lambda member, make, *, skip: None  # tells nobody
+        hello = bob.node.hello
+        bob.node.hello = lambda *a, **k: dataclasses.replace(
+            hello(*a, **k), username="alice~0123ab"
+        )
+        carol = _joining_through(room, "carol", bob)
+        pleaded = trio.Event()
+        ask_in = carol.node.links.ask_in
+
+        async def plead(host: str, port: int, node_id: str) -> None:
+            await ask_in(host, port, node_id)
+            pleaded.set()
+
+        carol.node.links.ask_in = plead  # type: ignore[method-assign]
+        await nursery.start(room._run, carol)
+        with trio.fail_after(5):
+            await pleaded.wait()
+        assert bob.node.node_id not in carol.node.links.conns
+        assert not [
+            e for e in carol.events if "~" in getattr(getattr(e, "member", None), "username", "")
+        ]
+        nursery.cancel_scope.cancel()
+
+
+def _joining_through(room: Room, name: str, member: Member) -> Member:
+    """A newcomer that joins at ``member``'s address (and is sent on to the tracker)."""
+    settings = Settings(name, tracker_port=member.node.me.port)
+    newcomer = Member(Node(settings, lambda e: None, room.config))
+    newcomer.node.emit = newcomer.record
+    return newcomer
+
+
 async def test_a_members_question_is_not_passed_on_to_the_tracker_as_news() -> None:
     """Attack round 32: a second-opinion question naming members the one asked lacked went on
     to its tracker as news, spending that member's pace there: its own news was then dropped
@@ -581,8 +637,12 @@ async def test_a_members_question_is_not_passed_on_to_the_tracker_as_news() -> N
         send = to_alice.send
         to_alice.send = lambda message: (sent.append(message), send(message))[1]  # type: ignore[method-assign]
         ghost = Member_("1" * 32, "ghost", "192.0.2.9", 9000, 1)
+        answers: list[object] = []
+        answer = from_dave.send
+        from_dave.send = lambda message: (answers.append(message), answer(message))[1]  # type: ignore[method-assign]
         bob.node.tracker_role.on_roster(from_dave, Roster((ghost,), ask=True))
         assert not [m for m in sent if isinstance(m, Roster)]
+        assert [type(m) for m in answers] == [Roster]  # the question is answered
         bob.node.tracker_role.on_roster(from_dave, Roster((ghost,)))
         assert [m.members[0].node_id for m in sent if isinstance(m, Roster)] == [ghost.node_id]
         nursery.cancel_scope.cancel()
@@ -603,10 +663,18 @@ def test_a_welcome_has_few_dialled_at_one_address_and_this_computer_not_from_afa
     spelled = ("::ffff:192.0.2.9", "0:0:0:0:0:FFFF:c000:209", "::ffff:c000:0209")
     ways = [dataclasses.replace(at[0], node_id=f"{n:032x}", host=h) for n, h in enumerate(spelled)]
     assert entrance._to_dial([*at[:1], *ways], (), elsewhere=False) == [at[0], ways[0]]
-    # Many ports of one host: a few from afar (on this computer, a swarm's, all of them).
+    # Many ports of one host: a few from afar; all at the welcomer's own computer, or when
+    # it is this computer (a swarm here).
     ports = [dataclasses.replace(real, node_id=f"{n:032x}", port=n) for n in range(1000, 1040)]
     assert len(entrance._to_dial(ports, (), elsewhere=True)) == entrance.PER_HOST_FROM_AFAR
+    assert len(entrance._to_dial(ports, (), elsewhere=True, welcomer="192.0.2.10")) == len(ports)
     assert len(entrance._to_dial(ports, (), elsewhere=False)) == len(ports)
+    # Names may stand for any address, one victim's too: together they are one host; and an
+    # address in many zones is one address.
+    named = [dataclasses.replace(p, host=f"n{p.port}.example") for p in ports]
+    assert len(entrance._to_dial(named, (), elsewhere=True)) == entrance.PER_HOST_FROM_AFAR
+    zoned = [dataclasses.replace(p, host=f"fe80::9%{p.port}", port=9000) for p in ports]
+    assert len(entrance._to_dial(zoned, (), elsewhere=False)) == entrance.PER_LISTENING_ADDRESS
 
 
 async def test_dials_waiting_for_an_addresss_pace_are_few_and_leave_room_for_others(
