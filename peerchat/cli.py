@@ -637,7 +637,10 @@ async def _run(node: Node, label: str, make: NodeMaker | None, frontend: Fronten
 
 
 async def _quit_on_signals(rooms: Rooms) -> None:
-    # SIGHUP: the terminal closed. All three are a request to leave with a goodbye.
+    """SIGHUP: the terminal closed. All three are a request to leave with a goodbye; but the
+    rooms joined with /join are joined again at the next start after SIGTERM or SIGHUP, as
+    after a kill: the computer was shut down, or the terminal or the SSH session closed, and
+    nobody typed /quit (a user trial: the rooms came back after kill -9, not after that)."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-        async for _ in signals:
-            rooms.quit()
+        async for signum in signals:
+            rooms.quit(keep_rooms=signum != signal.SIGINT)

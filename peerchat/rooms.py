@@ -294,10 +294,10 @@ class Rooms:
             self._parted.add(room)
             node.quit(goodbye(PARTED, message))
 
-    def quit(self, message: str = "") -> None:
-        """Leave every room: none is joined again at the next start."""
+    def quit(self, message: str = "", *, keep_rooms: bool = False) -> None:
+        """Leave every room: none is joined again at the next start, unless ``keep_rooms``."""
         self._quitting = True
-        if self._joined:
+        if self._joined and not keep_rooms:
             self._joined.clear()
             self._keep_joined()
         for node in list(self.nodes.values()):
