@@ -328,6 +328,11 @@ class Store:
             "SELECT author, since FROM names WHERE username = ?", (username,)
         ).fetchone()
         if row is not None and row[0] == author:
+            if self.latest_name(author) != username:  # back to a name it had before
+                with self._written():
+                    self._db.execute(
+                        "UPDATE names SET since = ? WHERE username = ?", (now, username)
+                    )
             return None
         with self._written():
             self._db.executemany(  # (one held since before this table: held since it took it)

@@ -668,6 +668,8 @@ def test_the_latest_name_of_a_key_is_the_one_it_was_bound_to_last(store: Store) 
     store.name_owner("annie", ann, 2.0)
     store.name_owner("bob", bob, 3.0)
     assert store.latest_name(ann) == "annie" and store.latest_name(bob) == "bob"
+    store.name_owner("ann", ann, 4.0)  # back to a name it had before (trial 49: still "annie")
+    assert store.latest_name(ann) == "ann"
 
 
 def test_messages_numbered_between_count_what_was_said_not_the_numbers_jumped(
