@@ -431,7 +431,10 @@ def format_event(event: Event, now: float) -> FormattedText:
             return _about(by, f" has your file {visible(name)}", now)
         case OfferWithdrawn(name=name, sender=None, reason=reason) if reason:
             # A user changed a file once offered: every fetch of it failed, unsaid to them.
-            why = f"{visible(reason)}; /send it again to offer it as it is now"
+            # (One deleted or unreadable is not offered again so: trial 49.)
+            why = visible(reason)
+            if reason.startswith(("it changed", "it shrank")):
+                why += "; /send it again to offer it as it is now"
             return format_notice(f"! you no longer offer {visible(name)}: {why}", now, ERROR_STYLE)
         case OfferWithdrawn(id=id, name=name, sender=None):
             return format_notice(f"* you no longer offer {visible(name)} (offer {id})", now)

@@ -884,6 +884,10 @@ def test_file_offers_results_and_progress():
         " to offer it as it is now"
     )
     assert spoiled.as_json()["reason"] == "it changed since you offered it"
+    gone = OfferWithdrawn(1, "a.txt", reason="cannot read it: No such file or directory")
+    assert plain(gone) == (  # nothing to /send again (trial 49)
+        "13:04:05 ! you no longer offer a.txt: cannot read it: No such file or directory"
+    )
     assert OfferWithdrawn(2, "a.txt", BOB).as_json() == {
         "event": "offer_withdrawn",
         "id": 2,
