@@ -163,6 +163,7 @@ class _Serving:
     progressed: bool = False  # FILE_ACK_EVERY acknowledged since
     start: int = 0  # where it was asked for from
     sent: int = 0  # where the chunks sent so far end
+    window: transfer.SendWindow = field(default_factory=transfer.SendWindow)
 
 
 class Files:
@@ -1016,6 +1017,7 @@ class Files:
         acked = min(message.offset, max(serving.sent, self._cover(message.offer, serving)))
         if acked > serving.acked:
             serving.acked = acked
+            serving.window.acked(acked, trio.current_time())
             # Progress is a step a fetcher acknowledges, not a byte (an attacker's fetches
             # acknowledged one byte each and kept their slots).
             serving.progressed |= acked - serving.start >= FILE_ACK_EVERY
@@ -1063,7 +1065,7 @@ class Files:
 
     async def _serve(self, conn: Connection, offer: int, mine: _Mine, serving: _Serving) -> None:
         """Stream ``mine`` from where the fetcher asked, a chunk whenever the link's queue is
-        empty and less than ``FILE_WINDOW`` is unacknowledged: chat goes first, and one chunk
+        empty and less than its window is unacknowledged: chat goes first, and one chunk
         at a time is held in memory."""
         offset = serving.acked
         try:
@@ -1073,7 +1075,7 @@ class Files:
                     return
                 f.seek(offset)
                 while offset < mine.size and not conn.closing:
-                    if offset - serving.acked >= FILE_WINDOW:
+                    if offset - serving.acked >= serving.window.size:
                         if trio.current_time() - serving.acked_at >= FILE_STALL:
                             log.info("%s stopped acknowledging %s", conn.peer, mine.name)
                             self._cool(conn, offer)
@@ -1098,6 +1100,7 @@ class Files:
                     if conn.address:
                         self._count_served((conn.address, offer), len(data))
                     offset = serving.sent = offset + len(data)
+                    serving.window.sent(offset, trio.current_time())
                     self._cover(offer, serving)
         except OSError as exc:
             log.warning("cannot read %s for %s: %s", mine.path, conn.peer, exc)

@@ -9,12 +9,13 @@ asks again from where it stopped (``received``).
 
 from __future__ import annotations
 
+import collections
 import re
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes
 
-from peerchat.protocol import ProtocolViolation
+from peerchat.protocol import FILE_CHUNK, FILE_WINDOW, ProtocolViolation
 
 PROGRESS_EVERY = 0.25  # seconds between progress reports of one download, at most
 # Where a download's bytes go until the whole file checks: a name of PeerChat's own. As
@@ -66,6 +67,41 @@ class Download:
             self._reported_at = now
             return True
         return False
+
+
+# A fetch's window shrinks, a chunk at a time, while its chunks are acknowledged later than
+# this after they were sent, and grows back while they are acknowledged in half of it.
+SLOW_ACK = 0.5
+SMALLEST_WINDOW = FILE_WINDOW // 2  # what a fetcher acknowledges at once: less would wait
+
+
+@dataclass
+class SendWindow:
+    """How much of a file a sender keeps unacknowledged on one fetch's link: ``FILE_WINDOW``
+    while the link keeps up, down to ``SMALLEST_WINDOW`` while it does not. On a slow uplink,
+    what waits there is what a chat line on that link waits behind: three fetches from one
+    member at 1 Mbit/s held its lines back for up to 12 s, and its links timed out again and
+    again as their data went unacknowledged for seconds (trial 49)."""
+
+    size: int = FILE_WINDOW
+    # (where a chunk sent ends, when it was sent), of those not yet acknowledged
+    _sent: collections.deque[tuple[int, float]] = field(default_factory=collections.deque)
+
+    def sent(self, end: int, now: float) -> None:
+        self._sent.append((end, now))
+
+    def acked(self, offset: int, now: float) -> None:
+        """The fetcher has the file up to ``offset``: the window changes by how long the last
+        chunk it acknowledges took."""
+        when = None
+        while self._sent and self._sent[0][0] <= offset:
+            when = self._sent.popleft()[1]
+        if when is None:
+            return
+        if now - when > SLOW_ACK:
+            self.size = max(SMALLEST_WINDOW, self.size - FILE_CHUNK)
+        elif now - when < SLOW_ACK / 2:
+            self.size = min(FILE_WINDOW, self.size + FILE_CHUNK)
 
 
 def local_name(offered: str) -> str:

@@ -667,6 +667,44 @@ async def test_a_long_paste_over_a_slow_uplink_is_slow_not_a_departure(net: Net)
         assert not [why for why in left if any(word in why for word in ours)], left
 
 
+@slow
+async def test_a_file_three_fetch_over_a_slow_uplink_drops_no_link(
+    net: Net, tmp_path: Path
+) -> None:
+    """Trial 49: bob, at 1 Mbit/s up, served a file to three members at once, a window of
+    chunks each: his links timed out again and again ("bob left (connection reset by peer)"),
+    and his lines came seconds late. Each fetch keeps fewer chunks on the way while they are
+    slow to be acknowledged."""
+    procs = await net.room()
+    bob = procs[2]
+    fetchers = others(procs, bob)[:3]
+    path = tmp_path / "slow.bin"
+    path.write_bytes(os.urandom(2 << 20))
+    since = {p.name: len(p.events) for p in procs}
+    net.lan.slow_uplink(3, "1mbit")
+    await bob.send(f"/send {path}")
+    for proc in fetchers:
+        offer = await proc.wait_for(event="file_offer", since=since[proc.name], timeout=10)
+        await proc.send(f"/get {offer['id']}")
+    lags: list[float] = []
+    with trio.fail_after(150):  # 6 MiB at 1 Mbit/s: 50 s at the least
+        while not all(p.find(event="file_done", since=since[p.name]) for p in fetchers):
+            text, said = f"tick {len(lags)}", trio.current_time()
+            await bob.send(text)
+            await fetchers[0].wait_for(event="message", text=text, timeout=60)
+            lags.append(trio.current_time() - said)
+            await trio.sleep(0.5)  # a line every half second or so, as people type
+    for proc in fetchers:
+        done = proc.find(event="file_done", since=since[proc.name])[0]
+        assert done["ok"], done
+    left = {
+        p.name: [e["reason"] for e in p.find(event="peer_left", since=since[p.name])] for p in procs
+    }
+    worst, middle = max(lags), sorted(lags)[len(lags) // 2]
+    print(f"3 fetches at 1 Mbit/s: lines {worst:.1f} s late at most, {middle:.1f} s median")
+    assert not any(left.values()), left
+
+
 # (e) ------------------------------------------------------------------------------------------
 
 

@@ -7,8 +7,16 @@ import hashlib
 
 import pytest
 
-from peerchat.protocol import ProtocolViolation
-from peerchat.transfer import PROGRESS_EVERY, Download, local_name, numbered
+from peerchat.protocol import FILE_CHUNK, FILE_WINDOW, ProtocolViolation
+from peerchat.transfer import (
+    PROGRESS_EVERY,
+    SLOW_ACK,
+    SMALLEST_WINDOW,
+    Download,
+    SendWindow,
+    local_name,
+    numbered,
+)
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes
 
@@ -97,3 +105,29 @@ def test_numbered_alternatives_keep_the_extension() -> None:
     assert numbered("v1.2.zip", 2) == "v1.2 (2).zip"
     assert numbered(".tar.gz", 2) == ".tar (2).gz"  # no name before the .tar: as any other
     assert numbered("README", 2) == "README (2)"
+
+
+def test_a_fetchs_window_shrinks_while_its_chunks_are_slow_to_be_acknowledged() -> None:
+    """Trial 49: three fetches at 1 Mbit/s, a full window each, held the sender's lines back
+    for seconds, and its links timed out."""
+    window, end, now = SendWindow(), 0, 0.0
+
+    def chunk_acked_after(seconds: float) -> None:
+        nonlocal end, now
+        end += FILE_CHUNK
+        window.sent(end, now)
+        now += seconds
+        window.acked(end, now)
+
+    chunk_acked_after(0.001)  # a link that keeps up keeps the whole window
+    assert window.size == FILE_WINDOW
+    for _ in range(10):
+        chunk_acked_after(2 * SLOW_ACK)
+    assert window.size == SMALLEST_WINDOW  # never less than a fetcher acknowledges at once
+    chunk_acked_after(SLOW_ACK * 0.75)  # neither slow nor quick: as it is
+    assert window.size == SMALLEST_WINDOW
+    for _ in range(10):
+        chunk_acked_after(0.001)
+    assert window.size == FILE_WINDOW
+    window.acked(end, now + 10)  # acknowledged again: nothing sent since, nothing changes
+    assert window.size == FILE_WINDOW
