@@ -70,7 +70,8 @@ class Download:
 
 
 # A fetch's window shrinks, a chunk at a time, while its chunks are acknowledged later than
-# this after they were sent, and grows back while they are acknowledged in half of it.
+# this after they were sent, beyond the quickest acknowledgement seen (the link's own round
+# trip, a satellite's 600 ms too), and grows back while they are acknowledged in half of it.
 SLOW_ACK = 0.5
 SMALLEST_WINDOW = FILE_WINDOW // 2  # what a fetcher acknowledges at once: less would wait
 
@@ -86,6 +87,7 @@ class SendWindow:
     size: int = FILE_WINDOW
     # (where a chunk sent ends, when it was sent), of those not yet acknowledged
     _sent: collections.deque[tuple[int, float]] = field(default_factory=collections.deque)
+    _quickest: float = float("inf")  # the shortest time from a chunk sent to its acknowledgement
 
     def sent(self, end: int, now: float) -> None:
         self._sent.append((end, now))
@@ -98,9 +100,11 @@ class SendWindow:
             when = self._sent.popleft()[1]
         if when is None:
             return
-        if now - when > SLOW_ACK:
+        self._quickest = min(self._quickest, now - when)
+        waited = now - when - self._quickest  # behind other chunks, more or less
+        if waited > SLOW_ACK:
             self.size = max(SMALLEST_WINDOW, self.size - FILE_CHUNK)
-        elif now - when < SLOW_ACK / 2:
+        elif waited < SLOW_ACK / 2:
             self.size = min(FILE_WINDOW, self.size + FILE_CHUNK)
 
 

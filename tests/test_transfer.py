@@ -119,15 +119,16 @@ def test_a_fetchs_window_shrinks_while_its_chunks_are_slow_to_be_acknowledged() 
         now += seconds
         window.acked(end, now)
 
-    chunk_acked_after(0.001)  # a link that keeps up keeps the whole window
+    for _ in range(10):  # a link that keeps up keeps the whole window, however far (600 ms)
+        chunk_acked_after(0.6)
     assert window.size == FILE_WINDOW
     for _ in range(10):
-        chunk_acked_after(2 * SLOW_ACK)
+        chunk_acked_after(0.6 + 2 * SLOW_ACK)
     assert window.size == SMALLEST_WINDOW  # never less than a fetcher acknowledges at once
-    chunk_acked_after(SLOW_ACK * 0.75)  # neither slow nor quick: as it is
+    chunk_acked_after(0.6 + SLOW_ACK * 0.75)  # neither slow nor quick: as it is
     assert window.size == SMALLEST_WINDOW
     for _ in range(10):
-        chunk_acked_after(0.001)
+        chunk_acked_after(0.6)
     assert window.size == FILE_WINDOW
     window.acked(end, now + 10)  # acknowledged again: nothing sent since, nothing changes
     assert window.size == FILE_WINDOW
