@@ -96,7 +96,7 @@ class Entrance:
         self._tracker_at: tuple[str, int] | None = None  # where a tracker that dialled us is
         self._attempt = trio.CancelScope()  # around the join being tried
         self._at: tuple[str, int] | None = None  # the address that join is talking to
-        # (host, port, key) of the member that sent the join that got in on to the tracker
+        # (host, port, key) of the member that first sent the join that got in on its way
         self._sent_on_by: tuple[str, int, str] | None = None
         self._known: frozenset[str] = frozenset()  # the members before a freeze
         self._stall = trio.Event()  # set by the stall watcher, for the rejoiner
@@ -359,7 +359,9 @@ class Entrance:
             raise _Retry("sent from member to member without reaching the tracker")
         tracker = format_addr(redirect.host, redirect.port)
         log.info("%s points at the tracker at %s", where, tracker)
-        self._sent_on_by = (host, port, answer.by)
+        if not redirects:  # the first, at the address this node chose: sent on again, the
+            # next one is whom the tracker chose (attack round 33: itself, or a puppet)
+            self._sent_on_by = (host, port, answer.by)
         try:
             return await self._join_at(redirect.host, redirect.port, redirects + 1)
         except (_NoAnswer, _Retry, _Refused) as exc:
@@ -469,6 +471,8 @@ class Entrance:
         # Whom the welcome left out, if anyone: the member that sent this node on to the
         # tracker is asked (the one witness the tracker did not choose), else another.
         sent_on_by = self._sent_on_by
+        if sent_on_by is not None and sent_on_by[2] == node.bully.tracker:
+            sent_on_by = None  # (the tracker: its word is what is checked)
         if sent_on_by is None or sent_on_by[2] in node.links.conns:
             node.tracker_role.ask_second_opinion(sent_on_by[2] if sent_on_by else None)
         else:

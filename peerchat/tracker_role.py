@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import random
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import trio
 
 from peerchat.addresses import address_key, is_this_computer
 from peerchat.admission import Paces
+from peerchat.bounded import keep_latest
 from peerchat.connection import Connection
 from peerchat.doorman import JOIN_EVERY
 from peerchat.membership import Member
@@ -44,6 +46,7 @@ WORD_DIAL_WAITS = 30
 WAITING_PER_ADDRESS = 8
 WAITING_PER_WORD = 16
 WAITING_MOST = 64  # (of ``Config.max_word_dials``, 256: the rest dial at once)
+MAX_TURNS = 256  # (address, whose word) -> when such a dial last took the address's pace
 
 _PONG = encode_frame(encode(Pong()))
 
@@ -57,6 +60,7 @@ class TrackerRole:
         self._word_dials = 0  # dials under way on another node's word (``_dial_on_word``)
         # (whose word, address) -> dials on that word waiting for the address's pace
         self._waiting: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._turns: dict[tuple[str, str], float] = {}  # (address, whose word) -> last turn
         # How often each member's rosters may set dials going (``on_roster``): kept by member,
         # not by link, as a link made anew began it anew (attack round 13).
         self._news_paces = Paces(ROSTER_NEWS_EVERY, ROSTER_NEWS_BURST)
@@ -320,6 +324,7 @@ class TrackerRole:
         """A newcomer dials everyone itself; after a merge, nobody would. A member of the
         other part that this dial misses links itself, as it follows this tracker."""
         node, links = self.node, self.node.links
+        address = address_key(member.host)
         try:
             await trio.sleep(delay)
             for _ in range(WORD_DIAL_WAITS):
@@ -327,15 +332,32 @@ class TrackerRole:
                     return
                 if vouched and not links.is_vouched(member.node_id):
                     return
-                why = node.doorman.word_dial_refused(member.host)  # (a token, once it is due)
+                why = self._not_our_turn(whose, address) or node.doorman.word_dial_refused(
+                    member.host
+                )  # (a token, once it is due)
                 if why is None:
+                    keep_latest(self._turns, (address, whose), _now(), MAX_TURNS)
                     await links.dial_quietly(member, on_word=True, elsewhere=elsewhere)
                     return
-                if not await self._wait_for_pace(whose, address_key(member.host)):
+                if not await self._wait_for_pace(whose, address):
                     break
             log.debug("not dialling %s on another's word: %s", member.addr, why)
         finally:
             self._word_dials -= 1
+
+    def _not_our_turn(self, whose: str, address: str) -> str | None:
+        """Why a dial on ``whose`` word may not take ``address``'s pace now: a dial on
+        another's word waits for it there, and that word's last turn there came before ours
+        (attack round 33: one key's rosters of made-up members at an address, waiting there
+        too, took each of its turns, and an honest member's news there was dialled 0 of 4)."""
+        ours = self._turn(address, whose)
+        for (other, at), waiting in self._waiting.items():
+            if at == address and other != whose and waiting and self._turn(at, other) < ours:
+                return "another's word waits its turn there"
+        return None
+
+    def _turn(self, address: str, whose: str) -> float:
+        return self._turns.get((address, whose), -math.inf)
 
     async def _wait_for_pace(self, whose: str, address: str) -> bool:
         """Wait a pace's interval for a dial to ``address`` on the word of ``whose``, unless

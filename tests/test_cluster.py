@@ -6,6 +6,7 @@ import collections
 import contextlib
 import dataclasses
 import functools
+import math
 import re
 import socket
 import types
@@ -44,6 +45,7 @@ from peerchat.protocol import (
     MemberLeft,
     Nick,
     Pong,
+    Redirect,
     Refuse,
     Roster,
     Welcome,
@@ -538,19 +540,33 @@ async def test_a_newcomer_meets_the_members_its_trackers_welcome_left_out() -> N
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.parametrize("puppet", [False, True], ids=["nobody", "a-puppet"])
+@pytest.mark.parametrize("trick", ["nobody", "a-puppet", "sent-on-again"])
 async def test_a_newcomer_the_tracker_keeps_apart_is_let_in_by_the_member_that_sent_it(
-    puppet: bool,
+    trick: str,
 ) -> None:
     """Attack round 30: a tracker that welcomed carol with nobody else and told nobody of her
     kept her apart (0 of 10 lines either way): linked to the tracker alone, she had nobody to
     ask. A review: one welcoming her with a member of its own, which answered no question,
-    did as well. The member that sent her on to the tracker is asked to let her in itself."""
+    did as well; attack round 33: so did one that sent her on once more, to itself, before
+    its welcome. The member that first sent her on is asked to let her in itself."""
     async with trio.open_nursery() as nursery:
         room, (alice, bob, dave) = await _tracker_and_two(nursery)
         hidden = {bob.node.node_id, dave.node.node_id}
         told: set[str] = set()
-        if puppet:
+        if trick == "sent-on-again":
+            greet, once = alice.node.doorman._greet, []
+
+            async def send_on_once(conn: peerchat.connection.Connection) -> Hello | None:
+                hello = await greet(conn)
+                if hello is None or not hello.join or once:
+                    return hello
+                once.append(hello)
+                me = alice.node.me
+                await conn.send_now(Redirect(me.host, me.port))
+                return None
+
+            alice.node.doorman._greet = send_on_once
+        if trick == "a-puppet":
             eve = await room.add("eve")
             await room.fully_connected()
             eve.node.tracker_role._give_second_opinion = lambda conn, theirs: None
@@ -707,6 +723,45 @@ async def test_dials_waiting_for_an_addresss_pace_are_few_and_leave_room_for_oth
             nursery.start_soon(wait, f"key{n // 8}", f"192.0.3.{n}")
     assert sum(w.count(True) for w in waited.values()) == tracker_role.WAITING_MOST
     assert waited["bob"] == [True] and not role._waiting
+
+
+async def test_dials_on_several_words_at_one_address_take_turns_at_its_pace(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Attack round 33: one key's made-up members at an address, waiting for its pace, took
+    each of its turns as it came, and an honest member's news there was dialled 0 of 4."""
+    dialled: list[str] = []
+    last = [-math.inf]
+
+    def one_a_second(host: str) -> str | None:
+        if trio.current_time() - last[0] < 1:
+            return "the pace"
+        last[0] = trio.current_time()
+        return None
+
+    async def dial(member: Member_, **_: object) -> bool:
+        dialled.append(member.username)
+        return True
+
+    role = tracker_role.TrackerRole.__new__(tracker_role.TrackerRole)
+    role.node = types.SimpleNamespace(  # type: ignore[assignment]
+        links=types.SimpleNamespace(conns={}, dial_quietly=dial),
+        doorman=types.SimpleNamespace(word_dial_refused=one_a_second),
+    )
+    role._waiting, role._turns, role._word_dials = collections.Counter(), {}, 0
+
+    def word(whose: str, name: str, port: int) -> None:
+        role._word_dials += 1
+        member = Member_(f"{port:032x}", name, "192.0.2.9", port, 1)
+        nursery.start_soon(role._dial_if_silent, member, whose, 0, False, False)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(tracker_role.WAITING_PER_ADDRESS):
+            word("mallory", f"ghost{n}", 9000 + n)
+        await trio.sleep(0.5)
+        word("carol", "bob", 8000)
+    assert dialled.index("bob") == 1  # the next turn, not after every ghost
+    assert len(dialled) == tracker_role.WAITING_PER_ADDRESS + 1 and role._word_dials == 0
 
 
 async def test_a_name_for_this_computer_is_known_before_it_is_dialled() -> None:
