@@ -359,8 +359,8 @@ class Entrance:
             raise _Retry("sent from member to member without reaching the tracker")
         tracker = format_addr(redirect.host, redirect.port)
         log.info("%s points at the tracker at %s", where, tracker)
-        if not redirects:  # the first, at the address this node chose: sent on again, the
-            # next one is whom the tracker chose (attack round 33: itself, or a puppet)
+        if not redirects:  # the first, at an address this node chose; whoever sends it on
+            # after was chosen by another (attack round 33: a tracker, to itself or a puppet)
             self._sent_on_by = (host, port, answer.by)
         try:
             return await self._join_at(redirect.host, redirect.port, redirects + 1)

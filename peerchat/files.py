@@ -77,7 +77,7 @@ MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
 MAX_STOPPED = 64  # fetches given up whose chunks still on the way are let pass unread
 MAX_WITHDRAWN = 64  # offers withdrawn, remembered for a /get of them
 MAX_REMEMBERED = 1024  # how far each fetcher was sent, and whom the user was told of: at most
-FILE_ACK_EVERY = FILE_WINDOW // 2  # bytes received between two acknowledgements
+FILE_ACK_EVERY = transfer.ACK_EVERY
 # A fetch whose window stays full this long is dropped (told "busy": it may ask again): a
 # fetcher that never acknowledges must not hold a serving slot for good. Only an
 # acknowledgement of FILE_ACK_EVERY more bytes (as a fetcher sends them) counts: one that

@@ -61,6 +61,7 @@ class Rooms:
         self.first = ""  # the room the program started in
         self.ended = trio.Event()  # the last room has ended
         self._quitting = False  # the program ends: its rooms end without a word each
+        self._keeping_rooms = False  # and they are joined again at the next start
         self._parted: set[str] = set()  # rooms left by /part: each says so, the last one too
         self._finding = False  # a /list listens to the network
         self._alone: set[str] = set()  # rooms left as nobody else was there (``_leave_if_alone``)
@@ -295,9 +296,12 @@ class Rooms:
             node.quit(goodbye(PARTED, message))
 
     def quit(self, message: str = "", *, keep_rooms: bool = False) -> None:
-        """Leave every room: none is joined again at the next start, unless ``keep_rooms``."""
+        """Leave every room: none is joined again at the next start, unless ``keep_rooms``
+        (and once asked to keep them, a later quit keeps them too: a closed terminal ends its
+        program by a SIGHUP and by its prompt's read, in either order, a review found)."""
+        self._keeping_rooms |= keep_rooms
         self._quitting = True
-        if self._joined and not keep_rooms:
+        if self._joined and not self._keeping_rooms:
             self._joined.clear()
             self._keep_joined()
         for node in list(self.nodes.values()):

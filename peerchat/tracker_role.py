@@ -332,9 +332,9 @@ class TrackerRole:
                     return
                 if vouched and not links.is_vouched(member.node_id):
                     return
-                why = self._not_our_turn(whose, address) or node.doorman.word_dial_refused(
-                    member.host
-                )  # (a token, once it is due)
+                # (the pace's token is taken once it is due, and only in this word's turn)
+                paced = node.doorman.word_dial_refused
+                why = self._not_our_turn(whose, address) or paced(member.host)
                 if why is None:
                     keep_latest(self._turns, (address, whose), _now(), MAX_TURNS)
                     await links.dial_quietly(member, on_word=True, elsewhere=elsewhere)

@@ -73,7 +73,8 @@ class Download:
 # this after they were sent, beyond the quickest acknowledgement seen (the link's own round
 # trip, a satellite's 600 ms too), and grows back while they are acknowledged in half of it.
 SLOW_ACK = 0.5
-SMALLEST_WINDOW = FILE_WINDOW // 2  # what a fetcher acknowledges at once: less would wait
+ACK_EVERY = FILE_WINDOW // 2  # bytes a fetcher receives between two acknowledgements
+SMALLEST_WINDOW = ACK_EVERY  # less would wait for an acknowledgement that never comes
 
 
 @dataclass

@@ -430,8 +430,8 @@ def format_event(event: Event, now: float) -> FormattedText:
         case FileFetched(name=name, by=by):
             return _about(by, f" has your file {visible(name)}", now)
         case OfferWithdrawn(name=name, sender=None, reason=reason) if reason:
-            # A user changed a file once offered: every fetch of it failed, unsaid to them.
-            # (One deleted or unreadable is not offered again so: trial 49.)
+            # A user changed, deleted or locked a file once offered: every fetch of it failed,
+            # unsaid to them. Only a changed one can be offered again as it is (trial 49).
             why = visible(reason)
             if reason.startswith(("it changed", "it shrank")):
                 why += "; /send it again to offer it as it is now"
@@ -1167,6 +1167,7 @@ class PromptUI:
         self._session: PromptSession[str] | None = None  # prompt thread only
         self._suspension: Suspension | None = None  # set in the prompt thread, once
         self._farewell = ""  # /quit MESSAGE: set in the prompt thread, read once it ended
+        self._terminal_gone = False  # (so set too): its window or SSH session closed
         # When a quit (""), or a /part of a room, was held back for fetches (prompt thread).
         self._leave_asked_at: dict[str, float] = {}
         self._printed: deque[Composed] = deque(maxlen=REDRAWN_LINES)  # prompt thread
@@ -1236,7 +1237,7 @@ class PromptUI:
             user_quit = await trio.to_thread.run_sync(self._run_prompt, token, rooms)
             nursery.cancel_scope.cancel()
         if user_quit:
-            rooms.quit(self._farewell)
+            rooms.quit(self._farewell, keep_rooms=self._terminal_gone)
 
     async def _pass_on_continues(self) -> None:
         """SIGCONT comes to trio's thread (``Suspension.on_continue``); the prompt's draws the
@@ -1399,9 +1400,10 @@ class PromptUI:
                 if not self._may_leave(token, rooms):
                     continue
                 return True
-            except OSError as exc:  # the terminal is gone (its window closed): leave, as Ctrl-D
-                if exc.errno != errno.EIO:
+            except OSError as exc:  # the terminal is gone (its window closed): leave, as on
+                if exc.errno != errno.EIO:  # SIGHUP, keeping the rooms for the next start
                     raise
+                self._terminal_gone = True
                 return True
             # Sent: the next keystroke is news again. (Held instead, the room still reads "is
             # typing": a trial's dropped paste left it there 4 s.)

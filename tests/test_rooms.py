@@ -270,6 +270,20 @@ async def test_the_program_ends_once_every_room_has_said_goodbye(
     assert shown == []  # and no "you left the room" for either
 
 
+async def test_rooms_kept_at_one_end_are_kept_whatever_ends_the_program_next() -> None:
+    """A review: a closed terminal ends the program by a SIGHUP (rooms kept) and by its
+    prompt's failed read, in either order; the second cleared the rooms kept."""
+    kept: list[list[tuple[str, object, object]]] = []
+    async with trio.open_nursery() as nursery:
+        rooms = Rooms(nursery, None, lambda event, room: None, remember=kept.append)
+        rooms.start("dev", _Room(0), first=True)  # type: ignore[arg-type]
+        rooms._joined["ops"] = (None, "alice")  # (as a /join records it)
+        rooms.quit(keep_rooms=True)
+        rooms.quit()
+        await rooms.ended.wait()
+    assert kept == []  # never written empty: the file still holds ops
+
+
 class _Unreachable:
     """A room's node whose join fails the way a real one does: a StartupError in the groups
     of the nurseries it passed through."""

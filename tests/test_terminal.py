@@ -33,6 +33,7 @@ import termios  # noqa: E402
 from pexpect.popen_spawn import PopenSpawn  # noqa: E402
 
 from peerchat import ui  # noqa: E402
+from peerchat.datadir import JOINED_FILE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 15
@@ -860,6 +861,22 @@ def test_ctrl_x_switches_rooms_at_once_each_time(spawn: Callable[..., Any]) -> N
     alice.expect(on_screen("rooms: home, ops (in front)"))
     alice.send("/quit\r")
     expect_exit_0(alice)
+
+
+def test_closing_the_terminal_keeps_the_rooms_joined_for_the_next_start(
+    spawn: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Trial 49 and a review: a terminal closed (its window, or its SSH session) ended the
+    program as /quit does, and the rooms joined with /join were gone at the next start."""
+    data = tmp_path / "alice-data"
+    alice = start_alice(spawn, free_port(), "--room", "home", "--data-dir", str(data))
+    alice.send(f"/join ops 127.0.0.1:{free_port()}\r")
+    alice.expect(on_screen("nobody else is in the room yet"), timeout=10)
+    alice.ptyproc.fileobj.close()  # the terminal's end: a hangup, and a read that fails
+    alice.ptyproc.closed = True  # (pexpect's own close would send SIGINT after)
+    alice.ptyproc.wait()
+    kept = json.loads((data / JOINED_FILE).read_text())
+    assert [room for room, *_ in kept] == ["ops"], kept
 
 
 def test_a_join_leaves_the_default_room_when_nobody_else_is_in_it(

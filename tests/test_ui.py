@@ -574,7 +574,7 @@ class RecordingRooms:
     def part(self, room: str, message: str = "") -> None:
         self.node.calls.append(f"part {room}")
 
-    def quit(self, message: str = "") -> None:
+    def quit(self, message: str = "", *, keep_rooms: bool = False) -> None:
         self.node.calls.append("quit")
 
     def uploads(self, room: str = "") -> list[tuple[str, str, int]]:
