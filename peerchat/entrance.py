@@ -468,8 +468,8 @@ class Entrance:
             node.nursery.start_soon(dials.run, dial, member)
         with trio.move_on_after(2 * node.config.connect_timeout):
             await dials.done.wait()
-        # Whom the welcome left out, if anyone: the member that sent this node on to the
-        # tracker is asked (the one witness the tracker did not choose), else another.
+        # Whom the welcome left out, if anyone: the member that first sent this node on is
+        # asked (the one witness the tracker did not choose), else another.
         sent_on_by = self._sent_on_by
         if sent_on_by is not None and sent_on_by[2] == node.bully.tracker:
             sent_on_by = None  # (the tracker: its word is what is checked)

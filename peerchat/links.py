@@ -143,8 +143,8 @@ class Links:
         """Ask the member with key ``node_id`` at ``host:port`` to let this node in itself, as
         when the tracker turns a newcomer away, and link to it over that connection: it tells
         the members it knows of this node, and the members its welcome names that this node
-        lacks are met as a second opinion's (``TrackerRole.take_second_opinion``). For one that
-        sent this node on to the tracker, and is not linked to once the tracker's welcome is
+        lacks are met as a second opinion's (``TrackerRole.take_second_opinion``). For the
+        member that first sent this node on, not linked to once the tracker's welcome is
         through: a tracker that welcomed a newcomer with nobody, and told nobody of it, kept it
         apart (attack round 30, 0 of 10 lines either way); one that welcomed it with a member
         of its own, which answered no question, did as well (a review)."""

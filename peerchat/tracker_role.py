@@ -46,7 +46,7 @@ WORD_DIAL_WAITS = 30
 WAITING_PER_ADDRESS = 8
 WAITING_PER_WORD = 16
 WAITING_MOST = 64  # (of ``Config.max_word_dials``, 256: the rest dial at once)
-MAX_TURNS = 256  # (address, whose word) -> when such a dial last took the address's pace
+MAX_TURNS = 256  # (whose word, address) -> when such a dial last took the address's pace
 
 _PONG = encode_frame(encode(Pong()))
 
@@ -60,7 +60,7 @@ class TrackerRole:
         self._word_dials = 0  # dials under way on another node's word (``_dial_on_word``)
         # (whose word, address) -> dials on that word waiting for the address's pace
         self._waiting: collections.Counter[tuple[str, str]] = collections.Counter()
-        self._turns: dict[tuple[str, str], float] = {}  # (address, whose word) -> last turn
+        self._turns: dict[tuple[str, str], float] = {}  # (whose word, address) -> last turn
         # How often each member's rosters may set dials going (``on_roster``): kept by member,
         # not by link, as a link made anew began it anew (attack round 13).
         self._news_paces = Paces(ROSTER_NEWS_EVERY, ROSTER_NEWS_BURST)
@@ -336,7 +336,7 @@ class TrackerRole:
                 paced = node.doorman.word_dial_refused
                 why = self._not_our_turn(whose, address) or paced(member.host)
                 if why is None:
-                    keep_latest(self._turns, (address, whose), _now(), MAX_TURNS)
+                    keep_latest(self._turns, (whose, address), _now(), MAX_TURNS)
                     await links.dial_quietly(member, on_word=True, elsewhere=elsewhere)
                     return
                 if not await self._wait_for_pace(whose, address):
@@ -350,14 +350,14 @@ class TrackerRole:
         another's word waits for it there, and that word's last turn there came before ours
         (attack round 33: one key's rosters of made-up members at an address, waiting there
         too, took each of its turns, and an honest member's news there was dialled 0 of 4)."""
-        ours = self._turn(address, whose)
+        ours = self._turn(whose, address)
         for (other, at), waiting in self._waiting.items():
-            if at == address and other != whose and waiting and self._turn(at, other) < ours:
+            if at == address and other != whose and waiting and self._turn(other, at) < ours:
                 return "another's word waits its turn there"
         return None
 
-    def _turn(self, address: str, whose: str) -> float:
-        return self._turns.get((address, whose), -math.inf)
+    def _turn(self, whose: str, address: str) -> float:
+        return self._turns.get((whose, address), -math.inf)
 
     async def _wait_for_pace(self, whose: str, address: str) -> bool:
         """Wait a pace's interval for a dial to ``address`` on the word of ``whose``, unless
