@@ -871,7 +871,8 @@ def test_closing_the_terminal_keeps_the_rooms_joined_for_the_next_start(
     data = tmp_path / "alice-data"
     alice = start_alice(spawn, free_port(), "--room", "home", "--data-dir", str(data))
     alice.send(f"/join ops 127.0.0.1:{free_port()}\r")
-    alice.expect(on_screen("nobody else is in the room yet"), timeout=10)
+    alice.send("/rooms\r")
+    alice.expect(on_screen("rooms: home, ops (in front)"), timeout=10)
     alice.ptyproc.fileobj.close()  # the terminal's end: a hangup, and a read that fails
     alice.ptyproc.closed = True  # (pexpect's own close would send SIGINT after)
     alice.ptyproc.wait()
