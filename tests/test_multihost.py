@@ -678,7 +678,7 @@ async def test_a_file_three_fetch_over_a_slow_uplink_arrives_and_chat_goes_on(
     each: his links timed out again and again ("bob left (connection reset by peer)"), and
     his lines came up to 10 s late. Each fetch now keeps two while they are slow to be
     acknowledged. Every line and every file arrives; links are still lost now and then (in
-    1 of 5 runs here), and how late the lines came and how many links were lost is printed."""
+    2 of 7 runs here), and how late the lines came and how many links were lost is printed."""
     procs = await net.room()
     bob = procs[2]
     fetchers = others(procs, bob)[:3]
