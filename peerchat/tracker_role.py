@@ -196,7 +196,7 @@ class TrackerRole:
         if node.bully.is_tracker:
             # Per address (per member on this computer): keys cost nothing, and ten keys'
             # rosters of made-up members kept every dial slot (attack round 31).
-            reporter = conn.address or (conn.member.node_id if conn.member else conn)
+            reporter = _whose(conn)
             if not self._news_paces.allows(reporter, _now()):
                 log.info("not dialling the news of %s: its last roster was too recent", conn.peer)
                 return
@@ -253,7 +253,7 @@ class TrackerRole:
         only opens a door). Paced per address (per member on this computer), as rosters are:
         keys cost nothing."""
         node, asker = self.node, conn.member
-        if asker is None or not self._news_paces.allows(conn.address or asker.node_id, _now()):
+        if asker is None or not self._news_paces.allows(_whose(conn), _now()):
             return
         conn.send(Roster(node.listed_on(conn)))
         known = {m.node_id for m in theirs} | {asker.node_id}
@@ -315,7 +315,7 @@ class TrackerRole:
             log.debug("not dialling %s: too many dials on others' word", member.addr)
         else:
             self._word_dials += 1
-            whose = word.address or (word.member.node_id if word.member else word.peer)
+            whose = _whose(word)
             node.nursery.start_soon(self._dial_if_silent, member, whose, delay, vouched, elsewhere)
 
     async def _dial_if_silent(
@@ -394,3 +394,9 @@ class TrackerRole:
 
 def _now() -> float:
     return trio.current_time()
+
+
+def _whose(conn: Connection) -> str:
+    """What a peer's word is counted under: its address, or, for one on this computer, its
+    key (keys cost nothing; one computer's members are told apart by key)."""
+    return conn.address or (conn.member.node_id if conn.member else conn.peer)
