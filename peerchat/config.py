@@ -115,6 +115,13 @@ class Config:
     # After members leave, what this node holds of them is told to the others once, this long
     # (to twice this, at random) later: not during the election a lost tracker sets off.
     departure_delay: float = 1.0
+    # While a member is away (lost, dialled again), this node tells its links what it holds of
+    # it, ``away_ask_first`` after the loss and twice as long each time after, up to
+    # ``away_ask_cap``: one that still hears the member answers with what it holds beyond, and
+    # the lines come round (a trial's cut between two members that both reached a third kept
+    # their lines from each other for as long as it lasted).
+    away_ask_first: float = 1.0
+    away_ask_cap: float = 8.0
     # Received messages are written to the store this often, all in one transaction.
     store_interval: float = 0.5
     # Retention: this many messages, none older than this (by arrival), pruned hourly and as soon

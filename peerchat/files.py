@@ -204,6 +204,9 @@ class Files:
         # must not print a line a fetch).
         self._told_fetched: dict[tuple[str, int], None] = {}
         self._offers_paced = Paces(OFFER_EVERY, MAX_OFFERS)  # by member
+        # Offers are hashed one at a time, in the order typed: hashed side by side, a small
+        # file typed after a big one took the lower number (a user trial).
+        self._to_offer: collections.deque[tuple[Path, Member | None]] = collections.deque()
         self._too_fast = RefusalLog(interval=10.0)
         self._turned_away = RefusalLog(interval=10.0)
 
@@ -228,7 +231,14 @@ class Files:
             if unsure is not None:
                 node.emit(events.Error(unsure))
                 return
-        node.nursery.start_soon(self._offer, path, member)
+        self._to_offer.append((path, member))
+        if len(self._to_offer) == 1:
+            node.nursery.start_soon(self._offer_each)
+
+    async def _offer_each(self) -> None:
+        while self._to_offer:
+            await self._offer(*self._to_offer[0])
+            self._to_offer.popleft()
 
     async def _offer(self, path: Path, to: Member | None) -> None:
         node = self.node

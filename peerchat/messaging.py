@@ -109,6 +109,9 @@ class Messaging:
         self._cut_from: str | None = None  # the peer whose RecentFrom this node still takes
         self._cut_taken = False  # the history of this run was cut once: never again
         self._departed: set[str] = set()  # members gone, whose heads we tell the room soon
+        self._asking_after_away = False  # (``_ask_after_away``)
+        # peer -> author -> the last of it this node told the peer it holds (``on_summary``)
+        self._told: dict[str, dict[str, int]] = {}
         self._pulled = False  # something came by a want since the last summary we sent
         self._wanted_at: dict[str, float] = {}  # author -> when it was asked of a peer
         self._answering_at: dict[str, float] = {}  # peer -> when it last sent us news, old
@@ -343,6 +346,7 @@ class Messaging:
         self.send_outbox()
         self._ask(self.puller.gone(member.node_id))  # what was asked on an older link is lost
         self._linked_at.pop(member.node_id, None)  # what went over an older link may be lost
+        self._told.pop(member.node_id, None)
         heads = self._heads()
         conn.send(Summary(heads))
         mine = heads[self.node.node_id]
@@ -399,7 +403,11 @@ class Messaging:
         self._linked_at.pop(node_id, None)
         self._answering_at.pop(node_id, None)
         self._timed_out = {k: None for k in self._timed_out if k[0] != node_id}
+        self._told.pop(node_id, None)
         self._ask(self.puller.gone(node_id))
+        if lost and not self._asking_after_away:
+            self._asking_after_away = True
+            self.node.nursery.start_soon(self._ask_after_away)
         if not lost and self.node.chatlog.forget_silent(node_id):
             self._saved.pop(node_id, None)
             self.node.store.forget_silent(node_id)
@@ -418,15 +426,37 @@ class Messaging:
         if heads:
             self.node.links.broadcast(Summary(heads))
 
+    async def _ask_after_away(self) -> None:
+        """While members are away, tell the links now and then what this node holds of them:
+        a link that still hears one answers with what it holds beyond (``on_summary``), which
+        is then fetched from it. A cut between two members that both reach a third is then
+        a delay, not a gap for as long as it lasts."""
+        config = self.node.config
+        wait = config.away_ask_first
+        shown = self.node.chatlog.shown
+        try:
+            while True:
+                await trio.sleep(wait)
+                wait = min(2 * wait, config.away_ask_cap)
+                away = self.node.links.unreachable()[:MAX_HEADS]
+                if not away:
+                    return
+                heads = {m.node_id: seq for m in away if (seq := shown(m.node_id)) is not None}
+                if heads:
+                    self.node.links.broadcast(Summary(heads))
+        finally:
+            self._asking_after_away = False
+
     def on_summary(self, conn: Connection, message: Summary) -> None:
         assert conn.member is not None
         peer = conn.member.node_id
         self._linked_at.setdefault(peer, message.heads.get(peer, 0))
         self._ask(self.puller.summary(peer, message.heads))
+        self._tell_what_it_lacks(conn, peer, message.heads)
         owed = self._owed.get(peer)
-        if owed is not None:
+        if owed is not None and self.node.node_id in message.heads:  # (not a partial one)
             upto, count, first = owed
-            has = message.heads.get(self.node.node_id, 0)
+            has = message.heads[self.node.node_id]
             if first and has < upto:  # what it lacked as it came back: not all we said since
                 count = self._said_between(has, upto)  # the last sign of it went into the cut
             if has >= upto:
@@ -434,6 +464,25 @@ class Messaging:
                 self.node.emit(events.Delivered(conn.member, count))
             else:
                 self._owed[peer] = (upto, count, False)
+
+    def _tell_what_it_lacks(self, conn: Connection, peer: str, heads: dict[str, int]) -> None:
+        """A peer's summary that says it holds less of an author than this node does is
+        answered with what this node holds of that author (not the peer's own lines): a peer
+        cut off from the author learns where the rest is. Once per message at most: each
+        author's head is told a peer again only once it has grown."""
+        shown = self.node.chatlog.shown
+        told = self._told.setdefault(peer, {})
+        more = {
+            author: mine
+            for author, seq in heads.items()
+            if author != peer
+            and (mine := shown(author)) is not None
+            and mine > seq
+            and mine > told.get(author, 0)
+        }
+        if more:
+            told.update(more)
+            conn.send(Summary(more))
 
     def on_skip(self, conn: Connection, message: Skip) -> None:
         """The end of an answer: whatever did not come, the peer does not have."""

@@ -280,6 +280,36 @@ async def test_a_lost_link_comes_back_and_what_was_said_meanwhile_arrives_once()
         nursery.cancel_scope.cancel()
 
 
+async def test_two_members_that_cannot_reach_each_other_hear_each_other_through_a_third() -> None:
+    """A trial: a cut between alice and carol, who both reached bob, kept their lines from each
+    other for as long as it lasted. What each holds of the other, told now and then while the
+    other is away, brings bob's copy of the rest."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        bob, alice, carol = [await room.add(n) for n in ("bob", "alice", "carol")]
+        await room.fully_connected()
+        for one, other in ((alice, carol), (carol, alice)):
+            dial, other_id = one.node.links._dial_member, other.node.node_id
+
+            async def blocked(member: Member_, *, _dial=dial, _id=other_id, **kw: object):  # noqa: ANN001, ANN202
+                if member.node_id == _id:
+                    return OSError("cut by the test")
+                return await _dial(member, **kw)
+
+            one.node.links._dial_member = blocked
+        await cut(alice, carol)
+        await carol.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == alice.node.node_id
+        )
+        alice.node.say("across the cut")
+        carol.node.say("and back")
+        said = lambda text: lambda e: isinstance(e, events.MessageReceived) and e.text == text  # noqa: E731
+        await carol.wait_for(said("across the cut"), 10)
+        await alice.wait_for(said("and back"), 10)
+        assert alice.node.node_id not in carol.node.links.conns, "the cut held"
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_resend_longer_than_the_send_queue_goes_out_paced_and_whole() -> None:
     config = dataclasses.replace(FAST, send_queue=64, resend_batch=50)
     async with trio.open_nursery() as nursery:

@@ -425,6 +425,23 @@ async def test_a_file_on_offer_is_not_offered_again_by_another_path(tmp_path: Pa
         nursery.cancel_scope.cancel()
 
 
+async def test_offers_typed_one_after_another_are_numbered_in_that_order(tmp_path: Path) -> None:
+    """A user trial: a small file sent just after a big one was hashed first and took the lower
+    number."""
+    big = random_file(tmp_path, 64)
+    small = tmp_path / "small.txt"
+    small.write_text("hi")
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        alice.node.send_file(str(big))
+        alice.node.send_file(str(small))
+        heard = [await bob.wait_for(offered(n)) for n in ("big.bin", "small.txt")]
+        own = [e for e in alice.events if isinstance(e, events.FileOffered)]
+        assert [e.name for e in own] == ["big.bin", "small.txt"]
+        assert own[0].id < own[1].id and heard[0].id < heard[1].id
+        nursery.cancel_scope.cancel()
+
+
 async def test_what_cannot_be_offered_or_fetched_is_an_error(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
