@@ -49,6 +49,7 @@ class ChatLog:
         self.clock = 0
         self._held_back = held_back
         self._next = numbers or (lambda: self.seq + 1)
+        # sender -> its last message shown in order; in the order last moved on (``heads``)
         self._shown: dict[str, int] = {}
         self._held: dict[str, dict[int, Chat]] = {}
         self._dropped: dict[str, int] = {}  # sender -> the lowest held message let go
@@ -63,14 +64,17 @@ class ChatLog:
         return self.seq if sender == self.node_id else self._shown.get(sender)
 
     def heads(self) -> dict[str, int]:
-        """Per sender, the last message shown in order (ours: the last we sent)."""
+        """Per sender, the last message shown in order (ours: the last we sent), those whose
+        messages came last at the end: a summary that can hold only so many authors keeps
+        the latest (ranked by their numbers, which each author chooses, keys that spoke once
+        at 2^61 pushed out of every summary an author that had left: attack round 34)."""
         return {**self._shown, self.node_id: self.seq}
 
     def restore(self, sender: str, seq: int, lamport: int) -> None:
         """What the store held at start: ``sender``'s messages up to ``seq`` are here already."""
         self.clock = max(self.clock, min(lamport, MAX_LAMPORT))
         if sender != self.node_id:
-            self._shown[sender] = max(seq, self._shown.get(sender, 0))
+            self._move_on(sender, max(seq, self._shown.get(sender, 0)))
 
     def held_top(self, sender: str) -> int | None:
         """The highest of ``sender``'s messages held back behind a gap, if any."""
@@ -90,7 +94,7 @@ class ChatLog:
             seq = min(seq, dropped - 1)  # that one came and was let go: it is fetched again
         if seq <= self._shown.get(sender, -1):
             return []
-        self._shown[sender] = seq
+        self._move_on(sender, seq)
         held = self._held.get(sender)
         if not held:
             return []
@@ -104,7 +108,7 @@ class ChatLog:
         shown = self._shown.setdefault(sender, seq - 1)
         held = self._held.get(sender)
         if seq == shown + 1 and not held:  # the usual case: next in line, nothing waiting
-            self._shown[sender] = seq
+            self._move_on(sender, seq)
             return [message]
         if message.seq <= shown or held and message.seq in held:
             return []
@@ -150,5 +154,10 @@ class ChatLog:
         while nxt in held:
             out.append(held.pop(nxt))
             nxt += 1
-        self._shown[sender] = nxt - 1
+        if out:
+            self._move_on(sender, nxt - 1)
         return out
+
+    def _move_on(self, sender: str, seq: int) -> None:
+        self._shown.pop(sender, None)  # (and in again at the end: the order they moved on in)
+        self._shown[sender] = seq

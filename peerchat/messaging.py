@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import itertools
 import logging
 import math
 import random
@@ -555,11 +556,11 @@ class Messaging:
                     keep_latest(self._timed_out, (peer, author), None, MAX_NAMES)
 
     def _heads(self) -> dict[str, int]:
+        """What this node holds, of the ``MAX_HEADS`` authors whose messages came last (ours
+        among them)."""
         heads = self.node.chatlog.heads()
         if len(heads) > MAX_HEADS:
-            mine = self.node.node_id
-            top = sorted(heads, key=heads.__getitem__, reverse=True)[: MAX_HEADS - 1]
-            heads = {a: heads[a] for a in (*top, mine)}
+            heads = dict(itertools.islice(reversed(heads.items()), MAX_HEADS))
         return heads
 
     # -- answering ----------------------------------------------------------------------------

@@ -190,10 +190,10 @@ class Node:
             last_seq=max(self.numbers.first - 1, own_last),
             numbers=self.numbers.next,
         )
-        for author, (_, last, lamport) in kept.items():
-            self.chatlog.restore(author, last, lamport)
         for author, seq in self.store.seen().items():
             self.chatlog.restore(author, seq, 0)
+        for author, (_, last, lamport) in kept.items():  # (the latest to come last)
+            self.chatlog.restore(author, last, lamport)
         self.budget = ReceiveBudget(config.receive_budget)
         self.read_pace = ReadPace()
         self.listed = node_listed()  # the members all links' rosters may list (``connection``)

@@ -269,13 +269,15 @@ class Store:
 
     def heads(self) -> dict[str, tuple[str, int, int]]:
         """Per author: its username in its latest batch, its last number kept, and that
-        message's Lamport time; what a restarted node starts from."""
+        message's Lamport time; what a restarted node starts from. The author whose latest
+        batch came last comes last."""
         self._flushed()
         rows = self._db.execute(
-            "SELECT author, data, sig, max(last) FROM batches GROUP BY author"
+            "SELECT author, data, sig, max(last), arrived FROM batches GROUP BY author"
         ).fetchall()
+        rows.sort(key=lambda row: row[4])  # (the arrival of the batch with its last number)
         out = {}
-        for author, data, sig, last in rows:
+        for author, data, sig, last, _ in rows:
             b = open_batch(data, sig)
             out[author] = (b.username, last, b.lamport + len(b.items) - 1)
         return out

@@ -330,6 +330,22 @@ def test_restore_sets_what_was_shown_and_the_clock() -> None:
     assert log.clock == 82  # 80 restored, then one tick per message received
 
 
+def test_heads_are_in_the_order_their_senders_moved_on_ours_last() -> None:
+    """A summary that holds only so many keeps the latest: ranked by number, keys that spoke
+    once at 2^61 pushed out an author that had left (attack round 34)."""
+    log = ChatLog("me")
+    log.restore("old", 5, lamport=1)
+    log.restore("bob", 3, lamport=2)
+    log.receive(chat("key", 2**61))
+    log.receive(chat("old", 6))
+    log.receive(chat("bob", 5))  # held behind a gap: not moved on
+    assert list(log.heads()) == ["bob", "key", "old", "me"]
+    log.receive(chat("bob", 4))  # the gap filled: bob moves on
+    assert list(log.heads()) == ["key", "old", "bob", "me"]
+    log.start_after("key", 2**61 + 5)
+    assert list(log.heads()) == ["old", "bob", "key", "me"]
+
+
 def test_shown_is_none_for_a_sender_never_heard() -> None:
     log = ChatLog("me")
     assert log.shown("bob") is None

@@ -24,6 +24,7 @@ import peerchat.links
 import peerchat.messaging
 import peerchat.node
 from peerchat import PROTOCOL_VERSION, doorman, entrance, events, read_pace, tracker_role
+from peerchat.chat import Chat
 from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.doorman import JOINS_AT_ONCE
@@ -36,6 +37,7 @@ from peerchat.membership import Member as Member_
 from peerchat.names import marked
 from peerchat.node import Node, Settings
 from peerchat.protocol import (
+    MAX_HEADS,
     Answer,
     Beat,
     Bye,
@@ -308,6 +310,20 @@ async def test_two_members_that_cannot_reach_each_other_hear_each_other_through_
         await alice.wait_for(said("and back"), 10)
         assert alice.node.node_id not in carol.node.links.conns, "the cut held"
         nursery.cancel_scope.cancel()
+
+
+def test_a_summary_too_long_names_the_authors_heard_last_whatever_their_numbers() -> None:
+    """Attack round 34: 1,100 keys that spoke once at 2^61 pushed an author who had left out of
+    every summary, and a member back from away never saw his lines."""
+    node = Node(Settings("alice", tracker_port=1), lambda e: None, FAST, None)
+    node.chatlog.receive(Chat("bob", 5, 1, "before the keys", 0.0, 0.0))
+    for i in range(MAX_HEADS + 100):
+        node.chatlog.receive(Chat(f"key{i}", 2**61, 1, "", 0.0, 0.0))
+    node.chatlog.receive(Chat("bob", 6, 1, "after them", 0.0, 0.0))
+    heads = node.messaging._heads()
+    assert len(heads) == MAX_HEADS
+    assert heads["bob"] == 6 and heads[node.node_id] == 0
+    assert "key99" not in heads and f"key{MAX_HEADS + 99}" in heads
 
 
 async def test_a_resend_longer_than_the_send_queue_goes_out_paced_and_whole() -> None:

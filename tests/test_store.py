@@ -341,6 +341,16 @@ def test_heads_give_the_latest_username_last_number_and_lamport(store: Store) ->
     }
 
 
+def test_heads_come_in_the_order_their_latest_batches_arrived(store: Store) -> None:
+    """Whatever their numbers: a summary keeps the authors heard last (attack round 34)."""
+    store.add(batch(BOB, 2**61, 1, 7, name="bob"), NOW)
+    store.add(batch(ANN, 1, 1, 1), NOW + 1)
+    store.add(batch(BOB, 2**61 + 1, 1, 8, name="bob"), NOW + 2)
+    assert list(store.heads()) == [ANN.node_id, BOB.node_id]
+    store.add(batch(ANN, 2, 1, 9), NOW + 3)
+    assert list(store.heads()) == [BOB.node_id, ANN.node_id]
+
+
 # -- after -------------------------------------------------------------------------------------
 
 
