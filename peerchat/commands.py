@@ -376,7 +376,11 @@ def parse_line(line: str) -> Command:
 
 
 def _private(rest: str) -> Private | Usage:
-    to, _, text = rest.lstrip(" ").partition(" ")
+    # The name ends at a space or a line's end: a pasted "/msg bob" alone on its line takes
+    # the lines under it (trial 50: they went to the room, a password among them).
+    first, newline, after = rest.lstrip(" ").partition("\n")
+    to, _, text = first.partition(" ")
+    text = text + newline + after if text else after
     if to and not text.strip():  # /query bob, as in IRC: there is no window of its own here
         return Usage(
             f"usage: /msg {visible(to)} TEXT (one private line; there are no query windows)"

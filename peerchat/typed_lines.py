@@ -48,9 +48,17 @@ class Take:
     command: commands.Command
 
 
-def pasted(count: int) -> str:
-    """What Enter and Ctrl-C do to a pasted block of ``count`` lines."""
-    return f"{count} lines: Enter sends them all, Ctrl-C drops them"
+def pasted(count: int, said: commands.Command | None = None) -> str:
+    """What Enter and Ctrl-C do to a pasted block of ``count`` lines, ``said`` so: where they
+    go when not to the room (a trial's private block read as any other)."""
+    match said:
+        case commands.Private(to=to):
+            where = f" in private to {visible(to)}"
+        case commands.Say(action=True):
+            where = " as actions"
+        case _:
+            where = ""
+    return f"{count} lines{where}: Enter sends them all, Ctrl-C drops them"
 
 
 def block_said(pieces: list[str], count: int) -> str:
@@ -66,8 +74,8 @@ def block_said(pieces: list[str], count: int) -> str:
                 actions += lines
             case commands.Say():
                 room += lines
-            case commands.Private(to=to):
-                private += lines
+            case commands.Private(to=to, text=text):
+                private += len(commands.said_lines(text))  # ("/msg bob" may stand alone)
                 whom += [] if to in whom else [to]
             case _:
                 ran += 1
@@ -152,7 +160,7 @@ class TypedLines:
             lines = commands.said_lines(command.text)
             if len(lines) > PASTE_ASKED and line != self._asked and line not in self._cleared:
                 self._asked = self.kept = line  # (a user's 200 went at once)
-                return Held(pasted(len(lines)), len(lines))
+                return Held(pasted(len(lines), command), len(lines))
             self._asked = ""
         return Take(command)
 
@@ -194,7 +202,10 @@ def commands_apart(block: str) -> list[str] | None:
         if commands.is_command(row):
             pieces.append([row])
             said = commands.parse_line(row)
-            takes_text = isinstance(said, commands.Private | commands.Say)
+            takes_text = isinstance(said, commands.Private | commands.Say) or isinstance(
+                commands.parse_line(f"{row}\n."),
+                commands.Private,  # "/msg bob" on its own
+            )
         elif takes_text:
             pieces[-1].append(row)
         else:

@@ -1417,6 +1417,7 @@ class PromptUI:
                 self._notice(took.notice)
                 continue
             command = took.command
+            screen.asked = 0  # (a private paste's question stayed in the status bar: a trial)
             room = screen.current  # the room in front when the line was sent
             if isinstance(command, commands.History):
                 screen.earlier = None  # each /history is headed, the second in a row too
@@ -1424,7 +1425,6 @@ class PromptUI:
             match command:
                 case commands.Say(text=text, action=is_action):
                     lines = commands.said_lines(text)
-                    screen.asked = 0
                     try:
                         trio.from_thread.run(
                             _say_each, rooms, room, lines, is_action, trio_token=token

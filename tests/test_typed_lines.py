@@ -59,9 +59,24 @@ def test_a_long_pasted_private_block_is_asked_about_too() -> None:
     entry = TypedLines()
     block = "/msg bob " + "\n".join(f"line {n}" for n in range(PASTE_ASKED + 1))
     assert enter(entry, block) == Held(
-        f"{PASTE_ASKED + 1} lines: Enter sends them all, Ctrl-C drops them", 6
+        f"{PASTE_ASKED + 1} lines in private to bob: Enter sends them all, Ctrl-C drops them", 6
     )
     assert enter(entry, block) == Take(Private("bob", block.removeprefix("/msg bob ")))
+
+
+def test_a_pasted_msg_alone_on_its_line_takes_the_lines_under_it() -> None:
+    """Trial 50: "/msg bob" pasted on its own line, the password under it, went to the room."""
+    block = "/msg bob\nthe password is hunter2\nkeep it to yourself"
+    assert commands_apart(block) is None  # one piece: the /msg and what it takes
+    entry = TypedLines()
+    assert enter(entry, block) == Take(
+        Private("bob", "the password is hunter2\nkeep it to yourself")
+    )
+    said = "hi\n/msg bob\npin 42\n/me waves"
+    assert commands_apart(said) == ["hi", "/msg bob\npin 42", "/me waves"]
+    asked = enter(entry, said)
+    assert isinstance(asked, Held) and "1 in private to bob" in asked.notice
+    assert enter(entry, "/msg bob") != Take(Private("bob", ""))  # typed alone: its usage
 
 
 def test_lines_typed_while_a_join_connects_are_kept_and_go_each_as_typed() -> None:
