@@ -30,6 +30,7 @@ from peerchat.store import FILE as STORE_FILE
 from peerchat.tracker_address import StartupError
 
 PEERS_FILE = "peers.json"
+RESAVE = 3600.0  # a room's peers unchanged are written again this often: when it was last in
 JOINED_FILE = "joined.json"  # the rooms joined with /join and not left, while the program runs
 LOCK_FILE = "lock"
 ROOMS_DIR = "rooms"
@@ -129,7 +130,10 @@ class DataDir:
         old = [a for a in _addrs(rooms.get(key, {})) if parse_addr(a) is not None]
         fresh = [format_addr(*a) for a in peers]
         merged = list(dict.fromkeys(fresh + old))[:MAX_PEERS]
-        rooms[key] = {"room": room, "peers": merged, "saved": time.time()}
+        was, now = rooms.get(key, {}), time.time()
+        if (was.get("room"), was.get("peers")) == (room, merged) and now - _saved(was) < RESAVE:
+            return  # (an idle node wrote the same every 5 s, all day: a trial)
+        rooms[key] = {"room": room, "peers": merged, "saved": now}
         newest = sorted(rooms.items(), key=lambda kv: -_saved(kv[1]))[:MAX_ROOMS]
         tmp = self.path / (PEERS_FILE + ".new")
         tmp.write_text(json.dumps(dict(newest), indent=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -156,6 +157,25 @@ def test_most_recent_first_without_duplicates(
     assert data.peers(TRACKERS) == [c, a, b]
 
 
+def test_the_same_peers_are_written_again_only_after_a_while(
+    data: DataDir, clock: Callable[[float], None]
+) -> None:
+    """Trial 50: an idle node wrote the same peers.json every 5 s."""
+    peers = [("10.0.0.1", 1)]
+    data.remember(TRACKERS, "room", peers)
+    written = (data.path / PEERS_FILE).stat().st_mtime_ns
+    os.utime(data.path / PEERS_FILE, ns=(written - 10**9, written - 10**9))
+    clock(1000.0 + datadir.RESAVE - 1)
+    data.remember(TRACKERS, "room", peers)
+    assert (data.path / PEERS_FILE).stat().st_mtime_ns == written - 10**9  # not written
+    data.remember(TRACKERS, "room", [("10.0.0.2", 2)])  # changed: written
+    assert data.peers(TRACKERS) == [("10.0.0.2", 2), ("10.0.0.1", 1)]
+    clock(1000.0 + 2 * datadir.RESAVE)
+    data.remember(TRACKERS, "room", [("10.0.0.2", 2)])
+    (entry,) = saved(data).values()
+    assert entry["saved"] == 1000.0 + 2 * datadir.RESAVE  # when it was last in, now and then
+
+
 def test_peers_are_kept_per_tracker_list(data: DataDir, clock: Callable[[float], None]) -> None:
     data.remember(TRACKERS, "one", [("10.0.0.1", 1)])
     data.remember(OTHER, "two", [("10.0.0.2", 2)])
@@ -179,9 +199,9 @@ def test_rooms_bounded_by_max_rooms_keeping_the_most_recent(
     for i, trackers in enumerate(lists[:MAX_ROOMS]):
         clock(1000.0 + i)
         data.remember(trackers, f"room{i}", [("10.0.2.1", i + 1)])
-    clock(2000.0)
+    clock(1000.0 + datadir.RESAVE)  # (the same peers are stamped anew this often)
     data.remember(lists[0], "room0", [("10.0.2.1", 1)])  # used again: now the most recent
-    clock(2001.0)
+    clock(1001.0 + datadir.RESAVE)
     data.remember(lists[MAX_ROOMS], "new", [("10.0.2.1", 99)])
     assert len(saved(data)) == MAX_ROOMS
     assert data.peers(lists[1]) == []  # the least recently used is forgotten
