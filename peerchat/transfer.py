@@ -75,11 +75,6 @@ class Download:
 SLOW_ACK = 0.5
 ACK_EVERY = FILE_WINDOW // 2  # bytes a fetcher receives between two acknowledgements
 SMALLEST_WINDOW = ACK_EVERY  # less would wait for an acknowledgement that never comes
-# The quickest acknowledgement is the quickest of the last two such stretches: a link that
-# became slower for good (another route) is measured anew, and it kept two chunks for ever
-# (a review). Minutes: over seconds, chunks that always wait behind others would pass for the
-# link's own round trip.
-QUICKEST_KEPT = 120.0
 
 
 @dataclass
@@ -93,11 +88,7 @@ class SendWindow:
     size: int = FILE_WINDOW
     # (where a chunk sent ends, when it was sent), of those not yet acknowledged
     _sent: collections.deque[tuple[int, float]] = field(default_factory=collections.deque)
-    # The shortest time from a chunk sent to its acknowledgement, in this stretch of
-    # ``QUICKEST_KEPT`` (which began at ``_since``) and in the one before it
-    _quickest: float = float("inf")
-    _quickest_before: float = float("inf")
-    _since: float | None = None
+    _quickest: float = float("inf")  # the shortest time from a chunk sent to its acknowledgement
 
     def sent(self, end: int, now: float) -> None:
         self._sent.append((end, now))
@@ -110,10 +101,8 @@ class SendWindow:
             when = self._sent.popleft()[1]
         if when is None:
             return
-        if self._since is None or now - self._since >= QUICKEST_KEPT:
-            self._quickest_before, self._quickest, self._since = self._quickest, now - when, now
         self._quickest = min(self._quickest, now - when)
-        waited = now - when - min(self._quickest, self._quickest_before)  # behind others
+        waited = now - when - self._quickest  # behind other chunks, more or less
         if waited > SLOW_ACK:
             self.size = max(SMALLEST_WINDOW, self.size - FILE_CHUNK)
         elif waited < SLOW_ACK / 2:
