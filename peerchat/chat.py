@@ -64,10 +64,10 @@ class ChatLog:
         return self.seq if sender == self.node_id else self._shown.get(sender)
 
     def heads(self) -> dict[str, int]:
-        """Per sender, the last message shown in order (ours: the last we sent), those whose
-        messages came last at the end: a summary that can hold only so many authors keeps
-        the latest (ranked by their numbers, which each author chooses, keys that spoke once
-        at 2^61 pushed out of every summary an author that had left: attack round 34)."""
+        """Per sender, the last message shown in order (ours: the last we sent), in the order
+        their messages came, ours last: a summary that can hold only so many authors keeps
+        the latest. (It kept the highest numbers, which each author chooses: keys that spoke
+        once at 2^61 pushed an author that had left out of every summary, attack round 34.)"""
         return {**self._shown, self.node_id: self.seq}
 
     def restore(self, sender: str, seq: int, lamport: int) -> None:

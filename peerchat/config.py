@@ -115,13 +115,14 @@ class Config:
     # After members leave, what this node holds of them is told to the others once, this long
     # (to twice this, at random) later: not during the election a lost tracker sets off.
     departure_delay: float = 1.0
-    # While a member is away (lost, dialled again), this node tells its links what it holds of
-    # it, ``away_ask_first`` after the loss and twice as long each time after, up to
-    # ``away_ask_cap``: one that still hears the member answers with what it holds beyond, and
-    # the lines come round (a trial's cut between two members that both reached a third kept
-    # their lines from each other for as long as it lasted).
-    away_ask_first: float = 1.0
-    away_ask_cap: float = 8.0
+    # While members are away (lost, dialled again), this node asks its links about them
+    # (``Messaging._ask_after_away``): ``away_ask_first`` after a loss (past the departure's
+    # summary), then twice as long each time up to ``away_ask_cap``, each at random up to
+    # half as long again. One that still hears a member answers with what it holds beyond,
+    # and the lines come round (a trial's cut between two members that both reached a third
+    # kept their lines from each other for as long as it lasted).
+    away_ask_first: float = 2.0
+    away_ask_cap: float = 4.0
     # Received messages are written to the store this often, all in one transaction.
     store_interval: float = 0.5
     # Retention: this many messages, none older than this (by arrival), pruned hourly and as soon

@@ -237,8 +237,10 @@ class Files:
 
     async def _offer_each(self) -> None:
         while self._to_offer:
-            await self._offer(*self._to_offer[0])
-            self._to_offer.popleft()
+            try:
+                await self._offer(*self._to_offer[0])
+            finally:
+                self._to_offer.popleft()
 
     async def _offer(self, path: Path, to: Member | None) -> None:
         node = self.node

@@ -27,6 +27,7 @@ import sqlite3
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterable
 
 import trio
 
@@ -52,7 +53,7 @@ from peerchat.protocol import (
 from peerchat.protocol import (
     Batch as BatchFrame,
 )
-from peerchat.sync import Puller, Request
+from peerchat.sync import Puller, Request, beyond
 from peerchat.unstored import Unstored
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ MAX_HANDED = 1024  # members whose handed history is remembered, the one asked l
 # review). The recent history a link asks for once is not counted: a newcomer needs it.
 HANDED_ADDRESS_AT_ONCE = 16 << 20
 HANDED_ADDRESS_PER_SECOND = 1 << 20
+# Members away asked about at once (``_ask_after_away``), those heard last: a question about
+# 1,024 keys that vanished took 38 KB, to every link every 8 s for 30 minutes (review 53).
+AWAY_ASKED = 16
 WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
 
 
@@ -111,8 +115,6 @@ class Messaging:
         self._cut_taken = False  # the history of this run was cut once: never again
         self._departed: set[str] = set()  # members gone, whose heads we tell the room soon
         self._asking_after_away = False  # (``_ask_after_away``)
-        # peer -> author -> the last of it this node told the peer it holds (``on_summary``)
-        self._told: dict[str, dict[str, int]] = {}
         self._pulled = False  # something came by a want since the last summary we sent
         self._wanted_at: dict[str, float] = {}  # author -> when it was asked of a peer
         self._answering_at: dict[str, float] = {}  # peer -> when it last sent us news, old
@@ -347,7 +349,6 @@ class Messaging:
         self.send_outbox()
         self._ask(self.puller.gone(member.node_id))  # what was asked on an older link is lost
         self._linked_at.pop(member.node_id, None)  # what went over an older link may be lost
-        self._told.pop(member.node_id, None)
         heads = self._heads()
         conn.send(Summary(heads))
         mine = heads[self.node.node_id]
@@ -404,7 +405,6 @@ class Messaging:
         self._linked_at.pop(node_id, None)
         self._answering_at.pop(node_id, None)
         self._timed_out = {k: None for k in self._timed_out if k[0] != node_id}
-        self._told.pop(node_id, None)
         self._ask(self.puller.gone(node_id))
         if lost and not self._asking_after_away:
             self._asking_after_away = True
@@ -422,38 +422,46 @@ class Messaging:
         config = self.node.config
         await trio.sleep(config.departure_delay * (1 + random.random()))
         departed, self._departed = self._departed, set()
-        shown = self.node.chatlog.shown
-        heads = {a: seq for a in departed if (seq := shown(a)) is not None}
-        if heads:
-            self.node.links.broadcast(Summary(heads))
+        self._tell_of(departed)
 
     async def _ask_after_away(self) -> None:
-        """While members are away, tell the links now and then what this node holds of them:
-        a link that still hears one answers with what it holds beyond (``on_summary``), which
-        is then fetched from it. A cut between two members that both reach a third is then
-        a delay, not a gap for as long as it lasts."""
+        """While members are away, ask the links now and then about the few of them heard
+        last (``AWAY_ASKED``), by telling what this node holds of them: a link that still
+        hears one answers with what it holds beyond (``sync.beyond``), which is then fetched
+        from it. A cut between two members that both reach a third is then a delay, not a gap
+        for as long as it lasts (what was said before the loss comes with the departure's
+        summary). At random within half the wait: not the room all at once, after a tracker
+        it lost."""
         config = self.node.config
         wait = config.away_ask_first
-        shown = self.node.chatlog.shown
         try:
             while True:
-                await trio.sleep(wait)
+                await trio.sleep(wait * random.uniform(1, 1.5))
                 wait = min(2 * wait, config.away_ask_cap)
-                away = self.node.links.unreachable()[:MAX_HEADS]
+                away = {m.node_id for m in self.node.links.unreachable()}
                 if not away:
                     return
-                heads = {m.node_id: seq for m in away if (seq := shown(m.node_id)) is not None}
-                if heads:
-                    self.node.links.broadcast(Summary(heads))
+                heard_last = reversed(self.node.chatlog.heads())
+                self._tell_of(itertools.islice((a for a in heard_last if a in away), AWAY_ASKED))
         finally:
             self._asking_after_away = False
+
+    def _tell_of(self, authors: Iterable[str]) -> None:
+        """Tell the links what this node holds of ``authors``: a question (``sync.beyond``)."""
+        shown = self.node.chatlog.shown
+        heads = {a: seq for a in authors if (seq := shown(a)) is not None}
+        if heads:
+            self.node.links.broadcast(Summary(heads))
 
     def on_summary(self, conn: Connection, message: Summary) -> None:
         assert conn.member is not None
         peer = conn.member.node_id
-        self._linked_at.setdefault(peer, message.heads.get(peer, 0))
+        if peer not in message.heads:  # a question (``sync.beyond``), or the answer to one
+            if more := beyond(message.heads, peer, self.node.chatlog.shown):
+                conn.send(Summary(more))
+        else:  # (a link's first summary is a whole one: it names its sender)
+            self._linked_at.setdefault(peer, message.heads[peer])
         self._ask(self.puller.summary(peer, message.heads))
-        self._tell_what_it_lacks(conn, peer, message.heads)
         owed = self._owed.get(peer)
         if owed is not None and self.node.node_id in message.heads:  # (not a partial one)
             upto, count, first = owed
@@ -465,25 +473,6 @@ class Messaging:
                 self.node.emit(events.Delivered(conn.member, count))
             else:
                 self._owed[peer] = (upto, count, False)
-
-    def _tell_what_it_lacks(self, conn: Connection, peer: str, heads: dict[str, int]) -> None:
-        """A peer's summary that says it holds less of an author than this node does is
-        answered with what this node holds of that author (not the peer's own lines): a peer
-        cut off from the author learns where the rest is. Once per message at most: each
-        author's head is told a peer again only once it has grown."""
-        shown = self.node.chatlog.shown
-        told = self._told.setdefault(peer, {})
-        more = {
-            author: mine
-            for author, seq in heads.items()
-            if author != peer
-            and (mine := shown(author)) is not None
-            and mine > seq
-            and mine > told.get(author, 0)
-        }
-        if more:
-            told.update(more)
-            conn.send(Summary(more))
 
     def on_skip(self, conn: Connection, message: Skip) -> None:
         """The end of an answer: whatever did not come, the peer does not have."""

@@ -24,6 +24,7 @@ import peerchat.links
 import peerchat.messaging
 import peerchat.node
 from peerchat import PROTOCOL_VERSION, doorman, entrance, events, read_pace, tracker_role
+from peerchat.batch import seal
 from peerchat.chat import Chat
 from peerchat.config import Config
 from peerchat.datadir import DataDir
@@ -50,6 +51,7 @@ from peerchat.protocol import (
     Redirect,
     Refuse,
     Roster,
+    Want,
     Welcome,
     encode,
 )
@@ -284,10 +286,12 @@ async def test_a_lost_link_comes_back_and_what_was_said_meanwhile_arrives_once()
 
 async def test_two_members_that_cannot_reach_each_other_hear_each_other_through_a_third() -> None:
     """A trial: a cut between alice and carol, who both reached bob, kept their lines from each
-    other for as long as it lasted. What each holds of the other, told now and then while the
-    other is away, brings bob's copy of the rest."""
+    other for as long as it lasted. Each asks the links about the other now and then, and bob
+    answers with what he holds beyond: asked again after an answer that never came, too (a
+    review: one lost answer left the gap open until alice spoke again)."""
+    config = dataclasses.replace(FAST, want_timeout=1.0)
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
+        room = Room(nursery, config)
         bob, alice, carol = [await room.add(n) for n in ("bob", "alice", "carol")]
         await room.fully_connected()
         for one, other in ((alice, carol), (carol, alice)):
@@ -299,15 +303,27 @@ async def test_two_members_that_cannot_reach_each_other_hear_each_other_through_
                 return await _dial(member, **kw)
 
             one.node.links._dial_member = blocked
+        dropped = []
+        answer = bob.node._handlers[Want]
+
+        def drop_first(conn: peerchat.connection.Connection, message: Want) -> None:
+            if not dropped and message.author == alice.node.node_id:
+                dropped.append(message)  # never answered: carol's want times out
+                return
+            answer(conn, message)
+
+        bob.node._handlers[Want] = drop_first
         await cut(alice, carol)
         await carol.wait_for(
             lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == alice.node.node_id
         )
+        await trio.sleep(2 * config.departure_delay)  # past the departure's summary
         alice.node.say("across the cut")
         carol.node.say("and back")
         said = lambda text: lambda e: isinstance(e, events.MessageReceived) and e.text == text  # noqa: E731
-        await carol.wait_for(said("across the cut"), 10)
-        await alice.wait_for(said("and back"), 10)
+        await carol.wait_for(said("across the cut"), 20)
+        await alice.wait_for(said("and back"), 20)
+        assert dropped, "carol asked bob for alice's lines"
         assert alice.node.node_id not in carol.node.links.conns, "the cut held"
         nursery.cancel_scope.cancel()
 
@@ -324,6 +340,26 @@ def test_a_summary_too_long_names_the_authors_heard_last_whatever_their_numbers(
     assert len(heads) == MAX_HEADS
     assert heads["bob"] == 6 and heads[node.node_id] == 0
     assert "key99" not in heads and f"key{MAX_HEADS + 99}" in heads
+
+
+def test_a_restarted_node_names_the_authors_whose_batches_came_last(tmp_path: Path) -> None:
+    """Not those listed first in its tables (a review: the restore's order was untested)."""
+    data = DataDir(tmp_path / "alice")
+    settings = Settings("alice", tracker_port=1)
+    node = Node(settings, lambda e: None, FAST, data)
+    authors = [Identity.generate() for _ in range(MAX_HEADS + 50)]
+    for n, who in enumerate(authors):  # one after the other, whatever their numbers
+        said = [Chat(who.node_id, 2**61 - n, 1, "hi", 0.0, 0.0)]
+        node.store.add(seal(who, f"k{n}", said, node.room_tag), 1000.0 + n)
+    node.store.save_seen({who.node_id: 2**61 - n for n, who in enumerate(authors)})
+    node.store.close()
+    node.numbers.close()
+    again = Node(settings, lambda e: None, FAST, data)
+    latest = {who.node_id for who in authors[-(MAX_HEADS - 1) :]}
+    assert set(again.messaging._heads()) == latest | {again.node_id}
+    again.store.close()
+    again.numbers.close()
+    data.close()
 
 
 async def test_a_resend_longer_than_the_send_queue_goes_out_paced_and_whole() -> None:

@@ -613,6 +613,11 @@ async def test_a_cut_between_two_members_is_noticed_and_repaired(net: Net) -> No
     for proc, text in ((h4, "h3 to h4 across the cut"), (h3, "h4 to h3 across the cut")):
         await proc.wait_for(event="message", text=text, timeout=REPAIR_WITHIN)
     print(f"lines across the cut after {trio.current_time() - across_at:.2f} s")
+    await trio.sleep(3.0)  # the fault schedule: the cut goes on, past the departures' summaries
+    later_at = trio.current_time()
+    await h3.send("h3 to h4 later in the cut")
+    await h4.wait_for(event="message", text="h3 to h4 later in the cut", timeout=2 * REPAIR_WITHIN)
+    print(f"a line later in the cut after {trio.current_time() - later_at:.2f} s")
 
     since = {p.name: len(p.events) for p in procs}
     net.lan.mend(3, 4)

@@ -14,7 +14,7 @@ from peerchat.chat import Chat, ChatLog
 from peerchat.handshake import OPEN_ROOM
 from peerchat.identity import Identity
 from peerchat.store import MEMORY, Store
-from peerchat.sync import Puller, Request
+from peerchat.sync import Puller, Request, beyond
 
 ROOM = room_tag("", "127.0.0.1:5000", OPEN_ROOM)  # an open room without a name
 
@@ -613,3 +613,12 @@ def test_any_page_size_gets_everything(page: int) -> None:
     # b's 1 and 2-5, to each of two nodes: a page of 1 takes two requests (whole batches), a
     # page of 2 or more one
     assert sum(r.author == b.id for _, r in made) == (4 if page == 1 else 2)
+
+
+def test_a_question_is_answered_with_what_is_held_beyond_it() -> None:
+    """A summary that does not name its sender asks after a few authors: those held further
+    here are told, never the asker's own lines nor an author never heard of."""
+    shown = {"alice": 8, "bob": 3, "carol": 5}.get
+    asked = {"alice": 5, "bob": 3, "carol": 1, "dave": 0}
+    assert beyond(asked, "carol", shown) == {"alice": 8}
+    assert beyond({"alice": 9}, "carol", shown) == {}  # the asker holds more: no answer
