@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HASH_PIECE = 1 << 20  # bytes hashed between two checkpoints when offering
+READ_SHOWN = 256 << 20  # a file this large is said to be read before it is offered (0.3 s+)
 # Bytes fetched between two notes in the store of how far a fetch is: a fetch ended by a kill
 # goes on from the last note (what came after it is fetched again).
 KEEP_EVERY = 8 << 20
@@ -231,9 +232,14 @@ class Files:
             if unsure is not None:
                 node.emit(events.Error(unsure))
                 return
+        if any(path.absolute() == waiting.absolute() for waiting, _ in self._to_offer):
+            node.emit(events.Error(f"{path.name} is being read to be offered already"))
+            return
         self._to_offer.append((path, member))
         if len(self._to_offer) == 1:
             node.nursery.start_soon(self._offer_each)
+        elif (size := _size_of(path)) is not None:
+            node.emit(events.FileReading(path.name, size, behind=len(self._to_offer) - 1))
 
     async def _offer_each(self) -> None:
         while self._to_offer:
@@ -244,6 +250,8 @@ class Files:
 
     async def _offer(self, path: Path, to: Member | None) -> None:
         node = self.node
+        if (size := _size_of(path)) is not None and size >= READ_SHOWN:
+            node.emit(events.FileReading(path.name, size))
         try:
             size, digest, stamp = await _hash_file(path)
         except OSError as exc:
@@ -1243,6 +1251,12 @@ async def _hash_file(path: Path) -> tuple[int, bytes, Stamp]:
         if _stamp(os.fstat(f.fileno())) != before or size != before[2]:
             raise OSError(errno.EAGAIN, "it changed while it was read; offer it again")
     return size, digest.finalize(), before
+
+
+def _size_of(path: Path) -> int | None:
+    with contextlib.suppress(OSError):
+        return path.stat().st_size
+    return None
 
 
 def typed_path(text: str) -> Path:

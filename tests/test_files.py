@@ -439,6 +439,38 @@ async def test_offers_typed_one_after_another_are_numbered_in_that_order(tmp_pat
         own = [e for e in alice.events if isinstance(e, events.FileOffered)]
         assert [e.name for e in own] == ["big.bin", "small.txt"]
         assert own[0].id < own[1].id and heard[0].id < heard[1].id
+        # While one is read, the next says it waits, and the same path again is refused.
+        alice.node.send_file(str(big))
+        alice.node.send_file(str(small))
+        alice.node.send_file(str(tmp_path / "." / small.name))
+        waits = await alice.wait_for(lambda e: isinstance(e, events.FileReading))
+        assert (waits.name, waits.size, waits.behind) == ("small.txt", 2, 1)
+        again = await alice.wait_for(lambda e: isinstance(e, events.Error))
+        assert again.message == "small.txt is being read to be offered already"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_large_file_is_said_to_be_read_before_it_is_offered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: a 20 GiB file gave 84 s of silence while its checksum was made."""
+    monkeypatch.setattr(files, "READ_SHOWN", 2 * FILE_CHUNK)
+    big, small = random_file(tmp_path, 2), tmp_path / "small.txt"
+    small.write_text("hi")
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        alice.node.send_file(str(small))
+        await bob.wait_for(offered("small.txt"))
+        alice.node.send_file(str(big))
+        await bob.wait_for(offered("big.bin"))
+        reading = [e for e in alice.events if isinstance(e, events.FileReading)]
+        assert reading == [events.FileReading("big.bin", 2 * FILE_CHUNK)]  # not small.txt
+        assert reading[0].as_json() == {
+            "event": "file_reading", "name": "big.bin", "size": 2 * FILE_CHUNK, "behind": 0
+        }  # fmt: skip
+        shown = to_plain_text(ui.format_event(reading[0], time.time()))
+        what = f"big.bin ({size_text(2 * FILE_CHUNK)})"
+        assert shown.endswith(f"* reading {what} to offer it: its checksum takes a while")
         nursery.cancel_scope.cancel()
 
 
