@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import random
+import re
 import secrets
 import shlex
 import shutil
@@ -314,6 +315,8 @@ class Files:
         to = self.node.me if message.private else None
         kept = self.node.store.saved_at(message.sha256, message.size)
         saved = kept[0] if kept is not None and _holds(kept[0], message.size, kept[1]) else ""
+        if saved and not _named_so(Path(saved).name, local_name(message.name)):
+            saved = ""  # the same bytes, another file: an empty __init__.py is no empty.txt
         if saved:
             self._saved[id] = saved
         offered = events.FileOffered(sender, id, message.name, message.size, to, saved=saved)
@@ -1251,6 +1254,15 @@ async def _hash_file(path: Path) -> tuple[int, bytes, Stamp]:
         if _stamp(os.fstat(f.fileno())) != before or size != before[2]:
             raise OSError(errno.EAGAIN, "it changed while it was read; offer it again")
     return size, digest.finalize(), before
+
+
+def _named_so(saved: str, name: str) -> bool:
+    """Whether a file ``saved`` under that name is one of ``name`` (``name``, or ``name``
+    numbered: ``big (2).bin``). A trial's empty ``__init__.py`` offered was said to be had, as
+    the ``empty.txt`` fetched before, and could not be fetched."""
+    return saved == name or any(
+        saved == numbered(name, int(n)) for n in re.findall(r"\((\d{1,6})\)", saved)
+    )
 
 
 def _size_of(path: Path) -> int | None:

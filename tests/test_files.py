@@ -353,6 +353,35 @@ async def test_the_same_bytes_offered_anew_are_not_fetched_a_second_time(tmp_pat
         nursery.cancel_scope.cancel()
 
 
+async def test_the_same_bytes_under_another_name_are_fetched_as_that_file(tmp_path: Path) -> None:
+    """Trial 50: an empty __init__.py offered was said to be had as the empty.txt fetched
+    before, with no /get, and /get refused it."""
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        first = await offer_heard(bob, alice, empty)
+        alice.node.get_file(first.id)
+        assert (await alice.wait_for(done("empty.txt"))).ok
+        same = tmp_path / "sub" / "__init__.py"
+        same.parent.mkdir()
+        same.write_bytes(b"")
+        other = await offer_heard(bob, alice, same)
+        assert other.saved == ""
+        alice.node.get_file(other.id)
+        fetched = await alice.wait_for(done("__init__.py"))
+        assert fetched.ok and Path(fetched.path).name == "__init__.py"
+        nursery.cancel_scope.cancel()
+
+
+def test_a_file_saved_under_a_name_or_its_numbered_one_is_of_that_name() -> None:
+    assert files._named_so("big.bin", "big.bin")
+    assert files._named_so("big (2).bin", "big.bin")
+    assert files._named_so("a (3).tar.gz", "a.tar.gz")
+    assert not files._named_so("empty.txt", "__init__.py")
+    assert not files._named_so("big (2).bin", "big.txt")
+
+
 async def test_a_part_file_left_by_a_killed_fetch_is_written_over_and_a_held_one_is_not(
     tmp_path: Path,
 ) -> None:
