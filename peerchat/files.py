@@ -1118,6 +1118,10 @@ class Files:
                     if not data:
                         self._withdraw(offer, "it shrank since you offered it")
                         return
+                    if _stamp(os.fstat(f.fileno())) != mine.stamp:  # written to meanwhile:
+                        # a trial's fetchers took all 100 MiB, then failed on the checksum
+                        self._withdraw(offer, "it changed since you offered it")
+                        return
                     conn.send(FileChunk(offer, offset, data))
                     self._count_served((serving.who, offer), len(data))
                     if conn.address:

@@ -1090,6 +1090,33 @@ async def test_an_offer_whose_file_is_gone_or_changed_is_withdrawn_and_its_fetch
         nursery.cancel_scope.cancel()
 
 
+async def test_a_file_written_to_while_it_is_fetched_is_withdrawn_on_the_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trial 50: bytes changed inside an offered file mid-fetch; its fetchers took all 100 MiB,
+    then failed on the checksum, and the sender was told nothing."""
+    monkeypatch.setattr(transfer, "PROGRESS_EVERY", 0)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        source = random_file(tmp_path, 480)
+        os.utime(source, ns=(0, 0))  # a change within the clock's tick would look like none
+        offer = await offer_heard(alice, bob, source)
+        bob.node.get_file(offer.id)
+        await bob.wait_for(
+            lambda e: isinstance(e, events.FileProgress) and e.received >= 4 * FILE_CHUNK, 20
+        )
+        with source.open("r+b") as f:  # as dd conv=notrunc would
+            f.seek(400 * FILE_CHUNK)
+            f.write(b"\0" * 4096)
+        withdrawn = await alice.wait_for(lambda e: isinstance(e, events.OfferWithdrawn), 10)
+        assert withdrawn.reason == "it changed since you offered it"
+        result = await bob.wait_for(done("big.bin"), 10)
+        assert not result.ok and result.reason == "alice no longer offers it"
+        got = [e.received for e in bob.events if isinstance(e, events.FileProgress)]
+        assert max(got) < 480 * FILE_CHUNK, "stopped on the way, not at the end"
+        nursery.cancel_scope.cancel()
+
+
 async def test_two_fetches_of_a_changed_file_withdraw_it_once(tmp_path: Path) -> None:
     """A review: the second fetch to find the file changed withdrew the offer again, and the
     sender's node ended on the error."""
