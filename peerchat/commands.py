@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -20,12 +21,12 @@ Type a line and press Enter to send it to everyone in the room.
   /me ACTION      an action: /me waves shows "* alice waves"
   /nick NAME      another name, if nobody here has one like it
   /send [NAME] PATH  offer a file to the room, or to one member
-  /get ID         fetch an offered file (the ID its offer shows)
+  /get ID         fetch an offered file (/get alone: the offers)
   /cancel ID      give up a fetch, or withdraw your offer
   /files          the files offered here, and your fetches
   /join ROOM [HOST:PORT]  another room, found on this network by name
   /part [ROOM [MESSAGE]]  leave a room; leaving the last one quits
-  /room NAME      bring a room to the front (Ctrl-X: the next one)
+  /room NAME      a room in front (/window N, Ctrl-X, Alt-1..9, Alt-←→)
   /rooms, /list   the rooms you are in; the rooms on this network
   /who, /names    the members; the tracker is marked
   /whois NAME     a member's address and key, to compare with theirs
@@ -34,7 +35,7 @@ Type a line and press Enter to send it to everyone in the room.
   //TEXT          send a line that starts with "/"
   /clear          empty the screen (Ctrl-L draws it anew)
   /quit [MESSAGE] leave (or Ctrl-D, or Ctrl-C on an empty line)
-Tab completes commands, member names, room names and offer numbers."""
+Tab completes names, commands, rooms, offers; /help CMD: one command."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,7 @@ class History:
 
 @dataclass(frozen=True, slots=True)
 class Help:
-    pass
+    text: str = HELP_TEXT  # all of it, or the lines of one command (``help_for``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +361,8 @@ def parse_line(line: str) -> Command:
             # "/window goto 2" too)
             room = room_name(rest.strip().removeprefix("goto ").strip())
             return GoToRoom(room) if room else ListRooms()
+        if name == "/help" and rest.strip():
+            return help_for(rest.strip())
         if name == "/list" and rest.strip():  # (a user's "/list dev" listed them all, unsaid)
             return Usage("usage: /list, the rooms on the local network (then /join NAME)")
         if name == "/send":
@@ -373,6 +376,28 @@ def parse_line(line: str) -> Command:
             return GetFile(int(number)) if name == "/get" else CancelFile(int(number))
         return _SLASH.get(name, Unknown(name))
     return Say(text)
+
+
+def help_for(topic: str) -> Help | Usage:
+    """``/help CMD``: the help's line of that command, by any of its names (``/help q``,
+    ``/help window``). A trial's ``/help send`` printed it all again."""
+    name = "/" + topic.split()[0].lower().lstrip("/")
+    name = _ALIASES.get(name, name)
+    if name == "/help":
+        return Help()
+    found = [
+        row
+        for row in HELP_TEXT.splitlines()[1:-1]  # a command's row each
+        if name in {w.rstrip(",") for w in itertools.takewhile(_slashed, row.split())}
+        or f"({name} " in row  # (/unignore NAME)
+    ]
+    if not found:
+        return Usage(f"no command {visible(name)}; /help lists them")
+    return Help("\n".join(found))
+
+
+def _slashed(word: str) -> bool:
+    return word.startswith("/")
 
 
 def _private(rest: str) -> Private | Usage:

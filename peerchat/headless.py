@@ -152,8 +152,8 @@ class Headless:
                 act(node)
             case commands.Usage(text):
                 self.show(events.Error(text))
-            case commands.Help():
-                self._queue(_ENCODE({"event": "help", "text": commands.HELP_TEXT}))
+            case commands.Help(text=text):
+                self._queue(_ENCODE({"event": "help", "text": text}))
             case commands.Unknown(name):
                 self.show(events.Error(commands.unknown(name)))
             case commands.GoToRoom(room):

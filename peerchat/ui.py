@@ -1475,9 +1475,9 @@ class PromptUI:
                 case commands.Usage(text=text):
                     self._refuse(text)
                     continue
-                case commands.Help():
+                case commands.Help(text=text):
                     # (a long row goes on under its words: a trial's went on under the time)
-                    self._notice(commands.HELP_TEXT, mark="", indent=INDENT + commands.HELP_COLUMN)
+                    self._notice(text, mark="", indent=INDENT + commands.HELP_COLUMN)
                     continue
                 case commands.Clear():  # and nothing for Ctrl-L to draw again
                     self._printed.clear()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from peerchat.commands import (
+    HELP_TEXT,
     HISTORY_DEFAULT,
     Clear,
     FindRooms,
     GetFile,
     GoToRoom,
+    Help,
     History,
     Ignore,
     JoinRoom,
@@ -203,3 +205,19 @@ def test_each_room_command_calls_its_method_of_the_node_with_its_fields() -> Non
     ]
     for line in ("hello", "/join dev", "/part", "/help", "/quit", "/rooms", "/list"):
         assert room_action(parse_line(line)) is None, line
+
+
+def test_help_with_a_command_gives_its_lines_by_any_of_its_names() -> None:
+    """Trial 50: "/help send" printed the whole help again."""
+    assert parse_line("/help") == Help(HELP_TEXT)
+    assert parse_line("/help help") == Help(HELP_TEXT)
+    assert parse_line("/help send") == parse_line("/help /send")
+    (send,) = parse_line("/help send").text.splitlines()
+    assert send.startswith("  /send [NAME] PATH")
+    (room,) = parse_line("/help window").text.splitlines()  # an alias
+    assert room.startswith("  /room NAME") and "Alt-1..9" in room
+    nick = parse_line("/help nick").text.splitlines()  # one row, and the one that goes on
+    assert len(nick) == 1 and nick[0].startswith("  /nick NAME")
+    assert parse_line("/help unignore").text.startswith("  /ignore [NAME]")
+    assert parse_line("/help names") == parse_line("/help who")
+    assert parse_line("/help bogus") == Usage("no command /bogus; /help lists them")
