@@ -762,6 +762,7 @@ class Room:
     # offer id -> how far, or whom it waits for
     fetching: dict[int, FileProgress | FileWaiting] = field(default_factory=dict)
     offers: dict[int, str] = field(default_factory=dict)  # offer id -> name and whose, for Tab
+    mine: set[int] = field(default_factory=set)  # of those, this node's own
     # (own offer id, fetcher's node id) -> how far that member's fetch of it is
     uploads: dict[tuple[int, str], Uploading] = field(default_factory=dict)
 
@@ -801,10 +802,15 @@ class Room:
                 # Told apart in Tab's menu: a user trial's two "my notes.txt" looked alike.
                 whose = f" to {who(to)}" if own and to else "" if own else f" from {who(m)}"
                 self.offers[id] = name + whose
+                if own:
+                    self.mine.add(id)
                 if len(self.offers) > MAX_TAB_OFFERS:  # offers can end unsaid (a goodbye)
-                    del self.offers[min(self.offers)]
+                    oldest = min(self.offers)
+                    del self.offers[oldest]
+                    self.mine.discard(oldest)
             case OfferWithdrawn(id=id):
                 self.offers.pop(id, None)
+                self.mine.discard(id)
                 self.uploads = {k: u for k, u in self.uploads.items() if k[0] != id}
             case Uploading(id=id, to=m, over=True):
                 self.uploads.pop((id, m.node_id), None)
@@ -854,6 +860,7 @@ class Screen:
     # activity marks; a user missed what a room behind said).
     unseen: dict[str, str] = field(default_factory=dict)
     unresponsive_at: float = -math.inf  # when a freeze was last told (arrival, monotonic)
+    found: tuple[str, ...] = ()  # the rooms the last /list found, for Tab after /join
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
@@ -868,6 +875,8 @@ class Screen:
         return self.rooms.get(self.current) or Room()
 
     def apply(self, label: str, event: Event) -> None:
+        if isinstance(event, RoomsFound) and not event.new:
+            self.found = tuple(name for name, _ in event.rooms)
         if label != self.current and isinstance(event, MessageReceived | FileOffered):
             self._note_news(label, event)
         if isinstance(event, RoomLeft) and event.moved_to:  # the room anew, where it was
@@ -2132,10 +2141,12 @@ _OFFER_COMMANDS = ("/get", "/cancel")  # whose first word is an offer's number, 
 
 
 class RoomCompleter(Completer):
-    """Tab: command names after a "/", room names after ``/room`` and ``/part``, offer numbers
-    (shown with their files) after ``/get`` and ``/cancel``, member names elsewhere, each
-    followed by a space, or by ": " for a name that opens the line, as in irssi (prompt
-    thread)."""
+    """Tab: command names after a "/", room names after ``/room`` and ``/part`` (one is in)
+    and ``/join`` (the last ``/list`` found), offer numbers (shown with their files) after
+    ``/get`` (others') and ``/cancel`` (one's own, and fetches under way), member names
+    elsewhere, each followed by a space, or by ": " for a name that opens the line, as in
+    irssi (prompt thread). (A trial's "/join " Tab put in a member's name, and "/cancel " Tab
+    offered others' files it was not fetching.)"""
 
     def __init__(self, screen: Screen) -> None:
         self._screen = screen
@@ -2154,10 +2165,16 @@ class RoomCompleter(Completer):
             rest = [name for name in self._screen.rooms if name and name != current]
             here = [current] if current else []
             choices = here + rest if first == "/part" else rest + here
+        elif first == "/join" and before.count(" ") == 1:
+            choices = [name for name in self._screen.found if name not in self._screen.rooms]
         elif first in _OFFER_COMMANDS and before.count(" ") == 1:
             # (A user's "/get <Tab>" offered member names.)
+            rooms = self._screen.rooms.values()
             offers = {
-                id: name for room in self._screen.rooms.values() for id, name in room.offers.items()
+                id: name
+                for room in rooms
+                for id, name in room.offers.items()
+                if (id in room.mine or id in room.fetching) == (first == "/cancel")
             }
             for id in sorted(offers):  # "3" too, beside "30": a number is whole as typed
                 if str(id).startswith(word):

@@ -823,7 +823,10 @@ def test_tab_completes_commands_and_member_names():
     room.apply(FileOffered(CAROL, 15, "failed.txt", 10))
     room.apply(FileDone(15, "failed.txt", "", False, "the checksum differs"))
     assert complete("/get ") == ["3 ", "12 ", "15 "]
-    assert complete("/cancel 1") == ["12 ", "15 "]
+    assert complete("/cancel 1") == []  # none fetched nor one's own (trial 50 offered these)
+    room.apply(FileProgress(12, "notes.txt", 5, 10))
+    assert complete("/cancel 1") == ["12 "] and complete("/get 1") == ["15 "]
+    room.apply(FileDone(12, "notes.txt", "", False, "cancelled"))
     assert complete("/get 3") == ["3 "]  # whole as typed: not taken for the start of another
     shown = completer.get_completions(Document("/get 1", 6), CompleteEvent())
     assert [c.display_text for c in shown] == [
@@ -835,6 +838,12 @@ def test_tab_completes_commands_and_member_names():
     room.apply(FileOffered(ALICE, 21, "my notes.txt", 10, to=BOB, own=True))
     shown = completer.get_completions(Document("/cancel 2", 9), CompleteEvent())
     assert [c.display_text for c in shown] == ["20 my notes.txt", "21 my notes.txt to bob"]
+    assert complete("/get 2") == []  # one's own is not to fetch
+    # After /join, the rooms the last /list found that one is not in (trial 50: members).
+    assert complete("/join ") == []
+    screen.apply("", RoomsFound((("dev", 3), ("qa", 2), ("quiz", 1))))
+    assert complete("/join q") == ["qa ", "quiz "]
+    assert complete("/join ") == ["qa ", "quiz "]  # dev: in it already
 
 
 def test_one_back_under_another_name_than_it_had_here_last_is_told_so():
