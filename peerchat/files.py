@@ -147,6 +147,9 @@ class _Fetch:
     heard_at: float = field(default_factory=trio.current_time)  # last chunk, or last asked
     asked_again: bool = False  # asked again after ``FILE_STALL`` s without a chunk
     waited: bool = False  # the user was told it waits for its sender (``_waiting``)
+    # Asked for again after a wait, from here: said to go on once a chunk comes (a trial read
+    # "going on from 12%", then "no longer offers it", from a sender that had restarted)
+    going_on_from: int | None = None
 
 
 @dataclass
@@ -503,7 +506,7 @@ class Files:
         fetch.acked, fetch.heard_at = d.received, trio.current_time()
         conn.send(FileGet(d.offer, d.received))
         if fetch.waited and d.received:  # told it waits: told it goes on (trial 48: not a word)
-            self.node.emit(events.FileProgress(fetch.id, d.name, d.received, d.size, resumed=True))
+            fetch.going_on_from = d.received
         fetch.waited = False
 
     def _waiting(self, fetch: _Fetch) -> None:
@@ -686,6 +689,10 @@ class Files:
             raise ProtocolViolation(f"{conn.peer} sent a file chunk nobody asked for")
         fetch.download.take(message.offset, message.data)
         fetch.busy, fetch.heard_at, fetch.asked_again = 0, now, False
+        if (since := fetch.going_on_from) is not None:
+            fetch.going_on_from = None
+            d = fetch.download
+            self.node.emit(events.FileProgress(fetch.id, d.name, since, d.size, resumed=True))
         try:
             fetch.out.write(message.data)
         except OSError as exc:  # the sender is stopped too (a review: its next chunk, for a

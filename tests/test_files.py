@@ -1299,6 +1299,33 @@ async def test_a_fetch_that_waited_for_its_sender_says_it_goes_on(tmp_path: Path
         nursery.cancel_scope.cancel()
 
 
+async def test_a_fetch_from_a_sender_back_without_the_offer_is_not_said_to_go_on(
+    tmp_path: Path,
+) -> None:
+    """Trial 50: after the sender's kill and restart, "going on from 12%" and "not saved: alice
+    no longer offers it" came in the same second."""
+    source = random_file(tmp_path, 400)
+    alice_data = DataDir(tmp_path / "alice-data")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", data=alice_data)
+        bob = await room.add("bob")
+        bob.node.files.downloads = tmp_path / "bob"
+        await room.fully_connected()
+        offer = await offer_heard(alice, bob, source)
+        bob.node.get_file(offer.id)
+        await bob.wait_for(lambda e: isinstance(e, events.FileProgress) and e.received, 20)
+        alice.crash()
+        waits = await bob.wait_for(lambda e: isinstance(e, events.FileWaiting))
+        await room.add("alice", data=alice_data)  # the same key, back, offering nothing
+        result = await bob.wait_for(done("big.bin"), 30)
+        assert not result.ok and result.reason.startswith("alice no longer offers it")
+        after = bob.events[bob.events.index(waits) :]
+        assert not [e for e in after if isinstance(e, events.FileProgress) and e.resumed]
+        nursery.cancel_scope.cancel()
+    alice_data.close()
+
+
 async def test_a_fetch_from_a_member_that_never_comes_back_ends_with_its_part_file(
     tmp_path: Path,
 ) -> None:
