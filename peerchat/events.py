@@ -501,7 +501,8 @@ class Error:
 @dataclass(frozen=True, slots=True)
 class Unresponsive:
     """This node did not run for ``seconds`` (a stopped process, a suspended laptop) and
-    rejoins its room; an ``error`` to a headless reader, as it always was."""
+    rejoins its room; an ``error`` to a headless reader, as it always was, with
+    ``"unresponsive"`` (the seconds) to tell it from a failure (a trial's bot could not)."""
 
     seconds: float
 
@@ -517,7 +518,7 @@ class Unresponsive:
         )
 
     def as_json(self) -> dict[str, Any]:
-        return {"event": "error", "message": self.message}
+        return {"event": "error", "message": self.message, "unresponsive": self.seconds}
 
 
 @dataclass(frozen=True, slots=True)

@@ -388,8 +388,10 @@ class Node:
         node_id = member.node_id if member and member.node_id in self.ignored else None
         node_id = node_id or self.ignored.named(name)
         if node_id is None:
-            listed = ", ".join(self.ignored.names()) or "nobody"
-            self.emit(events.Error(f"{name} is not ignored here (ignored: {listed})"))
+            listed = ", ".join(self.ignored.names())  # ("ignored: nobody" read oddly of a
+            # member named nobody: a trial)
+            whom = f"ignored: {listed}" if listed else "nobody is"
+            self.emit(events.Error(f"{name} is not ignored here ({whom})"))
             return
         was = self.ignored.remove(node_id)
         shown = member.username if member else was

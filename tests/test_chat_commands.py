@@ -106,7 +106,7 @@ async def test_an_ignored_member_is_not_shown_but_kept_and_heard_again(swarm: Sw
     assert kept["from_id"] == bob.node_id
     await alice.send("/unignore carol")
     error = await alice.wait_for(event="error")
-    assert error["message"] == "carol is not ignored here (ignored: nobody)"
+    assert error["message"] == "carol is not ignored here (nobody is)"
 
     await alice.send("/ignore carol")
     await alice.wait_for(event="ignoring", username="carol")

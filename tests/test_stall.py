@@ -93,6 +93,8 @@ async def test_a_reader_that_sees_a_freeze_before_the_watcher_tells_of_it_first(
     await trio.sleep(AWAY)  # stopped, the watcher asleep
     assert door.coming_back  # a reader asks first
     assert len(told) == 1 and "unresponsive" in told[0].message  # type: ignore[attr-defined]
+    headless = told[0].as_json()  # type: ignore[attr-defined]
+    assert headless["event"] == "error" and headless["unresponsive"] >= AWAY  # (a trial's bot)
     assert door.rejoining and door.coming_back
     assert len(told) == 1  # told once
 
