@@ -408,13 +408,12 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_offer(event, now)
         case FileList():
             return format_files(event, now)
-        case FileReading(name=name, size=size, behind=0):
-            what = f"{visible(name)} ({size_text(size)})"
-            return format_notice(f"* reading {what} to offer it: its checksum takes a while", now)
         case FileReading(name=name, size=size, behind=behind):
             what = f"{visible(name)} ({size_text(size)})"
+            if not behind:
+                return format_notice(f"* you offer {what} once it is read for its checksum", now)
             before = "the file before it is" if behind == 1 else f"the {behind} before it are"
-            return format_notice(f"* {what} is offered once {before} read", now)
+            return format_notice(f"* you offer {what} once {before} read", now)
         case FileProgress(name=name, received=received, size=size, resumed=True):
             share = received * 100 // max(size, 1)
             return format_notice(f"* {visible(name)}: going on from {share}%, fetched before", now)

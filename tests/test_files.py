@@ -499,7 +499,7 @@ async def test_a_large_file_is_said_to_be_read_before_it_is_offered(
         }  # fmt: skip
         shown = to_plain_text(ui.format_event(reading[0], time.time()))
         what = f"big.bin ({size_text(2 * FILE_CHUNK)})"
-        assert shown.endswith(f"* reading {what} to offer it: its checksum takes a while")
+        assert shown.endswith(f"* you offer {what} once it is read for its checksum")
         nursery.cancel_scope.cancel()
 
 
