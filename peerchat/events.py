@@ -232,6 +232,7 @@ class FileDone:
     path: str
     ok: bool
     reason: str = ""
+    sender: str = ""  # whose offer it was (by name): two offers of one name told apart
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -241,6 +242,7 @@ class FileDone:
             "path": self.path,
             "ok": self.ok,
             "reason": self.reason,
+            "from": self.sender,
         }
 
 

@@ -740,7 +740,9 @@ class Files:
         conn = self.node.links.conns.get(d.sender)
         if conn is not None:
             conn.send(FileAck(d.offer, d.size))  # the whole file, checked: the sender is told
-        self.node.emit(events.FileDone(fetch.id, d.name, str(fetch.final), True))
+        self.node.emit(
+            events.FileDone(fetch.id, d.name, str(fetch.final), True, sender=fetch.sender)
+        )
 
     def _drop_copies(self, d: Download, own: Path) -> None:
         """A whole file checked (its part ``own``): what was kept of the same bytes from
@@ -786,7 +788,7 @@ class Files:
         else:
             self.node.store.forget_fetch(d.sender, d.sha256, d.size)
             _drop(fetch)
-        self.node.emit(events.FileDone(fetch.id, d.name, "", False, reason))
+        self.node.emit(events.FileDone(fetch.id, d.name, "", False, reason, fetch.sender))
 
     async def watch_fetches(self) -> None:
         """A fetch from a linked sender that sent nothing for ``FETCH_QUIET`` s is asked for

@@ -417,8 +417,10 @@ def format_event(event: Event, now: float) -> FormattedText:
         case FileProgress(name=name, received=received, size=size, resumed=True):
             share = received * 100 // max(size, 1)
             return format_notice(f"* {visible(name)}: going on from {share}%, fetched before", now)
-        case FileDone(name=name, path=path, ok=True):
-            return format_notice(f"* {visible(name)} saved as {visible(path)}", now)
+        case FileDone(name=name, path=path, ok=True, sender=sender):
+            # (whose: a trial's two offers of same.bin, saved as same.bin and same (2).bin)
+            whose = f" from {visible(sender)}" if sender else ""
+            return format_notice(f"* {visible(name)}{whose} saved as {visible(path)}", now)
         case FileDone(name=name, reason=reason):
             failed = f"! {visible(name)} not saved: {visible(reason)}"
             return format_notice(failed, now, ERROR_STYLE)

@@ -908,6 +908,9 @@ def test_file_offers_results_and_progress():
     assert plain(FileDone(3, "report.pdf", "/dl/report.pdf", True)) == (
         "13:04:05 * report.pdf saved as /dl/report.pdf"
     )
+    saved = FileDone(3, "same.bin", "/dl/same (2).bin", True, sender="bob")  # (trial 50)
+    assert plain(saved) == "13:04:05 * same.bin from bob saved as /dl/same (2).bin"
+    assert saved.as_json()["from"] == "bob"
     assert (
         plain(FileFetched(1, "a\x1b[2Jb.txt", BOB))
         == "13:04:05 * bob has your file a\ufffd[2Jb.txt"
