@@ -61,6 +61,12 @@ def pasted(count: int, said: commands.Command | None = None) -> str:
     return f"{count} lines{where}: Enter sends them all, Ctrl-C drops them"
 
 
+def _in(asked: str, room: str, several: bool) -> str:
+    """A paste's question, naming the room it goes to when there are several (a trial's
+    "200 lines: Enter sends them all" did not say where)."""
+    return f"{asked} (in {visible(room)})" if several else asked
+
+
 def block_said(pieces: list[str], count: int) -> str:
     """What Enter does to a pasted block of ``count`` lines with commands (its ``pieces``):
     where each line goes. (A trial's "4 lines, 1 of them commands" did not say that the lines
@@ -134,7 +140,7 @@ class TypedLines:
             count = len(commands.said_lines(line))
             if line != self._asked:  # always: a pasted /quit or /nick is no line to run unasked
                 self._asked = self.kept = line
-                return Held(block_said(pieces, count), count)
+                return Held(_in(block_said(pieces, count), room, several), count)
             self._cleared = set(pieces)
             line, self._after = pieces[0], pieces[1:] + self._after
         command = commands.parse_line(line)
@@ -160,7 +166,7 @@ class TypedLines:
             lines = commands.said_lines(command.text)
             if len(lines) > PASTE_ASKED and line != self._asked and line not in self._cleared:
                 self._asked = self.kept = line  # (a user's 200 went at once)
-                return Held(pasted(len(lines), command), len(lines))
+                return Held(_in(pasted(len(lines), command), room, several), len(lines))
             self._asked = ""
         return Take(command)
 

@@ -119,3 +119,11 @@ def test_a_block_is_cut_where_its_commands_begin() -> None:
     assert commands_apart("/msg bob one\ntwo") is None  # one piece: the /msg takes the rest
     assert commands_apart("a\n/nick x\nb") == ["a", "/nick x", "b"]
     assert commands_apart("a\n\n/me waves\nb\n") == ["a\n", "/me waves\nb\n"]
+
+
+def test_a_paste_asked_about_names_its_room_when_there_are_several() -> None:
+    block = "\n".join(f"line {n}" for n in range(PASTE_ASKED + 1))
+    asked = TypedLines().take(block, joined=True, room="dev", several=True)
+    assert isinstance(asked, Held) and asked.notice.endswith("Ctrl-C drops them (in dev)")
+    mixed = TypedLines().take("a\n/nick x", joined=True, room="ops", several=True)
+    assert isinstance(mixed, Held) and mixed.notice.endswith("(in ops)")
