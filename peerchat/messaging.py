@@ -77,6 +77,7 @@ HANDED_ADDRESS_PER_SECOND = 1 << 20
 # Members away asked about at once (``_ask_after_away``), those heard last: a question about
 # 1,024 keys that vanished took 38 KB, to every link every 8 s for 30 minutes (review 53).
 AWAY_ASKED = 16
+ANSWER_EVERY = 0.5  # seconds at least between two answers to one peer's questions
 WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
 
 
@@ -115,6 +116,7 @@ class Messaging:
         self._cut_taken = False  # the history of this run was cut once: never again
         self._departed: set[str] = set()  # members gone, whose heads we tell the room soon
         self._asking_after_away = False  # (``_ask_after_away``)
+        self._answered_at: dict[str, float] = {}  # peer -> its last question answered (trio)
         self._pulled = False  # something came by a want since the last summary we sent
         self._wanted_at: dict[str, float] = {}  # author -> when it was asked of a peer
         self._answering_at: dict[str, float] = {}  # peer -> when it last sent us news, old
@@ -405,6 +407,7 @@ class Messaging:
         self._linked_at.pop(node_id, None)
         self._answering_at.pop(node_id, None)
         self._timed_out = {k: None for k in self._timed_out if k[0] != node_id}
+        self._answered_at.pop(node_id, None)
         self._ask(self.puller.gone(node_id))
         if lost and not self._asking_after_away:
             self._asking_after_away = True
@@ -457,8 +460,7 @@ class Messaging:
         assert conn.member is not None
         peer = conn.member.node_id
         if peer not in message.heads:  # a question (``sync.beyond``), or the answer to one
-            if more := beyond(message.heads, peer, self.node.chatlog.shown):
-                conn.send(Summary(more))
+            self._answer_question(conn, peer, message.heads)
         else:  # (a link's first summary is a whole one: it names its sender)
             self._linked_at.setdefault(peer, message.heads[peer])
         self._ask(self.puller.summary(peer, message.heads))
@@ -473,6 +475,17 @@ class Messaging:
                 self.node.emit(events.Delivered(conn.member, count))
             else:
                 self._owed[peer] = (upto, count, False)
+
+    def _answer_question(self, conn: Connection, peer: str, asked: dict[str, int]) -> None:
+        """Answer a question, unless the link has not taken the last answers yet, or one went
+        less than ``ANSWER_EVERY`` ago: an answer left out is asked for again (attack round
+        35: questions from a peer that read nothing queued 320 MB of answers)."""
+        now = trio.current_time()
+        if conn.backlog or now - self._answered_at.get(peer, -math.inf) < ANSWER_EVERY:
+            return
+        if more := beyond(asked, peer, self.node.chatlog.shown):
+            self._answered_at[peer] = now
+            conn.send(Summary(more))
 
     def on_skip(self, conn: Connection, message: Skip) -> None:
         """The end of an answer: whatever did not come, the peer does not have."""

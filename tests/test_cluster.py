@@ -328,6 +328,27 @@ async def test_two_members_that_cannot_reach_each_other_hear_each_other_through_
         nursery.cancel_scope.cancel()
 
 
+async def test_questions_are_answered_at_a_pace_and_not_while_answers_wait_to_go(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Attack round 35: a peer that asked and read nothing had 320 MB of answers queued."""
+    node = Node(Settings("bob", tracker_port=1), lambda e: None, FAST, None)
+    node.chatlog.receive(Chat("alice", 5, 1, "hi", 0.0, 0.0))
+    sent: list[object] = []
+    conn = types.SimpleNamespace(backlog=0, send=sent.append)
+    ask = functools.partial(node.messaging._answer_question, conn, "carol", {"alice": 1})
+    ask()
+    ask()  # at once again: not answered
+    assert [m.heads for m in sent] == [{"alice": 5}]  # type: ignore[attr-defined]
+    await trio.sleep(peerchat.messaging.ANSWER_EVERY)
+    conn.backlog = 1  # the last answer has not left yet
+    ask()
+    assert len(sent) == 1
+    conn.backlog = 0
+    ask()
+    assert len(sent) == 2
+
+
 def test_a_summary_too_long_names_the_authors_heard_last_whatever_their_numbers() -> None:
     """Attack round 34: 1,100 keys that spoke once at 2^61 pushed an author who had left out of
     every summary, and a member back from away never saw his lines."""
