@@ -27,7 +27,7 @@ import sqlite3
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import trio
 
@@ -463,6 +463,10 @@ class Messaging:
             self._answer_question(conn, peer, message.heads)
         else:  # (a link's first summary is a whole one: it names its sender)
             self._linked_at.setdefault(peer, message.heads[peer])
+            if len(self.node.chatlog.heads()) > MAX_HEADS:  # ours leave some out: what the
+                # peer names of those is a question too (attack round 35: 1,100 keys that
+                # spoke once after bob left kept his lines from a member back from away)
+                self._answer_question(conn, peer, message.heads, told=set(self._heads()))
         self._ask(self.puller.summary(peer, message.heads))
         owed = self._owed.get(peer)
         if owed is not None and self.node.node_id in message.heads:  # (not a partial one)
@@ -476,14 +480,18 @@ class Messaging:
             else:
                 self._owed[peer] = (upto, count, False)
 
-    def _answer_question(self, conn: Connection, peer: str, asked: dict[str, int]) -> None:
-        """Answer a question, unless the link has not taken the last answers yet, or one went
-        less than ``ANSWER_EVERY`` ago: an answer left out is asked for again (attack round
-        35: questions from a peer that read nothing queued 320 MB of answers)."""
+    def _answer_question(
+        self, conn: Connection, peer: str, asked: dict[str, int], told: Collection[str] = ()
+    ) -> None:
+        """Answer a question (of the authors not ``told`` the peer already), unless the link
+        has not taken the last answers yet, or one went less than ``ANSWER_EVERY`` ago: an
+        answer left out is asked for again (attack round 35: questions from peers that read
+        slowly queued 1.65 GB of answers)."""
         now = trio.current_time()
         if conn.backlog or now - self._answered_at.get(peer, -math.inf) < ANSWER_EVERY:
             return
-        if more := beyond(asked, peer, self.node.chatlog.shown):
+        more = beyond(asked, peer, self.node.chatlog.shown)
+        if more := {author: seq for author, seq in more.items() if author not in told}:
             self._answered_at[peer] = now
             conn.send(Summary(more))
 

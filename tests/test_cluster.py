@@ -51,6 +51,7 @@ from peerchat.protocol import (
     Redirect,
     Refuse,
     Roster,
+    Summary,
     Want,
     Welcome,
     encode,
@@ -347,6 +348,22 @@ async def test_questions_are_answered_at_a_pace_and_not_while_answers_wait_to_go
     conn.backlog = 0
     ask()
     assert len(sent) == 2
+
+
+async def test_a_whole_summary_naming_authors_ours_leave_out_is_answered_for_those() -> None:
+    """Attack round 35: 1,100 keys that spoke once after bob left pushed him out of alice's
+    summaries, and carol, back, never saw his lines: what her summary names of the authors
+    alice's leave out, alice answers for."""
+    node = Node(Settings("alice", tracker_port=1), lambda e: None, FAST, None)
+    node.chatlog.receive(Chat("bob", 5, 1, "before the keys", 0.0, 0.0))
+    for i in range(MAX_HEADS + 100):
+        node.chatlog.receive(Chat(f"key{i}", 1, 1, "", 0.0, 0.0))
+    sent: list[Summary] = []
+    carol = Member_("carol", "carol", "127.0.0.1", 1, 0)
+    conn = types.SimpleNamespace(backlog=0, send=sent.append, member=carol)
+    heads = {"carol": 3, "bob": 2, f"key{MAX_HEADS + 99}": 0}  # she holds less of both
+    node.messaging.on_summary(conn, Summary(heads))  # type: ignore[arg-type]
+    assert [m.heads for m in sent] == [{"bob": 5}]  # not the key: alice's summary names it
 
 
 def test_a_summary_too_long_names_the_authors_heard_last_whatever_their_numbers() -> None:
