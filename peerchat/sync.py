@@ -24,10 +24,10 @@ Shown = Callable[[str], int | None]  # an author's last message shown here; None
 def beyond(asked: dict[str, int], asker: str, shown: Shown) -> dict[str, int]:
     """The answer to a peer's question: a summary that does not name the peer itself (it went
     out after a departure, or while members are away from it) says what it holds of a few
-    authors. Those of which this node holds more are told, with how far (never the asker's
-    own lines, nor an author never heard here): a peer cut off from an author learns who has
-    the rest. The asker, behind, never answers the answer, and it is no longer than the
-    question."""
+    authors (as does a whole one of authors this node's own summaries leave out). Those of
+    which this node holds more are told, with how far (never the asker's own lines, nor an
+    author never heard here): a peer cut off from an author learns who has the rest. The
+    asker, behind, never answers the answer, and it is no longer than the question."""
     return {
         author: mine
         for author, seq in asked.items()

@@ -208,9 +208,9 @@ def commands_apart(block: str) -> list[str] | None:
         if commands.is_command(row):
             pieces.append([row])
             said = commands.parse_line(row)
+            alone = commands.parse_line(f"{row}\n.")  # as if lines came under it: a "/msg bob"
             takes_text = isinstance(said, commands.Private | commands.Say) or isinstance(
-                commands.parse_line(f"{row}\n."),
-                commands.Private,  # "/msg bob" on its own
+                alone, commands.Private
             )
         elif takes_text:
             pieces[-1].append(row)
