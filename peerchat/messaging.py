@@ -119,6 +119,7 @@ class Messaging:
         self._answered_at: dict[str, float] = {}  # peer -> its last question answered (trio)
         self._pulled = False  # something came by a want since the last summary we sent
         self._wanted_at: dict[str, float] = {}  # author -> when it was asked of a peer
+        self._wanted_after: dict[str, int] = {}  # author -> after which it was asked for
         self._answering_at: dict[str, float] = {}  # peer -> when it last sent us news, old
         # (peer, author) -> None: asked, timed out, its late answer still taken (oldest first)
         self._timed_out: dict[tuple[str, str], None] = {}
@@ -387,6 +388,7 @@ class Messaging:
         self._recent_budget.clear()
         self._linked_at.clear()
         self._wanted_at.clear()
+        self._wanted_after.clear()
         self._answering_at.clear()
         self._timed_out.clear()
         self._cut_from = None  # back from a freeze: what was missed is not cut (once cut)
@@ -506,6 +508,7 @@ class Messaging:
                 self._ask(self.puller.again(message.author))
             return  # not an answer to us: nobody else may make us stop waiting
         self._wanted_at.pop(message.author, None)
+        asked_after = self._wanted_after.pop(message.author, None)
         node = self.node
         requests, give_up_to = self.puller.answered(peer, message.author, message.seq)
         if give_up_to is not None and peer != message.author:
@@ -525,6 +528,11 @@ class Messaging:
                 node.show(sender, chat, own=False, history=not chat.live)
             self._store_shown(message.author)
             requests = self.puller.again(message.author)  # the rest, past the gap
+        if asked_after is not None and (node.chatlog.shown(message.author) or 0) > asked_after:
+            # Something came (or a gap was given up): a want answered with nothing is no
+            # news (attack round 35: each of bob's questions about a key away set off a want,
+            # a skip, and his whole summary to every link, every 4-6 s)
+            self._pulled = True
         self._ask(requests)
         if self.puller.idle and self._pulled:
             self._pulled = False
@@ -536,8 +544,8 @@ class Messaging:
             if conn is None:  # gone meanwhile: ask someone else
                 self._ask(self.puller.gone(peer))
                 continue
-            self._pulled = True
             self._wanted_at[author] = trio.current_time()
+            self._wanted_after[author] = after
             conn.send(Want(author, after))
 
     async def watch_wants(self) -> None:
@@ -556,6 +564,7 @@ class Messaging:
                 conn = self.node.links.conns.get(peer or "")
                 if peer is None or conn is None:
                     self._wanted_at.pop(author, None)  # answered for by the link's end
+                    self._wanted_after.pop(author, None)
                 elif (
                     now - max(asked_at, self._answering_at.get(peer, asked_at)) >= timeout
                     or now - asked_at >= WANT_WAIT_MOST * timeout

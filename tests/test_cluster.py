@@ -51,6 +51,7 @@ from peerchat.protocol import (
     Redirect,
     Refuse,
     Roster,
+    Skip,
     Summary,
     Want,
     Welcome,
@@ -364,6 +365,31 @@ async def test_a_whole_summary_naming_authors_ours_leave_out_is_answered_for_tho
     heads = {"carol": 3, "bob": 2, f"key{MAX_HEADS + 99}": 0}  # she holds less of both
     node.messaging.on_summary(conn, Summary(heads))  # type: ignore[arg-type]
     assert [m.heads for m in sent] == [{"bob": 5}]  # not the key: alice's summary names it
+
+
+async def test_a_want_answered_with_nothing_sends_no_summary_and_one_that_brings_some_does() -> (
+    None
+):
+    """Attack round 35: a key had alice claim lines it lacked; each of bob's questions about it
+    then set off a want, a skip, and his whole summary to every link, every 4-6 s."""
+    node = Node(Settings("bob", tracker_port=1), lambda e: None, FAST, None)
+    node.chatlog.receive(Chat("key", 1, 1, "hi", 0.0, 0.0))
+    node.chatlog.receive(Chat("alice", 1, 1, "hi", 0.0, 0.0))
+    sent: list[object] = []
+    broadcast: list[object] = []
+    alice = Member_("alice", "alice", "127.0.0.1", 1, 0)
+    conn = types.SimpleNamespace(backlog=0, send=sent.append, member=alice)
+    node.links.conns["alice"] = conn  # type: ignore[assignment]
+    node.links.broadcast = lambda message, **_: broadcast.append(message)  # type: ignore[method-assign]
+    node.messaging.on_summary(conn, Summary({"alice": 1, "key": 1000}))  # type: ignore[arg-type]
+    assert [(m.author, m.after) for m in sent if isinstance(m, Want)] == [("key", 1)]
+    node.messaging.on_skip(conn, Skip("key", 1000))  # type: ignore[arg-type]  # it has none
+    assert broadcast == []
+    node.messaging.on_summary(conn, Summary({"alice": 3}))  # type: ignore[arg-type]
+    for n in (2, 3):  # her answer's lines, then its end
+        node.chatlog.receive(Chat("alice", n, n, "hi", 0.0, 0.0))
+    node.messaging.on_skip(conn, Skip("alice", 3))  # type: ignore[arg-type]
+    assert [type(m) for m in broadcast] == [Summary]
 
 
 def test_a_summary_too_long_names_the_authors_heard_last_whatever_their_numbers() -> None:
