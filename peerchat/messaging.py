@@ -53,7 +53,7 @@ from peerchat.protocol import (
 from peerchat.protocol import (
     Batch as BatchFrame,
 )
-from peerchat.sync import Puller, Request, beyond
+from peerchat.sync import Puller, Request, Turns, beyond
 from peerchat.unstored import Unstored
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,9 @@ MAX_HANDED = 1024  # members whose handed history is remembered, the one asked l
 # review). The recent history a link asks for once is not counted: a newcomer needs it.
 HANDED_ADDRESS_AT_ONCE = 16 << 20
 HANDED_ADDRESS_PER_SECOND = 1 << 20
-# Members away asked about at once (``_ask_after_away``), those heard last: a question about
-# 1,024 keys that vanished took 38 KB, to every link every 8 s for 30 minutes (review 53).
+# Members away asked about at once (``_ask_after_away``), in turn: a question about 1,024 keys
+# that vanished took 38 KB, to every link every 8 s for 30 minutes (review 53); the 16 heard
+# last alone could be keys that spoke after a member was cut off, and stayed away (round 35).
 AWAY_ASKED = 16
 ANSWER_EVERY = 0.5  # seconds at least between two answers to one peer's questions
 WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
@@ -116,6 +117,7 @@ class Messaging:
         self._cut_taken = False  # the history of this run was cut once: never again
         self._departed: set[str] = set()  # members gone, whose heads we tell the room soon
         self._asking_after_away = False  # (``_ask_after_away``)
+        self._away_turn = Turns(AWAY_ASKED)
         self._answered_at: dict[str, float] = {}  # peer -> its last question answered (trio)
         self._pulled = False  # something came by a want since the last summary we sent
         self._wanted_at: dict[str, float] = {}  # author -> when it was asked of a peer
@@ -430,8 +432,9 @@ class Messaging:
         self._tell_of(departed)
 
     async def _ask_after_away(self) -> None:
-        """While members are away, ask the links now and then about the few of them heard
-        last (``AWAY_ASKED``), by telling what this node holds of them: a link that still
+        """While members are away, ask the links now and then about a few of them
+        (``AWAY_ASKED``, in turn, those heard last first), by telling what this node holds of
+        them: a link that still
         hears one answers with what it holds beyond (``sync.beyond``), which is then fetched
         from it. A cut between two members that both reach a third is then a delay, not a gap
         for as long as it lasts (what was said before the loss comes with the departure's
@@ -446,8 +449,8 @@ class Messaging:
                 away = {m.node_id for m in self.node.links.unreachable()}
                 if not away:
                     return
-                heard_last = reversed(self.node.chatlog.heads())
-                self._tell_of(itertools.islice((a for a in heard_last if a in away), AWAY_ASKED))
+                heard_last = [a for a in reversed(self.node.chatlog.heads()) if a in away]
+                self._tell_of(self._away_turn.take(heard_last))
         finally:
             self._asking_after_away = False
 

@@ -35,6 +35,23 @@ def beyond(asked: dict[str, int], asker: str, shown: Shown) -> dict[str, int]:
     }
 
 
+class Turns:
+    """A few of a list at a time, in turn: where the last ones ended, round again at its end
+    (the list may change between two turns; each gets its turn while it stays)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._at = 0
+
+    def take(self, items: list[str]) -> list[str]:
+        if not items:
+            return []
+        at = self._at % len(items)
+        taken = (items[at:] + items[:at])[: self._size]
+        self._at = at + len(taken)
+        return taken
+
+
 class Request(NamedTuple):
     peer: str
     author: str

@@ -14,7 +14,7 @@ from peerchat.chat import Chat, ChatLog
 from peerchat.handshake import OPEN_ROOM
 from peerchat.identity import Identity
 from peerchat.store import MEMORY, Store
-from peerchat.sync import Puller, Request, beyond
+from peerchat.sync import Puller, Request, Turns, beyond
 
 ROOM = room_tag("", "127.0.0.1:5000", OPEN_ROOM)  # an open room without a name
 
@@ -622,3 +622,13 @@ def test_a_question_is_answered_with_what_is_held_beyond_it() -> None:
     asked = {"alice": 5, "bob": 3, "carol": 1, "dave": 0}
     assert beyond(asked, "carol", shown) == {"alice": 8}
     assert beyond({"alice": 9}, "carol", shown) == {}  # the asker holds more: no answer
+
+
+def test_members_away_are_asked_about_a_few_at_a_time_in_turn() -> None:
+    """Round 35: the 16 away members heard last could be keys that spoke after a member was cut
+    off and stayed away; it was never asked about."""
+    turns = Turns(2)
+    assert turns.take(["k1", "k2", "bob"]) == ["k1", "k2"]
+    assert turns.take(["k1", "k2", "bob"]) == ["bob", "k1"]
+    assert turns.take(["k1", "k2", "bob"]) == ["k2", "bob"]
+    assert turns.take(["k1"]) == ["k1"] and turns.take([]) == []
