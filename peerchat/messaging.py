@@ -434,12 +434,11 @@ class Messaging:
     async def _ask_after_away(self) -> None:
         """While members are away, ask the links now and then about a few of them
         (``AWAY_ASKED``, in turn, those heard last first), by telling what this node holds of
-        them: a link that still
-        hears one answers with what it holds beyond (``sync.beyond``), which is then fetched
-        from it. A cut between two members that both reach a third is then a delay, not a gap
-        for as long as it lasts (what was said before the loss comes with the departure's
-        summary). At random within half the wait: not the room all at once, after a tracker
-        it lost."""
+        them: a link that still hears one answers with what it holds beyond (``sync.beyond``),
+        which is then fetched from it. A cut between two members that both reach a third is
+        then a delay, not a gap for as long as it lasts (what was said before the loss comes
+        with the departure's summary). At random within half the wait: not the room all at
+        once, after a tracker it lost."""
         config = self.node.config
         wait = config.away_ask_first
         try:
