@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes
@@ -24,7 +25,9 @@ PROGRESS_EVERY = 0.25  # seconds between progress reports of one download, at mo
 PART = ".peerchat-part"
 MAX_LOCAL_NAME = 200  # bytes of a saved name, leaving room for " (99)" and PART
 MAX_EXTENSION = 16  # bytes after a long name's last dot kept, at most
-_UNSAFE_IN_NAME = re.compile(r"[^\w.\- ()+,=@~\[\]]")
+# Letters, digits, a few marks, and symbols (emoji with their colour and skin-tone marks: a
+# trial's "résumé 日本語 🎉.txt" was saved as "résumé 日本語 _.txt"); the rest becomes "_".
+_SAFE_IN_NAME = re.compile(r"[\w.\- ()+,=@~\[\]\N{VARIATION SELECTOR-16}\U0001F3FB-\U0001F3FF]")
 
 
 def sha256() -> hashes.Hash:
@@ -115,7 +118,7 @@ def local_name(offered: str) -> str:
     short enough to take a suffix within the file system's 255 bytes. A long name is cut short
     before its extension: cut at the end, ``a…a.exe.pdf`` was saved as ``a…a.exe`` (an
     attacker's offer)."""
-    name = _UNSAFE_IN_NAME.sub("_", offered).strip(" .")
+    name = "".join(map(_safe_in_name, offered)).strip(" .")
     if len(name.encode()) > MAX_LOCAL_NAME:
         stem, dot, ext = name.rpartition(".")
         if not stem:
@@ -129,6 +132,10 @@ def local_name(offered: str) -> str:
     if name.endswith(PART):
         name += "_"
     return name or "download"
+
+
+def _safe_in_name(c: str) -> str:
+    return c if _SAFE_IN_NAME.fullmatch(c) or unicodedata.category(c) == "So" else "_"
 
 
 def numbered(name: str, n: int) -> str:
