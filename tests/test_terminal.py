@@ -567,7 +567,7 @@ def test_quitting_while_a_member_fetches_a_file_asks_first(
     with open(big, "wb") as f:
         f.truncate(512 << 20)  # sparse: quick to make and to read
     port = free_port()
-    alice = start_alice(spawn, port)
+    alice = start_alice(spawn, port, "--downloads", str(tmp_path / "alice"))  # not the user's
     bob = spawn(
         "--username", "bob", "--headless", "--tracker", f"127.0.0.1:{port}",
         "--downloads", str(tmp_path / "bob"),
