@@ -70,6 +70,11 @@ class ChatLog:
         once at 2^61 pushed an author that had left out of every summary, attack round 34.)"""
         return {**self._shown, self.node_id: self.seq}
 
+    @property
+    def authors(self) -> int:
+        """How many senders ``heads`` names (counted, not copied)."""
+        return len(self._shown) + (self.node_id not in self._shown)
+
     def restore(self, sender: str, seq: int, lamport: int) -> None:
         """What the store held at start: ``sender``'s messages up to ``seq`` are here already."""
         self.clock = max(self.clock, min(lamport, MAX_LAMPORT))

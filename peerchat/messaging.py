@@ -467,7 +467,7 @@ class Messaging:
             self._answer_question(conn, peer, message.heads)
         else:  # (a link's first summary is a whole one: it names its sender)
             self._linked_at.setdefault(peer, message.heads[peer])
-            if len(self.node.chatlog.heads()) > MAX_HEADS:  # ours leave some out: what the
+            if self.node.chatlog.authors > MAX_HEADS:  # ours leave some out: what the
                 # peer names of those is a question too (attack round 35: 1,100 keys that
                 # spoke once after bob left kept his lines from a member back from away)
                 self._answer_question(conn, peer, message.heads, told=set(self._heads()))
