@@ -785,8 +785,7 @@ class Files:
             _let_go(fetch)
             share = d.received * 100 // max(d.size, 1)
             reason += (  # (not a file changed since: that is fetched anew)
-                f"; {share}% is kept, and /get goes on from there"
-                " if the same file is offered again"
+                f"; {share}% is kept, and /get goes on from there if the same file is offered again"
             )
         else:
             self.node.store.forget_fetch(d.sender, d.sha256, d.size)
