@@ -10,7 +10,9 @@ no framing, no disk writes, no hashing, so it is the ceiling. Issue 11's target:
 MiB/s at least 0.5 of it. A second copy, each reader writing the file to the disk the fetches
 write to, shows how much of the gap the disk alone makes, and a third (``least_work.py``) does
 only what a fetch cannot avoid: seal, open, SHA-256 and write, in plain Python, one process
-per end. Chat latency: fan-out from the
+per end. Each of the three also gives the CPU it spent, both ends together, for each MiB a
+receiver got: on a machine whose cores are all busy, that and not the copy's pace is what
+bounds MiB/s. Chat latency: fan-out from the
 sender to one receiver for a second, idle and again while the sender streams a file to that
 receiver, ``plan.file_trials`` times; each pair gives a ratio of medians; target: their median
 within 2x.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import resource
 import select
 import socket
 import statistics
@@ -94,9 +97,12 @@ def transfer(bench: Bench, sender: Proc, receivers: list[Proc], path: Path) -> d
     """One offer fetched by every receiver at once: MiB/s each and for them all, from the
     first ``/get``; and the offer's seconds before it (the sender hashes the file)."""
     offered_at = time.monotonic()
+    ends = [sender, *receivers]
     with offered(bench, sender, receivers, path) as fetches:
         start = min(f.asked for f in fetches.values())
+        cpu = sum(p.cpu_seconds() for p in ends)
         seconds = max(wait_done(bench, fetches)) - start
+        cpu = sum(p.cpu_seconds() for p in ends) - cpu
     mib = path.stat().st_size / (1 << 20)
     n = len(receivers)
     return {
@@ -104,6 +110,7 @@ def transfer(bench: Bench, sender: Proc, receivers: list[Proc], path: Path) -> d
         "mib_s_each": mib / seconds,
         "mib_s_all": mib * n / seconds,
         "offer_s": start - offered_at,
+        "cpu_ms_per_mib": cpu * 1000 / (mib * n),
     }
 
 
@@ -194,12 +201,13 @@ def bare_copy(path: Path, n: int, save_in: Path | None = None) -> dict[str, Any]
         server.listen(n)
         port = server.getsockname()[1]
         saves = [save_in / f"bench-copy-{i}.bin" if save_in else None for i in range(n)]
-        readers = [threading.Thread(target=_drain, args=(port, size, s)) for s in saves]
+        cpu: list[float] = []  # each thread's own, when it ends
+        readers = [threading.Thread(target=_drain, args=(port, size, s, cpu)) for s in saves]
         start = time.monotonic()
         for t in readers:
             t.start()
         conns = [server.accept()[0] for _ in range(n)]
-        senders = [threading.Thread(target=_sendfile, args=(c, path)) for c in conns]
+        senders = [threading.Thread(target=_sendfile, args=(c, path, cpu)) for c in conns]
         for t in senders:
             t.start()
         for t in (*senders, *readers):
@@ -211,7 +219,12 @@ def bare_copy(path: Path, n: int, save_in: Path | None = None) -> dict[str, Any]
         if save is not None:
             save.unlink()
     mib = size / (1 << 20)
-    return {"seconds": seconds, "mib_s_each": mib / seconds, "mib_s_all": mib * n / seconds}
+    return {
+        "seconds": seconds,
+        "mib_s_each": mib / seconds,
+        "mib_s_all": mib * n / seconds,
+        "cpu_ms_per_mib": sum(cpu) * 1000 / (mib * n),
+    }
 
 
 def least_work(path: Path, n: int, save_in: Path) -> dict[str, float]:
@@ -228,7 +241,9 @@ def least_work(path: Path, n: int, save_in: Path) -> dict[str, float]:
                 subprocess.Popen([*me, "receive", str(out)], stdout=subprocess.PIPE, text=True)
             )
         ports = [_first_line(r) for r in receivers]
-        subprocess.run([*me, "send", str(path), *ports], check=True, timeout=120)
+        sent = subprocess.run(
+            [*me, "send", str(path), *ports], check=True, timeout=120, stdout=subprocess.PIPE
+        )
         ends = [r.communicate(timeout=120)[0].split() for r in receivers]
     except (subprocess.SubprocessError, OSError) as exc:
         raise BenchError(f"the least-work copy failed: {exc}") from exc
@@ -240,11 +255,22 @@ def least_work(path: Path, n: int, save_in: Path) -> dict[str, float]:
             out.unlink(missing_ok=True)
     with open(path, "rb") as f:
         expected = hashlib.file_digest(f, "sha256").hexdigest()
-    if any(len(end) != 3 or end[2] != expected for end in ends):
+    if any(len(end) != 4 or end[2] != expected for end in ends):
         raise BenchError(f"a least-work copy did not come out as the file: {ends}")
     seconds = max(float(end[1]) for end in ends) - min(float(end[0]) for end in ends)
+    cpu = float(sent.stdout) + sum(float(end[3]) for end in ends)
     mib = path.stat().st_size / (1 << 20)
-    return {"seconds": seconds, "mib_s_each": mib / seconds, "mib_s_all": mib * n / seconds}
+    return {
+        "seconds": seconds,
+        "mib_s_each": mib / seconds,
+        "mib_s_all": mib * n / seconds,
+        "cpu_ms_per_mib": cpu * 1000 / (mib * n),
+    }
+
+
+def _thread_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_THREAD)
+    return used.ru_utime + used.ru_stime
 
 
 def _first_line(proc: subprocess.Popen[str]) -> str:
@@ -257,12 +283,15 @@ def _first_line(proc: subprocess.Popen[str]) -> str:
     return line
 
 
-def _sendfile(conn: socket.socket, path: Path) -> None:
+def _sendfile(conn: socket.socket, path: Path, cpu: list[float]) -> None:
+    began = _thread_cpu()
     with open(path, "rb") as f:
         conn.sendfile(f)
+    cpu.append(_thread_cpu() - began)
 
 
-def _drain(port: int, size: int, save: Path | None) -> None:
+def _drain(port: int, size: int, save: Path | None, cpu: list[float]) -> None:
+    began = _thread_cpu()
     buffer = bytearray(1 << 16)
     got = 0
     with (
@@ -276,6 +305,7 @@ def _drain(port: int, size: int, save: Path | None) -> None:
             got += n
             if save is not None:
                 out.write(memoryview(buffer)[:n])
+    cpu.append(_thread_cpu() - began)
 
 
 def _ratios(tops: list[float], bottoms: list[float]) -> list[float]:
@@ -344,6 +374,23 @@ def figures(plan: Plan, raw: Raw) -> list[Figure]:
                 bare,
             )
         )
+        # What the CPU allows: each MiB a receiver gets costs both ends together this much.
+        # With all of the machine's cores at it, a copy gets no more than cores * 1000 over it
+        # MiB/s in all, however its work is spread.
+        cores = os.cpu_count()
+        for kind, what in (
+            ("file", "file transfer"),
+            ("copy", "sendfile"),
+            ("least_work", "the least work"),
+        ):
+            out.append(
+                Figure(
+                    key=f"{kind}_cpu_{n}",
+                    title=f"{what} to {n}: CPU ms a MiB received, both ends ({cores} cores)",
+                    unit="ms",
+                    samples=[t["cpu_ms_per_mib"] for t in raw[f"{kind}_{n}"]],
+                )
+            )
         out.append(
             _ratio(
                 f"file_ratio_{n}",

@@ -10,8 +10,11 @@ a ceiling for any copy: the file rows give PeerChat's MiB/s against both.
 
 Run by ``files.least_work`` as two commands (a script, so that it imports nothing of the bench):
 
-    least_work.py receive OUT     # prints its port, then "start end sha256hex" when done
-    least_work.py send PATH PORT...
+    least_work.py receive OUT     # prints its port, then "start end sha256hex cpu" when done
+    least_work.py send PATH PORT... # prints "cpu" when done
+
+where cpu is the CPU seconds the copy took at that end (from its first byte: not the
+interpreter's start, which would weigh more than the copy of a small file).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def nonce(n: int) -> bytes:
 def send(path: str, ports: list[int]) -> None:
     cipher = ChaCha20Poly1305(KEY)
     conns = [socket.create_connection(("127.0.0.1", port)) for port in ports]
+    began = time.process_time()
     with open(path, "rb", buffering=0) as f:
         n = 0
         while data := f.read(CHUNK):
@@ -45,6 +49,7 @@ def send(path: str, ports: list[int]) -> None:
             n += 1
     for conn in conns:
         conn.close()
+    print(time.process_time() - began, flush=True)
 
 
 def receive(out: str) -> None:
@@ -59,9 +64,11 @@ def receive(out: str) -> None:
     view = memoryview(buffer)
     have = n = 0
     start = None
+    began = 0.0
     with conn, open(out, "wb", buffering=0) as f:
         while got := conn.recv_into(view[have:]):
-            start = start or time.monotonic()
+            if start is None:
+                start, began = time.monotonic(), time.process_time()
             have += got
             at = 0  # records are opened where they lie, and what is left moves down once
             while have - at >= LENGTH:
@@ -75,7 +82,8 @@ def receive(out: str) -> None:
                 at += LENGTH + size
             view[: have - at] = view[at:have]
             have -= at
-    print(start, time.monotonic(), digest.finalize().hex(), flush=True)
+    cpu = time.process_time() - began
+    print(start, time.monotonic(), digest.finalize().hex(), cpu, flush=True)
 
 
 if __name__ == "__main__":
