@@ -87,6 +87,9 @@ def test_tiny_run_measures_everything_and_loses_nothing(tmp_path: Path) -> None:
         "file_ratio_5",
         "file_ratio_saved_1",
         "file_ratio_saved_5",
+        "file_cpu_1",
+        "copy_cpu_5",
+        "least_work_cpu_5",
         "file_chat_latency",
     ):
         assert key in figures, key
