@@ -142,6 +142,16 @@ class ChatLog:
         self._held.pop(sender, None)
         self._dropped.pop(sender, None)
 
+    def gapped(self) -> set[str]:
+        """Senders with messages held back behind a gap, or let go to be fetched again."""
+        return {s for s, held in self._held.items() if held} | set(self._dropped)
+
+    def forget_all_of(self, sender: str) -> None:
+        """Nothing of ``sender`` is known any more: a message of its that comes again counts
+        as a new sender's (``Messaging.forget_unkept``)."""
+        self.forget(sender)
+        self._shown.pop(sender, None)
+
     def forget_silent(self, sender: str) -> bool:
         """Forget ``sender`` altogether if nothing of it was ever shown, held or let go (it
         said nothing); whether it was."""

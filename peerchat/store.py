@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -298,6 +298,19 @@ class Store:
         with self._written():
             self._db.execute("DELETE FROM seen WHERE author = ? AND seq = 0", (author,))
 
+    def forget_unkept(self, keep: Collection[str]) -> list[str]:
+        """The authors, but for ``keep``, of whom no batch is left: their rows of how far they
+        were shown go, and they are returned, to be forgotten in memory too."""
+        self._flushed()
+        rows = self._db.execute(
+            "SELECT author FROM seen WHERE author NOT IN (SELECT author FROM batches)"
+        )
+        gone = [author for (author,) in rows if author not in keep]
+        if gone:
+            with self._written():
+                self._db.executemany("DELETE FROM seen WHERE author = ?", [(a,) for a in gone])
+        return gone
+
     def seen(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT author, seq FROM seen"))
 
@@ -497,13 +510,19 @@ class Store:
         return out
 
     def prune(
-        self, now: float, keep_messages: int, keep_seconds: float, keep_bytes: int | None = None
+        self,
+        now: float,
+        keep_messages: int,
+        keep_seconds: float,
+        keep_bytes: int | None = None,
+        keep_authors: int | None = None,
     ) -> int:
         """Drop batches that arrived more than ``keep_seconds`` ago, then the oldest (by when
         they were said, as ``recent``) while the rest still hold ``keep_messages`` (whole
         batches), and while they take more than
-        ``keep_bytes`` (a message may be 64 KiB: a count alone bounds nothing); how many
-        messages went."""
+        ``keep_bytes`` (a message may be 64 KiB: a count alone bounds nothing), then those of
+        all but the ``keep_authors`` authors whose last batch came last (each author known
+        costs memory: ``forget_unkept``); how many messages went."""
         self._flushed()
         before = self.count()
         with self._written():
@@ -521,6 +540,12 @@ class Store:
                     doomed.append((author, first))
                     over, excess = over - count, excess - size
                 self._db.executemany("DELETE FROM batches WHERE author = ? AND first = ?", doomed)
+            if keep_authors is not None:
+                self._db.execute(
+                    "DELETE FROM batches WHERE author IN (SELECT author FROM batches"
+                    " GROUP BY author ORDER BY max(arrived) DESC, author LIMIT -1 OFFSET ?)",
+                    (keep_authors,),
+                )
             self._db.execute(  # counted for the key that had each name first: a name taken
                 # from its first holder is its first holder's (a review: taken while its owner
                 # was away, then 8 renames, and its taker became the first), and one passed on

@@ -122,6 +122,14 @@ class Puller:
         """Plan ``author`` anew (after the node stopped waiting for part of a gap)."""
         return self._plan((author,))
 
+    def forget(self, author: str) -> None:
+        """``author`` is forgotten (``shown`` knows it no more): so is what peers hold of it."""
+        for held in self._held.values():
+            held.pop(author, None)
+        self._asked.pop(author, None)
+        self._tried.pop(author, None)
+        self._failed.pop(author, None)
+
     def gone(self, peer: str) -> list[Request]:
         """``peer`` is no longer linked: what it was asked for goes to others."""
         self._held.pop(peer, None)

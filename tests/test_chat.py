@@ -381,3 +381,25 @@ def test_shown_unchanged_by_forget() -> None:
     log.receive(chat("bob", 3))
     log.forget("bob")
     assert log.shown("bob") == 1
+
+
+def test_gapped_names_senders_held_behind_a_gap_or_let_go() -> None:
+    log = ChatLog("me", held_back=1)
+    log.receive(chat("ann", 1))
+    log.receive(chat("bob", 1))
+    log.receive(chat("bob", 3))  # held behind 2
+    log.receive(chat("cat", 1))
+    log.receive(chat("cat", 3))  # held behind 2
+    log.receive(chat("cat", 4))  # past the one held back: let go, fetched again
+    assert log.gapped() == {"bob", "cat"}
+    log.receive(chat("bob", 2))
+    assert log.gapped() == {"cat"}
+
+
+def test_a_sender_forgotten_altogether_is_as_one_never_heard() -> None:
+    log = ChatLog("me")
+    log.receive(chat("bob", 1))
+    log.receive(chat("bob", 3))
+    log.forget_all_of("bob")
+    assert log.shown("bob") is None and "bob" not in log.heads() and log.authors == 1
+    assert seqs(log.receive(chat("bob", 5))) == [5]  # a new sender's line: shown

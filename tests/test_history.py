@@ -991,6 +991,44 @@ async def test_a_member_that_leaves_having_said_nothing_is_forgotten() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_authors_of_whom_nothing_is_kept_are_forgotten_unless_in_the_room() -> None:
+    """Attack round 34: throwaway keys that each said a line and left grew a node by 1.1 KiB
+    each, and its store by a row each, for good. A node that keeps the lines of two authors
+    prunes the others' as soon as it knows of more, and forgets those gone from the room with
+    nothing kept; a member still there is kept however old its lines, and so is one gone whose
+    lines are kept."""
+    config = dataclasses.replace(SLOW_REDIAL, keep_authors=2)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice, stays = await room.add("alice"), await room.add("stays")
+        talkers = [await room.add(f"talker{i}") for i in range(3)]
+        await room.fully_connected()
+        await say_apart(stays, ["the first line"])
+        for i, talker in enumerate(talkers):
+            await say_apart(talker, [f"line {i}"])
+            await shows(alice, f"line {i}")
+        for talker in talkers:
+            talker.node.quit()
+            await alice.wait_for(
+                lambda e, t=talker: (
+                    isinstance(e, events.PeerLeft) and e.member.node_id == t.node.node_id
+                )
+            )
+        await trio.sleep(2 * config.departure_delay)  # past the departures' summary of them
+        late = await room.add("late")
+        await say_apart(late, ["a newcomer's line"])
+        await shows(alice, "a newcomer's line")
+        ids = [t.node.node_id for t in talkers]
+        with trio.fail_after(5):
+            while set(ids[:2]) & set(alice.node.chatlog.heads()):
+                await trio.sleep(0.05)
+        assert not set(ids[:2]) & set(alice.node.store.seen())
+        heads = alice.node.chatlog.heads()
+        assert {stays.node.node_id, ids[2], late.node.node_id} <= set(heads), heads
+        assert set(alice.node.store.heads()) == {ids[2], late.node.node_id}
+        nursery.cancel_scope.cancel()
+
+
 async def test_where_history_begins_never_silences_an_author(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -55,6 +55,21 @@ def test_only_one_request_per_author_at_a_time() -> None:
     assert p.asked_of("ann") == "p1"
 
 
+def test_an_author_forgotten_is_forgotten_by_the_puller_too() -> None:
+    """What peers held of it, and what was asked: nothing is kept of it, and a summary
+    naming it later is not taken up (it is never heard, to ``shown``)."""
+    shown = {"ann": 0}
+    p = puller(shown)
+    assert p.summary("p1", {"ann": 5}) == [Request("p1", "ann", 0)]
+    del shown["ann"]
+    p.forget("ann")
+    assert p.idle and p.asked_of("ann") is None
+    assert p.summary("p2", {"ann": 9}) == []
+    shown["ann"] = 0  # heard again, as anew: what p1 told before counts no more
+    assert p.answered("p1", "ann", 5) == ([], None)
+    assert p.seen("p3", "ann", 2) == [Request("p3", "ann", 0)]
+
+
 def test_the_peer_holding_most_is_asked() -> None:
     shown = {"ann": 0}
     p = puller(shown)
