@@ -30,7 +30,7 @@ import shlex
 import shutil
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -198,6 +198,8 @@ class Files:
         self._covered: dict[tuple[str, int], int] = {}
         self._reported_at: dict[tuple[str, int], float] = {}  # (``_report``)
         self._cooling: dict[tuple[str, int], float] = {}  # (member, offer) -> until (``_cool``)
+        # What the program's other rooms' fetches write or keep (``Rooms.start``; ``taken``)
+        self.elsewhere: Callable[[], set[Path]] = set
         self._served: dict[tuple[str, int], tuple[int, float]] = {}  # -> (bytes, since when)
         # (member, offer) -> (its turn's start, when it stopped): asked again soon, the turn
         # goes on (attack round 19: a stop and a get every 50 s began a new turn each time)
@@ -880,14 +882,21 @@ class Files:
             listed.append(events.Listed(id, mine.name, mine.size, "", private, to=whom))
         return events.FileList(tuple(sorted(listed, key=lambda f: f.id)))
 
+    def taken(self) -> set[Path]:
+        """The files this node's fetches write, and those they keep to go on with (with the
+        names they are to be saved under): no other fetch may write them."""
+        taken = {p for f in self._fetches.values() for p in (f.final, f.part)}
+        for part in map(Path, self.node.store.kept_parts()):
+            taken |= {part, part.with_name(part.name.removesuffix(PART))}
+        return taken
+
     def _free_path(self, name: str) -> Path:
         """``name`` in the downloads directory, or the first ``name (N)`` that names no file
-        there and no other fetch's file or ``.part`` (one left by a program that ended without
-        its goodbye is written over: a user's killed fetch left ``huge.bin.part``, and the
-        next fetch of it was saved as ``huge (2).bin``)."""
-        taken = {p for f in self._fetches.values() for p in (f.final, f.part)}
-        for part in map(Path, self.node.store.kept_parts()):  # (kept to go on with)
-            taken |= {part, part.with_name(part.name.removesuffix(PART))}
+        there and no other fetch's file or ``.part``, in any room of the program (another
+        room's kept part was written over: attack round 34). One left by a program that ended
+        without its goodbye is written over (a user's killed fetch left ``huge.bin.part``,
+        and the next fetch of it was saved as ``huge (2).bin``)."""
+        taken = self.taken() | self.elsewhere()
         candidate, n = self.downloads / name, 1
         while (
             candidate in taken

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 
@@ -77,9 +78,17 @@ class Rooms:
     def start(self, room: str, node: Node, *, first: bool = False) -> None:
         """Run ``node`` for ``room``; a first room that cannot start ends the program."""
         self.nodes[room] = node
+        node.files.elsewhere = lambda: self._taken_but_by(node)
         if first:
             self.first = room
         self._nursery.start_soon(self._run, room, node, first)
+
+    def _taken_but_by(self, node: Node) -> set[Path]:
+        """The files the fetches of every room but ``node``'s write or keep (``Files.taken``):
+        rooms share a downloads directory."""
+        return {
+            p for other in self.nodes.values() if other is not node for p in other.files.taken()
+        }
 
     async def _run(self, room: str, node: Node, first: bool) -> None:
         failed = False

@@ -1477,6 +1477,36 @@ async def test_a_whole_copy_takes_the_place_of_a_part_of_the_same_bytes_from_ano
     bob_data.close()
 
 
+async def test_a_part_another_room_of_the_program_keeps_is_not_written_over(
+    tmp_path: Path,
+) -> None:
+    """Attack round 34 F3: bob's program is in two rooms; in one, 2 chunks of big.bin wait in
+    a kept ``.part``. A fetch of a big.bin in the other room, into the same downloads folder,
+    is saved under another name, and the kept part stays as it was."""
+    source = random_file(tmp_path, 4)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    part = downloads / f"big.bin{PART}"
+    part.write_bytes(b"k" * 2 * FILE_CHUNK)
+    dev_data = DataDir(tmp_path / "dev-data")
+    async with trio.open_nursery() as nursery:
+        dev, ops = Room(nursery), Room(nursery)
+        bob = await dev.add("bob", data=dev_data)
+        alice, bob_in_ops = await ops.add("alice"), await ops.add("bob")
+        bob.node.files.downloads = bob_in_ops.node.files.downloads = downloads
+        bob.node.store.keep_fetch("ab" * 16, b"d" * 32, 9 * FILE_CHUNK, str(part), 2, 0.0)
+        bob_in_ops.node.files.elsewhere = bob.node.files.taken  # as ``Rooms.start`` does
+        await ops.fully_connected()
+        offer = await offer_heard(alice, bob_in_ops, source)
+        bob_in_ops.node.get_file(offer.id)
+        result = await bob_in_ops.wait_for(done("big.bin"), 10)
+        assert result.ok, result.reason
+        assert Path(result.path) == downloads / "big (2).bin"
+        assert part.read_bytes() == b"k" * 2 * FILE_CHUNK
+        nursery.cancel_scope.cancel()
+    dev_data.close()
+
+
 async def test_a_fetch_whose_sender_left_goes_on_when_it_offers_the_file_again(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
