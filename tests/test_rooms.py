@@ -244,6 +244,7 @@ class _Room:
         self._quit = trio.Event()
         self.data_dir = data_dir
         self.started = trio.Event()  # never set: quit while still joining
+        self.files = types.SimpleNamespace(taken=set)  # fetching nothing
 
     async def run(self) -> None:
         await self._quit.wait()
@@ -293,6 +294,7 @@ class _Unreachable:
     def __init__(self, data_dir: DataDir | None = None) -> None:
         self.data_dir = data_dir
         self.started = trio.Event()
+        self.files = types.SimpleNamespace(taken=set)
 
     async def run(self) -> None:
         raise ExceptionGroup("nursery", [ExceptionGroup("join", [StartupError("nobody there")])])
