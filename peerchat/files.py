@@ -146,6 +146,7 @@ class _Fetch:
     later: trio.CancelScope | None = None  # the wait to ask again, after a "busy"
     heard_at: float = field(default_factory=trio.current_time)  # last chunk, or last asked
     asked_again: bool = False  # asked again after ``FILE_STALL`` s without a chunk
+    trickled: bool = False  # only small chunks came since ``heard_at``: they do not count
     waited: bool = False  # the user was told it waits for its sender (``_waiting``)
     # Asked for again after a wait, from here: said to go on once a chunk comes (a trial read
     # "going on from 12%", then "no longer offers it", from a sender that had restarted)
@@ -683,14 +684,19 @@ class Files:
             # from the start: the same bytes at each offset, so none is taken twice).
             self.node.read_pace.charge(conn, conn.frame_size, now)
             return
-        if len(message.data) < SMALL_CHUNK and message.offset + len(message.data) < (
+        small = len(message.data) < SMALL_CHUNK and message.offset + len(message.data) < (
             fetch.download.size if fetch is not None else 0
-        ):  # (a file's last chunk may be small)
+        )  # (a file's last chunk may be small)
+        if small:
             self.node.read_pace.charge(conn, conn.frame_size, now)
         if fetch is None:
             raise ProtocolViolation(f"{conn.peer} sent a file chunk nobody asked for")
         fetch.download.take(message.offset, message.data)
-        fetch.busy, fetch.heard_at, fetch.asked_again = 0, now, False
+        fetch.busy = 0
+        if small:  # a byte every 20 s kept a fetch going for good (attack round 34)
+            fetch.trickled = True
+        else:
+            fetch.heard_at, fetch.asked_again, fetch.trickled = now, False, False
         if (since := fetch.going_on_from) is not None:
             fetch.going_on_from = None
             d = fetch.download
@@ -795,9 +801,10 @@ class Files:
         self.node.emit(events.FileDone(fetch.id, d.name, "", False, reason, fetch.sender))
 
     async def watch_fetches(self) -> None:
-        """A fetch from a linked sender that sent nothing for ``FETCH_QUIET`` s is asked for
-        again, and after as long again ends, keeping what came (attack round 15: a sender that
-        answered pings but sent no more held a fetch "in progress" for as long as it liked)."""
+        """A fetch from a linked sender that sent nothing for ``FETCH_QUIET`` s (or only small
+        chunks) is asked for again, and after as long again ends, keeping what came (attack
+        round 15: a sender that answered pings but sent no more held a fetch "in progress" for
+        as long as it liked)."""
         while True:
             await trio.sleep(FETCH_QUIET / 4)
             now = trio.current_time()
@@ -809,7 +816,8 @@ class Files:
                     fetch.asked_again = True
                     self._ask(fetch)
                 else:
-                    quiet = f"nothing came from {fetch.sender} for {2 * FETCH_QUIET:g} s"
+                    came = "next to nothing" if fetch.trickled else "nothing"
+                    quiet = f"{came} came from {fetch.sender} for {2 * FETCH_QUIET:g} s"
                     self._fail(key, fetch, quiet, keep=True)
 
     def on_gone(self, conn: Connection, message: FileGone) -> None:

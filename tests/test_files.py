@@ -15,6 +15,7 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -565,6 +566,31 @@ async def test_a_fetch_its_sender_stops_serving_is_asked_again_and_then_ends(
         assert (ended.ok, ended.reason) == (False, "nothing came from alice for 0.8 s")
         assert asked == 2  # asked, and asked again once
         assert not list((tmp_path / "bob").iterdir())
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_fetch_its_sender_only_trickles_to_is_asked_again_and_then_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 34: a sender that sent one byte of the file every 20 s kept the fetch
+    going for good. Chunks this small (but the last) do not count as a sign of life."""
+    monkeypatch.setattr(files, "FETCH_QUIET", 0.4)
+    source = random_file(tmp_path, 3)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(alice, bob, source)
+        data = source.read_bytes()
+
+        async def drip(conn: Any, number: int, mine: object, serving: Any) -> None:
+            with serving.scope:  # (asked again, it goes on from where the fetch is)
+                for offset in range(serving.acked, len(data)):
+                    conn.send(FileChunk(number, offset, data[offset : offset + 1]))
+                    await trio.sleep(0.05)
+
+        monkeypatch.setattr(alice.node.files, "_serve", drip)
+        bob.node.get_file(offer.id)
+        ended = await bob.wait_for(done(source.name))
+        assert (ended.ok, ended.reason) == (False, "next to nothing came from alice for 0.8 s")
         nursery.cancel_scope.cancel()
 
 
