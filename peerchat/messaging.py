@@ -789,7 +789,8 @@ class Messaging:
                 )
                 if gone:
                     log.info("pruned %d old messages", gone)
-                self.forget_unkept()
+                if self.node.started.is_set():  # (at the start nobody is in the room yet)
+                    self.forget_unkept()
                 # (not again at once if those left are in the room: a prune each turn)
                 more_authors = max(over_authors, chatlog.authors + config.keep_authors // 10)
                 next_prune = trio.current_time() + config.prune_interval
