@@ -383,6 +383,7 @@ class Files:
             self._comparing.add(id)
             node.nursery.start_soon(self._take_up, id, heard, Path(stopped[0]), stopped[1])
             return
+        self._drop_other_version(heard.sender, offer)
         try:
             final = self._free_path(local_name(offer.name))
             part = final.with_name(final.name + PART)
@@ -397,6 +398,19 @@ class Files:
             return
         self._note(fetch)
         self._ask(fetch)
+
+    def _drop_other_version(self, sender: str, offer: FileOffer) -> None:
+        """What was kept of a fetch from the same sender under the same name but of other
+        bytes (the file changed, and is offered as it is now) can never be gone on with: it
+        goes. A trial's new copy was saved as "chg (2).bin" beside the stale part."""
+        part = self.downloads / (local_name(offer.name) + PART)
+        if part in {f.part for f in self._fetches.values()} or part in self.elsewhere():
+            return  # (written now, or another room's)
+        for digest, size in self.node.store.kept_in(sender, str(part)):
+            if (digest, size) != (offer.sha256, offer.size):
+                self.node.store.forget_fetch(sender, digest, size)
+                with contextlib.suppress(OSError):
+                    part.unlink()
 
     def _no_room_for(self, offer: FileOffer, kept: int) -> str | None:
         """Why the rest of ``offer`` (all but ``kept`` bytes) cannot be saved: the downloads

@@ -409,6 +409,13 @@ class Store:
         )
         return [(row[0], row[1]) for row in rows]
 
+    def kept_in(self, sender: str, part: str) -> list[tuple[bytes, int]]:
+        """The fetches from ``sender`` kept in ``part``: (sha256, size) of each."""
+        rows = self._db.execute(
+            "SELECT sha256, size FROM fetches WHERE sender = ? AND part = ?", (sender, part)
+        )
+        return [(row[0], row[1]) for row in rows]
+
     def forget_fetch(self, sender: str, sha256: bytes, size: int) -> None:
         with self._written():
             self._db.execute(

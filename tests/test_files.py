@@ -1583,6 +1583,34 @@ async def test_a_fetch_whose_sender_left_goes_on_when_it_offers_the_file_again(
     bob_data.close()
 
 
+async def test_a_part_kept_of_a_file_since_changed_goes_when_its_new_bytes_are_fetched(
+    tmp_path: Path,
+) -> None:
+    """Trial 51: the file changed while it was fetched, and was offered again as it is now:
+    the new copy was saved as "big (2).bin", beside the stale part that held the name."""
+    source = random_file(tmp_path, 3)
+    bob_data = DataDir(tmp_path / "bob-data")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice")
+        bob = await room.add("bob", data=bob_data)
+        downloads = bob.node.files.downloads = tmp_path / "bob"
+        await room.fully_connected()
+        downloads.mkdir()
+        stale = downloads / f"big.bin{PART}"
+        stale.write_bytes(b"s" * FILE_CHUNK)
+        old = (b"o" * 32, 9 * FILE_CHUNK)
+        bob.node.store.keep_fetch(alice.node.node_id, *old, str(stale), FILE_CHUNK, time.time())
+        offer = await offer_heard(alice, bob, source)
+        bob.node.get_file(offer.id)
+        result = await bob.wait_for(done("big.bin"), 10)
+        assert result.ok, result.reason
+        assert Path(result.path) == downloads / "big.bin"  # not "big (2).bin"
+        assert not stale.exists() and bob.node.store.kept_fetch(alice.node.node_id, *old) is None
+        nursery.cancel_scope.cancel()
+    bob_data.close()
+
+
 async def test_a_fetch_its_sender_is_too_busy_for_waits_and_is_asked_for_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
