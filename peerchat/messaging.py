@@ -66,6 +66,11 @@ MAX_NAMES = 10_000  # names of authors no longer in the room, kept for showing h
 HANDED_AGAIN_AT_ONCE = 8 << 20
 HANDED_AGAIN_PER_SECOND = 256 << 10
 MAX_HANDED = 1024  # members whose handed history is remembered, the one asked last kept
+# Batches an answer (a want's, or the recent history) takes from the store at once, and holds
+# until the asker has taken them: a page of 1,000 lines of 16,384 characters was 48 MB held
+# for each slow reader (attack round 36: 16 keys, 42 MiB -> 2.3 GiB). The asker of a want asks
+# again for the rest; the recent history is what fits.
+ANSWER_BYTES = 1 << 20
 # Bytes of batches the members at one address (but this computer's) are handed in answer to
 # wants: at once, then a second. Keys cost nothing: 8 fresh keys each asked for an author's
 # whole history and were handed 16 MB apiece for 184 bytes of wants (attack round 29). An
@@ -637,7 +642,7 @@ class Messaging:
         """The recent history, once a link; a member that had it before (on another link: back
         from a freeze) has it again within the allowance of what it is handed again."""
         self.send_outbox()
-        batches = self.node.store.recent(count)
+        batches = self.node.store.recent(count, ANSWER_BYTES)
         handed = self._handed_to(conn)
         again = sum(len(b.data) for b in batches) if handed.recent else 0
         handed.recent = True
@@ -661,13 +666,13 @@ class Messaging:
         handed = self._handed_to(conn)
         after = want.after
         before = handed.upto.get(want.author, 0)
-        batches = node.store.after(want.author, after, node.config.sync_page)
+        batches = node.store.after(want.author, after, node.config.sync_page, ANSWER_BYTES)
         # Charged by what goes out again, whole batches: one line asked for again brought a
         # batch of 512 KiB each time (an attack: 1 GB in 10 s).
         again = sum(len(b.data) for b in batches if b.first <= before)
         if again and not handed.again.allows(trio.current_time(), again):
             after = before
-            batches = node.store.after(want.author, after, node.config.sync_page)
+            batches = node.store.after(want.author, after, node.config.sync_page, ANSWER_BYTES)
         held = node.chatlog.head(want.author) or 0
         if batches and batches[-1].last < held and _page_full(batches, node.config.sync_page):
             held = batches[-1].last  # the asker asks again for the rest
@@ -874,7 +879,9 @@ def handed_per_address() -> Paces:
 
 
 def _page_full(batches: list[Batch], page: int) -> bool:
-    return sum(len(b.items) for b in batches) >= page
+    """Whether the store held more than ``batches`` (``Store.after``'s bounds)."""
+    full = sum(len(b.items) for b in batches) >= page
+    return full or sum(len(b.data) for b in batches) >= ANSWER_BYTES
 
 
 def _firsts(batches: list[Batch], count: int) -> dict[str, int]:

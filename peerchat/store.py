@@ -470,16 +470,17 @@ class Store:
         """The parts of the fetches kept to go on with: no other fetch may take their names."""
         return {row[0] for row in self._db.execute("SELECT part FROM fetches")}
 
-    def after(self, author: str, seq: int, limit: int) -> list[Batch]:
+    def after(self, author: str, seq: int, limit: int, max_bytes: int | None = None) -> list[Batch]:
         """``author``'s batches that hold messages after ``seq``, in order, up to about
-        ``limit`` messages (whole batches: the last may pass it)."""
+        ``limit`` messages or ``max_bytes`` of batches (whole batches: the last may pass
+        them)."""
         self._flushed()
         rows = self._db.execute(  # a batch holds at most MAX_ITEMS: an index range, not a scan
             "SELECT data, sig, checked FROM batches WHERE author = ? AND first > ? AND last > ?"
             " ORDER BY first",
             (author, seq - MAX_ITEMS, seq),
         )
-        return _whole_batches(rows, limit)
+        return _whole_batches(rows, limit, max_bytes)
 
     def numbered_between(self, author: str, after: int, upto: int) -> int:
         """How many of ``author``'s messages kept here are numbered past ``after`` up to
@@ -493,13 +494,13 @@ class Store:
         ).fetchone()
         return int(count)
 
-    def recent(self, n: int) -> list[Batch]:
-        """The batches holding the room's last ``n`` messages, latest last; the earliest may
-        hold older messages too. Latest by the time their last line was said, as the screen
-        orders them (``history_run.said_order``), not by Lamport time: after a partition, the
-        lines of its quieter side have the lower times (a user's /history 1 was not the last
-        line shown). With what waits in memory for a full disk (trials 43 and 44: /history left
-        the latest lines out)."""
+    def recent(self, n: int, max_bytes: int | None = None) -> list[Batch]:
+        """The batches holding the room's last ``n`` messages, latest last, or the latest that
+        hold ``max_bytes`` of batches; the earliest may hold older messages too. Latest by the
+        time their last line was said, as the screen orders them (``history_run.said_order``),
+        not by Lamport time: after a partition, the lines of its quieter side have the lower
+        times (a user's /history 1 was not the last line shown). With what waits in memory for
+        a full disk (trials 43 and 44: /history left the latest lines out)."""
         self._flushed()
         kept = self._db.execute(
             "SELECT said, lamport + last - first, author, first, data, sig, checked FROM batches"
@@ -512,7 +513,7 @@ class Store:
         )  # fmt: skip
         merged = heapq.merge(kept, waiting, key=lambda row: row[:3], reverse=True)
         rows = ((row[4], row[5], row[6]) for row in _once(merged))
-        out = _whole_batches(rows, n)
+        out = _whole_batches(rows, n, max_bytes)
         out.reverse()
         return out
 
@@ -651,15 +652,18 @@ def said(b: Batch, arrived: float) -> float:
     return min(max(b.items)[0], arrived)  # items are (time, ...): the largest was said last
 
 
-def _whole_batches(rows: Iterable[tuple[bytes, bytes, int]], limit: int) -> list[Batch]:
+def _whole_batches(
+    rows: Iterable[tuple[bytes, bytes, int]], limit: int, max_bytes: int | None = None
+) -> list[Batch]:
     """The batches of ``rows`` (data, signature, checked) until they hold ``limit`` messages
-    or more: whole batches, so the last may pass it."""
+    or more, or ``max_bytes`` of data: whole batches, so the last may pass them."""
     out: list[Batch] = []
-    count = 0
+    count = size = 0
     for data, sig, checked in rows:
-        if count >= limit:
+        if count >= limit or (max_bytes is not None and size >= max_bytes):
             break
         b = open_batch(data, sig, checked=bool(checked))
         out.append(b)
         count += len(b.items)
+        size += len(data)
     return out

@@ -837,6 +837,33 @@ async def test_a_newcomer_is_shown_the_last_100_messages_not_whole_pastes() -> N
         nursery.cancel_scope.cancel()
 
 
+async def test_an_answer_holds_no_more_than_its_bytes_and_a_cut_off_member_gets_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack round 36: a page of 1,000 lines of 16,384 characters was 48 MB, held for each
+    slow asker (16 keys: 2.3 GiB). An answer now takes at most ``ANSWER_BYTES`` of batches
+    from the store: a member cut off while 30 long lines were said gets them all, in several
+    pages, and a newcomer's recent history is the latest lines that fit."""
+    monkeypatch.setattr(messaging, "ANSWER_BYTES", 4096)
+    longs = [f"long {i} " + "x" * 900 for i in range(30)]
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, SLOW_REDIAL)
+        alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        await cut(bob, carol)
+        await say_apart(bob, longs)
+        await shows(alice, longs[-1])
+        await shows(carol, longs[-1], timeout=20)  # back over the link
+        once_each(carol, longs)
+        dave = await room.add("dave")
+        dave.node.say("barrier")
+        await shows(bob, "barrier")
+        await trio.sleep(0.2)  # anything older would have come by now
+        history = [e.text for e in said(dave) if e.history]
+        assert 0 < len(history) < 10 and history == longs[-len(history) :], len(history)
+        nursery.cancel_scope.cancel()
+
+
 @slow
 async def test_a_slow_answer_after_the_want_timeout_is_taken_not_punished() -> None:
     """Alice answers 1.6 s late with ``want_timeout`` at 1 s: bob asks carol's other holders
