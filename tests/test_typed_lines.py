@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peerchat.commands import JoinRoom, Private, Say
+from peerchat.commands import JoinRoom, Nick, Private, Say
 from peerchat.typed_lines import (
     PASTE_ASKED,
     Held,
@@ -28,17 +28,18 @@ def drain(entry: TypedLines, *, room: str = "dev") -> list[object]:
 def test_a_pasted_block_with_a_command_is_asked_about_then_goes_line_by_line() -> None:
     entry = TypedLines()
     assert entry.next_line() is None
-    block = "hi all\n/msg bob the pin is 42\nand this goes to bob too\n/me waves"
+    block = "hi all\n/msg bob the pin is 42\nand this goes to bob too\n/nick al\n/me waves"
     assert enter(entry, block) == Held(
-        "4 lines, 1 to the room, 1 as actions, 2 in private to bob: Enter sends them, Ctrl-C"
-        " drops them",
-        4,
+        '5 lines, 1 to the room ("hi all"), 1 as actions, 2 in private to bob, 1 command:'
+        " Enter sends them, Ctrl-C drops them",
+        5,
     )
     assert entry.kept == block  # back in the input for the second Enter
     entry.next_line()
     assert enter(entry, block) == Take(Say("hi all"))
     assert drain(entry) == [
         Take(Private("bob", "the pin is 42\nand this goes to bob too")),
+        Take(Nick("al")),
         Take(Say("waves", action=True)),
     ]
 
@@ -69,11 +70,13 @@ def test_a_pasted_msg_alone_on_its_line_takes_the_lines_under_it() -> None:
     block = "/msg bob\nthe password is hunter2\nkeep it to yourself"
     assert commands_apart(block) is None  # one piece: the /msg and what it takes
     entry = TypedLines()
+    asked = Held("2 lines in private to bob: Enter sends them all, Ctrl-C drops them", 2)
+    assert enter(entry, block) == asked  # (trial 51: a pasted block with a command is asked)
     assert enter(entry, block) == Take(
         Private("bob", "the password is hunter2\nkeep it to yourself")
     )
-    said = "hi\n/msg bob\npin 42\n/me waves"
-    assert commands_apart(said) == ["hi", "/msg bob\npin 42", "/me waves"]
+    said = "hi\n/msg bob\npin 42\n/join ops"
+    assert commands_apart(said) == ["hi", "/msg bob\npin 42", "/join ops"]
     asked = enter(entry, said)
     assert isinstance(asked, Held) and "1 in private to bob" in asked.notice
     assert enter(entry, "/msg bob") != Take(Private("bob", ""))  # typed alone: its usage
@@ -109,9 +112,33 @@ def test_lines_kept_for_a_room_behind_now_are_asked_about_first() -> None:
 def test_a_pasted_block_says_where_its_lines_go() -> None:
     pieces = ["a", "/nick x", "/msg bob p\nq", "/msg Carol r", "/join ops"]
     assert block_said(pieces, 6) == (
-        "6 lines, 1 to the room, 3 in private to bob, Carol, 2 commands: Enter sends them, "
-        "Ctrl-C drops them"
+        '6 lines, 1 to the room ("a"), 3 in private to bob, Carol, 2 commands: Enter sends'
+        " them, Ctrl-C drops them"
     )
+    long = ["the first line said to the room", "and another", "/msg bob p"]
+    assert block_said(long, 3).startswith(
+        '3 lines, 2 to the room ("the first line said to t…", …), 1 in private to bob'
+    )
+
+
+def test_a_path_or_a_me_in_a_pasted_private_block_stays_in_it() -> None:
+    """Attack round 36: a path under "/msg bob the config:" ended the private part, and the
+    password under it went to the room; so did a secret under a /me under a lone "/msg bob".
+    A row that is no known command is text, and so is a /me right under a lone /msg (one
+    further down is a /me, as a trial's user meant it)."""
+    path = "/msg bob the config:\n/etc/app/app.conf\npassword=hunter2"
+    assert commands_apart(path) is None
+    assert TypedLines().take(path, joined=True, room="dev", several=False) == Held(
+        "3 lines in private to bob: Enter sends them all, Ctrl-C drops them", 3
+    )
+    me = "/msg bob\n/me is sending the key\nsecret-key"
+    assert commands_apart(me) is None
+    entry = TypedLines()
+    enter(entry, me)
+    assert enter(entry, me) == Take(Private("bob", "/me is sending the key\nsecret-key"))
+    assert commands_apart("see\n/etc/hosts\nthere") is None  # in the room's lines too
+    assert commands_apart("hi\n/me waves\n/etc/hosts") == ["hi", "/me waves\n/etc/hosts"]
+    assert commands_apart("/msg bob\npin\n/me waves") == ["/msg bob\npin", "/me waves"]
 
 
 def test_a_block_is_cut_where_its_commands_begin() -> None:
