@@ -134,7 +134,15 @@ def local_name(offered: str) -> str:
     return name or "download"
 
 
+# Letters and symbols that show as nothing: a name padded with them hid its real end
+# ("invoice.pdf⠀⠀⠀.exe", attack round 36)
+_BLANK = frozenset("\N{BRAILLE PATTERN BLANK}\N{HANGUL FILLER}\N{HALFWIDTH HANGUL FILLER}"
+                   "\N{HANGUL CHOSEONG FILLER}\N{HANGUL JUNGSEONG FILLER}")  # fmt: skip
+
+
 def _safe_in_name(c: str) -> str:
+    if c in _BLANK:
+        return "_"
     return c if _SAFE_IN_NAME.fullmatch(c) or unicodedata.category(c) == "So" else "_"
 
 

@@ -93,6 +93,7 @@ def test_progress_is_reported_now_and_then_and_at_the_end() -> None:
         ("a" * 196 + ".exe." + "x" * 17, "a" * 183 + "." + "x" * 16),  # never another one
         ("notes.markdown-backup-2024", "notes.markdown-backup-2024"),  # short: as it is
         ("résumé 日本語 🎉.txt", "résumé 日本語 🎉.txt"),  # emoji too (trial 50: "_")
+        ("invoice.pdf\u2800\u3164.exe", "invoice.pdf__.exe"),  # blanks that show as nothing
         ("thumbs 👍🏽 ❤️.txt", "thumbs 👍🏽 ❤️.txt"),  # with their skin tone and colour marks
         ("a\u200db\u202ec\x07.txt", "a_b_c_.txt"),  # never what hides or steers
     ],
