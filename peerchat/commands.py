@@ -28,7 +28,7 @@ Type a line and press Enter to send it to everyone in the room.
   /part [ROOM [MESSAGE]]  leave a room; leaving the last one quits
   /room NAME      a room in front (/window N, Ctrl-X, Alt-1..9, Alt-←→)
   /rooms, /list   the rooms you are in; the rooms on this network
-  /who, /names    the members; the tracker is marked
+  /who, /names [ROOM]  the members (of ROOM); the tracker is marked
   /whois NAME     a member's address and key, to compare with theirs
   /ignore [NAME]  hide a member's words here (/unignore NAME)
   /history [N]    the last N messages kept here (20)
@@ -124,9 +124,15 @@ class GoToRoom:
     room: str
 
 
+# A command's field that says which room it is for: ``Rooms.room_for`` reads it, the node
+# is not given it (``room_action``)
+_WHICH_ROOM = {"which room": True}
+
+
 @dataclass(frozen=True, slots=True)
 class Who:
-    pass
+    # "/names ops": another room's members (irssi's /names #channel)
+    room: str = dataclasses.field(default="", metadata=_WHICH_ROOM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +314,8 @@ def room_action(command: Command) -> Callable[[RoomNode], None] | None:
     method = _ROOM_METHODS.get(type(command))
     if method is None:
         return None
-    args = [getattr(command, f.name) for f in dataclasses.fields(command)]  # type: ignore[arg-type]
+    fields = dataclasses.fields(command)  # type: ignore[arg-type]
+    args = [getattr(command, f.name) for f in fields if not f.metadata.get("which room")]
     return lambda node: getattr(node, method)(*args)
 
 
@@ -335,6 +342,8 @@ def parse_line(line: str) -> Command:
             name = "/query"
         if name in _WINDOWS and rest.strip().lower() == "close" or name in ("/wc", "/close"):
             return PartRoom(window=True)  # (irssi's and weechat's)
+        if name in _WINDOWS and rest.strip().lower() == "list":  # (a trial's: "/join list?")
+            return ListRooms()
         name = _ALIASES.get(name, name)
         if name == "/history":
             return _history(rest.split())
@@ -363,6 +372,9 @@ def parse_line(line: str) -> Command:
             return GoToRoom(room) if room else ListRooms()
         if name == "/help" and rest.strip():
             return help_for(rest.strip())
+        if name in ("/who", "/names") and rest.strip():
+            args = rest.split()
+            return Who(room_name(args[0])) if len(args) == 1 else Usage(f"usage: {name} [ROOM]")
         if name == "/list" and rest.strip():  # (a user's "/list dev" listed them all, unsaid)
             return Usage("usage: /list, the rooms on the local network (then /join NAME)")
         if name == "/send":

@@ -232,6 +232,11 @@ class Rooms:
                 commands.Private(to=name) | commands.Whois(name=name) | commands.Ignore(name=name)
             ) if name:  # (each room has its own key for one person: its own ignores)
                 return self._where_named(room, name)
+            case commands.Who(room=name) if name:  # (a trial's "/names ops" in dev: dev's)
+                named = [r for r, node in self.nodes.items() if name in (r, node.room_name)]
+                if not named:
+                    self._show(events.Error(f"not in a room {name}; /rooms lists yours"), room)
+                return named[0] if named else None
             case commands.SendFile(words=words):
                 name, _, rest = words.partition(" ")
                 if rest.strip() and typed_path(rest).exists() and not typed_path(words).exists():

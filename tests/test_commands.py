@@ -88,6 +88,9 @@ from peerchat.commands import (
         ("/room", ListRooms()),
         ("/clear", Clear()),
         ("/rooms", ListRooms()),
+        ("/window list", ListRooms()),  # irssi's (a trial's was "not in a room list")
+        ("/names ops", Who("ops")),  # another room's members (irssi's /names #channel)
+        ("/who Ops", Who("ops")),  # (room names are lower case)
         ("/room ops", GoToRoom("ops")),
         ("/rooms ops", GoToRoom("ops")),
         ("/ignore chatty", Ignore("chatty")),

@@ -361,6 +361,7 @@ class _Named:
             namesakes=lambda name: [name] if name.casefold() in folded else [],
         )
         self.files = types.SimpleNamespace(numbered=lambda id: id in offers)
+        self.room_name = ""
 
 
 def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_name(
@@ -390,6 +391,11 @@ def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_na
     assert rooms.room_for("dev", commands.Ignore("carol")) is None  # each room has its list
     assert rooms.room_for("dev", commands.Ignore()) == "dev"  # the list of the room in front
     assert shown == [(pointed, "dev")] * 3
+    # "/names ops" in dev: ops' members (trial 51: dev's, without a word); a room not joined
+    assert rooms.room_for("dev", commands.Who("ops")) == "ops"
+    assert rooms.room_for("dev", commands.Who()) == "dev"
+    assert rooms.room_for("dev", commands.Who("qa")) is None
+    assert shown[-1] == (events.Error("not in a room qa; /rooms lists yours"), "dev")
 
 
 def test_each_room_sees_what_the_others_fetches_write_or_keep(tmp_path: Path) -> None:
