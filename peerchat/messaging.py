@@ -84,6 +84,7 @@ HANDED_ADDRESS_PER_SECOND = 1 << 20
 # last alone could be keys that spoke after a member was cut off, and stayed away (round 35).
 AWAY_ASKED = 16
 ANSWER_EVERY = 0.5  # seconds at least between two answers to one peer's questions
+REST_EVERY = 2 * ANSWER_EVERY  # between two questions a new link is asked (``_tell_the_rest``)
 WANT_WAIT_MOST = 3  # want timeouts a want may wait while its peer answers others (``watch_wants``)
 
 
@@ -361,6 +362,9 @@ class Messaging:
         self._linked_at.pop(member.node_id, None)  # what went over an older link may be lost
         heads = self._heads()
         conn.send(Summary(heads))
+        if self.node.chatlog.authors > len(heads):
+            rest = [a for a in self.node.chatlog.heads() if a not in heads]
+            self.node.nursery.start_soon(self._tell_the_rest, conn, rest)
         mine = heads[self.node.node_id]
         if missed_after is not None and mine > missed_after:
             self._owed[member.node_id] = (mine, self._said_between(missed_after, mine), True)
@@ -460,10 +464,17 @@ class Messaging:
 
     def _tell_of(self, authors: Iterable[str]) -> None:
         """Tell the links what this node holds of ``authors``: a question (``sync.beyond``)."""
-        shown = self.node.chatlog.shown
-        heads = {a: seq for a in authors if (seq := shown(a)) is not None}
-        if heads:
+        if heads := self._held_of(authors):
             self.node.links.broadcast(Summary(heads))
+
+    def _tell_of_on(self, conn: Connection, authors: Iterable[str]) -> None:
+        """``_tell_of``, to one link."""
+        if heads := self._held_of(authors):
+            conn.send(Summary(heads))
+
+    def _held_of(self, authors: Iterable[str]) -> dict[str, int]:
+        shown, me = self.node.chatlog.shown, self.node.node_id
+        return {a: seq for a in authors if a != me and (seq := shown(a)) is not None}
 
     def on_summary(self, conn: Connection, message: Summary) -> None:
         assert conn.member is not None
@@ -587,6 +598,20 @@ class Messaging:
                     self.puller.timed_out(peer, author)
                     self.on_skip(conn, Skip(author, self.node.chatlog.shown(author) or 0))
                     keep_latest(self._timed_out, (peer, author), None, MAX_NAMES)
+
+    async def _tell_the_rest(self, conn: Connection, rest: list[str]) -> None:
+        """Tell a new link, ``MAX_HEADS`` at a time, what this node holds of the authors its
+        whole summary left out (``rest``, heard longest ago first): questions, which the peer
+        answers for those it holds more of (``sync.beyond``). Attack round 36: 1,100 keys
+        heard after bob, here and at the member linked, left him out of both summaries, and
+        his 5 lines said meanwhile never came (3 of 3)."""
+        for start in range(0, len(rest), MAX_HEADS):
+            await trio.sleep(REST_EVERY)
+            while conn.backlog and not conn.closing:  # (paced as the peer reads)
+                await trio.sleep(REST_EVERY)
+            if conn.closing:
+                return
+            self._tell_of_on(conn, rest[start : start + MAX_HEADS])
 
     def _heads(self) -> dict[str, int]:
         """What this node holds, of the ``MAX_HEADS`` authors whose messages came last (ours

@@ -374,6 +374,33 @@ async def test_a_whole_summary_naming_authors_ours_leave_out_is_answered_for_tho
     assert len(sent) == 1 and gathered == []
 
 
+async def test_a_new_link_is_told_of_the_authors_a_whole_summary_leaves_out_in_pages(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Attack round 36: 1,100 keys heard after bob, at carol and at alice, left him out of
+    both their summaries, and the 5 lines he said while carol was away never came to her. A
+    new link is now told of the rest too, ``MAX_HEADS`` at a time, as questions (naming
+    neither end), each once the link has taken the last."""
+    node = Node(Settings("carol", tracker_port=1), lambda e: None, FAST, None)
+    node.chatlog.receive(Chat("bob", 5, 1, "before the keys", 0.0, 0.0))
+    keys = [f"key{i}" for i in range(MAX_HEADS + 100)]
+    for key in keys:
+        node.chatlog.receive(Chat(key, 1, 1, "", 0.0, 0.0))
+    sent: list[Summary] = []
+    alice = Member_("alice", "alice", "127.0.0.1", 1, 0)
+    conn = types.SimpleNamespace(backlog=0, closing=False, send=sent.append, member=alice)
+    async with trio.open_nursery() as nursery:
+        node.nursery = nursery
+        node.messaging.on_link(conn, alice, missed_after=None)  # type: ignore[arg-type]
+        summaries = [m.heads for m in sent if isinstance(m, Summary)]
+        assert len(summaries) == 1 and "bob" not in summaries[0]
+        assert node.node_id in summaries[0]  # the whole one names its sender
+    summaries = [m.heads for m in sent if isinstance(m, Summary)]
+    assert len(summaries) == 2
+    assert set(summaries[1]) == {"bob", *keys[:101]} - set(summaries[0])
+    assert summaries[1]["bob"] == 5 and node.node_id not in summaries[1]
+
+
 async def test_a_want_answered_with_nothing_sends_no_summary_and_one_that_brings_some_does() -> (
     None
 ):
