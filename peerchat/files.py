@@ -59,7 +59,6 @@ from peerchat.protocol import (
 )
 from peerchat.talk import chatting
 from peerchat.transfer import PART, Download, local_name, numbered, sha256, size_text
-from peerchat.uplink import Uplink
 
 if TYPE_CHECKING:
     from peerchat.node import Node
@@ -114,7 +113,6 @@ SERVED_OVER = 600.0
 # line on screen, and so is its withdrawal: a member offering and withdrawing in a loop would
 # flood every screen in the room.
 OFFER_EVERY = 0.6
-TURN_LOOK = 0.1  # seconds between two looks of a serving waiting its turn (``Uplink``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +153,7 @@ class _Fetch:
     going_on_from: int | None = None
 
 
-@dataclass(eq=False)  # (each one itself: ``Uplink`` tells them apart)
+@dataclass
 class _Serving:
     """One fetch this node serves: how far the fetcher has acknowledged."""
 
@@ -203,7 +201,6 @@ class Files:
         self._cooling: dict[tuple[str, int], float] = {}  # (member, offer) -> until (``_cool``)
         # What the program's other rooms' fetches write or keep (``Rooms.start``; ``taken``)
         self.elsewhere: Callable[[], set[Path]] = set
-        self._uplink = Uplink()  # which servings send while the uplink is slow
         self._served: dict[tuple[str, int], tuple[int, float]] = {}  # -> (bytes, since when)
         # (member, offer) -> (its turn's start, when it stopped): asked again soon, the turn
         # goes on (attack round 19: a stop and a get every 50 s began a new turn each time)
@@ -1085,10 +1082,7 @@ class Files:
         acked = min(message.offset, max(serving.sent, self._cover(message.offer, serving)))
         if acked > serving.acked:
             serving.acked = acked
-            window, now = serving.window.size, trio.current_time()
-            serving.window.acked(acked, now)
-            if serving.window.size < window:  # acknowledged late
-                self._uplink.slow(serving, now)
+            serving.window.acked(acked, trio.current_time())
             # Progress is a step a fetcher acknowledges, not a byte (an attacker's fetches
             # acknowledged one byte each and kept their slots).
             serving.progressed |= acked - serving.start >= FILE_ACK_EVERY
@@ -1160,9 +1154,6 @@ class Files:
                     await trio.sleep(0)  # frames from other tasks queue before the next chunk
                     if conn.backlog:
                         continue
-                    if not self._uplink.may_send(serving, trio.current_time()):
-                        await trio.sleep(TURN_LOOK)  # (others' turn: the uplink is slow)
-                        continue
                     data = f.read(min(FILE_CHUNK, mine.size - offset))
                     if serving.scope.cancel_called:  # withdrawn or stopped while it was read
                         return
@@ -1187,7 +1178,6 @@ class Files:
             elif not conn.closing:  # out of descriptors, a disk error: perhaps not for good
                 conn.send(FileGone(offer, busy=True))
         finally:
-            self._uplink.gone(serving)
             now = self._serving.get((conn, offer))
             if now is serving:
                 del self._serving[(conn, offer)]
