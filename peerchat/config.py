@@ -130,7 +130,6 @@ class Config:
     keep_messages: int = 100_000
     keep_seconds: float = 30 * 24 * 3600.0
     keep_bytes: int = 64 * 1024 * 1024  # of signed batches: whatever their count
-    keep_authors: int = 10_000  # whose batches came last; others not in the room are forgotten
     prune_interval: float = 3600.0
     # The members' addresses are saved to the data dir this often (and at the end).
     remember_interval: float = 5.0

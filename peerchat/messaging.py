@@ -807,29 +807,16 @@ class Messaging:
         next_prune = trio.current_time()
         over = config.keep_messages + max(config.keep_messages // 10, batch.MAX_ITEMS)
         over_bytes = config.keep_bytes + config.keep_bytes // 10
-        over_authors = more_authors = config.keep_authors + config.keep_authors // 10
-        chatlog = self.node.chatlog
         while True:
             due = trio.current_time() >= next_prune
-            if (
-                due
-                or store.approx_count > over
-                or store.approx_bytes > over_bytes
-                or chatlog.authors > more_authors
-            ):
+            if due or store.approx_count > over or store.approx_bytes > over_bytes:
                 gone = store.prune(
-                    time.time(),
-                    config.keep_messages,
-                    config.keep_seconds,
-                    config.keep_bytes,
-                    config.keep_authors,
+                    time.time(), config.keep_messages, config.keep_seconds, config.keep_bytes
                 )
                 if gone:
                     log.info("pruned %d old messages", gone)
                 if self.node.started.is_set():  # (at the start nobody is in the room yet)
                     self.forget_unkept()
-                # (not again at once if those left are in the room: a prune each turn)
-                more_authors = max(over_authors, chatlog.authors + config.keep_authors // 10)
                 next_prune = trio.current_time() + config.prune_interval
             await trio.sleep(config.store_interval)
             self.save()
@@ -846,8 +833,11 @@ class Messaging:
         peers' summaries naming it are not taken up (``Puller.summary``)."""
         node = self.node
         self.save()  # (how far each author was shown: in the store, to be weighed there)
-        keep = {m.node_id for m in node.members} | {node.node_id} | node.chatlog.gapped()
-        forgotten = node.store.forget_unkept(keep | self._departed)
+        present = [*node.members, *node.links.unreachable()]  # (the away ones come back)
+        keep = {m.node_id for m in present} | {node.node_id} | node.chatlog.gapped()
+        # (an answer on its way would be one unasked for, and end the link: review 54)
+        asked = set(self._wanted_at) | {author for _, author in self._timed_out}
+        forgotten = node.store.forget_unkept(keep | self._departed | asked)
         for author in forgotten:
             node.chatlog.forget_all_of(author)
             self.puller.forget(author)

@@ -305,7 +305,8 @@ class Store:
         rows = self._db.execute(
             "SELECT author FROM seen WHERE author NOT IN (SELECT author FROM batches)"
         )
-        gone = [author for (author,) in rows if author not in keep]
+        waiting = {row[0] for row in self._pending}  # (for a disk that refuses them)
+        gone = [author for (author,) in rows if author not in keep and author not in waiting]
         if gone:
             with self._written():
                 self._db.executemany("DELETE FROM seen WHERE author = ?", [(a,) for a in gone])
@@ -518,19 +519,13 @@ class Store:
         return out
 
     def prune(
-        self,
-        now: float,
-        keep_messages: int,
-        keep_seconds: float,
-        keep_bytes: int | None = None,
-        keep_authors: int | None = None,
+        self, now: float, keep_messages: int, keep_seconds: float, keep_bytes: int | None = None
     ) -> int:
         """Drop batches that arrived more than ``keep_seconds`` ago, then the oldest (by when
         they were said, as ``recent``) while the rest still hold ``keep_messages`` (whole
         batches), and while they take more than
-        ``keep_bytes`` (a message may be 64 KiB: a count alone bounds nothing), then those of
-        all but the ``keep_authors`` authors whose last batch came last (each author known
-        costs memory: ``forget_unkept``); how many messages went."""
+        ``keep_bytes`` (a message may be 64 KiB: a count alone bounds nothing); how many
+        messages went."""
         self._flushed()
         before = self.count()
         with self._written():
@@ -548,12 +543,6 @@ class Store:
                     doomed.append((author, first))
                     over, excess = over - count, excess - size
                 self._db.executemany("DELETE FROM batches WHERE author = ? AND first = ?", doomed)
-            if keep_authors is not None:
-                self._db.execute(
-                    "DELETE FROM batches WHERE author IN (SELECT author FROM batches"
-                    " GROUP BY author ORDER BY max(arrived) DESC, author LIMIT -1 OFFSET ?)",
-                    (keep_authors,),
-                )
             self._db.execute(  # counted for the key that had each name first: a name taken
                 # from its first holder is its first holder's (a review: taken while its owner
                 # was away, then 8 renames, and its taker became the first), and one passed on

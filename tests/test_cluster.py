@@ -401,6 +401,17 @@ async def test_a_new_link_is_told_of_the_authors_a_whole_summary_leaves_out_in_p
     assert summaries[1]["bob"] == 5 and node.node_id not in summaries[1]
 
 
+async def test_an_author_asked_for_is_not_forgotten_while_its_answer_may_come() -> None:
+    """Review 54: an author forgotten while a want for it was out made the answer on its way
+    one unasked for, and the link ended."""
+    node = Node(Settings("carol", tracker_port=1), lambda e: None, FAST, None)
+    for author in ("bob", "dan"):
+        node.chatlog.receive(Chat(author, 1, 1, "hi", 0.0, 0.0))
+    node.messaging._wanted_at["bob"] = trio.current_time()  # asked of a peer: no answer yet
+    node.messaging.forget_unkept()  # nothing of either is stored, and neither is in the room
+    assert node.chatlog.shown("bob") == 1 and node.chatlog.shown("dan") is None
+
+
 async def test_a_want_answered_with_nothing_sends_no_summary_and_one_that_brings_some_does() -> (
     None
 ):
