@@ -71,32 +71,36 @@ def _in(asked: str, room: str, several: bool) -> str:
 def block_said(pieces: list[str], count: int) -> str:
     """What Enter does to a pasted block of ``count`` lines with commands (its ``pieces``):
     where each line goes. (A trial's "4 lines, 1 of them commands" did not say that the lines
-    after a /msg went privately with it.)"""
-    room = actions = private = ran = 0
+    after a /msg went privately with it.) Where some go in private, the first of those to the
+    room and of the actions is named: a review's pasted password went to the room, and the
+    question had said "1 to the room"."""
+    said: dict[str, list[str]] = {"room": [], "actions": []}  # lines said, by where they go
+    private = ran = 0
     whom: list[str] = []
-    first = ""  # the first line to the room: named when others go in private
     for piece in pieces:
-        lines = sum(1 for row in piece.split("\n") if row.strip())
         match commands.parse_line(piece):
-            case commands.Say(action=True):
-                actions += lines
-            case commands.Say(text=text):
-                room += lines
-                first = first or commands.said_lines(text)[0]
+            case commands.Say(action=action, text=text):
+                said["actions" if action else "room"] += commands.said_lines(text)
             case commands.Private(to=to, text=text):
                 private += len(commands.said_lines(text))  # ("/msg bob" may stand alone)
                 whom += [] if to in whom else [to]
             case _:
                 ran += 1
-    parts = [f"{room} to the room"] * bool(room) + [f"{actions} as actions"] * bool(actions)
-    if room and private:  # (a review's pasted password went to the room, "1 to the room")
-        shown = first if len(first) <= SHOWN_CHARS else first[:SHOWN_CHARS] + "…"
-        parts[0] += f' ("{visible(shown)}"{", …" if room > 1 else ""})'
+    parts = []
+    for where, lines in (("to the room", said["room"]), ("as actions", said["actions"])):
+        if lines:
+            parts.append(f"{len(lines)} {where}" + (_first_of(lines) if private else ""))
     if private:
         parts.append(f"{private} in private to {', '.join(map(visible, whom))}")
     if ran:
         parts.append(f"{ran} {'command' if ran == 1 else 'commands'}")
     return f"{count} lines, {', '.join(parts)}: Enter sends them, Ctrl-C drops them"
+
+
+def _first_of(lines: list[str]) -> str:
+    """``lines`` named by the first: ' ("the first line said to t…", …)'."""
+    first = lines[0] if len(lines[0]) <= SHOWN_CHARS else lines[0][:SHOWN_CHARS] + "…"
+    return f' ("{visible(first)}"{", …" if len(lines) > 1 else ""})'
 
 
 @dataclass
@@ -213,30 +217,36 @@ def commands_apart(block: str) -> list[str] | None:
         return None
     pieces: list[list[str]] = []
     takes_text = False  # whether the last piece takes the lines said after it
-    lone = False  # and whether it is a /msg with no text yet ("/msg bob" on its own line)
+    private = False  # and whether it is a /msg
+    lone = False  # with no text yet ("/msg bob" on its own line, blank lines under it)
     for row in rows:
         said = commands.parse_line(row) if commands.is_command(row) else None
-        if takes_text and _text_in(said, lone):
+        if takes_text and _text_in(said, private, lone):
             pieces[-1].append(row)
-            lone = False
+            lone = lone and not row.strip()
         elif said is not None:
             pieces.append([row])
             alone = commands.parse_line(f"{row}\n.")  # as if lines came under it: a "/msg bob"
             lone = not isinstance(said, commands.Private) and isinstance(alone, commands.Private)
-            takes_text = lone or isinstance(said, commands.Private | commands.Say)
+            private = lone or isinstance(said, commands.Private)
+            takes_text = private or isinstance(said, commands.Say)
         else:
             pieces.append([row])
-            takes_text, lone = True, False
+            takes_text, private, lone = True, False, False
     out = ["\n".join(piece) for piece in pieces if any(row.strip() for row in piece)]
     return out if len(out) > 1 else None  # (one piece: a command and the lines it takes)
 
 
-def _text_in(said: commands.Command | None, lone: bool) -> bool:
+def _text_in(said: commands.Command | None, private: bool, lone: bool) -> bool:
     """Whether a row of a block (``said``: its command, if it begins with "/") is text of the
-    piece above it: a row with no command, or no known one (a path: "/etc/app.conf"), and a /me
-    right under a ``lone`` "/msg bob", which would send nothing else. Attack round 36's pasted
-    /msg blocks sent what came after such a row to the room: a password under a path, a
-    secret under a /me."""
-    if said is None or isinstance(said, commands.Unknown):
+    piece above it: a row with no command; in a ``private`` piece (/msg) one with no known
+    command (a path: "/etc/app.conf"), and a /me right under a ``lone`` "/msg bob", which would
+    send nothing else. Attack round 36's pasted /msg blocks sent what came after such a row to
+    the room: a password under a path, a secret under a /me. (In the room's lines an unknown
+    command stays one, and the block is asked about: review 54's "/mgs bob hunter2" went to
+    the room unasked.)"""
+    if said is None:
         return True
+    if isinstance(said, commands.Unknown):
+        return private
     return lone and isinstance(said, commands.Say) and said.action

@@ -30,8 +30,8 @@ def test_a_pasted_block_with_a_command_is_asked_about_then_goes_line_by_line() -
     assert entry.next_line() is None
     block = "hi all\n/msg bob the pin is 42\nand this goes to bob too\n/nick al\n/me waves"
     assert enter(entry, block) == Held(
-        '5 lines, 1 to the room ("hi all"), 1 as actions, 2 in private to bob, 1 command:'
-        " Enter sends them, Ctrl-C drops them",
+        '5 lines, 1 to the room ("hi all"), 1 as actions ("waves"), 2 in private to bob,'
+        " 1 command: Enter sends them, Ctrl-C drops them",
         5,
     )
     assert entry.kept == block  # back in the input for the second Enter
@@ -136,9 +136,12 @@ def test_a_path_or_a_me_in_a_pasted_private_block_stays_in_it() -> None:
     entry = TypedLines()
     enter(entry, me)
     assert enter(entry, me) == Take(Private("bob", "/me is sending the key\nsecret-key"))
-    assert commands_apart("see\n/etc/hosts\nthere") is None  # in the room's lines too
-    assert commands_apart("hi\n/me waves\n/etc/hosts") == ["hi", "/me waves\n/etc/hosts"]
+    assert commands_apart("/msg bob\n\n/me is here") is None  # (blank lines between: review 54)
     assert commands_apart("/msg bob\npin\n/me waves") == ["/msg bob\npin", "/me waves"]
+    # In the room's lines, an unknown command stays one: the block is asked about, and the
+    # line refused (review 54: "/mgs bob hunter2" went to the room unasked)
+    assert commands_apart("hello\n/mgs bob hunter2") == ["hello", "/mgs bob hunter2"]
+    assert isinstance(enter(TypedLines(), "hello\n/mgs bob hunter2"), Held)
 
 
 def test_a_block_is_cut_where_its_commands_begin() -> None:
