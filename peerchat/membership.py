@@ -14,7 +14,7 @@ Rank = tuple[int, str]
 
 
 KEY_MARK = "~"  # the screen shows a name with its key's fingerprint after it: ``bоb~3fa8c1``
-BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")  # letters that draw nothing
+BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\U0001d159")  # letters that draw nothing
 
 
 def valid_username(name: str) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes
 
+from peerchat.membership import BLANK
 from peerchat.protocol import FILE_CHUNK, FILE_WINDOW, ProtocolViolation
 
 PROGRESS_EVERY = 0.25  # seconds between progress reports of one download, at most
@@ -134,14 +135,8 @@ def local_name(offered: str) -> str:
     return name or "download"
 
 
-# Letters and symbols that show as nothing: a name padded with them hid its real end
-# ("invoice.pdf⠀⠀⠀.exe", attack round 36)
-_BLANK = frozenset("\N{BRAILLE PATTERN BLANK}\N{HANGUL FILLER}\N{HALFWIDTH HANGUL FILLER}"
-                   "\N{HANGUL CHOSEONG FILLER}\N{HANGUL JUNGSEONG FILLER}")  # fmt: skip
-
-
 def _safe_in_name(c: str) -> str:
-    if c in _BLANK:
+    if c in BLANK:  # it shows as nothing: a name padded with it hid its end (attack round 36)
         return "_"
     return c if _SAFE_IN_NAME.fullmatch(c) or unicodedata.category(c) == "So" else "_"
 

@@ -846,6 +846,14 @@ async def test_an_answer_holds_no_more_than_its_bytes_and_a_cut_off_member_gets_
     pages, and a newcomer's recent history is the latest lines that fit."""
     monkeypatch.setattr(messaging, "ANSWER_BYTES", 4096)
     longs = [f"long {i} " + "x" * 900 for i in range(30)]
+    answers: list[int] = []  # the bytes of batches each answer held
+    send_paced = messaging.Messaging._send_paced
+
+    async def counted(self: messaging.Messaging, conn: object, batches: list, end: object) -> None:
+        answers.append(sum(len(b.data) for b in batches))
+        await send_paced(self, conn, batches, end)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(messaging.Messaging, "_send_paced", counted)
     async with trio.open_nursery() as nursery:
         room = Room(nursery, SLOW_REDIAL)
         alice, bob, carol = [await room.add(n) for n in ("alice", "bob", "carol")]
@@ -861,6 +869,7 @@ async def test_an_answer_holds_no_more_than_its_bytes_and_a_cut_off_member_gets_
         await trio.sleep(0.2)  # anything older would have come by now
         history = [e.text for e in said(dave) if e.history]
         assert 0 < len(history) < 10 and history == longs[-len(history) :], len(history)
+        assert answers and max(answers) < 4096 + 2048, answers  # (a whole batch past it, at most)
         nursery.cancel_scope.cancel()
 
 
