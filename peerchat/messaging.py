@@ -363,7 +363,7 @@ class Messaging:
         heads = self._heads()
         conn.send(Summary(heads))
         if self.node.chatlog.authors > len(heads):
-            rest = [a for a in self.node.chatlog.heads() if a not in heads]
+            rest = [a for a in reversed(self.node.chatlog.heads()) if a not in heads]
             self.node.nursery.start_soon(self._tell_the_rest, conn, rest)
         mine = heads[self.node.node_id]
         if missed_after is not None and mine > missed_after:
@@ -601,7 +601,7 @@ class Messaging:
 
     async def _tell_the_rest(self, conn: Connection, rest: list[str]) -> None:
         """Tell a new link, ``MAX_HEADS`` at a time, what this node holds of the authors its
-        whole summary left out (``rest``, heard longest ago first): questions, which the peer
+        whole summary left out (``rest``, those heard last first): questions, which the peer
         answers for those it holds more of (``sync.beyond``). Attack round 36: 1,100 keys
         heard after bob, here and at the member linked, left him out of both summaries, and
         his 5 lines said meanwhile never came (3 of 3)."""
