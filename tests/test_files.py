@@ -1481,26 +1481,39 @@ async def test_a_whole_copy_takes_the_place_of_a_part_of_the_same_bytes_from_ano
     source = random_file(tmp_path, 8)
     bob_data = DataDir(tmp_path / "bob-data")
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice = await room.add("alice")
-        bob = await room.add("bob", data=bob_data)
-        downloads = bob.node.files.downloads = tmp_path / "bob"
-        await room.fully_connected()
-        downloads.mkdir()
+        alice, bob, downloads = await alice_and_bob_keeping(nursery, tmp_path, bob_data)
         part = downloads / f"big.bin{PART}"
         part.write_bytes(source.read_bytes()[: 2 * FILE_CHUNK])
         digest, size = hashlib.sha256(source.read_bytes()).digest(), source.stat().st_size
         gone = "ab" * 16  # the old key, not in the room now
         bob.node.store.keep_fetch(gone, digest, size, str(part), 2 * FILE_CHUNK, time.time())
-        offer = await offer_heard(alice, bob, source)
-        bob.node.get_file(offer.id)
-        result = await bob.wait_for(done("big.bin"), 10)
-        assert result.ok, result.reason
-        assert Path(result.path) == downloads / "big.bin"  # not "big (2).bin"
-        assert Path(result.path).read_bytes() == source.read_bytes()
+        saved = await saved_under_its_name(alice, bob, source, downloads)
+        assert saved.read_bytes() == source.read_bytes()
         assert not part.exists() and bob.node.store.kept_fetch(gone, digest, size) is None
         nursery.cancel_scope.cancel()
     bob_data.close()
+
+
+async def alice_and_bob_keeping(nursery: trio.Nursery, tmp_path: Path, bob_data: DataDir):  # noqa: ANN201
+    """alice, and bob with a lasting store and an empty downloads folder of his own."""
+    room = Room(nursery)
+    alice = await room.add("alice")
+    bob = await room.add("bob", data=bob_data)
+    downloads = bob.node.files.downloads = tmp_path / "bob"
+    await room.fully_connected()
+    downloads.mkdir()
+    return alice, bob, downloads
+
+
+async def saved_under_its_name(alice, bob, source: Path, downloads: Path) -> Path:  # noqa: ANN001
+    """alice offers ``source``; bob fetches it, and it is saved under its own name (not as
+    "big (2).bin" beside a part that held the name)."""
+    offer = await offer_heard(alice, bob, source)
+    bob.node.get_file(offer.id)
+    result = await bob.wait_for(done(source.name), 10)
+    assert result.ok, result.reason
+    assert Path(result.path) == downloads / source.name
+    return Path(result.path)
 
 
 async def test_a_part_another_room_of_the_program_keeps_is_not_written_over(
@@ -1591,21 +1604,12 @@ async def test_a_part_kept_of_a_file_since_changed_goes_when_its_new_bytes_are_f
     source = random_file(tmp_path, 3)
     bob_data = DataDir(tmp_path / "bob-data")
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice = await room.add("alice")
-        bob = await room.add("bob", data=bob_data)
-        downloads = bob.node.files.downloads = tmp_path / "bob"
-        await room.fully_connected()
-        downloads.mkdir()
+        alice, bob, downloads = await alice_and_bob_keeping(nursery, tmp_path, bob_data)
         stale = downloads / f"big.bin{PART}"
         stale.write_bytes(b"s" * FILE_CHUNK)
         old = (b"o" * 32, 9 * FILE_CHUNK)
         bob.node.store.keep_fetch(alice.node.node_id, *old, str(stale), FILE_CHUNK, time.time())
-        offer = await offer_heard(alice, bob, source)
-        bob.node.get_file(offer.id)
-        result = await bob.wait_for(done("big.bin"), 10)
-        assert result.ok, result.reason
-        assert Path(result.path) == downloads / "big.bin"  # not "big (2).bin"
+        await saved_under_its_name(alice, bob, source, downloads)
         assert not stale.exists() and bob.node.store.kept_fetch(alice.node.node_id, *old) is None
         nursery.cancel_scope.cancel()
     bob_data.close()
