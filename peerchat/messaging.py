@@ -815,8 +815,7 @@ class Messaging:
                 )
                 if gone:
                     log.info("pruned %d old messages", gone)
-                if self.node.started.is_set():  # (at the start nobody is in the room yet)
-                    self.forget_unkept()
+                self.forget_unkept()
                 next_prune = trio.current_time() + config.prune_interval
             await trio.sleep(config.store_interval)
             self.save()

@@ -1397,6 +1397,33 @@ async def test_a_restart_shows_the_latest_history_that_fits_a_scrollback(tmp_pat
         nursery.cancel_scope.cancel()
 
 
+async def test_a_restart_forgets_no_author_before_it_is_back_in_the_room(tmp_path: Path) -> None:
+    """A node prunes its store as soon as it is in the room again: an author of whom nothing
+    is kept, but who is in the room, is not forgotten as one gone."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", data=DataDir(tmp_path / "alice"))
+        bob = await room.add("bob")
+        await room.fully_connected()
+        await say_apart(bob, ["from bob"])
+        await shows(alice, "from bob")
+        alice.node.quit()
+        with trio.fail_after(5):
+            await alice.node.finished.wait()
+        assert alice.node.data_dir is not None
+        path = alice.node.store.path
+        alice.node.data_dir.close()
+        with contextlib.closing(sqlite3.connect(path)) as db, db:  # his lines pruned
+            db.execute("DELETE FROM batches WHERE author = ?", (bob.node.node_id,))
+        again = await room.add("alice", data=DataDir(tmp_path / "alice"))
+        with trio.fail_after(10):
+            while bob.node.node_id not in again.node.links.conns:
+                await trio.sleep(0.05)
+        assert again.node.chatlog.shown(bob.node.node_id) == 1
+        assert bob.node.node_id in again.node.store.seen()
+        nursery.cancel_scope.cancel()
+
+
 async def test_what_a_restarted_author_said_while_one_was_away_comes_as_history(
     swarm: Swarm, tmp_path: Path
 ) -> None:
