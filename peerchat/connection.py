@@ -58,6 +58,7 @@ RECEIVE_SIZE = 16 * 1024
 # more than it between them (attack round 17: 64 links, a batch a second each, were twice it).
 MAX_HOLD = 3.0
 TCP_ESTABLISHED = 1  # ``tcpi_state``, the first byte of Linux's TCP_INFO
+_MIN_RTT_END = 152  # where its ``tcpi_min_rtt`` (microseconds, 32 bits) ends
 FRAMES_PER_TURN = 256  # frames handled from what was read before the reader lets others run
 # Members a link's rosters may list: four full rosters at once, then 1,000 a second. Rosters
 # past that are left unread, and past ROSTERS_LEFT_UNREAD of those the link ends. Rosters come
@@ -198,6 +199,22 @@ class Connection:
         except OSError:
             return False
         return int.from_bytes(queued, sys.byteorder) == 0 and state[0] == TCP_ESTABLISHED
+
+    def least_round_trip(self) -> float | None:
+        """The shortest round trip the kernel has seen on this link, in seconds (Linux's
+        ``tcpi_min_rtt``): the way there and back with nothing queued before, found on the
+        handshake's few bytes. None where the platform does not say."""
+        sock = getattr(self.stream, "socket", None)
+        if sock is None or sock.fileno() < 0 or not hasattr(socket, "TCP_INFO"):
+            return None
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _MIN_RTT_END)
+        except OSError:
+            return None
+        if len(info) < _MIN_RTT_END:  # a kernel older than 4.6
+            return None
+        least = int.from_bytes(info[_MIN_RTT_END - 4 : _MIN_RTT_END], sys.byteorder)
+        return None if least == 0xFFFFFFFF else least / 1e6  # (none measured yet)
 
     async def drained(self) -> None:
         """Until the writer has sent what was queued (or the connection is gone); a

@@ -44,7 +44,6 @@ from peerchat.connection import Connection
 from peerchat.handshake import OPEN_ROOM
 from peerchat.membership import Member
 from peerchat.protocol import (
-    FILE_CHUNK,
     FILE_WINDOW,
     MAX_OFFERS,
     FileAck,
@@ -72,7 +71,7 @@ READ_SHOWN = 256 << 20  # a file this large is said to be read before it is offe
 KEEP_EVERY = 8 << 20
 MAX_OFFERS_HEARD = 10 * MAX_OFFERS  # offers from others remembered; the oldest go first
 MAX_OFFERS_FROM_ONE = MAX_OFFERS  # of which from one member: none can push the others' out
-SMALL_CHUNK = FILE_CHUNK // 4  # a chunk smaller than this but the last is read at the pace
+SMALL_CHUNK = transfer.SMALL_CHUNK  # a chunk smaller than this but the last is read at the pace
 MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ADDRESS = MAX_SERVING  # and the links of one address (but loopback) together
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
@@ -617,6 +616,9 @@ class Files:
         if not lost:
             for id in self._heard_from(member.node_id):
                 self._gone(id, member, events.LEFT)
+        for serving in self._serving.values():  # one waiting for an acknowledgement sees the
+            if serving.who == member.node_id:  # link closed now, not within the second
+                serving.moved.set()
 
     def gave_up(self, member: Member) -> None:
         """``member`` is not coming back (redialled for long enough, in vain): the fetches
@@ -727,7 +729,7 @@ class Files:
         d = fetch.download
         if d.received - fetch.noted >= KEEP_EVERY and not d.done:
             self._note(fetch)
-        if d.received - fetch.acked >= FILE_ACK_EVERY and not d.done:
+        if (d.received - fetch.acked >= FILE_ACK_EVERY or message.ack) and not d.done:
             fetch.acked = d.received
             conn.send(FileAck(d.offer, d.received))
         if d.progress_due(trio.current_time()):
@@ -1085,7 +1087,7 @@ class Files:
         acked = min(message.offset, max(serving.sent, self._cover(message.offer, serving)))
         if acked > serving.acked:
             serving.acked = acked
-            serving.window.acked(acked, trio.current_time())
+            serving.window.acked(acked, trio.current_time(), conn.least_round_trip())
             # Progress is a step a fetcher acknowledges, not a byte (an attacker's fetches
             # acknowledged one byte each and kept their slots).
             serving.progressed |= acked - serving.start >= FILE_ACK_EVERY
@@ -1143,7 +1145,7 @@ class Files:
                     return
                 f.seek(offset)
                 while offset < mine.size and not conn.closing:
-                    if offset - serving.acked >= serving.window.size:
+                    if not serving.window.room(offset, serving.acked, mine.size - offset):
                         if trio.current_time() - serving.acked_at >= FILE_STALL:
                             log.info("%s stopped acknowledging %s", conn.peer, mine.name)
                             self._cool(conn, offer)
@@ -1157,7 +1159,10 @@ class Files:
                     await trio.sleep(0)  # frames from other tasks queue before the next chunk
                     if conn.backlog:
                         continue
-                    data = f.read(min(FILE_CHUNK, mine.size - offset))
+                    room = serving.window.room(offset, serving.acked, mine.size - offset)
+                    if not room:  # acknowledged less meanwhile: the window shrank
+                        continue
+                    data = f.read(room)
                     if serving.scope.cancel_called:  # withdrawn or stopped while it was read
                         return
                     if not data:
@@ -1167,12 +1172,14 @@ class Files:
                         # a trial's fetchers took all 100 MiB, then failed on the checksum
                         self._withdraw(offer, "it changed since you offered it")
                         return
-                    conn.send(FileChunk(offer, offset, data))
+                    end = offset + len(data)
+                    asks = serving.window.asks(end, serving.acked, mine.size - end)
+                    conn.send(FileChunk(offer, offset, data, asks))
                     self._count_served((serving.who, offer), len(data))
                     if conn.address:
                         self._count_served((conn.address, offer), len(data))
-                    offset = serving.sent = offset + len(data)
-                    serving.window.sent(offset, trio.current_time())
+                    offset = serving.sent = end
+                    serving.window.sent(offset, trio.current_time(), asks)
                     self._cover(offer, serving)
         except OSError as exc:
             log.warning("cannot read %s for %s: %s", mine.path, conn.peer, exc)

@@ -410,11 +410,13 @@ class FileStop:
 
 @dataclass(frozen=True, slots=True)
 class FileChunk:
-    """Bytes of an offered file, from ``offset``, in order."""
+    """Bytes of an offered file, from ``offset``, in order. ``ack``: the sender waits for an
+    acknowledgement of them (its window is full), which the fetcher sends at once."""
 
     offer: int = _limit(2**62)
     offset: int = _limit(MAX_FILE_SIZE)
     data: bytes = _limit(FILE_CHUNK)
+    ack: bool = False
 
 
 Message = (

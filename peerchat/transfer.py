@@ -73,44 +73,80 @@ class Download:
         return False
 
 
-# A fetch's window shrinks, a chunk at a time, while its chunks are acknowledged later than
-# this after they were sent, beyond the quickest acknowledgement seen (the link's own round
-# trip, a satellite's 600 ms too), and grows back while they are acknowledged in half of it.
-SLOW_ACK = 0.5
-ACK_EVERY = FILE_WINDOW // 2  # bytes a fetcher receives between two acknowledgements
-SMALLEST_WINDOW = ACK_EVERY  # less would wait for an acknowledgement that never comes
+# A fetch's window shrinks by a quarter while its chunks are acknowledged later than this after
+# they were sent, beyond the link's round trip with nothing queued (a satellite's 600 ms too),
+# and grows by a quarter of a chunk while they are not: what the sender's uplink queues for its
+# fetches stays about this long, whatever the uplink, and fetches begun later get as much of it
+# (a window that gave up only a chunk at a time kept what it had; fetches at 10 Mbit/s, begun
+# 2 s apart, got 57, 13 and 3 MiB in a minute in the simulation of ``test_transfer``). The
+# least is the smallest chunk a fetcher takes as a sign of life; a window less than a chunk
+# sends chunks that fit it.
+SLOW_ACK = 0.25
+ACK_EVERY = FILE_WINDOW // 2  # bytes a fetcher receives between two acknowledgements, unasked
+# The least a chunk but a file's last carries: a fetcher takes less as no sign of life.
+SMALL_CHUNK = FILE_CHUNK // 4
+SMALLEST_WINDOW = SMALL_CHUNK
 
 
 @dataclass
 class SendWindow:
     """How much of a file a sender keeps unacknowledged on one fetch's link: ``FILE_WINDOW``
     while the link keeps up, down to ``SMALLEST_WINDOW`` while it does not. On a slow uplink,
-    what waits there is what a chat line on that link waits behind: three fetches from one
-    member at 1 Mbit/s held its lines back for up to 12 s, and its links timed out again and
-    again as their data went unacknowledged for seconds (trial 49)."""
+    what waits there is what a chat line on that link waits behind, and what overflows the
+    uplink's queue is lost and sent again: three fetches from one member at 1 Mbit/s held its
+    lines back for up to 12 s, and its links timed out again and again as their data went
+    unacknowledged for seconds (trials 49 and 51, with two chunks each at the least)."""
 
-    size: int = FILE_WINDOW
+    # From the least: the first acknowledgements, of little that waited behind nothing, show
+    # the link's own round trip (the quickest); from a whole window on a slow link, they came
+    # seconds late, and later ones had to come later still to be slow.
+    size: int = SMALLEST_WINDOW
     # (where a chunk sent ends, when it was sent), of those not yet acknowledged
     _sent: collections.deque[tuple[int, float]] = field(default_factory=collections.deque)
     _quickest: float = float("inf")  # the shortest time from a chunk sent to its acknowledgement
+    _asked: int = 0  # where the last chunk that asked for an acknowledgement ends
 
-    def sent(self, end: int, now: float) -> None:
+    def room(self, sent: int, acked: int, left: int) -> int:
+        """How many bytes the next chunk may carry, the file sent up to ``sent`` and
+        acknowledged up to ``acked``, ``left`` bytes to go; none: wait for an acknowledgement.
+        Never a chunk so small that the fetcher would not count it, but the file's last."""
+        least = min(SMALL_CHUNK, left)
+        room = min(FILE_CHUNK, left, self.size - (sent - acked))
+        if room >= least:
+            return room
+        if self._asked > acked or sent - acked >= ACK_EVERY:
+            return 0  # an acknowledgement is on its way
+        return least  # the window shrank under chunks that asked for none: one more asks
+
+    def asks(self, sent: int, acked: int, left: int) -> bool:
+        """Whether the chunk that ends at ``sent`` asks the fetcher to acknowledge it at once:
+        it fills the window, and a fetcher acknowledges only every ``ACK_EVERY`` bytes unasked."""
+        return left > 0 and min(FILE_CHUNK, left, self.size - (sent - acked)) < min(
+            SMALL_CHUNK, left
+        )
+
+    def sent(self, end: int, now: float, asked: bool) -> None:
         self._sent.append((end, now))
+        if asked:
+            self._asked = end
 
-    def acked(self, offset: int, now: float) -> None:
+    def acked(self, offset: int, now: float, least: float | None = None) -> None:
         """The fetcher has the file up to ``offset``: the window changes by how long the last
-        chunk it acknowledges took."""
+        chunk it acknowledges took, beyond the link's round trip with nothing queued (``least``,
+        as the kernel saw it) or failing that the quickest acknowledgement. (Taken alone, the
+        quickest of a fetch begun behind others' chunks was seconds: it never shrank, and got
+        all the uplink.)"""
         when = None
         while self._sent and self._sent[0][0] <= offset:
             when = self._sent.popleft()[1]
         if when is None:
             return
         self._quickest = min(self._quickest, now - when)
-        waited = now - when - self._quickest  # behind other chunks, more or less
-        if waited > SLOW_ACK:
-            self.size = max(SMALLEST_WINDOW, self.size - FILE_CHUNK)
-        elif waited < SLOW_ACK / 2:
-            self.size = min(FILE_WINDOW, self.size + FILE_CHUNK)
+        waited = now - when - (self._quickest if least is None else least)  # behind others
+        if waited > SLOW_ACK:  # by a quarter: big windows give up most, and fetches even out
+            self.size = max(SMALLEST_WINDOW, self.size * 3 // 4 // SMALL_CHUNK * SMALL_CHUNK)
+        else:
+            self.size = min(FILE_WINDOW, self.size + SMALL_CHUNK)
 
 
 def local_name(offered: str) -> str:

@@ -692,9 +692,10 @@ async def test_a_sender_keeps_at_most_a_window_unacknowledged(tmp_path: Path) ->
         with trio.move_on_after(1):  # long enough to send it all, were there no window
             await bob.wait_for(done("big.bin"), 2)
         (fetch,) = bob.node.files._fetches.values()
-        assert fetch.download.received == FILE_WINDOW
-        every = files.FILE_ACK_EVERY
-        assert [a.offset for a in acks] == list(range(every, FILE_WINDOW + 1, every))
+        # The least window, until the link shows what it carries (``test_transfer``: it grows
+        # to FILE_WINDOW at most); its chunk asked to be acknowledged, and was.
+        assert fetch.download.received == transfer.SMALLEST_WINDOW
+        assert [a.offset for a in acks] == [transfer.SMALLEST_WINDOW]
         alice.node._handlers[FileAck] = alice.node.files.on_ack
         for ack in acks:  # heard at last: the rest comes
             alice.node.files.on_ack(alice.node.links.conns[bob.node.node_id], ack)
@@ -963,21 +964,21 @@ async def test_chunks_from_the_middle_are_not_counted_for_a_fetch_asked_from_the
         (number,) = alice.node.files._mine
         bob.node.files._stopped.append((alice.node.node_id, number))  # chunks let pass unread
         to_bob = alice.node.links.conns[bob.node.node_id]
-        middle = 300 * FILE_CHUNK
+        middle, window = 300 * FILE_CHUNK, transfer.SMALLEST_WINDOW  # (the first window)
         alice.node.files.on_get(to_bob, FileGet(number, middle))
         (serving,) = alice.node.files._serving.values()
         with trio.fail_after(5):
-            while serving.sent < middle + FILE_WINDOW:
+            while serving.sent < middle + window:
                 await trio.sleep(0.01)
         alice.node.files.on_get(to_bob, FileGet(number, 0))
         (serving,) = alice.node.files._serving.values()
         with trio.fail_after(5):
-            while serving.sent < FILE_WINDOW:
+            while serving.sent < window:
                 await trio.sleep(0.01)
-        alice.node.files.on_ack(to_bob, FileAck(number, middle + FILE_WINDOW))
-        assert serving.acked == FILE_WINDOW  # what was sent from the start, no more
+        alice.node.files.on_ack(to_bob, FileAck(number, middle + window))
+        assert serving.acked == window  # what was sent from the start, no more
         alice.node.files.on_ack(to_bob, FileAck(number, FILE_CHUNK))
-        assert serving.acked == FILE_WINDOW
+        assert serving.acked == window
         nursery.cancel_scope.cancel()
 
 
@@ -1050,7 +1051,7 @@ async def test_chunks_of_a_fetch_given_up_and_asked_for_again_are_acknowledged_f
         bob.node._handlers[FileChunk] = lambda conn, message: held.append((conn, message))
         bob.node.get_file(offer.id)
         with trio.fail_after(5):
-            while sum(len(message.data) for _, message in held) < FILE_WINDOW:
+            while sum(len(message.data) for _, message in held) < transfer.SMALLEST_WINDOW:
                 await trio.sleep(0.01)
         bob.node.cancel_file(offer.id)
         seen = len(bob.events)

@@ -3,12 +3,15 @@ is whole and intact (no I/O)."""
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import heapq
 
 import pytest
 
 from peerchat.protocol import FILE_CHUNK, FILE_WINDOW, ProtocolViolation
 from peerchat.transfer import (
+    ACK_EVERY,
     PROGRESS_EVERY,
     SLOW_ACK,
     SMALLEST_WINDOW,
@@ -111,28 +114,119 @@ def test_numbered_alternatives_keep_the_extension() -> None:
     assert numbered("README", 2) == "README (2)"
 
 
-def test_a_fetchs_window_shrinks_while_its_chunks_are_slow_to_be_acknowledged() -> None:
+def test_a_fetchs_window_grows_from_the_least_and_shrinks_while_its_chunks_are_late() -> None:
     """Trial 49: three fetches at 1 Mbit/s, a full window each, held the sender's lines back
     for seconds, and its links timed out."""
     window, end, now = SendWindow(), 0, 0.0
 
     def chunk_acked_after(seconds: float) -> None:
         nonlocal end, now
-        end += FILE_CHUNK
-        window.sent(end, now)
+        end += window.room(end, end, FILE_WINDOW)
+        window.sent(end, now, asked=True)
         now += seconds
-        window.acked(end, now)
+        window.acked(end, now, least=0.6)  # the kernel's round trip
 
-    for _ in range(10):  # a link that keeps up keeps the whole window, however far (600 ms)
+    assert window.size == SMALLEST_WINDOW  # until the link shows how quick it is
+    for _ in range(20):  # a link that keeps up gets the whole window, however far (600 ms)
         chunk_acked_after(0.6)
     assert window.size == FILE_WINDOW
-    for _ in range(10):
+    chunk_acked_after(0.6 + 2 * SLOW_ACK)
+    assert window.size == FILE_WINDOW * 3 // 4  # a quarter less
+    for _ in range(20):
         chunk_acked_after(0.6 + 2 * SLOW_ACK)
-    assert window.size == SMALLEST_WINDOW  # never less than a fetcher acknowledges at once
-    chunk_acked_after(0.6 + SLOW_ACK * 0.75)  # neither slow nor quick: as it is
-    assert window.size == SMALLEST_WINDOW
-    for _ in range(10):
+    assert window.size == SMALLEST_WINDOW == FILE_CHUNK // 4  # what a fetcher counts as news
+    for _ in range(20):
         chunk_acked_after(0.6)
     assert window.size == FILE_WINDOW
     window.acked(end, now + 10)  # acknowledged again: nothing sent since, nothing changes
     assert window.size == FILE_WINDOW
+
+
+def test_chunks_fit_the_window_and_the_one_that_fills_it_asks_for_an_acknowledgement() -> None:
+    window = SendWindow(size=FILE_CHUNK // 2)
+    assert window.room(0, 0, 10 * FILE_CHUNK) == FILE_CHUNK // 2
+    assert window.asks(FILE_CHUNK // 2, 0, 9 * FILE_CHUNK)  # the window is full: ask
+    window.sent(FILE_CHUNK // 2, 0.0, asked=True)
+    assert window.room(FILE_CHUNK // 2, 0, 9 * FILE_CHUNK) == 0
+    assert window.room(0, 0, 100) == 100  # a file's last bytes, however few
+    assert not window.asks(100, 0, 0)  # the whole file is acknowledged unasked
+    window = SendWindow(size=FILE_WINDOW)
+    assert window.room(0, 0, FILE_WINDOW) == FILE_CHUNK  # a chunk at most
+    assert not window.asks(FILE_CHUNK, 0, FILE_WINDOW)  # room for more: no need to ask
+    # Never a chunk smaller than a fetcher counts as news (but the last): it waits instead.
+    window.sent(FILE_WINDOW - SMALLEST_WINDOW + 1, 0.0, asked=True)
+    assert window.room(FILE_WINDOW - SMALLEST_WINDOW + 1, 0, FILE_WINDOW) == 0
+
+
+def test_a_window_that_shrinks_under_chunks_that_asked_nothing_sends_one_that_asks() -> None:
+    """Unasked, a fetcher acknowledges every ``ACK_EVERY`` bytes: had the sender waited with
+    fewer out, none asking, nothing would ever come, and the fetch would stall for good."""
+    small, half = SMALLEST_WINDOW, FILE_CHUNK // 2
+    for asked_last in (True, False):
+        window = SendWindow(size=FILE_CHUNK)
+        window.sent(small, 0.0, asked=False)
+        window.acked(small, 0.1)  # the quickest: it grows to five quarters of a chunk
+        window.sent(small + half, 0.2, asked=False)
+        window.sent(small + 3 * half, 0.2, asked=asked_last)
+        window.acked(small + half, 2.0)  # late: it shrinks to three quarters, a chunk out
+        assert window.size == 3 * SMALLEST_WINDOW
+        room = window.room(small + 3 * half, small + half, 10**6)
+        if asked_last:
+            assert room == 0  # its acknowledgement is on the way: wait for it
+        else:
+            assert room == SMALLEST_WINDOW  # past the window, but
+            assert window.asks(small + 3 * half + room, small + half, 10**6)  # it asks
+
+
+def queue_behind_three_fetches(
+    rate: float, seconds: float, kernel: bool = True
+) -> tuple[float, list[int]]:
+    """Three fetches from one sender, begun 2 s apart, over its uplink of ``rate`` bytes a
+    second (its queue first in, first out), with a millisecond's way beyond it each way: the
+    longest a chat line said after the first 10 s would wait behind that queue, and how much
+    each fetcher got. ``kernel``: the sender knows the round trip with nothing queued."""
+    windows, sent, acked = [SendWindow() for _ in range(3)], [0] * 3, [0] * 3
+    received, told = [0] * 3, [0] * 3
+    queue: collections.deque[tuple[int, int, int, bool]] = collections.deque()
+    happenings = [(2.0 * i, "start", i, 0, False) for i in range(3)]
+    now, queued, worst = 0.0, 0, 0.0
+    while now < seconds:
+        now, what, i, end, asks = heapq.heappop(happenings)
+        if what == "out":  # the uplink sent a chunk: it comes a moment later
+            queued -= queue.popleft()[1]
+            heapq.heappush(happenings, (now + 0.001, "chunk", i, end, asks))
+        elif what == "chunk":
+            received[i] = end
+            if asks or end - told[i] >= ACK_EVERY:
+                told[i] = end
+                heapq.heappush(happenings, (now + 0.001, "ack", i, end, False))
+        elif what == "ack":
+            acked[i] = end
+            windows[i].acked(end, now, 0.002 if kernel else None)
+        was_idle = not queue
+        for j in range(3):  # the sender sends what each window lets it
+            while now >= 2 * j and (room := windows[j].room(sent[j], acked[j], 10**9)):
+                sent[j] += room
+                asked = windows[j].asks(sent[j], acked[j], 10**9)
+                windows[j].sent(sent[j], now, asked)
+                queue.append((j, room, sent[j], asked))
+                queued += room
+        if queue and (was_idle or what == "out"):  # the uplink takes the next chunk
+            j, length, end, asked = queue[0]
+            heapq.heappush(happenings, (now + length / rate, "out", j, end, asked))
+        if now > 10:
+            worst = max(worst, queued / rate)
+    return worst, received
+
+
+def test_three_fetches_over_a_slow_uplink_keep_its_queue_short_and_share_it() -> None:
+    """Trial 51: three fetches from bob at 1 Mbit/s up; his lines came up to 12 s late, and
+    links were lost as what overflowed his uplink's queue of a second was sent again. Each
+    window starts at the least, shrinks to less than a chunk, and gives up more the more it
+    has."""
+    for mbit, kernel, most in [(1, True, 0.5), (10, True, 0.5), (1, False, 1.0)]:
+        rate = mbit * 1_000_000 / 8
+        worst, received = queue_behind_three_fetches(rate, 60, kernel)
+        assert worst < most, f"{mbit} Mbit/s: a chat line waited {worst:.2f} s behind fetches"
+        assert sum(received) > 0.9 * 60 * rate  # the uplink stays busy
+        assert min(received) > sum(received) / 8, received  # and no fetch starves
