@@ -110,20 +110,20 @@ class SendWindow:
         """How many bytes the next chunk may carry, the file sent up to ``sent`` and
         acknowledged up to ``acked``, ``left`` bytes to go; none: wait for an acknowledgement.
         Never a chunk so small that the fetcher would not count it, but the file's last."""
-        least = min(SMALL_CHUNK, left)
-        room = min(FILE_CHUNK, left, self.size - (sent - acked))
-        if room >= least:
+        if room := self._fits(sent, acked, left):
             return room
         if self._asked > acked or sent - acked >= ACK_EVERY:
             return 0  # an acknowledgement is on its way
-        return least  # the window shrank under chunks that asked for none: one more asks
+        return min(SMALL_CHUNK, left)  # the window shrank under chunks that asked for none
 
     def asks(self, sent: int, acked: int, left: int) -> bool:
         """Whether the chunk that ends at ``sent`` asks the fetcher to acknowledge it at once:
         it fills the window, and a fetcher acknowledges only every ``ACK_EVERY`` bytes unasked."""
-        return left > 0 and min(FILE_CHUNK, left, self.size - (sent - acked)) < min(
-            SMALL_CHUNK, left
-        )
+        return left > 0 and not self._fits(sent, acked, left)
+
+    def _fits(self, sent: int, acked: int, left: int) -> int:
+        room = min(FILE_CHUNK, left, self.size - (sent - acked))
+        return room if room >= min(SMALL_CHUNK, left) else 0
 
     def sent(self, end: int, now: float, asked: bool) -> None:
         self._sent.append((end, now))
