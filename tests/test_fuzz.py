@@ -582,7 +582,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
     "file_stop": {"offer": 1},
     "file_offers": {"offers": [1, 2]},
     "file_ack": {"offer": 1, "offset": 65536},
-    "file_chunk": {"offer": 1, "offset": 0, "data": b"abc"},
+    "file_chunk": {"offer": 1, "offset": 0, "data": b"abc", "ack": False},
 }
 
 
