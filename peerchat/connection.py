@@ -58,7 +58,7 @@ RECEIVE_SIZE = 16 * 1024
 # more than it between them (attack round 17: 64 links, a batch a second each, were twice it).
 MAX_HOLD = 3.0
 TCP_ESTABLISHED = 1  # ``tcpi_state``, the first byte of Linux's TCP_INFO
-_MIN_RTT_END = 152  # where its ``tcpi_min_rtt`` (microseconds, 32 bits) ends
+_LINUX = sys.platform.startswith("linux")
 FRAMES_PER_TURN = 256  # frames handled from what was read before the reader lets others run
 # Members a link's rosters may list: four full rosters at once, then 1,000 a second. Rosters
 # past that are left unread, and past ROSTERS_LEFT_UNREAD of those the link ends. Rosters come
@@ -191,30 +191,14 @@ class Connection:
         emptied, unacknowledged: a trial's line said as a cable was pulled was taken for had.)"""
         sock = getattr(self.stream, "socket", None)
         fd = sock.fileno() if sock is not None else -1  # -1 once closed (CI saw ioctl refuse it)
-        if self.backlog or self._writing or fd < 0 or not hasattr(termios, "TIOCOUTQ"):
-            return False
+        if self.backlog or self._writing or fd < 0 or not _LINUX:  # (TCP_INFO's layout, and
+            return False  # macOS has TIOCOUTQ but no TCP_INFO: review 55)
         try:
             queued = fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4))
             state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)
         except OSError:
             return False
         return int.from_bytes(queued, sys.byteorder) == 0 and state[0] == TCP_ESTABLISHED
-
-    def least_round_trip(self) -> float | None:
-        """The shortest round trip the kernel has seen on this link, in seconds (Linux's
-        ``tcpi_min_rtt``): the way there and back with nothing queued before, found on the
-        handshake's few bytes. None where the platform does not say."""
-        sock = getattr(self.stream, "socket", None)
-        if sock is None or sock.fileno() < 0 or not hasattr(socket, "TCP_INFO"):
-            return None
-        try:
-            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _MIN_RTT_END)
-        except OSError:
-            return None
-        if len(info) < _MIN_RTT_END:  # a kernel older than 4.6
-            return None
-        least = int.from_bytes(info[_MIN_RTT_END - 4 : _MIN_RTT_END], sys.byteorder)
-        return None if least == 0xFFFFFFFF else least / 1e6  # (none measured yet)
 
     async def drained(self) -> None:
         """Until the writer has sent what was queued (or the connection is gone); a

@@ -71,7 +71,6 @@ READ_SHOWN = 256 << 20  # a file this large is said to be read before it is offe
 KEEP_EVERY = 8 << 20
 MAX_OFFERS_HEARD = 10 * MAX_OFFERS  # offers from others remembered; the oldest go first
 MAX_OFFERS_FROM_ONE = MAX_OFFERS  # of which from one member: none can push the others' out
-SMALL_CHUNK = transfer.SMALL_CHUNK  # a chunk smaller than this but the last is read at the pace
 MAX_SERVING = 4  # fetches one link may have running at this node at once
 MAX_SERVING_ADDRESS = MAX_SERVING  # and the links of one address (but loopback) together
 MAX_SERVING_ALL = 16  # and all links together (each holds a file open)
@@ -703,7 +702,7 @@ class Files:
             # from the start: the same bytes at each offset, so none is taken twice).
             self.node.read_pace.charge(conn, conn.frame_size, now)
             return
-        small = len(message.data) < SMALL_CHUNK and message.offset + len(message.data) < (
+        small = len(message.data) < transfer.SMALL_CHUNK and message.offset + len(message.data) < (
             fetch.download.size if fetch is not None else 0
         )  # (a file's last chunk may be small)
         if small:
@@ -729,9 +728,12 @@ class Files:
         d = fetch.download
         if d.received - fetch.noted >= KEEP_EVERY and not d.done:
             self._note(fetch)
-        if (d.received - fetch.acked >= FILE_ACK_EVERY or message.ack) and not d.done:
+        # (Asked by a small chunk, not: one a byte long each, asking, doubled what a hostile
+        # sender's chunks cost, attack round 37.)
+        asked = message.ack and not small
+        if transfer.acknowledges(d.received, fetch.acked, asked) and not d.done:
             fetch.acked = d.received
-            conn.send(FileAck(d.offer, d.received))
+            conn.send(FileAck(d.offer, d.received, _microseconds(now)))
         if d.progress_due(trio.current_time()):
             self.node.emit(events.FileProgress(fetch.id, d.name, d.received, d.size))
         if d.done:
@@ -766,7 +768,8 @@ class Files:
             self._saved[fetch.id] = str(fetch.final)
         conn = self.node.links.conns.get(d.sender)
         if conn is not None:
-            conn.send(FileAck(d.offer, d.size))  # the whole file, checked: the sender is told
+            conn.send(FileAck(d.offer, d.size, _microseconds(trio.current_time())))  # the whole
+            # file, checked: the sender is told
         self.node.emit(
             events.FileDone(fetch.id, d.name, str(fetch.final), True, sender=fetch.sender)
         )
@@ -1087,7 +1090,7 @@ class Files:
         acked = min(message.offset, max(serving.sent, self._cover(message.offer, serving)))
         if acked > serving.acked:
             serving.acked = acked
-            serving.window.acked(acked, trio.current_time(), conn.least_round_trip())
+            serving.window.acked(acked, message.came / 1e6)
             # Progress is a step a fetcher acknowledges, not a byte (an attacker's fetches
             # acknowledged one byte each and kept their slots).
             serving.progressed |= acked - serving.start >= FILE_ACK_EVERY
@@ -1107,7 +1110,7 @@ class Files:
             if serving.reported_at == -math.inf:
                 return
         elif now - self._reported_at.get(key, -math.inf) < transfer.PROGRESS_EVERY:
-            return  # (first: an acknowledgement comes every 128 KiB)
+            return  # (first: an acknowledgement may come every 16 KiB)
         mine, id = self._mine.get(offer), self._id_of(offer)
         if mine is None or id is None or conn.member is None:
             return
@@ -1160,7 +1163,7 @@ class Files:
                     if conn.backlog:
                         continue
                     room = serving.window.room(offset, serving.acked, mine.size - offset)
-                    if not room:  # acknowledged less meanwhile: the window shrank
+                    if not room:  # a late acknowledgement came meanwhile: the window shrank
                         continue
                     data = f.read(room)
                     if serving.scope.cancel_called:  # withdrawn or stopped while it was read
@@ -1193,6 +1196,11 @@ class Files:
                 del self._serving[(conn, offer)]
             if now is None or now is serving:  # not asked for again meanwhile
                 self._report(conn, offer, serving, over=True)
+
+
+def _microseconds(now: float) -> int:
+    """``now`` as a ``FileAck`` says when a chunk came."""
+    return max(0, round(now * 1e6))
 
 
 # A file can no longer be read for good: deleted, moved, or its permission taken away.

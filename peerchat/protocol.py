@@ -376,10 +376,12 @@ class FileGet:
 @dataclass(frozen=True, slots=True)
 class FileAck:
     """The receiver holds the offered file up to ``offset``: the sender may send on (it keeps
-    at most ``FILE_WINDOW`` bytes unacknowledged, so chat never waits behind more)."""
+    at most ``FILE_WINDOW`` bytes unacknowledged, so chat never waits behind more). ``came``:
+    when the chunk that ends there came, in microseconds of the receiver's own clock."""
 
     offer: int = _limit(2**62)
     offset: int = _limit(MAX_FILE_SIZE)
+    came: int = _limit(2**62)
 
 
 @dataclass(frozen=True, slots=True)

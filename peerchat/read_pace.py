@@ -27,7 +27,8 @@ ADDRESS_AT_ONCE = 16 << 20  # and from all the members at one address (but loopb
 ADDRESS_PER_SECOND = 4 << 20
 # At 64, one address's pace let 65,536 small frames a second through, and 4 keys of one
 # address kept a core busy (attack round 19; this machine reads some 60,000-100,000 a second).
-# At 256: 16,384 a second. A fetch's acknowledgements, one per 128 KiB, stay well within.
+# At 256: 16,384 a second. A fetch's acknowledgements, one per 128 KiB or per window (16 KiB
+# at the least, on a link that slow), stay well within.
 FRAME_COST = 256
 
 

@@ -73,55 +73,59 @@ class Download:
         return False
 
 
-# A fetch's window shrinks by a quarter while its chunks are acknowledged later than this after
-# they were sent, beyond the link's round trip with nothing queued (a satellite's 600 ms too),
-# and grows by a quarter of a chunk while they are not: what the sender's uplink queues for its
-# fetches stays about this long, whatever the uplink, and fetches begun later get as much of it
-# (a window that gave up only a chunk at a time kept what it had; fetches at 10 Mbit/s, begun
-# 2 s apart, got 57, 13 and 3 MiB in a minute in the simulation of ``test_transfer``). The
-# least is the smallest chunk a fetcher takes as a sign of life; a window less than a chunk
-# sends chunks that fit it.
+# A fetch's window shrinks by about a quarter (a quarter chunk at the least) while its chunks
+# take more than this longer on their way to the fetcher than the quickest did, and grows by a
+# quarter chunk while they do not. What the sender's uplink holds for its fetches then stays
+# about this deep, and a chat line waits behind no more: three fetches at 1 Mbit/s up, with four
+# chunks each and then two at the least, held the sender's lines back up to 12 s, and its links
+# were lost as what overflowed the uplink's queue was sent again (trials 49 and 51). The way
+# there alone counts: the fetcher says when each acknowledged chunk came, by its own clock (the
+# two clocks' difference is the same for every chunk). Judged by the round trip, an
+# acknowledgement held up on the fetcher's own busy uplink shrank the window to the least, and
+# a 4 MiB fetch whose acknowledgements took 0.3 s longer took 77 s, not 5 (review 55).
 SLOW_ACK = 0.25
 ACK_EVERY = FILE_WINDOW // 2  # bytes a fetcher receives between two acknowledgements, unasked
-# The least a chunk but a file's last carries: a fetcher takes less as no sign of life.
+# The least a chunk but a file's last carries (a fetcher takes less as no sign of life), and the
+# least window: a fetch starts with it, so that the first chunk's way is measured behind nothing
+# of its own (from a whole window, on a slow link, the quickest was seconds).
 SMALL_CHUNK = FILE_CHUNK // 4
-SMALLEST_WINDOW = SMALL_CHUNK
+
+
+def acknowledges(received: int, acked: int, asked: bool) -> bool:
+    """Whether a fetcher with ``received`` bytes, ``acked`` of them acknowledged, acknowledges
+    the chunk that just came: when it asked, or every ``ACK_EVERY`` bytes."""
+    return asked or received - acked >= ACK_EVERY
 
 
 @dataclass
 class SendWindow:
     """How much of a file a sender keeps unacknowledged on one fetch's link: ``FILE_WINDOW``
-    while the link keeps up, down to ``SMALLEST_WINDOW`` while it does not. On a slow uplink,
-    what waits there is what a chat line on that link waits behind, and what overflows the
-    uplink's queue is lost and sent again: three fetches from one member at 1 Mbit/s held its
-    lines back for up to 12 s, and its links timed out again and again as their data went
-    unacknowledged for seconds (trials 49 and 51, with two chunks each at the least)."""
+    at most, while its chunks arrive in time, down to ``SMALL_CHUNK`` while they are late.
+    What waits in it is what a chat line on the link may wait behind."""
 
-    # From the least: the first acknowledgements, of little that waited behind nothing, show
-    # the link's own round trip (the quickest); from a whole window on a slow link, they came
-    # seconds late, and later ones had to come later still to be slow.
-    size: int = SMALLEST_WINDOW
+    size: int = SMALL_CHUNK
     # (where a chunk sent ends, when it was sent), of those not yet acknowledged
     _sent: collections.deque[tuple[int, float]] = field(default_factory=collections.deque)
-    _quickest: float = float("inf")  # the shortest time from a chunk sent to its acknowledgement
+    _quickest: float = float("inf")  # the least of (when a chunk came - when it was sent)
     _asked: int = 0  # where the last chunk that asked for an acknowledgement ends
+    _shrunk_for: int = -1  # where the last chunk out when the window last shrank ends
 
     def room(self, sent: int, acked: int, left: int) -> int:
         """How many bytes the next chunk may carry, the file sent up to ``sent`` and
         acknowledged up to ``acked``, ``left`` bytes to go; none: wait for an acknowledgement.
         Never a chunk so small that the fetcher would not count it, but the file's last."""
-        if room := self._fits(sent, acked, left):
+        if room := self._room_within(sent, acked, left):
             return room
-        if self._asked > acked or sent - acked >= ACK_EVERY:
+        if self._asked > acked or acknowledges(sent, acked, asked=False):
             return 0  # an acknowledgement is on its way
         return min(SMALL_CHUNK, left)  # the window shrank under chunks that asked for none
 
-    def asks(self, sent: int, acked: int, left: int) -> bool:
-        """Whether the chunk that ends at ``sent`` asks the fetcher to acknowledge it at once:
+    def asks(self, end: int, acked: int, left: int) -> bool:
+        """Whether the chunk that ends at ``end`` asks the fetcher to acknowledge it at once:
         it fills the window, and a fetcher acknowledges only every ``ACK_EVERY`` bytes unasked."""
-        return left > 0 and not self._fits(sent, acked, left)
+        return left > 0 and not self._room_within(end, acked, left)
 
-    def _fits(self, sent: int, acked: int, left: int) -> int:
+    def _room_within(self, sent: int, acked: int, left: int) -> int:
         room = min(FILE_CHUNK, left, self.size - (sent - acked))
         return room if room >= min(SMALL_CHUNK, left) else 0
 
@@ -130,21 +134,20 @@ class SendWindow:
         if asked:
             self._asked = end
 
-    def acked(self, offset: int, now: float, least: float | None = None) -> None:
-        """The fetcher has the file up to ``offset``: the window changes by how long the last
-        chunk it acknowledges took, beyond the link's round trip with nothing queued (``least``,
-        as the kernel saw it) or failing that the quickest acknowledgement. (Taken alone, the
-        quickest of a fetch begun behind others' chunks was seconds: it never shrank, and got
-        all the uplink.)"""
+    def acked(self, offset: int, came: float) -> None:
+        """The fetcher has the file up to ``offset``, the chunk that ends there having come
+        at ``came`` by its clock: the window changes by how long that chunk took to come."""
         when = None
         while self._sent and self._sent[0][0] <= offset:
             when = self._sent.popleft()[1]
         if when is None:
             return
-        self._quickest = min(self._quickest, now - when)
-        waited = now - when - (self._quickest if least is None else least)  # behind others
-        if waited > SLOW_ACK:  # by a quarter: big windows give up most, and fetches even out
-            self.size = max(SMALLEST_WINDOW, self.size * 3 // 4 // SMALL_CHUNK * SMALL_CHUNK)
+        way = came - when  # and the clocks' difference
+        self._quickest = min(self._quickest, way)
+        if way - self._quickest > SLOW_ACK:  # by a quarter: big windows give up most
+            if offset > self._shrunk_for:  # once for what was out when it last shrank
+                self.size = max(SMALL_CHUNK, self.size * 3 // 4 // SMALL_CHUNK * SMALL_CHUNK)
+                self._shrunk_for = self._sent[-1][0] if self._sent else offset
         else:
             self.size = min(FILE_WINDOW, self.size + SMALL_CHUNK)
 

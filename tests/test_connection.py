@@ -774,20 +774,3 @@ async def test_a_link_the_kernel_no_longer_keeps_up_is_not_acknowledged() -> Non
         while ours.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_ESTABLISHED:
             await trio.sleep(0.01)
     assert not conn.acknowledged()
-
-
-async def test_the_kernels_least_round_trip_is_read_where_there_is_one() -> None:
-    """A fetch's window is judged by it (``transfer.SendWindow``)."""
-    ours, theirs = _tcp_pair()
-    stream = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
-    conn = Connection(stream, Config(), "bob")
-    with theirs:
-        await stream.send_all(b"x")  # a round trip to measure
-        assert theirs.recv(1) == b"x"
-        with trio.fail_after(2):
-            while (least := conn.least_round_trip()) is None:
-                await trio.sleep(0.01)
-        assert 0 < least < 0.1, least  # on loopback: microseconds
-        await stream.aclose()
-        assert conn.least_round_trip() is None  # closed: nothing to ask
-    assert Connection(memory_stream_pair()[0], Config(), "bob").least_round_trip() is None

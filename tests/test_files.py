@@ -37,6 +37,11 @@ from peerchat.protocol import (
 from peerchat.transfer import PART, size_text
 
 
+def ack_of(offer: int, offset: int) -> FileAck:
+    """A fetcher's acknowledgement, saying the chunk came now."""
+    return FileAck(offer, offset, round(trio.current_time() * 1e6))
+
+
 def offered(name: str):  # noqa: ANN201 - a predicate
     return lambda e: isinstance(e, events.FileOffered) and e.name == name and not e.own
 
@@ -176,7 +181,7 @@ async def test_the_sender_hears_once_that_a_member_has_its_file_and_not_from_a_b
             while alice.node.files._serving:
                 await trio.sleep(0.01)
         for member in (bob, carol):
-            member.node.links.conns[alice.node.node_id].send(FileAck(number, size))
+            member.node.links.conns[alice.node.node_id].send(ack_of(number, size))
             member.node.say(f"{member.node.me.username} after the ack")
         for name in ("bob", "carol"):
             await alice.wait_for(
@@ -679,7 +684,8 @@ async def test_an_offer_named_like_a_fetchs_part_file_cannot_overwrite_another(
 
 
 async def test_a_sender_keeps_at_most_a_window_unacknowledged(tmp_path: Path) -> None:
-    """Chat on a link that carries a file waits behind at most ``FILE_WINDOW`` of it."""
+    """Chat on a link that carries a file waits behind at most its window of it: the first,
+    a quarter chunk, here (``test_transfer``: it grows to ``FILE_WINDOW`` at most)."""
     source = tmp_path / "big.bin"
     source.write_bytes(os.urandom(64 * FILE_CHUNK))
     async with trio.open_nursery() as nursery:
@@ -692,10 +698,9 @@ async def test_a_sender_keeps_at_most_a_window_unacknowledged(tmp_path: Path) ->
         with trio.move_on_after(1):  # long enough to send it all, were there no window
             await bob.wait_for(done("big.bin"), 2)
         (fetch,) = bob.node.files._fetches.values()
-        # The least window, until the link shows what it carries (``test_transfer``: it grows
-        # to FILE_WINDOW at most); its chunk asked to be acknowledged, and was.
-        assert fetch.download.received == transfer.SMALLEST_WINDOW
-        assert [a.offset for a in acks] == [transfer.SMALLEST_WINDOW]
+        # Its chunk asked to be acknowledged, and was.
+        assert fetch.download.received == transfer.SMALL_CHUNK
+        assert [a.offset for a in acks] == [transfer.SMALL_CHUNK]
         alice.node._handlers[FileAck] = alice.node.files.on_ack
         for ack in acks:  # heard at last: the rest comes
             alice.node.files.on_ack(alice.node.links.conns[bob.node.node_id], ack)
@@ -720,7 +725,7 @@ async def test_a_fetcher_that_does_not_acknowledge_its_window_loses_its_serving_
             while True:
                 await trio.sleep(0.3)
                 for (conn, offer), held in list(serving._serving.items()):
-                    serving.on_ack(conn, FileAck(offer, held.acked + 1))
+                    serving.on_ack(conn, ack_of(offer, held.acked + 1))
 
         offer = await offer_heard(alice, bob, random_file(tmp_path, 64))
         if acks != "none":
@@ -759,7 +764,7 @@ async def test_fetches_that_acknowledge_nothing_make_room_for_one_that_does(
                 await trio.sleep(0.1)
                 for (conn, number), held in list(serving._serving.items()):
                     if conn is to_carol:
-                        serving.on_ack(conn, FileAck(number, held.acked + 1))  # a byte more
+                        serving.on_ack(conn, ack_of(number, held.acked + 1))  # a byte more
                         serving.on_get(conn, FileGet(number, 0))
 
         nursery.start_soon(ask_again)
@@ -806,7 +811,7 @@ async def test_fetches_that_go_on_slowly_take_turns_with_one_that_waits(
                 await trio.sleep(0.2)
                 for (conn, number), fetch in list(serving._serving.items()):
                     if conn is to_carol and fetch.sent > fetch.acked:
-                        serving.on_ack(conn, FileAck(number, fetch.sent))
+                        serving.on_ack(conn, ack_of(number, fetch.sent))
 
         for offer in held:
             carol.node.get_file(offer.id)
@@ -906,6 +911,30 @@ async def test_chunks_a_fetch_does_not_take_whole_are_read_at_the_senders_pace(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_fetcher_acknowledges_a_chunk_that_asks_unless_it_is_small(
+    tmp_path: Path,
+) -> None:
+    """Attack round 37: a sender's chunks of a byte, each asking, had each acknowledged, and
+    cost the fetcher twice what they cost it unasked."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        acks: list[int] = []
+        alice.node._handlers[FileAck] = lambda conn, message: acks.append(message.offset)
+        alice.node.files._serve = lambda *args: trio.sleep_forever()  # it sends by hand here
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 8))
+        bob.node.get_file(offer.id)
+        to_bob = alice.node.links.conns[bob.node.node_id]
+        number, small = next(iter(alice.node.files._mine)), transfer.SMALL_CHUNK
+        to_bob.send(FileChunk(number, 0, os.urandom(small), ack=True))
+        to_bob.send(FileChunk(number, small, b"x", ack=True))  # small: not acknowledged
+        to_bob.send(FileChunk(number, small + 1, os.urandom(small), ack=True))
+        with trio.fail_after(5):
+            while len(acks) < 2:
+                await trio.sleep(0.01)
+        assert acks == [small, 2 * small + 1]
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_cancelled_fetch_stops_the_sender_and_leaves_no_part_file(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
@@ -945,7 +974,7 @@ async def test_an_acknowledgement_counts_only_as_far_as_chunks_were_sent(tmp_pat
             while not serving._serving or not next(iter(serving._serving.values())).sent:
                 await trio.sleep(0.01)
         (number,) = serving._mine
-        bob.node.links.conns[alice.node.node_id].send(FileAck(number, 400 * FILE_CHUNK))
+        bob.node.links.conns[alice.node.node_id].send(ack_of(number, 400 * FILE_CHUNK))
         bob.node.say("after the ack")
         await alice.wait_for(lambda e: getattr(e, "text", None) == "after the ack")
         ((_, share),) = [(name, share) for _, name, share in serving.uploads()]
@@ -964,7 +993,7 @@ async def test_chunks_from_the_middle_are_not_counted_for_a_fetch_asked_from_the
         (number,) = alice.node.files._mine
         bob.node.files._stopped.append((alice.node.node_id, number))  # chunks let pass unread
         to_bob = alice.node.links.conns[bob.node.node_id]
-        middle, window = 300 * FILE_CHUNK, transfer.SMALLEST_WINDOW  # (the first window)
+        middle, window = 300 * FILE_CHUNK, transfer.SMALL_CHUNK  # (the first window)
         alice.node.files.on_get(to_bob, FileGet(number, middle))
         (serving,) = alice.node.files._serving.values()
         with trio.fail_after(5):
@@ -975,9 +1004,9 @@ async def test_chunks_from_the_middle_are_not_counted_for_a_fetch_asked_from_the
         with trio.fail_after(5):
             while serving.sent < window:
                 await trio.sleep(0.01)
-        alice.node.files.on_ack(to_bob, FileAck(number, middle + window))
+        alice.node.files.on_ack(to_bob, ack_of(number, middle + window))
         assert serving.acked == window  # what was sent from the start, no more
-        alice.node.files.on_ack(to_bob, FileAck(number, FILE_CHUNK))
+        alice.node.files.on_ack(to_bob, ack_of(number, FILE_CHUNK))
         assert serving.acked == window
         nursery.cancel_scope.cancel()
 
@@ -1051,7 +1080,7 @@ async def test_chunks_of_a_fetch_given_up_and_asked_for_again_are_acknowledged_f
         bob.node._handlers[FileChunk] = lambda conn, message: held.append((conn, message))
         bob.node.get_file(offer.id)
         with trio.fail_after(5):
-            while sum(len(message.data) for _, message in held) < transfer.SMALLEST_WINDOW:
+            while sum(len(message.data) for _, message in held) < transfer.SMALL_CHUNK:
                 await trio.sleep(0.01)
         bob.node.cancel_file(offer.id)
         seen = len(bob.events)

@@ -581,7 +581,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
     "file_gone": {"offer": 1, "busy": False},
     "file_stop": {"offer": 1},
     "file_offers": {"offers": [1, 2]},
-    "file_ack": {"offer": 1, "offset": 65536},
+    "file_ack": {"offer": 1, "offset": 65536, "came": 5_000_000},
     "file_chunk": {"offer": 1, "offset": 0, "data": b"abc", "ack": False},
 }
 
@@ -738,8 +738,8 @@ VALID_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     FileGone: st.builds(FileGone, SEQS, st.booleans()),
     FileStop: st.builds(FileStop, SEQS),
     FileOffers: st.builds(FileOffers, st.lists(SEQS, max_size=20).map(tuple)),
-    FileAck: st.builds(FileAck, SEQS, SEQS),
-    FileChunk: st.builds(FileChunk, SEQS, SEQS, st.binary(max_size=4096)),
+    FileAck: st.builds(FileAck, SEQS, SEQS, SEQS),
+    FileChunk: st.builds(FileChunk, SEQS, SEQS, st.binary(max_size=4096), st.booleans()),
 }
 
 

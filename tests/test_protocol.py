@@ -102,7 +102,7 @@ SAMPLES = {
     FileGone: FileGone(7, busy=True),
     FileStop: FileStop(7),
     FileOffers: FileOffers((7, 2**62)),
-    FileAck: FileAck(7, 131072),
+    FileAck: FileAck(7, 131072, 5_000_000),
     FileChunk: FileChunk(7, 65536, ALL_BYTES * 255),
 }
 
