@@ -186,19 +186,31 @@ class Connection:
 
     def acknowledged(self) -> bool:
         """Every byte given to this link is in the peer's kernel: none waits here, and the
-        socket's send queue (``SIOCOUTQ``, on Linux) holds none unsent or unacknowledged, on a
-        connection still up. (One the kernel gave up on, its retries out, has its queue
-        emptied, unacknowledged: a trial's line said as a cable was pulled was taken for had.)"""
-        sock = getattr(self.stream, "socket", None)
-        fd = sock.fileno() if sock is not None else -1  # -1 once closed (CI saw ioctl refuse it)
-        if self.backlog or self._writing or fd < 0 or not _LINUX:  # (TCP_INFO's layout, and
-            return False  # macOS has TIOCOUTQ but no TCP_INFO: review 55)
+        socket's send queue holds none unsent or unacknowledged, on a connection still up.
+        (One the kernel gave up on, its retries out, has its queue emptied, unacknowledged: a
+        trial's line said as a cable was pulled was taken for had.)"""
+        if self.backlog or self._writing or self.in_kernel() != 0:
+            return False
+        sock = self.stream.socket  # type: ignore[attr-defined]  # (in_kernel found it)
         try:
-            queued = fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4))
             state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)
         except OSError:
             return False
-        return int.from_bytes(queued, sys.byteorder) == 0 and state[0] == TCP_ESTABLISHED
+        return state[0] == TCP_ESTABLISHED
+
+    def in_kernel(self) -> int | None:
+        """Bytes the socket's send queue holds, unsent or unacknowledged by the peer's kernel
+        (``SIOCOUTQ``, on Linux: None elsewhere, or once closed). The peer's own word cannot
+        lessen them: a fetcher that acknowledged what it had not had got past its window
+        (attack round 37)."""
+        sock = getattr(self.stream, "socket", None)
+        fd = sock.fileno() if sock is not None else -1  # -1 once closed (CI saw ioctl refuse it)
+        if fd < 0 or not _LINUX:  # (macOS has TIOCOUTQ but no TCP_INFO: review 55)
+            return None
+        try:
+            return int.from_bytes(fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4)), sys.byteorder)
+        except OSError:
+            return None
 
     async def drained(self) -> None:
         """Until the writer has sent what was queued (or the connection is gone); a

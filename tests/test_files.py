@@ -1011,6 +1011,47 @@ async def test_chunks_from_the_middle_are_not_counted_for_a_fetch_asked_from_the
         nursery.cancel_scope.cancel()
 
 
+async def test_a_fetcher_that_acknowledges_ahead_gets_no_more_than_its_kernel_took(
+    tmp_path: Path,
+) -> None:
+    """Attack round 37: a fetcher that acknowledged every chunk as soon as it was sent, or
+    asked again from the start and acknowledged what an earlier serving had sent, had chunks
+    sent past its window, as fast as the kernel took them: most of a slow uplink."""
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        came: list[int] = []  # where each chunk alice sends bob begins
+        bob.node._handlers[FileChunk] = lambda conn, message: came.append(message.offset)
+        await offer_heard(alice, bob, random_file(tmp_path, 400))
+        (number,) = alice.node.files._mine
+        to_bob = alice.node.links.conns[bob.node.node_id]
+
+        async def sent_to(end: int) -> None:
+            with trio.fail_after(5):
+                while not came or came[-1] < end:
+                    await trio.sleep(0.01)
+
+        alice.node.files.on_get(to_bob, FileGet(number, 0))
+        (serving,) = alice.node.files._serving.values()
+        for _ in range(4):  # the window grows
+            await sent_to(serving.sent - 1)
+            alice.node.files.on_ack(to_bob, ack_of(number, serving.sent))
+        before, since = serving.sent, len(came)
+        alice.node.files.on_get(to_bob, FileGet(number, 0))  # again, from the start,
+        (serving,) = alice.node.files._serving.values()
+        with trio.fail_after(5):
+            while came[-1]:  # its first chunk comes, from the start
+                await trio.sleep(0.01)
+        alice.node.files.on_ack(to_bob, ack_of(number, before))  # saying it has all that
+        await sent_to(before)
+        assert came[since:][:2] == [0, before]  # it goes on from there: nothing again
+        to_bob.in_kernel = lambda: 10 * FILE_WINDOW  # type: ignore[method-assign]
+        for _ in range(20):  # it says it has all that was sent; its kernel has not had it
+            alice.node.files.on_ack(to_bob, ack_of(number, serving.sent))
+            await trio.sleep(0.01)
+        assert serving.sent - before <= FILE_WINDOW
+        nursery.cancel_scope.cancel()
+
+
 async def test_the_sender_is_told_of_fetches_at_most_so_often_and_of_their_end(
     tmp_path: Path,
 ) -> None:
