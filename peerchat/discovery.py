@@ -235,7 +235,15 @@ class Lan:
         )
         try:
             await trio.to_thread.run_sync(
-                functools.partial(self._zc.register_service, info, allow_name_change=True),
+                # Not probed for first: a name with the node's id in it is this node's own,
+                # and probing held it back a second, while a room begun a moment later
+                # elsewhere looked, found nobody and was founded twice (trial 52).
+                functools.partial(
+                    self._zc.register_service,
+                    info,
+                    allow_name_change=True,
+                    cooperating_responders=True,
+                ),
                 abandon_on_cancel=True,
             )
         except Exception as exc:  # the network answered with a conflict this node cannot solve

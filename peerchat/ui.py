@@ -651,6 +651,9 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     elif type(event) is Ready:  # the pointer to /help once, not again for each /join
         texts.append(format_ready(event, now, hint=not screen.helped))
         screen.helped = True
+        if screen.kept_in == room:  # (a user trial's looked sent, and sat there 8 s)
+            screen.kept_in = None
+            texts.append(format_notice("* in now: Enter sends the line you typed", now))
     elif type(event) is Unresponsive and len(screen.rooms) > 1:  # the program's, not a room's
         said = event.said("this program", "its rooms")
         return Composed(format_notice(f"! {said}", now, ERROR_STYLE))
@@ -856,6 +859,7 @@ class Screen:
     scroll_keys: str = field(default_factory=lambda: scroll_keys(os.environ))  # how to scroll
     asked: int = 0  # lines of a pasted block in the input line that Enter would send
     asked_said: str = ""  # what Enter would do with them
+    kept_in: str | None = None  # the room joining when a line typed was kept for Enter
     refronted: str | None = None  # brought to the front as the one there was left: say so
     # Rooms behind with lines not seen in front: "*", or "!" for a line that names you (irssi's
     # activity marks; a user missed what a room behind said).
@@ -1186,6 +1190,7 @@ class PromptUI:
         self._session: PromptSession[str] | None = None  # prompt thread only
         self._suspension: Suspension | None = None  # set in the prompt thread, once
         self._farewell = ""  # /quit MESSAGE: set in the prompt thread, read once it ended
+        self._farewell_at = -math.inf  # when (monotonic): a quit long after leaves it out
         self._terminal_gone = False  # (so set too): its window or SSH session closed
         # When a quit (""), or a /part of a room, was held back for fetches (prompt thread).
         self._leave_asked_at: dict[str, float] = {}
@@ -1256,7 +1261,8 @@ class PromptUI:
             user_quit = await trio.to_thread.run_sync(self._run_prompt, token, rooms)
             nursery.cancel_scope.cancel()
         if user_quit:
-            rooms.quit(self._farewell, keep_rooms=self._terminal_gone)
+            recent = time.monotonic() - self._farewell_at < QUIT_AGAIN
+            rooms.quit(self._farewell if recent else "", keep_rooms=self._terminal_gone)
 
     async def _pass_on_continues(self) -> None:
         """SIGCONT comes to trio's thread (``Suspension.on_continue``); the prompt's draws the
@@ -1433,6 +1439,8 @@ class PromptUI:
                 typed_at = was_typed_at
                 if took.asked:
                     screen.asked, screen.asked_said = took.asked, took.notice
+                elif not joined:
+                    screen.kept_in = screen.current
                 self._notice(took.notice)
                 continue
             command = took.command
@@ -1501,9 +1509,11 @@ class PromptUI:
                     self._refuse(unknown_hint(name))
                     continue
                 case commands.Quit(message=message):
+                    if message:  # (kept for the quit that confirms it, a Ctrl-C too: a
+                        # user trial's "bye all" was lost so)
+                        self._farewell, self._farewell_at = message, time.monotonic()
                     if not self._may_leave(token, rooms):
                         continue
-                    self._farewell = message
                     return True
                 case commands.Nothing():
                     continue

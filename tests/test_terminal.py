@@ -587,11 +587,14 @@ def test_quitting_while_a_member_fetches_a_file_asks_first(
         alice.expect(on_screen("bob is fetching big.bin from you ("))
         alice.expect(on_screen("you are fetching small.bin (0%)"))  # (and Ctrl-D one at 8%)
         alice.expect(on_screen("/part again within 10 s to leave"))
-        alice.send("/quit\r")
+        alice.send("/quit bye all\r")
         alice.expect(on_screen("bob is fetching big.bin from you ("))
         alice.expect(on_screen("quit again within 10 s to leave"))
-        alice.send("/quit\r")
+        alice.send("/quit\r")  # and her message goes with it (a user trial's was lost)
         expect_exit_0(alice)
+        os.kill(bob.pid, signal.SIGCONT)
+        left = next_event(bob, event="peer_left")
+        assert "bye all" in left["reason"], left
     finally:
         os.kill(bob.pid, signal.SIGCONT)
 
@@ -797,6 +800,25 @@ def test_a_slow_join_says_where_it_connects_and_ctrl_c_gives_up(
         alice.expect(on_screen(f"gave up joining 127.0.0.1:{port}"))
         expect_exit_0(alice)
         assert time.monotonic() - started < 3
+
+
+def test_a_line_kept_while_joining_is_pointed_at_once_in(spawn: Callable[..., Any]) -> None:
+    """Trial 52: a line typed while joining stayed in the input line once in, with nothing to
+    say so; it looked sent."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        alice = spawn("--username", "alice", "--tracker", f"127.0.0.1:{port}", terminal=True)
+        alice.expect(on_screen(f"connecting to 127.0.0.1:{port} ..."), timeout=5)
+        alice.send("said early\r")
+        alice.expect(on_screen("not in the room yet: the line is kept"))
+    # Nobody there now: alice founds the room there.
+    alice.expect(on_screen("in now: Enter sends the line you typed"), timeout=20)
+    alice.send("\r")
+    alice.expect(on_screen("<alice> said early"))
+    alice.send("/quit\r")
+    expect_exit_0(alice)
 
 
 def test_a_line_kept_for_a_room_being_joined_is_not_sent_elsewhere_unasked(
