@@ -91,7 +91,9 @@ class _Parser(argparse.ArgumentParser):
         irssi user's "peerchat --username alice '#dev'" was told "--username #dev?")."""
         known = self._option_string_actions
         named = any(a == "--username" or a.startswith("--username=") for a in argv)
-        if "--room" in known and named and valid_room_name(room_name(token)):
+        roomed = any(a == "--room" or a.startswith("--room=") for a in argv)  # ("--room dev
+        # extra" was told "--room extra?": a trial)
+        if "--room" in known and named and not roomed and valid_room_name(room_name(token)):
             return f" (a room goes after --room: --room {room_name(token)}?)"
         if "--username" in known and not named and takeable(token):
             return f" (a name goes after --username: --username {token}?)"

@@ -454,7 +454,7 @@ def _join(args: list[str]) -> JoinRoom | Usage:
         )
     if len(args) == 2 and _one_word(args[1]):  # "/join bad room": 9 s of DNS for "room" (a trial)
         return Usage(
-            f"usage: /join ROOM [HOST:PORT]: {visible(args[1])} is a word, not HOST:PORT "
+            f"usage: /join ROOM [HOST:PORT]: {visible(args[1])!r} is not HOST:PORT "
             f"({example}; a host by a name of one word: {visible(args[1])}:5000)"
         )
     return JoinRoom(room_name(args[0]), addr)

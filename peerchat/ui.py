@@ -414,6 +414,9 @@ def format_event(event: Event, now: float) -> FormattedText:
                 return format_notice(f"* you offer {what} once it is read for its checksum", now)
             before = "the file before it is" if behind == 1 else f"the {behind} before it are"
             return format_notice(f"* you offer {what} once {before} read", now)
+        case FileProgress(name=name, received=0, resumed=True):  # (noted every 8 MiB: a
+            # user trial read "going on from 0%, fetched before" of a fetch killed at 37%)
+            return format_notice(f"* {visible(name)}: fetching it again from the start", now)
         case FileProgress(name=name, received=received, size=size, resumed=True):
             share = received * 100 // max(size, 1)
             return format_notice(f"* {visible(name)}: going on from {share}%, fetched before", now)

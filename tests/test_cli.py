@@ -190,6 +190,8 @@ def test_a_room_secret_is_read_without_the_spaces_and_marks_a_paste_brings(
             ["--username", "alice", "#Dev"],
             "argument '#Dev' (a room goes after --room: --room dev?)",
         ),
+        # With a room given too, not "--room extra?" (trial 52).
+        (["--username", "eve", "--room", "dev", "extra"], "unrecognized argument 'extra' (see"),
         (["--username", "a", "--secret", "x"], "argument --secret (a room's secret is never an"),
         (["tracker", "--port", "5000", "x"], "unrecognized argument 'x' (see"),
     ],

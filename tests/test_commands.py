@@ -166,7 +166,7 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ),
         ("/join bad room!", "usage: /join ROOM [HOST:PORT]: room! is not HOST:PORT"),
         # A trial's "/join bad room" looked up a host called "room" for 9 s.
-        ("/join bad room", "usage: /join ROOM [HOST:PORT]: room is a word, not HOST:PORT ("),
+        ("/join bad room", "usage: /join ROOM [HOST:PORT]: 'room' is not HOST:PORT ("),
         ("/join dev 127.0.0.1:99999", "port 99999 is out of range: a port is 1-65535"),
         ("/join dev [::1]:0", "port 0 is out of range: a port is 1-65535"),
         ("/list dev", "usage: /list, the rooms on the local network (then /join NAME)"),

@@ -139,6 +139,9 @@ def test_a_fetch_taken_up_again_is_said_as_news_not_as_an_error() -> None:
     assert "ansired" not in str(ui.format_event(resumed, NOW))
     assert resumed.as_json()["resumed"] is True
     assert "resumed" not in FileProgress(3, "big.bin", 40, 100).as_json()
+    # Nothing noted yet (a note every 8 MiB): trial 52 read "going on from 0%, fetched before".
+    anew = FileProgress(3, "mid.bin", 0, 100, resumed=True)
+    assert plain(anew).endswith("* mid.bin: fetching it again from the start")
 
 
 def test_a_full_disk_is_told_and_so_is_its_end() -> None:
