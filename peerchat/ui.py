@@ -987,9 +987,22 @@ def _percent(received: int, size: int) -> str:
 
 
 # What a narrow status bar gives up first (the lowest): the help hint, the tracker, the count,
-# the rooms; then files' progress; who is typing (a user's 60 columns cut off just that); the
-# word that a second Ctrl-C quits last.
-_HELP, _TRACKER, _COUNT, _ROOMS, _PROGRESS, _TYPING, _SCROLL, _CLEARED, _ASKED, _ME = range(10)
+# the list of rooms; then files' progress; the rooms' count and news, the list's shorter forms
+# (trial 52: a sender of files at 110 columns could not see that a room behind had news); who
+# is typing (a user's 60 columns cut off just that); the word that a second Ctrl-C quits last.
+(
+    _HELP,
+    _TRACKER,
+    _COUNT,
+    _ROOMS,
+    _PROGRESS,
+    _ROOMS_SHORT,
+    _TYPING,
+    _SCROLL,
+    _CLEARED,
+    _ASKED,
+    _ME,
+) = range(11)
 
 
 def scroll_keys(environ: Mapping[str, str]) -> str:
@@ -1033,11 +1046,11 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
         parts.append((_ROOMS, f"| rooms: {names} (Ctrl-X) "))
         marked = "".join(f", {visible(r)}{mark}" for r, mark in screen.unseen.items())
         short = f"| {len(screen.rooms)} rooms{marked} (Ctrl-X) "  # where those do not fit
-        parts.append((_ROOMS, short))
+        parts.append((_ROOMS_SHORT, short))
         if screen.unseen:  # and at least which have news (a trial's 40 columns lost "dev!")
             parts.append(
                 (
-                    _ROOMS,
+                    _ROOMS_SHORT,
                     "| " + " ".join(f"{visible(r)}{m}" for r, m in screen.unseen.items()) + " ",
                 )
             )
@@ -1090,21 +1103,23 @@ def _toolbar_parts(
 def _fitted(parts: list[tuple[int, str]], width: int) -> FormattedText:
     """The parts in their order; those ranked lowest give way while they do not fit in
     ``width`` columns (0: any), but the first (who and where). Parts of one rank in a row are
-    one and its shorter forms, each shown only when the one before it gave way."""
+    one and its shorter forms, each shown only when the one before it gave way, and so are the
+    rooms' shorter forms after their list, which rank higher once shown."""
     kept: list[tuple[int, str]] = []
-    shorter: dict[int, list[str]] = {}
+    shorter: list[list[tuple[int, str]]] = []  # each kept part's shorter forms
     for i, (rank, text) in enumerate(parts):
-        if i and parts[i - 1][0] == rank:
-            shorter.setdefault(rank, []).append(text)
+        before = parts[i - 1][0] if i else None
+        if i and (rank == before or (before, rank) == (_ROOMS, _ROOMS_SHORT)):
+            shorter[-1].append((rank, text))
         else:
             kept.append((rank, text))
+            shorter.append([])
     while width and len(kept) > 1 and sum(get_cwidth(text) for _, text in kept) > width:
         at = kept.index(min(kept[1:], key=lambda part: part[0]))
-        rank = kept[at][0]
-        if shorter.get(rank):
-            kept[at] = (rank, shorter[rank].pop(0))
+        if shorter[at]:
+            kept[at] = shorter[at].pop(0)
         else:
-            del kept[at]
+            del kept[at], shorter[at]
     return FormattedText([(TOOLBAR_STYLE, text) for _, text in kept])
 
 

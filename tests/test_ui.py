@@ -1338,6 +1338,13 @@ def test_the_toolbar_shows_fetches_and_news_of_the_rooms_behind() -> None:
     narrow = next(bar for bar in bars if "rooms: " not in bar)  # the list gave way
     assert narrow.endswith("| 2 rooms, ops! (Ctrl-X) "), narrow
     assert ui._room_list(screen) == ["dev (in front)", "ops!"]
+    # With fetches, the room list gives way first, then the fetches to one, then to their
+    # percentages, before the rooms' news (trial 52: a sender of files at 110 columns could
+    # not see that a room behind had news).
+    screen.apply("dev", FileProgress(4, "slow3m.bin", 19, 100))
+    for width in (100, 80, 60):
+        bar = to_plain_text(ui.screen_toolbar(screen, width))
+        assert "ops!" in bar and "a.bin" in bar, (width, bar)
     screen.apply("dev", message(BOB, "alice: here"))  # in front: seen
     screen.go_to("ops")
     assert "rooms: dev [ops] (Ctrl-X)" in to_plain_text(ui.screen_toolbar(screen))
