@@ -189,20 +189,18 @@ class Connection:
         socket's send queue holds none unsent or unacknowledged, on a connection still up.
         (One the kernel gave up on, its retries out, has its queue emptied, unacknowledged: a
         trial's line said as a cable was pulled was taken for had.)"""
-        if self.backlog or self._writing or self.in_kernel() != 0:
+        if self.backlog or self._writing or self._in_kernel() != 0:
             return False
-        sock = self.stream.socket  # type: ignore[attr-defined]  # (in_kernel found it)
+        sock = self.stream.socket  # type: ignore[attr-defined]  # (_in_kernel found it)
         try:
             state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)
         except OSError:
             return False
         return state[0] == TCP_ESTABLISHED
 
-    def in_kernel(self) -> int | None:
+    def _in_kernel(self) -> int | None:
         """Bytes the socket's send queue holds, unsent or unacknowledged by the peer's kernel
-        (``SIOCOUTQ``, on Linux: None elsewhere, or once closed). The peer's own word cannot
-        lessen them: a fetcher that acknowledged what it had not had got past its window
-        (attack round 37)."""
+        (``SIOCOUTQ``, on Linux: None elsewhere, or once closed)."""
         sock = getattr(self.stream, "socket", None)
         fd = sock.fileno() if sock is not None else -1  # -1 once closed (CI saw ioctl refuse it)
         if fd < 0 or not _LINUX:  # (macOS has TIOCOUTQ but no TCP_INFO: review 55)

@@ -1136,17 +1136,6 @@ class Files:
         if id is not None:
             self.node.emit(events.FileFetched(id, mine.name, member))
 
-    def _room(self, conn: Connection, serving: _Serving, offset: int, size: int) -> int:
-        """What the next chunk of a serving sent up to ``offset`` may carry: its window, less
-        what the link's kernel still holds beyond all that its fetchers have not acknowledged
-        (a fetcher that said it had every chunk as soon as it was sent took most of a slow
-        uplink, attack round 37: its word is not the kernel's)."""
-        acked = serving.acked
-        if (held := conn.in_kernel()) is not None:
-            owed = sum(max(0, s.sent - s.acked) for (c, _), s in self._serving.items() if c is conn)
-            acked -= max(0, held - owed)
-        return serving.window.room(offset, acked, size - offset)
-
     async def _serve(self, conn: Connection, offer: int, mine: _Mine, serving: _Serving) -> None:
         """Stream ``mine`` from where the fetcher asked, a chunk whenever the link's queue is
         empty and less than its window is unacknowledged: chat goes first, and one chunk
@@ -1163,7 +1152,7 @@ class Files:
                         offset = serving.acked  # earlier serving sent: not again, nor past
                         f.seek(offset)  # the window (attack round 37)
                     serving.sent = max(serving.sent, offset)
-                    if not self._room(conn, serving, offset, mine.size):
+                    if not serving.window.room(offset, serving.acked, mine.size - offset):
                         if trio.current_time() - serving.acked_at >= FILE_STALL:
                             log.info("%s stopped acknowledging %s", conn.peer, mine.name)
                             self._cool(conn, offer)
@@ -1177,7 +1166,7 @@ class Files:
                     await trio.sleep(0)  # frames from other tasks queue before the next chunk
                     if conn.backlog:
                         continue
-                    room = self._room(conn, serving, offset, mine.size)
+                    room = serving.window.room(offset, serving.acked, mine.size - offset)
                     if not room:  # a late acknowledgement came meanwhile: the window shrank
                         continue
                     data = f.read(room)

@@ -1011,12 +1011,12 @@ async def test_chunks_from_the_middle_are_not_counted_for_a_fetch_asked_from_the
         nursery.cancel_scope.cancel()
 
 
-async def test_a_fetcher_that_acknowledges_ahead_gets_no_more_than_its_kernel_took(
+async def test_a_fetch_asked_for_again_goes_on_from_what_the_fetcher_says_it_has(
     tmp_path: Path,
 ) -> None:
-    """Attack round 37: a fetcher that acknowledged every chunk as soon as it was sent, or
-    asked again from the start and acknowledged what an earlier serving had sent, had chunks
-    sent past its window, as fast as the kernel took them: most of a slow uplink."""
+    """Attack round 37: a fetcher that asked again from the start and acknowledged what an
+    earlier serving had sent had those bytes sent again past its window, as fast as the
+    kernel took them."""
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
         came: list[int] = []  # where each chunk alice sends bob begins
@@ -1044,11 +1044,6 @@ async def test_a_fetcher_that_acknowledges_ahead_gets_no_more_than_its_kernel_to
         alice.node.files.on_ack(to_bob, ack_of(number, before))  # saying it has all that
         await sent_to(before)
         assert came[since:][:2] == [0, before]  # it goes on from there: nothing again
-        to_bob.in_kernel = lambda: 10 * FILE_WINDOW  # type: ignore[method-assign]
-        for _ in range(20):  # it says it has all that was sent; its kernel has not had it
-            alice.node.files.on_ack(to_bob, ack_of(number, serving.sent))
-            await trio.sleep(0.01)
-        assert serving.sent - before <= FILE_WINDOW
         nursery.cancel_scope.cancel()
 
 
