@@ -235,18 +235,15 @@ class Lan:
         )
         try:
             await trio.to_thread.run_sync(
-                # Not probed for first: a name with the node's id in it is this node's own,
-                # and probing held it back a second, while a room begun a moment later
-                # elsewhere looked, found nobody and was founded twice (trial 52).
-                functools.partial(
-                    self._zc.register_service,
-                    info,
-                    allow_name_change=True,
-                    cooperating_responders=True,
-                ),
+                # Not probed for first: probing held it back a second, while a room begun a
+                # moment later elsewhere looked, found nobody and was founded twice (trial 52).
+                # The name holds the first 12 hex digits of the node's id, which others' do
+                # not; anyone on the network may announce any name, probed for or not (a
+                # newcomer's handshake proves who answers).
+                functools.partial(self._zc.register_service, info, cooperating_responders=True),
                 abandon_on_cancel=True,
             )
-        except Exception as exc:  # the network answered with a conflict this node cannot solve
+        except Exception as exc:  # zeroconf would not have it (a name it finds bad, its loop gone)
             log.warning("cannot advertise room %s on the local network: %s", self.room, exc)
             await _changed(host, addresses)
             return

@@ -193,7 +193,6 @@ class Entrance:
         # gone since (a laptop's address changed) cost a timeout a round, and a restart of a
         # room by name took 12 s (trial 52).
         silent: set[tuple[str, int]] = set()
-        looked_again = False
         with trio.move_on_after(node.config.join_timeout):
             while True:
                 answered, other_secret = False, None  # where another secret turned us down
@@ -201,7 +200,9 @@ class Entrance:
                 addresses = [
                     a
                     for a in self._addresses()
-                    if (refused is None or self._given(*a)) and a not in silent
+                    if (refused is None or self._given(*a))
+                    and (a not in silent or a == self._tracker_at)  # (a tracker that dialled
+                    # from one: review 56)
                 ]
                 # Nothing is raised inside: it would come out of the dials' nursery as a group.
                 async with dialled(addresses, node.config.connect_timeout) as dials:
@@ -245,11 +246,6 @@ class Entrance:
                 if other_secret is not None and not answered:
                     raise StartupError(await self._other_secret(*other_secret))
                 unanswered = 0 if answered else unanswered + 1
-                if unanswered >= found_after and not looked_again and self._tracker_at is None:
-                    looked_again = True
-                    if await self._found_on_lan():
-                        unanswered = 0
-                        continue
                 if unanswered >= found_after and self._tracker_at is None:
                     # Refused again and again, a moment apart: a room in the middle of a
                     # failover gets the time to rebind its home address before a second room
@@ -275,20 +271,6 @@ class Entrance:
         if tries > 1:  # (a trial read "within 3 s" of a join that gave up after 9)
             why += f"; {tries} tries in {trio.current_time() - began:.0f} s"
         raise StartupError(f"cannot join the room through {format_addr(*home)}: {why}")
-
-    async def _found_on_lan(self) -> bool:
-        """Whether a last look on the local network, before a room found by name is founded
-        here, finds it elsewhere: begun a moment ago, it did not answer the first (trial 52:
-        two people who started a room a second apart founded it twice; the two parts met
-        seconds later)."""
-        node = self.node
-        if node.lan is None or not node.settings.discover:
-            return False
-        found = await node.lan.find(node.config.discover_wait / 3, str(node.home_address))
-        new = [a for a in found if a not in node.discovered]
-        node.discovered += new
-        log.info("looked on the local network again for room %s: %s", node.room_name, new)
-        return bool(new)
 
     async def _other_secret(self, host: str, port: int) -> str:
         """Why the node at ``host:port`` turned this one's secret down, in words. An open room

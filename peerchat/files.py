@@ -1150,7 +1150,8 @@ class Files:
                 while offset < mine.size and not conn.closing:
                     if serving.acked > offset:  # a fetch asked for again acknowledged what an
                         offset = serving.acked  # earlier serving sent: not again, nor past
-                        f.seek(offset)  # the window (attack round 37)
+                        f.seek(offset)  # the window (attack round 37), which starts anew:
+                        serving.window = transfer.SendWindow()  # it timed another's chunks
                     serving.sent = max(serving.sent, offset)
                     if not serving.window.room(offset, serving.acked, mine.size - offset):
                         if trio.current_time() - serving.acked_at >= FILE_STALL:

@@ -1462,7 +1462,8 @@ class PromptUI:
                 self._notice(took.notice)
                 continue
             command = took.command
-            screen.asked = 0  # (a private paste's question stayed in the status bar: a trial)
+            screen.asked, screen.kept_in = 0, None  # (a private paste's question stayed in the
+            # status bar: a trial)
             room = screen.current  # the room in front when the line was sent
             if isinstance(command, commands.History):
                 screen.earlier = None  # each /history is headed, the second in a row too
@@ -1749,6 +1750,7 @@ def _clear_key(screen: Screen) -> KeyBindings:
         if buffer.text:
             buffer.reset()
             buffer.on_text_changed.fire()  # (reset tells no one: the room read "is typing")
+            screen.kept_in = None  # no line kept for Enter now
             if screen.front.me is not None:  # (while joining, Ctrl-C gives the join up)
                 screen.cleared_at = time.monotonic()
         else:

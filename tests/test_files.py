@@ -1020,30 +1020,43 @@ async def test_a_fetch_asked_for_again_goes_on_from_what_the_fetcher_says_it_has
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
         came: list[int] = []  # where each chunk alice sends bob begins
-        bob.node._handlers[FileChunk] = lambda conn, message: came.append(message.offset)
+        ends: list[int] = [0]  # and ends
+
+        def chunk(conn: object, message: FileChunk) -> None:
+            came.append(message.offset)
+            ends.append(message.offset + len(message.data))
+
+        bob.node._handlers[FileChunk] = chunk
         await offer_heard(alice, bob, random_file(tmp_path, 400))
         (number,) = alice.node.files._mine
         to_bob = alice.node.links.conns[bob.node.node_id]
 
         async def sent_to(end: int) -> None:
             with trio.fail_after(5):
-                while not came or came[-1] < end:
+                while ends[-1] < end:
                     await trio.sleep(0.01)
 
         alice.node.files.on_get(to_bob, FileGet(number, 0))
         (serving,) = alice.node.files._serving.values()
-        for _ in range(4):  # the window grows
-            await sent_to(serving.sent - 1)
+        while serving.sent < 4 * transfer.SMALL_CHUNK:  # the window grows
+            await sent_to(max(serving.sent, 1))
             alice.node.files.on_ack(to_bob, ack_of(number, serving.sent))
+            await trio.sleep(0.01)
         before, since = serving.sent, len(came)
         alice.node.files.on_get(to_bob, FileGet(number, 0))  # again, from the start,
         (serving,) = alice.node.files._serving.values()
         with trio.fail_after(5):
-            while came[-1]:  # its first chunk comes, from the start
+            while len(came) == since:  # its first chunk comes, from the start
                 await trio.sleep(0.01)
-        alice.node.files.on_ack(to_bob, ack_of(number, before))  # saying it has all that
-        await sent_to(before)
+        # ... saying it has all that, which came when the first serving sent it
+        alice.node.files.on_ack(to_bob, FileAck(number, before, 0))
+        await sent_to(before + 1)
         assert came[since:][:2] == [0, before]  # it goes on from there: nothing again
+        for _ in range(4):  # and its window, timed from there, grows (review 56: timed against
+            await sent_to(serving.sent)  # the first serving's chunk, it stayed at the least)
+            alice.node.files.on_ack(to_bob, ack_of(number, serving.sent))
+            await trio.sleep(0.01)
+        assert serving.window.size > transfer.SMALL_CHUNK
         nursery.cancel_scope.cancel()
 
 
