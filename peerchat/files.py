@@ -728,8 +728,8 @@ class Files:
         d = fetch.download
         if d.received - fetch.noted >= KEEP_EVERY and not d.done:
             self._note(fetch)
-        # (Asked by a small chunk, not: one a byte long each, asking, doubled what a hostile
-        # sender's chunks cost, attack round 37.)
+        # (A small chunk's request is not heeded: a hostile sender's chunks of a byte, each
+        # asking, cost the fetcher twice as much, attack round 37.)
         asked = message.ack and not small
         if transfer.acknowledges(d.received, fetch.acked, asked) and not d.done:
             fetch.acked = d.received
