@@ -524,6 +524,15 @@ class Unresponsive:
 
 
 @dataclass(frozen=True, slots=True)
+class Rejoined:
+    """Back in the room after a freeze told as ``Unresponsive``: lines typed go out again (a
+    headless program's were refused meanwhile, "not in the room right now (rejoining)")."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": "rejoined"}
+
+
+@dataclass(frozen=True, slots=True)
 class Saving:
     """Whether this node saves the room's messages: ``trouble`` says why it cannot (a full
     disk), and "" comes once it can again, with the ``lost`` messages received meanwhile that
@@ -666,6 +675,8 @@ Event = (
     | Whois
     | Ignoring
     | Error
+    | Unresponsive
+    | Rejoined
     | NewKey
     | Undelivered
     | Unconfirmed

@@ -131,9 +131,11 @@ class TypedLines:
         """The input changed (a paste again too, after Ctrl-C cleared it): asked anew."""
         self._asked = ""
 
-    def take(self, line: str, *, joined: bool, room: str, several: bool) -> Held | Take:
-        """What Enter on ``line`` does, with ``room`` in front (``joined`` or not yet), in
-        one of ``several`` rooms or the only one."""
+    def take(
+        self, line: str, *, joined: bool, room: str, several: bool, back: bool = False
+    ) -> Held | Take:
+        """What Enter on ``line`` does, with ``room`` in front (``joined`` or not yet, or not
+        ``back`` yet from a freeze), in one of ``several`` rooms or the only one."""
         self.kept = self._held
         kept_for, kept_lines = self._kept_for, self._kept_lines
         typed = None if kept_for is None else _as_typed(line, kept_for[0], kept_lines)
@@ -155,7 +157,7 @@ class TypedLines:
             line, self._after = pieces[0], pieces[1:] + self._after
         command = commands.parse_line(line)
         if not joined and not isinstance(command, _LOCAL):
-            return self._keep(line, room, several)
+            return self._keep(line, room, several, back)
         # A line kept for a room given up, or behind now, is not sent to the one in front
         # unasked (a user's line for a room that could not be joined went to the room left in
         # front). One typed anew after Ctrl-C or Ctrl-U does not begin with it.
@@ -183,7 +185,7 @@ class TypedLines:
             self._asked = ""
         return Take(command)
 
-    def _keep(self, line: str, room: str, several: bool) -> Held:
+    def _keep(self, line: str, room: str, several: bool, back: bool) -> Held:
         """A line typed before the room is in: kept, with a line break after it, so what is
         typed next goes below, not glued to it ("first in qasecond in qa", sent as one
         message in a user trial)."""
@@ -194,7 +196,8 @@ class TypedLines:
         self._kept_lines = kept_lines + below[len(kept_lines) :] if below else [block]
         self._kept_for = (block, room)
         give_up = "give up the join" if several else "quit"  # ("it": the line or the join?)
-        return Held(f"not in the room yet: the line is kept (Ctrl-C twice to {give_up})")
+        where = "back in the room" if back else "in the room"
+        return Held(f"not {where} yet: the line is kept (Ctrl-C twice to {give_up})")
 
 
 def _as_typed(line: str, block: str, kept: list[str]) -> list[str] | None:

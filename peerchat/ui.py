@@ -96,6 +96,7 @@ from peerchat.events import (
     PeerJoined,
     PeerLeft,
     Ready,
+    Rejoined,
     Renamed,
     RoomLeft,
     RoomsFound,
@@ -519,6 +520,8 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_notice(f"! {said}", now, ERROR_STYLE)
         case Undelivered() | Unconfirmed() | Delivered() | NotDelivered():
             return format_notice(delivery_text(event), now)
+        case Rejoined():
+            return format_notice(BACK_IN, now)
     raise TypeError(f"not a node event: {event!r}")
 
 
@@ -605,6 +608,7 @@ def format_skipped(skipped: Skipped, now: float) -> FormattedText:
 
 
 EARLIER = "* earlier messages, each at the time it was said:"
+BACK_IN = "* back in the room"
 
 
 @dataclass(frozen=True)
@@ -657,6 +661,9 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         if screen.kept_in == room:  # (a user trial's looked sent, and sat there 8 s)
             screen.kept_in = None
             texts.append(format_notice("* in now: Enter sends the line you typed", now))
+    elif type(event) is Rejoined and screen.kept_in == room:
+        screen.kept_in = None
+        texts.append(format_notice(f"{BACK_IN}: Enter sends the line you typed", now))
     elif type(event) is Unresponsive and len(screen.rooms) > 1:  # the program's, not a room's
         said = event.said("this program", "its rooms")
         return Composed(format_notice(f"! {said}", now, ERROR_STYLE))
@@ -765,6 +772,7 @@ class Room:
     tracker: Member | None = None
     others: dict[str, Member] = field(default_factory=dict)  # node id -> member
     connecting: str | None = None  # the address a slow join is trying
+    rejoining: bool = False  # back from a freeze, not yet in again: lines typed are kept
     typing: dict[str, float] = field(default_factory=dict)  # node id -> shown until (monotonic)
     # offer id -> how far, or whom it waits for
     fetching: dict[int, FileProgress | FileWaiting] = field(default_factory=dict)
@@ -781,6 +789,8 @@ class Room:
                     self.tracker = me
             case Connecting(addr=addr):
                 self.connecting = addr
+            case Unresponsive() | Rejoined():
+                self.rejoining = type(event) is Unresponsive
             case TrackerChanged(tracker=t):
                 self.tracker = t
             case InRoom(members=members):
@@ -1162,8 +1172,10 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
     out = []
     for arrived, line in lines:
         if isinstance(line, tuple):
-            said_already = _tracker_as_shown(screen, *line) or _freeze_told(
-                screen, arrived, line[1]
+            said_already = (
+                _tracker_as_shown(screen, *line)
+                or _freeze_told(screen, arrived, line[1])
+                or _back_behind(screen, *line)
             )
             screen.apply(*line)
             if said_already or _forgotten_unsaid(line[1]):  # Tab forgets it
@@ -1451,8 +1463,11 @@ class PromptUI:
             # Sent: the next keystroke is news again. (Held instead, the room still reads "is
             # typing": a trial's dropped paste left it there 4 s.)
             was_typed_at, typed_at = typed_at, -math.inf
-            joined, several = screen.front.me is not None, len(screen.rooms) > 1
-            took = entry.take(line, joined=joined, room=screen.current, several=several)
+            front, several = screen.front, len(screen.rooms) > 1
+            joined = front.me is not None and not front.rejoining
+            took = entry.take(
+                line, joined=joined, room=screen.current, several=several, back=front.rejoining
+            )
             if isinstance(took, Held):
                 typed_at = was_typed_at
                 if took.asked:
@@ -1835,6 +1850,12 @@ def _freeze_told(screen: Screen, arrived: float, event: Event) -> bool:
         return False
     told, screen.unresponsive_at = arrived - screen.unresponsive_at < FREEZE_TOLD_FOR, arrived
     return told
+
+
+def _back_behind(screen: Screen, room: str, event: Event) -> bool:
+    """Back in a room behind after a freeze, with no line kept for it: unsaid, as the freeze
+    was said once for the program (the room in front says it is back)."""
+    return type(event) is Rejoined and room != screen.current and screen.kept_in != room
 
 
 def _forgotten_unsaid(event: Event) -> bool:

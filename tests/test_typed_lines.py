@@ -157,3 +157,12 @@ def test_a_paste_asked_about_names_its_room_when_there_are_several() -> None:
     assert isinstance(asked, Held) and asked.notice.endswith("Ctrl-C drops them (in dev)")
     mixed = TypedLines().take("a\n/nick x", joined=True, room="ops", several=True)
     assert isinstance(mixed, Held) and mixed.notice.endswith("(in ops)")
+
+
+def test_a_line_typed_while_rejoining_after_a_freeze_is_kept_and_said_so() -> None:
+    """A frozen-twice test's line was refused, "not in the room right now (rejoining)"."""
+    entry = TypedLines()
+    kept = entry.take("still there?", joined=False, room="dev", several=False, back=True)
+    assert kept == Held("not back in the room yet: the line is kept (Ctrl-C twice to quit)")
+    assert entry.kept == "still there?\n"
+    assert enter(entry, "still there?") == Take(Say("still there?"))  # Enter once back in

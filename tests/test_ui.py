@@ -50,6 +50,7 @@ from peerchat.events import (
     PeerJoined,
     PeerLeft,
     Ready,
+    Rejoined,
     Renamed,
     RoomLeft,
     RoomsFound,
@@ -1227,6 +1228,29 @@ def test_a_freeze_is_told_once_for_the_program_not_once_a_room() -> None:
     alone.apply("dev", Ready(ALICE, "peer", "dev"))
     (line,) = ui.compose_batch([(now, ("dev", Unresponsive(5.0)))], alone)
     assert to_plain_text(line.laid_out())[9:].startswith("! this node was unresponsive for 5.0 s")
+
+
+def test_back_from_a_freeze_is_said_in_front_and_points_at_a_line_kept_meanwhile() -> None:
+    """A line typed while a room rejoins is kept (``Room.rejoining``); back in, the room in
+    front says so, and a room behind only if a line waits for it."""
+    screen = ui.Screen()
+    for room in ("ops", "dev"):
+        screen.apply(room, Ready(ALICE, "peer", room))
+    screen.bring("dev")
+    now = time.monotonic()
+    ui.compose_batch([(now, ("dev", Unresponsive(6.0))), (now, ("ops", Unresponsive(6.0)))], screen)
+    assert screen.rooms["dev"].rejoining and screen.rooms["ops"].rejoining
+    assert ui.compose_batch([(now + 1, ("ops", Rejoined()))], screen) == []  # behind
+    assert not screen.rooms["ops"].rejoining
+    screen.kept_in = "dev"  # a line typed meanwhile, kept
+    (line,) = ui.compose_batch([(now + 2, ("dev", Rejoined()))], screen)
+    said = to_plain_text(line.laid_out())
+    assert said.endswith("* back in the room: Enter sends the line you typed")
+    assert not screen.rooms["dev"].rejoining and screen.kept_in is None
+    ui.compose_batch([(now + 3, ("dev", Unresponsive(6.0)))], screen)
+    (line,) = ui.compose_batch([(now + 4, ("dev", Rejoined()))], screen)
+    assert to_plain_text(line.laid_out()).endswith("* back in the room")  # nothing kept
+    assert Rejoined().as_json() == {"event": "rejoined"}
 
 
 def test_a_live_message_that_names_you_stands_out() -> None:
