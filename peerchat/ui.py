@@ -225,13 +225,17 @@ def mentions(text: str, name: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE) is not None
 
 
-def format_message(event: MessageReceived, now: float, me: str = "") -> FormattedText:
-    """A message; a live one from someone else that names ``me`` stands out."""
+def format_message(
+    event: MessageReceived, now: float, me: str = "", now_called: str = ""
+) -> FormattedText:
+    """A message; a live one from someone else that names ``me`` stands out. One from history
+    whose author goes by another name now says which (``now_called``, as the screen shows it):
+    a trial read a member's lines before and after a /nick as two people's."""
     sender = event.sender
     text = visible(event.text, message=True)
     style = MENTION_STYLE if me and not event.own and mentions(event.text, me) else ""
     if event.history:
-        name = who(sender)
+        name = who(sender) + (f" (now {now_called})" if now_called else "")
         said = f"* {name} {text}" if event.action else f"<{name}> {text}"
         return FormattedText([(HISTORY_STYLE, f"{said_at(event.time, now)} {said}")])
     if event.to is not None:
@@ -654,7 +658,7 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     front = screen.rooms.get(room)
     me = front.me if front is not None else None
     if type(event) is MessageReceived and me is not None:
-        texts.append(format_message(event, now, me.username))
+        texts.append(format_message(event, now, me.username, _now_called(event, front)))
     elif type(event) is Ready:  # the pointer to /help once, not again for each /join
         texts.append(format_ready(event, now, hint=not screen.helped))
         screen.helped = True
@@ -702,6 +706,16 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     # Only a room one is in: a /join that failed named its room in its lines, as one never
     # entered (a user trial read "[qa] ! cannot join the room qa", then the rest untagged).
     return Composed(_join_lines(texts), room if _among_several(screen, room) else "")
+
+
+def _now_called(event: MessageReceived, room: Room | None) -> str:
+    """The name the author of a line from history goes by in ``room`` now, as shown, if it
+    said the line under another; else ""."""
+    if not event.history or room is None:
+        return ""
+    author = event.sender.node_id
+    now = room.me if room.me is not None and room.me.node_id == author else room.others.get(author)
+    return who(now) if now is not None and now.username != event.sender.username else ""
 
 
 def _late_private(event: Event, now: float) -> bool:

@@ -1253,6 +1253,28 @@ def test_back_from_a_freeze_is_said_in_front_and_points_at_a_line_kept_meanwhile
     assert Rejoined().as_json() == {"event": "rejoined"}
 
 
+def test_history_said_under_a_name_its_author_has_left_says_the_name_now() -> None:
+    """Trial 52: history showed bob's lines and, after his /nick, robert's, with nothing to
+    tell that they were one member's."""
+    screen = ui.Screen()
+    screen.apply("dev", Ready(ALICE, "peer", "dev"))
+    robert = dataclasses.replace(BOB, username="robert")
+    screen.apply("dev", PeerJoined(robert))
+    earlier = [
+        dataclasses.replace(message(BOB, "hi"), history=True),
+        dataclasses.replace(message(robert, "hello"), history=True),
+        dataclasses.replace(message(dataclasses.replace(ALICE, username="al"), "yo"), history=True),
+        message(BOB, "live"),  # a live line is said under the name it has
+    ]
+    now = time.monotonic()
+    batch = ui.compose_batch([(now, ("dev", e)) for e in earlier], screen)
+    rows = [row for c in batch for row in to_plain_text(c.laid_out()).splitlines()]
+    assert rows[1].endswith("<bob (now robert)> hi"), rows
+    assert rows[2].endswith("<robert> hello"), rows
+    assert rows[3].endswith("<al (now alice)> yo"), rows  # one's own, under an old name
+    assert rows[4].endswith("<bob> live"), rows
+
+
 def test_a_live_message_that_names_you_stands_out() -> None:
     assert ui.mentions("bob: lunch?", "bob") and ui.mentions("see you, BOB!", "bob")
     assert not ui.mentions("bobby tables", "bob") and not ui.mentions("alice", "bob")
