@@ -59,6 +59,7 @@ def skeleton(name: str) -> str:
 NOTICE_WORDS = frozenset(
     [
         "already",
+        "back",
         "connecting",
         "earlier",
         "files",
