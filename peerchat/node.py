@@ -533,6 +533,8 @@ class Node:
         # /nick): the others read "... joined (...; was fred)", and so does its user (trial 48).
         was = self.store.latest_name(self.node_id) or ""
         was = "" if was == self.username else was
+        if was:  # told once: the name of now is the one it went by here last from now on
+            self.store.name_owner(self.username, self.node_id, time.time())
         self.emit(events.Ready(self.shown_me(), role, self.room_name, private, was))
         self.leadership.report_tracker()
         self.emit(events.InRoom(tuple(self.members)))

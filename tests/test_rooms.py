@@ -194,6 +194,13 @@ async def test_one_back_under_another_name_than_it_had_here_last_hears_of_it(
     again = await swarm.node("carol-again", "--username", "carol", *data)
     ready = await again.wait_for(event="ready")
     assert (ready["username"], ready["was"]) == ("carol", "carla"), ready
+    # Told once: she went by carol here last time (trial 53 read "you went by caroline here
+    # last" at each of four starts as carol).
+    await again.send("/quit")
+    await again.wait_exit()
+    third = await swarm.node("carol-third", "--username", "carol", *data)
+    ready = await third.wait_for(event="ready")
+    assert (ready["username"], ready["was"]) == ("carol", None), ready
 
 
 async def test_a_join_of_a_room_here_at_another_address_moves_to_that_room(
