@@ -77,6 +77,7 @@ def block_said(pieces: list[str], count: int) -> str:
     said: dict[str, list[str]] = {"room": [], "actions": []}  # lines said, by where they go
     private = ran = 0
     whom: list[str] = []
+    unknown: list[str] = []  # lines that begin with "/" and name no command: not sent
     for piece in pieces:
         match commands.parse_line(piece):
             case commands.Say(action=action, text=text):
@@ -84,6 +85,8 @@ def block_said(pieces: list[str], count: int) -> str:
             case commands.Private(to=to, text=text):
                 private += len(commands.said_lines(text))  # ("/msg bob" may stand alone)
                 whom += [] if to in whom else [to]
+            case commands.Unknown():
+                unknown.append(piece)
             case _:
                 ran += 1
     parts = []
@@ -94,6 +97,9 @@ def block_said(pieces: list[str], count: int) -> str:
         parts.append(f"{private} in private to {', '.join(map(visible, whom))}")
     if ran:
         parts.append(f"{ran} {'command' if ran == 1 else 'commands'}")
+    if unknown:  # (trial 53 read "1 command" of a path, then "unknown command")
+        named = _first_of(unknown)[:-1]  # (its ")" after the hint)
+        parts.append(f"{len(unknown)} not a command, not sent{named}; // sends it as a line)")
     return f"{count} lines, {', '.join(parts)}: Enter sends them, Ctrl-C drops them"
 
 
@@ -212,9 +218,9 @@ def _as_typed(line: str, block: str, kept: list[str]) -> list[str] | None:
 
 def commands_apart(block: str) -> list[str] | None:
     """A block of lines (pasted) in pieces: each command line with the lines after it that it
-    takes (a /msg or /me takes them, as it did the whole block: a review's pasted "/msg dave
-    the config:" then "password=..." must stay private), and the lines said apart, in order;
-    None when it is one piece."""
+    takes (a /msg takes them, as it did the whole block: a review's pasted "/msg dave the
+    config:" then "password=..." must stay private), and the lines said apart, in order; None
+    when it is one piece."""
     rows = block.split("\n")
     if len(rows) < 2 or not any(commands.is_command(row) for row in rows):
         return None
@@ -232,7 +238,9 @@ def commands_apart(block: str) -> list[str] | None:
             alone = commands.parse_line(f"{row}\n.")  # as if lines came under it: a "/msg bob"
             lone = not isinstance(said, commands.Private) and isinstance(alone, commands.Private)
             private = lone or isinstance(said, commands.Private)
-            takes_text = private or isinstance(said, commands.Say)
+            # A /me is its own line: the lines under it are said as lines (trial 53's came out
+            # as actions, "* bob last line"), as in irssi.
+            takes_text = private or (isinstance(said, commands.Say) and not said.action)
         else:
             pieces.append([row])
             takes_text, private, lone = True, False, False

@@ -313,7 +313,7 @@ def test_the_commands_of_a_pasted_block_are_commands(spawn: Callable[..., Any]) 
     alice.expect(on_screen('5 lines, 1 to the room ("hello all"), 1 as actions ("waves"), 2'))
     alice.send("\r")
     said = [next_event(bob, event="message") for _ in range(4)]
-    # The lines after a /msg (or a /me) are its own, as when it began the block: a review's
+    # The lines after a /msg are its own, as when it began the block: a review's
     # "/msg dave the config:" then "password=..." must not go to the room. Each goes as a
     # message of its own (trial 46 read their line breaks as "�").
     assert [(e["text"], e["private"], e["action"]) for e in said] == [

@@ -148,7 +148,28 @@ def test_a_block_is_cut_where_its_commands_begin() -> None:
     assert commands_apart("just text\nmore text") is None
     assert commands_apart("/msg bob one\ntwo") is None  # one piece: the /msg takes the rest
     assert commands_apart("a\n/nick x\nb") == ["a", "/nick x", "b"]
-    assert commands_apart("a\n\n/me waves\nb\n") == ["a\n", "/me waves\nb\n"]
+    assert commands_apart("a\n\n/me waves\nb\n") == ["a\n", "/me waves", "b\n"]
+
+
+def test_a_pasted_line_that_names_no_command_is_named_and_a_me_takes_no_lines() -> None:
+    """Trial 53: "/etc/passwd is a path" was counted as "1 command", then refused as an
+    unknown one; and the line under a /me came out as an action, "* bob last line"."""
+    block = "def f(x):\n    return x*2\n\n/etc/passwd is a path\nline five\n/me dances\nlast line"
+    entry = TypedLines()
+    asked = enter(entry, block)
+    assert asked == Held(
+        '6 lines, 4 to the room, 1 as actions, 1 not a command, not sent ("/etc/passwd is a'
+        ' path"; // sends it as a line): Enter sends them, Ctrl-C drops them',
+        6,
+    )
+    entry.next_line()
+    assert enter(entry, block) == Take(Say("def f(x):\n    return x*2"))
+    taken = drain(entry)
+    assert taken[1:] == [
+        Take(Say("line five")),
+        Take(Say("dances", action=True)),
+        Take(Say("last line")),
+    ]
 
 
 def test_a_paste_asked_about_names_its_room_when_there_are_several() -> None:
