@@ -116,6 +116,7 @@ class FileOffered:
     own: bool = False
     saved: str = ""  # where a fetch of these very bytes was saved here, still there
     away: bool = False  # this node's, for a member away now: offered on its return
+    kept: int = 0  # bytes kept of a fetch of it from this sender that stopped: /get goes on
 
     def as_json(self) -> dict[str, Any]:
         out = {
@@ -133,6 +134,8 @@ class FileOffered:
             out["to"] = self.to.username
         if self.away:
             out["away"] = True
+        if self.kept:
+            out["kept"] = self.kept
         return out
 
 

@@ -323,7 +323,14 @@ class Files:
             saved = ""  # the same bytes, another file: an empty __init__.py is no empty.txt
         if saved:
             self._saved[id] = saved
-        offered = events.FileOffered(sender, id, message.name, message.size, to, saved=saved)
+        # Part of it kept from a fetch that stopped (its sender killed): said with the offer,
+        # which otherwise read as anew (trial 53).
+        store = self.node.store
+        stopped = None if saved else store.kept_fetch(sender.node_id, message.sha256, message.size)
+        kept = stopped[1] if stopped is not None else 0
+        offered = events.FileOffered(
+            sender, id, message.name, message.size, to, saved=saved, kept=kept
+        )
         self.node.after_ready(offered)  # a newcomer hears of offers as it gets in
 
     # -- fetching -----------------------------------------------------------------------------

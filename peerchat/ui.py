@@ -556,6 +556,8 @@ def format_offer(event: FileOffered, now: float) -> FormattedText:
         tail = [(NOTICE_STYLE, f" offers {what}{private}, which you have: {visible(event.saved)}")]
     else:
         tail = [(NOTICE_STYLE, f" offers {what}{private}: "), ("bold", f"/get {event.id}")]
+        if event.kept:  # (trial 53: a fetch killed at 49% read as anew once offered again)
+            tail.append((NOTICE_STYLE, f" goes on from {_percent(event.kept, event.size)}"))
     return _join_lines([_line(now, (NOTICE_STYLE, "* "), _name(event.sender), *tail)])
 
 

@@ -1534,6 +1534,10 @@ async def test_a_fetch_stopped_by_a_restart_goes_on_from_where_it_was(
         bob = await room.add("bob", data=bob_data)  # the same key, back
         bob.node.files.downloads = tmp_path / "bob"
         again = await bob.wait_for(offered("big.bin"))
+        # The offer says so too (trial 53 read one of a fetch killed at 49% as anew).
+        assert again.kept == kept and again.as_json()["kept"] == kept
+        said = to_plain_text(ui.format_offer(again, time.time()))
+        assert said.endswith(f"/get {again.id} goes on from {kept * 100 // again.size}%"), said
         bob.node.list_files()  # /files says what is kept before /get
         (listed,) = (await bob.wait_for(lambda e: isinstance(e, events.FileList))).files
         assert (listed.id, listed.kept, listed.received) == (again.id, kept, None)
