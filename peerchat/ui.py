@@ -754,17 +754,23 @@ def _each_row_after(prefix: tuple[str, str], text: FormattedText) -> FormattedTe
 TYPO_LIKENESS = 0.6  # how like a room's name one must be to read as a typo of it
 
 
-def beside_new_room(new: str, found: tuple[tuple[str, int], ...]) -> str:
-    """What a room just founded by name has beside it on the network: the one its name looks
-    like a typo of, if any."""
+def typo_of(new: str, found: tuple[tuple[str, int], ...]) -> str:
+    """The room of ``found`` (name, members) whose name ``new`` looks like a typo of, or ""."""
     import difflib  # (not loaded at start: ``test_dirs``)
 
-    listed = ", ".join(f"{visible(room)} ({count})" for room, count in found)
     likeness = {room: difflib.SequenceMatcher(None, new, room).ratio() for room, _ in found}
     # Of those alike, the most like it, and of those the most populous (a user trial's "deb"
     # was as like "dve", a typo's room of one, as "dev" with three)
     near = max(found, key=lambda rc: (round(likeness[rc[0]], 3), rc[1]))[0] if found else ""
-    if near and likeness[near] >= TYPO_LIKENESS:
+    return near if near and likeness[near] >= TYPO_LIKENESS else ""
+
+
+def beside_new_room(new: str, found: tuple[tuple[str, int], ...]) -> str:
+    """What a room just founded by name has beside it on the network: the one its name looks
+    like a typo of, if any."""
+    listed = ", ".join(f"{visible(room)} ({count})" for room, count in found)
+    near = typo_of(new, found)
+    if near:
         return (
             f"* {visible(new)} is a new room; the local network has {listed}: did you mean "
             f"{visible(near)}? /join {visible(near)}, then /part {visible(new)}"
@@ -1199,7 +1205,10 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             beside = line[1]
             if type(beside) is RoomsFound and beside.new:  # (not those this program is in)
                 beside = dataclasses.replace(beside, rooms=_not_joined(screen, beside.rooms))
-                if not beside.rooms:
+                # A room /joined beside others is no mistake unless its name looks like one
+                # (trial 53 read the list after each /join qa as noise)
+                joined_later = len(screen.rooms) > 1 and not typo_of(beside.new, beside.rooms)
+                if not beside.rooms or joined_later:
                     continue
                 line = (line[0], beside)
         out.append(compose(line, arrived + wall, screen))

@@ -1533,6 +1533,17 @@ def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -
     beside = RoomsFound((("dev", 3), ("dve", 1)), new="deb")
     shown = to_plain_text(ui.render_batch([(0.0, ("deb", beside))], screen))
     assert "did you mean dve?" in shown and "dev (3)" not in shown
+    # A room /joined beside others, its name like none of them: meant (trial 53: each
+    # /join qa listed the network's rooms). The first room still lists them.
+    screen.apply("qa", Ready(ALICE, "tracker", "qa"))
+    beside = RoomsFound((("dev", 3), ("ops", 1)), new="qa")
+    assert to_plain_text(ui.render_batch([(0.0, ("qa", beside))], screen)) == ""
+    alone = ui.Screen()
+    alone.apply("qa", Ready(ALICE, "tracker", "qa"))
+    shown = to_plain_text(ui.render_batch([(0.0, ("qa", beside))], alone))
+    assert shown.endswith(
+        "qa is a new room; the local network has dev (3), ops (1): /join NAME for one"
+    )
     alone = RoomsFound((("dev", 3),), new="deb")
     assert to_plain_text(ui.render_batch([(0.0, ("deb", alone))], screen)) == ""
 
