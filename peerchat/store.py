@@ -48,6 +48,7 @@ MAX_HOLDERS = 8  # keys remembered under each of those names, the earliest
 # member's name out of the ``MAX_NAMES`` (attack round 27: 50 keys, 10,050 names, and a
 # stranger took "bob" at the next start, the real bob "another key" for good).
 MAX_NAMES_PER_KEY = 8
+NAMES_PRUNED_AFTER = 1_000  # names bound since the last prune of them that set one off
 MAX_KEPT_FETCHES = 64  # unfinished fetches remembered to go on with, the latest
 MAX_SAVED = 256  # files fetched whole remembered, the latest
 MAX_UNSAVED_BYTES = 16 * 1024 * 1024  # of batches waiting in memory while writes fail
@@ -126,6 +127,7 @@ class Store:
         self.trouble = ""  # why the last write failed, until one gets through
         self.lost = 0  # messages that could not wait in memory for the disk
         self._pending: list[Row] = []
+        self._names_added = 0  # names bound since their last prune
         try:
             self._open(target)
         except sqlite3.DatabaseError as exc:
@@ -360,6 +362,9 @@ class Store:
                 "DO UPDATE SET author = excluded.author, since = excluded.since",
                 (username, author, now),
             )
+            self._names_added += 1
+            if self._names_added >= NAMES_PRUNED_AFTER:
+                self._prune_names()
         first = self._db.execute(
             "SELECT author FROM holders WHERE username = ? ORDER BY since, author LIMIT 1",
             (username,),
@@ -543,32 +548,40 @@ class Store:
                     doomed.append((author, first))
                     over, excess = over - count, excess - size
                 self._db.executemany("DELETE FROM batches WHERE author = ? AND first = ?", doomed)
-            self._db.execute(  # counted for the key that had each name first: a name taken
-                # from its first holder is its first holder's (a review: taken while its owner
-                # was away, then 8 renames, and its taker became the first), and one passed on
-                # to another key its first's (attack round 28: pairs of keys, each name counted
-                # for neither, pushed bob's name out again)
-                "DELETE FROM names WHERE username IN (SELECT username FROM (SELECT username,"
-                " row_number() OVER (PARTITION BY (SELECT author FROM holders WHERE"
-                " holders.username = names.username ORDER BY since, author LIMIT 1)"
-                " ORDER BY since DESC) AS n FROM names) WHERE n > ?)",
-                (MAX_NAMES_PER_KEY,),
-            )
-            self._db.execute(
-                "DELETE FROM names WHERE username NOT IN"
-                " (SELECT username FROM names ORDER BY since DESC LIMIT ?)",
-                (MAX_NAMES,),
-            )
-            self._db.execute(  # the earliest of each name kept (a review: a flood of keys
-                # pruned by age took the first holder's row, and a stranger became "first")
-                "DELETE FROM holders WHERE username NOT IN (SELECT username FROM names)"
-                " OR (username, author) IN (SELECT username, author FROM (SELECT username,"
-                " author, row_number() OVER (PARTITION BY username ORDER BY since) AS n"
-                " FROM holders) WHERE n > ?)",
-                (MAX_HOLDERS,),
-            )
+            self._prune_names()
         self.approx_count, self.approx_bytes = self.count(), self.size()
         return before - self.approx_count
+
+    def _prune_names(self) -> None:
+        """Keep the names remembered within their bounds (in a transaction). Run by ``prune``
+        and after every ``NAMES_PRUNED_AFTER`` names bound since: attack round 38's renames,
+        100 a second from 64 keys, grew the tables by 64 MiB an hour, and an hour's prune of
+        them held the node 9-11 s, past the heartbeat timeout."""
+        self._names_added = 0
+        self._db.execute(  # counted for the key that had each name first: a name taken
+            # from its first holder is its first holder's (a review: taken while its owner
+            # was away, then 8 renames, and its taker became the first), and one passed on
+            # to another key its first's (attack round 28: pairs of keys, each name counted
+            # for neither, pushed bob's name out again)
+            "DELETE FROM names WHERE username IN (SELECT username FROM (SELECT username,"
+            " row_number() OVER (PARTITION BY (SELECT author FROM holders WHERE"
+            " holders.username = names.username ORDER BY since, author LIMIT 1)"
+            " ORDER BY since DESC) AS n FROM names) WHERE n > ?)",
+            (MAX_NAMES_PER_KEY,),
+        )
+        self._db.execute(
+            "DELETE FROM names WHERE username NOT IN"
+            " (SELECT username FROM names ORDER BY since DESC LIMIT ?)",
+            (MAX_NAMES,),
+        )
+        self._db.execute(  # the earliest of each name kept (a review: a flood of keys
+            # pruned by age took the first holder's row, and a stranger became "first")
+            "DELETE FROM holders WHERE username NOT IN (SELECT username FROM names)"
+            " OR (username, author) IN (SELECT username, author FROM (SELECT username,"
+            " author, row_number() OVER (PARTITION BY username ORDER BY since) AS n"
+            " FROM holders) WHERE n > ?)",
+            (MAX_HOLDERS,),
+        )
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):

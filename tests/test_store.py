@@ -23,6 +23,7 @@ from peerchat.store import (
     MAX_NAMES_PER_KEY,
     MAX_SAVED,
     MEMORY,
+    NAMES_PRUNED_AFTER,
     SCHEMA_VERSION,
     Store,
 )
@@ -261,6 +262,21 @@ def test_names_passed_from_key_to_key_count_for_the_first_of_them(store: Store) 
     store.prune(NOW + MAX_NAMES + 100, keep_messages=1000, keep_seconds=DAY)
     assert store.owner("bob") == bob
     assert store._db.execute("SELECT count(*) FROM names").fetchone()[0] <= 50 * 8 + 1
+
+
+def test_a_flood_of_renames_is_pruned_as_it_comes_not_at_the_hourly_prune(store: Store) -> None:
+    """Attack round 38: 64 keys' renames, 100 a second, grew the tables by 64 MiB an hour,
+    and the hour's prune of them held the node past the heartbeat timeout."""
+    bob = "b" * 32
+    store.name_owner("bob", bob, NOW)
+    most = 0
+    for n in range(20 * NAMES_PRUNED_AFTER):  # no prune() called
+        store.name_owner(f"x{n}", f"{n % 64:032x}", NOW + 1 + n)
+        most = max(most, store._db.execute("SELECT count(*) FROM names").fetchone()[0])
+    assert most <= 64 * MAX_NAMES_PER_KEY + 1 + NAMES_PRUNED_AFTER
+    holders = store._db.execute("SELECT count(*) FROM holders").fetchone()[0]
+    assert holders <= 64 * MAX_NAMES_PER_KEY + 1 + NAMES_PRUNED_AFTER
+    assert store.owner("bob") == bob
 
 
 def test_a_store_of_a_newer_version_is_refused_not_dropped(tmp_path: Path) -> None:
