@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from peerchat.addresses import format_addr, parse_addr
+from peerchat.addresses import address_key, format_addr, is_loopback, parse_addr
 from peerchat.membership import takeable, valid_room_name
 from peerchat.store import FILE as STORE_FILE
 from peerchat.tracker_address import StartupError
@@ -35,6 +35,7 @@ JOINED_FILE = "joined.json"  # the rooms joined with /join and not left, while t
 LOCK_FILE = "lock"
 ROOMS_DIR = "rooms"
 MAX_PEERS = 64  # per --tracker list
+MAX_PEERS_PER_HOST = 8  # of those, at one host: one computer's many keys push out no others
 MAX_ROOMS = 16  # --tracker lists remembered, the most recently used kept
 MAX_JOINED = 15  # rooms rejoined at a start: with the first, ``rooms.MAX_ROOMS``
 
@@ -129,7 +130,7 @@ class DataDir:
         key = _key(trackers)
         old = [a for a in _addrs(rooms.get(key, {})) if parse_addr(a) is not None]
         fresh = [format_addr(*a) for a in peers]
-        merged = list(dict.fromkeys(fresh + old))[:MAX_PEERS]
+        merged = _few_per_host(list(dict.fromkeys(fresh + old)))[:MAX_PEERS]
         was, now = rooms.get(key, {}), time.time()
         if (was.get("room"), was.get("peers")) == (room, merged) and now - _saved(was) < RESAVE:
             return  # (an idle node wrote the same every 5 s, all day: a trial)
@@ -207,3 +208,17 @@ def _addrs(entry: dict) -> list[str]:
 def _saved(entry: dict) -> float:
     saved = entry.get("saved")
     return saved if isinstance(saved, int | float) else 0.0
+
+
+def _few_per_host(addrs: list[str]) -> list[str]:
+    """``addrs`` (HOST:PORT, parsed before), the first ``MAX_PEERS_PER_HOST`` of each host
+    (as counted per address: an IPv6 /48 is one; this computer's loopback is one too)."""
+    seen: dict[str, int] = {}
+    out = []
+    for text in addrs:
+        parsed = parse_addr(text)
+        host = text if parsed is None else "" if is_loopback(parsed[0]) else address_key(parsed[0])
+        seen[host] = seen.get(host, 0) + 1
+        if seen[host] <= MAX_PEERS_PER_HOST:
+            out.append(text)
+    return out

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from peerchat import events
-from peerchat.addresses import format_addr, is_ip, is_loopback, is_this_computer
+from peerchat.addresses import address_key, format_addr, is_ip, is_loopback, is_this_computer
 from peerchat.admission import Paces, Slot
 from peerchat.connection import Connection
 from peerchat.doorman import OTHER_ROOM, refuses_the_name
@@ -91,6 +91,10 @@ class Links:
         self._dialling: dict[str, int] = {}  # member -> dials under way to it
         self._unlinked: dict[str, int] = {}  # listed, no link yet -> our last message then
         self._vouched: dict[str, Member] = {}  # announced by the tracker, not yet linked
+        # Members whose hello names a host other than the one their link came from: not
+        # remembered for the next start (attack round 38 F3: 64 made-up members' addresses
+        # took every place, and a restart dialled only those).
+        self.unproved: set[str] = set()
         # Let in by a member the tracker turned away, not yet linked: a pool of its own, so
         # that no member's word can push the tracker's out.
         self._introduced: dict[str, Member] = {}
@@ -300,6 +304,10 @@ class Links:
         member = hello.member()
         old = self.conns.get(member.node_id)
         conn.member, conn.peer = member, f"{member.username}@{member.addr}"
+        if reached_at is None and not _came_from(conn, member.host):
+            self.unproved.add(member.node_id)
+        else:
+            self.unproved.discard(member.node_id)
         listed_at = self._unlinked.pop(member.node_id, None)
         self._vouched.pop(member.node_id, None)
         self._introduced.pop(member.node_id, None)
@@ -709,3 +717,9 @@ def _nobody_listens(exc: BaseException) -> bool:
 def _kind(message: Message | None) -> str:
     """What a peer sent, for logs: its type, never its contents."""
     return "nothing" if message is None else type(message).__name__
+
+
+def _came_from(conn: Connection, host: str) -> bool:
+    """Whether ``conn``, dialled by its peer, came from ``host``, the address its hello says
+    the peer listens at (one on loopback from this computer's loopback)."""
+    return conn.address == address_key(host) if conn.address else is_loopback(host)

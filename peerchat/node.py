@@ -870,10 +870,11 @@ class Node:
     def _save_peers(self) -> None:
         if self.data_dir is None or not self.room:
             return
-        addrs = [
-            (m.host, m.port) for m in self.members if m.chat or m.node_id == self.bully.tracker
-        ]
-        addrs += [(m.host, m.port) for m in self.links.redial]
+        unproved = self.links.unproved
+        known = [m for m in self.members if m.chat or m.node_id == self.bully.tracker]
+        known += self.links.redial
+        unproved.intersection_update(m.node_id for m in known)  # (of those gone: forgotten)
+        addrs = [(m.host, m.port) for m in known if m.node_id not in unproved]
         try:
             self.data_dir.remember(self.settings.trackers, self.room, addrs)
         except OSError as exc:

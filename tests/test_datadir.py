@@ -185,7 +185,7 @@ def test_peers_are_kept_per_tracker_list(data: DataDir, clock: Callable[[float],
 
 
 def test_peers_bounded_by_max_peers(data: DataDir, clock: Callable[[float], None]) -> None:
-    many = [("10.0.1.1", port) for port in range(1, MAX_PEERS + 11)]
+    many = [(f"10.0.1.{n}", 7000) for n in range(1, MAX_PEERS + 11)]
     data.remember(TRACKERS, "room", many)
     assert data.peers(TRACKERS) == many[:MAX_PEERS]
     (entry,) = saved(data).values()

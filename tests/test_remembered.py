@@ -1,0 +1,66 @@
+"""The members a node remembers for its next start: only at addresses their links came from,
+and a few of each host (attack round 38 F3: 64 made-up members took every place, an honest
+member who had quit was forgotten, and a restart dialled only the attacker's addresses)."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import trio
+from attacks import FakeIdentity, FrameReader, connect, open_room_at
+from attacks import frame as frame_of
+from test_cluster import Room
+
+from peerchat.datadir import MAX_PEERS_PER_HOST, DataDir
+from peerchat.links import _came_from
+
+TRACKERS = (("10.9.0.1", 5000),)
+
+
+def test_a_link_dialled_by_its_peer_proves_only_the_host_it_came_from() -> None:
+    came = types.SimpleNamespace
+    assert _came_from(came(address="10.0.0.5"), "10.0.0.5")  # type: ignore[arg-type]
+    assert _came_from(came(address="10.0.0.5"), "::ffff:10.0.0.5")  # type: ignore[arg-type]
+    assert not _came_from(came(address="10.0.0.5"), "10.0.0.6")  # type: ignore[arg-type]
+    assert not _came_from(came(address="10.0.0.5"), "pi.lan")  # type: ignore[arg-type]
+    assert _came_from(came(address=""), "127.0.0.1")  # (loopback: counted as "")  # type: ignore[arg-type]
+    assert not _came_from(came(address=""), "10.0.0.5")  # type: ignore[arg-type]
+
+
+def test_a_few_members_of_each_host_are_remembered(tmp_path: Path) -> None:
+    data = DataDir(tmp_path)
+    try:
+        honest = [("10.0.0.2", 6000), ("10.0.0.3", 6000)]
+        data.remember(TRACKERS, "room", honest)
+        many = [("10.0.0.66", port) for port in range(7000, 7064)]  # one computer's 64 keys
+        many += [(f"2001:db8:1:{n:x}::1", 9) for n in range(64)]  # one site's /48
+        data.remember(TRACKERS, "room", many)
+        kept = data.peers(TRACKERS)
+        assert kept == many[:MAX_PEERS_PER_HOST] + many[64 : 64 + MAX_PEERS_PER_HOST] + honest
+    finally:
+        data.close()
+
+
+async def test_a_member_whose_hello_names_another_host_is_not_remembered(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "alice")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", data=data)
+        bob = await room.add("bob")
+        await room.fully_connected()
+        mallory = FakeIdentity(room=open_room_at(room.tracker_port))
+        stream = await connect(room.tracker_port, identity=mallory)
+        hello = mallory.hello(join=True, host="10.66.0.1", port=9)  # not where it came from
+        await stream.send_all(frame_of(hello))
+        await FrameReader(stream).until(lambda f: f.get("t") == "welcome", timeout=10)
+        with trio.fail_after(5):
+            while mallory.node_id not in alice.node.links.conns:
+                await trio.sleep(0.01)
+        alice.node._save_peers()
+        remembered = data.peers((("127.0.0.1", room.tracker_port),))
+        assert ("10.66.0.1", 9) not in remembered
+        assert (bob.node.me.host, bob.node.me.port) in remembered  # a member it came from
+        await stream.aclose()
+        nursery.cancel_scope.cancel()
+    data.close()
