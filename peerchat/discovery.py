@@ -29,7 +29,9 @@ from dataclasses import dataclass
 
 import ifaddr
 import trio
-from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, ServiceListener, Zeroconf
+import zeroconf._core
+from zeroconf import DNSText, IPVersion, ServiceBrowser, ServiceInfo, ServiceListener, Zeroconf
+from zeroconf._cache import DNSCache
 
 from peerchat import PROTOCOL_VERSION
 from peerchat.addresses import is_ip, is_loopback, is_wildcard
@@ -51,6 +53,23 @@ class _OneLine(logging.Filter):
 
 
 logging.getLogger("zeroconf").addFilter(_OneLine())
+
+MAX_TXT = 512  # bytes of a TXT record kept from the network: a member's own is under 200
+
+
+class _SmallRecords(DNSCache):
+    """zeroconf's cache of what the network says, without TXT records longer than any member
+    sends. zeroconf keeps 10,000 records at most, whatever their size (attack round 38 F2: a
+    stranger's TXT records of 8 KiB under names nobody asked for grew a node from 50 to 191
+    MiB, for good, in a private room too)."""
+
+    def async_add_records(self, entries: Iterable[object]) -> bool:
+        small = [e for e in entries if not (isinstance(e, DNSText) and len(e.text) > MAX_TXT)]
+        return super().async_add_records(small)
+
+
+# zeroconf makes its cache with no say of ours: the one it makes is this.
+zeroconf._core.DNSCache = _SmallRecords  # type: ignore[misc]
 
 SERVICE = "_peerchat._tcp.local."
 ROOM_KEY = b"room"

@@ -4,6 +4,7 @@ at an address is refused."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -16,7 +17,9 @@ import pytest
 import trio
 from e2e_helpers import Proc, Swarm, say_and_expect, slow, wait_mesh
 from netns import SUBNET, Lan, ip, lan_or_skip, start_peerchat
-from zeroconf import ServiceInfo
+from zeroconf import DNSOutgoing, DNSText, IPVersion, ServiceInfo, Zeroconf
+from zeroconf._protocol.incoming import DNSIncoming
+from zeroconf.const import _CLASS_IN, _FLAGS_AA, _FLAGS_QR_RESPONSE, _TYPE_TXT
 
 from peerchat import discovery
 from peerchat.addresses import home_port
@@ -384,6 +387,28 @@ async def test_a_host_name_is_looked_up_and_loopback_is_not_advertised() -> None
     assert await discovery._resolved("127.0.0.1") == []
     assert await discovery._resolved("10.1.2.3") == ["10.1.2.3"]
     assert "127.0.0.1" not in await discovery._resolved("0.0.0.0")
+
+
+def test_the_network_s_long_txt_records_are_not_kept() -> None:
+    """Attack round 38 F2: 8 KiB TXT records under fresh names grew a node from 50 to 191 MiB
+    (zeroconf keeps 10,000 records, whatever their size). Fed to the cache as the network
+    would: a member's short record is kept, the long one is not."""
+    zc = Zeroconf(ip_version=IPVersion.V4Only, interfaces=["127.0.0.1"])
+    try:
+        assert isinstance(zc.cache, discovery._SmallRecords)
+
+        async def heard() -> list[int]:
+            for text in (b"\x08room=dev", (b"\xff" + b"k=" + b"v" * 253) * 32):
+                out = DNSOutgoing(_FLAGS_QR_RESPONSE | _FLAGS_AA)
+                name = f"dev-{len(text):012x}.{discovery.SERVICE}"
+                out.add_answer_at_time(DNSText(name, _TYPE_TXT, _CLASS_IN, 4500, text), 0)
+                for packet in out.packets():
+                    zc.record_manager.async_updates_from_response(DNSIncoming(packet))
+            return [len(r.text) for records in zc.cache.cache.values() for r in records]
+
+        assert asyncio.run_coroutine_threadsafe(heard(), zc.loop).result(5) == [9]
+    finally:
+        zc.close()
 
 
 def test_zeroconf_says_a_failed_send_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
