@@ -8,7 +8,8 @@ import os
 import stat
 import sys
 import time
-from typing import TextIO
+from collections.abc import AsyncIterator
+from typing import BinaryIO, TextIO
 
 import trio
 
@@ -254,30 +255,49 @@ class TrackerConsole:
 
 
 async def _stdin_lines():  # noqa: ANN202 - an async generator of str | None
-    """Lines of stdin, read without a thread; None for a line too long to keep. A file or
-    /dev/null is read at once."""
+    """Lines of stdin, read without a thread; None for a line too long to keep. A file (or a
+    device: ``< /dev/zero`` grew a node by gigabytes when a file was read whole) is read a
+    chunk at a time, as a pipe is."""
     fd = os.dup(sys.stdin.fileno())
     mode = os.fstat(fd).st_mode
     if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)):
         with os.fdopen(fd, "rb") as f:
-            for raw in f.read().splitlines():
-                yield raw.decode("utf-8", "replace")
+            async for line in _lines(_read_through(f)):
+                yield line
         return
     blocking = os.get_blocking(fd)
     stream = trio.lowlevel.FdStream(fd)
-    buffer = b""
     try:
         async with stream:
-            overlong = False  # dropping the rest of a line that grew past MAX_LINE
-            while chunk := await stream.receive_some(READ_SIZE):
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for raw in lines:
-                    yield None if overlong else raw.decode("utf-8", "replace")
-                    overlong = False
-                if len(buffer) > MAX_LINE:
-                    overlong, buffer = True, b""
-        if buffer or overlong:
-            yield None if overlong else buffer.decode("utf-8", "replace")
+            async for line in _lines(_received(stream)):
+                yield line
     finally:
         os.set_blocking(sys.stdin.fileno(), blocking)
+
+
+async def _read_through(f: BinaryIO):  # noqa: ANN202 - an async generator of bytes
+    """A file's bytes a chunk at a time, the node running between them."""
+    while chunk := f.read(READ_SIZE):
+        yield chunk
+        await trio.lowlevel.checkpoint()
+
+
+async def _received(stream: trio.lowlevel.FdStream):  # noqa: ANN202 - an async generator of bytes
+    while chunk := await stream.receive_some(READ_SIZE):
+        yield chunk
+
+
+async def _lines(chunks: AsyncIterator[bytes]):  # noqa: ANN202 - an async generator
+    """The lines of ``chunks``, each decoded; None for one longer than ``MAX_LINE``."""
+    buffer = b""
+    overlong = False  # dropping the rest of a line that grew past MAX_LINE
+    async for chunk in chunks:
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for raw in lines:
+            yield None if overlong else raw.decode("utf-8", "replace")
+            overlong = False
+        if len(buffer) > MAX_LINE:
+            overlong, buffer = True, b""
+    if buffer or overlong:
+        yield None if overlong else buffer.decode("utf-8", "replace")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import sys
+import tracemalloc
+from pathlib import Path
 
 import pytest
 import trio
 
-from peerchat import events
+from peerchat import events, headless
 from peerchat.headless import Headless, _message_line
 from peerchat.membership import Member
 
@@ -53,3 +56,24 @@ async def test_events_of_one_round_go_out_in_one_write_in_order() -> None:
     front.show(events.Error("late"))
     front.stop()  # what is left goes out on stop, with no flusher running
     assert json.loads(out.getvalue().splitlines()[-1]) == {"event": "error", "message": "late"}
+
+
+async def test_stdin_from_a_file_is_read_a_chunk_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``< /dev/zero`` grew a node by gigabytes: a file was read whole before its first line."""
+    typed = tmp_path / "typed"
+    typed.write_bytes(b"hi\n" + b"x" * (2 * headless.MAX_LINE) + b"\nbye")
+    with typed.open() as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        assert [line async for line in headless._stdin_lines()] == ["hi", None, "bye"]
+    with open("/dev/zero") as zero:  # a line without end, for ever
+        monkeypatch.setattr(sys, "stdin", zero)
+        tracemalloc.start()
+        lines = headless._stdin_lines()
+        with trio.move_on_after(1):
+            await lines.__anext__()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        await lines.aclose()
+    assert peak < 4 * headless.MAX_LINE, peak
