@@ -114,6 +114,7 @@ from peerchat.foreground import in_front
 from peerchat.membership import Member
 from peerchat.names import FINGERPRINT, shown_name
 from peerchat.safe_text import visible
+from peerchat.time_left import TimeLeft
 from peerchat.transfer import size_text
 from peerchat.typed_lines import Held, TypedLines, pasted
 from peerchat.wrap import INDENT, wrap
@@ -802,6 +803,8 @@ class Room:
     mine: set[int] = field(default_factory=set)  # of those, this node's own
     # (own offer id, fetcher's node id) -> how far that member's fetch of it is
     uploads: dict[tuple[int, str], Uploading] = field(default_factory=dict)
+    # how fast each fetch (offer id) and upload (as ``uploads``) went lately, for its time left
+    paces: dict[int | tuple[int, str], TimeLeft] = field(default_factory=dict)
 
     def apply(self, event: Event) -> None:
         match event:
@@ -851,14 +854,23 @@ class Room:
                 self.offers.pop(id, None)
                 self.mine.discard(id)
                 self.uploads = {k: u for k, u in self.uploads.items() if k[0] != id}
+                kept = self.uploads
+                self.paces = {k: p for k, p in self.paces.items() if type(k) is int or k in kept}
             case Uploading(id=id, to=m, over=True):
                 self.uploads.pop((id, m.node_id), None)
-            case Uploading(id=id, to=m):
+                self.paces.pop((id, m.node_id), None)
+            case Uploading(id=id, to=m, acked=done):
                 self.uploads[(id, m.node_id)] = event
-            case FileProgress(id=id) | FileWaiting(id=id):
+                self.paces.setdefault((id, m.node_id), TimeLeft()).note(time.monotonic(), done)
+            case FileProgress(id=id, received=done):
                 self.fetching[id] = event
+                self.paces.setdefault(id, TimeLeft()).note(time.monotonic(), done)
+            case FileWaiting(id=id):
+                self.fetching[id] = event
+                self.paces.pop(id, None)  # (its pace before the wait is no guide)
             case FileDone(id=id, ok=saved):
                 self.fetching.pop(id, None)
+                self.paces.pop(id, None)
                 if saved:  # not one to /get again (trial 48: Tab offered files saved already)
                     self.offers.pop(id, None)
             case MessageReceived(sender=m):
@@ -1115,6 +1127,9 @@ def _toolbar_parts(
     transfers = [("", p) for p in [*room.fetching.values(), *room.uploads.values()]]
     transfers += behind or []
     bars = [where + progress_bar(progress) for where, progress in transfers]
+    left = _time_left(room, transfers[0][1], now) if len(transfers) == 1 else ""
+    if left:  # (trial 53 waited on "big.bin [###-------] 25%" of 381 MiB, not knowing how long)
+        out.append((_PROGRESS, f"| {bars[0]}, {left} "))
     if bars:  # one part and its shorter forms (``_fitted``)
         more = f"(+{len(bars) - 2}) " if len(bars) > 2 else ""  # (a trial saw 2 of 5)
         out.append((_PROGRESS, "".join(f"| {bar} " for bar in bars[:2]) + more))
@@ -1130,6 +1145,18 @@ def _toolbar_parts(
         verb = "is" if len(typists) == 1 else "are"
         out.append((_TYPING, f"| {shown}{more} {verb} typing "))
     return out
+
+
+def _time_left(room: Room, progress: Progress, now: float | None) -> str:
+    """How long ``progress``, a transfer in ``room``, has left, if known."""
+    match progress:
+        case FileProgress(id=id, size=size):
+            pace = room.paces.get(id)
+        case Uploading(id=id, to=to, size=size):
+            pace = room.paces.get((id, to.node_id))
+        case _:
+            return ""
+    return pace.said(size, time.monotonic() if now is None else now) if pace else ""
 
 
 def _fitted(parts: list[tuple[int, str]], width: int) -> FormattedText:

@@ -415,6 +415,20 @@ def test_toolbar_follows_the_room():
     assert "2 in the room" in text and "tracker bob" in text
 
 
+def test_toolbar_says_how_long_a_lone_transfer_has_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trial 53 waited on "big.bin [###-------] 25%" of 381 MiB, not knowing how long."""
+    clock = iter([100.0, 103.0])
+    monkeypatch.setattr(ui.time, "monotonic", lambda: next(clock))
+    room = ui.Room()
+    room.apply(Ready(ALICE, "peer"))
+    room.apply(FileProgress(3, "big.bin", 0, 400 * 2**20))
+    room.apply(FileProgress(3, "big.bin", 30 * 2**20, 400 * 2**20))  # 10 MiB a second
+    text = to_plain_text(ui.toolbar_text(room, now=103.0))
+    assert "big.bin [#---------] 7%, 37 s left" in text, text
+    room.apply(FileDone(3, "big.bin", "", False, "cancelled"))
+    assert not room.paces
+
+
 def test_toolbar_resyncs_from_who():
     room = ui.Room()
     room.apply(Ready(ALICE, "tracker"))
