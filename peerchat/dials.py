@@ -39,6 +39,7 @@ class Dials:
         self._started = 0
         self._done: dict[Address, trio.Event] = {}
         self._streams: dict[Address, tuple[trio.SocketStream, float]] = {}
+        self.timed_out: set[Address] = set()  # dialled for the whole timeout, in vain
 
     def _begin(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
@@ -78,9 +79,11 @@ class Dials:
 
     async def _dial(self, address: Address) -> None:
         try:
-            with trio.move_on_after(self._timeout):
+            with trio.move_on_after(self._timeout) as waited:
                 stream = await trio.open_tcp_stream(*address)
                 self._streams[address] = (stream, trio.current_time())
+            if waited.cancelled_caught:
+                self.timed_out.add(address)
         except OSError:
             pass
         finally:

@@ -119,3 +119,15 @@ async def test_while_one_does_not_answer_more_are_dialled_behind_it(
         assert took < 2 * 3.0  # not 16 times the timeout
     finally:
         del DEAD[-len(dead) :]
+
+
+async def test_the_dials_that_let_the_whole_timeout_pass_are_named(
+    network: list[FakeStream], autojump_clock: trio.testing.MockClock
+) -> None:
+    """A join asks no more of those in that join (trial 53); a quick refusal is not one."""
+    async with dialled([*DEAD, LIVE], timeout=3.0) as dials:
+        for address in DEAD:
+            with pytest.raises(OSError):
+                await dials.take(address)
+        await dials.take(LIVE)
+    assert dials.timed_out == set(DEAD)

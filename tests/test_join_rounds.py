@@ -14,6 +14,13 @@ from peerchat import entrance
 from peerchat.config import Config
 
 HOME, MEMBER = ("127.0.0.1", 5000), ("10.0.0.7", 40000)
+TIMED_OUT: set[tuple[str, int]] = set()  # what the fake dials found silent for the timeout
+
+
+@contextlib.asynccontextmanager
+async def no_dials(addresses: object, timeout: float) -> AsyncIterator[object]:
+    """The dials, played by each test's ``_join_at``."""
+    yield types.SimpleNamespace(timed_out=TIMED_OUT)
 
 
 async def test_a_tracker_that_dials_from_a_member_silent_earlier_is_joined(
@@ -38,10 +45,6 @@ async def test_a_tracker_that_dials_from_a_member_silent_earlier_is_joined(
         home_address=types.SimpleNamespace(try_bind=never_free),
     )
 
-    @contextlib.asynccontextmanager
-    async def no_dials(addresses: object, timeout: float) -> AsyncIterator[None]:
-        yield None
-
     monkeypatch.setattr(entrance, "dialled", no_dials)
     door = entrance.Entrance(node)  # type: ignore[arg-type]
     door.seeking, door._known = True, frozenset({"tracker"})
@@ -65,3 +68,43 @@ async def test_a_tracker_that_dials_from_a_member_silent_earlier_is_joined(
     await door._find_room(8)
     assert entered == [("welcomed",)]
     assert dialled.count(MEMBER) == 2  # silent once, then dialled as the tracker
+
+
+async def test_a_given_address_that_lets_the_timeout_pass_is_not_dialled_again(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Trial 53: --tracker at an address of no host took 9.9 s to be told so, a connect
+    timeout in each of three rounds. One that refuses at once is asked each round (a home
+    being bound)."""
+    gone, refusing = ("10.53.0.9", 5000), ("10.53.0.8", 5000)
+    dialled: list[tuple[str, int]] = []
+
+    async def not_here() -> None:
+        raise entrance.StartupError("no tracker answers at 10.53.0.9:5000, and ...")
+
+    node = types.SimpleNamespace(
+        config=Config(),
+        settings=types.SimpleNamespace(trackers=(gone, refusing), discover=False),
+        discovered=[],
+        lan=None,
+        room_name="",
+        candidates=lambda: [gone, refusing],
+        home_address=types.SimpleNamespace(try_bind=not_here),
+    )
+    monkeypatch.setattr(entrance, "dialled", no_dials)
+    door = entrance.Entrance(node)  # type: ignore[arg-type]
+
+    async def join_at(host: str, port: int, *args: object, **kwargs: object) -> object:
+        dialled.append((host, port))
+        if (host, port) == gone:
+            await trio.sleep(Config().connect_timeout)
+            TIMED_OUT.add(gone)
+        raise entrance._NoAnswer
+
+    monkeypatch.setattr(door, "_join_at", join_at)
+    start = trio.current_time()
+    with pytest.raises(entrance.StartupError, match="no tracker answers"):
+        await door._find_room(3)
+    TIMED_OUT.clear()
+    assert dialled.count(gone) == 1 and dialled.count(refusing) == 3
+    assert trio.current_time() - start < 2 * Config().connect_timeout
