@@ -588,16 +588,20 @@ class Undelivered:
     # A private message (``seq`` numbers those), sent before its link was found lost: it may
     # not have arrived, and goes again when the member is back.
     private: str | None = None  # its text
+    away: bool = False  # sent while the member was away: not sent yet, rather than unsure
 
     def as_json(self) -> dict[str, Any]:
         p = "p" if self.private is not None else ""
-        return {
+        out = {
             "event": "undelivered",
             "id": f"{self.me.node_id}:{p}{self.seq}",
             "to": [m.username for m in self.waiting],
             "to_ids": [m.node_id for m in self.waiting],
             "private": self.private is not None,
         }
+        if self.away:
+            out["away"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)

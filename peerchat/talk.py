@@ -112,8 +112,8 @@ class Talk:
                 node.me, self._private, clock, piece, wall, mono, mono, True, to=member
             )
             node.emit(shown)
-        if conn is None:
-            self.on_unlink(member)  # "may not have ... (sent again on their return)"
+        if conn is None:  # "bob is away: your private message ... goes on their return"
+            self.on_unlink(member, away=True)
 
     def took_name_of(self, member: Member, before: str) -> None:
         """``member`` came under a name the key ``before`` had here (``NewKey``)."""
@@ -242,11 +242,13 @@ class Talk:
         self._namesake_texts.add(text)
         node.after_ready(events.Error(text))
 
-    def on_unlink(self, member: Member) -> None:
-        """The link to ``member`` is gone: what it did not acknowledge may not have come."""
+    def on_unlink(self, member: Member, *, away: bool = False) -> None:
+        """The link to ``member`` is gone: what it did not acknowledge may not have come;
+        ``away``: gone before, and what was just said could not be sent."""
         me = self.node.me
         for message in self.receipts.lost(member.node_id):
-            self.node.emit(events.Undelivered(me, message.n, (member,), private=message.text))
+            undelivered = events.Undelivered(me, message.n, (member,), message.text, away)
+            self.node.emit(undelivered)
 
     def gave_up(self, member: Member) -> None:
         """``member`` is not coming back."""

@@ -565,8 +565,10 @@ def format_offer(event: FileOffered, now: float) -> FormattedText:
 def delivery_text(event: Undelivered | Unconfirmed | Delivered | NotDelivered) -> str:
     """What became of this node's messages to members it could not reach."""
     match event:
-        case Undelivered(waiting=(m,), private=str() as text):
+        case Undelivered(waiting=(m,), private=str() as text, away=away):
             quoted = visible(text if len(text) <= 30 else text[:29] + "…")
+            if away:  # (trial 53 read "may not have" of a member known gone)
+                return f"  · {who(m)} is away: your private message “{quoted}” goes on their return"
             again = "sent again on their return"
             return f"  · {who(m)} may not have your private message “{quoted}” ({again})"
         case Undelivered(waiting=waiting):
