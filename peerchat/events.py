@@ -310,6 +310,7 @@ class Uploading:
 
 
 LEFT = "left"  # why a member's offers were withdrawn: it left the room, saying goodbye
+CHANGED = "changed"  # or its file changed since it offered it
 
 
 @dataclass(frozen=True, slots=True)

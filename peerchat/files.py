@@ -656,7 +656,7 @@ class Files:
             return
         self._withdraw(offer)
 
-    def _withdraw(self, offer: int, reason: str = "") -> None:
+    def _withdraw(self, offer: int, reason: str = "", *, changed: bool = False) -> None:
         """An offer of this node's ends: fetches of it running end, later ones are told it is
         gone. Nothing happens for one that has ended already (two fetches of a file that
         changed both find it so)."""
@@ -670,7 +670,8 @@ class Files:
                 del self._serving[(conn, n)]
         mine = self._mine.pop(offer)
         del self._own[id]
-        self.node.links.broadcast(FileGone(offer), chatting=True)  # fetching it or not
+        gone = FileGone(offer, changed=changed)
+        self.node.links.broadcast(gone, chatting=True)  # fetching it or not
         self.node.emit(events.OfferWithdrawn(id, mine.name, reason=reason))
 
     def offering(self) -> bool:
@@ -870,10 +871,15 @@ class Files:
             return
         if fetch is not None:
             self._stopped.append(key)  # chunks sent before it still come: let them pass unread
-            self._fail(key, fetch, f"{sender.username} no longer offers it", keep=True)
+            gone = f"{sender.username} no longer offers it"
+            if message.changed:  # what came is of bytes no longer offered: nothing to keep
+                self._fail(key, fetch, f"{gone}: it changed since it was offered", keep=False)
+            else:
+                self._fail(key, fetch, gone, keep=True)
         id = self._heard_ids.get(key)
         if id is not None:
-            self._gone(id, sender, said=fetch is not None)  # (a fetch's end says so already)
+            why = events.CHANGED if message.changed else ""
+            self._gone(id, sender, why, said=fetch is not None)  # (a fetch's end says so)
 
     async def _ask_later(
         self, key: tuple[str, int], fetch: _Fetch, scope: trio.CancelScope, wait: float
@@ -1151,7 +1157,7 @@ class Files:
         try:
             with serving.scope, open(mine.path, "rb") as f:
                 if _stamp(os.fstat(f.fileno())) != mine.stamp:
-                    self._withdraw(offer, "it changed since you offered it")
+                    self._withdraw(offer, "it changed since you offered it", changed=True)
                     return
                 f.seek(offset)
                 while offset < mine.size and not conn.closing:
@@ -1185,7 +1191,7 @@ class Files:
                         return
                     if _stamp(os.fstat(f.fileno())) != mine.stamp:  # written to meanwhile:
                         # a trial's fetchers took all 100 MiB, then failed on the checksum
-                        self._withdraw(offer, "it changed since you offered it")
+                        self._withdraw(offer, "it changed since you offered it", changed=True)
                         return
                     end = offset + len(data)
                     asks = serving.window.asks(end, serving.acked, mine.size - end)

@@ -388,10 +388,12 @@ class FileAck:
 class FileGone:
     """The sender no longer has the offer (withdrawn, or it restarted): to every member when
     withdrawn, and as the answer to a ``FileGet`` for it. ``busy``: it still has it, but
-    serves as many fetches as it can now (fetch it again later)."""
+    serves as many fetches as it can now (fetch it again later). ``changed``: the fetcher is
+    told why (trial 53 read only "bob no longer offers it")."""
 
     offer: int = _limit(2**62)
     busy: bool = False
+    changed: bool = False  # withdrawn as the file changed since it was offered
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,7 @@ from peerchat import commands
 from peerchat.addresses import is_loopback, is_wildcard
 from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
+    CHANGED,
     LEFT,
     Connecting,
     Delivered,
@@ -456,9 +457,10 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_notice(f"! you no longer offer {visible(name)}: {why}", now, ERROR_STYLE)
         case OfferWithdrawn(id=id, name=name, sender=None):
             return format_notice(f"* you no longer offer {visible(name)} (offer {id})", now)
-        case OfferWithdrawn(id=id, name=name, sender=sender):
+        case OfferWithdrawn(id=id, name=name, sender=sender, reason=reason):
             # The offer's number tells two of one file apart (a trial read two like lines).
-            return _about(sender, f" no longer offers {visible(name)} (offer {id})", now)
+            why = ": it changed since it was offered" if reason == CHANGED else ""
+            return _about(sender, f" no longer offers {visible(name)} (offer {id}){why}", now)
         case RoomLeft(room=room, moved_to=moved_to) if moved_to:
             return format_notice(
                 f"* you left this room {visible(room)} for the one of its name at {moved_to}", now

@@ -901,6 +901,11 @@ def test_file_offers_results_and_progress():
     assert (
         plain(OfferWithdrawn(2, "a.txt", BOB)) == "13:04:05 * bob no longer offers a.txt (offer 2)"
     )
+    changed = plain(OfferWithdrawn(2, "a.txt", BOB, "changed"))  # (trial 53: no reason given)
+    assert (
+        changed
+        == "13:04:05 * bob no longer offers a.txt (offer 2): it changed since it was offered"
+    )
     back = plain(NewKey(BOB, "c" * 32))
     assert back.startswith("13:04:05 ! bob is back with another key")
     renamed = plain(NewKey(BOB, "c" * 32, "Carol2"))
