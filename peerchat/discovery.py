@@ -22,10 +22,12 @@ import itertools
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import ifaddr
 import trio
@@ -59,17 +61,14 @@ MAX_TXT = 512  # bytes of a TXT record kept from the network: a member's own is 
 
 class _SmallRecords(DNSCache):
     """zeroconf's cache of what the network says, without TXT records longer than any member
-    sends. zeroconf keeps 10,000 records at most, whatever their size (attack round 38 F2: a
-    stranger's TXT records of 8 KiB under names nobody asked for grew a node from 50 to 191
-    MiB, for good, in a private room too)."""
+    sends. zeroconf keeps 10,000 records at most (since 0.154, the least ``setup.cfg`` asks
+    for), whatever their size (attack round 38 F2: a stranger's TXT records of 8 KiB under
+    names nobody asked for grew a node from 50 to 191 MiB, for good, in a private room too)."""
 
     def async_add_records(self, entries: Iterable[object]) -> bool:
         small = [e for e in entries if not (isinstance(e, DNSText) and len(e.text) > MAX_TXT)]
         return super().async_add_records(small)
 
-
-# zeroconf makes its cache with no say of ours: the one it makes is this.
-zeroconf._core.DNSCache = _SmallRecords  # type: ignore[misc]
 
 SERVICE = "_peerchat._tcp.local."
 ROOM_KEY = b"room"
@@ -295,8 +294,23 @@ async def _changed(host: str, addresses: list[str]) -> None:
         await trio.sleep(ADDRESS_CHECK)
 
 
-def _zeroconf() -> Zeroconf:
-    return Zeroconf(ip_version=IPVersion.V4Only)
+def _zeroconf(**options: Any) -> Zeroconf:
+    """zeroconf's own, with our cache (``_SmallRecords``). It makes its cache with no say of
+    ours, by the name its module has for the class: that name is ours for the call (a worker
+    thread's, one at a time: the nodes of one program make theirs in turn), and theirs again
+    after it, for any other user of zeroconf in this program (review 57)."""
+    with _OWN_CACHE:
+        zeroconf._core.DNSCache = _SmallRecords  # type: ignore[misc]
+        try:
+            zc = Zeroconf(ip_version=IPVersion.V4Only, **options)
+        finally:
+            zeroconf._core.DNSCache = DNSCache  # type: ignore[misc]
+    if not isinstance(zc.cache, _SmallRecords):  # (a zeroconf that makes it otherwise)
+        log.warning("zeroconf keeps TXT records of any length: a stranger's can fill memory")
+    return zc
+
+
+_OWN_CACHE = threading.Lock()
 
 
 async def _close(zc: Zeroconf) -> None:

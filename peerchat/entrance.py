@@ -101,7 +101,6 @@ class Entrance:
         self._known: frozenset[str] = frozenset()  # the members before a freeze
         self._stall = trio.Event()  # set by the stall watcher, for the rejoiner
         self._away = 0.0  # how long the last stall lasted
-        self._told = False  # the last stall was told (``Unresponsive``): its end is too
         self._last_tick = math.inf  # no stall is detected before the node is in (``tick``)
         self._last_cpu = 0.0
         self._last_wait: float | None = None  # seconds spent runnable, waiting for a CPU
@@ -554,7 +553,6 @@ class Entrance:
         # rejoining and fetching in a room nobody else was in.
         node = self.node
         alone = not node.links.conns and not node.members  # (the members: the others)
-        self._told = self._told or not alone  # (a second stall before the rejoin: still told)
         if not alone:
             node.emit(events.Unresponsive(self._away))
         # From now on the old links are torn down, not mourned or redialled: readers that wake
@@ -612,9 +610,8 @@ class Entrance:
                 node.emit(events.PeerJoined(member))
         if node.bully.tracker != tracker:  # the same tracker as before is no news
             node.leadership.report_tracker()
-        if self._told:  # (a user's line typed meanwhile waits for it: a frozen-twice test's)
-            self._told = False
-            node.emit(events.Rejoined())
+        if not self._stall.is_set():  # in, with no other freeze to rejoin after (review 57)
+            node.emit(events.Rejoined())  # (lines typed meanwhile were kept for it, or refused)
 
     async def _regather(self, before: dict[str, Member]) -> None:
         """Back in the room, the links of those who were here come one by one, some dialling

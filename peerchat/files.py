@@ -327,7 +327,7 @@ class Files:
         # which otherwise read as anew (trial 53).
         store = self.node.store
         stopped = None if saved else store.kept_fetch(sender.node_id, message.sha256, message.size)
-        kept = stopped[1] if stopped is not None else 0
+        kept = stopped[1] if stopped is not None and _holds(stopped[0], stopped[1]) else 0
         offered = events.FileOffered(
             sender, id, message.name, message.size, to, saved=saved, kept=kept
         )

@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING
 import trio
 
 from peerchat import events
-from peerchat.addresses import address_key, format_addr, is_ip, is_loopback, is_this_computer
+from peerchat.addresses import (
+    address_key,
+    format_addr,
+    is_ip,
+    is_loopback,
+    is_this_computer,
+    parse_addr,
+)
 from peerchat.admission import Paces, Slot
 from peerchat.connection import Connection
 from peerchat.doorman import OTHER_ROOM, refuses_the_name
@@ -91,10 +98,12 @@ class Links:
         self._dialling: dict[str, int] = {}  # member -> dials under way to it
         self._unlinked: dict[str, int] = {}  # listed, no link yet -> our last message then
         self._vouched: dict[str, Member] = {}  # announced by the tracker, not yet linked
-        # Members whose hello names a host other than the one their link came from: not
-        # remembered for the next start (attack round 38 F3: 64 made-up members' addresses
-        # took every place, and a restart dialled only those).
-        self.unproved: set[str] = set()
+        # Where each member linked is known to be reached, for the next start: the address
+        # this node dialled, or one that dialled it at the host its link came from (attack
+        # round 38 F3: 64 made-up members' addresses took every place, and a restart dialled
+        # only those; review 57: members only named by the tracker, and claims of members
+        # this node dialled elsewhere, were remembered too). Kept with a data dir only.
+        self.proved: dict[str, tuple[str, int]] = {}
         # Let in by a member the tracker turned away, not yet linked: a pool of its own, so
         # that no member's word can push the tracker's out.
         self._introduced: dict[str, Member] = {}
@@ -304,10 +313,13 @@ class Links:
         member = hello.member()
         old = self.conns.get(member.node_id)
         conn.member, conn.peer = member, f"{member.username}@{member.addr}"
-        if reached_at is None and not _came_from(conn, member.host):
-            self.unproved.add(member.node_id)
+        at = parse_addr(reached_at) if reached_at is not None else None
+        if at is None and _came_from(conn, member.host):
+            at = (member.host, member.port)
+        if at is not None and node.data_dir is not None:
+            self.proved[member.node_id] = at
         else:
-            self.unproved.discard(member.node_id)
+            self.proved.pop(member.node_id, None)
         listed_at = self._unlinked.pop(member.node_id, None)
         self._vouched.pop(member.node_id, None)
         self._introduced.pop(member.node_id, None)

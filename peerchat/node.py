@@ -531,10 +531,9 @@ class Node:
         private = self.settings.psk != OPEN_ROOM
         # Back under another name than it went by here last (the command line's, after a
         # /nick): the others read "... joined (...; was fred)", and so does its user (trial 48).
-        was = self.store.latest_name(self.node_id) or ""
+        was = self.store.went_by(self.node_id) or ""
         was = "" if was == self.username else was
-        if was:  # told once: the name of now is the one it went by here last from now on
-            self.store.name_owner(self.username, self.node_id, time.time())
+        self.store.going_by(self.node_id, self.username)  # (told once: trial 53, 4 times)
         self.emit(events.Ready(self.shown_me(), role, self.room_name, private, was))
         self.leadership.report_tracker()
         self.emit(events.InRoom(tuple(self.members)))
@@ -803,6 +802,7 @@ class Node:
         """This node goes by ``username`` from now on (``talk.nick``), and a restart under
         it finds its data dir."""
         self.me = self.bully.me = dataclasses.replace(self.me, username=username)
+        self.store.going_by(self.node_id, username)
         if self.data_dir is not None:
             self.data_dir.answer_to(username)
 
@@ -870,11 +870,12 @@ class Node:
     def _save_peers(self) -> None:
         if self.data_dir is None or not self.room:
             return
-        unproved = self.links.unproved
-        known = [m for m in self.members if m.chat or m.node_id == self.bully.tracker]
-        known += self.links.redial
-        unproved.intersection_update(m.node_id for m in known)  # (of those gone: forgotten)
-        addrs = [(m.host, m.port) for m in known if m.node_id not in unproved]
+        proved = self.links.proved
+        known = [m.node_id for m in self.members if m.chat or m.node_id == self.bully.tracker]
+        known += [m.node_id for m in self.links.redial]
+        for gone in proved.keys() - set(known):
+            del proved[gone]
+        addrs = [proved[n] for n in dict.fromkeys(known) if n in proved]
         try:
             self.data_dir.remember(self.settings.trackers, self.room, addrs)
         except OSError as exc:

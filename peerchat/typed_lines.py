@@ -99,7 +99,8 @@ def block_said(pieces: list[str], count: int) -> str:
         parts.append(f"{ran} {'command' if ran == 1 else 'commands'}")
     if unknown:  # (trial 53 read "1 command" of a path, then "unknown command")
         named = _first_of(unknown)[:-1]  # (its ")" after the hint)
-        parts.append(f"{len(unknown)} not a command, not sent{named}; // sends it as a line)")
+        what = "not a command" if len(unknown) == 1 else "not commands"
+        parts.append(f"{len(unknown)} {what}, not sent{named}; // sends it as a line)")
     return f"{count} lines, {', '.join(parts)}: Enter sends them, Ctrl-C drops them"
 
 
@@ -140,8 +141,9 @@ class TypedLines:
     def take(
         self, line: str, *, joined: bool, room: str, several: bool, back: bool = False
     ) -> Held | Take:
-        """What Enter on ``line`` does, with ``room`` in front (``joined`` or not yet, or not
-        ``back`` yet from a freeze), in one of ``several`` rooms or the only one."""
+        """What Enter on ``line`` does, with ``room`` in front (``joined`` or not yet; not
+        ``back`` yet from a freeze: its lines to the room are kept, commands go), in one of
+        ``several`` rooms or the only one."""
         self.kept = self._held
         kept_for, kept_lines = self._kept_for, self._kept_lines
         typed = None if kept_for is None else _as_typed(line, kept_for[0], kept_lines)
@@ -163,7 +165,9 @@ class TypedLines:
             line, self._after = pieces[0], pieces[1:] + self._after
         command = commands.parse_line(line)
         if not joined and not isinstance(command, _LOCAL):
-            return self._keep(line, room, several, back)
+            return self._keep(line, room, several, back=False)
+        if back and isinstance(command, commands.Say):  # (commands go: /nick may be why it
+            return self._keep(line, room, several, back=True)  # waits, review 57)
         # A line kept for a room given up, or behind now, is not sent to the one in front
         # unasked (a user's line for a room that could not be joined went to the room left in
         # front). One typed anew after Ctrl-C or Ctrl-U does not begin with it.
@@ -191,7 +195,7 @@ class TypedLines:
             self._asked = ""
         return Take(command)
 
-    def _keep(self, line: str, room: str, several: bool, back: bool) -> Held:
+    def _keep(self, line: str, room: str, several: bool, *, back: bool) -> Held:
         """A line typed before the room is in: kept, with a line break after it, so what is
         typed next goes below, not glued to it ("first in qasecond in qa", sent as one
         message in a user trial)."""
@@ -201,7 +205,8 @@ class TypedLines:
         below = None if kept_for is None else _as_typed(block, kept_for[0], kept_lines)
         self._kept_lines = kept_lines + below[len(kept_lines) :] if below else [block]
         self._kept_for = (block, room)
-        give_up = "give up the join" if several else "quit"  # ("it": the line or the join?)
+        # ("it": the line or the join?) A rejoin is no join to give up: Ctrl-C quits (review 57)
+        give_up = "give up the join" if several and not back else "quit"
         where = "back in the room" if back else "in the room"
         return Held(f"not {where} yet: the line is kept (Ctrl-C twice to {give_up})")
 
@@ -237,10 +242,9 @@ def commands_apart(block: str) -> list[str] | None:
             pieces.append([row])
             alone = commands.parse_line(f"{row}\n.")  # as if lines came under it: a "/msg bob"
             lone = not isinstance(said, commands.Private) and isinstance(alone, commands.Private)
-            private = lone or isinstance(said, commands.Private)
-            # A /me is its own line: the lines under it are said as lines (trial 53's came out
-            # as actions, "* bob last line"), as in irssi.
-            takes_text = private or (isinstance(said, commands.Say) and not said.action)
+            # Only a /msg takes the lines under it: a /me is its own line, those under it said
+            # as lines (trial 53's came out as actions, "* bob last line"), as in irssi.
+            private = takes_text = lone or isinstance(said, commands.Private)
         else:
             pieces.append([row])
             takes_text, private, lone = True, False, False

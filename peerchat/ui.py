@@ -916,6 +916,7 @@ class Screen:
     # activity marks; a user missed what a room behind said).
     unseen: dict[str, str] = field(default_factory=dict)
     unresponsive_at: float = -math.inf  # when a freeze was last told (arrival, monotonic)
+    back_unsaid: bool = False  # a freeze was told, and no "back in the room" yet
     found: tuple[str, ...] = ()  # the rooms the last /list found, for Tab after /join
 
     def room(self, label: str) -> Room:
@@ -1228,7 +1229,7 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             said_already = (
                 _tracker_as_shown(screen, *line)
                 or _freeze_told(screen, arrived, line[1])
-                or _back_behind(screen, *line)
+                or _back_unsaid(screen, *line)
             )
             screen.apply(*line)
             if said_already or _forgotten_unsaid(line[1]):  # Tab forgets it
@@ -1520,7 +1521,7 @@ class PromptUI:
             # typing": a trial's dropped paste left it there 4 s.)
             was_typed_at, typed_at = typed_at, -math.inf
             front, several = screen.front, len(screen.rooms) > 1
-            joined = front.me is not None and not front.rejoining
+            joined = front.me is not None
             took = entry.take(
                 line, joined=joined, room=screen.current, several=several, back=front.rejoining
             )
@@ -1528,7 +1529,7 @@ class PromptUI:
                 typed_at = was_typed_at
                 if took.asked:
                     screen.asked, screen.asked_said = took.asked, took.notice
-                elif not joined:
+                elif not joined or front.rejoining:
                     screen.kept_in = screen.current
                 self._notice(took.notice)
                 continue
@@ -1905,13 +1906,21 @@ def _freeze_told(screen: Screen, arrived: float, event: Event) -> bool:
     if type(event) is not Unresponsive:
         return False
     told, screen.unresponsive_at = arrived - screen.unresponsive_at < FREEZE_TOLD_FOR, arrived
+    screen.back_unsaid = True
     return told
 
 
-def _back_behind(screen: Screen, room: str, event: Event) -> bool:
-    """Back in a room behind after a freeze, with no line kept for it: unsaid, as the freeze
-    was said once for the program (the room in front says it is back)."""
-    return type(event) is Rejoined and room != screen.current and screen.kept_in != room
+def _back_unsaid(screen: Screen, room: str, event: Event) -> bool:
+    """Back in a room after a freeze, unsaid: said once for a freeze told, from whichever room
+    is back first (the freeze was said once for the program: a room alone through it, in
+    front, would have left it unsaid, review 57), and for a room a line was kept for; a
+    rejoin nobody was told of (a room of one) is not said either."""
+    if type(event) is not Rejoined:
+        return False
+    if screen.kept_in != room and not screen.back_unsaid:
+        return True
+    screen.back_unsaid = False
+    return False
 
 
 def _forgotten_unsaid(event: Event) -> bool:

@@ -1617,6 +1617,39 @@ async def test_a_rejoin_after_a_freeze_tells_no_leave_and_join_of_those_still_he
         nursery.cancel_scope.cancel()
 
 
+async def test_back_from_a_freeze_is_said_after_the_last_rejoin_and_in_a_room_of_one() -> None:
+    """Review 57: a freeze told during a rejoin had "rejoined" come from the first rejoin,
+    while the second tore the links down again, and none after it; and a freeze in a room of
+    one refused lines as "rejoining" with no "rejoined" to follow."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob, carol = [await room.add(name) for name in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        mark, entrance = len(carol.events), carol.node.entrance
+        regather = entrance._regather
+
+        async def frozen_again(before: dict[str, object]) -> None:
+            entrance._regather = regather  # type: ignore[method-assign]
+            entrance._stalled_seen()  # frozen again, in the rejoin: told too
+            await regather(before)  # type: ignore[arg-type]
+
+        entrance._regather = frozen_again  # type: ignore[method-assign]
+        entrance._stalled_seen()  # frozen once, told
+        told = (events.Unresponsive, events.Rejoined)
+        await carol.wait_for(lambda e: isinstance(e, events.Rejoined), 15)
+        assert carol.node.reporting  # in, when it said so
+        await trio.sleep(1)  # (a second "rejoined" would have come by now)
+        said = [type(e).__name__ for e in carol.events[mark:] if isinstance(e, told)]
+        assert said == ["Unresponsive", "Unresponsive", "Rejoined"], said
+
+        alone = await Room(nursery).add("dave")
+        mark = len(alone.events)
+        alone.node.entrance._stalled_seen()
+        await alone.wait_for(lambda e: isinstance(e, events.Rejoined), 10)
+        assert not any(isinstance(e, events.Unresponsive) for e in alone.events[mark:])
+        nursery.cancel_scope.cancel()
+
+
 async def crashed_and_gone(room: Room, alice: Member, gone: Member, said: str = "") -> None:
     """``gone`` crashes; ``alice`` (having said ``said`` meanwhile) dials it again until its
     port answers that nothing listens: that process is gone."""

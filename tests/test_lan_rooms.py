@@ -393,7 +393,10 @@ def test_the_network_s_long_txt_records_are_not_kept() -> None:
     """Attack round 38 F2: 8 KiB TXT records under fresh names grew a node from 50 to 191 MiB
     (zeroconf keeps 10,000 records, whatever their size). Fed to the cache as the network
     would: a member's short record is kept, the long one is not."""
-    zc = Zeroconf(ip_version=IPVersion.V4Only, interfaces=["127.0.0.1"])
+    zc = discovery._zeroconf(interfaces=["127.0.0.1"])
+    theirs = Zeroconf(ip_version=IPVersion.V4Only, interfaces=["127.0.0.1"])
+    theirs.close()
+    assert not isinstance(theirs.cache, discovery._SmallRecords)  # only ours (review 57)
     try:
         assert isinstance(zc.cache, discovery._SmallRecords)
 

@@ -64,3 +64,30 @@ async def test_a_member_whose_hello_names_another_host_is_not_remembered(tmp_pat
         await stream.aclose()
         nursery.cancel_scope.cancel()
     data.close()
+
+
+async def test_members_only_named_by_the_tracker_are_not_remembered(tmp_path: Path) -> None:
+    """Review 57: a newcomer remembered members the tracker's welcome named, at the addresses
+    they claimed, though it never reached them."""
+    data = DataDir(tmp_path / "carol")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        bob = await room.add("bob")
+        streams = []
+        for n in range(3):  # made-up members, at addresses where nothing listens
+            mallory = FakeIdentity(room=open_room_at(room.tracker_port))
+            stream = await connect(room.tracker_port, identity=mallory)
+            await stream.send_all(frame_of(mallory.hello(join=True, host=f"10.66.0.{n}", port=9)))
+            await FrameReader(stream).until(lambda f: f.get("t") == "welcome", timeout=10)
+            streams.append(stream)
+        carol = await room.add("carol", data=data)
+        with trio.fail_after(10):  # each dialled in vain, and waited for
+            while len(list(carol.node.links.redial)) < 3:
+                await trio.sleep(0.01)
+        carol.node._save_peers()
+        remembered = data.peers((("127.0.0.1", room.tracker_port),))
+        assert remembered == [(bob.node.me.host, bob.node.me.port)], remembered
+        for stream in streams:
+            await stream.aclose()
+        nursery.cancel_scope.cancel()
+    data.close()

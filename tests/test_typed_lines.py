@@ -181,9 +181,12 @@ def test_a_paste_asked_about_names_its_room_when_there_are_several() -> None:
 
 
 def test_a_line_typed_while_rejoining_after_a_freeze_is_kept_and_said_so() -> None:
-    """A frozen-twice test's line was refused, "not in the room right now (rejoining)"."""
+    """A frozen-twice test's line was refused, "not in the room right now (rejoining)".
+    Commands go (review 57: a rejoin refused for a name taken says to /nick)."""
     entry = TypedLines()
-    kept = entry.take("still there?", joined=False, room="dev", several=False, back=True)
+    kept = entry.take("still there?", joined=True, room="dev", several=True, back=True)
     assert kept == Held("not back in the room yet: the line is kept (Ctrl-C twice to quit)")
     assert entry.kept == "still there?\n"
     assert enter(entry, "still there?") == Take(Say("still there?"))  # Enter once back in
+    nick = TypedLines().take("/nick carla", joined=True, room="dev", several=False, back=True)
+    assert nick == Take(Nick("carla"))

@@ -1249,9 +1249,10 @@ def test_a_freeze_is_told_once_for_the_program_not_once_a_room() -> None:
     assert to_plain_text(line.laid_out())[9:].startswith("! this node was unresponsive for 5.0 s")
 
 
-def test_back_from_a_freeze_is_said_in_front_and_points_at_a_line_kept_meanwhile() -> None:
-    """A line typed while a room rejoins is kept (``Room.rejoining``); back in, the room in
-    front says so, and a room behind only if a line waits for it."""
+def test_back_from_a_freeze_is_said_once_and_points_at_a_line_kept_meanwhile() -> None:
+    """A line typed while a room rejoins is kept (``Room.rejoining``); back in, the first room
+    back says so (review 57: the room in front, alone through the freeze, never did), and a
+    room a line waits for; a rejoin nobody was told of goes unsaid."""
     screen = ui.Screen()
     for room in ("ops", "dev"):
         screen.apply(room, Ready(ALICE, "peer", room))
@@ -1259,16 +1260,17 @@ def test_back_from_a_freeze_is_said_in_front_and_points_at_a_line_kept_meanwhile
     now = time.monotonic()
     ui.compose_batch([(now, ("dev", Unresponsive(6.0))), (now, ("ops", Unresponsive(6.0)))], screen)
     assert screen.rooms["dev"].rejoining and screen.rooms["ops"].rejoining
-    assert ui.compose_batch([(now + 1, ("ops", Rejoined()))], screen) == []  # behind
+    (line,) = ui.compose_batch([(now + 1, ("ops", Rejoined()))], screen)  # the first back
+    assert to_plain_text(line.laid_out()).endswith("* back in the room")
     assert not screen.rooms["ops"].rejoining
+    assert ui.compose_batch([(now + 1, ("dev", Rejoined()))], screen) == []  # said already
+    ui.compose_batch([(now + 30, ("dev", Unresponsive(6.0)))], screen)
     screen.kept_in = "dev"  # a line typed meanwhile, kept
-    (line,) = ui.compose_batch([(now + 2, ("dev", Rejoined()))], screen)
+    (line,) = ui.compose_batch([(now + 32, ("dev", Rejoined()))], screen)
     said = to_plain_text(line.laid_out())
     assert said.endswith("* back in the room: Enter sends the line you typed")
     assert not screen.rooms["dev"].rejoining and screen.kept_in is None
-    ui.compose_batch([(now + 3, ("dev", Unresponsive(6.0)))], screen)
-    (line,) = ui.compose_batch([(now + 4, ("dev", Rejoined()))], screen)
-    assert to_plain_text(line.laid_out()).endswith("* back in the room")  # nothing kept
+    assert ui.compose_batch([(now + 40, ("ops", Rejoined()))], screen) == []  # none told
     assert Rejoined().as_json() == {"event": "rejoined"}
 
 

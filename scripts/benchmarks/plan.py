@@ -1,7 +1,8 @@
 """What each mode runs: room sizes, trial counts and message counts, in one place.
 
-``full`` is the run the README's table comes from; ``quick`` keeps every family but fewer and
-smaller trials; ``tiny`` only proves that every code path still runs (``tests/test_bench.py``).
+``full`` is the run the table of docs/performance.md comes from; ``quick`` keeps every family
+but fewer and smaller trials; ``tiny`` only proves that every code path still runs
+(``tests/test_bench.py``).
 """
 
 from __future__ import annotations
