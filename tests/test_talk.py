@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import partial
+from pathlib import Path
 
 import pytest
 import trio
@@ -838,3 +839,35 @@ async def test_a_member_cannot_come_back_under_the_name_of_one_away() -> None:
         assert not back_as("bob") and not back_as("robert")
         assert not alice.node.talk.back_under_anothers_name("f" * 16, "carol")
         nursery.cancel_scope.cancel()
+
+
+async def test_a_newcomer_under_a_name_this_node_gave_up_is_no_key_of_its_own_back(
+    tmp_path: Path,
+) -> None:
+    """Review 57: back under its old name after a restart, carol's start bound that name to
+    her own key; renamed again, a newcomer under it read on her screen as her own key's name
+    taken by another."""
+    data = DataDir(tmp_path / "carol")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        await room.add("bob")
+        carol = await room.add("carol", data=data)
+        await room.fully_connected()
+        carol.node.nick("caroline")
+        await carol.wait_for(lambda e: isinstance(e, events.Renamed))
+        carol.node.quit()
+        await carol.node.finished.wait()
+        carol = await room.add("carol", data=data)
+        ready = await carol.wait_for(lambda e: isinstance(e, events.Ready))
+        assert ready.was == "caroline"
+        await trio.sleep(FAST.notice_interval)  # (one rename a second)
+        carol.node.nick("caroline")
+        await carol.wait_for(lambda e: isinstance(e, events.Renamed))
+        newcomer = await room.add("carol")
+        await carol.wait_for(
+            lambda e: isinstance(e, events.PeerJoined) and e.member.node_id == newcomer.node.node_id
+        )
+        own = [e for e in carol.events if isinstance(e, events.NewKey)]
+        assert not [e for e in own if e.old_node_id == carol.node.node_id], own
+        nursery.cancel_scope.cancel()
+    data.close()
