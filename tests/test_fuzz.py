@@ -578,7 +578,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
         "private": False,
     },
     "file_get": {"offer": 1, "offset": 0},
-    "file_gone": {"offer": 1, "busy": False},
+    "file_gone": {"offer": 1, "busy": False, "changed": False},
     "file_stop": {"offer": 1},
     "file_offers": {"offers": [1, 2]},
     "file_ack": {"offer": 1, "offset": 65536, "came": 5_000_000},

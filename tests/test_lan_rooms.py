@@ -329,6 +329,42 @@ async def test_two_people_on_a_lan_talk_privately_swap_a_file_and_open_a_second_
             nursery.cancel_scope.cancel()
 
 
+async def test_two_who_join_a_second_room_at_once_both_find_it(lan3: Lan, tmp_path: Path) -> None:
+    """Trial 54: bob and carol, each in a room already, typed /join ops at the same moment,
+    and one of them founded a second ops beside alice's (6 of 9). Each program's first room
+    listened on the multicast DNS port too: an answer sent to the port alone (zeroconf asks
+    its first question so) reached one of the two at random."""
+    async with trio.open_nursery() as nursery:
+        swarm = Swarm(nursery, tmp_path)
+        try:
+            people = []
+            for host, name in ((1, "alice"), (2, "bob"), (3, "carol")):
+                proc = await start_peerchat(
+                    swarm, lan3, host, name, "--username", name, "--room", "dev", "--headless",
+                    "--ephemeral",
+                )  # fmt: skip
+                await proc.wait_for(event="ready", timeout=15)
+                people.append(proc)
+            alice, bob, carol = people
+            await wait_mesh(people)
+            await alice.send("/join ops")
+            await alice.wait_for(event="ready", room="ops", timeout=15)
+            for attempt in range(3):
+                await bob.send("/join ops")
+                await carol.send("/join ops")
+                for proc in (bob, carol):
+                    ready = await proc.wait_for(event="ready", room="ops", timeout=15)
+                    assert ready["role"] == "peer", (attempt, proc.describe())
+                    await proc.wait_for(event="peer_joined", room="ops", username="alice")
+                    await proc.send("/part ops")
+                    await proc.wait_for(event="room_left", room="ops", timeout=15)
+                for proc in (bob, carol):
+                    proc.events.clear()
+        finally:
+            await swarm.aclose()
+            nursery.cancel_scope.cancel()
+
+
 def test_rooms_are_named_by_their_members_advertisements_and_nothing_else() -> None:
     node = "0123456789ab"
     heard = [
