@@ -36,6 +36,7 @@ from peerchat.addresses import (
 from peerchat.admission import Paces, Slot
 from peerchat.connection import Connection
 from peerchat.doorman import OTHER_ROOM, refuses_the_name
+from peerchat.handshake import WrongSecret
 from peerchat.membership import Member, takeable
 from peerchat.names import skeleton
 from peerchat.protocol import (
@@ -182,6 +183,8 @@ class Links:
                 await self.node.nursery.start(self._dial, host, port, None)
         except InAnotherRoom:  # yet it answered the search for this room's name
             self.node.met_another_room(self.node.room_name, f"at {host}", host)
+        except WrongSecret:  # a room of this name with a secret, or another one
+            self.node.met_secret_room(host)
         except Exception as exc:
             log.debug("nobody of this room met at %s:%d: %s", host, port, exc)
 

@@ -835,6 +835,31 @@ class Node:
             )
         )
 
+    def met_secret_room(self, host: str) -> None:
+        """A node at ``host`` answered the search for this room's name, and its room has a
+        secret, or another one than this room's: tell the user, once for each host. Trial 54:
+        one without the secret who typed /join ops as another did founded an open ops beside
+        the team's, and nobody was told (the search had heard nobody in time)."""
+        if not self.room_name or f"secret {host}" in self._other_homes:
+            return
+        if len(self._other_homes) >= MAX_OTHER_HOMES:
+            return
+        self._other_homes.add(f"secret {host}")
+        name = self.room_name
+        log.warning("a room called %s with another secret answers at %s", name, host)
+        if self.settings.psk == OPEN_ROOM:
+            said = (
+                f"a room called {name} with a secret answers on the local network, at {host}: "
+                f"this {name} is another room, with none, open to anyone here. If you meant that "
+                f'one, join it with its secret (README, "Private rooms")'
+            )
+        else:
+            said = (
+                f"a room called {name} with another secret, or none, answers on the local "
+                f"network, at {host}: two rooms share the name, and only yours has your secret"
+            )
+        self.after_ready(events.Error(said))
+
     async def _meet_on_lan(self, lan: Lan) -> None:
         """Now and then the tracker looks for members of its room on the local network that
         it does not know: a part of the room founded apart (two people who started at the

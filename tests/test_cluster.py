@@ -1650,6 +1650,32 @@ async def test_back_from_a_freeze_is_said_after_the_last_rejoin_and_in_a_room_of
         nursery.cancel_scope.cancel()
 
 
+async def test_a_room_of_this_name_with_a_secret_met_on_the_network_is_told() -> None:
+    """Trial 54: carol, without the secret, typed /join ops as bob did, the search heard
+    nobody in time, and she founded an open ops beside the team's; nobody was told, though her
+    node met the team's and failed its handshake ("another room secret")."""
+    async with trio.open_nursery() as nursery:
+        members = []
+        for name, psk in (("alice", room_key("the team's own secret")), ("carol", OPEN_ROOM)):
+            room = Room(nursery)
+            settings = Settings(name, tracker_port=room.tracker_port, psk=psk, room_name="ops")
+            member = Member(Node(settings, lambda e: None, room.config, None))
+            member.node.emit = member.record
+            await nursery.start(room._run, member)
+            members.append(member)
+        alice, carol = members
+        for _ in range(2):  # told once for each host
+            await carol.node.links.meet("127.0.0.1", alice.node.me.port)
+        told = [e.message for e in carol.events if isinstance(e, events.Error)]
+        assert len(told) == 1, told
+        assert told[0].startswith("a room called ops with a secret answers on the local network")
+        assert "this ops is another room, with none, open to anyone here" in told[0]
+        await alice.node.links.meet("127.0.0.1", carol.node.me.port)  # and the other way
+        (told,) = [e.message for e in alice.events if isinstance(e, events.Error)]
+        assert told.startswith("a room called ops with another secret, or none, answers")
+        nursery.cancel_scope.cancel()
+
+
 async def crashed_and_gone(room: Room, alice: Member, gone: Member, said: str = "") -> None:
     """``gone`` crashes; ``alice`` (having said ``said`` meanwhile) dials it again until its
     port answers that nothing listens: that process is gone."""
