@@ -542,6 +542,10 @@ def _room_maker(
         kept = {"PEERCHAT_SECRET_FILE": str(path)} if path.exists() else {}
         # The open room's key without a file; a warning about the file goes to that room.
         psk = room_key_from_environment(kept, lambda text: emit(events.Error(text)))
+        secret_from = f"the first line of {path}"
+        if not kept and room == first.room_name:  # the room it started in, joined again after
+            # /part: with the secret it started with (trial 54: "missing room secret")
+            psk, secret_from = first.psk, first.secret_from
         host = first.host
         if not host_given:  # as for the first room: found on the network, joined from it
             host = "0.0.0.0" if addr is None else _listen_for((addr,))
@@ -557,7 +561,7 @@ def _room_maker(
             psk=psk,
             room_name=room,
             discover=addr is None,
-            secret_from=f"the first line of {path}",
+            secret_from=secret_from,
         )
         try:
             data_dir = None if args.ephemeral else _joined_data_dir(args, room, first)

@@ -90,7 +90,11 @@ def block_said(pieces: list[str], count: int) -> str:
             case _:
                 ran += 1
     parts = []
-    for where, lines in (("to the room", said["room"]), ("as actions", said["actions"])):
+    # ("as actions" alone read as private too under a /msg block: trial 54)
+    for where, lines in (
+        ("to the room", said["room"]),
+        ("as actions to the room", said["actions"]),
+    ):
         if lines:
             parts.append(f"{len(lines)} {where}" + (_first_of(lines) if private else ""))
     if private:
@@ -205,10 +209,10 @@ class TypedLines:
         below = None if kept_for is None else _as_typed(block, kept_for[0], kept_lines)
         self._kept_lines = kept_lines + below[len(kept_lines) :] if below else [block]
         self._kept_for = (block, room)
-        # ("it": the line or the join?) A rejoin is no join to give up: Ctrl-C quits (review 57)
-        give_up = "give up the join" if several and not back else "quit"
-        where = "back in the room" if back else "in the room"
-        return Held(f"not {where} yet: the line is kept (Ctrl-C twice to {give_up})")
+        give_up = "give up the join" if several else "quit"  # ("it": the line or the join?)
+        if back:  # (trial 54 read "Ctrl-C twice to quit" as the way on)
+            return Held("not back in the room yet: the line is kept for Enter once back")
+        return Held(f"not in the room yet: the line is kept (Ctrl-C twice to {give_up})")
 
 
 def _as_typed(line: str, block: str, kept: list[str]) -> list[str] | None:

@@ -431,6 +431,8 @@ def format_event(event: Event, now: float) -> FormattedText:
             # (whose: a trial's two offers of same.bin, saved as same.bin and same (2).bin)
             whose = f" from {visible(sender)}" if sender else ""
             return format_notice(f"* {visible(name)}{whose} saved as {visible(path)}", now)
+        case FileDone(name=name, reason="cancelled"):  # as asked: no error (trial 54)
+            return format_notice(f"* {visible(name)} not fetched: cancelled", now)
         case FileDone(name=name, reason=reason):
             failed = f"! {visible(name)} not saved: {visible(reason)}"
             return format_notice(failed, now, ERROR_STYLE)

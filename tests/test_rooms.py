@@ -229,6 +229,29 @@ async def test_a_join_of_a_room_here_at_another_address_moves_to_that_room(
     assert said["from_id"] == ready["node_id"]
 
 
+async def test_the_room_started_in_is_joined_again_with_the_secret_it_started_with(
+    swarm: Swarm, tmp_path: Path
+) -> None:
+    """Trial 54: alice, started in the team's room with PEERCHAT_SECRET_FILE, typed /part team
+    and /join team, and read "missing room secret": a /join'ed room's secret is looked for
+    in the config dir alone."""
+    dev, ops = free_port(), free_port()
+    secret = {"PEERCHAT_SECRET": "a secret of the team's own", "XDG_CONFIG_HOME": str(tmp_path)}
+    alice = await swarm.node("alice", "--room", "dev", "--tracker", f"127.0.0.1:{dev}", env=secret)
+    bob = await swarm.node("bob", "--room", "dev", "--tracker", f"127.0.0.1:{dev}", env=secret)
+    await swarm.node("carol", "--room", "ops", "--tracker", f"127.0.0.1:{ops}")
+    await alice.send(f"/join ops 127.0.0.1:{ops}")
+    await alice.wait_for(event="ready", room="ops")
+    await alice.send("/part dev")
+    await alice.wait_for(event="room_left", room="dev")
+    mark = len(alice.events)
+    await alice.send(f"/join dev 127.0.0.1:{dev}")
+    ready = await alice.wait_for(event="ready", room="dev", since=mark)
+    assert ready["private"] is True, alice.describe()
+    await alice.send("/room dev\nback with the secret")
+    await bob.wait_for(event="message", text="back with the secret")
+
+
 async def test_part_with_one_room_takes_its_words_as_the_message(swarm: Swarm) -> None:
     """irssi's way: a user's "/part see ya" read "not in a room see" and parted nothing."""
     dev = free_port()

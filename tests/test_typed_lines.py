@@ -30,8 +30,8 @@ def test_a_pasted_block_with_a_command_is_asked_about_then_goes_line_by_line() -
     assert entry.next_line() is None
     block = "hi all\n/msg bob the pin is 42\nand this goes to bob too\n/nick al\n/me waves"
     assert enter(entry, block) == Held(
-        '5 lines, 1 to the room ("hi all"), 1 as actions ("waves"), 2 in private to bob,'
-        " 1 command: Enter sends them, Ctrl-C drops them",
+        '5 lines, 1 to the room ("hi all"), 1 as actions to the room ("waves"), 2 in private to'
+        " bob, 1 command: Enter sends them, Ctrl-C drops them",
         5,
     )
     assert entry.kept == block  # back in the input for the second Enter
@@ -158,8 +158,8 @@ def test_a_pasted_line_that_names_no_command_is_named_and_a_me_takes_no_lines() 
     entry = TypedLines()
     asked = enter(entry, block)
     assert asked == Held(
-        '6 lines, 4 to the room, 1 as actions, 1 not a command, not sent ("/etc/passwd is a'
-        ' path"; // sends it as a line): Enter sends them, Ctrl-C drops them',
+        "6 lines, 4 to the room, 1 as actions to the room, 1 not a command, not sent"
+        ' ("/etc/passwd is a path"; // sends it as a line): Enter sends them, Ctrl-C drops them',
         6,
     )
     entry.next_line()
@@ -185,7 +185,7 @@ def test_a_line_typed_while_rejoining_after_a_freeze_is_kept_and_said_so() -> No
     Commands go (review 57: a rejoin refused for a name taken says to /nick)."""
     entry = TypedLines()
     kept = entry.take("still there?", joined=True, room="dev", several=True, back=True)
-    assert kept == Held("not back in the room yet: the line is kept (Ctrl-C twice to quit)")
+    assert kept == Held("not back in the room yet: the line is kept for Enter once back")
     assert entry.kept == "still there?\n"
     assert enter(entry, "still there?") == Take(Say("still there?"))  # Enter once back in
     nick = TypedLines().take("/nick carla", joined=True, room="dev", several=False, back=True)

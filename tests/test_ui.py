@@ -981,6 +981,8 @@ def test_file_offers_results_and_progress():
     }
     failed = FileDone(3, "x.bin", "", False, "checksum")
     assert plain(failed) == "13:04:05 ! x.bin not saved: checksum"
+    cancelled = FileDone(3, "x.bin", "", False, "cancelled")  # as asked: no error (trial 54)
+    assert plain(cancelled) == "13:04:05 * x.bin not fetched: cancelled"
     assert ui.size_text(3 << 30) == "3.0 GiB"
     assert ui.size_text(2**62) == "4.0 EiB"
     room = ui.Room()
