@@ -57,6 +57,7 @@ class Talk:
         self._namesakes_told: set[tuple[str, str]] = set()
         self._namesake_texts: set[str] = set()  # the notices given: a newcomer had one twice
         self._namesake_notices = Pace(NAMESAKE_NOTICE_INTERVAL, NAMESAKE_NOTICES_AT_ONCE)
+        self._refused_told: dict[tuple[str, str], None] = {}  # renames refused, told of
         self._marks: dict[str, str] = {}  # see ``marks``
         # Members let in under a name like another's here: the look of that name, by node id.
         # Only under that name (a trial: one that had shared "zed" and was alice again was
@@ -114,6 +115,24 @@ class Talk:
             node.emit(shown)
         if conn is None:  # "bob is away: your private message ... goes on their return"
             self.on_unlink(member, away=True)
+
+    def _refused(self, member: Member, name: str) -> None:
+        """Tell the user once of a rename refused here as another key's name: screens that
+        never saw that key take it, and a trial's room showed one member under two names,
+        with no word why on the screens that kept the old one. Paced as the namesakes'
+        notices (keys cost nothing)."""
+        told = (member.node_id, skeleton(name))
+        if told in self._refused_told or not self._namesake_notices.allows(trio.current_time()):
+            return
+        keep_latest(self._refused_told, told, None, MAX_NAMESAKES_TOLD)
+        was = marked(member.username, member.node_id) if member.node_id in self.marks() else ""
+        was = was or member.username
+        self.node.emit(
+            events.Error(
+                f"{was} asked to go by {name}, the name of another key here (who may come back "
+                f"to it): still shown as {was} on this screen"
+            )
+        )
 
     def took_name_of(self, member: Member, before: str) -> None:
         """``member`` came under a name the key ``before`` had here (``NewKey``)."""
@@ -389,6 +408,7 @@ class Talk:
             return
         if self.someone_elses(message.username, member.node_id):
             log.info("%s asked for the name %r of another key", member.node_id, message.username)
+            self._refused(member, message.username)
             return
         renamed = dataclasses.replace(member, username=message.username)
         # The old name as this screen showed it: its mark goes with the rename (a trial read
