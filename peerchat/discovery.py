@@ -32,7 +32,15 @@ from typing import Any
 import ifaddr
 import trio
 import zeroconf._core
-from zeroconf import DNSText, IPVersion, ServiceBrowser, ServiceInfo, ServiceListener, Zeroconf
+from zeroconf import (
+    DNSQuestionType,
+    DNSText,
+    IPVersion,
+    ServiceBrowser,
+    ServiceInfo,
+    ServiceListener,
+    Zeroconf,
+)
 from zeroconf._cache import DNSCache
 
 from peerchat import PROTOCOL_VERSION
@@ -57,6 +65,11 @@ class _OneLine(logging.Filter):
 logging.getLogger("zeroconf").addFilter(_OneLine())
 
 MAX_TXT = 512  # bytes of a TXT record kept from the network: a member's own is under 200
+# Questions whose answers are multicast: zeroconf asks its first for an answer to its port
+# alone, and every room of a program listens on that port, each with a zeroconf of its own;
+# such an answer reached one of them, which may not be the room asking (trial 54: a /join
+# founded a second room beside the one there, 6 of 9; reviews 57 and 58 named the cause).
+ASKED = DNSQuestionType.QM
 
 
 class _SmallRecords(DNSCache):
@@ -140,7 +153,7 @@ class Lan:
     def _browse(self, within: float) -> set[str]:
         """The instance names of ``_peerchat._tcp`` heard within ``within`` seconds."""
         seen = _Seen(set())
-        browser = ServiceBrowser(self._zc, SERVICE, seen)
+        browser = ServiceBrowser(self._zc, SERVICE, seen, question_type=ASKED)
         try:
             time.sleep(within)  # a worker thread's wait, while zeroconf's thread listens
         finally:
@@ -205,7 +218,8 @@ class Lan:
         async def ask() -> list[ServiceInfo]:
             ms = within * 1000
             got = await asyncio.gather(
-                *(info.async_request(self._zc, ms) for info in infos), return_exceptions=True
+                *(info.async_request(self._zc, ms, ASKED) for info in infos),
+                return_exceptions=True,
             )
             for info, ok in zip(infos, got, strict=True):
                 if isinstance(ok, Exception):  # whatever a stranger's answer sets off
@@ -300,17 +314,20 @@ def _zeroconf(**options: Any) -> Zeroconf:
     thread's, one at a time: the nodes of one program make theirs in turn), and theirs again
     after it, for any other user of zeroconf in this program (review 57)."""
     with _OWN_CACHE:
+        theirs = zeroconf._core.DNSCache
         zeroconf._core.DNSCache = _SmallRecords  # type: ignore[misc]
         try:
             zc = Zeroconf(ip_version=IPVersion.V4Only, **options)
         finally:
-            zeroconf._core.DNSCache = DNSCache  # type: ignore[misc]
-    if not isinstance(zc.cache, _SmallRecords):  # (a zeroconf that makes it otherwise)
-        log.warning("zeroconf keeps TXT records of any length: a stranger's can fill memory")
+            zeroconf._core.DNSCache = theirs  # type: ignore[misc]
+    if not isinstance(zc.cache, _SmallRecords) and not _UNFILTERED.is_set():
+        _UNFILTERED.set()  # (a zeroconf that makes its cache otherwise: said once)
+        log.warning("zeroconf keeps TXT records of any length from the network, up to its cap")
     return zc
 
 
 _OWN_CACHE = threading.Lock()
+_UNFILTERED = threading.Event()
 
 
 async def _close(zc: Zeroconf) -> None:

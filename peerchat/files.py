@@ -327,7 +327,7 @@ class Files:
         # which otherwise read as anew (trial 53).
         store = self.node.store
         stopped = None if saved else store.kept_fetch(sender.node_id, message.sha256, message.size)
-        kept = stopped[1] if stopped is not None and _holds(stopped[0], stopped[1]) else 0
+        kept = stopped[1] if stopped is not None and _holds_at_least(*stopped) else 0
         offered = events.FileOffered(
             sender, id, message.name, message.size, to, saved=saved, kept=kept
         )
@@ -1364,6 +1364,16 @@ def typed_path(text: str) -> Path:
     except ValueError:  # an unclosed quote
         return plain
     return Path(words[0]).expanduser() if len(words) == 1 else plain
+
+
+def _holds_at_least(path: str, size: int) -> bool:
+    """Whether the part file at ``path`` is still there with ``size`` bytes or more (what
+    came after the last note of how far a fetch is: review 58, a killed fetcher's part)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(found.st_mode) and found.st_size >= size
 
 
 def _holds(path: str | Path, size: int, mtime_ns: int | None = None) -> bool:

@@ -28,6 +28,7 @@ from peerchat import events
 from peerchat.addresses import (
     address_key,
     format_addr,
+    host_key,
     is_ip,
     is_loopback,
     is_this_computer,
@@ -316,9 +317,7 @@ class Links:
         member = hello.member()
         old = self.conns.get(member.node_id)
         conn.member, conn.peer = member, f"{member.username}@{member.addr}"
-        at = parse_addr(reached_at) if reached_at is not None else None
-        if at is None and _came_from(conn, member.host):
-            at = (member.host, member.port)
+        at = _proved_at(conn, member, reached_at)
         if at is not None and node.data_dir is not None:
             self.proved[member.node_id] = at
         else:
@@ -366,7 +365,8 @@ class Links:
             # holds it (kept, it turned this member away as a rename after a freeze here).
             self._gone_looks.pop(skeleton(member.username), None)
             before = node.store.name_owner(member.username, member.node_id, time.time())
-            if before is not None:
+            if before is not None and before != node.node_id:  # (its own former name: no
+                # other key back under it, review 57)
                 present = node.members.get(before)
                 here_as = present.username if present is not None else ""
                 node.talk.took_name_of(member, before)
@@ -732,6 +732,17 @@ def _nobody_listens(exc: BaseException) -> bool:
 def _kind(message: Message | None) -> str:
     """What a peer sent, for logs: its type, never its contents."""
     return "nothing" if message is None else type(message).__name__
+
+
+def _proved_at(conn: Connection, member: Member, reached_at: str | None) -> tuple[str, int] | None:
+    """Where ``member``, linked by ``conn``, is known to be reached: the address this node
+    dialled (``reached_at``), or on that host its own port rather than the room's home
+    address it may have held (review 58); for one that dialled this node, the address it
+    names if its link came from that host; else nowhere known."""
+    at = parse_addr(reached_at) if reached_at is not None else None
+    if at is not None:
+        return (member.host, member.port) if host_key(at[0]) == host_key(member.host) else at
+    return (member.host, member.port) if _came_from(conn, member.host) else None
 
 
 def _came_from(conn: Connection, host: str) -> bool:

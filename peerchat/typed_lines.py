@@ -145,8 +145,8 @@ class TypedLines:
     def take(
         self, line: str, *, joined: bool, room: str, several: bool, back: bool = False
     ) -> Held | Take:
-        """What Enter on ``line`` does, with ``room`` in front (``joined`` or not yet; not
-        ``back`` yet from a freeze: its lines to the room are kept, commands go), in one of
+        """What Enter on ``line`` does, with ``room`` in front (``joined`` or not yet, or not
+        ``back`` yet from a freeze: its lines kept, its commands let through), in one of
         ``several`` rooms or the only one."""
         self.kept = self._held
         kept_for, kept_lines = self._kept_for, self._kept_lines
@@ -168,10 +168,11 @@ class TypedLines:
             self._cleared = set(pieces)
             line, self._after = pieces[0], pieces[1:] + self._after
         command = commands.parse_line(line)
-        if not joined and not isinstance(command, _LOCAL):
-            return self._keep(line, room, several, back=False)
-        if back and isinstance(command, commands.Say):  # (commands go: /nick may be why it
-            return self._keep(line, room, several, back=True)  # waits, review 57)
+        # Back from a freeze, commands but lines go (a rejoin refused for a name taken says to
+        # /nick: review 57); lines are kept, a /msg too (review 58: refused, as nobody is in)
+        goes = back and not isinstance(command, commands.Say | commands.Private)
+        if not joined and not isinstance(command, _LOCAL) and not goes:
+            return self._keep(line, room, several, back=back)
         # A line kept for a room given up, or behind now, is not sent to the one in front
         # unasked (a user's line for a room that could not be joined went to the room left in
         # front). One typed anew after Ctrl-C or Ctrl-U does not begin with it.

@@ -1523,7 +1523,7 @@ class PromptUI:
             # typing": a trial's dropped paste left it there 4 s.)
             was_typed_at, typed_at = typed_at, -math.inf
             front, several = screen.front, len(screen.rooms) > 1
-            joined = front.me is not None
+            joined = front.me is not None and not front.rejoining
             took = entry.take(
                 line, joined=joined, room=screen.current, several=several, back=front.rejoining
             )
@@ -1531,7 +1531,7 @@ class PromptUI:
                 typed_at = was_typed_at
                 if took.asked:
                     screen.asked, screen.asked_said = took.asked, took.notice
-                elif not joined or front.rejoining:
+                elif not joined:
                     screen.kept_in = screen.current
                 self._notice(took.notice)
                 continue

@@ -1563,6 +1563,16 @@ async def test_a_fetch_stopped_by_a_restart_goes_on_from_where_it_was(
     bob_data.close()
 
 
+def test_a_part_file_longer_than_noted_still_holds_what_was_noted(tmp_path: Path) -> None:
+    """Review 58: how far a fetch is, is noted every 8 MiB, so a killed fetcher's part file is
+    longer than noted; the offer then no longer said "goes on from N%"."""
+    part = tmp_path / f"big.bin{PART}"
+    part.write_bytes(b"x" * 3000)
+    assert files._holds_at_least(str(part), 2048) and files._holds_at_least(str(part), 3000)
+    assert not files._holds_at_least(str(part), 3001)
+    assert not files._holds_at_least(str(tmp_path / "gone"), 1)
+
+
 async def test_a_whole_copy_takes_the_place_of_a_part_of_the_same_bytes_from_another_key(
     tmp_path: Path,
 ) -> None:

@@ -13,7 +13,8 @@ from attacks import frame as frame_of
 from test_cluster import Room
 
 from peerchat.datadir import MAX_PEERS_PER_HOST, DataDir
-from peerchat.links import _came_from
+from peerchat.links import _came_from, _proved_at
+from peerchat.membership import Member
 
 TRACKERS = (("10.9.0.1", 5000),)
 
@@ -26,6 +27,16 @@ def test_a_link_dialled_by_its_peer_proves_only_the_host_it_came_from() -> None:
     assert not _came_from(came(address="10.0.0.5"), "pi.lan")  # type: ignore[arg-type]
     assert _came_from(came(address=""), "127.0.0.1")  # (loopback: counted as "")  # type: ignore[arg-type]
     assert not _came_from(came(address=""), "10.0.0.5")  # type: ignore[arg-type]
+
+
+def test_a_member_dialled_is_remembered_where_it_was_reached_at_its_own_port() -> None:
+    """Review 58: one reached at the room's home address, which it held, was remembered
+    there, and not at its own port, lost with the home."""
+    alice = Member("a1", "alice", "10.0.0.5", 40000, 0)
+    came = types.SimpleNamespace(address="10.0.0.9")  # (not where it says it is)
+    assert _proved_at(came, alice, "10.0.0.5:5000") == ("10.0.0.5", 40000)  # type: ignore[arg-type]
+    assert _proved_at(came, alice, "10.0.0.7:6000") == ("10.0.0.7", 6000)  # type: ignore[arg-type]
+    assert _proved_at(came, alice, None) is None  # type: ignore[arg-type]
 
 
 def test_a_few_members_of_each_host_are_remembered(tmp_path: Path) -> None:

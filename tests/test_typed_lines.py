@@ -182,11 +182,23 @@ def test_a_paste_asked_about_names_its_room_when_there_are_several() -> None:
 
 def test_a_line_typed_while_rejoining_after_a_freeze_is_kept_and_said_so() -> None:
     """A frozen-twice test's line was refused, "not in the room right now (rejoining)".
-    Commands go (review 57: a rejoin refused for a name taken says to /nick)."""
+    Lines are kept, each as typed, a /msg too (review 58: only the last of two survived, and a
+    /msg was refused); other commands go (review 57: a rejoin refused for a name taken says
+    to /nick)."""
     entry = TypedLines()
-    kept = entry.take("still there?", joined=True, room="dev", several=True, back=True)
-    assert kept == Held("not back in the room yet: the line is kept for Enter once back")
-    assert entry.kept == "still there?\n"
-    assert enter(entry, "still there?") == Take(Say("still there?"))  # Enter once back in
-    nick = TypedLines().take("/nick carla", joined=True, room="dev", several=False, back=True)
+
+    def back(line: str) -> object:
+        return entry.take(line, joined=False, room="dev", several=True, back=True)
+
+    assert back("first") == Held("not back in the room yet: the line is kept for Enter once back")
+    assert entry.kept == "first\n"
+    assert back("first\n/msg bob second") == Held(
+        "not back in the room yet: the line is kept for Enter once back"
+    )
+    assert entry.kept == "first\n/msg bob second\n"
+    assert enter(entry, "first\n/msg bob second") == Take(Say("first"))  # Enter once back in
+    assert drain(entry) == [Take(Private("bob", "second"))]
+    nick = TypedLines().take("/nick carla", joined=False, room="dev", several=False, back=True)
     assert nick == Take(Nick("carla"))
+    who = TypedLines().take("/msg bob hi", joined=False, room="dev", several=False, back=True)
+    assert isinstance(who, Held)
