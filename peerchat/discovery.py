@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ifaddr
@@ -111,19 +111,26 @@ def advertised_addresses(host: str) -> list[str]:
 
 @dataclass
 class _Seen(ServiceListener):
-    """The instance names a browser has heard of (zeroconf's thread adds to it)."""
+    """The instance names a browser has heard of (zeroconf's thread adds to it), at most
+    ``MAX_NAMES`` of the room looked for (``prefix``) and as many others: a stranger's 4,500
+    names of other shapes, heard first, left no room for a member's, and a newcomer founded a
+    second room, for as long as they stayed cached (75 minutes: attack round 39)."""
 
-    names: set[str]
+    names: set[str] = field(default_factory=set)
+    prefix: str = ""  # "ROOM-": the names of the room looked for
+    ours: set[str] = field(default_factory=set)
 
     def add_service(self, zc: Zeroconf, type_: str, name: str) -> None:
-        if len(self.names) < MAX_NAMES:
-            self.names.add(name)
+        kept = self.ours if self.prefix and name.startswith(self.prefix) else self.names
+        if len(kept) < MAX_NAMES:
+            kept.add(name)
 
     def update_service(self, zc: Zeroconf, type_: str, name: str) -> None:
         self.add_service(zc, type_, name)
 
     def remove_service(self, zc: Zeroconf, type_: str, name: str) -> None:
         self.names.discard(name)
+        self.ours.discard(name)
 
 
 class Lan:
@@ -150,15 +157,16 @@ class Lan:
         names = await trio.to_thread.run_sync(self._browse, within, abandon_on_cancel=True)
         return rooms_named(names)
 
-    def _browse(self, within: float) -> set[str]:
-        """The instance names of ``_peerchat._tcp`` heard within ``within`` seconds."""
-        seen = _Seen(set())
+    def _browse(self, within: float, prefix: str = "") -> set[str]:
+        """The instance names of ``_peerchat._tcp`` heard within ``within`` seconds (those
+        beginning with ``prefix`` counted apart: ``_Seen``)."""
+        seen = _Seen(prefix=prefix)
         browser = ServiceBrowser(self._zc, SERVICE, seen, question_type=ASKED)
         try:
             time.sleep(within)  # a worker thread's wait, while zeroconf's thread listens
         finally:
             browser.cancel()
-        return {n for n in set(seen.names) if n.endswith("." + SERVICE)}
+        return {n for n in set(seen.names) | set(seen.ours) if n.endswith("." + SERVICE)}
 
     def _find(self, within: float, home: str = "") -> list[tuple[str, int]]:
         """Anyone on the network may answer, with anything: names of other services or of
@@ -168,7 +176,7 @@ class Lan:
         once sorted first and were asked for one by one: one that never answered used up the
         time, and the room was founded a second time beside the real one."""
         prefix = f"{self.room}-"
-        names = self._browse(within)
+        names = self._browse(within, prefix)
         self.others = tuple((r, n) for r, n in rooms_named(names) if r != self.room)
         infos = [
             info for name in names if name.startswith(prefix) and (info := _info(name)) is not None

@@ -365,6 +365,17 @@ async def test_two_who_join_a_second_room_at_once_both_find_it(lan3: Lan, tmp_pa
             nursery.cancel_scope.cancel()
 
 
+def test_a_strangers_flood_of_other_names_leaves_room_for_the_members() -> None:
+    """Attack round 39 F1: 4,500 names of other shapes, heard first, filled the 4,096 a search
+    keeps; a newcomer heard no member and founded a second room, for 75 minutes after."""
+    seen = discovery._Seen(prefix="dev-")
+    for n in range(discovery.MAX_NAMES + 400):
+        seen.add_service(None, discovery.SERVICE, f"junk{n}.{discovery.SERVICE}")  # type: ignore[arg-type]
+    member = f"dev-0123456789ab.{discovery.SERVICE}"
+    seen.add_service(None, discovery.SERVICE, member)  # type: ignore[arg-type]
+    assert member in seen.ours and len(seen.names) == discovery.MAX_NAMES
+
+
 def test_rooms_are_named_by_their_members_advertisements_and_nothing_else() -> None:
     node = "0123456789ab"
     heard = [
