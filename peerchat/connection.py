@@ -234,6 +234,14 @@ class Connection:
         return bool(here) and not is_loopback(here)
 
     @property
+    def remote_host(self) -> str:
+        """The address of the other end, as the kernel has it ("" if not an IP socket)."""
+        try:
+            return self.stream.socket.getpeername()[0]  # type: ignore[attr-defined]
+        except (AttributeError, OSError, IndexError, TypeError):
+            return ""
+
+    @property
     def local_host(self) -> str:
         """The address of this end: by which the peer reached this node (or it reached it)."""
         try:

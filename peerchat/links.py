@@ -26,7 +26,6 @@ import trio
 
 from peerchat import events
 from peerchat.addresses import (
-    address_key,
     format_addr,
     host_key,
     is_ip,
@@ -747,5 +746,9 @@ def _proved_at(conn: Connection, member: Member, reached_at: str | None) -> tupl
 
 def _came_from(conn: Connection, host: str) -> bool:
     """Whether ``conn``, dialled by its peer, came from ``host``, the address its hello says
-    the peer listens at (one on loopback from this computer's loopback)."""
-    return conn.address == address_key(host) if conn.address else is_loopback(host)
+    the peer listens at (one on loopback from this computer's loopback), exactly: an IPv6
+    address is counted with its /48, but proves none of the others (attack round 39 F3)."""
+    came = conn.remote_host
+    if not came or is_loopback(came):
+        return is_loopback(host)
+    return host_key(came) == host_key(host)

@@ -99,6 +99,7 @@ RESTART_CHARS = 32_000  # text of the history a restart shows, at most: some 400
 NAME_REFUSERS = 2  # members refusing this node's name for good that turn it out of the room
 FIRST_LAN_SEARCH = 1.0  # seconds after getting in, the first look for a part of the room apart
 MAX_OTHER_HOMES = 16  # other rooms under this room's name told of, at most (then no more)
+MAX_SECRET_ROOMS_TOLD = 4  # hosts of rooms of this name with a secret told of, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +206,7 @@ class Node:
         # Messages that arrive while entering wait for ``ready`` and the history kept here.
         self._early: list[events.Event] | None = []
         self._other_homes: set[str] = set()  # of rooms under this one's name, told of
+        self._secret_rooms: set[str] = set()  # hosts of rooms of its name with a secret, told
         self._bye = "quit"  # the reason the goodbye gives
         self.room = ""  # the room's identity: its home address, once founded or joined
         self.room_name = settings.room_name  # a room joined without a name takes the room's
@@ -217,6 +219,7 @@ class Node:
         self._name_refusers: set[str] = set()  # members that refused this node's name for good
         self.refused: StartupError | None = None  # why the room turned this node out
         self.links = Links(self)
+        self.store.kept_authors = self._authors_here
         self.doorman = Doorman(self)
         self.tracker_role = TrackerRole(self)
         self.leadership = Leadership(self)
@@ -835,16 +838,24 @@ class Node:
             )
         )
 
+    def _authors_here(self) -> set[str]:
+        """The keys in the room, or away from it, and this node's: names bound to them are
+        not pruned (``Store.kept_authors``)."""
+        here = {m.node_id for m in self.members} | {m.node_id for m in self.links.redial}
+        return here | {self.node_id}
+
     def met_secret_room(self, host: str) -> None:
         """A node at ``host`` answered the search for this room's name, and its room has a
         secret, or another one than this room's: tell the user, once for each host. Trial 54:
         one without the secret who typed /join ops as another did founded an open ops beside
         the team's, and nobody was told (the search had heard nobody in time)."""
-        if not self.room_name or f"secret {host}" in self._other_homes:
+        # Told apart from the rooms posing as this one, and fewer: anything that answers a
+        # handshake with a refusal sets it off, and 16 such used up the warnings of a room
+        # posing as this one (attack round 39 F4).
+        told = self._secret_rooms
+        if not self.room_name or host in told or len(told) >= MAX_SECRET_ROOMS_TOLD:
             return
-        if len(self._other_homes) >= MAX_OTHER_HOMES:
-            return
-        self._other_homes.add(f"secret {host}")
+        told.add(host)
         name = self.room_name
         log.warning("a room called %s with another secret answers at %s", name, host)
         if self.settings.psk == OPEN_ROOM:

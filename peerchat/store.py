@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,10 @@ class Store:
         self.lost = 0  # messages that could not wait in memory for the disk
         self._pending: list[Row] = []
         self._names_added = 0  # names bound since their last prune
+        # The keys whose names no prune takes (the node's: those in the room or away from it):
+        # 1,400 throwaway keys renaming pushed an away member's name out, and a stranger then
+        # came in under it with no "another key" said (attack round 39 F2).
+        self.kept_authors: Callable[[], Collection[str]] = tuple
         try:
             self._open(target)
         except sqlite3.DatabaseError as exc:
@@ -583,6 +587,8 @@ class Store:
         and after every ``NAMES_PRUNED_AFTER`` names bound since: attack round 38's renames,
         100 a second from 64 keys, grew the tables by 64 MiB an hour, and an hour's prune of
         them held the node 9-11 s, past the heartbeat timeout."""
+        kept = list(self.kept_authors())
+        spared = f"author NOT IN ({', '.join('?' * len(kept))})"
         self._db.execute(  # counted for the key that had each name first: a name taken
             # from its first holder is its first holder's (a review: taken while its owner
             # was away, then 8 renames, and its taker became the first), and one passed on
@@ -591,13 +597,13 @@ class Store:
             "DELETE FROM names WHERE username IN (SELECT username FROM (SELECT username,"
             " row_number() OVER (PARTITION BY (SELECT author FROM holders WHERE"
             " holders.username = names.username ORDER BY since, author LIMIT 1)"
-            " ORDER BY since DESC) AS n FROM names) WHERE n > ?)",
-            (MAX_NAMES_PER_KEY,),
+            f" ORDER BY since DESC) AS n FROM names) WHERE n > ?) AND {spared}",
+            (MAX_NAMES_PER_KEY, *kept),
         )
         self._db.execute(
             "DELETE FROM names WHERE username NOT IN"
-            " (SELECT username FROM names ORDER BY since DESC LIMIT ?)",
-            (MAX_NAMES,),
+            f" (SELECT username FROM names ORDER BY since DESC LIMIT ?) AND {spared}",
+            (MAX_NAMES, *kept),
         )
         self._db.execute(  # the earliest of each name kept (a review: a flood of keys
             # pruned by age took the first holder's row, and a stranger became "first")

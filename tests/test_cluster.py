@@ -36,7 +36,7 @@ from peerchat.identity import Identity
 from peerchat.links import Links
 from peerchat.membership import Member as Member_
 from peerchat.names import marked
-from peerchat.node import Node, Settings
+from peerchat.node import MAX_SECRET_ROOMS_TOLD, Node, Settings
 from peerchat.protocol import (
     MAX_HEADS,
     Answer,
@@ -1673,6 +1673,15 @@ async def test_a_room_of_this_name_with_a_secret_met_on_the_network_is_told() ->
         await alice.node.links.meet("127.0.0.1", carol.node.me.port)  # and the other way
         (told,) = [e.message for e in alice.events if isinstance(e, events.Error)]
         assert told.startswith("a room called ops with another secret, or none, answers")
+        # Anything that refuses a handshake sets it off: a few hosts are told of, and the
+        # warnings of a room posing as this one are not used up (attack round 39 F4)
+        for n in range(20):
+            carol.node.met_secret_room(f"10.0.0.{n}")
+        told = [e.message for e in carol.events if isinstance(e, events.Error)]
+        assert len(told) == MAX_SECRET_ROOMS_TOLD
+        carol.node.met_another_room("ops", "10.0.1.1:5000", "10.0.1.1")
+        told = [e.message for e in carol.events if isinstance(e, events.Error)]
+        assert told[-1].startswith("another room called ops answers on the local network")
         nursery.cancel_scope.cancel()
 
 

@@ -20,20 +20,26 @@ TRACKERS = (("10.9.0.1", 5000),)
 
 
 def test_a_link_dialled_by_its_peer_proves_only_the_host_it_came_from() -> None:
-    came = types.SimpleNamespace
-    assert _came_from(came(address="10.0.0.5"), "10.0.0.5")  # type: ignore[arg-type]
-    assert _came_from(came(address="10.0.0.5"), "::ffff:10.0.0.5")  # type: ignore[arg-type]
-    assert not _came_from(came(address="10.0.0.5"), "10.0.0.6")  # type: ignore[arg-type]
-    assert not _came_from(came(address="10.0.0.5"), "pi.lan")  # type: ignore[arg-type]
-    assert _came_from(came(address=""), "127.0.0.1")  # (loopback: counted as "")  # type: ignore[arg-type]
-    assert not _came_from(came(address=""), "10.0.0.5")  # type: ignore[arg-type]
+    def came(host: str) -> object:
+        return types.SimpleNamespace(remote_host=host)
+
+    assert _came_from(came("10.0.0.5"), "10.0.0.5")  # type: ignore[arg-type]
+    assert _came_from(came("::ffff:10.0.0.5"), "10.0.0.5")  # type: ignore[arg-type]
+    assert not _came_from(came("10.0.0.5"), "10.0.0.6")  # type: ignore[arg-type]
+    assert not _came_from(came("10.0.0.5"), "pi.lan")  # type: ignore[arg-type]
+    assert _came_from(came("127.0.0.1"), "127.0.0.1")  # type: ignore[arg-type]
+    assert _came_from(came(""), "127.0.0.1")  # (no IP socket: as loopback)  # type: ignore[arg-type]
+    assert not _came_from(came("127.0.0.1"), "10.0.0.5")  # type: ignore[arg-type]
+    # Attack round 39 F3: an IPv6 address counts with its /48, but proves none of the others
+    assert _came_from(came("2001:db8:1:2::5"), "2001:db8:1:2::5")  # type: ignore[arg-type]
+    assert not _came_from(came("2001:db8:1:2::5"), "2001:db8:1:3::9")  # type: ignore[arg-type]
 
 
 def test_a_member_dialled_is_remembered_where_it_was_reached_at_its_own_port() -> None:
     """Review 58: one reached at the room's home address, which it held, was remembered
     there, and not at its own port, lost with the home."""
     alice = Member("a1", "alice", "10.0.0.5", 40000, 0)
-    came = types.SimpleNamespace(address="10.0.0.9")  # (not where it says it is)
+    came = types.SimpleNamespace(remote_host="10.0.0.9")  # (not where it says it is)
     assert _proved_at(came, alice, "10.0.0.5:5000") == ("10.0.0.5", 40000)  # type: ignore[arg-type]
     assert _proved_at(came, alice, "10.0.0.7:6000") == ("10.0.0.7", 6000)  # type: ignore[arg-type]
     assert _proved_at(came, alice, None) is None  # type: ignore[arg-type]

@@ -279,6 +279,20 @@ def test_a_flood_of_renames_is_pruned_as_it_comes_not_at_the_hourly_prune(store:
     assert store.owner("bob") == bob
 
 
+def test_the_names_of_keys_in_the_room_or_away_are_not_pruned(store: Store) -> None:
+    """Attack round 39 F2: 1,400 throwaway keys with 8 names each pushed an away member's name
+    out of the 10,000 kept, and a stranger then came in under it with no "another key"."""
+    bob = "b" * 32
+    store.name_owner("bob", bob, NOW)
+    store.kept_authors = lambda: {bob}  # away now: the node still dials him
+    keys = MAX_NAMES // MAX_NAMES_PER_KEY + 10
+    for n in range(keys * MAX_NAMES_PER_KEY):
+        store.name_owner(f"x{n}", f"{n % keys:032x}", NOW + 1 + n)
+    store.prune(NOW + 10**6, keep_messages=1000, keep_seconds=DAY)
+    assert store.owner("bob") == bob
+    assert store.name_owner("bob", "f" * 32, NOW + 10**6) == bob  # a newcomer to it: told
+
+
 def test_a_store_of_a_newer_version_is_refused_not_dropped(tmp_path: Path) -> None:
     with Store(tmp_path) as s:
         s.add(batch(ANN, 1, 1, 1), NOW)
