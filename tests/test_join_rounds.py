@@ -12,6 +12,7 @@ import trio.testing
 
 from peerchat import entrance
 from peerchat.config import Config
+from peerchat.handshake import HandshakeError
 
 HOME, MEMBER = ("127.0.0.1", 5000), ("10.0.0.7", 40000)
 TIMED_OUT: set[tuple[str, int]] = set()  # what the fake dials found silent for the timeout
@@ -108,3 +109,45 @@ async def test_a_given_address_that_lets_the_timeout_pass_is_not_dialled_again(
     TIMED_OUT.clear()
     assert dialled.count(gone) == 1 and dialled.count(refusing) == 3
     assert trio.current_time() - start < 2 * Config().connect_timeout
+
+
+@pytest.mark.parametrize("cut_short", [True, False])
+async def test_another_secret_is_said_when_the_others_only_cut_the_handshake_short(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock, cut_short: bool
+) -> None:
+    """Trial 54 F3: a second node without the secret on one computer was turned down by one
+    member ("another secret") while the others, holding that address off for a moment after
+    the first node's try, cut its handshakes short: taken for answers, they kept it trying 25
+    times a second till the join ran out. A member that answers in words still does."""
+    secret_at, held_at = ("10.54.0.1", 5000), ("10.54.0.2", 6000)
+    node = types.SimpleNamespace(
+        config=Config(),
+        settings=types.SimpleNamespace(trackers=(secret_at,), discover=False),
+        discovered=[],
+        lan=None,
+        room_name="",
+        candidates=lambda: [secret_at, held_at],
+        home_address=types.SimpleNamespace(try_bind=lambda: None),
+    )
+    monkeypatch.setattr(entrance, "dialled", no_dials)
+    door = entrance.Entrance(node)  # type: ignore[arg-type]
+    rounds = []
+
+    async def join_at(host: str, port: int, *args: object, **kwargs: object) -> object:
+        if (host, port) == secret_at:
+            rounds.append(1)
+            raise entrance._OtherSecret
+        cause = HandshakeError("closed") if cut_short else OSError("reset")
+        raise entrance._Retry("no handshake") from cause
+
+    async def said_why(host: str, port: int) -> str:
+        return "missing room secret: ..."
+
+    monkeypatch.setattr(door, "_join_at", join_at)
+    monkeypatch.setattr(door, "_other_secret", said_why)
+    with pytest.raises(entrance.StartupError) as ended:
+        await door._find_room(3)
+    if cut_short:
+        assert str(ended.value) == "missing room secret: ..." and len(rounds) == 1
+    else:  # answered in words: tried till the join runs out
+        assert "missing room secret" not in str(ended.value) and len(rounds) > 1
