@@ -618,7 +618,8 @@ class Entrance:
         if node.bully.tracker != tracker:  # the same tracker as before is no news
             node.leadership.report_tracker()
         if not self._stall.is_set():  # in, with no other freeze to rejoin after (review 57)
-            node.emit(events.Rejoined())  # (lines typed meanwhile were kept for it, or refused)
+            node.emit(events.Rejoined())  # (lines typed meanwhile were kept for it)
+            node.nursery.start_soon(node.say_what_waited)
 
     async def _regather(self, before: dict[str, Member]) -> None:
         """Back in the room, the links of those who were here come one by one, some dialling

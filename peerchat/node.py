@@ -100,6 +100,7 @@ NAME_REFUSERS = 2  # members refusing this node's name for good that turn it out
 FIRST_LAN_SEARCH = 1.0  # seconds after getting in, the first look for a part of the room apart
 MAX_OTHER_HOMES = 16  # other rooms under this room's name told of, at most (then no more)
 MAX_SECRET_ROOMS_TOLD = 4  # hosts of rooms of this name with a secret told of, at most
+MAX_SAID_MEANWHILE = 64  # lines said while rejoining that wait to be said once back
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +206,7 @@ class Node:
         self.reporting = False  # joins and leaves are reported from ready on
         # Messages that arrive while entering wait for ``ready`` and the history kept here.
         self._early: list[events.Event] | None = []
+        self._said_meanwhile: list[tuple[str, bool]] = []  # lines said while rejoining
         self._other_homes: set[str] = set()  # of rooms under this one's name, told of
         self._secret_rooms: set[str] = set()  # hosts of rooms of its name with a secret, told
         self._bye = "quit"  # the reason the goodbye gives
@@ -264,9 +266,16 @@ class Node:
 
     def say(self, text: str, *, action: bool = False) -> None:
         """A message to the room; ``action``: a ``/me`` line."""
-        if not self.reporting:
+        if not self.reporting or self.entrance.rejoining:  # (a freeze seen, its rejoin to come:
+            # said now, a line went on the old links and came to the others as history)
             # Joining, or rejoining after a freeze: the connections are being made anew, and a
             # message numbered now would leave a gap for peers whose hello came before it.
+            # Rejoining, it is said once back in (trial 55: a line typed right after fg, before
+            # the screen knew of the freeze, was refused and lost, 2 of 16).
+            if self.started.is_set() and len(self._said_meanwhile) < MAX_SAID_MEANWHILE:
+                self._said_meanwhile.append((text, action))
+                self.emit(events.Error("not back in the room yet (rejoining): said once back"))
+                return
             why = "rejoining" if self.started.is_set() else "joining"
             self.emit(events.Error(f"not in the room right now ({why}); message not sent"))
             return
@@ -281,6 +290,14 @@ class Node:
             unreachable = self.links.unreachable()
             if unreachable:
                 self.emit(events.Undelivered(self.me, message.seq, tuple(unreachable)))
+
+    async def say_what_waited(self) -> None:
+        """Back in the room after a freeze: say the lines that waited for it, in order, once
+        the links' first frames are read (said at once, they came to the others as history)."""
+        await trio.sleep(0)
+        waited, self._said_meanwhile = self._said_meanwhile, []
+        for text, action in waited:
+            self.say(text, action=action)
 
     async def wait_sendable(self) -> None:
         """Hold a fast sender back while a peer's queue fills, rather than cut that peer off.

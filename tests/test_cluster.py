@@ -1650,6 +1650,27 @@ async def test_back_from_a_freeze_is_said_after_the_last_rejoin_and_in_a_room_of
         nursery.cancel_scope.cancel()
 
 
+async def test_a_line_said_while_rejoining_is_said_once_back() -> None:
+    """Trial 55: a line typed right after fg, before the screen knew of the freeze, was
+    refused ("not in the room right now (rejoining)") and lost, 2 of 16."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        bob.node.entrance._stalled_seen()
+        bob.node.say("typed right after fg")  # the freeze seen, before the screen knew of it
+        heard = await alice.wait_for(
+            lambda e: isinstance(e, events.MessageReceived) and e.text == "typed right after fg"
+        )
+        assert not heard.history
+        told = [e.message for e in bob.events if isinstance(e, events.Error)]
+        assert "not back in the room yet (rejoining): said once back" in told
+        back = next(i for i, e in enumerate(bob.events) if isinstance(e, events.Rejoined))
+        own = [i for i, e in enumerate(bob.events) if isinstance(e, events.MessageReceived)]
+        assert own and own[-1] > back  # said once back in
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_room_of_this_name_with_a_secret_met_on_the_network_is_told() -> None:
     """Trial 54: carol, without the secret, typed /join ops as bob did, the search heard
     nobody in time, and she founded an open ops beside the team's; nobody was told, though her
