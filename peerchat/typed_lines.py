@@ -91,10 +91,9 @@ def block_said(pieces: list[str], count: int) -> str:
                 ran += 1
     parts = []
     # ("as actions" alone read as private too under a /msg block: trial 54)
-    for where, lines in (
-        ("to the room", said["room"]),
-        ("as actions to the room", said["actions"]),
-    ):
+    acts = said["actions"]
+    actions = f"as {'an action' if len(acts) == 1 else 'actions'} to the room"
+    for where, lines in (("to the room", said["room"]), (actions, acts)):
         if lines:
             parts.append(f"{len(lines)} {where}" + (_first_of(lines) if private else ""))
     if private:
@@ -168,6 +167,9 @@ class TypedLines:
             self._cleared = set(pieces)
             line, self._after = pieces[0], pieces[1:] + self._after
         command = commands.parse_line(line)
+        if isinstance(command, commands.Unknown) and line in self._cleared:
+            return Take(commands.Nothing())  # (the question said it is not sent: trial 55 read
+            # "unknown command" after it as a contradiction)
         # Back from a freeze, commands but lines go (a rejoin refused for a name taken says to
         # /nick: review 57); lines are kept, a /msg too (review 58: refused, as nobody is in)
         goes = back and not isinstance(command, commands.Say | commands.Private)

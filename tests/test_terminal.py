@@ -310,7 +310,7 @@ def test_the_commands_of_a_pasted_block_are_commands(spawn: Callable[..., Any]) 
     alice, bob = alice_and_bob(spawn)
     pasted = "hello all\n/msg bob the password is\nhunter2\n/me waves\n/nick alicia"
     alice.send(f"\x1b[200~{pasted}\x1b[201~\r")  # asked about first: it runs commands
-    alice.expect(on_screen('5 lines, 1 to the room ("hello all"), 1 as actions to the room'))
+    alice.expect(on_screen('5 lines, 1 to the room ("hello all"), 1 as an action to the room'))
     alice.send("\r")
     said = [next_event(bob, event="message") for _ in range(4)]
     # The lines after a /msg are its own, as when it began the block: a review's

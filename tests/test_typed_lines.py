@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peerchat.commands import JoinRoom, Nick, Private, Say
+from peerchat.commands import JoinRoom, Nick, Nothing, Private, Say
 from peerchat.typed_lines import (
     PASTE_ASKED,
     Held,
@@ -30,7 +30,7 @@ def test_a_pasted_block_with_a_command_is_asked_about_then_goes_line_by_line() -
     assert entry.next_line() is None
     block = "hi all\n/msg bob the pin is 42\nand this goes to bob too\n/nick al\n/me waves"
     assert enter(entry, block) == Held(
-        '5 lines, 1 to the room ("hi all"), 1 as actions to the room ("waves"), 2 in private to'
+        '5 lines, 1 to the room ("hi all"), 1 as an action to the room ("waves"), 2 in private to'
         " bob, 1 command: Enter sends them, Ctrl-C drops them",
         5,
     )
@@ -158,13 +158,14 @@ def test_a_pasted_line_that_names_no_command_is_named_and_a_me_takes_no_lines() 
     entry = TypedLines()
     asked = enter(entry, block)
     assert asked == Held(
-        "6 lines, 4 to the room, 1 as actions to the room, 1 not a command, not sent"
+        "6 lines, 4 to the room, 1 as an action to the room, 1 not a command, not sent"
         ' ("/etc/passwd is a path"; // sends it as a line): Enter sends them, Ctrl-C drops them',
         6,
     )
     entry.next_line()
     assert enter(entry, block) == Take(Say("def f(x):\n    return x*2"))
     taken = drain(entry)
+    assert taken[0] == Take(Nothing())  # not sent, as said: no "unknown command" (trial 55)
     assert taken[1:] == [
         Take(Say("line five")),
         Take(Say("dances", action=True)),
