@@ -403,8 +403,8 @@ def help_for(topic: str) -> Help | Usage:
         if name in {w.rstrip(",") for w in itertools.takewhile(_slashed, row.split())}
         or f"({name} " in row  # (/unignore NAME)
     ]
-    if not found:
-        return Usage(f"no command {visible(name)}; /help lists them")
+    if not found:  # (with the one it looks like: trial 55's /help mgs)
+        return Usage(f"no command {visible(name)}{_looks_like(name)}; /help lists them")
     return Help("\n".join(found))
 
 
@@ -468,11 +468,15 @@ def _one_word(given: str) -> bool:
 def unknown(name: str) -> str:
     """What an unknown command is answered with: the command it looks like, if one does (a
     user's /mgs)."""
+    return f"unknown command {name}{_looks_like(name)}, try /help"
+
+
+def _looks_like(name: str) -> str:
+    """`` (did you mean /msg?)`` of a command ``name`` looks like, or ""."""
     import difflib  # (not loaded at start: ``test_dirs``)
 
     near = difflib.get_close_matches(name.lower(), COMMANDS, n=1, cutoff=LOOKS_LIKE_COMMAND)
-    hint = f" (did you mean {near[0]}?)" if near else ""
-    return f"unknown command {name}{hint}, try /help"
+    return f" (did you mean {near[0]}?)" if near else ""
 
 
 def _nick(rest: str) -> Nick | Usage:

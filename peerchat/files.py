@@ -225,6 +225,10 @@ class Files:
         name, _, rest = words.partition(" ")
         member = node.talk.addressee(name) if rest.strip() else None
         path = typed_path(rest if member is not None else words)
+        if not rest.strip() and not path.exists() and node.talk.addressee(name) is not None:
+            # A member's name alone (trial 55 read "cannot offer bob: No such file")
+            node.emit(events.Error(f"usage: /send [NAME] PATH: which file for {name}?"))
+            return
         named = member is None and rest.strip() and typed_path(rest).exists()
         if named and not path.exists():  # a file after a name nobody here has
             if name.casefold() == node.me.username.casefold():

@@ -224,3 +224,5 @@ def test_help_with_a_command_gives_its_lines_by_any_of_its_names() -> None:
     assert parse_line("/help unignore").text.startswith("  /ignore [NAME]")
     assert parse_line("/help names") == parse_line("/help who")
     assert parse_line("/help bogus") == Usage("no command /bogus; /help lists them")
+    said = Usage("no command /mgs (did you mean /msg?); /help lists them")  # (trial 55)
+    assert parse_line("/help mgs") == said
