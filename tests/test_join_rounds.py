@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import types
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import trio
@@ -24,6 +24,32 @@ async def no_dials(addresses: object, timeout: float) -> AsyncIterator[object]:
     yield types.SimpleNamespace(timed_out=TIMED_OUT)
 
 
+async def never_free() -> None:
+    """The home address, taken (by the room's tracker elsewhere on this machine)."""
+    return None
+
+
+def door_at(
+    monkeypatch: pytest.MonkeyPatch,
+    trackers: tuple[tuple[str, int], ...],
+    candidates: list[tuple[str, int]],
+    try_bind: Callable[[], Awaitable[None]] = never_free,
+) -> entrance.Entrance:
+    """A join's entrance over the fake dials, given ``trackers`` (--tracker) and trying
+    ``candidates`` in order; ``try_bind``: founding the room at the home address."""
+    node = types.SimpleNamespace(
+        config=Config(),
+        settings=types.SimpleNamespace(trackers=trackers, discover=False),
+        discovered=[],
+        lan=None,
+        room_name="",
+        candidates=lambda: candidates,
+        home_address=types.SimpleNamespace(try_bind=try_bind),
+    )
+    monkeypatch.setattr(entrance, "dialled", no_dials)
+    return entrance.Entrance(node)  # type: ignore[arg-type]
+
+
 async def test_a_tracker_that_dials_from_a_member_silent_earlier_is_joined(
     monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -33,21 +59,7 @@ async def test_a_tracker_that_dials_from_a_member_silent_earlier_is_joined(
     dialled: list[tuple[str, int]] = []
     entered: list[object] = []
 
-    async def never_free() -> None:
-        return None
-
-    node = types.SimpleNamespace(
-        config=Config(),
-        settings=types.SimpleNamespace(trackers=(HOME,), discover=False),
-        discovered=[],
-        lan=None,
-        room_name="",
-        candidates=lambda: [HOME, MEMBER],
-        home_address=types.SimpleNamespace(try_bind=never_free),
-    )
-
-    monkeypatch.setattr(entrance, "dialled", no_dials)
-    door = entrance.Entrance(node)  # type: ignore[arg-type]
+    door = door_at(monkeypatch, (HOME,), [HOME, MEMBER])
     door.seeking, door._known = True, frozenset({"tracker"})
 
     async def join_at(host: str, port: int, *args: object, **kwargs: object) -> object:
@@ -83,17 +95,7 @@ async def test_a_given_address_that_lets_the_timeout_pass_is_not_dialled_again(
     async def not_here() -> None:
         raise entrance.StartupError("no tracker answers at 10.53.0.9:5000, and ...")
 
-    node = types.SimpleNamespace(
-        config=Config(),
-        settings=types.SimpleNamespace(trackers=(gone, refusing), discover=False),
-        discovered=[],
-        lan=None,
-        room_name="",
-        candidates=lambda: [gone, refusing],
-        home_address=types.SimpleNamespace(try_bind=not_here),
-    )
-    monkeypatch.setattr(entrance, "dialled", no_dials)
-    door = entrance.Entrance(node)  # type: ignore[arg-type]
+    door = door_at(monkeypatch, (gone, refusing), [gone, refusing], not_here)
 
     async def join_at(host: str, port: int, *args: object, **kwargs: object) -> object:
         dialled.append((host, port))
@@ -120,17 +122,7 @@ async def test_another_secret_is_said_when_the_others_only_cut_the_handshake_sho
     the first node's try, cut its handshakes short: taken for answers, they kept it trying 25
     times a second till the join ran out. A member that answers in words still does."""
     secret_at, held_at = ("10.54.0.1", 5000), ("10.54.0.2", 6000)
-    node = types.SimpleNamespace(
-        config=Config(),
-        settings=types.SimpleNamespace(trackers=(secret_at,), discover=False),
-        discovered=[],
-        lan=None,
-        room_name="",
-        candidates=lambda: [secret_at, held_at],
-        home_address=types.SimpleNamespace(try_bind=lambda: None),
-    )
-    monkeypatch.setattr(entrance, "dialled", no_dials)
-    door = entrance.Entrance(node)  # type: ignore[arg-type]
+    door = door_at(monkeypatch, (secret_at,), [secret_at, held_at])
     rounds = []
 
     async def join_at(host: str, port: int, *args: object, **kwargs: object) -> object:
