@@ -236,10 +236,7 @@ class Connection:
     @property
     def remote_host(self) -> str:
         """The address of the other end, as the kernel has it ("" if not an IP socket)."""
-        try:
-            return self.stream.socket.getpeername()[0]  # type: ignore[attr-defined]
-        except (AttributeError, OSError, IndexError, TypeError):
-            return ""
+        return _peer_host(self.stream)
 
     @property
     def local_host(self) -> str:
@@ -405,12 +402,17 @@ def _in_words(exc: BaseException) -> str:
 
 
 def _counted_address(stream: trio.abc.Stream) -> str:
+    host = _peer_host(stream)
+    return "" if not host or is_loopback(host) else address_key(host)
+
+
+def _peer_host(stream: trio.abc.Stream) -> str:
+    """The address of the other end of ``stream`` ("" once gone, or for no IP socket)."""
     sock = getattr(stream, "socket", None)
     try:
-        host = sock.getpeername()[0] if sock is not None else ""
-    except (OSError, IndexError, TypeError):  # gone already, or not an IP socket
+        return sock.getpeername()[0] if sock is not None else ""
+    except (OSError, IndexError, TypeError):
         return ""
-    return "" if not host or is_loopback(host) else address_key(host)
 
 
 def _watch_by_kernel(stream: trio.abc.Stream, config: Config) -> None:

@@ -1373,11 +1373,8 @@ def typed_path(text: str) -> Path:
 def _holds_at_least(path: str, size: int) -> bool:
     """Whether the part file at ``path`` is still there with ``size`` bytes or more (what
     came after the last note of how far a fetch is: review 58, a killed fetcher's part)."""
-    try:
-        found = os.stat(path)
-    except OSError:
-        return False
-    return stat.S_ISREG(found.st_mode) and found.st_size >= size
+    found = _size_of(Path(path))
+    return found is not None and found >= size
 
 
 def _holds(path: str | Path, size: int, mtime_ns: int | None = None) -> bool:
