@@ -130,6 +130,7 @@ class Connection:
         self.probed: float | None = None  # when a probe went out that is not answered yet
         self.said_bye = False  # the peer left on purpose: no reason to dial it again
         self.hold = 0.0  # seconds to read nothing more from the peer (a handler's pace)
+        self._held_till = -math.inf  # the end of the last such hold
         self.frame_size = 0  # bytes of the frame ``receive`` returned last
         self.outwaited = False  # kept a sender waiting in vain: not waited for till it catches up
         self._listed = Pace(1 / LISTED_PER_SECOND, LISTED_AT_ONCE)  # (``protocol.listed``)
@@ -313,8 +314,11 @@ class Connection:
     def heard(self) -> float:
         """When the peer was last heard from: a frame, or bytes of one on their way (a user
         trial's member on a slow uplink, sending a long paste for seconds, was dropped as
-        silent meanwhile, its pongs behind the paste)."""
-        return max(self.last_heard, getattr(self.stream, "heard_at", -math.inf))
+        silent meanwhile, its pongs behind the paste). A link this node holds to its pace is
+        not silent till the hold ends: the silence is this node's (a CI run's cluster, holding
+        a flooded link past the heartbeat timeout, dropped members who beat on time)."""
+        heard = max(self.last_heard, getattr(self.stream, "heard_at", -math.inf))
+        return max(heard, self._held_till)
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -347,6 +351,7 @@ class Connection:
                             on_message(self, message)
                             if self.hold:  # past its pace: the peer's sends wait meanwhile
                                 hold, self.hold = min(self.hold, MAX_HOLD), 0.0
+                                self._held_till = trio.current_time() + hold
                                 await trio.sleep(hold)
                     except FrameStalled as exc:  # a user read "protocol error" of a cut cable
                         self.close_reason = f"connection lost: {exc}"

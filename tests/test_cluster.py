@@ -1016,6 +1016,27 @@ async def test_a_members_flood_is_read_at_its_pace_and_others_are_not_kept_waiti
         nursery.cancel_scope.cancel()
 
 
+async def test_a_link_held_to_its_pace_is_not_taken_for_silent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A CI run of the test above: the tracker held a flooding member's link to its pace past
+    the heartbeat timeout, took the pongs it had not read for silence and dropped members who
+    beat on time, again at each merge. The time a link is held is not the peer's silence."""
+    monkeypatch.setattr(read_pace, "MEMBER_AT_ONCE", 4 << 10)
+    monkeypatch.setattr(read_pace, "MEMBER_PER_SECOND", 8 << 10)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", priority=100)
+        bob = await room.add("bob", priority=50)
+        await room.fully_connected()
+        bob.node.say("x" * (16 << 10))  # held 1.5 s: twice the patient heartbeat timeout
+        await alice.wait_for(lambda e: getattr(e, "text", "").startswith("xxx"), 10)
+        bob.node.say("after the hold")
+        await alice.wait_for(lambda e: getattr(e, "text", "") == "after the hold", 10)
+        assert not [e for e in alice.events + bob.events if isinstance(e, events.PeerLeft)]
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_hello_naming_a_lost_members_address_does_not_end_its_redialling() -> None:
     """Attack round 15: a member's hello named alice's address, and when alice was lost in a
     blip, its next link had every node give her up, and a stranger took her name. Only a
