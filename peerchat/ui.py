@@ -1026,7 +1026,7 @@ def progress_bar(progress: Progress, width: int = 10) -> str:
             name = f"{name} to {who(to)}"
         case FileProgress(received=done, size=size):
             pass
-    filled = round(done / size * width) if size else width
+    filled = done * width // size if size else width  # full at 100% only (a trial's, at 95%)
     bar = f" [{'#' * filled}{'-' * (width - filled)}]" if width else ""
     return f"{name}{bar} {_percent(done, size)}"
 

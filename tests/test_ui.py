@@ -424,7 +424,7 @@ def test_toolbar_says_how_long_a_lone_transfer_has_left(monkeypatch: pytest.Monk
     room.apply(FileProgress(3, "big.bin", 0, 400 * 2**20))
     room.apply(FileProgress(3, "big.bin", 30 * 2**20, 400 * 2**20))  # 10 MiB a second
     text = to_plain_text(ui.toolbar_text(room, now=103.0))
-    assert "big.bin [#---------] 7%, 37 s left" in text, text
+    assert "big.bin [----------] 7%, 37 s left" in text, text
     room.apply(FileDone(3, "big.bin", "", False, "cancelled"))
     assert not room.paces
 
@@ -988,7 +988,9 @@ def test_file_offers_results_and_progress():
     room = ui.Room()
     room.apply(Ready(ALICE, "peer"))
     room.apply(FileProgress(3, "report.pdf", 1_101_004, 2_202_009))
-    assert "| report.pdf [#####-----] 49%" in to_plain_text(ui.toolbar_text(room))
+    assert "| report.pdf [####------] 49%" in to_plain_text(ui.toolbar_text(room))
+    room.apply(FileProgress(3, "report.pdf", 2_092_000, 2_202_009))  # not full: 95% (trial 55)
+    assert "| report.pdf [#########-] 95%" in to_plain_text(ui.toolbar_text(room))
     room.apply(FileWaiting(3, "report.pdf", "bob"))  # the sender is away: no frozen bar
     assert "| report.pdf waits for bob" in to_plain_text(ui.toolbar_text(room))
     room.apply(FileDone(3, "report.pdf", "/dl/report.pdf", True))
@@ -1115,7 +1117,7 @@ def test_a_status_bar_of_40_columns_keeps_a_fetchs_progress_without_its_bar() ->
     screen.apply("dev", Ready(BOB, "peer", "dev"))
     screen.apply("dev", InRoom((ALICE,)))
     screen.apply("dev", FileProgress(7, "big.bin", 36, 100))
-    assert "| big.bin [####------] 36% " in to_plain_text(ui.screen_toolbar(screen, 80))
+    assert "| big.bin [###-------] 36% " in to_plain_text(ui.screen_toolbar(screen, 80))
     narrow = to_plain_text(ui.screen_toolbar(screen, 40))
     assert narrow == " bob | room dev | big.bin 36% ", narrow
     screen.apply("dev", FileProgress(8, "small.bin", 50, 100))
