@@ -45,7 +45,6 @@ import termios
 import threading
 import time
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +117,7 @@ from peerchat.safe_text import visible
 from peerchat.time_left import TimeLeft
 from peerchat.transfer import size_text
 from peerchat.typed_lines import Held, TypedLines, pasted
+from peerchat.windows import Windows, shown_now
 from peerchat.wrap import INDENT, wrap
 
 # ---------------------------------------------------------------------------------------------
@@ -632,6 +632,8 @@ class Composed:
     text: FormattedText
     room: str = ""  # with several rooms open, each row begins with it
     indent: int = INDENT  # where the rows a long line is broken into begin
+    of: str = ""  # the room it is of ("": the program's)
+    chatter: bool = False  # shown in its room's window alone, once there are several (windows)
 
     def laid_out(self, width: int = 0) -> FormattedText:
         """Broken to ``width`` columns if given, the room at the start of each row."""
@@ -714,7 +716,23 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     screen.refronted = None
     # Only a room one is in: a /join that failed named its room in its lines, as one never
     # entered (a user trial read "[qa] ! cannot join the room qa", then the rest untagged).
-    return Composed(_join_lines(texts), room if _among_several(screen, room) else "")
+    shown_as = room if _among_several(screen, room) else ""
+    return Composed(_join_lines(texts), shown_as, of=room, chatter=_chatter(event, me))
+
+
+# A room's lines that are nobody's in particular: shown in its own window alone (``windows``).
+_CHATTER = (PeerJoined, PeerLeft, Renamed, TrackerChanged, InRoom, OfferWithdrawn)
+
+
+def _chatter(event: Event, me: Member | None) -> bool:
+    """Whether ``event`` is its room's chatter: not a line for you (private, naming you, an
+    offer to you alone), nor an answer to a command, nor an error."""
+    if type(event) is MessageReceived:
+        named = me is not None and not event.history and mentions(event.text, me.username)
+        return event.to is None and not named
+    if type(event) is FileOffered:
+        return event.to is None and not event.own
+    return type(event) in _CHATTER
 
 
 def _now_called(event: MessageReceived, room: Room | None) -> str:
@@ -1283,7 +1301,8 @@ class PromptUI:
         self._terminal_gone = False  # (so set too): its window or SSH session closed
         # When a quit (""), or a /part of a room, was held back for fetches (prompt thread).
         self._leave_asked_at: dict[str, float] = {}
-        self._printed: deque[Composed] = deque(maxlen=REDRAWN_LINES)  # prompt thread
+        self._printed: Windows[Composed] = Windows(REDRAWN_LINES)  # prompt thread
+        self._front_drawn = ""  # the room whose window the screen shows (prompt thread)
 
     def keep_input_history(self, path: Path) -> None:
         """Typed lines survive restarts (up-arrow), in ``path``, trimmed to the latest."""
@@ -1455,6 +1474,7 @@ class PromptUI:
         _input_rows_capped(session)
         session.app.before_render += _menu_space(session)  # (first: the next one measures)
         session.app.before_render += _drawn_anew_when_needed(self._draw_anew)
+        session.app.before_render += self._window_in_front
         session.app.after_render += suspension.remember
         typed_at, typed_in = -math.inf, ""  # the last typing notice: when, and to which room
 
@@ -1592,7 +1612,7 @@ class PromptUI:
                     self._notice(text, mark="", indent=INDENT + commands.HELP_COLUMN)
                     continue
                 case commands.Clear():  # and nothing for Ctrl-L to draw again
-                    self._printed.clear()
+                    self._printed.clear(screen.current)
                     output = session.app.output
                     output.erase_screen()
                     output.cursor_goto(0, 0)
@@ -1686,7 +1706,13 @@ class PromptUI:
 
     def _print_above_prompt(self, lines: list[Composed]) -> None:
         """Print ``lines`` where the input line is, and draw the line again below it (prompt
-        thread). Between two prompts the line is not on screen, and they are just printed."""
+        thread). Between two prompts the line is not on screen, and they are just printed.
+        A room's chatter behind another waits in its window (``windows``)."""
+        screen = self._screen
+        for line in lines:
+            self._printed.add(line)
+        self._printed.keep_only(screen.rooms)
+        lines = [line for line in lines if shown_now(line, screen.current, screen.rooms)]
         if not lines:  # a batch with nothing to print
             return
         text = laid_out(lines, self._columns())
@@ -1698,10 +1724,19 @@ class PromptUI:
         if drawn:
             app.renderer.erase()  # the cursor goes back to where the input line began
         print_block(text, app.output)
-        self._printed.extend(lines)
         if drawn:
             app.renderer.request_absolute_cursor_position()  # as after run_in_terminal
             app.invalidate()  # drawn anew from the cursor, below the text
+
+    def _window_in_front(self, app: Application[Any]) -> None:
+        """A room brought to the front (a key, ``/room``, a ``/join``, the room in front left)
+        shows its window: the screen drawn anew with its lines (prompt thread)."""
+        front = self._screen.current
+        if front == self._front_drawn:
+            return
+        before, self._front_drawn = self._front_drawn, front
+        if before and not app.is_done:
+            self._draw_anew(app)
 
     def _redraw_key(self) -> KeyBindings:
         keys = KeyBindings()
@@ -1723,7 +1758,7 @@ class PromptUI:
         size = output.get_size()
         room = max(size.rows - 2, 1)  # rows left by the input line and the toolbar
         latest: list[StyleAndTextTuples] = []
-        for line in reversed(self._printed):  # laid out anew: the width may have changed
+        for line in reversed(self._printed.view(self._screen.current)):  # (the width changes)
             latest[:0] = split_lines(line.laid_out(size.columns))
             if len(latest) >= room:
                 break

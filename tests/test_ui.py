@@ -1643,3 +1643,25 @@ def test_trimming_the_input_history_leaves_it_whole_if_the_shorter_copy_fails(
     ui._trim_history_file(kept, 200)
     assert entries.endswith(kept.read_bytes()) and 0 < len(kept.read_bytes()) <= 200
     assert kept.read_bytes().startswith(b"# 2026") and not (tmp_path / "input_history.new").exists()
+
+
+def test_a_rooms_chatter_is_for_its_window_and_what_is_for_you_is_for_every_window() -> None:
+    """Trials 52-55 read two rooms' chatter interleaved on one screen (``windows``): lines to
+    the room, joins and offers to all wait in their room's window; a private message, a line
+    naming you and an error show whichever room is in front."""
+    screen = ui.Screen()
+    screen.apply("dev", Ready(ALICE, "peer", "dev"))
+    screen.apply("ops", Ready(ALICE, "peer", "ops"))
+
+    def chatter(event: Any) -> bool:
+        composed = ui.compose(("ops", event), NOW, screen)
+        assert composed.of == "ops"
+        return composed.chatter
+
+    assert chatter(message(BOB, "hi all"))
+    assert chatter(PeerJoined(CAROL))
+    assert not chatter(message(BOB, "alice: look"))  # names you
+    assert not chatter(dataclasses.replace(message(BOB, "psst"), to=ALICE))
+    assert not chatter(Error("cannot offer x: No such file"))
+    assert not chatter(FileOffered(BOB, 3, "x.bin", 10, to=ALICE))
+    assert chatter(FileOffered(BOB, 3, "x.bin", 10))

@@ -1,0 +1,72 @@
+"""Each room's window, once a program is in several rooms (irssi's windows, weechat's
+buffers): a room's chatter (its lines to everyone, joins and leaves, offers to all) is shown
+while the room is in front, and waits there while it is behind, marked in the status bar;
+what is for you (private messages, lines naming you, errors, notices, your files) is shown
+whichever room is in front. Trials 52-55 read two rooms' chatter interleaved on one screen,
+where irssi users expect a window a room.
+
+The lines printed are kept here, a bounded number per room, for the screen to be drawn anew
+(Ctrl-L, a switch of rooms, ``fg``): a busy room behind pushes out its own lines only.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Collection, Iterator
+from typing import Generic, Protocol, TypeVar
+
+
+class Shown(Protocol):
+    @property
+    def of(self) -> str:
+        """The room the line is of ("": the program's)."""
+
+    @property
+    def chatter(self) -> bool:
+        """Shown only in its room's window, once there are several."""
+
+
+L = TypeVar("L", bound=Shown)
+
+
+class Windows(Generic[L]):
+    """The latest ``most`` lines of each room's chatter, and of everything else."""
+
+    def __init__(self, most: int) -> None:
+        self._most = most
+        self._count = itertools.count()
+        self._shared: deque[tuple[int, L]] = deque(maxlen=most)
+        self._chatter: dict[str, deque[tuple[int, L]]] = {}
+
+    def add(self, line: L) -> None:
+        if line.chatter and line.of:
+            kept = self._chatter.get(line.of)
+            if kept is None:
+                kept = self._chatter[line.of] = deque(maxlen=self._most)
+        else:
+            kept = self._shared
+        kept.append((next(self._count), line))
+
+    def view(self, front: str) -> list[L]:
+        """What the window of ``front`` shows, oldest first: its chatter, and the rest."""
+        lines: Iterator[tuple[int, L]] = heapq.merge(
+            self._shared, self._chatter.get(front, ()), key=lambda kept: kept[0]
+        )
+        return [line for _, line in lines]
+
+    def clear(self, front: str) -> None:
+        """``/clear``: the window in front is empty (what it shared with others goes too)."""
+        self._shared.clear()
+        self._chatter.pop(front, None)
+
+    def keep_only(self, rooms: Collection[str]) -> None:
+        """The lines of rooms left go with them."""
+        for room in [room for room in self._chatter if room not in rooms]:
+            del self._chatter[room]
+
+
+def shown_now(line: Shown, front: str, rooms: Collection[str]) -> bool:
+    """Whether ``line`` is printed as it comes, ``front`` being the room in front."""
+    return not line.chatter or line.of == front or len(rooms) < 2 or line.of not in rooms

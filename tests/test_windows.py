@@ -1,0 +1,72 @@
+"""A window a room: what each keeps, and what is printed while it is behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peerchat.windows import Windows, shown_now
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    of: str = ""
+    chatter: bool = False
+
+
+def test_a_window_shows_its_rooms_chatter_and_what_is_for_everyone_in_order() -> None:
+    windows: Windows[Line] = Windows(most=3)
+    for line in (
+        Line("dev 1", "dev", True),
+        Line("ops 1", "ops", True),
+        Line("a private message in ops", "ops"),
+        Line("dev 2", "dev", True),
+        Line("the program's notice"),
+    ):
+        windows.add(line)
+    assert [line.text for line in windows.view("dev")] == [
+        "dev 1",
+        "a private message in ops",
+        "dev 2",
+        "the program's notice",
+    ]
+    assert [line.text for line in windows.view("ops")] == [
+        "ops 1",
+        "a private message in ops",
+        "the program's notice",
+    ]
+    assert [line.text for line in windows.view("qa")] == [
+        "a private message in ops",
+        "the program's notice",
+    ]
+
+
+def test_a_busy_room_behind_pushes_out_its_own_lines_only() -> None:
+    windows: Windows[Line] = Windows(most=2)
+    windows.add(Line("dev 1", "dev", True))
+    windows.add(Line("notice"))
+    for n in range(10):
+        windows.add(Line(f"ops {n}", "ops", True))
+    assert [line.text for line in windows.view("dev")] == ["dev 1", "notice"]
+    assert [line.text for line in windows.view("ops")] == ["notice", "ops 8", "ops 9"]
+
+
+def test_clear_empties_the_window_in_front_and_a_room_left_takes_its_lines() -> None:
+    windows: Windows[Line] = Windows(most=5)
+    windows.add(Line("dev 1", "dev", True))
+    windows.add(Line("ops 1", "ops", True))
+    windows.add(Line("notice"))
+    windows.clear("dev")
+    assert windows.view("dev") == []
+    assert [line.text for line in windows.view("ops")] == ["ops 1"]
+    windows.keep_only({"dev"})
+    assert windows.view("ops") == []
+
+
+def test_only_chatter_of_a_room_behind_waits() -> None:
+    rooms = {"dev", "ops"}
+    assert not shown_now(Line("ops 1", "ops", True), "dev", rooms)
+    assert shown_now(Line("ops 1", "ops", True), "ops", rooms)
+    assert shown_now(Line("private", "ops"), "dev", rooms)
+    assert shown_now(Line("dev 1", "dev", True), "dev", {"dev"})  # one room: all of it
+    assert shown_now(Line("left", "qa", True), "dev", rooms)  # a room no longer open
