@@ -91,6 +91,24 @@ class Renamed:
 
 
 @dataclass(frozen=True, slots=True)
+class NickRefused:
+    """``member`` still shows this node by a former name: ``username``, this node's name now,
+    is another key's there (a member who may come back to it)."""
+
+    member: Member
+    username: str
+
+    def as_json(self) -> dict[str, Any]:
+        m = self.member
+        return {
+            "event": "nick_refused",
+            "by": m.username,
+            "by_id": m.node_id,
+            "username": self.username,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Typing:
     """A member is typing a message; it counts as stopped a few seconds after the last one,
     or at once when ``done`` (its line was cleared)."""
@@ -665,6 +683,7 @@ Event = (
     | InRoom
     | Connecting
     | Renamed
+    | NickRefused
     | Typing
     | FileOffered
     | FileReading

@@ -346,6 +346,14 @@ class Nick:
 
 
 @dataclass(frozen=True, slots=True)
+class NickRefused:
+    """The sender still shows the receiver by its former name: ``username``, asked for with
+    ``Nick``, is another key's there (trial 54: the renamer never knew)."""
+
+    username: str = _limit(MAX_NAME, "username")
+
+
+@dataclass(frozen=True, slots=True)
 class Typing:
     """The sender's user is typing a message (at most one such frame every few seconds);
     ``done``: no longer, the line was cleared (else others read "is typing" for seconds)."""
@@ -448,6 +456,7 @@ Message = (
     | Private
     | PrivateAck
     | Nick
+    | NickRefused
     | Typing
     | FileOffer
     | FileGet
@@ -483,6 +492,7 @@ TAGS: dict[str, type] = {
     "private": Private,
     "private_ack": PrivateAck,
     "nick": Nick,
+    "nick_refused": NickRefused,
     "typing": Typing,
     "file_offer": FileOffer,
     "file_get": FileGet,

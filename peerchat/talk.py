@@ -25,7 +25,7 @@ from peerchat.connection import Connection
 from peerchat.membership import KEY_MARK, Member, takeable
 from peerchat.messaging import pieces
 from peerchat.names import FINGERPRINT, marked, needs_fingerprint, skeleton
-from peerchat.protocol import Nick, Private, PrivateAck, ProtocolViolation, Typing
+from peerchat.protocol import Nick, NickRefused, Private, PrivateAck, ProtocolViolation, Typing
 from peerchat.receipts import PER_MEMBER, Receipts
 
 if TYPE_CHECKING:
@@ -409,6 +409,7 @@ class Talk:
         if self.someone_elses(message.username, member.node_id):
             log.info("%s asked for the name %r of another key", member.node_id, message.username)
             self._refused(member, message.username)
+            conn.send(NickRefused(message.username))  # (as often as its renames are taken)
             return
         renamed = dataclasses.replace(member, username=message.username)
         # The old name as this screen showed it: its mark goes with the rename (a trial read
@@ -424,6 +425,20 @@ class Talk:
         self._hand_on(member.username, member.node_id)
         keep_latest(self._former, skeleton(member.username), member.node_id, MAX_FORMER_NAMES)
         node.emit(events.Renamed(renamed, old))
+
+    def on_nick_refused(self, conn: Connection, message: NickRefused) -> None:
+        """A member still shows this node by its former name: say so once per member and
+        name, while this node goes by that name (trial 54's renamer was shown under two names,
+        and never knew)."""
+        node = self.node
+        member = chatting(conn)
+        if message.username != node.me.username:
+            return  # an older name's, or made up
+        told = (member.node_id, skeleton(message.username))
+        if told in self._refused_told:
+            return
+        keep_latest(self._refused_told, told, None, MAX_NAMESAKES_TOLD)
+        node.emit(events.NickRefused(member, message.username))
 
     def _hand_on(self, old: str, by: str) -> None:
         """``by`` (a member, or this node) gave up ``old``: if the name was theirs here (or

@@ -91,6 +91,7 @@ from peerchat.events import (
     InRoom,
     MessageReceived,
     NewKey,
+    NickRefused,
     NotDelivered,
     OfferWithdrawn,
     PeerJoined,
@@ -490,6 +491,12 @@ def format_event(event: Event, now: float) -> FormattedText:
         case Renamed(member=m, old=old):
             was = visible(shown_name(old, m.node_id))  # a look-alike name keeps its mark
             return _join_lines([_line(now, (NOTICE_STYLE, f"* {was} is now known as "), _name(m))])
+        case NickRefused(member=m, username=name):
+            was = (
+                f"! {who(m)} still shows you by your former name: {visible(name)} is the name of "
+                "another key there (who may come back to it); /nick again to go by one name"
+            )
+            return format_notice(was, now, ERROR_STYLE)
         case PeerJoined(member=m, was=""):
             return _about(m, f" joined ({visible(m.addr)})", now)
         case PeerJoined(member=m, was=was):

@@ -41,7 +41,7 @@ from peerchat.handshake import OPEN_ROOM, HandshakeError, LocalKeys, room_key
 from peerchat.secure_stream import SecureStream, secure
 
 LOOPBACK = "127.0.0.1"
-PROTOCOL_VERSION = 14  # peerchat.PROTOCOL_VERSION since a withdrawn offer says its file changed
+PROTOCOL_VERSION = 15  # peerchat.PROTOCOL_VERSION since a refused rename is told back
 MAX_FRAME = 1 << 20  # the node's default frame limit
 HEADER = struct.Struct(">I")
 NO_LISTENER_PORT = 1  # what attackers claim to listen on: dialling it back fails at once

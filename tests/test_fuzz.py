@@ -60,6 +60,7 @@ from peerchat.protocol import (
     MemberLeft,
     Message,
     Nick,
+    NickRefused,
     Ping,
     Pong,
     Private,
@@ -570,6 +571,7 @@ _VALID_FIELDS: dict[str, dict[str, Any]] = {
     "private": {"text": "psst", "time": 1.7e9, "mono": 3.5, "n": 1},
     "private_ack": {"n": 1},
     "nick": {"username": "robert"},
+    "nick_refused": {"username": "carol"},
     "file_offer": {
         "offer": 1,
         "name": "a.txt",
@@ -725,6 +727,7 @@ VALID_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     ),
     PrivateAck: st.builds(PrivateAck, SEQS),
     Nick: st.builds(Nick, USERNAMES),
+    NickRefused: st.builds(NickRefused, USERNAMES),
     Typing: st.builds(Typing, st.booleans()),
     FileOffer: st.builds(
         FileOffer,

@@ -499,7 +499,8 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
                 f"the name {name} is another member's, who left or is away: theirs to come back to"
             )
         # A program that asks anyway (or one that never saw carol: trial 54): alice keeps
-        # the name for carol's key, and her screen says so, once.
+        # the name for carol's key, and her screen says so, once; so does bob's.
+        bob.node.rename("CAROL")
         for _ in range(2):
             bob.node.links.conns[alice.node.node_id].send(Nick("CAROL"))
             await trio.sleep(FAST.notice_interval)  # (renames are paced)
@@ -511,6 +512,8 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
             "bob asked to go by CAROL, the name of another key here (who may come back to it):"
             " still shown as bob on this screen"
         ]
+        refused = [e for e in bob.events if isinstance(e, events.NickRefused)]
+        assert [(e.member.node_id, e.username) for e in refused] == [(alice.node.node_id, "CAROL")]
         nursery.cancel_scope.cancel()
 
 

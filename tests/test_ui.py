@@ -46,6 +46,7 @@ from peerchat.events import (
     Listed,
     MessageReceived,
     NewKey,
+    NickRefused,
     OfferWithdrawn,
     PeerJoined,
     PeerLeft,
@@ -771,6 +772,10 @@ def test_the_standalone_tracker_is_never_named_as_a_person():
 def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
     robert = dataclasses.replace(BOB, username="robert")
     assert plain(Renamed(robert, "bob")) == "13:04:05 * bob is now known as robert"
+    assert plain(NickRefused(ALICE, "carol")) == (  # (trial 54's renamer never knew)
+        "13:04:05 ! alice still shows you by your former name: carol is the name of another key"
+        " there (who may come back to it); /nick again to go by one name"
+    )
     # Back under another name: one line (not a rename of one who is not in the room).
     assert plain(PeerJoined(robert, "bob")) == "13:04:05 * robert joined (127.0.0.1:4001; was bob)"
     # A look-alike name keeps its key's mark on the way out too (from a user trial: "dаve is
