@@ -21,9 +21,12 @@ from peerchat.safe_text import visible
 PASTE_ASKED = 5  # lines a paste may have before its Enter is asked for twice (irssi's count)
 SHOWN_CHARS = 24  # of a line a question names
 
-# What may be typed while the room in front is not joined yet: the rest is kept for it.
+# What may be typed while the room in front is not joined yet: the rest is kept for it. A
+# blank line keeps nothing, and forgets a kept line cleared with Ctrl-C (trial 56: kept as
+# "", it began every line typed after the join failed, each then asked about as "typed for").
 _LOCAL = (
-    commands.Quit
+    commands.Nothing
+    | commands.Quit
     | commands.Help
     | commands.ListRooms
     | commands.GoToRoom

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peerchat.commands import JoinRoom, Nick, Nothing, Private, Say
+from peerchat.commands import JoinRoom, Nick, Nothing, Private, Say, Who
 from peerchat.typed_lines import (
     PASTE_ASKED,
     Held,
@@ -107,6 +107,20 @@ def test_lines_kept_for_a_room_behind_now_are_asked_about_first() -> None:
     entry.next_line()
     assert enter(entry, "for qa only", room="dev") == Take(Say("for qa only"))
     assert enter(entry, "for qa only", room="dev") == Take(Say("for qa only"))  # not kept now
+
+
+def test_a_blank_line_while_a_join_connects_keeps_nothing() -> None:
+    """Trial 56: a kept line cleared with Ctrl-C, then Enter on the blank line, "kept" the
+    blank line; once the join failed, every line typed began with it, and was asked about as
+    "typed for zzz", /who and /send too."""
+    entry = TypedLines()
+    enter(entry, "typed while joining", joined=False, room="zzz")
+    entry.next_line()
+    assert enter(entry, "", joined=False, room="zzz") == Take(Nothing())
+    entry.next_line()
+    assert entry.kept == ""
+    assert enter(entry, "/who", room="dev") == Take(Who(""))
+    assert enter(entry, "typed while joining", room="dev") == Take(Say("typed while joining"))
 
 
 def test_a_pasted_block_says_where_its_lines_go() -> None:
