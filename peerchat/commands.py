@@ -20,21 +20,21 @@ Type a line and press Enter to send it to everyone in the room.
   /msg NAME TEXT  a private line to one member only
   /me ACTION      an action: /me waves shows "* alice waves"
   /nick NAME      another name, if nobody here has one like it
-  /send [NAME] PATH  offer a file to the room, or to one member
+  /send PATH      offer a file to the room (/send NAME PATH: to one)
   /get ID         fetch an offered file (/get alone: the offers)
   /cancel ID      give up a fetch, or withdraw your offer
   /files          the files offered here, and your fetches
-  /join ROOM [HOST:PORT]  another room, found on this network by name
-  /part [ROOM [MESSAGE]]  leave a room; leaving the last one quits
-  /room NAME      a room in front (/window N, Ctrl-X, Alt-1..9, Alt-←→)
+  /join ROOM      another room, by name on this network or at HOST:PORT
+  /part [ROOM]    leave a room (+ MESSAGE); leaving the last one quits
+  /room NAME      bring a room to the front (Ctrl-X, Alt-1..9, Alt-←→)
   /rooms, /list   the rooms you are in; the rooms on this network
-  /who, /names [ROOM]  the members (of ROOM); the tracker is marked
+  /who, /names    the members (of ROOM, if named); the tracker marked
   /whois NAME     a member's address and key, to compare with theirs
   /ignore [NAME]  hide a member's words here (/unignore NAME)
   /history [N]    the last N messages kept here (20)
   //TEXT          send a line that starts with "/"
   /clear          empty the screen (Ctrl-L draws it anew)
-  /quit [MESSAGE] leave (or Ctrl-D, or Ctrl-C on an empty line)
+  /quit [MSG]     leave (or Ctrl-D, or Ctrl-C on an empty line)
 Tab completes names, commands, rooms, offers; /help CMD: one command."""
 
 

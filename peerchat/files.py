@@ -264,7 +264,7 @@ class Files:
         try:
             size, digest, stamp = await _hash_file(path)
         except OSError as exc:
-            node.emit(events.Error(f"cannot offer {path}: {exc.strerror or exc}"))
+            node.emit(events.Error(f"cannot offer {path}: {exc.strerror or exc}{_from(path)}"))
             return
         name = local_name(path.name)
         if len(self._mine) >= MAX_OFFERS:
@@ -1218,6 +1218,17 @@ class Files:
                 del self._serving[(conn, offer)]
             if now is None or now is serving:  # not asked for again meanwhile
                 self._report(conn, offer, serving, over=True)
+
+
+def _from(path: Path) -> str:
+    """Where a relative path was looked for, if it is not there (trial 56 looked in its
+    home for the ``notes.txt`` it typed)."""
+    if path.is_absolute() or path.exists():
+        return ""
+    try:
+        return f" (looked in {os.getcwd()}, where peerchat was started)"
+    except OSError:  # that directory is gone
+        return ""
 
 
 def _microseconds(now: float) -> int:

@@ -216,7 +216,7 @@ def test_help_with_a_command_gives_its_lines_by_any_of_its_names() -> None:
     assert parse_line("/help help") == Help(HELP_TEXT)
     assert parse_line("/help send") == parse_line("/help /send")
     (send,) = parse_line("/help send").text.splitlines()
-    assert send.startswith("  /send [NAME] PATH")
+    assert send.startswith("  /send PATH")
     (room,) = parse_line("/help window").text.splitlines()  # an alias
     assert room.startswith("  /room NAME") and "Alt-1..9" in room
     nick = parse_line("/help nick").text.splitlines()  # one row, and the one that goes on

@@ -1844,7 +1844,9 @@ async def test_a_full_list_of_offers_makes_room_from_whoever_offers_most(
         nursery.cancel_scope.cancel()
 
 
-async def test_an_offer_to_a_name_nobody_has_is_an_error(tmp_path: Path) -> None:
+async def test_an_offer_to_a_name_nobody_has_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "a.txt").write_text("a")
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
@@ -1858,6 +1860,16 @@ async def test_an_offer_to_a_name_nobody_has_is_an_error(tmp_path: Path) -> None
         alice.node.send_file("bob")  # a member's name alone (trial 55: "No such file")
         (error,) = [e for e in alice.events[seen:] if isinstance(e, events.Error)]
         assert error.message == "usage: /send [NAME] PATH: which file for bob?"
+        monkeypatch.chdir(tmp_path)
+        for typed, said in [("notes.txt", f" (looked in {tmp_path}, where peerchat was started)"),
+                            (str(tmp_path / "notes.txt"), "")]:  # fmt: skip
+            alice.node.send_file(typed)  # trial 56 looked in its home, not where it started
+            error = await alice.wait_for(
+                lambda e, typed=typed: (
+                    isinstance(e, events.Error) and e.message.startswith(f"cannot offer {typed}:")
+                )
+            )
+            assert error.message == f"cannot offer {typed}: No such file or directory{said}"
         nursery.cancel_scope.cancel()
 
 

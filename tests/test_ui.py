@@ -1613,6 +1613,14 @@ def test_the_help_fits_a_terminal_of_24_rows_and_names_every_command() -> None:
     assert set(commands.COMMANDS) <= named  # /help too, with a command to help with
 
 
+def test_the_words_of_each_command_in_the_help_begin_in_one_column() -> None:
+    """Trial 56: "/send [NAME] PATH" and "/join ROOM [HOST:PORT]" pushed their words right."""
+    for row in commands.HELP_TEXT.splitlines()[1:-1]:
+        form, words = row[: commands.HELP_COLUMN], row[commands.HELP_COLUMN :]
+        assert form.endswith(" ") and not words.startswith(" "), row
+        assert ui.INDENT + len(row) <= 80, row  # a row each at 80 columns
+
+
 def test_a_room_with_a_secret_says_so_where_one_looks() -> None:
     """A user trial: a private room and an open one looked the same on screen."""
     screen = ui.Screen()
