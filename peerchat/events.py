@@ -79,6 +79,17 @@ class Connecting:
 
 
 @dataclass(frozen=True, slots=True)
+class Looking:
+    """This node looks for its room by name on the local network, before it joins or founds
+    it (a second and a half: trial 56 read only "joining..." meanwhile)."""
+
+    room: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": "looking", "room": self.room}
+
+
+@dataclass(frozen=True, slots=True)
 class Renamed:
     """A member (or this node) goes by another name from now on (``/nick``)."""
 
@@ -682,6 +693,7 @@ Event = (
     | PeerJoined
     | InRoom
     | Connecting
+    | Looking
     | Renamed
     | NickRefused
     | Typing

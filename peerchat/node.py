@@ -522,6 +522,7 @@ class Node:
         else:
             if self.lan is not None and s.discover:
                 home = str(self.home_address)  # a room found by name has one of its own
+                self.emit(events.Looking(self.room_name))
                 self.discovered = await self.lan.find(self.config.discover_wait, home)
                 log.info("the local network has room %s at %s", self.room_name, self.discovered)
             await self.entrance.enter(self.config.found_after)

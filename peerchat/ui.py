@@ -89,6 +89,7 @@ from peerchat.events import (
     FileWaiting,
     Ignoring,
     InRoom,
+    Looking,
     MessageReceived,
     NewKey,
     NickRefused,
@@ -488,6 +489,10 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_notice(f"* rooms on the local network: {listed}; /join NAME", now)
         case Connecting(addr=addr):
             return format_notice(f"* connecting to {visible(addr)} ...", now)
+        case Looking(room=room):
+            return format_notice(
+                f"* looking for the room {visible(room)} on the local network", now
+            )
         case Renamed(member=m, old=old):
             was = visible(shown_name(old, m.node_id))  # a look-alike name keeps its mark
             return _join_lines([_line(now, (NOTICE_STYLE, f"* {was} is now known as "), _name(m))])

@@ -45,6 +45,8 @@ async def test_two_people_find_a_room_by_name_and_another_room_stays_apart(
                 swarm, lan3, 1, "alice", "--username", "alice", "--room", "dev", "--headless",
                 "--ephemeral",
             )  # fmt: skip
+            looking = await alice.wait_for(event="looking", timeout=15)  # (trial 56: unsaid)
+            assert looking["room"] == "dev"
             ready = await alice.wait_for(event="ready", timeout=15)
             assert ready["role"] == "tracker"  # nobody answered for "dev": she founds it
             tracker = await alice.wait_for(event="tracker")

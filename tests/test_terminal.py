@@ -215,7 +215,7 @@ def test_commands_answer_on_screen(spawn: Callable[..., Any]) -> None:
     alice.expect(on_screen("alice 127.0.0.1:"))
     alice.expect_exact("(tracker)")
     alice.send("/help\r")
-    alice.expect(on_screen("/quit [MESSAGE] leave"))
+    alice.expect(on_screen("/quit [MSG]     leave"))
     # Marked as the node's own lines are (a user trial found these the only ones without).
     alice.send("/nope\r")
     alice.expect(on_screen("! unknown command /nope, try /help"))
@@ -281,7 +281,7 @@ def test_clear_empties_the_screen_and_ctrl_l_then_draws_nothing_from_before(
     alice.send("\x0c")
     alice.expect_exact(DRAWN_ANEW)
     alice.send("/help\r")
-    alice.expect(on_screen("/quit [MESSAGE] leave"))
+    alice.expect(on_screen("/quit [MSG]     leave"))
     assert not on_screen("1 member:").search(alice.before)  # Ctrl-L had no rows to draw again
     alice.send("/q\r")
     expect_exit_0(alice)

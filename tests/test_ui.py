@@ -44,6 +44,7 @@ from peerchat.events import (
     Ignoring,
     InRoom,
     Listed,
+    Looking,
     MessageReceived,
     NewKey,
     NickRefused,
@@ -772,6 +773,7 @@ def test_the_standalone_tracker_is_never_named_as_a_person():
 def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
     robert = dataclasses.replace(BOB, username="robert")
     assert plain(Renamed(robert, "bob")) == "13:04:05 * bob is now known as robert"
+    assert plain(Looking("dev")) == "13:04:05 * looking for the room dev on the local network"
     assert plain(NickRefused(ALICE, "carol")) == (  # (trial 54's renamer never knew)
         "13:04:05 ! alice still shows you by your former name: carol is the name of another key"
         " there (who may come back to it); /nick again to go by one name"
