@@ -1770,7 +1770,10 @@ class PromptUI:
         size = output.get_size()
         room = max(size.rows - 2, 1)  # rows left by the input line and the toolbar
         latest: list[StyleAndTextTuples] = []
+        several = len(self._screen.rooms) > 1
         for line in reversed(self._printed.view(self._screen.current)):  # (the width changes)
+            if several and line.of and not line.room:  # printed while it was the only room
+                line = dataclasses.replace(line, room=line.of)  # (trial 56 read them untagged)
             latest[:0] = split_lines(line.laid_out(size.columns))
             if len(latest) >= room:
                 break

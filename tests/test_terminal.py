@@ -1048,6 +1048,8 @@ def test_a_room_behind_keeps_its_chatter_in_its_window(spawn: Callable[..., Any]
     )
     next_event(carol, event="ready")
     alice = start_alice(spawn, free_port(), "--room", "home")
+    alice.send("hello home\r")  # printed untagged: the only room then
+    alice.expect(on_screen("<alice> hello home"))
     alice.logfile_read = drawn = io.StringIO()
     alice.send(f"/join ops 127.0.0.1:{ops}\r")
     alice.expect(on_screen("in the room: carol"), timeout=10)
@@ -1062,5 +1064,8 @@ def test_a_room_behind_keeps_its_chatter_in_its_window(spawn: Callable[..., Any]
     alice.send("\x1b2")  # Alt-2: ops in front, drawn anew with its lines
     alice.expect(on_screen("<carol> behind the scenes"))
     alice.expect(on_screen("rooms: home [ops] (Ctrl-X)"))
+    alice.send("\x18")  # home again: its line drawn anew, tagged now (trial 56)
+    tagged = on_screen("[home]").pattern + r"(?:\x1b\[[0-9;?]*[A-Za-z]|[ 0-9:])*"
+    alice.expect(re.compile(tagged + on_screen("<alice> hello home").pattern))
     alice.send("/quit\r")
     expect_exit_0(alice)
