@@ -435,8 +435,8 @@ class Talk:
         if message.username != node.me.username:
             return  # an older name's, or made up
         told = (member.node_id, skeleton(message.username))
-        if told in self._refused_told:
-            return
+        if told in self._refused_told or not self._namesake_notices.allows(trio.current_time()):
+            return  # (paced as the notices of namesakes: keys cost nothing)
         keep_latest(self._refused_told, told, None, MAX_NAMESAKES_TOLD)
         node.emit(events.NickRefused(member, message.username))
 

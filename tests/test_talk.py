@@ -4,6 +4,7 @@ loopback (``peerchat.talk``; the room helpers are ``test_cluster``'s)."""
 from __future__ import annotations
 
 import dataclasses
+import types
 from functools import partial
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from peerchat.membership import Member, takeable
 from peerchat.messaging import MAX_PIECES, pieces
 from peerchat.names import marked, with_marks
 from peerchat.node import Node, Settings
-from peerchat.protocol import MAX_TEXT, Nick, Private, PrivateAck
+from peerchat.protocol import MAX_TEXT, Nick, NickRefused, Private, PrivateAck
 from peerchat.receipts import PER_MEMBER
+from peerchat.talk import NAMESAKE_NOTICES_AT_ONCE
 from peerchat.tracker_address import StartupError
 
 
@@ -514,6 +516,21 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
         ]
         refused = [e for e in bob.events if isinstance(e, events.NickRefused)]
         assert [(e.member.node_id, e.username) for e in refused] == [(alice.node.node_id, "CAROL")]
+        nursery.cancel_scope.cancel()
+
+
+async def test_renames_refused_elsewhere_are_told_at_a_pace() -> None:
+    """Keys cost nothing: refusals of this node's name from many are told as namesakes are, a
+    few at once, and only of the name it goes by now."""
+    async with trio.open_nursery() as nursery:
+        (alice,) = await room_with(nursery, "alice")
+        for n in range(10):
+            member = Member(f"{n:032x}", f"m{n}", "127.0.0.1", 5000 + n, 1)
+            conn = types.SimpleNamespace(member=member)
+            alice.node.talk.on_nick_refused(conn, NickRefused("alicia"))  # not hers: nothing
+            alice.node.talk.on_nick_refused(conn, NickRefused("alice"))
+        told = [e for e in alice.events if isinstance(e, events.NickRefused)]
+        assert [e.username for e in told] == ["alice"] * NAMESAKE_NOTICES_AT_ONCE
         nursery.cancel_scope.cancel()
 
 
