@@ -676,7 +676,9 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     if earlier and screen.earlier != room:  # (a room's run after another's: a trial)
         # Their times are when they were said, before the lines just above: say so once.
         texts.append(format_notice(EARLIER, now))
-    if not _late_private(event, now):  # (it says its own time: a trial read a second header)
+    # A late private line says its own time (a trial read a second header after it), and an
+    # offer told on a join is no break in the history around it (trial 56 read two runs)
+    if not _late_private(event, now) and type(event) is not FileOffered:
         screen.earlier = room if earlier else None
     front = screen.rooms.get(room)
     me = front.me if front is not None else None

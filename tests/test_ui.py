@@ -1196,6 +1196,7 @@ def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
         ("", e) for e in (message(BOB, "live"), *earlier, message(BOB, "again"), earlier[0])
     ]
     lines += [ui.Notice("! usage: /get ID", ui.ERROR_STYLE), ("", earlier[1])]
+    lines += [("", FileOffered(BOB, 3, "x.bin", 10)), ("", earlier[0])]  # one run (trial 56)
     # A private line that waited for its reader, amid history, says its own time (a trial
     # read a second header after it).
     waited = dataclasses.replace(message(BOB, "psst"), to=ALICE, time=said)
@@ -1209,6 +1210,8 @@ def test_a_run_of_earlier_messages_is_announced_once_where_it_begins() -> None:
         f"13:04:05 {ui.EARLIER}\n12:59:00 <bob> a",
         "13:04:05 ! usage: /get ID",
         f"13:04:05 {ui.EARLIER}\n12:59:00 <bob> b",  # after a line of the prompt's: anew
+        "13:04:05 * bob offers x.bin (10 bytes): /get 3",
+        "12:59:00 <bob> a",
         "13:04:05 [private from bob, said 12:59:00] psst",
         "12:59:00 <bob> a",
     ]
