@@ -59,6 +59,10 @@ RECEIVE_SIZE = 16 * 1024
 MAX_HOLD = 3.0
 TCP_ESTABLISHED = 1  # ``tcpi_state``, the first byte of Linux's TCP_INFO
 _LINUX = sys.platform.startswith("linux")
+# Where ``tcpi_bytes_acked`` (a u64) lies in Linux's ``struct tcp_info``, which only grows, and
+# how much of the struct to ask for.
+_BYTES_ACKED = 120
+_TCP_INFO_SIZE = 128
 FRAMES_PER_TURN = 256  # frames handled from what was read before the reader lets others run
 # Members a link's rosters may list: four full rosters at once, then 1,000 a second. Rosters
 # past that are left unread, and past ROSTERS_LEFT_UNREAD of those the link ends. Rosters come
@@ -130,6 +134,7 @@ class Connection:
         self.probed: float | None = None  # when a probe went out that is not answered yet
         self.said_bye = False  # the peer left on purpose: no reason to dial it again
         self.hold = 0.0  # seconds to read nothing more from the peer (a handler's pace)
+        self.framed = 0  # bytes of the frames given to the link so far (``tcp_acked``)
         self._held_till = -math.inf  # the end of the last such hold
         self.frame_size = 0  # bytes of the frame ``receive`` returned last
         self.outwaited = False  # kept a sender waiting in vain: not waited for till it catches up
@@ -159,6 +164,7 @@ class Connection:
         if len(queue) >= self._config.send_queue:
             self.abort(f"{self.peer} fell {self._config.send_queue} frames behind")
             return
+        self.framed += len(data)
         at_once = self._at_once
         if not queue and at_once is not None and at_once.send_nowait(data):
             if at_once.unsent:
@@ -198,6 +204,21 @@ class Connection:
         except OSError:
             return False
         return state[0] == TCP_ESTABLISHED
+
+    def tcp_acked(self) -> int | None:
+        """Bytes of this link the peer's kernel has acknowledged (``tcpi_bytes_acked``, Linux
+        4.1 on), the handshake's and the records' own among them: more than ``framed`` had
+        been when those were given. None where that is not known."""
+        sock = getattr(self.stream, "socket", None)
+        if sock is None or not _LINUX:
+            return None
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
+        except OSError:  # closed
+            return None
+        if len(info) < _BYTES_ACKED + 8:  # a kernel older than 4.1
+            return None
+        return int.from_bytes(info[_BYTES_ACKED : _BYTES_ACKED + 8], sys.byteorder)
 
     def _in_kernel(self) -> int | None:
         """Bytes the socket's send queue holds, unsent or unacknowledged by the peer's kernel

@@ -168,6 +168,8 @@ class _Serving:
     start: int = 0  # where it was asked for from
     sent: int = 0  # where the chunks sent so far end
     window: transfer.SendWindow = field(default_factory=transfer.SendWindow)
+    acks: transfer.LinkAcks = field(default_factory=lambda: transfer.LinkAcks(0))
+    claimed: tuple[int, int] = (0, 0)  # the furthest acknowledgement, and when it said it came
 
 
 class Files:
@@ -982,6 +984,9 @@ class Files:
         serving = _Serving(
             member.node_id, trio.CancelScope(), offset, moved_from=offset, sent=offset, start=offset
         )
+        # What the fetcher had, or an earlier serving sent it, counts without this link's word
+        had = max(offset, self._covered.get(asked, 0))
+        serving.acks = transfer.LinkAcks(had)
         old = self._serving.pop(key, None)
         stopped = self._stopped_turns.pop((member.node_id, message.offer), None)
         if stopped is not None and trio.current_time() - stopped[1] < FILE_TURN:
@@ -1105,16 +1110,25 @@ class Files:
         # file at the first chunk read as 100%. A fetch given up and asked for again honestly
         # acknowledges the chunks the serving before it sent (a review).
         acked = min(message.offset, max(serving.sent, self._cover(message.offer, serving)))
+        if acked > serving.claimed[0]:
+            serving.claimed = (acked, message.came)
+        self._take_ack(conn, message.offer, serving)
+
+    def _take_ack(self, conn: Connection, offer: int, serving: _Serving) -> None:
+        """The furthest acknowledgement of ``serving``, as far as its link's TCP has it: again
+        as the serving waits, when it was further (``transfer.LinkAcks``)."""
+        claimed, came = serving.claimed
+        acked = serving.acks.allows(claimed, conn.tcp_acked())
         if acked > serving.acked:
             serving.acked = acked
-            serving.window.acked(acked, message.came / 1e6)
+            serving.window.acked(acked, came / 1e6)
             # Progress is a step a fetcher acknowledges, not a byte (an attacker's fetches
             # acknowledged one byte each and kept their slots).
             serving.progressed |= acked - serving.start >= FILE_ACK_EVERY
             if acked - serving.moved_from >= FILE_ACK_EVERY:
                 serving.acked_at, serving.moved_from = trio.current_time(), acked
             serving.moved.set()
-            self._report(conn, message.offer, serving)
+            self._report(conn, offer, serving)
 
     def _report(self, conn: Connection, offer: int, serving: _Serving, over: bool = False) -> None:
         """Tell the user how far a fetch from this node has come (the sender saw nothing of
@@ -1170,6 +1184,8 @@ class Files:
                         f.seek(offset)  # the window (attack round 37), which starts anew:
                         serving.window = transfer.SendWindow()  # it timed another's chunks
                     serving.sent = max(serving.sent, offset)
+                    if serving.claimed[0] > serving.acked:  # its TCP may have caught up
+                        self._take_ack(conn, offer, serving)
                     if not serving.window.room(offset, serving.acked, mine.size - offset):
                         if trio.current_time() - serving.acked_at >= FILE_STALL:
                             log.info("%s stopped acknowledging %s", conn.peer, mine.name)
@@ -1200,6 +1216,7 @@ class Files:
                     end = offset + len(data)
                     asks = serving.window.asks(end, serving.acked, mine.size - end)
                     conn.send(FileChunk(offer, offset, data, asks))
+                    serving.acks.sent(offset + len(data), conn.framed)
                     self._count_served((serving.who, offer), len(data))
                     if conn.address:
                         self._count_served((conn.address, offer), len(data))

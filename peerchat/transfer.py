@@ -152,6 +152,38 @@ class SendWindow:
             self.size = min(FILE_WINDOW, self.size + SMALL_CHUNK)
 
 
+@dataclass
+class LinkAcks:
+    """How far a fetcher's acknowledgements count: no further than its link's own TCP has
+    acknowledged (attack round 37: a fetcher that acknowledged each chunk as it was sent got
+    past its window, took 74% of a 1 Mbit/s uplink from an honest fetch, and the sender's
+    chat lines were a second late). An honest acknowledgement comes on a segment that
+    acknowledges the chunk's bytes, so the sender's kernel counts them before it is read.
+
+    A chunk's position is how many bytes the link had been given up to its end, counted in
+    frames, which are fewer than the bytes on the wire (sealed, after the handshake): TCP
+    having acknowledged that many, the peer's kernel has the chunk at the least."""
+
+    confirmed: int  # how far the file is surely in the fetcher's kernel (or had before)
+    # (where a chunk ends, its position), of those not confirmed yet: a window's worth
+    _out: collections.deque[tuple[int, int]] = field(default_factory=collections.deque)
+
+    def sent(self, end: int, position: int) -> None:
+        self._out.append((end, position))
+
+    def allows(self, claimed: int, tcp_acked: int | None) -> int:
+        """How much of an acknowledgement of ``claimed`` counts, TCP having acknowledged
+        ``tcp_acked`` bytes of the link (None: not known, on a link that is not TCP)."""
+        out = self._out
+        if tcp_acked is None:  # the fetcher's word goes
+            while out and out[0][0] <= claimed:
+                out.popleft()
+            return claimed
+        while out and out[0][1] <= tcp_acked:
+            self.confirmed = max(self.confirmed, out.popleft()[0])
+        return min(claimed, self.confirmed)
+
+
 def local_name(offered: str) -> str:
     """A name to save an offered file under: letters, digits and a few marks; the rest "_";
     never hidden, never empty, never one that ends as a fetch's own ``.part`` file does, and

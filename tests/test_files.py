@@ -23,6 +23,7 @@ from prompt_toolkit.formatted_text import to_plain_text
 from test_cluster import FAST, Room, cut
 
 from peerchat import events, files, read_pace, transfer, ui
+from peerchat.connection import Connection
 from peerchat.datadir import DataDir
 from peerchat.protocol import (
     FILE_CHUNK,
@@ -708,6 +709,29 @@ async def test_a_sender_keeps_at_most_a_window_unacknowledged(tmp_path: Path) ->
         nursery.cancel_scope.cancel()
 
 
+async def test_an_acknowledgement_counts_only_as_far_as_the_links_tcp_has_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 37: a fetcher that acknowledged each chunk as it was sent got past its
+    window, and the sender's chat lines came a second late on a slow uplink. Here the link's
+    TCP has acknowledged nothing: bob's word is not enough for more than the first window."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(64 * FILE_CHUNK))
+    monkeypatch.setattr(Connection, "tcp_acked", lambda conn: 0)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        alice.node.send_file(str(source))
+        offer = await bob.wait_for(offered("big.bin"))
+        bob.node.get_file(offer.id)
+        with trio.move_on_after(1.5):  # a look again a second later, too
+            await bob.wait_for(done("big.bin"), 2)
+        (fetch,) = bob.node.files._fetches.values()
+        assert fetch.download.received == transfer.SMALL_CHUNK
+        monkeypatch.undo()  # TCP's own count: the rest comes
+        assert (await bob.wait_for(done("big.bin"), 10)).ok
+        nursery.cancel_scope.cancel()
+
+
 @pytest.mark.parametrize("acks", ["none", "a byte now and then"])
 async def test_a_fetcher_that_does_not_acknowledge_its_window_loses_its_serving_slot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, acks: str
@@ -1001,8 +1025,8 @@ async def test_chunks_from_the_middle_are_not_counted_for_a_fetch_asked_from_the
                 await trio.sleep(0.01)
         alice.node.files.on_get(to_bob, FileGet(number, 0))
         (serving,) = alice.node.files._serving.values()
-        with trio.fail_after(5):
-            while serving.sent < window:
+        with trio.fail_after(5):  # sent, and in bob's kernel (as an honest fetcher's word is)
+            while serving.sent < window or (to_bob.tcp_acked() or 0) < to_bob.framed:
                 await trio.sleep(0.01)
         alice.node.files.on_ack(to_bob, ack_of(number, middle + window))
         assert serving.acked == window  # what was sent from the start, no more

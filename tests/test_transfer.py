@@ -15,6 +15,7 @@ from peerchat.transfer import (
     SLOW_ACK,
     SMALL_CHUNK,
     Download,
+    LinkAcks,
     SendWindow,
     acknowledges,
     local_name,
@@ -243,3 +244,17 @@ def test_acknowledgements_held_up_on_their_way_back_do_not_shrink_the_window() -
         # Each fetch gets its whole window a round trip at most; all start within 4 s.
         most = min(rate, 3 * FILE_WINDOW / back) * 55
         assert sum(received) > share * most, f"{back} s back: {sum(received) / most:.0%}"
+
+
+def test_an_acknowledgement_counts_as_far_as_tcp_has_the_chunks() -> None:
+    """Attack round 37's fetcher acknowledged chunks as they were sent (``LinkAcks``)."""
+    acks = LinkAcks(confirmed=100)  # had before this link
+    acks.sent(200, position=1_000)  # the chunk ending at 200 ends the link's 1,000th byte
+    acks.sent(300, position=2_000)
+    assert acks.allows(300, tcp_acked=500) == 100  # nothing of them in the fetcher's kernel
+    assert acks.allows(300, tcp_acked=1_500) == 200
+    assert acks.allows(250, tcp_acked=2_500) == 250  # no more than it says, either
+    assert acks.allows(300, tcp_acked=2_500) == 300
+    unknown = LinkAcks(confirmed=0)  # a link that is not TCP: its word goes
+    unknown.sent(200, position=1_000)
+    assert unknown.allows(200, tcp_acked=None) == 200
