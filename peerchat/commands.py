@@ -24,11 +24,11 @@ Type a line and press Enter to send it to everyone in the room.
   /get ID         fetch an offered file (/get alone: the offers)
   /cancel ID      give up a fetch, or withdraw your offer
   /files          the files offered here, and your fetches
-  /join ROOM      another room, by name on this network or at HOST:PORT
+  /join ROOM      another room, by name (or /join ROOM HOST:PORT)
   /part [ROOM]    leave a room (+ MESSAGE); leaving the last one quits
   /room NAME      bring a room to the front (Ctrl-X, Alt-1..9, Alt-←→)
   /rooms, /list   the rooms you are in; the rooms on this network
-  /who, /names    the members (of ROOM, if named); the tracker marked
+  /who, /names    the members, the tracker marked (/who ROOM: of ROOM)
   /whois NAME     a member's address and key, to compare with theirs
   /ignore [NAME]  hide a member's words here (/unignore NAME)
   /history [N]    the last N messages kept here (20)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+REFUSED_WITHIN = 30.0  # seconds after a /nick in which a member's refusal of it is heard
 NAMESAKE_NOTICE_INTERVAL = 60.0  # seconds between two notices of members sharing a name,
 NAMESAKE_NOTICES_AT_ONCE = 4  # past these at once
 MAX_NAMESAKES_TOLD = 1024
@@ -58,6 +59,10 @@ class Talk:
         self._namesake_texts: set[str] = set()  # the notices given: a newcomer had one twice
         self._namesake_notices = Pace(NAMESAKE_NOTICE_INTERVAL, NAMESAKE_NOTICES_AT_ONCE)
         self._refused_told: dict[tuple[str, str], None] = {}  # renames refused, told of
+        # This node's last /nick (the name, when), and the refusals of it heard, told of
+        self._took: tuple[str, float] = ("", -float("inf"))
+        self._refusals: dict[str, None] = {}
+        self._refusal_notices = Pace(NAMESAKE_NOTICE_INTERVAL, NAMESAKE_NOTICES_AT_ONCE)
         self._marks: dict[str, str] = {}  # see ``marks``
         # Members let in under a name like another's here: the look of that name, by node id.
         # Only under that name (a trial: one that had shared "zed" and was alice again was
@@ -375,7 +380,7 @@ class Talk:
         if now - self._renamed < node.config.notice_interval:
             node.emit(events.Error("one name change a second at most; try again"))
             return
-        self._renamed = now
+        self._renamed, self._took = now, (name, now)
         node.messaging.send_outbox()  # what was said before goes first, under the old name
         node.rename(name)
         self._bind(node.me)
@@ -427,17 +432,21 @@ class Talk:
         node.emit(events.Renamed(renamed, old))
 
     def on_nick_refused(self, conn: Connection, message: NickRefused) -> None:
-        """A member still shows this node by its former name: say so once per member and
-        name, while this node goes by that name (trial 54's renamer was shown under two names,
-        and never knew)."""
+        """A member still shows this node by its former name: say so once per member, of the
+        name this node's last ``/nick`` took, from a link it went out on, soon after (trial 54's
+        renamer was shown under two names, and never knew; a review's forged refusal of a name
+        never changed told its user to give it up). A few at once: keys cost nothing."""
         node = self.node
         member = chatting(conn)
-        if message.username != node.me.username:
-            return  # an older name's, or made up
-        told = (member.node_id, skeleton(message.username))
-        if told in self._refused_told or not self._namesake_notices.allows(trio.current_time()):
-            return  # (paced as the notices of namesakes: keys cost nothing)
-        keep_latest(self._refused_told, told, None, MAX_NAMESAKES_TOLD)
+        name, at = self._took
+        now = trio.current_time()
+        if message.username != name or name != node.me.username or conn.opened > at:
+            return  # another name's, or made up
+        if now - at > REFUSED_WITHIN or member.node_id in self._refusals:
+            return
+        if not self._refusal_notices.allows(now):
+            return
+        keep_latest(self._refusals, member.node_id, None, MAX_NAMESAKES_TOLD)
         node.emit(events.NickRefused(member, message.username))
 
     def _hand_on(self, old: str, by: str) -> None:

@@ -740,13 +740,18 @@ _CHATTER = (PeerJoined, PeerLeft, Renamed, TrackerChanged, InRoom, OfferWithdraw
 
 def _chatter(event: Event, me: Member | None) -> bool:
     """Whether ``event`` is its room's chatter: not a line for you (private, naming you, an
-    offer to you alone), nor an answer to a command, nor an error."""
+    offer to you alone), nor your own (a review's line typed just before Ctrl-X came back to
+    a room behind, unseen), nor an answer to a command, nor an error."""
     if type(event) is MessageReceived:
-        named = me is not None and not event.history and mentions(event.text, me.username)
-        return event.to is None and not named
+        return not (event.own or event.to is not None or _names_you(event, me))
     if type(event) is FileOffered:
         return event.to is None and not event.own
     return type(event) in _CHATTER
+
+
+def _names_you(event: MessageReceived, me: Member | None) -> bool:
+    """A line said now (not history) with your name in it."""
+    return me is not None and not event.history and mentions(event.text, me.username)
 
 
 def _now_called(event: MessageReceived, room: Room | None) -> str:
@@ -994,7 +999,7 @@ class Screen:
             isinstance(event, MessageReceived)
             and me is not None
             and not event.history
-            and (event.to is not None or mentions(event.text, me.username))
+            and (event.to is not None or _names_you(event, me))
         )
         self.unseen[label] = "!" if named or self.unseen.get(label) == "!" else "*"
 
@@ -1746,10 +1751,10 @@ class PromptUI:
         """A room brought to the front (a key, ``/room``, a ``/join``, the room in front left)
         shows its window: the screen drawn anew with its lines (prompt thread)."""
         front = self._screen.current
-        if front == self._front_drawn:
-            return
+        if front == self._front_drawn or app.is_done:  # (done: the next prompt draws it; a
+            return  # review's Ctrl-X then Enter at once left the other room's lines in view)
         before, self._front_drawn = self._front_drawn, front
-        if before and not app.is_done:
+        if before:
             self._draw_anew(app)
 
     def _redraw_key(self) -> KeyBindings:
@@ -1774,7 +1779,7 @@ class PromptUI:
         latest: list[StyleAndTextTuples] = []
         several = len(self._screen.rooms) > 1
         for line in reversed(self._printed.view(self._screen.current)):  # (the width changes)
-            if several and line.of and not line.room:  # printed while it was the only room
+            if several and line.of in self._screen.rooms and not line.room:  # (printed alone)
                 line = dataclasses.replace(line, room=line.of)  # (trial 56 read them untagged)
             latest[:0] = split_lines(line.laid_out(size.columns))
             if len(latest) >= room:

@@ -4,6 +4,7 @@ loopback (``peerchat.talk``; the room helpers are ``test_cluster``'s)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from functools import partial
 from pathlib import Path
@@ -503,6 +504,7 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
         # A program that asks anyway (or one that never saw carol: trial 54): alice keeps
         # the name for carol's key, and her screen says so, once; so does bob's.
         bob.node.rename("CAROL")
+        bob.node.talk._took = ("CAROL", trio.current_time())  # as its /nick would have noted
         for _ in range(2):
             bob.node.links.conns[alice.node.node_id].send(Nick("CAROL"))
             await trio.sleep(FAST.notice_interval)  # (renames are paced)
@@ -519,18 +521,30 @@ async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
         nursery.cancel_scope.cancel()
 
 
-async def test_renames_refused_elsewhere_are_told_at_a_pace() -> None:
-    """Keys cost nothing: refusals of this node's name from many are told as namesakes are, a
-    few at once, and only of the name it goes by now."""
+async def test_a_rename_refused_elsewhere_is_told_to_the_renamer_at_a_pace() -> None:
+    """Trial 54's newcomer took carol on the screens that never saw her, and was kept as bob,
+    unknowing, on those that did. The renamer is told: of the name its last /nick took, on a
+    link up then, soon after, a few at once (keys cost nothing), and nothing of a name it
+    never took (a review's forged refusal told its user to give up a name)."""
     async with trio.open_nursery() as nursery:
         (alice,) = await room_with(nursery, "alice")
-        for n in range(10):
-            member = Member(f"{n:032x}", f"m{n}", "127.0.0.1", 5000 + n, 1)
-            conn = types.SimpleNamespace(member=member)
-            alice.node.talk.on_nick_refused(conn, NickRefused("alicia"))  # not hers: nothing
-            alice.node.talk.on_nick_refused(conn, NickRefused("alice"))
+        talk = alice.node.talk
+
+        def refusals(name: str, opened: float = -math.inf) -> None:
+            for n in range(10):
+                member = Member(f"{n:032x}", f"m{n}", "127.0.0.1", 5000 + n, 1)
+                talk.on_nick_refused(
+                    types.SimpleNamespace(member=member, opened=opened), NickRefused(name)
+                )
+
+        refusals("alice")  # never asked for: forged
+        alice.node.nick("alicia")
+        refusals("alice")  # not the name taken
+        refusals("alicia", opened=trio.current_time() + 1)  # a link made since
+        assert not [e for e in alice.events if isinstance(e, events.NickRefused)]
+        refusals("alicia")
         told = [e for e in alice.events if isinstance(e, events.NickRefused)]
-        assert [e.username for e in told] == ["alice"] * NAMESAKE_NOTICES_AT_ONCE
+        assert [e.username for e in told] == ["alicia"] * NAMESAKE_NOTICES_AT_ONCE
         nursery.cancel_scope.cancel()
 
 

@@ -1064,7 +1064,7 @@ def test_a_room_behind_keeps_its_chatter_in_its_window(spawn: Callable[..., Any]
     alice.send("\x1b2")  # Alt-2: ops in front, drawn anew with its lines
     alice.expect(on_screen("<carol> behind the scenes"))
     alice.expect(on_screen("rooms: home [ops] (Ctrl-X)"))
-    alice.send("\x18")  # home again: its line drawn anew, tagged now (trial 56)
+    alice.send("\x18\r")  # home again, Enter at once: its line drawn anew, tagged (trial 56)
     tagged = on_screen("[home]").pattern + r"(?:\x1b\[[0-9;?]*[A-Za-z]|[ 0-9:])*"
     alice.expect(re.compile(tagged + on_screen("<alice> hello home").pattern))
     alice.send("/quit\r")

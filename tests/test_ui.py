@@ -1677,6 +1677,7 @@ def test_a_rooms_chatter_is_for_its_window_and_what_is_for_you_is_for_every_wind
         return composed.chatter
 
     assert chatter(message(BOB, "hi all"))
+    assert not chatter(message(ALICE, "mine", own=True))  # (typed just before a switch)
     assert chatter(PeerJoined(CAROL))
     assert not chatter(message(BOB, "alice: look"))  # names you
     assert not chatter(dataclasses.replace(message(BOB, "psst"), to=ALICE))
