@@ -645,7 +645,8 @@ class Composed:
     room: str = ""  # with several rooms open, each row begins with it
     indent: int = INDENT  # where the rows a long line is broken into begin
     of: str = ""  # the room it is of ("": the program's)
-    chatter: bool = False  # shown in its room's window alone, once there are several (windows)
+    chatter: bool = False  # kept in its room's window alone, once there are several (windows)
+    urgent: bool = False  # of that chatter, shown at once from behind too
 
     def laid_out(self, width: int = 0) -> FormattedText:
         """Broken to ``width`` columns if given, the room at the start of each row."""
@@ -731,27 +732,39 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     # Only a room one is in: a /join that failed named its room in its lines, as one never
     # entered (a user trial read "[qa] ! cannot join the room qa", then the rest untagged).
     shown_as = room if _among_several(screen, room) else ""
-    return Composed(_join_lines(texts), shown_as, of=room, chatter=_chatter(event, me))
+    chatter = type(event) in _CHATTER
+    return Composed(
+        _join_lines(texts), shown_as, of=room, chatter=chatter, urgent=_for_you(event, me)
+    )
 
 
-# A room's lines that are nobody's in particular: shown in its own window alone (``windows``).
-_CHATTER = (PeerJoined, PeerLeft, Renamed, TrackerChanged, InRoom, OfferWithdrawn)
+# A room's chatter, kept in its own window (``windows``): not answers to commands, nor errors.
+_CHATTER = (
+    MessageReceived,
+    FileOffered,
+    PeerJoined,
+    PeerLeft,
+    Renamed,
+    TrackerChanged,
+    InRoom,
+    OfferWithdrawn,
+)
 
 
-def _chatter(event: Event, me: Member | None) -> bool:
-    """Whether ``event`` is its room's chatter: not a line for you (private, naming you, an
-    offer to you alone), nor your own (a review's line typed just before Ctrl-X came back to
-    a room behind, unseen), nor an answer to a command, nor an error."""
+def _for_you(event: Event, me: Member | None) -> bool:
+    """Whether ``event`` is for you, to be seen at once from a room behind too: a private line
+    or offer, a line naming you, your own (a review's line typed just before Ctrl-X was gone
+    to a room behind, unseen)."""
     if type(event) is MessageReceived:
-        return not (event.own or event.to is not None or _names_you(event, me))
-    if type(event) is FileOffered:
-        return event.to is None and not event.own
-    return type(event) in _CHATTER
+        return event.own or event.to is not None or _names_you(event, me)
+    return type(event) is FileOffered and (event.to is not None or event.own)
 
 
 def _names_you(event: MessageReceived, me: Member | None) -> bool:
-    """A line said now (not history) with your name in it."""
-    return me is not None and not event.history and mentions(event.text, me.username)
+    """Another's line said now (not history) with your name in it (trial 57's own lines
+    that said "alice" went to every window)."""
+    live = not event.history and not event.own
+    return live and me is not None and mentions(event.text, me.username)
 
 
 def _now_called(event: MessageReceived, room: Room | None) -> str:
@@ -1034,6 +1047,8 @@ class Screen:
         label = self.label_of(label)
         if label not in self.rooms and label.isdecimal() and len(label) < 3:  # /window 2
             return self.nth(int(label)) or f"the room {visible(self.current)} is in front already"
+        if label not in self.rooms and label in _STEPS:  # irssi's (trial 57's) /window next
+            return self.cycle(_STEPS[label])
         if label not in self.rooms:
             return f"not in a room {visible(label)}; /join {visible(label)}?"
         self.bring(label)
@@ -1048,6 +1063,7 @@ class Screen:
 
 
 Progress = FileProgress | FileWaiting | Uploading
+_STEPS = {"next": 1, "prev": -1, "previous": -1}  # /window next, /window prev
 
 
 def progress_bar(progress: Progress, width: int = 10) -> str:

@@ -1,9 +1,11 @@
 """Each room's window, once a program is in several rooms (irssi's windows, weechat's
-buffers): a room's chatter (its lines to everyone, joins and leaves, offers to all) is shown
-while the room is in front, and waits there while it is behind, marked in the status bar;
-what is for you (private messages, lines naming you, errors, notices, your files) is shown
-whichever room is in front. Trials 52-55 read two rooms' chatter interleaved on one screen,
-where irssi users expect a window a room.
+buffers): a room's chatter (its lines, joins and leaves, offers) is kept in its window, shown
+while the room is in front, and waits there while it is behind, its lines marked in the status
+bar; of those, what is for you (private messages, lines naming you, your own) is shown at once
+whichever room is in front, and stays in its room's window. What is not a room's chatter
+(errors, notices, answers to commands) is shown at once and kept for every window. Trials
+52-55 read two rooms' chatter interleaved on one screen, where irssi users expect a window a
+room.
 
 The lines printed are kept here, a bounded number per room, for the screen to be drawn anew
 (Ctrl-L, a switch of rooms, ``fg``): a busy room behind pushes out its own lines only.
@@ -25,7 +27,11 @@ class Shown(Protocol):
 
     @property
     def chatter(self) -> bool:
-        """Shown only in its room's window, once there are several."""
+        """Kept in its room's window alone, once there are several."""
+
+    @property
+    def urgent(self) -> bool:
+        """Of its room's chatter, shown at once from behind too."""
 
 
 L = TypeVar("L", bound=Shown)
@@ -57,8 +63,10 @@ class Windows(Generic[L]):
         return [line for _, line in lines]
 
     def clear(self, front: str) -> None:
-        """``/clear``: the window in front is empty (what it shared with others goes too)."""
-        self._shared.clear()
+        """``/clear``: the window in front is empty. What it shares with the others goes but
+        the other rooms' (trial 57's /clear in one room lost another's private messages)."""
+        kept = [(n, line) for n, line in self._shared if line.of not in (front, "")]
+        self._shared = deque(kept, maxlen=self._most)
         self._chatter.pop(front, None)
 
     def keep_only(self, rooms: Collection[str]) -> None:
@@ -69,4 +77,5 @@ class Windows(Generic[L]):
 
 def shown_now(line: Shown, front: str, rooms: Collection[str]) -> bool:
     """Whether ``line`` is printed as it comes, ``front`` being the room in front."""
-    return not line.chatter or line.of == front or len(rooms) < 2 or line.of not in rooms
+    at_once = not line.chatter or line.urgent or line.of == front
+    return at_once or len(rooms) < 2 or line.of not in rooms

@@ -1075,6 +1075,10 @@ def test_with_two_rooms_each_line_names_its_room_and_ctrl_x_brings_the_next_to_t
     assert screen.go_to("3") == "lines you type go to the room qa now"
     assert screen.go_to("3") == "the room qa is in front already"
     assert screen.go_to("9") == "no room 9: you are in 3 rooms (/rooms lists them)"
+    order = list(screen.rooms)  # irssi's /window next and prev (trial 57: "not in a room next")
+    after = order[(order.index("qa") + 1) % 3]
+    assert screen.go_to("next") == f"lines you type go to the room {after} now"
+    assert screen.go_to("prev") == "lines you type go to the room qa now"
 
 
 def test_a_narrow_status_bar_gives_up_the_help_hint_and_the_tracker_before_who_is_typing():
@@ -1663,24 +1667,25 @@ def test_trimming_the_input_history_leaves_it_whole_if_the_shorter_copy_fails(
     assert kept.read_bytes().startswith(b"# 2026") and not (tmp_path / "input_history.new").exists()
 
 
-def test_a_rooms_chatter_is_for_its_window_and_what_is_for_you_is_for_every_window() -> None:
-    """Trials 52-55 read two rooms' chatter interleaved on one screen (``windows``): lines to
-    the room, joins and offers to all wait in their room's window; a private message, a line
-    naming you and an error show whichever room is in front."""
+def test_a_rooms_chatter_is_kept_in_its_window_and_what_is_for_you_is_shown_at_once() -> None:
+    """Trials 52-55 read two rooms' chatter interleaved on one screen (``windows``): a room's
+    lines, joins and offers are kept in its window; of them a private line or offer, a line
+    naming you and your own are shown at once from behind too; errors are every window's."""
     screen = ui.Screen()
     screen.apply("dev", Ready(ALICE, "peer", "dev"))
     screen.apply("ops", Ready(ALICE, "peer", "ops"))
 
-    def chatter(event: Any) -> bool:
+    def kept(event: Any) -> tuple[bool, bool]:
         composed = ui.compose(("ops", event), NOW, screen)
         assert composed.of == "ops"
-        return composed.chatter
+        return composed.chatter, composed.urgent
 
-    assert chatter(message(BOB, "hi all"))
-    assert not chatter(message(ALICE, "mine", own=True))  # (typed just before a switch)
-    assert chatter(PeerJoined(CAROL))
-    assert not chatter(message(BOB, "alice: look"))  # names you
-    assert not chatter(dataclasses.replace(message(BOB, "psst"), to=ALICE))
-    assert not chatter(Error("cannot offer x: No such file"))
-    assert not chatter(FileOffered(BOB, 3, "x.bin", 10, to=ALICE))
-    assert chatter(FileOffered(BOB, 3, "x.bin", 10))
+    assert kept(message(BOB, "hi all")) == (True, False)
+    assert kept(PeerJoined(CAROL)) == (True, False)
+    assert kept(message(BOB, "alice: look")) == (True, True)  # names you
+    assert kept(dataclasses.replace(message(BOB, "psst"), to=ALICE)) == (True, True)
+    assert kept(message(ALICE, "mine", own=True)) == (True, True)  # (typed just before Ctrl-X)
+    assert kept(message(ALICE, "alice says so", own=True)) == (True, True)
+    assert kept(FileOffered(BOB, 3, "x.bin", 10, to=ALICE)) == (True, True)
+    assert kept(FileOffered(BOB, 3, "x.bin", 10)) == (True, False)
+    assert kept(Error("cannot offer x: No such file")) == (False, False)

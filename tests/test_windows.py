@@ -12,6 +12,7 @@ class Line:
     text: str
     of: str = ""
     chatter: bool = False
+    urgent: bool = False
 
 
 def test_a_window_shows_its_rooms_chatter_and_what_is_for_everyone_in_order() -> None:
@@ -52,21 +53,30 @@ def test_a_busy_room_behind_pushes_out_its_own_lines_only() -> None:
 
 
 def test_clear_empties_the_window_in_front_and_a_room_left_takes_its_lines() -> None:
+    """Trial 57: a /clear in one room lost another's private messages, never stored."""
     windows: Windows[Line] = Windows(most=5)
     windows.add(Line("dev 1", "dev", True))
     windows.add(Line("ops 1", "ops", True))
-    windows.add(Line("notice"))
+    windows.add(Line("ops's private line", "ops", True, urgent=True))
+    windows.add(Line("an error in ops", "ops"))
+    windows.add(Line("an error in dev", "dev"))
+    windows.add(Line("the program's notice"))
     windows.clear("dev")
-    assert windows.view("dev") == []
-    assert [line.text for line in windows.view("ops")] == ["ops 1"]
-    windows.keep_only({"dev"})
-    assert windows.view("ops") == []
+    assert windows.view("dev") == [Line("an error in ops", "ops")]
+    assert [line.text for line in windows.view("ops")] == [
+        "ops 1",
+        "ops's private line",
+        "an error in ops",
+    ]
+    windows.keep_only({"dev"})  # ops left: its chatter goes, what was said of it stays
+    assert windows.view("ops") == [Line("an error in ops", "ops")]
 
 
 def test_only_chatter_of_a_room_behind_waits() -> None:
     rooms = {"dev", "ops"}
     assert not shown_now(Line("ops 1", "ops", True), "dev", rooms)
     assert shown_now(Line("ops 1", "ops", True), "ops", rooms)
-    assert shown_now(Line("private", "ops"), "dev", rooms)
+    assert shown_now(Line("private", "ops", True, urgent=True), "dev", rooms)
+    assert shown_now(Line("an error", "ops"), "dev", rooms)
     assert shown_now(Line("dev 1", "dev", True), "dev", {"dev"})  # one room: all of it
     assert shown_now(Line("left", "qa", True), "dev", rooms)  # a room no longer open
