@@ -959,6 +959,9 @@ class Screen:
     helped: bool = False  # "type /help for commands" was printed
     cleared_at: float = -math.inf  # when Ctrl-C last threw a half-typed line away (monotonic)
     paged_at: float = -math.inf  # when PageUp or PageDown was last pressed (monotonic)
+    scrolled: int = 0  # rows of the window in front scrolled back with PageUp; 0: its end
+    newer: bool = False  # lines came below while it was scrolled back
+    oldest: bool = False  # PageUp went as far back as the window keeps
     scroll_keys: str = field(default_factory=lambda: scroll_keys(os.environ))  # how to scroll
     asked: int = 0  # lines of a pasted block in the input line that Enter would send
     asked_said: str = ""  # what Enter would do with them
@@ -1132,8 +1135,15 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
     parts = _toolbar_parts(screen.front, now, behind=behind)
     if now - screen.cleared_at < CLEARED_SHOWN:  # a user quit unwarned with a second Ctrl-C
         parts.insert(1, (_CLEARED, "| line cleared: Ctrl-C again quits "))
-    if now - screen.paged_at < SCROLL_SHOWN:
-        parts.insert(1, (_SCROLL, f"| scroll back: {screen.scroll_keys}, or /history N "))
+    if screen.scrolled:  # (trial 57: a room's lines past a screen were for /history only)
+        newer = "new lines below, " if screen.newer else ""
+        oldest = "the oldest kept: /history N for more, " if screen.oldest else ""
+        parts.insert(1, (_SCROLL, f"| scrolled back: {oldest}{newer}PageDown for newer "))
+    elif now - screen.paged_at < SCROLL_SHOWN and screen.oldest:
+        older = f"| nothing older here: /history N, or the terminal's {screen.scroll_keys} "
+        parts.insert(1, (_SCROLL, older))
+    elif now - screen.paged_at < SCROLL_SHOWN:
+        parts.insert(1, (_SCROLL, "| the newest lines "))
     if screen.asked:  # a paste taller than the window hid the notice above it (a user trial),
         # in a shorter form where it does not fit (a trial's window of 60 columns dropped it)
         parts[1:1] = [
@@ -1338,6 +1348,7 @@ class PromptUI:
         self._leave_asked_at: dict[str, float] = {}
         self._printed: Windows[Composed] = Windows(REDRAWN_LINES)  # prompt thread
         self._front_drawn = ""  # the room whose window the screen shows (prompt thread)
+        self._to_end = False  # Enter was pressed while scrolled back: the window's end again
 
     def keep_input_history(self, path: Path) -> None:
         """Typed lines survive restarts (up-arrow), in ``path``, trimmed to the latest."""
@@ -1574,6 +1585,7 @@ class PromptUI:
                     raise
                 self._terminal_gone = True
                 return True
+            self._to_end = screen.scrolled > 0  # Enter goes back to the newest lines
             # Sent: the next keystroke is news again. (Held instead, the room still reads "is
             # typing": a trial's dropped paste left it there 4 s.)
             was_typed_at, typed_at = typed_at, -math.inf
@@ -1750,6 +1762,10 @@ class PromptUI:
         lines = [line for line in lines if shown_now(line, screen.current, screen.rooms)]
         if not lines:  # a batch with nothing to print
             return
+        if screen.scrolled and self._session is not None:  # kept for PageDown (and Enter)
+            screen.newer = True
+            self._session.app.invalidate()
+            return
         text = laid_out(lines, self._columns())
         if self._session is None:  # no prompt yet
             print_formatted_text(text)
@@ -1767,10 +1783,11 @@ class PromptUI:
         """A room brought to the front (a key, ``/room``, a ``/join``, the room in front left)
         shows its window: the screen drawn anew with its lines (prompt thread)."""
         front = self._screen.current
-        if front == self._front_drawn or app.is_done:  # (done: the next prompt draws it; a
-            return  # review's Ctrl-X then Enter at once left the other room's lines in view)
-        before, self._front_drawn = self._front_drawn, front
+        if app.is_done or (front == self._front_drawn and not self._to_end):  # (done: the next
+            return  # prompt draws it; a review's Ctrl-X, Enter at once kept the other's lines)
+        before, self._front_drawn, self._to_end = self._front_drawn, front, False
         if before:
+            self._screen.scrolled = 0  # at the new window's end (or the end, after Enter)
             self._draw_anew(app)
 
     def _redraw_key(self) -> KeyBindings:
@@ -1782,6 +1799,21 @@ class PromptUI:
             it, and a user lost the conversation from view)."""
             self._draw_anew(event.app)
 
+        @keys.add("pageup")
+        @keys.add("pagedown")
+        def _page(event: KeyPressEvent) -> None:
+            """PageUp and PageDown scroll the window in front by a page, as irssi's do, through
+            the lines it keeps (trial 57's room had its first 20 of 50 lines out of reach, and
+            the terminal's own scrollback jumbled with the windows drawn anew). prompt_toolkit's
+            own went through the lines typed, which a trial took for the chat."""
+            screen = self._screen
+            page = max(event.app.output.get_size().rows - 3, 1)
+            step = page if event.key_sequence[0].key == Keys.PageUp else -page
+            before, screen.paged_at = screen.scrolled, time.monotonic()
+            screen.scrolled = max(before + step, 0)
+            if screen.scrolled != before:
+                self._draw_anew(event.app)
+
         return keys
 
     def _draw_anew(self, app: Application[Any]) -> None:
@@ -1792,14 +1824,20 @@ class PromptUI:
         output = app.output
         size = output.get_size()
         room = max(size.rows - 2, 1)  # rows left by the input line and the toolbar
-        latest: list[StyleAndTextTuples] = []
-        several = len(self._screen.rooms) > 1
-        for line in reversed(self._printed.view(self._screen.current)):  # (the width changes)
-            if several and line.of in self._screen.rooms and not line.room:  # (printed alone)
+        screen = self._screen
+        rows: list[StyleAndTextTuples] = []
+        several = len(screen.rooms) > 1
+        for line in reversed(self._printed.view(screen.current)):  # (the width changes)
+            if several and line.of in screen.rooms and not line.room:  # (printed alone)
                 line = dataclasses.replace(line, room=line.of)  # (trial 56 read them untagged)
-            latest[:0] = split_lines(line.laid_out(size.columns))
-            if len(latest) >= room:
+            rows[:0] = split_lines(line.laid_out(size.columns))
+            if len(rows) >= room + screen.scrolled:
                 break
+        screen.oldest = screen.scrolled > 0 and len(rows) <= room + screen.scrolled
+        screen.scrolled = min(screen.scrolled, max(len(rows) - room, 0))
+        screen.newer = screen.newer and screen.scrolled > 0
+        end = len(rows) - screen.scrolled
+        latest = rows[max(end - room, 0) : end]
         app.renderer.erase()
         output.cursor_goto(0, 0)
         if latest:
@@ -1902,14 +1940,6 @@ def _clear_key(screen: Screen) -> KeyBindings:
                 screen.cleared_at = time.monotonic()
         else:
             event.app.exit(exception=KeyboardInterrupt())
-
-    @keys.add("pageup")
-    @keys.add("pagedown")
-    def _page(event: KeyPressEvent) -> None:
-        """The chat is the terminal's own scrollback, which the terminal scrolls: the toolbar
-        says how. (prompt_toolkit's PageUp went through the lines typed, and irssi users
-        took them for the chat, in a user trial.)"""
-        screen.paged_at = time.monotonic()
 
     return keys
 

@@ -456,10 +456,11 @@ def test_keys_the_prompt_has_no_use_for_type_nothing(spawn: Callable[..., Any]) 
     alice.send("b\r")
     said = next_event(bob, event="message")
     assert said["text"] == "aaaaab", said
-    # PageUp is no way through the lines typed (a trial took them for the chat): it says how.
+    # PageUp is no way through the lines typed (a trial took them for the chat): the window
+    # scrolls, here with nothing further back.
     alice.send("c\x1b[5~")
     alice.send("\x0c")  # (Ctrl-L: the toolbar drawn whole, not only where it changed)
-    alice.expect(on_screen("scroll back: "))
+    alice.expect(on_screen("nothing older here: "))
     alice.send("d\r")
     said = next_event(bob, event="message")
     assert said["text"] == "cd", said
@@ -1067,5 +1068,27 @@ def test_a_room_behind_keeps_its_chatter_in_its_window(spawn: Callable[..., Any]
     alice.send("\x18\r")  # home again, Enter at once: its line drawn anew, tagged (trial 56)
     tagged = on_screen("[home]").pattern + r"(?:\x1b\[[0-9;?]*[A-Za-z]|[ 0-9:])*"
     alice.expect(re.compile(tagged + on_screen("<alice> hello home").pattern))
+    alice.send("/quit\r")
+    expect_exit_0(alice)
+
+
+def test_page_up_scrolls_the_window_back_and_enter_comes_back_to_the_newest(
+    spawn: Callable[..., Any],
+) -> None:
+    """Trial 57: of 50 lines in a room, the first 20 were out of reach but for /history, and
+    the terminal's own scrollback held windows drawn anew. PageUp scrolls the window, as in
+    irssi; lines that come meanwhile wait below; Enter comes back to them."""
+    alice, bob = alice_and_bob(spawn)
+    for n in range(60):
+        bob.sendline(f"line {n:02}")
+    alice.expect(on_screen("<bob> line 59"))
+    alice.send("\x1b[5~\x1b[5~")  # two pages: 24 rows, a page of 21
+    alice.expect(on_screen("<bob> line 17"))
+    alice.expect(on_screen("scrolled back: "))
+    bob.sendline("while scrolled")
+    alice.expect(on_screen("new lines below"))
+    assert not on_screen("<bob> while scrolled").search(alice.before + alice.after)
+    alice.send("\r")  # a blank Enter: back to the newest
+    alice.expect(on_screen("<bob> while scrolled"))
     alice.send("/quit\r")
     expect_exit_0(alice)

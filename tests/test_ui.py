@@ -247,8 +247,8 @@ def test_ready_says_who_and_where_and_points_to_help(role):
     [
         # A user trial: a line, Ctrl-C, Ctrl-C, and the program was gone, unwarned.
         ("cleared_at", "line cleared: Ctrl-C again quits", ui.CLEARED_SHOWN),
-        # Another: PageUp went through the lines typed, not the chat.
-        ("paged_at", "scroll back: Shift-PageUp, or /history N", ui.SCROLL_SHOWN),
+        # Another: PageUp went through the lines typed, not the chat; PageDown is at the end.
+        ("paged_at", "the newest lines", ui.SCROLL_SHOWN),
     ],
 )
 def test_the_toolbar_says_what_a_key_did_for_a_while(
@@ -262,6 +262,25 @@ def test_the_toolbar_says_what_a_key_did_for_a_while(
     assert shown.startswith(f" alice | {said} "), shown
     later = ui.screen_toolbar(screen, 80, now=arrived + for_seconds)
     assert said not in to_plain_text(later)
+
+
+def test_the_toolbar_says_where_a_window_is_scrolled_back_to() -> None:
+    """Trial 57's 50 lines in a room behind: its first 20 were out of reach but for /history.
+    PageUp scrolls the window; the status bar says how to come back, and what came meanwhile."""
+    screen = ui.Screen(scroll_keys="Shift-PageUp")
+    screen.apply("", Ready(ALICE, "peer"))
+    screen.scrolled, screen.newer = 30, True
+    assert "| scrolled back: new lines below, PageDown for newer |" in to_plain_text(
+        ui.screen_toolbar(screen, 120)
+    )
+    screen.newer, screen.oldest = False, True
+    assert "| scrolled back: the oldest kept: /history N for more, PageDown for newer |" in (
+        to_plain_text(ui.screen_toolbar(screen, 120))
+    )
+    screen.scrolled, screen.paged_at = 0, time.monotonic()  # nothing to scroll back to
+    assert "| nothing older here: /history N, or the terminal's Shift-PageUp |" in (
+        to_plain_text(ui.screen_toolbar(screen, 120))
+    )
 
 
 def test_the_scroll_hint_names_the_keys_of_the_terminal_it_runs_in():
