@@ -1831,7 +1831,7 @@ class PromptUI:
             if several and line.of in screen.rooms and not line.room:  # (printed alone)
                 line = dataclasses.replace(line, room=line.of)  # (trial 56 read them untagged)
             rows[:0] = split_lines(line.laid_out(size.columns))
-            if len(rows) >= room + screen.scrolled:
+            if len(rows) > room + screen.scrolled:  # (one row more: not the oldest)
                 break
         screen.oldest = screen.scrolled > 0 and len(rows) <= room + screen.scrolled
         screen.scrolled = min(screen.scrolled, max(len(rows) - room, 0))
