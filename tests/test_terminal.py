@@ -1084,7 +1084,7 @@ def test_page_up_scrolls_the_window_back_and_enter_comes_back_to_the_newest(
     alice.expect(on_screen("<bob> line 59"))
     alice.send("\x1b[5~\x1b[5~")  # two pages: 24 rows, a page of 21
     alice.expect(on_screen("<bob> line 17"))
-    alice.expect(on_screen("scrolled back: "))
+    alice.expect(on_screen("scrolled back: PageDown for newer"))  # (not the oldest yet)
     bob.sendline("while scrolled")
     alice.expect(on_screen("new lines below"))
     assert not on_screen("<bob> while scrolled").search(alice.before + alice.after)
