@@ -26,7 +26,7 @@ Type a line and press Enter to send it to everyone in the room.
   /files          the files offered here, and your fetches
   /join ROOM      another room, by name (or /join ROOM HOST:PORT)
   /part [ROOM]    leave a room (+ MESSAGE); leaving the last one quits
-  /room NAME      bring a room to the front (Ctrl-X, Alt-1..9, Alt-←→)
+  /room NAME      to the front (/window N or Alt-N, Ctrl-X, Alt-←→)
   /rooms, /list   the rooms you are in; the rooms on this network
   /who, /names    the members, the tracker marked (/who ROOM: of ROOM)
   /whois NAME     a member's address and key, to compare with theirs
@@ -271,6 +271,7 @@ COMMANDS = (
     "/unignore",
     "/who",
     "/whois",
+    "/window",
 )
 """What tab completes after a "/"."""
 

@@ -2359,7 +2359,7 @@ def _not_a_mouse(event: KeyPressEvent) -> None:
     handler raised on it, and the screen showed a traceback and "Press ENTER to continue"."""
 
 
-_ROOM_COMMANDS = ("/room", "/part")  # whose first word is a room one is in
+_ROOM_COMMANDS = ("/room", "/part", "/window", "/win", "/buffer")  # a room one is in first
 _OFFER_COMMANDS = ("/get", "/cancel")  # whose first word is an offer's number, the program's
 
 

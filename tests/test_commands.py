@@ -218,7 +218,7 @@ def test_help_with_a_command_gives_its_lines_by_any_of_its_names() -> None:
     (send,) = parse_line("/help send").text.splitlines()
     assert send.startswith("  /send PATH")
     (room,) = parse_line("/help window").text.splitlines()  # an alias
-    assert room.startswith("  /room NAME") and "Alt-1..9" in room
+    assert room.startswith("  /room NAME") and "/window N or Alt-N" in room
     nick = parse_line("/help nick").text.splitlines()  # one row, and the one that goes on
     assert len(nick) == 1 and nick[0].startswith("  /nick NAME")
     assert parse_line("/help unignore").text.startswith("  /ignore [NAME]")

@@ -857,6 +857,7 @@ def test_tab_completes_commands_and_member_names():
     screen.bring("sec")
     assert complete("/part ") == ["sec ", "dev ", "ops "]  # (a trial's "/part " Tab Enter)
     assert complete("/room ") == ["dev ", "ops ", "sec "]  # to another: the one in front last
+    assert complete("/window o") == ["ops "] and complete("/win") == ["/window "]  # (trial 57)
     # Offer numbers after /get and /cancel, of every room (they are the program's).
     screen.room("dev").apply(FileOffered(BOB, 3, "big.bin", 1 << 20))
     room.apply(FileOffered(CAROL, 12, "notes.txt", 10))
