@@ -731,6 +731,8 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     screen.refronted = None
     # Only a room one is in: a /join that failed named its room in its lines, as one never
     # entered (a user trial read "[qa] ! cannot join the room qa", then the rest untagged).
+    if type(event) is RoomsFound and not event.new:  # the network's, not a room's (trial 57
+        return Composed(_join_lines(texts))  # read "[ops] * rooms on the local network")
     shown_as = room if _among_several(screen, room) else ""
     chatter = type(event) in _CHATTER
     return Composed(

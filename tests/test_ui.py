@@ -322,6 +322,11 @@ def test_the_rooms_found_on_the_network_are_one_line_for_join():
     found = RoomsFound((("dev", 3), ("ops", 1)))
     assert plain(found) == "13:04:05 * rooms on the local network: dev (3), ops (1); /join NAME"
     assert "no room answered" in plain(RoomsFound(()))
+    screen = ui.Screen()  # with several rooms: the network's, not the room's it was asked in
+    screen.apply("dev", Ready(ALICE, "peer", "dev"))
+    screen.apply("ops", Ready(ALICE, "peer", "ops"))
+    listed = to_plain_text(ui.format_line(("ops", found), NOW, screen))
+    assert listed.startswith("13:04:05 * rooms on the local network"), listed  # (trial 57)
     assert found.as_json() == {
         "event": "rooms_found",
         "rooms": [{"room": "dev", "members": 3}, {"room": "ops", "members": 1}],
