@@ -1216,7 +1216,7 @@ class Files:
                     end = offset + len(data)
                     asks = serving.window.asks(end, serving.acked, mine.size - end)
                     conn.send(FileChunk(offer, offset, data, asks))
-                    serving.acks.sent(offset + len(data), conn.framed)
+                    serving.acks.sent(offset + len(data), conn.wire_end())
                     self._count_served((serving.who, offer), len(data))
                     if conn.address:
                         self._count_served((conn.address, offer), len(data))

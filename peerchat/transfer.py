@@ -160,9 +160,9 @@ class LinkAcks:
     chat lines were a second late). An honest acknowledgement comes on a segment that
     acknowledges the chunk's bytes, so the sender's kernel counts them before it is read.
 
-    A chunk's position is how many bytes the link had been given up to its end, counted in
-    frames, which are fewer than the bytes on the wire (sealed, after the handshake): TCP
-    having acknowledged that many, the peer's kernel has the chunk at the least."""
+    A chunk's position is where it ends on the link's wire (``Connection.wire_end``, as the
+    kernel counts what it was given): TCP having acknowledged that many bytes, the peer's
+    kernel has the chunk."""
 
     confirmed: int  # how far the file is surely in the fetcher's kernel (or had before)
     # (where a chunk ends, its position), of those not confirmed yet: a window's worth

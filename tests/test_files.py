@@ -1026,7 +1026,7 @@ async def test_chunks_from_the_middle_are_not_counted_for_a_fetch_asked_from_the
         alice.node.files.on_get(to_bob, FileGet(number, 0))
         (serving,) = alice.node.files._serving.values()
         with trio.fail_after(5):  # sent, and in bob's kernel (as an honest fetcher's word is)
-            while serving.sent < window or (to_bob.tcp_acked() or 0) < to_bob.framed:
+            while serving.sent < window or (to_bob.tcp_acked() or 0) < to_bob.wire_end():
                 await trio.sleep(0.01)
         alice.node.files.on_ack(to_bob, ack_of(number, middle + window))
         assert serving.acked == window  # what was sent from the start, no more
