@@ -1121,7 +1121,7 @@ class Files:
         acked = serving.acks.allows(claimed, conn.tcp_acked())
         if acked > serving.acked:
             serving.acked = acked
-            serving.window.acked(acked, came / 1e6)
+            serving.window.acked(acked, came / 1e6, trio.current_time())
             # Progress is a step a fetcher acknowledges, not a byte (an attacker's fetches
             # acknowledged one byte each and kept their slots).
             serving.progressed |= acked - serving.start >= FILE_ACK_EVERY

@@ -84,6 +84,12 @@ class Download:
 # acknowledgement held up on the fetcher's own busy uplink shrank the window to the least, and
 # a 4 MiB fetch whose acknowledgements took 0.3 s longer took 77 s, not 5 (review 55).
 SLOW_ACK = 0.25
+# The fetcher's word of when a chunk came is taken no further back than this from where the
+# acknowledgements' quickest way back puts it: a fetcher that said its chunks came at its
+# clock's 0 had its window grow for ever, took 82 of an uplink's 119 kB/s from an honest fetch
+# (attack round 40), and the sender's queue grew to seconds. Acknowledgements held up so long
+# on the fetcher's own uplink are judged by the round trip (review 55's 0.3 s are not).
+BACK_SLACK = 1.0
 ACK_EVERY = FILE_WINDOW // 2  # bytes a fetcher receives between two acknowledgements, unasked
 # The least a chunk but a file's last carries (a fetcher takes less as no sign of life), and the
 # least window: a fetch starts with it, so that the first chunk's way is measured behind nothing
@@ -109,6 +115,7 @@ class SendWindow:
     _quickest: float = float("inf")  # the least of (when a chunk came - when it was sent)
     _asked: int = 0  # where the last chunk that asked for an acknowledgement ends
     _shrunk_for: int = -1  # where the last chunk out when the window last shrank ends
+    _back: float = float("inf")  # the least of (when an acknowledgement came - when it said)
 
     def room(self, sent: int, acked: int, left: int) -> int:
         """How many bytes the next chunk may carry, the file sent up to ``sent`` and
@@ -134,9 +141,13 @@ class SendWindow:
         if asked:
             self._asked = end
 
-    def acked(self, offset: int, came: float) -> None:
+    def acked(self, offset: int, came: float, now: float | None = None) -> None:
         """The fetcher has the file up to ``offset``, the chunk that ends there having come
-        at ``came`` by its clock: the window changes by how long that chunk took to come."""
+        at ``came`` by its clock, its acknowledgement here at ``now`` by this one: the window
+        changes by how long that chunk took to come."""
+        if now is not None:
+            self._back = min(self._back, now - came)
+            came = max(came, now - self._back - BACK_SLACK)
         when = None
         while self._sent and self._sent[0][0] <= offset:
             when = self._sent.popleft()[1]

@@ -181,11 +181,14 @@ def test_a_window_that_shrinks_under_chunks_that_asked_nothing_sends_one_that_as
             assert window.asks(small + 3 * half + room, small + half, 10**6)  # it asks
 
 
-def queue_behind_three_fetches(rate: float, seconds: float, back: float = 0.001) -> list[float]:
+def queue_behind_three_fetches(
+    rate: float, seconds: float, back: float = 0.001, liar: int | None = None
+) -> list[float]:
     """Three fetches from one sender, begun 2 s apart, over its uplink of ``rate`` bytes a
     second (its queue first in, first out), a millisecond's way on, and ``back`` seconds for an
     acknowledgement to come back: the longest a chat line said after the first 10 s would
-    wait behind that queue, and the bytes each fetcher got."""
+    wait behind that queue, and the bytes each fetcher got. The ``liar`` fetch says each of
+    its chunks came at its clock's 0."""
     windows, sent, acked = [SendWindow() for _ in range(3)], [0] * 3, [0] * 3
     received, told = [0] * 3, [0] * 3
     queue: collections.deque[tuple[int, int, int, bool]] = collections.deque()
@@ -200,10 +203,11 @@ def queue_behind_three_fetches(rate: float, seconds: float, back: float = 0.001)
             received[i] = end
             if acknowledges(end, told[i], asks):
                 told[i] = end
-                heapq.heappush(happenings, (now + back, "ack", i, end, False, now + 50))
+                said = 0.0 if i == liar else now + 50  # (the fetcher's clock is another)
+                heapq.heappush(happenings, (now + back, "ack", i, end, False, said))
         elif what == "ack":
             acked[i] = end
-            windows[i].acked(end, came)
+            windows[i].acked(end, came, now)
         was_idle = not queue
         for j in range(3):  # the sender sends what each window lets it
             while now >= 2 * j and (room := windows[j].room(sent[j], acked[j], 10**9)):
@@ -244,6 +248,20 @@ def test_acknowledgements_held_up_on_their_way_back_do_not_shrink_the_window() -
         # Each fetch gets its whole window a round trip at most; all start within 4 s.
         most = min(rate, 3 * FILE_WINDOW / back) * 55
         assert sum(received) > share * most, f"{back} s back: {sum(received) / most:.0%}"
+
+
+def test_a_fetcher_that_says_its_chunks_came_sooner_takes_no_more_than_its_share() -> None:
+    """Attack round 40: a fetcher that said its chunks came at its clock's 0 saw its window grow
+    for ever, and took 82 of an uplink's 119 kB/s from an honest fetch. Here, it took 80-89%
+    of the uplink and a chat line waited 2.35 s (0.65 s with none lying); no further back than
+    ``BACK_SLACK`` from the acknowledgements' quickest way back, it takes about its share."""
+    rate = 1_000_000 / 8
+    honest, *fair = queue_behind_three_fetches(rate, 60)
+    for liar in range(3):
+        worst, *received = queue_behind_three_fetches(rate, 60, liar=liar)
+        share, usual = received[liar] / sum(received), fair[liar] / sum(fair)
+        assert share < usual + 0.15, f"fetch {liar}: {share:.0%} of the uplink, {usual:.0%} honest"
+        assert worst < honest + 0.75, f"fetch {liar} lying: a chat line waited {worst:.2f} s"
 
 
 def test_an_acknowledgement_counts_as_far_as_tcp_has_the_chunks() -> None:
