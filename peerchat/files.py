@@ -168,7 +168,7 @@ class _Serving:
     start: int = 0  # where it was asked for from
     sent: int = 0  # where the chunks sent so far end
     window: transfer.SendWindow = field(default_factory=transfer.SendWindow)
-    acks: transfer.LinkAcks = field(default_factory=lambda: transfer.LinkAcks(0))
+    acks: transfer.LinkAcks = field(kw_only=True)  # how far its fetcher's word may count
     claimed: tuple[int, int] = (0, 0)  # the furthest acknowledgement, and when it said it came
 
 
@@ -981,12 +981,17 @@ class Files:
         keep_latest(self._asked, asked, None, MAX_REMEMBERED)
         key = (conn, message.offer)
         offset = message.offset
-        serving = _Serving(
-            member.node_id, trio.CancelScope(), offset, moved_from=offset, sent=offset, start=offset
-        )
         # What the fetcher had, or an earlier serving sent it, counts without this link's word
         had = max(offset, self._covered.get(asked, 0))
-        serving.acks = transfer.LinkAcks(had)
+        serving = _Serving(
+            member.node_id,
+            trio.CancelScope(),
+            offset,
+            moved_from=offset,
+            sent=offset,
+            start=offset,
+            acks=transfer.LinkAcks(had),
+        )
         old = self._serving.pop(key, None)
         stopped = self._stopped_turns.pop((member.node_id, message.offer), None)
         if stopped is not None and trio.current_time() - stopped[1] < FILE_TURN:

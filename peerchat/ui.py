@@ -2067,11 +2067,12 @@ def _part_usage(screen: Screen) -> str:
 
 
 def _room_list(screen: Screen) -> list[str]:
-    """The rooms for ``/rooms``, marked as in the status bar (a narrow one drops them)."""
+    """The rooms for ``/rooms``, marked as in the status bar (a narrow one drops them), each
+    with the number Alt-N and ``/window N`` bring it by (trial 57 counted them by hand)."""
     return [
-        f"{visible(label)}{screen.unseen.get(label, '')}"
+        f"{n} {visible(label)}{screen.unseen.get(label, '')}"
         f"{' (in front)' if label == screen.current else ''}"
-        for label in screen.rooms
+        for n, label in enumerate(screen.rooms, 1)
     ]
 
 

@@ -870,17 +870,17 @@ def test_ctrl_x_switches_rooms_at_once_each_time(spawn: Callable[..., Any]) -> N
     started = time.monotonic()
     alice.send("\x18\x18")  # to home and back, in the status bar alone (two user trials)
     alice.send("/rooms\r")
-    alice.expect(on_screen("rooms: home, ops (in front)"))
+    alice.expect(on_screen("rooms: 1 home, 2 ops (in front)"))
     assert time.monotonic() - started < 0.9
     assert not on_screen("lines you type go to").search(alice.before)
     alice.send("/join OPS\r")  # a user trial: a room already open was a /join that said nothing
     alice.expect(on_screen("already in ops: lines you type go to the room ops now"))
     alice.send("\x1b[1;3D")  # Alt-Left, as xterm sends it: the room before, the first
     alice.send("/rooms\r")
-    alice.expect(on_screen("rooms: home (in front), ops"))
+    alice.expect(on_screen("rooms: 1 home (in front), 2 ops"))
     alice.send("\x1b[1;3C")  # Alt-Right: the next, ops again
     alice.send("/rooms\r")
-    alice.expect(on_screen("rooms: home, ops (in front)"))
+    alice.expect(on_screen("rooms: 1 home, 2 ops (in front)"))
     alice.send("/quit\r")
     expect_exit_0(alice)
 
@@ -894,7 +894,7 @@ def test_closing_the_terminal_keeps_the_rooms_joined_for_the_next_start(
     alice = start_alice(spawn, free_port(), "--room", "home", "--data-dir", str(data))
     alice.send(f"/join ops 127.0.0.1:{free_port()}\r")
     alice.send("/rooms\r")
-    alice.expect(on_screen("rooms: home, ops (in front)"), timeout=10)
+    alice.expect(on_screen("rooms: 1 home, 2 ops (in front)"), timeout=10)
     alice.ptyproc.fileobj.close()  # the terminal's end: a hangup, and a read that fails
     alice.ptyproc.closed = True  # (pexpect's own close would send SIGINT after)
     alice.ptyproc.wait()
@@ -918,7 +918,7 @@ def test_a_join_leaves_the_default_room_when_nobody_else_is_in_it(
     alice.send(f"/join ops 127.0.0.1:{ops}\r")  # bob is here: the default room stays
     alice.expect(on_screen("in the room: carol"))
     alice.send("/rooms\r")
-    alice.expect(on_screen(f"rooms: 127.0.0.1:{home}, ops (in front)"))
+    alice.expect(on_screen(f"rooms: 1 127.0.0.1:{home}, 2 ops (in front)"))
     bob.sendeof()  # bob quits: said in the window of the room behind
     alice.send(f"/room 127.0.0.1:{home}\r")
     alice.expect(on_screen("bob left"))
@@ -929,7 +929,7 @@ def test_a_join_leaves_the_default_room_when_nobody_else_is_in_it(
     alice.send(f"/join ops 127.0.0.1:{ops}\r")
     alice.expect(on_screen("in the room: carol"))
     alice.send("/rooms\r")
-    alice.expect(on_screen(f"rooms: 127.0.0.1:{home}, ops (in front)"))
+    alice.expect(on_screen(f"rooms: 1 127.0.0.1:{home}, 2 ops (in front)"))
     alice.send(f"/room 127.0.0.1:{home}\r")
     alice.send("/cancel 1\r")
     alice.expect(on_screen("you no longer offer"))
@@ -938,7 +938,7 @@ def test_a_join_leaves_the_default_room_when_nobody_else_is_in_it(
     alice.send(f"/join ops 127.0.0.1:{ops}\r")  # alone now: it is left
     alice.expect(on_screen(f"you left the room 127.0.0.1:{home}, where nobody else was"))
     alice.send("/rooms\r")
-    alice.expect(on_screen("rooms: ops (in front)"))
+    alice.expect(on_screen("rooms: 1 ops (in front)"))
     alice.send("/quit\r")
     expect_exit_0(alice)
 
@@ -1055,13 +1055,13 @@ def test_a_room_behind_keeps_its_chatter_in_its_window(spawn: Callable[..., Any]
     alice.send(f"/join ops 127.0.0.1:{ops}\r")
     alice.expect(on_screen("in the room: carol"), timeout=10)
     alice.send("\x18/rooms\r")  # home in front
-    alice.expect(on_screen("rooms: home (in front), ops"))
+    alice.expect(on_screen("rooms: 1 home (in front), 2 ops"))
     carol.sendline("behind the scenes")
     carol.sendline("/msg alice psst")
     alice.expect(on_screen("[private from carol] psst"))  # (after carol's line, on one link)
     assert not on_screen("<carol> behind the scenes").search(drawn.getvalue())
     alice.send("/rooms\r")
-    alice.expect(on_screen("rooms: home (in front), ops!"))
+    alice.expect(on_screen("rooms: 1 home (in front), 2 ops!"))
     alice.send("\x1b2")  # Alt-2: ops in front, drawn anew with its lines
     alice.expect(on_screen("<carol> behind the scenes"))
     alice.expect(on_screen("rooms: home [ops] (Ctrl-X)"))

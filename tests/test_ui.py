@@ -1447,7 +1447,7 @@ def test_the_toolbar_shows_fetches_and_news_of_the_rooms_behind() -> None:
     bars = (to_plain_text(ui.screen_toolbar(screen, width)) for width in range(200, 0, -1))
     narrow = next(bar for bar in bars if "rooms: " not in bar)  # the list gave way
     assert narrow.endswith("| 2 rooms, ops! (Ctrl-X) "), narrow
-    assert ui._room_list(screen) == ["dev (in front)", "ops!"]
+    assert ui._room_list(screen) == ["1 dev (in front)", "2 ops!"]
     # With fetches, the room list gives way first, then the fetches to one, then to their
     # percentages, before the rooms' news (trial 52: a sender of files at 110 columns could
     # not see that a room behind had news).
