@@ -1138,16 +1138,18 @@ async def test_a_members_roster_brings_in_no_more_than_its_address_may_join(
         monkeypatch.setattr(peerchat.doorman, "is_loopback", lambda host: False)  # paced, here
         fakes = tuple(Member_(f"{n:032x}", f"ghost{n}", "127.0.0.1", port, 1) for n in range(1, 41))
         link = bob.node.links.conns[alice.node.node_id]
+        # (Timed from the roster, before the pace's bucket, full, is drawn on: timed from
+        # when the test saw the burst, a loaded machine saw it late, and the rest came sooner.)
+        sent_at = trio.current_time()
         link.send(Roster(fakes))
         with trio.fail_after(5):
             while knocks[0] < JOINS_AT_ONCE:
                 await trio.sleep(0.01)
-        burst_at = trio.current_time()
         with trio.fail_after(10):
             while knocks[0] < len(fakes):
                 await trio.sleep(0.01)
         paced = (len(fakes) - JOINS_AT_ONCE) * 0.2  # one a pace's interval, past the burst
-        assert trio.current_time() - burst_at >= 0.8 * paced
+        assert trio.current_time() - sent_at >= 0.95 * paced
         nursery.cancel_scope.cancel()
 
 
