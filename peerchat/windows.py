@@ -45,6 +45,12 @@ class Windows(Generic[L]):
         self._count = itertools.count()
         self._shared: deque[tuple[int, L]] = deque(maxlen=most)
         self._chatter: dict[str, deque[tuple[int, L]]] = {}
+        # Where each window begins: what was printed before its room was opened (but of the
+        # room itself) is not its, nor anything before its last /clear. Trial 58: the notices
+        # of rooms opened and left before came back in a window cleared, and in one opened
+        # since, at each Ctrl-L and switch of rooms.
+        self._opened: dict[str, int] = {}
+        self._cleared: dict[str, int] = {}
 
     def add(self, line: L) -> None:
         if line.chatter and line.of:
@@ -60,19 +66,26 @@ class Windows(Generic[L]):
         lines: Iterator[tuple[int, L]] = heapq.merge(
             self._shared, self._chatter.get(front, ()), key=lambda kept: kept[0]
         )
-        return [line for _, line in lines]
+        cleared, opened = self._cleared.get(front, 0), self._opened.get(front, 0)
+        return [line for n, line in lines if n >= cleared and (n >= opened or line.of == front)]
 
     def clear(self, front: str) -> None:
-        """``/clear``: the window in front is empty. What it shares with the others goes but
-        the other rooms' (trial 57's /clear in one room lost another's private messages)."""
-        kept = [(n, line) for n, line in self._shared if line.of not in (front, "")]
-        self._shared = deque(kept, maxlen=self._most)
+        """``/clear``: the window in front is empty; the others keep what they show (trial
+        57's /clear in one room lost another's private messages)."""
+        self._cleared[front] = next(self._count)
         self._chatter.pop(front, None)
 
     def keep_only(self, rooms: Collection[str]) -> None:
-        """The lines of rooms left go with them."""
+        """The lines of rooms left go with them; a room new here opens its window (the
+        first room's shows what came before it too)."""
         for room in [room for room in self._chatter if room not in rooms]:
             del self._chatter[room]
+        for marks in (self._opened, self._cleared):
+            for room in [room for room in marks if room and room not in rooms]:
+                del marks[room]
+        for room in rooms:
+            if room not in self._opened:
+                self._opened[room] = next(self._count) if self._opened else 0
 
 
 def shown_now(line: Shown, front: str, rooms: Collection[str]) -> bool:

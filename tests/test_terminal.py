@@ -272,17 +272,24 @@ def _plain_rows(drawn: str) -> list[str]:
 def test_clear_empties_the_screen_and_ctrl_l_then_draws_nothing_from_before(
     spawn: Callable[..., Any],
 ) -> None:
-    """irssi's /clear (a user's was an unknown command)."""
+    """irssi's /clear (a user's was an unknown command). Trial 58: the lines of a room
+    joined and left came back at Ctrl-L, /clear or not."""
     alice = start_alice(spawn, free_port())
     alice.send("/who\r")
     alice.expect(on_screen("* 1 member:"))
+    for room in ("xx", "yy"):  # (the first room, alice's alone, is left for xx)
+        alice.send(f"/join {room} 127.0.0.1:{free_port()}\r")
+        alice.expect(on_screen(f"in the room {room}"))
+    alice.send("/part yy\r")
+    alice.expect(on_screen("you left the room yy"))
     alice.send("/clear\r")
     alice.expect_exact("\x1b[2J")
     alice.send("\x0c")
     alice.expect_exact(DRAWN_ANEW)
     alice.send("/help\r")
     alice.expect(on_screen("/quit [MSG]     leave"))
-    assert not on_screen("1 member:").search(alice.before)  # Ctrl-L had no rows to draw again
+    for before in ("1 member:", "in the room xx", "room yy"):  # Ctrl-L drew nothing again
+        assert not on_screen(before).search(alice.before), before
     alice.send("/q\r")
     expect_exit_0(alice)
 

@@ -62,14 +62,49 @@ def test_clear_empties_the_window_in_front_and_a_room_left_takes_its_lines() -> 
     windows.add(Line("an error in dev", "dev"))
     windows.add(Line("the program's notice"))
     windows.clear("dev")
-    assert windows.view("dev") == [Line("an error in ops", "ops")]
+    assert windows.view("dev") == []  # (trial 58: ops's error came back at each Ctrl-L)
     assert [line.text for line in windows.view("ops")] == [
         "ops 1",
         "ops's private line",
         "an error in ops",
+        "an error in dev",
+        "the program's notice",
     ]
+    windows.add(Line("dev 2", "dev", True))
+    windows.add(Line("a notice after"))
+    assert [line.text for line in windows.view("dev")] == ["dev 2", "a notice after"]
     windows.keep_only({"dev"})  # ops left: its chatter goes, what was said of it stays
-    assert windows.view("ops") == [Line("an error in ops", "ops")]
+    assert [line.text for line in windows.view("ops")] == [
+        "an error in ops",
+        "an error in dev",
+        "the program's notice",
+        "a notice after",
+    ]
+
+
+def test_a_window_opened_later_begins_with_its_room() -> None:
+    """Trial 58: a room joined showed the notices of rooms opened and left before it."""
+    windows: Windows[Line] = Windows(most=10)
+    windows.add(Line("welcome"))
+    windows.add(Line("you are in dev", "dev"))
+    windows.keep_only({"dev"})
+    windows.add(Line("you are in xx", "xx"))
+    windows.keep_only({"dev", "xx"})
+    windows.add(Line("you left xx"))
+    windows.keep_only({"dev"})
+    windows.add(Line("looking for ops", "ops"))
+    windows.keep_only({"dev", "ops"})
+    windows.add(Line("ops 1", "ops", True))
+    windows.add(Line("a notice"))
+    assert [line.text for line in windows.view("ops")] == ["looking for ops", "ops 1", "a notice"]
+    assert [line.text for line in windows.view("dev")] == [
+        "welcome",  # (the first window has what came before it)
+        "you are in dev",
+        "you are in xx",
+        "you left xx",
+        "looking for ops",
+        "a notice",
+    ]
 
 
 def test_only_chatter_of_a_room_behind_waits() -> None:
