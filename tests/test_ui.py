@@ -1677,6 +1677,30 @@ def test_a_typed_line_the_disk_refuses_is_kept_for_the_up_arrow_without_an_error
     assert list(history.get_strings()) == ["hello there"]
 
 
+def test_private_lines_are_kept_for_this_run_only_and_the_file_for_the_user_only(
+    tmp_path: Path,
+) -> None:
+    """Trial 58: ``/msg`` lines were in the input history file, readable by all."""
+    kept = tmp_path / "input_history"
+    kept.write_bytes(b"\n# 2026-12-06 01:50:00\n+an earlier line\n")
+    kept.chmod(0o644)  # as earlier versions made it
+    history = ui._InputHistory(str(kept))
+    for line in ("hello room", "/msg bob the password is swordfish", "/m bob x", "/q bob y"):
+        history.append_string(line)
+    assert list(history.get_strings())[-4:] == [
+        "hello room",
+        "/msg bob the password is swordfish",
+        "/m bob x",
+        "/q bob y",
+    ]
+    assert kept.stat().st_mode & 0o777 == 0o600
+    again = ui._InputHistory(str(kept))
+    assert list(again.load_history_strings()) == ["hello room", "an earlier line"]
+    fresh = tmp_path / "new_history"
+    ui._InputHistory(str(fresh)).append_string("first")
+    assert fresh.stat().st_mode & 0o777 == 0o600
+
+
 def test_trimming_the_input_history_leaves_it_whole_if_the_shorter_copy_fails(
     tmp_path: Path,
 ) -> None:
