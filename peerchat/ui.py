@@ -1141,7 +1141,11 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
     if screen.scrolled:  # (trial 57: a room's lines past a screen were for /history only)
         newer = "new lines below, " if screen.newer else ""
         oldest = "the oldest kept: /history N for more, " if screen.oldest else ""
-        parts.insert(1, (_SCROLL, f"| scrolled back: {oldest}{newer}PageDown for newer "))
+        parts[1:1] = [  # and shorter (trial 58's 100 columns lost "new lines below")
+            (_SCROLL, f"| scrolled back: {oldest}{newer}PageDown for newer "),
+            (_SCROLL, f"| scrolled back: {newer}PageDown for newer "),
+            (_SCROLL, f"| {'new lines below' if newer else 'scrolled back'}: PageDown "),
+        ]
     elif now - screen.paged_at < SCROLL_SHOWN and screen.oldest:
         older = f"| nothing older here: /history N, or the terminal's {screen.scroll_keys} "
         parts.insert(1, (_SCROLL, older))

@@ -277,6 +277,13 @@ def test_the_toolbar_says_where_a_window_is_scrolled_back_to() -> None:
     assert "| scrolled back: the oldest kept: /history N for more, PageDown for newer |" in (
         to_plain_text(ui.screen_toolbar(screen, 120))
     )
+    screen.newer = True  # both: trial 58 lost the whole part, new lines and all (with "room dev")
+    for width, said in (
+        (90, "scrolled back: new lines below, PageDown for newer"),
+        (40, "new lines below: PageDown"),
+    ):
+        bar = to_plain_text(ui.screen_toolbar(screen, width))
+        assert f"| {said} " in bar and len(bar) <= width, bar
     screen.scrolled, screen.paged_at = 0, time.monotonic()  # nothing to scroll back to
     assert "| nothing older here: /history N, or the terminal's Shift-PageUp |" in (
         to_plain_text(ui.screen_toolbar(screen, 120))
