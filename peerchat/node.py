@@ -97,6 +97,10 @@ log = logging.getLogger(__name__)
 
 EARLY_LIMIT = 50_000  # messages held back while entering; past that, shown as they come
 RESTART_CHARS = 32_000  # text of the history a restart shows, at most: some 400 rows of 80
+# Messages a restart shows from its own store, at most: its user saw them all before (trial
+# 58's restart showed 55 lines read a minute before, and its join lines scrolled off the top);
+# what was said meanwhile comes from the room after them, and /history N shows more.
+RESTART_SHOWN = 20
 NAME_REFUSERS = 2  # members refusing this node's name for good that turn it out of the room
 FIRST_LAN_SEARCH = 1.0  # seconds after getting in, the first look for a part of the room apart
 MAX_OTHER_HOMES = 16  # other rooms under this room's name told of, at most (then no more)
@@ -510,7 +514,8 @@ class Node:
         self.bully = Bully(self.me, self.members, self.config)
         # Before any link; the latest that fit a terminal's scrollback (a user trial's 100
         # held long pastes: 2,399 rows, and its start lines were gone from tmux's 2,000).
-        kept = self.messaging.recent(self.config.history, RESTART_CHARS) if s.chat else []
+        shown = min(self.config.history, RESTART_SHOWN)
+        kept = self.messaging.recent(shown, RESTART_CHARS) if s.chat else []
         nursery.start_soon(self.doorman.serve, listeners)
         if not s.chat:  # `peerchat tracker`: holding the home address is its whole point
             try:

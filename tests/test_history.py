@@ -24,6 +24,7 @@ from test_cluster import Member as Node
 
 from peerchat import batch as batch_module
 from peerchat import events, history_run, messaging
+from peerchat import node as node_module
 from peerchat.admission import Pace
 from peerchat.batch import open_batch, room_tag, seal
 from peerchat.chat import Chat
@@ -1394,6 +1395,27 @@ async def test_a_restart_shows_the_latest_history_that_fits_a_scrollback(tmp_pat
         again = await room.add("alice", data=DataDir(tmp_path / "alice"))
         shown = [e.text for e in again.events if isinstance(e, events.MessageReceived)]
         assert shown == long[-3:]  # 30,000 characters of the 32,000 a restart shows
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_restart_shows_the_last_twenty_lines_it_had_shown(tmp_path: Path) -> None:
+    """Trial 58: a restart a minute later showed 55 lines its user had read, and the lines
+    saying who was in the room scrolled off the top. What was said meanwhile comes after."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", data=DataDir(tmp_path / "alice"))
+        said = [f"line {n}" for n in range(30)]
+        for text in said:
+            alice.node.say(text)
+        await shows(alice, said[-1])
+        alice.node.quit()
+        with trio.fail_after(5):
+            await alice.node.finished.wait()
+        assert alice.node.data_dir is not None
+        alice.node.data_dir.close()
+        again = await room.add("alice", data=DataDir(tmp_path / "alice"))
+        shown = [e.text for e in again.events if isinstance(e, events.MessageReceived)]
+        assert shown == said[-node_module.RESTART_SHOWN :] and node_module.RESTART_SHOWN == 20
         nursery.cancel_scope.cancel()
 
 
