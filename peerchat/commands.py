@@ -466,9 +466,19 @@ def _one_word(given: str) -> bool:
     return not any(c in given for c in ".:[") and given.lower() != "localhost"
 
 
+# IRC's commands of a channel's operators: nobody has such powers here (trial 58's /kick bob
+# was answered "did you mean /nick?", which would have renamed its user bob).
+_NO_OPERATORS = ("/kick", "/ban", "/kickban", "/kb", "/op", "/deop", "/mode")
+
+
 def unknown(name: str) -> str:
     """What an unknown command is answered with: the command it looks like, if one does (a
     user's /mgs)."""
+    if name.lower() in _NO_OPERATORS:
+        return (
+            f"there is no {name} here: a room has no operators, every member is equal; "
+            "/ignore NAME hides a member from your screen"
+        )
     return f"unknown command {name}{_looks_like(name)}, try /help"
 
 
