@@ -46,7 +46,7 @@ import termios
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,7 +55,7 @@ import trio
 from prompt_toolkit import PromptSession, print_formatted_text, renderer
 from prompt_toolkit.application import Application, get_app, run_in_terminal
 from prompt_toolkit.buffer import Buffer
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition, emacs_insert_mode, vi_insert_mode
 from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
@@ -2425,13 +2425,30 @@ class RoomCompleter(Completer):
                 if str(id).startswith(word):
                     yield Completion(f"{id} ", -len(word), display=f"{id} {visible(offers[id])}")
             return
+        elif first == "/send" and before.count(" ") >= 1:
+            # The files there, as a shell's Tab (trial 58 missed irssi's /dcc send's), after
+            # a member's name or in its place.
+            names = sorted(m.username for m in self._screen.front.people())
+            if before.count(" ") == 1 and not word.startswith(("/", ".", "~")):
+                yield from _names(names, word, addressing=False)
+            yield from _PATHS.get_completions(Document(word, len(word)), complete_event)
+            return
         elif not word and before.strip() and not before.startswith("/"):
             return  # nothing begun in the text: a second Tab after a name typed it again
         else:
             choices = sorted(m.username for m in self._screen.front.people())
-        folded = word.casefold()
         addressing = word == before and not word.startswith("/")  # a name opening the line
-        for choice in choices:
-            if choice.casefold().startswith(folded) and choice != word:
-                text = f"{choice}: " if addressing else f"{choice} "
-                yield Completion(text, start_position=-len(word), display=visible(choice))
+        yield from _names(choices, word, addressing=addressing)
+
+
+_PATHS = PathCompleter(expanduser=True)
+
+
+def _names(choices: Iterable[str], word: str, *, addressing: bool) -> Iterator[Completion]:
+    """Those of ``choices`` that ``word`` begins, in any case, each to follow with a space (or
+    ": ", ``addressing`` someone at the start of a line)."""
+    folded = word.casefold()
+    for choice in choices:
+        if choice.casefold().startswith(folded) and choice != word:
+            text = f"{choice}: " if addressing else f"{choice} "
+            yield Completion(text, start_position=-len(word), display=visible(choice))

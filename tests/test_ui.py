@@ -841,6 +841,30 @@ def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
     assert to_plain_text(ui.toolbar_text(room)).startswith(" alicia |")
 
 
+def test_tab_completes_the_path_of_a_file_to_send(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trial 58: Tab did nothing after /send, where irssi's /dcc send completes files."""
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"x")
+    screen = ui.Screen()
+    screen.room("").apply(Ready(ALICE, "peer"))
+    screen.room("").apply(InRoom((BOB,)))
+    completer = ui.RoomCompleter(screen)
+
+    def complete(text: str) -> list[str]:
+        document = Document(text, len(text))
+        return [c.text for c in completer.get_completions(document, CompleteEvent())]
+
+    monkeypatch.chdir(tmp_path)
+    assert complete("/send no") == ["tes.txt"]
+    assert complete("/send bob ph") == ["otos"]  # (shown as "photos/")
+    assert complete("/send bob photos/") == ["cat.jpg"]
+    assert complete(f"/send {tmp_path}/no") == ["tes.txt"]
+    assert complete("/send b") == ["bob "]  # a member's name, or a file: none begins so
+
+
 def test_tab_completes_commands_and_member_names():
     screen = ui.Screen()
     room = screen.room("")
