@@ -224,7 +224,9 @@ def test_emoji_sequences_survive_in_message_text():
 
 def test_join_leave_and_tracker_lines():
     assert plain(PeerJoined(BOB)) == "13:04:05 * bob joined (127.0.0.1:4001)"
-    assert plain(PeerLeft(BOB, "quit")) == "13:04:05 * bob left (quit)"
+    assert plain(PeerLeft(BOB, "quit", said=True)) == "13:04:05 * bob left (quit)"
+    lost = "13:04:05 * bob dropped out (connection lost): trying to reach them again"
+    assert plain(PeerLeft(BOB, "connection lost")) == lost  # (trial 58 read "left" as gone)
     assert plain(TrackerChanged(CAROL)) == "13:04:05 * tracker is now carol (127.0.0.1:4002)"
 
 
@@ -525,7 +527,7 @@ def test_the_toolbar_misses_no_join_or_leave_when_a_flood_is_collapsed():
         if i == 300:
             log.add(("", PeerJoined(CAROL)), 0.0)
         if i == 600:
-            log.add(("", PeerLeft(BOB, "quit")), 0.0)
+            log.add(("", PeerLeft(BOB, "quit", said=True)), 0.0)
             log.add(("", PeerJoined(BOB)), 0.0)
     text = ""
     while lines := log.take(10.0):  # far behind: most messages are summed up
@@ -646,7 +648,7 @@ async def test_stop_before_the_prompt_starts_makes_drive_return_without_quitting
         await front.drive(RecordingRooms(node))
     assert node.calls == []  # the node finished by itself; drive does not quit it again
     assert "bob joined" in capsys.readouterr().out  # the buffered event was still shown
-    front.show(PeerLeft(BOB, "quit"))  # after the end: printed straight away
+    front.show(PeerLeft(BOB, "quit", said=True))  # after the end: printed straight away
     assert "bob left (quit)" in capsys.readouterr().out
     front.stop()  # after the end too
 
