@@ -29,6 +29,7 @@ from peerchat.membership import room_name, takeable, valid_room_name
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_PRIORITY, tracker_address, valid_host
 from peerchat.rooms import NodeMaker, Rooms
+from peerchat.safe_text import escaped
 from peerchat.tracker_address import StartupError
 
 if TYPE_CHECKING:
@@ -368,8 +369,20 @@ def _setup_logging(log_file: str | None, verbose: bool, *, stderr: bool) -> None
         handler.setLevel(logging.WARNING)
     else:
         handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_LogLines("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
+
+
+class _LogLines(logging.Formatter):
+    """A log line a record, whatever a peer put in it escaped (attack round 42: an address's
+    IPv6 zone put an escape sequence, and a line of its own, on a tracker's stderr)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = escaped(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802
+        return "\n".join(escaped(line) for line in super().formatException(ei).split("\n"))
 
 
 @dataclasses.dataclass

@@ -67,15 +67,20 @@ def _limit(n: int, kind: str = "") -> Any:
 _NODE_ID = re.compile(r"[0-9A-Za-z_-]+")
 _NUMBER = re.compile(r"0x[0-9a-f]*|[0-9]+", re.IGNORECASE)  # as inet_aton reads a part
 _HOST_NAME = re.compile(r"(?!-)[0-9A-Za-z-]{1,63}(?<!-)(\.(?!-)[0-9A-Za-z-]{1,63}(?<!-))*\.?")
+_ZONE = re.compile(r"[0-9A-Za-z_.-]{1,15}")  # an IPv6 zone: an interface's name or number
 
 
 def valid_host(host: str) -> bool:
     """An IP address or a DNS host name: never text that could dress up a screen line. Not
     a name that ends in a number: the C library reads "10.0.0.02", "10.2" and "0xa000002"
-    as 10.0.0.2, and one address spelled 256 ways had 256 join paces (attack round 15)."""
+    as 10.0.0.2, and one address spelled 256 ways had 256 join paces (attack round 15). An
+    IPv6 address's zone is an interface's name or number: Python takes any text after the
+    "%", and an escape sequence there reached a tracker's stderr through its log (attack
+    round 42)."""
     try:
         ipaddress.ip_address(host)
-        return True
+        zone = host.partition("%")[2]
+        return not zone or _ZONE.fullmatch(zone) is not None
     except ValueError:
         last = host.rstrip(".").rpartition(".")[2]
         return (

@@ -58,6 +58,14 @@ def visible(text: str, *, message: bool = False) -> str:
     return pattern.sub(lambda m: " " if m.group() == "\t" else REPLACEMENT, text)
 
 
+def escaped(text: str) -> str:
+    """``text`` with every unsafe character written as an escape (``\\x1b``, ``\\n``): for a
+    log, whose reader wants to see what a peer sent, on a terminal it must not steer."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def json_safe(encoded: str) -> str:
     """Escape, inside already-encoded JSON, the characters a JSON encoder leaves raw but some
     line readers split on or a terminal obeys (U+007F-U+009F, format characters, U+2028/9)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import socket
@@ -14,7 +15,7 @@ import pytest
 import trio
 from e2e_helpers import Proc, free_port
 
-from peerchat import dirs
+from peerchat import cli, dirs
 from peerchat.cli import _addresses, _node_launch, main, room_key_from_environment
 from peerchat.datadir import DataDir
 from peerchat.handshake import OPEN_ROOM
@@ -336,3 +337,20 @@ def test_a_damaged_identity_key_is_one_line_not_a_traceback(
     said = capsys.readouterr().err
     assert said.startswith("peerchat: the identity key") and "damaged" in said, said
     assert "Traceback" not in said and len(said.splitlines()) == 1, said
+
+
+def test_what_a_peer_put_in_a_log_line_is_escaped() -> None:
+    """Attack round 42: a host's IPv6 zone put an escape sequence, and a forged line, on a
+    tracker's stderr through a warning."""
+    formatter = cli._LogLines("%(levelname)s %(message)s")
+    evil = "mal@[::1%\x1b]0;PWNED\x07\r\nERROR fake: run this]:1"
+    record = logging.LogRecord("x", logging.WARNING, "", 0, "to %s", (evil,), None)
+    line = formatter.format(record)
+    assert line == "WARNING to mal@[::1%\\x1b]0;PWNED\\x07\\r\\nERROR fake: run this]:1"
+    try:
+        raise ValueError(evil)
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, "", 0, "boom", (), sys.exc_info())
+    shown = formatter.format(record)
+    assert "\x1b" not in shown and "\r" not in shown and "ValueError: mal@[::1%\\x1b]0;" in shown
+    assert shown.count("\n") >= 2  # the traceback's own lines stay lines

@@ -594,7 +594,8 @@ def test_hello_member() -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["127.0.0.1", "::1", "fe80::1", "example.org", "node-7.lan", "localhost", "h."]
+    "host",
+    ["127.0.0.1", "::1", "fe80::1", "fe80::1%eth0", "fe80::1%3", "example.org", "localhost", "h."],
 )
 def test_hosts_that_are_addresses_or_names_pass(host: str) -> None:
     assert decode(with_(Hello, host=host)).host == host
@@ -603,7 +604,23 @@ def test_hosts_that_are_addresses_or_names_pass(host: str) -> None:
 
 @pytest.mark.parametrize(
     "host",
-    ["a\nb", "127.0.0.1\x07", "evil host", "-x.org", "x..org", "\u202eorg", "", "a" * 64, "h:1"],
+    [
+        *(
+            "a\nb",
+            "127.0.0.1\x07",
+            "evil host",
+            "-x.org",
+            "x..org",
+            "\u202eorg",
+            "",
+            "a" * 64,
+            "h:1",
+        ),
+        "::1%\x1b]0;PWNED\x07\r\nERROR fake",  # a zone of any text (attack round 42)
+        "fe80::1%eth 0",
+        "fe80::1%" + "e" * 16,
+        "fe80::1%",
+    ],
 )
 def test_hosts_that_are_text_are_refused(host: str) -> None:
     with pytest.raises(ProtocolViolation, match="host"):
