@@ -7,7 +7,9 @@ Two kinds of line:
 
 - messages (``add(..., sender=name)``) may be skipped: when the screen falls more than
   ``max_lag`` behind, or the backlog holds more than it may, the older ones are folded into one
-  count per sender and shown as a single summary line each (``Skipped``);
+  count per sender and shown as a single summary line each (``Skipped``); but each sender's
+  newest ``keep_each`` are spared, as far as ``keep_newest`` spared lines and a quarter of
+  ``max_chars`` go, so that one member's flood cannot fold away everybody else's lines;
 - everything else (joins, leaves, tracker changes, member lists, errors, local notices;
   ``sender=None``) is never dropped, and keeps its place among the summaries.
 
@@ -36,6 +38,9 @@ MAX_BATCH = 500
 MAX_BATCH_CHARS = 50_000
 # Messages kept when collapsing: about two screens, the context a reader needs to follow on.
 KEEP_NEWEST = 50
+# Each sender's newest messages spared when collapsing (attack round 42: a member's flood of
+# long lines folded another's line away, every time, for as long as it went on).
+KEEP_EACH = 3
 
 T = TypeVar("T")
 
@@ -62,8 +67,9 @@ class _Counts:
 
 # A line waiting to be shown: (arrival time, item, sender or None, size in characters).
 _Entry = tuple[float, T, str | None, int]
-# A line already folded: (arrival time, an item never dropped, or a run of skipped messages).
-_Folded = tuple[float, T | _Counts]
+# A line already folded: (arrival time, an item never dropped, or a run of skipped messages,
+# or a message spared, with its size).
+_Folded = tuple[float, T | _Counts, int | None]
 
 
 class Backlog(Generic[T]):
@@ -78,6 +84,7 @@ class Backlog(Generic[T]):
         max_batch: int = MAX_BATCH,
         max_batch_chars: int = MAX_BATCH_CHARS,
         keep_newest: int = KEEP_NEWEST,
+        keep_each: int = KEEP_EACH,
     ) -> None:
         self.max_lag = max_lag
         self.max_messages = max_messages
@@ -85,10 +92,14 @@ class Backlog(Generic[T]):
         self.max_batch = max_batch
         self.max_batch_chars = max_batch_chars
         self.keep_newest = keep_newest
+        self.keep_each = keep_each
         self._folded: deque[_Folded[T]] = deque()  # older than everything in _waiting
         self._waiting: deque[_Entry[T]] = deque()
         self._messages = 0  # messages in _waiting
         self._chars = 0  # characters of those messages
+        self._per_sender: dict[str, int] = {}  # of those, each sender's
+        self._spared = 0  # messages spared in _folded
+        self._spared_chars = 0  # characters of those
 
     def __len__(self) -> int:
         """Entries waiting (a run of skipped messages counts as one)."""
@@ -108,6 +119,7 @@ class Backlog(Generic[T]):
         if sender is not None:
             self._messages += 1
             self._chars += size
+            self._per_sender[sender] = self._per_sender.get(sender, 0) + 1
             while self._messages > self.max_messages or self._chars > self.max_chars:
                 self._fold_oldest()
         return was_empty
@@ -127,19 +139,21 @@ class Backlog(Generic[T]):
     def _take_folded(self, lines: list[tuple[float, T | Skipped]]) -> None:
         # A run of counts is one line per sender, and is never split across batches.
         while self._folded and len(lines) < self.max_batch:
-            arrived, folded = self._folded.popleft()
+            arrived, folded, spared = self._folded.popleft()
             if isinstance(folded, _Counts):
                 lines.extend((arrived, Skipped(s, n)) for s, n in folded.per_sender.items())
             else:
                 lines.append((arrived, folded))
+            if spared is not None:
+                self._spared -= 1
+                self._spared_chars -= spared
 
     def _take_waiting(self, lines: list[tuple[float, T | Skipped]]) -> None:
         chars = 0
         while self._waiting and len(lines) < self.max_batch and chars < self.max_batch_chars:
             arrived, item, sender, size = self._waiting.popleft()
             if sender is not None:
-                self._messages -= 1
-                self._chars -= size
+                self._gone(sender, size)
             lines.append((arrived, item))
             chars += size
 
@@ -148,17 +162,34 @@ class Backlog(Generic[T]):
             return now - self._folded[0][0] > self.max_lag
         return bool(self._waiting) and now - self._waiting[0][0] > self.max_lag
 
-    def _fold_oldest(self) -> None:
-        """Move the oldest waiting line to the folded part: a message becomes a count."""
-        arrived, item, sender, size = self._waiting.popleft()
-        if sender is None:
-            self._folded.append((arrived, item))
-            return
+    def _gone(self, sender: str, size: int) -> None:
+        """A message of ``sender`` is no longer waiting."""
         self._messages -= 1
         self._chars -= size
+        left = self._per_sender.pop(sender) - 1
+        if left:
+            self._per_sender[sender] = left
+
+    def _fold_oldest(self) -> None:
+        """Move the oldest waiting line to the folded part: a message becomes a count, but
+        one of its sender's newest, which is spared while there is room for it."""
+        arrived, item, sender, size = self._waiting.popleft()
+        if sender is None:
+            self._folded.append((arrived, item, None))
+            return
+        self._gone(sender, size)
+        if (
+            self._per_sender.get(sender, 0) < self.keep_each
+            and self._spared < self.keep_newest
+            and self._spared_chars + size <= self.max_chars // 4
+        ):
+            self._spared += 1
+            self._spared_chars += size
+            self._folded.append((arrived, item, size))
+            return
         if self._folded and isinstance(self._folded[-1][1], _Counts):
             self._folded[-1][1].add(sender)
         else:
             counts = _Counts()
             counts.add(sender)
-            self._folded.append((arrived, counts))
+            self._folded.append((arrived, counts, None))

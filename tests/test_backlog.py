@@ -96,7 +96,7 @@ def test_a_lagging_screen_shows_a_summary_then_the_newest_messages() -> None:
 
 
 def test_the_summary_counts_each_sender_in_order_of_first_appearance() -> None:
-    log: Backlog[str] = Backlog(max_lag=1.0, keep_newest=1)
+    log: Backlog[str] = Backlog(max_lag=1.0, keep_newest=1, keep_each=0)
     fill(log, "bob", 2, 0.0)
     fill(log, "mallory", 5, 0.0)
     fill(log, "bob", 1, 0.0, first=2)
@@ -104,8 +104,42 @@ def test_the_summary_counts_each_sender_in_order_of_first_appearance() -> None:
     assert items(log.take(2.0)) == [Skipped("bob", 3), Skipped("mallory", 5), "carol0"]
 
 
+def test_a_flood_folds_away_its_own_lines_and_spares_the_others_newest() -> None:
+    """Attack round 42: a member's flood of long lines folded bob's line into "1 more message
+    from bob", every time, for as long as it went on."""
+    log: Backlog[str] = Backlog(max_lag=1.0, keep_newest=5, keep_each=2)
+    fill(log, "mal", 100, 0.0)
+    fill(log, "bob", 1, 0.1)
+    fill(log, "mal", 100, 0.2, first=100)
+    fill(log, "carol", 3, 0.3)
+    fill(log, "mal", 100, 0.4, first=200)
+    assert items(log.take(2.0)) == [
+        Skipped("mal", 100),
+        "bob0",
+        Skipped("mal", 100),
+        Skipped("carol", 1),
+        "carol1",
+        "carol2",
+        Skipped("mal", 95),
+        *(f"mal{i}" for i in range(295, 300)),
+    ]
+
+
+def test_lines_spared_by_a_collapse_are_bounded_however_many_send() -> None:
+    """Keys cost nothing: 1,000 senders of a line each spare no more than ``keep_newest`` of
+    them, nor more than a quarter of ``max_chars`` of text."""
+    log: Backlog[str] = Backlog(max_lag=1.0, keep_newest=10, max_chars=1_000, keep_each=3)
+    for n in range(1_000):
+        log.add(f"s{n}", 0.0, sender=f"s{n}", size=100)
+    shown = items(log.take(2.0))
+    while log:
+        shown += items(log.take(2.0))
+    assert sum(isinstance(line, str) for line in shown) == 2 + 10  # 2 spared, 10 the newest
+    assert sum(line.count for line in shown if isinstance(line, Skipped)) == 1_000 - 12
+
+
 def test_joins_leaves_and_errors_survive_a_collapse_in_their_place() -> None:
-    log: Backlog[str] = Backlog(max_lag=1.0, keep_newest=1)
+    log: Backlog[str] = Backlog(max_lag=1.0, keep_newest=1, keep_each=0)
     fill(log, "mallory", 4, 0.0)
     log.add("bob joined", 0.1)
     fill(log, "mallory", 4, 0.2, first=4)
@@ -122,7 +156,7 @@ def test_joins_leaves_and_errors_survive_a_collapse_in_their_place() -> None:
 
 
 def test_after_a_collapse_new_lines_show_at_once() -> None:
-    log: Backlog[str] = Backlog(max_lag=1.0, keep_newest=2)
+    log: Backlog[str] = Backlog(max_lag=1.0, keep_newest=2, keep_each=0)
     fill(log, "m", 100, 0.0)
     assert len(log.take(3.0)) == 3  # the summary and the two newest
     log.add("marker", 3.1, sender="bob", size=6)
@@ -212,7 +246,13 @@ steps = st.lists(
 @given(steps)
 def test_every_message_is_shown_or_counted_exactly_once(script) -> None:
     log: Backlog[str] = Backlog(
-        max_lag=1.0, max_messages=10, max_chars=200, max_batch=7, max_batch_chars=60, keep_newest=3
+        max_lag=1.0,
+        max_messages=10,
+        max_chars=200,
+        max_batch=7,
+        max_batch_chars=60,
+        keep_newest=3,
+        keep_each=2,
     )
     now = 0.0
     sent: Counter[str] = Counter()
