@@ -391,9 +391,63 @@ def parse_line(line: str) -> Command:
     return Say(text)
 
 
+# What ``/help CMD`` says past the command's row (trial 58: "/help send" gave only its row,
+# and the rest was in docs/commands.md, which a user of an installed program may not have).
+_MORE = {
+    "/msg": (
+        "Goes over the encrypted link to that member alone, is never handed on or\n"
+        "stored, and is acknowledged: one away gets it on their return (/m, /query)."
+    ),
+    "/nick": (
+        "Everyone sees the change. A name like another's (Bob, b0b) is refused, and\n"
+        "so is one a member who left went by. The name is this room's only."
+    ),
+    "/send": (
+        "Offers, does not push: members see the name, size and sender and fetch it\n"
+        "with /get ID, from the file as it is on disk, checked with SHA-256; a fetch\n"
+        "cut off goes on from where it stopped. PATH is from where peerchat started;\n"
+        "Tab completes it. /files lists offers, /cancel ID withdraws one."
+    ),
+    "/get": (
+        "Saved in your downloads directory (--downloads DIR to choose), as a .part\n"
+        "until whole and checked; the status bar shows how far. Cut off, it goes on\n"
+        "by itself when the sender is back; a restarted sender's new offer of it says\n"
+        "that its /get goes on from where it stopped."
+    ),
+    "/join": (
+        "Without an address the room is looked for on the local network, and founded\n"
+        "if nobody has it. Its secret, if it has one, is read from the first line of\n"
+        "~/.config/peerchat/secrets/ROOM, never typed here. Each room has a window."
+    ),
+    "/part": (
+        "/part alone leaves the room in front; /part ROOM MESSAGE leaves ROOM with a\n"
+        "goodbye the others see. A room left is not joined again at the next start."
+    ),
+    "/room": (
+        "/rooms numbers them; a room behind is marked in the status bar: * for new\n"
+        "lines, ! for a line naming you. PageUp and PageDown scroll the window."
+    ),
+    "/ignore": (
+        "By key, in this room, kept across restarts: a new name does not lift it. The\n"
+        "member is not told; your node still hands on what it says."
+    ),
+    "/history": f"From this node's store, dimmed, each at its time ({MAX_RECENT} at most).",
+    "/whois": (
+        "Read the key's fingerprint to its owner another way (in person, by phone):\n"
+        "the same fingerprint on both sides means nobody sits between you."
+    ),
+    "/quit": (
+        "While someone fetches a file from you, the first /quit says who and how far;\n"
+        "a second within 10 s leaves. A killed program joins its rooms again at the\n"
+        "next start; one that quit starts in the room its command line names."
+    ),
+}
+
+
 def help_for(topic: str) -> Help | Usage:
     """``/help CMD``: the help's line of that command, by any of its names (``/help q``,
-    ``/help window``). A trial's ``/help send`` printed it all again."""
+    ``/help window``), and more of it where there is more (``_MORE``). A trial's ``/help
+    send`` printed it all again."""
     name = "/" + topic.split()[0].lower().lstrip("/")
     name = _ALIASES.get(name, name)
     if name == "/help":
@@ -406,7 +460,8 @@ def help_for(topic: str) -> Help | Usage:
     ]
     if not found:  # (with the one it looks like: trial 55's /help mgs)
         return Usage(f"no command {visible(name)}{_looks_like(name)}; /help lists them")
-    return Help("\n".join(found))
+    more = [f"    {line}" for line in _MORE.get(name, "").splitlines()]
+    return Help("\n".join(found + more))
 
 
 def _slashed(word: str) -> bool:

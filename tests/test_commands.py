@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from peerchat import commands
 from peerchat.commands import (
     HELP_TEXT,
     HISTORY_DEFAULT,
@@ -216,12 +217,17 @@ def test_help_with_a_command_gives_its_lines_by_any_of_its_names() -> None:
     assert parse_line("/help") == Help(HELP_TEXT)
     assert parse_line("/help help") == Help(HELP_TEXT)
     assert parse_line("/help send") == parse_line("/help /send")
-    (send,) = parse_line("/help send").text.splitlines()
-    assert send.startswith("  /send PATH")
-    (room,) = parse_line("/help window").text.splitlines()  # an alias
-    assert room.startswith("  /room NAME") and "/window N or Alt-N" in room
+    send = parse_line("/help send").text.splitlines()
+    assert send[0].startswith("  /send PATH")
+    assert "/get ID" in send[2] and "SHA-256" in send[2]  # and more (trial 58 wanted it)
+    room = parse_line("/help window").text.splitlines()  # an alias
+    assert room[0].startswith("  /room NAME") and "/window N or Alt-N" in room[0]
     nick = parse_line("/help nick").text.splitlines()  # one row, and the one that goes on
-    assert len(nick) == 1 and nick[0].startswith("  /nick NAME")
+    assert nick[0].startswith("  /nick NAME") and not nick[1].startswith("  /")
+    for name in commands._MORE:  # each says more of a command /help has, within 80 columns
+        said = parse_line(f"/help {name}")
+        assert isinstance(said, Help) and len(said.text.splitlines()) >= 2, name
+        assert all(len(row) <= 80 for row in said.text.splitlines()), name
     assert parse_line("/help unignore").text.startswith("  /ignore [NAME]")
     assert parse_line("/help names") == parse_line("/help who")
     assert parse_line("/help bogus") == Usage("no command /bogus; /help lists them")
