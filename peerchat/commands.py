@@ -458,6 +458,8 @@ def help_for(topic: str) -> Help | Usage:
         if name in {w.rstrip(",") for w in itertools.takewhile(_slashed, row.split())}
         or f"({name} " in row  # (/unignore NAME)
     ]
+    if not found and name in _NO_OPERATORS:  # (review 60: "/help kick" pointed at /nick)
+        return Usage(unknown(name))
     if not found:  # (with the one it looks like: trial 55's /help mgs)
         return Usage(f"no command {visible(name)}{_looks_like(name)}; /help lists them")
     more = [f"    {line}" for line in _MORE.get(name, "").splitlines()]
@@ -523,7 +525,10 @@ def _one_word(given: str) -> bool:
 
 # IRC's commands of a channel's operators: nobody has such powers here (trial 58's /kick bob
 # was answered "did you mean /nick?", which would have renamed its user bob).
-_NO_OPERATORS = ("/kick", "/ban", "/kickban", "/kb", "/op", "/deop", "/mode")
+_NO_OPERATORS = (
+    *("/kick", "/k", "/ban", "/unban", "/kickban", "/kb", "/op", "/deop", "/voice", "/devoice"),
+    "/mode",
+)
 
 
 def unknown(name: str) -> str:

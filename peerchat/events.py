@@ -389,6 +389,7 @@ class PeerLeft:
     member: Member
     reason: str
     said: bool = False  # the reason is the member's own words (its goodbye's)
+    dialled: bool = False  # lost without a goodbye: this node dials it again for a while
 
     def as_json(self) -> dict[str, Any]:
         m = self.member

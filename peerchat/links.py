@@ -460,7 +460,7 @@ class Links:
         if lost:
             self.keep_trying(member, since=since, linked=listed_at is None)
         if node.reporting:
-            node.emit(events.PeerLeft(member, reason, said=not lost))
+            node.emit(events.PeerLeft(member, reason, said=not lost, dialled=lost))
             if unheard and member.chat:
                 node.emit(events.Unconfirmed(member, unheard))
         if lost:

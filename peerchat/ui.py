@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import errno
 import functools
+import itertools
 import math
 import os
 import re
@@ -55,7 +56,7 @@ import trio
 from prompt_toolkit import PromptSession, print_formatted_text, renderer
 from prompt_toolkit.application import Application, get_app, run_in_terminal
 from prompt_toolkit.buffer import Buffer
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition, emacs_insert_mode, vi_insert_mode
 from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
@@ -119,7 +120,7 @@ from peerchat.names import FINGERPRINT, shown_name
 from peerchat.safe_text import visible
 from peerchat.time_left import TimeLeft
 from peerchat.transfer import size_text
-from peerchat.typed_lines import Held, TypedLines, pasted
+from peerchat.typed_lines import Held, TypedLines, commands_apart, pasted
 from peerchat.windows import Windows, shown_now
 from peerchat.wrap import INDENT, wrap
 
@@ -143,6 +144,7 @@ PALETTE: tuple[str, ...] = (
 TIME_STYLE = "ansibrightblack"
 HISTORY_STYLE = "ansibrightblack"  # messages from before: dimmed, with their original time
 INPUT_HISTORY_LIMIT = 256 * 1024  # bytes of typed lines kept across runs (up-arrow)
+MOST_FILES = 1000  # files that Tab after /send offers at most
 MAX_TAB_OFFERS = 1_000  # offer numbers kept for Tab, per room: as many as a node keeps
 REDRAWN_LINES = 500  # the latest lines printed, kept for Ctrl-L to draw the screen anew
 NOTICE_STYLE = "ansibrightblack"
@@ -507,11 +509,11 @@ def format_event(event: Event, now: float) -> FormattedText:
             return _about(m, f" joined ({visible(m.addr)})", now)
         case PeerJoined(member=m, was=was):
             return _about(m, f" joined ({visible(m.addr)}; was {visible(was)})", now)
-        case PeerLeft(member=m, reason=reason, said=True):
-            return _about(m, f" left ({visible(reason)})", now)
-        case PeerLeft(member=m, reason=reason):  # no goodbye: dialled again, and told when back
-            # (trial 58 read "left" as gone for good, then lines "not yet delivered" to him)
+        case PeerLeft(member=m, reason=reason, dialled=True):  # and told when back (trial 58
+            # read "left" as gone for good, then lines "not yet delivered" to him)
             return _about(m, f" dropped out ({visible(reason)}): trying to reach them again", now)
+        case PeerLeft(member=m, reason=reason):
+            return _about(m, f" left ({visible(reason)})", now)
         case Who():
             return format_who(event, now)
         case Whois():
@@ -1835,6 +1837,8 @@ class PromptUI:
         size = output.get_size()
         room = max(size.rows - 2, 1)  # rows left by the input line and the toolbar
         screen = self._screen
+        self._printed.keep_only(screen.rooms)  # a room just joined begins its window here (a
+        # /join draws it before anything of it is printed: review 60)
         rows: list[StyleAndTextTuples] = []
         several = len(screen.rooms) > 1
         for line in reversed(self._printed.view(screen.current)):  # (the width changes)
@@ -1911,25 +1915,35 @@ class _InputHistory(FileHistory):
         super().__init__(filename)
 
     def store_string(self, string: str) -> None:
-        if isinstance(commands.parse_line(string), commands.Private):
+        if _private(string):
             return
         with contextlib.suppress(OSError):
             super().store_string(string)
 
 
+def _private(typed: str) -> bool:
+    """Whether ``typed`` (a line, or a pasted block of them) says anything privately: a
+    block's ``/msg`` among other lines went into the file (review 60)."""
+    pieces = commands_apart(typed) or [typed]
+    return any(isinstance(commands.parse_line(piece), commands.Private) for piece in pieces)
+
+
 def _trim_history_file(path: Path, limit: int) -> None:
-    """Keep the latest entries of a prompt_toolkit history file under ``limit`` bytes; the
-    file is replaced whole, so that a disk too full for the shorter copy leaves it as it was."""
+    """Keep the latest entries of a prompt_toolkit history file under ``limit`` bytes, and
+    none that says something privately (earlier versions kept them); the file is replaced
+    whole, so that a disk too full for the shorter copy leaves it as it was."""
     try:
         data = path.read_bytes()
     except OSError:
         return
-    if len(data) <= limit:
+    entries = re.split(rb"\n(?=# )", b"\n" + data)  # an entry begins with a "# time" line
+    kept = [entry for entry in entries if not _private(_entry_text(entry))]
+    if len(data) <= limit and len(kept) == len(entries):
         return
-    tail = data[-limit:]
-    start = tail.find(b"\n#")  # an entry begins with a "# time" line
+    tail = b"\n".join(kept)[-limit:]
+    start = tail.find(b"\n#")
     if start < 0:
-        return
+        tail, start = b"", -1
     shorter = path.with_name(path.name + ".new")
     try:
         shorter.write_bytes(tail[start + 1 :])
@@ -1937,6 +1951,12 @@ def _trim_history_file(path: Path, limit: int) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             shorter.unlink()  # (half of one, if any)
+
+
+def _entry_text(entry: bytes) -> str:
+    """The text of one entry of a prompt_toolkit history file (its "+" lines)."""
+    rows = entry.decode("utf-8", "replace").split("\n")
+    return "\n".join(row[1:] for row in rows if row.startswith("+"))
 
 
 async def _say_each(rooms: Rooms, room: str, lines: list[str], action: bool) -> None:
@@ -2434,7 +2454,7 @@ class RoomCompleter(Completer):
             names = sorted(m.username for m in self._screen.front.people())
             if before.count(" ") == 1 and not word.startswith(("/", ".", "~")):
                 yield from _names(names, word, addressing=False)
-            yield from _PATHS.get_completions(Document(word, len(word)), complete_event)
+            yield from _files_begun(word)
             return
         elif not word and before.strip() and not before.startswith("/"):
             return  # nothing begun in the text: a second Tab after a name typed it again
@@ -2444,7 +2464,20 @@ class RoomCompleter(Completer):
         yield from _names(choices, word, addressing=addressing)
 
 
-_PATHS = PathCompleter(expanduser=True)
+def _files_begun(typed: str, most: int = MOST_FILES) -> Iterator[Completion]:
+    """The files and directories whose path ``typed`` begins (``~`` is home), a directory's
+    with a "/" to go on into it: the first ``most`` found, in order, so that a directory of
+    100,000 files does not hold up the screen (review 60: 1.4 s, the chat stopped meanwhile)."""
+    folder, begun = os.path.split(os.path.expanduser(typed))
+    try:
+        with os.scandir(folder or ".") as entries:
+            found = list(itertools.islice((e for e in entries if e.name.startswith(begun)), most))
+            dirs = {e.name for e in found if e.is_dir()}
+    except OSError:
+        return
+    for name in sorted(e.name for e in found):
+        slash = "/" if name in dirs else ""
+        yield Completion(name[len(begun) :] + slash, 0, display=visible(name) + slash)
 
 
 def _names(choices: Iterable[str], word: str, *, addressing: bool) -> Iterator[Completion]:

@@ -76,13 +76,16 @@ class Windows(Generic[L]):
         self._chatter.pop(front, None)
 
     def keep_only(self, rooms: Collection[str]) -> None:
-        """The lines of rooms left go with them; a room new here opens its window (the
-        first room's shows what came before it too)."""
+        """The lines of rooms left go with them (joined again, a room's window begins anew:
+        review 60's showed its lines from before, a /clear's too); a room new here opens its
+        window (the first room's shows what came before it too)."""
         for room in [room for room in self._chatter if room not in rooms]:
             del self._chatter[room]
-        for marks in (self._opened, self._cleared):
-            for room in [room for room in marks if room and room not in rooms]:
-                del marks[room]
+        for room in [room for room in self._opened if room not in rooms]:
+            del self._opened[room]
+            self._cleared[room] = next(self._count)
+        while len(self._cleared) > self._most:  # (rooms left long ago: their lines are gone)
+            del self._cleared[min(self._cleared, key=self._cleared.__getitem__)]
         for room in rooms:
             if room not in self._opened:
                 self._opened[room] = next(self._count) if self._opened else 0

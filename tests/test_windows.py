@@ -115,3 +115,19 @@ def test_only_chatter_of_a_room_behind_waits() -> None:
     assert shown_now(Line("an error", "ops"), "dev", rooms)
     assert shown_now(Line("dev 1", "dev", True), "dev", {"dev"})  # one room: all of it
     assert shown_now(Line("left", "qa", True), "dev", rooms)  # a room no longer open
+
+
+def test_a_room_joined_again_begins_its_window_anew() -> None:
+    """Review 60: a room left and joined again showed its lines from before, a /clear's too."""
+    windows: Windows[Line] = Windows(most=10)
+    windows.keep_only({"dev"})
+    windows.add(Line("you are in ops", "ops"))
+    windows.keep_only({"dev", "ops"})
+    windows.add(Line("an error in ops", "ops"))
+    windows.add(Line("ops 1", "ops", True))
+    windows.clear("ops")
+    windows.add(Line("after the clear", "ops"))
+    windows.keep_only({"dev"})  # ops left
+    windows.add(Line("you are in ops again", "ops"))
+    windows.keep_only({"dev", "ops"})
+    assert [line.text for line in windows.view("ops")] == ["you are in ops again"]
