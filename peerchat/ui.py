@@ -1769,7 +1769,7 @@ class PromptUI:
         A room's chatter behind another waits in its window (``windows``)."""
         screen = self._screen
         for line in lines:
-            self._printed.add(line)
+            self._printed.add(line, screen.current)
         self._printed.keep_only(screen.rooms)
         lines = [line for line in lines if shown_now(line, screen.current, screen.rooms)]
         if not lines:  # a batch with nothing to print

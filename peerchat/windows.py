@@ -52,14 +52,23 @@ class Windows(Generic[L]):
         self._opened: dict[str, int] = {}
         self._cleared: dict[str, int] = {}
 
-    def add(self, line: L) -> None:
-        if line.chatter and line.of:
-            kept = self._chatter.get(line.of)
-            if kept is None:
-                kept = self._chatter[line.of] = deque(maxlen=self._most)
-        else:
-            kept = self._shared
-        kept.append((next(self._count), line))
+    def add(self, line: L, front: str = "") -> None:
+        """Keep ``line``; one of a room behind that is shown at once in ``front`` (for you)
+        stays there too (trial 58: a line naming alice, read in dev, was gone from dev once
+        she had been to its room)."""
+        n = next(self._count)
+        if not (line.chatter and line.of):
+            self._shared.append((n, line))
+            return
+        self._window(line.of).append((n, line))
+        if line.urgent and front and front != line.of:
+            self._window(front).append((n, line))
+
+    def _window(self, room: str) -> deque[tuple[int, L]]:
+        kept = self._chatter.get(room)
+        if kept is None:
+            kept = self._chatter[room] = deque(maxlen=self._most)
+        return kept
 
     def view(self, front: str) -> list[L]:
         """What the window of ``front`` shows, oldest first: its chatter, and the rest."""

@@ -131,3 +131,16 @@ def test_a_room_joined_again_begins_its_window_anew() -> None:
     windows.add(Line("you are in ops again", "ops"))
     windows.keep_only({"dev", "ops"})
     assert [line.text for line in windows.view("ops")] == ["you are in ops again"]
+
+
+def test_a_line_for_you_from_a_room_behind_stays_where_it_was_read() -> None:
+    """Trial 58: a line naming alice in ops, shown at once in dev, was gone from dev once she
+    had been to ops and back."""
+    windows: Windows[Line] = Windows(most=10)
+    windows.keep_only({"dev", "ops"})
+    windows.add(Line("dev 1", "dev", True), "dev")
+    windows.add(Line("bob: alice, ping", "ops", True, urgent=True), "dev")
+    windows.add(Line("ops chatter", "ops", True), "dev")
+    windows.add(Line("dev 2", "dev", True), "dev")
+    assert [line.text for line in windows.view("dev")] == ["dev 1", "bob: alice, ping", "dev 2"]
+    assert [line.text for line in windows.view("ops")] == ["bob: alice, ping", "ops chatter"]
