@@ -421,9 +421,20 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if launch.prompt is not None:
+        launch.prompt.hush()
+    try:
+        return _launched(launch)
+    finally:
+        if launch.prompt is not None:
+            launch.prompt.unhush()
+
+
+def _launched(launch: _Launch) -> int:
+    """What ``main`` does once the command line is read: the exit status."""
     args = launch.args
     try:
-        _setup_logging(args.log_file, args.verbose, stderr=not interactive)
+        _setup_logging(args.log_file, args.verbose, stderr=launch.prompt is None)
     except OSError as exc:
         print(f"peerchat: cannot open the log file: {exc}", file=sys.stderr)
         return 2

@@ -1342,6 +1342,7 @@ class PromptUI:
     def __init__(self, message: str = "> ") -> None:
         self._message = message
         self._input_history: History = InMemoryHistory()
+        self._echo: Echo | None = None  # the terminal's modes as found (``hush``)
         self._lock = threading.Lock()  # guards the hand-over state below, touched by both threads
         self._backlog: Backlog[Line] = Backlog()  # what the screen has yet to show
         self._loop: asyncio.AbstractEventLoop | None = None  # set while the printer can be woken
@@ -1361,6 +1362,20 @@ class PromptUI:
         self._printed: Windows[Composed] = Windows(REDRAWN_LINES)  # prompt thread
         self._front_drawn = ""  # the room whose window the screen shows (prompt thread)
         self._to_end = False  # Enter was pressed while scrolled back: the window's end again
+
+    def hush(self) -> None:
+        """From now on the terminal echoes nothing typed: keys typed as the program starts,
+        before the prompt is drawn, were echoed raw at the top of the screen, and then shown
+        again in the input line, which had them too (trial 58). Not from behind the shell,
+        whose terminal this job may not change."""
+        self._echo = Echo(sys.stdin)
+        if in_front(sys.stdin.fileno()):
+            self._echo.off()
+
+    def unhush(self) -> None:
+        """The terminal's modes as ``hush`` found them."""
+        if self._echo is not None:
+            self._echo.restore()
 
     def keep_input_history(self, path: Path) -> None:
         """Typed lines survive restarts (up-arrow), in ``path``, trimmed to the latest."""
@@ -1471,7 +1486,7 @@ class PromptUI:
             return False
         printer = asyncio.create_task(self._print_forever())
         try:
-            echo = Echo(sys.stdin)
+            echo = self._echo or Echo(sys.stdin)  # (the modes found before any were changed)
             try:
                 return await self._read_lines(token, rooms, echo)
             finally:

@@ -137,6 +137,34 @@ def expect_exit_0(alice: Any) -> None:
     assert alice.exitstatus == 0, output
 
 
+def test_keys_typed_before_the_prompt_are_not_echoed_and_the_modes_come_back(
+    tmp_path: Path,
+) -> None:
+    """Trial 58: keys typed as the program started were echoed raw at the top of the screen,
+    then shown again in the input line. ``main`` hushes the terminal before anything slow,
+    and gives back the modes it found however it ends."""
+    said = (
+        "import termios; from peerchat.ui import PromptUI; ui = PromptUI(); ui.hush(); "
+        "print('hushed', termios.tcgetattr(0)[3] & termios.ECHO == 0); ui.unhush(); "
+        "print('unhushed', termios.tcgetattr(0)[3] & termios.ECHO != 0)"
+    )
+    child = pexpect.spawn(
+        sys.executable, ["-c", said], env=child_env(tmp_path), encoding="utf-8", timeout=TIMEOUT
+    )
+    child.expect_exact("hushed True")
+    child.expect_exact("unhushed True")
+    child.expect(pexpect.EOF)
+    # The whole program: a start that fails before the prompt leaves the echo as it was.
+    run = f"{sys.executable} -m peerchat --username a --log-file {tmp_path}/none/x.log"
+    child = pexpect.spawn(
+        "sh", ["-c", f"{run}; stty -a"], env=child_env(tmp_path), encoding="utf-8"
+    )
+    child.expect("cannot open the log file", timeout=TIMEOUT)
+    child.expect(r"[ -]echo ", timeout=TIMEOUT)
+    assert child.after == " echo ", child.after
+    child.expect(pexpect.EOF)
+
+
 def test_lines_typed_while_one_is_sent_are_not_echoed_by_the_terminal(
     spawn: Callable[..., Any],
 ) -> None:
