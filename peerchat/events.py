@@ -108,6 +108,9 @@ class NickRefused:
 
     member: Member
     username: str
+    # Others who refused it, told in the same breath: the screen says so in one line (trial
+    # 57's room had one line per member). Headless tells each member's apart.
+    also: tuple[Member, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         m = self.member

@@ -499,10 +499,12 @@ def format_event(event: Event, now: float) -> FormattedText:
         case Renamed(member=m, old=old):
             was = visible(shown_name(old, m.node_id))  # a look-alike name keeps its mark
             return _join_lines([_line(now, (NOTICE_STYLE, f"* {was} is now known as "), _name(m))])
-        case NickRefused(member=m, username=name):
+        case NickRefused(member=m, username=name, also=also):
+            by = _listed([who(m), *(who(other) for other in also)])
             was = (
-                f"! {who(m)} still shows you by your former name: {visible(name)} is the name of "
-                "another key there (who may come back to it); /nick again to go by one name"
+                f"! {by} still show{'' if also else 's'} you by your former name: {visible(name)}"
+                " is the name of another key there (who may come back to it); /nick again to go"
+                " by one name"
             )
             return format_notice(was, now, ERROR_STYLE)
         case PeerJoined(member=m, was=""):
@@ -1301,7 +1303,7 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
     and tracker changes are never skipped, so it misses none."""
     wall = time.time() - time.monotonic()
     out = []
-    for arrived, line in lines:
+    for arrived, line in _refusals_together(lines):
         if isinstance(line, tuple):
             said_already = (
                 _tracker_as_shown(screen, *line)
@@ -1322,6 +1324,34 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
                 line = (line[0], beside)
         out.append(compose(line, arrived + wall, screen))
     return out
+
+
+def _refusals_together(
+    lines: list[tuple[float, Line | Skipped]],
+) -> list[tuple[float, Line | Skipped]]:
+    """The refusals of one rename in one batch as one, where the first was (trial 57: a room
+    of many that had seen the name's other key gave a line each)."""
+    told: dict[tuple[str, str], tuple[int, NickRefused]] = {}  # -> where, and all of it
+    out: list[tuple[float, Line | Skipped]] = []
+    for arrived, line in lines:
+        if isinstance(line, tuple) and isinstance(event := line[1], NickRefused):
+            key = (line[0], event.username)
+            if key in told:
+                at, first = told[key]
+                told[key] = at, dataclasses.replace(first, also=(*first.also, event.member))
+                continue
+            told[key] = len(out), event
+        out.append((arrived, line))
+    for (room, _), (at, event) in told.items():
+        out[at] = (out[at][0], (room, event))
+    return out
+
+
+def _listed(names: list[str]) -> str:
+    """ "bob", "bob and carol", "bob, carol and 3 others"."""
+    if len(names) > 3:
+        return f"{names[0]}, {names[1]} and {len(names) - 2} others"
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 def laid_out(lines: Iterable[Composed], width: int) -> FormattedText:

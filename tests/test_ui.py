@@ -814,6 +814,17 @@ def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
         "13:04:05 ! alice still shows you by your former name: carol is the name of another key"
         " there (who may come back to it); /nick again to go by one name"
     )
+    screen = ui.Screen()  # refused by several at once: one line (trial 57's had one each)
+    screen.apply("", Ready(BOB, "peer"))
+    dave = dataclasses.replace(CAROL, node_id="d4", username="dave")
+    eve = dataclasses.replace(CAROL, node_id="e5", username="eve")
+    refusals = [(0.0, ("", NickRefused(m, "carol"))) for m in (ALICE, CAROL, dave, eve)]
+    shown = to_plain_text(
+        ui.render_batch([*refusals, (0.0, ("", NickRefused(ALICE, "c")))], screen)
+    )
+    assert shown.count("former name") == 2, shown
+    assert "! alice, carol and 2 others still show you by your former name: carol is" in shown
+    assert "! alice still shows you by your former name: c is" in shown  # another name: apart
     # Back under another name: one line (not a rename of one who is not in the room).
     assert plain(PeerJoined(robert, "bob")) == "13:04:05 * robert joined (127.0.0.1:4001; was bob)"
     # A look-alike name keeps its key's mark on the way out too (from a user trial: "dаve is
