@@ -1947,7 +1947,8 @@ class _InputHistory(FileHistory):
     missing from the file only: the up-arrow has it for this run (tried by hand: prompt_toolkit's
     error and a traceback covered the screen at each line typed). A private message is never
     written there (trial 58 found ``/msg`` lines in it, readable by all, where private messages
-    are said to be never stored): the up-arrow has it for this run alone."""
+    are said to be never stored), nor a pasted block (sent or dropped, it may hold anything):
+    the up-arrow has them for this run alone."""
 
     def __init__(self, filename: str) -> None:
         with contextlib.suppress(OSError):
@@ -1960,10 +1961,15 @@ class _InputHistory(FileHistory):
         super().__init__(filename)
 
     def store_string(self, string: str) -> None:
-        if _private(string):
-            return
+        if _unkept(string):  # (trial 59: a paste dropped with Ctrl-C, the wrong clipboard, was
+            return  # kept)
         with contextlib.suppress(OSError):
             super().store_string(string)
+
+
+def _unkept(typed: str) -> bool:
+    """Whether ``typed`` stays out of the input history file (``_InputHistory``)."""
+    return "\n" in typed or _private(typed)
 
 
 def _private(typed: str) -> bool:
@@ -1982,7 +1988,7 @@ def _trim_history_file(path: Path, limit: int) -> None:
     except OSError:
         return
     entries = re.split(rb"\n(?=# )", b"\n" + data)  # an entry begins with a "# time" line
-    kept = [entry for entry in entries if not _private(_entry_text(entry))]
+    kept = [entry for entry in entries if not _unkept(_entry_text(entry))]
     if len(data) <= limit and len(kept) == len(entries):
         return
     tail = b"\n".join(kept)[-limit:]

@@ -1743,18 +1743,18 @@ def test_private_lines_are_kept_for_this_run_only_and_the_file_for_the_user_only
     ui._trim_history_file(kept, 1 << 20)  # as at each start
     typed = ["hello room", "/msg bob the password is swordfish", "/m bob x", "/q bob y"]
     typed.append("hello all\n/msg bob the password, pasted")  # (review 60)
+    typed.append("the wrong clipboard\nssh-ed25519 AAAA")  # (trial 59: dropped, yet kept)
     history = ui._InputHistory(str(kept))
     for line in typed:
         history.append_string(line)
-    assert list(history.get_strings())[-5:] == typed
+    assert list(history.get_strings())[-6:] == typed
     assert kept.stat().st_mode & 0o777 == 0o600
     again = ui._InputHistory(str(kept))
-    assert list(again.load_history_strings()) == [
-        "hello room",
-        "two lines\nof the room",
-        "an earlier line",
+    assert list(again.load_history_strings()) == ["hello room", "an earlier line"]  # (and
+    # no pasted block, trial 59's dropped by Ctrl-C, the wrong clipboard)
+    assert not [
+        word for word in (b"secret", b"password", b"clipboard") if word in kept.read_bytes()
     ]
-    assert b"secret" not in kept.read_bytes() and b"password" not in kept.read_bytes()
     fresh = tmp_path / "new_history"
     ui._InputHistory(str(fresh)).append_string("first")
     assert fresh.stat().st_mode & 0o777 == 0o600
