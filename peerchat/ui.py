@@ -763,10 +763,12 @@ _CHATTER = (
 
 def _for_you(event: Event, me: Member | None) -> bool:
     """Whether ``event`` is for you, to be seen at once from a room behind too: a private line
-    or offer, a line naming you, your own (a review's line typed just before Ctrl-X was gone
-    to a room behind, unseen)."""
+    or offer, a line naming you, your own said now (a review's line typed just before Ctrl-X
+    was gone to a room behind, unseen; trial 59's restart in three rooms printed the others'
+    history of its own lines over the room in front's)."""
     if type(event) is MessageReceived:
-        return event.own or event.to is not None or _names_you(event, me)
+        own = event.own and not event.history
+        return own or event.to is not None or _names_you(event, me)
     return type(event) is FileOffered and (event.to is not None or event.own)
 
 

@@ -1794,6 +1794,8 @@ def test_a_rooms_chatter_is_kept_in_its_window_and_what_is_for_you_is_shown_at_o
     assert kept(dataclasses.replace(message(BOB, "psst"), to=ALICE)) == (True, True)
     assert kept(message(ALICE, "mine", own=True)) == (True, True)  # (typed just before Ctrl-X)
     assert kept(message(ALICE, "alice says so", own=True)) == (True, True)
+    earlier = dataclasses.replace(message(ALICE, "mine before", own=True), history=True)
+    assert kept(earlier) == (True, False)  # (trial 59: a restart's history, over dev's own)
     assert kept(FileOffered(BOB, 3, "x.bin", 10, to=ALICE)) == (True, True)
     assert kept(FileOffered(BOB, 3, "x.bin", 10)) == (True, False)
     assert kept(Error("cannot offer x: No such file")) == (False, False)
