@@ -2,10 +2,11 @@
 buffers): a room's chatter (its lines, joins and leaves, offers) is kept in its window, shown
 while the room is in front, and waits there while it is behind, its lines marked in the status
 bar; of those, what is for you (private messages, lines naming you, your own) is shown at once
-whichever room is in front, and stays in its room's window. What is not a room's chatter
-(errors, notices, answers to commands) is shown at once and kept for every window. Trials
-52-55 read two rooms' chatter interleaved on one screen, where irssi users expect a window a
-room.
+whichever room is in front, and stays in its room's window and in the one it was read in.
+What is not a room's chatter (errors, notices, answers to commands) is shown at once and kept
+in the window in front, and in its room's (trial 59: a /who typed in ops was in dev's window
+too). Trials 52-55 read two rooms' chatter interleaved on one screen, where irssi users expect
+a window a room.
 
 The lines printed are kept here, a bounded number per room, for the screen to be drawn anew
 (Ctrl-L, a switch of rooms, ``fg``): a busy room behind pushes out its own lines only.
@@ -53,16 +54,20 @@ class Windows(Generic[L]):
         self._cleared: dict[str, int] = {}
 
     def add(self, line: L, front: str = "") -> None:
-        """Keep ``line``; one of a room behind that is shown at once in ``front`` (for you)
-        stays there too (trial 58: a line naming alice, read in dev, was gone from dev once
-        she had been to its room)."""
+        """Keep ``line`` in its room's window if it is a room's chatter, and in the window in
+        front, ``front``, where it was shown: a line for you from a room behind stays there
+        too (trial 58: a line naming alice, read in dev, was gone from dev once she had been
+        to ops), and so does an answer to a command, an error or a notice, as in irssi (trial
+        59: a /who typed in ops, and "lines you type go to the room ops now", were in dev's
+        window too). Only what came before any room was in front is every window's."""
         n = next(self._count)
-        if not (line.chatter and line.of):
+        chatter = bool(line.chatter and line.of)
+        if not chatter and not front:
             self._shared.append((n, line))
             return
-        self._window(line.of).append((n, line))
-        if line.urgent and front and front != line.of:
-            self._window(front).append((n, line))
+        seen_in = front if front and (not chatter or line.urgent) else ""
+        for room in dict.fromkeys(room for room in (line.of, seen_in) if room):
+            self._window(room).append((n, line))
 
     def _window(self, room: str) -> deque[tuple[int, L]]:
         kept = self._chatter.get(room)

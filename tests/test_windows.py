@@ -144,3 +144,25 @@ def test_a_line_for_you_from_a_room_behind_stays_where_it_was_read() -> None:
     windows.add(Line("dev 2", "dev", True), "dev")
     assert [line.text for line in windows.view("dev")] == ["dev 1", "bob: alice, ping", "dev 2"]
     assert [line.text for line in windows.view("ops")] == ["bob: alice, ping", "ops chatter"]
+
+
+def test_an_answer_stays_in_the_window_it_was_asked_in_and_its_rooms() -> None:
+    """Trial 59: a /who typed in ops, and "lines you type go to the room ops now", were in
+    dev's window too, which read as if one still typed into ops."""
+    windows: Windows[Line] = Windows(most=10)
+    windows.add(Line("starting"))  # before any room: the first window's
+    windows.keep_only(["dev", "ops"])
+    windows.add(Line("lines you type go to the room ops now"), "ops")
+    windows.add(Line("1 member: carol", "ops"), "ops")
+    windows.add(Line("dev's error, seen in ops", "dev"), "ops")
+    windows.add(Line("rooms: 1 dev, 2 ops"), "dev")
+    assert [line.text for line in windows.view("dev")] == [
+        "starting",
+        "dev's error, seen in ops",
+        "rooms: 1 dev, 2 ops",
+    ]
+    assert [line.text for line in windows.view("ops")] == [
+        "lines you type go to the room ops now",
+        "1 member: carol",
+        "dev's error, seen in ops",
+    ]
