@@ -2503,11 +2503,14 @@ class RoomCompleter(Completer):
             return
         elif first == "/send" and before.count(" ") >= 1:
             # The files there, as a shell's Tab (trial 58 missed irssi's /dcc send's), after
-            # a member's name or in its place.
+            # a member's name or in its place; a path may hold spaces (trial 59's "my docs/").
             names = sorted(m.username for m in self._screen.front.people())
+            path = before.split(" ", 1)[1]
             if before.count(" ") == 1 and not word.startswith(("/", ".", "~")):
                 yield from _names(names, word, addressing=False)
-            yield from _files_begun(word)
+            elif (to := path.split(" ", 1)[0]).casefold() in {n.casefold() for n in names}:
+                path = path[len(to) + 1 :]  # (/send bob PATH)
+            yield from _files_begun(path)
             return
         elif not word and before.strip() and not before.startswith("/"):
             return  # nothing begun in the text: a second Tab after a name typed it again

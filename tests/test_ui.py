@@ -883,6 +883,11 @@ def test_tab_completes_the_path_of_a_file_to_send(
         (tmp_path / f"many{n:02}").write_text("")
     assert len(list(ui._files_begun("many", most=10))) == 10  # (review 60: 100,000 took 1.4 s)
     assert complete("/send /nonexistent/x") == []
+    (tmp_path / "my docs").mkdir()  # (trial 59: Tab stopped at a space)
+    (tmp_path / "my docs" / "a file.txt").write_text("x")
+    assert complete("/send my") == [" docs/"]
+    assert complete("/send my docs/a") == [" file.txt"]
+    assert complete("/send bob my docs/") == ["a file.txt"]
 
 
 def test_tab_completes_commands_and_member_names():
