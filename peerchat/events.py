@@ -42,6 +42,7 @@ class TrackerChanged:
 class PeerJoined:
     member: Member
     was: str = ""  # the name it left under, when it comes back under another
+    back: bool = False  # it had dropped out, and was dialled again (``PeerLeft.dialled``)
 
     def as_json(self) -> dict[str, Any]:
         m = self.member
@@ -54,6 +55,8 @@ class PeerJoined:
         }
         if self.was:
             out["was"] = self.was
+        if self.back:
+            out["back"] = True
         return out
 
 

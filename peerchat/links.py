@@ -349,7 +349,8 @@ class Links:
         was_named = self._back(member.node_id) or member.username
         if new and node.reporting:
             # One line: "caroline is now known as carol" was said of someone not in the room.
-            node.emit(events.PeerJoined(member, was_named if was_named != member.username else ""))
+            was = was_named if was_named != member.username else ""
+            node.emit(events.PeerJoined(member, was, back=lost_at is not None))
         # Every link binds the name, not only a newcomer's: a member listed when this node
         # came in was bound nowhere here, and this node let another key take its name while
         # the others refused it (a user trial's room disagreed on who was who).

@@ -507,10 +507,10 @@ def format_event(event: Event, now: float) -> FormattedText:
                 " by one name"
             )
             return format_notice(was, now, ERROR_STYLE)
-        case PeerJoined(member=m, was=""):
-            return _about(m, f" joined ({visible(m.addr)})", now)
-        case PeerJoined(member=m, was=was):
-            return _about(m, f" joined ({visible(m.addr)}; was {visible(was)})", now)
+        case PeerJoined(member=m, was=was, back=back):  # back: it had dropped out (trial 59
+            # read "carol joined" after "carol dropped out: trying to reach them again")
+            where = f"{visible(m.addr)}; was {visible(was)}" if was else visible(m.addr)
+            return _about(m, f" is back ({where})" if back else f" joined ({where})", now)
         case PeerLeft(member=m, reason=reason, dialled=True):  # and told when back (trial 58
             # read "left" as gone for good, then lines "not yet delivered" to him)
             return _about(m, f" dropped out ({visible(reason)}): trying to reach them again", now)

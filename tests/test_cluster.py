@@ -2419,3 +2419,27 @@ async def test_a_part_under_a_members_name_that_cannot_come_in_is_told_of() -> N
             "apart, or one poses as the other (compare keys with /whois)"
         )
         nursery.cancel_scope.cancel()
+
+
+async def test_a_member_that_dropped_out_and_is_reached_again_is_back() -> None:
+    """Trial 59 read "carol joined" after "carol dropped out: trying to reach them again"."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        alice_id = alice.node.node_id
+        bob.node.links.conns[alice_id].abort("cut by the test")
+        left = await bob.wait_for(
+            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == alice_id
+        )
+        assert left.dialled and not left.said
+        back = await bob.wait_for(
+            lambda e: isinstance(e, events.PeerJoined) and e.member.node_id == alice_id
+        )
+        assert back.back and back.as_json()["back"] is True
+        newcomer = await room.add("carol")
+        joined = await bob.wait_for(
+            lambda e: isinstance(e, events.PeerJoined) and e.member.node_id == newcomer.node.node_id
+        )
+        assert not joined.back and "back" not in joined.as_json()
+        nursery.cancel_scope.cancel()

@@ -224,6 +224,7 @@ def test_emoji_sequences_survive_in_message_text():
 
 def test_join_leave_and_tracker_lines():
     assert plain(PeerJoined(BOB)) == "13:04:05 * bob joined (127.0.0.1:4001)"
+    assert plain(PeerJoined(BOB, back=True)) == "13:04:05 * bob is back (127.0.0.1:4001)"
     assert plain(PeerLeft(BOB, "quit", said=True)) == "13:04:05 * bob left (quit)"
     lost = "13:04:05 * bob dropped out (connection lost): trying to reach them again"
     assert plain(PeerLeft(BOB, "connection lost", dialled=True)) == lost  # (trial 58 read
