@@ -1318,6 +1318,11 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             beside = line[1]
             if type(beside) is RoomsFound and beside.new:  # (not those this program is in)
                 beside = dataclasses.replace(beside, rooms=_not_joined(screen, beside.rooms))
+                if not typo_of(beside.new, beside.rooms) and (
+                    mine := _typo_of_mine(screen, beside.new)
+                ):
+                    out.append(compose(Notice(mine), arrived + wall, screen))
+                    continue
                 # A room /joined beside others is no mistake unless its name looks like one
                 # (trial 53 read the list after each /join qa as noise)
                 joined_later = len(screen.rooms) > 1 and not typo_of(beside.new, beside.rooms)
@@ -2077,6 +2082,19 @@ def _in_room(rooms: Rooms, room: str, act: Callable[[Node], None]) -> None:
     node = rooms.get(room)
     if node is not None:
         act(node)
+
+
+def _typo_of_mine(screen: Screen, new: str) -> str:
+    """What to say of a room just founded by a name like that of a room this program is in
+    (trial 59's /join dve in dev founded a room, unsaid), or ""."""
+    mine = tuple((label, 0) for label in screen.rooms if label and label != new)
+    near = typo_of(new, mine)
+    if not near:
+        return ""
+    return (
+        f"* {visible(new)} is a new room, and you are in {visible(near)}: did you mean it? "
+        f"/part {visible(new)} goes back to it"
+    )
 
 
 def _not_joined(screen: Screen, rooms: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:

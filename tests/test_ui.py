@@ -1645,8 +1645,8 @@ def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -
     assert "did you mean dev? /join dev, then /part dve" in typo and "dev (3), ops (1)" in typo
     other = ui.beside_new_room("design", found)
     assert "did you mean" not in other and other.endswith("/join NAME for one")
-    # Of two alike, the more populous; never a room this program is in, nor the line at all
-    # when those are all there is (a user trial's /join deb in dev pointed at dve, and at dev).
+    # Of two alike, the more populous; never a room this program is in to join (a user trial's
+    # /join deb in dev pointed at dve, and at dev), but said to be one's own (trial 59).
     assert "did you mean dev?" in ui.beside_new_room("deb", (("dve", 1), ("dev", 3)))
     screen = ui.Screen()
     screen.apply("dev", Ready(ALICE, "peer", "dev"))
@@ -1654,6 +1654,11 @@ def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -
     beside = RoomsFound((("dev", 3), ("dve", 1)), new="deb")
     shown = to_plain_text(ui.render_batch([(0.0, ("deb", beside))], screen))
     assert "did you mean dve?" in shown and "dev (3)" not in shown
+    # Like none of the others but like one this program is in (trial 59's /join dve in dev).
+    screen.apply("dve", Ready(ALICE, "tracker", "dve"))
+    beside = RoomsFound((("dev", 3),), new="dve")
+    shown = to_plain_text(ui.render_batch([(0.0, ("dve", beside))], screen))
+    assert "dve is a new room, and you are in dev: did you mean it? /part dve goes" in shown
     # A room /joined beside others, its name like none of them: meant (trial 53: each
     # /join qa listed the network's rooms). The first room still lists them.
     screen.apply("qa", Ready(ALICE, "tracker", "qa"))
@@ -1665,8 +1670,11 @@ def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -
     assert shown.endswith(
         "qa is a new room; the local network has dev (3), ops (1): /join NAME for one"
     )
-    alone = RoomsFound((("dev", 3),), new="deb")
-    assert to_plain_text(ui.render_batch([(0.0, ("deb", alone))], screen)) == ""
+    alone = RoomsFound((("dev", 3),), new="deb")  # like only a room one is in: said so
+    shown = to_plain_text(ui.render_batch([(0.0, ("deb", alone))], screen))
+    assert shown.endswith(
+        "deb is a new room, and you are in dev: did you mean it? /part deb goes back to it"
+    )
 
 
 def test_a_nick_in_one_of_two_rooms_says_the_other_keeps_the_old_name() -> None:
