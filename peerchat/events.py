@@ -61,6 +61,18 @@ class PeerJoined:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryEnd:
+    """A run of history shown at once (a newcomer's, a restart's, a catch-up's) ends here:
+    trial 59's newcomer saw 90 dimmed lines fill the screen, and nothing said where they
+    ended and who was in the room now."""
+
+    messages: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": "history_end", "messages": self.messages}
+
+
+@dataclass(frozen=True, slots=True)
 class InRoom:
     """The members already in the room when this node came in (after ``Ready``): one line in
     the line interface; in headless mode one ``peer_joined`` each, marked ``present``."""
@@ -699,6 +711,7 @@ Event = (
     | TrackerChanged
     | PeerJoined
     | InRoom
+    | HistoryEnd
     | Connecting
     | Looking
     | Renamed

@@ -748,8 +748,7 @@ class Node:
                 self._history.add(event)
             else:
                 self.emit(event)  # after the history gathered before it
-        if self._history:
-            self._show_history()
+        self._show_history(len(kept))
 
     def after_ready(self, event: events.Event) -> None:
         """Report ``event``, or while entering keep it until ``ready`` and the history kept
@@ -822,9 +821,14 @@ class Node:
         if self._history.number == run:  # still the run it was set for (not shown early)
             self._show_history()
 
-    def _show_history(self) -> None:
-        for event in self._history.take():
+    def _show_history(self, before: int = 0) -> None:
+        """The history gathered, and where it ends (``before``: history shown just before it,
+        of the same run)."""
+        shown = self._history.take()
+        for event in shown:
             self._out(event)
+        if shown or before:
+            self._out(events.HistoryEnd(before + len(shown)))
 
     def rename(self, username: str) -> None:
         """This node goes by ``username`` from now on (``talk.nick``), and a restart under

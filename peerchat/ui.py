@@ -89,6 +89,7 @@ from peerchat.events import (
     FileProgress,
     FileReading,
     FileWaiting,
+    HistoryEnd,
     Ignoring,
     InRoom,
     Looking,
@@ -145,6 +146,8 @@ TIME_STYLE = "ansibrightblack"
 HISTORY_STYLE = "ansibrightblack"  # messages from before: dimmed, with their original time
 INPUT_HISTORY_LIMIT = 256 * 1024  # bytes of typed lines kept across runs (up-arrow)
 MOST_FILES = 1000  # files that Tab after /send offers at most
+HISTORY_MARKED = 10  # history shown at once, in messages, whose end a line marks
+NAMED_AT_END = 8  # members named by that line at most (more: how many)
 MAX_TAB_OFFERS = 1_000  # offer numbers kept for Tab, per room: as many as a node keeps
 REDRAWN_LINES = 500  # the latest lines printed, kept for Ctrl-L to draw the screen anew
 NOTICE_STYLE = "ansibrightblack"
@@ -408,14 +411,10 @@ def format_event(event: Event, now: float) -> FormattedText:
                 ]
             )
         case InRoom(members=members):
-            people = sorted((m for m in members if m.chat), key=lambda m: m.username.casefold())
+            people = [m for m in members if m.chat]
             if not people:
                 return format_notice("* nobody else is in the room yet", now)
-            parts: list[tuple[str, str]] = [(NOTICE_STYLE, "* in the room: ")]
-            for i, m in enumerate(people):
-                parts += [(NOTICE_STYLE, ", ")] if i else []
-                parts.append(_name(m))
-            return _join_lines([_line(now, *parts)])
+            return _names_line(people, "* in the room: ", now)
         case FileOffered():
             return format_offer(event, now)
         case FileList():
@@ -699,6 +698,8 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         if screen.kept_in == room:  # (a user trial's looked sent, and sat there 8 s)
             screen.kept_in = None
             texts.append(format_notice("* in now: Enter sends the line you typed", now))
+    elif type(event) is HistoryEnd:
+        texts.append(format_history_end(event, front, now))
     elif type(event) is Rejoined and screen.kept_in == room:
         screen.kept_in = None
         texts.append(format_notice(f"{BACK_IN}: Enter sends the line you typed", now))
@@ -751,6 +752,7 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
 # A room's chatter, kept in its own window (``windows``): not answers to commands, nor errors.
 _CHATTER = (
     MessageReceived,
+    HistoryEnd,
     FileOffered,
     PeerJoined,
     PeerLeft,
@@ -821,6 +823,27 @@ def _each_row_after(prefix: tuple[str, str], text: FormattedText) -> FormattedTe
 
 
 TYPO_LIKENESS = 0.6  # how like a room's name one must be to read as a typo of it
+
+
+def _names_line(people: Iterable[Member], lead: str, now: float) -> FormattedText:
+    """``lead``, then the names of ``people``, each in its colour."""
+    parts: list[tuple[str, str]] = [(NOTICE_STYLE, lead)]
+    for i, m in enumerate(sorted(people, key=lambda m: m.username.casefold())):
+        parts += [(NOTICE_STYLE, ", ")] if i else []
+        parts.append(_name(m))
+    return _join_lines([_line(now, *parts)])
+
+
+def format_history_end(event: HistoryEnd, room: Room | None, now: float) -> FormattedText:
+    """Where a long run of history ends, and who is in the room now (trial 59's newcomer had
+    90 dimmed lines on screen, the lines saying who was there scrolled off above them)."""
+    lead = f"* end of earlier messages ({event.messages:,} above, PageUp for them); "
+    people = room.people() if room is not None else []
+    if not people:
+        return format_notice(f"{lead}nobody else is in the room", now)
+    if len(people) > NAMED_AT_END:
+        return format_notice(f"{lead}{len(people)} others in the room (/who)", now)
+    return _names_line(people, f"{lead}in the room: ", now)
 
 
 def typo_of(new: str, found: tuple[tuple[str, int], ...]) -> str:
@@ -1315,6 +1338,8 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             screen.apply(*line)
             if said_already or _forgotten_unsaid(line[1]):  # Tab forgets it
                 continue
+            if type(line[1]) is HistoryEnd and line[1].messages < HISTORY_MARKED:
+                continue  # (a few lines: the end is in sight)
             beside = line[1]
             if type(beside) is RoomsFound and beside.new:  # (not those this program is in)
                 beside = dataclasses.replace(beside, rooms=_not_joined(screen, beside.rooms))

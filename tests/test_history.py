@@ -129,13 +129,37 @@ async def test_a_newcomer_is_shown_recent_history_first_then_live_messages_once(
         nursery.cancel_scope.cancel()
 
 
-def node_alone(name: str, *, entered: bool) -> tuple[Node_, list[events.Event]]:
-    """A node never started, and what it reports; ``entered``: as if past ``ready``."""
+def node_alone(
+    name: str, *, entered: bool, ends: list[int] | None = None
+) -> tuple[Node_, list[events.Event]]:
+    """A node never started, and what it reports but where its runs of history end (in
+    ``ends``, if given); ``entered``: as if past ``ready``."""
     seen: list[events.Event] = []
-    node = Node_(Settings(name), seen.append, FAST, None)
+
+    def report(event: events.Event) -> None:
+        if type(event) is not events.HistoryEnd:
+            seen.append(event)
+        elif ends is not None:
+            ends.append(event.messages)
+
+    node = Node_(Settings(name), report, FAST, None)
     if entered:
         node.report_entry([])
     return node, seen
+
+
+def test_where_a_run_of_history_ends_is_told_with_its_length() -> None:
+    """Trial 59's newcomer had 90 dimmed lines fill the screen, and nothing said where they
+    ended: the screen marks the end of a long run (``HistoryEnd``)."""
+    ends: list[int] = []
+    node, seen = node_alone("carol", entered=False, ends=ends)
+    alice = stranger("a")
+    for seq in range(1, 4):
+        old_line(node, alice, seq, float(seq))
+    node.report_entry([])
+    assert [e.text for e in seen] == ["a1", "a2", "a3"] and ends == [3]
+    node.report_entry([])  # nothing: no end
+    assert ends == [3]
 
 
 def stranger(name: str) -> Member:
@@ -1176,7 +1200,7 @@ async def test_history_read_together_is_shown_in_order_before_any_later_event() 
         node.emit(events.Error("a notice"))
         node.emit(events.PeerLeft(bob, "quit"))
         got = [getattr(e, "text", type(e).__name__) for e in alice.events[since:]]
-        assert got == ["Error", "first", "second", "PeerLeft"]
+        assert got == ["Error", "first", "second", "HistoryEnd", "PeerLeft"]
         node.history(5)  # the answer to a command comes at once, gathering nothing
         assert not node._history
         nursery.cancel_scope.cancel()

@@ -41,6 +41,7 @@ from peerchat.events import (
     FileOffered,
     FileProgress,
     FileWaiting,
+    HistoryEnd,
     Ignoring,
     InRoom,
     Listed,
@@ -1636,6 +1637,20 @@ def test_the_input_line_grows_to_a_third_of_the_window_and_no_more(typed: str, r
 
     assert ui.input_rows(24) == 8 and ui.input_rows(12) == 4 and ui.input_rows(2) == 1
     assert asyncio.run(measured()) == rows
+
+
+def test_the_end_of_a_long_run_of_history_says_who_is_in_the_room() -> None:
+    """Trial 59's newcomer had 90 dimmed lines on screen and the lines saying who was there
+    scrolled off above them: a long run's end is marked, with who is in the room now."""
+    screen = ui.Screen()
+    screen.apply("", Ready(ALICE, "peer"))
+    screen.apply("", InRoom((BOB, CAROL, STANDALONE)))
+    shown = to_plain_text(ui.render_batch([(0.0, ("", HistoryEnd(90)))], screen))
+    assert shown.endswith(
+        "* end of earlier messages (90 above, PageUp for them); in the room: bob, carol"
+    )
+    assert to_plain_text(ui.render_batch([(0.0, ("", HistoryEnd(9)))], screen)) == ""
+    assert HistoryEnd(9).as_json() == {"event": "history_end", "messages": 9}
 
 
 def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -> None:
