@@ -2443,3 +2443,41 @@ async def test_a_member_that_dropped_out_and_is_reached_again_is_back() -> None:
         )
         assert not joined.back and "back" not in joined.as_json()
         nursery.cancel_scope.cancel()
+
+
+async def test_a_tracker_that_answers_but_never_pings_is_let_go_and_not_followed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack round 43: a member that claimed the role with the highest priority and sent no
+    heartbeats, only pongs, was followed for as long as it liked, and a member frozen
+    meanwhile was never let go (36 s). Now it is let go, and its claims are not heard."""
+    duties = tracker_role.TrackerRole.duties
+
+    async def mute_for_mallory(self: tracker_role.TrackerRole) -> None:
+        if self.node.me.username != "mallory":
+            return await duties(self)
+        while True:  # pongs, no pings: never silent, never a heartbeat
+            await trio.sleep(self.node.config.heartbeat_interval)
+            for conn in list(self.node.links.conns.values()):
+                conn.send_frame(tracker_role._PONG)
+
+    monkeypatch.setattr(tracker_role.TrackerRole, "duties", mute_for_mallory)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        mallory = await room.add("mallory", priority=200)  # founds the room: the tracker
+        alice, bob = await room.add("alice", priority=100), await room.add("bob", priority=50)
+        await room.fully_connected()
+        mallory_id, alice_id = mallory.node.node_id, alice.node.node_id
+        with trio.fail_after(5):  # found mute
+            while bob.node.bully.tracker != alice_id or not bob.node.bully.distrusts(
+                mallory_id, trio.current_time()
+            ):
+                await trio.sleep(0.01)
+        await room.fully_connected()  # mallory links again, and claims again: not heard
+        with trio.move_on_after(1.0):
+            while True:
+                assert bob.node.bully.tracker == alice_id
+                assert alice.node.bully.is_tracker
+                await trio.sleep(0.01)
+        assert mallory_id in bob.node.links.conns
+        nursery.cancel_scope.cancel()
