@@ -1992,11 +1992,30 @@ class _InputHistory(FileHistory):
                 os.close(fd)
         super().__init__(filename)
 
+    _run_only = False  # (``keep_for_this_run``)
+
+    def keep_for_this_run(self, line: str) -> None:
+        """``line`` for the up-arrow of this run, never on disk."""
+        self._run_only = True
+        try:
+            self.append_string(line)
+        finally:
+            self._run_only = False
+
     def store_string(self, string: str) -> None:
-        if _unkept(string):  # (trial 59: a paste dropped with Ctrl-C, the wrong clipboard, was
-            return  # kept)
+        if self._run_only or _unkept(string):  # (trial 59: a paste dropped with Ctrl-C, the
+            return  # wrong clipboard, was kept)
         with contextlib.suppress(OSError):
             super().store_string(string)
+
+
+def _keep_for_this_run(history: History, line: str) -> None:
+    """A half-typed line Ctrl-C threw away comes back with the up-arrow, in this run only
+    (trial 59: an irssi user lost one for good; it may be anything: never on disk)."""
+    if isinstance(history, _InputHistory):
+        history.keep_for_this_run(line)
+    else:
+        history.append_string(line)
 
 
 def _unkept(typed: str) -> bool:
@@ -2060,6 +2079,7 @@ def _clear_key(screen: Screen) -> KeyBindings:
         an empty line it quits, as Ctrl-D does."""
         buffer = event.app.current_buffer
         if buffer.text:
+            _keep_for_this_run(buffer.history, buffer.text)
             buffer.reset()
             buffer.on_text_changed.fire()  # (reset tells no one: the room read "is typing")
             screen.kept_in = None  # no line kept for Enter now

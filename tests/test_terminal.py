@@ -512,6 +512,9 @@ def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., 
     alice.send("\x0c")  # (Ctrl-L: the toolbar drawn whole, not only where it changed)
     alice.expect_exact(DRAWN_ANEW)
     alice.expect(on_screen("line cleared: Ctrl-C again quits"))  # and the toolbar says so
+    alice.send("\x1b[A")  # Up: it is back (trial 59 lost one for good), and thrown away again
+    alice.expect(on_screen("never to be sent"))
+    alice.send("\x03")
     alice.send("/he\t")  # Tab: the only command that begins so
     alice.expect(on_screen("/help"))
     alice.send("\r")
