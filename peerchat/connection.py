@@ -131,7 +131,6 @@ class Connection:
         self._scope = trio.CancelScope()
         self._drained = trio.Event()
         self.suspect = False  # found silent past the heartbeat timeout once; twice means dead
-        self.pinged_at = -math.inf  # when its last ping came (a tracker's heartbeat)
         self.probed: float | None = None  # when a probe went out that is not answered yet
         self.said_bye = False  # the peer left on purpose: no reason to dial it again
         self.hold = 0.0  # seconds to read nothing more from the peer (a handler's pace)
@@ -351,14 +350,6 @@ class Connection:
         a flooded link past the heartbeat timeout, dropped members who beat on time)."""
         heard = max(self.last_heard, getattr(self.stream, "heard_at", -math.inf))
         return max(heard, self._held_till)
-
-    def pinged_lately(self, since: float) -> float:
-        """When the peer's last ping came, or ``since`` if later, or the link's opening (one
-        that replaced another): a frame partly in, or a hold to this node's pace, may have one
-        behind it (as ``heard`` says)."""
-        if self._decoder.partial:
-            return trio.current_time()
-        return max(self.pinged_at, since, self._held_till, self.opened)
 
     # -- lifetime -----------------------------------------------------------------------------
 

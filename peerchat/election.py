@@ -19,12 +19,6 @@ Rules, in the order they apply:
   to keep the room without a tracker: attack round 20 did so at --priority 65535, and every
   newcomer was turned away for as long as it stayed) holds an election up for 3 s, once (a few
   of them, some seconds more: ``_patience``).
-* A tracker lost ``FLAPS`` times within ``FLAP_WINDOW``, or once for sending no heartbeats
-  while it answered, is not trusted for ``DISTRUST_FOR`` (twice as long each time after): its
-  claims are not heard, and elections do not wait on it. Attack round 43: one key that linked,
-  claimed the role and left, again and again, put "tracker is now" lines on every screen five
-  times a second; one that claimed it and never pinged kept the room from ever dropping a
-  frozen member.
 * Claims (``Coordinator``, and the tracker's own ``Ping``) come from the claimant itself. A node
   without a tracker accepts a claim from above and bullies a claim from below by electing
   itself; a node that follows a tracker switches only to a higher claimant; a tracker that hears
@@ -67,11 +61,6 @@ Action = Send | Broadcast | Follow
 PASS_OVER_AFTER = 2  # waits for a claim in a row that end without one, then those answering
 MAX_PATIENT_STEPS = 4  # a last wait grows so for this many higher members at most
 MAX_PASSED_OVER = 1024  # members passed over, kept while they are away too
-FLAPS = 3  # a tracker lost this many times...
-FLAP_WINDOW = 60.0  # ...within this many seconds is not trusted...
-DISTRUST_FOR = 30.0  # ...for this long, twice as long each time after (to this many times:)
-DISTRUST_DOUBLINGS = 5
-MAX_WATCHED = 1024  # trackers whose losses (and distrust) are remembered, the oldest forgotten
 
 
 class Phase(enum.Enum):
@@ -94,8 +83,6 @@ class Bully:
         self._unclaimed = 0  # waits for a claim in a row that ended with none
         self._answered: set[str] = set()  # higher members that answered since the last claim
         self._passed_over: set[str] = set()  # answered, then never claimed: not asked again
-        self._losses: dict[str, list[float]] = {}  # tracker -> when it was lost, lately
-        self._distrusted: dict[str, tuple[float, int]] = {}  # -> (until, how many times)
 
     @property
     def is_tracker(self) -> bool:
@@ -123,13 +110,11 @@ class Bully:
         """Start an election, after a pause that grows with the number of higher members:
         when the whole room notices at once, the highest claims before the others have sent
         their n-squared election messages, and the claim settles it."""
-        if self.tracker is not None and not self.is_tracker:
-            self._count_loss(self.tracker, now)
         self._lost = self.tracker or self._lost
         self.tracker = self._tracker_rank = None
         if self.phase is not Phase.IDLE:
             return []
-        higher = len(self._higher(now))
+        higher = len(self._higher())
         if not higher or not self.config.election_stagger:
             return self._start(now)
         self.phase, self.deadline = Phase.DEFERRED, now + higher * self.config.election_stagger
@@ -162,31 +147,7 @@ class Bully:
         above = min(len(self._answered) - 1, MAX_PATIENT_STEPS)
         return max(above, 0) * (PASS_OVER_AFTER + 1) * self.config.answer_timeout
 
-    def distrust(self, node_id: str, now: float) -> None:
-        """``node_id`` is not trusted as tracker for a while (``DISTRUST_FOR``)."""
-        _, times = self._distrusted.pop(node_id, (0.0, 0))
-        until = now + DISTRUST_FOR * 2 ** min(times, DISTRUST_DOUBLINGS)
-        self._distrusted[node_id] = (until, times + 1)
-        if len(self._distrusted) > MAX_WATCHED:
-            del self._distrusted[next(iter(self._distrusted))]
-
-    def distrusts(self, node_id: str, now: float) -> bool:
-        held = self._distrusted.get(node_id)
-        return held is not None and now < held[0]
-
-    def _count_loss(self, tracker: str, now: float) -> None:
-        losses = [t for t in self._losses.pop(tracker, []) if now - t < FLAP_WINDOW]
-        losses.append(now)
-        if len(losses) >= FLAPS:
-            self.distrust(tracker, now)
-            losses.clear()
-        self._losses[tracker] = losses
-        if len(self._losses) > MAX_WATCHED:
-            del self._losses[next(iter(self._losses))]
-
     def on_claim(self, claimant: str, priority: int, now: float) -> list[Action]:
-        if self.distrusts(claimant, now):
-            return []  # (a claim sent back would go to and fro with its pings)
         rank = (priority, claimant)
         self._passed_over.discard(claimant)  # it claims after all
         if claimant == self.tracker:
@@ -231,17 +192,13 @@ class Bully:
         self.phase = Phase.IDLE
         return self._start(now)
 
-    def _higher(self, now: float) -> list[Member]:
-        """The members that rank above this node, but those passed over or not trusted."""
+    def _higher(self) -> list[Member]:
+        """The members that rank above this node, but those passed over."""
         higher = self.members.higher_than(self.me.rank)
-        return [
-            m
-            for m in higher
-            if m.node_id not in self._passed_over and not self.distrusts(m.node_id, now)
-        ]
+        return [m for m in higher if m.node_id not in self._passed_over]
 
     def _start(self, now: float) -> list[Action]:
-        higher = self._higher(now)
+        higher = self._higher()
         if not higher:
             return self._win()
         self.phase, self.deadline = Phase.ELECTING, now + self.config.answer_timeout

@@ -28,8 +28,6 @@ class Leadership:
         self.node = node
         self._timer_changed = trio.Event()
         self._following: str | None = None  # the last tracker this node followed
-        self._followed_at = -math.inf  # since when (trio time)
-        self._mute_once = False  # the tracker was found mute at the last check
 
     def act(self, actions: list[Action], *, announce: bool = True) -> None:
         node = self.node
@@ -51,7 +49,6 @@ class Leadership:
     def _follow(self, node_id: str, announce: bool) -> None:
         node = self.node
         previous, self._following = self._following, node_id
-        self._followed_at = trio.current_time()
         if node_id == node.node_id:
             log.info("this node is now the tracker")
             # Members owed the new tracker no pongs until now: each has at least the probe
@@ -147,21 +144,6 @@ class Leadership:
                 self.act(bully.tracker_lost(now))
             elif not late and self.silent(conn, now):
                 conn.abort("tracker silent")
-            elif not late and self.mute(conn, now):
-                # It answers, but keeps no heartbeats: no member that froze would ever be
-                # let go (attack round 43: 36 s, for as long as it kept the role).
-                bully.distrust(tracker, now)
-                conn.abort("the tracker sends no heartbeats")
-
-    def mute(self, conn: Connection, now: float) -> bool:
-        """Whether the tracker at ``conn`` has sent no ping for the heartbeat timeout since
-        this node began to follow it, at two checks in a row (as ``silent``)."""
-        pinged = conn.pinged_lately(self._followed_at)
-        if now - pinged <= self.node.config.heartbeat_timeout:
-            self._mute_once = False
-            return False
-        was, self._mute_once = self._mute_once, True
-        return was
 
     def silent(self, conn: Connection, now: float, patience: float = 1.0) -> bool:
         """Silent past the heartbeat timeout at two checks in a row: after a busy moment, one

@@ -94,7 +94,6 @@ class TrackerRole:
     def on_ping(self, conn: Connection, message: Ping) -> None:
         assert conn.member is not None
         conn.send_frame(_PONG)
-        conn.pinged_at = _now()
         member = conn.member
         node = self.node
         node.leadership.act(node.bully.on_claim(member.node_id, member.priority, _now()))

@@ -147,6 +147,7 @@ HISTORY_STYLE = "ansibrightblack"  # messages from before: dimmed, with their or
 INPUT_HISTORY_LIMIT = 256 * 1024  # bytes of typed lines kept across runs (up-arrow)
 MOST_FILES = 1000  # files that Tab after /send offers at most
 HISTORY_MARKED = 10  # history shown at once, in messages, whose end a line marks
+TRACKER_TOLD_EVERY = 10.0  # seconds between "tracker is now" lines of a room, at least
 NAMED_AT_END = 8  # members named by that line at most (more: how many)
 MAX_TAB_OFFERS = 1_000  # offer numbers kept for Tab, per room: as many as a node keeps
 REDRAWN_LINES = 500  # the latest lines printed, kept for Ctrl-L to draw the screen anew
@@ -837,7 +838,7 @@ def _names_line(people: Iterable[Member], lead: str, now: float) -> FormattedTex
 def format_history_end(event: HistoryEnd, room: Room | None, now: float) -> FormattedText:
     """Where a long run of history ends, and who is in the room now (trial 59's newcomer had
     90 dimmed lines on screen, the lines saying who was there scrolled off above them)."""
-    lead = f"* end of earlier messages ({event.messages:,} above, PageUp for them); "
+    lead = f"* earlier messages end here ({event.messages:,} above, PageUp for them); "
     people = room.people() if room is not None else []
     if not people:
         return format_notice(f"{lead}nobody else is in the room", now)
@@ -1008,6 +1009,8 @@ class Screen:
     unresponsive_at: float = -math.inf  # when a freeze was last told (arrival, monotonic)
     back_unsaid: bool = False  # a freeze was told, and no "back in the room" yet
     found: tuple[str, ...] = ()  # the rooms the last /list found, for Tab after /join
+    # room -> when its last "tracker is now" line was printed (arrival, monotonic)
+    tracker_told_at: dict[str, float] = field(default_factory=dict)
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
@@ -1332,6 +1335,7 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
         if isinstance(line, tuple):
             said_already = (
                 _tracker_as_shown(screen, *line)
+                or _tracker_churns(screen, arrived, *line)
                 or _freeze_told(screen, arrived, line[1])
                 or _back_unsaid(screen, *line)
             )
@@ -2157,6 +2161,19 @@ def _tracker_as_shown(screen: Screen, room: str, event: Event) -> bool:
         return False
     shown = screen.rooms[room].tracker  # None: the first word of it, under "you are ...":
     return shown is None or shown.node_id == event.tracker.node_id  # the status bar says it
+
+
+def _tracker_churns(screen: Screen, arrived: float, room: str, event: Event) -> bool:
+    """A tracker change within ``TRACKER_TOLD_EVERY`` of the last one printed for the room:
+    the status bar says it (attack round 43: a key that claimed the role and left, again and
+    again, put "tracker is now" on every screen five times a second)."""
+    if type(event) is not TrackerChanged:
+        return False
+    told = screen.tracker_told_at.get(room, -math.inf)
+    if arrived - told < TRACKER_TOLD_EVERY:
+        return True
+    screen.tracker_told_at[room] = arrived
+    return False
 
 
 _TOOLBAR_ONLY = (Typing, FileProgress, Uploading)  # events only the status bar shows

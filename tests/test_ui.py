@@ -315,6 +315,21 @@ def test_the_toolbar_says_what_enter_does_to_a_pasted_block():
     assert narrow.startswith(" alice | 40 lines: Enter sends, Ctrl-C drops "), narrow
 
 
+def test_a_tracker_that_keeps_changing_is_one_line_in_ten_seconds() -> None:
+    """Attack round 43: a key that claimed the role and left, again and again, put "tracker is
+    now" on every screen five times a second; the status bar says who it is meanwhile."""
+    screen, arrived = ui.Screen(), time.monotonic()
+    ui.render_batch([(arrived, ("", Ready(ALICE, "peer")))], screen)
+    ui.render_batch([(arrived, ("", TrackerChanged(CAROL)))], screen)  # (the first word)
+    changes = [
+        (arrived + 1 + n * 0.2, ("", TrackerChanged((BOB, CAROL)[n % 2]))) for n in range(40)
+    ]
+    shown = to_plain_text(ui.render_batch(changes, screen))
+    assert shown.count("tracker is now") == 1 and screen.front.tracker == CAROL
+    again = [(arrived + 1 + ui.TRACKER_TOLD_EVERY, ("", TrackerChanged(BOB)))]
+    assert "tracker is now bob" in to_plain_text(ui.render_batch(again, screen))
+
+
 def test_a_tracker_change_to_the_tracker_shown_already_is_no_line():
     """A user trial: "you are alice ... (tracker)", then at once "tracker is now alice"."""
     screen, arrived = ui.Screen(), time.monotonic()
@@ -323,7 +338,8 @@ def test_a_tracker_change_to_the_tracker_shown_already_is_no_line():
     moved = to_plain_text(ui.render_batch([(arrived, ("", TrackerChanged(BOB)))], screen))
     assert moved.endswith("* tracker is now bob (127.0.0.1:4001)")
     assert screen.front.tracker == BOB
-    back = to_plain_text(ui.render_batch([(arrived, ("", TrackerChanged(ALICE)))], screen))
+    later = arrived + ui.TRACKER_TOLD_EVERY
+    back = to_plain_text(ui.render_batch([(later, ("", TrackerChanged(ALICE)))], screen))
     assert back.endswith("* you are the tracker now")  # not "tracker is now alice"
     # Joining as a peer: the first word of the tracker is no change either (a third trial).
     joined = ui.Screen()
@@ -1647,7 +1663,7 @@ def test_the_end_of_a_long_run_of_history_says_who_is_in_the_room() -> None:
     screen.apply("", InRoom((BOB, CAROL, STANDALONE)))
     shown = to_plain_text(ui.render_batch([(0.0, ("", HistoryEnd(90)))], screen))
     assert shown.endswith(
-        "* end of earlier messages (90 above, PageUp for them); in the room: bob, carol"
+        "* earlier messages end here (90 above, PageUp for them); in the room: bob, carol"
     )
     assert to_plain_text(ui.render_batch([(0.0, ("", HistoryEnd(9)))], screen)) == ""
     assert HistoryEnd(9).as_json() == {"event": "history_end", "messages": 9}
