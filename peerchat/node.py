@@ -173,6 +173,7 @@ class Node:
         self.config = config = config or Config()
         self._emit = emit
         self._history = history_run.HistoryRun()  # gathered before ``emit`` shows it
+        self._history_shown = 0  # of the run being shown, messages out already (a start's)
         self._history_held: trio.Event | None = None  # set: back from a freeze (``hold_history``)
         self.data_dir = data_dir
         folder = data_dir.path if data_dir is not None else None
@@ -488,7 +489,7 @@ class Node:
             self.store.close()
             self.numbers.close()
             try:
-                self._show_history()  # what was gathered when the node was told to end
+                self._show_history(marked=False)  # what was gathered when told to end
             finally:
                 self.finished.set()
 
@@ -742,13 +743,13 @@ class Node:
         history gathered and shown in the order it was said, like history after ``ready``."""
         early, self._early = self._early or [], None
         for sender, chat, own in kept:  # first, in the store's order
-            self._out(_message(sender, chat, own=own, history=True))
+            self._history_shown += self._out(_message(sender, chat, own=own, history=True))
         for event in early:
             if type(event) is events.MessageReceived and event.history:
                 self._history.add(event)
             else:
                 self.emit(event)  # after the history gathered before it
-        self._show_history(len(kept))
+        self._show_history()
 
     def after_ready(self, event: events.Event) -> None:
         """Report ``event``, or while entering keep it until ``ready`` and the history kept
@@ -786,14 +787,15 @@ class Node:
             self._history_held.set()
             self._history_held = None
 
-    def _out(self, event: events.Event) -> None:
+    def _out(self, event: events.Event) -> bool:
         """Hand ``event`` to the front end, with members that share a name marked
-        (``Talk.marks``)."""
+        (``Talk.marks``); False when it is not to be shown (ignored)."""
         shown = self.ignored.shown(event)
         if shown is None:
-            return
+            return False
         event, marks = shown, self.talk.marks()
         self._emit(with_marks(event, marks) if marks else event)
+        return True
 
     def show(self, sender: Member, chat: Chat, *, own: bool, history: bool = False) -> None:
         """Report a message. History after ``ready`` is gathered for a moment and shown in the
@@ -821,14 +823,14 @@ class Node:
         if self._history.number == run:  # still the run it was set for (not shown early)
             self._show_history()
 
-    def _show_history(self, before: int = 0) -> None:
-        """The history gathered, and where it ends (``before``: history shown just before it,
-        of the same run)."""
-        shown = self._history.take()
-        for event in shown:
-            self._out(event)
-        if shown or before:
-            self._out(events.HistoryEnd(before + len(shown)))
+    def _show_history(self, *, marked: bool = True) -> None:
+        """The history gathered, and where its run ends (with the kept history a start showed
+        just before it: ``report_entry``); ``marked``: not as the node ends (review 61: "in the
+        room: ..." after one's own goodbye)."""
+        shown = self._history_shown + sum(self._out(event) for event in self._history.take())
+        self._history_shown = 0
+        if shown and marked:
+            self._out(events.HistoryEnd(shown))
 
     def rename(self, username: str) -> None:
         """This node goes by ``username`` from now on (``talk.nick``), and a restart under

@@ -1374,7 +1374,10 @@ def _refusals_together(
             key = (line[0], event.username)
             if key in told:
                 at, first = told[key]
-                told[key] = at, dataclasses.replace(first, also=(*first.also, event.member))
+                ids = {m.node_id for m in (first.member, *first.also)}
+                if event.member.node_id not in ids:  # (review 61: "bob and bob")
+                    also = (*first.also, event.member)
+                    told[key] = at, dataclasses.replace(first, also=also)
                 continue
             told[key] = len(out), event
         out.append((arrived, line))
@@ -2464,8 +2467,10 @@ class Echo:
                 termios.tcsetattr(self._fd, termios.TCSANOW, modes)
 
     def restore(self) -> None:
-        """The terminal's own modes, as the program found them."""
-        if self._fd is not None and self._modes is not None:
+        """The terminal's own modes, as the program found them; not from behind the shell,
+        which a change would stop (review 61: ``peerchat &`` that failed at once stopped as it
+        ended), and whose own modes the shell set when it took the terminal back."""
+        if self._fd is not None and self._modes is not None and in_front(self._fd):
             with contextlib.suppress(termios.error):
                 termios.tcsetattr(self._fd, termios.TCSANOW, self._modes)
 
@@ -2585,7 +2590,7 @@ class RoomCompleter(Completer):
             # The files there, as a shell's Tab (trial 58 missed irssi's /dcc send's), after
             # a member's name or in its place; a path may hold spaces (trial 59's "my docs/").
             names = sorted(m.username for m in self._screen.front.people())
-            path = before.split(" ", 1)[1]
+            path = before.split(" ", 1)[1].lstrip(" ")
             if before.count(" ") == 1 and not word.startswith(("/", ".", "~")):
                 yield from _names(names, word, addressing=False)
             elif (to := path.split(" ", 1)[0]).casefold() in {n.casefold() for n in names}:

@@ -160,6 +160,17 @@ def test_where_a_run_of_history_ends_is_told_with_its_length() -> None:
     assert [e.text for e in seen] == ["a1", "a2", "a3"] and ends == [3]
     node.report_entry([])  # nothing: no end
     assert ends == [3]
+    # A start's kept lines, then an event that shows the history gathered early: one run,
+    # counted once (review 61 saw two ends, the kept lines counted in the second).
+    ends.clear()
+    node, seen = node_alone("dave", entered=False, ends=ends)
+    old_line(node, alice, 9, 9.0)
+    node.after_ready(events.PeerJoined(stranger("j")))  # (no notice: it waits for history)
+    k = stranger("k")
+    kept = [(k, Chat(k.node_id, n, n, f"k{n}", 0.0, 0.0), False) for n in (1, 2)]
+    node.report_entry(kept)
+    assert [getattr(e, "text", "joined") for e in seen] == ["k1", "k2", "a9", "joined"]
+    assert ends == [3]
 
 
 def stranger(name: str) -> Member:

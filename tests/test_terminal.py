@@ -163,6 +163,16 @@ def test_keys_typed_before_the_prompt_are_not_echoed_and_the_modes_come_back(
     child.expect(r"[ -]echo ", timeout=TIMEOUT)
     assert child.after == " echo ", child.after
     child.expect(pexpect.EOF)
+    # Started behind the shell, it ends as it would have, not stopped for touching the
+    # terminal's modes (review 61).
+    child = pexpect.spawn(
+        "bash",
+        ["--norc", "-c", f"set -m; {run} & wait $!; echo ended $?"],
+        env=child_env(tmp_path),
+        encoding="utf-8",
+    )
+    child.expect("ended ([0-9]+)", timeout=TIMEOUT)
+    assert child.match.group(1) == "2", child.before
 
 
 def test_lines_typed_while_one_is_sent_are_not_echoed_by_the_terminal(

@@ -836,7 +836,7 @@ def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
     screen.apply("", Ready(BOB, "peer"))
     dave = dataclasses.replace(CAROL, node_id="d4", username="dave")
     eve = dataclasses.replace(CAROL, node_id="e5", username="eve")
-    refusals = [(0.0, ("", NickRefused(m, "carol"))) for m in (ALICE, CAROL, dave, eve)]
+    refusals = [(0.0, ("", NickRefused(m, "carol"))) for m in (ALICE, CAROL, dave, eve, dave)]
     shown = to_plain_text(
         ui.render_batch([*refusals, (0.0, ("", NickRefused(ALICE, "c")))], screen)
     )
