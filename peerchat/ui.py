@@ -2470,7 +2470,7 @@ class Echo:
         """The terminal's own modes, as the program found them; not from behind the shell,
         which a change would stop (review 61: ``peerchat &`` that failed at once stopped as it
         ended), and whose own modes the shell set when it took the terminal back."""
-        if self._fd is not None and self._modes is not None and in_front(self._fd):
+        if self._fd is not None and self._modes is not None and in_front(self._fd) is not False:
             with contextlib.suppress(termios.error):
                 termios.tcsetattr(self._fd, termios.TCSANOW, self._modes)
 
