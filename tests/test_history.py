@@ -1412,6 +1412,16 @@ async def test_numbers_go_on_without_a_gap_after_a_clean_restart(
     assert three["id"] == f"{first.node_id}:{seq_of(two) + 1}", (two, three)
 
 
+async def started_again(room: Room, member: Node, data: Path) -> Node:
+    """``member`` quits, and starts again with its data dir at ``data``."""
+    member.node.quit()
+    with trio.fail_after(5):
+        await member.node.finished.wait()
+    assert member.node.data_dir is not None
+    member.node.data_dir.close()
+    return await room.add(member.node.me.username, data=DataDir(data))
+
+
 async def test_a_restart_shows_the_latest_history_that_fits_a_scrollback(tmp_path: Path) -> None:
     """A user trial's restart showed the last 100 messages: 2,399 rows of long pastes, and
     its start lines were gone from tmux's 2,000-row scrollback."""
@@ -1422,12 +1432,7 @@ async def test_a_restart_shows_the_latest_history_that_fits_a_scrollback(tmp_pat
         for text in long:
             alice.node.say(text)
             await shows(alice, text)
-        alice.node.quit()
-        with trio.fail_after(5):
-            await alice.node.finished.wait()
-        assert alice.node.data_dir is not None
-        alice.node.data_dir.close()
-        again = await room.add("alice", data=DataDir(tmp_path / "alice"))
+        again = await started_again(room, alice, tmp_path / "alice")
         shown = [e.text for e in again.events if isinstance(e, events.MessageReceived)]
         assert shown == long[-3:]  # 30,000 characters of the 32,000 a restart shows
         nursery.cancel_scope.cancel()
@@ -1443,12 +1448,7 @@ async def test_a_restart_shows_the_last_twenty_lines_it_had_shown(tmp_path: Path
         for text in said:
             alice.node.say(text)
         await shows(alice, said[-1])
-        alice.node.quit()
-        with trio.fail_after(5):
-            await alice.node.finished.wait()
-        assert alice.node.data_dir is not None
-        alice.node.data_dir.close()
-        again = await room.add("alice", data=DataDir(tmp_path / "alice"))
+        again = await started_again(room, alice, tmp_path / "alice")
         shown = [e.text for e in again.events if isinstance(e, events.MessageReceived)]
         assert shown == said[-node_module.RESTART_SHOWN :] and node_module.RESTART_SHOWN == 20
         nursery.cancel_scope.cancel()
