@@ -743,7 +743,10 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     # entered (a user trial read "[qa] ! cannot join the room qa", then the rest untagged).
     if type(event) is RoomsFound and not event.new:  # the network's, not a room's (trial 57
         return Composed(_join_lines(texts))  # read "[ops] * rooms on the local network")
-    shown_as = room if _among_several(screen, room) else ""
+    # (A join's own lines, as it looks for its room or connects, say which room too: trials
+    # 58 and 59 read "* looking for the room ops" untagged among tagged lines.)
+    joining = type(event) in (Looking, Connecting) and len(screen.rooms) > 1
+    shown_as = room if joining or _among_several(screen, room) else ""
     chatter = type(event) in _CHATTER
     return Composed(
         _join_lines(texts), shown_as, of=room, chatter=chatter, urgent=_for_you(event, me)

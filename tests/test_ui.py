@@ -828,6 +828,11 @@ def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
     robert = dataclasses.replace(BOB, username="robert")
     assert plain(Renamed(robert, "bob")) == "13:04:05 * bob is now known as robert"
     assert plain(Looking("dev")) == "13:04:05 * looking for the room dev on the local network"
+    two = ui.Screen()  # beside another room: tagged, as the join's next lines are (trial 59)
+    two.apply("dev", Ready(ALICE, "peer", "dev"))
+    two.room("ops")  # (as a /join typed adds it)
+    for event in (Looking("ops"), Connecting("10.0.0.7:5000")):
+        assert ui.compose(("ops", event), NOW, two).room == "ops"
     assert plain(NickRefused(ALICE, "carol")) == (  # (trial 54's renamer never knew)
         "13:04:05 ! alice still shows you by your former name: carol is the name of another key"
         " there (who may come back to it); /nick again to go by one name"
