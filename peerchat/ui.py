@@ -662,7 +662,15 @@ class Composed:
             return _wrapped(self.text, width, self.indent)
         prefix = f"[{visible(self.room)}] "
         narrower = max(width - get_cwidth(prefix), 1) if width else 0
-        return _each_row_after(("bold", prefix), _wrapped(self.text, narrower, self.indent))
+        rows: list[tuple[str, str]] = []
+        for line in split_lines(self.text):  # each line says its room; a line broken in
+            # rows goes on under its words, not under the room again (trials 58 and 59)
+            wrapped = split_lines(_wrapped(FormattedText(line), narrower, self.indent))
+            for n, row in enumerate(wrapped):
+                lead = ("bold", prefix) if n == 0 else ("", " " * get_cwidth(prefix))
+                rows += [("", "\n")] if rows else []
+                rows += [lead, *row]
+        return FormattedText(rows)
 
 
 def format_line(line: Line | Skipped, now: float, screen: Screen, width: int = 0) -> FormattedText:
@@ -813,17 +821,6 @@ def _among_several(screen: Screen, room: str) -> bool:
 
 def _wrapped(text: FormattedText, width: int, indent: int = INDENT) -> FormattedText:
     return FormattedText(wrap(text, width, indent)) if width else text
-
-
-def _each_row_after(prefix: tuple[str, str], text: FormattedText) -> FormattedText:
-    """``text`` with ``prefix`` at the start of each of its rows."""
-    out = [prefix]
-    for style, fragment in text:
-        first, *rest = fragment.split("\n")
-        out.append((style, first))
-        for row in rest:
-            out += [(style, "\n"), prefix, (style, row)]
-    return FormattedText(out)
 
 
 TYPO_LIKENESS = 0.6  # how like a room's name one must be to read as a typo of it

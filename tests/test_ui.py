@@ -1465,16 +1465,19 @@ def test_a_room_behind_one_being_joined_tags_its_lines() -> None:
 
 
 @pytest.mark.parametrize(("width", "row_count"), [(50, 4), (35, 6)])  # 35: a user trial
-def test_with_two_rooms_the_rows_of_a_long_line_each_say_its_room_too(
+def test_with_two_rooms_a_long_line_says_its_room_once_and_goes_on_under_its_words(
     width: int, row_count: int
 ) -> None:
+    """Trials 58 and 59 read "[dev]" again at the start of every row a long line was broken
+    into; irssi goes on under the words."""
     screen = ui.Screen()
     screen.apply("dev", Ready(ALICE, "peer"))
     screen.apply("ops", Ready(ALICE, "peer"))
     long = message(BOB, "word " * 20)
     rows = to_plain_text(ui.format_line(("ops", long), NOW, screen, width)).splitlines()
-    assert len(rows) == row_count
-    assert all(row.startswith("[ops] ") and len(row) < width for row in rows)
+    assert len(rows) == row_count and all(len(row) < width for row in rows)
+    assert rows[0].startswith("[ops] 13:04:05 <bob> word")
+    assert all(row.startswith(" " * 15) and row.strip().startswith("word") for row in rows[1:])
 
 
 def test_echo_is_turned_off_again_each_time_and_given_back_as_found() -> None:
