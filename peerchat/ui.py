@@ -1347,15 +1347,13 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             beside = line[1]
             if type(beside) is RoomsFound and beside.new:  # (not those this program is in)
                 beside = dataclasses.replace(beside, rooms=_not_joined(screen, beside.rooms))
-                if not typo_of(beside.new, beside.rooms) and (
-                    mine := _typo_of_mine(screen, beside.new)
-                ):
+                near = typo_of(beside.new, beside.rooms)
+                if not near and (mine := _typo_of_mine(screen, beside.new)):
                     out.append(compose(Notice(mine), arrived + wall, screen))
                     continue
                 # A room /joined beside others is no mistake unless its name looks like one
                 # (trial 53 read the list after each /join qa as noise)
-                joined_later = len(screen.rooms) > 1 and not typo_of(beside.new, beside.rooms)
-                if not beside.rooms or joined_later:
+                if not beside.rooms or len(screen.rooms) > 1 and not near:
                     continue
                 line = (line[0], beside)
         out.append(compose(line, arrived + wall, screen))
