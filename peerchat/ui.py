@@ -193,7 +193,10 @@ def name_style(username: str) -> str:
 
 
 def _line(now: float, *parts: tuple[str, str]) -> list[tuple[str, str]]:
-    return [(TIME_STYLE, clock(now)), ("", " "), *parts]
+    return [(TIME_STYLE, clock(now)), *_TIMED, *parts]
+
+
+_TIMED = (("", " "),)  # what follows a line's time: a room's tag goes after it (``Composed``)
 
 
 def _join_lines(lines: Iterable[list[tuple[str, str]]]) -> FormattedText:
@@ -248,7 +251,9 @@ def format_message(
     if event.history:
         name = who(sender) + (f" (now {now_called})" if now_called else "")
         said = f"* {name} {text}" if event.action else f"<{name}> {text}"
-        return FormattedText([(HISTORY_STYLE, f"{said_at(event.time, now)} {said}")])
+        return FormattedText(
+            [(HISTORY_STYLE, said_at(event.time, now)), *_TIMED, (HISTORY_STYLE, said)]
+        )
     if event.to is not None:
         other = event.to if event.own else sender
         way = "to" if event.own else "from"
@@ -657,19 +662,19 @@ class Composed:
     urgent: bool = False  # of that chatter, shown at once from behind too
 
     def laid_out(self, width: int = 0) -> FormattedText:
-        """Broken to ``width`` columns if given, the room at the start of each row."""
+        """Broken to ``width`` columns if given, each line's room after its time, as in
+        weechat's merged buffers (trials 58 and 59 looked for the times in one column)."""
         if not self.room:
             return _wrapped(self.text, width, self.indent)
-        prefix = f"[{visible(self.room)}] "
-        narrower = max(width - get_cwidth(prefix), 1) if width else 0
+        tag = ("bold", f"[{visible(self.room)}] ")
+        indent = self.indent + get_cwidth(tag[1])
         rows: list[tuple[str, str]] = []
         for line in split_lines(self.text):  # each line says its room; a line broken in
             # rows goes on under its words, not under the room again (trials 58 and 59)
-            wrapped = split_lines(_wrapped(FormattedText(line), narrower, self.indent))
-            for n, row in enumerate(wrapped):
-                lead = ("bold", prefix) if n == 0 else ("", " " * get_cwidth(prefix))
-                rows += [("", "\n")] if rows else []
-                rows += [lead, *row]
+            line = [part for part in line if part[1]]  # (a line after another begins with "")
+            at = 2 if tuple(line[1:2]) == _TIMED else 0  # after the time and its space
+            rows += [("", "\n")] if rows else []
+            rows += _wrapped(FormattedText([*line[:at], tag, *line[at:]]), width, indent)
         return FormattedText(rows)
 
 

@@ -3,7 +3,7 @@
 A terminal left to wrap a long line itself cuts words in two and starts the next row at the
 left edge, under the times. Here a row ends at a space where one fits, a word longer than a
 row is cut where it begins, and every row after the first begins ``indent`` columns in, past
-the time (in a narrow row, half of it at most: the room's name may stand before each row).
+the time and the room (in a narrow row, half of it at most).
 """
 
 from __future__ import annotations
