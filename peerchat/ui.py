@@ -193,10 +193,13 @@ def name_style(username: str) -> str:
 
 
 def _line(now: float, *parts: tuple[str, str]) -> list[tuple[str, str]]:
-    return [(TIME_STYLE, clock(now)), *_TIMED, *parts]
+    return [(TIME_STYLE, clock(now)), ("", " "), *parts]
 
 
-_TIMED = (("", " "),)  # what follows a line's time: a room's tag goes after it (``Composed``)
+def _timed(line: list[tuple[str, str]]) -> bool:
+    """Whether ``line`` begins with its time, then a space on its own (``_line``, and a line
+    from history): a room's tag goes after them (``Composed``)."""
+    return len(line) > 1 and line[0][0] in (TIME_STYLE, HISTORY_STYLE) and line[1][1] == " "
 
 
 def _join_lines(lines: Iterable[list[tuple[str, str]]]) -> FormattedText:
@@ -252,7 +255,7 @@ def format_message(
         name = who(sender) + (f" (now {now_called})" if now_called else "")
         said = f"* {name} {text}" if event.action else f"<{name}> {text}"
         return FormattedText(
-            [(HISTORY_STYLE, said_at(event.time, now)), *_TIMED, (HISTORY_STYLE, said)]
+            [(HISTORY_STYLE, said_at(event.time, now)), (HISTORY_STYLE, " "), (HISTORY_STYLE, said)]
         )
     if event.to is not None:
         other = event.to if event.own else sender
@@ -672,7 +675,7 @@ class Composed:
         for line in split_lines(self.text):  # each line says its room; a line broken in
             # rows goes on under its words, not under the room again (trials 58 and 59)
             line = [part for part in line if part[1]]  # (a line after another begins with "")
-            at = 2 if tuple(line[1:2]) == _TIMED else 0  # after the time and its space
+            at = 2 if _timed(line) else 0
             rows += [("", "\n")] if rows else []
             rows += _wrapped(FormattedText([*line[:at], tag, *line[at:]]), width, indent)
         return FormattedText(rows)
