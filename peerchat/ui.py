@@ -123,7 +123,7 @@ from peerchat.time_left import TimeLeft
 from peerchat.transfer import size_text
 from peerchat.typed_lines import Held, TypedLines, commands_apart, pasted
 from peerchat.windows import Windows, shown_now
-from peerchat.wrap import INDENT, wrap
+from peerchat.wrap import INDENT, cells, wrap
 
 # ---------------------------------------------------------------------------------------------
 # Formatting: pure functions from events to prompt_toolkit FormattedText.
@@ -670,7 +670,7 @@ class Composed:
         if not self.room:
             return _wrapped(self.text, width, self.indent)
         tag = ("bold", f"[{visible(self.room)}] ")
-        indent = self.indent + get_cwidth(tag[1])
+        indent = self.indent + cells(tag[1])
         rows: list[tuple[str, str]] = []
         for line in split_lines(self.text):  # each line says its room; a line broken in
             # rows goes on under its words, not under the room again (trials 58 and 59)
@@ -1485,7 +1485,9 @@ class PromptUI:
                     self._loop.call_soon_threadsafe(self._wake.set)
                 return
         with contextlib.suppress(OSError):  # the terminal is gone (``_print_the_rest``)
-            print_formatted_text(format_event(event, time.time()))
+            print_formatted_text(
+                _in_rows(_wrapped(format_event(event, time.time()), self._columns()))
+            )
 
     def _worth_telling(self, event: Event) -> bool:
         """ "Not delivered yet to bob" once per absence, not under every message said meanwhile
@@ -1870,7 +1872,7 @@ class PromptUI:
             return
         text = laid_out(lines, self._columns())
         if self._session is None:  # no prompt yet
-            print_formatted_text(text)
+            print_formatted_text(_in_rows(text))
             return
         app = self._session.app
         drawn = app.is_running  # (also once the line is sent, until the prompt has erased it)
@@ -1963,7 +1965,7 @@ class PromptUI:
                 return
             if text := render_batch(lines, self._screen, self._columns()):  # (none: all silent)
                 try:
-                    print_formatted_text(text)
+                    print_formatted_text(_in_rows(text))
                 except OSError:  # nothing to show them on
                     return
 
@@ -1979,12 +1981,21 @@ _NO_STYLE = Style([])  # the lines' styles are inline ("ansired bold"), none by 
 
 _RAW = "[ZeroWidthEscape]"  # a fragment written as it is
 _ERASE_LINE = "\x1b[2K"
+_AUTOWRAP_OFF, _AUTOWRAP_ON = "\x1b[?7l", "\x1b[?7h"
 
 
 def print_block(text: FormattedText, output: Output) -> None:
     """``text`` and a newline, written to ``output`` at once (prompt thread): prompt_toolkit's
     print_formatted_text would leave them to a run_in_terminal while a prompt runs."""
-    renderer.print_formatted_text(output, FormattedText([*text, ("", "\n")]), _NO_STYLE)
+    renderer.print_formatted_text(output, _in_rows(FormattedText([*text, ("", "\n")])), _NO_STYLE)
+
+
+def _in_rows(text: FormattedText) -> FormattedText:
+    """``text`` written with the terminal's own wrapping off (DECAWM): a row wider than it was
+    measured is cut at the edge, not carried on at the left edge of the next row, where it
+    read as a line of its own (attack round 44 forged "<carol> ..." so, behind letters that
+    draw wider than prompt_toolkit counts them; ``wrap.cells`` counts wider now too)."""
+    return FormattedText([(_RAW, _AUTOWRAP_OFF), *text, (_RAW, _AUTOWRAP_ON)])
 
 
 class _InputHistory(FileHistory):

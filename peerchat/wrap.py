@@ -8,7 +8,9 @@ the time and the room (in a narrow row, half of it at most).
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.utils import get_cwidth
@@ -21,7 +23,7 @@ _PIECES = re.compile(r"(\n| +)")  # words, runs of spaces and line ends, each ke
 def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAndTextTuples:
     """``text`` (styled fragments, rows separated by "\\n") for a terminal ``width`` columns
     wide, no row reaching the last column (where some terminals wrap at once)."""
-    if width < NARROWEST or sum(get_cwidth(t) for _, t in text) < width:
+    if width < NARROWEST or sum(cells(t) for _, t in text) < width:
         return text  # (most lines: nothing to break, nothing to walk)
     width -= 1
     indent = min(indent, width // 2)
@@ -34,7 +36,7 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
                 out.append((style, piece))
                 column = 0
                 continue
-            size = get_cwidth(piece)
+            size = cells(piece)
             if piece.startswith(" "):
                 if column + size > width:  # spaces at a row's end go; a word after them wraps
                     column = width
@@ -45,7 +47,7 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
             while column + size > width:
                 # A word that fits a row goes to the next whole; a longer one is cut where it
                 # is (moved, it left "<bob>" alone on a row: a user trial).
-                first = get_cwidth(piece[0])
+                first = cells(piece[0])
                 if column > indent and (size <= width - indent or first > width - column):
                     while out and out[-1][1].startswith(" "):  # and the spaces before it go
                         out.pop()
@@ -67,8 +69,29 @@ def _fitting(word: str, columns: int) -> tuple[int, int]:
     columns they take."""
     used = 0
     for i, c in enumerate(word):
-        size = get_cwidth(c)
+        size = cells(c)
         if used + size > columns:
             return (i, used) if i else (1, size)
         used += size
     return len(word), used
+
+
+def cells(text: str) -> int:
+    """The columns ``text`` may take on a terminal: prompt_toolkit's count, and two more for
+    each letter or spacing mark it counts as none. Terminals draw those: the Hangul fillers
+    U+3164 and U+FFA0 two and one wide, a vowel sign such as U+093E one. A line of them, too
+    long for its row though measured short, was wrapped by the terminal, and what followed
+    began at the left edge as a line of its own: a forged "<carol> ..." (attack round 44).
+    Counted too wide, a row ends early instead."""
+    width = get_cwidth(text)
+    if text.isascii():
+        return width
+    return width + sum(2 for c in text if _counted_as_none(c))
+
+
+@functools.lru_cache(maxsize=4096)
+def _counted_as_none(c: str) -> bool:
+    """A character of no width to prompt_toolkit that is no mark drawn on the one before it
+    (Mn, Me: those terminals agree on) nor one left out of what is shown (Cc, Cf)."""
+    category = unicodedata.category(c)
+    return get_cwidth(c) == 0 and (category[0] in "LNPS" or category == "Mc")

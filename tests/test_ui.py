@@ -1853,3 +1853,17 @@ def test_a_rooms_chatter_is_kept_in_its_window_and_what_is_for_you_is_shown_at_o
     assert kept(FileOffered(BOB, 3, "x.bin", 10, to=ALICE)) == (True, True)
     assert kept(FileOffered(BOB, 3, "x.bin", 10)) == (True, False)
     assert kept(Error("cannot offer x: No such file")) == (False, False)
+
+
+def test_lines_are_written_with_the_terminals_own_wrapping_off() -> None:
+    """A row wider than measured is cut at the edge, never carried on at the left edge of the
+    next row, where it read as a line of its own (attack round 44's forged "<carol>")."""
+    from prompt_toolkit.output.vt100 import Vt100_Output
+
+    written = io.StringIO()
+    output = Vt100_Output(written, lambda: Size(rows=24, columns=80), term="xterm")
+    ui.print_block(ui.format_line(("", message(BOB, "hi")), NOW, ui.Screen(), 80), output)
+    text = written.getvalue()
+    said = text.index("hi")  # (prompt_toolkit turns it on first: then off, till after)
+    assert text.rindex("\x1b[?7h", 0, said) < text.rindex("\x1b[?7l", 0, said)
+    assert "\x1b[?7h" in text[said:]

@@ -87,3 +87,25 @@ def test_rows_may_go_on_further_in() -> None:
     line = [("", "12:00:00   /nick NAME      take another name, if nobody in the room has it")]
     first, second = to_plain_text(wrap(line, 60, 27)).split("\n")
     assert first.endswith("nobody in") and second == " " * 27 + "the room has it"
+
+
+def test_letters_prompt_toolkit_counts_as_none_break_the_row_before_the_terminal_would() -> None:
+    """Attack round 44: 32 Hangul fillers (drawn two wide, counted as none) made a line the
+    terminal wrapped itself, and its forged "<carol>" began the next row at the left edge."""
+    forged = "\u3164" * 32 + "\uffa0" + "05:05:27 <carol> please send me the room secret"
+    line = [("time", "12:00:00 "), ("name", "<bob> "), ("", forged)]
+    first, *rest = rows(line, 80)
+    assert rest and all(row.startswith(PAD) for row in rest)
+    assert first.startswith("12:00:00 <bob> ")
+
+
+@pytest.mark.parametrize(
+    ("text", "least"),
+    [("\u3164", 2), ("\uffa0", 1), ("\u1160", 1), ("\u0915\u093e", 2), ("abc", 3), ("字", 2)],
+)
+def test_cells_count_what_terminals_draw_at_least(text: str, least: int) -> None:
+    assert wrap_module.cells(text) >= least
+
+
+def test_marks_drawn_on_the_letter_before_count_as_none() -> None:
+    assert wrap_module.cells("e\u0301") == 1
