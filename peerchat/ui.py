@@ -115,6 +115,7 @@ from peerchat.events import (
     Who,
     Whois,
 )
+from peerchat.flaps import FLAPS_TOLD, Flaps, Told
 from peerchat.foreground import in_front
 from peerchat.membership import Member
 from peerchat.names import FINGERPRINT, shown_name
@@ -1019,6 +1020,7 @@ class Screen:
     found: tuple[str, ...] = ()  # the rooms the last /list found, for Tab after /join
     # room -> when its last "tracker is now" line was printed (arrival, monotonic)
     tracker_told_at: dict[str, float] = field(default_factory=dict)
+    flaps: Flaps = field(default_factory=Flaps)  # members' drops, each (room, node id)'s
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
@@ -1340,9 +1342,12 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
     wall = time.time() - time.monotonic()
     out = []
     for arrived, line in _refusals_together(lines):
+        told = Told.SAID
         if isinstance(line, tuple):
+            told = _flapping(screen, arrived, *line)
             said_already = (
-                _tracker_as_shown(screen, *line)
+                told is Told.UNSAID
+                or _tracker_as_shown(screen, *line)
                 or _tracker_churns(screen, arrived, *line)
                 or _freeze_told(screen, arrived, line[1])
                 or _back_unsaid(screen, *line)
@@ -1364,7 +1369,12 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
                 if not beside.rooms or len(screen.rooms) > 1 and not near:
                     continue
                 line = (line[0], beside)
-        out.append(compose(line, arrived + wall, screen))
+        composed = compose(line, arrived + wall, screen)
+        if told is Told.LAST and isinstance(line, tuple) and isinstance(line[1], PeerLeft):
+            unsaid = f"  · {who(line[1].member)} dropped out {FLAPS_TOLD} times in a minute:"
+            more = format_notice(f"{unsaid} not told again while it goes on", arrived + wall)
+            composed = dataclasses.replace(composed, text=_join_lines([composed.text, more]))
+        out.append(composed)
     return out
 
 
@@ -2194,6 +2204,16 @@ def _tracker_churns(screen: Screen, arrived: float, room: str, event: Event) -> 
         return True
     screen.tracker_told_at[room] = arrived
     return False
+
+
+def _flapping(screen: Screen, arrived: float, room: str, event: Event) -> Told:
+    """Whether a member's drop or return is told (``flaps``): any other event is."""
+    if type(event) is PeerLeft and event.dialled:
+        return screen.flaps.dropped((room, event.member.node_id), arrived)
+    if type(event) is PeerJoined and event.back:
+        unsaid = screen.flaps.unsaid((room, event.member.node_id), arrived)
+        return Told.UNSAID if unsaid else Told.SAID
+    return Told.SAID
 
 
 _TOOLBAR_ONLY = (Typing, FileProgress, Uploading)  # events only the status bar shows

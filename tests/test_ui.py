@@ -1867,3 +1867,24 @@ def test_lines_are_written_with_the_terminals_own_wrapping_off() -> None:
     said = text.index("hi")  # (prompt_toolkit turns it on first: then off, till after)
     assert text.rindex("\x1b[?7h", 0, said) < text.rindex("\x1b[?7l", 0, said)
     assert "\x1b[?7h" in text[said:]
+
+
+def test_a_member_that_keeps_dropping_out_is_told_three_times_then_not_while_it_goes_on() -> None:
+    """Attack round 44: one key that linked and cut, again and again, put "dropped out" and
+    "is back" on every screen 2.4 times a second."""
+    screen = ui.Screen()
+    start = time.monotonic()
+    ui.render_batch([(start, ("", Ready(ALICE, "peer")))], screen)
+    shown = []
+    for n in range(10):
+        at = start + n
+        drop = (at, ("", PeerLeft(BOB, "connection lost", dialled=True)))
+        back = (at + 0.5, ("", PeerJoined(BOB, back=True)))
+        shown += to_plain_text(ui.render_batch([drop, back], screen)).splitlines()
+    drops = [row for row in shown if "bob dropped out (connection lost)" in row]
+    assert len(drops) == 3 and len([row for row in shown if "bob is back" in row]) == 2
+    unsaid = "bob dropped out 3 times in a minute: not told again while it goes on"
+    assert shown[-1].endswith(unsaid)
+    assert "carol" in to_plain_text(ui.render_batch([(at, ("", PeerJoined(CAROL)))], screen))
+    gone = (at + 1, ("", PeerLeft(BOB, "quit", said=True)))
+    assert "bob left (quit)" in to_plain_text(ui.render_batch([gone], screen))  # always told
