@@ -499,7 +499,7 @@ class Node:
         from peerchat.discovery import open_lan
 
         try:
-            return await stack.enter_async_context(open_lan(self.room_name))
+            return await stack.enter_async_context(open_lan(self.room_name, self.settings.psk))
         except StartupError as exc:
             if self.settings.discover:
                 raise

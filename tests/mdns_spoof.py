@@ -1,9 +1,11 @@
 """A stranger on the LAN (run in a test's namespace only): announces ``COUNT`` instance names
 of ``_peerchat._tcp`` for room ``ROOM``, which sort before any member's, and never answers for
 their other records. Announced at start, then again whenever somebody asks for the service and
-every half second, until killed.
+every half second, until killed. With ``--dead``, each comes with all its records: room
+``ROOM`` at its home as a member says it, at an address of the LAN's /24 where nobody is (.100
+to .249).
 
-    python mdns_spoof.py ROOM COUNT ADDRESS     # ADDRESS: the host's, for the multicast
+    python mdns_spoof.py ROOM COUNT ADDRESS [--dead]    # ADDRESS: the host's, for the multicast
 """
 
 from __future__ import annotations
@@ -14,19 +16,41 @@ import struct
 import sys
 import time
 
-from zeroconf import DNSIncoming, DNSOutgoing, DNSPointer
-from zeroconf.const import _CLASS_IN, _FLAGS_AA, _FLAGS_QR_RESPONSE, _TYPE_PTR
+from zeroconf import DNSAddress, DNSIncoming, DNSOutgoing, DNSPointer, DNSService, DNSText
+from zeroconf.const import (
+    _CLASS_IN,
+    _FLAGS_AA,
+    _FLAGS_QR_RESPONSE,
+    _TYPE_A,
+    _TYPE_PTR,
+    _TYPE_SRV,
+    _TYPE_TXT,
+)
+
+from peerchat.addresses import home_port
 
 GROUP, PORT = "224.0.0.251", 5353
 SERVICE = "_peerchat._tcp.local."
 EVERY = 0.5
 
 
-def announcements(room: str, count: int) -> list[bytes]:
+def announcements(room: str, count: int, dead_in: str = "") -> list[bytes]:
     out = DNSOutgoing(_FLAGS_QR_RESPONSE | _FLAGS_AA)
     for n in range(count):
         name = f"{room}-{n:012x}.{SERVICE}"  # 000000000000 first: before any real node id
         out.add_answer_at_time(DNSPointer(SERVICE, _TYPE_PTR, _CLASS_IN, 4500, name), 0)
+        if dead_in:
+            host = f"dead-{n}.local."
+            said = [f"room={room}", f"home=127.0.0.1:{home_port(room)}"]  # (as a member's)
+            txt = b"".join(bytes([len(s)]) + s.encode() for s in said)
+            address = socket.inet_aton(f"{dead_in}.{100 + n % 150}")
+            records = [
+                DNSService(name, _TYPE_SRV, _CLASS_IN, 4500, 0, 0, 20000 + n, host),
+                DNSText(name, _TYPE_TXT, _CLASS_IN, 4500, txt),
+                DNSAddress(host, _TYPE_A, _CLASS_IN, 4500, address),
+            ]
+            for record in records:
+                out.add_answer_at_time(record, 0)
     return out.packets()
 
 
@@ -38,8 +62,8 @@ def asked_for_the_service(data: bytes) -> bool:
     return incoming.is_query() and any(q.name == SERVICE for q in incoming.questions)
 
 
-def main(room: str, count: int, address: str) -> None:
-    packets = announcements(room, count)
+def main(room: str, count: int, address: str, dead: bool = False) -> None:
+    packets = announcements(room, count, address.rpartition(".")[0] if dead else "")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -59,4 +83,4 @@ def main(room: str, count: int, address: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], "--dead" in sys.argv[4:])

@@ -263,11 +263,14 @@ class HostProc(Proc):
         )
 
 
-async def start_peerchat(swarm: Swarm, lan: Lan, host: int, name: str, *args: str) -> Proc:
+async def start_peerchat(
+    swarm: Swarm, lan: Lan, host: int, name: str, *args: str, env: dict[str, str] | None = None
+) -> Proc:
     """Start ``python -m peerchat ARGS --log-file ...`` on host ``host``, as ``Swarm.spawn``
-    does on this one; the swarm kills it at the end. Does not wait for anything."""
+    does on this one, with ``env`` added to the environment; the swarm kills it at the end.
+    Does not wait for anything."""
     argv = [*lan.exec_prefix(host), sys.executable, "-m", "peerchat", *args]
-    proc = HostProc(name, argv, swarm.workdir)
+    proc = HostProc(name, argv, swarm.workdir, env)
     proc.argv += ["--log-file", str(proc.log_path)]
     swarm.procs.append(proc)
     await proc._start(swarm.nursery)

@@ -25,6 +25,7 @@ from peerchat import discovery
 from peerchat.addresses import home_port
 from peerchat.datadir import DataDir
 from peerchat.discovery import rooms_named
+from peerchat.handshake import room_key
 
 HERE = Path(__file__).resolve().parent
 
@@ -150,6 +151,49 @@ async def test_names_a_stranger_announces_and_never_answers_for_do_not_split_a_r
             bob = await start_peerchat(swarm, lan3, 2, "bob", "--username", "bob", *args)
             assert (await bob.wait_for(event="ready", timeout=15))["role"] == "peer"
             await say_and_expect(bob, "found past the stranger's names", [alice])
+        finally:
+            spoof.kill()
+            spoof.wait()
+            await swarm.aclose()
+            nursery.cancel_scope.cancel()
+
+
+@slow
+async def test_a_strangers_answers_at_dead_addresses_do_not_drown_a_private_room(
+    lan3: Lan, tmp_path: Path
+) -> None:
+    """Attack round 44 F1: a stranger without the secret announced 2,000 members of dev at
+    dead addresses; 6 of 6 newcomers founded a dev of their own, and 5 did not meet the
+    room's member in 150 s. A member's own answer vouches for it with the room's key."""
+    spoof = subprocess.Popen(
+        [
+            *lan3.exec_prefix(3),
+            sys.executable,
+            str(HERE / "mdns_spoof.py"),
+            "dev",
+            "600",
+            lan3.addr(3),
+            "--dead",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    async with trio.open_nursery() as nursery:
+        swarm = Swarm(nursery, tmp_path)
+        try:
+            assert spoof.stdout is not None and spoof.stdout.readline() == "announcing\n"
+            args = ("--room", "dev", "--headless", "--ephemeral")
+            secret = {"PEERCHAT_SECRET": "a secret of the dev room"}
+            alice = await start_peerchat(
+                swarm, lan3, 1, "alice", "--username", "alice", *args, env=secret
+            )
+            assert (await alice.wait_for(event="ready", timeout=15))["role"] == "tracker"
+            for name in ("bob", "carol"):  # (one could be lucky)
+                newcomer = await start_peerchat(
+                    swarm, lan3, 2, name, "--username", name, *args, env=secret
+                )
+                assert (await newcomer.wait_for(event="ready", timeout=15))["role"] == "peer"
+                await say_and_expect(newcomer, f"{name} past the stranger's answers", [alice])
         finally:
             spoof.kill()
             spoof.wait()
@@ -412,13 +456,64 @@ def test_an_answer_gives_a_few_addresses_a_member_could_have_and_no_more() -> No
     spoofed = answer(
         "dev", "127.0.0.5", "224.0.0.251", "0.0.0.0", *(f"10.102.0.{n}" for n in range(64))
     )
-    assert lan._where(spoofed) == [(f"10.102.0.{n}", 5001) for n in range(4)]
-    assert lan._where(answer("ops", "10.102.0.9")) == []  # another room's
-    real = lan._where(answer("dev", "10.102.0.200"))
-    assert discovery.interleaved([lan._where(spoofed), real])[:2] == [
+    assert lan._where(spoofed) == (False, [(f"10.102.0.{n}", 5001) for n in range(4)])
+    assert lan._where(answer("ops", "10.102.0.9")) == (False, [])  # another room's
+    real = lan._where(answer("dev", "10.102.0.200"))[1]
+    assert discovery.interleaved([lan._where(spoofed)[1], real])[:2] == [
         ("10.102.0.0", 5001),
         ("10.102.0.200", 5001),  # second, not fifth
     ]
+
+
+def vouched_answer(
+    psk: bytes, at: list[str], *, port: int = 5001, hosts: list[str] | None = None
+) -> ServiceInfo:
+    """A member's answer for dev, vouched for with ``psk`` at ``at`` (``hosts``: the address
+    records beside it, if others)."""
+    node = "0123456789ab"
+    properties = {
+        b"room": b"dev",
+        b"home": b"",
+        b"at": ",".join(at).encode(),
+        b"vouch": discovery.vouch(psk, "dev", b"", port, at, node),
+    }
+    name = f"dev-{node}.{discovery.SERVICE}"
+    return ServiceInfo(
+        discovery.SERVICE, name, port=port, properties=properties, parsed_addresses=hosts or at
+    )
+
+
+def test_a_members_vouched_answer_is_dialled_first_and_only_where_it_vouched() -> None:
+    """Attack round 44 F1: 2,000 answers for dev at dead addresses, from a stranger without
+    the room's secret, drowned its one member's; newcomers founded rooms of their own."""
+    key = room_key("correct horse battery staple")
+    lan = discovery.Lan(None, "dev", key)  # type: ignore[arg-type]  # (no network asked here)
+    drowning = [
+        ServiceInfo(
+            discovery.SERVICE,
+            f"dev-{n:012x}.{discovery.SERVICE}",
+            port=6000 + n,
+            properties={b"room": b"dev"},
+            parsed_addresses=[f"10.103.{n // 250}.{n % 250 + 1}"],
+        )
+        for n in range(1000)
+    ]
+    real = vouched_answer(key, ["10.103.9.1", "10.104.0.1"])
+    assert lan._ranked([*drowning, real], "")[:2] == [("10.103.9.1", 5001), ("10.104.0.1", 5001)]
+    # Repeated with address records of the stranger's: dialled where the member said it is
+    repeated = vouched_answer(key, ["10.103.9.1"], hosts=["10.103.9.66"])
+    assert lan._where(repeated) == (True, [("10.103.9.1", 5001)])
+    # At another port, or said with another secret: not vouched for, but dialled after (a
+    # newcomer with a wrong secret is still told so by the room's members)
+    moved = vouched_answer(key, ["10.103.9.2"], port=5002)
+    moved.port = 5003
+    other = vouched_answer(room_key("another secret entirely"), ["10.103.9.3"])
+    for answer, where in ((moved, ("10.103.9.2", 5003)), (other, ("10.103.9.3", 5001))):
+        assert lan._where(answer) == (False, [where])
+        assert lan._ranked([*drowning[:10], answer, real], "")[:2] == [
+            ("10.103.9.1", 5001),
+            ("10.104.0.1", 5001),
+        ]
 
 
 def test_no_more_than_two_answers_are_taken_for_one_host() -> None:
