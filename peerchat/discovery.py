@@ -4,8 +4,9 @@ Every chatting member of a named room found this way advertises itself as an ins
 ``_peerchat._tcp`` whose TXT record says ``room=NAME``; a node started with ``--room NAME`` and
 no ``--tracker`` asks the network for a moment and dials whoever answers for that room (any
 member lets it in or points it at the tracker). Only the room's name, the members' addresses and
-ports and a short prefix of each node id are advertised: who says what stays on the encrypted
-links, and a room with a secret still needs the secret.
+ports and a short prefix of each node id are advertised, with a tag of the room's key that
+vouches for them (``vouch``): who says what stays on the encrypted links, and a room with a
+secret still needs the secret.
 
 ``zeroconf`` runs a thread and an event loop of its own; its blocking calls are made from trio
 through worker threads, and the instance is closed when the node ends.
