@@ -1020,6 +1020,7 @@ class Screen:
     found: tuple[str, ...] = ()  # the rooms the last /list found, for Tab after /join
     # room -> when its last "tracker is now" line was printed (arrival, monotonic)
     tracker_told_at: dict[str, float] = field(default_factory=dict)
+    failed: tuple[str, ...] = ()  # rooms failed since their windows were last let go
     flaps: Flaps = field(default_factory=Flaps)  # members' drops, each (room, node id)'s
 
     def room(self, label: str) -> Room:
@@ -1045,6 +1046,8 @@ class Screen:
         if isinstance(event, RoomLeft):
             self.unseen.pop(label, None)
             self.rooms.pop(label, None)
+            if event.failed:  # its window's errors go on in the one in front (``windows``)
+                self.failed = (*self.failed, label)
             self.fronted = [r for r in self.fronted if r != label]
             if self.current == label:  # back to the room in front before it, as it was left
                 self.current = self.fronted[-1] if self.fronted else next(iter(self.rooms), "")
@@ -1872,7 +1875,7 @@ class PromptUI:
         screen = self._screen
         for line in lines:
             self._printed.add(line, screen.current)
-        self._printed.keep_only(screen.rooms)
+        self._keep_windows()
         lines = [line for line in lines if shown_now(line, screen.current, screen.rooms)]
         if not lines:  # a batch with nothing to print
             return
@@ -1930,6 +1933,12 @@ class PromptUI:
 
         return keys
 
+    def _keep_windows(self) -> None:
+        """The windows of the rooms one is in, and of those alone (``Windows.keep_only``)."""
+        screen = self._screen
+        self._printed.keep_only(screen.rooms, screen.failed, screen.current)
+        screen.failed = ()
+
     def _draw_anew(self, app: Application[Any]) -> None:
         """The latest rows drawn again from the top of the screen, and the prompt below them
         (prompt thread). Each row is written over the one there, and only what is below the
@@ -1939,7 +1948,7 @@ class PromptUI:
         size = output.get_size()
         room = max(size.rows - 2, 1)  # rows left by the input line and the toolbar
         screen = self._screen
-        self._printed.keep_only(screen.rooms)  # a room just joined begins its window here (a
+        self._keep_windows()  # a room just joined begins its window here (a
         # /join draws it before anything of it is printed: review 60)
         rows: list[StyleAndTextTuples] = []
         several = len(screen.rooms) > 1

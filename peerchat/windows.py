@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Generic, Protocol, TypeVar
 
 
@@ -89,12 +89,19 @@ class Windows(Generic[L]):
         self._cleared[front] = next(self._count)
         self._chatter.pop(front, None)
 
-    def keep_only(self, rooms: Collection[str]) -> None:
+    def keep_only(
+        self, rooms: Collection[str], failed: Collection[str] = (), front: str = ""
+    ) -> None:
         """The lines of rooms left go with them (joined again, a room's window begins anew:
         review 60's showed its lines from before, a /clear's too); a room new here opens its
-        window (the first room's shows what came before it too)."""
+        window (the first room's shows what came before it too). Of a room ``failed`` (a join
+        that did not get in, a room lost), what was not its chatter goes on in the window of
+        ``front``: why it failed, and what was tried (trial 62: a /join's reason went with its
+        window, and "you are not in the room qa" was all there was to read)."""
         for room in [room for room in self._chatter if room not in rooms]:
-            del self._chatter[room]
+            lines = self._chatter.pop(room)
+            if room in failed and front in rooms:
+                self._carry(lines, front)
         for room in [room for room in self._opened if room not in rooms]:
             del self._opened[room]
             self._cleared[room] = next(self._count)
@@ -103,6 +110,14 @@ class Windows(Generic[L]):
         for room in rooms:
             if room not in self._opened:
                 self._opened[room] = next(self._count) if self._opened else 0
+
+    def _carry(self, lines: Iterable[tuple[int, L]], front: str) -> None:
+        """What is not chatter of ``lines`` into the window of ``front``, in order, once."""
+        window = self._window(front)
+        said = [kept for kept in lines if not kept[1].chatter and kept not in window]
+        self._chatter[front] = deque(
+            heapq.merge(window, said, key=lambda kept: kept[0]), self._most
+        )
 
 
 def shown_now(line: Shown, front: str, rooms: Collection[str]) -> bool:

@@ -166,3 +166,26 @@ def test_an_answer_stays_in_the_window_it_was_asked_in_and_its_rooms() -> None:
         "1 member: carol",
         "dev's error, seen in ops",
     ]
+
+
+def test_why_a_join_failed_goes_on_in_the_window_in_front_once() -> None:
+    """Trial 62: /join qa at an address where nobody was showed "connecting to ...", then qa's
+    window went, and with it the reason; "you are not in the room qa" was all that was left."""
+    windows: Windows[Line] = Windows(most=10)
+    windows.keep_only(["dev"])
+    windows.add(Line("dev 1", "dev", True), front="dev")
+    windows.keep_only(["dev", "qa"])
+    windows.add(Line("connecting to 10.0.0.9:5000 ...", "qa"), front="qa")
+    windows.add(Line("qa 1", "qa", True), front="qa")
+    # (shown with dev in front: kept in both windows, and once in dev's)
+    windows.add(Line("cannot join the room qa: no tracker answers", "qa"), front="dev")
+    windows.keep_only(["dev"], failed=["qa"], front="dev")
+    assert [line.text for line in windows.view("dev")] == [
+        "dev 1",
+        "connecting to 10.0.0.9:5000 ...",
+        "cannot join the room qa: no tracker answers",
+    ]
+    windows.keep_only(["dev", "ops"])
+    windows.add(Line("an answer in ops", "ops"), front="ops")
+    windows.keep_only(["dev"], front="dev")  # left, not failed: its lines go with it
+    assert "an answer in ops" not in [line.text for line in windows.view("dev")]
