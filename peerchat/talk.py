@@ -121,7 +121,12 @@ class Talk:
         if conn is None:  # "bob is away: your private message ... goes on their return"
             self.on_unlink(member, away=True)
 
-    def _refused(self, member: Member, name: str) -> None:
+    def _refused(
+        self,
+        member: Member,
+        name: str,
+        why: str = "the name of another key here (who may come back to it)",
+    ) -> None:
         """Tell the user once of a rename refused here as another key's name: screens that
         never saw that key take it, and a trial's room showed one member under two names,
         with no word why on the screens that kept the old one. Paced as the namesakes'
@@ -133,10 +138,7 @@ class Talk:
         was = marked(member.username, member.node_id) if member.node_id in self.marks() else ""
         was = was or member.username
         self.node.emit(
-            events.Error(
-                f"{was} asked to go by {name}, the name of another key here (who may come back "
-                f"to it): still shown as {was} on this screen"
-            )
+            events.Error(f"{was} asked to go by {name}, {why}: still shown as {was} on this screen")
         )
 
     def took_name_of(self, member: Member, before: str) -> None:
@@ -408,8 +410,13 @@ class Talk:
             )
             return
         if self.taken(message.username, member.node_id):
-            # Two members took the name at once: the one this node heard first keeps it here.
+            # Two members took the name at once: the one this node heard first keeps it here,
+            # and the other is told (trial 62: two who took one name at once each went by it
+            # on their own screens, shown by their former names on the other's, and neither
+            # knew).
             log.info("%s asked for the name %r, taken here", member.node_id, message.username)
+            self._refused(member, message.username, "taken here a moment before")
+            conn.send(NickRefused(message.username))
             return
         if self.someone_elses(message.username, member.node_id):
             log.info("%s asked for the name %r of another key", member.node_id, message.username)

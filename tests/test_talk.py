@@ -279,6 +279,27 @@ async def test_a_name_taken_behind_the_senders_back_is_not_taken_and_names_canno
         nursery.cancel_scope.cancel()
 
 
+async def test_two_who_take_one_name_at_once_are_both_told() -> None:
+    """Trial 62: alice and bob typed /nick lee within milliseconds: each went by lee on their
+    own screen and by their former name on the other's, and neither was told."""
+    async with trio.open_nursery() as nursery:
+        alice, bob, carol = await room_with(nursery, "alice", "bob", "carol")
+        alice.node.nick("lee")
+        bob.node.nick("lee")  # before alice's rename reached him
+        for renamer, other in ((alice, bob), (bob, alice)):
+            refused = await renamer.wait_for(lambda e: isinstance(e, events.NickRefused))
+            assert refused.username == "lee"
+            told = await other.wait_for(
+                lambda e: isinstance(e, events.Error) and "asked to go by lee" in e.message
+            )
+            name = renamer.node.settings.username
+            assert told.message == (
+                f"{name} asked to go by lee, taken here a moment before: still shown as {name}"
+                " on this screen"
+            )
+        nursery.cancel_scope.cancel()
+
+
 async def test_renames_are_paced_by_member_across_its_links(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
