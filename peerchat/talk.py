@@ -39,6 +39,7 @@ NAMESAKE_NOTICES_AT_ONCE = 4  # past these at once
 MAX_NAMESAKES_TOLD = 1024
 MAX_MARKED = 1024  # members gone that stay marked (``Talk.marks``); past it, forgotten
 MAX_FORMER_NAMES = 256  # others' names before a rename, for "bob is now robert" (the latest)
+MAX_TYPING_SHOWN = 1024  # members told as typing, remembered for their done (the latest)
 
 
 class Talk:
@@ -52,7 +53,8 @@ class Talk:
         interval = node.config.notice_interval
         self._renames = Paces(interval / 2)
         self._typing = Paces(interval)
-        self._typing_done = Paces(interval)
+        self._typing_again = Paces(interval / 2)  # typing after a done: two a second at most
+        self._typing_shown: dict[str, None] = {}  # members whose last notice told was typing
         self._too_fast = RefusalLog(interval=10.0)
         # (member, name) pointed out as sharing the name; a few at once, then one a minute
         self._namesakes_told: set[tuple[str, str]] = set()
@@ -560,12 +562,26 @@ class Talk:
         node.links.broadcast(Typing(done), chatting=True)
 
     def on_typing(self, conn: Connection, message: Typing) -> None:
+        """A member's typing notice, told as often as its program sends them at most. A done
+        is told for each typing told, and no more (trial 62: of "abc", Ctrl-U, "def", Ctrl-U
+        within 0.6 s the second done was paced out, and "carol is typing" stayed 4.5 s);
+        typing again at once is news (a user trial's Ctrl-C, then "xx", was never shown)."""
         member = chatting(conn)
-        pace = self._typing_done if message.done else self._typing
-        if pace.allows(member.node_id, trio.current_time()):
-            self.node.emit(events.Typing(member, message.done))
-            if message.done:  # typing again at once is news (a user trial's Ctrl-C, then "xx",
-                self._typing.forget(member.node_id)  # was never shown): two a second at most
+        shown = member.node_id in self._typing_shown
+        if message.done:
+            if shown:
+                del self._typing_shown[member.node_id]
+                self.node.emit(events.Typing(member, True))
+            return
+        now, key = trio.current_time(), member.node_id
+        if shown:
+            told = self._typing.allows(key, now)  # (its program's again every 3 s)
+        elif told := self._typing_again.allows(key, now):
+            self._typing.forget(key)
+            self._typing.allows(key, now)  # the next ones paced from this one
+        if told:
+            keep_latest(self._typing_shown, key, None, MAX_TYPING_SHOWN)
+            self.node.emit(events.Typing(member, False))
 
 
 def chatting(conn: Connection) -> Member:
