@@ -771,7 +771,12 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
 
 
 # A room's chatter, kept in its own window (``windows``): not answers to commands, nor errors.
+# A room's own lines as it is joined are its too (trial 62: at a restart in two rooms, "[ops]
+# looking for the room ops" and "[ops] you are alice ..." were in dev's window).
 _CHATTER = (
+    Looking,
+    Connecting,
+    Ready,
     MessageReceived,
     HistoryEnd,
     FileOffered,
@@ -781,6 +786,7 @@ _CHATTER = (
     TrackerChanged,
     InRoom,
     OfferWithdrawn,
+    Rejoined,
 )
 
 
@@ -1016,7 +1022,7 @@ class Screen:
     # activity marks; a user missed what a room behind said).
     unseen: dict[str, str] = field(default_factory=dict)
     unresponsive_at: float = -math.inf  # when a freeze was last told (arrival, monotonic)
-    back_unsaid: bool = False  # a freeze was told, and no "back in the room" yet
+    back_unsaid: frozenset[str] = frozenset()  # rooms not yet back from a freeze told
     found: tuple[str, ...] = ()  # the rooms the last /list found, for Tab after /join
     # room -> when its last "tracker is now" line was printed (arrival, monotonic)
     tracker_told_at: dict[str, float] = field(default_factory=dict)
@@ -1352,7 +1358,7 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
                 told is Told.UNSAID
                 or _tracker_as_shown(screen, *line)
                 or _tracker_churns(screen, arrived, *line)
-                or _freeze_told(screen, arrived, line[1])
+                or _freeze_told(screen, arrived, *line)
                 or _back_unsaid(screen, *line)
             )
             screen.apply(*line)
@@ -2231,26 +2237,27 @@ _TOOLBAR_ONLY = (Typing, FileProgress, Uploading)  # events only the status bar 
 FREEZE_TOLD_FOR = 10.0  # seconds: each room's word of one freeze after the first goes unsaid
 
 
-def _freeze_told(screen: Screen, arrived: float, event: Event) -> bool:
+def _freeze_told(screen: Screen, arrived: float, room: str, event: Event) -> bool:
     """A freeze told already, by another room: it is the program's (a user trial read three
-    like notices of one, one per room)."""
+    like notices of one, one per room). Each room it was told of says when it is back."""
     if type(event) is not Unresponsive:
         return False
     told, screen.unresponsive_at = arrived - screen.unresponsive_at < FREEZE_TOLD_FOR, arrived
-    screen.back_unsaid = True
+    screen.back_unsaid |= {room}
     return told
 
 
 def _back_unsaid(screen: Screen, room: str, event: Event) -> bool:
-    """Back in a room after a freeze, unsaid: said once for a freeze told, from whichever room
-    is back first (the freeze was said once for the program: a room alone through it, in
-    front, would have left it unsaid, review 57), and for a room a line was kept for; a
-    rejoin nobody was told of (a room of one) is not said either."""
+    """Back in a room after a freeze, unsaid: said once in each room's window for a freeze
+    told (the freeze was said once for the program: a room alone through it, in front, would
+    have left it unsaid, review 57; trial 62 read "[team] back in the room" in dev's window,
+    and dev never said it), and for a room a line was kept for; a rejoin nobody was told of
+    (a room of one) is not said either."""
     if type(event) is not Rejoined:
         return False
-    if screen.kept_in != room and not screen.back_unsaid:
+    if screen.kept_in != room and room not in screen.back_unsaid:
         return True
-    screen.back_unsaid = False
+    screen.back_unsaid -= {room}
     return False
 
 

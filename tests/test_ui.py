@@ -1372,9 +1372,10 @@ def test_a_freeze_is_told_once_for_the_program_not_once_a_room() -> None:
 
 
 def test_back_from_a_freeze_is_said_once_and_points_at_a_line_kept_meanwhile() -> None:
-    """A line typed while a room rejoins is kept (``Room.rejoining``); back in, the first room
-    back says so (review 57: the room in front, alone through the freeze, never did), and a
-    room a line waits for; a rejoin nobody was told of goes unsaid."""
+    """A line typed while a room rejoins is kept (``Room.rejoining``); back in, each room says
+    so in its window (review 57: the room in front, alone through the freeze, never did; trial
+    62 read "[team] back in the room" in dev's window, and dev never said it), and a room a line
+    waits for; a rejoin nobody was told of goes unsaid."""
     screen = ui.Screen()
     for room in ("ops", "dev"):
         screen.apply(room, Ready(ALICE, "peer", room))
@@ -1382,10 +1383,13 @@ def test_back_from_a_freeze_is_said_once_and_points_at_a_line_kept_meanwhile() -
     now = time.monotonic()
     ui.compose_batch([(now, ("dev", Unresponsive(6.0))), (now, ("ops", Unresponsive(6.0)))], screen)
     assert screen.rooms["dev"].rejoining and screen.rooms["ops"].rejoining
-    (line,) = ui.compose_batch([(now + 1, ("ops", Rejoined()))], screen)  # the first back
-    assert to_plain_text(line.laid_out()).endswith("* back in the room")
+    (ops,) = ui.compose_batch([(now + 1, ("ops", Rejoined()))], screen)  # the first back
+    assert to_plain_text(ops.laid_out()).endswith("* back in the room")
     assert not screen.rooms["ops"].rejoining
-    assert ui.compose_batch([(now + 1, ("dev", Rejoined()))], screen) == []  # said already
+    assert ops.of == "ops" and ops.chatter  # in its window
+    (dev,) = ui.compose_batch([(now + 1, ("dev", Rejoined()))], screen)
+    assert to_plain_text(dev.laid_out()).endswith("* back in the room") and dev.of == "dev"
+    assert ui.compose_batch([(now + 2, ("dev", Rejoined()))], screen) == []  # said already
     ui.compose_batch([(now + 30, ("dev", Unresponsive(6.0)))], screen)
     screen.kept_in = "dev"  # a line typed meanwhile, kept
     (line,) = ui.compose_batch([(now + 32, ("dev", Rejoined()))], screen)
@@ -1888,3 +1892,18 @@ def test_a_member_that_keeps_dropping_out_is_told_three_times_then_not_while_it_
     assert "carol" in to_plain_text(ui.render_batch([(at, ("", PeerJoined(CAROL)))], screen))
     gone = (at + 1, ("", PeerLeft(BOB, "quit", said=True)))
     assert "bob left (quit)" in to_plain_text(ui.render_batch([gone], screen))  # always told
+
+
+def test_a_room_behind_keeps_its_own_lines_of_being_joined_in_its_window() -> None:
+    """Trial 62: at a restart in two rooms, "[ops] looking for the room ops" and "[ops] you
+    are alice ... (tracker)" were in dev's window; its errors still show in front."""
+    from peerchat.windows import shown_now
+
+    screen = ui.Screen()
+    screen.apply("dev", Ready(ALICE, "peer", "dev"))
+    now = time.monotonic()
+    lines = [(now, ("ops", event)) for event in (Looking("ops"), Ready(ALICE, "tracker", "ops"))]
+    lines.append((now, ("ops", Error("cannot reach 10.0.0.7:5000"))))
+    composed = ui.compose_batch(lines, screen)
+    assert screen.current == "dev" and [c.of for c in composed] == ["ops"] * 3
+    assert [shown_now(c, "dev", screen.rooms) for c in composed] == [False, False, True]
