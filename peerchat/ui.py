@@ -451,9 +451,9 @@ def format_event(event: Event, now: float) -> FormattedText:
             failed = f"! {visible(name)} not saved: {visible(reason)}"
             return format_notice(failed, now, ERROR_STYLE)
         case FileWaiting(id=id, name=name, sender=sender, again_in=None):
-            waits = f"* {visible(name)} waits for {visible(sender)}, who is away: fetched on if"
+            waits = f"* {visible(name)} waits: {visible(sender)} is away; the fetch goes on when"
             return format_notice(
-                f"{waits} {visible(sender)} is back with the offer (/cancel {id} gives up)", now
+                f"{waits} they are back and still offer it (/cancel {id} gives up)", now
             )
         case FileWaiting(id=id, name=name, sender=sender, again_in=again_in):
             busy = f"{visible(sender)} serves all the fetches it can"

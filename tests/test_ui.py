@@ -1001,8 +1001,8 @@ def test_file_offers_results_and_progress():
     assert plain(mine) == "13:04:05 * you offer a.txt (2.0 KiB) to bob (/cancel 1 withdraws it)"
     waiting = FileWaiting(3, "report.pdf", "bob")
     assert plain(waiting) == (
-        "13:04:05 * report.pdf waits for bob, who is away: fetched on if bob is back with the"
-        " offer (/cancel 3 gives up)"
+        "13:04:05 * report.pdf waits: bob is away; the fetch goes on when they are back and"
+        " still offer it (/cancel 3 gives up)"
     )
     assert plain(FileWaiting(3, "report.pdf", "bob", 9.6)) == (
         "13:04:05 * report.pdf waits: bob serves all the fetches it can; asked again in 10 s,"
