@@ -365,6 +365,23 @@ class Doorman:
             )
         node.emit(events.Error(said))
 
+    def tell_of_refusal(self, by: str) -> None:
+        """A part of this room, at ``by``, refused this node's own name: one of its members
+        has it. Its side is told (``_tell_of_clash``), and so is this one, at the same pace
+        (trial 62: the eve in the part that dialled was never told, and read the other part's
+        members drop out and come back every 11 s)."""
+        now = trio.current_time()
+        if now - self._clash_told < CLASH_NOTICE_INTERVAL:
+            return
+        self._clash_told = now
+        self.node.emit(
+            events.Error(
+                f"a part of this room, at {by}, cannot join yours while you go by "
+                f"{self.node.username}: a member there has the name, or one like it; one of "
+                "you needs another (/nick NAME)"
+            )
+        )
+
     def _log_refusal(self, peer: str, why: str, level: int = logging.WARNING) -> None:
         self._log_limited(f"refusing a connection from {peer}: {why}", level)
 

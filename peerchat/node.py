@@ -433,6 +433,7 @@ class Node:
         over, and the room split. Two parts of a room that meet with one name on each side are
         told of the clash instead: neither is turned out.)"""
         if not self.entrance.let_in_by_member:
+            self.doorman.tell_of_refusal(by)
             return
         self._name_refusers.add(by)
         enough = min(NAME_REFUSERS, max(len(self.members) - 1, 1))

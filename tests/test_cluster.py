@@ -2421,6 +2421,24 @@ async def test_a_part_under_a_members_name_that_cannot_come_in_is_told_of() -> N
         nursery.cancel_scope.cancel()
 
 
+async def test_a_part_that_refuses_this_nodes_name_is_told_of_here_too() -> None:
+    """Trial 62: of two eves in two parts of a room, the one whose part was dialled was told
+    of the clash; the one in the part that dialled never was."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        eve = await room.add("eve")
+        refused = "the name 'eve' is taken in this room (or one like it)"
+        for _ in range(3):  # as each of its dials is refused: told once a minute at most
+            eve.node.name_refused("10.0.0.7:5001", refused)
+        (told,) = [e.message for e in eve.events if isinstance(e, events.Error)]
+        assert told == (
+            "a part of this room, at 10.0.0.7:5001, cannot join yours while you go by eve: a "
+            "member there has the name, or one like it; one of you needs another (/nick NAME)"
+        )
+        assert not eve.node.leaving
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_member_that_dropped_out_and_is_reached_again_is_back() -> None:
     """Trial 59 read "carol joined" after "carol dropped out: trying to reach them again"."""
     async with trio.open_nursery() as nursery:
