@@ -1383,7 +1383,7 @@ async def test_a_join_that_gives_up_says_how_often_and_how_long_it_tried() -> No
     await silent[0].aclose()
 
 
-def test_name_refusals_turn_out_only_a_node_a_member_let_in() -> None:
+async def test_name_refusals_turn_out_only_a_node_a_member_let_in() -> None:
     """Two parts of a room that meet with a name on each side refuse each other's links by
     name: they are told of the clash, and neither is turned out."""
     node = Node(Settings("sam"), lambda e: None, FAST)
