@@ -53,7 +53,8 @@ class Talk:
         interval = node.config.notice_interval
         self._renames = Paces(interval / 2)
         self._typing = Paces(interval)
-        self._typing_again = Paces(interval / 2)  # typing after a done: two a second at most
+        # Typing after a done: two a second at most, two at once (Ctrl-C, then typing again)
+        self._typing_again = Paces(interval / 2, burst=2)
         self._typing_shown: dict[str, None] = {}  # members whose last notice told was typing
         self._too_fast = RefusalLog(interval=10.0)
         # (member, name) pointed out as sharing the name; a few at once, then one a minute
