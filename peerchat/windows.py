@@ -38,6 +38,9 @@ class Shown(Protocol):
 L = TypeVar("L", bound=Shown)
 
 
+CARRIED = 10  # lines of a room that failed carried into the window in front, at most
+
+
 class Windows(Generic[L]):
     """The latest ``most`` lines of each room's chatter, and of everything else."""
 
@@ -112,12 +115,16 @@ class Windows(Generic[L]):
                 self._opened[room] = next(self._count) if self._opened else 0
 
     def _carry(self, lines: Iterable[tuple[int, L]], front: str) -> None:
-        """What is not chatter of ``lines`` into the window of ``front``, in order, once."""
+        """The last ``CARRIED`` of ``lines`` that are not chatter into the window of ``front``,
+        after its own, once: a room lost after a long stay had hundreds of answers and notices,
+        which pushed the front room's own lines out, and those from before the front room was
+        opened were not shown in it (review 62)."""
+        said = [line for _, line in lines if not line.chatter][-CARRIED:]
+        moved = {id(line) for line in said}  # (those shown in both are kept once, in order)
         window = self._window(front)
-        said = [kept for kept in lines if not kept[1].chatter and kept not in window]
-        self._chatter[front] = deque(
-            heapq.merge(window, said, key=lambda kept: kept[0]), self._most
-        )
+        own = [kept for kept in window if id(kept[1]) not in moved]
+        window.clear()
+        window.extend([*own, *((next(self._count), line) for line in said)])
 
 
 def shown_now(line: Shown, front: str, rooms: Collection[str]) -> bool:

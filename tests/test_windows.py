@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from peerchat.windows import Windows, shown_now
+from peerchat.windows import CARRIED, Windows, shown_now
 
 
 @dataclass(frozen=True)
@@ -189,3 +189,18 @@ def test_why_a_join_failed_goes_on_in_the_window_in_front_once() -> None:
     windows.add(Line("an answer in ops", "ops"), front="ops")
     windows.keep_only(["dev"], front="dev")  # left, not failed: its lines go with it
     assert "an answer in ops" not in [line.text for line in windows.view("dev")]
+
+
+def test_a_room_lost_carries_its_last_few_lines_after_the_front_rooms_own() -> None:
+    """Review 62: a room lost after a long stay carried hundreds of answers into the window
+    in front, which pushed its own lines out; and those from before the front room was
+    opened were not shown there."""
+    windows: Windows[Line] = Windows(most=20)
+    windows.keep_only(["qa"])
+    for n in range(30):
+        windows.add(Line(f"an answer in qa {n}", "qa"), front="qa")
+    windows.keep_only(["qa", "dev"])
+    windows.add(Line("dev 1", "dev", True), front="dev")
+    windows.keep_only(["dev"], failed=["qa"], front="dev")
+    shown = [line.text for line in windows.view("dev")]
+    assert shown == ["dev 1", *(f"an answer in qa {n}" for n in range(30 - CARRIED, 30))]
