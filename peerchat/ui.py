@@ -671,12 +671,14 @@ class Composed:
         if not self.room:
             return _wrapped(self.text, width, self.indent)
         tag = ("bold", f"[{visible(self.room)}] ")
-        indent = self.indent + cells(tag[1])
         rows: list[tuple[str, str]] = []
         for line in split_lines(self.text):  # each line says its room; a line broken in
-            # rows goes on under its words, not under the room again (trials 58 and 59)
+            # rows goes on under its words, not under the room again (trials 58 and 59), past
+            # a time with its date too (review 62)
             line = [part for part in line if part[1]]  # (a line after another begins with "")
             at = 2 if _timed(line) else 0
+            dated = cells(line[0][1]) + 1 if at else 0
+            indent = max(self.indent, dated) + cells(tag[1])
             rows += [("", "\n")] if rows else []
             rows += _wrapped(FormattedText([*line[:at], tag, *line[at:]]), width, indent)
         return FormattedText(rows)

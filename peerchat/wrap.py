@@ -77,21 +77,33 @@ def _fitting(word: str, columns: int) -> tuple[int, int]:
 
 
 def cells(text: str) -> int:
-    """The columns ``text`` may take on a terminal: prompt_toolkit's count, and two more for
-    each letter or spacing mark it counts as none. Terminals draw those: the Hangul fillers
-    U+3164 and U+FFA0 two and one wide, a vowel sign such as U+093E one. A line of them, too
-    long for its row though measured short, was wrapped by the terminal, and what followed
-    began at the left edge as a line of its own: a forged "<carol> ..." (attack round 44).
-    Counted too wide, a row ends early instead."""
+    """The columns ``text`` may take on a terminal: prompt_toolkit's count, and more for what
+    it counts as none that terminals draw. The Hangul fillers U+3164 and U+FFA0 are drawn two
+    and one wide, a vowel sign such as U+093E one. A line of them, too long for its row though
+    measured short, was wrapped by the terminal, and what followed began at the left edge as a
+    line of its own: a forged "<carol> ..." (attack round 44). Counted wider, a row ends early
+    instead; the terminal's own wrapping is off besides (``ui._in_rows``)."""
     width = get_cwidth(text)
     if text.isascii():
         return width
-    return width + sum(2 for c in text if _counted_as_none(c))
+    more, before = 0, ""
+    for c in text:
+        if not (_JAMO.match(c) and _JAMO.match(before)):  # (a syllable's vowel, its last)
+            more += _drawn_wider(c)
+        before = c
+    return width + more
+
+
+# Hangul jamo, which terminals draw as one syllable two wide, as prompt_toolkit counts it
+_JAMO = re.compile("[\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff]")
 
 
 @functools.lru_cache(maxsize=4096)
-def _counted_as_none(c: str) -> bool:
-    """A character of no width to prompt_toolkit that is no mark drawn on the one before it
-    (Mn, Me: those terminals agree on) nor one left out of what is shown (Cc, Cf)."""
+def _drawn_wider(c: str) -> int:
+    """How much wider than prompt_toolkit's count terminals may draw ``c`` alone: a spacing
+    mark one, a letter or symbol of no width two (no mark drawn on the one before it, Mn
+    and Me, nor one left out of what is shown, Cc and Cf)."""
+    if get_cwidth(c) != 0:
+        return 0
     category = unicodedata.category(c)
-    return get_cwidth(c) == 0 and (category[0] in "LNPS" or category == "Mc")
+    return 1 if category == "Mc" else 2 if category[0] in "LNPS" else 0

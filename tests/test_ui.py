@@ -1907,3 +1907,17 @@ def test_a_room_behind_keeps_its_own_lines_of_being_joined_in_its_window() -> No
     composed = ui.compose_batch(lines, screen)
     assert screen.current == "dev" and [c.of for c in composed] == ["ops"] * 3
     assert [shown_now(c, "dev", screen.rooms) for c in composed] == [False, False, True]
+
+
+def test_a_long_line_from_another_day_goes_on_under_its_words_beside_its_room() -> None:
+    """Review 62: a history line of another day ("2026-12-04 05:39 [ops] <bob> ...") went on
+    at column 15, under its room's tag, not under its words."""
+    screen = ui.Screen()
+    screen.apply("dev", Ready(ALICE, "peer"))
+    screen.apply("ops", Ready(ALICE, "peer"))
+    old = dataclasses.replace(message(BOB, "word " * 20), history=True, time=NOW - 3 * 86400)
+    rows = to_plain_text(ui.format_line(("ops", old), NOW, screen, 60)).splitlines()
+    rows = rows[next(n for n, row in enumerate(rows) if "<bob>" in row) :]  # (past the header)
+    head = rows[0].index("<bob>")
+    assert rows[0][head - 6 : head] == "[ops] " and len(rows) > 1
+    assert all(row[:head].isspace() and row[head] == "w" for row in rows[1:])

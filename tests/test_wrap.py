@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from prompt_toolkit.formatted_text import to_plain_text
 from prompt_toolkit.utils import get_cwidth
@@ -109,3 +111,11 @@ def test_cells_count_what_terminals_draw_at_least(text: str, least: int) -> None
 
 def test_marks_drawn_on_the_letter_before_count_as_none() -> None:
     assert wrap_module.cells("e\u0301") == 1
+
+
+def test_vowel_signs_and_a_syllables_jamo_count_as_terminals_draw_them() -> None:
+    """Review 62: a vowel sign counted two (Hindi rows ended early), and a Korean syllable
+    written as its jamo (as macOS names files) counted its vowel and final two each."""
+    assert wrap_module.cells("\u0915\u093e") == 2  # का
+    decomposed = unicodedata.normalize("NFD", "한국어 메시지")
+    assert wrap_module.cells(decomposed) == wrap_module.cells("한국어 메시지") == 13
