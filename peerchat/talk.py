@@ -418,7 +418,7 @@ class Talk:
             # on their own screens, shown by their former names on the other's, and neither
             # knew).
             log.info("%s asked for the name %r, taken here", member.node_id, message.username)
-            self._refused(member, message.username, "taken here a moment before")
+            self._refused(member, message.username, "taken here already (or one like it)")
             conn.send(NickRefused(message.username))
             return
         if self.someone_elses(message.username, member.node_id):

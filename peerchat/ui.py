@@ -512,8 +512,8 @@ def format_event(event: Event, now: float) -> FormattedText:
             by = _listed([who(m), *(who(other) for other in also)])
             was = (
                 f"! {by} still show{'' if also else 's'} you by your former name: {visible(name)}"
-                " is the name of another key there (who may come back to it); /nick again to go"
-                " by one name"
+                " is another key's there (one who took it first, or may come back to it); /nick"
+                " again to go by one name"
             )
             return format_notice(was, now, ERROR_STYLE)
         case PeerJoined(member=m, was=was, back=back):  # back: it had dropped out (trial 59
@@ -1383,7 +1383,8 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
         composed = compose(line, arrived + wall, screen)
         if told is Told.LAST and isinstance(line, tuple) and isinstance(line[1], PeerLeft):
             unsaid = f"  · {who(line[1].member)} dropped out {FLAPS_TOLD} times in a minute:"
-            more = format_notice(f"{unsaid} not told again while it goes on", arrived + wall)
+            more = f"{unsaid} not told again while it goes on (/who: whether they are in)"
+            more = format_notice(more, arrived + wall)
             composed = dataclasses.replace(composed, text=_join_lines([composed.text, more]))
         out.append(composed)
     return out

@@ -294,8 +294,8 @@ async def test_two_who_take_one_name_at_once_are_both_told() -> None:
             )
             name = renamer.node.settings.username
             assert told.message == (
-                f"{name} asked to go by lee, taken here a moment before: still shown as {name}"
-                " on this screen"
+                f"{name} asked to go by lee, taken here already (or one like it): still shown"
+                f" as {name} on this screen"
             )
         nursery.cancel_scope.cancel()
 

@@ -834,8 +834,8 @@ def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
     for event in (Looking("ops"), Connecting("10.0.0.7:5000")):
         assert ui.compose(("ops", event), NOW, two).room == "ops"
     assert plain(NickRefused(ALICE, "carol")) == (  # (trial 54's renamer never knew)
-        "13:04:05 ! alice still shows you by your former name: carol is the name of another key"
-        " there (who may come back to it); /nick again to go by one name"
+        "13:04:05 ! alice still shows you by your former name: carol is another key's there"
+        " (one who took it first, or may come back to it); /nick again to go by one name"
     )
     screen = ui.Screen()  # refused by several at once: one line (trial 57's had one each)
     screen.apply("", Ready(BOB, "peer"))
@@ -1887,7 +1887,8 @@ def test_a_member_that_keeps_dropping_out_is_told_three_times_then_not_while_it_
         shown += to_plain_text(ui.render_batch([drop, back], screen)).splitlines()
     drops = [row for row in shown if "bob dropped out (connection lost)" in row]
     assert len(drops) == 3 and len([row for row in shown if "bob is back" in row]) == 2
-    unsaid = "bob dropped out 3 times in a minute: not told again while it goes on"
+    unsaid = "bob dropped out 3 times in a minute: not told again while it goes on (/who:"
+    unsaid += " whether they are in)"
     assert shown[-1].endswith(unsaid)
     assert "carol" in to_plain_text(ui.render_batch([(at, ("", PeerJoined(CAROL)))], screen))
     gone = (at + 1, ("", PeerLeft(BOB, "quit", said=True)))
