@@ -3,9 +3,10 @@ of ``_peerchat._tcp`` for room ``ROOM``, which sort before any member's, and nev
 their other records. Announced at start, then again whenever somebody asks for the service and
 every half second, until killed. With ``--dead``, each comes with all its records: room
 ``ROOM`` at its home as a member says it, at an address of the LAN's /24 where nobody is (.100
-to .249).
+to .249). With ``--goodbye``, each name of the room another host answers with is said gone at
+once (its pointer again, with a time to live of 0).
 
-    python mdns_spoof.py ROOM COUNT ADDRESS [--dead]    # ADDRESS: the host's, for the multicast
+    python mdns_spoof.py ROOM COUNT ADDRESS [--dead] [--goodbye]    # ADDRESS: the host's
 """
 
 from __future__ import annotations
@@ -54,6 +55,26 @@ def announcements(room: str, count: int, dead_in: str = "") -> list[bytes]:
     return out.packets()
 
 
+def goodbyes(data: bytes, room: str) -> list[bytes]:
+    """A goodbye for each name of ``room`` the packet ``data`` answers with."""
+    try:
+        incoming = DNSIncoming(data)
+    except Exception:  # noise on the group
+        return []
+    if incoming.is_query():
+        return []
+    names = {
+        r.alias
+        for r in incoming.answers()
+        if isinstance(r, DNSPointer) and r.name == SERVICE and r.ttl > 0
+        and r.alias.startswith(f"{room}-") and not r.alias.startswith(f"{room}-0000")
+    }  # fmt: skip
+    out = DNSOutgoing(_FLAGS_QR_RESPONSE | _FLAGS_AA)
+    for name in names:
+        out.add_answer_at_time(DNSPointer(SERVICE, _TYPE_PTR, _CLASS_IN, 0, name), 0)
+    return out.packets() if names else []
+
+
 def asked_for_the_service(data: bytes) -> bool:
     try:
         incoming = DNSIncoming(data)
@@ -62,7 +83,7 @@ def asked_for_the_service(data: bytes) -> bool:
     return incoming.is_query() and any(q.name == SERVICE for q in incoming.questions)
 
 
-def main(room: str, count: int, address: str, dead: bool = False) -> None:
+def main(room: str, count: int, address: str, dead: bool = False, goodbye: bool = False) -> None:
     packets = announcements(room, count, address.rpartition(".")[0] if dead else "")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -75,7 +96,10 @@ def main(room: str, count: int, address: str, dead: bool = False) -> None:
     print("announcing", flush=True)
     while True:
         readable, _, _ = select.select([sock], [], [], 0.1)
-        asked = bool(readable) and asked_for_the_service(sock.recv(9000))
+        data = sock.recv(9000) if readable else b""
+        for packet in goodbyes(data, room) if goodbye else []:
+            sock.sendto(packet, (GROUP, PORT))
+        asked = bool(data) and asked_for_the_service(data)
         if asked or time.monotonic() - sent_at >= EVERY:
             for packet in packets:
                 sock.sendto(packet, (GROUP, PORT))
@@ -83,4 +107,5 @@ def main(room: str, count: int, address: str, dead: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], "--dead" in sys.argv[4:])
+    more = sys.argv[4:]
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], "--dead" in more, "--goodbye" in more)

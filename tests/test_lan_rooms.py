@@ -159,21 +159,24 @@ async def test_names_a_stranger_announces_and_never_answers_for_do_not_split_a_r
 
 
 @slow
-async def test_a_strangers_answers_at_dead_addresses_do_not_drown_a_private_room(
-    lan3: Lan, tmp_path: Path
+@pytest.mark.parametrize("how", ["--dead", "--goodbye"])
+async def test_a_strangers_answers_do_not_keep_newcomers_from_a_private_room(
+    lan3: Lan, tmp_path: Path, how: str
 ) -> None:
     """Attack round 44 F1: a stranger without the secret announced 2,000 members of dev at
     dead addresses; 6 of 6 newcomers founded a dev of their own, and 5 did not meet the
-    room's member in 150 s. A member's own answer vouches for it with the room's key."""
+    room's member in 150 s. A member's own answer vouches for it with the room's key. Attack
+    round 45 F1: a stranger that said each member's name gone as soon as it was heard (a
+    packet a second) kept 5 of 5 newcomers out: a name said gone is kept through a search."""
     spoof = subprocess.Popen(
         [
             *lan3.exec_prefix(3),
             sys.executable,
             str(HERE / "mdns_spoof.py"),
             "dev",
-            "600",
+            "600" if how == "--dead" else "0",
             lan3.addr(3),
-            "--dead",
+            how,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -421,6 +424,16 @@ def test_a_strangers_flood_of_other_names_leaves_room_for_the_members() -> None:
     member = f"dev-0123456789ab.{discovery.SERVICE}"
     seen.add_service(None, discovery.SERVICE, member)  # type: ignore[arg-type]
     assert member in seen.ours and len(seen.names) == discovery.MAX_NAMES
+
+
+def test_a_name_said_gone_is_kept_through_the_search() -> None:
+    """Attack round 45 F1: anyone may say a name is gone; a stranger did so of each member's
+    as soon as it was heard, and newcomers founded rooms of their own."""
+    seen = discovery._Seen(prefix="dev-")
+    member = f"dev-0123456789ab.{discovery.SERVICE}"
+    seen.add_service(None, discovery.SERVICE, member)  # type: ignore[arg-type]
+    seen.remove_service(None, discovery.SERVICE, member)  # type: ignore[arg-type]
+    assert member in seen.ours
 
 
 def test_rooms_are_named_by_their_members_advertisements_and_nothing_else() -> None:
