@@ -30,7 +30,9 @@ _CYRILLIC = dict(zip("аеорсухіјѕԁһԛԝӏвкмнт", "aeopcyxljsdhqw
 _GREEK = dict(zip("αονρτικυχεβ", "aovptlkuxeb", strict=True))
 _OTHER = dict(zip("օᴏ๏ьɡɩ", "ooobgl", strict=True))  # Armenian, small capital, Thai, ...
 _FOLD = str.maketrans({**_ASCII, **_CYRILLIC, **_GREEK, **_OTHER})
-_MARKS = frozenset(("Mn", "Me", "Cf"))  # combining marks and format characters
+# Combining marks, spacing ones too (attack round 45: "bоb" with 29 Hangul tone marks, Mc, was
+# let in beside bob), and format characters
+_MARKS = frozenset(("Mn", "Mc", "Me", "Cf"))
 _DIGRAPHS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 
 

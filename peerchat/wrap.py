@@ -103,7 +103,10 @@ def _drawn_wider(c: str) -> int:
     """How much wider than prompt_toolkit's count terminals may draw ``c`` alone: a spacing
     mark one, a letter or symbol of no width two (no mark drawn on the one before it, Mn
     and Me, nor one left out of what is shown, Cc and Cf)."""
-    if get_cwidth(c) != 0:
+    width = get_cwidth(c)
+    if unicodedata.east_asian_width(c) in ("W", "F"):  # wide: drawn two (attack round 45:
+        return max(2 - width, 0)  # a Hangul tone mark, counted one as a spacing mark)
+    if width != 0:
         return 0
     category = unicodedata.category(c)
     return 1 if category == "Mc" else 2 if category[0] in "LNPS" else 0

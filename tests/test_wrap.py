@@ -103,7 +103,10 @@ def test_letters_prompt_toolkit_counts_as_none_break_the_row_before_the_terminal
 
 @pytest.mark.parametrize(
     ("text", "least"),
-    [("\u3164", 2), ("\uffa0", 1), ("\u1160", 1), ("\u0915\u093e", 2), ("abc", 3), ("字", 2)],
+    [
+        *(("\u3164", 2), ("\uffa0", 1), ("\u1160", 1), ("\u0915\u093e", 2), ("abc", 3)),
+        *(("字", 2), ("\u302e", 2), ("\U00016ff0", 2)),  # (wide spacing marks: round 45)
+    ],
 )
 def test_cells_count_what_terminals_draw_at_least(text: str, least: int) -> None:
     assert wrap_module.cells(text) >= least
