@@ -386,6 +386,8 @@ class Talk:
             node.emit(events.Error("one name change a second at most; try again"))
             return
         self._renamed, self._took = now, (name, now)
+        self._refusals.clear()  # each rename's refusals are told (trial 63: a member that had
+        # refused one was never told of again, and bob went by lee on his screen alone)
         node.messaging.send_outbox()  # what was said before goes first, under the old name
         node.rename(name)
         self._bind(node.me)

@@ -2228,8 +2228,8 @@ def _flapping(screen: Screen, arrived: float, room: str, event: Event) -> Told:
     """Whether a member's drop or return is told (``flaps``): any other event is."""
     if type(event) is PeerLeft and event.dialled:
         return screen.flaps.dropped((room, event.member.node_id), arrived)
-    if type(event) is PeerJoined and event.back:
-        unsaid = screen.flaps.unsaid((room, event.member.node_id), arrived)
+    if type(event) is PeerJoined and event.back and not event.was:  # (a rename is said:
+        unsaid = screen.flaps.unsaid((room, event.member.node_id), arrived)  # trial 63)
         return Told.UNSAID if unsaid else Told.SAID
     return Told.SAID
 

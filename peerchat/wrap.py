@@ -88,10 +88,15 @@ def cells(text: str) -> int:
         return width
     more, before = 0, ""
     for c in text:
-        if not (_JAMO.match(c) and _JAMO.match(before)):  # (a syllable's vowel, its last)
+        if c == _EMOJI_STYLE:  # drawn as an emoji, two wide, where it is heeded (trial 63:
+            more += max(2 - get_cwidth(before), 0) if before else 0  # "❤️" counted one)
+        elif not (_JAMO.match(c) and _JAMO.match(before)):  # (a syllable's vowel, its last)
             more += _drawn_wider(c)
         before = c
     return width + more
+
+
+_EMOJI_STYLE = "\ufe0f"  # variation selector 16
 
 
 # Hangul jamo, which terminals draw as one syllable two wide, as prompt_toolkit counts it

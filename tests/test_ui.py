@@ -1893,6 +1893,13 @@ def test_a_member_that_keeps_dropping_out_is_told_three_times_then_not_while_it_
     assert "carol" in to_plain_text(ui.render_batch([(at, ("", PeerJoined(CAROL)))], screen))
     gone = (at + 1, ("", PeerLeft(BOB, "quit", said=True)))
     assert "bob left (quit)" in to_plain_text(ui.render_batch([gone], screen))  # always told
+    # Back under another name: always told too (trial 63 read "<xena> hello", unannounced)
+    drop = (at + 2, ("", PeerLeft(CAROL, "connection lost", dialled=True)))
+    for n in range(3):
+        ui.render_batch([(at + 2 + n, drop[1])], screen)
+    xena = dataclasses.replace(CAROL, username="xena")
+    back = to_plain_text(ui.render_batch([(at + 6, ("", PeerJoined(xena, "carol", True)))], screen))
+    assert "xena is back" in back and "was carol" in back
 
 
 def test_a_room_behind_keeps_its_own_lines_of_being_joined_in_its_window() -> None:

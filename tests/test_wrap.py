@@ -106,6 +106,7 @@ def test_letters_prompt_toolkit_counts_as_none_break_the_row_before_the_terminal
     [
         *(("\u3164", 2), ("\uffa0", 1), ("\u1160", 1), ("\u0915\u093e", 2), ("abc", 3)),
         *(("字", 2), ("\u302e", 2), ("\U00016ff0", 2)),  # (wide spacing marks: round 45)
+        *(("\u2764\ufe0f", 2), ("\u2714\ufe0f" * 3, 6)),  # emoji by VS16 (trial 63)
     ],
 )
 def test_cells_count_what_terminals_draw_at_least(text: str, least: int) -> None:
