@@ -33,15 +33,17 @@ def door_at(
     monkeypatch: pytest.MonkeyPatch,
     trackers: tuple[tuple[str, int], ...],
     candidates: list[tuple[str, int]],
-    try_bind: Callable[[], Awaitable[None]] = never_free,
+    try_bind: Callable[[], Awaitable[object]] = never_free,
+    by_name: bool = False,
 ) -> entrance.Entrance:
     """A join's entrance over the fake dials, given ``trackers`` (--tracker) and trying
-    ``candidates`` in order; ``try_bind``: founding the room at the home address."""
+    ``candidates`` in order; ``try_bind``: founding the room at the home address; ``by_name``:
+    a room found by its name on the local network."""
     node = types.SimpleNamespace(
         config=Config(),
-        settings=types.SimpleNamespace(trackers=trackers, discover=False),
+        settings=types.SimpleNamespace(trackers=trackers, discover=by_name),
         discovered=[],
-        lan=None,
+        lan=object() if by_name else None,
         room_name="",
         candidates=lambda: candidates,
         home_address=types.SimpleNamespace(try_bind=try_bind),
@@ -143,3 +145,26 @@ async def test_another_secret_is_said_when_the_others_only_cut_the_handshake_sho
         assert str(ended.value) == "missing room secret: ..." and len(rounds) == 1
     else:  # answered in words: tried till the join runs out
         assert "missing room secret" not in str(ended.value) and len(rounds) > 1
+
+
+async def test_a_room_by_name_that_nothing_answers_for_in_time_is_founded(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Attack round 45: 64 answers at dead addresses, dialled a few at a time, ran a join
+    out, and each newcomer stopped with "cannot join the room through 127.0.0.1:5118"."""
+    dead = [(f"10.45.0.{n}", 20000 + n) for n in range(64)]
+    founded: list[object] = []
+
+    async def free() -> object:
+        return ["listener"]
+
+    door = door_at(monkeypatch, (HOME,), [*dead, HOME], free, by_name=True)
+    door.node.found_room = founded.append
+
+    async def join_at(host: str, port: int, *args: object, **kwargs: object) -> object:
+        await trio.sleep(Config().connect_timeout if (host, port) != HOME else 0)
+        raise entrance._NoAnswer
+
+    monkeypatch.setattr(door, "_join_at", join_at)
+    await door._find_room(3)
+    assert founded == [["listener"]]

@@ -5,6 +5,7 @@ at an address is refused."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -34,6 +35,19 @@ HERE = Path(__file__).resolve().parent
 def lan3() -> Iterator[Lan]:
     with lan_or_skip(3) as lan:
         yield lan
+
+
+@contextlib.contextmanager
+def stranger(lan: Lan, room: str, count: str, *more: str) -> Iterator[None]:
+    """``mdns_spoof.py`` on host 3 of ``lan``, announcing, for the block."""
+    argv = [sys.executable, str(HERE / "mdns_spoof.py"), room, count, lan.addr(3), *more]
+    spoof = subprocess.Popen([*lan.exec_prefix(3), *argv], stdout=subprocess.PIPE, text=True)
+    try:
+        assert spoof.stdout is not None and spoof.stdout.readline() == "announcing\n"
+        yield
+    finally:
+        spoof.kill()
+        spoof.wait()
 
 
 async def test_two_people_find_a_room_by_name_and_another_room_stays_apart(
@@ -129,33 +143,19 @@ async def test_names_a_stranger_announces_and_never_answers_for_do_not_split_a_r
 ) -> None:
     """An attack: a hundred names of the room, sorting first, that nobody answers for. They
     were asked for one by one; the first used up the search, and bob founded a second dev."""
-    spoof = subprocess.Popen(
-        [
-            *lan3.exec_prefix(3),
-            sys.executable,
-            str(HERE / "mdns_spoof.py"),
-            "dev",
-            "100",
-            lan3.addr(3),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    async with trio.open_nursery() as nursery:
-        swarm = Swarm(nursery, tmp_path)
-        try:
-            assert spoof.stdout is not None and spoof.stdout.readline() == "announcing\n"
-            args = ("--room", "dev", "--headless", "--ephemeral")
-            alice = await start_peerchat(swarm, lan3, 1, "alice", "--username", "alice", *args)
-            assert (await alice.wait_for(event="ready", timeout=15))["role"] == "tracker"
-            bob = await start_peerchat(swarm, lan3, 2, "bob", "--username", "bob", *args)
-            assert (await bob.wait_for(event="ready", timeout=15))["role"] == "peer"
-            await say_and_expect(bob, "found past the stranger's names", [alice])
-        finally:
-            spoof.kill()
-            spoof.wait()
-            await swarm.aclose()
-            nursery.cancel_scope.cancel()
+    with stranger(lan3, "dev", "100"):
+        async with trio.open_nursery() as nursery:
+            swarm = Swarm(nursery, tmp_path)
+            try:
+                args = ("--room", "dev", "--headless", "--ephemeral")
+                alice = await start_peerchat(swarm, lan3, 1, "alice", "--username", "alice", *args)
+                assert (await alice.wait_for(event="ready", timeout=15))["role"] == "tracker"
+                bob = await start_peerchat(swarm, lan3, 2, "bob", "--username", "bob", *args)
+                assert (await bob.wait_for(event="ready", timeout=15))["role"] == "peer"
+                await say_and_expect(bob, "found past the stranger's names", [alice])
+            finally:
+                await swarm.aclose()
+                nursery.cancel_scope.cancel()
 
 
 @slow
@@ -168,40 +168,26 @@ async def test_a_strangers_answers_do_not_keep_newcomers_from_a_private_room(
     room's member in 150 s. A member's own answer vouches for it with the room's key. Attack
     round 45 F1: a stranger that said each member's name gone as soon as it was heard (a
     packet a second) kept 5 of 5 newcomers out: a name said gone is kept through a search."""
-    spoof = subprocess.Popen(
-        [
-            *lan3.exec_prefix(3),
-            sys.executable,
-            str(HERE / "mdns_spoof.py"),
-            "dev",
-            "600" if how == "--dead" else "0",
-            lan3.addr(3),
-            how,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    async with trio.open_nursery() as nursery:
-        swarm = Swarm(nursery, tmp_path)
-        try:
-            assert spoof.stdout is not None and spoof.stdout.readline() == "announcing\n"
-            args = ("--room", "dev", "--headless", "--ephemeral")
-            secret = {"PEERCHAT_SECRET": "a secret of the dev room"}
-            alice = await start_peerchat(
-                swarm, lan3, 1, "alice", "--username", "alice", *args, env=secret
-            )
-            assert (await alice.wait_for(event="ready", timeout=15))["role"] == "tracker"
-            for name in ("bob", "carol"):  # (one could be lucky)
-                newcomer = await start_peerchat(
-                    swarm, lan3, 2, name, "--username", name, *args, env=secret
+    with stranger(lan3, "dev", "600" if how == "--dead" else "0", how):
+        async with trio.open_nursery() as nursery:
+            swarm = Swarm(nursery, tmp_path)
+            try:
+                args = ("--room", "dev", "--headless", "--ephemeral")
+                secret = {"PEERCHAT_SECRET": "a secret of the dev room"}
+                alice = await start_peerchat(
+                    swarm, lan3, 1, "alice", "--username", "alice", *args, env=secret
                 )
-                assert (await newcomer.wait_for(event="ready", timeout=15))["role"] == "peer"
-                await say_and_expect(newcomer, f"{name} past the stranger's answers", [alice])
-        finally:
-            spoof.kill()
-            spoof.wait()
-            await swarm.aclose()
-            nursery.cancel_scope.cancel()
+                # (the founder dials the stranger's answers till its join runs out: 10 s)
+                assert (await alice.wait_for(event="ready", timeout=25))["role"] == "tracker"
+                for name in ("bob", "carol"):  # (one could be lucky)
+                    newcomer = await start_peerchat(
+                        swarm, lan3, 2, name, "--username", name, *args, env=secret
+                    )
+                    assert (await newcomer.wait_for(event="ready", timeout=15))["role"] == "peer"
+                    await say_and_expect(newcomer, f"{name} past the stranger's answers", [alice])
+            finally:
+                await swarm.aclose()
+                nursery.cancel_scope.cancel()
 
 
 def test_a_room_has_one_home_port_everywhere() -> None:
