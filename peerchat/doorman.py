@@ -347,10 +347,8 @@ class Doorman:
         here = next((m for m in node.members if m.chat and skeleton(m.username) == look), None)
         if not mine and here is None:
             return
-        now = trio.current_time()
-        if now - self._clash_told < CLASH_NOTICE_INTERVAL:  # keys cost nothing: once for all
+        if not self._clash_due():
             return
-        self._clash_told = now
         other = marked(hello.username, hello.node_id)
         if mine:
             said = (
@@ -370,10 +368,8 @@ class Doorman:
         has it. Its side is told (``_tell_of_clash``), and so is this one, at the same pace
         (trial 62: the eve in the part that dialled was never told, and read the other part's
         members drop out and come back every 11 s)."""
-        now = trio.current_time()
-        if now - self._clash_told < CLASH_NOTICE_INTERVAL:
+        if not self._clash_due():
             return
-        self._clash_told = now
         self.node.emit(
             events.Error(
                 f"a part of this room, at {by}, cannot join yours while you go by "
@@ -381,6 +377,15 @@ class Doorman:
                 "you needs another (/nick NAME)"
             )
         )
+
+    def _clash_due(self) -> bool:
+        """Whether a name clash may be told now, either way: once a minute at most, whoever
+        it is with (keys cost nothing)."""
+        now = trio.current_time()
+        if now - self._clash_told < CLASH_NOTICE_INTERVAL:
+            return False
+        self._clash_told = now
+        return True
 
     def _log_refusal(self, peer: str, why: str, level: int = logging.WARNING) -> None:
         self._log_limited(f"refusing a connection from {peer}: {why}", level)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterator
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.utils import get_cwidth
@@ -68,8 +69,7 @@ def _fitting(word: str, columns: int) -> tuple[int, int]:
     """How many characters of ``word`` fit in ``columns`` (at least one, to go on), and the
     columns they take."""
     used = 0
-    for i, c in enumerate(word):
-        size = cells(c)
+    for i, size in enumerate(_cells_each(word)):  # (as ``cells`` counts them: in context)
         if used + size > columns:
             return (i, used) if i else (1, size)
         used += size
@@ -83,17 +83,21 @@ def cells(text: str) -> int:
     measured short, was wrapped by the terminal, and what followed began at the left edge as a
     line of its own: a forged "<carol> ..." (attack round 44). Counted wider, a row ends early
     instead; the terminal's own wrapping is off besides (``ui._in_rows``)."""
-    width = get_cwidth(text)
-    if text.isascii():
-        return width
-    more, before = 0, ""
+    return get_cwidth(text) if text.isascii() else sum(_cells_each(text))
+
+
+def _cells_each(text: str) -> Iterator[int]:
+    """The columns of each character of ``text``, as ``cells`` counts them: a character
+    after the one before it."""
+    before = ""
     for c in text:
+        width = get_cwidth(c)
         if c == _EMOJI_STYLE:  # drawn as an emoji, two wide, where it is heeded (trial 63:
-            more += max(2 - get_cwidth(before), 0) if before else 0  # "❤️" counted one)
+            width += max(2 - get_cwidth(before), 0) if before else 0  # "❤️" counted one)
         elif not (_JAMO.match(c) and _JAMO.match(before)):  # (a syllable's vowel, its last)
-            more += _drawn_wider(c)
+            width += _drawn_wider(c)
+        yield width
         before = c
-    return width + more
 
 
 _EMOJI_STYLE = "\ufe0f"  # variation selector 16
