@@ -1065,16 +1065,16 @@ class Screen:
         self.room(label).apply(event)
 
     def _note_news(self, label: str, event: MessageReceived | FileOffered) -> None:
-        """A line or an offer in a room behind marks it: "!" for a live line naming you, or
-        for you alone (a user trial's private message marked its room "*", as chatter)."""
+        """A line or an offer in a room behind marks it: "!" for a line naming you, or for you
+        alone (a user trial's private message marked its room "*", as chatter), missed lines
+        too (trial 63: one naming you said while you were stopped with Ctrl-Z marked "*")."""
         if event.own:
             return
         me = self.rooms[label].me if label in self.rooms else None
         named = (
             isinstance(event, MessageReceived)
             and me is not None
-            and not event.history
-            and (event.to is not None or _names_you(event, me))
+            and (event.to is not None or mentions(event.text, me.username))
         )
         self.unseen[label] = "!" if named or self.unseen.get(label) == "!" else "*"
 

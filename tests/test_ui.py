@@ -1224,6 +1224,12 @@ def test_a_status_bar_of_40_columns_keeps_which_room_behind_named_you() -> None:
     screen.unseen.clear()  # a private line, naming nobody, marks it so too (a user trial)
     screen.apply("dev", dataclasses.replace(message(ALICE, "psst"), to=BOB))
     assert screen.unseen == {"dev": "!"}
+    screen.unseen.clear()  # missed while stopped, it names you as much (trial 63)
+    screen.apply("dev", dataclasses.replace(message(ALICE, "bob?"), history=True))
+    assert screen.unseen == {"dev": "!"}
+    screen.unseen.clear()
+    screen.apply("dev", dataclasses.replace(message(ALICE, "hello all"), history=True))
+    assert screen.unseen == {"dev": "*"}
 
 
 def test_a_status_bar_of_40_columns_keeps_a_fetchs_progress_without_its_bar() -> None:
