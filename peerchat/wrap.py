@@ -66,14 +66,48 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
 
 
 def _fitting(word: str, columns: int) -> tuple[int, int]:
-    """How many characters of ``word`` fit in ``columns`` (at least one, to go on), and the
-    columns they take."""
+    """How many characters of ``word`` fit in ``columns``, cut between what terminals draw as
+    one (at least one such, to go on), and the columns they take."""
+    ends: list[int] = []  # the columns taken up to each character that fits
     used = 0
-    for i, size in enumerate(_cells_each(word)):  # (as ``cells`` counts them: in context)
+    for size in _cells_each(word):  # (as ``cells`` counts them: in context)
         if used + size > columns:
-            return (i, used) if i else (1, size)
+            break
         used += size
-    return len(word), used
+        ends.append(used)
+    else:
+        return len(word), used
+    cut = len(ends)
+    while cut and _joined(word, cut):
+        cut -= 1
+    if cut:
+        return cut, ends[cut - 1]
+    cut = 1  # the first drawn wider than the row: it all the same
+    while cut < len(word) and _joined(word, cut):
+        cut += 1
+    return cut, cells(word[:cut])
+
+
+def _joined(word: str, at: int) -> bool:
+    """Whether ``word[at]`` is drawn as one with the character before it, so that a row may
+    not end between them (trial 63: a row ended inside a flag, and in a family joined by
+    ZWJ): a mark, a variation selector, a skin tone, a tag, either side of a joiner, the
+    second of a flag's pair of letters, a syllable's further jamo."""
+    c, before = word[at], word[at - 1]
+    if c in _JOINER or before in _JOINER or unicodedata.category(c)[0] == "M":
+        return True
+    if _ATTACHED.match(c) or (_JAMO.match(c) and _JAMO.match(before)):
+        return True
+    flags = len(word[:at]) - len(word[:at].rstrip(_REGIONAL))  # regional letters before it
+    return c in _REGIONAL and flags % 2 == 1
+
+
+_JOINER = "\u200d"  # zero width joiner
+# Variation selectors, skin tones and tags: drawn on the character before them
+_ATTACHED = re.compile(
+    "[\ufe00-\ufe0f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f\U000e0100-\U000e01ef]"
+)
+_REGIONAL = "".join(map(chr, range(0x1F1E6, 0x1F200)))  # the letters of flags, two to one
 
 
 def cells(text: str) -> int:

@@ -123,3 +123,35 @@ def test_vowel_signs_and_a_syllables_jamo_count_as_terminals_draw_them() -> None
     assert wrap_module.cells("\u0915\u093e") == 2  # का
     decomposed = unicodedata.normalize("NFD", "한국어 메시지")
     assert wrap_module.cells(decomposed) == wrap_module.cells("한국어 메시지") == 13
+
+
+@pytest.mark.parametrize(
+    "drawn_as_one",
+    [
+        "\U0001f1eb\U0001f1f7",  # a flag: two regional letters
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # a family joined by ZWJ
+        "\U0001f44d\U0001f3fd",  # a skin tone
+        "\u2764\ufe0f",  # VS16
+        "e\u0301",  # a mark on its letter
+        "\u1100\u1161\u11a8",  # a syllable's jamo
+    ],
+)
+def test_a_long_word_is_cut_between_what_terminals_draw_as_one(drawn_as_one: str) -> None:
+    """Trial 63: a row ended inside a flag and inside a family joined by ZWJ."""
+    for before in range(4):
+        word = "x" * before + drawn_as_one * 40
+        pieces = [r.strip().replace("x", "") for r in rows([("", word)], 40)]
+        assert len(pieces) > 1 and "".join(pieces) == drawn_as_one * 40
+        assert all(p.replace(drawn_as_one, "") == "" for p in pieces), pieces
+
+
+def test_one_drawn_wider_than_a_row_is_kept_whole() -> None:
+    """Counted 42 columns (a terminal that joins it draws two), so the row is cut at its edge
+    (``ui._in_rows``) rather than the sequence in two."""
+    joined = "\U0001f468" + "\u200d\U0001f469" * 20
+    assert rows([("", joined + "b" * 30)], 20) == [
+        joined,
+        " " * 9 + "b" * 10,
+        " " * 9 + "b" * 10,
+        " " * 9 + "b" * 10,
+    ]
