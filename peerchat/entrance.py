@@ -303,14 +303,22 @@ class Entrance:
                 f"the room at {where} is open, with no secret, but this node was given one "
                 f"({settings.secret_from}): leave it out to join"
             )
+        # A private room names itself to those with its secret alone: trial 63's /join at
+        # an address that hosted another room read as if the room named had a secret.
+        unnamed = (
+            f" (a private room says its name only to those with its secret: the room at {where}"
+            f" may not be {settings.room_name})"
+            if settings.room_name
+            else ""
+        )
         if settings.psk == OPEN_ROOM:  # (a trial without one read of "another" secret)
             return (
                 f"missing room secret: the room at {where} has one, and this node was given "
-                f"none: put it in {settings.secret_from}"
+                f"none: put it in {settings.secret_from}{unnamed}"
             )
         return (
             f"wrong room secret: the room at {where} has another one than this node's (from "
-            f"{settings.secret_from})"
+            f"{settings.secret_from}){unnamed}"
         )
 
     async def _open_at(self, host: str, port: int) -> bool:

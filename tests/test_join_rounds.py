@@ -12,7 +12,7 @@ import trio.testing
 
 from peerchat import entrance
 from peerchat.config import Config
-from peerchat.handshake import HandshakeError
+from peerchat.handshake import OPEN_ROOM, HandshakeError
 
 HOME, MEMBER = ("127.0.0.1", 5000), ("10.0.0.7", 40000)
 TIMED_OUT: set[tuple[str, int]] = set()  # what the fake dials found silent for the timeout
@@ -168,3 +168,24 @@ async def test_a_room_by_name_that_nothing_answers_for_in_time_is_founded(
     monkeypatch.setattr(door, "_join_at", join_at)
     await door._find_room(3)
     assert founded == [["listener"]]
+
+
+@pytest.mark.parametrize("psk", [OPEN_ROOM, b"k" * 32])
+async def test_a_secret_turned_down_for_a_room_named_says_the_room_may_be_another(
+    monkeypatch: pytest.MonkeyPatch, psk: bytes
+) -> None:
+    """Trial 63 F6: /join ops at an address hosting another, private room read "missing room
+    secret: the room at ... has one", as if ops had a secret."""
+    door = door_at(monkeypatch, (), [])
+    door.node.settings = types.SimpleNamespace(
+        psk=psk, secret_from="PEERCHAT_SECRET", room_name="ops"
+    )
+
+    async def closed(host: str, port: int) -> bool:
+        return False
+
+    monkeypatch.setattr(door, "_open_at", closed)
+    why = await door._other_secret("10.63.0.2", 5000)
+    assert why.endswith("the room at 10.63.0.2:5000 may not be ops)"), why
+    door.node.settings.room_name = ""  # joined at an address alone: whichever room is there
+    assert "may not be" not in await door._other_secret("10.63.0.2", 5000)
