@@ -71,6 +71,7 @@ class Rooms:
         # forgot it): room -> (its address, the name the user goes by there)
         self._joined: dict[str, tuple[tuple[str, int] | None, str]] = {}
         self._moving: dict[str, tuple[tuple[str, int], str]] = {}  # room -> (address, name)
+        self.rejoining: tuple[str, ...] = ()  # rooms ``rejoin`` joins again, in their order
 
     def get(self, room: str) -> Node | None:
         return self.nodes.get(room)
@@ -330,6 +331,7 @@ class Rooms:
         trial's member, killed and restarted, came back in its first room only, while the
         others' went on showing it as away), once the first room is in: it stays in front."""
         first = self.nodes.get(self.first)
+        self.rejoining = tuple(room for room, _, _ in rooms)
         if rooms and first is not None and self._make is not None:
             self._nursery.start_soon(self._rejoin_once_in, first, rooms)
 

@@ -1030,13 +1030,24 @@ class Screen:
     tracker_told_at: dict[str, float] = field(default_factory=dict)
     failed: tuple[str, ...] = ()  # rooms failed since their windows were last let go
     flaps: Flaps = field(default_factory=Flaps)  # members' drops, each (room, node id)'s
+    # The rooms the program starts in, in the order they were joined in its last run: their
+    # windows are numbered so, whichever is in first (trial 63: the order they came back in).
+    order: tuple[str, ...] = ()
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
         if room is None:
             room = self.rooms[label] = Room()
             self.current = self.current or label
+            if label in self.order:
+                self._put_in_order()
         return room
+
+    def _put_in_order(self) -> None:
+        """Each window of ``order`` where its place is among them, the others where they are."""
+        placed = iter(sorted((r for r in self.rooms if r in self.order), key=self.order.index))
+        for label in [next(placed) if r in self.order else r for r in self.rooms]:
+            self.rooms[label] = self.rooms.pop(label)
 
     @property
     def front(self) -> Room:
@@ -1534,6 +1545,7 @@ class PromptUI:
 
     async def drive(self, rooms: Rooms) -> None:
         token = trio.lowlevel.current_trio_token()
+        self._screen.order = (rooms.first, *rooms.rejoining)  # (before the prompt's thread)
         async with trio.open_nursery() as nursery:
             # If drive() itself is cancelled, the thread cannot be: stop the prompt so it ends.
             nursery.start_soon(self._stop_on_exit)

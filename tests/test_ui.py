@@ -636,6 +636,9 @@ class RecordingNode:
 class RecordingRooms:
     """One room: what the prompt asks of the rooms is recorded on its node."""
 
+    first = "dev"
+    rejoining = ()
+
     def __init__(self, node: RecordingNode) -> None:
         self.node = node
 
@@ -1935,3 +1938,13 @@ def test_a_long_line_from_another_day_goes_on_under_its_words_beside_its_room() 
     head = rows[0].index("<bob>")
     assert rows[0][head - 6 : head] == "[ops] " and len(rows) > 1
     assert all(row[:head].isspace() and row[head] == "w" for row in rows[1:])
+
+
+def test_rooms_joined_again_at_a_start_keep_the_numbers_they_had() -> None:
+    """Trial 63 F8: at a restart in three rooms, their numbers (Alt-N, /window N) followed
+    the order they came back in."""
+    screen = ui.Screen(order=("dev", "ops", "qa"))
+    for label in ("dev", "qa", "elsewhere", "ops"):  # (one typed meanwhile, with /join)
+        screen.room(label)
+    assert list(screen.rooms) == ["dev", "ops", "elsewhere", "qa"]
+    assert screen.current == "dev"
