@@ -2237,13 +2237,22 @@ def _tracker_churns(screen: Screen, arrived: float, room: str, event: Event) -> 
 
 
 def _flapping(screen: Screen, arrived: float, room: str, event: Event) -> Told:
-    """Whether a member's drop or return is told (``flaps``): any other event is."""
+    """Whether a member's drop or return is told (``flaps``), and what the room's lines missed
+    it on its drops (trial 63: after "not told again while it goes on", "not yet delivered to
+    bob" and "bob now has your message" still came at each cut); any other event is. Of
+    private lines, each is told."""
     if type(event) is PeerLeft and event.dialled:
         return screen.flaps.dropped((room, event.member.node_id), arrived)
     if type(event) is PeerJoined and event.back and not event.was:  # (a rename is said:
-        unsaid = screen.flaps.unsaid((room, event.member.node_id), arrived)  # trial 63)
-        return Told.UNSAID if unsaid else Told.SAID
-    return Told.SAID
+        about = (event.member,)  # trial 63)
+    elif type(event) is Undelivered and event.private is None:
+        about = event.waiting
+    elif type(event) is Unconfirmed or type(event) is Delivered and not event.private:
+        about = (event.member,)
+    else:
+        return Told.SAID
+    unsaid = all(screen.flaps.unsaid((room, m.node_id), arrived) for m in about)
+    return Told.UNSAID if unsaid else Told.SAID
 
 
 _TOOLBAR_ONLY = (Typing, FileProgress, Uploading)  # events only the status bar shows

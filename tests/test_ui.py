@@ -1899,6 +1899,14 @@ def test_a_member_that_keeps_dropping_out_is_told_three_times_then_not_while_it_
     unsaid = "bob dropped out 3 times in a minute: not told again while it goes on (/who:"
     unsaid += " whether they are in)"
     assert shown[-1].endswith(unsaid)
+    # Nor are the room's lines that missed it, each cut (trial 63), but a private one is.
+    lines = [Undelivered(ALICE, 7, (BOB,)), Unconfirmed(BOB, 2), Delivered(BOB, 2)]
+    assert not to_plain_text(ui.render_batch([(at, ("", e)) for e in lines], screen)).strip()
+    private = Undelivered(ALICE, 1, (BOB,), private="psst")
+    assert "bob" in to_plain_text(ui.render_batch([(at, ("", private))], screen))
+    assert "carol" in to_plain_text(
+        ui.render_batch([(at, ("", Undelivered(ALICE, 8, (CAROL,))))], screen)
+    )
     assert "carol" in to_plain_text(ui.render_batch([(at, ("", PeerJoined(CAROL)))], screen))
     gone = (at + 1, ("", PeerLeft(BOB, "quit", said=True)))
     assert "bob left (quit)" in to_plain_text(ui.render_batch([gone], screen))  # always told
