@@ -98,8 +98,10 @@ def _joined(word: str, at: int) -> bool:
         return True
     if _ATTACHED.match(c) or (_JAMO.match(c) and _JAMO.match(before)):
         return True
-    flags = len(word[:at]) - len(word[:at].rstrip(_REGIONAL))  # regional letters before it
-    return c in _REGIONAL and flags % 2 == 1
+    if c not in _REGIONAL:
+        return False
+    flags = at - len(word[:at].rstrip(_REGIONAL))  # regional letters just before it
+    return flags % 2 == 1
 
 
 _JOINER = "\u200d"  # zero width joiner
