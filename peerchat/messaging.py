@@ -79,6 +79,13 @@ ANSWER_BYTES = 1 << 20
 # review). The recent history a link asks for once is not counted: a newcomer needs it.
 HANDED_ADDRESS_AT_ONCE = 16 << 20
 HANDED_ADDRESS_PER_SECOND = 1 << 20
+# Answers under way at once, all links together, and how long one may take: each holds its
+# batches and their frames till its asker has taken them. 200 fresh keys that each asked for
+# the recent history and read nothing held 5 MB apiece, 1 GB, and most of it stayed with the
+# process after their links were gone (attack round 46). The others wait their turn; one past
+# its time stops where it is (a want's asker asks again, of this member or another).
+ANSWERS_AT_ONCE = 8
+ANSWER_TIME = 15.0  # seconds: a MiB over a link of 1 Mbit/s takes 8
 # Members away asked about at once (``_ask_after_away``), in turn: a question about 1,024 keys
 # that vanished took 38 KB, to every link every 8 s for 30 minutes (review 53); the 16 heard
 # last alone could be keys that spoke after a member was cut off, and stayed away (round 35).
@@ -96,6 +103,7 @@ class Messaging:
         self._outbox_chars = 0
         self._said = trio.Event()
         self._answers: dict[Connection, deque[Want | Recent]] = {}
+        self._answering = trio.CapacityLimiter(ANSWERS_AT_ONCE)
         # What each member was handed already, whatever its links (attack round 15: kept by
         # link, each link made anew had a whole history again): asked again, within an allowance
         self._handed: dict[str, _Handed] = {}
@@ -658,17 +666,26 @@ class Messaging:
             while queue and not conn.closing:
                 await trio.sleep(0)  # one want at a time, never many in one go
                 message = queue.popleft()
-                if isinstance(message, Recent):
-                    batches = await self._fit_in_lots(self._recent(conn, message.count))
-                    conn.send(RecentFrom(_firsts(batches, message.count)))
-                    await self._send_paced(conn, batches, None)
-                else:
-                    await self._send_paced(conn, *self._wanted(conn, message))
+                async with self._answering:
+                    with trio.move_on_after(ANSWER_TIME) as answered:
+                        await self._answer_one(conn, message)
+                if answered.cancelled_caught:
+                    log.info("%s took no answer within %g s: stopped", conn.peer, ANSWER_TIME)
         except sqlite3.Error as exc:  # a full or broken disk ends this answer, not the node
             log.error("could not answer %s from the store: %s", conn.peer, exc)
             conn.abort(f"the store failed: {exc}")
         finally:
             del self._answers[conn]
+
+    async def _answer_one(self, conn: Connection, message: Want | Recent) -> None:
+        if conn.closing:  # (gone while it waited its turn)
+            return
+        if isinstance(message, Recent):
+            batches = await self._fit_in_lots(self._recent(conn, message.count))
+            conn.send(RecentFrom(_firsts(batches, message.count)))
+            await self._send_paced(conn, batches, None)
+        else:
+            await self._send_paced(conn, *self._wanted(conn, message))
 
     def _recent(self, conn: Connection, count: int) -> list[Batch]:
         """The recent history, once a link; a member that had it before (on another link: back

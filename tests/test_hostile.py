@@ -84,6 +84,7 @@ RSS_PEAK_FLOOD_MIB = 100
 # Descriptors: the node's own (listeners, log, stdio, its member connections) come back within
 # this many once the attack is over.
 FD_SLACK = 3
+RSS_ANSWERS_MIB = 60  # above the resting RSS, 40 askers that never read (109 before round 46)
 # While held, a flood from non-members may occupy at most the pending cap, plus connections
 # that were accepted and are being refused at the moment of a sample.
 FD_FLOOD_SLACK = 32
@@ -560,6 +561,36 @@ async def test_partial_frames_held_open_are_bounded_and_cut(swarm: Swarm, join: 
     await assert_unharmed(target, friend)
     if not join:
         assert not [e for e in friend.find(event="peer_joined") if e["node_id"] in ids]
+
+
+async def test_fresh_keys_asking_for_the_recent_history_and_never_reading_hold_little(
+    swarm: Swarm,
+) -> None:
+    """Attack round 46: 200 fresh keys that each asked for the recent history and read none of
+    it held 5 MB apiece at the tracker, 1 GB, and most of it stayed after their links were
+    gone. Few answers are under way at once (``messaging.ANSWERS_AT_ONCE``)."""
+    target, friend = await two_members(swarm)
+    long = "x" * 16_000
+    for i in range(40):  # 640 kB of history: an answer holds it, and its frames
+        await friend.send(f"{i:02d} {long}")
+    await target.wait_for(event="message", text=f"39 {long}", timeout=60)
+    pid = target.process.pid
+    rss0, hwm0 = rss_kib(pid), hwm_kib(pid)
+
+    streams = []  # read by nobody
+    try:
+        for _ in range(40):
+            me = FakeIdentity()
+            streams.append(stream := await connect(swarm.tracker_port, identity=me))
+            asked = frame_of(me.hello(join=True)) + frame_of({"t": "recent", "count": 1000})
+            await stream.send_all(asked)
+        await chat_both_ways(target, friend)  # (the answers began long before)
+    finally:
+        for stream in streams:
+            await trio.aclose_forcefully(stream)
+    peak = hwm_kib(pid)
+    assert peak <= max(hwm0, rss0 + RSS_ANSWERS_MIB * MIB), (rss0 // MIB, peak // MIB)
+    await assert_unharmed(target, friend)
 
 
 async def test_direct_hellos_from_strangers_are_let_go_and_never_reported(swarm: Swarm) -> None:
