@@ -1655,6 +1655,7 @@ class PromptUI:
             refresh_interval=1.0,  # "bob is typing" goes away on its own
         )
         self._session = session
+        session.app.ttimeoutlen = session.app.timeoutlen = ESCAPE_ALONE_AFTER
         _input_rows_capped(session)
         session.app.before_render += _menu_space(session)  # (first: the next one measures)
         session.app.before_render += _drawn_anew_when_needed(self._draw_anew)
@@ -2599,6 +2600,20 @@ def _typed(event: KeyPressEvent) -> None:
 
 
 _SELF_INSERT = get_by_name("self-insert")
+
+
+@_KEYS.add("escape", "/", filter=vi_insert_mode | emacs_insert_mode)
+def _slash_after_escape(event: KeyPressEvent) -> None:
+    """Esc and then "/" begin a command, as "/" alone does: as Emacs's Alt-/ (completion) the
+    "/" was taken, and trial 64's Esc and "/msg carol the pin is 4711" within a second sent
+    "msg carol the pin is 4711" to the room. Tab completes."""
+    event.current_buffer.insert_text("/")
+
+
+# An Esc is a key of its own once this long has passed with nothing after it, as in Vim's
+# ttimeoutlen: a terminal sends Alt-2 (Esc and "2") in one write, and a person who pressed Esc
+# and typed on within a second had the next key taken with it (trial 64), as Alt and the key.
+ESCAPE_ALONE_AFTER = 0.05  # seconds (prompt_toolkit waits 0.5, and then 1 for a chord)
 
 
 @_KEYS.add("c-u")

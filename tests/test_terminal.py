@@ -648,6 +648,25 @@ def test_quitting_while_a_member_fetches_a_file_asks_first(
         os.kill(bob.pid, signal.SIGCONT)
 
 
+def test_esc_before_a_command_leaves_it_a_command(spawn: Callable[..., Any]) -> None:
+    """Trial 64: Esc, and "/msg carol the pin is 4711" within a second, sent "msg carol the
+    pin is 4711" to the room: the "/" went with the Esc, as Alt-/."""
+    alice, bob = alice_and_bob(spawn)
+    for pause in (0.3, 0):  # a person's Esc, then a terminal's Alt-/ in one write
+        alice.send("\x1b")
+        time.sleep(pause)  # (how long a person takes to type on: no event to wait for)
+        alice.send(f"/msg bob psst {pause}\r")
+        said = next_event(bob, event="message", **{"from": "alice"})
+        assert said["private"] and said["text"] == f"psst {pause}", said
+    alice.send("\x1b")
+    time.sleep(0.3)
+    alice.send("2 apples\r")  # not Alt-2 (room 2), then " apples"
+    said = next_event(bob, event="message", **{"from": "alice"})
+    assert said["text"] == "2 apples", said
+    alice.send("/q\r")
+    expect_exit_0(alice)
+
+
 def test_an_escape_code_typed_outside_a_paste_is_dropped(spawn: Callable[..., Any]) -> None:
     """An escape code such as ESC[31m reads as a mouse report; prompt_toolkit's handler raised
     on it (a user trial saw a traceback and "Press ENTER to continue", and lost the rest of the
