@@ -101,7 +101,7 @@ class Entrance:
         self._at: tuple[str, int] | None = None  # the address that join is talking to
         # (host, port, key) of the member that first sent the join that got in on its way
         self._sent_on_by: tuple[str, int, str] | None = None
-        self._known: frozenset[str] = frozenset()  # the members before a freeze
+        self._known: dict[str, Member] = {}  # the members before a freeze, by the last name told
         self._stall = trio.Event()  # set by the stall watcher, for the rejoiner
         self._away = 0.0  # how long the last stall lasted
         self._last_tick = math.inf  # no stall is detected before the node is in (``tick``)
@@ -488,6 +488,8 @@ class Entrance:
         others = _to_dial(welcome.members, but, conn.elsewhere, conn.address)
         for member in others:
             node.add_member(member)
+            if (old := self.renamed_meanwhile(member)) is not None:  # (before its history)
+                node.emit(events.Renamed(member, old))
         if welcome.tracker == hello.node_id:  # the tracker's word, not any member's (a member
             # answering a join itself marked every real member: attack round 18)
             node.talk.as_welcome_shows(welcome.members, welcome.marked)
@@ -610,7 +612,7 @@ class Entrance:
         self.rejoining, node.reporting = True, False
         before = {m.node_id: m for m in node.members}
         tracker = node.bully.tracker
-        self._known = frozenset(before)
+        self._known = dict(before)
         try:
             node.release_home()
             node.links.forget_all()  # no redials, and no dial in flight is kept
@@ -634,11 +636,23 @@ class Entrance:
         for member in node.members:
             if member.node_id not in before:
                 node.emit(events.PeerJoined(member))
+            elif (old := self.renamed_meanwhile(member)) is not None:
+                node.emit(events.Renamed(member, old))
         if node.bully.tracker != tracker:  # the same tracker as before is no news
             node.leadership.report_tracker()
         if not self._stall.is_set():  # in, with no other freeze to rejoin after (review 57)
             node.emit(events.Rejoined())  # (lines typed meanwhile were kept for it)
             node.nursery.start_soon(node.say_what_waited)
+
+    def renamed_meanwhile(self, member: Member) -> str | None:
+        """The name ``member`` went by before this node's freeze, if it took another while
+        this node was away and that was not yet told (trial 64: no "alice is now known as
+        alicia", and her line said meanwhile read "<alicia (now alice)>")."""
+        before = self._known.get(member.node_id)
+        if before is None or before.username == member.username:
+            return None
+        self._known[member.node_id] = member
+        return before.username
 
     async def _regather(self, before: dict[str, Member]) -> None:
         """Back in the room, the links of those who were here come one by one, some dialling

@@ -40,6 +40,7 @@ from peerchat.node import MAX_SECRET_ROOMS_TOLD, Node, Settings
 from peerchat.protocol import (
     MAX_HEADS,
     Answer,
+    Batch,
     Beat,
     Bye,
     Coordinator,
@@ -1641,6 +1642,40 @@ async def test_a_rejoin_after_a_freeze_tells_no_leave_and_join_of_those_still_he
         nursery.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize("renamer", ["member", "tracker"])
+async def test_a_rename_made_while_one_was_frozen_is_told_before_the_lines_after_it(
+    renamer: str,
+) -> None:
+    """Trial 64: carol, frozen while alice took the name alicia and said a line, was never
+    told of the rename (headless: no "nick" event), and the line read "<alicia (now alice)>".
+    The tracker's rename as well as another member's."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        first = await room.add("alice" if renamer == "tracker" else "host", priority=100)
+        second, carol = (
+            await room.add("host" if renamer == "tracker" else "alice"),
+            await room.add("carol"),
+        )
+        alice = first if renamer == "tracker" else second
+        await room.fully_connected()
+        handlers = carol.node._handlers
+        frozen = {kind: handlers[kind] for kind in (Nick, Batch)}
+        for kind in frozen:  # what comes while it is frozen, it reads only after
+            handlers[kind] = lambda conn, message: None
+        alice.node.nick("alicia")
+        alice.node.say("alicia speaking")
+        host = second if renamer == "tracker" else first
+        await host.wait_for(lambda e: getattr(e, "text", "") == "alicia speaking")
+        handlers.update(frozen)
+        mark = len(carol.events)
+        await carol.node.entrance._rejoin()  # as after a freeze
+        said = await carol.wait_for(lambda e: getattr(e, "text", "") == "alicia speaking")
+        renamed = [e for e in carol.events[mark:] if isinstance(e, events.Renamed)]
+        assert [(e.member.username, e.old) for e in renamed] == [("alicia", "alice")]
+        assert carol.events.index(renamed[0]) < carol.events.index(said)
+        nursery.cancel_scope.cancel()
+
+
 async def test_back_from_a_freeze_is_said_after_the_last_rejoin_and_in_a_room_of_one() -> None:
     """Review 57: a freeze told during a rejoin had "rejoined" come from the first rejoin,
     while the second tore the links down again, and none after it; and a freeze in a room of
@@ -2302,7 +2337,7 @@ async def test_a_node_looking_for_its_room_that_the_tracker_dials_joins_through_
                 await trio.sleep(0.01)
         # As a rejoin after a freeze leaves it: it knows its room and who was in it.
         newbie.node.room = alice.node.room
-        newbie.node.entrance._known = frozenset({alice.node.node_id})
+        newbie.node.entrance._known = {alice.node.node_id: alice.node.me}
         assert not await alice.node.links.dial_quietly(newbie.node.me)
         with trio.fail_after(5):
             while newbie.node.entrance.seeking or newbie.node.node_id not in alice.node.links.conns:

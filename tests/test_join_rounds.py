@@ -62,7 +62,7 @@ async def test_a_tracker_that_dials_from_a_member_silent_earlier_is_joined(
     entered: list[object] = []
 
     door = door_at(monkeypatch, (HOME,), [HOME, MEMBER])
-    door.seeking, door._known = True, frozenset({"tracker"})
+    door.seeking, door._known = True, {"tracker": None}
 
     async def join_at(host: str, port: int, *args: object, **kwargs: object) -> object:
         dialled.append((host, port))
