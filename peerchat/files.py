@@ -684,14 +684,14 @@ class Files:
         """Whether this node has a file on offer."""
         return bool(self._own)
 
-    def uploads(self) -> list[tuple[str, str, int]]:
+    def uploads(self) -> list[tuple[Member, str, int]]:
         """The fetches this node serves now: (member, file, percent acknowledged)."""
         out = []
         for (conn, n), serving in self._serving.items():
             mine = self._mine.get(n)
             if mine is not None and conn.member is not None:
                 share = serving.acked * 100 // mine.size if mine.size else 100
-                out.append((conn.member.username, mine.name, share))
+                out.append((conn.member, mine.name, share))
         return out
 
     def fetching(self) -> list[tuple[str, int]]:

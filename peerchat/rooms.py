@@ -18,6 +18,7 @@ import trio
 from peerchat import commands, events
 from peerchat.addresses import format_addr, is_loopback
 from peerchat.files import typed_path
+from peerchat.membership import Member
 from peerchat.node import Node
 from peerchat.protocol import MAX_REASON
 from peerchat.safe_text import has_unsafe
@@ -269,7 +270,7 @@ class Rooms:
         self._show(events.Error(said), room)
         return None
 
-    def uploads(self, room: str = "") -> list[tuple[str, str, int]]:
+    def uploads(self, room: str = "") -> list[tuple[Member, str, int]]:
         """The fetches of this program's files its rooms (or ``room``) serve now
         (``Files.uploads``)."""
         return [u for node in self._in(room) for u in node.files.uploads()]
