@@ -1794,8 +1794,8 @@ class PromptUI:
                     self._refuse(text)
                     continue
                 case commands.Help(text=text):
-                    # (a long row goes on under its words: a trial's went on under the time)
-                    self._notice(text, mark="", indent=INDENT + commands.HELP_COLUMN)
+                    for rows, indent in help_parts(text):
+                        self._notice(rows, mark="", indent=indent)
                     continue
                 case commands.Clear():  # and nothing for Ctrl-L to draw again
                     self._printed.clear(screen.current)
@@ -2185,6 +2185,17 @@ def _room_keys(screen: Screen, notice: Callable[[str], None]) -> KeyBindings:
             switch(functools.partial(screen.nth, n))
 
     return keys
+
+
+def help_parts(text: str) -> list[tuple[str, int]]:
+    """The help's rows, each run with the indent its long rows go on at: a command's under its
+    words (a trial's went on under the time), the others' under the text (trial 64's last row
+    at 50 columns went on at column 24)."""
+    runs = itertools.groupby(text.split("\n"), key=lambda row: row.startswith("  /"))
+    return [
+        ("\n".join(rows), INDENT + commands.HELP_COLUMN if command else INDENT)
+        for command, rows in runs
+    ]
 
 
 def _in_room(rooms: Rooms, room: str, act: Callable[[Node], None]) -> None:

@@ -1956,3 +1956,10 @@ def test_rooms_joined_again_at_a_start_keep_the_numbers_they_had() -> None:
         screen.room(label)
     assert list(screen.rooms) == ["dev", "ops", "elsewhere", "qa"]
     assert screen.current == "dev"
+
+
+def test_the_helps_rows_go_on_under_their_words_and_the_others_under_the_text() -> None:
+    """Trial 64: at 50 columns the help's last row went on at column 24, as a command's."""
+    parts = ui.help_parts(commands.HELP_TEXT)
+    assert [indent for _, indent in parts] == [9, 9 + commands.HELP_COLUMN, 9]
+    assert parts[-1][0].startswith("Tab completes") and "  /msg" in parts[1][0]
