@@ -1963,3 +1963,30 @@ def test_the_helps_rows_go_on_under_their_words_and_the_others_under_the_text() 
     parts = ui.help_parts(commands.HELP_TEXT)
     assert [indent for _, indent in parts] == [9, 9 + commands.HELP_COLUMN, 9]
     assert parts[-1][0].startswith("Tab completes") and "  /msg" in parts[1][0]
+
+
+def test_a_wave_of_joins_and_leaves_is_told_at_a_pace_then_said_to_go_on_untold() -> None:
+    """Attack round 46: 295 throwaway keys that joined and dropped out from one address put
+    590 lines on a screen in 15 s, and the chat among them went by unread."""
+    screen = ui.Screen()
+    start = time.monotonic()
+    ui.render_batch([(start, ("", Ready(ALICE, "peer")))], screen)
+    wave = []
+    for n in range(100):
+        member = dataclasses.replace(BOB, node_id=f"{n:032x}", username=f"m{n}")
+        wave += [
+            (start + n / 10, ("", PeerJoined(member))),
+            (start + n / 10, ("", PeerLeft(member, "quit", said=True))),
+        ]
+    wave.append((start + 5, ("", message(CAROL, "still here"))))
+    shown = to_plain_text(ui.render_batch(wave, screen)).splitlines()
+    members = [row for row in shown if " joined (" in row or " left (" in row]
+    assert ui.MEMBER_LINES_AT_ONCE < len(members) <= ui.MEMBER_LINES_AT_ONCE + 3, len(members)
+    assert len([row for row in shown if "the rest are not told till they" in row]) == 1
+    assert any("still here" in row for row in shown)
+    later = start + 10 + ui.WAVE_OVER_AFTER  # the wave is over
+    dave = dataclasses.replace(BOB, node_id="d" * 32, username="dave")
+    assert "dave joined" in to_plain_text(
+        ui.render_batch([(later, ("", PeerJoined(dave)))], screen)
+    )
+    assert "dave" in {m.username for m in screen.room("").others.values()}
