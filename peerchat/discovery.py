@@ -98,6 +98,7 @@ ADDRESSES_PER_ANSWER = 4  # a member advertises its interfaces' addresses: a few
 PORTS_PER_HOST = 2  # answers taken for one host: a newcomer needs one live member to get in
 MAX_NAMES = 4096  # instance names heard in one search: the network may answer with endless ones
 MAX_ROOMS_LISTED = 64  # rooms /list names, the most populous
+ANSWERS_LOOKED_AT = 4  # a room's answers /list reads the records of, for whether it is private
 _NODE_PREFIX = re.compile(r"[0-9a-f]{12}")  # what an advertised name has after its room's
 ADDRESS_CHECK = 5.0  # seconds between looks at this computer's addresses, when advertising
 
@@ -160,11 +161,39 @@ class Lan:
         and one started at an address, took in newcomers by the throw of a die: a trial)."""
         return await trio.to_thread.run_sync(self._find, within, home, abandon_on_cancel=True)
 
-    async def rooms(self, within: float) -> list[tuple[str, int]]:
+    async def rooms(self, within: float) -> tuple[list[tuple[str, int]], frozenset[str]]:
         """The rooms that answer within ``within`` seconds, with how many members each
-        (``/list``), the most populous first."""
+        (``/list``), the most populous first; and those that need a secret, by what their
+        members' answers say."""
         names = await trio.to_thread.run_sync(self._browse, within, abandon_on_cancel=True)
-        return rooms_named(names)
+        rooms = rooms_named(names)
+        private = await trio.to_thread.run_sync(
+            self._private, names, {room for room, _ in rooms}, abandon_on_cancel=True
+        )
+        return rooms, private
+
+    def _private(self, names: set[str], rooms: set[str]) -> frozenset[str]:
+        """Those of ``rooms`` whose answers that came with their records (none is asked for)
+        carry a vouch that is not the open room's: its members hold a secret (trial 64: /list
+        named a private room as any other, and only a /join told). The open room's key is
+        anyone's, and so is this test: a stranger may make a room look open or private here,
+        as it may answer for any room."""
+        private, looked = set(), collections.Counter[str]()
+        for name in names:
+            room = name.removesuffix("." + SERVICE).rpartition("-")[0]
+            if room not in rooms or looked[room] >= ANSWERS_LOOKED_AT:
+                continue
+            looked[room] += 1
+            info = _info(name)
+            if info is None or not self._cached(info):
+                continue
+            try:
+                at = _said_at(info)
+                if info.properties.get(VOUCH_KEY) and not _vouch_good(info, room, OPEN_ROOM, at):
+                    private.add(room)
+            except Exception as exc:  # whatever a stranger's answer sets off
+                log.info("passing over the answer %r: %s", info.name, exc)
+        return frozenset(private)
 
     def _browse(self, within: float, prefix: str = "") -> set[str]:
         """The instance names of ``_peerchat._tcp`` heard within ``within`` seconds (those
@@ -234,15 +263,10 @@ class Lan:
     def _vouched(self, info: ServiceInfo) -> list[str]:
         """The addresses an answer's TXT record names, if its vouch is good for them, its
         port and its name under this room's key; else none."""
-        said = info.properties.get(AT_KEY) or b""
-        at = said.decode("ascii").split(",") if said.isascii() and len(said) <= 80 else []
+        at = _said_at(info)
         if not at or len(at) > ADDRESSES_PER_ANSWER or not all(map(_dialable_ip, at)):
             return []
-        node = info.name.removesuffix("." + SERVICE).rpartition("-")[2]
-        good = vouch(
-            self._psk, self.room, info.properties.get(HOME_KEY) or b"", info.port, at, node
-        )
-        return at if hmac.compare_digest(good, info.properties.get(VOUCH_KEY) or b"") else []
+        return at if _vouch_good(info, self.room, self._psk, at) else []
 
     def _cached(self, info: ServiceInfo) -> bool:
         """Whether the records of ``info`` came with the answers already."""
@@ -436,6 +460,19 @@ def vouch(psk: bytes, room: str, home: bytes, port: int, at: list[str], node: st
     )
     tag = hashlib.blake2s(said, key=psk, digest_size=16, person=b"pclan1").hexdigest()
     return tag.encode()
+
+
+def _said_at(info: ServiceInfo) -> list[str]:
+    """The addresses an answer's TXT record says its node is at (``vouch``), as said."""
+    said = info.properties.get(AT_KEY) or b""
+    return said.decode("ascii").split(",") if said.isascii() and len(said) <= 80 else []
+
+
+def _vouch_good(info: ServiceInfo, room: str, psk: bytes, at: list[str]) -> bool:
+    """Whether an answer's vouch is good for ``at``, its port and its name under ``psk``."""
+    node = info.name.removesuffix("." + SERVICE).rpartition("-")[2]
+    good = vouch(psk, room, info.properties.get(HOME_KEY) or b"", info.port, at, node)
+    return hmac.compare_digest(good, info.properties.get(VOUCH_KEY) or b"")
 
 
 def _dialable_ip(text: str) -> bool:

@@ -504,8 +504,11 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_notice(f"* no room answered on the local network: {why}", now)
         case RoomsFound(rooms=found, new=new) if new:
             return format_notice(beside_new_room(new, found), now)
-        case RoomsFound(rooms=found):
-            listed = ", ".join(f"{visible(room)} ({count})" for room, count in found)
+        case RoomsFound(rooms=found, private=private):
+            listed = ", ".join(
+                f"{visible(room)} ({count}{', secret' if room in private else ''})"
+                for room, count in found
+            )
             return format_notice(f"* rooms on the local network: {listed}; /join NAME", now)
         case Connecting(addr=addr):
             return format_notice(f"* connecting to {visible(addr)} ...", now)

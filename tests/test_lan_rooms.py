@@ -18,15 +18,17 @@ import pytest
 import trio
 from e2e_helpers import Proc, Swarm, say_and_expect, slow, wait_mesh
 from netns import SUBNET, Lan, ip, lan_or_skip, start_peerchat
+from prompt_toolkit.formatted_text import to_plain_text
 from zeroconf import DNSOutgoing, DNSText, IPVersion, ServiceInfo, Zeroconf
 from zeroconf._protocol.incoming import DNSIncoming
 from zeroconf.const import _CLASS_IN, _FLAGS_AA, _FLAGS_QR_RESPONSE, _TYPE_TXT
 
-from peerchat import discovery
+from peerchat import discovery, ui
 from peerchat.addresses import home_port
 from peerchat.datadir import DataDir
 from peerchat.discovery import rooms_named
-from peerchat.handshake import room_key
+from peerchat.events import RoomsFound
+from peerchat.handshake import OPEN_ROOM, room_key
 
 HERE = Path(__file__).resolve().parent
 
@@ -94,8 +96,8 @@ async def test_two_people_find_a_room_by_name_and_another_room_stays_apart(
             await carol.send("/list")
             found = await carol.wait_for(lambda e: "new" not in e, event="rooms_found", timeout=10)
             assert found["rooms"] == [
-                {"room": "dev", "members": 2},
-                {"room": "ops", "members": 1},
+                {"room": "dev", "members": 2, "private": False},
+                {"room": "ops", "members": 1, "private": False},
             ], found
 
             # Named, at an address that hosts another room: refused with one clear line.
@@ -359,6 +361,17 @@ async def test_two_people_on_a_lan_talk_privately_swap_a_file_and_open_a_second_
             await bob.send("hello in ops")
             heard = await alice.wait_for(event="message", text="hello in ops", timeout=15)
             assert heard["room"] == "ops"
+
+            # A room with a secret is listed as one (trial 64 F7: only a /join told)
+            carol = await start_peerchat(
+                swarm, lan3, 3, "carol", "--username", "carol", "--room", "team", "--headless",
+                "--ephemeral", env={"PEERCHAT_SECRET": "a secret of the team room"},
+            )  # fmt: skip
+            await carol.wait_for(event="ready", timeout=15)
+            await alice.send("/list")
+            found = await alice.wait_for(lambda e: "new" not in e, event="rooms_found", timeout=15)
+            private = {r["room"]: r["private"] for r in found["rooms"]}
+            assert private == {"dev": False, "ops": False, "team": True}, found
         finally:
             await swarm.aclose()
             nursery.cancel_scope.cancel()
@@ -634,3 +647,38 @@ async def in_dev(swarm: Swarm, lan: Lan, host: int, name: str, *more: str) -> Pr
     proc = await start_peerchat(swarm, lan, host, name, "--username", name, *common)
     await proc.wait_for(event="ready", timeout=15)
     return proc
+
+
+def test_list_says_which_rooms_hold_a_secret_by_their_members_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Trial 64 F7: /list named a private room as any other ("team (2)"); only a /join told."""
+    private = vouched_answer(room_key("correct horse battery staple"), ["10.107.0.1"])
+    node = "0123456789ac"
+    at = ["10.107.0.2"]
+    open_room = ServiceInfo(
+        discovery.SERVICE,
+        f"ops-{node}.{discovery.SERVICE}",
+        port=5001,
+        properties={
+            b"room": b"ops",
+            b"at": at[0].encode(),
+            b"vouch": discovery.vouch(OPEN_ROOM, "ops", b"", 5001, at, node),
+        },
+        parsed_addresses=at,
+    )
+    older = ServiceInfo(  # (a version before the vouch: nothing said)
+        discovery.SERVICE,
+        f"qa-{node}.{discovery.SERVICE}",
+        port=5001,
+        properties={b"room": b"qa"},
+        parsed_addresses=["10.107.0.3"],
+    )
+    answers = {info.name: info for info in (private, open_room, older)}
+    monkeypatch.setattr(discovery, "_info", answers.get)
+    lan = discovery.Lan(None, "", OPEN_ROOM)  # type: ignore[arg-type]  # (no network asked)
+    monkeypatch.setattr(lan, "_cached", lambda info: True)
+    assert lan._private(set(answers), {"dev", "ops", "qa"}) == {"dev"}
+    found = RoomsFound((("dev", 1), ("ops", 1)), private=frozenset({"dev"}))
+    assert "dev (1, secret), ops (1)" in to_plain_text(ui.format_event(found, 0.0))
+    assert found.as_json()["rooms"][0] == {"room": "dev", "members": 1, "private": True}

@@ -359,7 +359,10 @@ def test_the_rooms_found_on_the_network_are_one_line_for_join():
     assert listed.startswith("13:04:05 * rooms on the local network"), listed  # (trial 57)
     assert found.as_json() == {
         "event": "rooms_found",
-        "rooms": [{"room": "dev", "members": 3}, {"room": "ops", "members": 1}],
+        "rooms": [
+            {"room": "dev", "members": 3, "private": False},
+            {"room": "ops", "members": 1, "private": False},
+        ],
     }
 
 
