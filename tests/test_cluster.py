@@ -1676,6 +1676,26 @@ async def test_a_rename_made_while_one_was_frozen_is_told_before_the_lines_after
         nursery.cancel_scope.cancel()
 
 
+async def test_a_private_line_read_right_after_a_freeze_comes_after_its_notice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Trial 64: "[private from carol, said 07:24:10]" came above "this node was unresponsive
+    for 30.7 s": read from the old link before the watcher woke."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, carol = await room.add("alice"), await room.add("carol")
+        await room.fully_connected()
+        door = carol.node.entrance
+        monkeypatch.setattr(door, "_last_tick", trio.current_time() - 60)  # stopped a minute
+        monkeypatch.setattr(door, "stalled", lambda: True)  # (and not busy meanwhile)
+        mark = len(carol.events)
+        alice.node.private("carol", "psst")
+        said = await carol.wait_for(lambda e: getattr(e, "text", "") == "psst")
+        told = [e for e in carol.events[mark:] if isinstance(e, events.Unresponsive)]
+        assert told and carol.events.index(told[0]) < carol.events.index(said)
+        nursery.cancel_scope.cancel()
+
+
 async def test_back_from_a_freeze_is_said_after_the_last_rejoin_and_in_a_room_of_one() -> None:
     """Review 57: a freeze told during a rejoin had "rejoined" come from the first rejoin,
     while the second tore the links down again, and none after it; and a freeze in a room of
