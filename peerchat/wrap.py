@@ -82,10 +82,9 @@ def _fitting(word: str, columns: int) -> tuple[int, int]:
         cut -= 1
     if cut:
         return cut, ends[cut - 1]
-    cut = 1  # the first drawn wider than the row: it all the same
-    while cut < len(word) and _joined(word, cut):
-        cut += 1
-    return cut, cells(word[:cut])
+    # One drawn as one but wider than the row: cut where it reaches the edge, as any word
+    # (kept whole, the rest of the row was cut off by the terminal: review 64).
+    return (len(ends), used) if ends else (1, cells(word[0]))
 
 
 def _joined(word: str, at: int) -> bool:
@@ -94,10 +93,12 @@ def _joined(word: str, at: int) -> bool:
     ZWJ): a mark, a variation selector, a skin tone, a tag, either side of a joiner, the
     second of a flag's pair of letters, a syllable's further jamo."""
     c, before = word[at], word[at - 1]
-    if c in _JOINER or before in _JOINER or unicodedata.category(c)[0] == "M":
+    if c in _JOINER or unicodedata.category(c)[0] == "M" or _ATTACHED.match(c):
         return True
-    if _ATTACHED.match(c) or (_JAMO.match(c) and _JAMO.match(before)):
-        return True
+    if before in _JOINER:  # a pictograph after a joiner only: "a\u200db" is two (review 64)
+        return _pictograph(c)
+    if _JAMO.match(before) and _JAMO_FOLLOWING.match(c):  # a vowel or a final: a syllable's
+        return True  # own (a leading consonant begins the next: review 64's decomposed Korean)
     if c not in _REGIONAL:
         return False
     flags = at - len(word[:at].rstrip(_REGIONAL))  # regional letters just before it
@@ -105,6 +106,15 @@ def _joined(word: str, at: int) -> bool:
 
 
 _JOINER = "\u200d"  # zero width joiner
+# A syllable's vowel and final jamo: after another jamo, the same syllable
+_JAMO_FOLLOWING = re.compile("[\u1160-\u11ff\ud7b0-\ud7ff]")
+
+
+def _pictograph(c: str) -> bool:
+    """A character an emoji sequence joins (roughly Unicode's Extended_Pictographic)."""
+    return unicodedata.category(c) == "So" or "\U0001f000" <= c <= "\U0001faff"
+
+
 # Variation selectors, skin tones and tags: drawn on the character before them
 _ATTACHED = re.compile(
     "[\ufe00-\ufe0f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f\U000e0100-\U000e01ef]"

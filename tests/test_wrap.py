@@ -145,13 +145,19 @@ def test_a_long_word_is_cut_between_what_terminals_draw_as_one(drawn_as_one: str
         assert all(p.replace(drawn_as_one, "") == "" for p in pieces), pieces
 
 
-def test_one_drawn_wider_than_a_row_is_kept_whole() -> None:
-    """Counted 42 columns (a terminal that joins it draws two), so the row is cut at its edge
-    (``ui._in_rows``) rather than the sequence in two."""
+def test_one_drawn_as_one_but_wider_than_a_row_is_cut_at_the_edge() -> None:
+    """Kept whole, the rest of its row was cut off by the terminal (review 64)."""
     joined = "\U0001f468" + "\u200d\U0001f469" * 20
-    assert rows([("", joined + "b" * 30)], 20) == [
-        joined,
-        " " * 9 + "b" * 10,
-        " " * 9 + "b" * 10,
-        " " * 9 + "b" * 10,
-    ]
+    rows_ = rows([("", joined + "b" * 30)], 20)
+    assert "".join(r.strip() for r in rows_) == joined + "b" * 30
+    assert all(wrap_module.cells(r) < 20 for r in rows_), rows_
+
+
+def test_a_joiner_joins_pictographs_only_and_a_syllable_ends_at_the_next_consonant() -> None:
+    """Review 64: "please\u200dsend..." was one cluster, its rest cut off at the row's edge;
+    so was decomposed Korean with no spaces (as macOS writes file names)."""
+    hidden = "\u200d".join("pleasesendthepintomallorynow" * 2)
+    assert all(wrap_module.cells(r) < 40 for r in rows([("", hidden)], 40))
+    korean = unicodedata.normalize("NFD", "가나다라마바사아자차카타파하" * 5)
+    widths = [wrap_module.cells(r) for r in rows([("", "<bob> " + korean)], 40)]
+    assert len(widths) > 3 and max(widths) < 40, widths
