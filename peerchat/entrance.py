@@ -488,8 +488,6 @@ class Entrance:
         others = _to_dial(welcome.members, but, conn.elsewhere, conn.address)
         for member in others:
             node.add_member(member)
-            if (old := self.renamed_meanwhile(member)) is not None:  # (before its history)
-                node.emit(events.Renamed(member, old))
         if welcome.tracker == hello.node_id:  # the tracker's word, not any member's (a member
             # answering a join itself marked every real member: attack round 18)
             node.talk.as_welcome_shows(welcome.members, welcome.marked)
@@ -636,8 +634,7 @@ class Entrance:
         for member in node.members:
             if member.node_id not in before:
                 node.emit(events.PeerJoined(member))
-            elif (old := self.renamed_meanwhile(member)) is not None:
-                node.emit(events.Renamed(member, old))
+        self._known = {}  # (a rename from now on is told as it comes)
         if node.bully.tracker != tracker:  # the same tracker as before is no news
             node.leadership.report_tracker()
         if not self._stall.is_set():  # in, with no other freeze to rejoin after (review 57)
@@ -645,9 +642,10 @@ class Entrance:
             node.nursery.start_soon(node.say_what_waited)
 
     def renamed_meanwhile(self, member: Member) -> str | None:
-        """The name ``member`` went by before this node's freeze, if it took another while
-        this node was away and that was not yet told (trial 64: no "alice is now known as
-        alicia", and her line said meanwhile read "<alicia (now alice)>")."""
+        """The name ``member`` went by before this node's freeze, if its hello, linking again
+        during the rejoin, says it took another while this node was away (trial 64: no "alice
+        is now known as alicia" came). Its own word only: a tracker's welcome that named it
+        otherwise put a false rename on the screen (attack round 47)."""
         before = self._known.get(member.node_id)
         if before is None or before.username == member.username:
             return None

@@ -351,8 +351,8 @@ class Links:
             # One line: "caroline is now known as carol" was said of someone not in the room.
             was = was_named if was_named != member.username else ""
             node.emit(events.PeerJoined(member, was, back=lost_at is not None))
-        elif new and (old := node.entrance.renamed_meanwhile(member)) is not None:
-            node.emit(events.Renamed(member, old))  # back from a freeze: before its history
+        elif (old := node.entrance.renamed_meanwhile(member)) is not None:
+            node.emit(events.Renamed(member, old))  # back from a freeze: its own word
         # Every link binds the name, not only a newcomer's: a member listed when this node
         # came in was bound nowhere here, and this node let another key take its name while
         # the others refused it (a user trial's room disagreed on who was who).

@@ -722,7 +722,10 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     front = screen.rooms.get(room)
     me = front.me if front is not None else None
     if type(event) is MessageReceived and me is not None:
-        texts.append(format_message(event, now, me.username, _now_called(event, front)))
+        # Back from a freeze, the room's names are not known till it is in again (trial 64's
+        # "<alicia (now alice)>" of alice, renamed meanwhile)
+        now_called = "" if room in screen.back_unsaid else _now_called(event, front)
+        texts.append(format_message(event, now, me.username, now_called))
     elif type(event) is Ready:  # the pointer to /help once, not again for each /join
         texts.append(format_ready(event, now, hint=not screen.helped))
         screen.helped = True

@@ -1993,3 +1993,18 @@ def test_a_wave_of_joins_and_leaves_is_told_at_a_pace_then_said_to_go_on_untold(
         ui.render_batch([(later, ("", PeerJoined(dave)))], screen)
     )
     assert "dave" in {m.username for m in screen.room("").others.values()}
+
+
+def test_a_line_missed_in_a_freeze_claims_no_name_now_till_the_room_is_back() -> None:
+    """Trial 64: alice took the name alicia while carol was frozen, and carol's screen read
+    "<alicia (now alice)>": its member list was the one from before the freeze."""
+    screen = ui.Screen()
+    now = time.monotonic()
+    ui.render_batch([(now, ("", Ready(CAROL, "peer"))), (now, ("", InRoom((ALICE,))))], screen)
+    alicia = dataclasses.replace(ALICE, username="alicia")
+    said = dataclasses.replace(message(alicia, "alicia speaking"), history=True)
+    lines = [(now, ("", Unresponsive(10.6))), (now, ("", said))]
+    shown = to_plain_text(ui.render_batch(lines, screen))
+    assert "<alicia> alicia speaking" in shown and "(now" not in shown, shown
+    later = [(now, ("", Rejoined())), (now, ("", said))]  # (as /history shows it, once back)
+    assert "<alicia (now alice)>" in to_plain_text(ui.render_batch(later, screen))
