@@ -72,9 +72,8 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.styles import Style
 from prompt_toolkit.utils import get_cwidth
 
-from peerchat import commands
+from peerchat import commands, member_lines
 from peerchat.addresses import is_loopback, is_wildcard
-from peerchat.admission import Pace
 from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
     CHANGED,
@@ -118,6 +117,7 @@ from peerchat.events import (
 )
 from peerchat.flaps import FLAPS_TOLD, Flaps, Told
 from peerchat.foreground import in_front
+from peerchat.member_lines import MemberLines
 from peerchat.membership import Member
 from peerchat.names import FINGERPRINT, shown_name
 from peerchat.safe_text import visible
@@ -150,13 +150,6 @@ INPUT_HISTORY_LIMIT = 256 * 1024  # bytes of typed lines kept across runs (up-ar
 MOST_FILES = 1000  # files that Tab after /send offers at most
 HISTORY_MARKED = 10  # history shown at once, in messages, whose end a line marks
 TRACKER_TOLD_EVERY = 10.0  # seconds between "tracker is now" lines of a room, at least
-# Joins, leaves and returns a room's window tells at once, and then one a second: 295
-# throwaway keys that joined and dropped out from one address put 590 lines on a screen in
-# 15 s, and the chat between them went by unread (attack round 46). Past that, one line says
-# so; /who tells who is in, and headless mode reports each.
-MEMBER_LINES_AT_ONCE = 20
-MEMBER_LINE_EVERY = 1.0  # seconds
-WAVE_OVER_AFTER = 10.0  # seconds without a join or leave: those after it are told again
 NAMED_AT_END = 8  # members named by that line at most (more: how many)
 MAX_TAB_OFFERS = 1_000  # offer numbers kept for Tab, per room: as many as a node keeps
 REDRAWN_LINES = 500  # the latest lines printed, kept for Ctrl-L to draw the screen anew
@@ -1044,8 +1037,7 @@ class Screen:
     tracker_told_at: dict[str, float] = field(default_factory=dict)
     failed: tuple[str, ...] = ()  # rooms failed since their windows were last let go
     flaps: Flaps = field(default_factory=Flaps)  # members' drops, each (room, node id)'s
-    member_lines: dict[str, Pace] = field(default_factory=dict)  # room -> its joins' pace
-    waves: dict[str, float] = field(default_factory=dict)  # room -> its last join untold
+    member_lines: dict[str, MemberLines] = field(default_factory=dict)  # joins told, by room
     # The rooms the program starts in, in the order they were joined in its last run: their
     # windows are numbered so, whichever is in first (trial 63: the order they came back in).
     order: tuple[str, ...] = ()
@@ -1380,14 +1372,14 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
     wall = time.time() - time.monotonic()
     out = []
     for arrived, line in _refusals_together(lines):
-        told = wave = Told.SAID
+        told, wave = Told.SAID, member_lines.Told(True, 0, False)
         if isinstance(line, tuple):
             told = _flapping(screen, arrived, *line)
             if told is not Told.UNSAID:
                 wave = _in_a_wave(screen, arrived, *line)
             said_already = (
                 told is Told.UNSAID
-                or wave is Told.UNSAID
+                or not wave.said
                 or _tracker_as_shown(screen, *line)
                 or _tracker_churns(screen, arrived, *line)
                 or _freeze_told(screen, arrived, *line)
@@ -1411,18 +1403,22 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
                     continue
                 line = (line[0], beside)
         composed = compose(line, arrived + wall, screen)
-        more = ""
+        before, after = [], []
+        if wave.untold_before:
+            count = wave.untold_before
+            before.append(f"* {count} more joined or left meanwhile, untold (/who: who is in)")
         if told is Told.LAST and isinstance(line, tuple) and isinstance(line[1], PeerLeft):
             unsaid = f"  · {who(line[1].member)} dropped out {FLAPS_TOLD} times in a minute:"
-            more = f"{unsaid} not told again while it goes on (/who: whether they are in)"
-        elif wave is Told.LAST:
-            more = (
-                f"  · members join and leave faster than {MEMBER_LINES_AT_ONCE} at once and one"
-                " a second: the rest are not told till they calm down (/who: who is in)"
+            after.append(f"{unsaid} not told again while it goes on (/who: whether they are in)")
+        if wave.warn:  # (and a member's flapping line beside it: review 64 R4)
+            after.append(
+                f"  · members join and leave faster than {member_lines.AT_ONCE} at once and"
+                f" one a second: the rest are counted, not told one by one (/who: who is in)"
             )
-        if more:
-            more_text = format_notice(more, arrived + wall)
-            composed = dataclasses.replace(composed, text=_join_lines([composed.text, more_text]))
+        if before or after:
+            texts = [format_notice(more, arrived + wall) for more in before]
+            texts += [composed.text, *(format_notice(more, arrived + wall) for more in after)]
+            composed = dataclasses.replace(composed, text=_join_lines(texts))
         out.append(composed)
     return out
 
@@ -2293,24 +2289,14 @@ def _flapping(screen: Screen, arrived: float, room: str, event: Event) -> Told:
     return Told.UNSAID if unsaid else Told.SAID
 
 
-def _in_a_wave(screen: Screen, arrived: float, room: str, event: Event) -> Told:
-    """Whether a join, leave or return is told: past ``MEMBER_LINES_AT_ONCE`` and then one a
-    second in a room, the first past is told with a word that the rest are not, and the rest
-    are not, till ``WAVE_OVER_AFTER`` s have passed without one. Any other event is told."""
+def _in_a_wave(screen: Screen, arrived: float, room: str, event: Event) -> member_lines.Told:
+    """Whether a join, leave or return is told (``member_lines``); any other event is."""
     if type(event) is not PeerJoined and type(event) is not PeerLeft:
-        return Told.SAID
-    since = screen.waves.get(room)
-    if since is not None and arrived - since < WAVE_OVER_AFTER:
-        screen.waves[room] = arrived
-        return Told.UNSAID
-    screen.waves.pop(room, None)
-    pace = screen.member_lines.get(room)
-    if pace is None:
-        pace = screen.member_lines[room] = Pace(MEMBER_LINE_EVERY, MEMBER_LINES_AT_ONCE)
-    if pace.allows(arrived):
-        return Told.SAID
-    screen.waves[room] = arrived
-    return Told.LAST
+        return member_lines.Told(True, 0, False)
+    lines = screen.member_lines.get(room)
+    if lines is None:
+        lines = screen.member_lines[room] = member_lines.MemberLines()
+    return lines.tell(arrived)
 
 
 _TOOLBAR_ONLY = (Typing, FileProgress, Uploading)  # events only the status bar shows
