@@ -79,13 +79,17 @@ ANSWER_BYTES = 1 << 20
 # review). The recent history a link asks for once is not counted: a newcomer needs it.
 HANDED_ADDRESS_AT_ONCE = 16 << 20
 HANDED_ADDRESS_PER_SECOND = 1 << 20
-# Answers under way at once, all links together, and how long one may take: each holds its
-# batches and their frames till its asker has taken them. 200 fresh keys that each asked for
-# the recent history and read nothing held 5 MB apiece, 1 GB, and most of it stayed with the
-# process after their links were gone (attack round 46). The others wait their turn; one past
-# its time stops where it is (a want's asker asks again, of this member or another).
+# Answers under way at once, all links together: each holds its batches and their frames till
+# its asker has taken them. 200 fresh keys that each asked for the recent history and read
+# nothing held 5 MB apiece, 1 GB, and most of it stayed with the process after their links were
+# gone (attack round 46). The others wait their turn, and while one waits, an answer whose asker
+# took none of a lot for ``ANSWER_STALL`` s stops where it is (a want's asker asks again, of
+# this member or another): cut after 15 s each, keys that read 2 KiB a second kept a newcomer
+# from the recent history for minutes (attack round 47), and a slow link from all of it
+# (review 64). With none waiting, a slow link takes as long as it takes.
 ANSWERS_AT_ONCE = 8
-ANSWER_TIME = 15.0  # seconds: a MiB over a link of 1 Mbit/s takes 8
+ANSWER_STALL = 2.0  # seconds
+LOT_BYTES = 64 << 10  # of batches queued on a link at once, past one batch
 # Members away asked about at once (``_ask_after_away``), in turn: a question about 1,024 keys
 # that vanished took 38 KB, to every link every 8 s for 30 minutes (review 53); the 16 heard
 # last alone could be keys that spoke after a member was cut off, and stayed away (round 35).
@@ -667,10 +671,7 @@ class Messaging:
                 await trio.sleep(0)  # one want at a time, never many in one go
                 message = queue.popleft()
                 async with self._answering:
-                    with trio.move_on_after(ANSWER_TIME) as answered:
-                        await self._answer_one(conn, message)
-                if answered.cancelled_caught:
-                    log.info("%s took no answer within %g s: stopped", conn.peer, ANSWER_TIME)
+                    await self._answer_one(conn, message)
         except sqlite3.Error as exc:  # a full or broken disk ends this answer, not the node
             log.error("could not answer %s from the store: %s", conn.peer, exc)
             conn.abort(f"the store failed: {exc}")
@@ -774,13 +775,31 @@ class Messaging:
         for start in range(0, len(batches), lot):
             if conn.closing:  # checking and encoding the rest would be for nobody
                 return
+            queued = 0
             for b in self._fit_to_hand_on(batches[start : start + lot]):
                 if end is not None and not self._address_takes(conn, len(b.data)):
                     return
+                if queued >= LOT_BYTES:  # (what an answer stopped leaves queued: attack round 47)
+                    if not await self._taken_in_turn(conn):
+                        return
+                    queued = 0
                 conn.send(BatchFrame(b.data, b.sig, True))
-            await conn.drained()
+                queued += len(b.data)
+            if not await self._taken_in_turn(conn):
+                return
         if end is not None:
             conn.send(end)
+
+    async def _taken_in_turn(self, conn: Connection) -> bool:
+        """Whether ``conn``'s asker took what was sent: as long as that takes, but only
+        ``ANSWER_STALL`` s at a time while another answer waits its turn."""
+        while True:
+            with trio.move_on_after(ANSWER_STALL):
+                await conn.drained()
+                return True
+            if self._answering.statistics().tasks_waiting:
+                log.info("%s takes its answer slowly, and others wait: stopped", conn.peer)
+                return False
 
     def _address_takes(self, conn: Connection, size: int) -> bool:
         """Whether ``size`` more bytes of old batches go to ``conn``'s address now."""

@@ -85,6 +85,7 @@ RSS_PEAK_FLOOD_MIB = 100
 # this many once the attack is over.
 FD_SLACK = 3
 RSS_ANSWERS_MIB = 60  # above the resting RSS, 40 askers that never read (109 before round 46)
+HISTORY_WAIT_MOST = 20  # seconds a newcomer waits for its history behind 40 such (10; 23 before 47)
 # While held, a flood from non-members may occupy at most the pending cap, plus connections
 # that were accepted and are being refused at the moment of a sample.
 FD_FLOOD_SLACK = 32
@@ -568,7 +569,9 @@ async def test_fresh_keys_asking_for_the_recent_history_and_never_reading_hold_l
 ) -> None:
     """Attack round 46: 200 fresh keys that each asked for the recent history and read none of
     it held 5 MB apiece at the tracker, 1 GB, and most of it stayed after their links were
-    gone. Few answers are under way at once (``messaging.ANSWERS_AT_ONCE``)."""
+    gone. Few answers are under way at once (``messaging.ANSWERS_AT_ONCE``). Attack round 47:
+    such keys that kept their links held a newcomer's history back for minutes; one that takes
+    none of its answer gives its turn up while others wait (``messaging.ANSWER_STALL``)."""
     target, friend = await two_members(swarm)
     long = "x" * 16_000
     for i in range(40):  # 640 kB of history: an answer holds it, and its frames
@@ -576,20 +579,34 @@ async def test_fresh_keys_asking_for_the_recent_history_and_never_reading_hold_l
     await target.wait_for(event="message", text=f"39 {long}", timeout=60)
     pid = target.process.pid
     rss0, hwm0 = rss_kib(pid), hwm_kib(pid)
+    streams = []  # read by nobody, and alive: a beat each second
 
-    streams = []  # read by nobody
+    async def beating(stream: SecureStream) -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            while True:
+                await stream.send_all(frame_of({"t": "pong"}))
+                await trio.sleep(1)
+
     try:
-        for _ in range(40):
-            me = FakeIdentity()
-            streams.append(stream := await connect(swarm.tracker_port, identity=me))
-            asked = frame_of(me.hello(join=True)) + frame_of({"t": "recent", "count": 1000})
-            await stream.send_all(asked)
-        await chat_both_ways(target, friend)  # (the answers began long before)
+        async with trio.open_nursery() as beats:
+            for _ in range(40):
+                me = FakeIdentity()
+                streams.append(stream := await connect(swarm.tracker_port, identity=me))
+                asked = frame_of(me.hello(join=True)) + frame_of({"t": "recent", "count": 1000})
+                await stream.send_all(asked)
+                beats.start_soon(beating, stream)
+            await chat_both_ways(target, friend)  # (the answers began long before)
+            began = trio.current_time()
+            newcomer = await spawn_raw_node(swarm, "newcomer", swarm.tracker_addr)
+            await newcomer.wait_for(event="message", text=f"39 {long}", timeout=60)
+            waited = trio.current_time() - began
+            beats.cancel_scope.cancel()
     finally:
         for stream in streams:
             await trio.aclose_forcefully(stream)
     peak = hwm_kib(pid)
     assert peak <= max(hwm0, rss0 + RSS_ANSWERS_MIB * MIB), (rss0 // MIB, peak // MIB)
+    assert waited < HISTORY_WAIT_MOST, waited
     await assert_unharmed(target, friend)
 
 
