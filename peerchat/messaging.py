@@ -82,11 +82,11 @@ HANDED_ADDRESS_PER_SECOND = 1 << 20
 # Answers under way at once, all links together: each holds its batches and their frames till
 # its asker has taken them. 200 fresh keys that each asked for the recent history and read
 # nothing held 5 MB apiece, 1 GB, and most of it stayed with the process after their links were
-# gone (attack round 46). The others wait their turn, and while one waits, an answer whose asker
-# took none of a lot for ``ANSWER_STALL`` s stops where it is (a want's asker asks again, of
-# this member or another): cut after 15 s each, keys that read 2 KiB a second kept a newcomer
-# from the recent history for minutes (attack round 47), and a slow link from all of it
-# (review 64). With none waiting, a slow link takes as long as it takes.
+# gone (attack round 46). The others wait their turn, and while one waits, an answer whose
+# asker has not taken the last ``LOT_BYTES`` queued within ``ANSWER_STALL`` s stops where it is
+# (a want's asker asks again, of this member or another): cut after 15 s each, keys that read 2
+# KiB a second kept a newcomer from the recent history for minutes (attack round 47), and a
+# slow link from all of it (review 64). With none waiting, a slow link takes as long as it takes.
 ANSWERS_AT_ONCE = 8
 ANSWER_STALL = 2.0  # seconds
 LOT_BYTES = 64 << 10  # of batches queued on a link at once, past one batch

@@ -1041,6 +1041,7 @@ class Screen:
     # The rooms the program starts in, in the order they were joined in its last run: their
     # windows are numbered so, whichever is in first (trial 63: the order they came back in).
     order: tuple[str, ...] = ()
+    started_at: float = field(default_factory=time.time)  # (wall clock: lines say their time)
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
@@ -1085,14 +1086,17 @@ class Screen:
 
     def _note_news(self, label: str, event: MessageReceived | FileOffered) -> None:
         """A line or an offer in a room behind marks it: "!" for a line naming you, or for you
-        alone (a user trial's private message marked its room "*", as chatter), missed lines
-        too (trial 63: one naming you said while you were stopped with Ctrl-Z marked "*")."""
+        alone (a user trial's private message marked its room "*", as chatter), one missed
+        while this program ran too (trial 63: said while you were stopped with Ctrl-Z, it
+        marked "*"); not one from before it started, which the last run may have shown (review
+        64: the lines kept from it, shown at each start, marked it "!" every time)."""
         if event.own:
             return
         me = self.rooms[label].me if label in self.rooms else None
         named = (
             isinstance(event, MessageReceived)
             and me is not None
+            and (not event.history or event.time >= self.started_at)
             and (event.to is not None or mentions(event.text, me.username))
         )
         self.unseen[label] = "!" if named or self.unseen.get(label) == "!" else "*"
@@ -1346,6 +1350,9 @@ class Node(commands.RoomNode, Protocol):
 
 class Rooms(Protocol):
     """The rooms this program is in (``peerchat.rooms``), as the prompt drives them."""
+
+    first: str  # the room the program started in
+    rejoining: tuple[str, ...]  # the rooms of the last run it joins again, in their order
 
     def get(self, room: str) -> Node | None: ...
     def join(self, room: str, addr: tuple[str, int] | None, typed_in: str) -> None: ...
@@ -2213,11 +2220,17 @@ def help_parts(text: str) -> list[tuple[str, int]]:
     """The help's rows, each run with the indent its long rows go on at: a command's under its
     words (a trial's went on under the time), the others' under the text (trial 64's last row
     at 50 columns went on at column 24)."""
-    runs = itertools.groupby(text.split("\n"), key=lambda row: row.startswith("  /"))
-    return [
-        ("\n".join(rows), INDENT + commands.HELP_COLUMN if command else INDENT)
-        for command, rows in runs
-    ]
+    runs = itertools.groupby(text.split("\n"), key=_help_indent)
+    return [("\n".join(rows), indent) for indent, rows in runs]
+
+
+def _help_indent(row: str) -> int:
+    """Where a row of the help goes on: a command's under its words, another's under its own
+    text, as far in as it begins (review 64: "/help quit"'s rows began at column 13 and went
+    on at 9)."""
+    if row.startswith("  /"):
+        return INDENT + commands.HELP_COLUMN
+    return INDENT + len(row) - len(row.lstrip(" "))
 
 
 def _in_room(rooms: Rooms, room: str, act: Callable[[Node], None]) -> None:

@@ -657,7 +657,7 @@ class RecordingRooms:
     def quit(self, message: str = "", *, keep_rooms: bool = False) -> None:
         self.node.calls.append("quit")
 
-    def uploads(self, room: str = "") -> list[tuple[str, str, int]]:
+    def uploads(self, room: str = "") -> list[tuple[Member, str, int]]:
         return []  # nobody fetches from it: a quit leaves at once
 
     def fetching(self, room: str = "") -> list[tuple[str, int]]:
@@ -1231,8 +1231,13 @@ def test_a_status_bar_of_40_columns_keeps_which_room_behind_named_you() -> None:
     screen.apply("dev", dataclasses.replace(message(ALICE, "psst"), to=BOB))
     assert screen.unseen == {"dev": "!"}
     screen.unseen.clear()  # missed while stopped, it names you as much (trial 63)
-    screen.apply("dev", dataclasses.replace(message(ALICE, "bob?"), history=True))
+    missed = dataclasses.replace(message(ALICE, "bob?"), history=True, time=time.time())
+    screen.apply("dev", missed)
     assert screen.unseen == {"dev": "!"}
+    screen.unseen.clear()  # but not one kept from before this program started (review 64)
+    kept = dataclasses.replace(message(ALICE, "bob?"), history=True, time=screen.started_at - 60)
+    screen.apply("dev", kept)
+    assert screen.unseen == {"dev": "*"}
     screen.unseen.clear()
     screen.apply("dev", dataclasses.replace(message(ALICE, "hello all"), history=True))
     assert screen.unseen == {"dev": "*"}
@@ -1966,6 +1971,10 @@ def test_the_helps_rows_go_on_under_their_words_and_the_others_under_the_text() 
     parts = ui.help_parts(commands.HELP_TEXT)
     assert [indent for _, indent in parts] == [9, 9 + commands.HELP_COLUMN, 9]
     assert parts[-1][0].startswith("Tab completes") and "  /msg" in parts[1][0]
+    assert ui.help_parts("/quit [MSG]\n    more words") == [
+        ("/quit [MSG]", 9),
+        ("    more words", 13),
+    ]
 
 
 def test_a_wave_of_joins_and_leaves_is_told_at_a_pace_and_the_rest_counted() -> None:
