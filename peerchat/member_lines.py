@@ -22,6 +22,9 @@ class Told(NamedTuple):
     warn: bool  # this one is the first past the pace: say so after it
 
 
+TOLD = Told(True, 0, False)  # as any other line
+
+
 class MemberLines:
     """A room's joins, leaves and returns: ``AT_ONCE`` told, then one every ``EVERY`` s (so a
     trickle is always told: review 64's one a 9 s kept a sliding wave going, and hid every
@@ -39,7 +42,7 @@ class MemberLines:
             if self._untold and now - self._summed_at >= SUMMED_EVERY:
                 untold, self._untold, self._summed_at = self._untold, 0, now
                 return Told(True, untold, False)
-            return Told(True, 0, False)
+            return TOLD
         if now - self._warned_at >= WARNED_EVERY:
             self._warned_at = now
             return Told(True, 0, True)

@@ -798,7 +798,7 @@ class Messaging:
                 await conn.drained()
                 return True
             if self._answering.statistics().tasks_waiting:
-                log.info("%s takes its answer slowly, and others wait: stopped", conn.peer)
+                log.debug("%s takes its answer slowly, and others wait: stopped", conn.peer)
                 return False
 
     def _address_takes(self, conn: Connection, size: int) -> bool:

@@ -1379,7 +1379,7 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
     wall = time.time() - time.monotonic()
     out = []
     for arrived, line in _refusals_together(lines):
-        told, wave = Told.SAID, member_lines.Told(True, 0, False)
+        told, wave = Told.SAID, member_lines.TOLD
         if isinstance(line, tuple):
             told = _flapping(screen, arrived, *line)
             if told is not Told.UNSAID:
@@ -2305,7 +2305,7 @@ def _flapping(screen: Screen, arrived: float, room: str, event: Event) -> Told:
 def _in_a_wave(screen: Screen, arrived: float, room: str, event: Event) -> member_lines.Told:
     """Whether a join, leave or return is told (``member_lines``); any other event is."""
     if type(event) is not PeerJoined and type(event) is not PeerLeft:
-        return member_lines.Told(True, 0, False)
+        return member_lines.TOLD
     lines = screen.member_lines.get(room)
     if lines is None:
         lines = screen.member_lines[room] = member_lines.MemberLines()
