@@ -652,6 +652,12 @@ class Entrance:
         self._known[member.node_id] = member
         return before.username
 
+    def told_renamed(self, member: Member) -> None:
+        """``member``'s rename was told as it came (a ``Nick`` read during the rejoin, from a
+        link still open): its link need not tell it again (trial 65 read it twice)."""
+        if member.node_id in self._known:
+            self._known[member.node_id] = member
+
     async def _regather(self, before: dict[str, Member]) -> None:
         """Back in the room, the links of those who were here come one by one, some dialling
         in after the welcome (on their redial schedule): they are waited for that long and a

@@ -434,6 +434,7 @@ class MessageReceived:
     # A private message (/msg) to this member: for one received, this node; ``seq`` then
     # numbers the sender's private messages, not its messages to the room.
     to: Member | None = None
+    kept: bool = False  # history from this node's own store (a start's, /history): seen before
 
     @property
     def id(self) -> str:

@@ -338,7 +338,7 @@ class Node:
         if not kept:
             self.emit(events.Error("no messages kept yet"))
         for sender, chat, own in kept:  # an answer to the user: at once, in the store's order
-            self.after_ready(_message(sender, chat, own=own, history=True))
+            self.after_ready(_message(sender, chat, own=own, history=True, kept=True))
         if count > len(kept) == MAX_RECENT:
             self.after_ready(events.Error(f"the last {MAX_RECENT}: /history shows no more"))
 
@@ -744,7 +744,8 @@ class Node:
         history gathered and shown in the order it was said, like history after ``ready``."""
         early, self._early = self._early or [], None
         for sender, chat, own in kept:  # first, in the store's order
-            self._history_shown += self._out(_message(sender, chat, own=own, history=True))
+            kept_here = _message(sender, chat, own=own, history=True, kept=True)
+            self._history_shown += self._out(kept_here)
         for event in early:
             if type(event) is events.MessageReceived and event.history:
                 self._history.add(event)
@@ -950,7 +951,9 @@ class Node:
             log.warning("cannot save the remembered peers: %s", exc)
 
 
-def _message(sender: Member, chat: Chat, *, own: bool, history: bool) -> events.MessageReceived:
+def _message(
+    sender: Member, chat: Chat, *, own: bool, history: bool, kept: bool = False
+) -> events.MessageReceived:
     return events.MessageReceived(
         sender,
         chat.seq,
@@ -962,6 +965,7 @@ def _message(sender: Member, chat: Chat, *, own: bool, history: bool) -> events.
         own,
         history,
         chat.action,
+        kept=kept,
     )
 
 

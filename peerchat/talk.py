@@ -445,6 +445,7 @@ class Talk:
         self._hand_on(member.username, member.node_id)
         keep_latest(self._former, skeleton(member.username), member.node_id, MAX_FORMER_NAMES)
         node.emit(events.Renamed(renamed, old))
+        node.entrance.told_renamed(renamed)
 
     def on_nick_refused(self, conn: Connection, message: NickRefused) -> None:
         """A member still shows this node by its former name: say so once per member, of the

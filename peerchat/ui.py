@@ -1041,7 +1041,6 @@ class Screen:
     # The rooms the program starts in, in the order they were joined in its last run: their
     # windows are numbered so, whichever is in first (trial 63: the order they came back in).
     order: tuple[str, ...] = ()
-    started_at: float = field(default_factory=time.time)  # (wall clock: lines say their time)
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
@@ -1086,17 +1085,16 @@ class Screen:
 
     def _note_news(self, label: str, event: MessageReceived | FileOffered) -> None:
         """A line or an offer in a room behind marks it: "!" for a line naming you, or for you
-        alone (a user trial's private message marked its room "*", as chatter), one missed
-        while this program ran too (trial 63: said while you were stopped with Ctrl-Z, it
-        marked "*"); not one from before it started, which the last run may have shown (review
-        64: the lines kept from it, shown at each start, marked it "!" every time)."""
-        if event.own:
+        alone (a user trial's private message marked its room "*", as chatter), one you missed
+        too (trial 63: said while you were stopped with Ctrl-Z, it marked "*"); a line kept
+        here from before, which a start shows again, none (review 64: the lines kept from the
+        last run marked a room "!" at each start; trial 65, "*")."""
+        if event.own or isinstance(event, MessageReceived) and event.kept:
             return
         me = self.rooms[label].me if label in self.rooms else None
         named = (
             isinstance(event, MessageReceived)
             and me is not None
-            and (not event.history or event.time >= self.started_at)
             and (event.to is not None or mentions(event.text, me.username))
         )
         self.unseen[label] = "!" if named or self.unseen.get(label) == "!" else "*"
@@ -2220,8 +2218,20 @@ def help_parts(text: str) -> list[tuple[str, int]]:
     """The help's rows, each run with the indent its long rows go on at: a command's under its
     words (a trial's went on under the time), the others' under the text (trial 64's last row
     at 50 columns went on at column 24)."""
-    runs = itertools.groupby(text.split("\n"), key=_help_indent)
-    return [("\n".join(rows), indent) for indent, rows in runs]
+    runs = [
+        (indent, list(rows))
+        for indent, rows in itertools.groupby(text.split("\n"), key=_help_indent)
+    ]
+    return [(_help_rows(rows, indent), indent) for indent, rows in runs]
+
+
+def _help_rows(rows: list[str], indent: int) -> str:
+    """A run of the help's rows as shown: a command's more words (indented) as one paragraph,
+    broken to the terminal's width (trial 65 read each of "/help quit"'s rows stamped with the
+    time, and at 40 columns broken again mid-sentence); others row by row."""
+    if indent in (INDENT, INDENT + commands.HELP_COLUMN):
+        return "\n".join(rows)
+    return " " * (indent - INDENT) + " ".join(row.strip() for row in rows)
 
 
 def _help_indent(row: str) -> int:

@@ -1685,6 +1685,21 @@ async def test_a_rename_made_while_one_was_frozen_is_told_by_the_renamed_alone(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_rename_told_as_it_came_during_a_rejoin_is_not_told_again_by_its_link() -> None:
+    """Trial 65: back from a freeze, "carl is now known as carlo" came twice: once from the
+    rename read on a link still open, once as carlo's link was made again."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, carol = await room.add("alice"), await room.add("carol")
+        await room.fully_connected()
+        entrance = carol.node.entrance
+        entrance._known = {m.node_id: m for m in carol.node.members}  # (as a rejoin begins)
+        alice.node.nick("alicia")
+        await carol.wait_for(lambda e: isinstance(e, events.Renamed))
+        assert entrance.renamed_meanwhile(alice.node.me) is None  # told already
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_private_line_read_right_after_a_freeze_comes_after_its_notice(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
