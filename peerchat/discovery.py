@@ -150,6 +150,7 @@ class Lan:
         self.room = room
         self._psk = psk
         self.others: tuple[tuple[str, int], ...] = ()  # other rooms the last search heard
+        self.others_private: frozenset[str] = frozenset()  # those of them with a secret
 
     def addresses(self, host: str) -> list[str]:
         """This node's addresses as advertised for ``host``."""
@@ -216,6 +217,7 @@ class Lan:
         prefix = f"{self.room}-"
         names = self._browse(within, prefix)
         self.others = tuple((r, n) for r, n in rooms_named(names) if r != self.room)
+        self.others_private = self._private(names, {room for room, _ in self.others})
         infos = [
             info for name in names if name.startswith(prefix) and (info := _info(name)) is not None
         ]

@@ -501,9 +501,8 @@ class RoomsFound:
     private: frozenset[str] = frozenset()  # those whose members say they hold a secret
 
     def as_json(self) -> dict[str, Any]:
-        listed = [  # (beside a room founded, unknown: not looked at)
-            {"room": room, "members": count}
-            | ({} if self.new else {"private": room in self.private})
+        listed = [
+            {"room": room, "members": count, "private": room in self.private}
             for room, count in self.rooms
         ]
         return {"event": "rooms_found", "rooms": listed} | ({"new": self.new} if self.new else {})

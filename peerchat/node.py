@@ -568,7 +568,8 @@ class Node:
         self.leadership.report_tracker()
         self.emit(events.InRoom(tuple(self.members)))
         if role == "tracker" and self.lan is not None and self.lan.others and not self.members:
-            self.emit(events.RoomsFound(self.lan.others, new=self.room_name))  # (a typo?)
+            others, private = self.lan.others, self.lan.others_private
+            self.emit(events.RoomsFound(others, new=self.room_name, private=private))  # (a typo?)
         self.report_entry(kept)
         self.reporting = True
         self.started.set()

@@ -495,13 +495,10 @@ def format_event(event: Event, now: float) -> FormattedText:
         case RoomsFound(rooms=[]):
             why = "a room is found by name only where its members are on this network"
             return format_notice(f"* no room answered on the local network: {why}", now)
-        case RoomsFound(rooms=found, new=new) if new:
-            return format_notice(beside_new_room(new, found), now)
-        case RoomsFound(rooms=found, private=private):
-            listed = ", ".join(
-                f"{visible(room)} ({count}{', secret' if room in private else ''})"
-                for room, count in found
-            )
+        case RoomsFound(new=new) if new:
+            return format_notice(beside_new_room(new, event), now)
+        case RoomsFound():
+            listed = rooms_listed(event)
             return format_notice(f"* rooms on the local network: {listed}; /join NAME", now)
         case Connecting(addr=addr):
             return format_notice(f"* connecting to {visible(addr)} ...", now)
@@ -882,10 +879,19 @@ def typo_of(new: str, found: tuple[tuple[str, int], ...]) -> str:
     return near if near and likeness[near] >= TYPO_LIKENESS else ""
 
 
-def beside_new_room(new: str, found: tuple[tuple[str, int], ...]) -> str:
+def rooms_listed(found: RoomsFound) -> str:
+    """Rooms found on the network, each with its members and whether it has a secret."""
+    private = found.private
+    return ", ".join(
+        f"{visible(room)} ({count}{', secret' if room in private else ''})"
+        for room, count in found.rooms
+    )
+
+
+def beside_new_room(new: str, beside: RoomsFound) -> str:
     """What a room just founded by name has beside it on the network: the one its name looks
-    like a typo of, if any."""
-    listed = ", ".join(f"{visible(room)} ({count})" for room, count in found)
+    like a typo of, if any (trial 65: the rooms said without the secret marks /list gives)."""
+    listed, found = rooms_listed(beside), beside.rooms
     near = typo_of(new, found)
     if near:
         return (

@@ -86,7 +86,8 @@ async def test_two_people_find_a_room_by_name_and_another_room_stays_apart(
             ready = await carol.wait_for(event="ready", timeout=15)
             assert ready["role"] == "tracker"  # another name, another room
             beside = await carol.wait_for(event="rooms_found", timeout=5)  # (a typo of dev?)
-            assert beside["new"] == "ops" and beside["rooms"] == [{"room": "dev", "members": 2}]
+            dev = {"room": "dev", "members": 2, "private": False}
+            assert beside["new"] == "ops" and beside["rooms"] == [dev]
             assert alice.find(event="rooms_found") == []  # none was there
             await say_and_expect(alice, "dev only", [bob])
             assert carol.messages("dev only") == []

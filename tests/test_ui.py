@@ -1703,14 +1703,16 @@ def test_the_end_of_a_long_run_of_history_says_who_is_in_the_room() -> None:
 
 def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -> None:
     """A user trial's --room dve (and /join deb) founded an empty room, unsaid, beside dev."""
-    found = (("dev", 3), ("ops", 1))
+    found = RoomsFound((("dev", 3), ("ops", 1)), private=frozenset({"ops"}))
     typo = ui.beside_new_room("dve", found)
-    assert "did you mean dev? /join dev, then /part dve" in typo and "dev (3), ops (1)" in typo
+    assert "did you mean dev? /join dev, then /part dve" in typo
+    assert "dev (3), ops (1, secret)" in typo  # (as /list says it: trial 65)
     other = ui.beside_new_room("design", found)
     assert "did you mean" not in other and other.endswith("/join NAME for one")
     # Of two alike, the more populous; never a room this program is in to join (a user trial's
     # /join deb in dev pointed at dve, and at dev), but said to be one's own (trial 59).
-    assert "did you mean dev?" in ui.beside_new_room("deb", (("dve", 1), ("dev", 3)))
+    alike = RoomsFound((("dve", 1), ("dev", 3)))
+    assert "did you mean dev?" in ui.beside_new_room("deb", alike)
     screen = ui.Screen()
     screen.apply("dev", Ready(ALICE, "peer", "dev"))
     screen.apply("deb", Ready(ALICE, "tracker", "deb"))
