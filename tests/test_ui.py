@@ -2008,6 +2008,16 @@ def test_a_wave_of_joins_and_leaves_is_told_at_a_pace_and_the_rest_counted() -> 
     counted = [re.search(r"\* (\d+) more joined or left meanwhile, untold", row) for row in shown]
     assert sum(int(found[1]) for found in counted if found) == 200 - len(told)  # all of them
     assert "dave0" in {m.username for m in screen.room("").others.values()}
+    # Names back with other keys in a wave are in it too (trial 65: 22 warnings past its word)
+    back = []
+    for n in range(30):
+        again = dataclasses.replace(BOB, node_id=f"e{n:031x}", username=f"m{n}")
+        back += [
+            (start + 60, ("", NewKey(again, f"{n:032x}"))),
+            (start + 60, ("", PeerJoined(again))),
+        ]
+    shown = to_plain_text(ui.render_batch(back, screen)).splitlines()
+    assert len([row for row in shown if "another key" in row]) <= member_lines.AT_ONCE // 2 + 1
 
 
 def test_a_line_missed_in_a_freeze_claims_no_name_now_till_the_room_is_back() -> None:
