@@ -147,8 +147,11 @@ class Settings:
 
 # Events that may come before history gathered earlier: a notice (a freeze is told before
 # what it made this node miss) and receipts of this node's own lines, which would otherwise
-# split a run in two (a partition healed: one member's line, "✓ ...", then another's earlier).
+# split a run in two (a partition healed: one member's line, "✓ ...", then another's earlier),
+# and the offers members tell of as they link (trial 64: at a restart, two offers came between
+# the history lines of 07:17:04 and before, and those after).
 _OVERTAKES_HISTORY = (
+    events.FileOffered,
     events.Error,
     events.Unresponsive,
     events.Saving,

@@ -674,6 +674,28 @@ async def test_history_held_through_a_stop_waits_for_the_rejoins_after_it(
         nursery.cancel_scope.cancel()
 
 
+async def test_an_offer_told_while_history_is_gathered_does_not_split_its_run() -> None:
+    """Trial 64: at a restart, two offers told as their members linked came between history
+    lines (07:17:04 and before, then those after): an offer goes before the run gathered."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        bob, carol = await room.add("bob"), await room.add("carol")
+        await room.fully_connected()
+        node = carol.node
+        while not node.messaging._cut_taken:  # the history of its join is in
+            await trio.sleep(0.01)
+        mark = len(carol.events)
+        for seq in (1, 2):
+            chat = Chat(bob.node.node_id, seq, seq, f"bob {seq}", 100.0 + seq, 0.0)
+            node.show(bob.node.me, chat, own=False, history=True)
+            if seq == 1:
+                node.emit(events.FileOffered(bob.node.me, 1, "report.pdf", 1000))
+        await shows(carol, "bob 2")
+        told = [type(e).__name__ for e in carol.events[mark:]]
+        assert told[:3] == ["FileOffered", "MessageReceived", "MessageReceived"], told
+        nursery.cancel_scope.cancel()
+
+
 async def test_batches_waiting_behind_a_gap_are_bounded_by_messages_and_go_with_the_author() -> (
     None
 ):
