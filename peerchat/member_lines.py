@@ -16,13 +16,15 @@ SUMMED_EVERY = 10.0  # seconds between two lines that count the ones untold
 WARNED_EVERY = 60.0  # seconds between two lines that say the rest go untold
 
 
-class Told(NamedTuple):
+class Verdict(NamedTuple):
+    """Whether one of a room's joins or leaves is told, and what is said beside it."""
+
     said: bool  # this one is told
     untold_before: int  # how many before it went untold: said just before it
     warn: bool  # this one is the first past the pace: say so after it
 
 
-TOLD = Told(True, 0, False)  # as any other line
+TOLD = Verdict(True, 0, False)  # as any other line
 
 
 class MemberLines:
@@ -37,14 +39,14 @@ class MemberLines:
         self._summed_at = -math.inf
         self._warned_at = -math.inf
 
-    def tell(self, now: float) -> Told:
+    def tell(self, now: float) -> Verdict:
         if self._pace.allows(now):
             if self._untold and now - self._summed_at >= SUMMED_EVERY:
                 untold, self._untold, self._summed_at = self._untold, 0, now
-                return Told(True, untold, False)
+                return Verdict(True, untold, False)
             return TOLD
         if now - self._warned_at >= WARNED_EVERY:
             self._warned_at = now
-            return Told(True, 0, True)
+            return Verdict(True, 0, True)
         self._untold += 1
-        return Told(False, 0, False)
+        return Verdict(False, 0, False)

@@ -2224,11 +2224,8 @@ def help_parts(text: str) -> list[tuple[str, int]]:
     """The help's rows, each run with the indent its long rows go on at: a command's under its
     words (a trial's went on under the time), the others' under the text (trial 64's last row
     at 50 columns went on at column 24)."""
-    runs = [
-        (indent, list(rows))
-        for indent, rows in itertools.groupby(text.split("\n"), key=_help_indent)
-    ]
-    return [(_help_rows(rows, indent), indent) for indent, rows in runs]
+    runs = itertools.groupby(text.split("\n"), key=_help_indent)
+    return [(_help_rows(list(rows), indent), indent) for indent, rows in runs]
 
 
 def _help_rows(rows: list[str], indent: int) -> str:
@@ -2318,7 +2315,7 @@ def _flapping(screen: Screen, arrived: float, room: str, event: Event) -> Told:
     return Told.UNSAID if unsaid else Told.SAID
 
 
-def _in_a_wave(screen: Screen, arrived: float, room: str, event: Event) -> member_lines.Told:
+def _in_a_wave(screen: Screen, arrived: float, room: str, event: Event) -> member_lines.Verdict:
     """Whether a join, leave or return is told (``member_lines``), or a name back with
     another key (trial 65: 25 throwaway keys back under names just left put 22 warnings on a
     screen, past the wave's word); any other event is."""

@@ -97,8 +97,8 @@ def _joined(word: str, at: int) -> bool:
         return True
     if before in _JOINER:  # a pictograph after a joiner only: "a\u200db" is two (review 64)
         return _pictograph(c)
-    if _JAMO.match(before) and _JAMO_FOLLOWING.match(c):  # a vowel or a final: a syllable's
-        return True  # own (a leading consonant begins the next: review 64's decomposed Korean)
+    if _same_syllable(before, c):
+        return True
     if c not in _REGIONAL:
         return False
     flags = at - len(word[:at].rstrip(_REGIONAL))  # regional letters just before it
@@ -108,6 +108,12 @@ def _joined(word: str, at: int) -> bool:
 _JOINER = "\u200d"  # zero width joiner
 # A syllable's vowel and final jamo: after another jamo, the same syllable
 _JAMO_FOLLOWING = re.compile("[\u1160-\u11ff\ud7b0-\ud7ff]")
+
+
+def _same_syllable(before: str, c: str) -> bool:
+    """Whether the jamo ``c`` is of the syllable ``before`` ends: a vowel or a final after a
+    jamo is; a leading consonant begins the next (review 64's decomposed Korean, one cluster)."""
+    return _JAMO.match(before) is not None and _JAMO_FOLLOWING.match(c) is not None
 
 
 def _pictograph(c: str) -> bool:
@@ -140,7 +146,7 @@ def _cells_each(text: str) -> Iterator[int]:
         width = get_cwidth(c)
         if c == _EMOJI_STYLE:  # drawn as an emoji, two wide, where it is heeded (trial 63:
             width += max(2 - get_cwidth(before), 0) if before else 0  # "❤️" counted one)
-        elif not (_JAMO.match(c) and _JAMO.match(before)):  # (a syllable's vowel, its last)
+        elif not _same_syllable(before, c):  # (a syllable's vowel, its last: counted once)
             width += _drawn_wider(c)
         yield width
         before = c
