@@ -52,6 +52,9 @@ class ChatLog:
         # sender -> its last message shown in order; in the order last moved on (``heads``)
         self._shown: dict[str, int] = {}
         self._held: dict[str, dict[int, Chat]] = {}
+        # sender -> the highest it holds, while it holds any: asked of each old batch that
+        # comes (``max`` over a thousand held was a tenth of a restarted node's catch-up)
+        self._tops: dict[str, int] = {}
         self._dropped: dict[str, int] = {}  # sender -> the lowest held message let go
 
     def compose(self, text: str, wall: float, mono: float, *, action: bool = False) -> Chat:
@@ -83,8 +86,7 @@ class ChatLog:
 
     def held_top(self, sender: str) -> int | None:
         """The highest of ``sender``'s messages held back behind a gap, if any."""
-        held = self._held.get(sender)
-        return max(held) if held else None
+        return self._tops[sender] if self._held.get(sender) else None
 
     def shown(self, sender: str) -> int | None:
         """The last of ``sender``'s messages shown in order; None for a sender never heard."""
@@ -119,12 +121,14 @@ class ChatLog:
             return []
         if held is None:
             held = self._held[sender] = {}
-        held[message.seq] = message
+        self._tops[sender] = max(self._tops[sender], seq) if held else seq
+        held[seq] = message
         ready = self._release(sender)
         if len(held) > self._held_back:
             # Bounded memory: the latest goes; it is fetched again with the gap (``sync``).
-            latest = max(held)
+            latest = self._tops[sender]
             del held[latest]
+            self._tops[sender] = max(held)
             self._dropped[sender] = min(latest, self._dropped.get(sender, latest))
         return ready
 
@@ -137,9 +141,12 @@ class ChatLog:
         for n in [n for n in held if n >= seq]:
             del held[n]
             self._dropped[sender] = min(n, self._dropped.get(sender, n))
+        if held:
+            self._tops[sender] = max(held)
 
     def forget(self, sender: str) -> None:
         self._held.pop(sender, None)
+        self._tops.pop(sender, None)
         self._dropped.pop(sender, None)
 
     def gapped(self) -> set[str]:

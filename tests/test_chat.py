@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peerchat import batch
 from peerchat.chat import MAX_LAMPORT, Chat, ChatLog
@@ -403,3 +405,32 @@ def test_a_sender_forgotten_altogether_is_as_one_never_heard() -> None:
     log.forget_all_of("bob")
     assert log.shown("bob") is None and "bob" not in log.heads() and log.authors == 1
     assert seqs(log.receive(chat("bob", 5))) == [5]  # a new sender's line: shown
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["receive", "let_go", "start_after", "forget"]), st.integers(1, 40)
+        ),
+        max_size=80,
+    ),
+    st.integers(2, 12),
+)
+def test_held_top_is_the_highest_held_whatever_came_and_went(
+    steps: list[tuple[str, int]], held_back: int
+) -> None:
+    """The highest held is kept as messages come and go, not searched for on each old batch:
+    it must be what a search would find after any mix of arrivals, releases and let-gos."""
+    log = fresh(held_back=held_back)
+    for op, n in steps:
+        if op == "receive":
+            log.receive(chat("bob", n))
+        elif op == "let_go":
+            log.let_go("bob", n)
+        elif op == "start_after":
+            log.start_after("bob", n)
+        else:
+            log.forget("bob")
+        held = log._held.get("bob")
+        assert log.held_top("bob") == (max(held) if held else None)
