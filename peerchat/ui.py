@@ -1417,7 +1417,7 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
         before, after = [], []
         if wave.untold_before:
             count = wave.untold_before
-            before.append(f"* {count} more joined or left meanwhile, untold (/who: who is in)")
+            before.append(untold_text(count))
         if told is Told.LAST and isinstance(line, tuple) and isinstance(line[1], PeerLeft):
             unsaid = f"  · {who(line[1].member)} dropped out {FLAPS_TOLD} times in a minute:"
             after.append(f"{unsaid} not told again while it goes on (/who: whether they are in)")
@@ -1432,6 +1432,29 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             composed = dataclasses.replace(composed, text=_join_lines(texts))
         out.append(composed)
     return out
+
+
+def untold_text(count: int) -> str:
+    return f"* {count} more joined or left meanwhile, untold (/who: who is in)"
+
+
+def settled_waves(screen: Screen, mono: float) -> list[Composed]:
+    """Each room's count of the joins and leaves left untold in a wave that is over now: the
+    next one told says it, but one may not come for long (trial 65 read it minutes late)."""
+    wall = time.time() - time.monotonic()
+    out = []
+    for room, lines in screen.member_lines.items():
+        if room in screen.rooms and (count := lines.settle(mono)):
+            shown_as = room if _among_several(screen, room) else ""
+            text = format_notice(untold_text(count), mono + wall)
+            out.append(Composed(text, shown_as, of=room, chatter=True))
+    return out
+
+
+def waves_settle_in(screen: Screen, mono: float) -> float | None:
+    """Seconds until a room's wave is over and its untold count due; None: none is."""
+    due = [at for lines in screen.member_lines.values() if (at := lines.settles_at()) is not None]
+    return max(0.0, min(due) - mono) if due else None
 
 
 def _refusals_together(
@@ -1896,7 +1919,8 @@ class PromptUI:
 
     async def _print_forever(self) -> None:
         """Print the backlog a batch at a time, one redraw per batch and ``REDRAW_EVERY`` at
-        most, for as long as it has lines; then sleep until show() wakes the loop again."""
+        most, for as long as it has lines; then sleep until show() wakes the loop again (or a
+        wave of joins is over, to count what it left untold)."""
         assert self._wake is not None
         while True:
             self._wake.clear()
@@ -1909,11 +1933,25 @@ class PromptUI:
             with self._lock:
                 lines = self._backlog.take(time.monotonic())
             if not lines:
-                await self._wake.wait()
+                if settled := settled_waves(self._screen, time.monotonic()):
+                    await self._cursor_known()
+                    self._print_above_prompt(settled)
+                    continue
+                await self._wait_for_lines()
                 continue
             await self._cursor_known()
             self._print_above_prompt(compose_batch(lines, self._screen))
             await asyncio.sleep(REDRAW_EVERY)
+
+    async def _wait_for_lines(self) -> None:
+        """Until show() wakes the loop, or a room's wave of joins is over (its count due)."""
+        assert self._wake is not None
+        due = waves_settle_in(self._screen, time.monotonic())
+        if due is None:
+            await self._wake.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), due)
 
     async def _cursor_known(self) -> None:
         """Until the terminal has said where its cursor is (asked as the prompt is drawn, and

@@ -568,7 +568,7 @@ class PrintRecorder:
     and tells the test in trio when a chosen text has been printed. Until `unblocked` is set,
     a block with `stall_on` in it blocks the printer, like a terminal that cannot keep up."""
 
-    def __init__(self, token: trio.lowlevel.TrioToken, stall_on: str) -> None:
+    def __init__(self, token: trio.lowlevel.TrioToken, stall_on: str = "") -> None:
         self.blocks: list[str] = []
         self.unblocked = threading.Event()
         self._stall_on = stall_on
@@ -577,7 +577,7 @@ class PrintRecorder:
 
     def __call__(self, text, *args, **kwargs) -> None:
         self.blocks.append(to_plain_text(text))
-        if self._stall_on in self.blocks[-1]:
+        if self._stall_on and self._stall_on in self.blocks[-1]:
             self.unblocked.wait(10)
         for wanted, event in self._waiting:
             if wanted in self.blocks[-1]:
@@ -2018,6 +2018,45 @@ def test_a_wave_of_joins_and_leaves_is_told_at_a_pace_and_the_rest_counted() -> 
         ]
     shown = to_plain_text(ui.render_batch(back, screen)).splitlines()
     assert len([row for row in shown if "another key" in row]) <= member_lines.AT_ONCE // 2 + 1
+
+
+def test_a_waves_untold_count_is_said_once_it_is_over_not_only_beside_a_later_join() -> None:
+    """Trial 65 F4: the joins and leaves a wave left untold were counted only beside the next
+    one told, which may come minutes later."""
+    lines = member_lines.MemberLines()
+    for _ in range(member_lines.AT_ONCE + 5):
+        lines.tell(100.0)
+    assert lines.settles_at() == 100.0 + member_lines.QUIET
+    assert lines.settle(100.0 + member_lines.QUIET - 0.1) == 0  # not over yet
+    assert lines.settle(100.0 + member_lines.QUIET) == 4  # (the first past the pace warns)
+    assert lines.settles_at() is None and lines.settle(200.0) == 0  # said once
+    for _ in range(10):  # more untold: counted no sooner than SUMMED_EVERY after the last count
+        lines.tell(103.5)
+    assert lines.settles_at() == 100.0 + member_lines.QUIET + member_lines.SUMMED_EVERY
+
+
+async def test_the_prompt_counts_a_waves_untold_joins_when_it_is_over(
+    monkeypatch, quiet_terminal
+) -> None:
+    monkeypatch.setattr(member_lines, "QUIET", 0.3)
+    recorder = PrintRecorder(trio.lowlevel.current_trio_token())
+    monkeypatch.setattr(ui, "print_block", recorder)
+    front = ui.PromptUI()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(front.drive, RecordingRooms(RecordingNode()))
+            front.show(Ready(ALICE, "tracker"))
+            await recorder.wait_for("you are alice")
+            for n in range(60):
+                front.show(
+                    PeerJoined(dataclasses.replace(BOB, node_id=f"{n:032x}", username=f"m{n}"))
+                )
+            await recorder.wait_for("more joined or left meanwhile, untold")
+            quiet_terminal.send_text("\x04")
+    printed = "\n".join(recorder.blocks)
+    told = len(re.findall(r"m\d+ joined", printed))
+    counted = re.findall(r"\* (\d+) more joined or left meanwhile, untold", printed)
+    assert told < 60 and [int(c) for c in counted] == [60 - told], (told, counted)
 
 
 def test_a_line_missed_in_a_freeze_claims_no_name_now_till_the_room_is_back() -> None:
