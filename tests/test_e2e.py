@@ -267,6 +267,29 @@ async def test_a_frozen_member_is_let_go_by_all_and_shown_what_was_said_meanwhil
     assert not frozen.find(event="tracker", since=since["frozen"]), frozen.describe()
 
 
+@pytest.mark.slow  # stopped past the heartbeat timeout, let go, resumed
+@only_when_asked
+async def test_a_private_line_typed_as_a_frozen_member_wakes_reaches_its_member(
+    swarm: Swarm,
+) -> None:
+    """Trial 67 (3 runs in 6): a bot frozen 20 s wrote "/msg bob ..." the moment it woke. It
+    went into the link bob had given up on, the rejoin replaced that link without a word of
+    loss, and bob never had it: nothing said so until bob left."""
+    host, bob, frozen = await swarm.room("host", "bob", "frozen")
+    since = {n.name: len(n.events) for n in (host, bob, frozen)}
+    frozen.signal(signal.SIGSTOP)
+    with trio.fail_after(4 * HEARTBEAT_TIMEOUT):
+        for node in (host, bob):
+            await node.wait_for(event="peer_left", node_id=frozen.node_id, since=since[node.name])
+    frozen.signal(signal.SIGCONT)
+    await frozen.send("/msg bob typed as it woke")
+    got = await bob.wait_for(
+        event="message", text="typed as it woke", since=since["bob"], timeout=20
+    )
+    assert got["private"] and got["from_id"] == frozen.node_id, bob.describe()
+    assert len(bob.messages("typed as it woke")) == 1, bob.describe()
+
+
 REJOINING = "not in the room right now (rejoining); message not sent"
 
 
