@@ -160,6 +160,10 @@ MENTION_STYLE = "bold ansiyellow"  # a live message that names you
 TOOLBAR_STYLE = "reverse"
 TYPING_SHOWN = 5.0  # seconds "bob is typing" stays after bob's last keystroke notice
 CLEARED_SHOWN = 3.0  # seconds the toolbar says a second Ctrl-C quits, after one cleared a line
+# Seconds after a join in front ended unjoined (given up, or failed) in which Ctrl-C on an empty
+# line does not quit at once: trial 66 pressed it twice to give a /join up, as the screen had
+# said to, and the second left every room.
+JOIN_ENDED_GRACE = 10.0
 SCROLL_SHOWN = 4.0  # seconds the toolbar says how to scroll back, after PageUp or PageDown
 QUIT_AGAIN = 10.0  # seconds in which a second quit leaves, though members fetch from this node
 TYPING_EVERY = 3.0  # seconds between this node's own typing notices while the line changes
@@ -1024,6 +1028,8 @@ class Screen:
     earlier: str | None = None  # the room of the last line printed, if it was from history
     helped: bool = False  # "type /help for commands" was printed
     cleared_at: float = -math.inf  # when Ctrl-C last threw a half-typed line away (monotonic)
+    cleared_what: str = "line cleared"  # what that Ctrl-C did, as the toolbar says
+    join_ended_at: float = -math.inf  # when a join in front ended unjoined (monotonic)
     paged_at: float = -math.inf  # when PageUp or PageDown was last pressed (monotonic)
     scrolled: int = 0  # rows of the window in front scrolled back with PageUp; 0: its end
     newer: bool = False  # lines came below while it was scrolled back
@@ -1082,6 +1088,8 @@ class Screen:
             if event.failed:  # its window's errors go on in the one in front (``windows``)
                 self.failed = (*self.failed, label)
             self.fronted = [r for r in self.fronted if r != label]
+            if self.current == label and not event.joined:
+                self.join_ended_at = time.monotonic()
             if self.current == label:  # back to the room in front before it, as it was left
                 self.current = self.fronted[-1] if self.fronted else next(iter(self.rooms), "")
                 self.refronted = self.current
@@ -1220,7 +1228,7 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
     ]
     parts = _toolbar_parts(screen.front, now, behind=behind)
     if now - screen.cleared_at < CLEARED_SHOWN:  # a user quit unwarned with a second Ctrl-C
-        parts.insert(1, (_CLEARED, "| line cleared: Ctrl-C again quits "))
+        parts.insert(1, (_CLEARED, f"| {screen.cleared_what}: Ctrl-C again quits "))
     if screen.scrolled:  # (trial 57: a room's lines past a screen were for /history only)
         newer = "new lines below, " if screen.newer else ""
         oldest = "the oldest kept: /history N for more, " if screen.oldest else ""
@@ -2212,7 +2220,8 @@ def _clear_key(screen: Screen) -> KeyBindings:
     @keys.add("c-c")
     def _clear_or_quit(event: KeyPressEvent) -> None:
         """Ctrl-C throws away a half-typed line (and the toolbar says a second one quits); on
-        an empty line it quits, as Ctrl-D does."""
+        an empty line it quits, as Ctrl-D does, but just after a join in front ended unjoined
+        (``JOIN_ENDED_GRACE``), when it says so first."""
         buffer = event.app.current_buffer
         if buffer.text:
             _keep_for_this_run(buffer.history, buffer.text)
@@ -2220,7 +2229,10 @@ def _clear_key(screen: Screen) -> KeyBindings:
             buffer.on_text_changed.fire()  # (reset tells no one: the room read "is typing")
             screen.kept_in = None  # no line kept for Enter now
             if screen.front.me is not None:  # (while joining, Ctrl-C gives the join up)
-                screen.cleared_at = time.monotonic()
+                screen.cleared_at, screen.cleared_what = time.monotonic(), "line cleared"
+        elif time.monotonic() - screen.join_ended_at < JOIN_ENDED_GRACE:
+            screen.join_ended_at = -math.inf  # the next one quits, as the toolbar says
+            screen.cleared_at, screen.cleared_what = time.monotonic(), "not joined"
         else:
             event.app.exit(exception=KeyboardInterrupt())
 

@@ -870,6 +870,30 @@ def test_a_slow_join_says_where_it_connects_and_ctrl_c_gives_up(
         assert time.monotonic() - started < 3
 
 
+def test_ctrl_c_twice_to_give_up_a_join_leaves_the_other_room_open(
+    spawn: Callable[..., Any],
+) -> None:
+    """Trial 66: Ctrl-C gave a slow /join up, and a second one 0.3 s later, on the empty line
+    of the room left in front, quit the program and every room, unwarned."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        alice = start_alice(spawn, free_port())
+        alice.send(f"/join zz 127.0.0.1:{port}\r")
+        alice.expect(on_screen(f"connecting to 127.0.0.1:{port} ..."), timeout=5)
+        alice.send("\x03")
+        alice.expect(on_screen("gave up joining the room zz"))
+        alice.send("\x03")  # not a quit: the toolbar says the next one is
+        alice.send("\x0c")
+        alice.expect_exact(DRAWN_ANEW)
+        alice.expect(on_screen("not joined: Ctrl-C again quits"))
+        alice.send("/who\r")
+        alice.expect(on_screen("* 1 member:"))
+        alice.send("\x03")
+        expect_exit_0(alice)
+
+
 def test_a_line_kept_while_joining_is_pointed_at_once_in(spawn: Callable[..., Any]) -> None:
     """Trial 52: a line typed while joining stayed in the input line once in, with nothing to
     say so; it looked sent."""
