@@ -453,6 +453,7 @@ class MessageReceived:
             "sent_mono": self.sent_mono,
             "received_mono": self.received_mono,
             "history": self.history,
+            "seen": self.kept,  # (trial 67: a bot could not tell what it answered before)
             "action": self.action,
             "private": self.to is not None,
         }

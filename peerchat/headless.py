@@ -209,6 +209,7 @@ def _message_line(e: events.MessageReceived) -> str:
         f'"text": {_STRING(e.text)}, "time": {e.time!r}, "lamport": {e.lamport}, '
         f'"own": {"true" if e.own else "false"}, "sent_mono": {e.sent_mono!r}, '
         f'"received_mono": {e.received_mono!r}, "history": {"true" if e.history else "false"}, '
+        f'"seen": {"true" if e.kept else "false"}, '
         f'"action": {"true" if e.action else "false"}, "private": false}}'
     )
 

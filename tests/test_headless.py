@@ -20,9 +20,14 @@ NASTY = ["plain", 'quote " and \\ backslash', "tab\tnew\nline\x00\x1b[2J", "Ã© Ã
 
 @pytest.mark.parametrize("text", NASTY)
 @pytest.mark.parametrize("own", [True, False])
-def test_message_line_is_the_json_of_the_event_byte_for_byte(text: str, own: bool) -> None:
+@pytest.mark.parametrize("kept", [True, False])
+def test_message_line_is_the_json_of_the_event_byte_for_byte(
+    text: str, own: bool, kept: bool
+) -> None:
     sender = Member('id"\\\n', f"u{text[:5]}", "127.0.0.1", 4000, 4000)
-    event = events.MessageReceived(sender, 7, 9, text, 1795537777.25, 513.75, 514.0001, own)
+    event = events.MessageReceived(
+        sender, 7, 9, text, 1795537777.25, 513.75, 514.0001, own, history=kept, kept=kept
+    )
     line = _message_line(event)
     assert line == json.dumps(event.as_json(), ensure_ascii=False)
     assert json.loads(line)["text"] == text

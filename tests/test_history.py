@@ -1348,12 +1348,14 @@ async def test_a_member_killed_and_restarted_with_its_data_dir_catches_up(
     for text in everything:
         got = again.messages(text)
         assert len(got) == 1 and got[0]["history"] is True, (text, again.describe())
+        assert got[0]["seen"] is False, (text, again.describe())  # (trial 67: a bot's !ping)
     for name, texts in missed.items():
         order = [e["text"] for e in shown if e["text"] in texts]
         assert order == texts, (name, order)
     # What its store kept from before the kill is shown once, as history, before the rest.
     kept_before = ["bob before 0", "bob before 1", "ann before"]
     assert [(e["text"], e["history"]) for e in shown[:3]] == [(t, True) for t in kept_before]
+    assert all(e["seen"] for e in shown[:3]), again.describe()  # shown here before the kill
     assert [e["own"] for e in shown[:3]] == [True, True, False]
     for text in kept_before:
         assert len(again.messages(text)) == 1, (text, again.describe())
