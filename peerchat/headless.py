@@ -44,15 +44,14 @@ class Headless:
         self._lines: list[str] = []
         self._queued = trio.Event()
         self._last_write = -math.inf
-        self._rooms: set[str] = set()  # every room heard from: past one, events name theirs
         self._current = ""  # the room typed lines go to
         self._farewell = ""  # /quit MESSAGE: said with the goodbye
 
     def show(self, event: events.Event, room: str | None = None) -> None:
-        """One event as one JSON line; ``room``: the room it is from (None: this program's)."""
-        if room is not None:
-            self._rooms.add(room)
-        tag = f', "room": {_STRING(room)}}}' if room is not None and len(self._rooms) > 1 else ""
+        """One event as one JSON line; ``room``: the room it is from (None: this program's),
+        named in it from the first event on: trial 67's bot saw a room's events with no room,
+        then, once it joined a second, the same room's under its address."""
+        tag = f', "room": {_STRING(room)}}}' if room is not None else ""
         if type(event) is events.MessageReceived and event.to is None:
             line = _message_line(event)
             self._queue(json_safe(line[:-1] + tag if tag else line))

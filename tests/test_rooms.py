@@ -139,7 +139,11 @@ async def test_rooms_joined_are_joined_again_after_a_kill_and_not_after_quit(
     await again.send("back in ops")
     said = await carol.wait_for(event="message", text="back in ops")
     assert said["from_id"] == ready["node_id"], said
-    assert [e["room"] for e in again.find(event="ready")] == ["", "ops"]  # the first, first
+    # The first, first: a room without a name under its address, as /rooms names it (trial
+    # 67: its ready said "", and its other events nothing till a second room was joined)
+    first = f"127.0.0.1:{swarm.tracker_port}"
+    assert [e["room"] for e in again.find(event="ready")] == [first, "ops"], again.describe()
+    assert all(e.get("room") in (first, "ops") for e in again.events if "node_id" in e)
     await again.send("/quit")  # left on purpose: not joined again
     assert await again.wait_exit() == 0
     third = await swarm.node("alice-third", "--username", "alice", *data)
