@@ -693,6 +693,19 @@ class Delivered:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerGone:
+    """A member lost without a goodbye is taken to have quit: nothing has listened at its
+    address for a while (``Config.gone_after``). No longer away (``/who``), nor owed lines;
+    dialled now and then still, in case it comes back."""
+
+    member: Member
+
+    def as_json(self) -> dict[str, Any]:
+        m = self.member
+        return {"event": "peer_gone", "node_id": m.node_id, "username": m.username}
+
+
+@dataclass(frozen=True, slots=True)
 class NotDelivered:
     """This node gave up on reaching a member: its last ``count`` messages never reached it."""
 
@@ -747,4 +760,5 @@ Event = (
     | Unconfirmed
     | Delivered
     | NotDelivered
+    | PeerGone
 )

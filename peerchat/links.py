@@ -651,14 +651,19 @@ class Links:
 
     async def redial_lost(self) -> None:
         """Dial lost members again as the schedule says; give up on them after a while."""
+        after = self.node.config.gone_after
         while True:
-            due = self.redial.next_due()
+            due = min(
+                filter(None, (self.redial.next_due(), self.redial.next_gone(after))), default=None
+            )
             with trio.move_on_at(math.inf if due is None else due):
                 self._redial_changed = trio.Event()
                 await self._redial_changed.wait()
             now = trio.current_time()
             for member in self.redial.expired(now):
                 self._gave_up(member)
+            for member in self.redial.gone_for(now, after):
+                self._taken_to_have_quit(member)
             for member in self.redial.due(now):
                 self.node.nursery.start_soon(self._redial, member)
 
@@ -671,6 +676,17 @@ class Links:
         else:
             self.redial.failed(member.node_id, trio.current_time(), gone=_nobody_listens(failure))
         self._redial_changed.set()
+
+    def _taken_to_have_quit(self, member: Member) -> None:
+        """Nothing has listened at ``member``'s address for ``gone_after``: no longer away nor
+        owed lines (``unreachable``), which is told: trial 67's bot saw it leave ``/who``'s
+        away list unsaid, and lines said "undelivered" to it never followed by a word more.
+        It is dialled on, now and then, in case it comes back."""
+        unsent = self.node.chatlog.seq - self._lost_at.pop(member.node_id, self.node.chatlog.seq)
+        if member.chat and self.node.reporting:
+            if unsent:
+                self.node.emit(events.NotDelivered(member, unsent))
+            self.node.emit(events.PeerGone(member))
 
     def _gave_up(self, member: Member, *, replaced: bool = False) -> None:
         """``member`` is not dialled again: it is gone. One ``replaced`` by a process in its

@@ -29,6 +29,7 @@ class _Lost:
     dialling: bool = False
     gone: bool = False  # the last dial found nothing listening at its address
     gone_since: float = 0.0  # since when each dial has found so
+    told_gone: bool = False  # said to be gone (``gone_for``), once
     linked: bool = True  # this node had a link to it once
     failures: int = 0  # dials that failed in a row
 
@@ -157,6 +158,25 @@ class Redial:
         """Members this node had a link to and whose hosts have not said that nothing listens:
         away, as far as anyone knows, not gone."""
         return [e.member for e in self._lost.values() if e.linked and not e.gone]
+
+    def gone_for(self, now: float, after: float) -> list[Member]:
+        """Members this node had a link to whose hosts have said for ``after`` seconds that
+        nothing listens, not told of before: taken to have quit from now on (``not_gone``)."""
+        out = []
+        for e in self._lost.values():
+            if e.linked and e.gone and not e.told_gone and now - e.gone_since >= after:
+                e.told_gone = True
+                out.append(e.member)
+        return out
+
+    def next_gone(self, after: float) -> float | None:
+        """When the next member is gone for ``after`` seconds (``gone_for``), if one will be."""
+        times = [
+            e.gone_since + after
+            for e in self._lost.values()
+            if e.linked and e.gone and not e.told_gone
+        ]
+        return min(times, default=None)
 
     def not_gone(self, now: float, after: float) -> Iterator[Member]:
         """Members whose hosts have not said, for ``after`` seconds, that nothing listens:

@@ -98,6 +98,7 @@ from peerchat.events import (
     NickRefused,
     NotDelivered,
     OfferWithdrawn,
+    PeerGone,
     PeerJoined,
     PeerLeft,
     Ready,
@@ -1589,6 +1590,8 @@ class PromptUI:
     def _worth_telling(self, event: Event) -> bool:
         """ "Not delivered yet to bob" once per absence, not under every message said meanwhile
         (headless mode reports each)."""
+        if type(event) is PeerGone:  # (for a bot's list of who is away: the screen's "gave
+            return False  # up on reaching" line says it, and /who)
         if type(event) is Undelivered and event.private is None:
             waiting = frozenset(m.node_id for m in event.waiting)
             told, self._told_waiting = self._told_waiting, waiting

@@ -1860,6 +1860,27 @@ async def test_a_member_whose_port_says_nothing_listens_is_not_away_nor_owed_lin
         nursery.cancel_scope.cancel()
 
 
+async def test_a_member_taken_to_have_quit_is_told_with_the_lines_it_missed() -> None:
+    """Trial 67: a bot's list of who was away lost erin 16 s after her crash with no event,
+    and the lines said "undelivered" to her were never followed by a word more."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, dataclasses.replace(FAST, gone_after=1.0))
+        alice, erin = await room.add("alice"), await room.add("erin")
+        await crashed_and_gone(room, alice, erin, said="erin?")
+        assert [type(e) for e in alice.events if isinstance(e, events.Undelivered)] == [
+            events.Undelivered
+        ]
+        with trio.fail_after(3):
+            gone = await alice.wait_for(lambda e: isinstance(e, events.PeerGone))
+        assert gone.member.node_id == erin.node.node_id
+        missed = [e for e in alice.events if isinstance(e, events.NotDelivered)]
+        assert [(e.member.username, e.count) for e in missed] == [("erin", 1)]
+        assert alice.node.links.unreachable() == []
+        await trio.sleep(1.5)  # told once
+        assert len([e for e in alice.events if isinstance(e, events.PeerGone)]) == 1
+        nursery.cancel_scope.cancel()
+
+
 async def test_one_back_under_the_name_it_left_with_is_home_though_a_taker_is_awaited(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -272,3 +272,19 @@ def test_a_member_never_reached_backs_off_to_the_longer_cap(linked: bool, cap: f
         delays.append(r.next_due() - now)
     assert max(delays) == cap
     assert delays[:3] == [1.0, 2.0, 4.0]  # a few tries at the short cap's pace first
+
+
+def test_a_member_gone_long_enough_is_told_once_and_when() -> None:
+    """Trial 67: a member taken to have quit left the away list unsaid."""
+    r = redial()
+    r.lost(member("a"), now=0.0)
+    r.lost(member("b"), now=0.0, linked=False)  # never reached: never in the room with us
+    assert r.next_gone(15.0) is None
+    for m in ("a", "b"):
+        r.due(1.0)
+        r.failed(m, 1.0, gone=True)
+    assert r.next_gone(15.0) == 16.0
+    assert r.gone_for(15.9, 15.0) == []
+    assert ids(r.gone_for(16.0, 15.0)) == ["a"]
+    assert r.gone_for(17.0, 15.0) == [] and r.next_gone(15.0) is None
+    assert "a" in r  # dialled on, in case it comes back
