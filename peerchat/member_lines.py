@@ -1,7 +1,7 @@
-"""How many of a room's joins, leaves and returns a screen tells one by one: 295 throwaway keys
-that joined and dropped out from one address put 590 lines on a screen in 15 s, and the chat
-among them went by unread (attack round 46). Headless mode reports each; ``/who`` tells who is
-in."""
+"""How many of a room's joins, leaves, returns and renames a screen tells one by one: 295
+throwaway keys that joined and dropped out from one address put 590 lines on a screen in 15 s,
+and the chat among them went by unread (attack round 46). Headless mode reports each; ``/who``
+tells who is in."""
 
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ TOLD = Verdict(True, 0, False)  # as any other line
 
 
 class MemberLines:
-    """A room's joins, leaves and returns: ``AT_ONCE`` told, then one every ``EVERY`` s (so a
-    trickle is always told: review 64's one a 9 s kept a sliding wave going, and hid every
-    real join after it); the first past the pace says that the rest go untold, and how many
+    """A room's joins, leaves, returns and renames: ``AT_ONCE`` told, then one every ``EVERY``
+    s (so a trickle is always told: review 64's one a 9 s kept a sliding wave going, and hid
+    every real join after it); the first past the pace says that the rest go untold, and how many
     did is said beside the next one told, every ``SUMMED_EVERY`` s at most, or once the wave
     is over (``settle``: trial 65 read the count only with a join told minutes later)."""
 

@@ -1432,7 +1432,7 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             after.append(f"{unsaid} not told again while it goes on (/who: whether they are in)")
         if wave.warn:  # (and a member's flapping line beside it: review 64 R4)
             after.append(
-                f"  · members join and leave faster than {member_lines.AT_ONCE} at once and"
+                f"  · members join, leave and rename faster than {member_lines.AT_ONCE} at once and"
                 f" one a second: the rest are counted, not told one by one (/who: who is in)"
             )
         if before or after:
@@ -1444,7 +1444,7 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
 
 
 def untold_text(count: int) -> str:
-    return f"* {count} more joined or left meanwhile, untold (/who: who is in)"
+    return f"* {count} more joined, left or were renamed meanwhile, untold (/who: who is in)"
 
 
 def settled_waves(screen: Screen, mono: float) -> list[Composed]:
@@ -2369,11 +2369,15 @@ def _flapping(screen: Screen, arrived: float, room: str, event: Event) -> Told:
 
 
 def _in_a_wave(screen: Screen, arrived: float, room: str, event: Event) -> member_lines.Verdict:
-    """Whether a join, leave or return is told (``member_lines``), or a name back with
-    another key (trial 65: 25 throwaway keys back under names just left put 22 warnings on a
-    screen, past the wave's word); any other event is."""
-    if type(event) not in (PeerJoined, PeerLeft, NewKey):
+    """Whether a join, leave or return is told (``member_lines``), a name back with another
+    key (trial 65: 25 throwaway keys back under names just left put 22 warnings on a screen,
+    past the wave's word), or another's rename (attack round 48: 60 keys of one address, each
+    renamed once a second, put 58 lines a second on a screen); any other event is."""
+    if type(event) not in (PeerJoined, PeerLeft, NewKey, Renamed):
         return member_lines.TOLD
+    me = screen.rooms[room].me if room in screen.rooms else None
+    if type(event) is Renamed and me is not None and event.member.node_id == me.node_id:
+        return member_lines.TOLD  # one's own, always
     lines = screen.member_lines.get(room)
     if lines is None:
         lines = screen.member_lines[room] = member_lines.MemberLines()

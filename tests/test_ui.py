@@ -2005,7 +2005,10 @@ def test_a_wave_of_joins_and_leaves_is_told_at_a_pace_and_the_rest_counted() -> 
         after = to_plain_text(ui.render_batch([(start + at, ("", PeerJoined(dave)))], screen))
         assert f"dave{n} joined" in after
         shown += after.splitlines()
-    counted = [re.search(r"\* (\d+) more joined or left meanwhile, untold", row) for row in shown]
+    counted = [
+        re.search(r"\* (\d+) more joined, left or were renamed meanwhile, untold", row)
+        for row in shown
+    ]
     assert sum(int(found[1]) for found in counted if found) == 200 - len(told)  # all of them
     assert "dave0" in {m.username for m in screen.room("").others.values()}
     # Names back with other keys in a wave are in it too (trial 65: 22 warnings past its word)
@@ -2018,6 +2021,25 @@ def test_a_wave_of_joins_and_leaves_is_told_at_a_pace_and_the_rest_counted() -> 
         ]
     shown = to_plain_text(ui.render_batch(back, screen)).splitlines()
     assert len([row for row in shown if "another key" in row]) <= member_lines.AT_ONCE // 2 + 1
+
+
+def test_others_renames_are_told_at_a_waves_pace_ones_own_always() -> None:
+    """Attack round 48: 60 keys of one address, each renamed once a second (the pace a node
+    allows a member), put 58 lines a second on a screen, and a friend's line stayed 0.6 s."""
+    screen = ui.Screen()
+    start = time.monotonic()
+    ui.render_batch([(start, ("", Ready(ALICE, "peer")))], screen)
+    renames = []
+    for n in range(60):
+        member = dataclasses.replace(BOB, node_id=f"{n:032x}", username=f"k{n}x1")
+        renames.append((start + n / 60, ("", Renamed(member, f"k{n}x0"))))
+    renames.append(
+        (start + 1, ("", Renamed(dataclasses.replace(ALICE, username="alicia"), "alice")))
+    )
+    shown = to_plain_text(ui.render_batch(renames, screen)).splitlines()
+    told = [row for row in shown if " is now known as " in row]
+    assert len(told) <= member_lines.AT_ONCE + 2, len(told)
+    assert any("you are now known as alicia" in row for row in shown)
 
 
 def test_a_waves_untold_count_is_said_once_it_is_over_not_only_beside_a_later_join() -> None:
@@ -2051,11 +2073,11 @@ async def test_the_prompt_counts_a_waves_untold_joins_when_it_is_over(
                 front.show(
                     PeerJoined(dataclasses.replace(BOB, node_id=f"{n:032x}", username=f"m{n}"))
                 )
-            await recorder.wait_for("more joined or left meanwhile, untold")
+            await recorder.wait_for("more joined, left or were renamed meanwhile, untold")
             quiet_terminal.send_text("\x04")
     printed = "\n".join(recorder.blocks)
     told = len(re.findall(r"m\d+ joined", printed))
-    counted = re.findall(r"\* (\d+) more joined or left meanwhile, untold", printed)
+    counted = re.findall(r"\* (\d+) more joined, left or were renamed meanwhile, untold", printed)
     assert told < 60 and [int(c) for c in counted] == [60 - told], (told, counted)
 
 
