@@ -76,9 +76,11 @@ ANSWER_BYTES = 1 << 20
 # whole history and were handed 16 MB apiece for 184 bytes of wants (attack round 29). An
 # answer past the pace stops where it is (the want times out, and is asked again): one that
 # waited held its page, and the debt of keys that asked and left grew without bound (a
-# review). The recent history a link asks for once is not counted: a newcomer needs it.
+# review). The recent history a link asks for once is not counted: a newcomer needs it. At 1
+# MiB a second, 16 keys of one address asking again and again took an 8 Mbit/s uplink's worth,
+# and this node's lines to the others on it waited 0.2-0.4 s behind (attack round 48).
 HANDED_ADDRESS_AT_ONCE = 16 << 20
-HANDED_ADDRESS_PER_SECOND = 1 << 20
+HANDED_ADDRESS_PER_SECOND = 256 << 10
 # Answers under way at once, all links together: each holds its batches and their frames till
 # its asker has taken them. 200 fresh keys that each asked for the recent history and read
 # nothing held 5 MB apiece, 1 GB, and most of it stayed with the process after their links were
