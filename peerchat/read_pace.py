@@ -30,6 +30,12 @@ ADDRESS_PER_SECOND = 4 << 20
 # At 256: 16,384 a second. A fetch's acknowledgements, one per 128 KiB or per window (16 KiB
 # at the least, on a link that slow), stay well within.
 FRAME_COST = 256
+# A want (``protocol.Want``) counts for this much: its work is a look into the store and an
+# answer. At 256, 16 keys of one address that each kept 500 wants asked took a core whole once
+# their answers were past their pace and came back at once with nothing (attack round 48); at
+# this, one address's wants are 256 a second. A newcomer asks one for each author it lacks,
+# and again for each 1,000 lines.
+WANT_COST = 16 << 10
 
 
 class ReadPace:

@@ -517,6 +517,17 @@ class Store:
         )
         return _whole_batches(rows, limit, max_bytes)
 
+    def size_between(self, author: str, after: int, upto: int) -> int:
+        """Bytes of ``author``'s batches that hold messages past ``after`` and begin by
+        ``upto``, read from the index alone (``Messaging._wanted`` weighs a want so)."""
+        self._flushed()
+        (size,) = self._db.execute(
+            "SELECT TOTAL(LENGTH(data)) FROM batches"
+            " WHERE author = ? AND first > ? AND last > ? AND first <= ?",
+            (author, after - MAX_ITEMS, after, upto),
+        ).fetchone()
+        return int(size)
+
     def numbered_between(self, author: str, after: int, upto: int) -> int:
         """How many of ``author``'s messages kept here are numbered past ``after`` up to
         ``upto``: its numbers jump where a run ended before it used the block it had set

@@ -23,7 +23,7 @@ from test_cluster import FAST, Room, cut, free_port
 from test_cluster import Member as Node
 
 from peerchat import batch as batch_module
-from peerchat import events, history_run, messaging
+from peerchat import events, history_run, messaging, read_pace
 from peerchat import node as node_module
 from peerchat.admission import Pace
 from peerchat.batch import open_batch, room_tag, seal
@@ -987,6 +987,50 @@ async def test_a_store_that_fails_an_answer_ends_that_link_not_the_node(
         assert "the store failed: disk I/O error" in conn.close_reason
         alice.node.say("still here")
         await shows(alice, "still here")
+        nursery.cancel_scope.cancel()
+
+
+_NONE = types.SimpleNamespace(upto={})
+
+
+async def test_wants_past_their_allowance_read_nothing_and_each_weighs_on_the_pace() -> None:
+    """Attack round 48: 16 keys of one address each kept 500 wants for a member's history
+    asked. Each was read at the pace of a small frame, and once what it asked for again was
+    past its allowance, a page of 1 MiB was read from the store to learn so and handed on
+    empty: 250 a second took a core whole."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, SLOW_REDIAL)
+        alice, bob = [await room.add(n) for n in ("alice", "bob")]
+        await room.fully_connected()
+        say_all(alice, [f"line {i}" for i in range(30)])
+        await shows(bob, "line 29")
+        author, to_alice = alice.node.node_id, bob.node.links.conns[alice.node.node_id]
+        to_alice.send(Want(author, 0))  # handed once
+        with trio.fail_after(5):
+            while not alice.node.messaging._handed.get(bob.node.node_id, _NONE).upto:
+                await trio.sleep(0.01)
+        handed = alice.node.messaging._handed[bob.node.node_id]
+        handed.again = Pace(1000.0, 1)  # nothing more again
+        read, charged = [], []
+        store_after, charge = alice.node.store.after, alice.node.read_pace.charge
+
+        def reading(author: str, seq: int, *args: object) -> list:
+            read.append(seq)
+            return store_after(author, seq, *args)
+
+        def charging(conn: object, size: int, now: float) -> None:
+            charged.append(size)
+            charge(conn, size, now)
+
+        alice.node.store.after = reading
+        alice.node.read_pace.charge = charging
+        for _ in range(20):
+            to_alice.send(Want(author, 0))
+        with trio.fail_after(5):
+            while len(read) < 20:
+                await trio.sleep(0.01)
+        assert 0 not in read, read  # only past what it was handed
+        assert charged.count(read_pace.WANT_COST) >= 20, charged
         nursery.cancel_scope.cancel()
 
 
