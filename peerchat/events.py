@@ -218,6 +218,7 @@ class Listed:
     saved: str = ""  # where the last fetch of it was saved
     to: str = ""  # whom one's own private offer is for, by name ("" when gone)
     kept: int = 0  # bytes of a fetch that stopped, kept for ``/get`` to go on from
+    sender_id: str = ""  # ("" for one's own)
 
     @property
     def own(self) -> bool:
@@ -229,6 +230,7 @@ class Listed:
             "name": self.name,
             "size": self.size,
             "from": self.sender,
+            "from_id": self.sender_id,
             "own": self.own,
             "private": self.private,
             "received": self.received,
@@ -283,6 +285,7 @@ class FileDone:
     ok: bool
     reason: str = ""
     sender: str = ""  # whose offer it was (by name): two offers of one name told apart
+    sender_id: str = ""  # and by node id (a name outside ASCII is shown with its key's mark)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -293,6 +296,7 @@ class FileDone:
             "ok": self.ok,
             "reason": self.reason,
             "from": self.sender,
+            "from_id": self.sender_id,
         }
 
 
@@ -305,9 +309,16 @@ class FileWaiting:
     name: str
     sender: str  # the sender's username
     again_in: float | None = None
+    sender_id: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        out = {"event": "file_waiting", "id": self.id, "name": self.name, "from": self.sender}
+        out = {
+            "event": "file_waiting",
+            "id": self.id,
+            "name": self.name,
+            "from": self.sender,
+            "from_id": self.sender_id,
+        }
         if self.again_in is not None:
             out |= {"busy": True, "again_in": round(self.again_in, 1)}
         return out

@@ -542,7 +542,8 @@ class Files:
 
     def _waiting(self, fetch: _Fetch) -> None:
         fetch.waited = True
-        self.node.emit(events.FileWaiting(fetch.id, fetch.download.name, fetch.sender))
+        d = fetch.download
+        self.node.emit(events.FileWaiting(fetch.id, d.name, fetch.sender, sender_id=d.sender))
 
     def _heard_from(self, node_id: str) -> list[int]:
         """The local ids of the offers heard from ``node_id``, oldest first."""
@@ -785,7 +786,9 @@ class Files:
             conn.send(FileAck(d.offer, d.size, _microseconds(trio.current_time())))  # the whole
             # file, checked: the sender is told
         self.node.emit(
-            events.FileDone(fetch.id, d.name, str(fetch.final), True, sender=fetch.sender)
+            events.FileDone(
+                fetch.id, d.name, str(fetch.final), True, sender=fetch.sender, sender_id=d.sender
+            )
         )
 
     def _drop_copies(self, d: Download, own: Path) -> None:
@@ -834,7 +837,7 @@ class Files:
         else:
             self.node.store.forget_fetch(d.sender, d.sha256, d.size)
             _drop(fetch)
-        self.node.emit(events.FileDone(fetch.id, d.name, "", False, reason, fetch.sender))
+        self.node.emit(events.FileDone(fetch.id, d.name, "", False, reason, fetch.sender, d.sender))
 
     async def watch_fetches(self) -> None:
         """A fetch from a linked sender that sent nothing for ``FETCH_QUIET`` s (or only small
@@ -872,7 +875,9 @@ class Files:
                 self.node.nursery.start_soon(self._ask_later, key, fetch, fetch.later, wait)
                 if fetch.busy == 1:  # told once, not a line a minute (the status bar shows it)
                     self.node.emit(
-                        events.FileWaiting(fetch.id, fetch.download.name, sender.username, wait)
+                        events.FileWaiting(
+                            fetch.id, fetch.download.name, sender.username, wait, sender.node_id
+                        )
                     )
             return
         if fetch is not None:
@@ -918,7 +923,7 @@ class Files:
             listed.append(
                 events.Listed(
                     id, offer.name, offer.size, heard.name, offer.private, received, away, saved,
-                    kept=kept,
+                    kept=kept, sender_id=heard.sender,
                 )
             )  # fmt: skip
         # Whom a private offer is for: in the room, or away now (a review read "one member").

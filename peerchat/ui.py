@@ -230,6 +230,12 @@ def who(member: Member) -> str:
     return visible(shown_name(member.username, member.node_id))
 
 
+def _whose(name: str, node_id: str) -> str:
+    """``who`` of a member known by name and id alone (a file's sender): trial 66 read
+    "big60.bin from 爱丽丝" among lines that marked her 爱丽丝~76ccdf."""
+    return visible(shown_name(name, node_id) if node_id else name)
+
+
 def address(member: Member) -> str:
     """Where a member is reached. This node's own, when it listens on every interface, is
     told apart: each member reaches it at the address it dialled (a user read "0.0.0.0")."""
@@ -358,7 +364,7 @@ def format_files(event: FileList, now: float) -> FormattedText:
         elif f.kept:
             state = f": {_percent(f.kept, f.size)} fetched before, /get goes on from there"
         alone = " to you alone" if f.private else ""
-        lines.append(f"    {f.id}  {what} from {visible(f.sender)}{alone}{state}")
+        lines.append(f"    {f.id}  {what} from {_whose(f.sender, f.sender_id)}{alone}{state}")
     return format_notice("\n".join(lines), now)
 
 
@@ -447,22 +453,23 @@ def format_event(event: Event, now: float) -> FormattedText:
         case FileProgress(name=name, received=received, size=size, resumed=True):
             share = received * 100 // max(size, 1)
             return format_notice(f"* {visible(name)}: going on from {share}%, fetched before", now)
-        case FileDone(name=name, path=path, ok=True, sender=sender):
+        case FileDone(name=name, path=path, ok=True, sender=sender, sender_id=sender_id):
             # (whose: a trial's two offers of same.bin, saved as same.bin and same (2).bin)
-            whose = f" from {visible(sender)}" if sender else ""
+            whose = f" from {_whose(sender, sender_id)}" if sender else ""
             return format_notice(f"* {visible(name)}{whose} saved as {visible(path)}", now)
         case FileDone(name=name, reason="cancelled"):  # as asked: no error (trial 54)
             return format_notice(f"* {visible(name)} not fetched: cancelled", now)
         case FileDone(name=name, reason=reason):
             failed = f"! {visible(name)} not saved: {visible(reason)}"
             return format_notice(failed, now, ERROR_STYLE)
-        case FileWaiting(id=id, name=name, sender=sender, again_in=None):
-            waits = f"* {visible(name)} waits: {visible(sender)} is away; the fetch goes on when"
+        case FileWaiting(id=id, name=name, sender=sender, again_in=None, sender_id=sender_id):
+            away = _whose(sender, sender_id)
+            waits = f"* {visible(name)} waits: {away} is away; the fetch goes on when"
             return format_notice(
                 f"{waits} they are back and still offer it (/cancel {id} gives up)", now
             )
-        case FileWaiting(id=id, name=name, sender=sender, again_in=again_in):
-            busy = f"{visible(sender)} serves all the fetches it can"
+        case FileWaiting(id=id, name=name, sender=sender, again_in=again_in, sender_id=sender_id):
+            busy = f"{_whose(sender, sender_id)} serves all the fetches it can"
             return format_notice(
                 f"* {visible(name)} waits: {busy}; asked again in {again_in:.0f} s, going on "
                 f"from where it was (/cancel {id} gives up)",
@@ -1171,8 +1178,8 @@ def progress_bar(progress: Progress, width: int = 10) -> str:
     name = visible(progress.name)
     name = name if len(name) <= 20 else name[:19] + "…"
     match progress:
-        case FileWaiting(sender=sender):
-            return f"{name} waits for {visible(sender)}"
+        case FileWaiting(sender=sender, sender_id=sender_id):
+            return f"{name} waits for {_whose(sender, sender_id)}"
         case Uploading(to=to, acked=done, size=size):
             name = f"{name} to {who(to)}"
         case FileProgress(received=done, size=size):

@@ -1756,6 +1756,7 @@ async def test_a_fetch_its_sender_is_too_busy_for_waits_and_is_asked_for_again(
             "id": offer.id,
             "name": "big.bin",
             "from": "alice",
+            "from_id": alice.node.node_id,
             "busy": True,
             "again_in": round(first.again_in, 1),
         }

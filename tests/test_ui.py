@@ -998,6 +998,21 @@ def test_a_named_room_is_named_at_start_and_in_the_toolbar():
     assert to_plain_text(ui.toolbar_text(room)).startswith(" alice | room dev | 1 in the room")
 
 
+def test_a_file_senders_name_outside_ascii_has_its_keys_mark_in_every_file_line() -> None:
+    """Trial 66: "big60.bin from 爱丽丝: 15% fetched", "waits: 爱丽丝 is away", "from 爱丽丝 saved
+    as", among lines that marked her 爱丽丝~76ccdf."""
+    her = "c0ffee" + "0" * 26
+    shown = "爱丽丝~c0ffee"
+    assert shown in plain(FileWaiting(3, "big.bin", "爱丽丝", sender_id=her))
+    assert shown in plain(FileWaiting(3, "big.bin", "爱丽丝", 9.6, her))
+    assert shown in plain(FileDone(3, "big.bin", "/tmp/big.bin", True, "", "爱丽丝", her))
+    listed = Listed(3, "big.bin", 9, "爱丽丝", False, received=1, sender_id=her)
+    assert shown in plain(FileList((listed,)))
+    assert (
+        FileDone(3, "big.bin", "/tmp/big.bin", True, "", "爱丽丝", her).as_json()["from_id"] == her
+    )
+
+
 def test_file_offers_results_and_progress():
     offer = FileOffered(BOB, 3, "report.pdf", 2_202_009)
     assert plain(offer) == "13:04:05 * bob offers report.pdf (2.1 MiB): /get 3"
@@ -1088,6 +1103,7 @@ def test_file_offers_results_and_progress():
         "name": "report.pdf",
         "size": 2_202_009,
         "from": "bob",
+        "from_id": "",
         "own": False,
         "private": False,
         "received": 1_101_004,
