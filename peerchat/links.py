@@ -347,12 +347,6 @@ class Links:
             node.messaging.heard(member.node_id, start)
         new = node.add_member(member)
         was_named = self._back(member.node_id) or member.username
-        if new and node.reporting:
-            # One line: "caroline is now known as carol" was said of someone not in the room.
-            was = was_named if was_named != member.username else ""
-            node.emit(events.PeerJoined(member, was, back=lost_at is not None))
-        elif (old := node.entrance.renamed_meanwhile(member)) is not None:
-            node.emit(events.Renamed(member, old))  # back from a freeze: its own word
         # Every link binds the name, not only a newcomer's: a member listed when this node
         # came in was bound nowhere here, and this node let another key take its name while
         # the others refused it (a user trial's room disagreed on who was who).
@@ -373,6 +367,14 @@ class Links:
                 here_as = present.username if present is not None else ""
                 node.talk.took_name_of(member, before)
                 node.emit(events.NewKey(member, before, here_as))
+        # After its name's word, if another key had it here: a bot greeting each join had
+        # greeted it before it learnt so (trial 67).
+        if new and node.reporting:
+            # One line: "caroline is now known as carol" was said of someone not in the room.
+            was = was_named if was_named != member.username else ""
+            node.emit(events.PeerJoined(member, was, back=lost_at is not None))
+        elif (old := node.entrance.renamed_meanwhile(member)) is not None:
+            node.emit(events.Renamed(member, old))  # back from a freeze: its own word
         for chat in released:
             node.show(member, chat, own=False)
         back = lost_at is not None

@@ -163,6 +163,9 @@ async def test_a_known_name_back_under_another_key_is_pointed_out(
     other = await swarm.node("bob", "--data-dir", str(tmp_path / "another-computer"))
     warning = await alice.wait_for(event="new_key", node_id=other.node_id)
     assert warning["username"] == "bob" and warning["old_node_id"] == first.node_id
+    # Told before its join: a bot that greets each join had greeted it first (trial 67)
+    joined = await alice.wait_for(event="peer_joined", node_id=other.node_id)
+    assert alice.events.index(warning) < alice.events.index(joined), alice.describe()
     # The other key gone, the first comes back to its own name (a user trial: it was refused
     # for good, "the name 'bob' is taken", though nobody in the room had it).
     mark = len(alice.events)
