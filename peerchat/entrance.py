@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WELCOME_DIALS_AT_ONCE = 128  # members of a welcome dialled at once
+# Seconds with no dial of a welcome's members through that end the wait for them: a member
+# whose port accepts and never answers held every newcomer's ready back 3 s, a connect timeout
+# (attack round 48). Two round trips and a handshake take less than this, even far away.
+WELCOME_DIALS_QUIET = 1.5
 PER_LISTENING_ADDRESS = 2  # members of a welcome dialled at one host:port at most (``_to_dial``)
 PER_HOST_FROM_AFAR = 16  # and at one host, when the welcome came from another computer
 
@@ -499,15 +503,16 @@ class Entrance:
             node.leadership.act(
                 node.bully.follow(tracker.node_id, tracker.priority), announce=False
             )
-        # Some at a time, and ready once they are through or two connect timeouts have passed
-        # (the rest go on): a welcome of 9,999 made-up members filled every connection slot
-        # with dials that hung, at 99% CPU (attack round 18).
+        # Some at a time, and ready once they are through, none has come through for a while,
+        # or two connect timeouts have passed (the rest go on): a welcome of 9,999 made-up
+        # members filled every connection slot with dials that hung, at 99% CPU (attack round
+        # 18).
         dials = _WelcomeDials(trio.CapacityLimiter(WELCOME_DIALS_AT_ONCE), len(others))
         dial = functools.partial(node.links.dial_or_keep_trying, elsewhere=conn.elsewhere)
         for member in others:
             node.nursery.start_soon(dials.run, dial, member)
         with trio.move_on_after(2 * node.config.connect_timeout):
-            await dials.done.wait()
+            await dials.settled(WELCOME_DIALS_QUIET)
         # Whom the welcome left out, if anyone: the member that first sent this node on is
         # asked (the one witness the tracker did not choose), else another.
         sent_on_by = self._sent_on_by
@@ -670,13 +675,11 @@ class Entrance:
 
 
 class _WelcomeDials:
-    """The dials of a welcome's members, a few at a time: ``done`` once all are through."""
+    """The dials of a welcome's members, a few at a time."""
 
     def __init__(self, limiter: trio.CapacityLimiter, count: int) -> None:
         self._limiter, self._left = limiter, count
-        self.done = trio.Event()
-        if not count:
-            self.done.set()
+        self._through = trio.Event()  # set as each is through
 
     async def run(self, dial: Callable[[Member], Awaitable[None]], member: Member) -> None:
         try:
@@ -684,8 +687,16 @@ class _WelcomeDials:
                 await dial(member)
         finally:
             self._left -= 1
-            if not self._left:
-                self.done.set()
+            self._through.set()
+
+    async def settled(self, quiet: float) -> None:
+        """Until all are through, or ``quiet`` seconds pass with none through."""
+        while self._left:
+            self._through = trio.Event()
+            with trio.move_on_after(quiet) as waited:
+                await self._through.wait()
+            if waited.cancelled_caught:
+                return
 
 
 def _to_dial(

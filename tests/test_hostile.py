@@ -52,6 +52,7 @@ from e2e_helpers import SLOW, Swarm, free_port, slow, wait_mesh
 
 import peerchat
 from peerchat.batch import MAX_LAMPORT as BATCH_MAX_LAMPORT
+from peerchat.config import Config
 from peerchat.secure_stream import SecureStream
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -744,3 +745,42 @@ async def test_a_member_cannot_silence_another_by_claiming_its_messages(swarm: S
         await friend.send(f"after the lie {i}")
         await target.wait_for(event="message", from_id=friend.node_id, text=f"after the lie {i}")
     await stream.aclose()
+
+
+async def test_a_member_whose_port_never_answers_holds_no_newcomers_ready_back(
+    swarm: Swarm,
+) -> None:
+    """Attack round 48: a member key whose advertised port accepts and never answers made
+    every newcomer wait for its dial to time out (3 s) before it was ready."""
+    target, friend = await two_members(swarm)
+    dialled: list[float] = []
+
+    async def tarpit(stream: trio.SocketStream) -> None:
+        dialled.append(trio.current_time())
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        (listener,) = await nursery.start(partial(trio.serve_tcp, tarpit, 0, host="127.0.0.1"))
+        mallory = FakeIdentity(room=open_room_at(swarm.tracker_port))
+        stream = await connect(swarm.tracker_port, identity=mallory)
+        pit = listener.socket.getsockname()[1]
+        await stream.send_all(frame_of(mallory.hello(join=True, port=pit)))
+        await target.wait_for(event="peer_joined", node_id=mallory.node_id)
+
+        async def keep_answering() -> None:  # a member in every other way
+            reader = FrameReader(stream)
+            while (received := await reader.next()) is not None:
+                if received["t"] in ("ping", "probe"):
+                    await stream.send_all(
+                        frame_of({"t": "pong" if received["t"] == "ping" else "beat"})
+                    )
+
+        nursery.start_soon(keep_answering)
+        late = await spawn_raw_node(swarm, "late", swarm.tracker_addr)
+        await late.wait_for(event="ready", timeout=15)
+        ready = trio.current_time()
+        assert dialled, "the newcomer never dialled the member"
+        waited = ready - dialled[0]
+        assert waited < Config().connect_timeout - 0.5, waited
+        await chat_both_ways(late, friend)
+        nursery.cancel_scope.cancel()
