@@ -31,8 +31,16 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
     out: StyleAndTextTuples = []
     column = 0
     new_row = ("", "\n" + " " * indent)
+    # The word being laid out, which may span fragments ("rn" in bold, then ","): where in
+    # ``out`` its first on this row is, the column it began at, its columns so far.
+    word_at: int | None = None
+    began = width_so_far = 0
     for style, fragment in text:
         for piece in _PIECES.split(fragment):
+            if not piece:
+                continue
+            if piece == "\n" or piece.startswith(" "):
+                word_at = None
             if piece == "\n":
                 out.append((style, piece))
                 column = 0
@@ -45,7 +53,21 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
                     out.append((style, piece))
                     column += size
                 continue
+            if word_at is None:
+                word_at, began, width_so_far = len(out), column, 0
             while column + size > width:
+                if word_at < len(out) and began > indent and width_so_far + size <= width - indent:
+                    # The rest of a word whose start is on this row: all of it goes to the
+                    # next (trial 66 read a row that began ", مريم~950907" after "rn").
+                    head = out[word_at:]
+                    del out[word_at:]
+                    while out and out[-1][1].startswith(" "):
+                        out.pop()
+                    out.append(new_row)
+                    word_at, began = len(out), indent
+                    out += head
+                    column = indent + width_so_far
+                    continue
                 # A word that fits a row goes to the next whole; a longer one is cut where it
                 # is (moved, it left "<bob>" alone on a row: a user trial).
                 first = cells(piece[0])
@@ -53,15 +75,18 @@ def wrap(text: StyleAndTextTuples, width: int, indent: int = INDENT) -> StyleAnd
                     while out and out[-1][1].startswith(" "):  # and the spaces before it go
                         out.pop()
                     out.append(new_row)
+                    word_at, began, width_so_far = len(out), indent, 0
                     column = indent
                     continue
                 cut, used = _fitting(piece, width - column)  # longer than a row: cut
                 out += [(style, piece[:cut]), new_row]
                 piece = piece[cut:]
                 size, column = size - used, indent  # (not measured again: a row at a time)
+                word_at, began, width_so_far = len(out), indent, 0
             if piece:
                 out.append((style, piece))
                 column += size
+                width_so_far += size
     return out
 
 

@@ -161,3 +161,17 @@ def test_a_joiner_joins_pictographs_only_and_a_syllable_ends_at_the_next_consona
     korean = unicodedata.normalize("NFD", "가나다라마바사아자차카타파하" * 5)
     widths = [wrap_module.cells(r) for r in rows([("", "<bob> " + korean)], 40)]
     assert len(widths) > 3 and max(widths) < 40, widths
+
+
+def test_a_word_of_several_styles_is_moved_whole_not_split_where_its_style_changes() -> None:
+    """Trial 66 read a row that began ", مريم~950907": the line broke between a name in its
+    style and the comma after it, as if a space were there."""
+    names = ["bob", "carol", "judy", "rn", "مريم~950907", "爱丽丝~76ccdf"]
+    text: list[tuple[str, str]] = [("", "10:00:00 * in the room: ")]
+    for i, name in enumerate(names):
+        text += [("bold", name), ("", ", " if i < len(names) - 1 else "")]
+    whole = "".join(t for _, t in text)
+    for width in range(2 * INDENT + 12, 80):  # (each name with its comma fits a row)
+        rows = "".join(t for _, t in wrap(text, width)).split("\n")
+        assert all(not row.lstrip().startswith(",") for row in rows), (width, rows)
+        assert "".join("".join(rows).split()) == "".join(whole.split()), (width, rows)
