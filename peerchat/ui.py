@@ -1093,6 +1093,7 @@ class Screen:
         if isinstance(event, RoomLeft):
             self.unseen.pop(label, None)
             self.rooms.pop(label, None)
+            self.member_lines.pop(label, None)  # (its count owed kept the printer awake: R1)
             if event.failed:  # its window's errors go on in the one in front (``windows``)
                 self.failed = (*self.failed, label)
             self.fronted = [r for r in self.fronted if r != label]
@@ -1469,7 +1470,11 @@ def settled_waves(screen: Screen, mono: float) -> list[Composed]:
 
 def waves_settle_in(screen: Screen, mono: float) -> float | None:
     """Seconds until a room's wave is over and its untold count due; None: none is."""
-    due = [at for lines in screen.member_lines.values() if (at := lines.settles_at()) is not None]
+    due = [
+        at
+        for room, lines in screen.member_lines.items()
+        if room in screen.rooms and (at := lines.settles_at()) is not None
+    ]
     return max(0.0, min(due) - mono) if due else None
 
 

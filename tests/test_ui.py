@@ -2073,6 +2073,23 @@ def test_a_waves_untold_count_is_said_once_it_is_over_not_only_beside_a_later_jo
     assert lines.settles_at() == 100.0 + member_lines.QUIET + member_lines.SUMMED_EVERY
 
 
+def test_a_room_left_in_a_wave_owes_no_count() -> None:
+    """Review 65 R1: a room left with a wave's count owed was never settled, and the printer,
+    waiting for it, woke at once for ever."""
+    screen = ui.Screen()
+    now = time.monotonic()
+    ui.render_batch([(now, ("dev", Ready(ALICE, "peer")))], screen)
+    wave = [
+        (now, ("dev", PeerJoined(dataclasses.replace(BOB, node_id=f"{n:032x}", username=f"m{n}"))))
+        for n in range(40)
+    ]
+    ui.render_batch(wave, screen)
+    assert ui.waves_settle_in(screen, now) is not None
+    ui.render_batch([(now, ("dev", RoomLeft("dev")))], screen)
+    assert ui.waves_settle_in(screen, now + 60) is None
+    assert ui.settled_waves(screen, now + 60) == []
+
+
 async def test_the_prompt_counts_a_waves_untold_joins_when_it_is_over(
     monkeypatch, quiet_terminal
 ) -> None:
