@@ -723,7 +723,8 @@ class Messaging:
             # a batch of 512 KiB each time, an attack: 1 GB in 10 s), weighed before it is
             # read: a page read to learn it was too much took a core whole, 250 wants a
             # second (attack round 48).
-            again = min(node.store.size_between(want.author, after, before), ANSWER_BYTES)
+            page = node.config.sync_page
+            again = min(node.store.size_between(want.author, after, before, page), ANSWER_BYTES)
             if again and not handed.again.allows(trio.current_time(), again):
                 after = before
         batches = node.store.after(want.author, after, node.config.sync_page, ANSWER_BYTES)

@@ -517,14 +517,16 @@ class Store:
         )
         return _whole_batches(rows, limit, max_bytes)
 
-    def size_between(self, author: str, after: int, upto: int) -> int:
-        """Bytes of ``author``'s batches that hold messages past ``after`` and begin by
-        ``upto``, read from the index alone (``Messaging._wanted`` weighs a want so)."""
+    def size_between(self, author: str, after: int, upto: int, limit: int) -> int:
+        """Bytes of the first ``limit`` of ``author``'s batches that hold messages past
+        ``after`` and begin by ``upto``, without reading them (``Messaging._wanted`` weighs a
+        want so). Bounded as a page is: all of a history of 100,000 typed lines took 68 ms a
+        want (review 65)."""
         self._flushed()
         (size,) = self._db.execute(
-            "SELECT TOTAL(LENGTH(data)) FROM batches"
-            " WHERE author = ? AND first > ? AND last > ? AND first <= ?",
-            (author, after - MAX_ITEMS, after, upto),
+            "SELECT TOTAL(size) FROM (SELECT LENGTH(data) AS size FROM batches"
+            " WHERE author = ? AND first > ? AND last > ? AND first <= ? ORDER BY first LIMIT ?)",
+            (author, after - MAX_ITEMS, after, upto, limit),
         ).fetchone()
         return int(size)
 
