@@ -655,9 +655,8 @@ class Links:
         """Dial lost members again as the schedule says; give up on them after a while."""
         after = self.node.config.gone_after
         while True:
-            due = min(
-                filter(None, (self.redial.next_due(), self.redial.next_gone(after))), default=None
-            )
+            times = (self.redial.next_due(), self.redial.next_gone(after))
+            due = min((t for t in times if t is not None), default=None)
             with trio.move_on_at(math.inf if due is None else due):
                 self._redial_changed = trio.Event()
                 await self._redial_changed.wait()

@@ -1601,9 +1601,9 @@ class PromptUI:
 
     def _worth_telling(self, event: Event) -> bool:
         """ "Not delivered yet to bob" once per absence, not under every message said meanwhile
-        (headless mode reports each)."""
-        if type(event) is PeerGone:  # (for a bot's list of who is away: the screen's "gave
-            return False  # up on reaching" line says it, and /who)
+        (headless mode reports each); nothing of the events for programs alone."""
+        if type(event) in _FOR_PROGRAMS:
+            return False
         if type(event) is Undelivered and event.private is None:
             waiting = frozenset(m.node_id for m in event.waiting)
             told, self._told_waiting = self._told_waiting, waiting
@@ -2397,6 +2397,9 @@ def _in_a_wave(screen: Screen, arrived: float, room: str, event: Event) -> membe
 
 
 _TOOLBAR_ONLY = (Typing, FileProgress, Uploading)  # events only the status bar shows
+# Events for headless mode's programs alone: a member taken to have quit, for a bot's list of
+# who is away (a screen's "gave up on reaching" line and /who say it).
+_FOR_PROGRAMS = (PeerGone,)
 
 
 FREEZE_TOLD_FOR = 10.0  # seconds: each room's word of one freeze after the first goes unsaid
