@@ -1055,6 +1055,7 @@ class Screen:
     found: tuple[str, ...] = ()  # the rooms the last /list found, for Tab after /join
     # room -> when its last "tracker is now" line was printed (arrival, monotonic)
     tracker_told_at: dict[str, float] = field(default_factory=dict)
+    tracker_said: dict[str, str] = field(default_factory=dict)  # room -> the tracker last named
     failed: tuple[str, ...] = ()  # rooms failed since their windows were last let go
     flaps: Flaps = field(default_factory=Flaps)  # members' drops, each (room, node id)'s
     member_lines: dict[str, MemberLines] = field(default_factory=dict)  # joins told, by room
@@ -1094,6 +1095,7 @@ class Screen:
             self.unseen.pop(label, None)
             self.rooms.pop(label, None)
             self.member_lines.pop(label, None)  # (its count owed kept the printer awake: R1)
+            self.tracker_said.pop(label, None)
             if event.failed:  # its window's errors go on in the one in front (``windows``)
                 self.failed = (*self.failed, label)
             self.fronted = [r for r in self.fronted if r != label]
@@ -1455,9 +1457,12 @@ def untold_text(count: int) -> str:
     return f"* {count} more joined, left or were renamed meanwhile, untold (/who: who is in)"
 
 
-def settled_waves(screen: Screen, mono: float) -> list[Composed]:
-    """Each room's count of the joins and leaves left untold in a wave that is over now: the
-    next one told says it, but one may not come for long (trial 65 read it minutes late)."""
+def owed_lines(screen: Screen, mono: float) -> list[Composed]:
+    """Lines a room owes now that nothing else would bring: the count of the joins and leaves
+    a wave that is over left untold (the next one told says it, but one may not come for long:
+    trial 65 read it minutes late), and the tracker, where it changed since the last said and
+    the room's pace of such lines allows one (trial 66's last line was "you are the tracker
+    now", while the status bar said carol)."""
     wall = time.time() - time.monotonic()
     out = []
     for room, lines in screen.member_lines.items():
@@ -1465,17 +1470,38 @@ def settled_waves(screen: Screen, mono: float) -> list[Composed]:
             shown_as = room if _among_several(screen, room) else ""
             text = format_notice(untold_text(count), mono + wall)
             out.append(Composed(text, shown_as, of=room, chatter=True))
+    for room in _tracker_owed(screen):
+        if mono >= screen.tracker_told_at.get(room, -math.inf) + TRACKER_TOLD_EVERY:
+            tracker = screen.rooms[room].tracker
+            assert tracker is not None
+            screen.tracker_told_at[room], screen.tracker_said[room] = mono, tracker.node_id
+            out.append(compose((room, TrackerChanged(tracker)), mono + wall, screen))
     return out
 
 
-def waves_settle_in(screen: Screen, mono: float) -> float | None:
-    """Seconds until a room's wave is over and its untold count due; None: none is."""
+def owed_in(screen: Screen, mono: float) -> float | None:
+    """Seconds until a room owes a line (``owed_lines``); None: none will."""
     due = [
         at
         for room, lines in screen.member_lines.items()
         if room in screen.rooms and (at := lines.settles_at()) is not None
     ]
+    due += [
+        screen.tracker_told_at.get(room, -math.inf) + TRACKER_TOLD_EVERY
+        for room in _tracker_owed(screen)
+    ]
     return max(0.0, min(due) - mono) if due else None
+
+
+def _tracker_owed(screen: Screen) -> list[str]:
+    """The rooms whose tracker is not the one their last line about it named."""
+    return [
+        room
+        for room, front in screen.rooms.items()
+        if front.tracker is not None
+        and (said := screen.tracker_said.get(room)) is not None
+        and said != front.tracker.node_id
+    ]
 
 
 def _refusals_together(
@@ -1956,9 +1982,9 @@ class PromptUI:
             with self._lock:
                 lines = self._backlog.take(time.monotonic())
             if not lines:
-                if settled := settled_waves(self._screen, time.monotonic()):
+                if owed := owed_lines(self._screen, time.monotonic()):
                     await self._cursor_known()
-                    self._print_above_prompt(settled)
+                    self._print_above_prompt(owed)
                     continue
                 await self._wait_for_lines()
                 continue
@@ -1967,9 +1993,9 @@ class PromptUI:
             await asyncio.sleep(REDRAW_EVERY)
 
     async def _wait_for_lines(self) -> None:
-        """Until show() wakes the loop, or a room's wave of joins is over (its count due)."""
+        """Until show() wakes the loop, or a room owes a line (``owed_lines``)."""
         assert self._wake is not None
-        due = waves_settle_in(self._screen, time.monotonic())
+        due = owed_in(self._screen, time.monotonic())
         if due is None:
             await self._wake.wait()
             return
@@ -2345,7 +2371,10 @@ def _tracker_as_shown(screen: Screen, room: str, event: Event) -> bool:
     if type(event) is not TrackerChanged or room not in screen.rooms:
         return False
     shown = screen.rooms[room].tracker  # None: the first word of it, under "you are ...":
-    return shown is None or shown.node_id == event.tracker.node_id  # the status bar says it
+    if shown is None:  # the status bar says it
+        screen.tracker_said[room] = event.tracker.node_id
+        return True
+    return shown.node_id == event.tracker.node_id
 
 
 def _tracker_churns(screen: Screen, arrived: float, room: str, event: Event) -> bool:
@@ -2356,8 +2385,8 @@ def _tracker_churns(screen: Screen, arrived: float, room: str, event: Event) -> 
         return False
     told = screen.tracker_told_at.get(room, -math.inf)
     if arrived - told < TRACKER_TOLD_EVERY:
-        return True
-    screen.tracker_told_at[room] = arrived
+        return True  # (said once the pace allows, if it is still news then: ``owed_lines``)
+    screen.tracker_told_at[room], screen.tracker_said[room] = arrived, event.tracker.node_id
     return False
 
 

@@ -2073,6 +2073,23 @@ def test_a_waves_untold_count_is_said_once_it_is_over_not_only_beside_a_later_jo
     assert lines.settles_at() == 100.0 + member_lines.QUIET + member_lines.SUMMED_EVERY
 
 
+def test_a_tracker_change_held_back_by_the_pace_is_said_once_the_pace_allows() -> None:
+    """Trial 66: after an 8 s cut, a screen's last line said "you are the tracker now" while
+    the status bar said carol: the change back came within 10 s of the one before, and was
+    never said."""
+    screen = ui.Screen()
+    now = time.monotonic()
+    ui.render_batch([(now, ("", Ready(ALICE, "peer"))), (now, ("", TrackerChanged(BOB)))], screen)
+    said = to_plain_text(ui.render_batch([(now + 20, ("", TrackerChanged(ALICE)))], screen))
+    assert "you are the tracker now" in said
+    assert to_plain_text(ui.render_batch([(now + 25, ("", TrackerChanged(CAROL)))], screen)) == ""
+    assert ui.owed_in(screen, now + 25) == pytest.approx(5.0)
+    assert ui.owed_lines(screen, now + 29) == []
+    (owed,) = ui.owed_lines(screen, now + 30)
+    assert "tracker is now carol" in to_plain_text(owed.laid_out())
+    assert ui.owed_in(screen, now + 30) is None and ui.owed_lines(screen, now + 60) == []
+
+
 def test_a_room_left_in_a_wave_owes_no_count() -> None:
     """Review 65 R1: a room left with a wave's count owed was never settled, and the printer,
     waiting for it, woke at once for ever."""
@@ -2084,10 +2101,10 @@ def test_a_room_left_in_a_wave_owes_no_count() -> None:
         for n in range(40)
     ]
     ui.render_batch(wave, screen)
-    assert ui.waves_settle_in(screen, now) is not None
+    assert ui.owed_in(screen, now) is not None
     ui.render_batch([(now, ("dev", RoomLeft("dev")))], screen)
-    assert ui.waves_settle_in(screen, now + 60) is None
-    assert ui.settled_waves(screen, now + 60) == []
+    assert ui.owed_in(screen, now + 60) is None
+    assert ui.owed_lines(screen, now + 60) == []
 
 
 async def test_the_prompt_counts_a_waves_untold_joins_when_it_is_over(
