@@ -342,6 +342,8 @@ class Node:
             self.emit(events.Error("no messages kept yet"))
         for sender, chat, own in kept:  # an answer to the user: at once, in the store's order
             self.after_ready(_message(sender, chat, own=own, history=True, kept=True))
+        if kept:  # where the answer ends, as for a run of history (trial 67's bot had none)
+            self.after_ready(events.HistoryEnd(len(kept)))
         if count > len(kept) == MAX_RECENT:
             self.after_ready(events.Error(f"the last {MAX_RECENT}: /history shows no more"))
 

@@ -1456,6 +1456,10 @@ async def test_history_command_in_headless_shows_the_last_three(swarm: Swarm) ->
         assert all(e["history"] for e in got), proc.describe()
         assert [e["own"] for e in got] == [(i % 2 == 1) == (proc is ann) for i in (2, 3, 4)]
         assert [e["id"] for e in got] == [e["id"] for e in messages(proc)[2:5]]
+        assert all(e["seen"] for e in got), proc.describe()  # kept here before
+        # Where the answer ends (trial 67: a bot could not tell it from a backfill)
+        end = await proc.wait_for(event="history_end", since=since[proc.name])
+        assert end["messages"] == 3 and proc.events.index(end) > proc.events.index(got[-1])
 
 
 async def test_numbers_go_on_without_a_gap_after_a_clean_restart(
