@@ -738,10 +738,10 @@ class Node:
         return new
 
     def dispatch(self, conn: Connection, message: Message) -> None:
-        handler = self._handlers.get(type(message))
-        if handler is None:
-            raise ProtocolViolation(f"{type(message).__name__} is not expected after the hello")
         kind = type(message)
+        handler = self._handlers.get(kind)
+        if handler is None:
+            raise ProtocolViolation(f"{kind.__name__} is not expected after the hello")
         if kind is not FileChunk:  # (``files.on_chunk`` charges what it does not take)
             size = conn.frame_size if kind is not Want else max(conn.frame_size, WANT_COST)
             self.read_pace.charge(conn, size, trio.current_time())

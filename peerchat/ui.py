@@ -1968,8 +1968,8 @@ class PromptUI:
 
     async def _print_forever(self) -> None:
         """Print the backlog a batch at a time, one redraw per batch and ``REDRAW_EVERY`` at
-        most, for as long as it has lines; then sleep until show() wakes the loop again (or a
-        wave of joins is over, to count what it left untold)."""
+        most, for as long as it has lines; then sleep until show() wakes the loop again, or a
+        room owes a line (``owed_lines``)."""
         assert self._wake is not None
         while True:
             self._wake.clear()
