@@ -8,6 +8,7 @@ Every wait is a pexpect expect or read with a timeout, never a sleep.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -846,13 +847,19 @@ def test_after_fg_the_prompt_wins_back_its_keyboard_even_after_a_line_is_sent(
         shell.close(force=True)
 
 
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """A port on loopback whose connections the kernel accepts and nobody answers."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        yield silent.getsockname()[1]
+
+
 def test_a_slow_join_says_where_it_connects_and_ctrl_c_gives_up(
     spawn: Callable[..., Any],
 ) -> None:
-    with socket.socket() as silent:  # accepts connections (the kernel does), never answers
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        port = silent.getsockname()[1]
+    with silent_listener() as port:  # accepts connections (the kernel does), never answers
         alice = spawn("--username", "alice", "--tracker", f"127.0.0.1:{port}", terminal=True)
         alice.expect(on_screen(f"connecting to 127.0.0.1:{port} ..."), timeout=5)
         alice.send("hello?\r")  # not in the room yet: nothing to send it to
@@ -872,37 +879,10 @@ def test_a_slow_join_says_where_it_connects_and_ctrl_c_gives_up(
         assert time.monotonic() - started < 3
 
 
-def test_ctrl_c_twice_to_give_up_a_join_leaves_the_other_room_open(
-    spawn: Callable[..., Any],
-) -> None:
-    """Trial 66: Ctrl-C gave a slow /join up, and a second one 0.3 s later, on the empty line
-    of the room left in front, quit the program and every room, unwarned."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        port = silent.getsockname()[1]
-        alice = start_alice(spawn, free_port())
-        alice.send(f"/join zz 127.0.0.1:{port}\r")
-        alice.expect(on_screen(f"connecting to 127.0.0.1:{port} ..."), timeout=5)
-        alice.send("\x03")
-        alice.expect(on_screen("gave up joining the room zz"))
-        alice.send("\x03")  # not a quit: the toolbar says the next one is
-        alice.send("\x0c")
-        alice.expect_exact(DRAWN_ANEW)
-        alice.expect(on_screen("not joined: Ctrl-C again quits"))
-        alice.send("/who\r")
-        alice.expect(on_screen("* 1 member:"))
-        alice.send("\x03")
-        expect_exit_0(alice)
-
-
 def test_a_line_kept_while_joining_is_pointed_at_once_in(spawn: Callable[..., Any]) -> None:
     """Trial 52: a line typed while joining stayed in the input line once in, with nothing to
     say so; it looked sent."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        port = silent.getsockname()[1]
+    with silent_listener() as port:
         alice = spawn("--username", "alice", "--tracker", f"127.0.0.1:{port}", terminal=True)
         alice.expect(on_screen(f"connecting to 127.0.0.1:{port} ..."), timeout=5)
         alice.send("said early\r")
@@ -921,10 +901,7 @@ def test_a_line_kept_for_a_room_being_joined_is_not_sent_elsewhere_unasked(
     """From a user trial: a line typed while a /join connected stayed in the input once the
     join failed, and went to the room left in front; Ctrl-U took back only the line break
     after it, and the next line was glued to it and sent."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        port = silent.getsockname()[1]
+    with silent_listener() as port:
         first = free_port()
         alice = start_alice(spawn, first)
         alice.logfile_read = drawn = io.StringIO()
@@ -1039,11 +1016,9 @@ def test_a_join_leaves_the_default_room_when_nobody_else_is_in_it(
 def test_ctrl_c_gives_up_a_second_room_still_connecting_and_stays_in_the_first(
     spawn: Callable[..., Any],
 ) -> None:
-    """From a user trial: Ctrl-C during a /join ended the program and left every room."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        port = silent.getsockname()[1]
+    """From a user trial: Ctrl-C during a /join ended the program and left every room.
+    Trial 66: a second Ctrl-C right after the one that gave the join up quit, unwarned."""
+    with silent_listener() as port:
         alice = start_alice(spawn, free_port())
         alice.send(f"/join zzz 127.0.0.1:{port}\r")
         alice.expect(on_screen(f"connecting to 127.0.0.1:{port} ..."), timeout=5)
@@ -1051,20 +1026,22 @@ def test_ctrl_c_gives_up_a_second_room_still_connecting_and_stays_in_the_first(
         alice.expect(on_screen("(Ctrl-C twice to give up the join)"))
         alice.send("\x03\x03")  # the first clears the line kept
         alice.expect(on_screen("gave up joining the room zzz"))  # never in it
+        alice.send("\x03")  # not a quit: the toolbar says the next one is
+        alice.send("\x0c")
+        alice.expect_exact(DRAWN_ANEW)
+        alice.expect(on_screen("not joined: Ctrl-C again quits"))
         alice.send("still here\r")
         alice.expect(on_screen("<alice> still here"))
-        alice.send("/quit\r")
+        alice.send("\x03")  # (a line was typed since: an empty line's Ctrl-C quits again)
         expect_exit_0(alice)
 
 
 def test_a_line_typed_below_a_kept_one_is_a_line_of_its_own(spawn: Callable[..., Any]) -> None:
     """A user trial: below a line kept while a /join connected, "/msg alice my secret is 42"
     went to the whole room as text, glued to the kept line (3 of 3)."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
+    with silent_listener() as port:
         alice, bob = alice_and_bob(spawn)
-        alice.send(f"/join zzz 127.0.0.1:{silent.getsockname()[1]}\r")
+        alice.send(f"/join zzz 127.0.0.1:{port}\r")
         alice.expect(on_screen("connecting to 127.0.0.1:"), timeout=5)
         alice.send("for zzz\r")
         alice.expect(on_screen("not in the room yet: the line is kept"))
@@ -1102,10 +1079,7 @@ def test_lines_kept_while_a_join_connects_go_each_as_typed_once_in(
     """A user trial's "hello ops" then "/msg robert my secret is 42", kept while /join ops
     connected, both went to ops as text once it was in (5 of 5)."""
     alice, bob = alice_and_bob(spawn)
-    with socket.socket() as silent:  # holds the join at "connecting" until it is closed
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        port = silent.getsockname()[1]
+    with silent_listener() as port:  # holds the join at "connecting" until it is closed
         alice.send(f"/join zzz 127.0.0.1:{port}\r")
         alice.expect(on_screen("connecting to 127.0.0.1:"), timeout=5)
         for line in ("hello zzz", "/msg bob my secret is 42", "/me waves"):

@@ -1911,12 +1911,22 @@ def test_lines_are_written_with_the_terminals_own_wrapping_off() -> None:
     assert "\x1b[?7h" in text[said:]
 
 
+def ready_screen() -> tuple[ui.Screen, float]:
+    """A screen of one room that alice is in, and when (monotonic)."""
+    screen, start = ui.Screen(), time.monotonic()
+    ui.render_batch([(start, ("", Ready(ALICE, "peer")))], screen)
+    return screen, start
+
+
+def throwaway(n: int, name: str) -> Member:
+    """The ``n``-th of many keys, as a wave of them would come."""
+    return dataclasses.replace(BOB, node_id=f"{n:032x}", username=name)
+
+
 def test_a_member_that_keeps_dropping_out_is_told_three_times_then_not_while_it_goes_on() -> None:
     """Attack round 44: one key that linked and cut, again and again, put "dropped out" and
     "is back" on every screen 2.4 times a second."""
-    screen = ui.Screen()
-    start = time.monotonic()
-    ui.render_batch([(start, ("", Ready(ALICE, "peer")))], screen)
+    screen, start = ready_screen()
     shown = []
     for n in range(10):
         at = start + n
@@ -2002,12 +2012,10 @@ def test_a_wave_of_joins_and_leaves_is_told_at_a_pace_and_the_rest_counted() -> 
     """Attack round 46: 295 throwaway keys that joined and dropped out from one address put
     590 lines on a screen in 15 s, and the chat among them went by unread. Review 64: one join
     every 9 s after such a wave hid every real join and leave for as long as it went on."""
-    screen = ui.Screen()
-    start = time.monotonic()
-    ui.render_batch([(start, ("", Ready(ALICE, "peer")))], screen)
+    screen, start = ready_screen()
     wave = []
     for n in range(100):
-        member = dataclasses.replace(BOB, node_id=f"{n:032x}", username=f"m{n}")
+        member = throwaway(n, f"m{n}")
         wave.append((start + n / 10, ("", PeerJoined(member))))
         wave.append((start + n / 10, ("", PeerLeft(member, "quit", said=True))))
     wave.append((start + 5, ("", message(CAROL, "still here"))))
@@ -2042,12 +2050,10 @@ def test_a_wave_of_joins_and_leaves_is_told_at_a_pace_and_the_rest_counted() -> 
 def test_others_renames_are_told_at_a_waves_pace_ones_own_always() -> None:
     """Attack round 48: 60 keys of one address, each renamed once a second (the pace a node
     allows a member), put 58 lines a second on a screen, and a friend's line stayed 0.6 s."""
-    screen = ui.Screen()
-    start = time.monotonic()
-    ui.render_batch([(start, ("", Ready(ALICE, "peer")))], screen)
+    screen, start = ready_screen()
     renames = []
     for n in range(60):
-        member = dataclasses.replace(BOB, node_id=f"{n:032x}", username=f"k{n}x1")
+        member = throwaway(n, f"k{n}x1")
         renames.append((start + n / 60, ("", Renamed(member, f"k{n}x0"))))
     renames.append(
         (start + 1, ("", Renamed(dataclasses.replace(ALICE, username="alicia"), "alice")))
@@ -2096,10 +2102,7 @@ def test_a_room_left_in_a_wave_owes_no_count() -> None:
     screen = ui.Screen()
     now = time.monotonic()
     ui.render_batch([(now, ("dev", Ready(ALICE, "peer")))], screen)
-    wave = [
-        (now, ("dev", PeerJoined(dataclasses.replace(BOB, node_id=f"{n:032x}", username=f"m{n}"))))
-        for n in range(40)
-    ]
+    wave = [(now, ("dev", PeerJoined(throwaway(n, f"m{n}")))) for n in range(40)]
     ui.render_batch(wave, screen)
     assert ui.owed_in(screen, now) is not None
     ui.render_batch([(now, ("dev", RoomLeft("dev")))], screen)
@@ -2120,9 +2123,7 @@ async def test_the_prompt_counts_a_waves_untold_joins_when_it_is_over(
             front.show(Ready(ALICE, "tracker"))
             await recorder.wait_for("you are alice")
             for n in range(60):
-                front.show(
-                    PeerJoined(dataclasses.replace(BOB, node_id=f"{n:032x}", username=f"m{n}"))
-                )
+                front.show(PeerJoined(throwaway(n, f"m{n}")))
             await recorder.wait_for("more joined, left or were renamed meanwhile, untold")
             quiet_terminal.send_text("\x04")
     printed = "\n".join(recorder.blocks)
