@@ -1036,7 +1036,7 @@ class Screen:
     earlier: str | None = None  # the room of the last line printed, if it was from history
     helped: bool = False  # "type /help for commands" was printed
     cleared_at: float = -math.inf  # when Ctrl-C last threw a half-typed line away (monotonic)
-    cleared_what: str = "line cleared"  # what that Ctrl-C did, as the toolbar says
+    cleared_says: str = ""  # what the toolbar says of that Ctrl-C
     join_ended_at: float = -math.inf  # when a join in front ended unjoined (monotonic)
     paged_at: float = -math.inf  # when PageUp or PageDown was last pressed (monotonic)
     scrolled: int = 0  # rows of the window in front scrolled back with PageUp; 0: its end
@@ -1239,7 +1239,7 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
     ]
     parts = _toolbar_parts(screen.front, now, behind=behind)
     if now - screen.cleared_at < CLEARED_SHOWN:  # a user quit unwarned with a second Ctrl-C
-        parts.insert(1, (_CLEARED, f"| {screen.cleared_what}: Ctrl-C again quits "))
+        parts.insert(1, (_CLEARED, f"| {screen.cleared_says} "))
     if screen.scrolled:  # (trial 57: a room's lines past a screen were for /history only)
         newer = "new lines below, " if screen.newer else ""
         oldest = "the oldest kept: /history N for more, " if screen.oldest else ""
@@ -2270,10 +2270,14 @@ def _clear_key(screen: Screen) -> KeyBindings:
             buffer.on_text_changed.fire()  # (reset tells no one: the room read "is typing")
             screen.kept_in = None  # no line kept for Enter now
             if screen.front.me is not None:  # (while joining, Ctrl-C gives the join up)
-                screen.cleared_at, screen.cleared_what = time.monotonic(), "line cleared"
+                now = time.monotonic()
+                # (Trial 68: just after a join ended, "again quits" was one Ctrl-C short.)
+                more = "twice more" if now - screen.join_ended_at < JOIN_ENDED_GRACE else "again"
+                screen.cleared_at, screen.cleared_says = now, f"line cleared: Ctrl-C {more} quits"
         elif time.monotonic() - screen.join_ended_at < JOIN_ENDED_GRACE:
             screen.join_ended_at = -math.inf  # the next one quits, as the toolbar says
-            screen.cleared_at, screen.cleared_what = time.monotonic(), "not joined"
+            screen.cleared_at = time.monotonic()
+            screen.cleared_says = "not joined: Ctrl-C again quits"
         else:
             event.app.exit(exception=KeyboardInterrupt())
 

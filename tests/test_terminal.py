@@ -1026,6 +1026,10 @@ def test_ctrl_c_gives_up_a_second_room_still_connecting_and_stays_in_the_first(
         alice.expect(on_screen("(Ctrl-C twice to give up the join)"))
         alice.send("\x03\x03")  # the first clears the line kept
         alice.expect(on_screen("gave up joining the room zzz"))  # never in it
+        alice.send("half typed\x03")  # cleared; two more quit, as the toolbar says (trial 68)
+        alice.send("\x0c")
+        alice.expect_exact(DRAWN_ANEW)
+        alice.expect(on_screen("line cleared: Ctrl-C twice more quits"))
         alice.send("\x03")  # not a quit: the toolbar says the next one is
         alice.send("\x0c")
         alice.expect_exact(DRAWN_ANEW)

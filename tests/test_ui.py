@@ -265,6 +265,7 @@ def test_the_toolbar_says_what_a_key_did_for_a_while(
     ui.render_batch([(arrived, ("", Ready(ALICE, "peer")))], screen)
     assert said not in to_plain_text(ui.screen_toolbar(screen, 80, now=arrived))
     setattr(screen, when, arrived)
+    screen.cleared_says = said  # (what the key set it to: the terminal tests check that)
     shown = to_plain_text(ui.screen_toolbar(screen, 80, now=arrived + 1))
     assert shown.startswith(f" alice | {said} "), shown
     later = ui.screen_toolbar(screen, 80, now=arrived + for_seconds)
