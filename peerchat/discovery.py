@@ -181,7 +181,7 @@ class Lan:
         as it may answer for any room."""
         private, looked = set(), collections.Counter[str]()
         for name in names:
-            room = name.removesuffix("." + SERVICE).rpartition("-")[0]
+            room = _room_and_node(name)[0]
             if room not in rooms or looked[room] >= ANSWERS_LOOKED_AT:
                 continue
             looked[room] += 1
@@ -472,7 +472,7 @@ def _said_at(info: ServiceInfo) -> list[str]:
 
 def _vouch_good(info: ServiceInfo, room: str, psk: bytes, at: list[str]) -> bool:
     """Whether an answer's vouch is good for ``at``, its port and its name under ``psk``."""
-    node = info.name.removesuffix("." + SERVICE).rpartition("-")[2]
+    node = _room_and_node(info.name)[1]
     good = vouch(psk, room, info.properties.get(HOME_KEY) or b"", info.port, at, node)
     return hmac.compare_digest(good, info.properties.get(VOUCH_KEY) or b"")
 
@@ -505,10 +505,17 @@ def rooms_named(names: Iterable[str]) -> list[tuple[str, int]]:
     (``advertise``); names of any other shape, which anyone may send, are passed over."""
     counts: collections.Counter[str] = collections.Counter()
     for name in names:
-        room, dash, node = name.removesuffix("." + SERVICE).rpartition("-")
-        if dash and valid_room_name(room) and _NODE_PREFIX.fullmatch(node):
+        room, node = _room_and_node(name)
+        if valid_room_name(room) and _NODE_PREFIX.fullmatch(node):
             counts[room] += 1
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_ROOMS_LISTED]
+
+
+def _room_and_node(name: str) -> tuple[str, str]:
+    """An advertised instance name's room and node id prefix (``ROOM-NODEID12``), as said;
+    ("", "") for a name without a dash."""
+    room, dash, node = name.removesuffix("." + SERVICE).rpartition("-")
+    return (room, node) if dash else ("", "")
 
 
 @asynccontextmanager

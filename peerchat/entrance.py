@@ -130,7 +130,6 @@ class Entrance:
             self.seeking = False
             telling.cancel()
 
-    @property
     def coming_back(self) -> bool:
         """Frozen, or rejoining since: what the old links still bring is stale, and the node
         is not yet in its room again. Whoever sees a freeze first tells of it, the watcher or
@@ -157,7 +156,7 @@ class Entrance:
         and the member list, and its two ends agree on the one link between them (a redial let
         in before it made a node elect itself against the live tracker, or drop the link the
         join made)."""
-        if self.coming_back:
+        if self.coming_back():
             return "this node is rejoining the room; try again"
         if self.seeking:
             return "this node is not in the room yet; try again"

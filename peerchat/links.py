@@ -437,7 +437,7 @@ class Links:
         again for a while. ``last_heard``: when its link last brought anything (trio time);
         ``had``: our last message it surely had."""
         node = self.node
-        if node.leaving or node.entrance.coming_back:
+        if node.leaving or node.entrance.coming_back():
             return  # a node on its way out or back in no longer reports, elects or tracks
         member = node.members.remove(node_id)
         listed_at = self._unlinked.pop(node_id, None)
@@ -683,10 +683,9 @@ class Links:
         owed lines (``unreachable``), which is told: trial 67's bot saw it leave ``/who``'s
         away list unsaid, and lines said "undelivered" to it never followed by a word more.
         It is dialled on, now and then, in case it comes back."""
-        unsent = self.node.chatlog.seq - self._lost_at.pop(member.node_id, self.node.chatlog.seq)
-        if member.chat and self.node.reporting:
-            if unsent:
-                self.node.emit(events.NotDelivered(member, unsent))
+        told = member.chat and self.node.reporting
+        self._owed_no_more(member, tell=told)
+        if told:
             self.node.emit(events.PeerGone(member))
 
     def _gave_up(self, member: Member, *, replaced: bool = False) -> None:
@@ -694,12 +693,17 @@ class Links:
         place is not said to have missed our lines: that one had the room's history as it came
         (a trial's "did not reach gina" of a gina who was then shown them)."""
         self._unlinked.pop(member.node_id, None)
-        unsent = self.node.chatlog.seq - self._lost_at.pop(member.node_id, self.node.chatlog.seq)
         log.info("gave up on reaching %s", member.username)
-        if member.chat and unsent and not replaced:
-            self.node.emit(events.NotDelivered(member, unsent))
+        self._owed_no_more(member, tell=member.chat and not replaced)
         self.node.talk.gave_up(member)
         self.node.files.gave_up(member)
+
+    def _owed_no_more(self, member: Member, *, tell: bool) -> None:
+        """``member`` is owed our lines since it was lost no longer; ``tell``: how many, if
+        any, did not reach it."""
+        unsent = self.node.chatlog.seq - self._lost_at.pop(member.node_id, self.node.chatlog.seq)
+        if tell and unsent:
+            self.node.emit(events.NotDelivered(member, unsent))
 
 
 class NotDialled(ProtocolViolation):

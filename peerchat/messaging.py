@@ -231,7 +231,7 @@ class Messaging:
         # Read right after a freeze (before the node noticed it, or from a link its rejoin has
         # yet to close): said while it was stopped, so shown as history, at the time it was
         # said, not as news at the time it was read.
-        late = node.entrance.coming_back
+        late = node.entrance.coming_back()
         if self._receive(b, history=False, late=late) != b.last:  # a gap: someone has the rest
             self._ask(self.puller.seen(conn.member.node_id, b.author, b.last))
 

@@ -83,7 +83,7 @@ from peerchat.protocol import (
     Want,
     encode,
 )
-from peerchat.read_pace import WANT_COST, ReadPace
+from peerchat.read_pace import ReadPace
 from peerchat.store import MEMORY, Store
 from peerchat.talk import Talk
 from peerchat.tracker_address import StartupError, TrackerAddress, bind
@@ -743,8 +743,7 @@ class Node:
         if handler is None:
             raise ProtocolViolation(f"{kind.__name__} is not expected after the hello")
         if kind is not FileChunk:  # (``files.on_chunk`` charges what it does not take)
-            size = conn.frame_size if kind is not Want else max(conn.frame_size, WANT_COST)
-            self.read_pace.charge(conn, size, trio.current_time())
+            self.read_pace.charge(conn, conn.frame_size, trio.current_time(), kind)
         handler(conn, message)
 
     def report_entry(self, kept: list[tuple[Member, Chat, bool]]) -> None:

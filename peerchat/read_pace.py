@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from peerchat.admission import Paces
+from peerchat.protocol import Want
 
 if TYPE_CHECKING:
     from peerchat.connection import Connection
@@ -36,6 +37,7 @@ FRAME_COST = 256
 # this, one address's wants are 256 a second. A newcomer asks one for each author it lacks,
 # and again for each 1,000 lines.
 WANT_COST = 16 << 10
+_LEAST_COST: dict[type, int] = {Want: WANT_COST}  # a frame of these counts for this at least
 
 
 class ReadPace:
@@ -43,14 +45,19 @@ class ReadPace:
         self._members = Paces(1 / MEMBER_PER_SECOND, MEMBER_AT_ONCE)
         self._addresses = Paces(1 / ADDRESS_PER_SECOND, ADDRESS_AT_ONCE)
 
-    def charge(self, conn: Connection, size: int, now: float) -> None:
-        """A frame of ``size`` bytes read from ``conn``'s member: past the pace, the link is
-        held (``Connection.hold``) until it is within it again. This computer's own nodes
-        are not paced by address."""
+    def charge(self, conn: Connection, size: int, now: float, kind: type | None = None) -> None:
+        """A frame (of ``kind``) of ``size`` bytes read from ``conn``'s member: past the pace,
+        the link is held (``Connection.hold``) until it is within it again. This computer's
+        own nodes are not paced by address."""
         if conn.member is None:
             return
-        cost = max(size, FRAME_COST)
+        cost = frame_cost(size, kind)
         hold = self._members.owe(conn.member.node_id, now, cost)
         if conn.address:
             hold = max(hold, self._addresses.owe(conn.address, now, cost))
         conn.hold = max(conn.hold, hold)
+
+
+def frame_cost(size: int, kind: type | None = None) -> int:
+    """What a frame of ``size`` bytes (of ``kind``) counts for on the pace."""
+    return max(size, _LEAST_COST.get(kind, FRAME_COST))

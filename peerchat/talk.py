@@ -183,7 +183,7 @@ class Talk:
             return  # sent again after a lost link: the first had come, its receipt had not
         # Read right after a freeze, before the watcher woke: the freeze is told first (trial
         # 64 read "[private from carol, said 07:24:10]" above "this node was unresponsive").
-        node.entrance.coming_back  # noqa: B018 (asked: a freeze is told as it is seen)
+        node.entrance.coming_back()  # (a freeze is told as it is seen)
         # One that waited for this node, back from a restart, comes after the history kept
         # here (a user trial's was printed above "you are alice", then buried under it).
         node.after_ready(

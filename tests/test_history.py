@@ -1018,9 +1018,9 @@ async def test_wants_past_their_allowance_read_nothing_and_each_weighs_on_the_pa
             read.append(seq)
             return store_after(author, seq, *args)
 
-        def charging(conn: object, size: int, now: float) -> None:
-            charged.append(size)
-            charge(conn, size, now)
+        def charging(conn: object, size: int, now: float, kind: type | None = None) -> None:
+            charged.append(read_pace.frame_cost(size, kind))
+            charge(conn, size, now, kind)
 
         alice.node.store.after = reading
         alice.node.read_pace.charge = charging

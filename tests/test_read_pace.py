@@ -57,9 +57,9 @@ async def test_every_frame_but_a_file_chunk_is_charged_at_its_size() -> None:
         await room.fully_connected()
         charged: list[int] = []
         charge = alice.node.read_pace.charge
-        alice.node.read_pace.charge = lambda conn, size, now: (  # type: ignore[method-assign]
+        alice.node.read_pace.charge = lambda conn, size, now, kind=None: (  # type: ignore[method-assign]
             charged.append(size) if conn.member.node_id == bob.node.node_id else None,
-            charge(conn, size, now),
+            charge(conn, size, now, kind),
         )[1]
         to_alice = bob.node.links.conns[alice.node.node_id]
         to_alice.send(Typing())

@@ -91,11 +91,11 @@ async def test_a_reader_that_sees_a_freeze_before_the_watcher_tells_of_it_first(
     monkeypatch.setattr(entrance, "_run_queue_wait", lambda: 10.0)
     door.tick()
     await trio.sleep(AWAY)  # stopped, the watcher asleep
-    assert door.coming_back  # a reader asks first
+    assert door.coming_back()  # a reader asks first
     assert len(told) == 1 and "unresponsive" in told[0].message  # type: ignore[attr-defined]
     headless = told[0].as_json()  # type: ignore[attr-defined]
     assert headless["event"] == "error" and headless["unresponsive"] >= AWAY  # (a trial's bot)
-    assert door.rejoining and door.coming_back
+    assert door.rejoining and door.coming_back()
     assert len(told) == 1  # told once
 
 
@@ -108,7 +108,7 @@ async def test_a_freeze_in_a_room_of_one_is_not_told(
     monkeypatch.setattr(entrance, "_run_queue_wait", lambda: 10.0)
     door.tick()
     await trio.sleep(AWAY)
-    assert door.coming_back and door.rejoining  # it rejoins all the same
+    assert door.coming_back() and door.rejoining  # it rejoins all the same
     assert told == []
 
 
@@ -131,7 +131,7 @@ async def test_a_freeze_continued_behind_the_shell_is_acted_on_in_front_as_one(
         nursery.start_soon(door.watch_stall)
         await trio.sleep(AWAY)  # stopped, then continued behind the shell
         assert not held
-        assert door.coming_back  # what it reads now is stale: shown as history,
+        assert door.coming_back()  # what it reads now is stale: shown as history,
         assert held  # and held for the rejoin's, after the notice (a trial: before it)
         assert not door.rejoining and told == []  # acted on once in front, as one
         await trio.sleep(AWAY)  # stopped again
