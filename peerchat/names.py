@@ -24,8 +24,10 @@ E = TypeVar("E")
 FINGERPRINT = 6  # hex digits of the node id (the key's hash) shown after a name
 
 # Look-alikes folded onto one Latin letter each (after casefolding): within ASCII, and the
-# Cyrillic and Greek letters that are drawn like Latin ones in common fonts.
-_ASCII = {"0": "o", "1": "l", "i": "l", "|": "l", "!": "l", "5": "s", "$": "s"}
+# Cyrillic and Greek letters that are drawn like Latin ones in common fonts. The digits read as
+# letters are those of "leet" spelling (trial 66: "c4rol" was let in beside carol).
+_ASCII = {"0": "o", "1": "l", "i": "l", "|": "l", "!": "l", "5": "s", "$": "s", "@": "a"}
+_ASCII |= {"3": "e", "4": "a", "7": "t", "9": "g"}  # (not 6 and 8, both b: "r6", "r8")
 _CYRILLIC = dict(zip("аеорсухіјѕԁһԛԝӏвкмнт", "aeopcyxljsdhqwlbkmht", strict=True))
 _GREEK = dict(zip("αονρτικυχεβ", "aovptlkuxeb", strict=True))
 _OTHER = dict(zip("օᴏ๏ьɡɩ", "ooobgl", strict=True))  # Armenian, small capital, Thai, ...

@@ -629,7 +629,9 @@ async def test_of_two_rooms_of_one_name_a_newcomer_by_name_joins_the_one_found_b
         try:
             await in_dev(swarm, lan3, 1, "alice")
             where = ("--tracker", f"{lan3.addr(2)}:5050", "--host", lan3.addr(2))
-            await in_dev(swarm, lan3, 2, "lee", *where)
+            lee = await in_dev(swarm, lan3, 2, "lee", *where)
+            told = await lee.wait_for(event="error", timeout=25)  # (trial 66 F2: unsaid?)
+            assert "another room called dev" in told["message"], told
             for i in range(4):
                 new = await in_dev(swarm, lan3, 3, f"new{i}")
                 present = await new.wait_for(event="peer_joined", timeout=5)

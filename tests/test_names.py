@@ -34,7 +34,16 @@ def test_names_that_pass_for_each_other_have_one_skeleton(other: str) -> None:
     assert skeleton(other) == skeleton("bob")
 
 
-@pytest.mark.parametrize(("a", "b"), [("will", "wi11"), ("modern", "modem"), ("clean", "dean")])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("will", "wi11"),
+        ("modern", "modem"),
+        ("clean", "dean"),
+        ("carol", "c4rol"),
+        ("peter", "p3t3r"),
+    ],
+)
 def test_ascii_look_alikes_fold_together(a: str, b: str) -> None:
     assert skeleton(a) == skeleton(b)
 
@@ -42,6 +51,7 @@ def test_ascii_look_alikes_fold_together(a: str, b: str) -> None:
 def test_different_names_keep_different_skeletons() -> None:
     assert skeleton("alice") != skeleton("bob")
     assert skeleton("bob") != skeleton("bobby")
+    assert len({skeleton(f"user{digit}") for digit in range(10)}) == 10  # numbered, as bots are
     # A review: where marks are vowels, dropping them made different names one
     assert skeleton("\u0930\u093e\u091c\u0942") != skeleton("\u0930\u093e\u091c")  # Raju, Raj
     assert skeleton("\u0e1b\u0e34\u0e48\u0e19") != skeleton("\u0e1b\u0e19")
