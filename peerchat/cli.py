@@ -657,6 +657,7 @@ async def _run(node: Node, label: str, make: NodeMaker | None, frontend: Fronten
             remember=None if kept is None else kept.keep_joined,
         )
         nursery.start_soon(_quit_on_signals, rooms)
+        nursery.start_soon(heap.give_back_free)
         rooms.start(label, node, first=True)
         if kept is not None:
             rooms.rejoin(kept.joined())
