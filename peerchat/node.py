@@ -96,6 +96,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EARLY_LIMIT = 50_000  # messages held back while entering; past that, shown as they come
+OFFERS_HELD = 256  # offers held back for history; past that, shown as they come
 RESTART_CHARS = 32_000  # text of the history a restart shows, at most: some 400 rows of 80
 # Messages a restart shows from its own store, at most: its user saw them all before (trial
 # 58's restart showed 55 lines read a minute before, and its join lines scrolled off the top);
@@ -147,11 +148,9 @@ class Settings:
 
 # Events that may come before history gathered earlier: a notice (a freeze is told before
 # what it made this node miss) and receipts of this node's own lines, which would otherwise
-# split a run in two (a partition healed: one member's line, "✓ ...", then another's earlier),
-# and the offers members tell of as they link (trial 64: at a restart, two offers came between
-# the history lines of 07:17:04 and before, and those after).
+# split a run in two (a partition healed: one member's line, "✓ ...", then another's earlier).
+# The offers members tell of as they link wait for it instead (``Node._holds_back``).
 _OVERTAKES_HISTORY = (
-    events.FileOffered,
     events.Error,
     events.Unresponsive,
     events.Saving,
@@ -178,6 +177,7 @@ class Node:
         self._history = history_run.HistoryRun()  # gathered before ``emit`` shows it
         self._history_shown = 0  # of the run being shown, messages out already (a start's)
         self._history_held: trio.Event | None = None  # set: back from a freeze (``hold_history``)
+        self._offers_held: list[events.Event] = []  # shown after the history (``_holds_back``)
         self.data_dir = data_dir
         folder = data_dir.path if data_dir is not None else None
         self.identity = Identity.generate() if folder is None else Identity.load_or_create(folder)
@@ -779,6 +779,16 @@ class Node:
 
     def _report(self, event: events.Event) -> None:
         held = self._history_held is not None
+        if self._holds_back(event, held):
+            if not self._offers_held:
+                self.nursery.start_soon(self._show_offers_once_caught_up)
+            self._offers_held.append(event)
+            return
+        if type(event) is events.OfferWithdrawn and self._offers_held:
+            unshown = [e for e in self._offers_held if not _withdraws(event, e)]
+            if len(unshown) < len(self._offers_held):  # neither shown: it is gone
+                self._offers_held = unshown
+                return
         if self._history and not held and not isinstance(event, _OVERTAKES_HISTORY):
             self._show_history()
         self._out(event)
@@ -840,6 +850,29 @@ class Node:
         self._history_shown = 0
         if shown and marked:
             self._out(events.HistoryEnd(shown))
+
+    def _holds_back(self, event: events.Event, held: bool) -> bool:
+        """Whether ``event`` is a member's offer to show after the history this node is
+        catching up on, not inside it (trial 66: at a restart, an offer told as the links came
+        up was shown between the history kept here and what those links brought)."""
+        offer = type(event) is events.FileOffered and not event.own
+        catching_up = bool(self._history) or held or not self.messaging.puller.idle
+        return offer and catching_up and len(self._offers_held) < OFFERS_HELD
+
+    async def _show_offers_once_caught_up(self) -> None:
+        """The offers held back, once the history asked for is in and shown: looked at every
+        ``GATHER``, for ``HELD_MOST`` at most (a member that never answers)."""
+        for _ in range(history_run.HELD_STEPS):
+            await trio.sleep(history_run.GATHER)
+            held = self._history_held is not None
+            if not (self._history or held or not self.messaging.puller.idle):
+                break
+        self._show_offers_held()
+
+    def _show_offers_held(self) -> None:
+        held, self._offers_held = self._offers_held, []
+        for event in held:
+            self._out(event)
 
     def rename(self, username: str) -> None:
         """This node goes by ``username`` from now on (``talk.nick``), and a restart under
@@ -973,6 +1006,16 @@ def _message(
         history,
         chat.action,
         kept=kept,
+    )
+
+
+def _withdraws(withdrawn: events.OfferWithdrawn, event: events.Event) -> bool:
+    """Whether ``withdrawn`` is the end of the offer ``event``."""
+    return (
+        type(event) is events.FileOffered
+        and event.id == withdrawn.id
+        and withdrawn.sender is not None
+        and event.sender.node_id == withdrawn.sender.node_id
     )
 
 

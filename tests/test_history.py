@@ -676,7 +676,7 @@ async def test_history_held_through_a_stop_waits_for_the_rejoins_after_it(
 
 async def test_an_offer_told_while_history_is_gathered_does_not_split_its_run() -> None:
     """Trial 64: at a restart, two offers told as their members linked came between history
-    lines (07:17:04 and before, then those after): an offer goes before the run gathered."""
+    lines (07:17:04 and before, then those after): an offer goes after the run gathered."""
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
         bob, carol = await room.add("bob"), await room.add("carol")
@@ -690,9 +690,13 @@ async def test_an_offer_told_while_history_is_gathered_does_not_split_its_run() 
             node.show(bob.node.me, chat, own=False, history=True)
             if seq == 1:
                 node.emit(events.FileOffered(bob.node.me, 1, "report.pdf", 1000))
+                node.emit(events.FileOffered(bob.node.me, 2, "draft.pdf", 1000))
+                node.emit(events.OfferWithdrawn(2, "draft.pdf", bob.node.me))  # neither shown
         await shows(carol, "bob 2")
         told = [type(e).__name__ for e in carol.events[mark:]]
-        assert told[:3] == ["FileOffered", "MessageReceived", "MessageReceived"], told
+        await carol.wait_for(lambda e: isinstance(e, events.FileOffered))
+        told = [type(e).__name__ for e in carol.events[mark:]]
+        assert told == ["MessageReceived", "MessageReceived", "HistoryEnd", "FileOffered"], told
         nursery.cancel_scope.cancel()
 
 
@@ -1523,6 +1527,39 @@ async def test_a_restart_shows_the_last_twenty_lines_it_had_shown(tmp_path: Path
         again = await started_again(room, alice, tmp_path / "alice")
         shown = [e.text for e in again.events if isinstance(e, events.MessageReceived)]
         assert shown == said[-node_module.RESTART_SHOWN :] and node_module.RESTART_SHOWN == 20
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_offer_made_while_one_was_away_comes_after_the_history_it_missed(
+    tmp_path: Path,
+) -> None:
+    """Trial 66 F3: at a restart, the history kept here, then bob's offer, then the lines bob
+    said while this node was away: the offer, told as the link came up, went before them."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", data=DataDir(tmp_path / "alice"))
+        bob = await room.add("bob")
+        await room.fully_connected()
+        await say_apart(bob, ["before"])
+        await shows(alice, "before")
+        alice.node.quit()
+        with trio.fail_after(5):
+            await alice.node.finished.wait()
+        assert alice.node.data_dir is not None
+        alice.node.data_dir.close()
+        await say_apart(bob, ["away 1", "away 2"])
+        (tmp_path / "notes.txt").write_text("notes")
+        bob.node.send_file(str(tmp_path / "notes.txt"))
+        again = await room.add("alice", data=DataDir(tmp_path / "alice"))
+        await again.wait_for(lambda e: isinstance(e, events.FileOffered))
+        told = [
+            getattr(e, "text", type(e).__name__)
+            for e in again.events
+            if isinstance(e, events.MessageReceived | events.HistoryEnd | events.FileOffered)
+        ]
+        assert told == ["before", "HistoryEnd", "away 1", "away 2", "HistoryEnd", "FileOffered"], (
+            told
+        )
         nursery.cancel_scope.cancel()
 
 
