@@ -32,6 +32,7 @@ Type a line and press Enter to send it to everyone in the room.
   /whois NAME     a member's address and key, to compare with theirs
   /ignore [NAME]  hide a member's words here (/unignore NAME)
   /history [N]    the last N messages kept here (20)
+  /lastlog TEXT   the messages kept here that say TEXT
   //TEXT          send a line that starts with "/"
   /clear          empty the screen (Ctrl-L draws it anew)
   /quit [MSG]     leave (or Ctrl-D, or Ctrl-C on an empty line)
@@ -160,6 +161,13 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class Lastlog:
+    """irssi's /lastlog: the kept messages that say ``text`` (or whose sender's name does)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     text: str = HELP_TEXT  # all of it, or the lines of one command (``help_for``)
 
@@ -209,6 +217,7 @@ Command = (
     | Ignore
     | Unignore
     | History
+    | Lastlog
     | Help
     | Clear
     | Quit
@@ -221,6 +230,7 @@ _NUMBER = re.compile(r"[0-9]{1,18}")
 FIND_ROOMS_SECONDS = 1.5  # /list listens to the local network this long
 LOOKS_LIKE_COMMAND = 0.75  # likeness of an unknown command to one it is offered as (/mgs)
 HISTORY_DEFAULT = 20
+LASTLOG_MOST = 100  # messages /lastlog shows, the latest of those that match
 
 # irssi's own aliases, and weechat's /exit, for the commands PeerChat has (users typed them).
 _ALIASES = {
@@ -257,6 +267,7 @@ COMMANDS = (
     "/help",
     "/history",
     "/ignore",
+    "/lastlog",
     "/join",
     "/list",
     "/me",
@@ -290,6 +301,7 @@ class RoomNode(Protocol):
     def ignore(self, name: str) -> None: ...
     def unignore(self, name: str) -> None: ...
     def history(self, count: int) -> None: ...
+    def lastlog(self, text: str) -> None: ...
 
 
 # The commands a room's node carries out, and its method for each: it takes the command's
@@ -306,6 +318,7 @@ _ROOM_METHODS = {
     Ignore: "ignore",
     Unignore: "unignore",
     History: "history",
+    Lastlog: "lastlog",
 }
 
 
@@ -348,6 +361,8 @@ def parse_line(line: str) -> Command:
         name = _ALIASES.get(name, name)
         if name == "/history":
             return _history(rest.split())
+        if name == "/lastlog":
+            return Lastlog(rest.strip()) if rest.strip() else Usage("usage: /lastlog TEXT")
         if name == "/me":
             return Say(rest, action=True) if rest.strip() else Usage("usage: /me ACTION")
         if name == "/msg":
@@ -432,6 +447,10 @@ _MORE = {
         "member is not told; your node still hands on what it says."
     ),
     "/history": f"From this node's store, dimmed, each at its time ({MAX_RECENT} at most).",
+    "/lastlog": (
+        f"Of the last {MAX_RECENT} messages kept here, those whose words or sender's\n"
+        f"name hold TEXT, in any case: the latest {LASTLOG_MOST} at most, as /history shows them."
+    ),
     "/whois": (
         "Read the key's fingerprint to its owner another way (in person, by phone):\n"
         "the same fingerprint on both sides means nobody sits between you."

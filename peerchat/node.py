@@ -32,6 +32,7 @@ from peerchat.addresses import format_addr, is_loopback, is_wildcard, parse_addr
 from peerchat.admission import Admission, Limits
 from peerchat.batch import room_tag
 from peerchat.chat import Chat, ChatLog
+from peerchat.commands import LASTLOG_MOST
 from peerchat.config import Config
 from peerchat.connection import Connection, node_listed
 from peerchat.datadir import DataDir
@@ -338,14 +339,32 @@ class Node:
         most, and say so when there were more (a user asked for 5,000, got 1,000 and took
         that for all)."""
         kept = self.messaging.recent(min(count, MAX_RECENT))
-        if not kept:
-            self.emit(events.Error("no messages kept yet"))
-        for sender, chat, own in kept:  # an answer to the user: at once, in the store's order
-            self.after_ready(_message(sender, chat, own=own, history=True, kept=True))
-        if kept:  # where the answer ends, as for a run of history (trial 67's bot had none)
-            self.after_ready(events.HistoryEnd(len(kept)))
+        self._show_kept(kept, "no messages kept yet")
         if count > len(kept) == MAX_RECENT:
             self.after_ready(events.Error(f"the last {MAX_RECENT}: /history shows no more"))
+
+    def lastlog(self, text: str) -> None:
+        """Show the messages of the store's last ``MAX_RECENT`` whose words or sender's name
+        hold ``text``, in any case (``/lastlog``, irssi's): the latest ``LASTLOG_MOST``."""
+        wanted = text.casefold()
+        said = [
+            (sender, chat, own)
+            for sender, chat, own in self.messaging.recent(MAX_RECENT)
+            if wanted in chat.text.casefold() or wanted in sender.username.casefold()
+        ]
+        self._show_kept(said[-LASTLOG_MOST:], f"no message kept here says {text!r}")
+        if len(said) > LASTLOG_MOST:
+            self.after_ready(events.Error(f"the last {LASTLOG_MOST} of {len(said):,} shown"))
+
+    def _show_kept(self, kept: list[tuple[Member, Chat, bool]], none: str) -> None:
+        """``kept`` as history, at once and in the store's order (an answer to the user), and
+        where it ends (trial 67's bot had no end); ``none`` said when there is nothing."""
+        if not kept:
+            self.emit(events.Error(none))
+        for sender, chat, own in kept:
+            self.after_ready(_message(sender, chat, own=own, history=True, kept=True))
+        if kept:
+            self.after_ready(events.HistoryEnd(len(kept)))
 
     def private(self, name: str, text: str) -> None:
         self.talk.private(name, text)

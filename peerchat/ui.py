@@ -1850,7 +1850,7 @@ class PromptUI:
             screen.asked, screen.kept_in = 0, None  # (a private paste's question stayed in the
             # status bar: a trial)
             room = screen.current  # the room in front when the line was sent
-            if isinstance(command, commands.History):
+            if isinstance(command, commands.History | commands.Lastlog):
                 screen.earlier = None  # each /history is headed, the second in a row too
             action: Callable[[], None]
             match command:

@@ -16,6 +16,7 @@ from peerchat.commands import (
     History,
     Ignore,
     JoinRoom,
+    Lastlog,
     ListFiles,
     ListRooms,
     Nick,
@@ -56,6 +57,8 @@ from peerchat.commands import (
         ("/history", History(HISTORY_DEFAULT)),
         ("/history 5", History(5)),
         ("/history 5000", History(5000)),  # more than is kept: the node says what is
+        ("/lastlog Release Notes ", Lastlog("Release Notes")),
+        ("/lastlog", Usage("usage: /lastlog TEXT")),
         ("/q", Quit()),
         ("/quit", Quit()),
         ("/quit see you all ", Quit("see you all")),  # irssi's: said with the goodbye

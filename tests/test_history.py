@@ -1225,6 +1225,41 @@ async def test_history_shows_the_last_n_messages_of_the_store() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_lastlog_shows_the_kept_messages_that_say_a_text_or_come_from_a_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Trial 66 F9: irssi's /lastlog answered "unknown command"."""
+    monkeypatch.setattr(node_module, "LASTLOG_MOST", 3)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        await say_apart(alice, ["the Release is friday", "lunch?", "release notes done"])
+        await say_apart(bob, ["RELEASE it", "ok", "release now", "and again: release"])
+        await shows(bob, "release notes done")
+
+        def lastlog(text: str) -> tuple[list[tuple[str, str]], list[str]]:
+            since = len(bob.events)
+            bob.node.lastlog(text)
+            got = bob.events[since:]
+            said = [(e.sender.username, e.text) for e in got if type(e) is events.MessageReceived]
+            assert all(e.history for e in got if type(e) is events.MessageReceived)
+            return said, [e.message for e in got if type(e) is events.Error]
+
+        assert lastlog("lunch") == ([("alice", "lunch?")], [])
+        assert lastlog("ALIC") == ([("alice", m) for m in ("the Release is friday", "lunch?",
+            "release notes done")], [])  # fmt: skip
+        said, notices = lastlog("release")
+        assert said == [
+            ("bob", "RELEASE it"),
+            ("bob", "release now"),
+            ("bob", "and again: release"),
+        ]
+        assert notices == ["the last 3 of 5 shown"]
+        assert lastlog("dinner") == ([], ["no message kept here says 'dinner'"])
+        nursery.cancel_scope.cancel()
+
+
 async def test_history_past_its_most_shows_the_most_and_says_so() -> None:
     """A user asked for /history 5000 and took the 1,000 shown for all there was."""
     async with trio.open_nursery() as nursery:
