@@ -197,7 +197,9 @@ class Messaging:
         b = open_batch(message.data, message.sig, room=self.node.room_tag)
         if not message.old and b.author != conn.member.node_id:
             raise ProtocolViolation(f"{conn.peer} sent a batch of someone else as its own")
-        # (Read at the pace of the member that hands it on, old ones too: ``read_pace``.)
+        # Read at the pace of the member that hands it on, old ones too, by its messages too
+        now = trio.current_time()
+        self.node.read_pace.charge_messages(conn, len(b.items), conn.frame_size, now)
         if message.old:
             self._expect_old(conn.member.node_id, b)
         node = self.node

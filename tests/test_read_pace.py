@@ -11,7 +11,7 @@ from test_cluster import Room
 
 from peerchat import read_pace
 from peerchat.protocol import Private, Typing
-from peerchat.read_pace import FRAME_COST, ReadPace
+from peerchat.read_pace import FRAME_COST, MESSAGE_COST, ReadPace
 
 
 def link(address: str = "") -> types.SimpleNamespace:
@@ -33,6 +33,25 @@ def test_small_frames_count_for_a_frame_cost_each(monkeypatch: pytest.MonkeyPatc
     conn.hold = 0.0
     pace.charge(conn, 10 * FRAME_COST, now=1.1)  # type: ignore[arg-type]
     assert conn.hold == pytest.approx(0.0, abs=1e-9)  # a second later: paid back, and this
+
+
+def test_a_batch_counts_for_a_message_cost_each_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack round 49: batches of 256 empty lines, 5 KB each, let one key say 50,000 messages
+    a second, and the others' lines waited behind them for as long as it went on."""
+    monkeypatch.setattr(read_pace, "MEMBER_AT_ONCE", 256 * MESSAGE_COST)
+    monkeypatch.setattr(read_pace, "MEMBER_PER_SECOND", 256 * MESSAGE_COST)
+    pace, conn = ReadPace(), link()
+    pace.charge(conn, 5_000, now=0.0)  # type: ignore[arg-type]
+    pace.charge_messages(conn, 256, 5_000, now=0.0)  # type: ignore[arg-type]
+    assert conn.hold == 0.0  # the batch's 256 messages: the pace of a second, all of it
+    pace.charge(conn, 200, now=0.0)  # type: ignore[arg-type]
+    pace.charge_messages(conn, 1, 200, now=0.0)  # type: ignore[arg-type]
+    assert conn.hold == pytest.approx(FRAME_COST / (256 * MESSAGE_COST))  # a frame past it
+    conn.hold = 0.0
+    big = 256 * MESSAGE_COST  # a batch whose bytes cost more than its messages: those only
+    pace.charge(conn, big, now=2.0)  # type: ignore[arg-type]
+    pace.charge_messages(conn, 256, big, now=2.0)  # type: ignore[arg-type]
+    assert conn.hold == pytest.approx(0.0, abs=1e-9)
 
 
 def test_the_members_of_one_address_share_its_pace(monkeypatch: pytest.MonkeyPatch) -> None:
