@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import math
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
@@ -56,6 +57,13 @@ MAX_UNSAVED_BYTES = 16 * 1024 * 1024  # of batches waiting in memory while write
 # fields): counted only by their bytes, a flood of one-message batches took 98 MiB for 16
 # (attack round 24).
 ROW_COST = 256
+# Past the bounds, the oldest batches go, but never an author's newest share of the bounds, a
+# ``SHARES``-th (or the room's authors' share, when more): one key's flood of tiny lines pruned
+# every other member's history out of the stores it reached in seconds (attack round 49).
+SHARES = 64
+_HELD_BY_AUTHOR = (
+    "SELECT author, sum(last - first + 1), sum(length(data)) FROM batches GROUP BY author"
+)
 DAMAGED = ".damaged"  # the end of the name a damaged store is set aside under
 _DAMAGE = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 # A batch as written: author, first, last, lamport, arrived, data, sig, checked, said.
@@ -570,9 +578,9 @@ class Store:
     ) -> int:
         """Drop batches that arrived more than ``keep_seconds`` ago, then the oldest (by when
         they were said, as ``recent``) while the rest still hold ``keep_messages`` (whole
-        batches), and while they take more than
-        ``keep_bytes`` (a message may be 64 KiB: a count alone bounds nothing); how many
-        messages went."""
+        batches), and while they take more than ``keep_bytes`` (a message may be 64 KiB: a
+        count alone bounds nothing), but none of an author's newest share (``SHARES``); how
+        many messages went."""
         self._flushed()
         before = self.count()
         with self._written():
@@ -580,20 +588,36 @@ class Store:
             over = self.count() - keep_messages
             excess = 0 if keep_bytes is None else self.size() - keep_bytes
             if over > 0 or excess > 0:
-                doomed = []
-                for author, first, count, size in self._db.execute(
-                    "SELECT author, first, last - first + 1, length(data) FROM batches"
-                    " ORDER BY said, lamport + last - first, author"
-                ):
-                    if count > over and excess <= 0:
-                        break
-                    doomed.append((author, first))
-                    over, excess = over - count, excess - size
+                doomed = self._oldest_past(over, excess, keep_messages, keep_bytes)
                 self._db.executemany("DELETE FROM batches WHERE author = ? AND first = ?", doomed)
             self._prune_names()
         self._names_added = 0
         self.approx_count, self.approx_bytes = self.count(), self.size()
         return before - self.approx_count
+
+    def _oldest_past(
+        self, over: int, excess: int, keep_messages: int, keep_bytes: int | None
+    ) -> list[tuple[str, int]]:
+        """The oldest batches, as (author, first), that hold ``over`` messages and ``excess``
+        bytes, past each author's newest share of the bounds."""
+        held = {a: [n, size] for a, n, size in self._db.execute(_HELD_BY_AUTHOR)}
+        shares = max(SHARES, len(held))
+        floor = keep_messages // shares
+        floor_bytes = math.inf if keep_bytes is None else keep_bytes // shares
+        doomed = []
+        for author, first, count, size in self._db.execute(
+            "SELECT author, first, last - first + 1, length(data) FROM batches"
+            " ORDER BY said, lamport + last - first, author"
+        ):
+            left = held[author]
+            if left[0] <= floor and left[1] <= floor_bytes:
+                continue  # its newest share: another author's flood cannot push it out
+            if count > over and excess <= 0:
+                break
+            doomed.append((author, first))
+            over, excess = over - count, excess - size
+            left[0], left[1] = left[0] - count, left[1] - size
+        return doomed
 
     def _prune_names(self) -> None:
         """Keep the names remembered within their bounds (in a transaction). Run by ``prune``

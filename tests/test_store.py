@@ -25,6 +25,7 @@ from peerchat.store import (
     MEMORY,
     NAMES_PRUNED_AFTER,
     SCHEMA_VERSION,
+    SHARES,
     Store,
 )
 from peerchat.tracker_address import StartupError
@@ -564,6 +565,24 @@ def test_prune_by_bytes_drops_the_oldest_until_the_rest_fit(store: Store) -> Non
     assert store.prune(NOW, keep_messages=1000, keep_seconds=DAY, keep_bytes=fits - 1) == 2
     assert spans(store.recent(100)) == [(ANN.node_id, 3, 4)]
     assert store.approx_bytes == store.size() == len(newest.data)
+
+
+def test_prune_leaves_each_author_its_newest_share_whatever_another_floods(
+    store: Store,
+) -> None:
+    """Attack round 49: one key's flood of empty lines pruned every other member's lines out of
+    the store in seconds, and a newcomer got none of them as history."""
+    store.add(batch(BOB, 1, 10, 1, name="bob", at=NOW - 60), NOW - 60)  # said first
+    for n in range(100):  # then ann's flood: 100 batches of 10
+        store.add(batch(ANN, 1 + 10 * n, 10, 20 + 10 * n), NOW)
+    keep = 10 * SHARES  # bob's share: 10 messages
+    assert store.prune(NOW, keep_messages=keep, keep_seconds=DAY) == 1010 - keep
+    assert [b.first for b in store.after(BOB.node_id, 0, 100)] == [1]  # all of bob's
+    assert store.count() == keep
+    # By bytes alike
+    keep_bytes = SHARES * len(batch(BOB, 1, 10, 1, name="bob").data)
+    store.prune(NOW, keep_messages=10**6, keep_seconds=DAY, keep_bytes=keep_bytes)
+    assert len(list(store.after(BOB.node_id, 0, 100))) == 1
 
 
 def test_prune_by_age_then_by_count(store: Store) -> None:
