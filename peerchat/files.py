@@ -30,6 +30,7 @@ import shlex
 import shutil
 import stat
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,6 +199,7 @@ class Files:
         # (attack round 10: 3,200 links made anew, +226 MiB).
         self._covered: dict[tuple[str, int], int] = {}
         self._reported_at: dict[tuple[str, int], float] = {}  # (``_report``)
+        self._told_offers: weakref.WeakSet[Connection] = weakref.WeakSet()  # (``on_offers``)
         self._cooling: dict[tuple[str, int], float] = {}  # (member, offer) -> until (``_cool``)
         # What the program's other rooms' fetches write or keep (``Rooms.start``; ``taken``)
         self.elsewhere: Callable[[], set[Path]] = set
@@ -608,8 +610,13 @@ class Files:
 
     def on_offers(self, conn: Connection, message: FileOffers) -> None:
         """What a member offers this node now, as their link came: any other offer heard from
-        it is gone, unless a fetch of it runs (that one asks, and learns so)."""
+        it is gone, unless a fetch of it runs (that one asks, and learns so). Told once a link:
+        each look through the offers heard from it, and 20 keys sent empty lists in a loop
+        while 1,000 offers were heard here, took the node's CPU (attack round 49)."""
         sender = chatting(conn)
+        if conn in self._told_offers:
+            raise ProtocolViolation(f"{conn.peer} told its offers twice on one link")
+        self._told_offers.add(conn)
         now, fetching = set(message.offers), self._fetching()
         for id in self._heard_from(sender.node_id):
             if self._heard[id].offer.offer not in now and id not in fetching:

@@ -33,6 +33,7 @@ from peerchat.protocol import (
     FileGet,
     FileGone,
     FileOffer,
+    FileOffers,
     FileStop,
 )
 from peerchat.transfer import PART, size_text
@@ -1962,6 +1963,20 @@ async def test_a_member_offers_at_most_so_many_files_and_junk_withdrawals_change
         alice.node.say("after the junk")
         await bob.wait_for(lambda e: isinstance(e, events.MessageReceived) and not e.own)
         assert not bob.node.files._stopped and len(bob.node.files.listing().files) == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_offers_told_twice_on_one_link_end_it(tmp_path: Path) -> None:
+    """Attack round 49: keys sent their list of offers in a loop, and each list was looked up
+    against the 1,000 offers heard here: the node's CPU went to it."""
+    async with trio.open_nursery() as nursery:
+        _, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        link = bob.node.links.conns[alice.node.node_id]
+        alice.node.links.conns[bob.node.node_id].send(FileOffers(()))
+        with trio.fail_after(5):
+            while bob.node.links.conns.get(alice.node.node_id) is link:
+                await trio.sleep(0.01)
+        assert "told its offers twice on one link" in link.close_reason
         nursery.cancel_scope.cancel()
 
 
