@@ -371,6 +371,9 @@ def _setup_logging(log_file: str | None, verbose: bool, *, stderr: bool) -> None
         handler = logging.NullHandler()
     handler.setFormatter(_LogLines("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
+    # Python's warnings too: one a library's thread set off was written over the chat screen
+    # (trial 69: "RuntimeWarning: coroutine ... was never awaited" in the input line).
+    logging.captureWarnings(True)
 
 
 class _LogLines(logging.Formatter):

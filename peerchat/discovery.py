@@ -20,6 +20,7 @@ import concurrent.futures
 import functools
 import hashlib
 import hmac
+import inspect
 import ipaddress
 import itertools
 import logging
@@ -295,12 +296,18 @@ class Lan:
                     log.info("passing over the answer %r: %s", info.name, ok)
             return [info for info, ok in zip(infos, got, strict=True) if ok is True]
 
-        asking = asyncio.run_coroutine_threadsafe(ask(), self._zc.loop)
+        asked = ask()
         try:
+            asking = asyncio.run_coroutine_threadsafe(asked, self._zc.loop)
             return asking.result(timeout=within + 1)
         except concurrent.futures.TimeoutError:
             asking.cancel()
             return []
+        except RuntimeError:  # its loop closed: the search was given up (a /part)
+            return []
+        finally:  # its loop closed before it began (trial 69: a warning on the chat screen)
+            if inspect.getcoroutinestate(asked) == inspect.CORO_CREATED:
+                asked.close()
 
     async def advertise(self, node_id: str, host: str, port: int, home: str = "") -> None:
         """Say on the network that this node is in the room, until cancelled; again, from

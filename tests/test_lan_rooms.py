@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import logging
 import os
 import subprocess
 import sys
+import types
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -570,6 +573,21 @@ def test_the_network_s_long_txt_records_are_not_kept() -> None:
         assert asyncio.run_coroutine_threadsafe(heard(), zc.loop).result(5) == [9]
     finally:
         zc.close()
+
+
+def test_a_search_whose_multicast_dns_closed_meanwhile_leaves_no_warning() -> None:
+    """Trial 69: after a /part, "RuntimeWarning: coroutine ... was never awaited" was written
+    over the chat screen: the room's search asked zeroconf's loop, closed by then."""
+    loop = asyncio.new_event_loop()
+    loop.close()
+    lan = discovery.Lan.__new__(discovery.Lan)
+    lan._zc = types.SimpleNamespace(loop=loop)  # type: ignore[assignment]
+    info = ServiceInfo(discovery.SERVICE, f"dev-0123456789ab.{discovery.SERVICE}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert lan._look_up([info], 0.1) == []
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], caught
 
 
 def test_zeroconf_says_a_failed_send_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
