@@ -259,7 +259,19 @@ class Entrance:
                 if welcomed is not None:
                     break
                 if other_secret is not None and not said:
-                    raise StartupError(await self._other_secret(*other_secret))
+                    host, port = other_secret
+                    self._trying = None  # not a join: no "connecting to" while it is asked
+                    settings = node.settings
+                    open_there = settings.psk != OPEN_ROOM and await self._open_at(host, port)
+                    if open_there and node.lan is not None and settings.discover:
+                        # Beside it, as it has no secret: anyone could found an open room of a
+                        # private room's name and keep its members out (trial 69)
+                        listeners = await node.home_address.try_bind()
+                        if listeners is not None:
+                            node.found_room(listeners)
+                            node.met_secret_room(host)
+                            return
+                    raise StartupError(self._other_secret(host, port, open_there=open_there))
                 unanswered = 0 if answered else unanswered + 1
                 if unanswered >= found_after and self._tracker_at is None:
                     # Refused again and again, a moment apart: a room in the middle of a
@@ -295,13 +307,12 @@ class Entrance:
             why += f"; {tries} tries in {trio.current_time() - began:.0f} s"
         raise StartupError(f"cannot join the room through {format_addr(*home)}: {why}")
 
-    async def _other_secret(self, host: str, port: int) -> str:
+    def _other_secret(self, host: str, port: int, *, open_there: bool) -> str:
         """Why the node at ``host:port`` turned this one's secret down, in words. An open room
-        is told apart: a user with a secret was told the open room "has another one"."""
+        (``open_there``) is told apart: a user with a secret was told it "has another one"."""
         settings = self.node.settings
         where = format_addr(host, port)
-        self._trying = None  # not a join: no "connecting to" while it is asked
-        if settings.psk != OPEN_ROOM and await self._open_at(host, port):
+        if open_there:
             return (
                 f"the room at {where} is open, with no secret, but this node was given one "
                 f"({settings.secret_from}): leave it out to join"

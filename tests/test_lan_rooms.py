@@ -661,6 +661,36 @@ async def test_of_two_rooms_of_one_name_a_newcomer_by_name_joins_the_one_found_b
             nursery.cancel_scope.cancel()
 
 
+@slow
+async def test_an_open_room_of_a_private_rooms_name_does_not_keep_its_members_out(
+    lan3: Lan, tmp_path: Path
+) -> None:
+    """Trial 69: carol founded an open "team" first; alice and bob, with the team's secret,
+    were refused ("is open, with no secret ...: leave it out to join"), into carol's room.
+    Their room is founded beside it, and they are told of the other."""
+    async with trio.open_nursery() as nursery:
+        swarm = Swarm(nursery, tmp_path)
+        try:
+            await in_dev(swarm, lan3, 3, "carol", "--room", "team")
+            secret = {"PEERCHAT_SECRET": "the secret of the real team room"}
+            common = ("--room", "team", "--headless", "--ephemeral")
+            alice = await start_peerchat(
+                swarm, lan3, 1, "alice", "--username", "alice", *common, env=secret
+            )
+            assert (await alice.wait_for(event="ready", timeout=20))["private"]
+            told = await alice.wait_for(event="error", timeout=5)
+            assert "answers on the local network, at" in told["message"], told
+            bob = await start_peerchat(
+                swarm, lan3, 2, "bob", "--username", "bob", *common, env=secret
+            )
+            await bob.wait_for(event="ready", timeout=20)
+            await wait_mesh([alice, bob])
+            await say_and_expect(bob, "the real team", [alice])
+        finally:
+            await swarm.aclose()
+            nursery.cancel_scope.cancel()
+
+
 async def in_dev(swarm: Swarm, lan: Lan, host: int, name: str, *more: str) -> Proc:
     """``name`` on ``host``, in the room dev (found by name unless ``more`` says otherwise),
     once it is ready."""
