@@ -25,7 +25,7 @@ from peerchat.addresses import DEFAULT_TRACKER_PORT, bad_port, home_port, is_loo
 from peerchat.config import Config
 from peerchat.datadir import DataDir, InUse
 from peerchat.handshake import MIN_SECRET, OPEN_ROOM, room_key
-from peerchat.membership import room_name, takeable, valid_room_name
+from peerchat.membership import NAME_RULE, room_name, takeable, valid_room_name
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_PRIORITY, tracker_address, valid_host
 from peerchat.rooms import NodeMaker, Rooms
@@ -103,9 +103,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _username(value: str) -> str:
     if not takeable(value):
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a username: use 1-32 printable characters that show, no spaces or ~"
-        )
+        raise argparse.ArgumentTypeError(f"{value!r} is not a username: use {NAME_RULE}")
     return value
 
 

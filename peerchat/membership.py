@@ -24,10 +24,21 @@ def valid_username(name: str) -> bool:
 
 
 def takeable(name: str) -> bool:
-    """A valid name that shows, without ``KEY_MARK``: what the command line, ``/nick`` and a
-    join may take. A user trial's carol took "bob~2baef1", bob's name as the screen marks it
-    with his key, and her lines read as his."""
-    return valid_username(name) and KEY_MARK not in name and shows(name)
+    """A valid name that shows, without ``KEY_MARK``, and does not begin as a command or an
+    IRC status would (``NOT_FIRST``): what the command line, ``/nick`` and a join may take. A
+    user trial's carol took "bob~2baef1", bob's name as the screen marks it with his key, and
+    her lines read as his; trial 69's "@ops" read as a channel operator, and "/quit" as a
+    command."""
+    return (
+        valid_username(name)
+        and KEY_MARK not in name
+        and shows(name)
+        and not name.startswith(tuple(NOT_FIRST))
+    )
+
+
+NOT_FIRST = "/@+%&#"  # what a name may not begin with
+NAME_RULE = f"1-32 printable characters that show, no spaces or ~, not first {' '.join(NOT_FIRST)}"
 
 
 def shows(name: str) -> bool:
@@ -48,6 +59,8 @@ def why_not_takeable(name: str) -> str:
     """Why a valid name cannot be taken."""
     if KEY_MARK in name:
         return f"a name may not hold {KEY_MARK!r}, the mark of a key's fingerprint"
+    if name.startswith(tuple(NOT_FIRST)):
+        return f"a name may not begin with {' '.join(NOT_FIRST)}: it reads as a command or a status"
     return "a name must show a letter, digit or sign, and this one draws nothing"
 
 

@@ -36,6 +36,9 @@ _FOLD = str.maketrans({**_ASCII, **_CYRILLIC, **_GREEK, **_OTHER})
 # let in beside bob), and format characters
 _MARKS = frozenset(("Mn", "Mc", "Me", "Cf"))
 _DIGRAPHS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+# Punctuation a reader passes over: trial 69's "carol." and "b.o.b" were let in beside carol
+# and bob (a name of nothing else keeps it)
+_SMALL_MARKS = str.maketrans("", "", ".,'`:;-_")
 
 
 @functools.lru_cache(maxsize=4096)  # asked again for each member as the room changes
@@ -54,7 +57,7 @@ def skeleton(name: str) -> str:
         folded = folded.casefold().translate(_FOLD)
     for pair, letter in _DIGRAPHS:
         folded = folded.replace(pair, letter)
-    return folded
+    return folded.translate(_SMALL_MARKS) or folded
 
 
 # The words this program's own lines begin with after their "* " ("* you are the tracker

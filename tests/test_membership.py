@@ -161,3 +161,11 @@ def test_a_name_with_the_mark_of_a_key_is_valid_on_the_wire_but_not_to_take() ->
     the node from starting); nobody may take one now."""
     for name in ("bob~2baef1", "~"):
         assert valid_username(name) and not takeable(name)
+
+
+@pytest.mark.parametrize("name", ["@ops", "/quit", "+voice", "%half", "&chan", "#dev"])
+def test_a_name_that_begins_as_a_command_or_an_irc_status_is_not_to_take(name: str) -> None:
+    """Trial 69: "@ops" read as a channel operator, and "/msg /quit hi" as two commands."""
+    assert valid_username(name) and not takeable(name)
+    assert "may not begin with" in why_not_takeable(name)
+    assert takeable("ops@home") and takeable("c++")  # inside a name, they are fine

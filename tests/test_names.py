@@ -41,6 +41,11 @@ def test_names_that_pass_for_each_other_have_one_skeleton(other: str) -> None:
         ("modern", "modem"),
         ("clean", "dean"),
         ("carol", "c4rol"),
+        ("carol", "carol."),
+        ("carol", "carol,"),
+        ("alice", ".alice"),
+        ("alice", "alice-"),
+        ("bob", "b.o.b"),
         ("peter", "p3t3r"),
     ],
 )
