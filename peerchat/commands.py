@@ -249,6 +249,7 @@ _ALIASES = {
     "/buffer": "/room",
     "/c": "/clear",
     "/cl": "/clear",
+    "/action": "/me",
 }
 _WINDOWS = ("/window", "/win", "/buffer")  # "/window close" parts the room in front
 _SLASH = {
@@ -363,6 +364,8 @@ def parse_line(line: str) -> Command:
             return _history(rest.split())
         if name == "/lastlog":
             return Lastlog(rest.strip()) if rest.strip() else Usage("usage: /lastlog TEXT")
+        if name == "/say":  # irssi's: a line said as it stands, "/" and all (trial 69)
+            return Say(rest) if rest.strip() else Usage("usage: /say TEXT")
         if name == "/me":
             return Say(rest, action=True) if rest.strip() else Usage("usage: /me ACTION")
         if name == "/msg":

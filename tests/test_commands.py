@@ -59,6 +59,9 @@ from peerchat.commands import (
         ("/history 5000", History(5000)),  # more than is kept: the node says what is
         ("/lastlog Release Notes ", Lastlog("Release Notes")),
         ("/lastlog", Usage("usage: /lastlog TEXT")),
+        ("/say /quit is how to leave", Say("/quit is how to leave")),
+        ("/say", Usage("usage: /say TEXT")),
+        ("/action waves", Say("waves", action=True)),
         ("/q", Quit()),
         ("/quit", Quit()),
         ("/quit see you all ", Quit("see you all")),  # irssi's: said with the goodbye
