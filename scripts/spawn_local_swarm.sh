@@ -12,7 +12,7 @@ max_nodes=64
 nodes=4
 port=5000
 session=peerchat
-log_dir=/tmp
+log_dir=""
 data_dir=""
 attach=1
 kill=0
@@ -32,10 +32,11 @@ Options:
   -n, --nodes N     number of chat nodes, 1 to $max_nodes (default 4)
   --port PORT       the tracker's port on 127.0.0.1 (default 5000)
   --session NAME    tmux session name (default peerchat)
-  --log-dir DIR     each node logs to DIR/peerchat-NAME.log (default /tmp)
+  --log-dir DIR     each node logs to DIR/peerchat-NAME.log (default: the data
+                    directory's logs/, which only you can read)
   --data-dir DIR    each node keeps its key and history in DIR/NAME, the demo's own,
                     not your real ones (default: a new private directory each run,
-                    made with mktemp in \${TMPDIR:-/tmp})
+                    made with mktemp in \${TMPDIR:-/tmp}, and removed by --kill)
   --no-attach       leave the session in the background and print how to attach
   --kill            stop the room: kill the tmux session and everything in it
   -h, --help        show this help
@@ -139,8 +140,22 @@ session_exists() {
 
 if ((kill)); then
     if session_exists; then
+        # The directory the start made for the demo, if it made one: removed once every
+        # program in the session has ended (each writes to it as it goes).
+        made=$(tmux show-environment -t "=$session" PEERCHAT_DEMO_DIR 2>/dev/null) || made=""
+        made=${made#PEERCHAT_DEMO_DIR=}
+        pids=$(tmux list-panes -s -t "=$session" -F '#{pane_pid}' 2>/dev/null) || pids=""
         tmux kill-session -t "=$session"
+        for ((i = 0; i < 100; i++)); do
+            alive=0
+            for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive=1; done
+            ((alive)) || break
+            sleep 0.1
+        done
         echo "stopped tmux session '$session'"
+        if [[ $made == */peerchat-demo.* && -d $made ]]; then
+            rm -rf -- "$made" && echo "removed the demo's data and logs, $made"
+        fi
     else
         echo "no tmux session '$session' is running; nothing to stop"
     fi
@@ -153,9 +168,15 @@ fi
 
 # A demo's own keys and history: neither the user's real ones nor an earlier demo's, in a
 # directory nobody else can have made first.
+made=""
 if [[ -z $data_dir ]]; then
     data_dir=$(mktemp -d "${TMPDIR:-/tmp}/peerchat-demo.XXXXXX") ||
         die "cannot make a directory for the demo's data in ${TMPDIR:-/tmp}"
+    made=$data_dir
+fi
+if [[ -z $log_dir ]]; then # (in /tmp under fixed names, anyone could read them: a trial)
+    log_dir=$data_dir/logs
+    mkdir -p -m 700 "$log_dir" || die "cannot make '$log_dir' for the logs"
 fi
 [[ -d $log_dir && -w $log_dir ]] || die "--log-dir '$log_dir' is not a writable directory"
 log_dir=$(cd "$log_dir" && pwd)
@@ -235,6 +256,7 @@ ids=$(tmux new-session -d -s "$session" -n tracker -x 200 -y 50 -P \
     -F '#{session_id} #{window_id} #{pane_id}' "$placeholder")
 read -r session_id tracker_window tracker_pane <<<"$ids"
 tmux set-option -t "$session_id" mouse on
+[[ -n $made ]] && tmux set-environment -t "$session_id" PEERCHAT_DEMO_DIR "$made"
 set_window_options "$tracker_window"
 start "$tracker_pane" tracker "$(pane_command "${run[@]}" tracker --port "$port" \
     --data-dir "$data_dir/tracker")"

@@ -147,13 +147,13 @@ def test_a_room_runs_in_tmux_and_kill_stops_it(tmux_env: dict[str, str], tmp_pat
     port = str(free_port())
     args = ["--no-attach", "-n", "2", "--port", port, "--session", session]
     try:
-        # By default, a new private directory of the demo's own in $TMPDIR.
-        started = run_script(
-            *args, "--log-dir", str(tmp_path), env={**tmux_env, "TMPDIR": str(tmp_path)}
-        )
+        # By default, a new private directory of the demo's own in $TMPDIR, its logs in it
+        # (trial 69: /tmp/peerchat-NAME.log, for anyone to read).
+        started = run_script(*args, env={**tmux_env, "TMPDIR": str(tmp_path)})
         assert started.returncode == 0, started.stderr
         (demo,) = tmp_path.glob("peerchat-demo.*")
         assert demo.stat().st_mode & 0o077 == 0
+        assert f"logs:   {demo}/logs/peerchat-NAME.log" in started.stdout
         assert f"tmux attach -t {session}" in started.stdout
 
         found = panes(tmux_env, session)
@@ -182,7 +182,11 @@ def test_a_room_runs_in_tmux_and_kill_stops_it(tmux_env: dict[str, str], tmp_pat
 
         # The demo's nodes keep their keys and history in a place of the demo's own: a user's
         # demo showed an earlier run's history, from the data dirs of their real name.
-        assert {p.name for p in demo.iterdir()} == {"tracker", "alice", "bob"}
+        assert {p.name for p in demo.iterdir()} == {"tracker", "alice", "bob", "logs"}
+        assert {p.name for p in (demo / "logs").iterdir()} == {
+            "peerchat-alice.log",
+            "peerchat-bob.log",
+        }
         assert not any(Path(tmux_env["XDG_DATA_HOME"]).glob("peerchat/*"))
 
         # A second start with the same session name refuses, and leaves the room alone.
@@ -195,6 +199,7 @@ def test_a_room_runs_in_tmux_and_kill_stops_it(tmux_env: dict[str, str], tmp_pat
         stopped = run_script("--kill", "--session", session, env=tmux_env)
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped" in stopped.stdout
+    assert not demo.exists()  # (trial 69: left behind) and what was in it, ended first
     gone = subprocess.run(
         ["tmux", "has-session", "-t", f"={session}"], env=tmux_env, capture_output=True
     )
