@@ -677,6 +677,7 @@ class Composed:
     of: str = ""  # the room it is of ("": the program's)
     chatter: bool = False  # kept in its room's window alone, once there are several (windows)
     urgent: bool = False  # of that chatter, shown at once from behind too
+    rings: bool = False  # another's line said to you alone, or naming you: the bell rings
 
     def laid_out(self, width: int = 0) -> FormattedText:
         """Broken to ``width`` columns if given, each line's room after its time, as in
@@ -783,9 +784,21 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     joining = type(event) in (Looking, Connecting) and len(screen.rooms) > 1
     shown_as = room if joining or _among_several(screen, room) else ""
     chatter = type(event) in _CHATTER
+    rings = type(event) is MessageReceived and (_names_you(event, me) or _private_to_you(event))
     return Composed(
-        _join_lines(texts), shown_as, of=room, chatter=chatter, urgent=_for_you(event, me)
+        _join_lines(texts),
+        shown_as,
+        of=room,
+        chatter=chatter,
+        urgent=_for_you(event, me),
+        rings=rings,
     )
+
+
+def _private_to_you(event: MessageReceived) -> bool:
+    """Another's private line to you, said now (not one that came back late after an
+    absence of yours, which its "said at" line tells)."""
+    return event.to is not None and not event.own and not event.history
 
 
 # A room's chatter, kept in its own window (``windows``): not answers to commands, nor errors.
@@ -2034,6 +2047,8 @@ class PromptUI:
         if drawn:
             app.renderer.erase()  # the cursor goes back to where the input line began
         print_block(text, app.output)
+        if any(line.rings for line in lines):  # as irssi's (trial 69: tmux's alert never came)
+            app.output.bell()
         if drawn:
             app.renderer.request_absolute_cursor_position()  # as after run_in_terminal
             app.invalidate()  # drawn anew from the cursor, below the text

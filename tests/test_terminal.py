@@ -246,6 +246,30 @@ def test_message_prints_above_a_half_typed_line(spawn: Callable[..., Any]) -> No
     assert tracker.wait() == 0
 
 
+def test_a_line_to_you_alone_or_naming_you_rings_the_bell(spawn: Callable[..., Any]) -> None:
+    """Trial 69: nothing rang on a private line or a highlight, as irssi's does, and tmux's
+    alert never came."""
+    port = free_port()
+    alice = start_alice(spawn, port)
+    bob = spawn("--username", "bob", "--headless", "--tracker", f"127.0.0.1:{port}")
+    next_event(bob, event="ready")
+    alice.expect(on_screen("bob joined"))
+    for line, shown, rings in (
+        ("just chatter", "<bob> just chatter", False),
+        ("/msg alice psst", "[private from bob] psst", True),
+        ("more chatter", "<bob> more chatter", False),
+        ("lunch, alice?", "<bob> lunch, alice?", True),
+    ):
+        bob.sendline(line)
+        alice.expect(on_screen(shown))
+        alice.expect_exact("\x1b[?2004h")  # the prompt drawn again below it
+        assert ("\a" in alice.before) is rings, (line, alice.before)
+    alice.send("/quit\r")
+    expect_exit_0(alice)
+    bob.sendeof()
+    bob.expect(pexpect.EOF)
+
+
 def test_commands_answer_on_screen(spawn: Callable[..., Any]) -> None:
     port = free_port()  # nobody there: alice becomes the tracker herself
     alice = start_alice(spawn, port)
