@@ -259,19 +259,10 @@ class Entrance:
                 if welcomed is not None:
                     break
                 if other_secret is not None and not said:
-                    host, port = other_secret
-                    self._trying = None  # not a join: no "connecting to" while it is asked
-                    settings = node.settings
-                    open_there = settings.psk != OPEN_ROOM and await self._open_at(host, port)
-                    if open_there and node.lan is not None and settings.discover:
-                        # Beside it, as it has no secret: anyone could found an open room of a
-                        # private room's name and keep its members out (trial 69)
-                        listeners = await node.home_address.try_bind()
-                        if listeners is not None:
-                            node.found_room(listeners)
-                            node.met_secret_room(host)
-                            return
-                    raise StartupError(self._other_secret(host, port, open_there=open_there))
+                    why = await self._other_secret(*other_secret)
+                    if why is None:  # founded beside an open room of its name
+                        return
+                    raise StartupError(why)
                 unanswered = 0 if answered else unanswered + 1
                 if unanswered >= found_after and self._tracker_at is None:
                     # Refused again and again, a moment apart: a room in the middle of a
@@ -307,12 +298,23 @@ class Entrance:
             why += f"; {tries} tries in {trio.current_time() - began:.0f} s"
         raise StartupError(f"cannot join the room through {format_addr(*home)}: {why}")
 
-    def _other_secret(self, host: str, port: int, *, open_there: bool) -> str:
+    async def _other_secret(self, host: str, port: int) -> str | None:
         """Why the node at ``host:port`` turned this one's secret down, in words. An open room
-        (``open_there``) is told apart: a user with a secret was told it "has another one"."""
-        settings = self.node.settings
+        is told apart: a user with a secret was told the open room "has another one". A room
+        found by name is founded beside an open one, with its secret, and told of it (None):
+        anyone could found an open room of a private room's name and keep its members out
+        (trial 69)."""
+        node = self.node
+        settings = node.settings
         where = format_addr(host, port)
-        if open_there:
+        self._trying = None  # not a join: no "connecting to" while it is asked
+        if settings.psk != OPEN_ROOM and await self._open_at(host, port):
+            if node.lan is not None and settings.discover:
+                listeners = await node.home_address.try_bind()
+                if listeners is not None:
+                    node.found_room(listeners)
+                    node.met_secret_room(host)
+                    return None
             return (
                 f"the room at {where} is open, with no secret, but this node was given one "
                 f"({settings.secret_from}): leave it out to join"
