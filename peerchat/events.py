@@ -219,6 +219,7 @@ class Listed:
     to: str = ""  # whom one's own private offer is for, by name ("" when gone)
     kept: int = 0  # bytes of a fetch that stopped, kept for ``/get`` to go on from
     sender_id: str = ""  # ("" for one's own)
+    fetched_by: tuple[tuple[str, int], ...] = ()  # one's own: who fetches it now, how far (%)
 
     @property
     def own(self) -> bool:
@@ -238,6 +239,7 @@ class Listed:
             "saved": self.saved or None,
             "to": self.to or None,
             "kept": self.kept,
+            "fetched_by": [{"username": name, "percent": share} for name, share in self.fetched_by],
         }
 
 

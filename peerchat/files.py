@@ -694,12 +694,19 @@ class Files:
 
     def uploads(self) -> list[tuple[Member, str, int]]:
         """The fetches this node serves now: (member, file, percent acknowledged)."""
+        return [(member, self._mine[n].name, share) for n, member, share in self._serving_now()]
+
+    def _fetchers_of(self, offer: int) -> list[tuple[str, int]]:
+        """Who fetches this node's offer ``offer`` now, by name, and how far (percent)."""
+        return [(m.username, share) for n, m, share in self._serving_now() if n == offer]
+
+    def _serving_now(self) -> list[tuple[int, Member, int]]:
         out = []
         for (conn, n), serving in self._serving.items():
             mine = self._mine.get(n)
             if mine is not None and conn.member is not None:
                 share = serving.acked * 100 // mine.size if mine.size else 100
-                out.append((conn.member, mine.name, share))
+                out.append((n, conn.member, share))
         return out
 
     def fetching(self) -> list[tuple[str, int]]:
@@ -940,7 +947,10 @@ class Files:
             to = known.get(mine.to) if mine.to is not None else None
             whom = to.username if to is not None else ""
             private = mine.to is not None
-            listed.append(events.Listed(id, mine.name, mine.size, "", private, to=whom))
+            by = tuple(self._fetchers_of(n))  # (trial 69: the sender's list said not whom)
+            listed.append(
+                events.Listed(id, mine.name, mine.size, "", private, to=whom, fetched_by=by)
+            )
         return events.FileList(tuple(sorted(listed, key=lambda f: f.id)))
 
     def taken(self) -> set[Path]:

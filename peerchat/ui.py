@@ -353,7 +353,11 @@ def format_files(event: FileList, now: float) -> FormattedText:
         what = f"{visible(f.name)} ({size_text(f.size)})"
         if f.own:
             whom = visible(f.to) if f.to else "one member" if f.private else "the room"
-            lines.append(f"    {f.id}  {what}, yours, to {whom}")
+            fetching = ", ".join(f"{visible(name)} {share}%" for name, share in f.fetched_by)
+            lines.append(
+                f"    {f.id}  {what}, yours, to {whom}"
+                + (f"; fetching: {fetching}" if fetching else "")
+            )
             continue
         state = ""
         if f.received is not None:

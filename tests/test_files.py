@@ -1966,6 +1966,20 @@ async def test_a_member_offers_at_most_so_many_files_and_junk_withdrawals_change
         nursery.cancel_scope.cancel()
 
 
+async def test_ones_own_offer_in_files_says_who_fetches_it_and_how_far(tmp_path: Path) -> None:
+    """Trial 69: the sender's /files said "yours, to the room" while alice fetched it."""
+    async with trio.open_nursery() as nursery:
+        _, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        bob.node._handlers[FileChunk] = lambda conn, message: None  # under way, for good
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 64))
+        bob.node.get_file(offer.id)
+        await serving_of(alice)
+        alice.node.list_files()
+        listed = await alice.wait_for(lambda e: isinstance(e, events.FileList))
+        assert [f.fetched_by for f in listed.files] == [(("bob", 0),)]
+        nursery.cancel_scope.cancel()
+
+
 async def test_offers_told_twice_on_one_link_end_it(tmp_path: Path) -> None:
     """Attack round 49: keys sent their list of offers in a loop, and each list was looked up
     against the 1,000 offers heard here: the node's CPU went to it."""

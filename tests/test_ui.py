@@ -1083,6 +1083,7 @@ def test_file_offers_results_and_progress():
         (
             Listed(1, "a.txt", 2048, "", private=True),
             Listed(2, "b.txt", 2048, "", private=True, to="dave"),
+            Listed(7, "e.txt", 9, "", False, fetched_by=(("carol", 35), ("dave", 100))),
             Listed(3, "report.pdf", 2_202_009, "bob", False, 1_101_004, waiting=True),
             Listed(4, "b\x1b[2J.txt", 12, "carol", private=True),
             Listed(5, "c.txt", 1, "carol", False, saved="/dl/c.txt"),
@@ -1093,13 +1094,18 @@ def test_file_offers_results_and_progress():
         "13:04:05 * files (/get ID fetches one; /cancel ID gives up a fetch or withdraws yours):",
         "13:04:05     1  a.txt (2.0 KiB), yours, to one member",
         "13:04:05     2  b.txt (2.0 KiB), yours, to dave",
+        "13:04:05     7  e.txt (9 bytes), yours, to the room; fetching: carol 35%, dave 100%",
         "13:04:05     3  report.pdf (2.1 MiB) from bob: 49% fetched, waiting for the sender",
         "13:04:05     4  b\ufffd[2J.txt (12 bytes) from carol to you alone",
         "13:04:05     5  c.txt (1 byte) from carol: saved as /dl/c.txt",
         "13:04:05     6  d.bin (2.1 MiB) from bob: 20% fetched before, /get goes on from there",
     ]
     assert listed.as_json()["files"][1]["to"] == "dave"
-    assert listed.as_json()["files"][2] == {
+    assert listed.as_json()["files"][2]["fetched_by"] == [
+        {"username": "carol", "percent": 35},
+        {"username": "dave", "percent": 100},
+    ]
+    assert listed.as_json()["files"][3] == {
         "id": 3,
         "name": "report.pdf",
         "size": 2_202_009,
@@ -1112,6 +1118,7 @@ def test_file_offers_results_and_progress():
         "saved": None,
         "to": None,
         "kept": 0,
+        "fetched_by": [],
     }
     failed = FileDone(3, "x.bin", "", False, "checksum")
     assert plain(failed) == "13:04:05 ! x.bin not saved: checksum"
