@@ -55,9 +55,10 @@ def skeleton(name: str) -> str:
         kept = (c for c in unicodedata.normalize("NFKC", name) if c not in BLANK)
         folded = "".join(c for c in kept if unicodedata.category(c) != "Cf")
         folded = folded.casefold().translate(_FOLD)
+    folded = folded.translate(_SMALL_MARKS) or folded  # (first: "c.lara" is clara, review 66)
     for pair, letter in _DIGRAPHS:
         folded = folded.replace(pair, letter)
-    return folded.translate(_SMALL_MARKS) or folded
+    return folded
 
 
 # The words this program's own lines begin with after their "* " ("* you are the tracker

@@ -40,7 +40,7 @@ WANT_COST = 16 << 10
 # A batch counts for this much a message at least: showing and keeping a message is work
 # whatever its size. Batches of 256 empty lines, 5 KB each, let one key through at 50,000
 # messages a second, and the others' lines waited behind them for as long as it went on
-# (attack round 49). At 128 a member says 8,192 a second at most, past its 64 KiB at once; the
+# (attack round 49). At 128 a member says 8,192 a second at most, past 65,536 at once; the
 # bench's flood of 50,000 lines of 64 characters stays within that.
 MESSAGE_COST = 128
 _LEAST_COST: dict[type, int] = {Want: WANT_COST}  # a frame of these counts for this at least

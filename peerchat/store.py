@@ -57,9 +57,11 @@ MAX_UNSAVED_BYTES = 16 * 1024 * 1024  # of batches waiting in memory while write
 # fields): counted only by their bytes, a flood of one-message batches took 98 MiB for 16
 # (attack round 24).
 ROW_COST = 256
-# Past the bounds, the oldest batches go, but never an author's newest share of the bounds, a
-# ``SHARES``-th (or the room's authors' share, when more): one key's flood of tiny lines pruned
-# every other member's history out of the stores it reached in seconds (attack round 49).
+# Past the bounds, the oldest batches go, but never the newest batch of an author in the room
+# (``kept_authors``), nor its newest share of the bounds, a ``SHARES``-th (or the room's
+# authors' share, when more): one key's flood of tiny lines pruned every other member's
+# history out of the stores it reached in seconds (attack round 49). Keys gone from the room
+# have no share: 12,000 throwaway keys had left a member 8 lines of 300 (review 66).
 SHARES = 64
 _HELD_BY_AUTHOR = (
     "SELECT author, sum(last - first + 1), sum(length(data)) FROM batches GROUP BY author"
@@ -599,9 +601,10 @@ class Store:
         self, over: int, excess: int, keep_messages: int, keep_bytes: int | None
     ) -> list[tuple[str, int]]:
         """The oldest batches, as (author, first), that hold ``over`` messages and ``excess``
-        bytes, past each author's newest share of the bounds."""
+        bytes, past the newest share of the bounds of each author in the room (``SHARES``)."""
         held = {a: [n, size] for a, n, size in self._db.execute(_HELD_BY_AUTHOR)}
-        shares = max(SHARES, len(held))
+        here = set(self.kept_authors()) & held.keys()
+        shares = max(SHARES, len(here))
         floor = keep_messages // shares
         floor_bytes = math.inf if keep_bytes is None else keep_bytes // shares
         doomed = []
@@ -610,7 +613,8 @@ class Store:
             " ORDER BY said, lamport + last - first, author"
         ):
             left = held[author]
-            if left[0] <= floor and left[1] <= floor_bytes:
+            newest = left[0] == count  # (a paste longer than its share: not all of it lost)
+            if author in here and (newest or left[0] <= floor and left[1] <= floor_bytes):
                 continue  # its newest share: another author's flood cannot push it out
             if count > over and excess <= 0:
                 break

@@ -46,6 +46,8 @@ def test_names_that_pass_for_each_other_have_one_skeleton(other: str) -> None:
         ("alice", ".alice"),
         ("alice", "alice-"),
         ("bob", "b.o.b"),
+        ("clara", "c.lara"),
+        ("bernie", "b.e.r.n.i.e"),
         ("peter", "p3t3r"),
     ],
 )

@@ -572,12 +572,19 @@ def test_prune_leaves_each_author_its_newest_share_whatever_another_floods(
 ) -> None:
     """Attack round 49: one key's flood of empty lines pruned every other member's lines out of
     the store in seconds, and a newcomer got none of them as history."""
+    cat, gone = Identity.generate(), [Identity.generate() for _ in range(SHARES)]
+    store.kept_authors = lambda: {ANN.node_id, BOB.node_id, cat.node_id}  # in the room
     store.add(batch(BOB, 1, 10, 1, name="bob", at=NOW - 60), NOW - 60)  # said first
+    store.add(batch(cat, 1, 30, 1, name="cat", at=NOW - 60), NOW - 60)  # a paste past its share
+    for key in gone:  # keys gone from the room have no share
+        store.add(batch(key, 1, 1, 1, name="x", at=NOW - 60), NOW - 60)
     for n in range(100):  # then ann's flood: 100 batches of 10
         store.add(batch(ANN, 1 + 10 * n, 10, 20 + 10 * n), NOW)
     keep = 10 * SHARES  # bob's share: 10 messages
-    assert store.prune(NOW, keep_messages=keep, keep_seconds=DAY) == 1010 - keep
+    assert store.prune(NOW, keep_messages=keep, keep_seconds=DAY) == 1040 + SHARES - keep
     assert [b.first for b in store.after(BOB.node_id, 0, 100)] == [1]  # all of bob's
+    assert [b.first for b in store.after(cat.node_id, 0, 100)] == [1]  # its newest batch
+    assert not any(store.after(key.node_id, 0, 1) for key in gone)
     assert store.count() == keep
     # By bytes alike
     keep_bytes = SHARES * len(batch(BOB, 1, 10, 1, name="bob").data)
