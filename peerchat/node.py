@@ -179,6 +179,7 @@ class Node:
         self._history_shown = 0  # of the run being shown, messages out already (a start's)
         self._history_held: trio.Event | None = None  # set: back from a freeze (``hold_history``)
         self._offers_held: list[events.Event] = []  # shown after the history (``_holds_back``)
+        self._ready_at = -float("inf")  # (``time.monotonic``) when ``report_entry`` ran
         self.data_dir = data_dir
         folder = data_dir.path if data_dir is not None else None
         self.identity = Identity.generate() if folder is None else Identity.load_or_create(folder)
@@ -769,6 +770,7 @@ class Node:
         """Once ``ready`` is out: the history kept here, then what came while entering, its
         history gathered and shown in the order it was said, like history after ``ready``."""
         early, self._early = self._early or [], None
+        self._ready_at = time.monotonic()
         for sender, chat, own in kept:  # first, in the store's order
             kept_here = _message(sender, chat, own=own, history=True, kept=True)
             self._history_shown += self._out(kept_here)
@@ -875,16 +877,21 @@ class Node:
         catching up on, not inside it (trial 66: at a restart, an offer told as the links came
         up was shown between the history kept here and what those links brought)."""
         offer = type(event) is events.FileOffered and not event.own
-        catching_up = bool(self._history) or held or not self.messaging.puller.idle
-        return offer and catching_up and len(self._offers_held) < OFFERS_HELD
+        return offer and self._catching_up(held) and len(self._offers_held) < OFFERS_HELD
+
+    def _catching_up(self, held: bool) -> bool:
+        """History is gathered, or held back, or asked for in the moment after ``ready``: not
+        any time a want is out (review 66: one that a member never answered held every offer
+        of the room back 5 s, and lines said after it came first)."""
+        starting = time.monotonic() - self._ready_at < history_run.HELD_MOST
+        return bool(self._history) or held or starting and not self.messaging.puller.idle
 
     async def _show_offers_once_caught_up(self) -> None:
         """The offers held back, once the history asked for is in and shown: looked at every
         ``GATHER``, for ``HELD_MOST`` at most (a member that never answers)."""
         for _ in range(history_run.HELD_STEPS):
             await trio.sleep(history_run.GATHER)
-            held = self._history_held is not None
-            if not (self._history or held or not self.messaging.puller.idle):
+            if not self._catching_up(self._history_held is not None):
                 break
         self._show_offers_held()
 

@@ -39,6 +39,7 @@ from peerchat.node import Settings
 from peerchat.protocol import MAX_RECENT, ProtocolViolation, Recent, Skip, Summary, Want
 from peerchat.protocol import Batch as BatchFrame
 from peerchat.store import FILE as STORE_FILE
+from peerchat.sync import Request
 
 # Lost links are dialled again after this long (not FAST's 0.1 s): what a test says right after
 # a cut is then surely said while the link is down, also on a slow machine.
@@ -697,6 +698,23 @@ async def test_an_offer_told_while_history_is_gathered_does_not_split_its_run() 
         await carol.wait_for(lambda e: isinstance(e, events.FileOffered))
         told = [type(e).__name__ for e in carol.events[mark:]]
         assert told == ["MessageReceived", "MessageReceived", "HistoryEnd", "FileOffered"], told
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_offer_long_after_a_start_waits_for_no_want(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review 66: a want that a member never answered held every offer of the room back 5 s,
+    and lines said after an offer came before it."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        bob, carol = await room.add("bob"), await room.add("carol")
+        await room.fully_connected()
+        monkeypatch.setattr(history_run, "HELD_MOST", 0.0)  # long past its start
+        carol.node.messaging.puller._asked["f" * 32] = Request(bob.node.node_id, "f" * 32, 0)
+        mark = len(carol.events)
+        carol.node.emit(events.FileOffered(bob.node.me, 1, "notes.txt", 5))
+        assert [type(e) for e in carol.events[mark:]] == [events.FileOffered]
         nursery.cancel_scope.cancel()
 
 
