@@ -33,7 +33,7 @@ Type a line and press Enter to send it to everyone in the room.
   /ignore [NAME]  hide a member's words here (/unignore NAME)
   /history [N]    the last N messages kept here (20)
   /lastlog TEXT   the messages kept here that say TEXT
-  //TEXT          send a line that starts with "/"
+  /say TEXT       send TEXT as it stands, a "/" first too (or //TEXT)
   /clear          empty the screen (Ctrl-L draws it anew)
   /quit [MSG]     leave (or Ctrl-D, or Ctrl-C on an empty line)
 Tab completes names, commands, rooms, offers; /help CMD: one command."""
@@ -279,6 +279,7 @@ COMMANDS = (
     "/quit",
     "/room",
     "/rooms",
+    "/say",
     "/send",
     "/unignore",
     "/who",

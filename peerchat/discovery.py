@@ -299,15 +299,16 @@ class Lan:
         asked = ask()
         try:
             asking = asyncio.run_coroutine_threadsafe(asked, self._zc.loop)
+        except RuntimeError:  # its loop closed: the search was given up (a /part)
+            asked.close()  # (trial 69: "never awaited", written over the chat screen)
+            return []
+        try:
             return asking.result(timeout=within + 1)
         except concurrent.futures.TimeoutError:
             asking.cancel()
-            return []
-        except RuntimeError:  # its loop closed: the search was given up (a /part)
-            return []
-        finally:  # its loop closed before it began (trial 69: a warning on the chat screen)
-            if inspect.getcoroutinestate(asked) == inspect.CORO_CREATED:
+            if inspect.getcoroutinestate(asked) == inspect.CORO_CREATED:  # its loop stopped
                 asked.close()
+            return []
 
     async def advertise(self, node_id: str, host: str, port: int, home: str = "") -> None:
         """Say on the network that this node is in the room, until cancelled; again, from

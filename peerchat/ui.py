@@ -173,6 +173,7 @@ BEHIND_POLL = 0.25  # seconds between two looks at whether the program is in fro
 # joins and leaves) share a redraw, which costs a few ms, instead of one each (a core, at 300
 # a second). A person does not see 10 ms.
 REDRAW_EVERY = 0.01
+BELL_EVERY = 2.0  # seconds between two rings of the terminal's bell, at least
 STANDALONE = "the standalone tracker"  # `peerchat tracker`: not a person, never named as one
 
 
@@ -1570,6 +1571,7 @@ class PromptUI:
     def __init__(self, message: str = "> ") -> None:
         self._message = message
         self._input_history: History = InMemoryHistory()
+        self._rang_at = -math.inf  # (``_ring``)
         self._echo: Echo | None = None  # the terminal's modes as found (``hush``)
         self._lock = threading.Lock()  # guards the hand-over state below, touched by both threads
         self._backlog: Backlog[Line] = Backlog()  # what the screen has yet to show
@@ -2027,6 +2029,16 @@ class PromptUI:
         if app is not None and app.is_running and app.output.responds_to_cpr:
             await app.renderer.wait_for_cpr_responses()
 
+    def _ring(self) -> None:
+        """The terminal's bell, for a line to you alone or naming you, as irssi's (trial 69:
+        tmux's and screen's alerts never came); once in ``BELL_EVERY`` at most, as anyone in an
+        open room may name you (review 66)."""
+        now = time.monotonic()
+        if self._session is None or now - self._rang_at < BELL_EVERY:
+            return
+        self._rang_at = now
+        self._session.app.output.bell()
+
     def _print_above_prompt(self, lines: list[Composed]) -> None:
         """Print ``lines`` where the input line is, and draw the line again below it (prompt
         thread). Between two prompts the line is not on screen, and they are just printed.
@@ -2038,8 +2050,11 @@ class PromptUI:
         lines = [line for line in lines if shown_now(line, screen.current, screen.rooms)]
         if not lines:  # a batch with nothing to print
             return
+        rings = any(line.rings for line in lines)
         if screen.scrolled and self._session is not None:  # kept for PageDown (and Enter)
             screen.newer = True
+            if rings:
+                self._ring()
             self._session.app.invalidate()
             return
         text = laid_out(lines, self._columns())
@@ -2051,8 +2066,8 @@ class PromptUI:
         if drawn:
             app.renderer.erase()  # the cursor goes back to where the input line began
         print_block(text, app.output)
-        if any(line.rings for line in lines):  # as irssi's (trial 69: tmux's alert never came)
-            app.output.bell()
+        if rings:
+            self._ring()
         if drawn:
             app.renderer.request_absolute_cursor_position()  # as after run_in_terminal
             app.invalidate()  # drawn anew from the cursor, below the text

@@ -225,7 +225,10 @@ node_name() { # 1-based
 # Until the room is up, a failure takes the half-built session down with it.
 started=0
 cleanup() {
-    ((started)) || tmux kill-session -t "=$session" 2>/dev/null || true
+    ((started)) && return
+    tmux kill-session -t "=$session" 2>/dev/null || true
+    [[ -n $made ]] && rm -rf -- "$made" # (its programs, if any began, are ended with it)
+    return 0
 }
 trap cleanup EXIT
 

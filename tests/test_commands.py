@@ -62,6 +62,10 @@ from peerchat.commands import (
         ("/say /quit is how to leave", Say("/quit is how to leave")),
         ("/say", Usage("usage: /say TEXT")),
         ("/action waves", Say("waves", action=True)),
+        (
+            "/help say",
+            Help('  /say TEXT       send TEXT as it stands, a "/" first too (or //TEXT)'),
+        ),
         ("/q", Quit()),
         ("/quit", Quit()),
         ("/quit see you all ", Quit("see you all")),  # irssi's: said with the goodbye

@@ -1905,6 +1905,23 @@ def test_a_rooms_chatter_is_kept_in_its_window_and_what_is_for_you_is_shown_at_o
     assert kept(Error("cannot offer x: No such file")) == (False, False)
 
 
+def test_a_line_to_you_alone_or_naming_you_rings_and_no_other() -> None:
+    """Trial 69: nothing rang on a private line or a highlight, as irssi's does."""
+    screen = ui.Screen()
+    screen.apply("dev", Ready(ALICE, "peer", "dev"))
+
+    def rings(event: Any) -> bool:
+        return ui.compose(("dev", event), NOW, screen).rings
+
+    assert rings(dataclasses.replace(message(BOB, "psst"), to=ALICE))
+    assert rings(message(BOB, "alice: look"))
+    assert not rings(message(BOB, "hi all"))
+    assert not rings(message(ALICE, "alice says so", own=True))
+    assert not rings(dataclasses.replace(message(BOB, "alice, earlier"), history=True))
+    assert not rings(dataclasses.replace(message(BOB, "psst"), to=ALICE, history=True))
+    assert not rings(FileOffered(BOB, 3, "x.bin", 10, to=ALICE))
+
+
 def test_lines_are_written_with_the_terminals_own_wrapping_off() -> None:
     """A row wider than measured is cut at the edge, never carried on at the left edge of the
     next row, where it read as a line of its own (attack round 44's forged "<carol>")."""
