@@ -25,7 +25,7 @@ from peerchat.addresses import DEFAULT_TRACKER_PORT, bad_port, home_port, is_loo
 from peerchat.config import Config
 from peerchat.datadir import DataDir, InUse
 from peerchat.handshake import MIN_SECRET, OPEN_ROOM, room_key
-from peerchat.membership import NAME_RULE, room_name, takeable, valid_room_name
+from peerchat.membership import NAME_RULE, may_take, room_name, valid_room_name
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_PRIORITY, tracker_address, valid_host
 from peerchat.rooms import NodeMaker, Rooms
@@ -96,13 +96,13 @@ class _Parser(argparse.ArgumentParser):
         # extra" was told "--room extra?": a trial)
         if "--room" in known and named and not roomed and valid_room_name(room_name(token)):
             return f" (a room goes after --room: --room {room_name(token)}?)"
-        if "--username" in known and not named and takeable(token):
+        if "--username" in known and not named and may_take(token):
             return f" (a name goes after --username: --username {token}?)"
         return ""
 
 
 def _username(value: str) -> str:
-    if not takeable(value):
+    if not may_take(value):
         raise argparse.ArgumentTypeError(f"{value!r} is not a username: use {NAME_RULE}")
     return value
 

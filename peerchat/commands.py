@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from peerchat.addresses import bad_port
-from peerchat.membership import NAME_RULE, room_name, takeable, valid_room_name
+from peerchat.membership import NAME_RULE, may_take, room_name, valid_room_name
 from peerchat.protocol import MAX_RECENT, tracker_address
 from peerchat.safe_text import visible
 
@@ -575,7 +575,7 @@ def _looks_like(name: str) -> str:
 
 def _nick(rest: str) -> Nick | Usage:
     args = rest.split()
-    if len(args) != 1 or not takeable(args[0]):
+    if len(args) != 1 or not may_take(args[0]):
         return Usage(f"usage: /nick NAME ({NAME_RULE})")
     return Nick(args[0])
 

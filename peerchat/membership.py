@@ -24,17 +24,18 @@ def valid_username(name: str) -> bool:
 
 
 def takeable(name: str) -> bool:
-    """A valid name that shows, without ``KEY_MARK``, and does not begin as a command or an
-    IRC status would (``NOT_FIRST``): what the command line, ``/nick`` and a join may take. A
+    """A valid name that shows, without ``KEY_MARK``: what a join and a rename may take. A
     user trial's carol took "bob~2baef1", bob's name as the screen marks it with his key, and
-    her lines read as his; trial 69's "@ops" read as a channel operator, and "/quit" as a
-    command."""
-    return (
-        valid_username(name)
-        and KEY_MARK not in name
-        and shows(name)
-        and not name.startswith(tuple(NOT_FIRST))
-    )
+    her lines read as his."""
+    return valid_username(name) and KEY_MARK not in name and shows(name)
+
+
+def may_take(name: str) -> bool:
+    """A name this program lets its user take (the command line, ``/nick``): ``takeable``,
+    and not beginning as a command or an IRC status would (``NOT_FIRST``): trial 69's "@ops"
+    read as a channel operator, and "/quit" as a command. Others' are taken as before, from
+    a version that let them (review 66: a room of two versions was split over one)."""
+    return takeable(name) and not name.startswith(tuple(NOT_FIRST))
 
 
 NOT_FIRST = "/@+%&#"  # what a name may not begin with
@@ -59,8 +60,6 @@ def why_not_takeable(name: str) -> str:
     """Why a valid name cannot be taken."""
     if KEY_MARK in name:
         return f"a name may not hold {KEY_MARK!r}, the mark of a key's fingerprint"
-    if name.startswith(tuple(NOT_FIRST)):
-        return f"a name may not begin with {' '.join(NOT_FIRST)}: it reads as a command or a status"
     return "a name must show a letter, digit or sign, and this one draws nothing"
 
 
