@@ -25,7 +25,7 @@ Type a line and press Enter to send it to everyone in the room.
   /cancel ID      give up a fetch, or withdraw your offer
   /files          the files offered here, and your fetches
   /join ROOM      another room, by name (or /join ROOM HOST:PORT)
-  /part [ROOM]    leave a room (+ MESSAGE); leaving the last one quits
+  /part [ROOM]    leave a room (+ MESSAGE); the last one: asked, quits
   /room NAME      to the front (/window N or Alt-N, Ctrl-X, Alt-←→)
   /rooms, /list   the rooms you are in; the rooms on this network
   /who, /names    the members, the tracker marked (/who ROOM: of ROOM)
@@ -440,7 +440,8 @@ _MORE = {
     ),
     "/part": (
         "/part alone leaves the room in front; /part ROOM MESSAGE leaves ROOM with a\n"
-        "goodbye the others see. A room left is not joined again at the next start."
+        "goodbye the others see. A room left is not joined again at the next start.\n"
+        "Leaving your only room ends the program: a second /part within 10 s does it."
     ),
     "/room": (
         "/rooms numbers them; a room behind is marked in the status bar: * for new\n"

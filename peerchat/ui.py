@@ -1572,6 +1572,7 @@ class PromptUI:
         self._message = message
         self._input_history: History = InMemoryHistory()
         self._rang_at = -math.inf  # (``_ring``)
+        self._last_part_asked_at = -math.inf  # (``_may_part_the_last``)
         self._echo: Echo | None = None  # the terminal's modes as found (``hush``)
         self._lock = threading.Lock()  # guards the hand-over state below, touched by both threads
         self._backlog: Backlog[Line] = Backlog()  # what the screen has yet to show
@@ -1901,7 +1902,9 @@ class PromptUI:
                     if (part := part.among(screen.rooms)) is None:
                         self._refuse(f"not in a room {visible(name)}; {_part_usage(screen)}")
                         continue
-                    if not self._may_leave(token, rooms, part.room or room):
+                    if not self._may_part_the_last() or not self._may_leave(
+                        token, rooms, part.room or room
+                    ):
                         continue
                     action = functools.partial(rooms.part, part.room or room, part.message)
                 case commands.ListRooms():
@@ -1948,6 +1951,22 @@ class PromptUI:
                 trio.from_thread.run_sync(action, trio_token=token)
             except trio.RunFinishedError:
                 return False
+
+    def _may_part_the_last(self) -> bool:
+        """Leaving the only room ends the program: the first ``/part`` there says so and stays
+        (trial 69: irssi's never exits, and a /part ended it unasked); another within
+        ``QUIT_AGAIN`` s leaves, as ``/quit`` does at once."""
+        if len(self._screen.rooms) > 1:
+            return True
+        now = time.monotonic()
+        if now - self._last_part_asked_at < QUIT_AGAIN:
+            return True
+        self._last_part_asked_at = now
+        self._refuse(
+            f"your only room: leaving it ends the program. /part again within {QUIT_AGAIN:g} s "
+            "to leave, or /join another room first"
+        )
+        return False
 
     def _may_leave(self, token: trio.lowlevel.TrioToken, rooms: Rooms, room: str = "") -> bool:
         """Leaving stops the fetches this program serves: the first quit (or ``/part`` of

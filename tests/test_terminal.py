@@ -659,6 +659,8 @@ def test_quitting_while_a_member_fetches_a_file_asks_first(
     os.kill(bob.pid, signal.SIGSTOP)  # the fetch stays under way
     try:
         alice.send("/get 2\r")  # bob's small.bin, which waits now: her own fetch
+        alice.send("/part\r")  # her only room: leaving it ends the program (trial 69)
+        alice.expect(on_screen("your only room: leaving it ends the program. /part again"))
         alice.send("/part\r")  # (a user trial's /part cut a fetch at 44%)
         alice.expect(on_screen("bob is fetching big.bin from you ("))
         alice.expect(on_screen("you are fetching small.bin (0%)"))  # (and Ctrl-D one at 8%)
