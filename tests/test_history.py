@@ -1583,6 +1583,22 @@ async def test_a_restart_shows_the_last_twenty_lines_it_had_shown(tmp_path: Path
         nursery.cancel_scope.cancel()
 
 
+async def alice_gone_after_bob_said(room: Room, tmp_path: Path, text: str) -> tuple[Node, Node]:
+    """alice (with her data dir at ``tmp_path / "alice"``) and bob, in ``room``; bob says
+    ``text``, alice shows it and quits (her data dir closed)."""
+    alice = await room.add("alice", data=DataDir(tmp_path / "alice"))
+    bob = await room.add("bob")
+    await room.fully_connected()
+    await say_apart(bob, [text])
+    await shows(alice, text)
+    alice.node.quit()
+    with trio.fail_after(5):
+        await alice.node.finished.wait()
+    assert alice.node.data_dir is not None
+    alice.node.data_dir.close()
+    return alice, bob
+
+
 async def test_an_offer_made_while_one_was_away_comes_after_the_history_it_missed(
     tmp_path: Path,
 ) -> None:
@@ -1590,16 +1606,7 @@ async def test_an_offer_made_while_one_was_away_comes_after_the_history_it_misse
     said while this node was away: the offer, told as the link came up, went before them."""
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
-        alice = await room.add("alice", data=DataDir(tmp_path / "alice"))
-        bob = await room.add("bob")
-        await room.fully_connected()
-        await say_apart(bob, ["before"])
-        await shows(alice, "before")
-        alice.node.quit()
-        with trio.fail_after(5):
-            await alice.node.finished.wait()
-        assert alice.node.data_dir is not None
-        alice.node.data_dir.close()
+        _, bob = await alice_gone_after_bob_said(room, tmp_path, "before")
         await say_apart(bob, ["away 1", "away 2"])
         (tmp_path / "notes.txt").write_text("notes")
         bob.node.send_file(str(tmp_path / "notes.txt"))
@@ -1621,17 +1628,8 @@ async def test_a_restart_forgets_no_author_before_it_is_back_in_the_room(tmp_pat
     is kept, but who is in the room, is not forgotten as one gone."""
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
-        alice = await room.add("alice", data=DataDir(tmp_path / "alice"))
-        bob = await room.add("bob")
-        await room.fully_connected()
-        await say_apart(bob, ["from bob"])
-        await shows(alice, "from bob")
-        alice.node.quit()
-        with trio.fail_after(5):
-            await alice.node.finished.wait()
-        assert alice.node.data_dir is not None
+        alice, bob = await alice_gone_after_bob_said(room, tmp_path, "from bob")
         path = alice.node.store.path
-        alice.node.data_dir.close()
         with contextlib.closing(sqlite3.connect(path)) as db, db:  # his lines pruned
             db.execute("DELETE FROM batches WHERE author = ?", (bob.node.node_id,))
         again = await room.add("alice", data=DataDir(tmp_path / "alice"))
