@@ -2147,7 +2147,8 @@ class PromptUI:
         # /join draws it before anything of it is printed: review 60)
         rows: list[StyleAndTextTuples] = []
         several = len(screen.rooms) > 1
-        for line in reversed(self._printed.view(screen.current)):  # (the width changes)
+        kept = self._printed.view(screen.current, scrollback=screen.scrolled > 0)
+        for line in reversed(kept):  # (the width changes)
             if several and line.of in screen.rooms and not line.room:  # (printed alone)
                 line = dataclasses.replace(line, room=line.of)  # (trial 56 read them untagged)
             rows[:0] = split_lines(line.laid_out(size.columns))

@@ -54,7 +54,8 @@ class Windows(Generic[L]):
         # of rooms opened and left before came back in a window cleared, and in one opened
         # since, at each Ctrl-L and switch of rooms.
         self._opened: dict[str, int] = {}
-        self._cleared: dict[str, int] = {}
+        self._cleared: dict[str, int] = {}  # (a room left: begun anew if joined again)
+        self._wiped: dict[str, int] = {}  # (``/clear``: what is before it is scrollback only)
 
     def add(self, line: L, front: str = "") -> None:
         """Keep ``line`` in its room's window if it is a room's chatter, and in the window in
@@ -78,19 +79,22 @@ class Windows(Generic[L]):
             kept = self._chatter[room] = deque(maxlen=self._most)
         return kept
 
-    def view(self, front: str) -> list[L]:
-        """What the window of ``front`` shows, oldest first: its chatter, and the rest."""
+    def view(self, front: str, *, scrollback: bool = False) -> list[L]:
+        """What the window of ``front`` shows, oldest first: its chatter, and the rest; with
+        ``scrollback``, what its last ``/clear`` left out too."""
         lines: Iterator[tuple[int, L]] = heapq.merge(
             self._shared, self._chatter.get(front, ()), key=lambda kept: kept[0]
         )
         cleared, opened = self._cleared.get(front, 0), self._opened.get(front, 0)
+        if not scrollback:
+            cleared = max(cleared, self._wiped.get(front, 0))
         return [line for n, line in lines if n >= cleared and (n >= opened or line.of == front)]
 
     def clear(self, front: str) -> None:
-        """``/clear``: the window in front is empty; the others keep what they show (trial
-        57's /clear in one room lost another's private messages)."""
-        self._cleared[front] = next(self._count)
-        self._chatter.pop(front, None)
+        """``/clear``: the window in front is empty, as irssi's, but PageUp still reaches what
+        it had (trial 69: "nothing older here"); the others keep what they show (trial 57's
+        /clear in one room lost another's private messages)."""
+        self._wiped[front] = next(self._count)
 
     def keep_only(
         self, rooms: Collection[str], failed: Collection[str] = (), front: str = ""
@@ -108,6 +112,7 @@ class Windows(Generic[L]):
         for room in [room for room in self._opened if room not in rooms]:
             del self._opened[room]
             self._cleared[room] = next(self._count)
+            self._wiped.pop(room, None)
         while len(self._cleared) > self._most:  # (rooms left long ago: their lines are gone)
             del self._cleared[min(self._cleared, key=self._cleared.__getitem__)]
         for room in rooms:

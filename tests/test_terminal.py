@@ -353,6 +353,8 @@ def test_clear_empties_the_screen_and_ctrl_l_then_draws_nothing_from_before(
     alice.expect(on_screen("/quit [MSG]     leave"))
     for before in ("1 member:", "in the room xx", "room yy"):  # Ctrl-L drew nothing again
         assert not on_screen(before).search(alice.before), before
+    alice.send("\x1b[5~")  # but PageUp reaches them, as in irssi (trial 69)
+    alice.expect(on_screen("in the room xx"))
     alice.send("/q\r")
     expect_exit_0(alice)
 

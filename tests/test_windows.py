@@ -61,8 +61,10 @@ def test_clear_empties_the_window_in_front_and_a_room_left_takes_its_lines() -> 
     windows.add(Line("an error in ops", "ops"))
     windows.add(Line("an error in dev", "dev"))
     windows.add(Line("the program's notice"))
+    shown = windows.view("dev")
     windows.clear("dev")
     assert windows.view("dev") == []  # (trial 58: ops's error came back at each Ctrl-L)
+    assert windows.view("dev", scrollback=True) == shown  # (trial 69: PageUp reaches them)
     assert [line.text for line in windows.view("ops")] == [
         "ops 1",
         "ops's private line",
