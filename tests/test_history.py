@@ -1177,10 +1177,12 @@ async def test_authors_of_whom_nothing_is_kept_are_forgotten_unless_in_the_room(
         with trio.fail_after(5):
             while ids[0] in alice.node.chatlog.heads():
                 await trio.sleep(0.05)
-        assert ids[0] not in alice.node.store.seen()
+        assert not {ids[0], ids[1]} & set(alice.node.store.seen())
         heads = alice.node.chatlog.heads()
-        assert {stays.node.node_id, *ids[1:]} <= set(heads), heads  # in the room, or kept
-        assert set(alice.node.store.heads()) == set(ids[1:])
+        assert {stays.node.node_id, ids[2]} <= set(heads), heads  # in the room, or kept
+        # The newest of those gone is kept, and so is the newest batch of one in the room,
+        # however old (review 66: a flood of others' pushed all of a member's lines out).
+        assert set(alice.node.store.heads()) == {stays.node.node_id, ids[2]}
         nursery.cancel_scope.cancel()
 
 
