@@ -121,6 +121,7 @@ class Messaging:
         self._asked_recent = False
         self._asked_recent_at = -math.inf
         self._recent_budget: dict[str, int] = {}  # peer -> history messages it may still send
+        self._recent_awaited: set[str] = set()  # peers asked for it that have not begun
         # peer -> its own last message as its first summary on this link told: what it says
         # after that comes to us live over the link
         self._linked_at: dict[str, int] = {}
@@ -392,7 +393,13 @@ class Messaging:
             self._recent_budget[member.node_id] = count + batch.MAX_ITEMS  # whole batches
             if not self._cut_taken:
                 self._cut_from = member.node_id
+            self._recent_awaited.add(member.node_id)
             conn.send(Recent(count))
+
+    @property
+    def awaits_recent(self) -> bool:
+        """Whether a member asked for the room's recent history has not begun to answer."""
+        return bool(self._recent_awaited)
 
     def _said_between(self, after: int, upto: int) -> int:
         """How many messages this node said numbered past ``after`` up to ``upto``."""
@@ -413,6 +420,7 @@ class Messaging:
         self.puller = Puller(self.node.node_id, self.node.chatlog.shown)
         self._owed.clear()
         self._recent_budget.clear()
+        self._recent_awaited.clear()
         self._linked_at.clear()
         self._wanted_at.clear()
         self._wanted_after.clear()
@@ -433,6 +441,7 @@ class Messaging:
         self._owed.pop(node_id, None)
         self._unstored.forget(node_id)
         self._recent_budget.pop(node_id, None)
+        self._recent_awaited.discard(node_id)
         self._linked_at.pop(node_id, None)
         self._answering_at.pop(node_id, None)
         self._timed_out = {k: None for k in self._timed_out if k[0] != node_id}
@@ -647,6 +656,7 @@ class Messaging:
         peer = conn.member.node_id
         if peer not in self._recent_budget:
             raise ProtocolViolation(f"{conn.peer} said where history begins, unasked")
+        self._recent_awaited.discard(peer)
         self.node.release_history()  # (its batches come right behind)
         if peer != self._cut_from:
             return  # only the first history of this run is cut: after a freeze all is shown

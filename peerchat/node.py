@@ -777,6 +777,8 @@ class Node:
         for event in early:
             if type(event) is events.MessageReceived and event.history:
                 self._history.add(event)
+            elif type(event) is events.FileOffered and not event.own:
+                self._hold_offer(event)  # after all of it (trial 70: before a restart's history)
             else:
                 self.emit(event)  # after the history gathered before it
         self._show_history()
@@ -801,9 +803,7 @@ class Node:
     def _report(self, event: events.Event) -> None:
         held = self._history_held is not None
         if self._holds_back(event, held):
-            if not self._offers_held:
-                self.nursery.start_soon(self._show_offers_once_caught_up)
-            self._offers_held.append(event)
+            self._hold_offer(event)
             return
         if type(event) is events.OfferWithdrawn and self._offers_held:
             unshown = [e for e in self._offers_held if not _withdraws(event, e)]
@@ -884,7 +884,13 @@ class Node:
         any time a want is out (review 66: one that a member never answered held every offer
         of the room back 5 s, and lines said after it came first)."""
         starting = time.monotonic() - self._ready_at < history_run.HELD_MOST
-        return bool(self._history) or held or starting and not self.messaging.puller.idle
+        asked = not self.messaging.puller.idle or self.messaging.awaits_recent
+        return bool(self._history) or held or starting and asked
+
+    def _hold_offer(self, event: events.Event) -> None:
+        if not self._offers_held:
+            self.nursery.start_soon(self._show_offers_once_caught_up)
+        self._offers_held.append(event)
 
     async def _show_offers_once_caught_up(self) -> None:
         """The offers held back, once the history asked for is in and shown: looked at every

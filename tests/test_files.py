@@ -88,6 +88,9 @@ async def room_of(nursery: trio.Nursery, tmp_path: Path, *names: str):  # noqa: 
     for m in members:
         m.node.files.downloads = tmp_path / m.node.me.username  # never the user's own
     await room.fully_connected()
+    with trio.fail_after(5):  # and each has its history in (offers heard meanwhile wait for it)
+        while any(m.node.messaging.awaits_recent for m in members):
+            await trio.sleep(0.01)
     return room, members
 
 

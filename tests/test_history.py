@@ -701,6 +701,26 @@ async def test_an_offer_told_while_history_is_gathered_does_not_split_its_run() 
         nursery.cancel_scope.cancel()
 
 
+async def test_an_offer_heard_while_entering_comes_after_the_history_heard_then() -> None:
+    """Trial 70: killed and started again, clara read bob's offers between the lines kept here
+    and those she had missed: both came before she was ready, the offers first."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        bob, carol = await room.add("bob"), await room.add("carol")
+        await room.fully_connected()
+        node = carol.node
+        node._early = []  # entering again, as at a start
+        mark = len(carol.events)
+        node.after_ready(events.FileOffered(bob.node.me, 1, "report.pdf", 1000))
+        chat = Chat(bob.node.node_id, 1, 1, "said while carol was away", 100.0, 0.0)
+        node.show(bob.node.me, chat, own=False, history=True)
+        node.report_entry([])
+        await carol.wait_for(lambda e: isinstance(e, events.FileOffered))
+        told = [type(e).__name__ for e in carol.events[mark:]]
+        assert told == ["MessageReceived", "HistoryEnd", "FileOffered"], told
+        nursery.cancel_scope.cancel()
+
+
 async def test_an_offer_long_after_a_start_waits_for_no_want(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
