@@ -105,7 +105,7 @@ class Leadership:
         self.act(node.bully.on_claim(message.tracker, priority, trio.current_time()))
         replaced = node.links.conns.get(message.replaces)
         if replaced is not None and node.bully.tracker == message.tracker:
-            node.links.probe(replaced)  # cut only if it is hung: a claim alone drops nobody
+            node.links.probe(replaced, on_word=True)  # cut only if hung: a claim drops nobody
 
     # -- timers -------------------------------------------------------------------------------
 

@@ -271,7 +271,7 @@ class TrackerRole:
             return
         own = node.links.conns.get(message.node_id)
         if own is not None:
-            node.links.probe(own)
+            node.links.probe(own, on_word=True)
         else:
             node.links.drop_member(message.node_id, message.reason, lost=False)
 

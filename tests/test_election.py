@@ -20,6 +20,7 @@ import trio
 from peerchat.config import Config
 from peerchat.election import PASS_OVER_AFTER, Action, Broadcast, Bully, Follow, Phase, Send
 from peerchat.leadership import Leadership
+from peerchat.links import Links
 from peerchat.membership import Member, MemberTable
 from peerchat.protocol import Answer, Coordinator, Election, Message
 
@@ -704,3 +705,27 @@ async def test_a_new_tracker_gives_each_member_the_probe_timeout_not_a_whole_new
     Leadership(node)._follow("me", announce=False)  # type: ignore[arg-type]
     assert silent.last_heard == now - config.heartbeat_timeout + config.probe_timeout
     assert chatty.last_heard == now - 0.1  # heard lately: its own time stands
+
+
+@pytest.mark.parametrize("on_word", [True, False])
+async def test_a_probe_on_the_trackers_word_waits_out_a_pause_shorter_than_the_timeout(
+    autojump_clock: trio.abc.Clock, on_word: bool
+) -> None:
+    """Attack round 50: a hostile tracker that said four times a second that a member had
+    left had the others cut their links to it at each pause of 1.2 s; the heartbeat timeout
+    lets such a pause be."""
+    config = Config()
+    links = Links.__new__(Links)
+    links.node = types.SimpleNamespace(config=config)  # type: ignore[assignment]
+    await trio.sleep(100.0)
+    cut: list[str] = []
+    conn = types.SimpleNamespace(probed=trio.current_time(), heard=trio.current_time() - 1.0)
+    conn.abort = cut.append
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(links._await_answer, conn, on_word)
+        await trio.sleep(config.probe_timeout + 0.5)  # still paused past the probe's second
+        conn.heard = trio.current_time()  # then heard from again
+    assert cut == ([] if on_word else [f"no answer within {config.probe_timeout:g} s"])
+    conn.probed, conn.heard = trio.current_time(), trio.current_time() - 10.0  # hung: cut
+    await links._await_answer(conn, True)
+    assert cut[-1] == f"no answer within {config.heartbeat_timeout:g} s"
