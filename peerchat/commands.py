@@ -473,7 +473,7 @@ def help_for(topic: str) -> Help | Usage:
     ``/help window``), and more of it where there is more (``_MORE``). A trial's ``/help
     send`` printed it all again."""
     name = "/" + topic.split()[0].lower().lstrip("/")
-    name = _ALIASES.get(name, name)
+    name = "/say" if name == "/" else _ALIASES.get(name, name)  # ("//" is /say's: trial 70)
     if name == "/help":
         return Help()
     found = [

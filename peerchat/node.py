@@ -967,7 +967,8 @@ class Node:
             said = (
                 f"a room called {name} with a secret answers on the local network, at {host}: "
                 f"this {name} is another room, with none, open to anyone here. If you meant that "
-                f'one, join it with its secret (README, "Private rooms")'
+                f'one: /part {name}, put its secret in the file for {name} (README, "Private '
+                f'rooms"), then /join {name}'
             )
         else:
             said = (

@@ -373,8 +373,15 @@ class Talk:
         if name == old:
             node.emit(events.Error(f"you are {name} already"))
             return
-        if self.taken(name, node.node_id):
-            node.emit(events.Error(f"the name {name} is taken in this room (or one like it)"))
+        alike = next(self._alike(name, node.node_id), None)
+        if alike is not None:  # (trial 70: "or one like it" said neither which nor why)
+            theirs = (
+                marked(alike.username, alike.node_id)
+                if self.shown_marked(alike)
+                else alike.username
+            )
+            why = "taken" if theirs.casefold() == name.casefold() else f"too like {theirs}'s"
+            node.emit(events.Error(f"the name {name} is {why}, a member's here"))
             return
         if self.someone_elses(name, node.node_id):
             # (A user read "who is away now" of one who had quit, or of nobody.)

@@ -66,6 +66,10 @@ from peerchat.commands import (
             "/help say",
             Help('  /say TEXT       send TEXT as it stands, a "/" first too (or //TEXT)'),
         ),
+        (
+            "/help //",
+            Help('  /say TEXT       send TEXT as it stands, a "/" first too (or //TEXT)'),
+        ),
         ("/q", Quit()),
         ("/quit", Quit()),
         ("/quit see you all ", Quit("see you all")),  # irssi's: said with the goodbye

@@ -245,9 +245,9 @@ async def test_a_name_in_use_or_like_one_is_refused() -> None:
         bob.node.nick("bob")
         await trio.sleep(0)
         assert errors(bob) == [
-            "the name alice is taken in this room (or one like it)",
-            "the name ALICE is taken in this room (or one like it)",
-            "the name a1ice is taken in this room (or one like it)",
+            "the name alice is taken, a member's here",
+            "the name ALICE is taken, a member's here",
+            "the name a1ice is too like alice's, a member's here",
             "you are bob already",
         ]
         assert bob.node.me.username == "bob"
