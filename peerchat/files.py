@@ -696,6 +696,11 @@ class Files:
         """The fetches this node serves now: (member, file, percent acknowledged)."""
         return [(member, self._mine[n].name, share) for n, member, share in self._serving_now()]
 
+    def fetched_now(self, id: int) -> list[tuple[str, int]]:
+        """Who fetches this node's offer numbered ``id`` here now, by name, and how far."""
+        offer = self._own.get(id)
+        return [] if offer is None else self._fetchers_of(offer)
+
     def _fetchers_of(self, offer: int) -> list[tuple[str, int]]:
         """Who fetches this node's offer ``offer`` now, by name, and how far (percent)."""
         return [(m.username, share) for n, m, share in self._serving_now() if n == offer]

@@ -275,6 +275,10 @@ class Rooms:
         (``Files.uploads``)."""
         return [u for node in self._in(room) for u in node.files.uploads()]
 
+    def fetched_now(self, id: int) -> list[tuple[str, int]]:
+        """Who fetches this program's offer ``id`` now, and how far (``Files.fetched_now``)."""
+        return [f for node in self._in("") for f in node.files.fetched_now(id)]
+
     def fetching(self, room: str = "") -> list[tuple[str, int]]:
         """The fetches its rooms (or ``room``) make now (``Files.fetching``)."""
         return [d for node in self._in(room) for d in node.files.fetching()]

@@ -1401,6 +1401,7 @@ class Rooms(Protocol):
     def find(self, typed_in: str) -> None: ...
     def uploads(self, room: str = "") -> list[tuple[Member, str, int]]: ...
     def fetching(self, room: str = "") -> list[tuple[str, int]]: ...
+    def fetched_now(self, id: int) -> list[tuple[str, int]]: ...
     def quit(self, message: str = "") -> None: ...
     def rooms_for(self, room: str, command: commands.Command) -> list[str]: ...
 
@@ -1573,6 +1574,7 @@ class PromptUI:
         self._input_history: History = InMemoryHistory()
         self._rang_at = -math.inf  # (``_ring``)
         self._last_part_asked_at = -math.inf  # (``_may_part_the_last``)
+        self._withdraw_asked_at: dict[int, float] = {}  # (``_may_withdraw``)
         self._echo: Echo | None = None  # the terminal's modes as found (``hush``)
         self._lock = threading.Lock()  # guards the hand-over state below, touched by both threads
         self._backlog: Backlog[Line] = Backlog()  # what the screen has yet to show
@@ -1943,6 +1945,8 @@ class PromptUI:
                     return True
                 case commands.Nothing():
                     continue
+                case commands.CancelFile(id=id) if not self._may_withdraw(token, rooms, id):
+                    continue
                 case _ if (act := commands.room_action(command)) is not None:
                     action = functools.partial(_command_in_room, rooms, room, command, act)
                 case _:
@@ -1951,6 +1955,27 @@ class PromptUI:
                 trio.from_thread.run_sync(action, trio_token=token)
             except trio.RunFinishedError:
                 return False
+
+    def _may_withdraw(self, token: trio.lowlevel.TrioToken, rooms: Rooms, id: int) -> bool:
+        """Withdrawing an offer of one's own stops its fetches: the first ``/cancel`` of it
+        says who fetches it and stays (trial 70: one withdrew the wrong file, at 60%, unasked,
+        where a /quit asks); another within ``QUIT_AGAIN`` s withdraws it."""
+        now = time.monotonic()
+        if now - self._withdraw_asked_at.get(id, -math.inf) < QUIT_AGAIN:
+            return True
+        try:
+            fetching = trio.from_thread.run_sync(rooms.fetched_now, id, trio_token=token)
+        except trio.RunFinishedError:
+            return True
+        if not fetching:
+            return True
+        self._withdraw_asked_at = {id: now}
+        who = ", ".join(f"{visible(name)} ({share}%)" for name, share in fetching)
+        self._refuse(
+            f"fetching it from you now: {who}; /cancel {id} again within {QUIT_AGAIN:g} s "
+            "withdraws it all the same"
+        )
+        return False
 
     def _may_part_the_last(self) -> bool:
         """Leaving the only room ends the program: the first ``/part`` there says so and stays

@@ -640,7 +640,8 @@ def test_ctrl_u_takes_back_the_whole_line_wherever_the_cursor_is(
 def test_quitting_while_a_member_fetches_a_file_asks_first(
     spawn: Callable[..., Any], tmp_path: Path
 ) -> None:
-    """A user trial: bob's /quit cut carol's fetch at 16%, unasked (and /part, at 44%)."""
+    """A user trial: bob's /quit cut carol's fetch at 16%, unasked (and /part, at 44%, and
+    trial 70's /cancel of her offer, at 60%)."""
     big = tmp_path / "big.bin"
     with open(big, "wb") as f:
         f.truncate(512 << 20)  # sparse: quick to make and to read
@@ -661,6 +662,8 @@ def test_quitting_while_a_member_fetches_a_file_asks_first(
     os.kill(bob.pid, signal.SIGSTOP)  # the fetch stays under way
     try:
         alice.send("/get 2\r")  # bob's small.bin, which waits now: her own fetch
+        alice.send("/cancel 1\r")  # her offer, which bob fetches: asked first (trial 70)
+        alice.expect(on_screen("fetching it from you now: bob ("))
         alice.send("/part\r")  # her only room: leaving it ends the program (trial 69)
         alice.expect(on_screen("your only room: leaving it ends the program. /part again"))
         alice.send("/part\r")  # (a user trial's /part cut a fetch at 44%)
