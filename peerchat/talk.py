@@ -496,13 +496,16 @@ class Talk:
         """Whether ``name`` is bound to another key than ``by``'s that is not in the room, or
         looks like the name of a member who went away: ``/nick`` may not take it (its owner
         would be shut out on its return, and what was meant for it would go to the one who
-        took it). A name its owner gave up by ``/nick`` and stayed is free, as on IRC: it
-        was kept only where the owner had been seen joining, and a user trial's room
-        disagreed on who was who."""
+        took it). A name its owner gave up by ``/nick`` is free, as on IRC, while it stays
+        and once it has gone under another: it was kept only where the owner had been seen
+        joining, and a user trial's room disagreed on who was who."""
         node = self.node
         owner = node.store.owner(name)
         here = owner == node.node_id or owner in node.members  # (members: the others)
-        kept = owner not in (None, by) and not here
+        # Kept for one that left under it, not for one that gave it up before it left (trial
+        # 70: dave took carol, went by robert and dave, and quit; carol was refused it)
+        left_under = owner is not None and node.store.latest_name(owner) == name
+        kept = owner not in (None, by) and not here and left_under
         return kept or node.links.gone_like(name, by)
 
     def back_under_anothers_name(self, node_id: str, name: str) -> bool:

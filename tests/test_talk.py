@@ -517,6 +517,32 @@ async def test_a_long_paste_goes_as_several_messages_to_the_room_and_in_private(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_name_given_up_by_nick_is_free_after_its_taker_has_gone_under_another() -> None:
+    """Trial 70: dave took carol's name once she went by clara, went by robert and then dave,
+    and quit; carol was refused her name back, "theirs to come back to"."""
+    async with trio.open_nursery() as nursery:
+        alice, carol, dave = await room_with(nursery, "alice", "carol", "dave")
+        for member, name in ((carol, "clara"), (dave, "carol"), (dave, "robert"), (dave, "dave")):
+            member.node.nick(name)
+            await alice.wait_for(
+                lambda e, m=member, n=name: (
+                    isinstance(e, events.Renamed)
+                    and e.member.node_id == m.node.node_id
+                    and e.member.username == n
+                )
+            )
+            await trio.sleep(FAST.notice_interval)  # (renames are paced)
+        dave.node.quit()
+        await carol.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        carol.node.nick("carol")
+        renamed = await carol.wait_for(
+            lambda e: isinstance(e, events.Renamed) and e.member.node_id == carol.node.node_id
+            and e.member.username == "carol"
+        )  # fmt: skip
+        assert renamed.old == "clara" and errors(carol) == []
+        nursery.cancel_scope.cancel()
+
+
 async def test_the_name_of_a_member_away_is_not_taken_by_another_key() -> None:
     async with trio.open_nursery() as nursery:
         alice, bob, carol = await room_with(nursery, "alice", "bob", "carol")
