@@ -635,8 +635,8 @@ class Links:
         assert asked is not None
         config = self.node.config
         await trio.sleep(config.probe_timeout)
-        if on_word:
-            await trio.sleep_until(min(asked, conn.heard) + config.heartbeat_timeout)
+        if on_word and conn.heard < asked:  # (heard from since: nothing to wait for)
+            await trio.sleep_until(conn.heard + config.heartbeat_timeout)
         conn.probed = None
         if conn.heard < asked:
             # Not "silent for" the time since it was last heard: a quiet link says nothing.
