@@ -100,6 +100,7 @@ PORTS_PER_HOST = 2  # answers taken for one host: a newcomer needs one live memb
 MAX_NAMES = 4096  # instance names heard in one search: the network may answer with endless ones
 MAX_ROOMS_LISTED = 64  # rooms /list names, the most populous
 ANSWERS_LOOKED_AT = 4  # a room's answers /list reads the records of, for whether it is private
+ANSWERS_COUNTED = 256  # a room's answers /list tells apart, open or private, at most
 _NODE_PREFIX = re.compile(r"[0-9a-f]{12}")  # what an advertised name has after its room's
 ADDRESS_CHECK = 5.0  # seconds between looks at this computer's addresses, when advertising
 
@@ -163,16 +164,46 @@ class Lan:
         and one started at an address, took in newcomers by the throw of a die: a trial)."""
         return await trio.to_thread.run_sync(self._find, within, home, abandon_on_cancel=True)
 
-    async def rooms(self, within: float) -> tuple[list[tuple[str, int]], frozenset[str]]:
+    async def rooms(
+        self, within: float
+    ) -> tuple[list[tuple[str, int]], frozenset[str], dict[str, int]]:
         """The rooms that answer within ``within`` seconds, with how many members each
-        (``/list``), the most populous first; and those that need a secret, by what their
-        members' answers say."""
+        (``/list``), the most populous first; those that need a secret, by what their
+        members' answers say; and of a name that both kinds answer for, the members of its
+        private room (``Lan.kinds``), whom the first count leaves out."""
         names = await trio.to_thread.run_sync(self._browse, within, abandon_on_cancel=True)
         rooms = rooms_named(names)
-        private = await trio.to_thread.run_sync(
-            self._private, names, {room for room, _ in rooms}, abandon_on_cancel=True
+        private, mixed = await trio.to_thread.run_sync(
+            self.kinds, names, {room for room, _ in rooms}, abandon_on_cancel=True
         )
-        return rooms, private
+        rooms = [(room, count - mixed.get(room, 0)) for room, count in rooms]
+        return rooms, private, mixed
+
+    def kinds(self, names: set[str], rooms: set[str]) -> tuple[frozenset[str], dict[str, int]]:
+        """Of ``rooms``, those whose members' answers say they hold a secret, as for
+        ``_private``, and those answered for by members of an open room and of a private one
+        alike, with how many of the private one's answered (trial 70: "team (3, secret)" was
+        an open team of one and a private one of two). Answers whose records did not come
+        are counted with the kind most of their room's answers are; ``ANSWERS_COUNTED`` of a
+        room at most are looked at."""
+        kinds: dict[str, collections.Counter[bool | None]] = {}
+        for name in names:
+            room = _room_and_node(name)[0]
+            if room not in rooms:
+                continue
+            kind = kinds.setdefault(room, collections.Counter())
+            if kind.total() >= ANSWERS_COUNTED:
+                kind[None] += 1
+                continue
+            info = _info(name)
+            kind[None if info is None or not self._cached(info) else _with_secret(info, room)] += 1
+        private = frozenset(room for room, kind in kinds.items() if kind[True] and not kind[False])
+        mixed = {
+            room: kind[True] + (kind[None] if kind[True] > kind[False] else 0)
+            for room, kind in kinds.items()
+            if kind[True] and kind[False]
+        }
+        return private, mixed
 
     def _private(self, names: set[str], rooms: set[str]) -> frozenset[str]:
         """Those of ``rooms`` whose answers that came with their records (none is asked for)
@@ -189,12 +220,8 @@ class Lan:
             info = _info(name)
             if info is None or not self._cached(info):
                 continue
-            try:
-                at = _said_at(info)
-                if info.properties.get(VOUCH_KEY) and not _vouch_good(info, room, OPEN_ROOM, at):
-                    private.add(room)
-            except Exception as exc:  # whatever a stranger's answer sets off
-                log.info("passing over the answer %r: %s", info.name, exc)
+            if _with_secret(info, room):
+                private.add(room)
         return frozenset(private)
 
     def _browse(self, within: float, prefix: str = "") -> set[str]:
@@ -470,6 +497,17 @@ def vouch(psk: bytes, room: str, home: bytes, port: int, at: list[str], node: st
     )
     tag = hashlib.blake2s(said, key=psk, digest_size=16, person=b"pclan1").hexdigest()
     return tag.encode()
+
+
+def _with_secret(info: ServiceInfo, room: str) -> bool | None:
+    """Whether an answer for ``room`` carries a vouch that is not the open room's (its members
+    hold a secret); None for an answer that sets off trouble."""
+    try:
+        vouched = info.properties.get(VOUCH_KEY)
+        return bool(vouched) and not _vouch_good(info, room, OPEN_ROOM, _said_at(info))
+    except Exception as exc:  # whatever a stranger's answer sets off
+        log.info("passing over the answer %r: %s", info.name, exc)
+        return None
 
 
 def _said_at(info: ServiceInfo) -> list[str]:

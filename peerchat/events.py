@@ -513,11 +513,25 @@ class RoomsFound:
     rooms: tuple[tuple[str, int], ...]
     new: str = ""
     private: frozenset[str] = frozenset()  # those whose members say they hold a secret
+    # Of a name both an open room and a private one answer for (``rooms`` counts the open
+    # one's), how many the private one's answered
+    beside: tuple[tuple[str, int], ...] = ()
+
+    def listed(self) -> list[tuple[str, int, bool]]:
+        """Each room, its members and whether it has a secret: the private room of a name an
+        open one has too, after it."""
+        beside = dict(self.beside)
+        out = []
+        for room, count in self.rooms:
+            out.append((room, count, room in self.private))
+            if room in beside:
+                out.append((room, beside[room], True))
+        return out
 
     def as_json(self) -> dict[str, Any]:
         listed = [
-            {"room": room, "members": count, "private": room in self.private}
-            for room, count in self.rooms
+            {"room": room, "members": count, "private": private}
+            for room, count, private in self.listed()
         ]
         return {"event": "rooms_found", "rooms": listed} | ({"new": self.new} if self.new else {})
 

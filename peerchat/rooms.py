@@ -300,13 +300,14 @@ class Rooms:
 
         try:
             async with open_lan("") as lan:
-                found, private = await lan.rooms(commands.FIND_ROOMS_SECONDS)
+                found, private, beside = await lan.rooms(commands.FIND_ROOMS_SECONDS)
         except StartupError as exc:
             self._show(events.Error(str(exc)), typed_in)
             return
         finally:
             self._finding = False
-        self._show(events.RoomsFound(tuple(found), private=private), typed_in)
+        beside_open = tuple(beside.items())
+        self._show(events.RoomsFound(tuple(found), private=private, beside=beside_open), typed_in)
 
     def part(self, room: str, message: str = "") -> None:
         """``/part``: leave ``room`` with a goodbye."""

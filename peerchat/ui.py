@@ -911,10 +911,9 @@ def typo_of(new: str, found: tuple[tuple[str, int], ...]) -> str:
 
 def rooms_listed(found: RoomsFound) -> str:
     """Rooms found on the network, each with its members and whether it has a secret."""
-    private = found.private
     return ", ".join(
-        f"{visible(room)} ({count}{', secret' if room in private else ''})"
-        for room, count in found.rooms
+        f"{visible(room)} ({count}{', secret' if private else ''})"
+        for room, count, private in found.listed()
     )
 
 

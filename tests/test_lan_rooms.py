@@ -482,18 +482,23 @@ def test_an_answer_gives_a_few_addresses_a_member_could_have_and_no_more() -> No
 
 
 def vouched_answer(
-    psk: bytes, at: list[str], *, port: int = 5001, hosts: list[str] | None = None
+    psk: bytes,
+    at: list[str],
+    *,
+    port: int = 5001,
+    hosts: list[str] | None = None,
+    room: str = "dev",
+    node: str = "0123456789ab",
 ) -> ServiceInfo:
-    """A member's answer for dev, vouched for with ``psk`` at ``at`` (``hosts``: the address
-    records beside it, if others)."""
-    node = "0123456789ab"
+    """A member's answer for ``room``, vouched for with ``psk`` at ``at`` (``hosts``: the
+    address records beside it, if others)."""
     properties = {
-        b"room": b"dev",
+        b"room": room.encode(),
         b"home": b"",
         b"at": ",".join(at).encode(),
-        b"vouch": discovery.vouch(psk, "dev", b"", port, at, node),
+        b"vouch": discovery.vouch(psk, room, b"", port, at, node),
     }
-    name = f"dev-{node}.{discovery.SERVICE}"
+    name = f"{room}-{node}.{discovery.SERVICE}"
     return ServiceInfo(
         discovery.SERVICE, name, port=port, properties=properties, parsed_addresses=hosts or at
     )
@@ -733,3 +738,14 @@ def test_list_says_which_rooms_hold_a_secret_by_their_members_answers(
     found = RoomsFound((("dev", 1), ("ops", 1)), private=frozenset({"dev"}))
     assert "dev (1, secret), ops (1)" in to_plain_text(ui.format_event(found, 0.0))
     assert found.as_json()["rooms"][0] == {"room": "dev", "members": 1, "private": True}
+    # Trial 70: an open team of one and a private one of two read as "team (3, secret)"
+    secret = room_key("the team's secret")
+    team = [
+        vouched_answer(psk, [f"10.107.0.{n}"], room="team", node=f"{n:012x}")
+        for n, psk in ((4, OPEN_ROOM), (5, secret), (6, secret))
+    ]
+    answers |= {info.name: info for info in team}
+    assert lan.kinds(set(answers), {"dev", "ops", "qa", "team"}) == ({"dev"}, {"team": 2})
+    found = RoomsFound((("team", 1), ("dev", 1)), private=frozenset({"dev"}), beside=(("team", 2),))
+    assert "team (1), team (2, secret), dev (1, secret)" in to_plain_text(ui.format_event(found, 0))
+    assert [r["private"] for r in found.as_json()["rooms"]] == [False, True, True]
