@@ -188,9 +188,9 @@ class Lan:
         room at most are looked at."""
         kinds: dict[str, collections.Counter[bool | None]] = {}
         for name in names:
-            room = _room_and_node(name)[0]
-            if room not in rooms:
-                continue
+            room, node = _room_and_node(name)
+            if room not in rooms or not _NODE_PREFIX.fullmatch(node):  # (as ``rooms_named``
+                continue  # counts them: a stranger's other names made a count below 0)
             kind = kinds.setdefault(room, collections.Counter())
             if kind.total() >= ANSWERS_COUNTED:
                 kind[None] += 1
