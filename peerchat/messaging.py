@@ -31,7 +31,7 @@ from collections.abc import Collection, Iterable
 
 import trio
 
-from peerchat import batch, events
+from peerchat import batch, events, read_pace
 from peerchat.admission import Pace, Paces
 from peerchat.batch import Batch, open_batch, seal
 from peerchat.bounded import keep_latest
@@ -198,9 +198,9 @@ class Messaging:
         b = open_batch(message.data, message.sig, room=self.node.room_tag)
         if not message.old and b.author != conn.member.node_id:
             raise ProtocolViolation(f"{conn.peer} sent a batch of someone else as its own")
-        # Read at the pace of the member that hands it on, old ones too, by its messages too
-        now = trio.current_time()
-        self.node.read_pace.charge_messages(conn, len(b.items), conn.frame_size, now)
+        # Read at the pace of the member that hands it on, old ones too, by its lines too
+        cost = read_pace.batch_cost(conn.frame_size, len(b.items))
+        self.node.read_pace.charge(conn, cost, trio.current_time())
         if message.old:
             self._expect_old(conn.member.node_id, b)
         node = self.node

@@ -151,6 +151,10 @@ class Settings:
 # what it made this node miss) and receipts of this node's own lines, which would otherwise
 # split a run in two (a partition healed: one member's line, "✓ ...", then another's earlier).
 # The offers members tell of as they link wait for it instead (``Node._holds_back``).
+# Frames their handlers charge to the read pace, knowing more than their size: the chunks a
+# fetch does not take (``files.on_chunk``), and a batch's lines (``messaging.on_batch``).
+_CHARGED_BY_HANDLER = frozenset({FileChunk, Batch})
+
 _OVERTAKES_HISTORY = (
     events.Error,
     events.Unresponsive,
@@ -762,7 +766,7 @@ class Node:
         handler = self._handlers.get(kind)
         if handler is None:
             raise ProtocolViolation(f"{kind.__name__} is not expected after the hello")
-        if kind is not FileChunk:  # (``files.on_chunk`` charges what it does not take)
+        if kind not in _CHARGED_BY_HANDLER:
             self.read_pace.charge(conn, conn.frame_size, trio.current_time(), kind)
         handler(conn, message)
 

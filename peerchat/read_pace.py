@@ -59,22 +59,19 @@ class ReadPace:
         """A frame (of ``kind``) of ``size`` bytes read from ``conn``'s member: past the pace,
         the link is held (``Connection.hold``) until it is within it again. This computer's
         own nodes are not paced by address."""
-        self._owe(conn, frame_cost(size, kind), now)
-
-    def charge_messages(self, conn: Connection, count: int, size: int, now: float) -> None:
-        """A batch of ``count`` messages in a frame of ``size`` bytes, charged as a frame
-        already: what ``MESSAGE_COST`` asks beyond that."""
-        beyond = count * MESSAGE_COST - frame_cost(size)
-        if beyond > 0:
-            self._owe(conn, beyond, now)
-
-    def _owe(self, conn: Connection, cost: int, now: float) -> None:
         if conn.member is None:
             return
+        cost = frame_cost(size, kind)
         hold = self._members.owe(conn.member.node_id, now, cost)
         if conn.address:
             hold = max(hold, self._addresses.owe(conn.address, now, cost))
         conn.hold = max(conn.hold, hold)
+
+
+def batch_cost(size: int, count: int) -> int:
+    """What a batch of ``count`` lines in a frame of ``size`` bytes counts for, its frame's
+    floor aside (``MESSAGE_COST``)."""
+    return max(size, count * MESSAGE_COST)
 
 
 def frame_cost(size: int, kind: type | None = None) -> int:

@@ -1572,8 +1572,6 @@ class PromptUI:
         self._message = message
         self._input_history: History = InMemoryHistory()
         self._rang_at = -math.inf  # (``_ring``)
-        self._last_part_asked_at = -math.inf  # (``_may_part_the_last``)
-        self._withdraw_asked_at: dict[int, float] = {}  # (``_may_withdraw``)
         self._echo: Echo | None = None  # the terminal's modes as found (``hush``)
         self._lock = threading.Lock()  # guards the hand-over state below, touched by both threads
         self._backlog: Backlog[Line] = Backlog()  # what the screen has yet to show
@@ -1589,8 +1587,9 @@ class PromptUI:
         self._farewell = ""  # /quit MESSAGE: set in the prompt thread, read once it ended
         self._farewell_at = -math.inf  # when (monotonic): a quit long after leaves it out
         self._terminal_gone = False  # (so set too): its window or SSH session closed
-        # When a quit (""), or a /part of a room, was held back for fetches (prompt thread).
-        self._leave_asked_at: dict[str, float] = {}
+        # When a quit (""), a /part of a room (its name), of the only room (None), or a
+        # withdrawal of an offer (its number) was held back to be asked again (prompt thread).
+        self._asked_at: dict[str | int | None, float] = {}
         self._printed: Windows[Composed] = Windows(REDRAWN_LINES)  # prompt thread
         self._front_drawn = ""  # the room whose window the screen shows (prompt thread)
         self._to_end = False  # Enter was pressed while scrolled back: the window's end again
@@ -1959,8 +1958,7 @@ class PromptUI:
         """Withdrawing an offer of one's own stops its fetches: the first ``/cancel`` of it
         says who fetches it and stays (trial 70: one withdrew the wrong file, at 60%, unasked,
         where a /quit asks); another within ``QUIT_AGAIN`` s withdraws it."""
-        now = time.monotonic()
-        if now - self._withdraw_asked_at.get(id, -math.inf) < QUIT_AGAIN:
+        if self._asked_just_now(id):
             return True
         try:
             fetching = trio.from_thread.run_sync(rooms.fetched_now, id, trio_token=token)
@@ -1968,7 +1966,7 @@ class PromptUI:
             return True
         if not fetching:
             return True
-        self._withdraw_asked_at = {id: now}
+        self._asked_at[id] = time.monotonic()
         who = ", ".join(f"{visible(name)} ({share}%)" for name, share in fetching)
         self._refuse(
             f"fetching it from you now: {who}; /cancel {id} again within {QUIT_AGAIN:g} s "
@@ -1976,16 +1974,20 @@ class PromptUI:
         )
         return False
 
+    def _asked_just_now(self, what: str | int | None) -> bool:
+        """Whether leaving or withdrawing ``what`` was held back to be asked again less than
+        ``QUIT_AGAIN`` s ago: the second time goes ahead."""
+        return time.monotonic() - self._asked_at.get(what, -math.inf) < QUIT_AGAIN
+
     def _may_part_the_last(self) -> bool:
         """Leaving the only room ends the program: the first ``/part`` there says so and stays
         (trial 69: irssi's never exits, and a /part ended it unasked); another within
         ``QUIT_AGAIN`` s leaves, as ``/quit`` does at once."""
         if len(self._screen.rooms) > 1:
             return True
-        now = time.monotonic()
-        if now - self._last_part_asked_at < QUIT_AGAIN:
+        if self._asked_just_now(None):
             return True
-        self._last_part_asked_at = now
+        self._asked_at[None] = time.monotonic()
         self._refuse(
             f"your only room: leaving it ends the program. /part again within {QUIT_AGAIN:g} s "
             "to leave, or /join another room first"
@@ -1996,8 +1998,7 @@ class PromptUI:
         """Leaving stops the fetches this program serves: the first quit (or ``/part`` of
         ``room``) says so and stays (a user trial's /quit cut a member's fetch at 16%, unasked,
         and another's /part at 44%); another within ``QUIT_AGAIN`` s leaves."""
-        now = time.monotonic()
-        if now - self._leave_asked_at.get(room, -math.inf) < QUIT_AGAIN:
+        if self._asked_just_now(room):
             return True
         try:
             uploads = trio.from_thread.run_sync(rooms.uploads, room, trio_token=token)
@@ -2006,7 +2007,7 @@ class PromptUI:
             return True
         if not uploads and not downloads:
             return True
-        self._leave_asked_at[room] = now
+        self._asked_at[room] = time.monotonic()
         self._screen.cleared_at = -math.inf  # "Ctrl-C again quits" was not so (a user trial)
         said = []
         if uploads:

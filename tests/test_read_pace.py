@@ -11,7 +11,7 @@ from test_cluster import Room
 
 from peerchat import read_pace
 from peerchat.protocol import Private, Typing
-from peerchat.read_pace import FRAME_COST, MESSAGE_COST, ReadPace
+from peerchat.read_pace import FRAME_COST, MESSAGE_COST, ReadPace, batch_cost
 
 
 def link(address: str = "") -> types.SimpleNamespace:
@@ -41,16 +41,13 @@ def test_a_batch_counts_for_a_message_cost_each_message(monkeypatch: pytest.Monk
     monkeypatch.setattr(read_pace, "MEMBER_AT_ONCE", 256 * MESSAGE_COST)
     monkeypatch.setattr(read_pace, "MEMBER_PER_SECOND", 256 * MESSAGE_COST)
     pace, conn = ReadPace(), link()
-    pace.charge(conn, 5_000, now=0.0)  # type: ignore[arg-type]
-    pace.charge_messages(conn, 256, 5_000, now=0.0)  # type: ignore[arg-type]
+    pace.charge(conn, batch_cost(5_000, 256), now=0.0)  # type: ignore[arg-type]
     assert conn.hold == 0.0  # the batch's 256 messages: the pace of a second, all of it
-    pace.charge(conn, 200, now=0.0)  # type: ignore[arg-type]
-    pace.charge_messages(conn, 1, 200, now=0.0)  # type: ignore[arg-type]
+    pace.charge(conn, batch_cost(200, 1), now=0.0)  # type: ignore[arg-type]
     assert conn.hold == pytest.approx(FRAME_COST / (256 * MESSAGE_COST))  # a frame past it
     conn.hold = 0.0
     big = 256 * MESSAGE_COST  # a batch whose bytes cost more than its messages: those only
-    pace.charge(conn, big, now=2.0)  # type: ignore[arg-type]
-    pace.charge_messages(conn, 256, big, now=2.0)  # type: ignore[arg-type]
+    pace.charge(conn, batch_cost(big, 256), now=2.0)  # type: ignore[arg-type]
     assert conn.hold == pytest.approx(0.0, abs=1e-9)
 
 
