@@ -64,12 +64,30 @@ class PeerJoined:
 class HistoryEnd:
     """A run of history shown at once (a newcomer's, a restart's, a catch-up's) ends here:
     trial 59's newcomer saw 90 dimmed lines fill the screen, and nothing said where they
-    ended and who was in the room now."""
+    ended and who was in the room now. ``found``: the text of the ``/lastlog`` it answers."""
 
     messages: int
+    found: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"event": "history_end", "messages": self.messages}
+        out: dict[str, Any] = {"event": "history_end", "messages": self.messages}
+        if self.found is not None:
+            out["found"] = self.found
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """``/lastlog``'s answer begins: the messages that follow are a search's, not the room's
+    history (trial 70 read them headed as "earlier messages"). ``shown`` of ``matched``."""
+
+    text: str
+    shown: int
+    matched: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": "lastlog", "text": self.text, "shown": self.shown,
+                "matched": self.matched}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -758,6 +776,7 @@ Event = (
     | PeerJoined
     | InRoom
     | HistoryEnd
+    | Found
     | Connecting
     | Looking
     | Renamed

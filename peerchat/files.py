@@ -347,6 +347,10 @@ class Files:
         """Whether ``id`` numbers an offer here, heard or made."""
         return id in self._heard or id in self._own
 
+    def lists_any(self) -> bool:
+        """Whether ``/files`` has an offer to list here, heard or made."""
+        return bool(self._heard or self._own)
+
     @property
     def downloads(self) -> Path:
         """Where fetched files go: as given, or the user's downloads folder."""

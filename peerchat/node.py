@@ -357,19 +357,22 @@ class Node:
             for sender, chat, own in self.messaging.recent(MAX_RECENT)
             if wanted in chat.text.casefold() or wanted in sender.username.casefold()
         ]
-        self._show_kept(said[-LASTLOG_MOST:], f"no message kept here says {text!r}")
-        if len(said) > LASTLOG_MOST:
-            self.after_ready(events.Error(f"the last {LASTLOG_MOST} of {len(said):,} shown"))
+        shown = said[-LASTLOG_MOST:]
+        self.after_ready(events.Found(text, len(shown), len(said)))
+        self._show_kept(shown, found=text)
 
-    def _show_kept(self, kept: list[tuple[Member, Chat, bool]], none: str) -> None:
+    def _show_kept(
+        self, kept: list[tuple[Member, Chat, bool]], none: str = "", found: str | None = None
+    ) -> None:
         """``kept`` as history, at once and in the store's order (an answer to the user), and
-        where it ends (trial 67's bot had no end); ``none`` said when there is nothing."""
-        if not kept:
+        where it ends (trial 67's bot had no end); ``none`` said when there is nothing;
+        ``found``: the text of the ``/lastlog`` they answer."""
+        if not kept and none:
             self.emit(events.Error(none))
         for sender, chat, own in kept:
             self.after_ready(_message(sender, chat, own=own, history=True, kept=True))
         if kept:
-            self.after_ready(events.HistoryEnd(len(kept)))
+            self.after_ready(events.HistoryEnd(len(kept), found))
 
     def private(self, name: str, text: str) -> None:
         self.talk.private(name, text)

@@ -214,10 +214,12 @@ class Rooms:
 
     def rooms_for(self, room: str, command: commands.Command) -> list[str]:
         """The rooms ``command``, typed with ``room`` in front, is for: ``/files`` is for each
-        (offer numbers are the program's: a user's fetch in the room behind was missing from
-        it), the rest for one or none (``room_for``)."""
+        with an offer to list (offer numbers are the program's: a user's fetch in the room
+        behind was missing from it; trial 70 read "no files are offered here" of every room
+        behind), or the room in front when none has; the rest for one or none
+        (``room_for``)."""
         if isinstance(command, commands.ListFiles):
-            return list(self.nodes)
+            return [r for r, node in self.nodes.items() if node.files.lists_any()] or [room]
         target = self.room_for(room, command)
         return [] if target is None else [target]
 

@@ -89,6 +89,7 @@ from peerchat.events import (
     FileProgress,
     FileReading,
     FileWaiting,
+    Found,
     HistoryEnd,
     Ignoring,
     InRoom,
@@ -446,6 +447,8 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_offer(event, now)
         case FileList():
             return format_files(event, now)
+        case Found(text=text, shown=shown, matched=matched):
+            return format_notice(found_head(text, shown, matched), now)
         case FileReading(name=name, size=size, behind=behind):
             what = f"{visible(name)} ({size_text(size)})"
             if not behind:
@@ -723,10 +726,11 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     if earlier and screen.earlier != room:  # (a room's run after another's: a trial)
         # Their times are when they were said, before the lines just above: say so once.
         texts.append(format_notice(EARLIER, now))
-    # A late private line says its own time (a trial read a second header after it), and an
-    # offer told on a join is no break in the history around it (trial 56 read two runs)
+    # A late private line says its own time (a trial read a second header after it), an
+    # offer told on a join is no break in the history around it (trial 56 read two runs); a
+    # /lastlog's answer has its own head (trial 70 F6)
     if not _late_private(event, now) and type(event) is not FileOffered:
-        screen.earlier = room if earlier else None
+        screen.earlier = room if earlier or type(event) is Found else None
     front = screen.rooms.get(room)
     me = front.me if front is not None else None
     if type(event) is MessageReceived and me is not None:
@@ -886,10 +890,23 @@ def _names_line(people: Iterable[Member], lead: str, now: float) -> FormattedTex
     return _join_lines([_line(now, *parts)])
 
 
+def found_head(text: str, shown: int, matched: int) -> str:
+    """The head of ``/lastlog``'s answer: what it looked for, and how many it shows."""
+    said = f"'{visible(text)}'"
+    if not matched:
+        return f"* no message kept here says {said}"
+    count = f"{shown:,}" if shown == matched else f"the last {shown:,} of {matched:,}"
+    return f"* messages kept here that say {said} ({count}), each at the time it was said:"
+
+
 def format_history_end(event: HistoryEnd, room: Room | None, now: float) -> FormattedText:
     """Where a long run of history ends, and who is in the room now (trial 59's newcomer had
-    90 dimmed lines on screen, the lines saying who was there scrolled off above them)."""
-    lead = f"* earlier messages end here ({event.messages:,} above, PageUp for them); "
+    90 dimmed lines on screen, the lines saying who was there scrolled off above them); a
+    ``/lastlog``'s, what it looked for."""
+    above = f"({event.messages:,} above, PageUp for them)"
+    if event.found is not None:
+        return format_notice(f"* messages that say '{visible(event.found)}' end here {above}", now)
+    lead = f"* earlier messages end here {above}; "
     people = room.people() if room is not None else []
     if not people:
         return format_notice(f"{lead}nobody else is in the room", now)

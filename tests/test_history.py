@@ -1284,19 +1284,22 @@ async def test_lastlog_shows_the_kept_messages_that_say_a_text_or_come_from_a_na
             got = bob.events[since:]
             said = [(e.sender.username, e.text) for e in got if type(e) is events.MessageReceived]
             assert all(e.history for e in got if type(e) is events.MessageReceived)
-            return said, [e.message for e in got if type(e) is events.Error]
+            head, *rest = got
+            assert head == events.Found(text, len(said), head.matched), got  # type: ignore[union-attr]
+            assert rest[len(said) :] == ([events.HistoryEnd(len(said), text)] if said else [])
+            return said, head.matched  # type: ignore[union-attr]
 
-        assert lastlog("lunch") == ([("alice", "lunch?")], [])
+        assert lastlog("lunch") == ([("alice", "lunch?")], 1)
         assert lastlog("ALIC") == ([("alice", m) for m in ("the Release is friday", "lunch?",
-            "release notes done")], [])  # fmt: skip
-        said, notices = lastlog("release")
+            "release notes done")], 3)  # fmt: skip
+        said, matched = lastlog("release")
         assert said == [
             ("bob", "RELEASE it"),
             ("bob", "release now"),
             ("bob", "and again: release"),
         ]
-        assert notices == ["the last 3 of 5 shown"]
-        assert lastlog("dinner") == ([], ["no message kept here says 'dinner'"])
+        assert matched == 5
+        assert lastlog("dinner") == ([], 0)
         nursery.cancel_scope.cancel()
 
 

@@ -397,7 +397,9 @@ class _Named:
             addressee=lambda name: name.casefold() in folded | gone or None,
             namesakes=lambda name: [name] if name.casefold() in folded else [],
         )
-        self.files = types.SimpleNamespace(numbered=lambda id: id in offers)
+        self.files = types.SimpleNamespace(
+            numbered=lambda id: id in offers, lists_any=lambda: bool(offers)
+        )
         self.room_name = ""
 
 
@@ -433,6 +435,12 @@ def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_na
     assert rooms.room_for("dev", commands.Who()) == "dev"
     assert rooms.room_for("dev", commands.Who("qa")) is None
     assert shown[-1] == (events.Error("not in a room qa; /rooms lists yours"), "dev")
+    # /files: each room with an offer, or the one in front when none has (trial 70 F10)
+    assert rooms.rooms_for("dev", commands.ListFiles()) == ["dev", "ops"]
+    rooms.nodes["dev"] = _Named("alice", ["bob"], [])  # type: ignore[assignment]
+    assert rooms.rooms_for("dev", commands.ListFiles()) == ["ops"]
+    rooms.nodes["ops"] = _Named("alicia", ["carol"], [])  # type: ignore[assignment]
+    assert rooms.rooms_for("dev", commands.ListFiles()) == ["dev"]
 
 
 def test_each_room_sees_what_the_others_fetches_write_or_keep(tmp_path: Path) -> None:

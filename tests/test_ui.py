@@ -41,6 +41,7 @@ from peerchat.events import (
     FileOffered,
     FileProgress,
     FileWaiting,
+    Found,
     HistoryEnd,
     Ignoring,
     InRoom,
@@ -1723,6 +1724,32 @@ def test_the_end_of_a_long_run_of_history_says_who_is_in_the_room() -> None:
     )
     assert to_plain_text(ui.render_batch([(0.0, ("", HistoryEnd(9)))], screen)) == ""
     assert HistoryEnd(9).as_json() == {"event": "history_end", "messages": 9}
+
+
+def test_lastlogs_answer_is_headed_and_ended_as_a_search_not_as_history() -> None:
+    """Trial 70 F6: /lastlog's messages were headed "earlier messages", and ended "earlier
+    messages end here", as if the room's history had been shown again."""
+    said = time.mktime((2024, 1, 2, 12, 59, 0, 0, 0, -1))
+    kept = dataclasses.replace(message(BOB, "release now"), history=True, time=said, kept=True)
+    screen = ui.Screen()
+    screen.apply("", Ready(ALICE, "peer"))
+    lines: list[Any] = [("", Found("release", 1, 1)), ("", kept), ("", HistoryEnd(1, "release"))]
+    shown = "\n".join(to_plain_text(ui.format_line(line, NOW, screen)) for line in lines)
+    assert ui.EARLIER not in shown
+    assert shown.splitlines() == [
+        "13:04:05 * messages kept here that say 'release' (1), each at the time it was said:",
+        "12:59:00 <bob> release now",
+        "13:04:05 * messages that say 'release' end here (1 above, PageUp for them)",
+    ]  # (the end of a short one is not printed: ``render_batch``)
+    many = ui.format_history_end(HistoryEnd(12, "rel\x1b[2J"), None, NOW)
+    assert "\x1b" not in to_plain_text(many)  # (the user's text, escaped as any)
+    assert to_plain_text(many).endswith("[2J' end here (12 above, PageUp for them)")
+    assert ui.found_head("x", 100, 250).endswith(
+        "(the last 100 of 250), each at the time it was said:"
+    )
+    assert ui.found_head("dinner", 0, 0) == "* no message kept here says 'dinner'"
+    assert HistoryEnd(3, "x").as_json() == {"event": "history_end", "messages": 3, "found": "x"}
+    assert Found("x", 3, 5).as_json() == {"event": "lastlog", "text": "x", "shown": 3, "matched": 5}
 
 
 def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -> None:
