@@ -26,9 +26,13 @@ PROGRESS_EVERY = 0.25  # seconds between progress reports of one download, at mo
 PART = ".peerchat-part"
 MAX_LOCAL_NAME = 200  # bytes of a saved name, leaving room for " (99)" and PART
 MAX_EXTENSION = 16  # bytes after a long name's last dot kept, at most
-# Letters, digits, a few marks, and symbols (emoji with their colour and skin-tone marks: a
-# trial's "résumé 日本語 🎉.txt" was saved as "résumé 日本語 _.txt"); the rest becomes "_".
-_SAFE_IN_NAME = re.compile(r"[\w.\- ()+,=@~\[\]\N{VARIATION SELECTOR-16}\U0001F3FB-\U0001F3FF]")
+# Letters, digits, marks a browser keeps in a download's name (trial 69 read "bob_s notes"
+# for "bob's notes"), and symbols (emoji with their colour and skin-tone marks: a trial's
+# "résumé 日本語 🎉.txt" was saved as "résumé 日本語 _.txt"); the rest becomes "_": what a
+# file system refuses (/, and Windows' \ : * ? " < > |), a backquote, and what steers text.
+_SAFE_IN_NAME = re.compile(
+    r"[\w.\- ()+,=@~\[\]'$&!#%;{}^\N{VARIATION SELECTOR-16}\U0001F3FB-\U0001F3FF]"
+)
 
 
 def sha256() -> hashes.Hash:
