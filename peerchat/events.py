@@ -24,6 +24,7 @@ class Ready:
             "addr": self.me.addr,
             "role": self.role,
             "room": self.room,
+            "room_name": self.room,  # (headless names a room ``room`` by its label)
             "private": self.private,
             "was": self.was or None,
         }

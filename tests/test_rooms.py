@@ -118,6 +118,16 @@ async def alice_joined_carols_ops(swarm: Swarm, tmp_path: Path) -> tuple[Proc, P
     return carol, alice, data
 
 
+async def test_a_room_joined_by_its_address_alone_says_its_name(swarm: Swarm) -> None:
+    """Trial 69 F17: a bot that joined a named room by its address alone, as named on its
+    events by that address, read the room's name nowhere."""
+    ops = free_port()
+    await swarm.node("carol", "--room", "ops", "--tracker", f"127.0.0.1:{ops}")
+    dave = await swarm.node("dave", "--tracker", f"127.0.0.1:{ops}")
+    ready = await dave.wait_for(event="ready")
+    assert (ready["room"], ready["room_name"]) == (f"127.0.0.1:{ops}", "ops"), ready
+
+
 # (SIGHUP, a closed terminal, ends as SIGTERM does: in the slow set, which CI runs)
 @pytest.mark.parametrize(
     "ending", [signal.SIGKILL, signal.SIGTERM, pytest.param(signal.SIGHUP, marks=SLOW)]
