@@ -53,6 +53,7 @@ from peerchat.protocol import (
 from peerchat.protocol import (
     Batch as BatchFrame,
 )
+from peerchat.retention import Retention
 from peerchat.sync import Puller, Request, Turns, beyond
 from peerchat.unstored import Unstored
 
@@ -857,19 +858,16 @@ class Messaging:
                 )
             )
         told, lost = "", store.lost
-        next_prune = trio.current_time()
-        over = config.keep_messages + max(config.keep_messages // 10, batch.MAX_ITEMS)
-        over_bytes = config.keep_bytes + config.keep_bytes // 10
+        kept = Retention(config.keep_messages, config.keep_bytes, config.prune_interval)
         while True:
-            due = trio.current_time() >= next_prune
-            if due or store.approx_count > over or store.approx_bytes > over_bytes:
+            if kept.due(trio.current_time(), store.approx_count, store.approx_bytes):
                 gone = store.prune(
                     time.time(), config.keep_messages, config.keep_seconds, config.keep_bytes
                 )
                 if gone:
                     log.info("pruned %d old messages", gone)
                 self.forget_unkept()
-                next_prune = trio.current_time() + config.prune_interval
+                kept.pruned(trio.current_time(), store.approx_count, store.approx_bytes)
             await trio.sleep(config.store_interval)
             self.save()
             if store.trouble != told:

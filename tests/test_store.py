@@ -592,6 +592,20 @@ def test_prune_leaves_each_author_its_newest_share_whatever_another_floods(
     assert len(list(store.after(BOB.node_id, 0, 100))) == 1
 
 
+def test_in_a_room_of_more_authors_than_shares_a_newest_batch_past_its_share_may_go(
+    store: Store,
+) -> None:
+    """Attack round 51: 160 keys, each with a batch past its share, spared, held the store
+    past its bounds for good, and each prune dropped nothing."""
+    keys = [Identity.generate() for _ in range(2 * SHARES)]
+    store.kept_authors = lambda: {key.node_id for key in keys}
+    for n, key in enumerate(keys):
+        store.add(batch(key, 1, 30, 1 + n, name="k", at=NOW - 60 + n), NOW)
+    keep = 10 * len(keys)  # a share of 10 messages each
+    assert store.prune(NOW, keep_messages=keep, keep_seconds=DAY) > 0
+    assert keep <= store.count() < keep + 30  # (whole batches: as many as keep holds)
+
+
 def test_prune_by_age_then_by_count(store: Store) -> None:
     store.add(batch(ANN, 1, 2, 10), NOW - 5 * DAY)  # the newest by Lamport, but old here
     store.add(batch(BOB, 1, 2, 1), NOW)
