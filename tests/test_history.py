@@ -184,6 +184,26 @@ def old_line(node: Node_, sender: Member, seq: int, at: float) -> None:
     node.show(sender, chat, own=False, history=True)
 
 
+async def test_offers_heard_while_entering_are_held_for_the_history_but_no_more_than_most(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack round 51 read that offers heard before ``ready`` were held back without the
+    bound of those heard after it, each withdrawal looking through them all."""
+    monkeypatch.setattr(node_module, "OFFERS_HELD", 4)
+    node, seen = node_alone("carol", entered=False)
+    alice = stranger("a")
+    async with trio.open_nursery() as nursery:
+        node.nursery = nursery
+        for n in range(6):
+            node.after_ready(events.FileOffered(alice, n, f"f{n}", 10))
+        old_line(node, alice, 1, 1.0)  # history gathered: the offers wait for it
+        node.report_entry([])
+        # The two past the bound, at once; the four held, after the history
+        offered = [e.id for e in seen if type(e) is events.FileOffered]
+        assert offered == [4, 5] and [e.text for e in seen[2:]] == ["a1"], seen
+        nursery.cancel_scope.cancel()
+
+
 def test_history_come_before_the_join_is_complete_is_shown_by_the_clock() -> None:
     """A user trial: carol, joining after alice and bob had been apart, was shown their lines
     by Lamport time, 08:24:16, 08:24:15, 08:24:19, 08:24:18: history that came while the
