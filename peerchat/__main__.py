@@ -1,5 +1,5 @@
 import sys
 
-from peerchat.cli import main
+from peerchat.start import main
 
 sys.exit(main())

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import importlib.abc
 import logging
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 from e2e_helpers import Proc, free_port
 
-from peerchat import cli, dirs
+from peerchat import cli, dirs, start
 from peerchat.cli import _addresses, _node_launch, main, room_key_from_environment
 from peerchat.datadir import DataDir
 from peerchat.handshake import OPEN_ROOM
@@ -354,3 +357,37 @@ def test_what_a_peer_put_in_a_log_line_is_escaped() -> None:
     shown = formatter.format(record)
     assert "\x1b" not in shown and "\r" not in shown and "ValueError: mal@[::1%\\x1b]0;" in shown
     assert shown.count("\n") >= 2  # the traceback's own lines stay lines
+
+
+class _CtrlCWhileLoading(importlib.abc.MetaPathFinder):
+    """Ctrl-C as Python loads ``peerchat.cli``: KeyboardInterrupt from the import."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+        if name == "peerchat.cli":
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_the_program_loads_ends_it_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trial 71: Ctrl-C in the first second printed a traceback, from whichever import ran."""
+    monkeypatch.delitem(sys.modules, "peerchat.cli")
+    monkeypatch.setattr(sys, "meta_path", [_CtrlCWhileLoading(), *sys.meta_path])
+    assert start.main() == start.INTERRUPTED
+
+
+@pytest.mark.parametrize("after", [0.15, 0.3, 0.5])
+def test_ctrl_c_at_any_moment_of_the_start_ends_the_program_without_a_traceback(
+    tmp_path: Path, after: float
+) -> None:
+    """The same, in a real process (on this machine, Python loads the program in 0.3-0.8 s)."""
+    args = ["--headless", "--ephemeral", "--username", "x", "--tracker", f"127.0.0.1:{free_port()}"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "peerchat", *args],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        proc.wait(after)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert b"Traceback" not in err, err.decode(errors="replace")
+    assert proc.returncode in (0, start.INTERRUPTED), err
