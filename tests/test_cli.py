@@ -390,4 +390,5 @@ def test_ctrl_c_at_any_moment_of_the_start_ends_the_program_without_a_traceback(
         proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert b"Traceback" not in err, err.decode(errors="replace")
-    assert proc.returncode in (0, start.INTERRUPTED), err
+    # (-SIGINT: the signal's own end, as quiet: seen once in 8 runs on a loaded machine)
+    assert proc.returncode in (0, start.INTERRUPTED, -signal.SIGINT), err
