@@ -419,7 +419,8 @@ _MORE = {
     ),
     "/nick": (
         "Everyone sees the change. A name like another's (Bob, b0b) is refused, and\n"
-        "so is one a member who left went by. The name is this room's only."
+        "so is one a member who left went by. The name is this room's only. /nick\n"
+        "alone says the name you go by here."
     ),
     "/send": (
         "Offers, does not push: members see the name, size and sender and fetch it\n"
@@ -443,6 +444,15 @@ _MORE = {
         "goodbye the others see. A room left is not joined again at the next start.\n"
         "Leaving your only room ends the program: a second /part within 10 s does it."
     ),
+    "/rooms": (
+        "Numbered as Alt-N and /window N bring them, the one in front marked, and\n"
+        "those behind as the status bar marks them: * new lines, ! a line naming you."
+    ),
+    "/list": (
+        "Asks the local network (multicast DNS) which rooms it has, with how many\n"
+        "are in each; a private one says secret. /join NAME joins one. Rooms without\n"
+        "a name, and rooms on loopback addresses, are not listed."
+    ),
     "/room": (
         "/rooms numbers them; a room behind is marked in the status bar: * for new\n"
         "lines, ! for a line naming you. PageUp and PageDown scroll the window."
@@ -454,7 +464,7 @@ _MORE = {
     "/history": f"From this node's store, dimmed, each at its time ({MAX_RECENT} at most).",
     "/lastlog": (
         f"Of the last {MAX_RECENT} messages kept here, those whose words or sender's\n"
-        f"name hold TEXT, in any case: the latest {LASTLOG_MOST} at most, as /history shows them."
+        f"name hold TEXT, in any case: the latest {LASTLOG_MOST} at most, each at its time."
     ),
     "/whois": (
         "Read the key's fingerprint to its owner another way (in person, by phone):\n"
@@ -575,7 +585,10 @@ def _looks_like(name: str) -> str:
 
 
 def _nick(rest: str) -> Nick | Usage:
+    """``/nick NAME``; ``/nick`` alone asks the name one goes by (trial 71: a usage line)."""
     args = rest.split()
+    if not args:
+        return Nick("")
     if len(args) != 1 or not may_take(args[0]):
         return Usage(f"usage: /nick NAME ({NAME_RULE})")
     return Nick(args[0])

@@ -38,7 +38,8 @@ def may_take(name: str) -> bool:
     return takeable(name) and not name.startswith(tuple(NOT_FIRST))
 
 
-NOT_FIRST = "/@+%&#"  # what a name may not begin with
+IRC_STATUS = "@+%&"  # what IRC shows before a name (operator, voice...): "/msg @carol" is carol
+NOT_FIRST = "/" + IRC_STATUS + "#"  # what a name may not begin with
 NAME_RULE = f"1-32 printable characters that show, no spaces or ~, not first {' '.join(NOT_FIRST)}"
 
 

@@ -22,7 +22,7 @@ from peerchat.admission import Pace, Paces, RefusalLog
 from peerchat.bounded import keep_latest
 from peerchat.commands import said_lines
 from peerchat.connection import Connection
-from peerchat.membership import KEY_MARK, Member, takeable
+from peerchat.membership import IRC_STATUS, KEY_MARK, Member, takeable
 from peerchat.messaging import pieces
 from peerchat.names import FINGERPRINT, marked, needs_fingerprint, skeleton
 from peerchat.protocol import Nick, NickRefused, Private, PrivateAck, ProtocolViolation, Typing
@@ -311,7 +311,10 @@ class Talk:
             keyed = _named(bare, [m for m in members if m.node_id.startswith(fingerprint)])
             if keyed:
                 return keyed
-        return _named(name, members)
+        named = _named(name, members)
+        if not named and name[:1] in IRC_STATUS and len(name) > 1:
+            return self.namesakes(name[1:], members)  # (trial 71's "/msg @carol", as in IRC)
+        return named
 
     def marks(self) -> dict[str, str]:
         """The members shown with their key's mark though their name needs none, by node id,
@@ -370,6 +373,9 @@ class Talk:
         told, and newcomers learn it from the hello and the tracker's list."""
         node = self.node
         old = node.me.username
+        if not name:  # (``/nick`` alone)
+            node.emit(events.Error(f"you are {old} here; /nick NAME takes another"))
+            return
         if name == old:
             node.emit(events.Error(f"you are {name} already"))
             return

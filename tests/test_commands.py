@@ -51,6 +51,7 @@ from peerchat.commands import (
         ("/msg bob see you at 5", Private("bob", "see you at 5")),
         ("/msg   bob  two  spaces", Private("bob", " two  spaces")),
         ("/nick robert", Nick("robert")),
+        ("/nick ", Nick("")),  # the name one goes by (trial 71)
         ("/who", Who()),
         ("/names", Who()),
         ("/NAMES", Who()),
@@ -157,7 +158,6 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/query bob   ", "usage: /msg bob TEXT (one private line; there are no query windows)"),
         # irssi's /q NAME is /query NAME: a user trial's "/q alice" quit the program
         ("/q alice", "usage: /msg alice TEXT (one private line; there are no query windows)"),
-        ("/nick", "usage: /nick NAME"),
         ("/whois", "usage: /whois NAME"),
         ("/whois bob carol", "usage: /whois NAME"),
         ("/nick two words", "usage: /nick NAME"),
@@ -243,6 +243,8 @@ def test_help_with_a_command_gives_its_lines_by_any_of_its_names() -> None:
         assert isinstance(said, Help) and len(said.text.splitlines()) >= 2, name
         assert all(len(row) <= 80 for row in said.text.splitlines()), name
     assert parse_line("/help unignore").text.startswith("  /ignore [NAME]")
+    for name, says in (("list", "multicast DNS"), ("rooms", "Alt-N")):  # (trial 71: the row)
+        assert says in parse_line(f"/help {name}").text.splitlines()[1]
     assert parse_line("/help names") == parse_line("/help who")
     assert parse_line("/help bogus") == Usage("no command /bogus; /help lists them")
     said = Usage("no command /mgs (did you mean /msg?); /help lists them")  # (trial 55)

@@ -197,6 +197,11 @@ async def test_a_private_message_goes_to_that_name_only_in_any_case_never_a_look
         ]
         alice.node.private("BOB", "found you")  # the name in another case: that one
         await bob.wait_for(is_message("found you"))
+        alice.node.private("@bob", "as in IRC")  # an IRC status before it (trial 71)
+        await bob.wait_for(is_message("as in IRC"))
+        alice.node.private("@zed", "hello?")
+        await trio.sleep(0)
+        assert errors(alice)[-1] == "nobody called @zed is in the room; not sent"
         nursery.cancel_scope.cancel()
 
 
@@ -243,12 +248,14 @@ async def test_a_name_in_use_or_like_one_is_refused() -> None:
         for taken in ("alice", "ALICE", "a1ice"):
             bob.node.nick(taken)
         bob.node.nick("bob")
+        bob.node.nick("")  # /nick alone (trial 71: a usage line)
         await trio.sleep(0)
         assert errors(bob) == [
             "the name alice is taken, a member's here",
             "the name ALICE is taken, a member's here",
             "the name a1ice is too like alice's, a member's here",
             "you are bob already",
+            "you are bob here; /nick NAME takes another",
         ]
         assert bob.node.me.username == "bob"
         bob.node.nick("Bob")  # the same name, other letters: free, as nobody else has it
