@@ -234,7 +234,9 @@ class Doorman:
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
                 if self.name_taken(hello):
-                    reason = name_taken(hello.username, node.store.latest_name(hello.node_id))
+                    known_as = node.store.latest_name(hello.node_id)
+                    alike = node.talk.alike(hello.username, hello.node_id)
+                    reason = name_taken(hello.username, known_as, alike.username if alike else None)
                     self._tell_of_clash(hello)
                     await conn.send_now(Refuse(reason, retry=False))
                     raise ProtocolViolation(reason)
@@ -419,13 +421,17 @@ _TAKEN = "is taken in this room (or one like it)"
 OTHER_ROOM = "this node is in another room"  # the refusal of a hello for another room
 
 
-def name_taken(username: str, known_as: str | None = None) -> str:
+def name_taken(username: str, known_as: str | None = None, like: str | None = None) -> str:
     """Why a hello under ``username`` is refused for good: another key has the name here. A
     key that went by another name here last is told it (a user trial's bob, robert since,
-    was refused "bob" with no word of how to come back)."""
+    was refused "bob" with no word of how to come back); and the member's name it is ``like``
+    where that is another (trial 71's "B0b" was not told whose)."""
+    named = f"the name {username!r} {_TAKEN}"
+    if like and like.casefold() != username.casefold():  # (trial 71: like whose?)
+        named += f": it is too like {like}'s"
     if known_as is None or known_as == username:
-        return f"the name {username!r} {_TAKEN}"
-    return f"the name {username!r} {_TAKEN}; this key was {known_as} here (--username {known_as})"
+        return named
+    return f"{named}; this key was {known_as} here (--username {known_as})"
 
 
 def refuses_the_name(reason: str) -> bool:

@@ -379,7 +379,7 @@ class Talk:
         if name == old:
             node.emit(events.Error(f"you are {name} already"))
             return
-        alike = next(self._alike(name, node.node_id), None)
+        alike = self.alike(name, node.node_id)
         if alike is not None:  # (trial 70: "or one like it" said neither which nor why)
             theirs = (
                 marked(alike.username, alike.node_id)
@@ -529,7 +529,11 @@ class Talk:
 
     def taken(self, name: str, by: str) -> bool:
         """Whether a chatting member other than ``by`` has a name that looks like ``name``."""
-        return next(self._alike(name, by), None) is not None
+        return self.alike(name, by) is not None
+
+    def alike(self, name: str, by: str) -> Member | None:
+        """A chatting member other than ``by`` whose name looks like ``name``, if any."""
+        return next(self._alike(name, by), None)
 
     def held(self, name: str, by: str) -> bool:
         """Whether ``name`` is taken (``taken``) by one that holds it here, not only by

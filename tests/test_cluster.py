@@ -2445,6 +2445,10 @@ def test_a_key_refused_a_name_is_told_the_name_it_went_by_here() -> None:
     assert told.endswith("this key was robert here (--username robert)")
     assert doorman.refuses_the_name(told) and doorman.refuses_the_name(doorman.name_taken("bob"))
     assert doorman.name_taken("bob", "bob") == doorman.name_taken("bob")
+    like = doorman.name_taken("B0b", None, "bob")  # whose (trial 71)
+    assert like == "the name 'B0b' is taken in this room (or one like it): it is too like bob's"
+    assert doorman.refuses_the_name(like)
+    assert doorman.name_taken("BOB", None, "bob") == doorman.name_taken("BOB")
 
 
 async def test_a_node_of_another_room_under_this_ones_name_is_told_of_once_a_room() -> None:
