@@ -389,6 +389,7 @@ class Uploading:
 
 
 LEFT = "left"  # why a member's offers were withdrawn: it left the room, saying goodbye
+SAVED_ELSEWHERE = "the same file was saved from another sender"  # why a fetch ended, unasked
 CHANGED = "changed"  # or its file changed since it offered it
 
 

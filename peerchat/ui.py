@@ -78,6 +78,7 @@ from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
     CHANGED,
     LEFT,
+    SAVED_ELSEWHERE,
     Connecting,
     Delivered,
     Error,
@@ -467,6 +468,10 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_notice(f"* {visible(name)}{whose} saved as {visible(path)}", now)
         case FileDone(name=name, reason="cancelled"):  # as asked: no error (trial 54)
             return format_notice(f"* {visible(name)} not fetched: cancelled", now)
+        case FileDone(name=name, reason=why, sender=s, sender_id=s_id) if why == SAVED_ELSEWHERE:
+            whose = f" from {_whose(s, s_id)}" if s else ""
+            said = f"* {visible(name)}{whose} is no longer fetched: the same file is saved"
+            return format_notice(said, now)
         case FileDone(name=name, reason=reason):
             failed = f"! {visible(name)} not saved: {visible(reason)}"
             return format_notice(failed, now, ERROR_STYLE)

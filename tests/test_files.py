@@ -2121,3 +2121,37 @@ async def test_the_members_of_one_address_share_what_an_offer_is_served_to_it(
         carol.node.get_file(theirs.id)
         await carol.wait_for(busy(theirs.id), 5)
         nursery.cancel_scope.cancel()
+
+
+async def test_a_fetch_of_bytes_saved_from_another_sender_ends_and_its_part_goes(
+    tmp_path: Path,
+) -> None:
+    """Trial 71: carol's fetch from bob, who was away, went on waiting once the same file was
+    saved from alice; the status bar said it waited, and its part of 236 MB stayed."""
+    source = random_file(tmp_path, 4)
+    copy = tmp_path / "copy" / source.name
+    copy.parent.mkdir()
+    copy.write_bytes(source.read_bytes())
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob, carol = [await room.add(name) for name in ("alice", "bob", "carol")]
+        await room.fully_connected()
+        downloads = carol.node.files.downloads = tmp_path / "carol"
+        downloads.mkdir()
+        bob.node._handlers[FileGet] = lambda conn, message: None  # his fetch stays under way
+        from_bob = await offer_heard(bob, carol, copy)
+        carol.node.get_file(from_bob.id)
+        with trio.fail_after(5):
+            while not any(downloads.iterdir()):
+                await trio.sleep(0.01)
+        alice.node.send_file(str(source))
+        from_alice = await carol.wait_for(
+            lambda e: isinstance(e, events.FileOffered) and e.sender.username == "alice"
+        )
+        carol.node.get_file(from_alice.id)
+        saved = await carol.wait_for(lambda e: done(source.name)(e) and e.ok, 10)
+        ended = await carol.wait_for(lambda e: done(source.name)(e) and e.id == from_bob.id)
+        assert (ended.ok, ended.reason, ended.sender) == (False, events.SAVED_ELSEWHERE, "bob")
+        assert [p.name for p in downloads.iterdir()] == [Path(saved.path).name]
+        assert Path(saved.path).read_bytes() == source.read_bytes()
+        nursery.cancel_scope.cancel()

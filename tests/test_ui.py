@@ -32,6 +32,7 @@ from prompt_toolkit.output import DummyOutput
 from peerchat import backlog, commands, member_lines, ui
 from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
+    SAVED_ELSEWHERE,
     Connecting,
     Delivered,
     Error,
@@ -1125,6 +1126,10 @@ def test_file_offers_results_and_progress():
     assert plain(failed) == "13:04:05 ! x.bin not saved: checksum"
     cancelled = FileDone(3, "x.bin", "", False, "cancelled")  # as asked: no error (trial 54)
     assert plain(cancelled) == "13:04:05 * x.bin not fetched: cancelled"
+    elsewhere = FileDone(3, "x.bin", "", False, SAVED_ELSEWHERE, "bob")  # (trial 71)
+    assert (
+        plain(elsewhere) == "13:04:05 * x.bin from bob is no longer fetched: the same file is saved"
+    )
     assert ui.size_text(3 << 30) == "3.0 GiB"
     assert ui.size_text(2**62) == "4.0 EiB"
     room = ui.Room()
