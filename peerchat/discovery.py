@@ -28,7 +28,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,7 +172,9 @@ class Lan:
         members' answers say; and of a name that both kinds answer for, the members of its
         private room (``Lan.kinds``), whom the first count leaves out."""
         names = await trio.to_thread.run_sync(self._browse, within, abandon_on_cancel=True)
-        rooms = rooms_named(names)
+        rooms = await trio.to_thread.run_sync(
+            rooms_named, names, self._answered, abandon_on_cancel=True
+        )
         private, mixed = await trio.to_thread.run_sync(
             self.kinds, names, {room for room, _ in rooms}, abandon_on_cancel=True
         )
@@ -297,6 +299,12 @@ class Lan:
         if not at or len(at) > ADDRESSES_PER_ANSWER or not all(map(_dialable_ip, at)):
             return []
         return at if _vouch_good(info, self.room, self._psk, at) else []
+
+    def _answered(self, name: str) -> bool:
+        """Whether the records of the instance ``name`` came with the answers, as a member's
+        do (``_cached``)."""
+        info = _info(name)
+        return info is not None and self._cached(info)
 
     def _cached(self, info: ServiceInfo) -> bool:
         """Whether the records of ``info`` came with the answers already."""
@@ -546,15 +554,23 @@ def _info(name: str) -> ServiceInfo | None:
         return None
 
 
-def rooms_named(names: Iterable[str]) -> list[tuple[str, int]]:
+def rooms_named(
+    names: Iterable[str], answered: Callable[[str], bool] | None = None
+) -> list[tuple[str, int]]:
     """Rooms and their member counts from advertised instance names, ``ROOM-NODEID12`` each
-    (``advertise``); names of any other shape, which anyone may send, are passed over."""
+    (``advertise``); names of any other shape, which anyone may send, are passed over. The
+    most populous first, by the names that were ``answered`` with their records, as a
+    member's are, before those that were not: a stranger's flood of names alone, 2,000 rooms
+    of 3, hid a room of 2 from ``/list`` (attack round 52)."""
     counts: collections.Counter[str] = collections.Counter()
+    full: collections.Counter[str] = collections.Counter()
     for name in names:
         room, node = _room_and_node(name)
         if valid_room_name(room) and _NODE_PREFIX.fullmatch(node):
             counts[room] += 1
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_ROOMS_LISTED]
+            full[room] += answered is not None and full[room] < ANSWERS_COUNTED and answered(name)
+    ranked = sorted(counts.items(), key=lambda kv: (-full[kv[0]], -kv[1], kv[0]))
+    return ranked[:MAX_ROOMS_LISTED]
 
 
 def _room_and_node(name: str) -> tuple[str, str]:

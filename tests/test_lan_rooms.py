@@ -454,6 +454,17 @@ def test_rooms_are_named_by_their_members_advertisements_and_nothing_else() -> N
     assert rooms_named(heard) == [("dev", 2), ("my-room", 1), ("ops", 1)]
 
 
+def test_rooms_answered_as_members_answer_are_listed_before_names_alone() -> None:
+    """Attack round 52: a stranger's flood of names alone, never answered for, for 2,000
+    rooms of 3, took /list's 64 places, and a room of 2 was not listed."""
+    node, other = "0123456789ab", "ba9876543210"
+    real = [f"ops-{node}._peerchat._tcp.local.", f"ops-{other}._peerchat._tcp.local."]
+    fake = [f"a{n}-{x}._peerchat._tcp.local." for n in range(2000) for x in (node, other, "0" * 12)]
+    listed = rooms_named(real + fake, answered=set(real).__contains__)
+    assert len(listed) == discovery.MAX_ROOMS_LISTED and listed[0] == ("ops", 2)
+    assert ("ops", 2) not in rooms_named(real + fake)  # (by names alone: hidden)
+
+
 def test_an_answer_gives_a_few_addresses_a_member_could_have_and_no_more() -> None:
     """An attack: answers of 64 addresses each, dead ones or this computer's own ports, filled
     the list a newcomer dialled, and it founded a second room."""
