@@ -757,15 +757,15 @@ class Files:
             fetch.going_on_from = None
             d = fetch.download
             self.node.emit(events.FileProgress(fetch.id, d.name, since, d.size, resumed=True))
+        d = fetch.download
         try:
             fetch.out.write(message.data)
+            if d.received - fetch.noted >= KEEP_EVERY and not d.done:
+                self._note(fetch)  # (its flush may be what finds the disk full: attack round 52)
         except OSError as exc:  # the sender is stopped too (a review: its next chunk, for a
             # fetch no longer here, ended the link)
             self._give_up(key, fetch, f"cannot write {fetch.part}: {exc.strerror or exc}")
             return
-        d = fetch.download
-        if d.received - fetch.noted >= KEEP_EVERY and not d.done:
-            self._note(fetch)
         # (A small chunk's request is not heeded: a hostile sender's chunks of a byte, each
         # asking, cost the fetcher twice as much, attack round 37.)
         asked = message.ack and not small

@@ -1136,6 +1136,33 @@ async def test_a_fetch_that_cannot_write_ends_and_its_link_stays(tmp_path: Path)
         nursery.cancel_scope.cancel()
 
 
+async def test_a_fetch_that_cannot_note_how_far_it_is_ends_as_one_that_cannot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 52 read that the flush before a note of how far a fetch is (a lasting
+    store) could find the disk full outside the writes' care, and end the sender's link."""
+    monkeypatch.setattr(files, "KEEP_EVERY", FILE_CHUNK)
+    bob_data = DataDir(tmp_path / "bob-data")
+    async with trio.open_nursery() as nursery:
+        alice, bob, _ = await alice_and_bob_keeping(nursery, tmp_path, bob_data)
+        offer = await offer_heard(alice, bob, random_file(tmp_path, 400))
+        bob.node.get_file(offer.id)
+        await bob.wait_for(lambda e: isinstance(e, events.FileProgress), 20)
+        (fetch,) = bob.node.files._fetches.values()
+
+        def full() -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        fetch.out.flush = full  # type: ignore[method-assign]
+        result = await bob.wait_for(done("big.bin"))
+        assert not result.ok and "No space left on device" in result.reason
+        alice.node.say("still linked")
+        await bob.wait_for(lambda e: getattr(e, "text", None) == "still linked")
+        assert not [e for e in alice.events + bob.events if isinstance(e, events.PeerLeft)]
+        nursery.cancel_scope.cancel()
+    bob_data.close()
+
+
 def mine_id(member) -> int:  # noqa: ANN001 - test_cluster.Member
     """The number the user knows its one offer by."""
     (id,) = member.node.files._own
