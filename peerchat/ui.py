@@ -924,11 +924,21 @@ def typo_of(new: str, found: tuple[tuple[str, int], ...]) -> str:
     """The room of ``found`` (name, members) whose name ``new`` looks like a typo of, or ""."""
     import difflib  # (not loaded at start: ``test_dirs``)
 
+    found = tuple(rc for rc in found if not _numbered_apart(new, rc[0]))
     likeness = {room: difflib.SequenceMatcher(None, new, room).ratio() for room, _ in found}
     # Of those alike, the most like it, and of those the most populous (a user trial's "deb"
     # was as like "dve", a typo's room of one, as "dev" with three)
     near = max(found, key=lambda rc: (round(likeness[rc[0]], 3), rc[1]))[0] if found else ""
     return near if near and likeness[near] >= TYPO_LIKENESS else ""
+
+
+def _numbered_apart(one: str, other: str) -> bool:
+    """Whether two room names differ only by a number at the end (``sim`` and ``sim2``,
+    ``team-1`` and ``team-2``): names chosen so, not a typo (trial 71: "did you mean sim?")."""
+    return one != other and _UNNUMBERED.sub("", one) == _UNNUMBERED.sub("", other)
+
+
+_UNNUMBERED = re.compile(r"[-_]?[0-9]+$")
 
 
 def rooms_listed(found: RoomsFound) -> str:

@@ -1769,6 +1769,11 @@ def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -
     # /join deb in dev pointed at dve, and at dev), but said to be one's own (trial 59).
     alike = RoomsFound((("dve", 1), ("dev", 3)))
     assert "did you mean dev?" in ui.beside_new_room("deb", alike)
+    # Names a number apart are chosen so (trial 71: /join sim2 in sim, "did you mean it?")
+    numbered = RoomsFound((("sim", 2), ("team-1", 3)))
+    for new in ("sim2", "team-2", "team_3", "team"):
+        assert "did you mean" not in ui.beside_new_room(new, numbered), new
+    assert "did you mean sim?" in ui.beside_new_room("smi", numbered)  # (a typo still)
     screen = ui.Screen()
     screen.apply("dev", Ready(ALICE, "peer", "dev"))
     screen.apply("deb", Ready(ALICE, "tracker", "deb"))
