@@ -20,6 +20,7 @@ Type a line and press Enter to send it to everyone in the room.
   /msg NAME TEXT  a private line to one member only
   /me ACTION      an action: /me waves shows "* alice waves"
   /nick NAME      another name, if nobody here has one like it
+  /away [MSG]     away: a private line is answered MSG (/away: back)
   /send PATH      offer a file to the room (/send NAME PATH: to one)
   /get ID         fetch an offered file (/get alone: the offers)
   /cancel ID      give up a fetch, or withdraw your offer
@@ -56,6 +57,14 @@ class Private:
 @dataclass(frozen=True, slots=True)
 class Nick:
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Away:
+    """IRC's /away MESSAGE: away, in every room, a private line answered with MESSAGE once
+    from each member; "" is back (trial 71: "unknown command")."""
+
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +212,7 @@ Command = (
     Say
     | Private
     | Nick
+    | Away
     | SendFile
     | GetFile
     | CancelFile
@@ -261,6 +271,7 @@ _SLASH = {
     "/list": FindRooms(),
 }
 COMMANDS = (
+    "/away",
     "/cancel",
     "/clear",
     "/files",
@@ -373,6 +384,8 @@ def parse_line(line: str) -> Command:
             return _private(rest)
         if name == "/nick":
             return _nick(rest)
+        if name == "/away":
+            return Away(" ".join(rest.split()))
         if name == "/whois":
             args = rest.split()
             return Whois(args[0]) if len(args) == 1 else Usage("usage: /whois NAME")
@@ -421,6 +434,11 @@ _MORE = {
         "Everyone sees the change. A name like another's (Bob, b0b) is refused, and\n"
         "so is one a member who left went by. The name is this room's only. /nick\n"
         "alone says the name you go by here."
+    ),
+    "/away": (
+        "In every room, till /away alone: a private line to you is answered with\n"
+        "MSG, once from each member (as an IRC server says it), and your status bar\n"
+        "says away. Nobody else is told."
     ),
     "/send": (
         "Offers, does not push: members see the name, size and sender and fetch it\n"

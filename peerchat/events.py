@@ -414,6 +414,18 @@ class OfferWithdrawn:
 
 
 @dataclass(frozen=True, slots=True)
+class Away:
+    """This program is away (``/away MESSAGE``), in every room, or back (``message`` None);
+    ``changed``: false for an ``/away`` alone while not away."""
+
+    message: str | None
+    changed: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": "away", "message": self.message, "changed": self.changed}
+
+
+@dataclass(frozen=True, slots=True)
 class RoomLeft:
     """This program is no longer in the room ``room`` (``/part``, or it could not join)."""
 
@@ -794,6 +806,7 @@ Event = (
     | FileWaiting
     | OfferWithdrawn
     | RoomLeft
+    | Away
     | Saving
     | PeerLeft
     | MessageReceived

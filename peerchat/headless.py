@@ -125,6 +125,9 @@ class Headless:
                 case commands.FindRooms():
                     rooms.find(self._current)
                     continue
+                case commands.Away(message):
+                    rooms.set_away(message, self._current)
+                    continue
                 case commands.ListRooms():
                     listed = {
                         "event": "rooms",

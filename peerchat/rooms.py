@@ -73,6 +73,7 @@ class Rooms:
         self._joined: dict[str, tuple[tuple[str, int] | None, str]] = {}
         self._moving: dict[str, tuple[tuple[str, int], str]] = {}  # room -> (address, name)
         self.rejoining: tuple[str, ...] = ()  # rooms ``rejoin`` joins again, in their order
+        self.away: str | None = None  # /away's message, in every room
 
     def get(self, room: str) -> Node | None:
         return self.nodes.get(room)
@@ -81,6 +82,8 @@ class Rooms:
         """Run ``node`` for ``room``; a first room that cannot start ends the program."""
         self.nodes[room] = node
         node.files.elsewhere = lambda: self._taken_but_by(node)
+        if self.away is not None:  # (a room joined while away)
+            node.talk.set_away(self.away)
         if first:
             self.first = room
         self._nursery.start_soon(self._run, room, node, first)
@@ -310,6 +313,14 @@ class Rooms:
             self._finding = False
         beside_open = tuple(beside.items())
         self._show(events.RoomsFound(tuple(found), private=private, beside=beside_open), typed_in)
+
+    def set_away(self, message: str, typed_in: str) -> None:
+        """``/away MESSAGE``, typed in the room ``typed_in``: away in every room, joined now
+        or later; ``/away`` alone: back."""
+        was, self.away = self.away, message or None
+        for node in self.nodes.values():
+            node.talk.set_away(self.away)
+        self._show(events.Away(self.away, changed=bool(message) or was is not None), typed_in)
 
     def part(self, room: str, message: str = "") -> None:
         """``/part``: leave ``room`` with a goodbye."""

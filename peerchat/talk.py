@@ -74,6 +74,8 @@ class Talk:
         self._marks_version: tuple[int, str] | None = None  # the room ``_marks`` was made for
         self._former: dict[str, str] = {}  # a name's look before a member's rename: its key
         self._rekeyed: dict[str, str] = {}  # members under a name another key had: the other
+        self._away: str | None = None  # /away's message
+        self._answered_away: dict[str, None] = {}  # members whose private line it answered
 
     # -- private messages ---------------------------------------------------------------------
 
@@ -105,6 +107,11 @@ class Talk:
         if (unsure := self.unconfirmed(name, member, "/msg")) is not None:
             node.emit(events.Error(unsure))
             return
+        self._send_private(member, said)
+
+    def _send_private(self, member: Member, said: list[str]) -> None:
+        """``said`` to ``member`` alone, each piece a private message, shown here as sent."""
+        node = self.node
         conn = node.links.conns.get(member.node_id)
         if conn is not None and conn.closing:
             conn = None
@@ -199,6 +206,22 @@ class Talk:
                 to=node.me,
             )
         )
+        self._answer_if_away(sender)
+
+    def set_away(self, message: str | None) -> None:
+        """``/away``: a private line from now on is answered with ``message``, once from each
+        member (None: back)."""
+        self._away, self._answered_away = message, {}
+
+    def _answer_if_away(self, sender: Member) -> None:
+        """Away: ``sender``'s private line is answered, as an IRC server answers one, once."""
+        if self._away is None or sender.node_id in self._answered_away:
+            return
+        said = pieces(f"(away: {self._away})")
+        if isinstance(said, events.Error):  # (no more than a line: never so)
+            return
+        keep_latest(self._answered_away, sender.node_id, None, MAX_MARKED)  # (keys are free)
+        self._send_private(sender, said[:1])
 
     def on_private_ack(self, conn: Connection, message: PrivateAck) -> None:
         member = chatting(conn)

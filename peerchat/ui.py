@@ -79,6 +79,7 @@ from peerchat.events import (
     CHANGED,
     LEFT,
     SAVED_ELSEWHERE,
+    Away,
     Connecting,
     Delivered,
     Error,
@@ -448,6 +449,8 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_offer(event, now)
         case FileList():
             return format_files(event, now)
+        case Away(message=message, changed=changed):
+            return format_notice(away_text(message, changed=changed), now)
         case Found(text=text, shown=shown, matched=matched):
             return format_notice(found_head(text, shown, matched), now)
         case FileReading(name=name, size=size, behind=behind):
@@ -791,8 +794,9 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     screen.refronted = None
     # Only a room one is in: a /join that failed named its room in its lines, as one never
     # entered (a user trial read "[qa] ! cannot join the room qa", then the rest untagged).
-    if type(event) is RoomsFound and not event.new:  # the network's, not a room's (trial 57
-        return Composed(_join_lines(texts))  # read "[ops] * rooms on the local network")
+    if type(event) is RoomsFound and not event.new or type(event) is Away:  # the network's, or
+        return Composed(_join_lines(texts))  # the program's, not a room's (trial 57 read "[ops]
+    # * rooms on the local network")
     # (A join's own lines, as it looks for its room or connects, say which room too: trials
     # 58 and 59 read "* looking for the room ops" untagged among tagged lines.)
     joining = type(event) in (Looking, Connecting) and len(screen.rooms) > 1
@@ -893,6 +897,16 @@ def _names_line(people: Iterable[Member], lead: str, now: float) -> FormattedTex
         parts += [(NOTICE_STYLE, ", ")] if i else []
         parts.append(_name(m))
     return _join_lines([_line(now, *parts)])
+
+
+def away_text(message: str | None, *, changed: bool = True) -> str:
+    """What ``/away`` is answered with."""
+    if message is not None:
+        return (
+            f"* you are away: {visible(message)}; a private line to you is answered so, once "
+            "from each member (/away alone when you are back)"
+        )
+    return "* you are back" if changed else "* you are not away: /away MESSAGE says why you are"
 
 
 def found_head(text: str, shown: int, matched: int) -> str:
@@ -1102,6 +1116,7 @@ class Screen:
     unresponsive_at: float = -math.inf  # when a freeze was last told (arrival, monotonic)
     back_unsaid: frozenset[str] = frozenset()  # rooms not yet back from a freeze told
     found: tuple[str, ...] = ()  # the rooms the last /list found, for Tab after /join
+    away: bool = False  # /away, in every room
     # room -> when its last "tracker is now" line was printed (arrival, monotonic)
     tracker_told_at: dict[str, float] = field(default_factory=dict)
     tracker_said: dict[str, str] = field(default_factory=dict)  # room -> the tracker last named
@@ -1135,6 +1150,9 @@ class Screen:
     def apply(self, label: str, event: Event) -> None:
         if isinstance(event, RoomsFound) and not event.new:
             self.found = tuple(name for name, _ in event.rooms)
+        if isinstance(event, Away):  # the program's, not a room's
+            self.away = event.message is not None
+            return
         if label != self.current and isinstance(event, MessageReceived | FileOffered):
             self._note_news(label, event)
         if isinstance(event, RoomLeft) and event.moved_to:  # the room anew, where it was
@@ -1250,7 +1268,8 @@ def _percent(received: int, size: int) -> str:
 # What a narrow status bar gives up first (the lowest): the help hint, the tracker, the count,
 # the list of rooms; then files' progress; the rooms' count and news, the list's shorter forms
 # (trial 52: a sender of files at 110 columns could not see that a room behind had news); who
-# is typing (a user's 60 columns cut off just that); the word that a second Ctrl-C quits last.
+# is typing (a user's 60 columns cut off just that); that one is away; the word that a second
+# Ctrl-C quits last.
 (
     _HELP,
     _TRACKER,
@@ -1259,11 +1278,12 @@ def _percent(received: int, size: int) -> str:
     _PROGRESS,
     _ROOMS_SHORT,
     _TYPING,
+    _AWAY,
     _SCROLL,
     _CLEARED,
     _ASKED,
     _ME,
-) = range(11)
+) = range(12)
 
 
 def scroll_keys(environ: Mapping[str, str]) -> str:
@@ -1287,6 +1307,8 @@ def screen_toolbar(screen: Screen, width: int = 0, now: float | None = None) -> 
         for progress in [*room.fetching.values(), *room.uploads.values()]
     ]
     parts = _toolbar_parts(screen.front, now, behind=behind)
+    if screen.away and screen.front.me is not None:  # (/away: as irssi's status bar says)
+        parts.insert(1, (_AWAY, "| away "))
     if now - screen.cleared_at < CLEARED_SHOWN:  # a user quit unwarned with a second Ctrl-C
         parts.insert(1, (_CLEARED, f"| {screen.cleared_says} "))
     if screen.scrolled:  # (trial 57: a room's lines past a screen were for /history only)
@@ -1942,6 +1964,8 @@ class PromptUI:
                 case commands.ListRooms():
                     self._notice("rooms: " + ", ".join(_room_list(screen)))
                     continue
+                case commands.Away(message=message):
+                    action = functools.partial(rooms.set_away, message, room)
                 case commands.FindRooms():
                     seconds = commands.FIND_ROOMS_SECONDS
                     self._notice(f"looking for rooms on the local network ({seconds:g} s)")

@@ -8,6 +8,7 @@ from peerchat import commands
 from peerchat.commands import (
     HELP_TEXT,
     HISTORY_DEFAULT,
+    Away,
     Clear,
     FindRooms,
     GetFile,
@@ -52,6 +53,8 @@ from peerchat.commands import (
         ("/msg   bob  two  spaces", Private("bob", " two  spaces")),
         ("/nick robert", Nick("robert")),
         ("/nick ", Nick("")),  # the name one goes by (trial 71)
+        ("/away  gone   to lunch ", Away("gone to lunch")),  # IRC's (trial 71)
+        ("/AWAY", Away("")),  # back
         ("/who", Who()),
         ("/names", Who()),
         ("/NAMES", Who()),

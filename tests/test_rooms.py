@@ -118,6 +118,34 @@ async def alice_joined_carols_ops(swarm: Swarm, tmp_path: Path) -> tuple[Proc, P
     return carol, alice, data
 
 
+async def test_away_holds_in_every_room_one_joins_till_one_is_back(swarm: Swarm) -> None:
+    """Trial 71: IRC's /away was "unknown command". It is the program's: a room joined
+    while away is away too."""
+    dev, ops = free_port(), free_port()
+    alice = await swarm.node("alice", "--room", "dev", "--tracker", f"127.0.0.1:{dev}")
+    bob = await swarm.node("bob", "--room", "dev", "--tracker", f"127.0.0.1:{dev}")
+    carol = await swarm.node("carol", "--room", "ops", "--tracker", f"127.0.0.1:{ops}")
+    await say_and_expect(alice, "hi dev", [bob])
+    await alice.send("/away at lunch")
+    away = await alice.wait_for(event="away")
+    assert (away["message"], away["changed"]) == ("at lunch", True)
+    await alice.send(f"/join ops 127.0.0.1:{ops}")
+    await alice.wait_for(event="ready", room="ops")
+    await carol.wait_for(event="peer_joined", username="alice")
+    for member in (bob, carol):
+        await member.send("/msg alice are you there?")
+        answer = await member.wait_for(event="message", text="(away: at lunch)")
+        assert answer["from"] == "alice" and answer["private"] is True, answer
+    mark = len(alice.events)
+    await alice.send("/away")
+    assert (await alice.wait_for(event="away", since=mark))["message"] is None
+    await bob.send("/msg alice back?")
+    await alice.wait_for(event="message", text="back?")
+    await alice.send("/room dev\n/msg bob yes")  # (bob is in dev)
+    await bob.wait_for(event="message", text="yes")
+    assert len(bob.find(event="message", text="(away: at lunch)")) == 1
+
+
 async def test_a_room_joined_by_its_address_alone_says_its_name(swarm: Swarm) -> None:
     """Trial 69 F17: a bot that joined a named room by its address alone, as named on its
     events by that address, read the room's name nowhere."""

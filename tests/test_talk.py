@@ -205,6 +205,38 @@ async def test_a_private_message_goes_to_that_name_only_in_any_case_never_a_look
         nursery.cancel_scope.cancel()
 
 
+async def test_away_a_private_line_is_answered_once_from_each_member() -> None:
+    """Trial 71: IRC's /away was "unknown command"; an IRC server answers a private line to
+    one away with why, and so does an away node here, once from each member."""
+    async with trio.open_nursery() as nursery:
+        alice, bob, carol = await room_with(nursery, "alice", "bob", "carol")
+        alice.node.talk.set_away("at lunch")
+        for n in range(2):
+            bob.node.private("alice", f"bob's {n}")
+        carol.node.private("alice", "carol's")
+        await alice.wait_for(is_message("carol's"))
+        answer = await carol.wait_for(is_message("(away: at lunch)"))
+        assert answer.to is not None and answer.sender.username == "alice"
+        await bob.wait_for(is_message("(away: at lunch)"))
+        alice.node.talk.set_away(None)  # back
+        bob.node.private("alice", "back?")
+        await alice.wait_for(is_message("back?"))
+        alice.node.private("bob", "yes")  # (after any answer there was)
+        await bob.wait_for(is_message("yes"))
+        answers = [e for e in bob.events if getattr(e, "text", "") == "(away: at lunch)"]
+        assert len(answers) == 1, answers  # once, and not after the return
+        # Both away: each answers the other once, and no more
+        alice.node.talk.set_away("out")
+        bob.node.talk.set_away("off")
+        alice.node.private("bob", "ping")
+        await alice.wait_for(is_message("(away: off)"))
+        await bob.wait_for(is_message("(away: out)"))
+        alice.node.private("bob", "marker")
+        await bob.wait_for(is_message("marker"))
+        assert len([e for e in alice.events if getattr(e, "text", "") == "(away: off)"]) == 1
+        nursery.cancel_scope.cancel()
+
+
 async def test_an_action_line_arrives_as_an_action() -> None:
     async with trio.open_nursery() as nursery:
         alice, bob = await room_with(nursery, "alice", "bob")

@@ -33,6 +33,7 @@ from peerchat import backlog, commands, member_lines, ui
 from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
     SAVED_ELSEWHERE,
+    Away,
     Connecting,
     Delivered,
     Error,
@@ -272,6 +273,24 @@ def test_the_toolbar_says_what_a_key_did_for_a_while(
     assert shown.startswith(f" alice | {said} "), shown
     later = ui.screen_toolbar(screen, 80, now=arrived + for_seconds)
     assert said not in to_plain_text(later)
+
+
+def test_away_is_said_once_for_the_program_and_kept_in_the_status_bar() -> None:
+    """Trial 71: IRC's /away. It is the program's, not a room's: untagged with two rooms."""
+    screen = ui.Screen()
+    screen.apply("dev", Ready(ALICE, "peer", "dev"))
+    screen.apply("ops", Ready(ALICE, "peer", "ops"))
+    lines = [(NOW, ("dev", Away("at lunch"))), (NOW, ("dev", Away(None)))]
+    said = [to_plain_text(ui.format_line(line[1], NOW, screen)) for line in lines]
+    assert said[0].startswith("13:04:05 * you are away: at lunch; a private line to you is")
+    assert said[1] == "13:04:05 * you are back"
+    assert ui.away_text(None, changed=False).endswith("/away MESSAGE says why you are")
+    assert " | away | " not in to_plain_text(ui.screen_toolbar(screen, 120))
+    screen.apply("dev", Away("at lunch"))
+    assert to_plain_text(ui.screen_toolbar(screen, 120)).startswith(" alice | room dev | away |")
+    screen.apply("ops", Away(None))
+    assert " away " not in to_plain_text(ui.screen_toolbar(screen, 120))
+    assert Away("x").as_json() == {"event": "away", "message": "x", "changed": True}
 
 
 def test_the_toolbar_says_where_a_window_is_scrolled_back_to() -> None:
