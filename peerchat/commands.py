@@ -22,7 +22,7 @@ Type a line and press Enter to send it to everyone in the room.
   /nick NAME      another name, if nobody here has one like it
   /away [MSG]     away: a private line is answered MSG (/away: back)
   /send PATH      offer a file to the room (/send NAME PATH: to one)
-  /get ID         fetch an offered file (/get alone: the offers)
+  /get ID|NAME    fetch an offered file (/get alone: the offers)
   /cancel ID      give up a fetch, or withdraw your offer
   /files          the files offered here, and your fetches
   /join ROOM      another room, by name (or /join ROOM HOST:PORT)
@@ -76,7 +76,10 @@ class SendFile:
 
 @dataclass(frozen=True, slots=True)
 class GetFile:
-    id: int
+    """/get ID, or /get NAME: an offer by its number here, or by its file's name (numbers are
+    each program's own: trial 71's sender said "/get 1", another file for the others)."""
+
+    id: int | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +309,7 @@ class RoomNode(Protocol):
     def private(self, name: str, text: str) -> None: ...
     def nick(self, name: str) -> None: ...
     def send_file(self, words: str) -> None: ...
-    def get_file(self, id: int) -> None: ...
+    def get_file(self, id: int | str) -> None: ...
     def cancel_file(self, id: int) -> None: ...
     def list_files(self) -> None: ...
     def who(self) -> None: ...
@@ -416,6 +419,8 @@ def parse_line(line: str) -> Command:
             number = rest.strip()
             if not number and name == "/get":  # which? The offers (a user trial)
                 return ListFiles()
+            if name == "/get" and not _NUMBER.fullmatch(number):
+                return GetFile(number)  # a file's name
             if not _NUMBER.fullmatch(number):
                 return Usage(f"usage: {name} ID (the number an offer shows; /files lists them)")
             return GetFile(int(number)) if name == "/get" else CancelFile(int(number))
@@ -447,6 +452,8 @@ _MORE = {
         "Tab completes it. /files lists offers, /cancel ID withdraws one."
     ),
     "/get": (
+        "/get NAME fetches the offer of a file of that name: offer numbers are this\n"
+        "program's own, and another's /get 3 may be another file here.\n"
         "Saved in your downloads directory (--downloads DIR to choose), as a .part\n"
         "until whole and checked; the status bar shows how far. Cut off, it goes on\n"
         "by itself when the sender is back; a restarted sender's new offer of it says\n"

@@ -343,9 +343,31 @@ class Files:
 
     # -- fetching -----------------------------------------------------------------------------
 
-    def numbered(self, id: int) -> bool:
-        """Whether ``id`` numbers an offer here, heard or made."""
+    def numbered(self, id: int | str) -> bool:
+        """Whether ``id`` numbers an offer here, heard or made; or, a name, names one heard."""
+        if isinstance(id, str):
+            return bool(self._named(id))
         return id in self._heard or id in self._own
+
+    def get_named(self, name: str) -> None:
+        """``/get NAME``: the one offer heard of a file called ``name``, in any case (offer
+        numbers are each program's own: trial 71's sender said "/get 1" to the room, which
+        was another file for the others)."""
+        found = self._named(name)
+        if len(found) == 1:
+            self.get(found[0])
+            return
+        if not found:
+            said = f"no file called {name} is offered here; /files lists the offers"
+        else:
+            which = ", ".join(f"{id} from {self._heard[id].name}" for id in found[:5])
+            said = f"{len(found)} offers are of a file called {name}: /get ID, one of {which}"
+        self.node.emit(events.Error(said))
+
+    def _named(self, name: str) -> list[int]:
+        """The offers heard of a file called ``name``, in any case, oldest first."""
+        wanted = name.casefold()
+        return [id for id, heard in self._heard.items() if heard.offer.name.casefold() == wanted]
 
     def lists_any(self) -> bool:
         """Whether ``/files`` has an offer to list here, heard or made."""

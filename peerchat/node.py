@@ -386,8 +386,11 @@ class Node:
     def send_file(self, words: str) -> None:
         self.files.send(words)
 
-    def get_file(self, id: int) -> None:
-        self.files.get(id)
+    def get_file(self, id: int | str) -> None:
+        if isinstance(id, str):
+            self.files.get_named(id)
+        else:
+            self.files.get(id)
 
     def cancel_file(self, id: int) -> None:
         self.files.cancel(id)

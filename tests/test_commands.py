@@ -80,6 +80,7 @@ from peerchat.commands import (
         ("/send ~/notes.txt", SendFile("~/notes.txt")),
         ("/send bob my file.pdf", SendFile("bob my file.pdf")),
         ("/get 12", GetFile(12)),
+        ("/get  my report.pdf ", GetFile("my report.pdf")),  # by name (trial 71)
         ("/list", FindRooms()),
         ("/files", ListFiles()),
         ("/get", ListFiles()),  # which? The offers (a user trial)
@@ -168,8 +169,8 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/history 0", "usage: /history [N]"),
         ("/history ²", "usage: /history [N]"),
         ("/send", "usage: /send [NAME] PATH"),
-        ("/get x1", "usage: /get ID (the number an offer shows; /files lists them)"),
-        ("/get ²", "usage: /get ID (the number an offer shows; /files lists them)"),
+        ("/cancel x1", "usage: /cancel ID (the number an offer shows; /files lists them)"),
+        ("/cancel ²", "usage: /cancel ID (the number an offer shows; /files lists them)"),
         ("/join", "usage: /join ROOM"),
         ("/join dev no/where", "usage: /join ROOM [HOST:PORT]: no/where is not HOST:PORT"),
         # A trial's first try: the address alone.

@@ -2182,3 +2182,28 @@ async def test_a_fetch_of_bytes_saved_from_another_sender_ends_and_its_part_goes
         assert [p.name for p in downloads.iterdir()] == [Path(saved.path).name]
         assert Path(saved.path).read_bytes() == source.read_bytes()
         nursery.cancel_scope.cancel()
+
+
+async def test_an_offer_is_fetched_by_its_files_name_as_numbers_are_each_programs_own(
+    tmp_path: Path,
+) -> None:
+    """Trial 71: bob's screen said "/cancel 1" of his offer, and alice's "/get 4": a sender
+    that tells the room a number points it at another file. "/get NAME" does not."""
+    source = random_file(tmp_path, 1)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob, carol) = await room_of(nursery, tmp_path, "alice", "bob", "carol")
+        offer = await offer_heard(bob, carol, source)
+        carol.node.get_file("BIG.BIN")  # in any case
+        saved = await carol.wait_for(done("big.bin"), 10)
+        assert saved.ok and saved.id == offer.id
+        carol.node.get_file("nothing.txt")
+        alice.node.send_file(str(source))  # a second offer of that name
+        await carol.wait_for(lambda e: isinstance(e, events.FileOffered) and e.id != offer.id)
+        carol.node.get_file("big.bin")
+        await trio.sleep(0)
+        said = [e.message for e in carol.events if isinstance(e, events.Error)]
+        assert said[0] == "no file called nothing.txt is offered here; /files lists the offers"
+        assert said[1].startswith(
+            f"2 offers are of a file called big.bin: /get ID, one of {offer.id} from bob, "
+        )
+        nursery.cancel_scope.cancel()
