@@ -1111,36 +1111,14 @@ async def test_the_sender_is_told_of_fetches_at_most_so_often_and_of_their_end(
         nursery.cancel_scope.cancel()
 
 
-async def test_a_fetch_that_cannot_write_ends_and_its_link_stays(tmp_path: Path) -> None:
-    """A review: a fetch that failed to write ended on this side only; the sender's next
-    chunk, for a fetch no longer here, ended the link."""
-    async with trio.open_nursery() as nursery:
-        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
-        offer = await offer_heard(alice, bob, random_file(tmp_path, 400))
-        bob.node.get_file(offer.id)
-        await bob.wait_for(lambda e: isinstance(e, events.FileProgress), 20)
-        (fetch,) = bob.node.files._fetches.values()
-
-        def full(data: bytes) -> int:
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        fetch.out.write = full  # type: ignore[method-assign]
-        result = await bob.wait_for(done("big.bin"))
-        assert not result.ok and "No space left on device" in result.reason
-        alice.node.say("still linked")
-        await bob.wait_for(lambda e: getattr(e, "text", None) == "still linked")
-        with trio.fail_after(5):  # the sender stopped serving it
-            while alice.node.files._serving:
-                await trio.sleep(0.01)
-        assert not [e for e in alice.events + bob.events if isinstance(e, events.PeerLeft)]
-        nursery.cancel_scope.cancel()
-
-
-async def test_a_fetch_that_cannot_note_how_far_it_is_ends_as_one_that_cannot_write(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("failing", ["write", "flush"])
+async def test_a_fetch_that_cannot_write_ends_and_its_link_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    """Attack round 52 read that the flush before a note of how far a fetch is (a lasting
-    store) could find the disk full outside the writes' care, and end the sender's link."""
+    """A review: a fetch that failed to write ended on this side only; the sender's next
+    chunk, for a fetch no longer here, ended the link. Attack round 52 read that the flush
+    before a note of how far a fetch is (a lasting store) could find the disk full outside
+    the writes' care, and end the link."""
     monkeypatch.setattr(files, "KEEP_EVERY", FILE_CHUNK)
     bob_data = DataDir(tmp_path / "bob-data")
     async with trio.open_nursery() as nursery:
@@ -1150,14 +1128,17 @@ async def test_a_fetch_that_cannot_note_how_far_it_is_ends_as_one_that_cannot_wr
         await bob.wait_for(lambda e: isinstance(e, events.FileProgress), 20)
         (fetch,) = bob.node.files._fetches.values()
 
-        def full() -> None:
+        def full(*data: bytes) -> int:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        fetch.out.flush = full  # type: ignore[method-assign]
+        setattr(fetch.out, failing, full)
         result = await bob.wait_for(done("big.bin"))
         assert not result.ok and "No space left on device" in result.reason
         alice.node.say("still linked")
         await bob.wait_for(lambda e: getattr(e, "text", None) == "still linked")
+        with trio.fail_after(5):  # the sender stopped serving it
+            while alice.node.files._serving:
+                await trio.sleep(0.01)
         assert not [e for e in alice.events + bob.events if isinstance(e, events.PeerLeft)]
         nursery.cancel_scope.cancel()
     bob_data.close()
