@@ -244,6 +244,7 @@ FIND_ROOMS_SECONDS = 1.5  # /list listens to the local network this long
 LOOKS_LIKE_COMMAND = 0.75  # likeness of an unknown command to one it is offered as (/mgs)
 HISTORY_DEFAULT = 20
 LASTLOG_MOST = 100  # messages /lastlog shows, the latest of those that match
+MAX_AWAY = 300  # characters of an /away message: one private line answers with it
 
 # irssi's own aliases, and weechat's /exit, for the commands PeerChat has (users typed them).
 _ALIASES = {
@@ -388,7 +389,10 @@ def parse_line(line: str) -> Command:
         if name == "/nick":
             return _nick(rest)
         if name == "/away":
-            return Away(" ".join(rest.split()))
+            message = " ".join(rest.split())
+            if len(message) > MAX_AWAY:  # (one private line: review 67)
+                return Usage(f"usage: /away [MESSAGE], {MAX_AWAY} characters at most")
+            return Away(message)
         if name == "/whois":
             args = rest.split()
             return Whois(args[0]) if len(args) == 1 else Usage("usage: /whois NAME")

@@ -835,10 +835,10 @@ class Files:
                 fetch.id, d.name, str(fetch.final), True, sender=fetch.sender, sender_id=d.sender
             )
         )
-        for key, other in list(self._fetches.items()):  # of the same bytes from others: done
-            # (trial 71: one waiting for its sender went on showing, its 236 MB part kept)
+        for other_key, other in list(self._fetches.items()):  # of the same bytes from others:
+            # done (trial 71: one waiting for its sender went on showing, its 236 MB part kept)
             if (other.download.sha256, other.download.size) == (d.sha256, d.size):
-                self._give_up(key, other, events.SAVED_ELSEWHERE)
+                self._give_up(other_key, other, events.SAVED_ELSEWHERE)
 
     def _drop_copies(self, d: Download, own: Path) -> None:
         """A whole file checked (its part ``own``): what was kept of the same bytes from

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from peerchat.events import Renamed
-from peerchat.membership import BLANK, KEY_MARK, Member
+from peerchat.membership import BLANK, IRC_STATUS, KEY_MARK, Member
 
 E = TypeVar("E")
 
@@ -44,7 +44,10 @@ _SMALL_MARKS = str.maketrans("", "", ".,'`:;-_")
 @functools.lru_cache(maxsize=4096)  # asked again for each member as the room changes
 def skeleton(name: str) -> str:
     """What ``name`` looks like, roughly: two names with one skeleton can pass for each other
-    ("Bob", "b0b", "BOB")."""
+    ("Bob", "b0b", "BOB"; and "@bob", as an IRC status mark before a name is read past:
+    review 67's "@bob" of an older version got "/msg @bob" meant for bob)."""
+    if name[:1] in IRC_STATUS and len(name) > 1:
+        name = name[1:]
     bare = "".join(
         c
         for c in unicodedata.normalize("NFKD", name)

@@ -3,7 +3,9 @@
 Loading the program takes Python most of a second on a slow machine, and Ctrl-C meanwhile
 raised KeyboardInterrupt in whatever import was running: a traceback (trial 71, 1 press in
 the first 1.2 s). This module imports nothing of the program's until it is inside ``main``,
-where Ctrl-C before the program takes over its own ending (``cli``) ends it quietly.
+where a KeyboardInterrupt that reaches it ends the program quietly: one raised as Python
+loads the program, or in the moments the program is not handling SIGINT itself (``cli``
+makes Ctrl-C a quit with a goodbye while it runs).
 """
 
 from __future__ import annotations

@@ -29,9 +29,10 @@ MAX_EXTENSION = 16  # bytes after a long name's last dot kept, at most
 # Letters, digits, marks a browser keeps in a download's name (trial 69 read "bob_s notes"
 # for "bob's notes"), and symbols (emoji with their colour and skin-tone marks: a trial's
 # "résumé 日本語 🎉.txt" was saved as "résumé 日本語 _.txt"); the rest becomes "_": what a
-# file system refuses (/, and Windows' \ : * ? " < > |), a backquote, and what steers text.
+# file system refuses (/, and Windows' \ : * ? " < > |), what steers text, and what a shell
+# runs in a path pasted into it, quoted or not (` $ ; &: review 67's "$(touch pwned).txt").
 _SAFE_IN_NAME = re.compile(
-    r"[\w.\- ()+,=@~\[\]'$&!#%;{}^\N{VARIATION SELECTOR-16}\U0001F3FB-\U0001F3FF]"
+    r"[\w.\- ()+,=@~\[\]'!#%{}^\N{VARIATION SELECTOR-16}\U0001F3FB-\U0001F3FF]"
 )
 
 
@@ -201,11 +202,14 @@ class LinkAcks:
 
 def local_name(offered: str) -> str:
     """A name to save an offered file under: letters, digits and a few marks; the rest "_";
-    never hidden, never empty, never one that ends as a fetch's own ``.part`` file does, and
-    short enough to take a suffix within the file system's 255 bytes. A long name is cut short
+    never hidden, never empty, never read as an option or a home directory (``-rf``, ``~``),
+    never one that ends as a fetch's own ``.part`` file does, and short enough to take a
+    suffix within the file system's 255 bytes. A long name is cut short
     before its extension: cut at the end, ``a…a.exe.pdf`` was saved as ``a…a.exe`` (an
     attacker's offer)."""
     name = "".join(map(_safe_in_name, offered)).strip(" .")
+    if name.startswith(("-", "~")):  # an option to a command, or a home (attack round 53)
+        name = "_" + name[1:]
     if len(name.encode()) > MAX_LOCAL_NAME:
         stem, dot, ext = name.rpartition(".")
         if not stem:

@@ -738,7 +738,8 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     # offer told on a join is no break in the history around it (trial 56 read two runs); a
     # /lastlog's answer has its own head (trial 70 F6)
     if not _late_private(event, now) and type(event) is not FileOffered:
-        screen.earlier = room if earlier or type(event) is Found else None
+        found = type(event) is Found and event.matched  # (an empty one: no run follows)
+        screen.earlier = room if earlier or found else None
     front = screen.rooms.get(room)
     me = front.me if front is not None else None
     if type(event) is MessageReceived and me is not None:
@@ -946,13 +947,13 @@ def typo_of(new: str, found: tuple[tuple[str, int], ...]) -> str:
     return near if near and likeness[near] >= TYPO_LIKENESS else ""
 
 
+_UNNUMBERED = re.compile(r"[-_]?[0-9]+$")
+
+
 def _numbered_apart(one: str, other: str) -> bool:
     """Whether two room names differ only by a number at the end (``sim`` and ``sim2``,
     ``team-1`` and ``team-2``): names chosen so, not a typo (trial 71: "did you mean sim?")."""
     return one != other and _UNNUMBERED.sub("", one) == _UNNUMBERED.sub("", other)
-
-
-_UNNUMBERED = re.compile(r"[-_]?[0-9]+$")
 
 
 def rooms_listed(found: RoomsFound) -> str:

@@ -170,6 +170,7 @@ def test_part_parts_a_room_one_is_in_or_takes_the_words_as_its_message(
         ("/history ²", "usage: /history [N]"),
         ("/send", "usage: /send [NAME] PATH"),
         ("/cancel x1", "usage: /cancel ID (the number an offer shows; /files lists them)"),
+        ("/away " + "x" * 301, "usage: /away [MESSAGE], 300 characters at most"),
         ("/cancel ²", "usage: /cancel ID (the number an offer shows; /files lists them)"),
         ("/join", "usage: /join ROOM"),
         ("/join dev no/where", "usage: /join ROOM [HOST:PORT]: no/where is not HOST:PORT"),

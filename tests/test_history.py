@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -1784,4 +1785,32 @@ async def test_a_gap_from_a_member_at_a_busy_address_is_filled_whole_in_time(
         await shows(bob, texts[-1], timeout=20)
         from_carol = [e.text for e in said(bob) if e.sender.username == "carol"]
         assert from_carol == ["carol before", *texts]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_store_held_past_its_bounds_is_not_pruned_again_and_again() -> None:
+    """Attack round 51: a store that each author's spared newest batch held past its bounds
+    was pruned every half second, in vain, the loop stalled each time (``retention``)."""
+    config = dataclasses.replace(FAST, keep_messages=10, store_interval=0.02)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        for member in (alice, bob):  # a batch each, past the bounds but spared
+            for n in range(200):
+                member.node.say(f"{member.node.username} {n}")
+        await shows(alice, "bob 199")
+        store = alice.node.store
+        pruned = 0
+        prune = store.prune
+
+        def counted(*args: Any) -> int:
+            nonlocal pruned
+            pruned += 1
+            return prune(*args)
+
+        store.prune = counted  # type: ignore[method-assign]
+        await trio.sleep(50 * config.store_interval)
+        assert store.count() > 266  # still past the bounds: nothing to prune
+        assert pruned <= 1, pruned
         nursery.cancel_scope.cancel()

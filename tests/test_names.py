@@ -49,6 +49,8 @@ def test_names_that_pass_for_each_other_have_one_skeleton(other: str) -> None:
         ("clara", "c.lara"),
         ("bernie", "b.e.r.n.i.e"),
         ("peter", "p3t3r"),
+        ("bob", "@bob"),  # an IRC status mark before it (review 67)
+        ("bob", "+bob"),
     ],
 )
 def test_ascii_look_alikes_fold_together(a: str, b: str) -> None:
@@ -58,6 +60,7 @@ def test_ascii_look_alikes_fold_together(a: str, b: str) -> None:
 def test_different_names_keep_different_skeletons() -> None:
     assert skeleton("alice") != skeleton("bob")
     assert skeleton("bob") != skeleton("bobby")
+    assert skeleton("@") != skeleton("") and skeleton("@@bob") != skeleton("bob")  # (one mark)
     assert len({skeleton(f"user{digit}") for digit in range(10)}) == 10  # numbered, as bots are
     # A review: where marks are vowels, dropping them made different names one
     assert skeleton("\u0930\u093e\u091c\u0942") != skeleton("\u0930\u093e\u091c")  # Raju, Raj

@@ -15,10 +15,12 @@ from test_cluster import FAST, Room, cut
 from test_cluster import Member as Peer
 
 from peerchat import events, ui
+from peerchat import talk as talk_module
 from peerchat.chat import Chat
 from peerchat.config import Config
 from peerchat.datadir import DataDir
 from peerchat.doorman import JOINS_AT_ONCE, MEMBERS_PER_ADDRESS
+from peerchat.identity import Identity
 from peerchat.links import RELINKS_AT_ONCE
 from peerchat.membership import Member, takeable
 from peerchat.messaging import MAX_PIECES, pieces
@@ -205,6 +207,18 @@ async def test_a_private_message_goes_to_that_name_only_in_any_case_never_a_look
         nursery.cancel_scope.cancel()
 
 
+async def test_a_name_after_an_irc_status_mark_is_one_member_or_none() -> None:
+    """Review 67: with a member of an older version called "@bob" in the room (let in before
+    the mark was read past), "/msg @bob" went to it, and bob got nothing; "@+bob" was bob."""
+    async with trio.open_nursery() as nursery:
+        alice, bob = await room_with(nursery, "alice", "bob")
+        older = Member(Identity.generate().node_id, "@bob", "127.0.0.1", 9, 1)
+        assert alice.node.talk.namesakes("@bob", [bob.node.me, older]) == [older, bob.node.me]
+        assert alice.node.talk.find("@bob", [bob.node.me, older]) is None  # which? Neither
+        assert alice.node.talk.namesakes("@+bob", [bob.node.me]) == []  # one mark only
+        nursery.cancel_scope.cancel()
+
+
 async def test_away_a_private_line_is_answered_once_from_each_member() -> None:
     """Trial 71: IRC's /away was "unknown command"; an IRC server answers a private line to
     one away with why, and so does an away node here, once from each member."""
@@ -234,6 +248,36 @@ async def test_away_a_private_line_is_answered_once_from_each_member() -> None:
         alice.node.private("bob", "marker")
         await bob.wait_for(is_message("marker"))
         assert len([e for e in alice.events if getattr(e, "text", "") == "(away: off)"]) == 1
+        # Never to one ignored (review 67: a harasser got the away text)
+        alice.node.ignore("carol")
+        alice.node.talk.set_away("again")
+        carol.node.private("alice", "still there?")
+        bob.node.private("alice", "and now?")
+        await bob.wait_for(is_message("(away: again)"))
+        alice.node.private("carol", "a marker")
+        await carol.wait_for(is_message("a marker"))
+        assert not [e for e in carol.events if getattr(e, "text", "") == "(away: again)"]
+        # The answers are neither shown nor kept to send again here (attack round 53: 600
+        # lines in 10 s for 200 throwaway keys)
+        answers = [e for e in alice.events if getattr(e, "text", "").startswith("(away:")]
+        assert not [e for e in answers if e.own]  # (bob's to her, only)
+        assert not alice.node.talk.receipts.unacked(bob.node.node_id)
+        nursery.cancel_scope.cancel()
+
+
+async def test_away_answers_are_paced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack round 53: each of 200 throwaway keys' private lines was answered."""
+    monkeypatch.setattr(talk_module, "AWAY_ANSWERS", 1)
+    async with trio.open_nursery() as nursery:
+        alice, bob, carol = await room_with(nursery, "alice", "bob", "carol")
+        alice.node.talk.set_away("out")
+        bob.node.private("alice", "one")
+        await bob.wait_for(is_message("(away: out)"))
+        carol.node.private("alice", "two")
+        await alice.wait_for(is_message("two"))
+        alice.node.private("carol", "a marker")
+        await carol.wait_for(is_message("a marker"))
+        assert not [e for e in carol.events if getattr(e, "text", "") == "(away: out)"]
         nursery.cancel_scope.cancel()
 
 

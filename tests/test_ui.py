@@ -1765,6 +1765,10 @@ def test_lastlogs_answer_is_headed_and_ended_as_a_search_not_as_history() -> Non
         "12:59:00 <bob> release now",
         "13:04:05 * messages that say 'release' end here (1 above, PageUp for them)",
     ]  # (the end of a short one is not printed: ``render_batch``)
+    # One that found nothing leaves the next run of history its head (review 67)
+    nothing = [("", Found("dinner", 0, 0)), ("", kept)]
+    after = [to_plain_text(ui.format_line(line, NOW, screen)) for line in nothing]
+    assert after[1].startswith(f"13:04:05 {ui.EARLIER}"), after
     many = ui.format_history_end(HistoryEnd(12, "rel\x1b[2J"), None, NOW)
     assert "\x1b" not in to_plain_text(many)  # (the user's text, escaped as any)
     assert to_plain_text(many).endswith("[2J' end here (12 above, PageUp for them)")
