@@ -245,6 +245,7 @@ LOOKS_LIKE_COMMAND = 0.75  # likeness of an unknown command to one it is offered
 HISTORY_DEFAULT = 20
 LASTLOG_MOST = 100  # messages /lastlog shows, the latest of those that match
 MAX_AWAY = 300  # characters of an /away message: one private line answers with it
+_AWAY_FLAGS = ("-all", "-one")
 
 # irssi's own aliases, and weechat's /exit, for the commands PeerChat has (users typed them).
 _ALIASES = {
@@ -388,8 +389,10 @@ def parse_line(line: str) -> Command:
             return _private(rest)
         if name == "/nick":
             return _nick(rest)
-        if name == "/away":
-            message = " ".join(rest.split())
+        if name == "/back":  # (some clients' word for /away alone: trial 72)
+            return Away("")
+        if name == "/away":  # (irssi's -all and -one: every room is away here)
+            message = " ".join(w for n, w in enumerate(rest.split()) if n or w not in _AWAY_FLAGS)
             if len(message) > MAX_AWAY:  # (one private line: review 67)
                 return Usage(f"usage: /away [MESSAGE], {MAX_AWAY} characters at most")
             return Away(message)

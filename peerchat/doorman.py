@@ -434,6 +434,16 @@ def name_taken(username: str, known_as: str | None = None, like: str | None = No
     return f"{named}; this key was {known_as} here (--username {known_as})"
 
 
+def too_like_said(reason: str) -> str:
+    """A refusal of a name like a member's, as ``/nick``'s says it: "the name 'B0b' is too
+    like bob's, a member's here" (trial 72 read "is taken" of a name nobody had); the words
+    ``refuses_the_name`` looks for stay in what is sent, for older versions."""
+    taken, like, whose = reason.partition(f" {_TAKEN}: it is too like ")
+    if not like or not taken.startswith("the name "):
+        return reason
+    return f"{taken} is too like {whose}, a member's here"
+
+
 def refuses_the_name(reason: str) -> bool:
     """Whether a refusal for good says the name is taken (``name_taken``)."""
     return reason.startswith("the name ") and _TAKEN in reason

@@ -27,7 +27,7 @@ from peerchat import events
 from peerchat.addresses import address_key, format_addr, host_key, is_ip, is_this_computer
 from peerchat.connection import Connection
 from peerchat.dials import Dials, dialled
-from peerchat.doorman import refuses_the_name
+from peerchat.doorman import refuses_the_name, too_like_said
 from peerchat.foreground import in_front
 from peerchat.handshake import OPEN_ROOM, HandshakeError, LocalKeys, WrongSecret
 from peerchat.identity import Identity
@@ -81,6 +81,7 @@ def _advised(reason: str) -> str:
     """A refusal, with how to go on where it says a name is taken and not how: a user trial
     from another computer read only "the name 'carol' is taken in this room"."""
     if refuses_the_name(reason) and "--username" not in reason:
+        reason = too_like_said(reason)
         return f"{reason}; go by another: --username NAME (for /join: /nick NAME first)"
     return reason
 

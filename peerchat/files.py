@@ -435,6 +435,9 @@ class Files:
         if download.done:  # an empty file: nothing to ask for
             self._finish(key, fetch)
             return
+        if any(self._same_bytes(f, download) for f in self._fetches.values() if f is not fetch):
+            # From the start, though the same bytes come from another (trial 72 read no word)
+            node.emit(events.FileProgress(id, offer.name, 0, offer.size, resumed=True))
         self._note(fetch)
         self._ask(fetch)
 
@@ -806,10 +809,16 @@ class Files:
             self._fail(key, fetch, "the file that came is not the one offered (checksum)")
             return
         del self._fetches[key]
+        d = fetch.download
+        for other_key, other in list(self._fetches.items()):  # of the same bytes from others:
+            # done (trial 71: one waiting for its sender went on showing, its 236 MB part
+            # kept), and first, as its part may hold the name (trial 72: "same (2).iso")
+            if self._same_bytes(other, d):
+                self._give_up(other_key, other, events.SAVED_ELSEWHERE)
         try:
             fetch.out.flush()
-            self._drop_copies(fetch.download, fetch.part)
-            plain = self.downloads / local_name(fetch.download.name)
+            self._drop_copies(d, fetch.part)
+            plain = self.downloads / local_name(d.name)
             if fetch.final != plain and self._free_path(plain.name) == plain:
                 fetch.final = plain  # (its name was taken by a copy dropped just now)
             elif fetch.final.exists():  # made meanwhile by someone else: never overwritten
@@ -819,7 +828,6 @@ class Files:
             self._fail(key, fetch, f"cannot rename {fetch.part}: {exc.strerror or exc}")
             return
         fetch.out.close()
-        d = fetch.download
         self.node.store.forget_fetch(d.sender, d.sha256, d.size)
         with contextlib.suppress(OSError):
             changed = fetch.final.stat().st_mtime_ns
@@ -835,10 +843,10 @@ class Files:
                 fetch.id, d.name, str(fetch.final), True, sender=fetch.sender, sender_id=d.sender
             )
         )
-        for other_key, other in list(self._fetches.items()):  # of the same bytes from others:
-            # done (trial 71: one waiting for its sender went on showing, its 236 MB part kept)
-            if (other.download.sha256, other.download.size) == (d.sha256, d.size):
-                self._give_up(other_key, other, events.SAVED_ELSEWHERE)
+
+    @staticmethod
+    def _same_bytes(fetch: _Fetch, d: Download) -> bool:
+        return (fetch.download.sha256, fetch.download.size) == (d.sha256, d.size)
 
     def _drop_copies(self, d: Download, own: Path) -> None:
         """A whole file checked (its part ``own``): what was kept of the same bytes from

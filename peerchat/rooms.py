@@ -269,7 +269,7 @@ class Rooms:
         if where is None:
             return room  # which says nobody has the name, or waits for the one away
         if away:
-            said = f"{name} is away from {room}, and in {where} now (/room {where} first)"
+            said = f"{name} is unreachable in {room}, and in {where} now (/room {where} first)"
         else:
             said = f"nobody called {name} is in {room}; {name} is in {where} (/room {where} first)"
         self._show(events.Error(said), room)

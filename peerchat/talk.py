@@ -40,6 +40,8 @@ MAX_NAMESAKES_TOLD = 1024
 MAX_MARKED = 1024  # members gone that stay marked (``Talk.marks``); past it, forgotten
 MAX_FORMER_NAMES = 256  # others' names before a rename, for "bob is now robert" (the latest)
 AWAY_ANSWERS = 8  # private lines /away answers at once; then one every AWAY_ANSWER_EVERY s
+AWAY_SAID = "(away: "  # how an answer begins; a private line so begun is not answered, as an
+# IRC server never answers its away reply with another
 AWAY_ANSWER_EVERY = 10.0
 MAX_TYPING_SHOWN = 1024  # members told as typing, remembered for their done (the latest)
 
@@ -205,7 +207,8 @@ class Talk:
                 to=node.me,
             )
         )
-        self._answer_if_away(conn, sender)
+        if not message.text.startswith(AWAY_SAID):  # (never an answer to one: trial 72)
+            self._answer_if_away(conn, sender)
 
     def set_away(self, message: str | None) -> None:
         """``/away``: a private line from now on is answered with ``message``, once from each
@@ -228,7 +231,8 @@ class Talk:
             return
         keep_latest(self._answered_away, sender.node_id, None, MAX_MARKED)
         self._private += 1
-        conn.send(Private(f"(away: {self._away})", time.time(), time.monotonic(), self._private))
+        said = f"{AWAY_SAID}{self._away})"
+        conn.send(Private(said, time.time(), time.monotonic(), self._private))
 
     def on_private_ack(self, conn: Connection, message: PrivateAck) -> None:
         member = chatting(conn)
@@ -423,7 +427,7 @@ class Talk:
         if self.someone_elses(name, node.node_id):
             # (A user read "who is away now" of one who had quit, or of nobody.)
             if node.links.gone_like(name, node.node_id):
-                why = "is another member's, who left or is away: theirs to come back to"
+                why = "is another member's, who left or is unreachable: theirs to come back to"
             else:
                 why = "went with another member's key here last: theirs to come back to"
             node.emit(events.Error(f"the name {name} {why}"))

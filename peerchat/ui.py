@@ -31,6 +31,7 @@ format (bidi) and line-separator characters are replaced by U+FFFD, never sent t
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import errno
@@ -326,7 +327,7 @@ def format_who(event: Who, now: float) -> FormattedText:
         )
     if event.away:  # a user trial: bob, cut off and awaited, was in no list at all
         names = ", ".join(who(m) for m in event.away)
-        rows.append(_line(now, (NOTICE_STYLE, f"  away, being reconnected: {names}")))
+        rows.append(_line(now, (NOTICE_STYLE, f"  unreachable, being reconnected: {names}")))
     return _join_lines([head, *rows])
 
 
@@ -334,7 +335,7 @@ def format_whois(event: Whois, now: float) -> FormattedText:
     """The member's address, and its key's fingerprint to compare with theirs (by phone, in
     person): the same digits on both screens, and nobody else answers to the name."""
     m = event.member
-    marks = " (tracker)" * event.tracker + " (you)" * event.you + " (away)" * event.away
+    marks = " (tracker)" * event.tracker + " (you)" * event.you + " (unreachable)" * event.away
     fingerprint = " ".join(m.node_id[i : i + 4] for i in range(0, len(m.node_id), 4))
     name = visible(m.username)
     whose = f"another's /whois {name}" if event.you else f"{name}'s own /whois {name}"
@@ -480,7 +481,7 @@ def format_event(event: Event, now: float) -> FormattedText:
             return format_notice(failed, now, ERROR_STYLE)
         case FileWaiting(id=id, name=name, sender=sender, again_in=None, sender_id=sender_id):
             away = _whose(sender, sender_id)
-            waits = f"* {visible(name)} waits: {away} is away; the fetch goes on when"
+            waits = f"* {visible(name)} waits: {away} is unreachable; the fetch goes on when"
             return format_notice(
                 f"{waits} they are back and still offer it (/cancel {id} gives up)", now
             )
@@ -612,7 +613,7 @@ def format_offer(event: FileOffered, now: float) -> FormattedText:
     if event.own:
         whom = f"to {who(to)}" if to else "to the room"
         if event.away:
-            whom += ", who is away: offered on their return"
+            whom += ", who is unreachable now: offered on their return"
         return format_notice(f"* you offer {what} {whom} (/cancel {event.id} withdraws it)", now)
     private = " to you alone" if to else ""
     if event.saved:  # fetched before (three user trials were offered theirs anew)
@@ -630,7 +631,8 @@ def delivery_text(event: Undelivered | Unconfirmed | Delivered | NotDelivered) -
         case Undelivered(waiting=(m,), private=str() as text, away=away):
             quoted = visible(text if len(text) <= 30 else text[:29] + "…")
             if away:  # (trial 53 read "may not have" of a member known gone)
-                return f"  · {who(m)} is away: your private message “{quoted}” goes on their return"
+                said = f"your private message “{quoted}” goes on their return"
+                return f"  · {who(m)} is unreachable: {said}"
             again = "sent again on their return"
             return f"  · {who(m)} may not have your private message “{quoted}” ({again})"
         case Undelivered(waiting=waiting):
@@ -755,6 +757,9 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
             texts.append(format_notice("* in now: Enter sends the line you typed", now))
     elif type(event) is HistoryEnd:
         texts.append(format_history_end(event, front, now))
+    elif type(event) is Away and event.message is None and event.changed:
+        texts.append(format_notice(back_text(screen.heard_away), now))
+        screen.heard_away.clear()
     elif type(event) is Rejoined and screen.kept_in == room:
         screen.kept_in = None
         texts.append(format_notice(f"{BACK_IN}: Enter sends the line you typed", now))
@@ -898,6 +903,18 @@ def _names_line(people: Iterable[Member], lead: str, now: float) -> FormattedTex
         parts += [(NOTICE_STYLE, ", ")] if i else []
         parts.append(_name(m))
     return _join_lines([_line(now, *parts)])
+
+
+def back_text(heard: Mapping[str, int]) -> str:
+    """What a return from ``/away`` is answered with: the private lines ``heard`` meanwhile,
+    by sender (irssi's awaylog; trial 72 had to look for them)."""
+    if not heard:
+        return "* you are back"
+    lines = sum(heard.values())
+    whose = ", ".join(f"{name} ({n})" if n > 1 else name for name, n in heard.most_common(5))
+    more = f" and {len(heard) - 5} more" if len(heard) > 5 else ""
+    said = "private line" if lines == 1 else "private lines"
+    return f"* you are back; while you were away, {lines} {said} came: from {whose}{more}"
 
 
 def away_text(message: str | None, *, changed: bool = True) -> str:
@@ -1118,6 +1135,8 @@ class Screen:
     back_unsaid: frozenset[str] = frozenset()  # rooms not yet back from a freeze told
     found: tuple[str, ...] = ()  # the rooms the last /list found, for Tab after /join
     away: bool = False  # /away, in every room
+    heard_away: collections.Counter[str] = field(default_factory=collections.Counter)  # private
+    # lines while away, by sender
     # room -> when its last "tracker is now" line was printed (arrival, monotonic)
     tracker_told_at: dict[str, float] = field(default_factory=dict)
     tracker_said: dict[str, str] = field(default_factory=dict)  # room -> the tracker last named
@@ -1152,8 +1171,12 @@ class Screen:
         if isinstance(event, RoomsFound) and not event.new:
             self.found = tuple(name for name, _ in event.rooms)
         if isinstance(event, Away):  # the program's, not a room's
+            if event.message is not None and not self.away:
+                self.heard_away.clear()
             self.away = event.message is not None
             return
+        if self.away and type(event) is MessageReceived and _private_to_you(event):
+            self.heard_away[who(event.sender)] += 1  # told on the return (irssi's awaylog)
         if label != self.current and isinstance(event, MessageReceived | FileOffered):
             self._note_news(label, event)
         if isinstance(event, RoomLeft) and event.moved_to:  # the room anew, where it was
@@ -1890,7 +1913,8 @@ class PromptUI:
                     line = "/part"  # gives up a /join still connecting; the other rooms go on
                 else:
                     if screen.front.me is None:  # not a silent end (a user trial)
-                        where = screen.front.connecting
+                        where = screen.front.connecting or screen.current  # (trial 72 read
+                        # "* gave up" of a room looked for by name)
                         self._notice(f"gave up joining {visible(where)}" if where else "gave up")
                     elif not self._may_leave(token, rooms):
                         continue

@@ -2448,6 +2448,9 @@ def test_a_key_refused_a_name_is_told_the_name_it_went_by_here() -> None:
     like = doorman.name_taken("B0b", None, "bob")  # whose (trial 71)
     assert like == "the name 'B0b' is taken in this room (or one like it): it is too like bob's"
     assert doorman.refuses_the_name(like)
+    said = "the name 'B0b' is too like bob's, a member's here"  # as /nick says it (trial 72)
+    assert doorman.too_like_said(like) == said
+    assert doorman.too_like_said(told) == told
     assert doorman.name_taken("BOB", None, "bob") == doorman.name_taken("BOB")
 
 

@@ -55,6 +55,8 @@ from peerchat.commands import (
         ("/nick ", Nick("")),  # the name one goes by (trial 71)
         ("/away  gone   to lunch ", Away("gone to lunch")),  # IRC's (trial 71)
         ("/AWAY", Away("")),  # back
+        ("/back", Away("")),  # (trial 72)
+        ("/away -all gone home", Away("gone home")),  # irssi's: every room is away here
         ("/who", Who()),
         ("/names", Who()),
         ("/NAMES", Who()),

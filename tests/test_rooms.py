@@ -508,7 +508,7 @@ def test_a_name_away_from_the_room_in_front_and_in_a_room_behind_is_pointed_at()
         "ops": _Named("carol", ["bob"], [], away=["alice", "dan"]),
     }
     assert rooms.room_for("ops", commands.Private("alice", "you there?")) is None
-    pointed = events.Error("alice is away from ops, and in dev now (/room dev first)")
+    pointed = events.Error("alice is unreachable in ops, and in dev now (/room dev first)")
     assert shown == [(pointed, "ops")]
     assert rooms.room_for("ops", commands.Private("dan", "hi")) == "ops"  # on his return
     assert rooms.room_for("dev", commands.Private("alice", "hi")) == "dev"

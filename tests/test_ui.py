@@ -283,13 +283,21 @@ def test_away_is_said_once_for_the_program_and_kept_in_the_status_bar() -> None:
     lines = [(NOW, ("dev", Away("at lunch"))), (NOW, ("dev", Away(None)))]
     said = [to_plain_text(ui.format_line(line[1], NOW, screen)) for line in lines]
     assert said[0].startswith("13:04:05 * you are away: at lunch; a private line to you is")
-    assert said[1] == "13:04:05 * you are back"
+    assert said[1] == "13:04:05 * you are back"  # (nothing came)
     assert ui.away_text(None, changed=False).endswith("/away MESSAGE says why you are")
     assert " | away | " not in to_plain_text(ui.screen_toolbar(screen, 120))
     screen.apply("dev", Away("at lunch"))
     assert to_plain_text(ui.screen_toolbar(screen, 120)).startswith(" alice | room dev | away |")
+    for sender, text in ((BOB, "psst"), (CAROL, "hi"), (BOB, "again")):
+        screen.apply("ops", dataclasses.replace(message(sender, text), to=ALICE))
+    screen.apply("ops", message(CAROL, "to the room"))  # (not private: not told)
     screen.apply("ops", Away(None))
     assert " away " not in to_plain_text(ui.screen_toolbar(screen, 120))
+    back = to_plain_text(ui.format_line(("ops", Away(None)), NOW, screen))
+    assert back == (  # irssi's awaylog (trial 72)
+        "13:04:05 * you are back; while you were away, 3 private lines came: from bob (2), carol"
+    )
+    assert to_plain_text(ui.format_line(("ops", Away(None)), NOW, screen)).endswith("are back")
     assert Away("x").as_json() == {"event": "away", "message": "x", "changed": True}
 
 
@@ -442,7 +450,7 @@ def test_whois_shows_the_key_in_groups_to_read_out_and_whose_screen_to_compare_w
 def test_who_names_those_away_and_awaited():
     lines = plain(Who((ALICE, BOB), tracker_id=None, away=(CAROL,))).splitlines()
     assert lines[0] == "13:04:05 * 2 members:"
-    assert lines[-1] == "13:04:05   away, being reconnected: carol"
+    assert lines[-1] == "13:04:05   unreachable, being reconnected: carol"
     assert "away" not in plain(Who((ALICE, BOB), tracker_id=None))
 
 
@@ -1044,7 +1052,7 @@ def test_file_offers_results_and_progress():
     assert plain(mine) == "13:04:05 * you offer a.txt (2.0 KiB) to bob (/cancel 1 withdraws it)"
     waiting = FileWaiting(3, "report.pdf", "bob")
     assert plain(waiting) == (
-        "13:04:05 * report.pdf waits: bob is away; the fetch goes on when they are back and"
+        "13:04:05 * report.pdf waits: bob is unreachable; the fetch goes on when they are back and"
         " still offer it (/cancel 3 gives up)"
     )
     assert plain(FileWaiting(3, "report.pdf", "bob", 9.6)) == (
