@@ -1840,6 +1840,9 @@ class PromptUI:
         suspension = self._suspension = Suspension(token, self._draw_anew)
         session: PromptSession[str] = PromptSession(
             self._message,
+            # A pasted block's rows, and a long line's, under the text, not under the prompt
+            # (trial 72)
+            prompt_continuation=" " * get_cwidth(self._message),
             output=_Terminal.from_pty(sys.stdout, term=os.environ.get("TERM")),
             erase_when_done=True,  # the line comes back as our own message, formatted
             bottom_toolbar=lambda: screen_toolbar(screen, get_app().output.get_size().columns),
