@@ -20,7 +20,7 @@ Type a line and press Enter to send it to everyone in the room.
   /msg NAME TEXT  a private line to one member only
   /me ACTION      an action: /me waves shows "* alice waves"
   /nick NAME      another name, if nobody here has one like it
-  /away [MSG]     away: a private line is answered MSG (/away: back)
+  /away [MSG]     away: private lines are answered MSG (/back: back)
   /send PATH      offer a file to the room (/send NAME PATH: to one)
   /get ID|NAME    fetch an offered file (/get alone: the offers)
   /cancel ID      give up a fetch, or withdraw your offer
@@ -277,6 +277,7 @@ _SLASH = {
 }
 COMMANDS = (
     "/away",
+    "/back",
     "/cancel",
     "/clear",
     "/files",
@@ -392,7 +393,9 @@ def parse_line(line: str) -> Command:
         if name == "/back":  # (some clients' word for /away alone: trial 72)
             return Away("")
         if name == "/away":  # (irssi's -all and -one: every room is away here)
-            message = " ".join(w for n, w in enumerate(rest.split()) if n or w not in _AWAY_FLAGS)
+            message = " ".join(
+                w for n, w in enumerate(rest.split()) if n or w.lower() not in _AWAY_FLAGS
+            )
             if len(message) > MAX_AWAY:  # (one private line: review 67)
                 return Usage(f"usage: /away [MESSAGE], {MAX_AWAY} characters at most")
             return Away(message)
@@ -440,7 +443,8 @@ def parse_line(line: str) -> Command:
 _MORE = {
     "/msg": (
         "Goes over the encrypted link to that member alone, is never handed on or\n"
-        "stored, and is acknowledged: one away gets it on their return (/m, /query)."
+        "stored, and is acknowledged: one unreachable gets it on their return (/m,\n"
+        "/query)."
     ),
     "/nick": (
         "Everyone sees the change. A name like another's (Bob, b0b) is refused, and\n"
@@ -448,9 +452,10 @@ _MORE = {
         "alone says the name you go by here."
     ),
     "/away": (
-        "In every room, till /away alone: a private line to you is answered with\n"
-        "MSG, once from each member (as an IRC server says it), and your status bar\n"
-        "says away. Nobody else is told."
+        "In every room, till /away alone or /back: a private line to you is answered\n"
+        "with MSG, once from each member (as an IRC server says it; not one you\n"
+        "ignore), and your status bar says away. Nobody else is told. Back, you are\n"
+        "told how many private lines came meanwhile, and from whom."
     ),
     "/send": (
         "Offers, does not push: members see the name, size and sender and fetch it\n"

@@ -390,6 +390,8 @@ class Uploading:
 
 LEFT = "left"  # why a member's offers were withdrawn: it left the room, saying goodbye
 SAVED_ELSEWHERE = "the same file was saved from another sender"  # why a fetch ended, unasked
+AWAY_SAID = "(away: "  # how an /away answer begins; a private line so begun is not answered,
+# as an IRC server never answers its away reply with another, nor counted as one that came
 CHANGED = "changed"  # or its file changed since it offered it
 
 

@@ -354,13 +354,14 @@ class Files:
         numbers are each program's own: trial 71's sender said "/get 1" to the room, which
         was another file for the others)."""
         found = self._named(name)
-        if len(found) == 1:
-            self.get(found[0])
+        if len({(self._heard[id].offer.sha256, self._heard[id].offer.size) for id in found}) == 1:
+            self.get(found[0])  # (one file, whoever offers it: review 68)
             return
         if not found:
             said = f"no file called {name} is offered here; /files lists the offers"
         else:
             which = ", ".join(f"{id} from {self._heard[id].name}" for id in found[:5])
+            which += f" and {len(found) - 5} more" if len(found) > 5 else ""
             said = f"{len(found)} offers are of a file called {name}: /get ID, one of {which}"
         self.node.emit(events.Error(said))
 
@@ -810,11 +811,6 @@ class Files:
             return
         del self._fetches[key]
         d = fetch.download
-        for other_key, other in list(self._fetches.items()):  # of the same bytes from others:
-            # done (trial 71: one waiting for its sender went on showing, its 236 MB part
-            # kept), and first, as its part may hold the name (trial 72: "same (2).iso")
-            if self._same_bytes(other, d):
-                self._give_up(other_key, other, events.SAVED_ELSEWHERE)
         try:
             fetch.out.flush()
             self._drop_copies(d, fetch.part)
@@ -828,6 +824,7 @@ class Files:
             self._fail(key, fetch, f"cannot rename {fetch.part}: {exc.strerror or exc}")
             return
         fetch.out.close()
+        self._end_the_same_from_others(fetch)
         self.node.store.forget_fetch(d.sender, d.sha256, d.size)
         with contextlib.suppress(OSError):
             changed = fetch.final.stat().st_mtime_ns
@@ -847,6 +844,26 @@ class Files:
     @staticmethod
     def _same_bytes(fetch: _Fetch, d: Download) -> bool:
         return (fetch.download.sha256, fetch.download.size) == (d.sha256, d.size)
+
+    def _end_the_same_from_others(self, saved: _Fetch) -> None:
+        """``saved`` is whole and in place: fetches here of the same bytes from others end,
+        their parts gone (trial 71: one waiting for its sender went on showing, its part of
+        236 MB kept). Only now: ended before, a rename that then failed lost every copy
+        (review 68). The name one of their parts held is taken up (trial 72: "same (2).iso"
+        beside no "same.iso"), if it is free still."""
+        d = saved.download
+        for key, other in list(self._fetches.items()):
+            if self._same_bytes(other, d):
+                self._give_up(key, other, events.SAVED_ELSEWHERE)
+        plain = self.downloads / local_name(d.name)
+        if saved.final == plain or self._free_path(plain.name) != plain:
+            return
+        try:
+            os.link(saved.final, plain)  # (never over a file made there meanwhile)
+            os.unlink(saved.final)
+        except OSError:
+            return
+        saved.final = plain
 
     def _drop_copies(self, d: Download, own: Path) -> None:
         """A whole file checked (its part ``own``): what was kept of the same bytes from

@@ -44,10 +44,7 @@ _SMALL_MARKS = str.maketrans("", "", ".,'`:;-_")
 @functools.lru_cache(maxsize=4096)  # asked again for each member as the room changes
 def skeleton(name: str) -> str:
     """What ``name`` looks like, roughly: two names with one skeleton can pass for each other
-    ("Bob", "b0b", "BOB"; and "@bob", as an IRC status mark before a name is read past:
-    review 67's "@bob" of an older version got "/msg @bob" meant for bob)."""
-    if name[:1] in IRC_STATUS and len(name) > 1:
-        name = name[1:]
+    ("Bob", "b0b", "BOB")."""
     bare = "".join(
         c
         for c in unicodedata.normalize("NFKD", name)
@@ -62,6 +59,16 @@ def skeleton(name: str) -> str:
     for pair, letter in _DIGRAPHS:
         folded = folded.replace(pair, letter)
     return folded
+
+
+def looks(name: str) -> frozenset[str]:
+    """How ``name`` may be read: its ``skeleton``, and after IRC status marks, the skeleton of
+    the rest, past one mark and past them all ("@bob" and "@+bob" read as bob: review 67's
+    "@bob" of an older version got "/msg @bob" meant for bob; attack round 54's "@+alice"
+    joined beside alice). The name itself too, as "@" reads as an "a": "@lice" is alice's
+    look-alike (review 68 and attack round 54 found it let in, the mark read past alone)."""
+    read = [name, name[1:], name.lstrip(IRC_STATUS)] if name[:1] in IRC_STATUS else [name]
+    return frozenset(skeleton(form) for form in read if form)
 
 
 # The words this program's own lines begin with after their "* " ("* you are the tracker

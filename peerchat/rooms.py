@@ -230,6 +230,15 @@ class Rooms:
         """The room ``command``, typed with ``room`` in front, is for; None when it is for
         none, said why."""
         match command:
+            case commands.GetFile(id=str() as name):  # by a file's name: the room in front's,
+                # else the one room behind that has it (review 68: the first in order)
+                having = [r for r, node in self.nodes.items() if node.files.numbered(name)]
+                if room in having or len(having) < 2:
+                    return room if room in having or not having else having[0]
+                rooms = ", ".join(having)
+                said = f"a file called {name} is offered in {rooms}: /room ROOM first, or /get ID"
+                self._show(events.Error(said), room)
+                return None
             case commands.GetFile(id=id) | commands.CancelFile(id=id):
                 # An offer's number is the program's: it names one offer, whichever room it
                 # came in (a user's "/get 1" fetched another room's offer 1).

@@ -22,9 +22,10 @@ from peerchat.admission import Pace, Paces, RefusalLog
 from peerchat.bounded import keep_latest
 from peerchat.commands import said_lines
 from peerchat.connection import Connection
+from peerchat.events import AWAY_SAID
 from peerchat.membership import IRC_STATUS, KEY_MARK, Member, takeable
 from peerchat.messaging import pieces
-from peerchat.names import FINGERPRINT, marked, needs_fingerprint, skeleton
+from peerchat.names import FINGERPRINT, looks, marked, needs_fingerprint, skeleton
 from peerchat.protocol import Nick, NickRefused, Private, PrivateAck, ProtocolViolation, Typing
 from peerchat.receipts import PER_MEMBER, Receipts
 
@@ -40,8 +41,6 @@ MAX_NAMESAKES_TOLD = 1024
 MAX_MARKED = 1024  # members gone that stay marked (``Talk.marks``); past it, forgotten
 MAX_FORMER_NAMES = 256  # others' names before a rename, for "bob is now robert" (the latest)
 AWAY_ANSWERS = 8  # private lines /away answers at once; then one every AWAY_ANSWER_EVERY s
-AWAY_SAID = "(away: "  # how an answer begins; a private line so begun is not answered, as an
-# IRC server never answers its away reply with another
 AWAY_ANSWER_EVERY = 10.0
 MAX_TYPING_SHOWN = 1024  # members told as typing, remembered for their done (the latest)
 
@@ -79,7 +78,8 @@ class Talk:
         self._former: dict[str, str] = {}  # a name's look before a member's rename: its key
         self._rekeyed: dict[str, str] = {}  # members under a name another key had: the other
         self._away: str | None = None  # /away's message
-        self._away_answers = Pace(AWAY_ANSWER_EVERY, AWAY_ANSWERS)
+        self._away_answers = Pace(AWAY_ANSWER_EVERY, AWAY_ANSWERS)  # for those not known:
+        self._away_known: frozenset[str] = frozenset()  # the members in the room at /away
         self._answered_away: dict[str, None] = {}  # members whose private line it answered
 
     # -- private messages ---------------------------------------------------------------------
@@ -214,12 +214,14 @@ class Talk:
         """``/away``: a private line from now on is answered with ``message``, once from each
         member (None: back)."""
         self._away, self._answered_away = message, {}
+        self._away_known = frozenset(m.node_id for m in self.node.members if m.chat)
 
     def _answer_if_away(self, conn: Connection, sender: Member) -> None:
         """Away: ``sender``'s private line is answered, as an IRC server answers one: once,
         over the link it came by, neither shown here nor kept to send again (attack round 53:
         200 throwaway keys' lines, each answered, shown and then told undelivered, made 600
-        lines in 10 s); ``AWAY_ANSWERS`` at once, then one every ``AWAY_ANSWER_EVERY`` s.
+        lines in 10 s); to those who were not in the room at ``/away``, ``AWAY_ANSWERS`` at
+        once, then one every ``AWAY_ANSWER_EVERY`` s.
         Never one ignored here, nor a key under another's name not yet confirmed (review 67:
         a harasser ignored got the away text), nor while entering."""
         node = self.node
@@ -227,7 +229,9 @@ class Talk:
             return
         if sender.node_id in node.ignored or sender.node_id in self._rekeyed:
             return
-        if not self._away_answers.allows(trio.current_time()):
+        known = sender.node_id in self._away_known  # (attack round 54: throwaway keys'
+        # lines took every answer, and a friend's got none)
+        if not known and not self._away_answers.allows(trio.current_time()):
             return
         keep_latest(self._answered_away, sender.node_id, None, MAX_MARKED)
         self._private += 1
@@ -604,12 +608,12 @@ class Talk:
             self.let_in_namesake(member)
 
     def _alike(self, name: str, by: str) -> Iterator[Member]:
-        looks = skeleton(name)
+        read = looks(name)
         node = self.node
         return (
             m
             for m in (node.me, *node.members)
-            if m.chat and m.node_id != by and skeleton(m.username) == looks
+            if m.chat and m.node_id != by and not read.isdisjoint(looks(m.username))
         )
 
     # -- typing -------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ from peerchat import commands, member_lines
 from peerchat.addresses import is_loopback, is_wildcard
 from peerchat.backlog import Backlog, Skipped
 from peerchat.events import (
+    AWAY_SAID,
     CHANGED,
     LEFT,
     SAVED_ELSEWHERE,
@@ -905,7 +906,7 @@ def _names_line(people: Iterable[Member], lead: str, now: float) -> FormattedTex
     return _join_lines([_line(now, *parts)])
 
 
-def back_text(heard: Mapping[str, int]) -> str:
+def back_text(heard: collections.Counter[str]) -> str:
     """What a return from ``/away`` is answered with: the private lines ``heard`` meanwhile,
     by sender (irssi's awaylog; trial 72 had to look for them)."""
     if not heard:
@@ -1175,7 +1176,8 @@ class Screen:
                 self.heard_away.clear()
             self.away = event.message is not None
             return
-        if self.away and type(event) is MessageReceived and _private_to_you(event):
+        answer = type(event) is MessageReceived and event.text.startswith(AWAY_SAID)
+        if self.away and type(event) is MessageReceived and _private_to_you(event) and not answer:
             self.heard_away[who(event.sender)] += 1  # told on the return (irssi's awaylog)
         if label != self.current and isinstance(event, MessageReceived | FileOffered):
             self._note_news(label, event)

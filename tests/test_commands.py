@@ -57,6 +57,7 @@ from peerchat.commands import (
         ("/AWAY", Away("")),  # back
         ("/back", Away("")),  # (trial 72)
         ("/away -all gone home", Away("gone home")),  # irssi's: every room is away here
+        ("/AWAY -ALL gone -all", Away("gone -all")),
         ("/who", Who()),
         ("/names", Who()),
         ("/NAMES", Who()),

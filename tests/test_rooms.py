@@ -473,6 +473,20 @@ def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_na
     assert rooms.room_for("dev", commands.Who()) == "dev"
     assert rooms.room_for("dev", commands.Who("qa")) is None
     assert shown[-1] == (events.Error("not in a room qa; /rooms lists yours"), "dev")
+    # /get NAME: the room in front's; else the one behind that has it; never a guess
+    rooms.nodes["dev"].files.numbered = lambda id: id in (1, "a.txt")  # type: ignore[union-attr]
+    rooms.nodes["ops"].files.numbered = lambda id: id in (2, "a.txt", "b.txt")  # type: ignore[union-attr]
+    assert rooms.room_for("dev", commands.GetFile("a.txt")) == "dev"
+    assert rooms.room_for("ops", commands.GetFile("a.txt")) == "ops"
+    assert rooms.room_for("dev", commands.GetFile("b.txt")) == "ops"
+    assert rooms.room_for("dev", commands.GetFile("c.txt")) == "dev"  # which says it has none
+    rooms.nodes["qa"] = _Named("al", [], [])  # type: ignore[assignment]
+    assert rooms.room_for("qa", commands.GetFile("a.txt")) is None
+    assert shown[-1] == (
+        events.Error("a file called a.txt is offered in dev, ops: /room ROOM first, or /get ID"),
+        "qa",
+    )
+    del rooms.nodes["qa"]
     # /files: each room with an offer, or the one in front when none has (trial 70 F10)
     assert rooms.rooms_for("dev", commands.ListFiles()) == ["dev", "ops"]
     rooms.nodes["dev"] = _Named("alice", ["bob"], [])  # type: ignore[assignment]

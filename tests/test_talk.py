@@ -224,6 +224,14 @@ async def test_away_a_private_line_is_answered_once_from_each_member() -> None:
     one away with why, and so does an away node here, once from each member."""
     async with trio.open_nursery() as nursery:
         alice, bob, carol = await room_with(nursery, "alice", "bob", "carol")
+        kept: list[str] = []  # what alice keeps to send again: her own /msg lines only
+        sent = alice.node.talk.receipts.sent
+
+        def keeping(to: str, message: Private) -> None:
+            kept.append(message.text)
+            sent(to, message)
+
+        alice.node.talk.receipts.sent = keeping  # type: ignore[method-assign]
         alice.node.talk.set_away("at lunch")
         for n in range(2):
             bob.node.private("alice", f"bob's {n}")
@@ -262,20 +270,48 @@ async def test_away_a_private_line_is_answered_once_from_each_member() -> None:
         # lines in 10 s for 200 throwaway keys)
         answers = [e for e in alice.events if getattr(e, "text", "").startswith("(away:")]
         assert not [e for e in answers if e.own]  # (bob's to her, only)
-        assert not alice.node.talk.receipts.unacked(bob.node.node_id)
+        assert not [text for text in kept if text.startswith("(away:")], kept
         nursery.cancel_scope.cancel()
 
 
-async def test_away_answers_are_paced(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Attack round 53: each of 200 throwaway keys' private lines was answered."""
-    monkeypatch.setattr(talk_module, "AWAY_ANSWERS", 1)
+async def test_away_answers_neither_a_key_not_confirmed_nor_while_entering() -> None:
+    """Review 68: neither rule had a test that failed without it."""
     async with trio.open_nursery() as nursery:
         alice, bob, carol = await room_with(nursery, "alice", "bob", "carol")
         alice.node.talk.set_away("out")
+        alice.node.talk.took_name_of(bob.node.me, "ab" * 16)  # under another key's name
+        bob.node.private("alice", "one")
+        await alice.wait_for(is_message("one"))
+        alice.node.reporting = False  # as while entering
+        carol.node.private("alice", "two")
+        await alice.wait_for(is_message("two"))
+        alice.node.reporting = True
+        alice.node.say("a marker")
+        for member in (bob, carol):
+            await member.wait_for(is_message("a marker"))
+            assert not [e for e in member.events if getattr(e, "text", "") == "(away: out)"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_away_answers_to_those_who_came_since_are_paced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack round 53: each of 200 throwaway keys' private lines was answered; attack round
+    54: throwaway keys took every answer, and a friend in the room got none."""
+    monkeypatch.setattr(talk_module, "AWAY_ANSWERS", 1)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, friend = await room.add("alice"), await room.add("friend")
+        await room.fully_connected()
+        alice.node.talk.set_away("out")
+        bob, carol = await room.add("bob"), await room.add("carol")  # came since
+        await room.fully_connected()
         bob.node.private("alice", "one")
         await bob.wait_for(is_message("(away: out)"))
         carol.node.private("alice", "two")
         await alice.wait_for(is_message("two"))
+        friend.node.private("alice", "three")  # in the room at /away: answered all the same
+        await friend.wait_for(is_message("(away: out)"))
         alice.node.private("carol", "a marker")
         await carol.wait_for(is_message("a marker"))
         assert not [e for e in carol.events if getattr(e, "text", "") == "(away: out)"]
@@ -322,7 +358,7 @@ async def test_a_new_name_is_seen_by_everyone_and_by_newcomers() -> None:
 async def test_a_name_in_use_or_like_one_is_refused() -> None:
     async with trio.open_nursery() as nursery:
         alice, bob = await room_with(nursery, "alice", "bob")
-        for taken in ("alice", "ALICE", "a1ice"):
+        for taken in ("alice", "ALICE", "a1ice", "@lice", "+alice"):  # (reviews 67, 68)
             bob.node.nick(taken)
         bob.node.nick("bob")
         bob.node.nick("")  # /nick alone (trial 71: a usage line)
@@ -331,6 +367,8 @@ async def test_a_name_in_use_or_like_one_is_refused() -> None:
             "the name alice is taken, a member's here",
             "the name ALICE is taken, a member's here",
             "the name a1ice is too like alice's, a member's here",
+            "the name @lice is too like alice's, a member's here",
+            "the name +alice is too like alice's, a member's here",
             "you are bob already",
             "you are bob here; /nick NAME takes another",
         ]
