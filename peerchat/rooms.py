@@ -233,8 +233,10 @@ class Rooms:
             case commands.GetFile(id=str() as name):  # by a file's name: the room in front's,
                 # else the one room behind that has it (review 68: the first in order)
                 having = [r for r, node in self.nodes.items() if node.files.numbered(name)]
-                if room in having or len(having) < 2:
-                    return room if room in having or not having else having[0]
+                if room in having or not having:
+                    return room  # (which says none is, if none is)
+                if len(having) == 1:
+                    return having[0]
                 rooms = ", ".join(having)
                 said = f"a file called {name} is offered in {rooms}: /room ROOM first, or /get ID"
                 self._show(events.Error(said), room)

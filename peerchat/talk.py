@@ -112,7 +112,6 @@ class Talk:
         if (unsure := self.unconfirmed(name, member, "/msg")) is not None:
             node.emit(events.Error(unsure))
             return
-        node = self.node
         conn = node.links.conns.get(member.node_id)
         if conn is not None and conn.closing:
             conn = None
