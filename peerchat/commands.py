@@ -455,7 +455,7 @@ _MORE = {
         "In every room, till /away alone or /back: a private line to you is answered\n"
         "with MSG, once from each member (as an IRC server says it; not one you\n"
         "ignore), and your status bar says away. Nobody else is told. Back, you are\n"
-        "told how many private lines came meanwhile, and from whom."
+        "told how many lines to you or naming you came meanwhile, and from whom."
     ),
     "/send": (
         "Offers, does not push: members see the name, size and sender and fetch it\n"

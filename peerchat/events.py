@@ -629,7 +629,7 @@ class Unresponsive:
 
     @property
     def message(self) -> str:
-        return self.said("this node", "the room")
+        return self.said("this program", "the room")  # (trial 73: "node" is jargon)
 
     def said(self, who: str, where: str) -> str:
         """The notice, of ``who`` rejoining ``where`` (a program in several rooms says so)."""

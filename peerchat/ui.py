@@ -907,15 +907,19 @@ def _names_line(people: Iterable[Member], lead: str, now: float) -> FormattedTex
 
 
 def back_text(heard: collections.Counter[str]) -> str:
-    """What a return from ``/away`` is answered with: the private lines ``heard`` meanwhile,
-    by sender (irssi's awaylog; trial 72 had to look for them)."""
+    """What a return from ``/away`` is answered with: the lines ``heard`` meanwhile that were
+    for you, private or naming you, by sender (irssi's awaylog; trial 72 had to look for
+    them)."""
     if not heard:
         return "* you are back"
     lines = sum(heard.values())
     whose = ", ".join(f"{name} ({n})" if n > 1 else name for name, n in heard.most_common(5))
     more = f" and {len(heard) - 5} more" if len(heard) > 5 else ""
-    said = "private line" if lines == 1 else "private lines"
-    return f"* you are back; while you were away, {lines} {said} came: from {whose}{more}"
+    said = "line" if lines == 1 else "lines"
+    return (
+        f"* you are back; while you were away, {lines} {said} to you or naming you came: "
+        f"from {whose}{more}"
+    )
 
 
 def away_text(message: str | None, *, changed: bool = True) -> str:
@@ -1176,9 +1180,10 @@ class Screen:
                 self.heard_away.clear()
             self.away = event.message is not None
             return
-        answer = type(event) is MessageReceived and event.text.startswith(AWAY_SAID)
-        if self.away and type(event) is MessageReceived and _private_to_you(event) and not answer:
-            self.heard_away[who(event.sender)] += 1  # told on the return (irssi's awaylog)
+        if self.away and type(event) is MessageReceived and not event.text.startswith(AWAY_SAID):
+            me = self.rooms[label].me if label in self.rooms else None
+            if _private_to_you(event) or _names_you(event, me):  # told on the return, as
+                self.heard_away[who(event.sender)] += 1  # irssi's awaylog (trial 73: both)
         if label != self.current and isinstance(event, MessageReceived | FileOffered):
             self._note_news(label, event)
         if isinstance(event, RoomLeft) and event.moved_to:  # the room anew, where it was

@@ -290,12 +290,14 @@ def test_away_is_said_once_for_the_program_and_kept_in_the_status_bar() -> None:
     assert to_plain_text(ui.screen_toolbar(screen, 120)).startswith(" alice | room dev | away |")
     for sender, text in ((BOB, "psst"), (CAROL, "hi"), (BOB, "again")):
         screen.apply("ops", dataclasses.replace(message(sender, text), to=ALICE))
-    screen.apply("ops", message(CAROL, "to the room"))  # (not private: not told)
+    screen.apply("ops", message(CAROL, "to the room"))  # (not for alice: not told)
+    screen.apply("ops", message(CAROL, "alice: see above?"))  # naming her (trial 73)
     screen.apply("ops", Away(None))
     assert " away " not in to_plain_text(ui.screen_toolbar(screen, 120))
     back = to_plain_text(ui.format_line(("ops", Away(None)), NOW, screen))
     assert back == (  # irssi's awaylog (trial 72)
-        "13:04:05 * you are back; while you were away, 3 private lines came: from bob (2), carol"
+        "13:04:05 * you are back; while you were away, 4 lines to you or naming you came: "
+        "from bob (2), carol (2)"
     )
     assert to_plain_text(ui.format_line(("ops", Away(None)), NOW, screen)).endswith("are back")
     assert Away("x").as_json() == {"event": "away", "message": "x", "changed": True}
@@ -1445,7 +1447,9 @@ def test_a_freeze_is_told_once_for_the_program_not_once_a_room() -> None:
     alone = ui.Screen()  # in one room: the room's words, as a headless reader has them
     alone.apply("dev", Ready(ALICE, "peer", "dev"))
     (line,) = ui.compose_batch([(now, ("dev", Unresponsive(5.0)))], alone)
-    assert to_plain_text(line.laid_out())[9:].startswith("! this node was unresponsive for 5.0 s")
+    assert to_plain_text(line.laid_out())[9:].startswith(
+        "! this program was unresponsive for 5.0 s"
+    )
 
 
 def test_back_from_a_freeze_is_said_once_and_points_at_a_line_kept_meanwhile() -> None:
