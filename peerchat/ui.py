@@ -758,6 +758,9 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
             texts.append(format_notice("* in now: Enter sends the line you typed", now))
     elif type(event) is HistoryEnd:
         texts.append(format_history_end(event, front, now))
+    elif type(event) is PeerLeft and front is not None and _all_dropped(front):
+        texts.append(format_event(event, now))
+        texts.append(format_notice(ALL_DROPPED, now))
     elif type(event) is Away and event.message is None and event.changed:
         texts.append(format_notice(back_text(screen.heard_away), now))
         screen.heard_away.clear()
@@ -818,6 +821,21 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         urgent=_for_you(event, me),
         rings=rings,
     )
+
+
+ALL_DROPPED = (
+    "* nobody else is reachable, all dropped out at once: the trouble may be your own "
+    "network; this program goes on trying to reach them"
+)
+ALL_DROPPED_AT_LEAST = 2  # others that dropped out within ALL_DROPPED_WITHIN s, for it
+ALL_DROPPED_WITHIN = 10.0
+
+
+def _all_dropped(room: Room) -> bool:
+    """Whether the last of the others just dropped out, two or more of them within seconds:
+    trial 73's own link went down, and her screen blamed each of the others in turn."""
+    recent = [at for at in room.dropped if time.monotonic() - at < ALL_DROPPED_WITHIN]
+    return not room.people() and len(recent) >= ALL_DROPPED_AT_LEAST
 
 
 def _private_to_you(event: MessageReceived) -> bool:
@@ -1025,6 +1043,7 @@ class Room:
     uploads: dict[tuple[int, str], Uploading] = field(default_factory=dict)
     # how fast each fetch (offer id) and upload (as ``uploads``) went lately, for its time left
     paces: dict[int | tuple[int, str], TimeLeft] = field(default_factory=dict)
+    dropped: list[float] = field(default_factory=list)  # when others dropped out (monotonic)
 
     def apply(self, event: Event) -> None:
         match event:
@@ -1042,7 +1061,9 @@ class Room:
                 self.others.update((m.node_id, m) for m in members)
             case PeerJoined(member=m):
                 self.others[m.node_id] = m
-            case PeerLeft(member=m):
+            case PeerLeft(member=m, dialled=dialled):
+                if dialled:  # (the latest few: ``_all_dropped``)
+                    self.dropped = [*self.dropped[-ALL_DROPPED_AT_LEAST:], time.monotonic()]
                 self.others.pop(m.node_id, None)
                 self.typing.pop(m.node_id, None)
                 self.uploads = {k: u for k, u in self.uploads.items() if k[1] != m.node_id}

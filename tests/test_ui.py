@@ -275,6 +275,25 @@ def test_the_toolbar_says_what_a_key_did_for_a_while(
     assert said not in to_plain_text(later)
 
 
+def test_all_the_others_dropping_out_at_once_points_at_ones_own_network() -> None:
+    """Trial 73: carol's own link went down, and her screen said alice, then robert, dropped
+    out, as if the trouble were theirs."""
+    screen = ui.Screen()
+    for line in (Ready(ALICE, "peer"), InRoom((BOB, CAROL))):
+        screen.apply("", line)
+
+    def dropped(member: Member) -> str:
+        event = PeerLeft(member, "connection lost", dialled=True)
+        screen.apply("", event)
+        return to_plain_text(ui.format_line(("", event), NOW, screen))
+
+    assert ui.ALL_DROPPED[2:] not in dropped(BOB)  # carol is there yet
+    assert dropped(CAROL).endswith("\n13:04:05 " + ui.ALL_DROPPED)
+    screen.apply("", PeerJoined(BOB, back=True))
+    screen.room("").dropped.clear()  # (long ago)
+    assert ui.ALL_DROPPED[2:] not in dropped(BOB)  # one alone: the trouble may be his
+
+
 def test_away_is_said_once_for_the_program_and_kept_in_the_status_bar() -> None:
     """Trial 71: IRC's /away. It is the program's, not a room's: untagged with two rooms."""
     screen = ui.Screen()
