@@ -343,17 +343,15 @@ class Files:
 
     # -- fetching -----------------------------------------------------------------------------
 
-    def numbered(self, id: int | str) -> bool:
-        """Whether ``id`` numbers an offer here, heard or made; or, a name, names one heard."""
-        if isinstance(id, str):
-            return bool(self._named(id))
+    def numbered(self, id: int) -> bool:
+        """Whether ``id`` numbers an offer here, heard or made."""
         return id in self._heard or id in self._own
 
     def get_named(self, name: str) -> None:
         """``/get NAME``: the one offer heard of a file called ``name``, in any case (offer
         numbers are each program's own: trial 71's sender said "/get 1" to the room, which
         was another file for the others)."""
-        found = self._named(name)
+        found = self.named(name)
         if len({(self._heard[id].offer.sha256, self._heard[id].offer.size) for id in found}) == 1:
             self.get(found[0])  # (one file, whoever offers it: review 68)
             return
@@ -365,7 +363,7 @@ class Files:
             said = f"{len(found)} offers are of a file called {name}: /get ID, one of {which}"
         self.node.emit(events.Error(said))
 
-    def _named(self, name: str) -> list[int]:
+    def named(self, name: str) -> list[int]:
         """The offers heard of a file called ``name``, in any case, oldest first."""
         wanted = name.casefold()
         return [id for id, heard in self._heard.items() if heard.offer.name.casefold() == wanted]

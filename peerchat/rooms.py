@@ -232,7 +232,7 @@ class Rooms:
         match command:
             case commands.GetFile(id=str() as name):  # by a file's name: the room in front's,
                 # else the one room behind that has it (review 68: the first in order)
-                having = [r for r, node in self.nodes.items() if node.files.numbered(name)]
+                having = [r for r, node in self.nodes.items() if node.files.named(name)]
                 if room in having or not having:
                     return room  # (which says none is, if none is)
                 if len(having) == 1:

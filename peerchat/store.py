@@ -608,16 +608,17 @@ class Store:
         shares = max(SHARES, len(here))
         floor = keep_messages // shares
         floor_bytes = math.inf if keep_bytes is None else keep_bytes // shares
+        # A paste longer than its share is not all lost; but only while the room's authors are
+        # few enough for that to bound what is spared (attack round 51: 160 keys' batches of
+        # 512 KiB each, spared, held the store past its bounds).
+        newest_spared = len(here) <= SHARES
         doomed = []
         for author, first, count, size in self._db.execute(
             "SELECT author, first, last - first + 1, length(data) FROM batches"
             " ORDER BY said, lamport + last - first, author"
         ):
             left = held[author]
-            # A paste longer than its share is not all lost; but only while the room's authors
-            # are few enough for that to bound what is spared (attack round 51: 160 keys'
-            # batches of 512 KiB each, spared, held the store past its bounds).
-            newest = left[0] == count and len(here) <= SHARES
+            newest = newest_spared and left[0] == count
             if author in here and (newest or left[0] <= floor and left[1] <= floor_bytes):
                 continue  # its newest share: another author's flood cannot push it out
             if count > over and excess <= 0:

@@ -947,7 +947,9 @@ def away_text(message: str | None, *, changed: bool = True) -> str:
             f"* you are away: {visible(message)}; a private line to you is answered so, once "
             "from each member (/away alone when you are back)"
         )
-    return "* you are back" if changed else "* you are not away: /away MESSAGE says why you are"
+    if changed:
+        return back_text(collections.Counter())
+    return "* you are not away: /away MESSAGE says why you are"
 
 
 def found_head(text: str, shown: int, matched: int) -> str:

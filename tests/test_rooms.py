@@ -436,7 +436,7 @@ class _Named:
             namesakes=lambda name: [name] if name.casefold() in folded else [],
         )
         self.files = types.SimpleNamespace(
-            numbered=lambda id: id in offers, lists_any=lambda: bool(offers)
+            numbered=lambda id: id in offers, lists_any=lambda: bool(offers), named=lambda n: []
         )
         self.room_name = ""
 
@@ -474,8 +474,9 @@ def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_na
     assert rooms.room_for("dev", commands.Who("qa")) is None
     assert shown[-1] == (events.Error("not in a room qa; /rooms lists yours"), "dev")
     # /get NAME: the room in front's; else the one behind that has it; never a guess
-    rooms.nodes["dev"].files.numbered = lambda id: id in (1, "a.txt")  # type: ignore[union-attr]
-    rooms.nodes["ops"].files.numbered = lambda id: id in (2, "a.txt", "b.txt")  # type: ignore[union-attr]
+    for label, offered in (("dev", ("a.txt",)), ("ops", ("a.txt", "b.txt"))):
+        files = rooms.nodes[label].files  # type: ignore[union-attr]
+        files.named = lambda name, offered=offered: [1] if name in offered else []
     assert rooms.room_for("dev", commands.GetFile("a.txt")) == "dev"
     assert rooms.room_for("ops", commands.GetFile("a.txt")) == "ops"
     assert rooms.room_for("dev", commands.GetFile("b.txt")) == "ops"
