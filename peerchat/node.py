@@ -446,9 +446,7 @@ class Node:
     def unignore(self, name: str) -> None:
         """``/unignore NAME``: hear a member again, by the name it has here now, or had when
         last seen."""
-        member = self.talk.find(name, (*self.members, *self.links.unreachable()))
-        node_id = member.node_id if member and member.node_id in self.ignored else None
-        node_id = node_id or self.ignored.named(name)
+        node_id = self.ignored_key(name)
         if node_id is None:
             listed = ", ".join(self.ignored.names())  # ("ignored: nobody" read oddly of a
             # member named nobody: a trial)
@@ -456,8 +454,17 @@ class Node:
             self.emit(events.Error(f"{name} is not ignored here ({whom})"))
             return
         was = self.ignored.remove(node_id)
-        shown = member.username if member else was
+        known = (*self.members, *self.links.unreachable())
+        shown = next((m.username for m in known if m.node_id == node_id), was)
         self.emit(events.Ignoring(tuple(self.ignored.names()), shown, node_id, on=False))
+
+    def ignored_key(self, name: str) -> str | None:
+        """The key of the member ignored here that goes by ``name`` now, or went by it when
+        last seen; None for none."""
+        member = self.talk.find(name, (*self.members, *self.links.unreachable()))
+        if member is not None and member.node_id in self.ignored:
+            return member.node_id
+        return self.ignored.named(name)
 
     def name_refused(self, by: str, reason: str) -> None:
         """A member at ``by`` refused this node's name for good. For a node the tracker turned

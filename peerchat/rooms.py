@@ -250,6 +250,18 @@ class Rooms:
                 commands.Private(to=name) | commands.Whois(name=name) | commands.Ignore(name=name)
             ) if name:  # (each room has its own key for one person: its own ignores)
                 return self._where_named(room, name)
+            case commands.Unignore(name=name):  # (trial 73: typed in another room than the
+                # one it was ignored in, it said only "not ignored here")
+                here = self.nodes.get(room)
+                if here is None or here.ignored_key(name) is not None:
+                    return room
+                ignoring = [r for r, node in self.nodes.items() if node.ignored_key(name)]
+                if not ignoring:
+                    return room  # which says so
+                where = ignoring[0]
+                said = f"{name} is ignored in {', '.join(ignoring)}, not here (/room {where} first)"
+                self._show(events.Error(said), room)
+                return None
             case commands.Who(room=name) if name:  # (a trial's "/names ops" in dev: dev's)
                 named = [r for r, node in self.nodes.items() if name in (r, node.room_name)]
                 if not named:

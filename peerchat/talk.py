@@ -393,7 +393,10 @@ class Talk:
         """Why ``find`` (or ``addressee``) found nobody for ``name``: nobody has it, or more
         than one."""
         found = self.namesakes(name, among)
-        now = self.node.members.get(self._former.get(skeleton(name), ""))
+        # The key that went by the name: seen renamed, else as the store bound it (trial 73:
+        # after a restart, "/msg bob" of robert, once bob, said only that nobody was bob).
+        was = self._former.get(skeleton(name)) or self.node.store.owner(name) or ""
+        now = self.node.members.get(was)
         if not found and now is not None:  # (a trial's "/msg bob" just after he became robert)
             shown = marked(now.username, now.node_id) if self.shown_marked(now) else now.username
             return f"nobody called {name} is in the room; {name} is now {shown}"

@@ -425,7 +425,12 @@ class _Named:
     """A room's node as ``Rooms.room_for`` sees it: who is there, which offers it numbers."""
 
     def __init__(
-        self, me: str, others: list[str], offers: list[int], away: list[str] | None = None
+        self,
+        me: str,
+        others: list[str],
+        offers: list[int],
+        away: list[str] | None = None,
+        ignored: tuple[str, ...] = (),
     ) -> None:
         self.me = types.SimpleNamespace(username=me)
         self.username = me
@@ -439,6 +444,29 @@ class _Named:
             numbered=lambda id: id in offers, lists_any=lambda: bool(offers), named=lambda n: []
         )
         self.room_name = ""
+        self.ignored_key = lambda name: name if name in ignored else None
+
+
+def test_unignore_typed_in_another_room_than_the_ignores_points_at_it() -> None:
+    """Trial 73 F8: ``/unignore bob`` in ops, bob ignored in dev, said only "not ignored
+    here"."""
+    shown: list[tuple[events.Event, str]] = []
+    rooms = Rooms(None, None, lambda event, room: shown.append((event, room)))  # type: ignore[arg-type]
+    rooms.nodes = {  # type: ignore[dict-item]
+        "dev": _Named("alice", ["bob"], [], ignored=("bob", "zed")),
+        "ops": _Named("alice", ["bob"], [], ignored=("zed",)),
+        "qa": _Named("alice", [], []),
+    }
+    assert rooms.room_for("dev", commands.Unignore("bob")) == "dev"
+    assert rooms.room_for("ops", commands.Unignore("zed")) == "ops"  # this room's, first
+    assert rooms.room_for("ops", commands.Unignore("carol")) == "ops"  # which says nobody is
+    assert shown == []
+    assert rooms.room_for("ops", commands.Unignore("bob")) is None
+    assert rooms.room_for("qa", commands.Unignore("zed")) is None
+    assert shown == [
+        (events.Error("bob is ignored in dev, not here (/room dev first)"), "ops"),
+        (events.Error("zed is ignored in dev, ops, not here (/room dev first)"), "qa"),
+    ]
 
 
 def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_name(

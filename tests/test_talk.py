@@ -814,6 +814,10 @@ async def test_a_private_message_to_a_name_just_given_up_says_the_name_now() -> 
         alice.node.private("Bob", "still there?")
         await trio.sleep(0)
         assert errors(alice)[-1] == "nobody called Bob is in the room; Bob is now robert; not sent"
+        alice.node.talk._former.clear()  # as after alice's restart (trial 73): the store knows
+        alice.node.private("bob", "still there?")
+        await trio.sleep(0)
+        assert errors(alice)[-1] == "nobody called bob is in the room; bob is now robert; not sent"
         bob.node.quit()
         await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
         alice.node.private("bob", "gone?")  # robert is gone too: nothing to point at
