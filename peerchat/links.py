@@ -88,6 +88,9 @@ class Links:
             config.max_redial,
         )
         self._lost_at: dict[str, int] = {}  # lost member -> our last message when it was lost
+        # Members taken to have quit, and still dialled (``redial``): back, each is "back",
+        # as it was last said to have dropped out (trial 73 read "joined" of one, unexplained).
+        self._taken_quit: set[str] = set()
         # A member gone -> the name it had: one back under another is announced as renamed
         # (it took it where this node could not hear: in a partition, or as it restarted).
         self._was_named: dict[str, str] = {}
@@ -332,6 +335,8 @@ class Links:
         for gone in self.redial.replaced_by(member, skeleton, reached_at):
             self._gave_up(gone, replaced=True)
         lost_at = self._lost_at.pop(member.node_id, None)
+        dropped_out = lost_at is not None or member.node_id in self._taken_quit
+        self._taken_quit.discard(member.node_id)
         away = [seq for seq in (lost_at, listed_at) if seq is not None]
         heard = node.chatlog.shown(member.node_id)
         released = []
@@ -372,7 +377,7 @@ class Links:
         if new and node.reporting:
             # One line: "caroline is now known as carol" was said of someone not in the room.
             was = was_named if was_named != member.username else ""
-            node.emit(events.PeerJoined(member, was, back=lost_at is not None))
+            node.emit(events.PeerJoined(member, was, back=dropped_out))
         elif (old := node.entrance.renamed_meanwhile(member)) is not None:
             node.emit(events.Renamed(member, old))  # back from a freeze: its own word
         for chat in released:
@@ -581,6 +586,7 @@ class Links:
         under way is kept."""
         self.redial.clear()
         self._lost_at.clear()
+        self._taken_quit.clear()
         self._unlinked.clear()
         self._vouched.clear()
         self._introduced.clear()
@@ -692,6 +698,8 @@ class Links:
         It is dialled on, now and then, in case it comes back."""
         told = member.chat and self.node.reporting
         self._owed_no_more(member, tell=told)
+        if member.node_id in self.redial:
+            self._taken_quit.add(member.node_id)
         if told:
             self.node.emit(events.PeerGone(member))
 
@@ -700,6 +708,7 @@ class Links:
         place is not said to have missed our lines: that one had the room's history as it came
         (a trial's "did not reach gina" of a gina who was then shown them)."""
         self._unlinked.pop(member.node_id, None)
+        self._taken_quit.discard(member.node_id)
         log.info("gave up on reaching %s", member.username)
         self._owed_no_more(member, tell=member.chat and not replaced)
         self.node.talk.gave_up(member)

@@ -1881,6 +1881,26 @@ async def test_a_member_taken_to_have_quit_is_told_with_the_lines_it_missed() ->
         nursery.cancel_scope.cancel()
 
 
+async def test_a_member_taken_to_have_quit_and_started_again_is_back(tmp_path: Path) -> None:
+    """Trial 73 F1: carol, killed, was said to have dropped out; started again 22 s later, she
+    "joined", with nothing said between (she had been taken to have quit, which the screen
+    does not say), while another room read "carol is back"."""
+    carol_data = DataDir(tmp_path / "carol")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, dataclasses.replace(FAST, gone_after=1.0))
+        alice = await room.add("alice")
+        carol = await room.add("carol", data=carol_data)
+        await crashed_and_gone(room, alice, carol)
+        with trio.fail_after(3):
+            await alice.wait_for(lambda e: isinstance(e, events.PeerGone))
+        before = len(alice.events)
+        await room.add("carol", data=carol_data)  # again, with its key
+        await room.fully_connected()
+        (joined,) = [e for e in alice.events[before:] if isinstance(e, events.PeerJoined)]
+        assert joined.back and joined.member.node_id == carol.node.node_id
+        nursery.cancel_scope.cancel()
+
+
 async def test_one_back_under_the_name_it_left_with_is_home_though_a_taker_is_awaited(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
