@@ -66,7 +66,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HASH_PIECE = 1 << 20  # bytes hashed between two checkpoints when offering
-READ_SHOWN = 256 << 20  # a file this large is said to be read before it is offered (0.3 s+)
+# A file still being read for its checksum after this long is said to be (seconds): said of
+# every file of 256 MiB or more, the word and the offer came a moment apart (trial 73 F9).
+READ_TOLD_AFTER = 0.5
 # Bytes fetched between two notes in the store of how far a fetch is: a fetch ended by a kill
 # goes on from the last note (what came after it is fetched again).
 KEEP_EVERY = 8 << 20
@@ -263,10 +265,8 @@ class Files:
 
     async def _offer(self, path: Path, to: Member | None) -> None:
         node = self.node
-        if (size := _size_of(path)) is not None and size >= READ_SHOWN:
-            node.emit(events.FileReading(path.name, size))
         try:
-            size, digest, stamp = await _hash_file(path)
+            size, digest, stamp = await self._read(path)
         except OSError as exc:
             node.emit(events.Error(f"cannot offer {path}: {exc.strerror or exc}{_from(path)}"))
             return
@@ -295,6 +295,22 @@ class Files:
                 self._offer_to(conn, n)
         away = to is not None and to.node_id not in node.links.conns  # (a trial was not told)
         node.emit(events.FileOffered(node.me, id, name, size, to, own=True, away=away))
+
+    async def _read(self, path: Path) -> tuple[int, bytes, Stamp]:
+        """``_hash_file``, said on the screen when it takes more than a moment. (The word
+        waits in the node's nursery: in one of its own, the read's errors came wrapped.)"""
+        said = trio.CancelScope()
+        self.node.nursery.start_soon(self._say_read, path, said)
+        try:
+            return await _hash_file(path)
+        finally:
+            said.cancel()
+
+    async def _say_read(self, path: Path, said: trio.CancelScope) -> None:
+        with said:
+            await trio.sleep(READ_TOLD_AFTER)
+            if (size := _size_of(path)) is not None:
+                self.node.emit(events.FileReading(path.name, size))
 
     def _offers_for(self, member: Member) -> list[int]:
         """This node's offers that ``member`` may have: none unless both chat."""
