@@ -491,6 +491,12 @@ class Talk:
         old = member.username
         if self.marks().get(member.node_id) == old:
             old = marked(old, member.node_id)
+        before = node.store.owner(message.username)
+        if before not in (None, member.node_id, node.node_id):
+            # A name another key gave up by /nick a moment ago, taken: nothing private goes
+            # to it by the bare name until the user names this key (attack round 55: alice's
+            # "/msg bob the password ..." reached the one who took bob as bob became robert).
+            self.took_name_of(renamed, before)
         self._bind(renamed)
         conn.member, conn.peer = renamed, f"{renamed.username}@{renamed.addr}"
         listed = node.members.get(member.node_id)

@@ -826,6 +826,30 @@ async def test_a_private_message_to_a_name_just_given_up_says_the_name_now() -> 
         nursery.cancel_scope.cancel()
 
 
+async def test_a_name_given_up_and_taken_by_another_key_is_not_sent_to_by_the_bare_name() -> None:
+    """Attack round 55 F1: as bob became robert, mallory took "bob"; alice's "/msg bob the
+    password is hunter2" went to mallory, with nothing said but the two renames."""
+    async with trio.open_nursery() as nursery:
+        alice, bob, mallory = await room_with(nursery, "alice", "bob", "mallory")
+        bob.node.nick("robert")
+        await alice.wait_for(lambda e: isinstance(e, events.Renamed))
+        mallory.node.nick("bob")
+        await alice.wait_for(
+            lambda e: isinstance(e, events.Renamed) and e.member.node_id == mallory.node.node_id
+        )
+        alice.node.private("bob", "the password is hunter2")
+        await trio.sleep(0)
+        shown = marked("bob", mallory.node.node_id)
+        assert errors(alice)[-1].startswith(
+            f"bob is another key than the one that had the name here ({shown}, was "
+            f"{bob.node.node_id[:6]})"
+        )
+        alice.node.private(shown, "chosen")
+        await mallory.wait_for(is_message("chosen"))
+        assert not [e for e in mallory.events if getattr(e, "text", "").startswith("the pass")]
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_name_given_up_by_nick_is_free_for_another_on_every_node() -> None:
     """A user trial: u2 became u2x, and u3 then took u2. The tracker, which had seen u2 join,
     kept the name for u2's key and went on calling u3 u3; u2x, which had not, called u3 u2."""
