@@ -48,7 +48,7 @@ import termios
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -762,7 +762,7 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         texts.append(format_event(event, now))
         texts.append(format_notice(ALL_DROPPED, now))
     elif type(event) is Away and event.message is None and event.changed:
-        texts.append(format_notice(back_text(screen.heard_away), now))
+        texts.append(format_notice(back_text(screen.heard_away, screen.away_known), now))
         screen.heard_away.clear()
     elif type(event) is Rejoined and screen.kept_in == room:
         screen.kept_in = None
@@ -924,14 +924,16 @@ def _names_line(people: Iterable[Member], lead: str, now: float) -> FormattedTex
     return _join_lines([_line(now, *parts)])
 
 
-def back_text(heard: collections.Counter[str]) -> str:
+def back_text(heard: collections.Counter[str], known: Collection[str] = ()) -> str:
     """What a return from ``/away`` is answered with: the lines ``heard`` meanwhile that were
     for you, private or naming you, by sender (irssi's awaylog; trial 72 had to look for
-    them)."""
+    them). Senders ``known`` (in a room at ``/away``) come first: attack round 55's throwaway
+    keys, two lines each, pushed a friend's one line into "and 1 more"."""
     if not heard:
         return "* you are back"
     lines = sum(heard.values())
-    whose = ", ".join(f"{name} ({n})" if n > 1 else name for name, n in heard.most_common(5))
+    ranked = sorted(heard.items(), key=lambda item: (item[0] not in known, -item[1]))
+    whose = ", ".join(f"{name} ({n})" if n > 1 else name for name, n in ranked[:5])
     more = f" and {len(heard) - 5} more" if len(heard) > 5 else ""
     said = "line" if lines == 1 else "lines"
     return (
@@ -1165,6 +1167,7 @@ class Screen:
     away: bool = False  # /away, in every room
     heard_away: collections.Counter[str] = field(default_factory=collections.Counter)  # private
     # lines while away, by sender
+    away_known: frozenset[str] = frozenset()  # the others in a room at /away, as shown (``who``)
     # room -> when its last "tracker is now" line was printed (arrival, monotonic)
     tracker_told_at: dict[str, float] = field(default_factory=dict)
     tracker_said: dict[str, str] = field(default_factory=dict)  # room -> the tracker last named
@@ -1201,6 +1204,8 @@ class Screen:
         if isinstance(event, Away):  # the program's, not a room's
             if event.message is not None and not self.away:
                 self.heard_away.clear()
+                known = (m for room in self.rooms.values() for m in room.others.values())
+                self.away_known = frozenset(map(who, known))
             self.away = event.message is not None
             return
         if self.away and type(event) is MessageReceived and not event.text.startswith(AWAY_SAID):

@@ -322,6 +322,24 @@ def test_away_is_said_once_for_the_program_and_kept_in_the_status_bar() -> None:
     assert Away("x").as_json() == {"event": "away", "message": "x", "changed": True}
 
 
+def test_the_return_from_away_names_those_known_at_away_before_newcomers() -> None:
+    """Attack round 55 F2: throwaway keys, two private lines each, pushed bob's one line into
+    "and 1 more"."""
+    screen = ui.Screen()
+    screen.apply("dev", Ready(ALICE, "peer", "dev"))
+    screen.apply("dev", PeerJoined(BOB))
+    screen.apply("dev", Away("at lunch"))
+    screen.apply("dev", dataclasses.replace(message(BOB, "psst"), to=ALICE))
+    for n in range(5):
+        key = Member(f"{n:02d}" * 16, f"m{n}", "127.0.0.1", 4100 + n, 1, True)
+        screen.apply("dev", PeerJoined(key))
+        for text in ("one", "two"):
+            screen.apply("dev", dataclasses.replace(message(key, text), to=ALICE))
+    back = to_plain_text(ui.format_line(("dev", Away(None)), NOW, screen))
+    assert back.endswith("11 lines to you or naming you came: from bob, m0 (2), m1 (2), m2 (2), "
+                         "m3 (2) and 1 more")  # fmt: skip
+
+
 def test_the_toolbar_says_where_a_window_is_scrolled_back_to() -> None:
     """Trial 57's 50 lines in a room behind: its first 20 were out of reach but for /history.
     PageUp scrolls the window; the status bar says how to come back, and what came meanwhile."""
