@@ -41,10 +41,16 @@ _DIGRAPHS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 _SMALL_MARKS = str.maketrans("", "", ".,'`:;-_")
 
 
-@functools.lru_cache(maxsize=4096)  # asked again for each member as the room changes
 def skeleton(name: str) -> str:
     """What ``name`` looks like, roughly: two names with one skeleton can pass for each other
-    ("Bob", "b0b", "BOB")."""
+    ("Bob", "b0b", "BOB"; and "@bob", as IRC status marks before a name are read past: review
+    67's "@bob" of an older version got "/msg @bob" meant for bob; review 69: read past only
+    by ``looks``, "@carol" was let in while carol was away)."""
+    return _shape(name.lstrip(IRC_STATUS) or name)
+
+
+@functools.lru_cache(maxsize=4096)  # asked again for each member as the room changes
+def _shape(name: str) -> str:
     bare = "".join(
         c
         for c in unicodedata.normalize("NFKD", name)
@@ -62,13 +68,12 @@ def skeleton(name: str) -> str:
 
 
 def looks(name: str) -> frozenset[str]:
-    """How ``name`` may be read: its ``skeleton``, and after IRC status marks, the skeleton of
-    the rest, past one mark and past them all ("@bob" and "@+bob" read as bob: review 67's
-    "@bob" of an older version got "/msg @bob" meant for bob; attack round 54's "@+alice"
-    joined beside alice). The name itself too, as "@" reads as an "a": "@lice" is alice's
-    look-alike (review 68 and attack round 54 found it let in, the mark read past alone)."""
+    """How ``name`` may be read: its ``skeleton`` (past IRC status marks: attack round 54's
+    "@+alice" joined beside alice), past one mark, and the name itself, as "@" reads as an
+    "a": "@lice" is alice's look-alike (review 68 and attack round 54 found it let in, the
+    mark read past alone). What a newcomer's or a rename's name is checked against."""
     read = [name, name[1:], name.lstrip(IRC_STATUS)] if name[:1] in IRC_STATUS else [name]
-    return frozenset(skeleton(form) for form in read if form)
+    return frozenset(_shape(form) for form in read if form)
 
 
 # The words this program's own lines begin with after their "* " ("* you are the tracker

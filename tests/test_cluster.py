@@ -1881,6 +1881,22 @@ async def test_a_member_taken_to_have_quit_is_told_with_the_lines_it_missed() ->
         nursery.cancel_scope.cancel()
 
 
+async def test_a_name_after_irc_status_marks_is_held_for_one_cut_off() -> None:
+    """Review 69: with carol cut off and redialled, "+carol" and "@carol" were let in (and
+    could be taken by /nick): her name was held from look-alikes, not from those."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, carol = await room.add("alice"), await room.add("carol")
+        await room.fully_connected()
+        await cut(alice, carol)
+        stranger = Identity.generate().node_id
+        for name in ("carol", "+carol", "@carol", "@+carol", "Carol"):
+            assert alice.node.links.awaited_like(name, stranger), name
+            assert alice.node.links.gone_like(name, stranger), name
+        assert not alice.node.links.awaited_like("carl", stranger)
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_member_taken_to_have_quit_and_started_again_is_back(tmp_path: Path) -> None:
     """Trial 73 F1: carol, killed, was said to have dropped out; started again 22 s later, she
     "joined", with nothing said between (she had been taken to have quit, which the screen

@@ -74,6 +74,9 @@ def test_a_name_after_an_irc_status_mark_reads_as_the_name_and_as_itself() -> No
     assert skeleton("alice") in looks("@lice")
     assert skeleton("alice") in looks("@+alice") and skeleton("alice") in looks("@@lice")
     assert looks("@") == {skeleton("@")}
+    # Every other check of two names reads past the marks (review 69: "@carol" and "+carol"
+    # were let in while carol was away, as they were compared by skeleton alone)
+    assert skeleton("@carol") == skeleton("+carol") == skeleton("@+carol") == skeleton("carol")
     assert looks("@bob").isdisjoint(looks("rob"))
     assert len({skeleton(f"user{digit}") for digit in range(10)}) == 10  # numbered, as bots are
     # A review: where marks are vowels, dropping them made different names one
