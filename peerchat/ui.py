@@ -758,7 +758,7 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
             texts.append(format_notice("* in now: Enter sends the line you typed", now))
     elif type(event) is HistoryEnd:
         texts.append(format_history_end(event, front, now))
-    elif type(event) is PeerLeft and front is not None and _all_dropped(front):
+    elif type(event) is PeerLeft and front is not None and front.all_dropped:
         texts.append(format_event(event, now))
         texts.append(format_notice(ALL_DROPPED, now))
     elif type(event) is Away and event.message is None and event.changed:
@@ -829,13 +829,6 @@ ALL_DROPPED = (
 )
 ALL_DROPPED_AT_LEAST = 2  # others that dropped out within ALL_DROPPED_WITHIN s, for it
 ALL_DROPPED_WITHIN = 10.0
-
-
-def _all_dropped(room: Room) -> bool:
-    """Whether the last of the others just dropped out, two or more of them within seconds:
-    trial 73's own link went down, and her screen blamed each of the others in turn."""
-    recent = [at for at in room.dropped if time.monotonic() - at < ALL_DROPPED_WITHIN]
-    return not room.people() and len(recent) >= ALL_DROPPED_AT_LEAST
 
 
 def _private_to_you(event: MessageReceived) -> bool:
@@ -1047,9 +1040,15 @@ class Room:
     uploads: dict[tuple[int, str], Uploading] = field(default_factory=dict)
     # how fast each fetch (offer id) and upload (as ``uploads``) went lately, for its time left
     paces: dict[int | tuple[int, str], TimeLeft] = field(default_factory=dict)
-    dropped: list[float] = field(default_factory=list)  # when others dropped out (monotonic)
+    # Others that dropped out in the last ALL_DROPPED_WITHIN s: when (arrival, monotonic)
+    dropped: dict[str, float] = field(default_factory=dict)
+    # The last of the others just dropped out, two or more of them within seconds: trial 73's
+    # own link went down, and her screen blamed each of the others in turn (``ALL_DROPPED``)
+    all_dropped: bool = False
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: Event, arrived: float | None = None) -> None:
+        """``event``, which came at ``arrived`` (monotonic; now if not given)."""
+        self.all_dropped = False
         match event:
             case Ready(me=me, role=role, room=name, private=private):
                 self.me, self.name, self.private = me, name, private
@@ -1066,9 +1065,12 @@ class Room:
             case PeerJoined(member=m):
                 self.others[m.node_id] = m
             case PeerLeft(member=m, dialled=dialled):
-                if dialled:  # (the latest few: ``_all_dropped``)
-                    self.dropped = [*self.dropped[-ALL_DROPPED_AT_LEAST:], time.monotonic()]
+                at = time.monotonic() if arrived is None else arrived
+                recent = {i: t for i, t in self.dropped.items() if at - t < ALL_DROPPED_WITHIN}
+                self.dropped = {**recent, m.node_id: at} if dialled else {}
                 self.others.pop(m.node_id, None)
+                # (Not while a standalone tracker answers: review 69)
+                self.all_dropped = not self.others and len(self.dropped) >= ALL_DROPPED_AT_LEAST
                 self.typing.pop(m.node_id, None)
                 self.uploads = {k: u for k, u in self.uploads.items() if k[1] != m.node_id}
             case Renamed(member=m):
@@ -1198,7 +1200,9 @@ class Screen:
         """The room in front; an empty one before any room has reported (not kept)."""
         return self.rooms.get(self.current) or Room()
 
-    def apply(self, label: str, event: Event) -> None:
+    def apply(self, label: str, event: Event, arrived: float | None = None) -> None:
+        """``event`` of the room ``label``, which came at ``arrived`` (monotonic; now if not
+        given)."""
         if isinstance(event, RoomsFound) and not event.new:
             self.found = tuple(name for name, _ in event.rooms)
         if isinstance(event, Away):  # the program's, not a room's
@@ -1208,7 +1212,7 @@ class Screen:
                 self.away_known = frozenset(map(who, known))
             self.away = event.message is not None
             return
-        if self.away and type(event) is MessageReceived and not event.text.startswith(AWAY_SAID):
+        if self.away and type(event) is MessageReceived and not _away_answer(event):
             me = self.rooms[label].me if label in self.rooms else None
             if _private_to_you(event) or _names_you(event, me):  # told on the return, as
                 self.heard_away[who(event.sender)] += 1  # irssi's awaylog (trial 73: both)
@@ -1232,7 +1236,7 @@ class Screen:
                 self.refronted = self.current
                 self.unseen.pop(self.current, None)
             return
-        self.room(label).apply(event)
+        self.room(label).apply(event, arrived)
 
     def _note_news(self, label: str, event: MessageReceived | FileOffered) -> None:
         """A line or an offer in a room behind marks it: "!" for a line naming you, or for you
@@ -1546,7 +1550,11 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
                 or _freeze_told(screen, arrived, *line)
                 or _back_unsaid(screen, *line)
             )
-            screen.apply(*line)
+            screen.apply(*line, arrived)
+            gone = screen.rooms.get(line[0])
+            if said_already and type(line[1]) is PeerLeft and gone and gone.all_dropped:
+                # (its leave paced or a flap's, unsaid: review 69)
+                out.append(_all_dropped_alone(line[0], arrived + wall, screen))
             if said_already or _forgotten_unsaid(line[1]):  # Tab forgets it
                 continue
             if type(line[1]) is HistoryEnd and line[1].messages < HISTORY_MARKED:
@@ -1582,6 +1590,18 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             composed = dataclasses.replace(composed, text=_join_lines(texts))
         out.append(composed)
     return out
+
+
+def _away_answer(event: MessageReceived) -> bool:
+    """Whether ``event`` is another's answer from ``/away``: not a line for you that came (a
+    room line may begin alike, and name you: review 69)."""
+    return event.to is not None and event.text.startswith(AWAY_SAID)
+
+
+def _all_dropped_alone(room: str, now: float, screen: Screen) -> Composed:
+    """``ALL_DROPPED`` for ``room``, of a leave not shown."""
+    notice = compose(Notice(ALL_DROPPED), now, screen)
+    return dataclasses.replace(notice, room=room if _among_several(screen, room) else "", of=room)
 
 
 def untold_text(count: int) -> str:
