@@ -44,6 +44,7 @@ from peerchat.bounded import keep_latest
 from peerchat.connection import Connection
 from peerchat.handshake import OPEN_ROOM
 from peerchat.membership import Member
+from peerchat.names import marked, shown_name
 from peerchat.protocol import (
     FILE_WINDOW,
     MAX_OFFERS,
@@ -374,10 +375,21 @@ class Files:
         if not found:
             said = f"no file called {name} is offered here; /files lists the offers"
         else:
-            which = ", ".join(f"{id} from {self._heard[id].name}" for id in found[:5])
+            which = ", ".join(f"{id} from {self._sender_shown(id, found)}" for id in found[:5])
             which += f" and {len(found) - 5} more" if len(found) > 5 else ""
             said = f"{len(found)} offers are of a file called {name}: /get ID, one of {which}"
         self.node.emit(events.Error(said))
+
+    def _sender_shown(self, id: int, among: list[int]) -> str:
+        """The sender of offer ``id`` as a screen shows it, marked with its key where another
+        of ``among`` is offered under its name too (attack round 55: "1 from robert, 2 from
+        robert")."""
+        heard = self._heard[id]
+        twice = any(
+            self._heard[i].name == heard.name and self._heard[i].sender != heard.sender
+            for i in among
+        )
+        return marked(heard.name, heard.sender) if twice else shown_name(heard.name, heard.sender)
 
     def named(self, name: str) -> list[int]:
         """The offers heard of a file called ``name``, in any case, oldest first."""
@@ -827,19 +839,15 @@ class Files:
         d = fetch.download
         try:
             fetch.out.flush()
-            self._drop_copies(d, fetch.part)
-            plain = self.downloads / local_name(d.name)
-            if fetch.final != plain and self._free_path(plain.name) == plain:
-                fetch.final = plain  # (its name was taken by a copy dropped just now)
-            elif fetch.final.exists():  # made meanwhile by someone else: never overwritten
+            if fetch.final.exists():  # made meanwhile by someone else: never overwritten
                 fetch.final = self._free_path(fetch.final.name)
             os.replace(fetch.part, fetch.final)
         except OSError as exc:
             self._fail(key, fetch, f"cannot rename {fetch.part}: {exc.strerror or exc}")
             return
         fetch.out.close()
-        self._end_the_same_from_others(fetch)
         self.node.store.forget_fetch(d.sender, d.sha256, d.size)
+        self._end_the_same_from_others(fetch)
         with contextlib.suppress(OSError):
             changed = fetch.final.stat().st_mtime_ns
             self.node.store.keep_saved(d.sha256, d.size, str(fetch.final), changed, time.time())
@@ -861,31 +869,36 @@ class Files:
 
     def _end_the_same_from_others(self, saved: _Fetch) -> None:
         """``saved`` is whole and in place: fetches here of the same bytes from others end,
-        their parts gone (trial 71: one waiting for its sender went on showing, its part of
-        236 MB kept). Only now: ended before, a rename that then failed lost every copy
-        (review 68). The name one of their parts held is taken up (trial 72: "same (2).iso"
-        beside no "same.iso"), if it is free still."""
+        and what was kept of them goes (trial 71: one waiting for its sender went on showing,
+        its part of 236 MB kept). Only now: before the rename, one that then failed lost
+        every copy (reviews 68 and 69). The name one of their parts held is taken up (trial
+        72: "same (2).iso" beside no "same.iso"), if it is free still."""
         d = saved.download
         for key, other in list(self._fetches.items()):
             if self._same_bytes(other, d):
                 self._give_up(key, other, events.SAVED_ELSEWHERE)
+        self._drop_copies(d)
         plain = self.downloads / local_name(d.name)
         if saved.final == plain or self._free_path(plain.name) != plain:
             return
         try:
             os.link(saved.final, plain)  # (never over a file made there meanwhile)
-            os.unlink(saved.final)
         except OSError:
+            return
+        try:
+            os.unlink(saved.final)
+        except OSError:  # one name, the one kept (review 69: two, one unrecorded)
+            with contextlib.suppress(OSError):
+                os.unlink(plain)
             return
         saved.final = plain
 
-    def _drop_copies(self, d: Download, own: Path) -> None:
-        """A whole file checked (its part ``own``): what was kept of the same bytes from
-        other senders is of no more use, nor are the names it held (a user trial: 32% kept
-        from a member's old key made the whole file from his new one "big file (2).bin", and
-        stayed, unlisted)."""
+    def _drop_copies(self, d: Download) -> None:
+        """A whole file saved: what was kept of the same bytes from other senders is of no
+        more use, nor are the names it held (a user trial: 32% kept from a member's old key
+        made the whole file from his new one "big file (2).bin", and stayed, unlisted)."""
         store = self.node.store
-        running = {str(f.part) for f in self._fetches.values()} | {str(own)}
+        running = {str(f.part) for f in self._fetches.values()}
         for sender, part in store.kept_copies(d.sha256, d.size):
             store.forget_fetch(sender, d.sha256, d.size)
             kept = Path(part)

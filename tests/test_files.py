@@ -2168,6 +2168,13 @@ async def test_a_fetch_of_bytes_saved_from_another_sender_ends_and_its_part_goes
         from_alice = await carol.wait_for(
             lambda e: isinstance(e, events.FileOffered) and e.sender.username == "alice"
         )
+        # What was kept of a fetch of the same bytes from a third, stopped (review 69: it went
+        # before the rename, which then failed)
+        digest, size = hashlib.sha256(source.read_bytes()).digest(), source.stat().st_size
+        kept = downloads / f"from dave{files.PART}"
+        kept.write_bytes(source.read_bytes()[:FILE_CHUNK])
+        store = carol.node.store
+        store.keep_fetch("d" * 32, digest, size, str(kept), FILE_CHUNK, time.time())
         if not renamed:
 
             def refused(*paths: Any) -> None:
@@ -2181,6 +2188,7 @@ async def test_a_fetch_of_bytes_saved_from_another_sender_ends_and_its_part_goes
         if not renamed:  # bob's goes on
             assert not result.ok and "Permission denied" in result.reason
             assert [f.id for f in carol.node.files._fetches.values()] == [from_bob.id]
+            assert kept.exists() and ("d" * 32, str(kept)) in store.kept_copies(digest, size)
             nursery.cancel_scope.cancel()
             return
         ended = await carol.wait_for(lambda e: done(source.name)(e) and e.id == from_bob.id)
@@ -2190,6 +2198,37 @@ async def test_a_fetch_of_bytes_saved_from_another_sender_ends_and_its_part_goes
         assert Path(result.path).name == source.name
         assert Path(result.path).read_bytes() == source.read_bytes()
         nursery.cancel_scope.cancel()
+
+
+def test_a_name_offered_as_one_file_by_several_is_fetched_and_as_several_asks_which() -> None:
+    """Review 69: one file offered by two under one name is no choice (the oldest offer is
+    fetched); several files under one name are listed, five at most, each sender as shown,
+    marked where two of one name offer (attack round 55)."""
+    from peerchat.node import Node, Settings
+
+    said: list[events.Event] = []
+    node = Node(Settings("carol"), said.append, FAST)
+    fetched: list[int] = []
+    node.files.get = fetched.append  # type: ignore[method-assign]
+    heard = node.files._heard
+
+    def offer(id: int, sender: str, name: str, file: str, digest: bytes) -> None:
+        heard[id] = files._Heard(sender * 32, name, FileOffer(id, file, 10, digest, False))
+
+    offer(1, "a", "alice", "notes.txt", b"1" * 32)
+    offer(2, "b", "bob", "NOTES.TXT", b"1" * 32)  # the same bytes
+    node.files.get_named("notes.txt")
+    assert fetched == [1] and not said
+    for id, sender in enumerate("bcdefgh", 3):
+        offer(id, sender, "robert" if sender in "bc" else sender, "a.txt", bytes([id]) * 32)
+    node.files.get_named("a.txt")
+    assert fetched == [1]
+    (error,) = said
+    assert isinstance(error, events.Error)
+    assert error.message == (
+        "7 offers are of a file called a.txt: /get ID, one of 3 from robert~bbbbbb, "
+        "4 from robert~cccccc, 5 from d, 6 from e, 7 from f and 2 more"
+    )
 
 
 async def test_an_offer_is_fetched_by_its_files_name_as_numbers_are_each_programs_own(
