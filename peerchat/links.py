@@ -694,14 +694,15 @@ class Links:
     def _taken_to_have_quit(self, member: Member) -> None:
         """Nothing has listened at ``member``'s address for ``gone_after``: no longer away nor
         owed lines (``unreachable``), which is told: trial 67's bot saw it leave ``/who``'s
-        away list unsaid, and lines said "undelivered" to it never followed by a word more.
+        away list unsaid, and lines said "undelivered" to it never followed by a word more;
+        trial 74's screen, a member that quit during a cut gone from ``/who`` unsaid.
         It is dialled on, now and then, in case it comes back."""
         told = member.chat and self.node.reporting
+        if told:  # (first: then the lines that did not reach it)
+            self.node.emit(events.PeerGone(member))
         self._owed_no_more(member, tell=told)
         if member.node_id in self.redial:
             self._taken_quit.add(member.node_id)
-        if told:
-            self.node.emit(events.PeerGone(member))
 
     def _gave_up(self, member: Member, *, replaced: bool = False) -> None:
         """``member`` is not dialled again: it is gone. One ``replaced`` by a process in its

@@ -556,6 +556,8 @@ def format_event(event: Event, now: float) -> FormattedText:
             return _about(m, f" dropped out ({visible(reason)}): trying to reach them again", now)
         case PeerLeft(member=m, reason=reason):
             return _about(m, f" left ({visible(reason)})", now)
+        case PeerGone(member=m):  # (trials 73 and 74: gone from /who, and nothing said)
+            return _about(m, f" seems to have quit: nothing answers at {address(m)} any more", now)
         case Who():
             return format_who(event, now)
         case Whois():
@@ -1780,9 +1782,7 @@ class PromptUI:
 
     def _worth_telling(self, event: Event) -> bool:
         """ "Not delivered yet to bob" once per absence, not under every message said meanwhile
-        (headless mode reports each); nothing of the events for programs alone."""
-        if type(event) in _FOR_PROGRAMS:
-            return False
+        (headless mode reports each)."""
         if type(event) is Undelivered and event.private is None:
             waiting = frozenset(m.node_id for m in event.waiting)
             told, self._told_waiting = self._told_waiting, waiting
@@ -2632,11 +2632,12 @@ def _flapping(screen: Screen, arrived: float, room: str, event: Event) -> Told:
 
 
 def _in_a_wave(screen: Screen, arrived: float, room: str, event: Event) -> member_lines.Verdict:
-    """Whether a join, leave or return is told (``member_lines``), a name back with another
-    key (trial 65: 25 throwaway keys back under names just left put 22 warnings on a screen,
-    past the wave's word), or another's rename (attack round 48: 60 keys of one address, each
-    renamed once a second, put 58 lines a second on a screen); any other event is."""
-    if type(event) not in (PeerJoined, PeerLeft, NewKey, Renamed):
+    """Whether a join, leave (or one taken to have quit) or return is told (``member_lines``),
+    a name back with another key (trial 65: 25 throwaway keys back under names just left put
+    22 warnings on a screen, past the wave's word), or another's rename (attack round 48: 60
+    keys of one address, each renamed once a second, put 58 lines a second on a screen); any
+    other event is."""
+    if type(event) not in (PeerJoined, PeerLeft, PeerGone, NewKey, Renamed):
         return member_lines.TOLD
     me = screen.rooms[room].me if room in screen.rooms else None
     if type(event) is Renamed and me is not None and event.member.node_id == me.node_id:
@@ -2648,9 +2649,6 @@ def _in_a_wave(screen: Screen, arrived: float, room: str, event: Event) -> membe
 
 
 _TOOLBAR_ONLY = (Typing, FileProgress, Uploading)  # events only the status bar shows
-# Events for headless mode's programs alone: a member taken to have quit, for a bot's list of
-# who is away (a screen's "gave up on reaching" line and /who say it).
-_FOR_PROGRAMS = (PeerGone,)
 
 
 FREEZE_TOLD_FOR = 10.0  # seconds: each room's word of one freeze after the first goes unsaid

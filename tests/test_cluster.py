@@ -17,13 +17,14 @@ import pytest
 import trio
 import trio.testing
 from e2e_helpers import SLOW, slow
+from prompt_toolkit.formatted_text import to_plain_text
 
 import peerchat.connection
 import peerchat.doorman
 import peerchat.links
 import peerchat.messaging
 import peerchat.node
-from peerchat import PROTOCOL_VERSION, doorman, entrance, events, read_pace, tracker_role
+from peerchat import PROTOCOL_VERSION, doorman, entrance, events, read_pace, tracker_role, ui
 from peerchat.batch import seal
 from peerchat.chat import Chat
 from peerchat.config import Config
@@ -1877,6 +1878,11 @@ async def test_a_member_taken_to_have_quit_is_told_with_the_lines_it_missed() ->
         assert gone.member.node_id == erin.node.node_id
         missed = [e for e in alice.events if isinstance(e, events.NotDelivered)]
         assert [(e.member.username, e.count) for e in missed] == [("erin", 1)]
+        assert alice.events.index(gone) < alice.events.index(missed[0])  # (why, first)
+        shown = to_plain_text(ui.format_event(gone, 0.0))  # (trial 74: nothing was)
+        assert shown.endswith(
+            f"erin seems to have quit: nothing answers at {erin.node.me.addr} any more"
+        )
         assert alice.node.links.unreachable() == []
         nursery.cancel_scope.cancel()
 

@@ -53,6 +53,7 @@ from peerchat.events import (
     NewKey,
     NickRefused,
     OfferWithdrawn,
+    PeerGone,
     PeerJoined,
     PeerLeft,
     Ready,
@@ -2193,6 +2194,12 @@ def test_a_wave_of_joins_and_leaves_is_told_at_a_pace_and_the_rest_counted() -> 
         ]
     shown = to_plain_text(ui.render_batch(back, screen)).splitlines()
     assert len([row for row in shown if "another key" in row]) <= member_lines.AT_ONCE // 2 + 1
+    # And those taken to have quit, 15 s after a wave of drops (trial 74: now on the screen)
+    gone = [(start + 120, ("", PeerGone(throwaway(n, f"g{n}")))) for n in range(100)]
+    shown = to_plain_text(ui.render_batch(gone, screen)).splitlines()
+    assert (
+        0 < len([row for row in shown if "seems to have quit" in row]) <= member_lines.AT_ONCE + 1
+    )
 
 
 def test_others_renames_are_told_at_a_waves_pace_ones_own_always() -> None:
