@@ -251,7 +251,6 @@ _AWAY_FLAGS = ("-all", "-one")
 _ALIASES = {
     "/j": "/join",
     "/leave": "/part",
-    "/q": "/quit",
     "/exit": "/quit",
     "/bye": "/quit",
     "/w": "/who",
@@ -371,7 +370,10 @@ def parse_line(line: str) -> Command:
     if text.startswith("/"):
         name, _, rest = text.partition(" ")
         name = name.lower()
-        if name == "/q" and rest.strip():  # irssi's /q NAME is /query NAME (a user trial quit)
+        if name == "/q":  # irssi's /q is /query (a user trial quit by /q NAME; trial 74 by /q
+            # alone, in three rooms)
+            if not rest.strip():
+                return Usage("/q is irssi's /query: /q NAME TEXT sends a private line; /quit quits")
             name = "/query"
         if name in _WINDOWS and rest.strip().lower() == "close" or name in ("/wc", "/close"):
             return PartRoom(window=True)  # (irssi's and weechat's)

@@ -392,9 +392,13 @@ class Files:
         return marked(heard.name, heard.sender) if twice else shown_name(heard.name, heard.sender)
 
     def named(self, name: str) -> list[int]:
-        """The offers heard of a file called ``name``, in any case, oldest first."""
-        wanted = name.casefold()
-        return [id for id, heard in self._heard.items() if heard.offer.name.casefold() == wanted]
+        """The offers heard of a file called ``name``, in any case, or as a shell would read
+        it (trial 74: ``/send`` took ``"my notes.txt"``, ``/get`` did not), oldest first."""
+        wanted = {name.casefold()}
+        with contextlib.suppress(ValueError):  # (an unclosed quote)
+            if len(words := shlex.split(name)) == 1:
+                wanted.add(words[0].casefold())
+        return [id for id, heard in self._heard.items() if heard.offer.name.casefold() in wanted]
 
     def lists_any(self) -> bool:
         """Whether ``/files`` has an offer to list here, heard or made."""

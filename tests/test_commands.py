@@ -77,7 +77,7 @@ from peerchat.commands import (
             "/help //",
             Help('  /say TEXT       send TEXT as it stands, a "/" first too (or //TEXT)'),
         ),
-        ("/q", Quit()),
+        ("/q", Usage("/q is irssi's /query: /q NAME TEXT sends a private line; /quit quits")),
         ("/quit", Quit()),
         ("/quit see you all ", Quit("see you all")),  # irssi's: said with the goodbye
         ("/send ~/notes.txt", SendFile("~/notes.txt")),

@@ -356,7 +356,7 @@ async def test_quit_end_of_stdin_and_sigterm_exit_0_with_a_goodbye(swarm: Swarm)
     # The later leavers saw the earlier ones go, as a goodbye too.
     assert (await termed.wait_for(event="peer_left", node_id=quitter.node_id))["reason"] == "quit"
     assert host.returncode is None
-    await host.send("/q")
+    await host.send("/quit")
     assert await host.wait_exit() == 0
     assert "Traceback" not in host.stderr()
 
