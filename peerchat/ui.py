@@ -1047,10 +1047,29 @@ class Room:
     # The last of the others just dropped out, two or more of them within seconds: trial 73's
     # own link went down, and her screen blamed each of the others in turn (``ALL_DROPPED``)
     all_dropped: bool = False
+    # The history a join shows: the oldest line of its first run (its window of the room's
+    # past), once that run has ended; inf while it is shown; None before, or with none shown
+    # before a live line. History older than it, come late, is not shown (``before_the_window``)
+    window_from: float | None = None
+    _oldest_in_window: float = math.inf
+
+    def _mark_window(self, event: Event) -> None:
+        """``window_from``, as a join's first run of history is shown."""
+        if type(event) is Ready:
+            self.window_from = self._oldest_in_window = math.inf
+        elif self.window_from != math.inf:
+            return
+        elif type(event) is MessageReceived and event.history:
+            self._oldest_in_window = min(self._oldest_in_window, event.time)
+        elif type(event) is MessageReceived:  # a live line first
+            self.window_from = None
+        elif type(event) is HistoryEnd:
+            self.window_from = self._oldest_in_window
 
     def apply(self, event: Event, arrived: float | None = None) -> None:
         """``event``, which came at ``arrived`` (monotonic; now if not given)."""
         self.all_dropped = False
+        self._mark_window(event)
         match event:
             case Ready(me=me, role=role, room=name, private=private):
                 self.me, self.name, self.private = me, name, private
@@ -1181,6 +1200,17 @@ class Screen:
     # The rooms the program starts in, in the order they were joined in its last run: their
     # windows are numbered so, whichever is in first (trial 63: the order they came back in).
     order: tuple[str, ...] = ()
+
+    def before_the_window(self, label: str, event: Event) -> bool:
+        """Whether ``event`` is history older than any a join of ``label`` showed: come late
+        from a slower link, it would be a second run of earlier messages, before those shown
+        first (trial 74's newcomer: 90 lines, then older ones below them). ``/history`` shows
+        it (from the store: ``kept``); headless mode reports it."""
+        room = self.rooms.get(label)
+        if room is None or type(event) is not MessageReceived or not event.history or event.kept:
+            return False
+        shown = room.window_from  # (inf: the join's own run, being shown)
+        return shown is not None and shown != math.inf and event.time < shown
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
@@ -1551,6 +1581,7 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
                 or _tracker_churns(screen, arrived, *line)
                 or _freeze_told(screen, arrived, *line)
                 or _back_unsaid(screen, *line)
+                or screen.before_the_window(*line)
             )
             screen.apply(*line, arrived)
             gone = screen.rooms.get(line[0])

@@ -284,7 +284,7 @@ def test_commands_answer_on_screen(spawn: Callable[..., Any]) -> None:
     alice.expect(on_screen("! unknown command /nope, try /help"))
     alice.send("/rooms\r")
     alice.expect(on_screen("* rooms: "))
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 
@@ -296,7 +296,7 @@ def test_ctrl_l_draws_the_screen_anew_with_the_latest_lines(spawn: Callable[...,
     alice.send("\x0c")
     alice.expect_exact(DRAWN_ANEW)  # from the top
     alice.expect(on_screen("* 1 member:"))  # and drawn again
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 
@@ -320,7 +320,7 @@ def test_ctrl_l_lays_the_lines_out_again_at_the_width_of_the_moment(
     assert all(len(row) < 50 for row in rows), rows
     drawn_words = [w for row in rows for w in row.split() if re.fullmatch(r"w\d\d", w)]
     assert drawn_words == words  # none cut
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 
@@ -355,7 +355,7 @@ def test_clear_empties_the_screen_and_ctrl_l_then_draws_nothing_from_before(
         assert not on_screen(before).search(alice.before), before
     alice.send("\x1b[5~")  # but PageUp reaches them, as in irssi (trial 69)
     alice.expect(on_screen("in the room xx"))
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 
@@ -371,7 +371,7 @@ def test_a_long_paste_is_sent_on_a_second_enter(spawn: Callable[..., Any]) -> No
     alice.send("\r")
     alice.expect(on_screen("<alice> pasted 1"))
     alice.expect(on_screen("<alice> pasted 6"))
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 
@@ -420,14 +420,14 @@ def test_a_restart_shows_history_dimmed_and_keeps_what_was_typed(
     alice.expect(on_screen("/quit"))
     alice.send("\x1b[A\x1b[A\r")  # two more back, and sent again: it is the same line
     alice.expect(on_screen("<alice> remember this line"))  # (the dimmed one was read above)
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 
 @pytest.mark.parametrize(
     "keys",
-    ["/quit\r", "/q\r", "\x04", "\x03", "half typed\x03\x03"],
-    ids=["quit", "q", "ctrl-d", "ctrl-c", "ctrl-c-twice"],
+    ["/quit\r", "/bye\r", "\x04", "\x03", "half typed\x03\x03"],
+    ids=["quit", "bye", "ctrl-d", "ctrl-c", "ctrl-c-twice"],
 )
 def test_quit_keys_exit_0(spawn: Callable[..., Any], keys: str) -> None:
     alice = start_alice(spawn, free_port())
@@ -572,7 +572,7 @@ def test_ctrl_c_clears_a_half_typed_line_and_tab_completes(spawn: Callable[..., 
     alice.send("bob psst\r")
     private = next_event(bob, event="message", private=True)
     assert private["text"] == "psst"
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 
@@ -606,7 +606,7 @@ def test_going_through_the_input_history_is_not_typing(
     next_event(bob, event="typing", username="alice", done=False)
     alice.send("\x03")  # cleared: done, not "is typing" for 5 s more (a user trial)
     next_event(bob, event="typing", username="alice", done=True)
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 
@@ -620,7 +620,7 @@ def test_a_paste_asked_about_and_dropped_is_no_longer_typing(spawn: Callable[...
     next_event(bob, event="typing", username="alice", done=False)
     alice.send("\x03")
     next_event(bob, event="typing", username="alice", done=True)
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 
@@ -633,7 +633,7 @@ def test_ctrl_u_takes_back_the_whole_line_wherever_the_cursor_is(
     alice.send("are you there?\r")
     said = next_event(bob, event="message")
     assert said["text"] == "are you there?"
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 
@@ -697,7 +697,7 @@ def test_esc_before_a_command_leaves_it_a_command(spawn: Callable[..., Any]) -> 
     alice.send("2 apples\r")  # not Alt-2 (room 2), then " apples"
     said = next_event(bob, event="message", **{"from": "alice"})
     assert said["text"] == "2 apples", said
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 
@@ -709,7 +709,7 @@ def test_an_escape_code_typed_outside_a_paste_is_dropped(spawn: Callable[..., An
     alice.send("red \x1b[31mtext\r")
     message = next_event(bob, event="message", **{"from": "alice"})
     assert message["text"] == "red text"
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 
@@ -749,7 +749,7 @@ def test_a_line_sent_while_a_message_is_printed_is_not_echoed_by_the_terminal(
     assert message["text"] == "quick reply"
     echoed = re.search(r"quick reply\r\n|(?<!\r)\r\n", transcript.getvalue())
     assert echoed is None, f"the terminal echoed what was typed: {echoed.group()!r}"
-    alice.send("/q\r")
+    alice.send("/quit\r")
     expect_exit_0(alice)
 
 

@@ -2287,6 +2287,29 @@ async def test_the_prompt_counts_a_waves_untold_joins_when_it_is_over(
     assert told < 60 and [int(c) for c in counted] == [60 - told], (told, counted)
 
 
+def test_history_older_than_a_joins_first_run_come_late_is_not_shown_below_it() -> None:
+    """Trial 74: a newcomer read 90 lines of history, then a second run of older ones, from
+    a slower link, below them. Lines said later than the run's first, or kept here (/history),
+    or live lines before any history, are shown."""
+    screen, start = ready_screen()
+
+    def said(text: str, at: float, **kind: bool) -> MessageReceived:
+        return dataclasses.replace(message(BOB, text), time=NOW + at, history=True, **kind)
+
+    def shown(*lines: events.Event) -> str:
+        return to_plain_text(ui.render_batch([(start, ("", e)) for e in lines], screen))
+
+    first = shown(said("flood 1", 100), said("flood 2", 101), HistoryEnd(2))
+    assert "flood 1" in first and "flood 2" in first
+    late = shown(said("typed right after fg", 10), said("between", 100.5))
+    assert "typed right after fg" not in late and "between" in late
+    assert "typed right after fg" in shown(said("typed right after fg", 10, kept=True))
+    # A room whose join showed no history first: nothing is held back
+    screen, start = ready_screen()
+    assert "live" in shown(message(BOB, "live"))
+    assert "old" in shown(said("old", 10), HistoryEnd(1))
+
+
 def test_a_line_missed_in_a_freeze_claims_no_name_now_till_the_room_is_back() -> None:
     """Trial 64: alice took the name alicia while carol was frozen, and carol's screen read
     "<alicia (now alice)>": its member list was the one from before the freeze."""
