@@ -102,10 +102,11 @@ class Talk:
             # review: a pasted /msg of 1,000 lines went unasked, and most could not be)
             node.emit(events.Error(f"at most {PER_MEMBER} private messages at once; not sent"))
             return
-        if name == node.me.username:
+        member = None if name == node.me.username else self.addressee(name)
+        if member is None and name.casefold() == node.me.username.casefold():  # (trial 74:
+            # Bob's "/msg bob" said "bob is now robert", of the one who gave bob up)
             node.emit(events.Error("that is you; a private message goes to someone else"))
             return
-        member = self.addressee(name)
         if member is None:
             node.emit(events.Error(f"{self.not_found(name)}; not sent"))
             return
