@@ -1010,10 +1010,13 @@ def beside_new_room(new: str, beside: RoomsFound) -> str:
     near = typo_of(new, found)
     if near:
         return (
-            f"* {visible(new)} is a new room; the local network has {listed}: did you mean "
-            f"{visible(near)}? /join {visible(near)}, then /part {visible(new)}"
+            f"* nobody else on the local network is in {visible(new)}; it has {listed}: did "
+            f"you mean {visible(near)}? /join {visible(near)}, then /part {visible(new)}"
         )
-    return f"* {visible(new)} is a new room; the local network has {listed}: /join NAME for one"
+    # ("nobody else ... is in": of a room this program was in before, "a new room" read oddly
+    # above its history, trial 74)
+    said = f"* nobody else on the local network is in {visible(new)}; it has {listed}"
+    return f"{said}: /join NAME for one"
 
 
 def unknown_hint(name: str) -> str:
@@ -2605,8 +2608,8 @@ def _typo_of_mine(screen: Screen, new: str) -> str:
     if not near:
         return ""
     return (
-        f"* {visible(new)} is a new room, and you are in {visible(near)}: did you mean it? "
-        f"/part {visible(new)} goes back to it"
+        f"* nobody else on the local network is in {visible(new)}, and you are in "
+        f"{visible(near)}: did you mean it? /part {visible(new)} goes back to it"
     )
 
 

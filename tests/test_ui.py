@@ -1871,7 +1871,10 @@ def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -
     screen.apply("dve", Ready(ALICE, "tracker", "dve"))
     beside = RoomsFound((("dev", 3),), new="dve")
     shown = to_plain_text(ui.render_batch([(0.0, ("dve", beside))], screen))
-    assert "dve is a new room, and you are in dev: did you mean it? /part dve goes" in shown
+    assert (
+        "nobody else on the local network is in dve, and you are in dev: did you mean it? "
+        "/part dve goes" in shown
+    )
     # A room /joined beside others, its name like none of them: meant (trial 53: each
     # /join qa listed the network's rooms). The first room still lists them.
     screen.apply("qa", Ready(ALICE, "tracker", "qa"))
@@ -1881,12 +1884,13 @@ def test_a_room_founded_by_name_beside_others_says_which_its_name_looks_like() -
     alone.apply("qa", Ready(ALICE, "tracker", "qa"))
     shown = to_plain_text(ui.render_batch([(0.0, ("qa", beside))], alone))
     assert shown.endswith(
-        "qa is a new room; the local network has dev (3), ops (1): /join NAME for one"
+        "nobody else on the local network is in qa; it has dev (3), ops (1): /join NAME for one"
     )
     alone = RoomsFound((("dev", 3),), new="deb")  # like only a room one is in: said so
     shown = to_plain_text(ui.render_batch([(0.0, ("deb", alone))], screen))
     assert shown.endswith(
-        "deb is a new room, and you are in dev: did you mean it? /part deb goes back to it"
+        "nobody else on the local network is in deb, and you are in dev: did you mean it? "
+        "/part deb goes back to it"
     )
 
 
