@@ -387,6 +387,10 @@ class Node:
         self.files.send(words)
 
     def get_file(self, id: int | str) -> None:
+        """``/get ID`` or ``/get NAME``; a number no offer has may be a file's name (review 68:
+        a file called 2024 could not be fetched by name)."""
+        if isinstance(id, int) and not self.files.numbered(id) and self.files.named(str(id)):
+            id = str(id)
         if isinstance(id, str):
             self.files.get_named(id)
         else:

@@ -2224,6 +2224,10 @@ def test_a_name_offered_as_one_file_by_several_is_fetched_and_as_several_asks_wh
         offer(id, sender, "robert" if sender in "bc" else sender, "a.txt", bytes([id]) * 32)
     node.files.get_named("a.txt")
     assert fetched == [1, 1]
+    offer(20, "a", "alice", "2024", b"2" * 32)  # a name of digits alone (review 68)
+    node.get_file(2024)
+    node.get_file(20)  # a number an offer has: that one
+    assert fetched == [1, 1, 20, 20]
     (error,) = said
     assert isinstance(error, events.Error)
     assert error.message == (
