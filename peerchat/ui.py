@@ -351,10 +351,17 @@ def format_whois(event: Whois, now: float) -> FormattedText:
     )
 
 
-def format_files(event: FileList, now: float) -> FormattedText:
+FILES_HEAD = "* files (/get ID fetches one; /cancel ID gives up a fetch or withdraws yours):"
+# Another room's list this soon after one (seconds): one /files answered by several rooms
+FILES_TOGETHER = 1.0
+
+
+def format_files(event: FileList, now: float, *, brief: bool = False) -> FormattedText:
+    """``/files``; ``brief``: the list of a room after another's, which said how to use it."""
     if not event.files:
         return format_notice("* no files are offered here", now)
-    lines = ["* files (/get ID fetches one; /cancel ID gives up a fetch or withdraws yours):"]
+    head = "* files:" if brief else FILES_HEAD
+    lines = [head]
     for f in event.files:
         what = f"{visible(f.name)} ({size_text(f.size)})"
         if f.own:
@@ -760,6 +767,10 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
             texts.append(format_notice("* in now: Enter sends the line you typed", now))
     elif type(event) is HistoryEnd:
         texts.append(format_history_end(event, front, now))
+    elif type(event) is FileList:  # (trial 72: the same head for each room with offers)
+        brief = now - screen.files_listed_at < FILES_TOGETHER and event.files
+        texts.append(format_files(event, now, brief=bool(brief)))
+        screen.files_listed_at = now if event.files else screen.files_listed_at
     elif type(event) is PeerLeft and front is not None and front.all_dropped:
         texts.append(format_event(event, now))
         texts.append(format_notice(ALL_DROPPED, now))
@@ -1194,6 +1205,7 @@ class Screen:
     heard_away: collections.Counter[str] = field(default_factory=collections.Counter)  # private
     # lines while away, by sender
     away_known: frozenset[str] = frozenset()  # the others in a room at /away, as shown (``who``)
+    files_listed_at: float = -math.inf  # when a /files list was last shown (wall clock)
     # room -> when its last "tracker is now" line was printed (arrival, monotonic)
     tracker_told_at: dict[str, float] = field(default_factory=dict)
     tracker_said: dict[str, str] = field(default_factory=dict)  # room -> the tracker last named

@@ -1203,6 +1203,15 @@ def test_file_offers_results_and_progress():
         "kept": 0,
         "fetched_by": [],
     }
+    # /files in two rooms with offers: the head says how to use them once (trial 72 F12)
+    screen, start = ready_screen()
+    screen.apply("ops", Ready(ALICE, "peer", "ops"))
+    one = FileList((Listed(3, "report.pdf", 9, "bob", False),))
+    both = [(start, ("", one)), (start, ("ops", one))]
+    rows = to_plain_text(ui.render_batch(both, screen)).splitlines()
+    assert [row[9:] for row in rows if "files" in row] == [ui.FILES_HEAD, "[ops] * files:"]
+    later = [(start + 5, ("ops", one))]  # asked again: all of it
+    assert ui.FILES_HEAD in to_plain_text(ui.render_batch(later, screen))
     failed = FileDone(3, "x.bin", "", False, "checksum")
     assert plain(failed) == "13:04:05 ! x.bin not saved: checksum"
     cancelled = FileDone(3, "x.bin", "", False, "cancelled")  # as asked: no error (trial 54)
