@@ -206,6 +206,10 @@ class Files:
         self._cooling: dict[tuple[str, int], float] = {}  # (member, offer) -> until (``_cool``)
         # What the program's other rooms' fetches write or keep (``Rooms.start``; ``taken``)
         self.elsewhere: Callable[[], set[Path]] = set
+        # Where another of its rooms saved these bytes (``Store.saved_at``; ``Rooms.start``):
+        # rooms share a downloads directory (trial 73: a file saved in dev, offered in ops, was
+        # not said to be had there)
+        self.saved_elsewhere: Callable[[bytes, int], tuple[str, int] | None] = _saved_nowhere
         self._served: dict[tuple[str, int], tuple[int, float]] = {}  # -> (bytes, since when)
         # (member, offer) -> (its turn's start, when it stopped): asked again soon, the turn
         # goes on (attack round 19: a stop and a get every 50 s began a new turn each time)
@@ -343,6 +347,7 @@ class Files:
         self._heard_ids[key] = id
         to = self.node.me if message.private else None
         kept = self.node.store.saved_at(message.sha256, message.size)
+        kept = kept or self.saved_elsewhere(message.sha256, message.size)
         saved = kept[0] if kept is not None and _holds(kept[0], message.size, kept[1]) else ""
         if saved and not _named_so(Path(saved).name, local_name(message.name)):
             saved = ""  # the same bytes, another file: an empty __init__.py is no empty.txt
@@ -1486,6 +1491,11 @@ async def _hash_file(path: Path) -> tuple[int, bytes, Stamp]:
         if _stamp(os.fstat(f.fileno())) != before or size != before[2]:
             raise OSError(errno.EAGAIN, "it changed while it was read; offer it again")
     return size, digest.finalize(), before
+
+
+def _saved_nowhere(sha256: bytes, size: int) -> None:
+    """No other room's store (a program of one room)."""
+    return None
 
 
 def _named_so(saved: str, name: str) -> bool:

@@ -82,6 +82,7 @@ class Rooms:
         """Run ``node`` for ``room``; a first room that cannot start ends the program."""
         self.nodes[room] = node
         node.files.elsewhere = lambda: self._taken_but_by(node)
+        node.files.saved_elsewhere = lambda sha256, size: self._saved_but_by(node, sha256, size)
         if self.away is not None:  # (a room joined while away)
             node.talk.set_away(self.away)
         if first:
@@ -94,6 +95,11 @@ class Rooms:
         return {
             p for other in self.nodes.values() if other is not node for p in other.files.taken()
         }
+
+    def _saved_but_by(self, node: Node, sha256: bytes, size: int) -> tuple[str, int] | None:
+        """Where a room but ``node``'s saved these bytes last (``Store.saved_at``)."""
+        others = (other for other in self.nodes.values() if other is not node)
+        return next(filter(None, (other.store.saved_at(sha256, size) for other in others)), None)
 
     async def _run(self, room: str, node: Node, first: bool) -> None:
         failed = False

@@ -2200,6 +2200,23 @@ async def test_a_fetch_of_bytes_saved_from_another_sender_ends_and_its_part_goes
         nursery.cancel_scope.cancel()
 
 
+async def test_an_offer_of_a_file_another_room_saved_is_said_to_be_had(tmp_path: Path) -> None:
+    """Trial 73 F3: a file saved in dev, offered in ops, was not said to be had there (each
+    room has its own store; ``Rooms`` gives each room the others')."""
+    source = random_file(tmp_path, 1)
+    held = tmp_path / "elsewhere" / source.name
+    held.parent.mkdir()
+    held.write_bytes(source.read_bytes())
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        digest, size = hashlib.sha256(source.read_bytes()).digest(), source.stat().st_size
+        saved = {(digest, size): (str(held), held.stat().st_mtime_ns)}
+        alice.node.files.saved_elsewhere = lambda sha, size: saved.get((sha, size))
+        offer = await offer_heard(bob, alice, source)
+        assert offer.saved == str(held)
+        nursery.cancel_scope.cancel()
+
+
 def test_a_name_offered_as_one_file_by_several_is_fetched_and_as_several_asks_which() -> None:
     """Review 69: one file offered by two under one name is no choice (the oldest offer is
     fetched); several files under one name are listed, five at most, each sender as shown,

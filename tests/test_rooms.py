@@ -526,19 +526,26 @@ def test_a_command_goes_to_the_room_of_its_offer_or_points_at_the_room_of_its_na
 
 def test_each_room_sees_what_the_others_fetches_write_or_keep(tmp_path: Path) -> None:
     """Rooms share a downloads folder: a fetch in one must not write over what another
-    room's fetch keeps to go on with (attack round 34 F3)."""
+    room's fetch keeps to go on with (attack round 34 F3); a file saved in one is had in the
+    others (trial 73 F3: offered in ops, a file saved in dev was not said to be had)."""
     rooms = Rooms(None, None, lambda event, room: None)  # type: ignore[arg-type]
     nursery = types.SimpleNamespace(start_soon=lambda *args: None)
     rooms._nursery = nursery  # type: ignore[assignment]
     kept = {"dev": {tmp_path / "a.bin"}, "ops": {tmp_path / "b.bin"}, "qa": set()}
+    saved = {"dev": (str(tmp_path / "a.bin"), 1)}
     nodes = {
-        room: types.SimpleNamespace(files=types.SimpleNamespace(taken=lambda t=t: t))
+        room: types.SimpleNamespace(
+            files=types.SimpleNamespace(taken=lambda t=t: t),
+            store=types.SimpleNamespace(saved_at=lambda sha, size, r=room: saved.get(r)),
+        )
         for room, t in kept.items()
     }
     for room, node in nodes.items():
         rooms.start(room, node)  # type: ignore[arg-type]
     assert nodes["dev"].files.elsewhere() == {tmp_path / "b.bin"}
     assert nodes["qa"].files.elsewhere() == {tmp_path / "a.bin", tmp_path / "b.bin"}
+    assert nodes["ops"].files.saved_elsewhere(b"x" * 32, 1) == saved["dev"]
+    assert nodes["dev"].files.saved_elsewhere(b"x" * 32, 1) is None  # (its own: its store's)
 
 
 def test_a_name_away_from_the_room_in_front_and_in_a_room_behind_is_pointed_at() -> None:
