@@ -76,7 +76,9 @@ class Talk:
         self._namesakes: dict[str, str] = {}
         self._marks_version: tuple[int, str] | None = None  # the room ``_marks`` was made for
         self._former: dict[str, str] = {}  # a name's look before a member's rename: its key
-        self._rekeyed: dict[str, str] = {}  # members under a name another key had: the other
+        # Members under a name another key had: that key, and the look of the name (review
+        # 70: held after the member took another name, its next /msg read "another key")
+        self._rekeyed: dict[str, tuple[str, str]] = {}
         self._away: str | None = None  # /away's message
         self._away_answers = Pace(AWAY_ANSWER_EVERY, AWAY_ANSWERS)  # for those not known:
         self._away_known: frozenset[str] = frozenset()  # the members in the room at /away
@@ -154,7 +156,7 @@ class Talk:
 
     def took_name_of(self, member: Member, before: str) -> None:
         """``member`` came under a name the key ``before`` had here (``NewKey``)."""
-        keep_latest(self._rekeyed, member.node_id, before, MAX_MARKED)
+        keep_latest(self._rekeyed, member.node_id, (before, skeleton(member.username)), MAX_MARKED)
 
     def unconfirmed(self, name: str, member: Member, command: str) -> str | None:
         """Why nothing private goes to ``member`` by its bare ``name`` yet: it came under the
@@ -162,8 +164,8 @@ class Talk:
         stranger came as "bob", and alice's "/msg bob the password is ..." went to it after a
         warning she could miss). Named with its key's mark, it is the user's choice: from then
         on the bare name will do. ``command``: the one typed (``/msg``, ``/send``)."""
-        old = self._rekeyed.get(member.node_id)
-        if old is None:
+        old, under = self._rekeyed.get(member.node_id, ("", ""))
+        if under != skeleton(member.username):  # (none, or a name it no longer goes by)
             return None
         if KEY_MARK in name:
             del self._rekeyed[member.node_id]
@@ -227,7 +229,7 @@ class Talk:
         node = self.node
         if self._away is None or sender.node_id in self._answered_away or not node.reporting:
             return
-        if sender.node_id in node.ignored or sender.node_id in self._rekeyed:
+        if sender.node_id in node.ignored or self.unconfirmed(sender.username, sender, ""):
             return
         known = sender.node_id in self._away_known  # (attack round 54: throwaway keys'
         # lines took every answer, and a friend's got none)
@@ -397,7 +399,9 @@ class Talk:
         # The key that went by the name: seen renamed, else as the store bound it (trial 73:
         # after a restart, "/msg bob" of robert, once bob, said only that nobody was bob).
         was = self._former.get(skeleton(name)) or self.node.store.owner(name) or ""
-        now = self.node.members.get(was)
+        # (Not a key that took the name from another: review 70, "bob is now mal" pointed at
+        # the one who had taken bob's name as bob became robert)
+        now = None if was in self._rekeyed else self.node.members.get(was)
         if not found and now is not None:  # (a trial's "/msg bob" just after he became robert)
             shown = marked(now.username, now.node_id) if self.shown_marked(now) else now.username
             return f"nobody called {name} is in the room; {name} is now {shown}"
@@ -492,7 +496,9 @@ class Talk:
         old = member.username
         if self.marks().get(member.node_id) == old:
             old = marked(old, member.node_id)
-        before = node.store.owner(message.username)
+        # By its look: "Bob" is bob's name too (attack round 56 and review 70 took "Bob")
+        former = (self._former.get(look) for look in looks(message.username))
+        before = next(filter(None, former), None) or node.store.owner(message.username)
         if before not in (None, member.node_id, node.node_id):
             # A name another key gave up by /nick a moment ago, taken: nothing private goes
             # to it by the bare name until the user names this key (attack round 55: alice's

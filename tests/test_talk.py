@@ -827,27 +827,39 @@ async def test_a_private_message_to_a_name_just_given_up_says_the_name_now() -> 
         nursery.cancel_scope.cancel()
 
 
-async def test_a_name_given_up_and_taken_by_another_key_is_not_sent_to_by_the_bare_name() -> None:
+@pytest.mark.parametrize("taken", ["bob", "Bob"])
+async def test_a_name_given_up_and_taken_by_another_key_is_not_sent_to_by_the_bare_name(
+    taken: str,
+) -> None:
     """Attack round 55 F1: as bob became robert, mallory took "bob"; alice's "/msg bob the
-    password is hunter2" went to mallory, with nothing said but the two renames."""
+    password is hunter2" went to mallory, with nothing said but the two renames. Attack round
+    56: and "Bob". Review 70: once mallory goes by another name, it is mallory's own."""
     async with trio.open_nursery() as nursery:
         alice, bob, mallory = await room_with(nursery, "alice", "bob", "mallory")
         bob.node.nick("robert")
         await alice.wait_for(lambda e: isinstance(e, events.Renamed))
-        mallory.node.nick("bob")
+        mallory.node.nick(taken)
         await alice.wait_for(
             lambda e: isinstance(e, events.Renamed) and e.member.node_id == mallory.node.node_id
         )
         alice.node.private("bob", "the password is hunter2")
         await trio.sleep(0)
-        shown = marked("bob", mallory.node.node_id)
+        shown = marked(taken, mallory.node.node_id)
         assert errors(alice)[-1].startswith(
             f"bob is another key than the one that had the name here ({shown}, was "
             f"{bob.node.node_id[:6]})"
         )
-        alice.node.private(shown, "chosen")
-        await mallory.wait_for(is_message("chosen"))
+        alice.node.private("robert", "robert still reached")
+        await bob.wait_for(is_message("robert still reached"))
         assert not [e for e in mallory.events if getattr(e, "text", "").startswith("the pass")]
+        await trio.sleep(1.1)  # (one rename a second)
+        mallory.node.nick("mal")
+        await alice.wait_for(lambda e: isinstance(e, events.Renamed) and e.member.username == "mal")
+        alice.node.private("mal", "yours")  # (review 70: refused, "another key")
+        await mallory.wait_for(is_message("yours"))
+        alice.node.private("bob", "where are you?")  # (review 70: "bob is now mal")
+        await trio.sleep(0)
+        assert "mal" not in errors(alice)[-1], errors(alice)[-1]
         nursery.cancel_scope.cancel()
 
 
