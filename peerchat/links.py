@@ -38,7 +38,7 @@ from peerchat.connection import Connection
 from peerchat.doorman import OTHER_ROOM, refuses_the_name
 from peerchat.handshake import WrongSecret
 from peerchat.membership import Member, takeable
-from peerchat.names import skeleton
+from peerchat.names import looks, skeleton
 from peerchat.protocol import (
     MAX_REASON,
     Beat,
@@ -364,7 +364,8 @@ class Links:
             # (A namesake is bound by ``Talk._hand_on``.)
             # It goes by the name here now: one who went by it before and left no longer
             # holds it (kept, it turned this member away as a rename after a freeze here).
-            self._gone_looks.pop(skeleton(member.username), None)
+            for look in looks(member.username):
+                self._gone_looks.pop(look, None)
             before = node.store.name_owner(member.username, member.node_id, time.time())
             if before is not None and before != node.node_id:  # (its own former name: no
                 # other key back under it, review 57)
@@ -485,15 +486,16 @@ class Links:
     def _gone(self, member: Member) -> None:
         self._back(member.node_id)  # (its entry goes to the end: the latest gone)
         self._was_named[member.node_id] = member.username
-        self._gone_looks[skeleton(member.username)] = member.node_id
+        self._gone_looks.update(dict.fromkeys(looks(member.username), member.node_id))
         if len(self._was_named) > MAX_WAS_NAMED:
             self._back(next(iter(self._was_named)))  # the longest gone is forgotten
 
     def _back(self, node_id: str) -> str | None:
         """The name ``node_id`` had when it went, if it went; forgotten now."""
         name = self._was_named.pop(node_id, None)
-        if name is not None and self._gone_looks.get(skeleton(name)) == node_id:
-            del self._gone_looks[skeleton(name)]
+        for look in looks(name) if name is not None else ():
+            if self._gone_looks.get(look) == node_id:
+                del self._gone_looks[look]
         return name
 
     def was_named(self, node_id: str) -> str | None:
@@ -503,14 +505,15 @@ class Links:
     def gone_like(self, name: str, by: str) -> bool:
         """Whether a member other than ``by`` went away under a name that looks like ``name``
         (``/nick`` may not take it: its owner would come back to find it taken)."""
-        owner = self._gone_looks.get(skeleton(name))
-        return owner is not None and owner != by
+        owners = (self._gone_looks.get(look) for look in looks(name))
+        return any(owner not in (None, by) for owner in owners)
 
     def awaited_like(self, name: str, by: str) -> bool:
         """Whether a member other than ``by`` that this node still redials, and whose host has
         not said that nothing listens, went by a name that looks like ``name``."""
-        looks = skeleton(name)
-        return any(m.node_id != by and skeleton(m.username) == looks for m in self.redial.awaited())
+        read = looks(name)  # (review 70: "@lice" was let in beside an alice away)
+        awaited = self.redial.awaited()
+        return any(m.node_id != by and not read.isdisjoint(looks(m.username)) for m in awaited)
 
     def dialling(self, node_id: str) -> bool:
         return node_id in self._dialling

@@ -1900,6 +1900,13 @@ async def test_a_name_after_irc_status_marks_is_held_for_one_cut_off() -> None:
             assert alice.node.links.awaited_like(name, stranger), name
             assert alice.node.links.gone_like(name, stranger), name
         assert not alice.node.links.awaited_like("carl", stranger)
+        # And "@" read as an "a" (review 70: "@lice" was let in beside an alice away)
+        ada = await room.add("ada")
+        await room.fully_connected()
+        await cut(carol, ada)
+        for name in ("@da", "@ada", "+ada"):
+            assert carol.node.links.awaited_like(name, stranger), name
+            assert carol.node.links.gone_like(name, stranger), name
         nursery.cancel_scope.cancel()
 
 
