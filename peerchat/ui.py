@@ -841,6 +841,7 @@ ALL_DROPPED = (
     "network; this program goes on trying to reach them"
 )
 ALL_DROPPED_AT_LEAST = 2  # others that dropped out within ALL_DROPPED_WITHIN s, for it
+WINDOW_OPEN = 10.0  # seconds after a join's first run of history that older lines are held
 ALL_DROPPED_WITHIN = 10.0
 
 
@@ -1062,28 +1063,38 @@ class Room:
     # own link went down, and her screen blamed each of the others in turn (``ALL_DROPPED``)
     all_dropped: bool = False
     # The history a join shows: the oldest line of its first run (its window of the room's
-    # past), once that run has ended; inf while it is shown; None before, or with none shown
-    # before a live line. History older than it, come late, is not shown (``before_the_window``)
+    # past), once that run has ended; inf while it is shown; None before, with none shown
+    # before a live line, or once a live line or a return came after it. History older than
+    # it, come late, is not shown (``before_the_window``) till ``window_until`` (arrival)
     window_from: float | None = None
+    window_until: float = -math.inf
     _oldest_in_window: float = math.inf
 
-    def _mark_window(self, event: Event) -> None:
-        """``window_from``, as a join's first run of history is shown."""
+    def _mark_window(self, event: Event, arrived: float | None) -> None:
+        """``window_from``, as a join's first run of history is shown. Closed by what may
+        come before history that was never shown here (review 70: a part of the room met
+        after the join, its lines older than the window by their senders' clocks)."""
+        live = type(event) is MessageReceived and not event.history
         if type(event) is Ready:
             self.window_from = self._oldest_in_window = math.inf
-        elif self.window_from != math.inf:
+        elif self.window_from is None:
             return
+        elif self.window_from != math.inf:
+            back = type(event) is PeerJoined and event.back or type(event) is Rejoined
+            if live or back:
+                self.window_from = None
         elif type(event) is MessageReceived and event.history:
             self._oldest_in_window = min(self._oldest_in_window, event.time)
-        elif type(event) is MessageReceived:  # a live line first
+        elif live:  # a live line first
             self.window_from = None
         elif type(event) is HistoryEnd:
             self.window_from = self._oldest_in_window
+            self.window_until = (time.monotonic() if arrived is None else arrived) + WINDOW_OPEN
 
     def apply(self, event: Event, arrived: float | None = None) -> None:
         """``event``, which came at ``arrived`` (monotonic; now if not given)."""
         self.all_dropped = False
-        self._mark_window(event)
+        self._mark_window(event, arrived)
         match event:
             case Ready(me=me, role=role, room=name, private=private):
                 self.me, self.name, self.private = me, name, private
@@ -1216,16 +1227,18 @@ class Screen:
     # windows are numbered so, whichever is in first (trial 63: the order they came back in).
     order: tuple[str, ...] = ()
 
-    def before_the_window(self, label: str, event: Event) -> bool:
-        """Whether ``event`` is history older than any a join of ``label`` showed: come late
-        from a slower link, it would be a second run of earlier messages, before those shown
-        first (trial 74's newcomer: 90 lines, then older ones below them). ``/history`` shows
-        it (from the store: ``kept``); headless mode reports it."""
+    def before_the_window(self, label: str, event: Event, arrived: float) -> bool:
+        """Whether ``event`` is history older than any a join of ``label`` showed, come late
+        (at ``arrived``) from a slower link: it would be a second run of earlier messages,
+        below those shown first (trial 74's newcomer: 90 lines, then older ones). A line
+        says how many (``LATE``); ``/history`` shows them (from the store: ``kept``), and
+        headless mode reports them."""
         room = self.rooms.get(label)
         if room is None or type(event) is not MessageReceived or not event.history or event.kept:
             return False
         shown = room.window_from  # (inf: the join's own run, being shown)
-        return shown is not None and shown != math.inf and event.time < shown
+        open_ = shown is not None and shown != math.inf and arrived < room.window_until
+        return open_ and event.time < shown
 
     def room(self, label: str) -> Room:
         room = self.rooms.get(label)
@@ -1583,8 +1596,12 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
     and tracker changes are never skipped, so it misses none."""
     wall = time.time() - time.monotonic()
     out = []
+    late: collections.Counter[str] = collections.Counter()  # lines held back, by room
     for arrived, line in _refusals_together(lines):
         told, wave = Told.SAID, member_lines.TOLD
+        if isinstance(line, tuple) and screen.before_the_window(*line, arrived):
+            late[line[0]] += 1
+            continue  # (nor news of a room behind: review 70)
         if isinstance(line, tuple):
             told = _flapping(screen, arrived, *line)
             if told is not Told.UNSAID:
@@ -1596,13 +1613,12 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
                 or _tracker_churns(screen, arrived, *line)
                 or _freeze_told(screen, arrived, *line)
                 or _back_unsaid(screen, *line)
-                or screen.before_the_window(*line)
             )
             screen.apply(*line, arrived)
             gone = screen.rooms.get(line[0])
             if said_already and type(line[1]) is PeerLeft and gone and gone.all_dropped:
                 # (its leave paced or a flap's, unsaid: review 69)
-                out.append(_all_dropped_alone(line[0], arrived + wall, screen))
+                out.append(_notice_in(line[0], ALL_DROPPED, arrived + wall, screen))
             if said_already or _forgotten_unsaid(line[1]):  # Tab forgets it
                 continue
             if type(line[1]) is HistoryEnd and line[1].messages < HISTORY_MARKED:
@@ -1637,7 +1653,15 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             texts += [composed.text, *(format_notice(more, arrived + wall) for more in after)]
             composed = dataclasses.replace(composed, text=_join_lines(texts))
         out.append(composed)
+    for room, count in late.items():
+        out.append(_notice_in(room, late_text(count), time.time(), screen))
     return out
+
+
+def late_text(count: int) -> str:
+    """Of history held back (``Screen.before_the_window``)."""
+    lines = "line" if count == 1 else "lines"
+    return f"* {count} earlier {lines} came late, older than those shown: /history shows them"
 
 
 def _away_answer(event: MessageReceived) -> bool:
@@ -1646,9 +1670,10 @@ def _away_answer(event: MessageReceived) -> bool:
     return event.to is not None and event.text.startswith(AWAY_SAID)
 
 
-def _all_dropped_alone(room: str, now: float, screen: Screen) -> Composed:
-    """``ALL_DROPPED`` for ``room``, of a leave not shown."""
-    notice = compose(Notice(ALL_DROPPED), now, screen)
+def _notice_in(room: str, text: str, now: float, screen: Screen) -> Composed:
+    """A notice of ``room``'s, tagged as its lines are (``ALL_DROPPED`` of a leave not
+    shown)."""
+    notice = compose(Notice(text), now, screen)
     return dataclasses.replace(notice, room=room if _among_several(screen, room) else "", of=room)
 
 
