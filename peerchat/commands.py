@@ -247,6 +247,7 @@ LASTLOG_MOST = 100  # messages /lastlog shows, the latest of those that match
 MAX_AWAY = 300  # characters of an /away message: one private line answers with it
 _AWAY_FLAGS = ("-all", "-one")
 
+Q_ALONE = "/q is irssi's /query: /q NAME TEXT sends a private line; /quit quits"
 # irssi's own aliases, and weechat's /exit, for the commands PeerChat has (users typed them).
 _ALIASES = {
     "/j": "/join",
@@ -373,7 +374,7 @@ def parse_line(line: str) -> Command:
         if name == "/q":  # irssi's /q is /query (a user trial quit by /q NAME; trial 74 by /q
             # alone, in three rooms)
             if not rest.strip():
-                return Usage("/q is irssi's /query: /q NAME TEXT sends a private line; /quit quits")
+                return Usage(Q_ALONE)
             name = "/query"
         if name in _WINDOWS and rest.strip().lower() == "close" or name in ("/wc", "/close"):
             return PartRoom(window=True)  # (irssi's and weechat's)
@@ -523,6 +524,7 @@ def help_for(topic: str) -> Help | Usage:
     send`` printed it all again."""
     name = "/" + topic.split()[0].lower().lstrip("/")
     name = "/say" if name == "/" else _ALIASES.get(name, name)  # ("//" is /say's: trial 70)
+    name = "/msg" if name == "/q" else name  # (irssi's /query: review 70)
     if name == "/help":
         return Help()
     found = [

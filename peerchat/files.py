@@ -314,6 +314,8 @@ class Files:
     async def _say_read(self, path: Path, said: trio.CancelScope) -> None:
         with said:
             await trio.sleep(READ_TOLD_AFTER)
+            if said.cancel_called:  # read as it woke (review 70: said after the offer)
+                return
             if (size := _size_of(path)) is not None:
                 self.node.emit(events.FileReading(path.name, size))
 
@@ -399,10 +401,7 @@ class Files:
     def named(self, name: str) -> list[int]:
         """The offers heard of a file called ``name``, in any case, or as a shell would read
         it (trial 74: ``/send`` took ``"my notes.txt"``, ``/get`` did not), oldest first."""
-        wanted = {name.casefold()}
-        with contextlib.suppress(ValueError):  # (an unclosed quote)
-            if len(words := shlex.split(name)) == 1:
-                wanted.add(words[0].casefold())
+        wanted = {name.casefold(), (shell_word(name) or name).casefold()}
         return [id for id, heard in self._heard.items() if heard.offer.name.casefold() in wanted]
 
     def lists_any(self) -> bool:
@@ -1519,11 +1518,18 @@ def typed_path(text: str) -> Path:
     plain = Path(text.strip()).expanduser()
     if plain.exists():
         return plain
+    word = shell_word(text)
+    return plain if word is None else Path(word).expanduser()
+
+
+def shell_word(text: str) -> str | None:
+    """``text`` as a shell reads one word (``"my notes.txt"``, ``my\\ notes.txt``); None
+    when it reads it as several, or not at all (an unclosed quote)."""
     try:
         words = shlex.split(text)
-    except ValueError:  # an unclosed quote
-        return plain
-    return Path(words[0]).expanduser() if len(words) == 1 else plain
+    except ValueError:
+        return None
+    return words[0] if len(words) == 1 else None
 
 
 def _holds_at_least(path: str, size: int) -> bool:

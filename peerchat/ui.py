@@ -564,7 +564,7 @@ def format_event(event: Event, now: float) -> FormattedText:
         case PeerLeft(member=m, reason=reason):
             return _about(m, f" left ({visible(reason)})", now)
         case PeerGone(member=m):  # (trials 73 and 74: gone from /who, and nothing said)
-            return _about(m, f" seems to have quit: nothing answers at {address(m)} any more", now)
+            return _about(m, f" seems to have quit: nothing listens at {address(m)} any more", now)
         case Who():
             return format_who(event, now)
         case Whois():

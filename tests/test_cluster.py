@@ -1881,7 +1881,7 @@ async def test_a_member_taken_to_have_quit_is_told_with_the_lines_it_missed() ->
         assert alice.events.index(gone) < alice.events.index(missed[0])  # (why, first)
         shown = to_plain_text(ui.format_event(gone, 0.0))  # (trial 74: nothing was)
         assert shown.endswith(
-            f"erin seems to have quit: nothing answers at {erin.node.me.addr} any more"
+            f"erin seems to have quit: nothing listens at {erin.node.me.addr} any more"
         )
         assert alice.node.links.unreachable() == []
         nursery.cancel_scope.cancel()

@@ -77,7 +77,7 @@ from peerchat.commands import (
             "/help //",
             Help('  /say TEXT       send TEXT as it stands, a "/" first too (or //TEXT)'),
         ),
-        ("/q", Usage("/q is irssi's /query: /q NAME TEXT sends a private line; /quit quits")),
+        ("/q", Usage(commands.Q_ALONE)),
         ("/quit", Quit()),
         ("/quit see you all ", Quit("see you all")),  # irssi's: said with the goodbye
         ("/send ~/notes.txt", SendFile("~/notes.txt")),
@@ -254,6 +254,7 @@ def test_help_with_a_command_gives_its_lines_by_any_of_its_names() -> None:
     for name, says in (("list", "multicast DNS"), ("rooms", "Alt-N")):  # (trial 71: the row)
         assert says in parse_line(f"/help {name}").text.splitlines()[1]
     assert parse_line("/help names") == parse_line("/help who")
+    assert parse_line("/help q") == parse_line("/help msg")  # irssi's /query (review 70)
     assert parse_line("/help bogus") == Usage("no command /bogus; /help lists them")
     said = Usage("no command /mgs (did you mean /msg?); /help lists them")  # (trial 55)
     assert parse_line("/help mgs") == said
