@@ -889,12 +889,13 @@ class Files:
         plain = self.downloads / local_name(d.name)
         if saved.final == plain or self._free_path(plain.name) != plain:
             return
-        try:
-            os.link(saved.final, plain)  # (never over a file made there meanwhile)
+        try:  # the name taken first, never over a file made there meanwhile (not by a hard
+            # link: a review, downloads on FAT or a network share have none)
+            os.close(os.open(plain, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         except OSError:
             return
         try:
-            os.unlink(saved.final)
+            os.replace(saved.final, plain)
         except OSError:  # one name, the one kept (review 69: two, one unrecorded)
             with contextlib.suppress(OSError):
                 os.unlink(plain)

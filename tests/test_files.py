@@ -2141,9 +2141,9 @@ async def test_the_members_of_one_address_share_what_an_offer_is_served_to_it(
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.parametrize("renamed", [True, False])
+@pytest.mark.parametrize("renamed", [True, False, "not to the plain name"])
 async def test_a_fetch_of_bytes_saved_from_another_sender_ends_and_its_part_goes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renamed: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renamed: bool | str
 ) -> None:
     """Trial 71: carol's fetch from bob, who was away, went on waiting once the same file was
     saved from alice; the status bar said it waited, and its part of 236 MB stayed. Review
@@ -2181,6 +2181,16 @@ async def test_a_fetch_of_bytes_saved_from_another_sender_ends_and_its_part_goes
                 raise PermissionError(errno.EACCES, "Permission denied")
 
             monkeypatch.setattr(files.os, "replace", refused)
+        if renamed == "not to the plain name":  # into place, but not moved to the name its
+            # other part held (review 70: one name, the one recorded)
+            replace = os.replace
+
+            def not_plain(part: Path, final: Path) -> None:
+                if Path(final).name == source.name:
+                    raise PermissionError(errno.EACCES, "Permission denied")
+                replace(part, final)
+
+            monkeypatch.setattr(files.os, "replace", not_plain)
         carol.node.get_file(from_alice.id)
         anew = await carol.wait_for(lambda e: isinstance(e, events.FileProgress) and e.resumed)
         assert (anew.id, anew.received) == (from_alice.id, 0)  # from the start, said (trial 72)
@@ -2193,6 +2203,12 @@ async def test_a_fetch_of_bytes_saved_from_another_sender_ends_and_its_part_goes
             return
         ended = await carol.wait_for(lambda e: done(source.name)(e) and e.id == from_bob.id)
         assert (ended.ok, ended.reason, ended.sender) == (False, events.SAVED_ELSEWHERE, "bob")
+        if renamed == "not to the plain name":
+            assert [p.name for p in downloads.iterdir()] == [Path(result.path).name]
+            assert Path(result.path).read_bytes() == source.read_bytes()
+            assert Path(result.path).name != source.name
+            nursery.cancel_scope.cancel()
+            return
         assert [p.name for p in downloads.iterdir()] == [source.name]  # (not "big (2).bin":
         # the part of bob's held the name, trial 72)
         assert Path(result.path).name == source.name
