@@ -775,7 +775,7 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         texts.append(format_event(event, now))
         texts.append(format_notice(ALL_DROPPED, now))
     elif type(event) is Away and event.message is None and event.changed:
-        texts.append(format_notice(back_text(screen.heard_away, screen.away_known), now))
+        texts.append(format_notice(back_text(screen.heard_away, screen.heard_known), now))
         screen.heard_away.clear()
     elif type(event) is Rejoined and screen.kept_in == room:
         screen.kept_in = None
@@ -1215,7 +1215,8 @@ class Screen:
     away: bool = False  # /away, in every room
     heard_away: collections.Counter[str] = field(default_factory=collections.Counter)  # private
     # lines while away, by sender
-    away_known: frozenset[str] = frozenset()  # the others in a room at /away, as shown (``who``)
+    away_known: frozenset[str] = frozenset()  # the others in a room at /away, by node id
+    heard_known: set[str] = field(default_factory=set)  # of ``heard_away``, those (as shown)
     files_listed_at: float = -math.inf  # when a /files list was last shown (wall clock)
     # room -> when its last "tracker is now" line was printed (arrival, monotonic)
     tracker_told_at: dict[str, float] = field(default_factory=dict)
@@ -1268,14 +1269,16 @@ class Screen:
         if isinstance(event, Away):  # the program's, not a room's
             if event.message is not None and not self.away:
                 self.heard_away.clear()
-                known = (m for room in self.rooms.values() for m in room.others.values())
-                self.away_known = frozenset(map(who, known))
+                self.heard_known = set()
+                self.away_known = frozenset(i for room in self.rooms.values() for i in room.others)
             self.away = event.message is not None
             return
         if self.away and type(event) is MessageReceived and not _away_answer(event):
             me = self.rooms[label].me if label in self.rooms else None
             if _private_to_you(event) or _names_you(event, me):  # told on the return, as
                 self.heard_away[who(event.sender)] += 1  # irssi's awaylog (trial 73: both)
+                if event.sender.node_id in self.away_known:  # (by key: review 70)
+                    self.heard_known.add(who(event.sender))
         if label != self.current and isinstance(event, MessageReceived | FileOffered):
             self._note_news(label, event)
         if isinstance(event, RoomLeft) and event.moved_to:  # the room anew, where it was
