@@ -46,3 +46,9 @@ class Flaps:
     def unsaid(self, member: Hashable, now: float) -> bool:
         """Whether the member's drops and returns go unsaid at ``now``."""
         return now < self._unsaid_till.get(member, -math.inf)
+
+    def gone(self, member: Hashable) -> None:
+        """The member is taken to have quit, as told: its flapping is over, and a return
+        is told (trial 75: "seems to have quit", then nothing as it came back)."""
+        self._drops.pop(member, None)
+        self._unsaid_till.pop(member, None)

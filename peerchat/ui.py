@@ -2693,6 +2693,9 @@ def _flapping(screen: Screen, arrived: float, room: str, event: Event) -> Told:
     private lines, each is told."""
     if type(event) is PeerLeft and event.dialled:
         return screen.flaps.dropped((room, event.member.node_id), arrived)
+    if type(event) is PeerGone:
+        screen.flaps.gone((room, event.member.node_id))
+        return Told.SAID
     if type(event) is PeerJoined and event.back and not event.was:  # (a rename is said:
         about = (event.member,)  # trial 63)
     elif type(event) is Undelivered and event.private is None:

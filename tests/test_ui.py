@@ -2109,6 +2109,10 @@ def test_a_member_that_keeps_dropping_out_is_told_three_times_then_not_while_it_
         ui.render_batch([(at, ("", Undelivered(ALICE, 8, (CAROL,))))], screen)
     )
     assert "carol" in to_plain_text(ui.render_batch([(at, ("", PeerJoined(CAROL)))], screen))
+    # Taken to have quit, then back: told (trial 75: its return went unsaid, as a flap's)
+    quit_ = [(at + 0.7, ("", PeerLeft(BOB, "connection lost", dialled=True)))]
+    quit_ += [(at + 0.8, ("", PeerGone(BOB))), (at + 0.9, ("", PeerJoined(BOB, back=True)))]
+    assert "bob is back" in to_plain_text(ui.render_batch(quit_, screen))
     gone = (at + 1, ("", PeerLeft(BOB, "quit", said=True)))
     assert "bob left (quit)" in to_plain_text(ui.render_batch([gone], screen))  # always told
     # Back under another name: always told too (trial 63 read "<xena> hello", unannounced)
