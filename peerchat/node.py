@@ -870,6 +870,10 @@ class Node:
 
     async def _show_history_soon(self, run: int) -> None:
         await trio.sleep(history_run.GATHER)
+        # In the moment after ``ready``, what a join asked for comes in one run (trial 75: a
+        # newcomer read 63 lines, "earlier messages end here", then 37 more among them)
+        while self._history.number == run and self._asked_entering():
+            await trio.sleep(history_run.GATHER)
         if (held := self._history_held) is not None:
             # Nobody answers: shown anyway, after HELD_MOST of this loop running. Counted a
             # step at a time, so that a stop in between (behind the shell) counts as one step.
@@ -910,9 +914,12 @@ class Node:
         """History is gathered, or held back, or asked for in the moment after ``ready``: not
         any time a want is out (review 66: one that a member never answered held every offer
         of the room back 5 s, and lines said after it came first)."""
+        return bool(self._history) or held or self._asked_entering()
+
+    def _asked_entering(self) -> bool:
+        """Whether history asked for in the moment after ``ready`` is yet to come."""
         starting = time.monotonic() - self._ready_at < history_run.HELD_MOST
-        asked = not self.messaging.puller.idle or self.messaging.awaits_recent
-        return bool(self._history) or held or starting and asked
+        return starting and (not self.messaging.puller.idle or self.messaging.awaits_recent)
 
     def _hold_offer(self, event: events.Event) -> None:
         if not self._offers_held:

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import signal
 import sqlite3
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -662,6 +663,37 @@ async def test_history_read_as_a_freeze_ends_waits_for_the_rejoins_and_shows_wit
         await shows(carol, "bob 2")
         texts = [e.text for e in carol.events if isinstance(e, events.MessageReceived)]
         assert texts == ["alice 1", "bob 2"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_joins_history_waits_for_what_it_asked_and_shows_in_one_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Trial 75: a newcomer read 63 lines, "earlier messages end here", then 37 more among
+    them, from a member that answered later. In the moment after ``ready``, the run waits
+    while history asked for is yet to come."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        bob, carol = await room.add("bob"), await room.add("carol")
+        await room.fully_connected()
+        node = carol.node
+        node._ready_at = time.monotonic()  # as just entered, a member yet to answer
+        waiting = [True]
+        monkeypatch.setattr(type(node.messaging), "awaits_recent", property(lambda m: waiting[0]))
+
+        def said(n: int) -> None:
+            chat = Chat(bob.node.node_id, n, n, f"bob {n}", 100.0 + n, 0.0)
+            node.show(bob.node.me, chat, own=False, history=True)
+
+        said(2)
+        await trio.sleep(4 * history_run.GATHER)
+        assert not [e for e in carol.events if isinstance(e, events.MessageReceived)]
+        said(1)  # the later answer
+        waiting[0] = False
+        await shows(carol, "bob 2")
+        texts = [e.text for e in carol.events if isinstance(e, events.MessageReceived)]
+        assert texts == ["bob 1", "bob 2"]
+        assert len([e for e in carol.events if isinstance(e, events.HistoryEnd)]) == 1
         nursery.cancel_scope.cancel()
 
 
