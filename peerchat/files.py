@@ -379,7 +379,9 @@ class Files:
         if len({(self._heard[id].offer.sha256, self._heard[id].offer.size) for id in found}) == 1:
             self.get(found[0])  # (one file, whoever offers it: review 68)
             return
-        if not found:
+        if not found and name[:1] in "\"'" and shell_word(name) is None:  # (trial 75)
+            said = f"no file called {name} is offered here (a quote is not closed?)"
+        elif not found:
             said = f"no file called {name} is offered here; /files lists the offers"
         else:
             which = ", ".join(f"{id} from {self._sender_shown(id, found)}" for id in found[:5])
