@@ -365,9 +365,13 @@ class Links:
             # (A namesake is bound by ``Talk._hand_on``.)
             # It goes by the name here now: one who went by it before and left no longer
             # holds it (kept, it turned this member away as a rename after a freeze here).
-            for look in looks(member.username):
-                self._gone_looks.pop(look, None)
+            gone = [self._gone_looks.pop(look, None) for look in looks(member.username)]
             before = node.store.name_owner(member.username, member.node_id, time.time())
+            # A name like a gone member's, in another case ("Bob" for bob), is its name too:
+            # nothing private goes to it by the bare name till the user names the key (the
+            # name itself is the store's to judge: trial 45)
+            alike = (g for g in gone if g and self._was_named.get(g) != member.username)
+            before = before or next((g for g in alike if g != member.node_id), None)
             if before is not None and before != node.node_id:  # (its own former name: no
                 # other key back under it, review 57)
                 present = node.members.get(before)

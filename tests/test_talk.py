@@ -773,19 +773,23 @@ async def test_the_first_key_of_a_name_back_after_a_stranger_had_it_is_not_the_s
         nursery.cancel_scope.cancel()
 
 
-async def test_nothing_private_goes_by_name_alone_to_a_key_new_under_it(tmp_path) -> None:
+@pytest.mark.parametrize("taken", ["bob", "Bob"])
+async def test_nothing_private_goes_by_name_alone_to_a_key_new_under_it(
+    tmp_path: Path, taken: str
+) -> None:
     """Attack round 24: bob quit, a stranger came as "bob" with a key of its own, and alice's
     "/msg bob the password is hunter2" went to it, with a warning above that she could miss.
-    Named with its key's mark it goes; from then on the name alone will do."""
+    Named with its key's mark it goes; from then on the name alone will do. "Bob" alike
+    (attack round 56's case, of a rename)."""
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
         alice, bob = await room.add("alice"), await room.add("bob")
         await room.fully_connected()
         bob.node.quit()
         await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
-        stranger = await room.add("bob")
+        stranger = await room.add(taken)
         await alice.wait_for(lambda e: isinstance(e, events.NewKey))
-        shown = marked("bob", stranger.node.node_id)
+        shown = marked(taken, stranger.node.node_id)
         alice.node.private("bob", "the password is hunter2")
         secret = tmp_path / "secret.txt"
         secret.write_text("x")
