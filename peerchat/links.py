@@ -370,8 +370,12 @@ class Links:
             # A name like a gone member's, in another case ("Bob" for bob), is its name too:
             # nothing private goes to it by the bare name till the user names the key (the
             # name itself is the store's to judge: trial 45)
-            alike = (g for g in gone if g and self._was_named.get(g) != member.username)
-            before = before or next((g for g in alike if g != member.node_id), None)
+            alike = (
+                g
+                for g in gone
+                if g not in (None, member.node_id) and self._was_named.get(g) != member.username
+            )
+            before = before or next(alike, None)
             if before is not None and before != node.node_id:  # (its own former name: no
                 # other key back under it, review 57)
                 present = node.members.get(before)

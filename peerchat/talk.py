@@ -164,8 +164,8 @@ class Talk:
         stranger came as "bob", and alice's "/msg bob the password is ..." went to it after a
         warning she could miss). Named with its key's mark, it is the user's choice: from then
         on the bare name will do. ``command``: the one typed (``/msg``, ``/send``)."""
-        old, under = self._rekeyed.get(member.node_id, ("", ""))
-        if under != skeleton(member.username):  # (none, or a name it no longer goes by)
+        old = self._took_from(member)
+        if old is None:
             return None
         if KEY_MARK in name:
             del self._rekeyed[member.node_id]
@@ -176,6 +176,12 @@ class Talk:
             f"{old[:FINGERPRINT]}), maybe someone else; not sent: /whois {name} shows its key, "
             f"and {command} {shown} ... sends to this one"
         )
+
+    def _took_from(self, member: Member) -> str | None:
+        """The key that had the name ``member`` goes by now, if it came under it here
+        (``took_name_of``); not once it goes by another."""
+        old, under = self._rekeyed.get(member.node_id, ("", ""))
+        return old if under == skeleton(member.username) else None
 
     def addressee(self, name: str) -> Member | None:
         """Whom ``/msg NAME`` reaches: a member in the room, or one away now (not when two
@@ -229,7 +235,7 @@ class Talk:
         node = self.node
         if self._away is None or sender.node_id in self._answered_away or not node.reporting:
             return
-        if sender.node_id in node.ignored or self.unconfirmed(sender.username, sender, ""):
+        if sender.node_id in node.ignored or self._took_from(sender) is not None:
             return
         known = sender.node_id in self._away_known  # (attack round 54: throwaway keys'
         # lines took every answer, and a friend's got none)
@@ -500,7 +506,7 @@ class Talk:
         former = (self._former.get(look) for look in looks(message.username))
         before = next(filter(None, former), None) or node.store.owner(message.username)
         if before not in (None, member.node_id, node.node_id):
-            # A name another key gave up by /nick a moment ago, taken: nothing private goes
+            # A name (or one like it) another key went by here, taken: nothing private goes
             # to it by the bare name until the user names this key (attack round 55: alice's
             # "/msg bob the password ..." reached the one who took bob as bob became robert).
             self.took_name_of(renamed, before)

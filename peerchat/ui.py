@@ -360,8 +360,7 @@ def format_files(event: FileList, now: float, *, brief: bool = False) -> Formatt
     """``/files``; ``brief``: the list of a room after another's, which said how to use it."""
     if not event.files:
         return format_notice("* no files are offered here", now)
-    head = "* files:" if brief else FILES_HEAD
-    lines = [head]
+    lines = ["* files:" if brief else FILES_HEAD]
     for f in event.files:
         what = f"{visible(f.name)} ({size_text(f.size)})"
         if f.own:
@@ -768,9 +767,10 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     elif type(event) is HistoryEnd:
         texts.append(format_history_end(event, front, now))
     elif type(event) is FileList:  # (trial 72: the same head for each room with offers)
-        brief = now - screen.files_listed_at < FILES_TOGETHER and event.files
-        texts.append(format_files(event, now, brief=bool(brief)))
-        screen.files_listed_at = now if event.files else screen.files_listed_at
+        brief = bool(event.files) and now - screen.files_listed_at < FILES_TOGETHER
+        texts.append(format_files(event, now, brief=brief))
+        if event.files:
+            screen.files_listed_at = now
     elif type(event) is PeerLeft and front is not None and front.all_dropped:
         texts.append(format_event(event, now))
         texts.append(format_notice(ALL_DROPPED, now))
@@ -841,8 +841,8 @@ ALL_DROPPED = (
     "network; this program goes on trying to reach them"
 )
 ALL_DROPPED_AT_LEAST = 2  # others that dropped out within ALL_DROPPED_WITHIN s, for it
-WINDOW_OPEN = 10.0  # seconds after a join's first run of history that older lines are held
 ALL_DROPPED_WITHIN = 10.0
+WINDOW_OPEN = 10.0  # seconds after a join's first run of history that older lines are held
 
 
 def _private_to_you(event: MessageReceived) -> bool:
@@ -1232,7 +1232,7 @@ class Screen:
         """Whether ``event`` is history older than any a join of ``label`` showed, come late
         (at ``arrived``) from a slower link: it would be a second run of earlier messages,
         below those shown first (trial 74's newcomer: 90 lines, then older ones). A line
-        says how many (``LATE``); ``/history`` shows them (from the store: ``kept``), and
+        says how many (``late_text``); ``/history`` shows them (from the store: ``kept``), and
         headless mode reports them."""
         room = self.rooms.get(label)
         if room is None or type(event) is not MessageReceived or not event.history or event.kept:
