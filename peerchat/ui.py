@@ -863,6 +863,7 @@ _CHATTER = (
     FileOffered,
     PeerJoined,
     PeerLeft,
+    PeerGone,
     Renamed,
     TrackerChanged,
     InRoom,

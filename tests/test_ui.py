@@ -2031,6 +2031,7 @@ def test_a_rooms_chatter_is_kept_in_its_window_and_what_is_for_you_is_shown_at_o
 
     assert kept(message(BOB, "hi all")) == (True, False)
     assert kept(PeerJoined(CAROL)) == (True, False)
+    assert kept(PeerGone(CAROL)) == (True, False)  # as its drop was (a check by hand)
     assert kept(message(BOB, "alice: look")) == (True, True)  # names you
     assert kept(dataclasses.replace(message(BOB, "psst"), to=ALICE)) == (True, True)
     assert kept(message(ALICE, "mine", own=True)) == (True, True)  # (typed just before Ctrl-X)
