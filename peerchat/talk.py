@@ -171,10 +171,14 @@ class Talk:
             del self._rekeyed[member.node_id]
             return None
         shown = marked(member.username, member.node_id)
+        was = old[:FINGERPRINT]
+        if (then := self.node.members.get(old)) is not None:  # (trial 75: where it went)
+            now = marked(then.username, old) if self.shown_marked(then) else then.username
+            was += f", now {now}"
         return (
-            f"{name} is another key than the one that had the name here ({shown}, was "
-            f"{old[:FINGERPRINT]}), maybe someone else; not sent: /whois {name} shows its key, "
-            f"and {command} {shown} ... sends to this one"
+            f"{name} is another key than the one that had the name here ({shown}, was {was}), "
+            f"maybe someone else; not sent: /whois {name} shows its key, and {command} {shown} "
+            "... sends to this one"
         )
 
     def _took_from(self, member: Member) -> str | None:
