@@ -34,7 +34,6 @@ from peerchat.addresses import (
     parse_addr,
 )
 from peerchat.admission import Paces, Slot
-from peerchat.bounded import keep_latest
 from peerchat.connection import Connection
 from peerchat.doorman import OTHER_ROOM, refuses_the_name
 from peerchat.handshake import WrongSecret
@@ -89,9 +88,6 @@ class Links:
             config.max_redial,
         )
         self._lost_at: dict[str, int] = {}  # lost member -> our last message when it was lost
-        # Members taken to have quit, and still dialled (``redial``): back, each is "back",
-        # as it was last said to have dropped out (trial 73 read "joined" of one, unexplained).
-        self._taken_quit: dict[str, None] = {}  # (bounded as ``redial``: review 70)
         # A member gone -> the name it had: one back under another is announced as renamed
         # (it took it where this node could not hear: in a partition, or as it restarted).
         self._was_named: dict[str, str] = {}
@@ -332,12 +328,14 @@ class Links:
             old.abort("replaced by a newer connection")
         self.conns[member.node_id] = conn
         log.info("connected to %s (%s) at %s", member.username, member.node_id, member.addr)
+        # One taken to have quit, and dialled still, is "back", as it was last said to have
+        # dropped out (trial 73 read "joined" of one, unexplained)
+        quit_told = self.redial.told_gone(member.node_id)
         self.redial.found(member.node_id, trio.current_time())
         for gone in self.redial.replaced_by(member, skeleton, reached_at):
             self._gave_up(gone, replaced=True)
         lost_at = self._lost_at.pop(member.node_id, None)
-        dropped_out = lost_at is not None or member.node_id in self._taken_quit
-        self._taken_quit.pop(member.node_id, None)
+        dropped_out = lost_at is not None or quit_told
         away = [seq for seq in (lost_at, listed_at) if seq is not None]
         heard = node.chatlog.shown(member.node_id)
         released = []
@@ -598,7 +596,6 @@ class Links:
         under way is kept."""
         self.redial.clear()
         self._lost_at.clear()
-        self._taken_quit.clear()
         self._unlinked.clear()
         self._vouched.clear()
         self._introduced.clear()
@@ -713,15 +710,12 @@ class Links:
         if told:  # (first: then the lines that did not reach it)
             self.node.emit(events.PeerGone(member))
         self._owed_no_more(member, tell=told)
-        if member.node_id in self.redial:
-            keep_latest(self._taken_quit, member.node_id, None, self.node.config.max_redial)
 
     def _gave_up(self, member: Member, *, replaced: bool = False) -> None:
         """``member`` is not dialled again: it is gone. One ``replaced`` by a process in its
         place is not said to have missed our lines: that one had the room's history as it came
         (a trial's "did not reach gina" of a gina who was then shown them)."""
         self._unlinked.pop(member.node_id, None)
-        self._taken_quit.pop(member.node_id, None)
         log.info("gave up on reaching %s", member.username)
         self._owed_no_more(member, tell=member.chat and not replaced)
         self.node.talk.gave_up(member)

@@ -93,6 +93,11 @@ class Redial:
         keep_latest(self._found, node_id, (now, entry.delay), self._max_lost)
         return entry.member
 
+    def told_gone(self, node_id: str) -> bool:
+        """Whether the member, dialled still, was said to be gone (``gone_for``)."""
+        entry = self._lost.get(node_id)
+        return entry is not None and entry.told_gone
+
     def replaced_by(
         self, member: Member, looks: Callable[[str], str], reached_at: str | None = None
     ) -> list[Member]:
