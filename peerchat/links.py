@@ -373,9 +373,11 @@ class Links:
                 for g in gone
                 if g not in (None, member.node_id) and self._was_named.get(g) != member.username
             )
-            before = before or next(alike, None)
-            if before is not None and before != node.node_id:  # (its own former name: no
-                # other key back under it, review 57)
+            # and so is one like the name of a member here that took another ("Bob" as bob
+            # is robert: review 71's stranger got "/msg bob")
+            before = before or next(alike, None) or node.talk.former_owner(member.username)
+            if before not in (None, node.node_id, member.node_id):  # (its own former name:
+                # no other key back under it, review 57)
                 present = node.members.get(before)
                 here_as = present.username if present is not None else ""
                 node.talk.took_name_of(member, before)

@@ -155,7 +155,10 @@ class Settings:
 # fetch does not take (``files.on_chunk``), and a batch's lines (``messaging.on_batch``).
 _CHARGED_BY_HANDLER = frozenset({FileChunk, Batch})
 
-_OVERTAKES_HISTORY = (
+_OVERTAKES_HISTORY = (  # (the status bar's alone too: review 71, "bob is typing" split a run)
+    events.Typing,
+    events.Uploading,
+    events.FileProgress,
     events.Error,
     events.Unresponsive,
     events.Saving,

@@ -181,6 +181,20 @@ class Talk:
             "... sends to this one"
         )
 
+    def former_owner(self, name: str) -> str | None:
+        """The key seen going by ``name`` (or a name like it: "Bob" is bob's too, attack round
+        56 and review 70) before it renamed itself here."""
+        return next(filter(None, (self._former.get(look) for look in looks(name))), None)
+
+    def _gave_up_name(self, member: Member) -> None:
+        """``member`` renamed itself from its name: that key is the name's former owner, but
+        for the first owner, still here under another name (review 71: as mallory gave up
+        "Bob", taken as bob became robert, "/msg bob" said "bob is now mal", or nothing)."""
+        look = skeleton(member.username)
+        first = self._former.get(look)
+        if first in (None, member.node_id) or self.node.members.get(first) is None:
+            keep_latest(self._former, look, member.node_id, MAX_FORMER_NAMES)
+
     def _took_from(self, member: Member) -> str | None:
         """The key that had the name ``member`` goes by now, if it came under it here
         (``took_name_of``); not once it goes by another."""
@@ -506,9 +520,7 @@ class Talk:
         old = member.username
         if self.marks().get(member.node_id) == old:
             old = marked(old, member.node_id)
-        # By its look: "Bob" is bob's name too (attack round 56 and review 70 took "Bob")
-        former = (self._former.get(look) for look in looks(message.username))
-        before = next(filter(None, former), None) or node.store.owner(message.username)
+        before = self.former_owner(message.username) or node.store.owner(message.username)
         if before not in (None, member.node_id, node.node_id):
             # A name (or one like it) another key went by here, taken: nothing private goes
             # to it by the bare name until the user names this key (attack round 55: alice's
@@ -520,7 +532,7 @@ class Talk:
         if listed is not None:
             node.members.add(dataclasses.replace(listed, username=message.username))
         self._hand_on(member.username, member.node_id)
-        keep_latest(self._former, skeleton(member.username), member.node_id, MAX_FORMER_NAMES)
+        self._gave_up_name(member)
         node.emit(events.Renamed(renamed, old))
         node.entrance.told_renamed(renamed)
 

@@ -831,13 +831,15 @@ async def test_a_private_message_to_a_name_just_given_up_says_the_name_now() -> 
         nursery.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize("confirmed", [False, True])
 @pytest.mark.parametrize("taken", ["bob", "Bob"])
 async def test_a_name_given_up_and_taken_by_another_key_is_not_sent_to_by_the_bare_name(
-    taken: str,
+    taken: str, confirmed: bool
 ) -> None:
     """Attack round 55 F1: as bob became robert, mallory took "bob"; alice's "/msg bob the
     password is hunter2" went to mallory, with nothing said but the two renames. Attack round
-    56: and "Bob". Review 70: once mallory goes by another name, it is mallory's own."""
+    56: and "Bob". Review 70: once mallory goes by another name, it is mallory's own. Review
+    71: and "bob" is robert's again, whether or not alice had named mallory's key."""
     async with trio.open_nursery() as nursery:
         alice, bob, mallory = await room_with(nursery, "alice", "bob", "mallory")
         bob.node.nick("robert")
@@ -860,14 +862,42 @@ async def test_a_name_given_up_and_taken_by_another_key_is_not_sent_to_by_the_ba
         alice.node.private("robert", "robert still reached")
         await bob.wait_for(is_message("robert still reached"))
         assert not [e for e in mallory.events if getattr(e, "text", "").startswith("the pass")]
+        if confirmed:
+            alice.node.private(shown, "to this key")
+            await mallory.wait_for(is_message("to this key"))
         await trio.sleep(1.1)  # (one rename a second)
         mallory.node.nick("mal")
         await alice.wait_for(lambda e: isinstance(e, events.Renamed) and e.member.username == "mal")
         alice.node.private("mal", "yours")  # (review 70: refused, "another key")
         await mallory.wait_for(is_message("yours"))
+        told = len(errors(alice))
         alice.node.private("bob", "where are you?")  # (review 70: "bob is now mal")
         await trio.sleep(0)
-        assert "mal" not in errors(alice)[-1], errors(alice)[-1]
+        assert errors(alice)[told:] == [
+            "nobody called bob is in the room; bob is now robert; not sent"
+        ]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_key_joining_under_a_name_like_one_a_member_here_gave_up_is_not_sent_to() -> None:
+    """Review 71 R1: as bob was robert, a new key joined as "Bob", and alice's "/msg bob the
+    password is hunter2" went to it (a rename into "Bob" was caught, a join was not)."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        bob.node.nick("robert")
+        await alice.wait_for(lambda e: isinstance(e, events.Renamed))
+        stranger = await room.add("Bob")
+        warned = await alice.wait_for(lambda e: isinstance(e, events.NewKey))
+        assert warned.member.node_id == stranger.node.node_id
+        assert (warned.old_node_id, warned.old_here_as) == (bob.node.node_id, "robert")
+        await room.fully_connected()
+        alice.node.private("bob", "the password is hunter2")
+        await trio.sleep(0)
+        assert errors(alice)[-1].startswith("bob is another key than the one that had the name")
+        assert "now robert" in errors(alice)[-1]
+        assert not [e for e in stranger.events if getattr(e, "text", "").startswith("the pass")]
         nursery.cancel_scope.cancel()
 
 
