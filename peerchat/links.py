@@ -363,19 +363,15 @@ class Links:
             # (A namesake is bound by ``Talk._hand_on``.)
             # It goes by the name here now: one who went by it before and left no longer
             # holds it (kept, it turned this member away as a rename after a freeze here).
-            gone = [self._gone_looks.pop(look, None) for look in looks(member.username)]
-            before = node.store.name_owner(member.username, member.node_id, time.time())
-            # A name like a gone member's, in another case ("Bob" for bob), is its name too:
-            # nothing private goes to it by the bare name till the user names the key (the
-            # name itself is the store's to judge: trial 45)
-            alike = (
-                g
-                for g in gone
-                if g not in (None, member.node_id) and self._was_named.get(g) != member.username
-            )
-            # and so is one like the name of a member here that took another ("Bob" as bob
-            # is robert: review 71's stranger got "/msg bob")
-            before = before or next(alike, None) or node.talk.former_owner(member.username)
+            for look in looks(member.username):
+                self._gone_looks.pop(look, None)
+            # A name like one another key went by here ("Bob" of bob, gone or robert now) is
+            # that name too: nothing private goes to it by the bare name till the user names
+            # the key (attack round 56, review 71); the name itself is the store's to judge
+            # (trial 45)
+            before = node.store.name_owner(
+                member.username, member.node_id, time.time()
+            ) or node.store.like_owner(member.username, member.node_id)
             if before not in (None, node.node_id, member.node_id):  # (its own former name:
                 # no other key back under it, review 57)
                 present = node.members.get(before)

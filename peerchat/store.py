@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from peerchat.batch import MAX_ITEMS, Batch, open_batch
+from peerchat.names import looks
 from peerchat.tracker_address import StartupError
 
 FILE = "messages.db"
@@ -94,6 +95,11 @@ CREATE TABLE IF NOT EXISTS names (
     username TEXT PRIMARY KEY,
     author TEXT NOT NULL,
     since REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS looks (
+    look TEXT NOT NULL,
+    username TEXT NOT NULL,
+    PRIMARY KEY (look, username)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS went_by (
     author TEXT PRIMARY KEY,
@@ -173,6 +179,8 @@ class Store:
                 if statement.strip():
                     self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            unread = "SELECT username FROM names WHERE username NOT IN (SELECT username FROM looks)"
+            self._add_looks([u for (u,) in self._db.execute(unread)])  # (bound before it was)
         # Messages and bytes kept, counted as they are added (duplicates too).
         self.approx_count, self.approx_bytes = self.count(), self.size()
 
@@ -374,6 +382,34 @@ class Store:
         row = self._db.execute("SELECT 1 FROM names WHERE author = ? LIMIT 1", (author,))
         return row.fetchone() is not None
 
+    def _add_looks(self, usernames: Iterable[str]) -> None:
+        """Note how each of ``usernames`` may be read (``looks``), for ``like_owner``."""
+        self._db.executemany(
+            "INSERT OR IGNORE INTO looks VALUES (?, ?)",
+            [(look, username) for username in usernames for look in looks(username)],
+        )
+
+    def like_owner(self, username: str, author: str) -> str | None:
+        """Who went by a name like ``username`` ("bob" of "Bob", "alice" of "@lice") here
+        last, unless ``author`` was the first key under any of them; the name itself is
+        ``name_owner``'s to judge. Remembered, as names are, past a restart (review 71: after
+        one, a stranger came in as "Bob" with bob away, unwarned, and had alice's /msg bob)."""
+        forms = sorted(looks(username))
+        among = (
+            f"FROM looks JOIN {{}} USING (username) WHERE look IN ({', '.join('?' * len(forms))})"
+        )
+        first = self._db.execute(
+            f"SELECT author {among.format('holders')} ORDER BY since, author LIMIT 1", forms
+        ).fetchone()
+        if first is None or first[0] == author:
+            return None
+        last = self._db.execute(
+            f"SELECT author {among.format('names')} AND username != ? AND author != ?"
+            " ORDER BY since DESC LIMIT 1",
+            (*forms, username, author),
+        ).fetchone()
+        return None if last is None else last[0]
+
     def name_owner(self, username: str, author: str, now: float) -> str | None:
         """Who went by ``username`` before, if not ``author``, unless ``author`` had it first
         here; ``author`` does from now on. The first key under a name, back after another took
@@ -391,6 +427,7 @@ class Store:
                     )
             return None
         with self._written():
+            self._add_looks([username])
             self._db.executemany(  # (one held since before this table: held since it took it)
                 "INSERT OR IGNORE INTO holders VALUES (?, ?, ?)",
                 [(username, author, now), *([(username, *row)] if row is not None else [])],
@@ -651,6 +688,7 @@ class Store:
             f" (SELECT username FROM names ORDER BY since DESC LIMIT ?) AND {spared}",
             (MAX_NAMES, *kept),
         )
+        self._db.execute("DELETE FROM looks WHERE username NOT IN (SELECT username FROM names)")
         self._db.execute(  # the earliest of each name kept (a review: a flood of keys
             # pruned by age took the first holder's row, and a stranger became "first")
             "DELETE FROM holders WHERE username NOT IN (SELECT username FROM names)"

@@ -520,7 +520,12 @@ class Talk:
         old = member.username
         if self.marks().get(member.node_id) == old:
             old = marked(old, member.node_id)
-        before = self.former_owner(message.username) or node.store.owner(message.username)
+        name = message.username
+        before = (
+            self.former_owner(name)
+            or node.store.owner(name)
+            or node.store.like_owner(name, member.node_id)
+        )
         if before not in (None, member.node_id, node.node_id):
             # A name (or one like it) another key went by here, taken: nothing private goes
             # to it by the bare name until the user names this key (attack round 55: alice's

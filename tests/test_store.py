@@ -208,6 +208,43 @@ def test_the_first_key_under_a_name_is_no_newcomer_when_it_comes_back(store: Sto
     assert store.name_owner("zoë", third, NOW + 5) == stranger
 
 
+def test_a_name_like_another_keys_is_told_of_that_key_past_a_restart(tmp_path: Path) -> None:
+    """Review 71 R3: after a restart, a stranger came in as "Bob" with bob away, unwarned
+    (the look-alike names of those gone were remembered in memory only). The first key under
+    any of the names, back, is no newcomer (trial 45); the name itself is ``name_owner``'s."""
+    bob, stranger, third = "b" * 32, "s" * 32, "c" * 32
+    with Store(tmp_path) as s:
+        s.name_owner("bob", bob, NOW)
+        s.name_owner("alice", "a" * 32, NOW)
+    with Store(tmp_path) as s:
+        assert s.like_owner("Bob", stranger) == bob
+        assert s.like_owner("@lice", stranger) == "a" * 32  # ("@" read as an "a")
+        assert s.like_owner("bob", stranger) is None  # (the name itself: not this one's)
+        assert s.like_owner("carol", stranger) is None
+        s.name_owner("Bob", stranger, NOW + 1)
+        assert s.like_owner("bob", bob) is None  # the first, back under a name like it
+        assert s.like_owner("BOB", third) == stranger  # the last under one like it
+
+
+def test_the_looks_of_names_are_pruned_with_them(store: Store) -> None:
+    for n in range(MAX_NAMES + 10):
+        store.name_owner(f"x{n}", f"{n % (MAX_NAMES // 4):032x}", NOW + n)
+    store.prune(NOW + MAX_NAMES + 100, keep_messages=1000, keep_seconds=DAY)
+    unnamed = "SELECT count(*) FROM looks WHERE username NOT IN (SELECT username FROM names)"
+    assert store._db.execute(unnamed).fetchone()[0] == 0
+    assert store._db.execute("SELECT count(*) FROM looks").fetchone()[0] <= MAX_NAMES
+
+
+def test_the_names_of_a_store_from_before_their_looks_are_read_as_it_opens(
+    tmp_path: Path,
+) -> None:
+    with Store(tmp_path) as s:
+        s.name_owner("bob", "b" * 32, NOW)
+        s._db.execute("DELETE FROM looks")
+    with Store(tmp_path) as s:
+        assert s.like_owner("Bob", "s" * 32) == "b" * 32
+
+
 def test_the_first_holder_of_a_name_outlasts_a_flood_of_keys_under_it(store: Store) -> None:
     """A review: holders pruned by age lost the first one, and a stranger became "first"."""
     zoe = "a" * 32
