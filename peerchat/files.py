@@ -209,7 +209,7 @@ class Files:
         # Where another of its rooms saved these bytes (``Store.saved_at``; ``Rooms.start``):
         # rooms share a downloads directory (trial 73: a file saved in dev, offered in ops, was
         # not said to be had there)
-        self.saved_elsewhere: Callable[[bytes, int], tuple[str, int] | None] = _saved_nowhere
+        self.saved_elsewhere: Callable[[bytes, int], list[tuple[str, int]]] = _saved_nowhere
         self._served: dict[tuple[str, int], tuple[int, float]] = {}  # -> (bytes, since when)
         # (member, offer) -> (its turn's start, when it stopped): asked again soon, the turn
         # goes on (attack round 19: a stop and a get every 50 s began a new turn each time)
@@ -348,11 +348,20 @@ class Files:
         self._heard[id] = _Heard(sender.node_id, sender.username, message)
         self._heard_ids[key] = id
         to = self.node.me if message.private else None
-        kept = self.node.store.saved_at(message.sha256, message.size)
-        kept = kept or self.saved_elsewhere(message.sha256, message.size)
-        saved = kept[0] if kept is not None and _holds(kept[0], message.size, kept[1]) else ""
-        if saved and not _named_so(Path(saved).name, local_name(message.name)):
-            saved = ""  # the same bytes, another file: an empty __init__.py is no empty.txt
+        # Where this room saved the bytes, else another (review 71: its own record of a copy
+        # moved since hid the other's); the same bytes under another name are another file:
+        # an empty __init__.py is no empty.txt
+        records = (self.node.store.saved_at(message.sha256, message.size),)
+        records += tuple(self.saved_elsewhere(message.sha256, message.size))
+        name = local_name(message.name)
+        saved = next(
+            (
+                path
+                for path, mtime_ns in filter(None, records)
+                if _holds(path, message.size, mtime_ns) and _named_so(Path(path).name, name)
+            ),
+            "",
+        )
         if saved:
             self._saved[id] = saved
         # Part of it kept from a fetch that stopped (its sender killed): said with the offer,
@@ -1495,9 +1504,9 @@ async def _hash_file(path: Path) -> tuple[int, bytes, Stamp]:
     return size, digest.finalize(), before
 
 
-def _saved_nowhere(sha256: bytes, size: int) -> None:
+def _saved_nowhere(sha256: bytes, size: int) -> list[tuple[str, int]]:
     """No other room's store (a program of one room)."""
-    return None
+    return []
 
 
 def _named_so(saved: str, name: str) -> bool:

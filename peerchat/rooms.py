@@ -96,10 +96,10 @@ class Rooms:
             p for other in self.nodes.values() if other is not node for p in other.files.taken()
         }
 
-    def _saved_but_by(self, node: Node, sha256: bytes, size: int) -> tuple[str, int] | None:
-        """Where a room but ``node``'s saved these bytes last (``Store.saved_at``)."""
+    def _saved_but_by(self, node: Node, sha256: bytes, size: int) -> list[tuple[str, int]]:
+        """Where each room but ``node``'s saved these bytes last (``Store.saved_at``)."""
         others = (other for other in self.nodes.values() if other is not node)
-        return next(filter(None, (other.store.saved_at(sha256, size) for other in others)), None)
+        return list(filter(None, (other.store.saved_at(sha256, size) for other in others)))
 
     async def _run(self, room: str, node: Node, first: bool) -> None:
         failed = False

@@ -2216,9 +2216,13 @@ async def test_a_fetch_of_bytes_saved_from_another_sender_ends_and_its_part_goes
         nursery.cancel_scope.cancel()
 
 
-async def test_an_offer_of_a_file_another_room_saved_is_said_to_be_had(tmp_path: Path) -> None:
+@pytest.mark.parametrize("moved_here", [False, True])
+async def test_an_offer_of_a_file_another_room_saved_is_said_to_be_had(
+    tmp_path: Path, moved_here: bool
+) -> None:
     """Trial 73 F3: a file saved in dev, offered in ops, was not said to be had there (each
-    room has its own store; ``Rooms`` gives each room the others')."""
+    room has its own store; ``Rooms`` gives each room the others'). Review 71: nor when this
+    room's own record was of a copy moved away since."""
     source = random_file(tmp_path, 1)
     held = tmp_path / "elsewhere" / source.name
     held.parent.mkdir()
@@ -2226,8 +2230,10 @@ async def test_an_offer_of_a_file_another_room_saved_is_said_to_be_had(tmp_path:
     async with trio.open_nursery() as nursery:
         room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
         digest, size = hashlib.sha256(source.read_bytes()).digest(), source.stat().st_size
-        saved = {(digest, size): (str(held), held.stat().st_mtime_ns)}
-        alice.node.files.saved_elsewhere = lambda sha, size: saved.get((sha, size))
+        saved = {(digest, size): [(str(held), held.stat().st_mtime_ns)]}
+        alice.node.files.saved_elsewhere = lambda sha, size: saved.get((sha, size), [])
+        if moved_here:
+            alice.node.store.keep_saved(digest, size, str(tmp_path / "moved.bin"), 1, 0.0)
         offer = await offer_heard(bob, alice, source)
         assert offer.saved == str(held)
         nursery.cancel_scope.cancel()

@@ -544,8 +544,8 @@ def test_each_room_sees_what_the_others_fetches_write_or_keep(tmp_path: Path) ->
         rooms.start(room, node)  # type: ignore[arg-type]
     assert nodes["dev"].files.elsewhere() == {tmp_path / "b.bin"}
     assert nodes["qa"].files.elsewhere() == {tmp_path / "a.bin", tmp_path / "b.bin"}
-    assert nodes["ops"].files.saved_elsewhere(b"x" * 32, 1) == saved["dev"]
-    assert nodes["dev"].files.saved_elsewhere(b"x" * 32, 1) is None  # (its own: its store's)
+    assert nodes["ops"].files.saved_elsewhere(b"x" * 32, 1) == [saved["dev"]]
+    assert nodes["dev"].files.saved_elsewhere(b"x" * 32, 1) == []  # (its own: its store's)
 
 
 def test_a_name_away_from_the_room_in_front_and_in_a_room_behind_is_pointed_at() -> None:
