@@ -879,6 +879,33 @@ async def test_a_name_given_up_and_taken_by_another_key_is_not_sent_to_by_the_ba
         nursery.cancel_scope.cancel()
 
 
+async def test_a_name_like_one_a_member_left_by_a_restart_taken_by_nick_is_not_sent_to(
+    tmp_path: Path,
+) -> None:
+    """Trial 76 F1: dave went by Zed, and came back from a crash as dave; gus took "zed" by
+    /nick, and eve's "/msg zed ..." went to him unwarned (in Zed's own case it was refused:
+    the rename was seen only as a start's, and the names in memory are of renames seen)."""
+    data = DataDir(tmp_path / "dave")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        eve, gus = await room.add("eve"), await room.add("gus")
+        dave = await room.add("dave", data=data)
+        await room.fully_connected()
+        dave.node.nick("Zed")
+        await eve.wait_for(lambda e: isinstance(e, events.Renamed))
+        dave.node.quit()
+        await dave.node.finished.wait()
+        dave = await room.add("dave", data=data)
+        await eve.wait_for(lambda e: isinstance(e, events.PeerJoined) and e.was == "Zed")
+        gus.node.nick("zed")
+        await eve.wait_for(lambda e: isinstance(e, events.Renamed) and e.member.username == "zed")
+        eve.node.private("zed", "for Zed")
+        await trio.sleep(0)
+        assert errors(eve)[-1].startswith("zed is another key than the one that had the name")
+        assert "now dave" in errors(eve)[-1]
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_key_joining_under_a_name_like_one_a_member_here_gave_up_is_not_sent_to() -> None:
     """Review 71 R1: as bob was robert, a new key joined as "Bob", and alice's "/msg bob the
     password is hunter2" went to it (a rename into "Bob" was caught, a join was not)."""
