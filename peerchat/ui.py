@@ -774,6 +774,9 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
     elif type(event) is PeerLeft and front is not None and front.all_dropped:
         texts.append(format_event(event, now))
         texts.append(format_notice(ALL_DROPPED, now))
+    elif type(event) is PeerJoined and front is not None and front.in_touch_again:
+        texts.append(format_event(event, now))
+        texts.append(format_notice(in_touch_text(event.member), now))
     elif type(event) is Away and event.message is None and event.changed:
         texts.append(format_notice(back_text(screen.heard_away, screen.heard_known), now))
         screen.heard_away.clear()
@@ -840,9 +843,16 @@ ALL_DROPPED = (
     "* nobody else is reachable, all dropped out at once: the trouble may be your own "
     "network; this program goes on trying to reach them"
 )
+
+
 ALL_DROPPED_AT_LEAST = 2  # others that dropped out within ALL_DROPPED_WITHIN s, for it
 ALL_DROPPED_WITHIN = 10.0
 WINDOW_OPEN = 10.0  # seconds after a join's first run of history that older lines are held
+
+
+def in_touch_text(member: Member) -> str:
+    """What the first back after ``ALL_DROPPED`` adds: the network works again."""
+    return f"* back in touch: {who(member)} answers again"
 
 
 def _private_to_you(event: MessageReceived) -> bool:
@@ -1063,6 +1073,10 @@ class Room:
     # The last of the others just dropped out, two or more of them within seconds: trial 73's
     # own link went down, and her screen blamed each of the others in turn (``ALL_DROPPED``)
     all_dropped: bool = False
+    cut_off: bool = False  # ``ALL_DROPPED`` was said, and none is back since
+    # The first back after it: trial 76's own link flapped, the others' returns went unsaid
+    # (flapping), and "nobody else is reachable" was the last word long after the heal
+    in_touch_again: bool = False
     # The history a join shows: the oldest line of its first run (its window of the room's
     # past), once that run has ended; inf while it is shown; None before, with none shown
     # before a live line, or once a live line or a return came after it. History older than
@@ -1094,7 +1108,7 @@ class Room:
 
     def apply(self, event: Event, arrived: float | None = None) -> None:
         """``event``, which came at ``arrived`` (monotonic; now if not given)."""
-        self.all_dropped = False
+        self.all_dropped = self.in_touch_again = False
         self._mark_window(event, arrived)
         match event:
             case Ready(me=me, role=role, room=name, private=private):
@@ -1111,6 +1125,7 @@ class Room:
                 self.others.update((m.node_id, m) for m in members)
             case PeerJoined(member=m):
                 self.others[m.node_id] = m
+                self.in_touch_again, self.cut_off = self.cut_off, False
             case PeerLeft(member=m, dialled=dialled):
                 at = time.monotonic() if arrived is None else arrived
                 recent = {i: t for i, t in self.dropped.items() if at - t < ALL_DROPPED_WITHIN}
@@ -1118,6 +1133,7 @@ class Room:
                 self.others.pop(m.node_id, None)
                 # (Not while a standalone tracker answers: review 69)
                 self.all_dropped = not self.others and len(self.dropped) >= ALL_DROPPED_AT_LEAST
+                self.cut_off = self.cut_off or self.all_dropped
                 self.typing.pop(m.node_id, None)
                 self.uploads = {k: u for k, u in self.uploads.items() if k[1] != m.node_id}
             case Renamed(member=m):
@@ -1623,6 +1639,9 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             if said_already and type(line[1]) is PeerLeft and gone and gone.all_dropped:
                 # (its leave paced or a flap's, unsaid: review 69)
                 out.append(_notice_in(line[0], ALL_DROPPED, arrived + wall, screen))
+            if said_already and type(line[1]) is PeerJoined and gone and gone.in_touch_again:
+                said = in_touch_text(line[1].member)
+                out.append(_notice_in(line[0], said, arrived + wall, screen))
             if said_already or _forgotten_unsaid(line[1]):  # Tab forgets it
                 continue
             if type(line[1]) is HistoryEnd and line[1].messages < HISTORY_MARKED:

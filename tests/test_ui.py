@@ -293,7 +293,10 @@ def test_all_the_others_dropping_out_at_once_points_at_ones_own_network() -> Non
     shown(0, InRoom((BOB, CAROL)))
     assert told not in shown(1, drop(BOB))  # carol is there yet
     assert shown(2, drop(CAROL)).endswith(told)
-    shown(3, PeerJoined(BOB, back=True), PeerJoined(CAROL, back=True))
+    # The first back after it says the network works again (trial 76: after one's own link
+    # flapped, "nobody else is reachable" was the last word long after the heal)
+    back = shown(3, PeerJoined(BOB, back=True), PeerJoined(CAROL, back=True))
+    assert back.count("back in touch") == 1 and "* back in touch: bob answers again" in back
     assert told not in shown(4, drop(BOB)) + shown(20, drop(CAROL))  # 16 s apart
     shown(21, PeerJoined(BOB), PeerJoined(CAROL))
     assert told not in shown(22, drop(BOB)) + shown(23, PeerLeft(CAROL, "quit", said=True))
@@ -304,6 +307,15 @@ def test_all_the_others_dropping_out_at_once_points_at_ones_own_network() -> Non
     wave = [throwaway(n, f"m{n}") for n in range(member_lines.AT_ONCE + 5)]
     shown(100, InRoom(tuple(wave)))
     assert shown(101, *map(drop, wave)).endswith(told)
+    # Its line unsaid (flapping), said all the same
+    shown(200, InRoom((BOB, CAROL)))
+    for at in (201, 203, 205):
+        shown(at, drop(BOB))
+        shown(at + 1, PeerJoined(BOB, back=True))
+    shown(206, drop(CAROL))
+    assert shown(207, drop(BOB)).endswith(told)
+    back = shown(208, PeerJoined(BOB, back=True))
+    assert back.endswith(ui.in_touch_text(BOB)[2:]) and "bob is back" not in back
 
 
 def test_away_is_said_once_for_the_program_and_kept_in_the_status_bar() -> None:
