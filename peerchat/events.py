@@ -679,6 +679,9 @@ class NewKey:
     member: Member
     old_node_id: str
     old_here_as: str = ""  # the old key is in the room under this name now: not "back"
+    # The name like this one that the old key went by ("bob" of "Bob"), if not this very one:
+    # no "Robert is back" of a name never here (trial 76)
+    old_username: str = ""
 
     def as_json(self) -> dict[str, Any]:
         m = self.member
@@ -690,6 +693,8 @@ class NewKey:
         }
         if self.old_here_as:
             out["old_here_as"] = self.old_here_as
+        if self.old_username:
+            out["old_username"] = self.old_username
         return out
 
 

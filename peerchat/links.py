@@ -377,7 +377,9 @@ class Links:
                 present = node.members.get(before)
                 here_as = present.username if present is not None else ""
                 node.talk.took_name_of(member, before)
-                node.emit(events.NewKey(member, before, here_as))
+                called = node.store.latest_name(before) or member.username
+                like = called if called != member.username and not here_as else ""
+                node.emit(events.NewKey(member, before, here_as, like))
         # After its name's word, if another key had it here: a bot greeting each join had
         # greeted it before it learnt so (trial 67).
         if new and node.reporting:

@@ -581,13 +581,18 @@ def format_event(event: Event, now: float) -> FormattedText:
         case Saving(lost=lost):
             gone = f", but not the {lost} said meanwhile that did not fit in memory" if lost else ""
             return format_notice(f"* messages are saved again{gone}", now)
-        case NewKey(member=m, old_node_id=old, old_here_as=here_as):
+        case NewKey(member=m, old_node_id=old, old_here_as=here_as, old_username=like):
             name, was, now_id = who(m), old[:FINGERPRINT], m.node_id[:FINGERPRINT]
             if here_as:  # (a user trial read "is back" of a member who had never left)
                 said = (
                     f"{name} is another key now ({now_id}), while the key that went by it ({was})"
                     f" is here as {visible(here_as)}: a second program, its owner's or someone"
                     " else's"
+                )
+            elif like:  # (trial 76 read "Robert is back" of a name never here)
+                said = (
+                    f"{name} is a new key ({now_id}) under a name like {visible(like)}'s ({was},"
+                    " not here now): the same person on a new computer, or someone else"
                 )
             else:
                 said = (

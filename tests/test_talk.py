@@ -788,7 +788,8 @@ async def test_nothing_private_goes_by_name_alone_to_a_key_new_under_it(
         bob.node.quit()
         await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
         stranger = await room.add(taken)
-        await alice.wait_for(lambda e: isinstance(e, events.NewKey))
+        warned = await alice.wait_for(lambda e: isinstance(e, events.NewKey))
+        assert warned.old_username == ("" if taken == "bob" else "bob")  # (trial 76)
         shown = marked(taken, stranger.node.node_id)
         alice.node.private("bob", "the password is hunter2")
         secret = tmp_path / "secret.txt"

@@ -1138,6 +1138,12 @@ def test_file_offers_results_and_progress():
     assert back.startswith("13:04:05 ! bob is back with another key")
     renamed = plain(NewKey(BOB, "c" * 32, "Carol2"))
     assert "is back" not in renamed and "is here as Carol2" in renamed
+    like = plain(NewKey(BOB, "c" * 32, old_username="Bob"))  # (trial 76: "is back")
+    assert like == (
+        "13:04:05 ! bob is a new key (b2) under a name like Bob's (cccccc, not here now): the"
+        " same person on a new computer, or someone else"
+    )
+    assert NewKey(BOB, "c" * 32, old_username="Bob").as_json()["old_username"] == "Bob"
     spoiled = OfferWithdrawn(1, "a.txt", reason="it changed since you offered it")
     assert plain(spoiled) == (
         "13:04:05 ! you no longer offer a.txt: it changed since you offered it; /send it again"
