@@ -376,10 +376,10 @@ class Links:
                 # no other key back under it, review 57)
                 present = node.members.get(before)
                 here_as = present.username if present is not None else ""
-                node.talk.took_name_of(member, before)
-                called = node.store.latest_name(before) or member.username
-                like = called if called != member.username and not here_as else ""
-                node.emit(events.NewKey(member, before, here_as, like))
+                if node.talk.took_name_of(member, before):  # (not again as it links anew)
+                    called = node.store.latest_name(before) or member.username
+                    like = called if called != member.username and not here_as else ""
+                    node.emit(events.NewKey(member, before, here_as, like))
         # After its name's word, if another key had it here: a bot greeting each join had
         # greeted it before it learnt so (trial 67).
         if new and node.reporting:

@@ -410,12 +410,42 @@ class Store:
         ).fetchone()
         return None if last is None else last[0]
 
+    def claimant(self, username: str, author: str) -> str | None:
+        """The key ``author`` is a newcomer to ``username`` against: the one that went by it
+        last, or, when that is ``author``, the first here under it (attack round 57: once the
+        name was bound to its taker, a restart forgot it had been taken); None if ``author``
+        had it first, or was named as it by the user (``confirm``). The first key under a
+        name, back after another took it, is no newcomer to it (trial 45: a stranger had "zoë"
+        for 6 s, and the real zoë, back, was the one flagged "another key", and refused /msg);
+        any other key is, each time (attack round 24: a stranger as "bob" had bob's private
+        lines)."""
+        first = self._db.execute(
+            "SELECT author FROM holders WHERE username = ? ORDER BY since, author LIMIT 1",
+            (username,),
+        ).fetchone()
+        if first is not None and first[0] == author:
+            return None
+        row = self._db.execute("SELECT author FROM names WHERE username = ?", (username,))
+        last = row.fetchone()
+        if last is not None and last[0] != author:
+            return last[0]
+        return None if first is None else first[0]
+
+    def confirm(self, username: str, author: str) -> None:
+        """The user named ``author``'s key as the one it sends to under ``username``: from now
+        on it is no newcomer to that name, nor to those like it (``claimant``, ``like_owner``),
+        past restarts too."""
+        forms = sorted(looks(username))
+        alike = f"SELECT username FROM looks WHERE look IN ({', '.join('?' * len(forms))})"
+        with self._written():
+            self._db.execute(
+                f"DELETE FROM holders WHERE author != ? AND username IN ({alike})",
+                (author, *forms),
+            )
+
     def name_owner(self, username: str, author: str, now: float) -> str | None:
-        """Who went by ``username`` before, if not ``author``, unless ``author`` had it first
-        here; ``author`` does from now on. The first key under a name, back after another took
-        it, is no newcomer to it (trial 45: a stranger had "zoë" for 6 s, and the real zoë,
-        back, was the one flagged "another key", and refused /msg); any other key is, each
-        time (attack round 24: a stranger as "bob" had bob's private lines)."""
+        """``claimant``, and ``author`` goes by ``username`` from now on."""
+        claim = self.claimant(username, author)
         row = self._db.execute(
             "SELECT author, since FROM names WHERE username = ?", (username,)
         ).fetchone()
@@ -425,7 +455,7 @@ class Store:
                     self._db.execute(
                         "UPDATE names SET since = ? WHERE username = ?", (now, username)
                     )
-            return None
+            return claim
         with self._written():
             self._add_looks([username])
             self._db.executemany(  # (one held since before this table: held since it took it)
@@ -437,18 +467,12 @@ class Store:
                 "DO UPDATE SET author = excluded.author, since = excluded.since",
                 (username, author, now),
             )
-        first = self._db.execute(
-            "SELECT author FROM holders WHERE username = ? ORDER BY since, author LIMIT 1",
-            (username,),
-        ).fetchone()
         self._names_added += 1
         if self._names_added >= NAMES_PRUNED_AFTER:  # (after the answer: a clock set back
             with self._written():  # could have the prune take this very name, review 57)
                 self._prune_names()
             self._names_added = 0
-        if row is None or first is None or first[0] == author:
-            return None
-        return row[0]
+        return claim
 
     # -- fetches to go on with (``files``) ----------------------------------------------------
 

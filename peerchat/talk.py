@@ -154,9 +154,13 @@ class Talk:
             events.Error(f"{was} asked to go by {name}, {why}: still shown as {was} on this screen")
         )
 
-    def took_name_of(self, member: Member, before: str) -> None:
-        """``member`` came under a name the key ``before`` had here (``NewKey``)."""
-        keep_latest(self._rekeyed, member.node_id, (before, skeleton(member.username)), MAX_MARKED)
+    def took_name_of(self, member: Member, before: str) -> bool:
+        """``member`` came under a name the key ``before`` had here (``NewKey``); False if it
+        was known to have, under that name (a link anew)."""
+        taken = (before, skeleton(member.username))
+        told = self._rekeyed.get(member.node_id) == taken
+        keep_latest(self._rekeyed, member.node_id, taken, MAX_MARKED)
+        return not told
 
     def unconfirmed(self, name: str, member: Member, command: str) -> str | None:
         """Why nothing private goes to ``member`` by its bare ``name`` yet: it came under the
@@ -169,6 +173,7 @@ class Talk:
             return None
         if KEY_MARK in name:
             del self._rekeyed[member.node_id]
+            self.node.store.confirm(member.username, member.node_id)
             return None
         shown = marked(member.username, member.node_id)
         was = old[:FINGERPRINT]
@@ -523,7 +528,7 @@ class Talk:
         name = message.username
         before = (
             self.former_owner(name)
-            or node.store.owner(name)
+            or node.store.claimant(name, member.node_id)
             or node.store.like_owner(name, member.node_id)
         )
         if before not in (None, member.node_id, node.node_id):
@@ -573,6 +578,7 @@ class Talk:
         alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
         if len(alike) == 1:
             self._bind(alike[0])
+            self.node.store.confirm(alike[0].username, alike[0].node_id)  # (as known first)
             self._namesakes.pop(alike[0].node_id, None)
 
     def _bind(self, member: Member) -> None:

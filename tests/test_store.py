@@ -226,6 +226,22 @@ def test_a_name_like_another_keys_is_told_of_that_key_past_a_restart(tmp_path: P
         assert s.like_owner("BOB", third) == stranger  # the last under one like it
 
 
+def test_a_key_that_took_a_name_is_a_newcomer_to_it_till_the_user_names_it(store: Store) -> None:
+    """Attack round 57 F5: bound to the name it took, its taker was no newcomer at the next
+    start. Named by the user (``confirm``), it is, for good, and for names like it."""
+    bob, mal = "b" * 32, "m" * 32
+    store.name_owner("bob", bob, NOW)
+    store.name_owner("robert", bob, NOW + 1)
+    assert store.name_owner("bob", mal, NOW + 2) == bob
+    assert store.claimant("bob", mal) == bob  # bound to mal now, and still
+    assert store.name_owner("bob", mal, NOW + 3) == bob
+    assert store.claimant("bob", bob) is None  # the first
+    store.confirm("bob", mal)
+    assert store.claimant("bob", mal) is None
+    assert store.like_owner("Bob", mal) is None
+    assert store.claimant("bob", bob) == mal  # the user's choice: bob is the newcomer now
+
+
 def test_the_looks_of_names_are_pruned_with_them(store: Store) -> None:
     for n in range(MAX_NAMES + 10):
         store.name_owner(f"x{n}", f"{n % (MAX_NAMES // 4):032x}", NOW + n)

@@ -907,6 +907,110 @@ async def test_a_name_like_one_a_member_left_by_a_restart_taken_by_nick_is_not_s
         nursery.cancel_scope.cancel()
 
 
+def renamed_to(name: str):  # noqa: ANN201 - a predicate
+    return lambda e: isinstance(e, events.Renamed) and e.member.username == name
+
+
+async def refused_to(alice: Peer, name: str, taker: Peer) -> None:
+    """``alice``'s "/msg ``name``" is refused as another key's, and ``taker`` gets nothing."""
+    alice.node.private(name, "the password is hunter2")
+    await trio.sleep(0)
+    assert errors(alice)[-1].startswith(f"{name} is another key than the one that had the")
+    await trio.sleep(0.2)
+    assert not [e for e in taker.events if getattr(e, "text", "").startswith("the password")]
+
+
+async def test_a_name_taken_stays_unconfirmed_past_the_restart_of_the_one_it_was_taken_on(
+    tmp_path: Path,
+) -> None:
+    """Attack round 57 F5: as bob was robert, mallory took "bob"; alice's "/msg bob" was
+    refused till alice restarted, and then went to mallory (the store had bound bob to her,
+    and what was taken was kept in memory). Named by its key's mark, it is alice's choice,
+    past restarts too."""
+    data = DataDir(tmp_path / "alice")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice = await room.add("alice", data=data)
+        bob, mallory = await room.add("bob"), await room.add("mallory")
+        await room.fully_connected()
+        bob.node.nick("robert")
+        await alice.wait_for(renamed_to("robert"))
+        mallory.node.nick("bob")
+        await alice.wait_for(renamed_to("bob"))
+        await refused_to(alice, "bob", mallory)
+        alice.node.quit()
+        await alice.node.finished.wait()
+        room.members.remove(alice)
+        alice = await room.add("alice", data=data)
+        warned = await alice.wait_for(lambda e: isinstance(e, events.NewKey))
+        assert (warned.member.node_id, warned.old_here_as) == (mallory.node.node_id, "robert")
+        await room.fully_connected()
+        await refused_to(alice, "bob", mallory)
+        alice.node.private(marked("bob", mallory.node.node_id), "chosen")  # alice's choice
+        await mallory.wait_for(is_message("chosen"))
+        alice.node.quit()
+        await alice.node.finished.wait()
+        room.members.remove(alice)
+        alice = await room.add("alice", data=data)
+        await room.fully_connected()
+        alice.node.private("bob", "by name")
+        await mallory.wait_for(is_message("by name"))
+        assert not [e for e in alice.events if isinstance(e, events.NewKey)]
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("kept", [talk_module.MAX_FORMER_NAMES, 1])
+async def test_a_name_taken_is_not_laundered_by_renames_nor_forgotten_for_others_renames(
+    monkeypatch: pytest.MonkeyPatch, kept: int
+) -> None:
+    """Attack round 57 F2: mallory, flagged as "B0b" (bob was robert), went by "mx", had a
+    second key's flag take her slot, and took "bob" itself unflagged. F1: others' renames
+    pushed bob's name out of those kept in memory, and "Bob" was taken unflagged."""
+    monkeypatch.setattr(talk_module, "MAX_FORMER_NAMES", kept)
+    config = dataclasses.replace(FAST, notice_interval=0)
+    async with trio.open_nursery() as nursery:
+        alice, bob, mallory, helper = await room_with(
+            nursery, "alice", "bob", "mallory", "helper", config=config
+        )
+        bob.node.nick("robert")
+        await alice.wait_for(renamed_to("robert"))
+        steps = ((mallory, "B0b"), (mallory, "mx"), (helper, "helper2"), (mallory, "Helper"))
+        for who, name in steps:
+            who.node.nick(name)
+            await alice.wait_for(renamed_to(name))
+        taken = "bob" if kept > 1 else "Bob"
+        mallory.node.nick(taken)
+        await alice.wait_for(renamed_to(taken))
+        await refused_to(alice, "bob", mallory)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_gone_members_name_is_not_freed_by_one_that_took_it_and_went_on() -> None:
+    """Attack round 57 F4: bob quit; key A came as "BOB" (warned), went by "anon", and key B
+    then came as "Bob" unwarned: A's join had used up what was kept of bob's name."""
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob")
+        await room.fully_connected()
+        bob.node.quit()
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        room.members.remove(bob)
+        a = await room.add("BOB")
+        await alice.wait_for(lambda e: isinstance(e, events.NewKey))
+        await room.fully_connected()
+        await trio.sleep(FAST.notice_interval)
+        a.node.nick("anon")
+        await alice.wait_for(renamed_to("anon"))
+        b = await room.add("Bob")
+        warned = await alice.wait_for(
+            lambda e: isinstance(e, events.NewKey) and e.member.username == "Bob"
+        )
+        assert warned.old_node_id in (bob.node.node_id, a.node.node_id)
+        await room.fully_connected()
+        await refused_to(alice, "bob", b)
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_key_joining_under_a_name_like_one_a_member_here_gave_up_is_not_sent_to() -> None:
     """Review 71 R1: as bob was robert, a new key joined as "Bob", and alice's "/msg bob the
     password is hunter2" went to it (a rename into "Bob" was caught, a join was not)."""
