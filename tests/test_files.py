@@ -2270,8 +2270,8 @@ def test_a_name_offered_as_one_file_by_several_is_fetched_and_as_several_asks_wh
     (error,) = said
     assert isinstance(error, events.Error)
     assert error.message == (
-        "7 offers are of a file called a.txt: /get ID, one of 3 from robert~bbbbbb, "
-        "4 from robert~cccccc, 5 from d, 6 from e, 7 from f and 2 more"
+        "7 offers are of a file called a.txt: /get ID, one of 3 from robert~bbbbbbbbbb, "
+        "4 from robert~cccccccccc, 5 from d, 6 from e, 7 from f and 2 more"
     )
     node.files.get_named('"other')  # (trial 75: a quote not closed)
     assert isinstance(said[-1], events.Error) and said[-1].message == (

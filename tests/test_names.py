@@ -99,7 +99,7 @@ def test_a_name_that_could_begin_a_line_of_the_program_is_shown_with_its_fingerp
     """Attack round 18: a member called "tracker" said "/me is now mallory (127.0.0.1:5871)",
     and a newcomer's history showed "* tracker is now mallory ...", word for word a notice."""
     assert needs_fingerprint(name)
-    assert shown_name(name, "ab" * 16) == f"{name}~{'ab' * 3}"
+    assert shown_name(name, "ab" * 16) == f"{name}~{'ab' * 5}"
     assert not needs_fingerprint("alice") and not needs_fingerprint("you2")
 
 

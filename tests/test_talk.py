@@ -24,7 +24,7 @@ from peerchat.identity import Identity
 from peerchat.links import RELINKS_AT_ONCE
 from peerchat.membership import Member, takeable
 from peerchat.messaging import MAX_PIECES, pieces
-from peerchat.names import marked, with_marks
+from peerchat.names import FINGERPRINT, marked, with_marks
 from peerchat.node import Node, Settings
 from peerchat.protocol import MAX_TEXT, Nick, NickRefused, Private, PrivateAck
 from peerchat.receipts import PER_MEMBER
@@ -111,7 +111,7 @@ async def test_a_name_can_be_typed_as_the_screen_shows_it_with_its_fingerprint()
     /whois café~d19065 said nobody is called so."""
     async with trio.open_nursery() as nursery:
         alice, cafe = await room_with(nursery, "alice", "café")
-        shown = f"café~{cafe.node.node_id[:6]}"
+        shown = f"café~{cafe.node.node_id[:FINGERPRINT]}"
         alice.node.private(shown, "as you are shown")
         await cafe.wait_for(is_message("as you are shown"))
         alice.node.whois(shown.upper())  # in any case, as a bare name is
@@ -132,7 +132,7 @@ async def test_a_name_cannot_be_another_members_as_the_screen_marks_it() -> None
         alice, cafe = await room.add("alice"), await room.add("café")
         mallory = await room.add("mallory")
         await room.fully_connected()
-        shown = f"café~{cafe.node.node_id[:6]}"
+        shown = f"café~{cafe.node.node_id[:FINGERPRINT]}"
         assert not takeable(shown)
         mallory.node.links.conns[alice.node.node_id].send(Nick(shown))
         mallory.node.say("after the nick")  # read after it: the name was refused by then
@@ -798,8 +798,8 @@ async def test_nothing_private_goes_by_name_alone_to_a_key_new_under_it(
         (msg, send) = errors(alice)
         assert msg == (
             f"bob is another key than the one that had the name here ({shown}, was "
-            f"{bob.node.node_id[:6]}), maybe someone else; not sent: /whois bob shows its key, "
-            f"and /msg {shown} ... sends to this one"
+            f"{bob.node.node_id[:FINGERPRINT]}), maybe someone else; not sent: /whois bob shows "
+            f"its key, and /msg {shown} ... sends to this one"
         )
         assert send.endswith(f"and /send {shown} ... sends to this one")
         alice.node.private(shown, "chosen")
@@ -858,7 +858,7 @@ async def test_a_name_given_up_and_taken_by_another_key_is_not_sent_to_by_the_ba
             -1
         ].startswith(  # and where bob went (trial 75 F5)
             f"bob is another key than the one that had the name here ({shown}, was "
-            f"{bob.node.node_id[:6]}, now robert)"
+            f"{bob.node.node_id[:FINGERPRINT]}, now robert)"
         )
         alice.node.private("robert", "robert still reached")
         await bob.wait_for(is_message("robert still reached"))
@@ -1149,16 +1149,16 @@ async def test_a_private_message_goes_to_that_very_name_before_one_in_another_ca
     async with trio.open_nursery() as nursery:
         room = Room(nursery, FAST)
         alice = await room.add("alice")
-        upper = Member("aaaaaa01", "Bob", "127.0.0.1", 1, 1, True)
-        lower = Member("bbbbbb01", "bob", "127.0.0.1", 2, 2, True)
+        upper = Member("aaaaaaaaaa01", "Bob", "127.0.0.1", 1, 1, True)
+        lower = Member("bbbbbbbbbb01", "bob", "127.0.0.1", 2, 2, True)
         talk = alice.node.talk
         assert talk.find("bob", [upper, lower]) is lower
         assert talk.find("Bob", [upper, lower]) is upper
         assert talk.find("BOB", [upper, lower]) is None  # neither: a guess could be wrong
         assert talk.not_found("BOB", [upper, lower]) == (
-            "2 members go by BOB (Bob~aaaaaa, bob~bbbbbb): name one as shown"
+            "2 members go by BOB (Bob~aaaaaaaaaa, bob~bbbbbbbbbb): name one as shown"
         )
-        assert talk.find(marked("Bob", "aaaaaa01"), [upper, lower]) is upper
+        assert talk.find(marked("Bob", "aaaaaaaaaa01"), [upper, lower]) is upper
         nursery.cancel_scope.cancel()
 
 
@@ -1191,7 +1191,7 @@ def test_of_two_members_under_one_name_the_one_known_second_is_marked_until_the_
     assert talk.marks() == {second.node_id: "robert"}
     assert talk.find("robert") is None
     assert talk.not_found("robert") == (
-        "robert is shown as robert~bbbbbb here (another key had the name first)"
+        "robert is shown as robert~bbbbbbbbbb here (another key had the name first)"
     )
     node.members.add(first)
     renamed = dataclasses.replace(first, username="rob")  # the first takes another name
@@ -1206,7 +1206,7 @@ def test_of_two_members_under_one_name_the_one_known_second_is_marked_until_the_
     assert stranger.talk.marks() == {first.node_id: "robert", second.node_id: "robert"}
     assert stranger.talk.find("robert") is None
     assert stranger.talk.not_found("robert") == (
-        "2 members go by robert (robert~aaaaaa, robert~bbbbbb): name one as shown"
+        "2 members go by robert (robert~aaaaaaaaaa, robert~bbbbbbbbbb): name one as shown"
     )
 
 

@@ -72,6 +72,7 @@ from peerchat.events import (
     Whois,
 )
 from peerchat.membership import Member
+from peerchat.names import FINGERPRINT
 from peerchat.safe_text import has_unsafe
 
 ROOT = Path(ui.__file__).resolve().parents[1]
@@ -955,7 +956,7 @@ def test_renames_connecting_and_typing_show_in_lines_and_toolbar():
     # A look-alike name keeps its key's mark on the way out too (from a user trial: "dаve is
     # now known as bob" passed for the real dave).
     back = Renamed(BOB, "d\u0430ve")
-    assert plain(back) == f"13:04:05 * d\u0430ve~{BOB.node_id[:6]} is now known as bob"
+    assert plain(back) == f"13:04:05 * d\u0430ve~{BOB.node_id[:FINGERPRINT]} is now known as bob"
     assert plain(Connecting("10.0.0.9:5000")) == "13:04:05 * connecting to 10.0.0.9:5000 ..."
     room = ui.Room()
     room.apply(Connecting("10.0.0.9:5000"))
@@ -1140,7 +1141,7 @@ def test_file_offers_results_and_progress():
     assert "is back" not in renamed and "is here as Carol2" in renamed
     like = plain(NewKey(BOB, "c" * 32, old_username="Bob"))  # (trial 76: "is back")
     assert like == (
-        "13:04:05 ! bob is a new key (b2) under a name like Bob's (cccccc, not here now): the"
+        "13:04:05 ! bob is a new key (b2) under a name like Bob's (cccccccccc, not here now): the"
         " same person on a new computer, or someone else"
     )
     assert NewKey(BOB, "c" * 32, old_username="Bob").as_json()["old_username"] == "Bob"
