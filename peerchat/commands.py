@@ -248,6 +248,8 @@ MAX_AWAY = 300  # characters of an /away message: one private line answers with 
 _AWAY_FLAGS = ("-all", "-one")
 
 Q_ALONE = "/q is irssi's /query: /q NAME TEXT sends a private line; /quit quits"
+QUIT_FLAG = "/quit takes no options: /quit alone quits, /quit MESSAGE says MESSAGE as you go"
+_FLAG = re.compile(r"--?[A-Za-z][A-Za-z-]*")  # a lone word an option would be
 # irssi's own aliases, and weechat's /exit, for the commands PeerChat has (users typed them).
 _ALIASES = {
     "/j": "/join",
@@ -413,6 +415,8 @@ def parse_line(line: str) -> Command:
             room, _, message = rest.strip().partition(" ")
             return PartRoom(room_name(room), message.strip(), rest.strip())
         if name == "/quit":
+            if _FLAG.fullmatch(rest.strip()):  # (trial 76: "/quit -f" left, saying "-f")
+                return Usage(QUIT_FLAG)
             return Quit(rest.strip())
         if name in ("/room", "/rooms"):  # "/rooms ops" too: a user meant to switch
             # A name, or the address a room without one is shown by, or its number (irssi's

@@ -348,20 +348,7 @@ class Files:
         self._heard[id] = _Heard(sender.node_id, sender.username, message)
         self._heard_ids[key] = id
         to = self.node.me if message.private else None
-        # Where this room saved the bytes, else another (review 71: its own record of a copy
-        # moved since hid the other's); the same bytes under another name are another file:
-        # an empty __init__.py is no empty.txt
-        records = (self.node.store.saved_at(message.sha256, message.size),)
-        records += tuple(self.saved_elsewhere(message.sha256, message.size))
-        name = local_name(message.name)
-        saved = next(
-            (
-                path
-                for path, mtime_ns in filter(None, records)
-                if _holds(path, message.size, mtime_ns) and _named_so(Path(path).name, name)
-            ),
-            "",
-        )
+        saved = self._had(message)
         if saved:
             self._saved[id] = saved
         # Part of it kept from a fetch that stopped (its sender killed): said with the offer,
@@ -373,6 +360,22 @@ class Files:
             sender, id, message.name, message.size, to, saved=saved, kept=kept
         )
         self.node.after_ready(offered)  # a newcomer hears of offers as it gets in
+
+    def _had(self, offer: FileOffer) -> str:
+        """Where this room saved the offer's bytes, else another (review 71: its own record of
+        a copy moved since hid the other's), if they are there still under its name: the same
+        bytes under another are another file (an empty __init__.py is no empty.txt)."""
+        records = (self.node.store.saved_at(offer.sha256, offer.size),)
+        records += tuple(self.saved_elsewhere(offer.sha256, offer.size))
+        name = local_name(offer.name)
+        return next(
+            (
+                path
+                for path, mtime_ns in filter(None, records)
+                if _holds(path, offer.size, mtime_ns) and _named_so(Path(path).name, name)
+            ),
+            "",
+        )
 
     # -- fetching -----------------------------------------------------------------------------
 
@@ -1037,6 +1040,8 @@ class Files:
             saved = self._saved.get(id, "")
             if saved and not _holds(saved, offer.size):  # moved or deleted since (a user trial)
                 saved = ""
+            if not saved and fetch is None:  # (trial 76: fetched meanwhile in another room)
+                saved = self._had(offer)
             stopped = None
             if fetch is None:  # (a user trial's /files did not say what a restart had kept)
                 stopped = self.node.store.kept_fetch(heard.sender, offer.sha256, offer.size)

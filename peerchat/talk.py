@@ -76,9 +76,10 @@ class Talk:
         self._namesakes: dict[str, str] = {}
         self._marks_version: tuple[int, str] | None = None  # the room ``_marks`` was made for
         self._former: dict[str, str] = {}  # a name's look before a member's rename: its key
-        # Members under a name another key had: that key, and the look of the name (review
-        # 70: held after the member took another name, its next /msg read "another key")
-        self._rekeyed: dict[str, tuple[str, str]] = {}
+        # Members under a name another key had: that key, the look of the name (review 70:
+        # held after the member took another name, its next /msg read "another key"), and the
+        # name the member went by before, if it renamed itself into it
+        self._rekeyed: dict[str, tuple[str, str, str]] = {}
         self._away: str | None = None  # /away's message
         self._away_answers = Pace(AWAY_ANSWER_EVERY, AWAY_ANSWERS)  # for those not known:
         self._away_known: frozenset[str] = frozenset()  # the members in the room at /away
@@ -154,13 +155,13 @@ class Talk:
             events.Error(f"{was} asked to go by {name}, {why}: still shown as {was} on this screen")
         )
 
-    def took_name_of(self, member: Member, before: str) -> bool:
-        """``member`` came under a name the key ``before`` had here (``NewKey``); False if it
-        was known to have, under that name (a link anew)."""
+    def took_name_of(self, member: Member, before: str, was: str = "") -> bool:
+        """``member`` came under a name the key ``before`` had here (``NewKey``), by a rename
+        from ``was``; False if it was known to have, under that name (a link anew)."""
+        known = self._rekeyed.get(member.node_id, ("", "", ""))
         taken = (before, skeleton(member.username))
-        told = self._rekeyed.get(member.node_id) == taken
-        keep_latest(self._rekeyed, member.node_id, taken, MAX_MARKED)
-        return not told
+        keep_latest(self._rekeyed, member.node_id, (*taken, was), MAX_MARKED)
+        return known[:2] != taken
 
     def unconfirmed(self, name: str, member: Member, command: str) -> str | None:
         """Why nothing private goes to ``member`` by its bare ``name`` yet: it came under the
@@ -176,14 +177,16 @@ class Talk:
             self.node.store.confirm(member.username, member.node_id)
             return None
         shown = marked(member.username, member.node_id)
-        was = old[:FINGERPRINT]
+        renamed = self._rekeyed[member.node_id][2]  # (trial 76: "was carol" read as missing)
+        this = f"{shown}, was {renamed}" if renamed else shown
+        known = old[:FINGERPRINT]
         if (then := self.node.members.get(old)) is not None:  # (trial 75: where it went)
             now = marked(then.username, old) if self.shown_marked(then) else then.username
-            was += f", now {now}"
+            known += f", now {now}"
         return (
-            f"{name} is another key than the one that had the name here ({shown}, was {was}), "
-            f"maybe someone else; not sent: /whois {name} shows its key, and {command} {shown} "
-            "... sends to this one"
+            f"{name} here is another key ({this}) than the {name} you knew ({known}), maybe "
+            f"someone else: not sent; {command} {shown} ... sends to this one, /whois {name} "
+            "shows its key"
         )
 
     def former_owner(self, name: str) -> str | None:
@@ -203,7 +206,7 @@ class Talk:
     def _took_from(self, member: Member) -> str | None:
         """The key that had the name ``member`` goes by now, if it came under it here
         (``took_name_of``); not once it goes by another."""
-        old, under = self._rekeyed.get(member.node_id, ("", ""))
+        old, under, _ = self._rekeyed.get(member.node_id, ("", "", ""))
         return old if under == skeleton(member.username) else None
 
     def addressee(self, name: str) -> Member | None:
@@ -535,7 +538,7 @@ class Talk:
             # A name (or one like it) another key went by here, taken: nothing private goes
             # to it by the bare name until the user names this key (attack round 55: alice's
             # "/msg bob the password ..." reached the one who took bob as bob became robert).
-            self.took_name_of(renamed, before)
+            self.took_name_of(renamed, before, old)
         self._bind(renamed)
         conn.member, conn.peer = renamed, f"{renamed.username}@{renamed.addr}"
         listed = node.members.get(member.node_id)

@@ -80,6 +80,10 @@ from peerchat.commands import (
         ("/q", Usage(commands.Q_ALONE)),
         ("/quit", Quit()),
         ("/quit see you all ", Quit("see you all")),  # irssi's: said with the goodbye
+        ("/quit -f", Usage(commands.QUIT_FLAG)),  # (trial 76: it left, saying "-f")
+        ("/quit --force", Usage(commands.QUIT_FLAG)),
+        ("/quit -_-", Quit("-_-")),
+        ("/quit -f off to bed", Quit("-f off to bed")),
         ("/send ~/notes.txt", SendFile("~/notes.txt")),
         ("/send bob my file.pdf", SendFile("bob my file.pdf")),
         ("/get 12", GetFile(12)),

@@ -2239,6 +2239,29 @@ async def test_an_offer_of_a_file_another_room_saved_is_said_to_be_had(
         nursery.cancel_scope.cancel()
 
 
+async def test_files_lists_an_offer_as_had_once_another_room_saved_its_bytes(
+    tmp_path: Path,
+) -> None:
+    """Trial 76 F8: eve fetched f.bin by dev's offer; ops' offer of it, heard before, was
+    listed without "saved as" (and /get of it said she had it)."""
+    source = random_file(tmp_path, 1)
+    held = tmp_path / "elsewhere" / source.name
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        saved: list[tuple[str, int]] = []
+        alice.node.files.saved_elsewhere = lambda sha, size: saved
+        offer = await offer_heard(bob, alice, source)
+        assert not offer.saved
+        (listed,) = alice.node.files.listing().files
+        assert not listed.saved
+        held.parent.mkdir()
+        held.write_bytes(source.read_bytes())
+        saved.append((str(held), held.stat().st_mtime_ns))
+        (listed,) = alice.node.files.listing().files
+        assert listed.saved == str(held)
+        nursery.cancel_scope.cancel()
+
+
 def test_a_name_offered_as_one_file_by_several_is_fetched_and_as_several_asks_which() -> None:
     """Review 69: one file offered by two under one name is no choice (the oldest offer is
     fetched); several files under one name are listed, five at most, each sender as shown,

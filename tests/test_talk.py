@@ -797,11 +797,11 @@ async def test_nothing_private_goes_by_name_alone_to_a_key_new_under_it(
         alice.node.files.send(f"bob {secret}")
         (msg, send) = errors(alice)
         assert msg == (
-            f"bob is another key than the one that had the name here ({shown}, was "
-            f"{bob.node.node_id[:FINGERPRINT]}), maybe someone else; not sent: /whois bob shows "
-            f"its key, and /msg {shown} ... sends to this one"
+            f"bob here is another key ({shown}) than the bob you knew "
+            f"({bob.node.node_id[:FINGERPRINT]}), maybe someone else: not sent; /msg {shown} ... "
+            "sends to this one, /whois bob shows its key"
         )
-        assert send.endswith(f"and /send {shown} ... sends to this one")
+        assert send.endswith(f"; /send {shown} ... sends to this one, /whois bob shows its key")
         alice.node.private(shown, "chosen")
         await stranger.wait_for(is_message("chosen"))
         alice.node.private("bob", "and now by name")
@@ -857,8 +857,8 @@ async def test_a_name_given_up_and_taken_by_another_key_is_not_sent_to_by_the_ba
         )[
             -1
         ].startswith(  # and where bob went (trial 75 F5)
-            f"bob is another key than the one that had the name here ({shown}, was "
-            f"{bob.node.node_id[:FINGERPRINT]}, now robert)"
+            f"bob here is another key ({shown}, was mallory) than the bob you knew "
+            f"({bob.node.node_id[:FINGERPRINT]}, now robert)"
         )
         alice.node.private("robert", "robert still reached")
         await bob.wait_for(is_message("robert still reached"))
@@ -902,7 +902,7 @@ async def test_a_name_like_one_a_member_left_by_a_restart_taken_by_nick_is_not_s
         await eve.wait_for(lambda e: isinstance(e, events.Renamed) and e.member.username == "zed")
         eve.node.private("zed", "for Zed")
         await trio.sleep(0)
-        assert errors(eve)[-1].startswith("zed is another key than the one that had the name")
+        assert errors(eve)[-1].startswith("zed here is another key (")
         assert "now dave" in errors(eve)[-1]
         nursery.cancel_scope.cancel()
 
@@ -915,7 +915,7 @@ async def refused_to(alice: Peer, name: str, taker: Peer) -> None:
     """``alice``'s "/msg ``name``" is refused as another key's, and ``taker`` gets nothing."""
     alice.node.private(name, "the password is hunter2")
     await trio.sleep(0)
-    assert errors(alice)[-1].startswith(f"{name} is another key than the one that had the")
+    assert errors(alice)[-1].startswith(f"{name} here is another key (")
     await trio.sleep(0.2)
     assert not [e for e in taker.events if getattr(e, "text", "").startswith("the password")]
 
@@ -1027,7 +1027,7 @@ async def test_a_key_joining_under_a_name_like_one_a_member_here_gave_up_is_not_
         await room.fully_connected()
         alice.node.private("bob", "the password is hunter2")
         await trio.sleep(0)
-        assert errors(alice)[-1].startswith("bob is another key than the one that had the name")
+        assert errors(alice)[-1].startswith("bob here is another key (")
         assert "now robert" in errors(alice)[-1]
         assert not [e for e in stranger.events if getattr(e, "text", "").startswith("the pass")]
         nursery.cancel_scope.cancel()
