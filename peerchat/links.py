@@ -369,17 +369,16 @@ class Links:
             # that name too: nothing private goes to it by the bare name till the user names
             # the key (attack round 56, review 71); the name itself is the store's to judge
             # (trial 45)
-            before = node.store.name_owner(
-                member.username, member.node_id, time.time()
-            ) or node.store.like_owner(member.username, member.node_id)
+            store = node.store
+            before, like = store.name_owner(member.username, member.node_id, time.time()), ""
+            if before is None and (alike := store.like_owner(member.username, member.node_id)):
+                before, like = alike  # (review 72: not the name that key went by last)
             if before not in (None, node.node_id, member.node_id):  # (its own former name:
                 # no other key back under it, review 57)
                 present = node.members.get(before)
                 here_as = present.username if present is not None else ""
                 if node.talk.took_name_of(member, before):  # (not again as it links anew)
-                    called = node.store.latest_name(before) or member.username
-                    like = called if called != member.username and not here_as else ""
-                    node.emit(events.NewKey(member, before, here_as, like))
+                    node.emit(events.NewKey(member, before, here_as, "" if here_as else like))
         # After its name's word, if another key had it here: a bot greeting each join had
         # greeted it before it learnt so (trial 67).
         if new and node.reporting:

@@ -13,7 +13,7 @@ from peerchat.addresses import format_addr
 Rank = tuple[int, str]
 
 
-KEY_MARK = "~"  # the screen shows a name with its key's fingerprint after it: ``bоb~3fa8c1``
+KEY_MARK = "~"  # the screen shows a name with its key's fingerprint after it: ``bоb~3fa8c10b2e``
 BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\U0001d159")  # letters that draw nothing
 
 

@@ -127,7 +127,7 @@ def marked(name: str, node_id: str) -> str:
 def with_marks(event: E, marks: Mapping[str, str]) -> E:
     """``event`` (a dataclass) with each member in ``marks`` (node id -> the name it is marked
     under) shown with its key's fingerprint, while it goes by that name; a rename's old name
-    too ("robert~3fa8c1 is now known as rob")."""
+    too ("robert~3fa8c10b2e is now known as rob")."""
     changes: dict[str, Any] = {}
     for f in dataclasses.fields(event):  # type: ignore[arg-type]
         value = getattr(event, f.name)

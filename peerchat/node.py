@@ -155,7 +155,8 @@ class Settings:
 # fetch does not take (``files.on_chunk``), and a batch's lines (``messaging.on_batch``).
 _CHARGED_BY_HANDLER = frozenset({FileChunk, Batch})
 
-_OVERTAKES_HISTORY = (  # (the status bar's alone too: review 71, "bob is typing" split a run)
+_OVERTAKES_HISTORY = (  # (the status bar's alone too: review 71, "bob is typing" split a run;
+    # a fetch's progress but as it goes on, which has a line: ``_overtakes_history``)
     events.Typing,
     events.Uploading,
     events.FileProgress,
@@ -167,6 +168,12 @@ _OVERTAKES_HISTORY = (  # (the status bar's alone too: review 71, "bob is typing
     events.Unconfirmed,
     events.NotDelivered,
 )
+
+
+def _overtakes_history(event: events.Event) -> bool:
+    """Whether ``event`` may come before history gathered earlier (``_OVERTAKES_HISTORY``)."""
+    resumed = type(event) is events.FileProgress and event.resumed
+    return isinstance(event, _OVERTAKES_HISTORY) and not resumed
 
 
 class Node:
@@ -834,7 +841,7 @@ class Node:
             if len(unshown) < len(self._offers_held):  # neither shown: it is gone
                 self._offers_held = unshown
                 return
-        if self._history and not held and not isinstance(event, _OVERTAKES_HISTORY):
+        if self._history and not held and not _overtakes_history(event):
             self._show_history()
         self._out(event)
 

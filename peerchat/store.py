@@ -50,6 +50,8 @@ MAX_HOLDERS = 8  # keys remembered under each of those names, the earliest
 # member's name out of the ``MAX_NAMES`` (attack round 27: 50 keys, 10,050 names, and a
 # stranger took "bob" at the next start, the real bob "another key" for good).
 MAX_NAMES_PER_KEY = 8
+NAMES_PER_LOOK = 16  # names read alike kept for ``like_owner``: the first of each look
+MAX_CHOSEN = 256  # names whose key the user named (``confirm``), the latest
 NAMES_PRUNED_AFTER = 1_000  # names bound since the last prune of them that set one off
 MAX_KEPT_FETCHES = 64  # unfinished fetches remembered to go on with, the latest
 MAX_SAVED = 256  # files fetched whole remembered, the latest
@@ -100,6 +102,11 @@ CREATE TABLE IF NOT EXISTS looks (
     look TEXT NOT NULL,
     username TEXT NOT NULL,
     PRIMARY KEY (look, username)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chosen (
+    look TEXT PRIMARY KEY,
+    author TEXT NOT NULL,
+    since REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS went_by (
     author TEXT PRIMARY KEY,
@@ -383,17 +390,33 @@ class Store:
         return row.fetchone() is not None
 
     def _add_looks(self, usernames: Iterable[str]) -> None:
-        """Note how each of ``usernames`` may be read (``looks``), for ``like_owner``."""
+        """Note how each of ``usernames`` may be read (``looks``), for ``like_owner``: the
+        first ``NAMES_PER_LOOK`` names of each look (review 72: 10,000 names of one look took
+        a lookup 43 ms, at each join and rename)."""
         self._db.executemany(
-            "INSERT OR IGNORE INTO looks VALUES (?, ?)",
-            [(look, username) for username in usernames for look in looks(username)],
+            "INSERT OR IGNORE INTO looks SELECT ?1, ?2 WHERE"
+            " (SELECT count(*) FROM looks WHERE look = ?1) < ?3",
+            [(look, u, NAMES_PER_LOOK) for u in usernames for look in looks(u)],
         )
 
-    def like_owner(self, username: str, author: str) -> str | None:
+    def _chose(self, username: str, author: str) -> bool:
+        """Whether the user named ``author``'s key under ``username``, or one like it
+        (``confirm``)."""
+        forms = sorted(looks(username))
+        row = self._db.execute(
+            f"SELECT 1 FROM chosen WHERE author = ? AND look IN ({', '.join('?' * len(forms))})",
+            (author, *forms),
+        )
+        return row.fetchone() is not None
+
+    def like_owner(self, username: str, author: str) -> tuple[str, str] | None:
         """Who went by a name like ``username`` ("bob" of "Bob", "alice" of "@lice") here
-        last, unless ``author`` was the first key under any of them; the name itself is
-        ``name_owner``'s to judge. Remembered, as names are, past a restart (review 71: after
-        one, a stranger came in as "Bob" with bob away, unwarned, and had alice's /msg bob)."""
+        last, and that name, unless ``author`` was the first key under any of them, or was
+        named as it by the user; the name itself is ``name_owner``'s to judge. Remembered, as
+        names are, past a restart (review 71: after one, a stranger came in as "Bob" with bob
+        away, unwarned, and had alice's /msg bob)."""
+        if self._chose(username, author):
+            return None
         forms = sorted(looks(username))
         among = (
             f"FROM looks JOIN {{}} USING (username) WHERE look IN ({', '.join('?' * len(forms))})"
@@ -404,11 +427,11 @@ class Store:
         if first is None or first[0] == author:
             return None
         last = self._db.execute(
-            f"SELECT author {among.format('names')} AND username != ? AND author != ?"
+            f"SELECT author, username {among.format('names')} AND username != ? AND author != ?"
             " ORDER BY since DESC LIMIT 1",
             (*forms, username, author),
         ).fetchone()
-        return None if last is None else last[0]
+        return None if last is None else (last[0], last[1])
 
     def claimant(self, username: str, author: str) -> str | None:
         """The key ``author`` is a newcomer to ``username`` against: the one that went by it
@@ -423,7 +446,7 @@ class Store:
             "SELECT author FROM holders WHERE username = ? ORDER BY since, author LIMIT 1",
             (username,),
         ).fetchone()
-        if first is not None and first[0] == author:
+        if first is not None and first[0] == author or self._chose(username, author):
             return None
         row = self._db.execute("SELECT author FROM names WHERE username = ?", (username,))
         last = row.fetchone()
@@ -431,16 +454,21 @@ class Store:
             return last[0]
         return None if first is None else first[0]
 
-    def confirm(self, username: str, author: str) -> None:
+    def confirm(self, username: str, author: str, now: float) -> None:
         """The user named ``author``'s key as the one it sends to under ``username``: from now
         on it is no newcomer to that name, nor to those like it (``claimant``, ``like_owner``),
-        past restarts too."""
-        forms = sorted(looks(username))
-        alike = f"SELECT username FROM looks WHERE look IN ({', '.join('?' * len(forms))})"
+        past restarts too; the others' claims stand (review 72: a stranger named so as "Bob"
+        made bob, back, a newcomer to his own name). The latest ``MAX_CHOSEN`` are kept."""
         with self._written():
+            self._db.executemany(
+                "INSERT INTO chosen VALUES (?, ?, ?) ON CONFLICT (look) "
+                "DO UPDATE SET author = excluded.author, since = excluded.since",
+                [(look, author, now) for look in looks(username)],
+            )
             self._db.execute(
-                f"DELETE FROM holders WHERE author != ? AND username IN ({alike})",
-                (author, *forms),
+                "DELETE FROM chosen WHERE look NOT IN"
+                " (SELECT look FROM chosen ORDER BY since DESC LIMIT ?)",
+                (MAX_CHOSEN,),
             )
 
     def name_owner(self, username: str, author: str, now: float) -> str | None:

@@ -174,7 +174,7 @@ class Talk:
             return None
         if KEY_MARK in name:
             del self._rekeyed[member.node_id]
-            self.node.store.confirm(member.username, member.node_id)
+            self.node.store.confirm(member.username, member.node_id, time.time())
             return None
         shown = marked(member.username, member.node_id)
         renamed = self._rekeyed[member.node_id][2]  # (trial 76: "was carol" read as missing)
@@ -362,7 +362,7 @@ class Talk:
 
     def find(self, name: str, among: Iterable[Member] | None = None) -> Member | None:
         """The chatting member called ``name`` (in the room, or ``among`` others), in any
-        case, or as the screen shows it, with its key's fingerprint (``café~d19065``); never one
+        case, or as the screen shows it, with its key's fingerprint (``café~d19065b7a2``); never one
         whose name merely looks like it (with bob away, ``B0b`` must not get what was meant
         for bob). Never one shown marked (``marks``) by its bare name: of two that go by
         ``name``, the one that had it here first; None if that is neither, as a guess could
@@ -397,7 +397,7 @@ class Talk:
         screen shows plain the one it knew, and a key that came late under a name never takes
         the name from its owner: while that one is away too (attack round 12: ``/msg alice``
         went to the other), until the name is bound to it (its owner gave it up: ``_hand_on``).
-        A mark stays on one that left as it left ("robert~3fa8c1 left")."""
+        A mark stays on one that left as it left ("robert~3fa8c10b2e left")."""
         node = self.node
         version = (node.members.version, node.username)  # (no ``me`` before it listens)
         if version == self._marks_version:
@@ -528,12 +528,11 @@ class Talk:
         old = member.username
         if self.marks().get(member.node_id) == old:
             old = marked(old, member.node_id)
-        name = message.username
-        before = (
-            self.former_owner(name)
-            or node.store.claimant(name, member.node_id)
-            or node.store.like_owner(name, member.node_id)
-        )
+        # The store's word alone: what this node saw in memory may be the renamer's own
+        # (review 72: a taker laundered its flag, and the first owner, back, was flagged)
+        name, store = message.username, node.store
+        like = store.like_owner(name, member.node_id)
+        before = store.claimant(name, member.node_id) or (like[0] if like else None)
         if before not in (None, member.node_id, node.node_id):
             # A name (or one like it) another key went by here, taken: nothing private goes
             # to it by the bare name until the user names this key (attack round 55: alice's
@@ -581,7 +580,8 @@ class Talk:
         alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
         if len(alike) == 1:
             self._bind(alike[0])
-            self.node.store.confirm(alike[0].username, alike[0].node_id)  # (as known first)
+            # (as if known under it first)
+            self.node.store.confirm(alike[0].username, alike[0].node_id, time.time())
             self._namesakes.pop(alike[0].node_id, None)
 
     def _bind(self, member: Member) -> None:

@@ -1078,7 +1078,7 @@ class Room:
     # The last of the others just dropped out, two or more of them within seconds: trial 73's
     # own link went down, and her screen blamed each of the others in turn (``ALL_DROPPED``)
     all_dropped: bool = False
-    cut_off: bool = False  # ``ALL_DROPPED`` was said, and none is back since
+    cut_off: frozenset[str] = frozenset()  # those ``ALL_DROPPED`` was said of, none back since
     # The first back after it: trial 76's own link flapped, the others' returns went unsaid
     # (flapping), and "nobody else is reachable" was the last word long after the heal
     in_touch_again: bool = False
@@ -1114,6 +1114,8 @@ class Room:
     def apply(self, event: Event, arrived: float | None = None) -> None:
         """``event``, which came at ``arrived`` (monotonic; now if not given)."""
         self.all_dropped = self.in_touch_again = False
+        if type(event) in (Ready, InRoom, Rejoined):  # (its own word of the room: review 72
+            self.cut_off = frozenset()  # read "back in touch" of a newcomer an hour later)
         self._mark_window(event, arrived)
         match event:
             case Ready(me=me, role=role, room=name, private=private):
@@ -1130,7 +1132,8 @@ class Room:
                 self.others.update((m.node_id, m) for m in members)
             case PeerJoined(member=m):
                 self.others[m.node_id] = m
-                self.in_touch_again, self.cut_off = self.cut_off, False
+                self.in_touch_again = m.node_id in self.cut_off
+                self.cut_off = self.cut_off if not self.in_touch_again else frozenset()
             case PeerLeft(member=m, dialled=dialled):
                 at = time.monotonic() if arrived is None else arrived
                 recent = {i: t for i, t in self.dropped.items() if at - t < ALL_DROPPED_WITHIN}
@@ -1138,7 +1141,8 @@ class Room:
                 self.others.pop(m.node_id, None)
                 # (Not while a standalone tracker answers: review 69)
                 self.all_dropped = not self.others and len(self.dropped) >= ALL_DROPPED_AT_LEAST
-                self.cut_off = self.cut_off or self.all_dropped
+                if self.all_dropped:
+                    self.cut_off = frozenset(self.dropped)
                 self.typing.pop(m.node_id, None)
                 self.uploads = {k: u for k, u in self.uploads.items() if k[1] != m.node_id}
             case Renamed(member=m):

@@ -688,6 +688,7 @@ async def test_a_joins_history_waits_for_what_it_asked_and_shows_in_one_run(
         said(2)
         await trio.sleep(2 * history_run.GATHER)
         node.emit(events.Typing(bob.node.me))  # (review 71: the status bar's word split it)
+        node.emit(events.FileProgress(1, "a.bin", 10, 100))
         await trio.sleep(2 * history_run.GATHER)
         assert not [e for e in carol.events if isinstance(e, events.MessageReceived)]
         said(1)  # the later answer
@@ -697,6 +698,24 @@ async def test_a_joins_history_waits_for_what_it_asked_and_shows_in_one_run(
         assert texts == ["bob 1", "bob 2"]
         assert len([e for e in carol.events if isinstance(e, events.HistoryEnd)]) == 1
         nursery.cancel_scope.cancel()
+
+
+def test_a_fetch_going_on_says_so_after_the_history_gathered_before_it() -> None:
+    """Review 72: its line ("a.bin: going on from 10%") is no status bar's word."""
+    node = node_module.Node(node_module.Settings("carol"), lambda e: None, FAST)
+    shown: list[events.Event] = []
+    node.emit = shown.append
+    chat = Chat("b" * 32, 1, 1, "old", 100.0, 0.0)
+    bob = Member("b" * 32, "bob", "127.0.0.1", 1, 1, True)
+    node._history.add(node_module._message(bob, chat, own=False, history=True))
+    node._report(events.FileProgress(1, "a.bin", 10, 100))
+    assert [type(e) for e in shown] == [events.FileProgress]  # (not yet the history)
+    node._report(events.FileProgress(1, "a.bin", 10, 100, resumed=True))
+    assert [type(e) for e in shown][1:] == [
+        events.MessageReceived,
+        events.HistoryEnd,
+        events.FileProgress,
+    ]
 
 
 async def test_history_held_through_a_stop_waits_for_the_rejoins_after_it(

@@ -915,7 +915,7 @@ async def refused_to(alice: Peer, name: str, taker: Peer) -> None:
     """``alice``'s "/msg ``name``" is refused as another key's, and ``taker`` gets nothing."""
     alice.node.private(name, "the password is hunter2")
     await trio.sleep(0)
-    assert errors(alice)[-1].startswith(f"{name} here is another key (")
+    assert errors(alice)[-1].startswith(f"{name} here is another key ("), errors(alice)[-1]
     await trio.sleep(0.2)
     assert not [e for e in taker.events if getattr(e, "text", "").startswith("the password")]
 
@@ -985,6 +985,95 @@ async def test_a_name_taken_is_not_laundered_by_renames_nor_forgotten_for_others
         nursery.cancel_scope.cancel()
 
 
+async def test_a_taker_does_not_clear_its_flag_once_the_owner_left() -> None:
+    """Review 72 R1: mallory took "bob" (bob was robert), bob quit, and mallory went by "mx",
+    then by "Dave" (another key's flag took her slot), then "bob" again: what this node had
+    seen in memory named her own key as the name's, and alice's /msg bob reached her."""
+    config = dataclasses.replace(FAST, notice_interval=0)
+    async with trio.open_nursery() as nursery:
+        alice, bob, dave, mallory = await room_with(
+            nursery, "alice", "bob", "dave", "mallory", config=config
+        )
+        bob.node.nick("robert")
+        await alice.wait_for(renamed_to("robert"))
+        mallory.node.nick("bob")
+        await alice.wait_for(renamed_to("bob"))
+        bob.node.quit()
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        dave.node.nick("dan")
+        await alice.wait_for(renamed_to("dan"))
+        for was, name in (("bob", "mx"), ("mx", "Dave"), ("Dave", "bob")):
+            mallory.node.nick(name)
+            await alice.wait_for(lambda e, w=was, n=name: renamed_to(n)(e) and e.old == w)
+        await refused_to(alice, "bob", mallory)
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_first_key_under_a_name_takes_it_back_by_nick_unflagged(tmp_path: Path) -> None:
+    """Review 72 R3 (trial 45, by a rename): zoe went by zoe2, sam took "zoe" and gave it up
+    while zoe was away; zoe, back, took it again, and was "another key" to it."""
+    data = DataDir(tmp_path / "zoe")
+    config = dataclasses.replace(FAST, notice_interval=0)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice, sam = await room.add("alice"), await room.add("sam")
+        zoe = await room.add("zoe", data=data)
+        await room.fully_connected()
+        zoe.node.nick("zoe2")
+        await alice.wait_for(renamed_to("zoe2"))
+        sam.node.nick("zoe")
+        await alice.wait_for(renamed_to("zoe"))
+        zoe.node.quit()
+        await zoe.node.finished.wait()
+        room.members.remove(zoe)
+        sam.node.nick("sam2")
+        await alice.wait_for(renamed_to("sam2"))
+        zoe = await room.add("zoe2", data=data)
+        await room.fully_connected()
+        zoe.node.nick("zoe")
+        await alice.wait_for(lambda e: renamed_to("zoe")(e) and e.member == zoe.node.me)
+        alice.node.private("zoe", "hi zoe")
+        await zoe.wait_for(is_message("hi zoe"))
+        nursery.cancel_scope.cancel()
+
+
+async def test_naming_a_key_under_a_name_like_another_leaves_the_others_claim(
+    tmp_path: Path,
+) -> None:
+    """Review 72 R2, R5: alice named a stranger's key as "Bob" (bob had quit); bob, back as
+    bob, was warned of as a new key under a name like Bob's. And the one named, renamed to
+    "BOB", was refused again."""
+    data = DataDir(tmp_path / "bob")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery)
+        alice, bob = await room.add("alice"), await room.add("bob", data=data)
+        await room.fully_connected()
+        bob.node.quit()
+        await bob.node.finished.wait()
+        room.members.remove(bob)
+        stranger = await room.add("Bob")
+        warned = await alice.wait_for(lambda e: isinstance(e, events.NewKey))
+        assert warned.old_username == "bob"
+        await room.fully_connected()
+        alice.node.private(marked("Bob", stranger.node.node_id), "hi stranger")
+        await stranger.wait_for(is_message("hi stranger"))
+        await trio.sleep(FAST.notice_interval)
+        stranger.node.nick("BOB")
+        await alice.wait_for(renamed_to("BOB"))
+        alice.node.private("BOB", "still you")
+        await stranger.wait_for(is_message("still you"))
+        stranger.node.quit()
+        await stranger.node.finished.wait()
+        room.members.remove(stranger)
+        since = len(alice.events)
+        bob = await room.add("bob", data=data)
+        await room.fully_connected()
+        alice.node.private("bob", "hi bob")
+        await bob.wait_for(is_message("hi bob"))
+        assert not [e for e in alice.events[since:] if isinstance(e, events.NewKey)]
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_gone_members_name_is_not_freed_by_one_that_took_it_and_went_on() -> None:
     """Attack round 57 F4: bob quit; key A came as "BOB" (warned), went by "anon", and key B
     then came as "Bob" unwarned: A's join had used up what was kept of bob's name."""
@@ -1005,7 +1094,7 @@ async def test_a_gone_members_name_is_not_freed_by_one_that_took_it_and_went_on(
         warned = await alice.wait_for(
             lambda e: isinstance(e, events.NewKey) and e.member.username == "Bob"
         )
-        assert warned.old_node_id in (bob.node.node_id, a.node.node_id)
+        assert (warned.old_node_id, warned.old_here_as) == (a.node.node_id, "anon")  # the last
         await room.fully_connected()
         await refused_to(alice, "bob", b)
         nursery.cancel_scope.cancel()

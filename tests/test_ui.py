@@ -298,6 +298,13 @@ def test_all_the_others_dropping_out_at_once_points_at_ones_own_network() -> Non
     # flapped, "nobody else is reachable" was the last word long after the heal)
     back = shown(3, PeerJoined(BOB, back=True), PeerJoined(CAROL, back=True))
     assert back.count("back in touch") == 1 and "* back in touch: bob answers again" in back
+    # Only of one of those who dropped out, and not once the room's list came (review 72: a
+    # newcomer an hour later "answers again")
+    shown(3.5, drop(BOB), drop(CAROL))
+    assert "back in touch" not in shown(3.6, PeerJoined(DAVE))
+    shown(3.7, InRoom((BOB, CAROL, DAVE)))
+    assert "back in touch" not in shown(3.8, PeerJoined(DAVE))
+    shown(3.9, PeerLeft(DAVE, "quit", said=True))
     assert told not in shown(4, drop(BOB)) + shown(20, drop(CAROL))  # 16 s apart
     shown(21, PeerJoined(BOB), PeerJoined(CAROL))
     assert told not in shown(22, drop(BOB)) + shown(23, PeerLeft(CAROL, "quit", said=True))
