@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import unicodedata
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -41,6 +42,14 @@ _DIGRAPHS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 # Punctuation a reader passes over: trial 69's "carol." and "b.o.b" were let in beside carol
 # and bob (a name of nothing else keeps it)
 _SMALL_MARKS = str.maketrans("", "", ".,'`:;-_")
+# Which reading of names the above make, with this Python's Unicode tables: a store keeps the
+# looks of the names it knows, read anew when this changes (review 72)
+READING = hashlib.sha256(
+    repr(
+        [sorted(t.items()) for t in (_FOLD, _SMALL_MARKS)]
+        + [sorted(_MARKS), _DIGRAPHS, IRC_STATUS, sorted(BLANK), unicodedata.unidata_version]
+    ).encode()
+).hexdigest()[:16]
 
 
 def skeleton(name: str) -> str:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from peerchat.batch import MAX_ITEMS, Batch, open_batch
-from peerchat.names import looks
+from peerchat.names import READING, looks
 from peerchat.tracker_address import StartupError
 
 FILE = "messages.db"
@@ -103,6 +103,10 @@ CREATE TABLE IF NOT EXISTS looks (
     username TEXT NOT NULL,
     PRIMARY KEY (look, username)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reading (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    version TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS chosen (
     look TEXT PRIMARY KEY,
     author TEXT NOT NULL,
@@ -186,10 +190,19 @@ class Store:
                 if statement.strip():
                     self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            unread = "SELECT username FROM names WHERE username NOT IN (SELECT username FROM looks)"
-            self._add_looks([u for (u,) in self._db.execute(unread)])  # (bound before it was)
+            self._read_names()
         # Messages and bytes kept, counted as they are added (duplicates too).
         self.approx_count, self.approx_bytes = self.count(), self.size()
+
+    def _read_names(self) -> None:
+        """The looks of the names known, for those bound before the table was, or all of them
+        read anew when the reading changed (``READING``: a look-alike folded since)."""
+        read = self._db.execute("SELECT version FROM reading").fetchone()
+        if read is None or read[0] != READING:
+            self._db.execute("DELETE FROM looks")
+            self._db.execute("INSERT OR REPLACE INTO reading VALUES (1, ?)", (READING,))
+        unread = "SELECT username FROM names WHERE username NOT IN (SELECT username FROM looks)"
+        self._add_looks([u for (u,) in self._db.execute(unread)])
 
     def _drop_unbound(self) -> None:
         """Drop the messages an earlier version kept: their batches name no room, and no

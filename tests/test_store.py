@@ -15,6 +15,7 @@ from peerchat.batch import Batch, open_batch, room_tag, seal
 from peerchat.chat import Chat
 from peerchat.handshake import OPEN_ROOM
 from peerchat.identity import Identity
+from peerchat.names import READING
 from peerchat.store import (
     DAMAGED,
     FILE,
@@ -288,6 +289,12 @@ def test_the_names_of_a_store_from_before_their_looks_are_read_as_it_opens(
         s._db.execute("DELETE FROM looks")
     with Store(tmp_path) as s:
         assert s.like_owner("Bob", "s" * 32) == ("b" * 32, "bob")
+        # and read anew when the reading changed (review 72: a look-alike folded since)
+        s._db.execute("UPDATE looks SET look = 'stale'")
+        s._db.execute("UPDATE reading SET version = 'older'")
+    with Store(tmp_path) as s:
+        assert s.like_owner("Bob", "s" * 32) == ("b" * 32, "bob")
+        assert s._db.execute("SELECT version FROM reading").fetchone()[0] == READING
 
 
 def test_the_first_holder_of_a_name_outlasts_a_flood_of_keys_under_it(store: Store) -> None:
