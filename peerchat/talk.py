@@ -75,7 +75,7 @@ class Talk:
         # never bound to its own name on its return, and so was shown marked for good).
         self._namesakes: dict[str, str] = {}
         self._marks_version: tuple[int, str] | None = None  # the room ``_marks`` was made for
-        self._former: dict[str, str] = {}  # a name's look before a member's rename: its key
+        self._former: dict[str, str] = {}  # a name before a member's rename (casefolded): its key
         # Members under a name another key had: that key, the look of the name (review 70:
         # held after the member took another name, its next /msg read "another key"), and the
         # name the member went by before, if it renamed itself into it
@@ -173,11 +173,12 @@ class Talk:
         if old is None:
             return None
         if KEY_MARK in name:
-            del self._rekeyed[member.node_id]
+            self._rekeyed.pop(member.node_id, None)
             self.node.store.confirm(member.username, member.node_id, time.time())
             return None
         shown = marked(member.username, member.node_id)
-        renamed = self._rekeyed[member.node_id][2]  # (trial 76: "was carol" read as missing)
+        # (trial 76: "was carol" read as missing)
+        renamed = self._rekeyed.get(member.node_id, ("", "", ""))[2]
         this = f"{shown}, was {renamed}" if renamed else shown
         known = old[:FINGERPRINT]
         if (then := self.node.members.get(old)) is not None:  # (trial 75: where it went)
@@ -189,25 +190,30 @@ class Talk:
             "shows its key"
         )
 
-    def former_owner(self, name: str) -> str | None:
-        """The key seen going by ``name`` (or a name like it: "Bob" is bob's too, attack round
-        56 and review 70) before it renamed itself here."""
-        return next(filter(None, (self._former.get(look) for look in looks(name))), None)
-
     def _gave_up_name(self, member: Member) -> None:
         """``member`` renamed itself from its name: that key is the name's former owner, but
         for the first owner, still here under another name (review 71: as mallory gave up
         "Bob", taken as bob became robert, "/msg bob" said "bob is now mal", or nothing)."""
-        look = skeleton(member.username)
-        first = self._former.get(look)
+        name = member.username.casefold()  # (by that very name: attack round 58's mallory,
+        # "B0b" for a second, was "bob is now mx" once bob quit)
+        first = self._former.get(name)
         if first in (None, member.node_id) or self.node.members.get(first) is None:
-            keep_latest(self._former, look, member.node_id, MAX_FORMER_NAMES)
+            keep_latest(self._former, name, member.node_id, MAX_FORMER_NAMES)
 
     def _took_from(self, member: Member) -> str | None:
         """The key that had the name ``member`` goes by now, if it came under it here
-        (``took_name_of``); not once it goes by another."""
+        (``took_name_of``; not once it goes by another), or as the store has it (attack round
+        58: 1,107 throwaway keys under names others had pushed mallory's flag out of those
+        kept in memory)."""
         old, under, _ = self._rekeyed.get(member.node_id, ("", "", ""))
-        return old if under == skeleton(member.username) else None
+        if under == skeleton(member.username):
+            return old
+        if member.node_id in self._namesakes:  # (shown marked: never by the bare name)
+            return None
+        store, name = self.node.store, member.username
+        like = store.like_owner(name, member.node_id)
+        found = store.claimant(name, member.node_id) or (like[0] if like else None)
+        return None if found in (None, self.node.node_id) else found
 
     def addressee(self, name: str) -> Member | None:
         """Whom ``/msg NAME`` reaches: a member in the room, or one away now (not when two
@@ -430,7 +436,7 @@ class Talk:
         found = self.namesakes(name, among)
         # The key that went by the name: seen renamed, else as the store bound it (trial 73:
         # after a restart, "/msg bob" of robert, once bob, said only that nobody was bob).
-        was = self._former.get(skeleton(name)) or self.node.store.owner(name) or ""
+        was = self._former.get(name.casefold()) or self.node.store.owner(name) or ""
         # (Not a key that took the name from another: review 70, "bob is now mal" pointed at
         # the one who had taken bob's name as bob became robert)
         now = None if was in self._rekeyed else self.node.members.get(was)
@@ -579,9 +585,11 @@ class Talk:
             return  # this node's own, or not the giver's to hand on
         alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
         if len(alike) == 1:
+            # Bound to it, but not as known under it first: nothing private goes to it by the
+            # bare name till the user names its key (attack round 58: a key back under bob's
+            # name, as a part of the room that never was, had bob's /msg once he renamed)
             self._bind(alike[0])
-            # (as if known under it first)
-            self.node.store.confirm(alike[0].username, alike[0].node_id, time.time())
+            self.took_name_of(alike[0], by)
             self._namesakes.pop(alike[0].node_id, None)
 
     def _bind(self, member: Member) -> None:

@@ -2228,6 +2228,12 @@ async def test_a_part_of_the_room_under_a_members_name_is_let_in_and_told_apart_
         back = await alice.wait_for(lambda e: joined(other)(e) and id(e) not in earlier)
         assert back.member.username == "zed"
         assert not [e for e in alice.events[since:] if isinstance(e, events.NewKey)]
+        # But it is a newcomer to the name: nothing private goes to it by the bare name till
+        # alice names its key (attack round 58: a key back as a part that never was had zed's)
+        alice.node.private("zed", "for zed")
+        await trio.sleep(0)
+        said = [e.message for e in alice.events if isinstance(e, events.Error)][-1]
+        assert said.startswith("zed here is another key ("), said
         nursery.cancel_scope.cancel()
 
 

@@ -239,9 +239,10 @@ def test_a_key_that_took_a_name_is_a_newcomer_to_it_till_the_user_names_it(store
     assert store.claimant("bob", mal) == bob  # bound to mal now, and still
     assert store.name_owner("bob", mal, NOW + 3) == bob
     assert store.claimant("bob", bob) is None  # the first
+    assert store.like_owner("Bob", mal) == (bob, "bob")  # (taken, then one like it)
     store.confirm("bob", mal, NOW + 4)
     assert store.claimant("bob", mal) is None
-    assert store.like_owner("Bob", mal) is None
+    assert store.like_owner("Bob", mal) == (bob, "bob")  # that name alone (attack round 58)
     # bob's claim stands (review 72: a stranger named as "Bob" made bob a newcomer to bob)
     assert store.claimant("bob", bob) is None
     assert store.like_owner("Bob", bob) is None
@@ -249,7 +250,7 @@ def test_a_key_that_took_a_name_is_a_newcomer_to_it_till_the_user_names_it(store
     for n in range(MAX_CHOSEN + 1):  # the latest kept
         store.confirm(f"x{n}", "d" * 32, NOW + 5 + n)
     assert store.claimant("bob", mal) == bob
-    assert store._db.execute("SELECT count(*) FROM chosen").fetchone()[0] == MAX_CHOSEN
+    assert store._db.execute("SELECT count(*) FROM named").fetchone()[0] == MAX_CHOSEN
 
 
 def test_the_looks_of_names_are_pruned_with_them(store: Store) -> None:
@@ -381,6 +382,27 @@ def test_the_names_of_keys_in_the_room_or_away_are_not_pruned(store: Store) -> N
     store.prune(NOW + 10**6, keep_messages=1000, keep_seconds=DAY)
     assert store.owner("bob") == bob
     assert store.name_owner("bob", "f" * 32, NOW + 10**6) == bob  # a newcomer to it: told
+
+
+def test_keys_in_the_room_keep_their_latest_names_and_the_one_they_go_by(store: Store) -> None:
+    """Attack round 58 F5: 40 keys in the room renamed on and on, and kept 2,801 names each
+    (spared from both bounds); each keeps the latest ``MAX_NAMES_PER_KEY`` now, and the name
+    it goes by, though that is another's first."""
+    flooders = [f"{n:032x}" for n in range(4)]
+    store.kept_authors = lambda: {*flooders, "p" * 32}
+    store.name_owner("old", "o" * 32, NOW)
+    store.name_owner("old", "p" * 32, NOW + 1)  # p goes by o's name
+    for n in range(400):
+        store.name_owner(f"x{n}", flooders[n % 4], NOW + 2 + n)
+    store.name_owner("o2", "o" * 32, NOW + 500)  # (o's names since: "old" no longer its latest)
+    for n in range(MAX_NAMES_PER_KEY + 2):
+        store.name_owner(f"o{n + 3}", "o" * 32, NOW + 501 + n)
+    store.prune(NOW + 10**6, keep_messages=1000, keep_seconds=DAY)
+    for key in flooders:
+        held = store._db.execute("SELECT count(*) FROM names WHERE author = ?", (key,))
+        assert held.fetchone()[0] == MAX_NAMES_PER_KEY
+        assert store.latest_name(key) is not None
+    assert store.owner("old") == "p" * 32
 
 
 def test_a_store_of_a_newer_version_is_refused_not_dropped(tmp_path: Path) -> None:

@@ -913,9 +913,10 @@ def renamed_to(name: str):  # noqa: ANN201 - a predicate
 
 async def refused_to(alice: Peer, name: str, taker: Peer) -> None:
     """``alice``'s "/msg ``name``" is refused as another key's, and ``taker`` gets nothing."""
+    told = len(errors(alice))
     alice.node.private(name, "the password is hunter2")
-    await trio.sleep(0)
-    assert errors(alice)[-1].startswith(f"{name} here is another key ("), errors(alice)[-1]
+    said = errors(alice)[told:]  # (at once, before any other task's word)
+    assert len(said) == 1 and said[0].startswith(f"{name} here is another key ("), said
     await trio.sleep(0.2)
     assert not [e for e in taker.events if getattr(e, "text", "").startswith("the password")]
 
@@ -1040,9 +1041,10 @@ async def test_the_first_key_under_a_name_takes_it_back_by_nick_unflagged(tmp_pa
 async def test_naming_a_key_under_a_name_like_another_leaves_the_others_claim(
     tmp_path: Path,
 ) -> None:
-    """Review 72 R2, R5: alice named a stranger's key as "Bob" (bob had quit); bob, back as
-    bob, was warned of as a new key under a name like Bob's. And the one named, renamed to
-    "BOB", was refused again."""
+    """Review 72 R2: alice named a stranger's key as "Bob" (bob had quit); bob, back as bob,
+    was warned of as a new key under a name like Bob's. The naming is of that name alone
+    (attack round 58: named as "Bob", a key took "bob" unwarned): renamed "BOB", it is a
+    newcomer to it again."""
     data = DataDir(tmp_path / "bob")
     async with trio.open_nursery() as nursery:
         room = Room(nursery)
@@ -1060,8 +1062,7 @@ async def test_naming_a_key_under_a_name_like_another_leaves_the_others_claim(
         await trio.sleep(FAST.notice_interval)
         stranger.node.nick("BOB")
         await alice.wait_for(renamed_to("BOB"))
-        alice.node.private("BOB", "still you")
-        await stranger.wait_for(is_message("still you"))
+        await refused_to(alice, "BOB", stranger)
         stranger.node.quit()
         await stranger.node.finished.wait()
         room.members.remove(stranger)
@@ -1071,6 +1072,42 @@ async def test_naming_a_key_under_a_name_like_another_leaves_the_others_claim(
         alice.node.private("bob", "hi bob")
         await bob.wait_for(is_message("hi bob"))
         assert not [e for e in alice.events[since:] if isinstance(e, events.NewKey)]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_taken_name_stays_unconfirmed_though_memory_let_it_go() -> None:
+    """Attack round 58 F2: 1,107 throwaway keys under names others had pushed mallory's flag
+    (as "Bob", bob being robert) out of those kept in memory, and alice's /msg bob reached
+    her. The store says it too."""
+    async with trio.open_nursery() as nursery:
+        alice, bob, mallory = await room_with(nursery, "alice", "bob", "mallory")
+        bob.node.nick("robert")
+        await alice.wait_for(renamed_to("robert"))
+        mallory.node.nick("Bob")
+        await alice.wait_for(renamed_to("Bob"))
+        alice.node.talk._rekeyed.clear()  # (as the throwaway keys' flags pushed it out)
+        await refused_to(alice, "bob", mallory)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_name_one_went_by_for_a_moment_is_not_said_to_be_its_now() -> None:
+    """Attack round 58 F4: mallory went by "B0b" for a second, then by "mx"; bob came and
+    quit, and alice's /msg bob read "bob is now mx", pointing her at mallory."""
+    config = dataclasses.replace(FAST, notice_interval=0)
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, config)
+        alice, mallory = await room.add("alice"), await room.add("mallory")
+        await room.fully_connected()
+        for name in ("B0b", "mx"):
+            mallory.node.nick(name)
+            await alice.wait_for(renamed_to(name))
+        bob = await room.add("bob")
+        await room.fully_connected()
+        bob.node.quit()
+        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        alice.node.private("bob", "where are you?")
+        await trio.sleep(0)
+        assert errors(alice)[-1] == "nobody called bob is in the room; not sent"
         nursery.cancel_scope.cancel()
 
 
