@@ -54,6 +54,14 @@ async def refused_to(alice: Peer, name: str, taker: Peer) -> None:
     assert not [e for e in taker.events if getattr(e, "text", "").startswith("the password")]
 
 
+async def restarted(room: Room, member: Peer, name: str, data: DataDir) -> Peer:
+    """``member`` quits, and starts again as ``name`` with its data dir."""
+    member.node.quit()
+    await member.node.finished.wait()
+    room.members.remove(member)
+    return await room.add(name, data=data)
+
+
 async def room_with(nursery: trio.Nursery, *names: str, config: Config = FAST) -> list[Peer]:
     """A room of ``names``, each linked to every other."""
     room = Room(nursery, config)
@@ -804,11 +812,7 @@ async def test_nothing_private_goes_by_name_alone_to_a_key_new_under_it(
     Named with its key's mark it goes; from then on the name alone will do. "Bob" alike
     (attack round 56's case, of a rename)."""
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice, bob = await room.add("alice"), await room.add("bob")
-        await room.fully_connected()
-        bob.node.quit()
-        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+        room, alice, bob = await bob_quit(nursery)
         stranger = await room.add(taken)
         warned = await alice.wait_for(lambda e: isinstance(e, events.NewKey))
         assert warned.old_username == ("" if taken == "bob" else "bob")  # (trial 76)
@@ -916,9 +920,7 @@ async def test_a_name_like_one_a_member_left_by_a_restart_taken_by_nick_is_not_s
         await room.fully_connected()
         dave.node.nick("Zed")
         await eve.wait_for(lambda e: isinstance(e, events.Renamed))
-        dave.node.quit()
-        await dave.node.finished.wait()
-        dave = await room.add("dave", data=data)
+        dave = await restarted(room, dave, "dave", data)
         await eve.wait_for(lambda e: isinstance(e, events.PeerJoined) and e.was == "Zed")
         gus.node.nick("zed")
         await eve.wait_for(lambda e: isinstance(e, events.Renamed) and e.member.username == "zed")
@@ -947,20 +949,14 @@ async def test_a_name_taken_stays_unconfirmed_past_the_restart_of_the_one_it_was
         mallory.node.nick("bob")
         await alice.wait_for(renamed_to("bob"))
         await refused_to(alice, "bob", mallory)
-        alice.node.quit()
-        await alice.node.finished.wait()
-        room.members.remove(alice)
-        alice = await room.add("alice", data=data)
+        alice = await restarted(room, alice, "alice", data)
         warned = await alice.wait_for(lambda e: isinstance(e, events.NewKey))
         assert (warned.member.node_id, warned.old_here_as) == (mallory.node.node_id, "robert")
         await room.fully_connected()
         await refused_to(alice, "bob", mallory)
         alice.node.private(marked("bob", mallory.node.node_id), "chosen")  # alice's choice
         await mallory.wait_for(is_message("chosen"))
-        alice.node.quit()
-        await alice.node.finished.wait()
-        room.members.remove(alice)
-        alice = await room.add("alice", data=data)
+        alice = await restarted(room, alice, "alice", data)
         await room.fully_connected()
         alice.node.private("bob", "by name")
         await mallory.wait_for(is_message("by name"))
@@ -968,28 +964,35 @@ async def test_a_name_taken_stays_unconfirmed_past_the_restart_of_the_one_it_was
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.parametrize("kept", [talk_module.MAX_FORMER_NAMES, 1])
-async def test_a_name_taken_is_not_laundered_by_renames_nor_forgotten_for_others_renames(
-    monkeypatch: pytest.MonkeyPatch, kept: int
-) -> None:
-    """Attack round 57 F2: mallory, flagged as "B0b" (bob was robert), went by "mx", had a
-    second key's flag take her slot, and took "bob" itself unflagged. F1: others' renames
-    pushed bob's name out of those kept in memory, and "Bob" was taken unflagged."""
-    monkeypatch.setattr(talk_module, "MAX_FORMER_NAMES", kept)
+async def bob_quit(nursery: trio.Nursery) -> tuple[Room, Peer, Peer]:
+    """A room alice is in, and bob was in till he quit (seen by alice)."""
+    room = Room(nursery)
+    alice, bob = await room.add("alice"), await room.add("bob")
+    await room.fully_connected()
+    bob.node.quit()
+    await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
+    room.members.remove(bob)
+    return room, alice, bob
+
+
+async def bob_became_robert(nursery: trio.Nursery, *others: str) -> list[Peer]:
+    """alice, bob (robert now) and ``others``, each free to rename at once."""
     config = dataclasses.replace(FAST, notice_interval=0)
+    alice, bob, *rest = await room_with(nursery, "alice", "bob", *others, config=config)
+    bob.node.nick("robert")
+    await alice.wait_for(renamed_to("robert"))
+    return [alice, bob, *rest]
+
+
+async def test_a_name_taken_is_not_laundered_by_renames() -> None:
+    """Attack round 57 F2: mallory, flagged as "B0b" (bob was robert), went by "mx", had a
+    second key's flag take her slot, and took "bob" itself unflagged."""
     async with trio.open_nursery() as nursery:
-        alice, bob, mallory, helper = await room_with(
-            nursery, "alice", "bob", "mallory", "helper", config=config
-        )
-        bob.node.nick("robert")
-        await alice.wait_for(renamed_to("robert"))
+        alice, _, mallory, helper = await bob_became_robert(nursery, "mallory", "helper")
         steps = ((mallory, "B0b"), (mallory, "mx"), (helper, "helper2"), (mallory, "Helper"))
-        for who, name in steps:
+        for who, name in (*steps, (mallory, "bob")):
             who.node.nick(name)
             await alice.wait_for(renamed_to(name))
-        taken = "bob" if kept > 1 else "Bob"
-        mallory.node.nick(taken)
-        await alice.wait_for(renamed_to(taken))
         await refused_to(alice, "bob", mallory)
         nursery.cancel_scope.cancel()
 
@@ -998,13 +1001,8 @@ async def test_a_taker_does_not_clear_its_flag_once_the_owner_left() -> None:
     """Review 72 R1: mallory took "bob" (bob was robert), bob quit, and mallory went by "mx",
     then by "Dave" (another key's flag took her slot), then "bob" again: what this node had
     seen in memory named her own key as the name's, and alice's /msg bob reached her."""
-    config = dataclasses.replace(FAST, notice_interval=0)
     async with trio.open_nursery() as nursery:
-        alice, bob, dave, mallory = await room_with(
-            nursery, "alice", "bob", "dave", "mallory", config=config
-        )
-        bob.node.nick("robert")
-        await alice.wait_for(renamed_to("robert"))
+        alice, bob, dave, mallory = await bob_became_robert(nursery, "dave", "mallory")
         mallory.node.nick("bob")
         await alice.wait_for(renamed_to("bob"))
         bob.node.quit()
@@ -1123,12 +1121,7 @@ async def test_a_gone_members_name_is_not_freed_by_one_that_took_it_and_went_on(
     """Attack round 57 F4: bob quit; key A came as "BOB" (warned), went by "anon", and key B
     then came as "Bob" unwarned: A's join had used up what was kept of bob's name."""
     async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice, bob = await room.add("alice"), await room.add("bob")
-        await room.fully_connected()
-        bob.node.quit()
-        await alice.wait_for(lambda e: isinstance(e, events.PeerLeft))
-        room.members.remove(bob)
+        room, alice, bob = await bob_quit(nursery)
         a = await room.add("BOB")
         await alice.wait_for(lambda e: isinstance(e, events.NewKey))
         await room.fully_connected()
@@ -1397,9 +1390,7 @@ async def test_a_newcomer_under_a_name_this_node_gave_up_is_no_key_of_its_own_ba
         await room.fully_connected()
         carol.node.nick("caroline")
         await carol.wait_for(lambda e: isinstance(e, events.Renamed))
-        carol.node.quit()
-        await carol.node.finished.wait()
-        carol = await room.add("carol", data=data)
+        carol = await restarted(room, carol, "carol", data)
         ready = await carol.wait_for(lambda e: isinstance(e, events.Ready))
         assert ready.was == "caroline"
         await trio.sleep(FAST.notice_interval)  # (one rename a second)
