@@ -51,7 +51,7 @@ MAX_HOLDERS = 8  # keys remembered under each of those names, the earliest
 # stranger took "bob" at the next start, the real bob "another key" for good).
 MAX_NAMES_PER_KEY = 8
 NAMES_PER_LOOK = 16  # names read alike kept for ``like_owner``: the first of each look
-MAX_CHOSEN = 256  # names whose key the user named (``confirm``), the latest
+MAX_NAMED = 256  # names whose key the user named (``confirm``), the latest
 NAMES_PRUNED_AFTER = 1_000  # names bound since the last prune of them that set one off
 MAX_KEPT_FETCHES = 64  # unfinished fetches remembered to go on with, the latest
 MAX_SAVED = 256  # files fetched whole remembered, the latest
@@ -412,7 +412,7 @@ class Store:
             [(look, u, NAMES_PER_LOOK) for u in usernames for look in looks(u)],
         )
 
-    def _chose(self, username: str, author: str) -> bool:
+    def _named_by_user(self, username: str, author: str) -> bool:
         """Whether the user named ``author``'s key under ``username`` (``confirm``)."""
         row = self._db.execute(
             "SELECT 1 FROM named WHERE username = ? AND author = ?", (username, author)
@@ -425,7 +425,7 @@ class Store:
         named as it by the user; the name itself is ``name_owner``'s to judge. Remembered, as
         names are, past a restart (review 71: after one, a stranger came in as "Bob" with bob
         away, unwarned, and had alice's /msg bob)."""
-        if self._chose(username, author):
+        if self._named_by_user(username, author):
             return None
         forms = sorted(looks(username))
         among = (
@@ -461,7 +461,7 @@ class Store:
             "SELECT author FROM holders WHERE username = ? ORDER BY since, author LIMIT 1",
             (username,),
         ).fetchone()
-        if first is not None and first[0] == author or self._chose(username, author):
+        if (first is not None and first[0] == author) or self._named_by_user(username, author):
             return None
         row = self._db.execute("SELECT author FROM names WHERE username = ?", (username,))
         last = row.fetchone()
@@ -474,7 +474,7 @@ class Store:
         on it is no newcomer to that very name (``claimant``, ``like_owner``), past restarts
         too; the others' claims stand (review 72: a stranger named so as "Bob" made bob, back,
         a newcomer to his own name; attack round 58: named as "Bob", it took "bob"
-        unwarned). The latest ``MAX_CHOSEN`` are kept."""
+        unwarned). The latest ``MAX_NAMED`` are kept."""
         with self._written():
             self._db.execute(
                 "INSERT INTO named VALUES (?, ?, ?) ON CONFLICT (username) "
@@ -484,7 +484,7 @@ class Store:
             self._db.execute(
                 "DELETE FROM named WHERE username NOT IN"
                 " (SELECT username FROM named ORDER BY since DESC LIMIT ?)",
-                (MAX_CHOSEN,),
+                (MAX_NAMED,),
             )
 
     def name_owner(self, username: str, author: str, now: float) -> str | None:

@@ -589,7 +589,8 @@ class Talk:
             # bare name till the user names its key (attack round 58: a key back under bob's
             # name, as a part of the room that never was, had bob's /msg once he renamed)
             self._bind(alike[0])
-            self.took_name_of(alike[0], by)
+            if by != node.node_id:  # (this node's own, given up: none it could take for it)
+                self.took_name_of(alike[0], by)
             self._namesakes.pop(alike[0].node_id, None)
 
     def _bind(self, member: Member) -> None:

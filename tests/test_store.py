@@ -19,8 +19,8 @@ from peerchat.names import READING
 from peerchat.store import (
     DAMAGED,
     FILE,
-    MAX_CHOSEN,
     MAX_HOLDERS,
+    MAX_NAMED,
     MAX_NAMES,
     MAX_NAMES_PER_KEY,
     MAX_SAVED,
@@ -247,10 +247,10 @@ def test_a_key_that_took_a_name_is_a_newcomer_to_it_till_the_user_names_it(store
     assert store.claimant("bob", bob) is None
     assert store.like_owner("Bob", bob) is None
     assert store.claimant("bob", "c" * 32) == mal
-    for n in range(MAX_CHOSEN + 1):  # the latest kept
+    for n in range(MAX_NAMED + 1):  # the latest kept
         store.confirm(f"x{n}", "d" * 32, NOW + 5 + n)
     assert store.claimant("bob", mal) == bob
-    assert store._db.execute("SELECT count(*) FROM named").fetchone()[0] == MAX_CHOSEN
+    assert store._db.execute("SELECT count(*) FROM named").fetchone()[0] == MAX_NAMED
 
 
 def test_the_looks_of_names_are_pruned_with_them(store: Store) -> None:
