@@ -469,6 +469,12 @@ class Store:
             return last[0]
         return None if first is None else first[0]
 
+    def taken_from(self, username: str, author: str) -> str | None:
+        """The key whose name, or one like it, ``author`` goes by as a newcomer to it, if any
+        (``claimant``, else ``like_owner``)."""
+        like = self.like_owner(username, author)
+        return self.claimant(username, author) or (like[0] if like else None)
+
     def confirm(self, username: str, author: str, now: float) -> None:
         """The user named ``author``'s key as the one it sends to under ``username``: from now
         on it is no newcomer to that very name (``claimant``, ``like_owner``), past restarts

@@ -39,6 +39,7 @@ NAMESAKE_NOTICE_INTERVAL = 60.0  # seconds between two notices of members sharin
 NAMESAKE_NOTICES_AT_ONCE = 4  # past these at once
 MAX_NAMESAKES_TOLD = 1024
 MAX_MARKED = 1024  # members gone that stay marked (``Talk.marks``); past it, forgotten
+_NOT_TAKEN = ("", "", "")  # a member's entry in ``Talk._rekeyed`` when it has none
 MAX_FORMER_NAMES = 256  # others' names before a rename, for "bob is now robert" (the latest)
 AWAY_ANSWERS = 8  # private lines /away answers at once; then one every AWAY_ANSWER_EVERY s
 AWAY_ANSWER_EVERY = 10.0
@@ -158,7 +159,7 @@ class Talk:
     def took_name_of(self, member: Member, before: str, was: str = "") -> bool:
         """``member`` came under a name the key ``before`` had here (``NewKey``), by a rename
         from ``was``; False if it was known to have, under that name (a link anew)."""
-        known = self._rekeyed.get(member.node_id, ("", "", ""))
+        known = self._rekeyed.get(member.node_id, _NOT_TAKEN)
         taken = (before, skeleton(member.username))
         keep_latest(self._rekeyed, member.node_id, (*taken, was), MAX_MARKED)
         return known[:2] != taken
@@ -178,7 +179,7 @@ class Talk:
             return None
         shown = marked(member.username, member.node_id)
         # (trial 76: "was carol" read as missing)
-        renamed = self._rekeyed.get(member.node_id, ("", "", ""))[2]
+        renamed = self._rekeyed.get(member.node_id, _NOT_TAKEN)[2]
         this = f"{shown}, was {renamed}" if renamed else shown
         known = old[:FINGERPRINT]
         if (then := self.node.members.get(old)) is not None:  # (trial 75: where it went)
@@ -205,14 +206,12 @@ class Talk:
         (``took_name_of``; not once it goes by another), or as the store has it (attack round
         58: 1,107 throwaway keys under names others had pushed mallory's flag out of those
         kept in memory)."""
-        old, under, _ = self._rekeyed.get(member.node_id, ("", "", ""))
+        old, under, _ = self._rekeyed.get(member.node_id, _NOT_TAKEN)
         if under == skeleton(member.username):
             return old
         if member.node_id in self._namesakes:  # (shown marked: never by the bare name)
             return None
-        store, name = self.node.store, member.username
-        like = store.like_owner(name, member.node_id)
-        found = store.claimant(name, member.node_id) or (like[0] if like else None)
+        found = self.node.store.taken_from(member.username, member.node_id)
         return None if found in (None, self.node.node_id) else found
 
     def addressee(self, name: str) -> Member | None:
@@ -536,9 +535,7 @@ class Talk:
             old = marked(old, member.node_id)
         # The store's word alone: what this node saw in memory may be the renamer's own
         # (review 72: a taker laundered its flag, and the first owner, back, was flagged)
-        name, store = message.username, node.store
-        like = store.like_owner(name, member.node_id)
-        before = store.claimant(name, member.node_id) or (like[0] if like else None)
+        before = node.store.taken_from(message.username, member.node_id)
         if before not in (None, member.node_id, node.node_id):
             # A name (or one like it) another key went by here, taken: nothing private goes
             # to it by the bare name until the user names this key (attack round 55: alice's

@@ -776,12 +776,9 @@ def compose(line: Line | Skipped, now: float, screen: Screen) -> Composed:
         texts.append(format_files(event, now, brief=brief))
         if event.files:
             screen.files_listed_at = now
-    elif type(event) is PeerLeft and front is not None and front.all_dropped:
+    elif (word := _reachable_word(front, event)) is not None:
         texts.append(format_event(event, now))
-        texts.append(format_notice(ALL_DROPPED, now))
-    elif type(event) is PeerJoined and front is not None and front.in_touch_again:
-        texts.append(format_event(event, now))
-        texts.append(format_notice(in_touch_text(event.member), now))
+        texts.append(format_notice(word, now))
     elif type(event) is Away and event.message is None and event.changed:
         texts.append(format_notice(back_text(screen.heard_away, screen.heard_known), now))
         screen.heard_away.clear()
@@ -858,6 +855,16 @@ WINDOW_OPEN = 10.0  # seconds after a join's first run of history that older lin
 def in_touch_text(member: Member) -> str:
     """What the first back after ``ALL_DROPPED`` adds: the network works again."""
     return f"* back in touch: {who(member)} answers again"
+
+
+def _reachable_word(room: Room | None, event: Event) -> str | None:
+    """What ``room`` adds after ``event`` (just applied) of whether the others are reachable:
+    all dropped out at once, or the first of them back."""
+    if room is not None and type(event) is PeerLeft and room.all_dropped:
+        return ALL_DROPPED
+    if room is not None and type(event) is PeerJoined and room.in_touch_again:
+        return in_touch_text(event.member)
+    return None
 
 
 def _private_to_you(event: MessageReceived) -> bool:
@@ -1133,7 +1140,8 @@ class Room:
             case PeerJoined(member=m):
                 self.others[m.node_id] = m
                 self.in_touch_again = m.node_id in self.cut_off
-                self.cut_off = self.cut_off if not self.in_touch_again else frozenset()
+                if self.in_touch_again:
+                    self.cut_off = frozenset()
             case PeerLeft(member=m, dialled=dialled):
                 at = time.monotonic() if arrived is None else arrived
                 recent = {i: t for i, t in self.dropped.items() if at - t < ALL_DROPPED_WITHIN}
@@ -1645,12 +1653,9 @@ def compose_batch(lines: list[tuple[float, Line | Skipped]], screen: Screen) -> 
             )
             screen.apply(*line, arrived)
             gone = screen.rooms.get(line[0])
-            if said_already and type(line[1]) is PeerLeft and gone and gone.all_dropped:
-                # (its leave paced or a flap's, unsaid: review 69)
-                out.append(_notice_in(line[0], ALL_DROPPED, arrived + wall, screen))
-            if said_already and type(line[1]) is PeerJoined and gone and gone.in_touch_again:
-                said = in_touch_text(line[1].member)
-                out.append(_notice_in(line[0], said, arrived + wall, screen))
+            if said_already and (word := _reachable_word(gone, line[1])) is not None:
+                # (its leave or return paced or a flap's, unsaid: review 69)
+                out.append(_notice_in(line[0], word, arrived + wall, screen))
             if said_already or _forgotten_unsaid(line[1]):  # Tab forgets it
                 continue
             if type(line[1]) is HistoryEnd and line[1].messages < HISTORY_MARKED:
