@@ -34,6 +34,7 @@ from peerchat.addresses import (
     parse_addr,
 )
 from peerchat.admission import Paces, Slot
+from peerchat.bounded import keep_latest
 from peerchat.connection import Connection
 from peerchat.doorman import OTHER_ROOM, refuses_the_name
 from peerchat.handshake import WrongSecret
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_WAS_NAMED = 10_000  # members gone whose names are remembered for their return
+MAX_GIVEN_UP = 1_024  # members said not to have had our lines, kept to be told they have
 # Links a member may make to this node (its connections let in) at once, then one a second. A
 # link begins what is kept per link anew (the roster's pace, the history handed over): one
 # identity linking again hundreds of times a second renewed them at will (attack round 10).
@@ -88,6 +90,10 @@ class Links:
             config.max_redial,
         )
         self._lost_at: dict[str, int] = {}  # lost member -> our last message when it was lost
+        # A member said not to have our lines from this one of ours on: back after all, it is
+        # told when it has them (trial 76: "gave up on reaching erin" stood uncorrected after
+        # she came back and fetched them)
+        self._given_up_at: dict[str, int] = {}
         # A member gone -> the name it had: one back under another is announced as renamed
         # (it took it where this node could not hear: in a partition, or as it restarted).
         self._was_named: dict[str, str] = {}
@@ -336,7 +342,8 @@ class Links:
             self._gave_up(gone, replaced=True)
         lost_at = self._lost_at.pop(member.node_id, None)
         dropped_out = lost_at is not None or quit_told
-        away = [seq for seq in (lost_at, listed_at) if seq is not None]
+        given_up_at = self._given_up_at.pop(member.node_id, None)
+        away = [seq for seq in (lost_at, listed_at, given_up_at) if seq is not None]
         heard = node.chatlog.shown(member.node_id)
         released = []
         if heard is None:  # from here on, nothing of this author may be lost: remember it now
@@ -595,6 +602,7 @@ class Links:
         under way is kept."""
         self.redial.clear()
         self._lost_at.clear()
+        self._given_up_at.clear()
         self._unlinked.clear()
         self._vouched.clear()
         self._introduced.clear()
@@ -723,9 +731,11 @@ class Links:
     def _owed_no_more(self, member: Member, *, tell: bool) -> None:
         """``member`` is owed our lines since it was lost no longer; ``tell``: how many, if
         any, did not reach it."""
-        unsent = self.node.chatlog.seq - self._lost_at.pop(member.node_id, self.node.chatlog.seq)
-        if tell and unsent:
-            self.node.emit(events.NotDelivered(member, unsent))
+        seq = self.node.chatlog.seq
+        lost_at = self._lost_at.pop(member.node_id, seq)
+        if tell and seq > lost_at:
+            self.node.emit(events.NotDelivered(member, seq - lost_at))
+            keep_latest(self._given_up_at, member.node_id, lost_at, MAX_GIVEN_UP)
 
 
 class NotDialled(ProtocolViolation):

@@ -2623,3 +2623,23 @@ async def test_a_member_that_dropped_out_and_is_reached_again_is_back() -> None:
         )
         assert not joined.back and "back" not in joined.as_json()
         nursery.cancel_scope.cancel()
+
+
+async def test_lines_said_not_to_have_reached_one_taken_to_have_quit_are_told_had(
+    tmp_path: Path,
+) -> None:
+    """Trial 76 F5: "gave up on reaching erin: your last message did not reach them" stood
+    uncorrected after erin, started again, was shown that line as history."""
+    erin_data = DataDir(tmp_path / "erin")
+    async with trio.open_nursery() as nursery:
+        room = Room(nursery, dataclasses.replace(FAST, gone_after=1.0))
+        alice = await room.add("alice")
+        erin = await room.add("erin", data=erin_data)
+        await crashed_and_gone(room, alice, erin, said="erin?")
+        with trio.fail_after(3):
+            await alice.wait_for(lambda e: isinstance(e, events.NotDelivered))
+        again = await room.add("erin", data=erin_data)  # with its key
+        await again.wait_for(lambda e: getattr(e, "text", None) == "erin?")
+        had = await alice.wait_for(lambda e: isinstance(e, events.Delivered))
+        assert (had.member.node_id, had.count, had.private) == (erin.node.node_id, 1, False)
+        nursery.cancel_scope.cancel()
