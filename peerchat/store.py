@@ -201,7 +201,14 @@ class Store:
         if read is None or read[0] != READING:
             self._db.execute("DELETE FROM looks")
             self._db.execute("INSERT OR REPLACE INTO reading VALUES (1, ?)", (READING,))
-        unread = "SELECT username FROM names WHERE username NOT IN (SELECT username FROM looks)"
+        # In the order they were first held: a look keeps its first names (review 73: read
+        # anew by name, "bob" was left out of his look's 16, and a look-alike taker then
+        # counted as the first)
+        unread = (
+            "SELECT username FROM names WHERE username NOT IN (SELECT username FROM looks)"
+            " ORDER BY coalesce((SELECT min(since) FROM holders h"
+            " WHERE h.username = names.username), since), username"
+        )
         self._add_looks([u for (u,) in self._db.execute(unread)])
 
     def _drop_unbound(self) -> None:
@@ -437,13 +444,16 @@ class Store:
         ).fetchone()
         if first is None or first[0] == author:
             return None
-        last = self._db.execute(
+        # The key bound last to one of those names that had it by right: the first key under
+        # any, or one the user named (review 73: one that took "BOB" and went by anon since
+        # was the "bob you knew" of a key coming as "Bob", bob himself unnamed)
+        for other, name in self._db.execute(
             f"SELECT author, username {among.format('names')} AND username != ? AND author != ?"
-            " ORDER BY since DESC LIMIT 1",
+            " ORDER BY since DESC",
             (*forms, username, author),
-        ).fetchone()
-        if last is not None:
-            return last[0], last[1]
+        ):
+            if other == first[0] or self._named_by_user(name, other):
+                return other, name
         # Else the first, by another name (that one is ``claimant``'s): bound last to all
         # such names ("bob" taken), a key was no newcomer to "Bob"
         return None if first[1] == username else (first[0], first[1])

@@ -209,8 +209,8 @@ class Talk:
         old, under, _ = self._rekeyed.get(member.node_id, _NOT_TAKEN)
         if under == skeleton(member.username):
             return old
-        if member.node_id in self._namesakes:  # (shown marked: never by the bare name)
-            return None
+        if self.is_namesake(member.node_id, member.username):  # (shown marked: never by
+            return None  # the bare name; review 73: nor a namesake renamed since)
         found = self.node.store.taken_from(member.username, member.node_id)
         return None if found in (None, self.node.node_id) else found
 
@@ -585,10 +585,14 @@ class Talk:
             # Bound to it, but not as known under it first: nothing private goes to it by the
             # bare name till the user names its key (attack round 58: a key back under bob's
             # name, as a part of the room that never was, had bob's /msg once he renamed)
-            self._bind(alike[0])
-            if by != node.node_id:  # (this node's own, given up: none it could take for it)
-                self.took_name_of(alike[0], by)
-            self._namesakes.pop(alike[0].node_id, None)
+            # against the key with the claim to it, not the giver (review 73: the first
+            # holder, back, was refused as the newcomer to a taker that renamed)
+            heir = alike[0]
+            self._bind(heir)
+            before = node.store.taken_from(heir.username, heir.node_id)
+            if before not in (None, node.node_id):  # (this node's own: none to tell apart)
+                self.took_name_of(heir, before)
+            self._namesakes.pop(heir.node_id, None)
 
     def _bind(self, member: Member) -> None:
         """``member`` goes by its name of now here: kept for it once it is gone."""

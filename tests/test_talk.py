@@ -44,14 +44,16 @@ def renamed_to(name: str):  # noqa: ANN201 - a predicate
     return lambda e: isinstance(e, events.Renamed) and e.member.username == name
 
 
-async def refused_to(alice: Peer, name: str, taker: Peer) -> None:
-    """``alice``'s "/msg ``name``" is refused as another key's, and ``taker`` gets nothing."""
+async def refused_to(alice: Peer, name: str, taker: Peer) -> str:
+    """``alice``'s "/msg ``name``" is refused as another key's, and ``taker`` gets nothing;
+    the refusal."""
     told = len(errors(alice))
     alice.node.private(name, "the password is hunter2")
     said = errors(alice)[told:]  # (at once, before any other task's word)
     assert len(said) == 1 and said[0].startswith(f"{name} here is another key ("), said
     await trio.sleep(0.2)
     assert not [e for e in taker.events if getattr(e, "text", "").startswith("the password")]
+    return said[0]
 
 
 async def restarted(room: Room, member: Peer, name: str, data: DataDir) -> Peer:
@@ -1132,9 +1134,12 @@ async def test_a_gone_members_name_is_not_freed_by_one_that_took_it_and_went_on(
         warned = await alice.wait_for(
             lambda e: isinstance(e, events.NewKey) and e.member.username == "Bob"
         )
-        assert (warned.old_node_id, warned.old_here_as) == (a.node.node_id, "anon")  # the last
+        # Of bob, whose name it was: not of A, a newcomer to it itself (review 73)
+        old = (warned.old_node_id, warned.old_here_as, warned.old_username)
+        assert old == (bob.node.node_id, "", "bob")
         await room.fully_connected()
-        await refused_to(alice, "bob", b)
+        refusal = await refused_to(alice, "bob", b)
+        assert f"than the bob you knew ({bob.node.node_id[:FINGERPRINT]})" in refusal
         nursery.cancel_scope.cancel()
 
 
@@ -1334,6 +1339,54 @@ def test_a_name_passes_on_only_when_the_one_it_is_bound_to_gives_it_up() -> None
     talk._hand_on("alice", alice.node_id)
     assert node.store.owner("alice") == x.node_id and not talk.is_namesake(x.node_id, "alice")
     assert talk.find("alice") == x
+
+
+def test_a_name_handed_on_is_taken_from_whoever_had_it_by_right_not_from_the_giver() -> None:
+    """Review 73 R1: mallory took "bob" while bob was away; bob, back beside her as a part of
+    the room, was handed his name as she became mx, and was refused as the newcomer to her
+    ("than the bob you knew (mmm..., now mx)"). A second key handed it by her is told apart
+    from bob, not from her."""
+    bob, mallory, other = (Member(c * 32, "bob", "10.0.0.1", 1, 1, True) for c in "bmo")
+    for heir in (bob, other):
+        node = Node(Settings("sam"), lambda e: None, FAST)
+        talk = node.talk
+        node.store.name_owner("bob", bob.node_id, 0.0)  # bob's first, then away
+        node.members.add(mallory)
+        talk.took_name_of(mallory, node.store.name_owner("bob", mallory.node_id, 1.0))
+        node.members.add(heir)
+        talk.let_in_namesake(heir)  # (as a part of the room)
+        node.members.add(dataclasses.replace(mallory, username="mx"))
+        talk._hand_on("bob", mallory.node_id)
+        refusal = talk.unconfirmed("bob", heir, "/msg")
+        if heir is bob:
+            assert refusal is None
+        else:
+            assert refusal is not None and f"the bob you knew ({'b' * FINGERPRINT})" in refusal
+
+
+@pytest.mark.parametrize("namesake", [False, True])
+def test_one_renamed_to_a_name_taken_is_asked_of_the_store_once_memory_forgot(
+    namesake: bool,
+) -> None:
+    """Review 73 R2: a key let in as zed's namesake that then took "bob" (bob robert now)
+    was never asked of the store: its flag pushed out of memory by throwaway keys (attack
+    round 58 F2), alice's /msg bob reached it."""
+    node = Node(Settings("sam"), lambda e: None, FAST)
+    talk = node.talk
+    bob = Member("b" * 32, "robert", "10.0.0.1", 1, 1, True)
+    zed, mallory = (Member(c * 32, "zed", "10.0.0.2", 1, 2, True) for c in "zm")
+    node.store.name_owner("bob", bob.node_id, 0.0)
+    node.store.name_owner("robert", bob.node_id, 1.0)
+    node.store.name_owner("zed", zed.node_id, 1.0)
+    for m in (bob, zed, mallory):
+        node.members.add(m)
+    if namesake:
+        talk.let_in_namesake(mallory)
+    renamed = dataclasses.replace(mallory, username="bob")  # (as ``on_nick`` takes it)
+    talk.took_name_of(renamed, node.store.name_owner("bob", mallory.node_id, 2.0), "zed")
+    node.members.add(renamed)
+    talk._rekeyed.clear()  # (forgotten)
+    assert talk.unconfirmed("bob", renamed, "/msg") is not None
 
 
 def test_a_member_that_shared_a_name_is_a_namesake_under_that_name_only() -> None:
