@@ -470,6 +470,7 @@ class Links:
         node.chatlog.forget(node_id)
         node.messaging.on_unlink(node_id, lost=lost)
         log.info("%s (%s) left: %s", member.username, node_id, reason)
+        node.store.left(node_id, time.time())
         if member.chat:
             self._gone(member)
         now = trio.current_time()

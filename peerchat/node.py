@@ -543,6 +543,7 @@ class Node:
         finally:
             self.files.close()
             self.messaging.save()
+            self.store.all_left(time.time())
             self.store.close()
             self.numbers.close()
             try:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from peerchat.batch import MAX_ITEMS, Batch, open_batch
+from peerchat.bounded import keep_latest
 from peerchat.names import READING, looks
 from peerchat.tracker_address import StartupError
 
@@ -52,6 +53,13 @@ MAX_HOLDERS = 8  # keys remembered under each of those names, the earliest
 MAX_NAMES_PER_KEY = 8
 NAMES_PER_LOOK = 16  # names read alike kept for ``like_owner``: the first of each look
 MAX_NAMED = 256  # names whose key the user named (``confirm``), the latest
+# A name a key went by here for this long, in one stay, is settled: the bound of names kept
+# (``MAX_NAMES``) never prunes it, a bound of its own does, the latest kept (attack round 59:
+# 1,700 throwaway keys, 8 names each, a second each, pushed out the name of bob, who had quit,
+# and a stranger came in as bob unwarned and had alice's /msg bob).
+LONG_HOLD = 300.0
+MAX_SETTLED = 10_000
+MAX_HOLDING = 4_096  # keys whose stay under a name is being timed, the latest
 NAMES_PRUNED_AFTER = 1_000  # names bound since the last prune of them that set one off
 MAX_KEPT_FETCHES = 64  # unfinished fetches remembered to go on with, the latest
 MAX_SAVED = 256  # files fetched whole remembered, the latest
@@ -112,6 +120,10 @@ CREATE TABLE IF NOT EXISTS named (
     author TEXT NOT NULL,
     since REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settled (
+    username TEXT PRIMARY KEY,
+    since REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS went_by (
     author TEXT PRIMARY KEY,
     username TEXT NOT NULL
@@ -160,6 +172,7 @@ class Store:
         self.lost = 0  # messages that could not wait in memory for the disk
         self._pending: list[Row] = []
         self._names_added = 0  # names bound since their last prune
+        self._holding: dict[str, tuple[str, float]] = {}  # key -> (its name, bound since)
         # The keys whose names no prune takes (the node's: those in the room or away from it):
         # 1,400 throwaway keys renaming pushed an away member's name out, and a stranger then
         # came in under it with no "another key" said (attack round 39 F2).
@@ -505,6 +518,7 @@ class Store:
 
     def name_owner(self, username: str, author: str, now: float) -> str | None:
         """``claimant``, and ``author`` goes by ``username`` from now on."""
+        self._going_by(author, username, now)
         claim = self.claimant(username, author)
         row = self._db.execute(
             "SELECT author, since FROM names WHERE username = ?", (username,)
@@ -533,6 +547,39 @@ class Store:
                 self._prune_names()
             self._names_added = 0
         return claim
+
+    def _going_by(self, author: str, username: str, now: float) -> None:
+        """``author`` goes by ``username`` from ``now`` on (or still): the name it went by
+        till now may be settled (``LONG_HOLD``)."""
+        held = self._holding.get(author)
+        if held is None or held[0] != username:
+            if held is not None:
+                self._settle(*held, now)
+            keep_latest(self._holding, author, (username, now), MAX_HOLDING)
+
+    def left(self, author: str, now: float) -> None:
+        """``author`` left the room (or this node leaves it): its name may be settled."""
+        held = self._holding.pop(author, None)
+        if held is not None:
+            self._settle(*held, now)
+
+    def all_left(self, now: float) -> None:
+        """This node leaves: those here went by their names till ``now`` (attack round 59:
+        names of members in the room, spared while they were, were pushed out after a
+        restart)."""
+        for author in list(self._holding):
+            self.left(author, now)
+
+    def _settle(self, username: str, since: float, now: float) -> None:
+        if now - since < LONG_HOLD:
+            return
+        with self._written():
+            self._db.execute("INSERT OR REPLACE INTO settled VALUES (?, ?)", (username, now))
+            self._db.execute(
+                "DELETE FROM settled WHERE username NOT IN"
+                " (SELECT username FROM settled ORDER BY since DESC LIMIT ?)",
+                (MAX_SETTLED,),
+            )
 
     # -- fetches to go on with (``files``) ----------------------------------------------------
 
@@ -773,10 +820,14 @@ class Store:
         )
         self._db.execute(
             "DELETE FROM names WHERE username NOT IN"
-            f" (SELECT username FROM names ORDER BY since DESC LIMIT ?) AND {spared}",
+            f" (SELECT username FROM names ORDER BY since DESC LIMIT ?) AND {spared}"
+            " AND username NOT IN (SELECT username FROM settled)",
             (MAX_NAMES, *kept),
         )
-        self._db.execute("DELETE FROM looks WHERE username NOT IN (SELECT username FROM names)")
+        for table in ("looks", "settled"):
+            self._db.execute(
+                f"DELETE FROM {table} WHERE username NOT IN (SELECT username FROM names)"
+            )
         self._db.execute(  # the earliest of each name kept (a review: a flood of keys
             # pruned by age took the first holder's row, and a stranger became "first")
             "DELETE FROM holders WHERE username NOT IN (SELECT username FROM names)"

@@ -19,6 +19,7 @@ from peerchat.names import READING
 from peerchat.store import (
     DAMAGED,
     FILE,
+    LONG_HOLD,
     MAX_HOLDERS,
     MAX_NAMED,
     MAX_NAMES,
@@ -259,7 +260,7 @@ def test_a_key_that_took_a_name_is_a_newcomer_to_it_till_the_user_names_it(store
 
 def test_the_looks_of_names_are_pruned_with_them(store: Store) -> None:
     for n in range(MAX_NAMES + 10):
-        store.name_owner(f"x{n}", f"{n % (MAX_NAMES // 4):032x}", NOW + n)
+        store.name_owner(f"x{n}", f"{n % (MAX_NAMES // 4):032x}", NOW + n / 100)
     store.prune(NOW + MAX_NAMES + 100, keep_messages=1000, keep_seconds=DAY)
     unnamed = "SELECT count(*) FROM looks WHERE username NOT IN (SELECT username FROM names)"
     assert store._db.execute(unnamed).fetchone()[0] == 0
@@ -396,7 +397,7 @@ def test_the_names_of_keys_in_the_room_or_away_are_not_pruned(store: Store) -> N
     store.kept_authors = lambda: {bob}  # away now: the node still dials him
     keys = MAX_NAMES // MAX_NAMES_PER_KEY + 10
     for n in range(keys * MAX_NAMES_PER_KEY):
-        store.name_owner(f"x{n}", f"{n % keys:032x}", NOW + 1 + n)
+        store.name_owner(f"x{n}", f"{n % keys:032x}", NOW + 1 + n / 100)  # (each a moment)
     store.prune(NOW + 10**6, keep_messages=1000, keep_seconds=DAY)
     assert store.owner("bob") == bob
     assert store.name_owner("bob", "f" * 32, NOW + 10**6) == bob  # a newcomer to it: told
@@ -919,3 +920,30 @@ def test_the_size_of_what_a_want_asks_again_is_weighed_a_page_at_most(store: Sto
     assert store.size_between(ANN.node_id, 0, 10, limit=3) == sum(sizes[:3])
     assert store.size_between(ANN.node_id, 4, 6, limit=1000) == sum(sizes[4:6])
     assert store.size_between(BOB.node_id, 0, 10, limit=1000) == 0
+
+
+def test_a_name_gone_by_for_a_while_outlasts_a_flood_of_names_held_a_moment(
+    store: Store,
+) -> None:
+    """Attack round 59 F1: bob spoke and quit; 1,700 throwaway keys took 8 names each, a
+    second each, and bob's name was pruned: a stranger came in as bob unwarned. A name gone
+    by for ``LONG_HOLD`` in one stay is settled, and the flood cannot push it out; one gone
+    by a moment is not."""
+    bob, brief = "b" * 32, "c" * 32
+    store.name_owner("bob", bob, NOW)
+    store.left(bob, NOW + LONG_HOLD)
+    store.name_owner("carol", brief, NOW)
+    store.name_owner("caroline", brief, NOW + 1)  # carol gone by for a second
+    store.name_owner("carol", brief, NOW + 2)  # (back under it: not its stay from NOW)
+    store.left(brief, NOW + LONG_HOLD)
+    store.name_owner("dave", "d" * 32, NOW)  # here when this node left
+    store.all_left(NOW + LONG_HOLD)
+    for n in range(MAX_NAMES + 50):
+        store.name_owner(f"x{n}", f"{n:032x}", NOW + LONG_HOLD + n)
+        store.left(f"{n:032x}", NOW + LONG_HOLD + n + 1)
+    store.prune(NOW + LONG_HOLD + MAX_NAMES + 100, keep_messages=1000, keep_seconds=DAY)
+    assert store.owner("bob") == bob and store.owner("dave") == "d" * 32
+    assert store.owner("carol") is None and store.owner("caroline") is None
+    assert store.like_owner("Bob", "f" * 32) == (bob, "bob")
+    settled = store._db.execute("SELECT username FROM settled ORDER BY username").fetchall()
+    assert settled == [("bob",), ("dave",)]  # (carol's stays: 1 s, and 2 s short of it)
