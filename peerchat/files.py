@@ -414,8 +414,10 @@ class Files:
 
     def named(self, name: str) -> list[int]:
         """The offers heard of a file called ``name``, in any case, or as a shell would read
-        it (trial 74: ``/send`` took ``"my notes.txt"``, ``/get`` did not), oldest first."""
-        wanted = {name.casefold(), (shell_word(name) or name).casefold()}
+        it (trial 74: ``/send`` took ``"my notes.txt"``, ``/get`` did not), or as it is offered
+        (trial 77: ``it's "q".txt``, offered as ``it's _q_.txt``), oldest first."""
+        typed = {name, shell_word(name) or name}
+        wanted = {n.casefold() for n in (*typed, *map(local_name, typed))}
         return [id for id, heard in self._heard.items() if heard.offer.name.casefold() in wanted]
 
     def lists_any(self) -> bool:

@@ -321,7 +321,13 @@ class Talk:
         self._namesakes_told.add(told)
         marks = self.marks()
         looks = skeleton(member.username)
-        alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
+        # (not the giver, under a name like it now: trial 77's pam, Pamela now, was "another
+        # key than the pamela you knew (hers)")
+        alike = [
+            m
+            for m in node.members
+            if m.chat and m.node_id != by and skeleton(m.username) == looks
+        ]
         shown = [marked(m.username, m.node_id) if m.node_id in marks else m.username for m in alike]
         plain = [m.username for m in alike if m.node_id not in marks]
         if looks == skeleton(node.username):

@@ -2300,6 +2300,9 @@ def test_a_name_offered_as_one_file_by_several_is_fetched_and_as_several_asks_wh
     assert isinstance(said[-1], events.Error) and said[-1].message == (
         'no file called "other is offered here (a quote is not closed?)'
     )
+    offer(30, "a", "alice", "it's _q_.txt", b"3" * 32)  # as a file name here may be
+    node.files.get_named('it\'s "q".txt')  # as the sender's file was called (trial 77)
+    assert fetched[-1] == 30
 
 
 async def test_an_offer_is_fetched_by_its_files_name_as_numbers_are_each_programs_own(

@@ -1457,3 +1457,20 @@ async def test_a_newcomer_under_a_name_this_node_gave_up_is_no_key_of_its_own_ba
         assert not [e for e in own if e.old_node_id == carol.node.node_id], own
         nursery.cancel_scope.cancel()
     data.close()
+
+
+async def test_one_renamed_to_a_name_like_its_own_is_still_itself() -> None:
+    """Trial 77 F1: pam became pamela, then Pamela; quinn's /msg Pamela, and /msg pamela, were
+    refused as "another key (Pamela~7e6a...) than the Pamela you knew (7e6a..., now Pamela)":
+    her own key."""
+    config = dataclasses.replace(FAST, notice_interval=0)
+    async with trio.open_nursery() as nursery:
+        quinn, pam = await room_with(nursery, "quinn", "pam", config=config)
+        for name in ("pamela", "Pamela", "pamela"):
+            pam.node.nick(name)
+            await quinn.wait_for(renamed_to(name))
+            for to in {name, name.casefold()}:
+                quinn.node.private(to, f"to {to} as {name}")
+                await pam.wait_for(is_message(f"to {to} as {name}"))
+        assert errors(quinn) == []
+        nursery.cancel_scope.cancel()
