@@ -321,13 +321,7 @@ class Talk:
         self._namesakes_told.add(told)
         marks = self.marks()
         looks = skeleton(member.username)
-        # (not the giver, under a name like it now: trial 77's pam, Pamela now, was "another
-        # key than the pamela you knew (hers)")
-        alike = [
-            m
-            for m in node.members
-            if m.chat and m.node_id != by and skeleton(m.username) == looks
-        ]
+        alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
         shown = [marked(m.username, m.node_id) if m.node_id in marks else m.username for m in alike]
         plain = [m.username for m in alike if m.node_id not in marks]
         if looks == skeleton(node.username):
@@ -586,7 +580,11 @@ class Talk:
         looks = skeleton(old)
         if skeleton(node.username) == looks or node.store.owner(old) not in (None, by):
             return  # this node's own, or not the giver's to hand on
-        alike = [m for m in node.members if m.chat and skeleton(m.username) == looks]
+        # (not the giver, under a name like it now: trial 77's pam, Pamela since, was "another
+        # key than the pamela you knew (hers)")
+        alike = [
+            m for m in node.members if m.chat and m.node_id != by and skeleton(m.username) == looks
+        ]
         if len(alike) == 1:
             # Bound to it, but not as known under it first: nothing private goes to it by the
             # bare name till the user names its key (attack round 58: a key back under bob's
