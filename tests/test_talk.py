@@ -1389,6 +1389,22 @@ def test_one_renamed_to_a_name_taken_is_asked_of_the_store_once_memory_forgot(
     assert talk.unconfirmed("bob", renamed, "/msg") is not None
 
 
+def test_one_that_took_a_name_is_not_said_to_be_its_owner_renamed() -> None:
+    """Attack round 59 F3: bob quit; M came as "Bob" (warned) and became mal; 1,100 pairs
+    of throwaway keys pushed its flag out of memory, and alice's /msg bob read "bob is now
+    mal", pointing her at the one who had taken his name."""
+    node = Node(Settings("sam"), lambda e: None, FAST)
+    talk = node.talk
+    bob, m = "b" * 32, Member("m" * 32, "Bob", "10.0.0.2", 1, 2, True)
+    node.store.name_owner("bob", bob, 0.0)
+    node.store.name_owner("Bob", m.node_id, 1.0)
+    node.members.add(dataclasses.replace(m, username="mal"))
+    talk._gave_up_name(m)  # (as its rename to mal is heard)
+    assert talk.not_found("bob") == "nobody called bob is in the room"
+    node.store.confirm("Bob", m.node_id, 2.0)  # named so by the user: Bob to them
+    assert talk.not_found("Bob") == "nobody called Bob is in the room; Bob is now mal"
+
+
 def test_a_member_that_shared_a_name_is_a_namesake_under_that_name_only() -> None:
     """Trial 42: alice and bob each took "zed" while the room was in parts, then went back to
     their names. With alice away, a stranger came and went under "alice"; alice, back, was
