@@ -377,6 +377,9 @@ class Links:
             # the key (attack round 56, review 71); the name itself is the store's to judge
             # (trial 45)
             store = node.store
+            # (bound to it here before: the user was told as it took it, not at each start:
+            # trial 77 F2, two members' swap of names read "a second program" at every one)
+            told = store.owner(member.username) == member.node_id
             before, like = store.name_owner(member.username, member.node_id, time.time()), ""
             if before is None and (alike := store.like_owner(member.username, member.node_id)):
                 before, like = alike  # (review 72: not the name that key went by last)
@@ -384,7 +387,8 @@ class Links:
                 # no other key back under it, review 57)
                 present = node.members.get(before)
                 here_as = present.username if present is not None else ""
-                if node.talk.took_name_of(member, before):  # (not again as it links anew)
+                if node.talk.took_name_of(member, before) and not told:  # (nor as it links
+                    # anew)
                     node.emit(events.NewKey(member, before, here_as, "" if here_as else like))
         # After its name's word, if another key had it here: a bot greeting each join had
         # greeted it before it learnt so (trial 67).

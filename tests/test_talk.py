@@ -952,10 +952,11 @@ async def test_a_name_taken_stays_unconfirmed_past_the_restart_of_the_one_it_was
         await alice.wait_for(renamed_to("bob"))
         await refused_to(alice, "bob", mallory)
         alice = await restarted(room, alice, "alice", data)
-        warned = await alice.wait_for(lambda e: isinstance(e, events.NewKey))
-        assert (warned.member.node_id, warned.old_here_as) == (mallory.node.node_id, "robert")
         await room.fully_connected()
         await refused_to(alice, "bob", mallory)
+        # Told as it took the name, not again at each start (trial 77 F2: a swap of names
+        # seen live read "a second program" at every restart)
+        assert not [e for e in alice.events if isinstance(e, events.NewKey)]
         alice.node.private(marked("bob", mallory.node.node_id), "chosen")  # alice's choice
         await mallory.wait_for(is_message("chosen"))
         alice = await restarted(room, alice, "alice", data)
