@@ -471,6 +471,16 @@ class Store:
         # such names ("bob" taken), a key was no newcomer to "Bob"
         return None if first[1] == username else (first[0], first[1])
 
+    def name_like(self, author: str, username: str) -> str | None:
+        """The name ``author`` went by here that looks like ``username``, its latest."""
+        forms = sorted(looks(username))
+        row = self._db.execute(
+            "SELECT username FROM holders JOIN looks USING (username) WHERE author = ? AND"
+            f" look IN ({', '.join('?' * len(forms))}) ORDER BY since DESC LIMIT 1",
+            (author, *forms),
+        ).fetchone()
+        return row[0] if row else None
+
     def claimant(self, username: str, author: str) -> str | None:
         """The key ``author`` is a newcomer to ``username`` against: the one that went by it
         last, or, when that is ``author``, the first here under it (attack round 57: once the

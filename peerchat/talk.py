@@ -185,8 +185,12 @@ class Talk:
         if (then := self.node.members.get(old)) is not None:  # (trial 75: where it went)
             now = marked(then.username, old) if self.shown_marked(then) else then.username
             known += f", now {now}"
+        else:
+            known += ", not here now"
+        # By the name it went by, like this one (trial 77 F4: "than the Bob you knew" of bob)
+        knew = self.node.store.name_like(old, member.username) or name
         return (
-            f"{name} here is another key ({this}) than the {name} you knew ({known}), maybe "
+            f"{name} here is another key ({this}) than the {knew} you knew ({known}), maybe "
             f"someone else: not sent; {command} {shown} ... sends to this one, /whois {name} "
             "shows its key"
         )
