@@ -1153,6 +1153,8 @@ class Room:
                     self.cut_off = frozenset(self.dropped)
                 self.typing.pop(m.node_id, None)
                 self.uploads = {k: u for k, u in self.uploads.items() if k[1] != m.node_id}
+            case PeerGone(member=m):  # (taken to have quit: its return an hour later is no
+                self.cut_off -= {m.node_id}  # word of the network's, review 73)
             case Renamed(member=m):
                 if self.me is not None and m.node_id == self.me.node_id:
                     self.me = m

@@ -303,7 +303,12 @@ def test_all_the_others_dropping_out_at_once_points_at_ones_own_network() -> Non
     shown(3.5, drop(BOB), drop(CAROL))
     assert "back in touch" not in shown(3.6, PeerJoined(DAVE))
     shown(3.7, InRoom((BOB, CAROL, DAVE)))
-    assert "back in touch" not in shown(3.8, PeerJoined(DAVE))
+    assert "back in touch" not in shown(3.8, PeerJoined(BOB))
+    # Nor of one taken to have quit since (review 73: an hour later, "bob answers again")
+    shown(3.81, drop(BOB), drop(CAROL), drop(DAVE))
+    assert "back in touch" not in shown(3.83, PeerGone(BOB), PeerJoined(BOB))
+    assert "back in touch: carol" in shown(3.84, PeerJoined(CAROL))
+    shown(3.85, PeerJoined(DAVE))
     shown(3.9, PeerLeft(DAVE, "quit", said=True))
     assert told not in shown(4, drop(BOB)) + shown(20, drop(CAROL))  # 16 s apart
     shown(21, PeerJoined(BOB), PeerJoined(CAROL))
