@@ -361,6 +361,13 @@ class Files:
         )
         self.node.after_ready(offered)  # a newcomer hears of offers as it gets in
 
+    def _where_saved(self, id: int, offer: FileOffer) -> str:
+        """Where offer ``id``'s bytes are saved: where its fetch saved them, unless moved or
+        deleted since (a user trial), else where any was (``_had``; trial 76: fetched meanwhile
+        in another room; review 73: ``/files`` said so, and ``/get`` fetched it again)."""
+        saved = self._saved.get(id, "")
+        return saved if saved and _holds(saved, offer.size) else self._had(offer)
+
     def _had(self, offer: FileOffer) -> str:
         """Where this room saved the offer's bytes, else another (review 71: its own record of
         a copy moved since hid the other's), if they are there still under its name: the same
@@ -455,8 +462,7 @@ class Files:
             node.emit(events.Error(f"{heard.offer.name} is being fetched already"))
             return
         offer = heard.offer
-        saved = self._saved.get(id)
-        if saved is not None and _holds(saved, offer.size):
+        if saved := self._where_saved(id, offer):
             self._have_it(offer.name, saved)
             return
         namesake = self.downloads / local_name(offer.name)
@@ -1039,11 +1045,7 @@ class Files:
             offer, fetch = heard.offer, fetches.get(id)
             received = None if fetch is None else fetch.download.received
             away = fetch is not None and heard.sender not in self.node.links.conns
-            saved = self._saved.get(id, "")
-            if saved and not _holds(saved, offer.size):  # moved or deleted since (a user trial)
-                saved = ""
-            if not saved and fetch is None:  # (trial 76: fetched meanwhile in another room)
-                saved = self._had(offer)
+            saved = self._where_saved(id, offer) if fetch is None else ""
             stopped = None
             if fetch is None:  # (a user trial's /files did not say what a restart had kept)
                 stopped = self.node.store.kept_fetch(heard.sender, offer.sha256, offer.size)

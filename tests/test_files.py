@@ -2259,6 +2259,9 @@ async def test_files_lists_an_offer_as_had_once_another_room_saved_its_bytes(
         saved.append((str(held), held.stat().st_mtime_ns))
         (listed,) = alice.node.files.listing().files
         assert listed.saved == str(held)
+        alice.node.files.get(offer.id)  # and /get says so (review 73: it fetched it again)
+        said = [e.message for e in alice.events if isinstance(e, events.Error)]
+        assert said == [f"you have {source.name} already: {held} (move it to fetch it again)"]
         nursery.cancel_scope.cancel()
 
 
