@@ -125,7 +125,7 @@ from peerchat.flaps import FLAPS_TOLD, Flaps, Told
 from peerchat.foreground import in_front
 from peerchat.member_lines import MemberLines
 from peerchat.membership import Member
-from peerchat.names import FINGERPRINT, shown_name
+from peerchat.names import FINGERPRINT, marked, shown_name
 from peerchat.safe_text import visible
 from peerchat.time_left import TimeLeft
 from peerchat.transfer import size_text
@@ -919,7 +919,10 @@ def _now_called(event: MessageReceived, room: Room | None) -> str:
         return ""
     author = event.sender.node_id
     now = room.me if room.me is not None and room.me.node_id == author else room.others.get(author)
-    return who(now) if now is not None and now.username != event.sender.username else ""
+    # (its name then, but for the key's mark it had among two of that name: trial 77 read
+    # "<dave~78e88f7cfc (now dave)>")
+    then = event.sender.username.removesuffix(marked("", author))
+    return who(now) if now is not None and now.username not in (event.sender.username, then) else ""
 
 
 def _late_private(event: Event, now: float) -> bool:

@@ -72,7 +72,7 @@ from peerchat.events import (
     Whois,
 )
 from peerchat.membership import Member
-from peerchat.names import FINGERPRINT
+from peerchat.names import FINGERPRINT, marked
 from peerchat.safe_text import has_unsafe
 
 ROOT = Path(ui.__file__).resolve().parents[1]
@@ -1573,6 +1573,11 @@ def test_back_from_a_freeze_is_said_once_and_points_at_a_line_kept_meanwhile() -
     assert Rejoined().as_json() == {"event": "rejoined"}
 
 
+def with_mark(member: Member) -> Member:
+    """``member`` as shown marked with its key."""
+    return dataclasses.replace(member, username=marked(member.username, member.node_id))
+
+
 def test_history_said_under_a_name_its_author_has_left_says_the_name_now() -> None:
     """Trial 52: history showed bob's lines and, after his /nick, robert's, with nothing to
     tell that they were one member's."""
@@ -1584,6 +1589,8 @@ def test_history_said_under_a_name_its_author_has_left_says_the_name_now() -> No
         dataclasses.replace(message(BOB, "hi"), history=True),
         dataclasses.replace(message(robert, "hello"), history=True),
         dataclasses.replace(message(dataclasses.replace(ALICE, username="al"), "yo"), history=True),
+        # (marked as the second key that said lines as "robert": not "(now robert)", trial 77)
+        dataclasses.replace(message(with_mark(robert), "again"), history=True),
         message(BOB, "live"),  # a live line is said under the name it has
     ]
     now = time.monotonic()
@@ -1592,7 +1599,8 @@ def test_history_said_under_a_name_its_author_has_left_says_the_name_now() -> No
     assert rows[1].endswith("<bob (now robert)> hi"), rows
     assert rows[2].endswith("<robert> hello"), rows
     assert rows[3].endswith("<al (now alice)> yo"), rows  # one's own, under an old name
-    assert rows[4].endswith("<bob> live"), rows
+    assert rows[4].endswith(f"<robert~{BOB.node_id[:FINGERPRINT]}> again"), rows
+    assert rows[5].endswith("<bob> live"), rows
 
 
 def test_a_live_message_that_names_you_stands_out() -> None:
