@@ -324,15 +324,14 @@ class Doorman:
 
     def _seen_before(self, node_id: str) -> bool:
         """A key this node knew in the room before: linked to it once (bound to a name here, or
-        lost and awaited), or listed by its tracker; not one that said goodbye since (attack
-        round 59: mal quit, and came back as a part of the room under bob's name, let in as
-        his namesake with "each took the name while the room was in parts")."""
+        lost and awaited), or listed by its tracker."""
         node = self.node
         links = node.links
-        if node_id in node.members:
-            return True
-        return not links.left_saying_goodbye(node_id) and (
-            node_id in links.redial or links.is_vouched(node_id) or node.store.has_names(node_id)
+        return (
+            node_id in node.members
+            or node_id in links.redial
+            or links.is_vouched(node_id)
+            or node.store.has_names(node_id)
         )
 
     def _tell_of_clash(self, hello: Hello) -> None:

@@ -98,8 +98,6 @@ class Links:
         # (it took it where this node could not hear: in a partition, or as it restarted).
         self._was_named: dict[str, str] = {}
         self._gone_looks: dict[str, str] = {}  # what such a name looks like -> that member
-        # Members whose last word was a goodbye (``left_saying_goodbye``)
-        self._said_goodbye: dict[str, None] = {}
         self._changed = trio.Event()
         self._redial_changed = trio.Event()
         self._warned_addresses = False
@@ -340,7 +338,6 @@ class Links:
         # dropped out (trial 73 read "joined" of one, unexplained)
         quit_told = self.redial.told_gone(member.node_id)
         self.redial.found(member.node_id, trio.current_time())
-        self._said_goodbye.pop(member.node_id, None)
         for gone in self.redial.replaced_by(member, skeleton, reached_at):
             self._gave_up(gone, replaced=True)
         lost_at = self._lost_at.pop(member.node_id, None)
@@ -478,8 +475,6 @@ class Links:
         node.messaging.on_unlink(node_id, lost=lost)
         log.info("%s (%s) left: %s", member.username, node_id, reason)
         node.store.left(node_id, time.time())
-        if not lost:
-            keep_latest(self._said_goodbye, node_id, None, MAX_WAS_NAMED)
         if member.chat:
             self._gone(member)
         now = trio.current_time()
@@ -512,11 +507,6 @@ class Links:
         self._gone_looks.update(dict.fromkeys(looks(member.username), member.node_id))
         if len(self._was_named) > MAX_WAS_NAMED:
             self._back(next(iter(self._was_named)))  # the longest gone is forgotten
-
-    def left_saying_goodbye(self, node_id: str) -> bool:
-        """Whether ``node_id``'s program ended (or left the room) with a goodbye, not linked
-        since: back, it is a newcomer, not a part of the room that was apart."""
-        return node_id in self._said_goodbye
 
     def _back(self, node_id: str) -> str | None:
         """The name ``node_id`` had when it went, if it went; forgotten now."""

@@ -2643,33 +2643,3 @@ async def test_lines_said_not_to_have_reached_one_taken_to_have_quit_are_told_ha
         had = await alice.wait_for(lambda e: isinstance(e, events.Delivered))
         assert (had.member.node_id, had.count, had.private) == (erin.node.node_id, 1, False)
         nursery.cancel_scope.cancel()
-
-
-async def test_one_that_said_goodbye_is_no_part_of_the_room_back_under_a_members_name(
-    tmp_path: Path,
-) -> None:
-    """Attack round 59 F2: mal quit, and 2 s later came straight to alice as a part of the
-    room under "bob" (bob there): let in as his namesake, with "bob and bob~... each took the
-    name bob while the room was in parts". Back from a goodbye, it is a newcomer; lost
-    without one, it may have been apart."""
-    async with trio.open_nursery() as nursery:
-        room = Room(nursery)
-        alice, bob, mal = [await room.add(n) for n in ("alice", "bob", "mal")]
-        await room.fully_connected()
-        apart = mal.node.node_id
-
-        def back_as_bob() -> Hello:
-            return Hello(
-                PROTOCOL_VERSION, apart, "bob", "127.0.0.1", 9, 0, True, 0, False, "", apart
-            )
-
-        await cut(alice, mal)  # lost without a goodbye: a part of the room, maybe
-        assert not alice.node.doorman.name_taken(back_as_bob())
-        await room.fully_connected()
-        mal.node.quit()
-        await alice.wait_for(
-            lambda e: isinstance(e, events.PeerLeft) and e.member.node_id == apart and e.said
-        )
-        assert alice.node.doorman.name_taken(back_as_bob())
-        assert bob.node.node_id in alice.node.members
-        nursery.cancel_scope.cancel()
