@@ -638,6 +638,7 @@ class Entrance:
                 await node.links.changed()
             for node_id in list(before):
                 node.members.remove(node_id)
+            node.store.all_left(time.time())  # (their stays as seen here end: review 74)
             node.messaging.restart_sync()
             node.files.after_freeze()
             node.bully.reset()

@@ -424,7 +424,9 @@ class Files:
         it (trial 74: ``/send`` took ``"my notes.txt"``, ``/get`` did not), or as it is offered
         (trial 77: ``it's "q".txt``, offered as ``it's _q_.txt``), oldest first."""
         typed = {name, shell_word(name) or name}
-        wanted = {n.casefold() for n in (*typed, *map(local_name, typed))}
+        # (not a name with nothing of it left, saved as "download": review 74's "/get ..")
+        offered = {local_name(n) for n in typed if local_name(n) != local_name("")}
+        wanted = {n.casefold() for n in typed | offered}
         return [id for id, heard in self._heard.items() if heard.offer.name.casefold() in wanted]
 
     def lists_any(self) -> bool:

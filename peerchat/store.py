@@ -54,9 +54,10 @@ MAX_NAMES_PER_KEY = 8
 NAMES_PER_LOOK = 16  # names read alike kept for ``like_owner``: the first of each look
 MAX_NAMED = 256  # names whose key the user named (``confirm``), the latest
 # A name a key went by here for this long, in one stay, is settled: the bound of names kept
-# (``MAX_NAMES``) never prunes it, a bound of its own does, the latest kept (attack round 59:
-# 1,700 throwaway keys, 8 names each, a second each, pushed out the name of bob, who had quit,
-# and a stranger came in as bob unwarned and had alice's /msg bob).
+# (``MAX_NAMES``) never prunes it; a bound of its own does, keeping those gone by longest in
+# all (attack round 59: 1,700 throwaway keys, 8 names each, a second each, pushed out the name
+# of bob, who had quit, and a stranger came in as bob unwarned and had alice's /msg bob; review
+# 74: kept the latest, 10,000 names held 5 minutes each would push out a regular's).
 LONG_HOLD = 300.0
 MAX_SETTLED = 10_000
 MAX_HOLDING = 4_096  # keys whose stay under a name is being timed, the latest
@@ -122,7 +123,7 @@ CREATE TABLE IF NOT EXISTS named (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settled (
     username TEXT PRIMARY KEY,
-    since REAL NOT NULL
+    held REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS went_by (
     author TEXT PRIMARY KEY,
@@ -564,32 +565,33 @@ class Store:
         held = self._holding.get(author)
         if held is None or held[0] != username:
             if held is not None:
-                self._settle(*held, now)
+                self._settle([held], now)
             keep_latest(self._holding, author, (username, now), MAX_HOLDING)
 
     def left(self, author: str, now: float) -> None:
         """``author`` left the room (or this node leaves it): its name may be settled."""
         held = self._holding.pop(author, None)
         if held is not None:
-            self._settle(*held, now)
+            self._settle([held], now)
 
     def all_left(self, now: float) -> None:
-        """This node leaves: those here went by their names till ``now`` (attack round 59:
-        names of members in the room, spared while they were, were pushed out after a
-        restart)."""
-        for author in list(self._holding):
-            self.left(author, now)
+        """Those here went by their names till ``now``: this node leaves the room, or joins
+        it anew (attack round 59: names of members in the room, spared while they were, were
+        pushed out after a restart)."""
+        held, self._holding = list(self._holding.values()), {}
+        self._settle(held, now)
 
-    def _settle(self, username: str, since: float, now: float) -> None:
-        if now - since < LONG_HOLD:
-            return
-        with self._written():
-            self._db.execute("INSERT OR REPLACE INTO settled VALUES (?, ?)", (username, now))
-            self._db.execute(
-                "DELETE FROM settled WHERE username NOT IN"
-                " (SELECT username FROM settled ORDER BY since DESC LIMIT ?)",
-                (MAX_SETTLED,),
-            )
+    def _settle(self, stays: Collection[tuple[str, float]], now: float) -> None:
+        """Names gone by since when each says till ``now``: those gone by ``LONG_HOLD`` count
+        it to the time they were (bounded with the names, ``_prune_names``)."""
+        long = [(name, now - since) for name, since in stays if now - since >= LONG_HOLD]
+        if long:
+            with self._written():
+                self._db.executemany(
+                    "INSERT INTO settled VALUES (?, ?) ON CONFLICT (username)"
+                    " DO UPDATE SET held = held + excluded.held",
+                    long,
+                )
 
     # -- fetches to go on with (``files``) ----------------------------------------------------
 
@@ -834,10 +836,12 @@ class Store:
             " AND username NOT IN (SELECT username FROM settled)",
             (MAX_NAMES, *kept),
         )
-        for table in ("looks", "settled"):
-            self._db.execute(
-                f"DELETE FROM {table} WHERE username NOT IN (SELECT username FROM names)"
-            )
+        self._db.execute(
+            "DELETE FROM settled WHERE username NOT IN (SELECT username FROM names) OR username"
+            " NOT IN (SELECT username FROM settled ORDER BY held DESC, username LIMIT ?)",
+            (MAX_SETTLED,),
+        )
+        self._db.execute("DELETE FROM looks WHERE username NOT IN (SELECT username FROM names)")
         self._db.execute(  # the earliest of each name kept (a review: a flood of keys
             # pruned by age took the first holder's row, and a stranger became "first")
             "DELETE FROM holders WHERE username NOT IN (SELECT username FROM names)"

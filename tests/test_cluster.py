@@ -9,6 +9,7 @@ import functools
 import math
 import re
 import socket
+import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -1635,6 +1636,7 @@ async def test_a_rejoin_after_a_freeze_tells_no_leave_and_join_of_those_still_he
             await enter(conn, hello, dataclasses.replace(welcome, members=members))
 
         entrance._enter = welcomed_without_one  # type: ignore[method-assign]
+        frozen_at = time.time()
         await entrance._rejoin()  # as after a freeze
         await room.fully_connected()
         await trio.sleep(0.5)  # (any late join would be told by now)
@@ -1642,6 +1644,10 @@ async def test_a_rejoin_after_a_freeze_tells_no_leave_and_join_of_those_still_he
             e for e in alice.events[mark:] if isinstance(e, events.PeerLeft | events.PeerJoined)
         ]
         assert told == [], [(type(e).__name__, e.member.username) for e in told]
+        # Each one's stay under its name, as seen here, began anew (review 74: a stay of a
+        # second before a freeze went on through it, to be settled as one of minutes)
+        stays = alice.node.store._holding
+        assert late in stays and all(since >= frozen_at for _, since in stays.values())
         nursery.cancel_scope.cancel()
 
 

@@ -2306,6 +2306,9 @@ def test_a_name_offered_as_one_file_by_several_is_fetched_and_as_several_asks_wh
     offer(30, "a", "alice", "it's _q_.txt", b"3" * 32)  # as a file name here may be
     node.files.get_named('it\'s "q".txt')  # as the sender's file was called (trial 77)
     assert fetched[-1] == 30
+    offer(31, "a", "alice", "download", b"4" * 32)
+    node.files.get_named("..")  # (nothing of it a file name may hold: review 74)
+    assert fetched[-1] == 30 and said[-1].message.startswith("no file called .. is offered")
 
 
 async def test_an_offer_is_fetched_by_its_files_name_as_numbers_are_each_programs_own(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from peerchat import store as store_module
 from peerchat.batch import Batch, open_batch, room_tag, seal
 from peerchat.chat import Chat
 from peerchat.handshake import OPEN_ROOM
@@ -947,3 +948,21 @@ def test_a_name_gone_by_for_a_while_outlasts_a_flood_of_names_held_a_moment(
     assert store.like_owner("Bob", "f" * 32) == (bob, "bob")
     settled = store._db.execute("SELECT username FROM settled ORDER BY username").fetchall()
     assert settled == [("bob",), ("dave",)]  # (carol's stays: 1 s, and 2 s short of it)
+
+
+def test_names_settled_past_their_bound_keep_those_gone_by_longest(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review 74 R3: settled names were kept the latest first: keys holding names 5 minutes
+    each would push out a regular's. Those gone by longest in all are kept."""
+    monkeypatch.setattr(store_module, "MAX_SETTLED", 4)
+    bob = "b" * 32
+    for stay in range(2):  # two stays: more than any one of the others
+        store.name_owner("bob", bob, NOW + stay * 1000)
+        store.left(bob, NOW + stay * 1000 + LONG_HOLD)
+    for n in range(8):
+        store.name_owner(f"x{n}", f"{n:032x}", NOW + 2000)
+    store.all_left(NOW + 2000 + LONG_HOLD + 1)  # in one go, as the node leaves
+    store.prune(NOW + 3000, keep_messages=1000, keep_seconds=DAY)
+    settled = dict(store._db.execute("SELECT username, held FROM settled"))
+    assert len(settled) == 4 and settled["bob"] == 2 * LONG_HOLD
