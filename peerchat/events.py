@@ -682,6 +682,9 @@ class NewKey:
     # The name like this one that the old key went by ("bob" of "Bob"), if not this very one:
     # no "Robert is back" of a name never here (trial 76)
     old_username: str = ""
+    # It took the name by a /nick from this one, as this node saw (review 74: a rename into
+    # another key's name was never told, but for a refused /msg)
+    renamed_from: str = ""
 
     def as_json(self) -> dict[str, Any]:
         m = self.member
@@ -695,6 +698,8 @@ class NewKey:
             out["old_here_as"] = self.old_here_as
         if self.old_username:
             out["old_username"] = self.old_username
+        if self.renamed_from:
+            out["renamed_from"] = self.renamed_from
         return out
 
 

@@ -542,11 +542,17 @@ class Talk:
         # The store's word alone: what this node saw in memory may be the renamer's own
         # (review 72: a taker laundered its flag, and the first owner, back, was flagged)
         before = node.store.taken_from(message.username, member.node_id)
-        if before not in (None, member.node_id, node.node_id):
-            # A name (or one like it) another key went by here, taken: nothing private goes
-            # to it by the bare name until the user names this key (attack round 55: alice's
-            # "/msg bob the password ..." reached the one who took bob as bob became robert).
-            self.took_name_of(renamed, before, old)
+        took = before not in (None, member.node_id, node.node_id)
+        # A name (or one like it) another key went by here, taken: nothing private goes to it
+        # by the bare name until the user names this key (attack round 55: alice's "/msg bob
+        # the password ..." reached the one who took bob as bob became robert)
+        new_key = None
+        if took and self.took_name_of(renamed, before, old):
+            knew = node.store.name_like(before, message.username) or message.username
+            present = node.members.get(before)
+            here_as = present.username if present is not None else ""
+            like = knew if knew != message.username else ""
+            new_key = events.NewKey(renamed, before, here_as, like, renamed_from=old)
         self._bind(renamed)
         conn.member, conn.peer = renamed, f"{renamed.username}@{renamed.addr}"
         listed = node.members.get(member.node_id)
@@ -555,6 +561,8 @@ class Talk:
         self._hand_on(member.username, member.node_id)
         self._gave_up_name(member)
         node.emit(events.Renamed(renamed, old))
+        if new_key is not None:
+            node.emit(new_key)
         node.entrance.told_renamed(renamed)
 
     def on_nick_refused(self, conn: Connection, message: NickRefused) -> None:

@@ -581,9 +581,18 @@ def format_event(event: Event, now: float) -> FormattedText:
         case Saving(lost=lost):
             gone = f", but not the {lost} said meanwhile that did not fit in memory" if lost else ""
             return format_notice(f"* messages are saved again{gone}", now)
-        case NewKey(member=m, old_node_id=old, old_here_as=here_as, old_username=like):
+        case NewKey(
+            member=m, old_node_id=old, old_here_as=here_as, old_username=like, renamed_from=by
+        ):
             name, was, now_id = who(m), old[:FINGERPRINT], m.node_id[:FINGERPRINT]
-            if here_as:  # (a user trial read "is back" of a member who had never left)
+            if by:  # (review 74: said of a rename too, not only at a refused /msg)
+                where = f"now {visible(here_as)}" if here_as else "not here now"
+                said = (
+                    f"{name}, was {visible(by)}, is another key ({now_id}) than the"
+                    f" {visible(like or m.username)} you knew ({was}, {where}): someone else,"
+                    " maybe"
+                )
+            elif here_as:  # (a user trial read "is back" of a member who had never left)
                 said = (
                     f"{name} is another key now ({now_id}), while the key that went by it ({was})"
                     f" is here as {visible(here_as)}: a second program, its owner's or someone"

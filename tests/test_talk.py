@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from prompt_toolkit.formatted_text import to_plain_text
 from test_cluster import FAST, Room, cut
 from test_cluster import Member as Peer
 
@@ -952,8 +953,22 @@ async def test_a_name_taken_stays_unconfirmed_past_the_restart_of_the_one_it_was
         bob.node.nick("robert")
         await alice.wait_for(renamed_to("robert"))
         mallory.node.nick("bob")
-        await alice.wait_for(renamed_to("bob"))
+        renamed = await alice.wait_for(renamed_to("bob"))
         await refused_to(alice, "bob", mallory)
+        # Told as it took the name, after the rename (review 74: only a refused /msg said so)
+        (warned,) = [e for e in alice.events if isinstance(e, events.NewKey)]
+        assert alice.events.index(warned) > alice.events.index(renamed)
+        assert (warned.old_node_id, warned.old_here_as, warned.renamed_from) == (
+            bob.node.node_id,
+            "robert",
+            "mallory",
+        )
+        assert warned.as_json()["renamed_from"] == "mallory"
+        shown = to_plain_text(ui.format_event(warned, 0.0))
+        assert shown.endswith(
+            f"! bob, was mallory, is another key ({mallory.node.node_id[:FINGERPRINT]}) than the"
+            f" bob you knew ({bob.node.node_id[:FINGERPRINT]}, now robert): someone else, maybe"
+        )
         alice = await restarted(room, alice, "alice", data)
         await room.fully_connected()
         await refused_to(alice, "bob", mallory)
