@@ -506,8 +506,10 @@ class Store:
     def taken_from(self, username: str, author: str) -> str | None:
         """The key whose name, or one like it, ``author`` goes by as a newcomer to it, if any
         (``claimant``, else ``like_owner``)."""
+        if (claim := self.claimant(username, author)) is not None:
+            return claim
         like = self.like_owner(username, author)
-        return self.claimant(username, author) or (like[0] if like else None)
+        return like[0] if like else None
 
     def confirm(self, username: str, author: str, now: float) -> None:
         """The user named ``author``'s key as the one it sends to under ``username``: from now
