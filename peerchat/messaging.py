@@ -909,6 +909,7 @@ class Messaging:
         """Write the messages received since the last time, and how far each author was shown."""
         node = self.node
         node.store.flush()
+        node.store.count_stays(time.time())
         shown = node.chatlog.heads()
         del shown[node.node_id]
         changed = {a: seq for a, seq in shown.items() if self._saved.get(a) != seq}

@@ -53,13 +53,14 @@ MAX_HOLDERS = 8  # keys remembered under each of those names, the earliest
 MAX_NAMES_PER_KEY = 8
 NAMES_PER_LOOK = 16  # names read alike kept for ``like_owner``: the first of each look
 MAX_NAMED = 256  # names whose key the user named (``confirm``), the latest
-# A name a key went by here for this long, in one stay, is settled: the bound of names kept
-# (``MAX_NAMES``) never prunes it; a bound of its own does, keeping those gone by longest in
-# all (attack round 59: 1,700 throwaway keys, 8 names each, a second each, pushed out the name
-# of bob, who had quit, and a stranger came in as bob unwarned and had alice's /msg bob; review
-# 74: kept the latest, 10,000 names held 5 minutes each would push out a regular's).
-LONG_HOLD = 300.0
-MAX_SETTLED = 10_000
+# How long each name was gone by here, in all (``held``): the bound of names kept
+# (``MAX_NAMES``) never prunes the ``MAX_HELD`` gone by longest; it prunes the rest, the oldest
+# first (attack round 59: 1,700 throwaway keys, 8 names each, a second each, pushed out the
+# name of bob, who had quit, and a stranger came in as bob unwarned and had alice's /msg bob;
+# attack round 60: a stay of 2 minutes was pushed out so, and the 5 minutes counted then were
+# lost to a crash). Stays are counted as they end, and every ``COUNT_EVERY`` seconds.
+MAX_HELD = 10_000
+COUNT_EVERY = 60.0
 MAX_HOLDING = 4_096  # keys whose stay under a name is being timed, the latest
 NAMES_PRUNED_AFTER = 1_000  # names bound since the last prune of them that set one off
 MAX_KEPT_FETCHES = 64  # unfinished fetches remembered to go on with, the latest
@@ -121,9 +122,9 @@ CREATE TABLE IF NOT EXISTS named (
     author TEXT NOT NULL,
     since REAL NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS settled (
+CREATE TABLE IF NOT EXISTS held (
     username TEXT PRIMARY KEY,
-    held REAL NOT NULL
+    seconds REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS went_by (
     author TEXT PRIMARY KEY,
@@ -173,7 +174,8 @@ class Store:
         self.lost = 0  # messages that could not wait in memory for the disk
         self._pending: list[Row] = []
         self._names_added = 0  # names bound since their last prune
-        self._holding: dict[str, tuple[str, float]] = {}  # key -> (its name, bound since)
+        self._holding: dict[str, tuple[str, float]] = {}  # key -> (its name, counted from)
+        self._counted_at = -math.inf  # when the stays going on were last counted (``count``)
         # The keys whose names no prune takes (the node's: those in the room or away from it):
         # 1,400 throwaway keys renaming pushed an away member's name out, and a stranger then
         # came in under it with no "another key" said (attack round 39 F2).
@@ -562,37 +564,45 @@ class Store:
         return claim
 
     def _going_by(self, author: str, username: str, now: float) -> None:
-        """``author`` goes by ``username`` from ``now`` on (or still): the name it went by
-        till now may be settled (``LONG_HOLD``)."""
-        held = self._holding.get(author)
-        if held is None or held[0] != username:
-            if held is not None:
-                self._settle([held], now)
+        """``author`` goes by ``username`` from ``now`` on (or still): its stay under the name
+        it went by till now is counted (``held``)."""
+        stay = self._holding.get(author)
+        if stay is None or stay[0] != username:
+            if stay is not None:
+                self._count([stay], now)
             keep_latest(self._holding, author, (username, now), MAX_HOLDING)
 
     def left(self, author: str, now: float) -> None:
-        """``author`` left the room (or this node leaves it): its name may be settled."""
-        held = self._holding.pop(author, None)
-        if held is not None:
-            self._settle([held], now)
+        """``author`` left the room (or this node leaves it): its stay is counted."""
+        stay = self._holding.pop(author, None)
+        if stay is not None:
+            self._count([stay], now)
 
     def all_left(self, now: float) -> None:
         """Those here went by their names till ``now``: this node leaves the room, or joins
         it anew (attack round 59: names of members in the room, spared while they were, were
         pushed out after a restart)."""
-        held, self._holding = list(self._holding.values()), {}
-        self._settle(held, now)
+        stays, self._holding = list(self._holding.values()), {}
+        self._count(stays, now)
 
-    def _settle(self, stays: Collection[tuple[str, float]], now: float) -> None:
-        """Names gone by since when each says till ``now``: those gone by ``LONG_HOLD`` count
-        it to the time they were (bounded with the names, ``_prune_names``)."""
-        long = [(name, now - since) for name, since in stays if now - since >= LONG_HOLD]
-        if long:
+    def count_stays(self, now: float) -> None:
+        """The stays going on are counted till ``now``, once in ``COUNT_EVERY`` (attack round
+        60: counted only as they ended, 5 minutes of a stay were lost to a crash)."""
+        if now - self._counted_at >= COUNT_EVERY:
+            self._counted_at = now
+            self._count(self._holding.values(), now)
+            self._holding = {author: (name, now) for author, (name, _) in self._holding.items()}
+
+    def _count(self, stays: Iterable[tuple[str, float]], now: float) -> None:
+        """Names gone by since when each says, till ``now``, counted to the time each was
+        (bounded with the names, ``_prune_names``)."""
+        spans = [(name, now - since) for name, since in stays if now > since]
+        if spans:
             with self._written():
                 self._db.executemany(
-                    "INSERT INTO settled VALUES (?, ?) ON CONFLICT (username)"
-                    " DO UPDATE SET held = held + excluded.held",
-                    long,
+                    "INSERT INTO held VALUES (?, ?) ON CONFLICT (username)"
+                    " DO UPDATE SET seconds = seconds + excluded.seconds",
+                    spans,
                 )
 
     # -- fetches to go on with (``files``) ----------------------------------------------------
@@ -835,14 +845,10 @@ class Store:
         self._db.execute(
             "DELETE FROM names WHERE username NOT IN"
             f" (SELECT username FROM names ORDER BY since DESC LIMIT ?) AND {spared}"
-            " AND username NOT IN (SELECT username FROM settled)",
-            (MAX_NAMES, *kept),
+            " AND username NOT IN (SELECT username FROM held ORDER BY seconds DESC LIMIT ?)",
+            (MAX_NAMES, *kept, MAX_HELD),
         )
-        self._db.execute(
-            "DELETE FROM settled WHERE username NOT IN (SELECT username FROM names) OR username"
-            " NOT IN (SELECT username FROM settled ORDER BY held DESC, username LIMIT ?)",
-            (MAX_SETTLED,),
-        )
+        self._db.execute("DELETE FROM held WHERE username NOT IN (SELECT username FROM names)")
         self._db.execute("DELETE FROM looks WHERE username NOT IN (SELECT username FROM names)")
         self._db.execute(  # the earliest of each name kept (a review: a flood of keys
             # pruned by age took the first holder's row, and a stranger became "first")
