@@ -171,6 +171,12 @@ class Talk:
         warning she could miss). Named with its key's mark, it is the user's choice: from then
         on the bare name will do. ``command``: the one typed (``/msg``, ``/send``)."""
         old = self._took_from(member)
+        if old is None and KEY_MARK not in name and name != member.username:
+            # Found by another case of its name ("bob" of Bob): not when the name typed is
+            # another key's (attack round 60: alice named her bob's key, and once he left,
+            # her "/msg bob" went to the stranger that had been "Bob")
+            typed = self.node.store.taken_from(name, member.node_id)
+            old = None if typed == self.node.node_id else typed
         if old is None:
             return None
         if KEY_MARK in name:

@@ -836,8 +836,10 @@ async def test_nothing_private_goes_by_name_alone_to_a_key_new_under_it(
         assert as_shown.startswith(f"{taken} here is another key ({shown}) {knew}, ")
         alice.node.private(shown, "chosen")
         await stranger.wait_for(is_message("chosen"))
-        alice.node.private("bob", "and now by name")
+        alice.node.private(taken, "and now by name")
         await stranger.wait_for(is_message("and now by name"))
+        if taken != "bob":  # named as Bob, it is not so the bob alice knew (attack round 60)
+            await refused_to(alice, "bob", stranger)
         assert not [e for e in stranger.events if getattr(e, "text", "").startswith("the pass")]
         assert not [e for e in stranger.events if isinstance(e, events.FileOffered)]
         nursery.cancel_scope.cancel()
@@ -1422,6 +1424,23 @@ def test_one_that_took_a_name_is_not_said_to_be_its_owner_renamed() -> None:
     assert talk.not_found("bob") == "nobody called bob is in the room"
     node.store.confirm("Bob", m.node_id, 2.0)  # named so by the user: Bob to them
     assert talk.not_found("Bob") == "nobody called Bob is in the room; Bob is now mal"
+
+
+def test_a_name_typed_in_another_case_is_not_sent_to_a_key_new_to_it() -> None:
+    """Attack round 60 F2: mallory came once as "Bob"; alice's friend came as "bob", and she
+    named his key; he left, mallory came back as "Bob", and alice's "/msg bob the password
+    is ..." (and /send bob) went to her, found by the name in another case."""
+    node = Node(Settings("alice"), lambda e: None, FAST)
+    talk = node.talk
+    friend, mallory = "f" * 32, Member("m" * 32, "Bob", "10.0.0.2", 1, 2, True)
+    node.store.name_owner("Bob", mallory.node_id, 0.0)
+    node.store.name_owner("bob", friend, 1.0)
+    node.store.confirm("bob", friend, 2.0)
+    node.members.add(mallory)
+    assert talk.find("bob") == mallory
+    refusal = talk.unconfirmed("bob", mallory, "/msg")
+    assert refusal is not None and refusal.startswith("bob here is another key (Bob~mmm")
+    assert talk.unconfirmed("Bob", mallory, "/msg") is None  # (its own name: first under it)
 
 
 def test_a_member_that_shared_a_name_is_a_namesake_under_that_name_only() -> None:
