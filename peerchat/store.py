@@ -475,12 +475,15 @@ class Store:
         return None if first[1] == username else (first[0], first[1])
 
     def name_like(self, author: str, username: str) -> str | None:
-        """The name ``author`` went by here that looks like ``username``, its latest."""
+        """The name ``author`` went by here that looks like ``username``: that very one, else
+        one of it in other capitals, else the one it took last (trial 78: dave, "Dave" for 15
+        s at first, was "the Dave you knew" to "/msg dave")."""
         forms = sorted(looks(username))
         row = self._db.execute(
             "SELECT username FROM holders JOIN looks USING (username) WHERE author = ? AND"
-            f" look IN ({', '.join('?' * len(forms))}) ORDER BY since DESC LIMIT 1",
-            (author, *forms),
+            f" look IN ({', '.join('?' * len(forms))}) ORDER BY username = ? DESC,"
+            " lower(username) = lower(?) DESC, since DESC LIMIT 1",
+            (author, *forms, username, username),
         ).fetchone()
         return row[0] if row else None
 

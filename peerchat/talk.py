@@ -194,7 +194,7 @@ class Talk:
         else:
             known += ", not here now"
         # By the name it went by, like this one (trial 77 F4: "than the Bob you knew" of bob)
-        knew = self.node.store.name_like(old, member.username) or name
+        knew = self.node.store.name_like(old, name) or name
         return (
             f"{name} here is another key ({this}) than the {knew} you knew ({known}), maybe "
             f"someone else: not sent; {command} {shown} ... sends to this one, /whois {name} "
@@ -635,7 +635,10 @@ class Talk:
         # Kept for one that left under it, not for one that gave it up before it left (trial
         # 70: dave took carol, went by robert and dave, and quit; carol was refused it)
         left_under = owner is not None and node.store.latest_name(owner) == name
-        kept = owner not in (None, by) and not here and left_under
+        # (Nor from the key that had it first: trial 78's dave, told to come back as dan
+        # while a stranger had "dave", was refused it for good once the stranger quit)
+        first = node.store.claimant(name, by) is None
+        kept = owner not in (None, by) and not here and left_under and not first
         return kept or node.links.gone_like(name, by)
 
     def back_under_anothers_name(self, node_id: str, name: str) -> bool:

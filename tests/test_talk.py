@@ -1443,6 +1443,23 @@ def test_a_name_typed_in_another_case_is_not_sent_to_a_key_new_to_it() -> None:
     assert talk.unconfirmed("Bob", mallory, "/msg") is None  # (its own name: first under it)
 
 
+def test_a_name_left_under_by_one_that_took_it_is_free_for_its_first_holder() -> None:
+    """Trial 78 F1: a stranger came as dave while dave was dead; dave, refused his name,
+    came back as dan, as the refusal advised; the stranger quit, and "/nick dave" was
+    refused for good: "another member's, who left ... theirs to come back to"."""
+    node = Node(Settings("sam"), lambda e: None, FAST)
+    dave, stranger, other = "d" * 32, "s" * 32, "o" * 32
+    node.store.name_owner("dave", dave, 0.0)
+    node.store.name_owner("dave", stranger, 1.0)  # (and left under it)
+    node.store.name_owner("dan", dave, 2.0)
+    assert not node.talk.someone_elses("dave", dave)
+    assert node.talk.someone_elses("dave", other)
+    assert node.store.name_like(dave, "dave") == "dave"  # (not "Dave" of his first seconds)
+    node.store.name_owner("Dave", dave, 3.0)
+    assert node.store.name_like(dave, "dave") == "dave"
+    assert node.store.name_like(dave, "DAVE") == "Dave"  # (the latest of those alike)
+
+
 def test_a_member_that_shared_a_name_is_a_namesake_under_that_name_only() -> None:
     """Trial 42: alice and bob each took "zed" while the room was in parts, then went back to
     their names. With alice away, a stranger came and went under "alice"; alice, back, was
