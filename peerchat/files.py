@@ -361,6 +361,12 @@ class Files:
         )
         self.node.after_ready(offered)  # a newcomer hears of offers as it gets in
 
+    def _called(self, node_id: str, then: str) -> str:
+        """What the sender ``node_id`` is called now, if here, else ``then`` (trial 78: /files
+        and "saved as" said "from bob" of robert, renamed since)."""
+        member = self.node.members.get(node_id)
+        return member.username if member is not None else then
+
     def _where_saved(self, id: int, offer: FileOffer) -> str:
         """Where offer ``id``'s bytes are saved: where its fetch saved them, unless moved or
         deleted since (a user trial), else where any was (``_had``; trial 76: fetched meanwhile
@@ -633,7 +639,8 @@ class Files:
     def _waiting(self, fetch: _Fetch) -> None:
         fetch.waited = True
         d = fetch.download
-        self.node.emit(events.FileWaiting(fetch.id, d.name, fetch.sender, sender_id=d.sender))
+        sender = self._called(d.sender, fetch.sender)
+        self.node.emit(events.FileWaiting(fetch.id, d.name, sender, sender_id=d.sender))
 
     def _heard_from(self, node_id: str) -> list[int]:
         """The local ids of the offers heard from ``node_id``, oldest first."""
@@ -891,7 +898,12 @@ class Files:
             # file, checked: the sender is told
         self.node.emit(
             events.FileDone(
-                fetch.id, d.name, str(fetch.final), True, sender=fetch.sender, sender_id=d.sender
+                fetch.id,
+                d.name,
+                str(fetch.final),
+                True,
+                sender=self._called(d.sender, fetch.sender),
+                sender_id=d.sender,
             )
         )
 
@@ -971,7 +983,8 @@ class Files:
         else:
             self.node.store.forget_fetch(d.sender, d.sha256, d.size)
             _drop(fetch)
-        self.node.emit(events.FileDone(fetch.id, d.name, "", False, reason, fetch.sender, d.sender))
+        sender = self._called(d.sender, fetch.sender)
+        self.node.emit(events.FileDone(fetch.id, d.name, "", False, reason, sender, d.sender))
 
     async def watch_fetches(self) -> None:
         """A fetch from a linked sender that sent nothing for ``FETCH_QUIET`` s (or only small
@@ -1054,7 +1067,8 @@ class Files:
             kept = 0 if stopped is None else stopped[1]
             listed.append(
                 events.Listed(
-                    id, offer.name, offer.size, heard.name, offer.private, received, away, saved,
+                    id, offer.name, offer.size, self._called(heard.sender, heard.name),
+                    offer.private, received, away, saved,
                     kept=kept, sender_id=heard.sender,
                 )
             )  # fmt: skip

@@ -2337,3 +2337,20 @@ async def test_an_offer_is_fetched_by_its_files_name_as_numbers_are_each_program
             f"2 offers are of a file called big.bin: /get ID, one of {offer.id} from bob, "
         )
         nursery.cancel_scope.cancel()
+
+
+async def test_an_offer_says_its_sender_by_the_name_it_goes_by_now(tmp_path: Path) -> None:
+    """Trial 78 F4: bob offered a file and became robert; /files, and the fetch's "saved
+    as", still said "from bob", with no bob in the room."""
+    source = random_file(tmp_path, 1)
+    async with trio.open_nursery() as nursery:
+        room, (alice, bob) = await room_of(nursery, tmp_path, "alice", "bob")
+        offer = await offer_heard(bob, alice, source)
+        bob.node.talk.nick("robert")
+        await alice.wait_for(lambda e: isinstance(e, events.Renamed))
+        (listed,) = alice.node.files.listing().files
+        assert listed.sender == "robert"
+        alice.node.files.get(offer.id)
+        done = await alice.wait_for(lambda e: isinstance(e, events.FileDone))
+        assert done.ok and done.sender == "robert"
+        nursery.cancel_scope.cancel()
