@@ -365,7 +365,10 @@ class Files:
         """What the sender ``node_id`` is called now, if here, else ``then`` (trial 78: /files
         and "saved as" said "from bob" of robert, renamed since)."""
         member = self.node.members.get(node_id)
-        return member.username if member is not None else then
+        if member is None:
+            return then
+        talk = self.node.talk  # (marked as the screen marks it: review 75)
+        return marked(member.username, node_id) if talk.shown_marked(member) else member.username
 
     def _where_saved(self, id: int, offer: FileOffer) -> str:
         """Where offer ``id``'s bytes are saved: where its fetch saved them, unless moved or
@@ -431,7 +434,7 @@ class Files:
         (trial 77: ``it's "q".txt``, offered as ``it's _q_.txt``), oldest first."""
         typed = {name, shell_word(name) or name}
         # (not a name with nothing of it left, saved as "download": review 74's "/get ..")
-        offered = {local_name(n) for n in typed if local_name(n) != local_name("")}
+        offered = {saved for n in typed if (saved := local_name(n)) != local_name("")}
         wanted = {n.casefold() for n in typed | offered}
         return [id for id, heard in self._heard.items() if heard.offer.name.casefold() in wanted]
 

@@ -599,7 +599,10 @@ class Store:
     def _count(self, stays: Iterable[tuple[str, float]], now: float) -> None:
         """Names gone by since when each says, till ``now``, counted to the time each was
         (bounded with the names, ``_prune_names``)."""
-        spans = [(name, now - since) for name, since in stays if now > since]
+        # Each at most two counts' time (review 75: a clock set on 8 hours, or a suspend,
+        # counted as gone by for all that time)
+        most = 2 * COUNT_EVERY
+        spans = [(name, min(now - since, most)) for name, since in stays if now > since]
         if spans:
             with self._written():
                 self._db.executemany(

@@ -175,8 +175,12 @@ class Talk:
             # Found by another case of its name ("bob" of Bob): not when the name typed is
             # another key's (attack round 60: alice named her bob's key, and once he left,
             # her "/msg bob" went to the stranger that had been "Bob")
-            typed = self.node.store.taken_from(name, member.node_id)
-            old = None if typed == self.node.node_id else typed
+            store = self.node.store
+            typed = store.taken_from(name, member.node_id)
+            # (not one that was itself a newcomer to this member's name, review 75: Bob, away
+            # a while, was "another key than the bob you knew" of a stranger's 9 s as bob)
+            mine = typed in (None, self.node.node_id)
+            old = None if mine or store.taken_from(name, typed) == member.node_id else typed
         if old is None:
             return None
         if KEY_MARK in name:
@@ -635,10 +639,12 @@ class Talk:
         # Kept for one that left under it, not for one that gave it up before it left (trial
         # 70: dave took carol, went by robert and dave, and quit; carol was refused it)
         left_under = owner is not None and node.store.latest_name(owner) == name
-        # (Nor from the key that had it first: trial 78's dave, told to come back as dan
-        # while a stranger had "dave", was refused it for good once the stranger quit)
-        first = node.store.claimant(name, by) is None
-        kept = owner not in (None, by) and not here and left_under and not first
+        # (Nor from the key it was taken from: trial 78's dave, told to come back as dan
+        # while a stranger had "dave", was refused it for good once the stranger quit; but
+        # only from that one, review 75: mallory, "dave" for a second before dave ever came,
+        # would take it back from him so)
+        taken_from_by = node.store.claimant(name, owner) == by
+        kept = owner not in (None, by) and not here and left_under and not taken_from_by
         return kept or node.links.gone_like(name, by)
 
     def back_under_anothers_name(self, node_id: str, name: str) -> bool:

@@ -25,6 +25,7 @@ from test_cluster import FAST, Room, cut
 from peerchat import events, files, read_pace, transfer, ui
 from peerchat.connection import Connection
 from peerchat.datadir import DataDir
+from peerchat.names import FINGERPRINT
 from peerchat.protocol import (
     FILE_CHUNK,
     FILE_WINDOW,
@@ -2354,3 +2355,20 @@ async def test_an_offer_says_its_sender_by_the_name_it_goes_by_now(tmp_path: Pat
         done = await alice.wait_for(lambda e: isinstance(e, events.FileDone))
         assert done.ok and done.sender == "robert"
         nursery.cancel_scope.cancel()
+
+
+def test_an_offers_sender_is_said_marked_where_the_screen_marks_it() -> None:
+    """Review 75 R3: a sender renamed into a name another member has (two parts of the room
+    met) is marked on the screen, and was "from bob" in /files and "saved as"."""
+    from peerchat.membership import Member
+    from peerchat.node import Node, Settings
+
+    node = Node(Settings("carol"), lambda e: None, FAST)
+    bob, other = (Member(c * 32, "bob", "10.0.0.1", 1, 1, True) for c in "bm")
+    node.members.add(bob)
+    node.store.name_owner("bob", bob.node_id, 0.0)
+    node.members.add(other)
+    node.talk.let_in_namesake(other)
+    assert node.files._called(other.node_id, "mallory") == f"bob~{'m' * FINGERPRINT}"
+    assert node.files._called(bob.node_id, "bob") == "bob"
+    assert node.files._called("g" * 32, "gone") == "gone"  # (not here: as it offered)

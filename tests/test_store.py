@@ -967,3 +967,6 @@ def test_the_stays_going_on_are_counted_once_a_while_and_as_they_end(store: Stor
     store.name_owner("dave", dave, NOW + 1000)  # back, for another stay
     store.all_left(NOW + 1010)  # (this node leaves)
     assert held() == 2 * COUNT_EVERY + 16
+    store.name_owner("dave", dave, NOW + 2000)
+    store.count_stays(NOW + 2000 + 8 * 3600)  # a clock set on 8 hours (review 75)
+    assert held() == 4 * COUNT_EVERY + 16

@@ -1441,6 +1441,14 @@ def test_a_name_typed_in_another_case_is_not_sent_to_a_key_new_to_it() -> None:
     refusal = talk.unconfirmed("bob", mallory, "/msg")
     assert refusal is not None and refusal.startswith("bob here is another key (Bob~mmm")
     assert talk.unconfirmed("Bob", mallory, "/msg") is None  # (its own name: first under it)
+    # Not when the key under the name typed took it from this one (review 75: a stranger's
+    # 9 s as bob, while Bob was away, made Bob "another key than the bob you knew")
+    node = Node(Settings("alice"), lambda e: None, FAST)
+    bob, stranger = Member("b" * 32, "Bob", "10.0.0.3", 1, 3, True), "s" * 32
+    node.store.name_owner("Bob", bob.node_id, 0.0)
+    node.store.name_owner("bob", stranger, 1.0)
+    node.members.add(bob)
+    assert node.talk.unconfirmed("bob", bob, "/msg") is None
 
 
 def test_a_name_left_under_by_one_that_took_it_is_free_for_its_first_holder() -> None:
@@ -1454,6 +1462,13 @@ def test_a_name_left_under_by_one_that_took_it_is_free_for_its_first_holder() ->
     node.store.name_owner("dan", dave, 2.0)
     assert not node.talk.someone_elses("dave", dave)
     assert node.talk.someone_elses("dave", other)
+    # Not so a key that had it a moment before the one who left under it (review 75)
+    early = Node(Settings("sam"), lambda e: None, FAST)
+    early.store.name_owner("dave", stranger, 0.0)  # a moment, then another name
+    early.store.name_owner("x", stranger, 1.0)
+    early.store.name_owner("dave", dave, 2.0)  # dave, the user's dave, left under it
+    early.store.confirm("dave", dave, 3.0)
+    assert early.talk.someone_elses("dave", stranger)
     assert node.store.name_like(dave, "dave") == "dave"  # (not "Dave" of his first seconds)
     node.store.name_owner("Dave", dave, 3.0)
     assert node.store.name_like(dave, "dave") == "dave"
