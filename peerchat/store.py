@@ -474,6 +474,12 @@ class Store:
         # such names ("bob" taken), a key was no newcomer to "Bob"
         return None if first[1] == username else (first[0], first[1])
 
+    def chosen(self, username: str) -> str | None:
+        """The key the user named as ``username`` (``confirm``), if any."""
+        row = self._db.execute("SELECT author FROM named WHERE username = ?", (username,))
+        found = row.fetchone()
+        return found[0] if found else None
+
     def name_like(self, author: str, username: str) -> str | None:
         """The name ``author`` went by here that looks like ``username``: that very one, else
         one of it in other capitals, else the one it took last (trial 78: dave, "Dave" for 15
@@ -491,16 +497,22 @@ class Store:
         """The key ``author`` is a newcomer to ``username`` against: the one that went by it
         last, or, when that is ``author``, the first here under it (attack round 57: once the
         name was bound to its taker, a restart forgot it had been taken); None if ``author``
-        had it first, or was named as it by the user (``confirm``). The first key under a
+        was named as it by the user (``confirm``), or had it first and the user named no other
+        key as it. The first key under a
         name, back after another took it, is no newcomer to it (trial 45: a stranger had "zoë"
         for 6 s, and the real zoë, back, was the one flagged "another key", and refused /msg);
         any other key is, each time (attack round 24: a stranger as "bob" had bob's private
         lines)."""
+        # The key the user named under it, first (attack round 61: mallory, "bob" for a
+        # moment before bob came, came back as bob once he left, and had alice's /msg bob
+        # though she had named bob's key)
+        if (chosen := self.chosen(username)) is not None:
+            return None if chosen == author else chosen
         first = self._db.execute(
             "SELECT author FROM holders WHERE username = ? ORDER BY since, author LIMIT 1",
             (username,),
         ).fetchone()
-        if (first is not None and first[0] == author) or self._named_by_user(username, author):
+        if first is not None and first[0] == author:
             return None
         row = self._db.execute("SELECT author FROM names WHERE username = ?", (username,))
         last = row.fetchone()
@@ -851,7 +863,8 @@ class Store:
         self._db.execute(
             "DELETE FROM names WHERE username NOT IN"
             f" (SELECT username FROM names ORDER BY since DESC LIMIT ?) AND {spared}"
-            " AND username NOT IN (SELECT username FROM held ORDER BY seconds DESC LIMIT ?)",
+            " AND username NOT IN (SELECT username FROM held ORDER BY seconds DESC LIMIT ?)"
+            " AND username NOT IN (SELECT username FROM named)",
             (MAX_NAMES, *kept, MAX_HELD),
         )
         self._db.execute("DELETE FROM held WHERE username NOT IN (SELECT username FROM names)")

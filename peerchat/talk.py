@@ -449,11 +449,13 @@ class Talk:
         found = self.namesakes(name, among)
         # The key that went by the name: seen renamed, else as the store bound it (trial 73:
         # after a restart, "/msg bob" of robert, once bob, said only that nobody was bob).
-        was = self._former.get(name.casefold()) or self.node.store.owner(name) or ""
+        # (The user's choice first: the key they named as it, review 71's "bob is now mal")
+        store = self.node.store
+        was = store.chosen(name) or self._former.get(name.casefold()) or store.owner(name) or ""
         # (Not a key that took the name from another: review 70, "bob is now mal" pointed at
         # the one who had taken bob's name as bob became robert; nor one that the store says
         # did, its flag pushed out of memory: attack round 59)
-        took = was in self._rekeyed or self.node.store.taken_from(name, was) is not None
+        took = was in self._rekeyed or store.taken_from(name, was) is not None
         now = None if took else self.node.members.get(was)
         if not found and now is not None:  # (a trial's "/msg bob" just after he became robert)
             shown = marked(now.username, now.node_id) if self.shown_marked(now) else now.username

@@ -250,13 +250,16 @@ def test_a_key_that_took_a_name_is_a_newcomer_to_it_till_the_user_names_it(store
     store.confirm("bob", mal, NOW + 4)
     assert store.claimant("bob", mal) is None
     assert store.like_owner("Bob", mal) == (bob, "bob")  # that name alone (attack round 58)
-    # bob's claim stands (review 72: a stranger named as "Bob" made bob a newcomer to bob)
-    assert store.claimant("bob", bob) is None
+    # The user's choice stands, of that very name, against the first too (attack round 61:
+    # mallory, "bob" for a moment before bob came, had alice's /msg bob though she had named
+    # bob's key); bob's claim to names like it stands (review 72)
+    assert store.claimant("bob", bob) == mal
     assert store.like_owner("Bob", bob) is None
     assert store.claimant("bob", "c" * 32) == mal
     for n in range(MAX_NAMED + 1):  # the latest kept
         store.confirm(f"x{n}", "d" * 32, NOW + 5 + n)
     assert store.claimant("bob", mal) == bob
+    assert store.claimant("bob", bob) is None  # (no choice of the user's now: the first)
     assert store._db.execute("SELECT count(*) FROM named").fetchone()[0] == MAX_NAMED
 
 
@@ -970,3 +973,21 @@ def test_the_stays_going_on_are_counted_once_a_while_and_as_they_end(store: Stor
     store.name_owner("dave", dave, NOW + 2000)
     store.count_stays(NOW + 2000 + 8 * 3600)  # a clock set on 8 hours (review 75)
     assert held() == 4 * COUNT_EVERY + 16
+
+
+def test_the_names_the_user_named_keys_under_are_not_pruned(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack round 61 F2: junk keys kept in the room outranked bob's 20 s in ``held``, and
+    his name went; one whose key the user named is kept whatever the others do."""
+    monkeypatch.setattr(store_module, "MAX_NAMES", 50)
+    monkeypatch.setattr(store_module, "MAX_HELD", 10)
+    bob = "b" * 32
+    store.name_owner("bob", bob, NOW)
+    store.confirm("bob", bob, NOW + 1)
+    for n in range(200):
+        store.name_owner(f"x{n}", f"{n:032x}", NOW + 2 + n)
+        store.left(f"{n:032x}", NOW + 100 + n)  # (each held far longer than bob)
+    store.prune(NOW + 1000, keep_messages=1000, keep_seconds=DAY)
+    assert store.owner("bob") == bob
+    assert store.claimant("bob", "m" * 32) == bob
