@@ -458,8 +458,11 @@ class Store:
             f"SELECT author, username {among.format('holders')} ORDER BY since, author LIMIT 1",
             forms,
         ).fetchone()
-        if first is None or first[0] == author:
+        if first is None:
             return None
+        if first[0] == author:  # (but not against the user's choice under that name: review
+            chosen = self.chosen(first[1])  # 76, mallory, first as "bob", came back as Bob)
+            return None if chosen in (None, author) else (chosen, first[1])
         # The key bound last to one of those names that had it by right: the first key under
         # any, or one the user named (review 73: one that took "BOB" and went by anon since
         # was the "bob you knew" of a key coming as "Bob", bob himself unnamed)
@@ -473,6 +476,15 @@ class Store:
         # Else the first, by another name (that one is ``claimant``'s): bound last to all
         # such names ("bob" taken), a key was no newcomer to "Bob"
         return None if first[1] == username else (first[0], first[1])
+
+    def first_holder(self, username: str) -> str | None:
+        """The first key here under ``username``, if any is remembered."""
+        row = self._db.execute(
+            "SELECT author FROM holders WHERE username = ? ORDER BY since, author LIMIT 1",
+            (username,),
+        )
+        found = row.fetchone()
+        return found[0] if found else None
 
     def chosen(self, username: str) -> str | None:
         """The key the user named as ``username`` (``confirm``), if any."""
@@ -508,17 +520,14 @@ class Store:
         # though she had named bob's key)
         if (chosen := self.chosen(username)) is not None:
             return None if chosen == author else chosen
-        first = self._db.execute(
-            "SELECT author FROM holders WHERE username = ? ORDER BY since, author LIMIT 1",
-            (username,),
-        ).fetchone()
-        if first is not None and first[0] == author:
+        first = self.first_holder(username)
+        if first == author:
             return None
         row = self._db.execute("SELECT author FROM names WHERE username = ?", (username,))
         last = row.fetchone()
         if last is not None and last[0] != author:
             return last[0]
-        return None if first is None else first[0]
+        return first
 
     def taken_from(self, username: str, author: str) -> str | None:
         """The key whose name, or one like it, ``author`` goes by as a newcomer to it, if any
@@ -857,7 +866,8 @@ class Store:
             " holders.username = names.username ORDER BY since, author LIMIT 1)"
             " ORDER BY since DESC) AS n FROM names) WHERE n > ?) AND NOT (author IN"
             f" ({', '.join('?' * len(kept))}) AND since = (SELECT max(since) FROM names AS"
-            " own WHERE own.author = names.author))",
+            " own WHERE own.author = names.author))"
+            " AND username NOT IN (SELECT username FROM named)",
             (MAX_NAMES_PER_KEY, *kept),
         )
         self._db.execute(

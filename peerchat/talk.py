@@ -641,12 +641,12 @@ class Talk:
         # Kept for one that left under it, not for one that gave it up before it left (trial
         # 70: dave took carol, went by robert and dave, and quit; carol was refused it)
         left_under = owner is not None and node.store.latest_name(owner) == name
-        # (Nor from the key it was taken from: trial 78's dave, told to come back as dan
-        # while a stranger had "dave", was refused it for good once the stranger quit; but
-        # only from that one, review 75: mallory, "dave" for a second before dave ever came,
-        # would take it back from him so)
-        taken_from_by = node.store.claimant(name, owner) == by
-        kept = owner not in (None, by) and not here and left_under and not taken_from_by
+        # (Nor from the key that had it first: trial 78's dave, told to come back as dan
+        # while a stranger had "dave", was refused it for good once the stranger quit; review
+        # 76, and when the user had named the stranger's key. Whom it is told apart from is
+        # the store's to say: the key the user named, if another, is that name's still)
+        first = node.store.first_holder(name) == by
+        kept = owner not in (None, by) and not here and left_under and not first
         return kept or node.links.gone_like(name, by)
 
     def back_under_anothers_name(self, node_id: str, name: str) -> bool:

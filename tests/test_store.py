@@ -250,11 +250,11 @@ def test_a_key_that_took_a_name_is_a_newcomer_to_it_till_the_user_names_it(store
     store.confirm("bob", mal, NOW + 4)
     assert store.claimant("bob", mal) is None
     assert store.like_owner("Bob", mal) == (bob, "bob")  # that name alone (attack round 58)
-    # The user's choice stands, of that very name, against the first too (attack round 61:
-    # mallory, "bob" for a moment before bob came, had alice's /msg bob though she had named
-    # bob's key); bob's claim to names like it stands (review 72)
+    # The user's choice stands, against the first too, and for names like it (attack round
+    # 61: mallory, "bob" for a moment before bob came, had alice's /msg bob though she had
+    # named bob's key; review 76: and came back as "Bob")
     assert store.claimant("bob", bob) == mal
-    assert store.like_owner("Bob", bob) is None
+    assert store.like_owner("Bob", bob) == (mal, "bob")
     assert store.claimant("bob", "c" * 32) == mal
     for n in range(MAX_NAMED + 1):  # the latest kept
         store.confirm(f"x{n}", "d" * 32, NOW + 5 + n)
@@ -988,6 +988,8 @@ def test_the_names_the_user_named_keys_under_are_not_pruned(
     for n in range(200):
         store.name_owner(f"x{n}", f"{n:032x}", NOW + 2 + n)
         store.left(f"{n:032x}", NOW + 100 + n)  # (each held far longer than bob)
+    for n in range(MAX_NAMES_PER_KEY + 1):  # nor by its own names since (review 76)
+        store.name_owner(f"bob{n}", bob, NOW + 500 + n)
     store.prune(NOW + 1000, keep_messages=1000, keep_seconds=DAY)
     assert store.owner("bob") == bob
     assert store.claimant("bob", "m" * 32) == bob

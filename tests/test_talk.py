@@ -1463,13 +1463,16 @@ def test_a_name_left_under_by_one_that_took_it_is_free_for_its_first_holder() ->
     node.store.name_owner("dan", dave, 2.0)
     assert not node.talk.someone_elses("dave", dave)
     assert node.talk.someone_elses("dave", other)
-    # Not so a key that had it a moment before the one who left under it (review 75)
+    # A key that had it a moment before the one the user named, who left under it, may take
+    # it back too, but is told apart from that one (review 75; review 76: refused, one the
+    # user had named in error locked the first out for good)
     early = Node(Settings("sam"), lambda e: None, FAST)
     early.store.name_owner("dave", stranger, 0.0)  # a moment, then another name
     early.store.name_owner("x", stranger, 1.0)
     early.store.name_owner("dave", dave, 2.0)  # dave, the user's dave, left under it
     early.store.confirm("dave", dave, 3.0)
-    assert early.talk.someone_elses("dave", stranger)
+    assert not early.talk.someone_elses("dave", stranger)
+    assert early.store.taken_from("dave", stranger) == dave
     assert node.store.name_like(dave, "dave") == "dave"  # (not "Dave" of his first seconds)
     node.store.name_owner("Dave", dave, 3.0)
     assert node.store.name_like(dave, "dave") == "dave"
@@ -1487,10 +1490,13 @@ def test_a_name_the_user_named_a_key_under_is_that_keys_against_the_first() -> N
     node.store.name_owner("mal", mallory.node_id, 1.0)
     node.store.name_owner("bob", bob, 2.0)
     node.store.confirm("bob", bob, 3.0)  # (alice's /msg bob~...)
-    assert talk.someone_elses("bob", mallory.node_id)  # bob left under it: no /nick bob
-    node.members.add(mallory)  # back as bob all the same (by a join, bob gone)
+    node.members.add(mallory)  # back as bob (by a join or /nick, bob gone)
     refusal = talk.unconfirmed("bob", mallory, "/msg")
     assert refusal is not None and f"the bob you knew ({'b' * FINGERPRINT}, " in refusal
+    for alike in ("Bob", "b0b"):  # (review 76: not under a name like it either)
+        again = dataclasses.replace(mallory, username=alike)
+        node.members.add(again)
+        assert talk.unconfirmed(alike, again, "/msg") is not None, alike
 
 
 def test_a_member_that_shared_a_name_is_a_namesake_under_that_name_only() -> None:
