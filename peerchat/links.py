@@ -387,8 +387,8 @@ class Links:
                 # no other key back under it, review 57)
                 present = node.members.get(before)
                 here_as = present.username if present is not None else ""
-                if node.talk.took_name_of(member, before) and not told:  # (nor as it links
-                    # anew)
+                # (not again as it links anew, nor at each start: ``told``)
+                if node.talk.took_name_of(member, before) and not told:
                     node.emit(events.NewKey(member, before, here_as, "" if here_as else like))
         # After its name's word, if another key had it here: a bot greeting each join had
         # greeted it before it learnt so (trial 67).

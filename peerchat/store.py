@@ -175,7 +175,7 @@ class Store:
         self._pending: list[Row] = []
         self._names_added = 0  # names bound since their last prune
         self._holding: dict[str, tuple[str, float]] = {}  # key -> (its name, counted from)
-        self._counted_at = -math.inf  # when the stays going on were last counted (``count``)
+        self._counted_at = -math.inf  # when the stays going on were last counted (``count_stays``)
         # The keys whose names no prune takes (the node's: those in the room or away from it):
         # 1,400 throwaway keys renaming pushed an away member's name out, and a stranger then
         # came in under it with no "another key" said (attack round 39 F2).
@@ -437,10 +437,7 @@ class Store:
 
     def _named_by_user(self, username: str, author: str) -> bool:
         """Whether the user named ``author``'s key under ``username`` (``confirm``)."""
-        row = self._db.execute(
-            "SELECT 1 FROM named WHERE username = ? AND author = ?", (username, author)
-        )
-        return row.fetchone() is not None
+        return self.chosen(username) == author
 
     def like_owner(self, username: str, author: str) -> tuple[str, str] | None:
         """Who went by a name like ``username`` ("bob" of "Bob", "alice" of "@lice") here

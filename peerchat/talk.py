@@ -614,9 +614,9 @@ class Talk:
         if len(alike) == 1:
             # Bound to it, but not as known under it first: nothing private goes to it by the
             # bare name till the user names its key (attack round 58: a key back under bob's
-            # name, as a part of the room that never was, had bob's /msg once he renamed)
-            # against the key with the claim to it, not the giver (review 73: the first
-            # holder, back, was refused as the newcomer to a taker that renamed)
+            # name, as a part of the room that never was, had bob's /msg once he renamed).
+            # Told apart from the key with the claim to the name, not from the giver (review
+            # 73: the first holder, back, was refused as the newcomer to a taker that renamed)
             heir = alike[0]
             self._bind(heir)
             before = node.store.taken_from(heir.username, heir.node_id)
